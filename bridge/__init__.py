@@ -1,0 +1,1 @@
+"""DiffMusic Bridge: the daemon, its protocol and its clients (CLI, Python, REAPER, batch)."""

@@ -1,0 +1,7 @@
+"""Placeholder: this module's commands are not written yet."""
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
+    return None

@@ -1,0 +1,112 @@
+"""Pieces every subcommand shares: damage flags, output modes, progress bars, error exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from diffmusic_engine.damage import TASKS, Damage, Gap, damage_from_dict, load_preset
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.progress import Progress, ProgressCallback
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` (no progress bar) and ``--json`` (machine-readable lines on stdout)."""
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON lines (progress, result) on stdout"
+    )
+
+
+def add_damage_arguments(parser: argparse.ArgumentParser) -> None:
+    """The task and its flags; each overrides the same field of ``--preset``."""
+    group = parser.add_argument_group("damage")
+    group.add_argument("--task", choices=TASKS, help="what damage to undo (or from --preset)")
+    group.add_argument("--preset", metavar="NAME|FILE", help="a preset from presets/ or a file")
+    group.add_argument(
+        "--gap", action="append", metavar="START:END", help="inpaint: gap in seconds (repeatable)"
+    )
+    group.add_argument("--crossfade", type=float, metavar="S", help="inpaint: edge blend (s)")
+    group.add_argument("--cutoff", metavar="HZ|auto", help="super-resolution: missing band start")
+    group.add_argument("--n-fft", type=int, metavar="N", help="phase-retrieval: STFT size")
+    group.add_argument("--hop", type=int, metavar="H", help="phase-retrieval: STFT hop")
+    group.add_argument("--sources", type=int, metavar="N", help="separate: number of sources")
+    group.add_argument("--weights", metavar="W1,W2,...", help="separate: mixing weights (sum 1)")
+    group.add_argument("--rir", metavar="FILE|blind", help="dereverb: impulse response or blind")
+
+
+def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
+    """The damage description and backend options from ``--preset`` plus task flags."""
+    fields: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if args.preset:
+        preset = load_preset(args.preset)
+        fields.update(preset.damage)
+        options.update(preset.options)
+    if args.task:
+        if fields.get("task") not in (None, args.task):
+            fields = {}  # a preset for another task contributes nothing
+        fields["task"] = args.task
+    if "task" not in fields:
+        raise DamageError("no task: give --task or --preset")
+    flags = {
+        "gaps": [str(Gap.parse(g)) for g in args.gap] if args.gap else None,
+        "crossfade": args.crossfade,
+        "cutoff": args.cutoff,
+        "n_fft": args.n_fft,
+        "hop": args.hop,
+        "sources": args.sources,
+        "weights": _weights(args.weights) if args.weights else None,
+        "rir": args.rir,
+    }
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    return damage_from_dict(fields), options
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise DamageError(f"weights {text!r}: expected numbers separated by commas") from None
+
+
+def emit(args: argparse.Namespace, event: str, **content: Any) -> None:
+    """One JSON line on stdout when ``--json`` is on (the documented, stable CLI output)."""
+    if getattr(args, "json", False):
+        print(json.dumps({"event": event, **content}), flush=True)
+
+
+@contextmanager
+def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[ProgressCallback]:
+    """A progress callback: a tqdm bar (shown after 1 s) unless ``--quiet``/``--json``."""
+    bar = None
+    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1000, desc=description, delay=1.0, unit="‰", leave=False)
+
+    def callback(progress: Progress) -> None:
+        if bar is not None:
+            bar.set_postfix_str(progress.stage, refresh=False)
+            bar.update(int(progress.fraction * 1000) - bar.n)
+        emit(args, "progress", fraction=round(progress.fraction, 4), step=progress.step,
+             total=progress.total, stage=progress.stage)  # fmt: skip
+
+    try:
+        yield callback
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:
+    """Print ``error: message`` on stderr (and a JSON error line if asked); return the exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    if args is not None:
+        emit(args, "error", message=message)
+    return code

@@ -1,0 +1,49 @@
+"""``diffmusic degrade CLEAN -o DAMAGED --task TASK ...``: synthesise damaged audio."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
+from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.errors import InputError
+from diffmusic_engine.restore import degrade
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("degrade", help="damage clean audio (for tests and evaluation)")
+    parser.add_argument(
+        "clean", type=Path, nargs="+", metavar="CLEAN",
+        help="clean file (for --task separate: one file per source)",
+    )  # fmt: skip
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DAMAGED")
+    add_damage_arguments(parser)
+    add_output_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    damage, _ = damage_from_args(args)
+    loaded = [read_audio(path) for path in args.clean]
+    info = loaded[0][1]
+    for path, (audio, other) in zip(args.clean, loaded, strict=True):
+        if other.sample_rate != info.sample_rate or audio.shape != loaded[0][0].shape:
+            raise InputError(f"{path}: sources must share rate, channels and length")
+    if damage.task == "separate":
+        clean = np.stack([audio for audio, _ in loaded])
+    elif len(loaded) > 1:
+        raise InputError(f"{damage.task}: expected one clean file, got {len(loaded)}")
+    else:
+        clean = loaded[0][0]
+    damaged = degrade(clean, info.sample_rate, damage)
+    peak = float(np.max(np.abs(damaged)))
+    if peak > 1.0 and not info.is_float:
+        raise InputError(
+            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}"
+        )
+    write_audio(args.output, damaged, info.sample_rate, source_dtype=info.file_dtype)
+    emit(args, "done", outputs=[str(args.output)])
+    return 0

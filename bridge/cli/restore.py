@@ -1,0 +1,113 @@
+"""``diffmusic restore IN -o OUT --task TASK ...``: restore a file in-process or via the daemon."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bridge.cli.common import (
+    add_damage_arguments,
+    add_output_arguments,
+    damage_from_args,
+    emit,
+    progress_reporter,
+)
+from diffmusic_engine.audio import AudioInfo, read_audio, write_audio
+from diffmusic_engine.damage import Damage
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.restore import BACKENDS, Restoration, restore
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("restore", help="restore a damaged file")
+    parser.add_argument("input", type=Path, metavar="IN")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT",
+        help="output file (a folder for --task separate: one file per source)",
+    )  # fmt: skip
+    add_damage_arguments(parser)
+    add_backend_arguments(parser)
+    parser.add_argument(
+        "--connect", action="store_true", help="run through the daemon instead of in-process"
+    )
+    parser.add_argument("--connection-file", type=Path, help="daemon connection file")
+    add_output_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and the diffusion backend's options."""
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=tuple(BACKENDS), help="default: dsp (or the preset's)")
+    group.add_argument("--model", metavar="ID_OR_PATH", help="diffusion: hub id or local folder")
+    group.add_argument("--sampler", choices=("irs", "dps", "dsg"), help="diffusion: sampler")
+    group.add_argument(
+        "--no-vmc", dest="vmc", action="store_false", default=None,
+        help="diffusion: guide on the decoder output, not the vocoder mel",
+    )  # fmt: skip
+    group.add_argument("--steps", type=int, metavar="N", help="diffusion: DDIM steps")
+    group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
+    group.add_argument("--seed", type=int, metavar="S", help="random seed")
+    group.add_argument("--prompt", metavar="TEXT", help="diffusion: optional text prompt")
+    group.add_argument("--device", choices=("cpu", "cuda"), help="diffusion: device")
+
+
+def backend_from_args(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, dict]:
+    """The backend name and its options: the preset's, overridden by flags that were given."""
+    options = dict(options)
+    backend = args.backend or options.pop("backend", None) or "dsp"
+    options.pop("backend", None)
+    for name in ("model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    return backend, options
+
+
+def output_paths(output: Path, input_path: Path, n_tracks: int) -> list[Path]:
+    """Where each track goes: ``OUT`` itself, or ``OUT/<stem>_source<i><suffix>`` for sources."""
+    if n_tracks == 1:
+        return [output]
+    suffix = input_path.suffix or ".wav"
+    return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]
+
+
+def write_restoration(restoration: Restoration, paths: list[Path], info: AudioInfo) -> list[Path]:
+    """Write every track atomically, at the source's rate and sample format."""
+    return [
+        write_audio(path, track, restoration.sample_rate, source_dtype=info.file_dtype)
+        for path, track in zip(paths, restoration.tracks, strict=True)
+    ]
+
+
+def check_output(args: argparse.Namespace, damage: Damage) -> None:
+    """Refuse an output that would overwrite the input, or a file where a folder is needed."""
+    if args.output.resolve() == args.input.resolve():
+        raise DamageError(f"{args.output}: output would overwrite the input")
+    if damage.task == "separate" and args.output.exists() and not args.output.is_dir():
+        raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
+
+
+def run(args: argparse.Namespace) -> int:
+    damage, preset_options = damage_from_args(args)
+    backend, options = backend_from_args(args, preset_options)
+    check_output(args, damage)
+    audio, info = read_audio(args.input)
+    with progress_reporter(args, f"restore {damage.task}") as callback:
+        if args.connect:
+            from bridge.client import restore_via_daemon
+
+            restoration = restore_via_daemon(
+                audio, info.sample_rate, damage, backend=backend, options=options,
+                callback=callback, connection_file=args.connection_file,
+            )  # fmt: skip
+        else:
+            restoration = restore(
+                audio, info.sample_rate, damage, backend=backend, options=options,
+                callback=callback,
+            )  # fmt: skip
+    paths = output_paths(args.output, args.input, len(restoration.tracks))
+    written = write_restoration(restoration, paths, info)
+    emit(args, "done", outputs=[str(p) for p in written], details=restoration.details)
+    return 0

@@ -1,0 +1,254 @@
+"""Typed descriptions of the damage to undo: one dataclass per task.
+
+A description says what happened to the audio, in the user's units (seconds, Hz), independent of
+sample rate and backend. It comes from a preset file (JSON or TOML), from CLI flags, or from a
+protocol message (:func:`damage_from_dict` / :meth:`to_dict` round-trip), and is checked against
+the audio it is applied to with :func:`check_damage` before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from diffmusic_engine.errors import DamageError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A dropout from ``start`` to ``end`` seconds."""
+
+    start: float
+    end: float
+
+    @classmethod
+    def parse(cls, text: str) -> Gap:
+        """Parse ``"START:END"`` in seconds."""
+        try:
+            start, end = (float(part) for part in text.split(":"))
+        except ValueError:
+            raise DamageError(
+                f"gap {text!r}: expected START:END in seconds, e.g. 1.20:1.25"
+            ) from None
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        return f"{self.start:g}:{self.end:g}"
+
+
+@dataclass(frozen=True)
+class Inpaint:
+    """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge."""
+
+    task: ClassVar[str] = "inpaint"
+    gaps: tuple[Gap, ...]
+    crossfade: float = 0.002
+
+    def __post_init__(self) -> None:
+        if not self.gaps:
+            raise DamageError("inpaint: at least one gap is needed (--gap START:END)")
+        for gap in self.gaps:
+            if not (math.isfinite(gap.start) and math.isfinite(gap.end)):
+                raise DamageError(f"gap {gap}: not a finite time")
+            if gap.end <= gap.start:
+                raise DamageError(f"gap {gap}: end must be after start")
+            if gap.start < 0:
+                raise DamageError(f"gap {gap}: starts before 0 s")
+        if not 0 <= self.crossfade <= 0.005:
+            raise DamageError(f"crossfade {self.crossfade:g} s: must be within 0..0.005 s")
+
+
+@dataclass(frozen=True)
+class SuperResolution:
+    """Content above ``cutoff`` Hz is missing; ``"auto"`` detects the cutoff from the spectrum."""
+
+    task: ClassVar[str] = "super-resolution"
+    cutoff: float | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.cutoff != "auto" and not (
+            isinstance(self.cutoff, int | float) and math.isfinite(self.cutoff) and self.cutoff > 0
+        ):
+            raise DamageError(
+                f"cutoff {self.cutoff!r}: expected a positive frequency in Hz or auto"
+            )
+
+
+@dataclass(frozen=True)
+class PhaseRetrieval:
+    """Only the STFT magnitude (``n_fft``, ``hop``, Hann window) of the input is trusted."""
+
+    task: ClassVar[str] = "phase-retrieval"
+    n_fft: int = 1024
+    hop: int = 256
+
+    def __post_init__(self) -> None:
+        if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
+            raise DamageError(f"n_fft {self.n_fft}: expected a power of two >= 16")
+        if not 0 < self.hop <= self.n_fft // 2:
+            raise DamageError(f"hop {self.hop}: expected 1..n_fft/2 ({self.n_fft // 2})")
+
+
+@dataclass(frozen=True)
+class Separate:
+    """The input is ``sum_i weights[i] * source_i`` of ``sources`` sources (weights sum to 1)."""
+
+    task: ClassVar[str] = "separate"
+    sources: int = 2
+    weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.sources <= 8:
+            raise DamageError(f"sources {self.sources}: expected 2..8")
+        if not self.weights:
+            object.__setattr__(self, "weights", (1.0 / self.sources,) * self.sources)
+        if len(self.weights) != self.sources:
+            raise DamageError(f"weights: {len(self.weights)} given for {self.sources} sources")
+        if any(not math.isfinite(w) or w <= 0 for w in self.weights):
+            raise DamageError(f"weights {list(self.weights)}: each must be > 0")
+        if abs(sum(self.weights) - 1.0) > 1e-6:
+            raise DamageError(f"weights {list(self.weights)}: must sum to 1")
+
+
+@dataclass(frozen=True)
+class Dereverb:
+    """Undo a room: convolution with the impulse response file ``rir``, or ``None`` (blind)."""
+
+    task: ClassVar[str] = "dereverb"
+    rir: Path | None = None
+
+    @property
+    def blind(self) -> bool:
+        return self.rir is None
+
+
+Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb
+DAMAGE_TYPES: dict[str, type[Damage]] = {
+    cls.task: cls for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb)
+}
+TASKS = tuple(DAMAGE_TYPES)
+
+
+def damage_from_dict(data: Mapping[str, Any]) -> Damage:
+    """Build a description from ``{"task": ..., field: value, ...}`` (a preset or a message)."""
+    data = dict(data)
+    task = data.pop("task", None)
+    if task not in DAMAGE_TYPES:
+        raise DamageError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+    cls = DAMAGE_TYPES[task]
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise DamageError(f"{task}: unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
+    try:
+        if "gaps" in data:
+            data["gaps"] = tuple(_gap(g) for g in data["gaps"])
+        if "weights" in data:
+            data["weights"] = tuple(float(w) for w in data["weights"])
+        if data.get("rir") in (None, "blind"):
+            data.pop("rir", None)
+        elif "rir" in data:
+            data["rir"] = Path(data["rir"])
+        for name in ("n_fft", "hop", "sources"):
+            if name in data:
+                data[name] = _integer(name, data[name])
+        for name in ("crossfade",):
+            if name in data:
+                data[name] = float(data[name])
+        if "cutoff" in data and data["cutoff"] != "auto":
+            data["cutoff"] = float(data["cutoff"])
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise DamageError(f"{task}: {exc}") from None
+
+
+def _gap(value: Any) -> Gap:
+    if isinstance(value, Gap):
+        return value
+    if isinstance(value, str):
+        return Gap.parse(value)
+    if isinstance(value, Mapping):
+        return Gap(float(value["start"]), float(value["end"]))
+    start, end = value
+    return Gap(float(start), float(end))
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, float) and not value.is_integer():
+        raise DamageError(f"{name} {value}: expected a whole number")
+    return int(value)
+
+
+def damage_to_dict(damage: Damage) -> dict[str, Any]:
+    """The JSON-ready form of ``damage``; :func:`damage_from_dict` reads it back."""
+    data: dict[str, Any] = {"task": damage.task, **asdict(damage)}
+    if isinstance(damage, Inpaint):
+        data["gaps"] = [[g.start, g.end] for g in damage.gaps]
+    if isinstance(damage, Separate):
+        data["weights"] = list(damage.weights)
+    if isinstance(damage, Dereverb):
+        data["rir"] = "blind" if damage.rir is None else str(damage.rir)
+    return data
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of damage fields and backend options, read from ``presets/`` or a file."""
+
+    damage: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Load a preset: a JSON/TOML file path, or the name of one in the ``presets/`` folder.
+
+    The file holds the damage fields at top level (``task = "inpaint"``, ...) and optional backend
+    options under ``[options]``. Keys starting with ``_`` are documentation and ignored.
+    """
+    path = Path(name_or_path)
+    if not path.is_file():
+        candidates = [PRESETS_DIR / f"{name_or_path}{ext}" for ext in (".toml", ".json")]
+        path = next((c for c in candidates if c.is_file()), path)
+    if not path.is_file():
+        names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
+        raise DamageError(f"preset {name_or_path!s}: no such file or preset (known: {names})")
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise DamageError(f"preset {path}: cannot parse ({exc})") from None
+    if not isinstance(data, dict):
+        raise DamageError(f"preset {path}: expected a table/object at top level")
+    data = {k: v for k, v in data.items() if not k.startswith("_")}
+    options = data.pop("options", {})
+    if "rir" in data and data["rir"] not in ("blind", None) and not Path(data["rir"]).is_absolute():
+        data["rir"] = str(path.parent / data["rir"])
+    return Preset(damage=data, options=dict(options), source=path)
+
+
+def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
+    """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
+    nyquist = sample_rate / 2
+    if isinstance(damage, Inpaint):
+        for gap in damage.gaps:
+            if gap.end > duration:
+                raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
+    elif isinstance(damage, SuperResolution):
+        if damage.cutoff != "auto" and damage.cutoff >= nyquist:
+            raise DamageError(
+                f"cutoff {damage.cutoff:g} Hz: at or above Nyquist ({nyquist:g} Hz at "
+                f"{sample_rate} Hz)"
+            )
+    elif isinstance(damage, PhaseRetrieval):
+        if damage.n_fft > duration * sample_rate:
+            raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
+    elif isinstance(damage, Dereverb) and damage.rir is not None and not damage.rir.is_file():
+        raise DamageError(f"impulse response {damage.rir}: no such file")

@@ -1,0 +1,21 @@
+"""Errors a user can act on. Each carries one line that names the problem."""
+
+
+class DiffMusicError(Exception):
+    """Base class: the message is a single line fit to print after ``error:``."""
+
+
+class InputError(DiffMusicError):
+    """Unreadable, empty or non-finite audio, or a file that is missing."""
+
+
+class DamageError(DiffMusicError):
+    """A damage description that is invalid, or does not fit the audio it is applied to."""
+
+
+class ModelError(DiffMusicError):
+    """A model that cannot be found, loaded or run."""
+
+
+class Cancelled(DiffMusicError):  # noqa: N818 - reads better at call sites than CancelledError
+    """Raised from a progress callback to stop a running restoration cooperatively."""

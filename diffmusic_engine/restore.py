@@ -1,0 +1,125 @@
+"""The engine's entry points: ``restore`` damaged audio and ``degrade`` clean audio.
+
+One call shape for every backend, after pedalboard's ``(audio, sample_rate) -> audio``:
+``restore(audio, sample_rate, damage, backend=..., options=..., callback=...)``. Backends are
+looked up by name and imported on first use, so the dsp backend never imports diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from diffmusic_engine.audio import check_audio
+from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.operators import detect_cutoff, make_operator
+from diffmusic_engine.progress import ProgressCallback
+
+# name -> "module:function"; each function follows the Backend protocol below.
+BACKENDS = {
+    "dsp": "diffmusic_engine.dsp:restore_dsp",
+    "diffusion": "diffmusic_engine.diffusion:restore_diffusion",
+}
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A backend's result: one track (``(channels, samples)`` float32) per output.
+
+    Every task yields one track except ``separate``, which yields one per source. ``details``
+    holds what the backend decided on the way (a detected cutoff, iterations run, ...).
+    """
+
+    tracks: tuple[np.ndarray, ...]
+    sample_rate: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The single restored track (not for separation, which has several)."""
+        if len(self.tracks) != 1:
+            raise ValueError(f"this restoration has {len(self.tracks)} tracks; use .tracks")
+        return self.tracks[0]
+
+
+class Backend(Protocol):
+    def __call__(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        damage: Damage,
+        *,
+        options: dict[str, Any],
+        callback: ProgressCallback | None,
+    ) -> Restoration: ...
+
+
+def get_backend(name: str) -> Backend:
+    """The backend function registered as ``name``."""
+    if name not in BACKENDS:
+        raise DamageError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    module, function = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
+    """Replace what the audio itself decides (``cutoff="auto"``) by its value."""
+    if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
+        return SuperResolution(cutoff=detect_cutoff(audio, sample_rate))
+    return damage
+
+
+def restore(
+    audio: np.ndarray,
+    sample_rate: int,
+    damage: Damage,
+    *,
+    backend: str = "dsp",
+    options: Mapping[str, Any] | None = None,
+    callback: ProgressCallback | None = None,
+) -> Restoration:
+    """Restore float32 ``(channels, samples)`` ``audio`` whose damage ``damage`` describes.
+
+    Raises :class:`~diffmusic_engine.errors.DiffMusicError` subclasses for bad input, and
+    :class:`~diffmusic_engine.errors.Cancelled` if ``callback`` raised it.
+    """
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    check_audio(audio)
+    check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
+    function = get_backend(backend)
+    damage = resolve_damage(damage, audio, sample_rate)
+    return function(audio, sample_rate, damage, options=dict(options or {}), callback=callback)
+
+
+def degrade(
+    clean: np.ndarray,
+    sample_rate: int,
+    damage: Damage,
+    *,
+    impulse_response: np.ndarray | None = None,
+) -> np.ndarray:
+    """Synthesise damaged audio from ``clean`` ``(channels, samples)``.
+
+    For ``separate``, ``clean`` holds the sources: ``(sources, channels, samples)``.
+    """
+    clean = np.asarray(clean, dtype=np.float32)
+    if isinstance(damage, Separate):
+        if clean.ndim != 3 or clean.shape[0] != damage.sources:
+            raise DamageError(
+                f"separate: expected {damage.sources} sources shaped (sources, channels, samples), "
+                f"got {clean.shape}"
+            )
+        for source in clean:
+            check_audio(source, "source")
+    else:
+        check_audio(clean, "clean audio")
+    check_damage(damage, clean.shape[-1] / sample_rate, sample_rate)
+    if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
+        raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
+    operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
+    return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)
