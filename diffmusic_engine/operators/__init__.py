@@ -20,7 +20,7 @@ from diffmusic_engine.operators.dereverb import (
     load_impulse_response,
     synthetic_rir,
 )
-from diffmusic_engine.operators.inpaint import InpaintOperator, gap_samples
+from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator, gap_samples
 from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator, istft, stft
 from diffmusic_engine.operators.separation import MixOperator
 from diffmusic_engine.operators.super_resolution import (
@@ -33,6 +33,7 @@ __all__ = [
     "ConvolutionOperator",
     "InpaintOperator",
     "LowPassOperator",
+    "MaskOperator",
     "MagnitudeOperator",
     "MixOperator",
     "Operator",

@@ -30,3 +30,14 @@ class InpaintOperator(Operator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.mask(x.shape[-1], x.device).to(x.dtype)
+
+
+class MaskOperator(Operator):
+    """``T(x) = mask * x``, the mask broadcastable to ``x`` (e.g. one row per window)."""
+
+    def __init__(self, mask: torch.Tensor, sample_rate: int) -> None:
+        super().__init__(sample_rate)
+        self.mask = mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.mask.to(x.device, x.dtype)
