@@ -1,8 +1,11 @@
 """Reading and writing audio files: channels-first float32 inside, the file's own format outside.
 
-Everything pedalboard reads is accepted (wav, flac, aiff, ogg, mp3, ...). Writes are atomic: the
-audio goes to a temporary file beside the target, which is renamed over it only when complete, so
-an existing file is never left half-written.
+libsndfile (soundfile) reads and writes wav, flac, aiff, ogg and mp3 with exact integer round
+trips (a 16-bit sample read and written back is the same integer, which bit-identical restoration
+outside a gap depends on; pedalboard's integer conversion is off by up to one step). pedalboard
+reads whatever else it can decode and writes other extensions. Writes are atomic: the audio goes
+to a temporary file beside the target, renamed over it only when complete, so an existing file is
+never left half-written.
 """
 
 from __future__ import annotations
@@ -13,14 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from pedalboard.io import AudioFile
 
 from diffmusic_engine.errors import InputError
 
-# Bit depths each container can hold (pedalboard's writers); float data needs 32-bit WAV.
+# libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
+_SUBTYPE_DTYPES = {
+    "PCM_S8": "int8", "PCM_U8": "int8", "PCM_16": "int16", "PCM_24": "int24",
+    "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64",
+}  # fmt: skip
+_CONTAINERS = {
+    ".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG", ".mp3": "MP3",
+}  # fmt: skip
+_LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 _PCM_DEPTHS = {16, 24}
-_FLOAT_CONTAINERS = {".wav"}
-_LOSSY = {".ogg", ".mp3"}
+_FLOAT_CONTAINERS = {".wav", ".aif", ".aiff"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
-    file_dtype: str  # pedalboard's name: "int16", "int24", "int32", "float32", "float64"
+    file_dtype: str  # "int16", "int24", "int32", "float32", "float64" (lossy codecs: "float32")
 
     @property
     def is_float(self) -> bool:
@@ -50,14 +61,22 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        with AudioFile(str(path)) as f:
-            info = AudioInfo(int(round(f.samplerate)), f.num_channels, f.frames, f.file_dtype)
-            audio = f.read(f.frames)
-    except Exception as exc:  # pedalboard raises several types for undecodable files
-        raise InputError(f"{path}: cannot read audio ({exc})") from exc
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio = data.T
+        dtype = _SUBTYPE_DTYPES.get(sf.info(path).subtype, "float32")
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        audio, rate, dtype = _read_with_pedalboard(path)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     check_audio(audio, str(path))
-    return audio, AudioInfo(info.sample_rate, info.channels, audio.shape[1], info.file_dtype)
+    return audio, AudioInfo(int(rate), audio.shape[0], audio.shape[1], dtype)
+
+
+def _read_with_pedalboard(path: Path) -> tuple[np.ndarray, int, str]:
+    try:
+        with AudioFile(str(path)) as f:
+            return f.read(f.frames), int(round(f.samplerate)), f.file_dtype
+    except Exception as exc:  # pedalboard raises several types for undecodable files
+        raise InputError(f"{path}: cannot read audio ({exc})") from exc
 
 
 def check_audio(audio: np.ndarray, what: str = "audio") -> None:
@@ -78,14 +97,12 @@ def check_audio(audio: np.ndarray, what: str = "audio") -> None:
 def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
     """The bit depth to write ``path`` with, keeping the source's format where the container can.
 
-    Float input stays float (32-bit float WAV); 16/24-bit input keeps its depth; 32-bit integer
-    input becomes 32-bit float in WAV and 24-bit elsewhere; lossy containers ignore the depth.
+    Float input stays float (32-bit float in WAV/AIFF, 24-bit in FLAC, which has no float);
+    16/24-bit input keeps its depth; 32-bit integer input becomes float; 8-bit becomes 16-bit.
+    Lossy containers (ogg, mp3) ignore the depth.
     """
     suffix = Path(path).suffix.lower()
-    if suffix in _LOSSY:
-        return 16
-    is_float = source_dtype.startswith("float") or source_dtype == "int32"
-    if is_float:
+    if source_dtype.startswith("float") or source_dtype == "int32":
         return 32 if suffix in _FLOAT_CONTAINERS else 24
     depth = int(source_dtype.removeprefix("int") or 16)
     return depth if depth in _PCM_DEPTHS else 16
@@ -109,15 +126,36 @@ def write_audio(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        with AudioFile(
-            tmp, "w", sample_rate, audio.shape[0], bit_depth=bit_depth_for(path, source_dtype)
-        ) as f:
-            f.write(np.ascontiguousarray(audio, dtype=np.float32))
+        _write(Path(tmp), np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write(path: Path, audio: np.ndarray, sample_rate: int, source_dtype: str) -> None:
+    suffix = path.suffix.lower()
+    depth = bit_depth_for(path, source_dtype)
+    if suffix in _CONTAINERS:
+        subtype = _LOSSY_SUBTYPES.get(suffix) or ("FLOAT" if depth == 32 else f"PCM_{depth}")
+        data = (
+            audio.T if subtype in ("FLOAT", *_LOSSY_SUBTYPES.values()) else _quantize(audio, depth)
+        )
+        sf.write(path, data, sample_rate, subtype=subtype, format=_CONTAINERS[suffix])
+    else:
+        with AudioFile(str(path), "w", sample_rate, audio.shape[0], bit_depth=depth) as f:
+            f.write(audio)
+
+
+def _quantize(audio: np.ndarray, depth: int) -> np.ndarray:
+    """Round to the nearest ``depth``-bit step (libsndfile truncates), clipped, as frames-first
+    int16 or int32 (24-bit in the top bits, as libsndfile expects)."""
+    scale = 2.0 ** (depth - 1)
+    steps = np.clip(np.round(audio.T.astype(np.float64) * scale), -scale, scale - 1)
+    if depth == 16:
+        return steps.astype(np.int16)
+    return steps.astype(np.int32) << (32 - depth)
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -234,6 +234,17 @@ def load_preset(name_or_path: str | Path) -> Preset:
     return Preset(damage=data, options=dict(options), source=path)
 
 
+def backend_options(preset_options: Mapping[str, Any], backend: str) -> dict[str, Any]:
+    """A preset's options for ``backend``: its plain keys, then its ``[options.<backend>]`` table.
+
+    Tables for other backends are ignored, so one preset serves every backend.
+    """
+    common = {
+        k: v for k, v in preset_options.items() if k != "backend" and not isinstance(v, Mapping)
+    }
+    return {**common, **dict(preset_options.get(backend, {}))}
+
+
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2

@@ -14,7 +14,7 @@ from bridge.cli.common import (
     progress_reporter,
 )
 from diffmusic_engine.audio import AudioInfo, read_audio, write_audio
-from diffmusic_engine.damage import Damage
+from diffmusic_engine.damage import Damage, backend_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.restore import BACKENDS, Restoration, restore
 
@@ -53,11 +53,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", choices=("cpu", "cuda"), help="diffusion: device")
 
 
-def backend_from_args(args: argparse.Namespace, options: dict[str, Any]) -> tuple[str, dict]:
-    """The backend name and its options: the preset's, overridden by flags that were given."""
-    options = dict(options)
-    backend = args.backend or options.pop("backend", None) or "dsp"
-    options.pop("backend", None)
+def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) -> tuple[str, dict]:
+    """The backend and its options: the preset's (see ``backend_options``), then given flags."""
+    backend = args.backend or preset_options.get("backend") or "dsp"
+    options = backend_options(preset_options, backend)
     for name in ("model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device"):
         value = getattr(args, name, None)
         if value is not None:

@@ -1,0 +1,108 @@
+"""Reading and writing audio: formats, rates, channels, sample formats, atomic writes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from diffmusic_engine.audio import bit_depth_for, read_audio, resample, write_audio
+from diffmusic_engine.errors import InputError
+
+
+def tone(channels: int, rate: int, seconds: float = 0.25) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return np.stack(
+        [0.4 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)]
+    ).astype(np.float32)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".aiff", ".ogg", ".mp3"])
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (22050, 1), (48000, 3)])
+def test_round_trip_keeps_rate_channels_and_content(tmp_path, suffix, rate, channels):
+    if suffix == ".mp3" and channels > 2:
+        pytest.skip("MP3 holds at most two channels")
+    audio = tone(channels, rate)
+    path = write_audio(tmp_path / f"x{suffix}", audio, rate, source_dtype="int16")
+    back, info = read_audio(path)
+    assert (info.sample_rate, info.channels) == (rate, channels)
+    assert back.dtype == np.float32 and back.shape[0] == channels
+    n = min(back.shape[1], audio.shape[1])
+    if suffix in (".wav", ".flac", ".aiff"):  # lossless 16-bit: error below 1 LSB
+        assert back.shape == audio.shape
+        assert np.max(np.abs(back - audio)) <= 0.5 / 32768  # rounding to the nearest step
+    else:  # lossy: only the length (codec padding) and rough content
+        assert n >= 0.9 * audio.shape[1]
+
+
+@pytest.mark.parametrize(
+    ("subtype", "dtype", "depth"),
+    [("PCM_16", "int16", 16), ("PCM_24", "int24", 24), ("FLOAT", "float32", 32)],
+)
+def test_sample_format_survives_a_round_trip(tmp_path, subtype, dtype, depth):
+    source = tmp_path / "in.wav"
+    sf.write(source, tone(2, 44100).T, 44100, subtype=subtype)
+    audio, info = read_audio(source)
+    assert info.file_dtype == dtype
+    assert bit_depth_for("out.wav", info.file_dtype) == depth
+    out = write_audio(tmp_path / "out.wav", audio, info.sample_rate, source_dtype=info.file_dtype)
+    assert sf.info(out).subtype == subtype
+    np.testing.assert_array_equal(read_audio(out)[0], audio)
+
+
+def test_integer_samples_round_trip_exactly(tmp_path, rng):
+    """Reading a PCM file and writing it back gives the same integers (bit-identical output)."""
+    ints = rng.integers(-(2**23), 2**23, size=(2000, 2)).astype(np.int32) * 256
+    for suffix in (".wav", ".flac", ".aiff"):
+        source = tmp_path / f"in{suffix}"
+        sf.write(source, ints, 48000, subtype="PCM_24")
+        audio, info = read_audio(source)
+        out = write_audio(tmp_path / f"out{suffix}", audio, 48000, source_dtype=info.file_dtype)
+        np.testing.assert_array_equal(sf.read(out, dtype="int32")[0], ints)
+
+
+def test_float_input_stays_float_and_24_bit_in_flac():
+    assert bit_depth_for("x.wav", "float32") == 32
+    assert bit_depth_for("x.flac", "float32") == 24  # FLAC has no float
+    assert bit_depth_for("x.flac", "int16") == 16
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"precious")
+    bad = np.full((1, 10), np.nan, np.float32)
+    with pytest.raises(InputError, match="non-finite"):
+        write_audio(target, bad, 44100)
+    assert target.read_bytes() == b"precious"
+    assert os.listdir(tmp_path) == ["out.wav"]
+
+
+def test_missing_empty_unreadable_and_nan_files_are_named(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_audio(tmp_path / "absent.wav")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF not really audio")
+    with pytest.raises(InputError, match="cannot read audio"):
+        read_audio(garbage)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 2), np.float32), 44100, subtype="FLOAT")
+    with pytest.raises(InputError, match="empty"):
+        read_audio(empty)
+    nan = tmp_path / "nan.wav"
+    data = tone(2, 8000)
+    data[1, 5] = np.inf
+    sf.write(nan, data.T, 8000, subtype="FLOAT")
+    with pytest.raises(InputError, match="channel 1, sample 5"):
+        read_audio(nan)
+
+
+def test_resample_preserves_a_tone_and_the_duration():
+    audio = tone(1, 44100, seconds=1.0)
+    out = resample(audio, 44100, 16000)
+    assert out.shape == (1, 16000)
+    t = np.arange(16000) / 16000
+    expected = 0.4 * np.sin(2 * np.pi * 220 * t)
+    middle = slice(1000, 15000)  # away from the filter's edge transients
+    assert np.max(np.abs(out[0, middle] - expected[middle])) < 1e-3
