@@ -1,0 +1,135 @@
+"""Every bad input gets one clear error line, a non-zero exit, and no output file is touched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.cli import main
+
+SR = 22050
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "clip.wav"
+    t = np.arange(SR) / SR
+    sf.write(path, np.stack([np.sin(2 * np.pi * 330 * t)] * 2).T * 0.3, SR, subtype="PCM_16")
+    return path
+
+
+def bad_file(tmp_path, kind: str):
+    path = tmp_path / f"{kind}.wav"
+    if kind == "unreadable":
+        path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    elif kind == "empty":
+        sf.write(path, np.zeros((0, 1)), SR, subtype="FLOAT")
+    elif kind == "nan":
+        data = np.zeros((100, 1), np.float32)
+        data[10] = np.nan
+        sf.write(path, data, SR, subtype="FLOAT")
+    return path
+
+
+CASES = {
+    "gap outside the file": (["--task", "inpaint", "--gap", "0.5:3.0"], "ends after the audio"),
+    "end before start": (["--task", "inpaint", "--gap", "0.5:0.4"], "end must be after start"),
+    "cutoff above Nyquist": (["--task", "super-resolution", "--cutoff", "12000"], "Nyquist"),
+    "missing impulse response": (["--task", "dereverb", "--rir", "nope.wav"], "no such file"),
+    "no task": ([], "no task"),
+    "weights not summing to one": (
+        ["--task", "separate", "--sources", "2", "--weights", "0.9,0.9"],
+        "sum to 1",
+    ),
+}
+
+
+def run_cli(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_damage_is_refused_before_anything_is_written(tmp_path, capsys, clip, case):
+    flags, message = CASES[case]
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"previous render")
+    code, err = run_cli(capsys, ["restore", str(clip), "-o", str(out), "--quiet", *flags])
+    assert code != 0
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert out.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "out.wav"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("unreadable", "cannot read audio"),
+        ("empty", "empty audio"),
+        ("nan", "non-finite"),
+        ("missing", "no such file"),
+    ],
+)
+def test_bad_audio_is_refused(tmp_path, capsys, kind, message):
+    source = bad_file(tmp_path, kind)
+    out = tmp_path / "out.wav"
+    for argv in (
+        ["restore", str(source), "-o", str(out), "--task", "inpaint", "--gap", "0:0.001"],
+        ["degrade", str(source), "-o", str(out), "--task", "inpaint", "--gap", "0:0.001"],
+    ):
+        code, err = run_cli(capsys, argv)
+        assert code != 0 and len(err) == 1 and message in err[0] and str(source.name) in err[0]
+        assert not out.exists()
+
+
+def test_output_may_not_overwrite_the_input(tmp_path, capsys, clip):
+    before = clip.read_bytes()
+    code, err = run_cli(
+        capsys, ["restore", str(clip), "-o", str(clip), "--task", "phase-retrieval"]
+    )
+    assert code != 0 and "overwrite the input" in err[0]
+    assert clip.read_bytes() == before
+
+
+def test_eval_refuses_mismatched_files(tmp_path, capsys, clip):
+    other = tmp_path / "other.wav"
+    sf.write(other, np.zeros((SR, 2)), 16000)
+    code, err = run_cli(capsys, ["eval", "--reference", str(clip), "--estimate", str(other)])
+    assert code != 0 and "sample rates differ" in err[0]
+
+
+def test_eval_scores_known_values(capsys, clip):
+    assert main(["eval", "--reference", str(clip), "--estimate", str(clip), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics["lsd"] == 0.0 and metrics["spectral_convergence"] == 0.0
+    assert metrics["snr"] == 150.0  # identical signals: the documented cap
+
+
+def test_process_exit_code_and_json_error_line(tmp_path, clip, cli_command):
+    out = tmp_path / "out.wav"
+    result = subprocess.run(
+        [*cli_command, "restore", str(clip), "-o", str(out), "--task", "inpaint"]
+        + ["--gap", "0.9:1.5", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["event"] == "error"
+    assert result.stderr.strip().startswith("error: gap 0.9:1.5: ends after the audio")
+    assert not out.exists()
+
+
+def test_degrade_writes_the_operator_output(tmp_path, capsys, clip):
+    out = tmp_path / "damaged.wav"
+    argv = ["degrade", str(clip), "-o", str(out), "--task", "inpaint", "--gap", "0.25:0.5"]
+    assert main(argv) == 0
+    damaged, rate = sf.read(out, always_2d=True)
+    clean, _ = sf.read(clip, always_2d=True)
+    assert rate == SR
+    assert np.all(damaged[int(0.25 * SR) : int(0.5 * SR)] == 0)
+    np.testing.assert_array_equal(damaged[: int(0.25 * SR)], clean[: int(0.25 * SR)])

@@ -1,0 +1,114 @@
+"""Damage descriptions: parsing, presets, validation against the audio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from diffmusic_engine.damage import (
+    Dereverb,
+    Gap,
+    Inpaint,
+    PhaseRetrieval,
+    Separate,
+    SuperResolution,
+    backend_options,
+    check_damage,
+    damage_from_dict,
+    damage_to_dict,
+    load_preset,
+)
+from diffmusic_engine.errors import DamageError
+
+EXAMPLES = [
+    Inpaint(gaps=(Gap(0.5, 0.52), Gap(1.0, 1.1)), crossfade=0.001),
+    SuperResolution(cutoff=8000.0),
+    SuperResolution(cutoff="auto"),
+    PhaseRetrieval(n_fft=2048, hop=512),
+    Separate(sources=3, weights=(0.5, 0.25, 0.25)),
+    Dereverb(rir=Path("/tmp/room.wav")),
+    Dereverb(),
+]
+
+
+@pytest.mark.parametrize("damage", EXAMPLES, ids=lambda d: d.task)
+def test_dict_round_trip_through_json(damage):
+    assert damage_from_dict(json.loads(json.dumps(damage_to_dict(damage)))) == damage
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"task": "inpaint", "gaps": ["1.0:0.9"]}, "end must be after start"),
+        ({"task": "inpaint", "gaps": ["-1:0.5"]}, "starts before 0"),
+        ({"task": "inpaint", "gaps": ["1.0-2.0"]}, "expected START:END"),
+        ({"task": "inpaint", "gaps": []}, "at least one gap"),
+        ({"task": "inpaint", "gaps": ["1:2"], "crossfade": 0.05}, "crossfade"),
+        ({"task": "super-resolution", "cutoff": -5}, "positive frequency"),
+        ({"task": "phase-retrieval", "n_fft": 1000}, "power of two"),
+        ({"task": "phase-retrieval", "n_fft": 1024, "hop": 1024}, "hop"),
+        ({"task": "separate", "sources": 2, "weights": [0.7, 0.7]}, "sum to 1"),
+        ({"task": "separate", "sources": 3, "weights": [0.5, 0.5]}, "2 given for 3"),
+        ({"task": "separate", "sources": 2, "weights": [1.5, -0.5]}, "> 0"),
+        ({"task": "denoise"}, "task 'denoise'"),
+        ({"task": "inpaint", "gaps": ["1:2"], "colour": "red"}, "unknown field"),
+    ],
+)
+def test_invalid_descriptions_name_the_problem(data, message):
+    with pytest.raises(DamageError, match=message):
+        damage_from_dict(data)
+
+
+def test_equal_weights_by_default():
+    assert Separate(sources=4).weights == (0.25, 0.25, 0.25, 0.25)
+
+
+def test_checks_against_the_audio(tmp_path):
+    with pytest.raises(DamageError, match="ends after the audio"):
+        check_damage(Inpaint(gaps=(Gap(1.0, 3.0),)), duration=2.0, sample_rate=44100)
+    with pytest.raises(DamageError, match="Nyquist"):
+        check_damage(SuperResolution(cutoff=22050.0), duration=2.0, sample_rate=44100)
+    with pytest.raises(DamageError, match="no such file"):
+        check_damage(Dereverb(rir=tmp_path / "absent.wav"), duration=2.0, sample_rate=44100)
+    check_damage(Inpaint(gaps=(Gap(1.0, 2.0),)), duration=2.0, sample_rate=44100)
+    check_damage(SuperResolution(cutoff=22049.0), duration=2.0, sample_rate=44100)
+
+
+@pytest.mark.parametrize(
+    "name", ["inpaint", "super-resolution", "phase-retrieval", "separate", "dereverb"]
+)
+def test_every_task_has_a_preset_that_loads(name):
+    preset = load_preset(name)
+    fields = dict(preset.damage)
+    assert fields["task"] == name
+    if name == "inpaint":
+        fields["gaps"] = ["0.1:0.2"]
+    assert damage_from_dict(fields).task == name
+    assert preset.options["backend"] == "dsp"
+
+
+def test_preset_options_per_backend(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'task = "phase-retrieval"\n[options]\nseed = 3\n[options.dsp]\niterations = 7\n'
+        "[options.diffusion]\nsteps = 9\n"
+    )
+    options = load_preset(path).options
+    assert backend_options(options, "dsp") == {"seed": 3, "iterations": 7}
+    assert backend_options(options, "diffusion") == {"seed": 3, "steps": 9}
+
+
+def test_preset_errors(tmp_path):
+    with pytest.raises(DamageError, match="no such file or preset"):
+        load_preset("no-such-preset")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("task = ")
+    with pytest.raises(DamageError, match="cannot parse"):
+        load_preset(broken)
+
+
+def test_relative_impulse_response_resolves_beside_the_preset(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps({"task": "dereverb", "rir": "room.wav"}))
+    assert load_preset(tmp_path / "p.json").damage["rir"] == str(tmp_path / "room.wav")
