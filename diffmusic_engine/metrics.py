@@ -63,17 +63,50 @@ def lsd(
     sample_rate: int,
     *,
     region: tuple[float, float] | None = None,
+    band: tuple[float, float] | None = None,
     n_fft: int = 1024,
     hop: int = 512,
 ) -> float:
     """Log-spectral distance (the paper's way): per frame, the RMS over frequency of
-    ``log10 |X|^2 - log10 |X_hat|^2``; averaged over frames (in ``region`` if given) and channels.
+    ``log10 |X|^2 - log10 |X_hat|^2``; averaged over frames and channels.
+
+    ``region`` (seconds) keeps the frames centred in it, ``band`` (Hz) the bins inside it: the
+    restored gap, or the rebuilt band of a super-resolution.
     """
     ref = magnitude_spectrogram(reference, n_fft, hop)
     est = magnitude_spectrogram(estimate, n_fft, hop)
     frames = frame_range(region, sample_rate, ref.shape[-1], hop)
-    diff = np.log10(ref[..., frames] ** 2 + EPS) - np.log10(est[..., frames] ** 2 + EPS)
+    bins = bin_range(band, sample_rate, n_fft)
+    diff = np.log10(ref[:, bins, frames] ** 2 + EPS) - np.log10(est[:, bins, frames] ** 2 + EPS)
     return float(np.mean(np.sqrt(np.mean(diff**2, axis=-2))))
+
+
+def lsd_audiosr(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate: int,
+    *,
+    region: tuple[float, float] | None = None,
+    band: tuple[float, float] | None = None,
+) -> float:
+    """LSD the AudioSR way: n_fft 2048, hop 512, ``log10(|X|^2 / (|X_hat| + 1e-8)^2 + 1e-8)``."""
+    eps = 1e-8
+    ref = magnitude_spectrogram(reference, 2048, 512)
+    est = magnitude_spectrogram(estimate, 2048, 512)
+    frames = frame_range(region, sample_rate, ref.shape[-1], 512)
+    bins = bin_range(band, sample_rate, 2048)
+    ratio = ref[:, bins, frames] ** 2 / (est[:, bins, frames] + eps) ** 2
+    return float(np.mean(np.sqrt(np.mean(np.log10(ratio + eps) ** 2, axis=-2))))
+
+
+def bin_range(band: tuple[float, float] | None, sample_rate: int, n_fft: int) -> slice:
+    """The STFT bins whose centre frequencies fall in ``band`` (Hz); all bins if ``None``."""
+    n_bins = n_fft // 2 + 1
+    if band is None:
+        return slice(0, n_bins)
+    first = int(np.ceil(band[0] * n_fft / sample_rate))
+    stop = int(np.floor(band[1] * n_fft / sample_rate)) + 1
+    return slice(max(0, first), max(first + 1, min(n_bins, stop)))
 
 
 def spectral_convergence(

@@ -1,0 +1,90 @@
+"""The corpus rebuilds identically; bench-quality writes its table, JSON and pictures."""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from bridge.cli import main
+from diffmusic_engine.audio import read_audio
+from diffmusic_engine.damage import Gap
+from diffmusic_engine.evaluation import baselines
+from diffmusic_engine.evaluation.corpus import CorpusSpec, build_corpus
+
+needs_fluidsynth = pytest.mark.skipif(
+    ctypes.util.find_library("fluidsynth") is None,
+    reason="libfluidsynth (Debian: libfluidsynth3) renders the chorales; .ci/run installs it",
+)
+TINY = CorpusSpec(chorales=("bach/bwv66.6",), synth_clips=1, duration=1.5)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if ctypes.util.find_library("fluidsynth") is None:
+        pytest.skip("libfluidsynth is not installed")
+    outdir = tmp_path_factory.mktemp("corpus")
+    return outdir, build_corpus(outdir, TINY)
+
+
+@needs_fluidsynth
+def test_corpus_is_reproducible_and_stems_sum_to_the_mix(corpus, tmp_path, cli_command):
+    outdir, manifest = corpus
+    build = ["corpus", "build", str(tmp_path), "--chorales", "1", "--duration", "1.5", "--quiet"]
+    subprocess.run([*cli_command, *build], check=True)  # another process: the same bytes
+    again = json.loads((tmp_path / "manifest.json").read_text())
+    assert [c["sha256"] for c in again["clips"]] == [c["sha256"] for c in manifest["clips"]]
+    assert [r["sha256"] for r in again["rooms"]] == [r["sha256"] for r in manifest["rooms"]]
+    for clip in manifest["clips"]:
+        mix, info = read_audio(outdir / clip["mix"])
+        stems = [read_audio(outdir / path)[0] for path in clip["stems"].values()]
+        assert info.sample_rate == 44100 and mix.shape == (2, int(1.5 * 44100))
+        assert len(stems) == 4
+        np.testing.assert_allclose(np.sum(stems, axis=0), mix, atol=1e-6)
+        assert all(np.max(np.abs(s)) > 0.01 for s in stems)  # every voice actually sounds
+
+
+@needs_fluidsynth
+def test_room_decays_at_its_rt60(corpus):
+    outdir, manifest = corpus
+    ir, _ = read_audio(outdir / manifest["rooms"][0]["path"])
+    energy = np.cumsum(ir[0].astype(np.float64)[::-1] ** 2)[::-1]  # Schroeder integral
+    level = 10 * np.log10(energy / energy[0])
+    t5, t25 = np.argmax(level < -5), np.argmax(level < -25)
+    rt60 = 3 * (t25 - t5) / 44100  # T20 extrapolated to 60 dB
+    assert 0.2 < rt60 < 0.4
+
+
+@needs_fluidsynth
+def test_bench_quality_writes_table_json_and_pictures(corpus, tmp_path, capsys):
+    outdir, _ = corpus
+    out = tmp_path / "quality"
+    argv = ["bench-quality", str(outdir), "-o", str(out), "--tasks", "inpaint", "--quiet"]
+    assert main([*argv, "--limit", "1"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    methods = {(r["severity"], r["method"]) for r in result["summary"]}
+    assert {("gap 10 ms", m) for m in ("damaged", "linear", "dsp")} <= methods
+    assert (out / "best.png").stat().st_size > 1000 and (out / "worst.png").stat().st_size > 1000
+    table = (out / "results.md").read_text()
+    assert "| inpaint | gap 200 ms | dsp | 1 |" in table
+    gap_200 = {r["method"]: r for r in result["summary"] if r["severity"] == "gap 200 ms"}
+    assert gap_200["damaged"]["lsd_region"] > gap_200["dsp"]["lsd_region"]
+
+
+def test_linear_interpolation_is_exact_on_a_ramp():
+    ramp = np.linspace(-1, 1, 1000, dtype=np.float64)[None]
+    damaged = ramp.copy()
+    damaged[:, 400:600] = 0
+    filled = baselines.linear_interpolation(damaged, (Gap(0.4, 0.6),), 1000)
+    np.testing.assert_allclose(filled, ramp, atol=1e-12)
+
+
+def test_plain_resampling_keeps_the_band_below():
+    t = np.arange(44100) / 44100
+    low = (0.5 * np.sin(2 * np.pi * 1000 * t))[None].astype(np.float32)
+    back = baselines.plain_resampling(low, 4000, 44100)
+    assert back.shape == low.shape
+    assert np.max(np.abs(back - low)[:, 2000:-2000]) < 1e-3
