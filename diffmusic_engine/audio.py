@@ -167,3 +167,105 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return np.ascontiguousarray(
         soxr.resample(audio.T, from_rate, to_rate, quality="VHQ").T, dtype=np.float32
     )
+
+
+class AudioReader:
+    """Block-by-block reading, for files too long to hold (the batch renderer streams with it).
+
+    Reads like :func:`read_audio` (libsndfile where it can, else pedalboard): ``read(frames)``
+    gives float32 ``(channels, n)`` blocks, ``n < frames`` only at the end of the file.
+    Raises :class:`InputError` for a missing or unreadable file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
+        self._sf: sf.SoundFile | None = None
+        self._pb: AudioFile | None = None
+        try:
+            self._sf = sf.SoundFile(str(self.path))
+            rate, channels, frames = self._sf.samplerate, self._sf.channels, self._sf.frames
+            dtype = _SUBTYPE_DTYPES.get(self._sf.subtype, "float32")
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            try:
+                self._pb = AudioFile(str(self.path))
+            except Exception as exc:  # pedalboard raises several types for undecodable files
+                raise InputError(f"{self.path}: cannot read audio ({exc})") from None
+            rate, channels = int(round(self._pb.samplerate)), self._pb.num_channels
+            frames, dtype = self._pb.frames, self._pb.file_dtype
+        self.info = AudioInfo(int(rate), int(channels), int(frames), dtype)
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` more frames as float32 ``(channels, n)``."""
+        try:
+            if self._sf is not None:
+                block = self._sf.read(frames, dtype="float32", always_2d=True).T
+            else:
+                block = self._pb.read(frames)
+        except Exception as exc:
+            raise InputError(f"{self.path}: cannot read audio ({exc})") from None
+        return np.ascontiguousarray(block, dtype=np.float32)
+
+    def close(self) -> None:
+        for handle in (self._sf, self._pb):
+            if handle is not None:
+                handle.close()
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AudioWriter:
+    """Block-by-block counterpart of :func:`write_audio`: same formats, depths and rounding.
+
+    Writes ``path`` directly; callers that need atomicity write a temporary file and rename it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int,
+        channels: int,
+        *,
+        source_dtype: str = "float32",
+    ) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        self.depth = bit_depth_for(self.path, source_dtype)
+        self._sf: sf.SoundFile | None = None
+        self._pb: AudioFile | None = None
+        self._quantized = False
+        if suffix in _CONTAINERS:
+            subtype = _LOSSY_SUBTYPES.get(suffix) or (
+                "FLOAT" if self.depth == 32 else f"PCM_{self.depth}"
+            )
+            self._quantized = subtype.startswith("PCM")
+            self._sf = sf.SoundFile(
+                str(self.path), "w", sample_rate, channels, subtype=subtype,
+                format=_CONTAINERS[suffix],
+            )  # fmt: skip
+        else:
+            self._pb = AudioFile(str(self.path), "w", sample_rate, channels, bit_depth=self.depth)
+
+    def write(self, block: np.ndarray) -> None:
+        """Append float32 ``(channels, n)`` frames."""
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        if self._sf is not None:
+            self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
+        else:
+            self._pb.write(block)
+
+    def close(self) -> None:
+        for handle in (self._sf, self._pb):
+            if handle is not None:
+                handle.close()
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

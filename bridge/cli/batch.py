@@ -1,7 +1,89 @@
-"""Placeholder: this module's commands are not written yet."""
+"""``diffmusic batch INPUTS... -o OUTDIR --chain FILE``: render many files through a chain.
+
+Exit status: 0 when every file was rendered (or skipped by ``--resume``); 1 when nothing could
+start (a bad chain file, no inputs, clashing outputs: nothing is touched); 3 when the batch ran
+but at least one file failed (each is in the report with its error; the others are finished).
+"""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from bridge.batch import load_chain, plan_items, run_batch, write_report
+from bridge.batch.inputs import FORMATS
+from bridge.batch.report import FAILED, FileResult, summarize
+from bridge.cli.common import add_output_arguments, emit
+
+EXIT_FILES_FAILED = 3
+
+EPILOG = """\
+Inputs are files, folders (searched recursively for audio) and glob patterns. Outputs keep each
+file's name (and its path inside a given folder) under OUTDIR, at the source's sample rate and
+bit depth unless --format or the chain's sample_rate says otherwise. Chain files: see
+presets/chains/. Exit status: 0 all files done or skipped; 1 nothing started (bad chain, no
+inputs); 3 some files failed (listed in the report, the others finished)."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    return None
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="render files through an effect/restoration chain", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    parser.add_argument("-o", "--outdir", type=Path, required=True, metavar="OUTDIR")
+    parser.add_argument("--chain", type=Path, required=True, metavar="FILE",
+                        help="chain file (TOML or JSON)")  # fmt: skip
+    parser.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+                        help="files rendered at once, in worker processes (default 1)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="skip outputs a previous run of this chain finished")  # fmt: skip
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: the input's)")
+    parser.add_argument(
+        "--report", type=Path, metavar="PATH",
+        help="report file, .json or .csv (default OUTDIR/batch-report.json)",
+    )  # fmt: skip
+    parser.add_argument("--connect", action="store_true",
+                        help="run restoration steps through the daemon")  # fmt: skip
+    parser.add_argument("--connection-file", type=Path, help="daemon connection file")
+    add_output_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a whole number >= 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    chain = load_chain(args.chain)  # validated before any audio is touched
+    items = plan_items(args.inputs, args.outdir, args.format)
+    overrides = {}
+    if args.connect:
+        overrides = {"connect": True, "connection_file": args.connection_file}
+    quiet = args.quiet or args.json
+
+    def on_result(result: FileResult) -> None:
+        emit(args, "file", **vars(result))
+
+    results = run_batch(
+        items, chain, args.outdir, jobs=args.jobs, resume=args.resume, show_progress=not quiet,
+        on_result=on_result, restorer_overrides=overrides,
+    )  # fmt: skip
+    report = args.report or args.outdir / "batch-report.json"
+    write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
+    summary = summarize(results)
+    emit(args, "done", report=str(report), **summary)
+    if not args.json:
+        for result in results:
+            if result.status == FAILED:
+                error = result.error or ""
+                where = "" if error.startswith(result.input) else f"{result.input}: "
+                print(f"failed: {where}{error}")
+        print(
+            f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed; "
+            f"report: {report}"
+        )
+    return EXIT_FILES_FAILED if summary["failed"] else 0

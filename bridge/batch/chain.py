@@ -1,0 +1,325 @@
+"""Chain files: an ordered list of effect and restoration steps, checked before any audio.
+
+A chain is a TOML or JSON file (examples in ``presets/chains/``)::
+
+    _doc = "what this chain is for"     # keys starting with "_" are comments, anywhere
+    sample_rate = 44100                 # optional: resample every input to this rate first
+
+    [[steps]]                           # a built-in pedalboard plugin, parameters inline
+    plugin = "HighpassFilter"
+    cutoff_frequency_hz = 40
+
+    [[steps]]                           # a restoration step (bridge.batch.Restorer)
+    restore = "dereverb"                # the task; or preset = "NAME|FILE" (+ fields to override)
+    rir = "blind"
+    backend = "dsp"
+
+    [[steps]]                           # an external VST3 plugin
+    vst3 = "plugins/Deesser.vst3"       # relative paths are relative to the chain file
+    plugin_name = "Deesser"             # optional: which plugin of a shell file
+    parameters = { threshold_db = -20 }
+    raw_state = "base64..."             # optional: the plugin's saved state, applied first
+
+:func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name
+the plugin does not have, a value it refuses, a missing file or an invalid restoration field
+raises :class:`ChainError` naming the file, the step and the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import inspect
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pedalboard
+
+from bridge.batch.restorer import Restorer
+from diffmusic_engine.audio import resample
+from diffmusic_engine.damage import Dereverb
+from diffmusic_engine.errors import DiffMusicError, InputError
+
+# pedalboard classes that are containers or loaders, not effects one can name in a chain.
+_NOT_EFFECTS = {"Plugin", "Pedalboard", "Chain", "Mix", "PluginContainer", "ExternalPlugin",
+                "VST3Plugin", "AudioUnitPlugin", "IIRFilter"}  # fmt: skip
+_FLAGS = {"is_effect", "is_instrument"}
+_FILE_PARAMETERS = {"impulse_response_filename"}  # Convolution: paths relative to the chain
+
+
+class ChainError(InputError):
+    """A chain file that cannot be used; the message names the file, step and problem."""
+
+
+@dataclass(frozen=True)
+class PluginStep:
+    """A built-in pedalboard plugin and its constructor parameters."""
+
+    name: str
+    parameters: dict[str, Any]
+
+    def build(self) -> pedalboard.Plugin:
+        cls = getattr(pedalboard, self.name)
+        return cls(**{k: _enum_value(cls, v) for k, v in self.parameters.items()})
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class VST3Step:
+    """An external VST3 plugin: file, optional plugin name, raw state, then parameters."""
+
+    path: Path
+    plugin_name: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    raw_state: bytes | None = None
+
+    def build(self) -> pedalboard.Plugin:
+        plugin = pedalboard.load_plugin(str(self.path), plugin_name=self.plugin_name)
+        if self.raw_state is not None:
+            plugin.raw_state = self.raw_state
+        unknown = sorted(set(self.parameters) - set(plugin.parameters))
+        if unknown:
+            known = ", ".join(sorted(plugin.parameters))
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {known}")
+        for name, value in self.parameters.items():
+            setattr(plugin, name, value)
+        return plugin
+
+    def describe(self) -> str:
+        return f"VST3 {self.path.name}"
+
+
+@dataclass(frozen=True)
+class RestoreStep:
+    """A restoration step: the keyword arguments of :class:`~bridge.batch.Restorer`."""
+
+    options: dict[str, Any]
+
+    def build(self, **overrides: Any) -> Restorer:
+        return Restorer(**{**self.options, **overrides})
+
+    def describe(self) -> str:
+        return f"restore {self.options.get('task') or self.options.get('preset')}"
+
+
+Step = PluginStep | VST3Step | RestoreStep
+Segment = pedalboard.Pedalboard | Restorer
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Validated steps, plus the rate every input is resampled to first (``None``: keep)."""
+
+    steps: tuple[Step, ...]
+    sample_rate: int | None = None
+    path: Path | None = None
+    digest: str = ""
+
+    def segments(self, **restorer_overrides: Any) -> list[Segment]:
+        """Fresh processors: runs of plugins as one ``Pedalboard``, each restoration alone.
+
+        ``restorer_overrides`` (e.g. ``connect=True``) apply to every restoration step.
+        """
+        segments: list[Segment] = []
+        plugins: list[pedalboard.Plugin] = []
+        for step in self.steps:
+            if isinstance(step, RestoreStep):
+                if plugins:
+                    segments.append(pedalboard.Pedalboard(plugins))
+                    plugins = []
+                segments.append(step.build(**restorer_overrides))
+            else:
+                plugins.append(step.build())
+        if plugins:
+            segments.append(pedalboard.Pedalboard(plugins))
+        return segments
+
+    def process(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Run the whole chain over ``(channels, samples)`` in memory (what a render streams).
+
+        The result is at the chain's ``sample_rate`` when it sets one (soxr VHQ, as a render).
+        """
+        if self.sample_rate and self.sample_rate != sample_rate:
+            audio, sample_rate = resample(audio, sample_rate, self.sample_rate), self.sample_rate
+        for segment in self.segments():
+            audio = segment(audio, sample_rate)
+        return audio
+
+
+def load_chain(path: str | Path) -> Chain:
+    """Read and validate a chain file (TOML or JSON); raises :class:`ChainError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChainError(f"chain {path}: no such file")
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ChainError(f"chain {path}: expected a .toml or .json file")
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ChainError(f"chain {path}: cannot parse ({exc})") from None
+    return chain_from_dict(data, base=path.parent, path=path)
+
+
+def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = None) -> Chain:
+    """Validate a chain given as a mapping (the parsed file); ``base`` resolves relative paths."""
+    where = f"chain {path}" if path else "chain"
+    if not isinstance(data, Mapping):
+        raise ChainError(f"{where}: expected a table/object at top level")
+    data = _strip_comments(data)
+    unknown = sorted(set(data) - {"steps", "sample_rate"})
+    if unknown:
+        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}; known: sample_rate, steps")
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ChainError(f"{where}: needs a non-empty list of steps ([[steps]] in TOML)")
+    sample_rate = data.get("sample_rate")
+    if sample_rate is not None and (
+        isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1000
+    ):
+        raise ChainError(f"{where}: sample_rate {sample_rate!r}: expected a whole number of Hz")
+    parsed = []
+    for number, step in enumerate(steps, start=1):
+        try:
+            parsed.append(_parse_step(step, base))
+        except DiffMusicError as exc:
+            raise ChainError(f"{where}: step {number}: {exc}") from None
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return Chain(tuple(parsed), sample_rate, path, digest[:16])
+
+
+def _parse_step(step: Any, base: Path) -> Step:
+    if not isinstance(step, Mapping):
+        raise ChainError(f"expected a table/object, got {step!r}")
+    step = dict(step)
+    kinds = [k for k in ("plugin", "vst3", "restore", "preset") if k in step]
+    if not kinds:
+        raise ChainError(
+            "says neither plugin = NAME, vst3 = PATH, restore = TASK nor preset = NAME"
+        )
+    if kinds[0] == "plugin":
+        return _plugin_step(step, base)
+    if kinds[0] == "vst3":
+        return _vst3_step(step, base)
+    return _restore_step(step, base)
+
+
+def _plugin_step(step: dict[str, Any], base: Path) -> PluginStep:
+    name = step.pop("plugin")
+    cls = getattr(pedalboard, str(name), None)
+    if not inspect.isclass(cls) or not issubclass(cls, pedalboard.Plugin) or name in _NOT_EFFECTS:
+        raise ChainError(
+            f"unknown plugin {name!r}; built-in plugins: {', '.join(builtin_plugins())}"
+        )
+    known = sorted(n for n, v in inspect.getmembers(cls) if isinstance(v, property))
+    known = [n for n in known if n not in _FLAGS]
+    unknown = sorted(set(step) - set(known))
+    if unknown:
+        raise ChainError(
+            f"{name}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    for key in _FILE_PARAMETERS & set(step):
+        step[key] = str(_existing_file(step[key], base, f"{name}: {key}"))
+    result = PluginStep(str(name), step)
+    try:
+        result.build()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ChainError(f"{name}: bad parameter value in {step}: {_pybind_message(exc)}") from None
+    return result
+
+
+def _vst3_step(step: dict[str, Any], base: Path) -> VST3Step:
+    path = _existing_file(step.pop("vst3"), base, "vst3", folder_ok=True)
+    plugin_name = step.pop("plugin_name", None)
+    parameters = step.pop("parameters", {})
+    raw = step.pop("raw_state", None)
+    if step:
+        known = "vst3, plugin_name, parameters, raw_state"
+        raise ChainError(
+            f"VST3 {path.name}: unknown key(s) {', '.join(sorted(step))}; known: {known}"
+        )
+    if not isinstance(parameters, Mapping):
+        raise ChainError(f"VST3 {path.name}: parameters must be a table/object")
+    raw_state = None
+    if raw is not None:
+        try:
+            raw_state = base64.b64decode(str(raw), validate=True)
+        except (binascii.Error, ValueError):
+            raise ChainError(f"VST3 {path.name}: raw_state is not valid base64") from None
+    result = VST3Step(path, plugin_name, dict(parameters), raw_state)
+    try:
+        result.build()
+    except (ImportError, TypeError, ValueError, RuntimeError) as exc:
+        raise ChainError(f"VST3 {path.name}: {_pybind_message(exc)}") from None
+    return result
+
+
+def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
+    options = dict(step)
+    if "restore" in options:
+        options["task"] = options.pop("restore")
+    if "callback" in options:
+        raise ChainError("restore: callback cannot be set in a chain file")
+    preset = options.get("preset")
+    if isinstance(preset, str) and (base / preset).is_file():
+        options["preset"] = str(base / preset)
+    rir = options.get("rir")
+    if isinstance(rir, str) and rir != "blind":
+        options["rir"] = str(_existing_file(rir, base, "restore: rir"))
+    restorer = Restorer(**options)  # raises DamageError naming the field
+    if isinstance(restorer.damage, Dereverb) and restorer.damage.rir is not None:
+        _existing_file(restorer.damage.rir, base, "restore: rir")
+    return RestoreStep(options)
+
+
+def builtin_plugins() -> list[str]:
+    """Names of pedalboard's built-in effects a chain may use."""
+    return sorted(
+        name for name, cls in vars(pedalboard).items()
+        if inspect.isclass(cls) and issubclass(cls, pedalboard.Plugin) and name not in _NOT_EFFECTS
+    )  # fmt: skip
+
+
+def _existing_file(value: Any, base: Path, what: str, folder_ok: bool = False) -> Path:
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if not (path.is_file() or (folder_ok and path.is_dir())):
+        raise ChainError(f"{what}: {path}: no such file")
+    return path
+
+
+def _strip_comments(value: Any) -> Any:
+    """Drop keys starting with ``_`` at every level (documentation in chain files)."""
+    if isinstance(value, Mapping):
+        return {k: _strip_comments(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [_strip_comments(v) for v in value]
+    return value
+
+
+def _enum_value(cls: type, value: Any) -> Any:
+    """``"HPF12"`` -> ``LadderFilter.Mode.HPF12``: enum parameters may be written by name."""
+    if isinstance(value, str):
+        for attribute in vars(cls).values():
+            members = getattr(attribute, "__members__", None)
+            if isinstance(members, Mapping) and value in members:
+                return members[value]
+    return value
+
+
+def _pybind_message(exc: BaseException) -> str:
+    """One line from pybind11's multi-line constructor errors (the expected signature)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    signature = next((line for line in lines if line.startswith("1. ")), None)
+    if signature:
+        return "expected " + signature.removeprefix("1. ").replace("pedalboard_native.", "")
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,285 @@
+"""Restoring a long signal a piece at a time, so that memory stays bounded.
+
+Two plans, both fixed in *file time* (sample positions counted from the start of the file), so
+that a file streamed block by block gives exactly what the same file gives in one call:
+
+* :class:`OverlapStream`: overlapping chunks of about ``chunk`` samples, each restored on its own,
+  joined by a raised-cosine crossfade over the ``overlap`` samples they share. Used by every task
+  whose damage is spread over the whole signal (bandwidth, reverb, phase, mixing).
+* :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
+  samples or five gap lengths either side) is restored; the rest passes through untouched.
+  Gaps are given, or found as the audio goes by (:class:`DropoutFinder`: digital dropouts).
+
+Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
+total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
+arithmetic is written by hand because it is specific to this streaming contract (no library
+splits a stream into file-time chunks that a one-shot call reproduces bit for bit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from diffmusic_engine.errors import InputError
+
+# Restore one piece: (audio (channels, samples), first sample of the piece in file time, damaged
+# spans in file samples or None for a chunk of spread damage) -> audio.
+PieceRestorer = Callable[[np.ndarray, int, tuple[tuple[int, int], ...] | None], np.ndarray]
+
+
+def chunk_plan(total: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
+    """Chunks ``[start, end)`` covering ``[0, total)``; neighbours share exactly ``overlap``.
+
+    Chunks start every ``chunk - overlap`` samples. A remainder shorter than half a chunk is
+    merged into the last chunk (which is then at most 1.5 chunks long), so that no piece is too
+    short for a backend to work on; a signal up to 1.5 chunks long is one chunk.
+    """
+    if chunk <= 2 * overlap:
+        raise ValueError(f"chunk ({chunk}) must be more than twice the overlap ({overlap})")
+    if total <= chunk + chunk // 2:
+        return [(0, total)]
+    hop = chunk - overlap
+    full = (total - overlap) // hop  # chunks of exactly `chunk` samples that fit
+    starts = [k * hop for k in range(full)]
+    remainder = total - (starts[-1] + chunk)
+    if remainder >= chunk // 2:
+        starts.append(full * hop)
+    return [(s, s + chunk) for s in starts[:-1]] + [(starts[-1], total)]
+
+
+def _fades(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raised-cosine fade-out and fade-in of ``length`` samples that sum to one."""
+    fade_in = 0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)
+    return (1.0 - fade_in).astype(np.float32), fade_in.astype(np.float32)
+
+
+class _Buffer:
+    """Input samples from file position ``start`` on; ``append`` grows it, ``drop_before`` cuts."""
+
+    def __init__(self, channels: int) -> None:
+        self.start = 0
+        self.data = np.zeros((channels, 0), dtype=np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.data.shape[1]
+
+    def append(self, block: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, block], axis=1)
+
+    def view(self, start: int, end: int) -> np.ndarray:
+        return self.data[:, start - self.start : end - self.start]
+
+    def drop_before(self, position: int) -> None:
+        self.data = self.data[:, position - self.start :].copy()
+        self.start = position
+
+
+class OverlapStream:
+    """Overlapping chunks with crossfade (see :func:`chunk_plan`)."""
+
+    def __init__(
+        self, restore: PieceRestorer, total: int, channels: int, chunk: int, overlap: int
+    ) -> None:
+        self.restore = restore
+        self.total = total
+        self.overlap = overlap
+        self.plan = chunk_plan(total, chunk, overlap)
+        self.next_chunk = 0
+        self.buffer = _Buffer(channels)
+        self.tail: np.ndarray | None = None  # previous chunk's output over the shared overlap
+        self.received = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        self.received += block.shape[1]
+        if self.received > self.total:
+            raise InputError(f"stream: got {self.received} samples, {self.total} announced")
+        self.buffer.append(block)
+        outputs = []
+        while self.next_chunk < len(self.plan) and self.buffer.end >= self.plan[self.next_chunk][1]:
+            outputs.append(self._restore_next())
+        return _join(outputs, self.buffer.data.shape[0])
+
+    def finish(self) -> np.ndarray:
+        if self.received != self.total:
+            raise InputError(f"stream: got {self.received} samples, {self.total} announced")
+        return self.push(np.zeros((self.buffer.data.shape[0], 0), dtype=np.float32))
+
+    def _restore_next(self) -> np.ndarray:
+        start, end = self.plan[self.next_chunk]
+        y = self.restore(self.buffer.view(start, end), start, None)
+        if self.tail is not None:  # crossfade the overlap shared with the previous chunk
+            fade_out, fade_in = _fades(self.tail.shape[1])
+            y[:, : self.tail.shape[1]] = self.tail * fade_out + y[:, : self.tail.shape[1]] * fade_in
+        self.next_chunk += 1
+        if self.next_chunk == len(self.plan):
+            self.tail = None
+            self.buffer.drop_before(end)
+            return y
+        next_start = self.plan[self.next_chunk][0]
+        self.tail = y[:, next_start - start :].copy()
+        self.buffer.drop_before(next_start)
+        return y[:, : next_start - start]
+
+
+@dataclass(frozen=True)
+class Region:
+    """Samples ``[start, end)`` restored together, holding the damaged ``spans`` (file samples)."""
+
+    start: int
+    end: int
+    spans: tuple[tuple[int, int], ...]
+
+
+def region_reach(span: tuple[int, int], context: int) -> int:
+    """Context either side of a damaged span: ``context`` or five span lengths, the more."""
+    return max(context, 5 * (span[1] - span[0]))
+
+
+def add_span(regions: list[Region], span: tuple[int, int], total: int, context: int) -> None:
+    """Append the region around ``span`` (later than the others), merged with the last one
+    when they touch."""
+    reach = region_reach(span, context)
+    start, end = max(0, span[0] - reach), min(total, span[1] + reach)
+    if regions and start <= regions[-1].end:
+        last = regions.pop()
+        start, end, spans = last.start, max(last.end, end), (*last.spans, span)
+    else:
+        spans = (span,)
+    regions.append(Region(start, end, spans))
+
+
+def region_plan(spans: list[tuple[int, int]], total: int, context: int) -> list[Region]:
+    """Regions around damaged ``spans`` (file samples), merged where they touch."""
+    regions: list[Region] = []
+    for span in sorted(spans):
+        add_span(regions, span, total, context)
+    return regions
+
+
+class DropoutFinder:
+    """Finds dropouts while the audio streams by: runs of ``min_length..max_length`` samples
+    where every channel stays within ``threshold`` of zero, with audio on both sides (silence
+    at the very start or end of a file is not a dropout)."""
+
+    def __init__(self, threshold: float, min_length: int, max_length: int) -> None:
+        self.threshold = threshold
+        self.min_length = max(1, min_length)
+        self.max_length = max_length
+        self.run_start: int | None = None  # where the quiet run now open began
+
+    def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
+        """Dropouts that end in ``block`` (which starts at file sample ``position``)."""
+        quiet = np.all(np.abs(block) <= self.threshold, axis=0).astype(np.int8)
+        was_quiet = int(self.run_start is not None)
+        edges = np.diff(np.concatenate([[was_quiet], quiet]))
+        starts = list(position + np.flatnonzero(edges == 1))
+        stops = list(position + np.flatnonzero(edges == -1))
+        if self.run_start is not None:
+            starts.insert(0, self.run_start)
+        found = []
+        for first, stop in zip(starts, stops, strict=False):
+            if first > 0 and self.min_length <= stop - first <= self.max_length:
+                found.append((int(first), int(stop)))
+        self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
+        return found
+
+    def open_from(self, received: int) -> int:
+        """The earliest sample a dropout not reported yet could start at."""
+        return self.run_start if self.run_start is not None else received
+
+
+class RegionStream:
+    """Restore only regions around damaged spans; everything else passes through untouched.
+
+    Spans are known up front (``spans``), or found as the audio streams by (``finder``): then a
+    sample is held until no dropout found later could need it as context.
+    """
+
+    def __init__(
+        self,
+        restore: PieceRestorer,
+        total: int,
+        channels: int,
+        spans: list[tuple[int, int]],
+        *,
+        context: int,
+        margin: int,
+        finder: DropoutFinder | None = None,
+    ) -> None:
+        self.restore = restore
+        self.total = total
+        self.context = context
+        self.margin = margin  # samples beside a span the backend may change (its crossfade)
+        self.finder = finder
+        self.reach = context if finder is None else region_reach((0, finder.max_length), context)
+        self.regions = region_plan(spans, total, context)  # not restored yet, in order
+        self.buffer = _Buffer(channels)
+        self.received = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        position = self.received
+        self.received += block.shape[1]
+        if self.received > self.total:
+            raise InputError(f"stream: got {self.received} samples, {self.total} announced")
+        self.buffer.append(block)
+        if self.finder is not None:
+            for span in self.finder.scan(block, position):
+                add_span(self.regions, span, self.total, self.context)
+        outputs = []
+        while True:
+            horizon = self._horizon()
+            if not self.regions:
+                outputs.append(self._emit(horizon))
+                break
+            region = self.regions[0]
+            outputs.append(self._emit(min(region.start, horizon)))
+            if not self._settled(region, horizon):
+                break
+            self._restore_region(region)
+            outputs.append(self._emit(region.end))
+            self.regions.pop(0)
+        return _join(outputs, self.buffer.data.shape[0])
+
+    def finish(self) -> np.ndarray:
+        if self.received != self.total:
+            raise InputError(f"stream: got {self.received} samples, {self.total} announced")
+        return self.push(np.zeros((self.buffer.data.shape[0], 0), dtype=np.float32))
+
+    def _settled(self, region: Region, horizon: int) -> bool:
+        """Whether ``region`` is all here and no dropout found later can join it."""
+        if self.buffer.end < region.end:
+            return False
+        return self.finder is None or self.received == self.total or horizon > region.end
+
+    def _horizon(self) -> int:
+        """Samples before this can no longer join a region that is not known yet."""
+        if self.finder is None or self.received == self.total:
+            return self.buffer.end
+        return max(self.buffer.start, self.finder.open_from(self.received) - self.reach)
+
+    def _restore_region(self, region: Region) -> None:
+        piece = self.buffer.view(region.start, region.end)
+        restored = self.restore(piece.copy(), region.start, region.spans)
+        for first, stop in region.spans:
+            a = max(0, first - self.margin - region.start)
+            b = min(region.end, stop + self.margin) - region.start
+            piece[:, a:b] = restored[:, a:b]
+
+    def _emit(self, position: int) -> np.ndarray:
+        """Hand out the buffered samples before ``position``."""
+        if position <= self.buffer.start:
+            return self.buffer.data[:, :0]
+        out = self.buffer.view(self.buffer.start, position).copy()
+        self.buffer.drop_before(position)
+        return out
+
+
+def _join(outputs: list[np.ndarray], channels: int) -> np.ndarray:
+    outputs = [o for o in outputs if o.shape[1]]
+    if not outputs:
+        return np.zeros((channels, 0), dtype=np.float32)
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)

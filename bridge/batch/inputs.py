@@ -1,0 +1,86 @@
+"""Which files a batch works on, and where each output goes.
+
+Inputs are files, folders (searched recursively for audio files) and glob patterns. An output
+keeps the input's path relative to the folder it was found in (or just its name), under the
+output folder, with the asked format's suffix or else the input's own (lossy and unknown formats
+become WAV: re-encoding restored audio lossily would throw away what was restored).
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from diffmusic_engine.errors import InputError
+
+AUDIO_SUFFIXES = {".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}
+WRITABLE_SUFFIXES = {".wav", ".flac", ".aif", ".aiff"}
+FORMATS = ("wav", "flac")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One file to render: its number in the batch, where it is read and where it is written."""
+
+    index: int
+    source: Path
+    output: Path
+
+
+def plan_items(
+    inputs: Sequence[str | Path], outdir: Path, output_format: str | None = None
+) -> list[BatchItem]:
+    """Each input with its output path; raises :class:`InputError` on clashes."""
+    items: list[BatchItem] = []
+    claimed: dict[Path, Path] = {}
+    for index, (source, relative) in enumerate(_collect(inputs, outdir)):
+        suffix = f".{output_format}" if output_format else relative.suffix.lower()
+        if suffix not in WRITABLE_SUFFIXES:
+            suffix = ".wav"
+        output = outdir / relative.with_suffix(suffix)
+        if output.resolve() == source.resolve():
+            raise InputError(f"{output}: output would overwrite its input")
+        if output in claimed:
+            raise InputError(
+                f"{claimed[output]} and {source} would both be written to {output}; "
+                "put them in separate folders or batches"
+            )
+        claimed[output] = source
+        items.append(BatchItem(index, source, output))
+    return items
+
+
+def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Path, Path]]:
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    excluded = outdir.resolve() if outdir is not None else None
+
+    def add(path: Path, relative: Path) -> None:
+        resolved = path.resolve()
+        if resolved in seen or (excluded is not None and resolved.is_relative_to(excluded)):
+            return
+        seen.add(resolved)
+        found.append((path, relative))
+
+    for entry in inputs:
+        path = Path(entry)
+        if path.is_file():
+            add(path, Path(path.name))
+        elif path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+            if not files:
+                raise InputError(f"{path}: folder holds no audio files")
+            for file in files:
+                add(file, file.relative_to(path))
+        else:
+            matches = sorted(Path(m) for m in glob.glob(str(entry), recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                raise InputError(f"{entry}: no such file, folder or matching files")
+            for file in files:
+                add(file, Path(file.name))
+    return found

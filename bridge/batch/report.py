@@ -1,0 +1,63 @@
+"""Per-file results of a batch, and the report file (JSON or CSV) that lists them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's outcome: ``status`` is done, skipped (finished by an earlier run) or failed."""
+
+    input: str
+    output: str
+    status: str
+    duration: float | None = None  # seconds of audio written
+    seconds: float = 0.0  # wall-clock time taken
+    sample_rate: int | None = None
+    channels: int | None = None
+    error: str | None = None
+
+
+def summarize(results: list[FileResult]) -> dict[str, Any]:
+    """Counts per status and the total time taken."""
+    return {
+        "files": len(results),
+        **{status: sum(r.status == status for r in results) for status in (DONE, SKIPPED, FAILED)},
+        "seconds": round(sum(r.seconds for r in results), 3),
+    }
+
+
+def write_report(path: Path, results: list[FileResult], extra: dict[str, Any]) -> Path:
+    """Write the report atomically: CSV if ``path`` ends in ``.csv``, else JSON.
+
+    JSON holds ``extra`` (chain, options), a ``summary`` and the ``files``; CSV one row a file.
+    """
+    if path.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(FileResult)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in results)
+        text = buffer.getvalue()
+    else:
+        payload = {**extra, "summary": summarize(results), "files": [asdict(r) for r in results]}
+        text = json.dumps(payload, indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,268 @@
+"""A restoration step with pedalboard's call shape: ``Restorer(task=...)(audio, sample_rate)``.
+
+Python code cannot be a pedalboard ``Plugin``, so a :class:`Restorer` sits *between* ``Pedalboard``
+objects (the batch chain runner composes the two itself)::
+
+    board = Pedalboard([HighpassFilter(40)])
+    repair = Restorer(task="inpaint", gaps=["1.20:1.25"])
+    master = Pedalboard([Limiter(-1.0)])
+    out = master(repair(board(audio, sr), sr), sr)
+
+Keyword options are the task's damage fields (``gaps``, ``cutoff``, ``rir``, ``n_fft``, ``hop``,
+``sources``, ``weights``, ``crossfade``), the step's own settings below, and anything else is a
+backend option passed to :func:`diffmusic_engine.restore.restore` (``model``, ``steps``, ...).
+
+Step settings:
+
+* ``preset``: a preset name (``presets/<name>.toml``) or file giving fields and options; keyword
+  options override it field by field, as the CLI flags do.
+* ``backend``: ``"dsp"`` (default) or ``"diffusion"``.
+* ``source``: for ``task="separate"``, which source to keep, counted from 1 (the numbering of
+  ``diffmusic restore``'s ``_source<i>`` files). Required for separation, refused otherwise.
+* ``connect`` / ``connection_file``: run each piece through the daemon
+  (:func:`bridge.client.restore_via_daemon`) instead of in-process.
+* ``chunk_seconds``, ``overlap_seconds`` (default 30 and 1): long audio is restored in
+  overlapping chunks of this length, crossfaded over the overlap, so memory stays bounded
+  (:mod:`bridge.batch.chunking`). ``context_seconds`` (default 3): inpainting restores only a
+  region around each gap, this long or five gap lengths (whichever is more) on either side, and
+  passes the rest through untouched.
+* ``gaps="auto"`` (inpainting): find digital dropouts as the audio streams by: runs of at least
+  ``dropout_min_seconds`` (0.0005) and at most ``dropout_max_seconds`` (0.5) where every channel
+  stays at or below ``dropout_threshold_db`` (-90 dBFS), with audio on both sides (silence at the
+  start or end of a file is left alone). Put such a step first in a chain: effects before it
+  (filters, reverb) smear a dropout's edges so that it is no longer quiet.
+
+Gaps are in file time. ``cutoff="auto"`` is detected once, on the first chunk, and kept for the
+whole file; where nothing is missing (the cutoff found is Nyquist) the audio passes through.
+Separated sources are numbered by the backend chunk by chunk; a backend whose order is not stable
+across chunks (the dsp NMF split) can swap sources between chunks of a long file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge.batch.chunking import DropoutFinder, OverlapStream, RegionStream
+from diffmusic_engine.audio import check_audio, resample
+from diffmusic_engine.damage import (
+    DAMAGE_TYPES,
+    Damage,
+    Gap,
+    Inpaint,
+    Separate,
+    SuperResolution,
+    check_damage,
+    damage_from_dict,
+    load_preset,
+)
+from diffmusic_engine.errors import DamageError, InputError
+from diffmusic_engine.operators import detect_cutoff
+from diffmusic_engine.operators.inpaint import gap_samples
+from diffmusic_engine.progress import ProgressCallback
+from diffmusic_engine.restore import BACKENDS, Restoration, restore
+
+DEFAULTS = {
+    "chunk_seconds": 30.0,
+    "overlap_seconds": 1.0,
+    "context_seconds": 3.0,
+    # gaps="auto": a dropout is a run this quiet on every channel, this short, inside the audio
+    "dropout_threshold_db": -90.0,
+    "dropout_min_seconds": 0.0005,
+    "dropout_max_seconds": 0.5,
+}
+AUTO_PLACEHOLDER = ["0:1"]  # stands for gaps="auto" while the other fields are checked
+
+
+class Restorer:
+    """Restore ``(audio, sample_rate) -> audio`` with one damage description (see module doc)."""
+
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        preset: str | Path | None = None,
+        backend: str | None = None,
+        source: int | None = None,
+        connect: bool = False,
+        connection_file: str | Path | None = None,
+        callback: ProgressCallback | None = None,
+        **options: Any,
+    ) -> None:
+        damage_fields, backend_options = _split_options(task, preset, options)
+        self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
+        self.auto_gaps = (
+            damage_fields.get("task") == "inpaint" and damage_fields.get("gaps") == "auto"
+        )
+        if self.auto_gaps:
+            damage_fields["gaps"] = AUTO_PLACEHOLDER
+        self.backend = backend or backend_options.pop("backend", None) or "dsp"
+        backend_options.pop("backend", None)
+        if self.backend not in BACKENDS:
+            raise DamageError(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
+        self.damage: Damage = damage_from_dict(damage_fields)
+        self.options = backend_options
+        self.source = _check_source(self.damage, source)
+        self.connect = bool(connect)
+        self.connection_file = Path(connection_file) if connection_file else None
+        self.callback = callback
+        chunk, overlap = self.settings["chunk_seconds"], self.settings["overlap_seconds"]
+        if chunk <= 2 * overlap or overlap <= 0:
+            raise DamageError(
+                f"chunk_seconds {chunk:g} / overlap_seconds {overlap:g}: "
+                "need overlap > 0 and chunk > 2 x overlap"
+            )
+
+    @property
+    def task(self) -> str:
+        return self.damage.task
+
+    def __repr__(self) -> str:
+        return f"Restorer(task={self.task!r}, backend={self.backend!r})"
+
+    def __call__(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+        """Restore ``audio``: ``(samples,)`` or ``(channels, samples)`` float32, same shape out."""
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim not in (1, 2):
+            raise InputError(f"restorer: expected (samples,) or (channels, samples), got {x.shape}")
+        planar = x[None, :] if x.ndim == 1 else x
+        stream = self.stream(int(round(sample_rate)), planar.shape[0], planar.shape[1])
+        out = np.concatenate([stream.push(np.ascontiguousarray(planar)), stream.finish()], axis=1)
+        return out[0] if x.ndim == 1 else out
+
+    def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
+        """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
+        piece = _PieceRestorer(self, sample_rate)
+        if isinstance(self.damage, Inpaint):
+            return self._inpaint_stream(piece, sample_rate, channels, total)
+        check_damage(self.damage, total / sample_rate, sample_rate, channels)
+        chunk = int(round(self.settings["chunk_seconds"] * sample_rate))
+        overlap = int(round(self.settings["overlap_seconds"] * sample_rate))
+        return OverlapStream(piece, total, channels, chunk, overlap)
+
+    def _inpaint_stream(
+        self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int
+    ) -> RegionStream:
+        seconds = {k: v * sample_rate for k, v in self.settings.items() if k.endswith("seconds")}
+        finder, spans = None, []
+        if self.auto_gaps:
+            threshold = 10.0 ** (self.settings["dropout_threshold_db"] / 20.0)
+            finder = DropoutFinder(
+                threshold,
+                int(round(seconds["dropout_min_seconds"])),
+                int(round(seconds["dropout_max_seconds"])),
+            )
+        else:
+            check_damage(self.damage, total / sample_rate, sample_rate, channels)
+            spans = [gap_samples(gap, sample_rate) for gap in self.damage.gaps]
+        return RegionStream(
+            piece, total, channels, spans,
+            context=int(round(seconds["context_seconds"])),
+            margin=int(np.ceil(self.damage.crossfade * sample_rate)) + 2,
+            finder=finder,
+        )  # fmt: skip
+
+
+class _PieceRestorer:
+    """Restores one piece of the file: shifts gaps to the piece, fixes ``cutoff="auto"``."""
+
+    def __init__(self, restorer: Restorer, sample_rate: int) -> None:
+        self.restorer = restorer
+        self.sample_rate = sample_rate
+        self.damage = restorer.damage
+
+    def __call__(
+        self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
+    ) -> np.ndarray:
+        check_audio(piece, "restorer input")
+        damage = self._damage_for(piece, start, spans)
+        if damage is None:  # nothing to restore (a full-band file for super-resolution)
+            return piece.copy()
+        restoration = self._run(np.ascontiguousarray(piece), damage)
+        track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
+        if restoration.sample_rate != self.sample_rate:
+            track = resample(track, restoration.sample_rate, self.sample_rate)
+        if track.shape != piece.shape:
+            raise DamageError(
+                f"{self.restorer.backend} {damage.task}: returned {track.shape} for {piece.shape}"
+            )
+        return np.asarray(track, dtype=np.float32)
+
+    def _damage_for(
+        self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
+    ) -> Damage | None:
+        if isinstance(self.damage, Inpaint):  # gaps in file samples -> time within the piece
+            rate = self.sample_rate
+            gaps = tuple(Gap((a - start) / rate, (b - start) / rate) for a, b in spans or ())
+            return Inpaint(gaps=gaps, crossfade=self.damage.crossfade)
+        if isinstance(self.damage, SuperResolution) and self.damage.cutoff == "auto":
+            # Detected once, on the first piece, and kept for the whole file; Nyquist means
+            # that no band is missing, and the file passes through.
+            cutoff = detect_cutoff(piece, self.sample_rate)
+            self.damage = SuperResolution(cutoff) if cutoff < self.sample_rate / 2 else None
+        return self.damage
+
+    def _run(self, piece: np.ndarray, damage: Damage) -> Restoration:
+        r = self.restorer
+        if r.connect:
+            from bridge.client import restore_via_daemon
+
+            return restore_via_daemon(
+                piece, self.sample_rate, damage, backend=r.backend, options=dict(r.options),
+                callback=r.callback, connection_file=r.connection_file,
+            )  # fmt: skip
+        return restore(
+            piece, self.sample_rate, damage, backend=r.backend, options=r.options,
+            callback=r.callback,
+        )  # fmt: skip
+
+
+def _split_options(
+    task: str | None, preset: str | Path | None, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Damage fields and backend options from a preset and keyword options (which win)."""
+    damage_fields: dict[str, Any] = {}
+    backend_options: dict[str, Any] = {}
+    if preset is not None:
+        loaded = load_preset(preset)
+        damage_fields.update(loaded.damage)
+        backend_options.update(loaded.options)
+    if task is not None:
+        if damage_fields.get("task") not in (None, task):
+            damage_fields = {}  # a preset for another task contributes no fields
+        damage_fields["task"] = task
+    if "task" not in damage_fields:
+        raise DamageError("restorer: no task (give task=... or a preset)")
+    if damage_fields["task"] not in DAMAGE_TYPES:
+        known = ", ".join(DAMAGE_TYPES)
+        raise DamageError(f"task {damage_fields['task']!r}: expected one of {known}")
+    known_fields = {f.name for f in fields(DAMAGE_TYPES[damage_fields["task"]])}
+    for name, value in options.items():
+        (damage_fields if name in known_fields else backend_options)[name] = value
+    return damage_fields, backend_options
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DamageError(f"restorer: {name}={value!r} must be a number")
+    if name.endswith("seconds") and value < 0:
+        raise DamageError(f"restorer: {name}={value!r} must be >= 0 seconds")
+    return float(value)
+
+
+def _check_source(damage: Damage, source: int | None) -> int | None:
+    if not isinstance(damage, Separate):
+        if source is not None:
+            raise DamageError(f"source: only for task separate, not {damage.task}")
+        return None
+    if isinstance(source, bool) or not isinstance(source, int):
+        raise DamageError(
+            f"separate: source={source!r}; give which source to keep, 1..{damage.sources}"
+        )
+    if not 1 <= source <= damage.sources:
+        raise DamageError(f"separate: source {source} out of range 1..{damage.sources}")
+    return source

@@ -1,0 +1,252 @@
+"""Rendering one file through a chain block by block, with bounded memory.
+
+The file is read in blocks (:class:`~diffmusic_engine.audio.AudioReader`), pushed through one
+stage per chain segment and written (:class:`~diffmusic_engine.audio.AudioWriter`) to a temporary
+file as soon as output is final; the temporary file is renamed over the target when complete.
+
+* A run of plugins streams with ``reset=False``. pedalboard trims a plugin's reported latency
+  (``reported_latency_samples`` for VST3s; ``BrickwallLimiter``'s look-ahead) from the start of
+  what it returns, so the stage gets fewer samples out than it put in at first; at the end it
+  feeds silence until the delayed tail is out. That is the latency compensation: every stage
+  returns exactly as many samples as it took, aligned with its input, as an in-memory
+  ``board(audio, sample_rate)`` call would.
+* A restoration step is a chunked stream (:mod:`bridge.batch.chunking`), so its memory is
+  bounded by its chunk, not by the file.
+* A chain's ``sample_rate`` resamples the input on the way in (soxr VHQ, streaming).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pedalboard
+import soxr
+
+from bridge.batch.chain import Chain
+from bridge.batch.restorer import Restorer
+from diffmusic_engine.audio import AudioReader, AudioWriter
+from diffmusic_engine.errors import InputError
+
+BLOCK_FRAMES = 65536
+# Called with (frames done, frames in all) as the output grows.
+FrameProgress = Callable[[int, int], None]
+
+
+class Stage(Protocol):
+    def push(self, block: np.ndarray) -> np.ndarray: ...
+    def finish(self) -> np.ndarray: ...
+
+
+class PluginStage:
+    """A ``Pedalboard`` streamed with ``reset=False``, its latency compensated (module doc).
+
+    The board only ever sees blocks of exactly ``block`` samples: pedalboard re-prepares a
+    plugin (clearing its delay lines) whenever a call brings a larger block than the last, so
+    varying block sizes would lose state mid-file. Input is buffered up to a whole block.
+    """
+
+    def __init__(
+        self, board: pedalboard.Pedalboard, sample_rate: int, channels: int, block: int = 8192
+    ) -> None:
+        self.board = board
+        self.sample_rate = sample_rate
+        self.block = block
+        self.waiting = np.zeros((channels, 0), dtype=np.float32)  # less than one block
+        self.pending = 0  # samples taken in but not yet given back (latency + waiting)
+        board.reset()
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        self.pending += block.shape[1]
+        self.waiting = np.concatenate([self.waiting, block], axis=1)
+        whole = self.waiting.shape[1] // self.block * self.block
+        if whole == 0:
+            return self.waiting[:, :0]
+        out = self._process(self.waiting[:, :whole])
+        self.waiting = self.waiting[:, whole:]
+        return out
+
+    def finish(self) -> np.ndarray:
+        channels = self.waiting.shape[0]
+        outputs = []
+        # the last partial block padded with silence, then silence until the delay is out
+        padded = np.zeros((channels, self.block), dtype=np.float32)
+        padded[:, : self.waiting.shape[1]] = self.waiting
+        self.waiting = self.waiting[:, :0]
+        for _ in range(64):
+            if self.pending <= 0:
+                break
+            outputs.append(self._process(padded))  # trimmed to what is still owed
+            padded = np.zeros_like(padded)
+        if self.pending > 0:
+            raise InputError(f"plugin chain kept {self.pending} samples back, never returned")
+        return np.concatenate([*outputs, padded[:, :0]], axis=1)
+
+    def _process(self, audio: np.ndarray) -> np.ndarray:
+        out = self.board.process(audio, self.sample_rate, buffer_size=self.block, reset=False)
+        out = out[:, : max(0, self.pending)]
+        self.pending -= out.shape[1]
+        return out
+
+
+class Pipeline:
+    """Stages in series: each block goes through all of them; ``finish`` flushes in order."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        self.stages = stages
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        for stage in self.stages:
+            block = stage.push(block)
+        return block
+
+    def finish(self) -> np.ndarray:
+        # What stage i flushes still has to go through the stages after it, before they flush.
+        outputs = []
+        for i, stage in enumerate(self.stages):
+            out = stage.finish()
+            for later in self.stages[i + 1 :]:
+                out = later.push(out)
+            outputs.append(out)
+        return np.concatenate(outputs, axis=1)
+
+
+def build_pipeline(
+    chain: Chain, sample_rate: int, channels: int, total: int, **restorer_overrides: object
+) -> Pipeline:
+    """One stage per chain segment, fresh state, for ``total`` samples of audio."""
+    stages: list[Stage] = []
+    for segment in chain.segments(**restorer_overrides):
+        if isinstance(segment, Restorer):
+            stages.append(segment.stream(sample_rate, channels, total))
+        else:
+            stages.append(PluginStage(segment, sample_rate, channels))
+    return Pipeline(stages)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What was written: the output's rate, channels and length."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def render_file(
+    source: Path,
+    target: Path,
+    chain: Chain,
+    *,
+    block_frames: int = BLOCK_FRAMES,
+    progress: FrameProgress | None = None,
+    **restorer_overrides: object,
+) -> Rendered:
+    """Stream ``source`` through ``chain`` into ``target`` (atomically; format from its suffix).
+
+    The output has the source's length, channels, sample rate (or the chain's ``sample_rate``)
+    and bit depth as far as the target's container allows
+    (:func:`~diffmusic_engine.audio.bit_depth_for`). Reading and writing go through the engine's
+    :class:`~diffmusic_engine.audio.AudioReader` / :class:`~diffmusic_engine.audio.AudioWriter`
+    (exact integer round trips). Raises :class:`~diffmusic_engine.errors.InputError` for an
+    unreadable, empty or truncated file.
+    """
+    with AudioReader(source) as reader:
+        info = reader.info
+        rate = chain.sample_rate or info.sample_rate
+        total = int(round(info.frames * rate / info.sample_rate))
+        if total == 0:
+            raise InputError(f"{source}: empty audio (no samples)")
+        pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
+        with _atomic_target(target) as temporary:
+            written = 0
+            with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype) as out:
+                for block in _blocks(reader, block_frames, rate, total):
+                    written += _write(out, pipeline.push(block), written, source)
+                    if progress is not None:
+                        progress(written, total)
+                written += _write(out, pipeline.finish(), written, source)
+            if written != total:
+                raise InputError(f"{source}: wrote {written} samples of {total}")
+            if progress is not None:
+                progress(written, total)
+    return Rendered(target, rate, info.channels, written)
+
+
+def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator[np.ndarray]:
+    """The file's samples in blocks, at ``rate`` (soxr VHQ streaming, as the engine's
+    :func:`~diffmusic_engine.audio.resample`), exactly ``total`` of them; checked finite."""
+    info = reader.info
+    resampler = None
+    if rate != info.sample_rate:
+        resampler = soxr.ResampleStream(
+            info.sample_rate, rate, info.channels, dtype="float32", quality="VHQ"
+        )
+    received = produced = 0
+    while received < info.frames:
+        block = reader.read(min(frames, info.frames - received))
+        if block.shape[1] == 0:
+            raise InputError(f"{reader.path}: file ended early (truncated?)")
+        received += block.shape[1]
+        if not np.isfinite(block).all():
+            raise InputError(f"{reader.path}: non-finite samples (NaN/Inf)")
+        if resampler is not None:
+            last = received >= info.frames
+            block = resampler.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+        block = np.ascontiguousarray(block[:, : total - produced], dtype=np.float32)
+        produced += block.shape[1]
+        if block.shape[1]:
+            yield block
+    if produced < total:  # the resampler's rounding of the length, at most a sample or two
+        yield np.zeros((info.channels, total - produced), dtype=np.float32)
+
+
+def _write(out: AudioWriter, block: np.ndarray, position: int, source: Path) -> int:
+    if block.shape[1] == 0:
+        return 0
+    if not np.isfinite(block).all():
+        raise InputError(f"{source}: the chain produced non-finite samples near sample {position}")
+    out.write(block)
+    return block.shape[1]
+
+
+class _atomic_target:  # noqa: N801 - used like a function in a with statement
+    """A temporary file beside ``target``, renamed over it on success, deleted on failure.
+
+    The name starts with ``.`` and holds ``.partial``, so a half-written file is never taken
+    for an output (``--resume`` removes such leftovers; see :func:`partial_files`).
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __enter__(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
+            dir=self.target.parent,
+        )  # fmt: skip
+        os.close(fd)
+        self.temporary = Path(name)
+        return self.temporary
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        if kind is None:
+            os.replace(self.temporary, self.target)
+        else:
+            self.temporary.unlink(missing_ok=True)
+
+
+def partial_files(target: Path) -> list[Path]:
+    """Leftover temporary files of ``target`` from an interrupted render."""
+    return sorted(target.parent.glob(f".{target.stem}.*.partial{target.suffix}"))

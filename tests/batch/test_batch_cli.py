@@ -1,0 +1,142 @@
+"""``diffmusic batch`` end to end: a folder through a chain with restoration steps (dsp)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from batch_helpers import FILES
+from pedalboard import BrickwallLimiter, Gain, HighpassFilter, Pedalboard
+
+from bridge.batch import Restorer
+from bridge.batch.manifest import MANIFEST_NAME
+from bridge.cli import main
+from diffmusic_engine.audio import read_audio, write_audio
+
+LSB = {"int16": 2.0**-15, "int24": 2.0**-23, "float32": 0.0}
+
+
+def one_by_one(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The test chain's steps applied one after the other in memory, built here by hand."""
+    y = Pedalboard([HighpassFilter(cutoff_frequency_hz=30), BrickwallLimiter(ceiling_db=-12)])(
+        audio, sample_rate
+    )
+    y = Restorer(task="inpaint", gaps=["0.50:0.52", "1.30:1.33"], backend="dsp")(y, sample_rate)
+    y = Restorer(
+        task="super-resolution", cutoff=4000, backend="dsp", chunk_seconds=1.0, overlap_seconds=0.2
+    )(y, sample_rate)
+    return Pedalboard([Gain(gain_db=-1.5)])(y, sample_rate)
+
+
+@pytest.fixture(scope="module")
+def folder_with_corrupt(music_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mixed")
+    shutil.copytree(music_folder, folder, dirs_exist_ok=True)
+    (folder / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage, not audio" * 3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def batch_run(folder_with_corrupt: Path, chain_file: Path, tmp_path_factory) -> dict:
+    outdir = tmp_path_factory.mktemp("out1")
+    report = outdir / "report.json"
+    code = main(["batch", str(folder_with_corrupt), "-o", str(outdir), "--chain", str(chain_file),
+                 "--report", str(report), "--quiet"])  # fmt: skip
+    return {"code": code, "outdir": outdir, "report": json.loads(report.read_text())}
+
+
+def test_outputs_match_the_steps_one_by_one(
+    batch_run: dict, folder_with_corrupt: Path, tmp_path: Path
+) -> None:
+    for name, (rate, channels, seconds, _) in FILES.items():
+        source, info_in = read_audio(folder_with_corrupt / name)
+        output, info_out = read_audio(batch_run["outdir"] / name)
+        # source rate, channels, length and sample format are kept
+        assert (info_out.sample_rate, info_out.channels) == (rate, channels)
+        assert info_out.frames == info_in.frames == round(seconds * rate)
+        assert info_out.file_dtype == info_in.file_dtype
+        expected = one_by_one(source, rate)
+        lsb = LSB[info_in.file_dtype]
+        # aligned sample for sample: equal once quantised the same way, up to one step where
+        # float rounding differs by a hair at a rounding boundary...
+        quantised, _ = read_audio(write_audio(tmp_path / name, expected, rate,
+                                              source_dtype=info_in.file_dtype))  # fmt: skip
+        assert np.abs(output - quantised).max() <= lsb * 1.0001, name
+        assert np.mean(output != quantised) < 0.01, name
+        # ...which a one-sample shift would break by far
+        assert np.abs(expected[:, 1:] - expected[:, :-1]).max() > 100 * max(lsb, 1e-6)
+        # and the restoration steps really ran: the gap differs from the plugins alone
+        plugins_only = Gain(gain_db=-1.5)(
+            BrickwallLimiter(ceiling_db=-12)(HighpassFilter(30)(source, rate), rate), rate
+        )
+        gap = slice(round(0.50 * rate), round(0.52 * rate))
+        assert np.abs(output[:, gap] - plugins_only[:, gap]).max() > 1e-3
+
+
+def test_corrupt_file_is_reported_and_the_rest_finish(batch_run: dict) -> None:
+    assert batch_run["code"] == 3  # documented: some files failed
+    files = {Path(f["input"]).name: f for f in batch_run["report"]["files"]}
+    assert files["broken.wav"]["status"] == "failed"
+    assert "broken.wav" in files["broken.wav"]["error"]
+    assert "\n" not in files["broken.wav"]["error"]
+    assert not (batch_run["outdir"] / "broken.wav").exists()
+    for name, (_, _, seconds, _) in FILES.items():
+        entry = files[Path(name).name]
+        assert entry["status"] == "done" and entry["error"] is None
+        assert entry["duration"] == pytest.approx(seconds, abs=1e-4)
+        assert entry["seconds"] > 0
+    assert batch_run["report"]["summary"] == {
+        "files": 4, "done": 3, "skipped": 0, "failed": 1,
+        "seconds": batch_run["report"]["summary"]["seconds"],
+    }  # fmt: skip
+    assert not list(batch_run["outdir"].rglob("*.partial*"))
+
+
+@pytest.mark.slow  # worker processes / a subprocess: several seconds
+def test_two_jobs_give_the_same_outputs(
+    batch_run: dict, folder_with_corrupt: Path, chain_file: Path, tmp_path: Path, capsys
+) -> None:
+    report = tmp_path / "report.csv"
+    code = main(
+        ["batch", str(folder_with_corrupt / "*.*"), str(folder_with_corrupt / "sub"),
+         "-o", str(tmp_path), "--chain", str(chain_file), "--jobs", "2", "--report", str(report),
+         "--quiet"]
+    )  # fmt: skip
+    assert code == 3
+    out = capsys.readouterr().out
+    assert "failed: " in out and "broken.wav" in out
+    rows = report.read_text().splitlines()
+    assert rows[0].startswith("input,output,status,duration,seconds")
+    assert sorted(row.split(",")[2] for row in rows[1:]) == ["done", "done", "done", "failed"]
+    for name in FILES:
+        # globs and a second folder: outputs are named by file, not by folder
+        one, _ = read_audio(batch_run["outdir"] / name)
+        two, _ = read_audio(tmp_path / Path(name).name)
+        np.testing.assert_array_equal(one, two)
+
+
+def test_format_flac_keeps_rate_and_depth(music_folder: Path, chain_file: Path, tmp_path) -> None:
+    code = main(["batch", str(music_folder / "a.wav"), "-o", str(tmp_path), "--chain",
+                 str(chain_file), "--format", "flac", "--quiet"])  # fmt: skip
+    assert code == 0
+    output, info = read_audio(tmp_path / "a.flac")
+    assert (info.sample_rate, info.channels, info.file_dtype) == (44100, 2, "int16")
+    assert json.loads((tmp_path / "batch-report.json").read_text())["summary"]["done"] == 1
+
+
+def test_bad_chain_touches_nothing(music_folder: Path, tmp_path: Path, capsys) -> None:
+    chain = tmp_path / "bad.toml"
+    chain.write_text('[[steps]]\nplugin = "Compresor"\n')
+    outdir = tmp_path / "out"
+    code = main(["batch", str(music_folder), "-o", str(outdir), "--chain", str(chain), "--quiet"])
+    assert code == 1
+    assert "unknown plugin 'Compresor'" in capsys.readouterr().err
+    assert not outdir.exists()
+
+
+def test_manifest_lists_finished_outputs(batch_run: dict) -> None:
+    manifest = json.loads((batch_run["outdir"] / MANIFEST_NAME).read_text())
+    assert sorted(Path(k).name for k in manifest["files"]) == ["a.wav", "b.flac", "c.wav"]

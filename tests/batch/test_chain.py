@@ -1,0 +1,153 @@
+"""Chain files: every kind of mistake is caught before audio, with a message naming it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pedalboard
+import pytest
+
+from bridge.batch import ChainError, Restorer, chain_from_dict, load_chain
+from bridge.batch.chain import PluginStep, RestoreStep, VST3Step
+
+CHAINS = Path(__file__).resolve().parents[2] / "presets" / "chains"
+
+
+def error(data: dict, base: Path = Path(".")) -> str:
+    with pytest.raises(ChainError) as info:
+        chain_from_dict(data, base=base)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_toml_and_json_give_the_same_chain(tmp_path: Path) -> None:
+    data = {"_doc": "comment", "sample_rate": 44100, "steps": [
+        {"plugin": "Compressor", "threshold_db": -18, "ratio": 3, "_note": "ignored"},
+        {"restore": "dereverb", "rir": "blind"},
+        {"plugin": "LadderFilter", "mode": "HPF12", "cutoff_hz": 80},
+    ]}  # fmt: skip
+    (tmp_path / "c.json").write_text(json.dumps(data))
+    (tmp_path / "c.toml").write_text(
+        '_doc = "comment"\nsample_rate = 44100\n'
+        '[[steps]]\nplugin = "Compressor"\nthreshold_db = -18\nratio = 3\n_note = "ignored"\n'
+        '[[steps]]\nrestore = "dereverb"\nrir = "blind"\n'
+        '[[steps]]\nplugin = "LadderFilter"\nmode = "HPF12"\ncutoff_hz = 80\n'
+    )
+    a, b = load_chain(tmp_path / "c.json"), load_chain(tmp_path / "c.toml")
+    assert a.steps == b.steps and a.digest == b.digest and a.sample_rate == 44100
+    assert isinstance(a.steps[0], PluginStep) and isinstance(a.steps[1], RestoreStep)
+    segments = a.segments()  # plugins / restorer / plugins
+    assert [type(s) for s in segments] == [pedalboard.Pedalboard, Restorer, pedalboard.Pedalboard]
+    assert segments[0][0].threshold_db == -18 and segments[0][0].ratio == 3
+    assert segments[2][0].mode == pedalboard.LadderFilter.Mode.HPF12
+
+
+def test_unknown_plugin() -> None:
+    message = error({"steps": [{"plugin": "Gain"}, {"plugin": "Compresor", "ratio": 2}]})
+    assert "step 2" in message and "unknown plugin 'Compresor'" in message
+    assert "Compressor" in message  # the list of built-in plugins
+    assert "unknown plugin 'Pedalboard'" in error({"steps": [{"plugin": "Pedalboard"}]})
+
+
+def test_bad_parameter_name_lists_the_known_ones() -> None:
+    message = error({"steps": [{"plugin": "Compressor", "treshold_db": -20}]})
+    assert "step 1" in message and "treshold_db" in message
+    assert "known: attack_ms, ratio, release_ms, threshold_db" in message
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({"plugin": "Compressor", "ratio": 0.5}, "ratio must be a value >= 1.0"),
+        ({"plugin": "Gain", "gain_db": "loud"}, "expected Gain(gain_db: float"),
+        ({"plugin": "LadderFilter", "mode": "HPF13"}, "expected LadderFilter(mode"),
+    ],
+)
+def test_bad_parameter_value(parameters: dict, expected: str) -> None:
+    message = error({"steps": [parameters]})
+    assert "bad parameter value" in message and expected in message
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    assert "no such file" in error({"steps": [{"vst3": "nowhere/Plug.vst3"}]}, tmp_path)
+    message = error({"steps": [{"plugin": "Convolution", "impulse_response_filename": "ir.wav"}]},
+                    tmp_path)  # fmt: skip
+    assert "impulse_response_filename" in message and str(tmp_path / "ir.wav") in message
+    message = error({"steps": [{"restore": "dereverb", "rir": "room.wav"}]}, tmp_path)
+    assert "rir" in message and "room.wav: no such file" in message
+    message = error({"steps": [{"preset": "no-such-preset"}]}, tmp_path)
+    assert "preset no-such-preset" in message
+    with pytest.raises(ChainError, match="no such file"):
+        load_chain(tmp_path / "absent.toml")
+
+
+def test_vst3_keys_and_raw_state(tmp_path: Path) -> None:
+    bundle = tmp_path / "Plug.vst3"
+    bundle.mkdir()  # a VST3 is a folder (bundle); this one holds no plugin
+    assert "raw_state is not valid base64" in error(
+        {"steps": [{"vst3": "Plug.vst3", "raw_state": "not base64!"}]}, tmp_path
+    )
+    assert "unknown key(s) gain" in error({"steps": [{"vst3": "Plug.vst3", "gain": 1}]}, tmp_path)
+    # a valid state reaches the loader, whose refusal is reported for the step
+    state = base64.b64encode(b"state").decode()
+    message = error({"steps": [{"vst3": "Plug.vst3", "raw_state": state}]}, tmp_path)
+    assert message.startswith("chain: step 1: VST3 Plug.vst3: ")
+
+
+def test_vst3_step_applies_state_then_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No VST3 exists here, so pedalboard.load_plugin is replaced by a strict stand-in."""
+
+    class FakePlugin:
+        parameters = {"mix": None, "drive": None}
+
+        def __setattr__(self, name: str, value: object) -> None:
+            calls.append((name, value))
+
+    calls: list = []
+    monkeypatch.setattr(pedalboard, "load_plugin", lambda path, plugin_name=None: FakePlugin())
+    step = VST3Step(Path("x.vst3"), "X", {"mix": 0.5}, b"state")
+    step.build()
+    assert calls == [("raw_state", b"state"), ("mix", 0.5)]
+    with pytest.raises(ValueError, match="unknown parameter"):
+        VST3Step(Path("x.vst3"), None, {"wet": 1}).build()
+
+
+def test_restoration_fields_are_checked() -> None:
+    assert "gap 'a:b'" in error({"steps": [{"restore": "inpaint", "gaps": ["a:b"]}]})
+    message = error({"steps": [{"restore": "separate", "sources": 2}]})
+    assert "source" in message and "1..2" in message
+    assert "source 3 out of range" in error(
+        {"steps": [{"restore": "separate", "sources": 2, "source": 3}]}
+    )
+    assert "task 'denoise'" in error({"steps": [{"restore": "denoise"}]})
+    assert "backend 'gpu'" in error({"steps": [{"restore": "dereverb", "backend": "gpu"}]})
+
+
+def test_chain_shape_errors() -> None:
+    assert "non-empty list of steps" in error({"steps": []})
+    assert "unknown key(s) step" in error({"step": [{"plugin": "Gain"}]})
+    assert "neither plugin" in error({"steps": [{"gain_db": 3}]})
+    assert "sample_rate" in error({"sample_rate": "fast", "steps": [{"plugin": "Gain"}]})
+
+
+def test_parse_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[[steps]\nplugin = ")
+    with pytest.raises(ChainError, match="broken.toml: cannot parse"):
+        load_chain(path)
+
+
+@pytest.mark.parametrize("path", sorted(CHAINS.glob("*.*")), ids=lambda p: p.name)
+def test_example_chains_are_valid(path: Path) -> None:
+    chain = load_chain(path)
+    segments = chain.segments()
+    assert isinstance(segments[0], Restorer)  # each example restores, then finishes with effects
+    assert all(isinstance(s, pedalboard.Pedalboard) for s in segments[1:])
+
+
+def test_there_are_three_example_chains() -> None:
+    names = sorted(p.stem for p in CHAINS.glob("*.*"))
+    assert names == ["archival-dropout-repair", "bandwidth-extension", "dereverb-eq-limiter"]

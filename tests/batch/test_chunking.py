@@ -1,0 +1,136 @@
+"""Chunked restoration: plans, crossfades and dropout regions against derived outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.batch.chunking import (
+    DropoutFinder,
+    OverlapStream,
+    RegionStream,
+    chunk_plan,
+    region_plan,
+)
+
+
+def stream_through(stream, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Push ``audio`` in random block sizes (1 sample to 1/3 of it), then finish."""
+    outputs, i = [], 0
+    while i < audio.shape[1]:
+        n = int(rng.integers(1, max(2, audio.shape[1] // 3)))
+        outputs.append(stream.push(audio[:, i : i + n]))
+        i += n
+    outputs.append(stream.finish())
+    return np.concatenate(outputs, axis=1)
+
+
+@pytest.mark.parametrize("total", [1, 44, 45, 46, 70, 95, 96, 1000, 1013])
+def test_chunk_plan_covers_with_exact_overlaps(total: int) -> None:
+    chunk, overlap = 30, 5
+    plan = chunk_plan(total, chunk, overlap)
+    assert plan[0][0] == 0 and plan[-1][1] == total
+    for (s0, e0), (s1, _) in zip(plan, plan[1:], strict=False):
+        assert e0 - s1 == overlap  # neighbours share exactly the overlap
+        assert e0 - s0 == chunk  # every chunk but the last is a full chunk
+    if len(plan) > 1:  # the last is neither too short nor more than 1.5 chunks
+        assert chunk // 2 + overlap <= plan[-1][1] - plan[-1][0] < chunk + chunk // 2
+    else:
+        assert total <= chunk + chunk // 2
+
+
+def test_overlap_stream_crossfades_each_chunk_into_the_next(rng) -> None:
+    total, chunk, overlap = 1000, 300, 40
+    audio = rng.standard_normal((2, total)).astype(np.float32)
+    # each chunk's "restoration" adds its own start: outputs differ only by that constant
+    stream = OverlapStream(lambda x, start, _: x + start, total, 2, chunk, overlap)
+    out = stream_through(stream, audio, rng)
+    # expected, derived by hand: the constant is the chunk's start, ramped by a raised cosine
+    # from one chunk's to the next's over their overlap
+    plan = chunk_plan(total, chunk, overlap)
+    offset = np.zeros(total)
+    for k, (start, end) in enumerate(plan):
+        offset[start:end] = start
+        if k:
+            ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)
+            previous = plan[k - 1][0]
+            offset[start : start + overlap] = previous + (start - previous) * ramp
+    np.testing.assert_allclose(out - audio, np.broadcast_to(offset, out.shape), atol=1e-3)
+
+
+def test_overlap_stream_of_an_identity_is_the_identity(rng) -> None:
+    audio = rng.standard_normal((1, 5000)).astype(np.float32)
+    out = stream_through(OverlapStream(lambda x, s, _: x.copy(), 5000, 1, 700, 100), audio, rng)
+    np.testing.assert_allclose(out, audio, atol=1e-6)  # fades sum to one
+
+
+def test_region_stream_touches_only_the_gaps(rng) -> None:
+    total = 20000
+    audio = rng.standard_normal((2, total)).astype(np.float32)
+    gaps = [(5000, 5100), (5300, 5350), (15000, 15010)]
+    seen = []
+
+    def fill(x: np.ndarray, start: int, spans) -> np.ndarray:
+        seen.append((start, start + x.shape[1], spans))
+        y = x.copy()
+        for a, b in spans:
+            y[:, a - start - 3 : b - start + 3] = 7.0  # the gap plus a 3-sample "crossfade"
+        y[:, 0] = -7.0  # a change far from any gap: must not be pasted
+        return y
+
+    stream = RegionStream(fill, total, 2, gaps, context=400, margin=3)
+    out = stream_through(stream, audio, rng)
+    # the first two gaps share a region (their contexts touch); regions reach 400 samples or
+    # five gap lengths either side
+    assert seen == [(4500, 5750, ((5000, 5100), (5300, 5350))), (14600, 15410, ((15000, 15010),))]
+    changed = np.zeros(total, bool)
+    for a, b in gaps:
+        changed[a - 3 : b + 3] = True
+    assert np.all(out[:, changed] == 7.0)
+    np.testing.assert_array_equal(out[:, ~changed], audio[:, ~changed])  # bit-identical
+
+
+def test_region_plan_merges_touching_regions() -> None:
+    # context 100 (more than five gap lengths): (0, 210) and (200, 410) touch, so one region
+    regions = region_plan([(300, 310), (100, 110)], 1000, context=100)
+    assert [(r.start, r.end, r.spans) for r in regions] == [(0, 410, ((100, 110), (300, 310)))]
+    regions = region_plan([(100, 110), (400, 410)], 1000, context=100)
+    assert [(r.start, r.end) for r in regions] == [(0, 210), (300, 510)]
+
+
+def test_dropout_finder_across_blocks() -> None:
+    signal = np.ones((2, 1000), np.float32)
+    signal[:, :50] = 0  # leading silence: not a dropout
+    signal[:, 200:230] = 0  # a dropout
+    signal[0, 400:420] = 0  # one channel only: not a dropout
+    signal[:, 600:602] = 0  # too short
+    signal[:, 700:900] = 0  # too long
+    signal[:, 980:] = 0  # trailing silence
+    finder = DropoutFinder(threshold=1e-4, min_length=5, max_length=100)
+    found = []
+    for start in range(0, 1000, 17):  # blocks that cut the runs anywhere
+        found += finder.scan(signal[:, start : start + 17], start)
+    assert found == [(200, 230)]
+
+
+def test_region_stream_with_a_finder_matches_known_gaps(rng) -> None:
+    total = 30000
+    audio = (rng.standard_normal((1, total)) * 0.1).astype(np.float32)
+    gaps = [(3000, 3040), (12000, 12200), (12500, 12510), (29000, 29100)]
+    for a, b in gaps:
+        audio[:, a:b] = 0
+
+    def fill(x, start, spans):
+        y = x.copy()
+        for a, b in spans:
+            y[:, a - start : b - start] = 1.0
+        return y
+
+    def run(**kwargs) -> np.ndarray:
+        return stream_through(RegionStream(fill, total, 1, margin=0, context=500, **kwargs),
+                              audio, rng)  # fmt: skip
+
+    finder = DropoutFinder(threshold=1e-6, min_length=5, max_length=400)
+    found = run(spans=[], finder=finder)
+    np.testing.assert_array_equal(found, run(spans=gaps))
+    assert np.count_nonzero(found == 1.0) == sum(b - a for a, b in gaps)

@@ -1,0 +1,129 @@
+"""``Restorer``: pedalboard's call shape, options, file-time gaps, chunking, sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pedalboard
+import pytest
+
+from bridge.batch import Restorer
+from diffmusic_engine.damage import Inpaint, SuperResolution
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.operators import gap_samples
+from diffmusic_engine.restore import BACKENDS, Restoration, degrade, restore
+from diffmusic_engine.synth import music_excerpt
+
+CALLS: list[dict] = []
+
+
+def recording_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
+    """A strict stand-in backend: records each call; marks gaps with 1.0; tracks = k * audio."""
+    CALLS.append({"n": audio.shape[1], "damage": damage, "options": dict(options)})
+    if isinstance(damage, Inpaint):
+        out = audio.copy()
+        for gap in damage.gaps:
+            first, stop = gap_samples(gap, sample_rate)
+            out[:, first:stop] = 1.0
+        return Restoration((out,), sample_rate)
+    sources = getattr(damage, "sources", 1)
+    return Restoration(tuple(audio * (k + 1) for k in range(sources)), sample_rate)
+
+
+@pytest.fixture(autouse=True)
+def recording(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    monkeypatch.setitem(BACKENDS, "recording", f"{__name__}:recording_backend")
+    CALLS.clear()
+    return CALLS
+
+
+@pytest.fixture(scope="module")
+def music() -> np.ndarray:
+    return music_excerpt(2.0, 16000, 2, seed=5)
+
+
+def test_pedalboard_call_shape_between_boards(music: np.ndarray) -> None:
+    before, after = pedalboard.Pedalboard([pedalboard.Gain(-3)]), pedalboard.Pedalboard([])
+    repair = Restorer(task="inpaint", gaps=["0.80:0.82"], backend="dsp")
+    out = after(repair(before(music, 16000), 16000), 16000)
+    assert out.shape == music.shape and out.dtype == np.float32
+    # the same as the engine's restore() on the whole (short) signal
+    expected = restore(before(music, 16000), 16000, Inpaint((repair.damage.gaps[0],))).audio
+    np.testing.assert_array_equal(out, expected)
+    mono = repair(music[0], 16000)  # (samples,) in, (samples,) out
+    assert mono.shape == (music.shape[1],)
+    np.testing.assert_array_equal(mono, repair(music[:1], 16000)[0])
+
+
+def test_options_split_into_damage_fields_and_backend_options(recording, music) -> None:
+    repair = Restorer(task="inpaint", gaps=["1.0:1.01"], crossfade=0.001, backend="recording",
+                      iterations=5, context_seconds=0.5)  # fmt: skip
+    assert repair.damage.crossfade == 0.001
+    repair(music, 16000)
+    (call,) = recording
+    assert call["options"] == {"iterations": 5}  # step settings and damage fields stay out
+
+
+def test_gaps_are_in_file_time_and_only_regions_are_restored(recording) -> None:
+    rate = 8000
+    audio = (np.random.default_rng(0).standard_normal((1, 40 * rate)) * 0.1).astype(np.float32)
+    repair = Restorer(task="inpaint", gaps=["30.00:30.05", "5.0:5.1"], backend="recording")
+    out = repair(audio, rate)
+    # two regions of 3 s context either side; each backend call sees its gap in its own time
+    assert [c["n"] for c in recording] == [round(6.1 * rate), round(6.05 * rate)]
+    assert [c["damage"].gaps[0].start for c in recording] == pytest.approx([3.0, 3.0])
+    filled = np.zeros(audio.shape[1], bool)
+    filled[5 * rate : round(5.1 * rate)] = filled[30 * rate : round(30.05 * rate)] = True
+    assert np.all(out[:, filled] == 1.0)
+    np.testing.assert_array_equal(out[:, ~filled], audio[:, ~filled])
+
+
+def test_long_audio_is_chunked_with_bounded_pieces(recording) -> None:
+    rate = 4000
+    audio = np.ones((2, 100 * rate), np.float32)
+    out = Restorer(task="dereverb", backend="recording", chunk_seconds=10, overlap_seconds=1)(
+        audio, rate
+    )
+    assert max(c["n"] for c in recording) < 15 * rate  # never more than 1.5 chunks at once
+    assert len(recording) == 11
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)  # crossfades of equal chunks sum to them
+
+
+def test_separation_keeps_the_chosen_source(recording, music) -> None:
+    out = Restorer(task="separate", sources=3, source=2, backend="recording")(music, 16000)
+    np.testing.assert_allclose(out, music * 2)  # the recording backend's source k is k * input
+    with pytest.raises(DamageError, match="source"):
+        Restorer(task="separate", sources=3)
+    with pytest.raises(DamageError, match="only for task separate"):
+        Restorer(task="dereverb", source=1)
+
+
+def test_auto_cutoff_is_detected_once_and_full_band_passes(recording) -> None:
+    rate = 16000
+    t = np.arange(40 * rate) / rate
+    tone = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.3
+    full_band = tone + np.random.default_rng(1).standard_normal(tone.shape).astype(np.float32) * 0.1
+    out = Restorer(task="super-resolution", backend="recording")(full_band, rate)
+    np.testing.assert_array_equal(out, full_band)
+    assert recording == []  # nothing missing: the backend was never called
+    band_limited = degrade(full_band, rate, SuperResolution(cutoff=2000.0))  # brick-wall
+    Restorer(task="super-resolution", backend="recording", chunk_seconds=10)(band_limited, rate)
+    cutoffs = {c["damage"].cutoff for c in recording}
+    assert len(recording) == 4 and len(cutoffs) == 1  # detected on the first chunk, then kept
+    assert 1500 < cutoffs.pop() < 4000
+    assert all(isinstance(c["damage"], SuperResolution) for c in recording)
+
+
+def test_presets_and_overrides() -> None:
+    blind = Restorer(preset="dereverb")
+    assert blind.task == "dereverb" and blind.damage.blind and blind.backend == "dsp"
+    repair = Restorer(preset="inpaint", gaps=["1:1.1"])
+    assert repair.damage.crossfade == 0.002 and len(repair.damage.gaps) == 1
+    with pytest.raises(DamageError, match="no task"):
+        Restorer()
+    with pytest.raises(DamageError, match="chunk_seconds"):
+        Restorer(task="dereverb", chunk_seconds=1, overlap_seconds=0.6)
+
+
+def test_gap_after_the_end_is_an_error(music) -> None:
+    with pytest.raises(DamageError, match="ends after the audio"):
+        Restorer(task="inpaint", gaps=["1.9:2.5"])(music, 16000)

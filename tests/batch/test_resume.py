@@ -1,0 +1,105 @@
+"""``--resume`` after a real interruption (SIGKILL mid-batch) does no finished file twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from batch_helpers import write
+
+from bridge.batch.inputs import plan_items
+from bridge.batch.manifest import MANIFEST_NAME, Manifest
+from bridge.cli import main
+from diffmusic_engine.audio import read_audio
+from diffmusic_engine.synth import music_excerpt
+
+CHAIN = """
+[[steps]]
+plugin = "HighpassFilter"
+cutoff_frequency_hz = 30
+
+[[steps]]
+restore = "super-resolution"
+cutoff = 8000
+chunk_seconds = 5.0
+overlap_seconds = 0.5
+
+[[steps]]
+plugin = "Gain"
+gain_db = -1.0
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    inputs = tmp_path / "inputs"
+    excerpt = music_excerpt(1.0, 44100, 2, seed=2)
+    write(inputs / "a.wav", excerpt[:, :22050], 44100, 16)
+    write(inputs / "b.wav", np.tile(excerpt, 12), 44100, 16)  # 12 s: still running when killed
+    write(inputs / "c.wav", excerpt, 44100, 16)
+    (tmp_path / "chain.toml").write_text(CHAIN)
+    return inputs
+
+
+@pytest.mark.slow  # worker processes / a subprocess: several seconds
+def test_resume_after_kill_does_no_finished_file_twice(folder: Path, cli_command) -> None:
+    outdir, chain = folder.parent / "out", folder.parent / "chain.toml"
+    command = [*cli_command, "batch", str(folder), "-o", str(outdir), "--chain", str(chain),
+               "--json"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # kill -9 as soon as the first file is reported done
+            event = json.loads(line)
+            if event["event"] == "file":
+                assert Path(event["input"]).name == "a.wav" and event["status"] == "done"
+                os.kill(process.pid, signal.SIGKILL)
+                break
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    # the interrupted run finished a.wav only; b.wav was being written
+    manifest = json.loads((outdir / MANIFEST_NAME).read_text())
+    assert [Path(k).name for k in manifest["files"]] == ["a.wav"]
+    assert not (outdir / "b.wav").exists() and not (outdir / "batch-report.json").exists()
+    first = (outdir / "a.wav").stat()
+    # an output that looks finished but is not in the manifest (e.g. copied in) is redone
+    (outdir / "c.wav").write_bytes(b"not a finished render")
+
+    code = main(command[len(cli_command) :] + ["--resume", "--quiet"])
+    assert code == 0
+    report = json.loads((outdir / "batch-report.json").read_text())
+    statuses = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert statuses == {"a.wav": "skipped", "b.wav": "done", "c.wav": "done"}
+    again = (outdir / "a.wav").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # untouched
+    assert not list(outdir.glob(".*.partial*"))  # the half-written temp was cleaned away
+    for name, seconds in (("b.wav", 12.0), ("c.wav", 1.0)):
+        audio, info = read_audio(outdir / name)
+        assert info.frames == round(seconds * 44100) and np.abs(audio).max() > 0.05
+
+    # a second resume has nothing left to do
+    assert main(command[len(cli_command) :] + ["--resume", "--quiet"]) == 0
+    report = json.loads((outdir / "batch-report.json").read_text())
+    assert {f["status"] for f in report["files"]} == {"skipped"}
+
+
+def test_manifest_entry_goes_stale(tmp_path: Path) -> None:
+    source = write(tmp_path / "in" / "x.wav", np.zeros((1, 100), np.float32) + 0.1, 8000)
+    (item,) = plan_items([source], tmp_path / "out")
+    write(item.output, np.zeros((1, 100), np.float32), 8000)
+    manifest = Manifest(tmp_path / "out")
+    assert not manifest.finished(item, "chain1")
+    manifest.record(item, "chain1")
+    assert Manifest(tmp_path / "out").finished(item, "chain1")  # read back from disk
+    assert not manifest.finished(item, "chain2")  # another chain
+    os.utime(source, ns=(1, 1))
+    assert not manifest.finished(item, "chain1")  # the input changed
+    manifest.record(item, "chain1")
+    item.output.write_bytes(item.output.read_bytes()[:-10])
+    assert not manifest.finished(item, "chain1")  # the output was truncated
