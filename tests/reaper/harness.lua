@@ -1,0 +1,173 @@
+-- Runs ReaScripts under lua5.4 against the ReaScript stand-in, the way REAPER would.
+--
+--   lua5.4 harness.lua SCENARIO.lua OUT.json
+--
+-- SCENARIO.lua returns a table: the project (tracks, items, takes, time_selection, extstate),
+-- `runs` ({script = path, cycle = n}: start that script at that defer cycle, like a user
+-- pressing its action), `sleep` (seconds between defer cycles) and `max_seconds`. Each script
+-- gets its own global environment (REAPER gives each its own Lua state); deferred functions are
+-- called once per cycle until none remain. The resulting project and everything the scripts
+-- showed are written to OUT.json for the Python tests to check.
+
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local fake = dofile(here .. "/fake_reaper.lua")
+local scenario = dofile(arg[1])
+local out_path = arg[2]
+
+local reaper, gfx, state = fake.new(scenario)
+state.errors = {}
+
+local function run_protected(script, fn)
+  state.current_script = script
+  local ok, message = xpcall(fn, debug.traceback)
+  if not ok then
+    table.insert(state.errors, { script = script, error = message })
+  end
+  state.current_script = nil
+end
+
+local function start_script(path)
+  local env = setmetatable({ reaper = reaper, gfx = gfx }, { __index = _G })
+  -- files a script loads share its environment, as they share its Lua state in REAPER
+  env.dofile = function(file)
+    local loaded = assert(loadfile(file, "t", env))
+    return loaded()
+  end
+  local chunk, message = loadfile(path, "t", env)
+  if not chunk then
+    table.insert(state.errors, { script = path, error = message })
+    return
+  end
+  run_protected(path, chunk)
+end
+
+local runs = scenario.runs or {}
+local sleep = scenario.sleep or 0.05
+local max_seconds = scenario.max_seconds or 60
+local timed_out = false
+
+local function start_due(cycle)
+  local pending = false
+  for _, run in ipairs(runs) do
+    -- `kill_cycle`: the user stops the script there (REAPER drops its deferred calls)
+    if run.started and run.kill_cycle and run.kill_cycle <= cycle and not run.killed then
+      run.killed = true
+      local keep = {}
+      for _, entry in ipairs(state.deferred) do
+        if entry.script ~= run.script then keep[#keep + 1] = entry end
+      end
+      state.deferred = keep
+      state.gfx_open = false
+    end
+    if run.kill_cycle and not run.killed then pending = true end
+    if not run.started then
+      if (run.cycle or 0) <= cycle then
+        run.started = true
+        start_script(run.script)
+      else
+        pending = true
+      end
+    end
+  end
+  return pending
+end
+
+state.cycle = 0
+local pending = start_due(0)
+while #state.deferred > 0 or pending do
+  if state.now > max_seconds then
+    timed_out = true
+    break
+  end
+  os.execute("sleep " .. sleep)
+  state.now = state.now + sleep
+  state.cycle = state.cycle + 1
+  local due = state.deferred
+  state.deferred = {}
+  for _, entry in ipairs(due) do run_protected(entry.script, entry.fn) end
+  pending = start_due(state.cycle)
+end
+for _, entry in ipairs(state.atexit) do run_protected(entry.script, entry.fn) end
+
+-- ------------------------------------------------------------------------------- JSON out
+local function encode(value, out)
+  local kind = type(value)
+  if kind == "nil" then
+    out[#out + 1] = "null"
+  elseif kind == "boolean" then
+    out[#out + 1] = tostring(value)
+  elseif kind == "number" then
+    if value ~= value or value == math.huge or value == -math.huge then
+      out[#out + 1] = "null"
+    elseif math.type(value) == "integer" then
+      out[#out + 1] = tostring(value)
+    else
+      out[#out + 1] = string.format("%.17g", value)
+    end
+  elseif kind == "string" then
+    out[#out + 1] = '"' .. value:gsub('[%c"\\]', function(c)
+      return string.format("\\u%04x", c:byte())
+    end) .. '"'
+  elseif kind == "table" then
+    if next(value) == nil or value[1] ~= nil then
+      out[#out + 1] = "["
+      for i, v in ipairs(value) do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v, out)
+      end
+      out[#out + 1] = "]"
+    else
+      out[#out + 1] = "{"
+      local first = true
+      for k, v in pairs(value) do
+        if not first then out[#out + 1] = "," end
+        first = false
+        encode(tostring(k), out)
+        out[#out + 1] = ":"
+        encode(v, out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    out[#out + 1] = '"' .. tostring(value) .. '"'
+  end
+end
+
+local tracks = {}
+for _, track in ipairs(state.tracks) do
+  local items = {}
+  for _, item in ipairs(track.items) do
+    local takes = {}
+    for _, take in ipairs(item.takes) do
+      takes[#takes + 1] = {
+        name = take.name, guid = take.guid, midi = take.midi, active = item.active == take,
+        file = take.source and take.source.file or nil, startoffs = take.D_STARTOFFS,
+        playrate = take.D_PLAYRATE, vol = take.D_VOL, pan = take.D_PAN,
+        source_rate = take.source and take.source.wav and take.source.wav.rate or nil,
+        source_frames = take.source and take.source.wav and take.source.wav.frames or nil,
+      }
+    end
+    items[#items + 1] = {
+      guid = item.guid, position = item.D_POSITION, length = item.D_LENGTH,
+      selected = item.B_UISEL == 1, notes = item.notes, takes = takes,
+    }
+  end
+  tracks[#tracks + 1] = { name = track.name, guid = track.guid, items = items }
+end
+
+local peaks = {}
+for file in pairs(state.peaks) do peaks[#peaks + 1] = file end
+table.sort(peaks)
+
+local out = {}
+encode({
+  tracks = tracks, undo_points = state.undo_points, undo_depth = state.undo_depth,
+  changes = state.changes, messages = state.messages, console = table.concat(state.console),
+  exec = state.exec, extstate = state.extstate, peaks = peaks, errors = state.errors,
+  gfx_titles = state.gfx_titles, gfx_text = state.gfx_text,
+  accessors_open = state.accessors_open or 0, cycles = state.cycle, timed_out = timed_out,
+  time_selection = state.time_selection, seconds = state.now,
+}, out)
+local f = assert(io.open(out_path, "w"))
+f:write(table.concat(out))
+f:close()

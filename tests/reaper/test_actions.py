@@ -1,0 +1,483 @@
+"""The DiffMusic actions end to end: real Lua scripts, the ReaScript stand-in, a real daemon.
+
+Each test builds a project whose source files hold known audio, runs an action the way REAPER
+would, and checks the project afterwards against numbers derived here: where the new take sits,
+which file it plays, that this file lines up sample for sample with what the original take
+played, and that nothing else changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reaper_helpers import (
+    assert_unchanged,
+    heard,
+    read_wav,
+    run_scripts,
+    script,
+    start_scripts,
+    take_item,
+    write_wav,
+)
+from scipy.signal import fftconvolve
+
+from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.synth import music_excerpt, music_stems
+
+pytestmark = pytest.mark.lua
+
+SR = 44100
+CROSSFADE = 0.002  # the inpaint preset's edge blend: samples this close to a gap may change
+
+
+def only_new_take(report: dict, track: int = 0, item: int = 0) -> dict:
+    """The single take the action added (the last one, which must be active)."""
+    takes = report["tracks"][track]["items"][item]["takes"]
+    assert len(takes) == 2, takes
+    assert takes[1]["active"] and not takes[0]["active"]
+    return takes[1]
+
+
+def assert_one_undo_point(report: dict, name: str) -> None:
+    assert report["errors"] == [], report["errors"]
+    assert report["messages"] == [], report["messages"]
+    assert report["undo_points"] == [name]
+    assert report["undo_depth"] == 0
+    assert report["changes"] and all(c["in_undo_block"] for c in report["changes"])
+    assert report["accessors_open"] == 0
+
+
+def outside(n: int, first: int, stop: int, margin: int) -> np.ndarray:
+    """Mask of frames farther than ``margin`` from the gap ``[first, stop)``."""
+    keep = np.ones(n, dtype=bool)
+    keep[max(0, first - margin) : stop + margin] = False
+    return keep
+
+
+def assert_cancel_was_sent(job: Path) -> None:
+    """`diffmusic cancel <this job>` was started; the daemon cancelled the job unless it had
+    already finished (a race the daemon's own tests cover; the action places nothing either way)."""
+    assert f"'cancel' '{job.name}'" in (job / "cancel.sh").read_text()
+    assert json.loads((job / "status.json").read_text())["state"] in ("cancelled", "finished")
+
+
+def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.sum((estimate - reference) ** 2) / np.sum(reference**2))
+
+
+# ------------------------------------------------------------------------------------------
+# The round trips through the daemon. Their scenarios are started together (one harness
+# process each, all against the same daemon) so that the clients' start-up overlaps; each test
+# then checks one report.
+
+
+def dropout_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    clean = music_excerpt(1.2, SR, 2, seed=1)
+    first, stop = int(0.6 * SR), int(0.62 * SR)  # a 20 ms dropout in the source file
+    damaged = clean.copy()
+    damaged[:, first:stop] = 0
+    source = write_wav(tmp / "dropout.wav", damaged, SR)
+    position = 10.0
+    # a second selected item on another track plays the same file from 0.1 s, starting 0.1 s
+    # later, so the same time selection covers its dropout too (one job per item)
+    second = take_item(source, position + 0.1, 1.0, startoffs=0.1, name="second")
+    run = {
+        "tracks": [
+            {"name": "Guitar", "items": [take_item(source, position, 1.2)]},
+            {"name": "Double", "items": [second]},
+        ],
+        "runs": [
+            {"script": script("Restore dropout in time selection")},
+            # the daemon triggers the import action while the first one still watches its jobs
+            {"script": script("Import finished renders"), "cycle": 30},
+        ],
+        "extstate": {**settings, "context": "0.5"},
+        "time_selection": (position + first / SR, position + stop / SR),
+    }
+    return run, {"clean": clean, "damaged": damaged, "gap": (first, stop), "position": position}
+
+
+def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    clean = music_excerpt(2.0, SR, 2, seed=2)
+    startoffs, playrate, position, length = 0.25, 1.5, 4.0, 1.0
+    # the dropout in source time [1.0, 1.02) s sounds at item time (s - startoffs) / playrate
+    damaged = clean.copy()
+    damaged[:, int(1.0 * SR) : int(1.02 * SR)] = 0
+    source = write_wav(tmp / "fast.wav", damaged, SR)
+    t0, t1 = (1.0 - startoffs) / playrate, (1.02 - startoffs) / playrate
+    item = take_item(source, position, length, startoffs=startoffs, playrate=playrate)
+    run = {
+        "tracks": [{"name": "Keys", "items": [item]}],
+        "runs": [{"script": script("Restore dropout in time selection")}],
+        "extstate": {**settings, "context": "0.4"},
+        "time_selection": (position + t0, position + t1),
+    }
+    context = {"clean": clean, "damaged": damaged, "t": (t0, t1), "startoffs": startoffs,
+               "playrate": playrate, "length": length}  # fmt: skip
+    return run, context
+
+
+def dereverb_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    dry = music_excerpt(1.0, SR, 2, seed=3)
+    rir = synthetic_rir(0.4, SR, seed=0)
+    wet = np.stack([fftconvolve(ch, rir)[: dry.shape[1]] for ch in dry]).astype(np.float32)
+    wet *= 0.5 / np.max(np.abs(wet))
+    source = write_wav(tmp / "room.wav", wet, SR, subtype="PCM_24")
+    startoffs, position, length = 0.1, 2.0, 0.8
+    item = take_item(source, position, length, startoffs=startoffs)
+    run = {
+        "tracks": [{"name": "Vox", "items": [item]}],
+        "runs": [{"script": script("Dereverberate selected items")}],
+        "extstate": settings,
+    }
+    return run, {"source": source, "startoffs": startoffs, "position": position, "length": length}
+
+
+def separate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    stems = music_stems(1.0, SR, 2, seed=4)
+    mix = (0.5 * stems["drums"] + 0.5 * stems["keys"]).astype(np.float32)
+    source = write_wav(tmp / "mix.wav", mix, SR)
+    position, length = 1.0, 1.0
+    run = {
+        "tracks": [
+            {"name": "Mix", "items": [take_item(source, position, length)]},
+            {"name": "Other", "items": []},
+        ],
+        "runs": [{"script": script("Separate selected items")}],
+        "extstate": {**settings, "sources": "2"},
+    }
+    return run, {"mix": mix, "position": position, "length": length}
+
+
+def cancel_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    source = write_wav(tmp / "a.wav", music_excerpt(1.0, SR, 2, seed=8), SR)
+    run = {
+        "tracks": [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        "runs": [{"script": script("Dereverberate selected items")}],
+        "extstate": settings,
+        "gfx_keys": {2: 27},  # Esc in the progress window at the 2nd defer cycle
+    }
+    return run, {}
+
+
+def cancel_action_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    source = write_wav(tmp / "a.wav", music_excerpt(1.0, SR, 2, seed=10), SR)
+    run = {
+        "tracks": [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        "runs": [
+            {"script": script("Dereverberate selected items")},
+            {"script": script("Cancel running jobs"), "cycle": 2},  # the user runs it
+        ],
+        "extstate": settings,
+    }
+    return run, {}
+
+
+def daemon_down_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    source = write_wav(tmp / "a.wav", music_excerpt(1.0, SR, 2, seed=5), SR)
+    missing = tmp / "no-daemon.json"
+    run = {
+        "tracks": [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        "runs": [{"script": script("Dereverberate selected items")}],
+        "extstate": {**settings, "connection_file": str(missing)},
+    }
+    return run, {"missing": missing}
+
+
+def import_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    source = write_wav(tmp / "a.wav", music_excerpt(0.5, SR, 1, seed=9), SR)
+    tracks = [{"name": "A", "items": [take_item(source, 3.0, 0.5)]}]
+    # the user starts the action, then stops the script before the job ends
+    run = {
+        "tracks": tracks,
+        "runs": [{"script": script("Dereverberate selected items"), "kill_cycle": 1}],
+        "extstate": settings, "name": "first",
+    }  # fmt: skip
+    return run, {"tracks": tracks}
+
+
+SCENARIOS = {
+    "dropout": dropout_scenario,
+    "playrate": playrate_scenario,
+    "dereverb": dereverb_scenario,
+    "separate": separate_scenario,
+    "cancel": cancel_scenario,
+    "cancel_action": cancel_action_scenario,
+    "daemon_down": daemon_down_scenario,
+    "import": import_scenario,
+}
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory, daemon: dict) -> dict:
+    """Every scenario run through the daemon: name -> (report, context, folder)."""
+    started = {}
+    for name, build in SCENARIOS.items():
+        tmp = tmp_path_factory.mktemp(name)
+        run, context = build(tmp, daemon)
+        started[name] = (start_scripts(tmp, **run), context, tmp)
+    return {name: (r.result(), context, tmp) for name, (r, context, tmp) in started.items()}
+
+
+@pytest.mark.slow
+def test_restore_dropout_places_a_sample_aligned_take(e2e: dict) -> None:
+    report, c, _ = e2e["dropout"]
+    assert_one_undo_point(report, "DiffMusic: restore dropout")
+    item = report["tracks"][0]["items"][0]
+    assert (item["position"], item["length"]) == (c["position"], 1.2)
+    take = only_new_take(report)
+    assert (take["startoffs"], take["playrate"]) == (0, 1)
+    assert take["file"] in report["peaks"]
+
+    # What the script sent: 0.5 s of context on each side, the gap relative to that file.
+    first, stop = c["gap"]
+    job = Path(take["file"]).parent
+    sent, rate = read_wav(job / "input.wav")
+    c0, c1 = first - SR // 2, stop + SR // 2
+    assert rate == SR and np.array_equal(sent, c["damaged"][:, c0:c1])
+    assert "'--gap' '0.500000:0.520000'" in (job / "submit.sh").read_text()
+
+    # The new take: the whole item, identical to the original away from the gap, filled inside.
+    restored, rate = read_wav(take["file"])
+    assert rate == SR and restored.shape == (2, math.ceil(1.2 * SR))
+    keep = outside(restored.shape[1], first, stop, int(CROSSFADE * SR) + 1)
+    assert np.array_equal(restored[:, keep], c["damaged"][:, keep])
+    gap = slice(first, stop)
+    # zeros have relative error 1; the restoration must be much closer to the clean signal
+    assert relative_error(restored[:, gap], c["clean"][:, gap]) < 0.5
+    assert report["extstate"]["DiffMusic"]["pending"] == ""  # the registry is empty again
+    # progress was shown in a window while the script polled (deferred, many cycles)
+    assert report["gfx_titles"] == ["DiffMusic - Restore dropout"]
+    assert any(t.startswith("take: ") and t.endswith("%") for t in report["gfx_text"])
+    assert report["cycles"] > 2
+    # the import action left this action's jobs alone: each placed once, one undo point
+    assert "DiffMusic: imported 0 render(s)" in report["console"]
+
+    # The second item: its own job, placed in the same undo block, aligned with what it played.
+    item = report["tracks"][1]["items"][0]
+    assert (item["position"], item["length"]) == (c["position"] + 0.1, 1.0)
+    take = only_new_take(report, track=1)
+    assert (take["startoffs"], take["playrate"]) == (0, 1)
+    restored, _ = read_wav(take["file"])
+    original = heard(c["damaged"], SR, 0.1, 1.0, SR)
+    assert restored.shape == original.shape
+    first, stop = first - SR // 10, stop - SR // 10
+    keep = outside(SR, first, stop, int(CROSSFADE * SR) + 1)
+    assert np.array_equal(restored[:, keep], original[:, keep])
+    clean = heard(c["clean"], SR, 0.1, 1.0, SR)
+    assert relative_error(restored[:, first:stop], clean[:, first:stop]) < 0.5
+
+
+@pytest.mark.slow
+def test_take_with_start_offset_and_playrate_stays_sample_aligned(e2e: dict) -> None:
+    report, c, _ = e2e["playrate"]
+    assert_one_undo_point(report, "DiffMusic: restore dropout")
+    take = only_new_take(report)
+    assert (take["startoffs"], take["playrate"]) == (0, 1)
+
+    # The new take plays frame j at item time j / SR: it must equal what the original take
+    # played at those times (derived here from the source, offset and playrate) off the gap.
+    frames = math.ceil(c["length"] * SR)
+    original = heard(c["damaged"], SR, c["startoffs"], c["playrate"], frames)
+    restored, rate = read_wav(take["file"])
+    assert rate == SR and restored.shape == (2, frames)
+    first, stop = round(c["t"][0] * SR), round(c["t"][1] * SR)
+    keep = outside(frames, first, stop, int(CROSSFADE * SR) + 2)
+    np.testing.assert_allclose(restored[:, keep], original[:, keep], atol=2e-7, rtol=0)
+    # a one-frame shift would not match: the check above is sensitive to alignment
+    assert np.max(np.abs(restored[:, keep][:, 1:] - original[:, keep][:, :-1])) > 1e-3
+    reference = heard(c["clean"], SR, c["startoffs"], c["playrate"], frames)[:, first:stop]
+    assert relative_error(restored[:, first:stop], reference) < 0.5
+
+
+@pytest.mark.slow
+def test_dereverberate_places_the_daemon_render_as_a_new_take(e2e: dict) -> None:
+    report, c, _ = e2e["dereverb"]
+    assert_one_undo_point(report, "DiffMusic: dereverberate items")
+    item = report["tracks"][0]["items"][0]
+    assert (item["position"], item["length"]) == (c["position"], c["length"])
+    take = only_new_take(report)
+    assert (take["startoffs"], take["playrate"]) == (0, 1)
+    assert take["file"] in report["peaks"]
+
+    frames = math.ceil(c["length"] * SR)
+    source_audio, _ = read_wav(c["source"])  # the 24-bit samples as the script read them
+    sent, _ = read_wav(Path(take["file"]).parent / "input.wav")
+    assert np.array_equal(sent, source_audio[:, round(c["startoffs"] * SR) :][:, :frames])
+    # the take plays the daemon's render of that audio, in time with it: dereverberation keeps
+    # the direct sound where it was, so the render correlates best with the input at lag 0
+    rendered, rate = read_wav(take["file"])
+    assert rate == SR and rendered.shape == (2, frames)
+    assert not np.allclose(rendered, sent, atol=1e-3)
+    for ch in range(2):
+        xcorr = np.correlate(rendered[ch], sent[ch][200:-200], mode="valid")
+        assert int(np.argmax(xcorr)) == 200
+
+
+@pytest.mark.slow
+def test_separate_puts_each_source_on_a_new_track(e2e: dict) -> None:
+    report, c, _ = e2e["separate"]
+    assert_one_undo_point(report, "DiffMusic: separate items")
+    names = [t["name"] for t in report["tracks"]]
+    assert names == ["Mix", "Mix - source 1", "Mix - source 2", "Other"]
+    assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # the original is untouched
+    frames = math.ceil(c["length"] * SR)
+    separated = []
+    for track in report["tracks"][1:3]:
+        (item,) = track["items"]
+        assert (item["position"], item["length"]) == (c["position"], c["length"])
+        (take,) = item["takes"]
+        assert (take["startoffs"], take["playrate"]) == (0, 1)
+        assert take["file"] in report["peaks"]
+        audio, rate = read_wav(take["file"])
+        assert rate == SR and audio.shape == (2, frames)
+        separated.append(audio)
+    # two different sources, each correlated with the mix
+    assert not np.allclose(separated[0], separated[1])
+    for audio in separated:
+        assert np.corrcoef(audio.ravel(), c["mix"].ravel())[0, 1] > 0.1
+
+
+@pytest.mark.slow
+def test_escape_cancels_and_places_nothing(e2e: dict) -> None:
+    report, _, tmp = e2e["cancel"]
+    assert_unchanged(report)
+    assert report["messages"] == []
+    assert any("cancel.sh" in command for command in report["exec"])
+    (job,) = (tmp / "project" / "DiffMusic").iterdir()
+    assert_cancel_was_sent(job)
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
+
+
+@pytest.mark.slow
+def test_cancel_action_cancels_the_running_action(e2e: dict) -> None:
+    report, _, tmp = e2e["cancel_action"]
+    assert_unchanged(report)
+    assert report["messages"] == []
+    (job,) = (tmp / "project" / "DiffMusic").iterdir()
+    assert_cancel_was_sent(job)
+    assert "cancelled; nothing was changed" in report["console"]
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
+
+
+@pytest.mark.slow
+def test_daemon_down_gives_a_clear_message_and_changes_nothing(e2e: dict) -> None:
+    report, c, _ = e2e["daemon_down"]
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert str(c["missing"]) in message["message"] and "daemon" in message["message"]
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [
+        ("Dereverberate selected items", "'--task' 'dereverb' '--rir' 'blind'"),
+        ("Extend bandwidth of selected items", "'--task' 'super-resolution' '--cutoff' 'auto'"),
+        ("Rebuild phase of selected items", "'--task' 'phase-retrieval' '--backend'"),
+        ("Separate selected items", "'--task' 'separate' '--sources' '3'"),
+    ],
+)
+def test_missing_cli_gives_a_clear_message(tmp_path: Path, name: str, task: str) -> None:
+    audio = music_excerpt(1.0, SR, 1, seed=5)
+    source = write_wav(tmp_path / "a.wav", audio, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script(name)}],
+        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "sources": "3"},
+    )
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert "no-such-diffmusic" in message["message"] and "Settings" in message["message"]
+    # the command line the action would have run (the CLI contract)
+    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
+    command = (job / "submit.sh").read_text()
+    assert f"'submit' '{job / 'input.wav'}' {task}" in command
+    assert f"'--job-id' '{job.name}' '--wait' '-o'" in command
+    assert f"'--status-file' '{job / 'status.json'}' '--json'" in command
+    # the audio was read over several defer cycles (REAPER stays responsive), all of it
+    assert "take: reading 0%" in report["gfx_text"]
+    sent, _ = read_wav(job / "input.wav")
+    assert np.array_equal(sent, audio)
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ((3.0, 3.0), "Make a time selection"),  # empty
+        ((5.0, 5.5), "does not overlap"),  # after the item
+        ((0.0, 4.0), "covers all of"),  # the whole item: nothing to restore from
+    ],
+)
+def test_bad_time_selection_changes_nothing(
+    tmp_path: Path, selection: tuple[float, float], expected: str
+) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 2, seed=6), SR)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 2.0, 1.0)]}],
+        [{"script": script("Restore dropout in time selection")}],
+        time_selection=selection,
+    )  # fmt: skip
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert expected in message["message"]
+    assert report["exec"] == []  # nothing was started
+    assert not (tmp_path / "project" / "DiffMusic").exists()  # nothing was written
+
+
+@pytest.mark.parametrize(
+    "name", ["Restore dropout in time selection", "Dereverberate selected items",
+             "Separate selected items", "Rebuild phase of selected items"],
+)  # fmt: skip
+def test_midi_take_changes_nothing(tmp_path: Path, name: str) -> None:
+    item = take_item(tmp_path / "none.mid", 0.0, 2.0, midi=True, name="Piano roll")
+    report = run_scripts(
+        tmp_path, [{"name": "MIDI", "items": [item]}], [{"script": script(name)}],
+        time_selection=(0.5, 0.6),
+    )  # fmt: skip
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert "'Piano roll' is a MIDI take" in message["message"]
+    assert report["exec"] == []
+
+
+def test_no_selected_item_changes_nothing(tmp_path: Path) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(0.5, SR, 2, seed=7), SR)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 0.5, selected=False)]}],
+        [{"script": script("Dereverberate selected items")}],
+    )  # fmt: skip
+    assert_unchanged(report)
+    assert "Select one or more audio items" in report["messages"][0]["message"]
+
+
+@pytest.mark.slow
+def test_import_places_renders_that_finished_while_no_script_ran(e2e: dict) -> None:
+    first, c, tmp = e2e["import"]
+    assert_unchanged(first)
+    state = first["extstate"]["DiffMusic"]
+    (job_id,) = state["pending"].split()
+    status = Path(state[f"job.{job_id}"]) / "status.json"
+    deadline = time.monotonic() + 120
+    while not (status.exists() and json.loads(status.read_text())["state"] == "finished"):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.2)
+    # Later (REAPER restarted: only persistent ExtState is left) the import action runs.
+    persistent = {k: v for k, v in state.items() if not k.startswith("beat.")}
+    second = run_scripts(
+        tmp, c["tracks"], [{"script": script("Import finished renders")}],
+        extstate=persistent, name="second",
+    )  # fmt: skip
+    assert_one_undo_point(second, "DiffMusic: import finished renders")
+    take = only_new_take(second)
+    audio, rate = read_wav(take["file"])
+    assert rate == SR and audio.shape == (1, SR // 2)
+    assert second["extstate"]["DiffMusic"]["pending"] == ""
+    assert f"job.{job_id}" not in second["extstate"]["DiffMusic"]
