@@ -7,24 +7,20 @@ looked up by name and imported on first use, so the dsp backend never imports di
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from diffmusic_engine.audio import check_audio
+from diffmusic_engine.backends import BACKENDS, get_backend
 from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import detect_cutoff, make_operator
 from diffmusic_engine.progress import ProgressCallback
 
-# name -> "module:function"; each function follows the Backend protocol below.
-BACKENDS = {
-    "dsp": "diffmusic_engine.dsp:restore_dsp",
-    "diffusion": "diffmusic_engine.diffusion:restore_diffusion",
-}
+__all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
 
 @dataclass(frozen=True)
@@ -45,26 +41,6 @@ class Restoration:
         if len(self.tracks) != 1:
             raise ValueError(f"this restoration has {len(self.tracks)} tracks; use .tracks")
         return self.tracks[0]
-
-
-class Backend(Protocol):
-    def __call__(
-        self,
-        audio: np.ndarray,
-        sample_rate: int,
-        damage: Damage,
-        *,
-        options: dict[str, Any],
-        callback: ProgressCallback | None,
-    ) -> Restoration: ...
-
-
-def get_backend(name: str) -> Backend:
-    """The backend function registered as ``name``."""
-    if name not in BACKENDS:
-        raise DamageError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
-    module, function = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), function)
 
 
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:

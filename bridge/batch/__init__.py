@@ -6,12 +6,25 @@
 * :func:`run_batch`: many files, in parallel, resumable, with a report.
 """
 
-from bridge.batch.chain import Chain, ChainError, chain_from_dict, load_chain
-from bridge.batch.inputs import BatchItem, plan_items
-from bridge.batch.report import FileResult, write_report
-from bridge.batch.restorer import Restorer
-from bridge.batch.runner import run_batch
-from bridge.batch.stream import render_file
+import importlib
+from typing import Any
+
+# name -> module; imported on first use (PEP 562) so that the CLI can parse flags without torch
+_MODULE_OF = {
+    "Chain": "chain", "ChainError": "chain", "chain_from_dict": "chain", "load_chain": "chain",
+    "BatchItem": "inputs", "plan_items": "inputs", "FileResult": "report",
+    "write_report": "report", "Restorer": "restorer", "run_batch": "runner",
+    "render_file": "stream",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'bridge.batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bridge.batch.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BatchItem",

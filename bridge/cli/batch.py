@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bridge.batch import load_chain, plan_items, run_batch, write_report
 from bridge.batch.inputs import FORMATS
 from bridge.batch.report import FAILED, FileResult, summarize
 from bridge.cli.common import add_output_arguments, emit
@@ -58,6 +57,8 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.batch import load_chain, plan_items, run_batch, write_report
+
     chain = load_chain(args.chain)  # validated before any audio is touched
     items = plan_items(args.inputs, args.outdir, args.format)
     overrides = {}

@@ -10,7 +10,6 @@ import numpy as np
 from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.errors import InputError
-from diffmusic_engine.restore import degrade
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{damage.task}: expected one clean file, got {len(loaded)}")
     else:
         clean = loaded[0][0]
+    from diffmusic_engine.restore import degrade
+
     damaged = degrade(clean, info.sample_rate, damage)
     peak = float(np.max(np.abs(damaged)))
     if peak > 1.0 and not info.is_float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.cli.common import (
     add_damage_arguments,
@@ -16,7 +16,10 @@ from bridge.cli.common import (
 from diffmusic_engine.audio import AudioInfo, read_audio, write_audio
 from diffmusic_engine.damage import Damage, backend_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.restore import BACKENDS, Restoration, restore
+
+if TYPE_CHECKING:
+    from diffmusic_engine.restore import Restoration
+from diffmusic_engine.backends import BACKENDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback, connection_file=args.connection_file,
             )  # fmt: skip
         else:
+            from diffmusic_engine.restore import restore
+
             restoration = restore(
                 audio, info.sample_rate, damage, backend=backend, options=options,
                 callback=callback,
