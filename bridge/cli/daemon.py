@@ -1,7 +1,359 @@
-"""Placeholder: this module's commands are not written yet."""
+"""``diffmusic serve`` and the client commands: submit, status, fetch, cancel, models, ping.
+
+The client commands are what REAPER scripts call: their ``--json`` lines and ``--status-file``
+are a stable interface, documented in docs/protocol.md ("The CLI").
+"""
+
+from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bridge.cli.common import (
+    add_damage_arguments,
+    add_output_arguments,
+    damage_from_args,
+    emit,
+    fail,
+    progress_reporter,
+)
+from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
+from bridge.protocol import JOB_ID, new_id
+from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.errors import DiffMusicError, InputError
+from diffmusic_engine.progress import Progress
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    return None
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_serve(subparsers)
+    parser = subparsers.add_parser("submit", help="submit a job to the daemon")
+    parser.add_argument("input", type=Path, metavar="IN")
+    add_damage_arguments(parser)
+    add_backend_arguments(parser)
+    parser.add_argument("--job-id", metavar="ID", help="client-chosen id (idempotent resubmit)")
+    parser.add_argument("--priority", type=int, default=0, metavar="N", help="-10..10")
+    parser.add_argument("--wait", action="store_true", help="wait until the job ends")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="OUT",
+        help="write the result here (implies --wait; a folder for --task separate)",
+    )  # fmt: skip
+    parser.add_argument("--status-file", type=Path, metavar="PATH", help="JSON state, atomic")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_submit)
+
+    parser = subparsers.add_parser("status", help="state of a job (or of every job)")
+    parser.add_argument("job", nargs="?", metavar="JOB")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_status)
+
+    parser = subparsers.add_parser("fetch", help="write a finished job's result")
+    parser.add_argument("job", metavar="JOB")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_fetch)
+
+    parser = subparsers.add_parser("cancel", help="cancel a queued or running job")
+    parser.add_argument("job", metavar="JOB")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_cancel)
+
+    parser = subparsers.add_parser("models", help="models loaded in the daemon")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_models)
+
+    parser = subparsers.add_parser("ping", help="is the daemon there, and how fast")
+    _client_arguments(parser)
+    parser.set_defaults(func=run_ping)
+
+
+def _client_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connection-file", type=Path, metavar="PATH",
+        help="default: $DIFFMUSIC_CONNECTION or ~/.config/diffmusic/connection.json",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per try")
+    add_output_arguments(parser)
+
+
+def _register_serve(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the daemon")
+    parser.add_argument("--connection-file", type=Path, metavar="PATH")
+    parser.add_argument("--journal", type=Path, metavar="DIR", help="job journal folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--request-port", type=int, default=0, metavar="N")
+    parser.add_argument("--event-port", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--device", action="append", metavar="D", help="a worker per device (default: cuda or cpu)"
+    )
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="Ray cluster (host:port, 'auto', or 'local' to start one); default $RAY_ADDRESS",
+    )  # fmt: skip
+    parser.add_argument(
+        "--replicas", type=int, metavar="N", help="Ray replicas (default: one per GPU, else 1)"
+    )
+    parser.add_argument("--max-queued", type=int, default=256, metavar="N", help="then busy")
+    parser.add_argument("--osc-port", type=int, metavar="N", help="receive OSC cancel/ping")
+    parser.add_argument(
+        "--notify-osc", action="append", default=[], metavar="HOST:PORT",
+        help="send OSC notifications there (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--reaper-action", metavar="ID", help="/action/ID after each done")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODEL")
+    parser.add_argument("--model-memory", type=float, default=0, metavar="GB", help="0: no limit")
+    parser.add_argument("--result-ttl", type=float, default=7 * 86400, metavar="S")
+    parser.add_argument("--max-duration", type=float, default=900.0, metavar="S")
+    parser.add_argument("--max-channels", type=int, default=8, metavar="N")
+    parser.add_argument("--max-message-mb", type=float, default=512, metavar="MB")
+    parser.add_argument("--new-key", action="store_true", help="do not reuse the previous key")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    parser.set_defaults(func=run_serve)
+
+
+# -- serve -----------------------------------------------------------------------------------------
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from bridge.daemon import Limits, LocalExecutor, Server, ServerConfig
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    limits = Limits(
+        max_duration=args.max_duration,
+        max_channels=args.max_channels,
+        max_message_bytes=int(args.max_message_mb * 2**20),
+        max_queued=args.max_queued,
+    )
+    config = ServerConfig(
+        connection_file=args.connection_file,
+        journal_dir=args.journal,
+        host=args.host,
+        request_port=args.request_port,
+        event_port=args.event_port,
+        limits=limits,
+        osc_port=args.osc_port,
+        notify_osc=[_host_port(t) for t in args.notify_osc],
+        reaper_action=args.reaper_action,
+        preload=list(args.preload),
+        result_ttl=args.result_ttl,
+        new_key=args.new_key,
+    )
+    if args.executor == "ray":  # the gateway here, the solving on a Ray Serve deployment
+        from bridge.daemon.ray_executor import RayConfig, RayExecutor
+
+        executor = RayExecutor(
+            RayConfig(address=args.ray_address, replicas=args.replicas, max_queued=args.max_queued)
+        )
+    else:
+        executor = LocalExecutor(
+            tuple(args.device or [_default_device()]),
+            model_budget_bytes=int(args.model_memory * 2**30),
+        )
+    Server(config, executor).serve_forever()
+    return 0
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise DiffMusicError(f"--notify-osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    return host, int(port)
+
+
+# -- submit ----------------------------------------------------------------------------------------
+
+
+class StatusFile:
+    """The ``--status-file`` JSON object, rewritten atomically (temp file + rename) on change."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.state: dict[str, Any] = {
+            "job": None, "state": "connecting", "fraction": 0.0, "outputs": [], "error": None,
+        }  # fmt: skip
+        self._write()
+
+    def update(self, **changes: Any) -> None:
+        new = {**self.state, **changes}
+        if new != self.state:
+            self.state = new
+            self._write()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.state, f)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    status = StatusFile(args.status_file)
+    try:
+        return _submit(args, status)
+    except DiffMusicError as exc:
+        status.update(state="failed", error=" ".join(str(exc).split()))
+        raise
+    except KeyboardInterrupt:  # the client has cancelled the job on the daemon
+        status.update(state="cancelled" if status.state["job"] else "failed", error="interrupted")
+        raise
+
+
+def _submit(args: argparse.Namespace, status: StatusFile) -> int:
+    from bridge.client import Client
+
+    damage, preset_options = damage_from_args(args)
+    backend, options = backend_from_args(args, preset_options)
+    if args.job_id is not None and not JOB_ID.match(args.job_id):
+        raise InputError(f"--job-id {args.job_id!r}: expected 1-64 of A-Z a-z 0-9 _ . -")
+    if args.output is not None:
+        check_output(args, damage)
+    audio, info = read_audio(args.input)
+    job_id = args.job_id or new_id()
+    source = {"name": args.input.name, "file_dtype": info.file_dtype}
+    with Client(args.connection_file, timeout=args.timeout) as client:
+        client.submit(
+            audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
+            priority=args.priority, source=source,
+        )  # fmt: skip
+        status.update(job=job_id, state="queued")
+        emit(args, "accepted", job=job_id)
+        if not (args.wait or args.output):
+            if not args.json and not args.quiet:
+                print(job_id)
+            return 0
+        final = _follow(args, client, job_id, status)
+        if final["state"] != "finished":
+            error = final.get("error") or f"job {job_id} was {final['state']}"
+            status.update(state=final["state"], error=error)
+            return fail(error, args)
+        outputs: list[str] = []
+        if args.output is not None:
+            restoration = client.fetch(job_id)
+            paths = output_paths(args.output, args.input, len(restoration.tracks))
+            outputs = [str(p) for p in _write(restoration, paths, info.file_dtype)]
+        status.update(state="finished", fraction=1.0, outputs=outputs)
+        if outputs:
+            emit(args, "done", job=job_id, outputs=outputs)
+        else:
+            emit(args, "done", job=job_id, state="finished")
+    return 0
+
+
+def _follow(args: argparse.Namespace, client: Any, job_id: str, status: StatusFile) -> dict:
+    """Wait for the job, mirroring its events to JSON lines, the status file and a bar."""
+    with progress_reporter(argparse.Namespace(quiet=args.quiet or args.json), job_id) as bar:
+
+        def on_event(kind: str, content: dict[str, Any]) -> None:
+            if kind == "started":
+                status.update(state="running")
+            elif kind == "progress":
+                fraction = float(content["fraction"])
+                status.update(state="running", fraction=round(fraction, 4))
+                emit(args, "progress", job=job_id, fraction=round(fraction, 4),
+                     step=content["step"], total=content["total"])  # fmt: skip
+                bar(Progress(int(content["step"]), int(content["total"]), content.get("stage", "")))
+
+        def on_status(job: dict[str, Any]) -> None:  # polled while no event came
+            status.update(state=job["state"], fraction=round(float(job["fraction"]), 4))
+
+        return client.wait(job_id, on_event=on_event, on_status=on_status)
+
+
+def _write(restoration: Any, paths: list[Path], file_dtype: str) -> list[Path]:
+    return [
+        write_audio(path, track, restoration.sample_rate, source_dtype=file_dtype)
+        for path, track in zip(paths, restoration.tracks, strict=True)
+    ]
+
+
+# -- status, fetch, cancel, models, ping ---------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from bridge.client import Client
+
+    return Client(args.connection_file, timeout=args.timeout)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        jobs = [client.status(args.job)] if args.job else client.jobs()
+    for job in jobs:
+        if args.json:
+            print(json.dumps({"event": "status", **job}), flush=True)
+        else:
+            error = f"  {job['error']}" if job["error"] else ""
+            print(f"{job['job']}  {job['state']:9s} {job['fraction'] * 100:5.1f}%  "
+                  f"{job['task']}{error}")  # fmt: skip
+    return 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        restoration = client.fetch(args.job)
+    source = restoration.details.get("source", {})
+    name = Path(source.get("name") or f"{args.job}.wav")
+    paths = output_paths(args.output, name, len(restoration.tracks))
+    written = _write(restoration, paths, source.get("file_dtype", "float32"))
+    emit(args, "done", job=args.job, outputs=[str(p) for p in written])
+    if not args.json and not args.quiet:
+        print("\n".join(str(p) for p in written))
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        state = client.cancel(args.job)
+    emit(args, "cancelled", job=args.job, state=state)
+    if not args.json:
+        print(f"{args.job}  {state}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        models = client.models()
+    models.pop("status", None)
+    if args.json:
+        print(json.dumps({"event": "models", **models}), flush=True)
+        return 0
+    print(f"backends: {', '.join(models['backends'])}; devices: {', '.join(models['devices'])}")
+    for m in models["models"]:
+        print(f"{m['id']}  {m['device']}  {m['bytes'] / 2**20:.0f} MiB")
+    if not models["models"]:
+        print("no models loaded")
+    return 0
+
+
+def run_ping(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.ping()
+    if args.json:
+        print(json.dumps({"event": "pong", "rtt_ms": round(reply["rtt_ms"], 3),
+                          "daemon": reply["daemon"], "capacity": reply["capacity"]}),
+              flush=True)  # fmt: skip
+    else:
+        d, c = reply["daemon"], reply["capacity"]
+        print(f"daemon pid {d['pid']} up {d['uptime']:.0f} s, {c['running']} running, "
+              f"{c['queued']} queued; round trip {reply['rtt_ms']:.2f} ms")  # fmt: skip
+    return 0

@@ -1,0 +1,111 @@
+"""The connection file: where the daemon listens and the key that signs every message.
+
+Written by ``diffmusic serve`` atomically with mode 0600, read by every client. Default path:
+``$DIFFMUSIC_CONNECTION``, else ``~/.config/diffmusic/connection.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from diffmusic_engine.errors import DiffMusicError
+
+ENV_VAR = "DIFFMUSIC_CONNECTION"
+
+
+class DaemonUnavailable(DiffMusicError):
+    """No usable connection file, or no daemon answering at its address."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Ports, host and key of a running daemon."""
+
+    host: str
+    request_port: int
+    event_port: int
+    key: str
+    transport: str = "tcp"
+    signature_scheme: str = "hmac-sha256"
+    version: str = "DMB/1"
+    pid: int = 0
+
+    @property
+    def request_address(self) -> str:
+        return f"{self.transport}://{self.host}:{self.request_port}"
+
+    @property
+    def event_address(self) -> str:
+        return f"{self.transport}://{self.host}:{self.event_port}"
+
+    @property
+    def key_bytes(self) -> bytes:
+        return self.key.encode()
+
+
+def default_connection_path() -> Path:
+    """``$DIFFMUSIC_CONNECTION`` or ``~/.config/diffmusic/connection.json``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".config" / "diffmusic" / "connection.json"
+
+
+def new_key() -> str:
+    """A fresh 256-bit key as 64 hex digits."""
+    return secrets.token_hex(32)
+
+
+def write_connection_file(path: Path | None, info: ConnectionInfo) -> Path:
+    """Write ``info`` atomically with mode 0600 (the file holds the key)."""
+    if not info.key:
+        raise DaemonUnavailable("refusing to write a connection file with an empty key")
+    path = Path(path or default_connection_path())
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: mode 0600
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(info), f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_connection_file(path: Path | None = None) -> ConnectionInfo:
+    """Read and check a connection file; :class:`DaemonUnavailable` names the file if unusable."""
+    path = Path(path or default_connection_path())
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DaemonUnavailable(
+            f"no connection file {path}: is the daemon running? (start it with diffmusic serve)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DaemonUnavailable(f"connection file {path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise DaemonUnavailable(f"connection file {path}: expected a JSON object")
+    if not data.get("key"):
+        raise DaemonUnavailable(f"connection file {path}: empty key, refusing to connect")
+    try:
+        return ConnectionInfo(
+            host=str(data["host"]),
+            request_port=int(data["request_port"]),
+            event_port=int(data["event_port"]),
+            key=str(data["key"]),
+            transport=str(data.get("transport", "tcp")),
+            signature_scheme=str(data.get("signature_scheme", "hmac-sha256")),
+            version=str(data.get("version", "DMB/1")),
+            pid=int(data.get("pid", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DaemonUnavailable(f"connection file {path}: missing or bad field {exc}") from None

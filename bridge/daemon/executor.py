@@ -1,0 +1,89 @@
+"""The seam between the daemon's gateway (protocol + journal) and what runs the jobs.
+
+An :class:`Executor` takes job ids (whose requests and inputs are already durable in the journal),
+runs them, and reports back through a :class:`JobHost`: start, progress, result, failure,
+cancellation. The local worker (``bridge.daemon.worker.LocalExecutor``) is the first
+implementation; a Ray Serve executor is the second (issue 8). The host keeps the journal, so an
+executor never writes job state itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from diffmusic_engine.progress import Progress
+from diffmusic_engine.restore import Restoration
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How much work an executor holds: worker slots, jobs running, jobs waiting."""
+
+    workers: int
+    running: int
+    queued: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"workers": self.workers, "running": self.running, "queued": self.queued}
+
+
+class JobHost(Protocol):
+    """What an executor calls back into (the daemon's server, which owns the journal)."""
+
+    def request(self, job_id: str) -> dict[str, Any]:
+        """The job's request (damage, backend, options, buffer specs)."""
+
+    def inputs(self, job_id: str) -> dict[str, np.ndarray]:
+        """The job's input buffers by name."""
+
+    def started(self, job_id: str) -> bool:
+        """The job starts now; False if it must not run (cancelled or ended meanwhile)."""
+
+    def progress(self, job_id: str, progress: Progress) -> None:
+        """A progress report from the running job."""
+
+    def finished(self, job_id: str, restoration: Restoration) -> None:
+        """The job's result (the host stores it durably before announcing it)."""
+
+    def failed(self, job_id: str, message: str) -> None:
+        """The job failed with a one-line message."""
+
+    def cancelled(self, job_id: str) -> None:
+        """The job stopped because it was cancelled."""
+
+    def model_event(self, event: str, **content: Any) -> None:
+        """``model-loaded``, ``model-failed`` or ``model-unloaded``, for the event stream."""
+
+
+class Executor(Protocol):
+    """Runs jobs: submit, cancel, report capacity; owns the loaded models."""
+
+    name: str
+
+    def start(self, host: JobHost) -> None:
+        """Begin taking jobs; results go to ``host``."""
+
+    def submit(self, job_id: str, priority: int) -> None:
+        """Queue a job (already durable in the journal); higher ``priority`` runs first."""
+
+    def cancel(self, job_id: str) -> str:
+        """Cancel a job: ``"cancelled"`` if it was waiting, ``"running"`` if it is stopping,
+        ``"unknown"`` if this executor does not hold it."""
+
+    def capacity(self) -> Capacity:
+        """Workers, running and queued jobs."""
+
+    def models(self) -> dict[str, Any]:
+        """Loaded models (``{"models": [...], "budget_bytes": N, "devices": [...]}``)."""
+
+    def load_model(self, model: str, device: str | None = None) -> None:
+        """Load a model in the background (the host is told through ``model_event``)."""
+
+    def unload_model(self, model: str) -> bool:
+        """Drop a loaded model; False if it was not loaded."""
+
+    def stop(self) -> None:
+        """Stop: running jobs are interrupted and stay resumable (not cancelled)."""

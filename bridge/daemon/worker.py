@@ -1,0 +1,238 @@
+"""The local executor: one worker thread per device, a priority queue, resident models.
+
+Jobs run in threads of the daemon process (numpy and torch release the GIL while they compute,
+so the request thread stays responsive). Each worker owns a :class:`ModelCache` for its device.
+Cancellation is cooperative: the job's progress callback raises ``Cancelled`` at its next step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from typing import Any
+
+from bridge.daemon.executor import Capacity, JobHost
+from bridge.daemon.jobs import execute
+from bridge.daemon.models import Loader, ModelCache, Unloader, default_loader, default_unloader
+from diffmusic_engine.errors import Cancelled, DiffMusicError
+from diffmusic_engine.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue:
+    """Job ids by priority (higher first), then first come first served; removable."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, str]] = []
+        self._queued: set[str] = set()
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def put(self, job_id: str, priority: int) -> None:
+        with self._cond:
+            if job_id in self._queued:
+                return
+            self._queued.add(job_id)
+            heapq.heappush(self._heap, (-priority, next(self._order), job_id))
+            self._cond.notify()
+
+    def get(self) -> str | None:
+        """The next job id; blocks; None once the queue is closed."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    return None
+                while self._heap:
+                    _, _, job_id = heapq.heappop(self._heap)
+                    if job_id in self._queued:  # removed ids stay in the heap: skip them
+                        self._queued.discard(job_id)
+                        return job_id
+                self._cond.wait()
+
+    def remove(self, job_id: str) -> bool:
+        with self._cond:
+            if job_id not in self._queued:
+                return False
+            self._queued.discard(job_id)
+            return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._queued)
+
+
+class LocalExecutor:
+    """Runs jobs in this process: ``len(devices)`` workers sharing one priority queue."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        devices: tuple[str, ...] = ("cpu",),
+        *,
+        model_budget_bytes: int = 0,
+        loader: Loader = default_loader,
+        unloader: Unloader = default_unloader,
+    ) -> None:
+        self.devices = tuple(devices) or ("cpu",)
+        self.caches = {d: ModelCache(model_budget_bytes, loader, unloader) for d in self.devices}
+        self.model_budget_bytes = model_budget_bytes
+        self._queue = JobQueue()
+        self._running: dict[str, str] = {}  # job id -> device
+        self._cancelling: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._host: JobHost | None = None
+        self._load_errors: dict[str, str] = {}  # model -> why its last load failed
+
+    # -- Executor interface ----------------------------------------------------------------------
+
+    def start(self, host: JobHost) -> None:
+        self._host = host
+        for device in self.devices:
+            thread = threading.Thread(
+                target=self._work, args=(device,), name=f"worker-{device}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, job_id: str, priority: int) -> None:
+        self._queue.put(job_id, priority)
+
+    def cancel(self, job_id: str) -> str:
+        if self._queue.remove(job_id):
+            return "cancelled"
+        with self._lock:
+            if job_id in self._running:
+                self._cancelling.add(job_id)
+                return "running"
+        return "unknown"
+
+    def capacity(self) -> Capacity:
+        with self._lock:
+            running = len(self._running)
+        return Capacity(workers=len(self.devices), running=running, queued=len(self._queue))
+
+    def models(self) -> dict[str, Any]:
+        return {
+            "models": [m for cache in self.caches.values() for m in cache.list()],
+            "budget_bytes": self.model_budget_bytes,
+            "devices": list(self.devices),
+            "failed": [{"id": m, "message": e} for m, e in self._load_errors.items()],
+        }
+
+    def load_model(self, model: str, device: str | None = None) -> None:
+        device = device or self.devices[0]
+        if device not in self.caches:
+            raise DiffMusicError(f"device {device!r}: this daemon has {list(self.devices)}")
+
+        def load() -> None:
+            host = self._host
+            try:
+                self.caches[device].get(model, device)
+            except Exception as exc:  # any loader failure becomes an event, never a crash
+                log.warning("loading %s failed: %s", model, exc)
+                self._load_errors[model] = _one_line(exc)
+                if host:
+                    host.model_event("model-failed", model=model, message=_one_line(exc))
+                return
+            self._load_errors.pop(model, None)
+            if host:
+                loaded = {m["id"]: m for m in self.caches[device].list()}
+                size = loaded.get(model, {}).get("bytes", 0)
+                host.model_event("model-loaded", model=model, device=device, bytes=size)
+
+        self._load_errors.pop(model, None)
+        threading.Thread(target=load, name=f"load-{model}", daemon=True).start()
+
+    def unload_model(self, model: str) -> bool:
+        unloaded = any([cache.unload(model) for cache in self.caches.values()])
+        if unloaded and self._host:
+            self._host.model_event("model-unloaded", model=model)
+        return unloaded
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._queue.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    # -- the worker loop -------------------------------------------------------------------------
+
+    def _work(self, device: str) -> None:
+        while not self._stopping.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run(job_id, device)
+            except Exception:  # a bug in the host must not kill the worker
+                log.exception("job %s: unexpected error in the worker", job_id)
+
+    def _run(self, job_id: str, device: str) -> None:
+        host = self._host
+        assert host is not None
+        with self._lock:
+            self._running[job_id] = device  # before started(): a cancel from now on is seen
+        if not host.started(job_id):
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._cancelling.discard(job_id)
+            return
+
+        def callback(progress: Progress) -> None:
+            if job_id in self._cancelling or self._stopping.is_set():
+                raise Cancelled(f"job {job_id} cancelled")
+            host.progress(job_id, progress)
+
+        try:
+            request = host.request(job_id)
+            overrides = self._overrides(request, device)
+            restoration = execute(request, host.inputs(job_id), callback, overrides)
+        except Cancelled:
+            if self._stopping.is_set() and job_id not in self._cancelling:
+                log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)
+            else:
+                host.cancelled(job_id)
+        except Exception as exc:  # every failure is reported as one line, the worker goes on
+            if not isinstance(exc, DiffMusicError):
+                log.exception("job %s failed", job_id)
+            host.failed(job_id, _one_line(exc))
+        else:
+            try:
+                host.finished(job_id, restoration)
+            except Exception as exc:  # storing the result failed (disk full, ...): say so
+                log.exception("job %s: result not stored", job_id)
+                host.failed(job_id, f"result not stored: {_one_line(exc)}")
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._cancelling.discard(job_id)
+
+    def _overrides(self, request: dict[str, Any], device: str) -> dict[str, Any]:
+        """For diffusion jobs: run on this worker's device, with the model resident in its cache.
+
+        The backend's ``get_model`` then finds the adapter the cache loaded (same id, device).
+        """
+        if request["backend"] != "diffusion":
+            return {}
+        options = {**request["options"].get("diffusion", {}), **request["options"]}
+        model = options.get("model")
+        if isinstance(model, str) and model:
+            self.caches[device].get(model, device)
+        return {"device": device}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {text}"

@@ -1,0 +1,281 @@
+"""The ``DMB/1`` wire format: signed multipart messages (see ``docs/protocol.md``).
+
+A :class:`Message` is a type, a JSON content and zero or more float32 audio buffers. ``encode``
+turns it into ZeroMQ frames with an HMAC-SHA256 signature over every frame; ``decode`` checks the
+version tag and signature and parses the header. Replay protection (time skew and message id
+memory) is :class:`ReplayGuard`, used by the daemon. Written by hand because the format is ours;
+the crypto is the standard library's ``hmac``/``hashlib``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from diffmusic_engine.errors import DiffMusicError
+
+VERSION = b"DMB/1"
+CHUNK = 1 << 20  # frames longer than this are hashed piecewise (see frame_digest)
+MAX_SKEW = 30.0  # seconds a message's time may differ from the receiver's clock
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+REQUEST_TYPES = (
+    "ping",
+    "submit",
+    "status",
+    "cancel",
+    "fetch",
+    "list-models",
+    "load-model",
+    "unload-model",
+)
+JOB_EVENTS = ("accepted", "started", "progress", "finished", "failed", "cancelled")
+MODEL_EVENTS = ("model-loaded", "model-failed", "model-unloaded")
+TERMINAL_STATES = ("finished", "failed", "cancelled")
+
+
+class ProtocolError(DiffMusicError):
+    """A message that breaks the protocol; ``code`` is the error code of the reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Unauthenticated(ProtocolError):  # noqa: N818 - a kind of ProtocolError, named for what it is
+    """Wrong version tag, missing frames or a bad signature: dropped without a reply."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unauthenticated", message)
+
+
+def new_id() -> str:
+    """A fresh random id (32 hex digits), for messages, sessions and jobs."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Message:
+    """One protocol message: header fields, JSON ``content`` and raw ``buffers``."""
+
+    type: str
+    content: dict[str, Any] = field(default_factory=dict)
+    buffers: list[bytes | memoryview | np.ndarray] = field(default_factory=list)
+    msg_id: str = field(default_factory=new_id)
+    parent_id: str | None = None
+    time: float = field(default_factory=time.time)
+    session: str = ""
+    digests: list[bytes] = field(default_factory=list)  # SHA-256 of each buffer, after decode
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "msg_id": self.msg_id,
+            "type": self.type,
+            "parent_id": self.parent_id,
+            "time": self.time,
+            "session": self.session,
+        }
+
+    def reply(self, type_: str | None = None, **content: Any) -> Message:
+        """An ``ok`` reply to this message (``<type>-reply`` unless ``type_`` is given)."""
+        return Message(
+            type_ or f"{self.type}-reply", {"status": "ok", **content}, parent_id=self.msg_id
+        )
+
+    def error(self, code: str, message: str) -> Message:
+        """An ``error`` reply to this message."""
+        content = {"status": "error", "code": code, "message": message}
+        return Message("error", content, parent_id=self.msg_id)
+
+
+def _frame_bytes(frame: bytes | memoryview | np.ndarray) -> bytes | memoryview:
+    if isinstance(frame, np.ndarray):
+        return memoryview(np.ascontiguousarray(frame, dtype="<f4")).cast("B")
+    return frame
+
+
+def frame_digest(frame: bytes | memoryview | np.ndarray) -> bytes:
+    """``D(f)``: SHA-256 of a frame up to ``CHUNK`` bytes; for a longer one, SHA-256 of the
+    concatenated SHA-256 digests of its consecutive ``CHUNK``-byte pieces (hashed in parallel
+    threads: hashlib releases the GIL, and audio frames are tens of MB)."""
+    view = memoryview(frame).cast("B") if not isinstance(frame, np.ndarray) else _frame_bytes(frame)
+    if view.nbytes <= CHUNK:
+        return hashlib.sha256(view).digest()
+    pieces = [view[i : i + CHUNK] for i in range(0, view.nbytes, CHUNK)]
+    digests = _hash_pool().map(lambda piece: hashlib.sha256(piece).digest(), pieces)
+    return hashlib.sha256(b"".join(digests)).digest()
+
+
+@functools.cache
+def _hash_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="sha")
+
+
+def sign(key: bytes, frames: list[bytes | memoryview], digests: list[bytes] | None = None) -> bytes:
+    """The hex HMAC-SHA256 over ``len || D(frame)`` of each frame (see docs/protocol.md).
+
+    ``digests`` may give ``D`` of the trailing frames (buffers) when already known.
+    """
+    known = digests or []
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    head = len(frames) - len(known)
+    for i, frame in enumerate(frames):
+        size = memoryview(frame).nbytes
+        digest = known[i - head] if i >= head else frame_digest(frame)
+        mac.update(size.to_bytes(8, "big") + digest)
+    return mac.hexdigest().encode()
+
+
+def encode(message: Message, key: bytes) -> list[bytes | memoryview]:
+    """Frames ``[version, signature, header, content, *buffers]`` for ``message``."""
+    buffers = [_frame_bytes(b) for b in message.buffers]
+    header = json.dumps(message.header(), separators=(",", ":")).encode()
+    content = json.dumps(message.content, separators=(",", ":"), allow_nan=False).encode()
+    body = [VERSION, header, content, *buffers]
+    digests = message.digests if len(message.digests) == len(buffers) else None
+    return [VERSION, sign(key, body, digests), header, content, *buffers]
+
+
+def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
+    """Check and parse frames from :func:`encode` (routing/topic frames already removed).
+
+    Raises :class:`Unauthenticated` (drop it) or :class:`ProtocolError` (reply with its code).
+    """
+    frames = [f.buffer if hasattr(f, "buffer") and not isinstance(f, memoryview) else f
+              for f in frames]  # fmt: skip
+    if len(frames) < 4:
+        raise Unauthenticated(f"{len(frames)} frames, expected at least 4")
+    if bytes(frames[0]) != VERSION:
+        raise Unauthenticated(f"version tag {bytes(frames[0])[:16]!r}, expected {VERSION!r}")
+    body = [frames[0], frames[2], frames[3], *frames[4:]]
+    digests = [frame_digest(f) for f in frames[4:]]
+    expected = sign(key, body, digests)
+    if not hmac.compare_digest(expected, bytes(frames[1])):
+        raise Unauthenticated("bad signature")
+    try:
+        header = json.loads(bytes(frames[2]))
+        content = json.loads(bytes(frames[3]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("malformed-header", f"header or content is not JSON: {exc}") from None
+    _check_header(header)
+    if not isinstance(content, dict):
+        raise ProtocolError("bad-request", "content must be a JSON object")
+    return Message(
+        type=header["type"],
+        content=content,
+        buffers=list(frames[4:]),
+        msg_id=header["msg_id"],
+        parent_id=header.get("parent_id"),
+        time=float(header["time"]),
+        session=header.get("session") or "",
+        digests=digests,
+    )
+
+
+def _check_header(header: Any) -> None:
+    if not isinstance(header, dict):
+        raise ProtocolError("malformed-header", "header must be a JSON object")
+    for name, kind in (("msg_id", str), ("type", str), ("time", (int, float))):
+        if not isinstance(header.get(name), kind) or isinstance(header.get(name), bool):
+            raise ProtocolError("malformed-header", f"header field {name!r} missing or mistyped")
+    if not 8 <= len(header["msg_id"]) <= 64:
+        raise ProtocolError("malformed-header", "header msg_id must have 8..64 characters")
+    for name in ("parent_id", "session"):
+        if header.get(name) is not None and not isinstance(header[name], str):
+            raise ProtocolError("malformed-header", f"header field {name!r} must be a string")
+
+
+class ReplayGuard:
+    """Rejects messages too far from the clock (``stale``) or seen before (``replayed``).
+
+    Ids are remembered for twice ``max_skew``: an older copy is rejected as stale anyway, so the
+    memory stays bounded by the message rate.
+    """
+
+    def __init__(self, max_skew: float = MAX_SKEW) -> None:
+        self.max_skew = max_skew
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def check(self, message: Message, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if abs(message.time - now) > self.max_skew:
+            raise ProtocolError(
+                "stale",
+                f"message time is {message.time - now:+.1f} s from the daemon's clock "
+                f"(limit {self.max_skew:g} s)",
+            )
+        while self._seen and next(iter(self._seen.values())) < now - 2 * self.max_skew:
+            self._seen.popitem(last=False)
+        if message.msg_id in self._seen:
+            raise ProtocolError("replayed", f"message {message.msg_id} was already received")
+        self._seen[message.msg_id] = now
+
+
+def buffer_spec(name: str, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    """The content entry that describes one audio buffer."""
+    return {
+        "name": name,
+        "shape": list(audio.shape),
+        "dtype": "float32",
+        "sample_rate": int(sample_rate),
+    }
+
+
+def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
+    """``name -> (float32 array, sample_rate)`` from the buffers the content describes.
+
+    The arrays are read-only views of the frames (no copy).
+    """
+    specs = message.content.get("buffers", [])
+    if not isinstance(specs, list) or len(specs) != len(message.buffers):
+        raise ProtocolError(
+            "bad-request",
+            f"content lists {len(specs) if isinstance(specs, list) else '?'} buffers, "
+            f"message has {len(message.buffers)}",
+        )
+    result: dict[str, tuple[np.ndarray, int]] = {}
+    for spec, frame in zip(specs, message.buffers, strict=True):
+        name, shape, rate = _buffer_fields(spec)
+        if spec.get("dtype", "float32") != "float32":
+            raise ProtocolError("invalid-audio", f"buffer {name!r}: dtype must be float32")
+        size = memoryview(frame).nbytes
+        if size != 4 * int(np.prod(shape)):
+            raise ProtocolError(
+                "bad-request", f"buffer {name!r}: shape {shape} needs {4 * int(np.prod(shape))} "
+                f"bytes, frame has {size}",
+            )  # fmt: skip
+        result[name] = (np.frombuffer(frame, dtype="<f4").reshape(shape), rate)
+    return result
+
+
+def _buffer_fields(spec: Any) -> tuple[str, list[int], int]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ProtocolError("bad-request", "each buffer needs a name, shape and sample_rate")
+    shape = spec.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 3
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise ProtocolError("invalid-audio", f"buffer {spec['name']!r}: bad shape {shape!r}")
+    rate = spec.get("sample_rate")
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
+        raise ProtocolError("invalid-audio", f"buffer {spec['name']!r}: bad sample_rate {rate!r}")
+    return spec["name"], shape, rate
+
+
+def event_topic(job_id: str | None) -> bytes:
+    """The PUB topic frame for a job's events (or model events when ``job_id`` is None)."""
+    return b"model/" if job_id is None else f"job/{job_id}/".encode()

@@ -1,0 +1,119 @@
+"""The CLI contract the REAPER scripts rely on: --json lines, --status-file, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+
+from bridge.connection import ConnectionInfo, write_connection_file
+from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.damage import PhaseRetrieval, Separate
+from diffmusic_engine.restore import restore
+
+RATE = 16000
+
+
+def run(cli_command, *args, timeout=120):
+    return subprocess.run(
+        [*cli_command, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, cli_command):
+    source = write_audio(tmp_path / "take.wav", clip, RATE)  # float32 WAV: exact round trip
+    preset = tmp_path / "pr.toml"
+    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
+                      '[options.dsp]\niterations = 40\n')  # fmt: skip
+    status_file = tmp_path / "state" / "job.json"
+    out = tmp_path / "restored.wav"
+    result = run(
+        cli_command, "submit", source, "--preset", preset, "--job-id", "cli-1", "--wait",
+        "-o", out, "--status-file", status_file, "--json", "--connection-file", daemon.connection,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0] == {"event": "accepted", "job": "cli-1"}
+    assert lines[-1] == {"event": "done", "job": "cli-1", "outputs": [str(out)]}
+    progress = [line for line in lines if line["event"] == "progress"]
+    assert all(set(p) == {"event", "job", "fraction", "step", "total"} for p in progress)
+    assert [p["fraction"] for p in progress] == sorted(p["fraction"] for p in progress)
+    assert json.loads(status_file.read_text()) == {
+        "job": "cli-1", "state": "finished", "fraction": 1.0, "outputs": [str(out)], "error": None,
+    }  # fmt: skip
+    assert [p.name for p in status_file.parent.iterdir()] == ["job.json"]  # no temp files left
+    restored, info = read_audio(out)
+    assert info.file_dtype == "float32"
+    expected = restore(clip, RATE, PhaseRetrieval(256, 64), options={"iterations": 40}).audio
+    np.testing.assert_array_equal(restored, expected)
+
+    result = run(cli_command, "status", "cli-1", "--json", "--connection-file", daemon.connection)
+    status = json.loads(result.stdout)
+    assert status["event"] == "status" and status["job"] == "cli-1"
+    assert status["state"] == "finished" and status["task"] == "phase-retrieval"
+
+
+def test_fetch_separation_into_a_folder(daemon, clip, tmp_path, cli_command):
+    with daemon.client() as client:
+        job = client.submit(clip, RATE, Separate(2), source={"name": "mix.flac",
+                                                             "file_dtype": "int24"})  # fmt: skip
+        assert client.wait(job)["state"] == "finished"
+    result = run(cli_command, "fetch", job, "-o", tmp_path / "stems", "--json",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    paths = [tmp_path / "stems" / f"mix_source{i}.flac" for i in (1, 2)]
+    assert json.loads(result.stdout) == {
+        "event": "done",
+        "job": job,
+        "outputs": list(map(str, paths)),
+    }
+    expected = restore(clip, RATE, Separate(2)).tracks
+    for path, track in zip(paths, expected, strict=True):
+        audio, info = read_audio(path)
+        assert info.file_dtype == "int24"  # the submitter's sample format is kept
+        np.testing.assert_allclose(audio, track, atol=2.0**-22)
+
+
+def test_restore_connect_equals_in_process(daemon, clip, tmp_path, cli_command):
+    source = write_audio(tmp_path / "in.wav", clip, RATE)
+    out = tmp_path / "out.wav"
+    result = run(cli_command, "restore", source, "-o", out, "--task", "phase-retrieval",
+                 "--n-fft", "256", "--hop", "64", "--connect", "--quiet",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = restore(clip, RATE, PhaseRetrieval(256, 64)).audio
+    np.testing.assert_array_equal(read_audio(out)[0], expected)
+
+
+def test_daemon_not_running_fails_clearly(clip, tmp_path, cli_command):
+    connection = tmp_path / "connection.json"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_connection_file(connection, ConnectionInfo("127.0.0.1", 1, 2, "ab" * 32, pid=gone.pid))
+    source = write_audio(tmp_path / "in.wav", clip, RATE)
+    status_file = tmp_path / "status.json"
+    env = {**os.environ, "DIFFMUSIC_CONNECTION": str(connection)}  # the documented variable
+    result = subprocess.run(
+        [*cli_command, "submit", source, "--task", "phase-retrieval", "--wait", "--json",
+         "--status-file", str(status_file)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: daemon pid") and str(connection) in result.stderr
+    assert "tcp://127.0.0.1:1" in result.stderr
+    line = json.loads(result.stdout.splitlines()[-1])
+    assert line["event"] == "error" and str(connection) in line["message"]
+    state = json.loads(status_file.read_text())
+    assert state["state"] == "failed" and state["job"] is None and state["outputs"] == []
+    assert str(connection) in state["error"] and "\n" not in state["error"]
+
+
+def test_a_second_daemon_does_not_take_over_a_live_connection_file(daemon, tmp_path, cli_command):
+    before = daemon.connection.read_text()
+    result = run(cli_command, "serve", "--connection-file", daemon.connection,
+                 "--journal", tmp_path / "other-journal")  # fmt: skip
+    assert result.returncode == 1
+    assert "already uses" in result.stderr and str(daemon.connection) in result.stderr
+    assert daemon.connection.read_text() == before  # clients still reach the first daemon

@@ -1,0 +1,60 @@
+"""``kill -9`` of the daemon mid-job: after a restart nothing is lost, nothing runs twice."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from bridge_helpers import Daemon
+
+from diffmusic_engine.damage import PhaseRetrieval
+from diffmusic_engine.restore import restore
+
+RATE = 16000
+DAMAGE = PhaseRetrieval(256, 64)
+
+
+def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, clip):
+    daemon = Daemon(tmp_path)
+    inputs = {
+        "before": (clip[:1], {"iterations": 2}),  # finished before the crash
+        "interrupted": (clip[:1], {"iterations": 300}),  # running at the crash
+        "waiting": (np.ascontiguousarray(clip[1:]), {"iterations": 5}),  # queued at the crash
+    }
+    try:
+        daemon.start()
+        with daemon.client() as client:
+            audio, options = inputs["before"]
+            client.submit(audio, RATE, DAMAGE, options=options, job_id="before")
+            assert client.wait("before")["state"] == "finished"
+            for job in ("interrupted", "waiting"):
+                audio, options = inputs[job]
+                client.submit(audio, RATE, DAMAGE, options=options, job_id=job)
+            deadline = time.monotonic() + 60
+            while client.status("interrupted")["step"] < 3:  # well into the job, far from done
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        daemon.kill()
+
+        daemon.start()  # same journal, same connection file
+        with daemon.client() as client:
+            finals = {job: client.wait(job, timeout=120) for job in inputs}
+            assert {job: s["state"] for job, s in finals.items()} == dict.fromkeys(
+                inputs, "finished"
+            )
+            assert finals["interrupted"]["attempts"] == 1  # it really was interrupted
+            assert finals["waiting"]["attempts"] == 0 and finals["before"]["attempts"] == 0
+            assert sorted(j["job"] for j in client.jobs()) == sorted(inputs)
+            for job, (audio, options) in inputs.items():
+                uninterrupted = restore(audio, RATE, DAMAGE, options=options).tracks
+                got = client.fetch(job).tracks
+                assert len(got) == 1
+                np.testing.assert_array_equal(got[0], uninterrupted[0])
+        log = daemon.log.read_text()
+        for job in inputs:
+            assert log.count(f"job {job} finished") == 1, log  # across both daemon lives
+            assert log.count(f"job {job} accepted") == 1, log
+        assert log.count("resuming job interrupted") == 1
+        assert log.count("resuming job waiting") == 1
+    finally:
+        daemon.stop()

@@ -1,0 +1,142 @@
+"""The wire format and the connection file, without a daemon."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import stat
+
+import numpy as np
+import pytest
+
+from bridge.connection import (
+    ConnectionInfo,
+    DaemonUnavailable,
+    default_connection_path,
+    read_connection_file,
+    write_connection_file,
+)
+from bridge.protocol import (
+    VERSION,
+    Message,
+    ProtocolError,
+    ReplayGuard,
+    Unauthenticated,
+    buffer_spec,
+    decode,
+    encode,
+    frame_digest,
+    read_buffers,
+)
+
+KEY = b"0123456789abcdef" * 4
+
+
+def audio_message() -> tuple[Message, np.ndarray]:
+    audio = np.arange(12, dtype=np.float32).reshape(2, 6) / 10
+    message = Message("submit", {"buffers": [buffer_spec("audio", audio, 16000)]}, [audio])
+    return message, audio
+
+
+def test_signature_is_hmac_sha256_over_length_and_digest_of_each_frame():
+    message, audio = audio_message()
+    frames = [bytes(f) for f in encode(message, KEY)]
+    # Recompute by the formula of docs/protocol.md, independently of bridge.protocol.sign.
+    body = [frames[0], frames[2], frames[3], frames[4]]
+    text = b"".join(len(f).to_bytes(8, "big") + hashlib.sha256(f).digest() for f in body)
+    assert frames[0] == VERSION
+    assert frames[1] == hmac.new(KEY, text, hashlib.sha256).hexdigest().encode()
+    assert frames[4] == audio.astype("<f4").tobytes()
+    decoded = decode(frames, KEY)
+    assert decoded.type == "submit" and decoded.msg_id == message.msg_id
+    arrays = read_buffers(decoded)
+    np.testing.assert_array_equal(arrays["audio"][0], audio)
+    assert arrays["audio"][1] == 16000
+
+
+def test_long_frames_are_digested_piecewise():
+    audio = np.random.default_rng(0).standard_normal((2, 300_000)).astype(np.float32)  # 2.4 MB
+    data = audio.tobytes()
+    pieces = [data[i : i + 2**20] for i in range(0, len(data), 2**20)]
+    assert len(pieces) == 3
+    expected = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in pieces)).digest()
+    assert frame_digest(audio) == frame_digest(data) == expected
+    message = Message("submit", {"buffers": [buffer_spec("audio", audio, 48000)]}, [audio])
+    frames = [bytes(f) for f in encode(message, KEY)]
+    body = [frames[0], frames[2], frames[3]]
+    text = b"".join(len(f).to_bytes(8, "big") + hashlib.sha256(f).digest() for f in body)
+    text += len(data).to_bytes(8, "big") + expected
+    assert frames[1] == hmac.new(KEY, text, hashlib.sha256).hexdigest().encode()
+    assert decode(frames, KEY).digests == [expected]
+
+
+@pytest.mark.parametrize("frame", [0, 2, 3, 4])
+def test_any_altered_frame_fails_authentication(frame):
+    frames = [bytearray(f) for f in encode(audio_message()[0], KEY)]
+    frames[frame][-1] ^= 1  # one bit, in the version tag, header, content or audio
+    with pytest.raises(Unauthenticated):
+        decode([bytes(f) for f in frames], KEY)
+
+
+def test_wrong_key_dropped_missing_frames_dropped():
+    frames = encode(audio_message()[0], KEY)
+    with pytest.raises(Unauthenticated, match="signature"):
+        decode(frames, b"another key")
+    with pytest.raises(Unauthenticated, match="frames"):
+        decode(frames[:3], KEY)
+    with pytest.raises(Unauthenticated):
+        decode(frames[:4], KEY)  # a buffer removed: the signature covered it
+
+
+def test_signed_but_malformed_header_is_a_protocol_error():
+    header = json.dumps({"type": "ping", "time": 1.0}).encode()  # no msg_id
+    body = [VERSION, header, b"{}"]
+    text = b"".join(len(f).to_bytes(8, "big") + hashlib.sha256(f).digest() for f in body)
+    signature = hmac.new(KEY, text, hashlib.sha256).hexdigest().encode()
+    with pytest.raises(ProtocolError, match="msg_id") as info:
+        decode([VERSION, signature, header, b"{}"], KEY)
+    assert info.value.code == "malformed-header"
+
+
+def test_replay_guard_rejects_duplicates_and_stale_times():
+    guard = ReplayGuard(max_skew=30)
+    message = Message("ping", time=1000.0)
+    guard.check(message, now=1000.0)
+    with pytest.raises(ProtocolError) as info:
+        guard.check(message, now=1001.0)
+    assert info.value.code == "replayed"
+    with pytest.raises(ProtocolError) as info:
+        guard.check(Message("ping", time=1000.0), now=1031.0)
+    assert info.value.code == "stale"
+    guard.check(Message("ping", time=1100.0), now=1100.0)  # old ids are forgotten
+    assert message.msg_id not in guard._seen
+
+
+def test_buffer_size_must_match_its_shape():
+    message, _ = audio_message()
+    message.content["buffers"][0]["shape"] = [2, 7]
+    decoded = decode(encode(message, KEY), KEY)
+    with pytest.raises(ProtocolError, match="bytes") as info:
+        read_buffers(decoded)
+    assert info.value.code == "bad-request"
+
+
+def test_connection_file_is_private_and_refuses_an_empty_key(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "connection.json"
+    info = ConnectionInfo("127.0.0.1", 5001, 5002, "ab" * 32, pid=42)
+    write_connection_file(path, info)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_connection_file(path) == info
+    with pytest.raises(DaemonUnavailable, match="empty key"):
+        write_connection_file(path, ConnectionInfo("127.0.0.1", 1, 2, ""))
+    path.write_text(json.dumps({"host": "127.0.0.1", "request_port": 1, "event_port": 2,
+                                "key": ""}))  # fmt: skip
+    with pytest.raises(DaemonUnavailable, match="empty key"):
+        read_connection_file(path)
+    with pytest.raises(DaemonUnavailable, match="no connection file"):
+        read_connection_file(tmp_path / "missing.json")
+    monkeypatch.setenv("DIFFMUSIC_CONNECTION", str(path))
+    assert default_connection_path() == path
+    monkeypatch.delenv("DIFFMUSIC_CONNECTION")
+    assert default_connection_path().parts[-3:] == (".config", "diffmusic", "connection.json")

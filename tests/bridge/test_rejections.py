@@ -1,0 +1,142 @@
+"""Bad messages are rejected (or, unauthenticated, dropped) and the daemon keeps serving."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from bridge.client import Client, RequestRejected, submit_message
+from bridge.connection import DaemonUnavailable, read_connection_file, write_connection_file
+from bridge.protocol import VERSION, Message, buffer_spec, decode, encode, sign
+from diffmusic_engine.damage import Gap, Inpaint, PhaseRetrieval
+from diffmusic_engine.restore import restore
+
+RATE = 16000
+
+
+@pytest.fixture
+def raw(daemon):
+    """A bare DEALER socket to the daemon, and its key."""
+    info = read_connection_file(daemon.connection)
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(info.request_address)
+    yield sock, info.key_bytes
+    sock.close(0)
+    context.term()
+
+
+def receive(sock, key, timeout=10.0):
+    """The next reply, decoded, or None if nothing comes within ``timeout``."""
+    if not sock.poll(int(timeout * 1000)):
+        return None
+    return decode(sock.recv_multipart(), key)
+
+
+def assert_job_still_completes(daemon, clip):
+    with daemon.client() as client:
+        job = client.submit(clip, RATE, PhaseRetrieval(256, 64), options={"iterations": 2})
+        assert client.wait(job, timeout=60)["state"] == "finished"
+        expected = restore(clip, RATE, PhaseRetrieval(256, 64), options={"iterations": 2})
+        np.testing.assert_array_equal(client.fetch(job).audio, expected.audio)
+
+
+def test_wrong_key_is_dropped_without_reply(daemon, clip, tmp_path):
+    info = read_connection_file(daemon.connection)
+    forged = tmp_path / "forged.json"
+    write_connection_file(forged, info.__class__(**{**info.__dict__, "key": "00" * 32}))
+    with Client(forged, timeout=1.0, retries=2) as client:
+        with pytest.raises(DaemonUnavailable, match="no reply to ping"):
+            client.ping()
+    assert "dropped unauthenticated message" in daemon.log.read_text()
+    assert_job_still_completes(daemon, clip)
+
+
+def test_replayed_and_stale_messages_are_rejected(daemon, raw, clip):
+    sock, key = raw
+    frames = encode(Message("ping"), key)
+    sock.send_multipart(frames)
+    assert receive(sock, key).type == "ping-reply"
+    sock.send_multipart(frames)  # the very same signed frames again
+    reply = receive(sock, key)
+    assert reply.type == "error" and reply.content["code"] == "replayed"
+    sock.send_multipart(encode(Message("ping", time=time.time() - 120), key))
+    reply = receive(sock, key)
+    assert reply.type == "error" and reply.content["code"] == "stale"
+    assert "120" in reply.content["message"] or "-12" in reply.content["message"]
+    assert_job_still_completes(daemon, clip)
+
+
+def test_malformed_header_and_unknown_type(daemon, raw):
+    sock, key = raw
+    header = json.dumps({"type": "ping", "time": time.time()}).encode()  # no msg_id
+    sock.send_multipart([VERSION, sign(key, [VERSION, header, b"{}"]), header, b"{}"])
+    reply = receive(sock, key)
+    assert reply.content == {
+        "status": "error",
+        "code": "malformed-header",
+        "message": "header field 'msg_id' missing or mistyped",
+    }
+    garbage = b"\xff not json"
+    sock.send_multipart([VERSION, sign(key, [VERSION, garbage, b"{}"]), garbage, b"{}"])
+    assert receive(sock, key).content["code"] == "malformed-header"
+    message = Message("frobnicate")
+    sock.send_multipart(encode(message, key))
+    reply = receive(sock, key)
+    assert reply.parent_id == message.msg_id and reply.content["code"] == "unknown-type"
+    assert "frobnicate" in reply.content["message"]
+
+
+def test_oversized_message_is_dropped_and_the_daemon_keeps_serving(daemon, raw, clip):
+    sock, key = raw
+    big = np.zeros((1, 600_000), np.float32)  # 2.4 MB > the daemon's --max-message-mb 2
+    message = Message("submit", {"buffers": [buffer_spec("audio", big, RATE)]}, [big])
+    sock.send_multipart(encode(message, key))
+    assert receive(sock, key, timeout=2.0) is None  # ZeroMQ dropped the connection
+    assert_job_still_completes(daemon, clip)
+
+
+def submit_error(client, audio, damage, **kwargs):
+    with pytest.raises(RequestRejected) as info:
+        client.submit(audio, RATE, damage, watch=False, **kwargs)
+    return info.value.code, str(info.value)
+
+
+def test_bad_jobs_get_clear_error_replies(daemon, clip):
+    pr = PhaseRetrieval(256, 64)
+    with daemon.client() as client:
+        known = len(client.jobs())
+        nan = clip.copy()
+        nan[1, 100] = np.inf
+        code, text = submit_error(client, nan, pr)
+        assert code == "invalid-audio" and "non-finite" in text and "channel 1, sample 100" in text
+        code, text = submit_error(client, clip[None], pr)
+        assert code == "invalid-audio" and "(channels, samples)" in text
+        code, text = submit_error(client, np.zeros((2, 6 * RATE), np.float32), pr)
+        assert code == "too-large" and "at most 5 s" in text
+        code, text = submit_error(client, np.zeros((9, RATE), np.float32), pr)
+        assert code == "too-large" and "9 channels" in text
+        code, text = submit_error(client, clip, {"task": "denoise"})
+        assert code == "invalid-damage" and "'denoise'" in text
+        code, text = submit_error(client, clip, Inpaint((Gap(0.5, 1.5),)))
+        assert code == "invalid-damage" and "ends after the audio" in text
+        code, text = submit_error(client, clip, pr, options={"iterations": -3})
+        assert code == "invalid-options" and "iterations" in text
+        code, text = submit_error(client, clip, pr, options={"wobble": 1})
+        assert code == "invalid-options" and "wobble" in text
+        code, text = submit_error(client, clip, pr, backend="diffusion", options={"steps": 0})
+        assert code == "invalid-options" and "steps" in text
+        code, text = submit_error(client, clip, pr, backend="magic")
+        assert code == "invalid-options" and "magic" in text
+        code, text = submit_error(client, clip, pr, job_id="../etc/passwd")
+        assert code == "bad-request"
+        content, buffers = submit_message(clip, RATE, pr)
+        content["buffers"][0]["shape"] = [2, RATE + 1]
+        with pytest.raises(RequestRejected, match="bytes"):
+            client.request("submit", content, buffers)
+        assert len(client.jobs()) == known  # nothing rejected was journalled

@@ -1,0 +1,72 @@
+"""The local executor's parts: the priority queue and the model cache (no daemon needed)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from bridge.daemon.models import ModelCache, model_bytes
+from bridge.daemon.worker import JobQueue
+
+
+def test_queue_runs_higher_priority_first_then_first_come():
+    queue = JobQueue()
+    for job, priority in (("a", 0), ("b", 5), ("c", 0), ("d", 5), ("e", -1)):
+        queue.put(job, priority)
+    assert queue.remove("c") and not queue.remove("c")
+    assert len(queue) == 4
+    assert [queue.get() for _ in range(4)] == ["b", "d", "a", "e"]
+    waiting = []
+    thread = threading.Thread(target=lambda: waiting.append(queue.get()))
+    thread.start()
+    queue.close()
+    thread.join(timeout=5)
+    assert waiting == [None]
+
+
+class Adapter:
+    """Stands for a model adapter: holds a torch module of known size."""
+
+    def __init__(self, n: int) -> None:
+        self.net = torch.nn.Linear(n, n)  # n*n weights + n biases, float32
+
+
+def test_model_bytes_counts_parameters():
+    assert model_bytes(Adapter(10)) == (10 * 10 + 10) * 4
+
+
+def test_cache_evicts_least_recently_used_beyond_the_budget():
+    loads, unloads = [], []
+
+    def loader(model, device):
+        loads.append(model)
+        return Adapter(10)  # 440 bytes each
+
+    cache = ModelCache(1000, loader, lambda model, device: unloads.append(model))
+    a = cache.get("a")
+    cache.get("b")
+    assert cache.get("a") is a and loads == ["a", "b"]  # resident: not loaded again
+    cache.get("c")  # 1320 > 1000: "b" is the least recently used
+    assert unloads == ["b"]
+    assert [m["id"] for m in cache.list()] == ["a", "c"]
+    assert cache.unload("a") and not cache.unload("a")
+    assert unloads == ["b", "a"] and cache.total_bytes() == 440
+
+
+def test_a_model_bigger_than_the_budget_still_loads_alone():
+    cache = ModelCache(100, lambda m, d: Adapter(10), lambda m, d: None)
+    cache.get("x")
+    cache.get("y")
+    assert [m["id"] for m in cache.list()] == ["y"]
+
+
+def test_loader_errors_propagate_and_nothing_is_cached():
+    def loader(model, device):
+        raise RuntimeError("no such model")
+
+    cache = ModelCache(0, loader, lambda m, d: None)
+    with pytest.raises(RuntimeError, match="no such model"):
+        cache.get("missing")
+    assert cache.list() == []
