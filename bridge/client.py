@@ -40,10 +40,10 @@ from bridge.protocol import (
     read_buffers,
 )
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
 from diffmusic_engine.errors import Cancelled, DiffMusicError, ModelError
 from diffmusic_engine.progress import Progress, ProgressCallback
-from diffmusic_engine.restore import Restoration
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 SILENCE = 0.5  # seconds without events before ``wait`` asks for the status

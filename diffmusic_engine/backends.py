@@ -1,4 +1,4 @@
-"""The registry of restoration backends, importable without torch.
+"""The registry of restoration backends and what they return, importable without torch.
 
 Each entry is ``"module:function"``; the function follows :class:`Backend` and its module is
 imported on first use, so the dsp path never imports diffusers and a CLI that only parses flags
@@ -8,21 +8,41 @@ never imports torch.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from diffmusic_engine.errors import DamageError
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from diffmusic_engine.damage import Damage
     from diffmusic_engine.progress import ProgressCallback
-    from diffmusic_engine.restore import Restoration
 
 BACKENDS = {
     "dsp": "diffmusic_engine.dsp:restore_dsp",
     "diffusion": "diffmusic_engine.diffusion:restore_diffusion",
 }
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A backend's result: one track (``(channels, samples)`` float32) per output.
+
+    Every task yields one track except ``separate``, which yields one per source. ``details``
+    holds what the backend decided on the way (a detected cutoff, iterations run, ...).
+    """
+
+    tracks: tuple[np.ndarray, ...]
+    sample_rate: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The single restored track (not for separation, which has several)."""
+        if len(self.tracks) != 1:
+            raise ValueError(f"this restoration has {len(self.tracks)} tracks; use .tracks")
+        return self.tracks[0]
 
 
 class Backend(Protocol):

@@ -8,39 +8,18 @@ looked up by name and imported on first use, so the dsp backend never imports di
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from diffmusic_engine.audio import check_audio
-from diffmusic_engine.backends import BACKENDS, get_backend
+from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
 from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import detect_cutoff, make_operator
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
-
-
-@dataclass(frozen=True)
-class Restoration:
-    """A backend's result: one track (``(channels, samples)`` float32) per output.
-
-    Every task yields one track except ``separate``, which yields one per source. ``details``
-    holds what the backend decided on the way (a detected cutoff, iterations run, ...).
-    """
-
-    tracks: tuple[np.ndarray, ...]
-    sample_rate: int
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def audio(self) -> np.ndarray:
-        """The single restored track (not for separation, which has several)."""
-        if len(self.tracks) != 1:
-            raise ValueError(f"this restoration has {len(self.tracks)} tracks; use .tracks")
-        return self.tracks[0]
 
 
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
