@@ -57,26 +57,11 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
 
     Raises :class:`InputError` for a missing, unreadable or empty file, or non-finite samples.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio = data.T
-        dtype = _SUBTYPE_DTYPES.get(sf.info(path).subtype, "float32")
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        audio, rate, dtype = _read_with_pedalboard(path)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    check_audio(audio, str(path))
-    return audio, AudioInfo(int(rate), audio.shape[0], audio.shape[1], dtype)
-
-
-def _read_with_pedalboard(path: Path) -> tuple[np.ndarray, int, str]:
-    try:
-        with AudioFile(str(path)) as f:
-            return f.read(f.frames), int(round(f.samplerate)), f.file_dtype
-    except Exception as exc:  # pedalboard raises several types for undecodable files
-        raise InputError(f"{path}: cannot read audio ({exc})") from exc
+    with AudioReader(path) as reader:
+        audio = reader.read(max(reader.info.frames, 0))
+    check_audio(audio, str(reader.path))
+    info = reader.info
+    return audio, AudioInfo(info.sample_rate, audio.shape[0], audio.shape[1], info.file_dtype)
 
 
 def check_audio(audio: np.ndarray, what: str = "audio") -> None:
@@ -135,17 +120,8 @@ def write_audio(
 
 
 def _write(path: Path, audio: np.ndarray, sample_rate: int, source_dtype: str) -> None:
-    suffix = path.suffix.lower()
-    depth = bit_depth_for(path, source_dtype)
-    if suffix in _CONTAINERS:
-        subtype = _LOSSY_SUBTYPES.get(suffix) or ("FLOAT" if depth == 32 else f"PCM_{depth}")
-        data = (
-            audio.T if subtype in ("FLOAT", *_LOSSY_SUBTYPES.values()) else _quantize(audio, depth)
-        )
-        sf.write(path, data, sample_rate, subtype=subtype, format=_CONTAINERS[suffix])
-    else:
-        with AudioFile(str(path), "w", sample_rate, audio.shape[0], bit_depth=depth) as f:
-            f.write(audio)
+    with AudioWriter(path, sample_rate, audio.shape[0], source_dtype=source_dtype) as writer:
+        writer.write(audio)
 
 
 def _quantize(audio: np.ndarray, depth: int) -> np.ndarray:
