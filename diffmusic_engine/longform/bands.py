@@ -1,0 +1,90 @@
+"""Band merge: the model's band below the crossover, the rest from where it is best known.
+
+The models produce 16 kHz audio; after soxr's round trip it is flat to about 7.4 kHz, so the
+crossover is 90 % of the model's Nyquist (7.2 kHz). The bands are split with one zero-phase FFT
+low-pass (the super-resolution operator's own response) and its complement, so two sources that
+agree give that signal back exactly. What fills the band above depends on the task (see
+``pipeline``): the input where it holds that band intact, else the dsp backend's restoration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diffmusic_engine.damage import Damage
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.operators import istft, lowpass_response, stft
+
+CROSSOVER = 0.9  # fraction of the model's Nyquist kept from the model
+SPLIT_FFT, SPLIT_HOP = 2048, 512  # STFT used to share a mix's top band among sources
+
+
+def crossover_frequency(model_rate: int) -> float:
+    """Where the model's band ends and the merged-in band starts, in Hz."""
+    return CROSSOVER * model_rate / 2
+
+
+def lowpass(audio: np.ndarray, sample_rate: int, cutoff: float) -> np.ndarray:
+    """Zero-phase low-pass of ``(..., n)`` at ``cutoff`` Hz (identity at or above Nyquist)."""
+    if cutoff >= sample_rate / 2:
+        return np.asarray(audio, np.float32)
+    n = audio.shape[-1]
+    gain = lowpass_response(n, sample_rate, cutoff)
+    return np.fft.irfft(np.fft.rfft(audio, axis=-1) * gain, n=n, axis=-1).astype(np.float32)
+
+
+def merge(low: np.ndarray, high: np.ndarray, sample_rate: int, crossover: float) -> np.ndarray:
+    """``low`` below ``crossover`` plus ``high`` above it (complementary zero-phase filters)."""
+    if crossover >= sample_rate / 2:
+        return np.asarray(low, np.float32)
+    return (lowpass(low - high, sample_rate, crossover) + high).astype(np.float32)
+
+
+def dsp_restoration(audio: np.ndarray, sample_rate: int, damage: Damage) -> np.ndarray | None:
+    """The dsp backend's single-track restoration, or None where it cannot do this damage."""
+    from diffmusic_engine.restore import restore
+
+    try:
+        return restore(audio, sample_rate, damage, backend="dsp").audio
+    except DamageError:
+        return None
+
+
+def split_high_band(
+    mix: np.ndarray,
+    sources: np.ndarray,
+    weights: tuple[float, ...],
+    sample_rate: int,
+    crossover: float,
+) -> np.ndarray:
+    """Share the top band of ``mix`` ``(ch, n)`` among ``sources`` ``(S, ch, n)``.
+
+    The model knows nothing above ``crossover``; each source gets, frame by frame, the share of
+    the mix's top band that its weighted energy holds in the octave just below the crossover
+    (a soft mask, written here because no library shares a band by a neighbouring band's
+    energy). Divided by its weight, so that ``sum_i w_i * high_i`` is the mix's top band again.
+    Returns ``(S, ch, n)``.
+    """
+    n = mix.shape[-1]
+    high = torch.from_numpy(mix - lowpass(mix, sample_rate, crossover))
+    spec = stft(torch.from_numpy(np.ascontiguousarray(sources, np.float32)), SPLIT_FFT, SPLIT_HOP)
+    freqs = torch.fft.rfftfreq(SPLIT_FFT, 1.0 / sample_rate)
+    band = (freqs >= crossover / 2) & (freqs < crossover)
+    w = torch.tensor(weights, dtype=torch.float32).reshape(-1, 1, 1)
+    energy = (spec[..., band, :].abs() ** 2).sum(-2) * w**2  # (S, ch, frames)
+    total = energy.sum(0, keepdim=True)
+    share = torch.where(total > 1e-12, energy / total.clamp_min(1e-12), 1.0 / len(weights))
+    shared = stft(high, SPLIT_FFT, SPLIT_HOP).unsqueeze(0) * share.unsqueeze(-2)
+    return (istft(shared, SPLIT_FFT, SPLIT_HOP, n) / w).numpy().astype(np.float32)
+
+
+def mix_consistent(sources: np.ndarray, mix: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """Project ``(S, ch, n)`` sources onto ``sum_i w_i s_i = mix`` (smallest change).
+
+    The residual ``r`` is added as ``w_i r / sum_j w_j^2`` to source ``i``, so the sources mix
+    back to the input exactly (mixture consistency, as in Wisdom et al. 2019).
+    """
+    w = np.asarray(weights, np.float64).reshape(-1, 1, 1)
+    residual = mix - np.sum(w * sources, axis=0)
+    return (sources + w / np.sum(w**2) * residual).astype(np.float32)

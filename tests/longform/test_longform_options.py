@@ -1,0 +1,80 @@
+"""The diffusion backend's options: checked before any model is loaded; models cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diffmusic_engine.models as models_module
+from diffmusic_engine import diffusion
+from diffmusic_engine.damage import Dereverb, Gap, Inpaint
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.restore import restore
+
+AUDIO = np.zeros((1, 16000), np.float32)
+DAMAGE = Inpaint(gaps=(Gap(0.2, 0.3),))
+
+
+@pytest.fixture(autouse=True)
+def no_model_loading(monkeypatch):
+    """Any attempt to load a model fails the test, unless a test replaces this."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(models_module, "load_model", refuse)
+    diffusion.clear_models()
+    yield
+    diffusion.clear_models()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "no model given"),
+        ({"model": "x", "temperature": 1}, "unknown option(s) temperature"),
+        ({"model": "x", "sampler": "ddpm"}, "sampler 'ddpm'"),
+        ({"model": "x", "steps": 0}, "steps 0: must be >= 1"),
+        ({"model": "x", "steps": 2.5}, "steps 2.5: expected a whole number"),
+        ({"model": "x", "gamma": 0}, "gamma 0: must be > 0"),
+        ({"model": "x", "eta": float("nan")}, "eta nan: expected a number"),
+        ({"model": "x", "vmc": "yes"}, "vmc 'yes'"),
+        ({"model": "x", "stereo": "left"}, "stereo 'left'"),
+        ({"model": "x", "batch_size": 0}, "batch_size 0"),
+        ({"model": "x", "device": "gpu"}, "device 'gpu'"),
+    ],
+)
+def test_bad_options_fail_with_one_clear_line(options, message):
+    with pytest.raises(DamageError) as error:
+        restore(AUDIO, 16000, DAMAGE, backend="diffusion", options=options)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_blind_dereverb_is_refused_before_loading():
+    with pytest.raises(DamageError, match="impulse response"):
+        restore(AUDIO, 16000, Dereverb(), backend="diffusion", options={"model": "x"})
+
+
+def test_preset_tables_merge_under_flags():
+    options = {"diffusion": {"sampler": "dps", "steps": 50}, "dsp": {"iterations": 9},
+               "steps": 3, "model": "m"}  # fmt: skip
+    merged = diffusion.backend_options(options)
+    assert merged == {"sampler": "dps", "steps": 3, "model": "m"}
+    settings = diffusion.settings_from_options(merged)
+    assert (settings.sampler, settings.steps, settings.vmc, settings.seed) == ("dps", 3, True, 0)
+
+
+def test_models_are_loaded_once_per_model_and_device(monkeypatch, tmp_path):
+    loads = []
+
+    def fake_load(id_or_path, *, device=None, dtype=None):
+        loads.append((id_or_path, device))
+        return object()
+
+    monkeypatch.setattr(models_module, "load_model", fake_load)
+    first = diffusion.get_model(str(tmp_path), "cpu")
+    assert diffusion.get_model(str(tmp_path / "."), "cpu") is first
+    assert diffusion.get_model("some/hub-id", "cpu") is not first
+    diffusion.get_model("some/hub-id", "cuda")
+    assert loads == [(str(tmp_path.resolve()), "cpu"), ("some/hub-id", "cpu"),
+                     ("some/hub-id", "cuda")]  # fmt: skip

@@ -1,0 +1,161 @@
+"""The diffusion backend end to end on a tiny random-weight AudioLDM2 saved and loaded back.
+
+What a random model generates is noise; these tests check what the long-form path guarantees
+whatever the model: shapes, rates and channels, bit-identical audio outside the gaps, seeding,
+and the ``diffmusic restore --backend diffusion`` command for every task.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from bridge.cli import main
+from diffmusic_engine import diffusion
+from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
+from diffmusic_engine.longform.bands import lowpass
+from diffmusic_engine.longform.gaps import full_rate_ranges
+from diffmusic_engine.models.testing import save_tiny_pipeline
+from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.restore import degrade, restore
+from diffmusic_engine.synth import music_excerpt
+
+pytestmark = pytest.mark.slow
+FAST = {"steps": 2, "device": "cpu", "batch_size": 32}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    path = save_tiny_pipeline("audioldm2", tmp_path_factory.mktemp("longform") / "tiny", seed=0)
+    yield str(path)
+    diffusion.clear_models()
+
+
+def test_a_30_s_stereo_48k_region_keeps_length_rate_and_channels(tiny_model):
+    clean = np.tile(music_excerpt(duration=3.0, sample_rate=48000, channels=2, seed=5), 10)
+    damage = SuperResolution(cutoff=4000.0)
+    audio = degrade(clean, 48000, damage)
+    result = restore(audio, 48000, damage, backend="diffusion",
+                     options={"model": tiny_model, **FAST, "steps": 1})  # fmt: skip
+    out = result.audio
+    assert result.sample_rate == 48000 and out.shape == audio.shape == (2, 1_440_000)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert result.details["windows"] > 1  # longer than the model window: overlap-added
+    # below the cutoff the input is kept (data consistency): the band-limited error is tiny
+    low_error = lowpass(out - audio, 48000, 3000.0)
+    assert np.sqrt(np.mean(low_error**2)) < 1e-3 * np.sqrt(np.mean(audio**2))
+    # above it the output is no longer empty (model band, then dsp band replication)
+    top = np.mean((out - lowpass(out, 48000, 4500.0)) ** 2)
+    assert top > 100 * np.mean((audio - lowpass(audio, 48000, 4500.0)) ** 2)
+
+
+@pytest.fixture(scope="module")
+def gapped(tiny_model):
+    clean = music_excerpt(duration=3.0, sample_rate=44100, channels=2, seed=2)
+    damage = Inpaint(gaps=(Gap(0.8, 0.85), Gap(2.0, 2.2)))
+    damaged = degrade(clean, 44100, damage)
+    return damaged, damage
+
+
+def test_inpainting_is_bit_identical_outside_the_gaps(tiny_model, gapped):
+    damaged, damage = gapped
+    out = restore(damaged, 44100, damage, backend="diffusion",
+                  options={"model": tiny_model, **FAST}).audio  # fmt: skip
+    outside = np.ones(damaged.shape[-1], bool)
+    for a, b in full_rate_ranges(damage.gaps, 44100, damaged.shape[-1]):
+        outside[a:b] = False
+        assert np.abs(out[:, a + 100 : b - 100]).max() > 0  # the dropout was filled
+    assert np.array_equal(out[:, outside], damaged[:, outside])
+
+
+def test_same_seed_same_output(tiny_model):
+    clean = music_excerpt(duration=1.5, sample_rate=32000, channels=1, seed=6)
+    damage = Inpaint(gaps=(Gap(0.7, 0.8),))
+    damaged = degrade(clean, 32000, damage)
+
+    def run(seed):
+        options = {"model": tiny_model, **FAST, "seed": seed}
+        return restore(damaged, 32000, damage, backend="diffusion", options=options).audio
+
+    first = run(3)
+    assert np.array_equal(first, run(3))
+    assert not np.array_equal(first, run(4))
+
+
+TASK_FLAGS = {
+    "inpaint": ["--gap", "0.30:0.40"],
+    "super-resolution": ["--cutoff", "4000"],
+    "phase-retrieval": ["--n-fft", "512", "--hop", "128"],
+    "separate": ["--sources", "2"],
+    "dereverb": ["--rir", "{rir}"],
+}
+
+
+@pytest.fixture(scope="module")
+def take(tmp_path_factory) -> tuple:
+    """A 1 s stereo 24-bit file at 44.1 kHz and a room impulse response file."""
+    folder = tmp_path_factory.mktemp("cli")
+    source = folder / "take.wav"
+    write_audio(source, music_excerpt(duration=1.0, sample_rate=44100, seed=4), 44100,
+                source_dtype="int24")  # fmt: skip
+    rir = folder / "room.wav"
+    write_audio(rir, synthetic_rir(0.2, 44100)[None], 44100)
+    return source, rir
+
+
+def restore_command(source, output, task, rir, model) -> list[str]:
+    return [
+        "restore", str(source), "-o", str(output), "--task", task,
+        *[f.format(rir=rir) for f in TASK_FLAGS[task]], "--backend", "diffusion",
+        "--model", model, "--steps", "2", "--seed", "1", "--device", "cpu", "--json",
+    ]  # fmt: skip
+
+
+def check_outputs(source, output, task) -> None:
+    paths = sorted(output.iterdir()) if task == "separate" else [output]
+    if task == "separate":
+        assert [p.name for p in paths] == ["take_source1.wav", "take_source2.wav"]
+    expected, info = read_audio(source)
+    for path in paths:
+        audio, written = read_audio(path)
+        assert audio.shape == expected.shape and written.sample_rate == 44100
+        assert written.file_dtype == info.file_dtype
+
+
+@pytest.mark.parametrize("task", list(TASK_FLAGS))
+def test_the_restore_command_runs_every_task(tiny_model, take, tmp_path, task, capsys):
+    """``diffmusic restore --backend diffusion``: the CLI's code in this process (the model
+    stays loaded between tasks; the next test runs the console command itself)."""
+    source, rir = take
+    output = tmp_path / ("sources" if task == "separate" else f"{task}.wav")
+    assert main(restore_command(source, output, task, rir, tiny_model)) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert events[-1]["event"] == "done" and events[-1]["details"]["seed"] == 1
+    check_outputs(source, output, task)
+
+
+def test_the_console_command_separates_into_a_folder(tiny_model, take, tmp_path, cli_command):
+    source, rir = take
+    output = tmp_path / "sources"
+    command = [*cli_command, *restore_command(source, output, "separate", rir, tiny_model)]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=280)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert json.loads(process.stdout.splitlines()[-1])["event"] == "done"
+    check_outputs(source, output, "separate")
+
+
+def test_the_console_command_names_a_missing_model(take, tmp_path, cli_command):
+    source, rir = take
+    missing = tmp_path / "no-such-model"
+    command = [*cli_command, *restore_command(source, tmp_path / "x.wav", "inpaint", rir,
+                                              str(missing))]  # fmt: skip
+    process = subprocess.run(command, capture_output=True, text=True, timeout=280)
+    assert process.returncode == 1 and not (tmp_path / "x.wav").exists()
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "no-such-model" in last
