@@ -23,8 +23,8 @@ SUITE = {
     "dsp": ["--quick"],
     "solver": ["--quick"],
     "bridge": ["--quick"],
-    "batch": ["--quick"],
-    "scale": ["--quick"],
+    "batch": ["--files", "2"],
+    "scale": ["--jobs", "20", "--repeats", "5"],
 }
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "diffusers", "transformers", "pedalboard",
             "pyzmq", "nara_wpe", "soxr", "ray")  # fmt: skip
