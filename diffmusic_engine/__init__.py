@@ -21,7 +21,7 @@ _EXPORTS = {
     ),
     "errors": ("Cancelled", "DamageError", "DiffMusicError", "InputError", "ModelError"),
     "progress": ("Progress", "ProgressCallback"),
-    "restore": ("BACKENDS", "Restoration", "degrade", "restore"),
+    "api": ("BACKENDS", "Restoration", "degrade", "restore"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

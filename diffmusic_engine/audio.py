@@ -11,7 +11,7 @@ never left half-written.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +108,9 @@ def write_audio(
     path = Path(path)
     check_audio(audio, f"output for {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    # a fresh name beside the target (same file system, so the rename is atomic); the writer
+    # creates it, so the file gets the user's umask rather than mkstemp's 0600
+    tmp = path.parent / f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}"
     try:
         _write(Path(tmp), np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
         os.replace(tmp, path)

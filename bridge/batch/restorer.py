@@ -10,7 +10,7 @@ objects (the batch chain runner composes the two itself)::
 
 Keyword options are the task's damage fields (``gaps``, ``cutoff``, ``rir``, ``n_fft``, ``hop``,
 ``sources``, ``weights``, ``crossfade``), the step's own settings below, and anything else is a
-backend option passed to :func:`diffmusic_engine.restore.restore` (``model``, ``steps``, ...).
+backend option passed to :func:`diffmusic_engine.api.restore` (``model``, ``steps``, ...).
 
 Step settings:
 
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import DropoutFinder, OverlapStream, RegionStream
+from diffmusic_engine.api import BACKENDS, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -64,7 +65,6 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.operators import detect_cutoff
 from diffmusic_engine.operators.inpaint import gap_samples
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.restore import BACKENDS, Restoration, restore
 
 DEFAULTS = {
     "chunk_seconds": 30.0,

@@ -24,8 +24,8 @@ from bridge.batch.manifest import Manifest
 from bridge.batch.progress import BatchProgress, Event
 from bridge.batch.report import DONE, FAILED, SKIPPED, FileResult
 from bridge.batch.stream import partial_files, render_file
+from diffmusic_engine.api import BACKENDS
 from diffmusic_engine.errors import DiffMusicError
-from diffmusic_engine.restore import BACKENDS
 
 EventSink = Callable[[Event], None]
 _worker_queue: Any = None  # set in worker processes by _init_worker

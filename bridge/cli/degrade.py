@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{damage.task}: expected one clean file, got {len(loaded)}")
     else:
         clean = loaded[0][0]
-    from diffmusic_engine.restore import degrade
+    from diffmusic_engine.api import degrade
 
     damaged = degrade(clean, info.sample_rate, damage)
     peak = float(np.max(np.abs(damaged)))

@@ -18,7 +18,7 @@ from diffmusic_engine.damage import Damage, backend_options
 from diffmusic_engine.errors import DamageError
 
 if TYPE_CHECKING:
-    from diffmusic_engine.restore import Restoration
+    from diffmusic_engine.api import Restoration
 from diffmusic_engine.backends import BACKENDS
 
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback, connection_file=args.connection_file,
             )  # fmt: skip
         else:
-            from diffmusic_engine.restore import restore
+            from diffmusic_engine.api import restore
 
             restoration = restore(
                 audio, info.sample_rate, damage, backend=backend, options=options,

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from diffmusic_engine.api import Restoration
 from diffmusic_engine.progress import Progress
-from diffmusic_engine.restore import Restoration
 
 
 @dataclass(frozen=True)

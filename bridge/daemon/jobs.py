@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bridge.protocol import JOB_ID, Message, ProtocolError, read_buffers
+from diffmusic_engine.api import BACKENDS, Restoration, restore
 from diffmusic_engine.audio import check_audio, write_audio
 from diffmusic_engine.damage import (
     backend_options,
@@ -27,7 +28,6 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.restore import BACKENDS, Restoration, restore
 
 RIR_BUFFER = "buffer:rir"  # damage.rir value meaning "the impulse response is the rir buffer"
 

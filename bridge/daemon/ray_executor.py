@@ -29,9 +29,9 @@ from typing import Any
 
 from bridge.daemon.executor import Capacity, JobHost
 from bridge.daemon.worker import JobQueue
+from diffmusic_engine.api import Restoration
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
-from diffmusic_engine.restore import Restoration
 
 log = logging.getLogger(__name__)
 

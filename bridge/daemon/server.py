@@ -48,10 +48,10 @@ from bridge.protocol import (
     event_topic,
     new_id,
 )
+from diffmusic_engine.api import BACKENDS, Restoration
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
-from diffmusic_engine.restore import BACKENDS, Restoration
 
 log = logging.getLogger("diffmusic.daemon")
 

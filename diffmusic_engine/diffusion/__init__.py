@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.api import BACKENDS, Restoration
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
-from diffmusic_engine.restore import BACKENDS, Restoration
 
 SAMPLERS = ("irs", "dps", "dsg")
 OPTIONS = (

@@ -1,15 +1,40 @@
-"""The classical backend (``backend="dsp"``): CPU only, no weights. One module per task."""
+"""The classical backend (``backend="dsp"``): CPU only, no weights. One module per task.
+
+========================  ==================================================================
+task                      method (module)
+========================  ==================================================================
+``inpaint``               iterative AR interpolation, Janssen et al. (:mod:`.inpaint`)
+``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
+``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
+``dereverb``              WPE (blind) or Wiener deconvolution (known IR) (:mod:`.dereverb`)
+``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
+========================  ==================================================================
+
+Every channel is restored: WPE predicts all channels jointly and separation shares one set of
+masks (from the mid) across channels; the other methods estimate each channel on its own, since
+the channels' samples differ. Options are checked per task (an unknown one raises
+:class:`~diffmusic_engine.errors.DamageError` naming it); progress goes to ``callback``, which may
+raise :class:`~diffmusic_engine.errors.Cancelled` to stop the work.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.damage import Damage
+from diffmusic_engine.api import Restoration
+from diffmusic_engine.damage import (
+    Damage,
+    Dereverb,
+    Inpaint,
+    PhaseRetrieval,
+    Separate,
+    SuperResolution,
+)
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.restore import Restoration
 
 
 def restore_dsp(
@@ -20,5 +45,47 @@ def restore_dsp(
     options: dict[str, Any],
     callback: ProgressCallback | None,
 ) -> Restoration:
-    """Restore with classical signal processing (see each task's module)."""
-    raise DamageError(f"dsp backend: {damage.task} is not written yet")
+    """Restore float32 ``(channels, samples)`` ``audio`` with classical signal processing.
+
+    ``damage`` must be resolved (a numeric super-resolution cutoff): :func:`restore` does that.
+    """
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    started = time.perf_counter()
+    if isinstance(damage, Inpaint):
+        from diffmusic_engine.dsp.inpaint import restore_inpaint
+
+        out, details = restore_inpaint(audio, sample_rate, damage, options, callback)
+    elif isinstance(damage, SuperResolution):
+        from diffmusic_engine.dsp.super_resolution import restore_super_resolution
+
+        if damage.cutoff == "auto":
+            raise DamageError("dsp super-resolution: resolve cutoff 'auto' first (restore does)")
+        out, details = restore_super_resolution(audio, sample_rate, damage, options, callback)
+    elif isinstance(damage, PhaseRetrieval):
+        from diffmusic_engine.dsp.phase_retrieval import restore_phase_retrieval
+
+        out, details = restore_phase_retrieval(audio, sample_rate, damage, options, callback)
+    elif isinstance(damage, Dereverb):
+        from diffmusic_engine.dsp.dereverb import restore_dereverb
+
+        out, details = restore_dereverb(audio, sample_rate, damage, options, callback)
+    elif isinstance(damage, Separate):
+        from diffmusic_engine.dsp.separate import restore_separate
+
+        tracks, details = restore_separate(audio, sample_rate, damage, options, callback)
+        return _result(tracks, sample_rate, damage, details, started)
+    else:
+        raise DamageError(f"dsp backend: no method for {damage!r}")
+    return _result((out,), sample_rate, damage, details, started)
+
+
+def _result(
+    tracks: tuple[np.ndarray, ...],
+    sample_rate: int,
+    damage: Damage,
+    details: dict[str, Any],
+    started: float,
+) -> Restoration:
+    details = {"backend": "dsp", "task": damage.task, **details}
+    details["seconds"] = round(time.perf_counter() - started, 4)
+    return Restoration(tracks=tuple(tracks), sample_rate=sample_rate, details=details)

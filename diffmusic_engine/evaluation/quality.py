@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import (
     Damage,
@@ -33,7 +34,6 @@ from diffmusic_engine.evaluation.corpus import load_manifest
 from diffmusic_engine.evaluation.fad import fad, frechet_distance, get_embedding
 from diffmusic_engine.evaluation.plots import save_spectrograms
 from diffmusic_engine.metrics import lsd, lsd_audiosr, si_sdr, spectral_convergence
-from diffmusic_engine.restore import degrade, restore
 
 TASKS = ("inpaint", "super-resolution", "phase-retrieval", "separate", "dereverb")
 GAPS_MS = (10, 50, 200)

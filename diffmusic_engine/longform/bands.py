@@ -43,7 +43,7 @@ def merge(low: np.ndarray, high: np.ndarray, sample_rate: int, crossover: float)
 
 def dsp_restoration(audio: np.ndarray, sample_rate: int, damage: Damage) -> np.ndarray | None:
     """The dsp backend's single-track restoration, or None where it cannot do this damage."""
-    from diffmusic_engine.restore import restore
+    from diffmusic_engine.api import restore
 
     try:
         return restore(audio, sample_rate, damage, backend="dsp").audio

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from diffmusic_engine.api import Restoration
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
     Damage,
@@ -60,7 +61,6 @@ from diffmusic_engine.operators import (
     make_operator,
 )
 from diffmusic_engine.progress import Progress, ProgressCallback, report
-from diffmusic_engine.restore import Restoration
 
 # solve(adapter, operator, measurement, *, sources, sampler, vmc, seed, prompt, z_T, callback,
 #       [steps, gamma, eta]) -> (B, n) or (B, sources, n): diffmusic_engine.diffusion.solver.solve

@@ -7,10 +7,10 @@ import pedalboard
 import pytest
 
 from bridge.batch import Restorer
+from diffmusic_engine.api import BACKENDS, Restoration, degrade, restore
 from diffmusic_engine.damage import Inpaint, SuperResolution
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import gap_samples
-from diffmusic_engine.restore import BACKENDS, Restoration, degrade, restore
 from diffmusic_engine.synth import music_excerpt
 
 CALLS: list[dict] = []

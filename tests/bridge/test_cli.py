@@ -9,9 +9,9 @@ import subprocess
 import numpy as np
 
 from bridge.connection import ConnectionInfo, write_connection_file
+from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import PhaseRetrieval, Separate
-from diffmusic_engine.restore import restore
 
 RATE = 16000
 

@@ -7,8 +7,8 @@ import time
 import numpy as np
 from bridge_helpers import Daemon
 
+from diffmusic_engine.api import restore
 from diffmusic_engine.damage import PhaseRetrieval
-from diffmusic_engine.restore import restore
 
 RATE = 16000
 DAMAGE = PhaseRetrieval(256, 64)

@@ -14,6 +14,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from bridge.client import AsyncClient, RequestRejected
+from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import (
     Dereverb,
@@ -25,7 +26,6 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.errors import ModelError
 from diffmusic_engine.operators import synthetic_rir
-from diffmusic_engine.restore import degrade, restore
 
 RATE = 16000  # the clip fixture's rate
 

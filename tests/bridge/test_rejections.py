@@ -12,8 +12,8 @@ import zmq
 from bridge.client import Client, RequestRejected, submit_message
 from bridge.connection import DaemonUnavailable, read_connection_file, write_connection_file
 from bridge.protocol import VERSION, Message, buffer_spec, decode, encode, sign
+from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Gap, Inpaint, PhaseRetrieval
-from diffmusic_engine.restore import restore
 
 RATE = 16000
 

@@ -106,3 +106,12 @@ def test_resample_preserves_a_tone_and_the_duration():
     expected = 0.4 * np.sin(2 * np.pi * 220 * t)
     middle = slice(1000, 15000)  # away from the filter's edge transients
     assert np.max(np.abs(out[0, middle] - expected[middle])) < 1e-3
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_audio(tmp_path / "out.wav", tone(1, 8000), 8000)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -7,9 +7,9 @@ import pytest
 
 import diffmusic_engine.models as models_module
 from diffmusic_engine import diffusion
+from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.restore import restore
 
 AUDIO = np.zeros((1, 16000), np.float32)
 DAMAGE = Inpaint(gaps=(Gap(0.2, 0.3),))

@@ -15,13 +15,13 @@ import pytest
 
 from bridge.cli import main
 from diffmusic_engine import diffusion
+from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
 from diffmusic_engine.models.testing import save_tiny_pipeline
 from diffmusic_engine.operators import synthetic_rir
-from diffmusic_engine.restore import degrade, restore
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow

@@ -132,8 +132,8 @@ def test_cancel_reaches_the_running_solves(daemon, clip):
 
 
 def test_diffusion_job_runs_on_a_replica_with_its_model_resident(daemon, clip, tiny_model):
+    from diffmusic_engine.api import restore
     from diffmusic_engine.damage import Gap, Inpaint
-    from diffmusic_engine.restore import restore
 
     model = str(tiny_model)
     damage, options = Inpaint((Gap(0.40, 0.45),)), {"model": model, "steps": 3, "seed": 1}

@@ -1,0 +1,212 @@
+"""Inpainting gaps by iterative autoregressive interpolation (Janssen, Veldhuis & Vries, 1986).
+
+For each gap, on a segment ``s`` = [left context | unknown samples | right context]:
+
+1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg, ``librosa.lpc``) to the context on both sides;
+2. choose the unknown samples ``x_u`` that minimise the prediction error energy
+   ``sum_n e_n^2`` with ``e_n = sum_k a_k s_(n-k)`` over every row touching an unknown sample.
+   Splitting ``e = A_u x_u + e_0`` (``e_0``: the error with the unknowns set to zero), the normal
+   equations are ``(A_u^T A_u) x_u = -A_u^T e_0``. For one contiguous gap with at least ``p``
+   known samples on each side, ``A_u^T A_u`` is the symmetric Toeplitz matrix of the
+   autocorrelation ``r_k = sum_l a_l a_(l+k)`` of the coefficients, solved in O(m^2) by Levinson
+   recursion (``scipy.linalg.solve_toeplitz``);
+3. refit ``a`` on the completed segment and solve again (a few iterations).
+
+The ``crossfade`` samples at each edge of a gap are re-estimated with it and blended from the
+original (outside) to the estimate (inside) with a raised cosine, so that every sample farther
+than ``crossfade`` from a gap is bit-identical to the input. A gap at the very start or end of the
+audio has context on one side only; there the least-squares solution is plain AR extrapolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.linalg import solve_toeplitz
+from scipy.signal import lfilter, lfiltic
+
+from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.operators import gap_samples
+from diffmusic_engine.progress import ProgressCallback, report
+
+OPTIONS = {
+    # AR order p; 0 = about 11.6 ms of samples (512 at 44.1 kHz)
+    "order": Option(default=0, low=0, high=8192, integer=True),
+    "iterations": Option(default=3, low=1, high=20, integer=True),  # Janssen iterations
+    # context on each side: max(context * unknown length, 2 * order), in samples
+    "context": Option(default=4.0, low=1.0, high=20.0),
+    # longest region (gap + crossfades) in seconds: beyond, AR interpolation decays to silence
+    "max_gap": Option(default=1.0, low=0.001, high=10.0),
+}
+AUTO_ORDER_SECONDS = 512 / 44100
+MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
+
+
+@dataclass(frozen=True)
+class Region:
+    """Samples ``[first, stop)`` to re-estimate: a gap widened by the crossfade at both ends."""
+
+    first: int
+    stop: int
+    fade_in: int  # crossfade samples at the start (0 at the start of the audio)
+    fade_out: int  # crossfade samples at the end
+
+
+def regions(damage: Inpaint, sample_rate: int, n_samples: int) -> list[Region]:
+    """The gaps (merged where they or their crossfades overlap) as regions to re-estimate."""
+    fade = int(round(damage.crossfade * sample_rate))
+    spans = sorted(gap_samples(gap, sample_rate) for gap in damage.gaps)
+    merged: list[list[int]] = []
+    for first, stop in spans:
+        first, stop = max(0, first - fade), min(n_samples, stop + fade)
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([first, stop])
+    return [
+        Region(first, stop, min(fade, first), min(fade, n_samples - stop))
+        for first, stop in merged
+        if stop > first
+    ]
+
+
+def restore_inpaint(
+    audio: np.ndarray,
+    sample_rate: int,
+    damage: Inpaint,
+    options: dict[str, Any],
+    callback: ProgressCallback | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Fill every gap of every channel of float32 ``(channels, samples)`` ``audio``."""
+    opts = parse_options("inpaint", options, OPTIONS)
+    channels, n = audio.shape
+    out = audio.copy()
+    todo = regions(damage, sample_rate, n)
+    order = opts["order"] or max(2, round(AUTO_ORDER_SECONDS * sample_rate))
+    for region in todo:
+        length = (region.stop - region.first) / sample_rate
+        if length > opts["max_gap"]:
+            raise DamageError(
+                f"dsp inpaint: the gap at {region.first / sample_rate:.3f} s is {length:.3f} s "
+                f"long; AR interpolation fills up to max_gap={opts['max_gap']:g} s "
+                "(use the diffusion backend for longer gaps)"
+            )
+    total, step = len(todo) * channels, 0
+    report(callback, 0, total, "inpaint")
+    signal = audio.astype(np.float64)
+    for index, region in enumerate(todo):
+        # Context is bounded by the audio and by the neighbouring regions (still unknown or
+        # already filled: either way not the original signal).
+        low = todo[index - 1].stop if index > 0 else 0
+        high = todo[index + 1].first if index + 1 < len(todo) else n
+        for channel in range(channels):
+            x = signal[channel]
+            estimate = interpolate(
+                x[low : region.first],
+                region.stop - region.first,
+                x[region.stop : high],
+                order=order,
+                iterations=opts["iterations"],
+                context=opts["context"],
+            )
+            out[channel, region.first : region.stop] = blend(
+                audio[channel, region.first : region.stop], estimate, region
+            )
+            step += 1
+            report(callback, step, total, "inpaint")
+    details = {"regions": [[r.first, r.stop] for r in todo], **opts, "order": order}
+    return out, details
+
+
+def blend(original: np.ndarray, estimate: np.ndarray, region: Region) -> np.ndarray:
+    """The estimate inside the gap, raised-cosine crossfades from the original at the edges."""
+    weight = np.zeros(original.shape[-1])  # weight of the original
+    if region.fade_in:
+        k = np.arange(1, region.fade_in + 1)
+        weight[: region.fade_in] = 0.5 * (1 + np.cos(np.pi * k / (region.fade_in + 1)))
+    if region.fade_out:
+        k = np.arange(1, region.fade_out + 1)
+        weight[weight.size - region.fade_out :] = 0.5 * (
+            1 - np.cos(np.pi * k / (region.fade_out + 1))
+        )
+    mixed = weight * original.astype(np.float64) + (1 - weight) * estimate
+    return mixed.astype(np.float32)
+
+
+def interpolate(
+    left: np.ndarray,
+    m: int,
+    right: np.ndarray,
+    *,
+    order: int = 512,
+    iterations: int = 3,
+    context: float = 4.0,
+) -> np.ndarray:
+    """The ``m`` samples between ``left`` and ``right`` (float64) by iterative AR interpolation.
+
+    Only the last/first ``max(context * m, 2 * order)`` samples of each side are used.
+    """
+    width = int(max(context * m, 2 * order))
+    left, right = left[-width:], right[:width]
+    if left.size < MIN_CONTEXT and right.size < MIN_CONTEXT:
+        return np.zeros(m)
+    if right.size < MIN_CONTEXT:
+        return extrapolate(left, m, order)
+    if left.size < MIN_CONTEXT:
+        return extrapolate(right[::-1], m, order)[::-1]
+    # The Toeplitz form needs at least p known samples on each side of the gap.
+    p = min(order, left.size - 1, right.size - 1)
+    if not np.any(left) and not np.any(right):
+        return np.zeros(m)
+    # Iteration 0: a = Burg fit to both contexts (joined; one junction among many rows).
+    a = _burg(np.concatenate([left, right]), p)
+    segment = np.concatenate([left, np.zeros(m), right])
+    k = left.size  # index of the first unknown sample in the segment
+    for iteration in range(iterations):
+        if iteration > 0:
+            a = _burg(segment, p)
+        segment[k : k + m] = _solve_gap(segment, k, m, a)
+    return segment[k : k + m].copy()
+
+
+def _solve_gap(segment: np.ndarray, k: int, m: int, a: np.ndarray) -> np.ndarray:
+    """Least-squares unknowns ``segment[k:k+m]`` under the prediction-error filter ``a``."""
+    p = a.size - 1
+    zeroed = segment.copy()
+    zeroed[k : k + m] = 0.0
+    # e_0 on the rows n = k .. k+m-1+p (all taps inside the segment since k >= p, tail >= p).
+    e0 = np.convolve(zeroed[k - p : k + m + p], a, mode="valid")  # rows n = k .. k+m+p-1
+    rhs = -np.correlate(e0, a, mode="valid")  # -(A_u^T e_0): length m
+    r = np.correlate(a, a, mode="full")[p:]  # r_0 .. r_p
+    column = np.zeros(m)
+    column[: min(m, p + 1)] = r[: min(m, p + 1)]
+    return solve_toeplitz(column, rhs)
+
+
+def extrapolate(context: np.ndarray, m: int, order: int) -> np.ndarray:
+    """``m`` samples continuing ``context`` (float64) by its AR model (one-sided gaps).
+
+    The all-pole filter ``1/A(z)`` runs on from the context's last ``p`` samples with zero
+    excitation: the least-squares solution when no known samples follow the gap.
+    """
+    a = _burg(context, order)
+    p = a.size - 1
+    if p == 0:
+        return np.zeros(m)
+    state = lfiltic([1.0], a, context[::-1][:p])  # past outputs, most recent first
+    return lfilter([1.0], a, np.zeros(m), zi=state)[0]
+
+
+def _burg(x: np.ndarray, order: int) -> np.ndarray:
+    """Burg AR coefficients ``[1, a_1 .. a_p]``; ``[1]`` for a silent or too-short signal."""
+    import librosa
+
+    order = min(order, x.size - 1)
+    if order < 1 or not np.any(x):
+        return np.ones(1)
+    a = librosa.lpc(np.ascontiguousarray(x, dtype=np.float64), order=order)
+    return a if np.all(np.isfinite(a)) else np.ones(1)

@@ -1,0 +1,138 @@
+"""dsp inpainting: beats zero-fill and linear interpolation, and leaves the rest untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffmusic_engine import metrics
+from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.dsp.inpaint import interpolate
+from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.operators import gap_samples
+
+SR = 44100
+
+
+def dropouts(seed: int = 0, count: int = 10) -> tuple[Gap, ...]:
+    """``count`` gaps of 5-20 ms, one in each of ``count`` equal slots of the 2 s excerpt."""
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for slot in np.linspace(0.1, 1.9, count + 1)[:-1]:
+        start = slot + rng.uniform(0, 0.1)
+        gaps.append(Gap(round(start, 4), round(start + rng.uniform(0.005, 0.02), 4)))
+    return tuple(gaps)
+
+
+GAPS = dropouts()
+
+
+def linear_fill(damaged: np.ndarray, gaps: tuple[Gap, ...]) -> np.ndarray:
+    """The baseline: a straight line across each gap between its two neighbouring samples."""
+    out = damaged.copy()
+    for gap in gaps:
+        first, stop = gap_samples(gap, SR)
+        for channel in out:
+            channel[first:stop] = np.interp(
+                np.arange(first, stop), [first - 1, stop], [channel[first - 1], channel[stop]]
+            )
+    return out
+
+
+def in_gap_snr(clean: np.ndarray, estimate: np.ndarray, gaps: tuple[Gap, ...]) -> float:
+    inside = np.concatenate([np.arange(*gap_samples(gap, SR)) for gap in gaps])
+    return metrics.snr(clean[:, inside], estimate[:, inside])
+
+
+def region_lsd(clean: np.ndarray, estimate: np.ndarray, gaps: tuple[Gap, ...]) -> float:
+    return float(np.mean([metrics.lsd(clean, estimate, SR, region=(g.start, g.end)) for g in gaps]))
+
+
+@pytest.fixture(scope="module")
+def inpainted(excerpt):
+    damage = Inpaint(GAPS)
+    damaged = degrade(excerpt, SR, damage)
+    return damaged, restore(damaged, SR, damage)
+
+
+def test_beats_zero_fill_and_linear_interpolation(excerpt, inpainted):
+    damaged, result = inpainted
+    linear = linear_fill(damaged, GAPS)
+    snr = {name: in_gap_snr(excerpt, x, GAPS) for name, x in
+           (("zero", damaged), ("linear", linear), ("dsp", result.audio))}  # fmt: skip
+    lsd = {name: region_lsd(excerpt, x, GAPS) for name, x in
+           (("zero", damaged), ("linear", linear), ("dsp", result.audio))}  # fmt: skip
+    assert snr["zero"] == pytest.approx(0.0)  # zero-fill: the error is the signal itself
+    assert snr["dsp"] > max(snr["zero"], snr["linear"]) + 1.0, snr
+    assert lsd["dsp"] < min(lsd["zero"], lsd["linear"]) - 0.1, lsd
+
+
+def test_bit_identical_outside_gaps_and_crossfades(excerpt, inpainted):
+    damaged, result = inpainted
+    fade = int(round(0.002 * SR))
+    touched = np.zeros(damaged.shape[1], bool)
+    for gap in GAPS:
+        first, stop = gap_samples(gap, SR)
+        touched[first - fade : stop + fade] = True
+    assert np.array_equal(result.audio[:, ~touched], damaged[:, ~touched])
+    assert result.audio.dtype == np.float32 and result.audio.shape == damaged.shape
+    # Both channels are filled, each with its own estimate.
+    first, stop = gap_samples(GAPS[3], SR)
+    assert np.all(np.abs(result.audio[:, first:stop]).max(axis=1) > 1e-3)
+    assert not np.allclose(result.audio[0, first:stop], result.audio[1, first:stop])
+
+
+def test_without_crossfade_only_the_gap_changes(excerpt):
+    damage = Inpaint(GAPS[:2], crossfade=0.0)
+    damaged = degrade(excerpt, SR, damage)
+    out = restore(damaged, SR, damage).audio
+    mask = np.ones(damaged.shape[1], bool)
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, SR)
+        mask[first:stop] = False
+        assert np.abs(out[:, first:stop]).max() > 1e-3
+    assert np.array_equal(out[:, mask], damaged[:, mask])
+
+
+def test_gaps_at_the_edges_extrapolate(excerpt):
+    n = excerpt.shape[1]
+    damage = Inpaint((Gap(0.0, 0.01), Gap((n - 441) / SR, n / SR)))
+    damaged = degrade(excerpt, SR, damage)
+    out = restore(damaged, SR, damage).audio
+    assert np.all(np.isfinite(out))
+    # Bounded by the level of the music around them, and not silence.
+    for part in (out[:, :441], out[:, -441:]):
+        assert 1e-4 < np.abs(part).max() < 2 * np.abs(excerpt).max()
+
+
+def test_interpolate_recovers_an_ar_process_exactly_predictable():
+    # A sum of two undamped sinusoids is an AR(4) process: the gap is recovered almost exactly.
+    t = np.arange(4000) / SR
+    x = np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 1234 * t + 1)
+    estimate = interpolate(x[:2000], 300, x[2300:], order=16, iterations=3)
+    assert metrics.snr(x[2000:2300], estimate) > 40
+
+
+def test_progress_reaches_one_and_cancel_stops(excerpt, recorder):
+    damage = Inpaint(GAPS[:2])
+    callback = recorder()
+    restore(excerpt, SR, damage, callback=callback)
+    assert callback.fractions[-1] == 1.0
+    assert callback.fractions == sorted(callback.fractions)
+    stopper = recorder(cancel_at=2)
+    with pytest.raises(Cancelled):
+        restore(excerpt, SR, damage, callback=stopper)
+    assert len(stopper.reports) == 2
+
+
+def test_options_are_checked(excerpt):
+    damage = Inpaint(GAPS[:1])
+    with pytest.raises(DamageError, match="unknown option.*ordre"):
+        restore(excerpt, SR, damage, options={"ordre": 10})
+    with pytest.raises(DamageError, match="iterations=0 out of range"):
+        restore(excerpt, SR, damage, options={"iterations": 0})
+    with pytest.raises(DamageError, match="order='big' is not a number"):
+        restore(excerpt, SR, damage, options={"order": "big"})
+    with pytest.raises(DamageError, match=r"gap at 0\.162 s is 0\.013 s long.*max_gap=0\.01 s"):
+        restore(excerpt, SR, damage, options={"max_gap": 0.01})
