@@ -1,0 +1,169 @@
+"""``load_model``: a hub id or a local diffusers folder -> a ready :class:`ModelAdapter`.
+
+Components are loaded one by one with the classes named in ``model_index.json`` (not through
+the pipelines: ``MusicLDMPipeline`` is deprecated and both pipelines' text paths break on
+transformers 5). Hub ids resolve to the local Hugging Face cache first; the network is tried
+only when it is allowed (``HF_HUB_OFFLINE`` unset), and a model that cannot be had raises a
+:class:`ModelError` that names it and says how to download it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from diffmusic_engine.errors import ModelError
+from diffmusic_engine.models.base import ModelAdapter, default_dtype
+
+KNOWN_MODELS = ("cvssp/audioldm2-music", "cvssp/audioldm2", "ucsd-reach/musicldm")
+PIPELINE_KINDS = {"AudioLDM2Pipeline": "audioldm2", "MusicLDMPipeline": "musicldm"}
+
+
+def load_model(
+    id_or_path: str, *, device: str | None = None, dtype: torch.dtype | None = None
+) -> ModelAdapter:
+    """The adapter for a diffusers AudioLDM2 or MusicLDM folder or hub id.
+
+    ``device`` defaults to CUDA when available; ``dtype`` to fp16 on CUDA and fp32 on CPU
+    (pass ``torch.bfloat16`` on CUDA if preferred; fp16/bf16 on CPU is refused as too slow).
+    """
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
+    dtype = dtype or default_dtype(target)
+    if target.type == "cpu" and dtype != torch.float32:
+        raise ModelError(f"{id_or_path}: {dtype} on CPU is not supported, use float32")
+    root = resolve_model_path(id_or_path)
+    index = read_model_index(root, id_or_path)
+    kind = PIPELINE_KINDS.get(index.get("_class_name", ""))
+    if kind is None:
+        raise ModelError(
+            f"{id_or_path}: unsupported pipeline {index.get('_class_name')!r} "
+            f"(supported: {', '.join(PIPELINE_KINDS)})"
+        )
+    try:
+        components = {
+            name: load_component(root, name, spec, dtype)
+            for name, spec in index.items()
+            if not name.startswith("_")
+            and name not in ("feature_extractor", "scheduler")
+            and isinstance(spec, list)
+            and spec[0] is not None
+        }
+        scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as error:
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise ModelError(f"{id_or_path}: cannot load the model ({first_line})") from error
+    name = str(id_or_path)
+    common = {"scheduler_config": scheduler_config, "device": target, "dtype": dtype}
+    if kind == "audioldm2":
+        from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter, TextStack
+
+        if type(components["text_encoder_2"]).__name__ == "VitsModel":
+            raise ModelError(
+                f"{id_or_path}: AudioLDM2 text-to-speech checkpoints are not supported"
+            )
+        text = TextStack(
+            **{
+                key: components[key]
+                for key in (
+                    "tokenizer",
+                    "text_encoder",
+                    "tokenizer_2",
+                    "text_encoder_2",
+                    "projection_model",
+                    "language_model",
+                )
+            }
+        )
+        return AudioLDM2Adapter(
+            name,
+            unet=components["unet"],
+            vae=components["vae"],
+            vocoder=components["vocoder"],
+            text=text,
+            **common,
+        )
+    from diffmusic_engine.models.musicldm import MusicLDMAdapter
+
+    return MusicLDMAdapter(
+        name,
+        unet=components["unet"],
+        vae=components["vae"],
+        vocoder=components["vocoder"],
+        tokenizer=components["tokenizer"],
+        text_encoder=components["text_encoder"],
+        **common,
+    )
+
+
+def resolve_model_path(id_or_path: str) -> Path:
+    """A local folder as is; a hub id from the cache, else downloaded if the hub is allowed."""
+    path = Path(id_or_path).expanduser()
+    if path.is_dir():
+        return path
+    how = f"download it with `huggingface-cli download {id_or_path}` or pass a local folder"
+    if (
+        path.is_absolute()
+        or str(id_or_path).startswith((".", "~"))
+        or str(id_or_path).count("/") != 1
+    ):
+        raise ModelError(f"model {id_or_path!r} not found: no such folder, and not a hub id")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(id_or_path), local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
+        pass
+    if hub_offline():
+        raise ModelError(f"model {id_or_path!r} is not in the local cache (offline): {how}")
+    try:
+        return Path(snapshot_download(str(id_or_path)))
+    except Exception as error:  # noqa: BLE001 - network, auth, missing repo: all one message
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(
+            f"model {id_or_path!r} could not be downloaded ({reason}): {how}"
+        ) from error
+
+
+def hub_offline() -> bool:
+    """Whether the hub must not be contacted (``HF_HUB_OFFLINE`` now or at import)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return flag in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
+
+
+def read_model_index(root: Path, id_or_path: str) -> dict:
+    index_file = root / "model_index.json"
+    if not index_file.is_file():
+        raise ModelError(f"{id_or_path}: not a diffusers pipeline folder (no model_index.json)")
+    try:
+        return json.loads(index_file.read_text())
+    except ValueError as error:
+        raise ModelError(f"{id_or_path}: unreadable model_index.json ({error})") from error
+
+
+def load_component(root: Path, name: str, spec: list, dtype: torch.dtype) -> object:
+    """One component by the (library, class) that ``model_index.json`` names for it."""
+    library, class_name = spec
+    import diffusers
+    import transformers
+
+    module = transformers if library == "transformers" else diffusers
+    cls = getattr(module, class_name, None)
+    if cls is None and library == "transformers" and class_name.endswith("Fast"):
+        cls = getattr(module, class_name[: -len("Fast")], None)  # transformers 5 merged them
+    if cls is None:
+        raise ModelError(f"{root}: unknown class {library}.{class_name} for {name}")
+    folder = root / name
+    if "Tokenizer" in class_name:
+        return cls.from_pretrained(folder)
+    return cls.from_pretrained(folder, torch_dtype=dtype)

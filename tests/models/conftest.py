@@ -1,0 +1,42 @@
+"""Tiny random-weight AudioLDM2 and MusicLDM pipelines, saved once per session and loaded back
+through the real loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from diffmusic_engine.models import load_model
+from diffmusic_engine.models.testing import save_tiny_pipeline
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models: thread start-up and contention cost more than the arithmetic
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-pipelines")
+    return {
+        kind: save_tiny_pipeline(kind, root / kind, seed=0) for kind in ("audioldm2", "musicldm")
+    }
+
+
+@pytest.fixture(scope="session")
+def audioldm2(tiny_folders):
+    return load_model(str(tiny_folders["audioldm2"]), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def musicldm(tiny_folders):
+    return load_model(str(tiny_folders["musicldm"]), device="cpu")
+
+
+@pytest.fixture(params=["audioldm2", "musicldm"])
+def adapter(request):
+    return request.getfixturevalue(request.param)

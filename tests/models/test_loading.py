@@ -1,0 +1,62 @@
+"""load_model: tiny saved pipelines load back; missing models fail with a useful message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from diffmusic_engine.errors import ModelError
+from diffmusic_engine.models import ModelAdapter, load_model
+from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter
+from diffmusic_engine.models.musicldm import MusicLDMAdapter
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"), [("audioldm2", AudioLDM2Adapter), ("musicldm", MusicLDMAdapter)]
+)
+def test_saved_tiny_pipeline_loads_back(tiny_folders, kind, cls):
+    folder = tiny_folders[kind]
+    adapter = load_model(str(folder), device="cpu")
+    assert isinstance(adapter, cls) and isinstance(adapter, ModelAdapter)
+    assert adapter.dtype == torch.float32 and adapter.device.type == "cpu"
+    # shapes follow the saved configs: vocoder 16 kHz, hop 10*4*4 = 160, 16 mels; VAE 2 levels
+    assert adapter.sample_rate == 16000
+    assert adapter.latent_shape(16000) == (4, 50, 8)  # ceil(16000 / (160 * 2)) frames, 16 / 2
+    assert adapter.samples_for_latent(50) == 16000
+    assert adapter.window_samples == 128 * 2 * 160  # UNet sample_size x VAE factor x hop
+    saved = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    assert adapter.scheduler_config["beta_end"] == saved["beta_end"]
+    modules = [adapter.unet, adapter.vae, adapter.vocoder]
+    for module in modules:
+        assert not module.training
+        assert not any(p.requires_grad for p in module.parameters())
+
+
+def test_missing_folder_names_the_model(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelError, match="no-such-model"):
+        load_model(str(missing))
+
+
+def test_uncached_hub_id_offline_says_how_to_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelError) as error:
+        load_model("nobody-here/not-a-model")
+    message = str(error.value)
+    assert "nobody-here/not-a-model" in message
+    assert "huggingface-cli download nobody-here/not-a-model" in message
+    assert "\n" not in message
+
+
+def test_folder_without_model_index(tmp_path):
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(ModelError, match="model_index.json"):
+        load_model(str(tmp_path))
+
+
+def test_half_precision_on_cpu_is_refused(tiny_folders):
+    with pytest.raises(ModelError, match="float32"):
+        load_model(str(tiny_folders["musicldm"]), device="cpu", dtype=torch.float16)
