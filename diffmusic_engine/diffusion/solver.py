@@ -18,7 +18,7 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.operators import MixOperator, Operator
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.samplers import DDIMSchedule, sample
+from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample
 
 # Step sizes per sampler for the losses of guidance.py (unsquared norms, mel-dB with VMC).
 # irs: the authors' code divides the mel-dB norm by 1000 and steps by 1 -> gamma 1e-3;
@@ -36,7 +36,7 @@ def solve(
     vmc: bool = True,
     steps: int = 200,
     gamma: float | None = None,
-    eta: float = 0.0,
+    eta: float | None = None,
     seed: int = 0,
     prompt: str | None = None,
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
@@ -47,8 +47,9 @@ def solve(
     ``measurement`` is the damaged audio ``(B, n)`` at ``adapter.sample_rate`` with
     ``n <= adapter.window_samples``; the operator acts on ``(B, n)`` waveforms (``(B, sources,
     n)`` for separation, one latent per source in the same batch). ``gamma`` defaults to
-    ``DEFAULT_GAMMA[sampler]``. Returns float32 waveforms ``(B, n)``, or ``(B, sources, n)``
-    when ``sources > 1``, on ``adapter.device``.
+    ``DEFAULT_GAMMA[sampler]`` and ``eta`` to ``DEFAULT_ETA[sampler]`` (DPS and DSG need the
+    stochastic DDIM step; IRS is the paper's deterministic one). Returns float32 waveforms
+    ``(B, n)``, or ``(B, sources, n)`` when ``sources > 1``, on ``adapter.device``.
     """
     damaged = _check_measurement(adapter, measurement)
     if isinstance(operator, MixOperator) and sources != len(operator.weights):
@@ -59,6 +60,7 @@ def solve(
     rows = batch * sources  # one latent per (item, source), source-fastest
     shape = (rows, *adapter.latent_shape(n))
     gamma = DEFAULT_GAMMA.get(sampler, 0.0) if gamma is None else float(gamma)
+    eta = DEFAULT_ETA.get(sampler, 0.0) if eta is None else float(eta)
 
     conditioning = adapter.conditioning(prompt, rows)
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, steps)
