@@ -33,15 +33,13 @@ def plain_resampling(damaged: np.ndarray, cutoff: float, sample_rate: int) -> np
     return _fit(back, damaged.shape[1])
 
 
-def plain_griffin_lim(
-    damaged: np.ndarray, n_fft: int, hop: int, iterations: int = 32
-) -> np.ndarray:
-    """librosa's Griffin-Lim from a random phase (seeded), on the damaged audio's magnitude."""
+def plain_griffin_lim(audio: np.ndarray, n_fft: int, hop: int, iterations: int = 32) -> np.ndarray:
+    """librosa's Griffin-Lim from a random phase (seeded), on the magnitude of ``audio``."""
     import librosa
 
-    magnitude = np.abs(librosa.stft(damaged, n_fft=n_fft, hop_length=hop))
+    magnitude = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop))
     out = librosa.griffinlim(
-        magnitude, n_iter=iterations, hop_length=hop, n_fft=n_fft, length=damaged.shape[1],
+        magnitude, n_iter=iterations, hop_length=hop, n_fft=n_fft, length=audio.shape[1],
         random_state=0,
     )  # fmt: skip
     return out.astype(np.float32)
