@@ -20,24 +20,14 @@ from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.evaluation.baselines import linear_interpolation
+from diffmusic_engine.evaluation.plots import save_spectrograms
 from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.synth import music_excerpt
 
 SAMPLE_RATE = 44100
 DURATION = 6.0
 GAPS = (Gap(1.310, 1.330), Gap(2.705, 2.745), Gap(4.470, 4.480))  # 20, 40 and 10 ms
-
-
-def linear_fill(damaged: np.ndarray, sample_rate: int, gaps: tuple[Gap, ...]) -> np.ndarray:
-    """Baseline: a straight line across each gap from the sample before to the one after."""
-    out = damaged.copy()
-    for gap in gaps:
-        first, stop = gap_samples(gap, sample_rate)
-        for channel in out:
-            channel[first:stop] = np.interp(
-                np.arange(first, stop), [first - 1, stop], [channel[first - 1], channel[stop]]
-            )
-    return out
 
 
 def measure(
@@ -56,37 +46,6 @@ def measure(
     }
 
 
-def plot(
-    path: Path, versions: dict[str, np.ndarray], sample_rate: int, gap: Gap, span: float = 0.15
-) -> None:
-    """Spectrograms (left channel) of each version around ``gap``, the gap marked."""
-    import librosa
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    centre = (gap.start + gap.end) / 2
-    first = int((centre - span) * sample_rate)
-    stop = int((centre + span) * sample_rate)
-    fig, axes = plt.subplots(1, len(versions), figsize=(4 * len(versions), 3.6), sharey=True)
-    for ax, (name, audio) in zip(axes, versions.items(), strict=True):
-        spec = np.abs(librosa.stft(audio[0, first:stop], n_fft=512, hop_length=64))
-        db = librosa.amplitude_to_db(spec, ref=1.0, top_db=None)
-        extent = (first / sample_rate, stop / sample_rate, 0, sample_rate / 2000)
-        image = ax.imshow(db, origin="lower", aspect="auto", extent=extent, vmin=-90, vmax=10,
-                          cmap="magma")  # fmt: skip
-        for edge in (gap.start, gap.end):
-            ax.axvline(edge, color="cyan", linewidth=0.8, linestyle="--")
-        ax.set_title(name)
-        ax.set_xlabel("time (s)")
-    axes[0].set_ylabel("frequency (kHz)")
-    fig.colorbar(image, ax=axes, label="dB", shrink=0.9)
-    fig.suptitle(f"dropout {gap} s: before / after (dsp backend, AR interpolation)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def run(folder: Path) -> dict[str, dict[str, float]]:
     """Build, damage, restore, measure and write everything into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +57,7 @@ def run(folder: Path) -> dict[str, dict[str, float]]:
     seconds = time.perf_counter() - started
     versions = {
         "damaged (zero-fill)": damaged,
-        "linear interpolation": linear_fill(damaged, SAMPLE_RATE, GAPS),
+        "linear interpolation": linear_interpolation(damaged, GAPS, SAMPLE_RATE),
         "dsp restoration": restored,
     }
     table = {name: measure(clean, audio, SAMPLE_RATE, GAPS) for name, audio in versions.items()}
@@ -110,11 +69,14 @@ def run(folder: Path) -> dict[str, dict[str, float]]:
     for name, audio in (("clean", clean), ("damaged", damaged), ("restored", restored),
                         ("linear", versions["linear interpolation"])):  # fmt: skip
         write_audio(folder / f"{name}.wav", audio, SAMPLE_RATE)
-    plot(
+    gap = GAPS[1]
+    save_spectrograms(
         folder / "spectrogram.png",
         {"clean": clean, "damaged": damaged, "restored (dsp)": restored},
         SAMPLE_RATE,
-        GAPS[1],
+        title=f"dropout {gap} s: before / after (dsp backend, AR interpolation)",
+        span=(gap.start - 0.15, gap.end + 0.15),
+        marks=(gap.start, gap.end),
     )
     print(f"wrote clean/damaged/restored/linear .wav and spectrogram.png to {folder}/")
     return table

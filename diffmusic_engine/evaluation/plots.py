@@ -14,10 +14,12 @@ def save_spectrograms(
     *,
     title: str = "",
     span: tuple[float, float] | None = None,
+    marks: tuple[float, ...] = (),
 ) -> Path:
     """One log-magnitude spectrogram per panel (channels averaged), stacked, as a PNG.
 
-    ``span`` (seconds) zooms every panel on the same stretch of time, e.g. around a gap.
+    ``span`` (seconds) zooms every panel on the same stretch of time, e.g. around a gap;
+    ``marks`` (seconds, in the file's time) draw dashed lines, e.g. at a gap's edges.
     """
     import librosa
     import librosa.display
@@ -26,17 +28,29 @@ def save_spectrograms(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True, layout="constrained"
+    )
     axes = np.atleast_1d(axes)
-    for ax, (name, audio) in zip(axes, panels.items(), strict=True):
+    spectra = {}
+    for name, audio in panels.items():
         mono = np.mean(np.atleast_2d(audio), axis=0)
         if span is not None:
             mono = mono[int(span[0] * sample_rate) : int(span[1] * sample_rate)]
-        db = librosa.amplitude_to_db(np.abs(librosa.stft(mono, n_fft=1024, hop_length=128)))
+        spectra[name] = np.abs(librosa.stft(mono, n_fft=1024, hop_length=128))
+    loudest = max(float(s.max()) for s in spectra.values()) or 1.0  # one scale for every panel
+    for ax, (name, spectrum) in zip(axes, spectra.items(), strict=True):
         image = librosa.display.specshow(
-            db, sr=sample_rate, hop_length=128, x_axis="time", y_axis="hz", ax=ax, vmin=-80
-        )
+            librosa.amplitude_to_db(spectrum, ref=loudest, top_db=None), sr=sample_rate,
+            hop_length=128, x_axis="time", y_axis="hz", ax=ax,
+            vmin=-80, vmax=0, cmap="magma",
+        )  # fmt: skip
         ax.set_title(name)
+        for mark in marks:
+            ax.axvline(mark - (span[0] if span else 0.0), color="cyan", lw=0.8, ls="--")
+        ax.label_outer()  # time labels on the bottom panel only
+    if span is not None:
+        axes[-1].set_xlabel(f"time from {span[0]:.2f} s")
     fig.colorbar(image, ax=axes.tolist(), format="%+2.0f dB")
     if title:
         fig.suptitle(title)

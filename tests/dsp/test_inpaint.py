@@ -10,6 +10,7 @@ from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Gap, Inpaint
 from diffmusic_engine.dsp.inpaint import interpolate
 from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.evaluation.baselines import linear_interpolation
 from diffmusic_engine.operators import gap_samples
 
 SR = 44100
@@ -26,18 +27,6 @@ def dropouts(seed: int = 0, count: int = 10) -> tuple[Gap, ...]:
 
 
 GAPS = dropouts()
-
-
-def linear_fill(damaged: np.ndarray, gaps: tuple[Gap, ...]) -> np.ndarray:
-    """The baseline: a straight line across each gap between its two neighbouring samples."""
-    out = damaged.copy()
-    for gap in gaps:
-        first, stop = gap_samples(gap, SR)
-        for channel in out:
-            channel[first:stop] = np.interp(
-                np.arange(first, stop), [first - 1, stop], [channel[first - 1], channel[stop]]
-            )
-    return out
 
 
 def in_gap_snr(clean: np.ndarray, estimate: np.ndarray, gaps: tuple[Gap, ...]) -> float:
@@ -58,7 +47,7 @@ def inpainted(excerpt):
 
 def test_beats_zero_fill_and_linear_interpolation(excerpt, inpainted):
     damaged, result = inpainted
-    linear = linear_fill(damaged, GAPS)
+    linear = linear_interpolation(damaged, GAPS, SR)
     snr = {name: in_gap_snr(excerpt, x, GAPS) for name, x in
            (("zero", damaged), ("linear", linear), ("dsp", result.audio))}  # fmt: skip
     lsd = {name: region_lsd(excerpt, x, GAPS) for name, x in
