@@ -6,6 +6,8 @@ capped at ``MAX_DB`` so that a perfect estimate gives a finite, JSON-safe number
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 MAX_DB = 150.0
@@ -46,15 +48,46 @@ def magnitude_spectrogram(x: np.ndarray, n_fft: int = 1024, hop: int = 512) -> n
     return np.abs(librosa.stft(_as_2d(x), n_fft=n_fft, hop_length=hop, center=True))
 
 
+def _centred_in(interval: tuple[float, float] | None, spacing: float, count: int) -> slice:
+    """The indices ``i < count`` whose centres ``i * spacing`` fall in ``interval``."""
+    if interval is None:
+        return slice(0, count)
+    first = int(np.ceil(interval[0] / spacing))
+    stop = int(np.floor(interval[1] / spacing)) + 1
+    return slice(max(0, first), max(first + 1, min(count, stop)))
+
+
 def frame_range(
     region: tuple[float, float] | None, sample_rate: int, n_frames: int, hop: int = 512
 ) -> slice:
     """The STFT frames whose centres fall in ``region`` (seconds); all frames if ``None``."""
-    if region is None:
-        return slice(0, n_frames)
-    first = int(np.ceil(region[0] * sample_rate / hop))
-    stop = int(np.floor(region[1] * sample_rate / hop)) + 1
-    return slice(max(0, first), max(first + 1, min(n_frames, stop)))
+    return _centred_in(region, hop / sample_rate, n_frames)
+
+
+def bin_range(band: tuple[float, float] | None, sample_rate: int, n_fft: int) -> slice:
+    """The STFT bins whose centre frequencies fall in ``band`` (Hz); all bins if ``None``."""
+    return _centred_in(band, sample_rate / n_fft, n_fft // 2 + 1)
+
+
+def _log_spectral_distance(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate: int,
+    *,
+    n_fft: int,
+    hop: int,
+    region: tuple[float, float] | None,
+    band: tuple[float, float] | None,
+    log_ratio: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> float:
+    """Per frame, the RMS over the selected bins of ``log_ratio(|X|, |X_hat|)``; the mean over
+    the selected frames and the channels."""
+    ref = magnitude_spectrogram(reference, n_fft, hop)
+    est = magnitude_spectrogram(estimate, n_fft, hop)
+    where = (slice(None), bin_range(band, sample_rate, n_fft))
+    where += (frame_range(region, sample_rate, ref.shape[-1], hop),)
+    ratio = log_ratio(ref[where], est[where])
+    return float(np.mean(np.sqrt(np.mean(ratio**2, axis=-2))))
 
 
 def lsd(
@@ -73,12 +106,10 @@ def lsd(
     ``region`` (seconds) keeps the frames centred in it, ``band`` (Hz) the bins inside it: the
     restored gap, or the rebuilt band of a super-resolution.
     """
-    ref = magnitude_spectrogram(reference, n_fft, hop)
-    est = magnitude_spectrogram(estimate, n_fft, hop)
-    frames = frame_range(region, sample_rate, ref.shape[-1], hop)
-    bins = bin_range(band, sample_rate, n_fft)
-    diff = np.log10(ref[:, bins, frames] ** 2 + EPS) - np.log10(est[:, bins, frames] ** 2 + EPS)
-    return float(np.mean(np.sqrt(np.mean(diff**2, axis=-2))))
+    return _log_spectral_distance(
+        reference, estimate, sample_rate, n_fft=n_fft, hop=hop, region=region, band=band,
+        log_ratio=lambda ref, est: np.log10(ref**2 + EPS) - np.log10(est**2 + EPS),
+    )  # fmt: skip
 
 
 def lsd_audiosr(
@@ -90,23 +121,10 @@ def lsd_audiosr(
     band: tuple[float, float] | None = None,
 ) -> float:
     """LSD the AudioSR way: n_fft 2048, hop 512, ``log10(|X|^2 / (|X_hat| + 1e-8)^2 + 1e-8)``."""
-    eps = 1e-8
-    ref = magnitude_spectrogram(reference, 2048, 512)
-    est = magnitude_spectrogram(estimate, 2048, 512)
-    frames = frame_range(region, sample_rate, ref.shape[-1], 512)
-    bins = bin_range(band, sample_rate, 2048)
-    ratio = ref[:, bins, frames] ** 2 / (est[:, bins, frames] + eps) ** 2
-    return float(np.mean(np.sqrt(np.mean(np.log10(ratio + eps) ** 2, axis=-2))))
-
-
-def bin_range(band: tuple[float, float] | None, sample_rate: int, n_fft: int) -> slice:
-    """The STFT bins whose centre frequencies fall in ``band`` (Hz); all bins if ``None``."""
-    n_bins = n_fft // 2 + 1
-    if band is None:
-        return slice(0, n_bins)
-    first = int(np.ceil(band[0] * n_fft / sample_rate))
-    stop = int(np.floor(band[1] * n_fft / sample_rate)) + 1
-    return slice(max(0, first), max(first + 1, min(n_bins, stop)))
+    return _log_spectral_distance(
+        reference, estimate, sample_rate, n_fft=2048, hop=512, region=region, band=band,
+        log_ratio=lambda ref, est: np.log10(ref**2 / (est + 1e-8) ** 2 + 1e-8),
+    )  # fmt: skip
 
 
 def spectral_convergence(
