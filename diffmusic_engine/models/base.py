@@ -15,7 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from diffmusic_engine.errors import ModelError
 from diffmusic_engine.models.mel import MelFrontEnd
+from diffmusic_engine.samplers.schedule import DDIMSchedule
 
 
 @runtime_checkable
@@ -118,10 +120,20 @@ class LatentAudioAdapter:
         self.name = name
         self.device = torch.device(device)
         self.dtype = dtype
-        self.unet, self.vae, self.vocoder = (
-            freeze(module, self.device, dtype) for module in (unet, vae, vocoder)
+        # D and V carry the guidance gradient: see decoder_dtype
+        self.decoder_dtype = decoder_dtype(dtype)
+        self.unet = freeze(unet, self.device, dtype)
+        self.vae, self.vocoder = (
+            freeze(module, self.device, self.decoder_dtype) for module in (vae, vocoder)
         )
         self.scheduler_config = dict(scheduler_config)
+        self.prediction_type = self.scheduler_config.get("prediction_type") or "epsilon"
+        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
+            raise ModelError(f"{name}: unsupported prediction_type {self.prediction_type!r}")
+        # abar_t over the training timesteps, to turn a v or x0 prediction into eps
+        self.alphas_cumprod = DDIMSchedule.from_scheduler_config(
+            self.scheduler_config, 1
+        ).alphas_cumprod
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self.scaling_factor = float(vae.config.scaling_factor)
         self.sample_rate = int(vocoder.config.sampling_rate)
@@ -156,7 +168,20 @@ class LatentAudioAdapter:
                 # eps = eps_uncond + w (eps_cond - eps_uncond)
                 uncond, cond = eps.chunk(2)
                 eps = uncond + conditioning.guidance_scale * (cond - uncond)
-            return eps.to(z_t.dtype)
+            return self._as_noise(eps.float(), z_t.float(), int(t)).to(z_t.dtype)
+
+    def _as_noise(self, output: torch.Tensor, z_t: torch.Tensor, t: int) -> torch.Tensor:
+        """The UNet's output as eps, whatever the scheduler says it predicts."""
+        if self.prediction_type == "epsilon":
+            return output
+        abar = float(self.alphas_cumprod[t])
+        a, s = math.sqrt(abar), math.sqrt(1.0 - abar)
+        z_t = z_t.to(output.device)
+        if self.prediction_type == "v_prediction":
+            # v = a eps - s z0 and z_t = a z0 + s eps  =>  eps = a v + s z_t
+            return a * output + s * z_t
+        # x0 prediction: eps = (z_t - a z0) / s
+        return (z_t - a * output) / s
 
     def _call_unet(self, z: torch.Tensor, t: int, inputs: dict) -> torch.Tensor:
         return self.unet(z, t, **inputs, return_dict=False)[0]
@@ -164,13 +189,13 @@ class LatentAudioAdapter:
     # -- D, V and the mel front end ---------------------------------------------------------------
     def decode(self, z0: torch.Tensor) -> torch.Tensor:
         # the VAE was trained on latents multiplied by scaling_factor: undo it first
-        latents = z0.to(self.device, self.dtype) / self.scaling_factor
+        latents = z0.to(self.device, self.decoder_dtype) / self.scaling_factor
         return self.vae.decode(latents).sample
 
     def vocode(self, mel: torch.Tensor) -> torch.Tensor:
         if mel.dim() == 4:
             mel = mel.squeeze(1)
-        return self.vocoder(mel.to(self.dtype)).float()
+        return self.vocoder(mel.to(self.decoder_dtype)).float()
 
     def mel(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.front_end(waveform.to(self.device))
@@ -207,11 +232,26 @@ class LatentAudioAdapter:
 
 
 def freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Move to ``device``/``dtype``, evaluation mode, no parameter gradients."""
+    """Move to ``device``/``dtype``, evaluation mode, no parameter gradients.
+
+    A module that already holds ``dtype`` parameters was loaded with ``from_pretrained(dtype)``
+    and keeps the layers that loader left in fp32 on purpose (transformers'
+    ``_keep_in_fp32_modules``, e.g. T5's feed-forward output ``wo``, which overflows in fp16);
+    only a module that has none (built from a config in fp32) is cast.
+    """
     module = module.to(device=device)
-    if any(p.is_floating_point() and p.dtype != dtype for p in module.parameters()):
+    floating = {p.dtype for p in module.parameters() if p.is_floating_point()}
+    if floating and dtype not in floating:
         module = module.to(dtype=dtype)
     return module.eval().requires_grad_(False)
+
+
+def decoder_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The precision of D and V, through which the guidance gradient runs: fp32 when the model
+    runs in fp16, whose range (6.5e4) the gradient of the mel-dB loss overflows (it grows as
+    1 / power in quiet bins, and sums over the vocoder's and decoder's layers); an overflowed
+    gradient would silently leave the step unguided. bf16 has fp32's range and is kept."""
+    return torch.float32 if dtype == torch.float16 else dtype
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from diffmusic_engine.errors import ModelError
-from diffmusic_engine.models.base import ModelAdapter, default_dtype
+from diffmusic_engine.models.base import ModelAdapter, decoder_dtype, default_dtype
 
 KNOWN_MODELS = ("cvssp/audioldm2-music", "cvssp/audioldm2", "ucsd-reach/musicldm")
 PIPELINE_KINDS = {"AudioLDM2Pipeline": "audioldm2", "MusicLDMPipeline": "musicldm"}
@@ -157,6 +157,7 @@ def load_component(root: Path, name: str, spec: list, dtype: torch.dtype) -> obj
     import diffusers
     import transformers
 
+    # diffusers records its pipeline-specific models under the pipeline's name ("audioldm2")
     module = transformers if library == "transformers" else diffusers
     cls = getattr(module, class_name, None)
     if cls is None and library == "transformers" and class_name.endswith("Fast"):
@@ -166,4 +167,8 @@ def load_component(root: Path, name: str, spec: list, dtype: torch.dtype) -> obj
     folder = root / name
     if "Tokenizer" in class_name:
         return cls.from_pretrained(folder)
+    if name in ("vae", "vocoder"):
+        dtype = decoder_dtype(dtype)  # the guidance gradient runs through D and V
+    if library == "transformers":
+        return cls.from_pretrained(folder, dtype=dtype)  # transformers 5 name of torch_dtype
     return cls.from_pretrained(folder, torch_dtype=dtype)

@@ -1,0 +1,83 @@
+"""What the adapters do for real checkpoints that the fp32 tiny pipelines do not exercise:
+half precision on CUDA (fp32 D and V, T5's fp32 layers kept) and v/x0-predicting schedulers."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+
+from diffmusic_engine.errors import ModelError
+from diffmusic_engine.models.base import freeze
+from diffmusic_engine.models.musicldm import MusicLDMAdapter
+
+
+def musicldm_like(adapter, *, dtype=torch.float32, **scheduler):
+    """A MusicLDM adapter on copies of ``adapter``'s modules (freeze works in place)."""
+    return MusicLDMAdapter(
+        "copy",
+        unet=copy.deepcopy(adapter.unet),
+        vae=copy.deepcopy(adapter.vae),
+        vocoder=copy.deepcopy(adapter.vocoder),
+        scheduler_config={**adapter.scheduler_config, **scheduler},
+        tokenizer=adapter.tokenizer,
+        text_encoder=copy.deepcopy(adapter.text_encoder),
+        device="cpu",
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "sample"])
+def test_v_and_x0_predictions_become_the_same_ddim_step_as_eps(musicldm, prediction_type):
+    adapter = musicldm_like(musicldm, prediction_type=prediction_type)
+    z = torch.randn(1, *adapter.latent_shape(8000), generator=torch.Generator().manual_seed(3))
+    t = 601
+    conditioning = adapter.conditioning(None, 1)
+    with torch.no_grad():
+        raw = adapter.unet(z, t, **conditioning.inputs, return_dict=False)[0]
+    eps = adapter.predict_noise(z, t, conditioning)
+    # diffusers' own DDIM step, told what the UNet predicts, must land where eps lands
+    config = {k: v for k, v in adapter.scheduler_config.items() if not k.startswith("_")}
+    steps = []
+    for kind, output in ((prediction_type, raw), ("epsilon", eps)):
+        scheduler = DDIMScheduler(**{**config, "prediction_type": kind})
+        scheduler.set_timesteps(50)
+        steps.append(scheduler.step(output, t, z).prev_sample)
+    torch.testing.assert_close(steps[0], steps[1], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(eps, raw)  # the conversion did something
+
+
+def test_unknown_prediction_type_is_refused(musicldm):
+    with pytest.raises(ModelError, match="prediction_type"):
+        musicldm_like(musicldm, prediction_type="flow")
+
+
+def test_fp16_model_decodes_and_takes_gradients_in_fp32(musicldm):
+    adapter = musicldm_like(musicldm, dtype=torch.float16)
+    assert {p.dtype for p in adapter.unet.parameters()} == {torch.float16}
+    assert {p.dtype for p in adapter.text_encoder.parameters()} == {torch.float16}
+    for module in (adapter.vae, adapter.vocoder):
+        assert {p.dtype for p in module.parameters()} == {torch.float32}
+    z0 = torch.randn(1, *adapter.latent_shape(3200), requires_grad=True)
+    wave = adapter.vocode(adapter.decode(z0))
+    # a loss whose gradient is far beyond fp16's range (6.5e4) comes back finite
+    (gradient,) = torch.autograd.grad((wave * 1e8).sum(), z0)
+    assert gradient.dtype == torch.float32 and bool(torch.isfinite(gradient).all())
+    assert float(gradient.abs().max()) > 6.6e4
+
+
+def test_freeze_keeps_the_layers_transformers_loads_in_fp32(tmp_path):
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(vocab_size=32, d_model=8, d_ff=8, d_kv=4, num_heads=2, num_layers=1)
+    T5EncoderModel(config).save_pretrained(tmp_path)
+    loaded = T5EncoderModel.from_pretrained(tmp_path, dtype=torch.float16)
+    kept = {name for name, p in loaded.named_parameters() if p.dtype == torch.float32}
+    assert kept and all(".wo." in name for name in kept)  # T5's _keep_in_fp32_modules
+    frozen = freeze(loaded, torch.device("cpu"), torch.float16)
+    assert {n for n, p in frozen.named_parameters() if p.dtype == torch.float32} == kept
+    # a module built in fp32 from a config is cast
+    built = freeze(T5EncoderModel(config), torch.device("cpu"), torch.float16)
+    assert {p.dtype for p in built.parameters()} == {torch.float16}
