@@ -403,13 +403,18 @@ class Journal:
             for file in files:
                 (blob_dir / file).unlink(missing_ok=True)
 
-    def fail(self, job_id: str, message: str) -> None:
-        """Mark a queued or running job FAILED with a one-line error message."""
+    def fail(self, job_id: str, message: str) -> bool:
+        """Mark a queued or running job FAILED with a one-line error message.
+
+        Returns False (and changes nothing) if the job had already ended.
+        """
         error = " ".join(str(message).split())[:MAX_ERROR_LENGTH] or "failed"
         with self._lock:
             self._live.pop(job_id, None)
             if not self._update(job_id, ACTIVE_STATES, state=JobState.FAILED.value, error=error):
                 log.info("job %s had already ended; failure not recorded: %s", job_id, error)
+                return False
+            return True
 
     def cancel(self, job_id: str) -> bool:
         """Mark a queued or running job CANCELLED; False if it is unknown or already ended."""

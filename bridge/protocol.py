@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import time
@@ -167,7 +168,7 @@ def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
     try:
         header = json.loads(bytes(frames[2]))
         content = json.loads(bytes(frames[3]))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         raise ProtocolError("malformed-header", f"header or content is not JSON: {exc}") from None
     _check_header(header)
     if not isinstance(content, dict):
@@ -192,6 +193,12 @@ def _check_header(header: Any) -> None:
             raise ProtocolError("malformed-header", f"header field {name!r} missing or mistyped")
     if not 8 <= len(header["msg_id"]) <= 64:
         raise ProtocolError("malformed-header", "header msg_id must have 8..64 characters")
+    try:  # NaN would pass every staleness check; a huge integer overflows float()
+        finite = math.isfinite(float(header["time"]))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ProtocolError("malformed-header", "header time must be a finite number")
     for name in ("parent_id", "session"):
         if header.get(name) is not None and not isinstance(header[name], str):
             raise ProtocolError("malformed-header", f"header field {name!r} must be a string")

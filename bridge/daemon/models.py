@@ -100,7 +100,11 @@ class ModelCache:
         with self._lock:
             self._entries[model] = Entry(adapter, device, size, time.time())
             self._entries.move_to_end(model)
-            self._evict(keep=model)
+            evicted = self._evict(keep=model)
+        # Outside the lock: the unloader may wait for a model another thread is loading, and
+        # list() (answered by the daemon's request thread) must not wait with it.
+        for name, entry in evicted:
+            self._unloader(name, entry.device)
         return adapter
 
     def unload(self, model: str) -> bool:
@@ -114,13 +118,15 @@ class ModelCache:
         gc.collect()
         return True
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str) -> list[tuple[str, Entry]]:
+        """Drop least recently used entries beyond the budget; the caller unloads them."""
+        evicted: list[tuple[str, Entry]] = []
         while self.budget_bytes and self.total_bytes() > self.budget_bytes:
             oldest = next((m for m in self._entries if m != keep), None)
             if oldest is None:
-                return
-            entry = self._entries.pop(oldest)
-            self._unloader(oldest, entry.device)
+                break
+            evicted.append((oldest, self._entries.pop(oldest)))
+        return evicted
 
     def total_bytes(self) -> int:
         return sum(e.bytes for e in self._entries.values())

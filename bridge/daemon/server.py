@@ -97,13 +97,14 @@ class EventBus:
         self._thread.start()
 
     def publish(self, job_id: str | None, event: str, **content: Any) -> None:
+        # Numbered and queued under one lock, so events leave in seq order: a client drops an
+        # event not newer than the last it saw, so a reordered one would be lost.
         with self._lock:  # strictly increasing across restarts: wall-clock nanoseconds
             self._seq = max(self._seq + 1, time.time_ns())
-            seq = self._seq
-        if job_id is not None:
-            content = {"job": job_id, "seq": seq, **content}
-        message = Message(event, content, session=self._session)
-        self._queue.put((event_topic(job_id), message))
+            if job_id is not None:
+                content = {"job": job_id, "seq": self._seq, **content}
+            message = Message(event, content, session=self._session)
+            self._queue.put((event_topic(job_id), message))
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -251,7 +252,7 @@ class Server:
             dropped = self.journal.expire()
             if dropped:
                 log.info("expired %d old job(s)", dropped)
-        except DiffMusicError as exc:
+        except Exception as exc:  # e.g. sqlite3.Error on a full disk: retried next interval
             log.warning("expiry failed: %s", exc)
         cutoff = time.time() - self.config.result_ttl
         exports = self.journal_dir / "exports"
@@ -266,7 +267,11 @@ class Server:
 
     def _handle(self, frames: list[zmq.Frame]) -> None:
         start = time.perf_counter()
-        self._dispatch(frames)
+        try:
+            self._dispatch(frames)
+        except Exception:  # e.g. RecursionError on deeply nested JSON: drop it, keep serving
+            log.exception("dropped a message that could not be handled")
+            return
         log.debug("request handled in %.1f ms", 1000 * (time.perf_counter() - start))
 
     def _dispatch(self, frames: list[zmq.Frame]) -> None:
@@ -395,8 +400,7 @@ class Server:
         if outcome == "running":
             return "running"
         if self.journal.cancel(job_id):  # queued (or held by nobody): cancelled at once
-            self._inputs.pop(job_id)
-            self._input_names.pop(job_id, None)
+            self._forget_inputs(job_id)
             self.events.publish(job_id, "cancelled")
             log.info("job %s cancelled", job_id)
         record = self.journal.get(job_id)
@@ -470,6 +474,7 @@ class Server:
 
     def started(self, job_id: str) -> bool:
         if not self.journal.mark_running(job_id):
+            self._forget_inputs(job_id)  # it will not run: its cached inputs are not needed
             return False
         record = self.journal.get(job_id)
         self.events.publish(job_id, "started", attempt=(record.attempts if record else 0) + 1)
@@ -502,11 +507,18 @@ class Server:
         )
         log.info("job %s finished", job_id)
         if self.notifier:
-            self.notifier.done(job_id, str(self._export(job_id, restoration)))
+            try:  # the result is stored: a failed export must not turn the job into "failed"
+                path = self._export(job_id, restoration)
+            except (DiffMusicError, OSError) as exc:
+                log.warning("job %s: export for OSC listeners failed: %s", job_id, exc)
+                return
+            self.notifier.done(job_id, str(path))
 
     def failed(self, job_id: str, message: str) -> None:
-        self.journal.fail(job_id, message)
         self._last_progress.pop(job_id, None)
+        self._forget_inputs(job_id)  # it may have failed before taking them (model not loaded)
+        if not self.journal.fail(job_id, message):
+            return  # it had ended (finished, cancelled): announcing "failed" would contradict it
         self.events.publish(job_id, "failed", message=message)
         log.info("job %s failed: %s", job_id, message)
         if self.notifier:
@@ -514,9 +526,15 @@ class Server:
 
     def cancelled(self, job_id: str) -> None:
         self._last_progress.pop(job_id, None)
+        self._forget_inputs(job_id)
         if self.journal.cancel(job_id):
             self.events.publish(job_id, "cancelled")
             log.info("job %s cancelled while running", job_id)
+
+    def _forget_inputs(self, job_id: str) -> None:
+        """Drop a job's inputs from memory (the journal still has them)."""
+        self._inputs.pop(job_id)
+        self._input_names.pop(job_id, None)
 
     def model_event(self, event: str, **content: Any) -> None:
         self.events.publish(None, event, **content)

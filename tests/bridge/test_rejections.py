@@ -140,3 +140,29 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         with pytest.raises(RequestRejected, match="bytes"):
             client.request("submit", content, buffers)
         assert len(client.jobs()) == known  # nothing rejected was journalled
+
+
+def signed_raw(key, header: bytes, content: bytes = b"{}") -> list[bytes]:
+    return [VERSION, sign(key, [VERSION, header, content]), header, content]
+
+
+def test_signed_but_pathological_headers_are_rejected_and_the_daemon_survives(daemon, raw):
+    """A huge integer time used to raise OverflowError out of the request loop (the daemon
+    died); a NaN time passed every staleness check (so its id could be replayed once it left
+    the replay memory); deeply nested JSON raised RecursionError (the daemon died)."""
+    sock, key = raw
+    for time_text in ("1" + "0" * 400, "NaN", "Infinity"):
+        header = f'{{"msg_id":"{"ab" * 16}","type":"ping","time":{time_text}}}'.encode()
+        sock.send_multipart(signed_raw(key, header))
+        reply = receive(sock, key, timeout=5.0)
+        assert reply is not None, f"no reply to time={time_text[:8]}: {daemon.log.read_text()}"
+        assert reply.content["code"] in ("malformed-header", "stale"), reply.content
+        assert reply.content["code"] == "malformed-header" or time_text == "Infinity"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    header = json.dumps({"msg_id": "cd" * 16, "type": "ping", "time": time.time()}).encode()
+    sock.send_multipart(signed_raw(key, header, deep))
+    reply = receive(sock, key, timeout=5.0)
+    assert reply is not None and reply.content["code"] == "malformed-header", daemon.log.read_text()
+    assert daemon.process.poll() is None
+    sock.send_multipart(encode(Message("ping"), key))
+    assert receive(sock, key).type == "ping-reply"

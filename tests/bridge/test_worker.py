@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -70,3 +71,32 @@ def test_loader_errors_propagate_and_nothing_is_cached():
     with pytest.raises(RuntimeError, match="no such model"):
         cache.get("missing")
     assert cache.list() == []
+
+
+def test_listing_models_does_not_wait_for_an_eviction_in_progress():
+    """An eviction's unloader waits for the backend's model lock, which a load elsewhere may
+    hold for minutes; the cache's own lock used to be held meanwhile, so ``list()`` (the
+    daemon's request thread, ``list-models``) hung with it."""
+    backend_lock_free = threading.Event()
+    cache = ModelCache(
+        1000, lambda m, d: Adapter(10), lambda m, d: backend_lock_free.wait(timeout=30)
+    )
+    cache.get("a")
+    cache.get("b")
+    loading = threading.Thread(target=cache.get, args=("c",))  # evicts "a": its unload waits
+    loading.start()
+    try:
+        listed = []
+        lister = threading.Thread(target=lambda: listed.append(cache.list()))
+        deadline = time.monotonic() + 5
+        while loading.is_alive() and cache.total_bytes() < 880 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the loader thread is now inside the unloader
+        lister.start()
+        lister.join(timeout=2)
+        assert listed and [m["id"] for m in listed[0]] == ["b", "c"]
+    finally:
+        backend_lock_free.set()
+        loading.join(timeout=10)
+        lister.join(timeout=10)
+    assert not loading.is_alive()
