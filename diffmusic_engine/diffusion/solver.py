@@ -24,6 +24,7 @@ from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample
 # irs: the authors' code divides the mel-dB norm by 1000 and steps by 1 -> gamma 1e-3;
 # dps: the authors' DPS step 5e-4; dsg moves by a fixed radius and uses gamma only as on/off.
 DEFAULT_GAMMA = {"irs": 1e-3, "dps": 5e-4, "dsg": 1.0, "ddim": 0.0}
+TRAINING_PEAK = 0.5  # AudioLDM2 and MusicLDM were trained on audio normalised to peak 0.5
 
 
 def solve(
@@ -41,6 +42,7 @@ def solve(
     prompt: str | None = None,
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
     callback: ProgressCallback | None = None,
+    target_peak: float | None = TRAINING_PEAK,
 ) -> torch.Tensor:
     """Restore a batch of damaged windows.
 
@@ -50,8 +52,16 @@ def solve(
     ``DEFAULT_GAMMA[sampler]`` and ``eta`` to ``DEFAULT_ETA[sampler]`` (DPS and DSG need the
     stochastic DDIM step; IRS is the paper's deterministic one). Returns float32 waveforms
     ``(B, n)``, or ``(B, sources, n)`` when ``sources > 1``, on ``adapter.device``.
+
+    Each window is solved at ``target_peak`` (the level the prior was trained at) and the
+    result scaled back: every operator is linear (|STFT| positively homogeneous), so this only
+    meets the prior at its training level. ``None`` solves at the window's own level.
     """
     damaged = _check_measurement(adapter, measurement)
+    gain = torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
+    if target_peak is not None:
+        gain = target_peak / damaged.abs().amax(dim=-1, keepdim=True).clamp_min(1e-4)
+    damaged = damaged * gain
     if isinstance(operator, MixOperator) and sources != len(operator.weights):
         raise DamageError(f"separation: {len(operator.weights)} weights but sources={sources}")
     if sources < 1:
@@ -87,7 +97,8 @@ def solve(
     with torch.no_grad():
         # x = V(D(z_0)), trimmed to the window's length
         waveform = fit_length(adapter.vocode(adapter.decode(result.latents)), n).float()
-    return waveform.reshape(batch, sources, n) if sources > 1 else waveform
+    waveform = waveform.reshape(batch, sources, n) if sources > 1 else waveform
+    return waveform / gain.reshape(batch, *([1] * (waveform.dim() - 1)))
 
 
 def _check_measurement(adapter: ModelAdapter, measurement: torch.Tensor) -> torch.Tensor:

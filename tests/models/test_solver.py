@@ -27,8 +27,9 @@ N = 16000  # 1 s
 
 @functools.cache
 def _model_audio(adapter, rows, seed, n):
+    # the prior's own output level (an all-zero measurement has no level to solve at)
     return solve(adapter, LowPassOperator(7000.0, SR), torch.zeros(rows, n), sampler="ddim",
-                 steps=4, seed=seed)  # fmt: skip
+                 steps=4, seed=seed, target_peak=None)  # fmt: skip
 
 
 def model_audio(adapter, rows, seed, n=N):
@@ -162,3 +163,15 @@ def test_no_parameter_gets_a_gradient_in_a_guided_solve(audioldm2):
     solve(audioldm2, operator, torch.randn(1, 8000) * 0.1, steps=2, gamma=0.3)
     for module in (audioldm2.unet, audioldm2.vae, audioldm2.vocoder):
         assert all(p.grad is None and not p.requires_grad for p in module.parameters())
+
+
+def test_takes_are_solved_at_the_training_level_and_returned_at_their_own(audioldm2):
+    """Every operator is linear, so with the level normalised, solve(k y) = k solve(y)."""
+    operator = LowPassOperator(4000.0, SR)
+    damaged = operator(model_audio(audioldm2, 1, 5))
+    kwargs = {"sampler": "irs", "steps": 4, "seed": 1, "gamma": 0.3}
+    loud = solve(audioldm2, operator, damaged, **kwargs)
+    quiet = solve(audioldm2, operator, 0.01 * damaged, **kwargs)
+    torch.testing.assert_close(quiet, 0.01 * loud, rtol=1e-3, atol=1e-6)
+    raw = solve(audioldm2, operator, 0.01 * damaged, target_peak=None, **kwargs)
+    assert not torch.allclose(raw, quiet, rtol=1e-3, atol=1e-6)  # the level does matter
