@@ -128,7 +128,8 @@ class LocalExecutor:
             "models": [m for cache in self.caches.values() for m in cache.list()],
             "budget_bytes": self.model_budget_bytes,
             "devices": list(self.devices),
-            "failed": [{"id": m, "message": e} for m, e in self._load_errors.items()],
+            # a copy: load threads add and remove entries while the request thread lists them
+            "failed": [{"id": m, "message": e} for m, e in list(self._load_errors.items())],
         }
 
     def load_model(self, model: str, device: str | None = None) -> None:
