@@ -21,6 +21,7 @@ import numpy as np
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import (
+    TASKS,
     Damage,
     Dereverb,
     Gap,
@@ -35,7 +36,6 @@ from diffmusic_engine.evaluation.fad import fad, frechet_distance, get_embedding
 from diffmusic_engine.evaluation.plots import save_spectrograms
 from diffmusic_engine.metrics import lsd, lsd_audiosr, si_sdr, spectral_convergence
 
-TASKS = ("inpaint", "super-resolution", "phase-retrieval", "separate", "dereverb")
 GAPS_MS = (10, 50, 200)
 CUTOFFS_HZ = (2000, 4000, 8000)
 SOURCE_COUNTS = (2, 4)

@@ -19,18 +19,14 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
+from diffmusic_engine.models.testing import SCHEDULER
 from diffmusic_engine.samplers import DDIMSchedule
 
-# AudioLDM2-music's scheduler config (the reference: 1000 train steps, scaled_linear 0.0015..0.0195)
+# AudioLDM2-music's scheduler config as its scheduler_config.json holds it (the reference: 1000
+# train steps, scaled_linear 0.0015..0.0195), with keys DDIM does not use
 REFERENCE_CONFIG = {
     "_class_name": "DDIMScheduler",
-    "num_train_timesteps": 1000,
-    "beta_start": 0.0015,
-    "beta_end": 0.0195,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
+    **SCHEDULER,
     "prediction_type": "epsilon",
     "trained_betas": None,
 }
