@@ -149,10 +149,16 @@ def submit_message(
     return content, buffers
 
 
+def _writable(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when writable (a view of a received ZeroMQ frame, which nothing else
+    holds), else a copy: callers may process a result in place."""
+    return array if array.flags.writeable else np.array(array)
+
+
 def restoration_from_fetch(reply: Message) -> Restoration:
-    """The :class:`Restoration` a fetch reply carries (arrays copied out of the frames)."""
+    """The :class:`Restoration` a fetch reply carries (arrays that own the received frames)."""
     arrays = read_buffers(reply)
-    tracks = tuple(np.array(arrays[s["name"]][0]) for s in reply.content["buffers"])
+    tracks = tuple(_writable(arrays[s["name"]][0]) for s in reply.content["buffers"])
     details = dict(reply.content.get("details", {}))
     details["source"] = reply.content.get("source", {})
     return Restoration(tracks, int(reply.content["sample_rate"]), details)

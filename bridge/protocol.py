@@ -243,7 +243,7 @@ def buffer_spec(name: str, audio: np.ndarray, sample_rate: int) -> dict[str, Any
 def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
     """``name -> (float32 array, sample_rate)`` from the buffers the content describes.
 
-    The arrays are read-only views of the frames (no copy).
+    The arrays are views of the frames (no copy), writable only where the frame is.
     """
     specs = message.content.get("buffers", [])
     if not isinstance(specs, list) or len(specs) != len(message.buffers):

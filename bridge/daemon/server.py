@@ -16,6 +16,7 @@ import shutil
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from bridge.connection import (
 from bridge.daemon.cache import ArrayCache
 from bridge.daemon.executor import Executor
 from bridge.daemon.jobs import Limits, check_submit
-from bridge.journal import JobConflict, JobRecord, JobState, Journal
+from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
     JOB_ID,
     REQUEST_TYPES,
@@ -46,6 +47,7 @@ from bridge.protocol import (
     decode,
     encode,
     event_topic,
+    frame_digest,
     new_id,
 )
 from diffmusic_engine.api import BACKENDS, Restoration
@@ -57,6 +59,7 @@ log = logging.getLogger("diffmusic.daemon")
 
 PROGRESS_INTERVAL = 0.05  # seconds between published progress events of one job
 EXPIRE_INTERVAL = 600.0
+STAGE_MIN_BYTES = 1 << 20  # smaller audio is written after the checks (staging would not pay)
 
 
 def default_journal_dir() -> Path:
@@ -137,6 +140,8 @@ class Server:
         self._input_names: dict[str, list[str]] = {}
         self._inputs = ArrayCache(config.memory_cache_bytes // 2)  # accepted, not yet started
         self._results = ArrayCache(config.memory_cache_bytes // 2)  # finished, not yet fetched
+        self._digester = ThreadPoolExecutor(1, thread_name_prefix="result-digest")
+        self._staged: StagedBlobs | None = None  # the message being handled's, until submitted
         self._context = zmq.Context()
         self.info = self._bind()
         self.key = self.info.key_bytes
@@ -231,6 +236,7 @@ class Server:
     def close(self) -> None:
         log.info("daemon stopping")
         self.executor.stop()
+        self._digester.shutdown()
         if self.control:
             self.control.stop()
         if self.notifier:
@@ -281,14 +287,30 @@ class Server:
             log.warning("dropped a message without the %s version tag", VERSION.decode())
             return
         peer = routing[0].hex()
+        self._staged = self._stage(frames[start + 4 :])
         try:
-            message = decode(frames[start:], self.key)
+            self._dispatch_signed(routing, peer, frames[start:])
+        finally:
+            if self._staged is not None:  # not a submit, or rejected before the journal took it
+                self._staged.discard()
+                self._staged = None
+
+    def _stage(self, buffers: list[zmq.Frame]) -> StagedBlobs | None:
+        """Start writing big audio to the journal while its message is checked (see
+        journal.StagedBlobs): the write and fsync overlap the signature check."""
+        if sum(len(frame) for frame in buffers) < STAGE_MIN_BYTES:
+            return None
+        return self.journal.stage([frame.buffer for frame in buffers])
+
+    def _dispatch_signed(self, routing: list[bytes], peer: str, frames: list[zmq.Frame]) -> None:
+        try:
+            message = decode(frames, self.key)
         except Unauthenticated as exc:
             log.warning("dropped unauthenticated message from peer %s: %s", peer, exc)
             return
         except ProtocolError as exc:
             log.warning("rejected message from peer %s: %s", peer, exc)
-            parent = _msg_id_of(frames[start + 2].bytes) if len(frames) > start + 2 else None
+            parent = _msg_id_of(frames[2].bytes) if len(frames) > 2 else None
             self._send(routing, Message("error", _error(exc.code, str(exc)), parent_id=parent))
             return
         try:
@@ -359,8 +381,9 @@ class Server:
         if existing is None and retry_after > 0:
             raise ProtocolError("busy", f"the executor is busy: retry after {retry_after:.1f} s")
         try:
+            staged, self._staged = self._staged, None  # the journal owns it now
             record, created = self.journal.submit(
-                job_id, checked.request, checked.inputs, checked.priority
+                job_id, checked.request, checked.inputs, checked.priority, staged=staged
             )
         except JobConflict as exc:
             raise ProtocolError("conflict", str(exc)) from None
@@ -468,8 +491,11 @@ class Server:
     def inputs(self, job_id: str) -> dict[str, np.ndarray]:
         names = self._input_names.pop(job_id, None)
         arrays = self._inputs.pop(job_id)
-        if names is not None and arrays is not None:  # copies: a backend may work in place
-            return {name: np.array(a) for name, a in zip(names, arrays, strict=True)}
+        if names is not None and arrays is not None:  # the worker's own now: no copy unless
+            return {  # read-only (a backend may work in place)
+                name: a if a.flags.writeable else np.array(a)
+                for name, a in zip(names, arrays, strict=True)
+            }
         return self.journal.inputs(job_id)
 
     def started(self, job_id: str) -> bool:
@@ -496,8 +522,12 @@ class Server:
 
     def finished(self, job_id: str, restoration: Restoration) -> None:
         details = {**restoration.details, "output_sample_rate": restoration.sample_rate}
-        self.journal.finish(job_id, list(restoration.tracks), details)
-        self._results.put(job_id, [np.ascontiguousarray(t, np.float32) for t in restoration.tracks])
+        tracks = [np.ascontiguousarray(t, np.float32) for t in restoration.tracks]
+        # The fetch reply's frame digests are computed while the journal waits on its fsync, so
+        # the fetch right after "finished" does not hash the result again.
+        digests = self._digester.submit(lambda: [frame_digest(t) for t in tracks])
+        self.journal.finish(job_id, tracks, details)
+        self._results.put(job_id, tracks, digests.result())
         self._last_progress.pop(job_id, None)
         record = self.journal.get(job_id)
         if record is None or record.state is not JobState.FINISHED:

@@ -26,6 +26,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.errors import ModelError
 from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.synth import music_excerpt
 
 RATE = 16000  # the clip fixture's rate
 
@@ -210,6 +211,22 @@ def test_resubmitted_job_id_is_idempotent_and_a_different_request_conflicts(daem
         with pytest.raises(RequestRejected, match="already used") as info:
             client.submit(other, RATE, PhaseRetrieval(256, 64), options=options, job_id="same")
         assert info.value.code == "conflict"
+
+
+def test_big_audio_is_staged_and_journalled_as_np_save_writes_it(daemon, tmp_path):
+    """Audio over 1 MiB is written to the journal while its message is checked (staged); the
+    job, its stored input and its result are what an unstaged submission gives."""
+    audio = music_excerpt(5.0, 48000, 2, seed=3)  # 1.92 MB: staged
+    damage = Inpaint((Gap(2.0, 2.03),))
+    with daemon.client() as client:
+        job = client.submit(audio, 48000, damage, job_id="staged-big")
+        assert client.wait(job, timeout=60)["state"] == "finished"
+        result = client.fetch(job)
+    np.testing.assert_array_equal(result.audio, restore(audio, 48000, damage).audio)
+    folders = [p for p in (daemon.journal / "blobs").iterdir() if p.name.startswith("incoming-")]
+    stored = [f for folder in folders for f in folder.glob("in*.npy")]
+    np.save(tmp_path / "expected.npy", audio, allow_pickle=False)
+    assert any(f.read_bytes() == (tmp_path / "expected.npy").read_bytes() for f in stored)
 
 
 def _submit_content(audio, options, job_id):

@@ -101,6 +101,36 @@ def test_oversized_message_is_dropped_and_the_daemon_keeps_serving(daemon, raw, 
     assert_job_still_completes(daemon, clip)
 
 
+def staged_folders(daemon, timeout=10.0):
+    """Staging folders still in the journal once the staging thread had time to remove them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        folders = [p for p in (daemon.journal / "blobs").glob("incoming-*")]
+        unclaimed = [f for f in folders if not any(f.glob("*.npy"))]  # a job's hold .npy files
+        if not unclaimed or time.monotonic() > deadline:
+            return unclaimed
+        time.sleep(0.05)
+
+
+def test_big_audio_of_a_rejected_message_leaves_nothing_in_the_journal(daemon, raw, clip):
+    """Audio over 1 MiB is staged to disk while its message is checked; a forged or invalid
+    message must leave none of it behind."""
+    sock, key = raw
+    long = np.zeros((2, 200_000), np.float32)  # 1.6 MB, 12.5 s: over the daemon's 5 s limit
+    content, buffers = submit_message(long, RATE, PhaseRetrieval(256, 64))
+    message = Message("submit", content, buffers)
+    sock.send_multipart(encode(message, b"forged key"))
+    assert receive(sock, key, timeout=1.0) is None  # unauthenticated: dropped
+    message = Message("submit", content, buffers)
+    sock.send_multipart(encode(message, key))
+    reply = receive(sock, key)
+    assert reply.content["code"] == "too-large" and reply.parent_id == message.msg_id
+    assert staged_folders(daemon) == []
+    with Client(daemon.connection) as client:
+        assert content["job"] not in [j["job"] for j in client.jobs()]
+    assert_job_still_completes(daemon, clip)
+
+
 def submit_error(client, audio, damage, **kwargs):
     with pytest.raises(RequestRejected) as info:
         client.submit(audio, RATE, damage, watch=False, **kwargs)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,6 +100,7 @@ def test_kill_minus_9_loses_no_acknowledged_job(tmp_path):
 # forked child (everything already imported, so each run costs milliseconds) SIGKILLs itself at
 # the k-th step for every k: before each np.save / os.fsync / os.replace and after each SQLite
 # statement. Committing a row before its blobs, or acknowledging before the commit, fails here.
+# The second job's audio is staged (written by the journal's thread before submit checks it).
 # A killed process loses nothing the kernel already holds, so the child skips the real fsyncs
 # (each still a crash point) and SQLite's: what this test checks is the order, and it stays fast.
 
@@ -112,12 +114,14 @@ def _crash_point_child(directory: Path, point: int, ack_fd: int) -> None:
     import bridge.journal as journal_module
 
     calls = 0
+    lock = threading.Lock()  # staged audio is written by the journal's own thread
 
     def step() -> None:
         nonlocal calls
-        calls += 1
-        if calls == point:
-            os.kill(os.getpid(), signal.SIGKILL)
+        with lock:
+            calls += 1
+            if calls == point:
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def before(function):
         def wrapped(*args, **kwargs):
@@ -147,7 +151,9 @@ def _crash_point_child(directory: Path, point: int, ack_fd: int) -> None:
     journal = Journal(directory, result_ttl=TTL, clock=lambda: now[0])
     journal._db.execute("PRAGMA synchronous=OFF")
     for index in range(2):
-        journal.submit(f"job-{index}", {"index": index}, {"audio": crash_input(index)})
+        audio = crash_input(index)
+        staged = journal.stage([audio.tobytes()]) if index == 1 else None  # as the daemon does
+        journal.submit(f"job-{index}", {"index": index}, {"audio": audio}, staged=staged)
         ack(f"submitted {index}")
         journal.mark_running(f"job-{index}")
         journal.finish(f"job-{index}", [crash_output(index)], {"index": index})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 
@@ -57,6 +58,33 @@ def test_inputs_are_stored_as_float32(journal):
     with pytest.raises(InputError, match="priority"):
         journal.submit("k", REQUEST, {}, priority=1.5)
     assert journal.get("k") is None
+
+
+@pytest.mark.parametrize("shape", [(7,), (2, 4801), (3, 2, 999)])
+def test_staged_inputs_become_exactly_the_files_np_save_writes(journal, shape):
+    audio = job_audio(5, 1, int(np.prod(shape))).reshape(shape)
+    staged = journal.stage([memoryview(audio).cast("B")])  # raw bytes, as a frame brings them
+    record, created = journal.submit("s", REQUEST, {"audio": audio}, staged=staged)
+    assert created and record.state is JobState.QUEUED
+    (stored,) = blob_folders(journal)["s"].iterdir()
+    expected = io.BytesIO()
+    np.save(expected, audio, allow_pickle=False)
+    assert stored.name.endswith(".npy") and stored.read_bytes() == expected.getvalue()
+    assert same_bits(journal.inputs("s")["audio"], audio)
+
+
+def test_staged_bytes_that_become_no_job_are_deleted(journal):
+    audio = job_audio(6)
+    journal.stage([audio.tobytes()]).discard()  # a message that failed its checks
+    # staged bytes that are not the checked inputs are not used: the inputs are written anew
+    wrong = journal.stage([audio[:, :-1].tobytes()])
+    journal.submit("a", REQUEST, {"audio": audio}, staged=wrong)
+    journal.submit("a", REQUEST, {"audio": audio}, staged=journal.stage([audio.tobytes()]))
+    journal.close()  # waits for the staging thread
+    folders = {p.name for p in (journal.directory / "blobs").iterdir()}
+    assert folders == {blob_folders(journal)["a"].name}
+    with Journal(journal.directory) as reopened:
+        assert same_bits(reopened.inputs("a")["audio"], audio)
 
 
 def test_resubmitting_the_same_job_returns_the_existing_record(journal, clock):
