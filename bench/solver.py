@@ -1,8 +1,10 @@
 """Time one guided sampler step on real-size random-weight AudioLDM2 (no weights needed).
 
     .venv/bin/python bench/solver.py [--quick] [--seconds 5] [--repeats 1] [--batch-k 2]
+                                     [--guidance-dtype float32 bfloat16]
 
-Prints, for 5 s of audio (latent (1, 8, 125, 16)) and an inpainting gap with VMC:
+Prints, for 5 s of audio (latent (1, 8, 125, 16)) and an inpainting gap with VMC, for each
+guidance precision (D and V as loaded, fp32 on the CPU, or under bf16 autocast):
 - one IRS step through the real sampler and guidance code, and its parts (UNet forward, VAE
   decode, vocoder, mel, backward), with the overhead ratio step / sum of parts (target <= 1.10);
 - the same step configured as the authors' code runs it (CFG at batch 2 with empty prompts, the
@@ -23,7 +25,15 @@ from pathlib import Path
 import torch
 
 from diffmusic_engine.damage import Gap
-from diffmusic_engine.diffusion.guidance import MelDB, build_loss, fit_length, per_item_norm
+from diffmusic_engine.diffusion.guidance import (
+    GUIDANCE_DTYPES,
+    MelDB,
+    build_loss,
+    fit_length,
+    guidance_precision,
+    per_item_norm,
+    resolve_guidance_dtype,
+)
 from diffmusic_engine.models.testing import real_size_audioldm2
 from diffmusic_engine.operators import InpaintOperator
 from diffmusic_engine.samplers import DDIMSchedule, sample, tweedie
@@ -78,7 +88,8 @@ def timed(function, repeats: int) -> tuple[float, object]:
 
 
 def parts(adapter, loss, z_t, t, conditioning, abar_t, repeats):
-    """The step's parts, each timed on its own: UNet, D, V, psi + norm, backward."""
+    """The step's parts, each timed on its own: UNet, D, V (at the loss's precision), psi +
+    norm, backward."""
     times = {}
     times["unet forward"], eps = timed(lambda: adapter.predict_noise(z_t, t, conditioning), repeats)
     z0 = tweedie(z_t, eps, abar_t).requires_grad_(True)
@@ -86,9 +97,10 @@ def parts(adapter, loss, z_t, t, conditioning, abar_t, repeats):
     best["backward"] = float("inf")
     for _ in range(repeats):
         marks = [time.perf_counter()]
-        mel = adapter.decode(z0)
-        marks.append(time.perf_counter())
-        wave = adapter.vocode(mel)
+        with guidance_precision(adapter, loss.precision):
+            mel = adapter.decode(z0)
+            marks.append(time.perf_counter())
+            wave = adapter.vocode(mel).float()
         marks.append(time.perf_counter())
         value = loss.from_waveform(wave)
         marks.append(time.perf_counter())
@@ -103,11 +115,12 @@ def parts(adapter, loss, z_t, t, conditioning, abar_t, repeats):
 class InstrumentedLoss:
     """The VMC loss of guidance.py, split so that its waveform half can be timed alone."""
 
-    def __init__(self, adapter, operator, damaged):
+    def __init__(self, adapter, operator, damaged, precision):
         self.adapter, self.operator, self.n = adapter, operator, damaged.shape[-1]
+        self.precision = precision
         self.psi = MelDB(adapter.sample_rate)
         self.psi_y = self.psi(operator.measure(damaged))
-        self.full = build_loss(adapter, operator, damaged, vmc=True)
+        self.full = build_loss(adapter, operator, damaged, vmc=True, precision=precision)
 
     def from_waveform(self, wave):
         x = fit_length(wave, self.n)
@@ -144,7 +157,8 @@ def reference_step(adapter, loss, schedule, z_t, damaged, operator):
         z0 = (sample_ - (1 - abar_t) ** 0.5 * eps) / abar_t**0.5
         prev = abar_prev**0.5 * z0 + (1 - abar_prev) ** 0.5 * eps
         psi = MelDB(adapter.sample_rate)
-        wave = fit_length(adapter.vocode(adapter.decode(z0)), damaged.shape[-1])
+        with guidance_precision(adapter, loss.precision):  # D and V as ours run them
+            wave = fit_length(adapter.vocode(adapter.decode(z0)).float(), damaged.shape[-1])
         difference = psi(damaged) - psi(operator(wave))
         norm = torch.linalg.norm(difference.reshape(-1))
         grad = torch.autograd.grad(norm, sample_)[0]
@@ -162,6 +176,10 @@ def main() -> None:
     parser.add_argument("--batch-k", type=int, default=2, help="windows batched together")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--shapes", type=Path, default=SHAPES)
+    parser.add_argument(
+        "--guidance-dtype", nargs="+", choices=GUIDANCE_DTYPES, default=list(GUIDANCE_DTYPES),
+        help="precisions of D and V for the guidance to bench (default: each)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,13 +198,25 @@ def main() -> None:
     n = int(args.seconds * sr)
     operator = InpaintOperator((Gap(0.4 * args.seconds, 0.6 * args.seconds),), sr)
     damaged = operator(torch.randn(1, n) * 0.1)
-    shape = (1, *adapter.latent_shape(n))
+    print(f"audio {args.seconds:g} s = {n} samples, latent {(1, *adapter.latent_shape(n))}, "
+          "inpainting with VMC")  # fmt: skip
+    for name in args.guidance_dtype:
+        precision = resolve_guidance_dtype(name)
+        loss = InstrumentedLoss(adapter, operator, damaged, precision)
+        step = bench_step(adapter, loss, damaged, operator, args, name)
+        if not args.quick and args.batch_k > 1:
+            bench_batch(adapter, operator, damaged, step, precision, args)
+    print(f"\nprocess peak RSS {rss_peak_gib():.2f} GiB; total bench time "
+          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+
+
+def bench_step(adapter, loss, damaged, operator, args, precision_name) -> float:
+    """Print our step, its parts and the reference configuration's step; return ours."""
+    shape = (1, *adapter.latent_shape(damaged.shape[-1]))
     conditioning = adapter.conditioning(None, 1)
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, 1)
-    loss = InstrumentedLoss(adapter, operator, damaged)
     z_t = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     t, abar_t, _ = schedule.alpha_bars(0)
-    print(f"audio {args.seconds:g} s = {n} samples, latent {shape}, inpainting with VMC")
 
     def ours():
         return our_step(adapter, loss.full, schedule, shape, conditioning, 1e-3)
@@ -207,34 +237,39 @@ def main() -> None:
             reference = min(reference, timed(theirs, 1)[0])
     times = parts(adapter, loss, z_t, t, conditioning, abar_t, args.repeats)
     total = sum(times.values())
-    print("\none IRS step (ours: UNet batch 1 under no_grad, frozen modules)")
+    print(f"\none IRS step, D and V in {precision_name} for the guidance "
+          "(ours: UNet batch 1 under no_grad, frozen modules)")  # fmt: skip
     for name, seconds in times.items():
         print(f"  {name:14s} {seconds:7.3f} s")
     print(f"  {'sum of parts':14s} {total:7.3f} s")
     print(f"  {'step':14s} {step:7.3f} s   overhead ratio step / parts = {step / total:.3f}"
           f"  (target <= 1.10)")  # fmt: skip
     print(f"  peak memory above the model: {ours_memory.mib:.0f} MiB")
-    print("\nreference configuration (CFG batch 2 with empty prompts, UNet inside autograd)")
+    print("reference configuration (CFG batch 2 with empty prompts, UNet inside autograd; "
+          f"D and V in {precision_name} too)")  # fmt: skip
     print(f"  step {reference:7.3f} s   reference / ours = {reference / step:.2f}x"
           f"  (target >= 1.3)")  # fmt: skip
     print(f"  peak memory above the model: {reference_memory.mib:.0f} MiB")
+    return step
 
-    if not args.quick and args.batch_k > 1:
-        k = args.batch_k
-        conditioning_k = adapter.conditioning(None, k)
-        damaged_k = damaged.expand(k, n).contiguous()
-        loss_k = build_loss(adapter, operator, damaged_k, vmc=True)
-        shape_k = (k, *shape[1:])
-        with PeakMemory() as batch_memory:
-            batched, _ = timed(
-                lambda: our_step(adapter, loss_k, schedule, shape_k, conditioning_k, 1e-3),
-                args.repeats,
-            )
-        print(f"\n{k} windows in one batch: {batched:.3f} s per step vs {k} x {step:.3f} s "
-              f"one by one: speed-up {k * step / batched:.2f}x; "
-              f"peak memory {batch_memory.mib:.0f} MiB")  # fmt: skip
-    print(f"\nprocess peak RSS {rss_peak_gib():.2f} GiB; total bench time "
-          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+
+def bench_batch(adapter, operator, damaged, step, precision, args) -> None:
+    """Print one step on K windows in a batch against K steps one by one."""
+    k, n = args.batch_k, damaged.shape[-1]
+    conditioning_k = adapter.conditioning(None, k)
+    loss_k = build_loss(
+        adapter, operator, damaged.expand(k, n).contiguous(), vmc=True, precision=precision
+    )
+    schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, 1)
+    shape_k = (k, *adapter.latent_shape(n))
+    with PeakMemory() as batch_memory:
+        batched, _ = timed(
+            lambda: our_step(adapter, loss_k, schedule, shape_k, conditioning_k, 1e-3),
+            args.repeats,
+        )
+    print(f"{k} windows in one batch: {batched:.3f} s per step vs {k} x {step:.3f} s "
+          f"one by one: speed-up {k * step / batched:.2f}x; "
+          f"peak memory {batch_memory.mib:.0f} MiB")  # fmt: skip
 
 
 def rss_peak_gib() -> float:

@@ -70,8 +70,8 @@ def check_audio(audio: np.ndarray, what: str = "audio") -> None:
         raise InputError(f"{what}: expected (channels, samples), got shape {audio.shape}")
     if audio.shape[0] == 0 or audio.shape[1] == 0:
         raise InputError(f"{what}: empty audio (no samples)")
-    bad = ~np.isfinite(audio)
-    if bad.any():
+    if not np.isfinite(audio).all():  # one pass; the details below only for bad audio
+        bad = ~np.isfinite(audio)
         channel, sample = np.argwhere(bad)[0]
         raise InputError(
             f"{what}: {int(bad.sum())} non-finite samples (NaN/Inf), first at channel "

@@ -53,7 +53,11 @@ _RANGES: dict[str, tuple[type, float, float]] = {
     "seed": (int, 0, 2**32 - 1),
     "batch_size": (int, 1, 256),
 }
-_CHOICES = {"sampler": ("irs", "dps", "dsg", "ddim"), "stereo": ("mid-side", "per-channel")}
+_CHOICES = {
+    "sampler": ("irs", "dps", "dsg", "ddim"),
+    "stereo": ("mid-side", "per-channel"),
+    "guidance_dtype": ("float32", "bfloat16"),
+}
 
 
 @dataclass(frozen=True)

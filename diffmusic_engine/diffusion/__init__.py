@@ -25,7 +25,7 @@ from diffmusic_engine.progress import ProgressCallback, report
 SAMPLERS = ("irs", "dps", "dsg")
 OPTIONS = (
     "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "eta", "stereo",
-    "batch_size",
+    "batch_size", "guidance_dtype",
 )  # fmt: skip
 DEFAULT_BATCH_SIZE = 8
 
@@ -46,7 +46,9 @@ def restore_diffusion(
     Options: ``model`` (hub id or local folder, required), ``sampler`` (irs|dps|dsg, default
     irs), ``vmc`` (default True), ``steps``, ``gamma``, ``eta`` (default: the solver's),
     ``seed`` (0), ``prompt`` (none), ``device`` (cuda if available, else cpu), ``stereo``
-    (mid-side|per-channel), ``batch_size`` (windows per solver call, default 8). Options of
+    (mid-side|per-channel), ``batch_size`` (windows per solver call, default 8),
+    ``guidance_dtype`` (float32|bfloat16: D and V's precision while they carry the guidance
+    gradient, see ``guidance.resolve_guidance_dtype``). Options of
     other backends (a preset's ``[options.dsp]`` table) are ignored; ``[options.diffusion]``
     is read under the top-level ones.
     """
@@ -94,6 +96,7 @@ def backend_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def settings_from_options(options: Mapping[str, Any]) -> Any:
     """The checked :class:`~diffmusic_engine.longform.SolverSettings` of ``options``."""
+    from diffmusic_engine.diffusion.guidance import check_guidance_dtype
     from diffmusic_engine.longform import SolverSettings
     from diffmusic_engine.longform.stereo import check_stereo_mode
 
@@ -107,6 +110,8 @@ def settings_from_options(options: Mapping[str, Any]) -> Any:
     prompt = options.get("prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise DamageError(f"diffusion: prompt {prompt!r}: expected text")
+    precision = options.get("guidance_dtype", "float32")
+    check_guidance_dtype(precision)
     return SolverSettings(
         sampler=sampler,
         vmc=vmc,
@@ -117,6 +122,7 @@ def settings_from_options(options: Mapping[str, Any]) -> Any:
         prompt=prompt or None,
         stereo=stereo,
         batch_size=_number(options, "batch_size", integer=True, low=1) or DEFAULT_BATCH_SIZE,
+        guidance_dtype=precision,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from diffmusic_engine.diffusion.guidance import build_loss, fit_length
+from diffmusic_engine.diffusion.guidance import build_loss, fit_length, resolve_guidance_dtype
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.operators import MixOperator, Operator
@@ -43,6 +43,7 @@ def solve(
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
     callback: ProgressCallback | None = None,
     target_peak: float | None = TRAINING_PEAK,
+    guidance_dtype: str = "float32",
 ) -> torch.Tensor:
     """Restore a batch of damaged windows.
 
@@ -56,6 +57,9 @@ def solve(
     Each window is solved at ``target_peak`` (the level the prior was trained at) and the
     result scaled back: every operator is linear (|STFT| positively homogeneous), so this only
     meets the prior at its training level. ``None`` solves at the window's own level.
+
+    ``guidance_dtype`` (float32|bfloat16): the precision D and V run in for the guidance
+    gradient (see ``guidance.resolve_guidance_dtype``); the returned audio is decoded as loaded.
     """
     damaged = _check_measurement(adapter, measurement)
     gain = torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
@@ -75,7 +79,10 @@ def solve(
     conditioning = adapter.conditioning(prompt, rows)
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, steps)
     guided = sampler != "ddim" and gamma > 0.0
-    loss = build_loss(adapter, operator, damaged, sources=sources, vmc=vmc) if guided else None
+    precision = resolve_guidance_dtype(guidance_dtype)
+    loss = None
+    if guided:
+        loss = build_loss(adapter, operator, damaged, sources=sources, vmc=vmc, precision=precision)
 
     def eps_theta(z_t: torch.Tensor, t: int) -> torch.Tensor:
         return adapter.predict_noise(z_t, t, conditioning)

@@ -62,8 +62,9 @@ from diffmusic_engine.operators import (
 )
 from diffmusic_engine.progress import Progress, ProgressCallback, report
 
-# solve(adapter, operator, measurement, *, sources, sampler, vmc, seed, prompt, z_T, callback,
-#       [steps, gamma, eta]) -> (B, n) or (B, sources, n): diffmusic_engine.diffusion.solver.solve
+# solve(adapter, operator, measurement, *, sources, sampler, vmc, seed, prompt, guidance_dtype,
+#       z_T, callback, [steps, gamma, eta]) -> (B, n) or (B, sources, n):
+#       diffmusic_engine.diffusion.solver.solve
 SolveFunction = Callable[..., torch.Tensor]
 
 REPLICATION_MARGIN = 0.25  # s of audio around a gap given to the dsp band replication
@@ -82,11 +83,13 @@ class SolverSettings:
     prompt: str | None = None
     stereo: str = "mid-side"
     batch_size: int = 8
+    guidance_dtype: str = "float32"
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""
         kwargs: dict[str, Any] = {
             "sampler": self.sampler, "vmc": self.vmc, "seed": self.seed, "prompt": self.prompt,
+            "guidance_dtype": self.guidance_dtype,
         }  # fmt: skip
         for name in ("steps", "gamma", "eta"):
             if getattr(self, name) is not None:
@@ -235,6 +238,7 @@ def restore_long(
         "model_rate": adapter.sample_rate,
         "sampler": settings.sampler,
         "vmc": settings.vmc,
+        "guidance_dtype": settings.guidance_dtype,
         "seed": settings.seed,
         "stereo": settings.stereo if audio.shape[0] == 2 else "per-channel",
         **details,

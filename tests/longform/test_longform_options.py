@@ -42,6 +42,7 @@ def no_model_loading(monkeypatch):
         ({"model": "x", "stereo": "left"}, "stereo 'left'"),
         ({"model": "x", "batch_size": 0}, "batch_size 0"),
         ({"model": "x", "device": "gpu"}, "device 'gpu'"),
+        ({"model": "x", "guidance_dtype": "float16"}, "float16 overflows the mel-dB gradient"),
     ],
 )
 def test_bad_options_fail_with_one_clear_line(options, message):

@@ -137,7 +137,19 @@ def test_the_restore_command_runs_every_task(tiny_model, take, tmp_path, task, c
     fractions = [e["fraction"] for e in events if e["event"] == "progress"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert events[-1]["event"] == "done" and events[-1]["details"]["seed"] == 1
+    assert events[-1]["details"]["guidance_dtype"] == "float32"
     check_outputs(source, output, task)
+
+
+def test_the_guidance_dtype_flag_reaches_the_solver(tiny_model, take, tmp_path, capsys):
+    source, rir = take
+    command = restore_command(source, tmp_path / "out.wav", "inpaint", rir, tiny_model)
+    assert main([*command, "--guidance-dtype", "bfloat16"]) == 0
+    bf16 = read_audio(tmp_path / "out.wav")[0]
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert done["details"]["guidance_dtype"] == "bfloat16"
+    assert main(command) == 0
+    assert not np.array_equal(read_audio(tmp_path / "out.wav")[0], bf16)  # it guided in bf16
 
 
 def test_the_console_command_separates_into_a_folder(tiny_model, take, tmp_path, cli_command):
