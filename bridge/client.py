@@ -3,7 +3,9 @@
 Requests go over a DEALER socket with the "lazy pirate" pattern: wait ``timeout`` seconds for the
 reply; if none comes, close the socket, re-read the connection file (the daemon may have
 restarted), reconnect and resend with a fresh message id, up to ``retries`` times. Resending is
-safe because job ids are chosen here and the daemon treats a resubmitted id idempotently.
+safe because job ids are chosen here and the daemon treats a resubmitted id idempotently. A
+``stale`` reply also means "resend": a request queued while the daemon restarted reaches the new
+daemon signed before it started, which rejects it as a possible replay.
 Progress comes from the PUB stream, with ``status`` polls when it is silent (a subscriber misses
 what was published before it connected).
 """
@@ -61,6 +63,10 @@ class JobFailed(DiffMusicError):
     """A job ended failed; the message is the daemon's one line."""
 
 
+class _SignAgain(Exception):  # noqa: N818 - an instruction to the request loop, not an error
+    """The daemon answered ``stale``: send the request again as a freshly signed message."""
+
+
 class _Base:
     """What both clients share: the connection, building requests, reading replies."""
 
@@ -87,8 +93,9 @@ class _Base:
             f"file {self.connection_file}) after {self.retries} tries of {self.timeout:g} s"
         )
 
-    def _accept(self, frames: list, msg_id: str) -> Message | None:
-        """The reply to ``msg_id`` from received frames; None for anything else."""
+    def _accept(self, frames: list, msg_id: str, resend: bool) -> Message | None:
+        """The reply to ``msg_id`` from received frames; None for anything else. A ``stale``
+        error raises :class:`_SignAgain` while ``resend`` (tries are left)."""
         try:
             reply = decode(frames, self.info.key_bytes)
         except ProtocolError:
@@ -97,6 +104,8 @@ class _Base:
             return None
         if reply.type == "error":
             code = str(reply.content.get("code", "error"))
+            if code == "stale" and resend:
+                raise _SignAgain
             raise RequestRejected(code, f"daemon: {code}: {reply.content.get('message', '')}")
         return reply
 
@@ -203,7 +212,7 @@ class Client(_Base):
         """Send one request and return its ``ok`` reply (lazy pirate retries)."""
         buffers = list(buffers or [])
         timeout = self._timeout_for(buffers)
-        for _ in range(self.retries):
+        for attempt in range(1, self.retries + 1):
             sock = self._connect()
             message = Message(type_, dict(content or {}), buffers, session=self.session)
             sock.send_multipart(encode(message, self.info.key_bytes), copy=False)
@@ -211,7 +220,11 @@ class Client(_Base):
             while (left := deadline - time.monotonic()) > 0:
                 if not sock.poll(int(left * 1000) + 1):
                     break
-                reply = self._accept(sock.recv_multipart(copy=False), message.msg_id)
+                try:
+                    frames = sock.recv_multipart(copy=False)
+                    reply = self._accept(frames, message.msg_id, attempt < self.retries)
+                except _SignAgain:
+                    break
                 if reply is not None:
                     self._connected_once = True
                     return reply
@@ -419,7 +432,7 @@ class AsyncClient(_Base):
     ) -> Message:
         buffers = list(buffers or [])
         timeout = self._timeout_for(buffers)
-        for _ in range(self.retries):
+        for attempt in range(1, self.retries + 1):
             if self._socket is None:
                 self._refresh()
                 self._socket = self._context.socket(zmq.DEALER)
@@ -432,7 +445,10 @@ class AsyncClient(_Base):
                 if not await self._socket.poll(int(left * 1000) + 1):
                     break
                 frames = await self._socket.recv_multipart(copy=False)
-                reply = self._accept(frames, message.msg_id)
+                try:
+                    reply = self._accept(frames, message.msg_id, attempt < self.retries)
+                except _SignAgain:
+                    break
                 if reply is not None:
                     self._connected_once = True
                     return reply

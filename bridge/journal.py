@@ -18,6 +18,9 @@ interrupted. The invariants that make this true:
   the daemon still checks the message that carries it, so the write overlaps the check. Staged
   bytes are never parsed; they become a job only through :meth:`Journal.submit`, after the
   checks, and the same invariants hold (header, rename and folder fsync before the commit).
+* A cancel of a running job is committed (``cancel_requested``) before the daemon acknowledges
+  it (:meth:`Journal.request_cancel`), and :meth:`Journal.recover` cancels such a job instead of
+  resuming it: a cancel is never lost to a ``kill -9`` that lands before the job sees it.
 
 SQLite gives the atomic, crash-safe records; the blob store is written by hand because what it
 needs (numpy's own ``.npy`` format plus fsync + rename + folder fsync) is a dozen lines that no
@@ -67,7 +70,7 @@ STAGED_PREFIX = "incoming"  # blob folders written before their job was checked
 NPY_HEADER_BYTES = 128  # room left before staged audio for its .npy header (any <= 3-D float32)
 MAX_JOB_ID_LENGTH = 256
 MAX_ERROR_LENGTH = 2000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs.cancel_requested
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -86,7 +89,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     blob_dir TEXT NOT NULL,                 -- folder under blobs/
     inputs TEXT NOT NULL,                   -- JSON {input name: file name}
     outputs TEXT NOT NULL DEFAULT '[]',     -- JSON [file name]
-    attempts INTEGER NOT NULL DEFAULT 0     -- runs interrupted by a daemon stop
+    attempts INTEGER NOT NULL DEFAULT 0,    -- runs interrupted by a daemon stop
+    cancel_requested INTEGER NOT NULL DEFAULT 0  -- 1: cancel asked while it ran (see recover)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, seq);
 """
@@ -129,6 +133,15 @@ class JobRecord:
     details: dict
     n_outputs: int
     attempts: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`Journal.recover` did: the jobs to run, in order, and the jobs it cancelled
+    (a cancel was requested while they ran, and the daemon stopped before they did)."""
+
+    queued: list[JobRecord]
+    cancelled: list[JobRecord]
 
 
 @dataclass
@@ -461,39 +474,72 @@ class Journal:
             except UnknownJob:
                 return False
 
-    def recover(self) -> list[JobRecord]:
+    def request_cancel(self, job_id: str) -> bool:
+        """Record, durably, that a queued or running job is to be cancelled.
+
+        The worker stops the job at its next step and :meth:`cancel` ends it; should the daemon
+        stop first, :meth:`recover` cancels it instead of resuming it. False if the job is
+        unknown or already ended.
+        """
+        try:
+            return self._update(job_id, ACTIVE_STATES, cancel_requested=1)
+        except UnknownJob:
+            return False
+
+    def recover(self) -> Recovery:
         """At start-up: RUNNING jobs (interrupted by a stop) go back to QUEUED with attempts+1.
 
-        A job interrupted more than ``max_attempts`` times is failed instead. Returns every
-        queued job, in the order they should run.
+        A job whose cancel was requested (:meth:`request_cancel`) is cancelled instead, and a job
+        interrupted more than ``max_attempts`` times is failed. Returns the queued jobs, in the
+        order they should run, and the jobs cancelled here.
         """
         now = self._clock()
-        running, queued = JobState.RUNNING.value, JobState.QUEUED.value
-        failed = JobState.FAILED.value
+        active = tuple(s.value for s in ACTIVE_STATES)
         with self._lock:
             db = self._connection()
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute(
-                    "UPDATE jobs SET state = ?, attempts = attempts + 1, updated = ?,"
-                    " fraction = 0, step = 0, total = 0 WHERE state = ?",
-                    (queued, now, running),
-                )
-                db.execute(
-                    "UPDATE jobs SET state = ?, updated = ?,"
-                    " error = 'interrupted ' || attempts || ' times by a daemon stop; not retried'"
-                    " WHERE state = ? AND attempts > ?",
-                    (failed, now, queued, self.max_attempts),
-                )
+                cancelled = self._cancel_requested_jobs(db, now, active)
+                self._requeue_interrupted(db, now)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._live.clear()
             rows = db.execute(
-                "SELECT * FROM jobs WHERE state = ? ORDER BY priority DESC, seq", (queued,)
+                "SELECT * FROM jobs WHERE state = ? ORDER BY priority DESC, seq",
+                (JobState.QUEUED.value,),
             ).fetchall()
-            return [self._record(row) for row in rows]
+            queued = [self._record(row) for row in rows]
+            return Recovery(queued, [self._get(job_id) for job_id in cancelled])
+
+    def _cancel_requested_jobs(
+        self, db: sqlite3.Connection, now: float, active: tuple[str, ...]
+    ) -> list[str]:
+        """Cancel the active jobs whose cancel was requested; returns their ids."""
+        where = f"cancel_requested = 1 AND state IN ({','.join('?' * len(active))})"
+        rows = db.execute(f"SELECT job_id FROM jobs WHERE {where} ORDER BY seq", active)
+        job_ids = [row["job_id"] for row in rows.fetchall()]
+        db.execute(
+            f"UPDATE jobs SET state = ?, updated = ? WHERE {where}",
+            (JobState.CANCELLED.value, now, *active),
+        )
+        return job_ids
+
+    def _requeue_interrupted(self, db: sqlite3.Connection, now: float) -> None:
+        """RUNNING -> QUEUED with attempts+1; FAILED beyond ``max_attempts``."""
+        running, queued = JobState.RUNNING.value, JobState.QUEUED.value
+        db.execute(
+            "UPDATE jobs SET state = ?, attempts = attempts + 1, updated = ?,"
+            " fraction = 0, step = 0, total = 0 WHERE state = ?",
+            (queued, now, running),
+        )
+        db.execute(
+            "UPDATE jobs SET state = ?, updated = ?,"
+            " error = 'interrupted ' || attempts || ' times by a daemon stop; not retried'"
+            " WHERE state = ? AND attempts > ?",
+            (JobState.FAILED.value, now, queued, self.max_attempts),
+        )
 
     def expire(self, now: float | None = None) -> int:
         """Drop finished, failed and cancelled jobs last updated more than ``result_ttl`` ago.
@@ -675,17 +721,31 @@ def _open_database(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif version != SCHEMA_VERSION:
+        if version not in (0, 1, SCHEMA_VERSION):  # 0: just created, 1: upgraded below
             db.close()
             raise DiffMusicError(
                 f"journal database {path} has schema version {version}; this daemon reads "
-                f"version {SCHEMA_VERSION}"
+                f"versions 1 to {SCHEMA_VERSION}"
             )
+        if version != SCHEMA_VERSION:
+            _upgrade(db)
         return db
     except sqlite3.Error as exc:
         raise DiffMusicError(f"journal database {path} is unreadable: {exc}") from exc
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a new or version 1 database to ``SCHEMA_VERSION`` in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+        if "cancel_requested" not in columns:  # version 1
+            db.execute("ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _drop_cached_pages(fd: int) -> None:

@@ -205,14 +205,18 @@ def _check_header(header: Any) -> None:
 
 
 class ReplayGuard:
-    """Rejects messages too far from the clock (``stale``) or seen before (``replayed``).
+    """Rejects messages too far from the clock or older than ``not_before`` (``stale``), or seen
+    before (``replayed``).
 
     Ids are remembered for twice ``max_skew``: an older copy is rejected as stale anyway, so the
-    memory stays bounded by the message rate.
+    memory stays bounded by the message rate. The memory is this process's only: the daemon sets
+    ``not_before`` to the time it started, so a message that an earlier daemon (same key) may
+    have received is stale here, whatever its id.
     """
 
-    def __init__(self, max_skew: float = MAX_SKEW) -> None:
+    def __init__(self, max_skew: float = MAX_SKEW, not_before: float = -math.inf) -> None:
         self.max_skew = max_skew
+        self.not_before = not_before
         self._seen: OrderedDict[str, float] = OrderedDict()
 
     def check(self, message: Message, now: float | None = None) -> None:
@@ -222,6 +226,12 @@ class ReplayGuard:
                 "stale",
                 f"message time is {message.time - now:+.1f} s from the daemon's clock "
                 f"(limit {self.max_skew:g} s)",
+            )
+        if message.time < self.not_before:
+            raise ProtocolError(
+                "stale",
+                f"message time is {self.not_before - message.time:.3f} s before this daemon "
+                "started: a replay, or a request sent before a restart (send it again)",
             )
         while self._seen and next(iter(self._seen.values())) < now - 2 * self.max_skew:
             self._seen.popitem(last=False)

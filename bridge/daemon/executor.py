@@ -80,10 +80,12 @@ class Executor(Protocol):
         """Loaded models (``{"models": [...], "budget_bytes": N, "devices": [...]}``)."""
 
     def load_model(self, model: str, device: str | None = None) -> None:
-        """Load a model in the background (the host is told through ``model_event``)."""
+        """Load a model in the background (the host is told through ``model_event``); never
+        blocks (the daemon's request thread calls it)."""
 
     def unload_model(self, model: str) -> bool:
-        """Drop a loaded model; False if it was not loaded."""
+        """Drop a model in the background; whether it was loaded (or loading), in which case
+        ``model-unloaded`` follows through ``model_event``. Never blocks, like ``load_model``."""
 
     def stop(self) -> None:
         """Stop: running jobs are interrupted and stay resumable (not cancelled)."""

@@ -107,6 +107,11 @@ class ModelCache:
             self._unloader(name, entry.device)
         return adapter
 
+    def holds(self, model: str) -> bool:
+        """Whether ``model`` is loaded here now."""
+        with self._lock:
+            return model in self._entries
+
     def unload(self, model: str) -> bool:
         """Drop ``model``; a job still using it keeps its own reference until it ends."""
         with self._lock:

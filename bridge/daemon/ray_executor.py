@@ -221,7 +221,10 @@ class RayExecutor:
     def unload_model(self, model: str) -> bool:
         """Forget ``model`` here; replicas evict their least recently used models themselves."""
         with self._lock:
-            return self._loaded.pop(model, None) is not None
+            forgotten = self._loaded.pop(model, None) is not None
+        if forgotten and self._host:
+            self._host.model_event("model-unloaded", model=model)
+        return forgotten
 
     def stop(self) -> None:
         """Stop dispatching; jobs at Ray are cancelled there and stay resumable in the journal."""

@@ -134,7 +134,6 @@ class Server:
         self.journal_dir = Path(config.journal_dir or default_journal_dir())
         self.journal = Journal(self.journal_dir, result_ttl=config.result_ttl)
         self.connection_path = Path(config.connection_file or default_connection_path())
-        self.replay = ReplayGuard()
         self._stop = threading.Event()
         self._last_progress: dict[str, float] = {}
         self._input_names: dict[str, list[str]] = {}
@@ -143,7 +142,11 @@ class Server:
         self._digester = ThreadPoolExecutor(1, thread_name_prefix="result-digest")
         self._staged: StagedBlobs | None = None  # the message being handled's, until submitted
         self._context = zmq.Context()
-        self.info = self._bind()
+        previous = self._previous_connection()
+        # Any message signed before now may have reached an earlier daemon with this key (its
+        # message ids died with it): such messages are stale here (docs/protocol.md).
+        self.replay = ReplayGuard(not_before=time.time())
+        self.info = self._bind(previous)
         self.key = self.info.key_bytes
         self.events = EventBus(self._pub, self.key, self.session)
         self.notifier = self.control = None
@@ -151,17 +154,21 @@ class Server:
 
     # -- set-up ----------------------------------------------------------------------------------
 
-    def _bind(self) -> ConnectionInfo:
-        """Bind ROUTER and PUB on loopback; reuse the previous key and ports when possible."""
+    def _previous_connection(self) -> ConnectionInfo | None:
+        """The connection file a previous daemon left, if any; an error if that one still runs."""
         try:
             previous = read_connection_file(self.connection_path)
         except DaemonUnavailable:
-            previous = None
-        if previous and previous.pid not in (0, os.getpid()) and _alive(previous.pid):
+            return None
+        if previous.pid not in (0, os.getpid()) and _alive(previous.pid):
             raise DiffMusicError(
                 f"a daemon (pid {previous.pid}) already uses {self.connection_path}: stop it, "
                 "or give this one another --connection-file"
             )
+        return previous
+
+    def _bind(self, previous: ConnectionInfo | None) -> ConnectionInfo:
+        """Bind ROUTER and PUB on loopback; reuse the previous key and ports when possible."""
         self._router = self._context.socket(zmq.ROUTER)
         self._pub = self._context.socket(zmq.PUB)
         for sock, hwm in ((self._router, 32), (self._pub, 1000)):
@@ -206,9 +213,7 @@ class Server:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(getattr(signal, name), lambda *_: self._stop.set())
         self.executor.start(self)
-        for record in self.journal.recover():
-            log.info("resuming job %s (attempt %d)", record.job_id, record.attempts + 1)
-            self.executor.submit(record.job_id, record.priority)
+        self._recover()
         for model in self.config.preload:
             self.executor.load_model(model)
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
@@ -229,6 +234,16 @@ class Server:
                     self._expire()
         finally:
             self.close()
+
+    def _recover(self) -> None:
+        """Resume the jobs a stop interrupted; cancel those whose cancel it interrupted."""
+        recovery = self.journal.recover()
+        for record in recovery.cancelled:
+            self.events.publish(record.job_id, "cancelled")
+            log.info("job %s cancelled (requested before the daemon stopped)", record.job_id)
+        for record in recovery.queued:
+            log.info("resuming job %s (attempt %d)", record.job_id, record.attempts + 1)
+            self.executor.submit(record.job_id, record.priority)
 
     def stop(self) -> None:
         self._stop.set()
@@ -418,9 +433,14 @@ class Server:
         return message.reply(job=record.job_id, state=self.cancel_job(record.job_id))
 
     def cancel_job(self, job_id: str) -> str:
-        """Cancel now if queued, else flag the running job; returns the state to report."""
+        """Cancel now if queued, else flag the running job; returns the state to report.
+
+        A running job's cancel is journalled before this returns (and so before the reply): if
+        the daemon dies before the job stops, the next start cancels it rather than resuming it.
+        """
         outcome = self.executor.cancel(job_id)
         if outcome == "running":
+            self.journal.request_cancel(job_id)
             return "running"
         if self.journal.cancel(job_id):  # queued (or held by nobody): cancelled at once
             self._forget_inputs(job_id)

@@ -3,6 +3,8 @@
 Jobs run in threads of the daemon process (numpy and torch release the GIL while they compute,
 so the request thread stays responsive). Each worker owns a :class:`ModelCache` for its device.
 Cancellation is cooperative: the job's progress callback raises ``Cancelled`` at its next step.
+Loading and unloading models (``load-model``, ``unload-model``) run on one more thread, in the
+order asked: the request thread only queues them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from bridge.daemon.executor import Capacity, JobHost
@@ -70,6 +74,34 @@ class JobQueue:
             return len(self._queued)
 
 
+class SerialThread:
+    """Runs queued tasks one at a time, in order, on one daemon thread (never blocks a caller).
+
+    Used for model loads and unloads: a load holds the diffusion backend's model lock for as long
+    as it reads the weights (minutes for AudioLDM2), and an unload waits for that lock; run in
+    order, an unload asked after a load unloads what that load loaded.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, task: Callable[[], None]) -> None:
+        self._tasks.put(task)
+
+    def close(self) -> None:
+        """Stop after the task running now; queued ones are dropped with the process."""
+        self._tasks.put(None)
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            try:
+                task()
+            except Exception:  # a failing task must not stop the ones after it
+                log.exception("%s: task failed", self._thread.name)
+
+
 class LocalExecutor:
     """Runs jobs in this process: ``len(devices)`` workers sharing one priority queue."""
 
@@ -94,6 +126,8 @@ class LocalExecutor:
         self._threads: list[threading.Thread] = []
         self._host: JobHost | None = None
         self._load_errors: dict[str, str] = {}  # model -> why its last load failed
+        self._loading: dict[str, int] = {}  # model -> loads queued or running
+        self._model_thread = SerialThread("models")
 
     # -- Executor interface ----------------------------------------------------------------------
 
@@ -133,38 +167,56 @@ class LocalExecutor:
         }
 
     def load_model(self, model: str, device: str | None = None) -> None:
+        """Queue a load on the model thread; ``model-loaded`` or ``model-failed`` follows."""
         device = device or self.devices[0]
         if device not in self.caches:
             raise DiffMusicError(f"device {device!r}: this daemon has {list(self.devices)}")
-
-        def load() -> None:
-            host = self._host
-            try:
-                self.caches[device].get(model, device)
-            except Exception as exc:  # any loader failure becomes an event, never a crash
-                log.warning("loading %s failed: %s", model, exc)
-                self._load_errors[model] = _one_line(exc)
-                if host:
-                    host.model_event("model-failed", model=model, message=_one_line(exc))
-                return
-            self._load_errors.pop(model, None)
-            if host:
-                loaded = {m["id"]: m for m in self.caches[device].list()}
-                size = loaded.get(model, {}).get("bytes", 0)
-                host.model_event("model-loaded", model=model, device=device, bytes=size)
-
         self._load_errors.pop(model, None)
-        threading.Thread(target=load, name=f"load-{model}", daemon=True).start()
+        with self._lock:
+            self._loading[model] = self._loading.get(model, 0) + 1
+        self._model_thread.put(lambda: self._load(model, device))
 
     def unload_model(self, model: str) -> bool:
+        """Queue an unload on the model thread (after any load asked before); whether the model
+        was loaded or loading, in which case ``model-unloaded`` follows."""
+        with self._lock:
+            known = model in self._loading or any(c.holds(model) for c in self.caches.values())
+        if known:
+            self._model_thread.put(lambda: self._unload(model))
+        return known
+
+    def _load(self, model: str, device: str) -> None:
+        """Load ``model`` into ``device``'s cache and say how it went (on the model thread)."""
+        host = self._host
+        try:
+            self.caches[device].get(model, device)
+        except Exception as exc:  # any loader failure becomes an event, never a crash
+            log.warning("loading %s failed: %s", model, exc)
+            self._load_errors[model] = _one_line(exc)
+            if host:
+                host.model_event("model-failed", model=model, message=_one_line(exc))
+            return
+        finally:
+            with self._lock:
+                self._loading[model] -= 1
+                if not self._loading[model]:
+                    del self._loading[model]
+        self._load_errors.pop(model, None)
+        if host:
+            loaded = {m["id"]: m for m in self.caches[device].list()}
+            size = loaded.get(model, {}).get("bytes", 0)
+            host.model_event("model-loaded", model=model, device=device, bytes=size)
+
+    def _unload(self, model: str) -> None:
+        """Drop ``model`` from every device's cache (on the model thread)."""
         unloaded = any([cache.unload(model) for cache in self.caches.values()])
         if unloaded and self._host:
             self._host.model_event("model-unloaded", model=model)
-        return unloaded
 
     def stop(self) -> None:
         self._stopping.set()
         self._queue.close()
+        self._model_thread.close()
         for thread in self._threads:
             thread.join(timeout=10)
 

@@ -8,10 +8,13 @@ import numpy as np
 from bridge_helpers import Daemon
 
 from diffmusic_engine.api import restore
-from diffmusic_engine.damage import PhaseRetrieval
+from diffmusic_engine.damage import Dereverb, PhaseRetrieval
 
 RATE = 16000
 DAMAGE = PhaseRetrieval(256, 64)
+# Blind dereverb with every frequency bin in one WPE call: its only step after step 0 takes many
+# seconds, so a cancel is still unseen by the job when the daemon is killed right after the reply.
+ONE_LONG_STEP = {"chunk": 8192, "taps": 100, "iterations": 20}
 
 
 def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, clip):
@@ -56,5 +59,33 @@ def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, cl
             assert log.count(f"job {job} accepted") == 1, log
         assert log.count("resuming job interrupted") == 1
         assert log.count("resuming job waiting") == 1
+    finally:
+        daemon.stop()
+
+
+def test_a_cancel_acknowledged_before_kill_9_cancels_the_job_after_the_restart(tmp_path, clip):
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.start()
+        with daemon.client() as client:
+            client.submit(clip, RATE, Dereverb(), options=ONE_LONG_STEP, job_id="doomed")
+            deadline = time.monotonic() + 30
+            while client.status("doomed")["total"] == 0:  # step 0 reported: inside the long step
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert client.cancel("doomed") == "running"
+        daemon.kill()
+        before = daemon.log.read_text()
+        assert "job doomed cancelled" not in before  # the job had not seen the cancel: only the
+        # journal knows of it
+
+        daemon.start()
+        with daemon.client() as client:
+            status = client.status("doomed")
+            assert status["state"] == "cancelled" and status["attempts"] == 0
+            assert client.ping()["capacity"] == {"workers": 1, "running": 0, "queued": 0}
+        after = daemon.log.read_text()[len(before) :]
+        assert after.count("job doomed cancelled (requested before the daemon stopped)") == 1
+        assert "resuming job doomed" not in after and "job doomed finished" not in after
     finally:
         daemon.stop()

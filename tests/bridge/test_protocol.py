@@ -113,6 +113,14 @@ def test_replay_guard_rejects_duplicates_and_stale_times():
     assert message.msg_id not in guard._seen
 
 
+def test_replay_guard_rejects_messages_signed_before_it_started():
+    guard = ReplayGuard(max_skew=30, not_before=1000.0)
+    with pytest.raises(ProtocolError, match="0.001 s before this daemon started") as info:
+        guard.check(Message("ping", time=999.999), now=1000.5)  # within the skew window
+    assert info.value.code == "stale"
+    guard.check(Message("ping", time=1000.0), now=1000.5)
+
+
 def test_buffer_size_must_match_its_shape():
     message, _ = audio_message()
     message.content["buffers"][0]["shape"] = [2, 7]

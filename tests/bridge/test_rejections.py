@@ -161,6 +161,8 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         assert code == "invalid-options" and "wobble" in text
         code, text = submit_error(client, clip, pr, backend="diffusion", options={"steps": 0})
         assert code == "invalid-options" and "steps" in text
+        code, text = submit_error(client, clip, pr, options={"guidance_dtype": "float16"})
+        assert code == "invalid-options" and "guidance_dtype" in text
         code, text = submit_error(client, clip, pr, backend="magic")
         assert code == "invalid-options" and "magic" in text
         code, text = submit_error(client, clip, pr, job_id="../etc/passwd")

@@ -77,7 +77,7 @@ def check_journal(directory: Path, submitted: set, finished: set) -> None:
         referenced = sum(1 + r.n_outputs for r in records.values())
         assert len([p for p in (directory / "blobs").rglob("*") if p.is_file()]) == referenced
         # At most the job being finished at the kill was running; recover requeues it.
-        resumed = journal.recover()
+        resumed = journal.recover().queued
         assert not journal.list([JobState.RUNNING])
         assert {r.job_id for r in resumed} == {
             job for job, r in records.items() if r.state in (JobState.QUEUED, JobState.RUNNING)

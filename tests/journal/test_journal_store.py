@@ -177,7 +177,7 @@ def test_finish_round_trip_and_results_after_reopen(tmp_path, clock):
     with Journal(tmp_path / "j", clock=clock) as journal:
         assert journal.get("job") == done
         stored = journal.outputs("job")
-        assert journal.recover() == []  # nothing to resume
+        assert journal.recover().queued == []  # nothing to resume
     assert len(stored) == 2 and all(map(same_bits, stored, outputs))
 
 
@@ -204,7 +204,7 @@ def test_recover_requeues_interrupted_jobs(tmp_path, clock):
     # The "daemon" stopped while "run" was running.
     with Journal(directory, clock=clock) as journal:
         assert journal.get("run").state is JobState.RUNNING
-        resumed = journal.recover()
+        resumed = journal.recover().queued
         assert [r.job_id for r in resumed] == ["high", "low", "run"]
         run = journal.get("run")
         assert run.state is JobState.QUEUED and run.attempts == 1 and run.fraction == 0.0
@@ -217,12 +217,60 @@ def test_recover_gives_up_on_a_job_that_keeps_killing_the_daemon(tmp_path):
         journal.submit("poison", REQUEST, {"x": job_audio(0, samples=8)})
         for attempt in (1, 2):
             journal.mark_running("poison")
-            assert [r.job_id for r in journal.recover()] == ["poison"]
+            assert [r.job_id for r in journal.recover().queued] == ["poison"]
             assert journal.get("poison").attempts == attempt
         journal.mark_running("poison")
-        assert journal.recover() == []
+        assert journal.recover().queued == []
         record = journal.get("poison")
     assert record.state is JobState.FAILED and "interrupted 3 times" in record.error
+
+
+def test_recover_cancels_jobs_whose_cancel_was_requested_instead_of_resuming_them(tmp_path, clock):
+    directory = tmp_path / "j"
+    with Journal(directory, clock=clock) as journal:
+        for job in ("running", "starting", "resumed", "done"):
+            journal.submit(job, REQUEST, {"x": job_audio(0, samples=8)})
+        for job in ("running", "resumed", "done"):
+            journal.mark_running(job)
+        journal.finish("done", [job_audio(4)], {})
+        clock.advance(5.0)
+        assert journal.request_cancel("running")  # the worker has not stopped it yet
+        assert journal.request_cancel("starting")  # taken by a worker, not yet marked running
+        assert not journal.request_cancel("done") and not journal.request_cancel("nope")
+        assert journal.get("running").state is JobState.RUNNING  # only asked, not done
+    # The daemon was killed before the jobs saw their cancel.
+    clock.advance(5.0)
+    with Journal(directory, clock=clock) as journal:
+        recovery = journal.recover()
+        assert [r.job_id for r in recovery.queued] == ["resumed"]
+        assert [r.job_id for r in recovery.cancelled] == ["running", "starting"]
+        for record in recovery.cancelled:
+            assert record == journal.get(record.job_id)
+            assert record.state is JobState.CANCELLED and record.attempts == 0
+            assert record.updated == clock.now
+        assert journal.get("done").state is JobState.FINISHED
+        assert journal.recover().cancelled == []  # reported once
+
+
+def test_a_version_1_journal_is_upgraded_in_place(tmp_path):
+    directory = tmp_path / "j"
+    with Journal(directory) as journal:
+        journal.submit("job", REQUEST, {"x": job_audio(0, samples=8)})
+        journal.mark_running("job")
+    raw = sqlite3.connect(directory / "journal.sqlite3")  # as the version 1 daemon left it
+    raw.execute("ALTER TABLE jobs DROP COLUMN cancel_requested")
+    raw.execute("PRAGMA user_version=1")
+    raw.close()
+    with Journal(directory) as journal:
+        assert journal.get("job").state is JobState.RUNNING
+        assert journal.request_cancel("job")
+        assert [r.job_id for r in journal.recover().cancelled] == ["job"]
+    raw = sqlite3.connect(directory / "journal.sqlite3")
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    raw.execute("PRAGMA user_version=3")  # written by a newer daemon
+    raw.close()
+    with pytest.raises(DiffMusicError, match="schema version 3; this daemon reads versions 1 to 2"):
+        Journal(directory)
 
 
 def test_progress_is_throttled_but_readers_see_it_live(tmp_path):
