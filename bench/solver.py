@@ -4,7 +4,8 @@
                                      [--guidance-dtype float32 bfloat16]
 
 Prints, for 5 s of audio (latent (1, 8, 125, 16)) and an inpainting gap with VMC, for each
-guidance precision (D and V as loaded, fp32 on the CPU, or under bf16 autocast):
+guidance precision (D and V as loaded, fp32 on the CPU, or under bf16 autocast; each in a process
+of its own, so that peak memory is its own):
 - one IRS step through the real sampler and guidance code, and its parts (UNet forward, VAE
   decode, vocoder, mel, backward), with the overhead ratio step / sum of parts (target <= 1.10);
 - the same step configured as the authors' code runs it (CFG at batch 2 with empty prompts, the
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,6 +37,7 @@ from diffmusic_engine.diffusion.guidance import (
     per_item_norm,
     resolve_guidance_dtype,
 )
+from diffmusic_engine.models.base import default_dtype
 from diffmusic_engine.models.testing import real_size_audioldm2
 from diffmusic_engine.operators import InpaintOperator
 from diffmusic_engine.samplers import DDIMSchedule, sample, tweedie
@@ -43,12 +47,28 @@ SHAPES = REPO.parent / "shared" / "model-shapes" / "audioldm2-music.json"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def now() -> float:
+    """The wall clock, after the GPU has finished what was queued (CUDA runs asynchronously)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 class PeakMemory:
-    """Peak resident set size (from /proc) while the block runs, above its level at entry."""
+    """Peak memory while the block runs, above its level at entry: resident set size (from
+    /proc) on the CPU; on CUDA, the allocator's peak of GPU memory."""
 
     peak_above = 0
 
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
     def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+            return self
         self.start = self.peak = rss()
         self._running = True
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -61,9 +81,13 @@ class PeakMemory:
             time.sleep(0.005)
 
     def __exit__(self, *exc: object) -> None:
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, rss())
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._running = False
+            self._thread.join()
+            self.peak = max(self.peak, rss())
         self.peak_above = max(self.peak_above, self.peak - self.start)
 
     @property
@@ -81,9 +105,9 @@ def timed(function, repeats: int) -> tuple[float, object]:
     """Best wall time of ``repeats`` calls, and the last result."""
     best, result = float("inf"), None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = now()
         result = function()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, now() - start)
     return best, result
 
 
@@ -96,16 +120,16 @@ def parts(adapter, loss, z_t, t, conditioning, abar_t, repeats):
     best = {"decode": float("inf"), "vocoder": float("inf"), "mel": float("inf")}
     best["backward"] = float("inf")
     for _ in range(repeats):
-        marks = [time.perf_counter()]
+        marks = [now()]
         with guidance_precision(adapter, loss.precision):
             mel = adapter.decode(z0)
-            marks.append(time.perf_counter())
+            marks.append(now())
             wave = adapter.vocode(mel).float()
-        marks.append(time.perf_counter())
+        marks.append(now())
         value = loss.from_waveform(wave)
-        marks.append(time.perf_counter())
+        marks.append(now())
         torch.autograd.grad(value, z0)
-        marks.append(time.perf_counter())
+        marks.append(now())
         for name, a, b in zip(best, marks, marks[1:], strict=False):
             best[name] = min(best[name], b - a)
     times.update(best)
@@ -175,19 +199,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-k", type=int, default=2, help="windows batched together")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cuda runs the UNet in fp16 as the product does (default: cuda if available)",
+    )  # fmt: skip
     parser.add_argument("--shapes", type=Path, default=SHAPES)
     parser.add_argument(
         "--guidance-dtype", nargs="+", choices=GUIDANCE_DTYPES, default=list(GUIDANCE_DTYPES),
         help="precisions of D and V for the guidance to bench (default: each)",
     )  # fmt: skip
     args = parser.parse_args()
+    if len(args.guidance_dtype) > 1:  # one process each: peak memory is per process
+        for name in args.guidance_dtype:
+            argv = [a for a in sys.argv[1:] if a not in GUIDANCE_DTYPES and a != "--guidance-dtype"]
+            subprocess.run([sys.executable, __file__, *argv, "--guidance-dtype", name], check=True)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     start = time.perf_counter()
     base = rss()
-    adapter = real_size_audioldm2(args.shapes)
+    device = torch.device(args.device)
+    adapter = real_size_audioldm2(args.shapes, device=args.device, dtype=default_dtype(device))
     params = sum(p.numel() for m in (adapter.unet, adapter.vae, adapter.vocoder)
                  for p in m.parameters())  # fmt: skip
     print(f"built real-size random AudioLDM2 ({params / 1e6:.0f}M parameters, "
@@ -197,7 +231,7 @@ def main() -> None:
     sr = adapter.sample_rate
     n = int(args.seconds * sr)
     operator = InpaintOperator((Gap(0.4 * args.seconds, 0.6 * args.seconds),), sr)
-    damaged = operator(torch.randn(1, n) * 0.1)
+    damaged = operator(torch.randn(1, n) * 0.1).to(adapter.device)
     print(f"audio {args.seconds:g} s = {n} samples, latent {(1, *adapter.latent_shape(n))}, "
           "inpainting with VMC")  # fmt: skip
     for name in args.guidance_dtype:
@@ -215,7 +249,7 @@ def bench_step(adapter, loss, damaged, operator, args, precision_name) -> float:
     shape = (1, *adapter.latent_shape(damaged.shape[-1]))
     conditioning = adapter.conditioning(None, 1)
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, 1)
-    z_t = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    z_t = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(adapter.device)
     t, abar_t, _ = schedule.alpha_bars(0)
 
     def ours():
@@ -229,7 +263,7 @@ def bench_step(adapter, loss, damaged, operator, args, precision_name) -> float:
         theirs()
     # ours and the reference alternate, so that a change in the machine's load hits both
     step = reference = float("inf")
-    ours_memory, reference_memory = PeakMemory(), PeakMemory()
+    ours_memory, reference_memory = PeakMemory(adapter.device), PeakMemory(adapter.device)
     for _ in range(args.repeats):
         with ours_memory:
             step = min(step, timed(ours, 1)[0])
@@ -262,7 +296,7 @@ def bench_batch(adapter, operator, damaged, step, precision, args) -> None:
     )
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, 1)
     shape_k = (k, *adapter.latent_shape(n))
-    with PeakMemory() as batch_memory:
+    with PeakMemory(adapter.device) as batch_memory:
         batched, _ = timed(
             lambda: our_step(adapter, loss_k, schedule, shape_k, conditioning_k, 1e-3),
             args.repeats,
