@@ -1,6 +1,7 @@
 """Daemon overhead: a round trip through ``diffmusic serve`` versus an in-process ``restore()``.
 
-Prints, for 60 s of stereo 48 kHz music and a dsp job:
+Prints, for 60 s of stereo 48 kHz music and each of three dsp jobs (inpaint, super-resolution,
+separation; from a tenth of a second to seconds of compute):
   * the in-process time and the daemon round-trip time (submit + wait + fetch), medians;
   * the overhead (round trip minus in-process) in ms and as a share of the job time
     (targets: < 50 ms and < 5 %), and the same overhead measured against the job's own compute
@@ -36,7 +37,7 @@ from bridge_helpers import Daemon  # noqa: E402
 
 from diffmusic_engine.api import restore  # noqa: E402
 from diffmusic_engine.audio import read_audio, resample  # noqa: E402
-from diffmusic_engine.damage import Gap, Inpaint, SuperResolution  # noqa: E402
+from diffmusic_engine.damage import Gap, Inpaint, Separate, SuperResolution  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "audio" / "armygeddon_mix.flac"
 RATE = 48000
@@ -102,6 +103,7 @@ def main() -> None:
     tasks = {
         "inpaint (one 20 ms gap)": (Inpaint((Gap(args.seconds / 2, args.seconds / 2 + 0.02),)), {}),
         "super-resolution (8 kHz)": (SuperResolution(8000.0), {}),
+        "separate (2 sources: twice the audio back)": (Separate(2), {}),
     }
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as folder:
         daemon = Daemon(Path(folder), "--max-duration", str(args.seconds + 10)).start()
@@ -126,7 +128,8 @@ def bench_task(client, name, audio, damage, options, repeats) -> None:
         expected, seconds = timed(restore, audio, RATE, damage, options=options)
         local.append(seconds)
         runs.append(round_trip(client, audio, damage, options))
-    np.testing.assert_array_equal(runs[-1]["result"].audio, expected.audio)  # same result
+    for ours, theirs in zip(runs[-1]["result"].tracks, expected.tracks, strict=True):
+        np.testing.assert_array_equal(ours, theirs)  # the same result
     t_local = statistics.median(local)
     t_daemon = statistics.median(r["total"] for r in runs)
     over_wall = t_daemon - t_local
