@@ -194,7 +194,7 @@ def reference_step(adapter, loss, schedule, z_t, damaged, operator):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="no warm-up, skip K batching")
+    parser.add_argument("--quick", action="store_true", help="skip K batching")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-k", type=int, default=2, help="windows batched together")
@@ -258,9 +258,9 @@ def bench_step(adapter, loss, damaged, operator, args, precision_name) -> float:
     def theirs():
         return reference_step(adapter, loss, schedule, z_t, damaged, operator)
 
-    if not args.quick:  # warm-up: first calls pay for oneDNN primitive creation and allocation
-        ours()
-        theirs()
+    # warm-up: first calls pay for oneDNN primitive creation and allocation
+    ours()
+    theirs()
     # ours and the reference alternate, so that a change in the machine's load hits both
     step = reference = float("inf")
     ours_memory, reference_memory = PeakMemory(adapter.device), PeakMemory(adapter.device)
