@@ -70,13 +70,53 @@ class _SignAgain(Exception):  # noqa: N818 - an instruction to the request loop,
 class _Base:
     """What both clients share: the connection, building requests, reading replies."""
 
-    def __init__(self, connection_file: Path | str | None, timeout: float, retries: int) -> None:
+    def __init__(
+        self,
+        connection_file: Path | str | None,
+        timeout: float,
+        retries: int,
+        context: zmq.Context,
+    ) -> None:
         self.connection_file = Path(connection_file or default_connection_path())
         self.timeout = timeout
         self.retries = max(1, retries)
         self.session = new_id()
         self.info: ConnectionInfo = read_connection_file(self.connection_file)
         self._connected_once = False
+        self._context = context  # zmq.Context, or zmq.asyncio.Context for the asyncio client
+        self._socket: Any = None  # the DEALER of the current try
+        self._sub: Any = None  # the event SUB, once something is watched
+
+    def _connect(self) -> Any:
+        """The request socket, made anew (connection file re-read) after a dropped try."""
+        if self._socket is None:
+            self._refresh()
+            sock = self._context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self.info.request_address)
+            self._socket = sock
+        return self._socket
+
+    def _drop(self) -> None:
+        if self._socket is not None:
+            self._socket.close(0)
+            self._socket = None
+
+    def _subscribe(self, job_id: str) -> None:
+        """Add ``job_id``'s topic to the event socket (created on first use)."""
+        if self._sub is None:
+            self._sub = self._context.socket(zmq.SUB)
+            self._sub.setsockopt(zmq.LINGER, 0)
+            self._sub.setsockopt(zmq.RCVHWM, 10000)
+            self._sub.connect(self.info.event_address)
+        self._sub.setsockopt(zmq.SUBSCRIBE, event_topic(job_id))
+
+    def close(self) -> None:
+        self._drop()
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None
+        self._context.term()
 
     def _refresh(self) -> None:
         """Re-read the connection file; fail fast if it names a process that is gone."""
@@ -183,28 +223,11 @@ class Client(_Base):
         timeout: float = 10.0,
         retries: int = 3,
     ) -> None:
-        super().__init__(connection_file, timeout, retries)
-        self._context = zmq.Context()
-        self._socket: zmq.Socket | None = None
-        self._sub: zmq.Socket | None = None
+        super().__init__(connection_file, timeout, retries, zmq.Context())
         self._subscribed: set[str] = set()
         self._pending: deque[list] = deque(maxlen=10000)  # events of jobs not waited on yet
 
     # -- transport -------------------------------------------------------------------------------
-
-    def _connect(self) -> zmq.Socket:
-        if self._socket is None:
-            self._refresh()
-            sock = self._context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(self.info.request_address)
-            self._socket = sock
-        return self._socket
-
-    def _drop(self) -> None:
-        if self._socket is not None:
-            self._socket.close(0)
-            self._socket = None
 
     def request(
         self, type_: str, content: dict[str, Any] | None = None, buffers: list | None = None
@@ -230,13 +253,6 @@ class Client(_Base):
                     return reply
             self._drop()  # lazy pirate: a fresh socket (and connection file) for the next try
         raise self._no_reply(type_)
-
-    def close(self) -> None:
-        self._drop()
-        if self._sub is not None:
-            self._sub.close(0)
-            self._sub = None
-        self._context.term()
 
     def __enter__(self) -> Client:
         return self
@@ -329,14 +345,9 @@ class Client(_Base):
         ``probe`` event on the job's topic (``ping`` with ``probe``) until one arrives, for at most
         ``confirm`` seconds. Returns whether it arrived (events are then complete from here on).
         """
-        if self._sub is None:
-            self._sub = self._context.socket(zmq.SUB)
-            self._sub.setsockopt(zmq.LINGER, 0)
-            self._sub.setsockopt(zmq.RCVHWM, 10000)
-            self._sub.connect(self.info.event_address)
         if job_id in self._subscribed:
             return True
-        self._sub.setsockopt(zmq.SUBSCRIBE, event_topic(job_id))
+        self._subscribe(job_id)
         self._subscribed.add(job_id)
         deadline = time.monotonic() + confirm
         while time.monotonic() < deadline:
@@ -422,10 +433,7 @@ class AsyncClient(_Base):
         timeout: float = 10.0,
         retries: int = 3,
     ) -> None:
-        super().__init__(connection_file, timeout, retries)
-        self._context = zmq.asyncio.Context()
-        self._socket: zmq.asyncio.Socket | None = None
-        self._sub: zmq.asyncio.Socket | None = None
+        super().__init__(connection_file, timeout, retries, zmq.asyncio.Context())
 
     async def request(
         self, type_: str, content: dict[str, Any] | None = None, buffers: list | None = None
@@ -433,18 +441,14 @@ class AsyncClient(_Base):
         buffers = list(buffers or [])
         timeout = self._timeout_for(buffers)
         for attempt in range(1, self.retries + 1):
-            if self._socket is None:
-                self._refresh()
-                self._socket = self._context.socket(zmq.DEALER)
-                self._socket.setsockopt(zmq.LINGER, 0)
-                self._socket.connect(self.info.request_address)
+            sock = self._connect()
             message = Message(type_, dict(content or {}), buffers, session=self.session)
-            await self._socket.send_multipart(encode(message, self.info.key_bytes), copy=False)
+            await sock.send_multipart(encode(message, self.info.key_bytes), copy=False)
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
-                if not await self._socket.poll(int(left * 1000) + 1):
+                if not await sock.poll(int(left * 1000) + 1):
                     break
-                frames = await self._socket.recv_multipart(copy=False)
+                frames = await sock.recv_multipart(copy=False)
                 try:
                     reply = self._accept(frames, message.msg_id, attempt < self.retries)
                 except _SignAgain:
@@ -452,8 +456,7 @@ class AsyncClient(_Base):
                 if reply is not None:
                     self._connected_once = True
                     return reply
-            self._socket.close(0)
-            self._socket = None
+            self._drop()  # lazy pirate, as Client.request
         raise self._no_reply(type_)
 
     async def ping(self) -> dict[str, Any]:
@@ -491,11 +494,8 @@ class AsyncClient(_Base):
         return bool((await self.request("unload-model", {"model": model})).content["unloaded"])
 
     def subscribe(self, job_id: str) -> None:
-        if self._sub is None:
-            self._sub = self._context.socket(zmq.SUB)
-            self._sub.setsockopt(zmq.LINGER, 0)
-            self._sub.connect(self.info.event_address)
-        self._sub.setsockopt(zmq.SUBSCRIBE, event_topic(job_id))
+        """Receive ``job_id``'s events (call before submitting)."""
+        self._subscribe(job_id)
 
     async def wait(
         self,
@@ -526,13 +526,6 @@ class AsyncClient(_Base):
             status = await self.status(job_id)
             if status["state"] in TERMINAL_STATES:
                 return status
-
-    def close(self) -> None:
-        for sock in (self._socket, self._sub):
-            if sock is not None:
-                sock.close(0)
-        self._socket = self._sub = None
-        self._context.term()
 
     async def __aenter__(self) -> AsyncClient:
         return self
