@@ -139,10 +139,8 @@ def build_loss(
     with torch.no_grad():
         y = operator.measure(damaged)
     if vmc:
-        loss = _vmc_loss(adapter, operator, y, n, sources, precision)
-    else:
-        loss = _mel_space_loss(adapter, operator, damaged, y, n, sources, precision)
-    return loss
+        return _vmc_loss(adapter, operator, y, n, sources, precision)
+    return _mel_space_loss(adapter, operator, damaged, y, n, sources, precision)
 
 
 def synthesize(adapter: ModelAdapter, z0: torch.Tensor, n: int, sources: int) -> torch.Tensor:
