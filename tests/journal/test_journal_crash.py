@@ -111,7 +111,7 @@ def _crash_point_child(directory: Path, point: int, ack_fd: int) -> None:
     """Run a fixed workload, killing this process at step ``point``; report acks on ``ack_fd``."""
     import numpy as np
 
-    import bridge.journal as journal_module
+    import bridge.journal.records as journal_module
 
     calls = 0
     lock = threading.Lock()  # staged audio is written by the journal's own thread
@@ -142,14 +142,14 @@ def _crash_point_child(directory: Path, point: int, ack_fd: int) -> None:
     np.save = before(np.save)
     os.fsync = before(lambda fd: None)
     os.replace = before(os.replace)
-    journal_module.Journal._connection = lambda self: Statements(self._db)
+    journal_module.JobTable._connection = lambda self: Statements(self._db)
 
     def ack(text: str) -> None:
         os.write(ack_fd, f"{text}\n".encode())
 
     now = [1000.0]
     journal = Journal(directory, result_ttl=TTL, clock=lambda: now[0])
-    journal._db.execute("PRAGMA synchronous=OFF")
+    journal._records._db.execute("PRAGMA synchronous=OFF")
     for index in range(2):
         audio = crash_input(index)
         staged = journal.stage([audio.tobytes()]) if index == 1 else None  # as the daemon does

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import queue
 import sqlite3
 import threading
 
@@ -132,16 +133,12 @@ def test_concurrent_submits_of_one_id_create_one_job(journal):
     assert len(blob_files(journal.directory)) == 1  # the losers' blobs were removed
 
 
-def test_queue_order_is_priority_then_age(journal, clock):
+def test_recovery_order_is_priority_then_age(journal, clock):
+    """The order a restarted daemon queues jobs in (the live queue is worker.JobQueue)."""
     for job, priority in [("a", 0), ("b", 5), ("c", 0), ("d", 5), ("e", -1)]:
         journal.submit(job, REQUEST, {"x": job_audio(0, samples=8)}, priority=priority)
-    order = []
-    while (record := journal.claim_next()) is not None:
-        assert record.state is JobState.RUNNING
-        order.append(record.job_id)
-    assert order == ["b", "d", "a", "c", "e"]
-    assert journal.next_queued() is None
-    assert [r.job_id for r in journal.list([JobState.RUNNING])] == ["a", "b", "c", "d", "e"]
+    assert journal.mark_running("c")  # interrupted by a stop: queued again, in its place
+    assert [r.job_id for r in journal.recover().queued] == ["b", "d", "a", "c", "e"]
 
 
 def test_state_changes(journal):
@@ -277,10 +274,10 @@ def test_progress_is_throttled_but_readers_see_it_live(tmp_path):
     with Journal(tmp_path / "j", progress_interval=3600.0) as journal:
         journal.submit("job", REQUEST, {"x": job_audio(0, samples=8)})
         journal.mark_running("job")
-        changes = journal._db.total_changes
+        changes = journal._records._db.total_changes
         for step in range(1, 1001):
             journal.progress("job", step, 1000)
-        assert journal._db.total_changes - changes == 0  # throttled: no database write at all
+        assert journal._records._db.total_changes == changes  # throttled: no database write
         assert journal.get("job").fraction == 1.0 and journal.get("job").step == 1000
     with Journal(tmp_path / "k", progress_interval=0.0) as journal:
         journal.submit("job", REQUEST, {"x": job_audio(0, samples=8)})
@@ -351,16 +348,14 @@ def test_a_corrupt_database_is_a_clear_error(tmp_path):
 def test_server_and_worker_threads_share_the_journal(tmp_path):
     """A worker thread claims, reports and finishes jobs while the server thread submits."""
     with Journal(tmp_path / "j") as journal:
-        stop = threading.Event()
+        submitted = queue.SimpleQueue()  # job ids, as the daemon's JobQueue hands them out
         errors = []
 
         def worker() -> None:
             try:
-                while not stop.is_set() or journal.next_queued() is not None:
-                    record = journal.claim_next()
-                    if record is None:
-                        stop.wait(0.001)
-                        continue
+                while (job_id := submitted.get()) is not None:
+                    assert journal.mark_running(job_id)
+                    record = journal.get(job_id)
                     for step in range(1, 21):
                         journal.progress(record.job_id, step, 20)
                     audio = journal.inputs(record.job_id)["audio"]
@@ -372,8 +367,9 @@ def test_server_and_worker_threads_share_the_journal(tmp_path):
         thread.start()
         for n in range(20):
             journal.submit(f"job-{n}", {"n": n}, {"audio": job_audio(n, samples=256)})
+            submitted.put(f"job-{n}")
             journal.list()
-        stop.set()
+        submitted.put(None)
         thread.join(timeout=30)
         assert not errors and not thread.is_alive()
         for n in range(20):
