@@ -76,6 +76,10 @@ class Executor(Protocol):
     def capacity(self) -> Capacity:
         """Workers, running and queued jobs."""
 
+    def retry_after(self) -> float:
+        """Seconds a new job should wait before it is submitted again (back-pressure from
+        what runs the jobs); 0 when it may come now. The gateway answers ``busy`` while > 0."""
+
     def models(self) -> dict[str, Any]:
         """Loaded models (``{"models": [...], "budget_bytes": N, "devices": [...]}``)."""
 

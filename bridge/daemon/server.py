@@ -1,39 +1,35 @@
-"""The daemon's gateway: ZeroMQ sockets, the journal, and the executor behind them.
+"""The daemon: its parts put together, and the answers to each request type.
 
-One thread (the caller of :meth:`Server.serve_forever`) answers every request and never runs a
-job, so ``ping``, ``status`` and ``cancel`` are answered while a job computes. Events (job
-progress, results) are published by an :class:`EventBus` thread that owns the PUB socket,
-because ZeroMQ sockets must stay in one thread. See docs/protocol.md.
+One thread (the caller of :meth:`Server.serve_forever`) answers every request through the
+:class:`~bridge.daemon.gateway.Gateway` and never runs a job, so ``ping``, ``status`` and
+``cancel`` are answered while a job computes. The executor runs jobs and calls back into the
+:class:`~bridge.daemon.host.DaemonHost`; events leave through :mod:`bridge.daemon.events`.
+See docs/protocol.md and docs/architecture.md.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import queue
-import shutil
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zmq
 
 from bridge.connection import (
     ConnectionInfo,
     DaemonUnavailable,
     default_connection_path,
-    new_key,
     read_connection_file,
-    write_connection_file,
 )
-from bridge.daemon.cache import ArrayCache
+from bridge.daemon.events import Announcer, EventBus
 from bridge.daemon.executor import Executor
+from bridge.daemon.gateway import Gateway, bind_sockets
+from bridge.daemon.host import DaemonHost
 from bridge.daemon.jobs import Limits, check_submit
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
@@ -43,23 +39,14 @@ from bridge.protocol import (
     Message,
     ProtocolError,
     ReplayGuard,
-    Unauthenticated,
-    decode,
-    encode,
-    event_topic,
-    frame_digest,
     new_id,
 )
-from diffmusic_engine.api import BACKENDS, Restoration
-from diffmusic_engine.audio import write_audio
+from diffmusic_engine.api import BACKENDS
 from diffmusic_engine.errors import DiffMusicError
-from diffmusic_engine.progress import Progress
 
 log = logging.getLogger("diffmusic.daemon")
 
-PROGRESS_INTERVAL = 0.05  # seconds between published progress events of one job
 EXPIRE_INTERVAL = 600.0
-STAGE_MIN_BYTES = 1 << 20  # smaller audio is written after the checks (staging would not pay)
 
 
 def default_journal_dir() -> Path:
@@ -86,42 +73,6 @@ class ServerConfig:
     memory_cache_bytes: int = 1 << 30  # recent inputs and results kept in memory too
 
 
-class EventBus:
-    """Publishes events from any thread through one PUB socket owned by its own thread."""
-
-    def __init__(self, socket: zmq.Socket, key: bytes, session: str) -> None:
-        self._socket = socket
-        self._key = key
-        self._session = session
-        self._queue: queue.Queue[tuple[bytes, Message] | None] = queue.Queue()
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="event-bus", daemon=True)
-        self._thread.start()
-
-    def publish(self, job_id: str | None, event: str, **content: Any) -> None:
-        # Numbered and queued under one lock, so events leave in seq order: a client drops an
-        # event not newer than the last it saw, so a reordered one would be lost.
-        with self._lock:  # strictly increasing across restarts: wall-clock nanoseconds
-            self._seq = max(self._seq + 1, time.time_ns())
-            if job_id is not None:
-                content = {"job": job_id, "seq": self._seq, **content}
-            message = Message(event, content, session=self._session)
-            self._queue.put((event_topic(job_id), message))
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            topic, message = item
-            try:
-                self._socket.send_multipart([topic, *encode(message, self._key)])
-            except (zmq.ZMQError, ValueError, TypeError) as exc:  # never stop publishing
-                log.warning("event %s not published: %s", message.type, exc)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
-
-
 class Server:
     """The daemon: binds its sockets, writes the connection file, serves until stopped."""
 
@@ -135,22 +86,23 @@ class Server:
         self.journal = Journal(self.journal_dir, result_ttl=config.result_ttl)
         self.connection_path = Path(config.connection_file or default_connection_path())
         self._stop = threading.Event()
-        self._last_progress: dict[str, float] = {}
-        self._input_names: dict[str, list[str]] = {}
-        self._inputs = ArrayCache(config.memory_cache_bytes // 2)  # accepted, not yet started
-        self._results = ArrayCache(config.memory_cache_bytes // 2)  # finished, not yet fetched
-        self._digester = ThreadPoolExecutor(1, thread_name_prefix="result-digest")
-        self._staged: StagedBlobs | None = None  # the message being handled's, until submitted
         self._context = zmq.Context()
         previous = self._previous_connection()
         # Any message signed before now may have reached an earlier daemon with this key (its
         # message ids died with it): such messages are stale here (docs/protocol.md).
         self.replay = ReplayGuard(not_before=time.time())
-        self.info = self._bind(previous)
+        router, pub, self.info = bind_sockets(
+            self._context, config.host, (config.request_port, config.event_port), previous,
+            self.limits.max_message_bytes, fresh_key=config.new_key,
+            connection_path=self.connection_path,
+        )  # fmt: skip
         self.key = self.info.key_bytes
-        self.events = EventBus(self._pub, self.key, self.session)
-        self.notifier = self.control = None
-        self._start_osc()
+        self.gateway = Gateway(router, self.key, self.session, self.journal, self._handle)
+        self.events = Announcer(
+            EventBus(pub, self.key, self.session), self._notifier(), self.journal_dir / "exports"
+        )
+        self.host = DaemonHost(self.journal, self.events, executor, config.memory_cache_bytes)
+        self.control = self._osc_control()
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -167,43 +119,23 @@ class Server:
             )
         return previous
 
-    def _bind(self, previous: ConnectionInfo | None) -> ConnectionInfo:
-        """Bind ROUTER and PUB on loopback; reuse the previous key and ports when possible."""
-        self._router = self._context.socket(zmq.ROUTER)
-        self._pub = self._context.socket(zmq.PUB)
-        for sock, hwm in ((self._router, 32), (self._pub, 1000)):
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, hwm)
-            sock.setsockopt(zmq.RCVHWM, hwm)
-        self._router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
-        self._pub.setsockopt(zmq.MAXMSGSIZE, 1 << 16)  # subscribers only send subscriptions
-        host = self.config.host
-        ports = []
-        for sock, wanted, old in (
-            (self._router, self.config.request_port, previous and previous.request_port),
-            (self._pub, self.config.event_port, previous and previous.event_port),
-        ):
-            ports.append(_bind(sock, host, wanted, old))
-        reuse = previous and previous.host == host and not self.config.new_key
-        key = previous.key if reuse else new_key()
-        info = ConnectionInfo(host, ports[0], ports[1], key, pid=os.getpid())
-        write_connection_file(self.connection_path, info)
-        return info
+    def _notifier(self) -> Any:
+        if not self.config.notify_osc:
+            return None
+        from bridge.osc import OscNotifier
 
-    def _start_osc(self) -> None:
-        if self.config.notify_osc:
-            from bridge.osc import OscNotifier
+        return OscNotifier(self.config.notify_osc, self.config.reaper_action)
 
-            self.notifier = OscNotifier(self.config.notify_osc, self.config.reaper_action)
-        if self.config.osc_port is not None:
-            from bridge.osc import OscControl
+    def _osc_control(self) -> Any:
+        if self.config.osc_port is None:
+            return None
+        from bridge.osc import OscControl
 
-            self.control = OscControl(
-                self.config.osc_port,
-                on_cancel=self._osc_cancel,
-                on_ping=lambda: log.info("OSC ping"),
-            )
-            self.control.start()
+        control = OscControl(
+            self.config.osc_port, on_cancel=self._osc_cancel, on_ping=lambda: log.info("OSC ping")
+        )
+        control.start()
+        return control
 
     # -- main loop -------------------------------------------------------------------------------
 
@@ -212,7 +144,7 @@ class Server:
         for name in ("SIGTERM", "SIGINT"):
             if threading.current_thread() is threading.main_thread():
                 signal.signal(getattr(signal, name), lambda *_: self._stop.set())
-        self.executor.start(self)
+        self.executor.start(self.host)
         self._recover()
         for model in self.config.preload:
             self.executor.load_model(model)
@@ -222,13 +154,10 @@ class Server:
             os.getpid(), self.info.request_address, self.info.event_address,
             self.connection_path, self.journal_dir,
         )  # fmt: skip
-        poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
         next_expiry = time.monotonic()
         try:
             while not self._stop.is_set():
-                if poller.poll(200):
-                    self._handle(self._router.recv_multipart(copy=False))
+                self.gateway.serve_once(200)
                 if time.monotonic() >= next_expiry:
                     next_expiry = time.monotonic() + EXPIRE_INTERVAL
                     self._expire()
@@ -251,14 +180,11 @@ class Server:
     def close(self) -> None:
         log.info("daemon stopping")
         self.executor.stop()
-        self._digester.shutdown()
+        self.host.close()
         if self.control:
             self.control.stop()
-        if self.notifier:
-            self.notifier.close()
         self.events.close()
-        self._router.close(0)
-        self._pub.close(0)
+        self.gateway.router.close(0)
         self._context.term()
         self.journal.close()
         try:  # remove the connection file only if it is still ours
@@ -275,95 +201,26 @@ class Server:
                 log.info("expired %d old job(s)", dropped)
         except Exception as exc:  # e.g. sqlite3.Error on a full disk: retried next interval
             log.warning("expiry failed: %s", exc)
-        cutoff = time.time() - self.config.result_ttl
-        exports = self.journal_dir / "exports"
-        for path in exports.iterdir() if exports.is_dir() else ():
-            try:
-                if path.stat().st_mtime < cutoff:
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
-            except OSError as exc:
-                log.warning("cannot remove old export %s: %s", path, exc)
+        self.events.expire_exports(time.time() - self.config.result_ttl)
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _handle(self, frames: list[zmq.Frame]) -> None:
-        start = time.perf_counter()
-        try:
-            self._dispatch(frames)
-        except Exception:  # e.g. RecursionError on deeply nested JSON: drop it, keep serving
-            log.exception("dropped a message that could not be handled")
-            return
-        log.debug("request handled in %.1f ms", 1000 * (time.perf_counter() - start))
-
-    def _dispatch(self, frames: list[zmq.Frame]) -> None:
-        start = next((i for i, f in enumerate(frames) if f.bytes == VERSION), None)
-        routing = [f.bytes for f in frames[: start or 0]]
-        if start is None or start == 0:
-            log.warning("dropped a message without the %s version tag", VERSION.decode())
-            return
-        peer = routing[0].hex()
-        self._staged = self._stage(frames[start + 4 :])
-        try:
-            self._dispatch_signed(routing, peer, frames[start:])
-        finally:
-            if self._staged is not None:  # not a submit, or rejected before the journal took it
-                self._staged.discard()
-                self._staged = None
-
-    def _stage(self, buffers: list[zmq.Frame]) -> StagedBlobs | None:
-        """Start writing big audio to the journal while its message is checked (see
-        journal.StagedBlobs): the write and fsync overlap the signature check."""
-        if sum(len(frame) for frame in buffers) < STAGE_MIN_BYTES:
-            return None
-        return self.journal.stage([frame.buffer for frame in buffers])
-
-    def _dispatch_signed(self, routing: list[bytes], peer: str, frames: list[zmq.Frame]) -> None:
-        try:
-            message = decode(frames, self.key)
-        except Unauthenticated as exc:
-            log.warning("dropped unauthenticated message from peer %s: %s", peer, exc)
-            return
-        except ProtocolError as exc:
-            log.warning("rejected message from peer %s: %s", peer, exc)
-            parent = _msg_id_of(frames[2].bytes) if len(frames) > 2 else None
-            self._send(routing, Message("error", _error(exc.code, str(exc)), parent_id=parent))
-            return
-        try:
-            self.replay.check(message)
-            handler = self._handlers().get(message.type)
-            if handler is None:
-                raise ProtocolError(
-                    "unknown-type",
-                    f"unknown message type {message.type!r}; known: {', '.join(REQUEST_TYPES)}",
-                )
-            reply = handler(message)
-        except ProtocolError as exc:
-            log.info("%s from peer %s rejected: %s", message.type, peer, exc)
-            reply = message.error(exc.code, str(exc))
-        except DiffMusicError as exc:
-            reply = message.error("bad-request", str(exc))
-        except Exception as exc:  # a bug: log it, answer, keep serving
-            log.exception("internal error handling %s", message.type)
-            reply = message.error("internal", f"{type(exc).__name__}: {exc}")
-        self._send(routing, reply)
-
-    def _send(self, routing: list[bytes], reply: Message) -> None:
-        reply.session = self.session
-        try:
-            frames = encode(reply, self.key)
-        except (ValueError, TypeError) as exc:  # e.g. NaN in a backend's details: still answer
-            log.exception("reply %s cannot be encoded", reply.type)
-            error = _error("internal", f"reply not encodable as JSON: {exc}")
-            frames = encode(Message("error", error, parent_id=reply.parent_id), self.key)
-        try:
-            self._router.send_multipart([*routing, *frames], copy=False)
-        except zmq.ZMQError as exc:
-            log.warning("reply %s not sent: %s", reply.type, exc)
+    def _handle(self, message: Message, staged: StagedBlobs | None) -> Message:
+        """The reply to one decoded request (``staged``: its audio, already being written)."""
+        self.replay.check(message)
+        if message.type == "submit":
+            return self._submit(message, staged)
+        handler = self._handlers().get(message.type)
+        if handler is None:
+            raise ProtocolError(
+                "unknown-type",
+                f"unknown message type {message.type!r}; known: {', '.join(REQUEST_TYPES)}",
+            )
+        return handler(message)
 
     def _handlers(self) -> dict[str, Any]:
         return {
             "ping": self._ping,
-            "submit": self._submit,
             "status": self._status,
             "cancel": self._cancel,
             "fetch": self._fetch,
@@ -384,7 +241,7 @@ class Server:
             self.events.publish(probe, "probe")
         return message.reply(daemon=daemon, capacity=self.executor.capacity().to_dict())
 
-    def _submit(self, message: Message) -> Message:
+    def _submit(self, message: Message, staged: StagedBlobs | None) -> Message:
         start = time.perf_counter()
         checked = check_submit(message, self.limits)
         checked_at = time.perf_counter()
@@ -392,11 +249,10 @@ class Server:
         existing = self.journal.get(job_id)
         if existing is None and self.executor.capacity().queued >= self.limits.max_queued:
             raise ProtocolError("busy", f"{self.limits.max_queued} jobs queued: retry later")
-        retry_after = getattr(self.executor, "retry_after", lambda: 0.0)()  # Ray back-pressure
+        retry_after = self.executor.retry_after()  # Ray's back-pressure; 0 for the local one
         if existing is None and retry_after > 0:
             raise ProtocolError("busy", f"the executor is busy: retry after {retry_after:.1f} s")
-        try:
-            staged, self._staged = self._staged, None  # the journal owns it now
+        try:  # the journal owns ``staged`` from here
             record, created = self.journal.submit(
                 job_id, checked.request, checked.inputs, checked.priority, staged=staged
             )
@@ -405,11 +261,7 @@ class Server:
         took = (1000 * (checked_at - start), 1000 * (time.perf_counter() - checked_at))
         log.debug("submit %s: checked in %.1f ms, journalled in %.1f ms", job_id, *took)
         if created:  # durable now: acknowledge, announce, queue
-            names = list(checked.inputs)
-            self._inputs.put(job_id, [checked.inputs[n] for n in names])  # views of the frames
-            self._input_names[job_id] = names
-            self.events.publish(job_id, "accepted", state="queued", priority=record.priority)
-            self.executor.submit(job_id, record.priority)
+            self.host.accepted(job_id, checked.inputs, record.priority)
             log.info("job %s accepted (%s)", job_id, checked.request["damage"]["task"])
         return message.reply(job=job_id, state=record.state.value, new=created)
 
@@ -430,30 +282,13 @@ class Server:
 
     def _cancel(self, message: Message) -> Message:
         record = self._job(message)
-        return message.reply(job=record.job_id, state=self.cancel_job(record.job_id))
-
-    def cancel_job(self, job_id: str) -> str:
-        """Cancel now if queued, else flag the running job; returns the state to report.
-
-        A running job's cancel is journalled before this returns (and so before the reply): if
-        the daemon dies before the job stops, the next start cancels it rather than resuming it.
-        """
-        outcome = self.executor.cancel(job_id)
-        if outcome == "running":
-            self.journal.request_cancel(job_id)
-            return "running"
-        if self.journal.cancel(job_id):  # queued (or held by nobody): cancelled at once
-            self._forget_inputs(job_id)
-            self.events.publish(job_id, "cancelled")
-            log.info("job %s cancelled", job_id)
-        record = self.journal.get(job_id)
-        return record.state.value if record else "unknown"
+        return message.reply(job=record.job_id, state=self.host.cancel(record.job_id))
 
     def _osc_cancel(self, job_id: str) -> None:
         if self.journal.get(job_id) is None:
             log.warning("OSC cancel of unknown job %r", job_id)
             return
-        self.cancel_job(job_id)
+        self.host.cancel(job_id)
 
     def _fetch(self, message: Message) -> Message:
         record = self._job(message)
@@ -462,8 +297,7 @@ class Server:
             raise ProtocolError(
                 "not-finished", f"job {record.job_id} is {record.state.value}{detail}"
             )
-        cached = self._results.get(record.job_id)
-        outputs, digests = cached if cached else (self.journal.outputs(record.job_id), [])
+        outputs, digests = self.host.result(record.job_id)
         details = dict(record.details)
         rate = details.pop("output_sample_rate", record.request["buffers"]["audio"]["sample_rate"])
         specs = [
@@ -499,104 +333,6 @@ class Server:
     def _unload_model(self, message: Message) -> Message:
         model = self._model_id(message)
         return message.reply(model=model, unloaded=self.executor.unload_model(model))
-
-    # -- JobHost: called by the executor's threads -------------------------------------------------
-
-    def request(self, job_id: str) -> dict[str, Any]:
-        record = self.journal.get(job_id)
-        if record is None:
-            raise DiffMusicError(f"job {job_id} vanished from the journal")
-        return record.request
-
-    def inputs(self, job_id: str) -> dict[str, np.ndarray]:
-        names = self._input_names.pop(job_id, None)
-        arrays = self._inputs.pop(job_id)
-        if names is not None and arrays is not None:  # the worker's own now: no copy unless
-            return {  # read-only (a backend may work in place)
-                name: a if a.flags.writeable else np.array(a)
-                for name, a in zip(names, arrays, strict=True)
-            }
-        return self.journal.inputs(job_id)
-
-    def started(self, job_id: str) -> bool:
-        if not self.journal.mark_running(job_id):
-            self._forget_inputs(job_id)  # it will not run: its cached inputs are not needed
-            return False
-        record = self.journal.get(job_id)
-        self.events.publish(job_id, "started", attempt=(record.attempts if record else 0) + 1)
-        return True
-
-    def progress(self, job_id: str, progress: Progress) -> None:
-        self.journal.progress(job_id, progress.step, progress.total)
-        now = time.monotonic()
-        last = self._last_progress.get(job_id, -1.0)
-        if now - last < PROGRESS_INTERVAL and progress.fraction < 1.0:
-            return
-        self._last_progress[job_id] = now
-        self.events.publish(
-            job_id, "progress", fraction=round(progress.fraction, 6), step=progress.step,
-            total=progress.total, stage=progress.stage,
-        )  # fmt: skip
-        if self.notifier:
-            self.notifier.progress(job_id, progress.fraction)
-
-    def finished(self, job_id: str, restoration: Restoration) -> None:
-        details = {**restoration.details, "output_sample_rate": restoration.sample_rate}
-        tracks = [np.ascontiguousarray(t, np.float32) for t in restoration.tracks]
-        # The fetch reply's frame digests are computed while the journal waits on its fsync, so
-        # the fetch right after "finished" does not hash the result again.
-        digests = self._digester.submit(lambda: [frame_digest(t) for t in tracks])
-        self.journal.finish(job_id, tracks, details)
-        self._results.put(job_id, tracks, digests.result())
-        self._last_progress.pop(job_id, None)
-        record = self.journal.get(job_id)
-        if record is None or record.state is not JobState.FINISHED:
-            return  # cancelled while it finished: the journal kept the cancel
-        self.events.publish(
-            job_id, "finished", n_outputs=len(restoration.tracks), details=record.details
-        )
-        log.info("job %s finished", job_id)
-        if self.notifier:
-            try:  # the result is stored: a failed export must not turn the job into "failed"
-                path = self._export(job_id, restoration)
-            except (DiffMusicError, OSError) as exc:
-                log.warning("job %s: export for OSC listeners failed: %s", job_id, exc)
-                return
-            self.notifier.done(job_id, str(path))
-
-    def failed(self, job_id: str, message: str) -> None:
-        self._last_progress.pop(job_id, None)
-        self._forget_inputs(job_id)  # it may have failed before taking them (model not loaded)
-        if not self.journal.fail(job_id, message):
-            return  # it had ended (finished, cancelled): announcing "failed" would contradict it
-        self.events.publish(job_id, "failed", message=message)
-        log.info("job %s failed: %s", job_id, message)
-        if self.notifier:
-            self.notifier.failed(job_id, message)
-
-    def cancelled(self, job_id: str) -> None:
-        self._last_progress.pop(job_id, None)
-        self._forget_inputs(job_id)
-        if self.journal.cancel(job_id):
-            self.events.publish(job_id, "cancelled")
-            log.info("job %s cancelled while running", job_id)
-
-    def _forget_inputs(self, job_id: str) -> None:
-        """Drop a job's inputs from memory (the journal still has them)."""
-        self._inputs.pop(job_id)
-        self._input_names.pop(job_id, None)
-
-    def model_event(self, event: str, **content: Any) -> None:
-        self.events.publish(None, event, **content)
-
-    def _export(self, job_id: str, restoration: Restoration) -> Path:
-        """Float32 WAVs of a result for OSC listeners (REAPER can insert them directly)."""
-        folder = self.journal_dir / "exports"
-        if len(restoration.tracks) == 1:
-            return write_audio(folder / f"{job_id}.wav", restoration.audio, restoration.sample_rate)
-        for i, track in enumerate(restoration.tracks):
-            write_audio(folder / job_id / f"source{i + 1}.wav", track, restoration.sample_rate)
-        return folder / job_id
 
 
 def _alive(pid: int) -> bool:
@@ -641,29 +377,3 @@ def job_summary(record: JobRecord) -> dict[str, Any]:
         "task": record.request.get("damage", {}).get("task"),
         "backend": record.request.get("backend"),
     }
-
-
-def _msg_id_of(header: bytes) -> str | None:
-    """The msg_id of a header that failed the checks, if it can be read (to address the error)."""
-    try:
-        msg_id = json.loads(header).get("msg_id")
-    except (ValueError, AttributeError):
-        return None
-    return msg_id if isinstance(msg_id, str) else None
-
-
-def _error(code: str, message: str) -> dict[str, str]:
-    return {"status": "error", "code": code, "message": message}
-
-
-def _bind(sock: zmq.Socket, host: str, wanted: int, previous: int | None) -> int:
-    """Bind ``wanted``, else the previous run's port if free, else any free port."""
-    for port in (wanted, previous):
-        if port:
-            try:
-                sock.bind(f"tcp://{host}:{port}")
-                return port
-            except zmq.ZMQError as exc:
-                if port == wanted:
-                    raise DiffMusicError(f"cannot listen on {host}:{port}: {exc}") from None
-    return sock.bind_to_random_port(f"tcp://{host}")

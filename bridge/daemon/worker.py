@@ -1,8 +1,10 @@
 """The local executor: one worker thread per device, a priority queue, resident models.
 
-Jobs run in threads of the daemon process (numpy and torch release the GIL while they compute,
-so the request thread stays responsive). Each worker owns a :class:`ModelCache` for its device.
-Cancellation is cooperative: the job's progress callback raises ``Cancelled`` at its next step.
+Each worker thread runs its jobs: diffusion jobs in the thread itself (torch releases the GIL
+while it computes, and the models stay resident), dsp jobs in a child process that a cancel kills
+(:mod:`bridge.daemon.dsp_process`: why, measured). Each worker owns a :class:`ModelCache` for
+its device. Cancelling a diffusion job is cooperative: its progress callback raises ``Cancelled``
+at its next step.
 Loading and unloading models (``load-model``, ``unload-model``) run on one more thread, in the
 order asked: the request thread only queues them.
 """
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from bridge.daemon.dsp_process import run_in_child, start_server
 from bridge.daemon.executor import Capacity, JobHost
 from bridge.daemon.jobs import execute
 from bridge.daemon.models import Loader, ModelCache, Unloader, default_loader, default_unloader
@@ -133,6 +136,7 @@ class LocalExecutor:
 
     def start(self, host: JobHost) -> None:
         self._host = host
+        start_server()
         for device in self.devices:
             thread = threading.Thread(
                 target=self._work, args=(device,), name=f"worker-{device}", daemon=True
@@ -156,6 +160,9 @@ class LocalExecutor:
         with self._lock:
             running = len(self._running)
         return Capacity(workers=len(self.devices), running=running, queued=len(self._queue))
+
+    def retry_after(self) -> float:
+        return 0.0  # the queue limit is the only back-pressure here (checked by the server)
 
     def models(self) -> dict[str, Any]:
         return {
@@ -243,15 +250,21 @@ class LocalExecutor:
                 self._cancelling.discard(job_id)
             return
 
+        def stop() -> bool:
+            return job_id in self._cancelling or self._stopping.is_set()
+
         def callback(progress: Progress) -> None:
-            if job_id in self._cancelling or self._stopping.is_set():
+            if stop():
                 raise Cancelled(f"job {job_id} cancelled")
             host.progress(job_id, progress)
 
         try:
             request = host.request(job_id)
-            overrides = self._overrides(request, device)
-            restoration = execute(request, host.inputs(job_id), callback, overrides)
+            if request["backend"] == "dsp":  # in a child process: see dsp_process
+                restoration = run_in_child(request, host.inputs(job_id), callback, stop)
+            else:
+                overrides = self._overrides(request, device)
+                restoration = execute(request, host.inputs(job_id), callback, overrides)
         except Cancelled:
             if self._stopping.is_set() and job_id not in self._cancelling:
                 log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)

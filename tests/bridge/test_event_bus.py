@@ -7,7 +7,7 @@ import threading
 import pytest
 import zmq
 
-from bridge.daemon.server import EventBus
+from bridge.daemon.events import EventBus
 from bridge.protocol import decode
 
 KEY = b"k" * 32

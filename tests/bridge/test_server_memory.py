@@ -37,5 +37,5 @@ def test_a_job_failing_before_it_takes_its_inputs_leaves_nothing_in_memory(serve
         )
         final = client.wait(job, timeout=60)
     assert final["state"] == "failed" and "no-such-model" in final["error"], final
-    assert job not in server._input_names
-    assert server._inputs.get(job) is None
+    assert job not in server.host._input_names
+    assert server.host._inputs.get(job) is None

@@ -1,0 +1,394 @@
+"""The client core: everything a client of the daemon does, written once, as step generators.
+
+The sync :class:`~bridge.client.Client` and the asyncio :class:`~bridge.client.AsyncClient` are
+thin drivers: each runs the same generators, carrying out the I/O steps they yield (:class:`Send`,
+:class:`Recv`, :class:`Sleep`) with blocking or awaited socket calls. So both have the same
+requests, retries, waits (timeout, ``on_status``), buffering of other jobs' events and cancel on
+interrupt (the pattern of "sans-I/O" protocol libraries such as h11).
+
+
+Requests go over a DEALER socket with the "lazy pirate" pattern: wait ``timeout`` seconds for the
+reply; if none comes, close the socket, re-read the connection file (the daemon may have
+restarted), reconnect and resend with a fresh message id, up to ``retries`` times. Resending is
+safe because job ids are chosen here and the daemon treats a resubmitted id idempotently. A
+``stale`` reply also means "resend": a request queued while the daemon restarted reaches the new
+daemon signed before it started, which rejects it as a possible replay.
+Progress comes from the PUB stream, with ``status`` polls when it is silent (a subscriber misses
+what was published before it connected).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from bridge.connection import (
+    ConnectionInfo,
+    DaemonUnavailable,
+    default_connection_path,
+    read_connection_file,
+)
+from bridge.protocol import (
+    TERMINAL_STATES,
+    Message,
+    ProtocolError,
+    Unauthenticated,
+    buffer_spec,
+    decode,
+    encode,
+    event_topic,
+    new_id,
+    read_buffers,
+)
+from diffmusic_engine.audio import read_audio
+from diffmusic_engine.backends import Restoration
+from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
+from diffmusic_engine.errors import Cancelled, DiffMusicError, ModelError
+from diffmusic_engine.progress import Progress, ProgressCallback
+
+EventCallback = Callable[[str, dict[str, Any]], None]
+StatusCallback = Callable[[dict[str, Any]], None]
+SILENCE = 0.5  # seconds without events before ``wait`` asks for the status
+
+
+@dataclass(frozen=True)
+class Send:
+    """Step: send ``frames`` on ``socket``; the driver answers None."""
+
+    socket: Any
+    frames: list
+
+
+@dataclass(frozen=True)
+class Recv:
+    """Step: the next multipart message on ``socket`` within ``timeout_ms``, or None."""
+
+    socket: Any
+    timeout_ms: int
+    copy: bool = False
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Step: wait ``seconds``; the driver answers None."""
+
+    seconds: float
+
+
+Steps = Generator[Send | Recv | Sleep, Any, Any]
+
+
+class RequestRejected(DiffMusicError):
+    """The daemon answered with an error reply; ``code`` is its error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class JobFailed(DiffMusicError):
+    """A job ended failed; the message is the daemon's one line."""
+
+
+class _SignAgain(Exception):  # noqa: N818 - an instruction to the request loop, not an error
+    """The daemon answered ``stale``: send the request again as a freshly signed message."""
+
+
+class ClientCore:
+    """The connection, the sockets and every client operation as a step generator."""
+
+    def __init__(
+        self,
+        connection_file: Path | str | None,
+        timeout: float,
+        retries: int,
+        context: zmq.Context,
+    ) -> None:
+        self.connection_file = Path(connection_file or default_connection_path())
+        self.timeout = timeout
+        self.retries = max(1, retries)
+        self.session = new_id()
+        self.info: ConnectionInfo = read_connection_file(self.connection_file)
+        self._connected_once = False
+        self._context = context  # zmq.Context, or zmq.asyncio.Context for the asyncio client
+        self._socket: Any = None  # the DEALER of the current try
+        self._sub: Any = None  # the event SUB, once something is watched
+        self._subscribed: set[str] = set()
+        self._pending: deque[list] = deque(maxlen=10000)  # events of jobs not waited on yet
+
+    def _connect(self) -> Any:
+        """The request socket, made anew (connection file re-read) after a dropped try."""
+        if self._socket is None:
+            self._refresh()
+            sock = self._context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self.info.request_address)
+            self._socket = sock
+        return self._socket
+
+    def _drop(self) -> None:
+        if self._socket is not None:
+            self._socket.close(0)
+            self._socket = None
+
+    def _subscribe(self, job_id: str) -> None:
+        """Add ``job_id``'s topic to the event socket (created on first use)."""
+        if self._sub is None:
+            self._sub = self._context.socket(zmq.SUB)
+            self._sub.setsockopt(zmq.LINGER, 0)
+            self._sub.setsockopt(zmq.RCVHWM, 10000)
+            self._sub.connect(self.info.event_address)
+        self._sub.setsockopt(zmq.SUBSCRIBE, event_topic(job_id))
+
+    def close(self) -> None:
+        self._drop()
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None
+        self._context.term()
+
+    def _refresh(self) -> None:
+        """Re-read the connection file; fail fast if it names a process that is gone."""
+        self.info = read_connection_file(self.connection_file)
+        if not self._connected_once and self.info.pid and not _alive(self.info.pid):
+            raise DaemonUnavailable(
+                f"daemon pid {self.info.pid} from {self.connection_file} is not running "
+                f"({self.info.request_address}); start it with diffmusic serve"
+            )
+
+    def _no_reply(self, type_: str) -> DaemonUnavailable:
+        return DaemonUnavailable(
+            f"no reply to {type_} from the daemon at {self.info.request_address} (connection "
+            f"file {self.connection_file}) after {self.retries} tries of {self.timeout:g} s"
+        )
+
+    def _accept(self, frames: list, msg_id: str, resend: bool) -> Message | None:
+        """The reply to ``msg_id`` from received frames; None for anything else. A ``stale``
+        error raises :class:`_SignAgain` while ``resend`` (tries are left)."""
+        try:
+            reply = decode(frames, self.info.key_bytes)
+        except ProtocolError:
+            return None  # unsigned or foreign: ignore, as the daemon does
+        if reply.parent_id != msg_id:
+            return None
+        if reply.type == "error":
+            code = str(reply.content.get("code", "error"))
+            if code == "stale" and resend:
+                raise _SignAgain
+            raise RequestRejected(code, f"daemon: {code}: {reply.content.get('message', '')}")
+        return reply
+
+    def _event(self, frames: list, job_id: str, last_seq: int) -> tuple[str, dict] | None:
+        try:
+            message = decode(frames[1:], self.info.key_bytes)
+        except (Unauthenticated, ProtocolError):
+            return None
+        content = message.content
+        if content.get("job") != job_id or int(content.get("seq", 0)) <= last_seq:
+            return None
+        return message.type, content
+
+    def _timeout_for(self, buffers: list) -> float:
+        size = sum(memoryview(b).nbytes if not isinstance(b, np.ndarray) else b.nbytes
+                   for b in buffers)  # fmt: skip
+        return self.timeout + size / 50e6  # allow 50 MB/s for big audio (sign, send, fsync)
+
+    # -- operations, as step generators ----------------------------------------------------------
+
+    def request_steps(
+        self, type_: str, content: dict[str, Any] | None = None, buffers: list | None = None
+    ) -> Steps:
+        """One request; returns its ``ok`` reply (lazy pirate retries, see the module doc)."""
+        buffers = list(buffers or [])
+        timeout = self._timeout_for(buffers)
+        for attempt in range(1, self.retries + 1):
+            sock = self._connect()
+            message = Message(type_, dict(content or {}), buffers, session=self.session)
+            yield Send(sock, encode(message, self.info.key_bytes))
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                frames = yield Recv(sock, int(left * 1000) + 1)
+                if frames is None:
+                    break
+                try:
+                    reply = self._accept(frames, message.msg_id, attempt < self.retries)
+                except _SignAgain:
+                    break
+                if reply is not None:
+                    self._connected_once = True
+                    return reply
+            self._drop()  # lazy pirate: a fresh socket (and connection file) for the next try
+        raise self._no_reply(type_)
+
+    def ping_steps(self) -> Steps:
+        """The daemon's ``ping`` reply content, plus ``rtt_ms``."""
+        start = time.perf_counter()
+        content = (yield from self.request_steps("ping")).content
+        return {**content, "rtt_ms": (time.perf_counter() - start) * 1000}
+
+    def load_model_steps(self, model: str, device: str | None, wait: float | None) -> Steps:
+        """Ask for a load; with ``wait`` (seconds), poll until loaded (its models() entry)."""
+        yield from self.request_steps("load-model", {"model": model, "device": device})
+        deadline = time.monotonic() + (wait or 0)
+        while wait is not None:
+            listing = (yield from self.request_steps("list-models")).content
+            for entry in listing["models"]:
+                if entry["id"] == model:
+                    return entry
+            for entry in listing["failed"]:
+                if entry["id"] == model:
+                    raise ModelError(f"daemon could not load {model}: {entry['message']}")
+            if time.monotonic() > deadline:
+                raise ModelError(f"daemon: {model} not loaded after {wait:g} s")
+            yield Sleep(0.2)
+        return None
+
+    def subscribe_steps(self, job_id: str, confirm: float) -> Steps:
+        """Receive ``job_id``'s events; True once a ``probe`` event confirmed it.
+
+        A subscription reaches the daemon asynchronously, so this asks the daemon to publish a
+        ``probe`` event on the job's topic (``ping`` with ``probe``) until one arrives, for at most
+        ``confirm`` seconds (events are then complete from here on).
+        """
+        if job_id in self._subscribed:
+            return True
+        self._subscribe(job_id)
+        self._subscribed.add(job_id)
+        deadline = time.monotonic() + confirm
+        while time.monotonic() < deadline:
+            yield from self.request_steps("ping", {"probe": job_id})
+            event = yield from self.next_event_steps(job_id, 0, 10)
+            while event is not None:
+                if event[0] == "probe":
+                    return True
+                event = yield from self.next_event_steps(job_id, 0, 0)
+        return False
+
+    def next_event_steps(self, job_id: str, last_seq: int, timeout_ms: int) -> Steps:
+        """The next event of ``job_id`` newer than ``last_seq``; others' are kept for later."""
+        for i, frames in enumerate(self._pending):
+            event = self._event(frames, job_id, last_seq)
+            if event is not None:
+                del self._pending[i]
+                return event
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            frames = yield Recv(self._sub, left, copy=True)
+            if frames is None:
+                return None
+            event = self._event(frames, job_id, last_seq)
+            if event is not None:
+                return event
+            self._pending.append(frames)
+            if time.monotonic() >= deadline:
+                return None
+
+    def wait_steps(
+        self,
+        job_id: str,
+        callback: ProgressCallback | None,
+        on_event: EventCallback | None,
+        on_status: StatusCallback | None,
+        timeout: float | None,
+    ) -> Steps:
+        """Until the job ends; returns its final job object (see ``Client.wait``)."""
+        yield from self.subscribe_steps(job_id, 2.0)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_seq = 0
+        try:
+            while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DiffMusicError(f"job {job_id}: still running after {timeout:g} s")
+                event = yield from self.next_event_steps(job_id, last_seq, int(SILENCE * 1000))
+                if event is not None:
+                    kind, content = event
+                    last_seq = int(content["seq"])
+                    if kind == "probe":
+                        continue
+                    if on_event is not None:
+                        on_event(kind, content)
+                    if kind == "progress" and callback is not None:
+                        callback(_progress(content))
+                    if kind not in TERMINAL_STATES:
+                        continue
+                reply = yield from self.request_steps("status", {"job": job_id})
+                status = reply.content["job"]  # an end event, or silence: ask
+                if status["state"] in TERMINAL_STATES:
+                    return status
+                if on_status is not None:
+                    on_status(status)
+        except (Cancelled, KeyboardInterrupt):
+            yield from self.request_steps("cancel", {"job": job_id})
+            raise
+
+
+def submit_message(
+    audio: np.ndarray,
+    sample_rate: int,
+    damage: Damage | dict[str, Any],
+    *,
+    backend: str = "dsp",
+    options: dict[str, Any] | None = None,
+    job_id: str | None = None,
+    priority: int = 0,
+    source: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The content and buffers of a submit request (the IR file of dereverb travels as a buffer)."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    damage_dict = damage_to_dict(damage) if not isinstance(damage, dict) else dict(damage)
+    buffers = [audio]
+    specs = [buffer_spec("audio", audio, sample_rate)]
+    if isinstance(damage, Dereverb) and damage.rir is not None:
+        rir, info = read_audio(damage.rir)
+        buffers.append(rir)
+        specs.append(buffer_spec("rir", rir, info.sample_rate))
+        damage_dict["rir"] = "buffer:rir"
+    content = {
+        "job": job_id or new_id(),
+        "priority": priority,
+        "damage": damage_dict,
+        "backend": backend,
+        "options": dict(options or {}),
+        "source": dict(source or {}),
+        "buffers": specs,
+    }
+    return content, buffers
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when writable (a view of a received ZeroMQ frame, which nothing else
+    holds), else a copy: callers may process a result in place."""
+    return array if array.flags.writeable else np.array(array)
+
+
+def restoration_from_fetch(reply: Message) -> Restoration:
+    """The :class:`Restoration` a fetch reply carries (arrays that own the received frames)."""
+    arrays = read_buffers(reply)
+    tracks = tuple(_writable(arrays[s["name"]][0]) for s in reply.content["buffers"])
+    details = dict(reply.content.get("details", {}))
+    details["source"] = reply.content.get("source", {})
+    return Restoration(tracks, int(reply.content["sample_rate"]), details)
+
+
+def _progress(content: dict[str, Any]) -> Progress:
+    return Progress(int(content.get("step", 0)), int(content.get("total", 0)),
+                    str(content.get("stage", "")))  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
