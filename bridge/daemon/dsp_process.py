@@ -9,6 +9,9 @@ interpreter: the request thread never waits for it, and a cancel kills it within
 
 Children are forked from a ``forkserver`` that has imported the dsp stack and run librosa's STFT
 once (:mod:`bridge.daemon.dsp_warm`), so a job starts in milliseconds, already compiled. The
+server starts with the first dsp job (that job pays the warm-up once, as it paid the imports and
+the compile in a thread before): started with the daemon, its warm-up competed for the CPU with
+the daemon's own start (a restart on a loaded 2-core machine went past a 30 s window). The
 forkserver is single-threaded and never runs torch, so forking it is safe. Diffusion jobs stay in
 the worker thread, where the models stay resident (and torch releases the GIL while it computes).
 
@@ -45,14 +48,6 @@ def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return context
-
-
-def start_server() -> None:
-    """Start the forkserver now (its warm-up then overlaps the daemon's start, not a job)."""
-    from multiprocessing import forkserver
-
-    _context()
-    forkserver.ensure_running()
 
 
 def run_in_child(

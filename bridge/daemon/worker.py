@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bridge.daemon.dsp_process import run_in_child, start_server
+from bridge.daemon.dsp_process import run_in_child
 from bridge.daemon.executor import Capacity, JobHost
 from bridge.daemon.jobs import execute
 from bridge.daemon.models import Loader, ModelCache, Unloader, default_loader, default_unloader
@@ -136,7 +136,6 @@ class LocalExecutor:
 
     def start(self, host: JobHost) -> None:
         self._host = host
-        start_server()
         for device in self.devices:
             thread = threading.Thread(
                 target=self._work, args=(device,), name=f"worker-{device}", daemon=True
