@@ -41,6 +41,7 @@ REQUEST_TYPES = (
     "list-models",
     "load-model",
     "unload-model",
+    "diagnose",
 )
 JOB_EVENTS = ("accepted", "started", "progress", "finished", "failed", "cancelled")
 MODEL_EVENTS = ("model-loaded", "model-failed", "model-unloaded")

@@ -125,6 +125,10 @@ class Client(ClientCore):
     def models(self) -> dict[str, Any]:
         return self.request("list-models").content
 
+    def diagnose(self, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
+        """What damage ``audio`` shows: the engine's ``diagnose`` dict, computed by the daemon."""
+        return self._drive(self.diagnose_steps(audio, sample_rate))
+
     def load_model(
         self, model: str, device: str | None = None, *, wait: float | None = None
     ) -> dict[str, Any] | None:
@@ -230,6 +234,9 @@ class AsyncClient(ClientCore):
 
     async def models(self) -> dict[str, Any]:
         return (await self.request("list-models")).content
+
+    async def diagnose(self, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
+        return await self._drive(self.diagnose_steps(audio, sample_rate))
 
     async def load_model(
         self, model: str, device: str | None = None, *, wait: float | None = None

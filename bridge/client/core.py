@@ -234,6 +234,13 @@ class ClientCore:
         content = (yield from self.request_steps("ping")).content
         return {**content, "rtt_ms": (time.perf_counter() - start) * 1000}
 
+    def diagnose_steps(self, audio: np.ndarray, sample_rate: int) -> Steps:
+        """The daemon's diagnosis of ``audio`` (docs/protocol.md, ``diagnose``)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        content = {"buffers": [buffer_spec("audio", audio, sample_rate)]}
+        reply = yield from self.request_steps("diagnose", content, [audio])
+        return reply.content["diagnosis"]
+
     def load_model_steps(self, model: str, device: str | None, wait: float | None) -> Steps:
         """Ask for a load; with ``wait`` (seconds), poll until loaded (its models() entry)."""
         yield from self.request_steps("load-model", {"model": model, "device": device})

@@ -15,8 +15,8 @@ the daemon's own start (a restart on a loaded 2-core machine went past a 30 s wi
 forkserver is single-threaded and never runs torch, so forking it is safe. Diffusion jobs stay in
 the worker thread, where the models stay resident (and torch releases the GIL while it computes).
 
-The pipe carries, parent to child, ``(request, inputs)``; child to parent, ``("progress", step,
-total, stage)`` per engine report, then ``("done", Restoration)`` or ``("error", one line)``.
+The pipe carries, parent to child, ``(function, args)``; child to parent, ``("progress", step,
+total, stage)`` per engine report, then ``("done", result)`` or ``("error", one line)``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from diffmusic_engine.api import Restoration
 from diffmusic_engine.errors import Cancelled, DiffMusicError
 from diffmusic_engine.progress import Progress, ProgressCallback
 
@@ -51,12 +48,13 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def run_in_child(
-    request: dict[str, Any],
-    inputs: dict[str, np.ndarray],
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
     callback: ProgressCallback,
-    stop: Callable[[], bool],
-) -> Restoration:
-    """Run ``execute(request, inputs)`` in a child process; progress goes to ``callback``.
+    stop: Callable[[], bool] = lambda: False,
+) -> Any:
+    """``function(*args, callback=...)`` in a child process (a job: ``jobs.execute``, or the
+    engine's ``diagnose``); its progress goes to ``callback``, its result is returned.
 
     ``stop()`` is polled every ``POLL`` seconds: once true, the child is killed and ``Cancelled``
     raised (the caller tells a cancel from a shutdown). Engine errors come back as one line.
@@ -74,7 +72,7 @@ def run_in_child(
         starter.join(POLL)
     child.close()
     try:
-        parent.send((request, inputs))
+        parent.send((function, args))
         return _follow(parent, process, callback, stop)
     finally:
         _reap(starter, process, parent)
@@ -98,7 +96,7 @@ def _follow(
     process: multiprocessing.process.BaseProcess,
     callback: ProgressCallback,
     stop: Callable[[], bool],
-) -> Restoration:
+) -> Any:
     """Relay the child's messages until its result; kill it when ``stop()`` says so."""
     while True:
         if stop():
@@ -121,21 +119,20 @@ def _follow(
 
 
 def _child_main(conn: multiprocessing.connection.Connection) -> None:
-    """In the child: run the job, send progress and the outcome, exit."""
-    from bridge.daemon.jobs import execute
+    """In the child: run the function, send progress and the outcome, exit."""
     from bridge.daemon.worker import _one_line
 
-    request, inputs = conn.recv()
+    function, args = conn.recv()
 
     def report(progress: Progress) -> None:
         conn.send(("progress", progress.step, progress.total, progress.stage))
 
     try:
-        restoration = execute(request, inputs, report)
+        result = function(*args, callback=report)
     except Exception as exc:  # every failure goes back as one line; the parent reports it
         if not isinstance(exc, DiffMusicError):
             log.exception("dsp job failed")
         conn.send(("error", _one_line(exc)))
     else:
-        conn.send(("done", restoration))
+        conn.send(("done", result))
     conn.close()

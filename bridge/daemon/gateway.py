@@ -9,8 +9,10 @@ A request reaches the ROUTER socket as the frames::
 reply goes back with them) from the signed message, names the audio buffers (staged before the
 signature is checked) and reads the message id of a header that failed the checks (to address
 the error reply). :class:`Gateway` receives, stages big audio into the journal while the
-signature is checked, hands the decoded message to the request handler and sends its reply. It
-knows nothing of jobs. See docs/protocol.md.
+signature is checked, hands the decoded message to the request handler and sends its reply. A
+handler that needs long work (``diagnose``) returns a future instead: its reply is sent from this
+thread, which owns the socket, once the future is done, and other requests are answered
+meanwhile. It knows nothing of jobs. See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import zmq
@@ -32,7 +35,8 @@ from diffmusic_engine.errors import DiffMusicError
 log = logging.getLogger("diffmusic.daemon")
 
 STAGE_MIN_BYTES = 1 << 20  # smaller audio is written after the checks (staging would not pay)
-Handler = Callable[[Message, StagedBlobs | None], Message]
+DEFERRED_POLL_MS = 20  # the poll timeout while a deferred reply is pending
+Handler = Callable[[Message, StagedBlobs | None], "Message | Future[Message]"]
 
 
 class Envelope:
@@ -82,10 +86,16 @@ class Gateway:
         self.handler = handler
         self._poller = zmq.Poller()
         self._poller.register(router, zmq.POLLIN)
+        self._deferred: list[tuple[Envelope, Message, Future[Message]]] = []
 
     def serve_once(self, timeout_ms: int) -> None:
-        """Answer the next request, if one arrives within ``timeout_ms``."""
-        if not self._poller.poll(timeout_ms):
+        """Answer the next request, if one arrives within ``timeout_ms``, and send the deferred
+        replies that are ready."""
+        if self._deferred:
+            timeout_ms = min(timeout_ms, DEFERRED_POLL_MS)
+        ready = self._poller.poll(timeout_ms)
+        self._send_deferred()
+        if not ready:
             return
         start = time.perf_counter()
         try:
@@ -125,15 +135,35 @@ class Gateway:
             return
         try:
             reply = self.handler(message, staged)
-        except ProtocolError as exc:
+        except Exception as exc:
+            reply = self._error_reply(envelope, message, exc)
+        if isinstance(reply, Future):
+            self._deferred.append((envelope, message, reply))
+        else:
+            self._send(envelope, reply)
+
+    def _send_deferred(self) -> None:
+        """Send the replies of deferred requests whose work is done."""
+        pending = []
+        for envelope, message, future in self._deferred:
+            if not future.done():
+                pending.append((envelope, message, future))
+                continue
+            try:
+                reply = future.result()
+            except Exception as exc:
+                reply = self._error_reply(envelope, message, exc)
+            self._send(envelope, reply)
+        self._deferred = pending
+
+    def _error_reply(self, envelope: Envelope, message: Message, exc: Exception) -> Message:
+        if isinstance(exc, ProtocolError):
             log.info("%s from peer %s rejected: %s", message.type, envelope.peer, exc)
-            reply = message.error(exc.code, str(exc))
-        except DiffMusicError as exc:
-            reply = message.error("bad-request", str(exc))
-        except Exception as exc:  # a bug: log it, answer, keep serving
-            log.exception("internal error handling %s", message.type)
-            reply = message.error("internal", f"{type(exc).__name__}: {exc}")
-        self._send(envelope, reply)
+            return message.error(exc.code, str(exc))
+        if isinstance(exc, DiffMusicError):
+            return message.error("bad-request", str(exc))
+        log.error("internal error handling %s", message.type, exc_info=exc)  # a bug: answer
+        return message.error("internal", f"{type(exc).__name__}: {exc}")
 
     def _send(self, envelope: Envelope, reply: Message) -> None:
         reply.session = self.session

@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,12 @@ from bridge.connection import (
     default_connection_path,
     read_connection_file,
 )
+from bridge.daemon.dsp_process import run_in_child
 from bridge.daemon.events import Announcer, EventBus
 from bridge.daemon.executor import Executor
 from bridge.daemon.gateway import Gateway, bind_sockets
 from bridge.daemon.host import DaemonHost
-from bridge.daemon.jobs import Limits, check_submit
+from bridge.daemon.jobs import Limits, check_limits, check_submit
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
     JOB_ID,
@@ -40,6 +42,7 @@ from bridge.protocol import (
     ProtocolError,
     ReplayGuard,
     new_id,
+    read_buffers,
 )
 from diffmusic_engine.api import BACKENDS
 from diffmusic_engine.errors import DiffMusicError
@@ -103,6 +106,7 @@ class Server:
         )
         self.host = DaemonHost(self.journal, self.events, executor, config.memory_cache_bytes)
         self.control = self._osc_control()
+        self._diagnoser = ThreadPoolExecutor(2, thread_name_prefix="diagnose")
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -181,6 +185,7 @@ class Server:
         log.info("daemon stopping")
         self.executor.stop()
         self.host.close()
+        self._diagnoser.shutdown(cancel_futures=True)
         if self.control:
             self.control.stop()
         self.events.close()
@@ -227,6 +232,7 @@ class Server:
             "list-models": self._list_models,
             "load-model": self._load_model,
             "unload-model": self._unload_model,
+            "diagnose": self._diagnose,
         }
 
     def _ping(self, message: Message) -> Message:
@@ -314,6 +320,23 @@ class Server:
         reply.buffers = list(outputs)
         reply.digests = list(digests)
         return reply
+
+    def _diagnose(self, message: Message) -> Future[Message]:
+        """The engine's diagnosis of the ``audio`` buffer, computed in a child process (as a dsp
+        job: it must not hold the request thread) and sent when done."""
+        buffers = read_buffers(message)
+        if set(buffers) != {"audio"}:
+            raise ProtocolError("bad-request", "diagnose needs exactly one buffer, named 'audio'")
+        audio, rate = buffers["audio"]
+        check_limits(audio, rate, self.limits)
+
+        def work() -> Message:
+            from diffmusic_engine.diagnose import diagnose
+
+            findings = run_in_child(diagnose, (audio, rate), lambda progress: None)
+            return message.reply(diagnosis=findings)
+
+        return self._diagnoser.submit(work)
 
     def _list_models(self, message: Message) -> Message:
         return message.reply(**self.executor.models(), backends=list(BACKENDS))

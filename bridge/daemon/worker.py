@@ -260,7 +260,7 @@ class LocalExecutor:
         try:
             request = host.request(job_id)
             if request["backend"] == "dsp":  # in a child process: see dsp_process
-                restoration = run_in_child(request, host.inputs(job_id), callback, stop)
+                restoration = run_in_child(execute, (request, host.inputs(job_id)), callback, stop)
             else:
                 overrides = self._overrides(request, device)
                 restoration = execute(request, host.inputs(job_id), callback, overrides)

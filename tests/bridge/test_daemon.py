@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -296,3 +297,18 @@ def test_asyncio_client_waits_as_the_sync_one(daemon, clip):
     assert statuses and statuses[0]["state"] == "queued"  # silent while the slow job runs
     assert slow_events[0] == "accepted", slow_events  # published before its wait began
     assert final_quick["state"] == "finished" and final_slow["state"] == "cancelled"
+
+
+def test_diagnose_through_the_daemon_equals_in_process(daemon, clip):
+    """The daemon's diagnose reply is the engine's diagnosis of the same audio, and a request
+    without audio is refused with a line naming what is missing."""
+    from diffmusic_engine.diagnose import diagnose
+
+    audio = clip.copy()
+    audio[:, int(0.5 * RATE) : int(0.6 * RATE)] = 0.0  # one interior dropout
+    with daemon.client(timeout=60) as client:
+        found = client.diagnose(audio, RATE)
+        with pytest.raises(RequestRejected, match="one buffer, named 'audio'"):
+            client.request("diagnose", {"buffers": []})
+    assert found == json.loads(json.dumps(diagnose(audio, RATE)))
+    assert found["dropouts"] == [{"start": 0.5, "end": 0.6}]
