@@ -25,6 +25,7 @@ SUITE = {
     "bridge": ["--quick"],
     "batch": ["--files", "2"],
     "scale": ["--jobs", "20", "--repeats", "5"],
+    "responsiveness": ["--seconds", "20", "--watch", "4"],
 }
 PACKAGES = ("torch", "numpy", "scipy", "librosa", "diffusers", "transformers", "pedalboard",
             "pyzmq", "nara_wpe", "soxr", "ray")  # fmt: skip

@@ -1,9 +1,9 @@
 """The Ray executor: the daemon's gateway hands the solving to a Ray Serve deployment.
 
-The gateway (``bridge.daemon.server``) keeps speaking the protocol and keeps the journal; this
-executor keeps the gateway's priority queue and feeds the deployment (:mod:`ray_replica`) as many
-jobs as its replicas can run, each as one streaming request whose items are the job's start,
-progress and result. What moves where:
+The daemon (``bridge.daemon.server`` and its gateway) keeps speaking the protocol and keeps the
+journal; this executor keeps the gateway's priority queue and feeds the deployment
+(:mod:`ray_replica`) as many jobs as its replicas can run, each as one streaming request whose
+items are the job's start, progress and result. What moves where:
 
 - inputs: read from the journal, put once into Ray's object store; the request carries the
   reference (replicas on other nodes pull it from there), never the samples;
