@@ -9,9 +9,10 @@ interpreter: the request thread never waits for it, and a cancel kills it within
 
 Children are forked from a ``forkserver`` that has imported the dsp stack and run librosa's STFT
 once (:mod:`bridge.daemon.dsp_warm`), so a job starts in milliseconds, already compiled. The
-server starts with the first dsp job (that job pays the warm-up once, as it paid the imports and
-the compile in a thread before): started with the daemon, its warm-up competed for the CPU with
-the daemon's own start (a restart on a loaded 2-core machine went past a 30 s window). The
+server starts with the first dsp job, which pays its warm-up once (as it paid the imports and the
+compile in a thread before). Started with the daemon instead, its warm-up competed for the CPU
+with the daemon's own start: on the loaded 2-core machine, a restarted daemon then missed the
+client's 30 s of retries (tests/bridge/test_replay_restart.py). The
 forkserver is single-threaded and never runs torch, so forking it is safe. Diffusion jobs stay in
 the worker thread, where the models stay resident (and torch releases the GIL while it computes).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -118,11 +120,23 @@ def _follow(
             raise DiffMusicError(payload[0])
 
 
+def _exit_with_parent(conn: multiprocessing.connection.Connection) -> None:
+    """In the child: exit as soon as the daemon's end of the pipe closes (the daemon died or
+    was killed: nobody wants the result). The daemon sends nothing after the job, so the pipe
+    becomes readable only then."""
+    try:
+        conn.poll(None)
+    except OSError:  # the job ended and closed the pipe itself
+        return
+    os._exit(1)
+
+
 def _child_main(conn: multiprocessing.connection.Connection) -> None:
     """In the child: run the function, send progress and the outcome, exit."""
     from bridge.daemon.worker import _one_line
 
     function, args = conn.recv()
+    threading.Thread(target=_exit_with_parent, args=(conn,), daemon=True).start()
 
     def report(progress: Progress) -> None:
         conn.send(("progress", progress.step, progress.total, progress.stage))

@@ -10,22 +10,37 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import numpy as np
-
-from diffmusic_engine.damage import TASKS
 
 log = logging.getLogger(__name__)
 
 
+DAEMON = os.getppid()  # the daemon that started this server
+
+
+def exit_if_orphaned() -> None:
+    """Stop warming up once the daemon is gone (even by ``kill -9``): a killed daemon's server
+    must not keep the CPU from its successor. (After the warm-up, the forkserver itself exits
+    when it sees the daemon gone.)"""
+    if os.getppid() != DAEMON:
+        os._exit(0)
+
+
 def warm_up() -> None:
+    from diffmusic_engine.damage import TASKS
+
     for task in TASKS:
+        exit_if_orphaned()
         try:
             importlib.import_module(f"diffmusic_engine.dsp.{task.replace('-', '_')}")
         except ImportError as exc:
             log.warning("dsp %s unavailable: %s", task, exc)
+    exit_if_orphaned()
     import librosa
 
+    exit_if_orphaned()
     x = np.zeros(4096)
     librosa.istft(librosa.stft(x, n_fft=2048, hop_length=512), n_fft=2048, hop_length=512)
 
