@@ -1,7 +1,7 @@
 """dsp jobs in a child process: a cancel ends it at once, and it never holds the request loop.
 
 Why (measured, docs/architecture.md "Where a job runs"): run in a thread of the daemon, a dsp job
-holds the GIL for long stretches (librosa's first STFT compiles numba kernels for seconds; NMF,
+holds the GIL for long stretches (librosa's first STFT imports numba and compiles kernels for seconds; NMF,
 Janssen AR and WPE run Python between numpy calls), so on a 2-core machine the request thread
 waited for it (ping 0.2 s -> 1.2-1.8 s), and a cancel waited for the job's next progress report
 (the engine reports per channel or per stage: 10 s and more apart). A child process has its own
