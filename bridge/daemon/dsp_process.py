@@ -1,20 +1,20 @@
 """dsp jobs in a child process: a cancel ends it at once, and it never holds the request loop.
 
 Why (measured, docs/architecture.md "Where a job runs"): run in a thread of the daemon, a dsp job
-holds the GIL for long stretches (librosa's first STFT imports numba and compiles kernels for seconds; NMF,
-Janssen AR and WPE run Python between numpy calls), so on a 2-core machine the request thread
-waited for it (ping 0.2 s -> 1.2-1.8 s), and a cancel waited for the job's next progress report
-(the engine reports per channel or per stage: 10 s and more apart). A child process has its own
-interpreter: the request thread never waits for it, and a cancel kills it within one poll.
+holds the GIL for long stretches (librosa's first STFT imports numba and compiles kernels for
+seconds; NMF, Janssen AR and WPE run Python between numpy calls), so on a 2-core machine the request
+thread waited for it (ping 0.2 s -> 1.2-1.8 s), and a cancel waited for the job's next progress
+report (the engine reports per channel or per stage: 10 s and more apart). A child process has its
+own interpreter: the request thread never waits for it, and a cancel kills it within one poll.
 
 Children are forked from a ``forkserver`` that has imported the dsp stack and run librosa's STFT
-once (:mod:`bridge.daemon.dsp_warm`), so a job starts in milliseconds, already compiled. The
-server starts with the first dsp job, which pays its warm-up once (as it paid the imports and the
-compile in a thread before). Started with the daemon instead, its warm-up competed for the CPU
-with the daemon's own start: on the loaded 2-core machine, a restarted daemon then missed the
-client's 30 s of retries (tests/bridge/test_replay_restart.py). The
-forkserver is single-threaded and never runs torch, so forking it is safe. Diffusion jobs stay in
-the worker thread, where the models stay resident (and torch releases the GIL while it computes).
+once (:mod:`bridge.daemon.dsp_warm`), so a job starts in milliseconds, already compiled. The server
+starts with the first dsp job, which pays its warm-up once (as it paid the imports and the compile
+in a thread before). Started with the daemon instead, its warm-up competed for the CPU with the
+daemon's own start: on the loaded 2-core machine, a restarted daemon then missed the client's 30 s
+of retries (tests/bridge/test_replay_restart.py). The forkserver is single-threaded and never runs
+torch, so forking it is safe. Diffusion jobs stay in the worker thread, where the models stay
+resident (and torch releases the GIL while it computes).
 
 The pipe carries, parent to child, ``(function, args)``; child to parent, ``("progress", step,
 total, stage)`` per engine report, then ``("done", result)`` or ``("error", one line)``.

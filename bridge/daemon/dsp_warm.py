@@ -1,9 +1,9 @@
 """Imported once by the dsp jobs' forkserver (:mod:`bridge.daemon.dsp_process`): warms it up.
 
 Importing this module imports every dsp task module and runs librosa's STFT and inverse STFT once
-(on first use they import numba and compile kernels: 12 s measured on a loaded 2-core machine). Every job is
-forked from the warmed server, so none pays that again. No torch operation runs here: torch's
-thread pools must not exist in a process that forks.
+(on first use they import numba and compile kernels: 12 s measured on a loaded 2-core machine).
+Every job is forked from the warmed server, so none pays that again. No torch operation runs here:
+torch's thread pools must not exist in a process that forks.
 """
 
 from __future__ import annotations
