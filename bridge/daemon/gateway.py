@@ -42,7 +42,8 @@ Handler = Callable[[Message, StagedBlobs | None], "Message | Future[Message]"]
 class Envelope:
     """One received request, split as the module docstring draws it."""
 
-    SIGNED_HEAD = 4  # version, signature, header, content; the buffers follow
+    HEADER = 2  # index in the signed frames: version 0, signature 1, header 2, content 3
+    SIGNED_HEAD = 4  # the buffers follow
 
     def __init__(self, frames: list[zmq.Frame]) -> None:
         start = next((i for i, f in enumerate(frames) if f.bytes == VERSION), 0)
@@ -64,10 +65,10 @@ class Envelope:
 
     def header_msg_id(self) -> str | None:
         """The msg_id of a header that failed the checks, if it can be read."""
-        if len(self.signed) <= 2:
+        if len(self.signed) <= self.HEADER:
             return None
         try:
-            msg_id = json.loads(self.signed[2].bytes).get("msg_id")
+            msg_id = json.loads(self.signed[self.HEADER].bytes).get("msg_id")
         except (ValueError, AttributeError):
             return None
         return msg_id if isinstance(msg_id, str) else None
