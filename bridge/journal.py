@@ -35,7 +35,6 @@ import io
 import json
 import logging
 import math
-import numbers
 import os
 import secrets
 import shutil
@@ -52,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.defaults import RESULT_TTL
+from bridge.protocol import check_job_id, check_priority
 from diffmusic_engine.errors import DiffMusicError, InputError
 from diffmusic_engine.progress import Progress
 
@@ -68,7 +69,6 @@ BLOBS_NAME = "blobs"
 TEMP_SUFFIX = ".tmp"
 STAGED_PREFIX = "incoming"  # blob folders written before their job was checked
 NPY_HEADER_BYTES = 128  # room left before staged audio for its .npy header (any <= 3-D float32)
-MAX_JOB_ID_LENGTH = 256
 MAX_ERROR_LENGTH = 2000
 SCHEMA_VERSION = 2  # 2: jobs.cancel_requested
 
@@ -170,7 +170,7 @@ class Journal:
         self,
         directory: Path,
         *,
-        result_ttl: float = 7 * 86400,
+        result_ttl: float = RESULT_TTL,
         max_attempts: int = 3,
         progress_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
@@ -253,10 +253,8 @@ class Journal:
         priority: int,
         staged: StagedBlobs | None,
     ) -> tuple[JobRecord, bool]:
-        _check_job_id(job_id)
-        if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
-            raise InputError(f"priority must be an integer, got {priority!r}")
-        priority = int(priority)
+        check_job_id(job_id)
+        check_priority(priority)
         request_json = _request_json(request)
         arrays = {
             _check_name(name): _as_float32(f"input {name!r}", a) for name, a in inputs.items()
@@ -853,13 +851,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _check_job_id(job_id: str) -> None:
-    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
-        raise InputError(f"job id must be a non-empty string of at most {MAX_JOB_ID_LENGTH} chars")
-    if not job_id.isprintable():
-        raise InputError(f"job id {job_id!r} contains control characters")
 
 
 def _check_name(name: str) -> str:

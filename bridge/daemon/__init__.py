@@ -6,8 +6,8 @@ checks and runs one job; ``models`` is the per-device model cache.
 """
 
 from bridge.daemon.executor import Capacity, Executor, JobHost
-from bridge.daemon.jobs import Limits
 from bridge.daemon.server import Server, ServerConfig
 from bridge.daemon.worker import LocalExecutor
+from bridge.defaults import Limits
 
 __all__ = ["Capacity", "Executor", "JobHost", "Limits", "LocalExecutor", "Server", "ServerConfig"]

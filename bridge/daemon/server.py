@@ -29,12 +29,14 @@ from bridge.connection import (
     DaemonUnavailable,
     default_connection_path,
     new_key,
+    process_alive,
     read_connection_file,
     write_connection_file,
 )
 from bridge.daemon.cache import ArrayCache
 from bridge.daemon.executor import Executor
-from bridge.daemon.jobs import Limits, check_submit
+from bridge.daemon.jobs import check_submit
+from bridge.defaults import RESULT_TTL, Limits
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
     JOB_ID,
@@ -81,7 +83,7 @@ class ServerConfig:
     notify_osc: list[tuple[str, int]] = field(default_factory=list)
     reaper_action: str | None = None
     preload: list[str] = field(default_factory=list)
-    result_ttl: float = 7 * 86400
+    result_ttl: float = RESULT_TTL
     new_key: bool = False
     memory_cache_bytes: int = 1 << 30  # recent inputs and results kept in memory too
 
@@ -160,7 +162,7 @@ class Server:
             previous = read_connection_file(self.connection_path)
         except DaemonUnavailable:
             return None
-        if previous.pid not in (0, os.getpid()) and _alive(previous.pid):
+        if previous.pid not in (0, os.getpid()) and process_alive(previous.pid):
             raise DiffMusicError(
                 f"a daemon (pid {previous.pid}) already uses {self.connection_path}: stop it, "
                 "or give this one another --connection-file"
@@ -597,16 +599,6 @@ class Server:
         for i, track in enumerate(restoration.tracks):
             write_audio(folder / job_id / f"source{i + 1}.wav", track, restoration.sample_rate)
         return folder / job_id
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _warm_up() -> None:

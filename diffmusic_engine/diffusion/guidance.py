@@ -32,6 +32,7 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.models.mel import LOG_FLOOR, mel_filterbank
@@ -50,9 +51,6 @@ from diffmusic_engine.samplers import GuidanceLoss
 DB_PER_NEPER = 20.0 / math.log(10.0)
 # psi, as the authors' code computes it (torchaudio MelSpectrogram + AmplitudeToDB, at 16 kHz)
 VMC_N_FFT, VMC_HOP, VMC_MELS, VMC_DB_RANGE = 1024, 160, 64, 80.0
-
-
-GUIDANCE_DTYPES = ("float32", "bfloat16")
 
 
 def resolve_guidance_dtype(name: str) -> torch.dtype | None:
