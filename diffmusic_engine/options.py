@@ -124,17 +124,23 @@ def resolve_backend(given: str | None, *layers: Mapping[str, Any] | None) -> str
     return backend
 
 
-def option_spec(backend: str, damage: Damage) -> dict[str, Option]:
-    """The options ``backend`` accepts for ``damage`` (seed included)."""
+def option_spec(backend: str, damage: Damage) -> dict[str, Option] | None:
+    """The options ``backend`` accepts for ``damage`` (seed included); ``None`` for a backend
+    registered without a table (its options pass unchecked)."""
+    if backend not in BACKENDS:
+        raise DamageError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     if backend not in OPTION_SPECS:
-        raise DamageError(f"backend {backend!r}: expected one of {', '.join(OPTION_SPECS)}")
+        return None
     module, function = OPTION_SPECS[backend].split(":")
     return {"seed": SEED, **getattr(importlib.import_module(module), function)(damage)}
 
 
 def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
     """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in."""
-    return check_values(f"{backend} {damage.task}", options, option_spec(backend, damage))
+    spec = option_spec(backend, damage)
+    if spec is None:
+        return dict(options)
+    return check_values(f"{backend} {damage.task}", options, spec)
 
 
 def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Option]) -> dict:
