@@ -1,6 +1,6 @@
 """The guidance loss L(z0) that the samplers differentiate: z0 -> scalar, summed over the batch.
 
-With VMC (the paper's "vocoder-mel consistency"; ../shared/docs/method.md) each item's loss is
+With VMC (the paper's "vocoder-mel consistency"; docs/method.md) each item's loss is
     L_b = || psi(T(V(D(z0_b)))) - psi(y_b) ||_F
 with psi the reference code's mel-dB transform (power mel, n_fft 1024, hop 160, 64 HTK mels up to
 Nyquist, 10 log10(max(., 1e-10)) clamped to [-80, 80]) and the plain, unsquared Frobenius norm.
