@@ -197,12 +197,11 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
             data["gaps"] = tuple(_gap(g) for g in data["gaps"])
         if "weights" in data:
             data["weights"] = tuple(float(w) for w in data["weights"])
-        if data.get("rir") in (None, "blind"):
-            data.pop("rir", None)
-        elif isinstance(data.get("rir"), str | Path):
-            data["rir"] = Path(data["rir"])
-        elif "rir" in data:  # samples (a list from JSON, or an array)
-            data["rir"] = np.asarray(data["rir"], dtype=np.float32)
+        rir = data.pop("rir", None)
+        if isinstance(rir, str | Path) and rir != "blind":
+            data["rir"] = Path(rir)
+        elif rir is not None and not isinstance(rir, str):  # samples: a list (JSON) or an array
+            data["rir"] = np.asarray(rir, dtype=np.float32)
         if data.get("rir_rate") is not None:
             data["rir_rate"] = _integer("rir_rate", data["rir_rate"])
         for name in ("n_fft", "hop", "sources"):

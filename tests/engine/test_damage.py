@@ -69,6 +69,7 @@ def test_impulse_response_as_samples():
     samples[0] = 0.0  # the description keeps its own copy
     assert damage.rir.dtype == np.float32 and damage.rir[0] == 1.0 and not damage.blind
     assert damage != Dereverb(rir=[1.0, 0.5, 0.25], rir_rate=8000) != Dereverb()
+    assert damage_from_dict({"task": "dereverb", "rir": samples}).rir[0] == 0.0
     with pytest.raises(DamageError, match="finite samples"):
         Dereverb(rir=np.array([1.0, np.nan]))
     with pytest.raises(DamageError, match="rir_rate"):
