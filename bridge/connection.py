@@ -109,3 +109,14 @@ def read_connection_file(path: Path | None = None) -> ConnectionInfo:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DaemonUnavailable(f"connection file {path}: missing or bad field {exc}") from None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (someone else's counts: signalling it is merely refused)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.errors import DiffMusicError
+from diffmusic_engine.errors import DiffMusicError, InputError
 
 VERSION = b"DMB/1"
 CHUNK = 1 << 20  # frames longer than this are hashed piecewise (see frame_digest)
 MAX_SKEW = 30.0  # seconds a message's time may differ from the receiver's clock
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+JOB_ID_RULE = "1-64 of A-Z a-z 0-9 _ . - (the first a letter or digit)"
+MIN_PRIORITY, MAX_PRIORITY = -10, 10  # higher runs first; 0 by default
 
 REQUEST_TYPES = (
     "ping",
@@ -61,6 +63,26 @@ class Unauthenticated(ProtocolError):  # noqa: N818 - a kind of ProtocolError, n
 
     def __init__(self, message: str) -> None:
         super().__init__("unauthenticated", message)
+
+
+def check_job_id(job_id: Any, *, required: bool = True) -> None:
+    """Raise :class:`InputError` unless ``job_id`` follows :data:`JOB_ID` (``None`` if optional)."""
+    if job_id is None and not required:
+        return
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        raise InputError(f"job id {job_id!r}: expected {JOB_ID_RULE}")
+
+
+def check_priority(priority: Any) -> None:
+    """Raise :class:`InputError` unless ``priority`` is an integer in the allowed range."""
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not MIN_PRIORITY <= priority <= MAX_PRIORITY
+    ):
+        raise InputError(
+            f"priority {priority!r}: expected an integer {MIN_PRIORITY}..{MAX_PRIORITY}"
+        )
 
 
 def new_id() -> str:

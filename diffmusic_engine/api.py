@@ -17,6 +17,7 @@ from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
 from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import detect_cutoff, make_operator
+from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
@@ -40,15 +41,18 @@ def restore(
 ) -> Restoration:
     """Restore float32 ``(channels, samples)`` ``audio`` whose damage ``damage`` describes.
 
-    Raises :class:`~diffmusic_engine.errors.DiffMusicError` subclasses for bad input, and
+    ``options`` may hold per-backend tables (``{"steps": 100, "diffusion": {"steps": 50}}``);
+    they are resolved and checked (:mod:`diffmusic_engine.options`) before any work. Raises
+    :class:`~diffmusic_engine.errors.DiffMusicError` subclasses for bad input, and
     :class:`~diffmusic_engine.errors.Cancelled` if ``callback`` raised it.
     """
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     check_audio(audio)
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
+    options = check_options(backend, damage, resolve_options(backend, options))
     damage = resolve_damage(damage, audio, sample_rate)
-    return function(audio, sample_rate, damage, options=dict(options or {}), callback=callback)
+    return function(audio, sample_rate, damage, options=options, callback=callback)
 
 
 def degrade(

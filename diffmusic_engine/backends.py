@@ -23,6 +23,13 @@ BACKENDS = {
     "dsp": "diffmusic_engine.dsp:restore_dsp",
     "diffusion": "diffmusic_engine.diffusion:restore_diffusion",
 }
+DEFAULT_BACKEND = "dsp"
+# Where each backend declares its options: ``function(damage) -> {name: Option}``, found
+# without importing diffusers (see :mod:`diffmusic_engine.options`).
+OPTION_SPECS = {
+    "dsp": "diffmusic_engine.dsp.options:options_for",
+    "diffusion": "diffmusic_engine.diffusion.options:options_for",
+}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+
 from diffmusic_engine.errors import DamageError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -117,16 +119,59 @@ class Separate:
             raise DamageError(f"weights {list(self.weights)}: must sum to 1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dereverb:
-    """Undo a room: convolution with the impulse response file ``rir``, or ``None`` (blind)."""
+    """Undo a room: convolution with a known impulse response ``rir``, or ``None`` (blind).
+
+    ``rir`` is a file, or the samples themselves, ``(samples,)`` or ``(channels, samples)`` at
+    ``rir_rate`` Hz (default: the audio's rate).
+    """
 
     task: ClassVar[str] = "dereverb"
-    rir: Path | None = None
+    rir: Path | np.ndarray | None = None
+    rir_rate: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rir, str | Path):
+            object.__setattr__(self, "rir", Path(self.rir))
+        elif self.rir is not None:
+            samples = np.array(self.rir, dtype=np.float32)  # a copy nobody else can change
+            if samples.ndim not in (1, 2) or samples.size == 0 or not np.isfinite(samples).all():
+                raise DamageError(
+                    "impulse response: expected finite samples shaped (samples,) or "
+                    f"(channels, samples), got shape {samples.shape}"
+                )
+            samples.flags.writeable = False
+            object.__setattr__(self, "rir", samples)
+        if self.rir_rate is not None and not (
+            isinstance(self.rir, np.ndarray)
+            and isinstance(self.rir_rate, int)
+            and self.rir_rate > 0
+        ):
+            raise DamageError(
+                f"rir_rate {self.rir_rate!r}: a positive rate in Hz, only for an impulse response "
+                "given as samples (a file has its own)"
+            )
 
     @property
     def blind(self) -> bool:
         return self.rir is None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dereverb):
+            return NotImplemented
+        if isinstance(self.rir, np.ndarray) and isinstance(other.rir, np.ndarray):
+            return self.rir_rate == other.rir_rate and np.array_equal(self.rir, other.rir)
+        return (
+            not isinstance(self.rir, np.ndarray)
+            and not isinstance(other.rir, np.ndarray)
+            and (self.rir == other.rir)
+        )
+
+    def __hash__(self) -> int:
+        if isinstance(self.rir, np.ndarray):
+            return hash((self.task, self.rir.shape, self.rir_rate))
+        return hash((self.task, self.rir))
 
 
 Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb
@@ -152,10 +197,13 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
             data["gaps"] = tuple(_gap(g) for g in data["gaps"])
         if "weights" in data:
             data["weights"] = tuple(float(w) for w in data["weights"])
-        if data.get("rir") in (None, "blind"):
-            data.pop("rir", None)
-        elif "rir" in data:
-            data["rir"] = Path(data["rir"])
+        rir = data.pop("rir", None)
+        if isinstance(rir, str | Path) and rir != "blind":
+            data["rir"] = Path(rir)
+        elif rir is not None and not isinstance(rir, str):  # samples: a list (JSON) or an array
+            data["rir"] = np.asarray(rir, dtype=np.float32)
+        if data.get("rir_rate") is not None:
+            data["rir_rate"] = _integer("rir_rate", data["rir_rate"])
         for name in ("n_fft", "hop", "sources"):
             if name in data:
                 data[name] = _integer(name, data[name])
@@ -194,7 +242,11 @@ def damage_to_dict(damage: Damage) -> dict[str, Any]:
     if isinstance(damage, Separate):
         data["weights"] = list(damage.weights)
     if isinstance(damage, Dereverb):
-        data["rir"] = "blind" if damage.rir is None else str(damage.rir)
+        if isinstance(damage.rir, np.ndarray):
+            data["rir"] = damage.rir.tolist()
+        else:
+            data["rir"] = "blind" if damage.rir is None else str(damage.rir)
+            data.pop("rir_rate")
     return data
 
 
@@ -234,17 +286,6 @@ def load_preset(name_or_path: str | Path) -> Preset:
     return Preset(damage=data, options=dict(options), source=path)
 
 
-def backend_options(preset_options: Mapping[str, Any], backend: str) -> dict[str, Any]:
-    """A preset's options for ``backend``: its plain keys, then its ``[options.<backend>]`` table.
-
-    Tables for other backends are ignored, so one preset serves every backend.
-    """
-    common = {
-        k: v for k, v in preset_options.items() if k != "backend" and not isinstance(v, Mapping)
-    }
-    return {**common, **dict(preset_options.get(backend, {}))}
-
-
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
@@ -261,5 +302,5 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     elif isinstance(damage, PhaseRetrieval):
         if damage.n_fft > duration * sample_rate:
             raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
-    elif isinstance(damage, Dereverb) and damage.rir is not None and not damage.rir.is_file():
+    elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: no such file")

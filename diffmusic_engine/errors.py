@@ -19,3 +19,9 @@ class ModelError(DiffMusicError):
 
 class Cancelled(DiffMusicError):  # noqa: N818 - reads better at call sites than CancelledError
     """Raised from a progress callback to stop a running restoration cooperatively."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line: our errors' own text, anything else prefixed with its type."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {text}"

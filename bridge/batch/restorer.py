@@ -10,7 +10,9 @@ objects (the batch chain runner composes the two itself)::
 
 Keyword options are the task's damage fields (``gaps``, ``cutoff``, ``rir``, ``n_fft``, ``hop``,
 ``sources``, ``weights``, ``crossfade``), the step's own settings below, and anything else is a
-backend option passed to :func:`diffmusic_engine.api.restore` (``model``, ``steps``, ...).
+backend option passed to :func:`diffmusic_engine.api.restore` (``model``, ``steps``, ...), resolved
+over the preset's as the CLI's flags are (:func:`diffmusic_engine.options.resolve_options`) and
+checked when the step is made.
 
 Step settings:
 
@@ -48,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import DropoutFinder, OverlapStream, RegionStream
-from diffmusic_engine.api import BACKENDS, Restoration, restore
+from diffmusic_engine.api import Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -64,6 +66,7 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.operators import detect_cutoff
 from diffmusic_engine.operators.inpaint import gap_samples
+from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
 DEFAULTS = {
@@ -93,18 +96,17 @@ class Restorer:
         callback: ProgressCallback | None = None,
         **options: Any,
     ) -> None:
-        damage_fields, backend_options = _split_options(task, preset, options)
+        damage_fields, preset_options, given = _split_options(task, preset, options)
+        self.backend = resolve_backend(backend, preset_options, given)
+        backend_options = resolve_options(self.backend, preset_options, given)
         self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
         self.auto_gaps = (
             damage_fields.get("task") == "inpaint" and damage_fields.get("gaps") == "auto"
         )
         if self.auto_gaps:
             damage_fields["gaps"] = AUTO_PLACEHOLDER
-        self.backend = backend or backend_options.pop("backend", None) or "dsp"
-        backend_options.pop("backend", None)
-        if self.backend not in BACKENDS:
-            raise DamageError(f"backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         self.damage: Damage = damage_from_dict(damage_fields)
+        check_options(self.backend, self.damage, backend_options)  # now, not at the first piece
         self.options = backend_options
         self.source = _check_source(self.damage, source)
         self.connect = bool(connect)
@@ -223,14 +225,14 @@ class _PieceRestorer:
 
 def _split_options(
     task: str | None, preset: str | Path | None, options: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Damage fields and backend options from a preset and keyword options (which win)."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Damage fields (a preset's, then keyword ones), the preset's options, the keyword options."""
     damage_fields: dict[str, Any] = {}
-    backend_options: dict[str, Any] = {}
+    preset_options: dict[str, Any] = {}
     if preset is not None:
         loaded = load_preset(preset)
         damage_fields.update(loaded.damage)
-        backend_options.update(loaded.options)
+        preset_options = loaded.options
     if task is not None:
         if damage_fields.get("task") not in (None, task):
             damage_fields = {}  # a preset for another task contributes no fields
@@ -241,9 +243,9 @@ def _split_options(
         known = ", ".join(DAMAGE_TYPES)
         raise DamageError(f"task {damage_fields['task']!r}: expected one of {known}")
     known_fields = {f.name for f in fields(DAMAGE_TYPES[damage_fields["task"]])}
-    for name, value in options.items():
-        (damage_fields if name in known_fields else backend_options)[name] = value
-    return damage_fields, backend_options
+    given = {k: v for k, v in options.items() if k not in known_fields}
+    damage_fields.update({k: v for k, v in options.items() if k in known_fields})
+    return damage_fields, preset_options, given
 
 
 def _number(name: str, value: Any) -> float:

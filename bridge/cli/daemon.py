@@ -23,9 +23,10 @@ from bridge.cli.common import (
     progress_reporter,
 )
 from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
-from bridge.protocol import JOB_ID, new_id
+from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
+from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
 from diffmusic_engine.audio import read_audio, write_audio
-from diffmusic_engine.errors import DiffMusicError, InputError
+from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
 
 
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_damage_arguments(parser)
     add_backend_arguments(parser)
     parser.add_argument("--job-id", metavar="ID", help="client-chosen id (idempotent resubmit)")
-    parser.add_argument("--priority", type=int, default=0, metavar="N", help="-10..10")
+    parser.add_argument(
+        "--priority", type=int, default=0, metavar="N", help=f"{MIN_PRIORITY}..{MAX_PRIORITY}"
+    )
     parser.add_argument("--wait", action="store_true", help="wait until the job ends")
     parser.add_argument(
         "-o", "--output", type=Path, metavar="OUT",
@@ -98,7 +101,7 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--replicas", type=int, metavar="N", help="Ray replicas (default: one per GPU, else 1)"
     )
-    parser.add_argument("--max-queued", type=int, default=256, metavar="N", help="then busy")
+    parser.add_argument("--max-queued", type=int, default=MAX_QUEUED, metavar="N", help="then busy")
     parser.add_argument("--osc-port", type=int, metavar="N", help="receive OSC cancel/ping")
     parser.add_argument(
         "--notify-osc", action="append", default=[], metavar="HOST:PORT",
@@ -107,10 +110,19 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reaper-action", metavar="ID", help="/action/ID after each done")
     parser.add_argument("--preload", action="append", default=[], metavar="MODEL")
     parser.add_argument("--model-memory", type=float, default=0, metavar="GB", help="0: no limit")
-    parser.add_argument("--result-ttl", type=float, default=7 * 86400, metavar="S")
-    parser.add_argument("--max-duration", type=float, default=900.0, metavar="S")
-    parser.add_argument("--max-channels", type=int, default=8, metavar="N")
-    parser.add_argument("--max-message-mb", type=float, default=512, metavar="MB")
+    parser.add_argument("--result-ttl", type=float, default=RESULT_TTL, metavar="S")
+    parser.add_argument(
+        "--max-duration", type=float, default=DEFAULT_LIMITS.max_duration, metavar="S"
+    )
+    parser.add_argument(
+        "--max-channels", type=int, default=DEFAULT_LIMITS.max_channels, metavar="N"
+    )
+    parser.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=DEFAULT_LIMITS.max_message_bytes / 2**20,
+        metavar="MB",
+    )
     parser.add_argument("--new-key", action="store_true", help="do not reuse the previous key")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     parser.set_defaults(func=run_serve)
@@ -223,8 +235,8 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
 
     damage, preset_options = damage_from_args(args)
     backend, options = backend_from_args(args, preset_options)
-    if args.job_id is not None and not JOB_ID.match(args.job_id):
-        raise InputError(f"--job-id {args.job_id!r}: expected 1-64 of A-Z a-z 0-9 _ . -")
+    check_job_id(args.job_id, required=False)
+    check_priority(args.priority)
     if args.output is not None:
         check_output(args, damage)
     audio, info = read_audio(args.input)

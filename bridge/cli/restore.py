@@ -14,8 +14,10 @@ from bridge.cli.common import (
     progress_reporter,
 )
 from diffmusic_engine.audio import AudioInfo, read_audio, write_audio
-from diffmusic_engine.damage import Damage, backend_options
+from diffmusic_engine.damage import Damage
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, SAMPLERS
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import resolve_backend, resolve_options
 
 if TYPE_CHECKING:
     from diffmusic_engine.api import Restoration
@@ -44,7 +46,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("backend")
     group.add_argument("--backend", choices=tuple(BACKENDS), help="default: dsp (or the preset's)")
     group.add_argument("--model", metavar="ID_OR_PATH", help="diffusion: hub id or local folder")
-    group.add_argument("--sampler", choices=("irs", "dps", "dsg"), help="diffusion: sampler")
+    group.add_argument("--sampler", choices=SAMPLERS, help="diffusion: sampler")
     group.add_argument(
         "--no-vmc", dest="vmc", action="store_false", default=None,
         help="diffusion: guide on the decoder output, not the vocoder mel",
@@ -53,25 +55,25 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
     group.add_argument("--seed", type=int, metavar="S", help="random seed")
     group.add_argument("--prompt", metavar="TEXT", help="diffusion: optional text prompt")
-    group.add_argument("--device", choices=("cpu", "cuda"), help="diffusion: device")
+    group.add_argument("--device", metavar="cpu|cuda[:N]|mps", help="diffusion: device")
     group.add_argument(
-        "--guidance-dtype", choices=("float32", "bfloat16"),
+        "--guidance-dtype", choices=GUIDANCE_DTYPES,
         help="diffusion: precision of the decoder and vocoder while they carry the guidance "
         "gradient (default float32; bfloat16 about halves their cost, see README)",
     )  # fmt: skip
 
 
+FLAG_OPTIONS = (
+    "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
+)  # fmt: skip
+
+
 def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) -> tuple[str, dict]:
-    """The backend and its options: the preset's (see ``backend_options``), then given flags."""
-    backend = args.backend or preset_options.get("backend") or "dsp"
-    options = backend_options(preset_options, backend)
-    for name in (
-        "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
-    ):  # fmt: skip
-        value = getattr(args, name, None)
-        if value is not None:
-            options[name] = value
-    return backend, options
+    """The backend and its options: the preset's, then the given flags (``resolve_options``)."""
+    backend = resolve_backend(args.backend, preset_options)
+    flags = {name: getattr(args, name, None) for name in FLAG_OPTIONS}
+    flags = {name: value for name, value in flags.items() if value is not None}
+    return backend, resolve_options(backend, preset_options, flags)
 
 
 def output_paths(output: Path, input_path: Path, n_tracks: int) -> list[Path]:
@@ -101,6 +103,10 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
 def run(args: argparse.Namespace) -> int:
     damage, preset_options = damage_from_args(args)
     backend, options = backend_from_args(args, preset_options)
+    if not args.connect:  # through the daemon, its submit check does this (same function)
+        from diffmusic_engine.options import check_options
+
+        check_options(backend, damage, options)
     check_output(args, damage)
     audio, info = read_audio(args.input)
     with progress_reporter(args, f"restore {damage.task}") as callback:

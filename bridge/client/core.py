@@ -19,7 +19,6 @@ what was published before it connected).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Generator
@@ -34,6 +33,7 @@ from bridge.connection import (
     ConnectionInfo,
     DaemonUnavailable,
     default_connection_path,
+    process_alive,
     read_connection_file,
 )
 from bridge.protocol import (
@@ -158,7 +158,7 @@ class ClientCore:
     def _refresh(self) -> None:
         """Re-read the connection file; fail fast if it names a process that is gone."""
         self.info = read_connection_file(self.connection_file)
-        if not self._connected_once and self.info.pid and not _alive(self.info.pid):
+        if not self._connected_once and self.info.pid and not process_alive(self.info.pid):
             raise DaemonUnavailable(
                 f"daemon pid {self.info.pid} from {self.connection_file} is not running "
                 f"({self.info.request_address}); start it with diffmusic serve"
@@ -351,14 +351,20 @@ def submit_message(
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """The content and buffers of a submit request (the IR file of dereverb travels as a buffer)."""
     audio = np.ascontiguousarray(audio, dtype=np.float32)
-    damage_dict = damage_to_dict(damage) if not isinstance(damage, dict) else dict(damage)
+    damage_dict = dict(damage) if isinstance(damage, dict) else None
     buffers = [audio]
     specs = [buffer_spec("audio", audio, sample_rate)]
     if isinstance(damage, Dereverb) and damage.rir is not None:
-        rir, info = read_audio(damage.rir)
+        if isinstance(damage.rir, np.ndarray):  # samples: sent as they are, at their own rate
+            rir, rir_rate = np.atleast_2d(damage.rir), damage.rir_rate or sample_rate
+        else:
+            rir, info = read_audio(damage.rir)
+            rir_rate = info.sample_rate
         buffers.append(rir)
-        specs.append(buffer_spec("rir", rir, info.sample_rate))
-        damage_dict["rir"] = "buffer:rir"
+        specs.append(buffer_spec("rir", rir, rir_rate))
+        damage_dict = {**damage_to_dict(Dereverb()), "rir": "buffer:rir"}
+    if damage_dict is None:
+        damage_dict = damage_to_dict(damage)
     content = {
         "job": job_id or new_id(),
         "priority": priority,
@@ -389,13 +395,3 @@ def restoration_from_fetch(reply: Message) -> Restoration:
 def _progress(content: dict[str, Any]) -> Progress:
     return Progress(int(content.get("step", 0)), int(content.get("total", 0)),
                     str(content.get("stage", "")))  # fmt: skip
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -9,8 +9,8 @@ per-device model cache. docs/architecture.md follows a job through them.
 """
 
 from bridge.daemon.executor import Capacity, Executor, JobHost
-from bridge.daemon.jobs import Limits
 from bridge.daemon.server import Server, ServerConfig
 from bridge.daemon.worker import LocalExecutor
+from bridge.defaults import Limits
 
 __all__ = ["Capacity", "Executor", "JobHost", "Limits", "LocalExecutor", "Server", "ServerConfig"]

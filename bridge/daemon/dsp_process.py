@@ -133,7 +133,7 @@ def _exit_with_parent(conn: multiprocessing.connection.Connection) -> None:
 
 def _child_main(conn: multiprocessing.connection.Connection) -> None:
     """In the child: run the function, send progress and the outcome, exit."""
-    from bridge.daemon.worker import _one_line
+    from diffmusic_engine.errors import one_line
 
     function, args = conn.recv()
     threading.Thread(target=_exit_with_parent, args=(conn,), daemon=True).start()
@@ -146,7 +146,7 @@ def _child_main(conn: multiprocessing.connection.Connection) -> None:
     except Exception as exc:  # every failure goes back as one line; the parent reports it
         if not isinstance(exc, DiffMusicError):
             log.exception("dsp job failed")
-        conn.send(("error", _one_line(exc)))
+        conn.send(("error", one_line(exc)))
     else:
         conn.send(("done", result))
     conn.close()

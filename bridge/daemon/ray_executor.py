@@ -29,8 +29,9 @@ from typing import Any
 
 from bridge.daemon.executor import Capacity, JobHost
 from bridge.daemon.worker import JobQueue
+from bridge.defaults import MAX_QUEUED
 from diffmusic_engine.api import Restoration
-from diffmusic_engine.errors import DiffMusicError
+from diffmusic_engine.errors import DiffMusicError, one_line
 from diffmusic_engine.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class RayConfig:
     address: str | None = None  # None: $RAY_ADDRESS or a running `ray start`, else a local one
     replicas: int | None = None  # None: one per GPU in the cluster, else 1
     max_ongoing: int = 1  # jobs one replica runs at once (one solve saturates a GPU)
-    max_queued: int = 256  # Serve's max_queued_requests (the daemon's Limits.max_queued)
+    max_queued: int = MAX_QUEUED  # Serve's max_queued_requests (the daemon's Limits.max_queued)
     cpus_per_replica: float = 1.0  # when the cluster has no GPU
     gpus_per_replica: float | None = None  # None: 1 if the cluster has GPUs, else 0
     app_name: str = APP_NAME
@@ -138,7 +139,7 @@ class RayExecutor:
             self._handle = serve.run(app, name=self.config.app_name, route_prefix=None)
         except Exception as exc:  # ConnectionError, RayServeException, ...: one clear line
             raise DiffMusicError(f"Ray executor: cannot deploy on Ray at {where}: "
-                                 f"{_one_line(exc)}") from exc  # fmt: skip
+                                 f"{one_line(exc)}") from exc  # fmt: skip
 
     def start(self, host: JobHost) -> None:
         """Start the dispatchers (the deployment is already up)."""
@@ -203,9 +204,9 @@ class RayExecutor:
             except Exception as exc:  # any failure becomes an event, never a crash
                 log.warning("loading %s failed: %s", model, exc)
                 with self._lock:
-                    self._load_errors[model] = _one_line(exc)
+                    self._load_errors[model] = one_line(exc)
                 if host:
-                    host.model_event("model-failed", model=model, message=_one_line(exc))
+                    host.model_event("model-failed", model=model, message=one_line(exc))
                 return
             entry = {"id": model, "device": f"{reply['replica']} ({reply['device']})",
                      "bytes": reply["bytes"], "last_used": time.time()}  # fmt: skip
@@ -285,12 +286,12 @@ class RayExecutor:
             exceptions.ActorUnavailableError,  # unreachable for now (node restarting)
             DeploymentUnavailableError,  # Serve is redeploying or recovering the app
         ) as exc:
-            log.warning("job %s: replica lost (%s)", job_id, _one_line(exc))
+            log.warning("job %s: replica lost (%s)", job_id, one_line(exc))
             time.sleep(0.2)  # give Serve's router a moment to learn of the dead replica
         except Exception as exc:  # anything else from Ray fails the job with one line
             log.exception("job %s failed at Ray", job_id)
             outcome = "failed"
-            host.failed(job_id, _one_line(exc))
+            host.failed(job_id, one_line(exc))
         finally:
             with self._lock:
                 self._responses.pop(job_id, None)
@@ -364,11 +365,5 @@ def _model_of(request: dict[str, Any]) -> str:
     """The diffusion model id a request names (Serve routes it to a replica holding it)."""
     if request.get("backend") != "diffusion":
         return ""
-    options = {**request.get("options", {}), **request.get("options", {}).get("diffusion", {})}
-    model = options.get("model")
+    model = request["options"].get("model")  # resolved at submit (check_submit)
     return model if isinstance(model, str) else ""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {text}"

@@ -29,7 +29,7 @@ from ray import serve
 from bridge.daemon.jobs import execute
 from bridge.daemon.models import model_bytes
 from diffmusic_engine.diffusion import clear_models, get_model
-from diffmusic_engine.errors import Cancelled, DiffMusicError
+from diffmusic_engine.errors import Cancelled, one_line
 from diffmusic_engine.progress import Progress
 
 DEPLOYMENT_NAME = "Restorer"
@@ -87,7 +87,7 @@ class Restorer:
                 await self.model(model_id)
                 overrides = {"device": self.device}
             except Exception as exc:  # a model that does not load fails the job, not the replica
-                yield {"event": "failed", "message": _one_line(exc)}
+                yield {"event": "failed", "message": one_line(exc)}
                 return
         yield {"event": "started", "replica": self.name, "device": self.device}
 
@@ -127,7 +127,7 @@ class Restorer:
             yield {"event": "cancelled"}
             return
         except Exception as exc:  # every failure is one line for the journal
-            yield {"event": "failed", "message": _one_line(exc)}
+            yield {"event": "failed", "message": one_line(exc)}
             return
         yield {
             "event": "finished",
@@ -135,8 +135,3 @@ class Restorer:
             "sample_rate": restoration.sample_rate,
             "details": restoration.details,
         }
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {text}"

@@ -25,6 +25,7 @@ from bridge.connection import (
     ConnectionInfo,
     DaemonUnavailable,
     default_connection_path,
+    process_alive,
     read_connection_file,
 )
 from bridge.daemon.dsp_process import run_in_child
@@ -32,7 +33,8 @@ from bridge.daemon.events import Announcer, EventBus
 from bridge.daemon.executor import Executor
 from bridge.daemon.gateway import Gateway, bind_sockets
 from bridge.daemon.host import DaemonHost
-from bridge.daemon.jobs import Limits, check_limits, check_submit
+from bridge.daemon.jobs import check_limits, check_submit
+from bridge.defaults import RESULT_TTL, Limits
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
     JOB_ID,
@@ -71,7 +73,7 @@ class ServerConfig:
     notify_osc: list[tuple[str, int]] = field(default_factory=list)
     reaper_action: str | None = None
     preload: list[str] = field(default_factory=list)
-    result_ttl: float = 7 * 86400
+    result_ttl: float = RESULT_TTL
     new_key: bool = False
     memory_cache_bytes: int = 1 << 30  # recent inputs and results kept in memory too
 
@@ -116,7 +118,7 @@ class Server:
             previous = read_connection_file(self.connection_path)
         except DaemonUnavailable:
             return None
-        if previous.pid not in (0, os.getpid()) and _alive(previous.pid):
+        if previous.pid not in (0, os.getpid()) and process_alive(previous.pid):
             raise DiffMusicError(
                 f"a daemon (pid {previous.pid}) already uses {self.connection_path}: stop it, "
                 "or give this one another --connection-file"
@@ -356,16 +358,6 @@ class Server:
     def _unload_model(self, message: Message) -> Message:
         model = self._model_id(message)
         return message.reply(model=model, unloaded=self.executor.unload_model(model))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _warm_up() -> None:

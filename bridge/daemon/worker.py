@@ -23,7 +23,7 @@ from bridge.daemon.dsp_process import run_in_child
 from bridge.daemon.executor import Capacity, JobHost
 from bridge.daemon.jobs import execute
 from bridge.daemon.models import Loader, ModelCache, Unloader, default_loader, default_unloader
-from diffmusic_engine.errors import Cancelled, DiffMusicError
+from diffmusic_engine.errors import Cancelled, DiffMusicError, one_line
 from diffmusic_engine.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -198,9 +198,9 @@ class LocalExecutor:
             self.caches[device].get(model, device)
         except Exception as exc:  # any loader failure becomes an event, never a crash
             log.warning("loading %s failed: %s", model, exc)
-            self._load_errors[model] = _one_line(exc)
+            self._load_errors[model] = one_line(exc)
             if host:
-                host.model_event("model-failed", model=model, message=_one_line(exc))
+                host.model_event("model-failed", model=model, message=one_line(exc))
             return
         finally:
             with self._lock:
@@ -272,13 +272,13 @@ class LocalExecutor:
         except Exception as exc:  # every failure is reported as one line, the worker goes on
             if not isinstance(exc, DiffMusicError):
                 log.exception("job %s failed", job_id)
-            host.failed(job_id, _one_line(exc))
+            host.failed(job_id, one_line(exc))
         else:
             try:
                 host.finished(job_id, restoration)
             except Exception as exc:  # storing the result failed (disk full, ...): say so
                 log.exception("job %s: result not stored", job_id)
-                host.failed(job_id, f"result not stored: {_one_line(exc)}")
+                host.failed(job_id, f"result not stored: {one_line(exc)}")
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
@@ -291,13 +291,7 @@ class LocalExecutor:
         """
         if request["backend"] != "diffusion":
             return {}
-        options = {**request["options"].get("diffusion", {}), **request["options"]}
-        model = options.get("model")
+        model = request["options"].get("model")  # resolved at submit (check_submit)
         if isinstance(model, str) and model:
             self.caches[device].get(model, device)
         return {"device": device}
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {text}"

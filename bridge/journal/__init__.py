@@ -30,7 +30,6 @@ interrupted. The invariants that make this true:
 from __future__ import annotations
 
 import json
-import numbers
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from bridge.defaults import RESULT_TTL
 from bridge.journal.blobs import BlobStore, StagedBlobs
 from bridge.journal.records import (
     ACTIVE_STATES,
@@ -52,6 +52,7 @@ from bridge.journal.records import (
     UnknownJob,
     log,
 )
+from bridge.protocol import check_job_id, check_priority
 from diffmusic_engine.errors import DiffMusicError, InputError
 
 try:  # POSIX; on other systems the journal works without the single-daemon guard
@@ -72,7 +73,6 @@ __all__ = [
 ]
 
 LOCK_NAME = "journal.lock"
-MAX_JOB_ID_LENGTH = 256
 
 
 class Journal:
@@ -93,7 +93,7 @@ class Journal:
         self,
         directory: Path,
         *,
-        result_ttl: float = 7 * 86400,
+        result_ttl: float = RESULT_TTL,
         max_attempts: int = 3,
         progress_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
@@ -168,10 +168,8 @@ class Journal:
         priority: int,
         staged: StagedBlobs | None,
     ) -> tuple[JobRecord, bool]:
-        _check_job_id(job_id)
-        if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
-            raise InputError(f"priority must be an integer, got {priority!r}")
-        priority = int(priority)
+        check_job_id(job_id)
+        check_priority(priority)
         request_json = _request_json(request)
         arrays = {
             _check_name(name): _as_float32(f"input {name!r}", a) for name, a in inputs.items()
@@ -327,13 +325,6 @@ def _acquire_lock(path: Path) -> Any:
                 "--journal folder"
             ) from exc
     return file
-
-
-def _check_job_id(job_id: str) -> None:
-    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
-        raise InputError(f"job id must be a non-empty string of at most {MAX_JOB_ID_LENGTH} chars")
-    if not job_id.isprintable():
-        raise InputError(f"job id {job_id!r} contains control characters")
 
 
 def _check_name(name: str) -> str:

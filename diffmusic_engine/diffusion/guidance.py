@@ -1,6 +1,6 @@
 """The guidance loss L(z0) that the samplers differentiate: z0 -> scalar, summed over the batch.
 
-With VMC (the paper's "vocoder-mel consistency"; ../shared/docs/method.md) each item's loss is
+With VMC (the paper's "vocoder-mel consistency"; docs/method.md) each item's loss is
     L_b = || psi(T(V(D(z0_b)))) - psi(y_b) ||_F
 with psi the reference code's mel-dB transform (power mel, n_fft 1024, hop 160, 64 HTK mels up to
 Nyquist, 10 log10(max(., 1e-10)) clamped to [-80, 80]) and the plain, unsquared Frobenius norm.
@@ -32,6 +32,7 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.models.mel import LOG_FLOOR, mel_filterbank
@@ -50,9 +51,6 @@ from diffmusic_engine.samplers import GuidanceLoss
 DB_PER_NEPER = 20.0 / math.log(10.0)
 # psi, as the authors' code computes it (torchaudio MelSpectrogram + AmplitudeToDB, at 16 kHz)
 VMC_N_FFT, VMC_HOP, VMC_MELS, VMC_DB_RANGE = 1024, 160, 64, 80.0
-
-
-GUIDANCE_DTYPES = ("float32", "bfloat16")
 
 
 def resolve_guidance_dtype(name: str) -> torch.dtype | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.api import Restoration
+from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import (
     Damage,
     Dereverb,

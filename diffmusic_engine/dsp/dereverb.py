@@ -36,6 +36,11 @@ BLIND_OPTIONS = {
 KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
 
 
+def options_for(damage: Dereverb) -> dict[str, Option]:
+    """WPE's options when blind, Wiener deconvolution's with a known impulse response."""
+    return BLIND_OPTIONS if damage.blind else KNOWN_OPTIONS
+
+
 def restore_dereverb(
     audio: np.ndarray,
     sample_rate: int,
@@ -55,7 +60,7 @@ def restore_dereverb(
         return out, {"method": "wpe", **opts, "n_fft": n_fft}
     opts = parse_options("dereverb", options, KNOWN_OPTIONS)
     if impulse_response is None:
-        impulse_response = load_impulse_response(damage.rir, sample_rate)
+        impulse_response = load_impulse_response(damage.rir, sample_rate, damage.rir_rate)
     report(callback, 0, 1, "dereverb")
     out = wiener_deconvolve(audio, impulse_response, opts["regularization"])
     report(callback, 1, 1, "dereverb")

@@ -1,52 +1,35 @@
-"""Checking a dsp task's options: known names, types and ranges, one clear error line each."""
+"""The dsp backend's option tables: each task declares ``OPTIONS`` next to its method.
+
+A task module ``dsp/<task>.py`` holds ``OPTIONS = {name: Option(...)}``, or, where the options
+depend on the damage (dereverb: blind or with a known impulse response), a function
+``options_for(damage)``. :func:`options_for` finds them for the engine's one check
+(:func:`diffmusic_engine.options.check_options`); methods call :func:`parse_options` for their
+completed values.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import SEED, Option, check_values
 
-# Accepted by every dsp task (the CLI's ``--seed`` is common to all backends).
-COMMON = ("seed",)
+if TYPE_CHECKING:
+    from diffmusic_engine.damage import Damage
+
+__all__ = ["Option", "options_for", "parse_options"]
 
 
-@dataclass(frozen=True)
-class Option:
-    """A numeric option: its default and the closed range it must lie in."""
-
-    default: float
-    low: float
-    high: float
-    integer: bool = False
+def options_for(damage: Damage) -> dict[str, Option]:
+    """The options of the dsp method for ``damage``'s task."""
+    module = importlib.import_module(f"diffmusic_engine.dsp.{damage.task.replace('-', '_')}")
+    finder = getattr(module, "options_for", None)
+    return dict(finder(damage) if finder else module.OPTIONS)
 
 
 def parse_options(
     task: str, options: Mapping[str, Any], spec: Mapping[str, Option]
 ) -> dict[str, Any]:
-    """``options`` completed with defaults from ``spec``; raises :class:`DamageError` naming an
-    unknown option, a non-number or a value out of range."""
-    unknown = sorted(set(options) - set(spec) - set(COMMON))
-    if unknown:
-        known = sorted({*spec, *COMMON})
-        raise DamageError(f"dsp {task}: unknown option(s) {', '.join(unknown)}; known: {known}")
-    result: dict[str, Any] = {"seed": _seed(options.get("seed", 0))}
-    for name, option in spec.items():
-        value = options.get(name, option.default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DamageError(f"dsp {task}: option {name}={value!r} is not a number")
-        if option.integer and float(value) != int(value):
-            raise DamageError(f"dsp {task}: option {name}={value!r} must be a whole number")
-        if not option.low <= value <= option.high:
-            raise DamageError(
-                f"dsp {task}: option {name}={value!r} out of range {option.low:g}..{option.high:g}"
-            )
-        result[name] = int(value) if option.integer else float(value)
-    return result
-
-
-def _seed(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DamageError(f"dsp: option seed={value!r} must be a whole number >= 0")
-    return value
+    """``options`` checked against ``spec`` (plus ``seed``) and completed with its defaults."""
+    return check_values(f"dsp {task}", options, {"seed": SEED, **spec})

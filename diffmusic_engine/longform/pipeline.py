@@ -207,7 +207,7 @@ def model_operator(damage: Damage, rate: int, sample_rate: int) -> Operator:
         return MagnitudeOperator(n_fft, max(1, min(n_fft // 2, round(damage.hop * scale))), rate)
     if isinstance(damage, Dereverb):
         check_supported(damage)
-        ir = load_impulse_response(damage.rir, rate)
+        ir = load_impulse_response(damage.rir, rate, damage.rir_rate)
         return ConvolutionOperator(ir.mean(axis=0) if ir.ndim == 2 else ir, rate)
     return make_operator(damage, rate)
 

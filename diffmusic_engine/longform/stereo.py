@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffmusic_engine.diffusion.options import STEREO_MODES
 from diffmusic_engine.errors import DamageError
 
-STEREO_MODES = ("mid-side", "per-channel")
 SILENT_SIDE = 1e-4  # side peak below -80 dB of the mid peak: a mono track in stereo
 
 

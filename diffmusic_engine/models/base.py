@@ -1,6 +1,6 @@
 """What the solver needs from a latent audio diffusion model, and the parts every model shares.
 
-Symbols (../shared/docs/method.md): eps_theta = :meth:`predict_noise`, D = :meth:`decode`,
+Symbols (docs/method.md): eps_theta = :meth:`predict_noise`, D = :meth:`decode`,
 V = :meth:`vocode`. All modules are frozen (``eval()``, ``requires_grad_(False)``); the noise
 prediction runs under ``no_grad``, while decode and vocode stay differentiable for the guidance
 gradient, which therefore reaches z0 but never a parameter.
@@ -101,7 +101,7 @@ def stack_guidance(
 class LatentAudioAdapter:
     """The shared half of AudioLDM2 and MusicLDM: VAE, HiFi-GAN vocoder, UNet call and CFG.
 
-    Subclasses provide ``_unet_inputs`` (text embeddings) and, if needed, ``_call_unet``.
+    Subclasses provide ``_text_embeddings`` (the UNet's text inputs) and, if needed, ``_call_unet``.
     """
 
     default_guidance_scale = 3.5

@@ -72,6 +72,6 @@ def make_operator(
         if impulse_response is None:
             if damage.rir is None:
                 raise DamageError("dereverb: blind (no impulse response), so T is unknown")
-            impulse_response = load_impulse_response(damage.rir, sample_rate)
+            impulse_response = load_impulse_response(damage.rir, sample_rate, damage.rir_rate)
         return ConvolutionOperator(impulse_response, sample_rate)
     raise DamageError(f"no operator for {damage!r}")

@@ -34,10 +34,20 @@ class ConvolutionOperator(Operator):
         return fft_convolve(x, self.impulse_response.to(x.device, x.dtype))
 
 
-def load_impulse_response(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Read an impulse response at ``sample_rate``: ``(L,)`` if mono, else ``(channels, L)``."""
-    ir, info = read_audio(path)
-    ir = resample(ir, info.sample_rate, sample_rate)
+def load_impulse_response(
+    rir: str | Path | np.ndarray, sample_rate: int, rir_rate: int | None = None
+) -> np.ndarray:
+    """An impulse response at ``sample_rate``: ``(L,)`` if mono, else ``(channels, L)``.
+
+    ``rir`` is a file, or samples ``(L,)``/``(channels, L)`` at ``rir_rate`` (default
+    ``sample_rate``), as :class:`~diffmusic_engine.damage.Dereverb` holds them.
+    """
+    if isinstance(rir, np.ndarray):
+        ir, rate = np.atleast_2d(rir).astype(np.float32), rir_rate or sample_rate
+    else:
+        ir, info = read_audio(rir)
+        rate = info.sample_rate
+    ir = resample(ir, rate, sample_rate)
     return ir[0] if ir.shape[0] == 1 else ir
 
 

@@ -10,7 +10,7 @@ step on that sphere and only turns it toward the measurement:
     d_mix   = d_samp + w * (d_star - d_samp)                        # w = dsg_weight
     z_{t-1} = mean + r * d_mix / ||d_mix||
 with sigma_t = eta * sqrt((1 - abar_{t-1}) / (1 - abar_t)) * sqrt(1 - abar_t / abar_{t-1}), DDIM's
-noise scale. (method.md writes the radius without the last factor; with it r is the norm of the
+noise scale. (docs/method.md writes the radius without the last factor; with it r is the norm of the
 noise DDIM itself would add, which is what the spherical constraint is about.) Norms and n are
 per batch item, so each item of a batch is solved as if alone.
 

@@ -1,4 +1,4 @@
-"""Iterative Refinement Sampling (IRS), DiffMusic's Algorithm 1 (see ../shared/docs/method.md).
+"""Iterative Refinement Sampling (IRS), DiffMusic's Algorithm 1 (see docs/method.md).
 
 One step, from z_t to z_{t-1}:
     z0_hat  = (z_t - sqrt(1 - abar_t) eps_theta(z_t, t)) / sqrt(abar_t)   # Tweedie

@@ -127,3 +127,10 @@ def test_presets_and_overrides() -> None:
 def test_gap_after_the_end_is_an_error(music) -> None:
     with pytest.raises(DamageError, match="ends after the audio"):
         Restorer(task="inpaint", gaps=["1.9:2.5"])(music, 16000)
+
+
+def test_bug_a_a_restorer_takes_a_preset_with_per_backend_tables():
+    restorer = Restorer(preset="phase-retrieval")
+    assert restorer.backend == "dsp" and restorer.options == {"iterations": 100}
+    audio = np.random.default_rng(0).standard_normal((1, 4000)).astype(np.float32) * 0.1
+    assert restorer(audio, 16000).shape == audio.shape

@@ -67,6 +67,7 @@ def cases(tmp_path, clip):
         "separate": (clip, Separate(2), {}),
         "dereverb-blind": (reverberant, Dereverb(), {}),
         "dereverb-ir": (reverberant, Dereverb(ir_path), {}),
+        "dereverb-samples": (reverberant, Dereverb(rir=ir, rir_rate=RATE), {}),
     }  # fmt: skip
 
 

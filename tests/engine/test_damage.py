@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from diffmusic_engine.damage import (
@@ -14,13 +15,13 @@ from diffmusic_engine.damage import (
     PhaseRetrieval,
     Separate,
     SuperResolution,
-    backend_options,
     check_damage,
     damage_from_dict,
     damage_to_dict,
     load_preset,
 )
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import resolve_options
 
 EXAMPLES = [
     Inpaint(gaps=(Gap(0.5, 0.52), Gap(1.0, 1.1)), crossfade=0.001),
@@ -29,6 +30,7 @@ EXAMPLES = [
     PhaseRetrieval(n_fft=2048, hop=512),
     Separate(sources=3, weights=(0.5, 0.25, 0.25)),
     Dereverb(rir=Path("/tmp/room.wav")),
+    Dereverb(rir=np.array([[1.0, 0.5, 0.25], [1.0, -0.5, 0.125]]), rir_rate=8000),
     Dereverb(),
 ]
 
@@ -59,6 +61,19 @@ def test_dict_round_trip_through_json(damage):
 def test_invalid_descriptions_name_the_problem(data, message):
     with pytest.raises(DamageError, match=message):
         damage_from_dict(data)
+
+
+def test_impulse_response_as_samples():
+    samples = np.array([1.0, 0.5, 0.25])
+    damage = Dereverb(rir=samples)
+    samples[0] = 0.0  # the description keeps its own copy
+    assert damage.rir.dtype == np.float32 and damage.rir[0] == 1.0 and not damage.blind
+    assert damage != Dereverb(rir=[1.0, 0.5, 0.25], rir_rate=8000) != Dereverb()
+    assert damage_from_dict({"task": "dereverb", "rir": samples}).rir[0] == 0.0
+    with pytest.raises(DamageError, match="finite samples"):
+        Dereverb(rir=np.array([1.0, np.nan]))
+    with pytest.raises(DamageError, match="rir_rate"):
+        Dereverb(rir=Path("room.wav"), rir_rate=8000)
 
 
 def test_equal_weights_by_default():
@@ -96,8 +111,8 @@ def test_preset_options_per_backend(tmp_path):
         "[options.diffusion]\nsteps = 9\n"
     )
     options = load_preset(path).options
-    assert backend_options(options, "dsp") == {"seed": 3, "iterations": 7}
-    assert backend_options(options, "diffusion") == {"seed": 3, "steps": 9}
+    assert resolve_options("dsp", options) == {"seed": 3, "iterations": 7}
+    assert resolve_options("diffusion", options) == {"seed": 3, "steps": 9}
 
 
 def test_preset_errors(tmp_path):

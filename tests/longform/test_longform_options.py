@@ -10,6 +10,7 @@ from diffmusic_engine import diffusion
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import check_options, resolve_options
 
 AUDIO = np.zeros((1, 16000), np.float32)
 DAMAGE = Inpaint(gaps=(Gap(0.2, 0.3),))
@@ -33,16 +34,17 @@ def no_model_loading(monkeypatch):
     [
         ({}, "no model given"),
         ({"model": "x", "temperature": 1}, "unknown option(s) temperature"),
-        ({"model": "x", "sampler": "ddpm"}, "sampler 'ddpm'"),
-        ({"model": "x", "steps": 0}, "steps 0: must be >= 1"),
-        ({"model": "x", "steps": 2.5}, "steps 2.5: expected a whole number"),
-        ({"model": "x", "gamma": 0}, "gamma 0: must be > 0"),
-        ({"model": "x", "eta": float("nan")}, "eta nan: expected a number"),
-        ({"model": "x", "vmc": "yes"}, "vmc 'yes'"),
-        ({"model": "x", "stereo": "left"}, "stereo 'left'"),
-        ({"model": "x", "batch_size": 0}, "batch_size 0"),
-        ({"model": "x", "device": "gpu"}, "device 'gpu'"),
-        ({"model": "x", "guidance_dtype": "float16"}, "float16 overflows the mel-dB gradient"),
+        ({"model": "x", "sampler": "ddpm"}, "sampler='ddpm': expected one of irs, dps, dsg"),
+        ({"model": "x", "sampler": "ddim"}, "sampler='ddim'"),  # unguided: not offered
+        ({"model": "x", "steps": 0}, "steps=0 out of range 1..10000"),
+        ({"model": "x", "steps": 2.5}, "steps=2.5 must be a whole number"),
+        ({"model": "x", "gamma": 0}, "gamma=0 must be > 0"),
+        ({"model": "x", "eta": float("nan")}, "eta=nan is not a number"),
+        ({"model": "x", "vmc": "yes"}, "vmc='yes': expected true or false"),
+        ({"model": "x", "stereo": "left"}, "stereo='left'"),
+        ({"model": "x", "batch_size": 0}, "batch_size=0"),
+        ({"model": "x", "device": "gpu"}, "device='gpu'"),
+        ({"model": "x", "guidance_dtype": "float16"}, "expected one of float32, bfloat16"),
     ],
 )
 def test_bad_options_fail_with_one_clear_line(options, message):
@@ -56,13 +58,14 @@ def test_blind_dereverb_is_refused_before_loading():
         restore(AUDIO, 16000, Dereverb(), backend="diffusion", options={"model": "x"})
 
 
-def test_preset_tables_merge_under_flags():
+def test_checked_options_make_the_solver_settings():
     options = {"diffusion": {"sampler": "dps", "steps": 50}, "dsp": {"iterations": 9},
                "steps": 3, "model": "m"}  # fmt: skip
-    merged = diffusion.backend_options(options)
-    assert merged == {"sampler": "dps", "steps": 3, "model": "m"}
-    settings = diffusion.settings_from_options(merged)
-    assert (settings.sampler, settings.steps, settings.vmc, settings.seed) == ("dps", 3, True, 0)
+    resolved = resolve_options("diffusion", options)  # the backend's table wins in its layer
+    assert resolved == {"sampler": "dps", "steps": 50, "model": "m"}
+    settings = diffusion.settings_from_options(check_options("diffusion", DAMAGE, resolved))
+    assert (settings.sampler, settings.steps, settings.vmc, settings.seed) == ("dps", 50, True, 0)
+    assert (settings.batch_size, settings.gamma, settings.prompt) == (8, None, None)
 
 
 def test_models_are_loaded_once_per_model_and_device(monkeypatch, tmp_path):

@@ -1,6 +1,7 @@
 """An exact Gaussian prior and linear inverse problems whose posterior is known in closed form.
 
-See ../shared/docs/analytic-prior.md. Latents z0 ~ N(mu, S) in R^d, d = 4 x 64 = 256, with S the
+See docs/method.md, "Testing the samplers against a Gaussian prior".
+Latents z0 ~ N(mu, S) in R^d, d = 4 x 64 = 256, with S the
 Kronecker product of a 4 x 4 channel correlation and an AR(1) covariance rho^|i-j| over 64 frames.
 The exact noise predictor is eps*(z_t, t) = sqrt(1 - a_t) K_t^{-1} (z_t - sqrt(a_t) mu),
 K_t = a_t S + (1 - a_t) I. A linear "decoder" x = A z and a linear operator H give

@@ -1,4 +1,4 @@
-"""The samplers' mathematics against an exact Gaussian prior (../shared/docs/analytic-prior.md).
+"""The samplers' mathematics against an exact Gaussian prior (docs/method.md).
 
 Items of a batch are independent chains (each has its own z_T; the loss is a sum over items, so
 its gradient is per item), so one batch of B items stands for B seeds.

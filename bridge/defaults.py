@@ -1,0 +1,27 @@
+"""The daemon's limits and defaults, each written once (docs/protocol.md, "Limits").
+
+The server, the journal, the Ray executor and ``diffmusic serve``'s flags all read them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RESULT_TTL = 7 * 86400.0  # seconds a finished, failed or cancelled job is kept
+MAX_QUEUED = 256  # jobs waiting before a submit is answered busy
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the daemon accepts."""
+
+    max_duration: float = 900.0  # seconds of audio in one job
+    max_channels: int = 8
+    min_rate: int = 8000
+    max_rate: int = 192000
+    max_queued: int = MAX_QUEUED
+    max_message_bytes: int = 512 * 2**20
+    max_rir_seconds: float = 20.0
+
+
+DEFAULT_LIMITS = Limits()

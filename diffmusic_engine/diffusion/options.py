@@ -1,0 +1,44 @@
+"""The diffusion backend's options, one table for every task (read without importing torch).
+
+``model`` is required; ``None`` defaults leave the choice to the solver (``steps``, ``gamma``,
+``eta``), to the machine (``device``: cuda if available) or to nobody (``prompt``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from diffmusic_engine.options import Option
+
+if TYPE_CHECKING:
+    from diffmusic_engine.damage import Damage
+
+SAMPLERS = ("irs", "dps", "dsg")
+STEREO_MODES = ("mid-side", "per-channel")  # see longform.stereo
+GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
+DEFAULT_BATCH_SIZE = 8
+
+OPTIONS = {
+    "model": Option(
+        kind=str,
+        required="no model given; pass --model ID_OR_PATH (e.g. cvssp/audioldm2-music, "
+        "ucsd-reach/musicldm, or a local diffusers folder)",
+    ),
+    "sampler": Option("irs", choices=SAMPLERS),
+    "vmc": Option(True, kind=bool),  # guide on the vocoder's mel (the paper's VMC)
+    "steps": Option(None, low=1, high=10000, integer=True),  # DDIM steps
+    "gamma": Option(None, low=0.0, above=True),  # guidance step size
+    "eta": Option(None, low=0.0, high=1.0),  # DDIM stochasticity
+    "prompt": Option(None, kind=str),
+    "device": Option(None, kind=str, pattern=r"cpu|cuda(:\d+)?|mps"),
+    "stereo": Option("mid-side", choices=STEREO_MODES),
+    "batch_size": Option(DEFAULT_BATCH_SIZE, low=1, high=256, integer=True),  # windows per call
+    # D and V's precision while they carry the guidance gradient (float16 overflows the mel-dB
+    # gradient, so it is not offered)
+    "guidance_dtype": Option("float32", choices=GUIDANCE_DTYPES),
+}
+
+
+def options_for(damage: Damage) -> dict[str, Option]:
+    """The same options for every task."""
+    return OPTIONS

@@ -1,0 +1,164 @@
+"""Backend options: one resolution (preset, flags, per-backend tables) and one check per task.
+
+Every entry point (the CLI, :class:`bridge.batch.Restorer`, the daemon's submit check, the
+executors through :func:`diffmusic_engine.api.restore`) goes through these two functions:
+
+* :func:`resolve_options` merges layers of options, lowest precedence first (a preset's
+  ``[options]``, then flags or keyword options). Within one layer, the running backend's own table
+  (``[options.dsp]``, ``{"diffusion": {...}}``) overrides the layer's plain keys; a later layer
+  overrides an earlier one whole. So ``{"steps": 100, "diffusion": {"steps": 50}}`` runs with 50,
+  and a ``--steps 10`` flag over a preset's ``[options.diffusion] steps = 200`` runs with 10. Other
+  backends' tables and the ``backend`` key are dropped: one preset serves every backend.
+* :func:`check_options` checks resolved options against the backend's table for the task (names,
+  types, ranges, choices) and returns them completed with defaults; a problem raises
+  :class:`~diffmusic_engine.errors.DamageError` with one line naming the option.
+
+Each backend declares its tables (:data:`diffmusic_engine.backends.OPTION_SPECS`): the dsp backend
+next to each task's method (``dsp/<task>.py`` ``OPTIONS``), the diffusion backend in
+``diffusion/options.py``. This module imports neither torch nor diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from diffmusic_engine.backends import BACKENDS, DEFAULT_BACKEND, OPTION_SPECS
+from diffmusic_engine.errors import DamageError
+
+if TYPE_CHECKING:
+    from diffmusic_engine.damage import Damage
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its kind, default and what it accepts.
+
+    ``kind`` is ``float`` (any finite number; ``integer`` for whole numbers), ``bool`` or
+    ``str``. Numbers lie in ``low..high`` (``low`` itself excluded when ``above``); a non-empty
+    ``choices`` lists every accepted value; a ``str`` option may have to match ``pattern``.
+    ``default`` ``None`` leaves the option out unless given (the method decides); a non-empty
+    ``required`` makes it compulsory and says how to give it.
+    """
+
+    default: Any = None
+    low: float = -math.inf
+    high: float = math.inf
+    integer: bool = False
+    kind: type = float
+    choices: tuple[Any, ...] = ()
+    above: bool = False
+    pattern: str = ""
+    required: str = ""
+
+    def check(self, where: str, name: str, value: Any) -> Any:
+        """``value`` normalised (ints for whole numbers), or a DamageError naming the option."""
+        said = f"{where}: option {name}={value!r}"
+        if self.choices:
+            if value not in self.choices:
+                raise DamageError(f"{said}: expected one of {', '.join(map(str, self.choices))}")
+            return value
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise DamageError(f"{said}: expected true or false")
+            return value
+        if self.kind is str:
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if not isinstance(value, str) or (
+                self.pattern and not re.fullmatch(self.pattern, value)
+            ):
+                raise DamageError(f"{said}: expected {self.pattern or 'text'}")
+            return value
+        return self._number(said, value)
+
+    def _number(self, said: str, value: Any) -> float | int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise DamageError(f"{said} is not a number")
+        if self.integer and float(value) != int(value):
+            raise DamageError(f"{said} must be a whole number")
+        if value < self.low or value > self.high or (self.above and value == self.low):
+            if self.high < math.inf:
+                raise DamageError(f"{said} out of range {self.low:g}..{self.high:g}")
+            raise DamageError(f"{said} must be {'>' if self.above else '>='} {self.low:g}")
+        return int(value) if self.integer else float(value)
+
+
+# Accepted by every backend and task (the CLI's --seed).
+SEED = Option(default=0, low=0, high=2**32 - 1, integer=True)
+
+
+def resolve_options(backend: str, *layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options ``backend`` runs with: ``layers`` merged, lowest precedence first.
+
+    Each layer's plain keys, then its ``backend`` table; other backends' tables and the
+    ``backend`` key are dropped (see the module doc for the precedence).
+    """
+    resolved: dict[str, Any] = {}
+    for layer in layers:
+        if not layer:
+            continue
+        for name in BACKENDS:
+            if name in layer and not isinstance(layer[name], Mapping):
+                raise DamageError(f"options.{name} must be a table of options, not {layer[name]!r}")
+        resolved.update({k: v for k, v in layer.items() if k not in BACKENDS and k != "backend"})
+        resolved.update(layer.get(backend) or {})
+    return resolved
+
+
+def resolve_backend(given: str | None, *layers: Mapping[str, Any] | None) -> str:
+    """``given``, else the last layer's ``backend`` key, else the default (dsp); checked."""
+    named = [layer["backend"] for layer in layers if layer and layer.get("backend")]
+    backend = given or (named[-1] if named else DEFAULT_BACKEND)
+    if backend not in BACKENDS:
+        raise DamageError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def option_spec(backend: str, damage: Damage) -> dict[str, Option] | None:
+    """The options ``backend`` accepts for ``damage`` (seed included); ``None`` for a backend
+    registered without a table (its options pass unchecked)."""
+    if backend not in BACKENDS:
+        raise DamageError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend not in OPTION_SPECS:
+        return None
+    module, function = OPTION_SPECS[backend].split(":")
+    return {"seed": SEED, **getattr(importlib.import_module(module), function)(damage)}
+
+
+def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in."""
+    spec = option_spec(backend, damage)
+    if spec is None:
+        return dict(options)
+    return check_values(f"{backend} {damage.task}", options, spec)
+
+
+def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Option]) -> dict:
+    """``options`` checked against ``spec`` and completed with its defaults.
+
+    An option given as ``None`` counts as not given. Errors start with ``where``.
+    """
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise DamageError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {sorted(spec)}")
+    checked: dict[str, Any] = {}
+    for name, option in spec.items():
+        value = options.get(name)
+        if value is not None:
+            checked[name] = option.check(where, name, value)
+        elif option.default is not None:
+            checked[name] = option.default
+    missing = [o.required for n, o in spec.items() if o.required and n not in checked]
+    if missing:
+        raise DamageError(f"{where}: {missing[0]}")
+    return checked

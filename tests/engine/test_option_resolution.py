@@ -1,0 +1,100 @@
+"""One resolution of options (one precedence) and one check per backend and task."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bridge.batch import Restorer
+from bridge.cli.restore import backend_from_args
+from diffmusic_engine.damage import Dereverb, PhaseRetrieval, load_preset
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import (
+    Option,
+    check_options,
+    option_spec,
+    resolve_backend,
+    resolve_options,
+)
+
+NESTED = {"steps": 100, "diffusion": {"steps": 50}, "dsp": {"iterations": 7}, "model": "m"}
+
+
+def test_the_backend_table_wins_within_a_layer_and_later_layers_win_whole():
+    assert resolve_options("diffusion", NESTED) == {"steps": 50, "model": "m"}
+    assert resolve_options("dsp", NESTED) == {"steps": 100, "iterations": 7, "model": "m"}
+    preset = {"backend": "diffusion", "seed": 1, "diffusion": {"steps": 200, "sampler": "dps"}}
+    flags = {"steps": 10}
+    assert resolve_options("diffusion", preset, flags) == {"seed": 1, "steps": 10, "sampler": "dps"}
+    assert resolve_options("diffusion", preset, None, {}) == {
+        "seed": 1,
+        "steps": 200,
+        "sampler": "dps",
+    }
+    with pytest.raises(DamageError, match="options.dsp must be a table"):
+        resolve_options("diffusion", {"dsp": 3})
+
+
+def test_the_backend_comes_from_the_caller_then_the_last_layer_naming_one():
+    assert resolve_backend(None) == "dsp"
+    assert resolve_backend(None, {"backend": "diffusion"}, {}) == "diffusion"
+    assert resolve_backend("dsp", {"backend": "diffusion"}) == "dsp"
+    with pytest.raises(DamageError, match="backend 'magic'"):
+        resolve_backend("magic")
+
+
+def test_same_precedence_in_the_cli_and_the_restorer(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text(
+        'task = "phase-retrieval"\n[options]\nsteps = 100\nmodel = "m"\n'
+        "[options.diffusion]\nsteps = 50\n[options.dsp]\niterations = 7\n"
+    )
+    flags = argparse.Namespace(backend="diffusion", **dict.fromkeys(
+        ("model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype")
+    ))  # fmt: skip
+    _, cli = backend_from_args(flags, load_preset(preset).options)
+    restorer = Restorer(preset=str(preset), backend="diffusion")
+    keywords = Restorer(task="phase-retrieval", backend="diffusion", **NESTED)
+    assert cli == restorer.options == keywords.options == {"steps": 50, "model": "m"}
+
+
+def test_checks_name_the_option_and_fill_in_defaults():
+    checked = check_options("dsp", PhaseRetrieval(), {"iterations": 2.0})
+    assert checked == {"seed": 0, "iterations": 2, "momentum": 0.99}
+    assert type(checked["iterations"]) is int
+    cases = [
+        ("dsp", {"bogus": 1}, "dsp phase-retrieval: unknown option(s) bogus; known: ["),
+        ("dsp", {"steps": 5}, "unknown option(s) steps"),  # a diffusion option
+        ("diffusion", {"model": "m", "bogus": 1}, "diffusion phase-retrieval: unknown option"),
+        ("diffusion", {"model": "m", "sampler": "ddim"}, "expected one of irs, dps, dsg"),
+        ("diffusion", {"model": "m", "seed": 2**32}, "seed=4294967296 out of range"),
+        ("diffusion", {"steps": 5}, "no model given"),
+    ]
+    for backend, options, message in cases:
+        with pytest.raises(DamageError) as error:
+            check_options(backend, PhaseRetrieval(), options)
+        assert message in str(error.value), (options, str(error.value))
+
+
+def test_dereverb_options_depend_on_a_known_room():
+    assert "taps" in option_spec("dsp", Dereverb())
+    assert set(option_spec("dsp", Dereverb(rir=[1.0, 0.5]))) == {"seed", "regularization"}
+
+
+def test_an_option_accepts_only_its_kind():
+    where = "x"
+    assert Option(kind=str).check(where, "p", "text") == "text"
+    assert Option(kind=str, pattern=r"cpu|cuda(:\d+)?").check(where, "d", "cuda:1") == "cuda:1"
+    assert Option(low=0.0, above=True).check(where, "g", 1e-9) == 1e-9
+    for option, value, message in [
+        (Option(kind=bool), 1, "expected true or false"),
+        (Option(kind=str), 3, "expected text"),
+        (Option(kind=str, pattern="cpu"), "gpu", "expected cpu"),
+        (Option(low=0.0, above=True), 0, "must be > 0"),
+        (Option(low=1, high=3, integer=True), 2.5, "must be a whole number"),
+        (Option(low=1, high=3), True, "is not a number"),
+        (Option(low=1, high=3), float("inf"), "is not a number"),
+    ]:
+        with pytest.raises(DamageError, match=message):
+            option.check(where, "o", value)
