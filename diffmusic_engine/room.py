@@ -37,6 +37,7 @@ MID_BANDS_HZ = (500, 1000)  # T_mid
 LAGS_S = (0.0116, 0.0232, 0.0464, 0.0929, 0.186, 0.372)
 QUANTILES = (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)
 ACTIVE_DB = 50.0  # bins this far below the band's peak are left out
+RT60_RANGE_S = (0.05, 10.0)  # what a regression far outside its fit may say is clipped to this
 MIN_SECONDS = 2.0
 FULL_CONFIDENCE_S = 8.0
 MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded time)
@@ -80,7 +81,7 @@ def estimate_room(
     model = _model()
     features = room_features(audio, sample_rate, callback=callback)  # (bands, F)
     z = (_design(features) - model["mean"]) / model["scale"]  # (bands, 2F)
-    log_rt60 = z @ model["rt60_weights"] + model["rt60_bias"]  # per band
+    log_rt60 = np.clip(z @ model["rt60_weights"] + model["rt60_bias"], *np.log(RT60_RANGE_S))
     bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * sample_rate]
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))

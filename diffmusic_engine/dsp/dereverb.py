@@ -5,10 +5,10 @@
   of the reverberant input's in rooms above 2 s, but 0.98x at 0.5 s and 1.07x (worse) at 1 s,
   and late-reverberation spectral subtraction (Lebart, Habets) driven by the per-band decay and
   DRR, even given the true room, measured 1.00-1.07x (a sustained note looks like its own
-  reverberation): see ``python -m bench.rooms eval``. So WPE runs only where the estimate says the
-  room is long (``LONG_ROOM_S``) and the estimate is confident; its output is mixed with the
-  input by ``amount`` (0: untouched, 1: all WPE). Otherwise the input comes back unchanged and
-  the job's details say why (``"method": "none"``, ``"reason"``), with the estimated room.
+  reverberation; docs/results.md, ``python -m bench.rooms eval``). So WPE runs only where the
+  estimate says the room is long (``LONG_ROOM_S``) and the estimate is confident; its output
+  is mixed with the input by ``amount`` (0: untouched, 1: all WPE). Otherwise the input comes
+  back unchanged and the job's details say why (``"method": "none"``, ``"reason"``, ``"room"``).
 * WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT.
   In each frequency bin the late reverberation is predicted from the frames ``delay`` to
   ``delay + taps - 1`` before, jointly over all channels (the stereo pair shares one multichannel
