@@ -6,7 +6,7 @@ task                      method (module)
 ``inpaint``               iterative AR interpolation, Janssen et al. (:mod:`.inpaint`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
-``dereverb``              WPE (blind) or Wiener deconvolution (known IR) (:mod:`.dereverb`)
+``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
 ``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
 ========================  ==================================================================
 
