@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate, fftconvolve
 
+from diffmusic_engine.longform.windows import taper
+
 BASE_HOP = 512  # at 44.1 kHz (11.6 ms); scaled to other rates
 CHUNK_FRAMES = 2048  # features in chunks of ~24 s so a cancel takes effect within a second
 N_MELS = 64
@@ -310,8 +312,5 @@ def compose(
     composite = librosa.istft(combined * phase, hop_length=hop, length=m + 2 * pad)[
         :, pad : pad + m
     ]
-    w = np.ones(m)
-    k = np.arange(ramp) / ramp
-    w[:ramp] = 0.5 * (1 - np.cos(np.pi * k))
-    w[m - ramp :] = w[:ramp][::-1]
+    w = taper(m, ramp)  # weight of the composite
     return (1 - w) * best + w * composite
