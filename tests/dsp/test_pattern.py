@@ -59,9 +59,6 @@ def test_the_fill_of_a_repeated_riff_is_the_repeat(riff):
     assert abs(shift - round(shift)) < 1.5 / SR and round(shift) != 0, fill
     assert fill["gain"] == pytest.approx([1.0, 1.0], abs=0.05)
     assert gap_snr(riff, result.audio, gap) > EXPECTED_SNR
-    # Zero-fill and a 500 ms AR fill are nowhere near.
-    ar = restore(damaged, SR, damage, options={"pattern_from": 10.0}).audio
-    assert gap_snr(riff, ar, gap) < 3
 
 
 def test_several_gaps_at_the_ends_bit_identical_elsewhere(riff):
