@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 # name -> arguments for a run that fits the 10-minute budget of `make bench` on 2 cores
 SUITE = {
     "dsp": ["--quick"],
+    "dropouts": ["--quick"],
     "solver": ["--quick"],
     "bridge": ["--quick"],
     "batch": ["--files", "2"],

@@ -3,7 +3,8 @@
 ========================  ==================================================================
 task                      method (module)
 ========================  ==================================================================
-``inpaint``               iterative AR interpolation, Janssen et al. (:mod:`.inpaint`)
+``inpaint``               AR interpolation (Janssen) under 25 ms, else a pattern fill that
+                          copies the best-matching passage of the song (:mod:`.pattern`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
 ``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
