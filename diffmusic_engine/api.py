@@ -14,9 +14,9 @@ import numpy as np
 
 from diffmusic_engine.audio import check_audio
 from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
-from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
+from diffmusic_engine.damage import Damage, Declip, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import detect_cutoff, make_operator
+from diffmusic_engine.operators import clip_level_for_sdr, detect_cutoff, make_operator
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
@@ -76,5 +76,9 @@ def degrade(
     check_damage(damage, clean.shape[-1] / sample_rate, sample_rate)
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
+    if isinstance(damage, Declip) and damage.sdr is not None:
+        damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
+    elif isinstance(damage, Declip) and damage.level == "auto":
+        raise DamageError("declip: degrading needs --level AMPLITUDE or --sdr DB, not auto")
     operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
     return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)
