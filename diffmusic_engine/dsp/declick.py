@@ -140,8 +140,11 @@ def _click_statistic(x: np.ndarray, sample_rate: int, order: int) -> np.ndarray:
         e_b = lfilter(a, [1.0], segment[::-1])[::-1]  # e_b[n] = sum_k a_k s[n + k]
         forward[first:stop] = e_f[lead : lead + stop - first]
         backward[first:stop] = e_b[lead : lead + stop - first]
+    # the first / last p samples have no past / future to be predicted from
+    forward[:order] = 0.0
+    backward[x.size - order :] = 0.0
     width = max(1, round(SMOOTH_SECONDS * sample_rate))
-    d = np.sqrt(uniform_filter1d(np.abs(forward * backward), width))
+    d = np.sqrt(np.maximum(uniform_filter1d(np.abs(forward * backward), width), 0.0))
     return d / _local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
 
 
