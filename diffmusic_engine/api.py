@@ -16,16 +16,24 @@ from diffmusic_engine.audio import check_audio
 from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
 from diffmusic_engine.damage import Damage, Declip, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import clip_level_for_sdr, detect_cutoff, make_operator
+from diffmusic_engine.operators import (
+    clip_level_for_sdr,
+    detect_clip_level,
+    detect_cutoff,
+    make_operator,
+)
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
 
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
-    """Replace what the audio itself decides (``cutoff="auto"``) by its value."""
+    """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value."""
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         return SuperResolution(cutoff=detect_cutoff(audio, sample_rate))
+    if isinstance(damage, Declip) and damage.level == "auto":
+        level = detect_clip_level(audio)  # None: no clipping, which the backend reports
+        return damage if level is None else Declip(level=level)
     return damage
 
 
