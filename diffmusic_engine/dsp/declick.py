@@ -22,6 +22,7 @@ to audition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -104,9 +105,13 @@ def detect_clicks(
     order = opts["order"] or _scaled(settings["order"], sample_rate)
     k = settings["k_low"] * (settings["k_high"] / settings["k_low"]) ** opts["sensitivity"]
     statistic = np.zeros(audio.shape[1])
+    channels = np.atleast_2d(audio).shape[0]
     for channel, x in enumerate(np.atleast_2d(audio).astype(np.float64)):
-        report(callback, channel, audio.shape[0] + 1, "detect clicks")
-        statistic = np.maximum(statistic, _click_statistic(x, sample_rate, order))
+
+        def progress(fraction: float, channel: int = channel) -> None:
+            report(callback, round(1000 * (channel + fraction)), 1000 * channels, "detect clicks")
+
+        statistic = np.maximum(statistic, _click_statistic(x, sample_rate, order, progress))
     marked = statistic > k
     spans = _spans(marked, round(settings["bridge"] * sample_rate))
     margin = round(settings["margin"] * sample_rate)
@@ -119,15 +124,18 @@ def detect_clicks(
     return _merge(widened)
 
 
-def _click_statistic(x: np.ndarray, sample_rate: int, order: int) -> np.ndarray:
+def _click_statistic(
+    x: np.ndarray, sample_rate: int, order: int, progress: Callable[[float], None]
+) -> np.ndarray:
     """``d[n] / sigma[n]``: the geometric mean of forward and backward AR prediction errors over
-    their robust local scale."""
+    their robust local scale. ``progress(fraction)`` after every block (0.1 s of audio)."""
     import librosa
 
     block = max(4 * order, round(BLOCK_SECONDS * sample_rate))
     forward = np.zeros_like(x)
     backward = np.zeros_like(x)
     for first in range(0, x.size, block):
+        progress(first / x.size)
         stop = min(x.size, first + block)
         segment = x[max(0, first - order) : min(x.size, stop + order)]
         if segment.size <= order + 1 or not np.any(segment):
