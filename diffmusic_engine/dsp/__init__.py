@@ -9,6 +9,8 @@ task                      method (module)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
 ``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
 ``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
+``declick``               AR-residual detection, Janssen inpainting (:mod:`.declick`)
+``declip``                A-SPADE, consistent with the clipping (:mod:`.declip`)
 ========================  ==================================================================
 
 Every channel is restored: WPE predicts all channels jointly and separation shares one set of
@@ -28,6 +30,8 @@ import numpy as np
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import (
     Damage,
+    Declick,
+    Declip,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -75,6 +79,15 @@ def restore_dsp(
 
         tracks, details = restore_separate(audio, sample_rate, damage, options, callback)
         return _result(tracks, sample_rate, damage, details, started)
+    elif isinstance(damage, Declick):
+        from diffmusic_engine.dsp.declick import restore_declick
+
+        tracks, details = restore_declick(audio, sample_rate, damage, options, callback)
+        return _result(tracks, sample_rate, damage, details, started)
+    elif isinstance(damage, Declip):
+        from diffmusic_engine.dsp.declip import restore_declip
+
+        out, details = restore_declip(audio, sample_rate, damage, options, callback)
     else:
         raise DamageError(f"dsp backend: no method for {damage!r}")
     return _result((out,), sample_rate, damage, details, started)

@@ -42,6 +42,7 @@ from diffmusic_engine.api import Restoration
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
     Damage,
+    Declick,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -191,6 +192,11 @@ def check_supported(damage: Damage) -> None:
         raise DamageError(
             "diffusion dereverb needs the room's impulse response (--rir FILE); "
             "blind dereverberation is the dsp backend's (--backend dsp)"
+        )
+    if isinstance(damage, Declick) and not damage.clicks:
+        raise DamageError(
+            "diffusion declick needs the clicks' times (--click START:END, or a preset from "
+            "diffmusic diagnose --preset-out); finding them is the dsp backend's (--backend dsp)"
         )
 
 
