@@ -195,7 +195,8 @@ def run_quality_bench(
             seconds = time.perf_counter() - started
             estimates[backend] = list(restored.tracks)
             for method, tracks in estimates.items():
-                row = {"clip": clip["id"], "task": case.task, "severity": case.severity}
+                row = {"clip": clip["id"], "material": material_of(clip)}
+                row |= {"task": case.task, "severity": case.severity}
                 row |= {"method": method, **score(references, tracks, rate, case)}
                 if method == backend:
                     row["seconds"] = seconds
@@ -244,17 +245,27 @@ def run_quality_bench(
     return result
 
 
+def material_of(clip: dict[str, Any]) -> str:
+    """``real`` or ``synthetic`` (manifests written before real clips existed: synthetic)."""
+    return clip.get("material", "synthetic")
+
+
 def summarise(
     rows: list[dict[str, Any]], embeddings: dict[tuple[str, str, str], list] | None
 ) -> list[dict[str, Any]]:
-    """Means over clips per (task, severity, method), plus FAD per group."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    """Means over clips per (material, task, severity, method), plus FAD per (task, severity,
+    method) over both materials."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["task"], row["severity"], row["method"])].append(row)
+        groups[(row["material"], row["task"], row["severity"], row["method"])].append(row)
     summary = []
-    for (task, severity, method), members in groups.items():
+    for (material, task, severity, method), members in sorted(
+        groups.items(),
+        key=lambda item: item[0][0] != "real",  # real material first
+    ):
         numeric = [k for k, v in members[0].items() if isinstance(v, float)]
-        entry = {"task": task, "severity": severity, "method": method, "clips": len(members)}
+        entry = {"material": material, "task": task, "severity": severity, "method": method}
+        entry["clips"] = len(members)
         entry |= {k: float(np.mean([m[k] for m in members])) for k in numeric}
         if embeddings is not None and (task, severity, "reference") in embeddings:
             entry["fad"] = frechet_distance(
@@ -266,23 +277,24 @@ def summarise(
 
 
 def markdown_table(summary: list[dict[str, Any]], backend: str, fad_embedding: str | None) -> str:
-    """One row per (task, severity, method): the means over clips."""
+    """One row per (material, task, severity, method): the means over clips."""
     columns = ["lsd", "lsd_region", "lsd_audiosr", "si_sdr", "spectral_convergence", "fad"]
     lines = [
         f"Backend `{backend}`; FAD embedding: `{fad_embedding}` (mel-stats is a weights-free "
         "proxy, not comparable with published VGGish/CLAP FAD). Lower is better except SI-SDR. "
-        "`lsd_region`: LSD on the gap (inpainting) or on the rebuilt band (super-resolution).",
+        "`lsd_region`: LSD on the gap (inpainting) or on the rebuilt band (super-resolution). "
+        "`real`: recordings with known stems; `synthetic`: rendered chorales and synth clips, "
+        "which flatter every method.",
         "",
-        "| task | severity | method | clips | " + " | ".join(columns) + " | RTF |",
-        "|" + "---|" * (len(columns) + 5),
+        "| material | task | severity | method | clips | " + " | ".join(columns) + " | RTF |",
+        "|" + "---|" * (len(columns) + 6),
     ]
     for entry in summary:
         cells = [f"{entry[c]:.3f}" if c in entry else "" for c in columns]
         rtf = f"{entry['real_time_factor']:.3f}" if "real_time_factor" in entry else ""
         lines.append(
-            f"| {entry['task']} | {entry['severity']} | {entry['method']} | {entry['clips']} | "
-            + " | ".join(cells)
-            + f" | {rtf} |"
+            f"| {entry['material']} | {entry['task']} | {entry['severity']} | {entry['method']} "
+            f"| {entry['clips']} | " + " | ".join(cells) + f" | {rtf} |"
         )
     return "\n".join(lines) + "\n"
 
