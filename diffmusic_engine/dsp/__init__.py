@@ -7,7 +7,7 @@ task                      method (module)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
 ``dereverb``              WPE (blind) or Wiener deconvolution (known IR) (:mod:`.dereverb`)
-``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
+``separate``              declines; HPSS or NMF soft masks when named (:mod:`.separate`)
 ========================  ==================================================================
 
 Every channel is restored: WPE predicts all channels jointly and separation shares one set of

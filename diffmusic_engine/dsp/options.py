@@ -22,8 +22,16 @@ class Option:
     integer: bool = False
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A named option: one of ``values``, or ``None`` (not given) by default."""
+
+    values: tuple[str, ...]
+    default: str | None = None
+
+
 def parse_options(
-    task: str, options: Mapping[str, Any], spec: Mapping[str, Option]
+    task: str, options: Mapping[str, Any], spec: Mapping[str, Option | Choice]
 ) -> dict[str, Any]:
     """``options`` completed with defaults from ``spec``; raises :class:`DamageError` naming an
     unknown option, a non-number or a value out of range."""
@@ -34,6 +42,11 @@ def parse_options(
     result: dict[str, Any] = {"seed": _seed(options.get("seed", 0))}
     for name, option in spec.items():
         value = options.get(name, option.default)
+        if isinstance(option, Choice):
+            if value is not None and value not in option.values:
+                raise DamageError(f"dsp {task}: option {name}={value!r}; one of {option.values}")
+            result[name] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DamageError(f"dsp {task}: option {name}={value!r} is not a number")
         if option.integer and float(value) != int(value):
