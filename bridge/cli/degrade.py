@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
-from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.audio import check_writable, read_audio, write_audio
 from diffmusic_engine.errors import InputError
+
+NORMALIZED_PEAK = 0.99  # --normalize: the peak a clipping result is scaled down to
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="clean file (for --task separate: one file per source)",
     )  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DAMAGED")
+    parser.add_argument(
+        "--normalize", action="store_true",
+        help=f"if the damaged audio would clip, scale it down to peak {NORMALIZED_PEAK}",
+    )  # fmt: skip
     add_damage_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
@@ -26,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     damage, _ = damage_from_args(args)
+    if damage.task == "dereverb" and damage.rir is None:
+        raise InputError(
+            "degrade --task dereverb needs --rir FILE (the room's impulse response to apply); "
+            "'blind' is for restore only"
+        )
+    check_writable(args.output)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
     for path, (audio, other) in zip(args.clean, loaded, strict=True):
@@ -41,10 +53,17 @@ def run(args: argparse.Namespace) -> int:
 
     damaged = degrade(clean, info.sample_rate, damage)
     peak = float(np.max(np.abs(damaged)))
-    if peak > 1.0 and not info.is_float:
+    gain = 1.0
+    if peak > 1.0 and args.normalize:
+        gain = NORMALIZED_PEAK / peak
+        damaged = (damaged * gain).astype(np.float32)
+    elif peak > 1.0 and not info.is_float:
         raise InputError(
-            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}"
+            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}; "
+            "pass --normalize to scale it down, or give a float input (e.g. a float WAV)"
         )
     write_audio(args.output, damaged, info.sample_rate, source_dtype=info.file_dtype)
-    emit(args, "done", outputs=[str(args.output)])
+    emit(args, "done", outputs=[str(args.output)], gain=gain)
+    if gain != 1.0 and not (args.quiet or args.json):
+        print(f"scaled by {gain:.4f} ({20 * np.log10(gain):.1f} dB) to peak {NORMALIZED_PEAK}")
     return 0

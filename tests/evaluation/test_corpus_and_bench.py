@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ TINY = CorpusSpec(real_songs=("feelings",), chorales=("bach/bwv66.6",), synth_cl
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("corpus")
-    return outdir, build_corpus(outdir, TINY)
+    manifest = build_corpus(outdir, TINY)
+    assert "fluidsynth" not in sys.modules  # rendered by a wheel: no system synthesiser library
+    return outdir, manifest
 
 
 def test_corpus_is_reproducible_and_stems_sum_to_the_mix(corpus, tmp_path, cli_command):
