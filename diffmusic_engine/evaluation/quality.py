@@ -30,6 +30,7 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
 )
+from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation import baselines
 from diffmusic_engine.evaluation.corpus import load_manifest
 from diffmusic_engine.evaluation.fad import fad, frechet_distance, get_embedding
@@ -167,6 +168,7 @@ def run_quality_bench(
     rows: list[dict[str, Any]] = []
     embeddings: dict[tuple[str, str, str], list[np.ndarray]] = defaultdict(list)
     extremes = Extremes()
+    declined: dict[str, str] = {}  # task -> the backend's one-line reason
     total = len(clips) * len(list(cases(tasks, 1.0, rooms)))
     done = 0
     for clip in clips:
@@ -191,9 +193,17 @@ def run_quality_bench(
             measured = mix if isinstance(case.damage, PhaseRetrieval) else damaged
             estimates = baseline_estimates(case, damaged, measured, rate)
             started = time.perf_counter()
-            restored = restore(measured, rate, case.damage, backend=backend, options=options)
+            try:
+                restored = restore(measured, rate, case.damage, backend=backend, options=options)
+                estimates[backend] = list(restored.tracks)
+            except DamageError as exc:  # the backend declines the task: the baselines only
+                declined[case.task] = str(exc)
+                restored = None
             seconds = time.perf_counter() - started
-            estimates[backend] = list(restored.tracks)
+            if embedding is not None:  # the clean references, once per case
+                embeddings[(case.task, case.severity, "reference")] += [
+                    embedding(r, rate) for r in references
+                ]
             for method, tracks in estimates.items():
                 row = {"clip": clip["id"], "material": material_of(clip)}
                 row |= {"task": case.task, "severity": case.severity}
@@ -205,9 +215,8 @@ def run_quality_bench(
                 if embedding is not None:
                     key = (case.task, case.severity, method)
                     embeddings[key] += [embedding(t, rate) for t in tracks]
-                    embeddings[(case.task, case.severity, "reference")] += (
-                        [embedding(r, rate) for r in references] if method == backend else []
-                    )
+            if restored is None:
+                continue
             extremes.offer(
                 rows[-1]["lsd"],
                 lambda case=case, clip=clip, d=damaged, r=restored, refs=references, rate=rate: {
@@ -238,10 +247,13 @@ def run_quality_bench(
         "fad_embedding": fad_embedding,
         "rows": rows,
         "summary": summary,
+        "declined": declined,
         "pictures": pictures,
     }
     (outdir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (outdir / "results.md").write_text(markdown_table(summary, backend, fad_embedding))
+    table = markdown_table(summary, backend, fad_embedding)
+    table += "".join(f"\n`{backend}` declined {task}: {why}\n" for task, why in declined.items())
+    (outdir / "results.md").write_text(table)
     return result
 
 

@@ -57,10 +57,14 @@ def test_room_decays_at_its_rt60(corpus):
 def test_bench_quality_writes_table_json_and_pictures(corpus, tmp_path, capsys):
     outdir, _ = corpus
     out = tmp_path / "quality"
-    argv = ["bench-quality", str(outdir), "-o", str(out), "--tasks", "inpaint", "--quiet"]
+    argv = ["bench-quality", str(outdir), "-o", str(out), "--tasks", "inpaint", "separate"]
+    argv += ["--quiet"]
     assert main([*argv, "--limit", "2"]) == 0
     assert f"writing results.json, results.md and PNGs to {out}/" in capsys.readouterr().out
     result = json.loads((out / "results.json").read_text())
+    # dsp declines separation: the mixture baseline is reported, the reason is kept
+    assert "does not separate" in result["declined"]["separate"]
+    assert not any(r["task"] == "separate" and r["method"] == "dsp" for r in result["rows"])
     methods = {(r["material"], r["severity"], r["method"]) for r in result["summary"]}
     for material in ("real", "synthetic"):  # reported apart
         assert {(material, "gap 10 ms", m) for m in ("damaged", "linear", "dsp")} <= methods
