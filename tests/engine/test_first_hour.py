@@ -21,14 +21,6 @@ SR = 22050
 
 
 @pytest.fixture
-def clip(tmp_path):
-    path = tmp_path / "clip.wav"
-    t = np.arange(SR) / SR
-    sf.write(path, np.stack([np.sin(2 * np.pi * 330 * t)] * 2).T * 0.3, SR, subtype="PCM_16")
-    return path
-
-
-@pytest.fixture
 def no_restore(monkeypatch):
     """Fail the test if a restoration starts (the output must be refused before)."""
 
