@@ -12,8 +12,12 @@ $(BIN)/python:
 	# torch first, pinned: resolves to a local CPU wheel here and never pulls CUDA packages.
 	$(BIN)/pip install torch==2.13.0
 
+# Everything features and tests need comes from the package index (the corpus renderer, the real
+# excerpts, the REAPER scripts' Lua): no system package. The warm-up writes the bytecode and numba
+# caches a first run of each dsp path would otherwise spend ~25 s on.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -e '.[test]'
+	$(BIN)/python -m diffmusic_engine.warmup
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -103,7 +103,10 @@ def main() -> None:
     tasks = {
         "inpaint (one 20 ms gap)": (Inpaint((Gap(args.seconds / 2, args.seconds / 2 + 0.02),)), {}),
         "super-resolution (8 kHz)": (SuperResolution(8000.0), {}),
-        "separate (2 sources: twice the audio back)": (Separate(2), {}),
+        "separate (2 sources: twice the audio back)": (
+            Separate(2),
+            {"masks": "harmonic-percussive"},
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as folder:
         daemon = Daemon(Path(folder), "--max-duration", str(args.seconds + 10)).start()

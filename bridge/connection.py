@@ -87,8 +87,15 @@ def read_connection_file(path: Path | None = None) -> ConnectionInfo:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
+        elsewhere = (
+            ""
+            if path != default_connection_path()
+            else f"; a daemon started with --connection-file PATH is found with --connection-file "
+            f"PATH (or {ENV_VAR}=PATH)"
+        )
         raise DaemonUnavailable(
-            f"no connection file {path}: is the daemon running? (start it with diffmusic serve)"
+            f"no connection file {path}: is the daemon running? (start it with diffmusic serve"
+            f"{elsewhere})"
         ) from None
     except (OSError, ValueError) as exc:
         raise DaemonUnavailable(f"connection file {path}: unreadable ({exc})") from None

@@ -3,9 +3,9 @@
 libsndfile (soundfile) reads and writes wav, flac, aiff, ogg and mp3 with exact integer round
 trips (a 16-bit sample read and written back is the same integer, which bit-identical restoration
 outside a gap depends on; pedalboard's integer conversion is off by up to one step). pedalboard
-reads whatever else it can decode and writes other extensions. Writes are atomic: the audio goes
-to a temporary file beside the target, renamed over it only when complete, so an existing file is
-never left half-written.
+reads whatever else it can decode and writes the other extensions it knows (``check_writable``).
+Writes are atomic: the audio goes to a temporary file beside the target, renamed over it only when
+complete, so an existing file is never left half-written.
 """
 
 from __future__ import annotations
@@ -93,6 +93,31 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
     return depth if depth in _PCM_DEPTHS else 16
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` naming ``path`` unless its extension is one we can write.
+
+    libsndfile's containers always are; another extension is tried with pedalboard on a scratch
+    file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in _CONTAINERS:
+        return
+    if suffix:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
+            try:
+                with AudioFile(str(Path(folder) / f"probe{suffix}"), "w", 44100, 1):
+                    return
+            except Exception:  # pedalboard raises ValueError for an unknown format
+                pass
+    what = f"a {suffix} file" if suffix else "a file without an extension"
+    raise InputError(
+        f"{path}: cannot write {what}; give the output an audio extension "
+        f"({', '.join(_CONTAINERS)})"
+    )
+
+
 def write_audio(
     path: str | os.PathLike[str],
     audio: np.ndarray,
@@ -106,6 +131,7 @@ def write_audio(
     and float input stays float (see :func:`bit_depth_for`).
     """
     path = Path(path)
+    check_writable(path)
     check_audio(audio, f"output for {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh name beside the target (same file system, so the rename is atomic); the writer
@@ -211,6 +237,7 @@ class AudioWriter:
         source_dtype: str = "float32",
     ) -> None:
         self.path = Path(path)
+        check_writable(self.path)
         suffix = self.path.suffix.lower()
         self.depth = bit_depth_for(self.path, source_dtype)
         self._sf: sf.SoundFile | None = None

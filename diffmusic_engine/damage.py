@@ -12,7 +12,7 @@ import json
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -237,6 +237,10 @@ DAMAGE_TYPES: dict[str, type[Damage]] = {
 TASKS = tuple(DAMAGE_TYPES)
 
 
+# The CLI flag that gives each field a task cannot do without (named in the error when missing).
+REQUIRED_FLAGS = {"gaps": "--gap START:END", "cutoff": "--cutoff HZ|auto", "sources": "--sources N"}
+
+
 def damage_from_dict(data: Mapping[str, Any]) -> Damage:
     """Build a description from ``{"task": ..., field: value, ...}`` (a preset or a message)."""
     data = dict(data)
@@ -248,6 +252,13 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
     unknown = sorted(set(data) - known)
     if unknown:
         raise DamageError(f"{task}: unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
+    required = [
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        flags = ", ".join(REQUIRED_FLAGS.get(name, name) for name in missing)
+        raise DamageError(f"{task} needs {flags} (or the field {missing[0]!r} in a preset)")
     try:
         for name in ("gaps", "clicks"):
             if name in data:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bridge.batch.atomic import mkstemp_for_user
 from bridge.batch.inputs import BatchItem
 
 MANIFEST_NAME = ".diffmusic-batch.json"
@@ -57,7 +57,7 @@ class Manifest:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = mkstemp_for_user(self.path.parent, ".manifest.", ".tmp")
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump({"version": 1, "files": self.entries}, f, indent=1)

@@ -6,10 +6,11 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from bridge.batch.atomic import mkstemp_for_user
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
@@ -52,7 +53,7 @@ def write_report(path: Path, results: list[FileResult], extra: dict[str, Any]) -
         payload = {**extra, "summary": summarize(results), "files": [asdict(r) for r in results]}
         text = json.dumps(payload, indent=2) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = mkstemp_for_user(path.parent, f".{path.stem}.", ".tmp")
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)

@@ -18,7 +18,6 @@ file as soon as output is final; the temporary file is renamed over the target w
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import pedalboard
 import soxr
 
+from bridge.batch.atomic import mkstemp_for_user
 from bridge.batch.chain import Chain
 from bridge.batch.restorer import Restorer
 from diffmusic_engine.audio import AudioReader, AudioWriter
@@ -232,10 +232,9 @@ class _atomic_target:  # noqa: N801 - used like a function in a with statement
 
     def __enter__(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
-            dir=self.target.parent,
-        )  # fmt: skip
+        fd, name = mkstemp_for_user(
+            self.target.parent, f".{self.target.stem}.", f".partial{self.target.suffix}"
+        )
         os.close(fd)
         self.temporary = Path(name)
         return self.temporary

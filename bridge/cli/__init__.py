@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc), args)
     except KeyboardInterrupt:
         return fail("interrupted", args, code=130)
+    except BrokenPipeError:  # the reader left (``diffmusic eval ... | head -1``): stop quietly
+        # stdout's buffer would raise again when Python flushes it at exit: point it at devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by the closed pipe
 
 
 if __name__ == "__main__":

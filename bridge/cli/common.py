@@ -104,6 +104,10 @@ def emit(args: argparse.Namespace, event: str, **content: Any) -> None:
         print(json.dumps({"event": event, **content}), flush=True)
 
 
+# Percent, elapsed and remaining time: a fraction has no unit to count per second.
+BAR_FORMAT = "{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
 @contextmanager
 def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[ProgressCallback]:
     """A progress callback: a tqdm bar (shown after 1 s) unless ``--quiet``/``--json``."""
@@ -112,7 +116,7 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=1000, desc=description, delay=1.0, unit="‰", leave=False)
+        bar = tqdm(total=1000, desc=description, delay=1.0, bar_format=BAR_FORMAT, leave=False)
 
     def callback(progress: Progress) -> None:
         if bar is not None:

@@ -14,8 +14,14 @@ from diffmusic_engine.damage import TASKS
 def register(subparsers: argparse._SubParsersAction) -> None:
     corpus = subparsers.add_parser("corpus", help="build the offline evaluation corpus")
     corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True)
-    build = corpus_commands.add_parser("build", help="render chorales, synth clips and rooms")
+    build = corpus_commands.add_parser(
+        "build", help="real excerpts (shipped), rendered chorales, synth clips and rooms"
+    )
     build.add_argument("outdir", type=Path, metavar="OUTDIR")
+    build.add_argument(
+        "--real-songs", nargs="*", metavar="SONG",
+        help="shipped real excerpts with stems (default all four; none with no name)",
+    )  # fmt: skip
     build.add_argument("--chorales", type=int, default=2, help="Bach chorales (default 2)")
     build.add_argument("--synth-clips", type=int, default=1, help="synthesised clips (default 1)")
     build.add_argument("--duration", type=float, default=5.0, help="seconds per clip (default 5)")
@@ -25,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     bench = subparsers.add_parser("bench-quality", help="degrade, restore and score a corpus")
     bench.add_argument("corpus", type=Path, metavar="CORPUS")
-    bench.add_argument("-o", "--output", type=Path, default=Path("bench-output/quality"))
+    bench.add_argument(
+        "-o", "--output", type=Path, default=Path("bench-output/quality"),
+        help="folder for results.json, results.md and PNGs (default ./bench-output/quality)",
+    )  # fmt: skip
     bench.add_argument("--tasks", nargs="+", choices=TASKS, metavar="TASK", help="default: all")
     bench.add_argument(
         "--fad-embedding", default="mel-stats", help="mel-stats (no weights), vggish, clap, none"
@@ -37,9 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from diffmusic_engine.evaluation.corpus import DEFAULT_CHORALES, CorpusSpec, build_corpus
+    from diffmusic_engine.evaluation.corpus import (
+        DEFAULT_CHORALES,
+        REAL_SONGS,
+        CorpusSpec,
+        build_corpus,
+    )
 
     spec = CorpusSpec(
+        real_songs=REAL_SONGS if args.real_songs is None else tuple(args.real_songs),
         chorales=DEFAULT_CHORALES[: args.chorales], synth_clips=args.synth_clips,
         duration=args.duration, seed=args.seed,
     )  # fmt: skip
@@ -57,6 +72,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from diffmusic_engine.evaluation.quality import run_quality_bench
 
     backend, options = backend_from_args(args, {})
+    if not args.json:
+        print(f"bench-quality: writing results.json, results.md and PNGs to {args.output}/")
     bar = None if (args.quiet or args.json) else tqdm(desc="bench-quality", unit="case")
 
     def progress(done: int, total: int, what: str) -> None:

@@ -25,7 +25,7 @@ from bridge.cli.common import (
 from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
 from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
-from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.audio import check_writable, read_audio, write_audio
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
 
@@ -326,6 +326,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    if args.output.suffix:  # a file (a folder for sources has none): refuse its format first
+        check_writable(args.output)
     with _client(args) as client:
         restoration = client.fetch(args.job)
     source = restoration.details.get("source", {})

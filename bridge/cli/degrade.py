@@ -13,6 +13,8 @@ from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
 
+NORMALIZED_PEAK = 0.99  # --normalize: the peak a clipping result is scaled down to
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("degrade", help="damage clean audio (for tests and evaluation)")
@@ -22,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DAMAGED")
     parser.add_argument("--seed", type=int, metavar="S", help="declick: where the bursts fall")
+    parser.add_argument(
+        "--normalize", action="store_true",
+        help=f"if the damaged audio would clip, scale it down to peak {NORMALIZED_PEAK}",
+    )  # fmt: skip
     add_damage_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
@@ -48,10 +54,17 @@ def run(args: argparse.Namespace) -> int:
 
     damaged = degrade(clean, info.sample_rate, damage)
     peak = float(np.max(np.abs(damaged)))
-    if peak > 1.0 and not info.is_float:
+    gain = 1.0
+    if peak > 1.0 and args.normalize:
+        gain = NORMALIZED_PEAK / peak
+        damaged = (damaged * gain).astype(np.float32)
+    elif peak > 1.0 and not info.is_float:
         raise InputError(
-            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}"
+            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}; "
+            "pass --normalize to scale it down, or give a float input (e.g. a float WAV)"
         )
     write_audio(args.output, damaged, info.sample_rate, source_dtype=info.file_dtype)
-    emit(args, "done", outputs=[str(args.output)])
+    emit(args, "done", outputs=[str(args.output)], gain=gain)
+    if gain != 1.0 and not (args.quiet or args.json):
+        print(f"scaled by {gain:.4f} ({20 * np.log10(gain):.1f} dB) to peak {NORMALIZED_PEAK}")
     return 0

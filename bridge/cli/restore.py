@@ -13,7 +13,7 @@ from bridge.cli.common import (
     emit,
     progress_reporter,
 )
-from diffmusic_engine.audio import AudioInfo, read_audio, write_audio
+from diffmusic_engine.audio import AudioInfo, check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, SAMPLERS
 from diffmusic_engine.errors import DamageError
@@ -100,11 +100,15 @@ def write_restoration(restoration: Restoration, paths: list[Path], info: AudioIn
 
 
 def check_output(args: argparse.Namespace, damage: Damage) -> None:
-    """Refuse an output that would overwrite the input, or a file where a folder is needed."""
+    """Refuse, before any work, an output that would overwrite the input, a file where a folder
+    is needed, or a file in a format that cannot be written."""
     if args.output.resolve() == args.input.resolve():
         raise DamageError(f"{args.output}: output would overwrite the input")
-    if damage.task == "separate" and args.output.exists() and not args.output.is_dir():
+    separate = damage.task == "separate"
+    if separate and args.output.exists() and not args.output.is_dir():
         raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
+    for path in output_paths(args.output, args.input, damage.sources if separate else 1):
+        check_writable(path)
 
 
 def run(args: argparse.Namespace) -> int:

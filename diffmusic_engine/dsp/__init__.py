@@ -8,7 +8,7 @@ task                      method (module)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
 ``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
-``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
+``separate``              declines; HPSS or NMF soft masks when named (:mod:`.separate`)
 ``declick``               AR-residual detection, Janssen inpainting (:mod:`.declick`)
 ``declip``                A-SPADE, consistent with the clipping (:mod:`.declip`)
 ========================  ==================================================================

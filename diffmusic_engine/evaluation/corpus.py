@@ -1,11 +1,16 @@
 """A reproducible music corpus built only from what installs from package registries.
 
-Clips: Bach chorales from music21's bundled corpus, each voice rendered separately through the
-General MIDI soundfont that pretty_midi ships (FluidSynth), so every clip has known stems
-(mix = sum of stems exactly); plus excerpts from ``diffmusic_engine.synth`` for drums and plucked
-strings. Rooms: shoebox impulse responses simulated with pyroomacoustics at fixed RT60s. Everything
-is seeded; ``manifest.json`` lists every file with the SHA-256 of its samples, so two builds
-can be compared.
+Clips, every one with known stems (mix = sum of stems exactly), of two materials:
+- ``real``: excerpts of real multitrack recordings (rock and metal, guitar + backing) that the
+  package ships with their licences in ``data/real/`` (see its README);
+- ``synthetic``: Bach chorales from music21's bundled corpus, each voice rendered separately through
+  the General MIDI soundfont that pretty_midi ships (midirenderer, a wheel), and excerpts from
+  ``diffmusic_engine.synth`` for drums and plucked strings. They flatter every method: report the
+  two materials apart.
+
+Rooms: shoebox impulse responses simulated with pyroomacoustics at fixed RT60s. Everything is
+seeded; ``manifest.json`` lists every file with the SHA-256 of its samples, so two builds can be
+compared.
 """
 
 from __future__ import annotations
@@ -29,12 +34,18 @@ RT60S = (0.3, 0.6, 1.0)
 # Chorale voices -> General MIDI programs (flute, clarinet, viola, cello): distinct timbres.
 VOICE_PROGRAMS = {"Soprano": 73, "Alto": 71, "Tenor": 41, "Bass": 42}
 DEFAULT_CHORALES = ("bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1")
+REAL_DIR = Path(__file__).parent / "data" / "real"
+# Shipped songs (6 s each): <song>_backing.flac + <song>_guitar.flac.
+REAL_SONGS = ("chaos_god", "internal_degeneration", "feelings", "war_of_freedom")
+REAL_STEMS = ("backing", "guitar")
 
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """What to build: how many chorale and synth clips, their length and the room RT60s."""
+    """What to build: which real songs, how many chorale and synth clips, their length (real
+    excerpts are at most as long as shipped) and the room RT60s."""
 
+    real_songs: tuple[str, ...] = REAL_SONGS
     chorales: tuple[str, ...] = DEFAULT_CHORALES[:2]
     synth_clips: int = 1
     duration: float = 5.0
@@ -55,6 +66,18 @@ def render_chorale(name: str, duration: float, sample_rate: int = SAMPLE_RATE) -
     }
     gain = 0.7 / max(float(np.max(np.abs(sum(stereo.values())))), 1e-9)
     return {voice: (audio * gain).astype(np.float32) for voice, audio in stereo.items()}
+
+
+def real_stems(song: str, duration: float) -> dict[str, np.ndarray]:
+    """The first ``duration`` seconds (at most the shipped 6 s) of a shipped song's stems."""
+    if song not in REAL_SONGS:
+        raise DiffMusicError(f"real song {song!r}: not shipped (one of {', '.join(REAL_SONGS)})")
+    stems = {}
+    for stem in REAL_STEMS:
+        audio, info = read_audio(REAL_DIR / f"{song}_{stem}.flac")
+        assert info.sample_rate == SAMPLE_RATE, info
+        stems[stem.capitalize()] = audio[:, : int(duration * SAMPLE_RATE)]
+    return stems
 
 
 def _voices(name: str) -> list[tuple[str, Any]]:
@@ -80,55 +103,54 @@ def _render_voice(part: Any, duration: float, sample_rate: int) -> np.ndarray:
         for pitch in element.pitches:
             events += [(start, True, int(pitch.midi)), (end, False, int(pitch.midi))]
     events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same time
-    return _fluidsynth_float(events, VOICE_PROGRAMS.get(part.partName, 0), duration, sample_rate)
+    return _render_midi(events, VOICE_PROGRAMS.get(part.partName, 0), duration, sample_rate)
 
 
-def _fluidsynth_float(
+def _render_midi(
     events: list[tuple[float, bool, int]], program: int, duration: float, sample_rate: int
 ) -> np.ndarray:
-    """Render note events through FluidSynth in float32, reverb and chorus off.
+    """Render note events through the General MIDI soundfont, reverb and chorus off: mono float32.
 
-    Written against libfluidsynth's ``fluid_synth_write_float`` because pyfluidsynth (and so
-    pretty_midi's renderer) only reads 16-bit samples, whose dither differs from one process to
-    the next: float output is reproducible bit for bit and keeps quiet voices above 16-bit noise.
+    midirenderer (a wheel from PyPI with a Rust SoundFont synthesiser inside: no system library)
+    renders a Standard MIDI File to 48 kHz 16-bit stereo, the same bytes on every run; soxr then
+    brings it to ``sample_rate``. Both channels are equal (one centred voice): one is kept.
     """
-    from ctypes import c_float, c_int, c_void_p
+    import io
 
-    import fluidsynth
+    import midirenderer
+    import pretty_midi
+    import soundfile as sf
+    import soxr
 
-    write_float = fluidsynth.cfunc(
-        "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
-        ("lbuf", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
-        ("rbuf", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1),
-    )  # fmt: skip
-    synth = fluidsynth.Synth(
-        gain=0.5, samplerate=sample_rate,
-        **{"synth.reverb.active": 0, "synth.chorus.active": 0},
-    )  # fmt: skip
-    try:
-        synth.program_select(0, synth.sfload(_soundfont()), 0, program)
-        total = int(duration * sample_rate)
-        out = np.zeros(total, np.float32)
-        position = 0
-        for time, note_on, pitch in [*events, (duration, False, -1)]:
-            until = min(int(round(time * sample_rate)), total)
-            if until > position:
-                block = (c_float * (2 * (until - position)))()
-                write_float(synth.synth, until - position, block, 0, 2, block, 1, 2)
-                out[position:until] = np.frombuffer(block, np.float32)[0::2]
-                position = until
-            if pitch >= 0:
-                synth.noteon(0, pitch, 80) if note_on else synth.noteoff(0, pitch)
-        return out
-    finally:
-        synth.delete()
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    voice = pretty_midi.Instrument(program=program)
+    # CC 91 (reverb send) and CC 93 (chorus send) at 0: dry stems, rooms are added separately.
+    voice.control_changes += [pretty_midi.ControlChange(cc, 0, 0.0) for cc in (91, 93)]
+    sounding: dict[int, float] = {}
+    for time, note_on, pitch in events:
+        if note_on:
+            sounding[pitch] = time
+        elif pitch in sounding:
+            start = sounding.pop(pitch)
+            if time > start:
+                voice.notes.append(pretty_midi.Note(100, pitch, start, time))
+    midi.instruments.append(voice)
+    buffer = io.BytesIO()
+    midi.write(buffer)
+    wav = midirenderer.render_wave_from(_soundfont().read_bytes(), buffer.getvalue())
+    audio, rendered_rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    mono = soxr.resample(audio[:, 0], rendered_rate, sample_rate, quality="VHQ")
+    total = int(duration * sample_rate)
+    out = np.zeros(total, np.float32)
+    out[: min(total, len(mono))] = mono[:total]
+    return out
 
 
-def _soundfont() -> str:
-    """The General MIDI soundfont that pretty_midi ships (TimGM6mb)."""
+def _soundfont() -> Path:
+    """The General MIDI soundfont that pretty_midi ships (TimGM6mb, GPL-2.0)."""
     import pretty_midi
 
-    return str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
 def room_impulse_response(rt60: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -162,19 +184,27 @@ def build_corpus(
 
     outdir = Path(outdir)
     clips: list[dict[str, Any]] = []
-    sources: list[tuple[str, Callable[[], dict[str, np.ndarray]]]] = [
-        (name.replace("/", "-"), lambda name=name: render_chorale(name, spec.duration))
+    Render = Callable[[], dict[str, np.ndarray]]
+    sources: list[tuple[str, str, Render]] = [
+        (f"real-{song}", "real", lambda song=song: real_stems(song, spec.duration))
+        for song in spec.real_songs
+    ]
+    sources += [
+        (name.replace("/", "-"), "synthetic", lambda name=name: render_chorale(name, spec.duration))
         for name in spec.chorales
     ]
     sources += [
-        (f"synth-{i}", lambda i=i: music_stems(spec.duration, SAMPLE_RATE, 2, spec.seed + i))
+        (
+            f"synth-{i}",
+            "synthetic",
+            lambda i=i: music_stems(spec.duration, SAMPLE_RATE, 2, spec.seed + i),
+        )
         for i in range(spec.synth_clips)
     ]
-    for clip_id, render in sources:
+    for clip_id, material, render in sources:
         if progress:
             progress(clip_id)
-        stems = render()
-        clips.append(_write_clip(outdir, clip_id, stems))
+        clips.append({**_write_clip(outdir, clip_id, render()), "material": material})
     rooms = []
     for rt60 in spec.rt60s:
         path = write_audio(
@@ -184,7 +214,10 @@ def build_corpus(
         )
         rooms.append({"rt60": rt60, "path": _relative(path, outdir), "sha256": sha256(path)})
     manifest = {
-        "spec": {**spec.__dict__, "chorales": list(spec.chorales), "rt60s": list(spec.rt60s)},
+        "spec": {
+            **spec.__dict__,
+            **{k: list(getattr(spec, k)) for k in ("real_songs", "chorales", "rt60s")},
+        },
         "sample_rate": SAMPLE_RATE,
         "clips": clips,
         "rooms": rooms,
@@ -228,5 +261,5 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    names = ("music21", "pretty_midi", "pyfluidsynth", "pyroomacoustics", "numpy")
+    names = ("music21", "pretty_midi", "midirenderer", "soxr", "pyroomacoustics", "numpy")
     return {"python": platform.python_version(), **{name: version(name) for name in names}}

@@ -109,7 +109,7 @@ def resolve_model_path(id_or_path: str) -> Path:
     path = Path(id_or_path).expanduser()
     if path.is_dir():
         return path
-    how = f"download it with `huggingface-cli download {id_or_path}` or pass a local folder"
+    how = f"download it with `hf download {id_or_path}` or pass a local folder"
     if (
         path.is_absolute()
         or str(id_or_path).startswith((".", "~"))

@@ -64,7 +64,7 @@ def cases(tmp_path, clip):
         "super-resolution": (
             degrade(clip, RATE, SuperResolution(3000.0)), SuperResolution("auto"), {}),
         "phase-retrieval": (clip, PhaseRetrieval(256, 64), {"iterations": 4}),
-        "separate": (clip, Separate(2), {}),
+        "separate": (clip, Separate(2), {"masks": "harmonic-percussive"}),
         "dereverb-blind": (reverberant, Dereverb(), {}),
         "dereverb-ir": (reverberant, Dereverb(ir_path), {}),
         "dereverb-samples": (reverberant, Dereverb(rir=ir, rir_rate=RATE), {}),

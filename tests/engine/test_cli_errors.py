@@ -14,14 +14,6 @@ from bridge.cli import main
 SR = 22050
 
 
-@pytest.fixture
-def clip(tmp_path):
-    path = tmp_path / "clip.wav"
-    t = np.arange(SR) / SR
-    sf.write(path, np.stack([np.sin(2 * np.pi * 330 * t)] * 2).T * 0.3, SR, subtype="PCM_16")
-    return path
-
-
 def bad_file(tmp_path, kind: str):
     path = tmp_path / f"{kind}.wav"
     if kind == "unreadable":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,8 +50,10 @@ def test_uncached_hub_id_offline_says_how_to_download(monkeypatch, tmp_path):
         load_model("nobody-here/not-a-model")
     message = str(error.value)
     assert "nobody-here/not-a-model" in message
-    assert "huggingface-cli download nobody-here/not-a-model" in message
+    assert "hf download nobody-here/not-a-model" in message
     assert "\n" not in message
+    # the command named is the one the installed huggingface-hub ships, beside this Python
+    assert shutil.which("hf", path=str(Path(sys.executable).parent)) is not None
 
 
 def test_folder_without_model_index(tmp_path):

@@ -150,7 +150,8 @@ def separate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
             {"name": "Other", "items": []},
         ],
         "runs": [{"script": script("Separate selected items")}],
-        "extstate": {**settings, "sources": "2"},
+        # the dsp backend separates only when the split is named
+        "extstate": {**settings, "sources": "2", "preset": "harmonic-percussive"},
     }
     return run, {"mix": mix, "position": position, "length": length}
 
