@@ -206,9 +206,8 @@ def run_quality_bench(
             started = time.perf_counter()
             try:
                 restored = restore(measured, rate, case.damage, backend=backend, options=options)
-                estimates[backend] = list(
-                    restored.tracks[: len(references)]
-                )  # not declick's removed
+                # declick's second track (what was removed) has no reference: not scored
+                estimates[backend] = list(restored.tracks[: len(references)])
             except DamageError as exc:  # the backend declines the task: the baselines only
                 declined[case.task] = str(exc)
                 restored = None
