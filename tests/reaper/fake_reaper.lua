@@ -631,10 +631,19 @@ function M.new(scenario)
       os.execute(command .. " >/dev/null 2>&1 &")
       return ""
     end
-    local pipe = io.popen(command .. " 2>&1")
-    local output = pipe:read("a")
-    local _, _, code = pipe:close()
-    return string.format("%d\n%s", code or 0, output)
+    -- through files, not io.popen: lupa's Lua (the tests' interpreter) has no popen
+    local out = os.tmpname()
+    local quoted = "'" .. out:gsub("'", "'\\''") .. "'"
+    os.execute("(" .. command .. ") > " .. quoted .. " 2>&1; echo $? > " .. quoted .. ".code")
+    local f = assert(io.open(out, "rb"))
+    local output = f:read("a")
+    f:close()
+    f = assert(io.open(out .. ".code", "rb"))
+    local code = tonumber(f:read("a"):match("%d+"))
+    f:close()
+    os.remove(out)
+    os.remove(out .. ".code")
+    return string.format("%d\n%s", code or -1, output)
   end
   function reaper.defer(fn)
     check_type("defer", fn, "function", 1)

@@ -1,6 +1,7 @@
--- Runs ReaScripts under lua5.4 against the ReaScript stand-in, the way REAPER would.
+-- Runs ReaScripts under Lua 5.4 (run_lua.py: lupa's, or lua5.4) against the ReaScript stand-in,
+-- the way REAPER would.
 --
---   lua5.4 harness.lua SCENARIO.lua OUT.json
+--   python run_lua.py harness.lua SCENARIO.lua OUT.json   (or: lua5.4 harness.lua ...)
 --
 -- SCENARIO.lua returns a table: the project (tracks, items, takes, time_selection, extstate),
 -- `runs` ({script = path, cycle = n}: start that script at that defer cycle, like a user
