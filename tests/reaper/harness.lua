@@ -28,12 +28,23 @@ local function run_protected(script, fn)
 end
 
 local function start_script(path)
-  local env = setmetatable({ reaper = reaper, gfx = gfx }, { __index = _G })
+  -- strict: reading an undeclared global or assigning any global is an error (the lint checks
+  -- the same statically; this catches what a script builds at run time)
+  local env = setmetatable({ reaper = reaper, gfx = gfx }, {
+    __index = function(_, key)
+      local value = _G[key]
+      if value == nil then error("read of undeclared global '" .. tostring(key) .. "'", 2) end
+      return value
+    end,
+    __newindex = function(_, key)
+      error("assignment to global '" .. tostring(key) .. "' (declare it local)", 2)
+    end,
+  })
   -- files a script loads share its environment, as they share its Lua state in REAPER
-  env.dofile = function(file)
+  rawset(env, "dofile", function(file)
     local loaded = assert(loadfile(file, "t", env))
     return loaded()
-  end
+  end)
   local chunk, message = loadfile(path, "t", env)
   if not chunk then
     table.insert(state.errors, { script = path, error = message })
