@@ -18,7 +18,9 @@ if stop - start <= 0 then
 end
 
 -- The gap on one item: the time selection inside it, on the item's grid of source-rate frames
--- (frame j sounds at item time j / rate); sent with up to `context` seconds on each side.
+-- (frame j sounds at item time j / rate). Sent with `context` seconds on each side (or the whole
+-- item): the engine fills a long gap with the song's own material found in what it is sent.
+-- When that is less than the item, the render is spliced back into the whole item.
 local function spec_for(info, s)
   local first = math.max(start, info.position) - info.position
   local last = math.min(stop, info.position + info.length) - info.position
@@ -30,11 +32,14 @@ local function spec_for(info, s)
     return nil, string.format("The time selection covers all of '%s'; a dropout needs audio "
       .. "around it.", info.label)
   end
-  local context = math.floor(tonumber(s.context) * info.rate + 0.5)
-  local c0, c1 = math.max(0, a - context), math.min(info.frames, b + context)
+  local c0, c1 = 0, info.frames
+  if s.context ~= "item" then
+    local context = math.floor(tonumber(s.context) * info.rate + 0.5)
+    c0, c1 = math.max(0, a - context), math.min(info.frames, b + context)
+  end
   return {
     task = "inpaint", label = "dropout restore", kind = "take", first = c0, frames = c1 - c0,
-    splice = true,
+    splice = c0 > 0 or c1 < info.frames,
     flags = { "--gap", string.format("%.6f:%.6f", (a - c0) / info.rate, (b - c0) / info.rate) },
   }
 end

@@ -13,7 +13,7 @@ local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 local CAPTIONS = {
   "diffmusic command", "Connection file (empty: default)", "Backend (dsp/diffusion)",
   "Model (diffusion)", "Preset (empty: none)", "Steps (empty: default)",
-  "Dropout context (s)", "Sources (separation)", "Job folder (empty: project)",
+  "Dropout context (s or item)", "Sources (separation)", "Job folder (empty: project)",
 }
 
 local current = dm.settings()

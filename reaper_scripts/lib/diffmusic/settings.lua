@@ -12,10 +12,14 @@ M.DEFAULTS = {
   model = "",               -- diffusion model id or folder
   preset = "",              -- preset name or file
   steps = "",               -- diffusion steps
-  context = "2",            -- seconds of audio sent on each side of a dropout
+  context = "30",           -- dropout: seconds sent on each side for the pattern search, or "item"
   sources = "2",            -- separation: number of sources
   job_folder = "",          -- where job folders go ("" = <project media folder>/DiffMusic)
 }
+-- The dropout context: the engine looks for material to fill a gap in everything it is sent,
+-- so the more context, the better the fill (up to this many seconds on each side).
+M.CONTEXT_MAX = 600
+
 M.SETTING_ORDER = {
   "cli", "connection_file", "backend", "model", "preset", "steps", "context", "sources",
   "job_folder",
@@ -43,8 +47,9 @@ function M.check(s)
     return "steps '" .. s.steps .. "': expected a whole number"
   end
   local context = tonumber(s.context)
-  if not context or context < 0 or context > 30 then
-    return "context '" .. s.context .. "': expected seconds between 0 and 30"
+  if s.context ~= "item" and (not context or context < 0 or context > M.CONTEXT_MAX) then
+    return string.format("context '%s': expected seconds between 0 and %d, or item", s.context,
+      M.CONTEXT_MAX)
   end
   local sources = tonumber(s.sources)
   if not sources or sources % 1 ~= 0 or sources < 2 or sources > 8 then
