@@ -1,6 +1,9 @@
-"""Inpainting gaps by iterative autoregressive interpolation (Janssen, Veldhuis & Vries, 1986).
+"""Inpainting gaps: AR interpolation for short gaps, a pattern fill (:mod:`.pattern`) for long ones.
 
-For each gap, on a segment ``s`` = [left context | unknown samples | right context]:
+Janssen-style AR interpolation is the best known method up to ~50-80 ms (Mokry & Rajmic 2024) but
+decays towards silence inside longer gaps; copying a matching passage of the song does not. The
+switch length ``pattern_from`` is measured (see ``OPTIONS``). The AR method (Janssen, Veldhuis &
+Vries, 1986): for each gap, on a segment ``s`` = [left context | unknown samples | right context]:
 
 1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg, ``librosa.lpc``) to the context on both sides;
 2. choose the unknown samples ``x_u`` that minimise the prediction error energy
@@ -28,6 +31,7 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import lfilter, lfiltic
 
 from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.dsp import pattern
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import gap_samples
@@ -39,8 +43,16 @@ OPTIONS = {
     "iterations": Option(default=3, low=1, high=20, integer=True),  # Janssen iterations
     # context on each side: max(context * unknown length, 2 * order), in samples
     "context": Option(default=4.0, low=1.0, high=20.0),
-    # longest region (gap + crossfades) in seconds: beyond, AR interpolation decays to silence
-    "max_gap": Option(default=1.0, low=0.001, high=10.0),
+    # gaps at least this long (s, the user's gap) get the pattern fill, shorter ones AR.
+    # PATTERN_FROM_MEASURED
+    "pattern_from": Option(default=0.1, low=0.0, high=3600.0),
+    # pattern fill: context matched on each side (s), passages ranked, NCC window at each edge (s)
+    "match_context": Option(default=1.0, low=0.05, high=30.0),
+    "candidates": Option(default=5, low=1, high=100, integer=True),
+    "edge": Option(default=0.02, low=0.002, high=0.5),
+    # below this similarity (0: no better than a typical passage, 1: a true repeat) the gap
+    # is refused rather than filled with a passage that does not belong there
+    "min_similarity": Option(default=0.2, low=0.0, high=1.0),
 }
 AUTO_ORDER_SECONDS = 512 / 44100
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
@@ -48,28 +60,38 @@ MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as a
 
 @dataclass(frozen=True)
 class Region:
-    """Samples ``[first, stop)`` to re-estimate: a gap widened by the crossfade at both ends."""
+    """Samples ``[first, stop)`` to re-estimate: the user's gaps ``[gap_first, gap_stop)``
+    (merged where they or their crossfades overlap) widened by the crossfade at both ends."""
 
     first: int
     stop: int
     fade_in: int  # crossfade samples at the start (0 at the start of the audio)
     fade_out: int  # crossfade samples at the end
+    gap_first: int
+    gap_stop: int
+
+    def describe(self, sample_rate: int) -> str:
+        """``the gap at 1.000 s (0.500 s long)``: the user's gap, not the crossfades."""
+        start, length = self.gap_first / sample_rate, (self.gap_stop - self.gap_first) / sample_rate
+        return f"the gap at {start:.3f} s ({length:.3f} s long)"
 
 
 def regions(damage: Inpaint, sample_rate: int, n_samples: int) -> list[Region]:
     """The gaps (merged where they or their crossfades overlap) as regions to re-estimate."""
     fade = int(round(damage.crossfade * sample_rate))
     spans = sorted(gap_samples(gap, sample_rate) for gap in damage.gaps)
-    merged: list[list[int]] = []
-    for first, stop in spans:
-        first, stop = max(0, first - fade), min(n_samples, stop + fade)
+    merged: list[list[int]] = []  # [first, stop, gap_first, gap_stop]
+    for gap_first, gap_stop in spans:
+        gap_first, gap_stop = min(gap_first, n_samples), min(gap_stop, n_samples)
+        first, stop = max(0, gap_first - fade), min(n_samples, gap_stop + fade)
         if merged and first <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], stop)
+            merged[-1][3] = max(merged[-1][3], gap_stop)
         else:
-            merged.append([first, stop])
+            merged.append([first, stop, gap_first, gap_stop])
     return [
-        Region(first, stop, min(fade, first), min(fade, n_samples - stop))
-        for first, stop in merged
+        Region(first, stop, min(fade, first), min(fade, n_samples - stop), gap_first, gap_stop)
+        for first, stop, gap_first, gap_stop in merged
         if stop > first
     ]
 
@@ -87,18 +109,29 @@ def restore_inpaint(
     out = audio.copy()
     todo = regions(damage, sample_rate, n)
     order = opts["order"] or max(2, round(AUTO_ORDER_SECONDS * sample_rate))
-    for region in todo:
-        length = (region.stop - region.first) / sample_rate
-        if length > opts["max_gap"]:
-            raise DamageError(
-                f"dsp inpaint: the gap at {region.first / sample_rate:.3f} s is {length:.3f} s "
-                f"long; AR interpolation fills up to max_gap={opts['max_gap']:g} s "
-                "(use the diffusion backend for longer gaps)"
-            )
-    total, step = len(todo) * channels, 0
-    report(callback, 0, total, "inpaint")
+    long = [r for r in todo if r.gap_stop - r.gap_first >= opts["pattern_from"] * sample_rate]
+    chunks = pattern.chunk_count(n, sample_rate) if long else 0
+    progress = Progress(callback, chunks + len(todo) * channels)
+    fills: dict[Region, dict[str, Any]] = {}
+    if long:
+        mono = audio.mean(axis=0, dtype=np.float64)
+        holes = [(r.first, r.stop) for r in todo]
+        feats = pattern.features(mono, sample_rate, holes, tick=progress.tick)
+        for region in long:
+            fills[region] = _pattern_fill(audio, mono, feats, region, holes, sample_rate, opts)
     signal = audio.astype(np.float64)
+    details_fills = []
     for index, region in enumerate(todo):
+        if region in fills:
+            fill = fills[region]
+            estimate = fill.pop("estimate")
+            for channel in range(channels):
+                out[channel, region.first : region.stop] = blend(
+                    audio[channel, region.first : region.stop], estimate[channel], region
+                )
+                progress.tick()
+            details_fills.append({"method": "pattern", **fill})
+            continue
         # Context is bounded by the audio and by the neighbouring regions (still unknown or
         # already filled: either way not the original signal).
         low = todo[index - 1].stop if index > 0 else 0
@@ -116,10 +149,83 @@ def restore_inpaint(
             out[channel, region.first : region.stop] = blend(
                 audio[channel, region.first : region.stop], estimate, region
             )
-            step += 1
-            report(callback, step, total, "inpaint")
-    details = {"regions": [[r.first, r.stop] for r in todo], **opts, "order": order}
+            progress.tick()
+        details_fills.append({"method": "ar"})
+    details = {
+        "regions": [[r.first, r.stop] for r in todo],
+        "fills": details_fills,
+        **opts,
+        "order": order,
+    }
     return out, details
+
+
+class Progress:
+    """Counts steps of the whole task for :func:`report` (0 first, then one per step)."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback, self.total, self.step = callback, max(total, 1), 0
+        report(callback, 0, self.total, "inpaint")
+
+    def tick(self) -> None:
+        self.step += 1
+        report(self.callback, self.step, self.total, "inpaint")
+
+
+def _pattern_fill(
+    audio: np.ndarray,
+    mono: np.ndarray,
+    feats: pattern.Features,
+    region: Region,
+    holes: list[tuple[int, int]],
+    sample_rate: int,
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """The pattern estimate of ``region`` ``(channels, region samples)`` with its details;
+    raises :class:`DamageError` when no passage fits."""
+    found = pattern.find(
+        audio,
+        mono,
+        feats,
+        region.gap_first,
+        region.gap_stop,
+        context=int(round(opts["match_context"] * sample_rate)),
+        forbidden=holes,
+        candidates=opts["candidates"],
+        edge=max(1, int(round(opts["edge"] * sample_rate))),
+    )
+    where = region.describe(sample_rate)
+    if not found:
+        raise DamageError(
+            f"dsp inpaint: {where} has no other passage of its length to copy from "
+            f"(the audio is {audio.shape[1] / sample_rate:.3f} s long); send more of the song "
+            "around it, or use the diffusion backend"
+        )
+    best = found[0]
+    if best.similarity < opts["min_similarity"]:
+        raise DamageError(
+            f"dsp inpaint: no passage of the song resembles the surroundings of {where} "
+            f"(similarity {best.similarity:.2f} < min_similarity {opts['min_similarity']:g}); "
+            "use the diffusion backend, or lower min_similarity to copy the closest one anyway"
+        )
+    import os
+
+    estimate = pattern.compose(
+        audio,
+        region.first,
+        region.stop,
+        found,
+        ramp=int(0.02 * sample_rate),
+        mode=os.environ.get("PMODE", "median"),
+    )
+    return {
+        "estimate": estimate,
+        "source": round((region.first + best.shift) / sample_rate, 4),
+        "similarity": round(best.similarity, 3),
+        "ncc": round(best.ncc, 3),
+        "gain": [round(float(g), 3) for g in best.gain],
+        "passages": len(found),
+    }
 
 
 def blend(original: np.ndarray, estimate: np.ndarray, region: Region) -> np.ndarray:

@@ -1,0 +1,285 @@
+"""Pattern fill for long gaps: copy the passage of the song whose surroundings match the gap's.
+
+Music repeats itself (RX Spectral Repair's "Pattern" mode; Perraudin et al. 2018, "Inpainting of
+long audio segments with similarity graphs"). For a gap ``[first, stop)`` with context ``C`` on
+each side:
+
+1. **Features** ``F_t`` per STFT frame ``t`` of the mono mix, each dimension standardised over the
+   file so that each block weighs the same: log-mel (timbre, level), chroma (harmony, robust to a
+   part entering or leaving) and the onset envelope (rhythm). Frames touching a gap are invalid.
+2. **Search**: every shift ``d`` (frames) whose source ``[first, stop) + d * hop`` lies in the
+   file, away from every gap, is scored by the mean distance ``||F_t - F_(t+d)||^2`` over the
+   valid context frames ``t`` of both sides. All shifts at once by FFT correlation (the sum
+   expands into ``|F_t|^2 + |F_(t+d)|^2 - 2 F_t . F_(t+d)``).
+3. **Rank** the ``candidates`` best local minima; refine each to the sample by the normalised
+   cross-correlation (NCC) of the waveform just outside both gap edges over +- one hop, and keep
+   the one whose refined NCC (phase agreement at the splices) plus feature score is best.
+4. **Copy** the source (one shift for every channel: the stereo image stays), scaled per channel
+   to the level of the gap's own context; the caller crossfades it in at the edges.
+
+The ``similarity`` of the chosen passage is ``1 - score / median score``: near 0 when no passage
+matches better than a typical one (the material does not repeat), near 1 for a true repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import correlate, fftconvolve
+
+
+BASE_HOP = 512  # at 44.1 kHz (11.6 ms); scaled to other rates
+CHUNK_FRAMES = 2048  # features in chunks of ~24 s so a cancel takes effect within a second
+N_MELS = 64
+MAX_GAIN = 4.0  # level matching never scales a candidate by more than 12 dB either way
+
+
+@dataclass(frozen=True)
+class Features:
+    """Standardised per-frame features ``F`` ``(frames, dims)`` and frame validity ``v``."""
+
+    F: np.ndarray
+    valid: np.ndarray
+    hop: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A source passage: ``shift`` samples from the gap, its scores and per-channel ``gain``."""
+
+    shift: int
+    score: float  # mean squared feature distance of the contexts (lower is better)
+    ncc: float  # waveform correlation just outside the gap edges after refinement
+    similarity: float  # 1 - score / median score over all shifts
+    gain: np.ndarray
+
+
+def chunk_count(n_samples: int, sample_rate: int) -> int:
+    """How many times :func:`features` ticks for ``n_samples`` of audio."""
+    return -(-(1 + n_samples // frame_hop(sample_rate)) // CHUNK_FRAMES)
+
+
+def frame_hop(sample_rate: int) -> int:
+    """The feature hop: ``BASE_HOP`` at 44.1 kHz, the nearest power of two elsewhere."""
+    return int(2 ** round(np.log2(BASE_HOP * sample_rate / 44100)))
+
+
+def features(
+    mono: np.ndarray,
+    sample_rate: int,
+    holes: list[tuple[int, int]],
+    tick: Callable[[], None] | None = None,
+) -> Features:
+    """Log-mel, chroma and onset features of ``mono`` (frames centred at ``t * hop``)."""
+    import librosa
+
+    hop = frame_hop(sample_rate)
+    n_fft = 4 * hop
+    n_frames = 1 + mono.size // hop
+    padded = np.pad(mono.astype(np.float32), (n_fft // 2, n_fft // 2))
+    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MELS)
+    chroma_basis = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft)
+    mel = np.empty((N_MELS, n_frames), np.float32)
+    chroma = np.empty((12, n_frames), np.float32)
+    chunks = range(0, n_frames, CHUNK_FRAMES)
+    for f0 in chunks:
+        f1 = min(n_frames, f0 + CHUNK_FRAMES)
+        power = (
+            np.abs(
+                librosa.stft(
+                    padded[f0 * hop : (f1 - 1) * hop + n_fft],
+                    n_fft=n_fft,
+                    hop_length=hop,
+                    center=False,
+                )
+            )
+            ** 2
+        )
+        mel[:, f0:f1] = mel_basis @ power
+        c = chroma_basis @ power
+        chroma[:, f0:f1] = c / np.maximum(c.max(axis=0, keepdims=True), 1e-10)
+        if tick is not None:
+            tick()  # progress (and a chance to cancel) per chunk
+    log_mel = librosa.power_to_db(mel, ref=1.0, top_db=None)
+    onset = librosa.onset.onset_strength(S=log_mel, sr=sample_rate, hop_length=hop)[None]
+    valid = np.ones(n_frames, bool)
+    for first, stop in holes:  # a frame's window touches [t*hop - n_fft/2, t*hop + n_fft/2)
+        valid[max(0, (first - n_fft // 2) // hop) : (stop + n_fft // 2) // hop + 1] = False
+    blocks = []
+    for block in (log_mel, chroma, onset):
+        block = block[:, :n_frames].T.astype(np.float64)
+        known = block[valid] if valid.any() else block
+        z = (block - known.mean(axis=0)) / (known.std(axis=0) + 1e-6)
+        blocks.append(z / np.sqrt(block.shape[1]))  # each block weighs the same
+    F = np.concatenate(blocks, axis=1)
+    F[~valid] = 0.0
+    return Features(F=F, valid=valid, hop=hop)
+
+
+def search(
+    feats: Features,
+    first: int,
+    stop: int,
+    context: int,
+    forbidden: list[tuple[int, int]],
+    n_samples: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of every source shift (samples, multiples of hop) for the gap ``[first, stop)``.
+
+    ``forbidden`` sample ranges (every gap with its crossfades) may not overlap the source,
+    widened by one hop for the refinement. Returns ``(shifts, scores)`` of the allowed shifts.
+    """
+    F, v, hop = feats.F, feats.valid.astype(np.float64), feats.hop
+    n = F.shape[0]
+    t0 = max(0, (first - context) // hop)  # template frames [t0, t1): context, gap, context
+    t1 = min(n, -(-(stop + context) // hop) + 1)
+    gap_frames = slice(max(t0, first // hop), min(t1, -(-stop // hop) + 1))
+    m = v[t0:t1].copy()
+    m[gap_frames.start - t0 : gap_frames.stop - t0] = 0.0  # the context frames only
+    if m.sum() == 0:
+        return np.empty(0, int), np.empty(0)
+    G = F[t0:t1] * m[:, None]
+    norms = np.sum(F * F, axis=1)
+    # Correlations over template position s (source window starts at frame s): index s + L - 1.
+    L = t1 - t0
+
+    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return fftconvolve(a, b[::-1], mode="full", axes=0)[L - 1 : n]
+
+    den = corr(v, m)
+    cross = corr(F, G).sum(axis=1)
+    own = corr(v, m * norms[t0:t1])  # |F_t|^2 where the source frame is valid too
+    other = corr(norms, m)  # |F_(t+d)|^2 (zero where invalid)
+    score = (own + other - 2 * cross) / np.maximum(den, 1e-9)
+    shifts = (np.arange(score.size) - t0) * hop  # source = target + shift
+    ok = den >= 0.5 * m.sum()
+    ok &= (first + shifts - hop >= 0) & (stop + shifts + hop <= n_samples)
+    for r0, r1 in forbidden:  # source [first+D-hop, stop+D+hop) must miss [r0, r1)
+        ok &= ~((first + shifts - hop < r1) & (stop + shifts + hop > r0))
+    return shifts[ok], score[ok]
+
+
+def best_minima(shifts: np.ndarray, scores: np.ndarray, count: int, spacing: int) -> list[int]:
+    """Indices of the ``count`` lowest scores at least ``spacing`` samples apart."""
+    chosen: list[int] = []
+    for index in np.argsort(scores):
+        if all(abs(shifts[index] - shifts[c]) >= spacing for c in chosen):
+            chosen.append(int(index))
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def refine(mono: np.ndarray, first: int, stop: int, shift: int, hop: int, edge: int) -> tuple:
+    """The shift within ``+- hop`` of ``shift`` maximising the NCC of the ``edge`` samples just
+    outside both gap edges with the source's; ``(shift, ncc)``."""
+    parts = []
+    if first > 0:
+        parts.append((max(0, first - edge), first))
+    if stop < mono.size:
+        parts.append((stop, min(mono.size, stop + edge)))
+    total = np.zeros(2 * hop + 1)
+    energy = 0.0
+    source_energy = np.zeros(2 * hop + 1)
+    for a, b in parts:
+        if a + shift - hop < 0 or b + shift + hop > mono.size:
+            continue
+        template = mono[a:b]
+        source = mono[a + shift - hop : b + shift + hop]
+        total += correlate(source, template, mode="valid", method="fft")
+        energy += float(template @ template)
+        c = np.concatenate([[0.0], np.cumsum(source**2)])
+        w = b - a
+        source_energy += c[w:] - c[:-w]
+    ncc = total / np.sqrt(np.maximum(energy * source_energy, 1e-20))
+    best = int(np.argmax(ncc))
+    return shift + best - hop, float(ncc[best])
+
+
+def level(audio: np.ndarray, first: int, stop: int, shift: int, context: int) -> np.ndarray:
+    """Per-channel gain taking the source's context RMS to the gap's context RMS."""
+    n = audio.shape[1]
+    spans = [(max(0, first - context), first), (stop, min(n, stop + context))]
+    own = np.zeros(audio.shape[0])
+    src = np.zeros(audio.shape[0])
+    for a, b in spans:
+        if b > a and 0 <= a + shift and b + shift <= n:
+            own += np.sum(audio[:, a:b].astype(np.float64) ** 2, axis=1)
+            src += np.sum(audio[:, a + shift : b + shift].astype(np.float64) ** 2, axis=1)
+    gain = np.sqrt(own / np.maximum(src, 1e-20))
+    gain[(own == 0) | (src == 0)] = 1.0
+    return np.clip(gain, 1 / MAX_GAIN, MAX_GAIN)
+
+
+def find(
+    audio: np.ndarray,
+    mono: np.ndarray,
+    feats: Features,
+    first: int,
+    stop: int,
+    *,
+    context: int,
+    forbidden: list[tuple[int, int]],
+    candidates: int,
+    edge: int,
+) -> list[Candidate]:
+    """The source passages for ``[first, stop)``, best first; empty when none lies in the file."""
+    shifts, scores = search(feats, first, stop, context, forbidden, mono.size)
+    if shifts.size == 0:
+        return []
+    median = float(np.median(scores))
+    ranked = []
+    for index in best_minima(shifts, scores, candidates, spacing=max(feats.hop, stop - first) // 2):
+        shift, ncc = refine(mono, first, stop, int(shifts[index]), feats.hop, edge)
+        score = float(scores[index])
+        ranked.append(
+            Candidate(
+                shift=shift,
+                score=score,
+                ncc=ncc,
+                similarity=1 - score / max(median, 1e-9),
+                gain=level(audio, first, stop, shift, context),
+            )
+        )
+    # Rank by feature score in units of the median, minus the phase agreement at the splices.
+    return sorted(ranked, key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
+
+
+def compose(
+    audio: np.ndarray, first: int, stop: int, found: list[Candidate], ramp: int, mode: str
+) -> np.ndarray:
+    """The fill of ``[first, stop)`` ``(channels, stop - first)``: magnitudes the median of the
+    candidates' (REPET's estimate of the repeating part, Rafii & Pardo 2013), phases the best
+    one's; the best one's own samples at the edges, ramped into the composite over ``ramp``."""
+    import librosa
+
+    n_fft, hop = 2048, 512
+    pad = n_fft
+    m = stop - first
+    segments = []
+    for c in found:
+        a, b = first + c.shift - pad, stop + c.shift + pad
+        seg = np.zeros((audio.shape[0], b - a))
+        lo, hi = max(0, a), min(audio.shape[1], b)
+        seg[:, lo - a : hi - a] = audio[:, lo:hi]
+        segments.append(seg * c.gain[:, None])
+    best = segments[0][:, pad : pad + m]
+    if len(found) < 3 or m <= 2 * ramp:
+        return best
+    spectra = librosa.stft(np.stack(segments), n_fft=n_fft, hop_length=hop)
+    magnitude = np.abs(spectra)
+    if mode == "median":
+        combined = np.median(magnitude, axis=0)
+    else:
+        combined = np.exp(np.mean(np.log(magnitude + 1e-9), axis=0))
+    phase = np.exp(1j * np.angle(spectra[0]))
+    composite = librosa.istft(combined * phase, hop_length=hop, length=m + 2 * pad)[
+        :, pad : pad + m
+    ]
+    w = np.ones(m)
+    k = np.arange(ramp) / ramp
+    w[:ramp] = 0.5 * (1 - np.cos(np.pi * k))
+    w[m - ramp :] = w[:ramp][::-1]
+    return (1 - w) * best + w * composite
