@@ -1,0 +1,59 @@
+"""``diffmusic diagnose FILE [--json]``: what damage a recording shows (reverb, band limit,
+dropouts). A readable table by default; ``--json``: one object, docs/protocol.md's contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bridge.cli.common import add_output_arguments, progress_reporter
+from diffmusic_engine.audio import read_audio
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("diagnose", help="report the damage a recording shows")
+    parser.add_argument("input", type=Path, metavar="FILE")
+    add_output_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from diffmusic_engine.diagnose import diagnose
+
+    audio, info = read_audio(args.input)
+    with progress_reporter(_quiet(args), "diagnose") as callback:
+        findings = diagnose(audio, info.sample_rate, callback=callback)
+    if args.json:
+        print(json.dumps({"event": "diagnosis", **findings}), flush=True)
+    else:
+        for name, value in findings.items():
+            print(f"{name:10s} {describe(name, value)}")
+    return 0
+
+
+def _quiet(args: argparse.Namespace) -> argparse.Namespace:
+    """With ``--json`` no progress lines: stdout holds the one diagnosis object."""
+    return argparse.Namespace(quiet=args.quiet or args.json, json=False)
+
+
+def describe(name: str, value: Any) -> str:
+    """One readable line for a detector's finding."""
+    if name == "reverb":
+        if value is None:
+            return "no decay to measure (dry, too short, or too dense)"
+        bands = ", ".join(f"{f} Hz {t:.2f}" for f, t in value["rt60_bands"].items())
+        return (f"RT60 {value['rt60_s']:.2f} s, DRR {value['drr_db']:+.1f} dB, confidence "
+                f"{value['confidence']:.2f} (per band: {bands})")  # fmt: skip
+    if name == "bandwidth":
+        cutoff = value["cutoff_hz"]
+        return "full band" if cutoff is None else f"band-limited: nothing above {cutoff} Hz"
+    if name == "dropouts":
+        if not value:
+            return "none"
+        shown = ", ".join(f"{d['start']:.3f}-{d['end']:.3f} s" for d in value[:10])
+        return f"{len(value)} digital-silence run(s): {shown}" + (
+            ", ..." if len(value) > 10 else ""
+        )
+    return json.dumps(value)

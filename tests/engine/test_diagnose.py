@@ -1,0 +1,90 @@
+"""diagnose: the detector registry, each detector on built audio, and ``diffmusic diagnose``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.cli import main
+from diffmusic_engine.diagnose import DETECTORS, bandwidth, diagnose, dropouts
+from diffmusic_engine.errors import Cancelled, InputError
+from diffmusic_engine.progress import Progress
+from diffmusic_engine.synth import music_excerpt
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def music():
+    return music_excerpt(3.0, SR, channels=2, seed=1)
+
+
+def test_dropouts_are_interior_digital_silence_runs(music):
+    audio = music.copy()
+    audio[:, : int(0.1 * SR)] = 0.0  # a lead-in: not a dropout
+    audio[:, int(1.2 * SR) : int(1.3 * SR)] = 0.0
+    audio[0, int(2.0 * SR) : int(2.05 * SR)] = 0.0  # one channel only: not digital silence
+    audio[:, int(2.5 * SR) : int(2.5 * SR) + 10] = 0.0  # 0.45 ms: a zero crossing, too short
+    assert dropouts.detect(audio, SR) == [{"start": 1.2, "end": 1.3}]
+    assert dropouts.detect(music, SR) == []
+
+
+@pytest.mark.parametrize("cutoff", [4000, 8000])
+def test_bandwidth_finds_a_low_pass(cutoff):
+    noise = np.random.default_rng(0).standard_normal((1, 2 * SR))
+    spectrum = np.fft.rfft(noise)
+    spectrum[:, np.fft.rfftfreq(noise.shape[-1], 1 / SR) >= cutoff] = 0  # an MP3-like brick wall
+    found = bandwidth.detect(np.fft.irfft(spectrum, noise.shape[-1]), SR)["cutoff_hz"]
+    assert abs(found - cutoff) < 0.05 * cutoff
+    assert bandwidth.detect(noise, SR) == {"cutoff_hz": None}
+
+
+def test_diagnose_runs_every_detector_with_progress(music):
+    reports: list[Progress] = []
+    findings = diagnose(music, SR, callback=reports.append)
+    assert list(findings) == list(DETECTORS)
+    assert reports[-1].fraction == 1.0 and len(reports) == len(DETECTORS) + 1
+    json.dumps(findings)  # JSON-ready
+
+
+def test_diagnose_cancels_between_detectors(music):
+    def stop(progress: Progress) -> None:
+        if progress.step == 1:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        diagnose(music, SR, callback=stop)
+
+
+def test_diagnose_rejects_bad_audio():
+    with pytest.raises(InputError, match="non-finite"):
+        diagnose(np.full((1, 100), np.nan, np.float32), SR)
+
+
+def test_cli_json_is_one_object(music, tmp_path, capsys):
+    path = tmp_path / "take.wav"
+    audio = music.copy()
+    audio[:, int(1.0 * SR) : int(1.1 * SR)] = 0.0
+    sf.write(path, audio.T, SR, subtype="FLOAT")
+    assert main(["diagnose", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    found = json.loads(lines[0])
+    assert found["event"] == "diagnosis"
+    assert found["dropouts"] == [{"start": 1.0, "end": 1.1}]
+    assert set(found) == {"event", *DETECTORS}
+
+
+def test_cli_table_and_errors(music, tmp_path, capsys):
+    path = tmp_path / "take.wav"
+    sf.write(path, music.T, SR, subtype="PCM_16")
+    assert main(["diagnose", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "dropouts   none" in out and "bandwidth" in out and "reverb" in out
+    assert main(["diagnose", str(tmp_path / "missing.wav"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+    assert json.loads(captured.out.splitlines()[-1])["event"] == "error"
