@@ -34,6 +34,7 @@ end
 local system, settings, json = use("system"), use("settings"), use("json")
 local wav, selection, job_store = use("wav"), use("items"), use("jobs")
 local runner, placement, ui = use("runner"), use("placement"), use("ui")
+local diagnosis = use("diagnosis")
 
 local M = {
   use = use,
@@ -46,6 +47,8 @@ local M = {
   null = json.null, json_decode = json.decode, json_encode = json.encode,
   wav_header = wav.header, wav_info = wav.info, exporter = wav.exporter, splice_wav = wav.splice,
   describe_item = selection.describe, selected_items = selection.selected,
+  is_impulse_response = selection.is_impulse_response, diagnosis = diagnosis,
+  frames_of = selection.frames_of, window = selection.window, gap_arguments = selection.gap_arguments,
   pending_jobs = job_store.pending_jobs, unregister_job = job_store.unregister_job,
   new_job = job_store.new_job,
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
@@ -54,7 +57,7 @@ local M = {
 
 
 -- The common body of every action: check settings and items, build the jobs (spec_for(info)
--- gives a job spec or nil and a problem), start them, and watch them.
+-- gives a job spec, a list of specs, or nil and a problem), start them, and watch them.
 function M.run_action(title, undo_name, spec_for, nothing_message)
   local s = settings.read()
   local problem = settings.check(s)
@@ -71,9 +74,10 @@ function M.run_action(title, undo_name, spec_for, nothing_message)
   local specs = {}
   for _, info in ipairs(items) do
     local spec, why = spec_for(info, s)
-    if spec then
-      specs[#specs + 1] = { info = info, spec = spec }
-    elseif why then
+    for _, one in ipairs(spec and (spec[1] and spec or { spec }) or {}) do
+      specs[#specs + 1] = { info = info, spec = one }
+    end
+    if not spec and why then
       system.message(why)
       return
     end

@@ -164,6 +164,11 @@ function M.new(scenario)
       table.insert(track.items, item)
     end
   end
+  state.markers = {}
+  for i, m in ipairs(scenario.markers or {}) do
+    state.markers[i] = { isrgn = m.isrgn, pos = m.pos, rgnend = m.rgnend or m.pos, name = m.name,
+      index = i, color = 0 }
+  end
   if scenario.time_selection then state.time_selection = { table.unpack(scenario.time_selection) } end
   for section, keys in pairs(scenario.extstate or {}) do
     state.extstate[section] = {}

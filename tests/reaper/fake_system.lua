@@ -27,6 +27,42 @@ function reaper.GetSet_LoopTimeRange(is_set, is_loop, start, stop, allow_autosee
   return state.time_selection[1], state.time_selection[2]
 end
 
+-- ------------------------------------------------------------------------------- markers
+-- Project markers and regions, in position order (REAPER's enumeration order).
+local function sort_markers()
+  table.sort(state.markers, function(a, b) return a.pos < b.pos end)
+end
+function reaper.AddProjectMarker2(proj, isrgn, pos, rgnend, name, wantidx, color)
+  local api = "AddProjectMarker2"
+  check_project(api, proj)
+  check_type(api, isrgn, "boolean", 2)
+  check_type(api, pos, "number", 3)
+  check_type(api, rgnend, "number", 4)
+  check_type(api, name, "string", 5)
+  check_type(api, wantidx, "number", 6)
+  check_type(api, color, "number", 7)
+  if isrgn and rgnend <= pos then fail(api, "a region must end after it starts") end
+  changed("marker " .. name)
+  local index = #state.markers + 1
+  table.insert(state.markers, { isrgn = isrgn, pos = pos, rgnend = isrgn and rgnend or pos,
+    name = name, index = index, color = color })
+  sort_markers()
+  return index
+end
+function reaper.CountProjectMarkers(proj)
+  check_project("CountProjectMarkers", proj)
+  local regions = 0
+  for _, m in ipairs(state.markers) do if m.isrgn then regions = regions + 1 end end
+  return #state.markers, #state.markers - regions, regions
+end
+function reaper.EnumProjectMarkers3(proj, idx)
+  check_project("EnumProjectMarkers3", proj)
+  check_type("EnumProjectMarkers3", idx, "number", 2)
+  local m = state.markers[idx + 1]
+  if not m then return 0, false, 0, 0, "", 0, 0 end
+  return idx + 1, m.isrgn, m.pos, m.rgnend, m.name, m.index, m.color
+end
+
 -- ------------------------------------------------------------------------------- ExtState
 function reaper.GetExtState(section, key)
   check_type("GetExtState", section, "string", 1)

@@ -135,7 +135,7 @@ local report = json.encode({
   exec = state.exec, extstate = state.extstate, peaks = peaks, errors = state.errors,
   gfx_titles = state.gfx_titles, gfx_text = state.gfx_text,
   accessors_open = state.accessors_open or 0, cycles = state.cycle, timed_out = timed_out,
-  time_selection = state.time_selection, seconds = state.now,
+  time_selection = state.time_selection, seconds = state.now, markers = state.markers,
 })
 local f = assert(io.open(out_path, "w"))
 f:write(report)

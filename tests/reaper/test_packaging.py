@@ -17,7 +17,8 @@ pytestmark = pytest.mark.lua
 ACTIONS = [
     "Restore dropout in time selection", "Dereverberate selected items",
     "Extend bandwidth of selected items", "Rebuild phase of selected items",
-    "Separate selected items", "Settings", "Import finished renders", "Cancel running jobs",
+    "Separate selected items", "Find damage in selected items", "Repair marked damage",
+    "Settings", "Import finished renders", "Cancel running jobs",
 ]  # fmt: skip
 
 

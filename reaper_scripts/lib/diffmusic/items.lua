@@ -41,6 +41,7 @@ function M.describe(item)
     position = position, length = length,
     frames = math.ceil(length * rate - 1e-6),   -- frames of the item at the source rate
     item_guid = item_guid, take_guid = take_guid, track_guid = track_guid, track_name = track_name,
+    take_name = select(2, reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)),
     vol = reaper.GetMediaItemTakeInfo_Value(take, "D_VOL"),
     pan = reaper.GetMediaItemTakeInfo_Value(take, "D_PAN"),
   }
@@ -57,6 +58,46 @@ function M.selected()
     items[#items + 1] = info
   end
   return items
+end
+
+-- Project times [start, stop) as frames [a, b) of an item (frame j sounds at item time
+-- j / rate), cut to the item; nil when they miss it.
+function M.frames_of(info, start, stop)
+  local first = math.max(start, info.position) - info.position
+  local last = math.min(stop, info.position + info.length) - info.position
+  if last <= first then return nil end
+  local a = math.floor(first * info.rate + 0.5)
+  local b = math.min(math.floor(last * info.rate + 0.5), info.frames)
+  if b <= a then return nil end
+  return a, b
+end
+
+-- The item frames [c0, c1) sent around frames [a, b): `seconds` (a number or its text) on each
+-- side, or the whole item for "item".
+function M.window(info, a, b, seconds)
+  if seconds == "item" then return 0, info.frames end
+  local context = math.floor(tonumber(seconds) * info.rate + 0.5)
+  return math.max(0, a - context), math.min(info.frames, b + context)
+end
+
+-- `--gap START:END` arguments for gaps { {a, b}, ... } (item frames), relative to frame c0.
+function M.gap_arguments(info, gaps, c0)
+  local args = {}
+  for _, g in ipairs(gaps) do
+    args[#args + 1] = "--gap"
+    args[#args + 1] = string.format("%.6f:%.6f", (g[1] - c0) / info.rate, (g[2] - c0) / info.rate)
+  end
+  return args
+end
+
+-- The impulse-response rule: a selected item whose take or track name holds "IR" as a word or
+-- "impulse" in any case ("IR hall", "Room IR", "Impulse response") is the room's impulse
+-- response for the dereverb action, not an item to process.
+function M.is_impulse_response(info)
+  for _, name in ipairs({ info.take_name, info.track_name }) do
+    if name:find("%f[%w]IR%f[%W]") or name:lower():find("impulse", 1, true) then return true end
+  end
+  return false
 end
 
 return M

@@ -24,7 +24,10 @@ end
 -- `M.read_step`). `spec` fields:
 --   task, flags (list of CLI arguments), label, kind ("take" | "tracks"),
 --   first, frames: the item frames sent (the whole item unless a stretch around a gap),
---   splice: true when the render covers only [first, first + frames) and goes back into the item.
+--   splice: true when the render covers only [first, first + frames) and goes back into the item;
+--   attachments: other items sent whole with the job, { {flag = "--rir", info = item, name =
+--     "rir.wav"} }: the file is read like the take and given to the command as `flag FILE`;
+--   diagnose: true to run `diffmusic diagnose` on the sent audio as well (the room estimate).
 function M.new_job(info, spec, s)
   local id = new_job_id()
   local dir = system.join(M.job_root(s), id)
@@ -38,14 +41,21 @@ function M.new_job(info, spec, s)
     track_name = info.track_name, item_label = info.label, position = info.position,
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
-    created = os.time(),
+    created = os.time(), diagnose = spec.diagnose,
   }
   local exports = { { first = spec.first, frames = spec.frames, path = input } }
   if spec.splice then
     -- the whole item as it plays now, into which the restored stretch is spliced
     job.full = system.join(dir, "item.wav")
     job.placed_file = system.join(dir, "item-restored.wav")
-    exports[2] = { first = 0, frames = info.frames, path = job.full }
+    exports[#exports + 1] = { first = 0, frames = info.frames, path = job.full }
+  end
+  job.flags = table.move(spec.flags or {}, 1, #(spec.flags or {}), 1, {})
+  for _, a in ipairs(spec.attachments or {}) do
+    local path = system.join(dir, a.name)
+    exports[#exports + 1] = { take = a.info.take, rate = a.info.rate, channels = a.info.channels,
+      first = 0, frames = a.info.frames, path = path }
+    table.move({ a.flag, path }, 1, 2, #job.flags + 1, job.flags)
   end
   -- kept outside the job record (which is written to job.json)
   return job, { take = info.take, exports = exports }
@@ -56,7 +66,8 @@ function M.read_step(job, reading, budget)
   local e = reading.exports[1]
   if e then
     if not e.exporter then
-      e.exporter = wav.exporter(reading.take, job.rate, job.channels, e.first, e.frames, e.path)
+      e.exporter = wav.exporter(e.take or reading.take, e.rate or job.rate,
+        e.channels or job.channels, e.first, e.frames, e.path)
     end
     if e.exporter.step(budget) then table.remove(reading.exports, 1) end
     if #reading.exports > 0 then return false end

@@ -2,6 +2,7 @@
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
+local diagnosis = use("diagnosis")
 local job_store = use("jobs")
 local wav = use("wav")
 
@@ -62,6 +63,10 @@ local function place_one(job, created_tracks)
   if not item then
     return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir
   end
+  if job.kind == "markers" then
+    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position, job.length)
+    return nil
+  end
   if job.kind == "tracks" then
     for _, path in ipairs(job.outputs) do
       local problem = check_render(path, job, job.sent_frames)
@@ -103,7 +108,9 @@ end
 function M.place_jobs(jobs, undo_name)
   local ready = {}
   for _, job in ipairs(jobs) do
-    if job.state == "finished" and job_store.is_pending(job.id) then ready[#ready + 1] = job end
+    -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
+    local own = job.kind == "markers" and job.diagnosis
+    if job.state == "finished" and (own or job_store.is_pending(job.id)) then ready[#ready + 1] = job end
   end
   if #ready == 0 then return 0, {} end
   local placed, problems, created_tracks = 0, {}, {}

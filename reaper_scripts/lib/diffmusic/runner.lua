@@ -73,6 +73,18 @@ local function last_line(path)
   return line
 end
 
+-- Why a command started by M.launch ended badly, from its exit code (`exit`: the text of its
+-- .exit file) and the last line of its log.
+function M.exit_problem(process, exit, s)
+  local code = tonumber(exit:match("%-?%d+")) or -1
+  if code == 127 or code == 9009 then
+    return "the diffmusic command '" .. s.cli .. "' was not found; set its full path in "
+      .. "'DiffMusic - Settings'"
+  end
+  local line = last_line(process.log)
+  return line ~= "" and line or ("the diffmusic client exited with code " .. code)
+end
+
 -- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
 local FINAL = { finished = true, failed = true, cancelled = true }
 M.FINAL = FINAL
@@ -93,15 +105,7 @@ function M.poll_job(job, s)
   local exit = job.process and system.read_file(job.process.code)
   if exit and not FINAL[job.state] then
     -- the client ended without a final state: it did not start, or crashed
-    local code = tonumber(exit:match("%-?%d+")) or -1
-    job.state = "failed"
-    if code == 127 or code == 9009 then
-      job.error = "the diffmusic command '" .. s.cli .. "' was not found; set its full path in "
-        .. "'DiffMusic - Settings'"
-    else
-      local line = last_line(job.process.log)
-      job.error = line ~= "" and line or ("the diffmusic client exited with code " .. code)
-    end
+    job.state, job.error = "failed", M.exit_problem(job.process, exit, s)
   elseif not text and not exit and job.started
       and reaper.time_precise() - job.started > START_TIMEOUT then
     job.state = "failed"

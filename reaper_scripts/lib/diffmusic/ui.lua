@@ -2,6 +2,7 @@
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
+local diagnosis = use("diagnosis")
 local job_store = use("jobs")
 local placement = use("placement")
 local runner = use("runner")
@@ -29,6 +30,8 @@ local function draw(title, jobs, note)
     gfx.set(1, 1, 1)
     gfx.x, gfx.y = 14, y + 2
     gfx.drawstr(string.format("%s: %s %d%%", job.item_label, job.state, math.floor(fraction * 100)))
+    local report = job.diagnose and job.diagnosis and job.diagnosis.report
+    if report then gfx.drawstr(" - " .. diagnosis.describe_room(report)) end
   end
   gfx.set(0.7, 0.7, 0.7)
   gfx.x, gfx.y = 10, gfx.h - 22
@@ -43,6 +46,35 @@ end
 -- first, READ_BUDGET frames per defer cycle, and are started when it is written.
 local READ_BUDGET = 32768
 
+-- Poll a job's `diffmusic diagnose` run; a "markers" job (find damage) is that run alone.
+local function poll_diagnosis(job, s)
+  local d = job.diagnosis
+  if not d or d.state then return end
+  local state, value = diagnosis.poll(d.process, s)
+  if not state then return end
+  d.state = state
+  if state == "done" then d.report = value else d.error = value end
+  if job.kind == "markers" then
+    if state == "done" then job.state, job.fraction = "finished", 1 else job.state, job.error = "failed", value end
+  end
+end
+
+-- What the finished jobs found, for the console: the room of each dereverb, the regions marked.
+local function findings(jobs)
+  local lines = {}
+  for _, job in ipairs(jobs) do
+    local d = job.diagnosis
+    if job.marked then
+      lines[#lines + 1] = string.format("'%s': %d damage region(s) marked", job.item_label, job.marked)
+    elseif d and d.report then
+      lines[#lines + 1] = string.format("'%s': %s", job.item_label, diagnosis.describe_room(d.report))
+    elseif d and d.error then
+      lines[#lines + 1] = string.format("'%s': no room estimate (%s)", job.item_label, d.error)
+    end
+  end
+  return lines
+end
+
 function M.watch(jobs, s, title, undo_name, readings)
   readings = readings or {}
   reaper.DeleteExtState(settings.SECTION, "cancel", false)
@@ -53,7 +85,9 @@ function M.watch(jobs, s, title, undo_name, readings)
   -- client is still starting would find no job there and be lost.
   local function send_cancels()
     for _, job in ipairs(jobs) do
-      if not job.cancel_sent and (job.state == "queued" or job.state == "running") then
+      if job.kind == "markers" and not runner.FINAL[job.state] then
+        job.state = "cancelled" -- a diagnosis runs on its own, briefly: its result is dropped
+      elseif not job.cancel_sent and (job.state == "queued" or job.state == "running") then
         job.cancel_sent = true
         runner.cancel_job(job, s)
       end
@@ -78,6 +112,7 @@ function M.watch(jobs, s, title, undo_name, readings)
           job.state == "cancelled" and "cancelled" or (job.error or "failed"))
       end
     end
+    for _, line in ipairs(findings(jobs)) do system.log(line) end
     if #problems > 0 then
       system.message(string.format("%s: %d of %d done.\n\n%s", title, placed, #jobs,
         table.concat(problems, "\n")))
@@ -98,8 +133,15 @@ function M.watch(jobs, s, title, undo_name, readings)
       job.state, job.error = "failed", "could not write its audio: " .. tostring(done)
     elseif done then
       readings[job.id] = nil
-      job_store.register_job(job)
-      runner.start_job(job, s)
+      if job.kind == "markers" then
+        job.state = "running"
+      else
+        job_store.register_job(job)
+        runner.start_job(job, s)
+      end
+      if job.diagnose or job.kind == "markers" then
+        job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+      end
     end
   end
   local function step()
@@ -109,9 +151,13 @@ function M.watch(jobs, s, title, undo_name, readings)
         if not reading then read(job) end -- one job's audio at a time
         reading = true
       else
-        runner.poll_job(job, s)
+        if job.kind ~= "markers" then runner.poll_job(job, s) end
+        poll_diagnosis(job, s)
       end
-      if not runner.FINAL[job.state] then running = true end
+      -- a finished render waits for its room estimate (seconds); a failed job does not
+      local diagnosing = job.diagnosis and not job.diagnosis.state
+        and job.state ~= "failed" and job.state ~= "cancelled"
+      if not runner.FINAL[job.state] or diagnosing then running = true end
       -- a heartbeat: "Import finished renders" leaves the jobs of a running script alone
       reaper.SetExtState(settings.SECTION, "beat." .. job.id, tostring(os.time()), false)
     end
