@@ -139,7 +139,7 @@ function M.watch(jobs, s, title, undo_name, readings)
         job_store.register_job(job)
         runner.start_job(job, s)
       end
-      if job.diagnose or job.kind == "markers" then
+      if job.kind == "markers" then
         job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
       end
     end
@@ -152,6 +152,11 @@ function M.watch(jobs, s, title, undo_name, readings)
         reading = true
       else
         if job.kind ~= "markers" then runner.poll_job(job, s) end
+        -- the room estimate starts once the daemon has the job (not for a job that never ran)
+        local accepted = job.state == "queued" or job.state == "running" or job.state == "finished"
+        if job.diagnose and not job.diagnosis and accepted and not cancelled then
+          job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+        end
         poll_diagnosis(job, s)
       end
       -- a finished render waits for its room estimate (seconds); a failed job does not
