@@ -42,8 +42,8 @@ end
 -- Poll jobs with reaper.defer until all have ended, then place the finished ones in one undo
 -- block and report. Esc or a click in the window, or the "DiffMusic - Cancel running jobs"
 -- action, cancels; closing the window lets the jobs go on in the background.
--- Jobs in state "reading" (with `readings[job.id]` from job_store.new_job) have their audio read here
--- first, READ_BUDGET frames per defer cycle, and are started when it is written.
+-- Jobs in state "reading" (with `readings[job.id]` from job_store.new_job) have their audio read
+-- here first, READ_BUDGET frames per defer cycle, and are started when it is written.
 local READ_BUDGET = 32768
 
 -- Poll a job's `diffmusic diagnose` run; a "markers" job (find damage) is that run alone.
@@ -55,7 +55,11 @@ local function poll_diagnosis(job, s)
   d.state = state
   if state == "done" then d.report = value else d.error = value end
   if job.kind == "markers" then
-    if state == "done" then job.state, job.fraction = "finished", 1 else job.state, job.error = "failed", value end
+    if state == "done" then
+      job.state, job.fraction = "finished", 1
+    else
+      job.state, job.error = "failed", value
+    end
   end
 end
 
@@ -65,7 +69,8 @@ local function findings(jobs)
   for _, job in ipairs(jobs) do
     local d = job.diagnosis
     if job.marked then
-      lines[#lines + 1] = string.format("'%s': %d damage region(s) marked", job.item_label, job.marked)
+      lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
+        job.marked, diagnosis.describe_room(d.report))
     elseif d and d.report then
       lines[#lines + 1] = string.format("'%s': %s", job.item_label, diagnosis.describe_room(d.report))
     elseif d and d.error then
