@@ -14,18 +14,26 @@ import numpy as np
 
 from diffmusic_engine.audio import check_audio
 from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
-from diffmusic_engine.damage import Damage, Separate, SuperResolution, check_damage
+from diffmusic_engine.damage import Damage, Declip, Separate, SuperResolution, check_damage
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import detect_cutoff, make_operator
+from diffmusic_engine.operators import (
+    clip_level_for_sdr,
+    detect_clip_level,
+    detect_cutoff,
+    make_operator,
+)
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
 
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
-    """Replace what the audio itself decides (``cutoff="auto"``) by its value."""
+    """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value."""
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         return SuperResolution(cutoff=detect_cutoff(audio, sample_rate))
+    if isinstance(damage, Declip) and damage.level == "auto":
+        level = detect_clip_level(audio)  # None: no clipping, which the backend reports
+        return damage if level is None else Declip(level=level)
     return damage
 
 
@@ -76,5 +84,9 @@ def degrade(
     check_damage(damage, clean.shape[-1] / sample_rate, sample_rate)
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
+    if isinstance(damage, Declip) and damage.sdr is not None:
+        damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
+    elif isinstance(damage, Declip) and damage.level == "auto":
+        raise DamageError("declip: degrading needs --level AMPLITUDE or --sdr DB, not auto")
     operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
     return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)

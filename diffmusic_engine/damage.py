@@ -129,9 +129,65 @@ class Dereverb:
         return self.rir is None
 
 
-Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb
+CLICK_MODES = ("click", "crackle")
+
+
+@dataclass(frozen=True)
+class Declick:
+    """Impulsive noise: clicks (``mode="click"``, 0.3-2 ms) or crackle (many sub-0.3 ms ones).
+
+    ``clicks`` lists known spans (e.g. from ``diffmusic diagnose``); empty means detect them.
+    ``rate`` (per second) and ``burst_db`` (the bursts' RMS relative to the audio's, dB) only
+    shape what ``degrade`` injects; ``seed`` makes that repeatable.
+    """
+
+    task: ClassVar[str] = "declick"
+    mode: str = "click"
+    clicks: tuple[Gap, ...] = ()
+    rate: float = 4.0
+    burst_db: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in CLICK_MODES:
+            raise DamageError(
+                f"declick mode {self.mode!r}: expected one of {', '.join(CLICK_MODES)}"
+            )
+        for gap in self.clicks:
+            if not (math.isfinite(gap.start) and math.isfinite(gap.end)) or gap.start < 0:
+                raise DamageError(f"click {gap}: expected finite times >= 0")
+            if gap.end <= gap.start:
+                raise DamageError(f"click {gap}: end must be after start")
+        if not (math.isfinite(self.rate) and 0 < self.rate <= 2000):
+            raise DamageError(f"rate {self.rate:g}: expected 0 < clicks per second <= 2000")
+        if not (math.isfinite(self.burst_db) and -60 <= self.burst_db <= 40):
+            raise DamageError(f"burst_db {self.burst_db:g}: expected -60..40 dB")
+
+
+@dataclass(frozen=True)
+class Declip:
+    """Hard clipping ``y = clip(x, -level, level)``; ``"auto"`` finds ``level`` in the audio.
+
+    ``sdr`` (dB) lets ``degrade`` choose the level that gives that input SDR instead.
+    """
+
+    task: ClassVar[str] = "declip"
+    level: float | Literal["auto"] = "auto"
+    sdr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.level != "auto" and not (
+            isinstance(self.level, int | float) and math.isfinite(self.level) and self.level > 0
+        ):
+            raise DamageError(f"level {self.level!r}: expected a positive amplitude or auto")
+        if self.sdr is not None and not (math.isfinite(self.sdr) and 0 < self.sdr <= 60):
+            raise DamageError(f"sdr {self.sdr:g}: expected 0 < dB <= 60")
+
+
+Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb | Declick | Declip
 DAMAGE_TYPES: dict[str, type[Damage]] = {
-    cls.task: cls for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb)
+    cls.task: cls
+    for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb, Declick, Declip)
 }
 TASKS = tuple(DAMAGE_TYPES)
 
@@ -148,22 +204,26 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
     if unknown:
         raise DamageError(f"{task}: unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
     try:
-        if "gaps" in data:
-            data["gaps"] = tuple(_gap(g) for g in data["gaps"])
+        for name in ("gaps", "clicks"):
+            if name in data:
+                data[name] = tuple(_gap(g) for g in data[name])
         if "weights" in data:
             data["weights"] = tuple(float(w) for w in data["weights"])
         if data.get("rir") in (None, "blind"):
             data.pop("rir", None)
         elif "rir" in data:
             data["rir"] = Path(data["rir"])
-        for name in ("n_fft", "hop", "sources"):
+        for name in ("n_fft", "hop", "sources", "seed"):
             if name in data:
                 data[name] = _integer(name, data[name])
-        for name in ("crossfade",):
+        for name in ("crossfade", "rate", "burst_db"):
             if name in data:
                 data[name] = float(data[name])
-        if "cutoff" in data and data["cutoff"] != "auto":
-            data["cutoff"] = float(data["cutoff"])
+        for name in ("cutoff", "level"):
+            if name in data and data[name] != "auto":
+                data[name] = float(data[name])
+        if data.get("sdr") is not None:
+            data["sdr"] = float(data["sdr"])
         return cls(**data)
     except (TypeError, ValueError) as exc:
         raise DamageError(f"{task}: {exc}") from None
@@ -191,6 +251,10 @@ def damage_to_dict(damage: Damage) -> dict[str, Any]:
     data: dict[str, Any] = {"task": damage.task, **asdict(damage)}
     if isinstance(damage, Inpaint):
         data["gaps"] = [[g.start, g.end] for g in damage.gaps]
+    if isinstance(damage, Declick):
+        data["clicks"] = [[g.start, g.end] for g in damage.clicks]
+    if isinstance(damage, Declip) and damage.sdr is None:
+        del data["sdr"]  # TOML has no null
     if isinstance(damage, Separate):
         data["weights"] = list(damage.weights)
     if isinstance(damage, Dereverb):
@@ -261,5 +325,9 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     elif isinstance(damage, PhaseRetrieval):
         if damage.n_fft > duration * sample_rate:
             raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
+    elif isinstance(damage, Declick):
+        for gap in damage.clicks:
+            if gap.end > duration:
+                raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, Dereverb) and damage.rir is not None and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: no such file")

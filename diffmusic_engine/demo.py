@@ -1,9 +1,9 @@
-"""``make demo``: cut dropouts into a synthesised music excerpt, restore them (dsp backend).
+"""``make demo``: cut dropouts (10 ms to 500 ms) into a synthesised music excerpt, restore them.
 
     python -m diffmusic_engine.demo demo-output
 
 Writes ``clean.wav``, ``damaged.wav``, ``restored.wav`` (and the two baselines) and
-``spectrogram.png`` (before/after, zoomed on a gap) into the folder, and prints in-gap SNR,
+``spectrogram.png`` (before/after, zoomed on the 500 ms gap) into the folder, and prints in-gap SNR,
 region LSD and SI-SDR of each version against the clean excerpt.
 """
 
@@ -27,7 +27,8 @@ from diffmusic_engine.synth import music_excerpt
 
 SAMPLE_RATE = 44100
 DURATION = 6.0
-GAPS = (Gap(1.310, 1.330), Gap(2.705, 2.745), Gap(4.470, 4.480))  # 20, 40 and 10 ms
+# 20, 40 and 10 ms (AR interpolation) and a 500 ms dropout (the pattern fill)
+GAPS = (Gap(1.310, 1.330), Gap(2.705, 2.745), Gap(3.500, 4.000), Gap(4.470, 4.480))
 
 
 def measure(
@@ -69,13 +70,13 @@ def run(folder: Path) -> dict[str, dict[str, float]]:
     for name, audio in (("clean", clean), ("damaged", damaged), ("restored", restored),
                         ("linear", versions["linear interpolation"])):  # fmt: skip
         write_audio(folder / f"{name}.wav", audio, SAMPLE_RATE)
-    gap = GAPS[1]
+    gap = GAPS[2]
     save_spectrograms(
         folder / "spectrogram.png",
         {"clean": clean, "damaged": damaged, "restored (dsp)": restored},
         SAMPLE_RATE,
-        title=f"dropout {gap} s: before / after (dsp backend, AR interpolation)",
-        span=(gap.start - 0.15, gap.end + 0.15),
+        title=f"500 ms dropout {gap} s: before / after (dsp backend, pattern fill)",
+        span=(gap.start - 0.3, gap.end + 0.3),
         marks=(gap.start, gap.end),
     )
     print(f"wrote clean/damaged/restored/linear .wav and spectrogram.png to {folder}/")

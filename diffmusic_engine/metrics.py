@@ -159,3 +159,39 @@ def evaluate(
         result["lsd_region"] = lsd(reference, estimate, sample_rate, region=region)
         result["snr_region"] = snr(_as_2d(reference)[:, inside], _as_2d(estimate)[:, inside])
     return result
+
+
+def log_mel_distance(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate: int,
+    *,
+    n_mels: int = 128,
+    floor_db: float = 60.0,
+) -> float:
+    """Gain-compensated log-mel distance (dB): the mean ``|R - (E + g)|`` of the two mel power
+    spectrograms in dB (n_fft 2048 at 44.1 kHz, hop 1/4), both floored ``floor_db`` below the
+    reference's peak, with the gain ``g`` (dB) that minimises it. 0 is a perfect match up to a
+    gain; it judges the spectral envelope over time, which reverberation smears."""
+    import librosa
+    from scipy.optimize import minimize_scalar
+
+    n_fft = int(2 ** np.round(np.log2(sample_rate * 2048 / 44100)))
+
+    def mel_db(x: np.ndarray) -> np.ndarray:
+        mel = librosa.feature.melspectrogram(
+            y=_as_2d(x).astype(np.float64), sr=sample_rate, n_fft=n_fft, hop_length=n_fft // 4,
+            n_mels=n_mels,
+        )  # fmt: skip
+        return 10 * np.log10(mel + EPS)
+
+    ref, est = mel_db(reference), mel_db(estimate)
+    floor = ref.max() - floor_db
+    ref = np.maximum(ref, floor)
+
+    def distance(gain_db: float) -> float:
+        return float(np.mean(np.abs(ref - np.maximum(est + gain_db, floor))))
+
+    start = float(np.median(ref - est))
+    best = minimize_scalar(distance, bounds=(start - 20, start + 20), method="bounded")
+    return float(best.fun)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffmusic_engine.errors import InputError
+from diffmusic_engine.longform.windows import taper
 
 # Restore one piece: (audio (channels, samples), first sample of the piece in file time, damaged
 # spans in file samples or None for a chunk of spread damage) -> audio.
@@ -52,7 +53,7 @@ def chunk_plan(total: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
 
 def _fades(length: int) -> tuple[np.ndarray, np.ndarray]:
     """Raised-cosine fade-out and fade-in of ``length`` samples that sum to one."""
-    fade_in = 0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)
+    fade_in = taper(length, length, fall=False)  # the engine's one raised cosine
     return (1.0 - fade_in).astype(np.float32), fade_in.astype(np.float32)
 
 

@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from diffmusic_engine.damage import TASKS, Damage, Gap, damage_from_dict, load_preset
+from diffmusic_engine.damage import (
+    CLICK_MODES,
+    TASKS,
+    Damage,
+    Gap,
+    damage_from_dict,
+    load_preset,
+)
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import Progress, ProgressCallback
 
@@ -37,6 +44,17 @@ def add_damage_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sources", type=int, metavar="N", help="separate: number of sources")
     group.add_argument("--weights", metavar="W1,W2,...", help="separate: mixing weights (sum 1)")
     group.add_argument("--rir", metavar="FILE|blind", help="dereverb: impulse response or blind")
+    group.add_argument("--mode", choices=CLICK_MODES, help="declick: clicks or crackle")
+    group.add_argument(
+        "--click", action="append", metavar="START:END",
+        help="declick: a known click in seconds (repeatable; default: detect them)",
+    )  # fmt: skip
+    group.add_argument("--rate", type=float, metavar="N", help="degrade declick: clicks per s")
+    group.add_argument(
+        "--burst-db", type=float, metavar="DB", help="degrade declick: burst RMS re the audio's"
+    )
+    group.add_argument("--level", metavar="AMP|auto", help="declip: clipping level (full scale)")
+    group.add_argument("--sdr", type=float, metavar="DB", help="degrade declip: clip to this SDR")
 
 
 def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
@@ -62,6 +80,12 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         "sources": args.sources,
         "weights": _weights(args.weights) if args.weights else None,
         "rir": args.rir,
+        "mode": getattr(args, "mode", None),
+        "clicks": [str(Gap.parse(c)) for c in args.click] if getattr(args, "click", None) else None,
+        "rate": getattr(args, "rate", None),
+        "burst_db": getattr(args, "burst_db", None),
+        "level": getattr(args, "level", None),
+        "sdr": getattr(args, "sdr", None),
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
     return damage_from_dict(fields), options

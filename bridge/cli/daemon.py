@@ -249,7 +249,12 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
         outputs: list[str] = []
         if args.output is not None:
             restoration = client.fetch(job_id)
-            paths = output_paths(args.output, args.input, len(restoration.tracks))
+            paths = output_paths(
+                args.output,
+                args.input,
+                len(restoration.tracks),
+                restoration.details.get("task", ""),
+            )
             outputs = [str(p) for p in _write(restoration, paths, info.file_dtype)]
         status.update(state="finished", fraction=1.0, outputs=outputs)
         if outputs:
@@ -313,7 +318,9 @@ def run_fetch(args: argparse.Namespace) -> int:
         restoration = client.fetch(args.job)
     source = restoration.details.get("source", {})
     name = Path(source.get("name") or f"{args.job}.wav")
-    paths = output_paths(args.output, name, len(restoration.tracks))
+    paths = output_paths(
+        args.output, name, len(restoration.tracks), restoration.details.get("task", "")
+    )
     written = _write(restoration, paths, source.get("file_dtype", "float32"))
     emit(args, "done", job=args.job, outputs=[str(p) for p in written])
     if not args.json and not args.quiet:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
 from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
 
 
@@ -19,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="clean file (for --task separate: one file per source)",
     )  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DAMAGED")
+    parser.add_argument("--seed", type=int, metavar="S", help="declick: where the bursts fall")
     add_damage_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
@@ -26,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     damage, _ = damage_from_args(args)
+    if args.seed is not None:
+        if not isinstance(damage, Declick):
+            raise InputError(f"--seed: only declick's degradation is random, not {damage.task}")
+        damage = replace(damage, seed=args.seed)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
     for path, (audio, other) in zip(args.clean, loaded, strict=True):

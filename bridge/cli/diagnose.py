@@ -10,11 +10,16 @@ from typing import Any
 
 from bridge.cli.common import add_output_arguments, progress_reporter
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.errors import DamageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("diagnose", help="report the damage a recording shows")
     parser.add_argument("input", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--preset-out", type=Path, metavar="FILE",
+        help="write the damage found as a preset for restore --preset (.json, else TOML)",
+    )  # fmt: skip
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -25,6 +30,13 @@ def run(args: argparse.Namespace) -> int:
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         findings = diagnose(audio, info.sample_rate, callback=callback)
+    if args.preset_out is not None:
+        from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
+
+        preset = preset_from_findings(findings)
+        if preset is None:
+            raise DamageError("no damage found: no preset written (--preset-out)")
+        write_preset(preset, args.preset_out)
     if args.json:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
@@ -56,4 +68,16 @@ def describe(name: str, value: Any) -> str:
         return f"{len(value)} digital-silence run(s): {shown}" + (
             ", ..." if len(value) > 10 else ""
         )
+    if name == "clicks":
+        shown = ", ".join(f"{c['start']:.4f} s" for c in value[:10])
+        return (
+            f"{len(value)} click(s): {shown}" + (", ..." if len(value) > 10 else "")
+            if value
+            else "none"
+        )
+    if name == "clipping":
+        if value is None:
+            return "none"
+        return (f"clipped at {value['level']:.4f} ({value['fraction'] * 100:.2f} % of samples, "
+                f"{len(value['regions'])} region(s))")  # fmt: skip
     return json.dumps(value)

@@ -52,6 +52,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=int, metavar="N", help="diffusion: DDIM steps")
     group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
     group.add_argument("--seed", type=int, metavar="S", help="random seed")
+    group.add_argument(
+        "--sensitivity", type=float, metavar="0..1", help="dsp declick: 1 finds fainter clicks"
+    )
     group.add_argument("--prompt", metavar="TEXT", help="diffusion: optional text prompt")
     group.add_argument("--device", choices=("cpu", "cuda"), help="diffusion: device")
     group.add_argument(
@@ -67,6 +70,7 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     options = backend_options(preset_options, backend)
     for name in (
         "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
+        "sensitivity",
     ):  # fmt: skip
         value = getattr(args, name, None)
         if value is not None:
@@ -74,10 +78,13 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     return backend, options
 
 
-def output_paths(output: Path, input_path: Path, n_tracks: int) -> list[Path]:
-    """Where each track goes: ``OUT`` itself, or ``OUT/<stem>_source<i><suffix>`` for sources."""
+def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:
+    """Where each track goes: ``OUT`` itself; for declick also ``<OUT stem>_removed<suffix>``
+    (what was removed, to audition); ``OUT/<stem>_source<i><suffix>`` for sources."""
     if n_tracks == 1:
         return [output]
+    if task == "declick":
+        return [output, output.with_name(f"{output.stem}_removed{output.suffix}")]
     suffix = input_path.suffix or ".wav"
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]
 
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 audio, info.sample_rate, damage, backend=backend, options=options,
                 callback=callback,
             )  # fmt: skip
-    paths = output_paths(args.output, args.input, len(restoration.tracks))
+    paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     written = write_restoration(restoration, paths, info)
     emit(args, "done", outputs=[str(p) for p in written], details=restoration.details)
     return 0

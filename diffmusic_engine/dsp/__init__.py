@@ -6,8 +6,10 @@ task                      method (module)
 ``inpaint``               iterative AR interpolation, Janssen et al. (:mod:`.inpaint`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
-``dereverb``              WPE (blind) or Wiener deconvolution (known IR) (:mod:`.dereverb`)
+``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
 ``separate``              HPSS or NMF soft masks: a weak baseline (:mod:`.separate`)
+``declick``               AR-residual detection, Janssen inpainting (:mod:`.declick`)
+``declip``                A-SPADE, consistent with the clipping (:mod:`.declip`)
 ========================  ==================================================================
 
 Every channel is restored: WPE predicts all channels jointly and separation shares one set of
@@ -27,6 +29,8 @@ import numpy as np
 from diffmusic_engine.api import Restoration
 from diffmusic_engine.damage import (
     Damage,
+    Declick,
+    Declip,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -74,6 +78,15 @@ def restore_dsp(
 
         tracks, details = restore_separate(audio, sample_rate, damage, options, callback)
         return _result(tracks, sample_rate, damage, details, started)
+    elif isinstance(damage, Declick):
+        from diffmusic_engine.dsp.declick import restore_declick
+
+        tracks, details = restore_declick(audio, sample_rate, damage, options, callback)
+        return _result(tracks, sample_rate, damage, details, started)
+    elif isinstance(damage, Declip):
+        from diffmusic_engine.dsp.declip import restore_declip
+
+        out, details = restore_declip(audio, sample_rate, damage, options, callback)
     else:
         raise DamageError(f"dsp backend: no method for {damage!r}")
     return _result((out,), sample_rate, damage, details, started)

@@ -17,8 +17,11 @@ each side:
 4. **Copy** the source (one shift for every channel: the stereo image stays), scaled per channel
    to the level of the gap's own context; the caller crossfades it in at the edges.
 
-The ``similarity`` of the chosen passage is ``1 - score / median score``: near 0 when no passage
-matches better than a typical one (the material does not repeat), near 1 for a true repeat.
+The ``similarity`` of a passage is the correlation of its contexts' features with the gap's (1:
+identical surroundings). It is reported, and ``min_similarity`` can refuse a poor match, but it
+does not tell a repeat from material that never comes back well: measured at 0.12-0.58 for 36
+gaps in the two real mixes, 0.10-0.28 for a random never-repeating melody, 0.59 for a chirp.
+So the fill is refused only when no passage of the gap's length exists outside the gaps.
 """
 
 from __future__ import annotations
@@ -29,10 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate, fftconvolve
 
+from diffmusic_engine.longform.windows import taper
 
 BASE_HOP = 512  # at 44.1 kHz (11.6 ms); scaled to other rates
 CHUNK_FRAMES = 2048  # features in chunks of ~24 s so a cancel takes effect within a second
 N_MELS = 64
+# Candidates kept for the composite: score within this fraction of the way from the best to the
+# median score (a true repeat's neighbours in the ranking that do not line up are left out)
+CLOSE = 0.5
 MAX_GAIN = 4.0  # level matching never scales a candidate by more than 12 dB either way
 
 
@@ -52,7 +59,7 @@ class Candidate:
     shift: int
     score: float  # mean squared feature distance of the contexts (lower is better)
     ncc: float  # waveform correlation just outside the gap edges after refinement
-    similarity: float  # 1 - score / median score over all shifts
+    similarity: float  # correlation of the contexts' features with the source's
     gain: np.ndarray
 
 
@@ -125,11 +132,13 @@ def search(
     context: int,
     forbidden: list[tuple[int, int]],
     n_samples: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of every source shift (samples, multiples of hop) for the gap ``[first, stop)``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores and feature correlations of every source shift (samples, multiples of hop) for
+    the gap ``[first, stop)``.
 
     ``forbidden`` sample ranges (every gap with its crossfades) may not overlap the source,
-    widened by one hop for the refinement. Returns ``(shifts, scores)`` of the allowed shifts.
+    widened by one hop for the refinement. Returns ``(shifts, scores, correlations)`` of the
+    allowed shifts.
     """
     F, v, hop = feats.F, feats.valid.astype(np.float64), feats.hop
     n = F.shape[0]
@@ -139,26 +148,36 @@ def search(
     m = v[t0:t1].copy()
     m[gap_frames.start - t0 : gap_frames.stop - t0] = 0.0  # the context frames only
     if m.sum() == 0:
-        return np.empty(0, int), np.empty(0)
+        return np.empty(0, int), np.empty(0), np.empty(0)
     G = F[t0:t1] * m[:, None]
     norms = np.sum(F * F, axis=1)
-    # Correlations over template position s (source window starts at frame s): index s + L - 1.
+    # The template may hang over either end of the file (zeros: invalid), so pad by its length
+    # L; index s of a correlation is the template starting at frame s - L.
     L = t1 - t0
 
     def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return fftconvolve(a, b[::-1], mode="full", axes=0)[L - 1 : n]
+        a = np.pad(a, [(L, L)] + [(0, 0)] * (a.ndim - 1))
+        return fftconvolve(a, b[::-1], mode="valid", axes=0)
 
     den = corr(v, m)
     cross = corr(F, G).sum(axis=1)
     own = corr(v, m * norms[t0:t1])  # |F_t|^2 where the source frame is valid too
     other = corr(norms, m)  # |F_(t+d)|^2 (zero where invalid)
-    score = (own + other - 2 * cross) / np.maximum(den, 1e-9)
-    shifts = (np.arange(score.size) - t0) * hop  # source = target + shift
-    ok = den >= 0.5 * m.sum()
+    # Context frames the source side lacks (a file end, another gap) count as a good but not
+    # exceptional distance (the 10th percentile), so that a match on a few frames does not beat
+    # one on many by chance, and a perfect match on part of the context still wins.
+    total = float(m.sum())
+    ok = den >= 0.1 * total
+    raw = (own + other - 2 * cross) / np.maximum(den, 1e-9)
+    typical = float(np.percentile(raw[ok], 10)) if ok.any() else 0.0
+    score = (own + other - 2 * cross + (total - den) * typical) / total
+    # the contexts' feature correlation: 1 for a true repeat, ~0 for unrelated material
+    correlation = cross / np.sqrt(np.maximum(own * other, 1e-20))
+    shifts = (np.arange(score.size) - L - t0) * hop  # source = target + shift
     ok &= (first + shifts - hop >= 0) & (stop + shifts + hop <= n_samples)
     for r0, r1 in forbidden:  # source [first+D-hop, stop+D+hop) must miss [r0, r1)
         ok &= ~((first + shifts - hop < r1) & (stop + shifts + hop > r0))
-    return shifts[ok], score[ok]
+    return shifts[ok], score[ok], correlation[ok]
 
 
 def best_minima(shifts: np.ndarray, scores: np.ndarray, count: int, spacing: int) -> list[int]:
@@ -198,16 +217,25 @@ def refine(mono: np.ndarray, first: int, stop: int, shift: int, hop: int, edge: 
     return shift + best - hop, float(ncc[best])
 
 
-def level(audio: np.ndarray, first: int, stop: int, shift: int, context: int) -> np.ndarray:
-    """Per-channel gain taking the source's context RMS to the gap's context RMS."""
+def level(
+    audio: np.ndarray, first: int, stop: int, shift: int, context: int, holes: list[tuple[int, int]]
+) -> np.ndarray:
+    """Per-channel gain taking the source's context RMS to the gap's context RMS (samples in
+    ``holes`` on either side left out)."""
     n = audio.shape[1]
-    spans = [(max(0, first - context), first), (stop, min(n, stop + context))]
     own = np.zeros(audio.shape[0])
     src = np.zeros(audio.shape[0])
-    for a, b in spans:
-        if b > a and 0 <= a + shift and b + shift <= n:
-            own += np.sum(audio[:, a:b].astype(np.float64) ** 2, axis=1)
-            src += np.sum(audio[:, a + shift : b + shift].astype(np.float64) ** 2, axis=1)
+    for a, b in ((max(0, first - context), first), (stop, min(n, stop + context))):
+        a, b = max(a, -shift), min(b, n - shift)  # the source inside the file too
+        if b <= a:
+            continue
+        keep = np.ones(b - a, bool)
+        for h0, h1 in holes:
+            for offset in (0, shift):
+                keep[max(0, h0 - offset - a) : max(0, h1 - offset - a)] = False
+        x, y = audio[:, a:b][:, keep], audio[:, a + shift : b + shift][:, keep]
+        own += np.sum(x.astype(np.float64) ** 2, axis=1)
+        src += np.sum(y.astype(np.float64) ** 2, axis=1)
     gain = np.sqrt(own / np.maximum(src, 1e-20))
     gain[(own == 0) | (src == 0)] = 1.0
     return np.clip(gain, 1 / MAX_GAIN, MAX_GAIN)
@@ -226,12 +254,14 @@ def find(
     edge: int,
 ) -> list[Candidate]:
     """The source passages for ``[first, stop)``, best first; empty when none lies in the file."""
-    shifts, scores = search(feats, first, stop, context, forbidden, mono.size)
+    shifts, scores, correlations = search(feats, first, stop, context, forbidden, mono.size)
     if shifts.size == 0:
         return []
     median = float(np.median(scores))
     ranked = []
-    for index in best_minima(shifts, scores, candidates, spacing=max(feats.hop, stop - first) // 2):
+    for index in best_minima(
+        shifts, scores, candidates, spacing=max(feats.hop, (stop - first) // 4)
+    ):
         shift, ncc = refine(mono, first, stop, int(shifts[index]), feats.hop, edge)
         score = float(scores[index])
         ranked.append(
@@ -239,20 +269,27 @@ def find(
                 shift=shift,
                 score=score,
                 ncc=ncc,
-                similarity=1 - score / max(median, 1e-9),
-                gain=level(audio, first, stop, shift, context),
+                similarity=float(correlations[index]),
+                gain=level(audio, first, stop, shift, context, forbidden),
             )
         )
-    # Rank by feature score in units of the median, minus the phase agreement at the splices.
-    return sorted(ranked, key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
+    # Rank by feature score in units of the median, minus the phase agreement at the splices;
+    # keep those whose score is within CLOSE of the way from the best to the median.
+    ranked.sort(key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
+    lowest = min(c.score for c in ranked)
+    return [c for c in ranked if c.score <= lowest + CLOSE * (median - lowest)]
 
 
 def compose(
-    audio: np.ndarray, first: int, stop: int, found: list[Candidate], ramp: int, mode: str
+    audio: np.ndarray, first: int, stop: int, found: list[Candidate], ramp: int
 ) -> np.ndarray:
-    """The fill of ``[first, stop)`` ``(channels, stop - first)``: magnitudes the median of the
-    candidates' (REPET's estimate of the repeating part, Rafii & Pardo 2013), phases the best
-    one's; the best one's own samples at the edges, ramped into the composite over ``ramp``."""
+    """The fill of ``[first, stop)`` ``(channels, stop - first)``: STFT magnitudes the geometric
+    mean of the candidates' (as REPET estimates the repeating part of a song from the median of
+    its repeats, Rafii & Pardo 2013; the geometric mean is the estimate with the least mean
+    squared log-spectral error, and measured 1 % better than the median), phases the best one's;
+    the best one's own samples at the edges (its phase agrees with the original there), ramped
+    into the composite over ``ramp`` samples. What belongs to one repeat only (a fill, a solo
+    note) is attenuated; what every repeat shares (the riff, the beat) stays."""
     import librosa
 
     n_fft, hop = 2048, 512
@@ -270,16 +307,10 @@ def compose(
         return best
     spectra = librosa.stft(np.stack(segments), n_fft=n_fft, hop_length=hop)
     magnitude = np.abs(spectra)
-    if mode == "median":
-        combined = np.median(magnitude, axis=0)
-    else:
-        combined = np.exp(np.mean(np.log(magnitude + 1e-9), axis=0))
+    combined = np.exp(np.mean(np.log(magnitude + 1e-9), axis=0))
     phase = np.exp(1j * np.angle(spectra[0]))
     composite = librosa.istft(combined * phase, hop_length=hop, length=m + 2 * pad)[
         :, pad : pad + m
     ]
-    w = np.ones(m)
-    k = np.arange(ramp) / ramp
-    w[:ramp] = 0.5 * (1 - np.cos(np.pi * k))
-    w[m - ramp :] = w[:ramp][::-1]
+    w = taper(m, ramp)  # weight of the composite
     return (1 - w) * best + w * composite

@@ -1,7 +1,8 @@
 """``bench-quality``: degrade every corpus clip for every task and severity, restore, score.
 
 Severities follow the issue: gaps of 10/50/200 ms, cutoffs of 2/4/8 kHz, rooms of RT60
-0.3/0.6/1.0 s (known and blind), 2 and 4 sources, one phase-retrieval setting. Every case is also
+0.3/0.6/1.0 s (known and blind), 2 and 4 sources, one phase-retrieval setting, clicks (4 per
+second, bursts at +6/+12 dB re the clip's RMS), clipping at input SDR 5/10/20 dB. Every case is also
 scored for the damaged input itself and for the task's simple baseline, so each table row says
 what the restoration adds.
 """
@@ -23,6 +24,8 @@ from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import (
     TASKS,
     Damage,
+    Declick,
+    Declip,
     Dereverb,
     Gap,
     Inpaint,
@@ -39,6 +42,8 @@ from diffmusic_engine.metrics import lsd, lsd_audiosr, si_sdr, spectral_converge
 GAPS_MS = (10, 50, 200)
 CUTOFFS_HZ = (2000, 4000, 8000)
 SOURCE_COUNTS = (2, 4)
+CLICK_BURSTS_DB = (6.0, 12.0)
+CLIP_SDRS_DB = (5.0, 10.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,12 @@ def cases(
             for rt60, path, ir in rooms:
                 yield Case(task, f"RT60 {rt60:.1f} s", Dereverb(rir=path), rir=ir)
                 yield Case("dereverb-blind", f"RT60 {rt60:.1f} s", Dereverb(), rir=ir)
+        elif task == "declick":
+            for burst_db in CLICK_BURSTS_DB:
+                yield Case(task, f"bursts {burst_db:+.0f} dB", Declick(burst_db=burst_db))
+        elif task == "declip":
+            for sdr_db in CLIP_SDRS_DB:
+                yield Case(task, f"input SDR {sdr_db:.0f} dB", Declip(sdr=sdr_db))
         else:
             raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
@@ -193,7 +204,7 @@ def run_quality_bench(
             started = time.perf_counter()
             restored = restore(measured, rate, case.damage, backend=backend, options=options)
             seconds = time.perf_counter() - started
-            estimates[backend] = list(restored.tracks)
+            estimates[backend] = list(restored.tracks[: len(references)])  # not declick's removed
             for method, tracks in estimates.items():
                 row = {"clip": clip["id"], "task": case.task, "severity": case.severity}
                 row |= {"method": method, **score(references, tracks, rate, case)}

@@ -42,6 +42,7 @@ from diffmusic_engine.api import Restoration
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
     Damage,
+    Declick,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -192,6 +193,11 @@ def check_supported(damage: Damage) -> None:
             "diffusion dereverb needs the room's impulse response (--rir FILE); "
             "blind dereverberation is the dsp backend's (--backend dsp)"
         )
+    if isinstance(damage, Declick) and not damage.clicks:
+        raise DamageError(
+            "diffusion declick needs the clicks' times (--click START:END, or a preset from "
+            "diffmusic diagnose --preset-out); finding them is the dsp backend's (--backend dsp)"
+        )
 
 
 def model_operator(damage: Damage, rate: int, sample_rate: int) -> Operator:
@@ -256,8 +262,7 @@ def solve_track(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The model's estimate of the whole track at the input's rate: ``(ch, N)``/``(S, ch, N)``."""
     rate, mode = solver.adapter.sample_rate, solver.settings.stereo
-    encoded, count = stereo.split_silent_side(stereo.encode(audio, mode), mode, audio.shape[0])
-    signals = to_model_rate(encoded[:count], sample_rate, rate)
+    encoded, count, signals = _to_model(solver, audio, sample_rate)
     plan = plan_windows(signals.shape[-1], solver.adapter.window_samples)
     solved = solver(split(signals, plan), operator, sources=sources)  # (K, W, [S,] L)
     if sources > 1:
@@ -271,6 +276,16 @@ def solve_track(
         "rows": len(signals) * len(plan),
     }
     return stereo.decode(estimate, mode, audio.shape[0]), details
+
+
+def _to_model(
+    solver: WindowSolver, audio: np.ndarray, sample_rate: int
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """``(encoded, count, signals)``: the stereo encoding of ``audio``, how many of its signals
+    are solved (a silent side is not), and those at the model's rate."""
+    mode = solver.settings.stereo
+    encoded, count = stereo.split_silent_side(stereo.encode(audio, mode), mode, audio.shape[0])
+    return encoded, count, to_model_rate(encoded[:count], sample_rate, solver.adapter.sample_rate)
 
 
 def _pass_through(estimate: np.ndarray, unsolved: np.ndarray) -> np.ndarray:
@@ -340,8 +355,7 @@ def _inpaint(
     """Solve context windows around the gaps; splice inside the gaps only."""
     rate, mode = solver.adapter.sample_rate, solver.settings.stereo
     ranges = gaps.full_rate_ranges(damage.gaps, sample_rate, audio.shape[-1])
-    encoded, count = stereo.split_silent_side(stereo.encode(audio, mode), mode, audio.shape[0])
-    signals = to_model_rate(encoded[:count], sample_rate, rate)
+    encoded, count, signals = _to_model(solver, audio, sample_rate)
     model_ranges = gaps.model_rate_ranges(ranges, sample_rate, rate, signals.shape[-1])
     plan = gaps.plan_gap_windows(
         model_ranges, signals.shape[-1], solver.adapter.window_samples, rate

@@ -1,4 +1,4 @@
-"""Forward models ``T`` of the five damages, built from a damage description."""
+"""Forward models ``T`` of the damages, built from a damage description."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numpy as np
 
 from diffmusic_engine.damage import (
     Damage,
+    Declick,
+    Declip,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -14,6 +16,8 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators.base import Operator
+from diffmusic_engine.operators.declick import ClickOperator
+from diffmusic_engine.operators.declip import ClipOperator, clip_level_for_sdr, detect_clip_level
 from diffmusic_engine.operators.dereverb import (
     ConvolutionOperator,
     fft_convolve,
@@ -30,6 +34,8 @@ from diffmusic_engine.operators.super_resolution import (
 )
 
 __all__ = [
+    "ClickOperator",
+    "ClipOperator",
     "ConvolutionOperator",
     "InpaintOperator",
     "LowPassOperator",
@@ -37,6 +43,8 @@ __all__ = [
     "MagnitudeOperator",
     "MixOperator",
     "Operator",
+    "clip_level_for_sdr",
+    "detect_clip_level",
     "detect_cutoff",
     "fft_convolve",
     "gap_samples",
@@ -74,4 +82,10 @@ def make_operator(
                 raise DamageError("dereverb: blind (no impulse response), so T is unknown")
             impulse_response = load_impulse_response(damage.rir, sample_rate)
         return ConvolutionOperator(impulse_response, sample_rate)
+    if isinstance(damage, Declick):
+        return ClickOperator(damage, sample_rate)
+    if isinstance(damage, Declip):
+        if damage.level == "auto":
+            raise DamageError("declip: resolve level 'auto' before building T")
+        return ClipOperator(damage.level, sample_rate)
     raise DamageError(f"no operator for {damage!r}")

@@ -60,3 +60,19 @@ def test_bandwidth_extension_resamples_and_rebuilds_the_top(tmp_path: Path) -> N
     spectrum_plain = np.abs(np.fft.rfft(plain[0])) ** 2
     band = np.fft.rfftfreq(out.shape[1], 1 / 44100) > 4500
     assert spectrum[band].sum() > 10 * spectrum_plain[band].sum()
+
+
+def test_vinyl_chain_removes_clicks(tmp_path: Path) -> None:
+    from diffmusic_engine.damage import Declick
+
+    rate = 22050
+    t = np.arange(2 * rate) / rate
+    clean = np.stack([0.4 * np.sin(2 * np.pi * 196 * t), 0.4 * np.sin(2 * np.pi * 247 * t)])
+    clean = clean.astype(np.float32)
+    damaged = degrade(clean, rate, Declick(rate=4.0, seed=3))
+    chain = load_chain(CHAINS / "vinyl-declick.toml")
+    restored = chain.segments()[0](damaged, rate)  # declip: nothing clipped, passes unchanged
+    np.testing.assert_array_equal(restored, damaged)
+    fixed = chain.segments()[1](damaged, rate)  # declick
+    assert np.sum((fixed - clean) ** 2) < 0.01 * np.sum((damaged - clean) ** 2)
+    assert np.mean(fixed == damaged) > 0.98

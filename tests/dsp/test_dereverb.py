@@ -1,4 +1,4 @@
-"""dsp dereverberation: Wiener deconvolution with a known IR; blind WPE on stereo."""
+"""dsp dereverberation: Wiener deconvolution with a known IR; blind: WPE where it helps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from diffmusic_engine import metrics
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
+from diffmusic_engine.dsp.dereverb import LONG_ROOM_S
 from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
 from diffmusic_engine.operators import ConvolutionOperator, synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
@@ -42,22 +44,46 @@ def test_known_ir_per_channel_must_match_the_channels(room, tmp_path):
         restore(reverberant, SR, Dereverb(rir=path))
 
 
-def test_blind_wpe_on_stereo(room, recorder):
-    clean, _, reverberant = room
+@pytest.fixture(scope="module")
+def hall():
+    """4 s of stereo music and the same in a 2.5 s hall (DRR -3 dB)."""
+    clean = music_excerpt(4.0, SR, channels=2, seed=2)
+    return clean, reverberate(clean, band_rir(hall_bands(2.5), -3.0, SR, seed=5))
+
+
+def test_blind_runs_wpe_in_a_long_room(hall, recorder):
+    _, reverberant = hall
     callback = recorder()
     result = restore(reverberant, SR, Dereverb(), callback=callback)
     out = result.audio
     assert out.shape == reverberant.shape and out.dtype == np.float32
-    assert np.all(np.isfinite(out)) and not np.allclose(out, reverberant)
-    assert result.details["method"] == "wpe"
+    assert result.details["method"] == "wpe", result.details
+    assert result.details["room"]["rt60_s"] > LONG_ROOM_S
     assert callback.fractions[-1] == 1.0
+    assert {p.stage for p in callback.reports} == {"room", "dereverb"}
     # WPE subtracts a prediction of the late reverberation: the output has less energy.
     assert np.sum(out.astype(np.float64) ** 2) < np.sum(reverberant.astype(np.float64) ** 2)
+    half = restore(reverberant, SR, Dereverb(), options={"amount": 0.5}).audio
+    np.testing.assert_allclose(half, reverberant + 0.5 * (out - reverberant), atol=1e-5)
 
 
-def test_blind_wpe_cancels_between_chunks(room, recorder):
-    _, _, reverberant = room
+def test_blind_leaves_a_short_room_alone_and_says_why(room):
+    _, _, reverberant = room  # 1.5 s: too short to measure
+    result = restore(reverberant, SR, Dereverb())
+    assert result.details["method"] == "none" and "too short" in result.details["reason"]
+    np.testing.assert_array_equal(result.audio, reverberant)
+
+
+def test_blind_amount_zero_removes_nothing(hall):
+    _, reverberant = hall
+    result = restore(reverberant, SR, Dereverb(), options={"amount": 0})
+    assert result.details["method"] == "none"
+    np.testing.assert_array_equal(result.audio, reverberant)
+
+
+def test_blind_cancels_while_estimating_the_room(hall, recorder):
+    _, reverberant = hall
     stopper = recorder(cancel_at=2)
     with pytest.raises(Cancelled):
         restore(reverberant, SR, Dereverb(), options={"chunk": 16}, callback=stopper)
-    assert len(stopper.reports) == 2
+    assert len(stopper.reports) == 2 and stopper.reports[-1].stage == "room"

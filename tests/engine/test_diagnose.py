@@ -88,3 +88,37 @@ def test_cli_table_and_errors(music, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and "Traceback" not in captured.err
     assert json.loads(captured.out.splitlines()[-1])["event"] == "error"
+
+
+def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
+    """Bursts in a tone are listed as clicks; a clipped tone gives its level, fraction and a
+    preset that restore accepts; a clean tone shows neither."""
+    from diffmusic_engine.api import degrade
+    from diffmusic_engine.damage import Declick, damage_from_dict, load_preset
+    from diffmusic_engine.diagnose import clicks, clipping
+    from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
+    from diffmusic_engine.operators.declick import burst_spans
+
+    rate = 44100
+    t = np.arange(rate) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 330 * t) + 1e-3 * np.random.default_rng(0).standard_normal(rate)
+    tone = tone[None].astype(np.float32)
+    damage = Declick(rate=3.0, seed=4)
+    found = clicks.detect(degrade(tone, rate, damage), rate)
+    truth = burst_spans(damage, rate, rate)
+    assert len(found) == len(truth) == 3
+    for click, (first, stop) in zip(found, truth, strict=True):
+        assert click["start"] <= first / rate + 0.003 and click["end"] >= stop / rate - 0.003
+    assert clicks.detect(tone, rate) == [] and clipping.detect(tone, rate) is None
+    clipped = np.clip(tone, -0.3, 0.3)
+    finding = clipping.detect(clipped, rate)
+    assert finding["level"] == pytest.approx(0.3, rel=1e-6)
+    assert finding["fraction"] == pytest.approx(np.mean(np.abs(tone) >= 0.3), abs=1e-4)
+    (region,) = finding["regions"]  # every half period clips: one region, first to last peak
+    assert region["start"] < 1 / 330 and region["end"] > 1 - 1 / 330
+    preset = preset_from_findings({"clipping": finding, "clicks": found, "reverb": None})
+    path = tmp_path / "found.toml"
+    write_preset(preset, path)
+    loaded = load_preset(path)
+    assert damage_from_dict(loaded.damage) == damage_from_dict({"task": "declip", "level": 0.3})
+    assert preset["_also_found"] == ["declick"]

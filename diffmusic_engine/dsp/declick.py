@@ -1,0 +1,190 @@
+"""Declicking: find impulsive noise by its autoregressive (AR) prediction error, then inpaint it.
+
+Detection (after Vaseghi & Rayner, 1990, and Godsill & Rayner, "Digital Audio Restoration", ch.
+5): music is well predicted by a short AR model ``a = [1, a_1 .. a_p]`` fitted on each block
+(Burg, ``librosa.lpc``), a click is not. The forward prediction error
+``e_f[n] = sum_k a_k x[n - k]`` is large from a click's start to ``p`` samples after its end, the
+backward one ``e_b[n] = sum_k a_k x[n + k]`` from ``p`` samples before its start to its end; their
+geometric mean, smoothed over ``SMOOTH_SECONDS`` (shorter than the shortest click),
+``d[n] = sqrt(mean |e_f e_b|)``, is large on the click itself. ``d`` is divided by
+a robust local scale (the median of ``|e_f|`` over ``SCALE_SECONDS``, / 0.6745) and compared to a
+threshold ``k`` that ``sensitivity`` sets (``k = K_LOW * (K_HIGH / K_LOW) ** (1 - sensitivity)``);
+the channels share one detection (the largest ``d``). Marked samples closer than ``bridge``
+join, each span is widened by ``margin`` on both sides.
+
+Repair is :mod:`.inpaint` (Janssen's iterative AR interpolation) on the spans with no crossfade,
+so every sample outside them is bit-identical. ``crackle`` mode looks for many tiny clicks: a
+lower AR order, a narrower margin and bridge, a more sensitive threshold.
+
+The second track of the result is what was removed (input minus output: zero outside the spans),
+to audition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import lfilter
+
+from diffmusic_engine.damage import Declick, Inpaint
+from diffmusic_engine.dsp.inpaint import restore_inpaint
+from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.operators import gap_samples
+from diffmusic_engine.operators.declick import spans_to_gaps
+from diffmusic_engine.progress import ProgressCallback, report
+
+OPTIONS = {
+    "sensitivity": Option(default=0.5, low=0.0, high=1.0),  # 1 finds the faintest clicks
+    "order": Option(default=0, low=0, high=256, integer=True),  # detection AR order; 0 = mode's
+    "repair_order": Option(default=0, low=0, high=2048, integer=True),  # 0 = mode's
+    "max_click": Option(default=0.005, low=0.0005, high=0.05),  # s: longer spans are kept as is
+}
+# per mode: detection AR order and repair AR order (at 44.1 kHz, scaled with the rate), margin
+# and bridge (s), thresholds at sensitivity 0 and 1
+MODES = {
+    "click": {"order": 32, "repair_order": 32, "margin": 0.3e-3, "bridge": 1e-3,
+              "k_low": 6.4, "k_high": 2.5},
+    "crackle": {"order": 16, "repair_order": 16, "margin": 0.05e-3, "bridge": 0.1e-3,
+                "k_low": 5.0, "k_high": 2.0},
+}  # fmt: skip
+BLOCK_SECONDS = 0.1  # AR model fitted per block of this length
+SMOOTH_SECONDS = 0.25e-3
+SCALE_SECONDS = 0.02  # robust error scale per block of this length
+MAD_TO_SIGMA = 1 / 0.6745
+
+
+def restore_declick(
+    audio: np.ndarray,
+    sample_rate: int,
+    damage: Declick,
+    options: dict[str, Any],
+    callback: ProgressCallback | None,
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """Find and repair the clicks of float32 ``(channels, samples)`` ``audio``.
+
+    Returns (restored, removed) and details with the spans repaired (``clicks``, seconds).
+    """
+    opts = parse_options("declick", options, OPTIONS)
+    if damage.clicks:
+        spans = [gap_samples(gap, sample_rate) for gap in damage.clicks]
+    else:
+        spans = detect_clicks(audio, sample_rate, damage.mode, opts, callback)
+    mode = MODES[damage.mode]
+    repair_order = opts["repair_order"] or _scaled(mode["repair_order"], sample_rate)
+    out = audio.copy()
+    if spans:
+        gaps = spans_to_gaps(spans, sample_rate)
+        inpaint_options = {"order": repair_order, "iterations": 3, "max_gap": 0.05}
+        out, _ = restore_inpaint(
+            audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options, callback
+        )
+    report(callback, 1, 1, "declick")
+    removed = audio - out
+    details = {
+        "clicks": [[first / sample_rate, stop / sample_rate] for first, stop in spans],
+        "count": len(spans),
+        "touched": float(sum(stop - first for first, stop in spans) / audio.shape[1]),
+        **opts, "repair_order": repair_order,
+    }  # fmt: skip
+    return (out, removed), details
+
+
+def detect_clicks(
+    audio: np.ndarray,
+    sample_rate: int,
+    mode: str = "click",
+    options: dict[str, Any] | None = None,
+    callback: ProgressCallback | None = None,
+) -> list[tuple[int, int]]:
+    """The click spans ``[first, stop)`` (samples) of ``(channels, samples)`` audio, sorted."""
+    opts = parse_options("declick", options or {}, OPTIONS)
+    settings = MODES[mode]
+    order = opts["order"] or _scaled(settings["order"], sample_rate)
+    k = settings["k_low"] * (settings["k_high"] / settings["k_low"]) ** opts["sensitivity"]
+    statistic = np.zeros(audio.shape[1])
+    channels = np.atleast_2d(audio).shape[0]
+    for channel, x in enumerate(np.atleast_2d(audio).astype(np.float64)):
+
+        def progress(fraction: float, channel: int = channel) -> None:
+            report(callback, round(1000 * (channel + fraction)), 1000 * channels, "detect clicks")
+
+        statistic = np.maximum(statistic, _click_statistic(x, sample_rate, order, progress))
+    marked = statistic > k
+    spans = _spans(marked, round(settings["bridge"] * sample_rate))
+    margin = round(settings["margin"] * sample_rate)
+    longest = opts["max_click"] * sample_rate
+    widened = [
+        (max(0, first - margin), min(audio.shape[1], stop + margin))
+        for first, stop in spans
+        if stop - first <= longest
+    ]
+    return _merge(widened)
+
+
+def _click_statistic(
+    x: np.ndarray, sample_rate: int, order: int, progress: Callable[[float], None]
+) -> np.ndarray:
+    """``d[n] / sigma[n]``: the geometric mean of forward and backward AR prediction errors over
+    their robust local scale. ``progress(fraction)`` after every block (0.1 s of audio)."""
+    import librosa
+
+    block = max(4 * order, round(BLOCK_SECONDS * sample_rate))
+    forward = np.zeros_like(x)
+    backward = np.zeros_like(x)
+    for first in range(0, x.size, block):
+        progress(first / x.size)
+        stop = min(x.size, first + block)
+        segment = x[max(0, first - order) : min(x.size, stop + order)]
+        if segment.size <= order + 1 or not np.any(segment):
+            continue
+        a = librosa.lpc(segment, order=order)
+        if not np.all(np.isfinite(a)):
+            continue
+        lead = first - max(0, first - order)
+        e_f = lfilter(a, [1.0], segment)  # e_f[n] = sum_k a_k s[n - k]
+        e_b = lfilter(a, [1.0], segment[::-1])[::-1]  # e_b[n] = sum_k a_k s[n + k]
+        forward[first:stop] = e_f[lead : lead + stop - first]
+        backward[first:stop] = e_b[lead : lead + stop - first]
+    # the first / last p samples have no past / future to be predicted from
+    forward[:order] = 0.0
+    backward[x.size - order :] = 0.0
+    width = max(1, round(SMOOTH_SECONDS * sample_rate))
+    d = np.sqrt(np.maximum(uniform_filter1d(np.abs(forward * backward), width), 0.0))
+    return d / _local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
+
+
+def _local_scale(magnitude: np.ndarray, width: int) -> np.ndarray:
+    """Robust standard deviation per block of ``width`` samples, spread back to every sample.
+
+    The larger of each block's and its neighbours' medians, so a click's own block cannot pull
+    the scale down at a block edge; a floor keeps digital silence from dividing by zero.
+    """
+    count = -(-magnitude.size // width)
+    padded = np.pad(magnitude, (0, count * width - magnitude.size), mode="edge")
+    medians = np.median(padded.reshape(count, width), axis=1) * MAD_TO_SIGMA
+    neighbours = np.maximum(medians, np.maximum(np.roll(medians, 1), np.roll(medians, -1)))
+    floor = max(1e-9, 1e-3 * float(np.median(medians)))
+    return np.repeat(np.maximum(neighbours, floor), width)[: magnitude.size]
+
+
+def _spans(marked: np.ndarray, bridge: int) -> list[tuple[int, int]]:
+    """Runs of True in ``marked`` as ``[first, stop)``, joined across gaps up to ``bridge``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], marked.astype(np.int8), [0]])))
+    return _merge(list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)), bridge)
+
+
+def _merge(spans: list[tuple[int, int]], bridge: int = 0) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for first, stop in sorted(spans):
+        if merged and first <= merged[-1][1] + bridge:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([first, stop])
+    return [(first, stop) for first, stop in merged]
+
+
+def _scaled(samples_at_44k: int, sample_rate: int) -> int:
+    return max(2, round(samples_at_44k * sample_rate / 44100))

@@ -1,0 +1,62 @@
+"""Simulated rooms for measuring blind room estimation and dereverberation.
+
+A room here is its impulse response: a unit direct path, then per octave band Gaussian noise
+decaying 60 dB in that band's RT60 (Polack's statistical model of the diffuse tail), summed, with
+the tail's energy set for the direct-to-reverberant ratio. Each channel draws its own tail (a
+stereo pair's reverberation is uncorrelated) and shares the direct path. pyroomacoustics' image
+method (:func:`~diffmusic_engine.evaluation.corpus.room_impulse_response`) is the shoebox check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, sosfilt
+
+# A hall's typical shape: RT60 per octave band as a multiple of its mid-band RT60.
+HALL_SHAPE = {125: 1.25, 250: 1.1, 500: 1.0, 1000: 1.0, 2000: 0.9, 4000: 0.8, 8000: 0.65}
+ONSET_S = 0.003  # the first reflection after the direct path
+
+
+def hall_bands(rt60: float) -> dict[int, float]:
+    """Octave-band RT60s of a hall whose mid-band RT60 is ``rt60``."""
+    return {band: rt60 * factor for band, factor in HALL_SHAPE.items()}
+
+
+def band_rir(
+    rt60_bands: Mapping[int, float],
+    drr_db: float,
+    sample_rate: int,
+    *,
+    channels: int = 2,
+    seed: int = 0,
+) -> np.ndarray:
+    """``(channels, L)`` impulse responses: direct path 1 at sample 0, diffuse tail after."""
+    rng = np.random.default_rng(seed)
+    length = int(1.3 * max(rt60_bands.values()) * sample_rate)
+    t = np.arange(length) / sample_rate
+    onset, ramp = int(ONSET_S * sample_rate), int(0.01 * sample_rate)
+    irs = np.zeros((channels, length))
+    for channel in range(channels):
+        tail = np.zeros(length)
+        for centre, rt60 in rt60_bands.items():
+            high = min(centre * np.sqrt(2), 0.45 * sample_rate)
+            if centre / np.sqrt(2) >= high:
+                continue
+            sos = butter(4, [centre / np.sqrt(2), high], "bandpass", fs=sample_rate, output="sos")
+            tail += sosfilt(sos, rng.standard_normal(length)) * 10 ** (-3 * t / rt60)
+        tail[:onset] = 0.0
+        tail[onset : onset + ramp] *= np.linspace(0.0, 1.0, ramp)  # the reflections build up
+        irs[channel] = tail / np.sqrt(np.sum(tail**2)) * 10 ** (-drr_db / 20)
+        irs[channel, 0] = 1.0
+    return irs.astype(np.float32)
+
+
+def reverberate(audio: np.ndarray, impulse_responses: np.ndarray) -> np.ndarray:
+    """Each channel of ``audio`` convolved with its impulse response, truncated to its length."""
+    n = audio.shape[-1]
+    wet = [
+        fftconvolve(channel, ir)[:n] for channel, ir in zip(audio, impulse_responses, strict=True)
+    ]
+    return np.stack(wet).astype(np.float32)

@@ -1,0 +1,79 @@
+"""Clipping: ``T(x) = clip(x, -theta, theta)``, and finding ``theta`` in clipped audio.
+
+With this ``T`` the waveform residual ``||T(x) - y||^2`` is exactly the declipping consistency
+measure: on the reliable samples (``|y| < theta``) it is ``(x - y)^2``; on a sample clipped at
+``+theta`` it is ``relu(theta - x)^2``, a one-sided penalty that is zero once ``x`` reaches
+beyond the level (and symmetrically at ``-theta``). ``consistency`` spells that out, and the
+diffusion solver's VMC guidance (``psi(T(V(D(z0)))) - psi(y)``) uses ``forward`` directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diffmusic_engine.operators.base import Operator
+
+LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
+MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
+
+
+class ClipOperator(Operator):
+    """Hard clipping at ``level`` (full-scale amplitude), symmetric."""
+
+    def __init__(self, level: float, sample_rate: int) -> None:
+        super().__init__(sample_rate)
+        self.level = float(level)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, -self.level, self.level)
+
+    def consistency(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``sum_R (x - y)^2 + sum_H relu(theta - x)^2 + sum_L relu(x + theta)^2`` (a scalar):
+        reliable samples ``R`` match, clipped ones ``H``/``L`` lie beyond the level."""
+        theta = self.level * (1 - LEVEL_TOLERANCE)
+        high, low = y >= theta, y <= -theta
+        reliable = ~(high | low)
+        return (
+            torch.sum(torch.where(reliable, x - y, 0.0) ** 2)
+            + torch.sum(torch.where(high, torch.relu(self.level - x), 0.0) ** 2)
+            + torch.sum(torch.where(low, torch.relu(x + self.level), 0.0) ** 2)
+        )
+
+
+def clip_level_for_sdr(clean: np.ndarray, sdr_db: float) -> float:
+    """The level whose clipping leaves ``clean`` at input SDR ``sdr_db`` (bisection; the SDR
+    ``10 log10(||x||^2 / ||x - clip(x)||^2)`` rises monotonically with the level)."""
+    x = np.abs(np.asarray(clean, np.float64)).ravel()
+    energy = float(np.sum(x**2))
+    low, high = 0.0, float(x.max())
+    for _ in range(60):
+        level = 0.5 * (low + high)
+        error = float(np.sum(np.maximum(x - level, 0.0) ** 2))
+        if error == 0 or 10 * np.log10(energy / error) > sdr_db:
+            high = level
+        else:
+            low = level
+    return high
+
+
+def clipped_mask(audio: np.ndarray, level: float) -> np.ndarray:
+    """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``."""
+    return np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
+
+
+def detect_clip_level(audio: np.ndarray) -> float | None:
+    """The clipping level of ``(channels, samples)`` audio, or None if it shows no clipping.
+
+    The level is the peak ``max |y|``; it is clipping when some channel holds at least
+    ``MIN_RUN`` consecutive samples at it (an unclipped peak is one sample, rarely two).
+    """
+    audio = np.atleast_2d(audio)
+    level = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if level <= 0:
+        return None
+    mask = clipped_mask(audio, level)
+    run = mask[:, : mask.shape[1] - MIN_RUN + 1].copy()
+    for shift in range(1, MIN_RUN):  # run[n]: samples n .. n + MIN_RUN - 1 all at the level
+        run &= mask[:, shift : mask.shape[1] - MIN_RUN + 1 + shift]
+    return level if run.any() else None

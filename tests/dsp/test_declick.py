@@ -1,0 +1,118 @@
+"""Declick on built audio: detection of injected bursts, repair, bit-identity, the removed track."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.damage import Declick, Gap, damage_from_dict, damage_to_dict
+from diffmusic_engine.dsp.declick import detect_clicks
+from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.operators.declick import burst_spans
+
+SR = 44100
+TOLERANCE = round(0.003 * SR)  # a detection within 3 ms of a burst finds it
+
+
+def _found(truth: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[bool]:
+    return [any(a - TOLERANCE <= s and e <= b + TOLERANCE for a, b in spans) for s, e in truth]
+
+
+@pytest.fixture(scope="module")
+def tones() -> np.ndarray:
+    """2 s of stereo chords (partials with a slow tremolo) over a -60 dB noise floor: audio whose
+    AR prediction error is the noise floor, so every detection above it is a burst.
+    (The synth excerpts hold naive sawtooth edges, which are clicks in their own right.)"""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    partials = [(f, 0.2 / k) for k, f in enumerate((220.0, 277.2, 329.6, 440.0, 554.4), 1)]
+    chord = sum(a * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f, a in partials)
+    chord = chord * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t))
+    return (chord + 1e-3 * rng.standard_normal((2, t.size))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clicked(tones: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    damage = Declick(rate=5.0, burst_db=0.0, seed=1)
+    return degrade(tones, SR, damage), burst_spans(damage, tones.shape[1], SR)
+
+
+def test_bursts_are_injected_only_in_their_spans(tones, clicked):
+    damaged, truth = clicked
+    assert len(truth) == 10  # round(rate * 2 s)
+    inside = np.zeros(tones.shape[1], bool)
+    for first, stop in truth:
+        assert 0.0003 * SR - 1 <= stop - first <= 0.002 * SR + 1
+        inside[first:stop] = True
+    assert np.array_equal(damaged[:, ~inside], tones[:, ~inside])
+    assert np.all(damaged[:, inside] != tones[:, inside])
+
+
+def test_detection_finds_the_bursts_and_little_else(tones, clicked):
+    damaged, truth = clicked
+    spans = detect_clicks(damaged, SR)
+    assert all(_found(truth, spans))
+    false = [s for s in spans if not any(s[0] - TOLERANCE <= e and b <= s[1] + TOLERANCE
+                                         for b, e in truth)]  # fmt: skip
+    assert not false
+    assert not detect_clicks(tones, SR)
+
+
+def test_sensitivity_orders_the_detections(clicked):
+    damaged, _ = clicked
+    counts = [len(detect_clicks(damaged, SR, options={"sensitivity": s})) for s in (0.0, 1.0)]
+    assert counts[0] <= counts[1]
+
+
+def test_repair_lowers_the_error_and_leaves_the_rest_bit_identical(tones, clicked):
+    damaged, truth = clicked
+    restoration = restore(damaged, SR, Declick())
+    out, removed = restoration.tracks
+    spans = [(round(a * SR), round(b * SR)) for a, b in restoration.details["clicks"]]
+    touched = np.zeros(tones.shape[1], bool)
+    for first, stop in spans:
+        touched[first:stop] = True
+    assert np.array_equal(out[:, ~touched], damaged[:, ~touched])
+    assert touched.mean() < 0.02
+    assert np.array_equal(removed, damaged - out)
+    burst = np.zeros_like(touched)
+    for first, stop in truth:
+        burst[first:stop] = True
+    error_in = np.sum((damaged - tones)[:, burst] ** 2)
+    error_out = np.sum((out - tones)[:, burst] ** 2)
+    assert 10 * np.log10(error_in / error_out) >= 10
+
+
+def test_known_clicks_are_repaired_without_detection(tones, clicked):
+    damaged, truth = clicked
+    first, stop = truth[0]
+    damage = Declick(clicks=(Gap(first / SR, stop / SR),))
+    out = restore(damaged, SR, damage).tracks[0]
+    assert np.array_equal(out[:, stop:], damaged[:, stop:])
+    assert np.array_equal(out[:, :first], damaged[:, :first])
+    assert np.sum((out - tones)[:, first:stop] ** 2) < np.sum((damaged - tones)[:, first:stop] ** 2)
+
+
+def test_crackle_mode_finds_tiny_clicks(tones):
+    damage = Declick(mode="crackle", rate=50.0, burst_db=12.0, seed=2)
+    damaged = degrade(tones, SR, damage)
+    truth = burst_spans(damage, tones.shape[1], SR)
+    assert max(stop - first for first, stop in truth) <= 0.25e-3 * SR + 1
+    found = _found(truth, detect_clicks(damaged, SR, "crackle"))
+    assert np.mean(found) >= 0.8
+
+
+def test_cancel_stops_the_repair(clicked, recorder):
+    damaged, _ = clicked
+    with pytest.raises(Cancelled):
+        restore(damaged, SR, Declick(), callback=recorder(cancel_at=3))
+
+
+def test_description_round_trip_and_errors():
+    damage = Declick(mode="crackle", clicks=(Gap(0.1, 0.101),), rate=10.0)
+    assert damage_from_dict(damage_to_dict(damage)) == damage
+    with pytest.raises(DamageError, match="mode"):
+        Declick(mode="pop")
+    with pytest.raises(DamageError, match="sensitivity"):
+        restore(np.zeros((1, SR), np.float32), SR, Declick(), options={"sensitivity": 2})

@@ -1,0 +1,78 @@
+"""Declip on built audio: level detection, consistency, bit-identity, a gain in SDR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.damage import Declip, damage_from_dict, damage_to_dict
+from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.metrics import snr
+from diffmusic_engine.operators import ClipOperator, clip_level_for_sdr, detect_clip_level
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def clipped(excerpt: np.ndarray) -> tuple[np.ndarray, float]:
+    part = excerpt[:, : SR // 2]
+    level = clip_level_for_sdr(part, 10.0)
+    return degrade(part, SR, Declip(sdr=10.0)), level
+
+
+def test_degrade_clips_at_the_level_for_the_sdr(excerpt, clipped):
+    damaged, level = clipped
+    part = excerpt[:, : SR // 2]
+    assert np.array_equal(damaged, np.clip(part, -level, level))
+    assert snr(part, damaged) == pytest.approx(10.0, abs=0.05)
+
+
+def test_level_is_found_and_clean_audio_shows_none(excerpt, clipped):
+    damaged, level = clipped
+    assert detect_clip_level(damaged) == pytest.approx(level, rel=1e-6)
+    assert detect_clip_level(excerpt) is None
+
+
+def test_declip_is_consistent_bit_identical_and_better(excerpt, clipped):
+    damaged, level = clipped
+    part = excerpt[:, : SR // 2]
+    restoration = restore(damaged, SR, Declip(), options={"step": 64})
+    out = restoration.audio
+    reliable = np.abs(damaged) < level * (1 - 1e-4)
+    assert np.array_equal(out[reliable], damaged[reliable])
+    high, low = damaged >= level * (1 - 1e-4), damaged <= -level * (1 - 1e-4)
+    assert np.all(out[high] >= damaged[high]) and np.all(out[low] <= damaged[low])
+    assert snr(part, out) > snr(part, damaged) + 1.0
+    assert restoration.details["level"] == pytest.approx(level, rel=1e-6)
+
+
+def test_unclipped_audio_is_returned_unchanged(excerpt):
+    restoration = restore(excerpt[:, :4096], SR, Declip())
+    assert np.array_equal(restoration.audio, excerpt[:, :4096])
+    assert restoration.details["note"] == "no clipping found"
+
+
+def test_cancel_stops_declipping(clipped, recorder):
+    damaged, _ = clipped
+    with pytest.raises(Cancelled):
+        restore(damaged, SR, Declip(), callback=recorder(cancel_at=1))
+
+
+def test_clip_operator_residual_is_the_one_sided_consistency():
+    operator = ClipOperator(0.5, SR)
+    y = torch.tensor([0.2, 0.5, -0.5, 0.5])
+    x = torch.tensor([0.3, 0.7, -0.4, 0.4])  # off by 0.1 / beyond (free) / short by 0.1 twice
+    expected = 0.1**2 + 0.0 + 0.1**2 + 0.1**2
+    assert float(operator.consistency(x, y)) == pytest.approx(expected, rel=1e-5)
+    assert float(torch.sum((operator(x) - y) ** 2)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_description_round_trip_and_errors():
+    assert damage_from_dict(damage_to_dict(Declip(level=0.25))) == Declip(level=0.25)
+    assert damage_from_dict({"task": "declip", "sdr": 5}) == Declip(sdr=5.0)
+    with pytest.raises(DamageError, match="level"):
+        Declip(level=-1.0)
+    with pytest.raises(DamageError, match="auto"):
+        degrade(np.zeros((1, 100), np.float32), SR, Declip())
