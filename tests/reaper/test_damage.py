@@ -80,9 +80,22 @@ def test_find_damage_with_the_real_diagnose(tmp_path: Path, diffmusic_cli: str) 
         max_seconds=120,
     )
     assert report["errors"] == [] and report["messages"] == [], report
-    ((start, end, name),) = regions(report)
-    assert name == "DiffMusic: dropout"
+    got = regions(report)
+    ((start, end, _),) = [r for r in got if r[2] == "DiffMusic: dropout"]
     assert abs(start - 1.8) < 2e-3 and abs(end - 1.85) < 2e-3
+    # every stretch the command printed (clicks, clipping too, as the engine finds them) is a
+    # region at the item position plus its start
+    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
+    (printed,) = [x for x in (job / "diagnose.log").read_text().splitlines() if x[:1] == "{"]
+    found = json.loads(printed)
+    spans = [(d["start"], d["end"], "dropout") for d in found["dropouts"]]
+    spans += [(d["start"], d["end"], "click") for d in found.get("clicks") or []]
+    clipping = found.get("clipping") or {"regions": []}
+    spans += [(d["start"], d["end"], "clipping") for d in clipping["regions"]]
+    want = sorted((1.0 + a, 1.0 + min(b, 2.0), f"DiffMusic: {n}") for a, b, n in spans)
+    assert len(got) == len(want)
+    for (a, b, n), (wa, wb, wn) in zip(sorted(got), want, strict=True):
+        assert n == wn and abs(a - wa) < 1e-9 and abs(b - wb) < 1e-9
 
 
 def test_repair_without_marked_damage_says_so(tmp_path: Path) -> None:
