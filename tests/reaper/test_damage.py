@@ -183,3 +183,33 @@ def test_repair_marked_dropouts_places_one_take(tmp_path: Path, daemon: dict) ->
     for a, b in gaps:
         error = np.sum((restored[:, a:b] - clean[:, a:b]) ** 2) / np.sum(clean[:, a:b] ** 2)
         assert error < 0.1  # the zeros had relative error 1
+
+
+@pytest.mark.slow
+def test_repair_marked_click_runs_the_real_declick(tmp_path: Path, daemon: dict) -> None:
+    t = np.arange(2 * SR) / SR
+    clean = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t))[None, :]
+    damaged = clean.astype(np.float32)
+    a, b = int(1.0 * SR), int(1.0 * SR) + 44  # a 1 ms burst
+    damaged[:, a:b] += np.random.default_rng(0).uniform(-0.6, 0.6, b - a).astype(np.float32)
+    source = write_wav(tmp_path / "a.wav", damaged, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 2.0)]}],
+        [{"script": script(REPAIR)}],
+        extstate=daemon,
+        markers=[{"isrgn": True, "pos": a / SR, "rgnend": b / SR, "name": "DiffMusic: click"}],
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert len(takes) == 2 and takes[1]["name"].endswith("(DiffMusic declick)")
+    restored, _ = read_wav(takes[1]["file"])
+    # outside the stretch sent (the click +- 0.5 s) the take is the original, bit for bit
+    keep = np.ones(restored.shape[1], dtype=bool)
+    keep[a - SR // 2 : b + SR // 2] = False
+    assert np.array_equal(restored[:, keep], damaged[:, keep])
+    # inside it, the daemon's render of that stretch, spliced at the place it came from
+    job = Path(takes[1]["file"]).parent
+    assert "'--task' 'declick'" in (job / "submit.sh").read_text()
+    render, _ = read_wav(job / "restored.wav")
+    assert np.array_equal(restored[:, a - SR // 2 : b + SR // 2], render)
