@@ -1,6 +1,6 @@
 -- @description DiffMusic - Settings
 -- @author DiffMusic Bridge developers
--- @version 0.1.0
+-- @version 0.2.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Sets how the DiffMusic actions reach the daemon (command, connection file) and what they
@@ -13,7 +13,7 @@ local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 local CAPTIONS = {
   "diffmusic command", "Connection file (empty: default)", "Backend (dsp/diffusion)",
   "Model (diffusion)", "Preset (empty: none)", "Steps (empty: default)",
-  "Dropout context (s)", "Sources (separation)", "Job folder (empty: project)",
+  "Dropout context (s or item)", "Sources (separation)", "Job folder (empty: project)",
 }
 
 local current = dm.settings()

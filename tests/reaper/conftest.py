@@ -9,14 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from reaper_helpers import CLI, LUA
+from reaper_helpers import CLI
 
 
 @pytest.fixture(scope="session")
 def diffmusic_cli() -> str:
     """The ``diffmusic`` command, once it has the daemon commands the scripts call."""
-    if LUA is None:
-        pytest.skip("lua5.4 is not installed (apt-get install lua5.4)")
     if not CLI.exists():
         pytest.skip(f"{CLI} is missing: the diffmusic console script is not installed")
     help_text = subprocess.run([str(CLI), "--help"], capture_output=True, text=True).stdout

@@ -8,8 +8,11 @@
 -- every defined one checks its arguments, so a typo or a wrong call in a script fails the test.
 --
 -- Usage: local fake = dofile("fake_reaper.lua"); local reaper, gfx, state = fake.new(scenario)
+-- The project (tracks, items, takes) is here; arrays, sources and accessors are in
+-- fake_audio.lua; selection, ExtState, undo, dialogs, processes, defer and gfx in fake_system.lua.
 
 local M = {}
+local HERE = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 
 -- ---------------------------------------------------------------------------------------------
 -- WAV files (written by hand: Lua has no audio library, and the format is a few fixed fields).
@@ -161,6 +164,11 @@ function M.new(scenario)
       table.insert(track.items, item)
     end
   end
+  state.markers = {}
+  for i, m in ipairs(scenario.markers or {}) do
+    state.markers[i] = { isrgn = m.isrgn, pos = m.pos, rgnend = m.rgnend or m.pos, name = m.name,
+      index = i, color = 0 }
+  end
   if scenario.time_selection then state.time_selection = { table.unpack(scenario.time_selection) } end
   for section, keys in pairs(scenario.extstate or {}) do
     state.extstate[section] = {}
@@ -181,47 +189,6 @@ function M.new(scenario)
       if item.B_UISEL == 1 then table.insert(items, item) end
     end
     return items
-  end
-
-  -- ------------------------------------------------------------------------------- arrays
-  function reaper.new_array(size)
-    check_type("new_array", size, "number", 1)
-    local values = {}
-    for i = 1, size do values[i] = 0.0 end
-    local array = { __kind = "reaper.array", values = values, size = size }
-    local methods = {}
-    function methods.get_alloc() return array.size end
-    function methods.clear(value)
-      if type(value) == "table" then value = nil end -- called as buf:clear()
-      for i = 1, array.size do values[i] = value or 0.0 end
-    end
-    function methods.table(a, b, c)
-      local offset, count = a, b
-      if type(a) == "table" then offset, count = b, c end -- called as buf:table(...)
-      offset = offset or 1
-      count = count or (array.size - offset + 1)
-      return table.move(values, offset, offset + count - 1, 1, {})
-    end
-    return setmetatable({}, {
-      __index = function(_, key)
-        if type(key) == "number" then
-          if key < 1 or key > array.size or key % 1 ~= 0 then
-            error("reaper.array: index " .. key .. " out of range 1.." .. array.size, 2)
-          end
-          return values[key]
-        end
-        if methods[key] then return methods[key] end
-        if key == "__array" then return array end
-        error("reaper.array." .. tostring(key) .. ": not defined in the ReaScript stand-in", 2)
-      end,
-      __newindex = function(_, key, value)
-        if type(key) ~= "number" or key < 1 or key > array.size then
-          error("reaper.array: cannot set " .. tostring(key), 2)
-        end
-        values[key] = value
-      end,
-      __len = function() return array.size end,
-    })
   end
 
   -- ------------------------------------------------------------------------------- project
@@ -391,292 +358,15 @@ function M.new(scenario)
     fail("GetSetMediaItemTakeInfo_String", "parameter " .. tostring(param) .. " not supported")
   end
 
-  -- ------------------------------------------------------------------------------- sources
-  function reaper.GetMediaItemTake_Source(take)
-    return check_kind("GetMediaItemTake_Source", take, "MediaItem_Take", 1).source
+  -- the rest of the API, in files beside this one (one concept each)
+  local ctx = {
+    reaper = reaper, gfx = gfx, state = state, scenario = scenario, fail = fail,
+    check_type = check_type, check_kind = check_kind, check_project = check_project,
+    changed = changed, selected_items = selected_items, new_source = new_source
+  }
+  for _, part in ipairs({ "fake_audio.lua", "fake_system.lua" }) do
+    assert(loadfile(HERE .. "/" .. part))(ctx)
   end
-  function reaper.PCM_Source_CreateFromFile(path)
-    check_type("PCM_Source_CreateFromFile", path, "string", 1)
-    local ok, source = pcall(new_source, path)
-    if not ok then fail("PCM_Source_CreateFromFile", source) end
-    return source
-  end
-  function reaper.SetMediaItemTake_Source(take, source)
-    check_kind("SetMediaItemTake_Source", take, "MediaItem_Take", 1)
-    check_kind("SetMediaItemTake_Source", source, "PCM_source", 2)
-    take.source = source
-    changed("SetMediaItemTake_Source")
-    return true
-  end
-  function reaper.GetMediaSourceFileName(source, _)
-    return check_kind("GetMediaSourceFileName", source, "PCM_source", 1).file
-  end
-  function reaper.GetMediaSourceSampleRate(source)
-    local s = check_kind("GetMediaSourceSampleRate", source, "PCM_source", 1)
-    return s.midi and 0 or s.wav.rate
-  end
-  function reaper.GetMediaSourceNumChannels(source)
-    local s = check_kind("GetMediaSourceNumChannels", source, "PCM_source", 1)
-    return s.midi and 0 or s.wav.channels
-  end
-  function reaper.GetMediaSourceLength(source)
-    local s = check_kind("GetMediaSourceLength", source, "PCM_source", 1)
-    if s.midi then return 0, true end
-    return s.wav.frames / s.wav.rate, false
-  end
-  function reaper.PCM_Source_BuildPeaks(source, mode)
-    local s = check_kind("PCM_Source_BuildPeaks", source, "PCM_source", 1)
-    check_type("PCM_Source_BuildPeaks", mode, "number", 2)
-    if mode == 0 then
-      s.peaks_state = "building"
-      s.peaks_left = 2
-      return 1
-    elseif mode == 1 then
-      if s.peaks_state ~= "building" then fail("PCM_Source_BuildPeaks", "mode 1 before mode 0") end
-      s.peaks_left = s.peaks_left - 1
-      return s.peaks_left > 0 and 1 or 0
-    elseif mode == 2 then
-      if s.peaks_state ~= "building" then fail("PCM_Source_BuildPeaks", "mode 2 before mode 0") end
-      s.peaks_state = "built"
-      state.peaks[s.file] = true
-      return 0
-    end
-    fail("PCM_Source_BuildPeaks", "mode must be 0, 1 or 2")
-  end
-  function reaper.Main_OnCommand(command, flag)
-    check_type("Main_OnCommand", command, "number", 1)
-    check_type("Main_OnCommand", flag, "number", 2)
-    if command == 40441 or command == 40245 then -- rebuild peaks / build missing peaks (selection)
-      for _, item in ipairs(selected_items()) do
-        for _, take in ipairs(item.takes) do
-          if take.source and not take.source.midi then state.peaks[take.source.file] = true end
-        end
-      end
-      return
-    end
-    fail("Main_OnCommand", "command " .. command .. " not supported")
-  end
-
-  -- ------------------------------------------------------------------------------- accessors
-  function reaper.CreateTakeAudioAccessor(take)
-    check_kind("CreateTakeAudioAccessor", take, "MediaItem_Take", 1)
-    if take.midi then fail("CreateTakeAudioAccessor", "MIDI take") end
-    local accessor = { __kind = "AudioAccessor", take = take }
-    state.accessors_open = (state.accessors_open or 0) + 1
-    return accessor
-  end
-  function reaper.DestroyAudioAccessor(accessor)
-    check_kind("DestroyAudioAccessor", accessor, "AudioAccessor", 1)
-    accessor.deleted = true
-    state.accessors_open = state.accessors_open - 1
-  end
-  function reaper.GetAudioAccessorStartTime(accessor)
-    check_kind("GetAudioAccessorStartTime", accessor, "AudioAccessor", 1)
-    return 0.0
-  end
-  function reaper.GetAudioAccessorEndTime(accessor)
-    check_kind("GetAudioAccessorEndTime", accessor, "AudioAccessor", 1)
-    return accessor.take.item.D_LENGTH
-  end
-  -- Samples of the take as it plays: frame j is at take-relative project time
-  -- t = start + j / rate, i.e. source time D_STARTOFFS + t * D_PLAYRATE (linear interpolation
-  -- between source samples; exact where that falls on a source sample). Silence outside the
-  -- item and outside the source. Interleaved, `channels` per frame.
-  function reaper.GetAudioAccessorSamples(accessor, rate, channels, start, frames, buffer)
-    local name = "GetAudioAccessorSamples"
-    check_kind(name, accessor, "AudioAccessor", 1)
-    check_type(name, rate, "number", 2)
-    check_type(name, channels, "number", 3)
-    check_type(name, start, "number", 4)
-    check_type(name, frames, "number", 5)
-    if rate % 1 ~= 0 or rate <= 0 then fail(name, "sample rate must be a positive integer") end
-    if frames % 1 ~= 0 or channels % 1 ~= 0 then fail(name, "counts must be integers") end
-    local array = type(buffer) == "table" and buffer.__array
-    if not array then fail(name, "argument 6 must be a reaper.array") end
-    if array.size < frames * channels then fail(name, "buffer smaller than frames * channels") end
-    local take = accessor.take
-    local wav = take.source.wav
-    local values, length = array.values, take.item.D_LENGTH
-    local any = false
-    for j = 0, frames - 1 do
-      local t = start + j / rate
-      local inside = t >= 0 and t < length
-      local position = (take.D_STARTOFFS + t * take.D_PLAYRATE) * wav.rate
-      local nearest = math.floor(position + 0.5)
-      if math.abs(position - nearest) < 1e-7 then position = nearest end
-      local i0 = math.floor(position)
-      local frac = position - i0
-      for c = 1, channels do
-        local v = 0.0
-        if inside and c <= wav.channels and i0 >= 0 and i0 < wav.frames then
-          local a = wav.samples[i0 * wav.channels + c]
-          local b = (i0 + 1 < wav.frames) and wav.samples[(i0 + 1) * wav.channels + c] or 0.0
-          v = frac == 0 and a or a + (b - a) * frac
-          any = true
-        end
-        values[j * channels + c] = v
-      end
-    end
-    return any and 1 or 0
-  end
-
-  -- ------------------------------------------------------------------------------- selection
-  function reaper.GetSet_LoopTimeRange(is_set, is_loop, start, stop, allow_autoseek)
-    local name = "GetSet_LoopTimeRange"
-    check_type(name, is_set, "boolean", 1)
-    check_type(name, is_loop, "boolean", 2)
-    check_type(name, start, "number", 3)
-    check_type(name, stop, "number", 4)
-    check_type(name, allow_autoseek, "boolean", 5)
-    if is_set then
-      state.time_selection = { start, stop }
-      changed("time selection")
-    end
-    return state.time_selection[1], state.time_selection[2]
-  end
-
-  -- ------------------------------------------------------------------------------- ExtState
-  function reaper.GetExtState(section, key)
-    check_type("GetExtState", section, "string", 1)
-    check_type("GetExtState", key, "string", 2)
-    return (state.extstate[section] or {})[key] or ""
-  end
-  function reaper.HasExtState(section, key)
-    check_type("HasExtState", section, "string", 1)
-    check_type("HasExtState", key, "string", 2)
-    return (state.extstate[section] or {})[key] ~= nil
-  end
-  function reaper.SetExtState(section, key, value, persist)
-    check_type("SetExtState", section, "string", 1)
-    check_type("SetExtState", key, "string", 2)
-    check_type("SetExtState", value, "string", 3)
-    check_type("SetExtState", persist, "boolean", 4)
-    state.extstate[section] = state.extstate[section] or {}
-    state.extstate[section][key] = value
-    if persist then state.persisted[section .. "/" .. key] = true end
-  end
-  function reaper.DeleteExtState(section, key, persist)
-    check_type("DeleteExtState", section, "string", 1)
-    check_type("DeleteExtState", key, "string", 2)
-    check_type("DeleteExtState", persist, "boolean", 3)
-    if state.extstate[section] then state.extstate[section][key] = nil end
-  end
-
-  -- ------------------------------------------------------------------------------- undo, UI
-  function reaper.Undo_BeginBlock() state.undo_depth = state.undo_depth + 1 end
-  function reaper.Undo_BeginBlock2(proj) check_project("Undo_BeginBlock2", proj); reaper.Undo_BeginBlock() end
-  function reaper.Undo_EndBlock(description, flags)
-    check_type("Undo_EndBlock", description, "string", 1)
-    check_type("Undo_EndBlock", flags, "number", 2)
-    if state.undo_depth < 1 then fail("Undo_EndBlock", "no open undo block") end
-    state.undo_depth = state.undo_depth - 1
-    if state.undo_depth == 0 then table.insert(state.undo_points, description) end
-  end
-  function reaper.Undo_EndBlock2(proj, description, flags)
-    check_project("Undo_EndBlock2", proj)
-    reaper.Undo_EndBlock(description, flags)
-  end
-  function reaper.PreventUIRefresh(delta) check_type("PreventUIRefresh", delta, "number", 1) end
-  function reaper.UpdateArrange() end
-  function reaper.UpdateTimeline() end
-  function reaper.UpdateItemInProject(item) check_kind("UpdateItemInProject", item, "MediaItem", 1) end
-  function reaper.TrackList_AdjustWindows(is_minor) check_type("TrackList_AdjustWindows", is_minor, "boolean", 1) end
-  function reaper.ShowMessageBox(message, title, kind)
-    check_type("ShowMessageBox", message, "string", 1)
-    check_type("ShowMessageBox", title, "string", 2)
-    check_type("ShowMessageBox", kind, "number", 3)
-    table.insert(state.messages, { title = title, message = message })
-    return 1
-  end
-  function reaper.ShowConsoleMsg(message)
-    check_type("ShowConsoleMsg", message, "string", 1)
-    table.insert(state.console, message)
-  end
-  function reaper.ClearConsole() end
-  function reaper.GetUserInputs(title, count, captions, values)
-    check_type("GetUserInputs", title, "string", 1)
-    check_type("GetUserInputs", count, "number", 2)
-    check_type("GetUserInputs", captions, "string", 3)
-    check_type("GetUserInputs", values, "string", 4)
-    local answer = table.remove(state.inputs, 1)
-    if answer == nil then fail("GetUserInputs", "the test did not expect a dialog: " .. title) end
-    state.last_dialog = { title = title, captions = captions, values = values }
-    if answer == false then return false, values end
-    return true, answer
-  end
-
-  -- ------------------------------------------------------------------------------- system
-  function reaper.GetResourcePath() return scenario.resource_path end
-  function reaper.GetProjectPath(_) return scenario.project_path or "" end
-  function reaper.GetOS() return "Linux-x86_64" end
-  function reaper.time_precise() return state.now end -- advanced by the harness as it sleeps
-  function reaper.RecursiveCreateDirectory(path, _)
-    check_type("RecursiveCreateDirectory", path, "string", 1)
-    os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
-    return 1
-  end
-  function reaper.file_exists(path)
-    check_type("file_exists", path, "string", 1)
-    local f = io.open(path, "rb")
-    if f then f:close() end
-    return f ~= nil
-  end
-  -- timeout -1 / -2: start the command and return at once (really spawned in the background);
-  -- otherwise run it to the end and return "exit code\noutput".
-  function reaper.ExecProcess(command, timeout)
-    check_type("ExecProcess", command, "string", 1)
-    check_type("ExecProcess", timeout, "number", 2)
-    table.insert(state.exec, command)
-    if timeout < 0 then
-      os.execute(command .. " >/dev/null 2>&1 &")
-      return ""
-    end
-    local pipe = io.popen(command .. " 2>&1")
-    local output = pipe:read("a")
-    local _, _, code = pipe:close()
-    return string.format("%d\n%s", code or 0, output)
-  end
-  function reaper.defer(fn)
-    check_type("defer", fn, "function", 1)
-    table.insert(state.deferred, { fn = fn, script = state.current_script })
-  end
-  function reaper.atexit(fn)
-    check_type("atexit", fn, "function", 1)
-    table.insert(state.atexit, { fn = fn, script = state.current_script })
-  end
-  function reaper.get_action_context()
-    return false, state.current_script, 0, 0, -1, -1, -1, ""
-  end
-
-  -- ------------------------------------------------------------------------------- gfx
-  gfx.x, gfx.y, gfx.w, gfx.h, gfx.mouse_x, gfx.mouse_y, gfx.mouse_cap = 0, 0, 0, 0, -1, -1, 0
-  gfx.r, gfx.g, gfx.b, gfx.a, gfx.texth = 1, 1, 1, 1, 12
-  function gfx.init(title, w, h)
-    check_type("gfx.init", title, "string", 1)
-    state.gfx_open, gfx.w, gfx.h = true, w or 400, h or 100
-    table.insert(state.gfx_titles, title)
-    return 1
-  end
-  function gfx.quit() state.gfx_open = false end
-  function gfx.getchar()
-    if not state.gfx_open then return -1 end
-    local key = state.gfx_keys[state.cycle]
-    if key == -1 then state.gfx_open = false end
-    return key or 0
-  end
-  function gfx.set(r, g, b, a) gfx.r, gfx.g, gfx.b, gfx.a = r, g or r, b or r, a or 1 end
-  function gfx.rect(x, y, w, h, _)
-    check_type("gfx.rect", x, "number", 1); check_type("gfx.rect", y, "number", 2)
-    check_type("gfx.rect", w, "number", 3); check_type("gfx.rect", h, "number", 4)
-  end
-  function gfx.setfont(_, _, _) end
-  function gfx.measurestr(text) check_type("gfx.measurestr", text, "string", 1); return #text * 7, 12 end
-  function gfx.drawstr(text)
-    check_type("gfx.drawstr", text, "string", 1)
-    state.gfx_text[#state.gfx_text + 1] = text
-    if #state.gfx_text > 200 then table.remove(state.gfx_text, 1) end
-  end
-  function gfx.update() end
 
   strict(reaper, "reaper")
   strict(gfx, "gfx")

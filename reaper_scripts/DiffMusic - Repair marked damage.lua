@@ -1,0 +1,49 @@
+-- @description DiffMusic - Repair marked damage
+-- @author DiffMusic Bridge developers
+-- @version 0.2.0
+-- @license GPL-3.0-or-later
+-- @about
+--   Repairs the damage regions ("DiffMusic: dropout", "DiffMusic: click", "DiffMusic: clipping",
+--   as "DiffMusic - Find damage in selected items" adds them, or drawn by hand) that overlap the
+--   selected items: each kind of damage on an item becomes one job with its task (inpaint,
+--   declick, declip) and one new take, identical to the original outside the repaired stretch.
+--   Part of DiffMusic Bridge; see reaper_scripts/README.md.
+
+local script_path = ({ reaper.get_action_context() })[2]
+local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
+
+local marked = dm.diagnosis.marked()
+if #marked == 0 then
+  dm.message("No damage is marked. Run 'DiffMusic - Find damage in selected items' first, or add "
+    .. "regions named 'DiffMusic: dropout', 'DiffMusic: click' or 'DiffMusic: clipping'.")
+  return
+end
+
+-- One spec per kind of damage marked on the item: its stretches (item frames), sent with the
+-- kind's context (dropouts: the dropout context setting) and spliced back into the item.
+local function spec_for(info, s)
+  local specs = {}
+  for _, damage in ipairs(dm.diagnosis.DAMAGE) do
+    local gaps, a0, b1 = {}, math.huge, -1
+    for _, m in ipairs(marked) do
+      local a, b = dm.frames_of(info, m.start, m.stop)
+      if a and m.damage == damage then
+        gaps[#gaps + 1] = { a, b }
+        a0, b1 = math.min(a0, a), math.max(b1, b)
+      end
+    end
+    if #gaps > 0 then
+      local c0, c1 = dm.window(info, a0, b1, damage.context or s.context)
+      specs[#specs + 1] = {
+        task = damage.task, label = damage.label, kind = "take", first = c0, frames = c1 - c0,
+        splice = c0 > 0 or c1 < info.frames,
+        flags = damage.task == "inpaint" and dm.gap_arguments(info, gaps, c0) or {},
+      }
+    end
+  end
+  if #specs > 0 then return specs end
+  return nil
+end
+
+dm.run_action("Repair damage", "DiffMusic: repair marked damage", spec_for,
+  "No marked damage overlaps the selected items.")

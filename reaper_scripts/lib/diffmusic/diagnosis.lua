@@ -1,0 +1,110 @@
+-- DiffMusic for REAPER: `diffmusic diagnose FILE --json` in the background, what it found (the
+-- room, dropouts, clicks, clipping), and the project regions that mark damage for repair.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+--
+-- The report is one JSON object (docs/protocol.md, "diagnose --json"): {"event": "diagnosis",
+-- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence"} | null, "bandwidth": {...},
+-- "dropouts": [{"start", "end"}], "clicks": [{"start", "end"}], "clipping": {"level",
+-- "fraction", "regions": [{"start", "end"}]} | null}; times in seconds of the file.
+
+local use = ... -- the library's module loader (lib/diffmusic.lua)
+local json = use("json")
+local runner = use("runner")
+local system = use("system")
+
+local M = {}
+
+-- Damage the repair assistant marks, in report order: the report's key, the name its regions
+-- get ("DiffMusic: <name>"), and the task that repairs it with the seconds sent around it
+-- (`context` nil: the dropout context setting).
+M.DAMAGE = {
+  { key = "dropouts", name = "dropout", task = "inpaint", label = "dropout restore" },
+  { key = "clicks", name = "click", task = "declick", label = "declick", context = 0.5 },
+  { key = "clipping", name = "clipping", task = "declip", label = "declip", context = 0.5 },
+}
+M.REGION_PREFIX = "DiffMusic: "
+
+-- Start diagnosing `path`; the output goes to dir/diagnose.log (see runner.launch).
+function M.start(dir, path, s)
+  return runner.launch(dir, "diagnose", { s.cli, "diagnose", path, "--json" })
+end
+
+-- Nothing while the command runs; then "done" and the report, or "failed" and a problem.
+function M.poll(process, s)
+  local exit = system.read_file(process.code)
+  if not exit then return nil end
+  local report, problem
+  for line in (system.read_file(process.log) or ""):gmatch("[^\r\n]+") do
+    if line:match("^%s*{") then
+      local ok, value = pcall(json.decode, line)
+      if ok and type(value) == "table" and value.event == "diagnosis" then report = value end
+      if ok and type(value) == "table" and value.event == "error" then problem = value.message end
+    end
+  end
+  if report then return "done", report end
+  return "failed", type(problem) == "string" and problem or runner.exit_problem(process, exit, s)
+end
+
+local function given(value) return value ~= nil and value ~= json.null end
+
+-- One line on the room of a report.
+function M.describe_room(report)
+  local reverb = report.reverb
+  if not given(reverb) or not tonumber(reverb.rt60_s) then
+    return "no room reverberation measured"
+  end
+  local text = string.format("room RT60 %.2f s", reverb.rt60_s)
+  if tonumber(reverb.drr_db) then text = text .. string.format(", DRR %+.1f dB", reverb.drr_db) end
+  if tonumber(reverb.confidence) then
+    text = text .. string.format(" (confidence %.2f)", reverb.confidence)
+  end
+  return text
+end
+
+-- The stretches of damage in a report: { {damage = M.DAMAGE entry, start = s, stop = s}, ... }.
+function M.damage(report)
+  local found = {}
+  for _, damage in ipairs(M.DAMAGE) do
+    local list = report[damage.key]
+    if given(list) and damage.key == "clipping" then list = list.regions end
+    for _, span in ipairs(given(list) and list or {}) do
+      local start, stop = tonumber(span.start), tonumber(span["end"])
+      if start and stop and stop > start then
+        found[#found + 1] = { damage = damage, start = start, stop = stop }
+      end
+    end
+  end
+  return found
+end
+
+-- Mark found damage on the project as regions "DiffMusic: <name>" (times in the item from
+-- `position`, cut to the item's `length`); returns how many were added.
+function M.mark(found, position, length)
+  local added = 0
+  for _, f in ipairs(found) do
+    local start, stop = math.max(0, f.start), math.min(length, f.stop)
+    if stop > start then
+      reaper.AddProjectMarker2(0, true, position + start, position + stop,
+        M.REGION_PREFIX .. f.damage.name, -1, 0)
+      added = added + 1
+    end
+  end
+  return added
+end
+
+-- The damage regions of the project: { {damage = entry, start = s, stop = s}, ... } (project time).
+function M.marked()
+  local marked = {}
+  local by_name = {}
+  for _, damage in ipairs(M.DAMAGE) do by_name[M.REGION_PREFIX .. damage.name] = damage end
+  local count = reaper.CountProjectMarkers(0) -- markers and regions
+  for i = 0, count - 1 do
+    local _, isrgn, start, stop, name = reaper.EnumProjectMarkers3(0, i)
+    if isrgn and by_name[name] then
+      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop }
+    end
+  end
+  return marked
+end
+
+return M

@@ -1,0 +1,103 @@
+-- DiffMusic for REAPER: the selected items and what a job needs to know about each.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+local M = {}
+
+local function item_label(item, take)
+  local _, name = reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)
+  if name == "" then
+    local track = reaper.GetMediaItem_Track(item)
+    local _, track_name = reaper.GetSetMediaTrackInfo_String(track, "P_NAME", "", false)
+    name = "item on track " .. math.floor(reaper.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER"))
+    if track_name ~= "" then name = "item on " .. track_name end
+  end
+  return name
+end
+
+-- What a job needs to know about one selected item; nil and a message for what cannot be used.
+function M.describe(item)
+  local take = reaper.GetActiveTake(item)
+  if not take then return nil, "a selected item has no take" end
+  local label = item_label(item, take)
+  if reaper.TakeIsMIDI(take) then
+    return nil, "'" .. label .. "' is a MIDI take; DiffMusic works on audio takes"
+  end
+  local source = reaper.GetMediaItemTake_Source(take)
+  local rate = source and reaper.GetMediaSourceSampleRate(source) or 0
+  local channels = source and reaper.GetMediaSourceNumChannels(source) or 0
+  if rate <= 0 or channels <= 0 then
+    return nil, "'" .. label .. "' has no audio source"
+  end
+  local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
+  local length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
+  local _, item_guid = reaper.GetSetMediaItemInfo_String(item, "GUID", "", false)
+  local _, take_guid = reaper.GetSetMediaItemTakeInfo_String(take, "GUID", "", false)
+  local track = reaper.GetMediaItem_Track(item)
+  local _, track_guid = reaper.GetSetMediaTrackInfo_String(track, "GUID", "", false)
+  local _, track_name = reaper.GetSetMediaTrackInfo_String(track, "P_NAME", "", false)
+  rate = math.floor(rate + 0.5)
+  return {
+    item = item, take = take, label = label, rate = rate, channels = channels,
+    position = position, length = length,
+    frames = math.ceil(length * rate - 1e-6),   -- frames of the item at the source rate
+    item_guid = item_guid, take_guid = take_guid, track_guid = track_guid, track_name = track_name,
+    take_name = select(2, reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)),
+    vol = reaper.GetMediaItemTakeInfo_Value(take, "D_VOL"),
+    pan = reaper.GetMediaItemTakeInfo_Value(take, "D_PAN"),
+  }
+end
+
+-- Every selected item, checked; nil and a message if there is none or one cannot be used.
+function M.selected()
+  local count = reaper.CountSelectedMediaItems(0)
+  if count == 0 then return nil, "Select one or more audio items first." end
+  local items = {}
+  for i = 0, count - 1 do
+    local info, problem = M.describe(reaper.GetSelectedMediaItem(0, i))
+    if not info then return nil, problem end
+    items[#items + 1] = info
+  end
+  return items
+end
+
+-- Project times [start, stop) as frames [a, b) of an item (frame j sounds at item time
+-- j / rate), cut to the item; nil when they miss it.
+function M.frames_of(info, start, stop)
+  local first = math.max(start, info.position) - info.position
+  local last = math.min(stop, info.position + info.length) - info.position
+  if last <= first then return nil end
+  local a = math.floor(first * info.rate + 0.5)
+  local b = math.min(math.floor(last * info.rate + 0.5), info.frames)
+  if b <= a then return nil end
+  return a, b
+end
+
+-- The item frames [c0, c1) sent around frames [a, b): `seconds` (a number or its text) on each
+-- side, or the whole item for "item".
+function M.window(info, a, b, seconds)
+  if seconds == "item" then return 0, info.frames end
+  local context = math.floor(tonumber(seconds) * info.rate + 0.5)
+  return math.max(0, a - context), math.min(info.frames, b + context)
+end
+
+-- `--gap START:END` arguments for gaps { {a, b}, ... } (item frames), relative to frame c0.
+function M.gap_arguments(info, gaps, c0)
+  local args = {}
+  for _, g in ipairs(gaps) do
+    args[#args + 1] = "--gap"
+    args[#args + 1] = string.format("%.6f:%.6f", (g[1] - c0) / info.rate, (g[2] - c0) / info.rate)
+  end
+  return args
+end
+
+-- The impulse-response rule: a selected item whose take or track name holds "IR" as a word or
+-- "impulse" in any case ("IR hall", "Room IR", "Impulse response") is the room's impulse
+-- response for the dereverb action, not an item to process.
+function M.is_impulse_response(info)
+  for _, name in ipairs({ info.take_name, info.track_name }) do
+    if name:find("%f[%w]IR%f[%W]") or name:lower():find("impulse", 1, true) then return true end
+  end
+  return false
+end
+
+return M

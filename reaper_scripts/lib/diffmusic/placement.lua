@@ -1,0 +1,135 @@
+-- DiffMusic for REAPER: placing finished renders as new takes or new tracks, in one undo block.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+local use = ... -- the library's module loader (lib/diffmusic.lua)
+local diagnosis = use("diagnosis")
+local job_store = use("jobs")
+local wav = use("wav")
+
+local M = {}
+
+local function find_item(guid)
+  for i = 0, reaper.CountMediaItems(0) - 1 do
+    local item = reaper.GetMediaItem(0, i)
+    local _, g = reaper.GetSetMediaItemInfo_String(item, "GUID", "", false)
+    if g == guid then return item end
+  end
+  return nil
+end
+
+local function build_peaks(source)
+  if reaper.PCM_Source_BuildPeaks(source, 0) ~= 0 then
+    while reaper.PCM_Source_BuildPeaks(source, 1) ~= 0 do end
+    reaper.PCM_Source_BuildPeaks(source, 2)
+  end
+end
+
+-- Check a render against what was sent (rate, channels, frames); nil or a problem.
+local function check_render(path, job, frames)
+  local info, problem = wav.info(path)
+  if not info then return problem end
+  if info.rate ~= job.rate or info.channels ~= job.channels or info.frames ~= frames then
+    return string.format("%s: %d Hz, %d channels, %d frames; expected %d Hz, %d, %d",
+      path, info.rate, info.channels, info.frames, job.rate, job.channels, frames)
+  end
+  return nil
+end
+
+-- The file that becomes the new take (covering the whole item from its start); nil, problem.
+local function take_file(job)
+  local render = job.outputs[1]
+  local problem = check_render(render, job, job.sent_frames)
+  if problem then return nil, problem end
+  if not job.full then return render end
+  return wav.splice(job.full, render, job.first, job.placed_file)
+end
+
+-- A take (new or on a new item) playing `path` from the item start at the project's rate:
+-- sample k of the file sounds at item time k / rate, exactly where the sent audio came from.
+local function set_take(take, path, name, job)
+  local source = reaper.PCM_Source_CreateFromFile(path)
+  reaper.SetMediaItemTake_Source(take, source)
+  reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", 0)
+  reaper.SetMediaItemTakeInfo_Value(take, "D_PLAYRATE", 1)
+  reaper.SetMediaItemTakeInfo_Value(take, "D_VOL", job.vol or 1)
+  reaper.SetMediaItemTakeInfo_Value(take, "D_PAN", job.pan or 0)
+  reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", name, true)
+  build_peaks(source)
+end
+
+-- Place one finished job (inside the caller's undo block); nil or a problem.
+local function place_one(job, created_tracks)
+  local item = find_item(job.item_guid)
+  if not item then
+    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir
+  end
+  if job.kind == "markers" then
+    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position, job.length)
+    return nil
+  end
+  if job.kind == "tracks" then
+    for _, path in ipairs(job.outputs) do
+      local problem = check_render(path, job, job.sent_frames)
+      if problem then return problem end
+    end
+    local parent = reaper.GetMediaItem_Track(item)
+    local tracks = created_tracks[job.track_guid] or {}
+    created_tracks[job.track_guid] = tracks
+    local base = job.track_name ~= "" and job.track_name or job.item_label
+    for i, path in ipairs(job.outputs) do
+      local track = tracks[i]
+      if not track or not reaper.ValidatePtr2(0, track, "MediaTrack*") then
+        local index = math.floor(reaper.GetMediaTrackInfo_Value(parent, "IP_TRACKNUMBER")) + i - 1
+        reaper.InsertTrackAtIndex(index, true)
+        track = reaper.GetTrack(0, index)
+        reaper.GetSetMediaTrackInfo_String(track, "P_NAME", base .. " - source " .. i, true)
+        tracks[i] = track
+      end
+      local new_item = reaper.AddMediaItemToTrack(track)
+      reaper.SetMediaItemInfo_Value(new_item, "D_POSITION", job.position)
+      reaper.SetMediaItemInfo_Value(new_item, "D_LENGTH", job.length)
+      local take = reaper.AddTakeToMediaItem(new_item)
+      set_take(take, path, job.item_label .. " (DiffMusic source " .. i .. ")", job)
+      reaper.UpdateItemInProject(new_item)
+    end
+    return nil
+  end
+  local path, problem = take_file(job)
+  if not path then return problem end
+  local take = reaper.AddTakeToMediaItem(item)
+  set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job)
+  reaper.SetActiveTake(take)
+  reaper.UpdateItemInProject(item)
+  return nil
+end
+
+-- Place finished jobs in one undo block; returns the number placed and a list of problems.
+-- Jobs that another script already placed (no longer pending) are skipped.
+function M.place_jobs(jobs, undo_name)
+  local ready = {}
+  for _, job in ipairs(jobs) do
+    -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
+    local own = job.kind == "markers" and job.diagnosis
+    if job.state == "finished" and (own or job_store.is_pending(job.id)) then ready[#ready + 1] = job end
+  end
+  if #ready == 0 then return 0, {} end
+  local placed, problems, created_tracks = 0, {}, {}
+  reaper.Undo_BeginBlock()
+  reaper.PreventUIRefresh(1)
+  for _, job in ipairs(ready) do
+    local ok, problem = pcall(place_one, job, created_tracks)
+    if not ok or problem then
+      problems[#problems + 1] = tostring(problem)
+    else
+      placed = placed + 1
+      job_store.unregister_job(job.id)
+    end
+  end
+  reaper.PreventUIRefresh(-1)
+  reaper.TrackList_AdjustWindows(false)
+  reaper.UpdateArrange()
+  reaper.Undo_EndBlock(undo_name, -1)
+  return placed, problems
+end
+
+return M

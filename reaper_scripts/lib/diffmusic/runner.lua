@@ -1,0 +1,128 @@
+-- DiffMusic for REAPER: starting `diffmusic submit` in the background, cancelling, reading its status.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+local use = ... -- the library's module loader (lib/diffmusic.lua)
+local json = use("json")
+local system = use("system")
+
+local M = {}
+
+-- The `diffmusic submit` command line of a job (documented in docs/protocol.md).
+function M.submit_arguments(job, s)
+  local args = { s.cli, "submit", job.input, "--task", job.task }
+  for _, flag in ipairs(job.flags or {}) do args[#args + 1] = flag end
+  if s.preset ~= "" then table.move({ "--preset", s.preset }, 1, 2, #args + 1, args) end
+  table.move({ "--backend", s.backend }, 1, 2, #args + 1, args)
+  if s.model ~= "" then table.move({ "--model", s.model }, 1, 2, #args + 1, args) end
+  if s.steps ~= "" then table.move({ "--steps", s.steps }, 1, 2, #args + 1, args) end
+  table.move({ "--job-id", job.id, "--wait", "-o", job.output, "--status-file", job.status, "--json" },
+    1, 9, #args + 1, args)
+  if s.connection_file ~= "" then
+    table.move({ "--connection-file", s.connection_file }, 1, 2, #args + 1, args)
+  end
+  return args
+end
+
+-- Start a command in the background: a small shell script in the job folder (kept for the
+-- user to read or rerun) that logs the output and records the exit code, started through
+-- ExecProcess without waiting.
+function M.launch(dir, name, args)
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = system.quote(a) end
+  local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
+  os.remove(code)
+  local script
+  if system.is_windows() then
+    script = system.join(dir, name .. ".cmd")
+    system.write_file(script, "@echo off\r\n" .. table.concat(quoted, " ") .. " > " .. system.quote(log)
+      .. " 2>&1\r\necho %ERRORLEVEL% > " .. system.quote(code) .. "\r\n")
+    reaper.ExecProcess('cmd.exe /C "' .. script .. '"', -2)
+  else
+    script = system.join(dir, name .. ".sh")
+    system.write_file(script, "#!/bin/sh\n" .. table.concat(quoted, " ") .. " > " .. system.quote(log)
+      .. " 2>&1\necho $? > " .. system.quote(code) .. "\n")
+    local command = '/bin/sh "' .. script .. '"'
+    if reaper.ExecProcess(command, -1) == nil then
+      os.execute(command .. " >/dev/null 2>&1 &") -- ExecProcess could not start it
+    end
+  end
+  return { log = log, code = code }
+end
+
+function M.start_job(job, s)
+  os.remove(job.status)
+  job.process = M.launch(job.dir, "submit", M.submit_arguments(job, s))
+  job.started = reaper.time_precise()
+  job.state, job.fraction = "starting", 0
+end
+
+function M.cancel_job(job, s)
+  local args = { s.cli, "cancel", job.id }
+  if s.connection_file ~= "" then
+    table.move({ "--connection-file", s.connection_file }, 1, 2, #args + 1, args)
+  end
+  M.launch(job.dir, "cancel", args)
+end
+
+local function last_line(path)
+  local text = system.read_file(path) or ""
+  local line = ""
+  for l in text:gmatch("[^\r\n]+") do
+    if l:match("%S") then line = l end
+  end
+  return line
+end
+
+-- Why a command started by M.launch ended badly, from its exit code (`exit`: the text of its
+-- .exit file) and the last line of its log.
+function M.exit_problem(process, exit, s)
+  local code = tonumber(exit:match("%-?%d+")) or -1
+  if code == 127 or code == 9009 then
+    return "the diffmusic command '" .. s.cli .. "' was not found; set its full path in "
+      .. "'DiffMusic - Settings'"
+  end
+  local line = last_line(process.log)
+  return line ~= "" and line or ("the diffmusic client exited with code " .. code)
+end
+
+-- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
+local FINAL = { finished = true, failed = true, cancelled = true }
+M.FINAL = FINAL
+local START_TIMEOUT = 120 -- seconds without any status file before giving up on the client
+
+function M.poll_job(job, s)
+  if FINAL[job.state] then return end
+  local text = system.read_file(job.status)
+  if text then
+    local ok, status = pcall(json.decode, text)
+    if ok and type(status) == "table" then
+      job.state = status.state or job.state
+      job.fraction = tonumber(status.fraction) or job.fraction
+      if type(status.error) == "string" then job.error = status.error end
+      if type(status.outputs) == "table" then job.outputs = status.outputs end
+    end
+  end
+  local exit = job.process and system.read_file(job.process.code)
+  if exit and not FINAL[job.state] then
+    -- the client ended without a final state: it did not start, or crashed
+    job.state, job.error = "failed", M.exit_problem(job.process, exit, s)
+  elseif not text and not exit and job.started
+      and reaper.time_precise() - job.started > START_TIMEOUT then
+    job.state = "failed"
+    job.error = "the diffmusic client did not answer within " .. START_TIMEOUT .. " s"
+  end
+  if job.state == "finished" then
+    -- the render files must all be there before the job counts as done
+    if type(job.outputs) ~= "table" or #job.outputs == 0 then
+      job.state, job.error = "failed", "the job finished without output files"
+    else
+      for _, path in ipairs(job.outputs) do
+        if not reaper.file_exists(path) then
+          job.state, job.error = "failed", "missing output file " .. path
+        end
+      end
+    end
+  end
+end
+
+return M

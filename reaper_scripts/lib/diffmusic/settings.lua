@@ -1,0 +1,61 @@
+-- DiffMusic for REAPER: the settings kept in REAPER's ExtState (section "DiffMusic") and their checks.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+local M = {}
+M.SECTION = "DiffMusic"
+
+-- Defaults of every setting kept in ExtState (section "DiffMusic"); "" means "not given".
+M.DEFAULTS = {
+  cli = "diffmusic",        -- the diffmusic command (a full path if REAPER's PATH lacks it)
+  connection_file = "",     -- daemon connection file ("" = the CLI's default)
+  backend = "dsp",          -- dsp | diffusion
+  model = "",               -- diffusion model id or folder
+  preset = "",              -- preset name or file
+  steps = "",               -- diffusion steps
+  context = "30",           -- dropout: seconds sent on each side for the pattern search, or "item"
+  sources = "2",            -- separation: number of sources
+  job_folder = "",          -- where job folders go ("" = <project media folder>/DiffMusic)
+}
+-- The dropout context: the engine looks for material to fill a gap in everything it is sent,
+-- so the more context, the better the fill (up to this many seconds on each side).
+M.CONTEXT_MAX = 600
+
+M.SETTING_ORDER = {
+  "cli", "connection_file", "backend", "model", "preset", "steps", "context", "sources",
+  "job_folder",
+}
+
+function M.get(key)
+  local value = reaper.GetExtState(M.SECTION, key)
+  if value == "" then return M.DEFAULTS[key] end
+  return value
+end
+
+function M.read()
+  local s = {}
+  for _, key in ipairs(M.SETTING_ORDER) do s[key] = M.get(key) end
+  return s
+end
+
+-- Check settings; returns nil or a one-line problem.
+function M.check(s)
+  if s.cli == "" then return "the diffmusic command is empty" end
+  if s.backend ~= "dsp" and s.backend ~= "diffusion" then
+    return "backend '" .. s.backend .. "': expected dsp or diffusion"
+  end
+  if s.steps ~= "" and not s.steps:match("^%d+$") then
+    return "steps '" .. s.steps .. "': expected a whole number"
+  end
+  local context = tonumber(s.context)
+  if s.context ~= "item" and (not context or context < 0 or context > M.CONTEXT_MAX) then
+    return string.format("context '%s': expected seconds between 0 and %d, or item", s.context,
+      M.CONTEXT_MAX)
+  end
+  local sources = tonumber(s.sources)
+  if not sources or sources % 1 ~= 0 or sources < 2 or sources > 8 then
+    return "sources '" .. s.sources .. "': expected a whole number from 2 to 8"
+  end
+  return nil
+end
+
+return M

@@ -1,0 +1,197 @@
+-- DiffMusic for REAPER: the progress window and the defer loop that reads, starts and watches jobs.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+local use = ... -- the library's module loader (lib/diffmusic.lua)
+local diagnosis = use("diagnosis")
+local job_store = use("jobs")
+local placement = use("placement")
+local runner = use("runner")
+local settings = use("settings")
+local system = use("system")
+
+local M = {}
+
+local WINDOW_W, ROW_H = 460, 22
+
+local function draw(title, jobs, note)
+  gfx.set(0.15, 0.15, 0.15)
+  gfx.rect(0, 0, gfx.w, gfx.h, 1)
+  gfx.setfont(1, "Arial", 15)
+  gfx.set(0.9, 0.9, 0.9)
+  gfx.x, gfx.y = 10, 8
+  gfx.drawstr(title)
+  for i, job in ipairs(jobs) do
+    local y = 10 + i * ROW_H
+    local fraction = math.max(0, math.min(1, job.fraction or 0))
+    gfx.set(0.3, 0.3, 0.3)
+    gfx.rect(10, y, WINDOW_W - 20, ROW_H - 4, 1)
+    gfx.set(0.25, 0.55, 0.35)
+    gfx.rect(10, y, math.floor((WINDOW_W - 20) * fraction), ROW_H - 4, 1)
+    gfx.set(1, 1, 1)
+    gfx.x, gfx.y = 14, y + 2
+    gfx.drawstr(string.format("%s: %s %d%%", job.item_label, job.state, math.floor(fraction * 100)))
+    local report = job.diagnose and job.diagnosis and job.diagnosis.report
+    if report then gfx.drawstr(" - " .. diagnosis.describe_room(report)) end
+  end
+  gfx.set(0.7, 0.7, 0.7)
+  gfx.x, gfx.y = 10, gfx.h - 22
+  gfx.drawstr(note)
+  gfx.update()
+end
+
+-- Poll jobs with reaper.defer until all have ended, then place the finished ones in one undo
+-- block and report. Esc or a click in the window, or the "DiffMusic - Cancel running jobs"
+-- action, cancels; closing the window lets the jobs go on in the background.
+-- Jobs in state "reading" (with `readings[job.id]` from job_store.new_job) have their audio read
+-- here first, READ_BUDGET frames per defer cycle, and are started when it is written.
+local READ_BUDGET = 32768
+
+-- Poll a job's `diffmusic diagnose` run; a "markers" job (find damage) is that run alone.
+local function poll_diagnosis(job, s)
+  local d = job.diagnosis
+  if not d or d.state then return end
+  local state, value = diagnosis.poll(d.process, s)
+  if not state then return end
+  d.state = state
+  if state == "done" then d.report = value else d.error = value end
+  if job.kind == "markers" then
+    if state == "done" then
+      job.state, job.fraction = "finished", 1
+    else
+      job.state, job.error = "failed", value
+    end
+  end
+end
+
+-- What the finished jobs found, for the console: the room of each dereverb, the regions marked.
+local function findings(jobs)
+  local lines = {}
+  for _, job in ipairs(jobs) do
+    local d = job.diagnosis
+    if job.marked then
+      lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
+        job.marked, diagnosis.describe_room(d.report))
+    elseif d and d.report then
+      lines[#lines + 1] = string.format("'%s': %s", job.item_label, diagnosis.describe_room(d.report))
+    elseif d and d.error then
+      lines[#lines + 1] = string.format("'%s': no room estimate (%s)", job.item_label, d.error)
+    end
+  end
+  return lines
+end
+
+function M.watch(jobs, s, title, undo_name, readings)
+  readings = readings or {}
+  reaper.DeleteExtState(settings.SECTION, "cancel", false)
+  local height = 50 + #jobs * ROW_H
+  gfx.init(system.TITLE .. " - " .. title, WINDOW_W, height)
+  local window, cancelled = true, false
+  -- A cancel goes to the daemon once it knows the job (queued or running): one sent while the
+  -- client is still starting would find no job there and be lost.
+  local function send_cancels()
+    for _, job in ipairs(jobs) do
+      if job.kind == "markers" and not runner.FINAL[job.state] then
+        job.state = "cancelled" -- a diagnosis runs on its own, briefly: its result is dropped
+      elseif not job.cancel_sent and (job.state == "queued" or job.state == "running") then
+        job.cancel_sent = true
+        runner.cancel_job(job, s)
+      end
+    end
+  end
+  local function cancel()
+    cancelled = true
+    send_cancels()
+  end
+  local function finish()
+    if window then gfx.quit() end
+    if cancelled then
+      for _, job in ipairs(jobs) do job_store.unregister_job(job.id) end
+      system.log("cancelled; nothing was changed.")
+      return
+    end
+    local placed, problems = placement.place_jobs(jobs, undo_name)
+    for _, job in ipairs(jobs) do
+      if job.state ~= "finished" then
+        job_store.unregister_job(job.id)
+        problems[#problems + 1] = string.format("'%s': %s", job.item_label,
+          job.state == "cancelled" and "cancelled" or (job.error or "failed"))
+      end
+    end
+    for _, line in ipairs(findings(jobs)) do system.log(line) end
+    if #problems > 0 then
+      system.message(string.format("%s: %d of %d done.\n\n%s", title, placed, #jobs,
+        table.concat(problems, "\n")))
+    else
+      system.log(string.format("%s: %d render(s) placed.", title, placed))
+    end
+  end
+  local function read(job)
+    local reading = readings[job.id]
+    if cancelled then
+      job_store.close_reading(reading)
+      job.state = "cancelled"
+      return
+    end
+    local ok, done = pcall(job_store.read_step, job, reading, READ_BUDGET)
+    if not ok then
+      job_store.close_reading(reading)
+      job.state, job.error = "failed", "could not write its audio: " .. tostring(done)
+    elseif done then
+      readings[job.id] = nil
+      if job.kind == "markers" then
+        job.state = "running"
+      else
+        job_store.register_job(job)
+        runner.start_job(job, s)
+      end
+      if job.kind == "markers" then
+        job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+      end
+    end
+  end
+  local function step()
+    local running, reading = false, false
+    for _, job in ipairs(jobs) do
+      if job.state == "reading" then
+        if not reading then read(job) end -- one job's audio at a time
+        reading = true
+      else
+        if job.kind ~= "markers" then runner.poll_job(job, s) end
+        -- the room estimate starts once the daemon has the job (not for a job that never ran)
+        local accepted = job.state == "queued" or job.state == "running" or job.state == "finished"
+        if job.diagnose and not job.diagnosis and accepted and not cancelled then
+          job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+        end
+        poll_diagnosis(job, s)
+      end
+      -- a finished render waits for its room estimate (seconds); a failed job does not
+      local diagnosing = job.diagnosis and not job.diagnosis.state
+        and job.state ~= "failed" and job.state ~= "cancelled"
+      if not runner.FINAL[job.state] or diagnosing then running = true end
+      -- a heartbeat: "Import finished renders" leaves the jobs of a running script alone
+      reaper.SetExtState(settings.SECTION, "beat." .. job.id, tostring(os.time()), false)
+    end
+    if reaper.GetExtState(settings.SECTION, "cancel") ~= "" then cancel() end
+    if cancelled then send_cancels() end
+    if window then
+      local key = gfx.getchar()
+      if key == 27 or (gfx.mouse_cap & 1 == 1 and gfx.mouse_y > gfx.h - 26) then
+        cancel()
+      elseif key < 0 then
+        window = false
+        system.log(title .. ": the window was closed; the jobs go on and their renders will be placed.")
+      end
+    end
+    if window then
+      draw(title, jobs, cancelled and "Cancelling..." or "Esc or click here: cancel")
+    end
+    if running then
+      reaper.defer(step)
+    else
+      finish()
+    end
+  end
+  step()
+end
+
+return M

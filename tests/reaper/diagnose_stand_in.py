@@ -1,0 +1,44 @@
+"""A strict stand-in for ``diffmusic diagnose FILE --json``, and only for that command.
+
+The real ``diagnose`` (wt/rooms) reports reverb, band limit and dropouts; clicks and clipping
+(issue 16) come from another branch. To test how the REAPER actions read those entries, the
+tests point the ``cli`` setting at a wrapper around this script, which checks the call exactly
+as the real command takes it and prints the report it was given (docs/protocol.md's contract):
+
+    python diagnose_stand_in.py --report REPORT.json diagnose FILE --json
+
+Anything else (another command, a missing or unreadable FILE, no --json) is an error line and
+exit 2, so a script that calls it wrongly fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 5 or argv[0] != "--report" or argv[2] != "diagnose" or argv[4] != "--json":
+        print(json.dumps({"event": "error", "message": f"stand-in: unexpected call {argv}"}))
+        return 2
+    audio = Path(argv[3])
+    try:
+        info = sf.info(str(audio))
+    except (OSError, RuntimeError) as error:
+        print(json.dumps({"event": "error", "message": f"{audio}: {error}"}))
+        return 2
+    report = json.loads(Path(argv[1]).read_text())
+    expected = report.pop("expect_seconds", None)  # the item as the action must send it
+    if expected is not None and abs(info.duration - expected) > 1e-3:
+        message = f"stand-in: {audio} lasts {info.duration} s, expected {expected} s"
+        print(json.dumps({"event": "error", "message": message}))
+        return 2
+    print(json.dumps({"event": "diagnosis", **report}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,215 @@
+"""Find damage in selected items, then repair it (issue 16): regions per dropout, click and
+clipping, then one job per kind of damage with its task, placed as a new take.
+
+The real ``diffmusic diagnose`` finds dropouts; clicks and clipping are read from a strict
+stand-in of that one command (diagnose_stand_in.py) until the engine reports them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reaper_helpers import HERE, read_wav, run_scripts, script, take_item, write_wav
+
+from diffmusic_engine.synth import music_excerpt
+
+pytestmark = pytest.mark.lua
+
+SR = 44100
+FIND, REPAIR = "Find damage in selected items", "Repair marked damage"
+
+
+def stand_in_cli(tmp: Path, report: dict) -> str:
+    """A `diffmusic` that answers `diagnose FILE --json` with ``report`` (and nothing else)."""
+    (tmp / "report.json").write_text(json.dumps(report))
+    cli = tmp / "diffmusic-stand-in"
+    cli.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "diagnose_stand_in.py"}" '
+        f'--report "{tmp / "report.json"}" "$@"\n'
+    )
+    cli.chmod(0o755)
+    return str(cli)
+
+
+def regions(report: dict) -> list[tuple[float, float, str]]:
+    return [(m["pos"], m["rgnend"], m["name"]) for m in report["markers"] if m["isrgn"]]
+
+
+def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(4.0, SR, 1, seed=1), SR)
+    found = {
+        "reverb": None, "bandwidth": {"cutoff_hz": None},
+        "dropouts": [{"start": 1.0, "end": 1.05}],
+        "clicks": [{"start": 2.0, "end": 2.001}, {"start": 2.5, "end": 2.5015}],
+        # the last region runs past the item's end: the region stops there
+        "clipping": {"level": 0.5, "fraction": 0.01,
+                     "regions": [{"start": 3.0, "end": 3.2}, {"start": 3.9, "end": 4.5}]},
+        "expect_seconds": 4.0,
+    }  # fmt: skip
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Drums", "items": [take_item(source, 3.0, 4.0, name="kit")]}],
+        [{"script": script(FIND)}],
+        extstate={"cli": stand_in_cli(tmp_path, found)},
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    assert report["undo_points"] == ["DiffMusic: mark damage"]
+    assert all(c["in_undo_block"] for c in report["changes"])
+    got = regions(report)
+    want = [(4.0, 4.05, "dropout"), (5.0, 5.001, "click"), (5.5, 5.5015, "click"),
+            (6.0, 6.2, "clipping"), (6.9, 7.0, "clipping")]  # fmt: skip
+    assert [name for *_, name in got] == [f"DiffMusic: {name}" for *_, name in want]
+    np.testing.assert_allclose([g[:2] for g in got], [w[:2] for w in want], atol=1e-9)
+    assert "'kit': 5 damage region(s) marked" in report["console"]
+    assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # no take: only regions
+
+
+def test_find_damage_with_the_real_diagnose(tmp_path: Path, diffmusic_cli: str) -> None:
+    audio = music_excerpt(2.0, SR, 2, seed=2)
+    audio[:, int(0.8 * SR) : int(0.85 * SR)] = 0  # a 50 ms digital-silence dropout
+    source = write_wav(tmp_path / "a.wav", audio, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Mix", "items": [take_item(source, 1.0, 2.0)]}],
+        [{"script": script(FIND)}],
+        extstate={"cli": diffmusic_cli},
+        max_seconds=120,
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    got = regions(report)
+    ((start, end, _),) = [r for r in got if r[2] == "DiffMusic: dropout"]
+    assert abs(start - 1.8) < 2e-3 and abs(end - 1.85) < 2e-3
+    # every stretch the command printed (clicks, clipping too, as the engine finds them) is a
+    # region at the item position plus its start
+    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
+    (printed,) = [x for x in (job / "diagnose.log").read_text().splitlines() if x[:1] == "{"]
+    found = json.loads(printed)
+    spans = [(d["start"], d["end"], "dropout") for d in found["dropouts"]]
+    spans += [(d["start"], d["end"], "click") for d in found.get("clicks") or []]
+    clipping = found.get("clipping") or {"regions": []}
+    spans += [(d["start"], d["end"], "clipping") for d in clipping["regions"]]
+    want = sorted((1.0 + a, 1.0 + min(b, 2.0), f"DiffMusic: {n}") for a, b, n in spans)
+    assert len(got) == len(want)
+    for (a, b, n), (wa, wb, wn) in zip(sorted(got), want, strict=True):
+        assert n == wn and abs(a - wa) < 1e-9 and abs(b - wb) < 1e-9
+
+
+def test_repair_without_marked_damage_says_so(tmp_path: Path) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=3), SR)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script(REPAIR)}],
+        markers=[{"isrgn": True, "pos": 0.2, "rgnend": 0.3, "name": "Verse"}],
+    )  # fmt: skip
+    (message,) = report["messages"]
+    assert "No damage is marked" in message["message"]
+    assert report["exec"] == [] and report["undo_points"] == []
+
+
+def test_repair_sends_each_kind_with_its_task(tmp_path: Path) -> None:
+    audio = music_excerpt(4.0, SR, 1, seed=4)
+    source = write_wav(tmp_path / "a.wav", audio, SR)
+    position = 10.0
+    marks = [
+        (11.0, 11.02, "dropout"), (11.5, 11.51, "dropout"), (12.0, 12.001, "click"),
+        (13.0, 13.2, "clipping"), (20.0, 20.5, "dropout"),  # the last one misses the item
+    ]  # fmt: skip
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, position, 4.0)]}],
+        [{"script": script(REPAIR)}],
+        # no daemon needed: the missing command ends each job after its audio is written
+        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "context": "0.25"},
+        markers=[{"isrgn": True, "pos": a, "rgnend": b, "name": f"DiffMusic: {n}"}
+                 for a, b, n in marks],
+    )  # fmt: skip
+    assert report["undo_points"] == []
+    jobs = {}
+    for job in (tmp_path / "project" / "DiffMusic").iterdir():
+        command = (job / "submit.sh").read_text()
+        task = command.split("'--task' '")[1].split("'")[0]
+        jobs[task] = (job, command)
+    assert sorted(jobs) == ["declick", "declip", "inpaint"]
+    # dropouts: both gaps in one job, 0.25 s of context around them, relative to the file
+    job, command = jobs["inpaint"]
+    sent, _ = read_wav(job / "input.wav")
+    c0, c1 = round(0.75 * SR), round(1.76 * SR)
+    assert np.array_equal(sent, audio[:, c0:c1])
+    assert "'--gap' '0.250000:0.270000' '--gap' '0.750000:0.760000'" in command
+    # clicks and clipping: their stretch with 0.5 s around it, no gap
+    for task, (a, b) in {"declick": (2.0, 2.001), "declip": (3.0, 3.2)}.items():
+        job, command = jobs[task]
+        sent, _ = read_wav(job / "input.wav")
+        first, stop = round((a - 0.5) * SR), min(round((b + 0.5) * SR), 4 * SR)
+        assert np.array_equal(sent, audio[:, first:stop]), task
+        assert "--gap" not in command
+        assert (job / "item.wav").exists()  # the whole item, to splice the repair into
+
+
+@pytest.mark.slow
+def test_repair_marked_dropouts_places_one_take(tmp_path: Path, daemon: dict) -> None:
+    # two tones: the engine's short-gap fill is near exact on them, so a misplaced splice shows
+    t = np.arange(2 * SR) / SR
+    clean = np.stack(
+        [0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t + c) for c in (0, 1)]
+    ).astype(np.float32)
+    damaged = clean.copy()
+    gaps = [(int(0.7 * SR), int(0.72 * SR)), (int(1.2 * SR), int(1.215 * SR))]
+    for a, b in gaps:
+        damaged[:, a:b] = 0
+    source = write_wav(tmp_path / "a.wav", damaged, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 1.0, 2.0)]}],
+        [{"script": script(REPAIR)}],
+        extstate={**daemon, "context": "0.3"},
+        markers=[{"isrgn": True, "pos": 1.0 + a / SR, "rgnend": 1.0 + b / SR,
+                  "name": "DiffMusic: dropout"} for a, b in gaps],
+    )  # fmt: skip
+    assert report["errors"] == [] and report["messages"] == [], report
+    assert report["undo_points"] == ["DiffMusic: repair marked damage"]
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert len(takes) == 2 and takes[1]["active"]
+    assert takes[1]["name"].endswith("(DiffMusic dropout restore)")
+    restored, _ = read_wav(takes[1]["file"])
+    keep = np.ones(restored.shape[1], dtype=bool)
+    for a, b in gaps:
+        keep[a - 250 : b + 250] = False  # the engine's crossfade is at most 5 ms
+    assert np.array_equal(restored[:, keep], damaged[:, keep])
+    for a, b in gaps:
+        error = np.sum((restored[:, a:b] - clean[:, a:b]) ** 2) / np.sum(clean[:, a:b] ** 2)
+        assert error < 0.1  # the zeros had relative error 1
+
+
+@pytest.mark.slow
+def test_repair_marked_click_runs_the_real_declick(tmp_path: Path, daemon: dict) -> None:
+    t = np.arange(2 * SR) / SR
+    clean = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t))[None, :]
+    damaged = clean.astype(np.float32)
+    a, b = int(1.0 * SR), int(1.0 * SR) + 44  # a 1 ms burst
+    damaged[:, a:b] += np.random.default_rng(0).uniform(-0.6, 0.6, b - a).astype(np.float32)
+    source = write_wav(tmp_path / "a.wav", damaged, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 2.0)]}],
+        [{"script": script(REPAIR)}],
+        extstate=daemon,
+        markers=[{"isrgn": True, "pos": a / SR, "rgnend": b / SR, "name": "DiffMusic: click"}],
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert len(takes) == 2 and takes[1]["name"].endswith("(DiffMusic declick)")
+    restored, _ = read_wav(takes[1]["file"])
+    # outside the stretch sent (the click +- 0.5 s) the take is the original, bit for bit
+    keep = np.ones(restored.shape[1], dtype=bool)
+    keep[a - SR // 2 : b + SR // 2] = False
+    assert np.array_equal(restored[:, keep], damaged[:, keep])
+    # inside it, the daemon's render of that stretch, spliced at the place it came from
+    job = Path(takes[1]["file"]).parent
+    assert "'--task' 'declick'" in (job / "submit.sh").read_text()
+    render, _ = read_wav(job / "restored.wav")
+    assert np.array_equal(restored[:, a - SR // 2 : b + SR // 2], render)

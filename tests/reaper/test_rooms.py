@@ -1,0 +1,114 @@
+"""Dereverberate selected items (issue 15): blind, it shows the room `diffmusic diagnose`
+estimates (checked in test_actions.py's dereverb round trip, which runs beside the others); with
+an impulse-response item selected, it sends that response (--rir FILE)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reaper_helpers import read_wav, run_scripts, script, take_item, write_wav
+from scipy.signal import fftconvolve
+
+from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.synth import music_excerpt
+
+pytestmark = pytest.mark.lua
+
+SR = 44100
+DEREVERB = "Dereverberate selected items"
+
+
+def room(seconds: float, rt60: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dry music, a room's impulse response, and the music in that room (mono)."""
+    dry = music_excerpt(seconds, SR, 1, seed=seed)
+    rir = synthetic_rir(rt60, SR, seed=seed)
+    wet = fftconvolve(dry[0], rir)[: dry.shape[1]][None, :]
+    scale = 0.5 / np.max(np.abs(wet))
+    return dry * scale, rir[None, :].astype(np.float32), (wet * scale).astype(np.float32)
+
+
+def room_line(reverb: dict | None) -> str:
+    """What the action prints for a diagnose report's reverb (lib/diffmusic/diagnosis.lua)."""
+    if reverb is None:
+        return "no room reverberation measured"
+    return (f"room RT60 {reverb['rt60_s']:.2f} s, DRR {reverb['drr_db']:+.1f} dB "
+            f"(confidence {reverb['confidence']:.2f})")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_dereverb_uses_the_selected_impulse_response(tmp_path: Path, daemon: dict) -> None:
+    dry, rir, wet = room(1.5, 0.4, seed=2)
+    source = write_wav(tmp_path / "wet.wav", wet, SR)
+    response = write_wav(tmp_path / "response.wav", rir, SR)
+    ir_length = rir.shape[1] / SR
+    report = run_scripts(
+        tmp_path,
+        [
+            {"name": "Vox", "items": [take_item(source, 0.0, 1.5, name="vox")]},
+            {"name": "Room IR", "items": [take_item(response, 5.0, ir_length, name="hall")]},
+        ],
+        [{"script": script(DEREVERB)}],
+        extstate=daemon,
+        max_seconds=180,
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    vox, impulse = (track["items"][0]["takes"] for track in report["tracks"])
+    assert len(impulse) == 1  # the response is used, not processed
+    assert len(vox) == 2 and vox[1]["name"] == "vox (DiffMusic dereverb with hall)"
+    job = Path(vox[1]["file"]).parent
+    command = (job / "submit.sh").read_text()
+    assert f"'--rir' '{job / 'rir.wav'}'" in command and "blind" not in command
+    sent_rir, _ = read_wav(job / "rir.wav")
+    assert np.array_equal(sent_rir, rir[:, : sent_rir.shape[1]])
+    assert sent_rir.shape[1] >= rir.shape[1] - 1
+    assert not (job / "diagnose.sh").exists()  # the room is known: no estimate needed
+    # with the true response the render is much closer to the dry music than the input was
+    restored, _ = read_wav(vox[1]["file"])
+    before = np.sum((wet - dry) ** 2)
+    assert np.sum((restored - dry) ** 2) < 0.5 * before
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ((("IR hall", "A"), ("Impulse response", "B")), "Select one impulse-response item"),
+        ((("vox", "Room IR"),), "Select the items to dereverberate along with"),
+    ],
+)
+def test_impulse_response_selection_problems(tmp_path: Path, names: tuple, expected: str) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(0.5, SR, 1, seed=3), SR)
+    tracks = [{"name": track, "items": [take_item(source, 0.0, 0.5, name=take)]}
+              for take, track in names]  # fmt: skip
+    report = run_scripts(tmp_path, tracks, [{"script": script(DEREVERB)}])
+    (message,) = report["messages"]
+    assert expected in message["message"]
+    assert report["exec"] == [] and report["undo_points"] == []
+
+
+def test_the_impulse_response_rule() -> None:
+    """Which names mark an impulse response (a word "IR", or "impulse" in any case)."""
+    code = """
+local items = dofile(arg[1])
+local out = {}
+for _, name in ipairs({ "IR", "Room IR", "IR-hall", "impulse", "Hall Impulse Response",
+                        "IRON", "stIR", "choir", "" }) do
+  out[#out + 1] = items.is_impulse_response({ take_name = name, track_name = "" }) and "y" or "n"
+end
+io.write(table.concat(out))
+"""
+    from reaper_helpers import LUA, SCRIPTS
+
+    here = Path(__file__).parent
+    script_path = here / ".rule_check.lua"
+    try:
+        script_path.write_text(code)
+        proc = subprocess.run(
+            [*LUA, str(script_path), str(SCRIPTS / "lib" / "diffmusic" / "items.lua")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        script_path.unlink(missing_ok=True)
+    assert proc.stdout == "yyyyynnnn"
