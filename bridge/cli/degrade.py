@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
-from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.audio import check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
 
@@ -35,10 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     damage, _ = damage_from_args(args)
+    if damage.task == "dereverb" and damage.rir is None:
+        raise InputError(
+            "degrade --task dereverb needs --rir FILE (the room's impulse response to apply); "
+            "'blind' is for restore only"
+        )
     if args.seed is not None:
         if not isinstance(damage, Declick):
             raise InputError(f"--seed: only declick's degradation is random, not {damage.task}")
         damage = replace(damage, seed=args.seed)
+    check_writable(args.output)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
     for path, (audio, other) in zip(args.clean, loaded, strict=True):
