@@ -98,8 +98,8 @@ def solve(
     start = 0
     if x_init is not None:
         if sources != 1 or tuple(x_init.shape) != (batch, n):
-            raise InputError(f"x_init must be one (batch, samples) guess per window, got "
-                             f"{tuple(x_init.shape)} for {batch} windows of {n} samples")  # fmt: skip
+            got = tuple(x_init.shape)
+            raise InputError(f"x_init {got}: expected one guess per window, ({batch}, {n})")
         z0_init = adapter.encode(x_init.to(damaged.device, torch.float32) * gain)
         if z_T is None:
             generator = torch.Generator().manual_seed(int(seed))
