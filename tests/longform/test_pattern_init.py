@@ -79,3 +79,16 @@ def test_pattern_init_is_for_inpainting_only():
     with pytest.raises(DamageError, match="init=pattern .* for inpainting only"):
         run(np.zeros((1, RATE), np.float32), SuperResolution(cutoff=4000.0), "no-model",
             init="pattern")  # fmt: skip
+
+
+def test_the_restore_flags_give_init_and_strength():
+    import argparse
+
+    from bridge.cli.restore import add_backend_arguments, backend_from_args
+
+    parser = argparse.ArgumentParser()
+    add_backend_arguments(parser)
+    args = parser.parse_args(["--backend", "diffusion", "--init", "pattern", "--init-strength",
+                              "0.25"])  # fmt: skip
+    backend, options = backend_from_args(args, {})
+    assert (backend, options) == ("diffusion", {"init": "pattern", "init_strength": 0.25})
