@@ -388,11 +388,15 @@ def _inpaint(
     fill = stereo.decode(_pass_through(fill, encoded[count:]), mode, audio.shape[0])
     crossfade = round(damage.crossfade * sample_rate)
     high_band = "none"
-    if sample_rate / 2 > bands.crossover_frequency(rate):
-        spliced = gaps.splice(audio, fill, ranges, crossfade)
-        if _replicate_top_band(fill, spliced, sample_rate, ranges, rate):
-            high_band = "dsp band replication"
     out = gaps.splice(audio, fill, ranges, crossfade)
+    if sample_rate / 2 > bands.crossover_frequency(rate):
+        # the top band is replicated from the spliced track, then the fill with it is spliced
+        replicated = _replicate_top_band(fill, out, sample_rate, ranges, rate)
+        if replicated is not None:
+            out, high_band = (
+                gaps.splice(audio, replicated, ranges, crossfade),
+                "dsp band replication",
+            )
     details = {
         "windows": len(plan),
         "window_samples": plan.length,
@@ -435,19 +439,20 @@ def _pattern_inits(
 
 def _replicate_top_band(
     fill: np.ndarray, spliced: np.ndarray, sample_rate: int, ranges: list, rate: int
-) -> bool:
-    """Give ``fill`` a top band inside the gaps: the dsp backend's band replication of
-    ``spliced`` (the input with the model's fill in its gaps), run on short segments around
-    the gaps only. Returns False if the dsp backend cannot do it (``fill`` is left alone)."""
+) -> np.ndarray | None:
+    """A copy of ``fill`` with a top band inside the gaps: the dsp backend's band replication
+    of ``spliced`` (the input with the model's fill in its gaps), run on short segments around
+    the gaps only. ``None`` if the dsp backend cannot do it. The arguments are not changed."""
     crossover = bands.crossover_frequency(rate)
     margin = round(REPLICATION_MARGIN * sample_rate)
+    out = fill.copy()
     for first, stop in gaps.segments(ranges, margin, spliced.shape[-1]):
         damage = SuperResolution(cutoff=crossover)
         replicated = bands.dsp_restoration(spliced[:, first:stop], sample_rate, damage)
         if replicated is None:
-            return False
-        fill[:, first:stop] = bands.merge(fill[:, first:stop], replicated, sample_rate, crossover)
-    return True
+            return None
+        out[:, first:stop] = bands.merge(fill[:, first:stop], replicated, sample_rate, crossover)
+    return out
 
 
 _TASKS: dict[type, Callable[..., tuple[tuple[np.ndarray, ...], dict[str, Any]]]] = {
