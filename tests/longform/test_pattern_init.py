@@ -6,24 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffmusic_engine import diffusion
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.gaps import full_rate_ranges
-from diffmusic_engine.models.testing import save_tiny_pipeline
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow
 RATE = 44100
 FAST = {"steps": 4, "device": "cpu", "batch_size": 32}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    path = save_tiny_pipeline("audioldm2", tmp_path_factory.mktemp("sdedit") / "tiny", seed=0)
-    yield str(path)
-    diffusion.clear_models()
 
 
 def run(audio, damage, model, **options):
