@@ -427,8 +427,11 @@ def _pattern_inits(
         return None, {"init": "noise"}
     from diffmusic_engine.dsp.inpaint import restore_inpaint
 
+    def progress(done: Progress) -> None:  # the search's progress; a cancel stops it too
+        report(solver.callback, done.step, done.total, "pattern init")
+
     try:  # pattern_from 0: every gap gets the pattern fill, however short
-        filled, _ = restore_inpaint(audio, sample_rate, damage, {"pattern_from": 0.0}, None)
+        filled, _ = restore_inpaint(audio, sample_rate, damage, {"pattern_from": 0.0}, progress)
     except DamageError as error:
         return None, {"init": "noise", "init_fallback": str(error)}
     encoded = stereo.encode(filled, settings.stereo)[:count]

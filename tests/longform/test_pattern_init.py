@@ -26,7 +26,11 @@ def test_a_repeated_riff_restores_from_the_pattern_fill(tiny_model):
     riff = music_excerpt(duration=0.75, sample_rate=RATE, channels=2, seed=4)
     damage = Inpaint(gaps=(Gap(2.0, 2.3),))
     damaged = degrade(np.tile(riff, 4), RATE, damage)  # 3 s: the riff four times
-    result = run(damaged, damage, tiny_model, init="pattern", init_strength=0.5)
+    stages = []
+    result = restore(damaged, RATE, damage, backend="diffusion",
+                     options={"model": tiny_model, **FAST, "init": "pattern", "init_strength": 0.5},
+                     callback=lambda p: stages.append(p.stage))  # fmt: skip
+    assert "pattern init" in stages and stages.index("pattern init") < stages.index("irs")
     details = result.details
     # 4 steps at strength 0.5: t0 is the third timestep, round(0.5 * 4) = 2 steps run
     assert (details["init"], details["init_strength"], details["steps_run"]) == ("pattern", 0.5, 2)
