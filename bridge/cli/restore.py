@@ -15,7 +15,7 @@ from bridge.cli.common import (
 )
 from diffmusic_engine.audio import AudioInfo, check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Damage
-from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, SAMPLERS
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import resolve_backend, resolve_options
 
@@ -64,11 +64,19 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         help="diffusion: precision of the decoder and vocoder while they carry the guidance "
         "gradient (default float32; bfloat16 about halves their cost, see README)",
     )  # fmt: skip
+    group.add_argument(
+        "--init", choices=INITS,
+        help="diffusion inpaint: start from noise (default) or from the dsp pattern fill (SDEdit)",
+    )  # fmt: skip
+    group.add_argument(
+        "--init-strength", type=float, metavar="0..1",
+        help="diffusion --init pattern: fraction of the steps run from the fill (default 0.5)",
+    )  # fmt: skip
 
 
 FLAG_OPTIONS = (
     "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
-    "sensitivity",
+    "sensitivity", "init", "init_strength",
 )  # fmt: skip
 
 

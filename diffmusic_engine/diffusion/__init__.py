@@ -43,7 +43,7 @@ def restore_diffusion(
 
     options = check_options("diffusion", damage, options)
     settings = settings_from_options(options)
-    check_supported(damage)  # before the model is loaded
+    check_supported(damage, settings.init)  # before the model is loaded
     report(callback, 0, 1, "loading model")
     adapter = get_model(options["model"], options.get("device"))
     from diffmusic_engine.diffusion.solver import solve

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 SAMPLERS = ("irs", "dps", "dsg")
 STEREO_MODES = ("mid-side", "per-channel")  # see longform.stereo
 GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
+INITS = ("noise", "pattern")  # see longform.pipeline._pattern_inits and samplers.sdedit
 DEFAULT_BATCH_SIZE = 8
 
 OPTIONS = {
@@ -36,6 +37,11 @@ OPTIONS = {
     # D and V's precision while they carry the guidance gradient (float16 overflows the mel-dB
     # gradient, so it is not offered)
     "guidance_dtype": Option("float32", choices=GUIDANCE_DTYPES),
+    # inpainting: start each chain from the dsp pattern fill (SDEdit: encoded, noised to the step
+    # where init_strength of the schedule is left, fewer steps run) instead of z_T ~ N(0, I).
+    # Off by default: not yet measured with real weights.
+    "init": Option("noise", choices=INITS),
+    "init_strength": Option(0.5, low=0.0, above=True, high=1.0),  # SDEdit's t0 in (0, 1]
 }
 
 

@@ -3,6 +3,8 @@
     y      = T(x_damaged)                      operator.measure(measurement)
     L(z0)  = sum_b || psi(T(V(D(z0_b)))) - psi(y_b) ||   (guidance.build_loss)
     z_0    = sample(method, eps_theta, L, DDIM schedule, ...)
+             from z_T ~ N(0, I), or with ``x_init`` from SDEdit's z_t0 = sqrt(abar_t0) E(x_init)
+             + sqrt(1 - abar_t0) eps over the last ``strength`` of the steps (samplers.sdedit)
     x      = V(D(z_0))                          decoded once, without gradients
 
 Gradients flow through D, V and psi only: the adapter's eps_theta runs under ``no_grad`` and no
@@ -18,7 +20,7 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.operators import MixOperator, Operator
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample
+from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample, sdedit
 
 # Step sizes per sampler for the losses of guidance.py (unsquared norms, mel-dB with VMC).
 # irs: the authors' code divides the mel-dB norm by 1000 and steps by 1 -> gamma 1e-3;
@@ -41,6 +43,8 @@ def solve(
     seed: int = 0,
     prompt: str | None = None,
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
+    x_init: torch.Tensor | None = None,
+    strength: float = 1.0,
     callback: ProgressCallback | None = None,
     target_peak: float | None = TRAINING_PEAK,
     guidance_dtype: str = "float32",
@@ -60,6 +64,10 @@ def solve(
 
     ``guidance_dtype`` (float32|bfloat16): the precision D and V run in for the guidance
     gradient (see ``guidance.resolve_guidance_dtype``); the returned audio is decoded as loaded.
+
+    ``x_init`` ``(B, n)``: a guess of the clean windows (SDEdit's guide). It is scaled with the
+    measurement's gain, encoded (z0_init = E(x_init)) and noised to t0 with ``z_T`` (or a seeded
+    draw) as eps; only ``sdedit.steps_to_run(steps, strength)`` steps are run.
     """
     damaged = _check_measurement(adapter, measurement)
     gain = torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
@@ -87,6 +95,17 @@ def solve(
     def eps_theta(z_t: torch.Tensor, t: int) -> torch.Tensor:
         return adapter.predict_noise(z_t, t, conditioning)
 
+    start = 0
+    if x_init is not None:
+        if sources != 1 or tuple(x_init.shape) != (batch, n):
+            got = tuple(x_init.shape)
+            raise InputError(f"x_init {got}: expected one guess per window, ({batch}, {n})")
+        z0_init = adapter.encode(x_init.to(damaged.device, torch.float32) * gain)
+        if z_T is None:
+            generator = torch.Generator().manual_seed(int(seed))
+            z_T = torch.randn(shape, generator=generator)
+        start, z_T = sdedit.perturb(z0_init, z_T, schedule, strength)
+
     result = sample(
         sampler,
         eps_theta,
@@ -97,6 +116,7 @@ def solve(
         eta=eta,
         seed=seed,
         z_T=z_T,
+        start=start,
         callback=callback,
         device=adapter.device,
         dtype=torch.float32,

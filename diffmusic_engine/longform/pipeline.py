@@ -85,6 +85,8 @@ class SolverSettings:
     stereo: str = "mid-side"
     batch_size: int = 8
     guidance_dtype: str = "float32"
+    init: str = "noise"  # inpainting: "pattern" starts from the dsp pattern fill (SDEdit)
+    init_strength: float = 0.5  # the fraction of the steps run from the pattern fill
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""
@@ -114,6 +116,7 @@ class WindowSolver:
         callback: ProgressCallback | None,
     ) -> None:
         self.adapter, self.solve, self.settings, self.callback = adapter, solve, settings, callback
+        self.steps_run = 0  # steps of the last chain solved, as the solver reported them
 
     def initial_noise(self, windows: int, shape: tuple[int, ...], sources: int) -> torch.Tensor:
         """``z_T`` per window: ``(windows, sources, *shape)``, seeded."""
@@ -127,13 +130,16 @@ class WindowSolver:
         *,
         sources: int = 1,
         masks: np.ndarray | None = None,
+        inits: np.ndarray | None = None,
     ) -> np.ndarray:
         """Solve ``(signals, windows, L)`` -> ``(signals, windows, L)`` (or ``..., sources, L``).
 
         ``solve`` takes the damaged windows and measures them itself (``operator.measure``).
         ``masks`` ``(windows, L)`` makes it an inpainting solve: ``T = mask * x`` per row, and
         the windows are masked too, so that ``y = T(window)``. Separation latents are
-        source-fastest (row ``b * sources + i``), as ``solve`` orders them.
+        source-fastest (row ``b * sources + i``), as ``solve`` orders them. ``inits``
+        (``windows``' shape) are guesses of the clean windows: each chain starts from its guess
+        (``solve``'s ``x_init``, SDEdit) and runs ``settings.init_strength`` of the steps.
         """
         signals, count, length = windows.shape
         rows = np.ascontiguousarray(windows.reshape(-1, length), np.float32)
@@ -151,11 +157,16 @@ class WindowSolver:
                 x = chunk_operator(x)  # nothing inside the (widened) gaps is trusted
             else:
                 chunk_operator = operator
+            start = {}
+            if inits is not None:
+                guess = np.ascontiguousarray(inits.reshape(-1, length)[index], np.float32)
+                start = {"x_init": torch.from_numpy(guess).to(device),
+                         "strength": self.settings.init_strength}  # fmt: skip
             solved = self.solve(
                 self.adapter, chunk_operator, x, sources=sources,
                 z_T=noise[index % count].reshape(-1, *latent_shape).to(device),
                 callback=self._progress(first, len(index), len(rows)),
-                **self.settings.solve_kwargs(),
+                **start, **self.settings.solve_kwargs(),
             )  # fmt: skip
             outputs.append(solved.detach().to("cpu", torch.float32).numpy())
         solved = np.concatenate(outputs)
@@ -165,6 +176,7 @@ class WindowSolver:
         """Map a chunk's step reports onto ``rows x steps`` units for the whole restoration."""
 
         def callback(progress: Progress) -> None:
+            self.steps_run = progress.total
             done = first * progress.total + progress.step * size
             report(self.callback, done, rows * progress.total, progress.stage or "solve")
 
@@ -186,8 +198,14 @@ def from_model_rate(signals: np.ndarray, rate: int, sample_rate: int, length: in
     return out.reshape(*signals.shape[:-1], length)
 
 
-def check_supported(damage: Damage) -> None:
-    """Raise :class:`DamageError` for what the model cannot restore: blind dereverberation."""
+def check_supported(damage: Damage, init: str = "noise") -> None:
+    """Raise :class:`DamageError` for what the model cannot restore: blind dereverberation,
+    declicking without the clicks' times, a pattern start for anything but inpainting."""
+    if init != "noise" and not isinstance(damage, Inpaint):
+        raise DamageError(
+            f"diffusion {damage.task}: init={init} starts from the dsp fill of gaps, so it is "
+            "for inpainting only; leave init out (init=noise)"
+        )
     if isinstance(damage, Dereverb) and damage.rir is None:
         raise DamageError(
             "diffusion dereverb needs the room's impulse response (--rir FILE); "
@@ -238,6 +256,8 @@ def restore_long(
     task = _TASKS.get(type(damage), _model_band_only)
     tracks, details = task(solver, audio, sample_rate, damage)
     report(callback, 1, 1, "done")
+    if details.get("init") == "pattern":
+        details["steps_run"] = solver.steps_run
     details = {
         "backend": "diffusion",
         "model": getattr(adapter, "name", "?"),
@@ -361,42 +381,81 @@ def _inpaint(
         model_ranges, signals.shape[-1], solver.adapter.window_samples, rate
     )
     masks = gaps.window_masks(model_ranges, plan)
-    solved = solver(split(signals, plan), None, masks=masks)
+    inits, init_details = _pattern_inits(solver, audio, sample_rate, damage, count, plan)
+    solved = solver(split(signals, plan), None, masks=masks, inits=inits)
     joined, _ = overlap_add(solved, plan)
     fill = from_model_rate(joined, rate, sample_rate, audio.shape[-1])
     fill = stereo.decode(_pass_through(fill, encoded[count:]), mode, audio.shape[0])
     crossfade = round(damage.crossfade * sample_rate)
     high_band = "none"
-    if sample_rate / 2 > bands.crossover_frequency(rate):
-        spliced = gaps.splice(audio, fill, ranges, crossfade)
-        if _replicate_top_band(fill, spliced, sample_rate, ranges, rate):
-            high_band = "dsp band replication"
     out = gaps.splice(audio, fill, ranges, crossfade)
+    if sample_rate / 2 > bands.crossover_frequency(rate):
+        # the top band is replicated from the spliced track, then the fill with it is spliced
+        replicated = _replicate_top_band(fill, out, sample_rate, ranges, rate)
+        if replicated is not None:
+            out, high_band = (
+                gaps.splice(audio, replicated, ranges, crossfade),
+                "dsp band replication",
+            )
     details = {
         "windows": len(plan),
         "window_samples": plan.length,
         "rows": len(plan) * len(signals),
         "gaps": len(ranges),
         "high_band": high_band,
+        **init_details,
     }
     return (out,), details
 
 
+def _pattern_inits(
+    solver: WindowSolver,
+    audio: np.ndarray,
+    sample_rate: int,
+    damage: Inpaint,
+    count: int,
+    plan: Any,
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """With ``init="pattern"``: the dsp pattern fill of every gap, as model-rate windows
+    ``(count, windows, L)`` like the solver's, to start each chain from (SDEdit); else None.
+
+    A gap the pattern search finds no passage for makes the whole track start from noise, as
+    with ``init="noise"``; ``init_fallback`` in the details says why.
+    """
+    settings = solver.settings
+    if settings.init != "pattern":
+        return None, {"init": "noise"}
+    from diffmusic_engine.dsp.inpaint import restore_inpaint
+
+    def progress(done: Progress) -> None:  # the search's progress; a cancel stops it too
+        report(solver.callback, done.step, done.total, "pattern init")
+
+    try:  # pattern_from 0: every gap gets the pattern fill, however short
+        filled, _ = restore_inpaint(audio, sample_rate, damage, {"pattern_from": 0.0}, progress)
+    except DamageError as error:
+        return None, {"init": "noise", "init_fallback": str(error)}
+    encoded = stereo.encode(filled, settings.stereo)[:count]
+    signals = to_model_rate(encoded, sample_rate, solver.adapter.sample_rate)
+    details = {"init": "pattern", "init_strength": settings.init_strength}
+    return split(signals, plan), details
+
+
 def _replicate_top_band(
     fill: np.ndarray, spliced: np.ndarray, sample_rate: int, ranges: list, rate: int
-) -> bool:
-    """Give ``fill`` a top band inside the gaps: the dsp backend's band replication of
-    ``spliced`` (the input with the model's fill in its gaps), run on short segments around
-    the gaps only. Returns False if the dsp backend cannot do it (``fill`` is left alone)."""
+) -> np.ndarray | None:
+    """A copy of ``fill`` with a top band inside the gaps: the dsp backend's band replication
+    of ``spliced`` (the input with the model's fill in its gaps), run on short segments around
+    the gaps only. ``None`` if the dsp backend cannot do it. The arguments are not changed."""
     crossover = bands.crossover_frequency(rate)
     margin = round(REPLICATION_MARGIN * sample_rate)
+    out = fill.copy()
     for first, stop in gaps.segments(ranges, margin, spliced.shape[-1]):
         damage = SuperResolution(cutoff=crossover)
         replicated = bands.dsp_restoration(spliced[:, first:stop], sample_rate, damage)
         if replicated is None:
-            return False
-        fill[:, first:stop] = bands.merge(fill[:, first:stop], replicated, sample_rate, crossover)
-    return True
+            return None
+        out[:, first:stop] = bands.merge(fill[:, first:stop], replicated, sample_rate, crossover)
+    return out
 
 
 _TASKS: dict[type, Callable[..., tuple[tuple[np.ndarray, ...], dict[str, Any]]]] = {

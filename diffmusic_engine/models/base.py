@@ -47,6 +47,10 @@ class ModelAdapter(Protocol):
         """eps_theta(z_t, t), computed without gradients."""
         ...
 
+    def encode(self, waveform: torch.Tensor) -> torch.Tensor:
+        """E: waveform ``(B, n)`` -> latents ``(B, *latent_shape(n))``, the VAE posterior's mean."""
+        ...
+
     def decode(self, z0: torch.Tensor) -> torch.Tensor:
         """D: latents ``(B, C, frames, F)`` -> log-mel ``(B, 1, mel_frames, n_mels)``."""
         ...
@@ -186,7 +190,19 @@ class LatentAudioAdapter:
     def _call_unet(self, z: torch.Tensor, t: int, inputs: dict) -> torch.Tensor:
         return self.unet(z, t, **inputs, return_dict=False)[0]
 
-    # -- D, V and the mel front end ---------------------------------------------------------------
+    # -- E, D, V and the mel front end ------------------------------------------------------------
+    def encode(self, waveform: torch.Tensor) -> torch.Tensor:
+        """E: the VAE posterior's mean of the log-mel of ``waveform`` ``(B, n)``, times
+        ``scaling_factor`` (the space the prior was trained in). The waveform is zero-padded to
+        whole latent frames, so the result has ``latent_shape(n)``."""
+        n = waveform.shape[-1]
+        frames = self.latent_shape(n)[1]
+        padded = torch.nn.functional.pad(waveform, (0, self.samples_for_latent(frames) - n))
+        with torch.no_grad():
+            mel = self.mel(padded).to(self.decoder_dtype)  # (B, 1, frames * scale, n_mels)
+            posterior = self.vae.encode(mel).latent_dist
+            return (posterior.mode() * self.scaling_factor).float()
+
     def decode(self, z0: torch.Tensor) -> torch.Tensor:
         # the VAE was trained on latents multiplied by scaling_factor: undo it first
         latents = z0.to(self.device, self.decoder_dtype) / self.scaling_factor

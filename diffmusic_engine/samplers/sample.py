@@ -34,12 +34,16 @@ def sample(
     eta: float = 0.0,
     seed: int = 0,
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
+    start: int = 0,
     dsg_weight: float = 0.1,
     callback: ProgressCallback | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> SampleResult:
-    """Run ``len(schedule)`` DDIM steps from z_T to z_0, guided by ``method``.
+    """Run ``len(schedule) - start`` DDIM steps from z_T to z_0, guided by ``method``.
+
+    ``start`` > 0 begins at the ``start``-th inference timestep t0, with ``z_T`` holding z_t0
+    (SDEdit's start, :mod:`.sdedit`); the steps before it are not run.
 
     ``shape`` is (batch, ...): items of a batch are independent chains (the loss is the sum of
     their losses, so its gradient is per item). z_T and the noise of eta > 0 come from a CPU
@@ -50,6 +54,8 @@ def sample(
     and may raise ``Cancelled`` to stop.
     """
     _check_arguments(method, loss, gamma, eta, dsg_weight, shape, z_T)
+    if not 0 <= start < len(schedule) or (start and z_T is None):
+        raise DiffMusicError(f"start {start} needs z_T and must lie in 0..{len(schedule) - 1}")
     if method == "dsg" and eta == 0.0:
         eta = DSG_DEFAULT_ETA  # DSG's sphere has radius 0 without noise (see dsg.py)
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -59,9 +65,9 @@ def sample(
     guided = method != "ddim" and gamma > 0.0
     losses: list[float] = []
     skipped = 0
-    total = len(schedule)
+    total = len(schedule) - start
 
-    for i in range(total):
+    for i in range(start, len(schedule)):
         t, abar_t, abar_prev = schedule.alpha_bars(i)
         with torch.no_grad():
             eps = noise_predictor(z_t, t)  # eps_theta(z_t, t)
@@ -95,7 +101,7 @@ def sample(
                 eta=eta, weight=dsg_weight, noise=noise,
             )  # fmt: skip
         z_t = z_t.detach()
-        report(callback, i + 1, total, method)
+        report(callback, i + 1 - start, total, method)
 
     return SampleResult(latents=z_t, losses=losses, skipped_steps=skipped)
 

@@ -81,3 +81,14 @@ def music_48k() -> np.ndarray:
 def make_solve() -> type[StandInSolve]:
     """The stand-in solve class, for tests that need several or a non-identity one."""
     return StandInSolve
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random-weight AudioLDM2 folder (``save_pretrained``), loaded by the real loader."""
+    from diffmusic_engine import diffusion
+    from diffmusic_engine.models.testing import save_tiny_pipeline
+
+    path = save_tiny_pipeline("audioldm2", tmp_path_factory.mktemp("longform") / "tiny", seed=0)
+    yield str(path)
+    diffusion.clear_models()

@@ -132,3 +132,25 @@ def test_a_mono_track_in_stereo_is_solved_once(adapter, stand_in, music_48k):
     assert sum(len(c["y"]) for c in stand_in.calls) == 5
     assert np.array_equal(estimate[0], estimate[1])
     np.testing.assert_allclose(estimate, round_trip(dual_mono), atol=1e-5)
+
+
+def test_top_band_replication_returns_a_new_fill_and_changes_no_argument(music_48k):
+    from diffmusic_engine.longform.pipeline import REPLICATION_MARGIN, _replicate_top_band
+
+    rate, ranges = 48000, [(96000, 100800)]  # a 100 ms gap at 2 s
+    fill = bands_module.lowpass(music_48k, rate, 7200.0)  # what a 16 kHz model gives
+    spliced = music_48k.copy()
+    spliced[:, 96000:100800] = fill[:, 96000:100800]
+    before = (fill.copy(), spliced.copy())
+    out = _replicate_top_band(fill, spliced, rate, ranges, 16000)
+    assert np.array_equal(fill, before[0]) and np.array_equal(spliced, before[1])
+    margin = round(REPLICATION_MARGIN * rate)
+    far = np.ones(fill.shape[-1], bool)
+    far[96000 - margin : 100800 + margin] = False
+    assert np.array_equal(out[:, far], fill[:, far])  # only segments around the gap change
+
+    def top_band_rms(x):  # above the crossover, inside the gap
+        top = (x - bands_module.lowpass(x, rate, 7200.0))[:, 96000:100800]
+        return np.sqrt(np.mean(top**2))
+
+    assert top_band_rms(out) > 10 * top_band_rms(fill)  # the gap got a top band

@@ -14,25 +14,16 @@ import numpy as np
 import pytest
 
 from bridge.cli import main
-from diffmusic_engine import diffusion
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
-from diffmusic_engine.models.testing import save_tiny_pipeline
 from diffmusic_engine.operators import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow
 FAST = {"steps": 2, "device": "cpu", "batch_size": 32}
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    path = save_tiny_pipeline("audioldm2", tmp_path_factory.mktemp("longform") / "tiny", seed=0)
-    yield str(path)
-    diffusion.clear_models()
 
 
 def test_a_30_s_stereo_48k_region_keeps_length_rate_and_channels(tiny_model):
