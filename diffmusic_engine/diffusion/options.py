@@ -17,6 +17,7 @@ SAMPLERS = ("irs", "dps", "dsg")
 STEREO_MODES = ("mid-side", "per-channel")  # see longform.stereo
 GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
 DEFAULT_BATCH_SIZE = 8
+DEFAULT_ROOM_STEPS = 3  # K of operators.blind_dereverb
 
 OPTIONS = {
     "model": Option(
@@ -36,6 +37,8 @@ OPTIONS = {
     # D and V's precision while they carry the guidance gradient (float16 overflows the mel-dB
     # gradient, so it is not offered)
     "guidance_dtype": Option("float32", choices=GUIDANCE_DTYPES),
+    # blind dereverb: optimiser steps on the room per diffusion step (BUDDy; 0 keeps the warm start)
+    "room_steps": Option(DEFAULT_ROOM_STEPS, low=0, high=100, integer=True),
 }
 
 

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS  # K per diffusion step
 from diffmusic_engine.operators.base import Operator
 from diffmusic_engine.operators.dereverb import fft_convolve
 from diffmusic_engine.operators.subband_rir import SubbandRIR
 from diffmusic_engine.room import OCTAVES_HZ, RoomEstimate, estimate_room
 
-DEFAULT_ROOM_STEPS = 3  # K: optimiser steps on theta per diffusion step
 ROOM_LR = 0.05  # Adam's step on log T60 (5 % per step) and on the level (dB)
 COMPRESSION = 2.0 / 3.0  # BUDDy's magnitude compression
 FIT_N_FFT = 512
