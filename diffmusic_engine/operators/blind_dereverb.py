@@ -1,12 +1,16 @@
 """Blind dereverberation's operator: ``T_theta(x) = h_theta * x`` with the room fitted as it goes.
 
-BUDDy (Moliner et al., 2024) alternates, at every diffusion step: the guidance update of x0 under
-the current room ``h_theta``, and ``K`` optimiser steps on ``theta`` (per-band ``log T60_b`` and
-level ``A_b`` of :class:`~diffmusic_engine.operators.subband_rir.SubbandRIR`) minimising the
-measurement residual ``||psi(h_theta * sg(x0_hat)) - psi(y)||^2`` with x0_hat detached (``sg``).
-Here ``psi`` is BUDDy's compressed STFT magnitude ``|STFT(.)|^(2/3)``: the model's tail phase is
-a fixed draw that cannot equal the real room's, and a waveform residual would rather shrink an
-uncorrelated tail than grow it to the true decay; magnitudes carry the decay, not the phase.
+BUDDy (Moliner et al., 2024) alternates, at every diffusion step, the guidance update of x0
+under the current room ``h_theta`` and ``K`` optimiser steps on ``theta`` (per-band ``log T60_b``
+and level ``A_b`` of :class:`~diffmusic_engine.operators.subband_rir.SubbandRIR`) minimising the
+measurement residual ``||c psi(h_theta * sg(x0_hat)) - psi(y)||^2`` with x0_hat detached (``sg``).
+Here the K steps come first within a step (:func:`diffmusic_engine.diffusion.guidance.fit_room_to`),
+so that one decoding ``x0_hat = V(D(z0_hat))`` serves both; over the chain it is the same
+alternation. ``psi`` is BUDDy's compression ``|STFT|^(2/3)`` taken on power pooled over
+neighbouring bins, and ``c`` the best gain: the model's tail phase is a fixed draw that cannot
+equal the real room's (a waveform residual would rather shrink an uncorrelated tail than grow it
+to the true decay, and a plain magnitude is biased by it), and Tweedie's x0_hat is shrunken in the
+early steps (without ``c`` the tail level grows to make up for it).
 
 Minimum phase: not done. A minimum-phase filter puts its energy as early as any filter of its
 magnitude response allows, so an impulse response made minimum phase from the tail's smooth
