@@ -37,6 +37,7 @@ from diffmusic_engine.errors import DamageError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.models.mel import LOG_FLOOR, mel_filterbank
 from diffmusic_engine.operators import (
+    BlindConvolutionOperator,
     ConvolutionOperator,
     InpaintOperator,
     LowPassOperator,
@@ -179,9 +180,17 @@ def _vmc_loss(
         # || psi(T(V(D(z0)))) - psi(y) ||_F per item
         with guidance_precision(adapter, precision):
             x = synthesize(adapter, z0, n, sources).float()
+        fit_room_to(operator, x, y)  # blind: theta's K steps on sg(x0_hat), one decode for both
         return per_item_norm(transform(operator(x)) - psi_y)
 
     return loss
+
+
+def fit_room_to(operator: Operator, x0_hat: torch.Tensor, y: torch.Tensor) -> None:
+    """Blind dereverberation: BUDDy's K optimiser steps on the room theta against y, taken
+    with the current x0_hat = V(D(z0_hat)) detached, before the guidance step uses the room."""
+    if isinstance(operator, BlindConvolutionOperator):
+        operator.fit(x0_hat, y)
 
 
 def _mel_space_loss(
@@ -207,7 +216,7 @@ def _mel_space_loss(
         target = adapter.mel(damaged)
     elif isinstance(operator, MagnitudeOperator):
         target = _magnitude_to_model_mel(adapter, operator, y, frames)
-    elif isinstance(operator, ConvolutionOperator):
+    elif isinstance(operator, ConvolutionOperator | BlindConvolutionOperator):
         raise DamageError(
             "dereverb needs VMC: a room's convolution has no faithful form in the VAE's mel space"
         )

@@ -18,6 +18,7 @@ STEREO_MODES = ("mid-side", "per-channel")  # see longform.stereo
 GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
 INITS = ("noise", "pattern")  # see longform.pipeline._pattern_inits and samplers.sdedit
 DEFAULT_BATCH_SIZE = 8
+DEFAULT_ROOM_STEPS = 3  # K of operators.blind_dereverb
 
 OPTIONS = {
     "model": Option(
@@ -42,6 +43,8 @@ OPTIONS = {
     # Off by default: not yet measured with real weights.
     "init": Option("noise", choices=INITS),
     "init_strength": Option(0.5, low=0.0, above=True, high=1.0),  # SDEdit's t0 in (0, 1]
+    # blind dereverb: optimiser steps on the room per diffusion step (BUDDy; 0 keeps the warm start)
+    "room_steps": Option(DEFAULT_ROOM_STEPS, low=0, high=100, integer=True),
 }
 
 

@@ -49,15 +49,18 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
 )
+from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform import bands, gaps, stereo
 from diffmusic_engine.longform.windows import overlap_add, plan_windows, split
 from diffmusic_engine.operators import (
+    BlindConvolutionOperator,
     ConvolutionOperator,
     LowPassOperator,
     MagnitudeOperator,
     MaskOperator,
     Operator,
+    blind_operator,
     load_impulse_response,
     make_operator,
 )
@@ -87,6 +90,7 @@ class SolverSettings:
     guidance_dtype: str = "float32"
     init: str = "noise"  # inpainting: "pattern" starts from the dsp pattern fill (SDEdit)
     init_strength: float = 0.5  # the fraction of the steps run from the pattern fill
+    room_steps: int = DEFAULT_ROOM_STEPS  # blind dereverb only; not a solve() argument
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""
@@ -199,17 +203,12 @@ def from_model_rate(signals: np.ndarray, rate: int, sample_rate: int, length: in
 
 
 def check_supported(damage: Damage, init: str = "noise") -> None:
-    """Raise :class:`DamageError` for what the model cannot restore: blind dereverberation,
-    declicking without the clicks' times, a pattern start for anything but inpainting."""
+    """Raise :class:`DamageError` for what the model cannot restore: declicking without the
+    clicks' times, a pattern start for anything but inpainting."""
     if init != "noise" and not isinstance(damage, Inpaint):
         raise DamageError(
             f"diffusion {damage.task}: init={init} starts from the dsp fill of gaps, so it is "
             "for inpainting only; leave init out (init=noise)"
-        )
-    if isinstance(damage, Dereverb) and damage.rir is None:
-        raise DamageError(
-            "diffusion dereverb needs the room's impulse response (--rir FILE); "
-            "blind dereverberation is the dsp backend's (--backend dsp)"
         )
     if isinstance(damage, Declick) and not damage.clicks:
         raise DamageError(
@@ -230,7 +229,6 @@ def model_operator(damage: Damage, rate: int, sample_rate: int) -> Operator:
         n_fft = max(16, round(damage.n_fft * scale))
         return MagnitudeOperator(n_fft, max(1, min(n_fft // 2, round(damage.hop * scale))), rate)
     if isinstance(damage, Dereverb):
-        check_supported(damage)
         ir = load_impulse_response(damage.rir, rate, damage.rir_rate)
         return ConvolutionOperator(ir.mean(axis=0) if ir.ndim == 2 else ir, rate)
     return make_operator(damage, rate)
@@ -319,9 +317,20 @@ def _pass_through(estimate: np.ndarray, unsolved: np.ndarray) -> np.ndarray:
 def _model_band_only(
     solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Damage
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
-    """Phase retrieval and dereverberation: the model's band, the rest from dsp (or input)."""
-    operator = model_operator(damage, solver.adapter.sample_rate, sample_rate)
+    """Phase retrieval and dereverberation: the model's band, the rest from dsp (or input).
+
+    Blind dereverberation fits the room while sampling (``operators.blind_dereverb``): one room
+    for the whole job, warm-started from the input's room estimate; the details report it.
+    """
+    rate, room = solver.adapter.sample_rate, {}  # room: what the job details say of the room
+    if isinstance(damage, Dereverb) and damage.blind:
+        operator, warm = blind_operator(audio, sample_rate, rate, solver.settings.room_steps)
+        room["warm_start"] = warm.to_dict() if warm is not None else None
+    else:
+        operator = model_operator(damage, rate, sample_rate)
     estimate, details = solve_track(solver, audio, sample_rate, operator)
+    if isinstance(operator, BlindConvolutionOperator):
+        details = {**details, "room": {**operator.details(), **room}}
     crossover = bands.crossover_frequency(solver.adapter.sample_rate)
     if sample_rate / 2 <= crossover:
         return (estimate,), {**details, "high_band": "none"}

@@ -16,6 +16,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators.base import Operator
+from diffmusic_engine.operators.blind_dereverb import BlindConvolutionOperator, blind_operator
 from diffmusic_engine.operators.declick import ClickOperator
 from diffmusic_engine.operators.declip import ClipOperator, clip_level_for_sdr, detect_clip_level
 from diffmusic_engine.operators.dereverb import (
@@ -34,6 +35,7 @@ from diffmusic_engine.operators.super_resolution import (
 )
 
 __all__ = [
+    "BlindConvolutionOperator",
     "ClickOperator",
     "ClipOperator",
     "ConvolutionOperator",
@@ -43,6 +45,7 @@ __all__ = [
     "MagnitudeOperator",
     "MixOperator",
     "Operator",
+    "blind_operator",
     "clip_level_for_sdr",
     "detect_clip_level",
     "detect_cutoff",

@@ -6,7 +6,8 @@ each frequency band: ``|H(f, tau)| = 10^(A(f) / 20) exp(-6.91 tau / T60(f))``, w
 level ``A_b`` (dB) and ``T60_b`` interpolated in log frequency. The tail's phase is a fixed random
 draw (seeded), so the model is differentiable in ``(log T60_b, A_b)`` and nothing else; a few
 optimiser steps per diffusion step fit it (:func:`fit_room`). Warm start: the blind room
-estimate (:func:`diffmusic_engine.room.estimate_room`). Not done yet: the sampler integration.
+estimate (:func:`diffmusic_engine.room.estimate_room`). The sampler integration:
+:mod:`diffmusic_engine.operators.blind_dereverb`.
 """
 
 from __future__ import annotations

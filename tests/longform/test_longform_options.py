@@ -45,6 +45,8 @@ def no_model_loading(monkeypatch):
         ({"model": "x", "batch_size": 0}, "batch_size=0"),
         ({"model": "x", "device": "gpu"}, "device='gpu'"),
         ({"model": "x", "guidance_dtype": "float16"}, "expected one of float32, bfloat16"),
+        ({"model": "x", "room_steps": -1}, "room_steps=-1"),
+        ({"model": "x", "room_steps": 1.5}, "room_steps=1.5 must be a whole number"),
     ],
 )
 def test_bad_options_fail_with_one_clear_line(options, message):
@@ -53,9 +55,14 @@ def test_bad_options_fail_with_one_clear_line(options, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_blind_dereverb_is_refused_before_loading():
-    with pytest.raises(DamageError, match="impulse response"):
-        restore(AUDIO, 16000, Dereverb(), backend="diffusion", options={"model": "x"})
+def test_blind_dereverb_takes_room_steps_k_and_keeps_it_out_of_solve():
+    settings = diffusion.settings_from_options(
+        check_options("diffusion", Dereverb(), {"model": "m"})
+    )
+    assert settings.room_steps == 3  # BUDDy's few optimiser steps per diffusion step
+    resolved = check_options("diffusion", Dereverb(), {"model": "m", "room_steps": 0})
+    settings = diffusion.settings_from_options(resolved)
+    assert settings.room_steps == 0 and "room_steps" not in settings.solve_kwargs()
 
 
 def test_checked_options_make_the_solver_settings():

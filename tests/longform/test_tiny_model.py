@@ -16,7 +16,7 @@ import pytest
 from bridge.cli import main
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
-from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
+from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
 from diffmusic_engine.operators import synthetic_rir
@@ -162,3 +162,35 @@ def test_the_console_command_names_a_missing_model(take, tmp_path, cli_command):
     assert process.returncode == 1 and not (tmp_path / "x.wav").exists()
     last = process.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "no-such-model" in last
+
+
+def reverberant_take(seconds: float = 2.5) -> np.ndarray:
+    """Stereo 44.1 kHz music in a 0.6 s room: long enough (2 s) for the room estimate."""
+    clean = music_excerpt(duration=seconds, sample_rate=44100, channels=2, seed=8)
+    return degrade(clean, 44100, Dereverb(rir=synthetic_rir(0.6, 44100)))
+
+
+def test_blind_dereverb_fits_the_room_and_reports_it(tiny_model):
+    audio = reverberant_take()
+    result = restore(audio, 44100, Dereverb(), backend="diffusion",
+                     options={"model": tiny_model, **FAST})  # fmt: skip
+    assert result.audio.shape == audio.shape and np.isfinite(result.audio).all()
+    room = result.details["room"]
+    warm = room["warm_start"]["rt60_bands"]
+    assert warm and room["room_steps"] == 3
+    # the model's octave bands (below 0.45 x 16 kHz), each with a positive T60 and a level
+    assert list(room["rt60_bands"]) == ["125", "250", "500", "1000", "2000", "4000"]
+    assert set(room["level_db_bands"]) == set(room["rt60_bands"])
+    assert all(0 < t < 10 for t in room["rt60_bands"].values())
+    assert room["rt60_bands"] != {k: warm[k] for k in room["rt60_bands"]}  # theta was fitted
+
+
+def test_blind_dereverb_without_room_steps_keeps_the_warm_start(tiny_model):
+    audio = reverberant_take()[:1]
+    result = restore(audio, 44100, Dereverb(), backend="diffusion",
+                     options={"model": tiny_model, **FAST, "room_steps": 0})  # fmt: skip
+    assert result.audio.shape == audio.shape
+    room = result.details["room"]
+    warm = room["warm_start"]["rt60_bands"]
+    for band, t60 in room["rt60_bands"].items():  # the estimate's, to its rounding (2 decimals)
+        assert abs(t60 - warm[band]) <= 0.005 + 1e-9, band
