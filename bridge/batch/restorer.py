@@ -25,9 +25,10 @@ Step settings:
   (:func:`bridge.client.restore_via_daemon`) instead of in-process.
 * ``chunk_seconds``, ``overlap_seconds`` (default 30 and 1): long audio is restored in
   overlapping chunks of this length, crossfaded over the overlap, so memory stays bounded
-  (:mod:`bridge.batch.chunking`). ``context_seconds`` (default 3): inpainting restores only a
-  region around each gap, this long or five gap lengths (whichever is more) on either side, and
-  passes the rest through untouched.
+  (:mod:`bridge.batch.chunking`). ``context_seconds`` (default 30, the dsp pattern search's
+  ``SEARCH_CONTEXT_S``): inpainting restores only a region around each gap, this long or five
+  gap lengths (whichever is more) on either side, and passes the rest through untouched; a long
+  dropout is filled from a repeat found in that region.
 * ``gaps="auto"`` (inpainting): find digital dropouts as the audio streams by: runs of at least
   ``dropout_min_seconds`` (0.0005) and at most ``dropout_max_seconds`` (0.5) where every channel
   stays at or below ``dropout_threshold_db`` (-90 dBFS), with audio on both sides (silence at the
@@ -63,6 +64,7 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     load_preset,
 )
+from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.operators import detect_cutoff
 from diffmusic_engine.operators.inpaint import gap_samples
@@ -72,7 +74,7 @@ from diffmusic_engine.progress import ProgressCallback
 DEFAULTS = {
     "chunk_seconds": 30.0,
     "overlap_seconds": 1.0,
-    "context_seconds": 3.0,
+    "context_seconds": SEARCH_CONTEXT_S,
     # gaps="auto": a dropout is a run this quiet on every channel, this short, inside the audio
     "dropout_threshold_db": -90.0,
     "dropout_min_seconds": 0.0005,

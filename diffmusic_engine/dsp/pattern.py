@@ -41,6 +41,11 @@ N_MELS = 64
 # median score (a true repeat's neighbours in the ranking that do not line up are left out)
 CLOSE = 0.5
 MAX_GAIN = 4.0  # level matching never scales a candidate by more than 12 dB either way
+# Seconds of the song on each side of a dropout that clients send for the search (the batch
+# Restorer's ``context_seconds``, the REAPER dropout action's ``context`` setting): a repeat of
+# the gap's material is looked for in all of it. Not to be confused with ``match_context`` (the
+# stretch around the gap that is compared) or ``longform.gaps.CONTEXT`` (the diffusion window's).
+SEARCH_CONTEXT_S = 30.0
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,15 @@ def test_context_setting_is_checked(tmp_path: Path, context: str, accepted: bool
             f"context '{context}': expected seconds between 0 and 600, or item"
             in (message["message"])
         )
+
+
+def test_default_context_is_the_engines_search_context() -> None:
+    """One default: the REAPER setting, the batch Restorer and the engine's pattern search."""
+    from lupa import lua54
+
+    from bridge.batch.restorer import DEFAULTS
+    from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
+
+    settings_lua = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic/settings.lua"
+    settings = lua54.LuaRuntime().execute(settings_lua.read_text())
+    assert float(settings.DEFAULTS.context) == SEARCH_CONTEXT_S == DEFAULTS["context_seconds"]

@@ -13,6 +13,7 @@ M.DEFAULTS = {
   preset = "",              -- preset name or file
   steps = "",               -- diffusion steps
   context = "30",           -- dropout: seconds sent on each side for the pattern search, or "item"
+                            -- (the engine's SEARCH_CONTEXT_S, diffmusic_engine/dsp/pattern.py)
   sources = "2",            -- separation: number of sources
   job_folder = "",          -- where job folders go ("" = <project media folder>/DiffMusic)
 }
