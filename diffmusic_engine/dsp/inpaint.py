@@ -53,8 +53,9 @@ OPTIONS = {
     "candidates": Option(default=8, low=1, high=100, integer=True),
     "edge": Option(default=0.02, low=0.002, high=0.5),
     # refuse a gap whose best passage's context features correlate less than this with the
-    # gap's (details "similarity"); off by default: it does not separate repeats reliably
-    "min_similarity": Option(default=0.0, low=0.0, high=1.0),
+    # gap's (details "similarity", a correlation in [-1, 1]); off by default (-1: nothing is
+    # refused for it), as it does not separate repeats reliably
+    "min_similarity": Option(default=-1.0, low=-1.0, high=1.0),
 }
 AUTO_ORDER_SECONDS = 512 / 44100
 COMPOSITE_RAMP = 0.02  # s from the best passage's own samples at a splice to the composite
