@@ -66,7 +66,8 @@ def test_options_split_into_damage_fields_and_backend_options(recording, music) 
 def test_gaps_are_in_file_time_and_only_regions_are_restored(recording) -> None:
     rate = 8000
     audio = (np.random.default_rng(0).standard_normal((1, 40 * rate)) * 0.1).astype(np.float32)
-    repair = Restorer(task="inpaint", gaps=["30.00:30.05", "5.0:5.1"], backend="recording")
+    repair = Restorer(task="inpaint", gaps=["30.00:30.05", "5.0:5.1"], backend="recording",
+                      context_seconds=3.0)  # fmt: skip
     out = repair(audio, rate)
     # two regions of 3 s context either side; each backend call sees its gap in its own time
     assert [c["n"] for c in recording] == [round(6.1 * rate), round(6.05 * rate)]
