@@ -3,7 +3,9 @@
 Declick: 4 bursts per second (0.3-2 ms white noise, RMS ``--burst-db`` +- 6 dB re the channel's)
 injected with ``degrade`` at seeds 0..2; recall (a burst counts as found when a detected span
 covers it within 3 ms), false alarms per 8 s (detections near no burst; and on the clean file),
-the SNR over the burst samples before and after, the share of samples left bit-identical, RTF.
+the SNR over the burst samples before and after, the share of samples left bit-identical, RTF;
+and the SNR after a repair of the true burst spans (``oracle spans``): the repair's own ceiling,
+so that the distance to it is what the detection loses.
 Declip: clipped with ``degrade`` at each input SDR; SDR before and after, RTF.
 
 Usage: .venv/bin/python bench/clicks_clipping.py FOLDER [--burst-db 6 12] [--sdr 5 10 20]
@@ -25,7 +27,7 @@ from diffmusic_engine.api import degrade, restore  # noqa: E402
 from diffmusic_engine.audio import read_audio  # noqa: E402
 from diffmusic_engine.damage import Declick, Declip  # noqa: E402
 from diffmusic_engine.dsp.declick import detect_clicks  # noqa: E402
-from diffmusic_engine.operators.declick import burst_spans  # noqa: E402
+from diffmusic_engine.operators.declick import burst_spans, spans_to_gaps  # noqa: E402
 
 SEEDS = (0, 1, 2)
 TOLERANCE_S = 0.003
@@ -39,7 +41,7 @@ def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
     duration, tol = x.shape[1] / rate, round(TOLERANCE_S * rate)
     clean_alarms = len(detect_clicks(x, rate))
     found = total = alarms = 0
-    gains, identical, seconds = [], [], 0.0
+    gains, oracle, identical, seconds = [], [], [], 0.0
     for seed in SEEDS:
         damage = Declick(burst_db=burst_db, seed=seed)
         y = degrade(x, rate, damage)
@@ -57,13 +59,16 @@ def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
             burst[s:e] = True
         gains.append((snr_db(x[:, burst], y[:, burst]), snr_db(x[:, burst], out[:, burst])))
         identical.append(float(np.mean(np.all(out == y, axis=0))))
+        known = restore(y, rate, Declick(clicks=spans_to_gaps(truth, rate))).tracks[0]
+        oracle.append(snr_db(x[:, burst], known[:, burst]) - gains[-1][0])
     before, after = np.mean(gains, axis=0)
     per8 = 8 / duration
     false_alarms = alarms / len(SEEDS) * per8
     return (
         f"recall {found / total:.3f} ({found}/{total})  false alarms/8 s {false_alarms:.1f}"
         f" (clean file {clean_alarms * per8:.1f})  SNR on bursts {before:+.1f} -> {after:+.1f} dB"
-        f" ({after - before:+.1f})  untouched {np.mean(identical):.4f}"
+        f" ({after - before:+.1f}; oracle spans {np.mean(oracle):+.1f})"
+        f"  untouched {np.mean(identical):.4f}"
         f"  RTF {seconds / len(SEEDS) / duration:.3f}"
     )
 
