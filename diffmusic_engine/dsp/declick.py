@@ -10,11 +10,16 @@ geometric mean, smoothed over ``SMOOTH_SECONDS`` (shorter than the shortest clic
 a robust local scale (the median of ``|e_f|`` over ``SCALE_SECONDS``, / 0.6745) and compared to a
 threshold ``k`` that ``sensitivity`` sets (``k = K_LOW * (K_HIGH / K_LOW) ** (1 - sensitivity)``);
 the channels share one detection (the largest ``d``). Marked samples closer than ``bridge``
-join, each span is widened by ``margin`` on both sides.
+join, each span is widened by ``margin`` on both sides. A second pass confirms the spans with
+each block's model fitted on the audio with the spans interpolated: a loud click pulls its
+block's model towards white noise, which then misses the music's sharp edges around it.
 
 Repair is :mod:`.inpaint` (Janssen's iterative AR interpolation) on the spans with no crossfade,
-so every sample outside them is bit-identical. ``crackle`` mode looks for many tiny clicks: a
-lower AR order, a narrower margin and bridge, a more sensitive threshold.
+so every sample outside them is bit-identical. A click adds noise to the music rather than
+replacing it, so the fill is the noisy-data interpolator (the AR prior combined with the
+observed samples, weighted by the burst's estimated power): it keeps what the burst leaves.
+``crackle`` mode looks for many tiny clicks: a lower AR order, a narrower margin and bridge, a
+more sensitive threshold.
 
 The second track of the result is what was removed (input minus output: zero outside the spans),
 to audition.
