@@ -9,7 +9,8 @@ so that the distance to it is what the detection loses.
 Declip: clipped with ``degrade`` at each input SDR; SDR before and after, RTF.
 
 Usage: .venv/bin/python bench/clicks_clipping.py FOLDER [--burst-db 6 12] [--sdr 5 10 20]
-       [--skip-declick] [--skip-declip]    (e.g. FOLDER = ../shared/audio: *_mix, stems)
+       [--mode click|crackle] [--skip-declick] [--skip-declip]
+       (e.g. FOLDER = ../shared/audio: *_mix, stems)
 """
 
 from __future__ import annotations
@@ -37,17 +38,17 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
 
-def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
+def declick_row(x: np.ndarray, rate: int, burst_db: float, mode: str = "click") -> str:
     duration, tol = x.shape[1] / rate, round(TOLERANCE_S * rate)
-    clean_alarms = len(detect_clicks(x, rate))
+    clean_alarms = len(detect_clicks(x, rate, mode))
     found = total = alarms = 0
     gains, oracle, identical, seconds = [], [], [], 0.0
     for seed in SEEDS:
-        damage = Declick(burst_db=burst_db, seed=seed)
+        damage = Declick(mode=mode, burst_db=burst_db, seed=seed)
         y = degrade(x, rate, damage)
         truth = burst_spans(damage, x.shape[1], rate)
         started = time.perf_counter()
-        restoration = restore(y, rate, Declick())
+        restoration = restore(y, rate, Declick(mode=mode))
         seconds += time.perf_counter() - started
         out = restoration.tracks[0]
         spans = [(round(a * rate), round(b * rate)) for a, b in restoration.details["clicks"]]
@@ -59,7 +60,7 @@ def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
             burst[s:e] = True
         gains.append((snr_db(x[:, burst], y[:, burst]), snr_db(x[:, burst], out[:, burst])))
         identical.append(float(np.mean(np.all(out == y, axis=0))))
-        known = restore(y, rate, Declick(clicks=spans_to_gaps(truth, rate))).tracks[0]
+        known = restore(y, rate, Declick(mode=mode, clicks=spans_to_gaps(truth, rate))).tracks[0]
         oracle.append(snr_db(x[:, burst], known[:, burst]) - gains[-1][0])
     before, after = np.mean(gains, axis=0)
     per8 = 8 / duration
@@ -90,6 +91,7 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--burst-db", type=float, nargs="+", default=[6.0, 12.0])
     parser.add_argument("--sdr", type=float, nargs="+", default=[5.0, 10.0, 20.0])
+    parser.add_argument("--mode", choices=("click", "crackle"), default="click")  # declick's
     parser.add_argument("--skip-declick", action="store_true")
     parser.add_argument("--skip-declip", action="store_true")
     args = parser.parse_args()
@@ -97,8 +99,9 @@ def main() -> int:
     for path in files:
         x, info = read_audio(path)
         for burst_db in [] if args.skip_declick else args.burst_db:
-            print(f"{path.name} declick bursts {burst_db:+g} dB: "
-                  f"{declick_row(x, info.sample_rate, burst_db)}", flush=True)  # fmt: skip
+            row = declick_row(x, info.sample_rate, burst_db, args.mode)
+            label = "declick" if args.mode == "click" else f"declick {args.mode}"
+            print(f"{path.name} {label} bursts {burst_db:+g} dB: {row}", flush=True)
         for sdr in [] if args.skip_declip else args.sdr:
             print(f"{path.name} declip input SDR {sdr:g} dB: "
                   f"{declip_row(x, info.sample_rate, sdr)}", flush=True)  # fmt: skip

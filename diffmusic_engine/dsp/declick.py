@@ -10,9 +10,9 @@ geometric mean, smoothed over ``SMOOTH_SECONDS`` (shorter than the shortest clic
 a robust local scale (the median of ``|e_f|`` over ``SCALE_SECONDS``, / 0.6745) and compared to a
 threshold ``k`` that ``sensitivity`` sets (``k = K_LOW * (K_HIGH / K_LOW) ** (1 - sensitivity)``);
 the channels share one detection (the largest ``d``). Marked samples closer than ``bridge``
-join, each span is widened by ``margin`` on both sides. A second pass confirms the spans with
-each block's model fitted on the audio with the spans interpolated: a loud click pulls its
-block's model towards white noise, which then misses the music's sharp edges around it.
+join, each span is widened by ``margin`` on both sides. Confirmation passes keep the spans
+the statistic still marks when each block's model is fitted without them: a loud click pulls
+its block's model towards white noise, which then misses the music's sharp edges around it.
 
 Repair is :mod:`.inpaint` (Janssen's iterative AR interpolation) on the spans with no crossfade,
 so every sample outside them is bit-identical. A click adds noise to the music rather than

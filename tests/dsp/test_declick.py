@@ -144,7 +144,7 @@ def test_repair_keeps_what_the_burst_leaves_of_the_music():
     as the signal, no estimate that discards the click samples can beat, on average, the
     conditional variance of the gap given the rest, ``sigma_e^2 tr((A_u^T A_u)^-1)`` (the true
     model's interpolation error). The bursts leave part of the music in those samples: the
-    noisy-data interpolator must beat that bound by at least 3 dB (it gains about 7 here)."""
+    noisy-data interpolator must beat that bound by at least 3 dB (it gains about 8 here)."""
     rng = np.random.default_rng(0)
     a = np.array([1.0, -2 * 0.95 * np.cos(2 * np.pi * 1000 / SR), 0.95**2])
     excitation = 0.01 * rng.standard_normal((2, 2 * SR))
