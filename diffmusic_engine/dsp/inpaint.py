@@ -297,11 +297,10 @@ def _retain(segment: np.ndarray, k: int, m: int, a: np.ndarray, y: np.ndarray) -
     ``|e|^2 + lambda |y - x_u|^2``, ``lambda = sigma_e^2 / sigma_v^2`` (clicks that leave the
     signal beneath them: Godsill & Rayner, "Digital Audio Restoration", ch. 5), so
     ``(A_u^T A_u + lambda I) x_u = -A_u^T e_0 + lambda y``. ``sigma_e^2`` is the prediction
-    error power on the known rows;
-    ``sigma_v^2`` the observations' departure from the plain estimate ``x_p`` less that
-    estimate's own error variance ``sigma_e^2 mean diag((A_u^T A_u)^-1)`` (the maximum
-    likelihood value under the two Gaussians), floored so a clean span keeps its samples only
-    as far as the prior allows.
+    error power on the known rows; ``sigma_v^2`` the observations' departure from the plain
+    estimate ``x_p`` less that estimate's own error variance
+    ``sigma_e^2 mean diag((A_u^T A_u)^-1)`` (the maximum likelihood value under the two
+    Gaussians), floored so that a clean span keeps its samples only as far as the prior allows.
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
