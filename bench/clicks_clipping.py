@@ -3,11 +3,14 @@
 Declick: 4 bursts per second (0.3-2 ms white noise, RMS ``--burst-db`` +- 6 dB re the channel's)
 injected with ``degrade`` at seeds 0..2; recall (a burst counts as found when a detected span
 covers it within 3 ms), false alarms per 8 s (detections near no burst; and on the clean file),
-the SNR over the burst samples before and after, the share of samples left bit-identical, RTF.
+the SNR over the burst samples before and after, the share of samples left bit-identical, RTF;
+and the SNR after a repair of the true burst spans (``oracle spans``): the repair's own ceiling,
+so that the distance to it is what the detection loses.
 Declip: clipped with ``degrade`` at each input SDR; SDR before and after, RTF.
 
 Usage: .venv/bin/python bench/clicks_clipping.py FOLDER [--burst-db 6 12] [--sdr 5 10 20]
-       [--skip-declick] [--skip-declip]    (e.g. FOLDER = ../shared/audio: *_mix, stems)
+       [--mode click|crackle] [--skip-declick] [--skip-declip]
+       (e.g. FOLDER = ../shared/audio: *_mix, stems)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from diffmusic_engine.api import degrade, restore  # noqa: E402
 from diffmusic_engine.audio import read_audio  # noqa: E402
 from diffmusic_engine.damage import Declick, Declip  # noqa: E402
 from diffmusic_engine.dsp.declick import detect_clicks  # noqa: E402
-from diffmusic_engine.operators.declick import burst_spans  # noqa: E402
+from diffmusic_engine.operators.declick import burst_spans, spans_to_gaps  # noqa: E402
 
 SEEDS = (0, 1, 2)
 TOLERANCE_S = 0.003
@@ -35,17 +38,17 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
 
-def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
+def declick_row(x: np.ndarray, rate: int, burst_db: float, mode: str = "click") -> str:
     duration, tol = x.shape[1] / rate, round(TOLERANCE_S * rate)
-    clean_alarms = len(detect_clicks(x, rate))
+    clean_alarms = len(detect_clicks(x, rate, mode))
     found = total = alarms = 0
-    gains, identical, seconds = [], [], 0.0
+    gains, oracle, identical, seconds = [], [], [], 0.0
     for seed in SEEDS:
-        damage = Declick(burst_db=burst_db, seed=seed)
+        damage = Declick(mode=mode, burst_db=burst_db, seed=seed)
         y = degrade(x, rate, damage)
         truth = burst_spans(damage, x.shape[1], rate)
         started = time.perf_counter()
-        restoration = restore(y, rate, Declick())
+        restoration = restore(y, rate, Declick(mode=mode))
         seconds += time.perf_counter() - started
         out = restoration.tracks[0]
         spans = [(round(a * rate), round(b * rate)) for a, b in restoration.details["clicks"]]
@@ -57,13 +60,16 @@ def declick_row(x: np.ndarray, rate: int, burst_db: float) -> str:
             burst[s:e] = True
         gains.append((snr_db(x[:, burst], y[:, burst]), snr_db(x[:, burst], out[:, burst])))
         identical.append(float(np.mean(np.all(out == y, axis=0))))
+        known = restore(y, rate, Declick(mode=mode, clicks=spans_to_gaps(truth, rate))).tracks[0]
+        oracle.append(snr_db(x[:, burst], known[:, burst]) - gains[-1][0])
     before, after = np.mean(gains, axis=0)
     per8 = 8 / duration
     false_alarms = alarms / len(SEEDS) * per8
     return (
         f"recall {found / total:.3f} ({found}/{total})  false alarms/8 s {false_alarms:.1f}"
         f" (clean file {clean_alarms * per8:.1f})  SNR on bursts {before:+.1f} -> {after:+.1f} dB"
-        f" ({after - before:+.1f})  untouched {np.mean(identical):.4f}"
+        f" ({after - before:+.1f}; oracle spans {np.mean(oracle):+.1f})"
+        f"  untouched {np.mean(identical):.4f}"
         f"  RTF {seconds / len(SEEDS) / duration:.3f}"
     )
 
@@ -85,6 +91,7 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--burst-db", type=float, nargs="+", default=[6.0, 12.0])
     parser.add_argument("--sdr", type=float, nargs="+", default=[5.0, 10.0, 20.0])
+    parser.add_argument("--mode", choices=("click", "crackle"), default="click")  # declick's
     parser.add_argument("--skip-declick", action="store_true")
     parser.add_argument("--skip-declip", action="store_true")
     args = parser.parse_args()
@@ -92,8 +99,9 @@ def main() -> int:
     for path in files:
         x, info = read_audio(path)
         for burst_db in [] if args.skip_declick else args.burst_db:
-            print(f"{path.name} declick bursts {burst_db:+g} dB: "
-                  f"{declick_row(x, info.sample_rate, burst_db)}", flush=True)  # fmt: skip
+            row = declick_row(x, info.sample_rate, burst_db, args.mode)
+            label = "declick" if args.mode == "click" else f"declick {args.mode}"
+            print(f"{path.name} {label} bursts {burst_db:+g} dB: {row}", flush=True)
         for sdr in [] if args.skip_declip else args.sdr:
             print(f"{path.name} declip input SDR {sdr:g} dB: "
                   f"{declip_row(x, info.sample_rate, sdr)}", flush=True)  # fmt: skip

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_toeplitz
+from scipy.linalg import cho_solve_banded, cholesky_banded, solve_toeplitz
 from scipy.signal import lfilter, lfiltic
 
 from diffmusic_engine.damage import Inpaint
@@ -59,6 +59,9 @@ OPTIONS = {
 }
 AUTO_ORDER_SECONDS = 512 / 44100
 COMPOSITE_RAMP = 0.02  # s from the best passage's own samples at a splice to the composite
+# sigma_v^2 at least this share of the plain estimate's error variance (spans with no noise)
+RETAIN_FLOOR = 0.05
+RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
 
 
@@ -106,8 +109,13 @@ def restore_inpaint(
     damage: Inpaint,
     options: dict[str, Any],
     callback: ProgressCallback | None,
+    *,
+    noisy: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Fill every gap of every channel of float32 ``(channels, samples)`` ``audio``."""
+    """Fill every gap of every channel of float32 ``(channels, samples)`` ``audio``.
+
+    ``noisy``: the gaps hold the signal plus white noise (clicks), not nothing; the AR fill
+    retains what the noise allows (:func:`interpolate`'s ``observed``)."""
     opts = parse_options("inpaint", options, OPTIONS)
     channels, n = audio.shape
     out = audio.copy()
@@ -151,6 +159,7 @@ def restore_inpaint(
                 order=order,
                 iterations=opts["iterations"],
                 context=opts["context"],
+                observed=x[region.first : region.stop] if noisy else None,
             )
             out[channel, region.first : region.stop] = blend(
                 audio[channel, region.first : region.stop], estimate, region
@@ -249,10 +258,13 @@ def interpolate(
     order: int = 512,
     iterations: int = 3,
     context: float = 4.0,
+    observed: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ``m`` samples between ``left`` and ``right`` (float64) by iterative AR interpolation.
 
     Only the last/first ``max(context * m, 2 * order)`` samples of each side are used.
+    ``observed``: noisy values of the ``m`` samples (clicks: the music plus a burst), retained
+    as far as their noise allows (:func:`_retain`; two-sided gaps only).
     """
     width = int(max(context * m, 2 * order))
     left, right = left[-width:], right[:width]
@@ -274,20 +286,74 @@ def interpolate(
         if iteration > 0:
             a = _burg(segment, p)
         segment[k : k + m] = _solve_gap(segment, k, m, a)
+    if observed is not None:
+        segment[k : k + m] = _retain(segment, k, m, a, np.asarray(observed, np.float64))
     return segment[k : k + m].copy()
 
 
-def _solve_gap(segment: np.ndarray, k: int, m: int, a: np.ndarray) -> np.ndarray:
-    """Least-squares unknowns ``segment[k:k+m]`` under the prediction-error filter ``a``."""
+def _retain(segment: np.ndarray, k: int, m: int, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The unknowns given noisy observations ``y = x_u + v`` of them, ``v`` white.
+
+    With the AR prior of excitation variance ``sigma_e^2`` the posterior mean minimises
+    ``|e|^2 + lambda |y - x_u|^2``, ``lambda = sigma_e^2 / sigma_v^2`` (clicks that leave the
+    signal beneath them: Godsill & Rayner, "Digital Audio Restoration", ch. 5), so
+    ``(A_u^T A_u + lambda I) x_u = -A_u^T e_0 + lambda y``. ``sigma_e^2`` is the prediction
+    error power on the known rows; ``sigma_v^2`` the observations' departure from the plain
+    estimate ``x_p`` less that estimate's own error variance
+    ``sigma_e^2 mean diag((A_u^T A_u)^-1)`` (the maximum likelihood value under the two
+    Gaussians), floored so that a clean span keeps its samples only as far as the prior allows.
+    """
+    p = a.size - 1
+    known = np.concatenate([np.convolve(segment[:k], a, "valid"),
+                            np.convolve(segment[k + m :], a, "valid")])  # fmt: skip
+    if p == 0 or not known.size or m > RETAIN_LONGEST:
+        return segment[k : k + m]
+    sigma_e2 = float(np.mean(known**2))
+    # A_u^T A_u is banded (p diagonals each side): its Cholesky factor gives the diagonal of
+    # the inverse at O(m^2 p) (np.linalg.inv costs m^3, 10x more on click lengths)
+    column = _toeplitz_column(a, m)
+    band = np.array(
+        [np.r_[np.full(m - lag, column[lag]), np.zeros(lag)] for lag in range(min(p, m - 1) + 1)]
+    )
+    factor = cholesky_banded(band, lower=True)
+    inverse_diagonal = np.diag(cho_solve_banded((factor, True), np.eye(m)))
+    prior_var = sigma_e2 * float(np.mean(inverse_diagonal))
+    sigma_v2 = max(
+        float(np.mean((y - segment[k : k + m]) ** 2)) - prior_var, RETAIN_FLOOR * prior_var
+    )
+    lam = sigma_e2 / sigma_v2
+    return _solve_gap(segment, k, m, a, lam, y)
+
+
+def _toeplitz_column(a: np.ndarray, m: int) -> np.ndarray:
+    """First column of ``A_u^T A_u`` for ``m`` unknowns: the autocorrelation of ``a``."""
+    p = a.size - 1
+    r = np.correlate(a, a, mode="full")[p:]  # r_0 .. r_p
+    column = np.zeros(m)
+    column[: min(m, p + 1)] = r[: min(m, p + 1)]
+    return column
+
+
+def _solve_gap(
+    segment: np.ndarray,
+    k: int,
+    m: int,
+    a: np.ndarray,
+    lam: float = 0.0,
+    y: np.ndarray | None = None,
+) -> np.ndarray:
+    """Least-squares unknowns ``segment[k:k+m]`` under the prediction-error filter ``a``
+    (plus ``lam |y - x_u|^2`` when noisy observations ``y`` are given)."""
     p = a.size - 1
     zeroed = segment.copy()
     zeroed[k : k + m] = 0.0
     # e_0 on the rows n = k .. k+m-1+p (all taps inside the segment since k >= p, tail >= p).
     e0 = np.convolve(zeroed[k - p : k + m + p], a, mode="valid")  # rows n = k .. k+m+p-1
     rhs = -np.correlate(e0, a, mode="valid")  # -(A_u^T e_0): length m
-    r = np.correlate(a, a, mode="full")[p:]  # r_0 .. r_p
-    column = np.zeros(m)
-    column[: min(m, p + 1)] = r[: min(m, p + 1)]
+    column = _toeplitz_column(a, m)
+    if y is not None:
+        column[0] += lam
+        rhs = rhs + lam * y
     return solve_toeplitz(column, rhs)
 
 
