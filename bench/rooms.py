@@ -41,6 +41,7 @@ EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0,
               (1.5, -3.0, "hall"), (2.0, 0.0, "hall"), (2.3, -5.0, "hall"), (2.5, -8.0, "hall"),
               (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"))  # fmt: skip
 DRY_RT60, DRY_DRR_DB = 0.15, 15.0
+FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
 ALPHAS = np.logspace(-1, 4, 11)
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
 
@@ -76,7 +77,7 @@ def dataset(items: list[Source], rooms: int, seed: int) -> tuple[np.ndarray, ...
             if k == rooms:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
             else:
-                rt60 = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))
+                rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
                 drr = float(rng.uniform(-10, 5))
                 tilt = np.exp(np.cumsum(rng.normal(0, 0.08, len(OCTAVES_HZ)))[::-1])
                 bands = {

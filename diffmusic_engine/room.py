@@ -10,10 +10,12 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   60 dB per RT60, and smooths how fast it fluctuates), and the same on the band's summed level
   (peak-conditioned falls, the envelope's modulation spectrum and the channels' coherence were
   tried as well and generalised worse from one song to another);
-* a ridge regression maps each band's features (plus their mean over bands) to ``log RT60`` of
-  the band, and the mean features to the DRR. Its weights (``room_model.json``) are fitted by
-  ``python -m bench.rooms fit`` on music placed in simulated rooms; the fit reports its error on
-  the song it was not fitted on.
+* the quantiles become rates (dB/s, log-compressed: :func:`_design`), and a ridge regression maps
+  each band's rates (plus their mean over bands) to ``log RT60`` of the band, and the mean rates
+  to the DRR. Its weights (``room_model.json``) are fitted by ``python -m bench.rooms fit`` on
+  six real songs (stems and mixes) and two synthetic excerpts placed in simulated rooms; the
+  ridge penalty is the one with the least error on songs left out of the fit, and the fit
+  reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
