@@ -215,6 +215,8 @@ def command_eval(args: argparse.Namespace) -> None:
 
     items = sources(args.audio, 0)
     for i, (rt60, drr, shape) in enumerate(EVAL_ROOMS):
+        if args.rooms and i not in args.rooms:
+            continue
         errors, ratios, details = [], [], []
         for j, (_, audio, rate) in enumerate(items):
             irs, truth = eval_room(i, j, rate, audio.shape[0])
@@ -225,7 +227,7 @@ def command_eval(args: argparse.Namespace) -> None:
                 from diffmusic_engine.api import restore
                 from diffmusic_engine.damage import Dereverb
 
-                result = restore(wet, rate, Dereverb())
+                result = restore(wet, rate, Dereverb(), options=json.loads(args.options))
                 details.append(result.details.get("method"))
                 ratios.append(log_mel_distance(audio, result.audio, rate)
                               / log_mel_distance(audio, wet, rate))  # fmt: skip
@@ -253,6 +255,10 @@ def main() -> None:
     eval_parser = sub.add_parser("eval")
     eval_parser.add_argument("audio", type=Path, nargs="+")
     eval_parser.add_argument("--dereverb", action="store_true", help="also blind dsp dereverb")
+    eval_parser.add_argument(
+        "--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)"
+    )
+    eval_parser.add_argument("--options", default="{}", help="dereverb options, JSON")
     eval_parser.set_defaults(func=command_eval)
     args = parser.parse_args()
     args.func(args)
