@@ -10,10 +10,12 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   60 dB per RT60, and smooths how fast it fluctuates), and the same on the band's summed level
   (peak-conditioned falls, the envelope's modulation spectrum and the channels' coherence were
   tried as well and generalised worse from one song to another);
-* a ridge regression maps each band's features (plus their mean over bands) to ``log RT60`` of
-  the band, and the mean features to the DRR. Its weights (``room_model.json``) are fitted by
-  ``python -m bench.rooms fit`` on music placed in simulated rooms; the fit reports its error on
-  the song it was not fitted on.
+* the quantiles become rates (dB/s, log-compressed: :func:`_design`), and a ridge regression maps
+  each band's rates (plus their mean over bands) to ``log RT60`` of the band, and the mean rates
+  to the DRR. Its weights (``room_model.json``) are fitted by ``python -m bench.rooms fit`` on
+  six real songs (stems and mixes) and two synthetic excerpts placed in simulated rooms; the
+  ridge penalty is the one with the least error on songs left out of the fit, and the fit
+  reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
@@ -78,14 +80,11 @@ def estimate_room(
     excess = audio.shape[-1] - int(MAX_SECONDS * sample_rate)
     if excess > 0:
         audio = audio[:, excess // 2 : excess // 2 + int(MAX_SECONDS * sample_rate)]
-    model = _model()
     features = room_features(audio, sample_rate, callback=callback)  # (bands, F)
-    z = (_design(features) - model["mean"]) / model["scale"]  # (bands, 2F)
-    log_rt60 = np.clip(z @ model["rt60_weights"] + model["rt60_bias"], *np.log(RT60_RANGE_S))
+    log_rt60, drr_db, z = _predict(_model(), features)
     bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * sample_rate]
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))
-    drr_db = float(z.mean(axis=0) @ model["drr_weights"] + model["drr_bias"])
     return RoomEstimate(rt60, rt60_bands, drr_db, _confidence(z, log_rt60, duration))
 
 
@@ -130,10 +129,27 @@ def _quantiles(values: np.ndarray) -> list[float]:
 
 
 def _design(features: np.ndarray) -> np.ndarray:
-    """Each band's features beside the mean over bands (the room is one room for all bands)."""
-    return np.concatenate(
-        [features, np.repeat(features.mean(0, keepdims=True), len(features), 0)], 1
-    )
+    """The regression's inputs: per band, rates in dB/s, log-compressed (``log(1 + |r|)``).
+
+    A room bounds how fast a level falls (60 dB per RT60), so ``log RT60`` is near linear in
+    the log of a rate, not of a level change: each quantile ``q(n)`` over its lag (``|q| / n``)
+    and its growth from one lag to the next (``|q(n') - q(n)| / (n' - n)``). Raw quantiles,
+    falls only, the bins or the band level alone generalised worse from song to song (leave one
+    song out, ``python -m bench.rooms fit``). Each band's inputs sit beside their mean over
+    bands (the room is one room for all bands).
+    """
+    lags = np.asarray(LAGS_S)[:, None]
+    q = features.reshape(len(features), 2, len(LAGS_S), len(QUANTILES))  # (bands, 2, lags, Q)
+    growth = np.abs(np.diff(q, axis=2)) / np.diff(lags, axis=0)
+    rates = np.log1p(np.concatenate([np.abs(q) / lags, growth], axis=2)).reshape(len(q), -1)
+    return np.concatenate([rates, np.repeat(rates.mean(0, keepdims=True), len(rates), 0)], 1)
+
+
+def _predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """log RT60 per band, DRR (dB) and the standardised design ``z`` of ``(bands, F)`` features."""
+    z = (_design(features) - model["mean"]) / model["scale"]
+    log_rt60 = np.clip(z @ model["rt60_weights"] + model["rt60_bias"], *np.log(RT60_RANGE_S))
+    return log_rt60, float(z.mean(axis=0) @ model["drr_weights"] + model["drr_bias"]), z
 
 
 @cache

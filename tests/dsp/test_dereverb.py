@@ -9,10 +9,11 @@ from diffmusic_engine import metrics
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.dsp.dereverb import LONG_ROOM_S
+from diffmusic_engine.dsp.dereverb import LONG_ROOM_S, _removed_too_much
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
 from diffmusic_engine.operators import ConvolutionOperator, synthetic_rir
+from diffmusic_engine.room import RoomEstimate
 from diffmusic_engine.synth import music_excerpt
 
 SR = 22050
@@ -87,3 +88,16 @@ def test_blind_cancels_while_estimating_the_room(hall, recorder):
     with pytest.raises(Cancelled):
         restore(reverberant, SR, Dereverb(), options={"chunk": 16}, callback=stopper)
     assert len(stopper.reports) == 2 and stopper.reports[-1].stage == "room"
+
+
+def test_blind_declines_when_wpe_removes_more_than_the_room_holds():
+    """Reverberation at DRR d is 1 / (1 + 10^(d/10)) of the energy: removing it all leaves
+    -10 log10(1 + 10^(-d/10)) dB (3.01 dB at 0 dB, 1.76 dB at +3 dB); the cap is 5 dB."""
+    audio = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
+    room = RoomEstimate(2.5, {}, 0.0, 0.9)
+    assert _removed_too_much(audio, 0.8 * audio, room) is None  # 1.94 dB < 3.01 dB
+    wetter = RoomEstimate(2.5, {}, 3.0, 0.9)
+    assert "1.9 dB" in _removed_too_much(audio, 0.8 * audio, wetter)  # > 1.76 dB
+    very_wet = RoomEstimate(2.5, {}, -10.0, 0.9)  # holds 10.4 dB, but the cap is 5 dB
+    assert "6.0 dB" in _removed_too_much(audio, 0.5 * audio, very_wet)
+    assert _removed_too_much(audio, 0.6 * audio, very_wet) is None  # 4.4 dB

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from diffmusic_engine.errors import Cancelled
-from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
+from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate, t30, two_slope_rir
 from diffmusic_engine.progress import Progress
 from diffmusic_engine.room import RoomEstimate, estimate_room
 from diffmusic_engine.synth import music_excerpt
@@ -65,3 +65,18 @@ def test_cancel(music):
 
     with pytest.raises(Cancelled):
         estimate_room(music[:, : 3 * SR], SR, callback=stop)
+
+
+def test_simulated_rooms_measure_at_their_rt60_and_a_two_slope_room_shorter():
+    """The eval rooms' truth: T30 of a one-slope room is its RT60; a fast decay over a slow one
+    15 dB lower (0.4x as long) measures between the two; the direct path and DRR are as asked."""
+    bands = hall_bands(1.0)
+    one = band_rir(bands, 0.0, SR, seed=1)
+    assert all(abs(t30(one, SR, f) - bands[f]) < 0.1 * bands[f] for f in (500, 1000))
+    two = two_slope_rir(bands, -3.0, SR, seed=1)
+    assert np.all(two[:, 0] == 1.0)
+    drr = 10 * np.log10(1 / np.sum(two[:, 1:].astype(np.float64) ** 2, axis=-1))
+    np.testing.assert_allclose(drr, -3.0, atol=1e-3)
+    assert 0.45 < t30(two, SR, 1000) < 0.8  # between 0.4 s and 1.0 s
+    reflections = two_slope_rir(bands, -3.0, SR, seed=1, fast=1.0)  # one slope after them
+    assert abs(t30(reflections, SR, 1000) - 1.0) < 0.1
