@@ -305,7 +305,8 @@ def markdown_table(summary: list[dict[str, Any]], backend: str, fad_embedding: s
     columns = ["lsd", "lsd_region", "lsd_audiosr", "si_sdr", "spectral_convergence", "fad"]
     lines = [
         f"Backend `{backend}`; FAD embedding: `{fad_embedding}` (mel-stats is a weights-free "
-        "proxy, not comparable with published VGGish/CLAP FAD). Lower is better except SI-SDR. "
+        "proxy, not comparable with published VGGish/CLAP FAD; it pools both materials, too few "
+        "clips for one). Lower is better except SI-SDR. "
         "`lsd_region`: LSD on the gap (inpainting) or on the rebuilt band (super-resolution). "
         "`real`: recordings with known stems; `synthetic`: rendered chorales and synth clips, "
         "which flatter every method.",
