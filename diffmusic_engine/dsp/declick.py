@@ -113,11 +113,14 @@ def detect_clicks(
     opts = parse_options("declick", options or {}, OPTIONS)
     settings = MODES[mode]
     audio = np.atleast_2d(audio)
+    order = opts["order"] or _scaled(settings["order"], sample_rate)  # p of the AR models
     margin = round(settings["margin"] * sample_rate)
     longest = opts["max_click"] * sample_rate
     spans = [
         (max(0, first - margin), min(audio.shape[1], stop + margin))
-        for first, stop in _marked_runs(audio, sample_rate, settings, opts, None, callback, 0)
+        for first, stop in _marked_runs(
+            audio, sample_rate, order, settings, opts, None, callback, 0
+        )
         if stop - first <= longest
     ]
     if not spans:
@@ -131,12 +134,13 @@ def detect_clicks(
     # detection's AR order p on each side (how far a click smears e_f and e_b). Hiding the
     # false alarms hides the music's edges from the fit too: so again, hiding only the spans
     # confirmed, until none is dropped (at most CONFIRM_ROUNDS times).
-    guard = opts["order"] or _scaled(settings["order"], sample_rate)
     for done in range(1, CONFIRM_ROUNDS + 1):
         excluded = np.zeros(audio.shape[1], bool)
         for first, stop in spans:
-            excluded[max(0, first - guard) : stop + guard] = True
-        confirmed = _marked_runs(audio, sample_rate, settings, opts, excluded, callback, done)
+            excluded[max(0, first - order) : stop + order] = True
+        confirmed = _marked_runs(
+            audio, sample_rate, order, settings, opts, excluded, callback, done
+        )
         kept = [s for s in spans if any(low < s[1] and s[0] < high for low, high in confirmed)]
         if kept == spans:
             break
@@ -147,6 +151,7 @@ def detect_clicks(
 def _marked_runs(
     audio: np.ndarray,
     sample_rate: int,
+    order: int,
     settings: dict[str, float],
     opts: dict[str, Any],
     excluded: np.ndarray | None,
@@ -154,9 +159,8 @@ def _marked_runs(
     done: int,
 ) -> list[tuple[int, int]]:
     """The runs of samples whose statistic exceeds the threshold, joined across the mode's
-    bridge; AR models fitted without the ``excluded`` samples. ``done``: passes before
-    this one, of ``1 + CONFIRM_ROUNDS`` (progress)."""
-    order = opts["order"] or _scaled(settings["order"], sample_rate)
+    bridge; AR models of ``order`` fitted without the ``excluded`` samples. ``done``: passes
+    before this one, of ``1 + CONFIRM_ROUNDS`` (progress)."""
     k = settings["k_low"] * (settings["k_high"] / settings["k_low"]) ** opts["sensitivity"]
     statistic = np.zeros(audio.shape[1])
     for channel, x in enumerate(audio.astype(np.float64)):

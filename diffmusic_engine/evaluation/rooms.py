@@ -76,11 +76,11 @@ def two_slope_rir(
     with a stage house; ``fast=1``: one decay after the reflections). Its RT60 is what a
     measurement reads: :func:`t30` of the result."""
     rng = np.random.default_rng(seed)
-    fast = band_rir({b: fast * t for b, t in rt60_bands.items()}, 0.0, sample_rate,
-                    channels=channels, seed=seed)  # fmt: skip
+    early = band_rir({b: fast * t for b, t in rt60_bands.items()}, 0.0, sample_rate,
+                     channels=channels, seed=seed)  # fmt: skip
     slow = band_rir(rt60_bands, 0.0, sample_rate, channels=channels, seed=seed + 1)
     irs = 10 ** (-15 / 20) * slow
-    irs[:, : fast.shape[-1]] += fast
+    irs[:, : early.shape[-1]] += early
     delays = (rng.uniform(0.005, 0.08, 12) * sample_rate).astype(int)
     irs[:, delays] += rng.choice([-1, 1], (channels, 12)) * rng.uniform(0.05, 0.25, 12)
     irs[:, 0] = 0.0
