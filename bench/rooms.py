@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,10 @@ EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0,
               (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"))  # fmt: skip
 DRY_RT60, DRY_DRR_DB = 0.15, 15.0
 FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
+FIT_DRR_DB = (-10.0, 5.0)  # and their DRR (uniform; -10..+8 measured no better)
+TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
+TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
+TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
 ALPHAS = np.logspace(-1, 4, 11)
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
 
@@ -67,30 +73,57 @@ def sources(folders: list[Path], synthetic: int) -> list[Source]:
     return found
 
 
-def dataset(items: list[Source], rooms: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Features, targets (log RT60 per band, then DRR) and song names of random rooms."""
+def dataset(
+    items: list[Source], rooms: int, seed: int, two_slope: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Features, targets (log RT60 per band, then DRR) and song names of random rooms: per
+    source, ``rooms`` halls, ``two_slope`` rooms of two slopes (their own random stream, so the
+    halls stay the same whatever their number) and the source itself, dry."""
     rng = np.random.default_rng(seed)
     features, targets, songs = [], [], []
-    for song, audio, rate in items:
+    for j, (song, audio, rate) in enumerate(items):
         started = time.perf_counter()
-        for k in range(rooms + 1):
-            if k == rooms:  # the source itself, dry
+        shaped = np.random.default_rng([seed, 2, j])
+        for k in range(rooms + two_slope + 1):
+            if k == rooms + two_slope:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
             else:
-                rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
-                drr = float(rng.uniform(-10, 5))
-                tilt = np.exp(np.cumsum(rng.normal(0, 0.08, len(OCTAVES_HZ)))[::-1])
-                bands = {
-                    b: rt60 * t / np.sqrt(tilt[2] * tilt[3])
-                    for b, t in zip(OCTAVES_HZ, tilt, strict=True)
-                }
-                wet = reverberate(audio, band_rir(bands, drr, rate, channels=audio.shape[0],
-                                                  seed=int(rng.integers(2**31))))  # fmt: skip
+                irs, bands, drr = random_room(rng if k < rooms else shaped, k >= rooms, rate,
+                                              audio.shape[0])  # fmt: skip
+                wet = reverberate(audio, irs)
             features.append(room_features(wet, rate))
             targets.append([np.log(bands[b]) for b in OCTAVES_HZ] + [drr])
             songs.append(song)
         print(f"  {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return np.array(features), np.array(targets), np.array(songs)
+
+
+def random_room(
+    rng: np.random.Generator, two_slope: bool, rate: int, channels: int
+) -> tuple[np.ndarray, dict[int, float], float]:
+    """Impulse responses, true RT60 per band and DRR of a random room: one exponential decay
+    per band (its RT60 the truth), or (``two_slope``) early reflections and a fast decay over a
+    slower one (random ratio and drop; the truth is the T30 a measurement reads)."""
+    rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
+    drr = float(rng.uniform(*FIT_DRR_DB))
+    tilt = np.exp(np.cumsum(rng.normal(0, 0.08, len(OCTAVES_HZ)))[::-1])
+    bands = {
+        b: rt60 * t / np.sqrt(tilt[2] * tilt[3]) for b, t in zip(OCTAVES_HZ, tilt, strict=True)
+    }
+    if not two_slope:
+        return (
+            band_rir(bands, drr, rate, channels=channels, seed=int(rng.integers(2**31))),
+            bands,
+            drr,
+        )
+    fast, drop = rng.uniform(*TWO_SLOPE_FAST), rng.uniform(*TWO_SLOPE_DROP_DB)
+    # the drawn RT60 is the geometric mean of the early (fast x late) and the late decay time
+    bands = {b: t / np.sqrt(fast) for b, t in bands.items()}
+    irs = two_slope_rir(bands, drr, rate, channels=channels, seed=int(rng.integers(2**31)),
+                        fast=fast, drop_db=drop)  # fmt: skip
+    measured = {b: t30(irs, rate, b) if b * np.sqrt(2) < 0.45 * rate else t
+                for b, t in bands.items()}  # fmt: skip
+    return irs, measured, drr
 
 
 def eval_room(index: int, source: int, rate: int, channels: int) -> tuple[np.ndarray, float]:
@@ -177,10 +210,14 @@ def command_fit(args: argparse.Namespace) -> None:
             "item_songs"]  # fmt: skip
     else:
         items = sources(args.audio, args.synthetic)
-        parts = [dataset(items, args.rooms, seed) for seed in args.seed]  # rooms per seed
-        features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
         real_items = [item for item in items if not item[0].startswith("synth")]
-        eval_features, truths = eval_dataset(real_items)
+        with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
+            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope)
+                     for seed in args.seed]  # fmt: skip
+            evaluated = pool.submit(eval_dataset, real_items)
+            parts = [part.result() for part in parts]
+            eval_features, truths = evaluated.result()
+        features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
         item_songs = np.array([song for song, _, _ in real_items])
         if cache:
             np.savez(cache, features=features, targets=targets, songs=songs,
@@ -206,7 +243,9 @@ def command_fit(args: argparse.Namespace) -> None:
         )
     model = fit(features, targets, np.ones(len(songs), bool), best_alpha)
     model["fitted_on"] = sorted(set(songs.tolist()))
-    MODEL_FILE.write_text(json.dumps(model, separators=(",", ":")) + "\n")
+    written = MODEL_FILE.with_suffix(".json.tmp")
+    written.write_text(json.dumps(model, separators=(",", ":")) + "\n")
+    written.replace(MODEL_FILE)
     print(f"wrote {MODEL_FILE}")
 
 
@@ -248,7 +287,10 @@ def main() -> None:
     fit_parser.add_argument("audio", type=Path, nargs="+")
     fit_parser.add_argument("--rooms", type=int, default=40, help="per source and seed")
     fit_parser.add_argument("--synthetic", type=int, default=2, help="synthetic excerpts")
+    fit_parser.add_argument("--two-slope", type=int, default=TWO_SLOPE_ROOMS,
+                            help="two-slope rooms per source and seed")  # fmt: skip
     fit_parser.add_argument("--seed", type=int, nargs="+", default=[11, 12])
+    fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
     fit_parser.add_argument("--cache", help="keep the simulated features in this .npz")
     fit_parser.set_defaults(func=command_fit)

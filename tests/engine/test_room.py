@@ -80,3 +80,6 @@ def test_simulated_rooms_measure_at_their_rt60_and_a_two_slope_room_shorter():
     assert 0.45 < t30(two, SR, 1000) < 0.8  # between 0.4 s and 1.0 s
     reflections = two_slope_rir(bands, -3.0, SR, seed=1, fast=1.0)  # one slope after them
     assert abs(t30(reflections, SR, 1000) - 1.0) < 0.1
+    # the late decay 60 dB down is below T30's span (-5..-35 dB): T30 reads the early one, 0.4 s
+    assert abs(t30(two_slope_rir(bands, -3.0, SR, seed=1, drop_db=60.0), SR, 1000) - 0.4) < 0.04
+    assert t30(two_slope_rir(bands, -3.0, SR, seed=1, drop_db=5.0), SR, 1000) > 0.8  # near 1 s
