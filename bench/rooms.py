@@ -8,8 +8,11 @@ Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``ba
 The repository's own songs: ``diffmusic_engine/evaluation/data/real``. ``fit`` chooses the ridge
 penalty by leaving one song out, reports each ``EVAL_ROOMS`` room's error on songs the model was
 not fitted on (the honest number: ``eval`` of the shipped model is in-sample), then fits on
-everything. Synthetic excerpts (``diffmusic_engine.synth``) join the fit, and every
-source also joins dry (RT60 ``DRY_RT60``, DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+everything. The random rooms are halls (one decay per band, its RT60 the truth) and rooms of
+two slopes (``--two-slope``: early reflections, a fast decay over a slower one, the truth their
+T30, as for the eval rooms). Synthetic excerpts (``diffmusic_engine.synth``) join the fit, and
+every source also joins dry (RT60 ``DRY_RT60``, DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from diffmusic_engine.room import (
     _design,
     _predict,
     estimate_room,
+    long_share,
     room_features,
 )
 
@@ -156,17 +160,31 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
     return weights, float(mean)
 
 
-def fit(features: np.ndarray, targets: np.ndarray, train: np.ndarray, alpha: float) -> dict:
+def fit(
+    features: np.ndarray, targets: np.ndarray, train: np.ndarray, alpha: float, long_alpha=None
+) -> dict:
+    """The model of estimate_room; with ``long_alpha``, also its long-room regression, fitted
+    on the rooms the first one reads long (:func:`~diffmusic_engine.room.long_share` above 0)."""
     design = np.stack([_design(f) for f in features[train]])  # (n, bands, 2F)
+    model = rt60_ridge(design, targets[train], alpha)
+    z = (design - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    drr_w, drr_b = ridge(z.mean(1), targets[train, -1], alpha)
+    model |= {"drr_weights": drr_w.tolist(), "drr_bias": drr_b, "alpha": alpha}
+    if long_alpha is not None:
+        long = long_share(z @ np.asarray(model["rt60_weights"]) + model["rt60_bias"]) > 0
+        model["long"] = rt60_ridge(design[long], targets[train][long], long_alpha)
+        model["long"]["alpha"] = long_alpha
+    return model
+
+
+def rt60_ridge(design: np.ndarray, targets: np.ndarray, alpha: float) -> dict:
+    """Standardisation and ridge weights from ``(n, bands, 2F)`` designs to log RT60 per band."""
     flat = design.reshape(-1, design.shape[-1])
     mean, scale = flat.mean(0), flat.std(0) + 1e-9
     z = (design - mean) / scale
-    bands = z.shape[1]
-    rt60_w, rt60_b = ridge(z.reshape(-1, z.shape[-1]), targets[train, :bands].reshape(-1), alpha)
-    drr_w, drr_b = ridge(z.mean(1), targets[train, -1], alpha)
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "rt60_weights": rt60_w.tolist(),
-            "rt60_bias": rt60_b, "drr_weights": drr_w.tolist(), "drr_bias": drr_b,
-            "alpha": alpha}  # fmt: skip
+    weights, bias = ridge(z.reshape(-1, z.shape[-1]), targets[:, : z.shape[1]].reshape(-1), alpha)
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "rt60_weights": weights.tolist(),
+            "rt60_bias": bias}  # fmt: skip
 
 
 def predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +198,9 @@ def mid_error(log_rt60: np.ndarray, true_rt60: np.ndarray) -> np.ndarray:
     return np.exp(log_rt60[:, 2:4].mean(1)) / true_rt60 - 1
 
 
-def leave_one_song_out(features, targets, songs, alpha: float, evaluation=None) -> tuple:
+def leave_one_song_out(
+    features, targets, songs, alpha: float, evaluation=None, long_alpha=None
+) -> tuple:
     """Per real song: median |RT60 error| on its random rooms, and (with ``evaluation``,
     ``(features, truths, item songs)``) each EVAL room's errors, all from models fitted
     without that song."""
@@ -189,7 +209,7 @@ def leave_one_song_out(features, targets, songs, alpha: float, evaluation=None) 
     if evaluation is not None:
         per_room = np.zeros(evaluation[1].shape)
     for song in real:
-        model = fit(features, targets, songs != song, alpha)
+        model = fit(features, targets, songs != song, alpha, long_alpha)
         log_rt60, _ = predict(model, features[songs == song])
         per_song[song] = float(np.median(np.abs(mid_error(log_rt60, np.exp(
             targets[songs == song, 2:4].mean(1))))))  # fmt: skip
@@ -222,17 +242,15 @@ def command_fit(args: argparse.Namespace) -> None:
         if cache:
             np.savez(cache, features=features, targets=targets, songs=songs,
                      eval_features=eval_features, truths=truths, item_songs=item_songs)  # fmt: skip
-    best_alpha, best_error = ALPHAS[0], np.inf
-    for alpha in [args.alpha] if args.alpha else ALPHAS:
-        per_song, _ = leave_one_song_out(features, targets, songs, alpha)
-        print(f"alpha {alpha:g}: leave-one-song-out median |RT60 error| per song "
-              f"{np.round(list(per_song.values()), 3).tolist()}", flush=True)  # fmt: skip
-        if np.mean(list(per_song.values())) < best_error:
-            best_alpha, best_error = alpha, float(np.mean(list(per_song.values())))
-    print(f"chosen alpha {best_alpha:g}; each EVAL room on songs left out of the fit "
-          f"({len(set(item_songs))} songs, {len(item_songs)} recordings):")  # fmt: skip
+    alpha = choose_alpha(features, targets, songs, [args.alpha] if args.alpha else ALPHAS)
+    long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
+    long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha)
+    print(
+        f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each EVAL room on songs left "
+        f"out of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
+    )
     _, per_room = leave_one_song_out(
-        features, targets, songs, best_alpha, (eval_features, truths, item_songs)
+        features, targets, songs, alpha, (eval_features, truths, item_songs), long_alpha
     )
     for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, truths, strict=True):
         print(
@@ -241,12 +259,31 @@ def command_fit(args: argparse.Namespace) -> None:
             f"{np.median(errors):+.2f}, worst song "
             f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
         )
-    model = fit(features, targets, np.ones(len(songs), bool), best_alpha)
+    model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha)
     model["fitted_on"] = sorted(set(songs.tolist()))
     written = MODEL_FILE.with_suffix(".json.tmp")
     written.write_text(json.dumps(model, separators=(",", ":")) + "\n")
     written.replace(MODEL_FILE)
     print(f"wrote {MODEL_FILE}")
+
+
+def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
+    """The ridge penalty (of the long-room regression, given ``first_alpha``) with the least
+    mean over real songs left out of the fit of their median |RT60 error| on random rooms."""
+    best_alpha, best_error = alphas[0], np.inf
+    for alpha in alphas:
+        first, long = (alpha, None) if first_alpha is None else (first_alpha, alpha)
+        per_song, _ = leave_one_song_out(features, targets, songs, first, None, long)
+        errors = list(per_song.values())
+        label = "alpha" if first_alpha is None else "long-room alpha"
+        print(
+            f"{label} {alpha:g}: leave-one-song-out median |RT60 error| per song "
+            f"{np.round(errors, 3).tolist()}",
+            flush=True,
+        )
+        if np.mean(errors) < best_error:
+            best_alpha, best_error = alpha, float(np.mean(errors))
+    return float(best_alpha)
 
 
 def command_eval(args: argparse.Namespace) -> None:
@@ -292,6 +329,7 @@ def main() -> None:
     fit_parser.add_argument("--seed", type=int, nargs="+", default=[11, 12])
     fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
+    fit_parser.add_argument("--long-alpha", type=float, help="the long-room regression's")
     fit_parser.add_argument("--cache", help="keep the simulated features in this .npz")
     fit_parser.set_defaults(func=command_fit)
     eval_parser = sub.add_parser("eval")
