@@ -165,9 +165,8 @@ def _predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, float, np.n
     if "long" in model:
         share = long_share(log_rt60[None])[0]
         long = model["long"]
-        log_long = (design - long["mean"]) / long["scale"] @ long["rt60_weights"] + long[
-            "rt60_bias"
-        ]
+        z_long = (design - long["mean"]) / long["scale"]
+        log_long = z_long @ long["rt60_weights"] + long["rt60_bias"]
         log_rt60 = (1 - share) * log_rt60 + share * log_long
     log_rt60 = np.clip(log_rt60, *np.log(RT60_RANGE_S))
     return log_rt60, float(z.mean(axis=0) @ model["drr_weights"] + model["drr_bias"]), z
@@ -182,9 +181,16 @@ def long_share(log_rt60: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _model() -> dict[str, np.ndarray]:
-    data = json.loads(MODEL_FILE.read_text())
-    return {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
+def _model() -> dict[str, Any]:
+    return _arrays(json.loads(MODEL_FILE.read_text()))
+
+
+def _arrays(data: dict) -> dict[str, Any]:
+    """``data`` with its lists as arrays, nested dictionaries (the long-room regression) too."""
+    return {
+        k: _arrays(v) if isinstance(v, dict) else np.asarray(v) if isinstance(v, list) else v
+        for k, v in data.items()
+    }
 
 
 def _confidence(z: np.ndarray, log_rt60: np.ndarray, duration: float) -> float:
