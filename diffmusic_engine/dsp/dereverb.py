@@ -1,38 +1,41 @@
 """Dereverberation: WPE bounded by the estimated room when blind, Wiener deconvolution with an IR.
 
 * Blind, do no harm: the room is estimated first (:func:`diffmusic_engine.room.estimate_room`),
-  then WPE removes the late reverberation, and in each frequency bin its change is kept only as
-  far as the energy it takes away stays within what the estimated room's reverberation holds
-  (at DRR ``d`` that is ``-10 log10(1 + 10^(-d/10))`` dB, never more than ``MAX_REMOVED_DB``):
-  the share ``a`` of the change kept in a bin solves ``|Y + a C|^2 = |Y|^2 10^(-limit/10)`` (a
-  quadratic, :func:`bounded_share`; ``Y`` the bin's reverberant STFT over time and channels, ``C``
-  WPE's change). Measured on six songs (18 recordings) in 11 simulated rooms
-  (``python -m bench.rooms eval ... --dereverb``, docs/results.md): WPE alone did harm on one
-  song (feelings: 1.12-1.68x the reverberant input's log-mel distance, in every room, 0.5-2.5 s)
-  because it predicts and removes the song's sustained partials (8-11 dB removed, in a few bins);
-  scaling the whole output down to the room's energy (one share for all bins) kept 0.94-1.01x
-  there but gave away much of the other songs' gain, while the per-bin bound keeps 0.86-0.97x on
-  feelings and nearly all of WPE's gain elsewhere (0.64-0.98x). Bounded that way WPE improved
-  every room measured, 0.5 s included, so it runs on any room the estimate reads as reverberant
-  (RT60 ``MIN_RT60_S`` or more, reverberation ``MIN_REVERB_DB`` or more of the energy, confidence
-  ``MIN_CONFIDENCE`` or more); the gate no longer tells long rooms from short ones (the estimate
-  reads a 2.5 s hall as 1.0-2.3 s and a 1 s room as up to 1.3 s, so no RT60 threshold could).
-  Otherwise, or with ``amount`` 0, the input comes back unchanged and the job's details say why
-  (``"method": "none"``, ``"reason"``, ``"room"``); where the bound held WPE back the details
-  say in how many bins (``"bounded_bins"``).
+  then WPE removes late reverberation, and in each frequency bin its change ``C`` is kept only as
+  far as the energy taken from the bin's reverberant STFT ``Y`` (over frames and channels) stays
+  within what the estimated room's late reverberation holds (:func:`removal_limit_db`, from the
+  estimate's RT60 and DRR): the share ``a`` kept solves ``|Y + a C|^2 = |Y|^2 10^(-limit/10)``,
+  a quadratic (:func:`bounded_share`). Measured (``python -m bench.rooms eval ... --dereverb``,
+  18 recordings of six songs in 11 simulated rooms, docs/results.md): WPE alone did harm on one
+  song in every room (feelings, 1.13-1.68x the reverberant input's log-mel distance, 7.6-11.5 dB
+  removed: it predicts and removes the song's sustained partials, in a few bins). One share for
+  the whole output kept the other songs' gain less well than one per bin (mean 0.883-0.902
+  against 0.865-0.889 over 7 recordings, max 1.008-1.011 against 0.971-0.981). A limit of all the
+  reverberation the DRR implies (``q = 1`` below) still did harm where the estimate read the DRR
+  too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late part only did not. Bounded so,
+  WPE improved every room, 0.5 s included, so it runs on any room the estimate reads as
+  reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or more of the
+  energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
+  estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). Otherwise, or
+  with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
+  "none"``, ``"reason"``, ``"room"``); with WPE they say how much was removed and allowed
+  (``"removed_db"``, ``"limit_db"``) and in what share of the bins the bound held WPE back
+  (``"bounded_bins"``).
 * WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT of
-  about 93 ms (4096 at 44.1 kHz; 46 ms measured worse: 0.77-0.96x against 0.73-0.94x in 2.5 s
-  halls), 20 taps from a delay of 2 frames, so the filter reaches about 0.5 s back (10 taps:
-  0.01-0.03 worse in 2.5 s halls; 30 taps: within 0.01 and 1.5x slower; a delay of 1 frame
-  removes 11-17 dB, the music's own sustain). In each frequency bin the late reverberation is
-  predicted from the frames ``delay`` to ``delay + taps - 1`` before, jointly over all channels
-  (the stereo pair shares one multichannel prediction filter), and subtracted. WPE works bin by
-  bin, so the bins go through in chunks (and are bounded chunk by chunk): memory stays bounded on
-  long files and progress (and cancellation) comes between chunks.
-* Late-reverberation suppression (Lebart 2001; Habets 2009, with the estimated per-band decay
-  and DRR, a gain floor of -6 to -20 dB and smoothing over frequency) measured 0.95-1.05x alone
-  and made WPE's output worse in the +3 dB and 1 s rooms (0.83 -> 0.84-0.88x mean), so it is not
-  used; more than one WPE pass or more iterations gained under 0.01.
+  about 93 ms (4096 at 44.1 kHz), 20 taps from a delay of 2 frames: the filter reaches about
+  0.5 s back. In each frequency bin the late reverberation is predicted from the frames
+  ``delay`` to ``delay + taps - 1`` before, jointly over all channels (the stereo pair shares one
+  multichannel prediction filter), and subtracted. Measured in the 2.5 s -8 and +3 dB halls
+  (mean without feelings, 7 recordings, unbounded): 0.934 and 0.758; 46 ms with 30 taps and delay
+  3: 0.950 and 0.791; 12 taps: 0.945 and 0.784; 30 taps: 0.933 and 0.770 at 2.3x the time; a
+  delay of 1 frame removed 11-17 dB (the music's own sustain) and, bounded, did worse. So the
+  settings do not follow the estimated RT60 (longer filters gained nothing in the long rooms).
+  WPE works bin by bin, so the bins go through in chunks, bounded chunk by chunk: memory stays
+  bounded on long files and progress (and cancellation) comes between chunks.
+* Late-reverberation suppression (Lebart 2001; Habets 2009: the estimated per-band decay and DRR,
+  a gain floor of -6 to -20 dB, smoothing over frequency) measured 0.95-1.05x mean alone and
+  made bounded WPE's output worse after it (0.833 -> 0.838-0.879 over 12 recordings in the
+  2.5 s and 1 s rooms), so it is not used; a second WPE pass or 6 iterations gained under 0.01.
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
