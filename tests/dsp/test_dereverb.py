@@ -184,3 +184,13 @@ def test_mono_stored_as_stereo_does_not_blow_up(monkeypatch):
     assert result.details["method"] == "wpe"
     assert 0 < result.details["removed_db"] <= result.details["limit_db"] + 0.2
     np.testing.assert_allclose(result.audio[0], result.audio[1], atol=1e-6)
+
+
+def test_blind_cancels_between_wpe_chunks(hall, recorder, monkeypatch):
+    _, reverberant = hall
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, -3.0, 0.9))  # no room reports: WPE's come first
+    stopper = recorder(cancel_at=2)
+    with pytest.raises(Cancelled):
+        restore(reverberant, SR, Dereverb(), options={"chunk": 16}, callback=stopper)
+    assert [p.stage for p in stopper.reports] == ["dereverb", "dereverb"]
+    assert stopper.reports[-1].fraction == pytest.approx(1 / 65)  # 1025 bins in chunks of 16
