@@ -7,7 +7,7 @@ task                      method (module)
                           copies the best-matching passage of the song (:mod:`.pattern`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
-``dereverb``              blind: WPE where the room estimate says it helps; else Wiener
+``dereverb``              blind: WPE bounded by the estimated room; else Wiener
 ``separate``              declines; HPSS or NMF soft masks when named (:mod:`.separate`)
 ``declick``               AR-residual detection, Janssen inpainting (:mod:`.declick`)
 ``declip``                A-SPADE, consistent with the clipping (:mod:`.declip`)

@@ -1,27 +1,44 @@
-"""Dereverberation: WPE when the room is unknown, Wiener deconvolution when its IR is known.
+"""Dereverberation: WPE bounded by the estimated room when blind, Wiener deconvolution with an IR.
 
-* Blind, do no harm: the room is estimated first (:func:`diffmusic_engine.room.estimate_room`).
-  On music in simulated rooms WPE brings the log-mel distance to the dry source to about 0.93x
-  of the reverberant input's in rooms above 2 s, but 0.98x at 0.5 s and 1.07x (worse) at 1 s,
-  and late-reverberation spectral subtraction (Lebart, Habets) driven by the per-band decay and
-  DRR, even given the true room, measured 1.00-1.07x (a sustained note looks like its own
-  reverberation; docs/results.md, ``python -m bench.rooms eval``). So WPE runs only where the
-  estimate says the room is long (``LONG_ROOM_S``) and the estimate is confident; its output
-  is mixed with the input by ``amount`` (0: untouched, 1: all WPE), unless WPE took away more
-  energy than the estimated room's reverberation holds (``_removed_too_much``: on one of six
-  songs WPE removed 7-9 dB and did harm, 1.16-1.35x). Otherwise the input comes back unchanged
-  and the job's details say why (``"method": "none"``, ``"reason"``, ``"room"``).
-* WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT.
-  In each frequency bin the late reverberation is predicted from the frames ``delay`` to
-  ``delay + taps - 1`` before, jointly over all channels (the stereo pair shares one multichannel
-  prediction filter), and subtracted. WPE works bin by bin, so the bins go through in chunks:
-  memory stays bounded on long files and progress (and cancellation) comes between chunks.
+* Blind, do no harm: the room is estimated first (:func:`diffmusic_engine.room.estimate_room`),
+  then WPE removes late reverberation, and in each frequency bin its change ``C`` is kept only as
+  far as the energy taken from the bin's reverberant STFT ``Y`` (over frames and channels) stays
+  within what the estimated room's late reverberation holds (:func:`removal_limit_db`, from the
+  estimate's RT60 and DRR): the share ``a`` kept solves ``|Y + a C|^2 = |Y|^2 10^(-limit/10)``,
+  a quadratic (:func:`bounded_share`). Measured (``python -m bench.rooms eval ... --dereverb``,
+  18 recordings of six songs in 11 simulated rooms, docs/results.md): WPE alone did harm on one
+  song in every room (feelings, 1.13-1.68x the reverberant input's log-mel distance, 7.6-11.5 dB
+  removed: it predicts and removes the song's sustained partials, in a few bins). One share for
+  the whole output kept the other songs' gain less well than one per bin (mean 0.883-0.902
+  against 0.865-0.889 over 7 recordings, max 1.008-1.011 against 0.971-0.981). A limit of all the
+  reverberation the DRR implies (``q = 1`` below) still did harm where the estimate read the DRR
+  too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late part only did not. Bounded so,
+  WPE improved every room, 0.5 s included, so it runs on any room the estimate reads as
+  reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or more of the
+  energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
+  estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). Otherwise, or
+  with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
+  "none"``, ``"reason"``, ``"room"``); with WPE they say how much was removed and allowed
+  (``"removed_db"``, ``"limit_db"``) and in what share of the bins the bound held WPE back
+  (``"bounded_bins"``).
+* WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT of
+  about 93 ms (4096 at 44.1 kHz), 20 taps from a delay of 2 frames: the filter reaches about
+  0.5 s back. In each frequency bin the late reverberation is predicted from the frames
+  ``delay`` to ``delay + taps - 1`` before, jointly over all channels (the stereo pair shares one
+  multichannel prediction filter), and subtracted. Measured in the 2.5 s -8 and +3 dB halls
+  (mean without feelings, 7 recordings, unbounded): 0.934 and 0.758; 46 ms with 30 taps and delay
+  3: 0.950 and 0.791; 12 taps: 0.945 and 0.784; 30 taps: 0.933 and 0.770 at 2.3x the time; a
+  delay of 1 frame removed 11-17 dB (the music's own sustain) and, bounded, did worse. So the
+  settings do not follow the estimated RT60 (longer filters gained nothing in the long rooms).
+  WPE works bin by bin, so the bins go through in chunks, bounded chunk by chunk: memory stays
+  bounded on long files and progress (and cancellation) comes between chunks.
+* Late-reverberation suppression (Lebart 2001; Habets 2009: the estimated per-band decay and DRR,
+  a gain floor of -6 to -20 dB, smoothing over frequency) measured 0.95-1.05x mean alone and
+  made bounded WPE's output worse after it (0.833 -> 0.838-0.879 over 12 recordings in the
+  2.5 s and 1 s rooms), so it is not used; a second WPE pass or 6 iterations gained under 0.01.
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
-
-WPE on music keeps sustained notes only as far as ``delay`` frames reach, so it trades some
-damage to long notes for less room; it needs no impulse response.
 """
 
 from __future__ import annotations
@@ -39,17 +56,18 @@ from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.room import RoomEstimate, estimate_room
 
 BLIND_OPTIONS = {
-    "amount": Option(default=1.0, low=0.0, high=1.0),  # share of WPE's change kept
-    "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: about 46 ms (2048 at 44.1k)
-    "taps": Option(default=10, low=1, high=100, integer=True),  # frames in the prediction filter
+    "amount": Option(default=1.0, low=0.0, high=1.0),  # share of (bounded) WPE's change kept
+    "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: about 93 ms (4096 at 44.1k)
+    "taps": Option(default=20, low=1, high=100, integer=True),  # frames in the prediction filter
     "delay": Option(default=2, low=1, high=50, integer=True),  # frames kept (the direct part)
     "iterations": Option(default=3, low=1, high=20, integer=True),
     "chunk": Option(default=64, low=1, high=8192, integer=True),  # frequency bins per wpe call
 }
 KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
-LONG_ROOM_S = 1.8  # estimated RT60 from which WPE improves music (below: 0.98-1.07x)
 MIN_CONFIDENCE = 0.3  # a less certain room estimate leaves the audio as it is
-MAX_REMOVED_DB = 5.0  # WPE taking away more energy than this is taking the music (see below)
+MIN_RT60_S = 0.25  # an estimated RT60 under this is a dry take (the estimator's dry reads 0.15)
+MIN_REVERB_DB = 0.5  # reverberation holding less than this (DRR above +9.4 dB): nothing to remove
+MAX_REMOVED_DB = 5.0  # WPE never takes away more than this in a frequency bin
 
 
 def options_for(damage: Dereverb) -> dict[str, Option]:
@@ -83,7 +101,7 @@ def blind_dereverb(
     options: dict[str, Any],
     callback: ProgressCallback | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Estimate the room; WPE mixed by ``amount`` where it helps, else the input unchanged."""
+    """Estimate the room; WPE bounded by it and mixed by ``amount``, or the input unchanged."""
     opts = parse_options("dereverb", options, BLIND_OPTIONS)
     room = estimate_room(audio, sample_rate, callback=callback)
     details: dict[str, Any] = {"room": None if room is None else room.to_dict(), **opts}
@@ -92,36 +110,62 @@ def blind_dereverb(
         report(callback, 1, 1, "dereverb")
         return audio.copy(), {"method": "none", "reason": reason, **details}
     n_fft = opts["n_fft"] or _auto_n_fft(sample_rate)
-    wet = wpe_dereverb(
+    limit_db = removal_limit_db(room, opts["delay"] * (n_fft // 4) / sample_rate)
+    wet, share = wpe_dereverb(
         audio, n_fft=n_fft, taps=opts["taps"], delay=opts["delay"],
-        iterations=opts["iterations"], chunk=opts["chunk"], callback=callback,
+        iterations=opts["iterations"], chunk=opts["chunk"], limit_db=limit_db, callback=callback,
     )  # fmt: skip
-    reason = _removed_too_much(audio, wet, room)
-    if reason is not None:
-        return audio.copy(), {"method": "none", "reason": reason, **details, "n_fft": n_fft}
-    out = audio + opts["amount"] * (wet - audio)  # amount: the share of WPE's change kept
-    return out.astype(np.float32), {"method": "wpe", **details, "n_fft": n_fft}
-
-
-def _removed_too_much(audio: np.ndarray, wet: np.ndarray, room: RoomEstimate) -> str | None:
-    """Why WPE's output ``wet`` must not be used: it took away more energy than the room holds.
-
-    Reverberation is at most ``1 / (1 + 10^(DRR/10))`` of the energy, so removing it all leaves
-    ``-10 log10(1 + 10^(-DRR/10))`` dB; WPE taking away more (or more than ``MAX_REMOVED_DB``)
-    is removing the music's own sustain. Measured on six songs in 1.5-2.5 s halls: where WPE
-    helped it removed 2.0-3.9 dB, where it did harm (1.16-1.35x) 6.9-9.0 dB (docs/results.md).
-    """
-    removed_db = -10 * np.log10(np.sum(np.square(wet, dtype=np.float64)) / max(
-        np.sum(np.square(audio, dtype=np.float64)), 1e-20))  # fmt: skip
-    room_db = 10 * np.log10(1 + 10 ** (-room.drr_db / 10))  # all the reverberation, estimated
-    limit = min(MAX_REMOVED_DB, room_db)
-    if removed_db <= limit:
-        return None
-    return (
-        f"WPE removed {removed_db:.1f} dB, more than the room's reverberation can hold "
-        f"({limit:.1f} dB at DRR {room.drr_db:+.1f} dB): it would take the music's own sustain, "
-        "so nothing removed; an impulse response (--rir) would help"
+    out = (audio + opts["amount"] * (wet - audio)).astype(np.float32)  # amount: share kept
+    before, after = (
+        max(float(np.sum(np.square(x, dtype=np.float64))), 1e-30) for x in (audio, out)
     )
+    details |= {
+        "n_fft": n_fft,
+        "limit_db": round(limit_db, 2),
+        "removed_db": round(10 * np.log10(before / after), 2),
+        "bounded_bins": round(float(np.mean(share < 1)), 3),  # share of bins WPE was held back in
+    }
+    return out, {"method": "wpe", **details}
+
+
+def removal_limit_db(room: RoomEstimate, reach_s: float) -> float:
+    """The most energy (dB) WPE may take from a frequency bin of a recording in ``room``.
+
+    With ``r = 10^(-DRR/10)`` the reverberation's energy relative to the direct sound, a share
+    ``q = 10^(-6 reach_s / RT60)`` of it arrives after WPE's delay ``reach_s`` (the energy decays
+    60 dB per RT60); removing all that leaves ``(1 + r (1 - q)) / (1 + r)`` of the energy, so the
+    limit is ``10 log10((1 + r) / (1 + r (1 - q)))`` dB, never more than ``MAX_REMOVED_DB``.
+    More is the music's own sustain: on feelings WPE removed 7.6-11.5 dB in 0.5-2.5 s rooms and
+    did harm; the DRR alone (all the reverberation, ``q = 1``) let WPE take 4.2-4.7 dB from a 0.5 s
+    room whose DRR the estimate read 5-6 dB too wet, which did harm (1.04-1.10x).
+    """
+    r = 10 ** (-room.drr_db / 10)
+    q = 10 ** (-6 * reach_s / max(room.rt60, 1e-3))
+    return float(min(MAX_REMOVED_DB, 10 * np.log10((1 + r) / (1 + r * (1 - q)))))
+
+
+def bounded_share(observed: np.ndarray, change: np.ndarray, limit_db: float) -> np.ndarray:
+    """Per frequency bin, the largest share ``a`` in [0, 1] of ``change`` that keeps the bin's
+    energy between ``|Y|^2 10^(-limit_db/10)`` and ``|Y|^2`` (sums over channels and frames).
+
+    ``observed`` ``Y`` and ``change`` ``C`` are ``(bins, channels, frames)`` STFTs. The energy
+    ``e(a) = |Y|^2 + 2a Re<Y, C> + a^2 |C|^2`` is a convex quadratic with ``e(0) = |Y|^2``: where
+    ``e(1)`` is below the floor the answer is its smaller root; where it is above ``|Y|^2``
+    (dereverberation adding energy: WPE failing) it is ``-2 Re<Y, C> / |C|^2``, at least 0.
+    """
+    e_y = np.sum(np.abs(observed) ** 2, axis=(1, 2))  # |Y|^2
+    e_c = np.sum(np.abs(change) ** 2, axis=(1, 2))  # |C|^2
+    cross = np.sum(np.real(np.conj(observed) * change), axis=(1, 2))  # Re<Y, C>
+    floor = e_y * 10 ** (-limit_db / 10)
+    e_1 = e_y + 2 * cross + e_c  # e(1)
+    c0 = e_y - floor  # e(a) - floor = e_c a^2 + 2 cross a + c0, c0 >= 0
+    disc = np.maximum(cross**2 - e_c * c0, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = c0 / (-cross + np.sqrt(disc))  # the smaller root, in a stable form
+        back = -2 * cross / e_c  # e(a) = |Y|^2 again
+    share = np.where(e_1 < floor, np.nan_to_num(root), 1.0)
+    share = np.where(e_1 > e_y, np.nan_to_num(back), share)
+    return np.clip(share, 0.0, 1.0)
 
 
 def _reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
@@ -135,49 +179,74 @@ def _reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
             f"the room estimate is uncertain (confidence {room.confidence:.2f} < "
             f"{MIN_CONFIDENCE}): nothing removed; an impulse response (--rir) would help"
         )
-    if room.rt60 < LONG_ROOM_S:
+    reverb_db = 10 * np.log10(1 + 10 ** (-room.drr_db / 10))
+    if room.rt60 < MIN_RT60_S or reverb_db < MIN_REVERB_DB:
         return (
-            f"estimated RT60 {room.rt60:.2f} s: blind WPE does not improve music in rooms "
-            f"under {LONG_ROOM_S} s, so nothing removed; an impulse response (--rir) would"
+            f"the recording sounds dry (estimated RT60 {room.rt60:.2f} s, DRR "
+            f"{room.drr_db:+.1f} dB): little reverberation to remove, so nothing removed"
         )
     return None
 
 
 def _auto_n_fft(sample_rate: int) -> int:
-    return int(2 ** np.round(np.log2(sample_rate * 2048 / 44100)))
+    return int(2 ** np.round(np.log2(sample_rate * 4096 / 44100)))
 
 
 def wpe_dereverb(
     audio: np.ndarray,
     *,
-    n_fft: int = 2048,
-    taps: int = 10,
+    n_fft: int = 4096,
+    taps: int = 20,
     delay: int = 2,
     iterations: int = 3,
     chunk: int = 64,
+    limit_db: float | None = None,
     callback: ProgressCallback | None = None,
-) -> np.ndarray:
-    """Multichannel WPE of float32 ``(channels, samples)`` audio; same shape out."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multichannel WPE of float32 ``(channels, samples)`` audio: the output (same shape) and,
+    per frequency bin, the share of WPE's change kept (:func:`bounded_share` with ``limit_db``;
+    all 1 without)."""
     import librosa
     from nara_wpe.wpe import wpe
 
     hop = n_fft // 4
     n = audio.shape[-1]
-    spec = librosa.stft(audio.astype(np.float64), n_fft=n_fft, hop_length=hop)  # (D, F, T)
-    observed = np.ascontiguousarray(spec.transpose(1, 0, 2))  # Y: (F, D, T), nara_wpe's layout
+    basis, rest = _independent_channels(audio.astype(np.float64))
+    spec = librosa.stft(basis.T @ audio, n_fft=n_fft, hop_length=hop)  # (D', F, T)
+    observed = np.ascontiguousarray(spec.transpose(1, 0, 2))  # Y: (F, D', T), nara_wpe's layout
     estimate = np.empty_like(observed)
     bins = observed.shape[0]
+    share = np.ones(bins)
     total = -(-bins // chunk)
     report(callback, 0, total, "dereverb")
     for i, first in enumerate(range(0, bins, chunk)):
         block = slice(first, first + chunk)
-        estimate[block] = wpe(
+        change = wpe(
             observed[block], taps=taps, delay=delay, iterations=iterations,
             statistics_mode="full",
-        )  # fmt: skip
+        ) - observed[block]  # fmt: skip
+        if limit_db is not None:
+            share[block] = bounded_share(observed[block], change, limit_db)
+        estimate[block] = observed[block] + share[block, None, None] * change
         report(callback, i + 1, total, "dereverb")
     out = librosa.istft(estimate.transpose(1, 0, 2), n_fft=n_fft, hop_length=hop, length=n)
-    return out.astype(np.float32)
+    return (basis @ out + rest).astype(np.float32), share
+
+
+def _independent_channels(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal ``(channels, k)`` basis of the channels' span (the identity when they are
+    independent) and what lies outside it (60 dB or more below).
+
+    Multichannel WPE inverts the channels' correlation; identical or proportional channels (mono
+    stored as stereo) make it singular and nara_wpe's output blows up (measured: +51 dB on music
+    in a hall), so WPE runs on the principal components that carry the signal.
+    """
+    power, vectors = np.linalg.eigh(audio @ audio.T)  # ascending
+    keep = power > 1e-6 * max(power[-1], 1e-30)
+    if keep.all():
+        return np.eye(audio.shape[0]), np.zeros_like(audio)
+    basis = vectors[:, keep]
+    return basis, audio - basis @ (basis.T @ audio)
 
 
 def wiener_deconvolve(

@@ -1,4 +1,4 @@
-"""dsp dereverberation: Wiener deconvolution with a known IR; blind: WPE where it helps."""
+"""dsp dereverberation: Wiener deconvolution with a known IR; blind: WPE bounded by the room."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from diffmusic_engine import metrics
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.dsp.dereverb import LONG_ROOM_S, _removed_too_much
+from diffmusic_engine.dsp import dereverb
+from diffmusic_engine.dsp.dereverb import bounded_share, removal_limit_db, wpe_dereverb
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
 from diffmusic_engine.operators import ConvolutionOperator, synthetic_rir
@@ -59,7 +60,8 @@ def test_blind_runs_wpe_in_a_long_room(hall, recorder):
     out = result.audio
     assert out.shape == reverberant.shape and out.dtype == np.float32
     assert result.details["method"] == "wpe", result.details
-    assert result.details["room"]["rt60_s"] > LONG_ROOM_S
+    limit = result.details["limit_db"]
+    assert 0 < result.details["removed_db"] <= limit + 0.2  # the STFT's overlap: not exact
     assert callback.fractions[-1] == 1.0
     assert {p.stage for p in callback.reports} == {"room", "dereverb"}
     # WPE subtracts a prediction of the late reverberation: the output has less energy.
@@ -90,14 +92,105 @@ def test_blind_cancels_while_estimating_the_room(hall, recorder):
     assert len(stopper.reports) == 2 and stopper.reports[-1].stage == "room"
 
 
-def test_blind_declines_when_wpe_removes_more_than_the_room_holds():
-    """Reverberation at DRR d is 1 / (1 + 10^(d/10)) of the energy: removing it all leaves
-    -10 log10(1 + 10^(-d/10)) dB (3.01 dB at 0 dB, 1.76 dB at +3 dB); the cap is 5 dB."""
-    audio = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
-    room = RoomEstimate(2.5, {}, 0.0, 0.9)
-    assert _removed_too_much(audio, 0.8 * audio, room) is None  # 1.94 dB < 3.01 dB
-    wetter = RoomEstimate(2.5, {}, 3.0, 0.9)
-    assert "1.9 dB" in _removed_too_much(audio, 0.8 * audio, wetter)  # > 1.76 dB
-    very_wet = RoomEstimate(2.5, {}, -10.0, 0.9)  # holds 10.4 dB, but the cap is 5 dB
-    assert "6.0 dB" in _removed_too_much(audio, 0.5 * audio, very_wet)
-    assert _removed_too_much(audio, 0.6 * audio, very_wet) is None  # 4.4 dB
+def test_removal_limit_is_the_late_reverberation_the_room_holds():
+    """Reverberation r = 10^(-DRR/10) times the direct sound, q = 10^(-6 reach / RT60) of it
+    after WPE's delay: the limit is 10 log10((1 + r) / (1 + r (1 - q))), at most 5 dB."""
+
+    def limit(rt60, drr_db, reach_s):
+        return removal_limit_db(RoomEstimate(rt60, {}, drr_db, 0.9), reach_s)
+
+    assert limit(1.0, 0.0, 0.0) == pytest.approx(3.0103, abs=1e-4)  # q = 1: all of it
+    assert limit(1.0, 3.0, 0.0) == pytest.approx(1.7643, abs=1e-4)
+    assert limit(0.5, 0.0, 0.05) == pytest.approx(0.5829, abs=1e-4)  # q = 10^-0.6
+    assert limit(2.5, 0.0, 0.05) == pytest.approx(2.0711, abs=1e-4)  # q = 10^-0.12
+    assert limit(10.0, -10.0, 0.0) == 5.0  # holds 10.4 dB
+
+
+def test_bounded_share_solves_the_energy_bound():
+    """A change that scales bin f by g_f: |Y + a C|^2 = |Y|^2 (1 - a (1 - g_f))^2, so a limit of
+    6.02 dB (half the amplitude) allows a = 0.5 / (1 - g_f), at most 1; a change that adds
+    energy (g = 1.5) is not taken at all."""
+    rng = np.random.default_rng(1)
+    observed = rng.standard_normal((5, 2, 40)) + 1j * rng.standard_normal((5, 2, 40))
+    gains = np.array([0.0, 0.2, 0.5, 0.9, 1.5])  # 0.9: -0.9 dB
+    change = -(1 - gains)[:, None, None] * observed
+    share = bounded_share(observed, change, 20 * np.log10(2))
+    np.testing.assert_allclose(share, [0.5, 0.625, 1.0, 1.0, 0.0], atol=1e-9)
+    np.testing.assert_array_equal(bounded_share(observed, 0 * observed, 3.0), np.ones(5))
+
+
+def _room_is(monkeypatch, room: RoomEstimate) -> None:
+    """Blind dereverb sees ``room`` as its estimate (the gate's and the bound's input)."""
+    monkeypatch.setattr(dereverb, "estimate_room", lambda audio, rate, callback=None: room)
+
+
+def test_wpe_would_remove_a_sustained_chord_the_bound_keeps_it(monkeypatch):
+    """A dry chord of steady partials is what linear prediction predicts best: WPE alone takes
+    most of it away; bounded by a 2.5 s room at DRR 0 dB it takes at most the reverberation after
+    WPE's delay (2 x 512 samples, 46.4 ms: q = 0.774, 2.12 dB)."""
+    t = np.arange(4 * SR) / SR
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6, 440.0))
+    chord = (0.1 * np.stack([chord, chord])).astype(np.float32)
+    energy = np.sum(chord.astype(np.float64) ** 2)
+
+    def removed_db(out):
+        return -10 * np.log10(np.sum(out.astype(np.float64) ** 2) / energy)
+
+    assert removed_db(wpe_dereverb(chord, n_fft=2048)[0]) > 10.0
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, 0.0, 0.9))
+    result = restore(chord, SR, Dereverb())
+    assert result.details["method"] == "wpe" and result.details["bounded_bins"] > 0
+    assert result.details["limit_db"] == 2.12
+    assert removed_db(result.audio) <= 2.12 + 0.2
+
+
+def test_blind_removes_no_more_than_a_drier_room_holds(hall, monkeypatch):
+    _, reverberant = hall
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, 3.0, 0.9))  # 1.30 dB after 46.4 ms
+    dry = restore(reverberant, SR, Dereverb()).details
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, -10.0, 0.9))  # 5.28 dB, capped at 5
+    wet = restore(reverberant, SR, Dereverb()).details
+    assert dry["method"] == wet["method"] == "wpe"
+    assert dry["limit_db"] == 1.3 and wet["limit_db"] == 5.0
+    assert 0 < dry["removed_db"] <= 1.3 + 0.2 and dry["bounded_bins"] > 0
+    assert wet["removed_db"] > dry["removed_db"] + 0.5
+
+
+def test_blind_processes_a_short_room(hall, monkeypatch):
+    """Bounded WPE measured better than the input in 0.5-1.5 s rooms too: no long-room gate."""
+    _, reverberant = hall
+    _room_is(monkeypatch, RoomEstimate(0.6, {}, 0.0, 0.6))
+    assert restore(reverberant, SR, Dereverb()).details["method"] == "wpe"
+
+
+@pytest.mark.parametrize(("rt60", "drr_db"), [(0.15, 15.0), (1.0, 12.0), (0.2, 0.0)])
+def test_blind_leaves_a_dry_take_alone(hall, monkeypatch, rt60, drr_db):
+    """DRR +12 dB: the reverberation holds 0.27 dB (< 0.5); RT60 0.15-0.2 s: a dry take."""
+    _, reverberant = hall
+    _room_is(monkeypatch, RoomEstimate(rt60, {}, drr_db, 0.9))
+    result = restore(reverberant, SR, Dereverb())
+    assert result.details["method"] == "none" and "dry" in result.details["reason"]
+    np.testing.assert_array_equal(result.audio, reverberant)
+
+
+def test_mono_stored_as_stereo_does_not_blow_up(monkeypatch):
+    """Identical channels make multichannel WPE's correlation singular (nara_wpe's output grew
+    by 51 dB): WPE runs on their one principal component and both channels stay identical."""
+    mono = music_excerpt(4.0, SR, channels=1, seed=2)
+    ir = band_rir(hall_bands(2.5), -3.0, SR, channels=1, seed=5)
+    reverberant = reverberate(np.concatenate([mono, mono]), np.concatenate([ir, ir]))
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, -3.0, 0.9))
+    result = restore(reverberant, SR, Dereverb())
+    assert result.details["method"] == "wpe"
+    assert 0 < result.details["removed_db"] <= result.details["limit_db"] + 0.2
+    np.testing.assert_allclose(result.audio[0], result.audio[1], atol=1e-6)
+
+
+def test_blind_cancels_between_wpe_chunks(hall, recorder, monkeypatch):
+    _, reverberant = hall
+    _room_is(monkeypatch, RoomEstimate(2.5, {}, -3.0, 0.9))  # no room reports: WPE's come first
+    stopper = recorder(cancel_at=2)
+    with pytest.raises(Cancelled):
+        restore(reverberant, SR, Dereverb(), options={"chunk": 16}, callback=stopper)
+    assert [p.stage for p in stopper.reports] == ["dereverb", "dereverb"]
+    assert stopper.reports[-1].fraction == pytest.approx(1 / 65)  # 1025 bins in chunks of 16
