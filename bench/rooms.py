@@ -8,16 +8,21 @@ Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``ba
 The repository's own songs: ``diffmusic_engine/evaluation/data/real``. ``fit`` chooses the ridge
 penalty by leaving one song out, reports each ``EVAL_ROOMS`` room's error on songs the model was
 not fitted on (the honest number: ``eval`` of the shipped model is in-sample), then fits on
-everything. Synthetic excerpts (``diffmusic_engine.synth``) join the fit, and every
-source also joins dry (RT60 ``DRY_RT60``, DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+everything. The random rooms are halls (one decay per band, its RT60 the truth) and rooms of
+two slopes (``--two-slope``: early reflections, a fast decay over a slower one, the truth their
+T30, as for the eval rooms). Synthetic excerpts (``diffmusic_engine.synth``) join the fit, and
+every source also joins dry (RT60 ``DRY_RT60``, DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,7 @@ from diffmusic_engine.room import (
     _design,
     _predict,
     estimate_room,
+    long_share,
     room_features,
 )
 
@@ -42,6 +48,10 @@ EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0,
               (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"))  # fmt: skip
 DRY_RT60, DRY_DRR_DB = 0.15, 15.0
 FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
+FIT_DRR_DB = (-10.0, 5.0)  # and their DRR (uniform; -10..+8 measured no better)
+TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
+TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
+TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
 ALPHAS = np.logspace(-1, 4, 11)
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
 
@@ -67,30 +77,57 @@ def sources(folders: list[Path], synthetic: int) -> list[Source]:
     return found
 
 
-def dataset(items: list[Source], rooms: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Features, targets (log RT60 per band, then DRR) and song names of random rooms."""
+def dataset(
+    items: list[Source], rooms: int, seed: int, two_slope: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Features, targets (log RT60 per band, then DRR) and song names of random rooms: per
+    source, ``rooms`` halls, ``two_slope`` rooms of two slopes (their own random stream, so the
+    halls stay the same whatever their number) and the source itself, dry."""
     rng = np.random.default_rng(seed)
     features, targets, songs = [], [], []
-    for song, audio, rate in items:
+    for j, (song, audio, rate) in enumerate(items):
         started = time.perf_counter()
-        for k in range(rooms + 1):
-            if k == rooms:  # the source itself, dry
+        shaped = np.random.default_rng([seed, 2, j])
+        for k in range(rooms + two_slope + 1):
+            if k == rooms + two_slope:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
             else:
-                rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
-                drr = float(rng.uniform(-10, 5))
-                tilt = np.exp(np.cumsum(rng.normal(0, 0.08, len(OCTAVES_HZ)))[::-1])
-                bands = {
-                    b: rt60 * t / np.sqrt(tilt[2] * tilt[3])
-                    for b, t in zip(OCTAVES_HZ, tilt, strict=True)
-                }
-                wet = reverberate(audio, band_rir(bands, drr, rate, channels=audio.shape[0],
-                                                  seed=int(rng.integers(2**31))))  # fmt: skip
+                irs, bands, drr = random_room(rng if k < rooms else shaped, k >= rooms, rate,
+                                              audio.shape[0])  # fmt: skip
+                wet = reverberate(audio, irs)
             features.append(room_features(wet, rate))
             targets.append([np.log(bands[b]) for b in OCTAVES_HZ] + [drr])
             songs.append(song)
         print(f"  {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return np.array(features), np.array(targets), np.array(songs)
+
+
+def random_room(
+    rng: np.random.Generator, two_slope: bool, rate: int, channels: int
+) -> tuple[np.ndarray, dict[int, float], float]:
+    """Impulse responses, true RT60 per band and DRR of a random room: one exponential decay
+    per band (its RT60 the truth), or (``two_slope``) early reflections and a fast decay over a
+    slower one (random ratio and drop; the truth is the T30 a measurement reads)."""
+    rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
+    drr = float(rng.uniform(*FIT_DRR_DB))
+    tilt = np.exp(np.cumsum(rng.normal(0, 0.08, len(OCTAVES_HZ)))[::-1])
+    bands = {
+        b: rt60 * t / np.sqrt(tilt[2] * tilt[3]) for b, t in zip(OCTAVES_HZ, tilt, strict=True)
+    }
+    if not two_slope:
+        return (
+            band_rir(bands, drr, rate, channels=channels, seed=int(rng.integers(2**31))),
+            bands,
+            drr,
+        )
+    fast, drop = rng.uniform(*TWO_SLOPE_FAST), rng.uniform(*TWO_SLOPE_DROP_DB)
+    # the drawn RT60 is the geometric mean of the early (fast x late) and the late decay time
+    bands = {b: t / np.sqrt(fast) for b, t in bands.items()}
+    irs = two_slope_rir(bands, drr, rate, channels=channels, seed=int(rng.integers(2**31)),
+                        fast=fast, drop_db=drop)  # fmt: skip
+    measured = {b: t30(irs, rate, b) if b * np.sqrt(2) < 0.45 * rate else t
+                for b, t in bands.items()}  # fmt: skip
+    return irs, measured, drr
 
 
 def eval_room(index: int, source: int, rate: int, channels: int) -> tuple[np.ndarray, float]:
@@ -123,17 +160,31 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
     return weights, float(mean)
 
 
-def fit(features: np.ndarray, targets: np.ndarray, train: np.ndarray, alpha: float) -> dict:
+def fit(
+    features: np.ndarray, targets: np.ndarray, train: np.ndarray, alpha: float, long_alpha=None
+) -> dict:
+    """The model of estimate_room; with ``long_alpha``, also its long-room regression, fitted
+    on the rooms the first one reads long (:func:`~diffmusic_engine.room.long_share` above 0)."""
     design = np.stack([_design(f) for f in features[train]])  # (n, bands, 2F)
+    model = rt60_ridge(design, targets[train], alpha)
+    z = (design - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    drr_w, drr_b = ridge(z.mean(1), targets[train, -1], alpha)
+    model |= {"drr_weights": drr_w.tolist(), "drr_bias": drr_b, "alpha": alpha}
+    if long_alpha is not None:
+        long = long_share(z @ np.asarray(model["rt60_weights"]) + model["rt60_bias"]) > 0
+        model["long"] = rt60_ridge(design[long], targets[train][long], long_alpha)
+        model["long"]["alpha"] = long_alpha
+    return model
+
+
+def rt60_ridge(design: np.ndarray, targets: np.ndarray, alpha: float) -> dict:
+    """Standardisation and ridge weights from ``(n, bands, 2F)`` designs to log RT60 per band."""
     flat = design.reshape(-1, design.shape[-1])
     mean, scale = flat.mean(0), flat.std(0) + 1e-9
     z = (design - mean) / scale
-    bands = z.shape[1]
-    rt60_w, rt60_b = ridge(z.reshape(-1, z.shape[-1]), targets[train, :bands].reshape(-1), alpha)
-    drr_w, drr_b = ridge(z.mean(1), targets[train, -1], alpha)
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "rt60_weights": rt60_w.tolist(),
-            "rt60_bias": rt60_b, "drr_weights": drr_w.tolist(), "drr_bias": drr_b,
-            "alpha": alpha}  # fmt: skip
+    weights, bias = ridge(z.reshape(-1, z.shape[-1]), targets[:, : z.shape[1]].reshape(-1), alpha)
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "rt60_weights": weights.tolist(),
+            "rt60_bias": bias}  # fmt: skip
 
 
 def predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +198,9 @@ def mid_error(log_rt60: np.ndarray, true_rt60: np.ndarray) -> np.ndarray:
     return np.exp(log_rt60[:, 2:4].mean(1)) / true_rt60 - 1
 
 
-def leave_one_song_out(features, targets, songs, alpha: float, evaluation=None) -> tuple:
+def leave_one_song_out(
+    features, targets, songs, alpha: float, evaluation=None, long_alpha=None
+) -> tuple:
     """Per real song: median |RT60 error| on its random rooms, and (with ``evaluation``,
     ``(features, truths, item songs)``) each EVAL room's errors, all from models fitted
     without that song."""
@@ -156,7 +209,7 @@ def leave_one_song_out(features, targets, songs, alpha: float, evaluation=None) 
     if evaluation is not None:
         per_room = np.zeros(evaluation[1].shape)
     for song in real:
-        model = fit(features, targets, songs != song, alpha)
+        model = fit(features, targets, songs != song, alpha, long_alpha)
         log_rt60, _ = predict(model, features[songs == song])
         per_song[song] = float(np.median(np.abs(mid_error(log_rt60, np.exp(
             targets[songs == song, 2:4].mean(1))))))  # fmt: skip
@@ -177,25 +230,27 @@ def command_fit(args: argparse.Namespace) -> None:
             "item_songs"]  # fmt: skip
     else:
         items = sources(args.audio, args.synthetic)
-        parts = [dataset(items, args.rooms, seed) for seed in args.seed]  # rooms per seed
-        features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
         real_items = [item for item in items if not item[0].startswith("synth")]
-        eval_features, truths = eval_dataset(real_items)
+        with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
+            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope)
+                     for seed in args.seed]  # fmt: skip
+            evaluated = pool.submit(eval_dataset, real_items)
+            parts = [part.result() for part in parts]
+            eval_features, truths = evaluated.result()
+        features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
         item_songs = np.array([song for song, _, _ in real_items])
         if cache:
             np.savez(cache, features=features, targets=targets, songs=songs,
                      eval_features=eval_features, truths=truths, item_songs=item_songs)  # fmt: skip
-    best_alpha, best_error = ALPHAS[0], np.inf
-    for alpha in [args.alpha] if args.alpha else ALPHAS:
-        per_song, _ = leave_one_song_out(features, targets, songs, alpha)
-        print(f"alpha {alpha:g}: leave-one-song-out median |RT60 error| per song "
-              f"{np.round(list(per_song.values()), 3).tolist()}", flush=True)  # fmt: skip
-        if np.mean(list(per_song.values())) < best_error:
-            best_alpha, best_error = alpha, float(np.mean(list(per_song.values())))
-    print(f"chosen alpha {best_alpha:g}; each EVAL room on songs left out of the fit "
-          f"({len(set(item_songs))} songs, {len(item_songs)} recordings):")  # fmt: skip
+    alpha = choose_alpha(features, targets, songs, [args.alpha] if args.alpha else ALPHAS)
+    long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
+    long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha)
+    print(
+        f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each EVAL room on songs left "
+        f"out of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
+    )
     _, per_room = leave_one_song_out(
-        features, targets, songs, best_alpha, (eval_features, truths, item_songs)
+        features, targets, songs, alpha, (eval_features, truths, item_songs), long_alpha
     )
     for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, truths, strict=True):
         print(
@@ -204,10 +259,31 @@ def command_fit(args: argparse.Namespace) -> None:
             f"{np.median(errors):+.2f}, worst song "
             f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
         )
-    model = fit(features, targets, np.ones(len(songs), bool), best_alpha)
+    model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha)
     model["fitted_on"] = sorted(set(songs.tolist()))
-    MODEL_FILE.write_text(json.dumps(model, separators=(",", ":")) + "\n")
+    written = MODEL_FILE.with_suffix(".json.tmp")
+    written.write_text(json.dumps(model, separators=(",", ":")) + "\n")
+    written.replace(MODEL_FILE)
     print(f"wrote {MODEL_FILE}")
+
+
+def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
+    """The ridge penalty (of the long-room regression, given ``first_alpha``) with the least
+    mean over real songs left out of the fit of their median |RT60 error| on random rooms."""
+    best_alpha, best_error = alphas[0], np.inf
+    for alpha in alphas:
+        first, long = (alpha, None) if first_alpha is None else (first_alpha, alpha)
+        per_song, _ = leave_one_song_out(features, targets, songs, first, None, long)
+        errors = list(per_song.values())
+        label = "alpha" if first_alpha is None else "long-room alpha"
+        print(
+            f"{label} {alpha:g}: leave-one-song-out median |RT60 error| per song "
+            f"{np.round(errors, 3).tolist()}",
+            flush=True,
+        )
+        if np.mean(errors) < best_error:
+            best_alpha, best_error = alpha, float(np.mean(errors))
+    return float(best_alpha)
 
 
 def command_eval(args: argparse.Namespace) -> None:
@@ -248,8 +324,12 @@ def main() -> None:
     fit_parser.add_argument("audio", type=Path, nargs="+")
     fit_parser.add_argument("--rooms", type=int, default=40, help="per source and seed")
     fit_parser.add_argument("--synthetic", type=int, default=2, help="synthetic excerpts")
+    fit_parser.add_argument("--two-slope", type=int, default=TWO_SLOPE_ROOMS,
+                            help="two-slope rooms per source and seed")  # fmt: skip
     fit_parser.add_argument("--seed", type=int, nargs="+", default=[11, 12])
+    fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
+    fit_parser.add_argument("--long-alpha", type=float, help="the long-room regression's")
     fit_parser.add_argument("--cache", help="keep the simulated features in this .npz")
     fit_parser.set_defaults(func=command_fit)
     eval_parser = sub.add_parser("eval")

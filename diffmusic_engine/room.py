@@ -12,10 +12,14 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   tried as well and generalised worse from one song to another);
 * the quantiles become rates (dB/s, log-compressed: :func:`_design`), and a ridge regression maps
   each band's rates (plus their mean over bands) to ``log RT60`` of the band, and the mean rates
-  to the DRR. Its weights (``room_model.json``) are fitted by ``python -m bench.rooms fit`` on
-  six real songs (stems and mixes) and two synthetic excerpts placed in simulated rooms; the
-  ridge penalty is the one with the least error on songs left out of the fit, and the fit
-  reports that error per room (docs/results.md).
+  to the DRR. A ridge regression shrinks towards the middle of what it was fitted on, so long
+  rooms read short: where it reads T_mid from about 0.8 s up, a second ridge regression fitted
+  only on the rooms it reads that long takes over (:func:`long_share`). The weights
+  (``room_model.json``) are fitted by ``python -m bench.rooms fit`` on six real songs (stems
+  and mixes) and two synthetic excerpts placed in simulated rooms: halls (one exponential decay
+  per band) and rooms of two slopes (early reflections, a fast decay over a slower one), whose
+  truth is the T30 a measurement reads; each ridge penalty is the one with the least error on
+  songs left out of the fit, and the fit reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
@@ -43,6 +47,10 @@ RT60_RANGE_S = (0.05, 10.0)  # what a regression far outside its fit may say is 
 MIN_SECONDS = 2.0
 FULL_CONFIDENCE_S = 8.0
 MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded time)
+# One regression shrinks towards the middle of what it was fitted on and reads long rooms
+# short; a second one, fitted on the rooms the first reads from LONG_FROM_S / e^LONG_BLEND up,
+# takes over there (leaving one song out: hall 2.5 s +3 dB 0.28 -> 0.19).
+LONG_FROM_S, LONG_BLEND = 1.0, 0.25
 MODEL_FILE = Path(__file__).with_name("room_model.json")
 
 
@@ -146,16 +154,43 @@ def _design(features: np.ndarray) -> np.ndarray:
 
 
 def _predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """log RT60 per band, DRR (dB) and the standardised design ``z`` of ``(bands, F)`` features."""
-    z = (_design(features) - model["mean"]) / model["scale"]
-    log_rt60 = np.clip(z @ model["rt60_weights"] + model["rt60_bias"], *np.log(RT60_RANGE_S))
+    """log RT60 per band, DRR (dB) and the standardised design ``z`` of ``(bands, F)`` features.
+
+    Where the first regression reads a long room (T_mid from ``LONG_FROM_S``), the one fitted on
+    the rooms it reads long (``model["long"]``) takes over, blended across ``LONG_BLEND``.
+    """
+    design = _design(features)
+    z = (design - model["mean"]) / model["scale"]
+    log_rt60 = z @ model["rt60_weights"] + model["rt60_bias"]
+    if "long" in model:
+        share = long_share(log_rt60[None])[0]
+        long = model["long"]
+        z_long = (design - long["mean"]) / long["scale"]
+        log_long = z_long @ long["rt60_weights"] + long["rt60_bias"]
+        log_rt60 = (1 - share) * log_rt60 + share * log_long
+    log_rt60 = np.clip(log_rt60, *np.log(RT60_RANGE_S))
     return log_rt60, float(z.mean(axis=0) @ model["drr_weights"] + model["drr_bias"]), z
 
 
+def long_share(log_rt60: np.ndarray) -> np.ndarray:
+    """``(n,)``: how much the long-room regression weighs, given the first one's ``(n, bands)``
+    log RT60 (0 below ``LONG_FROM_S`` / e^LONG_BLEND at T_mid, 1 above ``LONG_FROM_S`` x
+    e^LONG_BLEND)."""
+    mid = log_rt60[:, [OCTAVES_HZ.index(f) for f in MID_BANDS_HZ]].mean(axis=1)
+    return np.clip((mid - np.log(LONG_FROM_S) + LONG_BLEND) / (2 * LONG_BLEND), 0.0, 1.0)
+
+
 @cache
-def _model() -> dict[str, np.ndarray]:
-    data = json.loads(MODEL_FILE.read_text())
-    return {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
+def _model() -> dict[str, Any]:
+    return _arrays(json.loads(MODEL_FILE.read_text()))
+
+
+def _arrays(data: dict) -> dict[str, Any]:
+    """``data`` with its lists as arrays, nested dictionaries (the long-room regression) too."""
+    return {
+        k: _arrays(v) if isinstance(v, dict) else np.asarray(v) if isinstance(v, list) else v
+        for k, v in data.items()
+    }
 
 
 def _confidence(z: np.ndarray, log_rt60: np.ndarray, duration: float) -> float:

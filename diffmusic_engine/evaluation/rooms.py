@@ -70,16 +70,17 @@ def two_slope_rir(
     channels: int = 2,
     seed: int = 0,
     fast: float = 0.4,
+    drop_db: float = 15.0,
 ) -> np.ndarray:
     """A room that is not one exponential: discrete early reflections (5-80 ms), then a fast
-    decay (``fast`` x each band's RT60) over a slow one 15 dB below it (coupled volumes, a hall
-    with a stage house; ``fast=1``: one decay after the reflections). Its RT60 is what a
+    decay (``fast`` x each band's RT60) over a slow one ``drop_db`` below it (coupled volumes, a
+    hall with a stage house; ``fast=1``: one decay after the reflections). Its RT60 is what a
     measurement reads: :func:`t30` of the result."""
     rng = np.random.default_rng(seed)
     early = band_rir({b: fast * t for b, t in rt60_bands.items()}, 0.0, sample_rate,
                      channels=channels, seed=seed)  # fmt: skip
     slow = band_rir(rt60_bands, 0.0, sample_rate, channels=channels, seed=seed + 1)
-    irs = 10 ** (-15 / 20) * slow
+    irs = 10 ** (-drop_db / 20) * slow
     irs[:, : early.shape[-1]] += early
     delays = (rng.uniform(0.005, 0.08, 12) * sample_rate).astype(int)
     irs[:, delays] += rng.choice([-1, 1], (channels, 12)) * rng.uniform(0.05, 0.25, 12)

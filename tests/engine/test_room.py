@@ -8,7 +8,7 @@ import pytest
 from diffmusic_engine.errors import Cancelled
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate, t30, two_slope_rir
 from diffmusic_engine.progress import Progress
-from diffmusic_engine.room import RoomEstimate, estimate_room
+from diffmusic_engine.room import LONG_BLEND, LONG_FROM_S, RoomEstimate, estimate_room, long_share
 from diffmusic_engine.synth import music_excerpt
 
 SR = 22050
@@ -80,3 +80,15 @@ def test_simulated_rooms_measure_at_their_rt60_and_a_two_slope_room_shorter():
     assert 0.45 < t30(two, SR, 1000) < 0.8  # between 0.4 s and 1.0 s
     reflections = two_slope_rir(bands, -3.0, SR, seed=1, fast=1.0)  # one slope after them
     assert abs(t30(reflections, SR, 1000) - 1.0) < 0.1
+    # the late decay 60 dB down is below T30's span (-5..-35 dB): T30 reads the early one, 0.4 s
+    assert abs(t30(two_slope_rir(bands, -3.0, SR, seed=1, drop_db=60.0), SR, 1000) - 0.4) < 0.04
+    assert t30(two_slope_rir(bands, -3.0, SR, seed=1, drop_db=5.0), SR, 1000) > 0.8  # near 1 s
+
+
+def test_the_long_room_regression_takes_over_smoothly_from_a_long_t_mid():
+    """Its share is 0 below LONG_FROM_S / e^LONG_BLEND (T_mid: 500 Hz and 1 kHz), 1/2 at
+    LONG_FROM_S, 1 above LONG_FROM_S x e^LONG_BLEND, whatever the other bands read."""
+    t_mid = LONG_FROM_S * np.exp([-2 * LONG_BLEND, -LONG_BLEND, 0.0, LONG_BLEND / 2, LONG_BLEND])
+    log_rt60 = np.full((5, 7), np.log(5.0))  # 125 Hz .. 8 kHz
+    log_rt60[:, 2:4] = np.log(t_mid)[:, None]
+    np.testing.assert_allclose(long_share(log_rt60), [0.0, 0.0, 0.5, 0.75, 1.0])
