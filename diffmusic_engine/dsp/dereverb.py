@@ -101,9 +101,21 @@ def blind_dereverb(
     options: dict[str, Any],
     callback: ProgressCallback | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Estimate the room; WPE bounded by it and mixed by ``amount``, or the input unchanged."""
-    opts = parse_options("dereverb", options, BLIND_OPTIONS)
+    """Estimate the room, then :func:`dereverb_in_room`."""
     room = estimate_room(audio, sample_rate, callback=callback)
+    return dereverb_in_room(audio, sample_rate, room, options, callback)
+
+
+def dereverb_in_room(
+    audio: np.ndarray,
+    sample_rate: int,
+    room: RoomEstimate | None,
+    options: dict[str, Any],
+    callback: ProgressCallback | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """WPE bounded by ``room`` (the estimate; ``None``: none could be made) and mixed by
+    ``amount``, or the input unchanged with the reason in the details."""
+    opts = parse_options("dereverb", options, BLIND_OPTIONS)
     details: dict[str, Any] = {"room": None if room is None else room.to_dict(), **opts}
     reason = _reason_to_skip(room, opts["amount"])
     if reason is not None:

@@ -9,8 +9,12 @@ from diffmusic_engine import metrics
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.dsp import dereverb
-from diffmusic_engine.dsp.dereverb import bounded_share, removal_limit_db, wpe_dereverb
+from diffmusic_engine.dsp.dereverb import (
+    bounded_share,
+    dereverb_in_room,
+    removal_limit_db,
+    wpe_dereverb,
+)
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
 from diffmusic_engine.operators import ConvolutionOperator, synthetic_rir
@@ -119,12 +123,7 @@ def test_bounded_share_solves_the_energy_bound():
     np.testing.assert_array_equal(bounded_share(observed, 0 * observed, 3.0), np.ones(5))
 
 
-def _room_is(monkeypatch, room: RoomEstimate) -> None:
-    """Blind dereverb sees ``room`` as its estimate (the gate's and the bound's input)."""
-    monkeypatch.setattr(dereverb, "estimate_room", lambda audio, rate, callback=None: room)
-
-
-def test_wpe_would_remove_a_sustained_chord_the_bound_keeps_it(monkeypatch):
+def test_wpe_would_remove_a_sustained_chord_the_bound_keeps_it():
     """A dry chord of steady partials is what linear prediction predicts best: WPE alone takes
     most of it away; bounded by a 2.5 s room at DRR 0 dB it takes at most the reverberation after
     WPE's delay (2 x 512 samples, 46.4 ms: q = 0.774, 2.12 dB)."""
@@ -137,60 +136,55 @@ def test_wpe_would_remove_a_sustained_chord_the_bound_keeps_it(monkeypatch):
         return -10 * np.log10(np.sum(out.astype(np.float64) ** 2) / energy)
 
     assert removed_db(wpe_dereverb(chord, n_fft=2048)[0]) > 10.0
-    _room_is(monkeypatch, RoomEstimate(2.5, {}, 0.0, 0.9))
-    result = restore(chord, SR, Dereverb())
-    assert result.details["method"] == "wpe" and result.details["bounded_bins"] > 0
-    assert result.details["limit_db"] == 2.12
-    assert removed_db(result.audio) <= 2.12 + 0.2
+    out, details = dereverb_in_room(chord, SR, RoomEstimate(2.5, {}, 0.0, 0.9), {})
+    assert details["method"] == "wpe" and details["bounded_bins"] > 0
+    assert details["limit_db"] == 2.12
+    assert removed_db(out) <= 2.12 + 0.2
 
 
-def test_blind_removes_no_more_than_a_drier_room_holds(hall, monkeypatch):
+def test_blind_removes_no_more_than_a_drier_room_holds(hall):
     _, reverberant = hall
-    _room_is(monkeypatch, RoomEstimate(2.5, {}, 3.0, 0.9))  # 1.30 dB after 46.4 ms
-    dry = restore(reverberant, SR, Dereverb()).details
-    _room_is(monkeypatch, RoomEstimate(2.5, {}, -10.0, 0.9))  # 5.28 dB, capped at 5
-    wet = restore(reverberant, SR, Dereverb()).details
+    _, dry = dereverb_in_room(reverberant, SR, RoomEstimate(2.5, {}, 3.0, 0.9), {})  # 1.30 dB
+    _, wet = dereverb_in_room(reverberant, SR, RoomEstimate(2.5, {}, -10.0, 0.9), {})  # 5.28: 5
     assert dry["method"] == wet["method"] == "wpe"
     assert dry["limit_db"] == 1.3 and wet["limit_db"] == 5.0
     assert 0 < dry["removed_db"] <= 1.3 + 0.2 and dry["bounded_bins"] > 0
     assert wet["removed_db"] > dry["removed_db"] + 0.5
 
 
-def test_blind_processes_a_short_room(hall, monkeypatch):
+def test_blind_processes_a_short_room(hall):
     """Bounded WPE measured better than the input in 0.5-1.5 s rooms too: no long-room gate."""
     _, reverberant = hall
-    _room_is(monkeypatch, RoomEstimate(0.6, {}, 0.0, 0.6))
-    assert restore(reverberant, SR, Dereverb()).details["method"] == "wpe"
+    _, details = dereverb_in_room(reverberant, SR, RoomEstimate(0.6, {}, 0.0, 0.6), {})
+    assert details["method"] == "wpe"
 
 
 @pytest.mark.parametrize(("rt60", "drr_db"), [(0.15, 15.0), (1.0, 12.0), (0.2, 0.0)])
-def test_blind_leaves_a_dry_take_alone(hall, monkeypatch, rt60, drr_db):
+def test_blind_leaves_a_dry_take_alone(hall, rt60, drr_db):
     """DRR +12 dB: the reverberation holds 0.27 dB (< 0.5); RT60 0.15-0.2 s: a dry take."""
     _, reverberant = hall
-    _room_is(monkeypatch, RoomEstimate(rt60, {}, drr_db, 0.9))
-    result = restore(reverberant, SR, Dereverb())
-    assert result.details["method"] == "none" and "dry" in result.details["reason"]
-    np.testing.assert_array_equal(result.audio, reverberant)
+    out, details = dereverb_in_room(reverberant, SR, RoomEstimate(rt60, {}, drr_db, 0.9), {})
+    assert details["method"] == "none" and "dry" in details["reason"]
+    np.testing.assert_array_equal(out, reverberant)
 
 
-def test_mono_stored_as_stereo_does_not_blow_up(monkeypatch):
+def test_mono_stored_as_stereo_does_not_blow_up():
     """Identical channels make multichannel WPE's correlation singular (nara_wpe's output grew
     by 51 dB): WPE runs on their one principal component and both channels stay identical."""
     mono = music_excerpt(4.0, SR, channels=1, seed=2)
     ir = band_rir(hall_bands(2.5), -3.0, SR, channels=1, seed=5)
     reverberant = reverberate(np.concatenate([mono, mono]), np.concatenate([ir, ir]))
-    _room_is(monkeypatch, RoomEstimate(2.5, {}, -3.0, 0.9))
-    result = restore(reverberant, SR, Dereverb())
-    assert result.details["method"] == "wpe"
-    assert 0 < result.details["removed_db"] <= result.details["limit_db"] + 0.2
-    np.testing.assert_allclose(result.audio[0], result.audio[1], atol=1e-6)
+    out, details = dereverb_in_room(reverberant, SR, RoomEstimate(2.5, {}, -3.0, 0.9), {})
+    assert details["method"] == "wpe"
+    assert 0 < details["removed_db"] <= details["limit_db"] + 0.2
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
 
 
-def test_blind_cancels_between_wpe_chunks(hall, recorder, monkeypatch):
+def test_blind_cancels_between_wpe_chunks(hall, recorder):
     _, reverberant = hall
-    _room_is(monkeypatch, RoomEstimate(2.5, {}, -3.0, 0.9))  # no room reports: WPE's come first
+    room = RoomEstimate(2.5, {}, -3.0, 0.9)  # given: no room reports, WPE's come first
     stopper = recorder(cancel_at=2)
     with pytest.raises(Cancelled):
-        restore(reverberant, SR, Dereverb(), options={"chunk": 16}, callback=stopper)
+        dereverb_in_room(reverberant, SR, room, {"chunk": 16}, stopper)
     assert [p.stage for p in stopper.reports] == ["dereverb", "dereverb"]
     assert stopper.reports[-1].fraction == pytest.approx(1 / 65)  # 1025 bins in chunks of 16
