@@ -312,7 +312,7 @@ def command_eval(args: argparse.Namespace) -> None:
             f"{np.median(np.abs(errors)):.2f} (signed {np.round(errors, 2).tolist()})"
         )
         if ratios:
-            line += (f"; log-mel ratio mean {np.mean(ratios):.3f} max {np.max(ratios):.3f} "
+            line += (f"; log-mel ratio mean {np.mean(ratios):.3f} max {np.max(ratios):.4f} "
                      f"{sorted(set(details))}")  # fmt: skip
         print(line, flush=True)
 
