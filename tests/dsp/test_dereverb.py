@@ -188,3 +188,22 @@ def test_blind_cancels_between_wpe_chunks(hall, recorder):
         dereverb_in_room(reverberant, SR, room, {"chunk": 16}, stopper)
     assert [p.stage for p in stopper.reports] == ["dereverb", "dereverb"]
     assert stopper.reports[-1].fraction == pytest.approx(1 / 65)  # 1025 bins in chunks of 16
+
+
+def test_wpe_weights_frames_by_a_power_smoothed_over_neighbouring_frames(hall):
+    """``psd_context`` reaches nara_wpe: with one chunk holding every bin (nara_wpe solves a
+    chunk's bins together), the output is WPE's with that context (the power that weighs each
+    frame averaged over 3 frames each side), not the unsmoothed one's."""
+    import librosa
+    from nara_wpe.wpe import wpe
+
+    excerpt = hall[1][:, :SR].astype(np.float64)
+    spec = librosa.stft(excerpt, n_fft=1024, hop_length=256).transpose(1, 0, 2)
+
+    def nara(context: int) -> np.ndarray:
+        found = wpe(spec, taps=10, delay=2, iterations=2, psd_context=context)
+        return librosa.istft(found.transpose(1, 0, 2), n_fft=1024, hop_length=256, length=SR)
+
+    out, _ = wpe_dereverb(excerpt, n_fft=1024, taps=10, iterations=2, psd_context=3, chunk=513)
+    np.testing.assert_allclose(out, nara(3), atol=1e-5)
+    assert np.max(np.abs(out - nara(0))) > 1e-3
