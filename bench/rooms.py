@@ -10,8 +10,10 @@ penalty by leaving one song out, reports each ``EVAL_ROOMS`` room's error on son
 not fitted on (the honest number: ``eval`` of the shipped model is in-sample), then fits on
 everything. The random rooms are halls (one decay per band, its RT60 the truth) and rooms of
 two slopes (``--two-slope``: early reflections, a fast decay over a slower one, the truth their
-T30, as for the eval rooms). Synthetic excerpts (``diffmusic_engine.synth``) join the fit, and
-every source also joins dry (RT60 ``DRY_RT60``, DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+T30, as for the eval rooms) and halls whose one tail every channel shares (``--shared``: a mono
+impulse response put on a stereo mix; the others draw a tail per channel). Synthetic excerpts
+(``diffmusic_engine.synth``) join the fit, and every source also joins dry (RT60 ``DRY_RT60``,
+DRR ``DRY_DRR_DB``), so a dry take reads as dry.
 ``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
@@ -28,8 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from diffmusic_engine.audio import read_audio
-from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate, t30, two_slope_rir
+from diffmusic_engine.evaluation.rooms import (
+    band_rir,
+    hall_bands,
+    image_source_rir,
+    reverberate,
+    t30,
+    two_slope_rir,
+)
 from diffmusic_engine.room import (
+    MID_BANDS_HZ,
     MODEL_FILE,
     OCTAVES_HZ,
     _design,
@@ -42,14 +52,24 @@ from diffmusic_engine.room import (
 # (RT60 at mid bands, DRR, shape) of the rooms `eval` reports on. "two-slope": early reflections
 # and a decay 0.4x as long over one 15 dB lower; "reflections": early reflections, then one decay
 # (neither is one exponential, as a measured hall is not); their true RT60 is the T30 of their
-# impulse response at 500 Hz and 1 kHz (what a measurement reads).
+# impulse response at 500 Hz and 1 kHz (what a measurement reads). "shared": a hall whose one
+# impulse response every channel goes through (a mono measurement put on a stereo mix), where
+# the other rooms draw each channel's tail on its own. "image-small"/"image-hall": shoebox rooms by
+# the image method (IMAGE_ROOMS; one microphone, so one response for every channel), a kind of
+# room the estimator is not fitted on; RT60 is Sabine's for the absorption, the truth their T30.
 EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0, -8.0, "hall"),
               (1.5, -3.0, "hall"), (2.0, 0.0, "hall"), (2.3, -5.0, "hall"), (2.5, -8.0, "hall"),
-              (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"))  # fmt: skip
+              (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"),
+              (1.5, -3.0, "shared"), (0.8, -4.0, "image-small"),
+              (1.8, -4.0, "image-hall"))  # fmt: skip
+# shape -> (size, source, microphone) in m; DRR about -4 dB in both (within 2.5 ms of the direct)
+IMAGE_ROOMS = {"image-small": ((7.0, 5.0, 3.0), (2.0, 3.1, 1.6), (3.0, 2.6, 1.5)),
+               "image-hall": ((20.0, 14.0, 8.0), (6.0, 7.0, 1.8), (9.0, 5.5, 1.6))}  # fmt: skip
 DRY_RT60, DRY_DRR_DB = 0.15, 15.0
 FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
 FIT_DRR_DB = (-10.0, 5.0)  # and their DRR (uniform; -10..+8 measured no better)
 TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
+SHARED_ROOMS = 10  # halls with one tail for every channel, per source and seed
 TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
 TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
 ALPHAS = np.logspace(-1, 4, 11)
@@ -78,19 +98,23 @@ def sources(folders: list[Path], synthetic: int) -> list[Source]:
 
 
 def dataset(
-    items: list[Source], rooms: int, seed: int, two_slope: int = 0
+    items: list[Source], rooms: int, seed: int, two_slope: int = 0, shared: int = 0
 ) -> tuple[np.ndarray, ...]:
     """Features, targets (log RT60 per band, then DRR) and song names of random rooms: per
-    source, ``rooms`` halls, ``two_slope`` rooms of two slopes (their own random stream, so the
-    halls stay the same whatever their number) and the source itself, dry."""
+    source, ``rooms`` halls, ``two_slope`` rooms of two slopes and ``shared`` halls with one
+    tail for every channel (each kind its own random stream, so the halls stay the same whatever
+    the others' number) and the source itself, dry."""
     rng = np.random.default_rng(seed)
     features, targets, songs = [], [], []
     for j, (song, audio, rate) in enumerate(items):
         started = time.perf_counter()
-        shaped = np.random.default_rng([seed, 2, j])
-        for k in range(rooms + two_slope + 1):
-            if k == rooms + two_slope:  # the source itself, dry
+        shaped, one_tail = np.random.default_rng([seed, 2, j]), np.random.default_rng([seed, 3, j])
+        for k in range(rooms + two_slope + shared + 1):
+            if k == rooms + two_slope + shared:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
+            elif k >= rooms + two_slope:
+                irs, bands, drr = random_room(one_tail, False, rate, 1)
+                wet = reverberate(audio, np.repeat(irs, audio.shape[0], axis=0))
             else:
                 irs, bands, drr = random_room(rng if k < rooms else shaped, k >= rooms, rate,
                                               audio.shape[0])  # fmt: skip
@@ -134,11 +158,21 @@ def eval_room(index: int, source: int, rate: int, channels: int) -> tuple[np.nda
     """The impulse responses of ``EVAL_ROOMS[index]`` for one source, and its true RT60."""
     rt60, drr, shape = EVAL_ROOMS[index]
     seed = 1000 + 10 * index + source
-    if shape == "hall":
-        return band_rir(hall_bands(rt60), drr, rate, channels=channels, seed=seed), rt60
+    if shape in ("hall", "shared"):
+        tails = channels if shape == "hall" else 1
+        irs = band_rir(hall_bands(rt60), drr, rate, channels=tails, seed=seed)
+        return np.repeat(irs, channels // tails, axis=0), rt60
+    if shape in IMAGE_ROOMS:
+        irs = np.repeat(image_source_rir(rt60, *IMAGE_ROOMS[shape], rate)[None], channels, axis=0)
+        return irs, measured_t_mid(irs, rate)
     fast = 0.4 if shape == "two-slope" else 1.0
     irs = two_slope_rir(hall_bands(rt60), drr, rate, channels=channels, seed=seed, fast=fast)
-    return irs, float(np.exp(np.mean([np.log(t30(irs, rate, f)) for f in (500, 1000)])))
+    return irs, measured_t_mid(irs, rate)
+
+
+def measured_t_mid(impulse_responses: np.ndarray, rate: int) -> float:
+    """The RT60 a measurement reads: T30 at 500 Hz and 1 kHz (geometric mean, T_mid)."""
+    return float(np.exp(np.mean([np.log(t30(impulse_responses, rate, f)) for f in MID_BANDS_HZ])))
 
 
 def eval_dataset(items: list[Source]) -> tuple[np.ndarray, ...]:
@@ -232,7 +266,7 @@ def command_fit(args: argparse.Namespace) -> None:
         items = sources(args.audio, args.synthetic)
         real_items = [item for item in items if not item[0].startswith("synth")]
         with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
-            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope)
+            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
                      for seed in args.seed]  # fmt: skip
             evaluated = pool.submit(eval_dataset, real_items)
             parts = [part.result() for part in parts]
@@ -326,6 +360,8 @@ def main() -> None:
     fit_parser.add_argument("--synthetic", type=int, default=2, help="synthetic excerpts")
     fit_parser.add_argument("--two-slope", type=int, default=TWO_SLOPE_ROOMS,
                             help="two-slope rooms per source and seed")  # fmt: skip
+    fit_parser.add_argument("--shared", type=int, default=SHARED_ROOMS,
+                            help="one-tail halls per source and seed")  # fmt: skip
     fit_parser.add_argument("--seed", type=int, nargs="+", default=[11, 12])
     fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")

@@ -17,8 +17,10 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   only on the rooms it reads that long takes over (:func:`long_share`). The weights
   (``room_model.json``) are fitted by ``python -m bench.rooms fit`` on six real songs (stems
   and mixes) and two synthetic excerpts placed in simulated rooms: halls (one exponential decay
-  per band) and rooms of two slopes (early reflections, a fast decay over a slower one), whose
-  truth is the T30 a measurement reads; each ridge penalty is the one with the least error on
+  per band, a tail drawn for each channel or one for all: a mono impulse response put on a
+  stereo mix, whose channels' levels fluctuate together) and rooms of two slopes (early
+  reflections, a fast decay over a slower one), whose truth is the T30 a measurement reads;
+  each ridge penalty is the one with the least error on
   songs left out of the fit, and the fit reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls

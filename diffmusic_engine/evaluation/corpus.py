@@ -154,24 +154,12 @@ def _soundfont() -> Path:
 
 
 def room_impulse_response(rt60: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A shoebox room (7 x 5 x 3 m) with absorption set for ``rt60``, simulated by pyroomacoustics.
+    """A shoebox room (7 x 5 x 3 m) with absorption set for ``rt60``, by the image method
+    (reflections up to order 30), normalised so that the direct path has unit gain."""
+    from diffmusic_engine.evaluation.rooms import image_source_rir
 
-    Normalised so that the direct path has unit gain; the length is 1.2 x RT60.
-    """
-    import pyroomacoustics as pra
-
-    size = [7.0, 5.0, 3.0]
-    absorption, max_order = pra.inverse_sabine(rt60, size)
-    room = pra.ShoeBox(
-        size, fs=sample_rate, materials=pra.Material(absorption), max_order=min(max_order, 30)
-    )  # deterministic image sources (the randomised variant draws from an unseeded generator)
-    room.add_source([2.0, 3.1, 1.6])
-    room.add_microphone([5.2, 1.9, 1.4])
-    room.compute_rir()
-    ir = np.asarray(room.rir[0][0], dtype=np.float64)
-    ir = ir[int(np.argmax(np.abs(ir))) :]  # start at the direct path: no pre-delay
-    ir = ir[: int(1.2 * rt60 * sample_rate)]
-    return (ir / ir[0]).astype(np.float32)
+    return image_source_rir(rt60, (7.0, 5.0, 3.0), (2.0, 3.1, 1.6), (5.2, 1.9, 1.4), sample_rate,
+                            max_order=30)  # fmt: skip
 
 
 def build_corpus(

@@ -4,7 +4,8 @@ A room here is its impulse response: a unit direct path, then per octave band Ga
 decaying 60 dB in that band's RT60 (Polack's statistical model of the diffuse tail), summed, with
 the tail's energy set for the direct-to-reverberant ratio. Each channel draws its own tail (a
 stereo pair's reverberation is uncorrelated) and shares the direct path. pyroomacoustics' image
-method (:func:`~diffmusic_engine.evaluation.corpus.room_impulse_response`) is the shoebox check.
+method (:func:`image_source_rir`: discrete reflections off the walls of a shoebox room, no
+statistical model) is the check on rooms the estimator was not fitted on.
 """
 
 from __future__ import annotations
@@ -103,3 +104,33 @@ def t30(impulse_response: np.ndarray, sample_rate: int, centre: float) -> float:
         slope = np.polyfit(np.flatnonzero(span) / sample_rate, level[span], 1)[0]
         found.append(-60 / slope)
     return float(np.mean(found))
+
+
+def image_source_rir(
+    rt60: float,
+    size: tuple[float, float, float],
+    source: tuple[float, float, float],
+    microphone: tuple[float, float, float],
+    sample_rate: int,
+    *,
+    max_order: int | None = None,
+) -> np.ndarray:
+    """``(L,)`` impulse response of a shoebox room of ``size`` (m) by the image method
+    (pyroomacoustics), its walls' absorption set by Sabine's formula for ``rt60``; it starts at
+    the direct path, which has unit gain, and lasts 1.2 x ``rt60``. ``max_order``: reflections
+    up to this order only (default: the order Sabine's formula asks for; fewer cut the tail)."""
+    import pyroomacoustics as pra
+
+    absorption, order = pra.inverse_sabine(rt60, list(size))
+    # deterministic image sources (pyroomacoustics' randomised variant draws unseeded)
+    room = pra.ShoeBox(
+        list(size), fs=sample_rate, materials=pra.Material(absorption),
+        max_order=order if max_order is None else min(order, max_order),
+    )  # fmt: skip
+    room.add_source(list(source))
+    room.add_microphone(list(microphone))
+    room.compute_rir()
+    ir = np.asarray(room.rir[0][0], dtype=np.float64)
+    ir = ir[int(np.argmax(np.abs(ir))) :]  # start at the direct path: no pre-delay
+    ir = ir[: int(1.2 * rt60 * sample_rate)]
+    return (ir / ir[0]).astype(np.float32)

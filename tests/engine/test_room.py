@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from diffmusic_engine.errors import Cancelled
-from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate, t30, two_slope_rir
+from diffmusic_engine.evaluation.rooms import (
+    band_rir,
+    hall_bands,
+    image_source_rir,
+    reverberate,
+    t30,
+    two_slope_rir,
+)
 from diffmusic_engine.progress import Progress
 from diffmusic_engine.room import LONG_BLEND, LONG_FROM_S, RoomEstimate, estimate_room, long_share
 from diffmusic_engine.synth import music_excerpt
@@ -92,3 +99,30 @@ def test_the_long_room_regression_takes_over_smoothly_from_a_long_t_mid():
     log_rt60 = np.full((5, 7), np.log(5.0))  # 125 Hz .. 8 kHz
     log_rt60[:, 2:4] = np.log(t_mid)[:, None]
     np.testing.assert_allclose(long_share(log_rt60), [0.0, 0.0, 0.5, 0.75, 1.0])
+
+
+def test_image_method_room_starts_at_a_unit_direct_path_and_order_bounds_its_reflections():
+    """A 7 x 5 x 3 m shoebox: the response starts at the direct path (gain 1) and lasts
+    1.2 x RT60; with first-order reflections only, nothing arrives after the farthest of the six
+    sources mirrored in the walls (its path length less the direct one's, over the speed of
+    sound 343 m/s, plus 5 ms for the fractional-delay filters); with every order, the tail goes
+    on."""
+    size, rate = np.array([7.0, 5.0, 3.0]), 16000
+    source, mic = np.array([2.0, 3.1, 1.6]), np.array([3.0, 2.6, 1.5])
+    full = image_source_rir(0.8, tuple(size), tuple(source), tuple(mic), rate)
+    first = image_source_rir(0.8, tuple(size), tuple(source), tuple(mic), rate, max_order=1)
+    assert full[0] == first[0] == 1.0 and len(full) == int(1.2 * 0.8 * rate)
+    mirrored = []
+    for axis in range(3):
+        for wall in (0.0, size[axis]):
+            image = source.copy()
+            image[axis] = 2 * wall - source[axis]
+            mirrored.append(image)
+    farthest = max(np.linalg.norm(image - mic) for image in mirrored)
+    after = int(((farthest - np.linalg.norm(source - mic)) / 343.0 + 0.005) * rate)
+
+    def share_after(ir: np.ndarray) -> float:
+        energy = ir.astype(np.float64) ** 2
+        return float(energy[after:].sum() / energy.sum())
+
+    assert share_after(first) < 1e-6 < 1e-2 < share_after(full)
