@@ -20,8 +20,8 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   per band, a tail drawn for each channel or one for all: a mono impulse response put on a
   stereo mix, whose channels' levels fluctuate together) and rooms of two slopes (early
   reflections, a fast decay over a slower one), whose truth is the T30 a measurement reads;
-  each ridge penalty is the one with the least error on
-  songs left out of the fit, and the fit reports that error per room (docs/results.md).
+  each ridge penalty is the one with the least error on songs left out of the fit, and the fit
+  reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
