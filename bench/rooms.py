@@ -112,9 +112,9 @@ def dataset(
         for k in range(rooms + two_slope + shared + 1):
             if k == rooms + two_slope + shared:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
-            elif k >= rooms + two_slope:
+            elif k >= rooms + two_slope:  # one response (1, L) for every channel
                 irs, bands, drr = random_room(one_tail, False, rate, 1)
-                wet = reverberate(audio, np.repeat(irs, audio.shape[0], axis=0))
+                wet = reverberate(audio, irs)
             else:
                 irs, bands, drr = random_room(rng if k < rooms else shaped, k >= rooms, rate,
                                               audio.shape[0])  # fmt: skip
@@ -155,15 +155,15 @@ def random_room(
 
 
 def eval_room(index: int, source: int, rate: int, channels: int) -> tuple[np.ndarray, float]:
-    """The impulse responses of ``EVAL_ROOMS[index]`` for one source, and its true RT60."""
+    """The impulse responses of ``EVAL_ROOMS[index]`` for one source (``(channels, L)``, or
+    ``(1, L)`` for every channel), and its true RT60."""
     rt60, drr, shape = EVAL_ROOMS[index]
     seed = 1000 + 10 * index + source
-    if shape in ("hall", "shared"):
+    if shape in ("hall", "shared"):  # "shared": one response (1, L) for every channel
         tails = channels if shape == "hall" else 1
-        irs = band_rir(hall_bands(rt60), drr, rate, channels=tails, seed=seed)
-        return np.repeat(irs, channels // tails, axis=0), rt60
+        return band_rir(hall_bands(rt60), drr, rate, channels=tails, seed=seed), rt60
     if shape in IMAGE_ROOMS:
-        irs = np.repeat(image_source_rir(rt60, *IMAGE_ROOMS[shape], rate)[None], channels, axis=0)
+        irs = image_source_rir(rt60, *IMAGE_ROOMS[shape], rate)[None]
         return irs, measured_t_mid(irs, rate)
     fast = 0.4 if shape == "two-slope" else 1.0
     irs = two_slope_rir(hall_bands(rt60), drr, rate, channels=channels, seed=seed, fast=fast)

@@ -55,11 +55,11 @@ def band_rir(
 
 
 def reverberate(audio: np.ndarray, impulse_responses: np.ndarray) -> np.ndarray:
-    """Each channel of ``audio`` convolved with its impulse response, truncated to its length."""
+    """Each channel of ``audio`` convolved with its impulse response (``(channels, L)``; or
+    ``(1, L)``: one response, a mono measurement, for every channel), truncated to its length."""
     n = audio.shape[-1]
-    wet = [
-        fftconvolve(channel, ir)[:n] for channel, ir in zip(audio, impulse_responses, strict=True)
-    ]
+    responses = np.broadcast_to(impulse_responses, (audio.shape[0], impulse_responses.shape[-1]))
+    wet = [fftconvolve(channel, ir)[:n] for channel, ir in zip(audio, responses, strict=True)]
     return np.stack(wet).astype(np.float32)
 
 

@@ -126,3 +126,13 @@ def test_image_method_room_starts_at_a_unit_direct_path_and_order_bounds_its_ref
         return float(energy[after:].sum() / energy.sum())
 
     assert share_after(first) < 1e-6 < 1e-2 < share_after(full)
+
+
+def test_reverberate_puts_one_response_on_every_channel():
+    """A response of one row (a mono measurement) goes on each channel: a unit impulse two
+    samples late delays both channels by two samples; one row per channel stays per channel."""
+    audio = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], np.float32)
+    late = np.array([[0.0, 0.0, 1.0]], np.float32)
+    np.testing.assert_allclose(reverberate(audio, late), [[0, 0, 1, 2], [0, 0, 5, 6]], atol=1e-6)
+    own = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    np.testing.assert_allclose(reverberate(audio, own), [[1, 2, 3, 4], [0, 0, 5, 6]], atol=1e-6)
