@@ -42,6 +42,8 @@
   a gain floor of -6 to -20 dB, smoothing over frequency) measured 0.95-1.05x mean alone and
   made bounded WPE's output worse after it (0.833 -> 0.838-0.879 over 12 recordings in the
   2.5 s and 1 s rooms), so it is not used; a second WPE pass or 6 iterations gained under 0.01.
+  A mask learned from simulated halls (leave one song out) helped after WPE in such halls but
+  did worse in an image-method hall and harm in a 0.5 s one, so it is not used either.
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
