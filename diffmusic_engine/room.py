@@ -9,7 +9,8 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   band's active bins for lags ``n`` of 12 ms to 370 ms (a room bounds how fast a level can fall,
   60 dB per RT60, and smooths how fast it fluctuates), and the same on the band's summed level
   (peak-conditioned falls, the envelope's modulation spectrum and the channels' coherence were
-  tried as well and generalised worse from one song to another);
+  tried as well and generalised worse from one song to another, and lags up to 1.5 s read
+  the short rooms worse and a two-slope room no better: docs/results.md);
 * the quantiles become rates (dB/s, log-compressed: :func:`_design`), and a ridge regression maps
   each band's rates (plus their mean over bands) to ``log RT60`` of the band, and the mean rates
   to the DRR. A ridge regression shrinks towards the middle of what it was fitted on, so long

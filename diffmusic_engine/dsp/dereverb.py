@@ -44,6 +44,9 @@
   2.5 s and 1 s rooms), so it is not used; a second WPE pass or 6 iterations gained under 0.01.
   A mask learned from simulated halls (leave one song out) helped after WPE in such halls but
   did worse in an image-method hall and harm in a 0.5 s one, so it is not used either.
+  Neither is WPE's filter loaded on its diagonal (ridge; better in the simulated halls, no
+  better and nearer harm in image-method rooms) nor a Wiener gain after WPE from its change's
+  power (up to 1.02x the input's distance unless held to the bound, and then worse).
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
