@@ -102,6 +102,19 @@ def test_eval_scores_known_values(capsys, clip):
     assert metrics["snr"] == 150.0  # identical signals: the documented cap
 
 
+def test_eval_log_mel_distance_ignores_a_gain_that_lsd_counts(tmp_path, capsys, clip):
+    """Half the amplitude: every power bin 6.02 dB down, so the LSD (RMS over bins of the
+    log10 power ratio) is log10(4) = 0.602, and the gain-compensated log-mel distance is 0."""
+    audio, rate = sf.read(clip, always_2d=True)
+    half = tmp_path / "half.wav"
+    sf.write(half, 0.5 * audio, rate, subtype="FLOAT")
+    assert main(["eval", "--reference", str(clip), "--estimate", str(half), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    # (a little under: the floor in LSD's log keeps a pure tone's emptiest bins from 6.02 dB)
+    assert metrics["lsd"] == pytest.approx(np.log10(4), abs=2e-3)
+    assert metrics["log_mel_distance"] == pytest.approx(0.0, abs=1e-3)
+
+
 def test_process_exit_code_and_json_error_line(tmp_path, clip, cli_command):
     out = tmp_path / "out.wav"
     result = subprocess.run(
