@@ -9,7 +9,7 @@ so that the distance to it is what the detection loses.
 Declip: clipped with ``degrade`` at each input SDR; SDR before and after, RTF.
 
 Usage: .venv/bin/python bench/clicks_clipping.py FOLDER [--burst-db 6 12] [--sdr 5 10 20]
-       [--mode click|crackle] [--skip-declick] [--skip-declip]
+       [--mode click|crackle] [--sensitivity S] [--skip-declick] [--skip-declip]
        (e.g. FOLDER = ../shared/audio: *_mix, stems)
 """
 
@@ -38,9 +38,12 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
 
-def declick_row(x: np.ndarray, rate: int, burst_db: float, mode: str = "click") -> str:
+def declick_row(
+    x: np.ndarray, rate: int, burst_db: float, mode: str = "click", options: dict | None = None
+) -> str:
+    """One row of declick figures; ``options`` are declick's (e.g. its ``sensitivity``)."""
     duration, tol = x.shape[1] / rate, round(TOLERANCE_S * rate)
-    clean_alarms = len(detect_clicks(x, rate, mode))
+    clean_alarms = len(detect_clicks(x, rate, mode, options))
     found = total = alarms = 0
     gains, oracle, identical, seconds = [], [], [], 0.0
     for seed in SEEDS:
@@ -48,7 +51,7 @@ def declick_row(x: np.ndarray, rate: int, burst_db: float, mode: str = "click") 
         y = degrade(x, rate, damage)
         truth = burst_spans(damage, x.shape[1], rate)
         started = time.perf_counter()
-        restoration = restore(y, rate, Declick(mode=mode))
+        restoration = restore(y, rate, Declick(mode=mode), options=options)
         seconds += time.perf_counter() - started
         out = restoration.tracks[0]
         spans = [(round(a * rate), round(b * rate)) for a, b in restoration.details["clicks"]]
@@ -92,6 +95,7 @@ def main() -> int:
     parser.add_argument("--burst-db", type=float, nargs="+", default=[6.0, 12.0])
     parser.add_argument("--sdr", type=float, nargs="+", default=[5.0, 10.0, 20.0])
     parser.add_argument("--mode", choices=("click", "crackle"), default="click")  # declick's
+    parser.add_argument("--sensitivity", type=float, help="declick's (default: its own)")
     parser.add_argument("--skip-declick", action="store_true")
     parser.add_argument("--skip-declip", action="store_true")
     args = parser.parse_args()
@@ -99,7 +103,8 @@ def main() -> int:
     for path in files:
         x, info = read_audio(path)
         for burst_db in [] if args.skip_declick else args.burst_db:
-            row = declick_row(x, info.sample_rate, burst_db, args.mode)
+            options = None if args.sensitivity is None else {"sensitivity": args.sensitivity}
+            row = declick_row(x, info.sample_rate, burst_db, args.mode, options)
             label = "declick" if args.mode == "click" else f"declick {args.mode}"
             print(f"{path.name} {label} bursts {burst_db:+g} dB: {row}", flush=True)
         for sdr in [] if args.skip_declip else args.sdr:

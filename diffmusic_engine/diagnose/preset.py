@@ -20,8 +20,9 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
     if findings.get("clipping"):
         found.append({"task": "declip", "level": findings["clipping"]["level"]})
     if findings.get("clicks"):
-        spans = [[c["start"], c["end"]] for c in findings["clicks"]]
-        found.append({"task": "declick", "mode": "click", "clicks": spans})
+        # no spans: the diagnosis says whether there are clicks (a strict threshold, see
+        # clicks.DIAGNOSE_SENSITIVITY); the repair finds them again, at declick's own
+        found.append({"task": "declick", "mode": "click"})
     if findings.get("dropouts"):
         found.append(
             {"task": "inpaint", "gaps": [[d["start"], d["end"]] for d in findings["dropouts"]]}

@@ -8,7 +8,7 @@ backward one ``e_b[n] = sum_k a_k x[n + k]`` from ``p`` samples before its start
 geometric mean, smoothed over ``SMOOTH_SECONDS`` (shorter than the shortest click),
 ``d[n] = sqrt(mean |e_f e_b|)``, is large on the click itself. ``d`` is divided by
 a robust local scale (the median of ``|e_f|`` over ``SCALE_SECONDS``, / 0.6745) and compared to a
-threshold ``k`` that ``sensitivity`` sets (``k = K_LOW * (K_HIGH / K_LOW) ** (1 - sensitivity)``);
+threshold ``k`` that ``sensitivity`` sets (``k = k_low * (k_high / k_low) ** sensitivity``);
 the channels share one detection (the largest ``d``). Marked samples closer than ``bridge``
 join, each span is widened by ``margin`` on both sides. Confirmation passes keep the spans
 the statistic still marks when each block's model is fitted without them: a loud click pulls

@@ -122,3 +122,20 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     loaded = load_preset(path)
     assert damage_from_dict(loaded.damage) == damage_from_dict({"task": "declip", "level": 0.3})
     assert preset["_also_found"] == ["declick"]
+    clicks_only = preset_from_findings({"clicks": found, "clipping": None})
+    assert damage_from_dict(clicks_only) == Declick()  # no spans: the repair looks again
+
+
+def test_diagnose_reports_no_clicks_in_clean_drums_that_declick_would_mark():
+    """1.5 s of a shipped clean backing stem (real drums): declick at its default sensitivity
+    marks two drum attacks as clicks, the diagnosis (a stricter threshold) reports none."""
+    from diffmusic_engine.diagnose import clicks
+    from diffmusic_engine.dsp.declick import detect_clicks
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    path = REAL_DIR / "war_of_freedom_backing.flac"
+    rate = sf.info(path).samplerate
+    audio, _ = sf.read(path, start=int(3.5 * rate), stop=int(5.0 * rate), dtype="float32")
+    audio = np.ascontiguousarray(audio.T)
+    assert len(detect_clicks(audio, rate)) == 2
+    assert clicks.detect(audio, rate) == []
