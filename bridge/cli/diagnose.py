@@ -60,7 +60,7 @@ def describe(name: str, value: Any) -> str:
                 f"{value['confidence']:.2f} (per band: {bands})")  # fmt: skip
     if name == "bandwidth":
         cutoff = value["cutoff_hz"]
-        return "full band" if cutoff is None else f"band-limited: nothing above {cutoff} Hz"
+        return "no band limit" if cutoff is None else f"band-limited: nothing above {cutoff} Hz"
     if name == "dropouts":
         if not value:
             return "none"

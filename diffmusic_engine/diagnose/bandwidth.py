@@ -7,13 +7,36 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.operators import detect_cutoff
+from diffmusic_engine.operators.super_resolution import long_term_level
 
 # A cutoff this close to Nyquist is no band limit: the recording uses its whole band.
 FULL_BAND = 0.95
+# A codec or a resampler stops the spectrum at a wall; an instrument dark by nature (an electric
+# guitar through its cabinet) fades out. The band limit is damage only where the level falls by
+# WALL_DB or more from the WALL_OCTAVES below the cutoff to those above it: 70-110 dB for
+# low-passes, resampling and MP3s of real stems, 7-18 dB over a guitar stem's own roll-off
+# (docs/results.md, "Band limits that are not damage").
+WALL_DB = 25.0
+WALL_OCTAVES = 1 / 6
 
 
 def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
-    """``{"cutoff_hz": Hz}`` where content stops, or ``{"cutoff_hz": None}`` for full band."""
+    """``{"cutoff_hz": Hz}`` where content stops at a wall, or ``{"cutoff_hz": None}`` for full
+    band or a gradual roll-off."""
     cutoff = detect_cutoff(audio, sample_rate)
     full = cutoff >= FULL_BAND * sample_rate / 2
-    return {"cutoff_hz": None if full else round(float(cutoff))}
+    if full or wall_db(audio, sample_rate, cutoff) < WALL_DB:
+        return {"cutoff_hz": None}
+    return {"cutoff_hz": round(float(cutoff))}
+
+
+def wall_db(audio: np.ndarray, sample_rate: int, cutoff: float) -> float:
+    """How far the long-term level falls across ``cutoff``: its mean over the WALL_OCTAVES below
+    minus its mean over those above (up to Nyquist), dB."""
+    freqs, level = long_term_level(audio, sample_rate)
+    step = 2.0**WALL_OCTAVES
+    below = level[(freqs >= cutoff / step) & (freqs < cutoff)]
+    above = level[(freqs > cutoff) & (freqs <= min(cutoff * step, sample_rate / 2))]
+    if below.size == 0 or above.size == 0:
+        return float("inf")  # too close to Nyquist to look past: trust the cutoff
+    return float(below.mean() - above.mean())

@@ -31,19 +31,24 @@ class LowPassOperator(Operator):
         return torch.fft.irfft(torch.fft.rfft(x) * gain, n=n)
 
 
-def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = 40.0) -> float:
-    """Estimate the frequency above which ``audio`` has (almost) no content.
-
-    The long-term spectrum (Welch, channels averaged) is smoothed over 1/12 octave; the cutoff is
-    the highest frequency whose level is within ``drop_db`` of the 95th-percentile level of the
-    band below it. Full-band audio returns Nyquist.
-    """
+def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
+    samples, channels averaged, smoothed over 5 bins (about 1/12 octave at 10 kHz)."""
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import welch
 
     freqs, power = welch(np.asarray(audio, np.float64), fs=sample_rate, nperseg=4096, axis=-1)
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
-    level = uniform_filter1d(level, size=5)
+    return freqs, uniform_filter1d(level, size=5)
+
+
+def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = 40.0) -> float:
+    """Estimate the frequency above which ``audio`` has (almost) no content.
+
+    The cutoff is the highest frequency whose :func:`long_term_level` is within ``drop_db`` of
+    the 95th-percentile level of the band below it. Full-band audio returns Nyquist.
+    """
+    freqs, level = long_term_level(audio, sample_rate)
     reference = np.percentile(level[(freqs > 100) & (freqs < sample_rate / 4)], 95)
     above = np.nonzero(level > reference - drop_db)[0]
     if above.size == 0:
