@@ -21,7 +21,7 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         found.append({"task": "declip", "level": findings["clipping"]["level"]})
     if findings.get("clicks"):
         # no spans: the diagnosis says whether there are clicks (a strict threshold, see
-        # clicks.DIAGNOSE_SENSITIVITY); the repair finds them again, at declick's own
+        # clicks.DIAGNOSE_SENSITIVITY); the repair finds them again at declick's own sensitivity
         found.append({"task": "declick", "mode": "click"})
     if findings.get("dropouts"):
         found.append(

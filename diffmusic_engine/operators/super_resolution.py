@@ -33,7 +33,7 @@ class LowPassOperator(Operator):
 
 def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
-    samples, channels averaged, smoothed over 5 bins (about 1/12 octave at 10 kHz)."""
+    samples, channels averaged, smoothed over 5 bins (54 Hz at 44.1 kHz)."""
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import welch
 
