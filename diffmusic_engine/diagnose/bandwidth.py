@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.operators import detect_cutoff
-from diffmusic_engine.operators.super_resolution import long_term_level
+from diffmusic_engine.operators.super_resolution import cutoff_of, long_term_level
 
 # A cutoff this close to Nyquist is no band limit: the recording uses its whole band.
 FULL_BAND = 0.95
@@ -23,20 +22,20 @@ WALL_OCTAVES = 1 / 6
 def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """``{"cutoff_hz": Hz}`` where content stops at a wall, or ``{"cutoff_hz": None}`` for full
     band or a gradual roll-off."""
-    cutoff = detect_cutoff(audio, sample_rate)
+    freqs, level = long_term_level(audio, sample_rate)  # one spectrum for the cutoff and its wall
+    cutoff = cutoff_of(freqs, level, sample_rate)
     full = cutoff >= FULL_BAND * sample_rate / 2
-    if full or wall_db(audio, sample_rate, cutoff) < WALL_DB:
+    if full or wall_db(freqs, level, cutoff) < WALL_DB:
         return {"cutoff_hz": None}
     return {"cutoff_hz": round(float(cutoff))}
 
 
-def wall_db(audio: np.ndarray, sample_rate: int, cutoff: float) -> float:
-    """How far the long-term level falls across ``cutoff``: its mean over the WALL_OCTAVES below
-    minus its mean over those above (up to Nyquist), dB."""
-    freqs, level = long_term_level(audio, sample_rate)
+def wall_db(freqs: np.ndarray, level: np.ndarray, cutoff: float) -> float:
+    """How far the long-term ``level`` (dB at ``freqs``) falls across ``cutoff``: its mean over
+    the WALL_OCTAVES below minus its mean over those above (up to Nyquist), dB."""
     step = 2.0**WALL_OCTAVES
     below = level[(freqs >= cutoff / step) & (freqs < cutoff)]
-    above = level[(freqs > cutoff) & (freqs <= min(cutoff * step, sample_rate / 2))]
+    above = level[(freqs > cutoff) & (freqs <= cutoff * step)]
     if below.size == 0 or above.size == 0:
-        return float("inf")  # too close to Nyquist to look past: trust the cutoff
+        return float("inf")  # too close to 0 Hz or Nyquist to compare: trust the cutoff
     return float(below.mean() - above.mean())

@@ -43,12 +43,16 @@ def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np
 
 
 def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = 40.0) -> float:
-    """Estimate the frequency above which ``audio`` has (almost) no content.
+    """Estimate the frequency above which ``audio`` has (almost) no content: :func:`cutoff_of`
+    its :func:`long_term_level`."""
+    return cutoff_of(*long_term_level(audio, sample_rate), sample_rate, drop_db=drop_db)
 
-    The cutoff is the highest frequency whose :func:`long_term_level` is within ``drop_db`` of
-    the 95th-percentile level of the band below it. Full-band audio returns Nyquist.
-    """
-    freqs, level = long_term_level(audio, sample_rate)
+
+def cutoff_of(
+    freqs: np.ndarray, level: np.ndarray, sample_rate: int, *, drop_db: float = 40.0
+) -> float:
+    """The highest frequency whose long-term ``level`` (dB at ``freqs``) is within ``drop_db``
+    of the 95th-percentile level of the band below it. Full-band audio returns Nyquist."""
     reference = np.percentile(level[(freqs > 100) & (freqs < sample_rate / 4)], 95)
     above = np.nonzero(level > reference - drop_db)[0]
     if above.size == 0:
