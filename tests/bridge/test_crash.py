@@ -64,7 +64,30 @@ def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, cl
 
 
 def test_a_cancel_acknowledged_before_kill_9_cancels_the_job_after_the_restart(tmp_path, clip):
-    daemon = Daemon(tmp_path)
+    # The worker polls its cancel every POLL (50 ms); on a loaded machine it can see the cancel
+    # between the reply and the kill, and the job ends cancelled in the first life (also right,
+    # but not the path under test). Such a run is checked for that outcome and run again, on a
+    # fresh daemon: the journalled cancel must be what cancels the job in one of three runs.
+    recovered = "job doomed cancelled (requested before the daemon stopped)"
+    for run in range(3):
+        before, after, status, capacity = _cancel_then_kill_9_then_restart(
+            tmp_path / str(run), clip
+        )
+        assert status["state"] == "cancelled" and status["attempts"] == 0
+        assert capacity == {"workers": 1, "running": 0, "queued": 0}
+        assert "resuming job doomed" not in after and "job doomed finished" not in after
+        if recovered in after:  # only the journal knew of the cancel when the daemon died
+            break
+    else:
+        raise AssertionError("in three runs the worker saw the cancel before the kill")
+    assert after.count(recovered) == 1 and "job doomed cancelled" not in before
+
+
+def _cancel_then_kill_9_then_restart(folder, clip) -> tuple[str, str, dict, dict]:
+    """Submit a long job, cancel it once running, ``kill -9`` the daemon, start it again: the
+    log before and after the restart, the job's status and the capacity after it."""
+    folder.mkdir()
+    daemon = Daemon(folder)
     try:
         daemon.start()
         with daemon.client() as client:
@@ -77,16 +100,9 @@ def test_a_cancel_acknowledged_before_kill_9_cancels_the_job_after_the_restart(t
             assert client.cancel("doomed") == "running"
         daemon.kill()
         before = daemon.log.read_text()
-        assert "job doomed cancelled" not in before  # the job had not seen the cancel: only the
-        # journal knows of it
-
         daemon.start()
         with daemon.client() as client:
-            status = client.status("doomed")
-            assert status["state"] == "cancelled" and status["attempts"] == 0
-            assert client.ping()["capacity"] == {"workers": 1, "running": 0, "queued": 0}
-        after = daemon.log.read_text()[len(before) :]
-        assert after.count("job doomed cancelled (requested before the daemon stopped)") == 1
-        assert "resuming job doomed" not in after and "job doomed finished" not in after
+            status, capacity = client.status("doomed"), client.ping()["capacity"]
+        return before, daemon.log.read_text()[len(before) :], status, capacity
     finally:
         daemon.stop()

@@ -96,11 +96,14 @@ def test_gaps_at_the_edges_extrapolate(excerpt):
 
 
 def test_interpolate_recovers_an_ar_process_exactly_predictable():
-    # A sum of two undamped sinusoids is an AR(4) process: the gap is recovered almost exactly.
+    # A sum of two undamped sinusoids is an AR(4) process: at its order the gap is recovered
+    # almost exactly (65.7 dB, the same with 1e-9 noise added). A higher order over-fits a signal
+    # whose prediction error is zero: at order 16 the result swung between 1 and 56 dB with
+    # 1e-9 noise added and from library version to version.
     t = np.arange(4000) / SR
     x = np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 1234 * t + 1)
-    estimate = interpolate(x[:2000], 300, x[2300:], order=16, iterations=3)
-    assert metrics.snr(x[2000:2300], estimate) > 40
+    estimate = interpolate(x[:2000], 300, x[2300:], order=4, iterations=3)
+    assert metrics.snr(x[2000:2300], estimate) > 50
 
 
 def test_progress_reaches_one_and_cancel_stops(excerpt, recorder):
