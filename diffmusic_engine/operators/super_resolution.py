@@ -31,6 +31,10 @@ class LowPassOperator(Operator):
         return torch.fft.irfft(torch.fft.rfft(x) * gain, n=n)
 
 
+# Content ends where the long-term level is this far under the band below (detect_cutoff).
+CUTOFF_DROP_DB = 40.0
+
+
 def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
     samples, channels averaged, smoothed over 5 bins (54 Hz at 44.1 kHz)."""
@@ -42,14 +46,14 @@ def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np
     return freqs, uniform_filter1d(level, size=5)
 
 
-def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = 40.0) -> float:
+def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = CUTOFF_DROP_DB) -> float:
     """Estimate the frequency above which ``audio`` has (almost) no content: :func:`cutoff_of`
     its :func:`long_term_level`."""
     return cutoff_of(*long_term_level(audio, sample_rate), sample_rate, drop_db=drop_db)
 
 
 def cutoff_of(
-    freqs: np.ndarray, level: np.ndarray, sample_rate: int, *, drop_db: float = 40.0
+    freqs: np.ndarray, level: np.ndarray, sample_rate: int, *, drop_db: float = CUTOFF_DROP_DB
 ) -> float:
     """The highest frequency whose long-term ``level`` (dB at ``freqs``) is within ``drop_db``
     of the 95th-percentile level of the band below it. Full-band audio returns Nyquist."""
