@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.evaluation.rooms import (
     band_rir,
@@ -295,9 +296,7 @@ def command_fit(args: argparse.Namespace) -> None:
         )
     model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha)
     model["fitted_on"] = sorted(set(songs.tolist()))
-    written = MODEL_FILE.with_suffix(".json.tmp")
-    written.write_text(json.dumps(model, separators=(",", ":")) + "\n")
-    written.replace(MODEL_FILE)
+    write_text_atomic(MODEL_FILE, json.dumps(model, separators=(",", ":")) + "\n")
     print(f"wrote {MODEL_FILE}")
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.errors import DiffMusicError
 
 ENV_VAR = "DIFFMUSIC_CONNECTION"
@@ -67,17 +67,7 @@ def write_connection_file(path: Path | None, info: ConnectionInfo) -> Path:
         raise DaemonUnavailable("refusing to write a connection file with an empty key")
     path = Path(path or default_connection_path())
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: mode 0600
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(info), f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(asdict(info), indent=1), private=True, durable=True)
     return path
 
 

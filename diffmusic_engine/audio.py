@@ -11,7 +11,6 @@ complete, so an existing file is never left half-written.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import soundfile as sf
 from pedalboard.io import AudioFile
 
+from diffmusic_engine.atomic import replacing
 from diffmusic_engine.errors import InputError
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
@@ -133,16 +133,8 @@ def write_audio(
     path = Path(path)
     check_writable(path)
     check_audio(audio, f"output for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name beside the target (same file system, so the rename is atomic); the writer
-    # creates it, so the file gets the user's umask rather than mkstemp's 0600
-    tmp = path.parent / f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}"
-    try:
-        _write(Path(tmp), np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as temporary:  # the writer creates it: the user's umask
+        _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
     return path
 
 
@@ -225,7 +217,8 @@ class AudioReader:
 class AudioWriter:
     """Block-by-block counterpart of :func:`write_audio`: same formats, depths and rounding.
 
-    Writes ``path`` directly; callers that need atomicity write a temporary file and rename it.
+    Writes ``path`` directly; callers that need atomicity write to
+    :func:`~diffmusic_engine.atomic.replacing`'s temporary path.
     """
 
     def __init__(

@@ -11,12 +11,11 @@ an output written but not yet recorded (a kill between the two) is simply render
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from bridge.batch.atomic import mkstemp_for_user
 from bridge.batch.inputs import BatchItem
+from diffmusic_engine.atomic import write_text_atomic
 
 MANIFEST_NAME = ".diffmusic-batch.json"
 
@@ -56,17 +55,8 @@ class Manifest:
         self._save()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = mkstemp_for_user(self.path.parent, ".manifest.", ".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({"version": 1, "files": self.entries}, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps({"version": 1, "files": self.entries}, indent=1)
+        write_text_atomic(self.path, text, durable=True)
 
 
 def _signature(path: Path) -> list[Any]:

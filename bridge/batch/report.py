@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from bridge.batch.atomic import mkstemp_for_user
+from diffmusic_engine.atomic import write_text_atomic
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
@@ -52,13 +51,4 @@ def write_report(path: Path, results: list[FileResult], extra: dict[str, Any]) -
     else:
         payload = {**extra, "summary": summarize(results), "files": [asdict(r) for r in results]}
         text = json.dumps(payload, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_for_user(path.parent, f".{path.stem}.", ".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)

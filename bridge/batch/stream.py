@@ -2,7 +2,8 @@
 
 The file is read in blocks (:class:`~diffmusic_engine.audio.AudioReader`), pushed through one
 stage per chain segment and written (:class:`~diffmusic_engine.audio.AudioWriter`) to a temporary
-file as soon as output is final; the temporary file is renamed over the target when complete.
+file as soon as output is final; the temporary file is renamed over the target when complete
+(:func:`~diffmusic_engine.atomic.replacing`).
 
 * A run of plugins streams with ``reset=False``. pedalboard trims a plugin's reported latency
   (``reported_latency_samples`` for VST3s; ``BrickwallLimiter``'s look-ahead) from the start of
@@ -17,7 +18,6 @@ file as soon as output is final; the temporary file is renamed over the target w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,15 @@ import numpy as np
 import pedalboard
 import soxr
 
-from bridge.batch.atomic import mkstemp_for_user
 from bridge.batch.chain import Chain
 from bridge.batch.restorer import Restorer
+from diffmusic_engine.atomic import replacing
 from diffmusic_engine.audio import AudioReader, AudioWriter
 from diffmusic_engine.errors import InputError
 
 BLOCK_FRAMES = 65536
+# in a render's temporary name: never taken for an output, removed by --resume (partial_files)
+PARTIAL = ".partial"
 # Called with (frames done, frames in all) as the output grows.
 FrameProgress = Callable[[int, int], None]
 
@@ -168,7 +170,7 @@ def render_file(
         if total == 0:
             raise InputError(f"{source}: empty audio (no samples)")
         pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
-        with _atomic_target(target) as temporary:
+        with replacing(target, marker=PARTIAL) as temporary:
             written = 0
             with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype) as out:
                 for block in _blocks(reader, block_frames, rate, total):
@@ -220,32 +222,7 @@ def _write(out: AudioWriter, block: np.ndarray, position: int, source: Path) -> 
     return block.shape[1]
 
 
-class _atomic_target:  # noqa: N801 - used like a function in a with statement
-    """A temporary file beside ``target``, renamed over it on success, deleted on failure.
-
-    The name starts with ``.`` and holds ``.partial``, so a half-written file is never taken
-    for an output (``--resume`` removes such leftovers; see :func:`partial_files`).
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-
-    def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = mkstemp_for_user(
-            self.target.parent, f".{self.target.stem}.", f".partial{self.target.suffix}"
-        )
-        os.close(fd)
-        self.temporary = Path(name)
-        return self.temporary
-
-    def __exit__(self, kind: type | None, *_: object) -> None:
-        if kind is None:
-            os.replace(self.temporary, self.target)
-        else:
-            self.temporary.unlink(missing_ok=True)
-
-
 def partial_files(target: Path) -> list[Path]:
-    """Leftover temporary files of ``target`` from an interrupted render."""
-    return sorted(target.parent.glob(f".{target.stem}.*.partial{target.suffix}"))
+    """Leftover temporary files of ``target`` from an interrupted render (named by
+    :func:`~diffmusic_engine.atomic.replacing` with the marker ``PARTIAL``)."""
+    return sorted(target.parent.glob(f".{target.stem}.*{PARTIAL}{target.suffix}"))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from bridge.cli.common import (
 from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
 from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import check_writable, read_audio, write_audio
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
@@ -207,15 +206,7 @@ class StatusFile:
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.state, f)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path, json.dumps(self.state))
 
 
 def run_submit(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
 
 
@@ -45,9 +46,7 @@ def write_preset(preset: dict[str, Any], path: Path) -> None:
         text = json.dumps(preset, indent=1) + "\n"
     else:
         text = "".join(f"{key} = {_toml(value)}\n" for key, value in preset.items())
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
+    write_text_atomic(path, text)
 
 
 def _toml(value: Any) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.errors import DiffMusicError
 
@@ -211,7 +212,7 @@ def build_corpus(
         "rooms": rooms,
         "versions": _versions(),
     }
-    (outdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(outdir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diffmusic_engine.atomic import replacing
+
 
 def save_spectrograms(
     path: Path,
@@ -60,7 +62,7 @@ def save_spectrograms(
     if title:
         fig.suptitle(title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    with replacing(path) as temporary:  # keeps the suffix: savefig's format
+        fig.savefig(temporary, dpi=90)
     plt.close(fig)
     return path

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import (
     TASKS,
@@ -169,19 +170,14 @@ def run_quality_bench(
     """Run every case on every clip; write ``results.json``, ``results.md`` and two PNGs."""
     corpus_dir, outdir = Path(corpus_dir), Path(outdir)
     manifest = load_manifest(corpus_dir)
-    embedding = get_embedding(fad_embedding) if fad_embedding else None
     rooms = []
     for room in manifest["rooms"]:
         ir, _ = read_audio(corpus_dir / room["path"])
         rooms.append((room["rt60"], corpus_dir / room["path"], ir[0]))
     clips = manifest["clips"][:limit] if limit else manifest["clips"]
     tasks = list(tasks)
-    rows: list[dict[str, Any]] = []
-    embeddings: dict[tuple[str, str, str], list[np.ndarray]] = defaultdict(list)
-    extremes = Extremes()
-    declined: dict[str, str] = {}  # task -> the backend's one-line reason
-    total = len(clips) * len(list(cases(tasks, 1.0, rooms)))
-    done = 0
+    run = QualityRun(backend, options, get_embedding(fad_embedding) if fad_embedding else None)
+    total, done = len(clips) * len(list(cases(tasks, 1.0, rooms))), 0
     for clip in clips:
         mix, info = read_audio(corpus_dir / clip["mix"])
         rate = info.sample_rate
@@ -190,83 +186,127 @@ def run_quality_bench(
             done += 1
             if progress:
                 progress(done, total, f"{clip['id']} {case.task} {case.severity}")
-            if isinstance(case.damage, Separate):
-                references = sources_for(stems, case.damage.sources)
-                if references is None:
-                    continue
-                damaged = degrade(np.stack(references), rate, case.damage)
-            else:
-                references = [mix]
-                damaged = degrade(mix, rate, case.damage, impulse_response=case.rir)
-            # Phase retrieval's measurement is |STFT(x)| itself: backends and the plain
-            # Griffin-Lim baseline get the clean audio and use only its magnitude (the
-            # random-phase "damaged" audio has an inconsistent STFT whose magnitude is not |X|).
-            measured = mix if isinstance(case.damage, PhaseRetrieval) else damaged
-            estimates = baseline_estimates(case, damaged, measured, rate)
-            started = time.perf_counter()
-            try:
-                restored = restore(measured, rate, case.damage, backend=backend, options=options)
-                # declick's second track (what was removed) has no reference: not scored
-                estimates[backend] = list(restored.tracks[: len(references)])
-            except DamageError as exc:  # the backend declines the task: the baselines only
-                declined[case.task] = str(exc)
-                restored = None
-            seconds = time.perf_counter() - started
-            if embedding is not None:  # the clean references, once per case
-                embeddings[(case.task, case.severity, "reference")] += [
-                    embedding(r, rate) for r in references
-                ]
-            for method, tracks in estimates.items():
-                row = {"clip": clip["id"], "material": material_of(clip)}
-                row |= {"task": case.task, "severity": case.severity}
-                row |= {"method": method, **score(references, tracks, rate, case)}
-                if method == backend:
-                    row["seconds"] = seconds
-                    row["real_time_factor"] = seconds / (mix.shape[1] / rate)
-                rows.append(row)
-                if embedding is not None:
-                    key = (case.task, case.severity, method)
-                    embeddings[key] += [embedding(t, rate) for t in tracks]
-            if restored is None:
-                continue
-            extremes.offer(
-                rows[-1]["lsd"],
-                lambda case=case, clip=clip, d=damaged, r=restored, refs=references, rate=rate: {
-                    "title": f"{clip['id']}: {case.task}, {case.severity}",
-                    "panels": {"clean": refs[0], "damaged": d, "restored": r.tracks[0]},
-                    "span": case.region,
-                    "rate": rate,
-                },
-            )
-    summary = summarise(rows, embeddings if embedding else None)
-    outdir.mkdir(parents=True, exist_ok=True)
-    pictures = {}
-    for name, found in (("best", extremes.best), ("worst", extremes.worst)):
-        if found is not None:
-            example = found[1]
-            span = example["span"]
-            if span is not None:  # show the gap with some context on either side
-                span = (max(0.0, span[0] - 0.15), span[1] + 0.15)
-            path = save_spectrograms(
-                outdir / f"{name}.png", example["panels"], example["rate"],
-                title=f"{name} case: {example['title']}", span=span,
-            )  # fmt: skip
-            pictures[name] = path.name
+            run.score_case(clip, case, mix, stems, rate)
+    summary = summarise(run.rows, run.embeddings if run.embedding else None)
     result = {
         "corpus": str(corpus_dir),
         "backend": backend,
         "options": options or {},
         "fad_embedding": fad_embedding,
-        "rows": rows,
+        "rows": run.rows,
         "summary": summary,
-        "declined": declined,
-        "pictures": pictures,
+        "declined": run.declined,
+        "pictures": save_extremes(outdir, run.extremes),
     }
-    (outdir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(outdir / "results.json", json.dumps(result, indent=2) + "\n")
     table = markdown_table(summary, backend, fad_embedding)
-    table += "".join(f"\n`{backend}` declined {task}: {why}\n" for task, why in declined.items())
-    (outdir / "results.md").write_text(table)
+    table += "".join(
+        f"\n`{backend}` declined {task}: {why}\n" for task, why in run.declined.items()
+    )
+    write_text_atomic(outdir / "results.md", table)
     return result
+
+
+@dataclass
+class QualityRun:
+    """What one ``bench-quality`` run has scored so far: a row per (clip, case, method), the
+    FAD embeddings per (task, severity, method), the best and worst case, and the tasks the
+    backend declined (task -> its one-line reason)."""
+
+    backend: str
+    options: dict[str, Any] | None
+    embedding: Callable[[np.ndarray, int], np.ndarray] | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: dict[tuple[str, str, str], list[np.ndarray]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    extremes: Extremes = field(default_factory=Extremes)
+    declined: dict[str, str] = field(default_factory=dict)
+
+    def score_case(
+        self, clip: dict[str, Any], case: Case, mix: np.ndarray, stems: list, rate: int
+    ) -> None:
+        """Damage ``mix`` (or ``stems``, to separate) as ``case`` says, restore it, and score the
+        restoration beside the damaged input and the task's baseline."""
+        found = damaged_for(case, mix, stems, rate)
+        if found is None:
+            return
+        references, damaged = found
+        # Phase retrieval's measurement is |STFT(x)| itself: backends and the plain Griffin-Lim
+        # baseline get the clean audio and use only its magnitude (the random-phase "damaged"
+        # audio has an inconsistent STFT whose magnitude is not |X|).
+        measured = mix if isinstance(case.damage, PhaseRetrieval) else damaged
+        estimates = baseline_estimates(case, damaged, measured, rate)
+        started = time.perf_counter()
+        try:
+            restored = restore(measured, rate, case.damage, backend=self.backend,
+                               options=self.options)  # fmt: skip
+            # declick's second track (what was removed) has no reference: not scored
+            estimates[self.backend] = list(restored.tracks[: len(references)])
+        except DamageError as exc:  # the backend declines the task: the baselines only
+            self.declined[case.task] = str(exc)
+            restored = None
+        seconds = time.perf_counter() - started
+        if self.embedding is not None:  # the clean references, once per case
+            self.embeddings[(case.task, case.severity, "reference")] += [
+                self.embedding(r, rate) for r in references
+            ]
+        for method, tracks in estimates.items():
+            row = {"clip": clip["id"], "material": material_of(clip)}
+            row |= {"task": case.task, "severity": case.severity}
+            row |= {"method": method, **score(references, tracks, rate, case)}
+            if method == self.backend:
+                row["seconds"] = seconds
+                row["real_time_factor"] = seconds / (mix.shape[1] / rate)
+            self.rows.append(row)
+            if self.embedding is not None:
+                key = (case.task, case.severity, method)
+                self.embeddings[key] += [self.embedding(t, rate) for t in tracks]
+        if restored is not None:
+            self.extremes.offer(
+                self.rows[-1]["lsd"],
+                lambda: {
+                    "title": f"{clip['id']}: {case.task}, {case.severity}",
+                    "panels": {
+                        "clean": references[0],
+                        "damaged": damaged,
+                        "restored": restored.tracks[0],
+                    },  # fmt: skip
+                    "span": case.region,
+                    "rate": rate,
+                },
+            )
+
+
+def damaged_for(
+    case: Case, mix: np.ndarray, stems: list[np.ndarray], rate: int
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The clean references and the damaged input of ``case``: the mix, or (to separate) the
+    stems in groups mixed; ``None`` when the clip has too few stems."""
+    if not isinstance(case.damage, Separate):
+        return [mix], degrade(mix, rate, case.damage, impulse_response=case.rir)
+    references = sources_for(stems, case.damage.sources)
+    if references is None:
+        return None
+    return references, degrade(np.stack(references), rate, case.damage)
+
+
+def save_extremes(outdir: Path, extremes: Extremes) -> dict[str, str]:
+    """Spectrograms of the best and the worst case in ``outdir``: ``{"best": file name, ...}``."""
+    pictures = {}
+    for name, found in (("best", extremes.best), ("worst", extremes.worst)):
+        if found is None:
+            continue
+        example = found[1]
+        span = example["span"]
+        if span is not None:  # show the gap with some context on either side
+            span = (max(0.0, span[0] - 0.15), span[1] + 0.15)
+        path = save_spectrograms(
+            outdir / f"{name}.png", example["panels"], example["rate"],
+            title=f"{name} case: {example['title']}", span=span,
+        )  # fmt: skip
+        pictures[name] = path.name
+    return pictures
 
 
 def material_of(clip: dict[str, Any]) -> str:

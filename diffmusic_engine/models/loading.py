@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,12 +31,7 @@ def load_model(
     ``device`` defaults to CUDA when available; ``dtype`` to fp16 on CUDA and fp32 on CPU
     (pass ``torch.bfloat16`` on CUDA if preferred; fp16/bf16 on CPU is refused as too slow).
     """
-    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
-    dtype = dtype or default_dtype(target)
-    if target.type == "cpu" and dtype != torch.float32:
-        raise ModelError(f"{id_or_path}: {dtype} on CPU is not supported, use float32")
+    target, dtype = _device_and_dtype(id_or_path, device, dtype)
     root = resolve_model_path(id_or_path)
     index = read_model_index(root, id_or_path)
     kind = PIPELINE_KINDS.get(index.get("_class_name", ""))
@@ -44,6 +40,42 @@ def load_model(
             f"{id_or_path}: unsupported pipeline {index.get('_class_name')!r} "
             f"(supported: {', '.join(PIPELINE_KINDS)})"
         )
+    components, scheduler_config = _load_components(root, index, dtype, id_or_path)
+    common = {"scheduler_config": scheduler_config, "device": target, "dtype": dtype}
+    if kind == "audioldm2":
+        return _audioldm2(str(id_or_path), components, common)
+    from diffmusic_engine.models.musicldm import MusicLDMAdapter
+
+    return MusicLDMAdapter(
+        str(id_or_path),
+        unet=components["unet"],
+        vae=components["vae"],
+        vocoder=components["vocoder"],
+        tokenizer=components["tokenizer"],
+        text_encoder=components["text_encoder"],
+        **common,
+    )
+
+
+def _device_and_dtype(
+    id_or_path: str, device: str | None, dtype: torch.dtype | None
+) -> tuple[torch.device, torch.dtype]:
+    """The device asked for (CUDA when there is one) and its dtype, or a :class:`ModelError`."""
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
+    dtype = dtype or default_dtype(target)
+    if target.type == "cpu" and dtype != torch.float32:
+        raise ModelError(f"{id_or_path}: {dtype} on CPU is not supported, use float32")
+    return target, dtype
+
+
+def _load_components(
+    root: Path, index: dict[str, Any], dtype: torch.dtype, id_or_path: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every component ``model_index.json`` names (but the feature extractor and the scheduler,
+    which the adapters build themselves) and the scheduler's config; any failure is one
+    :class:`ModelError` line."""
     try:
         components = {
             name: load_component(root, name, spec, dtype)
@@ -61,45 +93,23 @@ def load_model(
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
         raise ModelError(f"{id_or_path}: cannot load the model ({first_line})") from error
-    name = str(id_or_path)
-    common = {"scheduler_config": scheduler_config, "device": target, "dtype": dtype}
-    if kind == "audioldm2":
-        from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter, TextStack
+    return components, scheduler_config
 
-        if type(components["text_encoder_2"]).__name__ == "VitsModel":
-            raise ModelError(
-                f"{id_or_path}: AudioLDM2 text-to-speech checkpoints are not supported"
-            )
-        text = TextStack(
-            **{
-                key: components[key]
-                for key in (
-                    "tokenizer",
-                    "text_encoder",
-                    "tokenizer_2",
-                    "text_encoder_2",
-                    "projection_model",
-                    "language_model",
-                )
-            }
-        )
-        return AudioLDM2Adapter(
-            name,
-            unet=components["unet"],
-            vae=components["vae"],
-            vocoder=components["vocoder"],
-            text=text,
-            **common,
-        )
-    from diffmusic_engine.models.musicldm import MusicLDMAdapter
 
-    return MusicLDMAdapter(
+def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) -> ModelAdapter:
+    """The AudioLDM2 adapter (its text stack: CLAP, T5, the projection and GPT-2)."""
+    from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter, TextStack
+
+    if type(components["text_encoder_2"]).__name__ == "VitsModel":
+        raise ModelError(f"{name}: AudioLDM2 text-to-speech checkpoints are not supported")
+    text_parts = ("tokenizer", "text_encoder", "tokenizer_2", "text_encoder_2",
+                  "projection_model", "language_model")  # fmt: skip
+    return AudioLDM2Adapter(
         name,
         unet=components["unet"],
         vae=components["vae"],
         vocoder=components["vocoder"],
-        tokenizer=components["tokenizer"],
-        text_encoder=components["text_encoder"],
+        text=TextStack(**{key: components[key] for key in text_parts}),
         **common,
     )
 

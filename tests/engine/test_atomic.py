@@ -1,0 +1,57 @@
+"""Atomic writes (diffmusic_engine.atomic): the old file or the new one, never half, no litter."""
+
+import os
+
+import pytest
+
+from bridge.batch.stream import PARTIAL, partial_files
+from diffmusic_engine.atomic import replacing, write_text_atomic
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with replacing(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_the_temporary_is_hidden_beside_the_target_with_its_suffix_and_marker(tmp_path):
+    target = tmp_path / "new" / "song.flac"  # the folder is made
+    with replacing(target, marker=PARTIAL) as temporary:
+        assert temporary.parent == target.parent and not temporary.exists()
+        assert temporary.name.startswith(".song.") and temporary.name.endswith(".partial.flac")
+        temporary.write_bytes(b"audio")
+        assert partial_files(target) == [temporary]  # what --resume would clear away
+    assert target.read_bytes() == b"audio" and partial_files(target) == []
+
+
+def test_text_gets_the_umask_or_0600_when_private(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        shared = write_text_atomic(tmp_path / "status.json", "{}")
+        os.umask(0)
+        secret = write_text_atomic(tmp_path / "connection.json", "{}", private=True)
+    finally:
+        os.umask(previous)
+    assert shared.stat().st_mode & 0o777 == 0o640
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert shared.read_text() == "{}"
+
+
+def test_durable_text_is_synced_before_the_rename(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_text_atomic(tmp_path / "a.json", "1")
+    assert synced == []
+    target = write_text_atomic(tmp_path / "b.json", "2", durable=True)
+    assert synced == [target.stat().st_ino]  # the file itself, the rename keeps its inode
