@@ -65,3 +65,24 @@ def test_folder_without_model_index(tmp_path):
 def test_half_precision_on_cpu_is_refused(tiny_folders):
     with pytest.raises(ModelError, match="float32"):
         load_model(str(tiny_folders["musicldm"]), device="cpu", dtype=torch.float16)
+
+
+def test_cuda_asked_for_without_cuda_is_refused(tiny_folders, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match="CUDA is not available"):
+        load_model(str(tiny_folders["musicldm"]), device="cuda")
+
+
+def test_another_pipeline_names_the_supported_ones(tmp_path):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableAudioPipeline"}))
+    with pytest.raises(ModelError, match="'StableAudioPipeline'.*AudioLDM2Pipeline"):
+        load_model(str(tmp_path))
+
+
+def test_a_broken_component_is_one_line_naming_the_model(tiny_folders, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folders["musicldm"], broken)
+    (broken / "scheduler" / "scheduler_config.json").write_text("{not json")
+    with pytest.raises(ModelError, match=r"broken: cannot load the model \(") as error:
+        load_model(str(broken))
+    assert "\n" not in str(error.value)
