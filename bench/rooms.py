@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import read_audio
@@ -327,7 +328,9 @@ def command_eval(args: argparse.Namespace) -> None:
         if args.rooms and i not in args.rooms:
             continue
         errors, ratios, details = [], [], []
-        for j, (_, audio, rate) in enumerate(items):
+        bar = tqdm(items, desc=f"{shape} {rt60:.1f} s {drr:+.0f} dB", unit="recording",
+                   leave=False)  # fmt: skip
+        for j, (_, audio, rate) in enumerate(bar):
             irs, truth = eval_room(i, j, rate, audio.shape[0])
             wet = reverberate(audio, irs)
             room = estimate_room(wet, rate)
