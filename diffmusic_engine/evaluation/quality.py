@@ -224,7 +224,7 @@ class QualityRun:
     declined: dict[str, str] = field(default_factory=dict)
 
     def score_case(
-        self, clip: dict[str, Any], case: Case, mix: np.ndarray, stems: list, rate: int
+        self, clip: dict[str, Any], case: Case, mix: np.ndarray, stems: list[np.ndarray], rate: int
     ) -> None:
         """Damage ``mix`` (or ``stems``, to separate) as ``case`` says, restore it, and score the
         restoration beside the damaged input and the task's baseline."""
@@ -271,7 +271,7 @@ class QualityRun:
                         "clean": references[0],
                         "damaged": damaged,
                         "restored": restored.tracks[0],
-                    },  # fmt: skip
+                    },
                     "span": case.region,
                     "rate": rate,
                 },
