@@ -1,5 +1,6 @@
-"""Atomic writes: everything this project writes goes to a temporary file beside its target,
-then ``os.replace`` puts it in place.
+"""Atomic writes: every file the engine and the bridge write goes to a temporary file beside its
+target, then ``os.replace`` puts it in place (the ReaScripts do the same in Lua:
+``system.write_file``).
 
 A reader sees the old file or the new one, never half of one, and a failed write leaves the old
 file as it was and no temporary behind. The temporary is named ``.{stem}.{random}{marker}{suffix}``
