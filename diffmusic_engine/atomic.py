@@ -40,8 +40,10 @@ def write_text_atomic(
     target: str | os.PathLike[str], text: str, *, private: bool = False, durable: bool = False
 ) -> Path:
     """Write ``text`` to ``target`` atomically (:func:`replacing`): mode 0600 when ``private``,
-    else the user's umask; ``durable`` fsyncs the data before the rename, for files that must
-    survive a power cut (a manifest that resuming trusts)."""
+    else the user's umask. ``durable`` fsyncs the data before the rename, so that after a power
+    cut the target holds the old text or the new, never an empty file (the folder is not
+    synced: the rename itself may be lost, which a resume manifest or a connection file
+    survives)."""
     with replacing(target) as temporary:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
         with os.fdopen(fd, "w", newline="") as f:
