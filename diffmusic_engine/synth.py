@@ -11,6 +11,8 @@ is drawn from ``numpy.random.default_rng(seed)``, so the same arguments give the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
@@ -26,6 +28,7 @@ _PROGRESSIONS = (
     ((0, _MINOR), (3, _MAJOR), (5, _MINOR), (7, _MINOR)),  # i  III iv  v
 )
 _PENTATONIC = (0, 3, 5, 7, 10)
+_Progression = tuple[tuple[int, tuple[int, ...]], ...]
 
 
 def _hz(midi: float) -> float:
@@ -150,32 +153,58 @@ def _render(duration: float, sr: int, seed: int) -> dict[str, np.ndarray]:
     n = int(round(duration * sr))
     stems = {name: np.zeros((2, n)) for name in STEMS}
     bpm = float(rng.uniform(100, 128))
-    beat = 60.0 / bpm
     key = 45 + int(rng.integers(0, 7))  # A2 .. D#3
     progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
-    beats = int(np.ceil(duration / beat)) + 1
+    beat = 60.0 / bpm
+    song = _Song(sr, beat, key, beats=int(np.ceil(duration / beat)) + 1)
+    # one generator, drawn in this order: drums, harmony, lead
+    _drums(stems["drums"], song, rng)
+    _harmony(stems["bass"], stems["keys"], song, progression, rng)
+    _lead(stems["lead"], song, rng)
+    return stems
 
-    def at(b: float) -> int:
-        return int(round(b * beat * sr))
 
-    # Drums: kick on 1 and 3 (sometimes the "and" of 3), snare on 2 and 4, eighth-note hats.
-    for b in range(beats):
+@dataclass(frozen=True)
+class _Song:
+    sr: int
+    beat: float  # seconds a beat
+    key: int  # MIDI note of the tonic
+    beats: int  # beats to fill
+
+    def at(self, b: float) -> int:
+        """The sample at beat ``b``."""
+        return int(round(b * self.beat * self.sr))
+
+
+def _drums(drums: np.ndarray, song: _Song, rng: np.random.Generator) -> None:
+    """Kick on 1 and 3 (sometimes the "and" of 3), snare on 2 and 4, eighth-note hats."""
+    sr, at = song.sr, song.at
+    for b in range(song.beats):
         bar_beat = b % 4
         if bar_beat in (0, 2):
-            _add(stems["drums"], at(b), _pan(_kick(sr, rng), 0.0))
+            _add(drums, at(b), _pan(_kick(sr, rng), 0.0))
         if bar_beat == 2 and rng.random() < 0.5:
-            _add(stems["drums"], at(b + 0.5), _pan(0.7 * _kick(sr, rng), 0.0))
+            _add(drums, at(b + 0.5), _pan(0.7 * _kick(sr, rng), 0.0))
         if bar_beat in (1, 3):
-            _add(stems["drums"], at(b), _pan(_snare(sr, rng), -0.15))
+            _add(drums, at(b), _pan(_snare(sr, rng), -0.15))
         for half in (0.0, 0.5):
             open_ = bar_beat == 3 and half == 0.5 and rng.random() < 0.6
             accent = 1.0 if half == 0.0 else 0.6
-            _add(stems["drums"], at(b + half), _pan(accent * _hat(sr, rng, open_), 0.45))
+            _add(drums, at(b + half), _pan(accent * _hat(sr, rng, open_), 0.45))
 
-    # Harmony: one chord every two beats.
-    for c in range(int(np.ceil(beats / 2))):
+
+def _harmony(
+    bass: np.ndarray,
+    keys: np.ndarray,
+    song: _Song,
+    progression: _Progression,
+    rng: np.random.Generator,
+) -> None:
+    """One chord every two beats: bass, FM chord and a plucked arpeggio."""
+    sr, beat, at = song.sr, song.beat, song.at
+    for c in range(int(np.ceil(song.beats / 2))):
         root, tones = progression[c % len(progression)]
-        chord_root = key + root
+        chord_root = song.key + root
         b0 = 2 * c
         # Bass: plucked string on eighth notes, root with octave jumps.
         for step in range(4):
@@ -183,31 +212,33 @@ def _render(duration: float, sr: int, seed: int) -> dict[str, np.ndarray]:
             length = int(0.5 * beat * sr)
             pluck = karplus_strong(_hz(note), length, sr, rng, decay=0.998, brightness=0.25)
             pluck *= _envelope(length, sr, 0.001, 10.0, release=0.015)
-            _add(stems["bass"], at(b0 + 0.5 * step), _pan(0.9 * pluck, 0.0))
+            _add(bass, at(b0 + 0.5 * step), _pan(0.9 * pluck, 0.0))
         # Keys: FM chord (voiced an octave up), hit on the beat and the "and" of the next.
         for hit, length_beats in ((0.0, 1.5), (1.5, 0.5)):
             length = int(length_beats * beat * sr)
             for i, tone in enumerate(tones[:3] + (tones[3] if rng.random() < 0.5 else 12,)):
                 note = _fm_note(_hz(chord_root + 12 + tone), length, sr)
-                _add(stems["keys"], at(b0 + hit), _pan(0.22 * note, -0.5 + i / 3))
+                _add(keys, at(b0 + hit), _pan(0.22 * note, -0.5 + i / 3))
         # Plucked arpeggio on sixteenths over the chord, two octaves up, panned right.
         for step in range(8):
             tone = tones[step % len(tones)] + (12 if step >= 4 else 0)
             length = int(0.6 * beat * sr)
             pluck = karplus_strong(_hz(chord_root + 24 + tone), length, sr, rng, decay=0.995)
             pluck *= _envelope(length, sr, 0.001, 10.0, release=0.02)
-            _add(stems["keys"], at(b0 + 0.25 * step), _pan(0.18 * pluck, 0.6))
+            _add(keys, at(b0 + 0.25 * step), _pan(0.18 * pluck, 0.6))
 
-    # Lead: a pentatonic random walk, half to two beats per note, starting on beat 1.
+
+def _lead(lead: np.ndarray, song: _Song, rng: np.random.Generator) -> None:
+    """A pentatonic random walk, half to two beats per note, starting on beat 1."""
     b, degree = 1.0, int(rng.integers(0, 5))
-    while b < beats:
+    while b < song.beats:
         length_beats = float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
         degree = int(np.clip(degree + rng.integers(-2, 3), 0, 9))
-        note = key + 24 + _PENTATONIC[degree % 5] + 12 * (degree // 5)
-        length = int(length_beats * beat * sr * 0.95)
-        _add(stems["lead"], at(b), _pan(0.3 * _lead_note(_hz(note), length, sr, rng), -0.35))
+        note = song.key + 24 + _PENTATONIC[degree % 5] + 12 * (degree // 5)
+        length = int(length_beats * song.beat * song.sr * 0.95)
+        note_audio = _lead_note(_hz(note), length, song.sr, rng)
+        _add(lead, song.at(b), _pan(0.3 * note_audio, -0.35))
         b += length_beats
-    return stems
 
 
 def music_stems(

@@ -104,19 +104,8 @@ class Restorer:
             asyncio.to_thread(execute, job["request"], inputs, callback, overrides)
         )
         try:
-            while True:
-                waiter = asyncio.ensure_future(updates.get())
-                await asyncio.wait({waiter, solve}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiter.done():
-                    waiter.cancel()
-                latest = [waiter.result()] if waiter.done() and not waiter.cancelled() else []
-                while not updates.empty():  # coalesce: only the newest progress travels
-                    latest.append(updates.get_nowait())
-                if latest:
-                    p = latest[-1]
-                    yield {"event": "progress", "step": p.step, "total": p.total, "stage": p.stage}
-                if solve.done() and updates.empty():
-                    break
+            async for event in _relay_progress(solve, updates):
+                yield event
         except asyncio.CancelledError:
             cancel.set()  # the solve raises Cancelled at its next step
             await asyncio.gather(solve, return_exceptions=True)
@@ -135,3 +124,23 @@ class Restorer:
             "sample_rate": restoration.sample_rate,
             "details": restoration.details,
         }
+
+
+async def _relay_progress(
+    solve: asyncio.Future, updates: asyncio.Queue[Progress]
+) -> AsyncIterator[dict[str, Any]]:
+    """Progress events while ``solve`` runs: only the newest of those queued since the last
+    travels; ends once the solve is done and the queue is empty."""
+    while True:
+        waiter = asyncio.ensure_future(updates.get())
+        await asyncio.wait({waiter, solve}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
+        latest = [waiter.result()] if waiter.done() and not waiter.cancelled() else []
+        while not updates.empty():  # coalesce: only the newest progress travels
+            latest.append(updates.get_nowait())
+        if latest:
+            p = latest[-1]
+            yield {"event": "progress", "step": p.step, "total": p.total, "stage": p.stage}
+        if solve.done() and updates.empty():
+            return

@@ -70,9 +70,7 @@ def solve(
     draw) as eps; only ``sdedit.steps_to_run(steps, strength)`` steps are run.
     """
     damaged = _check_measurement(adapter, measurement)
-    gain = torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
-    if target_peak is not None:
-        gain = target_peak / damaged.abs().amax(dim=-1, keepdim=True).clamp_min(1e-4)
+    gain = _training_gain(damaged, target_peak)
     damaged = damaged * gain
     if isinstance(operator, MixOperator) and sources != len(operator.weights):
         raise DamageError(f"separation: {len(operator.weights)} weights but sources={sources}")
@@ -101,10 +99,7 @@ def solve(
             got = tuple(x_init.shape)
             raise InputError(f"x_init {got}: expected one guess per window, ({batch}, {n})")
         z0_init = adapter.encode(x_init.to(damaged.device, torch.float32) * gain)
-        if z_T is None:
-            generator = torch.Generator().manual_seed(int(seed))
-            z_T = torch.randn(shape, generator=generator)
-        start, z_T = sdedit.perturb(z0_init, z_T, schedule, strength)
+        start, z_T = _sdedit_start(z0_init, z_T, shape, schedule, strength, seed)
 
     result = sample(
         sampler,
@@ -126,6 +121,29 @@ def solve(
         waveform = fit_length(adapter.vocode(adapter.decode(result.latents)), n).float()
     waveform = waveform.reshape(batch, sources, n) if sources > 1 else waveform
     return waveform / gain.reshape(batch, *([1] * (waveform.dim() - 1)))
+
+
+def _training_gain(damaged: torch.Tensor, target_peak: float | None) -> torch.Tensor:
+    """Per-window gain ``(B, 1)`` that brings each window's peak to ``target_peak`` (1 if None)."""
+    if target_peak is None:
+        return torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
+    return target_peak / damaged.abs().amax(dim=-1, keepdim=True).clamp_min(1e-4)
+
+
+def _sdedit_start(
+    z0_init: torch.Tensor,
+    z_T: torch.Tensor | None,  # noqa: N803 - the paper's symbol
+    shape: tuple[int, ...],
+    schedule: DDIMSchedule,
+    strength: float,
+    seed: int,
+) -> tuple[int, torch.Tensor]:
+    """SDEdit's first step and z_t0 = sqrt(abar_t0) z0_init + sqrt(1 - abar_t0) eps, with eps
+    ``z_T`` or a draw of ``shape`` seeded with ``seed``."""
+    if z_T is None:
+        generator = torch.Generator().manual_seed(int(seed))
+        z_T = torch.randn(shape, generator=generator)
+    return sdedit.perturb(z0_init, z_T, schedule, strength)
 
 
 def _check_measurement(adapter: ModelAdapter, measurement: torch.Tensor) -> torch.Tensor:

@@ -134,38 +134,17 @@ def restore_inpaint(
     details_fills = []
     for index, region in enumerate(todo):
         if region in fills:
-            fill = fills[region]
-            estimate = fill.pop("estimate")
-            for channel in range(channels):
-                out[channel, region.first : region.stop] = blend(
-                    audio[channel, region.first : region.stop], estimate[channel], region
-                )
-                progress.tick()
-            details_fills.append({"method": "pattern", **fill})
-            continue
-        # Context is bounded by the audio and by the neighbouring regions (still unknown or
-        # already filled: either way not the original signal).
-        low = todo[index - 1].stop if index > 0 else 0
-        high = todo[index + 1].first if index + 1 < len(todo) else n
-        m = region.stop - region.first
-        width = int(max(opts["context"] * m, 2 * order))  # as much as interpolate uses
-        low, high = max(low, region.first - width), min(high, region.stop + width)
+            detail = fills[region]
+            estimates = detail.pop("estimate")
+            details_fills.append({"method": "pattern", **detail})
+        else:
+            estimates = _ar_fill(audio, todo, index, order, opts, noisy=noisy)
+            details_fills.append({"method": "ar"})
         for channel in range(channels):
-            x = audio[channel]
-            estimate = interpolate(
-                x[low : region.first].astype(np.float64),
-                m,
-                x[region.stop : high].astype(np.float64),
-                order=order,
-                iterations=opts["iterations"],
-                context=opts["context"],
-                observed=x[region.first : region.stop] if noisy else None,
-            )
             out[channel, region.first : region.stop] = blend(
-                audio[channel, region.first : region.stop], estimate, region
+                audio[channel, region.first : region.stop], estimates[channel], region
             )
             progress.tick()
-        details_fills.append({"method": "ar"})
     details = {
         "regions": [[r.first, r.stop] for r in todo],
         "fills": details_fills,
@@ -173,6 +152,39 @@ def restore_inpaint(
         "order": order,
     }
     return out, details
+
+
+def _ar_fill(
+    audio: np.ndarray,
+    todo: list[Region],
+    index: int,
+    order: int,
+    opts: dict[str, Any],
+    *,
+    noisy: bool,
+) -> list[np.ndarray]:
+    """The AR estimate of region ``todo[index]``, one array per channel.
+
+    Its context is bounded by the audio and by the neighbouring regions (still unknown or
+    already filled: either way not the original signal)."""
+    region, n = todo[index], audio.shape[1]
+    low = todo[index - 1].stop if index > 0 else 0
+    high = todo[index + 1].first if index + 1 < len(todo) else n
+    m = region.stop - region.first
+    width = int(max(opts["context"] * m, 2 * order))  # as much as interpolate uses
+    low, high = max(low, region.first - width), min(high, region.stop + width)
+    return [
+        interpolate(
+            x[low : region.first].astype(np.float64),
+            m,
+            x[region.stop : high].astype(np.float64),
+            order=order,
+            iterations=opts["iterations"],
+            context=opts["context"],
+            observed=x[region.first : region.stop] if noisy else None,
+        )
+        for x in audio
+    ]
 
 
 class Progress:

@@ -85,25 +85,45 @@ def sample(
 
         if guidance is None or not guidance.usable:  # unguided, or a non-finite loss/gradient
             z_t = ddim_step(z0_hat, eps, abar_t, abar_prev, eta, noise)
-        elif method == "irs":
-            z_t = irs_step(
-                eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
-                gamma=gamma, eta=eta, noise=noise,
-            )  # fmt: skip
-        elif method == "dps":
-            z_t = dps_step(
-                eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
-                gamma=gamma, eta=eta, noise=noise,
-            )  # fmt: skip
         else:
-            z_t = dsg_step(
-                eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
-                eta=eta, weight=dsg_weight, noise=noise,
+            z_t = _guided_step(
+                method, eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
+                gamma=gamma, eta=eta, dsg_weight=dsg_weight, noise=noise,
             )  # fmt: skip
         z_t = z_t.detach()
         report(callback, i + 1 - start, total, method)
 
     return SampleResult(latents=z_t, losses=losses, skipped_steps=skipped)
+
+
+def _guided_step(
+    method: str,
+    eps: torch.Tensor,
+    z0_hat: torch.Tensor,
+    gradient: torch.Tensor,
+    *,
+    abar_t: float,
+    abar_prev: float,
+    gamma: float,
+    eta: float,
+    dsg_weight: float,
+    noise: torch.Tensor | None,
+) -> torch.Tensor:
+    """z_{t-1} by ``method``'s guided update, given eps_theta(z_t, t), z0_hat and grad L."""
+    if method == "irs":
+        return irs_step(
+            eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
+            gamma=gamma, eta=eta, noise=noise,
+        )  # fmt: skip
+    if method == "dps":
+        return dps_step(
+            eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
+            gamma=gamma, eta=eta, noise=noise,
+        )  # fmt: skip
+    return dsg_step(
+        eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
+        eta=eta, weight=dsg_weight, noise=noise,
+    )  # fmt: skip
 
 
 def _standard_normal(
