@@ -13,29 +13,43 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.audio import check_audio
-from diffmusic_engine.backends import BACKENDS, Restoration, get_backend
+from diffmusic_engine.backends import BACKENDS, UNCHANGED, Restoration, get_backend
 from diffmusic_engine.damage import Damage, Declip, Separate, SuperResolution, check_damage
+from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import (
-    clip_level_for_sdr,
-    detect_clip_level,
-    detect_cutoff,
-    make_operator,
-)
+from diffmusic_engine.operators import clip_level_for_sdr, detect_clip_level, make_operator
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
 
+# Why a damage left "auto" after resolve_damage has nothing to restore (Restoration.unchanged).
+NOTHING_FOUND = {
+    "super-resolution": (
+        "no band limit found (the recording uses its whole band, or fades out by nature as a "
+        "dark instrument does): nothing extended; give --cutoff HZ to extend it from there"
+    ),
+    "declip": "no clipping found: nothing changed; give --level AMPLITUDE to declip at a level",
+}
+
+
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
-    """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value."""
+    """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value;
+    where the audio shows no such damage, the field stays ``"auto"`` (see :data:`NOTHING_FOUND`)."""
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
-        return SuperResolution(cutoff=detect_cutoff(audio, sample_rate))
+        cutoff = band_limit(audio, sample_rate)
+        return damage if cutoff is None else SuperResolution(cutoff=cutoff)
     if isinstance(damage, Declip) and damage.level == "auto":
-        level = detect_clip_level(audio)  # None: no clipping, which the backend reports
+        level = detect_clip_level(audio)
         return damage if level is None else Declip(level=level)
     return damage
+
+
+def _still_auto(damage: Damage) -> bool:
+    return (isinstance(damage, SuperResolution) and damage.cutoff == "auto") or (
+        isinstance(damage, Declip) and damage.level == "auto"
+    )
 
 
 def restore(
@@ -60,6 +74,9 @@ def restore(
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
     damage = resolve_damage(damage, audio, sample_rate)
+    if _still_auto(damage):  # nothing to restore: the input, and why, from every backend
+        details = {"backend": backend, "task": damage.task, UNCHANGED: NOTHING_FOUND[damage.task]}
+        return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
     return function(audio, sample_rate, damage, options=options, callback=callback)
 
 

@@ -24,6 +24,10 @@ BACKENDS = {
     "diffusion": "diffmusic_engine.diffusion:restore_diffusion",
 }
 DEFAULT_BACKEND = "dsp"
+# The details key that says why a restoration is its input unchanged (nothing found to restore,
+# or nothing a method could remove without harm); absent when the audio was changed. Clients
+# show it to the user, so that "nothing done" is never silent.
+UNCHANGED = "unchanged"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {
@@ -37,7 +41,8 @@ class Restoration:
     """A backend's result: one track (``(channels, samples)`` float32) per output.
 
     Every task yields one track except ``separate``, which yields one per source. ``details``
-    holds what the backend decided on the way (a detected cutoff, iterations run, ...).
+    holds what the backend decided on the way (a detected cutoff, iterations run, ...) and,
+    under :data:`UNCHANGED`, why the track is the input unchanged.
     """
 
     tracks: tuple[np.ndarray, ...]
@@ -50,6 +55,11 @@ class Restoration:
         if len(self.tracks) != 1:
             raise ValueError(f"this restoration has {len(self.tracks)} tracks; use .tracks")
         return self.tracks[0]
+
+    @property
+    def unchanged(self) -> str | None:
+        """Why the tracks are the input unchanged (one line), or ``None`` if they were restored."""
+        return self.details.get(UNCHANGED)
 
 
 class Backend(Protocol):

@@ -6,7 +6,9 @@
 --   Removes room reverberation from the selected items; the result is a new take on each item.
 --   Blind, it first estimates the room (diffmusic diagnose) and shows it. If one of the selected
 --   items is an impulse response (its take or track name holds "IR" as a word, or "impulse"),
---   that response is used for the others (--rir) instead.
+--   that response is used for the others (--rir) instead. An item the engine leaves as it is
+--   (no room it can measure, or too little reverberation to remove without harm) gets no take;
+--   the console says why.
 --   Part of DiffMusic Bridge; needs the diffmusic daemon running (diffmusic serve).
 --   See reaper_scripts/README.md.
 

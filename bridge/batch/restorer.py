@@ -64,9 +64,9 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     load_preset,
 )
+from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
-from diffmusic_engine.operators import detect_cutoff
 from diffmusic_engine.operators.inpaint import gap_samples
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
@@ -204,10 +204,10 @@ class _PieceRestorer:
             gaps = tuple(Gap((a - start) / rate, (b - start) / rate) for a, b in spans or ())
             return Inpaint(gaps=gaps, crossfade=self.damage.crossfade)
         if isinstance(self.damage, SuperResolution) and self.damage.cutoff == "auto":
-            # Detected once, on the first piece, and kept for the whole file; Nyquist means
-            # that no band is missing, and the file passes through.
-            cutoff = detect_cutoff(piece, self.sample_rate)
-            self.damage = SuperResolution(cutoff) if cutoff < self.sample_rate / 2 else None
+            # Detected once, on the first piece, and kept for the whole file; no band limit
+            # (the engine's rule for "auto") means that the file passes through.
+            cutoff = band_limit(piece, self.sample_rate)
+            self.damage = None if cutoff is None else SuperResolution(cutoff)
         return self.damage
 
     def _run(self, piece: np.ndarray, damage: Damage) -> Restoration:

@@ -132,6 +132,14 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
             bar.close()
 
 
+def tell_unchanged(args: argparse.Namespace, why: str | None, outputs: list[str]) -> None:
+    """``note: OUT is the input unchanged: WHY`` on stderr when a restoration did nothing
+    (``Restoration.unchanged``), so that it is never silent; with ``--json`` the result's own
+    line carries it instead."""
+    if why and not getattr(args, "json", False):
+        print(f"note: {', '.join(outputs)} is the input unchanged: {why}", file=sys.stderr)
+
+
 def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:
     """Print ``error: message`` on stderr (and a JSON error line if asked); return the exit code."""
     print(f"error: {message}", file=sys.stderr)

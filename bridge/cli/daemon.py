@@ -19,6 +19,7 @@ from bridge.cli.common import (
     emit,
     fail,
     progress_reporter,
+    tell_unchanged,
 )
 from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
@@ -194,6 +195,7 @@ class StatusFile:
         self.path = path
         self.state: dict[str, Any] = {
             "job": None, "state": "connecting", "fraction": 0.0, "outputs": [], "error": None,
+            "unchanged": None,
         }  # fmt: skip
         self._write()
 
@@ -249,21 +251,19 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             error = final.get("error") or f"job {job_id} was {final['state']}"
             status.update(state=final["state"], error=error)
             return fail(error, args)
-        outputs: list[str] = []
-        if args.output is not None:
-            restoration = client.fetch(job_id)
-            paths = output_paths(
-                args.output,
-                args.input,
-                len(restoration.tracks),
-                restoration.details.get("task", ""),
-            )
-            outputs = [str(p) for p in _write(restoration, paths, info.file_dtype)]
-        status.update(state="finished", fraction=1.0, outputs=outputs)
-        if outputs:
-            emit(args, "done", job=job_id, outputs=outputs)
-        else:
+        if args.output is None:
+            status.update(state="finished", fraction=1.0)
             emit(args, "done", job=job_id, state="finished")
+            return 0
+        restoration = client.fetch(job_id)
+        paths = output_paths(
+            args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
+        )
+        outputs = [str(p) for p in _write(restoration, paths, info.file_dtype)]
+        why = restoration.unchanged
+        status.update(state="finished", fraction=1.0, outputs=outputs, unchanged=why)
+        emit(args, "done", job=job_id, outputs=outputs, **({"unchanged": why} if why else {}))
+        tell_unchanged(args, why, outputs)
     return 0
 
 
@@ -326,10 +326,12 @@ def run_fetch(args: argparse.Namespace) -> int:
     paths = output_paths(
         args.output, name, len(restoration.tracks), restoration.details.get("task", "")
     )
-    written = _write(restoration, paths, source.get("file_dtype", "float32"))
-    emit(args, "done", job=args.job, outputs=[str(p) for p in written])
+    outputs = [str(p) for p in _write(restoration, paths, source.get("file_dtype", "float32"))]
+    why = restoration.unchanged
+    emit(args, "done", job=args.job, outputs=outputs, **({"unchanged": why} if why else {}))
     if not args.json and not args.quiet:
-        print("\n".join(str(p) for p in written))
+        print("\n".join(outputs))
+    tell_unchanged(args, why, outputs)
     return 0
 
 

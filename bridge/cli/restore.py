@@ -12,6 +12,7 @@ from bridge.cli.common import (
     damage_from_args,
     emit,
     progress_reporter,
+    tell_unchanged,
 )
 from diffmusic_engine.audio import AudioInfo, check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Damage
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
-    written = write_restoration(restoration, paths, info)
-    emit(args, "done", outputs=[str(p) for p in written], details=restoration.details)
+    outputs = [str(p) for p in write_restoration(restoration, paths, info)]
+    emit(args, "done", outputs=outputs, details=restoration.details)
+    tell_unchanged(args, restoration.unchanged, outputs)
     return 0

@@ -22,12 +22,19 @@ WALL_OCTAVES = 1 / 6
 def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """``{"cutoff_hz": Hz}`` where content stops at a wall, or ``{"cutoff_hz": None}`` for full
     band or a gradual roll-off."""
+    cutoff = band_limit(audio, sample_rate)
+    return {"cutoff_hz": None if cutoff is None else round(cutoff)}
+
+
+def band_limit(audio: np.ndarray, sample_rate: int) -> float | None:
+    """The frequency (Hz) above which the recording's content was cut off, or ``None`` when it
+    uses its whole band or fades out by nature: the one rule for ``cutoff="auto"``."""
     freqs, level = long_term_level(audio, sample_rate)  # one spectrum for the cutoff and its wall
     cutoff = cutoff_of(freqs, level, sample_rate)
     full = cutoff >= FULL_BAND * sample_rate / 2
     if full or wall_db(freqs, level, cutoff) < WALL_DB:
-        return {"cutoff_hz": None}
-    return {"cutoff_hz": round(float(cutoff))}
+        return None
+    return float(cutoff)
 
 
 def wall_db(freqs: np.ndarray, level: np.ndarray, cutoff: float) -> float:

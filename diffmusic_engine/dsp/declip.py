@@ -31,7 +31,8 @@ import scipy.fft
 
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
-from diffmusic_engine.operators.declip import clipped_mask, detect_clip_level
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.operators.declip import clipped_mask
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
@@ -56,10 +57,9 @@ def restore_declip(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Declip float32 ``(channels, samples)`` ``audio``; clipped samples stay beyond the level."""
     opts = parse_options("declip", options, OPTIONS)
-    level = detect_clip_level(audio) if damage.level == "auto" else float(damage.level)
-    if level is None:
-        report(callback, 1, 1, "declip")
-        return audio.copy(), {"level": None, "clipped": 0, "note": "no clipping found"}
+    if damage.level == "auto":
+        raise DamageError("dsp declip: resolve level 'auto' first (restore does)")
+    level = float(damage.level)
     window = opts["window"] or 1 << round(np.log2(AUTO_WINDOW_SECONDS * sample_rate))
     clipped = clipped_mask(audio, level)
     frames, hop = _frames(audio.astype(np.float64), window)

@@ -18,7 +18,7 @@
   energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
   estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). Otherwise, or
   with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
-  "none"``, ``"reason"``, ``"room"``); with WPE they say how much was removed and allowed
+  "none"``, ``"unchanged"``, ``"room"``); with WPE they say how much was removed and allowed
   (``"removed_db"``, from the output waveform; ``"limit_db"``, per STFT bin: the waveform's
   figure can read a few hundredths of a dB over it, since the inverse STFT of a changed
   spectrogram does not keep its energy exactly: 0.01-0.08 dB on the 18 recordings as they are)
@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 
+from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
@@ -137,7 +138,7 @@ def dereverb_in_room(
     reason = _reason_to_skip(room, opts["amount"])
     if reason is not None:
         report(callback, 1, 1, "dereverb")
-        return audio.copy(), {"method": "none", "reason": reason, **details}
+        return audio.copy(), {"method": "none", UNCHANGED: reason, **details}
     n_fft = opts["n_fft"] or _auto_n_fft(sample_rate)
     limit_db = removal_limit_db(room, opts["delay"] * (n_fft // 4) / sample_rate)
     wet, share = wpe_dereverb(

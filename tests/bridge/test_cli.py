@@ -43,6 +43,7 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
     assert [p["fraction"] for p in progress] == sorted(p["fraction"] for p in progress)
     assert json.loads(status_file.read_text()) == {
         "job": "cli-1", "state": "finished", "fraction": 1.0, "outputs": [str(out)], "error": None,
+        "unchanged": None,
     }  # fmt: skip
     assert [p.name for p in status_file.parent.iterdir()] == ["job.json"]  # no temp files left
     restored, info = read_audio(out)
@@ -54,6 +55,38 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
     status = json.loads(result.stdout)
     assert status["event"] == "status" and status["job"] == "cli-1"
     assert status["state"] == "finished" and status["task"] == "phase-retrieval"
+
+
+def test_every_client_says_when_the_output_is_the_input_unchanged(
+    daemon, clip, tmp_path, cli_command
+):
+    """1 s is too short to measure a room: blind dereverb returns the input, and says so on
+    stderr (restore, fetch), in the done line (--json) and in the status file (REAPER)."""
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    why = "no room could be measured (too short or silent): nothing removed"
+    blind = ("--task", "dereverb", "--rir", "blind")
+    out = tmp_path / "restored.wav"
+    result = run(cli_command, "restore", source, "-o", out, *blind, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"note: {out} is the input unchanged: {why}\n"
+    np.testing.assert_array_equal(read_audio(out)[0], clip)
+
+    status_file, out = tmp_path / "status.json", tmp_path / "via-daemon.wav"
+    result = run(
+        cli_command, "submit", source, *blind, "--job-id", "same-1", "-o", out, "--json",
+        "--status-file", status_file, "--connection-file", daemon.connection,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done == {"event": "done", "job": "same-1", "outputs": [str(out)], "unchanged": why}
+    assert json.loads(status_file.read_text())["unchanged"] == why
+    assert "note:" not in result.stderr  # --json: the done line carries it
+
+    out = tmp_path / "fetched.wav"
+    result = run(cli_command, "fetch", "same-1", "-o", out, "--connection-file", daemon.connection)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{out}\n"
+    assert result.stderr == f"note: {out} is the input unchanged: {why}\n"
 
 
 def test_fetch_separation_into_a_folder(daemon, clip, tmp_path, cli_command):

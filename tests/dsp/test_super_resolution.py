@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
@@ -63,6 +64,21 @@ def test_auto_cutoff_is_resolved_by_restore(bandlimited):
     damaged, _ = bandlimited
     result = restore(damaged, SR, SuperResolution("auto"))
     assert result.details["cutoff"] == pytest.approx(CUTOFF, rel=0.05)
+
+
+@pytest.mark.parametrize("backend", ["dsp", "diffusion"])
+def test_auto_leaves_a_recording_without_band_limit_as_it_is(backend):
+    """The guitar stem that fades out above ~8.4 kHz by nature (test_diagnose.py): "auto"
+    extends nothing and says why, in every backend (the diffusion one loads no model for it)."""
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    audio, rate = sf.read(REAL_DIR / "chaos_god_guitar.flac", dtype="float32", frames=3 * SR)
+    audio = np.ascontiguousarray(audio.T)
+    options = {"model": "ucsd-reach/musicldm"} if backend == "diffusion" else {}
+    result = restore(audio, rate, SuperResolution("auto"), backend=backend, options=options)
+    np.testing.assert_array_equal(result.audio, audio)
+    assert result.unchanged.startswith("no band limit found")
+    assert result.details["backend"] == backend
 
 
 def test_progress_and_cancel(bandlimited, recorder):

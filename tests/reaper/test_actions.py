@@ -124,13 +124,18 @@ def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
     return run, context
 
 
-def dereverb_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
-    dry = music_excerpt(1.0, SR, 2, seed=3)
-    rir = synthetic_rir(0.4, SR, seed=0)
+def room_source(path: Path, seconds: float, channels: int = 2, seed: int = 3) -> Path:
+    """Music in a 1.5 s room (blind dereverb reads 5 s of it as 1.5 s, confidence 0.5, and
+    takes 1.4 dB; under 2 s it measures no room and leaves the audio as it is)."""
+    dry = music_excerpt(seconds + 0.5, SR, channels, seed=seed)
+    rir = synthetic_rir(1.5, SR, seed=0)
     wet = np.stack([fftconvolve(ch, rir)[: dry.shape[1]] for ch in dry]).astype(np.float32)
-    wet *= 0.5 / np.max(np.abs(wet))
-    source = write_wav(tmp / "room.wav", wet, SR, subtype="PCM_24")
-    startoffs, position, length = 0.1, 2.0, 0.8
+    return write_wav(path, wet * (0.5 / np.max(np.abs(wet))), SR, subtype="PCM_24")
+
+
+def dereverb_scenario(tmp: Path, settings: dict, *, seconds: float = 5.0) -> tuple[dict, dict]:
+    source = room_source(tmp / "room.wav", seconds)
+    startoffs, position, length = 0.1, 2.0, seconds
     item = take_item(source, position, length, startoffs=startoffs)
     run = {
         "tracks": [{"name": "Vox", "items": [item]}],
@@ -138,6 +143,11 @@ def dereverb_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
         "extstate": settings,
     }
     return run, {"source": source, "startoffs": startoffs, "position": position, "length": length}
+
+
+def short_dereverb_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    """0.8 s: too short to measure a room, so blind dereverb leaves it as it is."""
+    return dereverb_scenario(tmp, settings, seconds=0.8)
 
 
 def separate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
@@ -193,12 +203,17 @@ def daemon_down_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
 
 
 def import_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
-    source = write_wav(tmp / "a.wav", music_excerpt(0.5, SR, 1, seed=9), SR)
-    tracks = [{"name": "A", "items": [take_item(source, 3.0, 0.5)]}]
+    """Two jobs: one that dereverbs, and one too short to measure, left as it is."""
+    source = room_source(tmp / "a.wav", 5.0, channels=1, seed=9)
+    tracks = [
+        {"name": "A", "items": [take_item(source, 3.0, 5.0)]},
+        {"name": "B", "items": [take_item(source, 3.0, 0.5, name="short")]},
+    ]
     # the user starts the action, then stops the script before the job ends
     run = {
         "tracks": tracks,
-        "runs": [{"script": script("Dereverberate selected items"), "kill_cycle": 1}],
+        # stopped once both items are read (32768 frames a cycle) and their jobs started
+        "runs": [{"script": script("Dereverberate selected items"), "kill_cycle": 12}],
         "extstate": settings, "name": "first",
     }  # fmt: skip
     return run, {"tracks": tracks}
@@ -208,6 +223,7 @@ SCENARIOS = {
     "dropout": dropout_scenario,
     "playrate": playrate_scenario,
     "dereverb": dereverb_scenario,
+    "short_dereverb": short_dereverb_scenario,
     "separate": separate_scenario,
     "cancel": cancel_scenario,
     "cancel_action": cancel_action_scenario,
@@ -316,9 +332,8 @@ def test_dereverberate_places_the_daemon_render_as_a_new_take(e2e: dict) -> None
     # the direct sound where it was, so the render correlates best with the input at lag 0
     rendered, rate = read_wav(take["file"])
     assert rate == SR and rendered.shape == (2, frames)
-    # (blind dereverb may decline on a short item with little room: the render is then the
-    # input itself, which is aligned exactly)
-    for ch in range(2 if not np.array_equal(rendered, sent) else 0):
+    assert np.sum(rendered.astype(np.float64) ** 2) < np.sum(sent.astype(np.float64) ** 2)
+    for ch in range(2):
         xcorr = np.correlate(rendered[ch], sent[ch][200:-200], mode="valid")
         assert int(np.argmax(xcorr)) == 200
     # blind: the room `diffmusic diagnose` printed for the sent audio is shown (test_rooms.py)
@@ -327,6 +342,20 @@ def test_dereverberate_places_the_daemon_render_as_a_new_take(e2e: dict) -> None
     line = room_line(json.loads(printed)["reverb"])
     assert f"DiffMusic: 'take': {line}\n" in report["console"]
     assert " - " + line in report["gfx_text"]  # and in the progress window
+
+
+@pytest.mark.slow
+def test_dereverberate_leaves_an_item_it_cannot_measure_as_it_is_and_says_why(e2e: dict) -> None:
+    """The engine returned the sent audio unchanged: no take, no undo point, the reason shown."""
+    report, _, _ = e2e["short_dereverb"]
+    assert_unchanged(report)
+    assert report["messages"] == []
+    assert (
+        "DiffMusic: 'take': left as it is (no room could be measured (too short or silent): "
+        "nothing removed)\n" in report["console"]
+    )
+    assert "DiffMusic: Dereverberate: 0 render(s) placed." in report["console"]
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
 
 
 @pytest.mark.slow
@@ -470,14 +499,16 @@ def test_no_selected_item_changes_nothing(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_import_places_renders_that_finished_while_no_script_ran(e2e: dict) -> None:
     first, c, tmp = e2e["import"]
-    assert_unchanged(first)
+    assert_unchanged(first, n_tracks=2)
     state = first["extstate"]["DiffMusic"]
-    (job_id,) = state["pending"].split()
-    status = Path(state[f"job.{job_id}"]) / "status.json"
+    job_ids = state["pending"].split()
+    assert len(job_ids) == 2
     deadline = time.monotonic() + 120
-    while not (status.exists() and json.loads(status.read_text())["state"] == "finished"):
-        assert time.monotonic() < deadline, "the job did not finish"
-        time.sleep(0.2)
+    for job_id in job_ids:
+        status = Path(state[f"job.{job_id}"]) / "status.json"
+        while not (status.exists() and json.loads(status.read_text())["state"] == "finished"):
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.2)
     # Later (REAPER restarted: only persistent ExtState is left) the import action runs.
     persistent = {k: v for k, v in state.items() if not k.startswith("beat.")}
     second = run_scripts(
@@ -487,6 +518,10 @@ def test_import_places_renders_that_finished_while_no_script_ran(e2e: dict) -> N
     assert_one_undo_point(second, "DiffMusic: import finished renders")
     take = only_new_take(second)
     audio, rate = read_wav(take["file"])
-    assert rate == SR and audio.shape == (1, SR // 2)
+    assert rate == SR and audio.shape == (1, 5 * SR)
+    # the short item's render is its audio unchanged: no take, and the console says why
+    assert len(second["tracks"][1]["items"][0]["takes"]) == 1
+    assert "DiffMusic: 'short': left as it is (no room could be measured" in second["console"]
+    assert "DiffMusic: imported 1 render(s); 0 job(s) still running." in second["console"]
     assert second["extstate"]["DiffMusic"]["pending"] == ""
-    assert f"job.{job_id}" not in second["extstate"]["DiffMusic"]
+    assert not any(f"job.{job_id}" in second["extstate"]["DiffMusic"] for job_id in job_ids)

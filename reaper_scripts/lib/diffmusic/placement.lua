@@ -103,16 +103,24 @@ local function place_one(job, created_tracks)
   return nil
 end
 
--- Place finished jobs in one undo block; returns the number placed and a list of problems.
+-- Place finished jobs in one undo block; returns the number placed, a list of problems and a
+-- line for each job whose render is its audio unchanged (no take: the line says why).
 -- Jobs that another script already placed (no longer pending) are skipped.
 function M.place_jobs(jobs, undo_name)
-  local ready = {}
+  local ready, left = {}, {}
   for _, job in ipairs(jobs) do
     -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
     local own = job.kind == "markers" and job.diagnosis
-    if job.state == "finished" and (own or job_store.is_pending(job.id)) then ready[#ready + 1] = job end
+    if job.state == "finished" and (own or job_store.is_pending(job.id)) then
+      if job.unchanged then
+        left[#left + 1] = string.format("'%s': left as it is (%s)", job.item_label, job.unchanged)
+        job_store.unregister_job(job.id)
+      else
+        ready[#ready + 1] = job
+      end
+    end
   end
-  if #ready == 0 then return 0, {} end
+  if #ready == 0 then return 0, {}, left end
   local placed, problems, created_tracks = 0, {}, {}
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
@@ -129,7 +137,7 @@ function M.place_jobs(jobs, undo_name)
   reaper.TrackList_AdjustWindows(false)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(undo_name, -1)
-  return placed, problems
+  return placed, problems, left
 end
 
 return M

@@ -100,6 +100,8 @@ function M.poll_job(job, s)
       job.fraction = tonumber(status.fraction) or job.fraction
       if type(status.error) == "string" then job.error = status.error end
       if type(status.outputs) == "table" then job.outputs = status.outputs end
+      -- why the render is the sent audio unchanged (nothing found to restore); no take is made
+      if type(status.unchanged) == "string" then job.unchanged = status.unchanged end
     end
   end
   local exit = job.process and system.read_file(job.process.code)
