@@ -37,11 +37,14 @@ CUTOFF_DROP_DB = 40.0
 
 def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
-    samples, channels averaged, smoothed over 5 bins (54 Hz at 44.1 kHz)."""
+    samples (the whole clip if shorter), channels averaged, smoothed over 5 bins (54 Hz at
+    44.1 kHz)."""
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import welch
 
-    freqs, power = welch(np.asarray(audio, np.float64), fs=sample_rate, nperseg=4096, axis=-1)
+    audio = np.asarray(audio, np.float64)
+    segment = min(4096, audio.shape[-1])  # scipy would shorten it too, with a warning on stderr
+    freqs, power = welch(audio, fs=sample_rate, nperseg=segment, axis=-1)
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
     return freqs, uniform_filter1d(level, size=5)
 

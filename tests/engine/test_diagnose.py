@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -78,6 +79,15 @@ def test_a_guitar_stems_own_roll_off_is_no_band_limit():
     assert bandwidth.detect(audio, rate) == {"cutoff_hz": None}
     lowpassed = degrade(audio, rate, SuperResolution(cutoff=6000))
     assert abs(bandwidth.detect(lowpassed, rate)["cutoff_hz"] - 6000) < 0.02 * 6000
+
+
+def test_a_clip_shorter_than_the_spectrum_window_is_diagnosed_without_warnings():
+    """100 samples (under Welch's 4096): no band limit, nothing else, and nothing on stderr."""
+    short = np.random.default_rng(0).standard_normal((2, 100)).astype(np.float32) * 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = diagnose(short, SR)
+    assert found["bandwidth"] == {"cutoff_hz": None} and found["reverb"] is None
 
 
 def test_diagnose_runs_every_detector_with_progress(music):
