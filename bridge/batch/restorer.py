@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import DropoutFinder, OverlapStream, RegionStream
-from diffmusic_engine.api import Restoration, restore
+from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -138,6 +138,12 @@ class Restorer:
         out = np.concatenate([stream.push(np.ascontiguousarray(planar)), stream.finish()], axis=1)
         return out[0] if x.ndim == 1 else out
 
+    @staticmethod
+    def note_of(stream: OverlapStream | RegionStream) -> str | None:
+        """What a file's report should say of the pieces ``stream`` (made by :meth:`stream`)
+        left as they came in, or ``None``."""
+        return stream.restore.note() if isinstance(stream.restore, _PieceRestorer) else None
+
     def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
         """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
         piece = _PieceRestorer(self, sample_rate)
@@ -178,15 +184,21 @@ class _PieceRestorer:
         self.restorer = restorer
         self.sample_rate = sample_rate
         self.damage = restorer.damage
+        self.pieces = 0
+        self.unchanged: list[str] = []  # why, for each piece that came back as it went in
 
     def __call__(
         self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
     ) -> np.ndarray:
         check_audio(piece, "restorer input")
+        self.pieces += 1
         damage = self._damage_for(piece, start, spans)
         if damage is None:  # nothing to restore (a full-band file for super-resolution)
+            self.unchanged.append(NOTHING_FOUND["super-resolution"])
             return piece.copy()
         restoration = self._run(np.ascontiguousarray(piece), damage)
+        if restoration.unchanged:
+            self.unchanged.append(restoration.unchanged)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:
             track = resample(track, restoration.sample_rate, self.sample_rate)
@@ -195,6 +207,15 @@ class _PieceRestorer:
                 f"{self.restorer.backend} {damage.task}: returned {track.shape} for {piece.shape}"
             )
         return np.asarray(track, dtype=np.float32)
+
+    def note(self) -> str | None:
+        """``"TASK: k of n piece(s) unchanged (WHY)"`` for the file's report, or ``None`` when
+        every piece was restored."""
+        if not self.unchanged:
+            return None
+        whys = "; ".join(dict.fromkeys(self.unchanged))  # each reason once, in order
+        count = f"{len(self.unchanged)} of {self.pieces} piece(s)"
+        return f"{self.restorer.task}: {count} unchanged ({whys})"
 
     def _damage_for(
         self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None

@@ -102,7 +102,7 @@ def render_item(
     return FileResult(
         str(item.source), str(item.output), DONE, duration=round(rendered.duration, 6),
         seconds=round(time.perf_counter() - started, 3), sample_rate=rendered.sample_rate,
-        channels=rendered.channels,
+        channels=rendered.channels, note="; ".join(rendered.notes) or None,
     )  # fmt: skip
 
 

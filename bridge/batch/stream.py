@@ -18,6 +18,7 @@ file as soon as output is final; the temporary file is renamed over the target w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +100,9 @@ class PluginStage:
 class Pipeline:
     """Stages in series: each block goes through all of them; ``finish`` flushes in order."""
 
-    def __init__(self, stages: list[Stage]) -> None:
+    def __init__(self, stages: list[Stage], notes: tuple[Callable[[], str | None], ...] = ()):
         self.stages = stages
+        self._notes = notes  # what each restoration stage says of the pieces it left unchanged
 
     def push(self, block: np.ndarray) -> np.ndarray:
         for stage in self.stages:
@@ -117,28 +119,37 @@ class Pipeline:
             outputs.append(out)
         return np.concatenate(outputs, axis=1)
 
+    def notes(self) -> tuple[str, ...]:
+        """One line per restoration stage that left pieces unchanged (after ``finish``)."""
+        return tuple(note for note in (tell() for tell in self._notes) if note)
+
 
 def build_pipeline(
     chain: Chain, sample_rate: int, channels: int, total: int, **restorer_overrides: object
 ) -> Pipeline:
     """One stage per chain segment, fresh state, for ``total`` samples of audio."""
     stages: list[Stage] = []
+    notes: list[Callable[[], str | None]] = []
     for segment in chain.segments(**restorer_overrides):
         if isinstance(segment, Restorer):
-            stages.append(segment.stream(sample_rate, channels, total))
+            stream = segment.stream(sample_rate, channels, total)
+            stages.append(stream)
+            notes.append(functools.partial(Restorer.note_of, stream))
         else:
             stages.append(PluginStage(segment, sample_rate, channels))
-    return Pipeline(stages)
+    return Pipeline(stages, tuple(notes))
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """What was written: the output's rate, channels and length."""
+    """What was written: the output's rate, channels and length, and what the restoration
+    steps said of pieces they left unchanged."""
 
     path: Path
     sample_rate: int
     channels: int
     frames: int
+    notes: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -182,7 +193,7 @@ def render_file(
                 raise InputError(f"{source}: wrote {written} samples of {total}")
             if progress is not None:
                 progress(written, total)
-    return Rendered(target, rate, info.channels, written)
+    return Rendered(target, rate, info.channels, written, pipeline.notes())
 
 
 def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator[np.ndarray]:

@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
                 error = result.error or ""
                 where = "" if error.startswith(result.input) else f"{result.input}: "
                 print(f"failed: {where}{error}")
+            elif result.note:
+                print(f"note: {result.input}: {result.note}")
         print(
             f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed; "
             f"report: {report}"

@@ -14,7 +14,9 @@ from pedalboard import BrickwallLimiter, Gain, HighpassFilter, Pedalboard
 from bridge.batch import Restorer
 from bridge.batch.manifest import MANIFEST_NAME
 from bridge.cli import main
+from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.damage import Dereverb
 
 LSB = {"int16": 2.0**-15, "int24": 2.0**-23, "float32": 0.0}
 
@@ -140,3 +142,27 @@ def test_bad_chain_touches_nothing(music_folder: Path, tmp_path: Path, capsys) -
 def test_manifest_lists_finished_outputs(batch_run: dict) -> None:
     manifest = json.loads((batch_run["outdir"] / MANIFEST_NAME).read_text())
     assert sorted(Path(k).name for k in manifest["files"]) == ["a.wav", "b.flac", "c.wav"]
+
+
+def test_files_a_restoration_step_left_unchanged_are_noted(
+    music_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """Blind dereverb leaves these 1.5-2.5 s files as they are (too short to measure, or an
+    uncertain estimate): each is done, its output its input, and the report and the summary
+    say which step left it unchanged, with the engine's own reason."""
+    chain = tmp_path / "chain.toml"
+    chain.write_text('[[steps]]\nrestore = "dereverb"\nrir = "blind"\n')
+    outdir, report = tmp_path / "out", tmp_path / "report.json"
+    code = main(["batch", str(music_folder), "-o", str(outdir), "--chain", str(chain),
+                 "--report", str(report), "--quiet"])  # fmt: skip
+    assert code == 0
+    files = json.loads(report.read_text())["files"]
+    assert [f["status"] for f in files] == ["done"] * len(FILES)
+    printed = capsys.readouterr().out
+    for f in files:
+        source, info = read_audio(f["input"])
+        why = restore(source, info.sample_rate, Dereverb()).unchanged
+        assert why is not None
+        assert f["note"] == f"dereverb: 1 of 1 piece(s) unchanged ({why})"
+        assert f"note: {f['input']}: {f['note']}\n" in printed
+        np.testing.assert_array_equal(read_audio(f["output"])[0], source)

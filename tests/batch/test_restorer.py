@@ -7,7 +7,7 @@ import pedalboard
 import pytest
 
 from bridge.batch import Restorer
-from diffmusic_engine.api import BACKENDS, Restoration, degrade, restore
+from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, degrade, restore
 from diffmusic_engine.damage import Inpaint, SuperResolution
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import gap_samples
@@ -103,11 +103,19 @@ def test_auto_cutoff_is_detected_once_and_full_band_passes(recording) -> None:
     t = np.arange(40 * rate) / rate
     tone = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.3
     full_band = tone + np.random.default_rng(1).standard_normal(tone.shape).astype(np.float32) * 0.1
-    out = Restorer(task="super-resolution", backend="recording")(full_band, rate)
+    restorer = Restorer(task="super-resolution", backend="recording")  # 40 s: one piece
+    stream = restorer.stream(rate, 2, full_band.shape[1])
+    out = np.concatenate([stream.push(full_band), stream.finish()], axis=1)
     np.testing.assert_array_equal(out, full_band)
     assert recording == []  # nothing missing: the backend was never called
+    assert Restorer.note_of(stream) == (
+        f"super-resolution: 1 of 1 piece(s) unchanged ({NOTHING_FOUND['super-resolution']})"
+    )
     band_limited = degrade(full_band, rate, SuperResolution(cutoff=2000.0))  # brick-wall
-    Restorer(task="super-resolution", backend="recording", chunk_seconds=10)(band_limited, rate)
+    restorer = Restorer(task="super-resolution", backend="recording", chunk_seconds=10)
+    stream = restorer.stream(rate, 2, band_limited.shape[1])
+    np.concatenate([stream.push(band_limited), stream.finish()], axis=1)
+    assert Restorer.note_of(stream) is None  # every piece restored
     cutoffs = {c["damage"].cutoff for c in recording}
     assert len(recording) == 4 and len(cutoffs) == 1  # detected on the first chunk, then kept
     assert 1500 < cutoffs.pop() < 4000
