@@ -16,6 +16,8 @@ from diffmusic_engine.samplers.schedule import DDIMSchedule
 from diffmusic_engine.samplers.types import GuidanceLoss, NoisePredictor, SampleResult
 
 SAMPLERS = ("irs", "dps", "dsg", "ddim")
+# z_{t-1} from eps_theta(z_t, t), z0_hat and grad L, for each guided sampler
+GUIDED_STEPS = {"irs": irs_step, "dps": dps_step, "dsg": dsg_step}
 
 # The eta each sampler is meant to run at, for callers with no setting of their own: IRS as the
 # paper runs it (deterministic); DPS as an ancestral (DDPM-like) sampler, without which its
@@ -63,6 +65,8 @@ def sample(
     z_t = _standard_normal(shape, generator, device, dtype) if z_T is None else z_T
     z_t = z_t.detach().to(device=device, dtype=dtype)
     guided = method != "ddim" and gamma > 0.0
+    # the guided update's own setting: DSG's weight, the step size gamma of the others
+    setting = {"weight": dsg_weight} if method == "dsg" else {"gamma": gamma}
     losses: list[float] = []
     skipped = 0
     total = len(schedule) - start
@@ -86,44 +90,14 @@ def sample(
         if guidance is None or not guidance.usable:  # unguided, or a non-finite loss/gradient
             z_t = ddim_step(z0_hat, eps, abar_t, abar_prev, eta, noise)
         else:
-            z_t = _guided_step(
-                method, eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
-                gamma=gamma, eta=eta, dsg_weight=dsg_weight, noise=noise,
+            z_t = GUIDED_STEPS[method](
+                eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
+                eta=eta, noise=noise, **setting,
             )  # fmt: skip
         z_t = z_t.detach()
         report(callback, i + 1 - start, total, method)
 
     return SampleResult(latents=z_t, losses=losses, skipped_steps=skipped)
-
-
-def _guided_step(
-    method: str,
-    eps: torch.Tensor,
-    z0_hat: torch.Tensor,
-    gradient: torch.Tensor,
-    *,
-    abar_t: float,
-    abar_prev: float,
-    gamma: float,
-    eta: float,
-    dsg_weight: float,
-    noise: torch.Tensor | None,
-) -> torch.Tensor:
-    """z_{t-1} by ``method``'s guided update, given eps_theta(z_t, t), z0_hat and grad L."""
-    if method == "irs":
-        return irs_step(
-            eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
-            gamma=gamma, eta=eta, noise=noise,
-        )  # fmt: skip
-    if method == "dps":
-        return dps_step(
-            eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
-            gamma=gamma, eta=eta, noise=noise,
-        )  # fmt: skip
-    return dsg_step(
-        eps, z0_hat, gradient, abar_t=abar_t, abar_prev=abar_prev,
-        eta=eta, weight=dsg_weight, noise=noise,
-    )  # fmt: skip
 
 
 def _standard_normal(
