@@ -38,8 +38,10 @@
   and 0.770 at 2.3x the time; a delay of 1 frame removed 11-17 dB (the music's own sustain)
   and, bounded, did worse. So the settings do not follow the estimated RT60 (longer filters
   gained nothing in the long rooms).
-  WPE works bin by bin, so the bins go through in chunks, bounded chunk by chunk: memory stays
-  bounded on long files and progress (and cancellation) comes between chunks.
+  WPE works bin by bin, so the bins go through in chunks, bounded chunk by chunk: progress (and
+  cancellation) comes between chunks. Memory grows with the track: its STFT, held once (16
+  bytes a bin, frame and channel), and nara_wpe's working set for a chunk (its stacked taps,
+  about 2 x 64 bins x channels x taps x frames x 16 bytes: 0.67 GB for 3 min of stereo).
 * Late-reverberation suppression (Lebart 2001; Habets 2009: the estimated per-band decay and DRR,
   a gain floor of -6 to -20 dB, smoothing over frequency) measured 0.95-1.05x mean alone and
   made bounded WPE's output worse after it (0.833 -> 0.838-0.879 over 12 recordings in the
@@ -76,7 +78,11 @@ BLIND_OPTIONS = {
     "delay": Option(default=2, low=1, high=50, integer=True),  # frames kept (the direct part)
     "iterations": Option(default=3, low=1, high=20, integer=True),
     "psd_context": Option(default=3, low=0, high=32, integer=True),  # frames each side, WPE's power
-    "chunk": Option(default=64, low=1, high=8192, integer=True),  # frequency bins per wpe call
+    # frequency bins per wpe call. Not a free setting: nara_wpe floors each frame's power at
+    # 1e-10 of the largest in the call, so bins over 100 dB under a louder bin of their chunk
+    # come out differently (one bin a call against all 513 of a 1024 STFT: -42 dB at the peak
+    # on a synthetic excerpt, from its near-empty bins above 16 kHz). The measured figures used 64.
+    "chunk": Option(default=64, low=1, high=8192, integer=True),
 }
 KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
 MIN_CONFIDENCE = 0.3  # a less certain room estimate leaves the audio as it is
@@ -244,10 +250,15 @@ def wpe_dereverb(
     hop = n_fft // 4
     n = audio.shape[-1]
     basis, rest = _independent_channels(audio.astype(np.float64))
-    spec = librosa.stft(basis.T @ audio, n_fft=n_fft, hop_length=hop)  # (D', F, T)
-    observed = np.ascontiguousarray(spec.transpose(1, 0, 2))  # Y: (F, D', T), nara_wpe's layout
-    estimate = np.empty_like(observed)
-    bins = observed.shape[0]
+    components = basis.T @ audio  # (D', n)
+    bins, dims = n_fft // 2 + 1, len(components)
+    # Y: (F, D', T), nara_wpe's layout. The STFT and its inverse go a channel at a time and WPE's
+    # estimate replaces Y in place, so a long track's STFT (0.5 GB for 3 min of stereo) is held
+    # once, not three times
+    observed = np.empty((bins, dims, 1 + n // hop), dtype=np.complex128)
+    for d in range(dims):
+        observed[:, d] = librosa.stft(components[d], n_fft=n_fft, hop_length=hop)
+    del components
     share = np.ones(bins)
     total = -(-bins // chunk)
     report(callback, 0, total, "dereverb")
@@ -259,9 +270,11 @@ def wpe_dereverb(
         ) - observed[block]  # fmt: skip
         if limit_db is not None:
             share[block] = bounded_share(observed[block], change, limit_db)
-        estimate[block] = observed[block] + share[block, None, None] * change
+        observed[block] += share[block, None, None] * change  # Y becomes the estimate, in place
         report(callback, i + 1, total, "dereverb")
-    out = librosa.istft(estimate.transpose(1, 0, 2), n_fft=n_fft, hop_length=hop, length=n)
+    out = np.stack(  # a channel at a time, as the STFT: no second copy of the whole
+        [librosa.istft(observed[:, d], n_fft=n_fft, hop_length=hop, length=n) for d in range(dims)]
+    )
     return (basis @ out + rest).astype(np.float32), share
 
 
@@ -275,8 +288,8 @@ def _independent_channels(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     power, vectors = np.linalg.eigh(audio @ audio.T)  # ascending
     keep = power > 1e-6 * max(power[-1], 1e-30)
-    if keep.all():
-        return np.eye(audio.shape[0]), np.zeros_like(audio)
+    if keep.all():  # nothing outside: a zero column that broadcasts, not a track of zeros
+        return np.eye(audio.shape[0]), np.zeros((audio.shape[0], 1))
     basis = vectors[:, keep]
     return basis, audio - basis @ (basis.T @ audio)
 
