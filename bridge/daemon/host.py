@@ -129,7 +129,12 @@ class DaemonHost:
         record = self.journal.get(job_id)
         if record is None or record.state is not JobState.FINISHED:
             return  # cancelled while it finished: the journal kept the cancel
-        log.info("job %s finished", job_id)
+        if restoration.unchanged:
+            log.info(
+                "job %s finished, its output the input unchanged: %s", job_id, restoration.unchanged
+            )
+        else:
+            log.info("job %s finished", job_id)
         self.announcer.finished(job_id, restoration, record.details)
 
     def failed(self, job_id: str, message: str) -> None:

@@ -61,7 +61,8 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     daemon, clip, tmp_path, cli_command
 ):
     """1 s is too short to measure a room: blind dereverb returns the input, and says so on
-    stderr (restore, fetch), in the done line (--json) and in the status file (REAPER)."""
+    stderr (restore, fetch), in the done line (--json), the status file (REAPER) and the
+    daemon's log."""
     source = write_audio(tmp_path / "take.wav", clip, RATE)
     why = "no room could be measured (too short or silent): nothing removed"
     blind = ("--task", "dereverb", "--rir", "blind")
@@ -81,6 +82,7 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     assert done == {"event": "done", "job": "same-1", "outputs": [str(out)], "unchanged": why}
     assert json.loads(status_file.read_text())["unchanged"] == why
     assert "note:" not in result.stderr  # --json: the done line carries it
+    assert f"job same-1 finished, its output the input unchanged: {why}" in daemon.log.read_text()
 
     out = tmp_path / "fetched.wav"
     result = run(cli_command, "fetch", "same-1", "-o", out, "--connection-file", daemon.connection)
