@@ -166,6 +166,8 @@ def _render(duration: float, sr: int, seed: int) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Song:
+    """What every part is written against: the rate, the tempo, the key and the length."""
+
     sr: int
     beat: float  # seconds a beat
     key: int  # MIDI note of the tonic
