@@ -25,6 +25,7 @@ SUITE = {
     "solver": ["--quick"],
     "bridge": ["--quick"],
     "batch": ["--files", "2"],
+    "dereverb_memory": ["--minutes", "0.5", "1.5"],
     "scale": ["--jobs", "20", "--repeats", "5"],
     "responsiveness": ["--seconds", "20", "--watch", "4"],
 }
