@@ -3,13 +3,14 @@
     .venv/bin/python bench/dereverb_memory.py [--minutes 1 3] [--workdir DIR]
 
 ``diffmusic restore`` takes the whole file (it is the batch that goes a piece at a time), so
-blind dereverb's memory grows with the track: its STFT, held once (16 bytes a bin, frame and
-channel), and nara_wpe's working set for a chunk of 64 bins (docs/results.md). Each length runs
-in a fresh subprocess (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) on synthetic stereo 44.1
-kHz music in a 1.5 s room; the peak of a subprocess that only imports the same modules is
-printed too. Target: at most 0.6 GiB more per minute of stereo than the shortest file.
-Measured with ``--minutes 1 3`` (2 cores, another test run alongside): 877 and 1704 MiB, 0.40
-GiB per minute; before the STFT was held once, 1231 and 2774 MiB, 0.75 GiB per minute.
+blind dereverb's memory grows with the track through its STFT, held once (16 bytes a bin, frame
+and channel); nara_wpe's working set is capped per chunk (``WPE_BLOCK_BYTES``). Each length
+runs in a fresh subprocess (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) on synthetic stereo
+44.1 kHz music in a 1.5 s room; the peak of a subprocess that only imports the same modules is
+printed too. Target: at most 0.4 GiB more per minute of stereo than the shortest file.
+Measured with ``--minutes 1 3`` on 2 cores: 842 and 1390 MiB, 0.27 GiB per minute. Before the
+STFT was held once: 1231 and 2774 MiB, 0.75 GiB per minute; held once but chunks of 64 bins
+whatever the length: 877 and 1704 MiB, 0.40 GiB per minute.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the project importable
 RATE = 44100
-TARGET_GIB_PER_MINUTE = 0.6
+TARGET_GIB_PER_MINUTE = 0.4
 
 
 def child_render(source: str) -> None:

@@ -207,3 +207,25 @@ def test_wpe_weights_frames_by_a_power_smoothed_over_neighbouring_frames(hall):
     out, _ = wpe_dereverb(excerpt, n_fft=1024, taps=10, iterations=2, psd_context=3, chunk=513)
     np.testing.assert_allclose(out, nara(3), atol=1e-5)
     assert np.max(np.abs(out - nara(0))) > 1e-3
+
+
+def test_long_tracks_go_through_wpe_in_smaller_chunks(hall, recorder, monkeypatch):
+    """WPE_BLOCK_BYTES caps a chunk's working set: with room for 16 bins of this clip, WPE runs
+    in ceil(513 / 16) chunks and gives the one-chunk output (to float rounding: bins are
+    independent where none lies 100 dB under its chunk's loudest, as a -50 dB noise floor
+    ensures here; nara_wpe's power floor is per call)."""
+    from diffmusic_engine.dsp import dereverb
+
+    floor = np.random.default_rng(0).standard_normal((2, SR)).astype(np.float32) * 10 ** (-50 / 20)
+    excerpt = hall[1][:, :SR] + floor
+    whole, share = wpe_dereverb(excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0)
+    per_bin = 2 * 2 * 10 * (1 + SR // 256) * 16  # channels, taps, frames, complex128
+    monkeypatch.setattr(dereverb, "WPE_BLOCK_BYTES", 16 * per_bin)
+    callback = recorder()
+    chunked, chunked_share = wpe_dereverb(
+        excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0, callback=callback
+    )
+    assert callback.reports[-1].total == -(-513 // 16)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(chunked_share, share, rtol=1e-6)
+    assert np.max(np.abs(whole - excerpt)) > 1e-2  # WPE changed the audio: a real comparison
