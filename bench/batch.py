@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the project importable
+
+from bench.peak_memory import report, run_child  # noqa: E402
+
 RATE = 44100
 
 CHAIN = """
@@ -62,7 +63,7 @@ def child_render(source: str, outdir: str, chain: str) -> None:
     items = plan_items([source], Path(outdir))
     (result,) = run_batch(items, load_chain(chain), Path(outdir), show_progress=False)
     assert result.status == "done", result.error
-    print(json.dumps({"peak_mib": _peak_mib(), "seconds": time.perf_counter() - started}))
+    report(seconds=time.perf_counter() - started)
 
 
 def child_imports() -> None:
@@ -71,20 +72,7 @@ def child_imports() -> None:
     import diffmusic_engine.dsp.inpaint  # noqa: F401
     import diffmusic_engine.dsp.super_resolution  # noqa: F401
 
-    print(json.dumps({"peak_mib": _peak_mib()}))
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _child(*args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], cwd=REPO, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(f"child {args[0]} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    report()
 
 
 def write_music(path: Path, seconds: float, seed: int = 0) -> Path:
@@ -103,12 +91,14 @@ def write_music(path: Path, seconds: float, seed: int = 0) -> Path:
 
 def bench_memory(work: Path, chain: Path) -> None:
     print("peak memory (RSS of a fresh process rendering one stereo 44.1 kHz file):")
-    baseline = _child("--child-imports")["peak_mib"]
+    baseline = run_child(__file__, "--child-imports")["peak_mib"]
     print(f"  imports only      : {baseline:8.1f} MiB")
     peaks = {}
     for minutes in (1, 10):
         source = write_music(work / "memory" / f"music-{minutes}min.wav", minutes * 60.0)
-        result = _child("--child-render", str(source), str(work / "memory-out"), str(chain))
+        result = run_child(
+            __file__, "--child-render", str(source), str(work / "memory-out"), str(chain)
+        )
         peaks[minutes] = result["peak_mib"]
         print(
             f"  {minutes:2d}-minute file    : {result['peak_mib']:8.1f} MiB "

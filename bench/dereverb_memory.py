@@ -8,7 +8,8 @@ and channel); nara_wpe's working set is capped per chunk (``WPE_BLOCK_BYTES``). 
 runs in a fresh subprocess (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) on synthetic stereo
 44.1 kHz music in a 1.5 s room; the peak of a subprocess that only imports the same modules is
 printed too. Target: at most 0.4 GiB more per minute of stereo than the shortest file.
-Measured with ``--minutes 1 3`` on 2 cores: 842 and 1390 MiB, 0.27 GiB per minute. Before the
+Measured with ``--minutes 1 3`` on 2 cores: 842 and 1390 MiB, 0.27 GiB per minute (``make
+bench``'s 0.5 and 1.5 min: 0.36, as clips under ~76 s keep WPE's full chunks). Before the
 STFT was held once: 1231 and 2774 MiB, 0.75 GiB per minute; held once but chunks of 64 bins
 whatever the length: 877 and 1704 MiB, 0.40 GiB per minute.
 """
@@ -16,9 +17,6 @@ whatever the length: 877 and 1704 MiB, 0.40 GiB per minute.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the project importable
+
+from bench.peak_memory import report, run_child  # noqa: E402
+
 RATE = 44100
 TARGET_GIB_PER_MINUTE = 0.4
 
@@ -42,7 +43,7 @@ def child_render(source: str) -> None:
     started = time.perf_counter()
     details = restore(audio, info.sample_rate, Dereverb()).details
     seconds = time.perf_counter() - started
-    print(json.dumps({"peak_mib": _peak_mib(), "seconds": seconds, "method": details["method"]}))
+    report(seconds=seconds, method=details["method"])
 
 
 def child_imports() -> None:
@@ -52,20 +53,7 @@ def child_imports() -> None:
     import diffmusic_engine.api  # noqa: F401
     import diffmusic_engine.dsp.dereverb  # noqa: F401
 
-    print(json.dumps({"peak_mib": _peak_mib()}))
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _child(*args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], cwd=REPO, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(f"child {args[0]} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    report()
 
 
 def write_room_music(path: Path, minutes: float) -> Path:
@@ -96,12 +84,12 @@ def main() -> None:
         work = args.workdir or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
         print("blind dsp dereverb of one stereo 44.1 kHz file (RSS of a fresh process):")
-        baseline = _child("--child-imports")["peak_mib"]
+        baseline = run_child(__file__, "--child-imports")["peak_mib"]
         print(f"  imports only : {baseline:8.1f} MiB")
         peaks = {}
         for minutes in sorted(args.minutes):
             source = write_room_music(work / f"room-{minutes:g}min.wav", minutes)
-            result = _child("--child-render", str(source))
+            result = run_child(__file__, "--child-render", str(source))
             peaks[minutes] = result["peak_mib"]
             print(
                 f"  {minutes:4g} min     : {result['peak_mib']:8.1f} MiB, "
