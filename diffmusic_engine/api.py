@@ -24,7 +24,7 @@ from diffmusic_engine.progress import ProgressCallback
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
 
-# Why a damage left "auto" after resolve_damage has nothing to restore (Restoration.unchanged).
+# Why resolve_damage found nothing to restore (Restoration.unchanged), per task.
 NOTHING_FOUND = {
     "super-resolution": (
         "no band limit found (the recording uses its whole band, or fades out by nature as a "
@@ -34,22 +34,16 @@ NOTHING_FOUND = {
 }
 
 
-def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage:
+def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage | None:
     """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value;
-    where the audio shows no such damage, the field stays ``"auto"`` (see :data:`NOTHING_FOUND`)."""
+    ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`)."""
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         cutoff = band_limit(audio, sample_rate)
-        return damage if cutoff is None else SuperResolution(cutoff=cutoff)
+        return None if cutoff is None else SuperResolution(cutoff=cutoff)
     if isinstance(damage, Declip) and damage.level == "auto":
         level = detect_clip_level(audio)
-        return damage if level is None else Declip(level=level)
+        return None if level is None else Declip(level=level)
     return damage
-
-
-def _still_auto(damage: Damage) -> bool:
-    return (isinstance(damage, SuperResolution) and damage.cutoff == "auto") or (
-        isinstance(damage, Declip) and damage.level == "auto"
-    )
 
 
 def restore(
@@ -73,11 +67,11 @@ def restore(
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
-    damage = resolve_damage(damage, audio, sample_rate)
-    if _still_auto(damage):  # nothing to restore: the input, and why, from every backend
+    resolved = resolve_damage(damage, audio, sample_rate)
+    if resolved is None:  # nothing to restore: the input, and why, from every backend
         details = {"backend": backend, "task": damage.task, UNCHANGED: NOTHING_FOUND[damage.task]}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
-    return function(audio, sample_rate, damage, options=options, callback=callback)
+    return function(audio, sample_rate, resolved, options=options, callback=callback)
 
 
 def degrade(

@@ -18,7 +18,6 @@ file as soon as output is final; the temporary file is renamed over the target w
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pedalboard
 import soxr
 
 from bridge.batch.chain import Chain
+from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.restorer import Restorer
 from diffmusic_engine.atomic import replacing
 from diffmusic_engine.audio import AudioReader, AudioWriter
@@ -100,9 +100,8 @@ class PluginStage:
 class Pipeline:
     """Stages in series: each block goes through all of them; ``finish`` flushes in order."""
 
-    def __init__(self, stages: list[Stage], notes: tuple[Callable[[], str | None], ...] = ()):
+    def __init__(self, stages: list[Stage]) -> None:
         self.stages = stages
-        self._notes = notes  # what each restoration stage says of the pieces it left unchanged
 
     def push(self, block: np.ndarray) -> np.ndarray:
         for stage in self.stages:
@@ -121,7 +120,8 @@ class Pipeline:
 
     def notes(self) -> tuple[str, ...]:
         """One line per restoration stage that left pieces unchanged (after ``finish``)."""
-        return tuple(note for note in (tell() for tell in self._notes) if note)
+        restorations = (s for s in self.stages if isinstance(s, OverlapStream | RegionStream))
+        return tuple(note for note in map(Restorer.note_of, restorations) if note)
 
 
 def build_pipeline(
@@ -129,15 +129,12 @@ def build_pipeline(
 ) -> Pipeline:
     """One stage per chain segment, fresh state, for ``total`` samples of audio."""
     stages: list[Stage] = []
-    notes: list[Callable[[], str | None]] = []
     for segment in chain.segments(**restorer_overrides):
         if isinstance(segment, Restorer):
-            stream = segment.stream(sample_rate, channels, total)
-            stages.append(stream)
-            notes.append(functools.partial(Restorer.note_of, stream))
+            stages.append(segment.stream(sample_rate, channels, total))
         else:
             stages.append(PluginStage(segment, sample_rate, channels))
-    return Pipeline(stages, tuple(notes))
+    return Pipeline(stages)
 
 
 @dataclass(frozen=True)
