@@ -44,7 +44,7 @@ FAILED = "/diffmusic/failed"
 ACTION_PREFIX = "/action/"
 
 MAX_DATAGRAM_BYTES = 1024
-MAX_MESSAGE_BYTES = 512  # the text of /diffmusic/failed, when the job id is short
+MAX_MESSAGE_BYTES = 512  # the free text of failed (and of done's why), when the rest is short
 _REAPER_COMMAND = re.compile(r"\d+|_[A-Za-z0-9_]+")
 
 
@@ -170,20 +170,22 @@ class OscNotifier:
             self._last_progress[job_id] = now
         self._send(PROGRESS, [str(job_id), fraction])
 
-    def done(self, job_id: str, path: str) -> None:
-        """``/diffmusic/done <job> <path>``, then ``/action/<id>`` if a REAPER action is set."""
+    def done(self, job_id: str, path: str, unchanged: str | None = None) -> None:
+        """``/diffmusic/done <job> <path> [<why>]``, then ``/action/<id>`` if a REAPER action is
+        set. ``unchanged``: why the output is the input (a third argument only then, cut to a
+        small datagram as ``failed``'s message is)."""
         self._forget(job_id)
-        self._send(DONE, [str(job_id), str(path)])
+        args = [str(job_id), str(path)]
+        if unchanged:
+            args.append(_clip(unchanged, self._text_budget(job_id, path)))
+        self._send(DONE, args)
         if self.reaper_action is not None:
             self._send(ACTION_PREFIX + self.reaper_action, None)
 
     def failed(self, job_id: str, message: str) -> None:
         """``/diffmusic/failed <job> <message>`` with the message cut to a small datagram."""
         self._forget(job_id)
-        # Address, type tags and padding take < 40 bytes; the job id is sent whole.
-        budget = MAX_DATAGRAM_BYTES - 64 - len(str(job_id).encode("utf-8"))
-        limit = max(32, min(MAX_MESSAGE_BYTES, budget))
-        self._send(FAILED, [str(job_id), _clip(message, limit)])
+        self._send(FAILED, [str(job_id), _clip(message, self._text_budget(job_id))])
 
     def close(self) -> None:
         """Close the sockets."""
@@ -193,6 +195,13 @@ class OscNotifier:
             except OSError:
                 pass
         self._clients = []
+
+    @staticmethod
+    def _text_budget(*sent_whole: str) -> int:
+        """UTF-8 bytes left for a message's free text after the arguments sent whole."""
+        # Address, type tags and padding take < 40 bytes.
+        budget = MAX_DATAGRAM_BYTES - 64 - sum(len(str(a).encode("utf-8")) for a in sent_whole)
+        return max(32, min(MAX_MESSAGE_BYTES, budget))
 
     def _forget(self, job_id: str) -> None:
         with self._lock:

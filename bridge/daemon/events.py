@@ -91,7 +91,7 @@ class Announcer:
             except (DiffMusicError, OSError) as exc:
                 log.warning("job %s: export for OSC listeners failed: %s", job_id, exc)
                 return
-            self.notifier.done(job_id, str(path))
+            self.notifier.done(job_id, str(path), restoration.unchanged)
 
     def failed(self, job_id: str, message: str) -> None:
         self.bus.publish(job_id, "failed", message=message)

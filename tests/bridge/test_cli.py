@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 
 from bridge.connection import ConnectionInfo, write_connection_file
+from bridge.osc import DONE
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import PhaseRetrieval, Separate
@@ -21,6 +22,11 @@ def run(cli_command, *args, timeout=120):
     return subprocess.run(
         [*cli_command, *map(str, args)], capture_output=True, text=True, timeout=timeout
     )
+
+
+def done_jobs(messages):
+    """``{job: (path, [why])}`` for each OSC done message received."""
+    return {args[0]: args[1:] for address, args in messages if address == DONE}
 
 
 def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, cli_command):
@@ -58,11 +64,11 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
 
 
 def test_every_client_says_when_the_output_is_the_input_unchanged(
-    daemon, clip, tmp_path, cli_command
+    daemon, clip, tmp_path, cli_command, osc_listener
 ):
     """1 s is too short to measure a room: blind dereverb returns the input, and says so on
-    stderr (restore, fetch), in the done line (--json), the status file (REAPER) and the
-    daemon's log."""
+    stderr (restore, fetch), in the done line (--json), the status file (REAPER), the OSC done
+    message and the daemon's log."""
     source = write_audio(tmp_path / "take.wav", clip, RATE)
     why = "no room could be measured (too short or silent): nothing removed"
     blind = ("--task", "dereverb", "--rir", "blind")
@@ -83,6 +89,8 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     assert json.loads(status_file.read_text())["unchanged"] == why
     assert "note:" not in result.stderr  # --json: the done line carries it
     assert f"job same-1 finished, its output the input unchanged: {why}" in daemon.log.read_text()
+    messages = osc_listener.wait_for(lambda ms: "same-1" in done_jobs(ms))
+    assert done_jobs(messages)["same-1"] == (str(daemon.journal / "exports" / "same-1.wav"), why)
 
     out = tmp_path / "fetched.wav"
     result = run(cli_command, "fetch", "same-1", "-o", out, "--connection-file", daemon.connection)

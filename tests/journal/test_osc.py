@@ -13,7 +13,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
-from bridge.osc import OscControl, OscNotifier
+from bridge.osc import DONE, OscControl, OscNotifier
 from diffmusic_engine.errors import DiffMusicError
 
 TIMEOUT = 5.0
@@ -96,6 +96,18 @@ def test_notifier_numeric_action_and_several_targets(receiver):
         notifier.close()
     finally:
         second.close()
+
+
+def test_done_says_why_when_the_output_is_the_input(receiver):
+    notifier = OscNotifier([("127.0.0.1", receiver.port)])
+    notifier.done("j", "/out.wav", "nothing found\n  to restore")
+    why = "no band limit found: " + "é" * 3000
+    notifier.done("k", "/k.wav", why)
+    notifier.close()
+    assert receiver.until(DONE)[-1] == (DONE, ("j", "/out.wav", "nothing found to restore"))
+    ((_, (job, path, cut)),) = receiver.until(DONE)
+    # What is left of the datagram after the job id and path, at most 512 bytes of text.
+    assert (job, path) == ("k", "/k.wav") and cut == why[: (512 - 3 - 21) // 2 + 21] + "..."
 
 
 def test_failed_message_is_cut_to_a_small_datagram():
