@@ -1,0 +1,99 @@
+"""Actions that must change nothing: refusals before any job starts (bad selection, MIDI, no
+CLI), each with one message saying what to do. Real Lua scripts on the ReaScript stand-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reaper_helpers import assert_unchanged, read_wav, run_scripts, script, take_item, write_wav
+
+from diffmusic_engine.synth import music_excerpt
+
+pytestmark = pytest.mark.lua
+
+SR = 44100
+
+
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [
+        ("Dereverberate selected items", "'--task' 'dereverb' '--rir' 'blind'"),
+        ("Extend bandwidth of selected items", "'--task' 'super-resolution' '--cutoff' 'auto'"),
+        ("Rebuild phase of selected items", "'--task' 'phase-retrieval' '--backend'"),
+        ("Separate selected items", "'--task' 'separate' '--sources' '3'"),
+    ],
+)
+def test_missing_cli_gives_a_clear_message(tmp_path: Path, name: str, task: str) -> None:
+    audio = music_excerpt(1.0, SR, 1, seed=5)
+    source = write_wav(tmp_path / "a.wav", audio, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script(name)}],
+        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "sources": "3"},
+    )
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert "no-such-diffmusic" in message["message"] and "Settings" in message["message"]
+    # the command line the action would have run (the CLI contract)
+    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
+    command = (job / "submit.sh").read_text()
+    assert f"'submit' '{job / 'input.wav'}' {task}" in command
+    assert f"'--job-id' '{job.name}' '--wait' '-o'" in command
+    assert f"'--status-file' '{job / 'status.json'}' '--json'" in command
+    # the audio was read over several defer cycles (REAPER stays responsive), all of it
+    assert "take: reading 0%" in report["gfx_text"]
+    sent, _ = read_wav(job / "input.wav")
+    assert np.array_equal(sent, audio)
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ((3.0, 3.0), "Make a time selection"),  # empty
+        ((5.0, 5.5), "does not overlap"),  # after the item
+        ((0.0, 4.0), "covers all of"),  # the whole item: nothing to restore from
+    ],
+)
+def test_bad_time_selection_changes_nothing(
+    tmp_path: Path, selection: tuple[float, float], expected: str
+) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 2, seed=6), SR)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 2.0, 1.0)]}],
+        [{"script": script("Restore dropout in time selection")}],
+        time_selection=selection,
+    )  # fmt: skip
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert expected in message["message"]
+    assert report["exec"] == []  # nothing was started
+    assert not (tmp_path / "project" / "DiffMusic").exists()  # nothing was written
+
+
+@pytest.mark.parametrize(
+    "name", ["Restore dropout in time selection", "Dereverberate selected items",
+             "Separate selected items", "Rebuild phase of selected items"],
+)  # fmt: skip
+def test_midi_take_changes_nothing(tmp_path: Path, name: str) -> None:
+    item = take_item(tmp_path / "none.mid", 0.0, 2.0, midi=True, name="Piano roll")
+    report = run_scripts(
+        tmp_path, [{"name": "MIDI", "items": [item]}], [{"script": script(name)}],
+        time_selection=(0.5, 0.6),
+    )  # fmt: skip
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert "'Piano roll' is a MIDI take" in message["message"]
+    assert report["exec"] == []
+
+
+def test_no_selected_item_changes_nothing(tmp_path: Path) -> None:
+    source = write_wav(tmp_path / "a.wav", music_excerpt(0.5, SR, 2, seed=7), SR)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 0.5, selected=False)]}],
+        [{"script": script("Dereverberate selected items")}],
+    )  # fmt: skip
+    assert_unchanged(report)
+    assert "Select one or more audio items" in report["messages"][0]["message"]
