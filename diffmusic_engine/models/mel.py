@@ -9,6 +9,7 @@ the VAE decodes to and the vocoder reads, so the solver can compare in it withou
 from __future__ import annotations
 
 import math
+import warnings
 
 import librosa
 import numpy as np
@@ -20,16 +21,24 @@ LOG_FLOOR = 1e-5  # HiFi-GAN's dynamic range compression: log(clamp(x, min=1e-5)
 def mel_filterbank(
     sample_rate: int, n_fft: int, n_mels: int, fmax: float | None = None, *, htk: bool = False
 ) -> torch.Tensor:
-    """``(n_mels, n_fft // 2 + 1)`` triangular filters: Slaney-normalised, or HTK unnormalised."""
-    bank = librosa.filters.mel(
-        sr=sample_rate,
-        n_fft=n_fft,
-        n_mels=n_mels,
-        fmin=0.0,
-        fmax=fmax,
-        htk=htk,
-        norm=None if htk else "slaney",
-    )
+    """``(n_mels, n_fft // 2 + 1)`` triangular filters: Slaney-normalised, or HTK unnormalised.
+
+    A short ``n_fft`` (a user's phase-retrieval frame of 512 samples, say) leaves the lowest mel
+    bands narrower than one STFT bin, so they get no bin: such a band reads zero power, floored,
+    on both sides of every comparison, so it carries nothing and costs nothing. librosa warns
+    about it on the user's terminal; the warning is not theirs to act on, so it is not shown.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Empty filters detected", category=UserWarning)
+        bank = librosa.filters.mel(
+            sr=sample_rate,
+            n_fft=n_fft,
+            n_mels=n_mels,
+            fmin=0.0,
+            fmax=fmax,
+            htk=htk,
+            norm=None if htk else "slaney",
+        )
     return torch.from_numpy(np.asarray(bank, np.float32))
 
 
