@@ -13,8 +13,17 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.audio import check_audio
-from diffmusic_engine.backends import BACKENDS, UNCHANGED, Restoration, get_backend
-from diffmusic_engine.damage import Damage, Declip, Separate, SuperResolution, check_damage
+from diffmusic_engine.backends import BACKENDS, FOUND_GAPS, UNCHANGED, Restoration, get_backend
+from diffmusic_engine.damage import (
+    Damage,
+    Declip,
+    Gap,
+    Inpaint,
+    Separate,
+    SuperResolution,
+    check_damage,
+)
+from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import clip_level_for_sdr, detect_clip_level, make_operator
@@ -31,12 +40,19 @@ NOTHING_FOUND = {
         "dark instrument does): nothing extended; give --cutoff HZ to extend it from there"
     ),
     "declip": "no clipping found: nothing changed; give --level AMPLITUDE to declip at a level",
+    "inpaint": (
+        f"no dropout found (no run of digital silence of {dropouts.MIN_SECONDS * 1000:g} ms or "
+        "more inside the audio): nothing filled; give --gap START:END to fill a region"
+    ),
 }
 
 
 def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage | None:
-    """Replace what the audio itself decides (``cutoff="auto"``, ``level="auto"``) by its value;
-    ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`)."""
+    """Replace what the audio itself decides (``cutoff``, ``level``, ``gaps`` ``"auto"``) by its
+    value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`)."""
+    if isinstance(damage, Inpaint) and damage.gaps == "auto":
+        gaps = tuple(Gap(start, end) for start, end in dropouts.find(audio, sample_rate))
+        return Inpaint(gaps=gaps, crossfade=damage.crossfade) if gaps else None
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         cutoff = band_limit(audio, sample_rate)
         return None if cutoff is None else SuperResolution(cutoff=cutoff)
@@ -71,7 +87,10 @@ def restore(
     if resolved is None:  # nothing to restore: the input, and why, from every backend
         details = {"backend": backend, "task": damage.task, UNCHANGED: NOTHING_FOUND[damage.task]}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
-    return function(audio, sample_rate, resolved, options=options, callback=callback)
+    restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
+    if resolved is not damage and isinstance(resolved, Inpaint):
+        restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
+    return restoration
 
 
 def degrade(
@@ -99,6 +118,8 @@ def degrade(
     check_damage(damage, clean.shape[-1] / sample_rate, sample_rate)
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
+    if isinstance(damage, Inpaint) and damage.gaps == "auto":
+        raise DamageError("inpaint: degrading needs --gap START:END, not auto")
     if isinstance(damage, Declip) and damage.sdr is not None:
         damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
     elif isinstance(damage, Declip) and damage.level == "auto":

@@ -28,6 +28,9 @@ DEFAULT_BACKEND = "dsp"
 # or nothing a method could remove without harm); absent when the audio was changed. Clients
 # show it to the user, so that "nothing done" is never silent.
 UNCHANGED = "unchanged"
+# The details key that lists the dropouts ``gaps="auto"`` found and filled: [[start, end], ...]
+# in seconds (absent when the gaps were given).
+FOUND_GAPS = "gaps_found"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

@@ -47,13 +47,19 @@ class Gap:
 
 @dataclass(frozen=True)
 class Inpaint:
-    """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge."""
+    """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge.
+
+    ``gaps="auto"``: the dropouts the audio shows (:mod:`diffmusic_engine.diagnose.dropouts`)."""
 
     task: ClassVar[str] = "inpaint"
-    gaps: tuple[Gap, ...]
+    gaps: tuple[Gap, ...] | Literal["auto"]
     crossfade: float = 0.002
 
     def __post_init__(self) -> None:
+        if not 0 <= self.crossfade <= 0.005:
+            raise DamageError(f"crossfade {self.crossfade:g} s: must be within 0..0.005 s")
+        if self.gaps == "auto":
+            return
         if not self.gaps:
             raise DamageError("inpaint: at least one gap is needed (--gap START:END)")
         for gap in self.gaps:
@@ -63,8 +69,6 @@ class Inpaint:
                 raise DamageError(f"gap {gap}: end must be after start")
             if gap.start < 0:
                 raise DamageError(f"gap {gap}: starts before 0 s")
-        if not 0 <= self.crossfade <= 0.005:
-            raise DamageError(f"crossfade {self.crossfade:g} s: must be within 0..0.005 s")
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,11 @@ TASKS = tuple(DAMAGE_TYPES)
 
 
 # The CLI flag that gives each field a task cannot do without (named in the error when missing).
-REQUIRED_FLAGS = {"gaps": "--gap START:END", "cutoff": "--cutoff HZ|auto", "sources": "--sources N"}
+REQUIRED_FLAGS = {
+    "gaps": "--gap START:END|auto",
+    "cutoff": "--cutoff HZ|auto",
+    "sources": "--sources N",
+}
 
 
 def damage_from_dict(data: Mapping[str, Any]) -> Damage:
@@ -261,7 +269,7 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         raise DamageError(f"{task} needs {flags} (or the field {missing[0]!r} in a preset)")
     try:
         for name in ("gaps", "clicks"):
-            if name in data:
+            if name in data and not (name == "gaps" and data[name] == "auto"):
                 data[name] = tuple(_gap(g) for g in data[name])
         if "weights" in data:
             data["weights"] = tuple(float(w) for w in data["weights"])
@@ -308,7 +316,7 @@ def _integer(name: str, value: Any) -> int:
 def damage_to_dict(damage: Damage) -> dict[str, Any]:
     """The JSON-ready form of ``damage``; :func:`damage_from_dict` reads it back."""
     data: dict[str, Any] = {"task": damage.task, **asdict(damage)}
-    if isinstance(damage, Inpaint):
+    if isinstance(damage, Inpaint) and damage.gaps != "auto":
         data["gaps"] = [[g.start, g.end] for g in damage.gaps]
     if isinstance(damage, Declick):
         data["clicks"] = [[g.start, g.end] for g in damage.clicks]
@@ -364,7 +372,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
-    if isinstance(damage, Inpaint):
+    if isinstance(damage, Inpaint) and damage.gaps != "auto":
         for gap in damage.gaps:
             if gap.end > duration:
                 raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")

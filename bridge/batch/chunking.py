@@ -8,7 +8,7 @@ that a file streamed block by block gives exactly what the same file gives in on
   whose damage is spread over the whole signal (bandwidth, reverb, phase, mixing).
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
-  Gaps are given, or found as the audio goes by (:class:`DropoutFinder`: digital dropouts).
+  Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diffmusic_engine.diagnose.dropouts import DropoutScanner
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.longform.windows import taper
 
@@ -161,38 +162,6 @@ def region_plan(spans: list[tuple[int, int]], total: int, context: int) -> list[
     return regions
 
 
-class DropoutFinder:
-    """Finds dropouts while the audio streams by: runs of ``min_length..max_length`` samples
-    where every channel stays within ``threshold`` of zero, with audio on both sides (silence
-    at the very start or end of a file is not a dropout)."""
-
-    def __init__(self, threshold: float, min_length: int, max_length: int) -> None:
-        self.threshold = threshold
-        self.min_length = max(1, min_length)
-        self.max_length = max_length
-        self.run_start: int | None = None  # where the quiet run now open began
-
-    def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
-        """Dropouts that end in ``block`` (which starts at file sample ``position``)."""
-        quiet = np.all(np.abs(block) <= self.threshold, axis=0).astype(np.int8)
-        was_quiet = int(self.run_start is not None)
-        edges = np.diff(np.concatenate([[was_quiet], quiet]))
-        starts = list(position + np.flatnonzero(edges == 1))
-        stops = list(position + np.flatnonzero(edges == -1))
-        if self.run_start is not None:
-            starts.insert(0, self.run_start)
-        found = []
-        for first, stop in zip(starts, stops, strict=False):
-            if first > 0 and self.min_length <= stop - first <= self.max_length:
-                found.append((int(first), int(stop)))
-        self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
-        return found
-
-    def open_from(self, received: int) -> int:
-        """The earliest sample a dropout not reported yet could start at."""
-        return self.run_start if self.run_start is not None else received
-
-
 class RegionStream:
     """Restore only regions around damaged spans; everything else passes through untouched.
 
@@ -209,13 +178,15 @@ class RegionStream:
         *,
         context: int,
         margin: int,
-        finder: DropoutFinder | None = None,
+        finder: DropoutScanner | None = None,
     ) -> None:
         self.restore = restore
         self.total = total
         self.context = context
         self.margin = margin  # samples beside a span the backend may change (its crossfade)
         self.finder = finder
+        if finder is not None and finder.max_length is None:
+            raise ValueError("a stream can hold back only so much: give the finder a max_length")
         self.reach = context if finder is None else region_reach((0, finder.max_length), context)
         self.regions = region_plan(spans, total, context)  # not restored yet, in order
         self.buffer = _Buffer(channels)

@@ -29,11 +29,15 @@ Step settings:
   ``SEARCH_CONTEXT_S``): inpainting restores only a region around each gap, this long or five
   gap lengths (whichever is more) on either side, and passes the rest through untouched; a long
   dropout is filled from a repeat found in that region.
-* ``gaps="auto"`` (inpainting): find digital dropouts as the audio streams by: runs of at least
-  ``dropout_min_seconds`` (0.0005) and at most ``dropout_max_seconds`` (0.5) where every channel
-  stays at or below ``dropout_threshold_db`` (-90 dBFS), with audio on both sides (silence at the
-  start or end of a file is left alone). Put such a step first in a chain: effects before it
-  (filters, reverb) smear a dropout's edges so that it is no longer quiet.
+* ``gaps="auto"`` (inpainting): find dropouts as the audio streams by, by the rule that
+  ``diffmusic diagnose`` and ``restore --gap auto`` use (:mod:`diffmusic_engine.diagnose.dropouts`):
+  runs of at least ``dropout_min_seconds`` (0.002) where every channel stays at or below
+  ``dropout_threshold_db`` (digital silence, about -150.5 dBFS), with audio on both sides (silence
+  at the start or end of a file is left alone). Runs longer than ``dropout_max_seconds`` (0.5)
+  are left alone and named in the file's report (the stream holds back five times that much
+  audio, and a long digital silence inside a song may be a deliberate stop). Put such a step
+  first in a chain: effects before it (filters, reverb) smear a dropout so that it is no longer
+  silent.
 
 Gaps are in file time. ``cutoff="auto"`` is detected once, on the first chunk, and kept for the
 whole file; where nothing is missing (the cutoff found is Nyquist) the audio passes through.
@@ -50,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.batch.chunking import DropoutFinder, OverlapStream, RegionStream
+from bridge.batch.chunking import OverlapStream, RegionStream
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.damage import (
@@ -64,6 +68,7 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     load_preset,
 )
+from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
@@ -75,12 +80,12 @@ DEFAULTS = {
     "chunk_seconds": 30.0,
     "overlap_seconds": 1.0,
     "context_seconds": SEARCH_CONTEXT_S,
-    # gaps="auto": a dropout is a run this quiet on every channel, this short, inside the audio
-    "dropout_threshold_db": -90.0,
-    "dropout_min_seconds": 0.0005,
+    # gaps="auto": the engine's rule for a dropout, and the longest a streaming batch fills
+    "dropout_threshold_db": dropouts.SILENCE_DB,
+    "dropout_min_seconds": dropouts.MIN_SECONDS,
     "dropout_max_seconds": 0.5,
 }
-AUTO_PLACEHOLDER = ["0:1"]  # stands for gaps="auto" while the other fields are checked
+LISTED = 5  # silent runs named one by one in a file's note
 
 
 class Restorer:
@@ -102,12 +107,8 @@ class Restorer:
         self.backend = resolve_backend(backend, preset_options, given)
         backend_options = resolve_options(self.backend, preset_options, given)
         self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
-        self.auto_gaps = (
-            damage_fields.get("task") == "inpaint" and damage_fields.get("gaps") == "auto"
-        )
-        if self.auto_gaps:
-            damage_fields["gaps"] = AUTO_PLACEHOLDER
         self.damage: Damage = damage_from_dict(damage_fields)
+        self.auto_gaps = isinstance(self.damage, Inpaint) and self.damage.gaps == "auto"
         check_options(self.backend, self.damage, backend_options)  # now, not at the first piece
         self.options = backend_options
         self.source = _check_source(self.damage, source)
@@ -140,9 +141,25 @@ class Restorer:
 
     @staticmethod
     def note_of(stream: OverlapStream | RegionStream) -> str | None:
-        """What a file's report should say of the pieces ``stream`` (made by :meth:`stream`)
-        left as they came in, or ``None``."""
-        return stream.restore.note() if isinstance(stream.restore, _PieceRestorer) else None
+        """What a file's report should say of what ``stream`` (made by :meth:`stream`) left as
+        it came in (pieces, or silent runs ``gaps="auto"`` did not fill), or ``None``."""
+        piece = stream.restore
+        if not isinstance(piece, _PieceRestorer):
+            return None
+        finder = stream.finder if isinstance(stream, RegionStream) else None
+        if finder is None:
+            return piece.note()
+        if not finder.longer:
+            return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
+        rate = piece.sample_rate
+        runs = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in finder.longer[:LISTED])
+        more = f" and {len(finder.longer) - LISTED} more" if len(finder.longer) > LISTED else ""
+        longer = (
+            f"inpaint: {len(finder.longer)} silent run(s) longer than dropout_max_seconds "
+            f"({finder.max_length / rate:g} s) left alone: {runs}{more}; if they are dropouts, "
+            "give them as gaps or raise dropout_max_seconds"
+        )
+        return "; ".join(note for note in (piece.note(), longer) if note)
 
     def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
         """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
@@ -160,11 +177,11 @@ class Restorer:
         seconds = {k: v * sample_rate for k, v in self.settings.items() if k.endswith("seconds")}
         finder, spans = None, []
         if self.auto_gaps:
-            threshold = 10.0 ** (self.settings["dropout_threshold_db"] / 20.0)
-            finder = DropoutFinder(
-                threshold,
-                int(round(seconds["dropout_min_seconds"])),
-                int(round(seconds["dropout_max_seconds"])),
+            finder = dropouts.DropoutScanner.at_rate(
+                sample_rate,
+                min_seconds=self.settings["dropout_min_seconds"],
+                max_seconds=self.settings["dropout_max_seconds"],
+                silence=10.0 ** (self.settings["dropout_threshold_db"] / 20.0),
             )
         else:
             check_damage(self.damage, total / sample_rate, sample_rate, channels)

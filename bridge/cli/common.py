@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from diffmusic_engine.backends import FOUND_GAPS, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -35,7 +36,10 @@ def add_damage_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--task", choices=TASKS, help="what damage to undo (or from --preset)")
     group.add_argument("--preset", metavar="NAME|FILE", help="a preset from presets/ or a file")
     group.add_argument(
-        "--gap", action="append", metavar="START:END", help="inpaint: gap in seconds (repeatable)"
+        "--gap",
+        action="append",
+        metavar="START:END|auto",
+        help="inpaint: gap in seconds (repeatable), or auto: the dropouts diagnose finds",
     )
     group.add_argument("--crossfade", type=float, metavar="S", help="inpaint: edge blend (s)")
     group.add_argument("--cutoff", metavar="HZ|auto", help="super-resolution: missing band start")
@@ -72,7 +76,7 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     if "task" not in fields:
         raise DamageError("no task: give --task or --preset")
     flags = {
-        "gaps": [str(Gap.parse(g)) for g in args.gap] if args.gap else None,
+        "gaps": _gaps(args.gap) if args.gap else None,
         "crossfade": args.crossfade,
         "cutoff": args.cutoff,
         "n_fft": args.n_fft,
@@ -89,6 +93,15 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
     return damage_from_dict(fields), options
+
+
+def _gaps(texts: list[str]) -> list[str] | str:
+    """``--gap`` values: gaps ``START:END``, or ``auto`` alone (the dropouts the audio shows)."""
+    if "auto" not in texts:
+        return [str(Gap.parse(g)) for g in texts]
+    if len(texts) > 1:
+        raise DamageError("--gap auto finds the dropouts itself: give it alone, or only START:END")
+    return "auto"
 
 
 def _weights(text: str) -> list[float]:
@@ -132,12 +145,20 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
             bar.close()
 
 
-def tell_unchanged(args: argparse.Namespace, why: str | None, outputs: list[str]) -> None:
-    """``note: OUT is the input unchanged: WHY`` on stderr when a restoration did nothing
-    (``Restoration.unchanged``), so that it is never silent; with ``--json`` the result's own
-    line carries it instead."""
-    if why and not getattr(args, "json", False):
-        print(f"note: {', '.join(outputs)} is the input unchanged: {why}", file=sys.stderr)
+def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: list[str]) -> None:
+    """On stderr, what a restoration decided that the user did not give: ``note: OUT is the
+    input unchanged: WHY`` when it did nothing (``Restoration.unchanged``), so that it is never
+    silent, and which dropouts ``--gap auto`` found and filled. With ``--json`` the result's own
+    line carries them instead."""
+    if getattr(args, "json", False):
+        return
+    if restoration.unchanged:
+        print(f"note: {', '.join(outputs)} is the input unchanged: {restoration.unchanged}",
+              file=sys.stderr)  # fmt: skip
+    found = restoration.details.get(FOUND_GAPS)
+    if found:
+        spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
+        print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
 
 
 def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:

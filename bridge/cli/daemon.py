@@ -19,7 +19,7 @@ from bridge.cli.common import (
     emit,
     fail,
     progress_reporter,
-    tell_unchanged,
+    tell_outcome,
 )
 from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
@@ -263,7 +263,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
         why = restoration.unchanged
         status.update(state="finished", fraction=1.0, outputs=outputs, unchanged=why)
         emit(args, "done", job=job_id, outputs=outputs, **({"unchanged": why} if why else {}))
-        tell_unchanged(args, why, outputs)
+        tell_outcome(args, restoration, outputs)
     return 0
 
 
@@ -331,7 +331,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     emit(args, "done", job=args.job, outputs=outputs, **({"unchanged": why} if why else {}))
     if not args.json and not args.quiet:
         print("\n".join(outputs))
-    tell_unchanged(args, why, outputs)
+    tell_outcome(args, restoration, outputs)
     return 0
 
 

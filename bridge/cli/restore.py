@@ -12,7 +12,7 @@ from bridge.cli.common import (
     damage_from_args,
     emit,
     progress_reporter,
-    tell_unchanged,
+    tell_outcome,
 )
 from diffmusic_engine.audio import AudioInfo, check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Damage
@@ -147,5 +147,5 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, info)]
     emit(args, "done", outputs=outputs, details=restoration.details)
-    tell_unchanged(args, restoration.unchanged, outputs)
+    tell_outcome(args, restoration, outputs)
     return 0

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from bridge.batch.chunking import (
-    DropoutFinder,
     OverlapStream,
     RegionStream,
     chunk_plan,
     region_plan,
 )
+from diffmusic_engine.diagnose.dropouts import DropoutScanner
 
 
 def stream_through(stream, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -98,21 +98,6 @@ def test_region_plan_merges_touching_regions() -> None:
     assert [(r.start, r.end) for r in regions] == [(0, 210), (300, 510)]
 
 
-def test_dropout_finder_across_blocks() -> None:
-    signal = np.ones((2, 1000), np.float32)
-    signal[:, :50] = 0  # leading silence: not a dropout
-    signal[:, 200:230] = 0  # a dropout
-    signal[0, 400:420] = 0  # one channel only: not a dropout
-    signal[:, 600:602] = 0  # too short
-    signal[:, 700:900] = 0  # too long
-    signal[:, 980:] = 0  # trailing silence
-    finder = DropoutFinder(threshold=1e-4, min_length=5, max_length=100)
-    found = []
-    for start in range(0, 1000, 17):  # blocks that cut the runs anywhere
-        found += finder.scan(signal[:, start : start + 17], start)
-    assert found == [(200, 230)]
-
-
 def test_region_stream_with_a_finder_matches_known_gaps(rng) -> None:
     total = 30000
     audio = (rng.standard_normal((1, total)) * 0.1).astype(np.float32)
@@ -130,7 +115,7 @@ def test_region_stream_with_a_finder_matches_known_gaps(rng) -> None:
         return stream_through(RegionStream(fill, total, 1, margin=0, context=500, **kwargs),
                               audio, rng)  # fmt: skip
 
-    finder = DropoutFinder(threshold=1e-6, min_length=5, max_length=400)
+    finder = DropoutScanner(5, 400, silence=1e-6)
     found = run(spans=[], finder=finder)
     np.testing.assert_array_equal(found, run(spans=gaps))
     assert np.count_nonzero(found == 1.0) == sum(b - a for a, b in gaps)

@@ -21,9 +21,10 @@ def test_archival_chain_finds_and_fills_dropouts(tmp_path: Path) -> None:
     rate = 22050
     clean = music_excerpt(2.0, rate, 2, seed=11)
     damaged = clean.copy()
-    dropouts = [(11025, 11150), (30000, 30040)]  # 5.7 ms and 1.8 ms of digital silence
+    dropouts = [(11025, 11150), (30000, 30045)]  # 5.7 ms and 2.04 ms of digital silence
     for first, stop in dropouts:
         damaged[:, first:stop] = 0.0
+    damaged[:, 20000:20040] = 0.0  # 1.8 ms: shorter than the rule's 2 ms, left as it is
     source = write(tmp_path / "tape.wav", damaged, rate)  # float32
     chain = load_chain(CHAINS / "archival-dropout-repair.toml")
     render_file(source, tmp_path / "out.wav", chain)
@@ -37,6 +38,7 @@ def test_archival_chain_finds_and_fills_dropouts(tmp_path: Path) -> None:
     for first, stop in dropouts:
         touched[first - 45 : stop + 45] = True
     np.testing.assert_array_equal(fixed[:, ~touched], damaged[:, ~touched])
+    assert not touched[20000:20040].any() and not fixed[:, 20000:20040].any()
     for first, stop in dropouts:
         error = np.abs(fixed[:, first:stop] - clean[:, first:stop]).mean()
         assert error < 0.5 * np.abs(clean[:, first:stop]).mean()

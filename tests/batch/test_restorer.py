@@ -8,7 +8,7 @@ import pytest
 
 from bridge.batch import Restorer
 from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, degrade, restore
-from diffmusic_engine.damage import Inpaint, SuperResolution
+from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.synth import music_excerpt
@@ -143,3 +143,24 @@ def test_bug_a_a_restorer_takes_a_preset_with_per_backend_tables():
     assert restorer.backend == "dsp" and restorer.options == {"iterations": 100}
     audio = np.random.default_rng(0).standard_normal((1, 4000)).astype(np.float32) * 0.1
     assert restorer(audio, 16000).shape == audio.shape
+
+
+def test_auto_gaps_fill_dropouts_and_name_the_silences_left(recording) -> None:
+    rate = 16000
+    audio = music_excerpt(4.0, rate, 2, seed=6)
+    audio[:, 8000:8080] = 0.0  # 5 ms: filled
+    audio[:, 32000:44800] = 0.0  # 0.8 s: longer than dropout_max_seconds (0.5), left alone
+    restorer = Restorer(task="inpaint", gaps="auto", backend="recording", context_seconds=0.5)
+    stream = restorer.stream(rate, 2, audio.shape[1])
+    out = np.concatenate([stream.push(audio), stream.finish()], axis=1)
+    # one piece, the region from 0 s (0.5 s of context before the dropout): piece time = file time
+    assert [c["damage"].gaps for c in recording] == [(Gap(8000 / rate, 8080 / rate),)]
+    assert (out[:, 8000:8080] == 1.0).all() and not out[:, 32000:44800].any()
+    assert Restorer.note_of(stream) == (
+        "inpaint: 1 silent run(s) longer than dropout_max_seconds (0.5 s) left alone: "
+        "2.000-2.800 s; if they are dropouts, give them as gaps or raise dropout_max_seconds"
+    )
+    clean = music_excerpt(4.0, rate, 2, seed=6)
+    stream = restorer.stream(rate, 2, clean.shape[1])
+    np.testing.assert_array_equal(np.concatenate([stream.push(clean), stream.finish()], 1), clean)
+    assert Restorer.note_of(stream) == f"inpaint: {NOTHING_FOUND['inpaint']}"

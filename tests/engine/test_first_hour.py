@@ -68,7 +68,7 @@ def test_client_commands_refuse_an_unwritable_output_before_the_daemon(
 def test_inpaint_without_a_gap_names_the_flag(clip, tmp_path, capsys):
     assert main(["restore", str(clip), "-o", str(tmp_path / "o.wav"), "--task", "inpaint"]) == 1
     err, _ = error_lines(capsys)
-    assert err == ["error: inpaint needs --gap START:END (or the field 'gaps' in a preset)"]
+    assert err == ["error: inpaint needs --gap START:END|auto (or the field 'gaps' in a preset)"]
 
 
 def test_degrade_dereverb_needs_a_room_file(clip, tmp_path, capsys):

@@ -1,0 +1,108 @@
+"""The one rule for a dropout (diagnose, ``restore --gap auto``, the batch), built and real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.cli import main
+from diffmusic_engine.api import NOTHING_FOUND, degrade, restore
+from diffmusic_engine.backends import FOUND_GAPS
+from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose.dropouts import SILENCE, DropoutScanner
+from diffmusic_engine.errors import DamageError
+from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+# Dropouts cut into the shipped real backing: (first, stop) samples at 44.1 kHz.
+CUTS = [(30000, 30221), (90000, 103230)]  # 5.0 ms and 300 ms
+
+
+@pytest.fixture(scope="module")
+def backing() -> tuple[np.ndarray, int]:
+    audio, rate = sf.read(REAL_DIR / "chaos_god_backing.flac", dtype="float32", frames=150000)
+    return np.ascontiguousarray(audio.T), rate
+
+
+@pytest.fixture(scope="module")
+def damaged(backing) -> np.ndarray:
+    audio = backing[0].copy()
+    for first, stop in CUTS:
+        audio[:, first:stop] = 0.0
+    return audio
+
+
+def test_scanner_across_blocks_keeps_longer_runs_apart() -> None:
+    signal = np.ones((2, 1000), np.float32)
+    signal[:, :50] = 0  # leading silence: not a dropout
+    signal[:, 200:230] = 0  # a dropout
+    signal[0, 400:420] = 0  # one channel only: not a dropout
+    signal[:, 600:602] = 0  # too short
+    signal[:, 700:900] = 0  # too long: left alone, kept in .longer
+    signal[:, 980:] = 0  # trailing silence
+    scanner = DropoutScanner(5, 100)
+    found = []
+    for start in range(0, 1000, 17):  # blocks that cut the runs anywhere
+        found += scanner.scan(signal[:, start : start + 17], start)
+    assert found == [(200, 230)]
+    assert scanner.longer == [(700, 900)]
+    assert scanner.run_start == 980  # the tail is still open when the audio ends
+
+
+def test_the_rule_at_its_edges() -> None:
+    rate = 10000  # 2 ms = 20 samples
+    audio = np.full((2, 1000), 0.5, np.float32)
+    audio[:, 100:120] = SILENCE  # 20 samples at the threshold: a dropout
+    audio[:, 300:319] = 0.0  # 19 samples: too short
+    audio[:, 500:520] = 2 * SILENCE  # one 24-bit step: not digital silence
+    audio[1, 700:720] = 0.5  # one channel still sounds
+    audio[0, 700:720] = 0.0
+    assert dropouts.find(audio, rate) == [(0.01, 0.012)]
+    assert dropouts.detect(audio, rate) == [{"start": 0.01, "end": 0.012}]
+
+
+def test_quiet_real_music_has_no_dropouts() -> None:
+    """The shipped real guitar played 50 dB down, as a quiet passage is, in 16-bit: its rests
+    stay below -90 dBFS for milliseconds (the batch's former rule found 63 "dropouts" there)
+    but never reach digital silence."""
+    audio, rate = sf.read(REAL_DIR / "feelings_guitar.flac", dtype="float32")
+    quiet = np.round(audio.T * 10 ** (-50 / 20) * 2**15) / 2**15
+    assert dropouts.find(quiet, rate) == []
+    near_silence = DropoutScanner.at_rate(rate, silence=10 ** (-90 / 20)).scan(quiet, 0)
+    assert len(near_silence) > 10  # the material is quiet enough for the rule to matter
+
+
+def test_restore_gap_auto_fills_what_diagnose_finds(backing, damaged) -> None:
+    audio, rate = backing
+    found = dropouts.find(damaged, rate)
+    assert found == [(first / rate, stop / rate) for first, stop in CUTS]
+    auto = restore(damaged, rate, Inpaint(gaps="auto"))
+    given = restore(damaged, rate, Inpaint(gaps=tuple(Gap(a, b) for a, b in found)))
+    np.testing.assert_array_equal(auto.audio, given.audio)  # the same repair as given gaps
+    assert auto.details[FOUND_GAPS] == [list(span) for span in found]
+    assert FOUND_GAPS not in given.details
+    for first, stop in CUTS:  # filled, not silent
+        assert np.abs(auto.audio[:, first:stop]).mean() > 0.3 * np.abs(audio[:, first:stop]).mean()
+    clean = restore(audio, rate, Inpaint(gaps="auto"))
+    np.testing.assert_array_equal(clean.audio, audio)
+    assert clean.unchanged == NOTHING_FOUND["inpaint"]
+    with pytest.raises(DamageError, match="not auto"):
+        degrade(audio, rate, Inpaint(gaps="auto"))
+
+
+def test_cli_gap_auto(tmp_path, damaged, backing, capsys) -> None:
+    rate = backing[1]
+    source = tmp_path / "take.wav"
+    sf.write(source, damaged.T, rate, subtype="PCM_24")
+    assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
+                 "--gap", "auto"]) == 0  # fmt: skip
+    spans = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in CUTS)
+    assert capsys.readouterr().err.strip() == f"note: filled 2 dropout(s) found: {spans}"
+    out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert np.count_nonzero(np.abs(out[CUTS[1][0] : CUTS[1][1]]) > 2**-23) > 20000
+    code = main(["restore", str(source), "-o", str(tmp_path / "x.wav"), "--task", "inpaint",
+                 "--gap", "auto", "--gap", "1:2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "give it alone" in err
+    assert not (tmp_path / "x.wav").exists()
