@@ -18,6 +18,7 @@ from bridge.client import AsyncClient, RequestRejected
 from bridge.osc import DONE
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.backends import FOUND_GAPS
 from diffmusic_engine.damage import (
     Dereverb,
     Gap,
@@ -60,8 +61,11 @@ def cases(tmp_path, clip):
     ir = synthetic_rir(0.25, RATE, seed=1)
     ir_path = write_audio(tmp_path / "room.wav", ir[None, :], RATE)
     reverberant = degrade(clip, RATE, Dereverb(), impulse_response=ir)
+    holed = clip.copy()
+    holed[:, int(0.6 * RATE) : int(0.62 * RATE)] = 0.0  # a dropout for gaps="auto" to find
     return {
         "inpaint": (clip, Inpaint((Gap(0.40, 0.41),)), {}),
+        "inpaint-auto": (holed, Inpaint("auto"), {}),
         "super-resolution": (
             degrade(clip, RATE, SuperResolution(3000.0)), SuperResolution("auto"), {}),
         "phase-retrieval": (clip, PhaseRetrieval(256, 64), {"iterations": 4}),
@@ -74,6 +78,7 @@ def cases(tmp_path, clip):
 
 def test_round_trip_every_task_equals_in_process(daemon, clip, tmp_path, osc_listener):
     jobs, whys = {}, {}  # whys: the in-process restoration's "unchanged" where it has one
+    found = {}  # the dropouts gaps="auto" found, per job
     with daemon.client() as client:
         for name, (audio, damage, options) in cases(tmp_path, clip).items():
             job_id = client.submit(audio, RATE, damage, options=options, job_id=f"rt-{name}")
@@ -85,11 +90,15 @@ def test_round_trip_every_task_equals_in_process(daemon, clip, tmp_path, osc_lis
             assert result.sample_rate == RATE
             expected = restore(audio, RATE, damage, backend="dsp", options=options)
             assert_same_tracks(result.tracks, expected.tracks)
+            assert result.details.get(FOUND_GAPS) == expected.details.get(FOUND_GAPS)
+            if FOUND_GAPS in expected.details:
+                found[job_id] = expected.details[FOUND_GAPS]
             if expected.unchanged:
                 whys[job_id] = (expected.unchanged,)
     # Every finished job was announced over OSC with a WAV of its result, then the action; a
     # why only where the output is the input (blind dereverb finds no room in 1 s).
     assert list(whys) == [jobs["dereverb-blind"][0]]
+    assert found == {jobs["inpaint-auto"][0]: [[0.6, 0.62]]}
     ids = {job_id for job_id, *_ in jobs.values()}  # announced in the order they finish
     messages = osc_listener.wait_for(
         lambda ms: ids <= {args[0] for address, args in ms if address == DONE}
