@@ -268,9 +268,10 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         flags = ", ".join(REQUIRED_FLAGS.get(name, name) for name in missing)
         raise DamageError(f"{task} needs {flags} (or the field {missing[0]!r} in a preset)")
     try:
-        for name in ("gaps", "clicks"):
-            if name in data and not (name == "gaps" and data[name] == "auto"):
-                data[name] = tuple(_gap(g) for g in data[name])
+        if "gaps" in data and data["gaps"] != "auto":
+            data["gaps"] = tuple(_gap(g) for g in data["gaps"])
+        if "clicks" in data:
+            data["clicks"] = tuple(_gap(g) for g in data["clicks"])
         if "weights" in data:
             data["weights"] = tuple(float(w) for w in data["weights"])
         rir = data.pop("rir", None)

@@ -147,19 +147,10 @@ class Restorer:
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
-        if finder is None:
-            return piece.note()
-        if not finder.longer:
-            return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
-        rate = piece.sample_rate
-        runs = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in finder.longer[:LISTED])
-        more = f" and {len(finder.longer) - LISTED} more" if len(finder.longer) > LISTED else ""
-        longer = (
-            f"inpaint: {len(finder.longer)} silent run(s) longer than dropout_max_seconds "
-            f"({finder.max_length / rate:g} s) left alone: {runs}{more}; if they are dropouts, "
-            "give them as gaps or raise dropout_max_seconds"
-        )
-        return "; ".join(note for note in (piece.note(), longer) if note)
+        if finder is None or finder.longer:
+            notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate))
+            return "; ".join(note for note in notes if note) or None
+        return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
 
     def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
         """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
@@ -192,6 +183,18 @@ class Restorer:
             margin=int(np.ceil(self.damage.crossfade * sample_rate)) + 2,
             finder=finder,
         )  # fmt: skip
+
+
+def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:
+    """The note naming the silent runs ``finder`` found too long to fill as dropouts."""
+    longer = finder.longer
+    runs = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in longer[:LISTED])
+    more = f" and {len(longer) - LISTED} more" if len(longer) > LISTED else ""
+    return (
+        f"inpaint: {len(longer)} silent run(s) longer than dropout_max_seconds "
+        f"({finder.max_length / rate:g} s) left alone: {runs}{more}; if they are dropouts, "
+        "give them as gaps or raise dropout_max_seconds"
+    )
 
 
 class _PieceRestorer:

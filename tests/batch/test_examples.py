@@ -37,8 +37,8 @@ def test_archival_chain_finds_and_fills_dropouts(tmp_path: Path) -> None:
     touched = np.zeros(damaged.shape[1], bool)
     for first, stop in dropouts:
         touched[first - 45 : stop + 45] = True
-    np.testing.assert_array_equal(fixed[:, ~touched], damaged[:, ~touched])
-    assert not touched[20000:20040].any() and not fixed[:, 20000:20040].any()
+    np.testing.assert_array_equal(fixed[:, ~touched], damaged[:, ~touched])  # the 1.8 ms run too
+    assert not fixed[:, 20000:20040].any()
     for first, stop in dropouts:
         error = np.abs(fixed[:, first:stop] - clean[:, first:stop]).mean()
         assert error < 0.5 * np.abs(clean[:, first:stop]).mean()
