@@ -9,7 +9,13 @@
    and how many runs in all. Clean music has none, so every run is a false find.
 2. **Finds**: dropouts of ``LENGTHS`` cut (digital silence) into each recording, then passed
    through what happens to files (16-bit with and without TPDF dither, soxr to 48 kHz, MP3 via
-   pedalboard): the median and worst fraction of each dropout the rule covers.
+   pedalboard): the median and worst fraction of each dropout the rule covers, with the engine's
+   widening of the edges (``DropoutScanner.widen``, "+ edges") and without, and how far past
+   the dropout the widened runs reach (ms, median / worst: music taken for the dropout).
+3. **Fills after MP3**: a 50 ms and a 300 ms dropout through MP3, filled by ``restore`` (the
+   embedded default) over the runs found with and without the widening: 1 ms frames left 20 dB
+   or more under the undamaged recording's MP3 (holes), and the log-mel distance to it (dB)
+   over the dropout and 50 ms either side.
 
 The candidate rules are the engine's scanner (:class:`DropoutScanner`) with another threshold
 or minimum length; the rule the engine keeps is ``diagnose.dropouts`` (digital silence, 2 ms).
@@ -39,11 +45,14 @@ LENGTHS = (0.005, 0.05, 0.3, 1.0)  # cut at 0.8, 1.8, 3.0 and 4.2 s
 STARTS = (0.8, 1.8, 3.0, 4.2)
 
 
-def runs(audio: np.ndarray, rate: int, threshold_db: float, min_seconds: float) -> list:
+def runs(
+    audio: np.ndarray, rate: int, threshold_db: float, min_seconds: float, edges: bool = False
+) -> list:
     scanner = DropoutScanner.at_rate(
         rate, min_seconds=min_seconds, silence=10 ** (threshold_db / 20)
     )
-    return scanner.scan(audio, 0)
+    found = scanner.scan(audio, 0)
+    return scanner.widen(audio, found) if edges else found
 
 
 def stored(audio: np.ndarray, bits: int) -> np.ndarray:
@@ -81,8 +90,12 @@ def processed(audio: np.ndarray, rate: int) -> Iterator[tuple[str, np.ndarray, i
     yield "MP3 V2", pedalboard.MP3Compressor(vbr_quality=2)(audio, rate), rate
 
 
+RULES = [(t, False) for t in THRESHOLDS_DB] + [(SILENCE_DB, True)]  # (dBFS, widened)
+
+
 def finds(recordings: list[tuple[str, np.ndarray, int]], min_seconds: float) -> None:
-    coverage: dict[tuple[str, float, float], list[float]] = {}
+    coverage: dict[tuple[str, tuple, float], list[float]] = {}
+    overreach: dict[tuple[str, float], list[float]] = {}
     for _, audio, rate in recordings:
         damaged, truth = audio.copy(), []
         for length, start in zip(LENGTHS, STARTS, strict=True):
@@ -90,22 +103,60 @@ def finds(recordings: list[tuple[str, np.ndarray, int]], min_seconds: float) -> 
             damaged[:, first : first + int(length * rate)] = 0.0
             truth.append((start, first / rate + int(length * rate) / rate, length))
         for path, signal, path_rate in processed(damaged, rate):
-            for threshold in THRESHOLDS_DB:
+            for rule in RULES:
                 spans = [(a / path_rate, b / path_rate) for a, b in
-                         runs(signal, path_rate, threshold, min_seconds)]  # fmt: skip
+                         runs(signal, path_rate, rule[0], min_seconds, rule[1])]  # fmt: skip
                 for start, end, length in truth:
-                    covered = sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
-                    coverage.setdefault((path, threshold, length), []).append(
-                        covered / (end - start)
-                    )
+                    near = [(a, b) for a, b in spans if b > start and a < end]
+                    covered = sum(min(b, end) - max(a, start) for a, b in near)
+                    coverage.setdefault((path, rule, length), []).append(covered / (end - start))
+                    if rule[1] and near:
+                        past = max(0.0, start - near[0][0]) + max(0.0, near[-1][1] - end)
+                        overreach.setdefault((path, length), []).append(1000 * past)
     print(f"\nfinds (min {min_seconds * 1000:g} ms): fraction of each dropout covered, "
           "median / worst over recordings")  # fmt: skip
-    print("path          threshold  " + "  ".join(f"{x * 1000:9g} ms" for x in LENGTHS))
+    print("path          threshold          " + "  ".join(f"{x * 1000:9g} ms" for x in LENGTHS))
     for path in ("float", "16-bit", "16-bit TPDF", "soxr 48 kHz", "MP3 V2"):
-        for threshold in THRESHOLDS_DB:
-            cells = [coverage[(path, threshold, x)] for x in LENGTHS]
+        for rule in RULES:
+            cells = [coverage[(path, rule, x)] for x in LENGTHS]
             row = "  ".join(f"{np.median(c):.2f} / {np.min(c):.2f}" for c in cells)
-            print(f"{path:12s} {threshold:10.1f}  {row}")
+            print(f"{path:12s} {rule[0]:10.1f}{' + edges' if rule[1] else '        '}  {row}")
+    print("\n+ edges: ms taken past the dropout, median / worst over the dropouts found")
+    for path in ("float", "16-bit", "16-bit TPDF", "soxr 48 kHz", "MP3 V2"):
+        cells = [overreach.get((path, x), [0.0]) for x in LENGTHS]
+        print(f"{path:12s}  " + "  ".join(f"{np.median(c):5.1f} / {np.max(c):5.1f}" for c in cells))
+
+
+def fills(recordings: list[tuple[str, np.ndarray, int]]) -> None:
+    from diffmusic_engine.api import restore
+    from diffmusic_engine.damage import Gap, Inpaint
+    from diffmusic_engine.metrics import log_mel_distance
+
+    holes: dict[bool, list[int]] = {False: [], True: []}
+    distance: dict[bool, list[float]] = {False: [], True: []}
+    for _, audio, rate in recordings:
+        ms, coded = rate // 1000, pedalboard.MP3Compressor(vbr_quality=2)
+        clean = coded(audio, rate)
+        for length, start in ((0.05, STARTS[1]), (0.3, STARTS[2])):
+            first, stop = int(start * rate), int(start * rate) + int(length * rate)
+            damaged = audio.copy()
+            damaged[:, first:stop] = 0.0
+            signal = coded(damaged, rate)
+            for edges in (False, True):
+                spans = runs(signal, rate, SILENCE_DB, 0.002, edges)
+                gaps = tuple(Gap(a / rate, b / rate) for a, b in spans)
+                out = restore(signal, rate, Inpaint(gaps=gaps)).audio
+                n = (stop - first) // ms
+                frames = slice(first, first + n * ms)
+                power = [np.mean(x[:, frames].reshape(x.shape[0], n, ms) ** 2, axis=(0, 2))
+                         for x in (out, clean)]  # fmt: skip
+                holes[edges].append(int(np.sum(power[0] < 0.01 * power[1])))
+                around = slice(first - 50 * ms, stop + 50 * ms)
+                distance[edges].append(log_mel_distance(clean[:, around], out[:, around], rate))
+    print("\nfills after MP3 V2 (50 and 300 ms dropouts): holes in ms (total, worst), log-mel dB")
+    for edges in (False, True):
+        print(f"{'widened' if edges else 'as found':9s} holes {sum(holes[edges]):4d} "
+              f"{max(holes[edges]):3d}  log-mel mean {np.mean(distance[edges]):.3f}")  # fmt: skip
 
 
 def main() -> None:
@@ -121,6 +172,7 @@ def main() -> None:
         sys.exit("error: give folders of recordings at least 5.5 s long (the cuts end at 5.2 s)")
     false_finds(recordings)
     finds(recordings, 0.002)
+    fills(recordings)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ that a file streamed block by block gives exactly what the same file gives in on
   whose damage is spread over the whole signal (bandwidth, reverb, phase, mixing).
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
-  Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``).
+  Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``, whose
+  ``widen`` takes a found dropout's smeared edges in when its region is restored).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
@@ -235,8 +236,13 @@ class RegionStream:
 
     def _restore_region(self, region: Region) -> None:
         piece = self.buffer.view(region.start, region.end)
-        restored = self.restore(piece.copy(), region.start, region.spans)
-        for first, stop in region.spans:
+        spans = region.spans
+        if self.finder is not None:  # found dropouts: their smeared edges join them
+            local = [(a - region.start, b - region.start) for a, b in spans]
+            spans = tuple((a + region.start, b + region.start)
+                          for a, b in self.finder.widen(piece, local))  # fmt: skip
+        restored = self.restore(piece.copy(), region.start, spans)
+        for first, stop in spans:
             a = max(0, first - self.margin - region.start)
             b = min(region.end, stop + self.margin) - region.start
             piece[:, a:b] = restored[:, a:b]

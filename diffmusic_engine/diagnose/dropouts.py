@@ -11,6 +11,11 @@ every channel for milliseconds at a time (rests, note ends), and a -90 dBFS rule
 dropouts and fills them; at digital silence none was found, in 24-bit or 16-bit, down to -50 dB.
 The price: a dropout that was dithered afterwards (16-bit TPDF, +-1 LSB) is not digital silence
 and is not found; give it as a gap.
+
+A lossy codec or a resampler smears a dropout's edges: after MP3 the digital silence starts
+10-25 ms late and ends 5-15 ms early, the rest of the dropout ringing 25-90 dB under the music.
+:meth:`DropoutScanner.widen` takes those edges back into the dropout (measured in
+docs/results.md "Dropouts"), so that the fill does not leave them as short holes on either side.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ SILENCE = 2.0**-25
 SILENCE_DB = 20.0 * math.log10(SILENCE)  # about -150.5 dBFS
 # Shorter runs are zero crossings or quiet samples, not dropouts.
 MIN_SECONDS = 0.002
+# Widening a found dropout's edges (DropoutScanner.widen): a frame of EDGE_FRAME_SECONDS beside
+# the dropout joins it while its power stays EDGE_DB under the music's level (the median frame
+# of the EDGE_REFERENCE_SECONDS beyond the widest reach), up to EDGE_SECONDS on each side.
+EDGE_SECONDS = 0.03
+EDGE_FRAME_SECONDS = 0.001
+EDGE_REFERENCE_SECONDS = 0.02
+EDGE_DB = 20.0
 
 
 class DropoutScanner:
@@ -32,13 +44,20 @@ class DropoutScanner:
     Runs of ``min_length`` samples or more where every channel stays within ``silence`` of
     zero, with audio on both sides: a run still open when the audio ends is its tail. Runs
     longer than ``max_length`` (``None``: no limit) are not reported as dropouts; they are kept
-    in :attr:`longer` for the caller to say that it left them alone.
+    in :attr:`longer` for the caller to say that it left them alone. :meth:`widen` takes the
+    smeared edges beside them in, a frame of ``edge_frame`` samples at a time (0: never).
     """
 
     def __init__(
-        self, min_length: int, max_length: int | None = None, *, silence: float = SILENCE
+        self,
+        min_length: int,
+        max_length: int | None = None,
+        *,
+        silence: float = SILENCE,
+        edge_frame: int = 0,
     ) -> None:
         self.silence = silence
+        self.edge_frame = edge_frame
         self.min_length = max(1, min_length)
         self.max_length = max_length
         self.run_start: int | None = None  # where the silent run now open began
@@ -55,7 +74,12 @@ class DropoutScanner:
     ) -> DropoutScanner:
         """The scanner for audio at ``sample_rate``, lengths in seconds."""
         longest = None if max_seconds is None else int(max_seconds * sample_rate)
-        return cls(math.ceil(min_seconds * sample_rate), longest, silence=silence)
+        return cls(
+            math.ceil(min_seconds * sample_rate),
+            longest,
+            silence=silence,
+            edge_frame=max(1, round(EDGE_FRAME_SECONDS * sample_rate)),
+        )
 
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """Dropouts ``(first, stop)`` in samples that end in ``(channels, samples)`` ``block``,
@@ -78,6 +102,45 @@ class DropoutScanner:
         self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
         return found
 
+    def widen(self, audio: np.ndarray, runs: tuple | list) -> list[tuple[int, int]]:
+        """The dropouts ``runs`` (``(first, stop)`` samples into ``(channels, samples)``
+        ``audio``, in order) with the smeared edges beside them taken in; never past a
+        neighbouring run or the audio's ends. Runs fewer than ``min_length`` samples apart are
+        one dropout (MP3 leaves single samples inside one)."""
+        if not self.edge_frame:
+            return list(runs)
+        joined: list[tuple[int, int]] = []
+        for first, stop in runs:
+            if joined and first - joined[-1][1] < self.min_length:
+                first = joined.pop()[0]
+            joined.append((first, stop))
+        runs, widened = joined, []
+        for i, (first, stop) in enumerate(runs):
+            before = runs[i - 1][1] if i else 0
+            after = runs[i + 1][0] if i + 1 < len(runs) else audio.shape[1]
+            widened.append((
+                first - self._smear(audio[:, before:first][:, ::-1]),
+                stop + self._smear(audio[:, stop:after]),
+            ))  # fmt: skip
+        return widened
+
+    def _smear(self, outward: np.ndarray) -> int:
+        """Samples of ``outward`` (the audio running away from a dropout's edge) that belong to
+        the dropout: whole frames from the edge on, each EDGE_DB or more under the music's level
+        (the median frame beyond the reach)."""
+        frame = self.edge_frame
+        reach = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join
+        count = min(
+            outward.shape[1] // frame,
+            reach + math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS),
+        )
+        if count <= reach:  # no music beyond the reach to compare with
+            return 0
+        frames = outward[:, : count * frame].reshape(outward.shape[0], count, frame)
+        power = np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))
+        quiet = power[:reach] < np.median(power[reach:]) * 10 ** (-EDGE_DB / 10)
+        return frame * (reach if quiet.all() else int(np.argmin(quiet)))
+
     def open_from(self, received: int) -> int:
         """The earliest sample a dropout not reported yet could start at."""
         return self.run_start if self.run_start is not None else received
@@ -85,7 +148,8 @@ class DropoutScanner:
 
 def find(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
     """``[(start, end), ...]`` in seconds, one per dropout in ``(channels, samples)`` ``audio``."""
-    runs = DropoutScanner.at_rate(sample_rate).scan(audio, 0)
+    scanner = DropoutScanner.at_rate(sample_rate)
+    runs = scanner.widen(audio, scanner.scan(audio, 0))
     return [(first / sample_rate, stop / sample_rate) for first, stop in runs]
 
 

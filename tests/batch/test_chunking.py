@@ -11,6 +11,7 @@ from bridge.batch.chunking import (
     chunk_plan,
     region_plan,
 )
+from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.dropouts import DropoutScanner
 
 
@@ -119,3 +120,28 @@ def test_region_stream_with_a_finder_matches_known_gaps(rng) -> None:
     found = run(spans=[], finder=finder)
     np.testing.assert_array_equal(found, run(spans=gaps))
     assert np.count_nonzero(found == 1.0) == sum(b - a for a, b in gaps)
+
+
+def test_region_stream_widens_found_dropouts_as_find_does(rng) -> None:
+    """Dropouts with smeared edges (20 ms at -30 dB before the first, 10 ms at -26 dB after the
+    second, 1 ms frames of 10 samples): streamed in random blocks, the batch fills exactly the
+    widened spans a whole-clip ``find`` reports."""
+    rate = 10000
+    audio = np.full((1, rate), 0.5, np.float32)
+    audio[:, 3000:4000] = 0.0
+    audio[:, 2800:3000] = 0.5 * 10 ** (-30 / 20)
+    audio[:, 7000:7300] = 0.0
+    audio[:, 7300:7400] = 0.5 * 10 ** (-26 / 20)
+    assert dropouts.find(audio, rate) == [(0.28, 0.4), (0.7, 0.74)]
+
+    def fill(x, start, spans):
+        y = x.copy()
+        for a, b in spans:
+            y[:, a - start : b - start] = 1.0
+        return y
+
+    finder = DropoutScanner.at_rate(rate, max_seconds=0.5)
+    out = stream_through(RegionStream(fill, rate, 1, [], margin=0, context=500, finder=finder),
+                         audio, rng)  # fmt: skip
+    filled = np.flatnonzero(out[0] == 1.0)
+    np.testing.assert_array_equal(filled, np.r_[2800:4000, 7000:7400])

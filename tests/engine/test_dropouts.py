@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pedalboard
 import pytest
 import soundfile as sf
 
@@ -106,3 +107,42 @@ def test_cli_gap_auto(tmp_path, damaged, backing, capsys) -> None:
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "give it alone" in err
     assert not (tmp_path / "x.wav").exists()
+
+
+def smeared(rate: int = 10000) -> np.ndarray:
+    """Music at a steady level with a dropout at 100-200 ms whose edges a codec smeared: 20 ms
+    at -30 dB before it (joins), 5 ms at -10 dB after it (music: stays), 1 ms frames of 10."""
+    audio = np.full((2, rate // 2), 0.5, np.float32)
+    audio[:, 1000:2000] = 0.0
+    audio[:, 800:1000] = 0.5 * 10 ** (-30 / 20)
+    audio[:, 2000:2050] = 0.5 * 10 ** (-10 / 20)
+    return audio
+
+
+def test_widen_takes_in_smeared_edges_and_no_more() -> None:
+    rate, audio = 10000, smeared()
+    scanner = DropoutScanner.at_rate(rate)
+    assert scanner.scan(audio, 0) == [(1000, 2000)]
+    assert scanner.widen(audio, [(1000, 2000)]) == [(800, 2000)]
+    assert dropouts.find(audio, rate) == [(0.08, 0.2)]
+    audio[:, 650:800] = 0.5 * 10 ** (-40 / 20)  # quiet for 35 ms: joins up to EDGE_SECONDS
+    assert scanner.widen(audio, [(1000, 2000)]) == [(700, 2000)]
+    # the music is read between the neighbours only: here nothing but quiet, so no widening
+    assert scanner.widen(audio, [(100, 690), (1000, 2000)])[1] == (1000, 2000)
+    assert scanner.widen(audio[:, :2300], [(1000, 2000)])[0][1] == 2000  # no music beyond
+    assert scanner.widen(audio, [(1000, 1400), (1419, 2000)]) == [(700, 2000)]  # one dropout
+    assert DropoutScanner(20).widen(audio, [(1000, 2000)]) == [(1000, 2000)]  # edge_frame 0
+
+
+def test_a_dropout_through_mp3_is_found_whole(backing) -> None:
+    """The 300 ms cut through MP3 (V2): the digital silence left starts 14 ms late, ends 11 ms
+    early and is broken by one sample; widened, the dropout found is the cut within 1 ms."""
+    audio, rate = backing
+    first, stop = CUTS[1]
+    damaged = audio.copy()
+    damaged[:, first:stop] = 0.0
+    coded = pedalboard.MP3Compressor(vbr_quality=2)(damaged, rate)
+    (a, _), (_, b) = DropoutScanner.at_rate(rate).scan(coded, 0)
+    assert a - first > 0.005 * rate and stop - b > 0.005 * rate  # the smear the rule misses
+    ((start, end),) = dropouts.find(coded, rate)
+    assert abs(start - first / rate) < 0.001 and abs(end - stop / rate) < 0.001
