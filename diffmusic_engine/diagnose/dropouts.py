@@ -36,6 +36,8 @@ EDGE_SECONDS = 0.03
 EDGE_FRAME_SECONDS = 0.001
 EDGE_REFERENCE_SECONDS = 0.02
 EDGE_DB = 20.0
+_EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
+_REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
 
 
 class DropoutScanner:
@@ -129,17 +131,14 @@ class DropoutScanner:
         the dropout: whole frames from the edge on, each EDGE_DB or more under the music's level
         (the median frame beyond the reach)."""
         frame = self.edge_frame
-        reach = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join
-        count = min(
-            outward.shape[1] // frame,
-            reach + math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS),
-        )
-        if count <= reach:  # no music beyond the reach to compare with
+        count = min(outward.shape[1] // frame, _EDGE_FRAMES + _REFERENCE_FRAMES)
+        if count <= _EDGE_FRAMES:  # no music beyond the reach to compare with
             return 0
         frames = outward[:, : count * frame].reshape(outward.shape[0], count, frame)
         power = np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))
-        quiet = power[:reach] < np.median(power[reach:]) * 10 ** (-EDGE_DB / 10)
-        return frame * (reach if quiet.all() else int(np.argmin(quiet)))
+        level = np.median(power[_EDGE_FRAMES:])  # the music's, per frame
+        quiet = power[:_EDGE_FRAMES] < level * 10 ** (-EDGE_DB / 10)
+        return frame * (_EDGE_FRAMES if quiet.all() else int(np.argmin(quiet)))
 
     def open_from(self, received: int) -> int:
         """The earliest sample a dropout not reported yet could start at."""
