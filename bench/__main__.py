@@ -23,6 +23,7 @@ SUITE = {
     "dsp": ["--quick"],
     "dropouts": ["--quick"],
     "solver": ["--quick"],
+    "track": ["--seconds", "1", "--steps", "1", "--tasks", "inpaint"],  # a token run on a CPU
     "bridge": ["--quick"],
     "batch": ["--files", "2"],
     "dereverb_memory": ["--minutes", "0.5", "1.5"],

@@ -173,8 +173,8 @@ def reference_step(adapter, loss, schedule, z_t, damaged, operator):
     inputs = {k: torch.cat([v, v]) for k, v in unconditional.items()}
     adapter.unet.requires_grad_(True)
     try:
-        noise_input = torch.cat([z_t, z_t])
-        eps_both = adapter.unet(noise_input, t, **inputs, return_dict=False)[0]
+        noise_input = torch.cat([z_t, z_t]).to(adapter.dtype)  # fp16 on CUDA, as the UNet
+        eps_both = adapter.unet(noise_input, t, **inputs, return_dict=False)[0].float()
         uncond, cond = eps_both.chunk(2)
         eps = uncond + 3.5 * (cond - uncond)
         sample_ = z_t.clone().detach().requires_grad_(True)

@@ -9,6 +9,8 @@ gradient, which therefore reaches z0 but never a parameter.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -124,6 +126,7 @@ class LatentAudioAdapter:
         self.name = name
         self.device = torch.device(device)
         self.dtype = dtype
+        reproducible(self.device)
         # D and V carry the guidance gradient: see decoder_dtype
         self.decoder_dtype = decoder_dtype(dtype)
         self.unet = freeze(unet, self.device, dtype)
@@ -273,3 +276,38 @@ def decoder_dtype(dtype: torch.dtype) -> torch.dtype:
 def default_dtype(device: torch.device) -> torch.dtype:
     """fp16 on CUDA (the checkpoints' published precision), fp32 elsewhere."""
     return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def reproducible(device: torch.device) -> None:
+    """Same seed, same output on CUDA too, as on the CPU (``details.seed`` promises it).
+
+    The chain's noise is drawn on the CPU whatever the device (samplers.sample), but CUDA's
+    fastest kernels for some passes (cuDNN's, and backward passes that add with atomics) sum in
+    a varying order: two runs of one seed on an H200 differed (tests/models/test_solver.py's
+    same-seed test failed there with PyTorch's defaults). This pins cuDNN to
+    deterministic algorithms and turns on PyTorch's deterministic implementations, with the cuBLAS
+    workspace its docs require. Process-wide, set once a model is placed on CUDA: a process holding
+    a model on a GPU is a restoring worker, and every job in it wants the same. Measured on an H200
+    (docs/results.md "On a GPU"): three tasks of 100 steps bit for bit the same run to run (without
+    this: 151 dB apart), no slower. Two backward kernels have no deterministic version in PyTorch
+    2.11 (reflection padding, under the STFT's centring; memory-efficient attention, in the VAE) and
+    stay as they were (``warn_only``); their warnings, repeated at every step, are silenced.
+    """
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    # filling every torch.empty with NaN (the default under deterministic mode) costs time and
+    # guards nothing here: no kernel of ours reads memory it did not write
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    for message in _NO_DETERMINISTIC_KERNEL:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)
+
+
+# what PyTorch says, at every backward pass, of the kernels that have no deterministic version
+_NO_DETERMINISTIC_KERNEL = (
+    r".* does not have a deterministic implementation",
+    r"Memory Efficient attention defaults to a non-deterministic algorithm",
+)

@@ -5,11 +5,13 @@
   solves in about a second on a CPU.
 - :func:`real_size_audioldm2`: an adapter with AudioLDM2-music's real layer shapes (from
   ``../shared/model-shapes/audioldm2-music.json``) and random weights, for speed measurements.
+- :data:`TEST_DEVICE`: the device the tests run the tiny models on.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -28,6 +30,9 @@ SCHEDULER = {
 # predicts no useful noise, so with the real schedule Tweedie's z0 = z_t / sqrt(abar_t) would blow
 # up to ~15x the prior's scale and guidance steps would be lost in it.
 TINY_SCHEDULER = {**SCHEDULER, "beta_start": 1e-4, "beta_end": 2e-3}
+# The device of the tiny-model tests: the CPU here and in CI; ``DIFFMUSIC_TEST_DEVICE=cuda`` runs
+# the same tests on a GPU, where the UNet runs in float16 (docs/results.md "On a GPU").
+TEST_DEVICE = os.environ.get("DIFFMUSIC_TEST_DEVICE", "cpu")
 SAMPLE_RATE, HOP, TINY_MELS = 16000, 160, 16
 
 

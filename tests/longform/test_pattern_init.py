@@ -10,11 +10,12 @@ from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.gaps import full_rate_ranges
+from diffmusic_engine.models.testing import TEST_DEVICE
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow
 RATE = 44100
-FAST = {"steps": 4, "device": "cpu", "batch_size": 32}
+FAST = {"steps": 4, "device": TEST_DEVICE, "batch_size": 32}
 
 
 def run(audio, damage, model, **options):

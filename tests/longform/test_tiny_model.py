@@ -19,11 +19,12 @@ from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
+from diffmusic_engine.models.testing import TEST_DEVICE
 from diffmusic_engine.operators import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow
-FAST = {"steps": 2, "device": "cpu", "batch_size": 32}
+FAST = {"steps": 2, "device": TEST_DEVICE, "batch_size": 32}
 
 
 def test_a_30_s_stereo_48k_region_keeps_length_rate_and_channels(tiny_model):
@@ -102,7 +103,7 @@ def restore_command(source, output, task, rir, model) -> list[str]:
     return [
         "restore", str(source), "-o", str(output), "--task", task,
         *[f.format(rir=rir) for f in TASK_FLAGS[task]], "--backend", "diffusion",
-        "--model", model, "--steps", "2", "--seed", "1", "--device", "cpu", "--json",
+        "--model", model, "--steps", "2", "--seed", "1", "--device", TEST_DEVICE, "--json",
     ]  # fmt: skip
 
 

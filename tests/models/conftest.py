@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffmusic_engine.models import load_model
-from diffmusic_engine.models.testing import save_tiny_pipeline
+from diffmusic_engine.models.testing import TEST_DEVICE, save_tiny_pipeline
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,12 +29,12 @@ def tiny_folders(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def audioldm2(tiny_folders):
-    return load_model(str(tiny_folders["audioldm2"]), device="cpu")
+    return load_model(str(tiny_folders["audioldm2"]), device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")
 def musicldm(tiny_folders):
-    return load_model(str(tiny_folders["musicldm"]), device="cpu")
+    return load_model(str(tiny_folders["musicldm"]), device=TEST_DEVICE)
 
 
 @pytest.fixture(params=["audioldm2", "musicldm"])

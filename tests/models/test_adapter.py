@@ -37,12 +37,13 @@ def test_prompted_guidance_is_the_cfg_combination(audioldm2):
     conditioning = adapter.conditioning("bright synth", 2)
     guided = adapter.predict_noise(z, 300, conditioning)
     inputs = conditioning.inputs
-    with torch.no_grad():
-        both = adapter.unet(torch.cat([z, z]), 300, **inputs, return_dict=False)[0]
+    with torch.no_grad():  # the UNet as the adapter runs it: on its device, in its dtype
+        z_model = torch.cat([z, z]).to(adapter.device, adapter.dtype)
+        both = adapter.unet(z_model, 300, **inputs, return_dict=False)[0]
     uncond, cond = both.chunk(2)
     w = conditioning.guidance_scale
     assert w == 3.5
-    torch.testing.assert_close(guided, uncond + w * (cond - uncond))
+    torch.testing.assert_close(guided, (uncond + w * (cond - uncond)).float())
 
 
 def test_decode_vocode_mel_shapes(adapter):

@@ -1,10 +1,13 @@
 """What the adapters do for real checkpoints that the fp32 tiny pipelines do not exercise:
-half precision on CUDA (fp32 D and V, T5's fp32 layers kept), v/x0-predicting schedulers, and the
-guidance precision (D and V under bf16 autocast while they carry the gradient)."""
+half precision on CUDA (fp32 D and V, T5's fp32 layers kept), deterministic kernels on CUDA,
+v/x0-predicting schedulers, and the guidance precision (D and V under bf16 autocast while they
+carry the gradient)."""
 
 from __future__ import annotations
 
 import copy
+import os
+import warnings
 
 import pytest
 import torch
@@ -18,7 +21,7 @@ from diffmusic_engine.diffusion.guidance import (
 )
 from diffmusic_engine.diffusion.solver import solve
 from diffmusic_engine.errors import DamageError, ModelError
-from diffmusic_engine.models.base import freeze
+from diffmusic_engine.models.base import freeze, reproducible
 from diffmusic_engine.models.musicldm import MusicLDMAdapter
 from diffmusic_engine.operators import InpaintOperator
 
@@ -155,3 +158,40 @@ def test_the_output_is_decoded_without_autocast(audioldm2):
     assert torch.equal(outputs[0], outputs[1])
     guided = solve(audioldm2, operator, damaged, steps=3, guidance_dtype="bfloat16")
     assert not torch.equal(guided, outputs[0])
+
+
+def test_a_model_on_cuda_makes_the_process_reproducible(monkeypatch):
+    """The flags that make one seed give one output on CUDA (with PyTorch's defaults two runs on
+    an H200 differed); the CPU is left alone. That they suffice is checked on a GPU: the same-seed
+    tests under ``DIFFMUSIC_TEST_DEVICE=cuda`` (docs/results.md "On a GPU")."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    mode = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    with warnings.catch_warnings(record=True) as seen:  # the filters it adds end with the block
+        warnings.simplefilter("always")
+        try:
+            reproducible(torch.device("cpu"))
+            assert not torch.are_deterministic_algorithms_enabled()
+            assert (
+                not torch.backends.cudnn.deterministic
+                and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+            )
+            reproducible(torch.device("cuda"))
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.is_deterministic_algorithms_warn_only_enabled()  # no kernel refused
+            assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+            assert not torch.utils.deterministic.fill_uninitialized_memory
+            for message in (
+                "reflection_pad1d_backward_out_cuda does not have a deterministic implementation",
+                "Memory Efficient attention defaults to a non-deterministic algorithm. To ...",
+                "any other warning",
+            ):
+                warnings.warn(message, UserWarning, stacklevel=1)
+        finally:
+            torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+            torch.utils.deterministic.fill_uninitialized_memory = fill
+    assert [str(w.message) for w in seen] == ["any other warning"]

@@ -47,7 +47,8 @@ def test_the_chain_starts_from_the_noised_encoded_guess(
     t0 = int(schedule.timesteps[STEPS - expected])
     abar_t0 = float(schedule.alphas_cumprod[t0])
     gain = 0.5 / measurement.abs().amax(dim=-1, keepdim=True)  # solved at the training peak 0.5
-    first = math.sqrt(abar_t0) * audioldm2.encode(x_init * gain) + math.sqrt(1 - abar_t0) * z_T
+    encoded = audioldm2.encode(x_init * gain)  # on the model's device
+    first = math.sqrt(abar_t0) * encoded + math.sqrt(1 - abar_t0) * z_T.to(encoded.device)
     assert [t for _, t in seen] == schedule.timesteps[STEPS - expected :].tolist()
     torch.testing.assert_close(seen[0][0], first, rtol=0, atol=1e-5)
 

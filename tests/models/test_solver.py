@@ -120,7 +120,7 @@ def test_mel_space_guidance_lowers_its_own_loss(audioldm2, task):
     with torch.no_grad():
         target = audioldm2.decode(truth)[:, :, :100]
         if sources > 1:
-            weights = torch.tensor(operator.weights).view(sources, 1, 1, 1)
+            weights = torch.tensor(operator.weights, device=target.device).view(sources, 1, 1, 1)
             target = torch.log((weights * target.exp()).sum(0, keepdim=True))
     adapter = ConsistentMel(audioldm2, target)
     loss = build_loss(adapter, operator, torch.zeros(1, N), sources=sources, vmc=False)
@@ -129,8 +129,8 @@ def test_mel_space_guidance_lowers_its_own_loss(audioldm2, task):
     schedule = DDIMSchedule.from_scheduler_config(audioldm2.scheduler_config, 10)
 
     def final_loss(method, gamma):
-        result = sample(method, lambda z, t: audioldm2.predict_noise(z, t, conditioning),
-                        loss, schedule, shape, gamma=gamma, seed=0)  # fmt: skip
+        result = sample(method, lambda z, t: audioldm2.predict_noise(z, t, conditioning), loss,
+                        schedule, shape, gamma=gamma, seed=0, device=audioldm2.device)  # fmt: skip
         with torch.no_grad():
             return float(loss(result.latents))
 
