@@ -5,20 +5,22 @@
 (e.g. ``../shared/audio diffmusic_engine/evaluation/data/real``, recordings of 5.5 s or more)
 
 1. **False finds**: every recording played ``GAINS`` dB down (a quiet passage), stored in 24-bit
-   and 16-bit (no dither), scanned by each candidate rule: how many recordings show a "dropout"
-   and how many runs in all. Clean music has none, so every run is a false find.
+   and 16-bit (no dither) and 16-bit with TPDF dither, scanned by each candidate rule and by the
+   engine's: how many recordings show a "dropout" and how many runs in all. Clean music has
+   none, so every run is a false find.
 2. **Finds**: dropouts of ``LENGTHS`` cut (digital silence) into each recording, then passed
-   through what happens to files (16-bit with and without TPDF dither, soxr to 48 kHz, MP3 via
-   pedalboard): the median and worst fraction of each dropout the rule covers, with the engine's
-   widening of the edges (``DropoutScanner.widen``, "+ edges") and without, and how far past
-   the dropout the widened runs reach (ms, median / worst: music taken for the dropout).
+   through what happens to files (16-bit and 24-bit with and without dither, TPDF or
+   noise-shaped, soxr to 48 kHz, MP3 via pedalboard): the median and worst fraction of each
+   dropout a rule covers, and how far past the dropout the engine's runs reach (ms, median /
+   worst: music taken for the dropout). The engine's rule ("engine"): digital silence, or a
+   quiet run with abrupt edges, widened (``DropoutScanner.widen``).
 3. **Fills after MP3**: a 50 ms and a 300 ms dropout through MP3, filled by ``restore`` (the
    embedded default) over the runs found with and without the widening: 1 ms frames left 20 dB
    or more under the undamaged recording's MP3 (holes), and the log-mel distance to it (dB)
    over the dropout and 50 ms either side.
 
-The candidate rules are the engine's scanner (:class:`DropoutScanner`) with another threshold
-or minimum length; the rule the engine keeps is ``diagnose.dropouts`` (digital silence, 2 ms).
+The candidate rules are the engine's scanner (:class:`DropoutScanner`) by level alone, with
+another threshold or minimum length; the rule the engine keeps is ``diagnose.dropouts``.
 """
 
 from __future__ import annotations
@@ -36,68 +38,74 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffmusic_engine.diagnose.dropouts import SILENCE_DB, DropoutScanner  # noqa: E402
+from diffmusic_engine.diagnose.dropouts import SILENCE_DB, DropoutScanner, find  # noqa: E402
+from diffmusic_engine.evaluation.storage import fixed_point  # noqa: E402
 
 THRESHOLDS_DB = (SILENCE_DB, -96.0, -90.0)
 MIN_SECONDS = (0.0005, 0.002, 0.005)
-GAINS = (0, -40, -50, -60)
+GAINS = (0, -40, -50, -60, -70)
 LENGTHS = (0.005, 0.05, 0.3, 1.0)  # cut at 0.8, 1.8, 3.0 and 4.2 s
 STARTS = (0.8, 1.8, 3.0, 4.2)
 
 
-def runs(
-    audio: np.ndarray, rate: int, threshold_db: float, min_seconds: float, edges: bool = False
-) -> list:
-    scanner = DropoutScanner.at_rate(
-        rate, min_seconds=min_seconds, silence=10 ** (threshold_db / 20)
-    )
-    found = scanner.scan(audio, 0)
-    return scanner.widen(audio, found) if edges else found
+def runs(audio: np.ndarray, rate: int, threshold_db: float | None, min_seconds: float) -> list:
+    """Runs by level alone (``threshold_db``, no edge test, no widening), or, for ``None``, the
+    engine's dropouts (:func:`diffmusic_engine.diagnose.dropouts.find`), in samples."""
+    if threshold_db is None:
+        return [(round(a * rate), round(b * rate)) for a, b in find(audio, rate)]
+    length = int(np.ceil(min_seconds * rate))
+    return DropoutScanner(length, silence=10 ** (threshold_db / 20)).scan(audio, 0)
 
 
-def stored(audio: np.ndarray, bits: int) -> np.ndarray:
-    step = 2.0 ** (bits - 1)
-    return (np.round(audio * step) / step).astype(np.float32)
+def rule_name(threshold_db: float | None) -> str:
+    return "engine" if threshold_db is None else f"{threshold_db:.1f} dBFS"
 
 
 def false_finds(recordings: list[tuple[str, np.ndarray, int]]) -> None:
     print(f"false finds in clean music: recordings with any (of {len(recordings)}), runs in all")
-    print(
-        "gain dB  bits  threshold dBFS  " + "  ".join(f"min {m * 1000:g} ms" for m in MIN_SECONDS)
-    )
+    mins = "  ".join(f"min {m * 1000:g} ms" for m in MIN_SECONDS)
+    print(f"gain dB  storage     {'rule':>12s}  {mins}   engine")
     for gain in GAINS:
-        for bits in (24, 16):
-            quiet = [(stored(a * 10 ** (gain / 20), bits), r) for _, a, r in recordings]
-            for threshold in THRESHOLDS_DB:
+        for bits, dither in ((24, None), (16, None), (16, "tpdf")):
+            level = 10 ** (gain / 20)
+            quiet = [(fixed_point(a * level, bits, dither), r) for _, a, r in recordings]
+            engine = [len(runs(a, r, None, 0)) for a, r in quiet]
+            for i, threshold in enumerate(THRESHOLDS_DB):
                 cells = []
                 for min_seconds in MIN_SECONDS:
                     found = [len(runs(a, r, threshold, min_seconds)) for a, r in quiet]
                     cells.append(f"{sum(map(bool, found)):3d} {sum(found):6d}")
-                print(f"{gain:7d}  {bits:4d}  {threshold:14.1f}  " + "  ".join(cells))
+                last = f"  {sum(map(bool, engine)):3d} {sum(engine):4d}" if i == 0 else ""
+                storage = f"{bits}-bit {dither or ''}"
+                print(f"{gain:7d}  {storage:10s}  {threshold:12.1f}  " + "  ".join(cells) + last)
+
+
+PATHS = ("float", "16-bit", "16-bit TPDF", "24-bit TPDF", "16-bit shaped", "soxr 48 kHz",
+         "MP3 V2")  # fmt: skip
 
 
 def processed(audio: np.ndarray, rate: int) -> Iterator[tuple[str, np.ndarray, int]]:
-    """The damaged recording as files meet it after the dropout happened."""
+    """The damaged recording as files meet it after the dropout happened (:data:`PATHS`)."""
     yield "float", audio, rate
     buffer = io.BytesIO()
     sf.write(buffer, audio.T, rate, subtype="PCM_16", format="WAV")
     buffer.seek(0)
     yield "16-bit", sf.read(buffer, dtype="float32")[0].T, rate
-    rng = np.random.default_rng(1)
-    dither = (rng.random(audio.shape) - rng.random(audio.shape)) / 2**15  # TPDF, +-1 LSB
-    yield "16-bit TPDF", stored(audio + dither, 16), rate
+    yield "16-bit TPDF", fixed_point(audio, 16, "tpdf", seed=1), rate
+    yield "24-bit TPDF", fixed_point(audio, 24, "tpdf", seed=2), rate
+    yield "16-bit shaped", fixed_point(audio, 16, "shaped", seed=3), rate
     yield "soxr 48 kHz", np.ascontiguousarray(soxr.resample(audio.T, rate, 48000).T), 48000
     yield "MP3 V2", pedalboard.MP3Compressor(vbr_quality=2)(audio, rate), rate
 
 
-RULES = [(t, False) for t in THRESHOLDS_DB] + [(SILENCE_DB, True)]  # (dBFS, widened)
+RULES = (*THRESHOLDS_DB, None)  # by level alone (dBFS), and the engine's
 
 
-def finds(recordings: list[tuple[str, np.ndarray, int]], min_seconds: float) -> None:
-    coverage: dict[tuple[str, tuple, float], list[float]] = {}
+def finds(recordings: list[tuple[str, np.ndarray, int]], min_seconds: float, gain: float) -> None:
+    coverage: dict[tuple[str, float | None, float], list[float]] = {}
     overreach: dict[tuple[str, float], list[float]] = {}
     for _, audio, rate in recordings:
-        damaged, truth = audio.copy(), []
+        damaged, truth = audio * 10 ** (gain / 20), []
         for length, start in zip(LENGTHS, STARTS, strict=True):
             first = int(start * rate)
             damaged[:, first : first + int(length * rate)] = 0.0
@@ -105,26 +113,26 @@ def finds(recordings: list[tuple[str, np.ndarray, int]], min_seconds: float) -> 
         for path, signal, path_rate in processed(damaged, rate):
             for rule in RULES:
                 spans = [(a / path_rate, b / path_rate) for a, b in
-                         runs(signal, path_rate, rule[0], min_seconds, rule[1])]  # fmt: skip
+                         runs(signal, path_rate, rule, min_seconds)]  # fmt: skip
                 for start, end, length in truth:
                     near = [(a, b) for a, b in spans if b > start and a < end]
                     covered = sum(min(b, end) - max(a, start) for a, b in near)
                     coverage.setdefault((path, rule, length), []).append(covered / (end - start))
-                    if rule[1] and near:
+                    if rule is None and near:
                         past = max(0.0, start - near[0][0]) + max(0.0, near[-1][1] - end)
                         overreach.setdefault((path, length), []).append(1000 * past)
-    print(f"\nfinds (min {min_seconds * 1000:g} ms): fraction of each dropout covered, "
-          "median / worst over recordings")  # fmt: skip
-    print("path          threshold          " + "  ".join(f"{x * 1000:9g} ms" for x in LENGTHS))
-    for path in ("float", "16-bit", "16-bit TPDF", "soxr 48 kHz", "MP3 V2"):
+    print(f"\nfinds (min {min_seconds * 1000:g} ms, music at {gain:g} dB): fraction of each "
+          "dropout covered, median / worst over recordings")  # fmt: skip
+    print("path           rule         " + "  ".join(f"{x * 1000:9g} ms" for x in LENGTHS))
+    for path in PATHS:
         for rule in RULES:
             cells = [coverage[(path, rule, x)] for x in LENGTHS]
             row = "  ".join(f"{np.median(c):.2f} / {np.min(c):.2f}" for c in cells)
-            print(f"{path:12s} {rule[0]:10.1f}{' + edges' if rule[1] else '        '}  {row}")
-    print("\n+ edges: ms taken past the dropout, median / worst over the dropouts found")
-    for path in ("float", "16-bit", "16-bit TPDF", "soxr 48 kHz", "MP3 V2"):
+            print(f"{path:13s}  {rule_name(rule):11s}  {row}")
+    print("\nengine: ms taken past the dropout, median / worst over the dropouts found")
+    for path in PATHS:
         cells = [overreach.get((path, x), [0.0]) for x in LENGTHS]
-        print(f"{path:12s}  " + "  ".join(f"{np.median(c):5.1f} / {np.max(c):5.1f}" for c in cells))
+        print(f"{path:13s}  " + "  ".join(f"{np.median(c):5.1f} / {np.max(c):5.1f}" for c in cells))
 
 
 def fills(recordings: list[tuple[str, np.ndarray, int]]) -> None:
@@ -142,8 +150,8 @@ def fills(recordings: list[tuple[str, np.ndarray, int]]) -> None:
             damaged = audio.copy()
             damaged[:, first:stop] = 0.0
             signal = coded(damaged, rate)
-            for edges in (False, True):
-                spans = runs(signal, rate, SILENCE_DB, 0.002, edges)
+            for edges in (False, True):  # digital silence alone / the engine's rule
+                spans = runs(signal, rate, None if edges else SILENCE_DB, 0.002)
                 gaps = tuple(Gap(a / rate, b / rate) for a, b in spans)
                 out = restore(signal, rate, Inpaint(gaps=gaps)).audio
                 n = (stop - first) // ms
@@ -153,9 +161,10 @@ def fills(recordings: list[tuple[str, np.ndarray, int]]) -> None:
                 holes[edges].append(int(np.sum(power[0] < 0.01 * power[1])))
                 around = slice(first - 50 * ms, stop + 50 * ms)
                 distance[edges].append(log_mel_distance(clean[:, around], out[:, around], rate))
-    print("\nfills after MP3 V2 (50 and 300 ms dropouts): holes in ms (total, worst), log-mel dB")
+    print("\nfills after MP3 V2 (50 and 300 ms dropouts) over the runs of digital silence alone "
+          "and the engine's: holes in ms (total, worst), log-mel dB")  # fmt: skip
     for edges in (False, True):
-        print(f"{'widened' if edges else 'as found':9s} holes {sum(holes[edges]):4d} "
+        print(f"{'engine' if edges else 'silence':9s} holes {sum(holes[edges]):4d} "
               f"{max(holes[edges]):3d}  log-mel mean {np.mean(distance[edges]):.3f}")  # fmt: skip
 
 
@@ -171,7 +180,8 @@ def main() -> None:
     if not recordings or min(a.shape[1] / r for _, a, r in recordings) < 5.5:
         sys.exit("error: give folders of recordings at least 5.5 s long (the cuts end at 5.2 s)")
     false_finds(recordings)
-    finds(recordings, 0.002)
+    finds(recordings, 0.002, 0.0)
+    finds(recordings, 0.002, -40.0)
     fills(recordings)
 
 

@@ -41,8 +41,9 @@ NOTHING_FOUND = {
     ),
     "declip": "no clipping found: nothing changed; give --level AMPLITUDE to declip at a level",
     "inpaint": (
-        f"no dropout found (no run of digital silence of {dropouts.MIN_SECONDS * 1000:g} ms or "
-        "more inside the audio): nothing filled; give --gap START:END to fill a region"
+        f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
+        "silence, or of dither with abrupt edges, inside the audio): nothing filled; give --gap "
+        "START:END to fill a region"
     ),
 }
 

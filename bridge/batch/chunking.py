@@ -200,7 +200,10 @@ class RegionStream:
             raise InputError(f"stream: got {self.received} samples, {self.total} announced")
         self.buffer.append(block)
         if self.finder is not None:
-            for span in self.finder.scan(block, position):
+            found = self.finder.scan(block, position)
+            if self.received == self.total:  # the audio's end decides what is still open
+                found = sorted(found + self.finder.finish())
+            for span in found:
                 add_span(self.regions, span, self.total, self.context)
         outputs = []
         while True:

@@ -32,7 +32,8 @@ Step settings:
 * ``gaps="auto"`` (inpainting): find dropouts as the audio streams by, by the rule that
   ``diffmusic diagnose`` and ``restore --gap auto`` use (:mod:`diffmusic_engine.diagnose.dropouts`):
   runs of at least ``dropout_min_seconds`` (0.002) where every channel stays at or below
-  ``dropout_threshold_db`` (digital silence, about -150.5 dBFS), with audio on both sides (silence
+  ``dropout_threshold_db`` (digital silence, about -150.5 dBFS), or at or below about -72 dBFS
+  with abrupt edges (a dropout dithered when it was stored), with audio on both sides (silence
   at the start or end of a file is left alone). Runs longer than ``dropout_max_seconds`` (0.5)
   are left alone and named in the file's report (the stream holds back five times that much
   audio, and a long digital silence inside a song may be a deliberate stop). Put such a step

@@ -65,9 +65,7 @@ def describe(name: str, value: Any) -> str:
         if not value:
             return "none"
         shown = ", ".join(f"{d['start']:.3f}-{d['end']:.3f} s" for d in value[:10])
-        return f"{len(value)} digital-silence run(s): {shown}" + (
-            ", ..." if len(value) > 10 else ""
-        )
+        return f"{len(value)} dropout(s): {shown}" + (", ..." if len(value) > 10 else "")
     if name == "clicks":
         shown = ", ".join(f"{c['start']:.4f} s" for c in value[:10])
         return (

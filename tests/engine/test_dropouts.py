@@ -12,9 +12,10 @@ from diffmusic_engine.api import NOTHING_FOUND, degrade, restore
 from diffmusic_engine.backends import FOUND_GAPS
 from diffmusic_engine.damage import Gap, Inpaint
 from diffmusic_engine.diagnose import dropouts
-from diffmusic_engine.diagnose.dropouts import SILENCE, DropoutScanner
+from diffmusic_engine.diagnose.dropouts import JUMP_DB, QUIET, SILENCE, DropoutScanner
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation.corpus import REAL_DIR
+from diffmusic_engine.evaluation.storage import fixed_point
 
 # Dropouts cut into the shipped real backing: (first, stop) samples at 44.1 kHz.
 CUTS = [(30000, 30221), (90000, 103230)]  # 5.0 ms and 300 ms
@@ -52,26 +53,78 @@ def test_scanner_across_blocks_keeps_longer_runs_apart() -> None:
 
 
 def test_the_rule_at_its_edges() -> None:
-    rate = 10000  # 2 ms = 20 samples
-    audio = np.full((2, 1000), 0.5, np.float32)
+    rate = 10000  # 2 ms = 20 samples; the frame beside a quiet run: 1 ms = 10 samples
+    audio = np.full((2, 2000), 0.5, np.float32)
     audio[:, 100:120] = SILENCE  # 20 samples at the threshold: a dropout
     audio[:, 300:319] = 0.0  # 19 samples: too short
-    audio[:, 500:520] = 2 * SILENCE  # one 24-bit step: not digital silence
+    audio[:, 500:520] = QUIET  # dither-like, abrupt edges: a dropout
+    audio[:, 600:620] = 2 * QUIET  # too loud for the quiet rule
     audio[1, 700:720] = 0.5  # one channel still sounds
     audio[0, 700:720] = 0.0
-    assert dropouts.find(audio, rate) == [(0.01, 0.012)]
-    assert dropouts.detect(audio, rate) == [{"start": 0.01, "end": 0.012}]
+    # quiet runs whose frame before is just over / just under JUMP_DB (20 dB) above them
+    jump = 10 ** (JUMP_DB / 20) * QUIET
+    audio[:, 890:900], audio[:, 900:920] = 1.01 * jump, QUIET
+    audio[:, 1090:1100], audio[:, 1100:1120] = 0.99 * jump, QUIET
+    audio[:, 1300:1320] = QUIET  # the music after it fades in over 5 frames of 2 ms
+    audio[:, 1320:1420] = np.geomspace(2 * QUIET, 0.5, 100)
+    scanner = DropoutScanner.at_rate(rate)
+    assert scanner.scan(audio, 0) + scanner.finish() == [(100, 120), (500, 520), (900, 920)]
+    # find widens: the quiet frame before the third is 46 dB under the music and joins it
+    assert dropouts.find(audio, rate) == [(0.01, 0.012), (0.05, 0.052), (0.089, 0.092)]
+    assert dropouts.detect(audio, rate)[1] == {"start": 0.05, "end": 0.052}
+
+
+def test_quiet_runs_across_blocks_are_decided_as_in_one_block() -> None:
+    """Quiet runs (QUIET, not digital silence) streamed in blocks of 17 samples: the frame
+    after a run may come blocks later, or be cut short by the end of the audio."""
+    signal = np.full((2, 1200), 0.5, np.float32)
+    signal[:, :40] = QUIET  # a quiet lead-in: not a dropout ...
+    signal[:, 20:30] = 0  # ... but the digital silence inside it is, by the first rule
+    signal[:, 200:230] = QUIET  # a dropout
+    signal[:, 400:700] = QUIET  # too long: left alone, kept in .longer
+    signal[:, 500:530] = 0  # its digital silence is a dropout by the first rule
+    signal[:, 900:940] = QUIET  # a dropout with a digital silence inside: one dropout
+    signal[:, 910:920] = 0
+    signal[:, 1150:1197] = QUIET  # a dropout 3 samples before the end: decided by finish()
+
+    def scanned(step: int) -> tuple[list, list]:
+        scanner = DropoutScanner(5, 100, edge_frame=8)
+        found = [span for start in range(0, 1200, step)
+                 for span in scanner.scan(signal[:, start : start + step], start)]  # fmt: skip
+        return found + scanner.finish(), scanner.longer
+
+    found = [(20, 30), (200, 230), (500, 530), (900, 940), (1150, 1197)]
+    assert scanned(17) == scanned(1200) == (found, [(400, 700)])
+    digital = [(20, 30), (500, 530), (910, 920)]
+    assert DropoutScanner(5, 100).scan(signal, 0) == digital  # digital silence only
+
+
+def test_dithered_dropouts_in_real_music_are_found_whole(backing, damaged) -> None:
+    """The cuts in the real backing, stored after the damage in 16-bit and 24-bit with TPDF
+    dither and in 16-bit with noise-shaped dither (4 steps or more in the dropout): no digital
+    silence is left, and each dropout is found to the sample."""
+    rate = backing[1]
+    for bits, dither in ((16, "tpdf"), (24, "tpdf"), (16, "shaped")):
+        stored = fixed_point(damaged, bits, dither, seed=bits)
+        assert DropoutScanner(88).scan(stored, 0) == []  # no 2 ms of digital silence
+        assert dropouts.find(stored, rate) == [(a / rate, b / rate) for a, b in CUTS]
+    assert np.abs(stored[:, CUTS[1][0] : CUTS[1][1]]).max() >= 4 * 2**-15
 
 
 def test_quiet_real_music_has_no_dropouts() -> None:
     """The shipped real guitar played 50 dB down, as a quiet passage is, in 16-bit: its rests
     stay below -90 dBFS for milliseconds (the batch's former rule found 63 "dropouts" there)
-    but never reach digital silence."""
+    but never reach digital silence, nor start and end abruptly; nor with TPDF dither, 40 and
+    60 dB down."""
     audio, rate = sf.read(REAL_DIR / "feelings_guitar.flac", dtype="float32")
-    quiet = np.round(audio.T * 10 ** (-50 / 20) * 2**15) / 2**15
+    quiet = fixed_point(audio.T * 10 ** (-50 / 20), 16)
     assert dropouts.find(quiet, rate) == []
-    near_silence = DropoutScanner.at_rate(rate, silence=10 ** (-90 / 20)).scan(quiet, 0)
+    near_silence = DropoutScanner(88, silence=10 ** (-90 / 20)).scan(quiet, 0)
     assert len(near_silence) > 10  # the material is quiet enough for the rule to matter
+    for gain_db in (-40, -60):
+        dithered = fixed_point(audio.T * 10 ** (gain_db / 20), 16, "tpdf")
+        assert dropouts.find(dithered, rate) == []
+        assert len(DropoutScanner(88, silence=QUIET).scan(dithered, 0)) > 10  # quiet runs
 
 
 def test_restore_gap_auto_fills_what_diagnose_finds(backing, damaged) -> None:
@@ -136,13 +189,16 @@ def test_widen_takes_in_smeared_edges_and_no_more() -> None:
 
 def test_a_dropout_through_mp3_is_found_whole(backing) -> None:
     """The 300 ms cut through MP3 (V2): the digital silence left starts 14 ms late, ends 11 ms
-    early and is broken by one sample; widened, the dropout found is the cut within 1 ms."""
+    early and is broken by one sample, the quiet run around it starts 7 ms late and ends 9 ms
+    early; widened, the dropout found is the cut within 1 ms."""
     audio, rate = backing
     first, stop = CUTS[1]
     damaged = audio.copy()
     damaged[:, first:stop] = 0.0
     coded = pedalboard.MP3Compressor(vbr_quality=2)(damaged, rate)
-    (a, _), (_, b) = DropoutScanner.at_rate(rate).scan(coded, 0)
+    scanner = DropoutScanner.at_rate(rate)
+    runs = scanner.scan(coded, 0) + scanner.finish()
+    a, b = runs[0][0], runs[-1][1]
     assert a - first > 0.005 * rate and stop - b > 0.005 * rate  # the smear the rule misses
     ((start, end),) = dropouts.find(coded, rate)
     assert abs(start - first / rate) < 0.001 and abs(end - stop / rate) < 0.001
