@@ -13,8 +13,8 @@ for milliseconds at a time (rests, note ends), and a -90 dBFS rule takes those f
 fills them. Music falls into a rest over more than a millisecond; a dropout starts and ends
 between two samples. With the edge test no run was found in clean music at any level down to
 -70 dB, stored in float, 24-bit or 16-bit, with or without dither, while dropouts dithered
-afterwards (TPDF, or noise-shaped up to 5 steps of 16-bit) are found whole in music played down
-to 40 dB under its level.
+afterwards (TPDF, or noise-shaped up to 5 steps of 16-bit) are found whole in music at its level
+and, but for the odd one, in music played 40 dB down (docs/results.md "Dithered dropouts").
 
 A lossy codec or a resampler smears a dropout's edges: after MP3 the digital silence starts
 10-25 ms late and ends 5-15 ms early, the rest of the dropout ringing 25-90 dB under the music.
