@@ -11,8 +11,8 @@ the peak memory above the model (the allocator's on CUDA, resident on the CPU). 
 restores nothing: this measures time and memory, never quality. ``--again`` runs each task a
 second time with the same seed and prints whether the output is bit for bit the same (the product
 promises it: ``models.base.reproducible``); ``--nondeterministic`` turns CUDA's deterministic
-kernels off again, to measure what they cost. On the CPU only a token run fits (``--seconds 2
---steps 2``); the figures that matter come from a GPU.
+kernels off again, to measure what they cost. On the CPU only a token run fits (``--seconds 1
+--steps 1``, as ``make bench`` runs it); the figures that matter come from a GPU.
 """
 
 from __future__ import annotations

@@ -120,15 +120,15 @@ class DropoutScanner:
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """Dropouts ``(first, stop)`` in samples decided in ``(channels, samples)`` ``block``,
         which starts at sample ``position`` of the recording, in order."""
-        silent = np.all(np.abs(block) <= self.silence, axis=0)
-        starts, stops = _edges(silent, position, self.run_start)
+        loudest = np.max(np.abs(block), axis=0, initial=0.0)  # per sample, of the channels
+        starts, stops = _edges(loudest <= self.silence, position, self.run_start)
         self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
         silences = [(int(a), int(b)) for a, b in zip(starts, stops, strict=False)
                     if a > 0 and b - a >= self.min_length]  # fmt: skip
         if not self.edge_frame:
             return self._sized(silences)
         power = np.sum(np.square(block, dtype=np.float64), axis=0)
-        runs = self._quiet_runs(np.all(np.abs(block) <= self.quiet, axis=0), power, position)
+        runs = self._quiet_runs(loudest <= self.quiet, power, position)
         found = []
         for silence in silences:  # each lies in a quiet run: held until that run is decided
             holder = [run for run in runs if run.first <= silence[0]][-1]
