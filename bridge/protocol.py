@@ -290,11 +290,13 @@ def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
         name, shape, rate = _buffer_fields(spec)
         if spec.get("dtype", "float32") != "float32":
             raise ProtocolError("invalid-audio", f"buffer {name!r}: dtype must be float32")
-        size = memoryview(frame).nbytes
-        if size != 4 * int(np.prod(shape)):
+        if name in result:
+            raise ProtocolError("bad-request", f"buffer {name!r} is listed twice")
+        size, needed = memoryview(frame).nbytes, 4 * math.prod(shape)  # exact: no int64 wrap
+        if size != needed:
             raise ProtocolError(
-                "bad-request", f"buffer {name!r}: shape {shape} needs {4 * int(np.prod(shape))} "
-                f"bytes, frame has {size}",
+                "bad-request", f"buffer {name!r}: shape {shape} needs {needed} bytes, frame has "
+                f"{size}",
             )  # fmt: skip
         result[name] = (np.frombuffer(frame, dtype="<f4").reshape(shape), rate)
     return result

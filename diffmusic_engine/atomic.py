@@ -14,26 +14,86 @@ asks for 0600 (a file holding a secret). The journal's blobs have their own, str
 
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from diffmusic_engine.errors import OutputError
+
+# Characters of the target's stem kept in its temporary's name: the temporary adds about 25 to
+# the stem, and a name the file system takes (255 bytes) must still have a temporary it takes.
+STEM_CHARS = 64
+
 
 @contextmanager
 def replacing(target: str | os.PathLike[str], *, marker: str = ".tmp") -> Iterator[Path]:
     """A fresh temporary path beside ``target`` (not yet created; its folder is) that replaces
-    ``target`` when the ``with`` block ends cleanly, and is deleted when it raises."""
+    ``target`` when the ``with`` block ends cleanly, and is deleted when it raises.
+
+    A target that cannot be written raises :class:`OutputError` before the block runs
+    (:func:`check_target`); an ``OSError`` of the block or the rename comes out as one too."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.stem}.{uuid.uuid4().hex[:12]}{marker}{target.suffix}"
+    temporary = _temporary(target, marker)
+    check_target(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         yield temporary
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise _cannot_write(target, exc) from exc
         raise
+
+
+def temporaries(target: str | os.PathLike[str], marker: str) -> list[Path]:
+    """The temporaries :func:`replacing` named for ``target`` with ``marker`` that are still
+    there (an interrupted write's)."""
+    target = Path(target)
+    pattern = f".{glob.escape(target.stem[:STEM_CHARS])}.*{marker}{target.suffix}"
+    return sorted(target.parent.glob(pattern))
+
+
+def check_target(target: str | os.PathLike[str]) -> None:
+    """Raise :class:`OutputError` unless ``target`` can be written: not a folder, a name the
+    file system takes, and a folder that takes a new file (created with its parents if
+    missing, so only checked here: nothing is made before the work it would hold is done).
+    The folder is tried by creating a temporary and removing it, as writers differ in what
+    they raise for a path they cannot open."""
+    target = Path(target)
+    if len(os.fsencode(target.name)) > 255:
+        raise OutputError(f"{target.name[:40]}...: the name is too long; give a shorter one")
+    if target.is_dir():
+        raise OutputError(f"{target} is a folder; give a file name to write")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        if folder == target.parent:
+            probe = _temporary(target, ".probe")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, os.strerror(13))
+    except OSError as exc:
+        raise _cannot_write(target, exc) from exc
+
+
+def _temporary(target: Path, marker: str) -> Path:
+    hidden = f".{target.stem[:STEM_CHARS]}.{uuid.uuid4().hex[:12]}{marker}{target.suffix}"
+    return target.parent / hidden
+
+
+def _cannot_write(target: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file met on the path
+        reason = "a file stands where a folder of its path should be"
+    return OutputError(f"cannot write {target}: {reason}; choose another output path")
 
 
 def write_text_atomic(

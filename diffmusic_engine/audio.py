@@ -18,8 +18,8 @@ import numpy as np
 import soundfile as sf
 from pedalboard.io import AudioFile
 
-from diffmusic_engine.atomic import replacing
-from diffmusic_engine.errors import InputError
+from diffmusic_engine.atomic import check_target, replacing
+from diffmusic_engine.errors import InputError, OutputError
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
 _SUBTYPE_DTYPES = {
@@ -94,13 +94,15 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`InputError` naming ``path`` unless its extension is one we can write.
+    """Raise :class:`InputError` naming ``path`` unless its extension is one we can write, and
+    :class:`OutputError` unless the file can be written there (``atomic.check_target``).
 
     libsndfile's containers always are; another extension is tried with pedalboard on a scratch
     file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
     """
     suffix = Path(path).suffix.lower()
     if suffix in _CONTAINERS:
+        check_target(path)
         return
     if suffix:
         import tempfile
@@ -108,14 +110,33 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
             try:
                 with AudioFile(str(Path(folder) / f"probe{suffix}"), "w", 44100, 1):
-                    return
+                    pass
             except Exception:  # pedalboard raises ValueError for an unknown format
                 pass
+            else:
+                check_target(path)
+                return
     what = f"a {suffix} file" if suffix else "a file without an extension"
     raise InputError(
         f"{path}: cannot write {what}; give the output an audio extension "
         f"({', '.join(_CONTAINERS)})"
     )
+
+
+def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> None:
+    """Raise :class:`OutputError` if ``audio`` peaks over full scale and ``path`` would store it
+    in integer samples (:func:`bit_depth_for`), which clip it: float input written to FLAC."""
+    suffix = Path(path).suffix.lower()
+    floating = suffix in _FLOAT_CONTAINERS and bit_depth_for(path, source_dtype) == 32
+    if floating or suffix in _LOSSY_SUBTYPES or suffix not in _CONTAINERS or not audio.size:
+        return
+    peak = float(np.max(np.abs(audio)))
+    if peak > 1.0:
+        raise OutputError(
+            f"{path}: the audio peaks at {20 * np.log10(peak):+.1f} dBFS, over the full scale "
+            f"of the {bit_depth_for(path, source_dtype)}-bit samples {suffix} holds (it would "
+            "clip); write a .wav or .aiff (float), or lower the level first"
+        )
 
 
 def write_audio(
@@ -133,6 +154,7 @@ def write_audio(
     path = Path(path)
     check_writable(path)
     check_audio(audio, f"output for {path}")
+    check_headroom(path, audio, source_dtype)
     with replacing(path) as temporary:  # the writer creates it: the user's umask
         _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
     return path

@@ -179,6 +179,7 @@ class Dereverb:
 
 
 CLICK_MODES = ("click", "crackle")
+MAX_CLICK_S = 0.05  # a longer span is a dropout: inpaint fills it, a click repair leaves a hole
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,12 @@ class Declick:
                 raise DamageError(f"click {gap}: expected finite times >= 0")
             if gap.end <= gap.start:
                 raise DamageError(f"click {gap}: end must be after start")
+            if gap.end - gap.start > MAX_CLICK_S + 1e-9:  # 1e-9: 1.05 - 1.0 in floating point
+                raise DamageError(
+                    f"click {gap}: {(gap.end - gap.start) * 1000:.0f} ms, longer than a click "
+                    f"(at most {MAX_CLICK_S * 1000:.0f} ms); fill it as a dropout: --task "
+                    f"inpaint --gap {gap.start:g}:{gap.end:g}"
+                )
         if not (math.isfinite(self.rate) and 0 < self.rate <= 2000):
             raise DamageError(f"rate {self.rate:g}: expected 0 < clicks per second <= 2000")
         if not (math.isfinite(self.burst_db) and -60 <= self.burst_db <= 40):

@@ -9,6 +9,11 @@ class InputError(DiffMusicError):
     """Unreadable, empty or non-finite audio, or a file that is missing."""
 
 
+class OutputError(DiffMusicError, OSError):
+    """An output that cannot be written where asked (a folder in its place, no permission, a
+    read-only or full disk). Also an ``OSError``, which callers that catch those still see."""
+
+
 class DamageError(DiffMusicError):
     """A damage description that is invalid, or does not fit the audio it is applied to."""
 

@@ -33,6 +33,8 @@ def plan_items(
     inputs: Sequence[str | Path], outdir: Path, output_format: str | None = None
 ) -> list[BatchItem]:
     """Each input with its output path; raises :class:`InputError` on clashes."""
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir} is a file; -o takes the folder the outputs go to")
     items: list[BatchItem] = []
     claimed: dict[Path, Path] = {}
     for index, (source, relative) in enumerate(_collect(inputs, outdir)):
@@ -53,34 +55,53 @@ def plan_items(
 
 
 def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Path, Path]]:
+    """``(file, path relative to where it was found)`` of every input, each once. A folder's or
+    a pattern's files under the output folder are earlier outputs and are left out; a folder
+    that is the output folder (or inside it) is refused, as is a batch left with nothing."""
     found: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
     excluded = outdir.resolve() if outdir is not None else None
+    left_out = 0
 
-    def add(path: Path, relative: Path) -> None:
+    def inside_output(path: Path) -> bool:
+        return excluded is not None and path.resolve().is_relative_to(excluded)
+
+    def add(path: Path, relative: Path, searched: bool) -> None:
+        nonlocal left_out
         resolved = path.resolve()
-        if resolved in seen or (excluded is not None and resolved.is_relative_to(excluded)):
-            return
-        seen.add(resolved)
-        found.append((path, relative))
+        if searched and inside_output(path):
+            left_out += 1
+        elif resolved not in seen:
+            seen.add(resolved)
+            found.append((path, relative))
 
     for entry in inputs:
         path = Path(entry)
         if path.is_file():
-            add(path, Path(path.name))
+            add(path, Path(path.name), searched=False)
         elif path.is_dir():
+            if inside_output(path):
+                raise InputError(
+                    f"{path}: the output folder {outdir} holds this folder's files; "
+                    "choose an -o outside the inputs"
+                )
             files = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
             )
             if not files:
                 raise InputError(f"{path}: folder holds no audio files")
             for file in files:
-                add(file, file.relative_to(path))
+                add(file, file.relative_to(path), searched=True)
         else:
             matches = sorted(Path(m) for m in glob.glob(str(entry), recursive=True))
             files = [m for m in matches if m.is_file()]
             if not files:
                 raise InputError(f"{entry}: no such file, folder or matching files")
             for file in files:
-                add(file, Path(file.name))
+                add(file, Path(file.name), searched=True)
+    if not found and left_out:
+        raise InputError(
+            f"every input ({left_out} file(s)) is inside the output folder {outdir}; "
+            "choose an -o outside the inputs"
+        )
     return found

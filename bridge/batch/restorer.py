@@ -131,14 +131,17 @@ class Restorer:
         return f"Restorer(task={self.task!r}, backend={self.backend!r})"
 
     def __call__(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-        """Restore ``audio``: ``(samples,)`` or ``(channels, samples)`` float32, same shape out."""
+        """Restore ``audio``: ``(samples,)``, ``(channels, samples)`` or, as pedalboard also
+        takes it (``soundfile.read`` gives it), ``(samples, channels)``: an array with more rows
+        than columns is read a frame per row. float32, the same shape and layout out."""
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim not in (1, 2):
             raise InputError(f"restorer: expected (samples,) or (channels, samples), got {x.shape}")
-        planar = x[None, :] if x.ndim == 1 else x
+        frames_in_rows = x.ndim == 2 and x.shape[0] > x.shape[1]
+        planar = x[None, :] if x.ndim == 1 else x.T if frames_in_rows else x
         stream = self.stream(int(round(sample_rate)), planar.shape[0], planar.shape[1])
         out = np.concatenate([stream.push(np.ascontiguousarray(planar)), stream.finish()], axis=1)
-        return out[0] if x.ndim == 1 else out
+        return out[0] if x.ndim == 1 else np.ascontiguousarray(out.T) if frames_in_rows else out
 
     @staticmethod
     def note_of(stream: OverlapStream | RegionStream) -> str | None:

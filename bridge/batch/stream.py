@@ -30,7 +30,7 @@ import soxr
 from bridge.batch.chain import Chain
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.restorer import Restorer
-from diffmusic_engine.atomic import replacing
+from diffmusic_engine.atomic import replacing, temporaries
 from diffmusic_engine.audio import AudioReader, AudioWriter
 from diffmusic_engine.errors import InputError
 
@@ -233,4 +233,4 @@ def _write(out: AudioWriter, block: np.ndarray, position: int, source: Path) -> 
 def partial_files(target: Path) -> list[Path]:
     """Leftover temporary files of ``target`` from an interrupted render (named by
     :func:`~diffmusic_engine.atomic.replacing` with the marker ``PARTIAL``)."""
-    return sorted(target.parent.glob(f".{target.stem}.*{PARTIAL}{target.suffix}"))
+    return temporaries(target, PARTIAL)

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     items = plan_items(args.inputs, args.outdir, args.format)
     overrides = {}
     if args.connect:
+        _check_daemon(args.connection_file)
         overrides = {"connect": True, "connection_file": args.connection_file}
     quiet = args.quiet or args.json
 
@@ -90,3 +91,12 @@ def run(args: argparse.Namespace) -> int:
             f"report: {report}"
         )
     return EXIT_FILES_FAILED if summary["failed"] else 0
+
+
+def _check_daemon(connection_file: Path | None) -> None:
+    """Raise ``DaemonUnavailable`` (nothing started) unless the daemon answers one ping: every
+    file would otherwise spend the client's three tries on it before failing alone."""
+    from bridge.client import Client
+
+    with Client(connection_file, retries=1) as client:
+        client.ping()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from diffmusic_engine.backends import FOUND_GAPS, Restoration
@@ -18,8 +19,27 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     load_preset,
 )
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.progress import Progress, ProgressCallback
+
+
+def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Raise :class:`InputError` if any file a command would write is one of its inputs
+    (links and ``..`` resolved): every command checks this before any work."""
+    sources = {_resolved(source): Path(source) for source in inputs}
+    for output in outputs:
+        if _resolved(output) in sources:
+            raise InputError(
+                f"{output}: output would overwrite the input {sources[_resolved(output)]}; "
+                "choose another name"
+            )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except OSError:  # a name too long, a loop of links: not an input; the write check names it
+        return Path(path).absolute()
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.cli.common import add_damage_arguments, add_output_arguments, damage_from_args, emit
+from bridge.cli.common import (
+    add_damage_arguments,
+    add_output_arguments,
+    damage_from_args,
+    emit,
+    refuse_overwriting,
+)
 from diffmusic_engine.audio import check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(damage, Declick):
             raise InputError(f"--seed: only declick's degradation is random, not {damage.task}")
         damage = replace(damage, seed=args.seed)
+    refuse_overwriting([args.output], args.clean)
     check_writable(args.output)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.cli.common import add_output_arguments, progress_reporter
+from bridge.cli.common import add_output_arguments, progress_reporter, refuse_overwriting
+from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.errors import DamageError
 
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from diffmusic_engine.diagnose import diagnose
 
+    if args.preset_out is not None:  # before the work, as every output is
+        refuse_overwriting([args.preset_out], [args.input])
+        check_target(args.preset_out)
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         findings = diagnose(audio, info.sample_rate, callback=callback)

@@ -12,9 +12,16 @@ from bridge.cli.common import (
     damage_from_args,
     emit,
     progress_reporter,
+    refuse_overwriting,
     tell_outcome,
 )
-from diffmusic_engine.audio import AudioInfo, check_writable, read_audio, write_audio
+from diffmusic_engine.audio import (
+    AudioInfo,
+    check_headroom,
+    check_writable,
+    read_audio,
+    write_audio,
+)
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
 from diffmusic_engine.errors import DamageError
@@ -111,12 +118,13 @@ def write_restoration(restoration: Restoration, paths: list[Path], info: AudioIn
 def check_output(args: argparse.Namespace, damage: Damage) -> None:
     """Refuse, before any work, an output that would overwrite the input, a file where a folder
     is needed, or a file in a format that cannot be written."""
-    if args.output.resolve() == args.input.resolve():
-        raise DamageError(f"{args.output}: output would overwrite the input")
     separate = damage.task == "separate"
+    tracks = damage.sources if separate else 2 if damage.task == "declick" else 1
+    paths = output_paths(args.output, args.input, tracks, damage.task)
+    refuse_overwriting([args.output, *paths], [args.input])
     if separate and args.output.exists() and not args.output.is_dir():
         raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
-    for path in output_paths(args.output, args.input, damage.sources if separate else 1):
+    for path in paths:
         check_writable(path)
 
 
@@ -129,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         check_options(backend, damage, options)
     check_output(args, damage)
     audio, info = read_audio(args.input)
+    for path in output_paths(args.output, args.input, 1):  # an input over full scale: before work
+        check_headroom(path, audio, info.file_dtype)
     with progress_reporter(args, f"restore {damage.task}") as callback:
         if args.connect:
             from bridge.client import restore_via_daemon

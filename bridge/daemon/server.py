@@ -93,21 +93,30 @@ class Server:
         self._stop = threading.Event()
         self._context = zmq.Context()
         previous = self._previous_connection()
+        # OSC binds (not yet serving) before the connection file is written, so that a port
+        # taken there leaves no connection file naming a daemon that never started
+        self.control = self._osc_control()
         # Any message signed before now may have reached an earlier daemon with this key (its
         # message ids died with it): such messages are stale here (docs/protocol.md).
         self.replay = ReplayGuard(not_before=time.time())
-        router, pub, self.info = bind_sockets(
-            self._context, config.host, (config.request_port, config.event_port), previous,
-            self.limits.max_message_bytes, fresh_key=config.new_key,
-            connection_path=self.connection_path,
-        )  # fmt: skip
+        try:
+            router, pub, self.info = bind_sockets(
+                self._context, config.host, (config.request_port, config.event_port), previous,
+                self.limits.max_message_bytes, fresh_key=config.new_key,
+                connection_path=self.connection_path,
+            )  # fmt: skip
+        except BaseException:
+            if self.control:
+                self.control.stop()
+            raise
         self.key = self.info.key_bytes
         self.gateway = Gateway(router, self.key, self.session, self.journal, self._handle)
         self.events = Announcer(
             EventBus(pub, self.key, self.session), self._notifier(), self.journal_dir / "exports"
         )
         self.host = DaemonHost(self.journal, self.events, executor, config.memory_cache_bytes)
-        self.control = self._osc_control()
+        if self.control:
+            self.control.start()
         self._diagnoser = ThreadPoolExecutor(2, thread_name_prefix="diagnose")
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -137,11 +146,9 @@ class Server:
             return None
         from bridge.osc import OscControl
 
-        control = OscControl(
+        return OscControl(  # bound here, started once the daemon is built
             self.config.osc_port, on_cancel=self._osc_cancel, on_ping=lambda: log.info("OSC ping")
         )
-        control.start()
-        return control
 
     # -- main loop -------------------------------------------------------------------------------
 

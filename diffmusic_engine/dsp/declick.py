@@ -36,7 +36,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
-from diffmusic_engine.damage import Declick, Inpaint
+from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.operators import gap_samples
@@ -47,7 +47,7 @@ OPTIONS = {
     "sensitivity": Option(default=0.5, low=0.0, high=1.0),  # 1 finds the faintest clicks
     "order": Option(default=0, low=0, high=256, integer=True),  # detection AR order; 0 = mode's
     "repair_order": Option(default=0, low=0, high=2048, integer=True),  # 0 = mode's
-    "max_click": Option(default=0.005, low=0.0005, high=0.05),  # s: longer spans are kept as is
+    "max_click": Option(default=0.005, low=0.0005, high=MAX_CLICK_S),  # s: longer spans are kept as is
 }
 # per mode: detection AR order and repair AR order (at 44.1 kHz, scaled with the rate), margin
 # and bridge (s), thresholds at sensitivity 0 and 1

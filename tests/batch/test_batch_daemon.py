@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -77,16 +76,17 @@ def test_batch_through_the_daemon_matches_in_process(daemon: Path, tmp_path: Pat
     assert np.abs(local[:, 9600:9920] - gain_only[:, 9600:9920]).max() > 1e-3
 
 
-def test_restorer_connect_without_daemon_fails_clearly(tmp_path: Path) -> None:
+def test_restorer_connect_without_daemon_fails_clearly(tmp_path: Path, capsys) -> None:
+    """No daemon: the batch asks it once before any file (one error line, exit 1, nothing
+    written; it used to spend the client's three tries on every file, then fail each)."""
     source = write(tmp_path / "x.wav", music_excerpt(1.0, 16000, 1, seed=1), 16000)
     chain = tmp_path / "chain.toml"
     chain.write_text(CHAIN.replace("0.60:0.62", "0.30:0.31"))
     missing = tmp_path / "no-daemon.json"
     code = main(["batch", str(source), "-o", str(tmp_path / "out"), "--chain", str(chain),
                  "--connect", "--connection-file", str(missing), "--quiet"])  # fmt: skip
-    assert code == 3
-    report = json.loads((tmp_path / "out" / "batch-report.json").read_text())
-    (entry,) = report["files"]
-    assert entry["status"] == "failed" and "no-daemon.json" in entry["error"]
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: no connection file")
+    assert "no-daemon.json" in err[0] and not (tmp_path / "out").exists()
     with pytest.raises(DaemonUnavailable):
         Restorer(task="dereverb", connect=True, connection_file=missing)(np.ones(4000), 16000)

@@ -56,6 +56,18 @@ def test_pedalboard_call_shape_between_boards(music: np.ndarray) -> None:
     np.testing.assert_array_equal(mono, repair(music[:1], 16000)[0])
 
 
+def test_a_frame_per_row_as_soundfile_reads_it(recording, music: np.ndarray) -> None:
+    """``(samples, channels)`` (soundfile.read's layout, which pedalboard takes too) is read a
+    frame per row and comes back in that layout: the same restoration as ``(channels,
+    samples)``, the backend seeing 2 channels of 2 s."""
+    repair = Restorer(task="inpaint", gaps=["0.80:0.82"], backend="recording")
+    out = repair(music.T, 16000)
+    assert out.shape == music.T.shape and out.flags.c_contiguous
+    assert [c["n"] for c in recording] == [music.shape[1]]
+    np.testing.assert_array_equal(out, repair(music, 16000).T)
+    assert np.all(out[12800:13120] == 1.0)  # the gap, in file time
+
+
 def test_options_split_into_damage_fields_and_backend_options(recording, music) -> None:
     repair = Restorer(task="inpaint", gaps=["1.0:1.01"], crossfade=0.001, backend="recording",
                       iterations=5, context_seconds=0.5)  # fmt: skip

@@ -121,12 +121,25 @@ def test_replay_guard_rejects_messages_signed_before_it_started():
     guard.check(Message("ping", time=1000.0), now=1000.5)
 
 
-def test_buffer_size_must_match_its_shape():
+@pytest.mark.parametrize("shape", [[2, 7], [2**32, 2**32], [0, 6]])
+def test_buffer_size_must_match_its_shape(shape):
+    """[2**32, 2**32] has 2**64 samples, which int64 wraps to 0 (it reached reshape, and the
+    daemon answered "internal"); [0, 6] says no bytes for a frame of 48."""
     message, _ = audio_message()
-    message.content["buffers"][0]["shape"] = [2, 7]
+    message.content["buffers"][0]["shape"] = shape
     decoded = decode(encode(message, KEY), KEY)
-    with pytest.raises(ProtocolError, match="bytes") as info:
+    needed = f"needs {4 * shape[0] * shape[1]} bytes, frame has 48"
+    with pytest.raises(ProtocolError, match=needed) as info:
         read_buffers(decoded)
+    assert info.value.code == "bad-request"
+
+
+def test_a_buffer_name_listed_twice_is_refused():
+    message, audio = audio_message()
+    message.content["buffers"] *= 2
+    message.buffers.append(audio)
+    with pytest.raises(ProtocolError, match="'audio' is listed twice") as info:
+        read_buffers(decode(encode(message, KEY), KEY))
     assert info.value.code == "bad-request"
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from bridge.batch.stream import PARTIAL, partial_files
 from diffmusic_engine.atomic import replacing, write_text_atomic
+from diffmusic_engine.errors import OutputError
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -55,3 +56,33 @@ def test_durable_text_is_synced_before_the_rename(tmp_path, monkeypatch):
     assert synced == []
     target = write_text_atomic(tmp_path / "b.json", "2", durable=True)
     assert synced == [target.stat().st_ino]  # the file itself, the rename keeps its inode
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("a folder", "is a folder; give a file name to write"),
+        ("under a file", "a file stands where a folder of its path should be; choose another"),
+    ],
+)
+def test_a_target_that_cannot_be_written_is_named_before_the_write(tmp_path, where, message):
+    """One OutputError (an OSError too) naming the target and the remedy; the block never
+    runs, and nothing is left beside the target."""
+    (tmp_path / "take.wav").mkdir()
+    (tmp_path / "file.wav").write_text("a file")
+    target = tmp_path / ("take.wav" if where == "a folder" else "file.wav/inner/out.wav")
+    ran = []
+    with pytest.raises(OutputError, match=message) as raised:
+        with replacing(target):
+            ran.append(True)
+    assert isinstance(raised.value, OSError) and str(target) in str(raised.value)
+    assert ran == [] and sorted(os.listdir(tmp_path)) == ["file.wav", "take.wav"]
+    assert os.listdir(tmp_path / "take.wav") == []
+
+
+def test_an_os_error_in_the_block_comes_out_as_an_output_error(tmp_path):
+    target = tmp_path / "out.wav"
+    with pytest.raises(OutputError, match=r"cannot write .*out.wav: No space left on device"):
+        with replacing(target):
+            raise OSError(28, "No space left on device")
+    assert os.listdir(tmp_path) == []

@@ -138,3 +138,62 @@ def test_degrade_writes_the_operator_output(tmp_path, capsys, clip):
     assert rate == SR
     assert np.all(damaged[int(0.25 * SR) : int(0.5 * SR)] == 0)
     np.testing.assert_array_equal(damaged[: int(0.25 * SR)], clean[: int(0.25 * SR)])
+
+
+@pytest.mark.parametrize("where", ["folder.wav", "clip.wav/out.wav"])
+def test_an_output_path_that_cannot_be_written_is_one_error_line(tmp_path, capsys, clip, where):
+    """A folder where the output should be, or the input file where its folder should be: one
+    line naming the path, exit 1, nothing written (was a traceback from os.replace/mkdir)."""
+    (tmp_path / "folder.wav").mkdir()
+    target = clip.parent / where if where.startswith("clip") else tmp_path / where
+    before = sorted(p.name for p in clip.parent.iterdir())
+    code, err = run_cli(capsys, ["restore", str(clip), "-o", str(target), "--quiet",
+                                 "--task", "phase-retrieval"])  # fmt: skip
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: ") and str(target) in err[0]
+    assert sorted(p.name for p in clip.parent.iterdir()) == before
+
+
+def test_no_command_writes_over_its_input(tmp_path, capsys, clip):
+    """declick's second output (``<OUT>_removed``), degrade's output and diagnose's preset are
+    checked against the input too, before any work (each used to overwrite it, exit 0)."""
+    removed = tmp_path / "take_removed.wav"
+    removed.write_bytes(clip.read_bytes())
+    runs = {
+        removed: ["restore", str(removed), "-o", str(tmp_path / "take.wav"), "--task", "declick"],
+        clip: ["degrade", str(clip), "-o", str(tmp_path / "." / clip.name), "--task", "declip",
+               "--level", "0.1"],
+        tmp_path / "clip.wav": ["diagnose", str(clip), "--preset-out", str(clip)],
+    }  # fmt: skip
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for source, argv in runs.items():
+        code, err = run_cli(capsys, [*argv, "--quiet"])
+        assert code == 1 and len(err) == 1 and "output would overwrite the input" in err[0]
+        assert str(source.name) in err[0]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_name_the_file_system_takes_is_written(tmp_path, capsys, clip):
+    """A 250-character name: its temporary (``.<stem>.<12 hex>.tmp.wav``) used to pass the
+    255-byte limit, and the restoration was lost to a traceback at the end."""
+    out = tmp_path / ("a" * 246 + ".wav")
+    code, err = run_cli(capsys, ["restore", str(clip), "-o", str(out), "--task", "declip",
+                                 "--level", "0.2", "--quiet"])  # fmt: skip
+    assert code == 0 and err == [] and out.is_file()
+    code, err = run_cli(capsys, ["restore", str(clip), "-o", str(tmp_path / ("b" * 256 + ".wav")),
+                                 "--task", "declip", "--level", "0.2", "--quiet"])  # fmt: skip
+    assert code == 1 and len(err) == 1 and "the name is too long" in err[0]
+
+
+def test_float_audio_over_full_scale_is_not_clipped_into_flac(tmp_path, capsys):
+    """+5.1 dBFS (1.8) of float input: FLAC's 24-bit samples would clip it (written silently
+    before); refused before any work with the remedy; a float WAV keeps it, peak and all."""
+    hot = tmp_path / "hot.wav"
+    t = np.arange(SR) / SR
+    sf.write(hot, np.stack([1.8 * np.sin(2 * np.pi * 440 * t)] * 2).T, SR, subtype="FLOAT")
+    code, err = run_cli(capsys, ["restore", str(hot), "-o", str(tmp_path / "o.flac"),
+                                 "--task", "declip", "--level", "1.7", "--quiet"])  # fmt: skip
+    assert code == 1 and len(err) == 1 and "peaks at +5.1 dBFS" in err[0] and ".wav" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hot.wav"]
+    code, _ = run_cli(capsys, ["restore", str(hot), "-o", str(tmp_path / "o.wav"),
+                               "--task", "declip", "--level", "1.7", "--quiet"])  # fmt: skip
+    assert code == 0 and np.abs(sf.read(tmp_path / "o.wav")[0]).max() >= 1.79

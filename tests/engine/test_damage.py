@@ -56,6 +56,10 @@ def test_dict_round_trip_through_json(damage):
         ({"task": "separate", "sources": 2, "weights": [1.5, -0.5]}, "> 0"),
         ({"task": "denoise"}, "task 'denoise'"),
         ({"task": "inpaint", "gaps": ["1:2"], "colour": "red"}, "unknown field"),
+        (  # a given click longer than 50 ms came back as near-silence
+            {"task": "declick", "clicks": ["1.0:1.3"]},
+            r"300 ms, longer than a click \(at most 50 ms\); .* --task inpaint --gap 1:1.3",
+        ),
     ],
 )
 def test_invalid_descriptions_name_the_problem(data, message):

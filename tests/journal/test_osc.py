@@ -191,3 +191,22 @@ def test_control_reports_a_busy_port():
             OscControl(first.port, on_cancel=lambda job: None)
     finally:
         first.stop()
+
+
+def test_a_daemon_whose_osc_port_is_taken_leaves_no_connection_file(tmp_path):
+    """The OSC port is bound before the connection file is written: a clients' file naming a
+    daemon that never started (a dead pid, a fresh key) used to stay behind."""
+    from bridge.daemon import LocalExecutor, Server, ServerConfig
+
+    taken = OscControl(0, on_cancel=lambda job: None)
+    connection = tmp_path / "connection.json"
+    config = ServerConfig(connection_file=connection, journal_dir=tmp_path / "journal",
+                          osc_port=taken.port)  # fmt: skip
+    try:
+        busy = f"cannot listen for OSC on 127.0.0.1:{taken.port}"
+        with pytest.raises(DiffMusicError, match=busy):
+            Server(config, LocalExecutor(("cpu",)))
+    finally:
+        taken.stop()
+    assert not connection.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
