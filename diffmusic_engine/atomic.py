@@ -4,16 +4,19 @@ target, then ``os.replace`` puts it in place (the ReaScripts do the same in Lua:
 
 A reader sees the old file or the new one, never half of one, and a failed write leaves the old
 file as it was and no temporary behind. The temporary is named ``.{stem}.{random}{marker}{suffix}``
-in the target's folder: hidden, on the same file system (so the rename is atomic), with the
-target's extension (audio writers choose the format from it), and ``marker`` says what it is
-(batch renders use ``.partial``, which ``--resume`` looks for). The writer creates it, so it gets
-the user's umask like any output (``tempfile.mkstemp`` would make it 0600), unless ``private``
-asks for 0600 (a file holding a secret). The journal's blobs have their own, stricter protocol
-(the folder fsynced too, before the row naming them commits): see ``bridge.journal.blobs``.
+(the stem cut to ``STEM_CHARS``) in the target's folder: hidden, on the same file system (so the
+rename is atomic), with the target's extension (audio writers choose the format from it), and
+``marker`` says what it is (batch renders use ``.partial``, which ``--resume`` looks for). The
+writer creates it, so it gets the user's umask like any output (``tempfile.mkstemp`` would make it
+0600), unless ``private`` asks for 0600 (a file holding a secret). The journal's blobs have their
+own, stricter protocol (the folder fsynced too, before the row naming them commits): see
+``bridge.journal.blobs``. A target that cannot be written is an :class:`OutputError` before any
+work (:func:`check_target`, which ``audio.check_writable`` calls).
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import uuid
@@ -73,13 +76,13 @@ def check_target(target: str | os.PathLike[str]) -> None:
         folder = folder.parent
     try:
         if not folder.is_dir():
-            raise NotADirectoryError(20, "not a folder")
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         if folder == target.parent:
             probe = _temporary(target, ".probe")
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             probe.unlink()
         elif not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(13, os.strerror(13))
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     except OSError as exc:
         raise _cannot_write(target, exc) from exc
 

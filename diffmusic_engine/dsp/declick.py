@@ -47,7 +47,7 @@ OPTIONS = {
     "sensitivity": Option(default=0.5, low=0.0, high=1.0),  # 1 finds the faintest clicks
     "order": Option(default=0, low=0, high=256, integer=True),  # detection AR order; 0 = mode's
     "repair_order": Option(default=0, low=0, high=2048, integer=True),  # 0 = mode's
-    "max_click": Option(default=0.005, low=0.0005, high=MAX_CLICK_S),  # s: longer spans are kept as is
+    "max_click": Option(default=0.005, low=0.0005, high=MAX_CLICK_S),  # s: longer are kept
 }
 # per mode: detection AR order and repair AR order (at 44.1 kHz, scaled with the rate), margin
 # and bridge (s), thresholds at sensitivity 0 and 1
