@@ -125,7 +125,10 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> None:
     """Raise :class:`OutputError` if ``audio`` peaks over full scale and ``path`` would store it
-    in integer samples (:func:`bit_depth_for`), which clip it: float input written to FLAC."""
+    in integer samples (:func:`bit_depth_for`), which clip it: float input written to FLAC.
+
+    Asked of the input, before the work (``restore``): a write does not ask it, since failing
+    there would lose the work for a restoration's overshoot of a sample or two."""
     suffix = Path(path).suffix.lower()
     floating = suffix in _FLOAT_CONTAINERS and bit_depth_for(path, source_dtype) == 32
     if floating or suffix in _LOSSY_SUBTYPES or suffix not in _CONTAINERS or not audio.size:
@@ -154,7 +157,6 @@ def write_audio(
     path = Path(path)
     check_writable(path)
     check_audio(audio, f"output for {path}")
-    check_headroom(path, audio, source_dtype)
     with replacing(path) as temporary:  # the writer creates it: the user's umask
         _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
     return path
