@@ -3,7 +3,7 @@
 libsndfile (soundfile) reads and writes wav, flac, aiff, ogg and mp3 with exact integer round
 trips (a 16-bit sample read and written back is the same integer, which bit-identical restoration
 outside a gap depends on; pedalboard's integer conversion is off by up to one step). pedalboard
-reads whatever else it can decode and writes the other extensions it knows (``check_writable``).
+reads whatever else it can decode and writes the other extensions it knows (``check_format``).
 Writes are atomic: the audio goes to a temporary file beside the target, renamed over it only when
 complete, so an existing file is never left half-written.
 """
@@ -94,15 +94,20 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`InputError` naming ``path`` unless its extension is one we can write, and
-    :class:`OutputError` unless the file can be written there (``atomic.check_target``).
+    """Before the work: :func:`check_format`, and :class:`OutputError` unless the file can be
+    written there (``atomic.check_target``; a write checks that itself, in ``replacing``)."""
+    check_format(path)
+    check_target(path)
+
+
+def check_format(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` naming ``path`` unless its extension is one we can write.
 
     libsndfile's containers always are; another extension is tried with pedalboard on a scratch
     file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
     """
     suffix = Path(path).suffix.lower()
     if suffix in _CONTAINERS:
-        check_target(path)
         return
     if suffix:
         import tempfile
@@ -110,12 +115,9 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
             try:
                 with AudioFile(str(Path(folder) / f"probe{suffix}"), "w", 44100, 1):
-                    pass
+                    return
             except Exception:  # pedalboard raises ValueError for an unknown format
                 pass
-            else:
-                check_target(path)
-                return
     what = f"a {suffix} file" if suffix else "a file without an extension"
     raise InputError(
         f"{path}: cannot write {what}; give the output an audio extension "
@@ -129,16 +131,16 @@ def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype
 
     Asked of the input, before the work (``restore``): a write does not ask it, since failing
     there would lose the work for a restoration's overshoot of a sample or two."""
-    suffix = Path(path).suffix.lower()
-    floating = suffix in _FLOAT_CONTAINERS and bit_depth_for(path, source_dtype) == 32
-    if floating or suffix in _LOSSY_SUBTYPES or suffix not in _CONTAINERS or not audio.size:
+    suffix, depth = Path(path).suffix.lower(), bit_depth_for(path, source_dtype)
+    pcm_container = suffix in _CONTAINERS and suffix not in _LOSSY_SUBTYPES
+    if not pcm_container or (depth == 32 and suffix in _FLOAT_CONTAINERS) or not audio.size:
         return
     peak = float(np.max(np.abs(audio)))
     if peak > 1.0:
         raise OutputError(
             f"{path}: the audio peaks at {20 * np.log10(peak):+.1f} dBFS, over the full scale "
-            f"of the {bit_depth_for(path, source_dtype)}-bit samples {suffix} holds (it would "
-            "clip); write a .wav or .aiff (float), or lower the level first"
+            f"of the {depth}-bit samples {suffix} holds (it would clip); write a .wav or .aiff "
+            "(float), or lower the level first"
         )
 
 
@@ -155,7 +157,7 @@ def write_audio(
     and float input stays float (see :func:`bit_depth_for`).
     """
     path = Path(path)
-    check_writable(path)
+    check_format(path)
     check_audio(audio, f"output for {path}")
     with replacing(path) as temporary:  # the writer creates it: the user's umask
         _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
@@ -254,7 +256,7 @@ class AudioWriter:
         source_dtype: str = "float32",
     ) -> None:
         self.path = Path(path)
-        check_writable(self.path)
+        check_format(self.path)
         suffix = self.path.suffix.lower()
         self.depth = bit_depth_for(self.path, source_dtype)
         self._sf: sf.SoundFile | None = None

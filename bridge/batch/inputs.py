@@ -63,13 +63,13 @@ def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Pa
     excluded = outdir.resolve() if outdir is not None else None
     left_out = 0
 
-    def inside_output(path: Path) -> bool:
-        return excluded is not None and path.resolve().is_relative_to(excluded)
+    def inside_output(resolved: Path) -> bool:
+        return excluded is not None and resolved.is_relative_to(excluded)
 
     def add(path: Path, relative: Path, searched: bool) -> None:
         nonlocal left_out
         resolved = path.resolve()
-        if searched and inside_output(path):
+        if searched and inside_output(resolved):
             left_out += 1
         elif resolved not in seen:
             seen.add(resolved)
@@ -80,7 +80,7 @@ def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Pa
         if path.is_file():
             add(path, Path(path.name), searched=False)
         elif path.is_dir():
-            if inside_output(path):
+            if inside_output(path.resolve()):
                 raise InputError(
                     f"{path}: the output folder {outdir} holds this folder's files; "
                     "choose an -o outside the inputs"

@@ -28,10 +28,10 @@ def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
     (links and ``..`` resolved): every command checks this before any work."""
     sources = {_resolved(source): Path(source) for source in inputs}
     for output in outputs:
-        if _resolved(output) in sources:
+        source = sources.get(_resolved(output))
+        if source is not None:
             raise InputError(
-                f"{output}: output would overwrite the input {sources[_resolved(output)]}; "
-                "choose another name"
+                f"{output}: output would overwrite the input {source}; choose another name"
             )
 
 

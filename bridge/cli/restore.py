@@ -119,6 +119,7 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
     """Refuse, before any work, an output that would overwrite the input, a file where a folder
     is needed, or a file in a format that cannot be written."""
     separate = damage.task == "separate"
+    # declick also writes what it removed (OUT_removed): checked like OUT
     tracks = damage.sources if separate else 2 if damage.task == "declick" else 1
     paths = output_paths(args.output, args.input, tracks, damage.task)
     refuse_overwriting([args.output, *paths], [args.input])
@@ -137,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
         check_options(backend, damage, options)
     check_output(args, damage)
     audio, info = read_audio(args.input)
-    for path in output_paths(args.output, args.input, 1):  # an input over full scale: before work
-        check_headroom(path, audio, info.file_dtype)
+    check_headroom(args.output, audio, info.file_dtype)  # an input over full scale: before work
     with progress_reporter(args, f"restore {damage.task}") as callback:
         if args.connect:
             from bridge.client import restore_via_daemon

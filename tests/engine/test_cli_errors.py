@@ -158,17 +158,17 @@ def test_no_command_writes_over_its_input(tmp_path, capsys, clip):
     checked against the input too, before any work (each used to overwrite it, exit 0)."""
     removed = tmp_path / "take_removed.wav"
     removed.write_bytes(clip.read_bytes())
-    runs = {
-        removed: ["restore", str(removed), "-o", str(tmp_path / "take.wav"), "--task", "declick"],
-        clip: ["degrade", str(clip), "-o", str(tmp_path / "." / clip.name), "--task", "declip",
-               "--level", "0.1"],
-        tmp_path / "clip.wav": ["diagnose", str(clip), "--preset-out", str(clip)],
-    }  # fmt: skip
+    runs = [
+        ["restore", str(removed), "-o", str(tmp_path / "take.wav"), "--task", "declick"],
+        ["degrade", str(clip), "-o", str(tmp_path / "." / clip.name), "--task", "declip",
+         "--level", "0.1"],
+        ["diagnose", str(clip), "--preset-out", str(clip)],
+    ]  # fmt: skip
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    for source, argv in runs.items():
+    for argv, source in zip(runs, (removed, clip, clip), strict=True):
         code, err = run_cli(capsys, [*argv, "--quiet"])
-        assert code == 1 and len(err) == 1 and "output would overwrite the input" in err[0]
-        assert str(source.name) in err[0]
+        assert code == 1 and len(err) == 1, (argv[0], err)
+        assert f"output would overwrite the input {source}; choose another name" in err[0]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
