@@ -152,6 +152,13 @@ class DaemonHost:
             self.announcer.publish(job_id, "cancelled")
             log.info("job %s cancelled while running", job_id)
 
+    def interrupted(self, job_id: str) -> None:
+        """The daemon is stopping under a running job: it is queued again, and the next start
+        runs it from the beginning; a clean stop is not one of the job's attempts."""
+        self._last_progress.pop(job_id, None)
+        if self.journal.requeue(job_id):
+            log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)
+
     def model_event(self, event: str, **content: Any) -> None:
         self.announcer.publish(None, event, **content)
 

@@ -338,7 +338,7 @@ class RayExecutor:
         if outcome in ("finished", "failed", "dropped"):
             self._forget(job_id)
         elif self._stopping.is_set():
-            log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)
+            host.interrupted(job_id)
         elif outcome == "cancelled" or cancelling:
             self._forget(job_id)
             host.cancelled(job_id)

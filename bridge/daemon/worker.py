@@ -266,7 +266,7 @@ class LocalExecutor:
                 restoration = execute(request, host.inputs(job_id), callback, overrides)
         except Cancelled:
             if self._stopping.is_set() and job_id not in self._cancelling:
-                log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)
+                host.interrupted(job_id)
             else:
                 host.cancelled(job_id)
         except Exception as exc:  # every failure is reported as one line, the worker goes on

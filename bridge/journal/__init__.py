@@ -82,7 +82,7 @@ class Journal:
         directory: the journal folder (created if missing): ``journal.sqlite3`` and ``blobs/``.
         result_ttl: seconds after which finished, failed and cancelled jobs are dropped by
             :meth:`expire`, blobs included.
-        max_attempts: a job interrupted by more daemon stops than this is failed by
+        max_attempts: a job interrupted by more daemon crashes than this is failed by
             :meth:`recover` instead of being run again (a job that crashes the daemon every time).
         progress_interval: at most one database write of progress per job per this many seconds;
             readers of this process always see the latest progress.
@@ -289,6 +289,11 @@ class Journal:
     def cancel(self, job_id: str) -> bool:
         """Mark a queued or running job CANCELLED; False if it is unknown or already ended."""
         return self._records.cancel(job_id)
+
+    def requeue(self, job_id: str) -> bool:
+        """A running job interrupted by a clean daemon stop: queued again, no attempt counted
+        (see :meth:`JobTable.requeue`)."""
+        return self._records.requeue(job_id)
 
     def request_cancel(self, job_id: str) -> bool:
         """Record, durably, that a queued or running job is to be cancelled (see

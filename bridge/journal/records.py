@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     blob_dir TEXT NOT NULL,                 -- folder under blobs/
     inputs TEXT NOT NULL,                   -- JSON {input name: file name}
     outputs TEXT NOT NULL DEFAULT '[]',     -- JSON [file name]
-    attempts INTEGER NOT NULL DEFAULT 0,    -- runs interrupted by a daemon stop
+    attempts INTEGER NOT NULL DEFAULT 0,    -- runs interrupted by a daemon crash
     cancel_requested INTEGER NOT NULL DEFAULT 0  -- 1: cancel asked while it ran (see recover)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, seq);
@@ -121,7 +121,7 @@ class JobTable:
 
     Args:
         path: the database file (created if missing).
-        max_attempts: a job interrupted by more daemon stops than this is failed by
+        max_attempts: a job interrupted by more daemon crashes than this is failed by
             :meth:`recover` instead of being run again (a job that crashes the daemon every time).
         progress_interval: at most one database write of progress per job per this many seconds;
             readers of this process always see the latest progress.
@@ -286,6 +286,21 @@ class JobTable:
                 return self._update(job_id, ACTIVE_STATES, state=JobState.CANCELLED.value)
             except UnknownJob:
                 return False
+
+    def requeue(self, job_id: str) -> bool:
+        """RUNNING -> QUEUED without counting an attempt: the daemon stopped cleanly (a stop
+        the job did not cause, unlike the crashes :meth:`recover` counts). False if the job
+        was not running."""
+        with self.lock:
+            self._live.pop(job_id, None)
+            return self._update(
+                job_id,
+                (JobState.RUNNING,),
+                state=JobState.QUEUED.value,
+                fraction=0.0,
+                step=0,
+                total=0,
+            )
 
     def request_cancel(self, job_id: str) -> bool:
         """Record, durably, that a queued or running job is to be cancelled.

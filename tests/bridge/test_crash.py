@@ -63,6 +63,31 @@ def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, cl
         daemon.stop()
 
 
+def test_a_clean_stop_under_a_running_job_is_not_counted_as_one_of_its_attempts(tmp_path, clip):
+    # attempts count the daemon stops a job may have caused (crashes, failed past
+    # max_attempts); a SIGTERM under a running job is not one of them.
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.start()
+        with daemon.client() as client:
+            client.submit(clip[:1], RATE, DAMAGE, options={"iterations": 300}, job_id="j")
+            deadline = time.monotonic() + 60
+            while client.status("j")["step"] < 3:  # running, far from done
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        daemon.stop()
+        assert daemon.process.returncode == 0
+        daemon.start()
+        with daemon.client() as client:
+            final = client.wait("j", timeout=120)
+        assert final["state"] == "finished" and final["attempts"] == 0, final
+        log = daemon.log.read_text()
+        assert log.count("job j interrupted by shutdown; it resumes at the next start") == 1, log
+        assert log.count("resuming job j") == 1, log
+    finally:
+        daemon.stop()
+
+
 def test_a_cancel_acknowledged_before_kill_9_cancels_the_job_after_the_restart(tmp_path, clip):
     # The worker polls its cancel every POLL (50 ms); on a loaded machine it can see the cancel
     # between the reply and the kill, and the job ends cancelled in the first life (also right,

@@ -222,6 +222,20 @@ def test_recover_gives_up_on_a_job_that_keeps_killing_the_daemon(tmp_path):
     assert record.state is JobState.FAILED and "interrupted 3 times" in record.error
 
 
+def test_requeue_after_a_clean_stop_counts_no_attempt_and_touches_only_running_jobs(tmp_path):
+    with Journal(tmp_path / "j", max_attempts=1) as journal:
+        journal.submit("run", REQUEST, {"x": job_audio(0, samples=8)})
+        journal.submit("wait", REQUEST, {"x": job_audio(1, samples=8)})
+        assert not journal.requeue("wait")  # queued, not running: nothing to do
+        for _ in range(3):  # more clean stops than max_attempts allows crashes
+            journal.mark_running("run")
+            journal.progress("run", 5, 10)
+            assert journal.requeue("run")
+            assert [r.job_id for r in journal.recover().queued] == ["run", "wait"]
+        record = journal.get("run")
+    assert record.state is JobState.QUEUED and record.attempts == 0 and record.step == 0
+
+
 def test_recover_cancels_jobs_whose_cancel_was_requested_instead_of_resuming_them(tmp_path, clock):
     directory = tmp_path / "j"
     with Journal(directory, clock=clock) as journal:
