@@ -55,6 +55,12 @@ MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded
 # takes over there (leaving one song out: hall 2.5 s +3 dB 0.28 -> 0.19).
 LONG_FROM_S, LONG_BLEND = 1.0, 0.25
 MODEL_FILE = Path(__file__).with_name("room_model.json")
+# A room smooths a level's short-lag changes, so in a room (and in music's phrasing) levels move
+# further apart over 372 ms than over 46 ms; a steady sound (noise, a drone) moves alike at every
+# lag and holds no decay to read. The ratio of the spreads (2 %-98 % quantiles of the bins' level
+# change) in the mid bands: white noise 0.99-1.01 (3-10 s, mono or stereo), six songs' stems and
+# mixes 1.07-1.45 dry and 1.08-1.80 in the 14 rooms of bench.rooms (docs/results.md, "Steady").
+STEADY_GROWTH = 1.04
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,12 @@ class RoomEstimate:
     rt60_bands: dict[int, float]
     drr_db: float
     confidence: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoomEstimate:
+        """The estimate back from :meth:`to_dict`'s form (rounded as that is)."""
+        bands = {int(f): float(t) for f, t in data["rt60_bands"].items()}
+        return cls(data["rt60_s"], bands, data["drr_db"], data["confidence"])
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of docs/protocol.md ("diffmusic diagnose")."""
@@ -80,7 +92,8 @@ class RoomEstimate:
 def estimate_room(
     audio: np.ndarray, sample_rate: int, *, callback: ProgressCallback | None = None
 ) -> RoomEstimate | None:
-    """The room of float ``(channels, samples)`` ``audio``; ``None`` if too short or silent.
+    """The room of float ``(channels, samples)`` ``audio``; ``None`` if too short, silent or
+    steady (:func:`is_steady`).
 
     Progress goes to ``callback`` once per octave band (it may raise ``Cancelled``).
     """
@@ -92,6 +105,8 @@ def estimate_room(
     if excess > 0:
         audio = audio[:, excess // 2 : excess // 2 + int(MAX_SECONDS * sample_rate)]
     features = room_features(audio, sample_rate, callback=callback)  # (bands, F)
+    if is_steady(features):
+        return None
     log_rt60, drr_db, z = _predict(_model(), features)
     bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * sample_rate]
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
@@ -118,6 +133,15 @@ def room_features(
         rows.append(_band_features(power[inside], lags))
         report(callback, i + 1, len(bands), "room")
     return np.array(rows)
+
+
+def is_steady(features: np.ndarray) -> bool:
+    """Whether the ``(bands, F)`` features are a steady sound's (see ``STEADY_GROWTH``)."""
+    q = features.reshape(len(features), 2, len(LAGS_S), len(QUANTILES))
+    bins = q[[OCTAVES_HZ.index(f) for f in MID_BANDS_HZ], 0]  # (mid bands, lags, quantiles)
+    spread = bins[..., -1] - bins[..., 0]
+    growth = spread[:, -1] / np.maximum(spread[:, LAGS_S.index(0.0464)], 1e-6)
+    return bool(growth.mean() < STEADY_GROWTH)
 
 
 def _band_features(power: np.ndarray, lags: list[int]) -> list[float]:

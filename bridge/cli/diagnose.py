@@ -34,18 +34,18 @@ def run(args: argparse.Namespace) -> int:
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         findings = diagnose(audio, info.sample_rate, callback=callback)
-    if args.preset_out is not None:
+    if args.json:
+        print(json.dumps({"event": "diagnosis", **findings}), flush=True)
+    else:
+        for name, value in findings.items():
+            print(f"{name:10s} {describe(name, value)}", flush=True)
+    if args.preset_out is not None:  # after the findings: they say why there is no preset
         from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
 
         preset = preset_from_findings(findings)
         if preset is None:
             raise DamageError("no damage found: no preset written (--preset-out)")
         write_preset(preset, args.preset_out)
-    if args.json:
-        print(json.dumps({"event": "diagnosis", **findings}), flush=True)
-    else:
-        for name, value in findings.items():
-            print(f"{name:10s} {describe(name, value)}")
     return 0
 
 
@@ -58,7 +58,7 @@ def describe(name: str, value: Any) -> str:
     """One readable line for a detector's finding."""
     if name == "reverb":
         if value is None:
-            return "no decay to measure (dry, too short, or too dense)"
+            return "no room to measure (too short, silent, or a steady sound)"
         bands = ", ".join(f"{f} Hz {t:.2f}" for f, t in value["rt60_bands"].items())
         return (f"RT60 {value['rt60_s']:.2f} s, DRR {value['drr_db']:+.1f} dB, confidence "
                 f"{value['confidence']:.2f} (per band: {bands})")  # fmt: skip

@@ -13,6 +13,8 @@ from typing import Any
 
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
+from diffmusic_engine.dsp.dereverb import reason_to_skip
+from diffmusic_engine.room import RoomEstimate
 
 
 def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,7 +32,9 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         )
     if (findings.get("bandwidth") or {}).get("cutoff_hz"):
         found.append({"task": "super-resolution", "cutoff": findings["bandwidth"]["cutoff_hz"]})
-    if findings.get("reverb"):
+    room = findings.get("reverb")
+    # a room read as dry or uncertain is no damage: blind dereverb would leave the audio as it is
+    if room and reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is None:
         found.append({"task": "dereverb", "rir": "blind"})
     if not found:
         return None

@@ -92,6 +92,10 @@ BLIND_OPTIONS = {
 # figure); a 3 min track's 24-bit output was bit-identical with 27.
 WPE_BLOCK_BYTES = 256 * 2**20
 KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
+NO_ROOM = (
+    "no room could be measured (too short, silent, or a steady sound with no rise and fall to "
+    "read it from): nothing removed"
+)
 MIN_CONFIDENCE = 0.3  # a less certain room estimate leaves the audio as it is
 # an estimated RT60 under this is a dry take: synthetic dry excerpts read 0.10-0.16 s; the
 # shipped and shared stems and mixes as produced read 0.27-0.72 s (their own reverberation, and
@@ -148,7 +152,7 @@ def dereverb_in_room(
     ``amount``, or the input unchanged with the reason in the details."""
     opts = parse_options("dereverb", options, BLIND_OPTIONS)
     details: dict[str, Any] = {"room": None if room is None else room.to_dict(), **opts}
-    reason = _reason_to_skip(room, opts["amount"])
+    reason = reason_to_skip(room, opts["amount"])
     if reason is not None:
         report(callback, 1, 1, "dereverb")
         return audio.copy(), {"method": "none", UNCHANGED: reason, **details}
@@ -212,12 +216,12 @@ def bounded_share(observed: np.ndarray, change: np.ndarray, limit_db: float) -> 
     return np.clip(share, 0.0, 1.0)
 
 
-def _reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
+def reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
     """Why blind dereverberation should leave the audio alone, or ``None`` to go ahead."""
     if amount == 0:
         return "amount 0: nothing removed"
     if room is None:
-        return "no room could be measured (too short or silent): nothing removed"
+        return NO_ROOM
     if room.confidence < MIN_CONFIDENCE:
         return (
             f"the room estimate is uncertain (confidence {room.confidence:.2f} < "

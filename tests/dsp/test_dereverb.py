@@ -81,6 +81,15 @@ def test_blind_leaves_a_short_room_alone_and_says_why(room):
     np.testing.assert_array_equal(result.audio, reverberant)
 
 
+def test_blind_leaves_a_steady_noise_alone_and_says_why():
+    # white noise read as a 3.5 s room (confidence 0.71) had 1.7 dB taken from it by WPE
+    noise = (np.random.default_rng(2).standard_normal((2, 4 * SR)) * 0.1).astype(np.float32)
+    result = restore(noise, SR, Dereverb())
+    assert result.details["method"] == "none" and "steady sound" in result.unchanged
+    assert result.details["room"] is None
+    np.testing.assert_array_equal(result.audio, noise)
+
+
 def test_blind_amount_zero_removes_nothing(hall):
     _, reverberant = hall
     result = restore(reverberant, SR, Dereverb(), options={"amount": 0})

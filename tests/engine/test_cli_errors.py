@@ -197,3 +197,16 @@ def test_float_audio_over_full_scale_is_not_clipped_into_flac(tmp_path, capsys):
     code, _ = run_cli(capsys, ["restore", str(hot), "-o", str(tmp_path / "o.wav"),
                                "--task", "declip", "--level", "1.7", "--quiet"])  # fmt: skip
     assert code == 0 and np.abs(sf.read(tmp_path / "o.wav")[0]).max() >= 1.79
+
+
+def test_diagnose_with_no_damage_prints_its_findings_then_writes_no_preset(tmp_path, capsys):
+    """Steady noise: no room, no damage; the table says so, then one error line, exit 1."""
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, np.random.default_rng(1).standard_normal((3 * SR, 2)) * 0.1, SR)
+    preset = tmp_path / "found.toml"
+    code = main(["diagnose", str(noise), "--preset-out", str(preset), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 1 and not preset.exists()
+    assert out.splitlines()[0].split(None, 1) == ["reverb", "no room to measure (too short, "
+                                                  "silent, or a steady sound)"]  # fmt: skip
+    assert err == "error: no damage found: no preset written (--preset-out)\n"

@@ -174,6 +174,22 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     assert damage_from_dict(clicks_only) == Declick()  # no spans: the repair looks again
 
 
+def test_a_room_blind_dereverb_would_leave_alone_becomes_no_preset():
+    """The preset proposes blind dereverb only where it would act (dsp.dereverb's rule):
+    a clean recording's guess at confidence 0.00 once became a dereverb preset."""
+    from diffmusic_engine.damage import Dereverb, damage_from_dict
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+    from diffmusic_engine.dsp.dereverb import MIN_CONFIDENCE
+
+    bands = {str(f): 1.5 for f in (125, 250, 500, 1000, 2000, 4000)}
+    room = {"rt60_s": 1.5, "rt60_bands": bands, "drr_db": -3.0, "confidence": 0.8}
+    assert damage_from_dict(preset_from_findings({"reverb": room})) == Dereverb()
+    uncertain = {**room, "confidence": MIN_CONFIDENCE - 0.01}
+    dry = {**room, "drr_db": 12.0}  # reverberation 0.27 dB of the energy: nothing to remove
+    for finding in (uncertain, dry, None):
+        assert preset_from_findings({"reverb": finding}) is None
+
+
 def test_diagnose_reports_no_clicks_in_clean_drums_that_declick_would_mark():
     """1.5 s of a shipped clean backing stem (real drums): declick at its default sensitivity
     marks two drum attacks as clicks, the diagnosis (a stricter threshold) reports none."""

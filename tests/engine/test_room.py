@@ -15,7 +15,15 @@ from diffmusic_engine.evaluation.rooms import (
     two_slope_rir,
 )
 from diffmusic_engine.progress import Progress
-from diffmusic_engine.room import LONG_BLEND, LONG_FROM_S, RoomEstimate, estimate_room, long_share
+from diffmusic_engine.room import (
+    LONG_BLEND,
+    LONG_FROM_S,
+    RoomEstimate,
+    estimate_room,
+    is_steady,
+    long_share,
+    room_features,
+)
 from diffmusic_engine.synth import music_excerpt
 
 SR = 22050
@@ -60,10 +68,26 @@ def test_too_short_or_silent_gives_none(music):
     assert estimate_room(np.zeros((2, 3 * SR), np.float32), SR) is None
 
 
+def test_steady_sounds_have_no_room_to_read_and_music_in_rooms_does(music, estimates):
+    # White noise once read as a 3.5 s room with confidence 0.71. Noise moves alike at every lag
+    # (spread ratio 0.99-1.01, STEADY_GROWTH 1.04); music moves more over long lags, dry and
+    # in a room (the estimates fixture is not None).
+    noise = np.random.default_rng(0).standard_normal((2, 6 * SR)) * 0.1
+    t = np.arange(6 * SR) / SR
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220, 277, 330)) * 0.2
+    for steady in (noise, noise[:1], np.tile(chord, (2, 1))):
+        assert is_steady(room_features(steady, SR))
+        assert estimate_room(steady, SR) is None
+    assert not is_steady(room_features(music, SR))
+    assert all(room is not None for room in estimates.values())
+
+
 def test_json_form(estimates):
     found = estimates[2.5].to_dict()
     assert set(found) == {"rt60_s", "rt60_bands", "drr_db", "confidence"}
     assert list(found["rt60_bands"]) == ["125", "250", "500", "1000", "2000", "4000"]
+    back = RoomEstimate.from_dict(found)
+    assert back.to_dict() == found and set(back.rt60_bands) == set(estimates[2.5].rt60_bands)
 
 
 def test_cancel(music):
