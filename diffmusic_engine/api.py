@@ -26,7 +26,12 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import clip_level_for_sdr, detect_clip_level, make_operator
+from diffmusic_engine.operators import (
+    clip_level_for_sdr,
+    clipped_mask,
+    detect_clip_level,
+    make_operator,
+)
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -63,6 +68,17 @@ def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damag
     return damage
 
 
+def _nothing_to_restore(damage: Damage, audio: np.ndarray) -> str | None:
+    """Why a given damage touches none of ``audio`` (a declip level above its peak), or None."""
+    if isinstance(damage, Declip) and not clipped_mask(audio, damage.level).any():
+        return (
+            f"no sample reaches the clipping level {damage.level:g} (the peak is "
+            f"{np.max(np.abs(audio)):.4g}): nothing changed; give the level the audio was "
+            "clipped at, or --level auto"
+        )
+    return None
+
+
 def restore(
     audio: np.ndarray,
     sample_rate: int,
@@ -85,8 +101,9 @@ def restore(
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
     resolved = resolve_damage(damage, audio, sample_rate)
-    if resolved is None:  # nothing to restore: the input, and why, from every backend
-        details = {"backend": backend, "task": damage.task, UNCHANGED: NOTHING_FOUND[damage.task]}
+    why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
+    if why is not None:  # the input, and why, from every backend
+        details = {"backend": backend, "task": damage.task, UNCHANGED: why}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
     if resolved is not damage and isinstance(resolved, Inpaint):

@@ -18,7 +18,12 @@ from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators.base import Operator
 from diffmusic_engine.operators.blind_dereverb import BlindConvolutionOperator, blind_operator
 from diffmusic_engine.operators.declick import ClickOperator
-from diffmusic_engine.operators.declip import ClipOperator, clip_level_for_sdr, detect_clip_level
+from diffmusic_engine.operators.declip import (
+    ClipOperator,
+    clip_level_for_sdr,
+    clipped_mask,
+    detect_clip_level,
+)
 from diffmusic_engine.operators.dereverb import (
     ConvolutionOperator,
     fft_convolve,
@@ -47,6 +52,7 @@ __all__ = [
     "Operator",
     "blind_operator",
     "clip_level_for_sdr",
+    "clipped_mask",
     "detect_clip_level",
     "detect_cutoff",
     "fft_convolve",

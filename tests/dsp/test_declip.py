@@ -57,6 +57,18 @@ def test_unclipped_audio_is_returned_unchanged(excerpt, backend):
     assert restoration.unchanged.startswith("no clipping found")
 
 
+@pytest.mark.parametrize("backend", ["dsp", "diffusion"])
+def test_a_level_above_the_peak_is_returned_unchanged_with_the_reason(excerpt, backend):
+    """A given level no sample reaches: nothing to declip, said (it came back silently)."""
+    options = {"model": "ucsd-reach/musicldm"} if backend == "diffusion" else {}
+    audio = excerpt[:, :4096]
+    peak = float(np.max(np.abs(audio)))
+    restoration = restore(audio, SR, Declip(level=1.5 * peak), backend=backend, options=options)
+    assert np.array_equal(restoration.audio, audio)
+    assert restoration.unchanged.startswith(f"no sample reaches the clipping level {1.5 * peak:g}")
+    assert f"(the peak is {peak:.4g})" in restoration.unchanged
+
+
 def test_cancel_stops_declipping(clipped, recorder):
     damaged, _ = clipped
     with pytest.raises(Cancelled):
