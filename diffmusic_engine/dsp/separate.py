@@ -73,7 +73,9 @@ def restore_separate(
     steps = damage.sources + 1
     report(callback, 0, steps, "separate")
     x = audio.astype(np.float64)
-    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop)  # (channels, F, T)
+    # a clip shorter than one frame is zero-padded to it (librosa would warn on the terminal)
+    padded = np.pad(x, [(0, 0), (0, max(0, n_fft - n))])
+    spec = librosa.stft(padded, n_fft=n_fft, hop_length=hop)  # (channels, F, T)
     magnitude = np.abs(spec.mean(axis=0))  # the mid's magnitude: one set of masks for all
     if masks == "harmonic-percussive":
         soft = hpss_masks(magnitude, power=opts["power"], margin=opts["margin"])

@@ -83,7 +83,9 @@ def replicate(
 
     hop = n_fft // 4
     n = x.size
-    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop, center=True)  # X[k, t]
+    # a clip shorter than one frame is zero-padded to it (librosa would warn on the terminal)
+    padded = np.pad(x, (0, max(0, n_fft - n)))
+    spec = librosa.stft(padded, n_fft=n_fft, hop_length=hop, center=True)  # X[k, t]
     bins, frames = spec.shape
     df = sample_rate / n_fft
     k_e = int(np.floor(cutoff * (1 - TRANSITION) / df))  # first bin of the roll-off

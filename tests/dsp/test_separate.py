@@ -77,3 +77,14 @@ def test_progress_and_cancel(excerpt, recorder):
     with pytest.raises(Cancelled):
         restore(excerpt, SR, damage, options=NMF, callback=stopper)
     assert len(stopper.reports) == 2
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # librosa's "n_fft too large" had reached stderr
+@pytest.mark.parametrize("options", [HPSS, NMF])
+def test_a_clip_shorter_than_one_frame_keeps_the_mixing_identity_without_warnings(excerpt, options):
+    mix = excerpt[:, :441]  # 10 ms: under the 2048-sample frame
+    damage = Separate(sources=2)
+    result = restore(mix, SR, damage, options=options)
+    remix = sum(0.5 * x.astype(np.float64) for x in result.tracks)
+    assert all(track.shape == mix.shape for track in result.tracks)
+    assert np.abs(remix - mix).max() < 1e-6

@@ -105,3 +105,12 @@ def test_does_no_harm_on_dense_real_mixes(song):
     keep = np.fft.rfftfreq(mix.shape[1], 1 / SR) < 7000
     below = lambda x: np.fft.irfft(np.fft.rfft(x) * keep, n=mix.shape[1])  # noqa: E731
     assert metrics.snr(below(low), below(out)) >= 30.0
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # librosa's "n_fft too large" had reached stderr
+def test_a_clip_shorter_than_one_frame_is_extended_without_warnings(excerpt):
+    damage = SuperResolution(CUTOFF)
+    damaged = degrade(excerpt[:, :441], SR, damage)  # 10 ms: under the 2048-sample frame
+    out = restore(damaged, SR, damage).audio
+    assert out.shape == damaged.shape and np.all(np.isfinite(out))
+    assert np.sum(out.astype(np.float64) ** 2) > np.sum(damaged.astype(np.float64) ** 2)
