@@ -93,11 +93,47 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
     return depth if depth in _PCM_DEPTHS else 16
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Before the work: :func:`check_format`, and :class:`OutputError` unless the file can be
-    written there (``atomic.check_target``; a write checks that itself, in ``replacing``)."""
+def check_writable(
+    path: str | os.PathLike[str],
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    source_dtype: str = "float32",
+) -> None:
+    """Before the work: :func:`check_format`, :class:`OutputError` unless the file can be
+    written there (``atomic.check_target``; a write checks that itself, in ``replacing``) and,
+    given the audio's rate and channels, unless the format can hold them (:func:`check_layout`).
+    """
     check_format(path)
     check_target(path)
+    if sample_rate is not None and channels is not None:
+        check_layout(path, sample_rate, channels, source_dtype)
+
+
+def check_layout(
+    path: str | os.PathLike[str], sample_rate: int, channels: int, source_dtype: str = "float32"
+) -> None:
+    """Raise :class:`OutputError` naming ``path`` unless its format holds ``channels`` at
+    ``sample_rate`` (MP3: 8-48 kHz, one or two channels; FLAC: up to 8 channels): a writer is
+    opened on a scratch file, so the rule is the writing library's own."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
+        probe = Path(folder) / f"probe{Path(path).suffix}"
+        try:
+            AudioWriter(probe, sample_rate, channels, source_dtype=source_dtype).close()
+        except OutputError as exc:
+            raise _layout_error(path, sample_rate, channels, exc.__cause__) from None
+
+
+def _layout_error(
+    path: str | os.PathLike[str], sample_rate: int, channels: int, exc: BaseException | None
+) -> OutputError:
+    reason = getattr(exc, "error_string", None) or str(exc).rpartition("': ")[2] or "refused"
+    reason = reason.strip().removeprefix("Error : ")
+    return OutputError(
+        f"{path}: {Path(path).suffix} cannot hold {channels} channel(s) at {sample_rate} Hz "
+        f"({reason}); write a .wav or .flac, or resample or downmix first"
+    )
 
 
 def check_format(path: str | os.PathLike[str]) -> None:
@@ -160,7 +196,11 @@ def write_audio(
     check_format(path)
     check_audio(audio, f"output for {path}")
     with replacing(path) as temporary:  # the writer creates it: the user's umask
-        _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate, source_dtype)
+        try:
+            _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate,
+                   source_dtype)  # fmt: skip
+        except OutputError as exc:  # the format refused the layout: name the target, not ours
+            raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
     return path
 
 
@@ -262,6 +302,12 @@ class AudioWriter:
         self._sf: sf.SoundFile | None = None
         self._pb: AudioFile | None = None
         self._quantized = False
+        try:  # libsndfile and pedalboard refuse a layout their format cannot hold
+            self._open(suffix, sample_rate, channels)
+        except (RuntimeError, ValueError) as exc:
+            raise _layout_error(self.path, sample_rate, channels, exc) from exc
+
+    def _open(self, suffix: str, sample_rate: int, channels: int) -> None:
         if suffix in _CONTAINERS:
             subtype = _LOSSY_SUBTYPES.get(suffix) or (
                 "FLOAT" if self.depth == 32 else f"PCM_{self.depth}"

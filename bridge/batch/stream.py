@@ -31,7 +31,7 @@ from bridge.batch.chain import Chain
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.restorer import Restorer
 from diffmusic_engine.atomic import replacing, temporaries
-from diffmusic_engine.audio import AudioReader, AudioWriter
+from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout
 from diffmusic_engine.errors import InputError
 
 BLOCK_FRAMES = 65536
@@ -177,6 +177,7 @@ def render_file(
         total = int(round(info.frames * rate / info.sample_rate))
         if total == 0:
             raise InputError(f"{source}: empty audio (no samples)")
+        check_layout(target, rate, info.channels, info.file_dtype)  # named as the target
         pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
         with replacing(target, marker=PARTIAL) as temporary:
             written = 0

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--seed: only declick's degradation is random, not {damage.task}")
         damage = replace(damage, seed=args.seed)
     refuse_overwriting([args.output], args.clean)
-    check_writable(args.output)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
+    check_writable(args.output, info.sample_rate, info.channels, info.file_dtype)
     for path, (audio, other) in zip(args.clean, loaded, strict=True):
         if other.sample_rate != info.sample_rate or audio.shape != loaded[0][0].shape:
             raise InputError(f"{path}: sources must share rate, channels and length")

@@ -17,6 +17,7 @@ from bridge.cli.common import (
 )
 from diffmusic_engine.audio import (
     AudioInfo,
+    AudioReader,
     check_headroom,
     check_writable,
     read_audio,
@@ -117,7 +118,8 @@ def write_restoration(restoration: Restoration, paths: list[Path], info: AudioIn
 
 def check_output(args: argparse.Namespace, damage: Damage) -> None:
     """Refuse, before any work, an output that would overwrite the input, a file where a folder
-    is needed, or a file in a format that cannot be written."""
+    is needed, or a file in a format that cannot be written or cannot hold the input's rate and
+    channels (an output has the input's)."""
     separate = damage.task == "separate"
     # declick also writes what it removed (OUT_removed): checked like OUT
     tracks = damage.sources if separate else 2 if damage.task == "declick" else 1
@@ -125,8 +127,10 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
     refuse_overwriting([args.output, *paths], [args.input])
     if separate and args.output.exists() and not args.output.is_dir():
         raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
+    with AudioReader(args.input) as reader:
+        info = reader.info
     for path in paths:
-        check_writable(path)
+        check_writable(path, info.sample_rate, info.channels, info.file_dtype)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from diffmusic_engine.audio import bit_depth_for, read_audio, resample, write_audio
-from diffmusic_engine.errors import InputError
+from diffmusic_engine.audio import (
+    bit_depth_for,
+    check_writable,
+    read_audio,
+    resample,
+    write_audio,
+)
+from diffmusic_engine.errors import InputError, OutputError
 
 
 def tone(channels: int, rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -115,3 +121,29 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "channels", "why"),
+    [("out.mp3", 96000, 2, "only supports sample rates"), ("out.mp3", 44100, 6, "Format not"),
+     ("out.flac", 44100, 10, "Format not")],
+)  # fmt: skip
+def test_a_layout_the_format_cannot_hold_is_one_error_naming_the_target(
+    tmp_path, name, rate, channels, why
+):
+    """MP3 holds 8-48 kHz and two channels, FLAC eight: refused before the work
+    (check_writable) and at the write, naming the user's file, never a traceback."""
+    path = tmp_path / name
+    audio = np.zeros((channels, 64), np.float32)
+    with pytest.raises(OutputError) as before:
+        check_writable(path, rate, channels)
+    with pytest.raises(OutputError) as at_write:
+        write_audio(path, audio, rate)
+    for error in (before, at_write):
+        message = str(error.value)
+        assert message.startswith(f"{path}: {path.suffix} cannot hold {channels} channel(s) at ")
+        assert why in message and message.endswith(
+            "write a .wav or .flac, or resample or downmix first"
+        )
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    check_writable(tmp_path / "out.mp3", 48000, 2)  # what MP3 holds passes

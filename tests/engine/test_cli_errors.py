@@ -210,3 +210,15 @@ def test_diagnose_with_no_damage_prints_its_findings_then_writes_no_preset(tmp_p
     assert out.splitlines()[0].split(None, 1) == ["reverb", "no room to measure (too short, "
                                                   "silent, or a steady sound)"]  # fmt: skip
     assert err == "error: no damage found: no preset written (--preset-out)\n"
+
+
+def test_an_output_format_that_cannot_hold_the_input_is_refused_before_the_work(tmp_path, capsys):
+    """96 kHz into MP3 (8-48 kHz) had been a libsndfile traceback after the restoration."""
+    source = tmp_path / "hi.wav"
+    sf.write(source, np.zeros((4800, 2)), 96000)
+    out = tmp_path / "hi.mp3"
+    code, err = run_cli(
+        capsys, ["restore", str(source), "-o", str(out), "--task", "declip", "--level", "0.5"]
+    )
+    assert code == 1 and len(err) == 1 and not out.exists()
+    assert err[0].startswith(f"error: {out}: .mp3 cannot hold 2 channel(s) at 96000 Hz (")
