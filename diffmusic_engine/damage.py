@@ -380,9 +380,12 @@ def load_preset(name_or_path: str | Path) -> Preset:
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
+    # a span ends after the audio when its last sample does (seconds rounded to samples as the
+    # operators round them): an end a client wrote as 1.234568 for 1.2345678 s is the end
+    samples = round(duration * sample_rate)
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         for gap in damage.gaps:
-            if gap.end > duration:
+            if round(gap.end * sample_rate) > samples:
                 raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, SuperResolution):
         if damage.cutoff != "auto" and damage.cutoff >= nyquist:
@@ -395,7 +398,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
             raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
     elif isinstance(damage, Declick):
         for gap in damage.clicks:
-            if gap.end > duration:
+            if round(gap.end * sample_rate) > samples:
                 raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: no such file")

@@ -105,7 +105,7 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         "weights": _weights(args.weights) if args.weights else None,
         "rir": args.rir,
         "mode": getattr(args, "mode", None),
-        "clicks": [str(Gap.parse(c)) for c in args.click] if getattr(args, "click", None) else None,
+        "clicks": _spans(args.click) if getattr(args, "click", None) else None,
         "rate": getattr(args, "rate", None),
         "burst_db": getattr(args, "burst_db", None),
         "level": getattr(args, "level", None),
@@ -115,10 +115,15 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     return damage_from_dict(fields), options
 
 
-def _gaps(texts: list[str]) -> list[str] | str:
+def _spans(texts: list[str]) -> list[list[float]]:
+    """``START:END`` texts as ``[start, end]`` pairs, every digit kept (gaps past 100 s)."""
+    return [[gap.start, gap.end] for gap in map(Gap.parse, texts)]
+
+
+def _gaps(texts: list[str]) -> list[list[float]] | str:
     """``--gap`` values: gaps ``START:END``, or ``auto`` alone (the dropouts the audio shows)."""
     if "auto" not in texts:
-        return [str(Gap.parse(g)) for g in texts]
+        return _spans(texts)
     if len(texts) > 1:
         raise DamageError("--gap auto finds the dropouts itself: give it alone, or only START:END")
     return "auto"

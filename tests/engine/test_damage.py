@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge.cli import build_parser
+from bridge.cli.common import damage_from_args
 from diffmusic_engine.damage import (
+    Declick,
     Dereverb,
     Gap,
     Inpaint,
@@ -93,6 +96,33 @@ def test_checks_against_the_audio(tmp_path):
         check_damage(Dereverb(rir=tmp_path / "absent.wav"), duration=2.0, sample_rate=44100)
     check_damage(Inpaint(gaps=(Gap(1.0, 2.0),)), duration=2.0, sample_rate=44100)
     check_damage(SuperResolution(cutoff=22049.0), duration=2.0, sample_rate=44100)
+
+
+@pytest.mark.parametrize("kind", ["gap", "click"])
+def test_a_span_ends_after_the_audio_only_when_its_last_sample_does(kind):
+    """A client rounding the audio's end to 6 decimals (REAPER's scripts: 54438 frames at
+    44.1 kHz, 1.2344217... s, sent as 1.234422) was refused "ends after the audio" about half
+    the time; half a sample over is the last sample, a whole one over is not."""
+    rate, frames = 44100, 54438
+    duration = frames / rate
+
+    def damage(end):
+        span = (Gap(end - 0.01, end),)
+        return Inpaint(gaps=span) if kind == "gap" else Declick(clicks=span)
+
+    check_damage(damage(float(f"{duration:.6f}")), duration, rate)
+    check_damage(damage(duration + 0.49 / rate), duration, rate)
+    with pytest.raises(DamageError, match="ends after the audio"):
+        check_damage(damage(duration + 0.51 / rate), duration, rate)
+
+
+def test_cli_spans_keep_every_digit():
+    """``--gap`` was re-read through ``:g`` (6 significant digits): 0.5 ms off past 100 s."""
+    args = build_parser().parse_args(
+        ["restore", "in.wav", "-o", "out.wav", "--task", "inpaint", "--gap", "123.4567:123.4789"]
+    )
+    damage, _ = damage_from_args(args)
+    assert damage.gaps == (Gap(123.4567, 123.4789),)
 
 
 @pytest.mark.parametrize(
