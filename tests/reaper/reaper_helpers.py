@@ -49,7 +49,9 @@ def to_lua(value: Any) -> str:
             raise ValueError(value)
         return repr(float(value)) if isinstance(value, float) else str(value)
     if isinstance(value, str | Path):
-        return json.dumps(str(value))  # JSON string escapes are valid Lua escapes for these
+        # JSON string escapes are valid Lua escapes for these; other characters go as UTF-8
+        # (Lua 5.4 has no \uXXXX escape)
+        return json.dumps(str(value), ensure_ascii=False)
     if isinstance(value, dict):
         return "{" + ", ".join(f"[{to_lua(k)}] = {to_lua(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):

@@ -99,10 +99,16 @@ def dropout_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
             # the daemon triggers the import action while the first one still watches its jobs
             {"script": script("Import finished renders"), "cycle": 30},
         ],
-        "extstate": {**settings, "context": "0.5"},
+        # a job folder whose name the shell and JSON must carry: quotes, $, a backtick (the job
+        # script was started as /bin/sh "DIR/submit.sh"), an emoji (a surrogate pair in the
+        # status file's JSON, once decoded as two characters: "missing output file")
+        "extstate": {**settings, "context": "0.5", "job_folder": str(tmp / JOB_FOLDER)},
         "time_selection": (position + first / SR, position + stop / SR),
     }
     return run, {"clean": clean, "damaged": damaged, "gap": (first, stop), "position": position}
+
+
+JOB_FOLDER = 'it\'s "$HOME" `x` 🎵'  # shell and JSON specials
 
 
 def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
@@ -257,6 +263,7 @@ def test_restore_dropout_places_a_sample_aligned_take(e2e: dict) -> None:
     # What the script sent: 0.5 s of context on each side, the gap relative to that file.
     first, stop = c["gap"]
     job = Path(take["file"]).parent
+    assert job.parent.name == JOB_FOLDER
     sent, rate = read_wav(job / "input.wav")
     c0, c1 = first - SR // 2, stop + SR // 2
     assert rate == SR and np.array_equal(sent, c["damaged"][:, c0:c1])

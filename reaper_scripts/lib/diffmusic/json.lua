@@ -30,8 +30,14 @@ local function decode_string(text, pos)
       if e == "u" then
         local code = tonumber(text:sub(i + 2, i + 5), 16)
         if not code then json_error(text, i, "bad \\u escape") end
-        parts[#parts + 1] = utf8.char(code)
         i = i + 6
+        -- a character beyond the BMP (an emoji in a path) comes as a UTF-16 surrogate pair
+        local low = text:match("^\\u([dD][c-fC-F]%x%x)", i)
+        if code >= 0xD800 and code < 0xDC00 and low then
+          code = 0x10000 + ((code - 0xD800) << 10) + (tonumber(low, 16) - 0xDC00)
+          i = i + 6
+        end
+        parts[#parts + 1] = utf8.char(code)
       elseif ESCAPES[e] then
         parts[#parts + 1] = ESCAPES[e]
         i = i + 2

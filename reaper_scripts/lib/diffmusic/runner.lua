@@ -41,7 +41,7 @@ function M.launch(dir, name, args)
     script = system.join(dir, name .. ".sh")
     system.write_file(script, "#!/bin/sh\n" .. table.concat(quoted, " ") .. " > " .. system.quote(log)
       .. " 2>&1\necho $? > " .. system.quote(code) .. "\n")
-    local command = '/bin/sh "' .. script .. '"'
+    local command = "/bin/sh " .. system.quote(script)
     if reaper.ExecProcess(command, -1) == nil then
       os.execute(command .. " >/dev/null 2>&1 &") -- ExecProcess could not start it
     end
