@@ -53,10 +53,12 @@ def chunk_plan(total: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + chunk) for s in starts[:-1]] + [(starts[-1], total)]
 
 
-def _fades(length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raised-cosine fade-out and fade-in of ``length`` samples that sum to one."""
-    fade_in = taper(length, length, fall=False)  # the engine's one raised cosine
-    return (1.0 - fade_in).astype(np.float32), fade_in.astype(np.float32)
+def _crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """``tail`` fading out into ``head`` (raised cosine, the engine's one ``taper``), written
+    ``tail + (head - tail) w``: where both chunks agree (the input left unchanged) it is exactly
+    that input; ``tail (1 - w) + head w`` changed such samples by an ulp."""
+    fade_in = taper(tail.shape[1], tail.shape[1], fall=False).astype(np.float32)
+    return tail + (head - tail) * fade_in
 
 
 class _Buffer:
@@ -115,8 +117,8 @@ class OverlapStream:
         start, end = self.plan[self.next_chunk]
         y = self.restore(self.buffer.view(start, end), start, None)
         if self.tail is not None:  # crossfade the overlap shared with the previous chunk
-            fade_out, fade_in = _fades(self.tail.shape[1])
-            y[:, : self.tail.shape[1]] = self.tail * fade_out + y[:, : self.tail.shape[1]] * fade_in
+            overlap = self.tail.shape[1]
+            y[:, :overlap] = _crossfade(self.tail, y[:, :overlap])
         self.next_chunk += 1
         if self.next_chunk == len(self.plan):
             self.tail = None
