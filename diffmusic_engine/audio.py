@@ -167,17 +167,29 @@ def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype
 
     Asked of the input, before the work (``restore``): a write does not ask it, since failing
     there would lose the work for a restoration's overshoot of a sample or two."""
+    over = over_full_scale(path, audio, source_dtype)
+    if over:
+        raise OutputError(
+            f"{path}: {over}; write a .wav or .aiff (float), or lower the level first"
+        )
+
+
+def over_full_scale(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> str:
+    """What of ``audio`` the integer samples of ``path`` (:func:`bit_depth_for`) would clip,
+    ``"the audio peaks at +X dBFS, N samples over the full scale of the D-bit samples .ext
+    holds"``; ``""`` where nothing would (float storage, or no sample over full scale)."""
     suffix, depth = Path(path).suffix.lower(), bit_depth_for(path, source_dtype)
     pcm_container = suffix in _CONTAINERS and suffix not in _LOSSY_SUBTYPES
     if not pcm_container or (depth == 32 and suffix in _FLOAT_CONTAINERS) or not audio.size:
-        return
+        return ""
+    over = int(np.count_nonzero(np.abs(audio) > 1.0))
+    if not over:
+        return ""
     peak = float(np.max(np.abs(audio)))
-    if peak > 1.0:
-        raise OutputError(
-            f"{path}: the audio peaks at {20 * np.log10(peak):+.1f} dBFS, over the full scale "
-            f"of the {depth}-bit samples {suffix} holds (it would clip); write a .wav or .aiff "
-            "(float), or lower the level first"
-        )
+    return (
+        f"the audio peaks at {20 * np.log10(peak):+.1f} dBFS, {over} sample(s) over the full "
+        f"scale of the {depth}-bit samples {suffix} holds (they clip)"
+    )
 
 
 def write_audio(
@@ -302,6 +314,7 @@ class AudioWriter:
         self._sf: sf.SoundFile | None = None
         self._pb: AudioFile | None = None
         self._quantized = False
+        self.clipped, self.peak = 0, 0.0  # integer samples: how many were over full scale
         try:  # libsndfile and pedalboard refuse a layout their format cannot hold
             self._open(suffix, sample_rate, channels)
         except (RuntimeError, ValueError) as exc:
@@ -323,6 +336,9 @@ class AudioWriter:
     def write(self, block: np.ndarray) -> None:
         """Append float32 ``(channels, n)`` frames."""
         block = np.ascontiguousarray(block, dtype=np.float32)
+        if self._quantized and block.size:
+            self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
         if self._sf is not None:
             self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
         else:

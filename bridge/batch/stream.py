@@ -191,7 +191,13 @@ def render_file(
                 raise InputError(f"{source}: wrote {written} samples of {total}")
             if progress is not None:
                 progress(written, total)
-    return Rendered(target, rate, info.channels, written, pipeline.notes())
+    clipped = ()
+    if out.clipped:  # said, not refused: the file is rendered; the user lowers a gain and reruns
+        clipped = (
+            f"{out.clipped} sample(s) over full scale (peak {20 * np.log10(out.peak):+.1f} dBFS)"
+            f" clipped in the {out.depth}-bit output; lower the chain's gain or use a limiter",
+        )
+    return Rendered(target, rate, info.channels, written, (*pipeline.notes(), *clipped))
 
 
 def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator[np.ndarray]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from bridge.cli.common import (
     add_damage_arguments,
@@ -20,6 +23,7 @@ from diffmusic_engine.audio import (
     AudioReader,
     check_headroom,
     check_writable,
+    over_full_scale,
     read_audio,
     write_audio,
 )
@@ -109,7 +113,14 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
 
 
 def write_restoration(restoration: Restoration, paths: list[Path], info: AudioInfo) -> list[Path]:
-    """Write every track atomically, at the source's rate and sample format."""
+    """Write every track atomically, at the source's rate and sample format; a track over full
+    scale in integer samples is written clipped (refusing it would lose the work) and said."""
+    for path, track in zip(paths, restoration.tracks, strict=True):
+        clipped = over_full_scale(path, track, info.file_dtype)
+        if clipped:
+            peak_db = 20 * np.log10(np.max(np.abs(track)))
+            print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
+                  "it as float (a float .wav keeps them)", file=sys.stderr)  # fmt: skip
     return [
         write_audio(path, track, restoration.sample_rate, source_dtype=info.file_dtype)
         for path, track in zip(paths, restoration.tracks, strict=True)

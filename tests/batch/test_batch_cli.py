@@ -166,3 +166,25 @@ def test_files_a_restoration_step_left_unchanged_are_noted(
         assert f["note"] == f"dereverb: 1 of 1 piece(s) unchanged ({why})"
         assert f"note: {f['input']}: {f['note']}\n" in printed
         np.testing.assert_array_equal(read_audio(f["output"])[0], source)
+
+
+def test_an_integer_output_the_chain_drives_over_full_scale_is_noted(tmp_path: Path, capsys):
+    """A 16-bit file through +12 dB: rendered, clipped as 16 bits must, and said (it was
+    silent). The count is the samples over full scale: 0.8 x 10^(12/20) = 3.18 > 1."""
+    source = tmp_path / "in" / "tone.wav"
+    source.parent.mkdir()
+    t = np.arange(8000) / 8000
+    tone = (0.8 * np.sin(2 * np.pi * 100 * t))[None].astype(np.float32)
+    write_audio(source, tone, 8000, source_dtype="int16")
+    chain = tmp_path / "chain.toml"
+    chain.write_text('[[steps]]\nplugin = "Gain"\ngain_db = 12.0\n')
+    report = tmp_path / "report.json"
+    code = main(["batch", str(source.parent), "-o", str(tmp_path / "out"), "--chain", str(chain),
+                 "--report", str(report), "--quiet"])  # fmt: skip
+    assert code == 0
+    (entry,) = json.loads(report.read_text())["files"]
+    quantized = read_audio(source)[0]  # what the 16-bit file holds
+    over = int(np.count_nonzero(np.abs(quantized * 10 ** (12 / 20)) > 1.0))
+    assert entry["note"].startswith(f"{over} sample(s) over full scale (peak +10.1 dBFS) clipped")
+    assert entry["note"].endswith("in the 16-bit output; lower the chain's gain or use a limiter")
+    assert f"note: {entry['input']}: {entry['note']}" in capsys.readouterr().out

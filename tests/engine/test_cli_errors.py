@@ -222,3 +222,17 @@ def test_an_output_format_that_cannot_hold_the_input_is_refused_before_the_work(
     )
     assert code == 1 and len(err) == 1 and not out.exists()
     assert err[0].startswith(f"error: {out}: .mp3 cannot hold 2 channel(s) at 96000 Hz (")
+
+
+def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tmp_path, capsys):
+    """Harmonic-percussive sources carry the mix's level over their weight (0.5): a loud
+    16-bit tone's harmonic source peaks +4.4 dBFS; written clipped (the work is kept), said."""
+    source = tmp_path / "tone.wav"
+    t = np.arange(2 * SR) / SR
+    sf.write(source, np.stack([0.8 * np.sin(2 * np.pi * 220 * t)] * 2, 1), SR, subtype="PCM_16")
+    out = tmp_path / "sources"
+    code, err = run_cli(capsys, ["restore", str(source), "-o", str(out), "--task", "separate",
+                                 "--preset", "harmonic-percussive", "--quiet"])  # fmt: skip
+    assert code == 0 and len(err) == 1, err
+    assert err[0].startswith(f"warning: {out / 'tone_source1.wav'}: the audio peaks at +4.")
+    assert "over the full scale of the 16-bit samples .wav holds (they clip); lower the " in err[0]
