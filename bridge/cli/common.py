@@ -177,8 +177,8 @@ def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: li
     line carries them instead."""
     if getattr(args, "json", False):
         return
-    if restoration.unchanged:
-        print(f"note: {', '.join(outputs)} is the input unchanged: {restoration.unchanged}",
+    if restoration.unchanged:  # of the first output (declick's second holds what it removed)
+        print(f"note: {outputs[0]} is the input unchanged: {restoration.unchanged}",
               file=sys.stderr)  # fmt: skip
     found = restoration.details.get(FOUND_GAPS)
     if found:

@@ -36,6 +36,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
+from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
@@ -99,6 +100,11 @@ def restore_declick(
         "touched": float(sum(stop - first for first, stop in spans) / audio.shape[1]),
         **opts, "repair_order": repair_order,
     }  # fmt: skip
+    if not spans:  # never silent: the output is the input, and why
+        details[UNCHANGED] = (
+            f"no click found at sensitivity {opts['sensitivity']:g}: nothing changed; raise "
+            "--sensitivity, or give the clicks with --click START:END"
+        )
     return (out, removed), details
 
 

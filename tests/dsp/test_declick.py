@@ -86,6 +86,16 @@ def test_repair_lowers_the_error_and_leaves_the_rest_bit_identical(tones, clicke
     assert 10 * np.log10(error_in / error_out) >= 10
 
 
+def test_clean_audio_comes_back_unchanged_and_says_why(tones, clicked):
+    """The clean chords hold no click at the default sensitivity: the input, and the reason
+    (it had been returned without a word); repaired audio carries no such note."""
+    restoration = restore(tones, SR, Declick())
+    assert restoration.details["count"] == 0
+    assert np.array_equal(restoration.tracks[0], tones)
+    assert restoration.unchanged.startswith("no click found at sensitivity 0.5: nothing changed")
+    assert restore(clicked[0], SR, Declick()).unchanged is None
+
+
 def test_known_clicks_are_repaired_without_detection(tones, clicked):
     damaged, truth = clicked
     first, stop = truth[0]
