@@ -7,6 +7,8 @@
 --   as "DiffMusic - Find damage in selected items" adds them, or drawn by hand) that overlap the
 --   selected items: each kind of damage on an item becomes one job with its task (inpaint,
 --   declick, declip) and one new take, identical to the original outside the repaired stretch.
+--   A region found in an item repairs only that item (until it is moved); one drawn by hand
+--   repairs every selected item it overlaps.
 --   Part of DiffMusic Bridge; see reaper_scripts/README.md.
 
 local script_path = ({ reaper.get_action_context() })[2]
@@ -27,7 +29,7 @@ local function spec_for(info, s)
     local gaps, a0, b1 = {}, math.huge, -1
     for _, m in ipairs(marked) do
       local a, b = dm.frames_of(info, m.start, m.stop)
-      if a and m.damage == damage then
+      if a and m.damage == damage and (m.item == nil or m.item == info.item_guid) then
         gaps[#gaps + 1] = { a, b }
         a0, b1 = math.min(a0, a), math.max(b1, b)
       end

@@ -174,6 +174,11 @@ function M.new(scenario)
     state.extstate[section] = {}
     for k, v in pairs(keys) do state.extstate[section][k] = v end
   end
+  state.proj_extstate = {}
+  for section, keys in pairs(scenario.proj_extstate or {}) do
+    state.proj_extstate[section] = {}
+    for k, v in pairs(keys) do state.proj_extstate[section][k] = v end
+  end
 
   local function all_items()
     local items = {}

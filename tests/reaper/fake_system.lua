@@ -64,6 +64,23 @@ function reaper.EnumProjectMarkers3(proj, idx)
 end
 
 -- ------------------------------------------------------------------------------- ExtState
+-- The project's ExtState (saved with the project): state.proj_extstate[section][key].
+function reaper.SetProjExtState(proj, section, key, value)
+  check_project("SetProjExtState", proj)
+  check_type("SetProjExtState", section, "string", 2)
+  check_type("SetProjExtState", key, "string", 3)
+  check_type("SetProjExtState", value, "string", 4)
+  state.proj_extstate[section] = state.proj_extstate[section] or {}
+  state.proj_extstate[section][key] = value ~= "" and value or nil -- "" deletes the key
+  return 1
+end
+function reaper.GetProjExtState(proj, section, key)
+  check_project("GetProjExtState", proj)
+  check_type("GetProjExtState", section, "string", 2)
+  check_type("GetProjExtState", key, "string", 3)
+  local value = (state.proj_extstate[section] or {})[key]
+  return value and 1 or 0, value or ""
+end
 function reaper.GetExtState(section, key)
   check_type("GetExtState", section, "string", 1)
   check_type("GetExtState", key, "string", 2)

@@ -136,6 +136,7 @@ local report = json.encode({
   gfx_titles = state.gfx_titles, gfx_text = state.gfx_text,
   accessors_open = state.accessors_open or 0, cycles = state.cycle, timed_out = timed_out,
   time_selection = state.time_selection, seconds = state.now, markers = state.markers,
+  proj_extstate = state.proj_extstate,
 })
 local f = assert(io.open(out_path, "w"))
 f:write(report)

@@ -65,6 +65,14 @@ def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
     assert [name for *_, name in got] == [f"DiffMusic: {name}" for *_, name in want]
     np.testing.assert_allclose([g[:2] for g in got], [w[:2] for w in want], atol=1e-9)
     assert "'kit': 5 damage region(s) marked" in report["console"]
+    # each region belongs to the item it was found in (the project's ExtState, by region index)
+    item = report["tracks"][0]["items"][0]["guid"]
+    owners = report["proj_extstate"]["DiffMusic"]
+    by_index = {m["index"]: m for m in report["markers"]}
+    assert len(owners) == 5
+    for key, owner in owners.items():
+        region = by_index[int(key.removeprefix("region."))]
+        assert owner == f"{item} {region['pos']:.9f} {region['rgnend']:.9f}"
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # no take: only regions
 
 
@@ -108,6 +116,30 @@ def test_repair_without_marked_damage_says_so(tmp_path: Path) -> None:
     (message,) = report["messages"]
     assert "No damage is marked" in message["message"]
     assert report["exec"] == [] and report["undo_points"] == []
+
+
+def test_a_region_found_in_one_item_repairs_only_that_item(tmp_path: Path) -> None:
+    """Bass and vocal selected, the bass's dropout found (region 1, its owner kept) and one
+    drawn by hand (region 2): the vocal, clean at the bass's dropout, is sent only the drawn
+    one (it had been "repaired" at the bass's dropout: its audio changed there)."""
+    source = write_wav(tmp_path / "a.wav", music_excerpt(2.0, SR, 1, seed=5), SR)
+    bass = "{00000000-0000-0000-0000-000000000002}"  # the stand-in's GUIDs, in creation order
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Bass", "items": [take_item(source, 0.0, 2.0)]},
+         {"name": "Vocal", "items": [take_item(source, 0.0, 2.0)]}],
+        [{"script": script(REPAIR)}],
+        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "context": "0.25"},
+        markers=[{"isrgn": True, "pos": 0.5, "rgnend": 0.52, "name": "DiffMusic: dropout"},
+                 {"isrgn": True, "pos": 1.5, "rgnend": 1.51, "name": "DiffMusic: dropout"}],
+        proj_extstate={"DiffMusic": {"region.1": f"{bass} 0.500000000 0.520000000"}},
+    )  # fmt: skip
+    assert report["tracks"][0]["items"][0]["guid"] == bass
+    commands = sorted(
+        (job / "submit.sh").read_text() for job in (tmp_path / "project" / "DiffMusic").iterdir()
+    )
+    gaps = sorted(c.count("'--gap'") for c in commands)
+    assert gaps == [1, 2]  # the bass: both regions; the vocal: the drawn one only
 
 
 def test_repair_sends_each_kind_with_its_task(tmp_path: Path) -> None:

@@ -77,31 +77,44 @@ function M.damage(report)
   return found
 end
 
+-- A region found in an item belongs to it: regions span every track, and a dropout of the bass
+-- must not be "repaired" in the vocal beside it. The project's ExtState "DiffMusic" keeps, under
+-- "region.<index>", "<item GUID> <start> <stop>"; a region moved since (or drawn by hand)
+-- belongs to every item it overlaps.
+local function owner_key(index) return "region." .. math.floor(index) end
+local function bounds(start, stop) return string.format("%.9f %.9f", start, stop) end
+
 -- Mark found damage on the project as regions "DiffMusic: <name>" (times in the item from
--- `position`, cut to the item's `length`); returns how many were added.
-function M.mark(found, position, length)
+-- `position`, cut to the item's `length`), owned by the item `item_guid`; returns how many.
+function M.mark(found, position, length, item_guid)
   local added = 0
   for _, f in ipairs(found) do
     local start, stop = math.max(0, f.start), math.min(length, f.stop)
     if stop > start then
-      reaper.AddProjectMarker2(0, true, position + start, position + stop,
+      local index = reaper.AddProjectMarker2(0, true, position + start, position + stop,
         M.REGION_PREFIX .. f.damage.name, -1, 0)
+      reaper.SetProjExtState(0, system.TITLE, owner_key(index),
+        item_guid .. " " .. bounds(position + start, position + stop))
       added = added + 1
     end
   end
   return added
 end
 
--- The damage regions of the project: { {damage = entry, start = s, stop = s}, ... } (project time).
+-- The damage regions of the project: { {damage = entry, start = s, stop = s, item = GUID or
+-- nil (any item)}, ... } (project time).
 function M.marked()
   local marked = {}
   local by_name = {}
   for _, damage in ipairs(M.DAMAGE) do by_name[M.REGION_PREFIX .. damage.name] = damage end
   local count = reaper.CountProjectMarkers(0) -- markers and regions
   for i = 0, count - 1 do
-    local _, isrgn, start, stop, name = reaper.EnumProjectMarkers3(0, i)
+    local _, isrgn, start, stop, name, index = reaper.EnumProjectMarkers3(0, i)
     if isrgn and by_name[name] then
-      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop }
+      local _, owner = reaper.GetProjExtState(0, system.TITLE, owner_key(index))
+      local guid, where = owner:match("^(%S+) (.+)$")
+      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop,
+        item = where == bounds(start, stop) and guid or nil }
     end
   end
   return marked

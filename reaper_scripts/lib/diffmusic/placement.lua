@@ -64,7 +64,8 @@ local function place_one(job, created_tracks)
     return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir
   end
   if job.kind == "markers" then
-    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position, job.length)
+    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position,
+      job.length, job.item_guid)
     return nil
   end
   if job.kind == "tracks" then
