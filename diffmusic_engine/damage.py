@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.options import SEED
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -218,6 +220,7 @@ class Declick:
             raise DamageError(f"rate {self.rate:g}: expected 0 < clicks per second <= 2000")
         if not (math.isfinite(self.burst_db) and -60 <= self.burst_db <= 40):
             raise DamageError(f"burst_db {self.burst_db:g}: expected -60..40 dB")
+        SEED.check("declick", "seed", self.seed)  # the rule every backend's seed follows
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,8 @@ def _gap(value: Any) -> Gap:
     if isinstance(value, str):
         return Gap.parse(value)
     if isinstance(value, Mapping):
+        if set(value) != {"start", "end"}:
+            raise DamageError(f"span {dict(value)}: expected start and end (seconds)")
         return Gap(float(value["start"]), float(value["end"]))
     start, end = value
     return Gap(float(start), float(end))
@@ -356,6 +361,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
     The file holds the damage fields at top level (``task = "inpaint"``, ...) and optional backend
     options under ``[options]``. Keys starting with ``_`` are documentation and ignored.
     """
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise DamageError(f"preset {name_or_path!r}: expected a preset name or a file path")
     path = Path(name_or_path)
     if not path.is_file():
         candidates = [PRESETS_DIR / f"{name_or_path}{ext}" for ext in (".toml", ".json")]
@@ -372,9 +379,28 @@ def load_preset(name_or_path: str | Path) -> Preset:
         raise DamageError(f"preset {path}: expected a table/object at top level")
     data = {k: v for k, v in data.items() if not k.startswith("_")}
     options = data.pop("options", {})
-    if "rir" in data and data["rir"] not in ("blind", None) and not Path(data["rir"]).is_absolute():
-        data["rir"] = str(path.parent / data["rir"])
+    if not isinstance(options, dict):
+        raise DamageError(f"preset {path}: options must be a table of NAME = value")
+    rir = data.get("rir")  # a file beside the preset, "blind", or samples (a list)
+    if isinstance(rir, str) and rir != "blind" and not Path(rir).is_absolute():
+        data["rir"] = str(path.parent / rir)
     return Preset(damage=data, options=dict(options), source=path)
+
+
+def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) -> None:
+    """Raise :class:`DamageError` if the gaps leave no sample to fill them from (a client that
+    sent only the dropout: the fill came back silent, with no word)."""
+    reached = 0  # the gaps, merged in order of their starts, cover [0, reached)
+    for gap in sorted(gaps, key=lambda g: g.start):
+        first, stop = round(gap.start * sample_rate), round(gap.end * sample_rate)
+        if first > reached:
+            return
+        reached = max(reached, stop)
+    if reached >= samples:
+        raise DamageError(
+            f"the gaps cover the whole audio ({samples / sample_rate:.3f} s): nothing around "
+            "them to fill them from; send the audio around the gaps too"
+        )
 
 
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
@@ -387,6 +413,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
         for gap in damage.gaps:
             if round(gap.end * sample_rate) > samples:
                 raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
+        _check_known_samples(damage.gaps, samples, sample_rate)
     elif isinstance(damage, SuperResolution):
         if damage.cutoff != "auto" and damage.cutoff >= nyquist:
             raise DamageError(

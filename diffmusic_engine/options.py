@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import os
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from diffmusic_engine.backends import BACKENDS, DEFAULT_BACKEND, OPTION_SPECS
 from diffmusic_engine.errors import DamageError
@@ -58,7 +62,7 @@ class Option:
 
     def check(self, where: str, name: str, value: Any) -> Any:
         """``value`` normalised (ints for whole numbers), or a DamageError naming the option."""
-        said = f"{where}: option {name}={value!r}"
+        said = f"{where}: option {name}={reprlib.repr(value)}"  # a 300-digit number, shortened
         if self.choices:
             if value not in self.choices:
                 raise DamageError(f"{said}: expected one of {', '.join(map(str, self.choices))}")
@@ -78,19 +82,26 @@ class Option:
         return self._number(said, value)
 
     def _number(self, said: str, value: Any) -> float | int:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        # numbers.Real: numpy's scalars too (np.float32(0.5)); an int stays exact, so a huge
+        # one is out of range rather than an OverflowError
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             raise DamageError(f"{said} is not a number")
-        if self.integer and float(value) != int(value):
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DamageError(f"{said} is not a number")
+        if self.integer and isinstance(value, float) and not value.is_integer():
             raise DamageError(f"{said} must be a whole number")
         if value < self.low or value > self.high or (self.above and value == self.low):
+            low, high = (_shown(bound, self.integer) for bound in (self.low, self.high))
             if self.high < math.inf:
-                raise DamageError(f"{said} out of range {self.low:g}..{self.high:g}")
-            raise DamageError(f"{said} must be {'>' if self.above else '>='} {self.low:g}")
+                raise DamageError(f"{said} out of range {low}..{high}")
+            raise DamageError(f"{said} must be {'>' if self.above else '>='} {low}")
         return int(value) if self.integer else float(value)
+
+
+def _shown(bound: float, integer: bool) -> str:
+    """A range's bound as the user writes it: whole numbers in full (a seed's 4294967295)."""
+    return str(int(bound)) if integer and math.isfinite(bound) else f"{bound:g}"
 
 
 # Accepted by every backend and task (the CLI's --seed).
@@ -119,7 +130,7 @@ def resolve_backend(given: str | None, *layers: Mapping[str, Any] | None) -> str
     """``given``, else the last layer's ``backend`` key, else the default (dsp); checked."""
     named = [layer["backend"] for layer in layers if layer and layer.get("backend")]
     backend = given or (named[-1] if named else DEFAULT_BACKEND)
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise DamageError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     return backend
 

@@ -275,8 +275,8 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     if isinstance(rir, str) and rir != "blind":
         options["rir"] = str(_existing_file(rir, base, "restore: rir"))
     restorer = Restorer(**options)  # raises DamageError naming the field
-    if isinstance(restorer.damage, Dereverb) and restorer.damage.rir is not None:
-        _existing_file(restorer.damage.rir, base, "restore: rir")
+    if isinstance(restorer.damage, Dereverb) and isinstance(restorer.damage.rir, Path):
+        _existing_file(restorer.damage.rir, base, "restore: rir")  # not samples given inline
     return RestoreStep(options)
 
 

@@ -17,6 +17,7 @@ FULL_BAND = 0.95
 # (docs/results.md, "Band limits that are not damage").
 WALL_DB = 25.0
 WALL_OCTAVES = 1 / 6
+MIN_SAMPLES = 256  # fewer samples hold too few frequency bins to tell a wall from a slope
 
 
 def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
@@ -29,6 +30,8 @@ def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
 def band_limit(audio: np.ndarray, sample_rate: int) -> float | None:
     """The frequency (Hz) above which the recording's content was cut off, or ``None`` when it
     uses its whole band or fades out by nature: the one rule for ``cutoff="auto"``."""
+    if audio.shape[-1] < MIN_SAMPLES:
+        return None  # too short to show a spectrum: no band limit to find
     freqs, level = long_term_level(audio, sample_rate)  # one spectrum for the cutoff and its wall
     cutoff = cutoff_of(freqs, level, sample_rate)
     full = cutoff >= FULL_BAND * sample_rate / 2

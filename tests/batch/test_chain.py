@@ -80,6 +80,10 @@ def test_missing_files(tmp_path: Path) -> None:
     assert "rir" in message and "room.wav: no such file" in message
     message = error({"steps": [{"preset": "no-such-preset"}]}, tmp_path)
     assert "preset no-such-preset" in message
+    message = error({"steps": [{"preset": 5}]}, tmp_path)  # a TypeError traceback before
+    assert "preset 5: expected a preset name or a file path" in message
+    # an impulse response given inline, as samples, is no file to look for ("no such file")
+    chain_from_dict({"steps": [{"restore": "dereverb", "rir": [1.0, 0.5], "rir_rate": 8000}]})
     with pytest.raises(ChainError, match="no such file"):
         load_chain(tmp_path / "absent.toml")
 

@@ -236,3 +236,33 @@ def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tm
     assert code == 0 and len(err) == 1, err
     assert err[0].startswith(f"warning: {out / 'tone_source1.wav'}: the audio peaks at +4.")
     assert "over the full scale of the 16-bit samples .wav holds (they clip); lower the " in err[0]
+
+
+BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
+    '{"task": "declick", "options": {"order": 1' + "0" * 400 + "}}": "order=1000",
+    '{"task": "declick", "options": [1, 2]}': "options must be a table of NAME = value",
+    '{"task": "declick", "options": {"backend": ["dsp"]}}': "backend ['dsp']: expected one of",
+    '{"task": "declick", "clicks": [{"start": 1}]}': "span {'start': 1}: expected start and end",
+    '{"task": "dereverb", "rir": 5}': "impulse response: expected finite samples",
+}
+
+
+@pytest.mark.parametrize("text", BAD_PRESETS)
+def test_a_malformed_preset_is_one_error_line(tmp_path, capsys, clip, text):
+    preset = tmp_path / "preset.json"
+    preset.write_text(text)
+    argv = ["restore", str(clip), "-o", str(tmp_path / "out.wav"), "--preset", str(preset)]
+    code, err = run_cli(capsys, argv)
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("error: ") and BAD_PRESETS[text] in err[0] and len(err[0]) < 200
+
+
+def test_degrade_seed_and_auto_cutoff_on_one_sample_are_one_line_each(tmp_path, capsys, clip):
+    code, err = run_cli(capsys, ["degrade", str(clip), "-o", str(tmp_path / "d.wav"), "--task",
+                                 "declick", "--seed", "-1"])  # fmt: skip
+    assert (code, err) == (1, ["error: declick: option seed=-1 out of range 0..4294967295"])
+    one = tmp_path / "one.wav"
+    sf.write(one, np.zeros((1, 1)) + 0.1, SR)
+    code, err = run_cli(capsys, ["restore", str(one), "-o", str(tmp_path / "o.wav"), "--task",
+                                 "super-resolution", "--cutoff", "auto"])  # fmt: skip
+    assert code == 0 and err[0].startswith(f"note: {tmp_path / 'o.wav'} is the input unchanged")

@@ -116,6 +116,16 @@ def test_a_span_ends_after_the_audio_only_when_its_last_sample_does(kind):
         check_damage(damage(duration + 0.51 / rate), duration, rate)
 
 
+def test_gaps_covering_the_whole_audio_are_refused():
+    """Only the dropout sent (REAPER's context 0): nothing to fill it from; it came back as
+    silence without a word. Touching or overlapping gaps count as one stretch."""
+    rate = 1000
+    whole = (Gap(0.0, 0.5), Gap(0.4, 1.0))
+    with pytest.raises(DamageError, match="the gaps cover the whole audio"):
+        check_damage(Inpaint(gaps=whole), duration=1.0, sample_rate=rate)
+    check_damage(Inpaint(gaps=(Gap(0.0, 0.5), Gap(0.501, 1.0))), duration=1.0, sample_rate=rate)
+
+
 def test_cli_spans_keep_every_digit():
     """``--gap`` was re-read through ``:g`` (6 significant digits): 0.5 ms off past 100 s."""
     args = build_parser().parse_args(

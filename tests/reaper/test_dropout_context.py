@@ -98,8 +98,9 @@ def test_context_item_sends_the_whole_item(tmp_path: Path) -> None:
     assert "'--gap' '5.300000:6.300000'" in (job / "submit.sh").read_text()
 
 
-@pytest.mark.parametrize(("context", "accepted"), [("item", True), ("600", True), ("601", False),
-                                                    ("-1", False), ("all", False)])  # fmt: skip
+@pytest.mark.parametrize(("context", "accepted"), [("item", True), ("600", True), ("0.1", True),
+                                                    ("601", False), ("-1", False), ("all", False),
+                                                    ("0", False)])  # fmt: skip
 def test_context_setting_is_checked(tmp_path: Path, context: str, accepted: bool) -> None:
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=5), SR)
     report = run_scripts(
@@ -114,7 +115,7 @@ def test_context_setting_is_checked(tmp_path: Path, context: str, accepted: bool
         assert "no-such-diffmusic" in message["message"]
     else:
         assert (
-            f"context '{context}': expected seconds between 0 and 600, or item"
+            f"context '{context}': expected seconds from 0.1 to 600, or item"
             in (message["message"])
         )
 

@@ -20,6 +20,7 @@ M.DEFAULTS = {
 -- The dropout context: the engine looks for material to fill a gap in everything it is sent,
 -- so the more context, the better the fill (up to this many seconds on each side).
 M.CONTEXT_MAX = 600
+M.CONTEXT_MIN = 0.1 -- less leaves the engine too little around a dropout to fill it from
 
 M.SETTING_ORDER = {
   "cli", "connection_file", "backend", "model", "preset", "steps", "context", "sources",
@@ -48,9 +49,9 @@ function M.check(s)
     return "steps '" .. s.steps .. "': expected a whole number"
   end
   local context = tonumber(s.context)
-  if s.context ~= "item" and (not context or context < 0 or context > M.CONTEXT_MAX) then
-    return string.format("context '%s': expected seconds between 0 and %d, or item", s.context,
-      M.CONTEXT_MAX)
+  if s.context ~= "item" and (not context or context < M.CONTEXT_MIN or context > M.CONTEXT_MAX) then
+    return string.format("context '%s': expected seconds from %g to %d, or item", s.context,
+      M.CONTEXT_MIN, M.CONTEXT_MAX)
   end
   local sources = tonumber(s.sources)
   if not sources or sources % 1 ~= 0 or sources < 2 or sources > 8 then
