@@ -49,6 +49,7 @@ across chunks (the dsp NMF split) can swap sources between chunks of a long file
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,17 @@ class Restorer:
         """Restore ``audio``: ``(samples,)``, ``(channels, samples)`` or, as pedalboard also
         takes it (``soundfile.read`` gives it), ``(samples, channels)``: an array with more rows
         than columns is read a frame per row. float32, the same shape and layout out."""
-        x = np.asarray(audio, dtype=np.float32)
+        given = np.asarray(audio)
+        if given.dtype.kind != "f":  # int16 would be read as amplitudes of thousands
+            raise InputError(
+                f"restorer: {given.dtype} samples: give float audio in -1..1 (int16: divide "
+                "by 32768), as pedalboard takes it"
+            )
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) or not (
+            math.isfinite(sample_rate) and sample_rate >= 1
+        ):
+            raise InputError(f"restorer: sample_rate {sample_rate!r}: expected a number of Hz")
+        x = given.astype(np.float32, copy=False)
         if x.ndim not in (1, 2):
             raise InputError(f"restorer: expected (samples,) or (channels, samples), got {x.shape}")
         frames_in_rows = x.ndim == 2 and x.shape[0] > x.shape[1]

@@ -183,3 +183,18 @@ def test_auto_gaps_fill_dropouts_and_name_the_silences_left(recording, dithered)
     stream = restorer.stream(rate, 2, clean.shape[1])
     np.testing.assert_array_equal(np.concatenate([stream.push(clean), stream.finish()], 1), clean)
     assert Restorer.note_of(stream) == f"inpaint: {NOTHING_FOUND['inpaint']}"
+
+
+def test_integer_samples_and_bad_sample_rates_are_one_error_each(music: np.ndarray) -> None:
+    """int16 had come back as float amplitudes of thousands; a rate of "44100", None, 0 or NaN
+    had raised TypeError, ZeroDivisionError or ValueError from inside."""
+    from diffmusic_engine.errors import InputError
+
+    restorer = Restorer("declick")
+    pcm = (music * 32767).astype(np.int16)
+    with pytest.raises(InputError, match=r"^restorer: int16 samples: give float audio in -1\.\.1"):
+        restorer(pcm, 44100)
+    for rate in ("44100", None, 0, float("nan"), -44100, True):
+        with pytest.raises(InputError, match=r"restorer: sample_rate .*: expected a number of Hz"):
+            restorer(music, rate)
+    assert restorer(music.astype(np.float64), np.float32(44100)).dtype == np.float32
