@@ -91,7 +91,9 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         options.update(preset.options)
     if args.task:
         if fields.get("task") not in (None, args.task):
-            fields = {}  # a preset for another task contributes nothing
+            # a preset for another task contributes nothing, its options neither (REAPER sends
+            # its preset setting with every action's --task)
+            fields, options = {}, {}
         fields["task"] = args.task
     if "task" not in fields:
         raise DamageError("no task: give --task or --preset")

@@ -126,6 +126,16 @@ def test_gaps_covering_the_whole_audio_are_refused():
     check_damage(Inpaint(gaps=(Gap(0.0, 0.5), Gap(0.501, 1.0))), duration=1.0, sample_rate=rate)
 
 
+def test_a_preset_for_another_task_contributes_nothing_not_even_options():
+    """--task declick --preset phase-retrieval had failed on the preset's own option
+    (iterations), one the user never gave."""
+    args = build_parser().parse_args(
+        ["restore", "in.wav", "-o", "out.wav", "--task", "declick", "--preset", "phase-retrieval"]
+    )
+    damage, options = damage_from_args(args)
+    assert damage == Declick() and options == {}
+
+
 def test_cli_spans_keep_every_digit():
     """``--gap`` was re-read through ``:g`` (6 significant digits): 0.5 ms off past 100 s."""
     args = build_parser().parse_args(
