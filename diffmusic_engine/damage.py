@@ -283,7 +283,7 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         if "clicks" in data:
             data["clicks"] = tuple(_gap(g) for g in data["clicks"])
         if "weights" in data:
-            data["weights"] = tuple(float(w) for w in data["weights"])
+            data["weights"] = tuple(_real("weights", w) for w in data["weights"])
         rir = data.pop("rir", None)
         if isinstance(rir, str | Path) and rir != "blind":
             data["rir"] = Path(rir)
@@ -294,14 +294,9 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         for name in ("n_fft", "hop", "sources", "seed"):
             if name in data:
                 data[name] = _integer(name, data[name])
-        for name in ("crossfade", "rate", "burst_db"):
-            if name in data:
-                data[name] = float(data[name])
-        for name in ("cutoff", "level"):
-            if name in data and data[name] != "auto":
-                data[name] = float(data[name])
-        if data.get("sdr") is not None:
-            data["sdr"] = float(data["sdr"])
+        for name in ("crossfade", "rate", "burst_db", "cutoff", "level", "sdr"):
+            if data.get(name) not in (None, "auto"):  # cutoff and level may be "auto"
+                data[name] = _real(name, data[name])
         return cls(**data)
     except (TypeError, ValueError) as exc:
         raise DamageError(f"{task}: {exc}") from None
@@ -320,10 +315,21 @@ def _gap(value: Any) -> Gap:
     return Gap(float(start), float(end))
 
 
+def _real(name: str, value: Any) -> float:
+    """A number field: a number, or its text (the CLI's --cutoff 8000); not a boolean."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise DamageError(f"{name} {value!r}: expected a number") from None
+
+
 def _integer(name: str, value: Any) -> int:
-    if isinstance(value, float) and not value.is_integer():
-        raise DamageError(f"{name} {value}: expected a whole number")
-    return int(value)
+    number = _real(name, value)
+    if not number.is_integer():
+        raise DamageError(f"{name} {value!r}: expected a whole number")
+    return int(number)
 
 
 def damage_to_dict(damage: Damage) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,20 @@ def test_gaps_covering_the_whole_audio_are_refused():
     with pytest.raises(DamageError, match="the gaps cover the whole audio"):
         check_damage(Inpaint(gaps=whole), duration=1.0, sample_rate=rate)
     check_damage(Inpaint(gaps=(Gap(0.0, 0.5), Gap(0.501, 1.0))), duration=1.0, sample_rate=rate)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"task": "declip", "level": True}, "level True: expected a number"),
+     ({"task": "inpaint", "gaps": ["1:2"], "crossfade": "x"}, "crossfade 'x': expected a number"),
+     ({"task": "phase-retrieval", "n_fft": 1024.5}, "n_fft 1024.5: expected a whole number"),
+     ({"task": "separate", "sources": 2, "weights": [True, 0.5]}, "weights True: expected")],
+)  # fmt: skip
+def test_number_fields_name_themselves_and_refuse_booleans(fields, message):
+    """level = true had become 1.0; a conversion error had not named its field."""
+    with pytest.raises(DamageError, match=f"^{re.escape(message)}"):
+        damage_from_dict(fields)
+    assert damage_from_dict({"task": "super-resolution", "cutoff": "8000"}).cutoff == 8000.0
 
 
 def test_a_preset_for_another_task_contributes_nothing_not_even_options():
