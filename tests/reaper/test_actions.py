@@ -120,15 +120,36 @@ def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
     source = write_wav(tmp / "fast.wav", damaged, SR)
     t0, t1 = (1.0 - startoffs) / playrate, (1.02 - startoffs) / playrate
     item = take_item(source, position, length, startoffs=startoffs, playrate=playrate)
+    # the user trims the item's left edge by TRIM while the job runs (as REAPER's trim does:
+    # the position and the take's offset move together); the render must still line up
+    trim = tmp / "trim.lua"
+    trim.write_text(
+        "reaper.Undo_BeginBlock()\n"
+        f"local item, d = reaper.GetMediaItem(0, 0), {TRIM}\n"
+        "local take = reaper.GetActiveTake(item)\n"
+        "for key, by in pairs({D_POSITION = d, D_LENGTH = -d}) do\n"
+        "  local now = reaper.GetMediaItemInfo_Value(item, key)\n"
+        "  reaper.SetMediaItemInfo_Value(item, key, now + by)\n"
+        "end\n"
+        "reaper.SetMediaItemTakeInfo_Value(take, 'D_STARTOFFS',\n"
+        f"  reaper.GetMediaItemTakeInfo_Value(take, 'D_STARTOFFS') + d * {playrate})\n"
+        "reaper.Undo_EndBlock('trim item', -1)\n"
+    )
     run = {
         "tracks": [{"name": "Keys", "items": [item]}],
-        "runs": [{"script": script("Restore dropout in time selection")}],
+        "runs": [
+            {"script": script("Restore dropout in time selection")},
+            {"script": trim, "cycle": 8},
+        ],  # fmt: skip
         "extstate": {**settings, "context": "0.4"},
         "time_selection": (position + t0, position + t1),
     }
     context = {"clean": clean, "damaged": damaged, "t": (t0, t1), "startoffs": startoffs,
                "playrate": playrate, "length": length}  # fmt: skip
     return run, context
+
+
+TRIM = 0.1  # s trimmed off the playrate scenario's item while its job runs
 
 
 def room_source(path: Path, seconds: float, channels: int = 2, seed: int = 3) -> Path:
@@ -303,9 +324,14 @@ def test_restore_dropout_places_a_sample_aligned_take(e2e: dict) -> None:
 @pytest.mark.slow
 def test_take_with_start_offset_and_playrate_stays_sample_aligned(e2e: dict) -> None:
     report, c, _ = e2e["playrate"]
-    assert_one_undo_point(report, "DiffMusic: restore dropout")
+    assert report["errors"] == [] and report["messages"] == []
+    assert report["undo_points"] == ["trim item", "DiffMusic: restore dropout"]
+    assert all(c["in_undo_block"] for c in report["changes"])
     take = only_new_take(report)
-    assert (take["startoffs"], take["playrate"]) == (0, 1)
+    # the render starts where the item started when the job began: TRIM s before it now (a
+    # render placed from 0 had played TRIM s early)
+    assert take["startoffs"] == pytest.approx(TRIM, abs=1e-12) and take["playrate"] == 1
+    assert report["tracks"][0]["items"][0]["length"] == pytest.approx(c["length"] - TRIM)
 
     # The new take plays frame j at item time j / SR: it must equal what the original take
     # played at those times (derived here from the source, offset and playrate) off the gap.

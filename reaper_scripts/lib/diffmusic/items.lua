@@ -44,6 +44,8 @@ function M.describe(item)
     take_name = select(2, reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)),
     vol = reaper.GetMediaItemTakeInfo_Value(take, "D_VOL"),
     pan = reaper.GetMediaItemTakeInfo_Value(take, "D_PAN"),
+    startoffs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"),
+    playrate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE"),
   }
 end
 

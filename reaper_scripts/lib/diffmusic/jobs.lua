@@ -41,6 +41,7 @@ function M.new_job(info, spec, s)
     track_name = info.track_name, item_label = info.label, position = info.position,
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
+    startoffs = info.startoffs, playrate = info.playrate,
     created = os.time(), diagnose = spec.diagnose,
   }
   local exports = { { first = spec.first, frames = spec.frames, path = input } }

@@ -44,12 +44,31 @@ local function take_file(job)
   return wav.splice(job.full, render, job.first, job.placed_file)
 end
 
+-- How far (s of the render) the item's start moved into its take since the job started: a
+-- left trim while the job ran moved it; the render starts where the item started then. Nil
+-- and a problem if the take's playrate changed (the render no longer lines up).
+local function shift_of(item, job)
+  if not job.startoffs then return 0 end -- a job started before this was recorded
+  for i = 0, reaper.CountTakes(item) - 1 do
+    local take = reaper.GetTake(item, i)
+    local _, guid = reaper.GetSetMediaItemTakeInfo_String(take, "GUID", "", false)
+    if guid == job.take_guid then
+      if reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE") ~= job.playrate then
+        return nil, "the playrate of '" .. job.item_label .. "' changed while its job ran; "
+          .. "the render (at the old rate) is in " .. job.dir
+      end
+      return (reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") - job.startoffs) / job.playrate
+    end
+  end
+  return 0 -- the take is gone: the item's own position is all there is
+end
+
 -- A take (new or on a new item) playing `path` from the item start at the project's rate:
--- sample k of the file sounds at item time k / rate, exactly where the sent audio came from.
-local function set_take(take, path, name, job)
+-- sample k of the file sounds at item time k / rate - `shift`, where the sent audio came from.
+local function set_take(take, path, name, job, shift)
   local source = reaper.PCM_Source_CreateFromFile(path)
   reaper.SetMediaItemTake_Source(take, source)
-  reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", 0)
+  reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", shift)
   reaper.SetMediaItemTakeInfo_Value(take, "D_PLAYRATE", 1)
   reaper.SetMediaItemTakeInfo_Value(take, "D_VOL", job.vol or 1)
   reaper.SetMediaItemTakeInfo_Value(take, "D_PAN", job.pan or 0)
@@ -68,6 +87,8 @@ local function place_one(job, created_tracks)
       job.length, job.item_guid)
     return nil
   end
+  local shift, moved = shift_of(item, job)
+  if not shift then return moved end
   if job.kind == "tracks" then
     for _, path in ipairs(job.outputs) do
       local problem = check_render(path, job, job.sent_frames)
@@ -86,11 +107,13 @@ local function place_one(job, created_tracks)
         reaper.GetSetMediaTrackInfo_String(track, "P_NAME", base .. " - source " .. i, true)
         tracks[i] = track
       end
-      local new_item = reaper.AddMediaItemToTrack(track)
-      reaper.SetMediaItemInfo_Value(new_item, "D_POSITION", job.position)
-      reaper.SetMediaItemInfo_Value(new_item, "D_LENGTH", job.length)
+      local new_item = reaper.AddMediaItemToTrack(track) -- under the item as it is now
+      reaper.SetMediaItemInfo_Value(new_item, "D_POSITION",
+        reaper.GetMediaItemInfo_Value(item, "D_POSITION"))
+      reaper.SetMediaItemInfo_Value(new_item, "D_LENGTH",
+        reaper.GetMediaItemInfo_Value(item, "D_LENGTH"))
       local take = reaper.AddTakeToMediaItem(new_item)
-      set_take(take, path, job.item_label .. " (DiffMusic source " .. i .. ")", job)
+      set_take(take, path, job.item_label .. " (DiffMusic source " .. i .. ")", job, shift)
       reaper.UpdateItemInProject(new_item)
     end
     return nil
@@ -98,7 +121,7 @@ local function place_one(job, created_tracks)
   local path, problem = take_file(job)
   if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
-  set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job)
+  set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job, shift)
   reaper.SetActiveTake(take)
   reaper.UpdateItemInProject(item)
   return nil
