@@ -45,12 +45,14 @@ if problem then
 end
 for _, key in ipairs(dm.SETTING_ORDER) do reaper.SetExtState(dm.SECTION, key, new[key], true) end
 
--- Check the daemon now (a short wait, only in this dialog): `diffmusic ping`.
-local args = { dm.quote(new.cli), "ping" }
+-- Check the daemon now (a short wait, only in this dialog): `diffmusic ping`, its tries (3) of
+-- PING_TIMEOUT s well within ExecProcess's wait (a stale connection file had taken 30 s).
+local PING_TIMEOUT, EXEC_WAIT_MS = 3, 20000
+local args = { dm.quote(new.cli), "ping", "--timeout", tostring(PING_TIMEOUT) }
 if new.connection_file ~= "" then
   args[#args + 1] = "--connection-file " .. dm.quote(new.connection_file)
 end
-local result = reaper.ExecProcess(table.concat(args, " "), 20000) or ""
+local result = reaper.ExecProcess(table.concat(args, " "), EXEC_WAIT_MS) or ""
 local code, output = result:match("^(%-?%d+)\n(.*)$")
 if code == "0" then
   dm.message("Settings saved. The daemon answers.")

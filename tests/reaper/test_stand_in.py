@@ -134,6 +134,10 @@ def test_settings_are_checked_and_kept_in_extstate(tmp_path: Path) -> None:
     assert report["errors"] == []
     assert "steps 'many': expected a whole number" in report["messages"][0]["message"]
     assert "steps" not in report["extstate"]["DiffMusic"]
+    # "2.0" sources had been saved, then refused by the CLI at every Separate
+    bad = "diffmusic,,dsp,,,,2,2.0,"
+    report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[bad], name="bad2")
+    assert "sources '2.0': expected a whole number from 2 to 8" in report["messages"][0]["message"]
 
     good = f"{tmp_path / 'no-diffmusic'},/tmp/c.json,diffusion,cvssp/audioldm2-music,,50,1.5,3,"
     report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[good], name="good")
@@ -142,6 +146,10 @@ def test_settings_are_checked_and_kept_in_extstate(tmp_path: Path) -> None:
     assert state["backend"] == "diffusion" and state["model"] == "cvssp/audioldm2-music"
     assert (state["steps"], state["context"], state["sources"]) == ("50", "1.5", "3")
     assert state["connection_file"] == "/tmp/c.json"
-    # saved, then the daemon check ran (and failed: no such command)
+    # saved, then the daemon check ran (and failed: no such command), its tries short enough
+    # for ExecProcess's 20 s wait
     assert "did not answer" in report["messages"][0]["message"]
+    assert report["exec"] == [
+        f"'{tmp_path / 'no-diffmusic'}' ping --timeout 3 --connection-file '/tmp/c.json'"
+    ]
     assert report["undo_points"] == [] and report["changes"] == []

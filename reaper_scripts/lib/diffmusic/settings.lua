@@ -53,8 +53,8 @@ function M.check(s)
     return string.format("context '%s': expected seconds from %g to %d, or item", s.context,
       M.CONTEXT_MIN, M.CONTEXT_MAX)
   end
-  local sources = tonumber(s.sources)
-  if not sources or sources % 1 ~= 0 or sources < 2 or sources > 8 then
+  local sources = s.sources:match("^%d+$") and tonumber(s.sources) -- "2.0": the CLI wants 2
+  if not sources or sources < 2 or sources > 8 then
     return "sources '" .. s.sources .. "': expected a whole number from 2 to 8"
   end
   return nil
