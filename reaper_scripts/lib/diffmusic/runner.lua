@@ -30,23 +30,42 @@ function M.launch(dir, name, args)
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = system.quote(a) end
   local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
-  os.remove(code)
-  local script
   if system.is_windows() then
-    script = system.join(dir, name .. ".cmd")
-    system.write_file(script, "@echo off\r\n" .. table.concat(quoted, " ") .. " > " .. system.quote(log)
-      .. " 2>&1\r\necho %ERRORLEVEL% > " .. system.quote(code) .. "\r\n")
-    reaper.ExecProcess('cmd.exe /C "' .. script .. '"', -2)
+    system.write_file(system.join(dir, name .. ".cmd"), "@echo off\r\n" .. table.concat(quoted, " ")
+      .. " > " .. system.quote(log) .. " 2>&1\r\necho %ERRORLEVEL% > " .. system.quote(code) .. "\r\n")
   else
-    script = system.join(dir, name .. ".sh")
-    system.write_file(script, "#!/bin/sh\n" .. table.concat(quoted, " ") .. " > " .. system.quote(log)
-      .. " 2>&1\necho $? > " .. system.quote(code) .. "\n")
-    local command = "/bin/sh " .. system.quote(script)
+    system.write_file(system.join(dir, name .. ".sh"), "#!/bin/sh\n" .. table.concat(quoted, " ")
+      .. " > " .. system.quote(log) .. " 2>&1\necho $? > " .. system.quote(code) .. "\n")
+  end
+  return M.start_script(dir, name)
+end
+
+-- Start the script M.launch wrote in `dir` as `name` again (in the background).
+function M.start_script(dir, name)
+  local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
+  os.remove(code)
+  if system.is_windows() then
+    reaper.ExecProcess('cmd.exe /C "' .. system.join(dir, name .. ".cmd") .. '"', -2)
+  else
+    local command = "/bin/sh " .. system.quote(system.join(dir, name .. ".sh"))
     if reaper.ExecProcess(command, -1) == nil then
       os.execute(command .. " >/dev/null 2>&1 &") -- ExecProcess could not start it
     end
   end
   return { log = log, code = code }
+end
+
+-- A client that ended without a final state (killed, REAPER quit under it) left its job on the
+-- daemon, which may have finished it: the same submit, started again, attaches to the job by its
+-- id (a resubmission with the same id and audio) and fetches its render. Once per job (the
+-- marker file); false when it was tried already.
+function M.reattach(job)
+  local marker = system.join(job.dir, "submit.reattached")
+  if system.read_file(marker) then return false end
+  system.write_file(marker, "1")
+  job.process = M.start_script(job.dir, "submit")
+  job.started, job.state = reaper.time_precise(), "starting"
+  return true
 end
 
 function M.start_job(job, s)
@@ -105,8 +124,12 @@ function M.poll_job(job, s)
     end
   end
   local exit = job.process and system.read_file(job.process.code)
-  if exit and not FINAL[job.state] then
-    -- the client ended without a final state: it did not start, or crashed
+  local code = exit and tonumber(exit:match("%-?%d+"))
+  local missing = code == 127 or code == 9009 -- no command to start again
+  if exit and not FINAL[job.state] and not missing and M.reattach(job) then
+    return -- started again; polled from the next cycle (or the next Import)
+  elseif exit and not FINAL[job.state] then
+    -- the client ended without a final state: it did not start, or crashed twice
     job.state, job.error = "failed", M.exit_problem(job.process, exit, s)
   elseif not text and not exit and job.started
       and reaper.time_precise() - job.started > START_TIMEOUT then
