@@ -302,8 +302,9 @@ def interpolate(
         segment = np.concatenate([left, np.zeros(m), right])
         k = left.size  # index of the first unknown sample in the segment
         for iteration in range(iterations):
-            if iteration > 0:
-                a = _burg(segment, p, floor_db)
+            if iteration > 0:  # refit on the completed segment; a failed refit keeps `a`
+                refit = _burg(segment, p, floor_db)
+                a = refit if refit.size > 1 else a
             segment[k : k + m] = _solve_gap(segment, k, m, a)
         if observed is not None:
             segment[k : k + m] = _retain(segment, k, m, a, np.asarray(observed, np.float64))
@@ -406,7 +407,11 @@ def _burg(x: np.ndarray, order: int, floor_db: float = NOISE_FLOOR_DB) -> np.nda
     # equations lose all precision and a 20 ms fill reached 1e10. White noise under the context
     # bounds that range (the white-noise correction of LPC coders); on full-band music the
     # fills are as before (two real mixes, 3-20 ms gaps: relative error 0.856 vs 0.856).
-    floor = np.sqrt(np.mean(x**2)) * 10 ** (floor_db / 20)
-    x = x + floor * np.random.default_rng(order).standard_normal(x.size)
-    a = librosa.lpc(np.ascontiguousarray(x, dtype=np.float64), order=order)
-    return a if np.all(np.isfinite(a)) else np.ones(1)
+    # Burg's recursion can still give non-finite coefficients (two sinusoids under -120 dB of
+    # noise did, on a segment the first iterations had filled): then the coarse floor
+    noise = np.random.default_rng(order).standard_normal(x.size) * np.sqrt(np.mean(x**2))
+    for db in (floor_db, COARSE_FLOOR_DB):
+        a = librosa.lpc(np.ascontiguousarray(x + noise * 10 ** (db / 20)), order=order)
+        if np.all(np.isfinite(a)):
+            return a
+    return np.ones(1)
