@@ -141,8 +141,10 @@ class Restorer:
                 f"restorer: {given.dtype} samples: give float audio in -1..1 (int16: divide "
                 "by 32768), as pedalboard takes it"
             )
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) or not (
-            math.isfinite(sample_rate) and sample_rate >= 1
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, numbers.Real)
+            or not (math.isfinite(sample_rate) and sample_rate >= 1)
         ):
             raise InputError(f"restorer: sample_rate {sample_rate!r}: expected a number of Hz")
         x = given.astype(np.float32, copy=False)
