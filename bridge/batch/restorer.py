@@ -64,6 +64,7 @@ from diffmusic_engine.damage import (
     Damage,
     Gap,
     Inpaint,
+    PhaseRetrieval,
     Separate,
     SuperResolution,
     check_damage,
@@ -177,7 +178,9 @@ class Restorer:
         check_damage(self.damage, total / sample_rate, sample_rate, channels)
         chunk = int(round(self.settings["chunk_seconds"] * sample_rate))
         overlap = int(round(self.settings["overlap_seconds"] * sample_rate))
-        return OverlapStream(piece, total, channels, chunk, overlap)
+        # each chunk's phase is rebuilt anew: their crossfade keeps the power (see _crossfade)
+        independent = isinstance(self.damage, PhaseRetrieval)
+        return OverlapStream(piece, total, channels, chunk, overlap, keep_power=independent)
 
     def _inpaint_stream(
         self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int

@@ -147,3 +147,21 @@ def test_region_stream_widens_found_dropouts_as_find_does(rng) -> None:
                          audio, rng)  # fmt: skip
     filled = np.flatnonzero(out[0] == 1.0)
     np.testing.assert_array_equal(filled, np.r_[2800:4000, 7000:7400])
+
+
+def test_chunks_that_do_not_agree_keep_their_power_across_the_crossfade(rng) -> None:
+    """Each chunk independent noise of unit variance (phase retrieval's chunks hardly
+    correlate): a linear crossfade's middle has variance (1/2)^2 + (1/2)^2 = 1/2 (-3 dB); the
+    power-normalised one keeps 1. 64 channels x 400 middle samples: the estimate's spread is
+    about sqrt(2 / 25600) = 0.009."""
+    overlap, channels = 4000, 64
+
+    def fresh(x: np.ndarray, start: int, _) -> np.ndarray:
+        return np.random.default_rng(start).standard_normal(x.shape).astype(np.float32)
+
+    audio = np.zeros((channels, 20000), np.float32)
+    middle = 6000 + overlap // 2  # the first overlap is [6000, 10000)
+    for keep_power, variance in ((False, 0.5), (True, 1.0)):
+        stream = OverlapStream(fresh, 20000, channels, 10000, overlap, keep_power=keep_power)
+        out = stream_through(stream, audio, rng)
+        assert abs(np.var(out[:, middle - 200 : middle + 200]) - variance) < 0.05
