@@ -209,14 +209,7 @@ class JobTable:
 
     def mark_running(self, job_id: str) -> bool:
         """QUEUED -> RUNNING. Returns False (and changes nothing) if the job is not queued."""
-        changed = self._update(
-            job_id,
-            (JobState.QUEUED,),
-            state=JobState.RUNNING.value,
-            fraction=0.0,
-            step=0,
-            total=0,
-        )
+        changed = self._move_to_start(job_id, JobState.QUEUED, JobState.RUNNING)
         if changed:
             with self.lock:
                 self._live[job_id] = _LiveProgress(0, 0, 0.0, time.monotonic())
@@ -293,14 +286,11 @@ class JobTable:
         was not running."""
         with self.lock:
             self._live.pop(job_id, None)
-            return self._update(
-                job_id,
-                (JobState.RUNNING,),
-                state=JobState.QUEUED.value,
-                fraction=0.0,
-                step=0,
-                total=0,
-            )
+            return self._move_to_start(job_id, JobState.RUNNING, JobState.QUEUED)
+
+    def _move_to_start(self, job_id: str, before: JobState, after: JobState) -> bool:
+        """``before`` -> ``after`` with the progress back at its start; False if not ``before``."""
+        return self._update(job_id, (before,), state=after.value, fraction=0.0, step=0, total=0)
 
     def request_cancel(self, job_id: str) -> bool:
         """Record, durably, that a queued or running job is to be cancelled.
