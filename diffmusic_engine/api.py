@@ -138,6 +138,8 @@ def degrade(
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         raise DamageError("inpaint: degrading needs --gap START:END, not auto")
+    if isinstance(damage, Declip) and damage.sdr is not None and damage.level != "auto":
+        raise DamageError("declip: degrading takes --level AMPLITUDE or --sdr DB, not both")
     if isinstance(damage, Declip) and damage.sdr is not None:
         damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
     elif isinstance(damage, Declip) and damage.level == "auto":

@@ -115,9 +115,17 @@ class Restorer:
         check_options(self.backend, self.damage, backend_options)  # now, not at the first piece
         self.options = backend_options
         self.source = _check_source(self.damage, source)
-        self.connect = bool(connect)
+        if not isinstance(connect, bool):  # "false" in a chain file would have been true
+            raise DamageError(f"connect {connect!r}: expected true or false")
+        self.connect = connect
         self.connection_file = Path(connection_file) if connection_file else None
         self.callback = callback
+        shortest, longest = (self.settings[f"dropout_{e}_seconds"] for e in ("min", "max"))
+        if shortest >= longest:
+            raise DamageError(
+                f"dropout_min_seconds {shortest:g} / dropout_max_seconds {longest:g}: "
+                "the shortest dropout must be shorter than the longest"
+            )
         chunk, overlap = self.settings["chunk_seconds"], self.settings["overlap_seconds"]
         if chunk <= 2 * overlap or overlap <= 0:
             raise DamageError(

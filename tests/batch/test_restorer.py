@@ -206,3 +206,12 @@ def test_phase_retrieval_chunks_are_crossfaded_keeping_their_power() -> None:
     total = 100 * 44100  # several chunks
     assert Restorer("phase-retrieval").stream(44100, 2, total).keep_power
     assert not Restorer("declick").stream(44100, 2, total).keep_power
+
+
+def test_connect_must_be_a_boolean_and_dropout_bounds_ordered() -> None:
+    """connect = "false" in a chain file had been read as true; min over max dropout length
+    had been accepted."""
+    with pytest.raises(DamageError, match=r"^connect 'false': expected true or false$"):
+        Restorer("declick", connect="false")
+    with pytest.raises(DamageError, match="the shortest dropout must be shorter than the longest"):
+        Restorer("inpaint", gaps="auto", dropout_min_seconds=0.6, dropout_max_seconds=0.5)

@@ -266,3 +266,12 @@ def test_degrade_seed_and_auto_cutoff_on_one_sample_are_one_line_each(tmp_path, 
     code, err = run_cli(capsys, ["restore", str(one), "-o", str(tmp_path / "o.wav"), "--task",
                                  "super-resolution", "--cutoff", "auto"])  # fmt: skip
     assert code == 0 and err[0].startswith(f"note: {tmp_path / 'o.wav'} is the input unchanged")
+
+
+def test_degrade_declip_refuses_both_level_and_sdr(tmp_path, capsys, clip):
+    """--sdr had silently won over --level."""
+    argv = ["degrade", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "declip",
+            "--level", "0.3", "--sdr", "10"]  # fmt: skip
+    code, err = run_cli(capsys, argv)
+    assert (code, err) == (1, ["error: declip: degrading takes --level AMPLITUDE or --sdr DB, "
+                               "not both"])  # fmt: skip
