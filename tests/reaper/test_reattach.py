@@ -1,8 +1,11 @@
-"""A client that dies without a final state (REAPER quit, the machine slept, a kill) leaves its
-job on the daemon: the job's submit is started again once, which attaches to it by its id."""
+"""Jobs that outlive what watched them. A client that dies without a final state (REAPER quit,
+the machine slept, a kill) leaves its job on the daemon: the job's submit is started again
+once, which attaches to it by its id. A job whose item is gone is said once and forgotten; one
+of another project is left for that project's Import."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +64,55 @@ def test_a_client_killed_twice_fails_the_job_with_its_reason(tmp_path: Path) -> 
     (message,) = report["messages"]
     assert message["message"].startswith("Rebuild phase: 0 of 1 done.\n\n'take': ")
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1
+
+
+SLOW = """#!/bin/sh
+input="$2"; status=""; out=""
+while [ $# -gt 0 ]; do
+  case "$1" in --status-file) status="$2"; shift ;; -o) out="$2"; shift ;; esac
+  shift
+done
+printf '{"state": "running", "fraction": 0.5}' > "$status"
+sleep 1
+cp "$input" "$out"
+printf '{"state": "finished", "fraction": 1, "outputs": ["%s"]}' "$out" > "$status"
+"""
+
+
+def test_a_job_whose_item_is_gone_is_said_once_and_one_of_another_project_is_kept(
+    tmp_path: Path,
+) -> None:
+    cli = tmp_path / "diffmusic-slow"
+    cli.write_text(SLOW)
+    cli.chmod(0o755)
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=4), SR)
+    # the action is stopped (REAPER closed) while its client runs: the job waits for Import
+    first = run_scripts(
+        tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script("Rebuild phase of selected items"), "kill_cycle": 8}],
+        extstate={"cli": str(cli)}, name="first",
+    )  # fmt: skip
+    state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
+    (job_id,) = state["pending"].split()
+    status = Path(state[f"job.{job_id}"]) / "status.json"
+    deadline = time.monotonic() + 30
+    while "finished" not in (status.read_text() if status.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    elsewhere = tmp_path / "elsewhere"  # another project: its own folder
+    elsewhere.mkdir()
+    other = run_scripts(elsewhere, [], [{"script": script("Import finished renders")}],
+                        extstate=state, name="other", max_seconds=30)  # fmt: skip
+    assert "is in another project" in other["messages"][0]["message"]
+    assert other["extstate"]["DiffMusic"]["pending"] == job_id  # kept for that project
+    for name in ("gone", "again"):  # the item deleted, Import run twice
+        report = run_scripts(tmp_path, [], [{"script": script("Import finished renders")}],
+                             extstate=state, name=name, max_seconds=30)  # fmt: skip
+        state = report["extstate"]["DiffMusic"]
+        if name == "gone":
+            assert (
+                "the item of 'take' is gone; the render is in" in report["messages"][0]["message"]
+            )
+        else:
+            assert report["messages"] == []  # said once, not at every Import
+        assert state["pending"] == ""

@@ -42,6 +42,7 @@ function M.new_job(info, spec, s)
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
     startoffs = info.startoffs, playrate = info.playrate,
+    project = reaper.GetProjectPath(""), -- Import in another project leaves the job alone
     created = os.time(), diagnose = spec.diagnose,
   }
   local exports = { { first = spec.first, frames = spec.frames, path = input } }

@@ -76,11 +76,15 @@ local function set_take(take, path, name, job, shift)
   build_peaks(source)
 end
 
--- Place one finished job (inside the caller's undo block); nil or a problem.
+-- Place one finished job (inside the caller's undo block); nil or a problem, and true when the
+-- job is to be forgotten (its item is gone from the project it came from).
 local function place_one(job, created_tracks)
   local item = find_item(job.item_guid)
-  if not item then
-    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir
+  if not item and job.project and job.project ~= reaper.GetProjectPath("") then
+    return "'" .. job.item_label .. "' is in another project (" .. job.project .. "): run "
+      .. "'DiffMusic - Import finished renders' there"
+  elseif not item then -- told once, then no longer tracked (every Import had said it again)
+    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir, true
   end
   if job.kind == "markers" then
     job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position,
@@ -149,7 +153,8 @@ function M.place_jobs(jobs, undo_name)
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
   for _, job in ipairs(ready) do
-    local ok, problem = pcall(place_one, job, created_tracks)
+    local ok, problem, forget = pcall(place_one, job, created_tracks)
+    if ok and forget then job_store.unregister_job(job.id) end
     if not ok or problem then
       problems[#problems + 1] = tostring(problem)
     else
