@@ -46,7 +46,8 @@ def dsp_restoration(audio: np.ndarray, sample_rate: int, damage: Damage) -> np.n
     from diffmusic_engine.api import restore
 
     try:
-        return restore(audio, sample_rate, damage, backend="dsp").audio
+        # the first track: declick's second holds what it removed
+        return restore(audio, sample_rate, damage, backend="dsp").tracks[0]
     except DamageError:
         return None
 

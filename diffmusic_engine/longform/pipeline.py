@@ -43,6 +43,7 @@ from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
     Damage,
     Declick,
+    Declip,
     Dereverb,
     Inpaint,
     PhaseRetrieval,
@@ -51,7 +52,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.longform import bands, gaps, stereo
+from diffmusic_engine.longform import bands, gaps, spans, stereo
 from diffmusic_engine.longform.windows import overlap_add, plan_windows, split
 from diffmusic_engine.operators import (
     BlindConvolutionOperator,
@@ -467,8 +468,30 @@ def _replicate_top_band(
     return out
 
 
+def _declip(
+    solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declip
+) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
+    """The model's estimate in the clipped samples only (:mod:`.spans`)."""
+    (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
+    return (spans.declipped(audio, estimate, damage),), details
+
+
+def _declick(
+    solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declick
+) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
+    """The model's estimate in the click spans only; (restored, removed) as dsp's."""
+    found = spans.click_spans(audio, sample_rate, damage)
+    if not found:  # no model run for nothing to change
+        return spans.declicked(audio, audio, found, sample_rate)
+    (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
+    tracks, found_details = spans.declicked(audio, estimate, found, sample_rate)
+    return tracks, {**details, **found_details}
+
+
 _TASKS: dict[type, Callable[..., tuple[tuple[np.ndarray, ...], dict[str, Any]]]] = {
     Inpaint: _inpaint,
     SuperResolution: _super_resolution,
     Separate: _separate,
+    Declip: _declip,
+    Declick: _declick,
 }
