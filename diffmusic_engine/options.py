@@ -157,7 +157,8 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
 def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Option]) -> dict:
     """``options`` checked against ``spec`` and completed with its defaults.
 
-    An option given as ``None`` counts as not given. Errors start with ``where``.
+    An option given as ``None`` (a required one as blank text too) counts as not given. Errors
+    start with ``where``.
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
@@ -165,6 +166,8 @@ def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Opti
     checked: dict[str, Any] = {}
     for name, option in spec.items():
         value = options.get(name)
+        if option.required and isinstance(value, str) and not value.strip():
+            value = None  # --model "": not given (a path of "" is the current folder)
         if value is not None:
             checked[name] = option.check(where, name, value)
         elif option.default is not None:

@@ -98,7 +98,12 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     backend = resolve_backend(args.backend, preset_options)
     flags = {name: getattr(args, name, None) for name in FLAG_OPTIONS}
     flags = {name: value for name, value in flags.items() if value is not None}
-    return backend, resolve_options(backend, preset_options, flags)
+    options = resolve_options(backend, preset_options, flags)
+    model = options.get("model")
+    if isinstance(model, str) and model.strip() and Path(model).expanduser().is_dir():
+        # a local folder, named from here: the daemon resolves paths in its own folder
+        options["model"] = str(Path(model).expanduser().resolve())
+    return backend, options
 
 
 def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:

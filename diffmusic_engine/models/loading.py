@@ -64,6 +64,13 @@ def _device_and_dtype(
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
+    if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
+        raise ModelError(
+            f"{id_or_path}: device {device!r} requested but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)"
+        )
+    if target.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"{id_or_path}: device {device!r} requested but MPS is not available")
     dtype = dtype or default_dtype(target)
     if target.type == "cpu" and dtype != torch.float32:
         raise ModelError(f"{id_or_path}: {dtype} on CPU is not supported, use float32")
@@ -116,6 +123,8 @@ def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) ->
 
 def resolve_model_path(id_or_path: str) -> Path:
     """A local folder as is; a hub id from the cache, else downloaded if the hub is allowed."""
+    if not str(id_or_path).strip():  # Path("") is the current folder
+        raise ModelError("no model given: pass --model with a hub id or a local folder")
     path = Path(id_or_path).expanduser()
     if path.is_dir():
         return path

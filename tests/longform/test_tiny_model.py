@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,28 @@ def test_blind_dereverb_without_room_steps_keeps_the_warm_start(tiny_model):
     warm = room["warm_start"]["rt60_bands"]
     for band, t60 in room["rt60_bands"].items():  # the estimate's, to its rounding (2 decimals)
         assert abs(t60 - warm[band]) <= 0.005 + 1e-9, band
+
+
+def test_a_blank_model_an_absent_device_and_a_relative_folder(
+    tiny_model, take, tmp_path, capsys, monkeypatch
+):
+    """--model "" had loaded the current folder, --device mps was a traceback, and a relative
+    model folder was resolved in the daemon's folder (the client now sends it absolute)."""
+    import argparse
+
+    from bridge.cli.restore import FLAG_OPTIONS, backend_from_args
+
+    source, rir = take
+    for model, extra, message in [
+        ("", [], "no model given; pass --model ID_OR_PATH"),
+        (tiny_model, ["--device", "mps"], "device 'mps' requested but MPS is not available"),
+    ]:
+        argv = restore_command(source, tmp_path / "x.wav", "inpaint", rir, model)
+        argv = [a for a in argv if a not in ("--device", TEST_DEVICE)] + extra
+        assert main(argv) == 1
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    monkeypatch.chdir(Path(tiny_model).parent)
+    args = argparse.Namespace(**dict.fromkeys(FLAG_OPTIONS), backend="diffusion")
+    args.model = Path(tiny_model).name
+    _, options = backend_from_args(args, {})
+    assert options["model"] == str(Path(tiny_model).resolve())
