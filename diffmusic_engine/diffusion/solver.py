@@ -27,6 +27,7 @@ from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample, sdedit
 # dps: the authors' DPS step 5e-4; dsg moves by a fixed radius and uses gamma only as on/off.
 DEFAULT_GAMMA = {"irs": 1e-3, "dps": 5e-4, "dsg": 1.0, "ddim": 0.0}
 TRAINING_PEAK = 0.5  # AudioLDM2 and MusicLDM were trained on audio normalised to peak 0.5
+SILENT_PEAK = 1e-4  # a window whose measurement peaks under this measures nothing
 
 
 def solve(
@@ -124,10 +125,17 @@ def solve(
 
 
 def _training_gain(damaged: torch.Tensor, target_peak: float | None) -> torch.Tensor:
-    """Per-window gain ``(B, 1)`` that brings each window's peak to ``target_peak`` (1 if None)."""
+    """Per-window gain ``(B, 1)`` that brings each window's peak to ``target_peak`` (1 if None).
+
+    A window that measures nothing (wholly inside a long gap) takes the median gain of the
+    windows that do: its own (1e4) had brought the fill back at -80 dB."""
+    ones = torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
     if target_peak is None:
-        return torch.ones(damaged.shape[0], 1, device=damaged.device, dtype=damaged.dtype)
-    return target_peak / damaged.abs().amax(dim=-1, keepdim=True).clamp_min(1e-4)
+        return ones
+    peak = damaged.abs().amax(dim=-1, keepdim=True)
+    heard = peak > SILENT_PEAK
+    shared = peak[heard].median() if bool(heard.any()) else torch.tensor(target_peak)
+    return target_peak / torch.where(heard, peak, shared * ones)
 
 
 def _sdedit_start(

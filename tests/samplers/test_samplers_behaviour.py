@@ -176,3 +176,16 @@ def test_dtype_is_honoured_and_the_seed_gives_the_same_numbers(schedule, predict
     assert double.latents.dtype == torch.float64
     # the same z_T and noise (drawn in float32 on the CPU), so only rounding differs
     torch.testing.assert_close(double.latents.float(), single.latents, rtol=1e-4, atol=1e-4)
+
+
+def test_a_window_that_measures_nothing_takes_the_others_gain():
+    """A window wholly inside a long gap (its measurement all zeros) had its own gain, 0.5 /
+    1e-4, and its fill came back 80 dB down; it takes the median of the heard windows' peaks
+    (torch's median of two is the lower: 0.1), and alone it keeps the training level (gain 1)."""
+    from diffmusic_engine.diffusion.solver import TRAINING_PEAK, _training_gain
+
+    damaged = torch.zeros(3, 8)
+    damaged[0, 2], damaged[1, 5] = 0.25, -0.1
+    gains = _training_gain(damaged, TRAINING_PEAK).flatten().tolist()
+    assert gains == pytest.approx([2.0, 5.0, 5.0])
+    assert _training_gain(torch.zeros(2, 8), TRAINING_PEAK).flatten().tolist() == [1.0, 1.0]
