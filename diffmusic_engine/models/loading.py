@@ -83,6 +83,7 @@ def _load_components(
     """Every component ``model_index.json`` names (but the feature extractor and the scheduler,
     which the adapters build themselves) and the scheduler's config; any failure is one
     :class:`ModelError` line."""
+    _quiet_libraries()
     try:
         components = {
             name: load_component(root, name, spec, dtype)
@@ -168,6 +169,16 @@ def read_model_index(root: Path, id_or_path: str) -> dict:
         return json.loads(index_file.read_text())
     except ValueError as error:
         raise ModelError(f"{id_or_path}: unreadable model_index.json ({error})") from error
+
+
+def _quiet_libraries() -> None:
+    """No transformers or diffusers progress bars ("Loading weights"): they ignored --quiet, and
+    the job's own progress is what the user follows."""
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()
 
 
 def load_component(root: Path, name: str, spec: list, dtype: torch.dtype) -> object:

@@ -177,6 +177,8 @@ def test_the_console_command_separates_into_a_folder(tiny_model, take, tmp_path,
     assert process.returncode == 0, process.stderr[-2000:]
     assert json.loads(process.stdout.splitlines()[-1])["event"] == "done"
     check_outputs(source, output, "separate")
+    # --json is quiet: nothing on stderr, transformers' "Loading weights" bars neither
+    assert process.stderr == ""
 
 
 def test_the_console_command_names_a_missing_model(take, tmp_path, cli_command):
