@@ -94,7 +94,8 @@ class Option:
         if value < self.low or value > self.high or (self.above and value == self.low):
             low, high = (_shown(bound, self.integer) for bound in (self.low, self.high))
             if self.high < math.inf:
-                raise DamageError(f"{said} out of range {low}..{high}")
+                excluded = f", {low} excluded" if self.above else ""  # init_strength 0
+                raise DamageError(f"{said} out of range {low}..{high}{excluded}")
             raise DamageError(f"{said} must be {'>' if self.above else '>='} {low}")
         return int(value) if self.integer else float(value)
 

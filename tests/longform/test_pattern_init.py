@@ -60,7 +60,7 @@ def test_no_passage_to_copy_starts_from_noise_and_says_why(tiny_model):
     ("options", "message"),
     [
         ({"init": "silence"}, "option init='silence': expected one of noise, pattern"),
-        ({"init_strength": 0.0}, "option init_strength=0.0 out of range 0..1"),
+        ({"init_strength": 0.0}, "option init_strength=0.0 out of range 0..1, 0 excluded"),
         ({"init_strength": 1.5}, "option init_strength=1.5 out of range 0..1"),
         ({"init_strength": "half"}, "option init_strength='half' is not a number"),
     ],
