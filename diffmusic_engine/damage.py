@@ -32,6 +32,10 @@ class Gap:
     start: float
     end: float
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end)):
+            raise DamageError(f"span {self.start}:{self.end}: expected finite seconds")
+
     @classmethod
     def parse(cls, text: str) -> Gap:
         """Parse ``"START:END"`` in seconds."""

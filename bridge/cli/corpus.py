@@ -9,6 +9,7 @@ from pathlib import Path
 from bridge.cli.common import add_output_arguments, emit
 from bridge.cli.restore import add_backend_arguments, backend_from_args
 from diffmusic_engine.damage import TASKS
+from diffmusic_engine.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +54,12 @@ def run_build(args: argparse.Namespace) -> int:
         build_corpus,
     )
 
+    if not args.duration > 0:
+        raise InputError(f"--duration {args.duration:g}: expected seconds > 0")
+    if not 0 <= args.chorales <= len(DEFAULT_CHORALES):
+        raise InputError(f"--chorales {args.chorales}: expected 0..{len(DEFAULT_CHORALES)}")
+    if args.synth_clips < 0:
+        raise InputError(f"--synth-clips {args.synth_clips}: expected 0 or more")
     spec = CorpusSpec(
         real_songs=REAL_SONGS if args.real_songs is None else tuple(args.real_songs),
         chorales=DEFAULT_CHORALES[: args.chorales], synth_clips=args.synth_clips,
@@ -68,6 +75,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    if args.limit is not None and args.limit < 1:  # 0 had run every clip, -1 all but one
+        raise InputError(f"--limit {args.limit}: expected 1 or more clips")
 
     from diffmusic_engine.evaluation.quality import run_quality_bench
 

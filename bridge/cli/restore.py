@@ -29,7 +29,7 @@ from diffmusic_engine.audio import (
 )
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, OutputError
 from diffmusic_engine.options import resolve_backend, resolve_options
 
 if TYPE_CHECKING:
@@ -112,6 +112,8 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
     if n_tracks == 1:
         return [output]
     if task == "declick":
+        if output.name in ("", ".", ".."):  # with_name raised ValueError on "-o ."
+            raise OutputError(f"{output} is a folder; give a file name to write")
         return [output, output.with_name(f"{output.stem}_removed{output.suffix}")]
     suffix = input_path.suffix or ".wav"
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]

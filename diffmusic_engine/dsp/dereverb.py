@@ -68,6 +68,7 @@ from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import load_impulse_response
+from diffmusic_engine.operators.dereverb import check_ir_channels
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.room import RoomEstimate, estimate_room
 
@@ -316,10 +317,7 @@ def wiener_deconvolve(
     """
     h = np.atleast_2d(np.asarray(impulse_response, np.float64))
     channels, n = audio.shape
-    if h.shape[0] not in (1, channels):
-        raise DamageError(
-            f"dereverb: the impulse response has {h.shape[0]} channels, the audio {channels}"
-        )
+    check_ir_channels(h, channels)
     if not np.any(h):
         raise DamageError("dereverb: the impulse response is silent (all zeros)")
     size = next_fast_len(n + h.shape[-1] - 1, real=True)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from diffmusic_engine.audio import read_audio, resample
+from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators.base import Operator
 
 
@@ -23,12 +24,26 @@ def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(torch.fft.rfft(x, n=size) * torch.fft.rfft(h, n=size), n=size)[..., :n]
 
 
+def check_ir_channels(impulse_response: np.ndarray, channels: int) -> None:
+    """An impulse response is one for every channel or one per channel: raise
+    :class:`DamageError` otherwise (a stereo one had made ``degrade`` turn mono into stereo)."""
+    rows = np.atleast_2d(np.asarray(impulse_response)).shape[0]
+    if rows not in (1, channels):
+        raise DamageError(
+            f"dereverb: the impulse response has {rows} channels, the audio {channels}"
+        )
+
+
 class ConvolutionOperator(Operator):
     """Convolution with ``impulse_response`` shaped ``(L,)`` or ``(channels, L)``."""
 
     def __init__(self, impulse_response: np.ndarray, sample_rate: int) -> None:
         super().__init__(sample_rate)
         self.impulse_response = torch.from_numpy(np.asarray(impulse_response, np.float32))
+
+    def degrade(self, clean: np.ndarray) -> np.ndarray:
+        check_ir_channels(self.impulse_response.numpy(), np.atleast_2d(clean).shape[0])
+        return super().degrade(clean)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return fft_convolve(x, self.impulse_response.to(x.device, x.dtype))

@@ -275,3 +275,27 @@ def test_degrade_declip_refuses_both_level_and_sdr(tmp_path, capsys, clip):
     code, err = run_cli(capsys, argv)
     assert (code, err) == (1, ["error: declip: degrading takes --level AMPLITUDE or --sdr DB, "
                                "not both"])  # fmt: skip
+
+
+def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip, monkeypatch):
+    """Each had been a traceback or a silent misreading (--limit 0 ran every clip, --chorales
+    -1 built three, a stereo room made degrade's mono output stereo)."""
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, np.zeros(SR) + 0.1, SR)
+    room = tmp_path / "room.wav"
+    sf.write(room, np.stack([np.r_[1.0, np.zeros(99)]] * 2, 1), SR)
+    cases = {
+        ("restore", str(clip), "-o", ".", "--task", "declick"): ". is a folder",
+        ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
+            "span nan:1.0: expected finite seconds",
+        ("corpus", "build", str(tmp_path / "c"), "--duration", "0"): "--duration 0: expected",
+        ("corpus", "build", str(tmp_path / "c"), "--chorales", "-1"): "--chorales -1: expected",
+        ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",
+        ("degrade", str(mono), "-o", str(tmp_path / "d.wav"), "--task", "dereverb", "--rir",
+         str(room)): "the impulse response has 2 channels, the audio 1",
+    }  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # "-o ." had been a ValueError from pathlib
+    for argv, message in cases.items():
+        code, err = run_cli(capsys, [*argv, "--quiet"])
+        assert code == 1 and len(err) == 1 and message in err[0], (argv, err)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d.wav").exists()
