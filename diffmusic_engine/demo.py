@@ -2,7 +2,7 @@
 
     python -m diffmusic_engine.demo demo-output
 
-Writes ``clean.wav``, ``damaged.wav``, ``restored.wav`` (and the two baselines) and
+Writes ``clean.wav``, ``damaged.wav``, ``restored.wav`` (and the linear baseline) and
 ``spectrogram.png`` (before/after, zoomed on the 500 ms gap) into the folder, and prints in-gap SNR,
 region LSD and SI-SDR of each version against the clean excerpt.
 """
@@ -27,7 +27,7 @@ from diffmusic_engine.synth import music_excerpt
 
 SAMPLE_RATE = 44100
 DURATION = 6.0
-# 20, 40 and 10 ms (AR interpolation) and a 500 ms dropout (the pattern fill)
+# 20 and 10 ms (AR interpolation), 40 and 500 ms (the pattern fill, from 25 ms: pattern_from)
 GAPS = (Gap(1.310, 1.330), Gap(2.705, 2.745), Gap(3.500, 4.000), Gap(4.470, 4.480))
 
 

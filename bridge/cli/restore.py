@@ -178,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, info)]
-    emit(args, "done", outputs=outputs, details=restoration.details)
+    unchanged = {"unchanged": restoration.unchanged} if restoration.unchanged else {}
+    emit(args, "done", outputs=outputs, details=restoration.details, **unchanged)  # as submit's
     tell_outcome(args, restoration, outputs)
     return 0

@@ -299,3 +299,16 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         code, err = run_cli(capsys, [*argv, "--quiet"])
         assert code == 1 and len(err) == 1 and message in err[0], (argv, err)
     assert not (tmp_path / "c").exists() and not (tmp_path / "d.wav").exists()
+
+
+def test_restore_json_done_line_carries_unchanged_at_top_level_as_submit_does(tmp_path, capsys):
+    tone = tmp_path / "tone.wav"
+    t = np.arange(SR) / SR
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 220 * t) + 1e-3 * np.sin(2 * np.pi * 3000 * t), SR)
+    code = main(
+        ["restore", str(tone), "-o", str(tmp_path / "o.wav"), "--task", "declick", "--json"]
+    )
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0 and done["event"] == "done"
+    assert done["unchanged"] == done["details"]["unchanged"]
+    assert done["unchanged"].startswith("no click found")
