@@ -17,33 +17,41 @@ from diffmusic_engine.synth import music_excerpt
 pytestmark = pytest.mark.lua
 
 SR = 8000
-# A `diffmusic` that dies (SIGKILL) after saying "running" on its first submit of a job, and on
-# the next one (or every one, with DIE_ALWAYS) finishes it: the sent audio as the render.
-STAND_IN = """#!/bin/sh
+# Stand-ins for `diffmusic submit`: read the status file and output from the arguments, do
+# BODY, then finish the job with the sent audio as the render.
+ARGUMENTS = """#!/bin/sh
 input="$2"; status=""; out=""
 while [ $# -gt 0 ]; do
   case "$1" in --status-file) status="$2"; shift ;; -o) out="$2"; shift ;; esac
   shift
 done
-if [ ! -f "$status.once" ] || [ -n "{always}" ]; then
-  touch "$status.once"
-  printf '{{"state": "running", "fraction": 0.5}}' > "$status"
-  kill -9 $$
-fi
-cp "$input" "$out"
-printf '{{"state": "finished", "fraction": 1, "outputs": ["%s"]}}' "$out" > "$status"
 """
+FINISH = """cp "$input" "$out"
+printf '{"state": "finished", "fraction": 1, "outputs": ["%s"]}' "$out" > "$status"
+"""
+RUNNING = """printf '{"state": "running", "fraction": 0.5}' > "$status"
+"""
+# dies (SIGKILL) after saying "running" on its first run for a job (on every run with ALWAYS)
+DIES = """if [ ! -f "$status.once" ] || [ -n "ALWAYS" ]; then
+  touch "$status.once"; RUNNING  kill -9 $$
+fi
+""".replace("RUNNING  ", RUNNING)
+
+
+def stand_in(folder: Path, body: str) -> str:
+    cli = folder / "diffmusic-stand-in"
+    cli.write_text(ARGUMENTS + body + FINISH)
+    cli.chmod(0o755)
+    return str(cli)
 
 
 def run_with_dying_client(tmp_path: Path, always: bool) -> tuple[dict, np.ndarray]:
-    cli = tmp_path / "diffmusic-dies"
-    cli.write_text(STAND_IN.format(always="yes" if always else ""))
-    cli.chmod(0o755)
+    cli = stand_in(tmp_path, DIES.replace("ALWAYS", "yes" if always else ""))
     audio = music_excerpt(1.0, SR, 1, seed=4)
     source = write_wav(tmp_path / "a.wav", audio, SR)
     report = run_scripts(
         tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
-        [{"script": script("Rebuild phase of selected items")}], extstate={"cli": str(cli)},
+        [{"script": script("Rebuild phase of selected items")}], extstate={"cli": cli},
         max_seconds=60,
     )  # fmt: skip
     return report, audio
@@ -66,31 +74,16 @@ def test_a_client_killed_twice_fails_the_job_with_its_reason(tmp_path: Path) -> 
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1
 
 
-SLOW = """#!/bin/sh
-input="$2"; status=""; out=""
-while [ $# -gt 0 ]; do
-  case "$1" in --status-file) status="$2"; shift ;; -o) out="$2"; shift ;; esac
-  shift
-done
-printf '{"state": "running", "fraction": 0.5}' > "$status"
-sleep 1
-cp "$input" "$out"
-printf '{"state": "finished", "fraction": 1, "outputs": ["%s"]}' "$out" > "$status"
-"""
-
-
 def test_a_job_whose_item_is_gone_is_said_once_and_one_of_another_project_is_kept(
     tmp_path: Path,
 ) -> None:
-    cli = tmp_path / "diffmusic-slow"
-    cli.write_text(SLOW)
-    cli.chmod(0o755)
+    cli = stand_in(tmp_path, RUNNING + "sleep 1\n")
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=4), SR)
     # the action is stopped (REAPER closed) while its client runs: the job waits for Import
     first = run_scripts(
         tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
         [{"script": script("Rebuild phase of selected items"), "kill_cycle": 8}],
-        extstate={"cli": str(cli)}, name="first",
+        extstate={"cli": cli}, name="first",
     )  # fmt: skip
     state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
     (job_id,) = state["pending"].split()
