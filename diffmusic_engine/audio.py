@@ -337,8 +337,9 @@ class AudioWriter:
         """Append float32 ``(channels, n)`` frames."""
         block = np.ascontiguousarray(block, dtype=np.float32)
         if self._quantized and block.size:
-            self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
-            self.peak = max(self.peak, float(np.max(np.abs(block))))
+            magnitude = np.abs(block)
+            self.clipped += int(np.count_nonzero(magnitude > 1.0))
+            self.peak = max(self.peak, float(magnitude.max()))
         if self._sf is not None:
             self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
         else:

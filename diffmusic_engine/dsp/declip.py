@@ -32,7 +32,7 @@ import scipy.fft
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators.declip import clipped_mask
+from diffmusic_engine.operators.declip import clipped_mask, consistent_with_clipping
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
@@ -74,14 +74,13 @@ def restore_declip(
 
         frames[batch], used = aspade(frames[batch], level, opts, window, progress)
         iterations = max(iterations, used)
-    out = _overlap_add(frames, hop, audio.shape)
-    out = np.where(clipped, np.sign(audio) * np.maximum(np.abs(out), level), audio)
+    out = consistent_with_clipping(audio, _overlap_add(frames, hop, audio.shape), level)
     report(callback, 1, 1, "declip")
     details = {
         "level": level, "clipped": float(clipped.mean()), "frames": int(todo.size),
         "window": window, "max_iterations_used": iterations, **opts,
     }  # fmt: skip
-    return np.where(clipped, out, audio).astype(np.float32), details
+    return out, details
 
 
 def aspade(

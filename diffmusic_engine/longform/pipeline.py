@@ -62,6 +62,7 @@ from diffmusic_engine.operators import (
     MaskOperator,
     Operator,
     blind_operator,
+    consistent_with_clipping,
     load_impulse_response,
     make_operator,
 )
@@ -471,21 +472,18 @@ def _replicate_top_band(
 def _declip(
     solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declip
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
-    """The model's estimate in the clipped samples only (:mod:`.spans`)."""
+    """The model's estimate in the clipped samples only, held beyond the level, as dsp's."""
     (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
-    return (spans.declipped(audio, estimate, damage),), details
+    return (consistent_with_clipping(audio, estimate, float(damage.level)),), details
 
 
 def _declick(
     solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declick
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
-    """The model's estimate in the click spans only; (restored, removed) as dsp's."""
-    found = spans.click_spans(audio, sample_rate, damage)
-    if not found:  # no model run for nothing to change
-        return spans.declicked(audio, audio, found, sample_rate)
+    """The model's estimate in the given click spans only (``check_supported`` asks for them);
+    (restored, removed) as dsp's."""
     (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
-    tracks, found_details = spans.declicked(audio, estimate, found, sample_rate)
-    return tracks, {**details, **found_details}
+    return spans.declicked(audio, estimate, damage, sample_rate), details
 
 
 _TASKS: dict[type, Callable[..., tuple[tuple[np.ndarray, ...], dict[str, Any]]]] = {

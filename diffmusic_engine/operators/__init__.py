@@ -22,6 +22,7 @@ from diffmusic_engine.operators.declip import (
     ClipOperator,
     clip_level_for_sdr,
     clipped_mask,
+    consistent_with_clipping,
     detect_clip_level,
 )
 from diffmusic_engine.operators.dereverb import (
@@ -53,6 +54,7 @@ __all__ = [
     "blind_operator",
     "clip_level_for_sdr",
     "clipped_mask",
+    "consistent_with_clipping",
     "detect_clip_level",
     "detect_cutoff",
     "fft_convolve",

@@ -57,6 +57,14 @@ def clip_level_for_sdr(clean: np.ndarray, sdr_db: float) -> float:
     return high
 
 
+def consistent_with_clipping(audio: np.ndarray, estimate: np.ndarray, level: float) -> np.ndarray:
+    """float32 ``estimate`` in the clipped samples of ``audio``, held at or beyond ``level``
+    with their sign (what clipping leaves known), ``audio`` bit for bit elsewhere."""
+    clipped = clipped_mask(audio, level)
+    beyond = np.sign(audio) * np.maximum(np.abs(estimate), level)
+    return np.where(clipped, beyond, audio).astype(np.float32)
+
+
 def clipped_mask(audio: np.ndarray, level: float) -> np.ndarray:
     """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``."""
     return np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
