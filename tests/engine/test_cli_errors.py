@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from bridge.cli import main
+from diffmusic_engine.audio import read_audio
 
 SR = 22050
 
@@ -225,8 +226,9 @@ def test_an_output_format_that_cannot_hold_the_input_is_refused_before_the_work(
 
 
 def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tmp_path, capsys):
-    """Harmonic-percussive sources carry the mix's level over their weight (0.5): a loud
-    16-bit tone's harmonic source peaks +4.4 dBFS; written clipped (the work is kept), said."""
+    """Harmonic-percussive sources carry the mix's level over their weight (0.5): a 0.8 tone's
+    harmonic source is about 1.6, +4.1 dBFS; written clipped (the work is kept), and said with
+    the count of samples the file holds at full scale."""
     source = tmp_path / "tone.wav"
     t = np.arange(2 * SR) / SR
     sf.write(source, np.stack([0.8 * np.sin(2 * np.pi * 220 * t)] * 2, 1), SR, subtype="PCM_16")
@@ -236,6 +238,10 @@ def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tm
     assert code == 0 and len(err) == 1, err
     assert err[0].startswith(f"warning: {out / 'tone_source1.wav'}: the audio peaks at +4.")
     assert "over the full scale of the 16-bit samples .wav holds (they clip); lower the " in err[0]
+    said = int(err[0].split(" dBFS, ")[1].split(" sample(s)")[0])
+    written = read_audio(out / "tone_source1.wav")[0]  # 16-bit: full scale is 32767/32768
+    assert np.abs(written).max() <= 1.0
+    assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= said > 0
 
 
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)

@@ -153,6 +153,12 @@ end
 -- ------------------------------------------------------------------------------- system
 function reaper.GetResourcePath() return scenario.resource_path end
 function reaper.GetProjectPath(_) return scenario.project_path or "" end
+-- Only the current project (-1, or tab 0): its .rpp path, "" while unsaved.
+function reaper.EnumProjects(idx)
+  check_type("EnumProjects", idx, "number", 1)
+  if idx ~= -1 and idx ~= 0 then return nil, "" end
+  return 0, scenario.project_file or ""
+end
 function reaper.GetOS() return "Linux-x86_64" end
 function reaper.time_precise() return state.now end -- advanced by the harness as it sleeps
 function reaper.RecursiveCreateDirectory(path, _)

@@ -113,6 +113,13 @@ def run_scripts(tmp: Path, tracks: list[dict], runs: list[dict], **kwargs: Any) 
     return start_scripts(tmp, tracks, runs, **kwargs).result()
 
 
+def write_script(path: Path, text: str) -> str:
+    """An executable shell script (a stand-in for the `diffmusic` command); its path."""
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
 def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str = "FLOAT") -> Path:
     """``audio`` (channels, frames) as a WAV file."""
     sf.write(path, np.asarray(audio, dtype=np.float32).T, rate, subtype=subtype)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reaper_helpers import read_wav, run_scripts, script, take_item, write_wav
+from reaper_helpers import read_wav, run_scripts, script, take_item, write_script, write_wav
 
 from diffmusic_engine.synth import music_excerpt
 
@@ -39,10 +39,7 @@ fi
 
 
 def stand_in(folder: Path, body: str) -> str:
-    cli = folder / "diffmusic-stand-in"
-    cli.write_text(ARGUMENTS + body + FINISH)
-    cli.chmod(0o755)
-    return str(cli)
+    return write_script(folder / "diffmusic-stand-in", ARGUMENTS + body + FINISH)
 
 
 def run_with_dying_client(tmp_path: Path, always: bool) -> tuple[dict, np.ndarray]:
@@ -77,35 +74,34 @@ def test_a_client_killed_twice_fails_the_job_with_its_reason(tmp_path: Path) -> 
 def test_a_job_whose_item_is_gone_is_said_once_and_one_of_another_project_is_kept(
     tmp_path: Path,
 ) -> None:
-    cli = stand_in(tmp_path, RUNNING + "sleep 1\n")
+    """Another project saved in the same folder (so the same media path) leaves the job alone;
+    its own project, the item deleted, says so once and forgets it (every Import had said it
+    again)."""
+    cli = stand_in(tmp_path, RUNNING + 'while [ ! -f "$status.go" ]; do sleep 0.05; done\n')
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=4), SR)
-    # the action is stopped (REAPER closed) while its client runs: the job waits for Import
+    song, other_song = str(tmp_path / "song.rpp"), str(tmp_path / "other.rpp")
+    # the action is stopped (REAPER closed) while its client waits: the job waits for Import
     first = run_scripts(
         tmp_path, [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
         [{"script": script("Rebuild phase of selected items"), "kill_cycle": 8}],
-        extstate={"cli": cli}, name="first",
+        extstate={"cli": cli}, name="first", project_file=song,
     )  # fmt: skip
     state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
     (job_id,) = state["pending"].split()
     status = Path(state[f"job.{job_id}"]) / "status.json"
+    Path(f"{status}.go").touch()  # the client finishes now
     deadline = time.monotonic() + 30
     while "finished" not in (status.read_text() if status.exists() else ""):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    elsewhere = tmp_path / "elsewhere"  # another project: its own folder
-    elsewhere.mkdir()
-    other = run_scripts(elsewhere, [], [{"script": script("Import finished renders")}],
-                        extstate=state, name="other", max_seconds=30)  # fmt: skip
-    assert "is in another project" in other["messages"][0]["message"]
+    runs = {}
+    for name, project in (("other", other_song), ("gone", song)):  # the item deleted
+        runs[name] = run_scripts(
+            tmp_path, [], [{"script": script("Import finished renders")}], extstate=state,
+            name=name, max_seconds=30, project_file=project,
+        )  # fmt: skip
+    other, gone = runs["other"], runs["gone"]
+    assert f"'take' is in another project ({song})" in other["messages"][0]["message"]
     assert other["extstate"]["DiffMusic"]["pending"] == job_id  # kept for that project
-    for name in ("gone", "again"):  # the item deleted, Import run twice
-        report = run_scripts(tmp_path, [], [{"script": script("Import finished renders")}],
-                             extstate=state, name=name, max_seconds=30)  # fmt: skip
-        state = report["extstate"]["DiffMusic"]
-        if name == "gone":
-            assert (
-                "the item of 'take' is gone; the render is in" in report["messages"][0]["message"]
-            )
-        else:
-            assert report["messages"] == []  # said once, not at every Import
-        assert state["pending"] == ""
+    assert "the item of 'take' is gone; the render is in" in gone["messages"][0]["message"]
+    assert gone["extstate"]["DiffMusic"]["pending"] == ""  # said once: no longer tracked

@@ -28,6 +28,12 @@ end
 --   attachments: other items sent whole with the job, { {flag = "--rir", info = item, name =
 --     "rir.wav"} }: the file is read like the take and given to the command as `flag FILE`;
 --   diagnose: true to run `diffmusic diagnose` on the sent audio as well (the room estimate).
+-- The current project's .rpp file ("" while unsaved): what tells one project from another (two
+-- can share a media folder).
+function M.project_file()
+  return select(2, reaper.EnumProjects(-1)) or ""
+end
+
 function M.new_job(info, spec, s)
   local id = new_job_id()
   local dir = system.join(M.job_root(s), id)
@@ -42,7 +48,7 @@ function M.new_job(info, spec, s)
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
     startoffs = info.startoffs, playrate = info.playrate,
-    project = reaper.GetProjectPath(""), -- Import in another project leaves the job alone
+    project = M.project_file(), -- Import in another project leaves the job alone
     created = os.time(), diagnose = spec.diagnose,
   }
   local exports = { { first = spec.first, frames = spec.frames, path = input } }

@@ -32,8 +32,8 @@ local function decode_string(text, pos)
         if not code then json_error(text, i, "bad \\u escape") end
         i = i + 6
         -- a character beyond the BMP (an emoji in a path) comes as a UTF-16 surrogate pair
-        local low = text:match("^\\u([dD][c-fC-F]%x%x)", i)
-        if code >= 0xD800 and code < 0xDC00 and low then
+        local low = code >= 0xD800 and code < 0xDC00 and text:match("^\\u([dD][c-fC-F]%x%x)", i)
+        if low then
           code = 0x10000 + ((code - 0xD800) << 10) + (tonumber(low, 16) - 0xDC00)
           i = i + 6
         end

@@ -77,14 +77,16 @@ local function set_take(take, path, name, job, shift)
 end
 
 -- Place one finished job (inside the caller's undo block); nil or a problem, and true when the
--- job is to be forgotten (its item is gone from the project it came from).
+-- job is to be forgotten (its item is gone from the saved project it came from).
 local function place_one(job, created_tracks)
-  local item = find_item(job.item_guid)
-  if not item and job.project and job.project ~= reaper.GetProjectPath("") then
+  local item, here = find_item(job.item_guid), job_store.project_file()
+  if not item and job.project and job.project ~= here then
     return "'" .. job.item_label .. "' is in another project (" .. job.project .. "): run "
       .. "'DiffMusic - Import finished renders' there"
-  elseif not item then -- told once, then no longer tracked (every Import had said it again)
-    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir, true
+  elseif not item then -- told once, then no longer tracked (every Import had said it again);
+    -- in an unsaved project kept: another unsaved one cannot be told from it
+    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir,
+      here ~= ""
   end
   if job.kind == "markers" then
     job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position,

@@ -61,7 +61,7 @@ end
 -- marker file); false when it was tried already.
 function M.reattach(job)
   local marker = system.join(job.dir, "submit.reattached")
-  if system.read_file(marker) then return false end
+  if reaper.file_exists(marker) then return false end
   system.write_file(marker, "1")
   job.process = M.start_script(job.dir, "submit")
   job.started, job.state = reaper.time_precise(), "starting"
@@ -92,11 +92,18 @@ local function last_line(path)
   return line
 end
 
+-- The exit code in the text of an .exit file (-1 if none), and whether it says the command
+-- was not found (sh: 127, cmd.exe: 9009).
+local function exit_code(exit)
+  local code = tonumber(exit:match("%-?%d+")) or -1
+  return code, code == 127 or code == 9009
+end
+
 -- Why a command started by M.launch ended badly, from its exit code (`exit`: the text of its
 -- .exit file) and the last line of its log.
 function M.exit_problem(process, exit, s)
-  local code = tonumber(exit:match("%-?%d+")) or -1
-  if code == 127 or code == 9009 then
+  local code, missing = exit_code(exit)
+  if missing then
     return "the diffmusic command '" .. s.cli .. "' was not found; set its full path in "
       .. "'DiffMusic - Settings'"
   end
@@ -111,6 +118,8 @@ local START_TIMEOUT = 120 -- seconds without any status file before giving up on
 
 function M.poll_job(job, s)
   if FINAL[job.state] then return end
+  -- the exit file first: a client ending between the two reads leaves its final status read
+  local exit = job.process and system.read_file(job.process.code)
   local text = system.read_file(job.status)
   if text then
     local ok, status = pcall(json.decode, text)
@@ -123,9 +132,7 @@ function M.poll_job(job, s)
       if type(status.unchanged) == "string" then job.unchanged = status.unchanged end
     end
   end
-  local exit = job.process and system.read_file(job.process.code)
-  local code = exit and tonumber(exit:match("%-?%d+"))
-  local missing = code == 127 or code == 9009 -- no command to start again
+  local missing = exit and select(2, exit_code(exit)) -- no command to start again
   if exit and not FINAL[job.state] and not missing and M.reattach(job) then
     return -- started again; polled from the next cycle (or the next Import)
   elseif exit and not FINAL[job.state] then
