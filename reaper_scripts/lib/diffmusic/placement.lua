@@ -80,10 +80,7 @@ end
 -- job is to be forgotten (its item is gone from the saved project it came from).
 local function place_one(job, created_tracks)
   local item, here = find_item(job.item_guid), job_store.project_file()
-  if not item and job.project and job.project ~= here then
-    return "'" .. job.item_label .. "' is in another project (" .. job.project .. "): run "
-      .. "'DiffMusic - Import finished renders' there"
-  elseif not item then -- told once, then no longer tracked (every Import had said it again);
+  if not item then -- told once, then no longer tracked (every Import had said it again);
     -- in an unsaved project kept: another unsaved one cannot be told from it
     return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir,
       here ~= ""
@@ -133,15 +130,28 @@ local function place_one(job, created_tracks)
   return nil
 end
 
+-- The line for a job whose item is not here but in another saved project (left pending for
+-- that project's Import, said in the console: the daemon may trigger Import often); or nil.
+local function elsewhere(job)
+  if job.project and job.project ~= job_store.project_file() and not find_item(job.item_guid) then
+    return "'" .. job.item_label .. "' is in another project (" .. job.project .. "): run "
+      .. "'DiffMusic - Import finished renders' there"
+  end
+  return nil
+end
+
 -- Place finished jobs in one undo block; returns the number placed, a list of problems and a
--- line for each job whose render is its audio unchanged (no take: the line says why).
--- Jobs that another script already placed (no longer pending) are skipped.
+-- line for each job left as it is: its render is its audio unchanged (no take: the line says
+-- why), or its item is in another project. Jobs already placed (no longer pending) are skipped.
 function M.place_jobs(jobs, undo_name)
   local ready, left = {}, {}
   for _, job in ipairs(jobs) do
     -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
     local own = job.kind == "markers" and job.diagnosis
-    if job.state == "finished" and (own or job_store.is_pending(job.id)) then
+    local other_project = job.state == "finished" and elsewhere(job)
+    if other_project then
+      left[#left + 1] = other_project
+    elseif job.state == "finished" and (own or job_store.is_pending(job.id)) then
       if job.unchanged then
         left[#left + 1] = string.format("'%s': left as it is (%s)", job.item_label, job.unchanged)
         job_store.unregister_job(job.id)
