@@ -2,7 +2,7 @@
 
 Detection (after Vaseghi & Rayner, 1990, and Godsill & Rayner, "Digital Audio Restoration", ch.
 5): music is well predicted by a short AR model ``a = [1, a_1 .. a_p]`` fitted on each block
-(Burg, ``librosa.lpc``), a click is not. The forward prediction error
+(Burg, :mod:`.ar`), a click is not. The forward prediction error
 ``e_f[n] = sum_k a_k x[n - k]`` is large from a click's start to ``p`` samples after its end, the
 backward one ``e_b[n] = sum_k a_k x[n + k]`` from ``p`` samples before its start to its end; their
 geometric mean, smoothed over ``SMOOTH_SECONDS`` (shorter than the shortest click),
@@ -38,6 +38,7 @@ from scipy.signal import lfilter
 
 from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint
+from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.operators import gap_samples
@@ -219,25 +220,26 @@ def _click_statistic(
 
 
 def _fit_ar(segment: np.ndarray, order: int, hidden: np.ndarray | None) -> np.ndarray:
-    """AR coefficients ``[1, a_1 .. a_p]`` of ``segment``: Burg (``librosa.lpc``), or, where some
+    """AR coefficients ``[1, a_1 .. a_p]`` of ``segment``: Burg (:func:`.ar.burg`), or, where some
     samples are ``hidden``, least squares over the prediction rows ``e[n]`` that touch none of
     them (the covariance method; its filter need not be minimum phase, and ``e`` is an FIR
     filter's output, so it need not be). Burg needs contiguous data, hence the other method.
+    Both fit the segment with :mod:`.ar`'s white-noise floor under it: without it, a few pure
+    digital tones gave prediction errors of 1e37 and no click was found among them.
     """
-    import librosa
-
     if hidden is None or not hidden.any():
-        return librosa.lpc(segment, order=order)
-    rows = sliding_window_view(segment, order + 1)  # rows[r] = segment[r .. r + p]
+        return burg(segment, order)
+    floored = with_noise_floor(segment, NOISE_FLOOR_DB, seed=order)
+    rows = sliding_window_view(floored, order + 1)  # rows[r] = segment[r .. r + p]
     clean = ~sliding_window_view(hidden, order + 1).any(axis=1)
     if clean.sum() < MIN_ROWS_PER_COEFFICIENT * order:
-        return librosa.lpc(segment, order=order)
+        return burg(segment, order)
     # e[n] = s[n] + sum_k a_k s[n - k]: target rows[:, p], regressors rows[:, p - k], k = 1 .. p
     target, regressors = rows[clean, order], rows[clean, order - 1 :: -1]
     try:  # the normal equations: 10x faster than an SVD on blocks of thousands of rows
         coefficients = cho_solve(cho_factor(regressors.T @ regressors), -(regressors.T @ target))
-    except np.linalg.LinAlgError:  # singular (a pure tone, digital silence)
-        return librosa.lpc(segment, order=order)
+    except np.linalg.LinAlgError:  # singular (digital silence under the hidden spans)
+        return burg(segment, order)
     return np.concatenate([[1.0], coefficients])
 
 

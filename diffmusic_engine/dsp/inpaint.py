@@ -5,7 +5,7 @@ decays towards silence inside longer gaps; copying a matching passage of the son
 switch length ``pattern_from`` is measured (see ``OPTIONS``). The AR method (Janssen, Veldhuis &
 Vries, 1986): for each gap, on a segment ``s`` = [left context | unknown samples | right context]:
 
-1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg, ``librosa.lpc``) to the context on both sides;
+1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg with a noise floor, :mod:`.ar`) to the context on both sides;
 2. choose the unknown samples ``x_u`` that minimise the prediction error energy
    ``sum_n e_n^2`` with ``e_n = sum_k a_k s_(n-k)`` over every row touching an unknown sample.
    Splitting ``e = A_u x_u + e_0`` (``e_0``: the error with the unknowns set to zero), the normal
@@ -32,6 +32,7 @@ from scipy.signal import lfilter, lfiltic
 
 from diffmusic_engine.damage import Inpaint
 from diffmusic_engine.dsp import pattern
+from diffmusic_engine.dsp.ar import COARSE_FLOOR_DB, NOISE_FLOOR_DB, burg
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import gap_samples
@@ -63,11 +64,9 @@ COMPOSITE_RAMP = 0.02  # s from the best passage's own samples at a splice to th
 RETAIN_FLOOR = 0.05
 RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
-# White noise added to the AR fit's context (see _burg): -120 dB leaves tones predictable (an
-# AR(4) pair of sinusoids: 65 dB, -100 dB: 45 dB, -60 dB: -1 dB); a fill still louder than
-# FILL_GAIN x its context's peak is solved again with the coarse floor (-60 dB: real mixes'
-# fills as before).
-NOISE_FLOOR_DB, COARSE_FLOOR_DB, FILL_GAIN = -120.0, -60.0, 4.0
+# A fill louder than FILL_GAIN x its context's peak is solved again with the AR fit's coarse
+# noise floor (ar.COARSE_FLOOR_DB, -60 dB: real mixes' fills as before).
+FILL_GAIN = 4.0
 
 
 @dataclass(frozen=True)
@@ -298,12 +297,12 @@ def interpolate(
     peak = max(np.abs(left).max(), np.abs(right).max())
     for floor_db in (NOISE_FLOOR_DB, COARSE_FLOOR_DB):
         # Iteration 0: a = Burg fit to both contexts (joined; one junction among many rows).
-        a = _burg(np.concatenate([left, right]), p, floor_db)
+        a = burg(np.concatenate([left, right]), p, floor_db)
         segment = np.concatenate([left, np.zeros(m), right])
         k = left.size  # index of the first unknown sample in the segment
         for iteration in range(iterations):
             if iteration > 0:  # refit on the completed segment; a failed refit keeps `a`
-                refit = _burg(segment, p, floor_db)
+                refit = burg(segment, p, floor_db)
                 a = refit if refit.size > 1 else a
             segment[k : k + m] = _solve_gap(segment, k, m, a)
         if observed is not None:
@@ -386,32 +385,9 @@ def extrapolate(context: np.ndarray, m: int, order: int) -> np.ndarray:
     The all-pole filter ``1/A(z)`` runs on from the context's last ``p`` samples with zero
     excitation: the least-squares solution when no known samples follow the gap.
     """
-    a = _burg(context, order)
+    a = burg(context, order)
     p = a.size - 1
     if p == 0:
         return np.zeros(m)
     state = lfiltic([1.0], a, context[::-1][:p])  # past outputs, most recent first
     return lfilter([1.0], a, np.zeros(m), zi=state)[0]
-
-
-def _burg(x: np.ndarray, order: int, floor_db: float = NOISE_FLOOR_DB) -> np.ndarray:
-    """Burg AR coefficients ``[1, a_1 .. a_p]`` of ``x`` plus white noise ``floor_db`` under it;
-    ``[1]`` for a silent or too-short signal."""
-    import librosa
-
-    order = min(order, x.size - 1)
-    if order < 1 or not np.any(x):
-        return np.ones(1)
-    # A band-limited context (an MP3 transfer, a low-passed take) is near silent above its
-    # cutoff: the whitening filter's gain then spans far over 100 dB, the gap's normal
-    # equations lose all precision and a 20 ms fill reached 1e10. White noise under the context
-    # bounds that range (the white-noise correction of LPC coders); on full-band music the
-    # fills are as before (two real mixes, 3-20 ms gaps: relative error 0.856 vs 0.856).
-    # Burg's recursion can still give non-finite coefficients (two sinusoids under -120 dB of
-    # noise did, on a segment the first iterations had filled): then the coarse floor
-    noise = np.random.default_rng(order).standard_normal(x.size) * np.sqrt(np.mean(x**2))
-    for db in (floor_db, COARSE_FLOOR_DB):
-        a = librosa.lpc(np.ascontiguousarray(x + noise * 10 ** (db / 20)), order=order)
-        if np.all(np.isfinite(a)):
-            return a
-    return np.ones(1)

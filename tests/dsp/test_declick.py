@@ -61,6 +61,21 @@ def test_detection_finds_the_bursts_and_little_else(tones, clicked):
     assert not detect_clicks(tones, SR)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clicks_are_found_among_noiseless_digital_tones(dtype):
+    """Two pure tones have a singular AR model past order 4: without a noise floor under the
+    fit, the float64 tones' prediction error reached 1e37 everywhere and no click was found."""
+    t = np.arange(2 * SR) / SR
+    tones = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 660 * t)
+    clicked = tones.astype(dtype)
+    truth = [(SR // 2, SR // 2 + 1), (3 * SR // 2, 3 * SR // 2 + 3)]
+    for (first, stop), height in zip(truth, (0.3, -0.2), strict=True):
+        clicked[first:stop] += height
+    spans = detect_clicks(clicked[None], SR)
+    assert all(_found(truth, spans)) and len(spans) == 2
+    assert not detect_clicks(tones.astype(dtype)[None], SR)
+
+
 def test_sensitivity_orders_the_detections(clicked):
     damaged, _ = clicked
     counts = [len(detect_clicks(damaged, SR, options={"sensitivity": s})) for s in (0.0, 1.0)]
