@@ -47,7 +47,9 @@ class Option:
     ``str``. Numbers lie in ``low..high`` (``low`` itself excluded when ``above``); a non-empty
     ``choices`` lists every accepted value; a ``str`` option may have to match ``pattern``.
     ``default`` ``None`` leaves the option out unless given (the method decides); a non-empty
-    ``required`` makes it compulsory and says how to give it.
+    ``required`` makes it compulsory and says how to give it. ``needs`` ``(other, value)``: the
+    option means something only where option ``other`` is ``value``; given otherwise, an error
+    (not silently ignored).
     """
 
     default: Any = None
@@ -59,6 +61,7 @@ class Option:
     above: bool = False
     pattern: str = ""
     required: str = ""
+    needs: tuple[str, Any] | tuple[()] = ()
 
     def check(self, where: str, name: str, value: Any) -> Any:
         """``value`` normalised (ints for whole numbers), or a DamageError naming the option."""
@@ -176,4 +179,12 @@ def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Opti
     missing = [o.required for n, o in spec.items() if o.required and n not in checked]
     if missing:
         raise DamageError(f"{where}: {missing[0]}")
+    for name, option in spec.items():
+        if option.needs and options.get(name) is not None:
+            other, wanted = option.needs
+            if checked.get(other) != wanted:
+                raise DamageError(
+                    f"{where}: option {name} applies only with {other}={wanted} (it is "
+                    f"{checked.get(other)}); set {other}={wanted} or leave {name} out"
+                )
     return checked

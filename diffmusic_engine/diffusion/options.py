@@ -19,6 +19,7 @@ GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
 INITS = ("noise", "pattern")  # see longform.pipeline._pattern_inits and samplers.sdedit
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_ROOM_STEPS = 3  # K of operators.blind_dereverb
+DEFAULT_INIT_STRENGTH = 0.5  # with init=pattern and no init_strength given
 
 OPTIONS = {
     "model": Option(
@@ -42,7 +43,8 @@ OPTIONS = {
     # where init_strength of the schedule is left, fewer steps run) instead of z_T ~ N(0, I).
     # Off by default: not yet measured with real weights.
     "init": Option("noise", choices=INITS),
-    "init_strength": Option(0.5, low=0.0, above=True, high=1.0),  # SDEdit's t0 in (0, 1]
+    # SDEdit's t0 in (0, 1]; DEFAULT_INIT_STRENGTH when not given (None: given or not is seen)
+    "init_strength": Option(None, low=0.0, above=True, high=1.0, needs=("init", "pattern")),
     # blind dereverb: optimiser steps on the room per diffusion step (BUDDy; 0 keeps the warm start)
     "room_steps": Option(DEFAULT_ROOM_STEPS, low=0, high=100, integer=True),
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from diffmusic_engine.diffusion.guidance import build_loss, fit_length, resolve_guidance_dtype
+from diffmusic_engine.diffusion.options import OPTIONS
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.operators import MixOperator, Operator
@@ -36,8 +37,8 @@ def solve(
     measurement: torch.Tensor,
     *,
     sources: int = 1,
-    sampler: str = "irs",
-    vmc: bool = True,
+    sampler: str = OPTIONS["sampler"].default,
+    vmc: bool = OPTIONS["vmc"].default,
     steps: int = 200,
     gamma: float | None = None,
     eta: float | None = None,
@@ -48,7 +49,7 @@ def solve(
     strength: float = 1.0,
     callback: ProgressCallback | None = None,
     target_peak: float | None = TRAINING_PEAK,
-    guidance_dtype: str = "float32",
+    guidance_dtype: str = OPTIONS["guidance_dtype"].default,
 ) -> torch.Tensor:
     """Restore a batch of damaged windows.
 

@@ -5,7 +5,8 @@ decays towards silence inside longer gaps; copying a matching passage of the son
 switch length ``pattern_from`` is measured (see ``OPTIONS``). The AR method (Janssen, Veldhuis &
 Vries, 1986): for each gap, on a segment ``s`` = [left context | unknown samples | right context]:
 
-1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg with a noise floor, :mod:`.ar`) to the context on both sides;
+1. fit an AR model ``a = [1, a_1 .. a_p]`` (Burg with a noise floor, :mod:`.ar`) to the context
+   on both sides;
 2. choose the unknown samples ``x_u`` that minimise the prediction error energy
    ``sum_n e_n^2`` with ``e_n = sum_k a_k s_(n-k)`` over every row touching an unknown sample.
    Splitting ``e = A_u x_u + e_0`` (``e_0``: the error with the unknowns set to zero), the normal

@@ -50,7 +50,7 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
 )
-from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS
+from diffmusic_engine.diffusion.options import DEFAULT_INIT_STRENGTH, OPTIONS
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform import bands, gaps, spans, stereo
 from diffmusic_engine.longform.windows import overlap_add, plan_windows, split
@@ -76,23 +76,29 @@ SolveFunction = Callable[..., torch.Tensor]
 REPLICATION_MARGIN = 0.25  # s of audio around a gap given to the dsp band replication
 
 
+def _default(name: str) -> Any:
+    """The diffusion option table's default for ``name`` (its one home)."""
+    return OPTIONS[name].default
+
+
 @dataclass(frozen=True)
 class SolverSettings:
-    """How to run the solver over the windows; ``None`` leaves the solver's own default."""
+    """How to run the solver over the windows; ``None`` leaves the solver's own default. The
+    defaults are the option table's (:data:`diffmusic_engine.diffusion.options.OPTIONS`)."""
 
-    sampler: str = "irs"
-    vmc: bool = True
+    sampler: str = _default("sampler")
+    vmc: bool = _default("vmc")
     steps: int | None = None
     gamma: float | None = None
     eta: float | None = None
     seed: int = 0
     prompt: str | None = None
-    stereo: str = "mid-side"
-    batch_size: int = 8
-    guidance_dtype: str = "float32"
-    init: str = "noise"  # inpainting: "pattern" starts from the dsp pattern fill (SDEdit)
-    init_strength: float = 0.5  # the fraction of the steps run from the pattern fill
-    room_steps: int = DEFAULT_ROOM_STEPS  # blind dereverb only; not a solve() argument
+    stereo: str = _default("stereo")
+    batch_size: int = _default("batch_size")
+    guidance_dtype: str = _default("guidance_dtype")
+    init: str = _default("init")  # inpainting: "pattern" starts from the dsp pattern fill (SDEdit)
+    init_strength: float = DEFAULT_INIT_STRENGTH  # the fraction of the steps run from the fill
+    room_steps: int = _default("room_steps")  # blind dereverb only; not a solve() argument
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""

@@ -22,7 +22,7 @@ GUIDED_STEPS = {"irs": irs_step, "dps": dps_step, "dsg": dsg_step}
 # The eta each sampler is meant to run at, for callers with no setting of their own: IRS as the
 # paper runs it (deterministic); DPS as an ancestral (DDPM-like) sampler, without which its
 # constant-step correction does not converge (tests/samplers); DSG needs noise for its sphere.
-DEFAULT_ETA = {"irs": 0.0, "dps": 1.0, "dsg": 1.0, "ddim": 0.0}
+DEFAULT_ETA = {"irs": 0.0, "dps": 1.0, "dsg": DSG_DEFAULT_ETA, "ddim": 0.0}
 
 
 def sample(

@@ -63,6 +63,12 @@ def test_no_passage_to_copy_starts_from_noise_and_says_why(tiny_model):
         ({"init_strength": 0.0}, "option init_strength=0.0 out of range 0..1, 0 excluded"),
         ({"init_strength": 1.5}, "option init_strength=1.5 out of range 0..1"),
         ({"init_strength": "half"}, "option init_strength='half' is not a number"),
+        # not silently ignored: it means something only where the chain starts from the fill
+        (
+            {"init_strength": 0.3},
+            r"option init_strength applies only with init=pattern \(it is "
+            r"noise\); set init=pattern or leave init_strength out",
+        ),
     ],
 )
 def test_bad_init_options_are_one_line(options, message):
