@@ -28,7 +28,7 @@ from diffmusic_engine.audio import (
     write_audio,
 )
 from diffmusic_engine.damage import Damage
-from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS, with_model_keys
 from diffmusic_engine.errors import DamageError, OutputError
 from diffmusic_engine.options import resolve_backend, resolve_options
 
@@ -99,11 +99,7 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     flags = {name: getattr(args, name, None) for name in FLAG_OPTIONS}
     flags = {name: value for name, value in flags.items() if value is not None}
     options = resolve_options(backend, preset_options, flags)
-    model = options.get("model")
-    if isinstance(model, str) and model.strip() and Path(model).expanduser().is_dir():
-        # a local folder, named from here: the daemon resolves paths in its own folder
-        options["model"] = str(Path(model).expanduser().resolve())
-    return backend, options
+    return backend, with_model_keys(options)  # a local folder named from here
 
 
 def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:

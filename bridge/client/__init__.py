@@ -34,6 +34,7 @@ from bridge.client.core import (
 from bridge.protocol import Message
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage
+from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.errors import Cancelled
 from diffmusic_engine.progress import ProgressCallback
 
@@ -138,7 +139,10 @@ class Client(ClientCore):
         return self._drive(self.load_model_steps(model, device, wait))
 
     def unload_model(self, model: str) -> bool:
-        return bool(self.request("unload-model", {"model": model}).content["unloaded"])
+        """Ask the daemon to unload ``model`` (named as for :meth:`load_model`); whether it was
+        loaded or loading."""
+        request = {"model": model_key(model)}
+        return bool(self.request("unload-model", request).content["unloaded"])
 
     def subscribe(self, job_id: str, *, confirm: float = 2.0) -> bool:
         """Receive ``job_id``'s events; call before submitting. Whether a probe confirmed it
@@ -244,7 +248,8 @@ class AsyncClient(ClientCore):
         return await self._drive(self.load_model_steps(model, device, wait))
 
     async def unload_model(self, model: str) -> bool:
-        return bool((await self.request("unload-model", {"model": model})).content["unloaded"])
+        request = {"model": model_key(model)}
+        return bool((await self.request("unload-model", request)).content["unloaded"])
 
     async def subscribe(self, job_id: str, *, confirm: float = 2.0) -> bool:
         """As :meth:`Client.subscribe`."""

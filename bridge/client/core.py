@@ -51,6 +51,7 @@ from bridge.protocol import (
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
+from diffmusic_engine.diffusion.options import model_key, with_model_keys
 from diffmusic_engine.errors import Cancelled, DiffMusicError, ModelError
 from diffmusic_engine.progress import Progress, ProgressCallback
 
@@ -243,6 +244,7 @@ class ClientCore:
 
     def load_model_steps(self, model: str, device: str | None, wait: float | None) -> Steps:
         """Ask for a load; with ``wait`` (seconds), poll until loaded (its models() entry)."""
+        model = model_key(model)  # a local folder named from here, not the daemon's folder
         yield from self.request_steps("load-model", {"model": model, "device": device})
         deadline = time.monotonic() + (wait or 0)
         while wait is not None:
@@ -370,7 +372,7 @@ def submit_message(
         "priority": priority,
         "damage": damage_dict,
         "backend": backend,
-        "options": dict(options or {}),
+        "options": with_model_keys(options or {}),  # local folders named from here
         "source": dict(source or {}),
         "buffers": specs,
     }

@@ -13,8 +13,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from diffmusic_engine.diffusion.options import model_key
 
 Loader = Callable[[str, str | None], Any]
 Unloader = Callable[[str, str | None], None]
@@ -32,17 +33,9 @@ def default_loader(model: str, device: str | None) -> Any:
 
 def default_unloader(model: str, device: str | None) -> None:
     """Make the diffusion backend forget ``model`` so that its memory can be freed."""
-    from diffmusic_engine import diffusion
+    from diffmusic_engine.diffusion import forget_model
 
-    forget = getattr(diffusion, "forget_model", None)
-    if forget is not None:
-        forget(model, device)
-        return
-    # Until the backend has forget_model: drop the same key its get_model caches under.
-    path = Path(model).expanduser()
-    key = (str(path.resolve()) if path.exists() else str(model), device)
-    with diffusion._models_lock:
-        diffusion._models.pop(key, None)
+    forget_model(model, device)
 
 
 def model_bytes(adapter: Any) -> int:
@@ -73,7 +66,8 @@ class Entry:
 
 
 class ModelCache:
-    """``model id -> adapter`` with least-recently-used eviction beyond ``budget_bytes``."""
+    """``model id -> adapter`` with least-recently-used eviction beyond ``budget_bytes``; a
+    model is named by its :func:`~diffmusic_engine.diffusion.options.model_key`."""
 
     def __init__(
         self,
@@ -89,6 +83,7 @@ class ModelCache:
 
     def get(self, model: str, device: str | None = None) -> Any:
         """The loaded adapter for ``model``, loading it (and evicting others) if needed."""
+        model = model_key(model)
         with self._lock:
             entry = self._entries.get(model)
             if entry is not None:
@@ -109,11 +104,13 @@ class ModelCache:
 
     def holds(self, model: str) -> bool:
         """Whether ``model`` is loaded here now."""
+        model = model_key(model)
         with self._lock:
             return model in self._entries
 
     def unload(self, model: str) -> bool:
         """Drop ``model``; a job still using it keeps its own reference until it ends."""
+        model = model_key(model)
         with self._lock:
             entry = self._entries.pop(model, None)
         if entry is None:

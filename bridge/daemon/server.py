@@ -47,6 +47,7 @@ from bridge.protocol import (
     read_buffers,
 )
 from diffmusic_engine.api import BACKENDS
+from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.errors import DiffMusicError
 
 log = logging.getLogger("diffmusic.daemon")
@@ -354,7 +355,7 @@ class Server:
         model = message.content.get("model")
         if not isinstance(model, str) or not model:
             raise ProtocolError("bad-request", f"{message.type} needs a model id or path")
-        return model
+        return model_key(model)  # a client sends local folders absolute (Client.load_model)
 
     def _load_model(self, message: Message) -> Message:
         model = self._model_id(message)

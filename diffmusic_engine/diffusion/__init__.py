@@ -18,6 +18,7 @@ import numpy as np
 
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage
+from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.options import check_options
 from diffmusic_engine.progress import ProgressCallback, report
 
@@ -69,12 +70,21 @@ def get_model(model: str | Path, device: str | None = None) -> Any:
     from diffmusic_engine.models import load_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    path = Path(model).expanduser()
-    key = (str(path.resolve()) if path.exists() else str(model), device)
+    key = (model_key(str(model)), device)
     with _models_lock:
         if key not in _models:
             _models[key] = load_model(key[0], device=device)
         return _models[key]
+
+
+def forget_model(model: str | Path, device: str | None) -> None:
+    """Drop ``model`` on ``device`` (as :func:`get_model` named them) from this process's
+    models; a job still using it keeps its own reference until it ends."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    with _models_lock:
+        _models.pop((model_key(str(model)), device), None)
 
 
 def clear_models() -> None:

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from diffmusic_engine.options import Option
 
@@ -53,3 +55,23 @@ OPTIONS = {
 def options_for(damage: Damage) -> dict[str, Option]:
     """The same options for every task."""
     return OPTIONS
+
+
+def model_key(model: str) -> str:
+    """The one name of ``model``: a local folder as its absolute path (``~`` expanded, relative
+    to the current folder, no trailing slash), anything else (a hub id) as given. Every cache
+    and every request names a model by it: ``./tiny/`` and ``/abs/tiny`` are one model."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if model and path.is_dir() else model
+
+
+def with_model_keys(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with ``model`` (plain and in the diffusion table) by :func:`model_key`:
+    a client names a local folder from its own folder, the daemon resolves paths in its own."""
+    keyed = dict(options)
+    if isinstance(keyed.get("model"), str):
+        keyed["model"] = model_key(keyed["model"])
+    table = keyed.get("diffusion")
+    if isinstance(table, Mapping) and isinstance(table.get("model"), str):
+        keyed["diffusion"] = {**table, "model": model_key(table["model"])}
+    return keyed

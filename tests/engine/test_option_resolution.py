@@ -98,3 +98,25 @@ def test_an_option_accepts_only_its_kind():
     ]:
         with pytest.raises(DamageError, match=message):
             option.check(where, "o", value)
+
+
+def test_a_local_model_folder_has_one_name_wherever_it_is_named_from(tmp_path, monkeypatch):
+    """A client names a folder from its own folder; the daemon, elsewhere, keys its caches by
+    the absolute path: ``tiny/`` and the absolute path must be one model."""
+    import numpy as np
+
+    from bridge.client import submit_message
+    from diffmusic_engine.damage import Gap, Inpaint
+    from diffmusic_engine.diffusion.options import model_key
+
+    (tmp_path / "tiny").mkdir()
+    monkeypatch.chdir(tmp_path)
+    absolute = str(tmp_path.resolve() / "tiny")
+    for name in ("tiny", "tiny/", "./tiny", f"{absolute}/"):
+        assert model_key(name) == absolute
+    assert model_key("cvssp/audioldm2-music") == "cvssp/audioldm2-music"  # a hub id as given
+    options = {"model": "tiny/", "diffusion": {"model": "./tiny"}, "steps": 3}
+    content, _ = submit_message(
+        np.zeros((1, 1600), np.float32), 16000, Inpaint((Gap(0.02, 0.03),)), options=options
+    )
+    assert content["options"] == {"model": absolute, "diffusion": {"model": absolute}, "steps": 3}
