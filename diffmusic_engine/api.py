@@ -140,6 +140,8 @@ def degrade(
         raise DamageError("inpaint: degrading needs --gap START:END, not auto")
     if isinstance(damage, Declip) and damage.sdr is not None and damage.level != "auto":
         raise DamageError("declip: degrading takes --level AMPLITUDE or --sdr DB, not both")
+    if isinstance(damage, Declip) and damage.sdr is not None and not np.any(clean):
+        raise DamageError("declip: the clean audio is silent, so no clipping level gives an SDR")
     if isinstance(damage, Declip) and damage.sdr is not None:
         damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
     elif isinstance(damage, Declip) and damage.level == "auto":

@@ -281,6 +281,13 @@ def test_degrade_declip_refuses_both_level_and_sdr(tmp_path, capsys, clip):
     code, err = run_cli(capsys, argv)
     assert (code, err) == (1, ["error: declip: degrading takes --level AMPLITUDE or --sdr DB, "
                                "not both"])  # fmt: skip
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((SR, 2)), SR)
+    argv = ["degrade", str(silent), "-o", str(tmp_path / "d.wav"), "--task", "declip", "--sdr",
+            "10"]  # fmt: skip
+    code, err = run_cli(capsys, argv)  # had said "level 0.0: expected a positive amplitude"
+    assert (code, err) == (1, ["error: declip: the clean audio is silent, so no clipping level "
+                               "gives an SDR"])  # fmt: skip
 
 
 def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip, monkeypatch):
