@@ -231,6 +231,12 @@ def _quantize(audio: np.ndarray, depth: int) -> np.ndarray:
     return steps.astype(np.int32) << (32 - depth)
 
 
+def samples_at(sample_rate: float, samples_at_44k1: int) -> int:
+    """The power of two nearest (in log) to ``samples_at_44k1`` samples of 44.1 kHz audio, at
+    ``sample_rate``: an FFT size or hop that keeps about its duration at every rate."""
+    return int(2 ** round(np.log2(samples_at_44k1 * sample_rate / 44100)))
+
+
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """High-quality resampling of ``(channels, samples)`` with soxr (VHQ)."""
     if from_rate == to_rate:

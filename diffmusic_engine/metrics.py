@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from diffmusic_engine.audio import samples_at
+
 MAX_DB = 150.0
 EPS = 1e-12
 
@@ -177,7 +179,7 @@ def log_mel_distance(
     import librosa
     from scipy.optimize import minimize_scalar
 
-    n_fft = int(2 ** np.round(np.log2(sample_rate * 2048 / 44100)))
+    n_fft = samples_at(sample_rate, 2048)
 
     def mel_db(x: np.ndarray) -> np.ndarray:
         mel = librosa.feature.melspectrogram(

@@ -39,10 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.audio import samples_at
 from diffmusic_engine.progress import ProgressCallback, report
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres
 MID_BANDS_HZ = (500, 1000)  # T_mid
+TOP_BAND_SHARE = 0.45  # a band whose upper edge reaches this share of the rate is left out
 LAGS_S = (0.0116, 0.0232, 0.0464, 0.0929, 0.186, 0.372)
 QUANTILES = (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)
 ACTIVE_DB = 50.0  # bins this far below the band's peak are left out
@@ -108,25 +110,31 @@ def estimate_room(
     if is_steady(features):
         return None
     log_rt60, drr_db, z = _predict(_model(), features)
-    bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * sample_rate]
+    bands = octave_bands(sample_rate)
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))
     return RoomEstimate(rt60, rt60_bands, drr_db, _confidence(z, log_rt60, duration))
 
 
+def octave_bands(sample_rate: float) -> list[int]:
+    """The centres (Hz) of the octave bands a room is described in at ``sample_rate``: those
+    whose upper edge lies below :data:`TOP_BAND_SHARE` of it."""
+    return [f for f in OCTAVES_HZ if f * np.sqrt(2) < TOP_BAND_SHARE * sample_rate]
+
+
 def room_features(
     audio: np.ndarray, sample_rate: int, *, callback: ProgressCallback | None = None
 ) -> np.ndarray:
-    """``(bands, F)``: the level statistics of each octave band below 0.45 x the sample rate."""
+    """``(bands, F)``: the level statistics of each of :func:`octave_bands`."""
     import librosa
 
-    n_fft = int(2 ** np.round(np.log2(sample_rate * 2048 / 44100)))
+    n_fft = samples_at(sample_rate, 2048)
     hop = n_fft // 4
     spectrum = librosa.stft(np.asarray(audio, np.float64), n_fft=n_fft, hop_length=hop)
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
     lags = [max(1, round(lag * sample_rate / hop)) for lag in LAGS_S]
-    bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * sample_rate]
+    bands = octave_bands(sample_rate)
     rows = []
     for i, centre in enumerate(bands):
         inside = (freqs >= centre / np.sqrt(2)) & (freqs < centre * np.sqrt(2))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from diffmusic_engine.audio import samples_at
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
@@ -44,7 +45,7 @@ OPTIONS = {
     "epsilon": Option(default=0.1, low=1e-6, high=1.0),  # relative to the frame's norm
     "iterations": Option(default=1000, low=1, high=100000, integer=True),  # at most
 }
-AUTO_WINDOW_SECONDS = 2048 / 44100
+AUTO_WINDOW_44K1 = 2048  # window samples at 44.1 kHz when not given (audio.samples_at)
 BATCH_FRAMES = 256  # frames per solver batch: bounds memory on long files
 
 
@@ -60,7 +61,7 @@ def restore_declip(
     if damage.level == "auto":
         raise DamageError("dsp declip: resolve level 'auto' first (restore does)")
     level = float(damage.level)
-    window = opts["window"] or 1 << round(np.log2(AUTO_WINDOW_SECONDS * sample_rate))
+    window = opts["window"] or samples_at(sample_rate, AUTO_WINDOW_44K1)
     clipped = clipped_mask(audio, level)
     frames, hop = _frames(audio.astype(np.float64), window)
     masks, _ = _frames(clipped, window)

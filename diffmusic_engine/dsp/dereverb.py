@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 
+from diffmusic_engine.audio import samples_at
 from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp.options import Option, parse_options
@@ -238,7 +239,7 @@ def reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
 
 
 def _auto_n_fft(sample_rate: int) -> int:
-    return int(2 ** np.round(np.log2(sample_rate * 4096 / 44100)))
+    return samples_at(sample_rate, 4096)
 
 
 def wpe_dereverb(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate, fftconvolve
 
+from diffmusic_engine.audio import samples_at
 from diffmusic_engine.longform.windows import taper
 
 BASE_HOP = 512  # at 44.1 kHz (11.6 ms); scaled to other rates
@@ -75,7 +76,7 @@ def chunk_count(n_samples: int, sample_rate: int) -> int:
 
 def frame_hop(sample_rate: int) -> int:
     """The feature hop: ``BASE_HOP`` at 44.1 kHz, the nearest power of two elsewhere."""
-    return int(2 ** round(np.log2(BASE_HOP * sample_rate / 44100)))
+    return samples_at(sample_rate, BASE_HOP)
 
 
 def features(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.signal import butter, fftconvolve, sosfilt
 
+from diffmusic_engine.room import TOP_BAND_SHARE
+
 # A hall's typical shape: RT60 per octave band as a multiple of its mid-band RT60.
 HALL_SHAPE = {125: 1.25, 250: 1.1, 500: 1.0, 1000: 1.0, 2000: 0.9, 4000: 0.8, 8000: 0.65}
 ONSET_S = 0.003  # the first reflection after the direct path
@@ -42,7 +44,7 @@ def band_rir(
     for channel in range(channels):
         tail = np.zeros(length)
         for centre, rt60 in rt60_bands.items():
-            high = min(centre * np.sqrt(2), 0.45 * sample_rate)
+            high = min(centre * np.sqrt(2), TOP_BAND_SHARE * sample_rate)
             if centre / np.sqrt(2) >= high:
                 continue
             sos = butter(4, [centre / np.sqrt(2), high], "bandpass", fs=sample_rate, output="sos")

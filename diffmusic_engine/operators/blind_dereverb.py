@@ -35,7 +35,7 @@ from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS  # K per diffu
 from diffmusic_engine.operators.base import Operator
 from diffmusic_engine.operators.dereverb import fft_convolve
 from diffmusic_engine.operators.subband_rir import SubbandRIR
-from diffmusic_engine.room import OCTAVES_HZ, RoomEstimate, estimate_room
+from diffmusic_engine.room import RoomEstimate, estimate_room, octave_bands
 
 ROOM_LR = 0.05  # Adam's step on log T60 (5 % per step) and on the level (dB)
 COMPRESSION = 2.0 / 3.0  # BUDDy's magnitude compression
@@ -129,7 +129,7 @@ def blind_operator(
     recording too short to estimate gets a plain warm start (RT60 0.5 s, DRR 0 dB).
     """
     estimate = estimate_room(audio, sample_rate)
-    bands = [f for f in OCTAVES_HZ if f * np.sqrt(2) < 0.45 * rate]
+    bands = octave_bands(rate)
     if estimate is None:
         rt60_bands, drr_db = dict.fromkeys(bands, FALLBACK_RT60_S), FALLBACK_DRR_DB
     else:  # the model's bands; a band above the track's own is given its top band's T60
