@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 RESULT_TTL = 7 * 86400.0  # seconds a finished, failed or cancelled job is kept
 MAX_QUEUED = 256  # jobs waiting before a submit is answered busy
+REQUEST_HWM, EVENT_HWM = 32, 1000  # messages a socket queues (ZeroMQ's high-water marks)
+SUBSCRIPTION_BYTES = 1 << 16  # the event socket's message cap: subscribers only subscribe
 
 
 @dataclass(frozen=True)

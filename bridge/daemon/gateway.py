@@ -28,6 +28,7 @@ from pathlib import Path
 import zmq
 
 from bridge.connection import ConnectionInfo, new_key, write_connection_file
+from bridge.defaults import EVENT_HWM, REQUEST_HWM, SUBSCRIPTION_BYTES
 from bridge.journal import Journal, StagedBlobs
 from bridge.protocol import VERSION, Message, ProtocolError, Unauthenticated, decode, encode
 from diffmusic_engine.errors import DiffMusicError
@@ -200,12 +201,12 @@ def bind_sockets(
     the connection file. Returns ``(router, pub, info)``."""
     router = context.socket(zmq.ROUTER)
     pub = context.socket(zmq.PUB)
-    for sock, hwm in ((router, 32), (pub, 1000)):
+    for sock, hwm in ((router, REQUEST_HWM), (pub, EVENT_HWM)):
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, hwm)
         sock.setsockopt(zmq.RCVHWM, hwm)
     router.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
-    pub.setsockopt(zmq.MAXMSGSIZE, 1 << 16)  # subscribers only send subscriptions
+    pub.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_BYTES)
     bound = [
         _bind(router, host, ports[0], previous and previous.request_port),
         _bind(pub, host, ports[1], previous and previous.event_port),
