@@ -51,6 +51,12 @@ class Gap:
         return f"{self.start:g}:{self.end:g}"
 
 
+def gap_samples(gap: Gap, sample_rate: float) -> tuple[int, int]:
+    """The span as a half-open sample range ``[first, stop)`` at ``sample_rate`` (seconds rounded
+    to the nearest sample: every operator, check and metric rounds them so)."""
+    return round(gap.start * sample_rate), round(gap.end * sample_rate)
+
+
 @dataclass(frozen=True)
 class Inpaint:
     """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge.
@@ -402,7 +408,7 @@ def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) 
     sent only the dropout: the fill came back silent, with no word)."""
     reached = 0  # the gaps, merged in order of their starts, cover [0, reached)
     for gap in sorted(gaps, key=lambda g: g.start):
-        first, stop = round(gap.start * sample_rate), round(gap.end * sample_rate)
+        first, stop = gap_samples(gap, sample_rate)
         if first > reached:
             return
         reached = max(reached, stop)
@@ -416,12 +422,12 @@ def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) 
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
-    # a span ends after the audio when its last sample does (seconds rounded to samples as the
-    # operators round them): an end a client wrote as 1.234568 for 1.2345678 s is the end
+    # a span ends after the audio when its last sample does (gap_samples): an end a client
+    # wrote as 1.234568 for 1.2345678 s is the end
     samples = round(duration * sample_rate)
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         for gap in damage.gaps:
-            if round(gap.end * sample_rate) > samples:
+            if gap_samples(gap, sample_rate)[1] > samples:
                 raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
         _check_known_samples(damage.gaps, samples, sample_rate)
     elif isinstance(damage, SuperResolution):
@@ -435,7 +441,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
             raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
     elif isinstance(damage, Declick):
         for gap in damage.clicks:
-            if round(gap.end * sample_rate) > samples:
+            if gap_samples(gap, sample_rate)[1] > samples:
                 raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: no such file")

@@ -19,10 +19,9 @@ import numpy as np
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import write_audio
-from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.damage import Gap, Inpaint, gap_samples
 from diffmusic_engine.evaluation.baselines import linear_interpolation
 from diffmusic_engine.evaluation.plots import save_spectrograms
-from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.synth import music_excerpt
 
 SAMPLE_RATE = 44100

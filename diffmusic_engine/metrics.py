@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from diffmusic_engine.audio import samples_at
+from diffmusic_engine.damage import Gap, gap_samples
 
 MAX_DB = 150.0
 EPS = 1e-12
@@ -139,8 +140,8 @@ def spectral_convergence(
 
 
 def region_samples(region: tuple[float, float], sample_rate: int) -> slice:
-    """``region`` in seconds as a sample slice."""
-    return slice(int(round(region[0] * sample_rate)), int(round(region[1] * sample_rate)))
+    """``region`` in seconds as a sample slice (rounded as a gap's: ``damage.gap_samples``)."""
+    return slice(*gap_samples(Gap(*region), sample_rate))
 
 
 def evaluate(

@@ -69,13 +69,13 @@ from diffmusic_engine.damage import (
     SuperResolution,
     check_damage,
     damage_from_dict,
+    gap_samples,
     load_preset,
 )
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
-from diffmusic_engine.operators.inpaint import gap_samples
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 

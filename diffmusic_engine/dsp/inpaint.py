@@ -31,12 +31,11 @@ import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded, solve_toeplitz
 from scipy.signal import lfilter, lfiltic
 
-from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.damage import Inpaint, gap_samples
 from diffmusic_engine.dsp import pattern
 from diffmusic_engine.dsp.ar import COARSE_FLOOR_DB, NOISE_FLOOR_DB, burg
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {

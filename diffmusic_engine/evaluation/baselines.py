@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffmusic_engine.audio import resample
-from diffmusic_engine.damage import Gap
-from diffmusic_engine.operators import gap_samples
+from diffmusic_engine.damage import Gap, gap_samples
 
 
 def linear_interpolation(

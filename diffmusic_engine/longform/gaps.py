@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
-from diffmusic_engine.damage import Gap
+from diffmusic_engine.damage import Gap, gap_samples
 from diffmusic_engine.longform.windows import WindowPlan, plan_windows, taper
-from diffmusic_engine.operators import gap_samples
 
 CONTEXT = 2.0  # seconds of trusted audio wanted on each side of a group of gaps
 EDGE_GUARD = 0.002  # seconds added to each side of a gap at the model rate (resampling smear)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.damage import Declick
-from diffmusic_engine.operators import gap_samples
+from diffmusic_engine.damage import Declick, gap_samples
 
 
 def declicked(

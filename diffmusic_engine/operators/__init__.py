@@ -31,7 +31,7 @@ from diffmusic_engine.operators.dereverb import (
     load_impulse_response,
     synthetic_rir,
 )
-from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator, gap_samples
+from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator
 from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator, istft, stft
 from diffmusic_engine.operators.separation import MixOperator
 from diffmusic_engine.operators.super_resolution import (
@@ -58,7 +58,6 @@ __all__ = [
     "detect_clip_level",
     "detect_cutoff",
     "fft_convolve",
-    "gap_samples",
     "istft",
     "load_impulse_response",
     "lowpass_response",

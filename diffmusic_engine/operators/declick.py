@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.damage import Declick, Gap
+from diffmusic_engine.damage import Declick, Gap, gap_samples
 from diffmusic_engine.operators.inpaint import InpaintOperator
 
 # Burst durations (s) per mode: clicks 0.3-2 ms, crackle 1 sample up to 0.25 ms.
@@ -22,13 +22,8 @@ def burst_spans(damage: Declick, n_samples: int, sample_rate: int) -> list[tuple
     """The ``[first, stop)`` sample spans ``degrade`` puts bursts in: ``damage.clicks`` if given,
     else ``round(rate * duration)`` spans at seeded uniform positions, sorted."""
     if damage.clicks:
-        return sorted(
-            (
-                round(g.start * sample_rate),
-                max(round(g.end * sample_rate), 1 + round(g.start * sample_rate)),
-            )
-            for g in damage.clicks
-        )
+        spans = (gap_samples(g, sample_rate) for g in damage.clicks)
+        return sorted((first, max(stop, first + 1)) for first, stop in spans)  # 1 sample at least
     rng = np.random.default_rng(damage.seed)
     count = int(round(damage.rate * n_samples / sample_rate))
     low, high = BURST_SECONDS[damage.mode]

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from diffmusic_engine.damage import Gap
+from diffmusic_engine.damage import Gap, gap_samples
 from diffmusic_engine.operators.base import Operator
-
-
-def gap_samples(gap: Gap, sample_rate: int) -> tuple[int, int]:
-    """The gap as a half-open sample range ``[first, stop)`` at ``sample_rate``."""
-    return int(round(gap.start * sample_rate)), int(round(gap.end * sample_rate))
 
 
 class InpaintOperator(Operator):

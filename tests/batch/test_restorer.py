@@ -8,11 +8,10 @@ import pytest
 
 from bridge.batch import Restorer
 from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, degrade, restore
-from diffmusic_engine.damage import Gap, Inpaint, SuperResolution
+from diffmusic_engine.damage import Gap, Inpaint, SuperResolution, gap_samples
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation.storage import fixed_point
-from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.synth import music_excerpt
 
 CALLS: list[dict] = []

@@ -7,11 +7,10 @@ import pytest
 
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
-from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.damage import Gap, Inpaint, gap_samples
 from diffmusic_engine.dsp.inpaint import interpolate
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.baselines import linear_interpolation
-from diffmusic_engine.operators import gap_samples
 
 SR = 44100
 

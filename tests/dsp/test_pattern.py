@@ -7,9 +7,8 @@ import pytest
 
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
-from diffmusic_engine.damage import Gap, Inpaint
+from diffmusic_engine.damage import Gap, Inpaint, gap_samples
 from diffmusic_engine.errors import Cancelled, DamageError
-from diffmusic_engine.operators import gap_samples
 from diffmusic_engine.synth import music_excerpt
 
 SR = 44100

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval, Separate
+from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval, Separate, gap_samples
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import (
     ConvolutionOperator,
@@ -16,7 +16,6 @@ from diffmusic_engine.operators import (
     MaskOperator,
     MixOperator,
     detect_cutoff,
-    gap_samples,
     make_operator,
     synthetic_rir,
 )
