@@ -96,7 +96,8 @@ def _cannot_write(target: Path, exc: OSError) -> OutputError:
     reason = exc.strerror or str(exc)
     if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file met on the path
         reason = "a file stands where a folder of its path should be"
-    return OutputError(f"cannot write {target}: {reason}; choose another output path")
+    remedy = "free some space there or " if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return OutputError(f"cannot write {target}: {reason}; {remedy}choose another output path")
 
 
 def write_text_atomic(

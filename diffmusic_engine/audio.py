@@ -10,7 +10,11 @@ complete, so an existing file is never left half-written.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +35,7 @@ _CONTAINERS = {
 }  # fmt: skip
 _LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 _PCM_DEPTHS = {16, 24}
+FULL_DISK_BYTES = 1 << 20  # a write failing with less free than this failed for want of space
 _FLOAT_CONTAINERS = {".wav", ".aif", ".aiff"}
 
 
@@ -204,16 +209,32 @@ def write_audio(
     ``source_dtype`` is the input file's sample format, so that a 24-bit file comes back 24-bit
     and float input stays float (see :func:`bit_depth_for`).
     """
-    path = Path(path)
-    check_format(path)
-    check_audio(audio, f"output for {path}")
-    with replacing(path) as temporary:  # the writer creates it: the user's umask
-        try:
-            _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate,
-                   source_dtype)  # fmt: skip
-        except OutputError as exc:  # the format refused the layout: name the target, not ours
-            raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
-    return path
+    return write_tracks([path], [audio], sample_rate, source_dtype=source_dtype)[0]
+
+
+def write_tracks(
+    paths: Sequence[str | os.PathLike[str]],
+    tracks: Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    source_dtype: str = "float32",
+) -> list[Path]:
+    """Write each track to its path as :func:`write_audio` does, all or none: every track goes
+    to its temporary first, and only when all are written are they renamed into place (a full
+    disk had left the first of two separated sources written and the second missing)."""
+    paths = [Path(path) for path in paths]
+    for path, audio in zip(paths, tracks, strict=True):
+        check_format(path)
+        check_audio(audio, f"output for {path}")
+    with ExitStack() as renames:  # each replacing() renames on a clean exit, deletes on error
+        for path, audio in zip(paths, tracks, strict=True):
+            temporary = renames.enter_context(replacing(path))  # the writer creates it
+            try:
+                _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate,
+                       source_dtype)  # fmt: skip
+            except OutputError as exc:  # the format refused the layout: name the target
+                raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
+    return paths
 
 
 def _write(path: Path, audio: np.ndarray, sample_rate: int, source_dtype: str) -> None:
@@ -346,15 +367,31 @@ class AudioWriter:
             magnitude = np.abs(block)
             self.clipped += int(np.count_nonzero(magnitude > 1.0))
             self.peak = max(self.peak, float(magnitude.max()))
-        if self._sf is not None:
-            self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
-        else:
-            self._pb.write(block)
+        try:
+            if self._sf is not None:
+                self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
+            else:
+                self._pb.write(block)
+        except (RuntimeError, OSError) as exc:
+            raise self._failed(exc) from exc
 
     def close(self) -> None:
         for handle in (self._sf, self._pb):
             if handle is not None:
-                handle.close()
+                try:
+                    handle.close()
+                except (RuntimeError, OSError) as exc:
+                    raise self._failed(exc) from exc
+
+    def _failed(self, exc: BaseException) -> OSError:
+        """libsndfile says only "System error." when the disk fills: an ``OSError`` that says
+        which (``atomic.replacing`` turns it into one line naming the target)."""
+        if isinstance(exc, OSError):
+            return exc
+        full = shutil.disk_usage(self.path.parent).free < FULL_DISK_BYTES
+        code = errno.ENOSPC if full else errno.EIO
+        reason = os.strerror(code) if full else f"{exc}".strip() or os.strerror(code)
+        return OSError(code, reason)
 
     def __enter__(self) -> AudioWriter:
         return self

@@ -26,16 +26,17 @@ from diffmusic_engine.progress import Progress, ProgressCallback
 def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
     """Raise :class:`InputError` if any file a command would write is one of its inputs
     (links and ``..`` resolved): every command checks this before any work."""
-    sources = {_resolved(source): Path(source) for source in inputs}
+    sources = {resolved(source): Path(source) for source in inputs}
     for output in outputs:
-        source = sources.get(_resolved(output))
+        source = sources.get(resolved(output))
         if source is not None:
             raise InputError(
                 f"{output}: output would overwrite the input {source}; choose another name"
             )
 
 
-def _resolved(path: Path) -> Path:
+def resolved(path: Path) -> Path:
+    """``path`` with links and ``..`` resolved, to tell whether two names are one file."""
     try:
         return Path(path).resolve()
     except OSError:  # a name too long, a loop of links: not an input; the write check names it

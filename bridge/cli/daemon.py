@@ -19,14 +19,21 @@ from bridge.cli.common import (
     emit,
     fail,
     progress_reporter,
+    resolved,
     tell_outcome,
 )
-from bridge.cli.restore import add_backend_arguments, backend_from_args, check_output, output_paths
+from bridge.cli.restore import (
+    add_backend_arguments,
+    backend_from_args,
+    check_output,
+    output_paths,
+    write_restoration,
+)
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
 from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
 from diffmusic_engine.atomic import write_text_atomic
-from diffmusic_engine.audio import check_writable, read_audio, write_audio
-from diffmusic_engine.errors import DiffMusicError
+from diffmusic_engine.audio import check_writable, read_audio
+from diffmusic_engine.errors import DiffMusicError, InputError
 from diffmusic_engine.progress import Progress
 
 
@@ -211,7 +218,23 @@ class StatusFile:
         write_text_atomic(self.path, json.dumps(self.state))
 
 
+def check_status_file(args: argparse.Namespace) -> None:
+    """Refuse a ``--status-file`` that is the input or an output (it is written first: it had
+    replaced the input audio with JSON before anything was checked)."""
+    if args.status_file is None:
+        return
+    taken = {"the input": args.input}
+    if args.output is not None:
+        removed = args.output.with_name(f"{args.output.stem}_removed{args.output.suffix}")
+        taken.update({"the output": args.output, "declick's removed-clicks output": removed})
+    for what, path in taken.items():
+        if resolved(args.status_file) == resolved(path):
+            raise InputError(f"--status-file {args.status_file} is {what}; give the status "
+                             "file a name of its own (e.g. job.status.json)")  # fmt: skip
+
+
 def run_submit(args: argparse.Namespace) -> int:
+    check_status_file(args)  # before the status file is first written
     status = StatusFile(args.status_file)
     try:
         return _submit(args, status)
@@ -259,7 +282,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
         paths = output_paths(
             args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
         )
-        outputs = [str(p) for p in _write(restoration, paths, info.file_dtype)]
+        outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
         why = restoration.unchanged
         status.update(state="finished", fraction=1.0, outputs=outputs, unchanged=why)
         emit(args, "done", job=job_id, outputs=outputs, **({"unchanged": why} if why else {}))
@@ -285,13 +308,6 @@ def _follow(args: argparse.Namespace, client: Any, job_id: str, status: StatusFi
             status.update(state=job["state"], fraction=round(float(job["fraction"]), 4))
 
         return client.wait(job_id, on_event=on_event, on_status=on_status)
-
-
-def _write(restoration: Any, paths: list[Path], file_dtype: str) -> list[Path]:
-    return [
-        write_audio(path, track, restoration.sample_rate, source_dtype=file_dtype)
-        for path, track in zip(paths, restoration.tracks, strict=True)
-    ]
 
 
 # -- status, fetch, cancel, models, ping ---------------------------------------------------------
@@ -326,7 +342,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     paths = output_paths(
         args.output, name, len(restoration.tracks), restoration.details.get("task", "")
     )
-    outputs = [str(p) for p in _write(restoration, paths, source.get("file_dtype", "float32"))]
+    file_dtype = source.get("file_dtype", "float32")
+    outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype)]
     why = restoration.unchanged
     emit(args, "done", job=args.job, outputs=outputs, **({"unchanged": why} if why else {}))
     if not args.json and not args.quiet:

@@ -19,13 +19,12 @@ from bridge.cli.common import (
     tell_outcome,
 )
 from diffmusic_engine.audio import (
-    AudioInfo,
     AudioReader,
     check_headroom,
     check_writable,
     over_full_scale,
     read_audio,
-    write_audio,
+    write_tracks,
 )
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS, with_model_keys
@@ -115,19 +114,17 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]
 
 
-def write_restoration(restoration: Restoration, paths: list[Path], info: AudioInfo) -> list[Path]:
-    """Write every track atomically, at the source's rate and sample format; a track over full
-    scale in integer samples is written clipped (refusing it would lose the work) and said."""
+def write_restoration(restoration: Restoration, paths: list[Path], file_dtype: str) -> list[Path]:
+    """Write every track (all or none) at the source's rate and sample format (``file_dtype``,
+    the source file's); a track over full scale in integer samples is written clipped (refusing
+    it would lose the work) and said. Every command that writes a restoration writes it here."""
     for path, track in zip(paths, restoration.tracks, strict=True):
-        clipped = over_full_scale(path, track, info.file_dtype)
+        clipped = over_full_scale(path, track, file_dtype)
         if clipped:
             peak_db = 20 * np.log10(np.max(np.abs(track)))
             print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
                   "it as float (a float .wav keeps them)", file=sys.stderr)  # fmt: skip
-    return [
-        write_audio(path, track, restoration.sample_rate, source_dtype=info.file_dtype)
-        for path, track in zip(paths, restoration.tracks, strict=True)
-    ]
+    return write_tracks(paths, restoration.tracks, restoration.sample_rate, source_dtype=file_dtype)
 
 
 def check_output(args: argparse.Namespace, damage: Damage) -> None:
@@ -173,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
-    outputs = [str(p) for p in write_restoration(restoration, paths, info)]
+    outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
     unchanged = {"unchanged": restoration.unchanged} if restoration.unchanged else {}
     emit(args, "done", outputs=outputs, details=restoration.details, **unchanged)  # as submit's
     tell_outcome(args, restoration, outputs)

@@ -20,8 +20,8 @@ import zmq
 
 from bridge.protocol import Message, encode, event_topic
 from diffmusic_engine.api import Restoration
-from diffmusic_engine.audio import write_audio
-from diffmusic_engine.errors import DiffMusicError
+from diffmusic_engine.audio import write_audio, write_tracks
+from diffmusic_engine.errors import one_line
 
 log = logging.getLogger("diffmusic.daemon")
 
@@ -87,9 +87,13 @@ class Announcer:
         self.bus.publish(job_id, "finished", n_outputs=len(restoration.tracks), details=details)
         if self.notifier:
             try:  # the result is stored: a failed export must not turn the job into "failed"
-                path = self._export(job_id, restoration)
-            except (DiffMusicError, OSError) as exc:
-                log.warning("job %s: export for OSC listeners failed: %s", job_id, exc)
+                path = self._export(job_id, restoration, details.get("task"))
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the job is finished
+                log.warning("job %s: export for OSC listeners failed: %s", job_id, one_line(exc))
+                # a listener waits for done or failed: said, with how to have the result
+                self.notifier.failed(job_id, f"finished, but its WAV for OSC listeners could "
+                                     f"not be written ({exc}); fetch it: diffmusic fetch "
+                                     f"{job_id} -o FILE")  # fmt: skip
                 return
             self.notifier.done(job_id, str(path), restoration.unchanged)
 
@@ -98,15 +102,17 @@ class Announcer:
         if self.notifier:
             self.notifier.failed(job_id, message)
 
-    def _export(self, job_id: str, restoration: Restoration) -> Path:
-        """Float32 WAVs of a result for OSC listeners (REAPER can insert them directly)."""
-        if len(restoration.tracks) == 1:
-            path = self.exports / f"{job_id}.wav"
-            return write_audio(path, restoration.audio, restoration.sample_rate)
-        for i, track in enumerate(restoration.tracks):
-            path = self.exports / job_id / f"source{i + 1}.wav"
-            write_audio(path, track, restoration.sample_rate)
-        return self.exports / job_id
+    def _export(self, job_id: str, restoration: Restoration, task: str | None) -> Path:
+        """Float32 WAVs of a result for OSC listeners (REAPER can insert them directly), by
+        absolute path (a listener does not share the daemon's folder): the restored audio
+        (declick's removed clicks are not sent), or for separation a folder of the sources."""
+        if task != "separate":
+            path = (self.exports / f"{job_id}.wav").absolute()
+            return write_audio(path, restoration.tracks[0], restoration.sample_rate)
+        folder = (self.exports / job_id).absolute()
+        paths = [folder / f"source{i + 1}.wav" for i in range(len(restoration.tracks))]
+        write_tracks(paths, restoration.tracks, restoration.sample_rate)
+        return folder
 
     def expire_exports(self, cutoff: float) -> None:
         """Delete exported results older than ``cutoff`` (a wall-clock time)."""

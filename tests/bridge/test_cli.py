@@ -162,3 +162,60 @@ def test_a_second_daemon_does_not_take_over_a_live_connection_file(daemon, tmp_p
     assert result.returncode == 1
     assert "already uses" in result.stderr and str(daemon.connection) in result.stderr
     assert daemon.connection.read_text() == before  # clients still reach the first daemon
+
+
+def test_a_status_file_that_is_the_input_or_the_output_is_refused_first(
+    clip, tmp_path, cli_command
+):
+    """The status file is written first: named as the input it had replaced the audio with
+    JSON; named as the output, the output was the JSON and the done line said all was well."""
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    before = source.read_bytes()
+    gap = ("--task", "inpaint", "--gap", "0.2:0.21")
+    for status, out, what in ((source, None, "the input"), (tmp_path / "o.wav", "o", "the output")):
+        output = ("-o", tmp_path / "o.wav") if out else ()
+        result = run(cli_command, "submit", source, *gap, *output, "--status-file", status,
+                     "--connection-file", tmp_path / "none.json")  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr == (f"error: --status-file {status} is {what}; give the status file "
+                                 "a name of its own (e.g. job.status.json)\n")  # fmt: skip
+    assert source.read_bytes() == before and not (tmp_path / "o.wav").exists()
+
+
+def test_submit_and_fetch_say_when_an_integer_output_clips(daemon, tmp_path, cli_command):
+    """A 0.8 tone's harmonic source is about 1.6 (+4.1 dBFS): written clipped to 16 bits and
+    said, as restore says it (submit -o and fetch wrote it without a word)."""
+    t = np.arange(RATE) / RATE
+    source = tmp_path / "tone.wav"
+    write_audio(source, np.stack([0.8 * np.sin(2 * np.pi * 220 * t)] * 2), RATE)
+    import soundfile as sf
+
+    sf.write(source, read_audio(source)[0].T, RATE, subtype="PCM_16")
+    separate = ("--task", "separate", "--preset", "harmonic-percussive")
+    result = run(cli_command, "submit", source, *separate, "-o", tmp_path / "a", "--quiet",
+                 "--job-id", "loud-1", "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"warning: {tmp_path / 'a' / 'tone_source1.wav'}: the audio "
+                                    "peaks at +4.")  # fmt: skip
+    result = run(cli_command, "fetch", "loud-1", "-o", tmp_path / "b", "--quiet",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {tmp_path / 'b' / 'tone_source1.wav'}: the audio peaks at +4." in (
+        result.stderr
+    )
+
+
+def test_the_osc_export_of_a_declick_job_is_the_restored_wav(daemon, clip, osc_listener):
+    """Declick returns two tracks (the restoration, the removed clicks): its export was a
+    folder, which a listener expecting a WAV cannot place."""
+    from diffmusic_engine.damage import Declick, Gap
+
+    damage = Declick(clicks=(Gap(0.3, 0.301),))
+    with daemon.client() as client:
+        job = client.submit(clip, RATE, damage, job_id="osc-declick")
+        assert client.wait(job, timeout=60)["state"] == "finished"
+    messages = osc_listener.wait_for(lambda ms: job in done_jobs(ms))
+    (path, *_) = done_jobs(messages)[job]
+    assert os.path.isabs(path) and path.endswith(f"{job}.wav")
+    exported, _ = read_audio(path)
+    np.testing.assert_array_equal(exported, restore(clip, RATE, damage).tracks[0])

@@ -13,7 +13,8 @@ from diffmusic_engine.damage import PhaseRetrieval
 
 def test_failed_osc_export_leaves_a_finished_job_finished(tmp_path, clip, osc_listener):
     """The export for OSC listeners runs after the result is durable. It used to raise into the
-    worker, which then announced "failed" (event and /diffmusic/failed) for a finished job."""
+    worker, which then announced "failed" (event and /diffmusic/failed) for a finished job; then
+    it said nothing to OSC listeners, which waited for ever."""
     daemon = Daemon(tmp_path, "--notify-osc", f"127.0.0.1:{osc_listener.port}")
     (daemon.journal / "exports").parent.mkdir(parents=True)
     (daemon.journal / "exports").write_text("a file where the exports folder should be")
@@ -34,7 +35,11 @@ def test_failed_osc_export_leaves_a_finished_job_finished(tmp_path, clip, osc_li
         assert "failed" not in events, events
         assert "finished" in events, events
         sent = [(address, args) for address, args in osc_listener.messages if args[:1] == (job,)]
-        assert not [m for m in sent if m[0] == "/diffmusic/failed"], sent
+        # the listener, which waits for done or failed, is told: finished, and how to fetch
+        (failed,) = [args for address, args in sent if address == "/diffmusic/failed"]
+        assert failed[1].startswith("finished, but its WAV for OSC listeners could not be written")
+        assert failed[1].endswith(f"fetch it: diffmusic fetch {job} -o FILE")
+        assert not [m for m in sent if m[0] == "/diffmusic/done"], sent
         assert "export for OSC listeners failed" in daemon.log.read_text()
     finally:
         daemon.stop()

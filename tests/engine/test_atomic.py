@@ -86,3 +86,42 @@ def test_an_os_error_in_the_block_comes_out_as_an_output_error(tmp_path):
         with replacing(target):
             raise OSError(28, "No space left on device")
     assert os.listdir(tmp_path) == []
+
+
+def test_tracks_are_written_all_or_none(tmp_path):
+    """A second source that cannot be written (three channels in an MP3) leaves neither file:
+    a full disk had left the first of two separated sources written, the second missing."""
+    import numpy as np
+
+    from diffmusic_engine.audio import write_tracks
+
+    first, second = tmp_path / "source1.wav", tmp_path / "source2.mp3"
+    first.write_bytes(b"the previous render")
+    tracks = [np.zeros((2, 4410), np.float32), np.zeros((3, 4410), np.float32)]
+    with pytest.raises(OutputError, match="source2.mp3: .mp3 cannot hold 3 channel"):
+        write_tracks([first, second], tracks, 44100)
+    assert first.read_bytes() == b"the previous render" and not second.exists()
+    assert sorted(os.listdir(tmp_path)) == ["source1.wav"]  # no temporary left
+
+
+def test_a_full_disk_is_named_with_its_remedy(tmp_path, monkeypatch):
+    """libsndfile says only "System error." when the disk fills (a traceback had escaped)."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from diffmusic_engine.audio import FULL_DISK_BYTES, write_audio
+
+    def full(self, data):
+        raise sf.LibsndfileError(2, "System error.")
+
+    monkeypatch.setattr(sf.SoundFile, "write", full)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=FULL_DISK_BYTES - 1))
+    target = tmp_path / "out.wav"
+    with pytest.raises(OutputError) as error:
+        write_audio(target, np.zeros((1, 100), np.float32), 44100)
+    assert str(error.value) == (f"cannot write {target}: No space left on device; free some "
+                                "space there or choose another output path")  # fmt: skip
+    assert os.listdir(tmp_path) == []
