@@ -49,6 +49,13 @@ from diffmusic_engine.errors import DiffMusicError, InputError
 # pedalboard classes that are containers or loaders, not effects one can name in a chain.
 _NOT_EFFECTS = {"Plugin", "Pedalboard", "Chain", "Mix", "PluginContainer", "ExternalPlugin",
                 "VST3Plugin", "AudioUnitPlugin", "IIRFilter"}  # fmt: skip
+# Built-in effects that a batch, which streams every file block by block, cannot run: said
+# when the chain is read (PitchShift wrote 70 % silence and the file was reported done).
+_NOT_STREAMABLE = {
+    "PitchShift": "pedalboard's PitchShift returns silence when fed block by block "
+    "(spotify/pedalboard#415), and a batch streams every file; shift the pitch before the batch "
+    "(pedalboard.PitchShift on the whole file, or your DAW)",
+}
 _FLAGS = {"is_effect", "is_instrument"}
 _FILE_PARAMETERS = {"impulse_response_filename"}  # Convolution: paths relative to the chain
 
@@ -219,6 +226,8 @@ def _plugin_step(step: dict[str, Any], base: Path) -> PluginStep:
         raise ChainError(
             f"unknown plugin {name!r}; built-in plugins: {', '.join(builtin_plugins())}"
         )
+    if name in _NOT_STREAMABLE:
+        raise ChainError(f"{name}: {_NOT_STREAMABLE[name]}")
     known = sorted(n for n, v in inspect.getmembers(cls) if isinstance(v, property))
     known = [n for n in known if n not in _FLAGS]
     unknown = sorted(set(step) - set(known))
@@ -284,7 +293,8 @@ def builtin_plugins() -> list[str]:
     """Names of pedalboard's built-in effects a chain may use."""
     return sorted(
         name for name, cls in vars(pedalboard).items()
-        if inspect.isclass(cls) and issubclass(cls, pedalboard.Plugin) and name not in _NOT_EFFECTS
+        if inspect.isclass(cls) and issubclass(cls, pedalboard.Plugin)
+        and name not in _NOT_EFFECTS | _NOT_STREAMABLE.keys() and not name.startswith("_")
     )  # fmt: skip
 
 
