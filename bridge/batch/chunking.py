@@ -28,6 +28,10 @@ from diffmusic_engine.diagnose.dropouts import DropoutScanner
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.longform.windows import taper
 
+# The least correlation _keep_power corrects for (two chunks' top bands, rebuilt each on its own,
+# correlated at -0.28; floored at 0, a 2 dB dip was left)
+MIN_CORRELATION = -0.5
+
 # Restore one piece: (audio (channels, samples), first sample of the piece in file time, damaged
 # spans in file samples or None for a chunk of spread damage) -> audio.
 PieceRestorer = Callable[[np.ndarray, int, tuple[tuple[int, int], ...] | None], np.ndarray]
@@ -57,19 +61,45 @@ def _crossfade(tail: np.ndarray, head: np.ndarray, keep_power: bool = False) -> 
     """``tail`` fading out into ``head`` (raised cosine ``w``, the engine's one ``taper``).
 
     ``tail + (head - tail) w``: exactly the input where both chunks left it unchanged (``tail
-    (1 - w) + head w`` changed such samples by an ulp). ``keep_power``, for chunks restored
-    independently of each other (phase retrieval rebuilds each chunk's phase anew: correlation
-    0.01-0.11 over the overlaps of a real mix), which would sum to less power in the middle
-    (-3 dB for independent ones; a -4.2 dB dip measured): the gains ``a = 1 - w``, ``b = w`` are
-    divided by ``sqrt(a^2 + b^2 + 2 rho a b)``, the crossfade's power at their correlation
-    ``rho`` (worst dip -1.4 dB, 100 ms windows; docs/results.md)."""
+    (1 - w) + head w`` changed such samples by an ulp). ``keep_power``: for chunks restored
+    independently of each other, see :func:`_keep_power`."""
     w = taper(tail.shape[1], tail.shape[1], fall=False)
-    if not keep_power:
-        return tail + (head - tail) * w.astype(np.float32)
-    t, h = tail.astype(np.float64), head.astype(np.float64)
-    rho = max(0.0, float(np.sum(t * h) / (np.sqrt(np.sum(t * t) * np.sum(h * h)) or 1.0)))
-    a, b = 1.0 - w, w
-    return ((a * t + b * h) / np.sqrt(a * a + b * b + 2 * rho * a * b)).astype(np.float32)
+    faded = tail + (head - tail) * w.astype(np.float32)
+    return _keep_power(tail, head, faded, w) if keep_power else faded
+
+
+def _keep_power(tail: np.ndarray, head: np.ndarray, faded: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The crossfade ``faded`` with the power the chunks' independence loses given back, per
+    frequency. Where two chunks rebuilt a part of the signal each on its own (phase retrieval
+    its phase: correlation 0.01-0.11 over a real mix's overlaps; super-resolution its top band:
+    -0.28 there, while the band below it correlates at 0.9998), ``a t + b h`` (``a = 1 - w``,
+    ``b = w``) sums to less power in the middle (-3 dB for independent parts; a -4.2 dB dip
+    and a -4 dB top-band dip measured). Each STFT bin ``k`` of the crossfade is divided by
+    ``sqrt(a^2 + b^2 + 2 rho_k a b)``, the crossfade's power at the two chunks' correlation
+    ``rho_k`` in that bin over the overlap (floored at ``MIN_CORRELATION``: at most +6 dB in the
+    middle); 1 at the ends and where the chunks agree. One correlation for every frequency had
+    left the top band's dip whole, the band below dominating it. Written here: no library
+    crossfades at a correlation per bin."""
+    import librosa
+
+    if np.array_equal(tail, head):  # both chunks left it as it was: exactly the input
+        return faded
+    n = tail.shape[1]
+    n_fft = min(2048, 1 << int(np.log2(max(n, 16))) - 1)
+    hop = n_fft // 4
+    spectra = [
+        librosa.stft(x.astype(np.float64), n_fft=n_fft, hop_length=hop) for x in (tail, head)
+    ]
+    t, h = spectra  # (channels, bins, frames)
+    power = np.sum(np.abs(t) ** 2, axis=(0, 2)) * np.sum(np.abs(h) ** 2, axis=(0, 2))
+    rho = np.sum(np.real(t * np.conj(h)), axis=(0, 2)) / np.sqrt(np.maximum(power, 1e-300))
+    rho = np.clip(rho, MIN_CORRELATION, 1.0)[:, None]  # (bins, 1)
+    b = w[np.minimum(np.arange(t.shape[-1]) * hop, n - 1)][None, :]  # w at each frame's centre
+    a = 1.0 - b
+    gain = 1.0 / np.sqrt(a * a + b * b + 2.0 * rho * a * b)  # (bins, frames)
+    spectrum = librosa.stft(faded.astype(np.float64), n_fft=n_fft, hop_length=hop)
+    out = librosa.istft(spectrum * gain, n_fft=n_fft, hop_length=hop, length=n)
+    return out.astype(np.float32)
 
 
 class _Buffer:

@@ -186,8 +186,8 @@ class Restorer:
         check_damage(self.damage, total / sample_rate, sample_rate, channels)
         chunk = int(round(self.settings["chunk_seconds"] * sample_rate))
         overlap = int(round(self.settings["overlap_seconds"] * sample_rate))
-        # each chunk's phase is rebuilt anew: their crossfade keeps the power (see _crossfade)
-        independent = isinstance(self.damage, PhaseRetrieval)
+        # each chunk's phase or top band is rebuilt anew: their crossfade keeps the power
+        independent = isinstance(self.damage, PhaseRetrieval | SuperResolution)
         return OverlapStream(piece, total, channels, chunk, overlap, keep_power=independent)
 
     def _inpaint_stream(
