@@ -145,13 +145,28 @@ def _run_parallel(
                     except BrokenProcessPool as exc:
                         result = _failed(item, f"worker process died ({exc})", time.perf_counter())
                     finish(item, result)
-            except BaseException:
+            except BaseException:  # Ctrl-C, SIGTERM (the CLI raises KeyboardInterrupt for it)
                 for future in futures:
                     future.cancel()
+                _kill_workers(pool)
+                for item in futures.values():  # what the killed workers were writing
+                    for leftover in partial_files(item.output):
+                        leftover.unlink(missing_ok=True)
                 raise
     finally:
         queue.put(None)
         drain.join(timeout=5)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End the workers now: leaving the ``with`` waits for each file being rendered, and a
+    SIGTERM to this process alone (a scheduler stopping the batch) reaches no worker, which
+    rendered on as an orphan and renamed outputs into the folder after the batch had ended.
+    ``_processes`` is private: Python 3.14's ``ProcessPoolExecutor.kill_workers`` does this,
+    3.11 has none."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+        process.join()
 
 
 def _backend_modules(chain: Chain) -> list[str]:

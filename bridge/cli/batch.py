@@ -8,6 +8,10 @@ but at least one file failed (each is in the report with its error; the others a
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
@@ -56,6 +60,24 @@ def _positive(text: str) -> int:
     return value
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the batch as Ctrl-C does (workers stopped, no partial output, exit 130):
+    by default it ended this process alone and left the workers rendering."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     from bridge.batch import load_chain, plan_items, run_batch, write_report
 
@@ -70,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
     def on_result(result: FileResult) -> None:
         emit(args, "file", **vars(result))
 
-    results = run_batch(
-        items, chain, args.outdir, jobs=args.jobs, resume=args.resume, show_progress=not quiet,
-        on_result=on_result, restorer_overrides=overrides,
-    )  # fmt: skip
+    with _terminate_as_interrupt():
+        results = run_batch(
+            items, chain, args.outdir, jobs=args.jobs, resume=args.resume,
+            show_progress=not quiet, on_result=on_result, restorer_overrides=overrides,
+        )  # fmt: skip
     report = args.report or args.outdir / "batch-report.json"
     write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
     summary = summarize(results)

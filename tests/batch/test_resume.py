@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,49 @@ def test_manifest_entry_goes_stale(tmp_path: Path) -> None:
     manifest.record(item, "chain1")
     item.output.write_bytes(item.output.read_bytes()[:-10])
     assert not manifest.finished(item, "chain1")  # the output was truncated
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow  # worker processes / a subprocess: several seconds
+def test_sigterm_stops_the_workers_and_leaves_no_partial_file(folder: Path, cli_command) -> None:
+    """SIGTERM to the batch alone (a scheduler stopping it) had ended the main process only:
+    its workers, reparented, rendered on and renamed outputs in after the batch had ended."""
+    outdir, chain = folder.parent / "out", folder.parent / "chain.toml"
+    for name in ("b.wav", "d.wav"):  # two long files, one per worker
+        write(folder / name, np.tile(music_excerpt(1.0, 44100, 2, seed=2), 40), 44100, 16)
+    command = [*cli_command, "batch", str(folder / "b.wav"), str(folder / "d.wav"), "-o",
+               str(outdir), "--chain", str(chain), "--jobs", "2", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        while len(list(outdir.glob(".*.partial*"))) < 2:  # both workers are writing
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        workers = {w for child in _children(process.pid) for w in _children(child)}
+        assert len(workers) >= 2, workers
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 130
+    finally:
+        process.kill()
+        process.wait()
+    assert process.stderr.read().strip().endswith("error: interrupted")
+    assert not [pid for pid in workers if _alive(pid)]
+    assert not list(outdir.glob(".*.partial*")) and not (outdir / "b.wav").exists()
