@@ -419,6 +419,13 @@ def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) 
         )
 
 
+def _ends_after(gap: Gap, sample_rate: int, samples: int) -> bool:
+    """Whether ``gap``'s last sample lies after ``samples`` (as :func:`gap_samples` rounds it;
+    an end of 1e308 s is compared before rounding, which overflows)."""
+    end = gap.end * sample_rate
+    return end > samples + 1 or round(end) > samples
+
+
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
@@ -427,7 +434,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     samples = round(duration * sample_rate)
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         for gap in damage.gaps:
-            if gap_samples(gap, sample_rate)[1] > samples:
+            if _ends_after(gap, sample_rate, samples):
                 raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
         _check_known_samples(damage.gaps, samples, sample_rate)
     elif isinstance(damage, SuperResolution):
@@ -441,7 +448,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
             raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
     elif isinstance(damage, Declick):
         for gap in damage.clicks:
-            if gap_samples(gap, sample_rate)[1] > samples:
+            if _ends_after(gap, sample_rate, samples):
                 raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: no such file")

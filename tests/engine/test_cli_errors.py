@@ -306,6 +306,9 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",
         ("degrade", str(mono), "-o", str(tmp_path / "d.wav"), "--task", "dereverb", "--rir",
          str(room)): "the impulse response has 2 channels, the audio 1",
+        # an end this far overflowed as it was rounded to samples (an OverflowError traceback)
+        ("restore", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "inpaint", "--gap",
+         "0.5:1e308"): "gap 0.5:1e+308: ends after the audio",
     }  # fmt: skip
     monkeypatch.chdir(tmp_path)  # "-o ." had been a ValueError from pathlib
     for argv, message in cases.items():
