@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
 from bridge.batch.report import FAILED, FileResult, summarize
-from bridge.cli.common import add_output_arguments, emit
+from bridge.cli.common import add_output_arguments, emit, whole_number
 
 EXIT_FILES_FAILED = 3
 
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--outdir", type=Path, required=True, metavar="OUTDIR")
     parser.add_argument("--chain", type=Path, required=True, metavar="FILE",
                         help="chain file (TOML or JSON)")  # fmt: skip
-    parser.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+    parser.add_argument("--jobs", "-j", type=whole_number(1), default=1, metavar="N",
                         help="files rendered at once, in worker processes (default 1)")  # fmt: skip
     parser.add_argument("--resume", action="store_true",
                         help="skip outputs a previous run of this chain finished")  # fmt: skip
@@ -51,13 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--connection-file", type=Path, help="daemon connection file")
     add_output_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: expected a whole number >= 1")
-    return value
 
 
 @contextmanager

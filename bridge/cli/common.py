@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,44 @@ def resolved(path: Path) -> Path:
         return Path(path).resolve()
     except OSError:  # a name too long, a loop of links: not an input; the write check names it
         return Path(path).absolute()
+
+
+MAX_WAIT_SECONDS = 86400.0  # a client's --timeout: ZeroMQ's poll overflows at about 2.1e6 s
+
+
+def whole_number(low: int, high: int | None = None) -> Any:
+    """An argparse ``type``: a whole number in ``low..high`` (usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            span = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text}: expected a whole number {span}")
+        return value
+
+    return parse
+
+
+def seconds(low: float, high: float = math.inf, *, above: bool = True) -> Any:
+    """An argparse ``type``: a finite number of seconds (or MB) over ``low`` (at least it
+    without ``above``) and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if above else value >= low)
+                and value <= high):  # fmt: skip
+            bound = f"more than {low:g}" if above else f"at least {low:g}"
+            most = f" and at most {high:g}" if math.isfinite(high) else ""
+            raise argparse.ArgumentTypeError(f"{text}: expected {bound}{most}")
+        return value
+
+    return parse
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

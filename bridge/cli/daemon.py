@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.common import (
+    MAX_WAIT_SECONDS,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
@@ -20,7 +21,9 @@ from bridge.cli.common import (
     fail,
     progress_reporter,
     resolved,
+    seconds,
     tell_outcome,
+    whole_number,
 )
 from bridge.cli.restore import (
     add_backend_arguments,
@@ -86,7 +89,9 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
         "--connection-file", type=Path, metavar="PATH",
         help="default: $DIFFMUSIC_CONNECTION or ~/.config/diffmusic/connection.json",
     )  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per try")
+    parser.add_argument(
+        "--timeout", type=seconds(0, MAX_WAIT_SECONDS), default=10.0, metavar="S", help="per try"
+    )
     add_output_arguments(parser)
 
 
@@ -95,8 +100,8 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--connection-file", type=Path, metavar="PATH")
     parser.add_argument("--journal", type=Path, metavar="DIR", help="job journal folder")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    parser.add_argument("--request-port", type=int, default=0, metavar="N")
-    parser.add_argument("--event-port", type=int, default=0, metavar="N")
+    parser.add_argument("--request-port", type=whole_number(0, 65535), default=0, metavar="N")
+    parser.add_argument("--event-port", type=whole_number(0, 65535), default=0, metavar="N")
     parser.add_argument(
         "--device", action="append", metavar="D", help="a worker per device (default: cuda or cpu)"
     )
@@ -106,27 +111,36 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
         help="Ray cluster (host:port, 'auto', or 'local' to start one); default $RAY_ADDRESS",
     )  # fmt: skip
     parser.add_argument(
-        "--replicas", type=int, metavar="N", help="Ray replicas (default: one per GPU, else 1)"
+        "--replicas",
+        type=whole_number(1),
+        metavar="N",
+        help="Ray replicas (default: one per GPU, else 1)",
     )
-    parser.add_argument("--max-queued", type=int, default=MAX_QUEUED, metavar="N", help="then busy")
-    parser.add_argument("--osc-port", type=int, metavar="N", help="receive OSC cancel/ping")
+    parser.add_argument(
+        "--max-queued", type=whole_number(1), default=MAX_QUEUED, metavar="N", help="then busy"
+    )
+    parser.add_argument(
+        "--osc-port", type=whole_number(1, 65535), metavar="N", help="receive OSC cancel/ping"
+    )
     parser.add_argument(
         "--notify-osc", action="append", default=[], metavar="HOST:PORT",
         help="send OSC notifications there (repeatable)",
     )  # fmt: skip
     parser.add_argument("--reaper-action", metavar="ID", help="/action/ID after each done")
     parser.add_argument("--preload", action="append", default=[], metavar="MODEL")
-    parser.add_argument("--model-memory", type=float, default=0, metavar="GB", help="0: no limit")
-    parser.add_argument("--result-ttl", type=float, default=RESULT_TTL, metavar="S")
     parser.add_argument(
-        "--max-duration", type=float, default=DEFAULT_LIMITS.max_duration, metavar="S"
+        "--model-memory", type=seconds(0, above=False), default=0, metavar="GB", help="0: no limit"
+    )
+    parser.add_argument("--result-ttl", type=seconds(0), default=RESULT_TTL, metavar="S")
+    parser.add_argument(
+        "--max-duration", type=seconds(0), default=DEFAULT_LIMITS.max_duration, metavar="S"
     )
     parser.add_argument(
-        "--max-channels", type=int, default=DEFAULT_LIMITS.max_channels, metavar="N"
+        "--max-channels", type=whole_number(1), default=DEFAULT_LIMITS.max_channels, metavar="N"
     )
     parser.add_argument(
         "--max-message-mb",
-        type=float,
+        type=seconds(1, above=False),  # a submit's frames, headers included, must fit
         default=DEFAULT_LIMITS.max_message_bytes / 2**20,
         metavar="MB",
     )

@@ -328,3 +328,25 @@ def test_restore_json_done_line_carries_unchanged_at_top_level_as_submit_does(tm
     assert code == 0 and done["event"] == "done"
     assert done["unchanged"] == done["details"]["unchanged"]
     assert done["unchanged"].startswith("no click found")
+
+
+def test_out_of_range_numbers_are_usage_errors_before_anything_starts(tmp_path, capsys):
+    """--timeout inf had been an OverflowError traceback, 0 'no reply ... after 3 tries' (the
+    daemon blamed); serve --max-queued 0 answered every submit busy; --osc-port 99999 was an
+    OverflowError once the daemon had written its connection file."""
+    connection = tmp_path / "c.json"
+    cases = {
+        ("ping", "--timeout", "inf"): "argument --timeout: inf: expected more than 0 and at most",
+        ("status", "job", "--timeout", "0"): "argument --timeout: 0: expected more than 0",
+        ("serve", "--max-queued", "0"): "argument --max-queued: 0: expected a whole number >= 1",
+        ("serve", "--osc-port", "99999"): "argument --osc-port: 99999: expected a whole number "
+        "1..65535",
+        ("serve", "--max-duration", "-5"): "argument --max-duration: -5: expected more than 0",
+        ("serve", "--max-message-mb", "0"): "argument --max-message-mb: 0: expected at least 1",
+    }
+    for argv, message in cases.items():
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--connection-file", str(connection)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and message in err[-1], (argv, err)
+    assert not connection.exists()
