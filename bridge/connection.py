@@ -109,11 +109,18 @@ def read_connection_file(path: Path | None = None) -> ConnectionInfo:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (someone else's counts: signalling it is merely refused)."""
+    """Whether process ``pid`` exists and may be a daemon (someone else's counts: signalling it
+    is merely refused). Where ``/proc`` shows its command line, one that names neither
+    ``diffmusic`` nor ``bridge`` is not a daemon: a connection file left by a crash names a pid
+    the system may have given to another program since (it had blocked ``serve`` for good)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc (macOS), or not ours to read: the pid is all there is
+        return True
+    return b"diffmusic" in command or b"bridge" in command

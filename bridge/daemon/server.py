@@ -97,6 +97,12 @@ class Server:
         # OSC binds (not yet serving) before the connection file is written, so that a port
         # taken there leaves no connection file naming a daemon that never started
         self.control = self._osc_control()
+        try:  # checked here too: a target that cannot be reached is an error before the file
+            notifier = self._notifier()
+        except BaseException:
+            if self.control:
+                self.control.stop()
+            raise
         # Any message signed before now may have reached an earlier daemon with this key (its
         # message ids died with it): such messages are stale here (docs/protocol.md).
         self.replay = ReplayGuard(not_before=time.time())
@@ -109,11 +115,13 @@ class Server:
         except BaseException:
             if self.control:
                 self.control.stop()
+            if notifier:
+                notifier.close()
             raise
         self.key = self.info.key_bytes
         self.gateway = Gateway(router, self.key, self.session, self.journal, self._handle)
         self.events = Announcer(
-            EventBus(pub, self.key, self.session), self._notifier(), self.journal_dir / "exports"
+            EventBus(pub, self.key, self.session), notifier, self.journal_dir / "exports"
         )
         self.host = DaemonHost(self.journal, self.events, executor, config.memory_cache_bytes)
         if self.control:
@@ -136,6 +144,11 @@ class Server:
         return previous
 
     def _notifier(self) -> Any:
+        if self.config.reaper_action is not None and not self.config.notify_osc:
+            raise DiffMusicError(
+                "--reaper-action is sent to the --notify-osc targets: give REAPER's OSC "
+                "address with --notify-osc HOST:PORT too"
+            )
         if not self.config.notify_osc:
             return None
         from bridge.osc import OscNotifier

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import numpy as np
+from bridge_helpers import Daemon
 
 from bridge.connection import ConnectionInfo, write_connection_file
 from bridge.osc import DONE
@@ -162,6 +163,43 @@ def test_a_second_daemon_does_not_take_over_a_live_connection_file(daemon, tmp_p
     assert result.returncode == 1
     assert "already uses" in result.stderr and str(daemon.connection) in result.stderr
     assert daemon.connection.read_text() == before  # clients still reach the first daemon
+
+
+def test_serve_refuses_unusable_osc_settings_before_writing_its_connection_file(
+    tmp_path, cli_command
+):
+    """Each had left a connection file naming a daemon that never ran (the notifier was built
+    after the sockets were bound), and --reaper-action alone was silently ignored."""
+    connection = tmp_path / "c.json"
+    cases = {
+        ("--notify-osc", "nohost.invalid:9000"): "OSC target nohost.invalid:9000 is unusable",
+        ("--notify-osc", "127.0.0.1:9000", "--reaper-action", "foo bar"): "REAPER action",
+        ("--reaper-action", "40044"): "--reaper-action is sent to the --notify-osc targets",
+    }
+    for extra, message in cases.items():
+        result = run(cli_command, "serve", "--connection-file", connection, "--journal",
+                     tmp_path / "journal", *extra)  # fmt: skip
+        assert result.returncode == 1 and message in result.stderr, (extra, result.stderr)
+        assert not connection.exists(), extra
+
+
+def test_a_connection_file_naming_another_program_s_pid_is_taken_over(tmp_path):
+    """After a crash and a reboot the file's pid may belong to another program: serve had
+    refused for good ("a daemon (pid N) already uses ...")."""
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        stale = Daemon(tmp_path)
+        write_connection_file(stale.connection, ConnectionInfo("127.0.0.1", 1, 2, "00" * 32,
+                                                               pid=other.pid))  # fmt: skip
+        stale.start()
+        try:
+            with stale.client() as client:
+                assert client.ping()
+        finally:
+            stale.stop()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_status_file_that_is_the_input_or_the_output_is_refused_first(
