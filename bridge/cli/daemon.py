@@ -273,10 +273,13 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     job_id = args.job_id or new_id()
     source = {"name": args.input.name, "file_dtype": info.file_dtype}
     with Client(args.connection_file, timeout=args.timeout) as client:
-        client.submit(
+        reply = client.submit_reply(
             audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
             priority=args.priority, source=source,
         )  # fmt: skip
+        if not reply["new"] and reply["state"] in ("cancelled", "failed"):  # an id runs once
+            raise DiffMusicError(f"job {job_id} was already {reply['state']}; a job id runs once: "
+                                 "submit with another --job-id (or none)")  # fmt: skip
         status.update(job=job_id, state="queued")
         emit(args, "accepted", job=job_id)
         if not (args.wait or args.output):

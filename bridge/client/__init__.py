@@ -102,10 +102,19 @@ class Client(ClientCore):
     ) -> str:  # fmt: skip
         """Submit a job (keywords of :func:`submit_message`); returns its id once the daemon has
         it durably. ``watch`` subscribes to its events first (for :meth:`wait`)."""
+        return self.submit_reply(audio, sample_rate, damage, watch=watch, **kwargs)["job"]
+
+    def submit_reply(
+        self, audio: np.ndarray, sample_rate: int, damage: Damage | dict, *, watch: bool = True,
+        **kwargs: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """As :meth:`submit`, returning the daemon's whole reply: ``job``, ``state`` and ``new``
+        (false when the id was already known: the same submission again, which does not run
+        twice; docs/protocol.md)."""
         content, buffers = submit_message(audio, sample_rate, damage, **kwargs)
         if watch:
             self.subscribe(content["job"])
-        return self.request("submit", content, buffers).content["job"]
+        return self.request("submit", content, buffers).content
 
     def status(self, job_id: str) -> dict[str, Any]:
         """The job object (docs/protocol.md)."""

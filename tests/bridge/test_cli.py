@@ -257,3 +257,25 @@ def test_the_osc_export_of_a_declick_job_is_the_restored_wav(daemon, clip, osc_l
     assert os.path.isabs(path) and path.endswith(f"{job}.wav")
     exported, _ = read_audio(path)
     np.testing.assert_array_equal(exported, restore(clip, RATE, damage).tracks[0])
+
+
+def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
+    daemon, clip, tmp_path, cli_command
+):
+    """The daemon answers the same id again with its state (a job id runs once): the CLI had
+    printed the id, exit 0, and the status file said "queued" for a job that never runs."""
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    preset = tmp_path / "slow.toml"
+    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
+                      "[options.dsp]\niterations = 10000\n")  # fmt: skip
+    submit = ("submit", source, "--preset", preset, "--job-id", "again-1", "--connection-file",
+              daemon.connection)  # fmt: skip
+    assert run(cli_command, *submit).returncode == 0
+    with daemon.client() as client:
+        client.cancel("again-1")
+        assert client.wait("again-1", timeout=60)["state"] == "cancelled"
+    status_file = tmp_path / "status.json"
+    result = run(cli_command, *submit, "--status-file", status_file)
+    message = "job again-1 was already cancelled; a job id runs once: submit with another"
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert json.loads(status_file.read_text())["state"] == "failed"
