@@ -30,6 +30,7 @@ import zmq
 from bridge.connection import ConnectionInfo, new_key, write_connection_file
 from bridge.defaults import EVENT_HWM, REQUEST_HWM, SUBSCRIPTION_BYTES
 from bridge.journal import Journal, StagedBlobs
+from bridge.journal.blobs import StorageError
 from bridge.protocol import VERSION, Message, ProtocolError, Unauthenticated, decode, encode
 from diffmusic_engine.errors import DiffMusicError
 
@@ -162,6 +163,8 @@ class Gateway:
         if isinstance(exc, ProtocolError):
             log.info("%s from peer %s rejected: %s", message.type, envelope.peer, exc)
             return message.error(exc.code, str(exc))
+        if isinstance(exc, StorageError):  # the daemon's disk, not the request
+            return message.error("internal", str(exc))
         if isinstance(exc, DiffMusicError):
             return message.error("bad-request", str(exc))
         log.error("internal error handling %s", message.type, exc_info=exc)  # a bug: answer

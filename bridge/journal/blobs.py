@@ -28,6 +28,14 @@ import numpy as np
 
 from diffmusic_engine.errors import DiffMusicError
 
+FREE_SPACE = "; free space in the daemon's journal folder (serve --journal) and submit again"
+
+
+class StorageError(DiffMusicError):
+    """The daemon's own storage failed (a full disk, a damaged blob): the server's fault, not
+    the request's (answered ``internal``, not ``bad-request``)."""
+
+
 log = logging.getLogger(__name__)
 
 BLOBS_NAME = "blobs"
@@ -85,7 +93,7 @@ class BlobStore:
                 (folder / name).unlink(missing_ok=True)
             for temp in folder.glob(f"*{TEMP_SUFFIX}"):
                 temp.unlink(missing_ok=True)
-            raise DiffMusicError(f"cannot store job data in {folder}: {exc}") from exc
+            raise StorageError(f"cannot store job data in {folder}: {exc}{FREE_SPACE}") from exc
         return names
 
     @staticmethod
@@ -93,7 +101,7 @@ class BlobStore:
         try:
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise DiffMusicError(f"stored audio of job {job_id!r} is unreadable: {exc}") from exc
+            raise StorageError(f"stored audio of job {job_id!r} is unreadable: {exc}") from exc
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
@@ -140,7 +148,7 @@ def _make_blob_dir(path: Path) -> None:
         path.mkdir()
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise DiffMusicError(f"cannot store job data in {path.parent}: {exc}") from exc
+        raise StorageError(f"cannot store job data in {path.parent}: {exc}{FREE_SPACE}") from exc
 
 
 class StagedBlobs:
@@ -198,7 +206,9 @@ class StagedBlobs:
                 os.replace(temp, self.folder / name)
             _fsync_dir(self.folder)
         except OSError as exc:
-            raise DiffMusicError(f"cannot store job data in {self.folder}: {exc}") from exc
+            raise StorageError(
+                f"cannot store job data in {self.folder}: {exc}{FREE_SPACE}"
+            ) from exc
         self._owned = False
         return self.folder, names
 

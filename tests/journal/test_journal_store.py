@@ -390,3 +390,18 @@ def test_server_and_worker_threads_share_the_journal(tmp_path):
             record = journal.get(f"job-{n}")
             assert record.state is JobState.FINISHED and record.details == {"n": n}
             assert same_bits(journal.outputs(f"job-{n}")[0], -job_audio(n, samples=256))
+
+
+def test_the_daemon_s_storage_failures_are_its_own_not_the_request_s(tmp_path):
+    """A full journal at submit, a damaged result blob: answered "bad-request" (the client's
+    fault, no remedy) before; now "internal", with what to do."""
+    from bridge.daemon.gateway import Gateway
+    from bridge.journal.blobs import BlobStore, StorageError
+    from bridge.protocol import Message
+
+    with pytest.raises(StorageError, match="stored audio of job 'j' is unreadable"):
+        BlobStore.load("j", tmp_path / "missing.npy")
+    full = StorageError(f"cannot store job data in {tmp_path}: No space left on device")
+    reply = Gateway._error_reply(None, None, Message("submit"), full)
+    assert (reply.content["status"], reply.content["code"]) == ("error", "internal")
+    assert reply.content["message"] == str(full)
