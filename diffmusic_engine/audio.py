@@ -269,6 +269,29 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     )
 
 
+def _wav_frames_promised(path: Path) -> int | None:
+    """The frames a WAV's ``data`` chunk header declares, or None (not a RIFF WAV, or a size
+    left unknown by a streaming writer: 0 or 0xFFFFFFFF). libsndfile reads a cut file up to
+    where it ends and says nothing; a header that promises more tells the cut. Read by hand:
+    soundfile exposes no chunk sizes, and the stdlib ``wave`` reads PCM only."""
+    block_align = None
+    with open(path, "rb") as file:
+        if file.read(4) != b"RIFF" or (file.read(4), file.read(4))[1] != b"WAVE":
+            return None
+        while len(header := file.read(8)) == 8:
+            name, size = header[:4], int.from_bytes(header[4:], "little")
+            if name == b"fmt ":
+                block_align = int.from_bytes(file.read(16)[12:14], "little")
+                file.seek(size - 16 + size % 2, os.SEEK_CUR)
+            elif name == b"data":
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                file.seek(size + size % 2, os.SEEK_CUR)
+    return None
+
+
 class AudioReader:
     """Block-by-block reading, for files too long to hold (the batch renderer streams with it).
 
@@ -295,6 +318,14 @@ class AudioReader:
             rate, channels = int(round(self._pb.samplerate)), self._pb.num_channels
             frames, dtype = self._pb.frames, self._pb.file_dtype
         self.info = AudioInfo(int(rate), int(channels), int(frames), dtype)
+        promised = _wav_frames_promised(self.path) if self._sf is not None else None
+        if promised is not None and promised > frames:
+            self.close()
+            raise InputError(
+                f"{self.path}: the file is cut short: its header promises {promised / rate:.3f} "
+                f"s, it holds {frames / rate:.3f} s (an interrupted copy or download?); get the "
+                "whole file, or save what it holds as a new file to use that"
+            )
 
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` more frames as float32 ``(channels, n)``."""

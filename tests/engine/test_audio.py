@@ -147,3 +147,19 @@ def test_a_layout_the_format_cannot_hold_is_one_error_naming_the_target(
         )
     assert list(tmp_path.iterdir()) == []  # nothing left behind
     check_writable(tmp_path / "out.mp3", 48000, 2)  # what MP3 holds passes
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_a_wav_cut_short_is_refused_not_read_as_half(tmp_path, subtype):
+    """libsndfile reads a cut WAV up to its end without a word: a batch rendered half a file
+    and called it done. Its header's data size says more was promised."""
+
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, np.zeros((44100, 2)) + 0.1, 44100, subtype=subtype)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut.wav: the file is cut short: its header promises "
+                       r"1\.000 s, it holds 0\.(49\d|500) s"):  # fmt: skip
+        read_audio(cut)
+    assert read_audio(whole)[1].frames == 44100
