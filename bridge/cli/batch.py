@@ -17,6 +17,7 @@ from pathlib import Path
 from bridge.batch.inputs import FORMATS
 from bridge.batch.report import FAILED, FileResult, summarize
 from bridge.cli.common import add_output_arguments, emit, whole_number
+from diffmusic_engine.atomic import check_target
 
 EXIT_FILES_FAILED = 3
 
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     chain = load_chain(args.chain)  # validated before any audio is touched
     items = plan_items(args.inputs, args.outdir, args.format)
+    report = args.report or args.outdir / "batch-report.json"
+    check_target(report)  # before the work, not after it (an unwritable one lost the run's)
     overrides = {}
     if args.connect:
         _check_daemon(args.connection_file)
@@ -90,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
             items, chain, args.outdir, jobs=args.jobs, resume=args.resume,
             show_progress=not quiet, on_result=on_result, restorer_overrides=overrides,
         )  # fmt: skip
-    report = args.report or args.outdir / "batch-report.json"
     write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
     summary = summarize(results)
     emit(args, "done", report=str(report), **summary)

@@ -191,3 +191,18 @@ def test_an_integer_output_the_chain_drives_over_full_scale_is_noted(tmp_path: P
     written = read_audio(entry["output"])[0]  # clipped as 16 bits hold it, at full scale
     assert np.abs(written).max() <= 1.0
     assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= over
+
+
+def test_an_unwritable_report_is_refused_before_any_file_is_rendered(
+    music_folder: Path, chain_file: Path, tmp_path: Path, capsys
+) -> None:
+    """The report was written last: every output rendered, then 'cannot write', exit 1
+    ("nothing started") and no report."""
+    (tmp_path / "file").write_text("a file where the report's folder should be")
+    report, outdir = tmp_path / "file" / "report.json", tmp_path / "out"
+    code = main(["batch", str(music_folder / "a.wav"), "-o", str(outdir), "--chain",
+                 str(chain_file), "--report", str(report), "--quiet"])  # fmt: skip
+    assert code == 1 and not outdir.exists()
+    assert capsys.readouterr().err == (f"error: cannot write {report}: a file stands where a "
+                                       "folder of its path should be; choose another output "
+                                       "path\n")  # fmt: skip
