@@ -199,8 +199,30 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
             parsed.append(_parse_step(step, base))
         except DiffMusicError as exc:
             raise ChainError(f"{where}: step {number}: {exc}") from None
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-    return Chain(tuple(parsed), sample_rate, path, digest[:16])
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    for used in sorted({f for step in parsed for f in _files_used(step)}):
+        digest.update(_file_digest(used))  # a changed impulse response renders anew (--resume)
+    return Chain(tuple(parsed), sample_rate, path, digest.hexdigest()[:16])
+
+
+def _files_used(step: Step) -> list[Path]:
+    """The files ``step`` reads besides the chain: a Convolution's impulse response, a
+    restoration's preset file and room, a VST3."""
+    if isinstance(step, PluginStep):
+        return [Path(step.parameters[k]) for k in _FILE_PARAMETERS & set(step.parameters)]
+    if isinstance(step, VST3Step):
+        return [step.path]
+    named = [step.options.get("preset"), step.options.get("rir")]
+    return [Path(v) for v in named if isinstance(v, str) and Path(v).is_file()]
+
+
+def _file_digest(path: Path) -> bytes:
+    """A file's bytes hashed; a folder (a VST3 bundle) by its name, size and time."""
+    if path.is_file():
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").digest()
+    info = path.stat()
+    return f"{path}:{info.st_size}:{info.st_mtime_ns}".encode()
 
 
 def _parse_step(step: Any, base: Path) -> Step:

@@ -170,3 +170,18 @@ def test_there_are_four_example_chains() -> None:
     assert names == [
         "archival-dropout-repair", "bandwidth-extension", "dereverb-eq-limiter", "vinyl-declick",
     ]  # fmt: skip
+
+
+def test_the_digest_follows_the_files_a_chain_reads(tmp_path: Path) -> None:
+    """--resume skips files rendered with the same chain digest: one of the chain's text only
+    kept outputs made with an impulse response since replaced."""
+    import soundfile as sf
+
+    ir = tmp_path / "room.wav"
+    sf.write(ir, np.r_[1.0, np.zeros(99)], 44100)
+    chain = tmp_path / "c.toml"
+    chain.write_text('[[steps]]\nplugin = "Convolution"\nimpulse_response_filename = "room.wav"\n')
+    before = load_chain(chain).digest
+    assert load_chain(chain).digest == before  # the same files: the same digest
+    sf.write(ir, np.r_[1.0, 0.5, np.zeros(98)], 44100)  # the same name, another room
+    assert load_chain(chain).digest != before
