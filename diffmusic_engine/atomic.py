@@ -29,6 +29,7 @@ from diffmusic_engine.errors import OutputError
 # Characters of the target's stem kept in its temporary's name: the temporary adds about 25 to
 # the stem, and a name the file system takes (255 bytes) must still have a temporary it takes.
 STEM_CHARS = 64
+RANDOM_CHARS = 12  # hex digits that tell one write's temporary from another's
 
 
 @contextmanager
@@ -56,7 +57,10 @@ def temporaries(target: str | os.PathLike[str], marker: str) -> list[Path]:
     """The temporaries :func:`replacing` named for ``target`` with ``marker`` that are still
     there (an interrupted write's)."""
     target = Path(target)
-    pattern = f".{glob.escape(target.stem[:STEM_CHARS])}.*{marker}{target.suffix}"
+    # the random part exactly (take.wav's pattern with "*" had matched take.2.wav's temporary,
+    # which a resumed batch then deleted under a batch still writing it)
+    random = "[0-9a-f]" * RANDOM_CHARS
+    pattern = f".{glob.escape(target.stem[:STEM_CHARS])}.{random}{marker}{target.suffix}"
     return sorted(target.parent.glob(pattern))
 
 
@@ -88,7 +92,7 @@ def check_target(target: str | os.PathLike[str]) -> None:
 
 
 def _temporary(target: Path, marker: str) -> Path:
-    hidden = f".{target.stem[:STEM_CHARS]}.{uuid.uuid4().hex[:12]}{marker}{target.suffix}"
+    hidden = f".{target.stem[:STEM_CHARS]}.{uuid.uuid4().hex[:RANDOM_CHARS]}{marker}{target.suffix}"
     return target.parent / hidden
 
 

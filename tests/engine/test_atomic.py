@@ -125,3 +125,15 @@ def test_a_full_disk_is_named_with_its_remedy(tmp_path, monkeypatch):
     assert str(error.value) == (f"cannot write {target}: No space left on device; free some "
                                 "space there or choose another output path")  # fmt: skip
     assert os.listdir(tmp_path) == []
+
+
+def test_a_target_s_temporaries_are_its_own_not_a_longer_name_s(tmp_path):
+    """take.wav's leftovers had included take.2.wav's temporary (a batch writing it)."""
+    from diffmusic_engine.atomic import temporaries
+
+    with replacing(tmp_path / "take.2.wav", marker=PARTIAL) as other:
+        other.write_bytes(b"being written")
+        with replacing(tmp_path / "take.wav", marker=PARTIAL) as mine:
+            mine.write_bytes(b"mine")
+            assert temporaries(tmp_path / "take.wav", PARTIAL) == [mine]
+            assert temporaries(tmp_path / "take.2.wav", PARTIAL) == [other]
