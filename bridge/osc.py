@@ -41,6 +41,7 @@ PONG = "/diffmusic/pong"
 PROGRESS = "/diffmusic/progress"
 DONE = "/diffmusic/done"
 FAILED = "/diffmusic/failed"
+CANCELLED = "/diffmusic/cancelled"
 ACTION_PREFIX = "/action/"
 
 MAX_DATAGRAM_BYTES = 1024
@@ -181,6 +182,11 @@ class OscNotifier:
         self._send(DONE, args)
         if self.reaper_action is not None:
             self._send(ACTION_PREFIX + self.reaper_action, None)
+
+    def cancelled(self, job_id: str) -> None:
+        """``/diffmusic/cancelled <job>``: the job ended without a result, as asked."""
+        self._forget(job_id)
+        self._send(CANCELLED, [str(job_id)])
 
     def failed(self, job_id: str, message: str) -> None:
         """``/diffmusic/failed <job> <message>`` with the message cut to a small datagram."""

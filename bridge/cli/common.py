@@ -82,11 +82,14 @@ def seconds(low: float, high: float = math.inf, *, above: bool = True) -> Any:
     return parse
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--quiet`` (no progress bar) and ``--json`` (machine-readable lines on stdout)."""
+def add_output_arguments(
+    parser: argparse.ArgumentParser, json_lines: str = "progress, result"
+) -> None:
+    """``--quiet`` (no progress bar) and ``--json`` (machine-readable lines on stdout: the
+    command's ``json_lines``)."""
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument(
-        "--json", action="store_true", help="print JSON lines (progress, result) on stdout"
+        "--json", action="store_true", help=f"print JSON lines ({json_lines}) on stdout"
     )
 
 

@@ -97,6 +97,12 @@ class Announcer:
                 return
             self.notifier.done(job_id, str(path), restoration.unchanged)
 
+    def cancelled(self, job_id: str) -> None:
+        """On the bus and to OSC listeners (who had seen a cancelled job's progress stop)."""
+        self.bus.publish(job_id, "cancelled")
+        if self.notifier:
+            self.notifier.cancelled(job_id)
+
     def failed(self, job_id: str, message: str) -> None:
         self.bus.publish(job_id, "failed", message=message)
         if self.notifier:

@@ -74,7 +74,7 @@ class DaemonHost:
             return "running"
         if self.journal.cancel(job_id):  # queued (or held by nobody): cancelled at once
             self._forget_inputs(job_id)
-            self.announcer.publish(job_id, "cancelled")
+            self.announcer.cancelled(job_id)
             log.info("job %s cancelled", job_id)
         record = self.journal.get(job_id)
         return record.state.value if record else "unknown"
@@ -149,7 +149,7 @@ class DaemonHost:
         self._last_progress.pop(job_id, None)
         self._forget_inputs(job_id)
         if self.journal.cancel(job_id):
-            self.announcer.publish(job_id, "cancelled")
+            self.announcer.cancelled(job_id)
             log.info("job %s cancelled while running", job_id)
 
     def interrupted(self, job_id: str) -> None:

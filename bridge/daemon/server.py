@@ -195,7 +195,7 @@ class Server:
         """Resume the jobs a stop interrupted; cancel those whose cancel it interrupted."""
         recovery = self.journal.recover()
         for record in recovery.cancelled:
-            self.events.publish(record.job_id, "cancelled")
+            self.events.cancelled(record.job_id)
             log.info("job %s cancelled (requested before the daemon stopped)", record.job_id)
         for record in recovery.queued:
             log.info("resuming job %s (attempt %d)", record.job_id, record.attempts + 1)

@@ -194,7 +194,7 @@ def test_cancel_from_the_cli_while_running_and_ping_answers(daemon, clip, cli_co
         assert info.value.code == "not-finished"
 
 
-def test_cancel_and_ping_over_osc(daemon, clip):
+def test_cancel_and_ping_over_osc(daemon, clip, osc_listener):
     with daemon.client() as client:
         running = client.submit(clip, RATE, PhaseRetrieval(256, 64), options=SLOW, priority=5)
         queued = client.submit(clip, RATE, PhaseRetrieval(256, 64), options=SLOW)
@@ -205,6 +205,9 @@ def test_cancel_and_ping_over_osc(daemon, clip):
         osc.send_message("/diffmusic/cancel", running)  # the running job: stops at its next step
         assert client.wait(queued, timeout=30)["state"] == "cancelled"
         assert client.wait(running, timeout=30)["state"] == "cancelled"
+    # listeners are told (they had seen the progress stop, and nothing more)
+    cancelled = {("/diffmusic/cancelled", (job,)) for job in (queued, running)}
+    osc_listener.wait_for(lambda messages: cancelled <= set(messages))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(10)
