@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,18 +110,22 @@ def read_connection_file(path: Path | None = None) -> ConnectionInfo:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and may be a daemon (someone else's counts: signalling it
-    is merely refused). Where ``/proc`` shows its command line, one that names neither
-    ``diffmusic`` nor ``bridge`` is not a daemon: a connection file left by a crash names a pid
-    the system may have given to another program since (it had blocked ``serve`` for good)."""
+    """Whether process ``pid`` exists (someone else's counts: signalling it is merely refused)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def listening(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` (a daemon's request socket).
+    A connection file left by a crash may name a pid the system has since given to another
+    program: alive, but nothing of ours listens on the file's port."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # no /proc (macOS), or not ours to read: the pid is all there is
-        return True
-    return b"diffmusic" in command or b"bridge" in command
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -25,6 +25,7 @@ from bridge.connection import (
     ConnectionInfo,
     DaemonUnavailable,
     default_connection_path,
+    listening,
     process_alive,
     read_connection_file,
 )
@@ -136,7 +137,8 @@ class Server:
             previous = read_connection_file(self.connection_path)
         except DaemonUnavailable:
             return None
-        if previous.pid not in (0, os.getpid()) and process_alive(previous.pid):
+        running = previous.pid not in (0, os.getpid()) and process_alive(previous.pid)
+        if running and listening(previous.host, previous.request_port):
             raise DiffMusicError(
                 f"a daemon (pid {previous.pid}) already uses {self.connection_path}: stop it, "
                 "or give this one another --connection-file"
