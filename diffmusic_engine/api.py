@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.audio import check_audio
-from diffmusic_engine.backends import BACKENDS, FOUND_GAPS, UNCHANGED, Restoration, get_backend
+from diffmusic_engine.backends import (
+    BACKENDS,
+    FOUND_GAPS,
+    GAPS_WITH_AUDIO,
+    UNCHANGED,
+    Restoration,
+    get_backend,
+)
 from diffmusic_engine.damage import (
     Damage,
     Declip,
@@ -22,6 +29,7 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
     check_damage,
+    gap_samples,
 )
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.diagnose.bandwidth import band_limit
@@ -37,6 +45,10 @@ from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
+
+# A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
+# is tens of dB down, a digital one silent)
+AUDIO_IN_GAP_DB = -6.0
 
 # Why resolve_damage found nothing to restore (Restoration.unchanged), per task.
 NOTHING_FOUND = {
@@ -108,7 +120,30 @@ def restore(
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
     if resolved is not damage and isinstance(resolved, Inpaint):
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
+    elif isinstance(resolved, Inpaint) and (loud := _gaps_with_audio(audio, sample_rate, resolved)):
+        restoration.details[GAPS_WITH_AUDIO] = loud
     return restoration
+
+
+def _gaps_with_audio(audio: np.ndarray, sample_rate: int, damage: Inpaint) -> list[str]:
+    """A line for each given gap whose input is within ``AUDIO_IN_GAP_DB`` of the level of the
+    audio around it (a gap's length either side): not a dropout but music, which the fill
+    replaced (a misplaced selection had been replaced in silence)."""
+    lines = []
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, sample_rate)
+        around = np.concatenate(
+            [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
+        )
+        inside, outside = (float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size
+                           else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
+        if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
+            lines.append(
+                f"gap {gap} held audio at {20 * np.log10(inside):.1f} dBFS, "
+                f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
+                "dropout; its music was replaced"
+            )
+    return lines
 
 
 def degrade(

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.backends import FOUND_GAPS, Restoration
+from diffmusic_engine.backends import FOUND_GAPS, GAPS_WITH_AUDIO, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -229,6 +229,8 @@ def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: li
     if found:
         spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
         print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
+    for line in restoration.details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:

@@ -350,3 +350,22 @@ def test_out_of_range_numbers_are_usage_errors_before_anything_starts(tmp_path, 
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_.value.code == 2 and message in err[-1], (argv, err)
     assert not connection.exists()
+
+
+def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
+    """A misplaced selection (the gap holds the song, not a dropout) had its music replaced
+    without a word; a real dropout (silence) is not named."""
+    t = np.arange(2 * SR) / SR
+    song = tmp_path / "song.wav"
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.2 * np.sin(2 * np.pi * 3 * t))
+    sf.write(song, tone, SR, subtype="FLOAT")
+    code, err = run_cli(capsys, ["restore", str(song), "-o", str(tmp_path / "o.wav"), "--task",
+                                 "inpaint", "--gap", "1.0:1.05", "--quiet"])  # fmt: skip
+    assert code == 0 and len(err) == 1, err
+    assert err[0].startswith("warning: gap 1:1.05 held audio at -1")
+    assert err[0].endswith("dB from the audio around it: not a dropout; its music was replaced")
+    tone[SR : SR + SR // 20] = 0.0  # a dropout there
+    sf.write(song, tone, SR, subtype="FLOAT")
+    code, err = run_cli(capsys, ["restore", str(song), "-o", str(tmp_path / "o.wav"), "--task",
+                                 "inpaint", "--gap", "1.0:1.05", "--quiet"])  # fmt: skip
+    assert (code, err) == (0, [])
