@@ -17,7 +17,6 @@ from bridge.defaults import Limits
 from bridge.protocol import Message, ProtocolError, check_job_id, check_priority, read_buffers
 from diffmusic_engine.api import Restoration, restore
 from diffmusic_engine.audio import check_audio
-from diffmusic_engine.backends import BACKENDS, DEFAULT_BACKEND
 from diffmusic_engine.damage import (
     Damage,
     Dereverb,
@@ -26,7 +25,7 @@ from diffmusic_engine.damage import (
     damage_to_dict,
 )
 from diffmusic_engine.errors import DiffMusicError
-from diffmusic_engine.options import check_options, resolve_options
+from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
 RIR_BUFFER = "buffer:rir"  # damage.rir value meaning "the impulse response is the rir buffer"
@@ -52,11 +51,10 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     except DiffMusicError as exc:
         raise ProtocolError("bad-request", str(exc)) from None
     priority = content.get("priority", 0)
-    backend = content.get("backend", DEFAULT_BACKEND)
-    if backend not in BACKENDS:
-        raise ProtocolError(
-            "invalid-options", f"backend {backend!r}: expected one of {', '.join(BACKENDS)}"
-        )
+    try:  # the engine's one rule (a list given as the backend had been a TypeError)
+        backend = resolve_backend(content.get("backend"))
+    except DiffMusicError as exc:
+        raise ProtocolError("invalid-options", str(exc)) from None
     options = content.get("options", {})
     if not isinstance(options, dict):
         raise ProtocolError("invalid-options", "options must be a JSON object")

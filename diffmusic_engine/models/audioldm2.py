@@ -108,9 +108,8 @@ def clap_text_features(
 
 
 class AudioLDM2Adapter(LatentAudioAdapter):
-    """AudioLDM2: UNet with two cross-attention streams; CFG scale 3.5 (the pipeline default)."""
-
-    default_guidance_scale = 3.5
+    """AudioLDM2: UNet with two cross-attention streams; CFG scale 3.5 (the pipeline default,
+    :class:`LatentAudioAdapter`'s)."""
 
     def __init__(
         self,

@@ -165,6 +165,9 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         assert code == "invalid-options" and "guidance_dtype" in text
         code, text = submit_error(client, clip, pr, backend="magic")
         assert code == "invalid-options" and "magic" in text
+        code, text = submit_error(client, clip, pr, backend=["dsp"])  # had been "internal"
+        assert code == "invalid-options"
+        assert text.endswith("backend ['dsp']: expected one of dsp, diffusion")
         code, text = submit_error(client, clip, pr, job_id="../etc/passwd")
         assert code == "bad-request"
         content, buffers = submit_message(clip, RATE, pr)
