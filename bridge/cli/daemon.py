@@ -194,9 +194,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _default_device() -> str:
-    import torch
+    from diffmusic_engine.models.base import default_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return default_device()
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -65,11 +65,10 @@ def settings_from_options(options: Mapping[str, Any]) -> Any:
 
 def get_model(model: str | Path, device: str | None = None) -> Any:
     """The loaded adapter for ``model`` on ``device``, loaded once per process (thread-safe)."""
-    import torch
-
     from diffmusic_engine.models import load_model
+    from diffmusic_engine.models.base import default_device
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     key = (model_key(str(model)), device)
     with _models_lock:
         if key not in _models:
@@ -80,9 +79,9 @@ def get_model(model: str | Path, device: str | None = None) -> Any:
 def forget_model(model: str | Path, device: str | None) -> None:
     """Drop ``model`` on ``device`` (as :func:`get_model` named them) from this process's
     models; a job still using it keeps its own reference until it ends."""
-    import torch
+    from diffmusic_engine.models.base import default_device
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     with _models_lock:
         _models.pop((model_key(str(model)), device), None)
 

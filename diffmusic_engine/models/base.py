@@ -104,6 +104,11 @@ def stack_guidance(
     }
 
 
+def default_device() -> str:
+    """Where a model runs when no device is named: CUDA when there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class LatentAudioAdapter:
     """The shared half of AudioLDM2 and MusicLDM: VAE, HiFi-GAN vocoder, UNet call and CFG.
 

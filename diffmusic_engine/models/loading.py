@@ -17,7 +17,12 @@ from typing import Any
 import torch
 
 from diffmusic_engine.errors import ModelError
-from diffmusic_engine.models.base import ModelAdapter, decoder_dtype, default_dtype
+from diffmusic_engine.models.base import (
+    ModelAdapter,
+    decoder_dtype,
+    default_device,
+    default_dtype,
+)
 
 KNOWN_MODELS = ("cvssp/audioldm2-music", "cvssp/audioldm2", "ucsd-reach/musicldm")
 PIPELINE_KINDS = {"AudioLDM2Pipeline": "audioldm2", "MusicLDMPipeline": "musicldm"}
@@ -61,7 +66,7 @@ def _device_and_dtype(
     id_or_path: str, device: str | None, dtype: torch.dtype | None
 ) -> tuple[torch.device, torch.dtype]:
     """The device asked for (CUDA when there is one) and its dtype, or a :class:`ModelError`."""
-    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    target = torch.device(device or default_device())
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
     if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
