@@ -390,6 +390,8 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"{m['id']}  {m['device']}  {m['bytes'] / 2**20:.0f} MiB")
     if not models["models"]:
         print("no models loaded")
+    for failed in models.get("failed", []):  # --json showed them; the table had not
+        print(f"failed to load {failed['id']}: {failed['message']}")
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 from bridge_helpers import Daemon
 
 from bridge.connection import ConnectionInfo, write_connection_file
@@ -15,6 +16,7 @@ from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.damage import PhaseRetrieval, Separate
 from diffmusic_engine.dsp.dereverb import NO_ROOM
+from diffmusic_engine.errors import ModelError
 
 RATE = 16000
 HPSS = {"masks": "harmonic-percussive"}  # the dsp backend separates only when named
@@ -279,3 +281,13 @@ def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
     message = "job again-1 was already cancelled; a job id runs once: submit with another"
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert json.loads(status_file.read_text())["state"] == "failed"
+
+
+def test_models_lists_failed_loads_as_its_json_does(daemon, tmp_path, cli_command):
+    """The table had said only "no models loaded" after a load failed (--json listed it)."""
+    missing = tmp_path / "no-such-model"
+    with daemon.client() as client, pytest.raises(ModelError):
+        client.load_model(str(missing), wait=120)
+    result = run(cli_command, "models", "--connection-file", daemon.connection)
+    assert result.returncode == 0, result.stderr
+    assert f"failed to load {missing}: " in result.stdout
