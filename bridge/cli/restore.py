@@ -104,11 +104,13 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
 def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:
     """Where each track goes: ``OUT`` itself; for declick also ``<OUT stem>_removed<suffix>``
     (what was removed, to audition); ``OUT/<stem>_source<i><suffix>`` for sources."""
+    if n_tracks == 1 or task == "declick":
+        if output.is_dir() or output.name in ("", ".", ".."):  # with_name raised on "-o ."
+            example = output / f"{input_path.stem}{input_path.suffix or '.wav'}"
+            raise OutputError(f"{output} is a folder; give a file name to write, e.g. {example}")
     if n_tracks == 1:
         return [output]
     if task == "declick":
-        if output.name in ("", ".", ".."):  # with_name raised ValueError on "-o ."
-            raise OutputError(f"{output} is a folder; give a file name to write")
         return [output, output.with_name(f"{output.stem}_removed{output.suffix}")]
     suffix = input_path.suffix or ".wav"
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]

@@ -291,3 +291,15 @@ def test_models_lists_failed_loads_as_its_json_does(daemon, tmp_path, cli_comman
     result = run(cli_command, "models", "--connection-file", daemon.connection)
     assert result.returncode == 0, result.stderr
     assert f"failed to load {missing}: " in result.stdout
+
+
+def test_fetch_of_one_track_into_a_folder_names_the_folder(daemon, clip, tmp_path, cli_command):
+    """It had said "cannot write a file without an extension"."""
+    with daemon.client() as client:
+        job = client.submit(clip, RATE, PhaseRetrieval(256, 64), options={"iterations": 2},
+                            source={"name": "take.flac", "file_dtype": "int16"})  # fmt: skip
+        assert client.wait(job, timeout=60)["state"] == "finished"
+    result = run(cli_command, "fetch", job, "-o", tmp_path, "--connection-file", daemon.connection)
+    assert result.returncode == 1
+    assert result.stderr == (f"error: {tmp_path} is a folder; give a file name to write, e.g. "
+                             f"{tmp_path / 'take.flac'}\n")  # fmt: skip
