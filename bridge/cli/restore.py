@@ -101,11 +101,19 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     return backend, with_model_keys(options)  # a local folder named from here
 
 
+def _is_folder(path: Path) -> bool:
+    """``path.is_dir()``, false for a name the system refuses (the write check names it)."""
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long
+        return False
+
+
 def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:
     """Where each track goes: ``OUT`` itself; for declick also ``<OUT stem>_removed<suffix>``
     (what was removed, to audition); ``OUT/<stem>_source<i><suffix>`` for sources."""
     if n_tracks == 1 or task == "declick":
-        if output.is_dir() or output.name in ("", ".", ".."):  # with_name raised on "-o ."
+        if _is_folder(output) or output.name in ("", ".", ".."):  # with_name raised on "-o ."
             example = output / f"{input_path.stem}{input_path.suffix or '.wav'}"
             raise OutputError(f"{output} is a folder; give a file name to write, e.g. {example}")
     if n_tracks == 1:
