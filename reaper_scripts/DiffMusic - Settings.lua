@@ -48,17 +48,13 @@ for _, key in ipairs(dm.SETTING_ORDER) do reaper.SetExtState(dm.SECTION, key, ne
 -- Check the daemon now (a short wait, only in this dialog): `diffmusic ping`, its tries (3) of
 -- PING_TIMEOUT s well within ExecProcess's wait (a stale connection file had taken 30 s).
 local PING_TIMEOUT, EXEC_WAIT_MS = 3, 20000
-local args = { dm.quote(new.cli), "ping", "--timeout", tostring(PING_TIMEOUT) }
-if new.connection_file ~= "" then
-  args[#args + 1] = "--connection-file " .. dm.quote(new.connection_file)
-end
+local args = dm.client_command(new, "ping", "--timeout", tostring(PING_TIMEOUT))
+for i, arg in ipairs(args) do args[i] = dm.quote(arg) end
 local result = reaper.ExecProcess(table.concat(args, " "), EXEC_WAIT_MS) or ""
 local code, output = result:match("^(%-?%d+)\n(.*)$")
 if code == "0" then
   dm.message("Settings saved. The daemon answers.")
 else
-  local line = ""
-  for l in (output or result):gmatch("[^\r\n]+") do if l:match("%S") then line = l end end
-  dm.message("Settings saved, but the daemon did not answer:\n" .. line
+  dm.message("Settings saved, but the daemon did not answer:\n" .. dm.last_line(output or result)
     .. "\n\nStart it with: diffmusic serve")
 end

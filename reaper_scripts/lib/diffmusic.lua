@@ -52,6 +52,7 @@ local M = {
   pending_jobs = job_store.pending_jobs, unregister_job = job_store.unregister_job,
   new_job = job_store.new_job,
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
+  client_command = runner.client_command, last_line = system.last_line,
   place_jobs = placement.place_jobs, watch = ui.watch,
 }
 

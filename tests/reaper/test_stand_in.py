@@ -150,6 +150,6 @@ def test_settings_are_checked_and_kept_in_extstate(tmp_path: Path) -> None:
     # for ExecProcess's 20 s wait
     assert "did not answer" in report["messages"][0]["message"]
     assert report["exec"] == [
-        f"'{tmp_path / 'no-diffmusic'}' ping --timeout 3 --connection-file '/tmp/c.json'"
+        f"'{tmp_path / 'no-diffmusic'}' 'ping' '--timeout' '3' '--connection-file' '/tmp/c.json'"
     ]
     assert report["undo_points"] == [] and report["changes"] == []

@@ -7,9 +7,19 @@ local system = use("system")
 
 local M = {}
 
+-- The arguments of a client command (`diffmusic COMMAND ...`) with the settings' connection
+-- file: every command the scripts run reaches the daemon the same way.
+function M.client_command(s, command, ...)
+  local args = { s.cli, command, ... }
+  if s.connection_file ~= "" then
+    table.move({ "--connection-file", s.connection_file }, 1, 2, #args + 1, args)
+  end
+  return args
+end
+
 -- The `diffmusic submit` command line of a job (documented in docs/protocol.md).
 function M.submit_arguments(job, s)
-  local args = { s.cli, "submit", job.input, "--task", job.task }
+  local args = M.client_command(s, "submit", job.input, "--task", job.task)
   for _, flag in ipairs(job.flags or {}) do args[#args + 1] = flag end
   if s.preset ~= "" then table.move({ "--preset", s.preset }, 1, 2, #args + 1, args) end
   table.move({ "--backend", s.backend }, 1, 2, #args + 1, args)
@@ -17,9 +27,6 @@ function M.submit_arguments(job, s)
   if s.steps ~= "" then table.move({ "--steps", s.steps }, 1, 2, #args + 1, args) end
   table.move({ "--job-id", job.id, "--wait", "-o", job.output, "--status-file", job.status, "--json" },
     1, 9, #args + 1, args)
-  if s.connection_file ~= "" then
-    table.move({ "--connection-file", s.connection_file }, 1, 2, #args + 1, args)
-  end
   return args
 end
 
@@ -76,20 +83,11 @@ function M.start_job(job, s)
 end
 
 function M.cancel_job(job, s)
-  local args = { s.cli, "cancel", job.id }
-  if s.connection_file ~= "" then
-    table.move({ "--connection-file", s.connection_file }, 1, 2, #args + 1, args)
-  end
-  M.launch(job.dir, "cancel", args)
+  M.launch(job.dir, "cancel", M.client_command(s, "cancel", job.id))
 end
 
 local function last_line(path)
-  local text = system.read_file(path) or ""
-  local line = ""
-  for l in text:gmatch("[^\r\n]+") do
-    if l:match("%S") then line = l end
-  end
-  return line
+  return system.last_line(system.read_file(path))
 end
 
 -- The exit code in the text of an .exit file (-1 if none), and whether it says the command

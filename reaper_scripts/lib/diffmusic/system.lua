@@ -20,13 +20,32 @@ function M.read_file(path)
   return text
 end
 
--- Write a whole file atomically: a temporary file beside it, then a rename.
+-- Every file the scripts write goes to its temporary (beside it) and is then renamed into
+-- place (M.put_in_place): a reader sees the old file or the new one, never half of one.
+function M.temporary_for(path)
+  return path .. ".tmp"
+end
+
+function M.put_in_place(tmp, path)
+  assert(os.rename(tmp, path))
+end
+
+-- Write a whole file atomically.
 function M.write_file(path, text)
-  local tmp = path .. ".tmp"
+  local tmp = M.temporary_for(path)
   local f = assert(io.open(tmp, "wb"))
   f:write(text)
   f:close()
-  assert(os.rename(tmp, path))
+  M.put_in_place(tmp, path)
+end
+
+-- The last line of `text` that is not blank ("" if none): what a log's failure says.
+function M.last_line(text)
+  local line = ""
+  for l in (text or ""):gmatch("[^\r\n]+") do
+    if l:match("%S") then line = l end
+  end
+  return line
 end
 
 function M.join(...)

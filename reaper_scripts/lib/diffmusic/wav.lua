@@ -1,6 +1,9 @@
 -- DiffMusic for REAPER: 32-bit float WAV files: header, reading the format, exporting a take, splicing.
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
+local use = ... -- the library's module loader (lib/diffmusic.lua)
+local system = use("system")
+
 local M = {}
 -- REAPER's Lua has no audio file writer, so the RIFF bytes are packed by hand: a canonical
 -- 44-byte header (IEEE float, 32 bits) followed by interleaved little-endian floats.
@@ -53,7 +56,7 @@ end
 -- item is read over several defer cycles instead of freezing REAPER.
 function M.exporter(take, rate, channels, first, frames, path)
   local accessor = reaper.CreateTakeAudioAccessor(take)
-  local tmp = path .. ".tmp"
+  local tmp = system.temporary_for(path)
   local f, problem = io.open(tmp, "wb")
   if not f then
     reaper.DestroyAudioAccessor(accessor)
@@ -88,7 +91,7 @@ function M.exporter(take, rate, channels, first, frames, path)
       if done < frames then return false end
       assert(f:close())
       f = nil
-      assert(os.rename(tmp, path))
+      system.put_in_place(tmp, path)
       reaper.DestroyAudioAccessor(accessor)
       accessor = nil
       return true
@@ -122,7 +125,7 @@ function M.splice(base, patch, first, path)
   local frame_bytes = b.channels * 4
   local src = assert(io.open(base, "rb"))
   local pf = assert(io.open(patch, "rb"))
-  local tmp = path .. ".tmp"
+  local tmp = system.temporary_for(path)
   local out = assert(io.open(tmp, "wb"))
   local function copy(from, count)
     while count > 0 do
@@ -137,7 +140,7 @@ function M.splice(base, patch, first, path)
   src:seek("cur", p.frames * frame_bytes)
   copy(src, (b.frames - first - p.frames) * frame_bytes) -- frames after the patch
   src:close(); pf:close(); out:close()
-  assert(os.rename(tmp, path))
+  system.put_in_place(tmp, path)
   return path
 end
 
