@@ -124,6 +124,7 @@ def listening(host: str, port: int, timeout: float = 1.0) -> bool:
     """Whether something accepts TCP connections on ``host:port`` (a daemon's request socket).
     A connection file left by a crash may name a pid the system has since given to another
     program: alive, but nothing of ours listens on the file's port."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "*": "127.0.0.1"}.get(host, host)  # bound to all
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True

@@ -118,6 +118,10 @@ def restore(
         details = {"backend": backend, "task": damage.task, UNCHANGED: why}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
+    # what clients place results by (a separation's sources, declick's removed clicks), from
+    # every backend (the diffusion backend's details had no task)
+    restoration.details.setdefault("task", damage.task)
+    restoration.details.setdefault("backend", backend)
     if resolved is not damage and isinstance(resolved, Inpaint):
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
     elif isinstance(resolved, Inpaint) and (loud := _gaps_with_audio(audio, sample_rate, resolved)):

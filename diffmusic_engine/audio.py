@@ -219,9 +219,10 @@ def write_tracks(
     *,
     source_dtype: str = "float32",
 ) -> list[Path]:
-    """Write each track to its path as :func:`write_audio` does, all or none: every track goes
-    to its temporary first, and only when all are written are they renamed into place (a full
-    disk had left the first of two separated sources written and the second missing)."""
+    """Write each track to its path as :func:`write_audio` does: every track goes to its
+    temporary first, and only when all are written are they renamed into place, so a failed
+    write (a full disk had left the first of two separated sources written, the second
+    missing) changes no file; only a rename failing midway could leave some renamed."""
     paths = [Path(path) for path in paths]
     for path, audio in zip(paths, tracks, strict=True):
         check_format(path)

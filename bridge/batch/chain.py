@@ -213,6 +213,9 @@ def _files_used(step: Step) -> list[Path]:
     if isinstance(step, VST3Step):
         return [step.path]
     named = [step.options.get("preset"), step.options.get("rir")]
+    damage = step.build().damage if "preset" in step.options else None  # a preset's room
+    room = getattr(damage, "rir", None)
+    named.append(str(room) if isinstance(room, Path) else None)
     return [Path(v) for v in named if isinstance(v, str) and Path(v).is_file()]
 
 

@@ -63,8 +63,8 @@ def whole_number(low: int, high: int | None = None) -> Any:
     return parse
 
 
-def seconds(low: float, high: float = math.inf, *, above: bool = True) -> Any:
-    """An argparse ``type``: a finite number of seconds (or MB) over ``low`` (at least it
+def positive_number(low: float, high: float = math.inf, *, above: bool = True) -> Any:
+    """An argparse ``type``: a finite number (seconds, MB, GB) over ``low`` (at least it
     without ``above``) and at most ``high``."""
 
     def parse(text: str) -> float:

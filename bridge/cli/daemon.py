@@ -19,9 +19,9 @@ from bridge.cli.common import (
     damage_from_args,
     emit,
     fail,
+    positive_number,
     progress_reporter,
     resolved,
-    seconds,
     tell_outcome,
     whole_number,
 )
@@ -90,7 +90,11 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: $DIFFMUSIC_CONNECTION or ~/.config/diffmusic/connection.json",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", type=seconds(0, MAX_WAIT_SECONDS), default=10.0, metavar="S", help="per try"
+        "--timeout",
+        type=positive_number(0, MAX_WAIT_SECONDS),
+        default=10.0,
+        metavar="S",
+        help="per try",
     )
     add_output_arguments(parser)
 
@@ -129,18 +133,22 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reaper-action", metavar="ID", help="/action/ID after each done")
     parser.add_argument("--preload", action="append", default=[], metavar="MODEL")
     parser.add_argument(
-        "--model-memory", type=seconds(0, above=False), default=0, metavar="GB", help="0: no limit"
+        "--model-memory",
+        type=positive_number(0, above=False),
+        default=0,
+        metavar="GB",
+        help="0: no limit",
     )
-    parser.add_argument("--result-ttl", type=seconds(0), default=RESULT_TTL, metavar="S")
+    parser.add_argument("--result-ttl", type=positive_number(0), default=RESULT_TTL, metavar="S")
     parser.add_argument(
-        "--max-duration", type=seconds(0), default=DEFAULT_LIMITS.max_duration, metavar="S"
+        "--max-duration", type=positive_number(0), default=DEFAULT_LIMITS.max_duration, metavar="S"
     )
     parser.add_argument(
         "--max-channels", type=whole_number(1), default=DEFAULT_LIMITS.max_channels, metavar="N"
     )
     parser.add_argument(
         "--max-message-mb",
-        type=seconds(1, above=False),  # a submit's frames, headers included, must fit
+        type=positive_number(1, above=False),  # a submit's frames, headers included, must fit
         default=DEFAULT_LIMITS.max_message_bytes / 2**20,
         metavar="MB",
     )
@@ -239,8 +247,10 @@ def check_status_file(args: argparse.Namespace) -> None:
         return
     taken = {"the input": args.input}
     if args.output is not None:
-        removed = args.output.with_name(f"{args.output.stem}_removed{args.output.suffix}")
-        taken.update({"the output": args.output, "declick's removed-clicks output": removed})
+        taken["the output"] = args.output
+        if args.output.name not in ("", ".", ".."):  # "-o .": a folder, no sibling name
+            removed = args.output.with_name(f"{args.output.stem}_removed{args.output.suffix}")
+            taken["declick's removed-clicks output"] = removed
     for what, path in taken.items():
         if resolved(args.status_file) == resolved(path):
             raise InputError(f"--status-file {args.status_file} is {what}; give the status "

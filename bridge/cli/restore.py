@@ -114,7 +114,7 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
     (what was removed, to audition); ``OUT/<stem>_source<i><suffix>`` for sources."""
     if n_tracks == 1 or task == "declick":
         if _is_folder(output) or output.name in ("", ".", ".."):  # with_name raised on "-o ."
-            example = output / f"{input_path.stem}{input_path.suffix or '.wav'}"
+            example = output / f"{input_path.stem}_restored{input_path.suffix or '.wav'}"
             raise OutputError(f"{output} is a folder; give a file name to write, e.g. {example}")
     if n_tracks == 1:
         return [output]

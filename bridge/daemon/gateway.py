@@ -163,7 +163,8 @@ class Gateway:
         if isinstance(exc, ProtocolError):
             log.info("%s from peer %s rejected: %s", message.type, envelope.peer, exc)
             return message.error(exc.code, str(exc))
-        if isinstance(exc, StorageError):  # the daemon's disk, not the request
+        if isinstance(exc, StorageError):  # the daemon's disk, not the request: the operator's
+            log.warning("%s from peer %s failed: %s", message.type, envelope.peer, exc)
             return message.error("internal", str(exc))
         if isinstance(exc, DiffMusicError):
             return message.error("bad-request", str(exc))

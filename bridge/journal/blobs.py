@@ -12,6 +12,7 @@ fsync) is a dozen lines that no library packages with these durability guarantee
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -28,7 +29,12 @@ import numpy as np
 
 from diffmusic_engine.errors import DiffMusicError
 
-FREE_SPACE = "; free space in the daemon's journal folder (serve --journal) and submit again"
+
+def _remedy(exc: OSError) -> str:
+    """What to do about a store that failed: free space, when space is what it lacked."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "; free space in the daemon's journal folder (serve --journal) and submit again"
+    return ""
 
 
 class StorageError(DiffMusicError):
@@ -93,7 +99,7 @@ class BlobStore:
                 (folder / name).unlink(missing_ok=True)
             for temp in folder.glob(f"*{TEMP_SUFFIX}"):
                 temp.unlink(missing_ok=True)
-            raise StorageError(f"cannot store job data in {folder}: {exc}{FREE_SPACE}") from exc
+            raise StorageError(f"cannot store job data in {folder}: {exc}{_remedy(exc)}") from exc
         return names
 
     @staticmethod
@@ -148,7 +154,7 @@ def _make_blob_dir(path: Path) -> None:
         path.mkdir()
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise StorageError(f"cannot store job data in {path.parent}: {exc}{FREE_SPACE}") from exc
+        raise StorageError(f"cannot store job data in {path.parent}: {exc}{_remedy(exc)}") from exc
 
 
 class StagedBlobs:
@@ -207,7 +213,7 @@ class StagedBlobs:
             _fsync_dir(self.folder)
         except OSError as exc:
             raise StorageError(
-                f"cannot store job data in {self.folder}: {exc}{FREE_SPACE}"
+                f"cannot store job data in {self.folder}: {exc}{_remedy(exc)}"
             ) from exc
         self._owned = False
         return self.folder, names

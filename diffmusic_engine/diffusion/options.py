@@ -61,8 +61,11 @@ def model_key(model: str) -> str:
     """The one name of ``model``: a local folder as its absolute path (``~`` expanded, relative
     to the current folder, no trailing slash), anything else (a hub id) as given. Every cache
     and every request names a model by it: ``./tiny/`` and ``/abs/tiny`` are one model."""
-    path = Path(model).expanduser()
-    return str(path.resolve()) if model and path.is_dir() else model
+    try:
+        path = Path(model).expanduser()
+        return str(path.resolve()) if model and path.is_dir() else model
+    except (OSError, ValueError, RuntimeError):  # a name no folder can have (too long, a NUL)
+        return model
 
 
 def with_model_keys(options: Mapping[str, Any]) -> dict[str, Any]:

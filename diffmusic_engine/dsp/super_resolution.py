@@ -78,6 +78,12 @@ def restore_super_resolution(
     low, high = tilt_range(cutoff)
     opts["min_tilt"] = low if opts.get("min_tilt") is None else opts["min_tilt"]
     opts["max_tilt"] = high if opts.get("max_tilt") is None else opts["max_tilt"]
+    if opts["min_tilt"] > opts["max_tilt"]:  # one bound given, the other from TILTS
+        raise DamageError(
+            f"dsp super-resolution: min_tilt {opts['min_tilt']:g} is above max_tilt "
+            f"{opts['max_tilt']:g} dB/octave (at {cutoff:.0f} Hz the range is {low:g}..{high:g} "
+            "when not given); give both"
+        )
     channels, n = audio.shape
     highpass = 1.0 - lowpass_response(n, sample_rate, cutoff).astype(np.float64)
     out = np.empty_like(audio)

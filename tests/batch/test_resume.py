@@ -127,6 +127,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow  # worker processes / a subprocess: several seconds
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_sigterm_stops_the_workers_and_leaves_no_partial_file(folder: Path, cli_command) -> None:
     """SIGTERM to the batch alone (a scheduler stopping it) had ended the main process only:
     its workers, reparented, rendered on and renamed outputs in after the batch had ended."""

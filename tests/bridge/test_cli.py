@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import socket
 import subprocess
+import sys
 
 import numpy as np
 import pytest
-from bridge_helpers import Daemon
+from bridge_helpers import Daemon, free_port
 
 from bridge.connection import ConnectionInfo, write_connection_file
 from bridge.osc import DONE
@@ -188,10 +191,11 @@ def test_serve_refuses_unusable_osc_settings_before_writing_its_connection_file(
 def test_a_connection_file_naming_another_program_s_pid_is_taken_over(tmp_path):
     """After a crash and a reboot the file's pid may belong to another program: serve had
     refused for good ("a daemon (pid N) already uses ...")."""
-    other = subprocess.Popen(["sleep", "60"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         stale = Daemon(tmp_path)
-        write_connection_file(stale.connection, ConnectionInfo("127.0.0.1", 1, 2, "00" * 32,
+        ports = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)  # nothing there
+        write_connection_file(stale.connection, ConnectionInfo("127.0.0.1", *ports, "00" * 32,
                                                                pid=other.pid))  # fmt: skip
         stale.start()
         try:
@@ -302,4 +306,15 @@ def test_fetch_of_one_track_into_a_folder_names_the_folder(daemon, clip, tmp_pat
     result = run(cli_command, "fetch", job, "-o", tmp_path, "--connection-file", daemon.connection)
     assert result.returncode == 1
     assert result.stderr == (f"error: {tmp_path} is a folder; give a file name to write, e.g. "
-                             f"{tmp_path / 'take.flac'}\n")  # fmt: skip
+                             f"{tmp_path / 'take_restored.flac'}\n")  # fmt: skip
+
+
+def test_a_status_file_check_takes_a_folder_output():
+    """ "-o ." (separate into this folder) had made the check raise ValueError (a traceback)."""
+    from pathlib import Path
+
+    from bridge.cli.daemon import check_status_file
+
+    for output in (Path("."), Path("/")):
+        args = argparse.Namespace(input=Path("a.wav"), output=output, status_file=Path("s.json"))
+        check_status_file(args)  # nothing to refuse

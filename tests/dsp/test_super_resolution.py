@@ -9,7 +9,7 @@ import soundfile as sf
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import SuperResolution
-from diffmusic_engine.errors import Cancelled
+from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.operators.super_resolution import TRANSITION
 
 SR = 44100
@@ -142,3 +142,11 @@ def test_a_clip_shorter_than_one_frame_is_extended_without_warnings(excerpt):
     out = restore(damaged, SR, damage).audio
     assert out.shape == damaged.shape and np.all(np.isfinite(out))
     assert np.sum(out.astype(np.float64) ** 2) > np.sum(damaged.astype(np.float64) ** 2)
+
+
+def test_one_tilt_bound_given_against_the_cutoff_s_other_is_refused(bandlimited):
+    """min_tilt -12 at 16 kHz, max_tilt from TILTS (-30): the clamp had been inverted and the
+    user's bound silently ignored."""
+    low, _ = bandlimited
+    with pytest.raises(DamageError, match="min_tilt -12 is above max_tilt -30 dB/octave"):
+        restore(low, SR, SuperResolution(16000.0), options={"min_tilt": -12.0})

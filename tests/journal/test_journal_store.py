@@ -402,6 +402,7 @@ def test_the_daemon_s_storage_failures_are_its_own_not_the_request_s(tmp_path):
     with pytest.raises(StorageError, match="stored audio of job 'j' is unreadable"):
         BlobStore.load("j", tmp_path / "missing.npy")
     full = StorageError(f"cannot store job data in {tmp_path}: No space left on device")
-    reply = Gateway._error_reply(None, None, Message("submit"), full)
+    peer = type("Envelope", (), {"peer": "tester"})()
+    reply = Gateway._error_reply(None, peer, Message("submit"), full)
     assert (reply.content["status"], reply.content["code"]) == ("error", "internal")
     assert reply.content["message"] == str(full)

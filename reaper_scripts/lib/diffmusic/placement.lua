@@ -148,11 +148,11 @@ function M.place_jobs(jobs, undo_name)
   for _, job in ipairs(jobs) do
     -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
     local own = job.kind == "markers" and job.diagnosis
-    local other_project = job.state == "finished" and elsewhere(job)
-    if other_project then
-      left[#left + 1] = other_project
-    elseif job.state == "finished" and (own or job_store.is_pending(job.id)) then
-      if job.unchanged then
+    if job.state == "finished" and (own or job_store.is_pending(job.id)) then
+      local other_project = elsewhere(job)
+      if other_project then
+        left[#left + 1] = other_project
+      elseif job.unchanged then
         left[#left + 1] = string.format("'%s': left as it is (%s)", job.item_label, job.unchanged)
         job_store.unregister_job(job.id)
       else
