@@ -76,29 +76,24 @@ SolveFunction = Callable[..., torch.Tensor]
 REPLICATION_MARGIN = 0.25  # s of audio around a gap given to the dsp band replication
 
 
-def _default(name: str) -> Any:
-    """The diffusion option table's default for ``name`` (its one home)."""
-    return OPTIONS[name].default
-
-
 @dataclass(frozen=True)
 class SolverSettings:
     """How to run the solver over the windows; ``None`` leaves the solver's own default. The
     defaults are the option table's (:data:`diffmusic_engine.diffusion.options.OPTIONS`)."""
 
-    sampler: str = _default("sampler")
-    vmc: bool = _default("vmc")
+    sampler: str = OPTIONS["sampler"].default
+    vmc: bool = OPTIONS["vmc"].default
     steps: int | None = None
     gamma: float | None = None
     eta: float | None = None
     seed: int = 0
     prompt: str | None = None
-    stereo: str = _default("stereo")
-    batch_size: int = _default("batch_size")
-    guidance_dtype: str = _default("guidance_dtype")
-    init: str = _default("init")  # inpainting: "pattern" starts from the dsp pattern fill (SDEdit)
+    stereo: str = OPTIONS["stereo"].default
+    batch_size: int = OPTIONS["batch_size"].default
+    guidance_dtype: str = OPTIONS["guidance_dtype"].default
+    init: str = OPTIONS["init"].default  # inpainting: "pattern" starts from the dsp fill (SDEdit)
     init_strength: float = DEFAULT_INIT_STRENGTH  # the fraction of the steps run from the fill
-    room_steps: int = _default("room_steps")  # blind dereverb only; not a solve() argument
+    room_steps: int = OPTIONS["room_steps"].default  # blind dereverb only; not for solve()
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""
