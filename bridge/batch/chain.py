@@ -106,9 +106,11 @@ class VST3Step:
 
 @dataclass(frozen=True)
 class RestoreStep:
-    """A restoration step: the keyword arguments of :class:`~bridge.batch.Restorer`."""
+    """A restoration step: the keyword arguments of :class:`~bridge.batch.Restorer`, and the
+    files it reads (its preset file, its room: named in the chain or in the preset)."""
 
     options: dict[str, Any]
+    files: tuple[Path, ...] = field(default=(), compare=False)
 
     def build(self, **overrides: Any) -> Restorer:
         return Restorer(**{**self.options, **overrides})
@@ -212,11 +214,7 @@ def _files_used(step: Step) -> list[Path]:
         return [Path(step.parameters[k]) for k in _FILE_PARAMETERS & set(step.parameters)]
     if isinstance(step, VST3Step):
         return [step.path]
-    named = [step.options.get("preset"), step.options.get("rir")]
-    damage = step.build().damage if "preset" in step.options else None  # a preset's room
-    room = getattr(damage, "rir", None)
-    named.append(str(room) if isinstance(room, Path) else None)
-    return [Path(v) for v in named if isinstance(v, str) and Path(v).is_file()]
+    return list(step.files)
 
 
 def _file_digest(path: Path) -> bytes:
@@ -309,9 +307,12 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     if isinstance(rir, str) and rir != "blind":
         options["rir"] = str(_existing_file(rir, base, "restore: rir"))
     restorer = Restorer(**options)  # raises DamageError naming the field
-    if isinstance(restorer.damage, Dereverb) and isinstance(restorer.damage.rir, Path):
-        _existing_file(restorer.damage.rir, base, "restore: rir")  # not samples given inline
-    return RestoreStep(options)
+    room = getattr(restorer.damage, "rir", None)  # the chain's, or its preset's
+    if isinstance(restorer.damage, Dereverb) and isinstance(room, Path):
+        room = _existing_file(room, base, "restore: rir")  # not samples given inline
+    named = [options.get("preset"), room if isinstance(room, Path) else None]
+    files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
+    return RestoreStep(options, files)
 
 
 def builtin_plugins() -> list[str]:

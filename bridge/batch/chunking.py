@@ -87,10 +87,7 @@ def _keep_power(tail: np.ndarray, head: np.ndarray, faded: np.ndarray, w: np.nda
     n = tail.shape[1]
     n_fft = min(2048, 1 << int(np.log2(max(n, 16))) - 1)
     hop = n_fft // 4
-    spectra = [
-        librosa.stft(x.astype(np.float64), n_fft=n_fft, hop_length=hop) for x in (tail, head)
-    ]
-    t, h = spectra  # (channels, bins, frames)
+    t, h = (librosa.stft(x.astype(np.float64), n_fft=n_fft, hop_length=hop) for x in (tail, head))
     power = np.sum(np.abs(t) ** 2, axis=(0, 2)) * np.sum(np.abs(h) ** 2, axis=(0, 2))
     rho = np.sum(np.real(t * np.conj(h)), axis=(0, 2)) / np.sqrt(np.maximum(power, 1e-300))
     rho = np.clip(rho, MIN_CORRELATION, 1.0)[:, None]  # (bins, 1)

@@ -30,6 +30,7 @@ from bridge.cli.restore import (
     backend_from_args,
     check_output,
     output_paths,
+    removed_path,
     write_restoration,
 )
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
@@ -249,8 +250,7 @@ def check_status_file(args: argparse.Namespace) -> None:
     if args.output is not None:
         taken["the output"] = args.output
         if args.output.name not in ("", ".", ".."):  # "-o .": a folder, no sibling name
-            removed = args.output.with_name(f"{args.output.stem}_removed{args.output.suffix}")
-            taken["declick's removed-clicks output"] = removed
+            taken["declick's removed-clicks output"] = removed_path(args.output)
     for what, path in taken.items():
         if resolved(args.status_file) == resolved(path):
             raise InputError(f"--status-file {args.status_file} is {what}; give the status "

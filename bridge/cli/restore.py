@@ -109,6 +109,11 @@ def _is_folder(path: Path) -> bool:
         return False
 
 
+def removed_path(output: Path) -> Path:
+    """Where declick writes what it removed, beside ``output`` (a file name)."""
+    return output.with_name(f"{output.stem}_removed{output.suffix}")
+
+
 def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") -> list[Path]:
     """Where each track goes: ``OUT`` itself; for declick also ``<OUT stem>_removed<suffix>``
     (what was removed, to audition); ``OUT/<stem>_source<i><suffix>`` for sources."""
@@ -119,7 +124,7 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
     if n_tracks == 1:
         return [output]
     if task == "declick":
-        return [output, output.with_name(f"{output.stem}_removed{output.suffix}")]
+        return [output, removed_path(output)]
     suffix = input_path.suffix or ".wav"
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]
 

@@ -92,7 +92,7 @@ class Announcer:
                 log.warning("job %s: export for OSC listeners failed: %s", job_id, one_line(exc))
                 # a listener waits for done or failed: said, with how to have the result
                 self.notifier.failed(job_id, f"finished, but its WAV for OSC listeners could "
-                                     f"not be written ({exc}); fetch it: diffmusic fetch "
+                                     f"not be written ({one_line(exc)}); fetch it: diffmusic fetch "
                                      f"{job_id} -o FILE")  # fmt: skip
                 return
             self.notifier.done(job_id, str(path), restoration.unchanged)
