@@ -8,7 +8,8 @@ that a file streamed block by block gives exactly what the same file gives in on
   whose damage is spread over the whole signal (bandwidth, reverb, phase, mixing).
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
-  Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``, whose
+  Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
+  however many dropouts a long file has. Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``, whose
   ``widen`` takes a found dropout's smeared edges in when its region is restored).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
@@ -178,11 +179,21 @@ class OverlapStream:
 
 @dataclass(frozen=True)
 class Region:
-    """Samples ``[start, end)`` restored together, holding the damaged ``spans`` (file samples)."""
+    """Samples ``[start, end)`` restored together, holding the damaged ``spans`` (file samples).
+
+    Regions follow each other in file order; the next may start before this one ends: it is
+    restored after this one, from this one's output."""
 
     start: int
     end: int
     spans: tuple[tuple[int, int], ...]
+
+
+# Regions that touch merge, up to this many contexts long; past it a span at least
+# SPLIT_APART contexts from the last one starts a region of its own. Merging without a limit
+# held a tape with a dropout every 40 s whole (one region of the file: 1.2 GB at 6 minutes).
+LONGEST_REGION_CONTEXTS = 4
+SPLIT_APART = 0.25
 
 
 def region_reach(span: tuple[int, int], context: int) -> int:
@@ -190,24 +201,39 @@ def region_reach(span: tuple[int, int], context: int) -> int:
     return max(context, 5 * (span[1] - span[0]))
 
 
-def add_span(regions: list[Region], span: tuple[int, int], total: int, context: int) -> None:
+def add_span(
+    regions: list[Region], span: tuple[int, int], total: int, context: int, margin: int = 0
+) -> None:
     """Append the region around ``span`` (later than the others), merged with the last one
-    when they touch."""
+    when they touch, unless that would make it longer than ``LONGEST_REGION_CONTEXTS`` contexts
+    and ``span`` is ``SPLIT_APART`` contexts or more from the last one's spans: then the last
+    region ends ``margin`` before ``span`` (its context keeps clear of this damage) and the new
+    one starts where it would (its context takes in the last region's restored samples)."""
     reach = region_reach(span, context)
     start, end = max(0, span[0] - reach), min(total, span[1] + reach)
     if regions and start <= regions[-1].end:
-        last = regions.pop()
+        last = regions[-1]
+        too_long = end - last.start > LONGEST_REGION_CONTEXTS * context
+        if too_long and span[0] - max(b for _, b in last.spans) >= SPLIT_APART * context:
+            regions[-1] = Region(last.start, min(last.end, span[0] - margin), last.spans)
+            start = max(start, last.start)
+            regions.append(Region(start, end, (span,)))
+            return
+        regions.pop()
         start, end, spans = last.start, max(last.end, end), (*last.spans, span)
     else:
         spans = (span,)
     regions.append(Region(start, end, spans))
 
 
-def region_plan(spans: list[tuple[int, int]], total: int, context: int) -> list[Region]:
-    """Regions around damaged ``spans`` (file samples), merged where they touch."""
+def region_plan(
+    spans: list[tuple[int, int]], total: int, context: int, margin: int = 0
+) -> list[Region]:
+    """Regions around damaged ``spans`` (file samples), merged where they touch (see
+    :func:`add_span`)."""
     regions: list[Region] = []
     for span in sorted(spans):
-        add_span(regions, span, total, context)
+        add_span(regions, span, total, context, margin)
     return regions
 
 
@@ -237,7 +263,7 @@ class RegionStream:
         if finder is not None and finder.max_length is None:
             raise ValueError("a stream can hold back only so much: give the finder a max_length")
         self.reach = context if finder is None else region_reach((0, finder.max_length), context)
-        self.regions = region_plan(spans, total, context)  # not restored yet, in order
+        self.regions = region_plan(spans, total, context, margin)  # not restored yet, in order
         self.buffer = _Buffer(channels)
         self.received = 0
 
@@ -252,7 +278,7 @@ class RegionStream:
             if self.received == self.total:  # the audio's end decides what is still open
                 found = sorted(found + self.finder.finish())
             for span in found:
-                add_span(self.regions, span, self.total, self.context)
+                add_span(self.regions, span, self.total, self.context, self.margin)
         outputs = []
         while True:
             horizon = self._horizon()
@@ -264,8 +290,9 @@ class RegionStream:
             if not self._settled(region, horizon):
                 break
             self._restore_region(region)
-            outputs.append(self._emit(region.end))
             self.regions.pop(0)
+            # the next region may start inside this one: its context is held from there
+            outputs.append(self._emit(min([region.end] + [r.start for r in self.regions[:1]])))
         return _join(outputs, self.buffer.data.shape[0])
 
     def finish(self) -> np.ndarray:
@@ -274,10 +301,13 @@ class RegionStream:
         return self.push(np.zeros((self.buffer.data.shape[0], 0), dtype=np.float32))
 
     def _settled(self, region: Region, horizon: int) -> bool:
-        """Whether ``region`` is all here and no dropout found later can join it."""
+        """Whether ``region`` is all here and no dropout found later can join it (none can
+        once a region follows it)."""
         if self.buffer.end < region.end:
             return False
-        return self.finder is None or self.received == self.total or horizon > region.end
+        if self.finder is None or self.received == self.total or len(self.regions) > 1:
+            return True
+        return horizon > region.end
 
     def _horizon(self) -> int:
         """Samples before this can no longer join a region that is not known yet."""

@@ -94,11 +94,59 @@ def test_region_stream_touches_only_the_gaps(rng) -> None:
 
 
 def test_region_plan_merges_touching_regions() -> None:
-    # context 100 (more than five gap lengths): (0, 210) and (200, 410) touch, so one region
-    regions = region_plan([(300, 310), (100, 110)], 1000, context=100)
-    assert [(r.start, r.end, r.spans) for r in regions] == [(0, 410, ((100, 110), (300, 310)))]
+    # context 120 (more than five gap lengths): (0, 230) and (180, 430) touch, so one region
+    regions = region_plan([(300, 310), (100, 110)], 1000, context=120)
+    assert [(r.start, r.end, r.spans) for r in regions] == [(0, 430, ((100, 110), (300, 310)))]
     regions = region_plan([(100, 110), (400, 410)], 1000, context=100)
     assert [(r.start, r.end) for r in regions] == [(0, 210), (300, 510)]
+
+
+def test_region_plan_splits_regions_longer_than_four_contexts() -> None:
+    # context 100, margin 3: merging stops at 400 samples; a span at least 25 samples past the
+    # last region's spans starts a region of its own, which may begin inside the last one
+    spans = [(1000, 1010), (1150, 1160), (1240, 1250), (1260, 1270), (1600, 1610)]
+    regions = region_plan(spans, 5000, context=100, margin=3)
+    assert [(r.start, r.end, r.spans) for r in regions] == [
+        (900, 1237, ((1000, 1010), (1150, 1160))),  # ends 3 before the span that split it
+        (1140, 1370, ((1240, 1250), (1260, 1270))),  # (1260, 1270) is 10 from the last: joined
+        (1500, 1710, ((1600, 1610),)),  # does not touch the last: as before
+    ]
+    # spans closer than a quarter context are never split: one long region
+    dense = [(1000 + 20 * k, 1005 + 20 * k) for k in range(40)]
+    assert [(r.start, r.end) for r in region_plan(dense, 5000, context=100)] == [(900, 1885)]
+
+
+def test_region_stream_holds_dropouts_every_few_contexts_a_region_at_a_time(rng) -> None:
+    """Dropouts 80 samples apart with a context of 100 (every region touches the next): they
+    are restored in regions of at most four contexts, each seeing the previous ones' fills,
+    and the stream never holds more than a region and a block."""
+    total, block = 6000, 50
+    audio = rng.standard_normal((1, total)).astype(np.float32)
+    gaps = [(s, s + 10) for s in range(300, 5700, 80)]
+    held, seen = [], []
+
+    def fill(x: np.ndarray, start: int, spans) -> np.ndarray:
+        seen.append((start, x.copy()))
+        y = x.copy()
+        for a, b in spans:
+            y[:, a - start : b - start] = 7.0
+        return y
+
+    stream = RegionStream(fill, total, 1, gaps, context=100, margin=0)
+    outputs = []
+    for i in range(0, total, block):
+        outputs.append(stream.push(audio[:, i : i + block]))
+        held.append(stream.buffer.data.shape[1])
+    out = np.concatenate(outputs + [stream.finish()], axis=1)
+    changed = np.zeros(total, bool)
+    for a, b in gaps:
+        changed[a:b] = True
+    assert np.all(out[:, changed] == 7.0)
+    np.testing.assert_array_equal(out[:, ~changed], audio[:, ~changed])
+    assert len(seen) > 1 and max(x.shape[1] for _, x in seen) <= 400
+    assert max(held) <= 400 + block
+    for start, x in seen[1:]:  # a later region's context holds the earlier region's last fill
+        assert np.any(x == 7.0)
 
 
 def test_region_stream_with_a_finder_matches_known_gaps(rng) -> None:
