@@ -56,10 +56,17 @@ function M.is_windows()
   return reaper.GetOS():match("^Win") ~= nil
 end
 
--- Quote one argument for the shell that runs the job script.
+-- Quote one argument for the shell that runs the job script. Windows (a .cmd file): the C
+-- runtime's command-line rules, so backslashes before a quote or the closing quote are doubled
+-- and a quote is escaped; and % doubled, which a batch file expands even between quotes (a
+-- project folder "Mix 100%" had lost its %).
 function M.quote(arg)
   arg = tostring(arg)
-  if M.is_windows() then return '"' .. arg:gsub('"', '\\"') .. '"' end
+  if M.is_windows() then
+    arg = arg:gsub('(\\*)"', function(slashes) return slashes .. slashes .. '\\"' end)
+    arg = arg:gsub("(\\+)$", "%1%1"):gsub("%%", "%%%%")
+    return '"' .. arg .. '"'
+  end
   return "'" .. arg:gsub("'", "'\\''") .. "'"
 end
 
