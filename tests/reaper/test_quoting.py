@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-SYSTEM_LUA = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic/system.lua"
+LIB = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic"
+SYSTEM_LUA = LIB / "system.lua"
 ARGS = [
     "C:\\Users\\me\\Mix 100%\\take.wav",
     "C:\\out dir\\",  # a trailing backslash would escape the closing quote
@@ -76,3 +77,31 @@ def test_posix_quoting_survives_the_shell() -> None:
     for arg in ARGS:
         out = subprocess.run(["/bin/sh", "-c", "printf %s " + quote(arg)], capture_output=True)
         assert out.stdout.decode() == arg
+
+
+def test_windows_starts_the_job_script_through_cmd_in_any_folder(tmp_path) -> None:
+    """``cmd /C`` keeps a line's quotes only when it has exactly two and nothing special (such
+    as the parentheses of "Program Files (x86)") between them; otherwise it strips the first
+    and the last quote and runs the rest."""
+    from lupa import lua54
+
+    lua = lua54.LuaRuntime()
+    lua.execute(
+        "started = {}; reaper = {GetOS = function() return 'Win64' end, "
+        "ExecProcess = function(command) started[#started + 1] = command end}"
+    )
+    start = lua.execute(
+        "local system_lua, runner_lua = ...; local modules = {json = {}}; "
+        "modules.system = load(system_lua)(); "
+        "return load(runner_lua)(function(name) return modules[name] end).start_script",
+        SYSTEM_LUA.read_text(), (LIB / "runner.lua").read_text(),
+    )  # fmt: skip
+    folder = "C:\\Program Files (x86)\\DiffMusic jobs\\job 1"
+    start(folder, "submit")
+    command = lua.eval("started[1]")
+    assert command.startswith("cmd.exe /C ")
+    line = command[len("cmd.exe /C ") :]
+    assert line.count('"') > 2
+    line = line[: line.index('"')] + line[line.index('"') + 1 :]  # the first quote
+    line = line[: line.rindex('"')] + line[line.rindex('"') + 1 :]  # and the last
+    assert windows_split(line.replace("%", "%%")) == [folder + "\\submit.cmd"]

@@ -52,7 +52,9 @@ function M.start_script(dir, name)
   local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
   os.remove(code)
   if system.is_windows() then
-    reaper.ExecProcess('cmd.exe /C "' .. system.join(dir, name .. ".cmd") .. '"', -2)
+    -- the quotes doubled: cmd /C strips the outer pair from a line with more than two (a
+    -- folder with "(" in its name, "Program Files (x86)", lost its only pair)
+    reaper.ExecProcess('cmd.exe /C ""' .. system.join(dir, name .. ".cmd") .. '""', -2)
   else
     local command = "/bin/sh " .. system.quote(system.join(dir, name .. ".sh"))
     if reaper.ExecProcess(command, -1) == nil then
