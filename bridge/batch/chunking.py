@@ -9,8 +9,9 @@ that a file streamed block by block gives exactly what the same file gives in on
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
   Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
-  however many dropouts a long file has. Gaps are given, or found as the audio goes by (``diagnose.dropouts.DropoutScanner``, whose
-  ``widen`` takes a found dropout's smeared edges in when its region is restored).
+  however many dropouts a long file has. Gaps are given, or found as the audio goes by
+  (``diagnose.dropouts.DropoutScanner``, whose ``widen`` takes a found dropout's smeared edges
+  in when its region is restored).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk

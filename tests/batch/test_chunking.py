@@ -145,7 +145,7 @@ def test_region_stream_holds_dropouts_every_few_contexts_a_region_at_a_time(rng)
     np.testing.assert_array_equal(out[:, ~changed], audio[:, ~changed])
     assert len(seen) > 1 and max(x.shape[1] for _, x in seen) <= 400
     assert max(held) <= 400 + block
-    for start, x in seen[1:]:  # a later region's context holds the earlier region's last fill
+    for _, x in seen[1:]:  # a later region's context holds the earlier region's last fill
         assert np.any(x == 7.0)
 
 
