@@ -113,3 +113,20 @@ def test_progress_and_cancel_during_the_search(riff, recorder):
     stopper = recorder(cancel_at=2)
     with pytest.raises(Cancelled):
         restore(riff, SR, damage, callback=stopper)
+
+
+def test_a_composite_of_passages_that_differ_keeps_their_level(rng):
+    """Eight gain-1 candidate passages of independent noise (nothing repeats): the geometric mean
+    of their magnitudes sits well under their power (about -2.5 dB), so the composite is scaled
+    back to their mean RMS, per channel."""
+    from diffmusic_engine.dsp.pattern import Candidate, compose
+
+    levels = np.array([1.0, 0.25])[:, None]  # two channels at different levels
+    audio = rng.standard_normal((2, 200_000)) * levels
+    first, stop, ramp = 100_000, 120_000, 500
+    shifts = [-90_000 + 10_000 * k for k in range(4)] + [30_000 + 10_000 * k for k in range(4)]
+    found = [Candidate(s, 0.0, 0.0, 0.0, np.ones(2)) for s in shifts]
+    fill = compose(audio, first, stop, found, ramp)
+    middle = fill[:, 2 * ramp : -2 * ramp]  # the composite alone
+    expected = np.mean([np.std(audio[:, first + s : stop + s], axis=1) for s in shifts], axis=0)
+    np.testing.assert_allclose(np.std(middle, axis=1), expected, rtol=0.03)  # 0.26 dB
