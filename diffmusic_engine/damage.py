@@ -22,7 +22,14 @@ import numpy as np
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import SEED
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+# The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
+# checkout has them at its top level.
+_INSTALLED_PRESETS = Path(__file__).resolve().parent / "presets"
+PRESETS_DIR = (
+    _INSTALLED_PRESETS
+    if _INSTALLED_PRESETS.is_dir()
+    else _INSTALLED_PRESETS.parent.parent / "presets"
+)
 
 
 @dataclass(frozen=True)
