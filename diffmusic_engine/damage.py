@@ -135,7 +135,10 @@ class Separate:
         if not self.weights:
             object.__setattr__(self, "weights", (1.0 / self.sources,) * self.sources)
         if len(self.weights) != self.sources:
-            raise DamageError(f"weights: {len(self.weights)} given for {self.sources} sources")
+            raise DamageError(
+                f"weights: {len(self.weights)} given for {self.sources} sources; give one per "
+                "source (--weights), or none for equal weights"
+            )
         if any(not math.isfinite(w) or w <= 0 for w in self.weights):
             raise DamageError(f"weights {list(self.weights)}: each must be > 0")
         if abs(sum(self.weights) - 1.0) > 1e-6:

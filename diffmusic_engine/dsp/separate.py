@@ -45,7 +45,8 @@ EPS = 1e-10
 DECLINED = (
     "dsp separate: spectral masks score below the mixture itself on real music, so the dsp "
     "backend does not separate; use --backend diffusion --model ID (a GPU is advised), or name a "
-    "harmonic/percussive split: --preset harmonic-percussive"
+    "harmonic/percussive split: --preset harmonic-percussive (in REAPER: the Backend and Model, "
+    "or the Preset, of DiffMusic - Settings)"
 )
 
 
