@@ -56,7 +56,10 @@ def test_dict_round_trip_through_json(damage):
         ({"task": "phase-retrieval", "n_fft": 1000}, "power of two"),
         ({"task": "phase-retrieval", "n_fft": 1024, "hop": 1024}, "hop"),
         ({"task": "separate", "sources": 2, "weights": [0.7, 0.7]}, "sum to 1"),
-        ({"task": "separate", "sources": 3, "weights": [0.5, 0.5]}, "2 given for 3 sources; give one per"),
+        (
+            {"task": "separate", "sources": 3, "weights": [0.5, 0.5]},
+            "2 given for 3 sources; give one per",
+        ),
         ({"task": "separate", "sources": 2, "weights": [1.5, -0.5]}, "> 0"),
         ({"task": "denoise"}, "task 'denoise'"),
         ({"task": "inpaint", "gaps": ["1:2"], "colour": "red"}, "unknown field"),
