@@ -30,3 +30,22 @@ def report(callback: ProgressCallback | None, step: int, total: int, stage: str 
     """Send one report to ``callback`` if there is one (it may raise ``Cancelled``)."""
     if callback is not None:
         callback(Progress(step, total, stage))
+
+
+PART_STEPS = 1000  # the resolution of a stage's progress reported as part of a job's
+
+
+def part_of(
+    callback: ProgressCallback | None, first: float, last: float
+) -> ProgressCallback | None:
+    """A callback for one stage of a job of several: the stage's fraction reported as the job's
+    ``first`` to ``last`` (thousandths), so that the job's progress never runs back to 0 (a
+    blind dereverb's had gone to 1.0 with its room estimate, then to 0 again)."""
+    if callback is None:
+        return None
+
+    def scaled(progress: Progress) -> None:
+        done = first + (last - first) * progress.fraction
+        callback(Progress(round(PART_STEPS * done), PART_STEPS, progress.stage))
+
+    return scaled

@@ -10,6 +10,7 @@ from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp.dereverb import (
+    ROOM_SHARE,
     bounded_share,
     dereverb_in_room,
     removal_limit_db,
@@ -68,6 +69,10 @@ def test_blind_runs_wpe_in_a_long_room(hall, recorder):
     assert 0 < result.details["removed_db"] <= limit + 0.2  # the STFT's overlap: not exact
     assert callback.fractions[-1] == 1.0
     assert {p.stage for p in callback.reports} == {"room", "dereverb"}
+    # one job's progress: the room estimate's share, then WPE's, never back towards 0
+    assert callback.fractions == sorted(callback.fractions)
+    room = [p.fraction for p in callback.reports if p.stage == "room"]
+    assert room[-1] == pytest.approx(ROOM_SHARE)
     # WPE subtracts a prediction of the late reverberation: the output has less energy.
     assert np.sum(out.astype(np.float64) ** 2) < np.sum(reverberant.astype(np.float64) ** 2)
     half = restore(reverberant, SR, Dereverb(), options={"amount": 0.5}).audio
