@@ -23,7 +23,7 @@ import soundfile as sf
 from pedalboard.io import AudioFile
 
 from diffmusic_engine.atomic import check_target, replacing
-from diffmusic_engine.errors import InputError, OutputError
+from diffmusic_engine.errors import InputError, OutputError, not_a_file
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
 _SUBTYPE_DTYPES = {
@@ -304,7 +304,7 @@ class AudioReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: no such file")
+            raise InputError(f"{self.path}: {not_a_file(self.path)}")
         self._sf: sf.SoundFile | None = None
         self._pb: AudioFile | None = None
         try:

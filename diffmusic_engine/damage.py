@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, not_a_file
 from diffmusic_engine.options import SEED
 
 # The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
@@ -461,4 +461,4 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
             if _ends_after(gap, sample_rate, samples):
                 raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
-        raise DamageError(f"impulse response {damage.rir}: no such file")
+        raise DamageError(f"impulse response {damage.rir}: {not_a_file(damage.rir)}")

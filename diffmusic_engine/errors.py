@@ -1,5 +1,8 @@
 """Errors a user can act on. Each carries one line that names the problem."""
 
+import os
+from pathlib import Path
+
 
 class DiffMusicError(Exception):
     """Base class: the message is a single line fit to print after ``error:``."""
@@ -24,6 +27,12 @@ class ModelError(DiffMusicError):
 
 class Cancelled(DiffMusicError):  # noqa: N818 - reads better at call sites than CancelledError
     """Raised from a progress callback to stop a running restoration cooperatively."""
+
+
+def not_a_file(path: os.PathLike[str] | str) -> str:
+    """Why ``path``, which is not a readable file, cannot be read: ``no such file``, or that it
+    is a folder (a folder given as an input had read "no such file", though it exists)."""
+    return "a folder, not a file" if Path(path).is_dir() else "no such file"
 
 
 def one_line(exc: BaseException) -> str:

@@ -44,7 +44,7 @@ import pedalboard
 from bridge.batch.restorer import Restorer
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.errors import DiffMusicError, InputError
+from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
 
 # pedalboard classes that are containers or loaders, not effects one can name in a chain.
 _NOT_EFFECTS = {"Plugin", "Pedalboard", "Chain", "Mix", "PluginContainer", "ExternalPlugin",
@@ -167,7 +167,7 @@ def load_chain(path: str | Path) -> Chain:
     """Read and validate a chain file (TOML or JSON); raises :class:`ChainError`."""
     path = Path(path)
     if not path.is_file():
-        raise ChainError(f"chain {path}: no such file")
+        raise ChainError(f"chain {path}: {not_a_file(path)}")
     if path.suffix.lower() not in (".toml", ".json"):
         raise ChainError(f"chain {path}: expected a .toml or .json file")
     try:
@@ -329,7 +329,7 @@ def _existing_file(value: Any, base: Path, what: str, folder_ok: bool = False) -
     if not path.is_absolute():
         path = base / path
     if not (path.is_file() or (folder_ok and path.is_dir())):
-        raise ChainError(f"{what}: {path}: no such file")
+        raise ChainError(f"{what}: {path}: {not_a_file(path)}")
     return path
 
 

@@ -25,6 +25,8 @@ def bad_file(tmp_path, kind: str):
         data = np.zeros((100, 1), np.float32)
         data[10] = np.nan
         sf.write(path, data, SR, subtype="FLOAT")
+    elif kind == "folder":
+        path.mkdir()
     return path
 
 
@@ -33,6 +35,7 @@ CASES = {
     "end before start": (["--task", "inpaint", "--gap", "0.5:0.4"], "end must be after start"),
     "cutoff above Nyquist": (["--task", "super-resolution", "--cutoff", "12000"], "Nyquist"),
     "missing impulse response": (["--task", "dereverb", "--rir", "nope.wav"], "no such file"),
+    "impulse response a folder": (["--task", "dereverb", "--rir", "."], "a folder, not a file"),
     "no task": ([], "no task"),
     "weights not summing to one": (
         ["--task", "separate", "--sources", "2", "--weights", "0.9,0.9"],
@@ -66,6 +69,7 @@ def test_bad_damage_is_refused_before_anything_is_written(tmp_path, capsys, clip
         ("empty", "empty audio"),
         ("nan", "non-finite"),
         ("missing", "no such file"),
+        ("folder", "a folder, not a file"),
     ],
 )
 def test_bad_audio_is_refused(tmp_path, capsys, kind, message):
