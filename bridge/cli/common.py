@@ -93,8 +93,10 @@ def add_output_arguments(
     )
 
 
-def add_damage_arguments(parser: argparse.ArgumentParser) -> None:
-    """The task and its flags; each overrides the same field of ``--preset``."""
+def add_damage_arguments(parser: argparse.ArgumentParser, *, degrade: bool = False) -> None:
+    """The task and its flags; each overrides the same field of ``--preset``. ``degrade``: also
+    the flags that only say how to make damage (``--rate``, ``--burst-db``, ``--sdr``), which
+    restore and submit refuse as unknown rather than ignore."""
     group = parser.add_argument_group("damage")
     group.add_argument("--task", choices=TASKS, help="what damage to undo (or from --preset)")
     group.add_argument("--preset", metavar="NAME|FILE", help="a preset from presets/ or a file")
@@ -116,12 +118,13 @@ def add_damage_arguments(parser: argparse.ArgumentParser) -> None:
         "--click", action="append", metavar="START:END",
         help="declick: a known click in seconds (repeatable; default: detect them)",
     )  # fmt: skip
-    group.add_argument("--rate", type=float, metavar="N", help="degrade declick: clicks per s")
-    group.add_argument(
-        "--burst-db", type=float, metavar="DB", help="degrade declick: burst RMS re the audio's"
-    )
     group.add_argument("--level", metavar="AMP|auto", help="declip: clipping level (full scale)")
-    group.add_argument("--sdr", type=float, metavar="DB", help="degrade declip: clip to this SDR")
+    if degrade:
+        group.add_argument("--rate", type=float, metavar="N", help="declick: clicks per s")
+        group.add_argument(
+            "--burst-db", type=float, metavar="DB", help="declick: burst RMS re the audio's"
+        )
+        group.add_argument("--sdr", type=float, metavar="DB", help="declip: clip to this SDR")
 
 
 def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--normalize", action="store_true",
         help=f"if the damaged audio would clip, scale it down to peak {NORMALIZED_PEAK}",
     )  # fmt: skip
-    add_damage_arguments(parser)
+    add_damage_arguments(parser, degrade=True)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 

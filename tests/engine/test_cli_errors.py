@@ -356,6 +356,20 @@ def test_out_of_range_numbers_are_usage_errors_before_anything_starts(tmp_path, 
     assert not connection.exists()
 
 
+def test_flags_that_only_make_damage_are_refused_by_restore(tmp_path, capsys, clip):
+    """--sdr, --rate and --burst-db say how degrade makes damage: restore had taken and ignored
+    them (exit 0, the clip unchanged); a flag a command lacks shows that command's usage."""
+    out = tmp_path / "out.wav"
+    for flags in (["--task", "declip", "--sdr", "10"], ["--task", "declick", "--rate", "5"],
+                  ["--task", "declick", "--burst-db", "3"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            main(["restore", str(clip), "-o", str(out), *flags])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and err[0].startswith("usage: diffmusic restore ")
+        assert err[-1] == f"diffmusic restore: error: unrecognized arguments: {' '.join(flags[2:])}"
+    assert not out.exists()
+
+
 def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
     """A misplaced selection (the gap holds the song, not a dropout) had its music replaced
     without a word; a real dropout (silence) is not named."""
