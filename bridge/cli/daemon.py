@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
 from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import check_writable, read_audio
+from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.errors import DiffMusicError, InputError
 from diffmusic_engine.progress import Progress
 
@@ -301,9 +303,12 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             error = final.get("error") or f"job {job_id} was {final['state']}"
             status.update(state=final["state"], error=error)
             return fail(error, args)
-        if args.output is None:
-            status.update(state="finished", fraction=1.0)
-            emit(args, "done", job=job_id, state="finished")
+        if args.output is None:  # the result stays on the daemon: said if it is the input
+            why = (final.get("details") or {}).get(UNCHANGED)
+            status.update(state="finished", fraction=1.0, unchanged=why)
+            emit(args, "done", job=job_id, state="finished", **({"unchanged": why} if why else {}))
+            if why and not args.json:
+                print(f"note: job {job_id} left the input unchanged: {why}", file=sys.stderr)
             return 0
         restoration = client.fetch(job_id)
         paths = output_paths(

@@ -105,6 +105,16 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     assert result.stdout == f"{out}\n"
     assert result.stderr == f"note: {out} is the input unchanged: {why}\n"
 
+    # waited for with no output file: the result stays on the daemon, and is still said
+    status_file = tmp_path / "wait.json"
+    wait = ("--wait", "--status-file", status_file, "--connection-file", daemon.connection)
+    result = run(cli_command, "submit", source, *blind, "--job-id", "same-2", "--json", *wait)
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done == {"event": "done", "job": "same-2", "state": "finished", "unchanged": why}
+    assert json.loads(status_file.read_text())["unchanged"] == why
+    result = run(cli_command, "submit", source, *blind, "--job-id", "same-3", "--quiet", *wait)
+    assert result.stderr == f"note: job same-3 left the input unchanged: {why}\n"
+
 
 def test_fetch_separation_into_a_folder(daemon, clip, tmp_path, cli_command):
     with daemon.client() as client:
