@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=FORMATS, help="output format (default: the input's)")
     parser.add_argument(
         "--report", type=Path, metavar="PATH",
-        help="report file, .json or .csv (default OUTDIR/batch-report.json)",
+        help="report file: CSV if it ends in .csv, else JSON (default OUTDIR/batch-report.json)",
     )  # fmt: skip
     parser.add_argument("--connect", action="store_true",
                         help="run restoration steps through the daemon")  # fmt: skip
