@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.batch.report import REPORT_NAME
 from diffmusic_engine.errors import InputError
 
 AUDIO_SUFFIXES = {".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}
@@ -56,8 +57,10 @@ def plan_items(
 
 def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Path, Path]]:
     """``(file, path relative to where it was found)`` of every input, each once. A folder's or
-    a pattern's files under the output folder are earlier outputs and are left out; a folder
-    that is the output folder (or inside it) is refused, as is a batch left with nothing."""
+    a pattern's files under the output folder are earlier outputs and are left out, as are a
+    folder's files in a subfolder holding a batch report (another batch's output: a run into
+    ``in/out2`` had rendered ``in/out``'s renders again); a folder that is the output folder (or
+    inside it) is refused, as is a batch left with nothing."""
     found: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
     excluded = outdir.resolve() if outdir is not None else None
@@ -91,7 +94,10 @@ def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Pa
             if not files:
                 raise InputError(f"{path}: folder holds no audio files")
             for file in files:
-                add(file, file.relative_to(path), searched=True)
+                if _in_earlier_output(file, path):
+                    left_out += 1
+                else:
+                    add(file, file.relative_to(path), searched=True)
         else:
             matches = sorted(Path(m) for m in glob.glob(str(entry), recursive=True))
             files = [m for m in matches if m.is_file()]
@@ -101,7 +107,19 @@ def _collect(inputs: Sequence[str | Path], outdir: Path | None) -> list[tuple[Pa
                 add(file, Path(file.name), searched=True)
     if not found and left_out:
         raise InputError(
-            f"every input ({left_out} file(s)) is inside the output folder {outdir}; "
-            "choose an -o outside the inputs"
+            f"every input ({left_out} file(s)) is an earlier batch's output (inside the output "
+            f"folder {outdir}, or a folder with a {REPORT_NAME}); choose an -o outside the "
+            "inputs, or give that folder itself as the input"
         )
     return found
+
+
+def _in_earlier_output(file: Path, searched: Path) -> bool:
+    """Whether ``file``, found in the folder ``searched``, sits in one of its subfolders that
+    holds a batch report (:data:`~bridge.batch.report.REPORT_NAME`)."""
+    folder = file.parent
+    while folder != searched and folder != folder.parent:
+        if (folder / REPORT_NAME).is_file():
+            return True
+        folder = folder.parent
+    return False

@@ -12,6 +12,9 @@ from typing import Any
 from diffmusic_engine.atomic import write_text_atomic
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+# the report in its output folder unless --report says otherwise; it marks the folder as a
+# batch's output, which a later batch searching a folder above it leaves out
+REPORT_NAME = "batch-report.json"
 
 
 @dataclass(frozen=True)

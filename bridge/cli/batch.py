@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
-from bridge.batch.report import FAILED, FileResult, summarize
+from bridge.batch.report import FAILED, REPORT_NAME, FileResult, summarize
 from bridge.cli.common import add_output_arguments, emit, whole_number
 from diffmusic_engine.atomic import check_target
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     chain = load_chain(args.chain)  # validated before any audio is touched
     items = plan_items(args.inputs, args.outdir, args.format)
-    report = args.report or args.outdir / "batch-report.json"
+    report = args.report or args.outdir / REPORT_NAME
     check_target(report)  # before the work, not after it (an unwritable one lost the run's)
     overrides = {}
     if args.connect:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.batch.inputs import plan_items
+from bridge.batch.report import REPORT_NAME
 from bridge.cli import main
 from diffmusic_engine.errors import InputError
 
@@ -27,6 +28,16 @@ def test_an_earlier_output_inside_the_input_folder_is_left_out(folder: Path) -> 
         ("a.wav", Path("out/a.wav")), ("b.flac", Path("out/b.flac"))]  # fmt: skip
 
 
+def test_another_batch_s_output_inside_the_input_folder_is_left_out(folder: Path) -> None:
+    """A run into ``in/out2`` had rendered the first run's renders in ``in/out`` again; a
+    subfolder with a batch report is a batch's output. Given as the input itself, it is read."""
+    (folder / "out" / REPORT_NAME).write_text("{}")
+    items = plan_items([folder], folder / "out2")
+    assert [i.source.relative_to(folder) for i in items] == [Path("a.wav"), Path("b.flac")]
+    items = plan_items([folder / "out"], folder.parent / "again")
+    assert [i.source.relative_to(folder) for i in items] == [Path("out/a.wav")]
+
+
 @pytest.mark.parametrize(
     ("entry", "outdir"),
     [(".", "."), (".", ".."), ("out", "out")],  # relative to the input folder
@@ -37,7 +48,10 @@ def test_an_output_folder_holding_an_input_folder_is_refused(folder, entry, outd
 
 
 def test_a_pattern_whose_files_all_sit_in_the_output_folder_is_refused(folder: Path) -> None:
-    with pytest.raises(InputError, match=r"every input \(2 file\(s\)\) is inside the output"):
+    with pytest.raises(
+        InputError,
+        match=r"every input \(2 file\(s\)\) is an earlier batch.s output \(inside the output",
+    ):
         plan_items([str(folder / "*.*")], folder, "flac")
 
 
