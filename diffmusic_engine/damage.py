@@ -393,6 +393,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if not path.is_file():
         candidates = [PRESETS_DIR / f"{name_or_path}{ext}" for ext in (".toml", ".json")]
         path = next((c for c in candidates if c.is_file()), path)
+    if path.is_dir():
+        raise DamageError(f"preset {name_or_path!s}: {not_a_file(path)}")
     if not path.is_file():
         names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
         raise DamageError(f"preset {name_or_path!s}: no such file or preset (known: {names})")

@@ -9,9 +9,10 @@ that a file streamed block by block gives exactly what the same file gives in on
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
   Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
-  however many dropouts a long file has. Gaps are given, or found as the audio goes by
-  (``diagnose.dropouts.DropoutScanner``, whose ``widen`` takes a found dropout's smeared edges
-  in when its region is restored).
+  however many dropouts a long file has, unless they follow each other closer than a quarter
+  context all along (they are then restored as one region). Gaps are given, or found as the
+  audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``widen`` takes a found dropout's
+  smeared edges in when its region is restored).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
@@ -207,7 +208,8 @@ def add_span(
 ) -> None:
     """Append the region around ``span`` (later than the others), merged with the last one
     when they touch, unless that would make it longer than ``LONGEST_REGION_CONTEXTS`` contexts
-    and ``span`` is ``SPLIT_APART`` contexts or more from the last one's spans: then the last
+    and ``span`` is ``SPLIT_APART`` contexts (and two margins) or more from the last one's
+    spans: then the last
     region ends ``margin`` before ``span`` (its context keeps clear of this damage) and the new
     one starts where it would (its context takes in the last region's restored samples)."""
     reach = region_reach(span, context)
@@ -215,7 +217,8 @@ def add_span(
     if regions and start <= regions[-1].end:
         last = regions[-1]
         too_long = end - last.start > LONGEST_REGION_CONTEXTS * context
-        if too_long and span[0] - max(b for _, b in last.spans) >= SPLIT_APART * context:
+        apart = span[0] - max(b for _, b in last.spans)
+        if context > 0 and too_long and apart >= max(SPLIT_APART * context, 2 * margin + 1):
             regions[-1] = Region(last.start, min(last.end, span[0] - margin), last.spans)
             start = max(start, last.start)
             regions.append(Region(start, end, (span,)))

@@ -297,8 +297,8 @@ def compose(
     into the composite over ``ramp`` samples. What belongs to one repeat only (a fill, a solo
     note) is attenuated; what every repeat shares (the riff, the beat) stays. The composite is
     then scaled, per channel, to the candidates' mean RMS: a geometric mean of magnitudes that
-    differ sits under their power (fills of 50 ms to 1 s in six real mixes came out a median
-    2.7 dB quieter than the music they replaced; 0.1 dB after)."""
+    differ sits under their power (fills of 0.1 to 1 s in six real mixes came out a median
+    2.66 dB quieter than the music they replaced; +0.03 dB after)."""
     import librosa
 
     n_fft, hop = 2048, 512

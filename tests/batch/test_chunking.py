@@ -111,6 +111,10 @@ def test_region_plan_splits_regions_longer_than_four_contexts() -> None:
         (1140, 1370, ((1240, 1250), (1260, 1270))),  # (1260, 1270) is 10 from the last: joined
         (1500, 1710, ((1600, 1610),)),  # does not touch the last: as before
     ]
+    # nor closer than two margins (the last region must keep its own changes): 98-sample
+    # margins, spans 50 apart, context 1 (a quarter context is no bound there)
+    regions = region_plan([(1000, 1010), (1060, 1070)], 5000, context=1, margin=98)
+    assert [(r.start, r.end) for r in regions] == [(950, 1120)]
     # spans closer than a quarter context are never split: one long region
     dense = [(1000 + 20 * k, 1005 + 20 * k) for k in range(40)]
     assert [(r.start, r.end) for r in region_plan(dense, 5000, context=100)] == [(900, 1885)]

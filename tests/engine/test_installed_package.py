@@ -29,10 +29,11 @@ print(json.dumps([str(PRESETS_DIR), names, chains]))
 
 def test_every_package_of_the_tree_is_listed() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    found = {
+    found = {  # every folder holding files (data folders too: unlisted, a wheel may drop them)
         ".".join(p.parent.relative_to(ROOT).parts)
         for top in ("bridge", "diffmusic_engine")
-        for p in (ROOT / top).rglob("__init__.py")
+        for p in (ROOT / top).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     }
     presets = {"diffmusic_engine.presets", "diffmusic_engine.presets.chains"}
     assert set(setuptools["packages"]) == found | presets

@@ -15,6 +15,7 @@ import pytest
 
 LIB = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic"
 SYSTEM_LUA = LIB / "system.lua"
+pytestmark = pytest.mark.lua
 ARGS = [
     "C:\\Users\\me\\Mix 100%\\take.wav",
     "C:\\out dir\\",  # a trailing backslash would escape the closing quote
@@ -27,17 +28,21 @@ ARGS = [
 ]
 
 
-def quote_with(os_name: str):
+def system_for(os_name: str):
     from lupa import lua54
 
     lua = lua54.LuaRuntime()
     lua.execute(f"reaper = {{GetOS = function() return {os_name!r} end}}")
-    return lua.execute(SYSTEM_LUA.read_text()).quote
+    return lua.execute(SYSTEM_LUA.read_text())
+
+
+def batch_line(line: str) -> str:
+    """A .cmd file's line as cmd hands it on: ``%%`` -> ``%`` (a lone ``%`` starts a variable)."""
+    return line.replace("%%", "\0").replace("%", "").replace("\0", "%")
 
 
 def windows_split(line: str) -> list[str]:
-    """A batch file's line (``%%`` -> ``%``) split as the C runtime splits a command line."""
-    line = line.replace("%%", "\0").replace("%", "").replace("\0", "%")
+    """A command line split as the C runtime splits it."""
     args, current, quoted, started, i = [], [], False, False, 0
     while i < len(line):
         if line[i] == "\\":
@@ -66,17 +71,20 @@ def windows_split(line: str) -> list[str]:
 
 
 def test_windows_quoting_survives_the_batch_file_and_the_c_runtime() -> None:
-    quote = quote_with("Win64")
-    line = " ".join(quote(arg) for arg in ARGS)
-    assert windows_split(line) == ARGS
+    system = system_for("Win64")
+    line = " ".join(system.quote_for_script(arg) for arg in ARGS)
+    assert windows_split(batch_line(line)) == ARGS
+    # a command line run directly (ExecProcess: the Settings' ping) is not a batch file
+    assert windows_split(" ".join(system.quote(arg) for arg in ARGS)) == ARGS
 
 
 @pytest.mark.skipif(not Path("/bin/sh").exists(), reason="needs /bin/sh")
 def test_posix_quoting_survives_the_shell() -> None:
-    quote = quote_with("Linux-x86_64")
+    system = system_for("Linux-x86_64")
     for arg in ARGS:
-        out = subprocess.run(["/bin/sh", "-c", "printf %s " + quote(arg)], capture_output=True)
-        assert out.stdout.decode() == arg
+        for quoted in (system.quote(arg), system.quote_for_script(arg)):
+            out = subprocess.run(["/bin/sh", "-c", "printf %s " + quoted], capture_output=True)
+            assert out.stdout.decode() == arg
 
 
 def test_windows_starts_the_job_script_through_cmd_in_any_folder(tmp_path) -> None:
@@ -104,4 +112,4 @@ def test_windows_starts_the_job_script_through_cmd_in_any_folder(tmp_path) -> No
     assert line.count('"') > 2
     line = line[: line.index('"')] + line[line.index('"') + 1 :]  # the first quote
     line = line[: line.rindex('"')] + line[line.rindex('"') + 1 :]  # and the last
-    assert windows_split(line.replace("%", "%%")) == [folder + "\\submit.cmd"]
+    assert windows_split(line) == [folder + "\\submit.cmd"]

@@ -35,14 +35,15 @@ end
 -- ExecProcess without waiting.
 function M.launch(dir, name, args)
   local quoted = {}
-  for i, a in ipairs(args) do quoted[i] = system.quote(a) end
-  local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
+  for i, a in ipairs(args) do quoted[i] = system.quote_for_script(a) end
+  local log = system.quote_for_script(system.join(dir, name .. ".log"))
+  local code = system.quote_for_script(system.join(dir, name .. ".exit"))
   if system.is_windows() then
     system.write_file(system.join(dir, name .. ".cmd"), "@echo off\r\n" .. table.concat(quoted, " ")
-      .. " > " .. system.quote(log) .. " 2>&1\r\necho %ERRORLEVEL% > " .. system.quote(code) .. "\r\n")
+      .. " > " .. log .. " 2>&1\r\necho %ERRORLEVEL% > " .. code .. "\r\n")
   else
     system.write_file(system.join(dir, name .. ".sh"), "#!/bin/sh\n" .. table.concat(quoted, " ")
-      .. " > " .. system.quote(log) .. " 2>&1\necho $? > " .. system.quote(code) .. "\n")
+      .. " > " .. log .. " 2>&1\necho $? > " .. code .. "\n")
   end
   return M.start_script(dir, name)
 end

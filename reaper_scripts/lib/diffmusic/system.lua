@@ -56,18 +56,24 @@ function M.is_windows()
   return reaper.GetOS():match("^Win") ~= nil
 end
 
--- Quote one argument for the shell that runs the job script. Windows (a .cmd file): the C
--- runtime's command-line rules, so backslashes before a quote or the closing quote are doubled
--- and a quote is escaped; and % doubled, which a batch file expands even between quotes (a
--- project folder "Mix 100%" had lost its %).
+-- Quote one argument of a command line. Windows: the C runtime's rules, so backslashes before
+-- a quote or the closing quote are doubled and a quote is escaped (a trailing backslash had
+-- escaped the closing quote).
 function M.quote(arg)
   arg = tostring(arg)
   if M.is_windows() then
     arg = arg:gsub('(\\*)"', function(slashes) return slashes .. slashes .. '\\"' end)
-    arg = arg:gsub("(\\+)$", "%1%1"):gsub("%%", "%%%%")
-    return '"' .. arg .. '"'
+    return '"' .. arg:gsub("(\\+)$", "%1%1") .. '"'
   end
   return "'" .. arg:gsub("'", "'\\''") .. "'"
+end
+
+-- Quote one argument for a line of the job script: Windows runs it as a .cmd file, which
+-- expands % even between quotes, so % is doubled (a project folder "Mix 100%" lost its %).
+function M.quote_for_script(arg)
+  local quoted = M.quote(arg)
+  if M.is_windows() then quoted = quoted:gsub("%%", "%%%%") end
+  return quoted
 end
 
 return M
