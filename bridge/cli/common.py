@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.backends import FOUND_GAPS, GAPS_WITH_AUDIO, Restoration
+from diffmusic_engine.backends import FOUND_GAPS, GAPS_WITH_AUDIO, UNCHANGED, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -219,20 +219,24 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
 
 
 def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: list[str]) -> None:
-    """On stderr, what a restoration decided that the user did not give: ``note: OUT is the
+    """:func:`tell_details` of a restoration written to ``outputs`` (the first one named)."""
+    tell_details(args, restoration.details, outputs[0])
+
+
+def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str) -> None:
+    """On stderr, what a restoration decided that the user did not give: ``note: RESULT is the
     input unchanged: WHY`` when it did nothing (``Restoration.unchanged``), so that it is never
     silent, and which dropouts ``--gap auto`` found and filled. With ``--json`` the result's own
     line carries them instead."""
     if getattr(args, "json", False):
         return
-    if restoration.unchanged:  # of the first output (declick's second holds what it removed)
-        print(f"note: {outputs[0]} is the input unchanged: {restoration.unchanged}",
-              file=sys.stderr)  # fmt: skip
-    found = restoration.details.get(FOUND_GAPS)
+    if details.get(UNCHANGED):  # of the first output (declick's second holds what it removed)
+        print(f"note: {result} is the input unchanged: {details[UNCHANGED]}", file=sys.stderr)
+    found = details.get(FOUND_GAPS)
     if found:
         spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
         print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
-    for line in restoration.details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
+    for line in details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
         print(f"warning: {line}", file=sys.stderr)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from bridge.cli.common import (
     positive_number,
     progress_reporter,
     resolved,
+    tell_details,
     tell_outcome,
     whole_number,
 )
@@ -304,11 +304,11 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             status.update(state=final["state"], error=error)
             return fail(error, args)
         if args.output is None:  # the result stays on the daemon: said if it is the input
-            why = (final.get("details") or {}).get(UNCHANGED)
+            details = final.get("details") or {}
+            why = details.get(UNCHANGED)
             status.update(state="finished", fraction=1.0, unchanged=why)
             emit(args, "done", job=job_id, state="finished", **({"unchanged": why} if why else {}))
-            if why and not args.json:
-                print(f"note: job {job_id} left the input unchanged: {why}", file=sys.stderr)
+            tell_details(args, details, f"job {job_id}'s result")
             return 0
         restoration = client.fetch(job_id)
         paths = output_paths(

@@ -113,7 +113,7 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     assert done == {"event": "done", "job": "same-2", "state": "finished", "unchanged": why}
     assert json.loads(status_file.read_text())["unchanged"] == why
     result = run(cli_command, "submit", source, *blind, "--job-id", "same-3", "--quiet", *wait)
-    assert result.stderr == f"note: job same-3 left the input unchanged: {why}\n"
+    assert result.stderr == f"note: job same-3's result is the input unchanged: {why}\n"
 
 
 def test_fetch_separation_into_a_folder(daemon, clip, tmp_path, cli_command):
