@@ -22,14 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"bridge.cli.{name}").register(subparsers)
-    parser.set_defaults(commands=subparsers.choices)
+    for command in subparsers.choices.values():  # a nested command sets its own (corpus build)
+        command.set_defaults(usage=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:  # the command's usage, not the top level's (a typo'd restore flag showed that)
-        args.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.usage.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args) or 0)
     except Cancelled:

@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = corpus_commands.add_parser(
         "build", help="real excerpts (shipped), rendered chorales, synth clips and rooms"
     )
+    build.set_defaults(usage=build)  # its own usage for a flag it lacks
     build.add_argument("outdir", type=Path, metavar="OUTDIR")
     build.add_argument(
         "--real-songs", nargs="*", metavar="SONG",

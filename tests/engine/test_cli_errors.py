@@ -368,6 +368,10 @@ def test_flags_that_only_make_damage_are_refused_by_restore(tmp_path, capsys, cl
         assert exit_.value.code == 2 and err[0].startswith("usage: diffmusic restore ")
         assert err[-1] == f"diffmusic restore: error: unrecognized arguments: {' '.join(flags[2:])}"
     assert not out.exists()
+    with pytest.raises(SystemExit):  # a nested command's own usage
+        main(["corpus", "build", str(tmp_path / "corpus"), "--bogus"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "diffmusic corpus build: error: unrecognized arguments: --bogus"
 
 
 def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
