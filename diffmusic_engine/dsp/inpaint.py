@@ -345,9 +345,10 @@ def _retain(
     if p == 0 or not known.size or m > RETAIN_LONGEST:
         return segment[k : k + m]
     sigma_e2 = float(np.mean(known**2))
-    whitened = np.convolve(y - segment[k : k + m], a)
-    if evidence > 0 and float(whitened @ whitened) <= evidence * m * sigma_e2:
-        return y.copy()
+    if evidence > 0:
+        whitened = np.convolve(y - segment[k : k + m], a)
+        if float(whitened @ whitened) <= evidence * m * sigma_e2:
+            return y.copy()
     # A_u^T A_u is banded (p diagonals each side): its Cholesky factor gives the diagonal of
     # the inverse at O(m^2 p) (np.linalg.inv costs m^3, 10x more on click lengths)
     column = _toeplitz_column(a, m)
