@@ -249,7 +249,7 @@ def _pattern_fill(
         "source": round((region.first + best.shift) / sample_rate, 4),
         "similarity": round(best.similarity, 3),
         "ncc": round(best.ncc, 3),
-        "gain": [round(float(g), 3) for g in best.gain],
+        "gain": [round(float(g), 3) for g in best.gain.typical()],
         "passages": len(found),
     }
 

@@ -15,7 +15,8 @@ each side:
    cross-correlation (NCC) of the waveform just outside both gap edges over +- one hop, and keep
    the one whose refined NCC (phase agreement at the splices) plus feature score is best.
 4. **Copy** the source (one shift for every channel: the stereo image stays), scaled per channel
-   to the level of the gap's own context; the caller crossfades it in at the edges.
+   to the level of the gap's own context on each side, the gain moving linearly in dB from one
+   side's to the other's (a dropout in a fade follows the fade); the caller crossfades it in.
 
 The ``similarity`` of a passage is the correlation of its contexts' features with the gap's (1:
 identical surroundings). It is reported, and ``min_similarity`` can refuse a poor match, but it
@@ -41,7 +42,9 @@ N_MELS = 64
 # Candidates kept for the composite: score within this fraction of the way from the best to the
 # median score (a true repeat's neighbours in the ranking that do not line up are left out)
 CLOSE = 0.5
-MAX_GAIN = 4.0  # level matching never scales a candidate by more than 12 dB either way
+MAX_GAIN = 4.0  # level matching never raises a candidate by more than 12 dB
+MIN_GAIN = 1e-3  # nor lowers it by more than 60 dB (a fade to silence)
+LEVEL_SHARE = 0.25  # a side's level is compared on at least this share of the match context
 # Seconds of the song on each side of a dropout that clients send for the search (the batch
 # Restorer's ``context_seconds``, the REAPER dropout action's ``context`` setting): a repeat of
 # the gap's material is looked for in all of it. Not to be confused with ``match_context`` (the
@@ -59,6 +62,27 @@ class Features:
 
 
 @dataclass(frozen=True)
+class Level:
+    """Per-channel gains ``(channels, 2)`` matching a source to the gap's left and right
+    contexts, whose centres are at samples ``centres``. Between the centres the gain moves
+    linearly in dB (a fade in or out goes on through the gap); beyond them it holds."""
+
+    gains: np.ndarray
+    centres: np.ndarray
+
+    def over(self, a: int, b: int) -> np.ndarray:
+        """The gain ``(channels, b - a)`` at target samples ``[a, b)``."""
+        left, right = self.centres
+        u = np.clip((np.arange(a, b) - left) / max(right - left, 1.0), 0.0, 1.0)
+        log_gain = np.log(self.gains)
+        return np.exp(log_gain[:, :1] + u * (log_gain[:, 1:] - log_gain[:, :1]))
+
+    def typical(self) -> np.ndarray:
+        """Per-channel gain midway (the geometric mean of the two sides')."""
+        return np.sqrt(self.gains[:, 0] * self.gains[:, 1])
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A source passage: ``shift`` samples from the gap, its scores and per-channel ``gain``."""
 
@@ -66,7 +90,7 @@ class Candidate:
     score: float  # mean squared feature distance of the contexts (lower is better)
     ncc: float  # waveform correlation just outside the gap edges after refinement
     similarity: float  # correlation of the contexts' features with the source's
-    gain: np.ndarray
+    gain: Level
 
 
 def chunk_count(n_samples: int, sample_rate: int) -> int:
@@ -225,26 +249,74 @@ def refine(mono: np.ndarray, first: int, stop: int, shift: int, hop: int, edge: 
 
 def level(
     audio: np.ndarray, first: int, stop: int, shift: int, context: int, holes: list[tuple[int, int]]
+) -> Level:
+    """Per-channel gains taking the source's RMS to the gap's on each side's context (samples in
+    ``holes`` left out, at least ``LEVEL_SHARE`` of ``context`` compared). Where the source's
+    side cannot be compared (the file's end, a gap) its level is estimated
+    (:func:`_source_level`); where the gap's side cannot, that side takes the other side's
+    gains. A side of digital silence takes ``MIN_GAIN``."""
+    n, least = audio.shape[1], max(1.0, LEVEL_SHARE * context)
+    windows = ((max(0, first - context), first), (stop, min(n, stop + context)))
+    # per side and channel: mean squares of the gap's context, the source's, and their ratio
+    # on the samples both have
+    own, src, paired = np.full((3, 2, audio.shape[0]), np.nan)
+    centres = np.array([(a + b) / 2 for a, b in windows], dtype=np.float64)
+    for side, (a, b) in enumerate(windows):
+        target = np.arange(a, b)
+        in_target = _outside(target, holes, n)
+        in_source = _outside(target + shift, holes, n)
+        if in_target.sum() >= least:
+            power = np.square(audio[:, target[in_target]], dtype=np.float64)
+            own[side] = power.mean(axis=1)
+            weight = power.sum(axis=0)
+            if weight.sum() > 0:  # the RMS is the level where the energy is (a fade's loud end)
+                centres[side] = float(target[in_target] @ weight / weight.sum())
+        if in_source.sum() >= least:
+            src[side] = _mean_square(audio, target[in_source] + shift)
+        both = target[in_target & in_source]
+        if both.size >= least:
+            paired[side] = _ratio(_mean_square(audio, both), _mean_square(audio, both + shift))
+    ratio = paired.copy()
+    for side, (a, b) in enumerate(windows):
+        if np.isnan(paired[side]).any():
+            source_level = _source_level(own, src[1 - side], centres, (a + b) / 2 + shift)
+            ratio[side] = _ratio(own[side], source_level)
+    for side in (0, 1):  # the gap's side missing too: the other side's gains throughout
+        ratio[side] = np.where(np.isnan(ratio[side]), ratio[1 - side], ratio[side])
+    gains = np.sqrt(np.nan_to_num(ratio, nan=1.0)).T  # (channels, sides)
+    return Level(gains=np.clip(gains, MIN_GAIN, MAX_GAIN), centres=centres)
+
+
+def _mean_square(audio: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    return np.mean(np.square(audio[:, samples], dtype=np.float64), axis=1)
+
+
+def _ratio(own: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """``own / source``; NaN (not known) where the source is silent."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(source > 0, own / np.where(source > 0, source, 1.0), np.nan)
+
+
+def _source_level(
+    own: np.ndarray, other: np.ndarray, centres: np.ndarray, position: float
 ) -> np.ndarray:
-    """Per-channel gain taking the source's context RMS to the gap's context RMS (samples in
-    ``holes`` on either side left out)."""
-    n = audio.shape[1]
-    own = np.zeros(audio.shape[0])
-    src = np.zeros(audio.shape[0])
-    for a, b in ((max(0, first - context), first), (stop, min(n, stop + context))):
-        a, b = max(a, -shift), min(b, n - shift)  # the source inside the file too
-        if b <= a:
-            continue
-        keep = np.ones(b - a, bool)
-        for h0, h1 in holes:
-            for offset in (0, shift):
-                keep[max(0, h0 - offset - a) : max(0, h1 - offset - a)] = False
-        x, y = audio[:, a:b][:, keep], audio[:, a + shift : b + shift][:, keep]
-        own += np.sum(x.astype(np.float64) ** 2, axis=1)
-        src += np.sum(y.astype(np.float64) ** 2, axis=1)
-    gain = np.sqrt(own / np.maximum(src, 1e-20))
-    gain[(own == 0) | (src == 0)] = 1.0
-    return np.clip(gain, 1 / MAX_GAIN, MAX_GAIN)
+    """Mean square of a source's context that cannot be measured, centred at ``position``:
+    where it lies between the gap's two contexts (in the gap: the source is the passage next to
+    it, fading with it), the gap's level moving linearly in dB from one context's to the
+    other's; elsewhere (the file's end, another gap) ``other``, the source's other side's, as
+    for a steady level."""
+    if not centres[0] < position < centres[1] or not np.all(own > 0):
+        return other
+    u = (position - centres[0]) / (centres[1] - centres[0])
+    return np.exp((1 - u) * np.log(own[0]) + u * np.log(own[1]))
+
+
+def _outside(samples: np.ndarray, holes: list[tuple[int, int]], n: int) -> np.ndarray:
+    """Which of the sample indices lie in the file and outside every hole."""
+    keep = (samples >= 0) & (samples < n)
+    for h0, h1 in holes:
+        keep &= (samples < h0) | (samples >= h1)
+    return keep
 
 
 def find(
@@ -310,7 +382,7 @@ def compose(
         seg = np.zeros((audio.shape[0], b - a))
         lo, hi = max(0, a), min(audio.shape[1], b)
         seg[:, lo - a : hi - a] = audio[:, lo:hi]
-        segments.append(seg * c.gain[:, None])
+        segments.append(seg * c.gain.over(a - c.shift, b - c.shift))
     best = segments[0][:, pad : pad + m]
     if len(found) < 3 or m <= 2 * ramp:
         return best

@@ -119,14 +119,61 @@ def test_a_composite_of_passages_that_differ_keeps_their_level(rng):
     """Eight gain-1 candidate passages of independent noise (nothing repeats): the geometric mean
     of their magnitudes sits well under their power (about -2.5 dB), so the composite is scaled
     back to their mean RMS, per channel."""
-    from diffmusic_engine.dsp.pattern import Candidate, compose
+    from diffmusic_engine.dsp.pattern import Candidate, Level, compose
 
     levels = np.array([1.0, 0.25])[:, None]  # two channels at different levels
     audio = rng.standard_normal((2, 200_000)) * levels
     first, stop, ramp = 100_000, 120_000, 500
     shifts = [-90_000 + 10_000 * k for k in range(4)] + [30_000 + 10_000 * k for k in range(4)]
-    found = [Candidate(s, 0.0, 0.0, 0.0, np.ones(2)) for s in shifts]
+    unity = Level(gains=np.ones((2, 2)), centres=np.array([first, stop]))
+    found = [Candidate(s, 0.0, 0.0, 0.0, unity) for s in shifts]
     fill = compose(audio, first, stop, found, ramp)
     middle = fill[:, 2 * ramp : -2 * ramp]  # the composite alone
     expected = np.mean([np.std(audio[:, first + s : stop + s], axis=1) for s in shifts], axis=0)
     np.testing.assert_allclose(np.std(middle, axis=1), expected, rtol=0.03)  # 0.26 dB
+
+
+@pytest.mark.parametrize(
+    ("fade_db", "gap"),
+    [
+        (lambda t: -10.0 * np.clip(t - 3.0, 0.0, None), Gap(4.0, 5.0)),  # out from 3 s
+        (lambda t: -10.0 * np.clip(3.0 - t, 0.0, None), Gap(1.0, 2.0)),  # in until 3 s
+    ],
+    ids=["fade-out", "fade-in"],
+)
+def test_a_dropout_in_a_fade_is_filled_at_the_fades_level(riff, fade_db, gap):
+    """A 1 s dropout in a 10 dB/s fade: the fill follows the fade through the gap, its level
+    moving linearly in dB between the two contexts' (one gain for the whole gap: 5-13 dB too
+    loud). Each side's gain sits at its context's energy centroid. Derived for the fade-in, the
+    best passage (a bar after the gap, unfaded) faces a context fading 10 dB with a flat -20 dB
+    ratio on the left, placed 0.32 s before the gap, and a ratio fading -10..0 dB on the right,
+    -4.08 dB (the RMS) at 0.68 s after it: the line is 2.6 dB too loud at the gap's start and
+    0.5 dB at its end (the fade-out's, mirrored: 0.3..1.7 dB); 3 dB leaves 0.4 for the riff's
+    own envelope."""
+    t = np.arange(riff.shape[1]) / SR
+    faded = (riff * 10 ** (fade_db(t) / 20)).astype(np.float32)
+    damage = Inpaint((gap,))
+    out = restore(degrade(faded, SR, damage), SR, damage).audio
+    for start in np.arange(gap.start, gap.end - 0.05, 0.1):
+        part = slice(int(start * SR), int((start + 0.1) * SR))
+        level_db = 10 * np.log10(np.mean(out[:, part] ** 2) / np.mean(faded[:, part] ** 2))
+        assert abs(level_db) < 3.0, (start, level_db)
+
+
+def test_a_silent_source_context_is_not_read_as_a_level(rng):
+    """The source's left context is digital silence (a song's start), its right context the
+    same noise as the gap's: the right gain is 1; the left one compares the gap's left context
+    with the source's right (a steady source), not with the silence (the 12 dB ceiling)."""
+    from diffmusic_engine.dsp.pattern import level
+
+    audio = rng.standard_normal((2, 100_000))
+    audio[:, :30_000] = 0.0
+    first, stop, context, shift = 60_000, 65_000, 10_000, -40_000  # source [20k, 25k)
+    audio[:, stop + shift : stop + shift + context] = audio[:, stop : stop + context]
+    gains = level(audio, first, stop, shift, context, holes=[(first, stop)]).gains
+
+    def rms(a: int, b: int) -> np.ndarray:
+        return np.sqrt(np.mean(audio[:, a:b] ** 2, axis=1))
+
+    left = rms(first - context, first) / rms(stop + shift, stop + shift + context)
+    np.testing.assert_allclose(gains, np.stack([left, np.ones(2)], axis=1), rtol=1e-9)
