@@ -42,6 +42,10 @@ N_MELS = 64
 # Candidates kept for the composite: score within this fraction of the way from the best to the
 # median score (a true repeat's neighbours in the ranking that do not line up are left out)
 CLOSE = 0.5
+# A passage whose waveform beside both gap edges correlates this well with the gap's (NCC) is
+# an exact repeat (two takes of a riff differing by noise 23 dB down correlate at 0.99): the
+# composite then keeps only passages as exact.
+EXACT = 0.99
 MAX_GAIN = 4.0  # level matching never raises a candidate by more than 12 dB
 MIN_GAIN = 1e-3  # nor lowers it by more than 60 dB (a fade to silence)
 LEVEL_SHARE = 0.25  # a side's level is compared on at least this share of the match context
@@ -355,7 +359,10 @@ def find(
     # keep those whose score is within CLOSE of the way from the best to the median.
     ranked.sort(key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
     lowest = min(c.score for c in ranked)
-    return [c for c in ranked if c.score <= lowest + CLOSE * (median - lowest)]
+    kept = [c for c in ranked if c.score <= lowest + CLOSE * (median - lowest)]
+    if kept[0].ncc >= EXACT:  # the song repeats itself here (a loop, a copied bar): only
+        return [c for c in kept if c.ncc >= EXACT]  # passages as exact add nothing but blur
+    return kept
 
 
 def compose(

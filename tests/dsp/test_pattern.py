@@ -177,3 +177,21 @@ def test_a_silent_source_context_is_not_read_as_a_level(rng):
 
     left = rms(first - context, first) / rms(stop + shift, stop + shift + context)
     np.testing.assert_allclose(gains, np.stack([left, np.ones(2)], axis=1), rtol=1e-9)
+
+
+def test_a_loop_is_filled_with_its_exact_repeat():
+    """A real guitar take's first 2 s looped six times (a loop-based song): the gap's passage
+    comes back sample for sample elsewhere, so the fill is that copy, up to the composite's
+    STFT round trip (about -85 dB). Blending in passages that only resemble it (the
+    composite's other candidates) cost 28.8 dB SNR here before."""
+    import soundfile as sf
+
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    take, rate = sf.read(REAL_DIR / "feelings_guitar.flac", dtype="float32", always_2d=True)
+    song = np.tile(take.T[:, : 2 * rate], (1, 6))
+    gap = Gap(5.3, 5.6)
+    damage = Inpaint((gap,))
+    out = restore(degrade(song, rate, damage), rate, damage).audio
+    first, stop = int(gap.start * rate), int(gap.end * rate)
+    assert metrics.snr(song[:, first:stop], out[:, first:stop]) > 80.0
