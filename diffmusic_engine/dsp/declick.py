@@ -93,7 +93,12 @@ def restore_declick(
     if spans:
         gaps = spans_to_gaps(spans, sample_rate)
         # Clicks are short: every span is bridged by the AR model, never by a pattern copy.
-        inpaint_options = {"order": repair_order, "iterations": 3, "pattern_from": 3600.0}
+        inpaint_options = {
+            "order": repair_order,
+            "iterations": 3,
+            "pattern_from": 3600.0,
+            "pattern_from_edge": 3600.0,
+        }
         out, _ = restore_inpaint(
             audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options, callback,
             noisy=True, evidence=0.0 if damage.clicks else mode["evidence"],

@@ -49,8 +49,17 @@ OPTIONS = {
     # the project's test audio, AR / pattern: 5 ms 0.256 / 0.342, 10 ms 0.327 / 0.391,
     # 20 ms 0.462 / 0.458, 30 ms 0.581 / 0.492, 60 ms 1.232 / 0.660, 100 ms 2.532 / 0.846.
     "pattern_from": Option(default=0.025, low=0.0, high=3600.0),
+    # ... and gaps at the audio's very start or end (context on one side only) from this long:
+    # AR extrapolation from one side decays (20 ms gaps in six real mixes, AR / pattern: level
+    # -5.7 / -0.2 dB at the start, -8.1 / -0.3 dB at the end; docs/results.md "Dropouts at a
+    # file's ends")
+    "pattern_from_edge": Option(default=0.005, low=0.0, high=3600.0),
     # pattern fill: context matched on each side (s), passages ranked, NCC window at each edge (s)
     "match_context": Option(default=1.0, low=0.05, high=30.0),
+    # pattern fill: context on each side whose level the fill takes (s; at most match_context).
+    # Measured (docs/results.md "Dropouts in a quiet passage"): over the whole 1 s, a dropout in
+    # a quiet passage 1.5 s long took the level of the loud music around it (+16 dB at -20 dB)
+    "level_context": Option(default=0.25, low=0.01, high=30.0),
     "candidates": Option(default=8, low=1, high=100, integer=True),
     "edge": Option(default=0.02, low=0.002, high=0.5),
     # refuse a gap whose best passage's context features correlate less than this with the
@@ -127,16 +136,10 @@ def restore_inpaint(
     out = audio.copy()
     todo = regions(damage, sample_rate, n)
     order = opts["order"] or max(2, round(AUTO_ORDER_SECONDS * sample_rate))
-    long = [r for r in todo if r.gap_stop - r.gap_first >= opts["pattern_from"] * sample_rate]
+    long = [r for r in todo if _by_pattern(r, n, sample_rate, opts)]
     chunks = pattern.chunk_count(n, sample_rate) if long else 0
     progress = Progress(callback, chunks + len(todo) * channels)
-    fills: dict[Region, dict[str, Any]] = {}
-    if long:
-        mono = audio.mean(axis=0)  # float32: the search's features and NCC
-        holes = [(r.first, r.stop) for r in todo]
-        feats = pattern.features(mono, sample_rate, holes, tick=progress.tick)
-        for region in long:
-            fills[region] = _pattern_fill(audio, mono, feats, region, holes, sample_rate, opts)
+    fills = _pattern_fills(audio, todo, long, sample_rate, opts, progress) if long else {}
     details_fills = []
     for index, region in enumerate(todo):
         if region in fills:
@@ -206,6 +209,60 @@ class Progress:
         report(self.callback, self.step, self.total, "inpaint")
 
 
+def _by_pattern(region: Region, n: int, sample_rate: int, opts: dict[str, Any]) -> bool:
+    """Whether ``region`` (of ``n`` samples of audio) gets the pattern fill rather than AR."""
+    one_sided = region.first == 0 or region.stop == n
+    shortest = opts["pattern_from_edge"] if one_sided else opts["pattern_from"]
+    return region.gap_stop - region.gap_first >= shortest * sample_rate
+
+
+def _pattern_fills(
+    audio: np.ndarray,
+    todo: list[Region],
+    long: list[Region],
+    sample_rate: int,
+    opts: dict[str, Any],
+    progress: Progress,
+) -> dict[Region, dict[str, Any]]:
+    """The pattern fills of the regions ``long`` (of all regions ``todo``), made one at a time,
+    the one with the most known context first, each written into a working copy of ``audio``
+    so that those after it compare with it and may copy from it. Filled all at once, dropouts
+    close together lose their contexts and their sources to each other: two dropouts one
+    repeat apart each lose their best source (docs/results.md "Dropouts close together")."""
+    work = audio.copy()
+    mono = work.mean(axis=0)  # float32: the search's features and NCC
+    unfilled = [(r.first, r.stop) for r in todo]
+    feats = pattern.features(mono, sample_rate, unfilled, tick=progress.tick)
+    reach = int(round(opts["match_context"] * sample_rate))
+    fills: dict[Region, dict[str, Any]] = {}
+    pending = list(long)
+    while pending:
+        region = max(pending, key=lambda r: _known(r, unfilled, reach))  # ties: the leftmost
+        pending.remove(region)
+        fill = _pattern_fill(work, mono, feats, region, unfilled, sample_rate, opts)
+        fills[region] = fill
+        span = slice(region.first, region.stop)
+        for channel, estimate in enumerate(fill["estimate"]):
+            work[channel, span] = blend(work[channel, span], estimate, region)
+        unfilled.remove((region.first, region.stop))
+        if pending:
+            mono[span] = work[:, span].mean(axis=0)
+            feats = pattern.refresh(feats, mono, sample_rate, region.first, region.stop, unfilled)
+    return fills
+
+
+def _known(region: Region, unfilled: list[tuple[int, int]], reach: int) -> int:
+    """Samples within ``reach`` of ``region``'s gap on either side that no other unfilled
+    region covers."""
+    low, high = region.gap_first - reach, region.gap_stop + reach
+    lost = sum(
+        max(0, min(b, high) - max(a, low))
+        for a, b in unfilled
+        if (a, b) != (region.first, region.stop)
+    )
+    return 2 * reach - lost
+
+
 def _pattern_fill(
     audio: np.ndarray,
     mono: np.ndarray,
@@ -224,6 +281,7 @@ def _pattern_fill(
         region.gap_first,
         region.gap_stop,
         context=int(round(opts["match_context"] * sample_rate)),
+        level_context=int(round(min(opts["level_context"], opts["match_context"]) * sample_rate)),
         forbidden=holes,
         candidates=opts["candidates"],
         edge=max(1, int(round(opts["edge"] * sample_rate))),

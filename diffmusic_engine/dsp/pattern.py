@@ -58,11 +58,15 @@ SEARCH_CONTEXT_S = 30.0
 
 @dataclass(frozen=True)
 class Features:
-    """Standardised per-frame features ``F`` ``(frames, dims)`` and frame validity ``v``."""
+    """Standardised per-frame features ``F`` ``(frames, dims)``, frame validity ``v``, and the
+    file's ``mean`` and ``scale`` per dimension that standardised them (kept for
+    :func:`refresh`)."""
 
     F: np.ndarray
     valid: np.ndarray
     hop: int
+    mean: np.ndarray
+    scale: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -114,49 +118,80 @@ def features(
     tick: Callable[[], None] | None = None,
 ) -> Features:
     """Log-mel, chroma and onset features of ``mono`` (frames centred at ``t * hop``)."""
+    hop = frame_hop(sample_rate)
+    n_frames = 1 + mono.size // hop
+    raw = _raw_features(mono, sample_rate, 0, n_frames, tick)
+    valid = _valid_frames(n_frames, hop, holes)
+    known = raw[valid] if valid.any() else raw
+    mean, scale = known.mean(axis=0), np.empty(raw.shape[1])
+    blocks = (N_MELS, 12, 1)  # log-mel, chroma, onset
+    for b0, b1 in zip(np.cumsum((0,) + blocks[:-1]), np.cumsum(blocks), strict=True):
+        dims = slice(int(b0), int(b1))  # each block weighs the same
+        scale[dims] = (known[:, dims].std(axis=0) + 1e-6) * np.sqrt(b1 - b0)
+    F = (raw - mean) / scale
+    F[~valid] = 0.0
+    return Features(F=F, valid=valid, hop=hop, mean=mean, scale=scale)
+
+
+def refresh(
+    feats: Features, mono: np.ndarray, sample_rate: int, first: int, stop: int, holes: list
+) -> Features:
+    """``feats`` after samples ``[first, stop)`` of ``mono`` were filled in: the frames that see
+    them computed again (standardised as before), validity from the ``holes`` left."""
+    hop = feats.hop
+    reach = 4 * hop + ONSET_FRAMES * hop  # a frame's window, and the onset's frames back
+    f0, f1 = max(0, (first - reach) // hop), min(feats.F.shape[0], (stop + reach) // hop + 1)
+    F = feats.F.copy()
+    F[f0:f1] = (_raw_features(mono, sample_rate, f0, f1) - feats.mean) / feats.scale
+    valid = _valid_frames(F.shape[0], hop, holes)
+    F[~valid] = 0.0
+    return Features(F=F, valid=valid, hop=hop, mean=feats.mean, scale=feats.scale)
+
+
+# librosa's onset strength (lag 1, centred) of frame t reads the log-mel of frames t-3 and t-4
+# at this hop and n_fft: frames computed afresh start this many frames early.
+ONSET_FRAMES = 8
+
+
+def _raw_features(
+    mono: np.ndarray, sample_rate: int, f0: int, f1: int, tick: Callable[[], None] | None = None
+) -> np.ndarray:
+    """Unstandardised features ``(f1 - f0, dims)`` of frames ``[f0, f1)``: log-mel (dB),
+    chroma (normalised per frame), onset strength."""
     import librosa
 
     hop = frame_hop(sample_rate)
     n_fft = 4 * hop
-    n_frames = 1 + mono.size // hop
+    early = min(f0, ONSET_FRAMES)  # frames before f0 the onset strength needs
+    start = f0 - early
     padded = np.pad(mono.astype(np.float32), (n_fft // 2, n_fft // 2))
     mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MELS)
     chroma_basis = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft)
-    mel = np.empty((N_MELS, n_frames), np.float32)
-    chroma = np.empty((12, n_frames), np.float32)
-    chunks = range(0, n_frames, CHUNK_FRAMES)
-    for f0 in chunks:
-        f1 = min(n_frames, f0 + CHUNK_FRAMES)
-        power = (
-            np.abs(
-                librosa.stft(
-                    padded[f0 * hop : (f1 - 1) * hop + n_fft],
-                    n_fft=n_fft,
-                    hop_length=hop,
-                    center=False,
-                )
-            )
-            ** 2
-        )
-        mel[:, f0:f1] = mel_basis @ power
+    mel = np.empty((N_MELS, f1 - start), np.float32)
+    chroma = np.empty((12, f1 - start), np.float32)
+    for c0 in range(start, f1, CHUNK_FRAMES):
+        c1 = min(f1, c0 + CHUNK_FRAMES)
+        frames = padded[c0 * hop : (c1 - 1) * hop + n_fft]
+        stft = librosa.stft(frames, n_fft=n_fft, hop_length=hop, center=False)
+        power = np.abs(stft) ** 2
+        mel[:, c0 - start : c1 - start] = mel_basis @ power
         c = chroma_basis @ power
-        chroma[:, f0:f1] = c / np.maximum(c.max(axis=0, keepdims=True), 1e-10)
+        chroma[:, c0 - start : c1 - start] = c / np.maximum(c.max(axis=0, keepdims=True), 1e-10)
         if tick is not None:
             tick()  # progress (and a chance to cancel) per chunk
     log_mel = librosa.power_to_db(mel, ref=1.0, top_db=None)
     onset = librosa.onset.onset_strength(S=log_mel, sr=sample_rate, hop_length=hop)[None]
+    raw = np.concatenate([log_mel, chroma, onset[:, : f1 - start]], axis=0)
+    return raw[:, early:].T.astype(np.float64)
+
+
+def _valid_frames(n_frames: int, hop: int, holes: list[tuple[int, int]]) -> np.ndarray:
+    """Frames whose window (``[t*hop - 2 hop, t*hop + 2 hop)``) touches none of ``holes``."""
     valid = np.ones(n_frames, bool)
-    for first, stop in holes:  # a frame's window touches [t*hop - n_fft/2, t*hop + n_fft/2)
-        valid[max(0, (first - n_fft // 2) // hop) : (stop + n_fft // 2) // hop + 1] = False
-    blocks = []
-    for block in (log_mel, chroma, onset):
-        block = block[:, :n_frames].T.astype(np.float64)
-        known = block[valid] if valid.any() else block
-        z = (block - known.mean(axis=0)) / (known.std(axis=0) + 1e-6)
-        blocks.append(z / np.sqrt(block.shape[1]))  # each block weighs the same
-    F = np.concatenate(blocks, axis=1)
-    F[~valid] = 0.0
-    return Features(F=F, valid=valid, hop=hop)
+    half = 2 * hop  # n_fft // 2
+    for first, stop in holes:
+        valid[max(0, (first - half) // hop) : (stop + half) // hop + 1] = False
+    return valid
 
 
 def search(
@@ -254,38 +289,33 @@ def refine(mono: np.ndarray, first: int, stop: int, shift: int, hop: int, edge: 
 def level(
     audio: np.ndarray, first: int, stop: int, shift: int, context: int, holes: list[tuple[int, int]]
 ) -> Level:
-    """Per-channel gains taking the source's RMS to the gap's on each side's context (samples in
-    ``holes`` left out, at least ``LEVEL_SHARE`` of ``context`` compared). Where the source's
-    side cannot be compared (the file's end, a gap) its level is estimated
-    (:func:`_source_level`); where the gap's side cannot, that side takes the other side's
-    gains. A side of digital silence takes ``MIN_GAIN``."""
+    """Per-channel gains taking the source's RMS to the gap's on each side's ``context`` (the
+    samples both have outside ``holes``, at least ``LEVEL_SHARE`` of it). A source's side that
+    lies in the gap itself (the passage next to it) is taken at the gap's level there
+    (:func:`_level_inside`); a side still unknown (the file's end, another gap, a silent
+    source) takes the other side's gains. A side of digital silence takes ``MIN_GAIN``."""
     n, least = audio.shape[1], max(1.0, LEVEL_SHARE * context)
     windows = ((max(0, first - context), first), (stop, min(n, stop + context)))
-    # per side and channel: mean squares of the gap's context, the source's, and their ratio
+    # per side and channel: mean squares of the gap's context, and its ratio to the source's
     # on the samples both have
-    own, src, paired = np.full((3, 2, audio.shape[0]), np.nan)
+    own, ratio = np.full((2, 2, audio.shape[0]), np.nan)
     centres = np.array([(a + b) / 2 for a, b in windows], dtype=np.float64)
     for side, (a, b) in enumerate(windows):
         target = np.arange(a, b)
         in_target = _outside(target, holes, n)
-        in_source = _outside(target + shift, holes, n)
         if in_target.sum() >= least:
             power = np.square(audio[:, target[in_target]], dtype=np.float64)
             own[side] = power.mean(axis=1)
             weight = power.sum(axis=0)
             if weight.sum() > 0:  # the RMS is the level where the energy is (a fade's loud end)
                 centres[side] = float(target[in_target] @ weight / weight.sum())
-        if in_source.sum() >= least:
-            src[side] = _mean_square(audio, target[in_source] + shift)
-        both = target[in_target & in_source]
+        both = target[in_target & _outside(target + shift, holes, n)]
         if both.size >= least:
-            paired[side] = _ratio(_mean_square(audio, both), _mean_square(audio, both + shift))
-    ratio = paired.copy()
+            ratio[side] = _ratio(_mean_square(audio, both), _mean_square(audio, both + shift))
     for side, (a, b) in enumerate(windows):
-        if np.isnan(paired[side]).any():
-            source_level = _source_level(own, src[1 - side], centres, (a + b) / 2 + shift)
-            ratio[side] = _ratio(own[side], source_level)
-    for side in (0, 1):  # the gap's side missing too: the other side's gains throughout
+        if np.isnan(ratio[side]).any():
+            ratio[side] = _ratio(own[side], _level_inside(own, centres, (a + b) / 2 + shift))
+    for side in (0, 1):
         ratio[side] = np.where(np.isnan(ratio[side]), ratio[1 - side], ratio[side])
     gains = np.sqrt(np.nan_to_num(ratio, nan=1.0)).T  # (channels, sides)
     return Level(gains=np.clip(gains, MIN_GAIN, MAX_GAIN), centres=centres)
@@ -296,21 +326,17 @@ def _mean_square(audio: np.ndarray, samples: np.ndarray) -> np.ndarray:
 
 
 def _ratio(own: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """``own / source``; NaN (not known) where the source is silent."""
+    """``own / source``; NaN (not known) where the source is silent or unknown."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(source > 0, own / np.where(source > 0, source, 1.0), np.nan)
 
 
-def _source_level(
-    own: np.ndarray, other: np.ndarray, centres: np.ndarray, position: float
-) -> np.ndarray:
-    """Mean square of a source's context that cannot be measured, centred at ``position``:
-    where it lies between the gap's two contexts (in the gap: the source is the passage next to
-    it, fading with it), the gap's level moving linearly in dB from one context's to the
-    other's; elsewhere (the file's end, another gap) ``other``, the source's other side's, as
-    for a steady level."""
+def _level_inside(own: np.ndarray, centres: np.ndarray, position: float) -> np.ndarray:
+    """The gap's mean square at ``position`` between its contexts' ``centres`` (the source is
+    the passage next to the gap, fading with it): linear in dB from one context's ``own`` to
+    the other's. NaN (unknown) elsewhere."""
     if not centres[0] < position < centres[1] or not np.all(own > 0):
-        return other
+        return np.full(own.shape[1], np.nan)
     u = (position - centres[0]) / (centres[1] - centres[0])
     return np.exp((1 - u) * np.log(own[0]) + u * np.log(own[1]))
 
@@ -331,11 +357,14 @@ def find(
     stop: int,
     *,
     context: int,
+    level_context: int,
     forbidden: list[tuple[int, int]],
     candidates: int,
     edge: int,
 ) -> list[Candidate]:
-    """The source passages for ``[first, stop)``, best first; empty when none lies in the file."""
+    """The source passages for ``[first, stop)``, best first; empty when none lies in the file.
+    ``context``: samples compared on each side for the search; ``level_context``: for the
+    level (:func:`level`)."""
     shifts, scores, correlations = search(feats, first, stop, context, forbidden, mono.size)
     if shifts.size == 0:
         return []
@@ -352,7 +381,7 @@ def find(
                 score=score,
                 ncc=ncc,
                 similarity=float(correlations[index]),
-                gain=level(audio, first, stop, shift, context, forbidden),
+                gain=level(audio, first, stop, shift, level_context, forbidden),
             )
         )
     # Rank by feature score in units of the median, minus the phase agreement at the splices;

@@ -73,14 +73,17 @@ def test_several_gaps_at_the_ends_bit_identical_elsewhere(riff):
     assert methods == ["pattern", "pattern", "ar", "pattern", "pattern"]
     for gap in gaps[:2] + gaps[3:]:
         assert gap_snr(riff, out, gap) > EXPECTED_SNR, gap
-    # No source passage overlaps any gap (they were zeros).
+    # No source passage overlaps a gap left empty (zeros): only gaps that a pattern fill (made
+    # one at a time) had filled before may be copied from; an AR gap is filled last.
     regions = result.details["regions"]
-    for gap, fill in zip(gaps, result.details["fills"], strict=True):
+    fills = result.details["fills"]
+    empty = [r for r, fill in zip(regions, fills, strict=True) if fill["method"] == "ar"]
+    for gap, fill in zip(gaps, fills, strict=True):
         if fill["method"] == "pattern":
             first, stop = gap_samples(gap, SR)
             source = round(fill["source"] * SR)
             length = stop - first + 2 * 88
-            assert all(source + length <= a or source >= b for a, b in regions), fill
+            assert all(source + length <= a or source >= b for a, b in empty), fill
 
 
 def test_messages_count_the_users_gap_and_no_passage_fails_in_one_line(riff):
@@ -162,8 +165,8 @@ def test_a_dropout_in_a_fade_is_filled_at_the_fades_level(riff, fade_db, gap):
 
 def test_a_silent_source_context_is_not_read_as_a_level(rng):
     """The source's left context is digital silence (a song's start), its right context the
-    same noise as the gap's: the right gain is 1; the left one compares the gap's left context
-    with the source's right (a steady source), not with the silence (the 12 dB ceiling)."""
+    same noise as the gap's: both gains are 1, the silent side saying nothing of the source's
+    level (read as one, the 12 dB ceiling)."""
     from diffmusic_engine.dsp.pattern import level
 
     audio = rng.standard_normal((2, 100_000))
@@ -171,12 +174,7 @@ def test_a_silent_source_context_is_not_read_as_a_level(rng):
     first, stop, context, shift = 60_000, 65_000, 10_000, -40_000  # source [20k, 25k)
     audio[:, stop + shift : stop + shift + context] = audio[:, stop : stop + context]
     gains = level(audio, first, stop, shift, context, holes=[(first, stop)]).gains
-
-    def rms(a: int, b: int) -> np.ndarray:
-        return np.sqrt(np.mean(audio[:, a:b] ** 2, axis=1))
-
-    left = rms(first - context, first) / rms(stop + shift, stop + shift + context)
-    np.testing.assert_allclose(gains, np.stack([left, np.ones(2)], axis=1), rtol=1e-9)
+    np.testing.assert_allclose(gains, 1.0, rtol=1e-12)
 
 
 def test_a_loop_is_filled_with_its_exact_repeat():
@@ -195,3 +193,30 @@ def test_a_loop_is_filled_with_its_exact_repeat():
     out = restore(degrade(song, rate, damage), rate, damage).audio
     first, stop = int(gap.start * rate), int(gap.end * rate)
     assert metrics.snr(song[:, first:stop], out[:, first:stop]) > 80.0
+
+
+def test_dropouts_that_cover_each_others_repeats_are_filled_from_each_others_fills():
+    """A 2 s bar played three times; the dropout A in the middle bar has its two repeats each
+    partly lost to another dropout (B, C), which still have a clean repeat each. Filled one at
+    a time, B's fill (an exact copy) gives A its repeat back: every fill is the lost audio up
+    to rounding. Filled all at once, A could only copy from elsewhere in the bar (about -3 dB
+    SNR: unrelated music of the same level)."""
+    bar = music_excerpt(2.0, SR, channels=2, seed=5)
+    song = np.tile(bar, (1, 3)).astype(np.float32)
+    gaps = (Gap(1.0, 1.5), Gap(2.7, 3.2), Gap(4.4, 4.9))  # B, A, C
+    damage = Inpaint(gaps)
+    out = restore(degrade(song, SR, damage), SR, damage).audio
+    for gap in gaps:
+        assert gap_snr(song, out, gap) > 80.0, gap
+
+
+@pytest.mark.parametrize("gap", [Gap(0.0, 0.02), Gap(5.98, 6.0)], ids=["start", "end"])
+def test_a_short_dropout_at_either_end_is_copied_not_extrapolated(riff, gap):
+    """20 ms lost at the very start or end: AR can only extrapolate from one side, which
+    drifts (on the riff: SNR -1.9 dB at the start, 13.2 dB at the end); the pattern fill
+    copies a repeat (34.0 and 26.8 dB)."""
+    damage = Inpaint((gap,))
+    result = restore(degrade(riff, SR, damage), SR, damage)
+    (fill,) = result.details["fills"]
+    assert fill["method"] == "pattern"
+    assert gap_snr(riff, result.audio, gap) > EXPECTED_SNR
