@@ -15,6 +15,7 @@ import numpy as np
 from diffmusic_engine.audio import check_audio
 from diffmusic_engine.backends import (
     BACKENDS,
+    EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     UNCHANGED,
@@ -31,7 +32,7 @@ from diffmusic_engine.damage import (
     check_damage,
     gap_samples,
 )
-from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import (
@@ -45,10 +46,6 @@ from diffmusic_engine.progress import ProgressCallback
 
 __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 
-
-# A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
-# is tens of dB down, a digital one silent)
-AUDIO_IN_GAP_DB = -6.0
 
 # Why resolve_damage found nothing to restore (Restoration.unchanged), per task.
 NOTHING_FOUND = {
@@ -113,6 +110,9 @@ def restore(
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
     resolved = resolve_damage(damage, audio, sample_rate)
+    given: dict[str, list[str]] = {}
+    if isinstance(resolved, Inpaint) and resolved is damage:
+        resolved, given = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
     if why is not None:  # the input, and why, from every backend
         details = {"backend": backend, "task": damage.task, UNCHANGED: why}
@@ -122,32 +122,27 @@ def restore(
     # every backend (the diffusion backend's details had no task)
     restoration.details.setdefault("task", damage.task)
     restoration.details.setdefault("backend", backend)
-    if resolved is not damage and isinstance(resolved, Inpaint):
+    if isinstance(damage, Inpaint) and damage.gaps == "auto":
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
-    elif isinstance(resolved, Inpaint) and (loud := _gaps_with_audio(audio, sample_rate, resolved)):
-        restoration.details[GAPS_WITH_AUDIO] = loud
+    restoration.details.update(given)
     return restoration
 
 
-def _gaps_with_audio(audio: np.ndarray, sample_rate: int, damage: Inpaint) -> list[str]:
-    """A line for each given gap whose input is within ``AUDIO_IN_GAP_DB`` of the level of the
-    audio around it (a gap's length either side): not a dropout but music, which the fill
-    replaced (a misplaced selection had been replaced in silence)."""
-    lines = []
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, sample_rate)
-        around = np.concatenate(
-            [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
-        )
-        inside, outside = (float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size
-                           else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
-        if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
-            lines.append(
-                f"gap {gap} held audio at {20 * np.log10(inside):.1f} dBFS, "
-                f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
-                "dropout; its music was replaced"
-            )
-    return lines
+def _given_gaps(damage: Inpaint, audio: np.ndarray, sample_rate: int) -> tuple[Inpaint, dict]:
+    """``damage``'s given gaps taken over the dropouts at their edges (:func:`selections.extend`),
+    and the details that say so and name gaps that replaced music."""
+    runs = selections.find(audio, sample_rate)
+    given = [gap_samples(gap, sample_rate) for gap in damage.gaps]
+    spans = selections.extend(given, runs, sample_rate)
+    gaps = tuple(gap if span == old else Gap(span[0] / sample_rate, span[1] / sample_rate)
+                 for gap, old, span in zip(damage.gaps, given, spans, strict=True))  # fmt: skip
+    details: dict[str, list[str]] = {}
+    if extended := [selections.extension_line(old, span, sample_rate)
+                    for old, span in zip(given, spans, strict=True) if span != old]:  # fmt: skip
+        details[EXTENDED_GAPS] = extended
+    if loud := selections.audio_lines(audio, sample_rate, gaps, runs):
+        details[GAPS_WITH_AUDIO] = loud
+    return Inpaint(gaps=gaps, crossfade=damage.crossfade), details
 
 
 def degrade(

@@ -31,9 +31,13 @@ UNCHANGED = "unchanged"
 # The details key that lists the dropouts ``gaps="auto"`` found and filled: [[start, end], ...]
 # in seconds (absent when the gaps were given).
 FOUND_GAPS = "gaps_found"
-# The details key that lists given gaps whose input was not a dropout (as loud as the audio
-# around them): one line each, shown to the user, since their music was replaced.
+# The details key that lists given gaps whose input was not a dropout, or wider than the one in
+# them (as loud as the audio around them): one line each, shown to the user, since their music
+# was replaced.
 GAPS_WITH_AUDIO = "gaps_with_audio"
+# The details key that lists given gaps taken over the dropout at their edges (a selection a
+# few ms short of them had left its silence in, and clicks): one line each, shown to the user.
+EXTENDED_GAPS = "gaps_extended"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

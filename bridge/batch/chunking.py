@@ -12,7 +12,8 @@ that a file streamed block by block gives exactly what the same file gives in on
   however many dropouts a long file has, unless they follow each other closer than a quarter
   context all along (they are then restored as one region). Gaps are given, or found as the
   audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``widen`` takes a found dropout's
-  smeared edges in when its region is restored).
+  smeared edges in when its region is restored); given gaps are taken over the dropouts at their
+  edges then (``extend``: ``diagnose.selections.extend``, as the engine does).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
@@ -258,12 +259,17 @@ class RegionStream:
         context: int,
         margin: int,
         finder: DropoutScanner | None = None,
+        extend: Callable[[np.ndarray, list[tuple[int, int]]], list[tuple[int, int]]] | None = None,
     ) -> None:
         self.restore = restore
         self.total = total
         self.context = context
         self.margin = margin  # samples beside a span the backend may change (its crossfade)
         self.finder = finder
+        # given spans (file samples) -> the same spans taken over the dropouts at their edges,
+        # given the piece and the spans within it
+        self.extend = extend
+        self.extended: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (given, restored)
         if finder is not None and finder.max_length is None:
             raise ValueError("a stream can hold back only so much: give the finder a max_length")
         self.reach = context if finder is None else region_reach((0, finder.max_length), context)
@@ -322,10 +328,14 @@ class RegionStream:
     def _restore_region(self, region: Region) -> None:
         piece = self.buffer.view(region.start, region.end)
         spans = region.spans
+        local = [(a - region.start, b - region.start) for a, b in spans]
         if self.finder is not None:  # found dropouts: their smeared edges join them
-            local = [(a - region.start, b - region.start) for a, b in spans]
             spans = tuple((a + region.start, b + region.start)
                           for a, b in self.finder.widen(piece, local))  # fmt: skip
+        elif self.extend is not None:  # given ones: the dropouts at their edges join them
+            given, spans = spans, tuple((a + region.start, b + region.start)
+                                        for a, b in self.extend(piece, local))  # fmt: skip
+            self.extended += [pair for pair in zip(given, spans, strict=True) if pair[0] != pair[1]]
         restored = self.restore(piece.copy(), region.start, spans)
         for first, stop in spans:
             a = max(0, first - self.margin - region.start)

@@ -29,7 +29,8 @@ class FileResult:
     sample_rate: int | None = None
     channels: int | None = None
     error: str | None = None
-    note: str | None = None  # done, but a restoration step left pieces unchanged, and why
+    # done, but a restoration step left pieces unchanged (and why) or extended a given gap
+    note: str | None = None
 
 
 def summarize(results: list[FileResult]) -> dict[str, Any]:

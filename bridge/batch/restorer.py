@@ -52,6 +52,7 @@ across chunks (the dsp NMF split) can swap sources between chunks of a long file
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import fields
@@ -76,7 +77,7 @@ from diffmusic_engine.damage import (
     gap_samples,
     load_preset,
 )
-from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
@@ -172,13 +173,15 @@ class Restorer:
     @staticmethod
     def note_of(stream: OverlapStream | RegionStream) -> str | None:
         """What a file's report should say of what ``stream`` (made by :meth:`stream`) left as
-        it came in (pieces, or silent runs ``gaps="auto"`` did not fill), or ``None``."""
+        it came in (pieces, or silent runs ``gaps="auto"`` did not fill) and of given gaps it
+        took over a dropout's edges, or ``None``."""
         piece = stream.restore
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
         if finder is None or finder.longer:
-            notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate))
+            notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate),
+                     *_extended(stream, piece.sample_rate))  # fmt: skip
             return "; ".join(note for note in notes if note) or None
         return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
 
@@ -198,7 +201,7 @@ class Restorer:
         self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int
     ) -> RegionStream:
         seconds = {k: v * sample_rate for k, v in self.settings.items() if k.endswith("seconds")}
-        finder, spans = None, []
+        finder, spans, extend = None, [], None
         if self.auto_gaps:
             finder = dropouts.DropoutScanner.at_rate(
                 sample_rate,
@@ -209,12 +212,24 @@ class Restorer:
         else:
             check_damage(self.damage, total / sample_rate, sample_rate, channels)
             spans = [gap_samples(gap, sample_rate) for gap in self.damage.gaps]
+            extend = functools.partial(_extend, sample_rate=sample_rate)
         return RegionStream(
             piece, total, channels, spans,
             context=int(round(seconds["context_seconds"])),
             margin=int(np.ceil(self.damage.crossfade * sample_rate)) + 2,
-            finder=finder,
+            finder=finder, extend=extend,
         )  # fmt: skip
+
+
+def _extend(piece: np.ndarray, spans: list[tuple[int, int]], sample_rate: int) -> list:
+    """Given ``spans`` in ``piece`` taken over the dropouts at their edges, as the engine does."""
+    return selections.extend(spans, selections.find(piece, sample_rate), sample_rate)
+
+
+def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
+    """The lines naming the given gaps that ``stream`` took over a dropout at their edges."""
+    pairs = stream.extended if isinstance(stream, RegionStream) else []
+    return [f"inpaint: {selections.extension_line(given, filled, rate)}" for given, filled in pairs]
 
 
 def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:

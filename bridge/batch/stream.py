@@ -119,7 +119,8 @@ class Pipeline:
         return np.concatenate(outputs, axis=1)
 
     def notes(self) -> tuple[str, ...]:
-        """One line per restoration stage that left pieces unchanged (after ``finish``)."""
+        """One line per restoration stage that left pieces unchanged or extended given gaps
+        (after ``finish``)."""
         restorations = (s for s in self.stages if isinstance(s, OverlapStream | RegionStream))
         return tuple(note for note in map(Restorer.note_of, restorations) if note)
 

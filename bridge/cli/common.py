@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.backends import FOUND_GAPS, GAPS_WITH_AUDIO, UNCHANGED, Restoration
+from diffmusic_engine.backends import (
+    EXTENDED_GAPS,
+    FOUND_GAPS,
+    GAPS_WITH_AUDIO,
+    UNCHANGED,
+    Restoration,
+)
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -226,7 +232,8 @@ def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: li
 def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str) -> None:
     """On stderr, what a restoration decided that the user did not give: ``note: RESULT is the
     input unchanged: WHY`` when it did nothing (``Restoration.unchanged``), so that it is never
-    silent, and which dropouts ``--gap auto`` found and filled. With ``--json`` the result's own
+    silent, which dropouts ``--gap auto`` found and filled, and which given gaps were extended
+    to a dropout's edges or replaced music. With ``--json`` the result's own
     line carries them instead."""
     if getattr(args, "json", False):
         return
@@ -236,6 +243,8 @@ def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str)
     if found:
         spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
         print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
+    for line in details.get(EXTENDED_GAPS, []):  # a selection short of the dropout's edges
+        print(f"note: {line}", file=sys.stderr)
     for line in details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
         print(f"warning: {line}", file=sys.stderr)
 

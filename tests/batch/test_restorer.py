@@ -215,3 +215,22 @@ def test_connect_must_be_a_boolean_and_dropout_bounds_ordered() -> None:
         Restorer("declick", connect="false")
     with pytest.raises(DamageError, match="the shortest dropout must be shorter than the longest"):
         Restorer("inpaint", gaps="auto", dropout_min_seconds=0.6, dropout_max_seconds=0.5)
+
+
+def test_given_gaps_are_taken_over_the_dropout_at_their_edges(recording, music) -> None:
+    """A selection 3 ms (48 samples) short of a dropout's edges: the engine filled the whole
+    dropout, but the stream kept only the given gap and its margin (34 samples), so 14 samples
+    of silence were left on each side."""
+    rate, first, stop = 16000, 16000, 16320  # a 20 ms dropout at 1 s
+    audio = music.copy()
+    audio[:, first:stop] = 0.0
+    restorer = Restorer(task="inpaint", gaps=["1.003:1.017"], backend="recording")
+    stream = restorer.stream(rate, 2, audio.shape[1])
+    out = np.concatenate([stream.push(audio), stream.finish()], axis=1)
+    assert (out[:, first:stop] == 1.0).all()  # the recording backend's mark, all of it
+    np.testing.assert_array_equal(out[:, :first], audio[:, :first])
+    np.testing.assert_array_equal(out[:, stop:], audio[:, stop:])
+    assert Restorer.note_of(stream) == (
+        "inpaint: gap 1.0030-1.0170 s extended to 1.0000-1.0200 s (3.0 ms earlier, 3.0 ms "
+        "later) over the dropout at its edge, whose silence it had left in"
+    )

@@ -1,0 +1,96 @@
+"""Given gaps (a REAPER time selection, ``--gap START:END``, the API's) against the dropouts
+(:mod:`.dropouts`, the one rule) in the audio.
+
+A selection a few milliseconds short of a dropout's edges left that much of its silence in: the
+fill crossfaded from it, and kept it, as a click at each true edge (3 ms short on each side of
+200 ms dropouts in real music: 88 silent samples and a step of up to 69x the music's typical
+sample difference; docs/results.md "Gap selections that miss the dropout's edges").
+:func:`extend` takes each given gap over the dropouts it touches or that lie within
+:data:`REACH_SECONDS` of its edges. A selection wider than the dropout in it replaces the music
+beside it: :func:`audio_lines` names that, and music selected where there is no dropout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diffmusic_engine.damage import Gap, gap_samples
+from diffmusic_engine.diagnose import dropouts
+
+# A dropout this close to a given gap's edge (or touching it) is taken into the gap.
+REACH_SECONDS = 0.05
+# A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
+# is tens of dB down, a digital one silent)
+AUDIO_IN_GAP_DB = -6.0
+
+Span = tuple[int, int]  # [first, stop) in samples
+
+
+def find(audio: np.ndarray, sample_rate: int) -> list[Span]:
+    """The dropouts in ``(channels, samples)`` ``audio`` (:func:`.dropouts.find`), in samples."""
+    return [(round(a * sample_rate), round(b * sample_rate))
+            for a, b in dropouts.find(audio, sample_rate)]  # fmt: skip
+
+
+def extend(spans: list[Span], runs: list[Span], sample_rate: int) -> list[Span]:
+    """Each of ``spans`` taken over the dropouts ``runs`` that overlap it or lie within
+    :data:`REACH_SECONDS` of its edges (again from the new edges, until none is left)."""
+    reach = round(REACH_SECONDS * sample_rate)
+    extended = []
+    for first, stop in spans:
+        near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach]
+        while near and (near[0][0] < first or near[-1][1] > stop):
+            first, stop = min(first, near[0][0]), max(stop, near[-1][1])
+            near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach]
+        extended.append((first, stop))
+    return extended
+
+
+def extension_line(given: Span, filled: Span, sample_rate: int) -> str:
+    """What the user is told of a gap :func:`extend` moved, ``given`` to ``filled``."""
+    earlier, later = (1000 * x / sample_rate for x in (given[0] - filled[0], filled[1] - given[1]))
+    return (
+        f"gap {_seconds(given, sample_rate)} extended to {_seconds(filled, sample_rate)} "
+        f"({earlier:.1f} ms earlier, {later:.1f} ms later) over the dropout at its edge, whose "
+        "silence it had left in"
+    )
+
+
+def audio_lines(
+    audio: np.ndarray, sample_rate: int, gaps: tuple[Gap, ...], runs: list[Span]
+) -> list[str]:
+    """A line for each of ``gaps`` whose input is within :data:`AUDIO_IN_GAP_DB` of the level
+    of the audio around it (a gap's length either side), so that the fill replaced music: how
+    much wider it is than the dropouts ``runs`` in it, or that it held no dropout (a misplaced
+    selection had been replaced in silence)."""
+    lines = []
+    for gap in gaps:
+        first, stop = gap_samples(gap, sample_rate)
+        around = np.concatenate(
+            [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
+        )
+        inside, outside = (float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size
+                           else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
+        if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
+            held = [(a, b) for a, b in runs if first <= a and b <= stop]
+            lines.append(_wider(gap, held, stop - first, sample_rate) if held else (
+                f"gap {gap} held audio at {20 * np.log10(inside):.1f} dBFS, "
+                f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
+                "dropout; its music was replaced"
+            ))  # fmt: skip
+    return lines
+
+
+def _wider(gap: Gap, held: list[Span], length: int, sample_rate: int) -> str:
+    """The line for a gap of ``length`` samples wider than the dropouts ``held`` in it."""
+    extra = 1000 * (length - sum(b - a for a, b in held)) / sample_rate
+    named = ", ".join(_seconds(span, sample_rate) for span in held)
+    return (
+        f"gap {gap} is {extra:.1f} ms wider than the dropout at {named} in it: the music "
+        "beside the dropout was replaced too; select the dropout alone to keep it"
+    )
+
+
+def _seconds(span: Span, sample_rate: int) -> str:
+    """``4.0030-4.1970 s``: a span in samples as seconds, to a tenth of a millisecond."""
+    return f"{span[0] / sample_rate:.4f}-{span[1] / sample_rate:.4f} s"

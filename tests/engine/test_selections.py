@@ -1,0 +1,79 @@
+"""Given gaps against the dropout they select: taken over its edges, or named wider than it."""
+
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+
+from bridge.cli import main
+from diffmusic_engine.api import restore
+from diffmusic_engine.backends import EXTENDED_GAPS, GAPS_WITH_AUDIO
+from diffmusic_engine.damage import Gap, Inpaint
+
+SR = 22050
+TONES = ((220.0, 0.2), (330.0, 0.15), (550.0, 0.1))  # (Hz, amplitude)
+# The largest step between two samples of the tones: a sine of amplitude A at f changes by at
+# most 2 A sin(pi f / SR) from one sample to the next (0.0423 here).
+TONE_STEP = sum(2 * a * np.sin(np.pi * f / SR) for f, a in TONES)
+FADE = round(0.002 * SR)  # Inpaint's crossfade in samples
+SHORT = round(0.003 * SR)  # 3 ms
+
+
+def tones() -> np.ndarray:
+    """1 s of TONES, stereo (the right channel's phases shifted by a radian)."""
+    t = np.arange(SR) / SR
+    channels = [sum(a * np.sin(2 * np.pi * f * t + shift) for f, a in TONES) for shift in (0, 1)]
+    return np.stack(channels).astype(np.float32)
+
+
+def test_a_selection_short_of_a_dropout_is_extended_to_its_edges() -> None:
+    """3 ms short on each side of a 20 ms dropout, the fill had left 44 samples of its silence
+    (3 ms less the 2 ms crossfade, twice) and a step of 3-10x the tones' largest one at its
+    true edges, without a word."""
+    first, stop = SR // 2, SR // 2 + round(0.02 * SR)
+    audio = tones()
+    audio[:, first:stop] = 0.0
+    gap = Gap((first + SHORT) / SR, (stop - SHORT) / SR)  # 0.503:0.517
+    restoration = restore(audio, SR, Inpaint(gaps=(gap,)))
+    out = restoration.tracks[0]
+    assert not (np.abs(out[:, first:stop]).max(axis=0) == 0).any()  # no silent sample left
+    # the tones filled by AR (exact to 1e-4): no step steeper than theirs, by more than a tenth
+    assert np.abs(np.diff(out[:, first - 100 : stop + 100])).max() <= 1.1 * TONE_STEP
+    np.testing.assert_array_equal(out[:, : first - FADE], audio[:, : first - FADE])
+    np.testing.assert_array_equal(out[:, stop + FADE :], audio[:, stop + FADE :])
+    assert restoration.details[EXTENDED_GAPS] == [
+        "gap 0.5030-0.5170 s extended to 0.5000-0.5200 s (3.0 ms earlier, 3.0 ms later) over "
+        "the dropout at its edge, whose silence it had left in"
+    ]
+    assert GAPS_WITH_AUDIO not in restoration.details
+
+
+def test_a_selection_wider_than_a_short_dropout_is_named_so() -> None:
+    """3 ms too wide on each side of a 15 ms dropout, 6 of its 21 ms held the tones (-5.4 dB
+    from the level around it): the warning had said that the gap held music, not a dropout."""
+    first, stop = SR // 2, SR // 2 + round(0.015 * SR)  # 0.5000-0.5150 s
+    audio = tones()
+    audio[:, first:stop] = 0.0
+    gap = Gap((first - SHORT) / SR, (stop + SHORT) / SR)
+    details = restore(audio, SR, Inpaint(gaps=(gap,))).details
+    assert details[GAPS_WITH_AUDIO] == [
+        f"gap {gap} is 6.0 ms wider than the dropout at 0.5000-0.5150 s in it: the music beside "
+        "the dropout was replaced too; select the dropout alone to keep it"
+    ]
+    assert EXTENDED_GAPS not in details
+
+
+def test_cli_notes_the_extension(tmp_path, capsys) -> None:
+    first, stop = SR // 2, SR // 2 + round(0.02 * SR)
+    audio = tones()
+    audio[:, first:stop] = 0.0
+    song, out = tmp_path / "song.wav", tmp_path / "out.wav"
+    sf.write(song, audio.T, SR, subtype="FLOAT")
+    argv = ["restore", str(song), "-o", str(out), "--task", "inpaint", "--gap", "0.503:0.517"]
+    assert main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "note: gap 0.5030-0.5170 s extended to 0.5000-0.5200 s (3.0 ms earlier, 3.0 ms later) "
+        "over the dropout at its edge, whose silence it had left in"
+    ]
+    filled, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert not (np.abs(filled[first:stop]).max(axis=1) == 0).any()
