@@ -18,6 +18,7 @@ from diffmusic_engine.backends import (
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    PAUSES,
     UNCHANGED,
     Restoration,
     get_backend,
@@ -56,18 +57,28 @@ NOTHING_FOUND = {
     "declip": "no clipping found: nothing changed; give --level AMPLITUDE to declip at a level",
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
-        "silence, or of dither with abrupt edges, inside the audio): nothing filled; give --gap "
-        "START:END to fill a region"
+        "silence, or of dither with abrupt edges, inside the audio, but for pauses the music fades "
+        "into): nothing filled; give --gap START:END to fill a region"
     ),
 }
 
 
-def resolve_damage(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage | None:
+def resolve_damage(
+    damage: Damage, audio: np.ndarray, sample_rate: int
+) -> tuple[Damage | None, dict[str, Any]]:
     """Replace what the audio itself decides (``cutoff``, ``level``, ``gaps`` ``"auto"``) by its
-    value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`)."""
+    value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`). With it,
+    details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`)."""
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
-        gaps = tuple(Gap(start, end) for start, end in dropouts.find(audio, sample_rate))
-        return Inpaint(gaps=gaps, crossfade=damage.crossfade) if gaps else None
+        found, pauses = dropouts.find_runs(audio, sample_rate)
+        gaps = tuple(Gap(start, end) for start, end in found)
+        resolved = Inpaint(gaps=gaps, crossfade=damage.crossfade) if gaps else None
+        return resolved, {PAUSES: [list(pause) for pause in pauses]} if pauses else {}
+    return _resolve_level(damage, audio, sample_rate), {}
+
+
+def _resolve_level(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damage | None:
+    """:func:`resolve_damage` for a super-resolution cutoff and a declip level."""
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         cutoff = band_limit(audio, sample_rate)
         return None if cutoff is None else SuperResolution(cutoff=cutoff)
@@ -109,19 +120,20 @@ def restore(
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
-    resolved = resolve_damage(damage, audio, sample_rate)
+    resolved, found = resolve_damage(damage, audio, sample_rate)
     given: dict[str, list[str]] = {}
     if isinstance(resolved, Inpaint) and resolved is damage:
         resolved, given = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
     if why is not None:  # the input, and why, from every backend
-        details = {"backend": backend, "task": damage.task, UNCHANGED: why}
+        details = {"backend": backend, "task": damage.task, UNCHANGED: why, **found}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
     # what clients place results by (a separation's sources, declick's removed clicks), from
     # every backend (the diffusion backend's details had no task)
     restoration.details.setdefault("task", damage.task)
     restoration.details.setdefault("backend", backend)
+    restoration.details.update(found)
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
     restoration.details.update(given)

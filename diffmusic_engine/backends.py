@@ -31,6 +31,9 @@ UNCHANGED = "unchanged"
 # The details key that lists the dropouts ``gaps="auto"`` found and filled: [[start, end], ...]
 # in seconds (absent when the gaps were given).
 FOUND_GAPS = "gaps_found"
+# The details key that lists the silent runs ``gaps="auto"`` left alone as pauses between songs
+# (the music fades into them; diagnose.dropouts): [[start, end], ...] in seconds, absent if none.
+PAUSES = "pauses_left_alone"
 # The details key that lists given gaps whose input was not a dropout, or wider than the one in
 # them (as loud as the audio around them): one line each, shown to the user, since their music
 # was replaced.

@@ -11,9 +11,11 @@ that a file streamed block by block gives exactly what the same file gives in on
   Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
   however many dropouts a long file has, unless they follow each other closer than a quarter
   context all along (they are then restored as one region). Gaps are given, or found as the
-  audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``widen`` takes a found dropout's
-  smeared edges in when its region is restored); given gaps are taken over the dropouts at their
-  edges then (``extend``: ``diagnose.selections.extend``, as the engine does).
+  audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``sift`` takes a found dropout's
+  smeared edges in when its region is restored, and leaves pauses between songs alone: the
+  region holds the context_seconds of music either side that its pause test reads); given gaps
+  are taken over the dropouts at their edges then (``extend``: ``diagnose.selections.extend``,
+  as the engine does).
 
 Both take input in blocks of any size (``push``) and hand back output as soon as it is final; the
 total output has exactly as many samples as the input (``finish`` returns the rest). The chunk
@@ -329,9 +331,11 @@ class RegionStream:
         piece = self.buffer.view(region.start, region.end)
         spans = region.spans
         local = [(a - region.start, b - region.start) for a, b in spans]
-        if self.finder is not None:  # found dropouts: their smeared edges join them
+        if self.finder is not None:  # found runs: their smeared edges join them; pauses go
             spans = tuple((a + region.start, b + region.start)
-                          for a, b in self.finder.widen(piece, local))  # fmt: skip
+                          for a, b in self.finder.sift(piece, local, region.start))  # fmt: skip
+            if not spans:  # all pauses between songs (the finder keeps them for the report)
+                return
         elif self.extend is not None:  # given ones: the dropouts at their edges join them
             given, spans = spans, tuple((a + region.start, b + region.start)
                                         for a, b in self.extend(piece, local))  # fmt: skip

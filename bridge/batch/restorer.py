@@ -38,11 +38,12 @@ Step settings:
   runs of at least ``dropout_min_seconds`` (0.002) where every channel stays at or below
   ``dropout_threshold_db`` (digital silence, about -150.5 dBFS), or at or below about -72 dBFS
   with abrupt edges (a dropout dithered when it was stored), with audio on both sides (silence
-  at the start or end of a file is left alone). Runs longer than ``dropout_max_seconds`` (0.5)
-  are left alone and named in the file's report (the stream holds back five times that much
-  audio, and a long digital silence inside a song may be a deliberate stop). Put such a step
-  first in a chain: effects before it (filters, reverb) smear a dropout so that it is no longer
-  silent.
+  at the start or end of a file is left alone), and not a pause between songs (the music fades
+  into the run: left alone and named in the file's report). Runs longer than
+  ``dropout_max_seconds`` (0.5) are left alone and named in the file's report (the stream holds
+  back five times that much audio, and a long digital silence inside a song may be a
+  deliberate stop). Put such a step first in a chain: effects before it (filters, reverb) smear
+  a dropout so that it is no longer silent.
 
 Gaps are in file time. ``cutoff="auto"`` is detected once, on the first chunk, and kept for the
 whole file; where nothing is missing (the cutoff found is Nyquist) the audio passes through.
@@ -179,7 +180,7 @@ class Restorer:
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
-        if finder is None or finder.longer:
+        if finder is None or finder.longer or finder.pauses:
             notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate),
                      *_extended(stream, piece.sample_rate))  # fmt: skip
             return "; ".join(note for note in notes if note) or None
@@ -233,15 +234,28 @@ def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
 
 
 def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:
-    """The note naming the silent runs ``finder`` found too long to fill as dropouts."""
-    longer = finder.longer
-    runs = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in longer[:LISTED])
-    more = f" and {len(longer) - LISTED} more" if len(longer) > LISTED else ""
-    return (
-        f"inpaint: {len(longer)} silent run(s) longer than dropout_max_seconds "
-        f"({finder.max_length / rate:g} s) left alone: {runs}{more}; if they are dropouts, "
-        "give them as gaps or raise dropout_max_seconds"
-    )
+    """The note naming the silent runs ``finder`` left alone: too long to fill as dropouts, or
+    pauses between songs (the music fades into them)."""
+    notes = []
+    if finder.longer:
+        notes.append(
+            f"inpaint: {len(finder.longer)} silent run(s) longer than dropout_max_seconds "
+            f"({finder.max_length / rate:g} s) left alone: {_listed(finder.longer, rate)}; if "
+            "they are dropouts, give them as gaps or raise dropout_max_seconds"
+        )
+    if finder.pauses:
+        notes.append(
+            f"inpaint: {len(finder.pauses)} silent run(s) left alone: the music fades into or "
+            f"out of them (a pause, not a dropout): {_listed(finder.pauses, rate)}; if they are "
+            "dropouts, give them as gaps"
+        )
+    return "; ".join(notes)
+
+
+def _listed(runs: list[tuple[int, int]], rate: int) -> str:
+    """The first LISTED ``runs`` (samples) in seconds, and how many more."""
+    shown = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in runs[:LISTED])
+    return shown + (f" and {len(runs) - LISTED} more" if len(runs) > LISTED else "")
 
 
 class _PieceRestorer:

@@ -15,6 +15,7 @@ from diffmusic_engine.backends import (
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    PAUSES,
     UNCHANGED,
     Restoration,
 )
@@ -243,10 +244,22 @@ def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str)
     if found:
         spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
         print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
+    if details.get(PAUSES):
+        print(f"note: {pauses_left_alone(details[PAUSES])}", file=sys.stderr)
     for line in details.get(EXTENDED_GAPS, []):  # a selection short of the dropout's edges
         print(f"note: {line}", file=sys.stderr)
     for line in details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
         print(f"warning: {line}", file=sys.stderr)
+
+
+def pauses_left_alone(pauses: list) -> str:
+    """The line naming the silent runs ``--gap auto`` left alone as pauses, ``[[start, end],
+    ...]`` in seconds (restore's note, diagnose's line)."""
+    spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in pauses)
+    return (
+        f"{len(pauses)} silent run(s) at {spans} left alone: the music fades into or out of them "
+        "(a pause, not a dropout); give them as --gap if they are dropouts"
+    )
 
 
 def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:

@@ -17,7 +17,7 @@ from diffmusic_engine.audio import check_audio
 from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.
-DETECTORS: tuple[str, ...] = ("reverb", "bandwidth", "dropouts", "clicks", "clipping")
+DETECTORS: tuple[str, ...] = ("reverb", "bandwidth", "dropouts", "pauses", "clicks", "clipping")
 
 
 def diagnose(

@@ -1,0 +1,103 @@
+"""Pauses between songs are not dropouts: the one rule (diagnose.dropouts), the API, the CLI and
+the batch leave a silent run the music fades into alone, and say so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from bridge.batch import Restorer
+from bridge.cli import main
+from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, restore
+from diffmusic_engine.backends import PAUSES
+from diffmusic_engine.damage import Inpaint, gap_samples
+from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.synth import music_excerpt
+
+RATE = 16000
+PAUSE = (32000, 38400)  # 2.0-2.4 s: digital silence between the songs
+CUT = (48000, 49600)  # 3.0-3.1 s: a dropout cut into song B at its level
+
+
+def album(cut: bool = True, tail: str = "fade") -> np.ndarray:
+    """Song A (2 s) ending in a 0.5 s linear fade, or a decay gated to zero (60 dB over 0.5 s,
+    zero under -60 dB: 0.1 s of it), 0.4 s of digital silence, song B (2 s) starting at once."""
+    a, b = music_excerpt(2.0, RATE, 2, seed=1), music_excerpt(2.0, RATE, 2, seed=2)
+    envelope = np.linspace(1, 0, RATE // 2)
+    if tail == "decay":
+        envelope = 10 ** (-3 * np.arange(RATE // 2) / (RATE // 2))
+        envelope[envelope < 1e-3] = 0.0
+    a[:, -RATE // 2 :] *= envelope.astype(np.float32)
+    audio = np.concatenate([a, np.zeros((2, PAUSE[1] - PAUSE[0]), np.float32), b], axis=1)
+    if cut:
+        audio[:, CUT[0] : CUT[1]] = 0.0
+    return audio
+
+
+def test_a_fade_into_digital_silence_is_a_pause_and_a_cut_a_dropout() -> None:
+    """Widening takes up to 30 ms of the fade in; the 10 ms beyond are then at most 0.08 of
+    the music's amplitude (22 dB under it, past the pause test's 20 dB); the cut's edges are
+    the music at its level. Song B starts at once, so the pause ends where the silence does."""
+    for tail in ("fade", "decay"):
+        found, pauses = dropouts.find_runs(album(tail=tail), RATE)
+        assert found == [(3.0, 3.1)]
+        ((start, end),) = pauses
+        assert end == 2.4 and 2.0 - dropouts.EDGE_SECONDS <= start <= 2.0
+    # time reversed: song B fades in out of the silence, song A stops at once
+    found, pauses = dropouts.find_runs(album()[:, ::-1], RATE)
+    assert found == [(1.3, 1.4)] and len(pauses) == 1 and pauses[0][0] == 2.0
+    # no fade: song A stopped at its level reads as a dropout (the edges cannot tell)
+    stopped = music_excerpt(4.4, RATE, 2, seed=1)
+    stopped[:, PAUSE[0] : PAUSE[1]] = 0.0
+    assert dropouts.find_runs(stopped, RATE) == ([(2.0, 2.4)], [])
+
+
+def test_restore_and_diagnose_name_the_pause_left_alone(tmp_path, capsys) -> None:
+    audio = album(cut=False)
+    ((start, end),) = dropouts.find_runs(audio, RATE)[1]
+    result = restore(audio, RATE, Inpaint(gaps="auto"))
+    np.testing.assert_array_equal(result.audio, audio)
+    assert result.unchanged == NOTHING_FOUND["inpaint"]
+    assert result.details[PAUSES] == [[start, end]]
+    source = tmp_path / "side.wav"
+    sf.write(source, audio.T, RATE, subtype="FLOAT")
+    assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
+                 "--gap", "auto", "--quiet"]) == 0  # fmt: skip
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"note: 1 silent run(s) at {start:.3f}-{end:.3f} s left alone: the music fades into or "
+        "out of them (a pause, not a dropout); give them as --gap if they are dropouts"
+    )
+    assert main(["diagnose", str(source), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["dropouts"] == [] and found["pauses"] == [
+        {"start": round(start, 4), "end": round(end, 4)}
+    ]
+
+
+def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
+    """Marks each gap it is asked to fill with 1.0."""
+    out = audio.copy()
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, sample_rate)
+        out[:, first:stop] = 1.0
+    return Restoration((out,), sample_rate)
+
+
+def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(monkeypatch) -> None:
+    """Streamed in blocks, the 0.4 s pause (under dropout_max_seconds, 0.5 s) is left as it
+    came and named in the file's note, where ``find_runs`` puts it; the cut is filled."""
+    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    audio = album()
+    ((start, end),) = dropouts.find_runs(audio, RATE)[1]
+    restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=3.0)
+    stream = restorer.stream(RATE, 2, audio.shape[1])
+    blocks = [stream.push(audio[:, i : i + 999]) for i in range(0, audio.shape[1], 999)]
+    out = np.concatenate([*blocks, stream.finish()], axis=1)
+    assert (out[:, CUT[0] : CUT[1]] == 1.0).all()
+    np.testing.assert_array_equal(out[:, : CUT[0]], audio[:, : CUT[0]])
+    assert Restorer.note_of(stream) == (
+        f"inpaint: 1 silent run(s) left alone: the music fades into or out of them (a pause, "
+        f"not a dropout): {start:.3f}-{end:.3f} s; if they are dropouts, give them as gaps"
+    )
