@@ -18,6 +18,7 @@ from diffmusic_engine.backends import (
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    KEPT_CHANNELS,
     PAUSES,
     UNCHANGED,
     Restoration,
@@ -137,7 +138,27 @@ def restore(
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
     restoration.details.update(given)
+    if kept := _keep_live_channels(audio, restoration, resolved):
+        restoration.details[KEPT_CHANNELS] = kept
     return restoration
+
+
+def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:
+    """In each inpaint gap where only some channels dropped out
+    (:func:`selections.live_channels`), the others put back as they were, crossfades included
+    (whichever backend filled them); a line for each such gap."""
+    if not isinstance(damage, Inpaint):
+        return []
+    out, rate, lines = restoration.tracks[0], restoration.sample_rate, []
+    fade = int(round(damage.crossfade * rate))
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, rate)
+        live = selections.live_channels(audio, first, stop)
+        if live is not None:
+            span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
+            out[live, span] = audio[live, span]
+            lines.append(selections.kept_line(gap, live))
+    return lines
 
 
 def _given_gaps(damage: Inpaint, audio: np.ndarray, sample_rate: int) -> tuple[Inpaint, dict]:

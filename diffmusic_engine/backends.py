@@ -41,6 +41,9 @@ GAPS_WITH_AUDIO = "gaps_with_audio"
 # The details key that lists given gaps taken over the dropout at their edges (a selection a
 # few ms short of them had left its silence in, and clicks): one line each, shown to the user.
 EXTENDED_GAPS = "gaps_extended"
+# The details key that lists given gaps where only some channels dropped out, the others kept as
+# they were: one line each, shown to the user.
+KEPT_CHANNELS = "channels_kept"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

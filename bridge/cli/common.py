@@ -15,6 +15,7 @@ from diffmusic_engine.backends import (
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    KEPT_CHANNELS,
     PAUSES,
     UNCHANGED,
     Restoration,
@@ -247,6 +248,8 @@ def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str)
     if details.get(PAUSES):
         print(f"note: {pauses_left_alone(details[PAUSES])}", file=sys.stderr)
     for line in details.get(EXTENDED_GAPS, []):  # a selection short of the dropout's edges
+        print(f"note: {line}", file=sys.stderr)
+    for line in details.get(KEPT_CHANNELS, []):  # a dropout on some channels only
         print(f"note: {line}", file=sys.stderr)
     for line in details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
         print(f"warning: {line}", file=sys.stderr)

@@ -22,6 +22,9 @@ REACH_SECONDS = 0.05
 # A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
 # is tens of dB down, a digital one silent)
 AUDIO_IN_GAP_DB = -6.0
+# A channel whose samples in a given gap are digital silence (dropouts.SILENCE) for at least this
+# share dropped out there (the share leaves room for a selection a little wider than the dropout)
+SILENT_SHARE = 0.5
 
 Span = tuple[int, int]  # [first, stop) in samples
 
@@ -66,6 +69,8 @@ def audio_lines(
     lines = []
     for gap in gaps:
         first, stop = gap_samples(gap, sample_rate)
+        if live_channels(audio, first, stop) is not None:
+            continue  # some channels dropped out: the others are kept (kept_line)
         around = np.concatenate(
             [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
         )
@@ -79,6 +84,27 @@ def audio_lines(
                 "dropout; its music was replaced"
             ))  # fmt: skip
     return lines
+
+
+def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None:
+    """Which channels held music in the gap ``[first, stop)`` while another dropped out there
+    (a tape head's dropout on one track: :data:`SILENT_SHARE` of its samples digital silence);
+    ``None`` when every channel is alike (all dropped out, or none)."""
+    silent = np.abs(audio[:, first:stop]) <= dropouts.SILENCE
+    dropped = silent.mean(axis=1) >= SILENT_SHARE if stop > first else np.zeros(1, bool)
+    return None if dropped.all() or not dropped.any() else ~dropped
+
+
+def kept_line(gap: Gap, live: np.ndarray) -> str:
+    """What the user is told of a gap where only some channels dropped out."""
+
+    def named(mask: np.ndarray) -> str:
+        return ", ".join(str(c + 1) for c in np.flatnonzero(mask))
+
+    return (
+        f"gap {gap}: channel(s) {named(~live)} of {live.size} dropped out and were filled; "
+        f"channel(s) {named(live)} held music there and were kept as they were"
+    )
 
 
 def _wider(gap: Gap, held: list[Span], length: int, sample_rate: int) -> str:

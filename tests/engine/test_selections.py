@@ -7,7 +7,7 @@ import soundfile as sf
 
 from bridge.cli import main
 from diffmusic_engine.api import restore
-from diffmusic_engine.backends import EXTENDED_GAPS, GAPS_WITH_AUDIO
+from diffmusic_engine.backends import EXTENDED_GAPS, GAPS_WITH_AUDIO, KEPT_CHANNELS
 from diffmusic_engine.damage import Gap, Inpaint
 
 SR = 22050
@@ -77,3 +77,27 @@ def test_cli_notes_the_extension(tmp_path, capsys) -> None:
     ]
     filled, _ = sf.read(out, dtype="float32", always_2d=True)
     assert not (np.abs(filled[first:stop]).max(axis=1) == 0).any()
+
+
+def test_a_dropout_on_one_channel_is_filled_there_alone(tmp_path, capsys) -> None:
+    """A tape head's dropout: the left channel silent for 20 ms, the right one playing on. The
+    right channel comes back bit-identical (it was refilled, and named "held audio", before);
+    the left one is filled by AR, the tones' own continuation (within a tenth of their largest
+    step of the truth, as the extension test's fill)."""
+    clean = tones()
+    first, stop = SR // 2, SR // 2 + round(0.02 * SR)
+    audio = clean.copy()
+    audio[0, first:stop] = 0.0
+    gap = Gap(first / SR, stop / SR)
+    restoration = restore(audio, SR, Inpaint(gaps=(gap,)))
+    out = restoration.tracks[0]
+    assert np.array_equal(out[1], audio[1])
+    assert np.abs(out[0, first:stop] - clean[0, first:stop]).max() < 0.1 * TONE_STEP
+    assert GAPS_WITH_AUDIO not in restoration.details
+    line = f"gap {gap}: channel(s) 1 of 2 dropped out and were filled; channel(s) 2 held music"
+    assert restoration.details[KEPT_CHANNELS] == [f"{line} there and were kept as they were"]
+    source = tmp_path / "one.wav"
+    sf.write(source, audio.T, SR, subtype="FLOAT")
+    args = ["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint"]
+    assert main([*args, "--gap", f"{gap.start}:{gap.end}", "--quiet"]) == 0
+    assert f"note: {line}" in capsys.readouterr().err
