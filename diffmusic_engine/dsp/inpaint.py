@@ -235,11 +235,15 @@ def _pattern_fills(
     feats = pattern.features(mono, sample_rate, unfilled, tick=progress.tick)
     reach = int(round(opts["match_context"] * sample_rate))
     fills: dict[Region, dict[str, Any]] = {}
+    # No fill goes past the audio's own peak (a clipped master's fill had peaks 4 dB over its
+    # clipping level, where a composite's magnitudes met new phases)
+    peaks = np.max(np.abs(audio), axis=1, keepdims=True)
     pending = list(long)
     while pending:
         region = max(pending, key=lambda r: _known(r, unfilled, reach))  # ties: the leftmost
         pending.remove(region)
         fill = _pattern_fill(work, mono, feats, region, unfilled, sample_rate, opts)
+        fill["estimate"] = np.clip(fill["estimate"], -peaks, peaks)
         fills[region] = fill
         span = slice(region.first, region.stop)
         for channel, estimate in enumerate(fill["estimate"]):
