@@ -25,7 +25,6 @@ another threshold or minimum length; the rule the engine keeps is ``diagnose.dro
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.recordings import recordings_from_command_line  # noqa: E402
 from diffmusic_engine.diagnose.dropouts import SILENCE_DB, DropoutScanner, find  # noqa: E402
 from diffmusic_engine.evaluation.storage import fixed_point  # noqa: E402
 
@@ -169,14 +169,7 @@ def fills(recordings: list[tuple[str, np.ndarray, int]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="folders of .flac/.wav recordings")
-    args = parser.parse_args()
-    recordings = []
-    for folder in args.dirs:
-        for path in sorted([*folder.glob("*.flac"), *folder.glob("*.wav")]):
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-            recordings.append((path.name, np.ascontiguousarray(audio.T), rate))
+    recordings = recordings_from_command_line(__doc__)
     if not recordings or min(a.shape[1] / r for _, a, r in recordings) < 5.5:
         sys.exit("error: give folders of recordings at least 5.5 s long (the cuts end at 5.2 s)")
     false_finds(recordings)

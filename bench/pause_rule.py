@@ -20,15 +20,14 @@ Dropouts cut into the same music, through MP3, dither and resampling: ``bench.dr
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.recordings import recordings_from_command_line  # noqa: E402
 from diffmusic_engine.diagnose import dropouts  # noqa: E402
 from diffmusic_engine.evaluation.storage import fixed_point  # noqa: E402
 
@@ -126,14 +125,7 @@ def edges(recordings: list[tuple[str, np.ndarray, int]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="folders of .flac/.wav recordings")
-    args = parser.parse_args()
-    recordings = []
-    for folder in args.dirs:
-        for path in sorted([*folder.glob("*.flac"), *folder.glob("*.wav")]):
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-            recordings.append((path.name, np.ascontiguousarray(audio.T), rate))
+    recordings = recordings_from_command_line(__doc__)
     if len(recordings) < 2 or min(a.shape[1] / r for _, a, r in recordings) < SONG_SECONDS:
         sys.exit("error: give folders of two or more recordings at least 4 s long")
     albums(recordings)
