@@ -157,7 +157,7 @@ def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Dam
         if live is not None:
             span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
             out[live, span] = audio[live, span]
-            lines.append(selections.kept_line(gap, live))
+            lines.append(selections.kept_line((first, stop), live, rate))
     return lines
 
 
@@ -171,7 +171,8 @@ def _given_gaps(damage: Inpaint, audio: np.ndarray, sample_rate: int) -> tuple[I
                  for gap, old, span in zip(damage.gaps, given, spans, strict=True))  # fmt: skip
     details: dict[str, list[str]] = {}
     if extended := [selections.extension_line(old, span, sample_rate)
-                    for old, span in zip(given, spans, strict=True) if span != old]:  # fmt: skip
+                    for old, span in zip(given, spans, strict=True)
+                    if selections.told(old, span, sample_rate)]:  # fmt: skip
         details[EXTENDED_GAPS] = extended
     if loud := selections.audio_lines(audio, sample_rate, gaps, runs):
         details[GAPS_WITH_AUDIO] = loud

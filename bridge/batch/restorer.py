@@ -230,7 +230,8 @@ def _extend(piece: np.ndarray, spans: list[tuple[int, int]], sample_rate: int) -
 def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
     """The lines naming the given gaps that ``stream`` took over a dropout at their edges."""
     pairs = stream.extended if isinstance(stream, RegionStream) else []
-    return [f"inpaint: {selections.extension_line(given, filled, rate)}" for given, filled in pairs]
+    return [f"inpaint: {selections.extension_line(given, filled, rate)}"
+            for given, filled in pairs if selections.told(given, filled, rate)]  # fmt: skip
 
 
 def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:

@@ -17,8 +17,14 @@ import numpy as np
 from diffmusic_engine.damage import Gap, gap_samples
 from diffmusic_engine.diagnose import dropouts
 
-# A dropout this close to a given gap's edge (or touching it) is taken into the gap.
-REACH_SECONDS = 0.05
+# A dropout that overlaps a given gap, or lies this close to its edge, is taken into it...
+REACH_SECONDS = 0.005
+# ... when that moves the gap's edge by at most this much (a selection a little off the
+# dropout's edges; a silence running on far past the selection is the user's to give)
+MOST_SECONDS = 0.05
+# Extensions shorter than this are made but not told (a gap copied from diagnose's findings,
+# rounded to 0.1 ms, is a sample or two short)
+TOLD_SECONDS = 0.0001
 # A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
 # is tens of dB down, a digital one silent)
 AUDIO_IN_GAP_DB = -6.0
@@ -37,16 +43,25 @@ def find(audio: np.ndarray, sample_rate: int) -> list[Span]:
 
 def extend(spans: list[Span], runs: list[Span], sample_rate: int) -> list[Span]:
     """Each of ``spans`` taken over the dropouts ``runs`` that overlap it or lie within
-    :data:`REACH_SECONDS` of its edges (again from the new edges, until none is left)."""
-    reach = round(REACH_SECONDS * sample_rate)
+    :data:`REACH_SECONDS` of its edges, as far as :data:`MOST_SECONDS` on each side; never over
+    a run that another of ``spans`` overlaps (the user gave it as a gap of its own)."""
+    reach, most = (round(x * sample_rate) for x in (REACH_SECONDS, MOST_SECONDS))
     extended = []
-    for first, stop in spans:
-        near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach]
-        while near and (near[0][0] < first or near[-1][1] > stop):
-            first, stop = min(first, near[0][0]), max(stop, near[-1][1])
-            near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach]
-        extended.append((first, stop))
+    for index, (first, stop) in enumerate(spans):
+        others = spans[:index] + spans[index + 1 :]
+        near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach
+                and not any(a < d and c < b for c, d in others)]  # fmt: skip
+        extended.append((
+            min([first] + [a for a, _ in near if first - a <= most]),
+            max([stop] + [b for _, b in near if b - stop <= most]),
+        ))  # fmt: skip
     return extended
+
+
+def told(given: Span, filled: Span, sample_rate: int) -> bool:
+    """Whether moving ``given`` to ``filled`` is worth a line (:data:`TOLD_SECONDS`)."""
+    moved = max(given[0] - filled[0], filled[1] - given[1])
+    return moved >= TOLD_SECONDS * sample_rate
 
 
 def extension_line(given: Span, filled: Span, sample_rate: int) -> str:
@@ -79,7 +94,8 @@ def audio_lines(
         if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
             held = [(a, b) for a, b in runs if first <= a and b <= stop]
             lines.append(_wider(gap, held, stop - first, sample_rate) if held else (
-                f"gap {gap} held audio at {20 * np.log10(inside):.1f} dBFS, "
+                f"gap {_seconds((first, stop), sample_rate)} held audio at "
+                f"{20 * np.log10(inside):.1f} dBFS, "
                 f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
                 "dropout; its music was replaced"
             ))  # fmt: skip
@@ -95,14 +111,15 @@ def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None
     return None if dropped.all() or not dropped.any() else ~dropped
 
 
-def kept_line(gap: Gap, live: np.ndarray) -> str:
-    """What the user is told of a gap where only some channels dropped out."""
+def kept_line(span: Span, live: np.ndarray, sample_rate: int) -> str:
+    """What the user is told of a gap ``span`` where only some channels dropped out."""
 
     def named(mask: np.ndarray) -> str:
         return ", ".join(str(c + 1) for c in np.flatnonzero(mask))
 
     return (
-        f"gap {gap}: channel(s) {named(~live)} of {live.size} dropped out and were filled; "
+        f"gap {_seconds(span, sample_rate)}: channel(s) {named(~live)} of {live.size} dropped "
+        "out and were filled; "
         f"channel(s) {named(live)} held music there and were kept as they were"
     )
 
@@ -112,7 +129,8 @@ def _wider(gap: Gap, held: list[Span], length: int, sample_rate: int) -> str:
     extra = 1000 * (length - sum(b - a for a, b in held)) / sample_rate
     named = ", ".join(_seconds(span, sample_rate) for span in held)
     return (
-        f"gap {gap} is {extra:.1f} ms wider than the dropout at {named} in it: the music "
+        f"gap {_seconds(gap_samples(gap, sample_rate), sample_rate)} is {extra:.1f} ms wider "
+        f"than the dropout at {named} in it: the music "
         "beside the dropout was replaced too; select the dropout alone to keep it"
     )
 

@@ -239,8 +239,8 @@ def _pattern_fills(
     # clipping level, where a composite's magnitudes met new phases)
     peaks = np.max(np.abs(audio), axis=1, keepdims=True)
     pending = list(long)
-    while pending:
-        region = max(pending, key=lambda r: _known(r, unfilled, reach))  # ties: the leftmost
+    while pending:  # ties: the leftmost
+        region = max(pending, key=lambda r: _known(r, unfilled, reach, audio.shape[1]))
         pending.remove(region)
         fill = _pattern_fill(work, mono, feats, region, unfilled, sample_rate, opts)
         fill["estimate"] = np.clip(fill["estimate"], -peaks, peaks)
@@ -255,16 +255,16 @@ def _pattern_fills(
     return fills
 
 
-def _known(region: Region, unfilled: list[tuple[int, int]], reach: int) -> int:
-    """Samples within ``reach`` of ``region``'s gap on either side that no other unfilled
-    region covers."""
-    low, high = region.gap_first - reach, region.gap_stop + reach
+def _known(region: Region, unfilled: list[tuple[int, int]], reach: int, n: int) -> int:
+    """Samples of the ``n`` within ``reach`` of ``region``'s gap on either side that no other
+    unfilled region covers."""
+    low, high = max(0, region.gap_first - reach), min(n, region.gap_stop + reach)
     lost = sum(
         max(0, min(b, high) - max(a, low))
         for a, b in unfilled
         if (a, b) != (region.first, region.stop)
     )
-    return 2 * reach - lost
+    return (high - low) - (region.gap_stop - region.gap_first) - lost
 
 
 def _pattern_fill(

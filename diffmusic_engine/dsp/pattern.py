@@ -139,7 +139,7 @@ def refresh(
     """``feats`` after samples ``[first, stop)`` of ``mono`` were filled in: the frames that see
     them computed again (standardised as before), validity from the ``holes`` left."""
     hop = feats.hop
-    reach = 4 * hop + ONSET_FRAMES * hop  # a frame's window, and the onset's frames back
+    reach = (4 + onset_frames(hop)) * hop  # a frame's window, and the onset's frames back
     f0, f1 = max(0, (first - reach) // hop), min(feats.F.shape[0], (stop + reach) // hop + 1)
     F = feats.F.copy()
     F[f0:f1] = (_raw_features(mono, sample_rate, f0, f1) - feats.mean) / feats.scale
@@ -148,9 +148,10 @@ def refresh(
     return Features(F=F, valid=valid, hop=hop, mean=feats.mean, scale=feats.scale)
 
 
-# librosa's onset strength (lag 1, centred) of frame t reads the log-mel of frames t-3 and t-4
-# at this hop and n_fft: frames computed afresh start this many frames early.
-ONSET_FRAMES = 8
+def onset_frames(hop: int) -> int:
+    """Frames before a frame whose log-mel its onset strength reads: librosa's (lag 1, centred
+    for its default n_fft of 2048) pads 1 + 2048 // (2 hop) frames; one more for safety."""
+    return 2 + 2048 // (2 * hop)
 
 
 def _raw_features(
@@ -162,7 +163,7 @@ def _raw_features(
 
     hop = frame_hop(sample_rate)
     n_fft = 4 * hop
-    early = min(f0, ONSET_FRAMES)  # frames before f0 the onset strength needs
+    early = min(f0, onset_frames(hop))  # frames before f0 the onset strength needs
     start = f0 - early
     padded = np.pad(mono.astype(np.float32), (n_fft // 2, n_fft // 2))
     mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MELS)
@@ -312,9 +313,9 @@ def level(
         both = target[in_target & _outside(target + shift, holes, n)]
         if both.size >= least:
             ratio[side] = _ratio(_mean_square(audio, both), _mean_square(audio, both + shift))
-    for side, (a, b) in enumerate(windows):
-        if np.isnan(ratio[side]).any():
-            ratio[side] = _ratio(own[side], _level_inside(own, centres, (a + b) / 2 + shift))
+    for side, (a, b) in enumerate(windows):  # channels unknown there: the gap's level inside
+        inside = _ratio(own[side], _level_inside(own, centres, (a + b) / 2 + shift))
+        ratio[side] = np.where(np.isnan(ratio[side]), inside, ratio[side])
     for side in (0, 1):
         ratio[side] = np.where(np.isnan(ratio[side]), ratio[1 - side], ratio[side])
     gains = np.sqrt(np.nan_to_num(ratio, nan=1.0)).T  # (channels, sides)

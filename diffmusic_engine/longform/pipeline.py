@@ -443,7 +443,9 @@ def _pattern_inits(
         report(solver.callback, done.step, done.total, "pattern init")
 
     try:  # pattern_from 0: every gap gets the pattern fill, however short
-        filled, _ = restore_inpaint(audio, sample_rate, damage, {"pattern_from": 0.0}, progress)
+        filled, _ = restore_inpaint(
+            audio, sample_rate, damage, {"pattern_from": 0.0, "pattern_from_edge": 0.0}, progress
+        )
     except DamageError as error:
         return None, {"init": "noise", "init_fallback": str(error)}
     encoded = stereo.encode(filled, settings.stereo)[:count]

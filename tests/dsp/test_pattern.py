@@ -237,3 +237,37 @@ def test_a_clipped_masters_fill_stays_within_its_clipping_level():
     out = restore(degrade(clipped, rate, damage), rate, damage).audio
     first, stop = gap_samples(gap, rate)
     assert np.abs(out[:, first:stop]).max() <= 1.0
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 44100])
+def test_features_refreshed_around_a_fill_equal_features_computed_afresh(rate, rng):
+    """``refresh`` recomputes only the frames that see a fill (and the onset's look back, 9
+    frames at the 128-sample hop of 8-11 kHz): they equal a full computation's, standardised
+    as before, to float32 rounding."""
+    from diffmusic_engine.dsp.pattern import _raw_features, _valid_frames, features, refresh
+
+    mono = (rng.standard_normal(6 * rate) * 0.1).astype(np.float32)
+    holes = [(2 * rate, 2 * rate + rate // 5), (4 * rate, 4 * rate + rate // 10)]
+    before = features(mono, rate, holes)
+    first, stop = holes[0]
+    mono[first:stop] = mono[first + rate : stop + rate]  # a fill written in
+    after = refresh(before, mono, rate, first, stop, holes[1:])
+    expected = (_raw_features(mono, rate, 0, before.F.shape[0]) - before.mean) / before.scale
+    expected[~_valid_frames(expected.shape[0], before.hop, holes[1:])] = 0.0
+    np.testing.assert_allclose(after.F, expected, atol=1e-5)
+
+
+def test_a_channel_unknown_on_one_side_leaves_the_others_gain_there(rng):
+    """The source's right context is silent on channel 1 only: that channel's right gain is
+    not known (it takes its left one), channel 0's is its own (1, where before it took its
+    left side's 2: a 6 dB step at the right splice)."""
+    from diffmusic_engine.dsp.pattern import level
+
+    audio = rng.standard_normal((2, 100_000))
+    first, stop, context, shift = 60_000, 65_000, 10_000, -40_000
+    audio[:, stop + shift : stop + shift + context] = audio[:, stop : stop + context]
+    audio[:, first + shift - context : first + shift] = audio[:, first - context : first]
+    audio[0, first - context : first] *= 2.0  # the gap's left context, channel 0: 6 dB up
+    audio[1, stop + shift : stop + shift + context] = 0.0
+    gains = level(audio, first, stop, shift, context, holes=[(first, stop)]).gains
+    np.testing.assert_allclose(gains, [[2.0, 1.0], [1.0, 1.0]], rtol=1e-9)

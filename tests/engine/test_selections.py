@@ -57,8 +57,8 @@ def test_a_selection_wider_than_a_short_dropout_is_named_so() -> None:
     gap = Gap((first - SHORT) / SR, (stop + SHORT) / SR)
     details = restore(audio, SR, Inpaint(gaps=(gap,))).details
     assert details[GAPS_WITH_AUDIO] == [
-        f"gap {gap} is 6.0 ms wider than the dropout at 0.5000-0.5150 s in it: the music beside "
-        "the dropout was replaced too; select the dropout alone to keep it"
+        "gap 0.4970-0.5180 s is 6.0 ms wider than the dropout at 0.5000-0.5150 s in it: the "
+        "music beside the dropout was replaced too; select the dropout alone to keep it"
     ]
     assert EXTENDED_GAPS not in details
 
@@ -94,10 +94,32 @@ def test_a_dropout_on_one_channel_is_filled_there_alone(tmp_path, capsys) -> Non
     assert np.array_equal(out[1], audio[1])
     assert np.abs(out[0, first:stop] - clean[0, first:stop]).max() < 0.1 * TONE_STEP
     assert GAPS_WITH_AUDIO not in restoration.details
-    line = f"gap {gap}: channel(s) 1 of 2 dropped out and were filled; channel(s) 2 held music"
+    line = (
+        "gap 0.5000-0.5200 s: channel(s) 1 of 2 dropped out and were filled; "
+        "channel(s) 2 held music"
+    )
     assert restoration.details[KEPT_CHANNELS] == [f"{line} there and were kept as they were"]
     source = tmp_path / "one.wav"
     sf.write(source, audio.T, SR, subtype="FLOAT")
     args = ["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint"]
     assert main([*args, "--gap", f"{gap.start}:{gap.end}", "--quiet"]) == 0
     assert f"note: {line}" in capsys.readouterr().err
+
+
+def test_dropouts_given_as_gaps_of_their_own_are_not_joined() -> None:
+    """Two 10 ms dropouts 20 ms apart, each given exactly (as ``diagnose`` lists them, rounded
+    to 0.1 ms: a sample short), and a 0.8 s stop 30 ms after the second: each gap stays its
+    own, the music between them and the stop are kept, and nothing is said (the reach had
+    joined them, and the stop, with notes of 0.0 ms and "wider than the dropout" warnings)."""
+    audio = tones()
+    runs = [(11025, 11246), (11687, 11908)]  # 0.5000-0.5100 s, 0.5300-0.5400 s
+    for first, stop in runs + [(12570, 30210)]:  # and the stop, 0.5701-1.3701 s
+        audio[:, first:stop] = 0.0
+    gaps = tuple(Gap(round(a / SR, 4), round(b / SR, 4)) for a, b in runs)
+    restoration = restore(audio, SR, Inpaint(gaps=gaps))
+    assert EXTENDED_GAPS not in restoration.details
+    assert GAPS_WITH_AUDIO not in restoration.details
+    out = restoration.tracks[0]
+    between = slice(runs[0][1] + FADE + 1, runs[1][0] - FADE - 1)  # a sample for the rounding
+    assert np.array_equal(out[:, between], audio[:, between])
+    assert not np.any(out[:, 12570 + FADE : 30210])
