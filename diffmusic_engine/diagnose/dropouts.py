@@ -24,8 +24,10 @@ docs/results.md "Dropouts"), so that the fill does not leave them as short holes
 A pause between two songs is digital silence with audio on both sides too, but the music fades
 into it (or out of it), or a decay is gated to it, while a dropout cuts the music at its level.
 :meth:`DropoutScanner.sift` leaves such a run alone (:attr:`DropoutScanner.pauses`, said to the
-user): where, on either side, the PAUSE_EDGE_SECONDS just beyond the widened run are PAUSE_DB or
-more under the music farther out. On the 14 real recordings no dropout cut into the music, at its
+user): where, on one side, the PAUSE_EDGE_SECONDS just beyond the widened run are PAUSE_DB or
+more under the music farther out, and the other side is not that fade going on (it fades too,
+or its edge is PAUSE_DB louder: a dropout inside a fade-out reads as faded looking back, its
+far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
 level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
 from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
 are not dropouts").
@@ -68,6 +70,10 @@ PAUSE_EDGE_SECONDS = 0.01
 PAUSE_FRAME_SECONDS = 0.01
 PAUSE_REFERENCE_SECONDS = 2.0
 PAUSE_DB = 20.0
+# ... and the other side is not that fade going on: it fades too, or its edge is this much
+# louder than the fading side's (the next song; a 50 ms fade-in's first 10 ms lie 12 dB over a
+# 0.2 s linear fade-out's last; a dropout inside a fade-out has the fade's level either side)
+PAUSE_STEP_DB = 6.0
 _EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
 _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
 _PAUSE_EDGE_FRAMES = round(PAUSE_EDGE_SECONDS / EDGE_FRAME_SECONDS)  # 10
@@ -279,24 +285,25 @@ class DropoutScanner:
         dropouts = []
         for first, stop in self.widen(audio, runs):
             before, after = audio[:, :first][:, ::-1], audio[:, stop:]
-            if self.edge_frame and (self._fades(before) or self._fades(after)):
+            if self.edge_frame and _pause(self._edge(before), self._edge(after)):
                 self.pauses.append((first + position, stop + position))
             else:
                 dropouts.append((first, stop))
         return dropouts
 
-    def _fades(self, outward: np.ndarray) -> bool:
+    def _edge(self, outward: np.ndarray) -> tuple[bool, float]:
         """Whether the music of ``outward`` (the audio running away from a run's edge) fades
         into the run: its first PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out
-        (the median frame of what ``outward`` holds of the PAUSE_REFERENCE_SECONDS beyond)."""
+        (the median frame of what ``outward`` holds of the PAUSE_REFERENCE_SECONDS beyond); and
+        that edge's mean power."""
         edge, size = self.edge_frame * _PAUSE_EDGE_FRAMES, self.edge_frame * _PAUSE_FRAME_FRAMES
+        near = float(np.mean(np.square(outward[:, :edge], dtype=np.float64))) if edge else 0.0
         count = min((outward.shape[1] - edge) // size, _PAUSE_FRAMES)
         if count < 1:  # no music beyond the edge to compare with
-            return False
-        near = np.mean(np.square(outward[:, :edge], dtype=np.float64))
+            return False, near
         frames = outward[:, edge : edge + count * size].reshape(outward.shape[0], count, size)
         level = np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2)))
-        return bool(level > 0 and near * 10 ** (PAUSE_DB / 10) <= level)
+        return bool(level > 0 and near * 10 ** (PAUSE_DB / 10) <= level), near
 
     def _smear(self, outward: np.ndarray) -> int:
         """Samples of ``outward`` (the audio running away from a dropout's edge) that belong to
@@ -317,6 +324,20 @@ class DropoutScanner:
         held = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
         silent = [] if self.run_start is None else [self.run_start]
         return min([*held, *silent], default=received)
+
+
+def _pause(before: tuple[bool, float], after: tuple[bool, float]) -> bool:
+    """Whether a run whose edges read ``before`` and ``after`` (:meth:`DropoutScanner._edge`)
+    is a pause: the music fades into it on one side, and the other side is not that fade going
+    on (a dropout inside a fade-out reads as faded looking back, but its far edge is as quiet):
+    it fades too (the next song fades in), or its edge is PAUSE_STEP_DB louder (the next
+    song, or its first 10 ms fading in)."""
+    (fades_before, near_before), (fades_after, near_after) = before, after
+    louder = 10 ** (PAUSE_STEP_DB / 10)
+    return (fades_before and fades_after) or (
+        (fades_before and near_after >= louder * near_before)
+        or (fades_after and near_before >= louder * near_after)
+    )
 
 
 def _edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[list, list]:

@@ -101,3 +101,16 @@ def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(monkeypatch) -
         f"inpaint: 1 silent run(s) left alone: the music fades into or out of them (a pause, "
         f"not a dropout): {start:.3f}-{end:.3f} s; if they are dropouts, give them as gaps"
     )
+
+
+def test_a_dropout_inside_a_fade_out_is_a_dropout() -> None:
+    """A 100 ms dropout 1.5 s into a 20 dB/s fade-out (a 3 s fade to -60 dB): looking back
+    from it the music is 30 dB louder, as before a pause, but past it the fade goes on at the
+    same level: a dropout (it read as a pause, and was left alone, before)."""
+    music = music_excerpt(8.0, RATE, 2, seed=3)
+    seconds = np.arange(music.shape[1]) / RATE
+    fade_db = -20 * np.clip(seconds - 4.0, 0, 3.0)  # from 4 s to 7 s, then held at -60 dB
+    faded = (music * 10 ** (fade_db / 20)).astype(np.float32)
+    faded[:, int(5.5 * RATE) : int(5.6 * RATE)] = 0.0
+    found, pauses = dropouts.find_runs(faded, RATE)
+    assert found == [(5.5, 5.6)] and pauses == []
