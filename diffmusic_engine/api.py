@@ -121,23 +121,23 @@ def restore(
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
-    resolved, found = resolve_damage(damage, audio, sample_rate)
-    given: dict[str, list[str]] = {}
+    resolved, resolving_details = resolve_damage(damage, audio, sample_rate)
+    given_details: dict[str, list[str]] = {}
     if isinstance(resolved, Inpaint) and resolved is damage:
-        resolved, given = _given_gaps(damage, audio, sample_rate)
+        resolved, given_details = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
     if why is not None:  # the input, and why, from every backend
-        details = {"backend": backend, "task": damage.task, UNCHANGED: why, **found}
+        details = {"backend": backend, "task": damage.task, UNCHANGED: why, **resolving_details}
         return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
     # what clients place results by (a separation's sources, declick's removed clicks), from
     # every backend (the diffusion backend's details had no task)
     restoration.details.setdefault("task", damage.task)
     restoration.details.setdefault("backend", backend)
-    restoration.details.update(found)
+    restoration.details.update(resolving_details)
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
-    restoration.details.update(given)
+    restoration.details.update(given_details)
     if kept := _keep_live_channels(audio, restoration, resolved):
         restoration.details[KEPT_CHANNELS] = kept
     return restoration
