@@ -384,7 +384,7 @@ def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
     code, err = run_cli(capsys, ["restore", str(song), "-o", str(tmp_path / "o.wav"), "--task",
                                  "inpaint", "--gap", "1.0:1.05", "--quiet"])  # fmt: skip
     assert code == 0 and len(err) == 1, err
-    assert err[0].startswith("warning: gap 1:1.05 held audio at -1")
+    assert err[0].startswith("warning: gap 1.0000-1.0500 s held audio at -1")
     assert err[0].endswith("dB from the audio around it: not a dropout; its music was replaced")
     tone[SR : SR + SR // 20] = 0.0  # a dropout there
     sf.write(song, tone, SR, subtype="FLOAT")
