@@ -5,9 +5,10 @@ A selection a few milliseconds short of a dropout's edges left that much of its 
 fill crossfaded from it, and kept it, as a click at each true edge (3 ms short on each side of
 200 ms dropouts in real music: 88 silent samples and a step of up to 69x the music's typical
 sample difference; docs/results.md "Gap selections that miss the dropout's edges").
-:func:`extend` takes each given gap over the dropouts it touches or that lie within
-:data:`REACH_SECONDS` of its edges. A selection wider than the dropout in it replaces the music
-beside it: :func:`audio_lines` names that, and music selected where there is no dropout.
+:func:`extend` takes each given gap over the dropouts it overlaps, and over those within
+:data:`REACH_SECONDS` of its edges when that moves them little (:data:`MOST_SECONDS`). A
+selection wider than the dropout in it replaces the music beside it: :func:`audio_lines` names
+that, and music selected where there is no dropout.
 """
 
 from __future__ import annotations
@@ -42,19 +43,19 @@ def find(audio: np.ndarray, sample_rate: int) -> list[Span]:
 
 
 def extend(spans: list[Span], runs: list[Span], sample_rate: int) -> list[Span]:
-    """Each of ``spans`` taken over the dropouts ``runs`` that overlap it or lie within
-    :data:`REACH_SECONDS` of its edges, as far as :data:`MOST_SECONDS` on each side; never over
-    a run that another of ``spans`` overlaps (the user gave it as a gap of its own)."""
+    """Each of ``spans`` taken over the dropouts ``runs`` that overlap it (whole: what is left
+    of a dropout beside a fill is a hole), and over those within :data:`REACH_SECONDS` of its
+    edges as far as :data:`MOST_SECONDS`; never over a run that another of ``spans`` overlaps
+    (the user gave it as a gap of its own)."""
     reach, most = (round(x * sample_rate) for x in (REACH_SECONDS, MOST_SECONDS))
     extended = []
     for index, (first, stop) in enumerate(spans):
         others = spans[:index] + spans[index + 1 :]
         near = [(a, b) for a, b in runs if a <= stop + reach and b >= first - reach
                 and not any(a < d and c < b for c, d in others)]  # fmt: skip
-        extended.append((
-            min([first] + [a for a, _ in near if first - a <= most]),
-            max([stop] + [b for _, b in near if b - stop <= most]),
-        ))  # fmt: skip
+        taken = [(a, b) for a, b in near if (a < stop and first < b)  # overlapping
+                 or (first - a <= most and b - stop <= most)]  # fmt: skip
+        extended.append((min([first] + [a for a, _ in taken]), max([stop] + [b for _, b in taken])))
     return extended
 
 

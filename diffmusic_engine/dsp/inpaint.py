@@ -51,7 +51,7 @@ OPTIONS = {
     "pattern_from": Option(default=0.025, low=0.0, high=3600.0),
     # ... and gaps at the audio's very start or end (context on one side only) from this long:
     # AR extrapolation from one side decays (20 ms gaps in six real mixes, AR / pattern: level
-    # -5.7 / -0.2 dB at the start, -8.1 / -0.3 dB at the end; docs/results.md "Dropouts at a
+    # -6.2 / +0.4 dB at the start, -7.9 / +0.4 dB at the end; docs/results.md "Dropouts at a
     # file's ends")
     "pattern_from_edge": Option(default=0.005, low=0.0, high=3600.0),
     # pattern fill: context matched on each side (s), passages ranked, NCC window at each edge (s)
