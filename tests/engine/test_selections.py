@@ -123,3 +123,20 @@ def test_dropouts_given_as_gaps_of_their_own_are_not_joined() -> None:
     between = slice(runs[0][1] + FADE + 1, runs[1][0] - FADE - 1)  # a sample for the rounding
     assert np.array_equal(out[:, between], audio[:, between])
     assert not np.any(out[:, 12570 + FADE : 30210])
+
+
+def test_a_dropout_the_gap_overlaps_is_taken_whole_one_beside_it_only_when_close() -> None:
+    """Samples at 1 kHz: a gap inside a dropout is taken over all of it (100 ms past its end:
+    the rest would be a hole); a dropout 3 ms beside a gap is taken in, one 30 ms beside it
+    or reaching 80 ms past it is not; one another gap overlaps is not."""
+    from diffmusic_engine.diagnose.selections import extend
+
+    rate = 1000
+    assert extend([(1000, 1200)], [(980, 1300)], rate) == [(980, 1300)]
+    assert extend([(1000, 1200)], [(1203, 1240)], rate) == [(1000, 1240)]
+    assert extend([(1000, 1200)], [(1230, 1260)], rate) == [(1000, 1200)]
+    assert extend([(1000, 1200)], [(1203, 1280)], rate) == [(1000, 1200)]
+    assert extend([(1000, 1200), (1210, 1240)], [(1203, 1240)], rate) == [
+        (1000, 1200),
+        (1203, 1240),
+    ]
