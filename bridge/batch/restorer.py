@@ -182,7 +182,7 @@ class Restorer:
         finder = stream.finder if isinstance(stream, RegionStream) else None
         if finder is None or finder.longer or finder.pauses:
             notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate),
-                     *_extended(stream, piece.sample_rate))  # fmt: skip
+                     *_extended(stream, piece.sample_rate), *piece.gap_lines)  # fmt: skip
             return "; ".join(note for note in notes if note) or None
         return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
 
@@ -234,6 +234,18 @@ def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
             for given, filled in pairs if selections.told(given, filled, rate)]  # fmt: skip
 
 
+def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> list[str]:
+    """The engine's lines for the given gaps of ``damage`` in ``piece`` (which starts at sample
+    ``start`` of the file), told in the file's time: gaps over music, and gaps where only some
+    channels dropped out (the engine says the same, in the piece's time)."""
+    lines = selections.audio_lines(piece, rate, damage.gaps, selections.find(piece, rate), start)
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, rate)
+        if (live := selections.live_channels(piece, first, stop)) is not None:
+            lines.append(selections.kept_line((first + start, stop + start), live, rate))
+    return [f"inpaint: {line}" for line in lines]
+
+
 def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:
     """The note naming the silent runs ``finder`` left alone: too long to fill as dropouts, or
     pauses between songs (the music fades into them)."""
@@ -268,6 +280,7 @@ class _PieceRestorer:
         self.damage = restorer.damage
         self.pieces = 0
         self.unchanged: list[str] = []  # why, for each piece that came back as it went in
+        self.gap_lines: list[str] = []  # given gaps over music, or over some channels only
 
     def __call__(
         self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
@@ -281,6 +294,8 @@ class _PieceRestorer:
         restoration = self._run(np.ascontiguousarray(piece), damage)
         if restoration.unchanged:
             self.unchanged.append(restoration.unchanged)
+        if isinstance(damage, Inpaint) and self.restorer.damage.gaps != "auto":
+            self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:
             track = resample(track, restoration.sample_rate, self.sample_rate)

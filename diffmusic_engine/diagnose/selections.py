@@ -76,15 +76,17 @@ def extension_line(given: Span, filled: Span, sample_rate: int) -> str:
 
 
 def audio_lines(
-    audio: np.ndarray, sample_rate: int, gaps: tuple[Gap, ...], runs: list[Span]
+    audio: np.ndarray, sample_rate: int, gaps: tuple[Gap, ...], runs: list[Span], offset: int = 0
 ) -> list[str]:
     """A line for each of ``gaps`` whose input is within :data:`AUDIO_IN_GAP_DB` of the level
     of the audio around it (a gap's length either side), so that the fill replaced music: how
     much wider it is than the dropouts ``runs`` in it, or that it held no dropout (a misplaced
-    selection had been replaced in silence)."""
+    selection had been replaced in silence). Times are told ``offset`` samples later (a piece
+    of a longer file)."""
     lines = []
     for gap in gaps:
         first, stop = gap_samples(gap, sample_rate)
+        told_span = (first + offset, stop + offset)
         if live_channels(audio, first, stop) is not None:
             continue  # some channels dropped out: the others are kept (kept_line)
         around = np.concatenate(
@@ -94,8 +96,8 @@ def audio_lines(
                            else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
         if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
             held = [(a, b) for a, b in runs if first <= a and b <= stop]
-            lines.append(_wider(gap, held, stop - first, sample_rate) if held else (
-                f"gap {_seconds((first, stop), sample_rate)} held audio at "
+            lines.append(_wider(told_span, held, offset, sample_rate) if held else (
+                f"gap {_seconds(told_span, sample_rate)} held audio at "
                 f"{20 * np.log10(inside):.1f} dBFS, "
                 f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
                 "dropout; its music was replaced"
@@ -125,12 +127,13 @@ def kept_line(span: Span, live: np.ndarray, sample_rate: int) -> str:
     )
 
 
-def _wider(gap: Gap, held: list[Span], length: int, sample_rate: int) -> str:
-    """The line for a gap of ``length`` samples wider than the dropouts ``held`` in it."""
-    extra = 1000 * (length - sum(b - a for a, b in held)) / sample_rate
-    named = ", ".join(_seconds(span, sample_rate) for span in held)
+def _wider(span: Span, held: list[Span], offset: int, sample_rate: int) -> str:
+    """The line for a gap ``span`` (told as it is) wider than the dropouts ``held`` in it
+    (``offset`` samples earlier)."""
+    extra = 1000 * (span[1] - span[0] - sum(b - a for a, b in held)) / sample_rate
+    named = ", ".join(_seconds((a + offset, b + offset), sample_rate) for a, b in held)
     return (
-        f"gap {_seconds(gap_samples(gap, sample_rate), sample_rate)} is {extra:.1f} ms wider "
+        f"gap {_seconds(span, sample_rate)} is {extra:.1f} ms wider "
         f"than the dropout at {named} in it: the music "
         "beside the dropout was replaced too; select the dropout alone to keep it"
     )

@@ -234,3 +234,23 @@ def test_given_gaps_are_taken_over_the_dropout_at_their_edges(recording, music) 
         "inpaint: gap 1.0030-1.0170 s extended to 1.0000-1.0200 s (3.0 ms earlier, 3.0 ms "
         "later) over the dropout at its edge, whose silence it had left in"
     )
+
+
+def test_given_gaps_over_music_or_one_channel_are_named_in_the_file_note(music) -> None:
+    """A gap given over music (1.5-1.55 s) and one over a dropout on the left channel only
+    (1.0-1.02 s): the engine fills and says so, in each piece's time; the file's note had
+    said nothing. It now names both, in the file's time."""
+    rate, first, stop = 16000, 16000, 16320
+    audio = music.copy()
+    audio[0, first:stop] = 0.0
+    restorer = Restorer(
+        task="inpaint", gaps=["1.0:1.02", "1.5:1.55"], backend="dsp", context_seconds=0.3
+    )  # pieces of 0.3 s either side: the pieces start at 0.7 and 1.2 s of the file
+    stream = restorer.stream(rate, 2, audio.shape[1])
+    out = np.concatenate([stream.push(audio), stream.finish()], axis=1)
+    np.testing.assert_array_equal(
+        out[1, first - 100 : stop + 100], audio[1, first - 100 : stop + 100]
+    )
+    note = Restorer.note_of(stream)
+    assert "inpaint: gap 1.0000-1.0200 s: channel(s) 1 of 2 dropped out and were filled" in note
+    assert "inpaint: gap 1.5000-1.5500 s held audio at " in note
