@@ -294,7 +294,7 @@ class _PieceRestorer:
         restoration = self._run(np.ascontiguousarray(piece), damage)
         if restoration.unchanged:
             self.unchanged.append(restoration.unchanged)
-        if isinstance(damage, Inpaint) and self.restorer.damage.gaps != "auto":
+        if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
             self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:

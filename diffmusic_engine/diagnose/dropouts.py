@@ -26,8 +26,8 @@ into it (or out of it), or a decay is gated to it, while a dropout cuts the musi
 :meth:`DropoutScanner.sift` leaves such a run alone (:attr:`DropoutScanner.pauses`, said to the
 user): where, on one side, the PAUSE_EDGE_SECONDS just beyond the widened run are PAUSE_DB or
 more under the music farther out, and the other side is not that fade going on (it fades too,
-or its edge is PAUSE_DB louder: a dropout inside a fade-out reads as faded looking back, its
-far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
+or its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded looking back,
+its far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
 level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
 from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
 are not dropouts").
@@ -62,7 +62,7 @@ QUIET_DB = 20.0 * math.log10(QUIET)  # about -72.2 dBFS
 JUMP_DB = 20.0
 # A pause, not a dropout (DropoutScanner.sift): the PAUSE_EDGE_SECONDS beside the widened run
 # PAUSE_DB or more under the music's level farther out (the median frame of PAUSE_FRAME_SECONDS
-# over the next PAUSE_REFERENCE_SECONDS), on either side. In real music at every 10 ms the edge
+# over the next PAUSE_REFERENCE_SECONDS), on one side. In real music at every 10 ms the edge
 # read at most 18.2 dB under that level; the pauses after a 0.2 s linear fade read 23.4 dB or
 # more, after a 2 s fade linear in dB 25.9 dB. The reference spans 2 s: over 1 s that fade
 # (30 dB/s) read 11.5 dB (docs/results.md "Pauses between songs are not dropouts").
@@ -297,7 +297,8 @@ class DropoutScanner:
         (the median frame of what ``outward`` holds of the PAUSE_REFERENCE_SECONDS beyond); and
         that edge's mean power."""
         edge, size = self.edge_frame * _PAUSE_EDGE_FRAMES, self.edge_frame * _PAUSE_FRAME_FRAMES
-        near = float(np.mean(np.square(outward[:, :edge], dtype=np.float64))) if edge else 0.0
+        beside = outward[:, :edge]  # none where a widened run reaches the audio's end
+        near = float(np.mean(np.square(beside, dtype=np.float64))) if beside.size else 0.0
         count = min((outward.shape[1] - edge) // size, _PAUSE_FRAMES)
         if count < 1:  # no music beyond the edge to compare with
             return False, near
