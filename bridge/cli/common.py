@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.notes import notes_of
-from diffmusic_engine.backends import Restoration
+from diffmusic_engine.backends import UNCHANGED, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -222,6 +222,16 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
 def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: list[str]) -> None:
     """:func:`tell_details` of a restoration written to ``outputs`` (the first one named)."""
     tell_details(args, restoration.details, outputs[0])
+
+
+def told_in_json(details: dict[str, Any]) -> dict[str, Any]:
+    """What a ``--json`` done line adds of a restoration's ``details``, each key only when it
+    has something to say: ``unchanged`` (why the output is the input) and ``notes``
+    (:func:`notes_of`, without the unchanged one)."""
+    told: dict[str, Any] = {"unchanged": details[UNCHANGED]} if details.get(UNCHANGED) else {}
+    if notes := notes_of(details):
+        told["notes"] = notes
+    return told
 
 
 def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str) -> None:
