@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
+from bridge.notes import pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.damage import (
@@ -257,11 +258,8 @@ def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:
             "they are dropouts, give them as gaps or raise dropout_max_seconds"
         )
     if finder.pauses:
-        notes.append(
-            f"inpaint: {len(finder.pauses)} silent run(s) left alone: the music fades into or "
-            f"out of them (a pause, not a dropout): {_listed(finder.pauses, rate)}; if they are "
-            "dropouts, give them as gaps"
-        )
+        listed = _listed(finder.pauses, rate)
+        notes.append(f"inpaint: {pauses_line(len(finder.pauses), listed, give_as='gaps')}")
     return "; ".join(notes)
 
 

@@ -11,15 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.backends import (
-    EXTENDED_GAPS,
-    FOUND_GAPS,
-    GAPS_WITH_AUDIO,
-    KEPT_CHANNELS,
-    PAUSES,
-    UNCHANGED,
-    Restoration,
-)
+from bridge.notes import notes_of
+from diffmusic_engine.backends import UNCHANGED, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASKS,
@@ -231,38 +224,26 @@ def tell_outcome(args: argparse.Namespace, restoration: Restoration, outputs: li
     tell_details(args, restoration.details, outputs[0])
 
 
+def told_in_json(details: dict[str, Any]) -> dict[str, Any]:
+    """What a ``--json`` done line adds of a restoration's ``details``, each key only when it
+    has something to say: ``unchanged`` (why the output is the input) and ``notes``
+    (:func:`notes_of`, without the unchanged one)."""
+    told: dict[str, Any] = {"unchanged": details[UNCHANGED]} if details.get(UNCHANGED) else {}
+    if notes := notes_of(details):
+        told["notes"] = notes
+    return told
+
+
 def tell_details(args: argparse.Namespace, details: dict[str, Any], result: str) -> None:
-    """On stderr, what a restoration decided that the user did not give: ``note: RESULT is the
-    input unchanged: WHY`` when it did nothing (``Restoration.unchanged``), so that it is never
-    silent, which dropouts ``--gap auto`` found and filled, and which given gaps were extended
-    to a dropout's edges or replaced music. With ``--json`` the result's own
-    line carries them instead."""
+    """On stderr, what a restoration decided that the user did not give (:func:`notes_of`): why
+    ``result`` is the input unchanged (``Restoration.unchanged``), so that it is never silent,
+    which dropouts ``--gap auto`` found and filled or left alone as pauses, and which given gaps
+    were extended, kept some channels or replaced music; a line each, ``note: ...`` or
+    ``warning: ...``. With ``--json`` the result's own line carries them instead."""
     if getattr(args, "json", False):
         return
-    if details.get(UNCHANGED):  # of the first output (declick's second holds what it removed)
-        print(f"note: {result} is the input unchanged: {details[UNCHANGED]}", file=sys.stderr)
-    found = details.get(FOUND_GAPS)
-    if found:
-        spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in found)
-        print(f"note: filled {len(found)} dropout(s) found: {spans}", file=sys.stderr)
-    if details.get(PAUSES):
-        print(f"note: {pauses_left_alone(details[PAUSES])}", file=sys.stderr)
-    for line in details.get(EXTENDED_GAPS, []):  # a selection short of the dropout's edges
-        print(f"note: {line}", file=sys.stderr)
-    for line in details.get(KEPT_CHANNELS, []):  # a dropout on some channels only
-        print(f"note: {line}", file=sys.stderr)
-    for line in details.get(GAPS_WITH_AUDIO, []):  # a misplaced selection?
-        print(f"warning: {line}", file=sys.stderr)
-
-
-def pauses_left_alone(pauses: list) -> str:
-    """The line naming the silent runs ``--gap auto`` left alone as pauses, ``[[start, end],
-    ...]`` in seconds (restore's note, diagnose's line)."""
-    spans = ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in pauses)
-    return (
-        f"{len(pauses)} silent run(s) at {spans} left alone: the music fades into or out of them "
-        "(a pause, not a dropout); give them as --gap if they are dropouts"
-    )
+    for note in notes_of(details, result):
+        print(f"{note['level']}: {note['text']}", file=sys.stderr)
 
 
 def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) -> int:

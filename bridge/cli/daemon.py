@@ -24,6 +24,7 @@ from bridge.cli.common import (
     resolved,
     tell_details,
     tell_outcome,
+    told_in_json,
     whole_number,
 )
 from bridge.cli.restore import (
@@ -227,7 +228,7 @@ class StatusFile:
         self.path = path
         self.state: dict[str, Any] = {
             "job": None, "state": "connecting", "fraction": 0.0, "outputs": [], "error": None,
-            "unchanged": None,
+            "unchanged": None, "notes": [],
         }  # fmt: skip
         self._write()
 
@@ -305,9 +306,10 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             return fail(error, args)
         if args.output is None:  # the result stays on the daemon: said if it is the input
             details = final.get("details") or {}
-            why = details.get(UNCHANGED)
-            status.update(state="finished", fraction=1.0, unchanged=why)
-            emit(args, "done", job=job_id, state="finished", **({"unchanged": why} if why else {}))
+            told = told_in_json(details)
+            status.update(state="finished", fraction=1.0, unchanged=details.get(UNCHANGED),
+                          notes=told.get("notes", []))  # fmt: skip
+            emit(args, "done", job=job_id, state="finished", **told)
             tell_details(args, details, f"job {job_id}'s result")
             return 0
         restoration = client.fetch(job_id)
@@ -315,9 +317,10 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
         )
         outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
-        why = restoration.unchanged
-        status.update(state="finished", fraction=1.0, outputs=outputs, unchanged=why)
-        emit(args, "done", job=job_id, outputs=outputs, **({"unchanged": why} if why else {}))
+        told = told_in_json(restoration.details)
+        status.update(state="finished", fraction=1.0, outputs=outputs,
+                      unchanged=restoration.unchanged, notes=told.get("notes", []))  # fmt: skip
+        emit(args, "done", job=job_id, outputs=outputs, **told)
         tell_outcome(args, restoration, outputs)
     return 0
 
@@ -376,8 +379,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     )
     file_dtype = source.get("file_dtype", "float32")
     outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype)]
-    why = restoration.unchanged
-    emit(args, "done", job=args.job, outputs=outputs, **({"unchanged": why} if why else {}))
+    emit(args, "done", job=args.job, outputs=outputs, **told_in_json(restoration.details))
     if not args.json and not args.quiet:
         print("\n".join(outputs))
     tell_outcome(args, restoration, outputs)

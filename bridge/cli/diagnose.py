@@ -8,12 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.cli.common import (
-    add_output_arguments,
-    pauses_left_alone,
-    progress_reporter,
-    refuse_overwriting,
-)
+from bridge.cli.common import add_output_arguments, progress_reporter, refuse_overwriting
+from bridge.notes import pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.errors import DamageError
@@ -76,7 +72,8 @@ def describe(name: str, value: Any) -> str:
         shown = ", ".join(f"{d['start']:.3f}-{d['end']:.3f} s" for d in value[:10])
         return f"{len(value)} dropout(s): {shown}" + (", ..." if len(value) > 10 else "")
     if name == "pauses":  # silent runs --gap auto leaves alone
-        return pauses_left_alone([[p["start"], p["end"]] for p in value]) if value else "none"
+        spans = [[p["start"], p["end"]] for p in value]
+        return pauses_line(len(spans), spans_text(spans)) if value else "none"
     if name == "clicks":
         shown = ", ".join(f"{c['start']:.4f} s" for c in value[:10])
         return (

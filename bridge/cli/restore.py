@@ -17,6 +17,7 @@ from bridge.cli.common import (
     progress_reporter,
     refuse_overwriting,
     tell_outcome,
+    told_in_json,
 )
 from diffmusic_engine.audio import (
     AudioReader,
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
-    unchanged = {"unchanged": restoration.unchanged} if restoration.unchanged else {}
-    emit(args, "done", outputs=outputs, details=restoration.details, **unchanged)  # as submit's
+    told = told_in_json(restoration.details)
+    emit(args, "done", outputs=outputs, details=restoration.details, **told)  # as submit's
     tell_outcome(args, restoration, outputs)
     return 0

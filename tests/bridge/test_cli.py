@@ -56,7 +56,7 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
     assert [p["fraction"] for p in progress] == sorted(p["fraction"] for p in progress)
     assert json.loads(status_file.read_text()) == {
         "job": "cli-1", "state": "finished", "fraction": 1.0, "outputs": [str(out)], "error": None,
-        "unchanged": None,
+        "unchanged": None, "notes": [],
     }  # fmt: skip
     assert [p.name for p in status_file.parent.iterdir()] == ["job.json"]  # no temp files left
     restored, info = read_audio(out)
@@ -114,6 +114,49 @@ def test_every_client_says_when_the_output_is_the_input_unchanged(
     assert json.loads(status_file.read_text())["unchanged"] == why
     result = run(cli_command, "submit", source, *blind, "--job-id", "same-3", "--quiet", *wait)
     assert result.stderr == f"note: job same-3's result is the input unchanged: {why}\n"
+
+
+def test_every_client_carries_the_notes_of_the_gaps_it_was_given(
+    daemon, clip, tmp_path, cli_command
+):
+    """A gap 3 ms short of a dropout's edges (extended), one over a dropout on the left channel
+    only (the right kept) and one over music (a warning): each said, in order, in the done line
+    and the status file (what REAPER reads), and on stderr without --json."""
+    damaged = clip.copy()
+    damaged[:, int(0.2 * RATE) : int(0.25 * RATE)] = 0
+    damaged[0, int(0.5 * RATE) : int(0.6 * RATE)] = 0
+    source = write_audio(tmp_path / "take.wav", damaged, RATE)
+    gaps = ("--task", "inpaint", "--gap", "0.203:0.247", "--gap", "0.5:0.6", "--gap", "0.8:0.81")
+    extended, kept, music = (
+        "gap 0.2030-0.2470 s extended to 0.2000-0.2500 s (3.0 ms earlier, 3.0 ms later)",
+        "gap 0.5000-0.6000 s: channel(s) 1 of 2 dropped out and were filled; channel(s) 2 held",
+        "gap 0.8000-0.8100 s held audio at",
+    )
+
+    def assert_told(notes: list[dict]) -> None:
+        expected = [("note", extended), ("note", kept), ("warning", music)]
+        assert [n["level"] for n in notes] == [level for level, _ in expected]
+        assert all(n["text"].startswith(text) for n, (_, text) in zip(notes, expected, strict=True))
+
+    status_file, out = tmp_path / "status.json", tmp_path / "out.wav"
+    result = run(cli_command, "submit", source, *gaps, "--job-id", "notes-1", "-o", out, "--json",
+                 "--status-file", status_file, "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert_told(done["notes"])
+    assert json.loads(status_file.read_text())["notes"] == done["notes"]
+    assert "note:" not in result.stderr and "warning:" not in result.stderr
+    wait = ("--wait", "--status-file", status_file, "--connection-file", daemon.connection)
+    result = run(cli_command, "submit", source, *gaps, "--job-id", "notes-2", "--json", *wait)
+    assert json.loads(result.stdout.splitlines()[-1])["notes"] == done["notes"]
+    assert json.loads(status_file.read_text())["notes"] == done["notes"]
+    result = run(cli_command, "fetch", "notes-1", "-o", tmp_path / "fetched.wav", "--json",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert json.loads(result.stdout)["notes"] == done["notes"]
+    result = run(cli_command, "restore", source, *gaps, "-o", tmp_path / "here.wav", "--json")
+    assert json.loads(result.stdout.splitlines()[-1])["notes"] == done["notes"]
+    result = run(cli_command, "restore", source, *gaps, "-o", tmp_path / "said.wav", "--quiet")
+    assert result.stderr.splitlines() == [f"{n['level']}: {n['text']}" for n in done["notes"]]
 
 
 def test_fetch_separation_into_a_folder(daemon, clip, tmp_path, cli_command):

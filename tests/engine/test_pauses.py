@@ -98,8 +98,8 @@ def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(monkeypatch) -
     assert (out[:, CUT[0] : CUT[1]] == 1.0).all()
     np.testing.assert_array_equal(out[:, : CUT[0]], audio[:, : CUT[0]])
     assert Restorer.note_of(stream) == (
-        f"inpaint: 1 silent run(s) left alone: the music fades into or out of them (a pause, "
-        f"not a dropout): {start:.3f}-{end:.3f} s; if they are dropouts, give them as gaps"
+        f"inpaint: 1 silent run(s) at {start:.3f}-{end:.3f} s left alone: the music fades into "
+        "or out of them (a pause, not a dropout); give them as gaps if they are dropouts"
     )
 
 

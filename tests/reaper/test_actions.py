@@ -28,6 +28,7 @@ from reaper_helpers import (
 from scipy.signal import fftconvolve
 from test_rooms import room_line
 
+from diffmusic_engine.diagnose import selections
 from diffmusic_engine.dsp.dereverb import NO_ROOM
 from diffmusic_engine.operators import synthetic_rir
 from diffmusic_engine.synth import music_excerpt, music_stems
@@ -152,6 +153,36 @@ def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
 TRIM = 0.1  # s trimmed off the playrate scenario's item while its job runs
 
 
+def notes_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
+    """One time selection, [0.6, 0.8) s, over three stereo items (a track each): a dropout on
+    the left channel only (the right kept), a dropout 3 ms wider on each side than the
+    selection (extended to its edges), and music (filled, with a warning)."""
+    clean = music_excerpt(1.2, SR, 2, seed=12)
+    first, stop = int(0.6 * SR), int(0.8 * SR)
+    wider = first - int(0.003 * SR), stop + int(0.003 * SR)
+    left_only, both = clean.copy(), clean.copy()
+    left_only[0, first:stop] = 0
+    both[:, wider[0] : wider[1]] = 0
+    sources = {"left": left_only, "both": both, "music": clean}
+    run = {
+        "tracks": [{"name": name, "items": [take_item(write_wav(tmp / f"{name}.wav", audio, SR),
+                                                      0.0, 1.2, name=name)]}
+                   for name, audio in sources.items()],
+        "runs": [{"script": script("Restore dropout in time selection")}],
+        "extstate": {**settings, "context": "0.5"},
+        "time_selection": (first / SR, stop / SR),
+        "max_seconds": 300,  # queued behind the other scenarios' jobs on a loaded machine
+    }  # fmt: skip
+    # the engine's lines, in the sent file's time (it starts 0.5 s before the selection)
+    c0 = first - SR // 2
+    given, sent = (first - c0, stop - c0), (wider[0] - c0, wider[1] - c0)
+    lines = {
+        "left": selections.kept_line(given, np.array([False, True]), SR),
+        "both": selections.extension_line(given, sent, SR),
+    }
+    return run, {"lines": lines, "left_only": left_only}
+
+
 def room_source(path: Path, seconds: float, channels: int = 2, seed: int = 3) -> Path:
     """Music in a 1.5 s room (blind dereverb reads 5 s of it as 1.5 s, confidence 0.5, and
     takes 1.4 dB; under 2 s it measures no room and leaves the audio as it is)."""
@@ -257,6 +288,7 @@ SCENARIOS = {
     "cancel_action": cancel_action_scenario,
     "daemon_down": daemon_down_scenario,
     "import": import_scenario,
+    "notes": notes_scenario,
 }
 
 
@@ -346,6 +378,20 @@ def test_take_with_start_offset_and_playrate_stays_sample_aligned(e2e: dict) -> 
     assert np.max(np.abs(restored[:, keep][:, 1:] - original[:, keep][:, :-1])) > 1e-3
     reference = heard(c["clean"], SR, c["startoffs"], c["playrate"], frames)[:, first:stop]
     assert relative_error(restored[:, first:stop], reference) < 0.5
+
+
+@pytest.mark.slow
+def test_restore_dropout_shows_the_engine_s_notes_under_each_item(e2e: dict) -> None:
+    """The status file's notes reach the user: each job's under its item label in the
+    summary, a warning marked; one take per item, the kept channel as it was."""
+    report, c, _ = e2e["notes"]
+    assert_one_undo_point(report, "DiffMusic: restore dropout")
+    said = "DiffMusic: '{}' (DiffMusic dropout restore):\n  {}"
+    assert said.format("left", f"note: {c['lines']['left']}\n") in report["console"]
+    assert said.format("both", f"note: {c['lines']['both']}\n") in report["console"]
+    assert said.format("music", "warning: gap 0.5000-0.7000 s held audio") in report["console"]
+    restored, _ = read_wav(only_new_take(report)["file"])
+    assert np.array_equal(restored[1], c["left_only"][1])  # the right channel, kept
 
 
 @pytest.mark.slow

@@ -140,11 +140,24 @@ local function elsewhere(job)
   return nil
 end
 
--- Place finished jobs in one undo block; returns the number placed, a list of problems and a
--- line for each job left as it is: its render is its audio unchanged (no take: the line says
--- why), or its item is in another project. Jobs already placed (no longer pending) are skipped.
+-- `head` with the engine's notes of `job` under it (the status file's `notes`: a gap extended to
+-- a dropout's edges, a channel kept, music replaced), one indented line each, warnings marked.
+local function with_notes(head, job)
+  local lines = { head }
+  for _, note in ipairs(type(job.notes) == "table" and job.notes or {}) do
+    if type(note) == "table" and type(note.text) == "string" then
+      lines[#lines + 1] = (note.level == "warning" and "  warning: " or "  note: ") .. note.text
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- Place finished jobs in one undo block; returns the number placed, a list of problems, a
+-- line for each job left as it is (its render is its audio unchanged: no take, the line says
+-- why and gives the engine's notes; or its item is in another project) and the engine's notes
+-- of each job placed, under its item label. Jobs already placed (no longer pending) are skipped.
 function M.place_jobs(jobs, undo_name)
-  local ready, left = {}, {}
+  local ready, left, told = {}, {}, {}
   for _, job in ipairs(jobs) do
     -- renders are placed once (the registry); a diagnosis job's regions by the action that ran it
     local own = job.kind == "markers" and job.diagnosis
@@ -153,14 +166,15 @@ function M.place_jobs(jobs, undo_name)
       if other_project then
         left[#left + 1] = other_project
       elseif job.unchanged then
-        left[#left + 1] = string.format("'%s': left as it is (%s)", job.item_label, job.unchanged)
+        left[#left + 1] = with_notes(string.format("'%s': left as it is (%s)", job.item_label,
+          job.unchanged), job)
         job_store.unregister_job(job.id)
       else
         ready[#ready + 1] = job
       end
     end
   end
-  if #ready == 0 then return 0, {}, left end
+  if #ready == 0 then return 0, {}, left, told end
   local placed, problems, created_tracks = 0, {}, {}
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
@@ -172,13 +186,17 @@ function M.place_jobs(jobs, undo_name)
     else
       placed = placed + 1
       job_store.unregister_job(job.id)
+      if type(job.notes) == "table" and #job.notes > 0 then
+        told[#told + 1] = with_notes(string.format("'%s' (DiffMusic %s):", job.item_label,
+          job.label), job)
+      end
     end
   end
   reaper.PreventUIRefresh(-1)
   reaper.TrackList_AdjustWindows(false)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(undo_name, -1)
-  return placed, problems, left
+  return placed, problems, left, told
 end
 
 return M

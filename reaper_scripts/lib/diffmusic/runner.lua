@@ -131,6 +131,8 @@ function M.poll_job(job, s)
       if type(status.outputs) == "table" then job.outputs = status.outputs end
       -- why the render is the sent audio unchanged (nothing found to restore); no take is made
       if type(status.unchanged) == "string" then job.unchanged = status.unchanged end
+      -- what the engine told of it: gaps extended, channels kept, music replaced (a warning)
+      if type(status.notes) == "table" then job.notes = status.notes end
     end
   end
   local missing = exit and select(2, exit_code(exit)) -- no command to start again

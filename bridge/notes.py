@@ -1,0 +1,55 @@
+"""What a restoration's details tell the user, worded once for every client: the CLI's stderr
+lines, the ``notes`` of its ``--json`` done line and ``--status-file`` (which the REAPER scripts
+show), and the batch report's pause line. docs/protocol.md ("The CLI") documents the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from diffmusic_engine.backends import (
+    EXTENDED_GAPS,
+    FOUND_GAPS,
+    GAPS_WITH_AUDIO,
+    KEPT_CHANNELS,
+    PAUSES,
+    UNCHANGED,
+)
+
+NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
+
+
+def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict[str, str]]:
+    """The notes ``details`` carry, in the order told: ``[{"level": NOTE|WARNING, "text": ...}]``.
+    With ``result`` (the output's name) the first says that it is the input unchanged, and why;
+    without it that is left to the ``unchanged`` field beside the notes."""
+    notes = []
+    if result is not None and details.get(UNCHANGED):
+        notes.append(_note(f"{result} is the input unchanged: {details[UNCHANGED]}"))
+    if found := details.get(FOUND_GAPS):
+        notes.append(_note(f"filled {len(found)} dropout(s) found: {spans_text(found)}"))
+    if pauses := details.get(PAUSES):
+        notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
+    notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
+    notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
+    notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
+    return notes
+
+
+def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
+    """The line naming ``count`` silent runs left alone as pauses, ``listed`` (``spans_text``),
+    and how to have them filled all the same (``give_as``: the CLI's ``--gap``, a batch's
+    ``gaps``)."""
+    return (
+        f"{count} silent run(s) at {listed} left alone: the music fades into or out of them "
+        f"(a pause, not a dropout); give them as {give_as} if they are dropouts"
+    )
+
+
+def spans_text(spans: Sequence[Sequence[float]]) -> str:
+    """``[[start, end], ...]`` in seconds as ``1.200-1.300 s, ...``."""
+    return ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in spans)
+
+
+def _note(text: str, level: str = NOTE) -> dict[str, str]:
+    return {"level": level, "text": text}
