@@ -153,10 +153,13 @@ def playrate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
 TRIM = 0.1  # s trimmed off the playrate scenario's item while its job runs
 
 
+NOTES_AT = 2.0  # the notes scenario's items' position (s): notes are told in project time
+
+
 def notes_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
-    """One time selection, [0.6, 0.8) s, over three stereo items (a track each): a dropout on
-    the left channel only (the right kept), a dropout 3 ms wider on each side than the
-    selection (extended to its edges), and music (filled, with a warning)."""
+    """One time selection, [0.6, 0.8) s into three stereo items at 2 s (a track each): a
+    dropout on the left channel only (the right kept), a dropout 3 ms wider on each side than
+    the selection (extended to its edges), and music (filled, with a warning)."""
     clean = music_excerpt(1.2, SR, 2, seed=12)
     first, stop = int(0.6 * SR), int(0.8 * SR)
     wider = first - int(0.003 * SR), stop + int(0.003 * SR)
@@ -166,16 +169,17 @@ def notes_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
     sources = {"left": left_only, "both": both, "music": clean}
     run = {
         "tracks": [{"name": name, "items": [take_item(write_wav(tmp / f"{name}.wav", audio, SR),
-                                                      0.0, 1.2, name=name)]}
+                                                      NOTES_AT, 1.2, name=name)]}
                    for name, audio in sources.items()],
         "runs": [{"script": script("Restore dropout in time selection")}],
         "extstate": {**settings, "context": "0.5"},
-        "time_selection": (first / SR, stop / SR),
+        "time_selection": (NOTES_AT + first / SR, NOTES_AT + stop / SR),
         "max_seconds": 300,  # queued behind the other scenarios' jobs on a loaded machine
     }  # fmt: skip
-    # the engine's lines, in the sent file's time (it starts 0.5 s before the selection)
-    c0 = first - SR // 2
-    given, sent = (first - c0, stop - c0), (wider[0] - c0, wider[1] - c0)
+    # the engine's lines, told in the project's time (the sent file's times, which start 0.5 s
+    # before the selection, moved to where that file's audio sits in the project)
+    origin = int(NOTES_AT * SR)
+    given, sent = (origin + first, origin + stop), (origin + wider[0], origin + wider[1])
     lines = {
         "left": selections.kept_line(given, np.array([False, True]), SR),
         "both": selections.extension_line(given, sent, SR),
@@ -389,7 +393,7 @@ def test_restore_dropout_shows_the_engine_s_notes_under_each_item(e2e: dict) -> 
     said = "DiffMusic: '{}' (DiffMusic dropout restore):\n  {}"
     assert said.format("left", f"note: {c['lines']['left']}\n") in report["console"]
     assert said.format("both", f"note: {c['lines']['both']}\n") in report["console"]
-    assert said.format("music", "warning: gap 0.5000-0.7000 s held audio") in report["console"]
+    assert said.format("music", "warning: gap 2.6000-2.8000 s held audio") in report["console"]
     restored, _ = read_wav(only_new_take(report)["file"])
     assert np.array_equal(restored[1], c["left_only"][1])  # the right channel, kept
 

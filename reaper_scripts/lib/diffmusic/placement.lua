@@ -140,13 +140,26 @@ local function elsewhere(job)
   return nil
 end
 
+-- A note's times ("A-B s", seconds of the audio sent, docs/protocol.md) in the project's time,
+-- as the user selected them: frame j of the sent audio sounded at position + (first + j) / rate
+-- when the job was made. Each keeps its number of decimals.
+local function in_project_time(text, job)
+  if not (job.position and job.first and job.rate) then return text end
+  local origin = job.position + job.first / job.rate
+  return (text:gsub("(%d+)%.(%d+)%-(%d+)%.(%d+) s", function(a0, a1, b0, b1)
+    local start, stop = tonumber(a0 .. "." .. a1) + origin, tonumber(b0 .. "." .. b1) + origin
+    return string.format("%." .. #a1 .. "f-%." .. #b1 .. "f s", start, stop)
+  end))
+end
+
 -- `head` with the engine's notes of `job` under it (the status file's `notes`: a gap extended to
 -- a dropout's edges, a channel kept, music replaced), one indented line each, warnings marked.
 local function with_notes(head, job)
   local lines = { head }
   for _, note in ipairs(type(job.notes) == "table" and job.notes or {}) do
     if type(note) == "table" and type(note.text) == "string" then
-      lines[#lines + 1] = (note.level == "warning" and "  warning: " or "  note: ") .. note.text
+      local level = note.level == "warning" and "  warning: " or "  note: "
+      lines[#lines + 1] = level .. in_project_time(note.text, job)
     end
   end
   return table.concat(lines, "\n")
