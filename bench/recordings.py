@@ -26,3 +26,26 @@ def recordings_from_command_line(doc: str) -> list[tuple[str, np.ndarray, int]]:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders of .flac/.wav recordings")
     return read_folders(parser.parse_args().dirs)
+
+
+def read_excerpts(
+    folders: list[Path], seconds: float, count: int
+) -> list[tuple[str, np.ndarray, int]]:
+    """Like :func:`read_folders`, but ``count`` excerpts of ``seconds`` from each file, spread
+    evenly over it (at ``i / (count + 1)`` of its length; a file too short for that gives its
+    first ``seconds`` once), named ``file@start_seconds``."""
+    excerpts = []
+    for folder in folders:
+        for path in sorted([*folder.glob("*.flac"), *folder.glob("*.wav")]):
+            info = sf.info(path)
+            length = int(seconds * info.samplerate)
+            starts = [info.frames * (i + 1) // (count + 1) for i in range(count)]
+            if count == 1 or starts[-1] + length > info.frames:
+                starts = [0]
+            for start in starts:
+                audio, rate = sf.read(
+                    path, start=start, frames=length, dtype="float32", always_2d=True
+                )
+                name = f"{path.name}@{start / rate:.0f}"
+                excerpts.append((name, np.ascontiguousarray(audio.T), rate))
+    return excerpts

@@ -15,11 +15,15 @@ Above the cutoff nothing is left, so the missing band is made from the octave be
 4. the patch is brought back to the time domain and high-passed with the exact complement of the
    operator's low-pass, ``1 - H_lp``, then added: ``output = input + HP(patch)``. Wherever
    ``H_lp = 1`` (below the roll-off) the input's spectrum is kept exactly.
+
+Where the recording has little of its own near the cutoff (a dark instrument's stem: its top
+third-octave far under its body, ``top_of_band``), the rebuilt band is added 10 dB lower or not
+at all (``rebuilt_level_db``), and the details say which.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,7 +31,11 @@ from diffmusic_engine.backends import UNCHANGED
 from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators.super_resolution import TRANSITION, lowpass_response
+from diffmusic_engine.operators.super_resolution import (
+    TRANSITION,
+    long_term_level,
+    lowpass_response,
+)
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
@@ -55,6 +63,64 @@ ABOVE_HIGHEST = (
 )
 
 
+# The rebuilt band is set from the top of the band below the cutoff. Where that top lies far under
+# the body of the recording (a dark instrument's stem, an electric guitar through its cabinet),
+# the band above held almost nothing, and rebuilding it made the recording worse. The measure
+# (TopOfBand.top_level_db): the long-term level of the top third-octave below the cutoff minus that
+# of BODY_HZ, plus MUSIC_FALL_DB per octave of the cutoff above 8 kHz (how fast mixes' tops fall
+# there). The 14 real recordings low-passed at 8/12/14/16 kHz: backing stems and mixes -4.6 to
+# -15.1 dB, guitar stems -17.3 to -68.4; excerpts of 8 full songs +1.9 to -26.8 (docs/results.md,
+# "Super-resolution of dark recordings"). Under DECLINED_BELOW_DB (every guitar stem from 12 kHz,
+# worse at any level, up to 3.9x) the input comes back with the reason. Between that and
+# QUIETER_BELOW_DB a top whose long-term spectrum is peaky (flatness under QUIETER_FLATNESS: a
+# few partials, not a band of noise) gets the rebuilt band QUIETER_BY_DB lower: three guitar
+# stems at 8 kHz, 0.65-0.76, worse up to 10.7x at full level, better at -10 dB (0.88-0.93), where
+# the two flat ones (0.91, 0.99) read 0.55 and 0.86 at full level.
+BODY_HZ = (200.0, 2000.0)
+MUSIC_FALL_DB = 9.0  # per octave above 8 kHz
+DECLINED_BELOW_DB = -23.0
+QUIETER_BELOW_DB = -16.0
+QUIETER_FLATNESS = 0.8
+QUIETER_BY_DB = -10.0
+TOO_DARK = (
+    "the recording has little of its own near the {cutoff:.0f} Hz limit (its top third-octave "
+    "below it lies {top:.0f} dB under its 200-2000 Hz band, beyond music's usual fall: a dark "
+    "instrument's stem), where the dsp extension measured worse than the input on real music "
+    "(every guitar stem from 12 kHz): nothing changed; extend the mix it belongs to instead"
+)
+
+
+class TopOfBand(NamedTuple):
+    """The long-term spectrum of the top third-octave below a cutoff."""
+
+    top_level_db: float  # dB under the body (BODY_HZ), music's fall above 8 kHz given back
+    top_flatness: float  # geometric over arithmetic mean of its power: 1 flat, towards 0 peaky
+
+
+def top_of_band(audio: np.ndarray, sample_rate: int, cutoff: float) -> TopOfBand:
+    """The :class:`TopOfBand` of ``audio`` below ``cutoff``: about -8 dB for a mix, -17 and
+    lower for a guitar stem; ``(0, 1)`` where a band is empty (too short a clip to tell)."""
+    freqs, level = long_term_level(audio, sample_rate)
+    top = cutoff * (1 - TRANSITION)
+    in_top = level[(freqs >= top * 2 ** (-1 / 3)) & (freqs < top)]
+    in_body = level[(freqs >= BODY_HZ[0]) & (freqs < BODY_HZ[1])]
+    if in_top.size == 0 or in_body.size == 0:
+        return TopOfBand(0.0, 1.0)
+    fall = MUSIC_FALL_DB * max(0.0, np.log2(cutoff / 8000.0))
+    power = 10 ** ((in_top - in_top.max()) / 10)
+    flatness = np.exp(np.mean(np.log(power))) / np.mean(power)
+    return TopOfBand(float(in_top.mean() - in_body.mean() + fall), float(flatness))
+
+
+def rebuilt_level_db(top: TopOfBand) -> float | None:
+    """The level (dB) at which the rebuilt band is added below an input's :class:`TopOfBand`
+    ``top``, or ``None``: none added."""
+    if top.top_level_db < DECLINED_BELOW_DB:
+        return None
+    quieter = top.top_level_db < QUIETER_BELOW_DB and top.top_flatness < QUIETER_FLATNESS
+    return QUIETER_BY_DB if quieter else 0.0
+
+
 def tilt_range(cutoff: float) -> tuple[float, float]:
     """``(min_tilt, max_tilt)`` (dB per octave) for a band rebuilt from ``cutoff`` Hz up."""
     return next((low, high) for start, low, high in reversed(TILTS) if cutoff >= start)
@@ -75,17 +141,15 @@ def restore_super_resolution(
     cutoff = float(damage.cutoff)
     if cutoff >= HIGHEST_CUTOFF_HZ:
         return audio.copy(), {"cutoff": cutoff, UNCHANGED: ABOVE_HIGHEST.format(cutoff=cutoff)}
-    low, high = tilt_range(cutoff)
-    opts["min_tilt"] = low if opts.get("min_tilt") is None else opts["min_tilt"]
-    opts["max_tilt"] = high if opts.get("max_tilt") is None else opts["max_tilt"]
-    if opts["min_tilt"] > opts["max_tilt"]:  # one bound given, the other from TILTS
-        raise DamageError(
-            f"dsp super-resolution: min_tilt {opts['min_tilt']:g} is above max_tilt "
-            f"{opts['max_tilt']:g} dB/octave (at {cutoff:.0f} Hz the range is {low:g}..{high:g} "
-            "when not given); give both"
-        )
+    _fill_tilts(opts, cutoff)
+    top = top_of_band(audio, sample_rate, cutoff)
+    level_db = rebuilt_level_db(top)
+    if level_db is None:
+        reason = TOO_DARK.format(cutoff=cutoff, top=top.top_level_db)
+        return audio.copy(), {"cutoff": cutoff, **top._asdict(), UNCHANGED: reason}
     channels, n = audio.shape
     highpass = 1.0 - lowpass_response(n, sample_rate, cutoff).astype(np.float64)
+    highpass *= 10 ** (level_db / 20)
     out = np.empty_like(audio)
     report(callback, 0, channels, "super-resolution")
     tilts = []
@@ -96,7 +160,22 @@ def restore_super_resolution(
         out[channel] = (x + patch).astype(np.float32)
         tilts.append(tilt)
         report(callback, channel + 1, channels, "super-resolution")
-    return out, {"cutoff": cutoff, "tilt_db_per_octave": tilts, **opts}
+    details = {**top._asdict(), "rebuilt_level_db": level_db, "tilt_db_per_octave": tilts}
+    return out, {"cutoff": cutoff, **details, **opts}
+
+
+def _fill_tilts(opts: dict[str, Any], cutoff: float) -> None:
+    """The tilt clamp of ``opts``: bounds not given from ``TILTS`` for ``cutoff``; an inverted
+    clamp is refused."""
+    low, high = tilt_range(cutoff)
+    opts["min_tilt"] = low if opts.get("min_tilt") is None else opts["min_tilt"]
+    opts["max_tilt"] = high if opts.get("max_tilt") is None else opts["max_tilt"]
+    if opts["min_tilt"] > opts["max_tilt"]:  # one bound given, the other from TILTS
+        raise DamageError(
+            f"dsp super-resolution: min_tilt {opts['min_tilt']:g} is above max_tilt "
+            f"{opts['max_tilt']:g} dB/octave (at {cutoff:.0f} Hz the range is {low:g}..{high:g} "
+            "when not given); give both"
+        )
 
 
 def replicate(

@@ -150,3 +150,63 @@ def test_one_tilt_bound_given_against_the_cutoff_s_other_is_refused(bandlimited)
     low, _ = bandlimited
     with pytest.raises(DamageError, match="min_tilt -12 is above max_tilt -30 dB/octave"):
         restore(low, SR, SuperResolution(16000.0), options={"min_tilt": -12.0})
+
+
+def _falling_noise(db_per_octave: float, seconds: float = 3.0) -> np.ndarray:
+    """Stereo noise, flat up to 2 kHz and falling ``db_per_octave`` above: a dark recording's
+    long-term spectrum, built."""
+    n = int(seconds * SR)
+    spectrum = np.fft.rfft(np.random.default_rng(0).standard_normal((2, n)))
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    gain_db = db_per_octave * np.log2(np.maximum(freqs, 2000.0) / 2000.0)
+    return (0.1 * np.fft.irfft(spectrum * 10 ** (gain_db / 20), n=n)).astype(np.float32)
+
+
+def test_a_recording_with_nothing_near_the_cutoff_comes_back_unchanged_and_says_why():
+    """Falling 24 dB/octave from 2 kHz, cut at 12 kHz: its top lies ~52 dB under its body (a
+    guitar stem's -26 to -53 there), where every extension measured did harm: none is made."""
+    low = degrade(_falling_noise(-24.0), SR, SuperResolution(12000.0))
+    result = restore(low, SR, SuperResolution(12000.0))
+    assert np.array_equal(result.tracks[0], low)
+    assert result.details["top_level_db"] < -23.0
+    assert result.unchanged.startswith("the recording has little of its own near the 12000 Hz")
+
+
+def _with_partials(audio: np.ndarray, freqs: tuple[float, ...], amplitude: float) -> np.ndarray:
+    t = np.arange(audio.shape[1]) / SR
+    return (audio + amplitude * sum(np.sin(2 * np.pi * f * t) for f in freqs)).astype(np.float32)
+
+
+def test_a_dark_recording_with_a_peaky_top_gets_its_band_rebuilt_quieter(monkeypatch):
+    """Falling 12 dB/octave, three partials in the top third-octave below the 8 kHz cut: its
+    top lies ~20 dB under its body and is peaky (flatness ~0.36), as the three guitar stems that
+    full-level extension made up to 10.7x worse: the band comes back 10 dB lower, in power a
+    tenth of what the full-level extension adds."""
+    from diffmusic_engine.dsp import super_resolution
+
+    dark = _with_partials(_falling_noise(-12.0), (6500.0, 6900.0, 7300.0), 0.01)
+    low = degrade(dark, SR, SuperResolution(CUTOFF))
+    quieter = restore(low, SR, SuperResolution(CUTOFF))
+    assert quieter.details["rebuilt_level_db"] == -10.0 and not quieter.unchanged
+    assert quieter.details["top_flatness"] < 0.8
+    monkeypatch.setattr(super_resolution, "QUIETER_BY_DB", 0.0)
+    full = restore(low, SR, SuperResolution(CUTOFF))
+    added = [np.sum((r.tracks[0].astype(np.float64) - low) ** 2) for r in (quieter, full)]
+    assert added[0] == pytest.approx(0.1 * added[1], rel=0.01)
+
+
+def test_a_dark_recording_with_a_noise_like_top_is_rebuilt_at_full_level():
+    """The same without the partials (top ~21 dB under the body, flatness ~0.97), as the two
+    guitar stems full-level extension helped at 8 kHz (0.55, 0.86): extended in full."""
+    low = degrade(_falling_noise(-12.0), SR, SuperResolution(CUTOFF))
+    result = restore(low, SR, SuperResolution(CUTOFF))
+    assert result.details["rebuilt_level_db"] == 0.0
+    assert result.details["top_level_db"] < -16.0 and result.details["top_flatness"] > 0.8
+
+
+def test_an_ordinary_band_limit_is_rebuilt_at_full_level(bandlimited):
+    """The synthetic mix cut at 8 kHz: its top lies ~7 dB under its body, as a real mix's
+    (-5 to -15): extended in full."""
+    _, result = bandlimited
+    assert result.details["rebuilt_level_db"] == 0.0
+    assert -15.0 < result.details["top_level_db"] < 0.0
