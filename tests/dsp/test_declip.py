@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 
 from diffmusic_engine.api import degrade, restore
@@ -55,6 +56,20 @@ def test_unclipped_audio_is_returned_unchanged(excerpt, backend):
     restoration = restore(excerpt[:, :4096], SR, Declip(), backend=backend, options=options)
     assert np.array_equal(restoration.audio, excerpt[:, :4096])
     assert restoration.unchanged.startswith("no clipping found")
+
+
+def test_clipping_rippled_by_a_low_pass_is_not_found_and_the_reason_says_why(excerpt):
+    """Flat tops a low-pass has rippled show no run at the peak: the input comes back, and the
+    reason names that blind spot (it had said only "no clipping found", of audio clipped at
+    input SDR 10 dB) rather than inviting the peak as the level."""
+    part = excerpt[:, : SR // 2]
+    clipped = degrade(part, SR, Declip(sdr=10.0))
+    sos = scipy.signal.butter(8, 18000, fs=SR, output="sos")
+    rippled = scipy.signal.sosfiltfilt(sos, clipped).astype(np.float32)
+    restoration = restore(rippled, SR, Declip())
+    assert np.array_equal(restoration.audio, rippled)
+    assert restoration.unchanged.startswith("no clipping found (no run of 3 samples at the peak;")
+    assert "a codec or a low-pass has rippled" in restoration.unchanged
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])
