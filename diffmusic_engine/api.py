@@ -57,10 +57,9 @@ NOTHING_FOUND = {
         "dark instrument does): nothing extended; give --cutoff HZ to extend it from there"
     ),
     "declip": (
-        f"no clipping found (no run of {MIN_RUN} samples at the peak; clipping "
-        "that a codec or a low-pass has rippled, or one channel's under another's louder "
-        "unclipped peak, does not show so): nothing changed; give --level AMPLITUDE to declip "
-        "at a level (every sample at or beyond it is rebuilt, in every channel)"
+        f"no clipping found (no channel holds a run of {MIN_RUN} samples at its peak; clipping "
+        "that a codec or a low-pass has rippled does not show so): nothing changed; give "
+        "--level AMPLITUDE to declip at a level (the samples at or beyond it are rebuilt)"
     ),
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
