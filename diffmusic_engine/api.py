@@ -43,6 +43,7 @@ from diffmusic_engine.operators import (
     detect_clip_level,
     make_operator,
 )
+from diffmusic_engine.operators.declip import MIN_RUN
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -55,7 +56,11 @@ NOTHING_FOUND = {
         "no band limit found (the recording uses its whole band, or fades out by nature as a "
         "dark instrument does): nothing extended; give --cutoff HZ to extend it from there"
     ),
-    "declip": "no clipping found: nothing changed; give --level AMPLITUDE to declip at a level",
+    "declip": (
+        f"no clipping found (no channel holds a run of {MIN_RUN} samples at its peak; clipping "
+        "that a codec or a low-pass has rippled does not show so): nothing changed; give "
+        "--level AMPLITUDE to declip at a level (the samples at or beyond it are rebuilt)"
+    ),
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
         "silence, or of dither with abrupt edges, inside the audio, but for pauses the music fades "

@@ -1,4 +1,4 @@
-"""Clipping: flat tops at the peak level (``operators.declip.detect_clip_level``)."""
+"""Clipping: flat tops at a channel's peak level (``operators.declip.detect_clip_level``)."""
 
 from __future__ import annotations
 

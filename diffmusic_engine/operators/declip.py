@@ -66,22 +66,44 @@ def consistent_with_clipping(audio: np.ndarray, estimate: np.ndarray, level: flo
 
 
 def clipped_mask(audio: np.ndarray, level: float) -> np.ndarray:
-    """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``."""
-    return np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
+    """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``; but in
+    none of a channel that holds no run of ``MIN_RUN`` samples at the level while another
+    channel does: its samples pass the level on their way to louder, unclipped peaks (one
+    channel clipped, the other louder), and rebuilding them had wrecked that channel."""
+    mask = np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
+    if mask.ndim == 2:
+        runs = _runs_at(audio, level)
+        if runs.any():
+            mask[~runs] = False
+    return mask
 
 
 def detect_clip_level(audio: np.ndarray) -> float | None:
     """The clipping level of ``(channels, samples)`` audio, or None if it shows no clipping.
 
-    The level is the peak ``max |y|``; it is clipping when some channel holds at least
-    ``MIN_RUN`` consecutive samples at it (an unclipped peak is one sample, rarely two).
+    A channel is clipped at its peak ``max |y|`` when it holds at least ``MIN_RUN`` consecutive
+    samples there (an unclipped peak is one sample, rarely two); the level is the highest such
+    peak, so that one channel clipped under another's louder, unclipped peak is found too.
     """
     audio = np.atleast_2d(audio)
-    level = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if level <= 0:
+    if not audio.size:
         return None
-    mask = clipped_mask(audio, level)
+    peaks = np.max(np.abs(audio), axis=1)
+    clipped = [
+        float(peak) for channel, peak in zip(audio, peaks, strict=True)
+        if peak > 0 and _runs_at(channel[None], float(peak))[0]
+    ]  # fmt: skip
+    return max(clipped) if clipped else None
+
+
+def _runs_at(audio: np.ndarray, level: float) -> np.ndarray:
+    """Per channel of ``(channels, samples)`` ``audio``: whether it holds ``MIN_RUN``
+    consecutive samples at ``level`` (within ``LEVEL_TOLERANCE`` either side, not beyond)."""
+    magnitude = np.abs(audio)
+    mask = (magnitude >= level * (1 - LEVEL_TOLERANCE)) & (
+        magnitude <= level * (1 + LEVEL_TOLERANCE)
+    )
     run = mask[:, : mask.shape[1] - MIN_RUN + 1].copy()
     for shift in range(1, MIN_RUN):  # run[n]: samples n .. n + MIN_RUN - 1 all at the level
         run &= mask[:, shift : mask.shape[1] - MIN_RUN + 1 + shift]
-    return level if run.any() else None
+    return run.any(axis=1)

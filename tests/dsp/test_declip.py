@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 
 from diffmusic_engine.api import degrade, restore
@@ -55,6 +56,39 @@ def test_unclipped_audio_is_returned_unchanged(excerpt, backend):
     restoration = restore(excerpt[:, :4096], SR, Declip(), backend=backend, options=options)
     assert np.array_equal(restoration.audio, excerpt[:, :4096])
     assert restoration.unchanged.startswith("no clipping found")
+
+
+def test_clipping_rippled_by_a_low_pass_is_not_found_and_the_reason_says_why(excerpt):
+    """Flat tops a low-pass has rippled show no run at the peak: the input comes back, and the
+    reason names that blind spot (it had said only "no clipping found", of audio clipped at
+    input SDR 10 dB) rather than inviting the peak as the level."""
+    part = excerpt[:, : SR // 2]
+    clipped = degrade(part, SR, Declip(sdr=10.0))
+    sos = scipy.signal.butter(8, 18000, fs=SR, output="sos")
+    rippled = scipy.signal.sosfiltfilt(sos, clipped).astype(np.float32)
+    restoration = restore(rippled, SR, Declip())
+    assert np.array_equal(restoration.audio, rippled)
+    assert restoration.unchanged.startswith("no clipping found (no channel holds a run of 3 ")
+    assert "a codec or a low-pass has rippled" in restoration.unchanged
+
+
+def test_one_channel_clipped_under_the_others_louder_peak_is_declipped_there_alone(excerpt):
+    """The left channel clipped (input SDR 10 dB), the right louder and clean: the level had
+    been the file's one peak, the right's, where no run shows, so nothing was found; and the
+    left's level, given, had rebuilt every right sample beyond it (SI-SDR 150 -> 14-16 dB on
+    real mixes). Now the left is found and declipped, and the right left bit for bit."""
+    part = excerpt[:, : SR // 2].copy()
+    part[1] *= 2.0  # the right channel louder than the left's clipping level
+    level = clip_level_for_sdr(part[:1], 10.0)
+    damaged = part.copy()
+    damaged[0] = np.clip(part[0], -level, level)
+    assert np.abs(damaged[1]).max() > 2 * level
+    for damage in (Declip(), Declip(level=level)):
+        restoration = restore(damaged, SR, damage, options={"step": 64})
+        assert restoration.unchanged is None
+        assert restoration.details["level"] == pytest.approx(level, rel=1e-6)
+        assert np.array_equal(restoration.audio[1], damaged[1])
+        assert snr(part[:1], restoration.audio[:1]) > snr(part[:1], damaged[:1]) + 1.0
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from bridge.cli import main
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.metrics import si_sdr
 
 SR = 22050
 
@@ -246,6 +247,28 @@ def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tm
     written = read_audio(out / "tone_source1.wav")[0]  # 16-bit: full scale is 32767/32768
     assert np.abs(written).max() <= 1.0
     assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= said > 0
+
+
+def test_a_declipped_track_over_full_scale_is_written_lower_not_clipped_again(tmp_path, capsys):
+    """A file clipped at 0 dBFS declips to peaks over full scale: 16-bit samples had clipped
+    them again, and the written file was the input but for a few samples (the warning's advice,
+    lower the input, meant a second run). Written lower by its peak now, the gain said."""
+    t = np.arange(SR // 4) / SR
+    clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)  # peak 1.3
+    source, out = tmp_path / "hot.wav", tmp_path / "declipped.wav"
+    sf.write(source, np.clip(clean, -1, 1)[:, None], SR, subtype="PCM_16")
+    assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
+                 "--json"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    gain = json.loads(captured.out.splitlines()[-1])["details"]["output_gain_db"]
+    assert captured.err == (
+        f"note: {out}: declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full "
+        f"scale of the 16-bit samples .wav holds: written {-gain:.1f} dB lower so that they are "
+        "kept (clipped again, the output would be the input); a float .wav keeps the level\n"
+    )
+    clipped, written = read_audio(source)[0][0], read_audio(out)[0][0]
+    assert np.abs(written).max() <= 1.0 and gain < -0.5
+    assert si_sdr(clean, written) > si_sdr(clean, clipped) + 3
 
 
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
