@@ -12,6 +12,7 @@ from diffmusic_engine.backends import (
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
+    OUTPUT_GAIN_DB,
     PAUSES,
     UNCHANGED,
 )
@@ -33,6 +34,12 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
+    if (gain := details.get(OUTPUT_GAIN_DB)) is not None:  # a declipped track over full scale
+        notes.append(_note(
+            f"declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full scale of "
+            f"the integer samples written: written {-gain:.1f} dB lower so that they are kept "
+            "(clipped again, the output would be the input); a float .wav keeps the level"
+        ))  # fmt: skip
     return notes
 
 

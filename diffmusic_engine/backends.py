@@ -44,6 +44,10 @@ EXTENDED_GAPS = "gaps_extended"
 # The details key that lists given gaps where only some channels dropped out, the others kept as
 # they were: one line each, shown to the user.
 KEPT_CHANNELS = "channels_kept"
+# The details key that gives the gain (dB, negative) a declipped track was written with: its
+# rebuilt peaks went over the full scale of the integer samples written, and clipped again the
+# output would have been the input (set by the CLI's writer; shown to the user).
+OUTPUT_GAIN_DB = "output_gain_db"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

@@ -21,7 +21,6 @@ from bridge.cli.common import (
 )
 from diffmusic_engine.audio import (
     AudioReader,
-    bit_depth_for,
     check_headroom,
     check_writable,
     over_full_scale,
@@ -35,10 +34,7 @@ from diffmusic_engine.options import resolve_backend, resolve_options
 
 if TYPE_CHECKING:
     from diffmusic_engine.api import Restoration
-from diffmusic_engine.backends import BACKENDS
-
-# details: the gain (dB) a declipped track was written with to fit integer samples' full scale
-OUTPUT_GAIN_DB = "output_gain_db"
+from diffmusic_engine.backends import BACKENDS, OUTPUT_GAIN_DB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -143,7 +139,7 @@ def write_restoration(restoration: Restoration, paths: list[Path], file_dtype: s
     for index, (path, track) in enumerate(zip(paths, tracks, strict=True)):
         clipped = over_full_scale(path, track, file_dtype)
         if clipped and restoration.details.get("task") == "declip":
-            tracks[index] = _lowered(path, track, file_dtype, restoration.details)
+            tracks[index] = _lowered(track, restoration.details)
         elif clipped:
             peak_db = 20 * np.log10(np.max(np.abs(track)))
             print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
@@ -151,16 +147,12 @@ def write_restoration(restoration: Restoration, paths: list[Path], file_dtype: s
     return write_tracks(paths, tracks, restoration.sample_rate, source_dtype=file_dtype)
 
 
-def _lowered(path: Path, track: np.ndarray, file_dtype: str, details: dict[str, Any]) -> np.ndarray:
-    """A declipped ``track`` over the full scale of ``path``'s integer samples, lowered by its
-    peak so that the rebuilt peaks are kept: the gain in ``details`` (:data:`OUTPUT_GAIN_DB`),
-    and said."""
+def _lowered(track: np.ndarray, details: dict[str, Any]) -> np.ndarray:
+    """A declipped ``track`` over the full scale of the integer samples it is written in,
+    lowered by its peak so that the rebuilt peaks are kept; the gain goes in ``details``
+    (:data:`OUTPUT_GAIN_DB`), which the notes tell the user (:func:`bridge.notes.notes_of`)."""
     peak_db = float(20 * np.log10(np.max(np.abs(track))))
     details[OUTPUT_GAIN_DB] = round(-peak_db, 2)
-    print(f"note: {path}: declip rebuilt the clipped peaks up to {peak_db:+.1f} dBFS, over the "
-          f"full scale of the {bit_depth_for(path, file_dtype)}-bit samples {path.suffix} holds: "
-          f"written {peak_db:.1f} dB lower so that they are kept (clipped again, the output "
-          "would be the input); a float .wav keeps the level", file=sys.stderr)  # fmt: skip
     return np.clip(track * np.float32(10 ** (-peak_db / 20)), -1.0, 1.0)
 
 

@@ -259,13 +259,17 @@ def test_a_declipped_track_over_full_scale_is_written_lower_not_clipped_again(tm
     sf.write(source, np.clip(clean, -1, 1)[:, None], SR, subtype="PCM_16")
     assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
                  "--json"]) == 0  # fmt: skip
-    captured = capsys.readouterr()
-    gain = json.loads(captured.out.splitlines()[-1])["details"]["output_gain_db"]
-    assert captured.err == (
-        f"note: {out}: declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full "
-        f"scale of the 16-bit samples .wav holds: written {-gain:.1f} dB lower so that they are "
-        "kept (clipped again, the output would be the input); a float .wav keeps the level\n"
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    gain = done["details"]["output_gain_db"]
+    said = (
+        f"declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full scale of the "
+        f"integer samples written: written {-gain:.1f} dB lower so that they are kept (clipped "
+        "again, the output would be the input); a float .wav keeps the level"
     )
+    assert done["notes"] == [{"level": "note", "text": said}]  # the line REAPER shows
+    assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
+                 "--quiet"]) == 0  # fmt: skip
+    assert capsys.readouterr().err == f"note: {said}\n"
     clipped, written = read_audio(source)[0][0], read_audio(out)[0][0]
     assert np.abs(written).max() <= 1.0 and gain < -0.5
     assert si_sdr(clean, written) > si_sdr(clean, clipped) + 3
