@@ -414,10 +414,9 @@ def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[
     """The dropouts of some channels only: runs found on one channel alone by the whole rule
     (digital silence or dither with abrupt edges, inside that channel's audio, widened, not a
     pause on that channel), where that channel plays music on both sides
-    (:meth:`DropoutScanner.plays_beside`: not a sparse or hard-panned part), joined where they
-    overlap across channels; kept where :func:`dropped_channels` (the given gaps' keep) names
-    some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
-    overlaps them. A channel silent from the start or to the end is a lead-in or a tail."""
+    (:meth:`DropoutScanner.plays_beside`: not a sparse or hard-panned part), then
+    :func:`some_channels`. A channel silent from the start or to the end is a lead-in or a
+    tail."""
     if audio.shape[0] < 2:
         return []
     spans: list[tuple[int, int]] = []
@@ -425,6 +424,14 @@ def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[
         track = audio[channel : channel + 1]
         runs, scanner = _scanned(track, sample_rate)
         spans += [(a, b) for a, b in runs if scanner.plays_beside(track, a, b)]
+    return some_channels(audio, spans, taken)
+
+
+def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
+    """The runs ``spans`` found on single channels of ``audio`` (samples), joined where they
+    overlap across channels, kept where :func:`dropped_channels` (the given gaps' keep) names
+    some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
+    overlaps them; with the channels dropped out."""
     found = []
     for first, stop in _overlapping_joined(sorted(spans)):
         dropped = dropped_channels(audio, first, stop)

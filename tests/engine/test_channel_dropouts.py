@@ -8,10 +8,11 @@ import json
 import numpy as np
 import soundfile as sf
 
+from bridge.batch import Restorer
 from bridge.cli import main
-from diffmusic_engine.api import NOTHING_FOUND, restore
+from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
-from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.damage import Inpaint, gap_samples
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.synth import music_excerpt
 
@@ -87,3 +88,47 @@ def test_a_fade_on_one_channel_into_silence_is_not_a_dropout() -> None:
     audio[0, fade] *= np.linspace(1, 0, RATE // 2, dtype=np.float32)
     audio[0, RATE : 3 * RATE // 2] = 0.0
     left_alone(audio)
+
+
+def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
+    """Marks each gap it is asked to fill with 1.0, on every channel."""
+    out = audio.copy()
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, sample_rate)
+        out[:, first:stop] = 1.0
+    return Restoration((out,), sample_rate)
+
+
+def streamed(audio: np.ndarray, block: int = 999) -> tuple[np.ndarray, list[int], str | None]:
+    """``audio`` through a batch step with ``gaps="auto"`` (the marking backend), in blocks:
+    the output, how much had come out after each block, and the file's note."""
+    restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=0.5)
+    stream = restorer.stream(RATE, audio.shape[0], audio.shape[1])
+    blocks = [stream.push(audio[:, i : i + block]) for i in range(0, audio.shape[1], block)]
+    out = np.concatenate([*blocks, stream.finish()], axis=1)
+    return out, list(np.cumsum([b.shape[1] for b in blocks])), Restorer.note_of(stream)
+
+
+def test_the_batch_fills_a_dropout_on_one_channel_there_alone(monkeypatch) -> None:
+    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    audio = stereo()
+    audio[1, CUT[0] : CUT[1]] = 0.0
+    out, _, note = streamed(audio)
+    assert (out[1, CUT[0] : CUT[1]] == 1.0).all()
+    np.testing.assert_array_equal(out[0], audio[0])
+    np.testing.assert_array_equal(out[1, : CUT[0]], audio[1, : CUT[0]])
+    assert note.startswith("inpaint: gap 1.5000-1.6000 s: channel(s) 2 of 2 dropped out")
+
+
+def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(monkeypatch) -> None:
+    """A mono take on the left, the right silent throughout: passed through
+    as it came, and as it comes (a channel's silence held the stream back to its start)."""
+    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    music = music_excerpt(8.0, RATE, 1, seed=4)[0]
+    audio = np.stack([music, np.zeros_like(music)])
+    out, emitted, note = streamed(audio)
+    np.testing.assert_array_equal(out, audio)
+    assert note == f"inpaint: {NOTHING_FOUND['inpaint']}"
+    # the stream holds back five times dropout_max_seconds (0.5 s) and a context, no more
+    pushed = np.minimum(999 * np.arange(1, len(emitted) + 1), audio.shape[1])
+    assert (np.array(emitted) >= pushed - 3.5 * RATE).all()
