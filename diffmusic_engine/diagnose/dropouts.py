@@ -196,13 +196,20 @@ class DropoutScanner:
 
     def _quiet_runs(self, quiet: np.ndarray, power: np.ndarray, position: int) -> list:
         """The quiet runs that the block ``quiet`` (per sample) touches, in order: those it
-        ends (``stop`` set) and the one still open after it (:attr:`open`)."""
+        ends (``stop`` set) and the one still open after it (:attr:`open`). Runs it holds
+        whole that are shorter than ``min_length`` are left out: none is a dropout, or holds
+        one (quiet music, read one channel at a time, crosses zero in thousands of them)."""
         carried = self.open.first if self.open is not None else None
         starts, stops = _edges(quiet, position, carried)
         summed = np.concatenate([[0.0], np.cumsum(power)])
         before = np.concatenate([self.history, power])
+        lengths = np.asarray(stops, dtype=np.int64) - np.asarray(starts[: len(stops)], np.int64)
+        kept = {*np.flatnonzero(lengths >= self.min_length).tolist(), len(stops)}
+        if self.open is not None:
+            kept.add(0)  # the run carried over, however short so far
         runs = []
-        for i, first in enumerate(starts):
+        for i in sorted(i for i in kept if i < len(starts)):
+            first = starts[i]
             if i == 0 and self.open is not None:
                 run = self.open
             else:
