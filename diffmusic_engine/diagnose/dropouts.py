@@ -332,12 +332,15 @@ class DropoutScanner:
         return near, float(np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))))
 
     def plays_beside(self, audio: np.ndarray, first: int, stop: int) -> bool:
-        """Whether ``audio`` plays music on both sides of the run ``[first, stop)``: the level
-        beyond each edge (:meth:`_level`, the median 10 ms frame of the next 2 s) at or above
-        QUIET. A channel silent most of the time there (a sparse or hard-panned part) does not."""
+        """Whether ``audio`` plays music on both sides of the run ``[first, stop)``: the
+        PAUSE_EDGE_SECONDS beside each edge, and the level beyond (:meth:`_level`: the median
+        10 ms frame of the next 2 s), at or above QUIET (what is quieter reads as a dithered
+        silence). A channel silent most of the time there (a sparse or hard-panned part), or
+        a rest of quiet music rounded to zeros, does not."""
         sides = (audio[:, :first][:, ::-1], audio[:, stop:])
-        levels = [self._level(side)[1] for side in sides]
-        return all(level is not None and level >= QUIET**2 for level in levels)
+        readings = [self._level(side) for side in sides]
+        return all(level is not None and min(near, level) >= QUIET**2
+                   for near, level in readings)  # fmt: skip
 
     def _smear(self, outward: np.ndarray) -> int:
         """Samples of ``outward`` (the audio running away from a dropout's edge) that belong to
