@@ -132,3 +132,18 @@ def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(monkeypat
     # the stream holds back five times dropout_max_seconds (0.5 s) and a context, no more
     pushed = np.minimum(999 * np.arange(1, len(emitted) + 1), audio.shape[1])
     assert (np.array(emitted) >= pushed - 3.5 * RATE).all()
+
+
+def test_zeros_in_a_break_one_step_loud_are_not_a_dropout() -> None:
+    """A break of quiet music in 16-bit (-70 dBFS, a few steps), one channel rounding to exact
+    zeros for 3 ms where it dips 12 dB, to -82 dBFS, for the 10 ms either side (not the 20 dB of
+    a pause): the music beyond reads -70 dBFS, but beside the run is no music (found before the
+    edge test)."""
+    noise = np.random.default_rng(5).standard_normal((2, 3 * RATE)).astype(np.float32)
+    audio = noise * np.float32(10 ** (-70 / 20))
+    first, stop = RATE, RATE + round(0.003 * RATE)
+    audio[0, first - 160 : stop + 160] *= np.float32(0.25)
+    audio[0, first:stop] = 0.0
+    assert dropouts.find_dropouts(audio, RATE)[0] == []
+    audio[0, first - 160 : stop + 160] *= np.float32(4)  # the break at its level beside
+    assert dropouts.find_dropouts(audio, RATE)[0] == [(first, stop, (0,))]
