@@ -36,7 +36,8 @@ A tape head or a cable drops one channel while the others play on: :func:`find_d
 the same rule on each channel alone, and keeps a run where that channel plays music on both
 sides (not a sparse or hard-panned part; a channel silent from the start or to the end is a
 lead-in or a tail) and :func:`dropped_channels`, the given gaps' keep, names some channels and
-not all; the fill then replaces those alone (docs/results.md "A dropout on one channel").
+not all; the fill then replaces those alone (docs/results.md "A dropout on one channel, found by
+`--gap auto`").
 """
 
 from __future__ import annotations
