@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.diagnose.dropouts import DropoutScanner
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.longform.windows import taper
@@ -260,7 +261,7 @@ class RegionStream:
         *,
         context: int,
         margin: int,
-        finder: DropoutScanner | None = None,
+        finder: DropoutScanner | ChannelScanner | None = None,
         extend: Callable[[np.ndarray, list[tuple[int, int]]], list[tuple[int, int]]] | None = None,
     ) -> None:
         self.restore = restore

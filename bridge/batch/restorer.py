@@ -39,7 +39,9 @@ Step settings:
   ``dropout_threshold_db`` (digital silence, about -150.5 dBFS), or at or below about -72 dBFS
   with abrupt edges (a dropout dithered when it was stored), with audio on both sides (silence
   at the start or end of a file is left alone), and not a pause between songs (the music fades
-  into the run: left alone and named in the file's report). Runs longer than
+  into the run: left alone and named in the file's report); and such runs on one channel
+  alone, inside music on that channel (a tape head's dropout: that channel is filled, the
+  others kept as they were, and the report's note says which). Runs longer than
   ``dropout_max_seconds`` (0.5) are left alone and named in the file's report (the stream holds
   back five times that much audio, and a long digital silence inside a song may be a
   deliberate stop). Put such a step first in a chain: effects before it (filters, reverb) smear
@@ -81,6 +83,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
+from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
@@ -181,7 +184,7 @@ class Restorer:
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
-        if finder is None or finder.longer or finder.pauses:
+        if finder is None or finder.longer or finder.pauses or piece.gap_lines:
             notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate),
                      *_extended(stream, piece.sample_rate), *piece.gap_lines)  # fmt: skip
             return "; ".join(note for note in notes if note) or None
@@ -205,12 +208,13 @@ class Restorer:
         seconds = {k: v * sample_rate for k, v in self.settings.items() if k.endswith("seconds")}
         finder, spans, extend = None, [], None
         if self.auto_gaps:
-            finder = dropouts.DropoutScanner.at_rate(
+            every = dropouts.DropoutScanner.at_rate(
                 sample_rate,
                 min_seconds=self.settings["dropout_min_seconds"],
                 max_seconds=self.settings["dropout_max_seconds"],
                 silence=10.0 ** (self.settings["dropout_threshold_db"] / 20.0),
             )
+            finder = ChannelScanner(every, channels)  # and the dropouts of some channels
         else:
             check_damage(self.damage, total / sample_rate, sample_rate, channels)
             spans = [gap_samples(gap, sample_rate) for gap in self.damage.gaps]
@@ -240,6 +244,14 @@ def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> lis
     ``start`` of the file), told in the file's time: gaps over music, and gaps where only some
     channels dropped out (the engine says the same, in the piece's time)."""
     lines = selections.audio_lines(piece, rate, damage.gaps, selections.find(piece, rate), start)
+    return [f"inpaint: {line}" for line in lines] + _kept_lines(piece, start, damage, rate)
+
+
+def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> list[str]:
+    """The engine's lines for the gaps of ``damage`` in ``piece`` where only some channels
+    dropped out (it keeps the others), told in the file's time (``piece`` starts at sample
+    ``start`` of the file)."""
+    lines = []
     for gap in damage.gaps:
         first, stop = gap_samples(gap, rate)
         if (live := selections.live_channels(piece, first, stop)) is not None:
@@ -247,7 +259,7 @@ def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> lis
     return [f"inpaint: {line}" for line in lines]
 
 
-def _left_alone(finder: dropouts.DropoutScanner, rate: int) -> str:
+def _left_alone(finder: ChannelScanner, rate: int) -> str:
     """The note naming the silent runs ``finder`` left alone: too long to fill as dropouts, or
     pauses between songs (the music fades into them)."""
     notes = []
@@ -294,6 +306,8 @@ class _PieceRestorer:
             self.unchanged.append(restoration.unchanged)
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
             self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
+        elif isinstance(damage, Inpaint):  # a dropout found on some channels: which
+            self.gap_lines += _kept_lines(piece, start, damage, self.sample_rate)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:
             track = resample(track, restoration.sample_rate, self.sample_rate)

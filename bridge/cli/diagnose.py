@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
         for name, value in findings.items():
-            print(f"{name:10s} {describe(name, value)}", flush=True)
+            print(f"{name:10s} {describe(name, value, audio.shape[0])}", flush=True)
     if args.preset_out is not None:  # after the findings: they say why there is no preset
         from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
 
@@ -55,8 +55,8 @@ def _quiet(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(quiet=args.quiet or args.json, json=False)
 
 
-def describe(name: str, value: Any) -> str:
-    """One readable line for a detector's finding."""
+def describe(name: str, value: Any, channels: int = 0) -> str:
+    """One readable line for a detector's finding in audio of ``channels`` channels."""
     if name == "reverb":
         if value is None:
             return "no room to measure (too short, silent, or a steady sound)"
@@ -69,7 +69,7 @@ def describe(name: str, value: Any) -> str:
     if name == "dropouts":
         if not value:
             return "none"
-        shown = ", ".join(f"{d['start']:.3f}-{d['end']:.3f} s" for d in value[:10])
+        shown = ", ".join(_dropout(d, channels) for d in value[:10])
         return f"{len(value)} dropout(s): {shown}" + (", ..." if len(value) > 10 else "")
     if name == "pauses":  # silent runs --gap auto leaves alone
         spans = [[p["start"], p["end"]] for p in value]
@@ -87,3 +87,12 @@ def describe(name: str, value: Any) -> str:
         return (f"clipped at {value['level']:.4f} ({value['fraction'] * 100:.2f} % of samples, "
                 f"{len(value['regions'])} region(s))")  # fmt: skip
     return json.dumps(value)
+
+
+def _dropout(finding: dict[str, Any], channels: int) -> str:
+    """``1.000-1.100 s``, and ``(channel 1 of 2)`` for a dropout on some channels only."""
+    span = f"{finding['start']:.3f}-{finding['end']:.3f} s"
+    dropped = finding.get("channels", [])
+    if not dropped or len(dropped) >= channels:
+        return span
+    return f"{span} (channel {', '.join(map(str, dropped))} of {channels})"

@@ -31,6 +31,13 @@ its far edge as quiet). On the 14 real recordings no dropout cut into the music,
 level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
 from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
 are not dropouts").
+
+A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
+the same rule on each channel alone, and keeps a run where that channel plays music on both
+sides (not a sparse or hard-panned part; a channel silent from the start or to the end is a
+lead-in or a tail) and :func:`dropped_channels`, the given gaps' keep, names some channels and
+not all; the fill then replaces those alone (docs/results.md "A dropout on one channel, found by
+`--gap auto`").
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ PAUSE_DB = 20.0
 # louder than the fading side's (the next song; a 50 ms fade-in's first 10 ms lie 12 dB over a
 # 0.2 s linear fade-out's last; a dropout inside a fade-out has the fade's level either side)
 PAUSE_STEP_DB = 6.0
+# A channel whose samples in a span are digital silence for at least this share dropped out
+# there (a tape head's dropout on one track; the share leaves room for a given gap a little
+# wider than the dropout): the given gaps' keep (diagnose.selections.live_channels), and which
+# channels a dropout on some channels only names (find_dropouts)
+SILENT_SHARE = 0.5
 _EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
 _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
 _PAUSE_EDGE_FRAMES = round(PAUSE_EDGE_SECONDS / EDGE_FRAME_SECONDS)  # 10
@@ -185,13 +197,20 @@ class DropoutScanner:
 
     def _quiet_runs(self, quiet: np.ndarray, power: np.ndarray, position: int) -> list:
         """The quiet runs that the block ``quiet`` (per sample) touches, in order: those it
-        ends (``stop`` set) and the one still open after it (:attr:`open`)."""
+        ends (``stop`` set) and the one still open after it (:attr:`open`). Runs it holds
+        whole that are shorter than ``min_length`` are left out: none is a dropout, or holds
+        one (quiet music, read one channel at a time, crosses zero in thousands of them)."""
         carried = self.open.first if self.open is not None else None
         starts, stops = _edges(quiet, position, carried)
         summed = np.concatenate([[0.0], np.cumsum(power)])
         before = np.concatenate([self.history, power])
+        lengths = np.asarray(stops, dtype=np.int64) - np.asarray(starts[: len(stops)], np.int64)
+        kept = {*np.flatnonzero(lengths >= self.min_length).tolist(), len(stops)}
+        if self.open is not None:
+            kept.add(0)  # the run carried over, however short so far
         runs = []
-        for i, first in enumerate(starts):
+        for i in sorted(i for i in kept if i < len(starts)):
+            first = starts[i]
             if i == 0 and self.open is not None:
                 run = self.open
             else:
@@ -294,17 +313,35 @@ class DropoutScanner:
     def _edge(self, outward: np.ndarray) -> tuple[bool, float]:
         """Whether the music of ``outward`` (the audio running away from a run's edge) fades
         into the run: its first PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out
-        (the median frame of what ``outward`` holds of the PAUSE_REFERENCE_SECONDS beyond); and
-        that edge's mean power."""
+        (:meth:`_level`); and that edge's mean power."""
+        near, level = self._level(outward)
+        if level is None:  # no music beyond the edge to compare with
+            return False, near
+        return bool(level > 0 and near * 10 ** (PAUSE_DB / 10) <= level), near
+
+    def _level(self, outward: np.ndarray) -> tuple[float, float | None]:
+        """The mean power of the first PAUSE_EDGE_SECONDS of ``outward`` (the audio running
+        away from a run's edge), and the music's level beyond it: the median frame of what
+        ``outward`` holds of the PAUSE_REFERENCE_SECONDS there (``None``: it holds none)."""
         edge, size = self.edge_frame * _PAUSE_EDGE_FRAMES, self.edge_frame * _PAUSE_FRAME_FRAMES
         beside = outward[:, :edge]  # none where a widened run reaches the audio's end
         near = float(np.mean(np.square(beside, dtype=np.float64))) if beside.size else 0.0
         count = min((outward.shape[1] - edge) // size, _PAUSE_FRAMES)
-        if count < 1:  # no music beyond the edge to compare with
-            return False, near
+        if count < 1:
+            return near, None
         frames = outward[:, edge : edge + count * size].reshape(outward.shape[0], count, size)
-        level = np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2)))
-        return bool(level > 0 and near * 10 ** (PAUSE_DB / 10) <= level), near
+        return near, float(np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))))
+
+    def plays_beside(self, audio: np.ndarray, first: int, stop: int) -> bool:
+        """Whether ``audio`` plays music on both sides of the run ``[first, stop)``: the
+        PAUSE_EDGE_SECONDS beside each edge, and the level beyond (:meth:`_level`: the median
+        10 ms frame of the next 2 s), at or above QUIET (what is quieter reads as a dithered
+        silence). A channel silent most of the time there (a sparse or hard-panned part), or
+        a rest of quiet music rounded to zeros, does not."""
+        sides = (audio[:, :first][:, ::-1], audio[:, stop:])
+        readings = [self._level(side) for side in sides]
+        return all(level is not None and min(near, level) >= QUIET**2
+                   for near, level in readings)  # fmt: skip
 
     def _smear(self, outward: np.ndarray) -> int:
         """Samples of ``outward`` (the audio running away from a dropout's edge) that belong to
@@ -354,12 +391,84 @@ def _edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[lis
     return starts, stops
 
 
+Dropout = tuple[int, int, tuple[int, ...]]  # first, stop (samples), the channels dropped out
+
+
 def find_runs(audio: np.ndarray, sample_rate: int) -> tuple[list, list]:
     """``([(start, end), ...], [(start, end), ...])`` in seconds: the dropouts in ``(channels,
-    samples)`` ``audio``, and the silent runs left alone as pauses between songs."""
+    samples)`` ``audio`` (on every channel, or on some: :func:`find_dropouts`), and the silent
+    runs left alone as pauses between songs."""
+    found, pauses = find_dropouts(audio, sample_rate)
+    return _seconds([(a, b) for a, b, _ in found], sample_rate), _seconds(pauses, sample_rate)
+
+
+def find_dropouts(audio: np.ndarray, sample_rate: int) -> tuple[list[Dropout], list]:
+    """The dropouts in ``(channels, samples)`` ``audio``, ``(first, stop, channels)`` in samples
+    (``channels``: those that dropped out, counted from 0), in order; and the pauses between
+    songs left alone, ``(first, stop)``. A dropout on every channel at once is the rule of this
+    module; one on some channels only is the same rule read on each channel alone
+    (:func:`_on_some_channels`)."""
+    runs, scanner = _scanned(audio, sample_rate)
+    every = tuple(range(audio.shape[0]))
+    found = [(a, b, every) for a, b in runs]
+    found += _on_some_channels(audio, sample_rate, runs + scanner.pauses)
+    return sorted(found), scanner.pauses
+
+
+def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]:
+    """The dropouts in ``audio`` (samples), sifted, and the scanner that holds its pauses."""
     scanner = DropoutScanner.at_rate(sample_rate)
-    runs = scanner.sift(audio, scanner.scan(audio, 0) + scanner.finish())
-    return _seconds(runs, sample_rate), _seconds(scanner.pauses, sample_rate)
+    return scanner.sift(audio, scanner.scan(audio, 0) + scanner.finish()), scanner
+
+
+def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[Dropout]:
+    """The dropouts of some channels only: runs found on one channel alone by the whole rule
+    (digital silence or dither with abrupt edges, inside that channel's audio, widened, not a
+    pause on that channel), where that channel plays music on both sides
+    (:meth:`DropoutScanner.plays_beside`: not a sparse or hard-panned part), then
+    :func:`some_channels`. A channel silent from the start or to the end is a lead-in or a
+    tail."""
+    if audio.shape[0] < 2:
+        return []
+    spans: list[tuple[int, int]] = []
+    for channel in range(audio.shape[0]):
+        track = audio[channel : channel + 1]
+        runs, scanner = _scanned(track, sample_rate)
+        spans += [(a, b) for a, b in runs if scanner.plays_beside(track, a, b)]
+    return some_channels(audio, spans, taken)
+
+
+def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
+    """The runs ``spans`` found on single channels of ``audio`` (samples), joined where they
+    overlap across channels, kept where :func:`dropped_channels` (the given gaps' keep) names
+    some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
+    overlaps them; with the channels dropped out."""
+    found = []
+    for first, stop in _overlapping_joined(sorted(spans)):
+        dropped = dropped_channels(audio, first, stop)
+        if dropped.all() or any(a < stop and first < b for a, b in taken):
+            continue
+        if dropped.any():
+            found.append((first, stop, tuple(int(c) for c in np.flatnonzero(dropped))))
+    return found
+
+
+def _overlapping_joined(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ``spans`` with those that overlap joined into one."""
+    joined: list[tuple[int, int]] = []
+    for first, stop in spans:
+        if joined and first < joined[-1][1]:
+            first, stop = joined[-1][0], max(stop, joined.pop()[1])
+        joined.append((first, stop))
+    return joined
+
+
+def dropped_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """Per channel, whether it dropped out in ``[first, stop)`` of ``audio``: SILENT_SHARE or
+    more of its samples there are digital silence."""
+    if stop <= first:
+        return np.zeros(audio.shape[0], bool)
+    return np.mean(np.abs(audio[:, first:stop]) <= SILENCE, axis=1) >= SILENT_SHARE
 
 
 def find(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
@@ -371,9 +480,14 @@ def _seconds(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[float,
     return [(first / sample_rate, stop / sample_rate) for first, stop in runs]
 
 
-def detect(audio: np.ndarray, sample_rate: int) -> list[dict[str, float]]:
-    """``[{"start": s, "end": s}, ...]``, rounded to 0.1 ms: the findings for ``diagnose``."""
-    return as_findings(find(audio, sample_rate))
+def detect(audio: np.ndarray, sample_rate: int) -> list[dict]:
+    """``[{"start": s, "end": s, "channels": [1, 2]}, ...]``, times rounded to 0.1 ms, channels
+    (those that dropped out) counted from 1: the findings for ``diagnose``."""
+    found = find_dropouts(audio, sample_rate)[0]
+    findings = as_findings(_seconds([(a, b) for a, b, _ in found], sample_rate))
+    for finding, (_, _, channels) in zip(findings, found, strict=True):
+        finding["channels"] = [c + 1 for c in channels]
+    return findings
 
 
 def as_findings(runs: list[tuple[float, float]]) -> list[dict[str, float]]:

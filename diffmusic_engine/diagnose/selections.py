@@ -31,7 +31,7 @@ TOLD_SECONDS = 0.0001
 AUDIO_IN_GAP_DB = -6.0
 # A channel whose samples in a given gap are digital silence (dropouts.SILENCE) for at least this
 # share dropped out there (the share leaves room for a selection a little wider than the dropout)
-SILENT_SHARE = 0.5
+SILENT_SHARE = dropouts.SILENT_SHARE
 
 Span = tuple[int, int]  # [first, stop) in samples
 
@@ -109,8 +109,7 @@ def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None
     """Which channels held music in the gap ``[first, stop)`` while another dropped out there
     (a tape head's dropout on one track: :data:`SILENT_SHARE` of its samples digital silence);
     ``None`` when every channel is alike (all dropped out, or none)."""
-    silent = np.abs(audio[:, first:stop]) <= dropouts.SILENCE
-    dropped = silent.mean(axis=1) >= SILENT_SHARE if stop > first else np.zeros(1, bool)
+    dropped = dropouts.dropped_channels(audio, first, stop)
     return None if dropped.all() or not dropped.any() else ~dropped
 
 

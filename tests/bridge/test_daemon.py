@@ -325,4 +325,4 @@ def test_diagnose_through_the_daemon_equals_in_process(daemon, clip):
         with pytest.raises(RequestRejected, match="one buffer, named 'audio'"):
             client.request("diagnose", {"buffers": []})
     assert found == json.loads(json.dumps(diagnose(audio, RATE)))
-    assert found["dropouts"] == [{"start": 0.5, "end": 0.6}]
+    assert found["dropouts"] == [{"start": 0.5, "end": 0.6, "channels": [1, 2]}]

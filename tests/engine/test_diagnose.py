@@ -27,9 +27,12 @@ def test_dropouts_are_interior_digital_silence_runs(music):
     audio = music.copy()
     audio[:, : int(0.1 * SR)] = 0.0  # a lead-in: not a dropout
     audio[:, int(1.2 * SR) : int(1.3 * SR)] = 0.0
-    audio[0, int(2.0 * SR) : int(2.05 * SR)] = 0.0  # one channel only: not digital silence
+    audio[0, int(2.0 * SR) : int(2.05 * SR)] = 0.0  # one channel only: a dropout of its own
     audio[:, int(2.5 * SR) : int(2.5 * SR) + 10] = 0.0  # 0.45 ms: a zero crossing, too short
-    assert dropouts.detect(audio, SR) == [{"start": 1.2, "end": 1.3}]
+    assert dropouts.detect(audio, SR) == [
+        {"start": 1.2, "end": 1.3, "channels": [1, 2]},
+        {"start": 2.0, "end": 2.05, "channels": [1]},
+    ]
     assert dropouts.detect(music, SR) == []
 
 
@@ -122,7 +125,7 @@ def test_cli_json_is_one_object(music, tmp_path, capsys):
     assert len(lines) == 1
     found = json.loads(lines[0])
     assert found["event"] == "diagnosis"
-    assert found["dropouts"] == [{"start": 1.0, "end": 1.1}]
+    assert found["dropouts"] == [{"start": 1.0, "end": 1.1, "channels": [1, 2]}]
     assert set(found) == {"event", *DETECTORS}
 
 

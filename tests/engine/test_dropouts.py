@@ -59,7 +59,7 @@ def test_the_rule_at_its_edges() -> None:
     audio[:, 300:319] = 0.0  # 19 samples: too short
     audio[:, 500:520] = QUIET  # dither-like, abrupt edges: a dropout
     audio[:, 600:620] = 2 * QUIET  # too loud for the quiet rule
-    audio[1, 700:720] = 0.5  # one channel still sounds
+    audio[1, 700:720] = 0.5  # one channel still sounds: a dropout of the other alone
     audio[0, 700:720] = 0.0
     # quiet runs whose frame before is just over / just under JUMP_DB (20 dB) above them
     jump = 10 ** (JUMP_DB / 20) * QUIET
@@ -69,9 +69,12 @@ def test_the_rule_at_its_edges() -> None:
     audio[:, 1320:1420] = np.geomspace(2 * QUIET, 0.5, 100)
     scanner = DropoutScanner.at_rate(rate)
     assert scanner.scan(audio, 0) + scanner.finish() == [(100, 120), (500, 520), (900, 920)]
-    # find widens: the quiet frame before the third is 46 dB under the music and joins it
-    assert dropouts.find(audio, rate) == [(0.01, 0.012), (0.05, 0.052), (0.089, 0.092)]
-    assert dropouts.detect(audio, rate)[1] == {"start": 0.05, "end": 0.052}
+    # find widens: the quiet frame before the third is 46 dB under the music and joins it;
+    # it reads each channel alone too (find_dropouts)
+    found = [(0.01, 0.012), (0.05, 0.052), (0.07, 0.072), (0.089, 0.092)]
+    assert dropouts.find(audio, rate) == found
+    assert dropouts.detect(audio, rate)[1] == {"start": 0.05, "end": 0.052, "channels": [1, 2]}
+    assert dropouts.detect(audio, rate)[2] == {"start": 0.07, "end": 0.072, "channels": [1]}
 
 
 def test_quiet_runs_across_blocks_are_decided_as_in_one_block() -> None:

@@ -4,7 +4,7 @@
 --
 -- The report is one JSON object (docs/protocol.md, "diagnose --json"): {"event": "diagnosis",
 -- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence"} | null, "bandwidth": {...},
--- "dropouts": [{"start", "end"}], "clicks": [{"start", "end"}], "clipping": {"level",
+-- "dropouts": [{"start", "end", "channels"}], "clicks": [{"start", "end"}], "clipping": {"level",
 -- "fraction", "regions": [{"start", "end"}]} | null}; times in seconds of the file.
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)

@@ -1,0 +1,86 @@
+"""Dropouts on every channel and on some channels only, found as audio streams by (the batch's
+``gaps="auto"``): :func:`.dropouts.find_dropouts`'s rule, block by block."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels
+
+EVERY = -1  # the origin of a run found on every channel at once
+
+
+class ChannelScanner:
+    """A :class:`DropoutScanner` (``every``: every channel at once) with one more per channel,
+    behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds
+    (each remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What
+    is said to the user (``longer``, ``pauses``) is ``every``'s: a part silent on one channel
+    for long is no news."""
+
+    def __init__(self, every: DropoutScanner, channels: int) -> None:
+        self.every = every
+        self.each = [
+            DropoutScanner(every.min_length, every.max_length, silence=every.silence,
+                           quiet=every.quiet, edge_frame=every.edge_frame)
+            for _ in range(channels if channels > 1 else 0)
+        ]  # fmt: skip
+        self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
+
+    @property
+    def max_length(self) -> int | None:
+        return self.every.max_length
+
+    @property
+    def longer(self) -> list[tuple[int, int]]:
+        return self.every.longer
+
+    @property
+    def pauses(self) -> list[tuple[int, int]]:
+        return self.every.pauses
+
+    def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
+        """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
+        found = self._noted(EVERY, self.every.scan(block, position))
+        for channel, scanner in enumerate(self.each):
+            found += self._noted(channel, scanner.scan(block[channel : channel + 1], position))
+        return sorted(set(found))
+
+    def finish(self) -> list[tuple[int, int]]:
+        found = self._noted(EVERY, self.every.finish())
+        for channel, scanner in enumerate(self.each):
+            found += self._noted(channel, scanner.finish())
+        return sorted(set(found))
+
+    def _noted(self, origin: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for run in runs:
+            self.origins.setdefault(run, set()).add(origin)
+        return runs
+
+    def open_from(self, received: int) -> int:
+        """The earliest sample a run not handed out yet could start at; a channel's silence
+        longer than ``max_length`` can no longer be a dropout (a hard-panned part's silent
+        side would hold the stream back)."""
+        starts = [self.every.open_from(received)]
+        for scanner in self.each:
+            start = scanner.open_from(received)
+            starts.append(received if received - start > scanner.max_length else start)
+        return min(starts)
+
+    def sift(self, audio: np.ndarray, runs: tuple | list, position: int = 0) -> list:
+        """The dropouts among ``runs`` (samples into ``audio``, which starts at sample
+        ``position`` of the recording): those on every channel sifted by ``every``, those of
+        single channels by their own scanner and :func:`.dropouts.some_channels`."""
+        dropouts = self.every.sift(audio, self._found_by(EVERY, runs, position), position)
+        spans = []
+        for channel, scanner in enumerate(self.each):
+            track, mine = audio[channel : channel + 1], self._found_by(channel, runs, position)
+            spans += [(a, b) for a, b in scanner.sift(track, mine, position)
+                      if scanner.plays_beside(track, a, b)]  # fmt: skip
+        pauses = [(a - position, b - position) for a, b in self.every.pauses]
+        ones = some_channels(audio, spans, dropouts + pauses)
+        return sorted(dropouts + [(a, b) for a, b, _ in ones])
+
+    def _found_by(self, origin: int, runs: tuple | list, position: int) -> list[tuple[int, int]]:
+        """Those of ``runs`` (samples from ``position``) that ``origin`` found."""
+        return [(a, b) for a, b in runs
+                if origin in self.origins.get((a + position, b + position), ())]  # fmt: skip

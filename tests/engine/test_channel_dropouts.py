@@ -1,0 +1,149 @@
+"""A dropout on one channel: ``--gap auto`` finds it and fills that channel alone; a channel
+silent on purpose (a hard-panned part, a late entry, a fade) is left alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from bridge.batch import Restorer
+from bridge.cli import main
+from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, restore
+from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
+from diffmusic_engine.damage import Inpaint, gap_samples
+from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.synth import music_excerpt
+
+RATE = 16000
+CUT = (24000, 25600)  # 1.5-1.6 s
+
+
+def stereo(seconds: float = 3.0) -> np.ndarray:
+    return music_excerpt(seconds, RATE, 2, seed=3)
+
+
+def test_a_dropout_on_one_channel_is_found_and_filled_there_alone(tmp_path, capsys) -> None:
+    """The left channel silent for 100 ms, the right one playing on: found (it was not: the
+    rule read every channel at once), filled on the left, the right kept bit-identical and
+    named; diagnose says which channel."""
+    audio = stereo()
+    audio[0, CUT[0] : CUT[1]] = 0.0
+    assert dropouts.find_dropouts(audio, RATE) == ([(*CUT, (0,))], [])
+    result = restore(audio, RATE, Inpaint(gaps="auto"))
+    out = result.tracks[0]
+    assert result.details[FOUND_GAPS] == [[1.5, 1.6]]
+    np.testing.assert_array_equal(out[1], audio[1])
+    assert not (out[0, CUT[0] : CUT[1]] == 0).any()
+    np.testing.assert_array_equal(out[0, : CUT[0] - 64], audio[0, : CUT[0] - 64])
+    (line,) = result.details[KEPT_CHANNELS]
+    assert line.startswith("gap 1.5000-1.6000 s: channel(s) 1 of 2 dropped out and were filled")
+    source = tmp_path / "one.wav"
+    sf.write(source, audio.T, RATE, subtype="FLOAT")
+    assert main(["diagnose", str(source), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["dropouts"]
+    assert found == [{"start": 1.5, "end": 1.6, "channels": [1]}]
+    assert main(["diagnose", str(source)]) == 0
+    assert "1 dropout(s): 1.500-1.600 s (channel 1 of 2)" in capsys.readouterr().out
+
+
+def test_a_dropout_on_every_channel_names_them_all() -> None:
+    audio = stereo()
+    audio[:, CUT[0] : CUT[1]] = 0.0
+    assert dropouts.detect(audio, RATE) == [{"start": 1.5, "end": 1.6, "channels": [1, 2]}]
+
+
+def left_alone(audio: np.ndarray) -> None:
+    """``audio`` shows no dropout, and ``--gap auto`` gives it back as it was."""
+    assert dropouts.find_dropouts(audio, RATE)[0] == []
+    result = restore(audio, RATE, Inpaint(gaps="auto"))
+    np.testing.assert_array_equal(result.tracks[0], audio)
+    assert result.unchanged == NOTHING_FOUND["inpaint"]
+
+
+def test_a_hard_panned_part_is_not_a_dropout() -> None:
+    """One channel silent throughout (a mono take stored on the left), silent until a late
+    entry or after an early end, or silent but for a few notes (a sparse part hard-panned,
+    stopping at its level): no channel of these dropped out."""
+    music = stereo()[0]
+    silent = np.zeros_like(music)
+    left_alone(np.stack([music, silent]))
+    late, early = music.copy(), music.copy()
+    late[: RATE // 2], early[-RATE // 2 :] = 0.0, 0.0
+    left_alone(np.stack([music, late]))
+    left_alone(np.stack([early, music]))
+    sparse = np.zeros_like(music)
+    for start in (0.3, 1.2, 2.1):  # three 0.2 s notes, cut at their level
+        first = round(start * RATE)
+        sparse[first : first + RATE // 5] = music[first : first + RATE // 5]
+    left_alone(np.stack([music, sparse]))
+
+
+def test_a_fade_on_one_channel_into_silence_is_not_a_dropout() -> None:
+    """The left channel's part fades out over 0.5 s into 0.5 s of digital silence and comes
+    back at its level (a pause on that channel) while the right plays on."""
+    audio = stereo()
+    fade = slice(RATE // 2, RATE)
+    audio[0, fade] *= np.linspace(1, 0, RATE // 2, dtype=np.float32)
+    audio[0, RATE : 3 * RATE // 2] = 0.0
+    left_alone(audio)
+
+
+def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
+    """Marks each gap it is asked to fill with 1.0, on every channel."""
+    out = audio.copy()
+    for gap in damage.gaps:
+        first, stop = gap_samples(gap, sample_rate)
+        out[:, first:stop] = 1.0
+    return Restoration((out,), sample_rate)
+
+
+def streamed(audio: np.ndarray, block: int = 999) -> tuple[np.ndarray, list[int], str | None]:
+    """``audio`` through a batch step with ``gaps="auto"`` (the marking backend), in blocks:
+    the output, how much had come out after each block, and the file's note."""
+    restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=0.5)
+    stream = restorer.stream(RATE, audio.shape[0], audio.shape[1])
+    blocks = [stream.push(audio[:, i : i + block]) for i in range(0, audio.shape[1], block)]
+    out = np.concatenate([*blocks, stream.finish()], axis=1)
+    return out, list(np.cumsum([b.shape[1] for b in blocks])), Restorer.note_of(stream)
+
+
+def test_the_batch_fills_a_dropout_on_one_channel_there_alone(monkeypatch) -> None:
+    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    audio = stereo()
+    audio[1, CUT[0] : CUT[1]] = 0.0
+    out, _, note = streamed(audio)
+    assert (out[1, CUT[0] : CUT[1]] == 1.0).all()
+    np.testing.assert_array_equal(out[0], audio[0])
+    np.testing.assert_array_equal(out[1, : CUT[0]], audio[1, : CUT[0]])
+    assert note.startswith("inpaint: gap 1.5000-1.6000 s: channel(s) 2 of 2 dropped out")
+
+
+def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(monkeypatch) -> None:
+    """A mono take on the left, the right silent throughout: passed through
+    as it came, and as it comes (a channel's silence held the stream back to its start)."""
+    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    music = music_excerpt(8.0, RATE, 1, seed=4)[0]
+    audio = np.stack([music, np.zeros_like(music)])
+    out, emitted, note = streamed(audio)
+    np.testing.assert_array_equal(out, audio)
+    assert note == f"inpaint: {NOTHING_FOUND['inpaint']}"
+    # the stream holds back five times dropout_max_seconds (0.5 s) and a context, no more
+    pushed = np.minimum(999 * np.arange(1, len(emitted) + 1), audio.shape[1])
+    assert (np.array(emitted) >= pushed - 3.5 * RATE).all()
+
+
+def test_zeros_in_a_break_one_step_loud_are_not_a_dropout() -> None:
+    """A break of quiet music in 16-bit (-70 dBFS, a few steps), one channel rounding to exact
+    zeros for 3 ms where it dips 12 dB, to -82 dBFS, for the 10 ms either side (not the 20 dB of
+    a pause): the music beyond reads -70 dBFS, but beside the run is no music (found before the
+    edge test)."""
+    noise = np.random.default_rng(5).standard_normal((2, 3 * RATE)).astype(np.float32)
+    audio = noise * np.float32(10 ** (-70 / 20))
+    first, stop = RATE, RATE + round(0.003 * RATE)
+    audio[0, first - 160 : stop + 160] *= np.float32(0.25)
+    audio[0, first:stop] = 0.0
+    assert dropouts.find_dropouts(audio, RATE)[0] == []
+    audio[0, first - 160 : stop + 160] *= np.float32(4)  # the break at its level beside
+    assert dropouts.find_dropouts(audio, RATE)[0] == [(first, stop, (0,))]
