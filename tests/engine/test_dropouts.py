@@ -152,8 +152,9 @@ def test_cli_gap_auto(tmp_path, damaged, backing, capsys) -> None:
     rate = backing[1]
     source = tmp_path / "take.wav"
     sf.write(source, damaged.T, rate, subtype="PCM_24")
+    # --quiet: on a slow machine a progress bar would join the notes compared
     assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
-                 "--gap", "auto", "--quiet"]) == 0  # fmt: skip (no progress bar on a slow machine)
+                 "--gap", "auto", "--quiet"]) == 0  # fmt: skip
     spans = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in CUTS)
     assert capsys.readouterr().err.strip() == f"note: filled 2 dropout(s) found: {spans}"
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
