@@ -58,7 +58,8 @@ def level(
     audio: np.ndarray, first: int, stop: int, shift: int, context: int, holes: list[tuple[int, int]]
 ) -> Level:
     """Per-channel gains taking the source's RMS to the gap's on each side's ``context`` (the
-    samples both have outside ``holes``, at least ``LEVEL_SHARE`` of it). A source's side that
+    samples both have outside ``holes``, at least ``LEVEL_SHARE`` of it; its half beside the gap
+    where either's level steps, :func:`_beside`). A source's side that
     lies in the gap itself (the passage next to it) is taken at the gap's level there
     (:func:`_level_inside`); a side still unknown (the file's end, another gap, a silent
     source) takes the other side's gains. A side of digital silence takes ``MIN_GAIN``."""
