@@ -17,6 +17,8 @@ each side:
 4. **Copy** the source (one shift for every channel: the stereo image stays), scaled per channel
    to the level of the gap's own context on each side, the gain moving linearly in dB from one
    side's to the other's (a dropout in a fade follows the fade); the caller crossfades it in.
+   A passage whose copy so scaled departs from that level (it straddles a level step: the loud
+   bar next to a quiet passage) is left out (:mod:`.pattern_level`).
 
 The ``similarity`` of a passage is the correlation of its contexts' features with the gap's (1:
 identical surroundings). It is reported, and ``min_similarity`` can refuse a poor match, but it
@@ -34,7 +36,10 @@ import numpy as np
 from scipy.signal import correlate, fftconvolve
 
 from diffmusic_engine.audio import samples_at
+from diffmusic_engine.dsp.pattern_level import EXCESS_DB, Level, excess_db, level
 from diffmusic_engine.longform.windows import taper
+
+__all__ = ["Candidate", "Features", "Level", "compose", "features", "find", "level", "refresh"]
 
 BASE_HOP = 512  # at 44.1 kHz (11.6 ms); scaled to other rates
 CHUNK_FRAMES = 2048  # features in chunks of ~24 s so a cancel takes effect within a second
@@ -46,9 +51,6 @@ CLOSE = 0.5
 # an exact repeat (two takes of a riff differing by noise 23 dB down correlate at 0.99): the
 # composite then keeps only passages as exact.
 EXACT = 0.99
-MAX_GAIN = 4.0  # level matching never raises a candidate by more than 12 dB
-MIN_GAIN = 1e-3  # nor lowers it by more than 60 dB (a fade to silence)
-LEVEL_SHARE = 0.25  # a side's level is compared on at least this share of the match context
 # Seconds of the song on each side of a dropout that clients send for the search (the batch
 # Restorer's ``context_seconds``, the REAPER dropout action's ``context`` setting): a repeat of
 # the gap's material is looked for in all of it. Not to be confused with ``match_context`` (the
@@ -70,27 +72,6 @@ class Features:
 
 
 @dataclass(frozen=True)
-class Level:
-    """Per-channel gains ``(channels, 2)`` matching a source to the gap's left and right
-    contexts, whose centres are at samples ``centres``. Between the centres the gain moves
-    linearly in dB (a fade in or out goes on through the gap); beyond them it holds."""
-
-    gains: np.ndarray
-    centres: np.ndarray
-
-    def over(self, a: int, b: int) -> np.ndarray:
-        """The gain ``(channels, b - a)`` at target samples ``[a, b)``."""
-        left, right = self.centres
-        u = np.clip((np.arange(a, b) - left) / max(right - left, 1.0), 0.0, 1.0)
-        log_gain = np.log(self.gains)
-        return np.exp(log_gain[:, :1] + u * (log_gain[:, 1:] - log_gain[:, :1]))
-
-    def typical(self) -> np.ndarray:
-        """Per-channel gain midway (the geometric mean of the two sides')."""
-        return np.sqrt(self.gains[:, 0] * self.gains[:, 1])
-
-
-@dataclass(frozen=True)
 class Candidate:
     """A source passage: ``shift`` samples from the gap, its scores and per-channel ``gain``."""
 
@@ -99,6 +80,7 @@ class Candidate:
     ncc: float  # waveform correlation just outside the gap edges after refinement
     similarity: float  # correlation of the contexts' features with the source's
     gain: Level
+    excess: float = 0.0  # dB of the scaled copy over the gap's expected level (pattern_level)
 
 
 def chunk_count(n_samples: int, sample_rate: int) -> int:
@@ -287,69 +269,6 @@ def refine(mono: np.ndarray, first: int, stop: int, shift: int, hop: int, edge: 
     return shift + best - hop, float(ncc[best])
 
 
-def level(
-    audio: np.ndarray, first: int, stop: int, shift: int, context: int, holes: list[tuple[int, int]]
-) -> Level:
-    """Per-channel gains taking the source's RMS to the gap's on each side's ``context`` (the
-    samples both have outside ``holes``, at least ``LEVEL_SHARE`` of it). A source's side that
-    lies in the gap itself (the passage next to it) is taken at the gap's level there
-    (:func:`_level_inside`); a side still unknown (the file's end, another gap, a silent
-    source) takes the other side's gains. A side of digital silence takes ``MIN_GAIN``."""
-    n, least = audio.shape[1], max(1.0, LEVEL_SHARE * context)
-    windows = ((max(0, first - context), first), (stop, min(n, stop + context)))
-    # per side and channel: mean squares of the gap's context, and its ratio to the source's
-    # on the samples both have
-    own, ratio = np.full((2, 2, audio.shape[0]), np.nan)
-    centres = np.array([(a + b) / 2 for a, b in windows], dtype=np.float64)
-    for side, (a, b) in enumerate(windows):
-        target = np.arange(a, b)
-        in_target = _outside(target, holes, n)
-        if in_target.sum() >= least:
-            power = np.square(audio[:, target[in_target]], dtype=np.float64)
-            own[side] = power.mean(axis=1)
-            weight = power.sum(axis=0)
-            if weight.sum() > 0:  # the RMS is the level where the energy is (a fade's loud end)
-                centres[side] = float(target[in_target] @ weight / weight.sum())
-        both = target[in_target & _outside(target + shift, holes, n)]
-        if both.size >= least:
-            ratio[side] = _ratio(_mean_square(audio, both), _mean_square(audio, both + shift))
-    for side, (a, b) in enumerate(windows):  # channels unknown there: the gap's level inside
-        inside = _ratio(own[side], _level_inside(own, centres, (a + b) / 2 + shift))
-        ratio[side] = np.where(np.isnan(ratio[side]), inside, ratio[side])
-    for side in (0, 1):
-        ratio[side] = np.where(np.isnan(ratio[side]), ratio[1 - side], ratio[side])
-    gains = np.sqrt(np.nan_to_num(ratio, nan=1.0)).T  # (channels, sides)
-    return Level(gains=np.clip(gains, MIN_GAIN, MAX_GAIN), centres=centres)
-
-
-def _mean_square(audio: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    return np.mean(np.square(audio[:, samples], dtype=np.float64), axis=1)
-
-
-def _ratio(own: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """``own / source``; NaN (not known) where the source is silent or unknown."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(source > 0, own / np.where(source > 0, source, 1.0), np.nan)
-
-
-def _level_inside(own: np.ndarray, centres: np.ndarray, position: float) -> np.ndarray:
-    """The gap's mean square at ``position`` between its contexts' ``centres`` (the source is
-    the passage next to the gap, fading with it): linear in dB from one context's ``own`` to
-    the other's. NaN (unknown) elsewhere."""
-    if not centres[0] < position < centres[1] or not np.all(own > 0):
-        return np.full(own.shape[1], np.nan)
-    u = (position - centres[0]) / (centres[1] - centres[0])
-    return np.exp((1 - u) * np.log(own[0]) + u * np.log(own[1]))
-
-
-def _outside(samples: np.ndarray, holes: list[tuple[int, int]], n: int) -> np.ndarray:
-    """Which of the sample indices lie in the file and outside every hole."""
-    keep = (samples >= 0) & (samples < n)
-    for h0, h1 in holes:
-        keep &= (samples < h0) | (samples >= h1)
-    return keep
-
-
 def find(
     audio: np.ndarray,
     mono: np.ndarray,
@@ -375,16 +294,21 @@ def find(
         shifts, scores, candidates, spacing=max(feats.hop, (stop - first) // 4)
     ):
         shift, ncc = refine(mono, first, stop, int(shifts[index]), feats.hop, edge)
-        score = float(scores[index])
+        gain = level(audio, first, stop, shift, level_context, forbidden)
         ranked.append(
             Candidate(
                 shift=shift,
-                score=score,
+                score=float(scores[index]),
                 ncc=ncc,
                 similarity=float(correlations[index]),
-                gain=level(audio, first, stop, shift, level_context, forbidden),
+                gain=gain,
+                excess=excess_db(audio, first, stop, shift, gain),
             )
         )
+    # A passage across a level step (loud inside, quiet contexts) is left out; if all are, the
+    # one nearest the expected level stays
+    level_fits = [c for c in ranked if abs(c.excess) <= EXCESS_DB]
+    ranked = level_fits or [min(ranked, key=lambda c: abs(c.excess))]
     # Rank by feature score in units of the median, minus the phase agreement at the splices;
     # keep those whose score is within CLOSE of the way from the best to the median.
     ranked.sort(key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
@@ -405,9 +329,11 @@ def compose(
     the best one's own samples at the edges (its phase agrees with the original there), ramped
     into the composite over ``ramp`` samples. What belongs to one repeat only (a fill, a solo
     note) is attenuated; what every repeat shares (the riff, the beat) stays. The composite is
-    then scaled, per channel, to the candidates' mean RMS: a geometric mean of magnitudes that
+    then scaled, per channel, to the candidates' median RMS: a geometric mean of magnitudes that
     differ sits under their power (fills of 0.1 to 1 s in six real mixes came out a median
-    2.66 dB quieter than the music they replaced; +0.03 dB after)."""
+    2.66 dB quieter than the music they replaced; +0.03 dB after), and a mean let one candidate
+    far over the others set the level (docs/results.md "Dropouts in a quiet passage: sources
+    across a level step")."""
     import librosa
 
     n_fft, hop = 2048, 512
@@ -430,7 +356,7 @@ def compose(
     composite = librosa.istft(combined * phase, hop_length=hop, length=m + 2 * pad)[
         :, pad : pad + m
     ]
-    candidates_rms = np.mean([_rms(seg[:, pad : pad + m]) for seg in segments], axis=0)
+    candidates_rms = np.median([_rms(seg[:, pad : pad + m]) for seg in segments], axis=0)
     composite *= (candidates_rms / np.maximum(_rms(composite), 1e-12))[:, None]
     w = taper(m, ramp)  # weight of the composite
     return (1 - w) * best + w * composite
