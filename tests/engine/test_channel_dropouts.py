@@ -10,9 +10,9 @@ import soundfile as sf
 
 from bridge.batch import Restorer
 from bridge.cli import main
-from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, restore
+from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
-from diffmusic_engine.damage import Inpaint, gap_samples
+from diffmusic_engine.damage import Inpaint
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.synth import music_excerpt
 
@@ -90,15 +90,6 @@ def test_a_fade_on_one_channel_into_silence_is_not_a_dropout() -> None:
     left_alone(audio)
 
 
-def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
-    """Marks each gap it is asked to fill with 1.0, on every channel."""
-    out = audio.copy()
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, sample_rate)
-        out[:, first:stop] = 1.0
-    return Restoration((out,), sample_rate)
-
-
 def streamed(audio: np.ndarray, block: int = 999) -> tuple[np.ndarray, list[int], str | None]:
     """``audio`` through a batch step with ``gaps="auto"`` (the marking backend), in blocks:
     the output, how much had come out after each block, and the file's note."""
@@ -109,8 +100,7 @@ def streamed(audio: np.ndarray, block: int = 999) -> tuple[np.ndarray, list[int]
     return out, list(np.cumsum([b.shape[1] for b in blocks])), Restorer.note_of(stream)
 
 
-def test_the_batch_fills_a_dropout_on_one_channel_there_alone(monkeypatch) -> None:
-    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+def test_the_batch_fills_a_dropout_on_one_channel_there_alone(marking) -> None:
     audio = stereo()
     audio[1, CUT[0] : CUT[1]] = 0.0
     out, _, note = streamed(audio)
@@ -120,10 +110,9 @@ def test_the_batch_fills_a_dropout_on_one_channel_there_alone(monkeypatch) -> No
     assert note.startswith("inpaint: gap 1.5000-1.6000 s: channel(s) 2 of 2 dropped out")
 
 
-def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(monkeypatch) -> None:
+def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(marking) -> None:
     """A mono take on the left, the right silent throughout: passed through
     as it came, and as it comes (a channel's silence held the stream back to its start)."""
-    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
     music = music_excerpt(8.0, RATE, 1, seed=4)[0]
     audio = np.stack([music, np.zeros_like(music)])
     out, emitted, note = streamed(audio)

@@ -10,9 +10,9 @@ import soundfile as sf
 
 from bridge.batch import Restorer
 from bridge.cli import main
-from diffmusic_engine.api import BACKENDS, NOTHING_FOUND, Restoration, restore
+from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import PAUSES
-from diffmusic_engine.damage import Inpaint, gap_samples
+from diffmusic_engine.damage import Inpaint
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.synth import music_excerpt
 
@@ -76,19 +76,9 @@ def test_restore_and_diagnose_name_the_pause_left_alone(tmp_path, capsys) -> Non
     ]
 
 
-def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
-    """Marks each gap it is asked to fill with 1.0."""
-    out = audio.copy()
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, sample_rate)
-        out[:, first:stop] = 1.0
-    return Restoration((out,), sample_rate)
-
-
-def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(monkeypatch) -> None:
+def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(marking) -> None:
     """Streamed in blocks, the 0.4 s pause (under dropout_max_seconds, 0.5 s) is left as it
     came and named in the file's note, where ``find_runs`` puts it; the cut is filled."""
-    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
     audio = album()
     ((start, end),) = dropouts.find_runs(audio, RATE)[1]
     restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=3.0)
