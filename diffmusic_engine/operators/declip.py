@@ -16,6 +16,7 @@ from diffmusic_engine.operators.base import Operator
 
 LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
 MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
+CLIP_SPREAD_DB = 20.0  # channels whose peak is this far under the loudest's are not read for it
 
 
 class ClipOperator(Operator):
@@ -67,12 +68,13 @@ def consistent_with_clipping(audio: np.ndarray, estimate: np.ndarray, level: flo
 
 def clipped_mask(audio: np.ndarray, level: float) -> np.ndarray:
     """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``; but in
-    none of a channel that holds no run of ``MIN_RUN`` samples at the level while another
-    channel does: its samples pass the level on their way to louder, unclipped peaks (one
-    channel clipped, the other louder), and rebuilding them had wrecked that channel."""
+    none of a channel that holds no run of ``MIN_RUN`` samples at the level, nor a flat run
+    beyond it (clipped higher), while another channel does: its samples pass the level on their
+    way to louder, unclipped peaks (one channel clipped, the other louder), and rebuilding them
+    had wrecked that channel."""
     mask = np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
     if mask.ndim == 2:
-        runs = _runs_at(audio, level)
+        runs = _runs_at(audio, level) | _flat_runs_beyond(audio, level)
         if runs.any():
             mask[~runs] = False
     return mask
@@ -83,17 +85,32 @@ def detect_clip_level(audio: np.ndarray) -> float | None:
 
     A channel is clipped at its peak ``max |y|`` when it holds at least ``MIN_RUN`` consecutive
     samples there (an unclipped peak is one sample, rarely two); the level is the highest such
-    peak, so that one channel clipped under another's louder, unclipped peak is found too.
+    peak, so that one channel clipped under another's louder, unclipped peak is found too. A
+    channel whose peak lies more than ``CLIP_SPREAD_DB`` under the loudest channel's is not
+    read: a near-silent channel's dither holds runs at its few-LSB peak, and that level had
+    "declipped" the music in the other channel.
     """
     audio = np.atleast_2d(audio)
     if not audio.size:
         return None
     peaks = np.max(np.abs(audio), axis=1)
+    lowest = float(peaks.max()) * 10 ** (-CLIP_SPREAD_DB / 20)
     clipped = [
         float(peak) for channel, peak in zip(audio, peaks, strict=True)
-        if peak > 0 and _runs_at(channel[None], float(peak))[0]
+        if peak > 0 and peak >= lowest and _runs_at(channel[None], float(peak))[0]
     ]  # fmt: skip
     return max(clipped) if clipped else None
+
+
+def _flat_runs_beyond(audio: np.ndarray, level: float) -> np.ndarray:
+    """Per channel: whether it holds ``MIN_RUN`` consecutive samples of one magnitude, exactly,
+    beyond ``level`` (a channel clipped higher than the level given: its flat tops)."""
+    magnitude = np.abs(audio)
+    same = (magnitude[:, 1:] == magnitude[:, :-1]) & (magnitude[:, 1:] > level)
+    run = same[:, : same.shape[1] - MIN_RUN + 2].copy()
+    for shift in range(1, MIN_RUN - 1):  # MIN_RUN samples: MIN_RUN - 1 equal steps in a row
+        run &= same[:, shift : same.shape[1] - MIN_RUN + 2 + shift]
+    return run.any(axis=1)
 
 
 def _runs_at(audio: np.ndarray, level: float) -> np.ndarray:

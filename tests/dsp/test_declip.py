@@ -91,6 +91,32 @@ def test_one_channel_clipped_under_the_others_louder_peak_is_declipped_there_alo
         assert snr(part[:1], restoration.audio[:1]) > snr(part[:1], damaged[:1]) + 1.0
 
 
+def test_a_near_silent_channel_s_dither_is_not_read_as_clipping(excerpt):
+    """Music on the left, 16-bit dither on the right: the dither holds runs at its 2-LSB peak,
+    and that level (6e-5) had been taken as the file's clipping, rewriting 95 % of the left."""
+    lsb = 2.0**-15
+    rng = np.random.default_rng(0)
+    audio = np.stack([
+        excerpt[0, : SR // 2],
+        (rng.integers(-1, 2, SR // 2) + rng.integers(-1, 2, SR // 2)) * lsb,
+    ]).astype(np.float32)  # fmt: skip
+    assert detect_clip_level(audio[1:]) == pytest.approx(2 * lsb)  # the dither alone: "clipped"
+    assert detect_clip_level(audio) is None  # beside the music, not read
+
+
+def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):
+    """The left clipped at a level, the right at a higher one; the left's level given: the
+    right's flat tops, beyond it, are rebuilt too (they had been left clipped)."""
+    part = excerpt[:, : SR // 2].copy()
+    level = clip_level_for_sdr(part[:1], 10.0)
+    damaged = part.copy()
+    damaged[0] = np.clip(part[0], -level, level)
+    damaged[1] = np.clip(part[1], -1.5 * level, 1.5 * level)
+    restoration = restore(damaged, SR, Declip(level=level), options={"step": 64})
+    assert np.abs(restoration.audio[1]).max() > 1.5 * level * 1.01
+    assert snr(part[1:], restoration.audio[1:]) > snr(part[1:], damaged[1:])
+
+
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])
 def test_a_level_above_the_peak_is_returned_unchanged_with_the_reason(excerpt, backend):
     """A given level no sample reaches: nothing to declip, said (it came back silently)."""
