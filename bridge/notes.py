@@ -16,6 +16,7 @@ from diffmusic_engine.backends import (
     PAUSES,
     UNCHANGED,
 )
+from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
 
@@ -34,6 +35,12 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
+    if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
+        notes.append(_note(
+            f"the rebuilt top band was added {-rebuilt:.0f} dB lower: the recording has little "
+            "of its own near the band limit (a dark instrument's stem), where the full band "
+            "measured worse on real music"
+        ))  # fmt: skip
     if (gain := details.get(OUTPUT_GAIN_DB)) is not None:  # a declipped track over full scale
         notes.append(_note(
             f"declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full scale of "

@@ -84,10 +84,14 @@ QUIETER_FLATNESS = 0.8
 QUIETER_BY_DB = -10.0
 TOO_DARK = (
     "the recording has little of its own near the {cutoff:.0f} Hz limit (its top third-octave "
-    "below it lies {top:.0f} dB under its 200-2000 Hz band, beyond music's usual fall: a dark "
-    "instrument's stem), where the dsp extension measured worse than the input on real music "
-    "(every guitar stem from 12 kHz): nothing changed; extend the mix it belongs to instead"
+    "below it lies {under:.0f} dB under its {body} band, music's usual fall above 8 kHz "
+    "allowed for: a dark instrument's stem), where the dsp extension measured worse than the input "
+    "on real music (every guitar stem from 12 kHz): nothing changed; extend the mix it belongs "
+    "to instead"
 )
+# details: the level (dB) the rebuilt band was added at (0 as measured; QUIETER_BY_DB on a dark,
+# peaky top), told to the user when under 0
+REBUILT_LEVEL_DB = "rebuilt_level_db"
 
 
 class TopOfBand(NamedTuple):
@@ -145,7 +149,8 @@ def restore_super_resolution(
     top = top_of_band(audio, sample_rate, cutoff)
     level_db = rebuilt_level_db(top)
     if level_db is None:
-        reason = TOO_DARK.format(cutoff=cutoff, top=top.top_level_db)
+        body = f"{BODY_HZ[0]:.0f}-{BODY_HZ[1]:.0f} Hz"
+        reason = TOO_DARK.format(cutoff=cutoff, under=-top.top_level_db, body=body)
         return audio.copy(), {"cutoff": cutoff, **top._asdict(), UNCHANGED: reason}
     channels, n = audio.shape
     highpass = 1.0 - lowpass_response(n, sample_rate, cutoff).astype(np.float64)
@@ -160,7 +165,7 @@ def restore_super_resolution(
         out[channel] = (x + patch).astype(np.float32)
         tilts.append(tilt)
         report(callback, channel + 1, channels, "super-resolution")
-    details = {**top._asdict(), "rebuilt_level_db": level_db, "tilt_db_per_octave": tilts}
+    details = {**top._asdict(), REBUILT_LEVEL_DB: level_db, "tilt_db_per_octave": tilts}
     return out, {"cutoff": cutoff, **details, **opts}
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bridge.notes import notes_of
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import SuperResolution
@@ -170,6 +171,8 @@ def test_a_recording_with_nothing_near_the_cutoff_comes_back_unchanged_and_says_
     assert np.array_equal(result.tracks[0], low)
     assert result.details["top_level_db"] < -23.0
     assert result.unchanged.startswith("the recording has little of its own near the 12000 Hz")
+    under = f"lies {-result.details['top_level_db']:.0f} dB under its 200-2000 Hz band"
+    assert under in result.unchanged  # a positive number of dB under (it read "-52 dB under")
 
 
 def _with_partials(audio: np.ndarray, freqs: tuple[float, ...], amplitude: float) -> np.ndarray:
@@ -188,6 +191,8 @@ def test_a_dark_recording_with_a_peaky_top_gets_its_band_rebuilt_quieter(monkeyp
     low = degrade(dark, SR, SuperResolution(CUTOFF))
     quieter = restore(low, SR, SuperResolution(CUTOFF))
     assert quieter.details["rebuilt_level_db"] == -10.0 and not quieter.unchanged
+    (told,) = notes_of(quieter.details)  # the user is told, not only the details
+    assert told["text"].startswith("the rebuilt top band was added 10 dB lower")
     assert quieter.details["top_flatness"] < 0.8
     monkeypatch.setattr(super_resolution, "QUIETER_BY_DB", 0.0)
     full = restore(low, SR, SuperResolution(CUTOFF))
