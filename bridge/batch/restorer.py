@@ -85,6 +85,7 @@ from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
+from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
@@ -288,6 +289,8 @@ class _PieceRestorer:
         self.restorer = restorer
         self.sample_rate = sample_rate
         self.damage = restorer.damage
+        self.options = dict(restorer.options)  # the file's: a dark band's level, once decided
+        self.passed_why = NOTHING_FOUND["super-resolution"]  # why a piece passes undamaged
         self.pieces = 0
         self.unchanged: list[str] = []  # why, for each piece that came back as it went in
         self.gap_lines: list[str] = []  # given gaps over music, or over some channels only
@@ -299,9 +302,11 @@ class _PieceRestorer:
         self.pieces += 1
         damage = self._damage_for(piece, start, spans)
         if damage is None:  # nothing to restore (a full-band file for super-resolution)
-            self.unchanged.append(NOTHING_FOUND["super-resolution"])
+            self.unchanged.append(self.passed_why)
             return piece.copy()
         restoration = self._run(np.ascontiguousarray(piece), damage)
+        if isinstance(damage, SuperResolution) and self.restorer.backend == "dsp":
+            self._keep_band_level(restoration)
         if restoration.unchanged:
             self.unchanged.append(restoration.unchanged)
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
@@ -340,17 +345,29 @@ class _PieceRestorer:
             self.damage = None if cutoff is None else SuperResolution(cutoff)
         return self.damage
 
+    def _keep_band_level(self, restoration: Restoration) -> None:
+        """The first piece's decision on a dark recording's band (rebuilt lower, or not at all)
+        kept for the whole file, as its cutoff is: decided piece by piece, the band came and
+        went at chunk seams (a dark intro without it, the chorus with it)."""
+        if self.options.get(REBUILT_LEVEL_DB) is not None:  # given, or decided on a piece before
+            return
+        level = restoration.details.get(REBUILT_LEVEL_DB)
+        if level is not None:
+            self.options[REBUILT_LEVEL_DB] = level
+        elif restoration.unchanged and "top_level_db" in restoration.details:  # too dark
+            self.damage, self.passed_why = None, restoration.unchanged
+
     def _run(self, piece: np.ndarray, damage: Damage) -> Restoration:
         r = self.restorer
         if r.connect:
             from bridge.client import restore_via_daemon
 
             return restore_via_daemon(
-                piece, self.sample_rate, damage, backend=r.backend, options=dict(r.options),
+                piece, self.sample_rate, damage, backend=r.backend, options=dict(self.options),
                 callback=r.callback, connection_file=r.connection_file,
             )  # fmt: skip
         return restore(
-            piece, self.sample_rate, damage, backend=r.backend, options=r.options,
+            piece, self.sample_rate, damage, backend=r.backend, options=self.options,
             callback=r.callback,
         )  # fmt: skip
 

@@ -44,7 +44,11 @@ OPTIONS = {
     "min_tilt": Option(low=-60.0, high=0.0),
     "max_tilt": Option(low=-60.0, high=0.0),
     "max_gain_db": Option(default=30.0, low=0.0, high=60.0),  # per band, per frame
+    # the level the rebuilt band is added at; not given: measured (rebuilt_level_db below);
+    # 0 extends a dark recording at full level all the same
+    "rebuilt_level_db": Option(low=-60.0, high=0.0),
 }
+REPLICATION = ("n_fft", "min_tilt", "max_tilt", "max_gain_db")  # the options replicate() takes
 EPS = 1e-20
 # (from cutoff Hz, min_tilt, max_tilt): music falls at least ~9 dB/octave above 8 kHz, and
 # ever faster towards 20 kHz. 14 real recordings (../shared/audio and the shipped ones, 8 s,
@@ -87,7 +91,7 @@ TOO_DARK = (
     "below it lies {under:.0f} dB under its {body} band, music's usual fall above 8 kHz "
     "allowed for: a dark instrument's stem), where the dsp extension measured worse than the input "
     "on real music (every guitar stem from 12 kHz): nothing changed; extend the mix it belongs "
-    "to instead"
+    "to instead, or give the option rebuilt_level_db (0: the full band) to extend it all the same"
 )
 # details: the level (dB) the rebuilt band was added at (0 as measured; QUIETER_BY_DB on a dark,
 # peaky top), told to the user when under 0
@@ -147,7 +151,9 @@ def restore_super_resolution(
         return audio.copy(), {"cutoff": cutoff, UNCHANGED: ABOVE_HIGHEST.format(cutoff=cutoff)}
     _fill_tilts(opts, cutoff)
     top = top_of_band(audio, sample_rate, cutoff)
-    level_db = rebuilt_level_db(top)
+    level_db = opts.get(REBUILT_LEVEL_DB)
+    if level_db is None:
+        level_db = rebuilt_level_db(top)
     if level_db is None:
         body = f"{BODY_HZ[0]:.0f}-{BODY_HZ[1]:.0f} Hz"
         reason = TOO_DARK.format(cutoff=cutoff, under=-top.top_level_db, body=body)
@@ -160,7 +166,7 @@ def restore_super_resolution(
     tilts = []
     for channel in range(channels):
         x = audio[channel].astype(np.float64)
-        patch, tilt = replicate(x, sample_rate, cutoff, **{k: opts[k] for k in OPTIONS})
+        patch, tilt = replicate(x, sample_rate, cutoff, **{k: opts[k] for k in REPLICATION})
         patch = np.fft.irfft(np.fft.rfft(patch) * highpass, n=n)
         out[channel] = (x + patch).astype(np.float32)
         tilts.append(tilt)

@@ -254,3 +254,33 @@ def test_given_gaps_over_music_or_one_channel_are_named_in_the_file_note(music) 
     note = Restorer.note_of(stream)
     assert "inpaint: gap 1.0000-1.0200 s: channel(s) 1 of 2 dropped out and were filled" in note
     assert "inpaint: gap 1.5000-1.5500 s held audio at " in note
+
+
+def _falling_noise(db_per_octave: float, seconds: float, seed: int, rate: int = 44100):
+    """Stereo noise falling ``db_per_octave`` from 2 kHz up."""
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal((2, n)))
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    gain = db_per_octave * np.log2(np.maximum(freqs, 2000.0) / 2000.0)
+    return (0.1 * np.fft.irfft(spectrum * 10 ** (gain / 20), n=n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dark_first", [False, True])
+def test_a_dark_recording_s_band_is_decided_once_per_file(dark_first):
+    """8 s with a top of its own, then 8 s of a dark stem's (-24 dB/octave), cut at 12 kHz, in
+    4 s chunks: each chunk had decided for itself, so the band stopped at the dark half (added
+    energy exactly 0 there). The first chunk's decision holds for the file: extended
+    throughout, or, dark first, the whole file passed through with the reason."""
+    rate = 44100
+    halves = [_falling_noise(-9.0, 8.0, 1), _falling_noise(-24.0, 8.0, 2)]
+    audio = np.concatenate(halves[::-1] if dark_first else halves, axis=1)
+    low = degrade(audio, rate, SuperResolution(12000.0))
+    restorer = Restorer("super-resolution", cutoff=12000, chunk_seconds=4.0, overlap_seconds=0.5)
+    stream = restorer.stream(rate, 2, low.shape[1])
+    out = np.concatenate([stream.push(low), stream.finish()], axis=1)
+    added = [np.sum((out - low)[:, k * 4 * rate : (k + 1) * 4 * rate] ** 2) for k in range(4)]
+    if dark_first:
+        assert np.array_equal(out, low)
+        assert "little of its own near the 12000 Hz limit" in Restorer.note_of(stream)
+    else:
+        assert min(added) > 0.0, added

@@ -173,6 +173,8 @@ def test_a_recording_with_nothing_near_the_cutoff_comes_back_unchanged_and_says_
     assert result.unchanged.startswith("the recording has little of its own near the 12000 Hz")
     under = f"lies {-result.details['top_level_db']:.0f} dB under its 200-2000 Hz band"
     assert under in result.unchanged  # a positive number of dB under (it read "-52 dB under")
+    forced = restore(low, SR, SuperResolution(12000.0), options={"rebuilt_level_db": 0.0})
+    assert forced.unchanged is None and forced.details["rebuilt_level_db"] == 0.0  # as named
 
 
 def _with_partials(audio: np.ndarray, freqs: tuple[float, ...], amplitude: float) -> np.ndarray:
