@@ -426,8 +426,9 @@ def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[
     (digital silence or dither with abrupt edges, inside that channel's audio, widened, not a
     pause on that channel), where that channel plays music on both sides
     (:meth:`DropoutScanner.plays_beside`: not a sparse or hard-panned part), then
-    :func:`some_channels`. A channel silent from the start or to the end is a lead-in or a
-    tail."""
+    :func:`some_channels`, which keeps those half or more digitally silent on some channels
+    (so a one-channel dropout dithered after it happened is scanned but not kept). A channel
+    silent from the start or to the end is a lead-in or a tail."""
     if audio.shape[0] < 2:
         return []
     spans: list[tuple[int, int]] = []
