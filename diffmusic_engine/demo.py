@@ -30,6 +30,8 @@ from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Gap, Inpaint, gap_samples
 from diffmusic_engine.dsp.inpaint import OPTIONS as INPAINT_OPTIONS
+from diffmusic_engine.dsp.inpaint import by_pattern
+from diffmusic_engine.dsp.options import parse_options
 from diffmusic_engine.evaluation.baselines import linear_interpolation
 from diffmusic_engine.evaluation.corpus import REAL_SONGS, SAMPLE_RATE, real_stems
 from diffmusic_engine.evaluation.plots import save_spectrograms
@@ -44,7 +46,9 @@ VERSIONS = {"zero-fill": "damaged", "linear": "linear", "dsp": "restored"}
 
 def interpolated(gap: Gap) -> bool:
     """Whether the dsp inpainting interpolates ``gap`` (shorter than ``pattern_from``)."""
-    return gap.end - gap.start < INPAINT_OPTIONS["pattern_from"].default
+    first, stop = gap_samples(gap, SAMPLE_RATE)
+    defaults = parse_options("inpaint", {}, INPAINT_OPTIONS)
+    return not by_pattern(stop - first, SAMPLE_RATE, False, defaults)
 
 
 def gap_score(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, gap: Gap) -> float:

@@ -212,8 +212,14 @@ class Progress:
 def _by_pattern(region: Region, n: int, sample_rate: int, opts: dict[str, Any]) -> bool:
     """Whether ``region`` (of ``n`` samples of audio) gets the pattern fill rather than AR."""
     one_sided = region.first == 0 or region.stop == n
+    return by_pattern(region.gap_stop - region.gap_first, sample_rate, one_sided, opts)
+
+
+def by_pattern(length: int, sample_rate: int, one_sided: bool, opts: dict[str, Any]) -> bool:
+    """Whether a gap of ``length`` samples gets the pattern fill rather than AR: from
+    ``pattern_from`` seconds, or ``pattern_from_edge`` where its context is on one side only."""
     shortest = opts["pattern_from_edge"] if one_sided else opts["pattern_from"]
-    return region.gap_stop - region.gap_first >= shortest * sample_rate
+    return length >= shortest * sample_rate
 
 
 def _pattern_fills(
