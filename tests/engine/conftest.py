@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from diffmusic_engine.api import BACKENDS, Restoration
-from diffmusic_engine.damage import gap_samples
+from diffmusic_engine.api import BACKENDS
 
 SR = 22050
 
@@ -21,18 +20,9 @@ def clip(tmp_path):
     return path
 
 
-def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restoration:
-    """Marks each gap it is asked to fill with 1.0, on every channel (the engine keeps the
-    channels it does not fill, so a 1.0 shows where it asked)."""
-    out = audio.copy()
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, sample_rate)
-        out[:, first:stop] = 1.0
-    return Restoration((out,), sample_rate)
-
-
 @pytest.fixture
 def marking(monkeypatch) -> str:
-    """The backend name of :func:`marking_backend`, registered for the test."""
-    monkeypatch.setitem(BACKENDS, "marking", f"{__name__}:marking_backend")
+    """The backend name of ``engine_helpers.marking_backend``, registered for the test."""
+    # by a module name of its own: "conftest" is each test folder's, whichever came last
+    monkeypatch.setitem(BACKENDS, "marking", "engine_helpers:marking_backend")
     return "marking"
