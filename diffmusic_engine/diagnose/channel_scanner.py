@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels
+from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
 
@@ -77,6 +77,7 @@ class ChannelScanner:
             spans += [(a, b) for a, b in scanner.sift(track, mine, position)
                       if scanner.plays_beside(track, a, b)]  # fmt: skip
         pauses = [(a - position, b - position) for a, b in self.every.pauses]
+        dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
         ones = some_channels(audio, spans, dropouts + pauses)
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
 

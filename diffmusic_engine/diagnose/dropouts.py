@@ -407,12 +407,28 @@ def find_dropouts(audio: np.ndarray, sample_rate: int) -> tuple[list[Dropout], l
     (``channels``: those that dropped out, counted from 0), in order; and the pauses between
     songs left alone, ``(first, stop)``. A dropout on every channel at once is the rule of this
     module; one on some channels only is the same rule read on each channel alone
-    (:func:`_on_some_channels`)."""
+    (:func:`_one_channel_runs`, :func:`some_channels`); a dropout on every channel is taken
+    over the one-channel runs that overlap it (:func:`taken_over`)."""
     runs, scanner = _scanned(audio, sample_rate)
+    spans = _one_channel_runs(audio, sample_rate)
+    runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
     found = [(a, b, every) for a, b in runs]
-    found += _on_some_channels(audio, sample_rate, runs + scanner.pauses)
+    found += some_channels(audio, spans, runs + scanner.pauses)
     return sorted(found), scanner.pauses
+
+
+def taken_over(runs: list, spans: list) -> list:
+    """The dropouts on every channel (``runs``) widened over the one-channel runs (``spans``)
+    that overlap them: a tape dropout that hits the channels a few ms apart is silent on all of
+    them only where they overlap, and that alone had been filled, the staggered ends left as
+    digital silence on one channel each."""
+    if not spans:
+        return runs
+    return [
+        (first, stop) for first, stop in _overlapping_joined(sorted(runs + spans))
+        if any(a < stop and first < b for a, b in runs)
+    ]  # fmt: skip
 
 
 def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]:
@@ -421,14 +437,14 @@ def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]
     return scanner.sift(audio, scanner.scan(audio, 0) + scanner.finish()), scanner
 
 
-def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[Dropout]:
-    """The dropouts of some channels only: runs found on one channel alone by the whole rule
-    (digital silence or dither with abrupt edges, inside that channel's audio, widened, not a
-    pause on that channel), where that channel plays music on both sides
-    (:meth:`DropoutScanner.plays_beside`: not a sparse or hard-panned part), then
-    :func:`some_channels`, which keeps those half or more digitally silent on some channels
-    (so a one-channel dropout dithered after it happened is scanned but not kept). A channel
-    silent from the start or to the end is a lead-in or a tail."""
+def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """The runs found on one channel alone by the whole rule (digital silence or dither with
+    abrupt edges, inside that channel's audio, widened, not a pause on that channel), where
+    that channel plays music on both sides (:meth:`DropoutScanner.plays_beside`: not a sparse or
+    hard-panned part); none for one channel. :func:`some_channels` keeps those half or more
+    digitally silent on some channels (a one-channel dropout dithered after it happened is
+    scanned but not kept). A channel silent from the start or to the end is a lead-in or a
+    tail."""
     if audio.shape[0] < 2:
         return []
     spans: list[tuple[int, int]] = []
@@ -436,7 +452,7 @@ def _on_some_channels(audio: np.ndarray, sample_rate: int, taken: list) -> list[
         track = audio[channel : channel + 1]
         runs, scanner = _scanned(track, sample_rate)
         spans += [(a, b) for a, b in runs if scanner.plays_beside(track, a, b)]
-    return some_channels(audio, spans, taken)
+    return spans
 
 
 def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:

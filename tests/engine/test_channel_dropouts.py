@@ -136,3 +136,26 @@ def test_zeros_in_a_break_one_step_loud_are_not_a_dropout() -> None:
     assert dropouts.find_dropouts(audio, RATE)[0] == []
     audio[0, first - 160 : stop + 160] *= np.float32(4)  # the break at its level beside
     assert dropouts.find_dropouts(audio, RATE)[0] == [(first, stop, (0,))]
+
+
+def test_a_dropout_hitting_the_channels_a_few_ms_apart_is_filled_whole() -> None:
+    """Left silent 1.5-1.6 s, right 1.55-1.65 s (a tape dropout hitting the tracks a few ms
+    apart): silent on both only over 1.55-1.6 s, which alone had been filled, 50 ms of digital
+    silence left on each channel. Now one dropout over the union, filled on both."""
+    audio = stereo()
+    shift = RATE // 20
+    audio[0, CUT[0] : CUT[1]] = 0.0
+    audio[1, CUT[0] + shift : CUT[1] + shift] = 0.0
+    assert dropouts.find_dropouts(audio, RATE) == ([(CUT[0], CUT[1] + shift, (0, 1))], [])
+    out = restore(audio, RATE, Inpaint(gaps="auto")).tracks[0]
+    assert not (out[:, CUT[0] : CUT[1] + shift] == 0).any()
+
+
+def test_a_dropout_hitting_the_channels_a_few_ms_apart_is_filled_whole_in_a_batch(marking):
+    """As above, through the batch's streaming scanner (``ChannelScanner``)."""
+    audio = stereo()
+    shift = RATE // 20
+    audio[0, CUT[0] : CUT[1]] = 0.0
+    audio[1, CUT[0] + shift : CUT[1] + shift] = 0.0
+    out, _, _ = streamed(audio)
+    assert (out[:, CUT[0] : CUT[1] + shift] == 1.0).all()
