@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels, taken_over
+from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels
+from diffmusic_engine.diagnose.spans import taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
 

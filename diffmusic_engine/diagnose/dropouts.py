@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from diffmusic_engine.diagnose.spans import overlapping_joined, taken_over
+
 # At or below this every channel counts as digital silence (below half a 24-bit step).
 SILENCE = 2.0**-25
 SILENCE_DB = 20.0 * math.log10(SILENCE)  # about -150.5 dBFS
@@ -418,19 +420,6 @@ def find_dropouts(audio: np.ndarray, sample_rate: int) -> tuple[list[Dropout], l
     return sorted(found), scanner.pauses
 
 
-def taken_over(runs: list, spans: list) -> list:
-    """The dropouts on every channel (``runs``) widened over the one-channel runs (``spans``)
-    that overlap them: a tape dropout that hits the channels a few ms apart is silent on all of
-    them only where they overlap, and that alone had been filled, the staggered ends left as
-    digital silence on one channel each."""
-    if not spans:
-        return runs
-    return [
-        (first, stop) for first, stop in _overlapping_joined(sorted(runs + spans))
-        if any(a < stop and first < b for a, b in runs)
-    ]  # fmt: skip
-
-
 def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]:
     """The dropouts in ``audio`` (samples), sifted, and the scanner that holds its pauses."""
     scanner = DropoutScanner.at_rate(sample_rate)
@@ -461,23 +450,13 @@ def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
     some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
     overlaps them; with the channels dropped out."""
     found = []
-    for first, stop in _overlapping_joined(sorted(spans)):
+    for first, stop in overlapping_joined(sorted(spans)):
         dropped = dropped_channels(audio, first, stop)
         if dropped.all() or any(a < stop and first < b for a, b in taken):
             continue
         if dropped.any():
             found.append((first, stop, tuple(int(c) for c in np.flatnonzero(dropped))))
     return found
-
-
-def _overlapping_joined(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted ``spans`` with those that overlap joined into one."""
-    joined: list[tuple[int, int]] = []
-    for first, stop in spans:
-        if joined and first < joined[-1][1]:
-            first, stop = joined[-1][0], max(stop, joined.pop()[1])
-        joined.append((first, stop))
-    return joined
 
 
 def dropped_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
