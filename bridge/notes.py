@@ -16,6 +16,7 @@ from diffmusic_engine.backends import (
     PAUSES,
     UNCHANGED,
 )
+from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
@@ -61,8 +62,8 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
 
 
 def spans_text(spans: Sequence[Sequence[float]]) -> str:
-    """``[[start, end], ...]`` in seconds as ``1.200-1.300 s, ...``."""
-    return ", ".join(f"{start:.3f}-{end:.3f} s" for start, end in spans)
+    """``[[start, end], ...]`` in seconds as ``1.2000-1.3000 s, ...``."""
+    return ", ".join(seconds_text(start, end) for start, end in spans)
 
 
 def _note(text: str, level: str = NOTE) -> dict[str, str]:

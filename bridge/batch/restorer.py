@@ -84,6 +84,7 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
+from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 from diffmusic_engine.errors import DamageError, InputError
@@ -278,7 +279,7 @@ def _left_alone(finder: ChannelScanner, rate: int) -> str:
 
 def _listed(runs: list[tuple[int, int]], rate: int) -> str:
     """The first LISTED ``runs`` (samples) in seconds, and how many more."""
-    shown = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in runs[:LISTED])
+    shown = ", ".join(seconds_text(a / rate, b / rate) for a, b in runs[:LISTED])
     return shown + (f" and {len(runs) - LISTED} more" if len(runs) > LISTED else "")
 
 

@@ -12,6 +12,7 @@ from bridge.cli.common import add_output_arguments, progress_reporter, refuse_ov
 from bridge.notes import pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.errors import DamageError
 
 
@@ -90,8 +91,8 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
 
 
 def _dropout(finding: dict[str, Any], channels: int) -> str:
-    """``1.000-1.100 s``, and ``(channel 1 of 2)`` for a dropout on some channels only."""
-    span = f"{finding['start']:.3f}-{finding['end']:.3f} s"
+    """``1.0000-1.1000 s``, and ``(channel 1 of 2)`` for a dropout on some channels only."""
+    span = seconds_text(finding["start"], finding["end"])
     dropped = finding.get("channels", [])
     if not dropped or len(dropped) >= channels:
         return span

@@ -17,6 +17,7 @@ import numpy as np
 
 from diffmusic_engine.damage import Gap, gap_samples
 from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose.spans import seconds_text
 
 # A dropout that overlaps a given gap, or lies this close to its edge, is taken into it...
 REACH_SECONDS = 0.005
@@ -139,5 +140,5 @@ def _wider(span: Span, held: list[Span], offset: int, sample_rate: int) -> str:
 
 
 def _seconds(span: Span, sample_rate: int) -> str:
-    """``4.0030-4.1970 s``: a span in samples as seconds, to a tenth of a millisecond."""
-    return f"{span[0] / sample_rate:.4f}-{span[1] / sample_rate:.4f} s"
+    """``4.0030-4.1970 s``: a span in samples (:func:`.spans.seconds_text`)."""
+    return seconds_text(span[0] / sample_rate, span[1] / sample_rate)

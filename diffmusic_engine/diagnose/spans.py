@@ -1,5 +1,6 @@
-"""Runs of samples, ``(first, stop)``: joining those that overlap. The dropout rule's
-(:mod:`.dropouts`) runs found on every channel and on single channels meet here."""
+"""Runs of samples, ``(first, stop)``: joining those that overlap (the dropout rule's runs found
+on every channel and on single channels meet here, :mod:`.dropouts`), and how a span is written
+for the user."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ def overlapping_joined(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
             first, stop = joined[-1][0], max(stop, joined.pop()[1])
         joined.append((first, stop))
     return joined
+
+
+def seconds_text(start: float, end: float) -> str:
+    """``4.0030-4.1970 s``: a span in seconds as every note and line gives it, to a tenth of a
+    millisecond (diagnose's JSON precision; the REAPER actions read this form back)."""
+    return f"{start:.4f}-{end:.4f} s"

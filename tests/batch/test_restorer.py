@@ -176,7 +176,7 @@ def test_auto_gaps_fill_dropouts_and_name_the_silences_left(recording, dithered)
     assert (out[:, 8000:8080] == 1.0).all() and np.abs(out[:, 32000:44800]).max() <= 2**-15
     assert Restorer.note_of(stream) == (
         "inpaint: 1 silent run(s) longer than dropout_max_seconds (0.5 s) left alone: "
-        "2.000-2.800 s; if they are dropouts, give them as gaps or raise dropout_max_seconds"
+        "2.0000-2.8000 s; if they are dropouts, give them as gaps or raise dropout_max_seconds"
     )
     clean = music_excerpt(4.0, rate, 2, seed=6)
     stream = restorer.stream(rate, 2, clean.shape[1])

@@ -45,7 +45,7 @@ def test_a_dropout_on_one_channel_is_found_and_filled_there_alone(tmp_path, caps
     found = json.loads(capsys.readouterr().out)["dropouts"]
     assert found == [{"start": 1.5, "end": 1.6, "channels": [1]}]
     assert main(["diagnose", str(source)]) == 0
-    assert "1 dropout(s): 1.500-1.600 s (channel 1 of 2)" in capsys.readouterr().out
+    assert "1 dropout(s): 1.5000-1.6000 s (channel 1 of 2)" in capsys.readouterr().out
 
 
 def test_a_dropout_on_every_channel_names_them_all() -> None:

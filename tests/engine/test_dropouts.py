@@ -155,7 +155,7 @@ def test_cli_gap_auto(tmp_path, damaged, backing, capsys) -> None:
     # --quiet: on a slow machine a progress bar would join the notes compared
     assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
                  "--gap", "auto", "--quiet"]) == 0  # fmt: skip
-    spans = ", ".join(f"{a / rate:.3f}-{b / rate:.3f} s" for a, b in CUTS)
+    spans = ", ".join(f"{a / rate:.4f}-{b / rate:.4f} s" for a, b in CUTS)
     assert capsys.readouterr().err.strip() == f"note: filled 2 dropout(s) found: {spans}"
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert np.count_nonzero(np.abs(out[CUTS[1][0] : CUTS[1][1]]) > 2**-23) > 20000

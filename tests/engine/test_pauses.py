@@ -66,7 +66,7 @@ def test_restore_and_diagnose_name_the_pause_left_alone(tmp_path, capsys) -> Non
     assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
                  "--gap", "auto", "--quiet"]) == 0  # fmt: skip
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: 1 silent run(s) at {start:.3f}-{end:.3f} s left alone: the music fades into or "
+        f"note: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone: the music fades into or "
         "out of them (a pause, not a dropout); give them as --gap if they are dropouts"
     )
     assert main(["diagnose", str(source), "--json"]) == 0
@@ -88,7 +88,7 @@ def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(marking) -> No
     assert (out[:, CUT[0] : CUT[1]] == 1.0).all()
     np.testing.assert_array_equal(out[:, : CUT[0]], audio[:, : CUT[0]])
     assert Restorer.note_of(stream) == (
-        f"inpaint: 1 silent run(s) at {start:.3f}-{end:.3f} s left alone: the music fades into "
+        f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone: the music fades into "
         "or out of them (a pause, not a dropout); give them as gaps if they are dropouts"
     )
 
