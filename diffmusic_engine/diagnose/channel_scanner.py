@@ -1,5 +1,5 @@
-"""Dropouts on every channel and on some channels only, found as audio streams by (the batch's
-``gaps="auto"``): :func:`.dropouts.find_dropouts`'s rule, block by block."""
+"""Dropouts on every channel and on some channels only, found while the audio streams in (the
+batch's ``gaps="auto"``): :func:`.dropouts.find_dropouts`'s rule, block by block."""
 
 from __future__ import annotations
 
