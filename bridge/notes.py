@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffmusic_engine.backends import (
+    CLIPPED_LOWER,
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
@@ -36,6 +37,7 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
+    notes += [_note(line, WARNING) for line in details.get(CLIPPED_LOWER, [])]  # left clipped
     if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
         notes.append(_note(
             f"the rebuilt top band was added {-rebuilt:.0f} dB lower: the recording has little "

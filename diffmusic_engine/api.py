@@ -15,6 +15,7 @@ import numpy as np
 from diffmusic_engine.audio import check_audio
 from diffmusic_engine.backends import (
     BACKENDS,
+    CLIPPED_LOWER,
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
@@ -43,7 +44,7 @@ from diffmusic_engine.operators import (
     detect_clip_level,
     make_operator,
 )
-from diffmusic_engine.operators.declip import MIN_RUN
+from diffmusic_engine.operators.declip import MIN_RUN, clipped_lower
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -145,7 +146,20 @@ def restore(
     restoration.details.update(given_details)
     if kept := _keep_live_channels(audio, restoration, resolved):
         restoration.details[KEPT_CHANNELS] = kept
+    if isinstance(resolved, Declip) and (lower := _clipped_lower_lines(audio, resolved.level)):
+        restoration.details[CLIPPED_LOWER] = lower
     return restoration
+
+
+def _clipped_lower_lines(audio: np.ndarray, level: float) -> list[str]:
+    """A line for each channel a declip at ``level`` left clipped (at a level of its own under
+    it), with the level that would take it in too."""
+    return [
+        f"channel {channel + 1} is clipped at {own:.6g}, under the level {level:.6g} declipped: "
+        f"left as it was; give --level {own:.6g} (level = {own:.6g}) to declip every channel "
+        "clipped at or above it"
+        for channel, own in clipped_lower(audio, level)
+    ]
 
 
 def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:

@@ -48,6 +48,9 @@ KEPT_CHANNELS = "channels_kept"
 # rebuilt peaks went over the full scale of the integer samples written, and clipped again the
 # output would have been the input (set by the CLI's writer; shown to the user).
 OUTPUT_GAIN_DB = "output_gain_db"
+# The details key that lists the channels a declip left as they were although clipped, at a
+# level of their own under the one declipped (one line each, shown to the user as a warning).
+CLIPPED_LOWER = "channels_clipped_lower"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

@@ -90,16 +90,35 @@ def detect_clip_level(audio: np.ndarray) -> float | None:
     read: a near-silent channel's dither holds runs at its few-LSB peak, and that level had
     "declipped" the music in the other channel.
     """
+    clipped = [level for level in clip_levels(audio) if level is not None]
+    return max(clipped) if clipped else None
+
+
+def clip_levels(audio: np.ndarray) -> list[float | None]:
+    """Per channel of ``(channels, samples)`` audio, the level it is clipped at (its peak, held
+    for ``MIN_RUN`` samples), or None; channels more than ``CLIP_SPREAD_DB`` under the loudest
+    are not read (:func:`detect_clip_level`)."""
     audio = np.atleast_2d(audio)
     if not audio.size:
-        return None
+        return []
     peaks = np.max(np.abs(audio), axis=1)
     lowest = float(peaks.max()) * 10 ** (-CLIP_SPREAD_DB / 20)
-    clipped = [
-        float(peak) for channel, peak in zip(audio, peaks, strict=True)
-        if peak > 0 and peak >= lowest and _runs_at(channel[None], float(peak))[0]
+    return [
+        float(peak) if peak > 0 and peak >= lowest and _runs_at(channel[None], float(peak))[0]
+        else None
+        for channel, peak in zip(audio, peaks, strict=True)
     ]  # fmt: skip
-    return max(clipped) if clipped else None
+
+
+def clipped_lower(audio: np.ndarray, level: float) -> list[tuple[int, float]]:
+    """The channels a declip at ``level`` leaves as they are although they are clipped, at a
+    level of their own under it (a channel clipped lower than another): ``[(channel, its
+    level), ...]``."""
+    mask = clipped_mask(np.atleast_2d(audio), level)
+    return [
+        (channel, own) for channel, own in enumerate(clip_levels(audio))
+        if own is not None and own < level * (1 - LEVEL_TOLERANCE) and not mask[channel].any()
+    ]  # fmt: skip
 
 
 def _flat_runs_beyond(audio: np.ndarray, level: float) -> np.ndarray:

@@ -7,6 +7,7 @@ import pytest
 import scipy.signal
 import torch
 
+from bridge.notes import notes_of
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Declip, damage_from_dict, damage_to_dict
 from diffmusic_engine.errors import Cancelled, DamageError
@@ -115,6 +116,26 @@ def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):
     restoration = restore(damaged, SR, Declip(level=level), options={"step": 64})
     assert np.abs(restoration.audio[1]).max() > 1.5 * level * 1.01
     assert snr(part[1:], restoration.audio[1:]) > snr(part[1:], damaged[1:])
+
+
+def test_a_channel_clipped_under_the_level_found_is_named_not_passed_over_silently(excerpt):
+    """The left clipped at a level, the right at 1.5x it: auto declips at the right's, which
+    the left never reaches; it came back as it was and nothing said so. A warning names it
+    and the level that takes it in, which declips both."""
+    part = excerpt[:, : SR // 2].copy()
+    level = clip_level_for_sdr(part[:1], 10.0)
+    damaged = part.copy()
+    damaged[0] = np.clip(part[0], -level, level)
+    damaged[1] = np.clip(part[1], -1.5 * level, 1.5 * level)
+    auto = restore(damaged, SR, Declip(), options={"step": 64})
+    assert np.array_equal(auto.audio[0], damaged[0])
+    (line,) = notes_of(auto.details)
+    assert line["level"] == "warning" and line["text"].startswith(
+        f"channel 1 is clipped at {level:.6g}"
+    )
+    given = restore(damaged, SR, Declip(level=float(f"{level:.6g}")), options={"step": 64})
+    assert "channels_clipped_lower" not in given.details
+    assert snr(part[:1], given.audio[:1]) > snr(part[:1], damaged[:1]) + 1.0
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])
