@@ -280,3 +280,15 @@ def music_excerpt(
     for name in STEMS:
         mix += stems[name]
     return mix
+
+
+def falling_noise(
+    seconds: float, sample_rate: int, db_per_octave: float, *, seed: int = 0
+) -> np.ndarray:
+    """Stereo noise ``(2, samples)``, flat up to 2 kHz and falling ``db_per_octave`` above:
+    a recording's long-term spectrum (-9: a mix's top; -24: a dark stem's), built."""
+    n = int(seconds * sample_rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal((2, n)))
+    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+    gain_db = db_per_octave * np.log2(np.maximum(freqs, 2000.0) / 2000.0)
+    return (0.1 * np.fft.irfft(spectrum * 10 ** (gain_db / 20), n=n)).astype(np.float32)

@@ -12,7 +12,7 @@ from diffmusic_engine.damage import Gap, Inpaint, SuperResolution, gap_samples
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation.storage import fixed_point
-from diffmusic_engine.synth import music_excerpt
+from diffmusic_engine.synth import falling_noise, music_excerpt
 
 CALLS: list[dict] = []
 
@@ -256,15 +256,6 @@ def test_given_gaps_over_music_or_one_channel_are_named_in_the_file_note(music) 
     assert "inpaint: gap 1.5000-1.5500 s held audio at " in note
 
 
-def _falling_noise(db_per_octave: float, seconds: float, seed: int, rate: int = 44100):
-    """Stereo noise falling ``db_per_octave`` from 2 kHz up."""
-    n = int(seconds * rate)
-    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal((2, n)))
-    freqs = np.fft.rfftfreq(n, 1 / rate)
-    gain = db_per_octave * np.log2(np.maximum(freqs, 2000.0) / 2000.0)
-    return (0.1 * np.fft.irfft(spectrum * 10 ** (gain / 20), n=n)).astype(np.float32)
-
-
 @pytest.mark.parametrize("dark_first", [False, True])
 def test_a_dark_recording_s_band_is_decided_once_per_file(dark_first):
     """8 s with a top of its own, then 8 s of a dark stem's (-24 dB/octave), cut at 12 kHz, in
@@ -272,7 +263,7 @@ def test_a_dark_recording_s_band_is_decided_once_per_file(dark_first):
     energy exactly 0 there). The first chunk's decision holds for the file: extended
     throughout, or, dark first, the whole file passed through with the reason."""
     rate = 44100
-    halves = [_falling_noise(-9.0, 8.0, 1), _falling_noise(-24.0, 8.0, 2)]
+    halves = [falling_noise(8.0, rate, -9.0, seed=1), falling_noise(8.0, rate, -24.0, seed=2)]
     audio = np.concatenate(halves[::-1] if dark_first else halves, axis=1)
     low = degrade(audio, rate, SuperResolution(12000.0))
     restorer = Restorer("super-resolution", cutoff=12000, chunk_seconds=4.0, overlap_seconds=0.5)

@@ -12,6 +12,7 @@ from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.operators.super_resolution import TRANSITION
+from diffmusic_engine.synth import falling_noise
 
 SR = 44100
 CUTOFF = 8000.0
@@ -154,13 +155,8 @@ def test_one_tilt_bound_given_against_the_cutoff_s_other_is_refused(bandlimited)
 
 
 def _falling_noise(db_per_octave: float, seconds: float = 3.0) -> np.ndarray:
-    """Stereo noise, flat up to 2 kHz and falling ``db_per_octave`` above: a dark recording's
-    long-term spectrum, built."""
-    n = int(seconds * SR)
-    spectrum = np.fft.rfft(np.random.default_rng(0).standard_normal((2, n)))
-    freqs = np.fft.rfftfreq(n, 1 / SR)
-    gain_db = db_per_octave * np.log2(np.maximum(freqs, 2000.0) / 2000.0)
-    return (0.1 * np.fft.irfft(spectrum * 10 ** (gain_db / 20), n=n)).astype(np.float32)
+    """A dark recording's long-term spectrum, built (:func:`synth.falling_noise`)."""
+    return falling_noise(seconds, SR, db_per_octave)
 
 
 def test_a_recording_with_nothing_near_the_cutoff_comes_back_unchanged_and_says_why():
