@@ -15,10 +15,10 @@ from diffmusic_engine.backends import (
     KEPT_CHANNELS,
     OUTPUT_GAIN_DB,
     PAUSES,
+    REBUILT_LEVEL_DB,
     UNCHANGED,
 )
 from diffmusic_engine.diagnose.spans import seconds_text
-from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
 

@@ -51,6 +51,9 @@ OUTPUT_GAIN_DB = "output_gain_db"
 # The details key that lists the channels a declip left as they were although clipped, at a
 # level of their own under the one declipped (one line each, shown to the user as a warning).
 CLIPPED_LOWER = "channels_clipped_lower"
+# The details key that gives the level (dB) a super-resolution's rebuilt band was added at: 0 as
+# measured, under 0 on a dark recording's peaky top (shown to the user then).
+REBUILT_LEVEL_DB = "rebuilt_level_db"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`).
 OPTION_SPECS = {

@@ -68,6 +68,7 @@ from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.notes import pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
+from diffmusic_engine.backends import REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
     Damage,
@@ -86,7 +87,6 @@ from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
-from diffmusic_engine.dsp.super_resolution import REBUILT_LEVEL_DB
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from diffmusic_engine.backends import UNCHANGED
+from diffmusic_engine.backends import REBUILT_LEVEL_DB, UNCHANGED
 from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
@@ -93,9 +93,6 @@ TOO_DARK = (
     "on real music (every guitar stem from 12 kHz): nothing changed; extend the mix it belongs "
     "to instead, or give the option rebuilt_level_db (0: the full band) to extend it all the same"
 )
-# details: the level (dB) the rebuilt band was added at (0 as measured; QUIETER_BY_DB on a dark,
-# peaky top), told to the user when under 0
-REBUILT_LEVEL_DB = "rebuilt_level_db"
 
 
 class TopOfBand(NamedTuple):
