@@ -19,6 +19,7 @@ from bridge.cli.common import (
     tell_outcome,
     told_in_json,
 )
+from bridge.cli.picture import check_picture_path, write_picture
 from diffmusic_engine.audio import (
     AudioReader,
     check_headroom,
@@ -50,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--connect", action="store_true", help="run through the daemon instead of in-process"
     )
     parser.add_argument("--connection-file", type=Path, help="daemon connection file")
+    parser.add_argument(
+        "--spectrogram", type=Path, metavar="PNG",
+        help="also draw the input and the result (log-frequency spectrograms, zoomed on the "
+        "gaps or clicks restored) to this PNG",
+    )  # fmt: skip
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -164,7 +170,10 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
     # declick also writes what it removed (OUT_removed): checked like OUT
     tracks = damage.sources if separate else 2 if damage.task == "declick" else 1
     paths = output_paths(args.output, args.input, tracks, damage.task)
-    refuse_overwriting([args.output, *paths], [args.input])
+    pictures = [args.spectrogram] if args.spectrogram else []
+    for picture in pictures:
+        check_picture_path(picture)
+    refuse_overwriting([args.output, *paths, *pictures], [args.input])
     if separate and args.output.exists() and not args.output.is_dir():
         raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
     with AudioReader(args.input) as reader:
@@ -201,6 +210,10 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
     told = told_in_json(restoration.details)
+    if args.spectrogram:  # beside the outputs, which clients read as the audio written
+        told["spectrogram"] = str(
+            write_picture(args.spectrogram, audio, restoration, damage, args.input)
+        )
     emit(args, "done", outputs=outputs, details=restoration.details, **told)  # as submit's
     tell_outcome(args, restoration, outputs)
     return 0

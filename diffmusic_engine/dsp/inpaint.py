@@ -31,6 +31,7 @@ import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded, solve_toeplitz
 from scipy.signal import lfilter, lfiltic
 
+from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Inpaint, gap_samples
 from diffmusic_engine.dsp import pattern
 from diffmusic_engine.dsp.ar import COARSE_FLOOR_DB, NOISE_FLOOR_DB, burg
@@ -155,7 +156,7 @@ def restore_inpaint(
             )
             progress.tick()
     details = {
-        "regions": [[r.first, r.stop] for r in todo],
+        REGIONS: [[r.first, r.stop] for r in todo],
         "fills": details_fills,
         **opts,
         "order": order,

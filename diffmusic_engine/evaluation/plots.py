@@ -8,6 +8,11 @@ import numpy as np
 
 from diffmusic_engine.atomic import replacing
 
+# Frames a panel shows at most: a whole track at the 2.9 ms hop of a short span would be ~80,000
+# frames a panel (hundreds of MB and minutes to draw), far more than a picture has pixels.
+MAX_FRAMES = 4000
+SHORT_HOP = 128  # samples: 2.9 ms at 44.1 kHz, fine enough to see a click or a gap's edge
+
 
 def save_spectrograms(
     path: Path,
@@ -36,20 +41,23 @@ def save_spectrograms(
         len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True, layout="constrained"
     )
     axes = np.atleast_1d(axes)
-    spectra = {}
-    for name, audio in panels.items():
-        mono = np.mean(np.atleast_2d(audio), axis=0)
-        if span is not None:
-            mono = mono[int(span[0] * sample_rate) : int(span[1] * sample_rate)]
-        spectra[name] = np.abs(librosa.stft(mono, n_fft=1024, hop_length=128))
+    monos = {name: np.mean(np.atleast_2d(audio), axis=0) for name, audio in panels.items()}
+    if span is not None:
+        first, stop = int(span[0] * sample_rate), int(span[1] * sample_rate)
+        monos = {name: mono[first:stop] for name, mono in monos.items()}
+    hop = picture_hop(max(mono.size for mono in monos.values()))
+    spectra = {
+        name: np.abs(librosa.stft(mono, n_fft=max(1024, 2 * hop), hop_length=hop))
+        for name, mono in monos.items()
+    }
     loudest = max(float(s.max()) for s in spectra.values()) or 1.0  # one scale for every panel
     start = span[0] if span is not None else 0.0
     for ax, (name, spectrum) in zip(axes, spectra.items(), strict=True):
         # frame centres in the file's own time, so the labels read the time a user would seek to
-        times = start + librosa.times_like(spectrum, sr=sample_rate, hop_length=128)
+        times = start + librosa.times_like(spectrum, sr=sample_rate, hop_length=hop)
         image = librosa.display.specshow(
             librosa.amplitude_to_db(spectrum, ref=loudest, top_db=None), sr=sample_rate,
-            hop_length=128, x_coords=times, x_axis="s", y_axis="log", ax=ax,
+            hop_length=hop, x_coords=times, x_axis="s", y_axis="log", ax=ax,
             vmin=-80, vmax=0, cmap="magma",
         )  # fmt: skip
         ax.set_title(name)
@@ -66,3 +74,12 @@ def save_spectrograms(
         fig.savefig(temporary, dpi=90)
     plt.close(fig)
     return path
+
+
+def picture_hop(samples: int) -> int:
+    """The STFT hop for a panel of ``samples``: :data:`SHORT_HOP`, or the power of two that keeps
+    it within :data:`MAX_FRAMES` frames (a whole track: 93 ms at 44.1 kHz for 4 minutes)."""
+    hop = SHORT_HOP
+    while samples / hop > MAX_FRAMES:
+        hop *= 2
+    return hop

@@ -1,0 +1,81 @@
+"""``restore --spectrogram PNG``: the input and what the restore made of it, one log-frequency
+spectrogram each (:func:`~diffmusic_engine.evaluation.plots.save_spectrograms`), zoomed on the
+stretches it restored (gaps, clicks) with their edges marked: where a user looks first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffmusic_engine.backends import REGIONS, REPAIRED_CLICKS, Restoration
+from diffmusic_engine.damage import Damage, Inpaint
+from diffmusic_engine.errors import OutputError
+
+# Around the restored stretches the picture shows this much (or half the longest stretch) of
+# the music on each side, so that the fill can be read against what surrounds it.
+PAD_S = 0.3
+# Restored stretches spread over more than this (clicks all over a record) are marked on a
+# picture of the whole file rather than zoomed on.
+MAX_ZOOM_S = 20.0
+MAX_MARKS = 50  # more stretches than this (crackle): no dashed lines, they would hide the music
+SUFFIX = ".png"
+
+
+def check_picture_path(path: Path) -> None:
+    """Refuse, before any work, a picture name that is not a ``.png`` file."""
+    if path.suffix.lower() != SUFFIX:
+        raise OutputError(f"{path}: --spectrogram writes a PNG picture; give a name ending in .png")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give --spectrogram a file name ending in .png")
+
+
+def restored_spans(damage: Damage, details: Mapping[str, Any], sample_rate: int) -> list:
+    """The stretches ``(start, end)`` in seconds a restoration worked on: an inpaint's regions,
+    a declick's repaired clicks, the gaps given; empty for a task over the whole file."""
+    if regions := details.get(REGIONS):
+        return [(first / sample_rate, stop / sample_rate) for first, stop in regions]
+    if clicks := details.get(REPAIRED_CLICKS):
+        return [(start, end) for start, end in clicks]
+    if isinstance(damage, Inpaint) and damage.gaps != "auto":
+        return [(gap.start, gap.end) for gap in damage.gaps]
+    return []
+
+
+def view(spans: list, duration: float) -> tuple[tuple[float, float] | None, tuple[float, ...]]:
+    """The stretch of time to show (``None``: the whole file) and the times to mark."""
+    if not spans or len(spans) > MAX_MARKS:
+        return None, ()
+    marks = tuple(sorted({time for span in spans for time in span}))
+    pad = max(PAD_S, 0.5 * max(end - start for start, end in spans))
+    first, last = max(0.0, marks[0] - pad), min(duration, marks[-1] + pad)
+    return (None if last - first > MAX_ZOOM_S else (first, last)), marks
+
+
+def panels(audio: np.ndarray, restoration: Restoration, task: str) -> dict[str, np.ndarray]:
+    """The input and every track written, named as a user knows them."""
+    tracks = restoration.tracks
+    if task == "separate":
+        return {"mix": audio, **{f"source {i + 1}": t for i, t in enumerate(tracks)}}
+    named = {"input": audio, "restored": tracks[0]}
+    if task == "declick":
+        named["removed"] = tracks[1]  # what was taken out, as the _removed file holds it
+    return named
+
+
+def write_picture(
+    path: Path, audio: np.ndarray, restoration: Restoration, damage: Damage, source: Path
+) -> Path:
+    """The picture of ``restoration`` of ``audio`` (read from ``source``) at ``path``."""
+    from diffmusic_engine.evaluation.plots import save_spectrograms
+
+    rate = restoration.sample_rate
+    spans = restored_spans(damage, restoration.details, rate)
+    span, marks = view(spans, audio.shape[-1] / rate)
+    backend = restoration.details.get("backend", "")
+    return save_spectrograms(
+        path, panels(audio, restoration, damage.task), rate, span=span, marks=marks,
+        title=f"{source.name}: {damage.task} ({backend} backend)",
+    )  # fmt: skip

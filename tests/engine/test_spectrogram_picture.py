@@ -1,0 +1,94 @@
+"""``restore --spectrogram PNG``: a picture of the input and the result, zoomed on what was
+restored (bridge/cli/picture.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.cli import main
+from bridge.cli.picture import MAX_MARKS, MAX_ZOOM_S, PAD_S, restored_spans, view
+from diffmusic_engine.backends import REGIONS, REPAIRED_CLICKS
+from diffmusic_engine.damage import Declick, Gap, Inpaint, SuperResolution
+from diffmusic_engine.evaluation.plots import MAX_FRAMES, SHORT_HOP, picture_hop
+from diffmusic_engine.synth import music_excerpt
+
+SR = 22050
+
+
+@pytest.fixture
+def dropout(tmp_path):
+    """3 s of stereo music with a 100 ms dropout at 1.0-1.1 s."""
+    audio = music_excerpt(duration=3.0, sample_rate=SR, channels=2, seed=1)
+    audio[:, round(1.0 * SR) : round(1.1 * SR)] = 0.0
+    path = tmp_path / "dropout.wav"
+    sf.write(path, audio.T, SR, subtype="FLOAT")
+    return path
+
+
+def test_restore_draws_the_input_and_the_fill_zoomed_on_the_gap(dropout, tmp_path, capsys,
+                                                               monkeypatch):  # fmt: skip
+    import diffmusic_engine.evaluation.plots as plots
+
+    drawn = {}
+    real = plots.save_spectrograms
+
+    def keep(path, panels, rate, **view):  # the real drawing, its arguments kept
+        drawn.update(panels=panels, **view)
+        return real(path, panels, rate, **view)
+
+    monkeypatch.setattr(plots, "save_spectrograms", keep)
+    out, png = tmp_path / "out.wav", tmp_path / "look.png"
+    argv = ["restore", str(dropout), "-o", str(out), "--task", "inpaint", "--gap", "1.0:1.1"]
+    assert main([*argv, "--spectrogram", str(png), "--json"]) == 0
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert done["outputs"] == [str(out)] and done["spectrogram"] == str(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the region re-estimated is the gap and its 2 ms crossfade on each side, PAD_S around it
+    (first, stop), marks = drawn["span"], drawn["marks"]
+    assert marks == pytest.approx((0.998, 1.102), abs=1 / SR)
+    assert (first, stop) == pytest.approx((0.998 - PAD_S, 1.102 + PAD_S), abs=1 / SR)
+    restored, _ = sf.read(out, dtype="float32")
+    assert list(drawn["panels"]) == ["input", "restored"]
+    np.testing.assert_array_equal(drawn["panels"]["restored"], restored.T)
+
+
+def test_a_picture_name_that_is_not_a_png_is_refused_before_any_work(dropout, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    argv = ["restore", str(dropout), "-o", str(out), "--task", "inpaint", "--gap", "1.0:1.1"]
+    assert main([*argv, "--spectrogram", str(tmp_path / "look.jpg")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'look.jpg'}: --spectrogram writes a PNG picture; give a "
+                   "name ending in .png"]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dropout.wav"]
+
+
+def test_the_spans_shown_are_those_restored():
+    inpaint = Inpaint(gaps="auto")
+    assert restored_spans(inpaint, {REGIONS: [[22050, 24255]]}, SR) == [(1.0, 1.1)]
+    clicks = {REPAIRED_CLICKS: [[0.5, 0.501]]}
+    assert restored_spans(Declick(), clicks, SR) == [(0.5, 0.501)]
+    given = Inpaint(gaps=(Gap(2.0, 2.5),))  # a backend that reports no regions: the gaps given
+    assert restored_spans(given, {}, SR) == [(2.0, 2.5)]
+    assert restored_spans(SuperResolution(4000.0), {}, SR) == []  # the whole file's task
+
+
+def test_the_view_zooms_on_close_spans_and_shows_the_whole_file_otherwise():
+    assert view([], 60.0) == (None, ())
+    # a 2 s gap: half its length either side, more than PAD_S
+    assert view([(10.0, 12.0)], 60.0) == ((9.0, 13.0), (10.0, 12.0))
+    assert view([(0.1, 0.2)], 60.0) == ((0.0, 0.2 + PAD_S), (0.1, 0.2))  # not before 0 s
+    spread = [(1.0, 1.1), (1.0 + MAX_ZOOM_S, 1.1 + MAX_ZOOM_S)]
+    assert view(spread, 60.0) == (None, (1.0, 1.1, 21.0, 21.1))  # marked on the whole file
+    many = [(t, t + 0.001) for t in np.arange(MAX_MARKS + 1) * 0.1]  # crackle
+    assert view(many, 60.0) == (None, ())
+
+
+def test_a_whole_track_is_drawn_within_max_frames_at_a_power_of_two_hop():
+    assert picture_hop(SR) == SHORT_HOP  # a second: the finest hop
+    four_minutes = 240 * 44100
+    hop = picture_hop(four_minutes)
+    assert hop == 4096 and four_minutes / hop <= MAX_FRAMES < four_minutes / (hop // 2)
