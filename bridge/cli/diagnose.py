@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.common import add_output_arguments, progress_reporter, refuse_overwriting
+from bridge.cli.picture import check_picture_path, write_findings_picture
 from bridge.notes import pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
@@ -23,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset-out", type=Path, metavar="FILE",
         help="write the damage found as a preset for restore --preset (.json, else TOML)",
     )  # fmt: skip
+    parser.add_argument(
+        "--spectrogram", type=Path, metavar="PNG",
+        help="also draw the file (a log-frequency spectrogram) with what was found dashed",
+    )  # fmt: skip
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -33,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.preset_out is not None:  # before the work, as every output is
         refuse_overwriting([args.preset_out], [args.input])
         check_target(args.preset_out)
+    if args.spectrogram is not None:
+        check_picture_path(args.spectrogram)
+        refuse_overwriting([args.spectrogram], [args.input])
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         findings = diagnose(audio, info.sample_rate, callback=callback)
@@ -41,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name, value in findings.items():
             print(f"{name:10s} {describe(name, value, audio.shape[0])}", flush=True)
+    if args.spectrogram is not None:
+        write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)
     if args.preset_out is not None:  # after the findings: they say why there is no preset
         from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
 

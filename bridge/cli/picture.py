@@ -79,3 +79,31 @@ def write_picture(
         path, panels(audio, restoration, damage.task), rate, span=span, marks=marks,
         title=f"{source.name}: {damage.task} ({backend} backend)",
     )  # fmt: skip
+
+
+# diagnose's findings that are stretches of time: {"start", "end"} each (docs/protocol.md)
+FOUND_SPANS = ("dropouts", "pauses", "clicks")
+
+
+def found_spans(findings: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """The stretches ``(start, end)`` in seconds diagnose found: dropouts, pauses, clicks and
+    clipped regions, in time order."""
+    found = [item for name in FOUND_SPANS for item in findings.get(name) or []]
+    found += (findings.get("clipping") or {}).get("regions", [])
+    return sorted((item["start"], item["end"]) for item in found)
+
+
+def write_findings_picture(
+    path: Path, audio: np.ndarray, sample_rate: int, findings: Mapping[str, Any], source: Path
+) -> Path:
+    """The whole of ``audio`` (read from ``source``) with the stretches diagnose found dashed."""
+    from diffmusic_engine.evaluation.plots import save_spectrograms
+
+    _, marks = view(found_spans(findings), audio.shape[-1] / sample_rate)
+    counts = {name: len(findings.get(name) or []) for name in FOUND_SPANS}
+    counts["clipped regions"] = len((findings.get("clipping") or {}).get("regions", []))
+    found = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
+    return save_spectrograms(
+        path, {source.name: audio}, sample_rate, marks=marks,
+        title=f"{source.name}: found {found}" + (" (edges dashed)" if marks else ""),
+    )  # fmt: skip

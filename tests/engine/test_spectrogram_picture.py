@@ -92,3 +92,23 @@ def test_a_whole_track_is_drawn_within_max_frames_at_a_power_of_two_hop():
     four_minutes = 240 * 44100
     hop = picture_hop(four_minutes)
     assert hop == 4096 and four_minutes / hop <= MAX_FRAMES < four_minutes / (hop // 2)
+
+
+def test_diagnose_draws_the_file_with_the_dropout_it_found_dashed(dropout, tmp_path, capsys,
+                                                                  monkeypatch):  # fmt: skip
+    import diffmusic_engine.evaluation.plots as plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        drawn.update(panels=panels, **view), path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+    png = tmp_path / "found.png"
+    assert main(["diagnose", str(dropout), "--json", "--spectrogram", str(png)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    (dropped,) = found["dropouts"]
+    assert (dropped["start"], dropped["end"]) == pytest.approx((1.0, 1.1))
+    spans = [*found["dropouts"], *found["clicks"]]  # the synthetic attacks read as 2 clicks
+    assert drawn["marks"] == tuple(sorted({s[k] for s in spans for k in ("start", "end")}))
+    assert "span" not in drawn and list(drawn["panels"]) == ["dropout.wav"]  # the whole file
+    clicks = len(found["clicks"])
+    assert drawn["title"] == f"dropout.wav: found dropouts 1, clicks {clicks} (edges dashed)"
+    assert png.exists()
