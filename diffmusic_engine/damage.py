@@ -269,6 +269,9 @@ DAMAGE_TYPES: dict[str, type[Damage]] = {
     for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb, Declick, Declip)
 }
 TASKS = tuple(DAMAGE_TYPES)
+# The task each field belongs to (no field is shared by two): flags given without ``--task``
+# name it (``--gap`` alone means inpaint).
+TASK_OF_FIELD = {f.name: cls.task for cls in DAMAGE_TYPES.values() for f in fields(cls)}
 
 
 # The CLI flag that gives each field a task cannot do without (named in the error when missing).

@@ -15,6 +15,7 @@ from bridge.notes import notes_of
 from diffmusic_engine.backends import UNCHANGED, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
+    TASK_OF_FIELD,
     TASKS,
     Damage,
     Gap,
@@ -99,7 +100,10 @@ def add_damage_arguments(parser: argparse.ArgumentParser, *, degrade: bool = Fal
     the flags that only say how to make damage (``--rate``, ``--burst-db``, ``--sdr``), which
     restore and submit refuse as unknown rather than ignore."""
     group = parser.add_argument_group("damage")
-    group.add_argument("--task", choices=TASKS, help="what damage to undo (or from --preset)")
+    group.add_argument(
+        "--task", choices=TASKS,
+        help="what damage to undo (or from --preset, or the flags given: --gap alone is inpaint)",
+    )  # fmt: skip
     group.add_argument("--preset", metavar="NAME|FILE", help="a preset from presets/ or a file")
     group.add_argument(
         "--gap",
@@ -142,9 +146,16 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
             # its preset setting with every action's --task)
             fields, options = {}, {}
         fields["task"] = args.task
+    flags = _task_flags(args)
     if "task" not in fields:
-        raise DamageError("no task: give --task or --preset")
-    flags = {
+        fields["task"] = _task_of_flags(flags)
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    return damage_from_dict(fields), options
+
+
+def _task_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The task flags as damage fields (``None``: not given)."""
+    return {
         "gaps": _gaps(args.gap) if args.gap else None,
         "crossfade": args.crossfade,
         "cutoff": args.cutoff,
@@ -160,8 +171,17 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         "level": getattr(args, "level", None),
         "sdr": getattr(args, "sdr", None),
     }
-    fields.update({k: v for k, v in flags.items() if v is not None})
-    return damage_from_dict(fields), options
+
+
+def _task_of_flags(flags: dict[str, Any]) -> str:
+    """The one task the flags given belong to (``--gap`` alone: inpaint), for a command given
+    neither ``--task`` nor ``--preset``."""
+    tasks = sorted({TASK_OF_FIELD[name] for name, value in flags.items() if value is not None})
+    if len(tasks) == 1:
+        return tasks[0]
+    if not tasks:
+        raise DamageError("no task: give --task or --preset")
+    raise DamageError(f"no task, and the flags given belong to {' and '.join(tasks)}: give --task")
 
 
 def _spans(texts: list[str]) -> list[list[float]]:

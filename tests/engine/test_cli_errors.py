@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import soundfile as sf
 
 from bridge.cli import main
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.damage import DAMAGE_TYPES, TASK_OF_FIELD
 from diffmusic_engine.metrics import si_sdr
 
 SR = 22050
@@ -37,7 +39,11 @@ CASES = {
     "cutoff above Nyquist": (["--task", "super-resolution", "--cutoff", "12000"], "Nyquist"),
     "missing impulse response": (["--task", "dereverb", "--rir", "nope.wav"], "no such file"),
     "impulse response a folder": (["--task", "dereverb", "--rir", "."], "a folder, not a file"),
-    "no task": ([], "no task"),
+    "no task": ([], "no task: give --task or --preset"),
+    "flags of two tasks": (
+        ["--gap", "0.4:0.5", "--cutoff", "4000"],
+        "no task, and the flags given belong to inpaint and super-resolution: give --task",
+    ),
     "weights not summing to one": (
         ["--task", "separate", "--sources", "2", "--weights", "0.9,0.9"],
         "sum to 1",
@@ -418,3 +424,22 @@ def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
     code, err = run_cli(capsys, ["restore", str(song), "-o", str(tmp_path / "o.wav"), "--task",
                                  "inpaint", "--gap", "1.0:1.05", "--quiet"])  # fmt: skip
     assert (code, err) == (0, [])
+
+
+def test_the_task_is_the_one_the_flags_given_belong_to(tmp_path, capsys, clip):
+    tone, _ = sf.read(clip)
+    tone[8820:9923] = 0.0  # a dropout at 0.40-0.45 s
+    dropout, out = tmp_path / "dropout.wav", tmp_path / "out.wav"
+    sf.write(dropout, tone, SR, subtype="PCM_16")
+    argv = ["restore", str(dropout), "-o", str(out), "--gap", "0.40:0.45", "--json", "--quiet"]
+    assert main(argv) == 0  # --gap alone: inpaint, as --task inpaint would
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert done["details"]["task"] == "inpaint"
+    restored, _ = sf.read(out)
+    assert np.all(np.abs(restored[8820:9923]).max(axis=0) > 0.2)  # the 0.3 tone filled back in
+    np.testing.assert_array_equal(restored[:8700], tone[:8700])  # and nothing far from it
+
+
+def test_no_damage_field_belongs_to_two_tasks():
+    named = [f.name for cls in DAMAGE_TYPES.values() for f in fields(cls)]
+    assert len(named) == len(set(named)) == len(TASK_OF_FIELD)
