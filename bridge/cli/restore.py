@@ -170,10 +170,10 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
     # declick also writes what it removed (OUT_removed): checked like OUT
     tracks = damage.sources if separate else 2 if damage.task == "declick" else 1
     paths = output_paths(args.output, args.input, tracks, damage.task)
-    pictures = [args.spectrogram] if args.spectrogram else []
-    for picture in pictures:
+    picture = getattr(args, "spectrogram", None)  # restore's; submit -o and fetch have none
+    if picture:
         check_picture_path(picture)
-    refuse_overwriting([args.output, *paths, *pictures], [args.input])
+    refuse_overwriting([args.output, *paths, *([picture] if picture else [])], [args.input])
     if separate and args.output.exists() and not args.output.is_dir():
         raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
     with AudioReader(args.input) as reader:
