@@ -156,8 +156,8 @@ def test_latency_compensation_stays_exact_with_a_tail(
 ) -> None:
     monkeypatch.setattr(pedalboard, "AddLatency", AddLatency, raising=False)
     source, audio = music
-    chain = Chain((PluginStep("AddLatency", {"samples": 3000}), PluginStep("Gain", {"gain_db": 0.0})),
-                  tail=0.25)  # fmt: skip
+    steps = (PluginStep("AddLatency", {"samples": 3000}), PluginStep("Gain", {"gain_db": 0.0}))
+    chain = Chain(steps, tail=0.25)
     render_file(source, tmp_path / "out.wav", chain)
     out, info = read_audio(tmp_path / "out.wav")
     assert info.frames == 44100 + 11025
@@ -206,3 +206,25 @@ def test_bad_tails_are_refused_naming_the_file_and_the_remedy(
     message = str(info.value)
     assert str(path) in message and "tail " in message and problem in message
     assert '"auto"' in message and "\n" not in message  # the remedy: what to give instead
+
+
+def test_a_files_progress_bar_grows_with_an_auto_tail() -> None:
+    from bridge.batch.progress import BatchProgress
+
+    progress = BatchProgress(1)
+    progress.handle(("progress", 0, "in.wav", 44100, 44100))  # the input rendered
+    progress.handle(("progress", 0, "in.wav", 116963, 116963))  # and its tail, found as it went
+    bar = progress.bars[0]
+    assert (bar.n, bar.total) == (116963, 116963)
+    progress.close()
+
+
+def test_tail_seconds_count_at_the_chains_rate_and_change_its_digest(
+    music: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    source, _ = music
+    chain = load_chain(chain_file(tmp_path, "sample_rate = 48000\ntail = 0.5"))
+    rendered = render_file(source, tmp_path / "out.wav", chain)
+    assert (rendered.sample_rate, rendered.frames, rendered.tail) == (48000, 48000 + 24000, 24000)
+    # --resume renders anew a file made without the tail (an unchanged chain keeps its digest)
+    assert chain.digest != load_chain(chain_file(tmp_path, "sample_rate = 48000")).digest
