@@ -24,9 +24,9 @@ A chain is a TOML or JSON file (examples in ``presets/chains/``)::
 ``tail`` lets reverbs and delays ring out past the input's end (:mod:`bridge.batch.tail`):
 absent or ``0``, the output has the input's length (a decay past the end is cut); ``SECONDS``
 (at most ``TAIL_MAX_SECONDS``, 60) renders exactly that much silence through the chain after
-the input; ``"auto"`` renders until the output stays below -90.3 dBFS (one 16-bit step) and
-ends it after its last louder sample. Restoration steps restore the input only; the tail passes
-them unchanged.
+the input; ``"auto"`` renders until the output stays below -90.3 dBFS (one 16-bit step) for
+1 s plus the chain's longest ``Delay``, and ends it after its last louder sample (at most 60 s
+past the input). Restoration steps restore the input only; the tail passes them unchanged.
 
 :func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name
 the plugin does not have, a value it refuses, a missing file or an invalid restoration field

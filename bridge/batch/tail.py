@@ -13,7 +13,8 @@ A chain's top-level ``tail`` says how far a render goes past the end of its inpu
   plus the chain's longest ``Delay``, whose echoes have gaps that long); the output ends after
   its last sample at or above the threshold, never before the input's end, and at most
   ``TAIL_MAX_SECONDS`` after it (the file's note says when that cap cut a tail still ringing: a
-  delay with feedback 1, a frozen reverb).
+  delay with feedback 1, a frozen reverb). A VST3 delay's echoes further apart than
+  ``TAIL_QUIET_SECONDS`` are not known to the chain: give such a chain its tail in seconds.
 
 Restoration steps restore the input's samples only (:class:`InputSpan`): the silence (or an
 earlier plugin's decay) after the input's end passes them unchanged. Their damage describes the
