@@ -228,3 +228,23 @@ def test_tail_seconds_count_at_the_chains_rate_and_change_its_digest(
     assert (rendered.sample_rate, rendered.frames, rendered.tail) == (48000, 48000 + 24000, 24000)
     # --resume renders anew a file made without the tail (an unchanged chain keeps its digest)
     assert chain.digest != load_chain(chain_file(tmp_path, "sample_rate = 48000")).digest
+
+
+def test_a_convolution_rings_out_its_impulse_response(
+    music: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """A 0.4 s room (decaying noise, falling 60 dB): "auto" keeps what the in-memory board
+    gives past the input's end, down to one 16-bit step."""
+    rng = np.random.default_rng(4)
+    room = rng.standard_normal(round(0.4 * RATE)) * 10 ** (-3 * np.arange(17640) / 17640)
+    write(tmp_path / "room.wav", (0.3 * room[None, :]).astype(np.float32), RATE)
+    source, audio = music
+    steps = '[[steps]]\nplugin = "Convolution"\nimpulse_response_filename = "room.wav"\n'
+    rendered = render_file(
+        source, tmp_path / "out.wav", load_chain(chain_file(tmp_path, 'tail = "auto"', steps))
+    )
+    convolution = pedalboard.Convolution(str(tmp_path / "room.wav"))
+    reference = pedalboard.Pedalboard([convolution])(with_silence(audio, 2.0), RATE)
+    end = last_loud(reference, 44100, RATE)
+    assert rendered.frames == end and 0.2 * RATE < end - 44100 <= 17640
+    np.testing.assert_allclose(read_audio(tmp_path / "out.wav")[0], reference[:, :end], atol=1e-6)
