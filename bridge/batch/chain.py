@@ -4,6 +4,7 @@ A chain is a TOML or JSON file (examples in ``presets/chains/``)::
 
     _doc = "what this chain is for"     # keys starting with "_" are comments, anywhere
     sample_rate = 44100                 # optional: resample every input to this rate first
+    tail = "auto"                       # optional: render past the input's end (see below)
 
     [[steps]]                           # a built-in pedalboard plugin, parameters inline
     plugin = "HighpassFilter"
@@ -19,6 +20,13 @@ A chain is a TOML or JSON file (examples in ``presets/chains/``)::
     plugin_name = "Deesser"             # optional: which plugin of a shell file
     parameters = { threshold_db = -20 }
     raw_state = "base64..."             # optional: the plugin's saved state, applied first
+
+``tail`` lets reverbs and delays ring out past the input's end (:mod:`bridge.batch.tail`):
+absent or ``0``, the output has the input's length (a decay past the end is cut); ``SECONDS``
+(at most ``TAIL_MAX_SECONDS``, 60) renders exactly that much silence through the chain after
+the input; ``"auto"`` renders until the output stays below -90.3 dBFS (one 16-bit step) for
+1 s plus the chain's longest ``Delay``, and ends it after its last louder sample (at most 60 s
+past the input). Restoration steps restore the input only; the tail passes them unchanged.
 
 :func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name
 the plugin does not have, a value it refuses, a missing file or an invalid restoration field
@@ -42,6 +50,7 @@ import numpy as np
 import pedalboard
 
 from bridge.batch.restorer import Restorer
+from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEnd, tail_option
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
@@ -125,12 +134,25 @@ Segment = pedalboard.Pedalboard | Restorer
 
 @dataclass(frozen=True)
 class Chain:
-    """Validated steps, plus the rate every input is resampled to first (``None``: keep)."""
+    """Validated steps, plus the rate every input is resampled to first (``None``: keep) and
+    how far past the input's end a render goes (``tail``: seconds, or ``"auto"``)."""
 
     steps: tuple[Step, ...]
     sample_rate: int | None = None
     path: Path | None = None
     digest: str = ""
+    tail: float | str = 0.0
+
+    def tail_frames(self, sample_rate: int) -> int | None:
+        """Samples of silence rendered after the input (``None``: ``"auto"``, found as it goes)."""
+        return None if self.tail == AUTO else round(float(self.tail) * sample_rate)
+
+    def quiet_seconds(self) -> float:
+        """How long an ``"auto"`` tail must stay quiet to be over: ``TAIL_QUIET_SECONDS`` plus
+        the longest ``Delay`` (its echoes of a short note are that far apart)."""
+        delays = [s.build().delay_seconds for s in self.steps
+                  if isinstance(s, PluginStep) and s.name == "Delay"]  # fmt: skip
+        return TAIL_QUIET_SECONDS + max(delays, default=0.0)
 
     def segments(self, **restorer_overrides: Any) -> list[Segment]:
         """Fresh processors: runs of plugins as one ``Pedalboard``, each restoration alone.
@@ -154,12 +176,25 @@ class Chain:
     def process(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Run the whole chain over ``(channels, samples)`` in memory (what a render streams).
 
-        The result is at the chain's ``sample_rate`` when it sets one (soxr VHQ, as a render).
+        The result is at the chain's ``sample_rate`` when it sets one (soxr VHQ, as a render),
+        with the chain's ``tail`` (restoration steps restore the input's samples only).
         """
         if self.sample_rate and self.sample_rate != sample_rate:
             audio, sample_rate = resample(audio, sample_rate, self.sample_rate), self.sample_rate
+        total = audio.shape[1]
+        tail = self.tail_frames(sample_rate)
+        silence = round(TAIL_MAX_SECONDS * sample_rate) if tail is None else tail
+        audio = np.concatenate([audio, np.zeros((audio.shape[0], silence), np.float32)], axis=1)
         for segment in self.segments():
-            audio = segment(audio, sample_rate)
+            if isinstance(segment, Restorer):
+                restored = segment(audio[:, :total], sample_rate)
+                audio = np.concatenate([restored, audio[:, total:]], axis=1)
+            else:
+                audio = segment(audio, sample_rate)
+        if tail is None:
+            end = TailEnd(total, sample_rate, self.quiet_seconds())
+            end.feed(audio)
+            audio = audio[:, : end.end]
         return audio
 
 
@@ -184,9 +219,10 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
     if not isinstance(data, Mapping):
         raise ChainError(f"{where}: expected a table/object at top level")
     data = _strip_comments(data)
-    unknown = sorted(set(data) - {"steps", "sample_rate"})
+    unknown = sorted(set(data) - {"steps", "sample_rate", "tail"})
     if unknown:
-        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}; known: sample_rate, steps")
+        known = "sample_rate, steps, tail"
+        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {known}")
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ChainError(f"{where}: needs a non-empty list of steps ([[steps]] in TOML)")
@@ -195,6 +231,10 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
         isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1000
     ):
         raise ChainError(f"{where}: sample_rate {sample_rate!r}: expected a whole number of Hz")
+    try:
+        tail = tail_option(data.get("tail"))
+    except ValueError as exc:
+        raise ChainError(f"{where}: {exc}") from None
     parsed = []
     for number, step in enumerate(steps, start=1):
         try:
@@ -204,7 +244,7 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
     for used in sorted({f for step in parsed for f in _files_used(step)}):
         digest.update(_file_digest(used))  # a changed impulse response renders anew (--resume)
-    return Chain(tuple(parsed), sample_rate, path, digest.hexdigest()[:16])
+    return Chain(tuple(parsed), sample_rate, path, digest.hexdigest()[:16], tail)
 
 
 def _files_used(step: Step) -> list[Path]:

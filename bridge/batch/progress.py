@@ -1,7 +1,8 @@
 """Progress bars for a batch: one for the whole batch, one for each file being rendered.
 
 Workers (in-process or in other processes) send small events; the main process draws:
-``("progress", index, name, frames_done, frames_total)`` as a file's output grows. Events from
+``("progress", index, name, frames_done, frames_total)`` as a file's output grows (a chain's
+``"auto"`` tail makes ``frames_total`` grow as the tail is found). Events from
 worker processes come through a queue drained by a thread here.
 """
 
@@ -45,6 +46,8 @@ class BatchProgress:
                 bar = tqdm(total=total, desc=name, unit="frame", unit_scale=True,
                            position=position, leave=False)  # fmt: skip
                 self.bars[index] = bar
+            if bar.total != total:  # an "auto" tail: the output's length is found as it goes
+                bar.total = total
             bar.update(done - bar.n)
 
     def file_done(self, index: int, result: FileResult) -> None:

@@ -24,13 +24,14 @@ class FileResult:
     input: str
     output: str
     status: str
-    duration: float | None = None  # seconds of audio written
+    duration: float | None = None  # seconds of audio written (the tail included)
     seconds: float = 0.0  # wall-clock time taken
     sample_rate: int | None = None
     channels: int | None = None
     error: str | None = None
     # done, but a restoration step left pieces unchanged (and why) or extended a given gap
     note: str | None = None
+    tail: float | None = None  # seconds written past the input's end (a chain with a tail)
 
 
 def summarize(results: list[FileResult]) -> dict[str, Any]:

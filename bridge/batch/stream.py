@@ -14,6 +14,11 @@ file as soon as output is final; the temporary file is renamed over the target w
 * A restoration step is a chunked stream (:mod:`bridge.batch.chunking`), so its memory is
   bounded by its chunk, not by the file.
 * A chain's ``sample_rate`` resamples the input on the way in (soxr VHQ, streaming).
+* A chain's ``tail`` pushes silence after the input (:mod:`bridge.batch.tail`): a number of
+  seconds of it, then ``finish`` as without a tail (latency compensation unchanged); or, for
+  ``"auto"``, block after block until :class:`~bridge.batch.tail.TailEnd` says the output has
+  stayed quiet, writing the output up to its end as it becomes known (no ``finish``: what is
+  still in the plugins' latency lies past that end).
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import pedalboard
 import soxr
 
 from bridge.batch.chain import Chain
-from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.restorer import Restorer
+from bridge.batch.tail import InputSpan, TailEnd
 from diffmusic_engine.atomic import replacing, temporaries
 from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout
 from diffmusic_engine.errors import InputError
@@ -121,18 +126,20 @@ class Pipeline:
     def notes(self) -> tuple[str, ...]:
         """One line per restoration stage that left pieces unchanged or extended given gaps
         (after ``finish``)."""
-        restorations = (s for s in self.stages if isinstance(s, OverlapStream | RegionStream))
+        restorations = (s.stream for s in self.stages if isinstance(s, InputSpan))
         return tuple(note for note in map(Restorer.note_of, restorations) if note)
 
 
 def build_pipeline(
     chain: Chain, sample_rate: int, channels: int, total: int, **restorer_overrides: object
 ) -> Pipeline:
-    """One stage per chain segment, fresh state, for ``total`` samples of audio."""
+    """One stage per chain segment, fresh state, for ``total`` samples of audio (restoration
+    steps restore those; a tail after them passes them unchanged)."""
     stages: list[Stage] = []
     for segment in chain.segments(**restorer_overrides):
         if isinstance(segment, Restorer):
-            stages.append(segment.stream(sample_rate, channels, total))
+            stream = segment.stream(sample_rate, channels, total)
+            stages.append(InputSpan(stream, total, channels))
         else:
             stages.append(PluginStage(segment, sample_rate, channels))
     return Pipeline(stages)
@@ -140,14 +147,15 @@ def build_pipeline(
 
 @dataclass(frozen=True)
 class Rendered:
-    """What was written: the output's rate, channels and length, and what the restoration
-    steps said of pieces they left unchanged."""
+    """What was written: the output's rate, channels and length (``tail`` of its frames past
+    the input's end), and what the restoration steps said of pieces they left unchanged."""
 
     path: Path
     sample_rate: int
     channels: int
     frames: int
     notes: tuple[str, ...] = ()
+    tail: int = 0
 
     @property
     def duration(self) -> float:
@@ -165,8 +173,8 @@ def render_file(
 ) -> Rendered:
     """Stream ``source`` through ``chain`` into ``target`` (atomically; format from its suffix).
 
-    The output has the source's length, channels, sample rate (or the chain's ``sample_rate``)
-    and bit depth as far as the target's container allows
+    The output has the source's length (plus the chain's ``tail``), channels, sample rate (or
+    the chain's ``sample_rate``) and bit depth as far as the target's container allows
     (:func:`~diffmusic_engine.audio.bit_depth_for`). Reading and writing go through the engine's
     :class:`~diffmusic_engine.audio.AudioReader` / :class:`~diffmusic_engine.audio.AudioWriter`
     (exact integer round trips). Raises :class:`~diffmusic_engine.errors.InputError` for an
@@ -180,25 +188,70 @@ def render_file(
             raise InputError(f"{source}: empty audio (no samples)")
         check_layout(target, rate, info.channels, info.file_dtype)  # named as the target
         pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
+        tail = chain.tail_frames(rate)
+        expected = total + (tail or 0)  # "auto": the input's length until its tail is found
+        report = progress or (lambda done, frames: None)
         with replacing(target, marker=PARTIAL) as temporary:
             written = 0
             with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype) as out:
                 for block in _blocks(reader, block_frames, rate, total):
                     written += _write(out, pipeline.push(block), written, source)
-                    if progress is not None:
-                        progress(written, total)
-                written += _write(out, pipeline.finish(), written, source)
-            if written != total:
-                raise InputError(f"{source}: wrote {written} samples of {total}")
-            if progress is not None:
-                progress(written, total)
+                    report(written, expected)
+                if tail is None:
+                    end = TailEnd(total, rate, chain.quiet_seconds(), position=written)
+                    silence = np.zeros((info.channels, block_frames), dtype=np.float32)
+                    written = _auto_tail(pipeline, out, end, silence, source, report)
+                    expected, tail_notes = end.end, [end.note()] if end.capped else []
+                else:
+                    for block in _silence(info.channels, tail, block_frames):
+                        written += _write(out, pipeline.push(block), written, source)
+                        report(written, expected)
+                    written += _write(out, pipeline.finish(), written, source)
+                    tail_notes = []
+            if written != expected:
+                raise InputError(f"{source}: wrote {written} samples of {expected}")
+            report(written, expected)
+    notes = (*pipeline.notes(), *tail_notes)
     clipped = ()
     if out.clipped:  # said, not refused: the file is rendered; the user lowers a gain and reruns
         clipped = (
             f"{out.clipped} sample(s) over full scale (peak {20 * np.log10(out.peak):+.1f} dBFS)"
             f" clipped in the {out.depth}-bit output; lower the chain's gain or use a limiter",
         )
-    return Rendered(target, rate, info.channels, written, (*pipeline.notes(), *clipped))
+    return Rendered(target, rate, info.channels, written, (*notes, *clipped), written - total)
+
+
+def _silence(channels: int, frames: int, block_frames: int) -> Iterator[np.ndarray]:
+    """``frames`` samples of silence in blocks of at most ``block_frames``."""
+    for start in range(0, frames, block_frames):
+        yield np.zeros((channels, min(block_frames, frames - start)), dtype=np.float32)
+
+
+def _auto_tail(
+    pipeline: Pipeline,
+    out: AudioWriter,
+    end: TailEnd,
+    silence: np.ndarray,
+    source: Path,
+    report: FrameProgress,
+) -> int:
+    """Push ``silence`` until ``end`` is done, writing the output up to ``end.end`` as it becomes
+    known (what may still be cut is held back). Returns the samples written in all."""
+    written = end.position
+    held = silence[:, :0]
+    # never pushes forever (as PluginStage.finish): a chain's output comes within its latency
+    limit = end.cap - end.start + end.quiet + 64 * silence.shape[1]
+    for _ in range(0, limit, silence.shape[1]):
+        block = pipeline.push(silence)
+        end.feed(block)
+        held = np.concatenate([held, block], axis=1)
+        final = min(end.end - written, held.shape[1])
+        written += _write(out, held[:, :final], written, source)
+        held = held[:, final:]
+        report(written, max(written, end.start))
+        if end.done:
+            return written
+    raise InputError(f"{source}: the chain's output did not come past sample {end.position}")
 
 
 def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator[np.ndarray]:

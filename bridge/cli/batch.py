@@ -24,7 +24,8 @@ EXIT_FILES_FAILED = 3
 EPILOG = """\
 Inputs are files, folders (searched recursively for audio) and glob patterns. Outputs keep each
 file's name (and its path inside a given folder) under OUTDIR, at the source's sample rate and
-bit depth unless --format or the chain's sample_rate says otherwise. Chain files: see
+bit depth unless --format or the chain's sample_rate says otherwise, and each input's length
+unless the chain's tail (seconds, or "auto") lets effects ring out past it. Chain files: see
 presets/chains/. Exit status: 0 all files done or skipped; 1 nothing started (bad chain, no
 inputs); 3 some files failed (listed in the report, the others finished)."""
 

@@ -165,10 +165,11 @@ def test_example_chains_are_valid(path: Path) -> None:
     assert isinstance(segments[-1], pedalboard.Pedalboard)  # vinyl-declick: 3 restorers first
 
 
-def test_there_are_four_example_chains() -> None:
+def test_there_are_five_example_chains() -> None:
     names = sorted(p.stem for p in CHAINS.glob("*.*"))
     assert names == [
-        "archival-dropout-repair", "bandwidth-extension", "dereverb-eq-limiter", "vinyl-declick",
+        "archival-dropout-repair", "bandwidth-extension", "dereverb-eq-limiter", "dry-take-room",
+        "vinyl-declick",
     ]  # fmt: skip
 
 

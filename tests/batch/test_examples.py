@@ -78,3 +78,16 @@ def test_vinyl_chain_removes_clicks(tmp_path: Path) -> None:
     fixed = chain.segments()[1](damaged, rate)  # declick
     assert np.sum((fixed - clean) ** 2) < 0.01 * np.sum((damaged - clean) ** 2)
     assert np.mean(fixed == damaged) > 0.98
+
+
+def test_room_chain_lets_the_hall_ring_out_past_the_take(tmp_path: Path) -> None:
+    rate = 22050
+    take = music_excerpt(1.5, rate, 2, seed=13)
+    source = write(tmp_path / "take.wav", take, rate)  # float32
+    chain = load_chain(CHAINS / "dry-take-room.toml")
+    rendered = render_file(source, tmp_path / "out.wav", chain)
+    out, info = read_audio(tmp_path / "out.wav")
+    expected = chain.process(take, rate)  # in memory: silence appended, cut where "auto" ends
+    assert info.frames == rendered.frames == expected.shape[1] > take.shape[1] + rate  # > 1 s
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert np.abs(out[:, -1000:]).max() < 2.0**-14  # it ends below two 16-bit steps
