@@ -38,6 +38,26 @@ CASES = {
     "missing impulse response": (["--task", "dereverb", "--rir", "nope.wav"], "no such file"),
     "impulse response a folder": (["--task", "dereverb", "--rir", "."], "a folder, not a file"),
     "no task": ([], "no task"),
+    # a value beginning with "-" and a digit had been taken for an unknown flag ("argument
+    # --gap: expected one argument") unless written --gap=-1:2
+    "gap before 0 after a space": (
+        ["--task", "inpaint", "--gap", "-1:2"],
+        "gap -1:2: starts before 0 s; give a START of 0 or later",
+    ),
+    "gap before 0 after =": (["--task", "inpaint", "--gap=-1:2"], "gap -1:2: starts before 0 s"),
+    "second gap before 0": (
+        ["--task", "inpaint", "--gap", "0.1:0.2", "--gap", "-.5:0.3"],
+        "gap -0.5:0.3: starts before 0 s",
+    ),
+    "click before 0": (["--task", "declick", "--click", "-1:-0.99"], "expected finite times >= 0"),
+    "negative weight": (
+        ["--task", "separate", "--sources", "2", "--weights", "-0.5,1.5"],
+        "each must be > 0",
+    ),
+    "crossfade below 0 in exponent form": (
+        ["--task", "inpaint", "--gap", "0.5:0.6", "--crossfade", "-1e-3"],
+        "crossfade -0.001 s: must be within",
+    ),
     "weights not summing to one": (
         ["--task", "separate", "--sources", "2", "--weights", "0.9,0.9"],
         "sum to 1",
@@ -332,6 +352,8 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         ("restore", str(clip), "-o", ".", "--task", "declick"): ". is a folder",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
             "span nan:1.0: expected finite seconds",
+        ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "-1:0.5"):
+            "region -1:0.5: must lie inside the audio",
         ("corpus", "build", str(tmp_path / "c"), "--duration", "0"): "--duration 0: expected",
         ("corpus", "build", str(tmp_path / "c"), "--chorales", "-1"): "--chorales -1: expected",
         ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",
