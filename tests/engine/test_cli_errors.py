@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from bridge.cli import main
+from bridge.notes import notes_of
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.metrics import si_sdr
 
@@ -293,6 +294,24 @@ def test_a_declipped_track_over_full_scale_is_written_lower_not_clipped_again(tm
     clipped, written = read_audio(source)[0][0], read_audio(out)[0][0]
     assert np.abs(written).max() <= 1.0 and gain < -0.5
     assert si_sdr(clean, written) > si_sdr(clean, clipped) + 3
+
+
+@pytest.mark.parametrize(
+    ("gain", "peak", "lowered"),
+    [
+        (-1.34, "up to +1.3 dBFS", "1.3 dB"),
+        (-0.1, "up to +0.1 dBFS", "0.1 dB"),
+        (-0.02, "up to +0.02 dBFS", "0.02 dB"),  # had read "+0.0 dBFS ... 0.0 dB lower"
+        (-0.0, "just over 0 dBFS", "less than 0.01 dB"),  # a peak a hair over, rounded to 0
+    ],
+)
+def test_the_declip_gain_note_never_reads_zero(gain, peak, lowered):
+    (note,) = notes_of({"output_gain_db": gain})
+    assert note["text"] == (
+        f"declip rebuilt the clipped peaks {peak}, over the full scale of the integer samples "
+        f"written: written {lowered} lower so that they are kept (clipped again, the output "
+        "would be the input); a float .wav keeps the level"
+    )
 
 
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
