@@ -45,12 +45,24 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
             "measured worse on real music"
         ))  # fmt: skip
     if (gain := details.get(OUTPUT_GAIN_DB)) is not None:  # a declipped track over full scale
-        notes.append(_note(
-            f"declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full scale of "
-            f"the integer samples written: written {-gain:.1f} dB lower so that they are kept "
-            "(clipped again, the output would be the input); a float .wav keeps the level"
-        ))  # fmt: skip
+        notes.append(_note(_lowered_line(-gain)))
     return notes
+
+
+def _lowered_line(lowered_db: float) -> str:
+    """The line saying that a declipped track was written ``lowered_db`` lower, its peak that
+    much over full scale: two decimals under 0.1 dB (a track 0.02 dB over had read "+0.0 dBFS
+    ... written 0.0 dB lower"), and under 0.005 dB, which two decimals read 0.00, in words."""
+    if round(lowered_db, 2) < 0.01:
+        peak, lowered = "just over 0 dBFS", "less than 0.01 dB"
+    else:
+        decibels = f"{lowered_db:.2f}" if lowered_db < 0.1 else f"{lowered_db:.1f}"
+        peak, lowered = f"up to +{decibels} dBFS", f"{decibels} dB"
+    return (
+        f"declip rebuilt the clipped peaks {peak}, over the full scale of the integer samples "
+        f"written: written {lowered} lower so that they are kept (clipped again, the output "
+        "would be the input); a float .wav keeps the level"
+    )
 
 
 def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:

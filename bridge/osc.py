@@ -4,7 +4,8 @@ In (:class:`OscControl`, a UDP server on 127.0.0.1 in its own thread):
 
 * ``/diffmusic/cancel <job>``: calls ``on_cancel(job)``.
 * ``/diffmusic/ping [args...]``: calls ``on_ping()`` and replies ``/diffmusic/pong [args...]``
-  to the sender's address (the arguments are echoed so a client can match replies).
+  to the sender's address (the arguments are echoed byte for byte, each of its own OSC type, so
+  a client can match replies and time a round trip with a float64 timestamp).
 * Anything else is logged and ignored; malformed datagrams are dropped by python-osc.
 
 Out (:class:`OscNotifier`, one UDP client per target):
@@ -24,11 +25,13 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pythonosc.dispatcher import Dispatcher
+from pythonosc.dispatcher import Dispatcher, Handler
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.parsing import osc_types
 from pythonosc.udp_client import SimpleUDPClient
 
 from diffmusic_engine.errors import DiffMusicError
@@ -65,10 +68,9 @@ class OscControl:
     ) -> None:
         self._on_cancel = on_cancel
         self._on_ping = on_ping
-        # strict_timing=False: a bundle time-tagged in the future is handled now, never slept on.
-        dispatcher = Dispatcher(strict_timing=False)
+        dispatcher = _Dispatcher()
         dispatcher.map(CANCEL, self._cancel)
-        dispatcher.map(PING, self._ping, needs_reply_address=True)
+        dispatcher.map_whole_message(PING, self._ping)
         dispatcher.set_default_handler(self._unknown, needs_reply_address=True)
         try:
             self._server = BlockingOSCUDPServer((host, int(port)), dispatcher)
@@ -108,17 +110,57 @@ class OscControl:
         except Exception:  # the server thread must survive a failing callback
             log.exception("OSC cancel of job %r failed", args[0])
 
-    def _ping(self, client: tuple[str, int], address: str, *args: Any) -> tuple:
+    def _ping(self, client: tuple[str, int], ping: OscMessage) -> None:
         if self._on_ping is not None:
             try:
                 self._on_ping()
             except Exception:
                 log.exception("OSC ping callback failed")
-        # python-osc sends the returned message back to the sender from the server's socket.
-        return (PONG, *args)
+        # sent here, not returned: python-osc builds a returned reply from the values, guessing
+        # their types again (a float64 went back as float32)
+        try:
+            self._server.socket.sendto(_pong_of(ping), client)
+        except OSError as exc:
+            log.warning("OSC pong to %s:%d failed: %s", *client, exc)
 
     def _unknown(self, client: tuple[str, int], address: str, *args: Any) -> None:
         log.info("OSC message %s from %s:%d ignored: unknown address", address[:100], *client)
+
+
+class _Dispatcher(Dispatcher):
+    """python-osc's dispatcher, whose handlers mapped with :meth:`map_whole_message` get the
+    sender and the message itself: the values other handlers get have lost their OSC types."""
+
+    def __init__(self) -> None:
+        # strict_timing=False: a bundle time-tagged in the future is handled now, never slept on
+        super().__init__(strict_timing=False)
+        self._whole_message_callbacks: list[Callable[..., Any]] = []
+
+    def map_whole_message(
+        self, address: str, callback: Callable[[tuple[str, int], OscMessage], Any]
+    ) -> None:
+        self.map(address, callback, needs_reply_address=True)
+        self._whole_message_callbacks.append(callback)
+
+    def handlers_for_address(self, address_pattern: str) -> Iterator[Handler]:
+        for handler in super().handlers_for_address(address_pattern):
+            if handler.callback in self._whole_message_callbacks:
+                handler = _WholeMessageHandler(handler.callback, [], True)
+            yield handler
+
+
+class _WholeMessageHandler(Handler):
+    """Calls its callback with ``(sender, message)``, the message's datagram included."""
+
+    def invoke(self, client_address: tuple[str, int], message: OscMessage) -> Any:
+        return self.callback(client_address, message)
+
+
+def _pong_of(ping: OscMessage) -> bytes:
+    """``/diffmusic/pong`` with the ping's type tags and argument bytes as they came."""
+    _, arguments_start = osc_types.get_string(ping.dgram, 0)
+    arguments = ping.dgram[arguments_start:] or osc_types.write_string(",")
+    return osc_types.write_string(PONG) + arguments
 
 
 class OscNotifier:

@@ -87,7 +87,7 @@ class Inpaint:
             if gap.end <= gap.start:
                 raise DamageError(f"gap {gap}: end must be after start")
             if gap.start < 0:
-                raise DamageError(f"gap {gap}: starts before 0 s")
+                raise DamageError(f"gap {gap}: starts before 0 s; give a START of 0 or later")
 
 
 @dataclass(frozen=True)

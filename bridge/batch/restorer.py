@@ -245,7 +245,7 @@ def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> lis
     """The engine's lines for the given gaps of ``damage`` in ``piece`` (which starts at sample
     ``start`` of the file), told in the file's time: gaps over music, and gaps where only some
     channels dropped out (the engine says the same, in the piece's time)."""
-    lines = selections.audio_lines(piece, rate, damage.gaps, selections.find(piece, rate), start)
+    lines = selections.audio_lines(piece, rate, damage.gaps, offset=start)
     return [f"inpaint: {line}" for line in lines] + _kept_lines(piece, start, damage, rate)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -15,8 +16,21 @@ from diffmusic_engine.errors import Cancelled, DiffMusicError
 COMMAND_MODULES = ("restore", "degrade", "evaluate", "diagnose", "daemon", "batch", "corpus")
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that reads a value beginning with ``-`` and a digit as a value, not
+    an unknown flag: argparse does so only for plain numbers (``-1``, ``-0.5``), so ``--gap
+    -1:2``, ``--click -.5:1`` or ``--gamma -1e-3`` had ended in "expected one argument" instead
+    of reaching the option's own check. No option of the CLI is named ``-`` and a digit."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # argparse's own (private) test for "a negative number, not an option"; subcommands'
+        # parsers are made with this class too (add_subparsers' parser_class is the parent's)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="diffmusic", description="Zero-shot music restoration: CLI, daemon and clients."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -3,7 +3,9 @@
 :func:`diagnose` runs every detector of :data:`DETECTORS` on the audio and returns one JSON-ready
 dict, keyed by detector name (the contract in docs/protocol.md, "diffmusic diagnose"). A detector
 is a module of this package with ``detect(audio, sample_rate) -> JSON-ready value``; adding one
-is adding its module and its name here.
+is adding its module and its name here. A module whose one scan answers several names also has
+``detect_all(audio, sample_rate) -> {name: value}``, which :func:`diagnose` calls once for them
+all (dropouts and pauses: one rule, one scan, which had run twice).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ def diagnose(
     findings: dict[str, Any] = {}
     report(callback, 0, len(DETECTORS), "diagnose")
     for i, name in enumerate(DETECTORS):
-        module = importlib.import_module(f"{__name__}.{name}")
-        findings[name] = module.detect(audio, sample_rate)
+        if name not in findings:  # else answered by an earlier detector's scan
+            module = importlib.import_module(f"{__name__}.{name}")
+            detect_all = getattr(module, "detect_all", None)
+            if detect_all is not None:
+                findings.update(detect_all(audio, sample_rate))
+            else:
+                findings[name] = module.detect(audio, sample_rate)
         report(callback, i + 1, len(DETECTORS), f"diagnose {name}")
-    return findings
+    return {name: findings[name] for name in DETECTORS}

@@ -479,11 +479,17 @@ def _seconds(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[float,
 def detect(audio: np.ndarray, sample_rate: int) -> list[dict]:
     """``[{"start": s, "end": s, "channels": [1, 2]}, ...]``, times rounded to 0.1 ms, channels
     (those that dropped out) counted from 1: the findings for ``diagnose``."""
-    found = find_dropouts(audio, sample_rate)[0]
+    return detect_all(audio, sample_rate)["dropouts"]
+
+
+def detect_all(audio: np.ndarray, sample_rate: int) -> dict[str, list[dict]]:
+    """``diagnose``'s ``dropouts`` (:func:`detect`) and ``pauses``
+    (:func:`diffmusic_engine.diagnose.pauses.detect`), both of one scan (:func:`find_dropouts`)."""
+    found, pauses = find_dropouts(audio, sample_rate)
     findings = as_findings(_seconds([(a, b) for a, b, _ in found], sample_rate))
     for finding, (_, _, channels) in zip(findings, found, strict=True):
         finding["channels"] = [c + 1 for c in channels]
-    return findings
+    return {"dropouts": findings, "pauses": as_findings(_seconds(pauses, sample_rate))}
 
 
 def as_findings(runs: list[tuple[float, float]]) -> list[dict[str, float]]:

@@ -11,4 +11,4 @@ from diffmusic_engine.diagnose import dropouts
 
 def detect(audio: np.ndarray, sample_rate: int) -> list[dict[str, float]]:
     """``[{"start": s, "end": s}, ...]``, rounded to 0.1 ms: the silent runs left alone."""
-    return dropouts.as_findings(dropouts.find_runs(audio, sample_rate)[1])
+    return dropouts.detect_all(audio, sample_rate)["pauses"]

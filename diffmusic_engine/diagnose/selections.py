@@ -77,13 +77,18 @@ def extension_line(given: Span, filled: Span, sample_rate: int) -> str:
 
 
 def audio_lines(
-    audio: np.ndarray, sample_rate: int, gaps: tuple[Gap, ...], runs: list[Span], offset: int = 0
+    audio: np.ndarray,
+    sample_rate: int,
+    gaps: tuple[Gap, ...],
+    runs: list[Span] | None = None,
+    offset: int = 0,
 ) -> list[str]:
     """A line for each of ``gaps`` whose input is within :data:`AUDIO_IN_GAP_DB` of the level
     of the audio around it (a gap's length either side), so that the fill replaced music: how
     much wider it is than the dropouts ``runs`` in it, or that it held no dropout (a misplaced
-    selection had been replaced in silence). Times are told ``offset`` samples later (a piece
-    of a longer file)."""
+    selection had been replaced in silence). ``runs`` ``None``: :func:`find` in ``audio``, only
+    once a gap holds music (the batch had scanned every piece for it, a third time). Times are
+    told ``offset`` samples later (a piece of a longer file)."""
     lines = []
     for gap in gaps:
         first, stop = gap_samples(gap, sample_rate)
@@ -96,6 +101,7 @@ def audio_lines(
         inside, outside = (float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size
                            else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
         if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
+            runs = find(audio, sample_rate) if runs is None else runs
             held = [(a, b) for a, b in runs if first <= a and b <= stop]
             lines.append(_wider(told_span, held, offset, sample_rate) if held else (
                 f"gap {_seconds(told_span, sample_rate)} held audio at "

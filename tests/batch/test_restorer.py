@@ -236,6 +236,20 @@ def test_given_gaps_are_taken_over_the_dropout_at_their_edges(recording, music) 
     )
 
 
+def test_a_given_gap_over_a_dropout_scans_its_piece_twice(monkeypatch, music) -> None:
+    """Once to take the gap over the dropout's edges (the stream), once in the engine (its own
+    extension; a daemon's runs elsewhere); the file note's check for gaps over music scanned
+    the piece a third time, though it needs the dropouts only where a gap holds music."""
+    audio = music.copy()
+    audio[:, 16000:16320] = 0.0  # a 20 ms dropout at 1 s, given as it is
+    scans = []
+    scan = dropouts.find_dropouts
+    monkeypatch.setattr(dropouts, "find_dropouts", lambda *a: scans.append(1) or scan(*a))
+    stream = Restorer(task="inpaint", gaps=["1.0:1.02"], backend="dsp").stream(16000, 2, 32000)
+    np.concatenate([stream.push(audio), stream.finish()], axis=1)
+    assert len(scans) == 2 and Restorer.note_of(stream) is None
+
+
 def test_given_gaps_over_music_or_one_channel_are_named_in_the_file_note(music) -> None:
     """A gap given over music (1.5-1.55 s) and one over a dropout on the left channel only
     (1.0-1.02 s): the engine fills and says so, in each piece's time; the file's note had

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from bridge.cli import main
+from bridge.notes import notes_of
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import DAMAGE_TYPES, TASK_OF_FIELD
 from diffmusic_engine.metrics import si_sdr
@@ -43,6 +44,26 @@ CASES = {
     "flags of two tasks": (
         ["--gap", "0.4:0.5", "--cutoff", "4000"],
         "no task, and the flags given belong to inpaint and super-resolution: give --task",
+    ),
+    # a value beginning with "-" and a digit had been taken for an unknown flag ("argument
+    # --gap: expected one argument") unless written --gap=-1:2
+    "gap before 0 after a space": (
+        ["--task", "inpaint", "--gap", "-1:2"],
+        "gap -1:2: starts before 0 s; give a START of 0 or later",
+    ),
+    "gap before 0 after =": (["--task", "inpaint", "--gap=-1:2"], "gap -1:2: starts before 0 s"),
+    "second gap before 0": (
+        ["--task", "inpaint", "--gap", "0.1:0.2", "--gap", "-.5:0.3"],
+        "gap -0.5:0.3: starts before 0 s",
+    ),
+    "click before 0": (["--task", "declick", "--click", "-1:-0.99"], "expected finite times >= 0"),
+    "negative weight": (
+        ["--task", "separate", "--sources", "2", "--weights", "-0.5,1.5"],
+        "each must be > 0",
+    ),
+    "crossfade below 0 in exponent form": (
+        ["--task", "inpaint", "--gap", "0.5:0.6", "--crossfade", "-1e-3"],
+        "crossfade -0.001 s: must be within",
     ),
     "weights not summing to one": (
         ["--task", "separate", "--sources", "2", "--weights", "0.9,0.9"],
@@ -281,6 +302,24 @@ def test_a_declipped_track_over_full_scale_is_written_lower_not_clipped_again(tm
     assert si_sdr(clean, written) > si_sdr(clean, clipped) + 3
 
 
+@pytest.mark.parametrize(
+    ("gain", "peak", "lowered"),
+    [
+        (-1.34, "up to +1.3 dBFS", "1.3 dB"),
+        (-0.1, "up to +0.1 dBFS", "0.1 dB"),
+        (-0.02, "up to +0.02 dBFS", "0.02 dB"),  # had read "+0.0 dBFS ... 0.0 dB lower"
+        (-0.0, "just over 0 dBFS", "less than 0.01 dB"),  # a peak a hair over, rounded to 0
+    ],
+)
+def test_the_declip_gain_note_never_reads_zero(gain, peak, lowered):
+    (note,) = notes_of({"output_gain_db": gain})
+    assert note["text"] == (
+        f"declip rebuilt the clipped peaks {peak}, over the full scale of the integer samples "
+        f"written: written {lowered} lower so that they are kept (clipped again, the output "
+        "would be the input); a float .wav keeps the level"
+    )
+
+
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
     '{"task": "declick", "options": {"order": 1' + "0" * 400 + "}}": "order=1000",
     '{"task": "declick", "options": [1, 2]}': "options must be a table of NAME = value",
@@ -338,6 +377,8 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         ("restore", str(clip), "-o", ".", "--task", "declick"): ". is a folder",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
             "span nan:1.0: expected finite seconds",
+        ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "-1:0.5"):
+            "region -1:0.5: must lie inside the audio",
         ("corpus", "build", str(tmp_path / "c"), "--duration", "0"): "--duration 0: expected",
         ("corpus", "build", str(tmp_path / "c"), "--chorales", "-1"): "--chorales -1: expected",
         ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",

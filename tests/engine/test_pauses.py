@@ -13,7 +13,7 @@ from bridge.cli import main
 from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import PAUSES
 from diffmusic_engine.damage import Inpaint
-from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose import DETECTORS, diagnose, dropouts, pauses
 from diffmusic_engine.synth import music_excerpt
 
 RATE = 16000
@@ -74,6 +74,20 @@ def test_restore_and_diagnose_name_the_pause_left_alone(tmp_path, capsys) -> Non
     assert found["dropouts"] == [] and found["pauses"] == [
         {"start": round(start, 4), "end": round(end, 4)}
     ]
+
+
+def test_diagnose_finds_dropouts_and_pauses_in_one_scan(monkeypatch) -> None:
+    """Both are the one rule's answers: diagnose had scanned the audio twice, once for each."""
+    audio = album()
+    alone = {"dropouts": dropouts.detect(audio, RATE), "pauses": pauses.detect(audio, RATE)}
+    scans = []
+    scan = dropouts.find_dropouts
+    monkeypatch.setattr(dropouts, "find_dropouts", lambda *a: scans.append(1) or scan(*a))
+    found = diagnose(audio, RATE)
+    assert len(scans) == 1 and list(found) == list(DETECTORS)
+    assert {name: found[name] for name in alone} == alone
+    assert found["dropouts"] == [{"start": 3.0, "end": 3.1, "channels": [1, 2]}]
+    assert len(found["pauses"]) == 1 and found["pauses"][0]["end"] == 2.4
 
 
 def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(marking) -> None:

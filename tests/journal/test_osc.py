@@ -9,7 +9,9 @@ import threading
 
 import pytest
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -182,6 +184,44 @@ def test_control_cancel_ping_and_unknown(caplog):
     rebound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rebound.bind(("127.0.0.1", control.port))
     rebound.close()
+
+
+def osc_message(address: str, typed_args: list[tuple[object, str]]) -> OscMessage:
+    builder = OscMessageBuilder(address)
+    for value, osc_type in typed_args:
+        builder.add_arg(value, osc_type)
+    return builder.build()
+
+
+def test_ping_is_echoed_with_each_argument_of_its_own_osc_type():
+    """A float64 ('d') timestamp had come back as float32 ('f'), rounded (1733389200.123456 ->
+    1733389184.0: a round trip timed 16 s off), a small int64 ('h') as int32 ('i')."""
+    stamp = 1733389200.123456
+    typed = [(stamp, "d"), (7, "h"), (0.5, "f"), ("tag", "s"), (3, "i"), (True, "T"),
+             (b"\x01\x02", "b")]  # fmt: skip
+    ping = osc_message("/diffmusic/ping", typed)
+    bundled = osc_message("/diffmusic/ping", [(2.0**-40, "d")])
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    bundle.add_content(bundled)
+    control = OscControl(0, on_cancel=lambda job: None)
+    control.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(TIMEOUT)
+    try:
+        replies = []
+        for datagram in (ping.dgram, bundle.build().dgram, b"/diffmusic/ping\x00"):
+            client.sendto(datagram, ("127.0.0.1", control.port))
+            replies.append(OscMessage(client.recv(2048)))
+    finally:
+        client.close()
+        control.stop()
+    pong, bundled_pong, bare_pong = replies
+    assert pong.address == "/diffmusic/pong"
+    assert pong.dgram.split(b",", 1)[1] == ping.dgram.split(b",", 1)[1]  # tags and bytes
+    assert pong.params == [stamp, 7, 0.5, "tag", 3, True, b"\x01\x02"]
+    assert pong.params[0] == 1733389200.123456  # float32 would hold 1733389184.0
+    assert bundled_pong.params == [2.0**-40] and bundled_pong.address == "/diffmusic/pong"
+    assert (bare_pong.address, bare_pong.params) == ("/diffmusic/pong", [])
 
 
 def test_control_reports_a_busy_port():
