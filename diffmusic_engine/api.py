@@ -155,14 +155,15 @@ def restore(
 
 def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) -> list[str]:
     """A line for each channel a declip at a given ``level`` left clipped (at a level of its
-    own under it), with the levels that would take it in too (``--level auto`` finds each
-    channel's own, so it leaves none)."""
+    own under it), and what takes it in: ``--level auto``, each channel at its own. Its own
+    level for all had been advised, but rebuilds the reliable samples over it in the channels
+    clipped higher: SI-SDR of those 31.4 dB clipped -> 24.7 (auto: 37.1), 14 recordings,
+    docs/results.md "Declip: a level per channel"."""
     given = np.broadcast_to(np.asarray(level, np.float64), audio.shape[:1])
     return [
         f"channel {channel + 1} is clipped at {own:.6g}, under the level {given[channel]:.6g} "
-        "declipped: "
-        f"left as it was; give --level auto to declip each channel at its own level, or "
-        f"--level {own:.6g} (level = {own:.6g}) to declip every channel clipped at or above it"
+        "declipped: left as it was; give --level auto to declip each channel at its own level "
+        f"(--level {own:.6g} would rebuild every sample over it in the channels clipped higher)"
         for channel, own in clipped_lower(audio, level)
     ]
 
