@@ -302,6 +302,21 @@ def test_a_stereo_file_clipped_apart_at_full_scale_is_declipped_per_channel_and_
         assert si_sdr(clean, written[channel]) > si_sdr(clean, clipped[channel]) + 3
 
 
+def test_a_float_wav_as_reaper_sends_keeps_the_declipped_level(tmp_path, capsys):
+    """The REAPER actions send 32-bit float WAV (lib/diffmusic/wav.lua) and the render comes back
+    in it: the rebuilt peaks over full scale are kept, nothing is written lower, and so the new
+    take needs no volume change (``output_gain_db`` never reaches the scripts)."""
+    t = np.arange(SR // 4) / SR
+    clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)  # peak 1.3
+    source, out = tmp_path / "input.wav", tmp_path / "restored.wav"
+    sf.write(source, np.clip(clean, -1, 1)[:, None].astype(np.float32), SR, subtype="FLOAT")
+    assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
+                 "--json"]) == 0  # fmt: skip
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "output_gain_db" not in done["details"] and "notes" not in done
+    assert sf.info(out).subtype == "FLOAT" and np.abs(read_audio(out)[0]).max() > 1.1
+
+
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
     '{"task": "declick", "options": {"order": 1' + "0" * 400 + "}}": "order=1000",
     '{"task": "declick", "options": [1, 2]}': "options must be a table of NAME = value",
