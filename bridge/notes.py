@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffmusic_engine.backends import (
+    CHANNEL_LEVELS,
     CLIPPED_LOWER,
     EXTENDED_GAPS,
     FOUND_GAPS,
@@ -37,6 +38,10 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
+    if levels := details.get(CHANNEL_LEVELS):  # auto: channels clipped at different levels
+        notes.append(
+            _note(f"declipped each channel at its own clipping level: {levels_text(levels)}")
+        )
     notes += [_note(line, WARNING) for line in details.get(CLIPPED_LOWER, [])]  # left clipped
     if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
         notes.append(_note(
@@ -73,6 +78,12 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
         f"{count} silent run(s) at {listed} left alone: the music fades into or out of them "
         f"(a pause, not a dropout); give them as {give_as} if they are dropouts"
     )
+
+
+def levels_text(levels: Sequence[float]) -> str:
+    """Clipping levels, one per channel, as ``channel 1 at 0.8, channel 2 at 0.6`` (the notes
+    and ``diagnose`` word them so)."""
+    return ", ".join(f"channel {number} at {level:.6g}" for number, level in enumerate(levels, 1))
 
 
 def spans_text(spans: Sequence[Sequence[float]]) -> str:

@@ -41,10 +41,9 @@ from diffmusic_engine.errors import DamageError
 from diffmusic_engine.operators import (
     clip_level_for_sdr,
     clipped_mask,
-    detect_clip_level,
     make_operator,
 )
-from diffmusic_engine.operators.declip import MIN_RUN, clipped_lower
+from diffmusic_engine.operators.declip import MIN_RUN, clipped_lower, levels_per_channel
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -90,14 +89,17 @@ def _resolve_level(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damag
         cutoff = band_limit(audio, sample_rate)
         return None if cutoff is None else SuperResolution(cutoff=cutoff)
     if isinstance(damage, Declip) and damage.level == "auto":
-        level = detect_clip_level(audio)
-        return None if level is None else Declip(level=level)
+        levels = levels_per_channel(audio)
+        if levels is None:
+            return None
+        apart = len(set(levels)) > 1  # else the one level, as declip always took it
+        return Declip(level=max(levels), channel_levels=levels if apart else None)
     return damage
 
 
 def _nothing_to_restore(damage: Damage, audio: np.ndarray) -> str | None:
     """Why a given damage touches none of ``audio`` (a declip level above its peak), or None."""
-    if isinstance(damage, Declip) and not clipped_mask(audio, damage.level).any():
+    if isinstance(damage, Declip) and not clipped_mask(audio, damage.levels).any():
         return (
             f"no sample reaches the clipping level {damage.level:g} (the peak is "
             f"{np.max(np.abs(audio)):.4g}): nothing changed; give the level the audio was "
@@ -146,18 +148,22 @@ def restore(
     restoration.details.update(given_details)
     if kept := _keep_live_channels(audio, restoration, resolved):
         restoration.details[KEPT_CHANNELS] = kept
-    if isinstance(resolved, Declip) and (lower := _clipped_lower_lines(audio, resolved.level)):
+    if isinstance(resolved, Declip) and (lower := _clipped_lower_lines(audio, resolved.levels)):
         restoration.details[CLIPPED_LOWER] = lower
     return restoration
 
 
-def _clipped_lower_lines(audio: np.ndarray, level: float) -> list[str]:
-    """A line for each channel a declip at ``level`` left clipped (at a level of its own under
-    it), with the level that would take it in too."""
+def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) -> list[str]:
+    """A line for each channel a declip at a given ``level`` left clipped (at a level of its
+    own under it), and what takes it in: ``--level auto``, each channel at its own. Its own
+    level for all had been advised, but rebuilds the reliable samples over it in the channels
+    clipped higher: SI-SDR of those 31.4 dB clipped -> 24.7 (auto: 37.1), 14 recordings,
+    docs/results.md "Declip: a level per channel"."""
+    given = np.broadcast_to(np.asarray(level, np.float64), audio.shape[:1])
     return [
-        f"channel {channel + 1} is clipped at {own:.6g}, under the level {level:.6g} declipped: "
-        f"left as it was; give --level {own:.6g} (level = {own:.6g}) to declip every channel "
-        "clipped at or above it"
+        f"channel {channel + 1} is clipped at {own:.6g}, under the level {given[channel]:.6g} "
+        "declipped: left as it was; give --level auto to declip each channel at its own level "
+        f"(--level {own:.6g} would rebuild every sample over it in the channels clipped higher)"
         for channel, own in clipped_lower(audio, level)
     ]
 
@@ -233,5 +239,7 @@ def degrade(
         damage = Declip(level=clip_level_for_sdr(clean, damage.sdr))
     elif isinstance(damage, Declip) and damage.level == "auto":
         raise DamageError("declip: degrading needs --level AMPLITUDE or --sdr DB, not auto")
+    elif isinstance(damage, Declip) and damage.channel_levels:
+        raise DamageError("declip: degrading clips every channel at one level, not channel_levels")
     operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
     return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)

@@ -51,6 +51,9 @@ OUTPUT_GAIN_DB = "output_gain_db"
 # The details key that lists the channels a declip left as they were although clipped, at a
 # level of their own under the one declipped (one line each, shown to the user as a warning).
 CLIPPED_LOWER = "channels_clipped_lower"
+# The details key that gives the level each channel was declipped at, where ``--level auto``
+# found the channels clipped at different levels: [level, ...] per channel (shown to the user).
+CHANNEL_LEVELS = "channel_levels"
 # The details key that gives the level (dB) a super-resolution's rebuilt band was added at: 0 as
 # measured, under 0 on a dark recording's peaky top (shown to the user then).
 REBUILT_LEVEL_DB = "rebuilt_level_db"

@@ -248,19 +248,30 @@ class Declip:
     """Hard clipping ``y = clip(x, -level, level)``; ``"auto"`` finds ``level`` in the audio.
 
     ``sdr`` (dB) lets ``degrade`` choose the level that gives that input SDR instead.
+    ``channel_levels`` (one per channel) is what ``"auto"`` resolves to where the channels
+    were clipped at different levels (``level`` is then the highest); a given level is one.
     """
 
     task: ClassVar[str] = "declip"
     level: float | Literal["auto"] = "auto"
     sdr: float | None = None
+    channel_levels: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.level != "auto" and not (
-            isinstance(self.level, int | float) and math.isfinite(self.level) and self.level > 0
-        ):
-            raise DamageError(f"level {self.level!r}: expected a positive amplitude or auto")
+        for level in (self.level, *(self.channel_levels or ())):
+            if level != "auto" and not (
+                isinstance(level, int | float) and math.isfinite(level) and level > 0
+            ):
+                raise DamageError(f"level {level!r}: expected a positive amplitude or auto")
+        if self.channel_levels and (self.level == "auto" or "auto" in self.channel_levels):
+            raise DamageError("channel_levels: give amplitudes, and level (the highest of them)")
         if self.sdr is not None and not (math.isfinite(self.sdr) and 0 < self.sdr <= 60):
             raise DamageError(f"sdr {self.sdr:g}: expected 0 < dB <= 60")
+
+    @property
+    def levels(self) -> float | tuple[float, ...]:
+        """The level to declip at: one per channel where ``channel_levels`` holds them."""
+        return self.channel_levels or self.level
 
 
 Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb | Declick | Declip
@@ -317,6 +328,8 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         for name in ("n_fft", "hop", "sources", "seed"):
             if name in data:
                 data[name] = _integer(name, data[name])
+        if data.get("channel_levels") is not None:
+            data["channel_levels"] = tuple(_real("level", v) for v in data["channel_levels"])
         for name in ("crossfade", "rate", "burst_db", "cutoff", "level", "sdr"):
             if data.get(name) not in (None, "auto"):  # cutoff and level may be "auto"
                 data[name] = _real(name, data[name])
@@ -362,8 +375,8 @@ def damage_to_dict(damage: Damage) -> dict[str, Any]:
         data["gaps"] = [[g.start, g.end] for g in damage.gaps]
     if isinstance(damage, Declick):
         data["clicks"] = [[g.start, g.end] for g in damage.clicks]
-    if isinstance(damage, Declip) and damage.sdr is None:
-        del data["sdr"]  # TOML has no null
+    if isinstance(damage, Declip):  # TOML has no null
+        data = {key: value for key, value in data.items() if value is not None}
     if isinstance(damage, Separate):
         data["weights"] = list(damage.weights)
     if isinstance(damage, Dereverb):
@@ -465,5 +478,9 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
         for gap in damage.clicks:
             if _ends_after(gap, sample_rate, samples):
                 raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
+    elif isinstance(damage, Declip) and damage.channel_levels:
+        if len(damage.channel_levels) != channels:
+            raise DamageError(f"channel_levels: {len(damage.channel_levels)} given for "
+                              f"{channels} channel(s); give one per channel, or level")  # fmt: skip
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
         raise DamageError(f"impulse response {damage.rir}: {not_a_file(damage.rir)}")

@@ -10,9 +10,10 @@ from typing import Any
 
 from bridge.cli.common import add_output_arguments, progress_reporter, refuse_overwriting
 from bridge.cli.picture import check_picture_path, write_findings_picture
-from bridge.notes import pauses_line, spans_text
+from bridge.notes import levels_text, pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
+from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.errors import DamageError
 
@@ -95,7 +96,9 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
     if name == "clipping":
         if value is None:
             return "none"
-        return (f"clipped at {value['level']:.4f} ({value['fraction'] * 100:.2f} % of samples, "
+        levels = value.get(CHANNEL_LEVELS)
+        where = levels_text(levels) if levels else f"{value['level']:.4f}"
+        return (f"clipped at {where} ({value['fraction'] * 100:.2f} % of samples, "
                 f"{len(value['regions'])} region(s))")  # fmt: skip
     return json.dumps(value)
 

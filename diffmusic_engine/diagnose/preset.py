@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from diffmusic_engine.atomic import write_text_atomic
+from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
 from diffmusic_engine.dsp.dereverb import reason_to_skip
 from diffmusic_engine.room import RoomEstimate
@@ -21,7 +22,9 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
     """The preset (``task`` and its fields) for the first damage found, or None for none."""
     found = []
     if findings.get("clipping"):
-        found.append({"task": "declip", "level": findings["clipping"]["level"]})
+        clipping = findings["clipping"]  # a level per channel where they were clipped apart
+        apart = {CHANNEL_LEVELS: clipping[CHANNEL_LEVELS]} if CHANNEL_LEVELS in clipping else {}
+        found.append({"task": "declip", "level": clipping["level"], **apart})
     if findings.get("clicks"):
         # no spans: the diagnosis says whether there are clicks (a strict threshold, see
         # clicks.DIAGNOSE_SENSITIVITY); the repair finds them again at declick's own sensitivity

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.fft
 
 from diffmusic_engine.audio import samples_at
+from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
@@ -60,11 +61,13 @@ def restore_declip(
     opts = parse_options("declip", options, OPTIONS)
     if damage.level == "auto":
         raise DamageError("dsp declip: resolve level 'auto' first (restore does)")
-    level = float(damage.level)
+    level = damage.levels  # one, or one per channel (auto on channels clipped apart)
     window = opts["window"] or samples_at(sample_rate, AUTO_WINDOW_44K1)
     clipped = clipped_mask(audio, level)
     frames, hop = _frames(audio.astype(np.float64), window)
     masks, _ = _frames(clipped, window)
+    # each frame's level: its channel's (frames run channel by channel)
+    thetas = np.repeat(np.broadcast_to(level, audio.shape[:1]), frames.shape[0] // len(audio))
     todo = np.flatnonzero(masks.any(axis=-1))
     batches = [todo[i : i + BATCH_FRAMES] for i in range(0, todo.size, BATCH_FRAMES)]
     iterations = 0
@@ -73,21 +76,24 @@ def restore_declip(
         def progress(fraction: float, index: int = index) -> None:
             report(callback, round(1000 * (index + fraction)), 1000 * len(batches), "declip")
 
-        frames[batch], used = aspade(frames[batch], level, opts, window, progress)
+        frames[batch], used = aspade(frames[batch], thetas[batch, None], opts, window, progress)
         iterations = max(iterations, used)
     out = consistent_with_clipping(audio, _overlap_add(frames, hop, audio.shape), level)
     report(callback, 1, 1, "declip")
+    per_channel = {CHANNEL_LEVELS: list(damage.channel_levels)} if damage.channel_levels else {}
     details = {
-        "level": level, "clipped": float(clipped.mean()), "frames": int(todo.size),
+        "level": float(damage.level), **per_channel, "clipped": float(clipped.mean()),
+        "frames": int(todo.size),
         "window": window, "max_iterations_used": iterations, **opts,
     }  # fmt: skip
     return out, details
 
 
 def aspade(
-    y: np.ndarray, theta: float, opts: dict[str, Any], window: int, progress: Any
+    y: np.ndarray, theta: np.ndarray, opts: dict[str, Any], window: int, progress: Any
 ) -> tuple[np.ndarray, int]:
-    """A-SPADE on frames ``y`` ``(frames, window)`` clipped at ``theta``; returns the estimates
+    """A-SPADE on frames ``y`` ``(frames, window)`` clipped at ``theta`` ``(frames, 1)``
+    (each frame's level: its channel's); returns the estimates
     and the iterations the slowest frame needed."""
     n_fft = window * opts["redundancy"]
     # Parseval scaling of the one-sided spectrum (ortho FFT): bins 1 .. n_fft/2 - 1 stand for
@@ -111,12 +117,12 @@ def aspade(
     reliable = ~(high | low)
 
     def project(x: np.ndarray, rows: np.ndarray) -> np.ndarray:  # onto Gamma(y)
-        x = np.where(high[rows], np.maximum(x, theta), x)
-        x = np.where(low[rows], np.minimum(x, -theta), x)
+        x = np.where(high[rows], np.maximum(x, theta[rows]), x)
+        x = np.where(low[rows], np.minimum(x, -theta[rows]), x)
         return np.where(reliable[rows], y[rows], x)
 
     y = y.astype(np.float32)  # single precision halves the cost; far below audible error
-    theta = np.float32(theta)
+    theta = theta.astype(np.float32)
     x = y.copy()
     active = np.arange(y.shape[0])
     ax = analysis(x)  # A x for the active frames

@@ -477,7 +477,7 @@ def _declip(
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
     """The model's estimate in the clipped samples only, held beyond the level, as dsp's."""
     (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
-    return (consistent_with_clipping(audio, estimate, float(damage.level)),), details
+    return (consistent_with_clipping(audio, estimate, damage.levels),), details
 
 
 def _declick(

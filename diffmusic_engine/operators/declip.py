@@ -9,6 +9,8 @@ diffusion solver's VMC guidance (``psi(T(V(D(z0)))) - psi(y)``) uses ``forward``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -17,6 +19,7 @@ from diffmusic_engine.operators.base import Operator
 LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
 MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
 CLIP_SPREAD_DB = 20.0  # channels whose peak is this far under the loudest's are not read for it
+Levels = float | Sequence[float]  # one clipping level, or one per channel
 
 
 class ClipOperator(Operator):
@@ -58,23 +61,34 @@ def clip_level_for_sdr(clean: np.ndarray, sdr_db: float) -> float:
     return high
 
 
-def consistent_with_clipping(audio: np.ndarray, estimate: np.ndarray, level: float) -> np.ndarray:
+def consistent_with_clipping(audio: np.ndarray, estimate: np.ndarray, level: Levels) -> np.ndarray:
     """float32 ``estimate`` in the clipped samples of ``audio``, held at or beyond ``level``
-    with their sign (what clipping leaves known), ``audio`` bit for bit elsewhere."""
+    (one, or one per channel: :func:`per_channel`) with their sign (what clipping leaves
+    known), ``audio`` bit for bit elsewhere."""
     clipped = clipped_mask(audio, level)
-    beyond = np.sign(audio) * np.maximum(np.abs(estimate), level)
+    beyond = np.sign(audio) * np.maximum(np.abs(estimate), per_channel(level, audio))
     return np.where(clipped, beyond, audio).astype(np.float32)
 
 
-def clipped_mask(audio: np.ndarray, level: float) -> np.ndarray:
-    """True where ``|audio|`` is at (or beyond) ``level``, within ``LEVEL_TOLERANCE``; but in
-    none of a channel that holds no run of ``MIN_RUN`` samples at the level, nor a flat run
-    beyond it (clipped higher), while another channel does: its samples pass the level on their
-    way to louder, unclipped peaks (one channel clipped, the other louder), and rebuilding them
-    had wrecked that channel."""
-    mask = np.abs(audio) >= level * (1 - LEVEL_TOLERANCE)
+def per_channel(level: Levels, audio: np.ndarray) -> np.ndarray | float:
+    """``level`` as a ``(channels, 1)`` column to compare with ``(channels, samples)`` audio
+    when it holds one level per channel (``--level auto`` on channels clipped apart), else the
+    one level as it is (so that one level computes exactly as it always did)."""
+    if np.ndim(level) == 0:
+        return float(level)
+    return np.asarray(level, np.float64).reshape(-1, *([1] * (np.ndim(audio) - 1)))
+
+
+def clipped_mask(audio: np.ndarray, level: Levels) -> np.ndarray:
+    """True where ``|audio|`` is at (or beyond) ``level`` (one, or one per channel), within
+    ``LEVEL_TOLERANCE``; but in none of a channel that holds no run of ``MIN_RUN`` samples at
+    its level, nor a flat run beyond it (clipped higher), while another channel does: its
+    samples pass the level on their way to louder, unclipped peaks (one channel clipped, the
+    other louder), and rebuilding them had wrecked that channel."""
+    column = per_channel(level, audio)
+    mask = np.abs(audio) >= column * (1 - LEVEL_TOLERANCE)
     if mask.ndim == 2:
-        runs = _runs_at(audio, level) | _flat_runs_beyond(audio, level)
+        runs = _runs_at(audio, column) | _flat_runs_beyond(audio, column)
         if runs.any():
             mask[~runs] = False
     return mask
@@ -110,14 +124,30 @@ def clip_levels(audio: np.ndarray) -> list[float | None]:
     ]  # fmt: skip
 
 
-def clipped_lower(audio: np.ndarray, level: float) -> list[tuple[int, float]]:
-    """The channels a declip at ``level`` leaves as they are although they are clipped, at a
-    level of their own under it (a channel clipped lower than another): ``[(channel, its
-    level), ...]``."""
-    mask = clipped_mask(np.atleast_2d(audio), level)
+def levels_per_channel(audio: np.ndarray) -> tuple[float, ...] | None:
+    """What ``--level auto`` declips each channel of ``(channels, samples)`` audio at: its own
+    level (:func:`clip_levels`), so that a channel clipped under another's level is declipped
+    too (two tracks clipped apart, then mixed; a pan after the clipping); a channel with none
+    takes the highest, where :func:`clipped_mask` leaves it as it is unless it holds a run
+    there. None if no channel shows clipping."""
+    levels = clip_levels(audio)
+    highest = detect_clip_level(audio)
+    if highest is None:
+        return None
+    return tuple(highest if own is None else own for own in levels)
+
+
+def clipped_lower(audio: np.ndarray, level: Levels) -> list[tuple[int, float]]:
+    """The channels a declip at ``level`` (one, or one per channel) leaves as they are although
+    they are clipped, at a level of their own under it (a channel clipped lower than another
+    when one level is given): ``[(channel, its level), ...]``."""
+    audio = np.atleast_2d(audio)
+    mask = clipped_mask(audio, level)
+    given = np.broadcast_to(np.asarray(level, np.float64), audio.shape[:1])
     return [
         (channel, own) for channel, own in enumerate(clip_levels(audio))
-        if own is not None and own < level * (1 - LEVEL_TOLERANCE) and not mask[channel].any()
+        if own is not None and own < given[channel] * (1 - LEVEL_TOLERANCE)
+        and not mask[channel].any()
     ]  # fmt: skip
 
 

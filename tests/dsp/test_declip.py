@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.signal
 import torch
 
 from bridge.notes import notes_of
-from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.api import degrade, resolve_damage, restore
 from diffmusic_engine.damage import Declip, damage_from_dict, damage_to_dict
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.metrics import snr
@@ -118,24 +120,72 @@ def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):
     assert snr(part[1:], restoration.audio[1:]) > snr(part[1:], damaged[1:])
 
 
-def test_a_channel_clipped_under_the_level_found_is_named_not_passed_over_silently(excerpt):
-    """The left clipped at a level, the right at 1.5x it: auto declips at the right's, which
-    the left never reaches; it came back as it was and nothing said so. A warning names it
-    and the level that takes it in, which declips both."""
+def _clipped_apart(excerpt: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The clean part, the left clipped at 10 dB SDR of its own and the right at 1.5x that
+    level, and the left's level: two tracks clipped apart, then put side by side."""
     part = excerpt[:, : SR // 2].copy()
     level = clip_level_for_sdr(part[:1], 10.0)
     damaged = part.copy()
     damaged[0] = np.clip(part[0], -level, level)
     damaged[1] = np.clip(part[1], -1.5 * level, 1.5 * level)
+    return part, damaged, level
+
+
+def test_auto_declips_each_channel_at_its_own_level(excerpt):
+    """Auto declipped both channels at the highest level (the right's), which the left never
+    reaches: the left came back clipped, with a warning. Each is declipped at its own now,
+    exactly as it would be alone, and the details and notes give the level per channel."""
+    part, damaged, level = _clipped_apart(excerpt)
     auto = restore(damaged, SR, Declip(), options={"step": 64})
-    assert np.array_equal(auto.audio[0], damaged[0])
+    for channel in (0, 1):
+        alone = restore(damaged[channel : channel + 1], SR, Declip(), options={"step": 64})
+        assert np.array_equal(auto.audio[channel], alone.audio[0])
+    assert snr(part[:1], auto.audio[:1]) > snr(part[:1], damaged[:1]) + 1.0
+    right_level = float(np.float32(1.5 * level))  # the peak as float32 samples hold it
+    assert auto.details["channel_levels"] == pytest.approx([level, right_level], rel=1e-6)
+    assert "channels_clipped_lower" not in auto.details
     (line,) = notes_of(auto.details)
-    assert line["level"] == "warning" and line["text"].startswith(
-        f"channel 1 is clipped at {level:.6g}"
-    )
-    given = restore(damaged, SR, Declip(level=float(f"{level:.6g}")), options={"step": 64})
-    assert "channels_clipped_lower" not in given.details
-    assert snr(part[:1], given.audio[:1]) > snr(part[:1], damaged[:1]) + 1.0
+    assert line == {
+        "level": "note",
+        "text": "declipped each channel at its own clipping level: channel 1 at "
+        f"{auto.details['channel_levels'][0]:.6g}, channel 2 at {right_level:.6g}",
+    }
+
+
+def test_a_given_level_is_one_level_and_names_a_channel_clipped_under_it(excerpt):
+    """A given level declips every channel at it: the left, clipped under it, comes back as
+    it was, and a warning names it and what takes it in (auto; the left's level for both had
+    been advised, which wrecks the right: docs/results.md "Declip: a level per channel")."""
+    _, damaged, level = _clipped_apart(excerpt)
+    given = restore(damaged, SR, Declip(level=1.5 * level), options={"step": 64})
+    assert np.array_equal(given.audio[0], damaged[0])
+    assert "channel_levels" not in given.details
+    (line,) = notes_of(given.details)
+    assert line == {
+        "level": "warning",
+        "text": f"channel 1 is clipped at {level:.6g}, under the level {1.5 * level:.6g} "
+        "declipped: left as it was; give --level auto to declip each channel at its own level "
+        f"(--level {level:.6g} would rebuild every sample over it in the channels clipped higher)",
+    }
+
+
+def test_channels_clipped_at_one_level_resolve_to_that_level_alone(clipped):
+    """Both channels clipped at one level: auto resolves to that level and nothing per channel
+    (the declip path, and so the output, of before)."""
+    damaged, level = clipped
+    resolved, _ = resolve_damage(Declip(), damaged, SR)
+    assert resolved == Declip(level=float(np.max(np.abs(damaged))))
+    assert resolved.channel_levels is None
+
+
+def test_channel_levels_round_trip_and_must_match_the_channels():
+    damage = Declip(level=0.8, channel_levels=(0.8, 0.6))
+    assert damage_from_dict(json.loads(json.dumps(damage_to_dict(damage)))) == damage
+    assert "channel_levels" not in damage_to_dict(Declip(level=0.5))  # TOML has no null
+    with pytest.raises(DamageError, match="channel_levels: 2 given for 1 channel"):
+        restore(np.zeros((1, 4096), np.float32), SR, damage)
+    with pytest.raises(DamageError, match="channel_levels: give amplitudes"):
+        Declip(channel_levels=(0.8, 0.6))
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])

@@ -320,6 +320,48 @@ def test_the_declip_gain_note_never_reads_zero(gain, peak, lowered):
     )
 
 
+def test_a_stereo_file_clipped_apart_at_full_scale_is_declipped_per_channel_and_lowered(
+    tmp_path, capsys
+):
+    """The left clipped at 0 dBFS, the right at 0.6 (panned after the clipping), 16-bit: each
+    channel is declipped at its own level (the right had come back clipped), the track written
+    lower by one gain, and the notes say both."""
+    t = np.arange(SR // 4) / SR
+    clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)  # peak 1.3
+    damaged = np.stack([np.clip(clean, -1, 1), 0.6 * np.clip(clean, -1, 1)], axis=1)
+    source, out = tmp_path / "hot.wav", tmp_path / "declipped.wav"
+    sf.write(source, damaged, SR, subtype="PCM_16")
+    assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
+                 "--json"]) == 0  # fmt: skip
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    levels = np.abs(read_audio(source)[0]).max(axis=1)  # each peak, held flat: its level
+    assert done["details"]["channel_levels"] == pytest.approx(levels.tolist(), rel=1e-6)
+    texts = [note["text"] for note in done["notes"]]
+    assert texts[0] == (
+        f"declipped each channel at its own clipping level: channel 1 at {levels[0]:.6g}, "
+        f"channel 2 at {levels[1]:.6g}"
+    )
+    assert texts[1].startswith("declip rebuilt the clipped peaks up to") and len(texts) == 2
+    clipped, written = read_audio(source)[0], read_audio(out)[0]
+    for channel in (0, 1):
+        assert si_sdr(clean, written[channel]) > si_sdr(clean, clipped[channel]) + 3
+
+
+def test_a_float_wav_as_reaper_sends_keeps_the_declipped_level(tmp_path, capsys):
+    """The REAPER actions send 32-bit float WAV (lib/diffmusic/wav.lua) and the render comes back
+    in it: the rebuilt peaks over full scale are kept, nothing is written lower, and so the new
+    take needs no volume change (``output_gain_db`` never reaches the scripts)."""
+    t = np.arange(SR // 4) / SR
+    clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)  # peak 1.3
+    source, out = tmp_path / "input.wav", tmp_path / "restored.wav"
+    sf.write(source, np.clip(clean, -1, 1)[:, None].astype(np.float32), SR, subtype="FLOAT")
+    assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
+                 "--json"]) == 0  # fmt: skip
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "output_gain_db" not in done["details"] and "notes" not in done
+    assert sf.info(out).subtype == "FLOAT" and np.abs(read_audio(out)[0]).max() > 1.1
+
+
 BAD_PRESETS = {  # file text -> the one error line's text (each had been a Python traceback)
     '{"task": "declick", "options": {"order": 1' + "0" * 400 + "}}": "order=1000",
     '{"task": "declick", "options": [1, 2]}': "options must be a table of NAME = value",

@@ -177,6 +177,29 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     assert damage_from_dict(clicks_only) == Declick()  # no spans: the repair looks again
 
 
+def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_path):
+    """A tone clipped at 0.3 on the left and at 0.2 on the right: the diagnosis had given 0.3
+    alone, so its preset left the right clipped; it gives each channel's level now, and the
+    preset declips each at its own, as ``--level auto`` does."""
+    from diffmusic_engine.damage import Declip, damage_from_dict, load_preset
+    from diffmusic_engine.diagnose import clipping
+    from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
+
+    rate = 44100
+    tone = 0.5 * np.sin(2 * np.pi * 330 * np.arange(rate) / rate).astype(np.float32)
+    clipped = np.stack([np.clip(tone, -0.3, 0.3), np.clip(tone, -0.2, 0.2)])
+    finding = clipping.detect(clipped, rate)
+    assert finding["level"] == pytest.approx(0.3, rel=1e-6)
+    assert finding["channel_levels"] == pytest.approx([0.3, 0.2], rel=1e-6)
+    assert finding["fraction"] == pytest.approx(np.mean(np.abs(tone) >= 0.2), abs=1e-4)
+    path = tmp_path / "found.toml"
+    write_preset(preset_from_findings({"clipping": finding}), path)
+    assert damage_from_dict(load_preset(path).damage) == Declip(
+        level=finding["level"], channel_levels=tuple(finding["channel_levels"])
+    )
+    assert "channel_levels" not in clipping.detect(clipped[:1], rate)  # one level: as before
+
+
 def test_a_room_blind_dereverb_would_leave_alone_becomes_no_preset():
     """The preset proposes blind dereverb only where it would act (dsp.dereverb's rule):
     a clean recording's guess at confidence 0.00 once became a dereverb preset."""
