@@ -63,7 +63,7 @@ EPS = 1e-20
 # at 4 kHz, 1.07-2.42x; five at 5 kHz, 2.15-2.59x; four at 6 and 7 kHz, 3.4-4.6x and 1.07-3.87x);
 # the loosest clamp that left none of the 14 worse, with the rule's
 # own levels (median before -> after, made worse): 4 kHz -60..-20, 0.710 (6) -> 0.563 (0); 5 kHz
-# the same, 0.750 (5) -> 0.564; 6 kHz -60..-24, 0.693 (4) -> 0.710; 7 kHz -60..-36 (-30 left one
+# the same, 0.751 (5) -> 0.564; 6 kHz -60..-24, 0.693 (4) -> 0.710; 7 kHz -60..-36 (-30 left one
 # at 1.38x), 0.647 (4) -> 0.863. From 8 kHz the dark-recording rule takes the guitar stems over.
 TILTS = (
     (0.0, -60.0, -20.0),
