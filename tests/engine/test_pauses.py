@@ -3,6 +3,7 @@ the batch leave a silent run the music fades into alone, and say so."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -13,7 +14,8 @@ from bridge.cli import main
 from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import PAUSES
 from diffmusic_engine.damage import Inpaint
-from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose import dropouts, pauses
+from diffmusic_engine.evaluation.corpus import REAL_DIR
 from diffmusic_engine.synth import music_excerpt
 
 RATE = 16000
@@ -104,3 +106,28 @@ def test_a_dropout_inside_a_fade_out_is_a_dropout() -> None:
     faded[:, int(5.5 * RATE) : int(5.6 * RATE)] = 0.0
     found, pauses = dropouts.find_runs(faded, RATE)
     assert found == [(5.5, 5.6)] and pauses == []
+
+
+def test_a_pause_after_a_short_fade_in_real_music_is_left_alone() -> None:
+    """The shipped backing stopped at 1.5 or 2.5 s over a 30 or 50 ms linear fade, or resuming
+    over one, 0.5 s of digital silence between. The widening takes in the fade's last tenth
+    (frames 20 dB under the music); the 3 ms beyond then lie at 0.1-0.2 of the music's
+    amplitude, 14-18 dB under it, past SHORT_FADE_DB (11): a pause on either side (it was a
+    dropout, filled with music). Stopped at its level the same place reads as a dropout."""
+    audio, rate = sf.read(REAL_DIR / "chaos_god_backing.flac", dtype="float32", frames=200000)
+    audio, silence = np.ascontiguousarray(audio.T), np.zeros((2, rate // 2), np.float32)
+    for at in (int(1.5 * rate), int(2.5 * rate)):
+        stopped = np.concatenate([audio[:, :at], silence, audio[:, at:]], axis=1)
+        assert dropouts.find_runs(stopped, rate) == ([(at / rate, at / rate + 0.5)], [])
+        for seconds, faded_side in itertools.product((0.03, 0.05), (0, 1)):
+            a, b = audio[:, :at].copy(), audio[:, at:].copy()
+            length = int(seconds * rate)
+            if faded_side == 0:
+                a[:, -length:] *= np.linspace(1, 0, length, dtype=np.float32)
+            else:
+                b[:, :length] *= np.linspace(0, 1, length, dtype=np.float32)
+            side = np.concatenate([a, silence, b], axis=1)
+            found, ((start, end),) = dropouts.find_runs(side, rate)
+            assert found == [] and start <= at / rate and end >= at / rate + 0.5
+            assert pauses.detect(side, rate) == dropouts.as_findings([(start, end)])
+            assert np.array_equal(restore(side, rate, Inpaint(gaps="auto")).audio, side)
