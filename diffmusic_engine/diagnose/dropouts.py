@@ -30,7 +30,8 @@ or its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded 
 its far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
 level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
 from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
-are not dropouts").
+are not dropouts"). A fade of 10-50 ms is read over its first 3 or 5 ms instead, against the
+music just past it (:mod:`.short_fades`).
 
 A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
 the same rule on each channel alone, and keeps a run where that channel plays music on both
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from diffmusic_engine.diagnose import short_fades
 from diffmusic_engine.diagnose.spans import overlapping_joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
@@ -79,18 +81,6 @@ PAUSE_EDGE_SECONDS = 0.01
 PAUSE_FRAME_SECONDS = 0.01
 PAUSE_REFERENCE_SECONDS = 2.0
 PAUSE_DB = 20.0
-# A short fade (an editor's 10-50 ms before a hard stop, a gated break) leaves no 10 ms that
-# deep: the widening takes in its last tenth, and the 10 ms beyond read 10-20 dB under. The
-# first SHORT_FADE_SECONDS beyond the widened run read SHORT_FADE_DB or more under the music
-# just past the fade (the median 1 ms frame of SHORT_REFERENCE_SECONDS from the run; a 2 s
-# median shifts with the song's level there), for either length. On 30 real recordings: 0.07 %
-# of the readings at every 10 ms both ways, widened as a cut is (25 of 35272, all in stems: a
-# note ending into a rest; none in the 16 full mixes), 2 of 5402 sides of cuts through dither,
-# soxr and MP3 (one place, through MP3 40 dB down), and 99 % of the sides faded over 50 ms,
-# 92 % over 20 ms, 57 % over 10 ms (docs/results.md "Pauses after a short fade").
-SHORT_FADE_SECONDS = (0.003, 0.005)
-SHORT_FADE_DB = 11.0
-SHORT_REFERENCE_SECONDS = (0.02, 0.06)
 # ... and the other side is not that fade going on: it fades too, or its edge is this much
 # louder than the fading side's (the next song; a 50 ms fade-in's first 10 ms lie 12 dB over a
 # 0.2 s linear fade-out's last; a dropout inside a fade-out has the fade's level either side)
@@ -105,8 +95,6 @@ _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
 _PAUSE_EDGE_FRAMES = round(PAUSE_EDGE_SECONDS / EDGE_FRAME_SECONDS)  # 10
 _PAUSE_FRAME_FRAMES = round(PAUSE_FRAME_SECONDS / EDGE_FRAME_SECONDS)  # 10
 _PAUSE_FRAMES = round(PAUSE_REFERENCE_SECONDS / PAUSE_FRAME_SECONDS)  # 200 frames of reference
-_SHORT_FRAMES = tuple(round(x / EDGE_FRAME_SECONDS) for x in SHORT_FADE_SECONDS)  # 3, 5
-_SHORT_REFERENCE = tuple(round(x / EDGE_FRAME_SECONDS) for x in SHORT_REFERENCE_SECONDS)
 
 
 @dataclass
@@ -328,24 +316,12 @@ class DropoutScanner:
 
     def _edge(self, outward: np.ndarray) -> list[tuple[bool, float]]:
         """Whether the music of ``outward`` (the audio running away from a run's edge) fades
-        into the run, and the mean power it is read over, for each window of the pause test: its
-        first PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out (:meth:`_level`),
-        and its first SHORT_FADE_SECONDS (each) SHORT_FADE_DB or more under the music just past
-        a short fade (the median 1 ms frame of SHORT_REFERENCE_SECONDS)."""
+        into the run, and the mean power it is read over, per window: its first
+        PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out (:meth:`_level`), then
+        the short fades' (:func:`.short_fades.readings`)."""
         near, level = self._level(outward)
-        readings = [
-            (level is not None and level > 0 and near * 10 ** (PAUSE_DB / 10) <= level, near)
-        ]
-        frame, (start, stop) = self.edge_frame, _SHORT_REFERENCE
-        if outward.shape[1] < stop * frame:
-            return readings  # no music past a short fade to compare with
-        frames = outward[:, : stop * frame].reshape(outward.shape[0], stop, frame)
-        power = np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))
-        music = float(np.median(power[start:]))
-        for count in _SHORT_FRAMES:
-            near = float(np.mean(power[:count]))
-            readings.append((music > 0 and near * 10 ** (SHORT_FADE_DB / 10) <= music, near))
-        return readings
+        fades = level is not None and level > 0 and near * 10 ** (PAUSE_DB / 10) <= level
+        return [(fades, near), *short_fades.readings(outward, self.edge_frame)]
 
     def _level(self, outward: np.ndarray) -> tuple[float, float | None]:
         """The mean power of the first PAUSE_EDGE_SECONDS of ``outward`` (the audio running
