@@ -368,21 +368,21 @@ class DropoutScanner:
         return min([*held, *silent], default=received)
 
 
-def _pause(before: tuple, after: tuple) -> bool:
-    """Whether a run whose edges read ``before`` and ``after`` (:meth:`DropoutScanner._edge`,
-    per window) is a pause: the music fades into it on one side, and the other side is not that
-    fade going on (a dropout inside a fade-out reads as faded looking back, but its far edge is
-    as quiet): it fades too (the next song fades in), or it is PAUSE_STEP_DB louder over the
-    window that reads the fade (the next song, or its first 10 ms fading in)."""
-    louder = 10 ** (PAUSE_STEP_DB / 10)
-    if any(fades for fades, _ in before) and any(fades for fades, _ in after):
+def _pause(before: list, after: list) -> bool:
+    """Whether a run whose edges read ``before`` and ``after`` (:meth:`DropoutScanner._edge`)
+    is a pause: a short fade on either side (read against the music just past it, which a slow
+    fade-out hardly moves), or the music fades into it over PAUSE_EDGE_SECONDS on one side and
+    the other side is not that fade going on (a dropout inside a fade-out reads as faded
+    looking back, but its far edge is as quiet): it fades too (the next song fades in), or its
+    edge is PAUSE_STEP_DB louder (the next song, or its first 10 ms fading in)."""
+    (fades_before, near_before), *short_before = before
+    (fades_after, near_after), *short_after = after
+    if any(fades for fades, _ in short_before + short_after):
         return True
-    return any(  # a side too near the audio's end for a short reading has fewer windows
+    louder = 10 ** (PAUSE_STEP_DB / 10)
+    return (fades_before and fades_after) or (
         (fades_before and near_after >= louder * near_before)
         or (fades_after and near_before >= louder * near_after)
-        for (fades_before, near_before), (fades_after, near_after) in zip(
-            before, after, strict=False
-        )
     )
 
 
