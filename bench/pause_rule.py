@@ -31,7 +31,7 @@ from bench.recordings import recordings_from_command_line  # noqa: E402
 from diffmusic_engine.diagnose import dropouts  # noqa: E402
 from diffmusic_engine.evaluation.storage import fixed_point  # noqa: E402
 
-FADES = (0.05, 0.2, 0.5, 2.0)  # linear fades, seconds
+FADES = (0.01, 0.02, 0.05, 0.2, 0.5, 2.0)  # linear fades, seconds
 TAILS = [("fade", s) for s in FADES] + [("dB fade", 0.5), ("dB fade", 2.0), ("decay", 0.3),
                                          ("decay", 1.5)]  # fmt: skip
 PAUSES = (0.1, 0.4, 2.0)

@@ -30,7 +30,8 @@ or its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded 
 its far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
 level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
 from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
-are not dropouts").
+are not dropouts"). A fade of 10-50 ms is read over its first 3 or 5 ms instead, against the
+music just past it (:mod:`.short_fades`).
 
 A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
 the same rule on each channel alone, and keeps a run where that channel plays music on both
@@ -47,7 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose.spans import overlapping_joined, taken_over
+from diffmusic_engine.diagnose import short_fades
+from diffmusic_engine.diagnose.spans import as_findings, overlapping_joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
 SILENCE = 2.0**-25
@@ -312,14 +314,14 @@ class DropoutScanner:
                 dropouts.append((first, stop))
         return dropouts
 
-    def _edge(self, outward: np.ndarray) -> tuple[bool, float]:
+    def _edge(self, outward: np.ndarray) -> list[tuple[bool, float]]:
         """Whether the music of ``outward`` (the audio running away from a run's edge) fades
-        into the run: its first PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out
-        (:meth:`_level`); and that edge's mean power."""
+        into the run, and the mean power it is read over, per window: its first
+        PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out (:meth:`_level`), then
+        the short fades' (:func:`.short_fades.readings`)."""
         near, level = self._level(outward)
-        if level is None:  # no music beyond the edge to compare with
-            return False, near
-        return bool(level > 0 and near * 10 ** (PAUSE_DB / 10) <= level), near
+        fades = level is not None and level > 0 and near * 10 ** (PAUSE_DB / 10) <= level
+        return [(fades, near), *short_fades.readings(outward, self.edge_frame)]
 
     def _level(self, outward: np.ndarray) -> tuple[float, float | None]:
         """The mean power of the first PAUSE_EDGE_SECONDS of ``outward`` (the audio running
@@ -366,13 +368,17 @@ class DropoutScanner:
         return min([*held, *silent], default=received)
 
 
-def _pause(before: tuple[bool, float], after: tuple[bool, float]) -> bool:
+def _pause(before: list, after: list) -> bool:
     """Whether a run whose edges read ``before`` and ``after`` (:meth:`DropoutScanner._edge`)
-    is a pause: the music fades into it on one side, and the other side is not that fade going
-    on (a dropout inside a fade-out reads as faded looking back, but its far edge is as quiet):
-    it fades too (the next song fades in), or its edge is PAUSE_STEP_DB louder (the next
-    song, or its first 10 ms fading in)."""
-    (fades_before, near_before), (fades_after, near_after) = before, after
+    is a pause: a short fade on either side (read against the music just past it, which a slow
+    fade-out hardly moves), or the music fades into it over PAUSE_EDGE_SECONDS on one side and
+    the other side is not that fade going on (a dropout inside a fade-out reads as faded
+    looking back, but its far edge is as quiet): it fades too (the next song fades in), or its
+    edge is PAUSE_STEP_DB louder (the next song, or its first 10 ms fading in)."""
+    (fades_before, near_before), *short_before = before
+    (fades_after, near_after), *short_after = after
+    if any(fades for fades, _ in short_before + short_after):
+        return True
     louder = 10 ** (PAUSE_STEP_DB / 10)
     return (fades_before and fades_after) or (
         (fades_before and near_after >= louder * near_before)
@@ -486,12 +492,7 @@ def detect_all(audio: np.ndarray, sample_rate: int) -> dict[str, list[dict]]:
     """``diagnose``'s ``dropouts`` (:func:`detect`) and ``pauses``
     (:func:`diffmusic_engine.diagnose.pauses.detect`), both of one scan (:func:`find_dropouts`)."""
     found, pauses = find_dropouts(audio, sample_rate)
-    findings = as_findings(_seconds([(a, b) for a, b, _ in found], sample_rate))
+    findings = as_findings([(a, b) for a, b, _ in found], sample_rate)
     for finding, (_, _, channels) in zip(findings, found, strict=True):
         finding["channels"] = [c + 1 for c in channels]
-    return {"dropouts": findings, "pauses": as_findings(_seconds(pauses, sample_rate))}
-
-
-def as_findings(runs: list[tuple[float, float]]) -> list[dict[str, float]]:
-    """Runs in seconds as ``diagnose`` reports them, rounded to 0.1 ms."""
-    return [{"start": round(a, 4), "end": round(b, 4)} for a, b in runs]
+    return {"dropouts": findings, "pauses": as_findings(pauses, sample_rate)}

@@ -32,3 +32,9 @@ def seconds_text(start: float, end: float) -> str:
     """``4.0030-4.1970 s``: a span in seconds as every note and line gives it, to a tenth of a
     millisecond (diagnose's JSON precision; the REAPER actions read this form back)."""
     return f"{start:.4f}-{end:.4f} s"
+
+
+def as_findings(runs: list[tuple[int, int]], sample_rate: int) -> list[dict[str, float]]:
+    """Runs of samples as ``diagnose`` reports them: ``{"start", "end"}`` in seconds, rounded to
+    0.1 ms."""
+    return [{"start": round(a / sample_rate, 4), "end": round(b / sample_rate, 4)} for a, b in runs]
