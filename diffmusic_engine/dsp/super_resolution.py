@@ -65,11 +65,14 @@ EPS = 1e-20
 # own levels (median before -> after, made worse): 4 kHz -60..-20, 0.710 (6) -> 0.563 (0); 5 kHz
 # the same, 0.751 (5) -> 0.564; 6 kHz -60..-24, 0.693 (4) -> 0.710; 7 kHz -60..-36 (-30 left one
 # at 1.38x), 0.647 (4) -> 0.863. From 8 kHz the dark-recording rule takes the guitar stems over.
+# From 8 kHz: the clamp a full-band mix's top takes (also where a gap's band is rebuilt from
+# music of that kind around it: diffmusic_engine.longform.bands.replication_tilts).
+FULL_BAND_TILTS = (-24.0, -9.0)
 TILTS = (
     (0.0, -60.0, -20.0),
     (5500.0, -60.0, -24.0),
     (6500.0, -60.0, -36.0),
-    (8000.0, -24.0, -9.0),
+    (8000.0, *FULL_BAND_TILTS),
     (10000.0, -60.0, -20.0),
     (14000.0, -60.0, -30.0),
 )

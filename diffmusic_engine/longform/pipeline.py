@@ -463,9 +463,10 @@ def _replicate_top_band(
     crossover = bands.crossover_frequency(rate)
     margin = round(REPLICATION_MARGIN * sample_rate)
     out = fill.copy()
+    tilts = bands.replication_tilts(spliced, sample_rate, ranges, crossover)
     for first, stop in gaps.segments(ranges, margin, spliced.shape[-1]):
         damage = SuperResolution(cutoff=crossover)
-        replicated = bands.dsp_restoration(spliced[:, first:stop], sample_rate, damage)
+        replicated = bands.dsp_restoration(spliced[:, first:stop], sample_rate, damage, tilts)
         if replicated is None:
             return None
         out[:, first:stop] = bands.merge(fill[:, first:stop], replicated, sample_rate, crossover)

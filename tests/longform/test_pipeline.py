@@ -154,3 +154,22 @@ def test_top_band_replication_returns_a_new_fill_and_changes_no_argument(music_4
         return np.sqrt(np.mean(top**2))
 
     assert top_band_rms(out) > 10 * top_band_rms(fill)  # the gap got a top band
+
+
+@pytest.mark.parametrize(
+    ("slope", "expected"),
+    [(-3.0, (-24.0, -9.0)), (-14.0, (-24.0, -14.0)), (-32.0, (-32.0,) * 2), (-48.0, (-48.0,) * 2)],
+)
+def test_a_gap_s_top_band_takes_the_tilt_of_the_music_around_it(slope, expected):
+    """Noise whose spectrum falls ``slope`` dB per octave, a gap in it: a mix-like top takes
+    the full-band clamp (at most its own tilt), a dark one (a guitar's cabinet) its own tilt."""
+    from diffmusic_engine.longform.bands import crossover_frequency, replication_tilts
+
+    rate, n = 48000, 4 * 48000
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    spectrum = np.fft.rfft(np.random.default_rng(0).standard_normal(n))
+    spectrum *= (np.maximum(freqs, 2000.0) / 2000.0) ** (slope / (20 * np.log10(2)))  # above 2 kHz
+    noise = np.fft.irfft(spectrum, n=n).astype(np.float32)[None]
+    noise[:, 96000:100800] = 0.0  # the gap: what is in it is not read
+    tilts = replication_tilts(noise, rate, [(96000, 100800)], crossover_frequency(16000))
+    assert (tilts["min_tilt"], tilts["max_tilt"]) == pytest.approx(expected, abs=1.0)
