@@ -65,7 +65,9 @@ OPTIONS = {
     "edge": Option(default=0.02, low=0.002, high=0.5),
     # refuse a gap whose best passage's context features correlate less than this with the
     # gap's (details "similarity", a correlation in [-1, 1]); off by default (-1: nothing is
-    # refused for it), as it does not separate repeats reliably
+    # refused for it), as it does not separate repeats reliably: it ranks fills (AUC 0.8-0.9 for
+    # the poor ones) but where "poor" begins differs from song to song (docs/results.md "Telling
+    # a poor long-gap fill")
     "min_similarity": Option(default=-1.0, low=-1.0, high=1.0),
 }
 AUTO_ORDER_SECONDS = 512 / 44100

@@ -24,7 +24,9 @@ The ``similarity`` of a passage is the correlation of its contexts' features wit
 identical surroundings). It is reported, and ``min_similarity`` can refuse a poor match, but it
 does not tell a repeat from material that never comes back well: measured at 0.12-0.58 for 36
 gaps in the two real mixes, 0.10-0.28 for a random never-repeating melody, 0.59 for a chirp.
-So the fill is refused only when no passage of the gap's length exists outside the gaps.
+So the fill is refused only when no passage of the gap's length exists outside the gaps. Nor does
+it, or any other signal tried, say where a fill is poor well enough to warn: 465 random gaps in
+real songs, docs/results.md "Telling a poor long-gap fill".
 """
 
 from __future__ import annotations
