@@ -35,6 +35,7 @@ import numpy as np
 
 from diffmusic_engine import metrics
 from diffmusic_engine.api import restore
+from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import Gap, Inpaint, gap_samples
 from diffmusic_engine.dsp import pattern
@@ -174,7 +175,7 @@ def measure(args: argparse.Namespace) -> None:
             excerpt = audio[:, int(s0 * sr) : int((s0 + EXCERPT_S) * sr)]
             rows += gap_rows(f"{Path(path).stem}@{s0:.0f}", excerpt, sr, rng, GAPS_PER_CALL)
         print(path, len(rows), file=sys.stderr, flush=True)
-    Path(args.rows).write_text(json.dumps(rows))
+    write_text_atomic(args.rows, json.dumps(rows))
 
 
 def auc(score: np.ndarray, poor: np.ndarray) -> float:

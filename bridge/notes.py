@@ -37,11 +37,11 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
-    notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
     if levels := details.get(CHANNEL_LEVELS):  # auto: channels clipped at different levels
         notes.append(
             _note(f"declipped each channel at its own clipping level: {levels_text(levels)}")
         )
+    notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
     notes += [_note(line, WARNING) for line in details.get(CLIPPED_LOWER, [])]  # left clipped
     if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
         notes.append(_note(

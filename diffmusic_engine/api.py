@@ -226,7 +226,7 @@ def degrade(
             check_audio(source, "source")
     else:
         check_audio(clean, "clean audio")
-    check_damage(damage, clean.shape[-1] / sample_rate, sample_rate)
+    check_damage(damage, clean.shape[-1] / sample_rate, sample_rate, np.atleast_2d(clean).shape[-2])
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
     if isinstance(damage, Inpaint) and damage.gaps == "auto":

@@ -264,7 +264,15 @@ class Declip:
             ):
                 raise DamageError(f"level {level!r}: expected a positive amplitude or auto")
         if self.channel_levels and (self.level == "auto" or "auto" in self.channel_levels):
-            raise DamageError("channel_levels: give amplitudes, and level (the highest of them)")
+            raise DamageError(
+                "channel_levels: amplitudes found by --level auto; give level as the highest of "
+                "them, or leave channel_levels out (auto finds them again)"
+            )
+        if self.channel_levels and self.level != max(self.channel_levels):
+            raise DamageError(
+                f"channel_levels {list(self.channel_levels)}: level {self.level:g} must be the "
+                "highest of them; give that level, or leave channel_levels out"
+            )
         if self.sdr is not None and not (math.isfinite(self.sdr) and 0 < self.sdr <= 60):
             raise DamageError(f"sdr {self.sdr:g}: expected 0 < dB <= 60")
 
@@ -329,13 +337,21 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
             if name in data:
                 data[name] = _integer(name, data[name])
         if data.get("channel_levels") is not None:
-            data["channel_levels"] = tuple(_real("level", v) for v in data["channel_levels"])
+            data["channel_levels"] = _channel_levels(data["channel_levels"])
         for name in ("crossfade", "rate", "burst_db", "cutoff", "level", "sdr"):
             if data.get(name) not in (None, "auto"):  # cutoff and level may be "auto"
                 data[name] = _real(name, data[name])
         return cls(**data)
     except (TypeError, ValueError) as exc:
         raise DamageError(f"{task}: {exc}") from None
+
+
+def _channel_levels(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list | tuple) or isinstance(value, str):
+        raise DamageError(
+            f"channel_levels {value!r}: expected a list of amplitudes, one per channel"
+        )
+    return tuple(_real("channel_levels", v) for v in value)
 
 
 def _gap(value: Any) -> Gap:

@@ -149,6 +149,8 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     flags = _task_flags(args)
     if "task" not in fields:
         fields["task"] = _task_of_flags(flags)
+    if flags["level"] is not None or flags["sdr"] is not None:
+        fields.pop("channel_levels", None)  # a preset's levels per channel: the given one instead
     fields.update({k: v for k, v in flags.items() if v is not None})
     return damage_from_dict(fields), options
 

@@ -8,14 +8,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.cli.common import add_output_arguments, progress_reporter, refuse_overwriting
+from bridge.cli.common import (
+    add_output_arguments,
+    progress_reporter,
+    refuse_overwriting,
+    resolved,
+)
 from bridge.cli.picture import check_picture_path, write_findings_picture
 from bridge.notes import levels_text, pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.diagnose.spans import seconds_text
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, OutputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,12 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from diffmusic_engine.diagnose import diagnose
 
-    if args.preset_out is not None:  # before the work, as every output is
-        refuse_overwriting([args.preset_out], [args.input])
+    outputs = [path for path in (args.preset_out, args.spectrogram) if path is not None]
+    refuse_overwriting(outputs, [args.input])  # before the work, as every output is
+    if args.preset_out is not None:
         check_target(args.preset_out)
     if args.spectrogram is not None:
         check_picture_path(args.spectrogram)
-        refuse_overwriting([args.spectrogram], [args.input])
+    if len(outputs) == 2 and resolved(outputs[0]) == resolved(outputs[1]):
+        raise OutputError(f"{args.preset_out}: given as both --preset-out and --spectrogram")
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         findings = diagnose(audio, info.sample_rate, callback=callback)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.atomic import check_target
 from diffmusic_engine.backends import REGIONS, REPAIRED_CLICKS, Restoration
 from diffmusic_engine.damage import Damage, Inpaint
 from diffmusic_engine.errors import OutputError
@@ -25,11 +26,13 @@ SUFFIX = ".png"
 
 
 def check_picture_path(path: Path) -> None:
-    """Refuse, before any work, a picture name that is not a ``.png`` file."""
+    """Refuse, before any work, a picture name that is not a ``.png`` file, or one that cannot
+    be written (a folder, a missing folder above it: the check every output gets)."""
     if path.suffix.lower() != SUFFIX:
         raise OutputError(f"{path}: --spectrogram writes a PNG picture; give a name ending in .png")
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give --spectrogram a file name ending in .png")
+    check_target(path)
 
 
 def restored_spans(damage: Damage, details: Mapping[str, Any], sample_rate: int) -> list:

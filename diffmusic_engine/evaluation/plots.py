@@ -45,9 +45,13 @@ def save_spectrograms(
     if span is not None:
         first, stop = int(span[0] * sample_rate), int(span[1] * sample_rate)
         monos = {name: mono[first:stop] for name, mono in monos.items()}
-    hop = picture_hop(max(mono.size for mono in monos.values()))
+    longest = max(mono.size for mono in monos.values())
+    hop = picture_hop(longest)
+    # a clip shorter than the window takes the power of two within it (librosa warns otherwise)
+    n_fft = min(max(1024, 2 * hop), 1 << max(4, longest.bit_length() - 1))
+    hop = min(hop, n_fft // 2)
     spectra = {
-        name: np.abs(librosa.stft(mono, n_fft=max(1024, 2 * hop), hop_length=hop))
+        name: np.abs(librosa.stft(mono, n_fft=n_fft, hop_length=hop))
         for name, mono in monos.items()
     }
     loudest = max(float(s.max()) for s in spectra.values()) or 1.0  # one scale for every panel

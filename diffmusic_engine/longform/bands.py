@@ -121,7 +121,9 @@ def replication_tilts(
     # frames clear of the gaps only (their fill lacks the band; the music spliced across a gap
     # would put a step's flat spectrum into the top)
     starts = np.arange(power.shape[1]) * hop
-    clear = ~np.any([(a < starts + TILT_FFT) & (starts < b) for a, b in ranges], axis=0)
+    clear = np.ones(starts.size, bool)
+    for first, stop in ranges:
+        clear &= (starts + TILT_FFT <= first) | (starts >= stop)
     if not clear.any():
         return {}
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=TILT_FFT)

@@ -184,8 +184,14 @@ def test_channel_levels_round_trip_and_must_match_the_channels():
     assert "channel_levels" not in damage_to_dict(Declip(level=0.5))  # TOML has no null
     with pytest.raises(DamageError, match="channel_levels: 2 given for 1 channel"):
         restore(np.zeros((1, 4096), np.float32), SR, damage)
-    with pytest.raises(DamageError, match="channel_levels: give amplitudes"):
+    with pytest.raises(DamageError, match="give level as the highest of them, or leave"):
         Declip(channel_levels=(0.8, 0.6))
+    with pytest.raises(DamageError, match=r"level 0.3 must be the highest of them"):
+        Declip(level=0.3, channel_levels=(0.8, 0.6))
+    with pytest.raises(DamageError, match="channel_levels 0.6: expected a list of amplitudes"):
+        damage_from_dict({"task": "declip", "level": 0.6, "channel_levels": 0.6})
+    with pytest.raises(DamageError, match="channel_levels 'x': expected a number"):
+        damage_from_dict({"task": "declip", "level": 0.6, "channel_levels": ["x", 0.4]})
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])

@@ -112,3 +112,19 @@ def test_diagnose_draws_the_file_with_the_dropout_it_found_dashed(dropout, tmp_p
     clicks = len(found["clicks"])
     assert drawn["title"] == f"dropout.wav: found dropouts 1, clicks {clicks} (edges dashed)"
     assert png.exists()
+
+
+def test_a_picture_path_that_cannot_be_written_is_refused_before_any_work(dropout, tmp_path,
+                                                                          capsys):  # fmt: skip
+    out, png = tmp_path / "out.wav", dropout / "look.png"  # a file where a folder should be
+    argv = ["restore", str(dropout), "-o", str(out), "--gap", "1.0:1.1", "--spectrogram", str(png)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a file stands where a folder of its path should be" in err[0]
+    assert not out.exists()  # refused before the restore, not after it
+    same = tmp_path / "same.png"
+    argv = ["diagnose", str(dropout), "--preset-out", str(same), "--spectrogram", str(same)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {same}: given as both --preset-out and --spectrogram"
+    )
