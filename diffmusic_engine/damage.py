@@ -269,10 +269,8 @@ class Declip:
                 "them, or leave channel_levels out (auto finds them again)"
             )
         if self.channel_levels and self.level != max(self.channel_levels):
-            raise DamageError(
-                f"channel_levels {list(self.channel_levels)}: level {self.level:g} must be the "
-                "highest of them; give that level, or leave channel_levels out"
-            )
+            given = f"channel_levels {list(self.channel_levels)}: level {self.level:g}"
+            raise DamageError(f"{given} must be the highest; give it, or leave them out")
         if self.sdr is not None and not (math.isfinite(self.sdr) and 0 < self.sdr <= 60):
             raise DamageError(f"sdr {self.sdr:g}: expected 0 < dB <= 60")
 
@@ -347,10 +345,8 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
 
 
 def _channel_levels(value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list | tuple) or isinstance(value, str):
-        raise DamageError(
-            f"channel_levels {value!r}: expected a list of amplitudes, one per channel"
-        )
+    if not isinstance(value, list | tuple):
+        raise DamageError(f"channel_levels {value!r}: expected a list of amplitudes, one a channel")
     return tuple(_real("channel_levels", v) for v in value)
 
 

@@ -186,7 +186,7 @@ def test_channel_levels_round_trip_and_must_match_the_channels():
         restore(np.zeros((1, 4096), np.float32), SR, damage)
     with pytest.raises(DamageError, match="give level as the highest of them, or leave"):
         Declip(channel_levels=(0.8, 0.6))
-    with pytest.raises(DamageError, match=r"level 0.3 must be the highest of them"):
+    with pytest.raises(DamageError, match=r"level 0.3 must be the highest; give it"):
         Declip(level=0.3, channel_levels=(0.8, 0.6))
     with pytest.raises(DamageError, match="channel_levels 0.6: expected a list of amplitudes"):
         damage_from_dict({"task": "declip", "level": 0.6, "channel_levels": 0.6})
