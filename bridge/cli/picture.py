@@ -1,6 +1,7 @@
 """``restore --spectrogram PNG``: the input and what the restore made of it, one log-frequency
 spectrogram each (:func:`~diffmusic_engine.evaluation.plots.save_spectrograms`), zoomed on the
-stretches it restored (gaps, clicks) with their edges marked: where a user looks first."""
+stretches it restored (gaps, clicks) with their edges marked: where a user looks first.
+``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked."""
 
 from __future__ import annotations
 
