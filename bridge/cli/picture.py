@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.atomic import check_target
-from diffmusic_engine.backends import REGIONS, REPAIRED_CLICKS, Restoration
+from diffmusic_engine.backends import OUTPUT_GAIN_DB, REGIONS, REPAIRED_CLICKS, Restoration
 from diffmusic_engine.damage import Damage, Inpaint
 from diffmusic_engine.errors import OutputError
 
@@ -59,11 +59,13 @@ def view(spans: list, duration: float) -> tuple[tuple[float, float] | None, tupl
 
 
 def panels(audio: np.ndarray, restoration: Restoration, task: str) -> dict[str, np.ndarray]:
-    """The input and every track written, named as a user knows them."""
+    """The input and every track written, named as a user knows them (a declipped track written
+    lower, :data:`OUTPUT_GAIN_DB`, at the level written)."""
     tracks = restoration.tracks
     if task == "separate":
         return {"mix": audio, **{f"source {i + 1}": t for i, t in enumerate(tracks)}}
-    named = {"input": audio, "restored": tracks[0]}
+    gain_db = restoration.details.get(OUTPUT_GAIN_DB, 0.0)
+    named = {"input": audio, "restored": tracks[0] * np.float32(10 ** (gain_db / 20))}
     if task == "declick":
         named["removed"] = tracks[1]  # what was taken out, as the _removed file holds it
     return named

@@ -128,3 +128,23 @@ def test_a_picture_path_that_cannot_be_written_is_refused_before_any_work(dropou
     assert capsys.readouterr().err.strip() == (
         f"error: {same}: given as both --preset-out and --spectrogram"
     )
+
+
+def test_a_declipped_track_written_lower_is_drawn_at_the_level_written(tmp_path, capsys,
+                                                                       monkeypatch):  # fmt: skip
+    import diffmusic_engine.evaluation.plots as plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        drawn.update(panels=panels), path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+    t = np.arange(SR // 2) / SR
+    clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)  # peak 1.3
+    source, out = tmp_path / "hot.wav", tmp_path / "fixed.wav"
+    sf.write(source, np.clip(clean, -1, 1), SR, subtype="PCM_16")  # clipped at full scale
+    argv = ["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto"]
+    assert main([*argv, "--spectrogram", str(tmp_path / "d.png"), "--json"]) == 0
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert done["details"]["output_gain_db"] < -1  # rebuilt peaks over full scale: written lower
+    written, _ = sf.read(out, dtype="float32")
+    # the details' gain is rounded to 0.01 dB (0.06 %); the written samples to 16 bits
+    np.testing.assert_allclose(drawn["panels"]["restored"][0], written, 6e-4, 1.5 / 32768)
