@@ -32,7 +32,7 @@ separate           model, per source              the mix's top band shared by e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -162,8 +162,8 @@ class WindowSolver:
                     torch.from_numpy(masks[index % count]).to(device), self.adapter.sample_rate
                 )
                 x = chunk_operator(x)  # nothing inside the (widened) gaps is trusted
-            else:
-                chunk_operator = operator
+            else:  # row = signal * count + window: each row takes its signal's operator
+                chunk_operator = operator.for_signals(index // count)
             start = {}
             if inits is not None:
                 guess = np.ascontiguousarray(inits.reshape(-1, length)[index], np.float32)
@@ -290,7 +290,7 @@ def solve_track(
         solved = np.moveaxis(solved, 2, 0)  # (S, K, W, L)
     joined, _ = overlap_add(solved, plan)
     estimate = from_model_rate(joined, rate, sample_rate, audio.shape[-1])
-    estimate = _pass_through(estimate, encoded[count:])
+    estimate = stereo.pass_through(estimate, encoded[count:])
     details = {
         "windows": len(plan),
         "window_samples": plan.length,
@@ -307,14 +307,6 @@ def _to_model(
     mode = solver.settings.stereo
     encoded, count = stereo.split_silent_side(stereo.encode(audio, mode), mode, audio.shape[0])
     return encoded, count, to_model_rate(encoded[:count], sample_rate, solver.adapter.sample_rate)
-
-
-def _pass_through(estimate: np.ndarray, unsolved: np.ndarray) -> np.ndarray:
-    """Append the ``unsolved`` signals (a silent side) to ``estimate`` ``(..., K, N)``."""
-    if not len(unsolved):
-        return estimate
-    unsolved = np.broadcast_to(unsolved, (*estimate.shape[:-2], *unsolved.shape))
-    return np.concatenate([estimate, unsolved], axis=-2)
 
 
 def _model_band_only(
@@ -397,7 +389,7 @@ def _inpaint(
     solved = solver(split(signals, plan), None, masks=masks, inits=inits)
     joined, _ = overlap_add(solved, plan)
     fill = from_model_rate(joined, rate, sample_rate, audio.shape[-1])
-    fill = stereo.decode(_pass_through(fill, encoded[count:]), mode, audio.shape[0])
+    fill = stereo.decode(stereo.pass_through(fill, encoded[count:]), mode, audio.shape[0])
     crossfade = round(damage.crossfade * sample_rate)
     high_band = "none"
     out = gaps.splice(audio, fill, ranges, crossfade)
@@ -476,8 +468,16 @@ def _replicate_top_band(
 def _declip(
     solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declip
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
-    """The model's estimate in the clipped samples only, held beyond the level, as dsp's."""
-    (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
+    """The model's estimate in the clipped samples only, held beyond the level, as dsp's.
+    Channels clipped apart are solved per channel, each guided at its own level: in mid/side a
+    channel's clipping bounds M + S or M - S, two rows guided apart, which no per-row T says."""
+    if damage.channel_levels and stereo.uses_mid_side(solver.settings.stereo, len(audio)):
+        settings = replace(solver.settings, stereo="per-channel")
+        per_channel = WindowSolver(solver.adapter, solver.solve, settings, solver.callback)
+        (estimate,), details = _model_band_only(per_channel, audio, sample_rate, damage)
+        details["stereo"] = "per-channel (channels clipped at different levels)"
+    else:
+        (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
     return (consistent_with_clipping(audio, estimate, damage.levels),), details
 
 

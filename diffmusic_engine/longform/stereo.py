@@ -52,3 +52,11 @@ def split_silent_side(signals: np.ndarray, mode: str, channels: int) -> tuple[np
         if side_peak <= SILENT_SIDE * mid_peak:
             return signals, 1
     return signals, len(signals)
+
+
+def pass_through(estimate: np.ndarray, unsolved: np.ndarray) -> np.ndarray:
+    """Append the ``unsolved`` signals (a silent side) to ``estimate`` ``(..., K, N)``."""
+    if not len(unsolved):
+        return estimate
+    unsolved = np.broadcast_to(unsolved, (*estimate.shape[:-2], *unsolved.shape))
+    return np.concatenate([estimate, unsolved], axis=-2)

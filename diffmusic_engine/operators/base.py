@@ -27,6 +27,12 @@ class Operator(ABC):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
 
+    def for_signals(self, signals: np.ndarray) -> Operator:
+        """The operator for a batch whose row ``i`` is signal ``signals[i]`` of a track (a
+        channel, or mid/side): itself, unless it holds something per signal (a clipping
+        level per channel, :class:`~diffmusic_engine.operators.declip.ClipOperator`)."""
+        return self
+
     def measure(self, damaged: torch.Tensor) -> torch.Tensor:
         """The measurement ``y`` held by the damaged audio (for most tasks, the audio itself)."""
         return damaged
