@@ -83,8 +83,8 @@ def restore_declip(
     per_channel = {CHANNEL_LEVELS: list(damage.channel_levels)} if damage.channel_levels else {}
     details = {
         "level": float(damage.level), **per_channel, "clipped": float(clipped.mean()),
-        "frames": int(todo.size),
-        "window": window, "max_iterations_used": iterations, **opts,
+        "frames": int(todo.size), **opts,
+        "window": window, "max_iterations_used": iterations,  # the window used (option 0: auto)
     }  # fmt: skip
     return out, details
 

@@ -50,6 +50,7 @@ def test_declip_is_consistent_bit_identical_and_better(excerpt, clipped):
     assert np.all(out[high] >= damaged[high]) and np.all(out[low] <= damaged[low])
     assert snr(part, out) > snr(part, damaged) + 1.0
     assert restoration.details["level"] == pytest.approx(level, rel=1e-6)
+    assert restoration.details["window"] == 2048  # the window used (the option's 0: 46 ms)
 
 
 @pytest.mark.parametrize("backend", ["dsp", "diffusion"])
