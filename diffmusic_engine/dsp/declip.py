@@ -34,7 +34,11 @@ from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators.declip import clipped_mask, consistent_with_clipping
+from diffmusic_engine.operators.declip import (
+    clipped_mask,
+    consistent_with_clipping,
+    each_channel,
+)
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
@@ -67,7 +71,7 @@ def restore_declip(
     frames, hop = _frames(audio.astype(np.float64), window)
     masks, _ = _frames(clipped, window)
     # each frame's level: its channel's (frames run channel by channel)
-    thetas = np.repeat(np.broadcast_to(level, audio.shape[:1]), frames.shape[0] // len(audio))
+    thetas = np.repeat(each_channel(level, len(audio)), frames.shape[0] // len(audio))
     todo = np.flatnonzero(masks.any(axis=-1))
     batches = [todo[i : i + BATCH_FRAMES] for i in range(0, todo.size, BATCH_FRAMES)]
     iterations = 0

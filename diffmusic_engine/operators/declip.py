@@ -143,28 +143,35 @@ def clip_levels(audio: np.ndarray) -> list[float | None]:
     ]  # fmt: skip
 
 
-def levels_per_channel(audio: np.ndarray) -> tuple[float, ...] | None:
-    """What ``--level auto`` declips each channel of ``(channels, samples)`` audio at: its own
-    level (:func:`clip_levels`), so that a channel clipped under another's level is declipped
-    too (two tracks clipped apart, then mixed; a pan after the clipping); a channel with none
-    takes the highest, where :func:`clipped_mask` leaves it as it is unless it holds a run
-    there. None if no channel shows clipping."""
+def auto_levels(audio: np.ndarray) -> tuple[float, tuple[float, ...] | None] | None:
+    """What ``--level auto`` resolves to for ``(channels, samples)`` audio: the highest level
+    (:func:`detect_clip_level`), and the level of each channel (:func:`clip_levels`) where they
+    differ, else None (one level, as declip always took it): a channel clipped under another's
+    level is then declipped too (two tracks clipped apart, then mixed; a pan after the
+    clipping); a channel with none takes the highest, where :func:`clipped_mask` leaves it as
+    it is unless it holds a run there. None if no channel shows clipping."""
     levels = clip_levels(audio)
-    highest = detect_clip_level(audio)
-    if highest is None:
+    found = [own for own in levels if own is not None]
+    if not found:
         return None
-    return tuple(highest if own is None else own for own in levels)
+    each = tuple(max(found) if own is None else own for own in levels)
+    return max(found), (each if len(set(each)) > 1 else None)
 
 
-def clipped_lower(audio: np.ndarray, level: Levels) -> list[tuple[int, float]]:
+def each_channel(level: Levels, channels: int) -> np.ndarray:
+    """``level`` (one, or one per channel) as one level per channel, ``(channels,)``."""
+    return np.broadcast_to(np.asarray(level, np.float64), (channels,))
+
+
+def clipped_lower(audio: np.ndarray, level: Levels) -> list[tuple[int, float, float]]:
     """The channels a declip at ``level`` (one, or one per channel) leaves as they are although
     they are clipped, at a level of their own under it (a channel clipped lower than another
-    when one level is given): ``[(channel, its level), ...]``."""
+    when one level is given): ``[(channel, its level, the level declipped at), ...]``."""
     audio = np.atleast_2d(audio)
     mask = clipped_mask(audio, level)
-    given = np.broadcast_to(np.asarray(level, np.float64), audio.shape[:1])
+    given = each_channel(level, audio.shape[0])
     return [
-        (channel, own) for channel, own in enumerate(clip_levels(audio))
+        (channel, own, float(given[channel])) for channel, own in enumerate(clip_levels(audio))
         if own is not None and own < given[channel] * (1 - LEVEL_TOLERANCE)
         and not mask[channel].any()
     ]  # fmt: skip

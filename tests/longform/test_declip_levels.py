@@ -17,7 +17,7 @@ from diffmusic_engine.longform.pipeline import to_model_rate
 from diffmusic_engine.longform.windows import plan_windows, split
 from diffmusic_engine.models.testing import TEST_DEVICE
 from diffmusic_engine.operators import ClipOperator, clipped_mask, make_operator
-from diffmusic_engine.operators.declip import levels_per_channel
+from diffmusic_engine.operators.declip import auto_levels
 
 LEVELS = (0.6, 0.4)  # left, right
 
@@ -54,7 +54,7 @@ def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
     adapter, stand_in, music_48k
 ):
     audio = clipped_apart(music_48k)
-    assert levels_per_channel(audio) == pytest.approx(LEVELS)
+    assert auto_levels(audio)[1] == pytest.approx(LEVELS)
     settings = SolverSettings(stereo="mid-side", batch_size=3)
     damage = Declip(level=0.6, channel_levels=LEVELS)
     result = restore_long(audio, 48000, damage, adapter, solve=stand_in, settings=settings)
