@@ -17,8 +17,9 @@ _EXPORTS = {
     "audio": ("AudioInfo", "read_audio", "resample", "write_audio"),
     "damage": (
         "TASKS", "Damage", "Dereverb", "Gap", "Inpaint", "PhaseRetrieval", "Separate",
-        "SuperResolution", "damage_from_dict", "damage_to_dict", "load_preset",
+        "SuperResolution", "damage_from_dict", "damage_to_dict",
     ),
+    "preset_files": ("load_preset",),
     "errors": ("Cancelled", "DamageError", "DiffMusicError", "InputError", "ModelError"),
     "progress": ("Progress", "ProgressCallback"),
     "api": ("BACKENDS", "Restoration", "degrade", "restore"),

@@ -8,12 +8,9 @@ the audio it is applied to with :func:`check_damage` before any work starts.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -21,15 +18,6 @@ import numpy as np
 
 from diffmusic_engine.errors import DamageError, not_a_file
 from diffmusic_engine.options import SEED
-
-# The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
-# checkout has them at its top level.
-_INSTALLED_PRESETS = Path(__file__).resolve().parent / "presets"
-PRESETS_DIR = (
-    _INSTALLED_PRESETS
-    if _INSTALLED_PRESETS.is_dir()
-    else _INSTALLED_PRESETS.parent.parent / "presets"
-)
 
 
 @dataclass(frozen=True)
@@ -398,49 +386,6 @@ def damage_to_dict(damage: Damage) -> dict[str, Any]:
             data["rir"] = "blind" if damage.rir is None else str(damage.rir)
             data.pop("rir_rate")
     return data
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named set of damage fields and backend options, read from ``presets/`` or a file."""
-
-    damage: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
-    source: Path | None = None
-
-
-def load_preset(name_or_path: str | Path) -> Preset:
-    """Load a preset: a JSON/TOML file path, or the name of one in the ``presets/`` folder.
-
-    The file holds the damage fields at top level (``task = "inpaint"``, ...) and optional backend
-    options under ``[options]``. Keys starting with ``_`` are documentation and ignored.
-    """
-    if not isinstance(name_or_path, str | os.PathLike):
-        raise DamageError(f"preset {name_or_path!r}: expected a preset name or a file path")
-    path = Path(name_or_path)
-    if not path.is_file():
-        candidates = [PRESETS_DIR / f"{name_or_path}{ext}" for ext in (".toml", ".json")]
-        path = next((c for c in candidates if c.is_file()), path)
-    if path.is_dir():
-        raise DamageError(f"preset {name_or_path!s}: {not_a_file(path)}")
-    if not path.is_file():
-        names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
-        raise DamageError(f"preset {name_or_path!s}: no such file or preset (known: {names})")
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise DamageError(f"preset {path}: cannot parse ({exc})") from None
-    if not isinstance(data, dict):
-        raise DamageError(f"preset {path}: expected a table/object at top level")
-    data = {k: v for k, v in data.items() if not k.startswith("_")}
-    options = data.pop("options", {})
-    if not isinstance(options, dict):
-        raise DamageError(f"preset {path}: options must be a table of NAME = value")
-    rir = data.get("rir")  # a file beside the preset, "blind", or samples (a list)
-    if isinstance(rir, str) and rir != "blind" and not Path(rir).is_absolute():
-        data["rir"] = str(path.parent / rir)
-    return Preset(damage=data, options=dict(options), source=path)
 
 
 def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) -> None:

@@ -80,7 +80,6 @@ from diffmusic_engine.damage import (
     check_damage,
     damage_from_dict,
     gap_samples,
-    load_preset,
 )
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
@@ -89,6 +88,7 @@ from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
+from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import ProgressCallback
 
 DEFAULTS = {
@@ -394,8 +394,8 @@ def _split_options(
         raise DamageError(f"task {damage_fields['task']!r}: expected one of {known}")
     known_fields = {f.name for f in fields(DAMAGE_TYPES[damage_fields["task"]])}
     given = {k: v for k, v in options.items() if k not in known_fields}
-    damage_fields.update({k: v for k, v in options.items() if k in known_fields})
-    return damage_fields, preset_options, given
+    fields_given = {k: v for k, v in options.items() if k in known_fields}
+    return with_fields(damage_fields, fields_given), preset_options, given
 
 
 def _number(name: str, value: Any) -> float:

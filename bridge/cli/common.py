@@ -20,9 +20,9 @@ from diffmusic_engine.damage import (
     Damage,
     Gap,
     damage_from_dict,
-    load_preset,
 )
 from diffmusic_engine.errors import DamageError, InputError
+from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import Progress, ProgressCallback
 
 
@@ -149,10 +149,8 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     flags = _task_flags(args)
     if "task" not in fields:
         fields["task"] = _task_of_flags(flags)
-    if flags["level"] is not None or flags["sdr"] is not None:
-        fields.pop("channel_levels", None)  # a preset's levels per channel: the given one instead
-    fields.update({k: v for k, v in flags.items() if v is not None})
-    return damage_from_dict(fields), options
+    given = {k: v for k, v in flags.items() if v is not None}
+    return damage_from_dict(with_fields(fields, given)), options
 
 
 def _task_flags(args: argparse.Namespace) -> dict[str, Any]:

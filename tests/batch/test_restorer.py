@@ -289,3 +289,13 @@ def test_a_dark_recording_s_band_is_decided_once_per_file(dark_first):
         assert "little of its own near the 12000 Hz limit" in Restorer.note_of(stream)
     else:
         assert min(added) > 0.0, added
+
+
+def test_a_batch_step_s_level_replaces_its_preset_s_levels_per_channel(tmp_path):
+    """A preset diagnose wrote for channels clipped apart (``channel_levels``) given a level in
+    the step: one level for every channel, as the CLI's ``--level`` (preset_files.with_fields)."""
+    preset = tmp_path / "found.toml"
+    preset.write_text('task = "declip"\nlevel = 0.6\nchannel_levels = [0.6, 0.4]\n')
+    assert Restorer(preset=preset).damage.channel_levels == (0.6, 0.4)
+    given = Restorer(preset=preset, level=0.3).damage
+    assert given.level == 0.3 and given.channel_levels is None

@@ -22,10 +22,10 @@ from diffmusic_engine.damage import (
     check_damage,
     damage_from_dict,
     damage_to_dict,
-    load_preset,
 )
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import resolve_options
+from diffmusic_engine.preset_files import load_preset
 
 EXAMPLES = [
     Inpaint(gaps=(Gap(0.5, 0.52), Gap(1.0, 1.1)), crossfade=0.001),

@@ -145,10 +145,11 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     """Bursts in a tone are listed as clicks; a clipped tone gives its level, fraction and a
     preset that restore accepts; a clean tone shows neither."""
     from diffmusic_engine.api import degrade
-    from diffmusic_engine.damage import Declick, damage_from_dict, load_preset
+    from diffmusic_engine.damage import Declick, damage_from_dict
     from diffmusic_engine.diagnose import clicks, clipping
     from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
     from diffmusic_engine.operators.declick import burst_spans
+    from diffmusic_engine.preset_files import load_preset
 
     rate = 44100
     t = np.arange(rate) / rate
@@ -181,9 +182,10 @@ def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_pat
     """A tone clipped at 0.3 on the left and at 0.2 on the right: the diagnosis had given 0.3
     alone, so its preset left the right clipped; it gives each channel's level now, and the
     preset declips each at its own, as ``--level auto`` does."""
-    from diffmusic_engine.damage import Declip, damage_from_dict, load_preset
+    from diffmusic_engine.damage import Declip, damage_from_dict
     from diffmusic_engine.diagnose import clipping
     from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
+    from diffmusic_engine.preset_files import load_preset
 
     rate = 44100
     tone = 0.5 * np.sin(2 * np.pi * 330 * np.arange(rate) / rate).astype(np.float32)

@@ -18,7 +18,7 @@ SOURCES = ["pyproject.toml", "README.md", "LICENSE", "bridge", "diffmusic_engine
 PIP = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
 PROBE = """
 import json
-from diffmusic_engine.damage import PRESETS_DIR, load_preset
+from diffmusic_engine.preset_files import PRESETS_DIR, load_preset
 names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 for name in names:
     load_preset(name)

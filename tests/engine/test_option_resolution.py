@@ -8,7 +8,7 @@ import pytest
 
 from bridge.batch import Restorer
 from bridge.cli.restore import backend_from_args
-from diffmusic_engine.damage import Dereverb, PhaseRetrieval, load_preset
+from diffmusic_engine.damage import Dereverb, PhaseRetrieval
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import (
     Option,
@@ -17,6 +17,7 @@ from diffmusic_engine.options import (
     resolve_backend,
     resolve_options,
 )
+from diffmusic_engine.preset_files import load_preset
 
 NESTED = {"steps": 100, "diffusion": {"steps": 50}, "dsp": {"iterations": 7}, "model": "m"}
 
