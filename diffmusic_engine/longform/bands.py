@@ -119,7 +119,8 @@ def replication_tilts(
         return {}
     power = np.abs(librosa.stft(mono, n_fft=TILT_FFT, hop_length=hop, center=False)) ** 2
     # frames clear of the gaps only (their fill lacks the band; the music spliced across a gap
-    # would put a step's flat spectrum into the top)
+    # would put a step's flat spectrum into the top): not operators.super_resolution's
+    # long_term_level, whose Welch segments run across the gaps
     starts = np.arange(power.shape[1]) * hop
     clear = np.ones(starts.size, bool)
     for first, stop in ranges:
