@@ -241,10 +241,19 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
             parsed.append(_parse_step(step, base))
         except DiffMusicError as exc:
             raise ChainError(f"{where}: step {number}: {exc}") from None
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(
+        json.dumps(_as_rendered(data, tail), sort_keys=True, default=str).encode()
+    )
     for used in sorted({f for step in parsed for f in _files_used(step)}):
         digest.update(_file_digest(used))  # a changed impulse response renders anew (--resume)
     return Chain(tuple(parsed), sample_rate, path, digest.hexdigest()[:16], tail)
+
+
+def _as_rendered(data: Mapping[str, Any], tail: float | str) -> Mapping[str, Any]:
+    """The chain's text as its digest reads it: ``tail = 0`` (``0.0`` too) renders as no tail
+    and is digested without it, so that adding it keeps ``--resume``'s files (a chain without
+    ``tail`` keeps the digest it has always had)."""
+    return {k: v for k, v in data.items() if k != "tail"} if tail == 0 else data
 
 
 def _files_used(step: Step) -> list[Path]:

@@ -5,7 +5,8 @@ A chain's top-level ``tail`` says how far a render goes past the end of its inpu
 * ``tail = 0`` (the default, and what a chain without ``tail`` does): the output has exactly the
   input's length, as before the option existed; restoration outputs stay aligned sample for
   sample with their sources (a DAW lays them over the originals) and ``--resume`` manifests of
-  existing chains stay valid (their digest is unchanged).
+  existing chains stay valid (their digest is unchanged; ``tail = 0`` is digested as no tail,
+  so adding it renders nothing anew).
 * ``tail = SECONDS`` (0 to ``TAIL_MAX_SECONDS``): exactly ``round(SECONDS * rate)`` samples of
   silence are pushed through the chain after the input; the output is that much longer.
 * ``tail = "auto"``: silence is pushed until the chain's output has stayed below

@@ -248,3 +248,14 @@ def test_a_convolution_rings_out_its_impulse_response(
     end = last_loud(reference, 44100, RATE)
     assert rendered.frames == end and 0.2 * RATE < end - 44100 <= 17640
     np.testing.assert_allclose(read_audio(tmp_path / "out.wav")[0], reference[:, :end], atol=1e-6)
+
+
+def test_tail_0_renders_as_no_tail_and_keeps_its_digest(tmp_path: Path) -> None:
+    """``tail = 0`` had its own digest, so adding it re-rendered every file of a ``--resume``.
+    A chain without ``tail`` keeps the digest it had before (the value computed then): the
+    manifests of existing users stay valid; a tail of seconds still renders anew."""
+    digests = {head: load_chain(chain_file(tmp_path, head)).digest
+               for head in ("", "tail = 0", "tail = 0.0", "tail = 0.5")}  # fmt: skip
+    assert digests[""] == "fc1a699038789e68"
+    assert digests["tail = 0"] == digests["tail = 0.0"] == digests[""]
+    assert digests["tail = 0.5"] != digests[""]
