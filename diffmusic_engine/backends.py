@@ -63,7 +63,8 @@ REGIONS = "regions"
 # The details key that lists the clicks a declick repaired: [[start, end], ...] in seconds.
 REPAIRED_CLICKS = "clicks"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
-# without importing diffusers (see :mod:`diffmusic_engine.options`).
+# without importing diffusers (see :mod:`diffmusic_engine.options`); its module also has
+# ``task_options(task)``, every option of a task whatever the damage (the task a flag names).
 OPTION_SPECS = {
     "dsp": "diffmusic_engine.dsp.options:options_for",
     "diffusion": "diffmusic_engine.diffusion.options:options_for",

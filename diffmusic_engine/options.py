@@ -150,6 +150,21 @@ def option_spec(backend: str, damage: Damage) -> dict[str, Option] | None:
     return {"seed": SEED, **getattr(importlib.import_module(module), function)(damage)}
 
 
+def task_of_option(name: str) -> str | None:
+    """The one task whose options hold ``name``, in any backend's table and for any damage
+    (each backend module's ``task_options``); ``None`` where several tasks or none take it. An
+    option flag given without ``--task`` names that task as a damage field does:
+    ``--sensitivity`` alone is declick's, ``--seed`` and the diffusion options are every
+    task's."""
+    from diffmusic_engine.damage import TASKS  # damage imports this module (SEED)
+
+    tasks = set()
+    for spec in OPTION_SPECS.values():
+        module = importlib.import_module(spec.split(":")[0])
+        tasks |= {task for task in TASKS if name in {"seed", *module.task_options(task)}}
+    return tasks.pop() if len(tasks) == 1 else None
+
+
 def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
     """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in."""
     spec = option_spec(backend, damage)

@@ -22,6 +22,7 @@ from diffmusic_engine.damage import (
     damage_from_dict,
 )
 from diffmusic_engine.errors import DamageError, InputError
+from diffmusic_engine.options import task_of_option
 from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import Progress, ProgressCallback
 
@@ -102,7 +103,8 @@ def add_damage_arguments(parser: argparse.ArgumentParser, *, degrade: bool = Fal
     group = parser.add_argument_group("damage")
     group.add_argument(
         "--task", choices=TASKS,
-        help="what damage to undo (or from --preset, or the flags given: --gap alone is inpaint)",
+        help="what damage to undo (or from --preset, or the flags given: --gap alone is inpaint, "
+        "--sensitivity alone declick)",
     )  # fmt: skip
     group.add_argument("--preset", metavar="NAME|FILE", help="a preset from presets/ or a file")
     group.add_argument(
@@ -148,7 +150,7 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         fields["task"] = args.task
     flags = _task_flags(args)
     if "task" not in fields:
-        fields["task"] = _task_of_flags(flags)
+        fields["task"] = _task_of_flags(flags, option_flags(args))
     given = {k: v for k, v in flags.items() if v is not None}
     return damage_from_dict(with_fields(fields, given)), options
 
@@ -173,10 +175,26 @@ def _task_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _task_of_flags(flags: dict[str, Any]) -> str:
-    """The one task the flags given belong to (``--gap`` alone: inpaint), for a command given
-    neither ``--task`` nor ``--preset``."""
-    tasks = sorted({TASK_OF_FIELD[name] for name, value in flags.items() if value is not None})
+# The backend options a flag gives (restore's and submit's backend arguments), by their names.
+FLAG_OPTIONS = (
+    "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
+    "sensitivity", "init", "init_strength",
+)  # fmt: skip
+
+
+def option_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend option flags given, by option name (a command without them: none)."""
+    given = {name: getattr(args, name, None) for name in FLAG_OPTIONS}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _task_of_flags(flags: dict[str, Any], options: dict[str, Any]) -> str:
+    """The one task the flags given belong to, for a command given neither ``--task`` nor
+    ``--preset``: a damage field's (``--gap`` alone: inpaint), or a backend option's that one
+    task alone takes (``--sensitivity`` alone: declick; :func:`task_of_option`)."""
+    named = {TASK_OF_FIELD[name] for name, value in flags.items() if value is not None}
+    named |= {task for name in options if (task := task_of_option(name))}
+    tasks = sorted(named)
     if len(tasks) == 1:
         return tasks[0]
     if not tasks:

@@ -14,6 +14,7 @@ from bridge.cli.common import (
     add_output_arguments,
     damage_from_args,
     emit,
+    option_flags,
     progress_reporter,
     refuse_overwriting,
     tell_outcome,
@@ -93,18 +94,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-FLAG_OPTIONS = (
-    "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
-    "sensitivity", "init", "init_strength",
-)  # fmt: skip
-
-
 def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) -> tuple[str, dict]:
     """The backend and its options: the preset's, then the given flags (``resolve_options``)."""
     backend = resolve_backend(args.backend, preset_options)
-    flags = {name: getattr(args, name, None) for name in FLAG_OPTIONS}
-    flags = {name: value for name, value in flags.items() if value is not None}
-    options = resolve_options(backend, preset_options, flags)
+    options = resolve_options(backend, preset_options, option_flags(args))
     return backend, with_model_keys(options)  # a local folder named from here
 
 

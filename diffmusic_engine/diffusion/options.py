@@ -57,6 +57,11 @@ def options_for(damage: Damage) -> dict[str, Option]:
     return OPTIONS
 
 
+def task_options(task: str) -> dict[str, Option]:
+    """Every option ``task`` takes: the same for every task."""
+    return OPTIONS
+
+
 def model_key(model: str) -> str:
     """The one name of ``model``: a local folder as its absolute path (``~`` expanded, relative
     to the current folder, no trailing slash), anything else (a hub id) as given. Every cache

@@ -96,6 +96,7 @@ WPE_BLOCK_BYTES = 256 * 2**20
 # the room estimate's share of a blind dereverb's progress (2 s of about 13 for 10 s of stereo)
 ROOM_SHARE = 0.15
 KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
+OPTIONS = {**BLIND_OPTIONS, **KNOWN_OPTIONS}  # every dereverb's (options_for picks the damage's)
 NO_ROOM = (
     "no room could be measured (too short, silent, or a steady sound with no rise and fall to "
     "read it from): nothing removed"

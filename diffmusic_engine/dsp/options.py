@@ -1,16 +1,18 @@
 """The dsp backend's option tables: each task declares ``OPTIONS`` next to its method.
 
-A task module ``dsp/<task>.py`` holds ``OPTIONS = {name: Option(...)}``, or, where the options
+A task module ``dsp/<task>.py`` holds ``OPTIONS = {name: Option(...)}``, and, where the options
 depend on the damage (dereverb: blind or with a known impulse response), a function
-``options_for(damage)``. :func:`options_for` finds them for the engine's one check
-(:func:`diffmusic_engine.options.check_options`); methods call :func:`parse_options` for their
-completed values.
+``options_for(damage)`` that picks those of ``OPTIONS`` the damage takes. :func:`options_for`
+finds them for the engine's one check (:func:`diffmusic_engine.options.check_options`);
+:func:`task_options` gives all of a task's (the task an option flag names); methods call
+:func:`parse_options` for their completed values.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from diffmusic_engine.options import SEED, Option, check_values
@@ -18,14 +20,23 @@ from diffmusic_engine.options import SEED, Option, check_values
 if TYPE_CHECKING:
     from diffmusic_engine.damage import Damage
 
-__all__ = ["Option", "options_for", "parse_options"]
+__all__ = ["Option", "options_for", "parse_options", "task_options"]
 
 
 def options_for(damage: Damage) -> dict[str, Option]:
     """The options of the dsp method for ``damage``'s task."""
-    module = importlib.import_module(f"diffmusic_engine.dsp.{damage.task.replace('-', '_')}")
+    module = _task_module(damage.task)
     finder = getattr(module, "options_for", None)
     return dict(finder(damage) if finder else module.OPTIONS)
+
+
+def task_options(task: str) -> dict[str, Option]:
+    """Every option the dsp method for ``task`` takes, whatever the damage."""
+    return dict(_task_module(task).OPTIONS)
+
+
+def _task_module(task: str) -> ModuleType:
+    return importlib.import_module(f"diffmusic_engine.dsp.{task.replace('-', '_')}")
 
 
 def parse_options(

@@ -438,3 +438,44 @@ def test_the_task_is_the_one_the_flags_given_belong_to(tmp_path, capsys, clip):
 def test_no_damage_field_belongs_to_two_tasks():
     named = [f.name for cls in DAMAGE_TYPES.values() for f in fields(cls)]
     assert len(named) == len(set(named)) == len(TASK_OF_FIELD)
+
+
+def test_an_option_flag_one_task_takes_names_it(tmp_path, capsys, cli_command):
+    """--sensitivity alone had been "no task: give --task or --preset": it is declick's option
+    alone (dsp/declick.py's table), so it names declick as --gap names inpaint. Run as a user
+    runs it (the process)."""
+    t = np.arange(SR) / SR
+    clicked = 0.3 * np.sin(2 * np.pi * 330 * t)
+    clicked[[5000, 12000]] += (0.6, -0.5)  # two one-sample clicks
+    source, out = tmp_path / "clicked.wav", tmp_path / "out.wav"
+    sf.write(source, clicked, SR, subtype="PCM_16")
+    argv = ["restore", str(source), "-o", str(out), "--sensitivity", "0.8", "--json"]
+    result = subprocess.run([*cli_command, *argv], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    details = json.loads(result.stdout.splitlines()[-1])["details"]
+    assert details["task"] == "declick" and len(details["clicks"]) == 2
+    for sample, (start, end) in zip((5000, 12000), details["clicks"], strict=True):
+        assert start <= sample / SR <= end
+    # --seed is every task's: it names none, beside declick's flag or alone
+    assert run_cli(capsys, [*argv[:4], "--seed", "3", "--sensitivity", "0.8", "--quiet"]) == (0, [])
+    no_task = (1, ["error: no task: give --task or --preset"])
+    assert run_cli(capsys, [*argv[:4], "--seed", "3"]) == no_task
+    code, err = run_cli(capsys, [*argv[:6], "--gap", "0.1:0.2"])  # flags of two tasks
+    assert (code, err) == (1, ["error: no task, and the flags given belong to declick and "
+                               "inpaint: give --task"])  # fmt: skip
+
+
+def test_an_option_names_a_task_only_where_one_task_alone_takes_it():
+    """From the option tables: an option of one dsp task's table names it (dereverb's
+    regularization only with a known impulse response); one of several tasks' tables (order:
+    declick and inpaint; n_fft: separate, super-resolution and dereverb), the seed and the
+    diffusion options (every task's) name none."""
+    from diffmusic_engine.options import task_of_option
+
+    names = ("sensitivity", "regularization", "momentum", "masks", "order", "n_fft", "iterations",
+             "seed", "steps", "init", "nothing")  # fmt: skip
+    named = {name: task_of_option(name) for name in names}
+    assert named == {"sensitivity": "declick", "regularization": "dereverb",
+                     "momentum": "phase-retrieval", "masks": "separate", "order": None,
+                     "n_fft": None, "iterations": None, "seed": None, "steps": None,
+                     "init": None, "nothing": None}  # fmt: skip

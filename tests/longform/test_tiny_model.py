@@ -231,7 +231,8 @@ def test_a_blank_model_an_absent_device_and_a_relative_folder(
     model folder was resolved in the daemon's folder (the client now sends it absolute)."""
     import argparse
 
-    from bridge.cli.restore import FLAG_OPTIONS, backend_from_args
+    from bridge.cli.common import FLAG_OPTIONS
+    from bridge.cli.restore import backend_from_args
 
     source, rir = take
     for model, extra, message in [
