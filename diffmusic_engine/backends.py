@@ -57,10 +57,12 @@ CHANNEL_LEVELS = "channel_levels"
 # The details key that gives the level (dB) a super-resolution's rebuilt band was added at: 0 as
 # measured, under 0 on a dark recording's peaky top (shown to the user then).
 REBUILT_LEVEL_DB = "rebuilt_level_db"
-# The details key that lists the stretches an inpaint re-estimated (the gaps and their crossfades,
-# merged where they overlap): [[first, stop), ...] in samples of the audio's rate.
+# The details key that lists the stretches an inpaint re-estimated, merged where they overlap:
+# [[first, stop), ...] in samples of the audio's rate. The dsp backend's are the gaps widened by
+# their crossfades; the diffusion backend's the gaps alone (its crossfades lie inside them).
 REGIONS = "regions"
-# The details key that lists the clicks a declick repaired: [[start, end], ...] in seconds.
+# The details key that lists the clicks a declick repaired: [[start, end], ...] in seconds (the
+# diffusion backend's: the clicks given, at whole samples).
 REPAIRED_CLICKS = "clicks"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`); its module also has

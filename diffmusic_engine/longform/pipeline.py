@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffmusic_engine.api import Restoration
 from diffmusic_engine.audio import resample
+from diffmusic_engine.backends import REGIONS, Restoration
 from diffmusic_engine.damage import (
     Damage,
     Declick,
@@ -397,15 +397,14 @@ def _inpaint(
         # the top band is replicated from the spliced track, then the fill with it is spliced
         replicated = _replicate_top_band(fill, out, sample_rate, ranges, rate)
         if replicated is not None:
-            out, high_band = (
-                gaps.splice(audio, replicated, ranges, crossfade),
-                "dsp band replication",
-            )
+            out = gaps.splice(audio, replicated, ranges, crossfade)
+            high_band = "dsp band replication"
     details = {
         "windows": len(plan),
         "window_samples": plan.length,
         "rows": len(plan) * len(signals),
         "gaps": len(ranges),
+        REGIONS: [[first, stop] for first, stop in ranges],  # all it changed: fades lie inside
         "high_band": high_band,
         **init_details,
     }
@@ -487,7 +486,8 @@ def _declick(
     """The model's estimate in the given click spans only (``check_supported`` asks for them);
     (restored, removed) as dsp's."""
     (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
-    return spans.declicked(audio, estimate, damage, sample_rate), details
+    tracks, repaired = spans.declicked(audio, estimate, damage, sample_rate)
+    return tracks, {**details, **repaired}
 
 
 _TASKS: dict[type, Callable[..., tuple[tuple[np.ndarray, ...], dict[str, Any]]]] = {

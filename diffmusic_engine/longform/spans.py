@@ -5,17 +5,23 @@ Declip does the same through ``operators.declip.consistent_with_clipping``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from diffmusic_engine.backends import REPAIRED_CLICKS
 from diffmusic_engine.damage import Declick, gap_samples
 
 
 def declicked(
     audio: np.ndarray, estimate: np.ndarray, damage: Declick, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(restored, removed): the estimate inside the click spans ``damage.clicks`` only."""
-    out = audio.copy()
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """(restored, removed): the estimate inside the click spans ``damage.clicks`` only; and the
+    details that list those spans (:data:`REPAIRED_CLICKS`, in seconds at whole samples, as the
+    dsp backend's), which ``restore --spectrogram`` zooms on."""
+    out, repaired = audio.copy(), []
     for gap in damage.clicks:
         first, stop = gap_samples(gap, sample_rate)
         out[:, first:stop] = estimate[:, first:stop]
-    return out, audio - out
+        repaired.append([first / sample_rate, stop / sample_rate])
+    return (out, audio - out), {REPAIRED_CLICKS: repaired}

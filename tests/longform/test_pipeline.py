@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from diffmusic_engine.audio import resample
+from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Gap, Inpaint, Separate
 from diffmusic_engine.longform import SolverSettings, WindowSolver, restore_long
 from diffmusic_engine.longform import bands as bands_module
@@ -73,6 +74,9 @@ def test_inpainting_is_bit_identical_outside_the_gaps(adapter, music_48k, monkey
     for a, b in ranges:
         outside[a:b] = False
     assert np.array_equal(out[:, outside], music_48k[:, outside])
+    # what the details report it changed (restore --spectrogram zooms on it): the gaps at
+    # 48 kHz, their 2 ms crossfades inside them
+    assert result.details[REGIONS] == [[24000, 26400], [28800, 29760], [144000, 158400]]
     # inside: the crossfade from the input into the fill (0.25 in L, 0 in R: mid 0.25, side 0.25)
     a, b = ranges[2]
     ramp = taper(b - a, 96)

@@ -17,6 +17,7 @@ import pytest
 from bridge.cli import main
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.backends import FOUND_GAPS, REGIONS, REPAIRED_CLICKS
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
@@ -54,15 +55,32 @@ def gapped(tiny_model):
     return damaged, damage
 
 
+# the gapped fixture's gaps 0.8-0.85 s and 2.0-2.2 s at 44.1 kHz, rounded to whole samples: all
+# the diffusion fill changes (its crossfades lie inside the gaps; dsp's widen them by theirs)
+GAPPED_REGIONS = [[35280, 37485], [88200, 97020]]
+
+
 def test_inpainting_is_bit_identical_outside_the_gaps(tiny_model, gapped):
     damaged, damage = gapped
-    out = restore(damaged, 44100, damage, backend="diffusion",
-                  options={"model": tiny_model, **FAST}).audio  # fmt: skip
+    result = restore(damaged, 44100, damage, backend="diffusion",
+                     options={"model": tiny_model, **FAST})  # fmt: skip
+    out = result.audio
+    assert result.details[REGIONS] == GAPPED_REGIONS  # as dsp's, for --spectrogram to zoom on
     outside = np.ones(damaged.shape[-1], bool)
     for a, b in full_rate_ranges(damage.gaps, 44100, damaged.shape[-1]):
         outside[a:b] = False
         assert np.abs(out[:, a + 100 : b - 100]).max() > 0  # the dropout was filled
     assert np.array_equal(out[:, outside], damaged[:, outside])
+
+
+def test_the_regions_filled_are_reported_where_the_dropouts_were_found(tiny_model, gapped):
+    """``gaps="auto"``: details[REGIONS] are the dropouts found, the gaps given to degrade (the
+    diffusion backend had reported none, and --spectrogram drew the whole file unmarked)."""
+    damaged, _ = gapped
+    found = restore(damaged, 44100, Inpaint(gaps="auto"), backend="diffusion",
+                    options={"model": tiny_model, **FAST})  # fmt: skip
+    assert found.details[REGIONS] == GAPPED_REGIONS
+    assert found.details[FOUND_GAPS] == [[0.8, 0.85], [2.0, 2.2]]
 
 
 def test_declip_and_declick_change_only_the_damaged_samples(tiny_model, gapped):
@@ -79,7 +97,10 @@ def test_declip_and_declick_change_only_the_damaged_samples(tiny_model, gapped):
     assert held.mean() < 0.99 and np.array_equal(out[held], clipped[held])
     assert np.all(np.abs(out[~held]) >= 0.2 * (1 - 1e-4))  # beyond the level, as clipping says
     click = Declick(clicks=(Gap(0.25, 0.251),))
-    restored, removed = restore(music, 44100, click, backend="diffusion", options=options).tracks
+    declicked = restore(music, 44100, click, backend="diffusion", options=options)
+    restored, removed = declicked.tracks
+    # 0.25-0.251 s at whole samples (11025-11069), as dsp's clicks, for --spectrogram to zoom on
+    assert declicked.details[REPAIRED_CLICKS] == [[0.25, 11069 / 44100]]
     outside = np.ones(music.shape[-1], bool)
     outside[round(0.25 * 44100) : round(0.251 * 44100)] = False
     assert np.array_equal(restored[:, outside], music[:, outside])
@@ -167,6 +188,32 @@ def test_the_guidance_dtype_flag_reaches_the_solver(tiny_model, take, tmp_path, 
     assert done["details"]["guidance_dtype"] == "bfloat16"
     assert main(command) == 0
     assert not np.array_equal(read_audio(tmp_path / "out.wav")[0], bf16)  # it guided in bf16
+
+
+def test_the_picture_of_a_found_dropout_zooms_on_it_as_dsp_s(tiny_model, tmp_path, capsys,
+                                                             monkeypatch):  # fmt: skip
+    """``restore --gap auto --spectrogram``: zoomed on the dropout filled, its edges dashed, as
+    the dsp backend's picture of the same regions (the diffusion one had been the whole file,
+    unmarked). dsp with --crossfade 0 fills the gaps alone, as the diffusion backend does."""
+    import diffmusic_engine.evaluation.plots as plots
+    from bridge.cli.picture import PAD_S
+
+    views = []
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        views.append(view), path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+    audio = music_excerpt(duration=1.0, sample_rate=44100, channels=2, seed=4)
+    audio[:, 17640:22050] = 0.0  # a dropout at 0.4-0.5 s
+    source, png = tmp_path / "dropout.wav", str(tmp_path / "look.png")
+    write_audio(source, audio, 44100)
+    argv = restore_command(source, tmp_path / "diffusion.wav", "inpaint", None, tiny_model)
+    argv[argv.index("0.30:0.40")] = "auto"
+    assert main([*argv, "--spectrogram", png]) == 0
+    dsp = ["restore", str(source), "-o", str(tmp_path / "dsp.wav"), "--gap", "auto"]
+    assert main([*dsp, "--crossfade", "0", "--spectrogram", png]) == 0
+    capsys.readouterr()
+    diffusion_view, dsp_view = views
+    assert diffusion_view["marks"] == dsp_view["marks"] == (0.4, 0.5)
+    assert diffusion_view["span"] == dsp_view["span"] == pytest.approx((0.4 - PAD_S, 0.5 + PAD_S))
 
 
 def test_the_console_command_separates_into_a_folder(tiny_model, take, tmp_path, cli_command):
