@@ -147,7 +147,12 @@ def option_spec(backend: str, damage: Damage) -> dict[str, Option] | None:
     if backend not in OPTION_SPECS:
         return None
     module, function = OPTION_SPECS[backend].split(":")
-    return {"seed": SEED, **getattr(importlib.import_module(module), function)(damage)}
+    return with_seed(getattr(importlib.import_module(module), function)(damage))
+
+
+def with_seed(spec: Mapping[str, Option]) -> dict[str, Option]:
+    """``spec`` and the seed, which every task of every backend takes."""
+    return {"seed": SEED, **spec}
 
 
 def task_of_option(name: str) -> str | None:
@@ -161,7 +166,7 @@ def task_of_option(name: str) -> str | None:
     tasks = set()
     for spec in OPTION_SPECS.values():
         module = importlib.import_module(spec.split(":")[0])
-        tasks |= {task for task in TASKS if name in {"seed", *module.task_options(task)}}
+        tasks |= {task for task in TASKS if name in with_seed(module.task_options(task))}
     return tasks.pop() if len(tasks) == 1 else None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.notes import notes_of
-from diffmusic_engine.backends import UNCHANGED, Restoration
+from diffmusic_engine.backends import BACKENDS, UNCHANGED, Restoration
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASK_OF_FIELD,
@@ -21,6 +21,7 @@ from diffmusic_engine.damage import (
     Gap,
     damage_from_dict,
 )
+from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import task_of_option
 from diffmusic_engine.preset_files import load_preset, with_fields
@@ -175,7 +176,40 @@ def _task_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-# The backend options a flag gives (restore's and submit's backend arguments), by their names.
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and the diffusion backend's options."""
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=tuple(BACKENDS), help="default: dsp (or the preset's)")
+    group.add_argument("--model", metavar="ID_OR_PATH", help="diffusion: hub id or local folder")
+    group.add_argument("--sampler", choices=SAMPLERS, help="diffusion: sampler")
+    group.add_argument(
+        "--no-vmc", dest="vmc", action="store_false", default=None,
+        help="diffusion: guide on the decoder output, not the vocoder mel",
+    )  # fmt: skip
+    group.add_argument("--steps", type=int, metavar="N", help="diffusion: DDIM steps")
+    group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
+    group.add_argument("--seed", type=int, metavar="S", help="random seed")
+    group.add_argument(
+        "--sensitivity", type=float, metavar="0..1", help="dsp declick: 1 finds fainter clicks"
+    )
+    group.add_argument("--prompt", metavar="TEXT", help="diffusion: optional text prompt")
+    group.add_argument("--device", metavar="cpu|cuda[:N]|mps", help="diffusion: device")
+    group.add_argument(
+        "--guidance-dtype", choices=GUIDANCE_DTYPES,
+        help="diffusion: precision of the decoder and vocoder while they carry the guidance "
+        "gradient (default float32; bfloat16 about halves their cost, see README)",
+    )  # fmt: skip
+    group.add_argument(
+        "--init", choices=INITS,
+        help="diffusion inpaint: start from noise (default) or from the dsp pattern fill (SDEdit)",
+    )  # fmt: skip
+    group.add_argument(
+        "--init-strength", type=float, metavar="0..1",
+        help="diffusion --init pattern: fraction of the steps run from the fill (default 0.5)",
+    )  # fmt: skip
+
+
+# The backend options the flags above give (restore's, submit's and serve's), by their names.
 FLAG_OPTIONS = (
     "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
     "sensitivity", "init", "init_strength",
@@ -193,7 +227,8 @@ def _task_of_flags(flags: dict[str, Any], options: dict[str, Any]) -> str:
     ``--preset``: a damage field's (``--gap`` alone: inpaint), or a backend option's that one
     task alone takes (``--sensitivity`` alone: declick; :func:`task_of_option`)."""
     named = {TASK_OF_FIELD[name] for name, value in flags.items() if value is not None}
-    named |= {task for name in options if (task := task_of_option(name))}
+    if not named:  # only then: the option tables import every dsp task (and torch, for submit)
+        named = {task for name in options if (task := task_of_option(name))}
     tasks = sorted(named)
     if len(tasks) == 1:
         return tasks[0]

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from bridge.cli.common import add_output_arguments, emit
-from bridge.cli.restore import add_backend_arguments, backend_from_args
+from bridge.cli.common import add_backend_arguments, add_output_arguments, emit
+from bridge.cli.restore import backend_from_args
 from diffmusic_engine.damage import TASKS
 from diffmusic_engine.errors import InputError
 

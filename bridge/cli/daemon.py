@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge.cli.common import (
     MAX_WAIT_SECONDS,
+    add_backend_arguments,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
@@ -28,7 +29,6 @@ from bridge.cli.common import (
     whole_number,
 )
 from bridge.cli.restore import (
-    add_backend_arguments,
     backend_from_args,
     check_output,
     output_paths,

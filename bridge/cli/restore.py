@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bridge.cli.common import (
+    add_backend_arguments,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
@@ -30,13 +31,13 @@ from diffmusic_engine.audio import (
     write_tracks,
 )
 from diffmusic_engine.damage import Damage
-from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS, with_model_keys
+from diffmusic_engine.diffusion.options import with_model_keys
 from diffmusic_engine.errors import DamageError, OutputError
 from diffmusic_engine.options import resolve_backend, resolve_options
 
 if TYPE_CHECKING:
     from diffmusic_engine.api import Restoration
-from diffmusic_engine.backends import BACKENDS, OUTPUT_GAIN_DB
+from diffmusic_engine.backends import OUTPUT_GAIN_DB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,39 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_output_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and the diffusion backend's options."""
-    group = parser.add_argument_group("backend")
-    group.add_argument("--backend", choices=tuple(BACKENDS), help="default: dsp (or the preset's)")
-    group.add_argument("--model", metavar="ID_OR_PATH", help="diffusion: hub id or local folder")
-    group.add_argument("--sampler", choices=SAMPLERS, help="diffusion: sampler")
-    group.add_argument(
-        "--no-vmc", dest="vmc", action="store_false", default=None,
-        help="diffusion: guide on the decoder output, not the vocoder mel",
-    )  # fmt: skip
-    group.add_argument("--steps", type=int, metavar="N", help="diffusion: DDIM steps")
-    group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
-    group.add_argument("--seed", type=int, metavar="S", help="random seed")
-    group.add_argument(
-        "--sensitivity", type=float, metavar="0..1", help="dsp declick: 1 finds fainter clicks"
-    )
-    group.add_argument("--prompt", metavar="TEXT", help="diffusion: optional text prompt")
-    group.add_argument("--device", metavar="cpu|cuda[:N]|mps", help="diffusion: device")
-    group.add_argument(
-        "--guidance-dtype", choices=GUIDANCE_DTYPES,
-        help="diffusion: precision of the decoder and vocoder while they carry the guidance "
-        "gradient (default float32; bfloat16 about halves their cost, see README)",
-    )  # fmt: skip
-    group.add_argument(
-        "--init", choices=INITS,
-        help="diffusion inpaint: start from noise (default) or from the dsp pattern fill (SDEdit)",
-    )  # fmt: skip
-    group.add_argument(
-        "--init-strength", type=float, metavar="0..1",
-        help="diffusion --init pattern: fraction of the steps run from the fill (default 0.5)",
-    )  # fmt: skip
 
 
 def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) -> tuple[str, dict]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from diffmusic_engine.options import SEED, Option, check_values
+from diffmusic_engine.options import Option, check_values, with_seed
 
 if TYPE_CHECKING:
     from diffmusic_engine.damage import Damage
@@ -43,4 +43,4 @@ def parse_options(
     task: str, options: Mapping[str, Any], spec: Mapping[str, Option]
 ) -> dict[str, Any]:
     """``options`` checked against ``spec`` (plus ``seed``) and completed with its defaults."""
-    return check_values(f"dsp {task}", options, {"seed": SEED, **spec})
+    return check_values(f"dsp {task}", options, with_seed(spec))

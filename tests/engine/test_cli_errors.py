@@ -460,9 +460,12 @@ def test_an_option_flag_one_task_takes_names_it(tmp_path, capsys, cli_command):
     assert run_cli(capsys, [*argv[:4], "--seed", "3", "--sensitivity", "0.8", "--quiet"]) == (0, [])
     no_task = (1, ["error: no task: give --task or --preset"])
     assert run_cli(capsys, [*argv[:4], "--seed", "3"]) == no_task
-    code, err = run_cli(capsys, [*argv[:6], "--gap", "0.1:0.2"])  # flags of two tasks
-    assert (code, err) == (1, ["error: no task, and the flags given belong to declick and "
-                               "inpaint: give --task"])  # fmt: skip
+    # a damage flag names the task first (the option tables are not read: they load every dsp
+    # task, torch with them, and submit starts in a quarter of a second without); declick's
+    # option is then refused by inpaint's table, in one line
+    code, err = run_cli(capsys, [*argv[:6], "--gap", "0.1:0.2"])
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("error: dsp inpaint: unknown option(s) sensitivity")
 
 
 def test_an_option_names_a_task_only_where_one_task_alone_takes_it():

@@ -86,7 +86,8 @@ def test_pattern_init_is_for_inpainting_only():
 def test_the_restore_flags_give_init_and_strength():
     import argparse
 
-    from bridge.cli.restore import add_backend_arguments, backend_from_args
+    from bridge.cli.common import add_backend_arguments
+    from bridge.cli.restore import backend_from_args
 
     parser = argparse.ArgumentParser()
     add_backend_arguments(parser)
