@@ -158,9 +158,9 @@ def with_seed(spec: Mapping[str, Option]) -> dict[str, Option]:
 def task_of_option(name: str) -> str | None:
     """The one task whose options hold ``name``, in any backend's table and for any damage
     (each backend module's ``task_options``); ``None`` where several tasks or none take it. An
-    option flag given without ``--task`` names that task as a damage field does:
+    option flag given without ``--task``, ``--preset`` or a damage flag names that task:
     ``--sensitivity`` alone is declick's, ``--seed`` and the diffusion options are every
-    task's."""
+    task's. It imports every backend's task modules (dsp's load torch): call it only then."""
     from diffmusic_engine.damage import TASKS  # damage imports this module (SEED)
 
     tasks = set()
