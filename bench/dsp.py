@@ -82,7 +82,10 @@ def cases(seconds: float, folder: Path) -> dict[str, tuple[str, Callable[[], tup
         "super-resolution": ("cutoff 8 kHz, SBR", super_resolution),
         "phase-retrieval": ("fast Griffin-Lim, 100 iterations", phase_retrieval),
         "dereverb-known": ("Wiener deconvolution, RT60 0.6 s", dereverb(blind=False)),
-        "dereverb-blind": ("room estimate, bounded WPE, RT60 0.6 s", dereverb(blind=True)),
+        "dereverb-blind": (
+            "room estimate, bounded WPE, late mask, RT60 0.6 s",
+            dereverb(blind=True),
+        ),
         "separate-2": ("HPSS soft masks", separate(2)),
         "separate-3": ("NMF soft masks", separate(3)),
     }

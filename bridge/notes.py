@@ -14,6 +14,7 @@ from diffmusic_engine.backends import (
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
+    LATE_MASK_NOTE,
     OUTPUT_GAIN_DB,
     PAUSES,
     REBUILT_LEVEL_DB,
@@ -51,6 +52,8 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         ))  # fmt: skip
     if (gain := details.get(OUTPUT_GAIN_DB)) is not None:  # a declipped track over full scale
         notes.append(_note(_lowered_line(-gain)))
+    if line := details.get(LATE_MASK_NOTE):  # blind dereverb under 32 kHz: WPE alone
+        notes.append(_note(line))
     return notes
 
 

@@ -57,6 +57,9 @@ CHANNEL_LEVELS = "channel_levels"
 # The details key that gives the level (dB) a super-resolution's rebuilt band was added at: 0 as
 # measured, under 0 on a dark recording's peaky top (shown to the user then).
 REBUILT_LEVEL_DB = "rebuilt_level_db"
+# The details key that says a blind dereverb ran WPE without its late-reverberation mask (a
+# sample rate under the mask's 32 kHz): one line, shown to the user.
+LATE_MASK_NOTE = "late_mask_note"
 # The details key that lists the stretches an inpaint re-estimated, merged where they overlap:
 # [[first, stop), ...] in samples of the audio's rate. The dsp backend's are the gaps widened by
 # their crossfades; the diffusion backend's the gaps alone (its crossfades lie inside them).

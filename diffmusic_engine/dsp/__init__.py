@@ -1,4 +1,5 @@
-"""The classical backend (``backend="dsp"``): CPU only, no weights. One module per task.
+"""The classical backend (``backend="dsp"``): CPU only, no pretrained prior (one small learned
+mask for blind dereverb, its weights in the package). One module per task.
 
 ========================  ==================================================================
 task                      method (module)
@@ -7,7 +8,8 @@ task                      method (module)
                           copies the best-matching passage of the song (:mod:`.pattern`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
 ``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
-``dereverb``              blind: WPE bounded by the estimated room; else Wiener
+``dereverb``              blind: WPE bounded by the estimated room, then a learned late
+                          mask told the room (:mod:`.late_mask`); else Wiener
 ``separate``              declines; HPSS or NMF soft masks when named (:mod:`.separate`)
 ``declick``               AR-residual detection, Janssen inpainting (:mod:`.declick`)
 ``declip``                A-SPADE, consistent with the clipping (:mod:`.declip`)

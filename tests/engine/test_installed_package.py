@@ -1,5 +1,6 @@
 """What a regular (non-editable) install gets: the wheel built from this tree, installed into a
-folder and imported from there, finds every preset (they live at the source's top level)."""
+folder and imported from there, finds every preset (they live at the source's top level) and
+the late-reverberation mask's weights (package data)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 for name in names:
     load_preset(name)
 chains = sorted(p.name for p in PRESETS_DIR.glob("chains/*"))
-print(json.dumps([str(PRESETS_DIR), names, chains]))
+from diffmusic_engine.dsp.late_mask import MODEL_FILE, shipped_net
+print(json.dumps([str(PRESETS_DIR), names, chains, str(MODEL_FILE), len(shipped_net().weights)]))
 """
 
 
@@ -58,7 +60,8 @@ def test_a_wheel_install_finds_every_preset(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(site)}
     run = [sys.executable, "-c", PROBE]
     out = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
-    where, names, chains = json.loads(out.stdout)
-    assert Path(where).is_relative_to(site)
+    where, names, chains, weights, arrays = json.loads(out.stdout)
+    assert Path(where).is_relative_to(site) and Path(weights).is_relative_to(site)
+    assert arrays == 2 * (2 + 2 * 6)  # weight and bias: input, 6 dilated + 6 mixes, output
     assert names == sorted(p.stem for p in (ROOT / "presets").glob("*.toml"))
     assert chains == sorted(p.name for p in (ROOT / "presets/chains").iterdir())
