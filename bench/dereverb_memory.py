@@ -8,8 +8,9 @@ and channel); nara_wpe's working set is capped per chunk (``WPE_BLOCK_BYTES``). 
 runs in a fresh subprocess (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) on synthetic stereo
 44.1 kHz music in a 1.5 s room; the peak of a subprocess that only imports the same modules is
 printed too. Target: at most 0.4 GiB more per minute of stereo than the shortest file.
-Measured with ``--minutes 1 3`` on 2 cores: 842 and 1390 MiB, 0.27 GiB per minute (``make
-bench``'s 0.5 and 1.5 min: 0.36, as clips under ~76 s keep WPE's full chunks). Before the
+Measured with ``--minutes 1 3`` on 2 cores: 943 and 1475 MiB, 0.26 GiB per minute, with the
+late mask after WPE (before it: 842 and 1390 MiB, 0.27; ``make bench``'s 0.5 and 1.5 min:
+0.36, as clips under ~76 s keep WPE's full chunks). Before the
 STFT was held once: 1231 and 2774 MiB, 0.75 GiB per minute; held once but chunks of 64 bins
 whatever the length: 877 and 1704 MiB, 0.40 GiB per minute.
 """

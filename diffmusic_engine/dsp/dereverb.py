@@ -188,8 +188,8 @@ def dereverb_in_room(
     )  # fmt: skip
     late_db = 0.0
     if masking:
-        wet, late_db = suppress_late(audio, wet, sample_rate, room, opts["late_mask"])
-        report(callback, 1, 1, "dereverb")
+        wet, late_db = suppress_late(audio, wet, sample_rate, room, opts["late_mask"],
+                                     callback=part_of(callback, 1 - MASK_SHARE, 1.0))  # fmt: skip
     elif opts["late_mask"] > 0:
         details[LATE_MASK_NOTE] = (
             f"the late-reverberation mask needs {late_mask.MIN_RATE / 1000:.0f} kHz or more: "
@@ -213,12 +213,16 @@ def suppress_late(
     room: RoomEstimate,
     share: float,
     net: late_mask.MaskNet | None = None,
+    callback: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, float]:
     """``wpe_out`` through the learned late-reverberation mask read from the reverberant
     ``observed`` in ``room`` at ``share`` of its dB (:mod:`diffmusic_engine.dsp.late_mask`), and
-    the energy it took (dB)."""
+    the energy it took (dB). Progress (and cancellation) after the gains and each channel."""
+    steps = 1 + len(wpe_out)
     gains = late_mask.band_gains_db(observed, sample_rate, room, net)
-    out = late_mask.apply_mask(wpe_out, sample_rate, gains, share)
+    report(callback, 1, steps, "dereverb")
+    out = late_mask.apply_mask(wpe_out, sample_rate, gains, share,
+                               callback=part_of(callback, 1 / steps, 1.0))  # fmt: skip
     return out, removed_db(wpe_out, out)
 
 

@@ -45,6 +45,7 @@ import numpy as np
 from scipy.special import expit
 
 from diffmusic_engine.errors import ModelError
+from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.room import RoomEstimate
 
 MODEL_FILE = Path(__file__).with_name("late_mask.npz")
@@ -187,18 +188,21 @@ def bin_gains(gains_db: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def apply_mask(
-    audio: np.ndarray, sample_rate: int, gains_db: np.ndarray, share: float
+    audio: np.ndarray,
+    sample_rate: int,
+    gains_db: np.ndarray,
+    share: float,
+    callback: ProgressCallback | None = None,
 ) -> np.ndarray:
     """``audio`` (``(channels, samples)``) with each channel's STFT times ``10^(share G / 20)``
-    (``G`` from :func:`band_gains_db`, frames as ``stft``'s)."""
+    (``G`` from :func:`band_gains_db`, frames as ``stft``'s); progress after each channel."""
     import librosa
 
     n_fft, hop = analysis(sample_rate)
     scale = (10 ** (share * bin_gains(gains_db, sample_rate) / 20)).astype(np.float32)
-    out = [
-        librosa.istft(
-            stft(channel, sample_rate) * scale, n_fft=n_fft, hop_length=hop, length=audio.shape[-1]
-        )  # fmt: skip
-        for channel in audio
-    ]
-    return np.stack(out).astype(np.float32)
+    out = np.empty(audio.shape, np.float32)
+    for c, channel in enumerate(audio):
+        spectrum = stft(channel, sample_rate) * scale
+        out[c] = librosa.istft(spectrum, n_fft=n_fft, hop_length=hop, length=audio.shape[-1])
+        report(callback, c + 1, len(audio), "dereverb")
+    return out

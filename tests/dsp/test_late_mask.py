@@ -79,13 +79,26 @@ def test_the_mask_reads_the_same_frames_at_48_khz(hall):
 
 
 def test_progress_runs_through_wpe_then_the_mask(hall):
-    """WPE's chunks take the job to 1 - MASK_SHARE, the mask the rest; never backwards."""
+    """WPE's chunks take the job to 1 - MASK_SHARE, the mask the rest in three steps (its gains,
+    then each of the two channels); never backwards."""
     from diffmusic_engine.dsp.dereverb import MASK_SHARE
 
     fractions = [p.fraction for p in hall[-1]]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert fractions[-2] == pytest.approx(1 - MASK_SHARE, abs=1e-3)
-    assert {p.stage for p in hall[-1]} == {"dereverb"}
+    assert fractions == sorted(fractions) and {p.stage for p in hall[-1]} == {"dereverb"}
+    start = 1 - MASK_SHARE
+    expected = [start, start + MASK_SHARE / 3, start + 2 * MASK_SHARE / 3, 1.0]
+    assert fractions[-4:] == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_job_can_be_cancelled_inside_the_mask(hall, recorder):
+    """The mask reports after each channel, and a cancel there stops the job."""
+    from diffmusic_engine.errors import Cancelled
+
+    _, wet, room, _, _, progress = hall
+    stopper = recorder(cancel_at=len(progress) - 1)  # at the first channel's report
+    with pytest.raises(Cancelled):
+        dereverb_in_room(wet, SR, room, {}, stopper)
+    assert stopper.fractions[-1] == pytest.approx(0.9 + 0.2 / 3, abs=1e-3)
 
 
 def test_the_room_told_decides_how_much_is_taken(hall):
