@@ -150,8 +150,8 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
             fields, options = {}, {}
         fields["task"] = args.task
     flags = _task_flags(args)
-    if "task" not in fields:
-        fields["task"] = _task_of_flags(flags, option_flags(args))
+    if "task" not in fields:  # a preset's options name a task as option flags do
+        fields["task"] = _task_of_flags(flags, {**options, **option_flags(args)}, args.preset)
     given = {k: v for k, v in flags.items() if v is not None}
     return damage_from_dict(with_fields(fields, given)), options
 
@@ -222,16 +222,20 @@ def option_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def _task_of_flags(flags: dict[str, Any], options: dict[str, Any]) -> str:
-    """The one task the flags given belong to, for a command given neither ``--task`` nor
-    ``--preset``: a damage field's (``--gap`` alone: inpaint), or a backend option's that one
-    task alone takes (``--sensitivity`` alone: declick; :func:`task_of_option`)."""
+def _task_of_flags(flags: dict[str, Any], options: dict[str, Any], preset: str | None) -> str:
+    """The one task the flags given belong to, for a command given neither ``--task`` nor a
+    ``--preset`` that names one: a damage field's (``--gap`` alone: inpaint), or a backend
+    option's (flag or the preset's) that one task alone takes (``--sensitivity`` alone: declick;
+    :func:`task_of_option`)."""
     named = {TASK_OF_FIELD[name] for name, value in flags.items() if value is not None}
     if not named:  # only then: the option tables import every dsp task (and torch, for submit)
         named = {task for name in options if (task := task_of_option(name))}
     tasks = sorted(named)
     if len(tasks) == 1:
         return tasks[0]
+    if not tasks and preset:
+        raise DamageError(f"no task: the preset {preset} names none; give --task, or set "
+                          "task = \"...\" in the preset")  # fmt: skip
     if not tasks:
         raise DamageError("no task: give --task or --preset")
     raise DamageError(f"no task, and the flags given belong to {' and '.join(tasks)}: give --task")

@@ -468,6 +468,30 @@ def test_an_option_flag_one_task_takes_names_it(tmp_path, capsys, cli_command):
     assert err[0].startswith("error: dsp inpaint: unknown option(s) sensitivity")
 
 
+def test_a_presets_options_name_its_task_as_flags_do(tmp_path, capsys):
+    """A preset file with options and no task had answered "no task: give --task or --preset"
+    though a preset was given: its options now name the task as option flags do (declick's
+    sensitivity: declick, both clicks found), and where they name none the error says the preset
+    names no task."""
+    t = np.arange(SR) / SR
+    clicked = 0.3 * np.sin(2 * np.pi * 330 * t)
+    clicked[[5000, 12000]] += (0.6, -0.5)  # two one-sample clicks
+    source, out = tmp_path / "clicked.wav", tmp_path / "out.wav"
+    sf.write(source, clicked, SR, subtype="PCM_16")
+    declick, seeded = tmp_path / "declick.toml", tmp_path / "seeded.toml"
+    declick.write_text('[options]\nbackend = "dsp"\nsensitivity = 0.8\n')
+    seeded.write_text("[options]\nseed = 3\n")
+    argv = ["restore", str(source), "-o", str(out), "--quiet", "--preset"]
+    assert run_cli(capsys, [*argv, str(declick)]) == (0, [])
+    removed, _ = sf.read(tmp_path / "out_removed.wav")
+    assert np.argsort(np.abs(removed))[-2:].tolist() in ([5000, 12000], [12000, 5000])
+    code, err = run_cli(capsys, [*argv, str(seeded)])
+    assert code == 1 and err == [
+        f'error: no task: the preset {seeded} names none; give --task, or set task = "..." in '
+        "the preset"
+    ]
+
+
 def test_an_option_names_a_task_only_where_one_task_alone_takes_it():
     """From the option tables: an option of one dsp task's table names it (dereverb's
     regularization only with a known impulse response); one of several tasks' tables (order:
