@@ -28,9 +28,10 @@ which checks that this forward pass equals its own.
 
 Measured (docs/results.md, "Shipped: bounded WPE, then the room-told late mask"): without the
 room the same network did harm after WPE (the worst recording 1.013x the input's distance in a
-2.5 s hall, 1.055x in a 0.5 s one); told the room, at ``s = 0.5``, every one of bench.rooms' 14
+2.5 s hall, 1.055x in a 0.5 s one); told the room, at ``s = 0.6``, every one of bench.rooms' 14
 rooms came closer to the dry source than bounded WPE alone, held-out songs' worst recording at
-0.996x; at the full dB (``s = 1``) a 0.5 s room's worst reached 1.020x, hence 0.5. The room is
+0.996x (as at 0.4 and 0.5, whose long rooms gained less: the 2.5 s -8 dB hall 0.905 and 0.898
+against 0.893); at the full dB (``s = 1``) a 0.5 s room's worst reached 1.020x. The room is
 what bounds it: it has no energy limit of its own as WPE has (``removal_limit_db``), since its
 target, the first 46 ms, is what that limit leaves; told a dry room it takes little (tested).
 """
