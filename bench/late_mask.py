@@ -51,7 +51,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.rooms import DRY_DRR_DB, DRY_RT60, EVAL_ROOMS, eval_room, random_room, sources
+from bench.rooms import (
+    DRY_DRR_DB,
+    DRY_RT60,
+    EVAL_ROOMS,
+    FIT_DRR_DB,
+    FIT_RT60_S,
+    eval_room,
+    random_room,
+    sources,
+)
 from diffmusic_engine.atomic import replacing, write_text_atomic
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.dsp import late_mask as lm
@@ -106,12 +115,12 @@ def training_room(rng: np.random.Generator, rate: int, channels: int):
         return random_room(rng, False, rate, 1)[0]
     if kind == "reflections":
         bands = random_room(rng, False, rate, 1)[1]
-        drr = float(rng.uniform(-10.0, 5.0))
+        drr = float(rng.uniform(*FIT_DRR_DB))
         return two_slope_rir(bands, drr, rate, channels=channels,
                              seed=int(rng.integers(2**31)), fast=1.0)  # fmt: skip
     size = rng.uniform((4.0, 3.0, 2.5), (25.0, 18.0, 10.0))
     source, microphone = (rng.uniform(0.5, size - 0.5) for _ in range(2))
-    rt60 = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))
+    rt60 = float(np.exp(rng.uniform(*np.log(FIT_RT60_S))))
     try:
         return image_source_rir(rt60, tuple(size), tuple(source), tuple(microphone), rate,
                                 max_order=40)[None]  # fmt: skip
