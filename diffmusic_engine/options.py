@@ -175,18 +175,37 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
     spec = option_spec(backend, damage)
     if spec is None:
         return dict(options)
-    return check_values(f"{backend} {damage.task}", options, spec)
+    unknown = set(options) - set(spec)
+    elsewhere = {  # an unknown option another backend takes for this task: say which
+        name: other
+        for other in OPTION_SPECS
+        if other != backend and unknown
+        for name in unknown & set(option_spec(other, damage) or {})
+    }
+    return check_values(f"{backend} {damage.task}", options, spec, elsewhere)
 
 
-def check_values(where: str, options: Mapping[str, Any], spec: Mapping[str, Option]) -> dict:
+def check_values(
+    where: str,
+    options: Mapping[str, Any],
+    spec: Mapping[str, Option],
+    elsewhere: Mapping[str, str] | None = None,
+) -> dict:
     """``options`` checked against ``spec`` and completed with its defaults.
 
     An option given as ``None`` (a required one as blank text too) counts as not given. Errors
-    start with ``where``.
+    start with ``where``; an unknown option that ``elsewhere`` names (option -> the backend that
+    takes it) says which backend to give.
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
-        raise DamageError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {sorted(spec)}")
+        hints = "".join(
+            f" ({name} is the {backend} backend's: give --backend {backend})"
+            for name, backend in sorted((elsewhere or {}).items())
+        )
+        raise DamageError(
+            f"{where}: unknown option(s) {', '.join(unknown)}{hints}; known: {sorted(spec)}"
+        )
     checked: dict[str, Any] = {}
     for name, option in spec.items():
         value = options.get(name)

@@ -60,14 +60,21 @@ def test_same_precedence_in_the_cli_and_the_restorer(tmp_path):
     assert cli == restorer.options == keywords.options == {"steps": 50, "model": "m"}
 
 
+def taken_by(backend: str) -> str:
+    """The words an unknown option taken by ``backend`` gets: which backend to give."""
+    return f"is the {backend} backend's: give --backend {backend})"
+
+
 def test_checks_name_the_option_and_fill_in_defaults():
     checked = check_options("dsp", PhaseRetrieval(), {"iterations": 2.0})
     assert checked == {"seed": 0, "iterations": 2, "momentum": 0.99}
     assert type(checked["iterations"]) is int
     cases = [
         ("dsp", {"bogus": 1}, "dsp phase-retrieval: unknown option(s) bogus; known: ["),
-        ("dsp", {"steps": 5}, "unknown option(s) steps"),  # a diffusion option
-        ("diffusion", {"model": "m", "bogus": 1}, "diffusion phase-retrieval: unknown option"),
+        # another backend's option for the task says which backend takes it
+        ("dsp", {"steps": 5}, f"unknown option(s) steps (steps {taken_by('diffusion')}; known: ["),
+        ("diffusion", {"model": "m", "momentum": 0.9}, f"momentum {taken_by('dsp')}; known: ["),
+        ("diffusion", {"model": "m", "bogus": 1}, "phase-retrieval: unknown option(s) bogus; kn"),
         ("diffusion", {"model": "m", "sampler": "ddim"}, "expected one of irs, dps, dsg"),
         ("diffusion", {"model": "m", "seed": 2**32}, "seed=4294967296 out of range"),
         ("diffusion", {"steps": 5}, "no model given"),
