@@ -46,6 +46,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,11 @@ def load_songs(folder: Path, names: list[str] | None) -> dict[str, dict[str, np.
         if info.sample_rate != 44100:
             raise SystemExit(f"{path}: 44.1 kHz stems only (found {info.sample_rate} Hz)")
         songs.setdefault(song, {})[stem] = audio
-    for stems in songs.values():
+    for song, stems in songs.items():
+        if set(stems) != {"backing", "guitar"}:
+            found = sorted(stems)
+            raise SystemExit(f"{folder}: {song} needs a _backing and a _guitar stem (found "
+                             f"{found}); the `stems` command writes them")  # fmt: skip
         n = min(a.shape[-1] for a in stems.values())
         stems["mix"] = sum(a[:, :n] for a in stems.values())
     return songs
@@ -157,7 +162,7 @@ def examples(task: tuple[Path, list[str] | None, int, int]) -> dict[str, np.ndar
     while len(out["x"]) < count:
         song = sorted(songs)[rng.integers(len(songs))]
         stems = songs[song]
-        audio = stems[STEMS[rng.integers(len(STEMS))] if len(stems) > 2 else "mix"]
+        audio = stems[STEMS[rng.integers(len(STEMS))]]
         start = int(rng.integers(audio.shape[-1] - length))
         dry = audio[:, start : start + length]
         if np.sqrt(np.mean(dry**2)) < 1e-3:  # near silence (a stem resting)
@@ -262,6 +267,12 @@ def command_train(args: argparse.Namespace) -> None:
     print(f"last loss {loss.item():.2f} dB; NumPy = torch within {difference:.1e} dB -> {args.out}")
 
 
+@cache
+def load_net(path: str) -> lm.MaskNet:
+    """A model's weights, read once per process (every recording of every room uses them)."""
+    return lm.MaskNet.load(path)
+
+
 def score(task: tuple) -> tuple[int, str, list[float]]:
     """One recording in one room: log-mel ratios of bounded WPE, then WPE + each mask."""
     from diffmusic_engine.dsp.dereverb import dereverb_in_room, reason_to_skip, suppress_late
@@ -281,7 +292,7 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
             with replacing(cached) as temporary:
                 np.save(temporary, wpe)
     masked = reason_to_skip(room, 1.0) is None  # the mask follows WPE only where WPE ran
-    outputs = [wpe] + [suppress_late(wet, wpe, rate, room, share, lm.MaskNet.load(n))[0]
+    outputs = [wpe] + [suppress_late(wet, wpe, rate, room, share, load_net(n))[0]
                        if masked else wpe for n in nets]  # fmt: skip
     before = log_mel_distance(audio, wet, rate)
     return index, song, [log_mel_distance(audio, out, rate) / before for out in outputs]

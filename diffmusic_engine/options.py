@@ -175,13 +175,10 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
     spec = option_spec(backend, damage)
     if spec is None:
         return dict(options)
-    unknown = set(options) - set(spec)
-    elsewhere = {  # an unknown option another backend takes for this task: say which
-        name: other
-        for other in OPTION_SPECS
-        if other != backend and unknown
-        for name in unknown & set(option_spec(other, damage) or {})
-    }
+    elsewhere = {}  # an unknown option another backend takes for this task: say which
+    if unknown := set(options) - set(spec):  # only then: the other tables load their modules
+        for other in set(OPTION_SPECS) - {backend}:
+            elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
     return check_values(f"{backend} {damage.task}", options, spec, elsewhere)
 
 
@@ -195,12 +192,12 @@ def check_values(
 
     An option given as ``None`` (a required one as blank text too) counts as not given. Errors
     start with ``where``; an unknown option that ``elsewhere`` names (option -> the backend that
-    takes it) says which backend to give.
+    takes it) says which backend it belongs to.
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
         hints = "".join(
-            f" ({name} is the {backend} backend's: give --backend {backend})"
+            f" ({name} is an option of the {backend} backend)"
             for name, backend in sorted((elsewhere or {}).items())
         )
         raise DamageError(

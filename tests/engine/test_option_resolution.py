@@ -61,8 +61,8 @@ def test_same_precedence_in_the_cli_and_the_restorer(tmp_path):
 
 
 def taken_by(backend: str) -> str:
-    """The words an unknown option taken by ``backend`` gets: which backend to give."""
-    return f"is the {backend} backend's: give --backend {backend})"
+    """The words an unknown option taken by ``backend`` gets: which backend it belongs to."""
+    return f"is an option of the {backend} backend)"
 
 
 def test_checks_name_the_option_and_fill_in_defaults():
