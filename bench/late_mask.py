@@ -4,7 +4,7 @@
     python -m bench.late_mask data STEMS_DIR -o A.npz [--songs S...] [--examples 1000] [--seed 4]
     python -m bench.late_mask train A.npz [B.npz...] -o model.npz [--steps 2500]
     python -m bench.late_mask eval AUDIO_DIR... --fold A.npz:song,song --fold B.npz:song,... \
-        [--rooms 6 7 13] [--share 0.5] [--cache DIR]
+        [--rooms 6 7 13] [--share 0.6] [--rate 48000] [--cache DIR]
 
 The training songs are the full songs of Debian's Frets on Fire packages (the shipped clips'
 source, ``diffmusic_engine/evaluation/data/real/README.md``): ``apt-get download
@@ -22,7 +22,8 @@ jittered room (the estimate errs: log RT60 + N(0, 0.25) + N(0, 0.08) per band, D
 and writes its weights as ``late_mask.npz``'s layout, checking that the NumPy forward pass gives
 what torch's does. ``eval`` measures bounded WPE, then the mask at ``--share`` of its dB, on
 recordings in ``bench.rooms.EVAL_ROOMS``, each by the fold model that never heard its song (the
-honest figure) and by the shipped model; log-mel ratios as ``bench.rooms eval --dereverb``.
+honest figure) and by the shipped model; log-mel ratios as ``bench.rooms eval --dereverb``;
+``--rate`` resamples the recordings (soxr) and builds the rooms at that rate.
 
 The shipped weights and the measured folds (docs/results.md; ~4 min per 1000 examples and
 ~15 min per model on one core of 2):
@@ -63,8 +64,9 @@ from bench.rooms import (
     sources,
 )
 from diffmusic_engine.atomic import replacing, write_text_atomic
-from diffmusic_engine.audio import read_audio, write_audio
+from diffmusic_engine.audio import read_audio, resample, write_audio
 from diffmusic_engine.dsp import late_mask as lm
+from diffmusic_engine.dsp.dereverb import OPTIONS as DEREVERB_OPTIONS
 from diffmusic_engine.evaluation.rooms import image_source_rir, reverberate, t30, two_slope_rir
 from diffmusic_engine.room import OCTAVES_HZ
 
@@ -283,7 +285,7 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
     irs, _ = eval_room(index, j, rate, audio.shape[0])
     wet = reverberate(audio, irs)
     room = estimate_room(wet, rate)
-    cached = cache / f"{index}_{j}.npy" if cache else None
+    cached = cache / f"{index}_{j}_{rate}.npy" if cache else None
     if cached and cached.exists():
         wpe = np.load(cached)
     else:
@@ -304,7 +306,11 @@ def command_eval(args: argparse.Namespace) -> None:
         model, _, songs = fold.partition(":")
         folds |= {song: model for song in songs.split(",")}
     # j: the index among every recording, as bench.rooms eval's (it seeds the room's tails)
-    items = [(j, *s) for j, s in enumerate(sources(args.audio, 0)) if s[0] in folds]
+    items = [(j, song, audio, rate) for j, (song, audio, rate) in enumerate(sources(args.audio, 0))
+             if song in folds]  # fmt: skip
+    if args.rate:
+        items = [(j, song, resample(audio, rate, args.rate), args.rate)
+                 for j, song, audio, rate in items]  # fmt: skip
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
     rooms = args.rooms or range(len(EVAL_ROOMS))
@@ -360,7 +366,9 @@ def main() -> None:
     p.add_argument("--fold", action="append", required=True, help="MODEL.npz:song,song,...")
     p.add_argument("--shipped", default=str(lm.MODEL_FILE), help="the shipped model ('none')")
     p.add_argument("--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)")
-    p.add_argument("--share", type=float, default=0.5, help="of the mask's dB")
+    p.add_argument("--share", type=float, default=DEREVERB_OPTIONS["late_mask"].default,
+                   help="of the mask's dB (default: the dereverb option's)")  # fmt: skip
+    p.add_argument("--rate", type=int, help="resample the recordings to this rate (Hz)")
     p.add_argument("--cache", type=Path, help="keep WPE's outputs here")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--json", type=Path, help="every recording's ratios, by room index")

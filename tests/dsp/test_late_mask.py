@@ -150,6 +150,29 @@ def test_the_numpy_convolution_is_torchs_conv1d(taps, dilation):
     np.testing.assert_allclose(late_mask._conv(x, weight, bias, dilation), theirs, atol=1e-4)
 
 
+def test_the_shipped_weights_give_what_the_torch_network_they_were_trained_in_gives(hall):
+    """The NumPy forward pass on the shipped weights against the torch module ``bench.late_mask``
+    trains (its state dict loaded strictly: every weight name and shape as trained), on a real
+    hall recording's features and its room estimate."""
+    import torch
+
+    from bench.late_mask import torch_net
+
+    _, wet, room, *_ = hall
+    net = torch_net()
+    with np.load(late_mask.MODEL_FILE) as weights:
+        net.load_state_dict({name: torch.from_numpy(weights[name]) for name in weights.files})
+    features = late_mask.mel_features(late_mask.mel_db(wet, SR), SR)
+    x = np.concatenate(
+        [features, late_mask.room_channels(room.rt60_bands, room.drr_db, features.shape[-1])]
+    ).astype(np.float32)
+    with torch.no_grad():
+        theirs = net(torch.from_numpy(x[None]))[0].numpy()
+    ours = late_mask.MaskNet.load()(x)
+    assert theirs.std() > 1.0  # a mask that varies, not a constant both could agree on
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
 def test_features_are_the_level_under_the_loudest_frame_near_it():
     """A level 40 dB under the loudest frame within 3 s reads 0.0 (-40 / 20 + 2); one more than
     3 s from anything louder reads 2.0; the floor is -80 dB (-2.0)."""
