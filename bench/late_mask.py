@@ -4,7 +4,7 @@
     python -m bench.late_mask data STEMS_DIR -o A.npz [--songs S...] [--examples 1000] [--seed 4]
     python -m bench.late_mask train A.npz [B.npz...] -o model.npz [--steps 2500]
     python -m bench.late_mask eval AUDIO_DIR... --fold A.npz:song,song --fold B.npz:song,... \
-        [--rooms 6 7 13] [--share 0.6] [--rate 48000] [--cache DIR]
+        [--rooms 6 7 13] [--share 0.6] [--rate 48000] [--mono] [--cache DIR]
 
 The training songs are the full songs of Debian's Frets on Fire packages (the shipped clips'
 source, ``diffmusic_engine/evaluation/data/real/README.md``): ``apt-get download
@@ -23,7 +23,8 @@ and writes its weights as ``late_mask.npz``'s layout, checking that the NumPy fo
 what torch's does. ``eval`` measures bounded WPE, then the mask at ``--share`` of its dB, on
 recordings in ``bench.rooms.EVAL_ROOMS``, each by the fold model that never heard its song (the
 honest figure) and by the shipped model; log-mel ratios as ``bench.rooms eval --dereverb``;
-``--rate`` resamples the recordings (soxr) and builds the rooms at that rate.
+``--rate`` resamples the recordings (soxr) and builds the rooms at that rate; ``--mono`` takes
+each recording's channels' mean (a mono track in a room of one tail).
 
 The shipped weights and the measured folds (docs/results.md; ~4 min per 1000 examples and
 ~15 min per model on one core of 2):
@@ -285,7 +286,9 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
     irs, _ = eval_room(index, j, rate, audio.shape[0])
     wet = reverberate(audio, irs)
     room = estimate_room(wet, rate)
-    cached = cache / f"{index}_{j}_{rate}.npy" if cache else None
+    cached = (
+        cache / f"{index}_{j}_{rate}{'_mono' if len(audio) == 1 else ''}.npy" if cache else None
+    )
     if cached and cached.exists():
         wpe = np.load(cached)
     else:
@@ -308,6 +311,9 @@ def command_eval(args: argparse.Namespace) -> None:
     # j: the index among every recording, as bench.rooms eval's (it seeds the room's tails)
     items = [(j, song, audio, rate) for j, (song, audio, rate) in enumerate(sources(args.audio, 0))
              if song in folds]  # fmt: skip
+    if args.mono:
+        items = [(j, song, audio.mean(axis=0, keepdims=True), rate)
+                 for j, song, audio, rate in items]  # fmt: skip
     if args.rate:
         items = [(j, song, resample(audio, rate, args.rate), args.rate)
                  for j, song, audio, rate in items]  # fmt: skip
@@ -369,6 +375,7 @@ def main() -> None:
     p.add_argument("--share", type=float, default=DEREVERB_OPTIONS["late_mask"].default,
                    help="of the mask's dB (default: the dereverb option's)")  # fmt: skip
     p.add_argument("--rate", type=int, help="resample the recordings to this rate (Hz)")
+    p.add_argument("--mono", action="store_true", help="each recording's channels' mean")
     p.add_argument("--cache", type=Path, help="keep WPE's outputs here")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--json", type=Path, help="every recording's ratios, by room index")

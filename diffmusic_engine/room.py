@@ -39,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import samples_at
+from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.progress import ProgressCallback, report
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres
+HOP = 512  # samples at 44.1 kHz (11.6 ms; 46.4 ms windows), as fitted, the same time at every rate
 MID_BANDS_HZ = (500, 1000)  # T_mid
 TOP_BAND_SHARE = 0.45  # a band whose upper edge reaches this share of the rate is left out
 LAGS_S = (0.0116, 0.0232, 0.0464, 0.0929, 0.186, 0.372)
@@ -128,8 +129,7 @@ def room_features(
     """``(bands, F)``: the level statistics of each of :func:`octave_bands`."""
     import librosa
 
-    n_fft = samples_at(sample_rate, 2048)
-    hop = n_fft // 4
+    n_fft, hop = fitted_frames(sample_rate, HOP)
     spectrum = librosa.stft(np.asarray(audio, np.float64), n_fft=n_fft, hop_length=hop)
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.errors import ModelError
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.room import RoomEstimate
@@ -64,10 +65,8 @@ ROOM_CHANNELS = N_MELS + 1  # log RT60 per band, then DRR / 10
 
 def analysis(sample_rate: int) -> tuple[int, int]:
     """The STFT size and hop at ``sample_rate``: the frames the network was trained on, 46.4 ms
-    every 11.6 ms. Not ``samples_at``'s power of two, which at 32 or 64 kHz gives 16 ms hops: the
-    network's dilations count frames, so its context would stretch 1.38x."""
-    hop = round(HOP * sample_rate / 44100)
-    return 4 * hop, hop
+    every 11.6 ms (the network's dilations count frames)."""
+    return fitted_frames(sample_rate, HOP)
 
 
 @cache
