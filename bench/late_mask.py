@@ -286,9 +286,10 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
     irs, _ = eval_room(index, j, rate, audio.shape[0])
     wet = reverberate(audio, irs)
     room = estimate_room(wet, rate)
-    cached = (
-        cache / f"{index}_{j}_{rate}{'_mono' if len(audio) == 1 else ''}.npy" if cache else None
-    )
+    # WPE's output depends on the room estimate (its bound): the name holds what it was given
+    told = f"{room.rt60:.3f}_{room.drr_db:.2f}" if room else "none"
+    key = f"{index}_{j}_{rate}_{len(audio)}ch_{told}"
+    cached = cache / f"{key}.npy" if cache else None
     if cached and cached.exists():
         wpe = np.load(cached)
     else:

@@ -43,7 +43,7 @@ from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.progress import ProgressCallback, report
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres
-HOP = 512  # samples at 44.1 kHz (11.6 ms; 46.4 ms windows), as fitted, the same time at every rate
+HOP_AT_44K1 = 512  # the fitted frames' hop (11.6 ms; windows 46.4 ms): fitted_frames keeps them
 MID_BANDS_HZ = (500, 1000)  # T_mid
 TOP_BAND_SHARE = 0.45  # a band whose upper edge reaches this share of the rate is left out
 LAGS_S = (0.0116, 0.0232, 0.0464, 0.0929, 0.186, 0.372)
@@ -129,7 +129,7 @@ def room_features(
     """``(bands, F)``: the level statistics of each of :func:`octave_bands`."""
     import librosa
 
-    n_fft, hop = fitted_frames(sample_rate, HOP)
+    n_fft, hop = fitted_frames(sample_rate, HOP_AT_44K1)
     spectrum = librosa.stft(np.asarray(audio, np.float64), n_fft=n_fft, hop_length=hop)
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)

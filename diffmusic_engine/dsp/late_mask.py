@@ -52,7 +52,7 @@ from diffmusic_engine.room import RoomEstimate
 
 MODEL_FILE = Path(__file__).with_name("late_mask.npz")
 N_MELS, F_MIN_HZ, F_MAX_HZ = 64, 30.0, 16000.0
-HOP = 512  # samples at 44.1 kHz (11.6 ms); the STFT is 4 hops long
+HOP_AT_44K1 = 512  # the trained frames' hop (11.6 ms; windows 46.4 ms): fitted_frames keeps them
 MIN_RATE = 2 * F_MAX_HZ  # the top band needs it: lower rates are left to WPE alone
 CONTEXT_S = 3.0  # the level is read under the loudest frame this far either side
 FLOOR_DB = -80.0
@@ -66,7 +66,7 @@ ROOM_CHANNELS = N_MELS + 1  # log RT60 per band, then DRR / 10
 def analysis(sample_rate: int) -> tuple[int, int]:
     """The STFT size and hop at ``sample_rate``: the frames the network was trained on, 46.4 ms
     every 11.6 ms (the network's dilations count frames)."""
-    return fitted_frames(sample_rate, HOP)
+    return fitted_frames(sample_rate, HOP_AT_44K1)
 
 
 @cache
