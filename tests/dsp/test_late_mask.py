@@ -7,6 +7,7 @@ import pytest
 
 from bridge.notes import notes_of
 from diffmusic_engine import metrics
+from diffmusic_engine.audio import resample
 from diffmusic_engine.dsp import late_mask
 from diffmusic_engine.dsp.dereverb import dereverb_in_room, suppress_late
 from diffmusic_engine.evaluation.corpus import real_stems
@@ -68,10 +69,8 @@ def test_the_mask_reads_the_same_frames_at_48_khz(hall):
     """The network counts frames, so they last 46.4 ms every 11.6 ms at every rate: the gains
     read from the hall at 48 kHz are those read at 44.1 kHz, frame for frame, within 1 dB on
     average (a power-of-two hop, 10.7 ms at 48 kHz, drifts a frame every 12 and reads others)."""
-    import soxr
-
     _, wet, room, _, _, _ = hall
-    wet48 = np.ascontiguousarray(soxr.resample(wet.T, SR, 48000).T, np.float32)
+    wet48 = resample(wet, SR, 48000)
     at44, at48 = (late_mask.band_gains_db(x, r, room) for x, r in ((wet, SR), (wet48, 48000)))
     frames = min(at44.shape[1], at48.shape[1])
     assert abs(at44.shape[1] - at48.shape[1]) <= 1
@@ -110,10 +109,8 @@ def test_the_room_told_decides_how_much_is_taken(hall):
 
 
 def test_below_32_khz_wpe_runs_alone_and_says_so(hall):
-    import soxr
-
     _, wet, room, _, _, _ = hall
-    low = np.ascontiguousarray(soxr.resample(wet[:, : 4 * SR].T, SR, 22050).T, np.float32)
+    low = resample(wet[:, : 4 * SR], SR, 22050)
     out, details = dereverb_in_room(low, 22050, room, {})
     alone, _ = dereverb_in_room(low, 22050, room, {"late_mask": 0})
     assert "32 kHz" in details["late_mask_note"] and details["late_removed_db"] == 0
