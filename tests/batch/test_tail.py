@@ -250,12 +250,14 @@ def test_a_convolution_rings_out_its_impulse_response(
     np.testing.assert_allclose(read_audio(tmp_path / "out.wav")[0], reference[:, :end], atol=1e-6)
 
 
-def test_tail_0_renders_as_no_tail_and_keeps_its_digest(tmp_path: Path) -> None:
+def test_tail_0_renders_as_no_tail_and_a_tail_is_digested_as_its_seconds(tmp_path: Path) -> None:
     """``tail = 0`` had its own digest, so adding it re-rendered every file of a ``--resume``.
     A chain without ``tail`` keeps the digest it had before (the value computed then): the
-    manifests of existing users stay valid; a tail of seconds still renders anew."""
-    digests = {head: load_chain(chain_file(tmp_path, head)).digest
-               for head in ("", "tail = 0", "tail = 0.0", "tail = 0.5")}  # fmt: skip
+    manifests of existing users stay valid; a tail of seconds still renders anew, and a tail
+    is digested as the seconds it renders (``1`` and ``1.0`` are one tail)."""
+    heads = ("", "tail = 0", "tail = 0.0", "tail = 0.5", "tail = 1", "tail = 1.0")
+    digests = {head: load_chain(chain_file(tmp_path, head)).digest for head in heads}
     assert digests[""] == "fc1a699038789e68"
     assert digests["tail = 0"] == digests["tail = 0.0"] == digests[""]
     assert digests["tail = 0.5"] != digests[""]
+    assert digests["tail = 1"] == digests["tail = 1.0"] != digests["tail = 0.5"]
