@@ -56,8 +56,8 @@ from diffmusic_engine.room import (
 # (neither is one exponential, as a measured hall is not); their true RT60 is the T30 of their
 # impulse response at 500 Hz and 1 kHz (what a measurement reads). "shared": a hall whose one
 # impulse response every channel goes through (a mono measurement put on a stereo mix), where
-# the other rooms draw each channel's tail on its own (the last two: such tails over 2 s; blind
-# dereverb misses 0.90x in the 2.5 s one: docs/results.md). "image-small"/"image-hall":
+# the other rooms draw each channel's tail on its own (14 and 15: such tails over 2 s; blind
+# dereverb misses 0.90x in 14: docs/results.md). "image-small"/"image-hall":
 # shoebox rooms by the image method (IMAGE_ROOMS; one microphone, so one response for every
 # channel), a kind of room the estimator is not fitted on; RT60 is Sabine's for the absorption,
 # the truth their T30.
@@ -263,6 +263,9 @@ def command_fit(args: argparse.Namespace) -> None:
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
         saved = np.load(cache)
+        if len(saved["truths"]) != len(EVAL_ROOMS):
+            raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
+                             f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
         features, targets, songs = saved["features"], saved["targets"], saved["songs"]
         eval_features, truths, item_songs = saved["eval_features"], saved["truths"], saved[
             "item_songs"]  # fmt: skip

@@ -62,7 +62,7 @@ MODEL_FILE = Path(__file__).with_name("room_model.json")
 # further apart over 372 ms than over 46 ms; a steady sound (noise, a drone) moves alike at every
 # lag and holds no decay to read. The ratio of the spreads (2 %-98 % quantiles of the bins' level
 # change) in the mid bands: white, pink and brown noise 0.99-1.01 (3-30 s, mono or stereo), six
-# songs' stems and mixes 1.07-1.45 dry and 1.08-1.80 in the 14 rooms of bench.rooms, but taken to
+# songs' stems and mixes 1.07-1.45 dry and 1.08-1.80 in rooms 0-13 of bench.rooms, but taken to
 # mono (one tail, a mono track) as low as 1.032 in 2-2.5 s halls (docs/results.md, "Steady").
 STEADY_GROWTH = 1.02
 

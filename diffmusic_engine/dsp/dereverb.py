@@ -58,7 +58,7 @@ that room; Wiener deconvolution with an IR.
   ``"removed_db"`` is WPE's and the mask's together). It needs 32 kHz or more (below, WPE runs
   alone and ``"late_mask_note"`` says so). Masks learned without the room (per frame from
   simulated halls, or with 1.5 s of context from real songs in varied rooms) did harm after
-  WPE in a 0.5 s room; told the room, every one of the 14 rooms came closer to the dry source
+  WPE in a 0.5 s room; told the room, every one of the 16 rooms came closer to the dry source
   than with WPE alone (2.5 s -8 dB hall 0.942 -> 0.893 on held-out songs), no recording over
   0.996x (docs/results.md).
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised

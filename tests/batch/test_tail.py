@@ -255,9 +255,11 @@ def test_tail_0_renders_as_no_tail_and_a_tail_is_digested_as_its_seconds(tmp_pat
     A chain without ``tail`` keeps the digest it had before (the value computed then): the
     manifests of existing users stay valid; a tail of seconds still renders anew, and a tail
     is digested as the seconds it renders (``1`` and ``1.0`` are one tail)."""
-    heads = ("", "tail = 0", "tail = 0.0", "tail = 0.5", "tail = 1", "tail = 1.0")
+    heads = ("", "tail = 0", "tail = 0.0", "tail = 0.5", 'tail = "auto"', "tail = 1", "tail = 1.0")
     digests = {head: load_chain(chain_file(tmp_path, head)).digest for head in heads}
+    # the values computed before tails were digested as their seconds: these did not move
     assert digests[""] == "fc1a699038789e68"
+    assert digests["tail = 0.5"] == "667320d173e2b86f"
+    assert digests['tail = "auto"'] == "3b6e2bbefd996f22"
     assert digests["tail = 0"] == digests["tail = 0.0"] == digests[""]
-    assert digests["tail = 0.5"] != digests[""]
     assert digests["tail = 1"] == digests["tail = 1.0"] != digests["tail = 0.5"]
