@@ -253,8 +253,8 @@ def _as_rendered(data: Mapping[str, Any], tail: float | str) -> Mapping[str, Any
     """The chain's text as its digest reads it: ``tail = 0`` (``0.0`` too) renders as no tail
     and is digested without it, so that adding it keeps ``--resume``'s files (a chain without
     ``tail`` keeps the digest it has always had); any other tail as the value it renders
-    (``tail = 1`` and ``tail = 1.0`` are one tail, one digest; a whole number of seconds
-    digested as written before, so such a chain's files render once more on ``--resume``)."""
+    (``tail = 1`` and ``tail = 1.0`` are one tail, one digest; a whole number was digested as
+    written before, ``1``, so such a chain's files render once more on ``--resume``)."""
     rest = {k: v for k, v in data.items() if k != "tail"}
     return rest if tail == 0 else {**rest, "tail": tail}
 
