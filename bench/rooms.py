@@ -1,7 +1,8 @@
 """Blind rooms: fit the room estimator and measure it and blind dereverberation in simulated rooms.
 
     python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # writes diffmusic_engine/room_model.json
-    python -m bench.rooms eval AUDIO_DIR... [--dereverb]  # RT60 error and log-mel ratio per room
+    python -m bench.rooms fit  AUDIO_DIR... --mono --shared 0 --out FILE  # tried, not shipped
+    python -m bench.rooms eval AUDIO_DIR... [--dereverb] [--mono]  # RT60 error, log-mel ratio
 
 Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``backing``,
 ``guitar``, ...); a song with stems and no mix gets their sum as its mix (built in memory).
@@ -13,7 +14,10 @@ two slopes (``--two-slope``: early reflections, a fast decay over a slower one, 
 T30, as for the eval rooms) and halls whose one tail every channel shares (``--shared``: a mono
 impulse response put on a stereo mix; the others draw a tail per channel). Synthetic excerpts
 (``diffmusic_engine.synth``) join the fit, and every source also joins dry (RT60 ``DRY_RT60``,
-DRR ``DRY_DRR_DB``), so a dry take reads as dry.
+DRR ``DRY_DRR_DB``), so a dry take reads as dry. ``--mono`` takes every recording as its
+channels' mean (a mono track; a shared tail is then a hall, hence ``--shared 0``): ``fit
+--mono`` is the mono model tried and not shipped (docs/results.md), ``eval --mono`` measures the
+shipped estimator on mono tracks.
 ``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
@@ -260,6 +264,9 @@ def leave_one_song_out(
 
 
 def command_fit(args: argparse.Namespace) -> None:
+    if args.mono and args.out == MODEL_FILE:
+        raise SystemExit("--mono fits a model the product does not use (docs/results.md): give "
+                         "--out FILE")  # fmt: skip
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
         saved = np.load(cache)
@@ -270,7 +277,7 @@ def command_fit(args: argparse.Namespace) -> None:
         eval_features, truths, item_songs = saved["eval_features"], saved["truths"], saved[
             "item_songs"]  # fmt: skip
     else:
-        items = sources(args.audio, args.synthetic)
+        items = as_channels(sources(args.audio, args.synthetic), args.mono)
         real_items = [item for item in items if not item[0].startswith("synth")]
         with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
             parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
@@ -302,8 +309,8 @@ def command_fit(args: argparse.Namespace) -> None:
         )
     model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha)
     model["fitted_on"] = sorted(set(songs.tolist()))
-    write_text_atomic(MODEL_FILE, json.dumps(model, separators=(",", ":")) + "\n")
-    print(f"wrote {MODEL_FILE}")
+    write_text_atomic(args.out, json.dumps(model, separators=(",", ":")) + "\n")
+    print(f"wrote {args.out}")
 
 
 def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
@@ -325,10 +332,15 @@ def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
     return float(best_alpha)
 
 
+def as_channels(items: list[Source], mono: bool) -> list[Source]:
+    """``items``, or (``mono``) each as the mean of its channels: a mono track."""
+    return [(s, a.mean(axis=0, keepdims=True), r) for s, a, r in items] if mono else items
+
+
 def command_eval(args: argparse.Namespace) -> None:
     from diffmusic_engine.metrics import log_mel_distance
 
-    items = sources(args.audio, 0)
+    items = as_channels(sources(args.audio, 0), args.mono)
     for i, (rt60, drr, shape) in enumerate(EVAL_ROOMS):
         if args.rooms and i not in args.rooms:
             continue
@@ -358,6 +370,9 @@ def command_eval(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+MONO_HELP = "each recording as its channels' mean (a mono track)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -374,6 +389,8 @@ def main() -> None:
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
     fit_parser.add_argument("--long-alpha", type=float, help="the long-room regression's")
     fit_parser.add_argument("--cache", help="keep the simulated features in this .npz")
+    fit_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
+    fit_parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model written")
     fit_parser.set_defaults(func=command_fit)
     eval_parser = sub.add_parser("eval")
     eval_parser.add_argument("audio", type=Path, nargs="+")
@@ -382,6 +399,7 @@ def main() -> None:
         "--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)"
     )
     eval_parser.add_argument("--options", default="{}", help="dereverb options, JSON")
+    eval_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     eval_parser.set_defaults(func=command_eval)
     args = parser.parse_args()
     args.func(args)
