@@ -60,6 +60,7 @@ from bench.rooms import (
     EVAL_ROOMS,
     FIT_DRR_DB,
     FIT_RT60_S,
+    as_channels,
     eval_room,
     random_room,
     sources,
@@ -310,11 +311,9 @@ def command_eval(args: argparse.Namespace) -> None:
         model, _, songs = fold.partition(":")
         folds |= {song: model for song in songs.split(",")}
     # j: the index among every recording, as bench.rooms eval's (it seeds the room's tails)
-    items = [(j, song, audio, rate) for j, (song, audio, rate) in enumerate(sources(args.audio, 0))
+    recordings = as_channels(sources(args.audio, 0), args.mono)
+    items = [(j, song, audio, rate) for j, (song, audio, rate) in enumerate(recordings)
              if song in folds]  # fmt: skip
-    if args.mono:
-        items = [(j, song, audio.mean(axis=0, keepdims=True), rate)
-                 for j, song, audio, rate in items]  # fmt: skip
     if args.rate:
         items = [(j, song, resample(audio, rate, args.rate), args.rate)
                  for j, song, audio, rate in items]  # fmt: skip

@@ -1,6 +1,6 @@
 """Blind rooms: fit the room estimator and measure it and blind dereverberation in simulated rooms.
 
-    python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # writes diffmusic_engine/room_model.json
+    python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # diffmusic_engine/room_model.json
     python -m bench.rooms fit  AUDIO_DIR... --mono --shared 0 --out FILE  # tried, not shipped
     python -m bench.rooms eval AUDIO_DIR... [--dereverb] [--mono]  # RT60 error, log-mel ratio
 
@@ -264,12 +264,16 @@ def leave_one_song_out(
 
 
 def command_fit(args: argparse.Namespace) -> None:
-    if args.mono and args.out == MODEL_FILE:
+    if args.mono and args.out.resolve() == MODEL_FILE.resolve():
         raise SystemExit("--mono fits a model the product does not use (docs/results.md): give "
                          "--out FILE")  # fmt: skip
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
         saved = np.load(cache)
+        cached_mono = "mono" in saved.files and bool(saved["mono"])  # caches before it: stereo
+        if cached_mono != args.mono:
+            raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
+                             "another --cache")  # fmt: skip
         if len(saved["truths"]) != len(EVAL_ROOMS):
             raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
                              f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
@@ -288,7 +292,7 @@ def command_fit(args: argparse.Namespace) -> None:
         features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
         item_songs = np.array([song for song, _, _ in real_items])
         if cache:
-            np.savez(cache, features=features, targets=targets, songs=songs,
+            np.savez(cache, features=features, targets=targets, songs=songs, mono=args.mono,
                      eval_features=eval_features, truths=truths, item_songs=item_songs)  # fmt: skip
     alpha = choose_alpha(features, targets, songs, [args.alpha] if args.alpha else ALPHAS)
     long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
