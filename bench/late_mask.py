@@ -60,6 +60,7 @@ from bench.rooms import (
     EVAL_ROOMS,
     FIT_DRR_DB,
     FIT_RT60_S,
+    MONO_HELP,
     as_channels,
     eval_room,
     random_room,
@@ -375,7 +376,7 @@ def main() -> None:
     p.add_argument("--share", type=float, default=DEREVERB_OPTIONS["late_mask"].default,
                    help="of the mask's dB (default: the dereverb option's)")  # fmt: skip
     p.add_argument("--rate", type=int, help="resample the recordings to this rate (Hz)")
-    p.add_argument("--mono", action="store_true", help="each recording's channels' mean")
+    p.add_argument("--mono", action="store_true", help=MONO_HELP)
     p.add_argument("--cache", type=Path, help="keep WPE's outputs here")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--json", type=Path, help="every recording's ratios, by room index")

@@ -73,7 +73,7 @@ def test_too_short_or_silent_gives_none(music):
 
 def test_steady_sounds_have_no_room_to_read_and_music_in_rooms_does(music, estimates):
     # White noise once read as a 3.5 s room with confidence 0.71. Noise moves alike at every lag
-    # (spread ratio 0.99-1.01, STEADY_GROWTH 1.02); music moves more over long lags, dry and
+    # (spread ratio 0.99-1.01, under STEADY_GROWTH); music moves more over long lags, dry and
     # in a room (the estimates fixture is not None).
     noise = np.random.default_rng(0).standard_normal((2, 6 * SR)) * 0.1
     t = np.arange(6 * SR) / SR
