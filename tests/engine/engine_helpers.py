@@ -1,7 +1,9 @@
-"""Helpers of the engine's tests that the engine imports by name (a backend)."""
+"""Helpers of the engine's tests: a backend the engine imports by name, and the CLI run in
+this process."""
 
 from __future__ import annotations
 
+from bridge.cli import main
 from diffmusic_engine.api import Restoration
 from diffmusic_engine.damage import gap_samples
 
@@ -14,3 +16,9 @@ def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restora
         first, stop = gap_samples(gap, sample_rate)
         out[:, first:stop] = 1.0
     return Restoration((out,), sample_rate)
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, list[str]]:
+    """``bridge.cli.main(argv)`` in this process: its exit code and the lines it wrote on stderr."""
+    code = main(argv)
+    return code, capsys.readouterr().err.strip().splitlines()

@@ -1,0 +1,104 @@
+"""Which task a command runs when it is not named: the one its flags, option flags or preset's
+options belong to (``bridge.cli.common``'s rule), or one error line saying what to give."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import fields
+
+import numpy as np
+import soundfile as sf
+from engine_helpers import run_cli
+
+from bridge.cli import main
+from diffmusic_engine.damage import DAMAGE_TYPES, TASK_OF_FIELD
+
+SR = 22050
+
+
+def test_the_task_is_the_one_the_flags_given_belong_to(tmp_path, capsys, clip):
+    tone, _ = sf.read(clip)
+    tone[8820:9923] = 0.0  # a dropout at 0.40-0.45 s
+    dropout, out = tmp_path / "dropout.wav", tmp_path / "out.wav"
+    sf.write(dropout, tone, SR, subtype="PCM_16")
+    argv = ["restore", str(dropout), "-o", str(out), "--gap", "0.40:0.45", "--json", "--quiet"]
+    assert main(argv) == 0  # --gap alone: inpaint, as --task inpaint would
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert done["details"]["task"] == "inpaint"
+    restored, _ = sf.read(out)
+    assert np.all(np.abs(restored[8820:9923]).max(axis=0) > 0.2)  # the 0.3 tone filled back in
+    np.testing.assert_array_equal(restored[:8700], tone[:8700])  # and nothing far from it
+
+
+def test_no_damage_field_belongs_to_two_tasks():
+    named = [f.name for cls in DAMAGE_TYPES.values() for f in fields(cls)]
+    assert len(named) == len(set(named)) == len(TASK_OF_FIELD)
+
+
+def test_an_option_flag_one_task_takes_names_it(tmp_path, capsys, cli_command):
+    """--sensitivity alone had been "no task: give --task or --preset": it is declick's option
+    alone (dsp/declick.py's table), so it names declick as --gap names inpaint. Run as a user
+    runs it (the process)."""
+    t = np.arange(SR) / SR
+    clicked = 0.3 * np.sin(2 * np.pi * 330 * t)
+    clicked[[5000, 12000]] += (0.6, -0.5)  # two one-sample clicks
+    source, out = tmp_path / "clicked.wav", tmp_path / "out.wav"
+    sf.write(source, clicked, SR, subtype="PCM_16")
+    argv = ["restore", str(source), "-o", str(out), "--sensitivity", "0.8", "--json"]
+    result = subprocess.run([*cli_command, *argv], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    details = json.loads(result.stdout.splitlines()[-1])["details"]
+    assert details["task"] == "declick" and len(details["clicks"]) == 2
+    for sample, (start, end) in zip((5000, 12000), details["clicks"], strict=True):
+        assert start <= sample / SR <= end
+    # --seed is every task's: it names none, beside declick's flag or alone
+    assert run_cli(capsys, [*argv[:4], "--seed", "3", "--sensitivity", "0.8", "--quiet"]) == (0, [])
+    no_task = (1, ["error: no task: give --task or --preset"])
+    assert run_cli(capsys, [*argv[:4], "--seed", "3"]) == no_task
+    # a damage flag names the task first (the option tables are not read: they load every dsp
+    # task, torch with them, and submit starts in a quarter of a second without); declick's
+    # option is then refused by inpaint's table, in one line
+    code, err = run_cli(capsys, [*argv[:6], "--gap", "0.1:0.2"])
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("error: dsp inpaint: unknown option(s) sensitivity")
+
+
+def test_a_presets_options_name_its_task_as_flags_do(tmp_path, capsys):
+    """A preset file with options and no task had answered "no task: give --task or --preset"
+    though a preset was given: its options now name the task as option flags do (declick's
+    sensitivity: declick, both clicks found), and where they name none the error says the preset
+    names no task."""
+    t = np.arange(SR) / SR
+    clicked = 0.3 * np.sin(2 * np.pi * 330 * t)
+    clicked[[5000, 12000]] += (0.6, -0.5)  # two one-sample clicks
+    source, out = tmp_path / "clicked.wav", tmp_path / "out.wav"
+    sf.write(source, clicked, SR, subtype="PCM_16")
+    declick, seeded = tmp_path / "declick.toml", tmp_path / "seeded.toml"
+    declick.write_text('[options]\nbackend = "dsp"\nsensitivity = 0.8\n')
+    seeded.write_text("[options]\nseed = 3\n")
+    argv = ["restore", str(source), "-o", str(out), "--quiet", "--preset"]
+    assert run_cli(capsys, [*argv, str(declick)]) == (0, [])
+    removed, _ = sf.read(tmp_path / "out_removed.wav")
+    assert np.argsort(np.abs(removed))[-2:].tolist() in ([5000, 12000], [12000, 5000])
+    code, err = run_cli(capsys, [*argv, str(seeded)])
+    assert code == 1 and err == [
+        f'error: no task: the preset {seeded} names none; give --task, or set task = "..." in '
+        "the preset"
+    ]
+
+
+def test_an_option_names_a_task_only_where_one_task_alone_takes_it():
+    """From the option tables: an option of one dsp task's table names it (dereverb's
+    regularization only with a known impulse response); one of several tasks' tables (order:
+    declick and inpaint; n_fft: separate, super-resolution and dereverb), the seed and the
+    diffusion options (every task's) name none."""
+    from diffmusic_engine.options import task_of_option
+
+    names = ("sensitivity", "regularization", "momentum", "masks", "order", "n_fft", "iterations",
+             "seed", "steps", "init", "nothing")  # fmt: skip
+    named = {name: task_of_option(name) for name in names}
+    assert named == {"sensitivity": "declick", "regularization": "dereverb",
+                     "momentum": "phase-retrieval", "masks": "separate", "order": None,
+                     "n_fft": None, "iterations": None, "seed": None, "steps": None,
+                     "init": None, "nothing": None}  # fmt: skip
