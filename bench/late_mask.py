@@ -26,15 +26,18 @@ honest figure) and by the shipped model; log-mel ratios as ``bench.rooms eval --
 ``--rate`` resamples the recordings (soxr) and builds the rooms at that rate; ``--mono`` takes
 each recording's channels' mean (a mono track in a room of one tail).
 
-The shipped weights and the measured folds (docs/results.md; ~4 min per 1000 examples and
-~15 min per model on one core of 2):
+The shipped weights and the measured folds (docs/results.md; ~2.5 min per 1000 examples and
+~15 min per model of 5000 steps on one core of 2). ``data`` seeds its workers with ``[seed,
+worker]``: the same files need the same ``--jobs`` (these were made with 2):
 
-    data STEMS -o A.npz --seed 4 --songs escape_from_chaosland metal_madness armygeddon \
-        chaos_god feelings
-    data STEMS -o B.npz --seed 3 --songs escape_from_chaosland metal_madness mutilated_mime \
-        internal_degeneration war_of_freedom
-    train A.npz -o mA.npz; train B.npz -o mB.npz
-    train A.npz B.npz -o diffmusic_engine/dsp/late_mask.npz
+    A="escape_from_chaosland metal_madness armygeddon chaos_god feelings"
+    B="escape_from_chaosland metal_madness mutilated_mime internal_degeneration war_of_freedom"
+    data STEMS -o A.npz --seed 4 --jobs 2 --songs $A
+    data STEMS -o A2.npz --seed 14 --jobs 2 --examples 2000 --songs $A
+    data STEMS -o B.npz --seed 3 --jobs 2 --songs $B
+    data STEMS -o B2.npz --seed 13 --jobs 2 --examples 2000 --songs $B
+    train A.npz A2.npz -o mA.npz --steps 5000; train B.npz B2.npz -o mB.npz --steps 5000
+    train A.npz A2.npz B.npz B2.npz -o diffmusic_engine/dsp/late_mask.npz --steps 5000
     eval ../shared/audio diffmusic_engine/evaluation/data/real --cache wpe \
         --fold mA.npz:mutilated_mime,internal_degeneration,war_of_freedom \
         --fold mB.npz:armygeddon,chaos_god,feelings

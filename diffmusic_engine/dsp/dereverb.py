@@ -54,13 +54,13 @@ that room; Wiener deconvolution with an IR.
   power (up to 1.02x the input's distance unless held to the bound, and then worse).
 * After WPE, a learned late-reverberation mask told the room estimate
   (:mod:`diffmusic_engine.dsp.late_mask`) takes what WPE's 0.5 s filter cannot reach, at
-  ``late_mask`` (default 0.6) of its dB; the details say what it took (``"late_removed_db"``;
+  ``late_mask`` (default 0.8) of its dB; the details say what it took (``"late_removed_db"``;
   ``"removed_db"`` is WPE's and the mask's together). It needs 32 kHz or more (below, WPE runs
   alone and ``"late_mask_note"`` says so). Masks learned without the room (per frame from
   simulated halls, or with 1.5 s of context from real songs in varied rooms) did harm after
   WPE in a 0.5 s room; told the room, every one of the 16 rooms came closer to the dry source
-  than with WPE alone (2.5 s -8 dB hall 0.942 -> 0.893 on held-out songs), no recording over
-  0.996x (docs/results.md).
+  than with WPE alone (on held-out songs: 2.5 s -8 dB hall 0.942 -> 0.875, the same hall with
+  one tail for both channels 0.958 -> 0.897), no recording over 0.992x (docs/results.md).
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
@@ -87,7 +87,7 @@ from diffmusic_engine.room import RoomEstimate, estimate_room
 BLIND_OPTIONS = {
     "amount": Option(default=1.0, low=0.0, high=1.0),  # share of the whole change kept
     # share of the learned late-reverberation mask's dB applied after WPE (0: WPE alone)
-    "late_mask": Option(default=0.6, low=0.0, high=1.0),
+    "late_mask": Option(default=0.8, low=0.0, high=1.0),
     "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: about 93 ms (4096 at 44.1k)
     "taps": Option(default=20, low=1, high=100, integer=True),  # frames in the prediction filter
     "delay": Option(default=2, low=1, high=50, integer=True),  # frames kept (the direct part)
