@@ -4,7 +4,7 @@
     python -m bench.late_mask data STEMS_DIR -o A.npz [--songs S...] [--examples 1000] [--seed 4]
     python -m bench.late_mask train A.npz [B.npz...] -o model.npz [--steps 2500]
     python -m bench.late_mask eval AUDIO_DIR... --fold A.npz:song,song --fold B.npz:song,... \
-        [--rooms 6 7 13] [--share 0.6] [--rate 48000] [--mono] [--cache DIR]
+        [--rooms 6 7 13] [--share S] [--rate 48000] [--mono] [--cache DIR]
 
 The training songs are the full songs of Debian's Frets on Fire packages (the shipped clips'
 source, ``diffmusic_engine/evaluation/data/real/README.md``): ``apt-get download
@@ -28,7 +28,8 @@ each recording's channels' mean (a mono track in a room of one tail).
 
 The shipped weights and the measured folds (docs/results.md; ~2.5 min per 1000 examples and
 ~15 min per model of 5000 steps on one core of 2). ``data`` seeds its workers with ``[seed,
-worker]``: the same files need the same ``--jobs`` (these were made with 2):
+worker]``: the same files need the same ``--jobs`` (these were made with 2). In bash, each line
+after the two lists being ``python -m bench.late_mask ...``:
 
     A="escape_from_chaosland metal_madness armygeddon chaos_god feelings"
     B="escape_from_chaosland metal_madness mutilated_mime internal_degeneration war_of_freedom"

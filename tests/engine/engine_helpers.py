@@ -3,7 +3,6 @@ this process."""
 
 from __future__ import annotations
 
-from bridge.cli import main
 from diffmusic_engine.api import Restoration
 from diffmusic_engine.damage import gap_samples
 
@@ -20,5 +19,7 @@ def marking_backend(audio, sample_rate, damage, *, options, callback) -> Restora
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, list[str]]:
     """``bridge.cli.main(argv)`` in this process: its exit code and the lines it wrote on stderr."""
+    from bridge.cli import main  # here: the engine imports this module for marking_backend
+
     code = main(argv)
     return code, capsys.readouterr().err.strip().splitlines()
