@@ -60,11 +60,10 @@ from diffmusic_engine.room import (
 # (neither is one exponential, as a measured hall is not); their true RT60 is the T30 of their
 # impulse response at 500 Hz and 1 kHz (what a measurement reads). "shared": a hall whose one
 # impulse response every channel goes through (a mono measurement put on a stereo mix), where
-# the other rooms draw each channel's tail on its own (14 and 15: such tails over 2 s; blind
-# dereverb misses 0.90x in 14: docs/results.md). "image-small"/"image-hall":
-# shoebox rooms by the image method (IMAGE_ROOMS; one microphone, so one response for every
-# channel), a kind of room the estimator is not fitted on; RT60 is Sabine's for the absorption,
-# the truth their T30.
+# the other rooms draw each channel's tail on its own (14 and 15: such tails over 2 s,
+# docs/results.md). "image-small"/"image-hall": shoebox rooms by the image method (IMAGE_ROOMS;
+# one microphone, so one response for every channel), a kind of room the estimator is not
+# fitted on; RT60 is Sabine's for the absorption, the truth their T30.
 EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0, -8.0, "hall"),
               (1.5, -3.0, "hall"), (2.0, 0.0, "hall"), (2.3, -5.0, "hall"), (2.5, -8.0, "hall"),
               (2.5, 3.0, "hall"), (2.5, -3.0, "two-slope"), (2.0, -5.0, "reflections"),
@@ -81,6 +80,8 @@ SHARED_ROOMS = 10  # halls with one tail for every channel, per source and seed
 TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
 TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
 ALPHAS = np.logspace(-1, 4, 11)
+# --mono's help: fit's, eval's and bench.late_mask eval's
+MONO_HELP = "each recording as its channels' mean (a mono track)"
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
 
 
@@ -372,9 +373,6 @@ def command_eval(args: argparse.Namespace) -> None:
             line += (f"; log-mel ratio mean {np.mean(ratios):.3f} max {np.max(ratios):.4f} "
                      f"{sorted(set(details))}")  # fmt: skip
         print(line, flush=True)
-
-
-MONO_HELP = "each recording as its channels' mean (a mono track)"
 
 
 def main() -> None:
