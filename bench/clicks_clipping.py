@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffmusic_engine.api import degrade, restore  # noqa: E402
 from diffmusic_engine.audio import read_audio  # noqa: E402
-from diffmusic_engine.damage import Declick, Declip  # noqa: E402
+from diffmusic_engine.damage import Declick, Declip, spans_to_gaps  # noqa: E402
 from diffmusic_engine.dsp.declick import detect_clicks  # noqa: E402
-from diffmusic_engine.operators.declick import burst_spans, spans_to_gaps  # noqa: E402
+from diffmusic_engine.operators.declick import burst_spans  # noqa: E402
 
 SEEDS = (0, 1, 2)
 TOLERANCE_S = 0.003

@@ -62,7 +62,7 @@ def write_room_music(path: Path, minutes: float) -> Path:
     from scipy.signal import fftconvolve
 
     from diffmusic_engine.audio import write_audio
-    from diffmusic_engine.operators import synthetic_rir
+    from diffmusic_engine.impulse_response import synthetic_rir
     from diffmusic_engine.synth import music_excerpt
 
     dry = music_excerpt(minutes * 60.0, RATE, 2, seed=5)

@@ -33,7 +33,7 @@ from diffmusic_engine.damage import (  # noqa: E402
     Separate,
     SuperResolution,
 )
-from diffmusic_engine.operators import synthetic_rir  # noqa: E402
+from diffmusic_engine.impulse_response import synthetic_rir  # noqa: E402
 from diffmusic_engine.synth import music_excerpt, music_stems  # noqa: E402
 
 RATE = 44100

@@ -31,11 +31,11 @@ sys.path.insert(0, str(REPO))  # run as a script: make the project importable
 from bench.solver import SHAPES, PeakMemory, now  # noqa: E402
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution  # noqa: E402
 from diffmusic_engine.diffusion.solver import solve  # noqa: E402
-from diffmusic_engine.longform import SolverSettings, restore_long  # noqa: E402
+from diffmusic_engine.impulse_response import synthetic_rir  # noqa: E402
+from diffmusic_engine.longform.pipeline import SolverSettings, restore_long  # noqa: E402
 from diffmusic_engine.metrics import MAX_DB, snr  # noqa: E402
 from diffmusic_engine.models.base import default_dtype  # noqa: E402
 from diffmusic_engine.models.testing import real_size_audioldm2  # noqa: E402
-from diffmusic_engine.operators import synthetic_rir  # noqa: E402
 from diffmusic_engine.synth import music_excerpt  # noqa: E402
 
 RATE = 44100

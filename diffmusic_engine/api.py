@@ -2,7 +2,8 @@
 
 One call shape for every backend, after pedalboard's ``(audio, sample_rate) -> audio``:
 ``restore(audio, sample_rate, damage, backend=..., options=..., callback=...)``. Backends are
-looked up by name and imported on first use, so the dsp backend never imports diffusers.
+looked up by name and imported on first use, so the dsp backend never imports diffusers; the
+damage's forward models (torch) load only when ``degrade`` runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ from diffmusic_engine.backends import (
     Restoration,
     get_backend,
 )
+from diffmusic_engine.clipping import (
+    MIN_RUN,
+    auto_levels,
+    clip_level_for_sdr,
+    clipped_lower,
+    clipped_mask,
+)
 from diffmusic_engine.damage import (
     Damage,
     Declip,
@@ -38,12 +46,6 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import (
-    clip_level_for_sdr,
-    clipped_mask,
-    make_operator,
-)
-from diffmusic_engine.operators.declip import MIN_RUN, auto_levels, clipped_lower
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -237,5 +239,7 @@ def degrade(
         raise DamageError("declip: degrading needs --level AMPLITUDE or --sdr DB, not auto")
     elif isinstance(damage, Declip) and damage.channel_levels:
         raise DamageError("declip: degrading clips every channel at one level, not channel_levels")
+    from diffmusic_engine.operators import make_operator
+
     operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
     return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)

@@ -52,6 +52,11 @@ def gap_samples(gap: Gap, sample_rate: float) -> tuple[int, int]:
     return round(gap.start * sample_rate), round(gap.end * sample_rate)
 
 
+def spans_to_gaps(spans: list[tuple[int, int]], sample_rate: int) -> tuple[Gap, ...]:
+    """Sample spans ``[first, stop)`` as :class:`Gap` s in seconds (``gap_samples`` inverts it)."""
+    return tuple(Gap(first / sample_rate, stop / sample_rate) for first, stop in spans)
+
+
 @dataclass(frozen=True)
 class Inpaint:
     """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge.

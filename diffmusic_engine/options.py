@@ -160,7 +160,7 @@ def task_of_option(name: str) -> str | None:
     (each backend module's ``task_options``); ``None`` where several tasks or none take it. An
     option flag given without ``--task``, ``--preset`` or a damage flag names that task:
     ``--sensitivity`` alone is declick's, ``--seed`` and the diffusion options are every
-    task's. It imports every backend's task modules (dsp's load torch): call it only then."""
+    task's. It imports every backend's option tables (dsp's task modules, without torch)."""
     from diffmusic_engine.damage import TASKS  # damage imports this module (SEED)
 
     tasks = set()

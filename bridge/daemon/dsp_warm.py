@@ -1,7 +1,8 @@
 """Imported once by the dsp jobs' forkserver (:mod:`bridge.daemon.dsp_process`): warms it up.
 
-Importing this module imports every dsp task module and runs librosa's STFT and inverse STFT once
-(on first use they import numba and compile kernels: 12 s measured on a loaded 2-core machine).
+Importing this module imports every dsp task module and Griffin-Lim's (torch, 1.5-2 s: phase
+retrieval imports it only when it runs), and runs librosa's STFT and inverse STFT once (on
+first use they import numba and compile kernels: 12 s measured on a loaded 2-core machine).
 Every job is forked from the warmed server, so none pays that again. No torch operation runs here:
 torch's thread pools must not exist in a process that forks.
 """
@@ -31,12 +32,12 @@ def exit_if_orphaned() -> None:
 def warm_up() -> None:
     from diffmusic_engine.damage import TASKS
 
-    for task in TASKS:
+    for module in [task.replace("-", "_") for task in TASKS] + ["griffin_lim"]:
         exit_if_orphaned()
         try:
-            importlib.import_module(f"diffmusic_engine.dsp.{task.replace('-', '_')}")
+            importlib.import_module(f"diffmusic_engine.dsp.{module}")
         except ImportError as exc:
-            log.warning("dsp %s unavailable: %s", task, exc)
+            log.warning("dsp %s unavailable: %s", module, exc)
     exit_if_orphaned()
     import librosa
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.operators.super_resolution import cutoff_of, long_term_level
+from diffmusic_engine.band_limit import cutoff_of, long_term_level
 
 # A cutoff this close to Nyquist is no band limit: the recording uses its whole band.
 FULL_BAND = 0.95

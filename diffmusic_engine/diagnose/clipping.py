@@ -1,4 +1,4 @@
-"""Clipping: flat tops at each channel's peak level (``operators.declip.auto_levels``)."""
+"""Clipping: flat tops at each channel's peak level (``diffmusic_engine.clipping.auto_levels``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.backends import CHANNEL_LEVELS
-from diffmusic_engine.operators.declip import auto_levels, clipped_mask
+from diffmusic_engine.clipping import auto_levels, clipped_mask
 
 # Clipped samples closer than this (s) make one region.
 JOIN_SECONDS = 0.02

@@ -39,8 +39,7 @@ def restore_diffusion(
     ``options`` are resolved (see :mod:`diffmusic_engine.options`); their table, with each
     option's meaning and range, is :data:`diffmusic_engine.diffusion.options.OPTIONS`.
     """
-    from diffmusic_engine.longform import restore_long
-    from diffmusic_engine.longform.pipeline import check_supported
+    from diffmusic_engine.longform.pipeline import check_supported, restore_long
 
     options = check_options("diffusion", damage, options)
     settings = settings_from_options(options)
@@ -55,8 +54,8 @@ def restore_diffusion(
 
 
 def settings_from_options(options: Mapping[str, Any]) -> Any:
-    """The :class:`~diffmusic_engine.longform.SolverSettings` of checked ``options``."""
-    from diffmusic_engine.longform import SolverSettings
+    """The :class:`~diffmusic_engine.longform.pipeline.SolverSettings` of checked ``options``."""
+    from diffmusic_engine.longform.pipeline import SolverSettings
 
     names = {f.name for f in fields(SolverSettings)}
     settings = {k: v for k, v in options.items() if k in names}

@@ -7,7 +7,7 @@ task                      method (module)
 ``inpaint``               AR interpolation (Janssen) under 25 ms, else a pattern fill that
                           copies the best-matching passage of the song (:mod:`.pattern`)
 ``super-resolution``      spectral band replication with envelope (:mod:`.super_resolution`)
-``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.phase_retrieval`)
+``phase-retrieval``       fast Griffin-Lim from a phase-advance start (:mod:`.griffin_lim`)
 ``dereverb``              blind: WPE bounded by the estimated room, then a learned late
                           mask told the room (:mod:`.late_mask`); else Wiener
 ``separate``              declines; HPSS or NMF soft masks when named (:mod:`.separate`)

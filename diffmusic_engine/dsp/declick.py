@@ -37,11 +37,10 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
 from diffmusic_engine.backends import REPAIRED_CLICKS, UNCHANGED
-from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples
+from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, spans_to_gaps
 from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
-from diffmusic_engine.operators.declick import spans_to_gaps
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {

@@ -31,14 +31,10 @@ import scipy.fft
 
 from diffmusic_engine.audio import samples_at
 from diffmusic_engine.backends import CHANNEL_LEVELS
+from diffmusic_engine.clipping import clipped_mask, consistent_with_clipping, each_channel
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators.declip import (
-    clipped_mask,
-    consistent_with_clipping,
-    each_channel,
-)
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {

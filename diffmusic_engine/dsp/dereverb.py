@@ -79,8 +79,7 @@ from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp import late_mask
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import load_impulse_response
-from diffmusic_engine.operators.dereverb import check_ir_channels
+from diffmusic_engine.impulse_response import check_ir_channels, load_impulse_response
 from diffmusic_engine.progress import ProgressCallback, part_of, report
 from diffmusic_engine.room import RoomEstimate, estimate_room
 

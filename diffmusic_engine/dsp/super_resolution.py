@@ -28,14 +28,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from diffmusic_engine.backends import REBUILT_LEVEL_DB, UNCHANGED
+from diffmusic_engine.band_limit import TRANSITION, long_term_level, lowpass_response
 from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators.super_resolution import (
-    TRANSITION,
-    long_term_level,
-    lowpass_response,
-)
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {

@@ -5,23 +5,7 @@ minutes long. This package bridges the two (see ``pipeline`` for the whole path)
 mid/side or per-channel signals with shared initial noise, overlapping windows solved as one
 batch and joined by weighted overlap-add, context windows and in-gap splicing for inpainting,
 and the band merge above the model's band.
+
+Import from the modules (``pipeline``'s names load torch; ``windows``, the one overlap-add that
+the dsp backend and the batch share too, does not).
 """
-
-from diffmusic_engine.longform.pipeline import (
-    SolveFunction,
-    SolverSettings,
-    WindowSolver,
-    restore_long,
-)
-from diffmusic_engine.longform.windows import WindowPlan, overlap_add, plan_windows, split
-
-__all__ = [
-    "SolveFunction",
-    "SolverSettings",
-    "WindowPlan",
-    "WindowSolver",
-    "overlap_add",
-    "plan_windows",
-    "restore_long",
-    "split",
-]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from diffmusic_engine.band_limit import lowpass_response
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.operators import istft, lowpass_response, stft
+from diffmusic_engine.operators import istft, stft
 
 CROSSOVER = 0.9  # fraction of the model's Nyquist kept from the model
 SPLIT_FFT, SPLIT_HOP = 2048, 512  # STFT used to share a mix's top band among sources
@@ -119,7 +120,7 @@ def replication_tilts(
         return {}
     power = np.abs(librosa.stft(mono, n_fft=TILT_FFT, hop_length=hop, center=False)) ** 2
     # frames clear of the gaps only (their fill lacks the band; the music spliced across a gap
-    # would put a step's flat spectrum into the top): not operators.super_resolution's
+    # would put a step's flat spectrum into the top): not band_limit's
     # long_term_level, whose Welch segments run across the gaps
     starts = np.arange(power.shape[1]) * hop
     clear = np.ones(starts.size, bool)

@@ -40,6 +40,7 @@ import torch
 
 from diffmusic_engine.audio import resample
 from diffmusic_engine.backends import REGIONS, Restoration
+from diffmusic_engine.clipping import consistent_with_clipping
 from diffmusic_engine.damage import (
     Damage,
     Declick,
@@ -52,6 +53,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.diffusion.options import DEFAULT_INIT_STRENGTH, OPTIONS
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.impulse_response import load_impulse_response
 from diffmusic_engine.longform import bands, gaps, spans, stereo
 from diffmusic_engine.longform.windows import overlap_add, plan_windows, split
 from diffmusic_engine.operators import (
@@ -62,8 +64,6 @@ from diffmusic_engine.operators import (
     MaskOperator,
     Operator,
     blind_operator,
-    consistent_with_clipping,
-    load_impulse_response,
     make_operator,
 )
 from diffmusic_engine.progress import Progress, ProgressCallback, report

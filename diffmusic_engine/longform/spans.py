@@ -1,7 +1,7 @@
 """Declicking with the model: its estimate of the whole track is kept in the click spans only,
 every other sample is the input's, bit for bit, as the dsp backend's (README: "samples away from
 the clicks are bit-identical"; the model's rebuild of the whole track had changed every sample).
-Declip does the same through ``operators.declip.consistent_with_clipping``."""
+Declip does the same through ``diffmusic_engine.clipping.consistent_with_clipping``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Forward models ``T`` of the damages, built from a damage description."""
+"""Forward models ``T`` of the damages (torch), built from a damage description.
+
+Measuring damage in audio (clipping levels, band limits) and loading impulse responses are
+NumPy modules of their own (:mod:`diffmusic_engine.clipping`, :mod:`diffmusic_engine.band_limit`,
+:mod:`diffmusic_engine.impulse_response`), so that the dsp backend, the damage report and the
+CLI run without torch."""
 
 from __future__ import annotations
 
@@ -15,30 +20,16 @@ from diffmusic_engine.damage import (
     SuperResolution,
 )
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.impulse_response import load_impulse_response
 from diffmusic_engine.operators.base import Operator
 from diffmusic_engine.operators.blind_dereverb import BlindConvolutionOperator, blind_operator
 from diffmusic_engine.operators.declick import ClickOperator
-from diffmusic_engine.operators.declip import (
-    ClipOperator,
-    clip_level_for_sdr,
-    clipped_mask,
-    consistent_with_clipping,
-    detect_clip_level,
-)
-from diffmusic_engine.operators.dereverb import (
-    ConvolutionOperator,
-    fft_convolve,
-    load_impulse_response,
-    synthetic_rir,
-)
+from diffmusic_engine.operators.declip import ClipOperator
+from diffmusic_engine.operators.dereverb import ConvolutionOperator, fft_convolve
 from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator
 from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator, istft, stft
 from diffmusic_engine.operators.separation import MixOperator
-from diffmusic_engine.operators.super_resolution import (
-    LowPassOperator,
-    detect_cutoff,
-    lowpass_response,
-)
+from diffmusic_engine.operators.super_resolution import LowPassOperator
 
 __all__ = [
     "BlindConvolutionOperator",
@@ -52,18 +43,10 @@ __all__ = [
     "MixOperator",
     "Operator",
     "blind_operator",
-    "clip_level_for_sdr",
-    "clipped_mask",
-    "consistent_with_clipping",
-    "detect_clip_level",
-    "detect_cutoff",
     "fft_convolve",
     "istft",
-    "load_impulse_response",
-    "lowpass_response",
     "make_operator",
     "stft",
-    "synthetic_rir",
 ]
 
 
@@ -72,7 +55,8 @@ def make_operator(
 ) -> Operator:
     """The operator for ``damage`` at ``sample_rate``.
 
-    Super-resolution needs a numeric cutoff (resolve ``"auto"`` with :func:`detect_cutoff` first).
+    Super-resolution needs a numeric cutoff (resolve ``"auto"`` first:
+    :func:`diffmusic_engine.band_limit.detect_cutoff`).
     Dereverberation uses ``impulse_response`` if given, else the description's file; blind
     dereverberation has no known operator and raises.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.damage import Declick, Gap, gap_samples
+from diffmusic_engine.damage import Declick, gap_samples
 from diffmusic_engine.operators.inpaint import InpaintOperator
 
 # Burst durations (s) per mode: clicks 0.3-2 ms, crackle 1 sample up to 0.25 ms.
@@ -50,8 +50,3 @@ class ClickOperator(InpaintOperator):
             scale = rms * 10 ** (gain_db / 20)
             out[:, first:stop] += scale[:, None] * rng.standard_normal((out.shape[0], stop - first))
         return out.astype(np.float32).reshape(np.shape(clean))
-
-
-def spans_to_gaps(spans: list[tuple[int, int]], sample_rate: int) -> tuple[Gap, ...]:
-    """Sample spans ``[first, stop)`` as :class:`Gap` s in seconds (``gap_samples`` inverts it)."""
-    return tuple(Gap(first / sample_rate, stop / sample_rate) for first, stop in spans)

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from diffmusic_engine.band_limit import lowpass_response
 from diffmusic_engine.operators.base import Operator
-
-TRANSITION = 0.03  # raised-cosine roll-off width below the cutoff, as a fraction of the cutoff
-
-
-def lowpass_response(n_samples: int, sample_rate: int, cutoff: float) -> np.ndarray:
-    """The real rfft-bin gains of the low-pass: 1 below, 0 from ``cutoff`` up, cosine between."""
-    freqs = np.fft.rfftfreq(n_samples, 1.0 / sample_rate)
-    start = cutoff * (1 - TRANSITION)
-    ramp = np.clip((freqs - start) / (cutoff - start), 0.0, 1.0)
-    return (0.5 * (1 + np.cos(np.pi * ramp))).astype(np.float32)
 
 
 class LowPassOperator(Operator):
@@ -29,40 +19,3 @@ class LowPassOperator(Operator):
         n = x.shape[-1]
         gain = torch.from_numpy(lowpass_response(n, self.sample_rate, self.cutoff)).to(x.device)
         return torch.fft.irfft(torch.fft.rfft(x) * gain, n=n)
-
-
-# Content ends where the long-term level is this far under the band below (detect_cutoff).
-CUTOFF_DROP_DB = 40.0
-
-
-def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
-    samples (the whole clip if shorter), channels averaged, smoothed over 5 bins (54 Hz at
-    44.1 kHz)."""
-    from scipy.ndimage import uniform_filter1d
-    from scipy.signal import welch
-
-    audio = np.asarray(audio, np.float64)
-    segment = min(4096, audio.shape[-1])  # scipy would shorten it too, with a warning on stderr
-    freqs, power = welch(audio, fs=sample_rate, nperseg=segment, axis=-1)
-    level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
-    return freqs, uniform_filter1d(level, size=5)
-
-
-def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = CUTOFF_DROP_DB) -> float:
-    """Estimate the frequency above which ``audio`` has (almost) no content: :func:`cutoff_of`
-    its :func:`long_term_level`."""
-    return cutoff_of(*long_term_level(audio, sample_rate), sample_rate, drop_db=drop_db)
-
-
-def cutoff_of(
-    freqs: np.ndarray, level: np.ndarray, sample_rate: int, *, drop_db: float = CUTOFF_DROP_DB
-) -> float:
-    """The highest frequency whose long-term ``level`` (dB at ``freqs``) is within ``drop_db``
-    of the 95th-percentile level of the band below it. Full-band audio returns Nyquist."""
-    reference = np.percentile(level[(freqs > 100) & (freqs < sample_rate / 4)], 95)
-    above = np.nonzero(level > reference - drop_db)[0]
-    if above.size == 0:
-        return sample_rate / 2
-    last = above[-1]
-    return float(sample_rate / 2 if last >= len(freqs) - 2 else freqs[last + 1])

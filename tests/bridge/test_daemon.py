@@ -28,7 +28,7 @@ from diffmusic_engine.damage import (
     SuperResolution,
 )
 from diffmusic_engine.errors import Cancelled, DiffMusicError, ModelError
-from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 RATE = 16000  # the clip fixture's rate

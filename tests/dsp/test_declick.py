@@ -8,10 +8,10 @@ from scipy.linalg import toeplitz
 from scipy.signal import lfilter
 
 from diffmusic_engine.api import degrade, restore
-from diffmusic_engine.damage import Declick, Gap, damage_from_dict, damage_to_dict
+from diffmusic_engine.damage import Declick, Gap, damage_from_dict, damage_to_dict, spans_to_gaps
 from diffmusic_engine.dsp.declick import detect_clicks
 from diffmusic_engine.errors import Cancelled, DamageError
-from diffmusic_engine.operators.declick import burst_spans, spans_to_gaps
+from diffmusic_engine.operators.declick import burst_spans
 
 SR = 44100
 TOLERANCE = round(0.003 * SR)  # a detection within 3 ms of a burst finds it

@@ -11,10 +11,11 @@ import torch
 
 from bridge.notes import notes_of
 from diffmusic_engine.api import degrade, resolve_damage, restore
+from diffmusic_engine.clipping import clip_level_for_sdr, detect_clip_level
 from diffmusic_engine.damage import Declip, damage_from_dict, damage_to_dict
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.metrics import snr
-from diffmusic_engine.operators import ClipOperator, clip_level_for_sdr, detect_clip_level
+from diffmusic_engine.operators import ClipOperator
 
 SR = 44100
 

@@ -19,7 +19,8 @@ from diffmusic_engine.dsp.dereverb import (
 )
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
-from diffmusic_engine.operators import ConvolutionOperator, synthetic_rir
+from diffmusic_engine.impulse_response import synthetic_rir
+from diffmusic_engine.operators import ConvolutionOperator
 from diffmusic_engine.room import RoomEstimate
 from diffmusic_engine.synth import music_excerpt
 

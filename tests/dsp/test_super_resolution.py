@@ -9,9 +9,9 @@ import soundfile as sf
 from bridge.notes import notes_of
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
+from diffmusic_engine.band_limit import TRANSITION
 from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.errors import Cancelled, DamageError
-from diffmusic_engine.operators.super_resolution import TRANSITION
 from diffmusic_engine.synth import falling_noise
 
 SR = 44100

@@ -51,8 +51,7 @@ def test_a_gradual_roll_off_is_no_band_limit():
     1.5 kHz x 2^(40/24) = 4.76 kHz, well inside the band, but falling only 24/6 = 4 dB a sixth of
     an octave there: no wall. The same noise cut by a brick wall at 4 kHz (34 dB down the slope)
     is a band limit."""
-    from diffmusic_engine.operators import detect_cutoff
-    from diffmusic_engine.operators.super_resolution import long_term_level
+    from diffmusic_engine.band_limit import detect_cutoff, long_term_level
 
     noise = np.random.default_rng(1).standard_normal((1, 4 * SR))
     freqs = np.fft.rfftfreq(noise.shape[-1], 1 / SR)
@@ -72,9 +71,9 @@ def test_a_guitar_stems_own_roll_off_is_no_band_limit():
     """A shipped clean guitar stem fades out above ~8.4 kHz (its cabinet): detect_cutoff finds
     that edge, the diagnosis no band limit; low-passed at 6 kHz, it finds the wall."""
     from diffmusic_engine.api import degrade
+    from diffmusic_engine.band_limit import detect_cutoff
     from diffmusic_engine.damage import SuperResolution
     from diffmusic_engine.evaluation.corpus import REAL_DIR
-    from diffmusic_engine.operators import detect_cutoff
 
     audio, rate = sf.read(REAL_DIR / "chaos_god_guitar.flac", dtype="float32")
     audio = np.ascontiguousarray(audio.T)

@@ -7,7 +7,7 @@ import numpy as np
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 SR = 16000

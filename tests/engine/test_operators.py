@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from diffmusic_engine.band_limit import detect_cutoff
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval, Separate, gap_samples
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.operators import (
     ConvolutionOperator,
     InpaintOperator,
@@ -15,9 +17,7 @@ from diffmusic_engine.operators import (
     MagnitudeOperator,
     MaskOperator,
     MixOperator,
-    detect_cutoff,
     make_operator,
-    synthetic_rir,
 )
 
 SR = 16000

@@ -11,13 +11,12 @@ import pytest
 import torch
 
 from diffmusic_engine.api import restore
+from diffmusic_engine.clipping import auto_levels, clipped_mask
 from diffmusic_engine.damage import Declip
-from diffmusic_engine.longform import SolverSettings, restore_long
-from diffmusic_engine.longform.pipeline import to_model_rate
+from diffmusic_engine.longform.pipeline import SolverSettings, restore_long, to_model_rate
 from diffmusic_engine.longform.windows import plan_windows, split
 from diffmusic_engine.models.testing import TEST_DEVICE
-from diffmusic_engine.operators import ClipOperator, clipped_mask, make_operator
-from diffmusic_engine.operators.declip import auto_levels
+from diffmusic_engine.operators import ClipOperator, make_operator
 
 LEVELS = (0.6, 0.4)  # left, right
 

@@ -9,10 +9,14 @@ import torch
 from diffmusic_engine.audio import resample
 from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Gap, Inpaint, Separate
-from diffmusic_engine.longform import SolverSettings, WindowSolver, restore_long
 from diffmusic_engine.longform import bands as bands_module
 from diffmusic_engine.longform.gaps import full_rate_ranges
-from diffmusic_engine.longform.pipeline import solve_track
+from diffmusic_engine.longform.pipeline import (
+    SolverSettings,
+    WindowSolver,
+    restore_long,
+    solve_track,
+)
 from diffmusic_engine.longform.windows import plan_windows, taper
 from diffmusic_engine.operators import LowPassOperator, MaskOperator
 

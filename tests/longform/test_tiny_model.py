@@ -19,10 +19,10 @@ from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.backends import FOUND_GAPS, REGIONS, REPAIRED_CLICKS
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.longform.bands import lowpass
 from diffmusic_engine.longform.gaps import full_rate_ranges
 from diffmusic_engine.models.testing import TEST_DEVICE
-from diffmusic_engine.operators import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.slow
@@ -86,8 +86,8 @@ def test_the_regions_filled_are_reported_where_the_dropouts_were_found(tiny_mode
 def test_declip_and_declick_change_only_the_damaged_samples(tiny_model, gapped):
     """The model rebuilds the whole track; only the clipped samples and the click's span take
     it (every sample had changed, the README promises the rest bit-identical)."""
+    from diffmusic_engine.clipping import clipped_mask
     from diffmusic_engine.damage import Declick, Declip
-    from diffmusic_engine.operators import clipped_mask
 
     music = gapped[0][:, : 44100 // 2]
     options = {"model": tiny_model, **FAST}

@@ -10,13 +10,13 @@ import torch
 from diffmusic_engine.damage import Gap
 from diffmusic_engine.diffusion.guidance import bands_below, build_loss, observed_frames
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.operators import (
     ConvolutionOperator,
     InpaintOperator,
     LowPassOperator,
     MagnitudeOperator,
     MixOperator,
-    synthetic_rir,
 )
 
 SR, N = 16000, 8000

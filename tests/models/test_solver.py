@@ -11,13 +11,13 @@ from diffmusic_engine.damage import Gap
 from diffmusic_engine.diffusion.guidance import MelDB, build_loss
 from diffmusic_engine.diffusion.solver import solve
 from diffmusic_engine.errors import Cancelled, InputError
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.operators import (
     ConvolutionOperator,
     InpaintOperator,
     LowPassOperator,
     MagnitudeOperator,
     MixOperator,
-    synthetic_rir,
 )
 from diffmusic_engine.samplers import DDIMSchedule, sample
 

@@ -15,7 +15,7 @@ from reaper_helpers import (
 from scipy.signal import fftconvolve
 
 from diffmusic_engine.diagnose import selections
-from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.synth import music_excerpt, music_stems
 
 SR = 44100

@@ -12,7 +12,7 @@ import pytest
 from reaper_helpers import read_wav, run_scripts, script, take_item, write_wav
 from scipy.signal import fftconvolve
 
-from diffmusic_engine.operators import synthetic_rir
+from diffmusic_engine.impulse_response import synthetic_rir
 from diffmusic_engine.synth import music_excerpt
 
 pytestmark = pytest.mark.lua
