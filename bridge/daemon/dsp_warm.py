@@ -1,6 +1,6 @@
 """Imported once by the dsp jobs' forkserver (:mod:`bridge.daemon.dsp_process`): warms it up.
 
-Importing this module imports every dsp task module and Griffin-Lim's (torch, 1.5-2 s: phase
+Importing this module imports every dsp task module and Griffin-Lim's (torch, about 1 s: phase
 retrieval imports it only when it runs), and runs librosa's STFT and inverse STFT once (on
 first use they import numba and compile kernels: 12 s measured on a loaded 2-core machine).
 Every job is forked from the warmed server, so none pays that again. No torch operation runs here:
