@@ -1,8 +1,9 @@
-"""A band limit: the low-pass that makes one, and where a recording's content stops.
+"""A band limit: the low-pass that makes one, and the long-term spectrum that shows one.
 
-NumPy (and SciPy) only: ``--cutoff auto``, the damage report and the dsp bandwidth extension find
-the cutoff without torch; :class:`~diffmusic_engine.operators.super_resolution.LowPassOperator`
-(the forward model) applies :func:`lowpass_response`.
+No torch: the damage report's band-limit rule (:func:`diffmusic_engine.diagnose.bandwidth.
+band_limit`, which ``--cutoff auto`` takes) reads :func:`long_term_level` and :func:`cutoff_of`;
+the dsp bandwidth extension uses :func:`lowpass_response` and ``TRANSITION``, as the forward
+model :class:`~diffmusic_engine.operators.super_resolution.LowPassOperator` does.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Room impulse responses: loaded at the audio's rate, checked against its channels, or made.
 
-NumPy only, for the dsp backend's Wiener deconvolution, ``degrade`` and the tests; the diffusion
+No torch: the dsp backend's Wiener deconvolution, the operators (``make_operator``), the
+diffusion pipeline (its ``--rir`` file) and the tests take them from here; the diffusion
 backend's forward model is :class:`~diffmusic_engine.operators.dereverb.ConvolutionOperator`.
 """
 

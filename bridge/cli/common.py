@@ -228,7 +228,7 @@ def _task_of_flags(flags: dict[str, Any], options: dict[str, Any], preset: str |
     option's (flag or the preset's) that one task alone takes (``--sensitivity`` alone: declick;
     :func:`task_of_option`)."""
     named = {TASK_OF_FIELD[name] for name, value in flags.items() if value is not None}
-    if not named:  # only then: the option tables import every dsp task (and torch, for submit)
+    if not named:  # only then: the option tables import every dsp task module
         named = {task for name in options if (task := task_of_option(name))}
     tasks = sorted(named)
     if len(tasks) == 1:

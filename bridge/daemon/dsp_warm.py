@@ -31,13 +31,16 @@ def exit_if_orphaned() -> None:
 
 def warm_up() -> None:
     from diffmusic_engine.damage import TASKS
+    from diffmusic_engine.dsp.options import task_module
 
-    for module in [task.replace("-", "_") for task in TASKS] + ["griffin_lim"]:
+    for task in TASKS:
         exit_if_orphaned()
         try:
-            importlib.import_module(f"diffmusic_engine.dsp.{module}")
+            task_module(task)
         except ImportError as exc:
-            log.warning("dsp %s unavailable: %s", module, exc)
+            log.warning("dsp %s unavailable: %s", task, exc)
+    exit_if_orphaned()
+    importlib.import_module("diffmusic_engine.dsp.griffin_lim")  # phase retrieval's, when it runs
     exit_if_orphaned()
     import librosa
 

@@ -384,14 +384,14 @@ class Server:
 
 
 def _warm_up() -> None:
-    """Import the dsp task modules now, so that the first submit is not slowed by imports."""
-    import importlib
-
+    """Import the dsp task modules now, so that the first submit's option check is not slowed
+    by imports (the jobs' own warm-up is :mod:`bridge.daemon.dsp_warm`'s, in their process)."""
     from diffmusic_engine.damage import TASKS
+    from diffmusic_engine.dsp.options import task_module
 
     for task in TASKS:
         try:
-            importlib.import_module(f"diffmusic_engine.dsp.{task.replace('-', '_')}")
+            task_module(task)
         except ImportError as exc:
             log.warning("dsp %s unavailable: %s", task, exc)
 

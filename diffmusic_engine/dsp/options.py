@@ -20,22 +20,23 @@ from diffmusic_engine.options import Option, check_values, with_seed
 if TYPE_CHECKING:
     from diffmusic_engine.damage import Damage
 
-__all__ = ["Option", "options_for", "parse_options", "task_options"]
+__all__ = ["Option", "options_for", "parse_options", "task_module", "task_options"]
 
 
 def options_for(damage: Damage) -> dict[str, Option]:
     """The options of the dsp method for ``damage``'s task."""
-    module = _task_module(damage.task)
+    module = task_module(damage.task)
     finder = getattr(module, "options_for", None)
     return dict(finder(damage) if finder else module.OPTIONS)
 
 
 def task_options(task: str) -> dict[str, Option]:
     """Every option the dsp method for ``task`` takes, whatever the damage."""
-    return dict(_task_module(task).OPTIONS)
+    return dict(task_module(task).OPTIONS)
 
 
-def _task_module(task: str) -> ModuleType:
+def task_module(task: str) -> ModuleType:
+    """``dsp/<task>.py``, imported (its options, and its method's imports: never torch's)."""
     return importlib.import_module(f"diffmusic_engine.dsp.{task.replace('-', '_')}")
 
 

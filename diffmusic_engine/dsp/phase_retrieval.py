@@ -26,9 +26,9 @@ def restore_phase_retrieval(
     callback: ProgressCallback | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """A signal whose STFT magnitude matches the input's, for every channel."""
+    opts = parse_options("phase-retrieval", options, OPTIONS)
     from diffmusic_engine.dsp.griffin_lim import retrieve_phase
 
-    opts = parse_options("phase-retrieval", options, OPTIONS)
     out = retrieve_phase(audio, damage.n_fft, damage.hop, iterations=opts["iterations"],
                          momentum=opts["momentum"], callback=callback)  # fmt: skip
     return out, {"n_fft": damage.n_fft, "hop": damage.hop, **opts}

@@ -6,6 +6,6 @@ mid/side or per-channel signals with shared initial noise, overlapping windows s
 batch and joined by weighted overlap-add, context windows and in-gap splicing for inpainting,
 and the band merge above the model's band.
 
-Import from the modules (``pipeline``'s names load torch; ``windows``, the one overlap-add that
-the dsp backend and the batch share too, does not).
+Import from the modules: ``pipeline``'s names load torch; ``windows`` (the windows, their
+overlap-add and ``taper``, which the dsp pattern fill and the batch's chunks use too) does not.
 """

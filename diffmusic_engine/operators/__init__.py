@@ -55,8 +55,8 @@ def make_operator(
 ) -> Operator:
     """The operator for ``damage`` at ``sample_rate``.
 
-    Super-resolution needs a numeric cutoff (resolve ``"auto"`` first:
-    :func:`diffmusic_engine.band_limit.detect_cutoff`).
+    Super-resolution needs a numeric cutoff (``restore`` resolves ``"auto"`` by
+    :func:`diffmusic_engine.diagnose.bandwidth.band_limit`).
     Dereverberation uses ``impulse_response`` if given, else the description's file; blind
     dereverberation has no known operator and raises.
     """
