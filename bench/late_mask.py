@@ -35,10 +35,13 @@ after the two lists being ``python -m bench.late_mask ...``:
     B="escape_from_chaosland metal_madness mutilated_mime internal_degeneration war_of_freedom"
     data STEMS -o A.npz --seed 4 --jobs 2 --songs $A
     data STEMS -o A2.npz --seed 14 --jobs 2 --examples 2000 --songs $A
+    data STEMS -o A3.npz --seed 24 --jobs 2 --examples 2000 --songs $A
     data STEMS -o B.npz --seed 3 --jobs 2 --songs $B
     data STEMS -o B2.npz --seed 13 --jobs 2 --examples 2000 --songs $B
-    train A.npz A2.npz -o mA.npz --steps 5000; train B.npz B2.npz -o mB.npz --steps 5000
-    train A.npz A2.npz B.npz B2.npz -o diffmusic_engine/dsp/late_mask.npz --steps 5000
+    data STEMS -o B3.npz --seed 23 --jobs 2 --examples 2000 --songs $B
+    train A.npz A2.npz A3.npz -o mA.npz --steps 5000
+    train B.npz B2.npz B3.npz -o mB.npz --steps 5000
+    train A.npz A2.npz A3.npz B.npz B2.npz B3.npz -o diffmusic_engine/dsp/late_mask.npz --steps 5000
     eval ../shared/audio diffmusic_engine/evaluation/data/real --cache wpe \
         --fold mA.npz:mutilated_mime,internal_degeneration,war_of_freedom \
         --fold mB.npz:armygeddon,chaos_god,feelings

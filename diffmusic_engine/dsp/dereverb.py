@@ -60,7 +60,7 @@ that room; Wiener deconvolution with an IR.
   simulated halls, or with 1.5 s of context from real songs in varied rooms) did harm after
   WPE in a 0.5 s room; told the room, every one of the 16 rooms came closer to the dry source
   than with WPE alone (on held-out songs: 2.5 s -8 dB hall 0.942 -> 0.875, the same hall with
-  one tail for both channels 0.958 -> 0.897), no recording over 0.992x (docs/results.md).
+  one tail for both channels 0.958 -> 0.894), no recording over 0.994x (docs/results.md).
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
