@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from diffmusic_engine.band_limit import lowpass_response
+from diffmusic_engine.api import degrade
+from diffmusic_engine.damage import Declick, Declip, Dereverb, Gap, Inpaint, SuperResolution
 from diffmusic_engine.evaluation.corpus import REAL_DIR
 from diffmusic_engine.impulse_response import synthetic_rir
 
@@ -45,26 +46,22 @@ def cli_in_fresh_interpreter(argv: list[str]) -> tuple[int, list[str], list[dict
     return code, heavy, [json.loads(line) for line in events], done.stderr
 
 
+# One damage of each kind its dsp method repairs, made by the engine's own degrade (which loads
+# torch in this process, not in the CLI's).
+DAMAGES = {
+    "inpaint": Inpaint(gaps=(Gap(1.0, 1.2),)),
+    "declip": Declip(sdr=5.0),
+    "declick": Declick(rate=4.0),
+    "dereverb": Dereverb(rir=synthetic_rir(1.5, 44100, seed=3)),
+    "super-resolution": SuperResolution(cutoff=8000.0),
+}
+
+
 def damaged_clip(task: str) -> np.ndarray:
-    """The shipped clip (6 s, stereo) with one damage its dsp method repairs."""
+    """The shipped clip (6 s, stereo) with ``DAMAGES[task]``."""
     clean, rate = sf.read(REAL_DIR / "chaos_god_backing.flac", dtype="float32", always_2d=True)
-    audio = clean.T.copy()
-    if task == "inpaint":
-        audio[:, rate : rate + rate // 5] = 0.0  # a 200 ms dropout
-    elif task == "declip":
-        audio = np.clip(audio, -0.5 * np.abs(audio).max(), 0.5 * np.abs(audio).max())
-    elif task == "declick":
-        for second in (1.3, 2.7, 4.1):  # 0.5 ms bursts at full scale
-            first = int(second * rate)
-            audio[:, first : first + rate // 2000] = 0.9
-    elif task == "dereverb":
-        rir = synthetic_rir(1.5, rate, seed=3)
-        audio = np.stack([np.convolve(channel, rir)[: audio.shape[1]] for channel in audio])
-        audio *= 0.5 / np.abs(audio).max()
-    else:  # super-resolution: nothing above 8 kHz
-        gain = lowpass_response(audio.shape[1], rate, 8000.0)
-        audio = np.fft.irfft(np.fft.rfft(audio) * gain, n=audio.shape[1])
-    return audio.astype(np.float32)
+    damaged = degrade(clean.T, rate, DAMAGES[task])
+    return damaged / max(1.0, float(np.abs(damaged).max()))  # a room's tail may pass full scale
 
 
 @pytest.mark.parametrize(
