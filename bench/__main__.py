@@ -27,6 +27,7 @@ SUITE = {
     "bridge": ["--quick"],
     "batch": ["--files", "2"],
     "dereverb_memory": ["--minutes", "0.5", "1.5"],
+    "wpe_threads": ["--runs", "1", "--busy", "0", "2"],
     "scale": ["--jobs", "20", "--repeats", "5"],
     "responsiveness": ["--seconds", "20", "--watch", "4"],
 }

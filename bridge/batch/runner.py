@@ -181,12 +181,9 @@ def _init_worker(queue: Any, threads: int) -> None:
     that each use every core would only fight over them)."""
     global _worker_queue
     _worker_queue = queue
-    try:  # threadpoolctl comes with scikit-learn, a dependency
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(threads)  # OpenMP/BLAS pools of numpy, scipy, torch
-    except ImportError:
-        pass
+    threadpool_limits(threads)  # OpenMP/BLAS pools of numpy, scipy, torch
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 

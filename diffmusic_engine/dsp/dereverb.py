@@ -105,6 +105,14 @@ BLIND_OPTIONS = {
 # long track's chunks hold fewer bins. Clips up to ~76 s of stereo keep 64 bins (every measured
 # figure); a 3 min track's 24-bit output was bit-identical with 27.
 WPE_BLOCK_BYTES = 256 * 2**20
+# nara_wpe's products and solves are per frequency bin and small (taps x channels square: 40 x
+# 40 for stereo), too small for a threaded BLAS to split: its threads spend them waiting on each
+# other, and when the other cores are busy (a second job, the DAW) on threads the OS has
+# descheduled. Measured (bench/wpe_threads.py: a blind restore of 6 s of stereo, 2 cores, median
+# of 3) against OpenBLAS's 2 threads: idle 1.0 s against 1.2 s; one core busy 1.2 against 3.6 s;
+# both busy 2.3 against 7.0 s (10 s of stereo while two processes made training data: 4 s
+# against 242 s).
+WPE_BLAS_THREADS = 1
 # the room estimate's share of a blind dereverb's progress (2 s of about 13 for 10 s of stereo)
 ROOM_SHARE = 0.15
 MASK_SHARE = 0.1  # the late mask's share of what follows (about 1 s after WPE's 8 s, 6 s stereo)
@@ -315,6 +323,7 @@ def wpe_dereverb(
     all 1 without)."""
     import librosa
     from nara_wpe.wpe import wpe
+    from threadpoolctl import threadpool_limits
 
     hop = n_fft // 4
     n = audio.shape[-1]
@@ -333,16 +342,17 @@ def wpe_dereverb(
     share = np.ones(bins)
     total = -(-bins // chunk)
     report(callback, 0, total, "dereverb")
-    for i, first in enumerate(range(0, bins, chunk)):
-        block = slice(first, first + chunk)
-        change = wpe(
-            observed[block], taps=taps, delay=delay, iterations=iterations,
-            psd_context=psd_context, statistics_mode="full",
-        ) - observed[block]  # fmt: skip
-        if limit_db is not None:
-            share[block] = bounded_share(observed[block], change, limit_db)
-        observed[block] += share[block, None, None] * change  # Y becomes the estimate, in place
-        report(callback, i + 1, total, "dereverb")
+    with threadpool_limits(limits=WPE_BLAS_THREADS, user_api="blas"):
+        for i, first in enumerate(range(0, bins, chunk)):
+            block = slice(first, first + chunk)
+            change = wpe(
+                observed[block], taps=taps, delay=delay, iterations=iterations,
+                psd_context=psd_context, statistics_mode="full",
+            ) - observed[block]  # fmt: skip
+            if limit_db is not None:
+                share[block] = bounded_share(observed[block], change, limit_db)
+            observed[block] += share[block, None, None] * change  # Y: the estimate, in place
+            report(callback, i + 1, total, "dereverb")
     out = np.stack(  # a channel at a time, as the STFT: no second copy of the whole
         [librosa.istft(observed[:, d], n_fft=n_fft, hop_length=hop, length=n) for d in range(dims)]
     )

@@ -240,3 +240,29 @@ def test_long_tracks_go_through_wpe_in_smaller_chunks(hall, recorder, monkeypatc
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
     np.testing.assert_allclose(chunked_share, share, rtol=1e-6)
     assert np.max(np.abs(whole - excerpt)) > 1e-2  # WPE changed the audio: a real comparison
+
+
+def test_wpe_holds_blas_to_one_thread_and_gives_the_pool_back(hall, monkeypatch):
+    """nara_wpe runs with BLAS at WPE_BLAS_THREADS (1: its per-bin matrices are too small to
+    split, and threads that wait on each other multiply its time when other work holds the cores,
+    bench/wpe_threads.py), whatever the caller allowed (2 here), which is back after it."""
+    import nara_wpe.wpe
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    real_wpe = nara_wpe.wpe.wpe
+
+    def counting_wpe(*args, **kwargs):
+        seen.append(blas_threads())
+        return real_wpe(*args, **kwargs)
+
+    monkeypatch.setattr(nara_wpe.wpe, "wpe", counting_wpe)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        out, _ = wpe_dereverb(hall[1][:, : SR // 2], n_fft=1024, taps=5, chunk=128)
+        assert blas_threads() == {2}
+    assert len(seen) == -(-513 // 128) and all(threads == {1} for threads in seen)
+    assert np.max(np.abs(out - hall[1][:, : SR // 2])) > 1e-3  # WPE ran
