@@ -3,6 +3,7 @@
     python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # diffmusic_engine/room_model.json
     python -m bench.rooms fit  AUDIO_DIR... --mono --shared 0 --out FILE  # tried, not shipped
     python -m bench.rooms eval AUDIO_DIR... [--dereverb] [--mono]  # RT60 error, log-mel ratio
+    python -m bench.rooms eval AUDIO_DIR... --dereverb --ir HALL.wav...  # in measured rooms
 
 Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``backing``,
 ``guitar``, ...); a song with stems and no mix gets their sum as its mix (built in memory).
@@ -17,7 +18,10 @@ impulse response put on a stereo mix; the others draw a tail per channel). Synth
 DRR ``DRY_DRR_DB``), so a dry take reads as dry. ``--mono`` takes every recording as its
 channels' mean (a mono track; a shared tail is then a hall, hence ``--shared 0``): ``fit
 --mono`` is the mono model tried and not shipped (docs/results.md), ``eval --mono`` measures the
-shipped estimator on mono tracks.
+shipped estimator on mono tracks. ``eval --ir FILE...`` puts the recordings in measured rooms
+too (impulse-response files: a mono or B-format file gives one response for every channel, a
+stereo file one per channel; the truth is their T30): simulated rooms flatter blind dereverb
+(docs/results.md "Measured rooms").
 ``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
@@ -30,6 +34,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -44,6 +49,7 @@ from diffmusic_engine.evaluation.rooms import (
     t30,
     two_slope_rir,
 )
+from diffmusic_engine.impulse_response import load_impulse_response
 from diffmusic_engine.room import (
     MID_BANDS_HZ,
     MODEL_FILE,
@@ -342,21 +348,52 @@ def as_channels(items: list[Source], mono: bool) -> list[Source]:
     return [(s, a.mean(axis=0, keepdims=True), r) for s, a, r in items] if mono else items
 
 
+def measured_room(path: Path, rate: int, channels: int) -> np.ndarray:
+    """A measured impulse response file as ``(channels, L)`` or ``(1, L)`` (one for every
+    channel) at ``rate``, from 0.5 ms before its direct path (the first sample at half its
+    peak): a B-format file's W (its first of four channels) alone, and any other count of
+    channels than 1 or ``channels`` its first."""
+    ir = np.atleast_2d(load_impulse_response(path, rate)).astype(np.float64)
+    if ir.shape[0] not in (1, channels):
+        ir = ir[:1]
+    level = np.max(np.abs(ir), axis=0)
+    start = max(0, int(np.argmax(level >= 0.5 * level.max())) - int(0.0005 * rate))
+    return (ir[:, start:] / level.max()).astype(np.float32)
+
+
+def eval_rooms(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``eval``'s rooms: (name, ``(source, rate, channels) -> (impulse responses, true RT60)``)
+    for the ``EVAL_ROOMS`` chosen (all, without ``--rooms`` or ``--ir``) and each ``--ir`` file
+    (the truth its T30, :func:`measured_t_mid`)."""
+    chosen = args.rooms if args.rooms or args.ir else range(len(EVAL_ROOMS))
+    rooms: list[tuple[str, Any]] = []
+    for i in chosen or ():
+        rt60, drr, shape = EVAL_ROOMS[i]
+        rooms.append((f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB",
+                      lambda j, rate, channels, i=i: eval_room(i, j, rate, channels)))  # fmt: skip
+    for path in args.ir or ():
+
+        def measured(j: int, rate: int, channels: int, path: Path = path) -> tuple:
+            irs = measured_room(path, rate, channels)
+            return irs, measured_t_mid(irs, rate)
+
+        rooms.append((f"{path.name} (measured)", measured))
+    return rooms
+
+
 def command_eval(args: argparse.Namespace) -> None:
     from diffmusic_engine.metrics import log_mel_distance
 
     items = as_channels(sources(args.audio, 0), args.mono)
-    for i, (rt60, drr, shape) in enumerate(EVAL_ROOMS):
-        if args.rooms and i not in args.rooms:
-            continue
-        errors, ratios, details = [], [], []
-        bar = tqdm(items, desc=f"{shape} {rt60:.1f} s {drr:+.0f} dB", unit="recording",
-                   leave=False)  # fmt: skip
+    for name, room_of in eval_rooms(args):
+        errors, ratios, details, truths = [], [], [], []
+        bar = tqdm(items, desc=name, unit="recording", leave=False)
         for j, (_, audio, rate) in enumerate(bar):
-            irs, truth = eval_room(i, j, rate, audio.shape[0])
+            irs, truth = room_of(j, rate, audio.shape[0])
             wet = reverberate(audio, irs)
             room = estimate_room(wet, rate)
             errors.append(room.rt60 / truth - 1 if room else 1.0)
+            truths.append(truth)
             if args.dereverb:
                 from diffmusic_engine.api import restore
                 from diffmusic_engine.damage import Dereverb
@@ -366,7 +403,7 @@ def command_eval(args: argparse.Namespace) -> None:
                 ratios.append(log_mel_distance(audio, result.audio, rate)
                               / log_mel_distance(audio, wet, rate))  # fmt: skip
         line = (
-            f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB: RT60 median |error| "
+            f"{name}: RT60 (true {np.median(truths):.2f} s) median |error| "
             f"{np.median(np.abs(errors)):.2f} (signed {np.round(errors, 2).tolist()})"
         )
         if ratios:
@@ -401,6 +438,9 @@ def main() -> None:
         "--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)"
     )
     eval_parser.add_argument("--options", default="{}", help="dereverb options, JSON")
+    eval_parser.add_argument(
+        "--ir", type=Path, nargs="+", help="measured impulse responses (files) to eval in too"
+    )
     eval_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     eval_parser.set_defaults(func=command_eval)
     args = parser.parse_args()
