@@ -19,9 +19,9 @@ DRR ``DRY_DRR_DB``), so a dry take reads as dry. ``--mono`` takes every recordin
 channels' mean (a mono track; a shared tail is then a hall, hence ``--shared 0``): ``fit
 --mono`` is the mono model tried and not shipped (docs/results.md), ``eval --mono`` measures the
 shipped estimator on mono tracks. ``eval --ir FILE...`` puts the recordings in measured rooms
-too (impulse-response files: a mono or B-format file gives one response for every channel, a
-stereo file one per channel; the truth is their T30): simulated rooms flatter blind dereverb
-(docs/results.md "Measured rooms").
+instead (with ``--rooms``, as well): impulse-response files, a mono or B-format file one response
+for every channel, a stereo file one per channel, the truth their T30. Simulated rooms flatter
+blind dereverb (docs/results.md "Measured rooms").
 ``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
 """
 
@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -369,8 +370,7 @@ def eval_rooms(args: argparse.Namespace) -> list[tuple[str, Any]]:
     rooms: list[tuple[str, Any]] = []
     for i in chosen or ():
         rt60, drr, shape = EVAL_ROOMS[i]
-        rooms.append((f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB",
-                      lambda j, rate, channels, i=i: eval_room(i, j, rate, channels)))  # fmt: skip
+        rooms.append((f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB", partial(eval_room, i)))
     for path in args.ir or ():
 
         def measured(j: int, rate: int, channels: int, path: Path = path) -> tuple:
@@ -435,11 +435,16 @@ def main() -> None:
     eval_parser.add_argument("audio", type=Path, nargs="+")
     eval_parser.add_argument("--dereverb", action="store_true", help="also blind dsp dereverb")
     eval_parser.add_argument(
-        "--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)"
+        "--rooms",
+        type=int,
+        nargs="+",
+        choices=range(len(EVAL_ROOMS)),
+        metavar="INDEX",
+        help="EVAL_ROOMS indices (default: all, or none with --ir)",
     )
     eval_parser.add_argument("--options", default="{}", help="dereverb options, JSON")
     eval_parser.add_argument(
-        "--ir", type=Path, nargs="+", help="measured impulse responses (files) to eval in too"
+        "--ir", type=Path, nargs="+", help="measured impulse responses (files): these rooms"
     )
     eval_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     eval_parser.set_defaults(func=command_eval)

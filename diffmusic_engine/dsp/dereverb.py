@@ -65,8 +65,8 @@ that room; Wiener deconvolution with an IR.
   docs/results.md "Measured rooms") the whole blind path reads 0.947-0.992 of the input's
   distance in rooms of 0.8-2.5 s (0.977 in a 2.5 s chapel), and 30 of 180 recordings came out
   further from the dry source than the input (WPE alone: 23): the estimate reads measured rooms'
-  DRR as -6..+5 dB whatever they are (their strong early reflections are not in the rooms it
-  was fitted on), and the mask generalises less well to them.
+  DRR within -6..+5 dB, far drier than the wettest are (their strong early reflections are not
+  in the rooms it was fitted on), and the mask generalises less well to them.
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
@@ -117,7 +117,8 @@ WPE_BLOCK_BYTES = 256 * 2**20
 # descheduled. Measured (bench/wpe_threads.py: a blind restore of 6 s of stereo, 2 cores, median
 # of 3) against OpenBLAS's 2 threads: idle 1.0 s against 1.2 s; one core busy 1.2 against 3.6 s;
 # both busy 2.3 against 7.0 s (10 s of stereo while two processes made training data: 4 s
-# against 242 s).
+# against 242 s). The limit is the process's (threadpoolctl): jobs run one to a process (the
+# daemon's dsp processes, the batch's workers), so no other thread's BLAS is held back by it.
 WPE_BLAS_THREADS = 1
 # the room estimate's share of a blind dereverb's progress (2 s of about 13 for 10 s of stereo)
 ROOM_SHARE = 0.15
