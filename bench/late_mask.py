@@ -4,7 +4,7 @@
     python -m bench.late_mask data STEMS_DIR -o A.npz [--songs S...] [--examples 1000] [--seed 4]
     python -m bench.late_mask train A.npz [B.npz...] -o model.npz [--steps 2500]
     python -m bench.late_mask eval AUDIO_DIR... --fold A.npz:song,song --fold B.npz:song,... \
-        [--rooms 6 7 13] [--share S] [--rate 48000] [--mono] [--cache DIR]
+        [--rooms 6 7 13] [--ir HALL.wav...] [--share S] [--rate 48000] [--mono] [--cache DIR]
 
 The training songs are the full songs of Debian's Frets on Fire packages (the shipped clips'
 source, ``diffmusic_engine/evaluation/data/real/README.md``): ``apt-get download
@@ -24,7 +24,8 @@ what torch's does. ``eval`` measures bounded WPE, then the mask at ``--share`` o
 recordings in ``bench.rooms.EVAL_ROOMS``, each by the fold model that never heard its song (the
 honest figure) and by the shipped model; log-mel ratios as ``bench.rooms eval --dereverb``;
 ``--rate`` resamples the recordings (soxr) and builds the rooms at that rate; ``--mono`` takes
-each recording's channels' mean (a mono track in a room of one tail).
+each recording's channels' mean (a mono track in a room of one tail); ``--ir`` puts them in
+measured rooms (``bench.rooms.measured_room``) instead of, or with ``--rooms`` beside, those.
 
 The shipped weights and the measured folds (docs/results.md; ~2.5 min per 1000 examples and
 ~15 min per model of 5000 steps on one core of 2). ``data`` seeds its workers with ``[seed,
@@ -64,13 +65,15 @@ from tqdm import tqdm
 from bench.rooms import (
     DRY_DRR_DB,
     DRY_RT60,
-    EVAL_ROOMS,
     FIT_DRR_DB,
     FIT_RT60_S,
     MONO_HELP,
+    add_room_arguments,
     as_channels,
-    eval_room,
+    chosen_rooms,
     random_room,
+    room_name,
+    room_responses,
     sources,
 )
 from diffmusic_engine.atomic import replacing, write_text_atomic
@@ -291,13 +294,14 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
     from diffmusic_engine.metrics import log_mel_distance
     from diffmusic_engine.room import estimate_room
 
-    index, j, song, audio, rate, nets, share, cache = task
-    irs, _ = eval_room(index, j, rate, audio.shape[0])
+    room_spec, j, song, audio, rate, nets, share, cache = task
+    irs, _ = room_responses(room_spec, j, rate, audio.shape[0])
     wet = reverberate(audio, irs)
     room = estimate_room(wet, rate)
     # WPE's output depends on the room estimate (its bound): the name holds what it was given
     told = f"{room.rt60:.3f}_{room.drr_db:.2f}" if room else "none"
-    key = f"{index}_{j}_{rate}_{len(audio)}ch_{told}"
+    where = room_spec.stem if isinstance(room_spec, Path) else room_spec
+    key = f"{where}_{j}_{rate}_{len(audio)}ch_{told}"
     cached = cache / f"{key}.npy" if cache else None
     if cached and cached.exists():
         wpe = np.load(cached)
@@ -310,7 +314,7 @@ def score(task: tuple) -> tuple[int, str, list[float]]:
     outputs = [wpe] + [suppress_late(wet, wpe, rate, room, share, load_net(n))[0]
                        if masked else wpe for n in nets]  # fmt: skip
     before = log_mel_distance(audio, wet, rate)
-    return index, song, [log_mel_distance(audio, out, rate) / before for out in outputs]
+    return room_spec, song, [log_mel_distance(audio, out, rate) / before for out in outputs]
 
 
 def command_eval(args: argparse.Namespace) -> None:
@@ -327,24 +331,21 @@ def command_eval(args: argparse.Namespace) -> None:
                  for j, song, audio, rate in items]  # fmt: skip
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
-    rooms = args.rooms or range(len(EVAL_ROOMS))
+    rooms = chosen_rooms(args.rooms, args.ir)
     shipped = [] if args.shipped == "none" else [args.shipped]
     names = ("WPE", "fold mask", "shipped mask")[: 2 + len(shipped)]
     tasks = [(i, j, song, audio, rate, [folds[song], *shipped], args.share, args.cache)
              for i in rooms for j, song, audio, rate in items]  # fmt: skip
-    found: dict[int, list[list[float]]] = {}
+    found: dict[int | Path, list[list[float]]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
-        for index, _, ratios in tqdm(pool.map(score, tasks), total=len(tasks), unit="recording"):
-            found.setdefault(index, []).append(ratios)
-            if args.json:
-                write_text_atomic(
-                    args.json,
-                    json.dumps({"columns": names, "ratios": {str(i): r for i, r in found.items()}}),
-                )
-            if len(found[index]) == len(items):
-                r = np.array(found[index])
-                rt60, drr, shape = EVAL_ROOMS[index]
-                print(f"{index} {shape} {rt60:.1f} s {drr:+.0f} dB ({len(items)} recordings): "
+        for room, _, ratios in tqdm(pool.map(score, tasks), total=len(tasks), unit="recording"):
+            found.setdefault(room, []).append(ratios)
+            if args.json:  # keys: EVAL_ROOMS indices, or the measured files' names
+                by_room = {getattr(r, "name", str(r)): v for r, v in found.items()}
+                write_text_atomic(args.json, json.dumps({"columns": names, "ratios": by_room}))
+            if len(found[room]) == len(items):
+                r = np.array(found[room])
+                print(f"{room_name(room)} ({len(items)} recordings): "
                       + "; ".join(f"{name} {r[:, k].mean():.3f} (max {r[:, k].max():.3f})"
                                   for k, name in enumerate(names)),
                       flush=True)  # fmt: skip
@@ -379,7 +380,7 @@ def main() -> None:
     p.add_argument("audio", type=Path, nargs="+")
     p.add_argument("--fold", action="append", required=True, help="MODEL.npz:song,song,...")
     p.add_argument("--shipped", default=str(lm.MODEL_FILE), help="the shipped model ('none')")
-    p.add_argument("--rooms", type=int, nargs="+", help="EVAL_ROOMS indices (default: all)")
+    add_room_arguments(p)
     p.add_argument("--share", type=float, default=DEREVERB_OPTIONS["late_mask"].default,
                    help="of the mask's dB (default: the dereverb option's)")  # fmt: skip
     p.add_argument("--rate", type=int, help="resample the recordings to this rate (Hz)")

@@ -33,9 +33,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -90,6 +88,7 @@ ALPHAS = np.logspace(-1, 4, 11)
 # --mono's help: fit's, eval's and bench.late_mask eval's
 MONO_HELP = "each recording as its channels' mean (a mono track)"
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
+RoomSpec = int | Path  # a room to eval in: an EVAL_ROOMS index, or a measured response's file
 
 
 def sources(folders: list[Path], synthetic: int) -> list[Source]:
@@ -362,34 +361,51 @@ def measured_room(path: Path, rate: int, channels: int) -> np.ndarray:
     return (ir[:, start:] / level.max()).astype(np.float32)
 
 
-def eval_rooms(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    """``eval``'s rooms: (name, ``(source, rate, channels) -> (impulse responses, true RT60)``)
-    for the ``EVAL_ROOMS`` chosen (all, without ``--rooms`` or ``--ir``) and each ``--ir`` file
-    (the truth its T30, :func:`measured_t_mid`)."""
-    chosen = args.rooms if args.rooms or args.ir else range(len(EVAL_ROOMS))
-    rooms: list[tuple[str, Any]] = []
-    for i in chosen or ():
-        rt60, drr, shape = EVAL_ROOMS[i]
-        rooms.append((f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB", partial(eval_room, i)))
-    for path in args.ir or ():
+def chosen_rooms(rooms: list[int] | None, measured: list[Path] | None) -> list[RoomSpec]:
+    """The rooms an ``eval`` measures in: the ``EVAL_ROOMS`` indices given (all, when neither
+    ``rooms`` nor ``measured`` files are), then the measured files."""
+    return [*(rooms if rooms or measured else range(len(EVAL_ROOMS))), *(measured or ())]
 
-        def measured(j: int, rate: int, channels: int, path: Path = path) -> tuple:
-            irs = measured_room(path, rate, channels)
-            return irs, measured_t_mid(irs, rate)
 
-        rooms.append((f"{path.name} (measured)", measured))
-    return rooms
+def add_room_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--rooms`` and ``--ir``, as every ``eval`` takes them (:func:`chosen_rooms`)."""
+    parser.add_argument(
+        "--rooms", type=int, nargs="+", choices=range(len(EVAL_ROOMS)), metavar="INDEX",
+        help="EVAL_ROOMS indices (default: all, none with --ir)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ir", type=Path, nargs="+", help="measured impulse responses (files) to eval in"
+    )
+
+
+def room_name(room: RoomSpec) -> str:
+    if isinstance(room, Path):
+        return f"{room.name} (measured)"
+    rt60, drr, shape = EVAL_ROOMS[room]
+    return f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB"
+
+
+def room_responses(
+    room: RoomSpec, source: int, rate: int, channels: int
+) -> tuple[np.ndarray, float]:
+    """The impulse responses of a chosen room for one source (``(channels, L)`` or ``(1, L)``)
+    and its true RT60: :func:`eval_room`'s, or a measured file's (the truth its T30)."""
+    if isinstance(room, Path):
+        irs = measured_room(room, rate, channels)
+        return irs, measured_t_mid(irs, rate)
+    return eval_room(room, source, rate, channels)
 
 
 def command_eval(args: argparse.Namespace) -> None:
     from diffmusic_engine.metrics import log_mel_distance
 
     items = as_channels(sources(args.audio, 0), args.mono)
-    for name, room_of in eval_rooms(args):
+    for chosen in chosen_rooms(args.rooms, args.ir):
+        name = room_name(chosen)
         errors, ratios, details, truths = [], [], [], []
         bar = tqdm(items, desc=name, unit="recording", leave=False)
         for j, (_, audio, rate) in enumerate(bar):
-            irs, truth = room_of(j, rate, audio.shape[0])
+            irs, truth = room_responses(chosen, j, rate, audio.shape[0])
             wet = reverberate(audio, irs)
             room = estimate_room(wet, rate)
             errors.append(room.rt60 / truth - 1 if room else 1.0)
@@ -434,18 +450,8 @@ def main() -> None:
     eval_parser = sub.add_parser("eval")
     eval_parser.add_argument("audio", type=Path, nargs="+")
     eval_parser.add_argument("--dereverb", action="store_true", help="also blind dsp dereverb")
-    eval_parser.add_argument(
-        "--rooms",
-        type=int,
-        nargs="+",
-        choices=range(len(EVAL_ROOMS)),
-        metavar="INDEX",
-        help="EVAL_ROOMS indices (default: all, or none with --ir)",
-    )
+    add_room_arguments(eval_parser)
     eval_parser.add_argument("--options", default="{}", help="dereverb options, JSON")
-    eval_parser.add_argument(
-        "--ir", type=Path, nargs="+", help="measured impulse responses (files): these rooms"
-    )
     eval_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     eval_parser.set_defaults(func=command_eval)
     args = parser.parse_args()
