@@ -68,6 +68,7 @@ from bench.rooms import (
     FIT_DRR_DB,
     FIT_RT60_S,
     MONO_HELP,
+    RoomSpec,
     add_room_arguments,
     as_channels,
     chosen_rooms,
@@ -288,7 +289,7 @@ def load_net(path: str) -> lm.MaskNet:
     return lm.MaskNet.load(path)
 
 
-def score(task: tuple) -> tuple[int, str, list[float]]:
+def score(task: tuple) -> tuple[RoomSpec, str, list[float]]:
     """One recording in one room: log-mel ratios of bounded WPE, then WPE + each mask."""
     from diffmusic_engine.dsp.dereverb import dereverb_in_room, reason_to_skip, suppress_late
     from diffmusic_engine.metrics import log_mel_distance
@@ -336,7 +337,7 @@ def command_eval(args: argparse.Namespace) -> None:
     names = ("WPE", "fold mask", "shipped mask")[: 2 + len(shipped)]
     tasks = [(i, j, song, audio, rate, [folds[song], *shipped], args.share, args.cache)
              for i in rooms for j, song, audio, rate in items]  # fmt: skip
-    found: dict[int | Path, list[list[float]]] = {}
+    found: dict[RoomSpec, list[list[float]]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
         for room, _, ratios in tqdm(pool.map(score, tasks), total=len(tasks), unit="recording"):
             found.setdefault(room, []).append(ratios)

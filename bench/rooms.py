@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -364,7 +365,8 @@ def measured_room(path: Path, rate: int, channels: int) -> np.ndarray:
 def chosen_rooms(rooms: list[int] | None, measured: list[Path] | None) -> list[RoomSpec]:
     """The rooms an ``eval`` measures in: the ``EVAL_ROOMS`` indices given (all, when neither
     ``rooms`` nor ``measured`` files are), then the measured files."""
-    return [*(rooms if rooms or measured else range(len(EVAL_ROOMS))), *(measured or ())]
+    default = () if measured else range(len(EVAL_ROOMS))
+    return [*(rooms or default), *(measured or ())]
 
 
 def add_room_arguments(parser: argparse.ArgumentParser) -> None:
@@ -391,9 +393,16 @@ def room_responses(
     """The impulse responses of a chosen room for one source (``(channels, L)`` or ``(1, L)``)
     and its true RT60: :func:`eval_room`'s, or a measured file's (the truth its T30)."""
     if isinstance(room, Path):
-        irs = measured_room(room, rate, channels)
-        return irs, measured_t_mid(irs, rate)
+        return _measured(room, rate, channels)
     return eval_room(room, source, rate, channels)
+
+
+@cache
+def _measured(path: Path, rate: int, channels: int) -> tuple[np.ndarray, float]:
+    """A measured room's responses and T30, read once a process (each recording's the same)."""
+    irs = measured_room(path, rate, channels)
+    irs.flags.writeable = False  # shared by every recording: read only
+    return irs, measured_t_mid(irs, rate)
 
 
 def command_eval(args: argparse.Namespace) -> None:
