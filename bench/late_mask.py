@@ -63,8 +63,6 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.rooms import (
-    DRY_DRR_DB,
-    DRY_RT60,
     FIT_DRR_DB,
     FIT_RT60_S,
     MONO_HELP,
@@ -73,6 +71,7 @@ from bench.rooms import (
     as_channels,
     chosen_rooms,
     random_room,
+    room_label,
     room_name,
     room_responses,
     sources,
@@ -81,14 +80,13 @@ from diffmusic_engine.atomic import replacing, write_text_atomic
 from diffmusic_engine.audio import read_audio, resample, write_audio
 from diffmusic_engine.dsp import late_mask as lm
 from diffmusic_engine.dsp.dereverb import OPTIONS as DEREVERB_OPTIONS
-from diffmusic_engine.evaluation.rooms import image_source_rir, reverberate, t30, two_slope_rir
+from diffmusic_engine.evaluation.rooms import image_source_rir, reverberate, two_slope_rir
 from diffmusic_engine.room import OCTAVES_HZ
 
 # (kind, probability) of the training rooms
 ROOM_KINDS = (("hall", 0.35), ("two-slope", 0.20), ("reflections", 0.15), ("image", 0.15),
               ("one-tail", 0.10), ("dry", 0.05))  # fmt: skip
 EXCERPT_S = 6.0
-DIRECT_S = 0.0025  # the DRR's direct part: the response's first 2.5 ms
 COUNT_DB = 60.0  # cells this far under an excerpt's loudest do not count in the loss
 STEMS = ("mix", "backing", "guitar")
 
@@ -147,17 +145,6 @@ def training_room(rng: np.random.Generator, rate: int, channels: int):
                                 max_order=40)[None]  # fmt: skip
     except ValueError:  # pyroomacoustics: no absorption gives this RT60 in this room
         return random_room(rng, False, rate, channels)[0]
-
-
-def room_label(irs: np.ndarray | None, rate: int) -> np.ndarray:
-    """log T30 per octave band of ``irs`` and its DRR (dB): what the network is told."""
-    if irs is None:
-        return np.array([np.log(DRY_RT60)] * len(OCTAVES_HZ) + [DRY_DRR_DB], np.float32)
-    power = irs.astype(np.float64) ** 2
-    direct = np.sum(power[:, : int(DIRECT_S * rate)], axis=-1)
-    drr = 10 * np.log10(direct / np.maximum(np.sum(power, axis=-1) - direct, 1e-12))
-    return np.array([np.log(t30(irs, rate, f)) for f in OCTAVES_HZ] + [float(np.mean(drr))],
-                    np.float32)  # fmt: skip
 
 
 def early_part(irs: np.ndarray, rate: int) -> np.ndarray:

@@ -22,7 +22,12 @@ shipped estimator on mono tracks. ``eval --ir FILE...`` puts the recordings in m
 instead (with ``--rooms``, as well): impulse-response files, a mono or B-format file one response
 for every channel, a stereo file one per channel, the truth their T30. Simulated rooms flatter
 blind dereverb (docs/results.md "Measured rooms").
-``--cache FILE.npz`` keeps the simulated features (building them takes ~15 min on 2 cores).
+``fit --measured FILE...`` adds the recordings in measured rooms (``MEASURED_DRAWS`` draws of
+the files per source and seed) to the long-room regression only; the shipped model is ``fit
+../shared/audio diffmusic_engine/evaluation/data/real --measured <42 files> --long-alpha 1000``
+(the files and where they come from: docs/results.md "Measured rooms in the fit").
+``--cache FILE.npz`` keeps the features (the simulated ones take ~8 min to build on 2 cores,
+the measured ones ~1 min; each part is rebuilt when its settings differ).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from diffmusic_engine.atomic import write_text_atomic
+from diffmusic_engine.atomic import replacing, write_text_atomic
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.evaluation.rooms import (
     band_rir,
@@ -79,6 +84,7 @@ EVAL_ROOMS = ((0.5, 3.0, "hall"), (0.5, -3.0, "hall"), (1.0, 0.0, "hall"), (1.0,
 IMAGE_ROOMS = {"image-small": ((7.0, 5.0, 3.0), (2.0, 3.1, 1.6), (3.0, 2.6, 1.5)),
                "image-hall": ((20.0, 14.0, 8.0), (6.0, 7.0, 1.8), (9.0, 5.5, 1.6))}  # fmt: skip
 DRY_RT60, DRY_DRR_DB = 0.15, 15.0
+DIRECT_S = 0.0025  # the DRR's direct part: the response's first 2.5 ms
 FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
 FIT_DRR_DB = (-10.0, 5.0)  # and their DRR (uniform; -10..+8 measured no better)
 TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
@@ -86,6 +92,13 @@ SHARED_ROOMS = 10  # halls with one tail for every channel, per source and seed
 TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
 TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
 ALPHAS = np.logspace(-1, 4, 11)
+# Measured rooms (`fit --measured FILE...`): per source and seed this many draws of a file, each
+# one's reverberation (after its first DIRECT_S) scaled by up to MEASURED_GAIN_DB either way (its
+# DRR varied), its truth its T30 per band and DRR. They join only the long-room regression, each
+# row MEASURED_WEIGHT times: the simulated rooms alone read measured halls 20-30 % short, and in
+# the first regression measured rows pulled the 0.5 s halls long (docs/results.md "Measured
+# rooms in the fit").
+MEASURED_DRAWS, MEASURED_GAIN_DB, MEASURED_WEIGHT = 8, 6.0, 2
 # --mono's help: fit's, eval's and bench.late_mask eval's
 MONO_HELP = "each recording as its channels' mean (a mono track)"
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
@@ -139,6 +152,25 @@ def dataset(
             targets.append([np.log(bands[b]) for b in OCTAVES_HZ] + [drr])
             songs.append(song)
         print(f"  {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return np.array(features), np.array(targets), np.array(songs)
+
+
+def measured_dataset(
+    items: list[Source], files: list[Path], draws: int, seed: int
+) -> tuple[np.ndarray, ...]:
+    """Features, targets (log T30 per band, then DRR: :func:`room_label`) and song names of
+    ``items`` in measured rooms: per source, ``draws`` of ``files`` (``MEASURED_GAIN_DB``)."""
+    features, targets, songs = [], [], []
+    for j, (song, audio, rate) in enumerate(items):
+        rng = np.random.default_rng([seed, 4, j])
+        for _ in range(draws):
+            irs = _measured(files[rng.integers(len(files))], rate, audio.shape[0])[0]
+            irs = irs.astype(np.float64)  # a copy: the cached one is read only
+            gain_db = rng.uniform(-MEASURED_GAIN_DB, MEASURED_GAIN_DB)
+            irs[:, int(DIRECT_S * rate) :] *= 10 ** (gain_db / 20)
+            features.append(room_features(reverberate(audio, irs.astype(np.float32)), rate))
+            targets.append(room_label(irs, rate))
+            songs.append(song)
     return np.array(features), np.array(targets), np.array(songs)
 
 
@@ -211,18 +243,30 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
 
 
 def fit(
-    features: np.ndarray, targets: np.ndarray, train: np.ndarray, alpha: float, long_alpha=None
+    features: np.ndarray,
+    targets: np.ndarray,
+    train: np.ndarray,
+    alpha: float,
+    long_alpha=None,
+    measured: np.ndarray | None = None,
 ) -> dict:
     """The model of estimate_room; with ``long_alpha``, also its long-room regression, fitted
-    on the rooms the first one reads long (:func:`~diffmusic_engine.room.long_share` above 0)."""
-    design = np.stack([_design(f) for f in features[train]])  # (n, bands, 2F)
-    model = rt60_ridge(design, targets[train], alpha)
+    on the rooms the first one reads long (:func:`~diffmusic_engine.room.long_share` above 0).
+    Rows ``measured`` marks (measured rooms) join only the long-room regression, each
+    ``MEASURED_WEIGHT`` times."""
+    rows = np.flatnonzero(train)
+    simulated = np.ones(len(rows), bool) if measured is None else ~measured[rows]
+    design = np.stack([_design(f) for f in features[rows]])  # (n, bands, 2F)
+    model = rt60_ridge(design[simulated], targets[rows][simulated], alpha)
     z = (design - np.asarray(model["mean"])) / np.asarray(model["scale"])
-    drr_w, drr_b = ridge(z.mean(1), targets[train, -1], alpha)
+    drr_w, drr_b = ridge(z[simulated].mean(1), targets[rows][simulated, -1], alpha)
     model |= {"drr_weights": drr_w.tolist(), "drr_bias": drr_b, "alpha": alpha}
     if long_alpha is not None:
         long = long_share(z @ np.asarray(model["rt60_weights"]) + model["rt60_bias"]) > 0
-        model["long"] = rt60_ridge(design[long], targets[train][long], long_alpha)
+        times = np.where(simulated, 1, MEASURED_WEIGHT)[long]
+        long_design = np.repeat(design[long], times, axis=0)
+        long_targets = np.repeat(targets[rows][long], times, axis=0)
+        model["long"] = rt60_ridge(long_design, long_targets, long_alpha)
         model["long"]["alpha"] = long_alpha
     return model
 
@@ -249,7 +293,7 @@ def mid_error(log_rt60: np.ndarray, true_rt60: np.ndarray) -> np.ndarray:
 
 
 def leave_one_song_out(
-    features, targets, songs, alpha: float, evaluation=None, long_alpha=None
+    features, targets, songs, alpha: float, evaluation=None, long_alpha=None, measured=None
 ) -> tuple:
     """Per real song: median |RT60 error| on its random rooms, and (with ``evaluation``,
     ``(features, truths, item songs)``) each EVAL room's errors, all from models fitted
@@ -259,7 +303,7 @@ def leave_one_song_out(
     if evaluation is not None:
         per_room = np.zeros(evaluation[1].shape)
     for song in real:
-        model = fit(features, targets, songs != song, alpha, long_alpha)
+        model = fit(features, targets, songs != song, alpha, long_alpha, measured)
         log_rt60, _ = predict(model, features[songs == song])
         per_song[song] = float(np.median(np.abs(mid_error(log_rt60, np.exp(
             targets[songs == song, 2:4].mean(1))))))  # fmt: skip
@@ -276,62 +320,98 @@ def command_fit(args: argparse.Namespace) -> None:
         raise SystemExit("--mono fits a model the product does not use (docs/results.md): give "
                          "--out FILE")  # fmt: skip
     cache = Path(args.cache) if args.cache else None
-    if cache and cache.exists():
-        saved = np.load(cache)
-        cached_mono = "mono" in saved.files and bool(saved["mono"])  # caches before it: stereo
-        if cached_mono != args.mono:
-            raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
-                             "another --cache")  # fmt: skip
-        if len(saved["truths"]) != len(EVAL_ROOMS):
-            raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
-                             f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
-        features, targets, songs = saved["features"], saved["targets"], saved["songs"]
-        eval_features, truths, item_songs = saved["eval_features"], saved["truths"], saved[
-            "item_songs"]  # fmt: skip
-    else:
-        items = as_channels(sources(args.audio, args.synthetic), args.mono)
-        real_items = [item for item in items if not item[0].startswith("synth")]
-        with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
-            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
-                     for seed in args.seed]  # fmt: skip
-            evaluated = pool.submit(eval_dataset, real_items)
-            parts = [part.result() for part in parts]
-            eval_features, truths = evaluated.result()
-        features, targets, songs = (np.concatenate(p) for p in zip(*parts, strict=True))
-        item_songs = np.array([song for song, _, _ in real_items])
-        if cache:
-            np.savez(cache, features=features, targets=targets, songs=songs, mono=args.mono,
-                     eval_features=eval_features, truths=truths, item_songs=item_songs)  # fmt: skip
-    alpha = choose_alpha(features, targets, songs, [args.alpha] if args.alpha else ALPHAS)
+    data = fit_features(args, cache)
+    features, targets, songs = data["features"], data["targets"], data["songs"]
+    measured = np.zeros(len(songs), bool)
+    if args.measured:
+        features = np.concatenate([features, data["measured_features"]])
+        targets = np.concatenate([targets, data["measured_targets"]])
+        songs = np.concatenate([songs, data["measured_songs"]])
+        measured = np.arange(len(songs)) >= len(data["songs"])
+    item_songs = data["item_songs"]
+    alphas = [args.alpha] if args.alpha else ALPHAS
+    alpha = choose_alpha(features, targets, songs, alphas, None, measured)
     long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
-    long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha)
+    long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha, measured)
     print(
         f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each EVAL room on songs left "
         f"out of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
     )
+    evaluation = (data["eval_features"], data["truths"], item_songs)
     _, per_room = leave_one_song_out(
-        features, targets, songs, alpha, (eval_features, truths, item_songs), long_alpha
+        features, targets, songs, alpha, evaluation, long_alpha, measured
     )
-    for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, truths, strict=True):
+    for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, data["truths"], strict=True):
         print(
             f"  {shape} RT60 {rt60:.1f} s (true {np.median(truth):.2f}) DRR {drr:+.0f} dB: "
             f"median |error| {np.median(np.abs(errors)):.2f}, median signed "
             f"{np.median(errors):+.2f}, worst song "
             f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
         )
-    model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha)
+    model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha, measured)
     model["fitted_on"] = sorted(set(songs.tolist()))
+    if args.measured:
+        model["measured_rooms"] = sorted(path.name for path in args.measured)
     write_text_atomic(args.out, json.dumps(model, separators=(",", ":")) + "\n")
     print(f"wrote {args.out}")
 
 
-def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
+def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.ndarray]:
+    """The simulated rooms' features (``dataset``'s, ``eval_dataset``'s) and, with
+    ``--measured``, the measured rooms' (``measured_``...), from ``cache`` where it holds them
+    (each part is built and saved there when it does not)."""
+    saved = dict(np.load(cache)) if cache and cache.exists() else {}
+    if saved:
+        cached_mono = "mono" in saved and bool(saved["mono"])  # caches before it: stereo
+        if cached_mono != args.mono:
+            raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
+                             "another --cache")  # fmt: skip
+        if len(saved["truths"]) != len(EVAL_ROOMS):
+            raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
+                             f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
+    items = as_channels(sources(args.audio, args.synthetic), args.mono)
+    drawn = [str(path.resolve()) for path in args.measured or ()] + [
+        f"draws {args.measured_draws}, seeds {args.seed}"]  # fmt: skip
+    wanted = {"simulated": not saved, "measured": bool(args.measured) and (
+        "measured_files" not in saved or saved["measured_files"].tolist() != drawn)}  # fmt: skip
+    with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
+        if wanted["simulated"]:
+            real_items = [item for item in items if not item[0].startswith("synth")]
+            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
+                     for seed in args.seed]  # fmt: skip
+            evaluated = pool.submit(eval_dataset, real_items)
+            parts = [part.result() for part in parts]
+            saved["eval_features"], saved["truths"] = evaluated.result()
+            saved |= _joined(parts)
+            saved["item_songs"] = np.array([song for song, _, _ in real_items])
+            saved["mono"] = np.array(args.mono)
+        if wanted["measured"]:
+            parts = [pool.submit(measured_dataset, items, args.measured, args.measured_draws, seed)
+                     for seed in args.seed]  # fmt: skip
+            parts = [part.result() for part in parts]
+            saved |= _joined(parts, "measured_")
+            saved["measured_files"] = np.array(drawn)
+    if cache and any(wanted.values()):
+        with replacing(cache) as temporary:
+            with open(temporary, "wb") as file:
+                np.savez(file, **saved)
+    return saved
+
+
+def _joined(parts: list[tuple[np.ndarray, ...]], prefix: str = "") -> dict[str, np.ndarray]:
+    """Each seed's ``(features, targets, songs)`` joined, under ``prefix`` + those names."""
+    names = ("features", "targets", "songs")
+    return {prefix + name: np.concatenate(part)
+            for name, part in zip(names, zip(*parts, strict=True), strict=True)}  # fmt: skip
+
+
+def choose_alpha(features, targets, songs, alphas, first_alpha=None, measured=None) -> float:
     """The ridge penalty (of the long-room regression, given ``first_alpha``) with the least
     mean over real songs left out of the fit of their median |RT60 error| on random rooms."""
     best_alpha, best_error = alphas[0], np.inf
     for alpha in alphas:
         first, long = (alpha, None) if first_alpha is None else (first_alpha, alpha)
-        per_song, _ = leave_one_song_out(features, targets, songs, first, None, long)
+        per_song, _ = leave_one_song_out(features, targets, songs, first, None, long, measured)
         errors = list(per_song.values())
         label = "alpha" if first_alpha is None else "long-room alpha"
         print(
@@ -347,6 +427,17 @@ def choose_alpha(features, targets, songs, alphas, first_alpha=None) -> float:
 def as_channels(items: list[Source], mono: bool) -> list[Source]:
     """``items``, or (``mono``) each as the mean of its channels: a mono track."""
     return [(s, a.mean(axis=0, keepdims=True), r) for s, a, r in items] if mono else items
+
+
+def room_label(irs: np.ndarray | None, rate: int) -> np.ndarray:
+    """log T30 per octave band of ``irs`` and its DRR (dB): what the network is told."""
+    if irs is None:
+        return np.array([np.log(DRY_RT60)] * len(OCTAVES_HZ) + [DRY_DRR_DB], np.float32)
+    power = irs.astype(np.float64) ** 2
+    direct = np.sum(power[:, : int(DIRECT_S * rate)], axis=-1)
+    drr = 10 * np.log10(direct / np.maximum(np.sum(power, axis=-1) - direct, 1e-12))
+    return np.array([np.log(t30(irs, rate, f)) for f in OCTAVES_HZ] + [float(np.mean(drr))],
+                    np.float32)  # fmt: skip
 
 
 def measured_room(path: Path, rate: int, channels: int) -> np.ndarray:
@@ -452,7 +543,15 @@ def main() -> None:
     fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
     fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
     fit_parser.add_argument("--long-alpha", type=float, help="the long-room regression's")
-    fit_parser.add_argument("--cache", help="keep the simulated features in this .npz")
+    fit_parser.add_argument("--cache", help="keep the features (both kinds of room) in this .npz")
+    fit_parser.add_argument(
+        "--measured",
+        type=Path,
+        nargs="+",
+        help="measured impulse responses (files) for the long-room regression",
+    )
+    fit_parser.add_argument("--measured-draws", type=int, default=MEASURED_DRAWS,
+                            help="measured rooms per source and seed")  # fmt: skip
     fit_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     fit_parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model written")
     fit_parser.set_defaults(func=command_fit)

@@ -196,3 +196,43 @@ def test_a_mono_mix_in_a_long_hall_is_a_room_not_a_steady_sound(rt60, drr_db, se
     wet = reverberate(mono, band_rir(hall_bands(rt60), drr_db, 44100, channels=1, seed=seed))
     assert not is_steady(room_features(wet, 44100))
     assert estimate_room(wet, 44100).rt60 > 1.5
+
+
+def test_measured_rooms_join_only_the_long_room_regression_weighted():
+    """``bench.rooms fit --measured``: rows in measured rooms leave the first regression and the
+    DRR's to the simulated rows (moving the measured rows' truth leaves those weights as they
+    were) and count ``MEASURED_WEIGHT`` times in the long-room regression, whose
+    standardisation is then the weighted mean of its rows' designs. Rates are 60 dB per RT60,
+    so the first regression reads the long rooms long, measured ones among them."""
+    from bench.rooms import MEASURED_WEIGHT, fit
+    from diffmusic_engine.room import LAGS_S, QUANTILES, _design
+
+    rng = np.random.default_rng(0)
+    rows, bands = 80, 7
+    rt60 = np.exp(rng.uniform(np.log(0.3), np.log(3.0), rows))
+    shape = (rows, bands, 2, len(LAGS_S), len(QUANTILES))
+    lags = np.asarray(LAGS_S)[None, None, None, :, None]
+    falls = -(60.0 / rt60)[:, None, None, None, None] * lags * rng.uniform(0.5, 1.5, shape)
+    features = falls.reshape(rows, bands, -1)
+    targets = np.column_stack([np.tile(np.log(rt60)[:, None], bands), rng.uniform(-8, 3, rows)])
+    measured = np.arange(rows) >= 60
+    train = np.ones(rows, bool)
+    model = fit(features, targets, train, 1.0, 1.0, measured)
+    moved = targets.copy()
+    moved[measured] += 1.0
+    other = fit(features, moved, train, 1.0, 1.0, measured)
+    for key in ("rt60_weights", "rt60_bias", "drr_weights", "drr_bias", "mean", "scale"):
+        np.testing.assert_array_equal(model[key], other[key])
+    assert not np.allclose(model["long"]["rt60_weights"], other["long"]["rt60_weights"])
+    simulated_only = fit(features[~measured], targets[~measured], train[~measured], 1.0)
+    np.testing.assert_allclose(model["rt60_weights"], simulated_only["rt60_weights"])
+
+    design = np.stack([_design(f) for f in features])
+    z = (design - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    log_rt60 = z @ np.asarray(model["rt60_weights"]) + model["rt60_bias"]
+    long = long_share(log_rt60) > 0
+    assert long[measured].sum() >= 5 and long[~measured].sum() >= 5
+    weights = np.where(measured, MEASURED_WEIGHT, 1)[long]
+    expected = np.average(design[long].reshape(-1, design.shape[-1]), axis=0,
+                          weights=np.repeat(weights, bands))  # fmt: skip
+    np.testing.assert_allclose(model["long"]["mean"], expected, rtol=1e-9)
