@@ -1,4 +1,5 @@
-"""Blind rooms: fit the room estimator and measure it and blind dereverberation in simulated rooms.
+"""Blind rooms: the rooms the room estimator is fitted and measured in, and ``eval`` of it and of
+blind dereverberation there (``fit``: :mod:`bench.room_fit`).
 
     python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # diffmusic_engine/room_model.json
     python -m bench.rooms fit  AUDIO_DIR... --mono --shared 0 --out FILE  # tried, not shipped
@@ -7,44 +8,26 @@
 
 Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``backing``,
 ``guitar``, ...); a song with stems and no mix gets their sum as its mix (built in memory).
-The repository's own songs: ``diffmusic_engine/evaluation/data/real``. ``fit`` chooses the ridge
-penalty by leaving one song out, reports each ``EVAL_ROOMS`` room's error on songs the model was
-not fitted on (the honest number: ``eval`` of the shipped model is in-sample), then fits on
-everything. The random rooms are halls (one decay per band, its RT60 the truth) and rooms of
-two slopes (``--two-slope``: early reflections, a fast decay over a slower one, the truth their
-T30, as for the eval rooms) and halls whose one tail every channel shares (``--shared``: a mono
-impulse response put on a stereo mix; the others draw a tail per channel). Synthetic excerpts
-(``diffmusic_engine.synth``) join the fit, and every source also joins dry (RT60 ``DRY_RT60``,
-DRR ``DRY_DRR_DB``), so a dry take reads as dry. ``--mono`` takes every recording as its
-channels' mean (a mono track; a shared tail is then a hall, hence ``--shared 0``): ``fit
---mono`` is the mono model tried and not shipped (docs/results.md), ``eval --mono`` measures the
-shipped estimator on mono tracks. ``eval --ir FILE...`` puts the recordings in measured rooms
+The repository's own songs: ``diffmusic_engine/evaluation/data/real``. ``eval`` puts each
+recording in ``EVAL_ROOMS`` (simulated; the shipped model's figures there are in-sample for
+these songs: ``fit`` prints the held-out ones) and reports the RT60 error and, with
+``--dereverb``, blind dsp dereverb's log-mel ratio. ``--mono`` takes every recording as its
+channels' mean (a mono track). ``eval --ir FILE...`` puts the recordings in measured rooms
 instead (with ``--rooms``, as well): impulse-response files, a mono or B-format file one response
 for every channel, a stereo file one per channel, the truth their T30. Simulated rooms flatter
 blind dereverb (docs/results.md "Measured rooms").
-``fit --measured FILE...`` adds the recordings in measured rooms (``MEASURED_DRAWS`` draws of
-the files per source and seed) to the long-room regression only; the shipped model is ``fit
-../shared/audio diffmusic_engine/evaluation/data/real --measured <42 files> --long-alpha 1000``
-(the files and where they come from: docs/results.md "Measured rooms in the fit").
-``--cache FILE.npz`` keeps the features (the simulated ones take ~8 min to build on 2 cores,
-the measured ones ~1 min; each part is rebuilt when its settings differ).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from diffmusic_engine.atomic import replacing, write_text_atomic
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.evaluation.rooms import (
     band_rir,
@@ -57,13 +40,8 @@ from diffmusic_engine.evaluation.rooms import (
 from diffmusic_engine.impulse_response import load_impulse_response
 from diffmusic_engine.room import (
     MID_BANDS_HZ,
-    MODEL_FILE,
     OCTAVES_HZ,
-    _design,
-    _predict,
     estimate_room,
-    long_share,
-    room_features,
 )
 
 # (RT60 at mid bands, DRR, shape) of the rooms `eval` reports on. "two-slope": early reflections
@@ -87,18 +65,8 @@ DRY_RT60, DRY_DRR_DB = 0.15, 15.0
 DIRECT_S = 0.0025  # the DRR's direct part: the response's first 2.5 ms
 FIT_RT60_S = (0.3, 3.0)  # the random rooms of `fit` (log-uniform; 0.3-4 s measured worse)
 FIT_DRR_DB = (-10.0, 5.0)  # and their DRR (uniform; -10..+8 measured no better)
-TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
-SHARED_ROOMS = 10  # halls with one tail for every channel, per source and seed
 TWO_SLOPE_FAST = (0.3, 1.0)  # early decay / late decay of the two-slope training rooms
 TWO_SLOPE_DROP_DB = (5.0, 25.0)  # how far below the early decay the late one starts
-ALPHAS = np.logspace(-1, 4, 11)
-# Measured rooms (`fit --measured FILE...`): per source and seed this many draws of a file, each
-# one's reverberation (after its first DIRECT_S) scaled by up to MEASURED_GAIN_DB either way (its
-# DRR varied), its truth its T30 per band and DRR. They join only the long-room regression, each
-# row MEASURED_WEIGHT times: the simulated rooms alone read measured halls 20-30 % short, and in
-# the first regression measured rows pulled the 0.5 s halls long (docs/results.md "Measured
-# rooms in the fit").
-MEASURED_DRAWS, MEASURED_GAIN_DB, MEASURED_WEIGHT = 8, 6.0, 2
 # --mono's help: fit's, eval's and bench.late_mask eval's
 MONO_HELP = "each recording as its channels' mean (a mono track)"
 Source = tuple[str, np.ndarray, int]  # (song, audio, sample rate)
@@ -124,54 +92,6 @@ def sources(folders: list[Path], synthetic: int) -> list[Source]:
         found += [(f"synth{s}", music_excerpt(10.0, 44100, channels=2, seed=s), 44100)
                   for s in range(synthetic)]  # fmt: skip
     return found
-
-
-def dataset(
-    items: list[Source], rooms: int, seed: int, two_slope: int = 0, shared: int = 0
-) -> tuple[np.ndarray, ...]:
-    """Features, targets (log RT60 per band, then DRR) and song names of random rooms: per
-    source, ``rooms`` halls, ``two_slope`` rooms of two slopes and ``shared`` halls with one
-    tail for every channel (each kind its own random stream, so the halls stay the same whatever
-    the others' number) and the source itself, dry."""
-    rng = np.random.default_rng(seed)
-    features, targets, songs = [], [], []
-    for j, (song, audio, rate) in enumerate(items):
-        started = time.perf_counter()
-        shaped, one_tail = np.random.default_rng([seed, 2, j]), np.random.default_rng([seed, 3, j])
-        for k in range(rooms + two_slope + shared + 1):
-            if k == rooms + two_slope + shared:  # the source itself, dry
-                bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
-            elif k >= rooms + two_slope:  # one response (1, L) for every channel
-                irs, bands, drr = random_room(one_tail, False, rate, 1)
-                wet = reverberate(audio, irs)
-            else:
-                irs, bands, drr = random_room(rng if k < rooms else shaped, k >= rooms, rate,
-                                              audio.shape[0])  # fmt: skip
-                wet = reverberate(audio, irs)
-            features.append(room_features(wet, rate))
-            targets.append([np.log(bands[b]) for b in OCTAVES_HZ] + [drr])
-            songs.append(song)
-        print(f"  {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return np.array(features), np.array(targets), np.array(songs)
-
-
-def measured_dataset(
-    items: list[Source], files: list[Path], draws: int, seed: int
-) -> tuple[np.ndarray, ...]:
-    """Features, targets (log T30 per band, then DRR: :func:`room_label`) and song names of
-    ``items`` in measured rooms: per source, ``draws`` of ``files`` (``MEASURED_GAIN_DB``)."""
-    features, targets, songs = [], [], []
-    for j, (song, audio, rate) in enumerate(items):
-        rng = np.random.default_rng([seed, 4, j])
-        for _ in range(draws):
-            irs = _measured(files[rng.integers(len(files))], rate, audio.shape[0])[0]
-            irs = irs.astype(np.float64)  # a copy: the cached one is read only
-            gain_db = rng.uniform(-MEASURED_GAIN_DB, MEASURED_GAIN_DB)
-            irs[:, int(DIRECT_S * rate) :] *= 10 ** (gain_db / 20)
-            features.append(room_features(reverberate(audio, irs.astype(np.float32)), rate))
-            targets.append(room_label(irs, rate))
-            songs.append(song)
-    return np.array(features), np.array(targets), np.array(songs)
 
 
 def random_room(
@@ -221,207 +141,6 @@ def eval_room(index: int, source: int, rate: int, channels: int) -> tuple[np.nda
 def measured_t_mid(impulse_responses: np.ndarray, rate: int) -> float:
     """The RT60 a measurement reads: T30 at 500 Hz and 1 kHz (geometric mean, T_mid)."""
     return float(np.exp(np.mean([np.log(t30(impulse_responses, rate, f)) for f in MID_BANDS_HZ])))
-
-
-def eval_dataset(items: list[Source]) -> tuple[np.ndarray, ...]:
-    """Features ``(rooms, items, bands, F)`` and true RT60s ``(rooms, items)`` of EVAL_ROOMS."""
-    features = [[None] * len(items) for _ in EVAL_ROOMS]
-    truths = np.zeros((len(EVAL_ROOMS), len(items)))
-    for j, (song, audio, rate) in enumerate(items):
-        started = time.perf_counter()
-        for i in range(len(EVAL_ROOMS)):
-            irs, truths[i, j] = eval_room(i, j, rate, audio.shape[0])
-            features[i][j] = room_features(reverberate(audio, irs), rate)
-        print(f"  eval {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return np.array(features), truths
-
-
-def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    mean = y.mean()
-    weights = np.linalg.solve(x.T @ x + alpha * np.eye(x.shape[1]), x.T @ (y - mean))
-    return weights, float(mean)
-
-
-def fit(
-    features: np.ndarray,
-    targets: np.ndarray,
-    train: np.ndarray,
-    alpha: float,
-    long_alpha=None,
-    measured: np.ndarray | None = None,
-) -> dict:
-    """The model of estimate_room; with ``long_alpha``, also its long-room regression, fitted
-    on the rooms the first one reads long (:func:`~diffmusic_engine.room.long_share` above 0).
-    Rows ``measured`` marks (measured rooms) join only the long-room regression, each
-    ``MEASURED_WEIGHT`` times."""
-    rows = np.flatnonzero(train)
-    simulated = np.ones(len(rows), bool) if measured is None else ~measured[rows]
-    design = np.stack([_design(f) for f in features[rows]])  # (n, bands, 2F)
-    model = rt60_ridge(design[simulated], targets[rows][simulated], alpha)
-    z = (design - np.asarray(model["mean"])) / np.asarray(model["scale"])
-    drr_w, drr_b = ridge(z[simulated].mean(1), targets[rows][simulated, -1], alpha)
-    model |= {"drr_weights": drr_w.tolist(), "drr_bias": drr_b, "alpha": alpha}
-    if long_alpha is not None:
-        long = long_share(z @ np.asarray(model["rt60_weights"]) + model["rt60_bias"]) > 0
-        times = np.where(simulated, 1, MEASURED_WEIGHT)[long]
-        long_design = np.repeat(design[long], times, axis=0)
-        long_targets = np.repeat(targets[rows][long], times, axis=0)
-        model["long"] = rt60_ridge(long_design, long_targets, long_alpha)
-        model["long"]["alpha"] = long_alpha
-    return model
-
-
-def rt60_ridge(design: np.ndarray, targets: np.ndarray, alpha: float) -> dict:
-    """Standardisation and ridge weights from ``(n, bands, 2F)`` designs to log RT60 per band."""
-    flat = design.reshape(-1, design.shape[-1])
-    mean, scale = flat.mean(0), flat.std(0) + 1e-9
-    z = (design - mean) / scale
-    weights, bias = ridge(z.reshape(-1, z.shape[-1]), targets[:, : z.shape[1]].reshape(-1), alpha)
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "rt60_weights": weights.tolist(),
-            "rt60_bias": bias}  # fmt: skip
-
-
-def predict(model: dict, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log RT60 ``(n, bands)`` and DRR ``(n,)``, as estimate_room reads them."""
-    found = [_predict(model, f) for f in features]
-    return np.array([r for r, _, _ in found]), np.array([d for _, d, _ in found])
-
-
-def mid_error(log_rt60: np.ndarray, true_rt60: np.ndarray) -> np.ndarray:
-    """Estimated T_mid / true - 1."""
-    return np.exp(log_rt60[:, 2:4].mean(1)) / true_rt60 - 1
-
-
-def leave_one_song_out(
-    features, targets, songs, alpha: float, evaluation=None, long_alpha=None, measured=None
-) -> tuple:
-    """Per real song: median |RT60 error| on its random rooms, and (with ``evaluation``,
-    ``(features, truths, item songs)``) each EVAL room's errors, all from models fitted
-    without that song."""
-    real = sorted({s for s in songs if not s.startswith("synth")})
-    per_song, per_room = {}, None
-    if evaluation is not None:
-        per_room = np.zeros(evaluation[1].shape)
-    for song in real:
-        model = fit(features, targets, songs != song, alpha, long_alpha, measured)
-        log_rt60, _ = predict(model, features[songs == song])
-        per_song[song] = float(np.median(np.abs(mid_error(log_rt60, np.exp(
-            targets[songs == song, 2:4].mean(1))))))  # fmt: skip
-        if evaluation is not None:
-            held = evaluation[2] == song
-            for i, room_features_i in enumerate(evaluation[0]):
-                per_room[i, held] = mid_error(predict(model, room_features_i[held])[0],
-                                              evaluation[1][i, held])  # fmt: skip
-    return per_song, per_room
-
-
-def command_fit(args: argparse.Namespace) -> None:
-    if args.mono and args.out.resolve() == MODEL_FILE.resolve():
-        raise SystemExit("--mono fits a model the product does not use (docs/results.md): give "
-                         "--out FILE")  # fmt: skip
-    cache = Path(args.cache) if args.cache else None
-    data = fit_features(args, cache)
-    features, targets, songs = data["features"], data["targets"], data["songs"]
-    measured = np.zeros(len(songs), bool)
-    if args.measured:
-        features = np.concatenate([features, data["measured_features"]])
-        targets = np.concatenate([targets, data["measured_targets"]])
-        songs = np.concatenate([songs, data["measured_songs"]])
-        measured = np.arange(len(songs)) >= len(data["songs"])
-    item_songs = data["item_songs"]
-    alphas = [args.alpha] if args.alpha else ALPHAS
-    alpha = choose_alpha(features, targets, songs, alphas, None, measured)
-    long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
-    long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha, measured)
-    print(
-        f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each EVAL room on songs left "
-        f"out of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
-    )
-    evaluation = (data["eval_features"], data["truths"], item_songs)
-    _, per_room = leave_one_song_out(
-        features, targets, songs, alpha, evaluation, long_alpha, measured
-    )
-    for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, data["truths"], strict=True):
-        print(
-            f"  {shape} RT60 {rt60:.1f} s (true {np.median(truth):.2f}) DRR {drr:+.0f} dB: "
-            f"median |error| {np.median(np.abs(errors)):.2f}, median signed "
-            f"{np.median(errors):+.2f}, worst song "
-            f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
-        )
-    model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha, measured)
-    model["fitted_on"] = sorted(set(songs.tolist()))
-    if args.measured:
-        model["measured_rooms"] = sorted(path.name for path in args.measured)
-    write_text_atomic(args.out, json.dumps(model, separators=(",", ":")) + "\n")
-    print(f"wrote {args.out}")
-
-
-def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.ndarray]:
-    """The simulated rooms' features (``dataset``'s, ``eval_dataset``'s) and, with
-    ``--measured``, the measured rooms' (``measured_``...), from ``cache`` where it holds them
-    (each part is built and saved there when it does not)."""
-    saved = dict(np.load(cache)) if cache and cache.exists() else {}
-    if saved:
-        cached_mono = "mono" in saved and bool(saved["mono"])  # caches before it: stereo
-        if cached_mono != args.mono:
-            raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
-                             "another --cache")  # fmt: skip
-        if len(saved["truths"]) != len(EVAL_ROOMS):
-            raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
-                             f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
-    items = as_channels(sources(args.audio, args.synthetic), args.mono)
-    drawn = [str(path.resolve()) for path in args.measured or ()] + [
-        f"draws {args.measured_draws}, seeds {args.seed}"]  # fmt: skip
-    wanted = {"simulated": not saved, "measured": bool(args.measured) and (
-        "measured_files" not in saved or saved["measured_files"].tolist() != drawn)}  # fmt: skip
-    with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
-        if wanted["simulated"]:
-            real_items = [item for item in items if not item[0].startswith("synth")]
-            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
-                     for seed in args.seed]  # fmt: skip
-            evaluated = pool.submit(eval_dataset, real_items)
-            parts = [part.result() for part in parts]
-            saved["eval_features"], saved["truths"] = evaluated.result()
-            saved |= _joined(parts)
-            saved["item_songs"] = np.array([song for song, _, _ in real_items])
-            saved["mono"] = np.array(args.mono)
-        if wanted["measured"]:
-            parts = [pool.submit(measured_dataset, items, args.measured, args.measured_draws, seed)
-                     for seed in args.seed]  # fmt: skip
-            parts = [part.result() for part in parts]
-            saved |= _joined(parts, "measured_")
-            saved["measured_files"] = np.array(drawn)
-    if cache and any(wanted.values()):
-        with replacing(cache) as temporary:
-            with open(temporary, "wb") as file:
-                np.savez(file, **saved)
-    return saved
-
-
-def _joined(parts: list[tuple[np.ndarray, ...]], prefix: str = "") -> dict[str, np.ndarray]:
-    """Each seed's ``(features, targets, songs)`` joined, under ``prefix`` + those names."""
-    names = ("features", "targets", "songs")
-    return {prefix + name: np.concatenate(part)
-            for name, part in zip(names, zip(*parts, strict=True), strict=True)}  # fmt: skip
-
-
-def choose_alpha(features, targets, songs, alphas, first_alpha=None, measured=None) -> float:
-    """The ridge penalty (of the long-room regression, given ``first_alpha``) with the least
-    mean over real songs left out of the fit of their median |RT60 error| on random rooms."""
-    best_alpha, best_error = alphas[0], np.inf
-    for alpha in alphas:
-        first, long = (alpha, None) if first_alpha is None else (first_alpha, alpha)
-        per_song, _ = leave_one_song_out(features, targets, songs, first, None, long, measured)
-        errors = list(per_song.values())
-        label = "alpha" if first_alpha is None else "long-room alpha"
-        print(
-            f"{label} {alpha:g}: leave-one-song-out median |RT60 error| per song "
-            f"{np.round(errors, 3).tolist()}",
-            flush=True,
-        )
-        if np.mean(errors) < best_error:
-            best_alpha, best_error = alpha, float(np.mean(errors))
-    return float(best_alpha)
 
 
 def as_channels(items: list[Source], mono: bool) -> list[Source]:
@@ -484,12 +203,12 @@ def room_responses(
     """The impulse responses of a chosen room for one source (``(channels, L)`` or ``(1, L)``)
     and its true RT60: :func:`eval_room`'s, or a measured file's (the truth its T30)."""
     if isinstance(room, Path):
-        return _measured(room, rate, channels)
+        return measured_responses(room, rate, channels)
     return eval_room(room, source, rate, channels)
 
 
 @cache
-def _measured(path: Path, rate: int, channels: int) -> tuple[np.ndarray, float]:
+def measured_responses(path: Path, rate: int, channels: int) -> tuple[np.ndarray, float]:
     """A measured room's responses and T30, read once a process (each recording's the same)."""
     irs = measured_room(path, rate, channels)
     irs.flags.writeable = False  # shared by every recording: read only
@@ -531,30 +250,9 @@ def command_eval(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fit_parser = sub.add_parser("fit")
-    fit_parser.add_argument("audio", type=Path, nargs="+")
-    fit_parser.add_argument("--rooms", type=int, default=40, help="per source and seed")
-    fit_parser.add_argument("--synthetic", type=int, default=2, help="synthetic excerpts")
-    fit_parser.add_argument("--two-slope", type=int, default=TWO_SLOPE_ROOMS,
-                            help="two-slope rooms per source and seed")  # fmt: skip
-    fit_parser.add_argument("--shared", type=int, default=SHARED_ROOMS,
-                            help="one-tail halls per source and seed")  # fmt: skip
-    fit_parser.add_argument("--seed", type=int, nargs="+", default=[11, 12])
-    fit_parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes")
-    fit_parser.add_argument("--alpha", type=float, help="ridge penalty (default: best of a grid)")
-    fit_parser.add_argument("--long-alpha", type=float, help="the long-room regression's")
-    fit_parser.add_argument("--cache", help="keep the features (both kinds of room) in this .npz")
-    fit_parser.add_argument(
-        "--measured",
-        type=Path,
-        nargs="+",
-        help="measured impulse responses (files) for the long-room regression",
-    )
-    fit_parser.add_argument("--measured-draws", type=int, default=MEASURED_DRAWS,
-                            help="measured rooms per source and seed")  # fmt: skip
-    fit_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
-    fit_parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model written")
-    fit_parser.set_defaults(func=command_fit)
+    from bench.room_fit import add_fit_parser  # here: room_fit imports this module
+
+    add_fit_parser(sub)
     eval_parser = sub.add_parser("eval")
     eval_parser.add_argument("audio", type=Path, nargs="+")
     eval_parser.add_argument("--dereverb", action="store_true", help="also blind dsp dereverb")

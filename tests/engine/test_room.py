@@ -204,7 +204,7 @@ def test_measured_rooms_join_only_the_long_room_regression_weighted():
     were) and count ``MEASURED_WEIGHT`` times in the long-room regression, whose
     standardisation is then the weighted mean of its rows' designs. Rates are 60 dB per RT60,
     so the first regression reads the long rooms long, measured ones among them."""
-    from bench.rooms import MEASURED_WEIGHT, fit
+    from bench.room_fit import MEASURED_WEIGHT, fit
     from diffmusic_engine.room import LAGS_S, QUANTILES, _design
 
     rng = np.random.default_rng(0)
