@@ -16,6 +16,8 @@ every recording as its channels' mean (a mono track; a shared tail is then a hal
 the files per source and seed) to the long-room regression only; the shipped model is ``fit
 ../shared/audio diffmusic_engine/evaluation/data/real --measured <42 files> --long-alpha 1000``
 (the files and where they come from: docs/results.md "Measured rooms in the fit").
+``fit --held-out FILE...`` also reports the error, songs left out, in measured rooms not
+fitted on (each real recording in each file, as ``eval --ir`` puts it there).
 ``--cache FILE.npz`` keeps the features (the simulated ones take ~8 min to build on 2 cores,
 the measured ones ~1 min; each part is rebuilt when its settings differ).
 """
@@ -58,6 +60,9 @@ from diffmusic_engine.room import (
 )
 
 TWO_SLOPE_ROOMS = 20  # per source and seed, beside the --rooms halls
+# Each source's own random streams, ``[seed, tag, source]``: the other kinds' numbers leave
+# each kind's rooms as they are (the halls draw from ``seed`` itself)
+TWO_SLOPE_STREAM, ONE_TAIL_STREAM, MEASURED_STREAM = 2, 3, 4
 SHARED_ROOMS = 10  # halls with one tail for every channel, per source and seed
 ALPHAS = np.logspace(-1, 4, 11)
 # Measured rooms (`fit --measured FILE...`): per source and seed this many draws of a file, each
@@ -80,7 +85,8 @@ def dataset(
     features, targets, songs = [], [], []
     for j, (song, audio, rate) in enumerate(items):
         started = time.perf_counter()
-        shaped, one_tail = np.random.default_rng([seed, 2, j]), np.random.default_rng([seed, 3, j])
+        shaped = np.random.default_rng([seed, TWO_SLOPE_STREAM, j])
+        one_tail = np.random.default_rng([seed, ONE_TAIL_STREAM, j])
         for k in range(rooms + two_slope + shared + 1):
             if k == rooms + two_slope + shared:  # the source itself, dry
                 bands, drr, wet = {b: DRY_RT60 for b in OCTAVES_HZ}, DRY_DRR_DB, audio
@@ -105,7 +111,7 @@ def measured_dataset(
     ``items`` in measured rooms: per source, ``draws`` of ``files`` (``MEASURED_GAIN_DB``)."""
     features, targets, songs = [], [], []
     for j, (song, audio, rate) in enumerate(items):
-        rng = np.random.default_rng([seed, 4, j])
+        rng = np.random.default_rng([seed, MEASURED_STREAM, j])
         for _ in range(draws):
             irs = measured_responses(files[rng.integers(len(files))], rate, audio.shape[0])[0]
             irs = irs.astype(np.float64)  # a copy: the cached one is read only
@@ -189,9 +195,9 @@ def mid_error(log_rt60: np.ndarray, true_rt60: np.ndarray) -> np.ndarray:
 def leave_one_song_out(
     features, targets, songs, alpha: float, evaluation=None, long_alpha=None, measured=None
 ) -> tuple:
-    """Per real song: median |RT60 error| on its random rooms, and (with ``evaluation``,
-    ``(features, truths, item songs)``) each EVAL room's errors, all from models fitted
-    without that song."""
+    """Per real song: median |RT60 error| on its random rooms (measured ones too), and (with
+    ``evaluation``, ``(features, truths, item songs)``) each evaluated room's errors, all from
+    models fitted without that song."""
     real = sorted({s for s in songs if not s.startswith("synth")})
     per_song, per_room = {}, None
     if evaluation is not None:
@@ -213,8 +219,7 @@ def command_fit(args: argparse.Namespace) -> None:
     if args.mono and args.out.resolve() == MODEL_FILE.resolve():
         raise SystemExit("--mono fits a model the product does not use (docs/results.md): give "
                          "--out FILE")  # fmt: skip
-    cache = Path(args.cache) if args.cache else None
-    data = fit_features(args, cache)
+    data = fit_features(args, Path(args.cache) if args.cache else None)
     features, targets, songs = data["features"], data["targets"], data["songs"]
     measured = np.zeros(len(songs), bool)
     if args.measured:
@@ -222,24 +227,30 @@ def command_fit(args: argparse.Namespace) -> None:
         targets = np.concatenate([targets, data["measured_targets"]])
         songs = np.concatenate([songs, data["measured_songs"]])
         measured = np.arange(len(songs)) >= len(data["songs"])
-    item_songs = data["item_songs"]
     alphas = [args.alpha] if args.alpha else ALPHAS
     alpha = choose_alpha(features, targets, songs, alphas, None, measured)
     long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
     long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha, measured)
+    rooms = [f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB" for rt60, drr, shape in EVAL_ROOMS]
+    room_features_, truths = data["eval_features"], data["truths"]
+    if args.held_out:
+        held_features, held_truths = held_out_dataset(args, data["item_songs"])
+        rooms += [f"{path.name} (measured, not fitted on)" for path in args.held_out]
+        room_features_ = np.concatenate([room_features_, held_features])
+        truths = np.concatenate([truths, held_truths])
+    item_songs = data["item_songs"]
     print(
-        f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each EVAL room on songs left "
-        f"out of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
+        f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each room on songs left out "
+        f"of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
     )
-    evaluation = (data["eval_features"], data["truths"], item_songs)
+    evaluation = (room_features_, truths, item_songs)
     _, per_room = leave_one_song_out(
         features, targets, songs, alpha, evaluation, long_alpha, measured
     )
-    for (rt60, drr, shape), errors, truth in zip(EVAL_ROOMS, per_room, data["truths"], strict=True):
+    for room, errors, truth in zip(rooms, per_room, truths, strict=True):
         print(
-            f"  {shape} RT60 {rt60:.1f} s (true {np.median(truth):.2f}) DRR {drr:+.0f} dB: "
-            f"median |error| {np.median(np.abs(errors)):.2f}, median signed "
-            f"{np.median(errors):+.2f}, worst song "
+            f"  {room} (true {np.median(truth):.2f}): median |error| "
+            f"{np.median(np.abs(errors)):.2f}, median signed {np.median(errors):+.2f}, worst song "
             f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
         )
     model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha, measured)
@@ -250,46 +261,97 @@ def command_fit(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def held_out_dataset(args: argparse.Namespace, item_songs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Features ``(files, items, bands, F)`` and T30s ``(files, items)`` of the real recordings
+    (``eval_dataset``'s, in its order) in each ``--held-out`` measured response, as measured."""
+    items = as_channels(sources(args.audio, 0), args.mono)
+    if [song for song, _, _ in items] != item_songs.tolist():
+        raise SystemExit("--held-out: the recordings differ from the cache's: give its AUDIO_DIR")
+    tasks = [(path, item) for path in args.held_out for item in items]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        found = list(pool.map(_in_measured_room, tasks))
+    shape = (len(args.held_out), len(items))
+    features = np.array([f for f, _ in found])
+    return features.reshape(*shape, *features.shape[1:]), np.array([t for _, t in found]).reshape(
+        shape
+    )
+
+
+def _in_measured_room(task: tuple[Path, Source]) -> tuple[np.ndarray, float]:
+    """One recording's features in one measured response, and the response's T30."""
+    path, (_, audio, rate) = task
+    irs, truth = measured_responses(path, rate, audio.shape[0])
+    return room_features(reverberate(audio, irs), rate), truth
+
+
+def cache_keys(args: argparse.Namespace) -> dict[str, list[str]]:
+    """What each part of the feature cache was built from: a part is rebuilt when it differs."""
+    audio = [str(folder.resolve()) for folder in args.audio] + [f"mono {args.mono}"]
+    return {
+        "simulated_key": audio + [f"rooms {args.rooms}, two-slope {args.two_slope}, shared "
+                                  f"{args.shared}, synthetic {args.synthetic}, seeds {args.seed}",
+                                  f"EVAL_ROOMS {EVAL_ROOMS}"],
+        "measured_key": audio + [str(path.resolve()) for path in args.measured or ()] + [
+            f"draws {args.measured_draws}, gain {MEASURED_GAIN_DB} dB, seeds {args.seed}, "
+            f"synthetic {args.synthetic}"],
+    }  # fmt: skip
+
+
 def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.ndarray]:
     """The simulated rooms' features (``dataset``'s, ``eval_dataset``'s) and, with
     ``--measured``, the measured rooms' (``measured_``...), from ``cache`` where it holds them
-    (each part is built and saved there when it does not)."""
-    saved = dict(np.load(cache)) if cache and cache.exists() else {}
-    if saved:
-        cached_mono = "mono" in saved and bool(saved["mono"])  # caches before it: stereo
-        if cached_mono != args.mono:
-            raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
-                             "another --cache")  # fmt: skip
-        if len(saved["truths"]) != len(EVAL_ROOMS):
-            raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
-                             f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
-    items = as_channels(sources(args.audio, args.synthetic), args.mono)
-    drawn = [str(path.resolve()) for path in args.measured or ()] + [
-        f"draws {args.measured_draws}, seeds {args.seed}"]  # fmt: skip
-    wanted = {"simulated": not saved, "measured": bool(args.measured) and (
-        "measured_files" not in saved or saved["measured_files"].tolist() != drawn)}  # fmt: skip
-    with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
-        if wanted["simulated"]:
-            real_items = [item for item in items if not item[0].startswith("synth")]
-            parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
-                     for seed in args.seed]  # fmt: skip
-            evaluated = pool.submit(eval_dataset, real_items)
-            parts = [part.result() for part in parts]
-            saved["eval_features"], saved["truths"] = evaluated.result()
-            saved |= _joined(parts)
-            saved["item_songs"] = np.array([song for song, _, _ in real_items])
-            saved["mono"] = np.array(args.mono)
-        if wanted["measured"]:
-            parts = [pool.submit(measured_dataset, items, args.measured, args.measured_draws, seed)
-                     for seed in args.seed]  # fmt: skip
-            parts = [part.result() for part in parts]
-            saved |= _joined(parts, "measured_")
-            saved["measured_files"] = np.array(drawn)
-    if cache and any(wanted.values()):
-        with replacing(cache) as temporary:
-            with open(temporary, "wb") as file:
+    as :func:`cache_keys` asks (each part is built and saved there when it does not)."""
+    saved = {}
+    if cache and cache.exists():
+        with np.load(cache) as file:
+            saved = dict(file)
+    keys = cache_keys(args)
+    if saved and "simulated_key" not in saved:  # made before the keys: its settings unknown
+        _check_keyless(saved, args, cache)
+        saved["simulated_key"] = np.array(keys["simulated_key"])
+    stale = {name for name, key in keys.items() if name not in saved or saved[name].tolist() != key}
+    build_simulated = "simulated_key" in stale
+    build_measured = bool(args.measured) and "measured_key" in stale
+    if build_simulated or build_measured:
+        items = as_channels(sources(args.audio, args.synthetic), args.mono)
+        with ProcessPoolExecutor(args.jobs) as pool:  # each seed's rooms and EVAL_ROOMS at once
+            if build_simulated:
+                saved |= _simulated_part(pool, items, args)
+            if build_measured:
+                parts = [pool.submit(measured_dataset, items, args.measured, args.measured_draws,
+                                     seed) for seed in args.seed]  # fmt: skip
+                saved |= _joined([part.result() for part in parts], "measured_")
+        saved |= {name: np.array(key) for name, key in keys.items()}
+        if cache:
+            with replacing(cache) as temporary, open(temporary, "wb") as file:
                 np.savez(file, **saved)
     return saved
+
+
+def _check_keyless(saved: dict[str, np.ndarray], args: argparse.Namespace, cache: Path) -> None:
+    """A cache made before :func:`cache_keys`: taken as it is where its mono and EVAL_ROOMS
+    agree (the rest of its settings unrecorded)."""
+    cached_mono = "mono" in saved and bool(saved["mono"])  # caches before it: stereo
+    if cached_mono != args.mono:
+        raise SystemExit(f"{cache}: made {'without' if args.mono else 'with'} --mono: give "
+                         "another --cache")  # fmt: skip
+    if len(saved["truths"]) != len(EVAL_ROOMS):
+        raise SystemExit(f"{cache}: made with {len(saved['truths'])} EVAL_ROOMS, not "
+                         f"{len(EVAL_ROOMS)}: delete it, or give another --cache")  # fmt: skip
+    print(f"{cache}: no record of its settings; its simulated rooms taken as they are",
+          file=sys.stderr)  # fmt: skip
+
+
+def _simulated_part(pool, items: list[Source], args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """``dataset`` per seed and ``eval_dataset``, built in ``pool``."""
+    real_items = [item for item in items if not item[0].startswith("synth")]
+    parts = [pool.submit(dataset, items, args.rooms, seed, args.two_slope, args.shared)
+             for seed in args.seed]  # fmt: skip
+    evaluated = pool.submit(eval_dataset, real_items)
+    eval_features, truths = evaluated.result()
+    return _joined([part.result() for part in parts]) | {
+        "eval_features": eval_features, "truths": truths, "mono": np.array(args.mono),
+        "item_songs": np.array([song for song, _, _ in real_items])}  # fmt: skip
 
 
 def _joined(parts: list[tuple[np.ndarray, ...]], prefix: str = "") -> dict[str, np.ndarray]:
@@ -301,7 +363,8 @@ def _joined(parts: list[tuple[np.ndarray, ...]], prefix: str = "") -> dict[str, 
 
 def choose_alpha(features, targets, songs, alphas, first_alpha=None, measured=None) -> float:
     """The ridge penalty (of the long-room regression, given ``first_alpha``) with the least
-    mean over real songs left out of the fit of their median |RT60 error| on random rooms."""
+    mean over real songs left out of the fit of their median |RT60 error| on random rooms (and
+    their measured rooms: rooms other songs were fitted in, so held out by song, not by room)."""
     best_alpha, best_error = alphas[0], np.inf
     for alpha in alphas:
         first, long = (alpha, None) if first_alpha is None else (first_alpha, alpha)
@@ -341,6 +404,12 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
     )
     fit_parser.add_argument("--measured-draws", type=int, default=MEASURED_DRAWS,
                             help="measured rooms per source and seed")  # fmt: skip
+    fit_parser.add_argument(
+        "--held-out",
+        type=Path,
+        nargs="+",
+        help="measured responses (files) to report errors in, not fitted on",
+    )
     fit_parser.add_argument("--mono", action="store_true", help=MONO_HELP)
     fit_parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model written")
     fit_parser.set_defaults(func=command_fit)

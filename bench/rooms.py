@@ -42,6 +42,7 @@ from diffmusic_engine.room import (
     MID_BANDS_HZ,
     OCTAVES_HZ,
     estimate_room,
+    octave_bands,
 )
 
 # (RT60 at mid bands, DRR, shape) of the rooms `eval` reports on. "two-slope": early reflections
@@ -117,7 +118,7 @@ def random_room(
     bands = {b: t / np.sqrt(fast) for b, t in bands.items()}
     irs = two_slope_rir(bands, drr, rate, channels=channels, seed=int(rng.integers(2**31)),
                         fast=fast, drop_db=drop)  # fmt: skip
-    measured = {b: t30(irs, rate, b) if b * np.sqrt(2) < 0.45 * rate else t
+    measured = {b: t30(irs, rate, b) if b in octave_bands(rate) else t
                 for b, t in bands.items()}  # fmt: skip
     return irs, measured, drr
 
@@ -149,14 +150,17 @@ def as_channels(items: list[Source], mono: bool) -> list[Source]:
 
 
 def room_label(irs: np.ndarray | None, rate: int) -> np.ndarray:
-    """log T30 per octave band of ``irs`` and its DRR (dB): what the network is told."""
+    """log T30 per octave band of ``irs`` and its DRR (dB): the room a response holds (what the
+    late mask is told in training, what a measured room's rows in the estimator's fit are
+    fitted to); a band past the rate's :func:`octave_bands` takes the highest one's T30."""
     if irs is None:
         return np.array([np.log(DRY_RT60)] * len(OCTAVES_HZ) + [DRY_DRR_DB], np.float32)
     power = irs.astype(np.float64) ** 2
     direct = np.sum(power[:, : int(DIRECT_S * rate)], axis=-1)
     drr = 10 * np.log10(direct / np.maximum(np.sum(power, axis=-1) - direct, 1e-12))
-    return np.array([np.log(t30(irs, rate, f)) for f in OCTAVES_HZ] + [float(np.mean(drr))],
-                    np.float32)  # fmt: skip
+    t30s = [t30(irs, rate, f) for f in octave_bands(rate)]
+    t30s += [t30s[-1]] * (len(OCTAVES_HZ) - len(t30s))
+    return np.array([*np.log(t30s), float(np.mean(drr))], np.float32)
 
 
 def measured_room(path: Path, rate: int, channels: int) -> np.ndarray:

