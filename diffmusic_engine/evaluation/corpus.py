@@ -36,6 +36,8 @@ RT60S = (0.3, 0.6, 1.0)
 VOICE_PROGRAMS = {"Soprano": 73, "Alto": 71, "Tenor": 41, "Bass": 42}
 DEFAULT_CHORALES = ("bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1")
 REAL_DIR = Path(__file__).parent / "data" / "real"
+# A measured warehouse's impulse response (stereo, 44.1 kHz; data/rooms/README.md)
+MEASURED_WAREHOUSE = Path(__file__).parent / "data" / "rooms" / "warehouse_omni-25-12.flac"
 # Shipped songs (6 s each): <song>_backing.flac + <song>_guitar.flac.
 REAL_SONGS = ("chaos_god", "internal_degeneration", "feelings", "war_of_freedom")
 REAL_STEMS = ("backing", "guitar")
