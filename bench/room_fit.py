@@ -19,7 +19,8 @@ the files per source and seed) to the long-room regression only; the shipped mod
 ``fit --held-out FILE...`` also reports the error, songs left out, in measured rooms not
 fitted on (each real recording in each file, as ``eval --ir`` puts it there).
 ``--cache FILE.npz`` keeps the features (the simulated ones take ~8 min to build on 2 cores,
-the measured ones ~1 min; each part is rebuilt when its settings differ).
+the measured ones ~1 min: rebuilt when their settings differ; a cache of other simulated
+settings is refused).
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ from bench.rooms import (
     DRY_RT60,
     EVAL_ROOMS,
     MONO_HELP,
+    RoomSpec,
     Source,
     as_channels,
     eval_room,
     measured_responses,
     random_room,
     room_label,
+    room_name,
     sources,
 )
 from diffmusic_engine.atomic import replacing, write_text_atomic
@@ -231,28 +234,11 @@ def command_fit(args: argparse.Namespace) -> None:
     alpha = choose_alpha(features, targets, songs, alphas, None, measured)
     long_alphas = [args.long_alpha] if args.long_alpha else ALPHAS
     long_alpha = choose_alpha(features, targets, songs, long_alphas, alpha, measured)
-    rooms = [f"{shape} RT60 {rt60:.1f} s DRR {drr:+.0f} dB" for rt60, drr, shape in EVAL_ROOMS]
-    room_features_, truths = data["eval_features"], data["truths"]
-    if args.held_out:
-        held_features, held_truths = held_out_dataset(args, data["item_songs"])
-        rooms += [f"{path.name} (measured, not fitted on)" for path in args.held_out]
-        room_features_ = np.concatenate([room_features_, held_features])
-        truths = np.concatenate([truths, held_truths])
-    item_songs = data["item_songs"]
     print(
         f"chosen alpha {alpha:g}, long-room alpha {long_alpha:g}; each room on songs left out "
-        f"of the fit ({len(set(item_songs))} songs, {len(item_songs)} recordings):"
+        f"of the fit ({len(set(data['item_songs']))} songs, {len(data['item_songs'])} recordings):"
     )
-    evaluation = (room_features_, truths, item_songs)
-    _, per_room = leave_one_song_out(
-        features, targets, songs, alpha, evaluation, long_alpha, measured
-    )
-    for room, errors, truth in zip(rooms, per_room, truths, strict=True):
-        print(
-            f"  {room} (true {np.median(truth):.2f}): median |error| "
-            f"{np.median(np.abs(errors)):.2f}, median signed {np.median(errors):+.2f}, worst song "
-            f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
-        )
+    print_room_errors(args, data, (features, targets, songs, measured), alpha, long_alpha)
     model = fit(features, targets, np.ones(len(songs), bool), alpha, long_alpha, measured)
     model["fitted_on"] = sorted(set(songs.tolist()))
     if args.measured:
@@ -261,9 +247,35 @@ def command_fit(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def print_room_errors(args, data, rows, alpha: float, long_alpha: float) -> None:
+    """Each EVAL room's RT60 errors, and each ``--held-out`` measured room's, on songs left out of
+    the fit of ``rows`` (features, targets, songs, measured)."""
+    rooms: list[RoomSpec] = list(range(len(EVAL_ROOMS)))
+    eval_features, truths, item_songs = data["eval_features"], data["truths"], data["item_songs"]
+    if args.held_out:
+        held_features, held_truths = held_out_dataset(args, item_songs)
+        rooms += args.held_out
+        eval_features = np.concatenate([eval_features, held_features])
+        truths = np.concatenate([truths, held_truths])
+    features, targets, songs, measured = rows
+    evaluation = (eval_features, truths, item_songs)
+    _, per_room = leave_one_song_out(
+        features, targets, songs, alpha, evaluation, long_alpha, measured
+    )
+    for room, errors, truth in zip(rooms, per_room, truths, strict=True):
+        print(
+            f"  {room_name(room)} (true {np.median(truth):.2f}): median |error| "
+            f"{np.median(np.abs(errors)):.2f}, median signed {np.median(errors):+.2f}, worst song "
+            f"{max(np.median(np.abs(errors[item_songs == s])) for s in set(item_songs)):.2f}"
+        )
+
+
 def held_out_dataset(args: argparse.Namespace, item_songs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Features ``(files, items, bands, F)`` and T30s ``(files, items)`` of the real recordings
     (``eval_dataset``'s, in its order) in each ``--held-out`` measured response, as measured."""
+    fitted = {path.resolve() for path in args.measured or ()}
+    if fitted & {path.resolve() for path in args.held_out}:
+        raise SystemExit("--held-out: a file also given to --measured is not held out")
     items = as_channels(sources(args.audio, 0), args.mono)
     if [song for song, _, _ in items] != item_songs.tolist():
         raise SystemExit("--held-out: the recordings differ from the cache's: give its AUDIO_DIR")
@@ -300,17 +312,24 @@ def cache_keys(args: argparse.Namespace) -> dict[str, list[str]]:
 def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.ndarray]:
     """The simulated rooms' features (``dataset``'s, ``eval_dataset``'s) and, with
     ``--measured``, the measured rooms' (``measured_``...), from ``cache`` where it holds them
-    as :func:`cache_keys` asks (each part is built and saved there when it does not)."""
+    as :func:`cache_keys` asks: the measured part is rebuilt when its settings differ, a cache
+    whose simulated part's differ is refused (the keys record the command's settings, not the
+    code's constants)."""
     saved = {}
     if cache and cache.exists():
         with np.load(cache) as file:
             saved = dict(file)
     keys = cache_keys(args)
-    if saved and "simulated_key" not in saved:  # made before the keys: its settings unknown
+    saved.pop("measured_files", None)  # the measured part's record before the keys: rebuilt
+    keyless = bool(saved) and "simulated_key" not in saved  # made before the keys
+    if keyless:
         _check_keyless(saved, args, cache)
-        saved["simulated_key"] = np.array(keys["simulated_key"])
     stale = {name for name, key in keys.items() if name not in saved or saved[name].tolist() != key}
-    build_simulated = "simulated_key" in stale
+    if saved and not keyless and "simulated_key" in stale:  # ~8 min of features: never replaced
+        raise SystemExit(f"{cache}: its simulated rooms were made with other settings "
+                         f"({'; '.join(saved['simulated_key'].tolist())}): give those, or "
+                         "another --cache")  # fmt: skip
+    build_simulated = not saved
     build_measured = bool(args.measured) and "measured_key" in stale
     if build_simulated or build_measured:
         items = as_channels(sources(args.audio, args.synthetic), args.mono)
@@ -321,7 +340,9 @@ def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.n
                 parts = [pool.submit(measured_dataset, items, args.measured, args.measured_draws,
                                      seed) for seed in args.seed]  # fmt: skip
                 saved |= _joined([part.result() for part in parts], "measured_")
-        saved |= {name: np.array(key) for name, key in keys.items()}
+        built = [name for name, done in (("simulated_key", build_simulated),
+                                         ("measured_key", build_measured)) if done]  # fmt: skip
+        saved |= {name: np.array(keys[name]) for name in built}
         if cache:
             with replacing(cache) as temporary, open(temporary, "wb") as file:
                 np.savez(file, **saved)
