@@ -1,7 +1,7 @@
 """The room estimator's fitting data (``python -m bench.rooms fit``): the recordings' features in
-random simulated rooms and in measured rooms (``--measured``: drawn; ``--held-out``: every
-recording, as measured), and their cache (``--cache FILE.npz``: each part keyed by the command's
-settings that built it, :func:`cache_keys`).
+random simulated rooms, in ``EVAL_ROOMS`` and in measured rooms (``--measured``: drawn;
+``--held-out``: every recording, as measured), and their cache (``--cache FILE.npz``: each part
+keyed by the command's settings that built it, :func:`cache_keys`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Blind rooms: the rooms the room estimator is fitted and measured in, and ``eval`` of it and of
-blind dereverberation there (``fit``: :mod:`bench.room_fit`).
+blind dereverberation there (``fit``: :mod:`bench.room_fit`, its data :mod:`bench.room_data`).
 
     python -m bench.rooms fit  AUDIO_DIR... [--rooms 40]   # diffmusic_engine/room_model.json
     python -m bench.rooms fit  AUDIO_DIR... --mono --shared 0 --out FILE  # tried, not shipped
