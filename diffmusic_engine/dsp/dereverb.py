@@ -95,7 +95,7 @@ BLIND_OPTIONS = {
     "amount": Option(default=1.0, low=0.0, high=1.0),  # share of the whole change kept
     # share of the learned late-reverberation mask's dB applied after WPE (0: WPE alone)
     "late_mask": Option(default=0.8, low=0.0, high=1.0),
-    "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: about 93 ms (4096 at 44.1k)
+    "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: auto_n_fft, about 93 ms
     "taps": Option(default=20, low=1, high=100, integer=True),  # frames in the prediction filter
     "delay": Option(default=2, low=1, high=50, integer=True),  # frames kept (the direct part)
     "iterations": Option(default=3, low=1, high=20, integer=True),
@@ -314,7 +314,7 @@ def reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
 def auto_n_fft(sample_rate: int) -> int:
     """WPE's STFT size: about 93 ms (4096 samples at 44.1 kHz; its taps and delay count frames)
     and never longer. The power of two nearest 4096 x rate / 44.1 kHz where that is no longer
-    (48 and 96 kHz: 85 ms, measured a little better there than 93 ms), else four of
+    (48 and 96 kHz: 85 ms; at 48 kHz measured a little better than 93 ms), else four of
     ``WPE_HOP_AT_44K1``'s hops at the rate in a fast FFT length (16 and 32 kHz, where the power
     of two gave 128 ms: at 32 kHz bounded WPE then took less, fold masks on 18 recordings: the
     1 s hall 0.908 -> 0.882 with 93 ms, the 2 s hall 0.847 -> 0.827; docs/results.md)."""
