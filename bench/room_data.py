@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,12 +20,13 @@ from bench.rooms import (
     DRY_DRR_DB,
     DRY_RT60,
     EVAL_ROOMS,
+    RoomSpec,
     Source,
     as_channels,
-    eval_room,
     measured_responses,
     random_room,
     room_label,
+    room_responses,
     sources,
 )
 from diffmusic_engine.atomic import replacing
@@ -91,14 +93,17 @@ def measured_dataset(
     return np.array(features), np.array(targets), np.array(songs)
 
 
-def eval_dataset(items: list[Source]) -> tuple[np.ndarray, ...]:
-    """Features ``(rooms, items, bands, F)`` and true RT60s ``(rooms, items)`` of EVAL_ROOMS."""
-    features = [[None] * len(items) for _ in EVAL_ROOMS]
-    truths = np.zeros((len(EVAL_ROOMS), len(items)))
+def eval_dataset(
+    items: list[Source], rooms: Sequence[RoomSpec] = range(len(EVAL_ROOMS))
+) -> tuple[np.ndarray, ...]:
+    """Features ``(rooms, items, bands, F)`` and true RT60s ``(rooms, items)`` of ``items`` in
+    ``rooms`` (EVAL_ROOMS indices, or measured files as measured: :func:`room_responses`)."""
+    features = [[None] * len(items) for _ in rooms]
+    truths = np.zeros((len(rooms), len(items)))
     for j, (song, audio, rate) in enumerate(items):
         started = time.perf_counter()
-        for i in range(len(EVAL_ROOMS)):
-            irs, truths[i, j] = eval_room(i, j, rate, audio.shape[0])
+        for i, room in enumerate(rooms):
+            irs, truths[i, j] = room_responses(room, j, rate, audio.shape[0])
             features[i][j] = room_features(reverberate(audio, irs), rate)
         print(f"  eval {song}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return np.array(features), truths
@@ -113,21 +118,10 @@ def held_out_dataset(args: argparse.Namespace, item_songs: np.ndarray) -> tuple[
     items = as_channels(sources(args.audio, 0), args.mono)
     if [song for song, _, _ in items] != item_songs.tolist():
         raise SystemExit("--held-out: the recordings differ from the cache's: give its AUDIO_DIR")
-    tasks = [(path, item) for path in args.held_out for item in items]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        found = list(pool.map(_in_measured_room, tasks))
-    shape = (len(args.held_out), len(items))
-    features = np.array([f for f, _ in found])
-    return features.reshape(*shape, *features.shape[1:]), np.array([t for _, t in found]).reshape(
-        shape
-    )
-
-
-def _in_measured_room(task: tuple[Path, Source]) -> tuple[np.ndarray, float]:
-    """One recording's features in one measured response, and the response's T30."""
-    path, (_, audio, rate) = task
-    irs, truth = measured_responses(path, rate, audio.shape[0])
-    return room_features(reverberate(audio, irs), rate), truth
+    with ProcessPoolExecutor(args.jobs) as pool:  # a file a task
+        parts = list(pool.map(eval_dataset, [items] * len(args.held_out),
+                              [[path] for path in args.held_out]))  # fmt: skip
+    return np.concatenate([f for f, _ in parts]), np.concatenate([t for _, t in parts])
 
 
 def cache_keys(args: argparse.Namespace) -> dict[str, list[str]]:
