@@ -6,6 +6,7 @@ capped at ``MAX_DB`` so that a perfect estimate gives a finite, JSON-safe number
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -172,11 +173,18 @@ def log_mel_distance(
     *,
     n_mels: int = 128,
     floor_db: float = 60.0,
+    equalised: bool = False,
 ) -> float:
     """Gain-compensated log-mel distance (dB): the mean ``|R - (E + g)|`` of the two mel power
     spectrograms in dB (n_fft 2048 at 44.1 kHz, hop 1/4), both floored ``floor_db`` below the
     reference's peak, with the gain ``g`` (dB) that minimises it. 0 is a perfect match up to a
-    gain; it judges the spectral envelope over time, which reverberation smears."""
+    gain; it judges the spectral envelope over time, which reverberation smears.
+
+    ``equalised``: a gain of its own for each channel's mel band (the median of ``R - E`` over
+    the band's cells above the floor: the least ``|R - (E + g)|`` there), so what is left is
+    what no static equaliser could close. Against the plain distance it tells how much of a
+    difference is colouration (a room's or a microphone's frequency response) rather than
+    change over time (docs/results.md, "What a measured hall's distance is made of")."""
     import librosa
     from scipy.optimize import minimize_scalar
 
@@ -193,6 +201,8 @@ def log_mel_distance(
     floor = ref.max() - floor_db
     heard = ref > floor
     ref = np.maximum(ref, floor)
+    if equalised:
+        return float(np.mean(np.abs(ref - np.maximum(est + _band_gains(ref - est, heard), floor))))
 
     def distance(gain_db: float) -> float:
         return float(np.mean(np.abs(ref - np.maximum(est + gain_db, floor))))
@@ -202,3 +212,13 @@ def log_mel_distance(
     start = float(np.median((ref - est)[heard])) if heard.any() else 0.0
     best = minimize_scalar(distance, bounds=(start - 20, start + 20), method="bounded")
     return float(best.fun)
+
+
+def _band_gains(difference_db: np.ndarray, heard: np.ndarray) -> np.ndarray:
+    """``(channels, bands, 1)``: per channel and band, the median of ``difference_db`` over the
+    ``heard`` frames (0 where none is)."""
+    masked = np.where(heard, difference_db, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: none heard
+        gains = np.nanmedian(masked, axis=-1, keepdims=True)
+    return np.nan_to_num(gains)

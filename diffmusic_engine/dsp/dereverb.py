@@ -67,7 +67,11 @@ that room; Wiener deconvolution with an IR.
   0.945-0.967 in the 2.2 s hall), and 21 of their 180 recordings came out further from the dry
   source than the input (by at most 2.9 %, 7.7 % in a church): the estimate reads measured
   rooms' DRR within -6..+5 dB, far drier than the wettest are (their strong early reflections
-  are not in the rooms it was fitted on), and the mask generalises less well to them.
+  are not in the rooms it was fitted on), and the mask generalises less well to them. Most of
+  such a recording's distance is the response's colouration, not its reverberation (the input
+  through the best static equaliser reads 0.60-0.90, and nothing here equalises: a guess would
+  colour recordings that sound as they should; docs/results.md "What a measured hall's
+  distance is made of").
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised
   (Wiener) deconvolution in the FFT domain, ``X = Y conj(H) / (|H|^2 + lambda)`` with
   ``lambda = regularization * mean |H|^2`` (default 0.01).

@@ -10,6 +10,7 @@ from diffmusic_engine.metrics import (
     MAX_DB,
     bin_range,
     frame_range,
+    log_mel_distance,
     lsd,
     lsd_audiosr,
     si_sdr,
@@ -67,3 +68,19 @@ def test_frechet_distance_of_a_shift_is_its_squared_norm(rng):
     shift = np.array([1.0, -2.0, 0.5, 0.0])
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
     assert frechet_distance(a, a + shift) == pytest.approx(np.sum(shift**2), rel=1e-6)
+
+
+def test_equalised_log_mel_distance_closes_a_gain_per_channel_not_a_change_over_time(rng):
+    """Channels scaled by 2 and 0.5 (+-6.02 dB in every band): one gain for both leaves 6.02 dB,
+    a gain per channel and band none. The second half 10x louder (+20 dB): per band, the median
+    of half the frames at 0 and half at +20 dB is 10, so both read 10 dB (a few frames straddle
+    the step)."""
+    sr = 44100
+    x = rng.standard_normal((2, 2 * sr))
+    channels = x * np.array([[2.0], [0.5]])
+    assert log_mel_distance(x, channels, sr) == pytest.approx(20 * np.log10(2), abs=1e-3)
+    assert log_mel_distance(x, channels, sr, equalised=True) == pytest.approx(0.0, abs=1e-6)
+    step = x.copy()
+    step[:, sr:] *= 10
+    assert log_mel_distance(x, step, sr) == pytest.approx(10.0, abs=0.2)
+    assert log_mel_distance(x, step, sr, equalised=True) == pytest.approx(10.0, abs=0.2)
