@@ -21,7 +21,7 @@ def lowpass_response(n_samples: int, sample_rate: int, cutoff: float) -> np.ndar
     return (0.5 * (1 + np.cos(np.pi * ramp))).astype(np.float32)
 
 
-# Content ends where the long-term level is this far under the band below (detect_cutoff).
+# Content ends where the long-term level is this far under the band below (cutoff_of).
 CUTOFF_DROP_DB = 40.0
 
 
@@ -37,12 +37,6 @@ def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np
     freqs, power = welch(audio, fs=sample_rate, nperseg=segment, axis=-1)
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
     return freqs, uniform_filter1d(level, size=5)
-
-
-def detect_cutoff(audio: np.ndarray, sample_rate: int, *, drop_db: float = CUTOFF_DROP_DB) -> float:
-    """Estimate the frequency above which ``audio`` has (almost) no content: :func:`cutoff_of`
-    its :func:`long_term_level`."""
-    return cutoff_of(*long_term_level(audio, sample_rate), sample_rate, drop_db=drop_db)
 
 
 def cutoff_of(

@@ -47,18 +47,18 @@ def test_bandwidth_finds_a_low_pass(cutoff):
 
 
 def test_a_gradual_roll_off_is_no_band_limit():
-    """Noise falling 24 dB an octave above 1.5 kHz: 40 dB down (detect_cutoff's edge) at
+    """Noise falling 24 dB an octave above 1.5 kHz: 40 dB down (cutoff_of's edge) at
     1.5 kHz x 2^(40/24) = 4.76 kHz, well inside the band, but falling only 24/6 = 4 dB a sixth of
     an octave there: no wall. The same noise cut by a brick wall at 4 kHz (34 dB down the slope)
     is a band limit."""
-    from diffmusic_engine.band_limit import detect_cutoff, long_term_level
+    from diffmusic_engine.band_limit import cutoff_of, long_term_level
 
     noise = np.random.default_rng(1).standard_normal((1, 4 * SR))
     freqs = np.fft.rfftfreq(noise.shape[-1], 1 / SR)
     slope_db = -24 * np.log2(np.maximum(freqs, 1500) / 1500)
     spectrum = np.fft.rfft(noise) * 10 ** (slope_db / 20)
     dark = np.fft.irfft(spectrum, noise.shape[-1])
-    edge = detect_cutoff(dark, SR)
+    edge = cutoff_of(*long_term_level(dark, SR), SR)
     assert edge == pytest.approx(1500 * 2 ** (40 / 24), rel=0.02)
     assert bandwidth.wall_db(*long_term_level(dark, SR), edge) == pytest.approx(4, abs=1.5)
     assert bandwidth.detect(dark, SR) == {"cutoff_hz": None}
@@ -68,16 +68,16 @@ def test_a_gradual_roll_off_is_no_band_limit():
 
 
 def test_a_guitar_stems_own_roll_off_is_no_band_limit():
-    """A shipped clean guitar stem fades out above ~8.4 kHz (its cabinet): detect_cutoff finds
+    """A shipped clean guitar stem fades out above ~8.4 kHz (its cabinet): cutoff_of finds
     that edge, the diagnosis no band limit; low-passed at 6 kHz, it finds the wall."""
     from diffmusic_engine.api import degrade
-    from diffmusic_engine.band_limit import detect_cutoff
+    from diffmusic_engine.band_limit import cutoff_of, long_term_level
     from diffmusic_engine.damage import SuperResolution
     from diffmusic_engine.evaluation.corpus import REAL_DIR
 
     audio, rate = sf.read(REAL_DIR / "chaos_god_guitar.flac", dtype="float32")
     audio = np.ascontiguousarray(audio.T)
-    assert detect_cutoff(audio, rate) < 10000
+    assert cutoff_of(*long_term_level(audio, rate), rate) < 10000
     assert bandwidth.detect(audio, rate) == {"cutoff_hz": None}
     lowpassed = degrade(audio, rate, SuperResolution(cutoff=6000))
     assert abs(bandwidth.detect(lowpassed, rate)["cutoff_hz"] - 6000) < 0.02 * 6000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffmusic_engine.band_limit import detect_cutoff
+from diffmusic_engine.band_limit import cutoff_of, long_term_level
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval, Separate, gap_samples
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.impulse_response import synthetic_rir
@@ -128,8 +128,8 @@ def test_inpaint_factory():
 
 
 @pytest.mark.parametrize("cutoff", [3000.0, 5000.0])
-def test_detect_cutoff_finds_a_low_pass_edge(cutoff):
+def test_cutoff_of_the_long_term_level_finds_a_low_pass_edge(cutoff):
     noise = np.random.default_rng(4).standard_normal((2, 2 * 44100)).astype(np.float32)
     limited = LowPassOperator(cutoff, 44100).degrade(noise)
-    assert abs(detect_cutoff(limited, 44100) - cutoff) < 0.05 * cutoff
-    assert detect_cutoff(noise, 44100) > 0.95 * 22050
+    assert abs(cutoff_of(*long_term_level(limited, 44100), 44100) - cutoff) < 0.05 * cutoff
+    assert cutoff_of(*long_term_level(noise, 44100), 44100) > 0.95 * 22050
