@@ -11,14 +11,14 @@ Each AUDIO_DIR holds dry recordings, ``<song>_<stem>.flac`` (stems ``mix``, ``ba
 The repository's own songs: ``diffmusic_engine/evaluation/data/real``. ``eval`` puts each
 recording in ``EVAL_ROOMS`` (simulated; the shipped model's figures there are in-sample for
 these songs: ``fit`` prints the held-out ones) and reports the RT60 error and, with
-``--dereverb``, blind dsp dereverb's log-mel ratio, and the means of the input's and the output's
-equalised ratios (``metrics.log_mel_distance(equalised=True)`` over the input's plain distance:
-what a static equaliser could not close; docs/results.md "What a measured hall's distance is made
-of"). ``--mono`` takes every recording as its
-channels' mean (a mono track). ``eval --ir FILE...`` puts the recordings in measured rooms
-instead (with ``--rooms``, as well): impulse-response files, a mono or B-format file one response
-for every channel, a stereo file one per channel, the truth their T30. Simulated rooms flatter
-blind dereverb (docs/results.md "Measured rooms").
+``--dereverb``, blind dsp dereverb's log-mel ratio, and the means of the input's and the
+output's equalised ratios (``metrics.log_mel_distance(equalised=True)`` over the input's plain
+distance: about what a static equaliser could not close; docs/results.md "What a measured hall's
+distance is made of"). ``--mono`` takes every recording as its channels' mean (a mono track).
+``eval --ir FILE...`` puts the recordings in measured rooms instead (with ``--rooms``, as well):
+impulse-response files, a mono or B-format file one response for every channel, a stereo file
+one per channel, the truth their T30. Simulated rooms flatter blind dereverb (docs/results.md
+"Measured rooms").
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def command_eval(args: argparse.Namespace) -> None:
     items = as_channels(sources(args.audio, 0), args.mono)
     for chosen in chosen_rooms(args.rooms, args.ir):
         name = room_name(chosen)
-        errors, ratios, equalised, details, truths = [], [], [], [], []
+        errors, ratios, equalised_ratios, details, truths = [], [], [], [], []
         bar = tqdm(items, desc=name, unit="recording", leave=False)
         for j, (_, audio, rate) in enumerate(bar):
             irs, truth = room_responses(chosen, j, rate, audio.shape[0])
@@ -245,14 +245,14 @@ def command_eval(args: argparse.Namespace) -> None:
                 before = log_mel_distance(audio, wet, rate)
                 ratios.append(log_mel_distance(audio, result.audio, rate) / before)
                 # what colouration holds: the input and the output through their best equaliser
-                equalised.append([log_mel_distance(audio, x, rate, equalised=True) / before
+                equalised_ratios.append([log_mel_distance(audio, x, rate, equalised=True) / before
                                   for x in (wet, result.audio)])  # fmt: skip
         line = (
             f"{name}: RT60 (true {np.median(truths):.2f} s) median |error| "
             f"{np.median(np.abs(errors)):.2f} (signed {np.round(errors, 2).tolist()})"
         )
         if ratios:
-            input_eq, output_eq = np.mean(equalised, axis=0)
+            input_eq, output_eq = np.mean(equalised_ratios, axis=0)
             line += (f"; log-mel ratio mean {np.mean(ratios):.3f} max {np.max(ratios):.4f} "
                      f"{sorted(set(details))}; equalised: input {input_eq:.3f}, "
                      f"output {output_eq:.3f}")  # fmt: skip

@@ -16,6 +16,7 @@ from diffmusic_engine.damage import Gap, gap_samples
 
 MAX_DB = 150.0
 EPS = 1e-12
+QUANTILE_STEPS = np.linspace(0.0, 1.0, 21)  # the equalised distance's candidate gains
 
 
 def _as_2d(x: np.ndarray) -> np.ndarray:
@@ -180,11 +181,11 @@ def log_mel_distance(
     reference's peak, with the gain ``g`` (dB) that minimises it. 0 is a perfect match up to a
     gain; it judges the spectral envelope over time, which reverberation smears.
 
-    ``equalised``: a gain of its own for each channel's mel band (the median of ``R - E`` over
-    the band's cells above the floor: the least ``|R - (E + g)|`` there), so what is left is
-    what no static equaliser could close. Against the plain distance it tells how much of a
-    difference is colouration (a room's or a microphone's frequency response) rather than
-    change over time (docs/results.md, "What a measured hall's distance is made of")."""
+    ``equalised``: a gain of its own for each channel's mel band (:func:`_equalised_distance`),
+    so what is left is about what no static equaliser could close; never more than the plain
+    distance. Against it, it tells how much of a difference is colouration (a room's or a
+    microphone's frequency response) rather than change over time (docs/results.md, "What a
+    measured hall's distance is made of")."""
     import librosa
     from scipy.optimize import minimize_scalar
 
@@ -201,8 +202,6 @@ def log_mel_distance(
     floor = ref.max() - floor_db
     heard = ref > floor
     ref = np.maximum(ref, floor)
-    if equalised:
-        return float(np.mean(np.abs(ref - np.maximum(est + _band_gains(ref - est, heard), floor))))
 
     def distance(gain_db: float) -> float:
         return float(np.mean(np.abs(ref - np.maximum(est + gain_db, floor))))
@@ -211,14 +210,29 @@ def log_mel_distance(
     # sparse spectrum (a tone, a band-limited file) the floored bins would pull it off by far
     start = float(np.median((ref - est)[heard])) if heard.any() else 0.0
     best = minimize_scalar(distance, bounds=(start - 20, start + 20), method="bounded")
+    if equalised:
+        return _equalised_distance(ref, est, floor, heard, float(best.x))
     return float(best.fun)
 
 
-def _band_gains(difference_db: np.ndarray, heard: np.ndarray) -> np.ndarray:
-    """``(channels, bands, 1)``: per channel and band, the median of ``difference_db`` over the
-    ``heard`` frames (0 where none is)."""
-    masked = np.where(heard, difference_db, np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: none heard
-        gains = np.nanmedian(masked, axis=-1, keepdims=True)
-    return np.nan_to_num(gains)
+def _equalised_distance(
+    ref: np.ndarray, est: np.ndarray, floor: float, heard: np.ndarray, gain_db: float
+) -> float:
+    """The mean ``|R - max(E + g, floor)|`` with ``g`` per channel and band: for each, the least
+    of the floored distance over some candidates, ``gain_db`` (the one gain for all, so never
+    worse than it), the 5 % quantiles of the band's ``R - E`` over its ``heard`` cells (the
+    median among them), and one that takes the whole band under the floor (a band the reference
+    lacks). Candidates rather than 2 x 128 bounded searches: one pass over the cells each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no heard cell: all NaN
+        quantiles = np.nanquantile(np.where(heard, ref - est, np.nan), QUANTILE_STEPS, axis=-1)
+    candidates = [
+        np.full(ref.shape[:-1], gain_db),
+        *np.nan_to_num(quantiles, nan=gain_db),
+        floor - est.max(axis=-1) - 1.0,  # every cell of the band under the floor
+    ]
+    best = np.full(ref.shape[:-1], np.inf)
+    for gains in candidates:
+        cost = np.mean(np.abs(ref - np.maximum(est + gains[..., None], floor)), axis=-1)
+        best = np.minimum(best, cost)
+    return float(best.mean())  # every band holds as many frames

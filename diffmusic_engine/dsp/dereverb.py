@@ -69,7 +69,7 @@ that room; Wiener deconvolution with an IR.
   rooms' DRR within -6..+5 dB, far drier than the wettest are (their strong early reflections
   are not in the rooms it was fitted on), and the mask generalises less well to them. Most of
   such a recording's distance is the response's colouration, not its reverberation (the input
-  through the best static equaliser reads 0.60-0.90, and nothing here equalises: a guess would
+  through a static equaliser per band reads 0.59-0.88, and nothing here equalises: a guess would
   colour recordings that sound as they should; docs/results.md "What a measured hall's
   distance is made of").
 * Known impulse response ``h`` (``y = h * x``, the operator's causal convolution): regularised

@@ -72,9 +72,9 @@ def test_frechet_distance_of_a_shift_is_its_squared_norm(rng):
 
 def test_equalised_log_mel_distance_closes_a_gain_per_channel_not_a_change_over_time(rng):
     """Channels scaled by 2 and 0.5 (+-6.02 dB in every band): one gain for both leaves 6.02 dB,
-    a gain per channel and band none. The second half 10x louder (+20 dB): per band, the median
-    of half the frames at 0 and half at +20 dB is 10, so both read 10 dB (a few frames straddle
-    the step)."""
+    a gain per channel and band none. The second half 10x louder (+20 dB): in each band half
+    the frames are off by g and half by 20 - g, a mean of about 10 dB whatever g is, so both
+    read about 10 dB (a few frames straddle the step)."""
     sr = 44100
     x = rng.standard_normal((2, 2 * sr))
     channels = x * np.array([[2.0], [0.5]])
@@ -84,3 +84,18 @@ def test_equalised_log_mel_distance_closes_a_gain_per_channel_not_a_change_over_
     step[:, sr:] *= 10
     assert log_mel_distance(x, step, sr) == pytest.approx(10.0, abs=0.2)
     assert log_mel_distance(x, step, sr, equalised=True) == pytest.approx(10.0, abs=0.2)
+
+
+def test_equalised_log_mel_distance_closes_a_static_filter_either_way(rng):
+    """A 2 kHz low-pass (4th-order Butterworth: -24 dB an octave, so -72 dB three octaves up) is
+    a gain per frequency that no single gain matches (over 15 dB apart); a gain per band closes
+    it but for the bands its roll-off crosses, either way round (a band the reference lacks is
+    taken under the floor)."""
+    from scipy.signal import butter, lfilter
+
+    sr = 44100
+    x = rng.standard_normal((1, 2 * sr))
+    low = lfilter(*butter(4, 2000, fs=sr), x, axis=-1)
+    for reference, estimate in ((x, low), (low, x)):
+        assert log_mel_distance(reference, estimate, sr) > 15
+        assert log_mel_distance(reference, estimate, sr, equalised=True) < 0.5
