@@ -244,7 +244,7 @@ def command_eval(args: argparse.Namespace) -> None:
                 details.append(result.details.get("method"))
                 before = log_mel_distance(audio, wet, rate)
                 ratios.append(log_mel_distance(audio, result.audio, rate) / before)
-                # what colouration holds: the input and the output through their best equaliser
+                # what colouration holds: the input and the output, equalised per band
                 equalised_ratios.append([log_mel_distance(audio, x, rate, equalised=True) / before
                                   for x in (wet, result.audio)])  # fmt: skip
         line = (

@@ -220,9 +220,10 @@ def _equalised_distance(
 ) -> float:
     """The mean ``|R - max(E + g, floor)|`` with ``g`` per channel and band: for each, the least
     of the floored distance over some candidates, ``gain_db`` (the one gain for all, so never
-    worse than it), the 5 % quantiles of the band's ``R - E`` over its ``heard`` cells (the
-    median among them), and one that takes the whole band under the floor (a band the reference
-    lacks). Candidates rather than 2 x 128 bounded searches: one pass over the cells each."""
+    worse than it), the quantiles in 5 % steps (0-100 %) of the band's ``R - E`` over its
+    ``heard`` cells (the median among them), and one that takes the whole band under the floor
+    (a band the reference lacks). Candidates rather than a bounded search per channel and band:
+    one pass over the cells each."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a band with no heard cell: all NaN
         quantiles = np.nanquantile(np.where(heard, ref - est, np.nan), QUANTILE_STEPS, axis=-1)

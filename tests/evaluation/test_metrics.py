@@ -99,3 +99,16 @@ def test_equalised_log_mel_distance_closes_a_static_filter_either_way(rng):
     for reference, estimate in ((x, low), (low, x)):
         assert log_mel_distance(reference, estimate, sr) > 15
         assert log_mel_distance(reference, estimate, sr, equalised=True) < 0.5
+
+
+def test_equalised_log_mel_distance_is_never_above_the_plain_one(rng):
+    """The one gain for all is among each band's candidates, so the equalised distance cannot
+    exceed the plain one. A per-band median alone did (by up to 3 % on real recordings in rooms;
+    45 dB against 30 in the first case here: a reference heard in 0.1 s of every second against
+    a steady estimate, the median fitting the heard frames and losing the floored ones)."""
+    sr = 44100
+    x = rng.standard_normal((2, 2 * sr))
+    sparse = x * (np.arange(x.shape[-1]) % sr < sr // 10)  # 0.1 s of every second
+    for reference, estimate in ((sparse, x), (x, sparse), (x, 0.3 * x + sparse)):
+        plain = log_mel_distance(reference, estimate, sr)
+        assert log_mel_distance(reference, estimate, sr, equalised=True) <= plain + 1e-9
