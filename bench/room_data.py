@@ -148,7 +148,6 @@ def fit_features(args: argparse.Namespace, cache: Path | None) -> dict[str, np.n
         with np.load(cache) as file:
             saved = dict(file)
     keys = cache_keys(args)
-    saved.pop("measured_files", None)  # the measured part's record before the keys: rebuilt
     keyless = bool(saved) and "simulated_key" not in saved  # made before the keys
     if keyless:
         _check_keyless(saved, args, cache)
