@@ -7,9 +7,11 @@ the SNR over the burst samples before and after, the share of samples left bit-i
 and the SNR after a repair of the true burst spans (``oracle spans``): the repair's own ceiling,
 so that the distance to it is what the detection loses.
 Declip: clipped with ``degrade`` at each input SDR; SDR before and after, RTF.
+``--diagnose``: what ``diffmusic diagnose`` lists as clicks, on the clean file (false finds) and
+its recall at each ``--burst-db``, beside declick's detector alone at the diagnosis' sensitivity.
 
 Usage: .venv/bin/python bench/clicks_clipping.py FOLDER [--burst-db 6 12] [--sdr 5 10 20]
-       [--mode click|crackle] [--sensitivity S] [--skip-declick] [--skip-declip]
+       [--mode click|crackle] [--sensitivity S] [--skip-declick] [--skip-declip] [--diagnose]
        (e.g. FOLDER = ../shared/audio: *_mix, stems)
 """
 
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from diffmusic_engine.api import degrade, restore  # noqa: E402
 from diffmusic_engine.audio import read_audio  # noqa: E402
 from diffmusic_engine.damage import Declick, Declip, spans_to_gaps  # noqa: E402
+from diffmusic_engine.diagnose import clicks  # noqa: E402
 from diffmusic_engine.dsp.declick import detect_clicks  # noqa: E402
 from diffmusic_engine.operators.declick import burst_spans  # noqa: E402
 
@@ -77,6 +80,35 @@ def declick_row(
     )
 
 
+def diagnose_row(x: np.ndarray, rate: int, burst_dbs: list[float]) -> str:
+    """What ``diagnose`` lists as clicks (``diagnose.clicks.detect``) against declick's detector
+    alone at the diagnosis' sensitivity: on the clean file (every span a false find), and the
+    share of the bursts covered at each of ``burst_dbs`` (seeds ``SEEDS``)."""
+
+    def detector(audio: np.ndarray) -> list[tuple[float, float]]:
+        spans = detect_clicks(audio, rate, options={"sensitivity": clicks.DIAGNOSE_SENSITIVITY})
+        return [(first / rate, stop / rate) for first, stop in spans]
+
+    def diagnosis(audio: np.ndarray) -> list[tuple[float, float]]:
+        return [(c["start"], c["end"]) for c in clicks.detect(audio, rate)]
+
+    row = f"clean file {len(diagnosis(x))} (detector alone {len(detector(x))})"
+    for burst_db in burst_dbs:
+        covered, total = {diagnosis: 0, detector: 0}, 0
+        for seed in SEEDS:
+            damage = Declick(burst_db=burst_db, seed=seed)
+            y = degrade(x, rate, damage)
+            truth = [(s / rate, e / rate) for s, e in burst_spans(damage, x.shape[1], rate)]
+            total += len(truth)
+            for finder in covered:
+                spans = finder(y)
+                covered[finder] += sum(any(a - TOLERANCE_S <= s and e <= b + TOLERANCE_S
+                                           for a, b in spans) for s, e in truth)  # fmt: skip
+        row += (f"; bursts {burst_db:+g} dB: recall {covered[diagnosis] / total:.3f} (detector "
+                f"alone {covered[detector] / total:.3f})")  # fmt: skip
+    return row
+
+
 def declip_row(x: np.ndarray, rate: int, sdr: float) -> str:
     y = degrade(x, rate, Declip(sdr=sdr))
     started = time.perf_counter()
@@ -97,6 +129,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=("click", "crackle"), default="click")  # declick's
     parser.add_argument("--sensitivity", type=float, help="declick's (default: its own)")
     parser.add_argument("--skip-declick", action="store_true")
+    parser.add_argument("--diagnose", action="store_true", help="also what diagnose lists")
     parser.add_argument("--skip-declip", action="store_true")
     args = parser.parse_args()
     files = sorted(p for p in args.folder.iterdir() if p.suffix in (".flac", ".wav"))
@@ -107,6 +140,9 @@ def main() -> int:
             row = declick_row(x, info.sample_rate, burst_db, args.mode, options)
             label = "declick" if args.mode == "click" else f"declick {args.mode}"
             print(f"{path.name} {label} bursts {burst_db:+g} dB: {row}", flush=True)
+        if args.diagnose:
+            print(f"{path.name} diagnose clicks: "
+                  f"{diagnose_row(x, info.sample_rate, args.burst_db)}", flush=True)  # fmt: skip
         for sdr in [] if args.skip_declip else args.sdr:
             print(f"{path.name} declip input SDR {sdr:g} dB: "
                   f"{declip_row(x, info.sample_rate, sdr)}", flush=True)  # fmt: skip
