@@ -16,9 +16,9 @@ Above the cutoff nothing is left, so the missing band is made from the octave be
    operator's low-pass, ``1 - H_lp``, then added: ``output = input + HP(patch)``. Wherever
    ``H_lp = 1`` (below the roll-off) the input's spectrum is kept exactly.
 
-Where the recording has little of its own near the cutoff (a dark instrument's stem: its top
-third-octave far under its body, ``top_of_band``), the rebuilt band is added 10 dB lower or not
-at all (``rebuilt_level_db``), and the details say which.
+Where the recording has little of its own near the cutoff (a dark instrument's stem, or dark
+music: its top third-octave far under its body, ``top_of_band``), the rebuilt band is added
+10 dB lower or not at all (``rebuilt_level_db``), and the details say which.
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ QUIETER_BY_DB = -10.0
 TOO_DARK = (
     "the recording has little of its own near the {cutoff:.0f} Hz limit (its top third-octave "
     "below it lies {under:.0f} dB under its {body} band, music's usual fall above 8 kHz "
-    "allowed for: a dark instrument's stem), where the dsp extension measured worse than the input "
-    "on real music (every guitar stem from 12 kHz): nothing changed; extend the mix it belongs "
-    "to instead, or give the option rebuilt_level_db (0: the full band) to extend it all the same"
+    "allowed for: a dark instrument's stem, or dark music), where the dsp extension measured "
+    "worse than the input on real music (every guitar stem from 12 kHz; piano, strings and "
+    "celesta recordings from 8 kHz): nothing changed; a stem's mix may be extended instead, or "
+    "give the option rebuilt_level_db (0: the full band) to extend it all the same"
 )
 
 
