@@ -41,6 +41,11 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
 
+def covered(spans: list[tuple[int, int]], truth: list[tuple[int, int]], tol: int) -> int:
+    """How many true bursts a span covers within ``tol`` samples either side."""
+    return sum(any(a - tol <= s and e <= b + tol for a, b in spans) for s, e in truth)
+
+
 def declick_row(
     x: np.ndarray, rate: int, burst_db: float, mode: str = "click", options: dict | None = None
 ) -> str:
@@ -58,7 +63,7 @@ def declick_row(
         seconds += time.perf_counter() - started
         out = restoration.tracks[0]
         spans = [(round(a * rate), round(b * rate)) for a, b in restoration.details["clicks"]]
-        found += sum(any(a - tol <= s and e <= b + tol for a, b in spans) for s, e in truth)
+        found += covered(spans, truth, tol)
         alarms += sum(not any(a - tol <= e and s <= b + tol for s, e in truth) for a, b in spans)
         total += len(truth)
         burst = np.zeros(x.shape[1], bool)
@@ -85,27 +90,26 @@ def diagnose_row(x: np.ndarray, rate: int, burst_dbs: list[float]) -> str:
     alone at the diagnosis' sensitivity: on the clean file (every span a false find), and the
     share of the bursts covered at each of ``burst_dbs`` (seeds ``SEEDS``)."""
 
-    def detector(audio: np.ndarray) -> list[tuple[float, float]]:
-        spans = detect_clicks(audio, rate, options={"sensitivity": clicks.DIAGNOSE_SENSITIVITY})
-        return [(first / rate, stop / rate) for first, stop in spans]
+    def detector(audio: np.ndarray) -> list[tuple[int, int]]:
+        return detect_clicks(audio, rate, options={"sensitivity": clicks.DIAGNOSE_SENSITIVITY})
 
-    def diagnosis(audio: np.ndarray) -> list[tuple[float, float]]:
-        return [(c["start"], c["end"]) for c in clicks.detect(audio, rate)]
+    def diagnosis(audio: np.ndarray) -> list[tuple[int, int]]:
+        spans = clicks.detect(audio, rate)
+        return [(round(c["start"] * rate), round(c["end"] * rate)) for c in spans]
 
     row = f"clean file {len(diagnosis(x))} (detector alone {len(detector(x))})"
+    tol = round(TOLERANCE_S * rate)
     for burst_db in burst_dbs:
-        covered, total = {diagnosis: 0, detector: 0}, 0
+        found, total = {diagnosis: 0, detector: 0}, 0
         for seed in SEEDS:
             damage = Declick(burst_db=burst_db, seed=seed)
             y = degrade(x, rate, damage)
-            truth = [(s / rate, e / rate) for s, e in burst_spans(damage, x.shape[1], rate)]
+            truth = burst_spans(damage, x.shape[1], rate)
             total += len(truth)
-            for finder in covered:
-                spans = finder(y)
-                covered[finder] += sum(any(a - TOLERANCE_S <= s and e <= b + TOLERANCE_S
-                                           for a, b in spans) for s, e in truth)  # fmt: skip
-        row += (f"; bursts {burst_db:+g} dB: recall {covered[diagnosis] / total:.3f} (detector "
-                f"alone {covered[detector] / total:.3f})")  # fmt: skip
+            for finder in found:
+                found[finder] += covered(finder(y), truth, tol)
+        row += (f"; bursts {burst_db:+g} dB: recall {found[diagnosis] / total:.3f} (detector "
+                f"alone {found[detector] / total:.3f})")  # fmt: skip
     return row
 
 

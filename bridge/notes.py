@@ -47,8 +47,8 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
         notes.append(_note(
             f"the rebuilt top band was added {-rebuilt:.0f} dB lower: the recording has little "
-            "of its own near the band limit (a dark instrument's stem), where the full band "
-            "measured worse on real music"
+            "of its own near the band limit (a dark instrument's stem, or dark music), where "
+            "the full band measured worse on real music"
         ))  # fmt: skip
     if (gain := details.get(OUTPUT_GAIN_DB)) is not None:  # a declipped track over full scale
         notes.append(_note(_lowered_line(-gain)))

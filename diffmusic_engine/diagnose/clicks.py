@@ -17,7 +17,8 @@ def detect(audio: np.ndarray, sample_rate: int) -> list[dict[str, float]]:
     music's own prediction error (declick's evidence test) is an attack, not a click. On eight
     clean recordings of other kinds than rock (jazz, a waltz, a trumpet, drums and bass) the
     detector alone listed 20 attacks as clicks in 75 s, the repair's spans none
-    (docs/results.md "Clicks in other kinds of music")."""
+    (docs/results.md "Clicks in other kinds of music"). It costs the repair's interpolation of
+    each span found: 60 s with 100 bursts a second, 5.1 s against 2.0 s for the detector."""
     from diffmusic_engine.backends import REPAIRED_CLICKS
     from diffmusic_engine.damage import Declick
     from diffmusic_engine.dsp.declick import restore_declick

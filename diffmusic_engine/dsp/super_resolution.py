@@ -105,9 +105,9 @@ TOO_DARK = (
     "the recording has little of its own near the {cutoff:.0f} Hz limit (its top third-octave "
     "below it lies {under:.0f} dB under its {body} band, music's usual fall above 8 kHz "
     "allowed for: a dark instrument's stem, or dark music), where the dsp extension measured "
-    "worse than the input on real music (every guitar stem from 12 kHz; piano, strings and "
-    "celesta recordings from 8 kHz): nothing changed; a stem's mix may be extended instead, or "
-    "give the option rebuilt_level_db (0: the full band) to extend it all the same"
+    "worse than the input on real music (every guitar stem from 12 kHz; dark piano, strings or "
+    "celesta recordings, e.g., from 8 kHz): nothing changed; a stem's mix may be extended "
+    "instead, or give the option rebuilt_level_db (0: the full band) to extend it all the same"
 )
 
 
