@@ -62,6 +62,11 @@ RT60_RANGE_S = (0.05, 10.0)  # what a regression far outside its fit may say is 
 MIN_SECONDS = 2.0
 FULL_CONFIDENCE_S = 8.0
 MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded time)
+# A run of digital silence this long on every channel (a dropout, an edit, pre-roll) is no room's
+# decay: the frames touching it are left out of the statistics (one 0.3 s dropout in 10 s of a
+# rock mix in a 2.3 s hall read 0.59-0.74 s; docs/results.md "Digital silence in the room
+# estimate"). No recording the model was fitted or measured on holds one.
+SILENCE_S = 0.001
 # One regression shrinks towards the middle of what it was fitted on and reads long rooms
 # short; a second one, fitted on the rooms the first reads from LONG_FROM_S / e^LONG_BLEND up,
 # takes over there (leaving one song out: hall 2.5 s +3 dB 0.28 -> 0.19).
@@ -111,12 +116,12 @@ def estimate_room(
     Progress goes to ``callback`` once per octave band (it may raise ``Cancelled``).
     """
     audio = np.atleast_2d(np.asarray(audio, np.float64))
-    duration = audio.shape[-1] / sample_rate
-    if duration < MIN_SECONDS or not np.any(audio):
-        return None
     excess = audio.shape[-1] - int(MAX_SECONDS * sample_rate)
     if excess > 0:
         audio = audio[:, excess // 2 : excess // 2 + int(MAX_SECONDS * sample_rate)]
+    duration = np.count_nonzero(~silent_samples(audio, sample_rate)) / sample_rate
+    if duration < MIN_SECONDS:  # too short, or too little of it sounding (silent: 0 s)
+        return None
     features = room_features(audio, sample_rate, callback=callback)  # (bands, F)
     if is_steady(features):
         return None
@@ -139,16 +144,18 @@ def room_features(
     """``(bands, F)``: the level statistics of each of :func:`octave_bands`."""
     import librosa
 
+    audio = np.asarray(audio, np.float64)
     n_fft, hop = fitted_frames(sample_rate, HOP_AT_44K1)
-    spectrum = librosa.stft(np.asarray(audio, np.float64), n_fft=n_fft, hop_length=hop)
+    spectrum = librosa.stft(audio, n_fft=n_fft, hop_length=hop)
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
+    sounding = _sounding_frames(silent_samples(audio, sample_rate), n_fft, hop, power.shape[-1])
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
     lags = [max(1, round(lag * sample_rate / hop)) for lag in LAGS_S]
     bands = octave_bands(sample_rate)
     rows = []
     for i, centre in enumerate(bands):
         inside = (freqs >= centre / np.sqrt(2)) & (freqs < centre * np.sqrt(2))
-        rows.append(_band_features(power[inside], lags))
+        rows.append(_band_features(power[inside], lags, sounding))
         report(callback, i + 1, len(bands), "room")
     return np.array(rows)
 
@@ -162,16 +169,39 @@ def is_steady(features: np.ndarray) -> bool:
     return bool(growth.mean() < STEADY_GROWTH)
 
 
-def _band_features(power: np.ndarray, lags: list[int]) -> list[float]:
+def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(samples,)``: True within runs of at least ``SILENCE_S`` where every channel is 0."""
+    zero = np.all(np.atleast_2d(audio) == 0, axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+    silent = np.zeros(zero.size, bool)
+    for first, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - first >= SILENCE_S * sample_rate:
+            silent[first:stop] = True
+    return silent
+
+
+def _sounding_frames(silent: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """``(frames,)``: True for the STFT frames (centred, ``hop`` apart) whose window touches no
+    silent sample."""
+    count = np.concatenate([[0], np.cumsum(silent)])  # silent samples before each index
+    centres = np.arange(frames) * hop
+    first = np.clip(centres - n_fft // 2, 0, silent.size)
+    stop = np.clip(centres + n_fft // 2, 0, silent.size)
+    return count[stop] == count[first]
+
+
+def _band_features(power: np.ndarray, lags: list[int], sounding: np.ndarray) -> list[float]:
+    """Quantiles of the level changes over each lag: per bin (where the earlier bin is active)
+    and of the band's level, between frames that are both ``sounding``."""
     level = 10 * np.log10(power + 1e-10)  # L (bins, frames)
     active = level > level.max() - ACTIVE_DB
     band_level = 10 * np.log10(power.mean(axis=0) + 1e-10)
     row: list[float] = []
     for n in lags:
         change = level[:, n:] - level[:, :-n]
-        row += _quantiles(change[active[:, :-n]])
+        row += _quantiles(change[active[:, :-n] & sounding[:-n] & sounding[n:]])
     for n in lags:
-        row += _quantiles(band_level[n:] - band_level[:-n])
+        row += _quantiles((band_level[n:] - band_level[:-n])[sounding[:-n] & sounding[n:]])
     return row
 
 
