@@ -62,10 +62,11 @@ RT60_RANGE_S = (0.05, 10.0)  # what a regression far outside its fit may say is 
 MIN_SECONDS = 2.0
 FULL_CONFIDENCE_S = 8.0
 MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded time)
-# A run of digital silence this long on every channel (a dropout, an edit, pre-roll) is no room's
-# decay: the frames touching it are left out of the statistics (one 0.3 s dropout in 10 s of a
-# rock mix in a 2.3 s hall read 0.59-0.74 s; docs/results.md "Digital silence in the room
-# estimate"). No recording the model was fitted or measured on holds one.
+# Dropouts and pauses (diagnose.dropouts' rule: digital silence, or a quiet run with abrupt
+# edges, dithered or through a codec) and any run of digital silence this long on every channel
+# (pre-roll, an edit) are no room's decay: the frames touching them are left out of the
+# statistics (a 0.3 s dropout in a 2.3 s hall had read 0.05 s; docs/results.md "Digital silence
+# in the room estimate"). No recording the model was fitted or measured on holds one.
 SILENCE_S = 0.001
 # One regression shrinks towards the middle of what it was fitted on and reads long rooms
 # short; a second one, fitted on the rooms the first reads from LONG_FROM_S / e^LONG_BLEND up,
@@ -170,13 +171,20 @@ def is_steady(features: np.ndarray) -> bool:
 
 
 def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``(samples,)``: True within runs of at least ``SILENCE_S`` where every channel is 0."""
-    zero = np.all(np.atleast_2d(audio) == 0, axis=0)
+    """``(samples,)``: True within the dropouts and pauses of ``(channels, samples)`` ``audio``
+    (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`, on any channel) and within runs
+    of at least ``SILENCE_S`` where every channel is 0."""
+    from diffmusic_engine.diagnose.dropouts import find_dropouts
+
+    audio = np.atleast_2d(audio)
+    zero = np.all(audio == 0, axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if b - a >= SILENCE_S * sample_rate]  # fmt: skip
+    dropouts, pauses = find_dropouts(audio, sample_rate)
     silent = np.zeros(zero.size, bool)
-    for first, stop in zip(edges[::2], edges[1::2], strict=True):
-        if stop - first >= SILENCE_S * sample_rate:
-            silent[first:stop] = True
+    for first, stop in runs + [(a, b) for a, b, _ in dropouts] + pauses:
+        silent[first:stop] = True
     return silent
 
 
