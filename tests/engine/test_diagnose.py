@@ -260,3 +260,21 @@ def test_diagnose_reports_no_clicks_in_clean_jazz_that_the_detector_marks():
         for first, stop in truth
     ]
     assert len(truth) >= 8 and sum(covered) >= 0.75 * len(truth)
+
+
+def test_a_dropouts_edges_are_no_clicks_and_its_preset_fills_it():
+    """A shipped mix with 0.3 s cut to digital silence at 3 s: the cut's abrupt start predicts
+    badly, and the diagnosis listed it as a click, so the preset (clicks before dropouts in
+    repair order) proposed declick for a file whose one damage is the dropout. Spans by a
+    dropout are its edges now: no click, and the preset fills the dropout."""
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+    from diffmusic_engine.evaluation.corpus import real_stems
+
+    rate = 44100
+    stems = real_stems("internal_degeneration", 6.0)
+    mix = stems["Backing"] + stems["Guitar"]
+    mix[:, 3 * rate : int(3.3 * rate)] = 0.0
+    findings = diagnose(mix, rate)
+    assert [(d["start"], d["end"]) for d in findings["dropouts"]] == [(3.0, 3.3)]
+    assert findings["clicks"] == []
+    assert preset_from_findings(findings)["task"] == "inpaint"
