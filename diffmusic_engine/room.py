@@ -120,10 +120,11 @@ def estimate_room(
     excess = audio.shape[-1] - int(MAX_SECONDS * sample_rate)
     if excess > 0:
         audio = audio[:, excess // 2 : excess // 2 + int(MAX_SECONDS * sample_rate)]
-    duration = np.count_nonzero(~silent_samples(audio, sample_rate)) / sample_rate
+    silent = silent_samples(audio, sample_rate).any(axis=0)  # a channel's dropout: all left out
+    duration = np.count_nonzero(~silent) / sample_rate
     if duration < MIN_SECONDS:  # too short, or too little of it sounding (silent: 0 s)
         return None
-    features = room_features(audio, sample_rate, callback=callback)  # (bands, F)
+    features = room_features(audio, sample_rate, silent=silent, callback=callback)  # (bands, F)
     if is_steady(features):
         return None
     log_rt60, drr_db, z = _predict(_model(), features)
@@ -140,16 +141,23 @@ def octave_bands(sample_rate: float) -> list[int]:
 
 
 def room_features(
-    audio: np.ndarray, sample_rate: int, *, callback: ProgressCallback | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    silent: np.ndarray | None = None,
+    callback: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """``(bands, F)``: the level statistics of each of :func:`octave_bands`."""
+    """``(bands, F)``: the level statistics of each of :func:`octave_bands`, leaving out the
+    ``silent`` samples (default: :func:`silent_samples` on any channel)."""
     import librosa
 
     audio = np.asarray(audio, np.float64)
     n_fft, hop = fitted_frames(sample_rate, HOP_AT_44K1)
     spectrum = librosa.stft(audio, n_fft=n_fft, hop_length=hop)
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
-    sounding = _sounding_frames(silent_samples(audio, sample_rate), n_fft, hop, power.shape[-1])
+    if silent is None:
+        silent = silent_samples(audio, sample_rate).any(axis=0)
+    sounding = _sounding_frames(silent, n_fft, hop, power.shape[-1])
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
     lags = [max(1, round(lag * sample_rate / hop)) for lag in LAGS_S]
     bands = octave_bands(sample_rate)
@@ -171,20 +179,22 @@ def is_steady(features: np.ndarray) -> bool:
 
 
 def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``(samples,)``: True within the dropouts and pauses of ``(channels, samples)`` ``audio``
-    (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`, on any channel) and within runs
-    of at least ``SILENCE_S`` where every channel is 0."""
+    """``(channels, samples)``: True within the dropouts of ``(channels, samples)`` ``audio`` on
+    the channels that dropped out and within its pauses
+    (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`), and within runs of at least
+    ``SILENCE_S`` where every channel is 0."""
     from diffmusic_engine.diagnose.dropouts import find_dropouts
 
     audio = np.atleast_2d(audio)
     zero = np.all(audio == 0, axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
-    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)
+    every = tuple(range(audio.shape[0]))
+    runs = [(a, b, every) for a, b in zip(edges[::2], edges[1::2], strict=True)
             if b - a >= SILENCE_S * sample_rate]  # fmt: skip
     dropouts, pauses = find_dropouts(audio, sample_rate)
-    silent = np.zeros(zero.size, bool)
-    for first, stop in runs + [(a, b) for a, b, _ in dropouts] + pauses:
-        silent[first:stop] = True
+    silent = np.zeros(audio.shape, bool)
+    for first, stop, channels in runs + dropouts + [(a, b, every) for a, b in pauses]:
+        silent[list(channels), first:stop] = True
     return silent
 
 
