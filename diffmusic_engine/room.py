@@ -50,6 +50,7 @@ import numpy as np
 
 from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.silence import silent_samples
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres
 HOP_AT_44K1 = 512  # the fitted frames' hop (11.6 ms; windows 46.4 ms): fitted_frames keeps them
@@ -62,12 +63,6 @@ RT60_RANGE_S = (0.05, 10.0)  # what a regression far outside its fit may say is 
 MIN_SECONDS = 2.0
 FULL_CONFIDENCE_S = 8.0
 MAX_SECONDS = 30.0  # a longer recording is measured on its middle 30 s (bounded time)
-# Dropouts and pauses (diagnose.dropouts' rule: digital silence, or a quiet run with abrupt
-# edges, dithered or through a codec) and any run of digital silence this long on every channel
-# (pre-roll, an edit) are no room's decay: the frames touching them are left out of the
-# statistics (a 0.3 s dropout in a 2.3 s hall had read 0.05 s; docs/results.md "Digital silence
-# in the room estimate"). No recording the model was fitted or measured on holds one.
-SILENCE_S = 0.001
 # One regression shrinks towards the middle of what it was fitted on and reads long rooms
 # short; a second one, fitted on the rooms the first reads from LONG_FROM_S / e^LONG_BLEND up,
 # takes over there (leaving one song out: hall 2.5 s +3 dB 0.28 -> 0.19).
@@ -176,26 +171,6 @@ def is_steady(features: np.ndarray) -> bool:
     spread = bins[..., -1] - bins[..., 0]
     growth = spread[:, -1] / np.maximum(spread[:, LAGS_S.index(0.0464)], 1e-6)
     return bool(growth.mean() < STEADY_GROWTH)
-
-
-def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``(channels, samples)``: True within the dropouts of ``(channels, samples)`` ``audio`` on
-    the channels that dropped out and within its pauses
-    (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`), and within runs of at least
-    ``SILENCE_S`` where every channel is 0."""
-    from diffmusic_engine.diagnose.dropouts import find_dropouts
-
-    audio = np.atleast_2d(audio)
-    zero = np.all(audio == 0, axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
-    every = tuple(range(audio.shape[0]))
-    runs = [(a, b, every) for a, b in zip(edges[::2], edges[1::2], strict=True)
-            if b - a >= SILENCE_S * sample_rate]  # fmt: skip
-    dropouts, pauses = find_dropouts(audio, sample_rate)
-    silent = np.zeros(audio.shape, bool)
-    for first, stop, channels in runs + dropouts + [(a, b, every) for a, b in pauses]:
-        silent[list(channels), first:stop] = True
-    return silent
 
 
 def _sounding_frames(silent: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:

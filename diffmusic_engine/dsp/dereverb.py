@@ -92,7 +92,8 @@ from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.impulse_response import check_ir_channels, load_impulse_response
 from diffmusic_engine.progress import ProgressCallback, part_of, report
-from diffmusic_engine.room import RoomEstimate, estimate_room, silent_samples
+from diffmusic_engine.room import RoomEstimate, estimate_room
+from diffmusic_engine.silence import bridge, keep_silence, silent_samples
 
 WPE_HOP_AT_44K1 = 1024  # WPE's hop fitted at 44.1 kHz (23 ms; frames four hops long)
 BLIND_OPTIONS = {
@@ -176,30 +177,7 @@ def restore_dereverb(
         out = wiener_deconvolve(bridged, impulse_response, opts["regularization"])
         report(callback, 1, 1, "dereverb")
         details = {"method": "wiener", **opts}
-    out[silent] = audio[silent]  # dropouts and pauses come back as they were
-    return out, details
-
-
-def bridge(audio: np.ndarray, silent: np.ndarray) -> np.ndarray:
-    """``audio`` with each run of ``silent`` samples (per channel) replaced by the audio before
-    it played backwards (after it, at the start), so that dereverberation sees music go on.
-
-    A dropout is no decay of the room: processed as it is, WPE subtracted the reverberation it
-    predicted from the music before a 0.3 s dropout (a mix in a 2.3 s hall) and put sound up
-    to -7 dBFS in it, and it and the late mask took 10-18 dB from the 40 ms before it (a fade,
-    which then read as a pause: the dropout could no longer be found to fill). The bridge is
-    only what they see; the silent samples come back as they were."""
-    if not silent.any():
-        return audio
-    bridged = np.array(audio, copy=True)
-    for channel, row in enumerate(silent):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
-        for first, stop in zip(edges[::2], edges[1::2], strict=True):
-            source = audio[channel, :first][::-1] if first else audio[channel, stop:]
-            if source.size == 0:
-                continue  # nothing sounds on this channel
-            bridged[channel, first:stop] = np.resize(source, stop - first)
-    return bridged
+    return keep_silence(audio, out, silent), details
 
 
 def dereverb_in_room(

@@ -33,6 +33,7 @@ from diffmusic_engine.damage import SuperResolution
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.silence import keep_silence, silent_samples
 
 OPTIONS = {
     "n_fft": Option(default=2048, low=256, high=16384, integer=True),
@@ -185,6 +186,7 @@ def restore_super_resolution(
         tilts.append(tilt)
         report(callback, channel + 1, channels, "super-resolution")
     details = {**top._asdict(), REBUILT_LEVEL_DB: level_db, "tilt_db_per_octave": tilts}
+    out = keep_silence(audio, out, silent_samples(audio, sample_rate))  # dropouts stay dropouts
     return out, {"cutoff": cutoff, **details, **opts}
 
 

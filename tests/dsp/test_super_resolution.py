@@ -251,3 +251,22 @@ def test_a_real_mix_cut_at_4_khz_is_not_made_worse():
 
     mix = np.sum(list(real_stems("feelings", 5.0).values()), axis=0)
     assert _log_mel_ratio(mix, 4000.0) < 1.0
+
+
+def test_a_dropout_stays_a_dropout():
+    """A shipped mix low-passed at 8 kHz with 0.3 s cut to digital silence: the rebuilt band's
+    patch put sound up to -31 dBFS into the cut, and the dropout could no longer be found to
+    fill. It comes back as it was (exact zeros, found again); the band above 8 kHz is rebuilt
+    around it."""
+    from diffmusic_engine.diagnose.dropouts import find_dropouts
+    from diffmusic_engine.evaluation.corpus import real_stems
+
+    rate = 44100
+    stems = real_stems("chaos_god", 6.0)
+    damage = SuperResolution(8000.0)
+    low = degrade(stems["Backing"] + stems["Guitar"], rate, damage)
+    low[:, 3 * rate : int(3.3 * rate)] = 0.0
+    out = restore(low, rate, damage).audio
+    assert not np.any(out[:, 3 * rate : int(3.3 * rate)])
+    assert [(a, b) for a, b, _ in find_dropouts(out, rate)[0]] == [(3 * rate, int(3.3 * rate))]
+    assert np.max(np.abs(out[:, : 3 * rate] - low[:, : 3 * rate])) > 0.001

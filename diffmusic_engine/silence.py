@@ -1,0 +1,69 @@
+"""Where a recording holds no music: its dropouts and pauses (the one rule,
+:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`: digital silence, or a quiet run with
+abrupt edges, dithered or through a codec) and any run of digital silence on every channel
+(pre-roll, an edit, which that rule leaves alone at a file's start).
+
+Their abrupt edges are no room's decay and no music to process: the room estimate leaves them
+out of its statistics, and the dsp dereverb and super-resolution give them back as they were
+(dereverb bridged over them while it runs: :func:`bridge`), to be filled by ``inpaint``.
+Processed as they were, WPE put sound up to -7 dBFS into a 0.3 s dropout and faded the 40 ms
+before it by 13 dB, the super-resolution's patch put -31 dBFS into it, and either way the
+dropout could no longer be found; a 0.3 s dropout had read every hall as 0.05 s
+(docs/results.md "Digital silence in the room estimate").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diffmusic_engine.diagnose.dropouts import find_dropouts
+
+# A run of digital silence at least this long on every channel is silent (a single zero sample
+# is a zero crossing). No recording the room model was fitted or measured on holds one.
+SILENCE_S = 0.001
+
+
+def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(channels, samples)``: True within the dropouts of ``(channels, samples)`` ``audio`` on
+    the channels that dropped out and within its pauses
+    (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`), and within runs of at least
+    ``SILENCE_S`` where every channel is 0."""
+    audio = np.atleast_2d(audio)
+    zero = np.all(audio == 0, axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+    every = tuple(range(audio.shape[0]))
+    runs = [(a, b, every) for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if b - a >= SILENCE_S * sample_rate]  # fmt: skip
+    dropouts, pauses = find_dropouts(audio, sample_rate)
+    silent = np.zeros(audio.shape, bool)
+    for first, stop, channels in runs + dropouts + [(a, b, every) for a, b in pauses]:
+        silent[list(channels), first:stop] = True
+    return silent
+
+
+def keep_silence(audio: np.ndarray, out: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """``out`` (a fresh array of ``audio``'s shape) with ``audio``'s ``silent`` samples."""
+    out[silent] = audio[silent]
+    return out
+
+
+def bridge(audio: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """``audio`` with each run of ``silent`` samples (per channel) replaced by the audio before
+    it played backwards (after it, at the start), so that dereverberation sees music go on.
+
+    A dropout is no decay of the room: processed as it is, WPE subtracted the reverberation it
+    predicted from the music before a 0.3 s dropout (a mix in a 2.3 s hall) and put sound up
+    to -7 dBFS in it, and it and the late mask took 10-18 dB from the 40 ms before it (a fade,
+    which then read as a pause: the dropout could no longer be found to fill). The bridge is
+    only what they see; the silent samples come back as they were."""
+    if not silent.any():
+        return audio
+    bridged = np.array(audio, copy=True)
+    for channel, row in enumerate(silent):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
+        for first, stop in zip(edges[::2], edges[1::2], strict=True):
+            source = audio[channel, :first][::-1] if first else audio[channel, stop:]
+            if source.size == 0:
+                continue  # nothing sounds on this channel
+            bridged[channel, first:stop] = np.resize(source, stop - first)
+    return bridged
