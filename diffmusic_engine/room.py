@@ -104,18 +104,24 @@ class RoomEstimate:
 
 
 def estimate_room(
-    audio: np.ndarray, sample_rate: int, *, callback: ProgressCallback | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    silent: np.ndarray | None = None,
+    callback: ProgressCallback | None = None,
 ) -> RoomEstimate | None:
     """The room of float ``(channels, samples)`` ``audio``; ``None`` if too short, silent or
-    steady (:func:`is_steady`).
+    steady (:func:`is_steady`). ``silent``: :func:`~diffmusic_engine.silence.silent_samples` of
+    ``audio`` when the caller has them (else found here).
 
     Progress goes to ``callback`` once per octave band (it may raise ``Cancelled``).
     """
     audio = np.atleast_2d(np.asarray(audio, np.float64))
     excess = audio.shape[-1] - int(MAX_SECONDS * sample_rate)
-    if excess > 0:
-        audio = audio[:, excess // 2 : excess // 2 + int(MAX_SECONDS * sample_rate)]
-    silent = silent_samples(audio, sample_rate).any(axis=0)  # a channel's dropout: all left out
+    middle = slice(max(0, excess // 2), max(0, excess // 2) + int(MAX_SECONDS * sample_rate))
+    audio = audio[:, middle]
+    # a channel's dropout: every channel left out there; found in the middle alone (bounded time)
+    silent = (silent_samples(audio, sample_rate) if silent is None else silent[:, middle]).any(0)
     duration = np.count_nonzero(~silent) / sample_rate
     if duration < MIN_SECONDS:  # too short, or too little of it sounding (silent: 0 s)
         return None

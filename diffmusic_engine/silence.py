@@ -4,8 +4,9 @@ abrupt edges, dithered or through a codec) and any run of digital silence on eve
 (pre-roll, an edit, which that rule leaves alone at a file's start).
 
 Their abrupt edges are no room's decay and no music to process: the room estimate leaves them
-out of its statistics, and the dsp dereverb and super-resolution give them back as they were
-(dereverb bridged over them while it runs: :func:`bridge`), to be filled by ``inpaint``.
+out of its statistics, and dereverb and super-resolution (both backends) give them back as
+they were (the dsp dereverb bridged over them while it runs: :func:`bridge`), to be filled by
+``inpaint``.
 Processed as they were, WPE put sound up to -7 dBFS into a 0.3 s dropout and faded the 40 ms
 before it by 13 dB, the super-resolution's patch put -31 dBFS into it, and either way the
 dropout could no longer be found; a 0.3 s dropout had read every hall as 0.05 s
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.diagnose.dropouts import find_dropouts
+from diffmusic_engine.diagnose.dropouts import SILENCE, find_dropouts
 
-# A run of digital silence at least this long on every channel is silent (a single zero sample
-# is a zero crossing). No recording the room model was fitted or measured on holds one.
+# A run of digital silence (the dropout rule's SILENCE) at least this long on every channel is
+# silent (a single zero sample is a zero crossing). No recording the room model was fitted or
+# measured on holds one.
 SILENCE_S = 0.001
 
 
@@ -27,9 +29,9 @@ def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``(channels, samples)``: True within the dropouts of ``(channels, samples)`` ``audio`` on
     the channels that dropped out and within its pauses
     (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`), and within runs of at least
-    ``SILENCE_S`` where every channel is 0."""
+    ``SILENCE_S`` where every channel is digital silence."""
     audio = np.atleast_2d(audio)
-    zero = np.all(audio == 0, axis=0)
+    zero = np.all(np.abs(audio) <= SILENCE, axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
     every = tuple(range(audio.shape[0]))
     runs = [(a, b, every) for a, b in zip(edges[::2], edges[1::2], strict=True)
@@ -49,7 +51,8 @@ def keep_silence(audio: np.ndarray, out: np.ndarray, silent: np.ndarray) -> np.n
 
 def bridge(audio: np.ndarray, silent: np.ndarray) -> np.ndarray:
     """``audio`` with each run of ``silent`` samples (per channel) replaced by the audio before
-    it played backwards (after it, at the start), so that dereverberation sees music go on.
+    it mirrored back and forth (after it, at the start: continuous at every turn), so that
+    dereverberation sees music go on.
 
     A dropout is no decay of the room: processed as it is, WPE subtracted the reverberation it
     predicted from the music before a 0.3 s dropout (a mix in a 2.3 s hall) and put sound up
@@ -62,8 +65,12 @@ def bridge(audio: np.ndarray, silent: np.ndarray) -> np.ndarray:
     for channel, row in enumerate(silent):
         edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
         for first, stop in zip(edges[::2], edges[1::2], strict=True):
-            source = audio[channel, :first][::-1] if first else audio[channel, stop:]
-            if source.size == 0:
+            n = stop - first
+            if first:  # what came before, bridged runs included, mirrored on
+                line = np.pad(bridged[channel, :first], (0, n), mode="symmetric")[first:]
+            elif stop < audio.shape[1]:  # at the start: what comes after, mirrored back
+                line = np.pad(audio[channel, stop:], (n, 0), mode="symmetric")[:n]
+            else:
                 continue  # nothing sounds on this channel
-            bridged[channel, first:stop] = np.resize(source, stop - first)
+            bridged[channel, first:stop] = line
     return bridged

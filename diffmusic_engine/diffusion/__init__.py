@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from diffmusic_engine.backends import Restoration
-from diffmusic_engine.damage import Damage
+from diffmusic_engine.damage import Damage, Dereverb, SuperResolution
 from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.options import check_options
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.silence import keep_silence, silent_samples
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
@@ -48,9 +49,15 @@ def restore_diffusion(
     adapter = get_model(options["model"], options.get("device"))
     from diffmusic_engine.diffusion.solver import solve
 
-    return restore_long(
+    result = restore_long(
         audio, sample_rate, damage, adapter, solve=solve, settings=settings, callback=callback
     )
+    if isinstance(damage, (Dereverb, SuperResolution)):  # dropouts stay dropouts (silence.py)
+        silent = silent_samples(audio, sample_rate)
+        if silent.any():
+            kept = keep_silence(audio, np.array(result.tracks[0], copy=True), silent)
+            result = replace(result, tracks=(kept,))
+    return result
 
 
 def settings_from_options(options: Mapping[str, Any]) -> Any:

@@ -69,10 +69,12 @@ MAD_TO_SIGMA = 1 / 0.6745
 CONFIRM_ROUNDS = 3  # confirmation passes at most
 MIN_ROWS_PER_COEFFICIENT = 4  # fewer clean prediction rows per AR coefficient: fit on all
 # A dropout's abrupt edges are badly predicted too: a span within this of a dropout (the one rule,
-# diagnose.dropouts) is its edge, which its fill takes, not a click (0.3 s cut into each of 18
-# real recordings at 5 places: the diagnosis had listed 13 edges as clicks, and its preset then
-# proposed declick for a file whose one damage was a dropout; docs/results.md "Clicks in other
-# kinds of music")
+# diagnose.dropouts) with music beyond it (its far side's 1 ms JUMP_DB over the dropout) is the
+# dropout's edge, which its fill takes, not a click (0.3 s cut into each of 18 real recordings at
+# 5 places: the diagnosis had listed 13 edges as clicks, and its preset then proposed declick for
+# a file whose one damage was a dropout; docs/results.md "Clicks in other kinds of music"). A
+# click in a passage so quiet that the rule reads the stretches between clicks as dropouts has
+# quiet on both sides: it stays a click.
 DROPOUT_GUARD_S = 0.002
 
 
@@ -180,16 +182,24 @@ def detect_clicks(
 def _off_dropouts(
     spans: list[tuple[int, int]], audio: np.ndarray, sample_rate: int
 ) -> list[tuple[int, int]]:
-    """The ``spans`` farther than ``DROPOUT_GUARD_S`` from every dropout of ``audio``."""
-    from diffmusic_engine.diagnose.dropouts import find_dropouts
+    """The ``spans`` that are no dropout's edge: farther than ``DROPOUT_GUARD_S`` from every
+    dropout of ``audio``, or with no music beyond them."""
+    from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS, JUMP_DB, find_dropouts
 
     dropouts, _ = find_dropouts(audio, sample_rate)
-    guard = round(DROPOUT_GUARD_S * sample_rate)
-    return [
-        (first, stop)
-        for first, stop in spans
-        if not any(first < end + guard and stop > start - guard for start, end, _ in dropouts)
-    ]
+    guard, frame = round(DROPOUT_GUARD_S * sample_rate), round(EDGE_FRAME_SECONDS * sample_rate)
+
+    def power(first: int, stop: int) -> float:
+        return float(np.mean(np.square(audio[:, max(0, first) : stop], dtype=np.float64)))
+
+    def edge_of(span: tuple[int, int], dropout: tuple[int, int, tuple]) -> bool:
+        (first, stop), (start, end, _) = span, dropout
+        if not (first < end + guard and stop > start - guard):
+            return False
+        beyond = power(first - frame, first) if stop <= start + guard else power(stop, stop + frame)
+        return beyond >= power(start, end) * 10 ** (JUMP_DB / 10)
+
+    return [span for span in spans if not any(edge_of(span, d) for d in dropouts)]
 
 
 def _marked_runs(

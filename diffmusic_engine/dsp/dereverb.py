@@ -165,7 +165,9 @@ def restore_dereverb(
     silent = silent_samples(audio, sample_rate)
     bridged = bridge(audio, silent)
     if damage.blind and impulse_response is None:
-        room = estimate_room(audio, sample_rate, callback=part_of(callback, 0.0, ROOM_SHARE))
+        room = estimate_room(
+            audio, sample_rate, silent=silent, callback=part_of(callback, 0.0, ROOM_SHARE)
+        )
         out, details = dereverb_in_room(
             bridged, sample_rate, room, options, part_of(callback, ROOM_SHARE, 1.0)
         )
@@ -177,7 +179,10 @@ def restore_dereverb(
         out = wiener_deconvolve(bridged, impulse_response, opts["regularization"])
         report(callback, 1, 1, "dereverb")
         details = {"method": "wiener", **opts}
-    return keep_silence(audio, out, silent), details
+    out = keep_silence(audio, out, silent)
+    if "removed_db" in details:  # of what came back, the bridges not counted
+        details["removed_db"] = round(removed_db(audio, out), 2)
+    return out, details
 
 
 def dereverb_in_room(

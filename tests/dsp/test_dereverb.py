@@ -324,4 +324,5 @@ def test_a_dropout_stays_as_it_was_and_can_still_be_found(known, tmp_path):
         lost_db(3 * rate - 1764, 3 * rate),
         lost_db(int(3.3 * rate), int(3.3 * rate) + 1764),
     )
-    assert abs(before - after) < 4.0, (before, after)  # measured 6.0 and 4.0 dB (13.2, 1.4)
+    assert abs(before - after) < 4.0, (before, after)  # blind 6.0 / 4.0 dB (13.2 / 1.4 unbridged);
+    # the known room 6.5 / 6.2 (9.5 / 6.7): there the zeros kept are what the test guards

@@ -260,6 +260,21 @@ def test_blind_dereverb_fits_the_room_and_reports_it(tiny_model):
     assert room["rt60_bands"] != {k: warm[k] for k in room["rt60_bands"]}  # theta was fitted
 
 
+def test_a_dropout_comes_back_as_a_dropout_from_the_diffusion_backend(tiny_model):
+    """A 0.3 s cut to digital silence in a reverberant take: blind dereverb gives the rest back
+    restored and the cut as it was (the dsp backend's rule, silence.py), so ``inpaint`` can
+    still find and fill it."""
+    from diffmusic_engine.diagnose.dropouts import find_dropouts
+
+    audio = reverberant_take()
+    audio[:, 44100:57330] = 0.0
+    result = restore(audio, 44100, Dereverb(), backend="diffusion",
+                     options={"model": tiny_model, **FAST})  # fmt: skip
+    assert not np.any(result.audio[:, 44100:57330])
+    assert np.any(result.audio[:, :44100] != audio[:, :44100])
+    assert [(a, b) for a, b, _ in find_dropouts(result.audio, 44100)[0]] == [(44100, 57330)]
+
+
 def test_blind_dereverb_without_room_steps_keeps_the_warm_start(tiny_model):
     audio = reverberant_take()[:1]
     result = restore(audio, 44100, Dereverb(), backend="diffusion",
