@@ -31,16 +31,20 @@ def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     (:func:`diffmusic_engine.diagnose.dropouts.find_dropouts`), and within runs of at least
     ``SILENCE_S`` where every channel is digital silence."""
     audio = np.atleast_2d(audio)
-    zero = np.all(np.abs(audio) <= SILENCE, axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
     every = tuple(range(audio.shape[0]))
-    runs = [(a, b, every) for a, b in zip(edges[::2], edges[1::2], strict=True)
-            if b - a >= SILENCE_S * sample_rate]  # fmt: skip
+    zero = np.all(np.abs(audio) <= SILENCE, axis=0)
+    runs = [(a, b, every) for a, b in runs_of(zero) if b - a >= SILENCE_S * sample_rate]
     dropouts, pauses = find_dropouts(audio, sample_rate)
     silent = np.zeros(audio.shape, bool)
     for first, stop, channels in runs + dropouts + [(a, b, every) for a, b in pauses]:
         silent[list(channels), first:stop] = True
     return silent
+
+
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in 1-D ``mask`` as ``[(first, stop), ...]``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def keep_silence(audio: np.ndarray, out: np.ndarray, silent: np.ndarray) -> np.ndarray:
@@ -52,22 +56,17 @@ def keep_silence(audio: np.ndarray, out: np.ndarray, silent: np.ndarray) -> np.n
 def bridge(audio: np.ndarray, silent: np.ndarray) -> np.ndarray:
     """``audio`` with each run of ``silent`` samples (per channel) replaced by the audio before
     it mirrored back and forth (after it, at the start: continuous at every turn), so that
-    dereverberation sees music go on.
-
-    A dropout is no decay of the room: processed as it is, WPE subtracted the reverberation it
-    predicted from the music before a 0.3 s dropout (a mix in a 2.3 s hall) and put sound up
-    to -7 dBFS in it, and it and the late mask took 10-18 dB from the 40 ms before it (a fade,
-    which then read as a pause: the dropout could no longer be found to fill). The bridge is
-    only what they see; the silent samples come back as they were."""
+    dereverberation sees music go on (why: the module's docstring). Only what it sees: the
+    silent samples come back as they were (:func:`keep_silence`)."""
     if not silent.any():
         return audio
     bridged = np.array(audio, copy=True)
     for channel, row in enumerate(silent):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
-        for first, stop in zip(edges[::2], edges[1::2], strict=True):
+        for first, stop in runs_of(row):
             n = stop - first
-            if first:  # what came before, bridged runs included, mirrored on
-                line = np.pad(bridged[channel, :first], (0, n), mode="symmetric")[first:]
+            if first:  # what came before (its last n samples), bridged runs included, mirrored on
+                before = bridged[channel, max(0, first - n) : first]
+                line = np.pad(before, (0, n), mode="symmetric")[before.size :]
             elif stop < audio.shape[1]:  # at the start: what comes after, mirrored back
                 line = np.pad(audio[channel, stop:], (n, 0), mode="symmetric")[:n]
             else:

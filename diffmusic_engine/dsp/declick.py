@@ -42,6 +42,7 @@ from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.silence import runs_of
 
 OPTIONS = {
     "sensitivity": Option(default=0.5, low=0.0, high=1.0),  # 1 finds the faintest clicks
@@ -306,8 +307,7 @@ def _local_scale(magnitude: np.ndarray, width: int) -> np.ndarray:
 
 def _spans(marked: np.ndarray, bridge: int) -> list[tuple[int, int]]:
     """Runs of True in ``marked`` as ``[first, stop)``, joined across gaps up to ``bridge``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], marked.astype(np.int8), [0]])))
-    return _merge(list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)), bridge)
+    return _merge(runs_of(marked), bridge)
 
 
 def _merge(spans: list[tuple[int, int]], bridge: int = 0) -> list[tuple[int, int]]:
