@@ -279,6 +279,10 @@ DAMAGE_TYPES: dict[str, type[Damage]] = {
     for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb, Declick, Declip)
 }
 TASKS = tuple(DAMAGE_TYPES)
+# The tasks whose restoration gives a recording's dropouts and pauses back as they were (both
+# backends, and the batch across its chunks' seams: diffmusic_engine.silence), to be filled by
+# inpaint. Declick and declip change only what they repair; inpaint fills dropouts.
+KEEPS_SILENCE: tuple[type[Damage], ...] = (Dereverb, SuperResolution)
 # The task each field belongs to (no field is shared by two): flags given without ``--task``
 # name it (``--gap`` alone means inpaint).
 TASK_OF_FIELD = {f.name: cls.task for cls in DAMAGE_TYPES.values() for f in fields(cls)}

@@ -140,9 +140,17 @@ class OverlapStream:
         overlap: int,
         *,
         keep_power: bool = False,  # chunks restored independently (see _crossfade)
+        silent: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.restore = restore
         self.keep_power = keep_power
+        # A chunk's (channels, samples) -> True where its restoration gives the input back
+        # (dropouts and pauses: diffmusic_engine.silence.silent_samples), or None. A seam cuts
+        # a dropout that the other chunk's scan sees whole (read as a lead-in or a tail), and
+        # the crossfade (keep_power's gain most) would mix sound into it: such samples are given
+        # back as they came in wherever either chunk found them.
+        self.silent = silent
+        self.tail_silent: np.ndarray | None = None  # the previous chunk's, over the overlap
         self.total = total
         self.overlap = overlap
         self.plan = chunk_plan(total, chunk, overlap)
@@ -168,10 +176,16 @@ class OverlapStream:
 
     def _restore_next(self) -> np.ndarray:
         start, end = self.plan[self.next_chunk]
-        y = self.restore(self.buffer.view(start, end), start, None)
+        piece = self.buffer.view(start, end)
+        y = self.restore(piece, start, None)
+        silent = None if self.silent is None else self.silent(piece)
         if self.tail is not None:  # crossfade the overlap shared with the previous chunk
             overlap = self.tail.shape[1]
             y[:, :overlap] = _crossfade(self.tail, y[:, :overlap], self.keep_power)
+            if silent is not None:
+                silent[:, :overlap] |= self.tail_silent
+        if silent is not None:
+            y[silent] = piece[silent]
         self.next_chunk += 1
         if self.next_chunk == len(self.plan):
             self.tail = None
@@ -179,6 +193,7 @@ class OverlapStream:
             return y
         next_start = self.plan[self.next_chunk][0]
         self.tail = y[:, next_start - start :].copy()
+        self.tail_silent = None if silent is None else silent[:, next_start - start :]
         self.buffer.drop_before(next_start)
         return y[:, : next_start - start]
 

@@ -25,7 +25,8 @@ Step settings:
   (:func:`bridge.client.restore_via_daemon`) instead of in-process.
 * ``chunk_seconds``, ``overlap_seconds`` (default 30 and 1): long audio is restored in
   overlapping chunks of this length, crossfaded over the overlap, so memory stays bounded
-  (:mod:`bridge.batch.chunking`). ``context_seconds`` (default 30, the dsp pattern search's
+  (:mod:`bridge.batch.chunking`); dropouts and pauses that dereverb and super-resolution give
+  back as they were (:mod:`diffmusic_engine.silence`) stay so across a seam. ``context_seconds`` (default 30, the dsp pattern search's
   ``SEARCH_CONTEXT_S``): inpainting restores only a region around each gap, this long or five
   gap lengths (whichever is more) on either side, and passes the rest through untouched; a long
   dropout is filled from a repeat found in that region. Regions that touch are restored as one,
@@ -71,6 +72,7 @@ from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.backends import REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
+    KEEPS_SILENCE,
     Damage,
     Gap,
     Inpaint,
@@ -90,6 +92,7 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import ProgressCallback
+from diffmusic_engine.silence import silent_samples
 
 DEFAULTS = {
     "chunk_seconds": 30.0,
@@ -202,7 +205,11 @@ class Restorer:
         overlap = int(round(self.settings["overlap_seconds"] * sample_rate))
         # each chunk's phase or top band is rebuilt anew: their crossfade keeps the power
         independent = isinstance(self.damage, PhaseRetrieval | SuperResolution)
-        return OverlapStream(piece, total, channels, chunk, overlap, keep_power=independent)
+        keeps = isinstance(self.damage, KEEPS_SILENCE)  # dropouts given back across seams too
+        silent = functools.partial(silent_samples, sample_rate=sample_rate) if keeps else None
+        return OverlapStream(
+            piece, total, channels, chunk, overlap, keep_power=independent, silent=silent
+        )
 
     def _inpaint_stream(
         self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.backends import Restoration
-from diffmusic_engine.damage import Damage, Dereverb, SuperResolution
+from diffmusic_engine.damage import KEEPS_SILENCE, Damage
 from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.options import check_options
 from diffmusic_engine.progress import ProgressCallback, report
@@ -52,7 +52,7 @@ def restore_diffusion(
     result = restore_long(
         audio, sample_rate, damage, adapter, solve=solve, settings=settings, callback=callback
     )
-    if isinstance(damage, (Dereverb, SuperResolution)):  # dropouts stay dropouts (silence.py)
+    if isinstance(damage, KEEPS_SILENCE):  # dropouts stay dropouts (silence.py)
         silent = silent_samples(audio, sample_rate)
         if silent.any():
             kept = keep_silence(audio, np.array(result.tracks[0], copy=True), silent)

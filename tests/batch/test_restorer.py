@@ -299,3 +299,42 @@ def test_a_batch_step_s_level_replaces_its_preset_s_levels_per_channel(tmp_path)
     assert Restorer(preset=preset).damage.channel_levels == (0.6, 0.4)
     given = Restorer(preset=preset, level=0.3).damage
     assert given.level == 0.3 and given.channel_levels is None
+
+
+@pytest.mark.parametrize(
+    ("task", "first_s", "channels"),
+    [("super-resolution", 2.95, [0, 1]), ("dereverb", 3.85, [0])],
+    ids=["dithered-across-a-chunks-start", "one-channel-across-a-chunks-end"],
+)
+def test_a_dropout_across_a_seam_stays_as_it_was(task, first_s, channels) -> None:
+    """Chunks [0, 4), [3, 7), [6, 10), [9, 12) s: a seam cuts the dropout, which that chunk's scan
+    reads as a lead-in or a tail; the other chunk, which sees it whole, gives it back as it was,
+    and so does the stream (the crossfade of super-resolution's chunks had mixed sound into it,
+    one chunk's dereverb too: no longer found)."""
+    import soundfile as sf
+
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+    from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
+
+    def mix(song: str) -> np.ndarray:
+        return sum(sf.read(REAL_DIR / f"{song}_{s}.flac", dtype="float32")[0].T
+                   for s in ("backing", "guitar"))  # fmt: skip
+
+    songs = [mix("chaos_god"), mix("feelings")]
+    dry, rate = np.concatenate(songs, axis=1), 44100  # 12 s
+    hall = band_rir(hall_bands(1.5), -3.0, rate, channels=2, seed=3)
+    audio = reverberate(dry, hall)[:, : dry.shape[1]].astype(np.float32)
+    if task == "super-resolution":
+        audio = degrade(audio, rate, SuperResolution(cutoff=8000.0))
+    first, stop = round(first_s * rate), round((first_s + 0.3) * rate)
+    rng = np.random.default_rng(4)  # 16-bit TPDF dither: no digital silence
+    dither = (rng.uniform(-1, 1, (2, stop - first)) + rng.uniform(-1, 1, (2, stop - first))) / 2**15
+    audio[channels, first:stop] = 0.0 if channels == [0] else dither
+    options = {"cutoff": 8000.0} if task == "super-resolution" else {}
+    out = Restorer(task=task, backend="dsp", chunk_seconds=4.0, overlap_seconds=1.0, **options)(
+        audio, rate
+    )
+    np.testing.assert_array_equal(out[channels, first:stop], audio[channels, first:stop])
+    found, _ = dropouts.find_dropouts(out, rate)
+    assert [(a, b, c) for a, b, c in found] == [(first, stop, tuple(channels))]
+    assert np.abs(out[:, :rate] - audio[:, :rate]).max() > 0.01  # restored around it
