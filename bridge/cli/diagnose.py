@@ -60,11 +60,15 @@ def run(args: argparse.Namespace) -> int:
     if args.spectrogram is not None:
         write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)
     if args.preset_out is not None:  # after the findings: they say why there is no preset
-        from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
+        from diffmusic_engine.diagnose.preset import (
+            no_preset_reason,
+            preset_from_findings,
+            write_preset,
+        )
 
         preset = preset_from_findings(findings)
         if preset is None:
-            raise DamageError("no damage found: no preset written (--preset-out)")
+            raise DamageError(f"{no_preset_reason(findings)}: no preset written (--preset-out)")
         write_preset(preset, args.preset_out)
     return 0
 
@@ -105,7 +109,7 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
             return "none"
         levels = value.get(CHANNEL_LEVELS)
         where = levels_text(levels) if levels else f"{value['level']:.4f}"
-        return (f"clipped at {where} ({value['fraction'] * 100:.2f} % of samples, "
+        return (f"clipped at {where} ({value['fraction'] * 100:.3g} % of the time, in "
                 f"{len(value['regions'])} region(s))")  # fmt: skip
     return json.dumps(value)
 

@@ -178,6 +178,23 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     assert damage_from_dict(clicks_only) == Declick()  # no spans: the repair looks again
 
 
+def test_clipping_as_slight_as_a_few_clicks_tops_comes_after_the_clicks():
+    """20 clicks of 0.6 in a mix peaking at 0.9, clipped: two clicks' tops (2e-5 of the time)
+    made a declip preset, which left every click and lowered the file 0.4 dB."""
+    from diffmusic_engine.diagnose.preset import SLIGHT_CLIPPING, preset_from_findings
+
+    clicks = [{"start": 1.0, "end": 1.001}]
+    for fraction, first, then in (
+        (2e-5, "declick", "declip"),
+        (SLIGHT_CLIPPING, "declip", "declick"),
+    ):
+        clipping = {"level": 1.0, "fraction": fraction, "regions": [{"start": 1.0, "end": 1.0}]}
+        preset = preset_from_findings({"clipping": clipping, "clicks": clicks})
+        assert (preset["task"], preset["_also_found"]) == (first, [then])
+    alone = {"level": 1.0, "fraction": 2e-5, "regions": []}  # no clicks: declip it is
+    assert preset_from_findings({"clipping": alone, "clicks": []})["task"] == "declip"
+
+
 def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_path):
     """A tone clipped at 0.3 on the left and at 0.2 on the right: the diagnosis had given 0.3
     alone, so its preset left the right clipped; it gives each channel's level now, and the
@@ -216,6 +233,33 @@ def test_a_room_blind_dereverb_would_leave_alone_becomes_no_preset():
     dry = {**room, "drr_db": 12.0}  # reverberation 0.27 dB of the energy: nothing to remove
     for finding in (uncertain, dry, None):
         assert preset_from_findings({"reverb": finding}) is None
+
+
+def test_a_clean_recordings_own_reverberation_becomes_no_preset():
+    """A shipped clean mix reads a room blind dereverb would act on (0.5 s, confidence 0.6):
+    its preset was dereverb, which took a production's own reverberation away. A room read
+    under PRODUCED_RT60_S is none; at it, it is proposed."""
+    import soundfile as sf
+
+    from diffmusic_engine.diagnose import reverb
+    from diffmusic_engine.diagnose.preset import (
+        PRODUCED_RT60_S,
+        no_preset_reason,
+        preset_from_findings,
+    )
+    from diffmusic_engine.dsp.dereverb import reason_to_skip
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+    from diffmusic_engine.room import RoomEstimate
+
+    mix = sum(sf.read(REAL_DIR / f"chaos_god_{s}.flac", dtype="float32")[0].T
+              for s in ("backing", "guitar"))  # fmt: skip
+    room = reverb.detect(mix, 44100)
+    assert reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is None  # it would act
+    assert 0.25 < room["rt60_s"] < PRODUCED_RT60_S
+    assert preset_from_findings({"reverb": room}) is None
+    assert f"a room of {room['rt60_s']:.2f} s" in no_preset_reason({"reverb": room})  # says why
+    longer = {**room, "rt60_s": PRODUCED_RT60_S}
+    assert preset_from_findings({"reverb": longer})["task"] == "dereverb"
 
 
 def test_diagnose_reports_no_clicks_in_clean_drums_that_declick_would_mark():
