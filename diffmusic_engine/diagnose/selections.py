@@ -30,6 +30,11 @@ TOLD_SECONDS = 0.0001
 # A given gap this close (dB) to the level around it held music, not a dropout (a tape dropout
 # is tens of dB down, a digital one silent)
 AUDIO_IN_GAP_DB = -6.0
+# A gap wider than the dropout in it is told when the music beside the dropout, this long in all,
+# is within AUDIO_IN_GAP_DB of the level around the gap (measured as a whole, a gap mostly
+# dropout read far under it: 1.4 s over a 1 s dropout, 0.4 s of a mix replaced, no warning);
+# less is about what the fill's crossfade re-estimates beyond a gap's edges anyway (2 ms a side)
+BESIDE_SECONDS = 0.005
 # A channel whose samples in a given gap are digital silence (dropouts.SILENCE) for at least this
 # share dropped out there (the share leaves room for a selection a little wider than the dropout)
 SILENT_SHARE = dropouts.SILENT_SHARE
@@ -83,12 +88,13 @@ def audio_lines(
     runs: list[Span] | None = None,
     offset: int = 0,
 ) -> list[str]:
-    """A line for each of ``gaps`` whose input is within :data:`AUDIO_IN_GAP_DB` of the level
-    of the audio around it (a gap's length either side), so that the fill replaced music: how
-    much wider it is than the dropouts ``runs`` in it, or that it held no dropout (a misplaced
-    selection had been replaced in silence). ``runs`` ``None``: :func:`find` in ``audio``, only
-    once a gap holds music (the batch had scanned every piece for it, a third time). Times are
-    told ``offset`` samples later (a piece of a longer file)."""
+    """A line for each of ``gaps`` that replaced music: wider than the dropouts ``runs`` in it,
+    with :data:`BESIDE_SECONDS` or more beside them within :data:`AUDIO_IN_GAP_DB` of the level
+    of the audio around it (a gap's length either side), or, holding no dropout, within that of
+    it as a whole (a misplaced selection had been replaced in silence). ``runs`` ``None``:
+    :func:`find` in ``audio``, only once a gap holds sound that loud (the batch had scanned
+    every piece for it, a third time). Times are told ``offset`` samples later (a piece of a
+    longer file)."""
     lines = []
     for gap in gaps:
         first, stop = gap_samples(gap, sample_rate)
@@ -98,18 +104,36 @@ def audio_lines(
         around = np.concatenate(
             [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
         )
-        inside, outside = (float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size
-                           else 0.0 for x in (audio[:, first:stop], around))  # fmt: skip
-        if outside > 0 and inside >= outside * 10 ** (AUDIO_IN_GAP_DB / 20):
-            runs = find(audio, sample_rate) if runs is None else runs
-            held = [(a, b) for a, b in runs if first <= a and b <= stop]
-            lines.append(_wider(told_span, held, offset, sample_rate) if held else (
+        inside, outside = (_rms(x) for x in (audio[:, first:stop], around))
+        loud = outside * 10 ** (AUDIO_IN_GAP_DB / 20)
+        if outside == 0 or np.max(np.abs(audio[:, first:stop]), initial=0.0) < loud:
+            continue  # nothing in it as loud as the music around
+        runs = find(audio, sample_rate) if runs is None else runs
+        held = [(a, b) for a, b in runs if first <= a and b <= stop]
+        if held and _beside(audio[:, first:stop], [(a - first, b - first) for a, b in held],
+                            round(BESIDE_SECONDS * sample_rate)) >= loud:  # fmt: skip
+            lines.append(_wider(told_span, held, offset, sample_rate))
+        elif not held and inside >= loud:
+            lines.append(
                 f"gap {_seconds(told_span, sample_rate)} held audio at "
                 f"{20 * np.log10(inside):.1f} dBFS, "
                 f"{20 * np.log10(inside / outside):+.1f} dB from the audio around it: not a "
                 "dropout; its music was replaced"
-            ))  # fmt: skip
+            )
     return lines
+
+
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def _beside(gap: np.ndarray, held: list[Span], least: int) -> float:
+    """The level (RMS) of ``gap``'s samples outside the runs ``held`` (in its samples), or 0
+    when they are fewer than ``least``."""
+    outside = np.ones(gap.shape[1], bool)
+    for a, b in held:
+        outside[a:b] = False
+    return _rms(gap[:, outside]) if np.count_nonzero(outside) >= least else 0.0
 
 
 def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None:
