@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bridge.cli.common import fail
 from diffmusic_engine.errors import Cancelled, DiffMusicError
@@ -27,6 +28,12 @@ class Parser(argparse.ArgumentParser):
         # argparse's own (private) test for "a negative number, not an option"; subcommands'
         # parsers are made with this class too (add_subparsers' parser_class is the parent's)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message: str) -> NoReturn:
+        """One line, as every other error, naming where the options are listed (argparse
+        printed the command's whole usage first: 17 lines over the one that says what is wrong).
+        Exit 2, argparse's status for a usage error."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -296,7 +296,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
         status.update(job=job_id, state="queued")
         emit(args, "accepted", job=job_id)
         if not (args.wait or args.output):
-            if not args.json and not args.quiet:
+            if not args.json:  # the one handle on the job (--quiet: no progress bar)
                 print(job_id)
             return 0
         final = _follow(args, client, job_id, status)

@@ -330,9 +330,14 @@ def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
     submit = ("submit", source, "--preset", preset, "--job-id", "again-1", "--connection-file",
               daemon.connection)  # fmt: skip
     assert run(cli_command, *submit).returncode == 0
+    # --quiet drops the progress bar, not the job's one handle: a generated id had gone unsaid
+    quiet = run(cli_command, *submit[:4], "--quiet", *submit[-2:])
+    job = quiet.stdout.strip()
+    assert quiet.returncode == 0 and job and job != "again-1", quiet.stderr
     with daemon.client() as client:
-        client.cancel("again-1")
-        assert client.wait("again-1", timeout=60)["state"] == "cancelled"
+        for cancelled in ("again-1", job):
+            client.cancel(cancelled)
+            assert client.wait(cancelled, timeout=60)["state"] == "cancelled"
     status_file = tmp_path / "status.json"
     result = run(cli_command, *submit, "--status-file", status_file)
     message = "job again-1 was already cancelled; a job id runs once: submit with another"
