@@ -153,7 +153,20 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
     if "task" not in fields:  # a preset's options name a task as option flags do
         fields["task"] = _task_of_flags(flags, {**options, **option_flags(args)}, args.preset)
     given = {k: v for k, v in flags.items() if v is not None}
+    if foreign := [name for name in given if TASK_OF_FIELD[name] != fields["task"]]:
+        # said as the flags typed (the damage's check names fields: "unknown field(s) gaps")
+        task, owner = fields["task"], TASK_OF_FIELD[foreign[0]]
+        if len(foreign) == 1:
+            raise DamageError(f"{_flag(foreign[0])}: {owner}'s, not {task}'s; drop it, or give "
+                              f"--task {owner}")  # fmt: skip
+        named = ", ".join(f"{_flag(name)} ({TASK_OF_FIELD[name]})" for name in foreign)
+        raise DamageError(f"{named}: not {task}'s; drop them, or give the task they belong to")
     return damage_from_dict(with_fields(fields, given)), options
+
+
+def _flag(field: str) -> str:
+    """The CLI flag of a damage field (:func:`_task_flags`: ``gaps`` is ``--gap``)."""
+    return "--" + {"gaps": "gap", "clicks": "click"}.get(field, field).replace("_", "-")
 
 
 def _task_flags(args: argparse.Namespace) -> dict[str, Any]:

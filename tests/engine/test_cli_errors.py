@@ -401,6 +401,21 @@ def test_flags_that_only_make_damage_are_refused_by_restore(tmp_path, capsys, cl
     ]
 
 
+def test_a_flag_of_another_task_is_named_as_typed(tmp_path, capsys, clip):
+    """``--gap 5:6 --task declip`` had said "declip: unknown field(s) gaps" (a preset's field
+    name, not the flag typed)."""
+    out = tmp_path / "out.wav"
+    cases = {
+        ("--gap", "0.1:0.2"): "--gap: inpaint's, not declip's; drop it, or give --task inpaint",
+        ("--cutoff", "4000", "--n-fft", "512"): "--cutoff (super-resolution), --n-fft "
+        "(phase-retrieval): not declip's; drop them, or give the task they belong to",
+    }
+    for flags, message in cases.items():
+        code = main(["restore", str(clip), "-o", str(out), "--task", "declip", *flags])
+        assert code == 1 and capsys.readouterr().err == f"error: {message}\n"
+    assert not out.exists()
+
+
 def test_a_gap_over_music_is_filled_as_asked_and_said(tmp_path, capsys):
     """A misplaced selection (the gap holds the song, not a dropout) had its music replaced
     without a word; a real dropout (silence) is not named."""
