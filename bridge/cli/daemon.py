@@ -390,8 +390,9 @@ def run_cancel(args: argparse.Namespace) -> int:
     with _client(args) as client:
         state = client.cancel(args.job)
     emit(args, "cancelled", job=args.job, state=state)
-    if not args.json:
-        print(f"{args.job}  {state}")
+    if not args.json:  # "running": the job stops at its next step (it had read as not cancelled)
+        said = "stopping: cancelled at its next step" if state == "running" else state
+        print(f"{args.job}  {said}")
     return 0
 
 

@@ -192,6 +192,16 @@ def test_cancel_from_the_cli_while_running_and_ping_answers(daemon, clip, cli_co
         with pytest.raises(RequestRejected, match="cancelled") as info:
             client.fetch(job_id)
         assert info.value.code == "not-finished"
+        # the readable line: a running job's "running" had read as not cancelled
+        second = client.submit(clip, RATE, PhaseRetrieval(256, 64), options=SLOW)
+        wait_running(client, second)
+        out = subprocess.run(
+            [*cli_command, "cancel", second, "--connection-file", str(daemon.connection)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.stdout in (f"{second}  stopping: cancelled at its next step\n",
+                              f"{second}  cancelled\n"), out.stdout  # fmt: skip
+        assert client.wait(second, timeout=30)["state"] == "cancelled"
 
 
 def test_cancel_and_ping_over_osc(daemon, clip, osc_listener):
