@@ -115,6 +115,11 @@ class _LiveProgress:
     fraction: float
     written_at: float  # time.monotonic() of the last write to the database
 
+    def columns(self) -> dict[str, Any]:
+        """The progress columns of a job that ends here: its last report, not the one last
+        written (up to an interval older: a job cancelled at 15 % had said 2.1 %)."""
+        return {"fraction": self.fraction, "step": self.step, "total": self.total}
+
 
 class JobTable:
     """The ``jobs`` table; safe to use from several threads of one process (one lock).
@@ -265,8 +270,10 @@ class JobTable:
         """
         error = " ".join(str(message).split())[:MAX_ERROR_LENGTH] or "failed"
         with self.lock:
-            self._live.pop(job_id, None)
-            if not self._update(job_id, ACTIVE_STATES, state=JobState.FAILED.value, error=error):
+            live = self._live.pop(job_id, None)
+            stopped = live.columns() if live else {}
+            if not self._update(job_id, ACTIVE_STATES, state=JobState.FAILED.value, error=error,
+                                **stopped):  # fmt: skip
                 log.info("job %s had already ended; failure not recorded: %s", job_id, error)
                 return False
             return True
@@ -274,9 +281,10 @@ class JobTable:
     def cancel(self, job_id: str) -> bool:
         """Mark a queued or running job CANCELLED; False if it is unknown or already ended."""
         with self.lock:
-            self._live.pop(job_id, None)
+            live = self._live.pop(job_id, None)
+            ended = {"state": JobState.CANCELLED.value, **(live.columns() if live else {})}
             try:
-                return self._update(job_id, ACTIVE_STATES, state=JobState.CANCELLED.value)
+                return self._update(job_id, ACTIVE_STATES, **ended)
             except UnknownJob:
                 return False
 

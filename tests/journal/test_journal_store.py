@@ -302,6 +302,18 @@ def test_progress_is_throttled_but_readers_see_it_live(tmp_path):
         raw.close()
 
 
+def test_a_job_that_ends_while_running_keeps_its_last_progress(tmp_path):
+    """The row's progress is written at most every interval: a job cancelled (or failed) at
+    15 % had read 2.1 % once ended (the last value written; here the start's 0)."""
+    with Journal(tmp_path / "j", progress_interval=3600.0) as journal:
+        for job, end in (("a", journal.cancel), ("b", lambda job: journal.fail(job, "boom"))):
+            journal.submit(job, REQUEST, {"x": job_audio(0, samples=8)})
+            journal.mark_running(job)
+            journal.progress(job, 150, 1000)  # held back by the interval: the row says 0
+            assert end(job)
+            assert (journal.get(job).fraction, journal.get(job).step) == (0.15, 150)
+
+
 def test_expire_drops_old_results_and_their_blobs(journal, clock):
     tiny = {"x": job_audio(0, samples=8)}
     for job in ("old-done", "old-failed", "old-queued", "new-done"):
