@@ -90,6 +90,26 @@ def test_a_selection_wider_than_a_long_dropout_is_named_so_in_real_music() -> No
     assert audio_lines(mix, rate, (Gap(3 - side, 4 + side),), runs) == []
 
 
+def test_a_dithered_dropout_is_filled_on_every_channel() -> None:
+    """16-bit TPDF dither of one LSB is digital silence about half the time: a dropout whose
+    left channel held 52 % zeros and right 48 % had its right channel kept (a hole) with a note
+    that it "held music there"."""
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    rate = 44100
+    mix = sum(sf.read(REAL_DIR / f"war_of_freedom_{s}.flac", dtype="float32")[0].T
+              for s in ("backing", "guitar"))  # fmt: skip
+    first, stop = 3 * rate, 3 * rate + round(0.02 * rate)
+    rng = np.random.default_rng(2)
+    lsb = rng.choice([-1.0, 1.0], (2, stop - first)) / 2**15
+    lsb[0, rng.permutation(stop - first)[: round(0.52 * (stop - first))]] = 0.0
+    lsb[1, rng.permutation(stop - first)[: round(0.48 * (stop - first))]] = 0.0
+    mix[:, first:stop] = lsb
+    result = restore(mix, rate, Inpaint(gaps="auto"))
+    assert KEPT_CHANNELS not in result.details
+    assert np.all(np.sqrt(np.mean(result.audio[:, first:stop] ** 2, axis=1)) > 100 / 2**15)
+
+
 def test_cli_notes_the_extension(tmp_path, capsys) -> None:
     first, stop = SR // 2, SR // 2 + round(0.02 * SR)
     audio = tones()
