@@ -59,7 +59,9 @@ def spans_to_gaps(spans: list[tuple[int, int]], sample_rate: int) -> tuple[Gap, 
 
 @dataclass(frozen=True)
 class Inpaint:
-    """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge.
+    """Fill one or more gaps. ``crossfade`` (s) re-estimates and blends that much at each edge
+    of a gap filled from elsewhere (the dsp pattern fill, the diffusion backend's fill); the dsp
+    AR fill of a short gap meets the samples beside it and changes the gap alone.
 
     ``gaps="auto"``: the dropouts the audio shows (:mod:`diffmusic_engine.diagnose.dropouts`)."""
 

@@ -56,13 +56,16 @@ def test_beats_zero_fill_and_linear_interpolation(excerpt, inpainted):
     assert lsd["dsp"] < min(lsd["zero"], lsd["linear"]) - 0.1, lsd
 
 
-def test_bit_identical_outside_gaps_and_crossfades(excerpt, inpainted):
+def test_an_ar_fill_changes_only_its_gaps(excerpt, inpainted):
+    """The AR estimate meets the samples beside a gap by construction: the default crossfade
+    (2 ms) is the pattern fill's; it had re-estimated 2 ms beside each AR gap too, a wider gap
+    to solve (3.7 dB less SNR in 1 ms gaps of real recordings)."""
     damaged, result = inpainted
-    fade = int(round(0.002 * SR))
+    assert {fill["method"] for fill in result.details["fills"]} == {"ar"}
     touched = np.zeros(damaged.shape[1], bool)
     for gap in GAPS:
         first, stop = gap_samples(gap, SR)
-        touched[first - fade : stop + fade] = True
+        touched[first:stop] = True
     assert np.array_equal(result.audio[:, ~touched], damaged[:, ~touched])
     assert result.audio.dtype == np.float32 and result.audio.shape == damaged.shape
     # Both channels are filled, each with its own estimate.
