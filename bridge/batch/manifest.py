@@ -1,7 +1,10 @@
 """What a batch has finished, so that ``--resume`` does no finished file twice.
 
 The manifest (``OUTDIR/.diffmusic-batch.json``) records, for each output written, the input's
-size and modification time, the chain's digest and the output's size. It is rewritten
+size and modification time, the chain's digest and the output's size, and what the file's
+report said (``reported``: duration, rate, channels, note, tail), which a resumed run's report
+gives again for the files it skips (their notes had been lost, an interrupted run writing no
+report). It is rewritten
 atomically (temporary file, then rename) after every finished file, by the main process only.
 An output counts as finished only if its entry matches the input and chain of this run and the
 file on disk still has the recorded size: a half-written temporary file never has an entry, and
@@ -44,15 +47,21 @@ class Manifest:
         except OSError:
             return False
 
-    def record(self, item: BatchItem, chain_digest: str) -> None:
-        """Mark ``item`` finished (after its output was renamed into place) and save."""
+    def record(self, item: BatchItem, chain_digest: str, reported: dict[str, Any]) -> None:
+        """Mark ``item`` finished (after its output was renamed into place) with what its
+        report said, and save."""
         self.entries[str(item.output)] = {
             "source": str(item.source),
             "input": _signature(item.source),
             "chain": chain_digest,
             "output_size": item.output.stat().st_size,
+            "reported": reported,
         }
         self._save()
+
+    def reported(self, item: BatchItem) -> dict[str, Any]:
+        """What the report said of ``item`` when it was finished (``{}``: not recorded)."""
+        return dict(self.entries.get(str(item.output), {}).get("reported", {}))
 
     def _save(self) -> None:
         text = json.dumps({"version": 1, "files": self.entries}, indent=1)

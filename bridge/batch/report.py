@@ -34,6 +34,11 @@ class FileResult:
     tail: float | None = None  # seconds written past the input's end (a chain with a tail)
 
 
+# What a finished file's report says of its output, kept in the manifest and said again for it
+# when a resumed run skips it
+REPORTED = ("duration", "sample_rate", "channels", "note", "tail")
+
+
 def summarize(results: list[FileResult]) -> dict[str, Any]:
     """Counts per status and the total time taken."""
     return {

@@ -22,7 +22,7 @@ from bridge.batch.chain import Chain, RestoreStep
 from bridge.batch.inputs import BatchItem
 from bridge.batch.manifest import Manifest
 from bridge.batch.progress import BatchProgress, Event
-from bridge.batch.report import DONE, FAILED, SKIPPED, FileResult
+from bridge.batch.report import DONE, FAILED, REPORTED, SKIPPED, FileResult
 from bridge.batch.stream import partial_files, render_file
 from diffmusic_engine.api import BACKENDS
 from diffmusic_engine.errors import DiffMusicError
@@ -57,7 +57,7 @@ def run_batch(
 
     def finish(item: BatchItem, result: FileResult) -> None:
         if result.status == DONE:
-            manifest.record(item, chain.digest)
+            manifest.record(item, chain.digest, {k: getattr(result, k) for k in REPORTED})
         results[item.index] = result
         progress.file_done(item.index, result)
         if on_result is not None:
@@ -66,7 +66,8 @@ def run_batch(
     todo = []
     for item in items:
         if resume and manifest.finished(item, chain.digest):
-            finish(item, FileResult(str(item.source), str(item.output), SKIPPED))
+            said = {k: v for k, v in manifest.reported(item).items() if k in REPORTED}
+            finish(item, FileResult(str(item.source), str(item.output), SKIPPED, **said))
         else:
             for leftover in partial_files(item.output):  # from an interrupted run
                 leftover.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from batch_helpers import write
 
 from bridge.batch.inputs import plan_items
 from bridge.batch.manifest import MANIFEST_NAME, Manifest
+from bridge.batch.report import REPORTED
 from bridge.cli import main
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.synth import music_excerpt
@@ -84,10 +85,17 @@ def test_resume_after_kill_does_no_finished_file_twice(folder: Path, cli_command
         audio, info = read_audio(outdir / name)
         assert info.frames == round(seconds * 44100) and np.abs(audio).max() > 0.05
 
-    # a second resume has nothing left to do
+    # a second resume has nothing left to do, and says of each file what its run said (the
+    # skipped files' duration, rate, channels and note had been null)
+    done = {Path(f["input"]).name: f for f in report["files"] if f["status"] == "done"}
     assert main(command[len(cli_command) :] + ["--resume", "--quiet"]) == 0
     report = json.loads((outdir / "batch-report.json").read_text())
     assert {f["status"] for f in report["files"]} == {"skipped"}
+    for skipped in report["files"]:
+        if Path(skipped["input"]).name in done:
+            said = done[Path(skipped["input"]).name]
+            assert skipped["duration"] == said["duration"] > 0
+            assert [skipped[k] for k in REPORTED] == [said[k] for k in REPORTED]
 
 
 def test_manifest_entry_goes_stale(tmp_path: Path) -> None:
@@ -96,12 +104,13 @@ def test_manifest_entry_goes_stale(tmp_path: Path) -> None:
     write(item.output, np.zeros((1, 100), np.float32), 8000)
     manifest = Manifest(tmp_path / "out")
     assert not manifest.finished(item, "chain1")
-    manifest.record(item, "chain1")
+    manifest.record(item, "chain1", {"duration": 0.0125, "note": None})
     assert Manifest(tmp_path / "out").finished(item, "chain1")  # read back from disk
+    assert Manifest(tmp_path / "out").reported(item) == {"duration": 0.0125, "note": None}
     assert not manifest.finished(item, "chain2")  # another chain
     os.utime(source, ns=(1, 1))
     assert not manifest.finished(item, "chain1")  # the input changed
-    manifest.record(item, "chain1")
+    manifest.record(item, "chain1", {"duration": 0.0125, "note": None})
     item.output.write_bytes(item.output.read_bytes()[:-10])
     assert not manifest.finished(item, "chain1")  # the output was truncated
 
