@@ -148,7 +148,8 @@ class OverlapStream:
         # (dropouts and pauses: diffmusic_engine.silence.silent_samples), or None. A seam cuts
         # a dropout that the other chunk's scan sees whole (read as a lead-in or a tail), and
         # the crossfade (keep_power's gain most) would mix sound into it: such samples are given
-        # back as they came in wherever either chunk found them.
+        # back as they came in wherever either chunk found them. One longer than the overlap
+        # may be whole in neither chunk, and is processed as music.
         self.silent = silent
         self.tail_silent: np.ndarray | None = None  # the previous chunk's, over the overlap
         self.total = total

@@ -26,7 +26,8 @@ Step settings:
 * ``chunk_seconds``, ``overlap_seconds`` (default 30 and 1): long audio is restored in
   overlapping chunks of this length, crossfaded over the overlap, so memory stays bounded
   (:mod:`bridge.batch.chunking`); dropouts and pauses that dereverb and super-resolution give
-  back as they were (:mod:`diffmusic_engine.silence`) stay so across a seam.
+  back as they were (:mod:`diffmusic_engine.silence`) stay so across a seam, where one of the
+  two chunks holds them whole (those shorter than the overlap).
   ``context_seconds`` (default 30, the dsp pattern search's ``SEARCH_CONTEXT_S``): inpainting
   restores only a region around each gap, this long or five gap lengths (whichever is more) on
   either side, and passes the rest through untouched; a long dropout is filled from a repeat

@@ -159,6 +159,10 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         if len(foreign) == 1:
             raise DamageError(f"{_flag(foreign[0])}: {owner}'s, not {task}'s; drop it, or give "
                               f"--task {owner}")  # fmt: skip
+        owners = sorted({TASK_OF_FIELD[name] for name in foreign})
+        if len(owners) == 1:
+            raise DamageError(f"{', '.join(map(_flag, foreign))}: {owner}'s, not {task}'s; drop "
+                              f"them, or give --task {owner}")  # fmt: skip
         named = ", ".join(f"{_flag(name)} ({TASK_OF_FIELD[name]})" for name in foreign)
         raise DamageError(f"{named}: not {task}'s; drop them, or give the task they belong to")
     return damage_from_dict(with_fields(fields, given)), options

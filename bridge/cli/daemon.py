@@ -380,7 +380,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     file_dtype = source.get("file_dtype", "float32")
     outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype)]
     emit(args, "done", job=args.job, outputs=outputs, **told_in_json(restoration.details))
-    if not args.json and not args.quiet:
+    if not args.json:  # --quiet: no progress bar (as submit's job id)
         print("\n".join(outputs))
     tell_outcome(args, restoration, outputs)
     return 0

@@ -109,7 +109,9 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
             return "none"
         levels = value.get(CHANNEL_LEVELS)
         where = levels_text(levels) if levels else f"{value['level']:.4f}"
-        return (f"clipped at {where} ({value['fraction'] * 100:.3g} % of the time, in "
+        share = value["fraction"] * 100
+        share_text = f"{share:.3g}" if share >= 0.001 else "<0.001"
+        return (f"clipped at {where} ({share_text} % of the time, in "
                 f"{len(value['regions'])} region(s))")  # fmt: skip
     return json.dumps(value)
 

@@ -29,7 +29,7 @@ SLIGHT_CLIPPING = 1e-4
 # recordings measured (rock stems and mixes, and eight of other kinds) read 0.06-0.74 s (and a
 # recording whose own reverberation is long, 2.43 s); rock in simulated 0.5 s halls reads 0.52
 # (4 % of them at 0.8 s or more), where blind dereverb comes to 0.98 of the input's distance,
-# and in 1 s halls 1.04 (83-92 % at 0.8 s or more). Applied to a clean mix read at 0.45 s, a
+# and in 1 s halls 1.04 (83-92 % at 0.8 s or more). Applied to a clean mix read at 0.48 s, a
 # dereverb preset took 0.7 dB and the peak from 0.90 to 0.79 (docs/results.md "What diagnose
 # proposes for a clean recording").
 PRODUCED_RT60_S = 0.8
@@ -53,14 +53,7 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         )
     if (findings.get("bandwidth") or {}).get("cutoff_hz"):
         found.append({"task": "super-resolution", "cutoff": findings["bandwidth"]["cutoff_hz"]})
-    room = findings.get("reverb")
-    # a room read as dry or uncertain is no damage: blind dereverb would leave the audio as it
-    # is; one no longer than a production's own reverberation is none either
-    if (
-        room
-        and room["rt60_s"] >= PRODUCED_RT60_S
-        and reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is None
-    ):
+    if _room(findings) == "damage":
         found.append({"task": "dereverb", "rir": "blind"})
     if not found:
         return None
@@ -72,14 +65,23 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
 
 def no_preset_reason(findings: dict[str, Any]) -> str:
     """Why ``findings`` make no preset (:func:`preset_from_findings` gave None)."""
-    room = findings.get("reverb")
-    if room and room["rt60_s"] < PRODUCED_RT60_S:
+    if _room(findings) == "produced":
         return (
-            f"no damage found (a room of {room['rt60_s']:.2f} s is no longer than a "
-            f"production's own reverberation, under {PRODUCED_RT60_S:g} s; --task dereverb "
+            f"no damage found (a room of {findings['reverb']['rt60_s']:.2f} s is no longer than "
+            f"a production's own reverberation, under {PRODUCED_RT60_S:g} s; --task dereverb "
             "--rir blind removes it anyway)"
         )
     return "no damage found"
+
+
+def _room(findings: dict[str, Any]) -> str | None:
+    """What the room found is: ``"damage"`` (blind dereverb proposed), ``"produced"`` (one blind
+    dereverb would act on, no longer than a production's own reverberation), or None (none
+    read, or read as dry or uncertain: blind dereverb would leave the audio as it is)."""
+    room = findings.get("reverb")
+    if not room or reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is not None:
+        return None
+    return "damage" if room["rt60_s"] >= PRODUCED_RT60_S else "produced"
 
 
 def write_preset(preset: dict[str, Any], path: Path) -> None:

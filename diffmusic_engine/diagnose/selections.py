@@ -33,7 +33,7 @@ AUDIO_IN_GAP_DB = -6.0
 # A gap wider than the dropout in it is told when the music beside the dropout, this long in all,
 # is within AUDIO_IN_GAP_DB of the level around the gap (measured as a whole, a gap mostly
 # dropout read far under it: 1.4 s over a 1 s dropout, 0.4 s of a mix replaced, no warning);
-# less is about what the fill's crossfade re-estimates beyond a gap's edges anyway (2 ms a side)
+# a selection within a couple of ms of the dropout's edges replaces too little to be told
 BESIDE_SECONDS = 0.005
 # A channel whose samples in a given gap are digital silence (dropouts.SILENCE) for at least this
 # share dropped out there (the share leaves room for a selection a little wider than the dropout)

@@ -77,12 +77,15 @@ MIN_ROWS_PER_COEFFICIENT = 4  # fewer clean prediction rows per AR coefficient: 
 # click in a passage so quiet that the rule reads the stretches between clicks as dropouts has
 # quiet on both sides: it stays a click.
 DROPOUT_GUARD_S = 0.002
-# Crackle is many ticks a second: crackle mode repairs nothing where it finds fewer than this
-# many spans a second (the music's own attacks). Clean real recordings read 0-9 a second (18
-# rock stems and mixes, eight of other kinds), and their repair changed 8 of 10 rock ones and a
-# trumpet's attacks (log-mel 0.13); degraded crackle of 500-1000 a second read 18-490, where
-# the repair helps (docs/results.md "Crackle mode: do no harm").
+# Crackle is many ticks a second: crackle mode repairs a span only where it finds at least this
+# many a second within CRACKLE_WINDOW_S around it (elsewhere they are the music's own attacks).
+# Clean real recordings read 0-3 a second (10 rock stems and mixes) and 0-9 (eight of other
+# kinds), and their repair changed 8 of the 10 and a trumpet's attacks (log-mel 0.13); crackle
+# of 500-1000 a second at -10 or -6 dB read 18-494, where the repair helps (docs/results.md
+# "Crackle mode: do no harm"). Counted in a window, not over the file: 3 s of dense crackle at
+# the start of 27 s of music read 15 a second over the file.
 MIN_CRACKLE_PER_S = 50.0
+CRACKLE_WINDOW_S = 2.0
 
 
 def restore_declick(
@@ -101,11 +104,9 @@ def restore_declick(
         spans = [gap_samples(gap, sample_rate) for gap in damage.clicks]
     else:
         spans = detect_clicks(audio, sample_rate, damage.mode, opts, callback)
-    seconds = audio.shape[1] / sample_rate
-    sparse = (
-        damage.mode == "crackle" and not damage.clicks and len(spans) < MIN_CRACKLE_PER_S * seconds
-    )
-    found, spans = len(spans), [] if sparse else spans
+    found = len(spans)
+    if damage.mode == "crackle" and not damage.clicks:
+        spans = _in_crackle(spans, sample_rate, audio.shape[1])
     mode = MODES[damage.mode]
     repair_order = opts["repair_order"] or _scaled(mode["repair_order"], sample_rate)
     out = audio.copy()
@@ -133,17 +134,31 @@ def restore_declick(
         **opts, "repair_order": repair_order,
     }  # fmt: skip
     if not spans:  # never silent: the output is the input, and why
-        details[UNCHANGED] = _why_unchanged(found, sparse, seconds, opts["sensitivity"])
+        crackle = damage.mode == "crackle" and not damage.clicks
+        details[UNCHANGED] = _why_unchanged(found, crackle, opts["sensitivity"])
     return (out, removed), details
 
 
-def _why_unchanged(found: int, sparse: bool, seconds: float, sensitivity: float) -> str:
-    """Why declick left the audio as it was, having found ``found`` spans in ``seconds``."""
-    if sparse:
+def _in_crackle(spans: list[tuple[int, int]], sample_rate: int, n: int) -> list[tuple[int, int]]:
+    """The ``spans`` (sorted) of ``n`` samples of audio with at least MIN_CRACKLE_PER_S a
+    second found within the CRACKLE_WINDOW_S centred on them, cut at the audio's ends (crackle;
+    the rest are the music's attacks)."""
+    starts = np.array([first for first, _ in spans], dtype=np.int64)
+    half = round(CRACKLE_WINDOW_S * sample_rate / 2)
+    low, high = np.maximum(starts - half, 0), np.minimum(starts + half, n)
+    near = np.searchsorted(starts, high, "right") - np.searchsorted(starts, low)
+    least = MIN_CRACKLE_PER_S * (high - low) / sample_rate
+    return [span for span, keep in zip(spans, (near >= least).tolist(), strict=True) if keep]
+
+
+def _why_unchanged(found: int, crackle: bool, sensitivity: float) -> str:
+    """Why declick left the audio as it was, having found ``found`` spans."""
+    if crackle and found:
         return (
-            f"{found / seconds:.1f} click-like span(s) a second found, fewer than crackle's "
-            f"{MIN_CRACKLE_PER_S:g} (the music's own attacks, where its repair does harm): "
-            "nothing changed; use --mode click for a few clicks, or give them with --click"
+            f"no stretch of crackle found (fewer than {MIN_CRACKLE_PER_S:g} click-like spans "
+            f"a second in every {CRACKLE_WINDOW_S:g} s: the music's own attacks, where the "
+            "repair does harm): nothing changed; for a few clicks use mode click, raise "
+            "--sensitivity for fainter crackle, or give the clicks with --click START:END"
         )
     if not found:
         return (

@@ -141,9 +141,8 @@ def restore_inpaint(
     opts = parse_options("inpaint", options, OPTIONS)
     channels, n = audio.shape
     out = audio.copy()
-    todo = regions(damage, sample_rate, n)
-    long = [r for r in todo if _by_pattern(r, n, sample_rate, opts)]
-    todo = [r if r in long else _gaps_alone(r) for r in todo]  # an AR fill needs no crossfade
+    long = [r for r in regions(damage, sample_rate, n) if _by_pattern(r, n, sample_rate, opts)]
+    todo = sorted(long + _ar_regions(damage, long, sample_rate, n), key=lambda r: r.first)
     order = opts["order"] or max(2, round(AUTO_ORDER_SECONDS * sample_rate))
     chunks = pattern.chunk_count(n, sample_rate) if long else 0
     progress = Progress(callback, chunks + len(todo) * channels)
@@ -171,9 +170,13 @@ def restore_inpaint(
     return out, details
 
 
-def _gaps_alone(region: Region) -> Region:
-    """``region`` without its crossfades: the gaps it holds (and what lies between them)."""
-    return Region(region.gap_first, region.gap_stop, 0, 0, region.gap_first, region.gap_stop)
+def _ar_regions(damage: Inpaint, long: list[Region], sample_rate: int, n: int) -> list[Region]:
+    """The regions of ``damage``'s gaps outside the pattern fill's ``long`` ones, without
+    crossfades: an AR fill needs none, so gaps a few ms apart stay apart, the music between
+    them as it was (merged by their crossfades, it had been re-estimated)."""
+    short = tuple(gap for gap in damage.gaps if not any(
+        r.first <= gap_samples(gap, sample_rate)[0] < r.stop for r in long))  # fmt: skip
+    return regions(Inpaint(short, crossfade=0.0), sample_rate, n) if short else []
 
 
 def _ar_fill(

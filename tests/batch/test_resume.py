@@ -78,6 +78,8 @@ def test_resume_after_kill_does_no_finished_file_twice(folder: Path, cli_command
     report = json.loads((outdir / "batch-report.json").read_text())
     statuses = {Path(f["input"]).name: f["status"] for f in report["files"]}
     assert statuses == {"a.wav": "skipped", "b.wav": "done", "c.wav": "done"}
+    (a,) = (f for f in report["files"] if Path(f["input"]).name == "a.wav")
+    assert a["duration"] > 0 and a["sample_rate"] == 44100  # what the killed run's render said
     again = (outdir / "a.wav").stat()
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # untouched
     assert not list(outdir.glob(".*.partial*"))  # the half-written temp was cleaned away

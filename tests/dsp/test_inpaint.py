@@ -74,6 +74,21 @@ def test_an_ar_fill_changes_only_its_gaps(excerpt, inpainted):
     assert not np.allclose(result.audio[0, first:stop], result.audio[1, first:stop])
 
 
+def test_ar_gaps_a_few_ms_apart_keep_the_music_between(excerpt):
+    """Two 1 ms gaps 3 ms apart: merged by their crossfades, the 132 samples of music between
+    them had been re-estimated too."""
+    damage = Inpaint((Gap(0.5, 0.501), Gap(0.504, 0.505)))
+    damaged = degrade(excerpt, SR, damage)
+    out = restore(damaged, SR, damage).audio
+    (first, _), (_, stop) = (gap_samples(gap, SR) for gap in damage.gaps)
+    between = slice(gap_samples(damage.gaps[0], SR)[1], gap_samples(damage.gaps[1], SR)[0])
+    assert np.array_equal(out[:, between], damaged[:, between])
+    assert np.abs(out[:, first:stop]).max() > 1e-3
+    outside = np.ones(damaged.shape[1], bool)
+    outside[first:stop] = False
+    assert np.array_equal(out[:, outside], damaged[:, outside])
+
+
 def test_without_crossfade_only_the_gap_changes(excerpt):
     damage = Inpaint(GAPS[:2], crossfade=0.0)
     damaged = degrade(excerpt, SR, damage)

@@ -409,6 +409,8 @@ def test_a_flag_of_another_task_is_named_as_typed(tmp_path, capsys, clip):
         ("--gap", "0.1:0.2"): "--gap: inpaint's, not declip's; drop it, or give --task inpaint",
         ("--cutoff", "4000", "--n-fft", "512"): "--cutoff (super-resolution), --n-fft "
         "(phase-retrieval): not declip's; drop them, or give the task they belong to",
+        ("--n-fft", "512", "--hop", "128"): "--n-fft, --hop: phase-retrieval's, not declip's; "
+        "drop them, or give --task phase-retrieval",
     }
     for flags, message in cases.items():
         code = main(["restore", str(clip), "-o", str(out), "--task", "declip", *flags])

@@ -258,6 +258,8 @@ def test_a_clean_recordings_own_reverberation_becomes_no_preset():
     assert 0.25 < room["rt60_s"] < PRODUCED_RT60_S
     assert preset_from_findings({"reverb": room}) is None
     assert f"a room of {room['rt60_s']:.2f} s" in no_preset_reason({"reverb": room})  # says why
+    dry = {**room, "rt60_s": 0.12}  # one blind dereverb leaves alone: no advice to run it
+    assert no_preset_reason({"reverb": dry}) == "no damage found"
     longer = {**room, "rt60_s": PRODUCED_RT60_S}
     assert preset_from_findings({"reverb": longer})["task"] == "dereverb"
 
