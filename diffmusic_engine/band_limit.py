@@ -25,16 +25,27 @@ def lowpass_response(n_samples: int, sample_rate: int, cutoff: float) -> np.ndar
 CUTOFF_DROP_DB = 40.0
 
 
-def long_term_level(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+def long_term_level(
+    audio: np.ndarray, sample_rate: int, leave_out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The long-term spectrum of ``audio``: frequencies (Hz) and level (dB), Welch over 4096
     samples (the whole clip if shorter), channels averaged, smoothed over 5 bins (54 Hz at
-    44.1 kHz)."""
+    44.1 kHz). ``leave_out`` (per sample): segments touching these are left out, unless that
+    leaves none (a dropout's abrupt edges are broadband: a mix low-passed at 8 kHz with three
+    dropouts read no band limit)."""
     from scipy.ndimage import uniform_filter1d
-    from scipy.signal import welch
+    from scipy.signal import spectrogram
 
     audio = np.asarray(audio, np.float64)
     segment = min(4096, audio.shape[-1])  # scipy would shorten it too, with a warning on stderr
-    freqs, power = welch(audio, fs=sample_rate, nperseg=segment, axis=-1)
+    # Welch's average (scipy.signal.welch's defaults), of the segments kept
+    freqs, _, power = spectrogram(audio, fs=sample_rate, window="hann", nperseg=segment,
+                                  noverlap=segment // 2, axis=-1)  # fmt: skip
+    if leave_out is not None and leave_out.any():
+        hop = segment - segment // 2
+        kept = [not leave_out[k * hop : k * hop + segment].any() for k in range(power.shape[-1])]
+        power = power[..., kept] if any(kept) else power
+    power = power.mean(axis=-1)
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
     return freqs, uniform_filter1d(level, size=5)
 

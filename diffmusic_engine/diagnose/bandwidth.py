@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.band_limit import cutoff_of, long_term_level
+from diffmusic_engine.silence import silent_samples
 
 # A cutoff this close to Nyquist is no band limit: the recording uses its whole band.
 FULL_BAND = 0.95
@@ -32,7 +33,8 @@ def band_limit(audio: np.ndarray, sample_rate: int) -> float | None:
     uses its whole band or fades out by nature: the one rule for ``cutoff="auto"``."""
     if audio.shape[-1] < MIN_SAMPLES:
         return None  # too short to show a spectrum: no band limit to find
-    freqs, level = long_term_level(audio, sample_rate)  # one spectrum for the cutoff and its wall
+    silent = silent_samples(audio, sample_rate).any(axis=0)  # dropouts: left out
+    freqs, level = long_term_level(audio, sample_rate, silent)  # one spectrum for cutoff and wall
     cutoff = cutoff_of(freqs, level, sample_rate)
     full = cutoff >= FULL_BAND * sample_rate / 2
     if full or wall_db(freqs, level, cutoff) < WALL_DB:

@@ -324,3 +324,23 @@ def test_a_dropouts_edges_are_no_clicks_and_its_preset_fills_it():
     assert [(d["start"], d["end"]) for d in findings["dropouts"]] == [(3.0, 3.3)]
     assert findings["clicks"] == []
     assert preset_from_findings(findings)["task"] == "inpaint"
+
+
+def test_dropouts_do_not_hide_a_band_limit():
+    """A shipped mix low-passed at 8 kHz with three 0.3 s dropouts read no band limit: their
+    abrupt edges are broadband, and the long-term spectrum took them in. Segments touching
+    them are left out now."""
+    import soundfile as sf
+
+    from diffmusic_engine.api import degrade
+    from diffmusic_engine.damage import SuperResolution
+    from diffmusic_engine.diagnose.bandwidth import band_limit
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    rate = 44100
+    mix = sum(sf.read(REAL_DIR / f"feelings_{s}.flac", dtype="float32")[0].T
+              for s in ("backing", "guitar"))  # fmt: skip
+    low_passed = degrade(mix, rate, SuperResolution(cutoff=8000.0))
+    for start in (1.5, 3.0, 4.5):
+        low_passed[:, round(start * rate) : round((start + 0.3) * rate)] = 0.0
+    assert 7500 < band_limit(low_passed, rate) < 8000
