@@ -178,6 +178,21 @@ def test_clicks_and_clipping_are_found_and_become_a_preset(tmp_path):
     assert damage_from_dict(clicks_only) == Declick()  # no spans: the repair looks again
 
 
+def test_dropouts_come_before_clicks_in_the_preset():
+    """Clicks listed beside a dropout may be its smeared edges (after MP3, on one channel):
+    a declick preset, ahead of the dropouts, had left 1 s dropouts unfilled in a user trial
+    and re-estimated a trumpet's attacks. A clipped master is still declipped first."""
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+
+    dropouts = [{"start": 1.0, "end": 2.0, "channels": [1, 2]}]
+    clicks = [{"start": 0.9990, "end": 0.9995}]
+    preset = preset_from_findings({"dropouts": dropouts, "clicks": clicks})
+    assert (preset["task"], preset["_also_found"]) == ("inpaint", ["declick"])
+    clipped = {"level": 0.9, "fraction": 0.1, "regions": []}
+    preset = preset_from_findings({"dropouts": dropouts, "clicks": clicks, "clipping": clipped})
+    assert (preset["task"], preset["_also_found"]) == ("declip", ["inpaint", "declick"])
+
+
 def test_clipping_as_slight_as_a_few_clicks_tops_comes_after_the_clicks():
     """20 clicks of 0.6 in a mix peaking at 0.9, clipped: two clicks' tops (2e-5 of the time)
     made a declip preset, which left every click and lowered the file 0.4 dB."""
