@@ -154,18 +154,20 @@ def damage_from_args(args: argparse.Namespace) -> tuple[Damage, dict[str, Any]]:
         fields["task"] = _task_of_flags(flags, {**options, **option_flags(args)}, args.preset)
     given = {k: v for k, v in flags.items() if v is not None}
     if foreign := [name for name in given if TASK_OF_FIELD[name] != fields["task"]]:
-        # said as the flags typed (the damage's check names fields: "unknown field(s) gaps")
-        task, owner = fields["task"], TASK_OF_FIELD[foreign[0]]
-        if len(foreign) == 1:
-            raise DamageError(f"{_flag(foreign[0])}: {owner}'s, not {task}'s; drop it, or give "
-                              f"--task {owner}")  # fmt: skip
-        owners = sorted({TASK_OF_FIELD[name] for name in foreign})
-        if len(owners) == 1:
-            raise DamageError(f"{', '.join(map(_flag, foreign))}: {owner}'s, not {task}'s; drop "
-                              f"them, or give --task {owner}")  # fmt: skip
-        named = ", ".join(f"{_flag(name)} ({TASK_OF_FIELD[name]})" for name in foreign)
-        raise DamageError(f"{named}: not {task}'s; drop them, or give the task they belong to")
+        raise DamageError(_foreign_flags(foreign, fields["task"]))
     return damage_from_dict(with_fields(fields, given)), options
+
+
+def _foreign_flags(foreign: list[str], task: str) -> str:
+    """The error for damage fields ``foreign`` given to ``task``, said as the flags typed (the
+    damage's own check names fields: "declip: unknown field(s) gaps")."""
+    owners = {TASK_OF_FIELD[name] for name in foreign}
+    if len(owners) > 1:
+        named = ", ".join(f"{_flag(name)} ({TASK_OF_FIELD[name]})" for name in foreign)
+        return f"{named}: not {task}'s; drop them, or give the task they belong to"
+    owner, them = owners.pop(), "it" if len(foreign) == 1 else "them"
+    flags = ", ".join(map(_flag, foreign))
+    return f"{flags}: {owner}'s, not {task}'s; drop {them}, or give --task {owner}"
 
 
 def _flag(field: str) -> str:

@@ -115,11 +115,6 @@ class _LiveProgress:
     fraction: float
     written_at: float  # time.monotonic() of the last write to the database
 
-    def columns(self) -> dict[str, Any]:
-        """The progress columns of a job that ends here: its last report, not the one last
-        written (up to an interval older: a job cancelled at 15 % had said 2.1 %)."""
-        return {"fraction": self.fraction, "step": self.step, "total": self.total}
-
 
 class JobTable:
     """The ``jobs`` table; safe to use from several threads of one process (one lock).
@@ -270,10 +265,8 @@ class JobTable:
         """
         error = " ".join(str(message).split())[:MAX_ERROR_LENGTH] or "failed"
         with self.lock:
-            live = self._live.pop(job_id, None)
-            stopped = live.columns() if live else {}
-            if not self._update(job_id, ACTIVE_STATES, state=JobState.FAILED.value, error=error,
-                                **stopped):  # fmt: skip
+            ended = {"state": JobState.FAILED.value, "error": error, **self._last_progress(job_id)}
+            if not self._update(job_id, ACTIVE_STATES, **ended):
                 log.info("job %s had already ended; failure not recorded: %s", job_id, error)
                 return False
             return True
@@ -281,12 +274,19 @@ class JobTable:
     def cancel(self, job_id: str) -> bool:
         """Mark a queued or running job CANCELLED; False if it is unknown or already ended."""
         with self.lock:
-            live = self._live.pop(job_id, None)
-            ended = {"state": JobState.CANCELLED.value, **(live.columns() if live else {})}
+            ended = {"state": JobState.CANCELLED.value, **self._last_progress(job_id)}
             try:
                 return self._update(job_id, ACTIVE_STATES, **ended)
             except UnknownJob:
                 return False
+
+    def _last_progress(self, job_id: str) -> dict[str, Any]:
+        """The progress columns of a job that ends now (its live progress dropped): its last
+        report, not the one last written (up to an interval older: a job cancelled at 15 % had
+        said 2.1 %); none when it was not running."""
+        live = self._live.pop(job_id, None)
+        return {} if live is None else {"fraction": live.fraction, "step": live.step,
+                                        "total": live.total}  # fmt: skip
 
     def requeue(self, job_id: str) -> bool:
         """RUNNING -> QUEUED without counting an attempt: the daemon stopped cleanly (a stop
