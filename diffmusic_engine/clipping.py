@@ -11,9 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from diffmusic_engine.silence import runs_of
+
 LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
 MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
 CLIP_SPREAD_DB = 20.0  # channels whose peak is this far under the loudest's are not read for it
+# A quiet 16-bit recording's own peak can sit on one step of the grid for three samples (a
+# -30 dBFS peak is some 1000 steps high, its top within 0.1 step of it for a sample either
+# side): read as clipping, 3 of 112 clean excerpts at -30 and -40 dBFS. Clipping cuts into a
+# slope, so on such a grid a run is clipping where a sample beside it lies more than this many
+# steps under its level (clean tops: 1-2 steps; clipped real music: none of its runs).
+GRID_STEPS_BESIDE = 2
+GRID_BITS = (8, 16)  # the integer formats whose grid is coarse against a quiet peak
 Levels = float | Sequence[float]  # one clipping level, or one per channel
 
 
@@ -90,8 +99,7 @@ def clip_levels(audio: np.ndarray) -> list[float | None]:
     peaks = np.max(np.abs(audio), axis=1)
     lowest = float(peaks.max()) * 10 ** (-CLIP_SPREAD_DB / 20)
     return [
-        float(peak) if peak > 0 and peak >= lowest and _runs_at(channel[None], float(peak))[0]
-        else None
+        float(peak) if peak > 0 and peak >= lowest and _clipped_at(channel, float(peak)) else None
         for channel, peak in zip(audio, peaks, strict=True)
     ]  # fmt: skip
 
@@ -128,6 +136,34 @@ def clipped_lower(audio: np.ndarray, level: Levels) -> list[tuple[int, float, fl
         if own is not None and own < given[channel] * (1 - LEVEL_TOLERANCE)
         and not mask[channel].any()
     ]  # fmt: skip
+
+
+def _clipped_at(channel: np.ndarray, level: float) -> bool:
+    """Whether 1-D ``channel`` holds a run of ``MIN_RUN`` samples at ``level`` that is
+    clipping rather than its integer grid's rounding of a peak (``GRID_STEPS_BESIDE``)."""
+    if not _runs_at(channel[None], level)[0]:
+        return False
+    step = _grid_step(channel)
+    if step <= level * LEVEL_TOLERANCE:  # the grid is finer than the tolerance: runs are flat
+        return True
+    magnitude = np.abs(channel)
+    at = np.abs(magnitude - level) <= level * LEVEL_TOLERANCE
+    last = channel.size - 1
+    return any(
+        level - min(magnitude[max(first - 1, 0)], magnitude[min(stop, last)])
+        > GRID_STEPS_BESIDE * step
+        for first, stop in runs_of(at) if stop - first >= MIN_RUN
+    )  # fmt: skip
+
+
+def _grid_step(channel: np.ndarray) -> float:
+    """The step of the coarsest integer grid in ``GRID_BITS`` that every sample of 1-D
+    ``channel`` lies on (as read from such a file), else 0."""
+    for bits in GRID_BITS:
+        scaled = channel * float(2 ** (bits - 1))
+        if np.array_equal(scaled, np.round(scaled)):
+            return 2.0 ** (1 - bits)
+    return 0.0
 
 
 def _flat_runs_beyond(audio: np.ndarray, level: float) -> np.ndarray:

@@ -19,16 +19,18 @@ Event = tuple[Any, ...]
 
 
 class BatchProgress:
-    """tqdm bars (or nothing, when ``enabled`` is false)."""
+    """tqdm bars: always, never, or (``enabled`` None) when stderr is a terminal (tqdm's
+    rule: redirected to a log, their carriage returns and cursor moves are noise there)."""
 
-    def __init__(self, files: int, *, enabled: bool = True) -> None:
-        self.enabled = enabled
+    def __init__(self, files: int, *, enabled: bool | None = None) -> None:
         self.lock = threading.Lock()
         self.bars: dict[int, tqdm] = {}
         self.positions: dict[int, int] = {}  # file index -> screen line of its bar
         self.finished: set[int] = set()  # a worker's last events can arrive after its result
         self.failed = 0
-        self.overall = tqdm(total=files, desc="batch", unit="file", disable=not enabled)
+        self.overall = tqdm(total=files, desc="batch", unit="file",
+                            disable=None if enabled is None else not enabled)  # fmt: skip
+        self.enabled = not self.overall.disable
 
     def handle(self, event: Event) -> None:
         """A worker's event (see module doc)."""

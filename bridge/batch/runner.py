@@ -38,7 +38,7 @@ def run_batch(
     *,
     jobs: int = 1,
     resume: bool = False,
-    show_progress: bool = True,
+    show_progress: bool | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     restorer_overrides: dict[str, Any] | None = None,
 ) -> list[FileResult]:
@@ -46,7 +46,8 @@ def run_batch(
 
     ``jobs`` > 1 renders that many files at once in worker processes. ``resume`` skips outputs
     the manifest records as finished for this input and chain. ``on_result`` is called in the
-    main process as each file ends (done, skipped or failed).
+    main process as each file ends (done, skipped or failed). ``show_progress``: progress bars
+    always, never, or (``None``) when stderr is a terminal (:class:`BatchProgress`).
     """
     if not items:
         return []

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     with _terminate_as_interrupt():
         results = run_batch(
-            items, chain, args.outdir, jobs=args.jobs, resume=args.resume,
-            show_progress=not quiet, on_result=on_result, restorer_overrides=overrides,
+            items, chain, args.outdir, jobs=args.jobs, resume=args.resume, on_result=on_result,
+            show_progress=False if quiet else None, restorer_overrides=overrides,
         )  # fmt: skip
     write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
     summary = summarize(results)

@@ -293,13 +293,15 @@ BAR_FORMAT = "{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]"
 
 @contextmanager
 def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[ProgressCallback]:
-    """A progress callback: a tqdm bar (shown after 1 s) unless ``--quiet``/``--json``."""
+    """A progress callback: a tqdm bar (shown after 1 s) on a terminal unless ``--quiet`` /
+    ``--json`` (tqdm's rule: stderr redirected to a log takes no carriage returns)."""
     bar = None
     quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=1000, desc=description, delay=1.0, bar_format=BAR_FORMAT, leave=False)
+        bar = tqdm(total=1000, desc=description, delay=1.0, bar_format=BAR_FORMAT, leave=False,
+                   disable=None)  # fmt: skip
 
     def callback(progress: Progress) -> None:
         if bar is not None:

@@ -119,10 +119,14 @@ class TopOfBand(NamedTuple):
     top_flatness: float  # geometric over arithmetic mean of its power: 1 flat, towards 0 peaky
 
 
-def top_of_band(audio: np.ndarray, sample_rate: int, cutoff: float) -> TopOfBand:
+def top_of_band(
+    audio: np.ndarray, sample_rate: int, cutoff: float, leave_out: np.ndarray | None = None
+) -> TopOfBand:
     """The :class:`TopOfBand` of ``audio`` below ``cutoff``: about -8 dB for a mix, -17 and
-    lower for a guitar stem; ``(0, 1)`` where a band is empty (too short a clip to tell)."""
-    freqs, level = long_term_level(audio, sample_rate)
+    lower for a guitar stem; ``(0, 1)`` where a band is empty (too short a clip to tell).
+    ``leave_out``: the samples of dropouts, whose broadband edges would be read as a top
+    (:func:`~diffmusic_engine.band_limit.long_term_level`)."""
+    freqs, level = long_term_level(audio, sample_rate, leave_out)
     top = cutoff * (1 - TRANSITION)
     in_top = level[(freqs >= top * 2 ** (-1 / 3)) & (freqs < top)]
     in_body = level[(freqs >= BODY_HZ[0]) & (freqs < BODY_HZ[1])]
@@ -164,7 +168,8 @@ def restore_super_resolution(
     if cutoff >= HIGHEST_CUTOFF_HZ:
         return audio.copy(), {"cutoff": cutoff, UNCHANGED: ABOVE_HIGHEST.format(cutoff=cutoff)}
     _fill_tilts(opts, cutoff)
-    top = top_of_band(audio, sample_rate, cutoff)
+    silent = silent_samples(audio, sample_rate)  # dropouts: left out, and given back as they were
+    top = top_of_band(audio, sample_rate, cutoff, silent.any(axis=0))
     level_db = opts.get(REBUILT_LEVEL_DB)
     if level_db is None:
         level_db = rebuilt_level_db(top)
@@ -186,7 +191,7 @@ def restore_super_resolution(
         tilts.append(tilt)
         report(callback, channel + 1, channels, "super-resolution")
     details = {**top._asdict(), REBUILT_LEVEL_DB: level_db, "tilt_db_per_octave": tilts}
-    out = keep_silence(audio, out, silent_samples(audio, sample_rate))  # dropouts stay dropouts
+    out = keep_silence(audio, out, silent)
     return out, {"cutoff": cutoff, **details, **opts}
 
 

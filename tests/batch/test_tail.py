@@ -211,7 +211,7 @@ def test_bad_tails_are_refused_naming_the_file_and_the_remedy(
 def test_a_files_progress_bar_grows_with_an_auto_tail() -> None:
     from bridge.batch.progress import BatchProgress
 
-    progress = BatchProgress(1)
+    progress = BatchProgress(1, enabled=True)
     progress.handle(("progress", 0, "in.wav", 44100, 44100))  # the input rendered
     progress.handle(("progress", 0, "in.wav", 116963, 116963))  # and its tail, found as it went
     bar = progress.bars[0]

@@ -97,9 +97,10 @@ def test_one_channel_clipped_under_the_others_louder_peak_is_declipped_there_alo
 
 
 def test_a_near_silent_channel_s_dither_is_not_read_as_clipping(excerpt):
-    """Music on the left, 16-bit dither on the right: the dither holds runs at its 2-LSB peak,
-    and that level (6e-5) had been taken as the file's clipping, rewriting 95 % of the left."""
-    lsb = 2.0**-15
+    """Music on the left, dither on the right: the dither holds runs at its 2-LSB peak, and that
+    level (6e-5 in 16 bits) had been taken as the file's clipping, rewriting 95 % of the left.
+    24-bit dither here: 16-bit dither alone is left alone by its grid too (the next test)."""
+    lsb = 2.0**-23
     rng = np.random.default_rng(0)
     audio = np.stack([
         excerpt[0, : SR // 2],
@@ -107,6 +108,19 @@ def test_a_near_silent_channel_s_dither_is_not_read_as_clipping(excerpt):
     ]).astype(np.float32)  # fmt: skip
     assert detect_clip_level(audio[1:]) == pytest.approx(2 * lsb)  # the dither alone: "clipped"
     assert detect_clip_level(audio) is None  # beside the music, not read
+
+
+def test_a_quiet_16_bit_peak_held_by_its_grid_is_not_clipping_but_a_clipped_one_is():
+    """A 60 Hz tone peaking 1000 steps of the 16-bit grid high stays within half a step of its
+    top for +-3 samples (1000 (1 - cos(3 w)) = 0.33 step): a run of seven at its peak, the
+    samples beside it one step under. Clipped at 900 steps, the samples beside the runs lie
+    tens of steps under the level (the slope clipping cut into)."""
+    step = 2.0**-15
+    tone = 1000 * np.cos(2 * np.pi * 60 * np.arange(SR // 2) / SR)
+    on_grid = (np.round(tone) * step).astype(np.float32)[None]
+    assert detect_clip_level(on_grid) is None
+    clipped = (np.round(np.clip(tone, -900, 900)) * step).astype(np.float32)[None]
+    assert detect_clip_level(clipped) == pytest.approx(900 * step)
 
 
 def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):

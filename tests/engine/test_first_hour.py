@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import os
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -118,6 +122,25 @@ def test_ping_without_a_connection_file_names_the_flag(tmp_path, monkeypatch, ca
 def test_progress_bar_shows_percent_and_time_without_a_rate():
     line = tqdm.format_meter(500, 1000, 2.0, prefix="restore", bar_format=BAR_FORMAT, ncols=80)
     assert "50%" in line and "00:02<00:02" in line and "/s" not in line and "‰" not in line
+
+
+def test_progress_bars_stay_off_a_stderr_redirected_to_a_log(monkeypatch):
+    """A bar's carriage returns and cursor moves are noise in a log (``2> log.txt``): a
+    restore's bar (shown after 1 s) and a batch's bars are drawn on a terminal only."""
+    from bridge.batch.progress import BatchProgress
+    from bridge.cli.common import progress_reporter
+    from diffmusic_engine.progress import Progress
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    with progress_reporter(argparse.Namespace(quiet=False, json=False), "restore") as callback:
+        callback(Progress(1, 10))
+        time.sleep(1.1)  # past the bar's 1 s delay
+        callback(Progress(5, 10))
+    batch = BatchProgress(2)
+    batch.handle(("progress", 0, "a.wav", 10, 100))
+    batch.close()
+    assert log.getvalue() == ""
 
 
 def test_batch_reports_honour_the_umask(tmp_path):
