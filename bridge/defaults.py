@@ -11,6 +11,9 @@ RESULT_TTL = 7 * 86400.0  # seconds a finished, failed or cancelled job is kept
 MAX_QUEUED = 256  # jobs waiting before a submit is answered busy
 REQUEST_HWM, EVENT_HWM = 32, 1000  # messages a socket queues (ZeroMQ's high-water marks)
 SUBSCRIPTION_BYTES = 1 << 16  # the event socket's message cap: subscribers only subscribe
+# Seconds a client waiting on a job waits for a daemon that stopped under it to start again (it
+# resumes the job from its journal): a restart, a diffusion model loaded anew, within it.
+RECONNECT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ from diffmusic_engine.backends import (
     OUTPUT_GAIN_DB,
     PAUSES,
     REBUILT_LEVEL_DB,
+    REPAIRED_CLICKS,
     UNCHANGED,
 )
 from diffmusic_engine.diagnose.spans import seconds_text
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
+LISTED = 5  # spans named one by one in a note about many (clicks, a batch's silent runs)
 
 
 def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict[str, str]]:
@@ -54,6 +56,26 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(_lowered_line(-gain)))
     if line := details.get(LATE_MASK_NOTE):  # blind dereverb under 32 kHz: WPE alone
         notes.append(_note(line))
+    return notes + _changes(details)
+
+
+def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What declick and blind dereverb changed, told: neither can tell a click from a sharp
+    attack, or a room from a recording's own hall, for sure (a user trial: declick changed the
+    attacks of 3 of 10 clean recordings, blind dereverb 6 of 10, an orchestra's hall the most,
+    and neither said a word)."""
+    notes = []
+    if clicks := details.get(REPAIRED_CLICKS):
+        notes.append(_note(
+            f"repaired {len(clicks)} click(s): {listed_text(clicks)}; music in what was removed "
+            "is an attack taken for a click (then lower the sensitivity, or give the clicks)"
+        ))  # fmt: skip
+    if details.get("method") == "wpe" and (room := details.get("room")):
+        notes.append(_note(
+            f"removed {details['removed_db']:.1f} dB of the reverberation of a room read as "
+            f"{room['rt60_s']:.2f} s (confidence {room['confidence']:.2f}); a recording's own "
+            "hall or reverb goes too: option amount (0..1) keeps part of it"
+        ))  # fmt: skip
     return notes
 
 
@@ -87,6 +109,13 @@ def levels_text(levels: Sequence[float]) -> str:
     """Clipping levels, one per channel, as ``channel 1 at 0.8, channel 2 at 0.6`` (the notes
     and ``diagnose`` word them so)."""
     return ", ".join(f"channel {number} at {level:.6g}" for number, level in enumerate(levels, 1))
+
+
+def listed_text(spans: Sequence[Sequence[float]]) -> str:
+    """The first ``LISTED`` of ``[[start, end], ...]`` (seconds) as :func:`spans_text`, and how
+    many more."""
+    more = f" and {len(spans) - LISTED} more" if len(spans) > LISTED else ""
+    return spans_text(spans[:LISTED]) + more
 
 
 def spans_text(spans: Sequence[Sequence[float]]) -> str:

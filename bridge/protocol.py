@@ -48,6 +48,8 @@ REQUEST_TYPES = (
 JOB_EVENTS = ("accepted", "started", "progress", "finished", "failed", "cancelled")
 MODEL_EVENTS = ("model-loaded", "model-failed", "model-unloaded")
 TERMINAL_STATES = ("finished", "failed", "cancelled")
+# What a waiting client says of its job while the daemon that had it is away (no daemon state).
+RECONNECTING = "reconnecting"
 
 
 class ProtocolError(DiffMusicError):

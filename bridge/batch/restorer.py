@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
-from bridge.notes import pauses_line
+from bridge.notes import listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.backends import REBUILT_LEVEL_DB
@@ -87,7 +87,6 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
-from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
@@ -104,7 +103,6 @@ DEFAULTS = {
     "dropout_min_seconds": dropouts.MIN_SECONDS,
     "dropout_max_seconds": 0.5,
 }
-LISTED = 5  # silent runs named one by one in a file's note
 
 
 class Restorer:
@@ -286,9 +284,8 @@ def _left_alone(finder: ChannelScanner, rate: int) -> str:
 
 
 def _listed(runs: list[tuple[int, int]], rate: int) -> str:
-    """The first LISTED ``runs`` (samples) in seconds, and how many more."""
-    shown = ", ".join(seconds_text(a / rate, b / rate) for a, b in runs[:LISTED])
-    return shown + (f" and {len(runs) - LISTED} more" if len(runs) > LISTED else "")
+    """``runs`` (samples) in seconds, the first few (:func:`listed_text`)."""
+    return listed_text([(a / rate, b / rate) for a, b in runs])
 
 
 class _PieceRestorer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,15 @@ from bridge.cli.restore import (
     removed_path,
     write_restoration,
 )
-from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RESULT_TTL
-from bridge.protocol import MAX_PRIORITY, MIN_PRIORITY, check_job_id, check_priority, new_id
+from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RECONNECT_SECONDS, RESULT_TTL
+from bridge.protocol import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    RECONNECTING,
+    check_job_id,
+    check_priority,
+    new_id,
+)
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import check_writable, read_audio
 from diffmusic_engine.backends import UNCHANGED
@@ -60,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the result here (implies --wait; a folder for --task separate)",
     )  # fmt: skip
     parser.add_argument("--status-file", type=Path, metavar="PATH", help="JSON state, atomic")
+    parser.add_argument(
+        "--reconnect", type=positive_number(0, above=False), default=RECONNECT_SECONDS,
+        metavar="S", help=f"wait for a daemon stopped mid-job (default {RECONNECT_SECONDS:g})",
+    )  # fmt: skip
     _client_arguments(parser)
     parser.set_defaults(func=run_submit)
 
@@ -340,9 +352,12 @@ def _follow(args: argparse.Namespace, client: Any, job_id: str, status: StatusFi
                 bar(Progress(int(content["step"]), int(content["total"]), content.get("stage", "")))
 
         def on_status(job: dict[str, Any]) -> None:  # polled while no event came
+            if job["state"] == RECONNECTING and status.state["state"] != RECONNECTING:
+                print(f"note: the daemon stopped; job {job_id} resumes when it starts again "
+                      f"(waiting up to {args.reconnect:g} s)", file=sys.stderr)  # fmt: skip
             status.update(state=job["state"], fraction=round(float(job["fraction"]), 4))
 
-        return client.wait(job_id, on_event=on_event, on_status=on_status)
+        return client.wait(job_id, on_event=on_event, on_status=on_status, reconnect=args.reconnect)
 
 
 # -- status, fetch, cancel, models, ping ---------------------------------------------------------

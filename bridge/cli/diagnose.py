@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)
     if args.preset_out is not None:  # after the findings: they say why there is no preset
         from diffmusic_engine.diagnose.preset import (
+            caution,
             no_preset_reason,
             preset_from_findings,
             write_preset,
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         if preset is None:
             raise DamageError(f"{no_preset_reason(findings)}: no preset written (--preset-out)")
         write_preset(preset, args.preset_out)
+        if line := caution(preset, findings):
+            print(f"warning: {line}", file=sys.stderr)
     return 0
 
 

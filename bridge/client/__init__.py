@@ -31,6 +31,7 @@ from bridge.client.core import (
     restoration_from_fetch,
     submit_message,
 )
+from bridge.defaults import RECONNECT_SECONDS
 from bridge.protocol import Message
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage
@@ -169,6 +170,7 @@ class Client(ClientCore):
         on_event: EventCallback | None = None,
         on_status: StatusCallback | None = None,
         timeout: float | None = None,
+        reconnect: float = RECONNECT_SECONDS,
     ) -> dict[str, Any]:
         """Block until the job ends; returns its final job object.
 
@@ -176,8 +178,12 @@ class Client(ClientCore):
         the job is then cancelled on the daemon too, as on ``KeyboardInterrupt``); ``on_event``
         ``(type, content)`` gets every event; ``on_status(job)`` every job object polled while
         the event stream was silent; ``timeout`` (seconds) raises if the job is still running.
+        A daemon that stops under the job is waited for ``reconnect`` seconds (it resumes the job
+        at its next start): ``on_status`` hears ``{"state": "reconnecting"}`` meanwhile.
         """
-        return self._drive(self.wait_steps(job_id, callback, on_event, on_status, timeout))
+        return self._drive(
+            self.wait_steps(job_id, callback, on_event, on_status, timeout, reconnect)
+        )
 
 
 class AsyncClient(ClientCore):
@@ -272,9 +278,12 @@ class AsyncClient(ClientCore):
         on_event: EventCallback | None = None,
         on_status: StatusCallback | None = None,
         timeout: float | None = None,
+        reconnect: float = RECONNECT_SECONDS,
     ) -> dict[str, Any]:
         """As :meth:`Client.wait`."""
-        return await self._drive(self.wait_steps(job_id, callback, on_event, on_status, timeout))
+        return await self._drive(
+            self.wait_steps(job_id, callback, on_event, on_status, timeout, reconnect)
+        )
 
 
 def restore_via_daemon(

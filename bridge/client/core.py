@@ -36,7 +36,9 @@ from bridge.connection import (
     process_alive,
     read_connection_file,
 )
+from bridge.defaults import RECONNECT_SECONDS
 from bridge.protocol import (
+    RECONNECTING,
     TERMINAL_STATES,
     Message,
     ProtocolError,
@@ -308,11 +310,14 @@ class ClientCore:
         on_event: EventCallback | None,
         on_status: StatusCallback | None,
         timeout: float | None,
+        reconnect: float = RECONNECT_SECONDS,
     ) -> Steps:
-        """Until the job ends; returns its final job object (see ``Client.wait``)."""
+        """Until the job ends; returns its final job object (see ``Client.wait``). A daemon
+        that stops meanwhile resumes the job at its next start: it is waited for ``reconnect``
+        seconds, ``on_status`` told ``{"state": "reconnecting"}`` each second."""
         yield from self.subscribe_steps(job_id, 2.0)
         deadline = None if timeout is None else time.monotonic() + timeout
-        last_seq = 0
+        last_seq, lost_at, fraction = 0, None, 0.0
         try:
             while True:
                 if deadline is not None and time.monotonic() > deadline:
@@ -329,15 +334,50 @@ class ClientCore:
                         callback(_progress(content))
                     if kind not in TERMINAL_STATES:
                         continue
-                reply = yield from self.request_steps("status", {"job": job_id})
+                try:
+                    reply = yield from self.request_steps("status", {"job": job_id})
+                except DaemonUnavailable as gone:
+                    lost_at = lost_at or time.monotonic()
+                    if time.monotonic() - lost_at > reconnect:
+                        raise DaemonUnavailable(_away(job_id, gone, reconnect)) from None
+                    if on_status is not None:
+                        on_status({"job": job_id, "state": RECONNECTING, "fraction": fraction})
+                    yield Sleep(1.0)
+                    continue
+                if lost_at is not None:  # a daemon started again: its events anew
+                    lost_at, last_seq = None, 0
+                    yield from self._resubscribe_steps(job_id)
                 status = reply.content["job"]  # an end event, or silence: ask
                 if status["state"] in TERMINAL_STATES:
                     return status
+                fraction = float(status.get("fraction", fraction))
                 if on_status is not None:
                     on_status(status)
         except (Cancelled, KeyboardInterrupt):
+            if lost_at is not None:  # no daemon to cancel it: it resumes the job at its start
+                raise DaemonUnavailable(
+                    f"interrupted while the daemon was away: job {job_id} was not cancelled "
+                    f"and resumes at its next start (then: diffmusic cancel {job_id})"
+                ) from None
             yield from self.request_steps("cancel", {"job": job_id})
             raise
+
+    def _resubscribe_steps(self, job_id: str) -> Steps:
+        """A fresh event socket (a daemon started again may publish at a new address)."""
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None
+        self._subscribed.clear()
+        yield from self.subscribe_steps(job_id, 2.0)
+
+
+def _away(job_id: str, gone: DaemonUnavailable, waited: float) -> str:
+    """The one line of a wait that gave up on a daemon that stopped under its job."""
+    return (
+        f"the daemon stopped while job {job_id} was waited on and did not come back within "
+        f"{waited:g} s ({gone}); it resumes the job at its next start: then diffmusic fetch "
+        f"{job_id} -o OUT"
+    )
 
 
 def submit_message(

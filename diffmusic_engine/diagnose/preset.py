@@ -6,8 +6,9 @@ listed under ``_also_found`` (documentation, ignored when loading). Dropouts com
 the dropout rule is strict, while clicks listed beside a dropout may be its codec-smeared edges
 (a user trial: a declick preset left 1 s dropouts unfilled and re-estimated a trumpet's
 attacks). Clipping as slight as a few clicks' tops (under ``SLIGHT_CLIPPING`` of the time) comes
-after clicks, and a room is proposed for dereverb only where it reads longer than a
-production's own reverberation (``PRODUCED_RT60_S``).
+after clicks, a band limit only where super-resolution rebuilds it (under
+``HIGHEST_CUTOFF_HZ``), and a room is proposed for dereverb only where it reads longer than a
+production's own reverberation (``PRODUCED_RT60_S``), with a :func:`caution`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
 from diffmusic_engine.dsp.dereverb import reason_to_skip
+from diffmusic_engine.dsp.super_resolution import HIGHEST_CUTOFF_HZ
 from diffmusic_engine.room import RoomEstimate
 
 # Clipping this slight, with clicks found, is no master's clipping but their tops: 20 clicks of
@@ -51,8 +53,9 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         inpaint = {"task": "inpaint", "gaps": [[d["start"], d["end"]] for d in dropouts]}
     slight = declick and clipping and clipping["fraction"] < SLIGHT_CLIPPING
     found = [f for f in ((inpaint, declick, declip) if slight else (declip, inpaint, declick)) if f]
-    if (findings.get("bandwidth") or {}).get("cutoff_hz"):
-        found.append({"task": "super-resolution", "cutoff": findings["bandwidth"]["cutoff_hz"]})
+    cutoff = (findings.get("bandwidth") or {}).get("cutoff_hz")
+    if cutoff and cutoff < HIGHEST_CUTOFF_HZ:  # above it, super-resolution changes nothing
+        found.append({"task": "super-resolution", "cutoff": cutoff})
     if _room(findings) == "damage":
         found.append({"task": "dereverb", "rir": "blind"})
     if not found:
@@ -61,6 +64,18 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
     if len(found) > 1:
         preset["_also_found"] = [f["task"] for f in found[1:]]
     return preset
+
+
+def caution(preset: dict[str, Any], findings: dict[str, Any]) -> str | None:
+    """What to know before applying ``preset``: a long room may be the recording's own hall
+    (a user trial: an orchestra's 2.4 s hall, read as damage, came back at 8.6 dB SI-SDR to
+    the recording), which no blind reading tells from a room that spoils a take."""
+    if preset["task"] != "dereverb":
+        return None
+    return (
+        f"the preset removes a room read as {findings['reverb']['rt60_s']:.2f} s: if it is the "
+        "recording's own hall (an orchestra, a choir, an organ), it is part of the music"
+    )
 
 
 def no_preset_reason(findings: dict[str, Any]) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 import numpy as np
+import soundfile as sf
 from bridge_helpers import Daemon
 
+from bridge.client.core import RequestRejected
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import PhaseRetrieval
 
@@ -133,3 +137,54 @@ def _cancel_then_kill_9_then_restart(folder, clip) -> tuple[str, str, dict, dict
         return before, daemon.log.read_text()[len(before) :], status, capacity
     finally:
         daemon.stop()
+
+
+def test_a_waiting_submit_rides_out_a_daemon_restart(tmp_path, clip, cli_command):
+    """A daemon stopped under a job resumes it at its next start; the client waiting on it
+    (`submit -o`, what a REAPER action runs) waits for that start, says "reconnecting" in its
+    status file meanwhile, and writes the render (it had failed with "no connection file", and
+    the REAPER action forgot a job the daemon then finished)."""
+    daemon = Daemon(tmp_path)
+    source, out, state = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "status.json"
+    audio = np.ascontiguousarray(clip[:1])
+    sf.write(source, audio.T, RATE, subtype="FLOAT")
+    preset = tmp_path / "long.toml"
+    preset.write_text(
+        'task = "phase-retrieval"\nn_fft = 256\nhop = 64\n[options.dsp]\niterations = 3000\n'
+    )
+    try:
+        daemon.start()
+        submit = subprocess.Popen(
+            [*cli_command, "submit", str(source), "--preset", str(preset), "--job-id", "j",
+             "-o", str(out), "--status-file", str(state), "--connection-file",
+             str(daemon.connection), "--timeout", "1", "--quiet"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with daemon.client() as client:
+            deadline = time.monotonic() + 60
+            while _step(client, "j") < 3:  # running, far from done
+                assert time.monotonic() < deadline and submit.poll() is None
+                time.sleep(0.02)
+        daemon.stop()
+        deadline = time.monotonic() + 60
+        while json.loads(state.read_text())["state"] != "reconnecting":
+            assert time.monotonic() < deadline and submit.poll() is None
+            time.sleep(0.05)
+        daemon.start()
+        _, err = submit.communicate(timeout=120)
+        assert submit.returncode == 0, err
+        assert "note: the daemon stopped; job j resumes when it starts again" in err
+        assert json.loads(state.read_text())["state"] == "finished"
+        options = {"iterations": 3000}
+        uninterrupted = restore(audio, RATE, PhaseRetrieval(256, 64), options=options).audio
+        np.testing.assert_array_equal(sf.read(out, dtype="float32")[0], uninterrupted[0])
+    finally:
+        daemon.stop()
+
+
+def _step(client, job_id: str) -> int:
+    """The job's step, 0 before the daemon has it."""
+    try:
+        return int(client.status(job_id)["step"])
+    except RequestRejected:
+        return 0

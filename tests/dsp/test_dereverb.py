@@ -70,6 +70,14 @@ def test_blind_runs_wpe_in_a_long_room(hall, recorder):
     limit = result.details["limit_db"]
     assert 0 < result.details["removed_db"] <= limit + 0.2  # the STFT's overlap: not exact
     assert callback.fractions[-1] == 1.0
+    from bridge.notes import notes_of  # what it removed is said (a hall of its own goes too)
+
+    room = result.details["room"]
+    told = f"removed {result.details['removed_db']:.1f} dB of the reverberation of a room read "
+    assert [n["text"][: len(told)] for n in notes_of(result.details)][-1] == told  # SR: no mask
+    assert f"as {room['rt60_s']:.2f} s (confidence {room['confidence']:.2f})" in str(
+        notes_of(result.details)
+    )
     assert {p.stage for p in callback.reports} == {"room", "dereverb"}
     # one job's progress: the room estimate's share, then WPE's, never back towards 0
     assert callback.fractions == sorted(callback.fractions)

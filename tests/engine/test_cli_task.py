@@ -53,7 +53,9 @@ def test_an_option_flag_one_task_takes_names_it(tmp_path, capsys, cli_command):
     for sample, (start, end) in zip((5000, 12000), details["clicks"], strict=True):
         assert start <= sample / SR <= end
     # --seed is every task's: it names none, beside declick's flag or alone
-    assert run_cli(capsys, [*argv[:4], "--seed", "3", "--sensitivity", "0.8", "--quiet"]) == (0, [])
+    repaired = "note: repaired 2 click(s): "  # the one line said: what declick changed
+    code, err = run_cli(capsys, [*argv[:4], "--seed", "3", "--sensitivity", "0.8", "--quiet"])
+    assert code == 0 and len(err) == 1 and err[0].startswith(repaired)
     no_task = (1, ["error: no task: give --task or --preset"])
     assert run_cli(capsys, [*argv[:4], "--seed", "3"]) == no_task
     # a damage flag names the task first (the option tables are not read: they load every dsp
@@ -78,7 +80,8 @@ def test_a_presets_options_name_its_task_as_flags_do(tmp_path, capsys):
     declick.write_text('[options]\nbackend = "dsp"\nsensitivity = 0.8\n')
     seeded.write_text("[options]\nseed = 3\n")
     argv = ["restore", str(source), "-o", str(out), "--quiet", "--preset"]
-    assert run_cli(capsys, [*argv, str(declick)]) == (0, [])
+    code, err = run_cli(capsys, [*argv, str(declick)])
+    assert code == 0 and len(err) == 1 and err[0].startswith("note: repaired 2 click(s): ")
     removed, _ = sf.read(tmp_path / "out_removed.wav")
     assert np.argsort(np.abs(removed))[-2:].tolist() in ([5000, 12000], [12000, 5000])
     code, err = run_cli(capsys, [*argv, str(seeded)])
@@ -102,3 +105,14 @@ def test_an_option_names_a_task_only_where_one_task_alone_takes_it():
                      "momentum": "phase-retrieval", "masks": "separate", "order": None,
                      "n_fft": None, "iterations": None, "seed": None, "steps": None,
                      "init": None, "nothing": None}  # fmt: skip
+
+
+def test_a_note_about_many_clicks_names_the_first_five_and_counts_the_rest():
+    from bridge.notes import notes_of
+
+    clicks = [[0.1 * k, 0.1 * k + 0.001] for k in range(1, 8)]
+    (note,) = notes_of({"clicks": clicks})
+    assert note["text"].startswith(
+        "repaired 7 click(s): 0.1000-0.1010 s, 0.2000-0.2010 s, 0.3000-0.3010 s, "
+        "0.4000-0.4010 s, 0.5000-0.5010 s and 2 more; "
+    )

@@ -279,6 +279,24 @@ def test_a_clean_recordings_own_reverberation_becomes_no_preset():
     assert preset_from_findings({"reverb": longer})["task"] == "dereverb"
 
 
+def test_a_band_limit_super_resolution_leaves_alone_is_not_the_preset(tmp_path, capsys):
+    """A reverberant recording read a 17.2 kHz limit: the preset was super-resolution, which
+    leaves the input unchanged from HIGHEST_CUTOFF_HZ, and dereverb was only "also found". The
+    room is the preset now, and the CLI warns that it may be the recording's own hall."""
+    from diffmusic_engine.diagnose.preset import caution, preset_from_findings
+    from diffmusic_engine.dsp.super_resolution import HIGHEST_CUTOFF_HZ
+
+    bands = {str(f): 1.5 for f in (125, 250, 500, 1000, 2000, 4000)}
+    room = {"rt60_s": 1.5, "rt60_bands": bands, "drr_db": -3.0, "confidence": 0.8}
+    found = {"bandwidth": {"cutoff_hz": HIGHEST_CUTOFF_HZ + 200}, "reverb": room}
+    preset = preset_from_findings(found)
+    assert preset["task"] == "dereverb" and "_also_found" not in preset
+    assert "a room read as 1.50 s" in caution(preset, found)
+    lower = {**found, "bandwidth": {"cutoff_hz": HIGHEST_CUTOFF_HZ - 200}}
+    assert preset_from_findings(lower)["task"] == "super-resolution"
+    assert caution(preset_from_findings(lower), lower) is None
+
+
 def test_diagnose_reports_no_clicks_in_clean_drums_that_declick_would_mark():
     """1.5 s of a shipped clean backing stem (real drums): declick at its default sensitivity
     marks two drum attacks as clicks, the diagnosis (a stricter threshold) reports none."""
