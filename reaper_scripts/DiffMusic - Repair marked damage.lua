@@ -7,6 +7,8 @@
 --   as "DiffMusic - Find damage in selected items" adds them, or drawn by hand) that overlap the
 --   selected items: each kind of damage on an item becomes one job with its task (inpaint,
 --   declick, declip) and one new take, identical to the original outside the repaired stretch.
+--   Dropouts and clicks are repaired where they are marked and nowhere else (a region deleted
+--   as a false find stays as it was); clipping is repaired wherever the stretch sent holds it.
 --   A region found in an item repairs only that item (until it is moved); one drawn by hand
 --   repairs every selected item it overlaps.
 --   Part of DiffMusic Bridge; see reaper_scripts/README.md.
@@ -39,7 +41,7 @@ local function spec_for(info, s)
       specs[#specs + 1] = {
         task = damage.task, label = damage.label, kind = "take", first = c0, frames = c1 - c0,
         splice = c0 > 0 or c1 < info.frames,
-        flags = damage.task == "inpaint" and dm.gap_arguments(info, gaps, c0) or {},
+        flags = damage.flag and dm.span_arguments(info, damage.flag, gaps, c0) or {},
       }
     end
   end

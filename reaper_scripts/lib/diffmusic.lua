@@ -48,7 +48,7 @@ local M = {
   wav_header = wav.header, wav_info = wav.info, exporter = wav.exporter, splice_wav = wav.splice,
   describe_item = selection.describe, selected_items = selection.selected,
   is_impulse_response = selection.is_impulse_response, diagnosis = diagnosis,
-  frames_of = selection.frames_of, window = selection.window, gap_arguments = selection.gap_arguments,
+  frames_of = selection.frames_of, window = selection.window, span_arguments = selection.span_arguments,
   pending_jobs = job_store.pending_jobs, unregister_job = job_store.unregister_job,
   new_job = job_store.new_job,
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,

@@ -178,13 +178,15 @@ def test_repair_sends_each_kind_with_its_task(tmp_path: Path) -> None:
     c0, c1 = round(0.75 * SR), round(1.76 * SR)
     assert np.array_equal(sent, audio[:, c0:c1])
     assert "'--gap' '0.250000:0.270000' '--gap' '0.750000:0.760000'" in command
-    # clicks and clipping: their stretch with 0.5 s around it, no gap
+    # clicks and clipping: their stretch with 0.5 s around it, no gap; the click given
     for task, (a, b) in {"declick": (2.0, 2.001), "declip": (3.0, 3.2)}.items():
         job, command = jobs[task]
         sent, _ = read_wav(job / "input.wav")
         first, stop = round((a - 0.5) * SR), min(round((b + 0.5) * SR), 4 * SR)
         assert np.array_equal(sent, audio[:, first:stop]), task
         assert "--gap" not in command
+        click = f"'--click' '0.500000:{0.5 + round(0.001 * SR) / SR:.6f}'"  # whole frames
+        assert (click in command) == (task == "declick")
         assert (job / "item.wav").exists()  # the whole item, to splice the repair into
 
 
@@ -233,6 +235,10 @@ def test_repair_marked_click_runs_the_real_declick(tmp_path: Path, daemon: dict)
     damaged = clean.astype(np.float32)
     a, b = int(1.0 * SR), int(1.0 * SR) + 44  # a 1 ms burst
     damaged[:, a:b] += np.random.default_rng(0).uniform(-0.6, 0.6, b - a).astype(np.float32)
+    # and one whose region the user deleted (a false find, say): it stays as it was (the
+    # stretch sent had been searched again, and every click in it repaired)
+    c, d = int(1.3 * SR), int(1.3 * SR) + 44
+    damaged[:, c:d] += np.random.default_rng(2).uniform(-0.6, 0.6, d - c).astype(np.float32)
     source = write_wav(tmp_path / "a.wav", damaged, SR)
     report = run_scripts(
         tmp_path,
@@ -245,9 +251,9 @@ def test_repair_marked_click_runs_the_real_declick(tmp_path: Path, daemon: dict)
     takes = report["tracks"][0]["items"][0]["takes"]
     assert len(takes) == 2 and takes[1]["name"].endswith("(DiffMusic declick)")
     restored, _ = read_wav(takes[1]["file"])
-    # outside the stretch sent (the click +- 0.5 s) the take is the original, bit for bit
+    # outside the click marked the take is the original, bit for bit
     keep = np.ones(restored.shape[1], dtype=bool)
-    keep[a - SR // 2 : b + SR // 2] = False
+    keep[a:b] = False
     assert np.array_equal(restored[:, keep], damaged[:, keep])
     # inside it, the daemon's render of that stretch, spliced at the place it came from
     job = Path(takes[1]["file"]).parent

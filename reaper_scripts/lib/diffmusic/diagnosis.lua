@@ -15,11 +15,13 @@ local system = use("system")
 local M = {}
 
 -- Damage the repair assistant marks, in report order: the report's key, the name its regions
--- get ("DiffMusic: <name>"), and the task that repairs it with the seconds sent around it
--- (`context` nil: the dropout context setting).
+-- get ("DiffMusic: <name>"), the task that repairs it with the seconds sent around it
+-- (`context` nil: the dropout context setting), and the flag that gives the task each region
+-- (`flag` nil: the task finds the damage in what is sent; clipping is read exactly).
 M.DAMAGE = {
-  { key = "dropouts", name = "dropout", task = "inpaint", label = "dropout restore" },
-  { key = "clicks", name = "click", task = "declick", label = "declick", context = 0.5 },
+  { key = "dropouts", name = "dropout", task = "inpaint", label = "dropout restore", flag = "--gap" },
+  { key = "clicks", name = "click", task = "declick", label = "declick", context = 0.5,
+    flag = "--click" },
   { key = "clipping", name = "clipping", task = "declip", label = "declip", context = 0.5 },
 }
 M.REGION_PREFIX = "DiffMusic: "

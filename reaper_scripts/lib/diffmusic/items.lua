@@ -82,11 +82,12 @@ function M.window(info, a, b, seconds)
   return math.max(0, a - context), math.min(info.frames, b + context)
 end
 
--- `--gap START:END` arguments for gaps { {a, b}, ... } (item frames), relative to frame c0.
-function M.gap_arguments(info, gaps, c0)
+-- `FLAG START:END` arguments (`--gap`, `--click`) for spans { {a, b}, ... } (item frames),
+-- relative to frame c0.
+function M.span_arguments(info, flag, spans, c0)
   local args = {}
-  for _, g in ipairs(gaps) do
-    args[#args + 1] = "--gap"
+  for _, g in ipairs(spans) do
+    args[#args + 1] = flag
     args[#args + 1] = string.format("%.6f:%.6f", (g[1] - c0) / info.rate, (g[2] - c0) / info.rate)
   end
   return args
