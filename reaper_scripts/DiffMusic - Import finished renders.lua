@@ -32,8 +32,10 @@ for _, job in ipairs(dm.pending_jobs()) do
   end
 end
 
-local placed, place_problems, left, told = dm.place_jobs(ready, "DiffMusic: import finished renders")
+local placed, place_problems, left, told, alerts = dm.place_jobs(ready,
+  "DiffMusic: import finished renders")
 for _, p in ipairs(place_problems) do problems[#problems + 1] = p end
+for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, not only logged
 for _, line in ipairs(left) do dm.log(line) end
 for _, line in ipairs(told) do dm.log(line) end
 if #problems > 0 then

@@ -163,15 +163,22 @@ def test_take_with_start_offset_and_playrate_stays_sample_aligned(e2e: dict) -> 
 @pytest.mark.slow
 def test_restore_dropout_shows_the_engine_s_notes_under_each_item(e2e: dict) -> None:
     """The status file's notes reach the user: each job's under its item label in the
-    summary, a warning marked; one take per item, the kept channel as it was."""
+    summary; one take per item, the kept channel as it was. A warning (music replaced where a
+    dropout was expected: a clean item selected beside dropped ones) is shown in a message, and
+    that item's new take is added but not made active (it had been, said in the console)."""
     report, c, _ = e2e["notes"]
-    assert_one_undo_point(report, "DiffMusic: restore dropout")
+    assert report["errors"] == [] and report["undo_points"] == ["DiffMusic: restore dropout"]
     said = "DiffMusic: '{}' (DiffMusic dropout restore):\n  {}"
     assert said.format("left", f"note: {c['lines']['left']}\n") in report["console"]
     assert said.format("both", f"note: {c['lines']['both']}\n") in report["console"]
-    assert said.format("music", "warning: gap 2.6000-2.8000 s held audio") in report["console"]
+    message = report["messages"][0]["message"]
+    assert len(report["messages"]) == 1 and message.startswith("Restore dropout: 3 of 3 done.")
+    assert "'music' (DiffMusic dropout restore): added as a take that is not active" in message
+    assert "warning: gap 2.6000-2.8000 s held audio" in message
     restored, _ = read_wav(only_new_take(report)["file"])
     assert np.array_equal(restored[1], c["left_only"][1])  # the right channel, kept
+    music = report["tracks"][2]["items"][0]["takes"]
+    assert len(music) == 2 and music[0]["active"] and not music[1]["active"]
 
 
 @pytest.mark.slow

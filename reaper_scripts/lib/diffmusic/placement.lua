@@ -76,6 +76,16 @@ local function set_take(take, path, name, job, shift)
   build_peaks(source)
 end
 
+-- Whether the engine warned of a job's render (music replaced where a dropout was expected):
+-- its take is added but not made active, and the warning is shown (a user trial: a clean item
+-- selected beside a dropped one had its music replaced by another passage, said in the console).
+local function warned(job)
+  for _, note in ipairs(type(job.notes) == "table" and job.notes or {}) do
+    if type(note) == "table" and note.level == "warning" then return true end
+  end
+  return false
+end
+
 -- Place one finished job (inside the caller's undo block); nil or a problem, and true when the
 -- job is to be forgotten (its item is gone from the saved project it came from).
 local function place_one(job, created_tracks)
@@ -125,7 +135,7 @@ local function place_one(job, created_tracks)
   if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
   set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job, shift)
-  reaper.SetActiveTake(take)
+  if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)
   return nil
 end
@@ -167,8 +177,10 @@ end
 
 -- Place finished jobs in one undo block; returns the number placed, a list of problems, a
 -- line for each job left as it is (its render is its audio unchanged: no take, the line says
--- why and gives the engine's notes; or its item is in another project) and the engine's notes
--- of each job placed, under its item label. Jobs already placed (no longer pending) are skipped.
+-- why and gives the engine's notes; or its item is in another project), the engine's notes
+-- of each job placed, under its item label, and those of the jobs with a warning (their takes
+-- added, not made active: to be shown, not only logged). Jobs already placed (no longer
+-- pending) are skipped.
 function M.place_jobs(jobs, undo_name)
   local ready, left, told = {}, {}, {}
   for _, job in ipairs(jobs) do
@@ -187,8 +199,8 @@ function M.place_jobs(jobs, undo_name)
       end
     end
   end
-  if #ready == 0 then return 0, {}, left, told end
-  local placed, problems, created_tracks = 0, {}, {}
+  if #ready == 0 then return 0, {}, left, told, {} end
+  local placed, problems, created_tracks, alerts = 0, {}, {}, {}
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
   for _, job in ipairs(ready) do
@@ -199,7 +211,10 @@ function M.place_jobs(jobs, undo_name)
     else
       placed = placed + 1
       job_store.unregister_job(job.id)
-      if type(job.notes) == "table" and #job.notes > 0 then
+      if warned(job) and job.kind == "take" then
+        alerts[#alerts + 1] = with_notes(string.format("'%s' (DiffMusic %s): added as a take "
+          .. "that is not active; listen before switching to it:", job.item_label, job.label), job)
+      elseif type(job.notes) == "table" and #job.notes > 0 then
         told[#told + 1] = with_notes(string.format("'%s' (DiffMusic %s):", job.item_label,
           job.label), job)
       end
@@ -209,7 +224,7 @@ function M.place_jobs(jobs, undo_name)
   reaper.TrackList_AdjustWindows(false)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(undo_name, -1)
-  return placed, problems, left, told
+  return placed, problems, left, told, alerts
 end
 
 return M

@@ -109,7 +109,7 @@ function M.watch(jobs, s, title, undo_name, readings)
       system.log("cancelled; nothing was changed.")
       return
     end
-    local placed, problems, left, told = placement.place_jobs(jobs, undo_name)
+    local placed, problems, left, told, alerts = placement.place_jobs(jobs, undo_name)
     for _, job in ipairs(jobs) do
       if job.state ~= "finished" then
         job_store.unregister_job(job.id)
@@ -120,6 +120,7 @@ function M.watch(jobs, s, title, undo_name, readings)
     for _, line in ipairs(findings(jobs)) do system.log(line) end
     for _, line in ipairs(left) do system.log(line) end
     for _, line in ipairs(told) do system.log(line) end
+    for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, not only logged
     if #problems > 0 then
       system.message(string.format("%s: %d of %d done.\n\n%s", title, placed + #left, #jobs,
         table.concat(problems, "\n")))
