@@ -110,11 +110,11 @@ def check_limits(
             "too-large", f"{what}: {audio.shape[0]} channels, at most {limits.max_channels}"
         )
     duration = audio.shape[1] / rate
-    if duration > (max_duration or limits.max_duration):
-        raise ProtocolError(
-            "too-large",
-            f"{what}: {duration:.1f} s, at most {max_duration or limits.max_duration:g} s",
-        )
+    if duration > (limit := max_duration or limits.max_duration):
+        remedy = "trim it" if max_duration else (
+            "send it in parts (split the file or item), or serve with a higher --max-duration S"
+        )  # fmt: skip
+        raise ProtocolError("too-large", f"{what}: {duration:.1f} s, at most {limit:g} s: {remedy}")
 
 
 def _damage(data: Any, audio: np.ndarray, rate: int, buffers: dict) -> Damage:

@@ -101,6 +101,8 @@ def test_restore_dropout_places_a_sample_aligned_take(e2e: dict) -> None:
     c0, c1 = first - SR // 2, stop + SR // 2
     assert rate == SR and np.array_equal(sent, c["damaged"][:, c0:c1])
     assert "'--gap' '0.500000:0.520000'" in (job / "submit.sh").read_text()
+    # the take plays the item with the render spliced in; the copy read to make it is spent
+    assert Path(take["file"]).name == "item-restored.wav" and not (job / "item.wav").exists()
 
     # The new take: the whole item, identical to the original away from the gap, filled inside.
     restored, rate = read_wav(take["file"])

@@ -71,6 +71,7 @@ def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
     assert [name for *_, name in got] == [f"DiffMusic: {name}" for *_, name in want]
     np.testing.assert_allclose([g[:2] for g in got], [w[:2] for w in want], atol=1e-9)
     assert "'kit': 5 damage region(s) marked" in report["console"]
+    assert "Find damage: 1 item(s) read." in report["console"]  # no render placed
     # each region belongs to the item it was found in (the project's ExtState, by region index)
     item = report["tracks"][0]["items"][0]["guid"]
     owners = report["proj_extstate"]["DiffMusic"]

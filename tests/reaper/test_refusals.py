@@ -97,3 +97,19 @@ def test_no_selected_item_changes_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert_unchanged(report)
     assert "Select one or more audio items" in report["messages"][0]["message"]
+
+
+@pytest.mark.parametrize("folder", ["~/dm jobs", "jobs"])
+def test_a_job_folder_that_is_no_full_path_is_refused(tmp_path: Path, folder: str) -> None:
+    """'~/dm jobs' made a folder named '~' in REAPER's working folder, and the take's source
+    path was relative: lost once the project opens from elsewhere."""
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=5), SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script("Rebuild phase of selected items")}],
+        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "job_folder": folder},
+    )
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert f"job folder '{folder}': give a full path" in message["message"]

@@ -137,6 +137,9 @@ local function place_one(job, created_tracks)
   set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job, shift)
   if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)
+  -- the whole item as it played, read to splice the render into: spent (the size of the item
+  -- again: 212 MB for 10 stereo minutes, in every job's folder)
+  if job.full then os.remove(job.full) end
   return nil
 end
 

@@ -57,6 +57,13 @@ function M.check(s)
   if not sources or sources < 2 or sources > 8 then
     return "sources '" .. s.sources .. "': expected a whole number from 2 to 8"
   end
+  -- a relative folder (or ~, which no shell expands here) lands in REAPER's working folder, and
+  -- the takes made from it would be lost when the project opens from elsewhere
+  local folder = s.job_folder
+  local full = folder:match("^/") or folder:match("^%a:[/\\]") or folder:match("^\\\\")
+  if folder ~= "" and not full then
+    return "job folder '" .. folder .. "': give a full path (empty: the project's media folder)"
+  end
   return nil
 end
 

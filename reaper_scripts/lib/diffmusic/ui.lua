@@ -125,7 +125,8 @@ function M.watch(jobs, s, title, undo_name, readings)
       system.message(string.format("%s: %d of %d done.\n\n%s", title, placed + #left, #jobs,
         table.concat(problems, "\n")))
     else
-      system.log(string.format("%s: %d render(s) placed.", title, placed))
+      local what = jobs[1] and jobs[1].kind == "markers" and "item(s) read" or "render(s) placed"
+      system.log(string.format("%s: %d %s.", title, placed, what))
     end
   end
   local function read(job)
