@@ -25,7 +25,7 @@ for _, job in ipairs(dm.pending_jobs()) do
     elseif job.state == "failed" or job.state == "cancelled" then
       dm.unregister_job(job.id)
       problems[#problems + 1] = string.format("'%s' (%s): %s", job.item_label, job.label,
-        job.state == "cancelled" and "cancelled" or (job.error or "failed"))
+        job.state == "cancelled" and "cancelled" or dm.for_project(job.error or "failed", job))
     else
       running = running + 1
     end

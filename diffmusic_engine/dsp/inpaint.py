@@ -37,6 +37,7 @@ from scipy.signal import lfilter, lfiltic
 
 from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Inpaint, gap_samples
+from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.dsp import pattern
 from diffmusic_engine.dsp.ar import COARSE_FLOOR_DB, NOISE_FLOOR_DB, burg
 from diffmusic_engine.dsp.options import Option, parse_options
@@ -98,9 +99,9 @@ class Region:
     gap_stop: int
 
     def describe(self, sample_rate: int) -> str:
-        """``the gap at 1.000 s (0.500 s long)``: the user's gap, not the crossfades."""
-        start, length = self.gap_first / sample_rate, (self.gap_stop - self.gap_first) / sample_rate
-        return f"the gap at {start:.3f} s ({length:.3f} s long)"
+        """``the gap 1.0000-1.5000 s``: the user's gap, not the crossfades (the notes' one form
+        of a span, which the REAPER actions give in the project's time)."""
+        return f"the gap {seconds_text(self.gap_first / sample_rate, self.gap_stop / sample_rate)}"
 
 
 def regions(damage: Inpaint, sample_rate: int, n_samples: int) -> list[Region]:

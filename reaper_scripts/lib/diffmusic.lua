@@ -53,7 +53,7 @@ local M = {
   new_job = job_store.new_job,
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
   client_command = runner.client_command, last_line = system.last_line,
-  place_jobs = placement.place_jobs, watch = ui.watch,
+  place_jobs = placement.place_jobs, for_project = placement.for_project, watch = ui.watch,
 }
 
 

@@ -130,3 +130,27 @@ def test_default_context_is_the_engines_search_context() -> None:
     settings_lua = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic/settings.lua"
     settings = lua54.LuaRuntime().execute(settings_lua.read_text())
     assert float(settings.DEFAULTS.context) == SEARCH_CONTEXT_S == DEFAULTS["context_seconds"]
+
+
+@pytest.mark.slow
+def test_too_little_context_is_said_in_the_projects_time_and_words(
+    tmp_path: Path, daemon: dict
+) -> None:
+    """With 0.1 s of context the engine finds no passage to fill a 1 s gap from. Its line had
+    given the gap's time in the file sent (0.100 s) and the remedy on the command line ("send
+    more of the song"): now the gap in the project's time and the setting that sends more."""
+    _, _, source, _ = riff_item(tmp_path, seed=13, repeats=4)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Riff", "items": [take_item(source, POSITION, PERIOD * 4)]}],
+        [{"script": script("Restore dropout in time selection")}],
+        extstate={**daemon, "context": "0.1"},
+        time_selection=(POSITION + GAP[0], POSITION + GAP[1]),
+        max_seconds=120,
+        sleep=0.01,
+    )
+    assert report["undo_points"] == []
+    (message,) = report["messages"]
+    at = f"the gap {POSITION + GAP[0]:.4f}-{POSITION + GAP[1]:.4f} s has no other passage"
+    assert at in message["message"], message
+    assert "(in REAPER: raise the dropout context in 'DiffMusic - Settings'" in message["message"]

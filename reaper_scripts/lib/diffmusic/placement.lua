@@ -165,6 +165,26 @@ local function in_project_time(text, job)
   end))
 end
 
+-- What the engine's lines advise on the command line, and where a REAPER user does it.
+local IN_REAPER = {
+  { "send more of the song", "raise the dropout context in 'DiffMusic - Settings', or set it to item" },
+  { "--cutoff HZ", "give cutoff = HZ in a preset file named in 'DiffMusic - Settings'" },
+  { "--click START:END", "mark them as 'DiffMusic: click' regions, then 'DiffMusic - Repair "
+    .. "marked damage'" },
+  { "--model ID_OR_PATH", "set the model in 'DiffMusic - Settings'" },
+}
+
+-- One of the engine's lines (a note, why a render is unchanged, why a job failed) for the user
+-- of the project `job` came from: its times in the project's time, and where the command-line
+-- advice it gives is found in REAPER.
+function M.for_project(text, job)
+  text = in_project_time(text, job)
+  for _, hint in ipairs(IN_REAPER) do
+    if text:find(hint[1], 1, true) then text = text .. " (in REAPER: " .. hint[2] .. ")" end
+  end
+  return text
+end
+
 -- `head` with the engine's notes of `job` under it (the status file's `notes`: a gap extended to
 -- a dropout's edges, a channel kept, music replaced), one indented line each, warnings marked.
 local function with_notes(head, job)
@@ -172,7 +192,7 @@ local function with_notes(head, job)
   for _, note in ipairs(type(job.notes) == "table" and job.notes or {}) do
     if type(note) == "table" and type(note.text) == "string" then
       local level = note.level == "warning" and "  warning: " or "  note: "
-      lines[#lines + 1] = level .. in_project_time(note.text, job)
+      lines[#lines + 1] = level .. M.for_project(note.text, job)
     end
   end
   return table.concat(lines, "\n")
@@ -195,7 +215,7 @@ function M.place_jobs(jobs, undo_name)
         left[#left + 1] = other_project
       elseif job.unchanged then
         left[#left + 1] = with_notes(string.format("'%s': left as it is (%s)", job.item_label,
-          job.unchanged), job)
+          M.for_project(job.unchanged, job)), job)
         job_store.unregister_job(job.id)
       else
         ready[#ready + 1] = job

@@ -113,8 +113,8 @@ function M.watch(jobs, s, title, undo_name, readings)
     for _, job in ipairs(jobs) do
       if job.state ~= "finished" then
         job_store.unregister_job(job.id)
-        problems[#problems + 1] = string.format("'%s': %s", job.item_label,
-          job.state == "cancelled" and "cancelled" or (job.error or "failed"))
+        problems[#problems + 1] = string.format("'%s': %s", job.item_label, job.state
+          == "cancelled" and "cancelled" or placement.for_project(job.error or "failed", job))
       end
     end
     for _, line in ipairs(findings(jobs)) do system.log(line) end
