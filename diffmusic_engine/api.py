@@ -55,8 +55,10 @@ __all__ = ["BACKENDS", "Restoration", "degrade", "get_backend", "restore"]
 # Why resolve_damage found nothing to restore (Restoration.unchanged), per task.
 NOTHING_FOUND = {
     "super-resolution": (
-        "no band limit found (the recording uses its whole band, or fades out by nature as a "
-        "dark instrument does): nothing extended; give --cutoff HZ to extend it from there"
+        "no band limit found (no wall in the spectrum, where a codec or a resampler cuts it: "
+        "the recording uses its whole band, fades out by nature as a dark instrument does, or "
+        "was low-passed by a gentle filter, which is not told from that): nothing extended; "
+        "give --cutoff HZ to extend it from there"
     ),
     "declip": (
         f"no clipping found (no channel holds a run of {MIN_RUN} samples at its peak; clipping "

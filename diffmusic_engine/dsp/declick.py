@@ -167,8 +167,8 @@ def _why_unchanged(found: int, crackle: bool, sensitivity: float) -> str:
         )
     return (
         f"{found} click-like span(s) found, none standing out from the music's own prediction "
-        "error (transients, not clicks): nothing changed; give clicks with --click START:END "
-        "to repair them anyway"
+        "error (its transients, or clicks no louder than they are, as in dense music): nothing "
+        "changed; give clicks with --click START:END to repair them anyway"
     )
 
 
