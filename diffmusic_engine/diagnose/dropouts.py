@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose import short_fades
+from diffmusic_engine.diagnose import flanks, short_fades
 from diffmusic_engine.diagnose.spans import as_findings, overlapping_joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
@@ -120,8 +120,8 @@ class DropoutScanner:
     when the frame on each side is JUMP_DB above them; such a run is decided once the frame
     after it has been read, or at :meth:`finish`. Runs longer than ``max_length`` (``None``: no
     limit) are not reported as dropouts; they are kept in :attr:`longer` for the caller to say
-    that it left them alone. :meth:`widen` takes the smeared edges beside them in;
-    :meth:`sift` does that and keeps the pauses between songs apart in :attr:`pauses`.
+    that it left them alone. :meth:`widen` takes the smeared edges beside them in; :meth:`sift`
+    does that, keeps the pauses between songs apart in :attr:`pauses`, and drops rests.
     """
 
     def __init__(
@@ -304,13 +304,13 @@ class DropoutScanner:
     def sift(self, audio: np.ndarray, runs: tuple | list, position: int = 0) -> list:
         """The dropouts among ``runs`` (as for :meth:`widen`), widened; the runs that the music
         fades into or out of go to :attr:`pauses` instead, in recording samples (``audio``
-        starts at sample ``position`` of the recording)."""
-        dropouts = []
+        starts at sample ``position`` of the recording); a rest between clicks is neither."""
+        dropouts, frame, quiet = [], self.edge_frame, self.quiet
         for first, stop in self.widen(audio, runs):
             before, after = audio[:, :first][:, ::-1], audio[:, stop:]
             if self.edge_frame and _pause(self._edge(before), self._edge(after)):
                 self.pauses.append((first + position, stop + position))
-            else:
+            elif not (frame and flanks.rest(audio, first, stop, frame, quiet)):
                 dropouts.append((first, stop))
         return dropouts
 

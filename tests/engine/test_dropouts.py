@@ -130,6 +130,31 @@ def test_quiet_real_music_has_no_dropouts() -> None:
         assert len(DropoutScanner(88, silence=QUIET).scan(dithered, 0)) > 10  # quiet runs
 
 
+def test_a_rest_between_two_clicks_is_no_dropout(backing, damaged) -> None:
+    """A real take faded to a -88 dBFS rest (16-bit, dithered) for 2 s, with a click at 0.5 s
+    and at 1.4 s into the rest: the clicks were the run's abrupt edges, and the rest between
+    them a "dropout" (a user trial's trumpet: an inpaint preset over its rest). Past each click
+    the rest goes on: none is found. The dithered cuts in the same take are found as before."""
+    audio, rate = backing
+    fade = np.linspace(1, 0, rate // 2, dtype=np.float32) ** 2  # into the rest and out of it
+    take = np.concatenate(
+        [audio[:, :rate], np.zeros((2, 2 * rate), np.float32), audio[:, rate : 2 * rate]], axis=1
+    )
+    take[:, rate // 2 : rate] *= fade
+    take[:, 3 * rate : 3 * rate + rate // 2] *= fade[::-1]
+    rest = slice(rate, 3 * rate)
+    take[:, rest] = np.random.default_rng(4).normal(0, 4e-5, (2, 2 * rate))  # -88 dBFS
+    for at in (1.5, 2.4):
+        take[:, round(at * rate) : round(at * rate) + 44] += 0.3  # a 1 ms click
+    take = fixed_point(take, 16, "tpdf")
+    assert dropouts.find(take, rate) == []
+    old = DropoutScanner.at_rate(rate)  # the rule without the check: the run between the clicks
+    between = [(a, b) for a, b in old.scan(take, 0) + old.finish() if a > 1.5 * rate]
+    assert len(between) == 1 and between[0][1] <= round(2.4 * rate)
+    stored = fixed_point(damaged, 16, "tpdf", seed=16)
+    assert dropouts.find(stored, rate) == [(a / rate, b / rate) for a, b in CUTS]
+
+
 def test_restore_gap_auto_fills_what_diagnose_finds(backing, damaged) -> None:
     audio, rate = backing
     found = dropouts.find(damaged, rate)
