@@ -225,11 +225,12 @@ def test_transients_of_clean_real_music_are_found_but_not_repaired():
 
 @pytest.mark.parametrize("peak_db", [-70.0, -80.0])
 def test_clicks_in_a_passage_quiet_enough_to_read_as_dropouts_are_still_clicks(peak_db):
-    """Music played 70-80 dB down with 13 clicks of 1 ms at -40 dB: the dropout rule reads the
-    quiet stretches between clicks as dropouts, and a guard that took every span by a dropout
-    for its edge left 3-4 of the 13. A dropout's edge has music beyond it; these are quiet on
-    both sides, and all 13 are found."""
-    from diffmusic_engine.diagnose.dropouts import find_dropouts
+    """Music played 70-80 dB down with 13 clicks of 1 ms at -40 dB: the dropout rule's edges
+    read the quiet stretches between clicks as dropouts, and a guard that took every span by a
+    dropout for its edge left 3-4 of the 13. A dropout's edge has music beyond it; these are
+    quiet on both sides: all 13 are found, and the rule keeps none as a dropout (a rest between
+    clicks, diagnose.flanks)."""
+    from diffmusic_engine.diagnose.dropouts import DropoutScanner, find_dropouts
     from diffmusic_engine.synth import music_excerpt
 
     rate = 44100
@@ -239,7 +240,9 @@ def test_clicks_in_a_passage_quiet_enough_to_read_as_dropouts_are_still_clicks(p
     noise = np.random.default_rng(1).standard_normal((13, 2, 44)).astype(np.float32)
     for first, burst in zip(starts, noise, strict=True):
         audio[:, first : first + 44] += 0.01 * burst
-    assert find_dropouts(audio, rate)[0]  # the rule's reading of this passage
+    scanner = DropoutScanner.at_rate(rate)
+    assert scanner.scan(audio, 0) + scanner.finish()  # the edges' reading of this passage
+    assert find_dropouts(audio, rate)[0] == []  # rests between clicks
     spans = detect_clicks(audio, rate)
     tol = round(0.0015 * rate)
     assert all(any(a <= s + tol and b >= s + 44 - tol for a, b in spans) for s in starts)
