@@ -21,7 +21,8 @@ from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.diagnose.spans import seconds_text
-from diffmusic_engine.errors import DamageError, OutputError
+from diffmusic_engine.errors import Cancelled, DamageError, OutputError
+from diffmusic_engine.progress import Progress, ProgressCallback
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--spectrogram", type=Path, metavar="PNG",
         help="also draw the file (a log-frequency spectrogram) with what was found dashed",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stop-file", type=Path, metavar="PATH",
+        help="stop (exit 130) once PATH exists: a cancel for callers without signals (REAPER)",
     )  # fmt: skip
     add_output_arguments(parser)
     parser.set_defaults(func=run)
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"{args.preset_out}: given as both --preset-out and --spectrogram")
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
-        findings = diagnose(audio, info.sample_rate, callback=callback)
+        findings = diagnose(audio, info.sample_rate, callback=_stoppable(callback, args.stop_file))
     if args.json:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
@@ -75,6 +80,20 @@ def run(args: argparse.Namespace) -> int:
         if line := caution(preset, findings):
             print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def _stoppable(callback: ProgressCallback, stop_file: Path | None) -> ProgressCallback:
+    """``callback``, raising :class:`Cancelled` at a report once ``stop_file`` exists (each
+    detector reports before and after its work)."""
+    if stop_file is None:
+        return callback
+
+    def checked(progress: Progress) -> None:
+        if stop_file.exists():
+            raise Cancelled(f"stopped: {stop_file} exists")
+        callback(progress)
+
+    return checked
 
 
 def _quiet(args: argparse.Namespace) -> argparse.Namespace:

@@ -129,6 +129,17 @@ def test_cli_json_is_one_object(music, tmp_path, capsys):
     assert set(found) == {"event", *DETECTORS}
 
 
+def test_cli_stops_once_its_stop_file_exists(music, tmp_path, capsys):
+    """How a REAPER action cancels the diagnosis it started (no signals in its Lua)."""
+    path, stop = tmp_path / "take.wav", tmp_path / "diagnose.stop"
+    sf.write(path, music.T, SR, subtype="FLOAT")
+    argv = ["diagnose", str(path), "--json", "--stop-file", str(stop)]
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["event"] == "diagnosis"
+    stop.write_text("cancelled\n")
+    assert main(argv) == 130
+    assert capsys.readouterr().out.splitlines() == ['{"event": "error", "message": "cancelled"}']
+
+
 def test_cli_table_and_errors(music, tmp_path, capsys):
     path = tmp_path / "take.wav"
     sf.write(path, music.T, SR, subtype="PCM_16")

@@ -5,7 +5,7 @@ The real ``diagnose`` (wt/rooms) reports reverb, band limit and dropouts; clicks
 tests point the ``cli`` setting at a wrapper around this script, which checks the call exactly
 as the real command takes it and prints the report it was given (docs/protocol.md's contract):
 
-    python diagnose_stand_in.py --report REPORT.json diagnose FILE --json
+    python diagnose_stand_in.py --report REPORT.json diagnose FILE --json --stop-file PATH
 
 Anything else (another command, a missing or unreadable FILE, no --json) is an error line and
 exit 2, so a script that calls it wrongly fails the test.
@@ -21,7 +21,8 @@ import soundfile as sf
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 5 or argv[0] != "--report" or argv[2] != "diagnose" or argv[4] != "--json":
+    if (len(argv) != 7 or argv[0] != "--report" or argv[2] != "diagnose" or argv[4] != "--json"
+            or argv[5] != "--stop-file"):  # fmt: skip
         print(json.dumps({"event": "error", "message": f"stand-in: unexpected call {argv}"}))
         return 2
     audio = Path(argv[3])

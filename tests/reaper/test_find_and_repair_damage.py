@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +265,31 @@ def test_repair_marked_click_runs_the_real_declick(tmp_path: Path, daemon: dict)
     # and the burst is gone: the click's error against the clean tones falls 20 dB or more
     before = np.sum((damaged - clean)[:, a:b] ** 2)
     assert np.sum((restored - clean)[:, a:b] ** 2) < 0.01 * before
+
+
+def test_a_cancelled_find_stops_its_diagnosis(tmp_path: Path) -> None:
+    """Esc while the diagnosis runs: it had gone on running on the CPU after the action said
+    "cancelled". The action writes the stop file the command watches (`diagnose --stop-file`),
+    and a diagnosis that waits for it ends."""
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=1), SR)
+    cli = write_script(
+        tmp_path / "diffmusic-stand-in",
+        '#!/bin/sh\n[ "$1" = diagnose ] && [ "$4" = --stop-file ] || exit 2\n'
+        'while [ ! -f "$5" ]; do sleep 0.02; done\n'
+        'echo \'{"event": "error", "message": "cancelled"}\'; exit 130\n',
+    )
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script(FIND)}],
+        extstate={"cli": cli},
+        gfx_keys={3: 27},  # Esc once the audio is read and the diagnosis started
+    )
+    assert report["undo_points"] == [] and report["messages"] == []
+    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
+    assert (job / "diagnose.stop").exists()
+    deadline = time.monotonic() + 20
+    while not (job / "diagnose.exit").exists():
+        assert time.monotonic() < deadline, "the diagnosis did not stop"
+        time.sleep(0.05)
+    assert (job / "diagnose.exit").read_text().strip() == "130"

@@ -26,9 +26,16 @@ M.DAMAGE = {
 }
 M.REGION_PREFIX = "DiffMusic: "
 
--- Start diagnosing `path`; the output goes to dir/diagnose.log (see runner.launch).
+-- Start diagnosing `path`; the output goes to dir/diagnose.log (see runner.launch). It stops
+-- once dir/diagnose.stop exists (M.stop: a cancel, which a script without signals can send).
 function M.start(dir, path, s)
-  return runner.launch(dir, "diagnose", { s.cli, "diagnose", path, "--json" })
+  local stop = system.join(dir, "diagnose.stop")
+  return runner.launch(dir, "diagnose", { s.cli, "diagnose", path, "--json", "--stop-file", stop })
+end
+
+-- Stop the diagnosis started in `dir` (a cancelled action had left it running on the CPU).
+function M.stop(dir)
+  system.write_file(system.join(dir, "diagnose.stop"), "cancelled\n")
 end
 
 -- Nothing while the command runs; then "done" and the report, or "failed" and a problem.

@@ -90,8 +90,12 @@ function M.watch(jobs, s, title, undo_name, readings)
   -- client is still starting would find no job there and be lost.
   local function send_cancels()
     for _, job in ipairs(jobs) do
+      if job.diagnosis and not job.diagnosis.state and not job.diagnosis.stopped then
+        job.diagnosis.stopped = true -- its result is dropped: it stops at its next step
+        diagnosis.stop(job.dir)
+      end
       if job.kind == "markers" and not runner.FINAL[job.state] then
-        job.state = "cancelled" -- a diagnosis runs on its own, briefly: its result is dropped
+        job.state = "cancelled" -- the diagnosis is the job: stopped above
       elseif not job.cancel_sent and (job.state == "queued" or job.state == "running") then
         job.cancel_sent = true
         runner.cancel_job(job, s)
