@@ -33,6 +33,7 @@ from bridge.connection import (
     ConnectionInfo,
     DaemonUnavailable,
     default_connection_path,
+    listening,
     process_alive,
     read_connection_file,
 )
@@ -159,11 +160,19 @@ class ClientCore:
         self._context.term()
 
     def _refresh(self) -> None:
-        """Re-read the connection file; fail fast if it names a process that is gone."""
+        """Re-read the connection file; fail fast if it names a process that is gone, or one
+        that holds no socket at its port (a crash's file whose pid the system gave to another
+        program: three tries of ``timeout`` had passed before the error, which named no cure)."""
         self.info = read_connection_file(self.connection_file)
-        if not self._connected_once and self.info.pid and not process_alive(self.info.pid):
+        if self._connected_once or not self.info.pid:
+            return
+        gone = not process_alive(self.info.pid)
+        if gone or (
+            self.info.transport == "tcp" and not listening(self.info.host, self.info.request_port)
+        ):
+            why = "is not running" if gone else "holds no socket there (another program now)"
             raise DaemonUnavailable(
-                f"daemon pid {self.info.pid} from {self.connection_file} is not running "
+                f"daemon pid {self.info.pid} from {self.connection_file} {why} "
                 f"({self.info.request_address}); start it with diffmusic serve"
             )
 

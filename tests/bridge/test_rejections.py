@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import zmq
+from bridge_helpers import free_port
 
 from bridge.client import Client, RequestRejected, submit_message
 from bridge.connection import DaemonUnavailable, read_connection_file, write_connection_file
@@ -55,6 +59,21 @@ def test_wrong_key_is_dropped_without_reply(daemon, clip, tmp_path):
             client.ping()
     assert "dropped unauthenticated message" in daemon.log.read_text()
     assert_job_still_completes(daemon, clip)
+
+
+def test_a_connection_file_whose_pid_another_program_has_is_refused_at_once(daemon, tmp_path):
+    """A crash's connection file names a pid the system has since given to another program
+    (here, this test's own process), at a port where nothing listens: three tries of the
+    timeout had passed before an error that named no cure."""
+    info = read_connection_file(daemon.connection)
+    stale = tmp_path / "stale.json"
+    port = free_port(socket.SOCK_STREAM)
+    write_connection_file(stale, replace(info, pid=os.getpid(), request_port=port))
+    started = time.monotonic()
+    with Client(stale, timeout=5.0) as client:
+        with pytest.raises(DaemonUnavailable, match="holds no socket there .*diffmusic serve"):
+            client.ping()
+    assert time.monotonic() - started < 5.0  # not one try's timeout
 
 
 def test_replayed_and_stale_messages_are_rejected(daemon, raw, clip):
