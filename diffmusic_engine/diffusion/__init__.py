@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.backends import Restoration
-from diffmusic_engine.damage import KEEPS_SILENCE, Damage
+from diffmusic_engine.backends import UNCHANGED, Restoration
+from diffmusic_engine.damage import KEEPS_SILENCE, Damage, SuperResolution
 from diffmusic_engine.diffusion.options import model_key
 from diffmusic_engine.options import check_options
 from diffmusic_engine.progress import ProgressCallback, report
@@ -57,7 +57,23 @@ def restore_diffusion(
         if silent.any():
             kept = keep_silence(audio, np.array(result.tracks[0], copy=True), silent)
             result = replace(result, tracks=(kept,))
+    if result.unchanged is None and all(np.array_equal(t, audio) for t in result.tracks):
+        why = _why_unchanged(damage, result)
+        result = replace(result, details={**result.details, UNCHANGED: why})
     return result
+
+
+def _why_unchanged(damage: Damage, result: Restoration) -> str:
+    """Why the diffusion backend gave the input back, never silently (a limit above the
+    model's band had come back bit-identical without a word: the model never ran)."""
+    details = result.details
+    if isinstance(damage, SuperResolution) and details.get("windows") == 0:
+        return (
+            f"the band limit at {details['cutoff']:.0f} Hz lies above the model's band, and the "
+            "dsp extension, which rebuilds the band above it, changed nothing: nothing changed "
+            "(the dsp backend says why: --backend dsp)"
+        )
+    return "the restoration equals the input: nothing changed"
 
 
 def settings_from_options(options: Mapping[str, Any]) -> Any:

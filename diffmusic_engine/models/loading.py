@@ -68,7 +68,10 @@ def _device_and_dtype(
     """The device asked for (CUDA when there is one) and its dtype, or a :class:`ModelError`."""
     target = torch.device(device or default_device())
     if target.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"{id_or_path}: device {device!r} requested but CUDA is not available")
+        raise ModelError(
+            f"{id_or_path}: device {device!r} requested but CUDA is not available: "
+            "give --device cpu"
+        )
     if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
         raise ModelError(
             f"{id_or_path}: device {device!r} requested but this machine has "
@@ -87,26 +90,47 @@ def _load_components(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every component ``model_index.json`` names (but the feature extractor and the scheduler,
     which the adapters build themselves) and the scheduler's config; any failure is one
-    :class:`ModelError` line."""
+    :class:`ModelError` line naming the part (a corrupt or half-downloaded weights file raises
+    safetensors' own error, which had ended in a traceback)."""
+    from safetensors import SafetensorError
+
     _quiet_libraries()
+    components = {}
+    for name, spec in index.items():
+        if name.startswith("_") or name in ("feature_extractor", "scheduler"):
+            continue
+        if not isinstance(spec, list) or spec[0] is None:
+            continue
+        if not (root / name).is_dir():
+            raise ModelError(f"{id_or_path}: its part {name!r} is missing ({root / name}): "
+                             f"{_refetch(id_or_path)}")  # fmt: skip
+        try:
+            components[name] = load_component(root, name, spec, dtype)
+        except ModelError:
+            raise
+        except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
+                SafetensorError) as error:  # fmt: skip
+            raise ModelError(f"{id_or_path}: cannot load its {name} ({_first_line(error)}): "
+                             f"{_refetch(id_or_path)}") from error  # fmt: skip
     try:
-        components = {
-            name: load_component(root, name, spec, dtype)
-            for name, spec in index.items()
-            if not name.startswith("_")
-            and name not in ("feature_extractor", "scheduler")
-            and isinstance(spec, list)
-            and spec[0] is not None
-        }
         scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
-    except ModelError:
-        raise
-    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise ModelError(f"{id_or_path}: cannot load the model ({first_line})") from error
+    except (OSError, ValueError) as error:
+        raise ModelError(
+            f"{id_or_path}: cannot read its scheduler ({_first_line(error)})"
+        ) from error
     return components, scheduler_config
+
+
+def _refetch(id_or_path: str) -> str:
+    """What to do about a model with a part missing or broken (a download cut short)."""
+    if Path(id_or_path).expanduser().is_dir():
+        return "copy or save the folder again"
+    return f"download it again: hf download {id_or_path}"
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its class name."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) -> ModelAdapter:
@@ -134,12 +158,12 @@ def resolve_model_path(id_or_path: str) -> Path:
     path = Path(id_or_path).expanduser()
     if path.is_dir():
         return path
-    how = f"download it with `hf download {id_or_path}` or pass a local folder"
-    if (
-        path.is_absolute()
-        or str(id_or_path).startswith((".", "~"))
-        or str(id_or_path).count("/") != 1
-    ):
+    id_or_path = str(id_or_path).rstrip("/")  # a hub id copied with its URL's slash
+    how = (
+        f"download it with `hf download {id_or_path}`, or check the path if it is a folder "
+        "(there is none of that name here)"
+    )
+    if path.is_absolute() or id_or_path.startswith((".", "~")) or id_or_path.count("/") != 1:
         raise ModelError(f"model {id_or_path!r} not found: no such folder, and not a hub id")
     from huggingface_hub import snapshot_download
 

@@ -310,3 +310,15 @@ def test_a_blank_model_an_absent_device_and_a_relative_folder(
     args.model = Path(tiny_model).name
     _, options = backend_from_args(args, {})
     assert options["model"] == str(Path(tiny_model).resolve())
+
+
+def test_a_band_limit_above_the_models_band_left_as_it_was_says_why(tiny_model):
+    """A limit at 12 kHz lies above the model's band (7.2 kHz): the dsp extension rebuilds the
+    band above, and on a recording with nothing near the limit it changes nothing. The output
+    had come back bit-identical without a word (the model never ran)."""
+    t = np.arange(2 * 44100) / 44100
+    dark = (0.3 * np.sin(2 * np.pi * 220 * t))[None].astype(np.float32)
+    result = restore(dark, 44100, SuperResolution(12000.0), backend="diffusion",
+                     options={"model": tiny_model, **FAST})  # fmt: skip
+    assert np.array_equal(result.audio, dark) and result.details["windows"] == 0
+    assert result.unchanged.startswith("the band limit at 12000 Hz lies above the model's band")

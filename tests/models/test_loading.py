@@ -54,6 +54,9 @@ def test_uncached_hub_id_offline_says_how_to_download(monkeypatch, tmp_path):
     assert "\n" not in message
     # the command named is the one the installed huggingface-hub ships, beside this Python
     assert shutil.which("hf", path=str(Path(sys.executable).parent)) is not None
+    # copied with a trailing slash it is the same hub id (it had read as no folder, no hub id)
+    with pytest.raises(ModelError, match="hf download nobody-here/not-a-model`"):
+        load_model("nobody-here/not-a-model/")
 
 
 def test_folder_without_model_index(tmp_path):
@@ -83,6 +86,30 @@ def test_a_broken_component_is_one_line_naming_the_model(tiny_folders, tmp_path)
     broken = tmp_path / "broken"
     shutil.copytree(tiny_folders["musicldm"], broken)
     (broken / "scheduler" / "scheduler_config.json").write_text("{not json")
-    with pytest.raises(ModelError, match=r"broken: cannot load the model \(") as error:
+    with pytest.raises(ModelError, match=r"broken: cannot read its scheduler \(") as error:
         load_model(str(broken))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [("vocoder", b"\xff" * 64), ("text_encoder", b"version https://git-lfs.github.com/spec/v1\n")],
+)
+def test_a_corrupt_weights_file_is_one_line_naming_the_part(tiny_folders, tmp_path, part, damage):
+    """A damaged header or a git-lfs pointer where the vocoder's or the text encoder's weights
+    should be (a download cut short): safetensors' own error had ended in a traceback."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folders["musicldm"], broken)
+    (weights,) = (broken / part).glob("*.safetensors")
+    weights.write_bytes(damage)
+    with pytest.raises(ModelError, match=rf"broken: cannot load its {part} \(") as error:
+        load_model(str(broken))
+    assert "\n" not in str(error.value) and "copy or save the folder again" in str(error.value)
+
+
+def test_a_missing_part_is_named(tiny_folders, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folders["musicldm"], broken)
+    shutil.rmtree(broken / "vocoder")
+    with pytest.raises(ModelError, match="broken: its part 'vocoder' is missing"):
+        load_model(str(broken))
