@@ -47,19 +47,25 @@ def load_model(
         )
     components, scheduler_config = _load_components(root, index, dtype, id_or_path)
     common = {"scheduler_config": scheduler_config, "device": target, "dtype": dtype}
-    if kind == "audioldm2":
-        return _audioldm2(str(id_or_path), components, common)
-    from diffmusic_engine.models.musicldm import MusicLDMAdapter
+    try:  # a folder whose model_index.json names the other pipeline's parts
+        if kind == "audioldm2":
+            return _audioldm2(str(id_or_path), components, common)
+        from diffmusic_engine.models.musicldm import MusicLDMAdapter
 
-    return MusicLDMAdapter(
-        str(id_or_path),
-        unet=components["unet"],
-        vae=components["vae"],
-        vocoder=components["vocoder"],
-        tokenizer=components["tokenizer"],
-        text_encoder=components["text_encoder"],
-        **common,
-    )
+        return MusicLDMAdapter(
+            str(id_or_path),
+            unet=components["unet"],
+            vae=components["vae"],
+            vocoder=components["vocoder"],
+            tokenizer=components["tokenizer"],
+            text_encoder=components["text_encoder"],
+            **common,
+        )
+    except (KeyError, TypeError) as error:
+        raise ModelError(
+            f"{id_or_path}: its parts do not make the {index['_class_name']} it names "
+            f"(no {error}): {_refetch(id_or_path)}"
+        ) from error
 
 
 def _device_and_dtype(

@@ -113,3 +113,15 @@ def test_a_missing_part_is_named(tiny_folders, tmp_path):
     shutil.rmtree(broken / "vocoder")
     with pytest.raises(ModelError, match="broken: its part 'vocoder' is missing"):
         load_model(str(broken))
+
+
+def test_a_folder_naming_the_other_pipeline_is_one_line(tiny_folders, tmp_path):
+    """A MusicLDM folder whose model_index.json says AudioLDM2: a KeyError traceback had
+    ended it (no text_encoder_2)."""
+    mislabelled = tmp_path / "mislabelled"
+    shutil.copytree(tiny_folders["musicldm"], mislabelled)
+    index = json.loads((mislabelled / "model_index.json").read_text())
+    index["_class_name"] = "AudioLDM2Pipeline"
+    (mislabelled / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelError, match="its parts do not make the AudioLDM2Pipeline it names"):
+        load_model(str(mislabelled))
