@@ -9,6 +9,7 @@ from typing import Any
 
 from diffmusic_engine.backends import (
     CHANNEL_LEVELS,
+    CLICKS_DETECTED,
     CLIPPED_LOWER,
     EXTENDED_GAPS,
     FOUND_GAPS,
@@ -65,7 +66,7 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     attacks of 3 of 10 clean recordings, blind dereverb 6 of 10, an orchestra's hall the most,
     and neither said a word)."""
     notes = []
-    if clicks := details.get(REPAIRED_CLICKS):
+    if (clicks := details.get(REPAIRED_CLICKS)) and details.get(CLICKS_DETECTED):
         notes.append(_note(
             f"repaired {len(clicks)} click(s): {listed_text(clicks)}; music in what was removed "
             "is an attack taken for a click (then lower the sensitivity, or give the clicks)"
@@ -77,6 +78,14 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
             "hall or reverb goes too: option amount (0..1) keeps part of it"
         ))  # fmt: skip
     return notes
+
+
+def reconnecting_line(job_id: str, seconds: float) -> str:
+    """What a waiting client says when the daemon stops under its job (which it resumes)."""
+    return (
+        f"the daemon stopped; job {job_id} resumes when it starts again (waiting up to "
+        f"{seconds:g} s)"
+    )
 
 
 def _lowered_line(lowered_db: float) -> str:

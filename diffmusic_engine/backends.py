@@ -67,6 +67,9 @@ REGIONS = "regions"
 # The details key that lists the clicks a declick repaired: [[start, end], ...] in seconds (the
 # diffusion backend's: the clicks given, at whole samples).
 REPAIRED_CLICKS = "clicks"
+# The details key that says declick found the clicks itself (true) rather than being given them:
+# then an attack may have been taken for a click, and the notes say so.
+CLICKS_DETECTED = "clicks_detected"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`); its module also has
 # ``task_options(task)``, every option of a task whatever the damage (the task a flag names).

@@ -24,6 +24,7 @@ for _, job in ipairs(dm.pending_jobs()) do
       ready[#ready + 1] = job
     elseif job.state == "failed" or job.state == "cancelled" then
       dm.unregister_job(job.id)
+      dm.spent(job)
       problems[#problems + 1] = string.format("'%s' (%s): %s", job.item_label, job.label,
         job.state == "cancelled" and "cancelled" or dm.for_project(job.error or "failed", job))
     else

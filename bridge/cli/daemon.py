@@ -37,6 +37,7 @@ from bridge.cli.restore import (
     write_restoration,
 )
 from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RECONNECT_SECONDS, RESULT_TTL
+from bridge.notes import NOTE, reconnecting_line
 from bridge.protocol import (
     MAX_PRIORITY,
     MIN_PRIORITY,
@@ -353,8 +354,7 @@ def _follow(args: argparse.Namespace, client: Any, job_id: str, status: StatusFi
 
         def on_status(job: dict[str, Any]) -> None:  # polled while no event came
             if job["state"] == RECONNECTING and status.state["state"] != RECONNECTING:
-                print(f"note: the daemon stopped; job {job_id} resumes when it starts again "
-                      f"(waiting up to {args.reconnect:g} s)", file=sys.stderr)  # fmt: skip
+                print(f"{NOTE}: {reconnecting_line(job_id, args.reconnect)}", file=sys.stderr)
             status.update(state=job["state"], fraction=round(float(job["fraction"]), 4))
 
         return client.wait(job_id, on_event=on_event, on_status=on_status, reconnect=args.reconnect)

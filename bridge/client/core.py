@@ -125,6 +125,7 @@ class ClientCore:
         self._context = context  # zmq.Context, or zmq.asyncio.Context for the asyncio client
         self._socket: Any = None  # the DEALER of the current try
         self._sub: Any = None  # the event SUB, once something is watched
+        self._sub_address = ""  # the event address it was made for
         self._subscribed: set[str] = set()
         self._pending: deque[list] = deque(maxlen=10000)  # events of jobs not waited on yet
 
@@ -150,6 +151,7 @@ class ClientCore:
             self._sub.setsockopt(zmq.LINGER, 0)
             self._sub.setsockopt(zmq.RCVHWM, 10000)
             self._sub.connect(self.info.event_address)
+            self._sub_address = self.info.event_address
         self._sub.setsockopt(zmq.SUBSCRIBE, event_topic(job_id))
 
     def close(self) -> None:
@@ -343,18 +345,19 @@ class ClientCore:
                         callback(_progress(content))
                     if kind not in TERMINAL_STATES:
                         continue
+                asked = time.monotonic()
                 try:
                     reply = yield from self.request_steps("status", {"job": job_id})
                 except DaemonUnavailable as gone:
-                    lost_at = lost_at or time.monotonic()
+                    lost_at = lost_at or asked  # the wait counts from the first unanswered try
                     if time.monotonic() - lost_at > reconnect:
                         raise DaemonUnavailable(_away(job_id, gone, reconnect)) from None
                     if on_status is not None:
                         on_status({"job": job_id, "state": RECONNECTING, "fraction": fraction})
                     yield Sleep(1.0)
                     continue
-                if lost_at is not None:  # a daemon started again: its events anew
-                    lost_at, last_seq = None, 0
+                lost_at = None
+                if self._sub_address != self.info.event_address:  # a daemon started again
                     yield from self._resubscribe_steps(job_id)
                 status = reply.content["job"]  # an end event, or silence: ask
                 if status["state"] in TERMINAL_STATES:
@@ -363,16 +366,26 @@ class ClientCore:
                 if on_status is not None:
                     on_status(status)
         except (Cancelled, KeyboardInterrupt):
-            if lost_at is not None:  # no daemon to cancel it: it resumes the job at its start
-                raise DaemonUnavailable(
-                    f"interrupted while the daemon was away: job {job_id} was not cancelled "
-                    f"and resumes at its next start (then: diffmusic cancel {job_id})"
-                ) from None
-            yield from self.request_steps("cancel", {"job": job_id})
+            yield from self._cancel_steps(job_id, away=lost_at is not None)
             raise
 
+    def _cancel_steps(self, job_id: str, away: bool) -> Steps:
+        """Cancel ``job_id`` on the daemon; one that is ``away`` (or goes unanswered) cannot
+        be told, and resumes the job at its next start: said in one line."""
+        try:
+            if not away:
+                yield from self.request_steps("cancel", {"job": job_id})
+                return
+        except DaemonUnavailable:
+            pass
+        raise DaemonUnavailable(
+            f"interrupted while the daemon was away: job {job_id} was not cancelled and "
+            f"resumes at its next start (then: diffmusic cancel {job_id})"
+        )
+
     def _resubscribe_steps(self, job_id: str) -> Steps:
-        """A fresh event socket (a daemon started again may publish at a new address)."""
+        """A fresh event socket: a daemon started again publishes at its own address (its
+        events' seq goes on rising across restarts, so ``last_seq`` holds)."""
         if self._sub is not None:
             self._sub.close(0)
             self._sub = None

@@ -305,12 +305,12 @@ class DropoutScanner:
         """The dropouts among ``runs`` (as for :meth:`widen`), widened; the runs that the music
         fades into or out of go to :attr:`pauses` instead, in recording samples (``audio``
         starts at sample ``position`` of the recording); a rest between clicks is neither."""
-        dropouts, frame, quiet = [], self.edge_frame, self.quiet
-        for first, stop in self.widen(audio, runs):
+        dropouts, widened = [], self.widen(audio, runs)
+        for index, (first, stop) in enumerate(widened):
             before, after = audio[:, :first][:, ::-1], audio[:, stop:]
             if self.edge_frame and _pause(self._edge(before), self._edge(after)):
                 self.pauses.append((first + position, stop + position))
-            elif not (frame and flanks.rest(audio, first, stop, frame, quiet)):
+            elif not (self.edge_frame and flanks.rest(self, audio, widened, index)):
                 dropouts.append((first, stop))
         return dropouts
 

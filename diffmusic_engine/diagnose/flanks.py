@@ -1,5 +1,5 @@
 """A rest between clicks is no dropout: what :meth:`.dropouts.DropoutScanner.sift` asks of the
-audio past a run's abrupt edge.
+audio past a quiet run's abrupt edges.
 
 The dropout rule's second way (a quiet run whose edge frame either side is ``JUMP_DB`` above
 it) takes a click for that edge. A click at each end of a quiet rest made the rest a
@@ -7,10 +7,14 @@ it) takes a click for that edge. A click at each end of a quiet rest made the re
 became an inpaint preset, which would have copied music into it. Past a dropout's edge the
 music goes on; past a click the rest does. So a run is a rest, not a dropout, where on one side
 the ``BEYOND_FRAMES`` after the first ``CLICK_FRAMES`` hold no music: their median frame at or
-below the rule's quiet level (``dropouts.QUIET``, the loudest a dithered dropout holds).
+below the rule's quiet level (``dropouts.QUIET``, the loudest a dithered dropout holds). Read
+only up to the next run (two dropouts a few ms apart are two dropouts), and never of a run of
+digital silence (the first way, a dropout in music however quiet).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -20,17 +24,28 @@ CLICK_FRAMES = 3
 BEYOND_FRAMES = 20
 
 
-def rest(audio: np.ndarray, first: int, stop: int, frame: int, quiet: float) -> bool:
-    """Whether the run ``[first, stop)`` of ``(channels, samples)`` ``audio`` lies in a rest:
-    on one side, past ``CLICK_FRAMES``, the median ``frame``-sample frame (mean power over the
-    channels) of ``BEYOND_FRAMES`` is at or below ``quiet ** 2``. A side with too little audio
-    past the run (the recording's end) tells nothing."""
+def rest(scanner: Any, audio: np.ndarray, runs: list[tuple[int, int]], index: int) -> bool:
+    """Whether run ``index`` of ``runs`` (sorted, in ``(channels, samples)`` ``audio``) lies
+    in a rest, for ``scanner`` (a ``DropoutScanner``: its edge frame, quiet and silence
+    levels): a quiet run, not digital silence (one ``SILENT_SHARE`` digital silence is a
+    dropout of the first way), where on one side, past ``CLICK_FRAMES``, the median frame (mean
+    power over the channels) of ``BEYOND_FRAMES`` is at or below the quiet level. A side with
+    too little audio before the next run or the audio's end tells nothing."""
+    from diffmusic_engine.diagnose.dropouts import SILENT_SHARE  # (it imports this module)
+
+    first, stop = runs[index]
+    silent = np.all(np.abs(audio[:, first:stop]) <= scanner.silence, axis=0)
+    if np.mean(silent) >= SILENT_SHARE:  # digital silence, its widened edges aside
+        return False
+    frame = scanner.edge_frame
     skip, size = CLICK_FRAMES * frame, BEYOND_FRAMES * frame
-    for outward in (audio[:, :first][:, ::-1], audio[:, stop:]):
+    previous = runs[index - 1][1] if index else 0
+    following = runs[index + 1][0] if index + 1 < len(runs) else audio.shape[1]
+    for outward in (audio[:, previous:first][:, ::-1], audio[:, stop:following]):
         beyond = outward[:, skip : skip + size]
         if beyond.shape[1] < size:
             continue
         power = np.mean(np.square(beyond, dtype=np.float64), axis=0)
-        if np.median(power.reshape(BEYOND_FRAMES, frame).mean(axis=1)) <= quiet**2:
+        if np.median(power.reshape(BEYOND_FRAMES, frame).mean(axis=1)) <= scanner.quiet**2:
             return True
     return False

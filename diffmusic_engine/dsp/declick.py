@@ -36,7 +36,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
-from diffmusic_engine.backends import REPAIRED_CLICKS, UNCHANGED
+from diffmusic_engine.backends import CLICKS_DETECTED, REPAIRED_CLICKS, UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, spans_to_gaps
 from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
@@ -128,6 +128,7 @@ def restore_declick(
     spans = [(first, stop) for first, stop in spans if np.any(removed[:, first:stop])]
     details = {
         REPAIRED_CLICKS: [[first / sample_rate, stop / sample_rate] for first, stop in spans],
+        CLICKS_DETECTED: not damage.clicks,
         "count": len(spans),
         "found": found,
         "touched": float(sum(stop - first for first, stop in spans) / audio.shape[1]),

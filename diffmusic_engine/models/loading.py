@@ -61,7 +61,7 @@ def load_model(
             text_encoder=components["text_encoder"],
             **common,
         )
-    except (KeyError, TypeError) as error:
+    except KeyError as error:  # a part the pipeline needs, not in the folder
         raise ModelError(
             f"{id_or_path}: its parts do not make the {index['_class_name']} it names "
             f"(no {error}): {_refetch(id_or_path)}"
@@ -131,7 +131,7 @@ def _refetch(id_or_path: str) -> str:
     """What to do about a model with a part missing or broken (a download cut short)."""
     if Path(id_or_path).expanduser().is_dir():
         return "copy or save the folder again"
-    return f"download it again: hf download {id_or_path}"
+    return f"download it again: hf download {id_or_path} --force-download"
 
 
 def _first_line(error: BaseException) -> str:
@@ -182,7 +182,7 @@ def resolve_model_path(id_or_path: str) -> Path:
     try:
         return Path(snapshot_download(str(id_or_path)))
     except Exception as error:  # noqa: BLE001 - network, auth, missing repo: all one message
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = _first_line(error)
         raise ModelError(
             f"model {id_or_path!r} could not be downloaded ({reason}): {how}"
         ) from error

@@ -48,12 +48,15 @@ local M = {
   wav_header = wav.header, wav_info = wav.info, exporter = wav.exporter, splice_wav = wav.splice,
   describe_item = selection.describe, selected_items = selection.selected,
   is_impulse_response = selection.is_impulse_response, diagnosis = diagnosis,
-  frames_of = selection.frames_of, window = selection.window, span_arguments = selection.span_arguments,
+  frames_of = selection.frames_of, window = selection.window,
+  span_arguments = selection.span_arguments,
   pending_jobs = job_store.pending_jobs, unregister_job = job_store.unregister_job,
+  spent = job_store.spent,
   new_job = job_store.new_job,
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
   client_command = runner.client_command, last_line = system.last_line,
-  place_jobs = placement.place_jobs, for_project = placement.for_project, watch = ui.watch,
+  place_jobs = placement.place_jobs, for_project = placement.for_project,
+  watch = ui.watch,
 }
 
 

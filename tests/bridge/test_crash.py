@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ import soundfile as sf
 from bridge_helpers import Daemon
 
 from bridge.client.core import RequestRejected
+from bridge.connection import read_connection_file
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import PhaseRetrieval
 
@@ -188,3 +190,41 @@ def _step(client, job_id: str) -> int:
         return int(client.status(job_id)["step"])
     except RequestRejected:
         return 0
+
+
+def test_a_waiting_client_hears_progress_again_after_a_quick_restart(tmp_path, clip):
+    """A daemon stopped and started again within one try of the client's status request binds
+    a new event port: the status poll answered, but the event socket stayed on the dead port
+    and the job's progress went unheard to its end (only the 0.5 s status polls). The client
+    makes a fresh event socket when the connection file names another event address."""
+    daemon = Daemon(tmp_path)
+    events: list[tuple[float, str]] = []
+    final: dict = {}
+    try:
+        daemon.start()
+        client = daemon.client(timeout=5.0)
+        client.submit(clip[:1], RATE, DAMAGE, options={"iterations": 3000}, job_id="j")
+
+        def follow() -> None:
+            def heard(kind: str, _: dict) -> None:
+                events.append((time.monotonic(), kind))
+
+            final.update(client.wait("j", timeout=120, on_event=heard))
+
+        waiting = threading.Thread(target=follow)
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while sum(kind == "progress" for _, kind in events) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        port = read_connection_file(daemon.connection).event_port
+        daemon.stop()
+        restarted = time.monotonic()
+        daemon.start()
+        assert read_connection_file(daemon.connection).event_port != port
+        waiting.join(150)
+        client.close()
+        assert final["state"] == "finished"
+        assert sum(kind == "progress" for at, kind in events if at > restarted) >= 3
+    finally:
+        daemon.stop()

@@ -109,9 +109,11 @@ def test_an_option_names_a_task_only_where_one_task_alone_takes_it():
 
 def test_a_note_about_many_clicks_names_the_first_five_and_counts_the_rest():
     from bridge.notes import notes_of
+    from diffmusic_engine.backends import CLICKS_DETECTED, REPAIRED_CLICKS
 
     clicks = [[0.1 * k, 0.1 * k + 0.001] for k in range(1, 8)]
-    (note,) = notes_of({"clicks": clicks})
+    (note,) = notes_of({REPAIRED_CLICKS: clicks, CLICKS_DETECTED: True})
+    assert notes_of({REPAIRED_CLICKS: clicks, CLICKS_DETECTED: False}) == []  # given by the user
     assert note["text"].startswith(
         "repaired 7 click(s): 0.1000-0.1010 s, 0.2000-0.2010 s, 0.3000-0.3010 s, "
         "0.4000-0.4010 s, 0.5000-0.5010 s and 2 more; "

@@ -155,6 +155,23 @@ def test_a_rest_between_two_clicks_is_no_dropout(backing, damaged) -> None:
     assert dropouts.find(stored, rate) == [(a / rate, b / rate) for a, b in CUTS]
 
 
+def test_the_rest_rule_keeps_dropouts_close_together_and_in_very_quiet_music(backing) -> None:
+    """What the rest rule must not take for a rest (a review of its first form missed both):
+    two dithered dropouts 10 ms apart (past one's edge lies the other, not a rest: read up to
+    it), and digital silence cut into music peaking at -76 dBFS, under the quiet level (a
+    dropout of the first way, whatever the music beside it)."""
+    audio, rate = backing
+    pair = audio.copy()
+    cuts = [(44100, 46305), (46746, 48951)]  # 50 ms each, 10 ms apart
+    for first, stop in cuts:
+        pair[:, first:stop] = 0.0
+    stored = fixed_point(pair, 16, "tpdf", seed=3)
+    assert dropouts.find(stored, rate) == [(a / rate, b / rate) for a, b in cuts]
+    quiet = (audio / np.abs(audio).max() * 10 ** (-76 / 20)).astype(np.float32)
+    quiet[:, 44100:46305] = 0.0
+    assert dropouts.find(quiet, rate) == [(44100 / rate, 46305 / rate)]
+
+
 def test_restore_gap_auto_fills_what_diagnose_finds(backing, damaged) -> None:
     audio, rate = backing
     found = dropouts.find(damaged, rate)

@@ -189,7 +189,9 @@ def test_repair_sends_each_kind_with_its_task(tmp_path: Path) -> None:
         assert "--gap" not in command
         click = f"'--click' '0.500000:{0.5 + round(0.001 * SR) / SR:.6f}'"  # whole frames
         assert (click in command) == (task == "declick")
-        assert (job / "item.wav").exists()  # the whole item, to splice the repair into
+        # the whole item, to splice the repair into (read, then removed: the job failed)
+        assert json.loads((job / "job.json").read_text())["full"] == str(job / "item.wav")
+        assert not (job / "item.wav").exists()
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ local M = {}
 -- (`context` nil: the dropout context setting), and the flag that gives the task each region
 -- (`flag` nil: the task finds the damage in what is sent; clipping is read exactly).
 M.DAMAGE = {
-  { key = "dropouts", name = "dropout", task = "inpaint", label = "dropout restore", flag = "--gap" },
+  { key = "dropouts", name = "dropout", task = "inpaint", label = "dropout restore",
+    flag = "--gap" },
   { key = "clicks", name = "click", task = "declick", label = "declick", context = 0.5,
     flag = "--click" },
   { key = "clipping", name = "clipping", task = "declip", label = "declip", context = 0.5 },

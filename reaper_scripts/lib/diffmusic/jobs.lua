@@ -84,6 +84,12 @@ function M.read_step(job, reading, budget)
   return true
 end
 
+-- The whole item read to splice a render into (`job.full`), spent once the job has ended
+-- (placed, left as it was, failed or cancelled): the item's size again in every job folder.
+function M.spent(job)
+  if job.full then os.remove(job.full) end
+end
+
 function M.close_reading(reading)
   for _, e in ipairs(reading.exports) do
     if e.exporter then e.exporter.close() end

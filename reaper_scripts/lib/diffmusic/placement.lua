@@ -137,9 +137,7 @@ local function place_one(job, created_tracks)
   set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job, shift)
   if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)
-  -- the whole item as it played, read to splice the render into: spent (the size of the item
-  -- again: 212 MB for 10 stereo minutes, in every job's folder)
-  if job.full then os.remove(job.full) end
+  job_store.spent(job)
   return nil
 end
 
@@ -167,7 +165,8 @@ end
 
 -- What the engine's lines advise on the command line, and where a REAPER user does it.
 local IN_REAPER = {
-  { "send more of the song", "raise the dropout context in 'DiffMusic - Settings', or set it to item" },
+  { "send more of the song",
+    "raise the dropout context in 'DiffMusic - Settings', or set it to item" },
   { "--cutoff HZ", "give cutoff = HZ in a preset file named in 'DiffMusic - Settings'" },
   { "--click START:END", "mark them as 'DiffMusic: click' regions, then 'DiffMusic - Repair "
     .. "marked damage'" },
@@ -217,6 +216,7 @@ function M.place_jobs(jobs, undo_name)
         left[#left + 1] = with_notes(string.format("'%s': left as it is (%s)", job.item_label,
           M.for_project(job.unchanged, job)), job)
         job_store.unregister_job(job.id)
+        job_store.spent(job)
       else
         ready[#ready + 1] = job
       end

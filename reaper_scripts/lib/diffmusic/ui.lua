@@ -109,7 +109,10 @@ function M.watch(jobs, s, title, undo_name, readings)
   local function finish()
     if window then gfx.quit() end
     if cancelled then
-      for _, job in ipairs(jobs) do job_store.unregister_job(job.id) end
+      for _, job in ipairs(jobs) do
+        job_store.unregister_job(job.id)
+        job_store.spent(job)
+      end
       system.log("cancelled; nothing was changed.")
       return
     end
@@ -117,6 +120,7 @@ function M.watch(jobs, s, title, undo_name, readings)
     for _, job in ipairs(jobs) do
       if job.state ~= "finished" then
         job_store.unregister_job(job.id)
+        job_store.spent(job)
         problems[#problems + 1] = string.format("'%s': %s", job.item_label, job.state
           == "cancelled" and "cancelled" or placement.for_project(job.error or "failed", job))
       end
