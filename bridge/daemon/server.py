@@ -275,6 +275,7 @@ class Server:
     def _submit(self, message: Message, staged: StagedBlobs | None) -> Message:
         start = time.perf_counter()
         checked = check_submit(message, self.limits)
+        self._check_device(checked.request["options"].get("device"))
         checked_at = time.perf_counter()
         job_id = checked.job_id or new_id()
         existing = self.journal.get(job_id)
@@ -345,6 +346,18 @@ class Server:
         reply.buffers = list(outputs)
         reply.digests = list(digests)
         return reply
+
+    def _check_device(self, device: str | None) -> None:
+        """A job's ``device`` must be one this daemon's workers run on (each job runs on the
+        device of the worker that takes it): a ``cuda:3`` job on a CPU daemon had run on the
+        CPU, unsaid. A Ray executor's replicas choose their own."""
+        devices = getattr(self.executor, "devices", None)
+        if device and devices is not None and device not in devices:
+            raise ProtocolError(
+                "invalid-options",
+                f"device {device!r}: this daemon runs jobs on {list(devices)} (serve --device); "
+                "submit without --device",
+            )
 
     def _diagnose(self, message: Message) -> Future[Message]:
         """The engine's diagnosis of the ``audio`` buffer, computed in a child process (as a dsp

@@ -27,6 +27,8 @@ def test_bug_b_a_diffusion_job_with_an_unknown_option_is_refused_unjournalled(da
             ("bug-b-bogus", {"model": "cvssp/audioldm2-music", "bogus": 1}, "bogus"),
             ("bug-b-nested", {"model": "m", "diffusion": {"bogus": 1}}, "bogus"),
             ("bug-b-ddim", {"model": "m", "sampler": "ddim"}, "sampler='ddim'"),
+            # a device its workers do not run on (the job had run on the CPU, unsaid)
+            ("bug-b-device", {"model": "m", "device": "cuda:3"}, "this daemon runs jobs on"),
         ]:
             with pytest.raises(RequestRejected) as error:
                 client.submit(
