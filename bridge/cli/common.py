@@ -303,12 +303,16 @@ def progress_reporter(args: argparse.Namespace, description: str) -> Iterator[Pr
         bar = tqdm(total=1000, desc=description, delay=1.0, bar_format=BAR_FORMAT, leave=False,
                    disable=None)  # fmt: skip
 
+    said: list[Progress] = []  # the last report sent: the same again is not a new line
+
     def callback(progress: Progress) -> None:
         if bar is not None:
             bar.set_postfix_str(progress.stage, refresh=False)
             bar.update(int(progress.fraction * 1000) - bar.n)
-        emit(args, "progress", fraction=round(progress.fraction, 4), step=progress.step,
-             total=progress.total, stage=progress.stage)  # fmt: skip
+        if said[-1:] != [progress]:  # a declip had printed 181 of its 319 lines twice
+            said[:] = [progress]
+            emit(args, "progress", fraction=round(progress.fraction, 4), step=progress.step,
+                 total=progress.total, stage=progress.stage)  # fmt: skip
 
     try:
         yield callback

@@ -41,7 +41,7 @@ from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, 
 from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
-from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.progress import ProgressCallback, part_of, report
 from diffmusic_engine.silence import runs_of
 
 OPTIONS = {
@@ -85,6 +85,9 @@ DROPOUT_GUARD_S = 0.002
 # "Crackle mode: do no harm"). Counted in a window, not over the file: 3 s of dense crackle at
 # the start of 27 s of music read 15 a second over the file.
 MIN_CRACKLE_PER_S = 50.0
+# The share of a declick's progress its detection takes (the repair the rest): --json's fraction
+# had run to 0.5 detecting, then back to 0 repairing.
+DETECT_SHARE = 0.5
 CRACKLE_WINDOW_S = 2.0
 
 
@@ -100,10 +103,12 @@ def restore_declick(
     Returns (restored, removed) and details with the spans repaired (``clicks``, seconds).
     """
     opts = parse_options("declick", options, OPTIONS)
+    share = 0.0 if damage.clicks else DETECT_SHARE  # the job's progress: detection, then repair
     if damage.clicks:
         spans = [gap_samples(gap, sample_rate) for gap in damage.clicks]
     else:
-        spans = detect_clicks(audio, sample_rate, damage.mode, opts, callback)
+        detecting = part_of(callback, 0.0, share)
+        spans = detect_clicks(audio, sample_rate, damage.mode, opts, detecting)
     found = len(spans)
     if damage.mode == "crackle" and not damage.clicks:
         spans = _in_crackle(spans, sample_rate, audio.shape[1])
@@ -120,8 +125,9 @@ def restore_declick(
             "pattern_from_edge": 3600.0,
         }
         out, _ = restore_inpaint(
-            audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options, callback,
-            noisy=True, evidence=0.0 if damage.clicks else mode["evidence"],
+            audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options,
+            part_of(callback, share, 1.0), noisy=True,
+            evidence=0.0 if damage.clicks else mode["evidence"],
         )  # fmt: skip
     report(callback, 1, 1, "declick")
     removed = audio - out

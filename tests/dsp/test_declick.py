@@ -130,6 +130,21 @@ def test_crackle_mode_finds_tiny_clicks(tones):
     assert np.mean(found) >= 0.8
 
 
+def test_progress_runs_once_from_0_to_1_through_detection_and_repair(clicked, recorder):
+    """Detection took the job to 0.75, then the repair's own reports went back to 0 (a user
+    trial's --json lines): each is a part of the job's now (DETECT_SHARE)."""
+    from diffmusic_engine.dsp.declick import DETECT_SHARE
+
+    damaged, _ = clicked
+    callback = recorder()
+    restore(damaged, SR, Declick(), callback=callback)
+    assert callback.fractions == sorted(callback.fractions) and callback.fractions[-1] == 1.0
+    detecting = [p.fraction for p in callback.reports if p.stage == "detect clicks"]
+    repairing = [p.fraction for p in callback.reports if p.stage == "inpaint"]
+    assert detecting and repairing  # both stages reported
+    assert max(detecting) <= DETECT_SHARE <= min(repairing)
+
+
 def test_cancel_stops_the_repair(clicked, recorder):
     damaged, _ = clicked
     with pytest.raises(Cancelled):

@@ -143,6 +143,33 @@ def test_progress_bars_stay_off_a_stderr_redirected_to_a_log(monkeypatch):
     assert log.getvalue() == ""
 
 
+def test_json_progress_never_repeats_a_line_nor_runs_back(tmp_path, capsys):
+    """A declip printed 181 of its 319 progress lines twice; a declick's fraction ran to 0.75
+    detecting, then back to 0 repairing. Each line is new, and the fraction only rises."""
+    from diffmusic_engine.api import degrade
+    from diffmusic_engine.damage import Declick
+    from diffmusic_engine.synth import music_excerpt
+
+    music = music_excerpt(2.0, 44100, 2, seed=2)
+    hot, clicked = tmp_path / "hot.wav", tmp_path / "clicked.wav"
+    sf.write(hot, np.clip(music, -0.2, 0.2).T, 44100, subtype="FLOAT")
+    sf.write(clicked, degrade(music, 44100, Declick(rate=10.0, seed=1)).T, 44100, subtype="FLOAT")
+    for source, task in (
+        (hot, ["--task", "declip", "--level", "auto"]),
+        (clicked, ["--task", "declick"]),
+    ):
+        argv = ["restore", str(source), "-o", str(tmp_path / "out.wav"), *task, "--json"]
+        assert main(argv) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        progress = [(line["fraction"], line["step"], line["total"], line["stage"])
+                    for line in lines if line["event"] == "progress"]  # fmt: skip
+        assert len(progress) > 2 and all(
+            a != b for a, b in zip(progress[:-1], progress[1:], strict=True)
+        )
+        fractions = [p[0] for p in progress]
+        assert fractions == sorted(fractions), task
+
+
 def test_batch_reports_honour_the_umask(tmp_path):
     previous = os.umask(0o027)
     try:
