@@ -80,6 +80,25 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     return notes
 
 
+# The command-line advice in the engine's reasons, and the field of a batch chain's step that
+# does the same (a user trial: a batch report advised --sensitivity and --click, which
+# `batch` does not take).
+IN_A_CHAIN = {
+    "--sensitivity": "the step's sensitivity",
+    "--click START:END": "the step's clicks = [[START, END]]",
+    "--level AMPLITUDE": "the step's level = AMPLITUDE",
+    "--cutoff HZ": "the step's cutoff = HZ",
+    "--gap START:END": "the step's gaps = [[START, END]]",
+}
+
+
+def in_chain_words(text: str) -> str:
+    """One of the engine's reasons as a batch report says it: its flags as a step's fields."""
+    for flag, field in IN_A_CHAIN.items():
+        text = text.replace(flag, field)
+    return text
+
+
 def reconnecting_line(job_id: str, seconds: float) -> str:
     """What a waiting client says when the daemon stops under its job (which it resumes)."""
     return (

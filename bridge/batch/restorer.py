@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
-from bridge.notes import listed_text, pauses_line
+from bridge.notes import in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
 from diffmusic_engine.audio import check_audio, resample
 from diffmusic_engine.backends import REBUILT_LEVEL_DB
@@ -333,7 +333,7 @@ class _PieceRestorer:
         every piece was restored."""
         if not self.unchanged:
             return None
-        whys = "; ".join(dict.fromkeys(self.unchanged))  # each reason once, in order
+        whys = "; ".join(dict.fromkeys(map(in_chain_words, self.unchanged)))  # each once, in order
         count = f"{len(self.unchanged)} of {self.pieces} piece(s)"
         return f"{self.restorer.task}: {count} unchanged ({whys})"
 

@@ -121,9 +121,11 @@ def test_auto_cutoff_is_detected_once_and_full_band_passes(recording) -> None:
     out = np.concatenate([stream.push(full_band), stream.finish()], axis=1)
     np.testing.assert_array_equal(out, full_band)
     assert recording == []  # nothing missing: the backend was never called
-    assert Restorer.note_of(stream) == (
-        f"super-resolution: 1 of 1 piece(s) unchanged ({NOTHING_FOUND['super-resolution']})"
-    )
+    # the engine's reason, its flag as the chain step's field (batch takes no --cutoff)
+    engine = NOTHING_FOUND["super-resolution"]
+    assert "--cutoff HZ" in engine
+    why = engine.replace("give --cutoff HZ", "give the step's cutoff = HZ")
+    assert Restorer.note_of(stream) == f"super-resolution: 1 of 1 piece(s) unchanged ({why})"
     band_limited = degrade(full_band, rate, SuperResolution(cutoff=2000.0))  # brick-wall
     restorer = Restorer(task="super-resolution", backend="recording", chunk_seconds=10)
     stream = restorer.stream(rate, 2, band_limited.shape[1])
