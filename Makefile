@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Everything features and tests need comes from the package index (the corpus renderer, the real
 # excerpts, the REAPER scripts' Lua): no system package. The warm-up writes the bytecode and numba
-# caches a first run of each dsp path would otherwise spend ~25 s on.
+# caches a first run of each dsp path would otherwise spend ~20 s on.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -e '.[test]'
 	$(BIN)/python -m diffmusic_engine.warmup

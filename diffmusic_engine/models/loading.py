@@ -131,7 +131,7 @@ def _refetch(id_or_path: str) -> str:
     """What to do about a model with a part missing or broken (a download cut short)."""
     if Path(id_or_path).expanduser().is_dir():
         return "copy or save the folder again"
-    return f"download it again: hf download {id_or_path} --force-download"
+    return f"download it again: {hf_command()} download {id_or_path} --force-download"
 
 
 def _first_line(error: BaseException) -> str:
@@ -166,8 +166,8 @@ def resolve_model_path(id_or_path: str) -> Path:
         return path
     id_or_path = str(id_or_path).rstrip("/")  # a hub id copied with its URL's slash
     how = (
-        f"download it with `hf download {id_or_path}`, or check the path if it is a folder "
-        "(there is none of that name here)"
+        f"download it with `{hf_command()} download {id_or_path}`, or check the path if it is a "
+        "folder (there is none of that name here)"
     )
     if path.is_absolute() or id_or_path.startswith((".", "~")) or id_or_path.count("/") != 1:
         raise ModelError(f"model {id_or_path!r} not found: no such folder, and not a hub id")
@@ -186,6 +186,16 @@ def resolve_model_path(id_or_path: str) -> Path:
         raise ModelError(
             f"model {id_or_path!r} could not be downloaded ({reason}): {how}"
         ) from error
+
+
+def hf_command() -> str:
+    """How to run huggingface-hub's ``hf``: by name where it is on PATH, else beside this Python
+    (a user who ran ``.venv/bin/diffmusic`` has no ``hf`` on PATH)."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "hf"
+    return "hf" if shutil.which("hf") or not beside.exists() else str(beside)
 
 
 def hub_offline() -> bool:
