@@ -85,10 +85,11 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
 # `batch` does not take).
 IN_A_CHAIN = {
     "--sensitivity": "the step's sensitivity",
-    "--click START:END": "the step's clicks = [[START, END]]",
-    "--level AMPLITUDE": "the step's level = AMPLITUDE",
-    "--cutoff HZ": "the step's cutoff = HZ",
-    "--gap START:END": "the step's gaps = [[START, END]]",
+    "--click START:END": "clicks = [[START, END]] in the step",
+    "--level AMPLITUDE": "level = AMPLITUDE in the step",
+    "--level auto": 'level = "auto" in the step',
+    "--cutoff HZ": "cutoff = HZ in the step",
+    "--gap START:END": "gaps = [[START, END]] in the step",
 }
 
 

@@ -381,7 +381,7 @@ class ClientCore:
         raise DaemonUnavailable(
             f"interrupted while the daemon was away: job {job_id} was not cancelled and "
             f"resumes at its next start (then: diffmusic cancel {job_id})"
-        )
+        ) from None
 
     def _resubscribe_steps(self, job_id: str) -> Steps:
         """A fresh event socket: a daemon started again publishes at its own address (its

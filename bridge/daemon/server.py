@@ -351,12 +351,12 @@ class Server:
         """A job's ``device`` must be one this daemon's workers run on (each job runs on the
         device of the worker that takes it): a ``cuda:3`` job on a CPU daemon had run on the
         CPU, unsaid. A Ray executor's replicas choose their own."""
-        devices = getattr(self.executor, "devices", None)
-        if device and devices is not None and device not in devices:
+        known = getattr(self.executor, "worker_device", None)
+        if device and known is not None and known(device) is None:
             raise ProtocolError(
                 "invalid-options",
-                f"device {device!r}: this daemon runs jobs on {list(devices)} (serve --device); "
-                "submit without --device",
+                f"device {device!r}: this daemon runs jobs on {list(self.executor.devices)} "
+                "(serve --device); submit without --device",
             )
 
     def _diagnose(self, message: Message) -> Future[Message]:

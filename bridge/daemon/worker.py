@@ -105,6 +105,12 @@ class SerialThread:
                 log.exception("%s: task failed", self._thread.name)
 
 
+def device_name(device: str) -> str:
+    """``device`` with its index, as torch runs it: ``cuda`` is ``cuda:0`` (a daemon serving
+    ``cuda`` had refused a job, and a load, for ``cuda:0``, the same GPU)."""
+    return f"{device}:0" if device in ("cuda", "mps") else device
+
+
 class LocalExecutor:
     """Runs jobs in this process: ``len(devices)`` workers sharing one priority queue."""
 
@@ -174,13 +180,17 @@ class LocalExecutor:
 
     def load_model(self, model: str, device: str | None = None) -> None:
         """Queue a load on the model thread; ``model-loaded`` or ``model-failed`` follows."""
-        device = device or self.devices[0]
-        if device not in self.caches:
+        worker = self.worker_device(device or self.devices[0])
+        if worker is None:
             raise DiffMusicError(f"device {device!r}: this daemon has {list(self.devices)}")
         self._load_errors.pop(model, None)
         with self._lock:
             self._loading[model] = self._loading.get(model, 0) + 1
-        self._model_thread.put(lambda: self._load(model, device))
+        self._model_thread.put(lambda: self._load(model, worker))
+
+    def worker_device(self, device: str) -> str | None:
+        """The worker device that is ``device`` (:func:`device_name`), or None."""
+        return next((d for d in self.devices if device_name(d) == device_name(device)), None)
 
     def unload_model(self, model: str) -> bool:
         """Queue an unload on the model thread (after any load asked before); whether the model

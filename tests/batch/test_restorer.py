@@ -124,7 +124,7 @@ def test_auto_cutoff_is_detected_once_and_full_band_passes(recording) -> None:
     # the engine's reason, its flag as the chain step's field (batch takes no --cutoff)
     engine = NOTHING_FOUND["super-resolution"]
     assert "--cutoff HZ" in engine
-    why = engine.replace("give --cutoff HZ", "give the step's cutoff = HZ")
+    why = engine.replace("give --cutoff HZ", "give cutoff = HZ in the step")
     assert Restorer.note_of(stream) == f"super-resolution: 1 of 1 piece(s) unchanged ({why})"
     band_limited = degrade(full_band, rate, SuperResolution(cutoff=2000.0))  # brick-wall
     restorer = Restorer(task="super-resolution", backend="recording", chunk_seconds=10)
@@ -340,3 +340,16 @@ def test_a_dropout_across_a_seam_stays_as_it_was(task, first_s, channels) -> Non
     found, _ = dropouts.find_dropouts(out, rate)
     assert [(a, b, c) for a, b, c in found] == [(first, stop, tuple(channels))]
     assert np.abs(out[:, :rate] - audio[:, :rate]).max() > 0.01  # restored around it
+
+
+def test_every_flag_the_engine_advises_reads_as_a_chain_field():
+    """The engine's reasons name CLI flags; a batch report names the step's fields instead,
+    `--level auto` (a declip level above the peak) included."""
+    from bridge.notes import IN_A_CHAIN, in_chain_words
+
+    line = "give the level the audio was clipped at, or --level auto; raise --sensitivity"
+    assert in_chain_words(line) == (
+        'give the level the audio was clipped at, or level = "auto" in the step; raise the '
+        "step's sensitivity"
+    )
+    assert all("--" not in in_chain_words(flag) for flag in IN_A_CHAIN)

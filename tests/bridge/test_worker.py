@@ -100,3 +100,15 @@ def test_listing_models_does_not_wait_for_an_eviction_in_progress():
         loading.join(timeout=10)
         lister.join(timeout=10)
     assert not loading.is_alive()
+
+
+def test_a_device_named_with_or_without_its_index_is_the_same_worker():
+    """A daemon serving ``cuda`` (the default on a GPU) refused a job, and a load, for
+    ``cuda:0``: the same GPU. Devices are compared as torch runs them."""
+    from bridge.daemon.worker import LocalExecutor
+
+    assert LocalExecutor(("cuda",)).worker_device("cuda:0") == "cuda"
+    assert LocalExecutor(("cuda:0", "cuda:1")).worker_device("cuda") == "cuda:0"
+    assert LocalExecutor(("cuda:0", "cuda:1")).worker_device("cuda:1") == "cuda:1"
+    assert LocalExecutor(("cpu",)).worker_device("cuda:3") is None
+    assert LocalExecutor(("cpu",)).worker_device("cpu") == "cpu"
