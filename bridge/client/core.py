@@ -267,7 +267,9 @@ class ClientCore:
                     return entry
             for entry in listing["failed"]:
                 if entry["id"] == model:
-                    raise ModelError(f"daemon could not load {model}: {entry['message']}")
+                    said = str(entry["message"])  # the loader's line names the model already
+                    named = said if said.startswith(model) else f"{model}: {said}"
+                    raise ModelError(f"daemon could not load {named}")
             if time.monotonic() > deadline:
                 raise ModelError(f"daemon: {model} not loaded after {wait:g} s")
             yield Sleep(0.2)

@@ -10,7 +10,10 @@ only when it is allowed (``HF_HUB_OFFLINE`` unset), and a model that cannot be h
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +114,8 @@ def _load_components(
             raise ModelError(f"{id_or_path}: its part {name!r} is missing ({root / name}): "
                              f"{_refetch(id_or_path)}")  # fmt: skip
         try:
-            components[name] = load_component(root, name, spec, dtype)
+            with _library_logs_off():
+                components[name] = load_component(root, name, spec, dtype)
         except ModelError:
             raise
         except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
@@ -224,6 +228,24 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.disable_progress_bar()
+
+
+@contextmanager
+def _library_logs_off() -> Iterator[None]:
+    """No transformers or diffusers log lines while a part loads: a failed load's came before
+    its one error line, which says it all ("An error occurred while trying to fetch ...")."""
+    import diffusers
+    import transformers
+
+    libraries = (diffusers.utils.logging, transformers.utils.logging)
+    before = [library.get_verbosity() for library in libraries]
+    for library in libraries:
+        library.set_verbosity(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for library, level in zip(libraries, before, strict=True):
+            library.set_verbosity(level)
 
 
 def load_component(root: Path, name: str, spec: list, dtype: torch.dtype) -> object:

@@ -125,3 +125,25 @@ def test_a_folder_naming_the_other_pipeline_is_one_line(tiny_folders, tmp_path):
     (mislabelled / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(ModelError, match="its parts do not make the AudioLDM2Pipeline it names"):
         load_model(str(mislabelled))
+
+
+def test_a_failed_part_is_said_in_its_one_line_alone(tiny_folders, tmp_path, cli_command):
+    """A part without its weights file: diffusers had logged "An error occurred while trying to
+    fetch ..." on stderr before the command's one error line."""
+    import subprocess
+
+    import numpy as np
+    import soundfile as sf
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_folders["musicldm"], broken)
+    for weights in (broken / "unet").glob("*.safetensors"):
+        weights.unlink()
+    take = tmp_path / "take.wav"
+    sf.write(take, np.zeros((16000, 1), np.float32) + 0.1, 16000)
+    argv = ["restore", str(take), "-o", str(tmp_path / "out.wav"), "--task", "inpaint", "--gap",
+            "0.4:0.5", "--backend", "diffusion", "--model", str(broken), "--quiet"]  # fmt: skip
+    done = subprocess.run([*cli_command, *argv], capture_output=True, text=True)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: {broken}: cannot load its unet")
