@@ -35,6 +35,13 @@ def not_a_file(path: os.PathLike[str] | str) -> str:
     return "a folder, not a file" if Path(path).is_dir() else "no such file"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name: a library's multi-line error
+    (a model part that would not load) cut to what the one error line can hold."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def one_line(exc: BaseException) -> str:
     """``exc`` as one line: our errors' own text, anything else prefixed with its type."""
     text = " ".join(str(exc).split()) or type(exc).__name__

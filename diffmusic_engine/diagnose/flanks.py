@@ -14,9 +14,12 @@ digital silence (the first way, a dropout in music however quiet).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # (dropouts imports this module)
+    from diffmusic_engine.diagnose.dropouts import DropoutScanner
 
 # In the scanner's edge frames (1 ms): a click's length (declick's: 0.3-2 ms) skipped past the
 # edge, then the audio read for music going on.
@@ -24,13 +27,15 @@ CLICK_FRAMES = 3
 BEYOND_FRAMES = 20
 
 
-def rest(scanner: Any, audio: np.ndarray, runs: list[tuple[int, int]], index: int) -> bool:
+def rest(
+    scanner: DropoutScanner, audio: np.ndarray, runs: list[tuple[int, int]], index: int
+) -> bool:
     """Whether run ``index`` of ``runs`` (sorted, in ``(channels, samples)`` ``audio``) lies
-    in a rest, for ``scanner`` (a ``DropoutScanner``: its edge frame, quiet and silence
-    levels): a quiet run, not digital silence (one ``SILENT_SHARE`` digital silence is a
-    dropout of the first way), where on one side, past ``CLICK_FRAMES``, the median frame (mean
-    power over the channels) of ``BEYOND_FRAMES`` is at or below the quiet level. A side with
-    too little audio before the next run or the audio's end tells nothing."""
+    in a rest, for ``scanner`` (its edge frame, quiet and silence levels): a quiet run, not
+    digital silence (one ``SILENT_SHARE`` digital silence is a dropout of the first way), where
+    on one side, past ``CLICK_FRAMES``, the median frame (mean power over the channels) of
+    ``BEYOND_FRAMES`` is at or below the quiet level. A side with too little audio before the
+    next run or the audio's end tells nothing."""
     from diffmusic_engine.diagnose.dropouts import SILENT_SHARE  # (it imports this module)
 
     first, stop = runs[index]

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from diffmusic_engine.errors import ModelError
+from diffmusic_engine.errors import ModelError, first_line
 from diffmusic_engine.models.base import (
     ModelAdapter,
     decoder_dtype,
@@ -120,13 +120,13 @@ def _load_components(
             raise
         except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
                 SafetensorError) as error:  # fmt: skip
-            raise ModelError(f"{id_or_path}: cannot load its {name} ({_first_line(error)}): "
+            raise ModelError(f"{id_or_path}: cannot load its {name} ({first_line(error)}): "
                              f"{_refetch(id_or_path)}") from error  # fmt: skip
     try:
         scheduler_config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
     except (OSError, ValueError) as error:
         raise ModelError(
-            f"{id_or_path}: cannot read its scheduler ({_first_line(error)})"
+            f"{id_or_path}: cannot read its scheduler ({first_line(error)})"
         ) from error
     return components, scheduler_config
 
@@ -136,11 +136,6 @@ def _refetch(id_or_path: str) -> str:
     if Path(id_or_path).expanduser().is_dir():
         return "copy or save the folder again"
     return f"download it again: {hf_command()} download {id_or_path} --force-download"
-
-
-def _first_line(error: BaseException) -> str:
-    """The first line of ``error``'s message, or its class name."""
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) -> ModelAdapter:
@@ -186,7 +181,7 @@ def resolve_model_path(id_or_path: str) -> Path:
     try:
         return Path(snapshot_download(str(id_or_path)))
     except Exception as error:  # noqa: BLE001 - network, auth, missing repo: all one message
-        reason = _first_line(error)
+        reason = first_line(error)
         raise ModelError(
             f"model {id_or_path!r} could not be downloaded ({reason}): {how}"
         ) from error
