@@ -23,6 +23,7 @@ from bridge.cli.common import (
     fail,
     positive_number,
     progress_reporter,
+    refuse_overwriting,
     resolved,
     tell_details,
     tell_outcome,
@@ -297,7 +298,9 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
         check_output(args, damage)
     audio, info = read_audio(args.input)
     job_id = args.job_id or new_id()
-    source = {"name": args.input.name, "file_dtype": info.file_dtype}
+    # the input's full path: fetch refuses to write over it (restore and submit -o refuse too)
+    source = {"name": args.input.name, "file_dtype": info.file_dtype,
+              "path": str(resolved(args.input))}  # fmt: skip
     with Client(args.connection_file, timeout=args.timeout) as client:
         reply = client.submit_reply(
             audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
@@ -392,6 +395,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     paths = output_paths(
         args.output, name, len(restoration.tracks), restoration.details.get("task", "")
     )
+    refuse_overwriting([args.output, *paths], [Path(source["path"])] if "path" in source else [])
     file_dtype = source.get("file_dtype", "float32")
     outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype)]
     emit(args, "done", job=args.job, outputs=outputs, **told_in_json(restoration.details))

@@ -84,7 +84,7 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
         "damage": _damage_dict(damage),
         "backend": backend,
         "options": options,
-        "source": {k: str(v) for k, v in source.items() if k in ("name", "file_dtype")},
+        "source": {k: str(v) for k, v in source.items() if k in ("name", "file_dtype", "path")},
         "buffers": {s["name"]: {"shape": s["shape"], "sample_rate": s["sample_rate"]}
                     for s in specs},
         "sha256": {name: digest.hex() for name, digest in digests.items()},

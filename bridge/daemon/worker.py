@@ -30,41 +30,60 @@ log = logging.getLogger(__name__)
 
 
 class JobQueue:
-    """Job ids by priority (higher first), then first come first served; removable."""
+    """Job ids by priority (higher first), then first come first served; removable.
+
+    A job may be for one worker (its ``device``): only that worker's :meth:`get` hands it out,
+    and the others pass over it to the next job any worker may take.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, str]] = []
         self._queued: set[str] = set()
+        self._for: dict[str, str] = {}  # job id -> the one worker that takes it
         self._order = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
 
-    def put(self, job_id: str, priority: int) -> None:
+    def put(self, job_id: str, priority: int, worker: str | None = None) -> None:
+        """Queue ``job_id``; with ``worker``, only that worker's :meth:`get` takes it."""
         with self._cond:
             if job_id in self._queued:
                 return
             self._queued.add(job_id)
+            if worker is not None:
+                self._for[job_id] = worker
             heapq.heappush(self._heap, (-priority, next(self._order), job_id))
-            self._cond.notify()
+            self._cond.notify_all()  # the one worker it is for may not be the one notify wakes
 
-    def get(self) -> str | None:
-        """The next job id; blocks; None once the queue is closed."""
+    def get(self, worker: str | None = None) -> str | None:
+        """The next job id ``worker`` may take (any job: None); blocks; None once closed."""
         with self._cond:
             while True:
                 if self._closed:
                     return None
-                while self._heap:
-                    _, _, job_id = heapq.heappop(self._heap)
-                    if job_id in self._queued:  # removed ids stay in the heap: skip them
-                        self._queued.discard(job_id)
-                        return job_id
+                while self._heap and self._heap[0][2] not in self._queued:
+                    heapq.heappop(self._heap)  # removed ids stay in the heap: drop them here
+                job_id = self._first_for(worker)
+                if job_id is not None:
+                    self._queued.discard(job_id)
+                    self._for.pop(job_id, None)
+                    return job_id
                 self._cond.wait()
+
+    def _first_for(self, worker: str | None) -> str | None:
+        """The first queued job ``worker`` may take, left in the heap (removed from the queue
+        by the caller); a scan in order, as the heap holds jobs for other workers too."""
+        for _, _, job_id in sorted(self._heap):
+            if job_id in self._queued and self._for.get(job_id, worker) == worker:
+                return job_id
+        return None
 
     def remove(self, job_id: str) -> bool:
         with self._cond:
             if job_id not in self._queued:
                 return False
             self._queued.discard(job_id)
+            self._for.pop(job_id, None)
             return True
 
     def close(self) -> None:
@@ -150,7 +169,19 @@ class LocalExecutor:
             self._threads.append(thread)
 
     def submit(self, job_id: str, priority: int) -> None:
-        self._queue.put(job_id, priority)
+        """Queue the job for any worker, or for the one its ``device`` option names (a
+        ``cuda:1`` job had run on whichever worker was free first)."""
+        self._queue.put(job_id, priority, self._worker_for(job_id))
+
+    def _worker_for(self, job_id: str) -> str | None:
+        assert self._host is not None, "start() before submit()"
+        device = self._host.request(job_id).get("options", {}).get("device")
+        if not isinstance(device, str) or not device or len(self.devices) == 1:
+            return None
+        worker = self.worker_device(device)
+        if worker is None:  # a journalled job a restart with other devices resumes: any worker
+            log.warning("job %s: device %s is not served now; it runs on any", job_id, device)
+        return worker
 
     def cancel(self, job_id: str) -> str:
         if self._queue.remove(job_id):
@@ -240,7 +271,7 @@ class LocalExecutor:
 
     def _work(self, device: str) -> None:
         while not self._stopping.is_set():
-            job_id = self._queue.get()
+            job_id = self._queue.get(device)
             if job_id is None:
                 return
             try:

@@ -21,6 +21,7 @@ import torch
 
 from diffmusic_engine.errors import ModelError, first_line
 from diffmusic_engine.models.base import (
+    LatentAudioAdapter,
     ModelAdapter,
     decoder_dtype,
     default_device,
@@ -50,6 +51,13 @@ def load_model(
         )
     components, scheduler_config = _load_components(root, index, dtype, id_or_path)
     common = {"scheduler_config": scheduler_config, "device": target, "dtype": dtype}
+    return check_parts_fit(_adapter(id_or_path, kind, index, components, common))
+
+
+def _adapter(
+    id_or_path: str, kind: str, index: dict, components: dict[str, Any], common: dict[str, Any]
+) -> LatentAudioAdapter:
+    """The adapter of ``kind`` built from the loaded ``components``."""
     try:  # a folder whose model_index.json names the other pipeline's parts
         if kind == "audioldm2":
             return _audioldm2(str(id_or_path), components, common)
@@ -69,6 +77,26 @@ def load_model(
             f"{id_or_path}: its parts do not make the {index['_class_name']} it names "
             f"(no {error}): {_refetch(id_or_path)}"
         ) from error
+
+
+def check_parts_fit(adapter: LatentAudioAdapter) -> LatentAudioAdapter:
+    """``adapter``, once its parts have worked together on the shortest input they take (the
+    text encoders, E, eps_theta, D and V, on silence): a folder with a part of another model
+    had loaded, stayed listed, and failed every job with a shape error."""
+    unet_levels = len(adapter.unet.config.block_out_channels)
+    frames = 2 ** (unet_levels - 1)  # the fewest latent frames the UNet's halvings take
+    silence = torch.zeros(1, adapter.samples_for_latent(frames))
+    try:
+        z0 = adapter.encode(silence)
+        adapter.predict_noise(z0, 0, adapter.conditioning("music", 1))
+        with torch.no_grad():
+            adapter.vocode(adapter.decode(z0))
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ModelError(
+            f"{adapter.name}: its parts do not work together ({first_line(error)}): a part "
+            f"comes from another model; {_refetch(adapter.name)}"
+        ) from error
+    return adapter
 
 
 def _device_and_dtype(
@@ -138,7 +166,7 @@ def _refetch(id_or_path: str) -> str:
     return f"download it again: {hf_command()} download {id_or_path} --force-download"
 
 
-def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) -> ModelAdapter:
+def _audioldm2(name: str, components: dict[str, Any], common: dict[str, Any]) -> LatentAudioAdapter:
     """The AudioLDM2 adapter (its text stack: CLAP, T5, the projection and GPT-2)."""
     from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter, TextStack
 

@@ -367,6 +367,28 @@ def test_fetch_of_one_track_into_a_folder_names_the_folder(daemon, clip, tmp_pat
                              f"{tmp_path / 'take_restored.flac'}\n")  # fmt: skip
 
 
+def test_fetch_refuses_to_write_over_the_submitted_file(daemon, clip, tmp_path, cli_command):
+    """``submit take.wav`` then ``fetch J -o take.wav`` replaced the take with its repair (the
+    daemon had no path to compare with); restore and ``submit -o`` refuse that."""
+    take = write_audio(tmp_path / "take.wav", clip, RATE)
+    before = take.read_bytes()
+    link = tmp_path / "link.wav"
+    link.symlink_to(take)
+    connect = ("--connection-file", daemon.connection)
+    result = run(cli_command, "submit", take, "--task", "phase-retrieval", "--wait",
+                 "--job-id", "over-1", *connect)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for output in (take, link):
+        result = run(cli_command, "fetch", "over-1", "-o", output, *connect)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: {output}: output would overwrite the input {take}; choose another name\n"
+        )
+    assert take.read_bytes() == before
+    result = run(cli_command, "fetch", "over-1", "-o", tmp_path / "fixed.wav", *connect)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_status_file_check_takes_a_folder_output():
     """ "-o ." (separate into this folder) had made the check raise ValueError (a traceback)."""
     from pathlib import Path

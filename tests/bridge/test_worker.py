@@ -112,3 +112,70 @@ def test_a_device_named_with_or_without_its_index_is_the_same_worker():
     assert LocalExecutor(("cuda:0", "cuda:1")).worker_device("cuda:1") == "cuda:1"
     assert LocalExecutor(("cpu",)).worker_device("cuda:3") is None
     assert LocalExecutor(("cpu",)).worker_device("cpu") == "cpu"
+
+
+def test_a_job_for_one_worker_waits_for_it_and_others_pass_over_it():
+    queue = JobQueue()
+    queue.put("a", 5, "cuda:1")
+    queue.put("b", 0)
+    assert queue.get("cuda:0") == "b"  # "a" comes first, but is not this worker's
+    taken = []
+    waiting = threading.Thread(target=lambda: taken.append(queue.get("cuda:0")))
+    waiting.start()  # nothing for cuda:0 now: it waits
+    time.sleep(0.1)
+    assert taken == [] and queue.get("cuda:1") == "a"
+    queue.put("c", 0, "cuda:0")
+    waiting.join(timeout=5)
+    assert taken == ["c"] and len(queue) == 0
+
+
+class StartsOnly:
+    """A strict job host: says which worker thread started each job, runs none of them
+    (``started`` is False), and holds the start of the jobs in ``held`` until ``release``."""
+
+    def __init__(self, devices: dict[str, str], held: set[str]) -> None:
+        self.devices, self.held = devices, held
+        self.started_on: dict[str, str] = {}
+        self.release = threading.Event()
+
+    def request(self, job_id):
+        device = self.devices[job_id]
+        return {"backend": "diffusion", "options": {"device": device} if device else {}}
+
+    def started(self, job_id):
+        self.started_on[job_id] = threading.current_thread().name
+        if job_id in self.held:
+            assert self.release.wait(timeout=10)
+        return False
+
+    def __getattr__(self, name):  # nothing else may be called for a job never run
+        raise AssertionError(f"the executor called {name}")
+
+
+def test_a_job_that_names_a_device_runs_on_that_devices_worker():
+    """A two-GPU daemon ran a ``cuda:1`` job on whichever worker was free first."""
+    from bridge.daemon.worker import LocalExecutor
+
+    host = StartsOnly({"x": "cuda:1", "y": "cuda:1", "z": ""}, held={"x"})
+    executor = LocalExecutor(("cuda:0", "cuda:1"))
+    executor.start(host)
+    try:
+        executor.submit("x", 0)  # holds cuda:1's worker
+        deadline = time.monotonic() + 5
+        while "x" not in host.started_on and time.monotonic() < deadline:
+            time.sleep(0.01)
+        executor.submit("y", 0)
+        executor.submit("z", 0)
+        while "z" not in host.started_on and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert "y" not in host.started_on  # cuda:0 was free, and took "z" alone
+        host.release.set()
+        while "y" not in host.started_on and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+        assert host.started_on == {
+            "x": "worker-cuda:1", "y": "worker-cuda:1", "z": "worker-cuda:0"
+        }  # fmt: skip
+    finally:
+        host.release.set()
+        executor.stop()

@@ -147,3 +147,17 @@ def test_a_failed_part_is_said_in_its_one_line_alone(tiny_folders, tmp_path, cli
     assert done.returncode == 1
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"error: {broken}: cannot load its unet")
+
+
+def test_a_folder_with_a_part_of_another_model_is_refused_at_load(tiny_folders, tmp_path):
+    """A MusicLDM folder whose CLAP projects to 8 values where its UNet takes 16: it had
+    loaded, stayed listed by ``models``, and failed every job with a shape error."""
+    from diffmusic_engine.models.testing import tiny_clap
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_folders["musicldm"], mixed)
+    shutil.rmtree(mixed / "text_encoder")
+    tiny_clap(projection_dim=8).save_pretrained(mixed / "text_encoder")
+    with pytest.raises(ModelError, match=r"mixed: its parts do not work together \(") as error:
+        load_model(str(mixed))
+    assert "\n" not in str(error.value) and "copy or save the folder again" in str(error.value)
