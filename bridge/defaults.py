@@ -14,6 +14,10 @@ SUBSCRIPTION_BYTES = 1 << 16  # the event socket's message cap: subscribers only
 # Seconds a client waiting on a job waits for a daemon that stopped under it to start again (it
 # resumes the job from its journal): a restart, a diffusion model loaded anew, within it.
 RECONNECT_SECONDS = 300.0
+# A client's wait for each reply, and how many times it tries a request again (with a fresh
+# signature: the daemon may have restarted) before it says the daemon is away.
+REQUEST_TIMEOUT, REQUEST_RETRIES = 10.0, 3
+LOOPBACK = "127.0.0.1"  # where the daemon binds unless told (serve --host)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,20 @@ REQUEST_TYPES = (
     "unload-model",
     "diagnose",
 )
-JOB_EVENTS = ("accepted", "started", "progress", "finished", "failed", "cancelled")
-MODEL_EVENTS = ("model-loaded", "model-failed", "model-unloaded")
-TERMINAL_STATES = ("finished", "failed", "cancelled")
+
+
+class JobState(StrEnum):
+    """A job's state, as the journal keeps it and every reply and event says it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+TERMINAL_STATES = (JobState.FINISHED, JobState.FAILED, JobState.CANCELLED)
 # What a waiting client says of its job while the daemon that had it is away (no daemon state).
 RECONNECTING = "reconnecting"
 
@@ -164,14 +176,61 @@ def sign(key: bytes, frames: list[bytes | memoryview], digests: list[bytes] | No
     return mac.hexdigest().encode()
 
 
+class Frames:
+    """The signed frames of one message, ``[version, signature, header, content, *buffers]``
+    (docs/protocol.md, "Framing"): the one class that indexes them. The signature covers the
+    others (:attr:`signed`); routing and topic frames are removed before."""
+
+    VERSION, SIGNATURE, HEADER, CONTENT, BUFFERS = 0, 1, 2, 3, 4
+
+    def __init__(self, frames: list) -> None:
+        self.frames = frames
+
+    @classmethod
+    def build(cls, signature: bytes, header: bytes, content: bytes, buffers: list) -> list:
+        """The frames in their order."""
+        return [VERSION, signature, header, content, *buffers]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every frame before the buffers is there."""
+        return len(self.frames) >= self.BUFFERS
+
+    @property
+    def version(self) -> Any:
+        return self.frames[self.VERSION]
+
+    @property
+    def signature(self) -> Any:
+        return self.frames[self.SIGNATURE]
+
+    @property
+    def header(self) -> Any:
+        """The header frame, or None where the message stops before it."""
+        return self.frames[self.HEADER] if len(self.frames) > self.HEADER else None
+
+    @property
+    def content(self) -> Any:
+        return self.frames[self.CONTENT]
+
+    @property
+    def buffers(self) -> list:
+        return self.frames[self.BUFFERS :]
+
+    @property
+    def signed(self) -> list:
+        """The frames the signature covers, in order: all but the signature."""
+        return [self.version, self.header, self.content, *self.buffers]
+
+
 def encode(message: Message, key: bytes) -> list[bytes | memoryview]:
-    """Frames ``[version, signature, header, content, *buffers]`` for ``message``."""
+    """:class:`Frames` for ``message``."""
     buffers = [_frame_bytes(b) for b in message.buffers]
     header = json.dumps(message.header(), separators=(",", ":")).encode()
     content = json.dumps(message.content, separators=(",", ":"), allow_nan=False).encode()
-    body = [VERSION, header, content, *buffers]
     digests = message.digests if len(message.digests) == len(buffers) else None
-    return [VERSION, sign(key, body, digests), header, content, *buffers]
+    signature = sign(key, [VERSION, header, content, *buffers], digests)
+    return Frames.build(signature, header, content, buffers)
 
 
 def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
@@ -179,20 +238,19 @@ def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
 
     Raises :class:`Unauthenticated` (drop it) or :class:`ProtocolError` (reply with its code).
     """
-    frames = [f.buffer if hasattr(f, "buffer") and not isinstance(f, memoryview) else f
-              for f in frames]  # fmt: skip
-    if len(frames) < 4:
-        raise Unauthenticated(f"{len(frames)} frames, expected at least 4")
-    if bytes(frames[0]) != VERSION:
-        raise Unauthenticated(f"version tag {bytes(frames[0])[:16]!r}, expected {VERSION!r}")
-    body = [frames[0], frames[2], frames[3], *frames[4:]]
-    digests = [frame_digest(f) for f in frames[4:]]
-    expected = sign(key, body, digests)
-    if not hmac.compare_digest(expected, bytes(frames[1])):
+    parts = Frames([f.buffer if hasattr(f, "buffer") and not isinstance(f, memoryview) else f
+                    for f in frames])  # fmt: skip
+    if not parts.complete:
+        raise Unauthenticated(f"{len(frames)} frames, expected at least {Frames.BUFFERS}")
+    if bytes(parts.version) != VERSION:
+        raise Unauthenticated(f"version tag {bytes(parts.version)[:16]!r}, expected {VERSION!r}")
+    digests = [frame_digest(f) for f in parts.buffers]
+    expected = sign(key, parts.signed, digests)
+    if not hmac.compare_digest(expected, bytes(parts.signature)):
         raise Unauthenticated("bad signature")
     try:
-        header = json.loads(bytes(frames[2]))
-        content = json.loads(bytes(frames[3]))
+        header = json.loads(bytes(parts.header))
+        content = json.loads(bytes(parts.content))
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         raise ProtocolError("malformed-header", f"header or content is not JSON: {exc}") from None
     _check_header(header)
@@ -201,7 +259,7 @@ def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
     return Message(
         type=header["type"],
         content=content,
-        buffers=list(frames[4:]),
+        buffers=parts.buffers,
         msg_id=header["msg_id"],
         parent_id=header.get("parent_id"),
         time=float(header["time"]),

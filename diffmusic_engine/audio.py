@@ -260,6 +260,12 @@ def samples_at(sample_rate: float, samples_at_44k1: int) -> int:
     return int(2 ** round(np.log2(samples_at_44k1 * sample_rate / 44100)))
 
 
+def order_at(sample_rate: float, order_at_44k1: int) -> int:
+    """An autoregressive model's order (samples it looks back) chosen at 44.1 kHz, at
+    ``sample_rate``: the same time span, and at least 2."""
+    return max(2, round(order_at_44k1 * sample_rate / 44100))
+
+
 def fitted_frames(sample_rate: float, hop_at_44k1: int) -> tuple[int, int]:
     """The STFT size and hop at ``sample_rate`` of frames fitted at 44.1 kHz (``hop_at_44k1``
     samples, windows 4 hops long): the same durations at every rate, to the sample. What a

@@ -116,6 +116,9 @@ class PhaseRetrieval:
             raise DamageError(f"hop {self.hop}: expected 1..n_fft/2 ({self.n_fft // 2})")
 
 
+SOURCES_RANGE = (2, 8)  # how many sources a separation may ask for (REAPER's settings check it)
+
+
 @dataclass(frozen=True)
 class Separate:
     """The input is ``sum_i weights[i] * source_i`` of ``sources`` sources (weights sum to 1)."""
@@ -125,8 +128,9 @@ class Separate:
     weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 2 <= self.sources <= 8:
-            raise DamageError(f"sources {self.sources}: expected 2..8")
+        low, high = SOURCES_RANGE
+        if not low <= self.sources <= high:
+            raise DamageError(f"sources {self.sources}: expected {low}..{high}")
         if not self.weights:
             object.__setattr__(self, "weights", (1.0 / self.sources,) * self.sources)
         if len(self.weights) != self.sources:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.errors import DamageError, not_a_file
+from diffmusic_engine.errors import DamageError, DiffMusicError, not_a_file
 
 # The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
 # checkout has them at its top level.
@@ -49,14 +49,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if not path.is_file():
         names = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
         raise DamageError(f"preset {name_or_path!s}: no such file or preset (known: {names})")
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise DamageError(f"preset {path}: cannot parse ({exc})") from None
-    if not isinstance(data, dict):
-        raise DamageError(f"preset {path}: expected a table/object at top level")
-    data = {k: v for k, v in data.items() if not k.startswith("_")}
+    data = read_table_file(path, "preset", DamageError)
     options = data.pop("options", {})
     if not isinstance(options, dict):
         raise DamageError(f"preset {path}: options must be a table of NAME = value")
@@ -64,6 +57,30 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if isinstance(rir, str) and rir != "blind" and not Path(rir).is_absolute():
         data["rir"] = str(path.parent / rir)
     return Preset(damage=data, options=dict(options), source=path)
+
+
+def read_table_file(path: Path, what: str, error: type[DiffMusicError]) -> dict[str, Any]:
+    """The table a preset or chain file holds (TOML if its name ends in ``.toml``, any case;
+    JSON otherwise), without its ``_`` keys (:func:`without_comments`); ``error`` names
+    ``what`` and ``path`` where it cannot be read or parsed, or holds no table."""
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise error(f"{what} {path}: cannot parse ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path}: expected a table/object at top level")
+    return without_comments(data)
+
+
+def without_comments(value: Any) -> Any:
+    """``value`` without the keys starting with ``_`` at every level (documentation in preset
+    and chain files: ``_doc``, ``_comment``)."""
+    if isinstance(value, Mapping):
+        return {k: without_comments(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [without_comments(v) for v in value]
+    return value
 
 
 # Fields that hold what another field resolved to (``--level auto``'s level per channel): a

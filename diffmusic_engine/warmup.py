@@ -16,6 +16,8 @@ def warm_up() -> float:
     """Seconds spent restoring one short noise clip with every dsp task."""
     from diffmusic_engine.api import restore
     from diffmusic_engine.damage import (
+        Declick,
+        Declip,
         Dereverb,
         Gap,
         Inpaint,
@@ -34,6 +36,8 @@ def warm_up() -> float:
         (PhaseRetrieval(), {"iterations": 2}),
         (Dereverb(), {}),
         (Separate(2), {"masks": "harmonic-percussive"}),
+        (Declick(), {}),
+        (Declip(level=0.25), {}),  # the noise's peaks over 2.5 sigma
     ):
         restore(audio, rate, damage, options=options)
     lsd(audio, audio, rate)

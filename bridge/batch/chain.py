@@ -40,7 +40,6 @@ import binascii
 import hashlib
 import inspect
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEn
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
+from diffmusic_engine.preset_files import read_table_file, without_comments
 
 # pedalboard classes that are containers or loaders, not effects one can name in a chain.
 _NOT_EFFECTS = {"Plugin", "Pedalboard", "Chain", "Mix", "PluginContainer", "ExternalPlugin",
@@ -205,11 +205,7 @@ def load_chain(path: str | Path) -> Chain:
         raise ChainError(f"chain {path}: {not_a_file(path)}")
     if path.suffix.lower() not in (".toml", ".json"):
         raise ChainError(f"chain {path}: expected a .toml or .json file")
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ChainError(f"chain {path}: cannot parse ({exc})") from None
+    data = read_table_file(path, "chain", ChainError)
     return chain_from_dict(data, base=path.parent, path=path)
 
 
@@ -218,7 +214,7 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
     where = f"chain {path}" if path else "chain"
     if not isinstance(data, Mapping):
         raise ChainError(f"{where}: expected a table/object at top level")
-    data = _strip_comments(data)
+    data = without_comments(data)
     unknown = sorted(set(data) - {"steps", "sample_rate", "tail"})
     if unknown:
         known = "sample_rate, steps, tail"
@@ -383,15 +379,6 @@ def _existing_file(value: Any, base: Path, what: str, folder_ok: bool = False) -
     if not (path.is_file() or (folder_ok and path.is_dir())):
         raise ChainError(f"{what}: {path}: {not_a_file(path)}")
     return path
-
-
-def _strip_comments(value: Any) -> Any:
-    """Drop keys starting with ``_`` at every level (documentation in chain files)."""
-    if isinstance(value, Mapping):
-        return {k: _strip_comments(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, list):
-        return [_strip_comments(v) for v in value]
-    return value
 
 
 def _enum_value(cls: type, value: Any) -> Any:

@@ -21,7 +21,13 @@ from diffmusic_engine.damage import (
     Gap,
     damage_from_dict,
 )
-from diffmusic_engine.diffusion.options import GUIDANCE_DTYPES, INITS, SAMPLERS
+from diffmusic_engine.diffusion.options import (
+    DEFAULT_INIT_STRENGTH,
+    GUIDANCE_DTYPES,
+    INITS,
+    SAMPLERS,
+)
+from diffmusic_engine.diffusion.options import OPTIONS as DIFFUSION_OPTIONS
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import task_of_option
 from diffmusic_engine.preset_files import load_preset, with_fields
@@ -216,15 +222,19 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--guidance-dtype", choices=GUIDANCE_DTYPES,
         help="diffusion: precision of the decoder and vocoder while they carry the guidance "
-        "gradient (default float32; bfloat16 about halves their cost, see README)",
+        f"gradient (default {DIFFUSION_OPTIONS['guidance_dtype'].default}; bfloat16 about halves "
+        "their cost, see README)",
     )  # fmt: skip
     group.add_argument(
         "--init", choices=INITS,
-        help="diffusion inpaint: start from noise (default) or from the dsp pattern fill (SDEdit)",
+        help=f"diffusion inpaint: start from {DIFFUSION_OPTIONS['init'].default} (default) or from "
+        "the dsp pattern fill "
+        "(SDEdit)",
     )  # fmt: skip
     group.add_argument(
         "--init-strength", type=float, metavar="0..1",
-        help="diffusion --init pattern: fraction of the steps run from the fill (default 0.5)",
+        help="diffusion --init pattern: fraction of the steps run from the fill "
+        f"(default {DEFAULT_INIT_STRENGTH:g})",
     )  # fmt: skip
 
 

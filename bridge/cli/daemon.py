@@ -37,7 +37,14 @@ from bridge.cli.restore import (
     removed_path,
     write_restoration,
 )
-from bridge.defaults import DEFAULT_LIMITS, MAX_QUEUED, RECONNECT_SECONDS, RESULT_TTL
+from bridge.defaults import (
+    DEFAULT_LIMITS,
+    LOOPBACK,
+    MAX_QUEUED,
+    RECONNECT_SECONDS,
+    REQUEST_TIMEOUT,
+    RESULT_TTL,
+)
 from bridge.notes import NOTE, reconnecting_line
 from bridge.protocol import (
     MAX_PRIORITY,
@@ -110,9 +117,9 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=positive_number(0, MAX_WAIT_SECONDS),
-        default=10.0,
+        default=REQUEST_TIMEOUT,
         metavar="S",
-        help="per try",
+        help=f"per try (default {REQUEST_TIMEOUT:g})",
     )
     add_output_arguments(parser)
 
@@ -121,7 +128,7 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the daemon")
     parser.add_argument("--connection-file", type=Path, metavar="PATH")
     parser.add_argument("--journal", type=Path, metavar="DIR", help="job journal folder")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--host", default=LOOPBACK, help=f"address to bind (default {LOOPBACK})")
     parser.add_argument("--request-port", type=whole_number(0, 65535), default=0, metavar="N")
     parser.add_argument("--event-port", type=whole_number(0, 65535), default=0, metavar="N")
     parser.add_argument(

@@ -31,7 +31,7 @@ from bridge.client.core import (
     restoration_from_fetch,
     submit_message,
 )
-from bridge.defaults import RECONNECT_SECONDS
+from bridge.defaults import RECONNECT_SECONDS, REQUEST_RETRIES, REQUEST_TIMEOUT
 from bridge.protocol import Message
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage
@@ -55,7 +55,11 @@ class Client(ClientCore):
     """Blocking client. ``timeout`` is per try; ``retries`` tries per request."""
 
     def __init__(
-        self, connection_file: Path | str | None = None, *, timeout: float = 10.0, retries: int = 3
+        self,
+        connection_file: Path | str | None = None,
+        *,
+        timeout: float = REQUEST_TIMEOUT,
+        retries: int = REQUEST_RETRIES,
     ) -> None:
         super().__init__(connection_file, timeout, retries, zmq.Context())
 
@@ -190,7 +194,11 @@ class AsyncClient(ClientCore):
     """The asyncio client: the same operations as :class:`Client`, awaitable."""
 
     def __init__(
-        self, connection_file: Path | str | None = None, *, timeout: float = 10.0, retries: int = 3
+        self,
+        connection_file: Path | str | None = None,
+        *,
+        timeout: float = REQUEST_TIMEOUT,
+        retries: int = REQUEST_RETRIES,
     ) -> None:
         super().__init__(connection_file, timeout, retries, zmq.asyncio.Context())
 

@@ -10,13 +10,9 @@ torch's thread pools must not exist in a process that forks.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 
 import numpy as np
-
-log = logging.getLogger(__name__)
-
 
 DAEMON = os.getppid()  # the daemon that started this server
 
@@ -30,15 +26,9 @@ def exit_if_orphaned() -> None:
 
 
 def warm_up() -> None:
-    from diffmusic_engine.damage import TASKS
-    from diffmusic_engine.dsp.options import task_module
+    from diffmusic_engine.dsp.options import import_task_modules
 
-    for task in TASKS:
-        exit_if_orphaned()
-        try:
-            task_module(task)
-        except ImportError as exc:
-            log.warning("dsp %s unavailable: %s", task, exc)
+    import_task_modules(before_each=exit_if_orphaned)
     exit_if_orphaned()
     importlib.import_module("diffmusic_engine.dsp.griffin_lim")  # phase retrieval's, when it runs
     exit_if_orphaned()

@@ -9,13 +9,18 @@ executor never writes job state itself.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from diffmusic_engine.api import Restoration
+from diffmusic_engine.errors import one_line
 from diffmusic_engine.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,3 +98,39 @@ class Executor(Protocol):
 
     def stop(self) -> None:
         """Stop: running jobs are interrupted and stay resumable (not cancelled)."""
+
+
+class ModelReports:
+    """What an executor says of its model loads, in one place for every executor: the
+    ``model-loaded``, ``model-failed`` and ``model-unloaded`` events, and why each model's last
+    load failed (``list-models``' ``failed``, until it loads or is asked for again)."""
+
+    def __init__(self) -> None:
+        self._errors: dict[str, str] = {}  # model -> why its last load failed
+        self._lock = threading.Lock()  # load threads write while the request thread lists
+
+    def failed(self, host: JobHost | None, model: str, error: Exception) -> None:
+        log.warning("loading %s failed: %s", model, error)
+        with self._lock:
+            self._errors[model] = one_line(error)
+        if host:
+            host.model_event("model-failed", model=model, message=one_line(error))
+
+    def loaded(self, host: JobHost | None, model: str, device: str, size: int) -> None:
+        self.asked(model)
+        if host:
+            host.model_event("model-loaded", model=model, device=device, bytes=size)
+
+    def unloaded(self, host: JobHost | None, model: str) -> None:
+        if host:
+            host.model_event("model-unloaded", model=model)
+
+    def asked(self, model: str) -> None:
+        """A load of ``model`` is asked for (or done): its last failure is no longer news."""
+        with self._lock:
+            self._errors.pop(model, None)
+
+    def failures(self) -> list[dict[str, str]]:
+        """``[{"id", "message"}]``, one per model whose last load failed."""
+        with self._lock:
+            return [{"id": m, "message": e} for m, e in self._errors.items()]

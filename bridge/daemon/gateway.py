@@ -31,7 +31,15 @@ from bridge.connection import ConnectionInfo, new_key, write_connection_file
 from bridge.defaults import EVENT_HWM, REQUEST_HWM, SUBSCRIPTION_BYTES
 from bridge.journal import Journal, StagedBlobs
 from bridge.journal.blobs import StorageError
-from bridge.protocol import VERSION, Message, ProtocolError, Unauthenticated, decode, encode
+from bridge.protocol import (
+    VERSION,
+    Frames,
+    Message,
+    ProtocolError,
+    Unauthenticated,
+    decode,
+    encode,
+)
 from diffmusic_engine.errors import DiffMusicError
 
 log = logging.getLogger("diffmusic.daemon")
@@ -44,13 +52,10 @@ Handler = Callable[[Message, StagedBlobs | None], "Message | Future[Message]"]
 class Envelope:
     """One received request, split as the module docstring draws it."""
 
-    HEADER = 2  # index in the signed frames: version 0, signature 1, header 2, content 3
-    SIGNED_HEAD = 4  # the buffers follow
-
     def __init__(self, frames: list[zmq.Frame]) -> None:
         start = next((i for i, f in enumerate(frames) if f.bytes == VERSION), 0)
         self.routing = [f.bytes for f in frames[:start]]  # empty: no routing id, or no version
-        self.signed = frames[start:]
+        self.signed = Frames(frames[start:])
 
     @property
     def valid(self) -> bool:
@@ -63,14 +68,14 @@ class Envelope:
 
     @property
     def buffers(self) -> list[zmq.Frame]:
-        return self.signed[self.SIGNED_HEAD :]
+        return self.signed.buffers
 
     def header_msg_id(self) -> str | None:
         """The msg_id of a header that failed the checks, if it can be read."""
-        if len(self.signed) <= self.HEADER:
+        if self.signed.header is None:
             return None
         try:
-            msg_id = json.loads(self.signed[self.HEADER].bytes).get("msg_id")
+            msg_id = json.loads(self.signed.header.bytes).get("msg_id")
         except (ValueError, AttributeError):
             return None
         return msg_id if isinstance(msg_id, str) else None
@@ -128,7 +133,7 @@ class Gateway:
 
     def _answer(self, envelope: Envelope, staged: StagedBlobs | None) -> None:
         try:
-            message = decode(envelope.signed, self.key)
+            message = decode(envelope.signed.frames, self.key)
         except Unauthenticated as exc:
             log.warning("dropped unauthenticated message from peer %s: %s", envelope.peer, exc)
             return

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.daemon.executor import Capacity, JobHost
+from bridge.daemon.executor import Capacity, JobHost, ModelReports
 from bridge.daemon.worker import JobQueue
 from bridge.defaults import MAX_QUEUED
 from diffmusic_engine.api import Restoration
@@ -102,7 +102,7 @@ class RayExecutor:
         self._priorities: dict[str, int] = {}  # job id -> priority, to requeue a job
         self._marked: set[str] = set()  # jobs marked running in the journal (by this gateway)
         self._loaded: dict[str, dict[str, Any]] = {}  # model -> entry of models()
-        self._load_errors: dict[str, str] = {}  # model -> why its last load failed
+        self._reports = ModelReports()
         self._busy_until = 0.0
         self._backoff = BUSY_BACKOFF[0]
         self._stopping = threading.Event()
@@ -184,12 +184,11 @@ class RayExecutor:
         """Models this gateway had loaded on a replica (Serve's per-replica LRU may evict them)."""
         with self._lock:
             loaded = list(self._loaded.values())
-            failed = [{"id": m, "message": e} for m, e in self._load_errors.items()]
         return {
             "models": loaded,
             "budget_bytes": 0,
             "devices": [f"ray:{self.config.app_name}"],
-            "failed": failed,
+            "failed": self._reports.failures(),
             "replicas": self.options.get("num_replicas", 0),
         }
 
@@ -197,25 +196,17 @@ class RayExecutor:
         """Load ``model`` on a replica in the background (others load it on first use)."""
 
         def load() -> None:
-            host = self._host
             try:
                 handle = self._handle.options(multiplexed_model_id=model)
                 reply = handle.warm.remote().result(timeout_s=600)
             except Exception as exc:  # any failure becomes an event, never a crash
-                log.warning("loading %s failed: %s", model, exc)
-                with self._lock:
-                    self._load_errors[model] = one_line(exc)
-                if host:
-                    host.model_event("model-failed", model=model, message=one_line(exc))
+                self._reports.failed(self._host, model, exc)
                 return
             entry = {"id": model, "device": f"{reply['replica']} ({reply['device']})",
                      "bytes": reply["bytes"], "last_used": time.time()}  # fmt: skip
             with self._lock:
-                self._load_errors.pop(model, None)
                 self._loaded[model] = entry
-            if host:
-                host.model_event("model-loaded", model=model, device=entry["device"],
-                                 bytes=entry["bytes"])  # fmt: skip
+            self._reports.loaded(self._host, model, entry["device"], entry["bytes"])
 
         threading.Thread(target=load, name=f"load-{model}", daemon=True).start()
 
@@ -223,8 +214,8 @@ class RayExecutor:
         """Forget ``model`` here; replicas evict their least recently used models themselves."""
         with self._lock:
             forgotten = self._loaded.pop(model, None) is not None
-        if forgotten and self._host:
-            self._host.model_event("model-unloaded", model=model)
+        if forgotten:
+            self._reports.unloaded(self._host, model)
         return forgotten
 
     def stop(self) -> None:

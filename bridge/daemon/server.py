@@ -35,7 +35,7 @@ from bridge.daemon.executor import Executor
 from bridge.daemon.gateway import Gateway, bind_sockets
 from bridge.daemon.host import DaemonHost
 from bridge.daemon.jobs import check_limits, check_submit
-from bridge.defaults import RESULT_TTL, Limits
+from bridge.defaults import LOOPBACK, RESULT_TTL, Limits
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
     JOB_ID,
@@ -67,7 +67,7 @@ class ServerConfig:
 
     connection_file: Path | None = None
     journal_dir: Path | None = None
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     request_port: int = 0  # 0: reuse the connection file's, else any free port
     event_port: int = 0
     limits: Limits = field(default_factory=Limits)
@@ -399,14 +399,9 @@ class Server:
 def _warm_up() -> None:
     """Import the dsp task modules now, so that the first submit's option check is not slowed
     by imports (the jobs' own warm-up is :mod:`bridge.daemon.dsp_warm`'s, in their process)."""
-    from diffmusic_engine.damage import TASKS
-    from diffmusic_engine.dsp.options import task_module
+    from diffmusic_engine.dsp.options import import_task_modules
 
-    for task in TASKS:
-        try:
-            task_module(task)
-        except ImportError as exc:
-            log.warning("dsp %s unavailable: %s", task, exc)
+    import_task_modules()
 
 
 def job_summary(record: JobRecord) -> dict[str, Any]:

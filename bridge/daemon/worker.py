@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.daemon.dsp_process import run_in_child
-from bridge.daemon.executor import Capacity, JobHost
+from bridge.daemon.executor import Capacity, JobHost, ModelReports
 from bridge.daemon.jobs import execute
 from bridge.daemon.models import Loader, ModelCache, Unloader, default_loader, default_unloader
 from diffmusic_engine.errors import Cancelled, DiffMusicError, one_line
@@ -153,7 +153,7 @@ class LocalExecutor:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._host: JobHost | None = None
-        self._load_errors: dict[str, str] = {}  # model -> why its last load failed
+        self._reports = ModelReports()
         self._loading: dict[str, int] = {}  # model -> loads queued or running
         self._model_thread = SerialThread("models")
 
@@ -205,8 +205,7 @@ class LocalExecutor:
             "models": [m for cache in self.caches.values() for m in cache.list()],
             "budget_bytes": self.model_budget_bytes,
             "devices": list(self.devices),
-            # a copy: load threads add and remove entries while the request thread lists them
-            "failed": [{"id": m, "message": e} for m, e in list(self._load_errors.items())],
+            "failed": self._reports.failures(),
         }
 
     def load_model(self, model: str, device: str | None = None) -> None:
@@ -214,7 +213,7 @@ class LocalExecutor:
         worker = self.worker_device(device or self.devices[0])
         if worker is None:
             raise DiffMusicError(f"device {device!r}: this daemon has {list(self.devices)}")
-        self._load_errors.pop(model, None)
+        self._reports.asked(model)
         with self._lock:
             self._loading[model] = self._loading.get(model, 0) + 1
         self._model_thread.put(lambda: self._load(model, worker))
@@ -234,31 +233,23 @@ class LocalExecutor:
 
     def _load(self, model: str, device: str) -> None:
         """Load ``model`` into ``device``'s cache and say how it went (on the model thread)."""
-        host = self._host
         try:
             self.caches[device].get(model, device)
         except Exception as exc:  # any loader failure becomes an event, never a crash
-            log.warning("loading %s failed: %s", model, exc)
-            self._load_errors[model] = one_line(exc)
-            if host:
-                host.model_event("model-failed", model=model, message=one_line(exc))
+            self._reports.failed(self._host, model, exc)
             return
         finally:
             with self._lock:
                 self._loading[model] -= 1
                 if not self._loading[model]:
                     del self._loading[model]
-        self._load_errors.pop(model, None)
-        if host:
-            loaded = {m["id"]: m for m in self.caches[device].list()}
-            size = loaded.get(model, {}).get("bytes", 0)
-            host.model_event("model-loaded", model=model, device=device, bytes=size)
+        loaded = {m["id"]: m for m in self.caches[device].list()}
+        self._reports.loaded(self._host, model, device, loaded.get(model, {}).get("bytes", 0))
 
     def _unload(self, model: str) -> None:
         """Drop ``model`` from every device's cache (on the model thread)."""
-        unloaded = any([cache.unload(model) for cache in self.caches.values()])
-        if unloaded and self._host:
-            self._host.model_event("model-unloaded", model=model)
+        if any([cache.unload(model) for cache in self.caches.values()]):
+            self._reports.unloaded(self._host, model)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -21,12 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bridge.protocol import ACTIVE_STATES, TERMINAL_STATES, JobState
 from diffmusic_engine.errors import DiffMusicError
 from diffmusic_engine.progress import Progress
 
@@ -66,18 +66,6 @@ class JobConflict(DiffMusicError):
 
 class UnknownJob(DiffMusicError):
     """A job id that the journal does not hold (never submitted, or expired)."""
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
-TERMINAL_STATES = (JobState.FINISHED, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True)

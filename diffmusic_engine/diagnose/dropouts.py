@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from diffmusic_engine.diagnose import flanks, short_fades
-from diffmusic_engine.diagnose.spans import as_findings, overlapping_joined, taken_over
+from diffmusic_engine.diagnose.spans import as_findings, joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
 SILENCE = 2.0**-25
@@ -69,7 +69,6 @@ EDGE_DB = 20.0
 # power JUMP_DB or more above the run's. QUIET is 8 steps of 16-bit, above what TPDF dither (1
 # step) and a second-order noise shaper (5) leave in a dropout.
 QUIET = 2.0**-12
-QUIET_DB = 20.0 * math.log10(QUIET)  # about -72.2 dBFS
 JUMP_DB = 20.0
 # A pause, not a dropout (DropoutScanner.sift): the PAUSE_EDGE_SECONDS beside the widened run
 # PAUSE_DB or more under the music's level farther out (the median frame of PAUSE_FRAME_SECONDS
@@ -456,7 +455,7 @@ def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
     some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
     overlaps them; with the channels dropped out."""
     found = []
-    for first, stop in overlapping_joined(sorted(spans)):
+    for first, stop in joined(spans, reach=-1):
         dropped = dropped_channels(audio, first, stop)
         if dropped.all() or any(a < stop and first < b for a, b in taken):
             continue

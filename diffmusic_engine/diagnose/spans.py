@@ -1,6 +1,6 @@
-"""Runs of samples, ``(first, stop)``: joining those that overlap (the dropout rule's runs found
-on every channel and on single channels meet here, :mod:`.dropouts`), and how a span is written
-for the user."""
+"""Runs of samples, ``(first, stop)``: joining those that overlap or lie close (:func:`joined`,
+which every module that joins spans calls; the dropout rule's runs found on every channel and
+on single channels meet here, :mod:`.dropouts`), and how a span is written for the user."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ def taken_over(runs: list, spans: list) -> list:
     if not spans:
         return runs
     return [
-        (first, stop) for first, stop in overlapping_joined(sorted(runs + spans))
+        (first, stop) for first, stop in joined(runs + spans, reach=-1)
         if any(a < stop and first < b for a, b in runs)
     ]  # fmt: skip
 
 
-def overlapping_joined(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted ``spans`` with those that overlap joined into one."""
-    joined: list[tuple[int, int]] = []
-    for first, stop in spans:
-        if joined and first < joined[-1][1]:
-            first, stop = joined[-1][0], max(stop, joined.pop()[1])
-        joined.append((first, stop))
-    return joined
+def joined(spans: list[tuple[int, int]], reach: int = 0) -> list[tuple[int, int]]:
+    """``spans`` in order, those that overlap, touch or lie ``reach`` samples apart or closer
+    joined into one; ``reach=-1`` keeps touching spans apart (two dropouts that meet are two)."""
+    out: list[tuple[int, int]] = []
+    for first, stop in sorted(spans):
+        if out and first <= out[-1][1] + reach:
+            first, stop = out[-1][0], max(stop, out.pop()[1])
+        out.append((first, stop))
+    return out
 
 
 def seconds_text(start: float, end: float) -> str:

@@ -45,6 +45,7 @@ from diffmusic_engine.operators import (
     MaskOperator,
     MixOperator,
     Operator,
+    stft,
 )
 from diffmusic_engine.samplers import GuidanceLoss
 
@@ -110,10 +111,7 @@ class MelDB:
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
         x = waveform.float()
         lead = x.shape[:-1]
-        window = torch.hann_window(VMC_N_FFT, device=x.device)
-        spec = torch.stft(
-            x.reshape(-1, x.shape[-1]), VMC_N_FFT, self.hop, window=window, return_complex=True
-        )
+        spec = stft(x.reshape(-1, x.shape[-1]), VMC_N_FFT, self.hop)
         magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-12)
         return self.from_magnitude(magnitude, VMC_N_FFT).reshape(*lead, VMC_MELS, -1)
 

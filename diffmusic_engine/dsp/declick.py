@@ -36,8 +36,10 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
+from diffmusic_engine.audio import order_at
 from diffmusic_engine.backends import CLICKS_DETECTED, REPAIRED_CLICKS, UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, spans_to_gaps
+from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
@@ -113,7 +115,7 @@ def restore_declick(
     if damage.mode == "crackle" and not damage.clicks:
         spans = _in_crackle(spans, sample_rate, audio.shape[1])
     mode = MODES[damage.mode]
-    repair_order = opts["repair_order"] or _scaled(mode["repair_order"], sample_rate)
+    repair_order = opts["repair_order"] or order_at(sample_rate, mode["repair_order"])
     out = audio.copy()
     if spans:
         gaps = spans_to_gaps(spans, sample_rate)
@@ -190,7 +192,7 @@ def detect_clicks(
     opts = parse_options("declick", options or {}, OPTIONS)
     settings = MODES[mode]
     audio = np.atleast_2d(audio)
-    order = opts["order"] or _scaled(settings["order"], sample_rate)  # p of the AR models
+    order = opts["order"] or order_at(sample_rate, settings["order"])  # p of the AR models
     margin = round(settings["margin"] * sample_rate)
     longest = opts["max_click"] * sample_rate
     spans = [
@@ -352,18 +354,4 @@ def _local_scale(magnitude: np.ndarray, width: int) -> np.ndarray:
 
 def _spans(marked: np.ndarray, bridge: int) -> list[tuple[int, int]]:
     """Runs of True in ``marked`` as ``[first, stop)``, joined across gaps up to ``bridge``."""
-    return _merge(runs_of(marked), bridge)
-
-
-def _merge(spans: list[tuple[int, int]], bridge: int = 0) -> list[tuple[int, int]]:
-    merged: list[list[int]] = []
-    for first, stop in sorted(spans):
-        if merged and first <= merged[-1][1] + bridge:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([first, stop])
-    return [(first, stop) for first, stop in merged]
-
-
-def _scaled(samples_at_44k: int, sample_rate: int) -> int:
-    return max(2, round(samples_at_44k * sample_rate / 44100))
+    return joined(runs_of(marked), reach=bridge)

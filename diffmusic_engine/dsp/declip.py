@@ -28,18 +28,19 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
 
 from diffmusic_engine.audio import samples_at
 from diffmusic_engine.backends import CHANNEL_LEVELS
 from diffmusic_engine.clipping import clipped_mask, consistent_with_clipping, each_channel
 from diffmusic_engine.damage import Declip
-from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
     # frame length in samples; 0 = about 46 ms (2048 at 44.1 kHz, rounded to a power of two)
-    "window": Option(default=0, low=0, high=16384, integer=True),
+    "window": Option(default=0, low=0, high=MAX_N_FFT, integer=True),
     "redundancy": Option(default=2, low=1, high=4, integer=True),  # of the DFT frame
     "step": Option(default=32, low=1, high=256, integer=True),  # s: k grows by this ...
     "every": Option(default=1, low=1, high=16, integer=True),  # r: ... every r iterations
@@ -167,13 +168,14 @@ def _frames(x: np.ndarray, window: int) -> tuple[np.ndarray, int]:
     """``(channels * frames, window)`` frames at hop ``window / 4`` covering the padded signal."""
     hop = window // 4
     padded = np.pad(x, ((0, 0), (window, window + hop)))
-    count = (padded.shape[1] - window) // hop + 1
-    index = np.arange(window)[None, :] + hop * np.arange(count)[:, None]
-    return padded[:, index].reshape(-1, window), hop
+    frames = sliding_window_view(padded, window, axis=-1)[:, ::hop]  # (channels, count, window)
+    return np.array(frames.reshape(-1, window)), hop  # a copy: the frames are solved in place
 
 
 def _overlap_add(frames: np.ndarray, hop: int, shape: tuple[int, int]) -> np.ndarray:
-    """Hann-weighted overlap-add of ``_frames`` output back to ``shape``."""
+    """Hann-weighted overlap-add of ``_frames`` output back to ``shape``, divided by the sum of
+    the weights (by hand: librosa keeps its overlap-add private, and the diffusion backend's,
+    :mod:`diffmusic_engine.longform.windows`, takes a plan of unevenly spaced windows)."""
     channels, n = shape
     window = frames.shape[1]
     hann = np.hanning(window + 2)[1:-1]

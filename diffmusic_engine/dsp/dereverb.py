@@ -88,7 +88,7 @@ from diffmusic_engine.audio import fitted_frames, samples_at
 from diffmusic_engine.backends import LATE_MASK_NOTE, UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp import late_mask
-from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.impulse_response import check_ir_channels, load_impulse_response
 from diffmusic_engine.progress import ProgressCallback, part_of, report
@@ -100,7 +100,7 @@ BLIND_OPTIONS = {
     "amount": Option(default=1.0, low=0.0, high=1.0),  # share of the whole change kept
     # share of the learned late-reverberation mask's dB applied after WPE (0: WPE alone)
     "late_mask": Option(default=0.8, low=0.0, high=1.0),
-    "n_fft": Option(default=0, low=0, high=16384, integer=True),  # 0: auto_n_fft, about 93 ms
+    "n_fft": Option(default=0, low=0, high=MAX_N_FFT, integer=True),  # 0: auto_n_fft, about 93 ms
     "taps": Option(default=20, low=1, high=100, integer=True),  # frames in the prediction filter
     "delay": Option(default=2, low=1, high=50, integer=True),  # frames kept (the direct part)
     "iterations": Option(default=3, low=1, high=20, integer=True),

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded, solve_toeplitz
 from scipy.signal import lfilter, lfiltic
 
+from diffmusic_engine.audio import order_at
 from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Inpaint, gap_samples
 from diffmusic_engine.diagnose.spans import seconds_text
@@ -42,6 +43,7 @@ from diffmusic_engine.dsp import pattern
 from diffmusic_engine.dsp.ar import COARSE_FLOOR_DB, NOISE_FLOOR_DB, burg
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.longform.windows import taper
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
@@ -75,7 +77,7 @@ OPTIONS = {
     # a poor long-gap fill")
     "min_similarity": Option(default=-1.0, low=-1.0, high=1.0),
 }
-AUTO_ORDER_SECONDS = 512 / 44100
+AUTO_ORDER = 512  # the AR order at 44.1 kHz when none is given (order_at scales it)
 COMPOSITE_RAMP = 0.02  # s from the best passage's own samples at a splice to the composite
 # sigma_v^2 at least this share of the plain estimate's error variance (spans with no noise)
 RETAIN_FLOOR = 0.05
@@ -144,7 +146,7 @@ def restore_inpaint(
     out = audio.copy()
     long = [r for r in regions(damage, sample_rate, n) if _by_pattern(r, n, sample_rate, opts)]
     todo = sorted(long + _ar_regions(damage, long, sample_rate, n), key=lambda r: r.first)
-    order = opts["order"] or max(2, round(AUTO_ORDER_SECONDS * sample_rate))
+    order = opts["order"] or order_at(sample_rate, AUTO_ORDER)
     chunks = pattern.chunk_count(n, sample_rate) if long else 0
     progress = Progress(callback, chunks + len(todo) * channels)
     fills = _pattern_fills(audio, todo, long, sample_rate, opts, progress) if long else {}
@@ -340,17 +342,16 @@ def _pattern_fill(
 
 
 def blend(original: np.ndarray, estimate: np.ndarray, region: Region) -> np.ndarray:
-    """The estimate inside the gap, raised-cosine crossfades from the original at the edges."""
-    weight = np.zeros(original.shape[-1])  # weight of the original
+    """The estimate inside the gap, crossfaded from the original at the edges with the raised
+    cosine every join takes (:func:`taper`, as the diffusion backend's splice)."""
+    weight = np.ones(original.shape[-1])  # weight of the estimate
     if region.fade_in:
-        k = np.arange(1, region.fade_in + 1)
-        weight[: region.fade_in] = 0.5 * (1 + np.cos(np.pi * k / (region.fade_in + 1)))
+        weight[: region.fade_in] = taper(region.fade_in, region.fade_in, fall=False)
     if region.fade_out:
-        k = np.arange(1, region.fade_out + 1)
-        weight[weight.size - region.fade_out :] = 0.5 * (
-            1 - np.cos(np.pi * k / (region.fade_out + 1))
+        weight[weight.size - region.fade_out :] = taper(
+            region.fade_out, region.fade_out, rise=False
         )
-    mixed = weight * original.astype(np.float64) + (1 - weight) * estimate
+    mixed = (1 - weight) * original.astype(np.float64) + weight * estimate
     return mixed.astype(np.float32)
 
 

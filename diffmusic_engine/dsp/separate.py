@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.damage import Separate
-from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.dsp.options import N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
 
 OPTIONS = {
-    "n_fft": Option(default=2048, low=256, high=16384, integer=True),
+    "n_fft": N_FFT,
     "power": Option(default=2.0, low=0.5, high=8.0),  # mask sharpness
     "margin": Option(default=1.0, low=1.0, high=10.0),  # HPSS margin (1: masks sum to one)
     "iterations": Option(default=200, low=10, high=5000, integer=True),  # NMF

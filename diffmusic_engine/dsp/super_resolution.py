@@ -30,13 +30,13 @@ import numpy as np
 from diffmusic_engine.backends import REBUILT_LEVEL_DB, UNCHANGED
 from diffmusic_engine.band_limit import TRANSITION, long_term_level, lowpass_response
 from diffmusic_engine.damage import SuperResolution
-from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.dsp.options import N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.silence import keep_silence, silent_samples
 
 OPTIONS = {
-    "n_fft": Option(default=2048, low=256, high=16384, integer=True),
+    "n_fft": N_FFT,
     # clamp on the extrapolated tilt, dB per octave; not given: TILTS for the cutoff
     "min_tilt": Option(low=-60.0, high=0.0),
     "max_tilt": Option(low=-60.0, high=0.0),

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from diffmusic_engine.damage import Gap, gap_samples
+from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.longform.windows import WindowPlan, plan_windows, taper
 
 CONTEXT = 2.0  # seconds of trusted audio wanted on each side of a group of gaps
@@ -25,7 +26,7 @@ Range = tuple[int, int]  # half-open [first, stop) in samples
 def full_rate_ranges(gaps: tuple[Gap, ...], sample_rate: int, total: int) -> list[Range]:
     """The gaps as sorted, merged sample ranges at the input's rate."""
     ranges = sorted(gap_samples(gap, sample_rate) for gap in gaps)
-    return _merge([(max(0, a), min(total, b)) for a, b in ranges if b > a])
+    return joined([(max(0, a), min(total, b)) for a, b in ranges if b > a])
 
 
 def model_rate_ranges(ranges: list[Range], sample_rate: int, rate: int, total: int) -> list[Range]:
@@ -40,17 +41,7 @@ def model_rate_ranges(ranges: list[Range], sample_rate: int, rate: int, total: i
          min(total, math.ceil(b * rate / sample_rate) + guard))
         for a, b in ranges
     ]  # fmt: skip
-    return _merge(scaled)
-
-
-def _merge(ranges: list[Range]) -> list[Range]:
-    merged: list[Range] = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return joined(scaled)
 
 
 def group_gaps(ranges: list[Range], window: int, context: int) -> list[Range]:
@@ -111,4 +102,4 @@ def splice(
 
 def segments(ranges: list[Range], margin: int, total: int) -> list[Range]:
     """The ranges widened by ``margin`` on each side, clipped to ``total`` and merged."""
-    return _merge([(max(0, a - margin), min(total, b + margin)) for a, b in ranges])
+    return joined([(max(0, a - margin), min(total, b + margin)) for a, b in ranges])

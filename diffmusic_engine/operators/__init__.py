@@ -27,8 +27,9 @@ from diffmusic_engine.operators.declick import ClickOperator
 from diffmusic_engine.operators.declip import ClipOperator
 from diffmusic_engine.operators.dereverb import ConvolutionOperator, fft_convolve
 from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator
-from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator, istft, stft
+from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator
 from diffmusic_engine.operators.separation import MixOperator
+from diffmusic_engine.operators.stft import istft, stft
 from diffmusic_engine.operators.super_resolution import LowPassOperator
 
 __all__ = [

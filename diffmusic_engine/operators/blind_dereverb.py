@@ -34,6 +34,7 @@ import torch.nn.functional as F  # noqa: N812
 from diffmusic_engine.diffusion.options import DEFAULT_ROOM_STEPS  # K per diffusion step
 from diffmusic_engine.operators.base import Operator
 from diffmusic_engine.operators.dereverb import fft_convolve
+from diffmusic_engine.operators.stft import stft
 from diffmusic_engine.operators.subband_rir import SubbandRIR
 from diffmusic_engine.room import RoomEstimate, estimate_room, octave_bands
 
@@ -113,9 +114,7 @@ def compressed_magnitude(x: torch.Tensor) -> torch.Tensor:
     the room's and the model's phases differ, and averaging the power (whose expectation adds
     over the tail, unlike the magnitude's) keeps that from biasing the fitted decay.
     """
-    window = torch.hann_window(FIT_N_FFT, device=x.device, dtype=x.dtype)
-    flat = x.reshape(-1, x.shape[-1])
-    spec = torch.stft(flat, FIT_N_FFT, FIT_N_FFT // 4, window=window, return_complex=True)
+    spec = stft(x.reshape(-1, x.shape[-1]), FIT_N_FFT, FIT_N_FFT // 4)
     power = F.avg_pool1d((spec.abs() ** 2).transpose(1, 2), POOL_BINS, POOL_BINS)
     return (power.transpose(1, 2) + 1e-12) ** (COMPRESSION / 2)
 

@@ -6,22 +6,7 @@ import numpy as np
 import torch
 
 from diffmusic_engine.operators.base import Operator
-
-
-def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """Complex STFT of ``(..., samples)`` -> ``(..., bins, frames)``, Hann window, centred."""
-    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    lead = x.shape[:-1]
-    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, window=window, return_complex=True)
-    return spec.reshape(*lead, *spec.shape[-2:])
-
-
-def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
-    """Inverse of :func:`stft` (least-squares overlap-add) to ``length`` samples."""
-    window = torch.hann_window(n_fft, device=spec.device)
-    lead = spec.shape[:-2]
-    x = torch.istft(spec.reshape(-1, *spec.shape[-2:]), n_fft, hop, window=window, length=length)
-    return x.reshape(*lead, length)
+from diffmusic_engine.operators.stft import istft, stft
 
 
 class MagnitudeOperator(Operator):

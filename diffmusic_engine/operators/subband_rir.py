@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from diffmusic_engine.operators.dereverb import fft_convolve
+from diffmusic_engine.operators.stft import istft, stft
 
 N_FFT = 512  # the tail's STFT (hop N_FFT / 4)
 ONSET_S = 0.003  # the tail starts after the direct path
@@ -41,8 +42,7 @@ class SubbandRIR(torch.nn.Module):
         self.level_db = torch.nn.Parameter(torch.full((len(rt60_bands),), float(level_db)))
         self.length = int(length_s * sample_rate)
         noise = torch.from_numpy(np.random.default_rng(seed).standard_normal(self.length))
-        window = torch.hann_window(N_FFT, dtype=torch.float64)
-        self.phase = torch.stft(noise, N_FFT, N_FFT // 4, window=window, return_complex=True)
+        self.phase = stft(noise, N_FFT, N_FFT // 4)
         self.phase = self.phase / (self.phase.abs() + 1e-12)  # unit magnitude: phase only
         freqs = torch.fft.rfftfreq(N_FFT, 1 / sample_rate, dtype=torch.float64)
         self.log_freqs = torch.log(freqs.clamp(min=self.centres[0] / 2))
@@ -62,9 +62,7 @@ class SubbandRIR(torch.nn.Module):
         t60 = torch.exp(self.per_bin(self.log_t60))[:, None]
         gain = 10 ** (self.per_bin(self.level_db)[:, None] / 20)
         magnitude = gain * torch.exp(-6.91 * self.times[None] / t60)
-        window = torch.hann_window(N_FFT, dtype=torch.float64)
-        tail = torch.istft(self.phase * magnitude, N_FFT, N_FFT // 4, window=window,
-                           length=self.length)  # fmt: skip
+        tail = istft(self.phase * magnitude, N_FFT, N_FFT // 4, self.length)
         onset = torch.arange(self.length) >= int(ONSET_S * self.sample_rate)
         direct = torch.zeros(self.length, dtype=torch.float64)
         direct[0] = 1.0

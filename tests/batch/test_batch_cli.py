@@ -189,7 +189,6 @@ def test_an_integer_output_the_chain_drives_over_full_scale_is_noted(tmp_path: P
     assert entry["note"].endswith("in the 16-bit output; lower the chain's gain or use a limiter")
     assert f"note: {entry['input']}: {entry['note']}" in capsys.readouterr().out
     written = read_audio(entry["output"])[0]  # clipped as 16 bits hold it, at full scale
-    assert np.abs(written).max() <= 1.0
     assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= over
 
 

@@ -263,7 +263,6 @@ def test_a_restoration_over_full_scale_in_integer_samples_is_written_and_said(tm
     assert "over the full scale of the 16-bit samples .wav holds (they clip); lower the " in err[0]
     said = int(err[0].split(" dBFS, ")[1].split(" sample(s)")[0])
     written = read_audio(out / "tone_source1.wav")[0]  # 16-bit: full scale is 32767/32768
-    assert np.abs(written).max() <= 1.0
     assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= said > 0
 
 

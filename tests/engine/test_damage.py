@@ -196,6 +196,15 @@ def test_preset_errors(tmp_path):
         load_preset(broken)
 
 
+def test_a_preset_is_read_as_a_chain_is_whatever_the_case_of_its_suffix(tmp_path):
+    """A preset named ``.TOML`` had been parsed as JSON ("cannot parse"), and a ``_doc`` in its
+    options table had been taken for an option; a chain file reads both (one reader now)."""
+    path = tmp_path / "P.TOML"
+    path.write_text('task = "phase-retrieval"\n_doc = "x"\n[options]\n_doc = "y"\nseed = 3\n')
+    preset = load_preset(path)
+    assert preset.damage == {"task": "phase-retrieval"} and preset.options == {"seed": 3}
+
+
 def test_relative_impulse_response_resolves_beside_the_preset(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"task": "dereverb", "rir": "room.wav"}))
     assert load_preset(tmp_path / "p.json").damage["rir"] == str(tmp_path / "room.wav")

@@ -109,7 +109,6 @@ def test_same_id_with_another_request_or_audio_is_a_conflict(journal):
         journal.submit("job-1", REQUEST, {"audio": job_audio(2)})
     with pytest.raises(JobConflict):
         journal.submit("job-1", REQUEST, {"other": job_audio(1)})
-    assert isinstance(JobConflict("x"), DiffMusicError)
     assert same_bits(journal.inputs("job-1")["audio"], job_audio(1))
     assert len(journal.list()) == 1
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from reaper_helpers import SCRIPTS, heard, read_wav, run_scripts, take_item, write_wav
 
+from diffmusic_engine.damage import SOURCES_RANGE
+
 pytestmark = pytest.mark.lua
 
 SR = 8000
@@ -137,7 +139,9 @@ def test_settings_are_checked_and_kept_in_extstate(tmp_path: Path) -> None:
     # "2.0" sources had been saved, then refused by the CLI at every Separate
     bad = "diffmusic,,dsp,,,,2,2.0,"
     report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[bad], name="bad2")
-    assert "sources '2.0': expected a whole number from 2 to 8" in report["messages"][0]["message"]
+    low, high = SOURCES_RANGE  # the engine's range, which the script checks before the CLI
+    said = f"sources '2.0': expected a whole number from {low} to {high}"
+    assert said in report["messages"][0]["message"]
 
     good = f"{tmp_path / 'no-diffmusic'},/tmp/c.json,diffusion,cvssp/audioldm2-music,,50,1.5,3,"
     report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[good], name="good")

@@ -21,6 +21,8 @@ M.DEFAULTS = {
 -- so the more context, the better the fill (up to this many seconds on each side).
 M.CONTEXT_MAX = 600
 M.CONTEXT_MIN = 0.1 -- less leaves the engine too little around a dropout to fill it from
+-- the engine's diffmusic_engine.damage.SOURCES_RANGE (a test holds them equal)
+M.SOURCES_MIN, M.SOURCES_MAX = 2, 8
 
 M.SETTING_ORDER = {
   "cli", "connection_file", "backend", "model", "preset", "steps", "context", "sources",
@@ -54,8 +56,9 @@ function M.check(s)
       M.CONTEXT_MIN, M.CONTEXT_MAX)
   end
   local sources = s.sources:match("^%d+$") and tonumber(s.sources) -- "2.0": the CLI wants 2
-  if not sources or sources < 2 or sources > 8 then
-    return "sources '" .. s.sources .. "': expected a whole number from 2 to 8"
+  if not sources or sources < M.SOURCES_MIN or sources > M.SOURCES_MAX then
+    return string.format("sources '%s': expected a whole number from %d to %d", s.sources,
+      M.SOURCES_MIN, M.SOURCES_MAX)
   end
   -- a relative folder (or ~, which no shell expands here) lands in REAPER's working folder, and
   -- the takes made from it would be lost when the project opens from elsewhere
