@@ -35,6 +35,9 @@ class ConnectionInfo:
     signature_scheme: str = "hmac-sha256"
     version: str = "DMB/1"
     pid: int = 0
+    # the largest frame the daemon takes (serve --max-message-mb; ZeroMQ drops the connection of
+    # a bigger one unanswered, which a client then took for a daemon away); 0: not said
+    max_message_bytes: int = 0
 
     @property
     def request_address(self) -> str:
@@ -104,6 +107,7 @@ def read_connection_file(path: Path | None = None) -> ConnectionInfo:
             signature_scheme=str(data.get("signature_scheme", "hmac-sha256")),
             version=str(data.get("version", "DMB/1")),
             pid=int(data.get("pid", 0)),
+            max_message_bytes=int(data.get("max_message_bytes", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DaemonUnavailable(f"connection file {path}: missing or bad field {exc}") from None

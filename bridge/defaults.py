@@ -31,6 +31,9 @@ class Limits:
     max_queued: int = MAX_QUEUED
     max_message_bytes: int = 512 * 2**20
     max_rir_seconds: float = 20.0
+    # gaps or clicks in one job: 200,000 had held the request thread (ping, status and cancel
+    # waited 2.5 s behind their check)
+    max_spans: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -5,8 +5,10 @@ show), and the batch report's pause line. docs/protocol.md ("The CLI") documents
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from bridge.connection import default_connection_path
 from diffmusic_engine.backends import (
     CHANNEL_LEVELS,
     CLICKS_DETECTED,
@@ -98,6 +100,15 @@ def in_chain_words(text: str) -> str:
     for flag, field in IN_A_CHAIN.items():
         text = text.replace(flag, field)
     return text
+
+
+def fetch_command(job_id: str, connection_file: Path | str | None = None) -> str:
+    """The command that writes a finished job's result, as every message that points to it
+    gives it: with ``--connection-file`` where the daemon is not at the default one."""
+    where = ""
+    if connection_file and Path(connection_file) != default_connection_path():
+        where = f" --connection-file {connection_file}"
+    return f"diffmusic fetch {job_id} -o OUT{where}"
 
 
 def reconnecting_line(job_id: str, seconds: float) -> str:

@@ -62,6 +62,9 @@ ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 TERMINAL_STATES = (JobState.FINISHED, JobState.FAILED, JobState.CANCELLED)
 # What a waiting client says of its job while the daemon that had it is away (no daemon state).
 RECONNECTING = "reconnecting"
+# What a waiting client's status file says last when it was stopped (SIGTERM, SIGHUP) while its
+# job goes on in the daemon: a submit with the same job id attaches to it again.
+DETACHED = "detached"
 
 
 class ProtocolError(DiffMusicError):

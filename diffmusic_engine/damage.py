@@ -9,6 +9,7 @@ the audio it is applied to with :func:`check_damage` before any work starts.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -321,10 +322,9 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         flags = ", ".join(REQUIRED_FLAGS.get(name, name) for name in missing)
         raise DamageError(f"{task} needs {flags} (or the field {missing[0]!r} in a preset)")
     try:
-        if "gaps" in data and data["gaps"] != "auto":
-            data["gaps"] = tuple(_gap(g) for g in data["gaps"])
-        if "clicks" in data:
-            data["clicks"] = tuple(_gap(g) for g in data["clicks"])
+        for name in ("gaps", "clicks"):
+            if name in data and not (name == "gaps" and data[name] == "auto"):
+                data[name] = _spans(name, data[name])
         if "weights" in data:
             data["weights"] = tuple(_real("weights", w) for w in data["weights"])
         rir = data.pop("rir", None)
@@ -353,17 +353,33 @@ def _channel_levels(value: Any) -> tuple[float, ...]:
     return tuple(_real("channel_levels", v) for v in value)
 
 
+def _spans(name: str, value: Any) -> tuple[Gap, ...]:
+    """``gaps`` or ``clicks``: a list of spans, or one span's ``"START:END"`` (the CLI's form,
+    in a preset: it had been read one character at a time)."""
+    if isinstance(value, str):
+        return (Gap.parse(value),)
+    if not isinstance(value, list | tuple | np.ndarray):
+        raise DamageError(f"{name} {reprlib.repr(value)}: expected a list of [start, end] in "
+                          'seconds, or "START:END"')  # fmt: skip
+    return tuple(_gap(span) for span in value)
+
+
 def _gap(value: Any) -> Gap:
+    """One span: a Gap, ``"START:END"``, ``{"start", "end"}`` or ``[start, end]`` in seconds;
+    anything else is one line naming it (a Python message had been, "not enough values to
+    unpack"), and a boolean is no number."""
     if isinstance(value, Gap):
         return value
     if isinstance(value, str):
         return Gap.parse(value)
-    if isinstance(value, Mapping):
-        if set(value) != {"start", "end"}:
-            raise DamageError(f"span {dict(value)}: expected start and end (seconds)")
-        return Gap(float(value["start"]), float(value["end"]))
-    start, end = value
-    return Gap(float(start), float(end))
+    if isinstance(value, Mapping) and set(value) == {"start", "end"}:
+        pair: Any = (value["start"], value["end"])
+    elif isinstance(value, list | tuple | np.ndarray) and len(value) == 2:
+        pair = value
+    else:
+        raise DamageError(f"span {reprlib.repr(value)}: expected [start, end] in seconds")
+    start, end = (_real("span", v) for v in pair)
+    return Gap(start, end)
 
 
 def _real(name: str, value: Any) -> float:

@@ -8,15 +8,11 @@ but at least one file failed (each is in the report with its error; the others a
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
 from bridge.batch.report import FAILED, REPORT_NAME, FileResult, summarize
-from bridge.cli.common import add_output_arguments, emit, whole_number
+from bridge.cli.common import add_output_arguments, emit, terminated_raises, whole_number
 from diffmusic_engine.atomic import check_target
 
 EXIT_FILES_FAILED = 3
@@ -55,24 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the batch as Ctrl-C does (workers stopped, no partial output, exit 130):
-    by default it ended this process alone and left the workers rendering."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
     from bridge.batch import load_chain, plan_items, run_batch, write_report
 
@@ -89,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     def on_result(result: FileResult) -> None:
         emit(args, "file", **vars(result))
 
-    with _terminate_as_interrupt():
+    # SIGTERM and SIGHUP stop the workers as Ctrl-C does (no partial output, exit 130)
+    with terminated_raises(lambda signum: KeyboardInterrupt()):
         results = run_batch(
             items, chain, args.outdir, jobs=args.jobs, resume=args.resume, on_result=on_result,
             show_progress=False if quiet else None, restorer_overrides=overrides,

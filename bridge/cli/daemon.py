@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.cli.common import (
     MAX_WAIT_SECONDS,
+    Terminated,
     add_backend_arguments,
     add_damage_arguments,
     add_output_arguments,
@@ -27,6 +28,7 @@ from bridge.cli.common import (
     resolved,
     tell_details,
     tell_outcome,
+    terminated_raises,
     told_in_json,
     whole_number,
 )
@@ -37,6 +39,7 @@ from bridge.cli.restore import (
     removed_path,
     write_restoration,
 )
+from bridge.connection import default_connection_path
 from bridge.defaults import (
     DEFAULT_LIMITS,
     LOOPBACK,
@@ -45,8 +48,9 @@ from bridge.defaults import (
     REQUEST_TIMEOUT,
     RESULT_TTL,
 )
-from bridge.notes import NOTE, reconnecting_line
+from bridge.notes import NOTE, fetch_command, reconnecting_line
 from bridge.protocol import (
+    DETACHED,
     MAX_PRIORITY,
     MIN_PRIORITY,
     RECONNECTING,
@@ -132,8 +136,9 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--request-port", type=whole_number(0, 65535), default=0, metavar="N")
     parser.add_argument("--event-port", type=whole_number(0, 65535), default=0, metavar="N")
     parser.add_argument(
-        "--device", action="append", metavar="D", help="a worker per device (default: cuda or cpu)"
-    )
+        "--device", action="append", type=_device, metavar="D",
+        help="a worker per device: cpu, cuda, cuda:N or mps (default: cuda or cpu)",
+    )  # fmt: skip
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument(
         "--ray-address", metavar="ADDR",
@@ -226,6 +231,17 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(text: str) -> str:
+    """An argparse ``type``: a device a job may name (the diffusion option's rule): a worker
+    for "quantum" had been started, and every job naming it refused."""
+    from diffmusic_engine.diffusion.options import OPTIONS
+
+    try:
+        return OPTIONS["device"].check("serve", "device", text)
+    except DiffMusicError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu, cuda, cuda:N or mps") from None
+
+
 def _default_device() -> str:
     from diffmusic_engine.models.base import default_device
 
@@ -266,11 +282,13 @@ class StatusFile:
 
 
 def check_status_file(args: argparse.Namespace) -> None:
-    """Refuse a ``--status-file`` that is the input or an output (it is written first: it had
-    replaced the input audio with JSON before anything was checked)."""
+    """Refuse a ``--status-file`` that is the input, an output or the connection file (it is
+    written first: it had replaced the input audio with JSON before anything was checked, and
+    the connection file, so that no client reached the daemon any more)."""
     if args.status_file is None:
         return
-    taken = {"the input": args.input}
+    connection = args.connection_file or default_connection_path()
+    taken = {"the input": args.input, "the daemon's connection file": connection}
     if args.output is not None:
         taken["the output"] = args.output
         if args.output.name not in ("", ".", ".."):  # "-o .": a folder, no sibling name
@@ -285,13 +303,30 @@ def run_submit(args: argparse.Namespace) -> int:
     check_status_file(args)  # before the status file is first written
     status = StatusFile(args.status_file)
     try:
-        return _submit(args, status)
+        with terminated_raises(Terminated):  # a status file REAPER reads must not stay "running"
+            return _submit(args, status)
     except DiffMusicError as exc:
         status.update(state="failed", error=" ".join(str(exc).split()))
         raise
+    except Terminated as stop:  # the job goes on in the daemon: said, and how to have it
+        job = status.state["job"]
+        error = f"stopped by {stop}" + (f"; {_goes_on(job, args)}" if job else "")
+        status.update(state=DETACHED if job else "failed", error=error)
+        return fail(error, args, code=128 + stop.signum)
     except KeyboardInterrupt:  # the client has cancelled the job on the daemon
         status.update(state="cancelled" if status.state["job"] else "failed", error="interrupted")
         raise
+
+
+def _goes_on(job_id: str, args: argparse.Namespace, finished: bool = False) -> str:
+    """How a user has the result of a job whose waiting client stopped, or could not write it."""
+    fetch = fetch_command(job_id, args.connection_file)
+    if finished:
+        return f"job {job_id}'s result stays on the daemon: {fetch}"
+    return (
+        f"job {job_id} goes on in the daemon: {fetch} once it is done (or submit again with "
+        f"--job-id {job_id} to wait for it)"
+    )
 
 
 def _submit(args: argparse.Namespace, status: StatusFile) -> int:
@@ -334,12 +369,17 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
                           notes=told.get("notes", []))  # fmt: skip
             emit(args, "done", job=job_id, state="finished", **told)
             tell_details(args, details, f"job {job_id}'s result")
+            if not args.json:  # the one handle on the result a script that chose no id has
+                print(job_id)
             return 0
         restoration = client.fetch(job_id)
         paths = output_paths(
             args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
         )
-        outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
+        try:
+            outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
+        except DiffMusicError as exc:  # a full disk: the result is not lost, said how to have it
+            raise DiffMusicError(f"{exc}; {_goes_on(job_id, args, finished=True)}") from None
         told = told_in_json(restoration.details)
         status.update(state="finished", fraction=1.0, outputs=outputs,
                       unchanged=restoration.unchanged, notes=told.get("notes", []))  # fmt: skip
@@ -380,6 +420,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    check_job_id(args.job, required=False)
     with _client(args) as client:
         jobs = [client.status(args.job)] if args.job else client.jobs()
     for job in jobs:
@@ -393,6 +434,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    check_job_id(args.job)  # the id's rule, said here (the daemon had answered "not-found")
     if args.output.suffix:  # a file (a folder for sources has none): refuse its format first
         check_writable(args.output)
     with _client(args) as client:
@@ -413,6 +455,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
+    check_job_id(args.job)
     with _client(args) as client:
         state = client.cancel(args.job)
     emit(args, "cancelled", job=args.job, state=state)

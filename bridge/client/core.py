@@ -38,6 +38,7 @@ from bridge.connection import (
     read_connection_file,
 )
 from bridge.defaults import RECONNECT_SECONDS
+from bridge.notes import fetch_command
 from bridge.protocol import (
     RECONNECTING,
     TERMINAL_STATES,
@@ -210,9 +211,20 @@ class ClientCore:
             return None
         return message.type, content
 
+    def _check_size(self, buffers: list) -> None:
+        """Refuse, before sending, audio bigger than the daemon takes in one frame (said in its
+        connection file): ZeroMQ drops such a message unanswered."""
+        limit = self.info.max_message_bytes
+        size = max((_nbytes(b) for b in buffers), default=0)
+        if limit and size > limit:
+            raise DiffMusicError(
+                f"the audio is {size / 2**20:.1f} MiB as float32 samples, over the "
+                f"{limit / 2**20:g} MiB the daemon takes in one message: send a shorter region "
+                "(or fewer channels), or serve with a higher --max-message-mb"
+            )
+
     def _timeout_for(self, buffers: list) -> float:
-        size = sum(memoryview(b).nbytes if not isinstance(b, np.ndarray) else b.nbytes
-                   for b in buffers)  # fmt: skip
+        size = sum(_nbytes(b) for b in buffers)
         return self.timeout + size / 50e6  # allow 50 MB/s for big audio (sign, send, fsync)
 
     # -- operations, as step generators ----------------------------------------------------------
@@ -225,6 +237,7 @@ class ClientCore:
         timeout = self._timeout_for(buffers)
         for attempt in range(1, self.retries + 1):
             sock = self._connect()
+            self._check_size(buffers)
             message = Message(type_, dict(content or {}), buffers, session=self.session)
             yield Send(sock, encode(message, self.info.key_bytes))
             deadline = time.monotonic() + timeout
@@ -349,11 +362,14 @@ class ClientCore:
                         continue
                 asked = time.monotonic()
                 try:
+                    self._check_started()  # a daemon that stopped: no try waits on it
                     reply = yield from self.request_steps("status", {"job": job_id})
                 except DaemonUnavailable as gone:
                     lost_at = lost_at or asked  # the wait counts from the first unanswered try
                     if time.monotonic() - lost_at > reconnect:
-                        raise DaemonUnavailable(_away(job_id, gone, reconnect)) from None
+                        raise DaemonUnavailable(
+                            _away(job_id, gone, reconnect, self.connection_file)
+                        ) from None
                     if on_status is not None:
                         on_status({"job": job_id, "state": RECONNECTING, "fraction": fraction})
                     yield Sleep(1.0)
@@ -370,6 +386,18 @@ class ClientCore:
         except (Cancelled, KeyboardInterrupt):
             yield from self._cancel_steps(job_id, away=lost_at is not None)
             raise
+
+    def _check_started(self) -> None:
+        """Raise :class:`DaemonUnavailable` while the connection file names no live daemon: a
+        wait for a daemon that stopped under its job had asked its dead one 3 times for 10 s at
+        each look, and gone past its ``--reconnect`` limit."""
+        info = read_connection_file(self.connection_file)
+        if info.pid and not process_alive(info.pid):
+            raise DaemonUnavailable(
+                f"daemon pid {info.pid} from {self.connection_file} is not running"
+            )
+        if info != self.info:  # a daemon started again: a fresh socket reaches it, and the
+            self._drop()  # connection file is read anew (its event address: resubscribed)
 
     def _cancel_steps(self, job_id: str, away: bool) -> Steps:
         """Cancel ``job_id`` on the daemon; one that is ``away`` (or goes unanswered) cannot
@@ -395,12 +423,12 @@ class ClientCore:
         yield from self.subscribe_steps(job_id, 2.0)
 
 
-def _away(job_id: str, gone: DaemonUnavailable, waited: float) -> str:
+def _away(job_id: str, gone: DaemonUnavailable, waited: float, connection: Path) -> str:
     """The one line of a wait that gave up on a daemon that stopped under its job."""
     return (
         f"the daemon stopped while job {job_id} was waited on and did not come back within "
-        f"{waited:g} s ({gone}); it resumes the job at its next start: then diffmusic fetch "
-        f"{job_id} -o OUT"
+        f"{waited:g} s ({gone}); it resumes the job at its next start: then "
+        f"{fetch_command(job_id, connection)}"
     )
 
 
@@ -461,3 +489,8 @@ def restoration_from_fetch(reply: Message) -> Restoration:
 def _progress(content: dict[str, Any]) -> Progress:
     return Progress(int(content.get("step", 0)), int(content.get("total", 0)),
                     str(content.get("stage", "")))  # fmt: skip
+
+
+def _nbytes(buffer: Any) -> int:
+    """Bytes of an audio buffer: an array, or any object with the buffer protocol."""
+    return buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes

@@ -135,7 +135,10 @@ def _child_main(conn: multiprocessing.connection.Connection) -> None:
     """In the child: run the function, send progress and the outcome, exit."""
     from diffmusic_engine.errors import one_line
 
-    function, args = conn.recv()
+    try:
+        function, args = conn.recv()
+    except EOFError:  # the daemon stopped before it sent the job (a quick restart): no job
+        os._exit(0)
     threading.Thread(target=_exit_with_parent, args=(conn,), daemon=True).start()
 
     def report(progress: Progress) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from bridge.notes import fetch_command
 from bridge.protocol import Message, encode, event_topic
 from diffmusic_engine.api import Restoration
 from diffmusic_engine.audio import write_audio, write_tracks
@@ -70,10 +71,13 @@ class Announcer:
     ``exports``: the folder of result WAVs for OSC listeners (dropped after ``result_ttl``).
     """
 
-    def __init__(self, bus: EventBus, notifier: Any, exports: Path) -> None:
+    def __init__(
+        self, bus: EventBus, notifier: Any, exports: Path, connection: Path | None = None
+    ) -> None:
         self.bus = bus
         self.notifier = notifier
         self.exports = exports
+        self.connection = connection  # the daemon's connection file, for the fetch it advises
 
     def publish(self, job_id: str | None, event: str, **content: Any) -> None:
         self.bus.publish(job_id, event, **content)
@@ -92,8 +96,8 @@ class Announcer:
                 log.warning("job %s: export for OSC listeners failed: %s", job_id, one_line(exc))
                 # a listener waits for done or failed: said, with how to have the result
                 self.notifier.failed(job_id, f"finished, but its WAV for OSC listeners could "
-                                     f"not be written ({one_line(exc)}); fetch it: diffmusic fetch "
-                                     f"{job_id} -o FILE")  # fmt: skip
+                                     f"not be written ({one_line(exc)}); fetch it: "
+                                     f"{fetch_command(job_id, self.connection)}")  # fmt: skip
                 return
             self.notifier.done(job_id, str(path), restoration.unchanged)
 

@@ -222,7 +222,8 @@ def bind_sockets(
     ]
     reuse = previous and previous.host == host and not fresh_key
     key = previous.key if reuse else new_key()
-    info = ConnectionInfo(host, bound[0], bound[1], key, pid=os.getpid())
+    info = ConnectionInfo(host, bound[0], bound[1], key, pid=os.getpid(),
+                          max_message_bytes=max_message_bytes)  # fmt: skip
     write_connection_file(connection_path, info)
     return router, pub, info
 
@@ -237,4 +238,10 @@ def _bind(sock: zmq.Socket, host: str, wanted: int, previous: int | None) -> int
             except zmq.ZMQError as exc:
                 if port == wanted:
                     raise DiffMusicError(f"cannot listen on {host}:{port}: {exc}") from None
-    return sock.bind_to_random_port(f"tcp://{host}")
+    try:
+        return sock.bind_to_random_port(f"tcp://{host}")
+    except zmq.ZMQError as exc:  # an address of no interface here, or no address at all
+        raise DiffMusicError(
+            f"cannot listen on {host}: {exc}; give --host an address of this machine "
+            "(127.0.0.1 by default)"
+        ) from None

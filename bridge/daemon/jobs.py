@@ -66,6 +66,7 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     if "rir" in buffers:
         rir, rir_rate = buffers["rir"]
         check_limits(rir, rir_rate, limits, "impulse response", limits.max_rir_seconds)
+    _check_spans(content.get("damage"), limits)
     damage = _damage(content.get("damage"), audio, rate, buffers)
     try:  # the engine's own resolution and check, before anything is journalled
         options = resolve_options(backend, options)
@@ -90,6 +91,17 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
         "sha256": {name: digest.hex() for name, digest in digests.items()},
     }  # fmt: skip
     return SubmitRequest(job_id, priority, request, {k: a for k, (a, _) in buffers.items()})
+
+
+def _check_spans(damage: Any, limits: Limits) -> None:
+    """At most ``limits.max_spans`` gaps or clicks, counted before they are read."""
+    for name in ("gaps", "clicks"):
+        spans = damage.get(name) if isinstance(damage, dict) else None
+        if isinstance(spans, list) and len(spans) > limits.max_spans:
+            raise ProtocolError(
+                "too-large", f"{len(spans)} {name}, at most {limits.max_spans} in one job: send "
+                "them in several jobs (or fewer, wider spans)"
+            )  # fmt: skip
 
 
 def check_limits(

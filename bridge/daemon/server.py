@@ -122,7 +122,10 @@ class Server:
         self.key = self.info.key_bytes
         self.gateway = Gateway(router, self.key, self.session, self.journal, self._handle)
         self.events = Announcer(
-            EventBus(pub, self.key, self.session), notifier, self.journal_dir / "exports"
+            EventBus(pub, self.key, self.session),
+            notifier,
+            self.journal_dir / "exports",
+            self.connection_path,
         )
         self.host = DaemonHost(self.journal, self.events, executor, config.memory_cache_bytes)
         if self.control:

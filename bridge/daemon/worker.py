@@ -309,7 +309,10 @@ class LocalExecutor:
             try:
                 host.finished(job_id, restoration)
             except Exception as exc:  # storing the result failed (disk full, ...): say so
-                log.exception("job %s: result not stored", job_id)
+                if isinstance(exc, DiffMusicError):  # the store's own words: no traceback
+                    log.warning("job %s: result not stored: %s", job_id, one_line(exc))
+                else:
+                    log.exception("job %s: result not stored", job_id)
                 host.failed(job_id, f"result not stored: {one_line(exc)}")
         finally:
             with self._lock:

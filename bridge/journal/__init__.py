@@ -215,7 +215,7 @@ class Journal:
     ) -> JobRecord:
         """The existing record if the resubmission is identical, else JobConflict."""
         job = existing.job_id
-        if existing.request != json.loads(request_json):
+        if _what_runs(existing.request) != _what_runs(json.loads(request_json)):
             raise JobConflict(
                 f"job id {job!r} is already used by a different request; choose a new job id"
             )
@@ -352,3 +352,10 @@ def _request_json(request: dict) -> str:
         return json.dumps(request, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"a job request must be plain JSON: {exc}") from exc
+
+
+def _what_runs(request: dict) -> dict:
+    """What makes a job the same job (docs/protocol.md, "Idempotency"): the request but its
+    ``source``, which only describes the file sent (a REAPER retry sends the same audio from a
+    fresh file; a job journalled before the source held a path is still itself)."""
+    return {key: value for key, value in request.items() if key != "source"}

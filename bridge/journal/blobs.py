@@ -29,11 +29,21 @@ import numpy as np
 
 from diffmusic_engine.errors import DiffMusicError
 
+FULL_BELOW = 64 * 2**20  # bytes free under which a failed store is said to be a full disk
 
-def _remedy(exc: OSError) -> str:
-    """What to do about a store that failed: free space, when space is what it lacked."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "; free space in the daemon's journal folder (serve --journal) and submit again"
+
+def _remedy(exc: OSError, folder: Path) -> str:
+    """What to do about a store that failed: free space, when space is what it lacked (said by
+    the error, or by the disk: a short write, "882000 requested and 463840 written", has no
+    errno)."""
+    try:
+        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    except OSError:
+        free = None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < FULL_BELOW):
+        left = "" if free is None else f" ({free / 2**20:.0f} MiB left)"
+        return (f"; the disk is full{left}: free space in the daemon's journal folder (serve "
+                "--journal) and submit again")  # fmt: skip
     return ""
 
 
@@ -99,7 +109,9 @@ class BlobStore:
                 (folder / name).unlink(missing_ok=True)
             for temp in folder.glob(f"*{TEMP_SUFFIX}"):
                 temp.unlink(missing_ok=True)
-            raise StorageError(f"cannot store job data in {folder}: {exc}{_remedy(exc)}") from exc
+            raise StorageError(
+                f"cannot store job data in {folder}: {exc}{_remedy(exc, folder)}"
+            ) from exc
         return names
 
     @staticmethod
@@ -154,7 +166,9 @@ def _make_blob_dir(path: Path) -> None:
         path.mkdir()
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise StorageError(f"cannot store job data in {path.parent}: {exc}{_remedy(exc)}") from exc
+        raise StorageError(
+            f"cannot store job data in {path.parent}: {exc}{_remedy(exc, path.parent)}"
+        ) from exc
 
 
 class StagedBlobs:
@@ -213,7 +227,7 @@ class StagedBlobs:
             _fsync_dir(self.folder)
         except OSError as exc:
             raise StorageError(
-                f"cannot store job data in {self.folder}: {exc}{_remedy(exc)}"
+                f"cannot store job data in {self.folder}: {exc}{_remedy(exc, self.folder)}"
             ) from exc
         self._owned = False
         return self.folder, names

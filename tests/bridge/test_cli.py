@@ -69,6 +69,15 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
     assert status["event"] == "status" and status["job"] == "cli-1"
     assert status["state"] == "finished" and status["task"] == "phase-retrieval"
 
+    # --wait without -o: the id is printed once the job is done (it had printed nothing, and a
+    # script that chose no id had no handle on the result)
+    result = run(cli_command, "submit", source, "--preset", preset, "--wait", "--quiet",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (job,) = result.stdout.split()
+    with daemon.client() as client:
+        assert client.status(job)["state"] == "finished"
+
 
 def test_every_client_says_when_the_output_is_the_input_unchanged(
     daemon, clip, tmp_path, cli_command, osc_listener
@@ -269,14 +278,18 @@ def test_a_status_file_that_is_the_input_or_the_output_is_refused_first(
     source = write_audio(tmp_path / "take.wav", clip, RATE)
     before = source.read_bytes()
     gap = ("--task", "inpaint", "--gap", "0.2:0.21")
-    for status, out, what in ((source, None, "the input"), (tmp_path / "o.wav", "o", "the output")):
+    connection = tmp_path / "connection.json"  # a daemon's: it had been written over
+    connection.write_text("{}")
+    for status, out, what in ((source, None, "the input"), (tmp_path / "o.wav", "o", "the output"),
+                              (connection, None, "the daemon's connection file")):  # fmt: skip
         output = ("-o", tmp_path / "o.wav") if out else ()
         result = run(cli_command, "submit", source, *gap, *output, "--status-file", status,
-                     "--connection-file", tmp_path / "none.json")  # fmt: skip
+                     "--connection-file", connection)  # fmt: skip
         assert result.returncode == 1
         assert result.stderr == (f"error: --status-file {status} is {what}; give the status file "
                                  "a name of its own (e.g. job.status.json)\n")  # fmt: skip
     assert source.read_bytes() == before and not (tmp_path / "o.wav").exists()
+    assert connection.read_text() == "{}"
 
 
 def test_submit_and_fetch_say_when_an_integer_output_clips(daemon, tmp_path, cli_command):
@@ -389,6 +402,23 @@ def test_fetch_refuses_to_write_over_the_submitted_file(daemon, clip, tmp_path, 
     assert result.returncode == 0, result.stderr
 
 
+def test_audio_over_the_daemons_message_limit_is_refused_before_it_is_sent(
+    daemon, tmp_path, cli_command
+):
+    """4.5 s of 8 channels is within this daemon's length and channel limits, but 2.2 MiB of
+    float32, over its --max-message-mb 2: ZeroMQ had dropped it unanswered, and the client
+    said "no reply ... after 3 tries of 10 s" 30 s later."""
+    take = write_audio(tmp_path / "wide.wav", np.zeros((8, int(4.5 * RATE)), np.float32), RATE)
+    result = run(cli_command, "submit", take, "--task", "phase-retrieval", "--connection-file",
+                 daemon.connection, timeout=20)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: the audio is 2.2 MiB as float32 samples, over the 2 MiB the daemon takes in one "
+        "message: send a shorter region (or fewer channels), or serve with a higher "
+        "--max-message-mb\n"
+    )
+
+
 def test_a_status_file_check_takes_a_folder_output():
     """ "-o ." (separate into this folder) had made the check raise ValueError (a traceback)."""
     from pathlib import Path
@@ -396,5 +426,58 @@ def test_a_status_file_check_takes_a_folder_output():
     from bridge.cli.daemon import check_status_file
 
     for output in (Path("."), Path("/")):
-        args = argparse.Namespace(input=Path("a.wav"), output=output, status_file=Path("s.json"))
+        args = argparse.Namespace(input=Path("a.wav"), output=output, status_file=Path("s.json"),
+                                  connection_file=None)  # fmt: skip
         check_status_file(args)  # nothing to refuse
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_waiting_submit_leaves_its_job_running_and_says_so(
+    daemon, clip, tmp_path, cli_command, signal_name
+):
+    """SIGTERM or SIGHUP (a host quitting, a closed terminal) had ended a waiting submit with
+    no last word: its status file said "running" for ever. The job goes on in the daemon (a
+    submit with its id attaches again, as REAPER's actions do) and the file says so."""
+    import signal
+    import time
+
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    preset = tmp_path / "slow.toml"
+    preset.write_text('task = "phase-retrieval"\n[options]\niterations = 10000\n')
+    status_file, job = tmp_path / "status.json", f"term-{signal_name}"
+    process = subprocess.Popen(
+        [*cli_command, "submit", str(source), "--preset", str(preset), "--job-id", job,
+         "-o", str(tmp_path / "out.wav"), "--status-file", str(status_file),
+         "--connection-file", str(daemon.connection)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if status_file.exists() and json.loads(status_file.read_text())["state"] == "running":
+            break
+        time.sleep(0.05)
+    signum = getattr(signal, signal_name)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    said = json.loads(status_file.read_text())
+    goes_on = (f"stopped by {signal_name}; job {job} goes on in the daemon: diffmusic fetch {job} "
+               f"-o OUT --connection-file {daemon.connection} once it is done (or submit again "
+               f"with --job-id {job} to wait for it)")  # fmt: skip
+    assert (said["state"], said["error"]) == ("detached", goes_on)
+    assert stderr == f"error: {goes_on}\n"
+    with daemon.client() as client:
+        assert client.status(job)["state"] == "running"
+        client.cancel(job)  # not to hold the daemon's worker for the tests after this one
+        assert client.wait(job, timeout=30)["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("command", ["cancel", "fetch", "status"])
+def test_a_malformed_job_id_is_refused_by_the_client(tmp_path, cli_command, command):
+    """``cancel 'bad/id'`` had reached the daemon, which answered "not-found"."""
+    output = ("-o", tmp_path / "out.wav") if command == "fetch" else ()
+    result = run(cli_command, command, "bad/id", *output, "--connection-file", tmp_path / "c.json")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: job id 'bad/id': expected 1-64 of A-Z a-z 0-9 _ . - (the first a letter or digit)\n"
+    )

@@ -184,6 +184,38 @@ def test_a_waiting_submit_rides_out_a_daemon_restart(tmp_path, clip, cli_command
         daemon.stop()
 
 
+def test_a_wait_for_a_killed_daemon_keeps_to_its_reconnect_limit(tmp_path, clip, cli_command):
+    """``--reconnect 2`` after kill -9 had failed 30 s later: each look tried the dead daemon
+    3 times for 10 s (its pid was checked only before the first connection)."""
+    daemon = Daemon(tmp_path)
+    source = tmp_path / "in.wav"
+    sf.write(source, np.ascontiguousarray(clip[:1]).T, RATE, subtype="FLOAT")
+    preset = tmp_path / "long.toml"
+    preset.write_text('task = "phase-retrieval"\n[options.dsp]\niterations = 10000\n')
+    try:
+        daemon.start()
+        submit = subprocess.Popen(
+            [*cli_command, "submit", str(source), "--preset", str(preset), "--job-id", "k",
+             "-o", str(tmp_path / "out.wav"), "--reconnect", "2", "--connection-file",
+             str(daemon.connection), "--quiet"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with daemon.client() as client:
+            deadline = time.monotonic() + 60
+            while _step(client, "k") < 3:
+                assert time.monotonic() < deadline and submit.poll() is None
+                time.sleep(0.02)
+        daemon.kill()
+        killed = time.monotonic()
+        _, err = submit.communicate(timeout=60)
+        waited = time.monotonic() - killed
+        assert submit.returncode == 1
+        assert "did not come back within 2 s" in err and f"pid {daemon.process.pid}" in err
+        assert waited < 2 + 8  # the limit, the silence before the first look, and one look
+    finally:
+        daemon.stop()
+
+
 def _step(client, job_id: str) -> int:
     """The job's step, 0 before the daemon has it."""
     try:

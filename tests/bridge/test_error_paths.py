@@ -38,7 +38,9 @@ def test_failed_osc_export_leaves_a_finished_job_finished(tmp_path, clip, osc_li
         # the listener, which waits for done or failed, is told: finished, and how to fetch
         (failed,) = [args for address, args in sent if address == "/diffmusic/failed"]
         assert failed[1].startswith("finished, but its WAV for OSC listeners could not be written")
-        assert failed[1].endswith(f"fetch it: diffmusic fetch {job} -o FILE")
+        # with the daemon's connection file, which is not the default one here
+        fetch = f"diffmusic fetch {job} -o OUT --connection-file {daemon.connection}"
+        assert failed[1].endswith(f"fetch it: {fetch}")
         assert not [m for m in sent if m[0] == "/diffmusic/done"], sent
         assert "export for OSC listeners failed" in daemon.log.read_text()
     finally:

@@ -15,6 +15,7 @@ from bridge_helpers import free_port
 
 from bridge.client import Client, RequestRejected, submit_message
 from bridge.connection import DaemonUnavailable, read_connection_file, write_connection_file
+from bridge.defaults import DEFAULT_LIMITS
 from bridge.protocol import VERSION, Message, buffer_spec, decode, encode, sign
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Gap, Inpaint, PhaseRetrieval
@@ -196,6 +197,10 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         assert text.endswith("backend ['dsp']: expected one of dsp, diffusion")
         code, text = submit_error(client, clip, pr, job_id="../etc/passwd")
         assert code == "bad-request"
+        many = {"task": "declick", "clicks": [[0.1, 0.1005]] * (DEFAULT_LIMITS.max_spans + 1)}
+        code, text = submit_error(client, clip, many)
+        assert code == "too-large"
+        assert f": {DEFAULT_LIMITS.max_spans + 1} clicks, at most 10000 in one job: send" in text
         content, buffers = submit_message(clip, RATE, pr)
         content["buffers"][0]["shape"] = [2, RATE + 1]
         with pytest.raises(RequestRejected, match="bytes"):

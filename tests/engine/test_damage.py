@@ -208,3 +208,25 @@ def test_a_preset_is_read_as_a_chain_is_whatever_the_case_of_its_suffix(tmp_path
 def test_relative_impulse_response_resolves_beside_the_preset(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"task": "dereverb", "rir": "room.wav"}))
     assert load_preset(tmp_path / "p.json").damage["rir"] == str(tmp_path / "room.wav")
+
+
+@pytest.mark.parametrize(
+    ("gaps", "said"),
+    [
+        ([[1]], "span [1]: expected [start, end] in seconds"),
+        ([[1, "x"]], "span 'x': expected a number"),
+        ([[True, 0.5]], "span True: expected a number"),  # had been read as 1.0
+        (5, 'gaps 5: expected a list of [start, end] in seconds, or "START:END"'),
+    ],
+)
+def test_a_malformed_gap_list_is_one_line_naming_the_span(gaps, said):
+    """A protocol message or preset with a malformed span had got Python's own words ("not
+    enough values to unpack (expected 2, got 1)")."""
+    with pytest.raises(DamageError) as error:
+        damage_from_dict({"task": "inpaint", "gaps": gaps})
+    assert str(error.value) == said
+
+
+def test_a_preset_may_give_one_gap_as_the_cli_writes_it():
+    """``gaps = "1:2"`` had been read a character at a time ("gap '1': expected START:END")."""
+    assert damage_from_dict({"task": "inpaint", "gaps": "1:2"}).gaps == (Gap(1.0, 2.0),)

@@ -93,7 +93,9 @@ def test_resubmitting_the_same_job_returns_the_existing_record(journal, clock):
     files = blob_files(journal.directory)
     clock.advance(5.0)
     # A retry: same id, same request (other key order, a tuple for a list), same audio.
-    retry = {"options": {"steps": 4}, "backend": "dsp", "gaps": [(1.0, 0.1)], "task": "inpaint"}
+    # The file it came from is not the job (a REAPER retry renders the item to a fresh file).
+    retry = {"options": {"steps": 4}, "backend": "dsp", "gaps": [(1.0, 0.1)], "task": "inpaint",
+             "source": {"name": "take-2.wav", "path": "/elsewhere/take-2.wav"}}  # fmt: skip
     again, created_again = journal.submit("job-1", retry, {"audio": job_audio(1)})
     assert created and not created_again
     assert again == first and again.created == first.created
@@ -417,3 +419,28 @@ def test_the_daemon_s_storage_failures_are_its_own_not_the_request_s(tmp_path):
     reply = Gateway._error_reply(None, peer, Message("submit"), full)
     assert (reply.content["status"], reply.content["code"]) == ("error", "internal")
     assert reply.content["message"] == str(full)
+
+
+def test_a_short_write_on_a_full_disk_is_said_to_be_a_full_disk(tmp_path, monkeypatch):
+    """numpy's short write ("882000 requested and 463840 written") has no errno: a full
+    journal disk had been said in those words alone, with no remedy."""
+    import shutil
+    from collections import namedtuple
+
+    from bridge.journal import blobs
+
+    store = blobs.BlobStore(tmp_path)
+    folder = store.new_folder("j")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30, 2**20))
+
+    def short_write(file, array, **kwargs):  # what ndarray.tofile raises on a full disk
+        raise OSError(f"{array.nbytes} requested and 463840 written")
+
+    monkeypatch.setattr(np, "save", short_write)
+    with pytest.raises(blobs.StorageError) as error:
+        store.write(folder, "in", [np.zeros(220500, np.float32)])
+    assert str(error.value).endswith(
+        "882000 requested and 463840 written; the disk is full (1 MiB left): free space in the "
+        "daemon's journal folder (serve --journal) and submit again"
+    )
