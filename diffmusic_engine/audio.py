@@ -1,9 +1,10 @@
 """Reading and writing audio files: channels-first float32 inside, the file's own format outside.
 
-libsndfile (soundfile) reads and writes wav, flac, aiff, ogg and mp3 with exact integer round
-trips (a 16-bit sample read and written back is the same integer, which bit-identical restoration
-outside a gap depends on; pedalboard's integer conversion is off by up to one step). pedalboard
-reads whatever else it can decode and writes the other extensions it knows (``check_format``).
+libsndfile (soundfile) reads and writes the containers of :mod:`diffmusic_engine.containers`
+with exact integer round trips (a 16-bit sample read and written back is the same integer, which
+bit-identical restoration outside a gap depends on; pedalboard's integer conversion is off by up
+to one step). pedalboard reads whatever else it can decode and writes the other extensions it
+knows (``check_format``). New samples written as 16-bit integers are dithered (``_quantize``).
 Writes are atomic: the audio goes to a temporary file beside the target, renamed over it only when
 complete, so an existing file is never left half-written.
 """
@@ -23,6 +24,7 @@ import soundfile as sf
 from pedalboard.io import AudioFile
 
 from diffmusic_engine.atomic import check_target, replacing
+from diffmusic_engine.containers import CONTAINERS, FLOAT_CONTAINERS, LOSSY_SUBTYPES, major_format
 from diffmusic_engine.errors import InputError, OutputError, not_a_file
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
@@ -30,13 +32,8 @@ _SUBTYPE_DTYPES = {
     "PCM_S8": "int8", "PCM_U8": "int8", "PCM_16": "int16", "PCM_24": "int24",
     "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64",
 }  # fmt: skip
-_CONTAINERS = {
-    ".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG", ".mp3": "MP3",
-}  # fmt: skip
-_LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 _PCM_DEPTHS = {16, 24}
 FULL_DISK_BYTES = 1 << 20  # a write failing with less free than this failed for want of space
-_FLOAT_CONTAINERS = {".wav", ".aif", ".aiff"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
     """
     suffix = Path(path).suffix.lower()
     if source_dtype.startswith("float") or source_dtype == "int32":
-        return 32 if suffix in _FLOAT_CONTAINERS else 24
+        return 32 if suffix in FLOAT_CONTAINERS else 24
     depth = int(source_dtype.removeprefix("int") or 16)
     return depth if depth in _PCM_DEPTHS else 16
 
@@ -148,7 +145,7 @@ def check_format(path: str | os.PathLike[str]) -> None:
     file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
     """
     suffix = Path(path).suffix.lower()
-    if suffix in _CONTAINERS:
+    if suffix in CONTAINERS:
         return
     if suffix:
         import tempfile
@@ -161,8 +158,7 @@ def check_format(path: str | os.PathLike[str]) -> None:
                 pass
     what = f"a {suffix} file" if suffix else "a file without an extension"
     raise InputError(
-        f"{path}: cannot write {what}; give the output an audio extension "
-        f"({', '.join(_CONTAINERS)})"
+        f"{path}: cannot write {what}; give the output an audio extension ({', '.join(CONTAINERS)})"
     )
 
 
@@ -184,8 +180,8 @@ def over_full_scale(path: str | os.PathLike[str], audio: np.ndarray, source_dtyp
     ``"the audio peaks at +X dBFS, N samples over the full scale of the D-bit samples .ext
     holds"``; ``""`` where nothing would (float storage, or no sample over full scale)."""
     suffix, depth = Path(path).suffix.lower(), bit_depth_for(path, source_dtype)
-    pcm_container = suffix in _CONTAINERS and suffix not in _LOSSY_SUBTYPES
-    if not pcm_container or (depth == 32 and suffix in _FLOAT_CONTAINERS) or not audio.size:
+    pcm_container = suffix in CONTAINERS and suffix not in LOSSY_SUBTYPES
+    if not pcm_container or (depth == 32 and suffix in FLOAT_CONTAINERS) or not audio.size:
         return ""
     over = int(np.count_nonzero(np.abs(audio) > 1.0))
     if not over:
@@ -218,8 +214,10 @@ def write_tracks(
     sample_rate: int,
     *,
     source_dtype: str = "float32",
+    tags: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Write each track to its path as :func:`write_audio` does: every track goes to its
+    """Write each track to its path as :func:`write_audio` does (with the input's text
+    ``tags``, :func:`diffmusic_engine.metadata.read_tags`): every track goes to its
     temporary first, and only when all are written are they renamed into place, so a failed
     write (a full disk had left the first of two separated sources written, the second
     missing) changes no file; only a rename failing midway could leave some renamed."""
@@ -231,23 +229,28 @@ def write_tracks(
         for path, audio in zip(paths, tracks, strict=True):
             temporary = renames.enter_context(replacing(path))  # the writer creates it
             try:
-                _write(temporary, np.ascontiguousarray(audio, dtype=np.float32), sample_rate,
-                       source_dtype)  # fmt: skip
+                with AudioWriter(temporary, sample_rate, audio.shape[0], source_dtype=source_dtype,
+                                 frames=audio.shape[1], tags=tags) as writer:  # fmt: skip
+                    writer.write(audio)
             except OutputError as exc:  # the format refused the layout: name the target
                 raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
     return paths
 
 
-def _write(path: Path, audio: np.ndarray, sample_rate: int, source_dtype: str) -> None:
-    with AudioWriter(path, sample_rate, audio.shape[0], source_dtype=source_dtype) as writer:
-        writer.write(audio)
-
-
-def _quantize(audio: np.ndarray, depth: int) -> np.ndarray:
-    """Round to the nearest ``depth``-bit step (libsndfile truncates), clipped, as frames-first
-    int16 or int32 (24-bit in the top bits, as libsndfile expects)."""
+def _quantize(audio: np.ndarray, depth: int, rng: np.random.Generator) -> np.ndarray:
+    """To ``depth``-bit steps, clipped, as frames-first int16 or int32 (24-bit in the top bits,
+    as libsndfile expects). A sample already on a step (what came in as 16 or 24 bits and was
+    not changed) keeps it exactly; at 16 bits a new one (a repair, a gain) is dithered first
+    with triangular (TPDF) noise of one step either way: rounded alone, a quiet tone after a
+    declip's gain had come back with its third harmonic 11.7 dB under it. (libsndfile
+    truncates and does not dither, hence by hand.)"""
     scale = 2.0 ** (depth - 1)
-    steps = np.clip(np.round(audio.T.astype(np.float64) * scale), -scale, scale - 1)
+    steps = audio.T.astype(np.float64) * scale
+    if depth == 16:
+        new = steps != np.round(steps)
+        pairs = rng.random((int(new.sum()), 2))  # in sample order: blocks draw as the whole
+        steps[new] += pairs[:, 0] - pairs[:, 1]
+    steps = np.clip(np.round(steps), -scale, scale - 1)
     if depth == 16:
         return steps.astype(np.int16)
     return steps.astype(np.int32) << (32 - depth)
@@ -382,29 +385,39 @@ class AudioWriter:
         channels: int,
         *,
         source_dtype: str = "float32",
+        frames: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         check_format(self.path)
         suffix = self.path.suffix.lower()
         self.depth = bit_depth_for(self.path, source_dtype)
+        self.frames = frames  # how many will be written, when known (a WAV past 4 GiB: RF64)
         self._sf: sf.SoundFile | None = None
         self._pb: AudioFile | None = None
         self._quantized = False
+        self._dither = np.random.default_rng(0)  # the same file twice is the same bytes
         self.clipped, self.peak = 0, 0.0  # integer samples: how many were over full scale
         try:  # libsndfile and pedalboard refuse a layout their format cannot hold
             self._open(suffix, sample_rate, channels)
         except (RuntimeError, ValueError) as exc:
             raise _layout_error(self.path, sample_rate, channels, exc) from exc
+        for name, text in (tags or {}).items() if self._sf is not None else ():
+            try:  # a format without a place for a tag (MP3's) writes the samples alone
+                setattr(self._sf, name, text)
+            except (RuntimeError, sf.LibsndfileError):
+                pass
 
     def _open(self, suffix: str, sample_rate: int, channels: int) -> None:
-        if suffix in _CONTAINERS:
-            subtype = _LOSSY_SUBTYPES.get(suffix) or (
+        if suffix in CONTAINERS:
+            subtype = LOSSY_SUBTYPES.get(suffix) or (
                 "FLOAT" if self.depth == 32 else f"PCM_{self.depth}"
             )
             self._quantized = subtype.startswith("PCM")
+            data_bytes = None if self.frames is None else self.frames * channels * self.depth // 8
             self._sf = sf.SoundFile(
                 str(self.path), "w", sample_rate, channels, subtype=subtype,
-                format=_CONTAINERS[suffix],
+                format=major_format(suffix, channels, data_bytes),
             )  # fmt: skip
         else:
             self._pb = AudioFile(str(self.path), "w", sample_rate, channels, bit_depth=self.depth)
@@ -418,7 +431,8 @@ class AudioWriter:
             self.peak = max(self.peak, float(magnitude.max()))
         try:
             if self._sf is not None:
-                self._sf.write(_quantize(block, self.depth) if self._quantized else block.T)
+                quantized = self._quantized
+                self._sf.write(_quantize(block, self.depth, self._dither) if quantized else block.T)
             else:
                 self._pb.write(block)
         except (RuntimeError, OSError) as exc:

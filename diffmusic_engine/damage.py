@@ -372,7 +372,9 @@ def _gap(value: Any) -> Gap:
         return value
     if isinstance(value, str):
         return Gap.parse(value)
-    if isinstance(value, Mapping) and set(value) == {"start", "end"}:
+    if isinstance(value, Mapping):
+        if set(value) != {"start", "end"}:
+            raise DamageError(f"span {dict(value)}: expected start and end (seconds)")
         pair: Any = (value["start"], value["end"])
     elif isinstance(value, list | tuple | np.ndarray) and len(value) == 2:
         pair = value

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.batch.report import REPORT_NAME
+from diffmusic_engine.containers import AUDIO_SUFFIXES, LOSSY_SUBTYPES
 from diffmusic_engine.errors import InputError
 
-AUDIO_SUFFIXES = {".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}
-WRITABLE_SUFFIXES = {".wav", ".flac", ".aif", ".aiff"}
+# lossy containers become WAV: re-encoding restored audio lossily would lose what was restored
+WRITABLE_SUFFIXES = AUDIO_SUFFIXES - set(LOSSY_SUBTYPES)
 FORMATS = ("wav", "flac")
 
 

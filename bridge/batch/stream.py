@@ -34,7 +34,7 @@ import soxr
 
 from bridge.batch.chain import Chain
 from bridge.batch.restorer import Restorer
-from bridge.batch.tail import InputSpan, TailEnd
+from bridge.batch.tail import TAIL_MAX_SECONDS, InputSpan, TailEnd
 from diffmusic_engine.atomic import replacing, temporaries
 from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout
 from diffmusic_engine.errors import InputError
@@ -193,7 +193,9 @@ def render_file(
         report = progress or (lambda done, frames: None)
         with replacing(target, marker=PARTIAL) as temporary:
             written = 0
-            with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype) as out:
+            longest = expected if tail is not None else total + int(TAIL_MAX_SECONDS * rate)
+            with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype,
+                             frames=longest) as out:  # fmt: skip
                 for block in _blocks(reader, block_frames, rate, total):
                     written += _write(out, pipeline.push(block), written, source)
                     report(written, expected)

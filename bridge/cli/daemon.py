@@ -377,7 +377,8 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
         )
         try:
-            outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
+            written = write_restoration(restoration, paths, info.file_dtype, args.input)
+            outputs = [str(p) for p in written]
         except DiffMusicError as exc:  # a full disk: the result is not lost, said how to have it
             raise DiffMusicError(f"{exc}; {_goes_on(job_id, args, finished=True)}") from None
         told = told_in_json(restoration.details)
@@ -446,7 +447,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     )
     refuse_overwriting([args.output, *paths], [Path(source["path"])] if "path" in source else [])
     file_dtype = source.get("file_dtype", "float32")
-    outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype)]
+    submitted = Path(source["path"]) if "path" in source else None  # its tags, if it is here
+    outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype, submitted)]
     emit(args, "done", job=args.job, outputs=outputs, **told_in_json(restoration.details))
     if not args.json:  # --quiet: no progress bar (as submit's job id)
         print("\n".join(outputs))

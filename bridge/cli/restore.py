@@ -24,15 +24,18 @@ from bridge.cli.common import (
 from bridge.cli.picture import check_picture_path, write_picture
 from diffmusic_engine.audio import (
     AudioReader,
+    bit_depth_for,
     check_headroom,
     check_writable,
     over_full_scale,
     read_audio,
     write_tracks,
 )
+from diffmusic_engine.containers import is_lossy
 from diffmusic_engine.damage import Damage
 from diffmusic_engine.diffusion.options import with_model_keys
 from diffmusic_engine.errors import DamageError, OutputError
+from diffmusic_engine.metadata import carried_note, read_tags
 from diffmusic_engine.options import resolve_backend, resolve_options
 
 if TYPE_CHECKING:
@@ -97,11 +100,15 @@ def output_paths(output: Path, input_path: Path, n_tracks: int, task: str = "") 
     return [output / f"{input_path.stem}_source{i + 1}{suffix}" for i in range(n_tracks)]
 
 
-def write_restoration(restoration: Restoration, paths: list[Path], file_dtype: str) -> list[Path]:
+def write_restoration(
+    restoration: Restoration, paths: list[Path], file_dtype: str, source: Path | None = None
+) -> list[Path]:
     """Write every track (all or none) at the source's rate and sample format (``file_dtype``,
-    the source file's); a track over full scale in integer samples is written clipped (refusing
-    it would lose the work) and said, but declip's, which clipped again would be its input, is
-    written lower (:func:`_lowered`). Every command that writes a restoration writes it here."""
+    the source file's) with the ``source`` file's text tags; a track over full scale in integer
+    samples is written clipped (refusing it would lose the work) and said, but declip's, which
+    clipped again would be its input, is written lower (:func:`_lowered`). A lossy output, and
+    what of the source is not written (:func:`_said_of_format`), are said. Every command that
+    writes a restoration writes it here."""
     tracks = list(restoration.tracks)
     for index, (path, track) in enumerate(zip(paths, tracks, strict=True)):
         clipped = over_full_scale(path, track, file_dtype)
@@ -111,7 +118,25 @@ def write_restoration(restoration: Restoration, paths: list[Path], file_dtype: s
             peak_db = 20 * np.log10(np.max(np.abs(track)))
             print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
                   "it as float (a float .wav keeps them)", file=sys.stderr)  # fmt: skip
-    return write_tracks(paths, tracks, restoration.sample_rate, source_dtype=file_dtype)
+    _said_of_format(paths, file_dtype, source)
+    tags = read_tags(source) if source is not None and source.is_file() else {}
+    return write_tracks(paths, tracks, restoration.sample_rate, source_dtype=file_dtype, tags=tags)
+
+
+def _said_of_format(paths: list[Path], file_dtype: str, source: Path | None) -> None:
+    """Warn of a lossy output (every sample re-encoded, what was not repaired too: an
+    "unchanged" MP3 had differed in 881,998 of 882,000 samples), and note 64-bit float written
+    as 32-bit and the WAV chunks an output does not carry (a BWF's time reference)."""
+    for path in paths:
+        if is_lossy(path.suffix):
+            print(f"warning: {path}: {path.suffix} is re-encoded lossily, every sample with it, "
+                  "not only what was repaired; write a .flac or .wav to keep the rest as it "
+                  "was", file=sys.stderr)  # fmt: skip
+        if file_dtype == "float64" and bit_depth_for(path, file_dtype) == 32:
+            print(f"note: {path}: the input's 64-bit float samples are written as 32-bit float "
+                  "(the engine's precision)", file=sys.stderr)  # fmt: skip
+        if said := carried_note(source, path):
+            print(f"note: {said}", file=sys.stderr)
 
 
 def _lowered(track: np.ndarray, details: dict[str, Any]) -> np.ndarray:
@@ -169,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
-    outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype)]
+    outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype, args.input)]
     told = told_in_json(restoration.details)
     if args.spectrogram:  # beside the outputs, which clients read as the audio written
         told["spectrogram"] = str(

@@ -71,3 +71,13 @@ def test_the_cli_says_so_in_one_line_and_writes_nothing(folder: Path, tmp_path, 
         err = capsys.readouterr().err.splitlines()
         assert code == 1 and len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert sorted(folder.rglob("*")) == before
+
+
+def test_a_folder_search_takes_every_container_the_engine_reads(tmp_path: Path) -> None:
+    """A folder's .bwf, .rf64, .w64 and .caf had been left out without a word (restore read
+    them, and the batch did when they were named); a lossy input is written as WAV."""
+    for name in ("reel.bwf", "big.rf64", "a.w64", "b.caf", "UPPER.WAV", "c.mp3", "notes.txt"):
+        (tmp_path / name).write_bytes(b"not read while planning")
+    items = plan_items([tmp_path], tmp_path / "out")
+    assert sorted(i.output.name for i in items) == [
+        "UPPER.wav", "a.w64", "b.caf", "big.rf64", "c.wav", "reel.bwf"]  # fmt: skip

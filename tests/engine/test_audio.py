@@ -36,9 +36,9 @@ def test_round_trip_keeps_rate_channels_and_content(tmp_path, suffix, rate, chan
     assert (info.sample_rate, info.channels) == (rate, channels)
     assert back.dtype == np.float32 and back.shape[0] == channels
     n = min(back.shape[1], audio.shape[1])
-    if suffix in (".wav", ".flac", ".aiff"):  # lossless 16-bit: error below 1 LSB
+    if suffix in (".wav", ".flac", ".aiff"):  # lossless 16-bit: dithered, then rounded
         assert back.shape == audio.shape
-        assert np.max(np.abs(back - audio)) <= 0.5 / 32768  # rounding to the nearest step
+        assert np.max(np.abs(back - audio)) <= 1.5 / 32768  # TPDF: a step either way, and half
     else:  # lossy: only the length (codec padding) and rough content
         assert n >= 0.9 * audio.shape[1]
 
@@ -163,3 +163,48 @@ def test_a_wav_cut_short_is_refused_not_read_as_half(tmp_path, subtype):
                        r"1\.000 s, it holds 0\.(49\d|500) s"):  # fmt: skip
         read_audio(cut)
     assert read_audio(whole)[1].frames == 44100
+
+
+def test_new_16_bit_samples_are_dithered_and_unchanged_ones_kept(tmp_path):
+    """A quiet tone (a declip's gain had lowered a dithered passage) rounded to 16 bits alone
+    came back with its error in the tone's harmonics (distortion); dithered, the error is
+    noise, no more at the harmonics than elsewhere. Samples already on the 16-bit grid (what
+    was not repaired) come back exactly."""
+    rate, n, f = 48000, 48000, 997
+    tone = (1.3 / 32768 * np.sin(2 * np.pi * f * np.arange(n) / rate)).astype(np.float32)
+    back = read_audio(write_audio(tmp_path / "t.wav", tone[None], rate, source_dtype="int16"))[0]
+
+    def at_harmonics(written: np.ndarray) -> float:
+        """The error's power at harmonics 2-19 over its mean power per 1 Hz bin."""
+        error = np.abs(np.fft.rfft((written - tone) * np.hanning(n))) ** 2
+        return float(error[[k * f for k in range(2, 20)]].mean() / error.mean())
+
+    assert at_harmonics(np.round(tone.astype(np.float64) * 32768) / 32768) > 100  # had been
+    assert at_harmonics(back[0]) < 3
+    on_grid = (np.arange(-3000, 3000, dtype=np.float32) / 32768)[None]
+    again = read_audio(write_audio(tmp_path / "g.wav", on_grid, rate, source_dtype="int16"))[0]
+    np.testing.assert_array_equal(again, on_grid)
+
+
+def test_a_bwf_name_is_a_wav_written_as_every_wav_is(tmp_path):
+    """``.bwf`` had gone to pedalboard's writer: float audio over full scale clipped to 24-bit
+    without a word, and 16-bit samples rounded a step off."""
+    hot = np.array([[0.5, 2.0, -1.5, 0.25]], np.float32)
+    back, info = read_audio(write_audio(tmp_path / "reel.bwf", hot, 48000))
+    assert info.file_dtype == "float32" and sf.info(tmp_path / "reel.bwf").format == "WAV"
+    np.testing.assert_array_equal(back, hot)
+
+
+def test_many_channels_are_wave_extensible_and_a_huge_wav_is_rf64(tmp_path):
+    """A 5.1 file had been written with format tag 1 (its speakers unsaid), and an output past
+    4 GiB as a plain WAV whose header cannot count its samples (read 20.9 s short)."""
+    from diffmusic_engine.containers import WAV_LIMIT_BYTES, major_format
+
+    six = np.zeros((6, 100), np.float32)
+    write_audio(tmp_path / "c6.wav", six, 48000, source_dtype="int24")
+    assert sf.info(tmp_path / "c6.wav").format == "WAVEX"
+    write_audio(tmp_path / "c2.wav", six[:2], 48000, source_dtype="int24")
+    assert sf.info(tmp_path / "c2.wav").format == "WAV"
+    assert major_format(".wav", 2, WAV_LIMIT_BYTES) == "WAV"
+    assert major_format(".wav", 8, WAV_LIMIT_BYTES + 1) == "RF64"
+    assert major_format(".flac", 8, WAV_LIMIT_BYTES + 1) == "FLAC"

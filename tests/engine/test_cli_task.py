@@ -118,3 +118,38 @@ def test_a_note_about_many_clicks_names_the_first_five_and_counts_the_rest():
         "repaired 7 click(s): 0.1000-0.1010 s, 0.2000-0.2010 s, 0.3000-0.3010 s, "
         "0.4000-0.4010 s, 0.5000-0.5010 s and 2 more; "
     )
+
+
+def test_an_output_keeps_the_inputs_tags_and_says_what_it_cannot_keep(tmp_path, capsys):
+    """Every tag and chunk of a BWF had been dropped without a word (its time reference, cue
+    markers, title and artist); an MP3 "unchanged" output differed in every sample unsaid."""
+    rate = 16000
+    t = np.arange(rate) / rate
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    audio[8000:8160] = 0  # a dropout
+    take = tmp_path / "reel.wav"
+    with sf.SoundFile(take, "w", rate, 1, subtype="PCM_24") as file:
+        file.write(audio)
+        file.title, file.artist = "Take 3", "Quartet"
+    riff = bytearray(take.read_bytes())  # a bext and a cue chunk after the samples, as a BWF
+    for name, body in ((b"bext", bytes(602)), (b"cue ", (0).to_bytes(4, "little"))):
+        riff += name + len(body).to_bytes(4, "little") + body
+    riff[4:8] = (len(riff) - 8).to_bytes(4, "little")
+    take.write_bytes(bytes(riff))
+    out = tmp_path / "fixed.wav"
+    code, err = run_cli(capsys, ["restore", str(take), "-o", str(out), "--task", "inpaint",
+                                 "--gap", "0.5:0.51", "--quiet"])  # fmt: skip
+    assert code == 0
+    assert err == [
+        f"note: {out}: its BWF bext chunk (time reference, description, originator) and its cue "
+        "markers of reel.wav are not written (its text tags are); copy them with a BWF or "
+        "metadata editor if the output needs them"
+    ]
+    with sf.SoundFile(out) as written:
+        assert (written.title, written.artist) == ("Take 3", "Quartet")
+    code, err = run_cli(capsys, ["restore", str(take), "-o", str(tmp_path / "fixed.mp3"),
+                                 "--task", "inpaint", "--gap", "0.5:0.51", "--quiet"])  # fmt: skip
+    assert code == 0 and err[0] == (
+        f"warning: {tmp_path / 'fixed.mp3'}: .mp3 is re-encoded lossily, every sample with it, "
+        "not only what was repaired; write a .flac or .wav to keep the rest as it was"
+    )

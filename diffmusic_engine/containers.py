@@ -1,0 +1,44 @@
+"""Audio file containers by extension: which library writes each, in which format, and which
+extensions a folder search takes as audio. The one table every reader and writer consults
+(``audio``'s writer, the batch's search, the notes on lossy and 64-bit outputs).
+
+libsndfile writes these itself (exact integer round trips, which bit-identical restoration
+outside a gap depends on); pedalboard writes whatever else it knows on the platform.
+"""
+
+from __future__ import annotations
+
+# extension -> libsndfile's major format. ``.bwf`` is a WAV that carries a bext chunk; it had
+# gone to pedalboard's writer, which clipped float audio and rounded 48 samples off by a step.
+CONTAINERS = {
+    ".wav": "WAV", ".wave": "WAV", ".bwf": "WAV", ".rf64": "RF64", ".w64": "W64",
+    ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".caf": "CAF",
+    ".ogg": "OGG", ".mp3": "MP3",
+}  # fmt: skip
+LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
+# containers that hold 32-bit float samples (FLAC holds integers only)
+FLOAT_CONTAINERS = {".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".caf"}
+# a folder search takes these as audio: what libsndfile reads (pedalboard reads more, named)
+AUDIO_SUFFIXES = set(CONTAINERS)
+# a WAV's data size field is 32 bits: past this many bytes of samples it is written as RF64
+WAV_LIMIT_BYTES = 0xFFFFFFFF - (1 << 20)
+# a WAV of more channels than this is written WAVE_FORMAT_EXTENSIBLE, whose header says the
+# speakers (a 5.1 file had been written with format tag 1, and a DAW lost its layout)
+WAVEX_CHANNELS = 2
+
+
+def major_format(suffix: str, channels: int, data_bytes: int | None) -> str:
+    """libsndfile's major format for a file of ``suffix``: RF64 for a WAV past 4 GiB of
+    samples (``data_bytes``, when known: a plain WAV's header cannot count them, and readers
+    then read it short), WAVEX for a WAV of more than two channels."""
+    major = CONTAINERS[suffix]
+    if major != "WAV":
+        return major
+    if data_bytes is not None and data_bytes > WAV_LIMIT_BYTES:
+        return "RF64"
+    return "WAVEX" if channels > WAVEX_CHANNELS else "WAV"
+
+
+def is_lossy(suffix: str) -> bool:
+    """Whether a file of ``suffix`` is re-encoded lossily when written."""
+    return suffix.lower() in LOSSY_SUBTYPES
