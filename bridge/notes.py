@@ -104,11 +104,17 @@ def in_chain_words(text: str) -> str:
 
 def fetch_command(job_id: str, connection_file: Path | str | None = None) -> str:
     """The command that writes a finished job's result, as every message that points to it
-    gives it: with ``--connection-file`` where the daemon is not at the default one."""
+    gives it (:func:`client_command`)."""
+    return client_command(f"fetch {job_id} -o OUT", connection_file)
+
+
+def client_command(words: str, connection_file: Path | str | None = None) -> str:
+    """``diffmusic WORDS``, as a message advises it: with ``--connection-file`` where the
+    daemon is not at the default one (the user's command had named it)."""
     where = ""
     if connection_file and Path(connection_file) != default_connection_path():
         where = f" --connection-file {connection_file}"
-    return f"diffmusic fetch {job_id} -o OUT{where}"
+    return f"diffmusic {words}{where}"
 
 
 def reconnecting_line(job_id: str, seconds: float) -> str:

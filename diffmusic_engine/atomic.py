@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +95,27 @@ def check_target(target: str | os.PathLike[str]) -> None:
 def _temporary(target: Path, marker: str) -> Path:
     hidden = f".{target.stem[:STEM_CHARS]}.{uuid.uuid4().hex[:RANDOM_CHARS]}{marker}{target.suffix}"
     return target.parent / hidden
+
+
+FULL_DISK_BYTES = 1 << 20  # a write failing with less free than this failed for want of space
+
+
+def disk_full(folder: Path, error: BaseException) -> bool:
+    """Whether a write into ``folder`` failed for want of space: its error says so, or it says
+    nothing of why (libsndfile's "System error.", numpy's short write "882000 requested and
+    463840 written") and the disk has under ``FULL_DISK_BYTES`` left. Asked before anything
+    partly written is removed (which frees space again)."""
+    code = getattr(error, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if code is not None:  # another reason, named: not space
+        return False
+    try:
+        return (
+            shutil.disk_usage(folder if folder.exists() else folder.parent).free < FULL_DISK_BYTES
+        )
+    except OSError:
+        return False
 
 
 def _cannot_write(target: Path, exc: OSError) -> OutputError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from pedalboard.io import AudioFile
 
-from diffmusic_engine.atomic import check_target, replacing
+from diffmusic_engine.atomic import check_target, disk_full, replacing
 from diffmusic_engine.containers import CONTAINERS, FLOAT_CONTAINERS, LOSSY_SUBTYPES, major_format
 from diffmusic_engine.errors import InputError, OutputError, not_a_file
 
@@ -33,7 +32,6 @@ _SUBTYPE_DTYPES = {
     "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64",
 }  # fmt: skip
 _PCM_DEPTHS = {16, 24}
-FULL_DISK_BYTES = 1 << 20  # a write failing with less free than this failed for want of space
 
 
 @dataclass(frozen=True)
@@ -226,11 +224,12 @@ def write_tracks(
         check_format(path)
         check_audio(audio, f"output for {path}")
     with ExitStack() as renames:  # each replacing() renames on a clean exit, deletes on error
-        for path, audio in zip(paths, tracks, strict=True):
+        for index, (path, audio) in enumerate(zip(paths, tracks, strict=True)):
             temporary = renames.enter_context(replacing(path))  # the writer creates it
             try:
                 with AudioWriter(temporary, sample_rate, audio.shape[0], source_dtype=source_dtype,
-                                 frames=audio.shape[1], tags=tags) as writer:  # fmt: skip
+                                 frames=audio.shape[1], tags=tags,
+                                 dither_seed=index) as writer:  # fmt: skip
                     writer.write(audio)
             except OutputError as exc:  # the format refused the layout: name the target
                 raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
@@ -387,6 +386,7 @@ class AudioWriter:
         source_dtype: str = "float32",
         frames: int | None = None,
         tags: dict[str, str] | None = None,
+        dither_seed: int = 0,
     ) -> None:
         self.path = Path(path)
         check_format(self.path)
@@ -396,7 +396,9 @@ class AudioWriter:
         self._sf: sf.SoundFile | None = None
         self._pb: AudioFile | None = None
         self._quantized = False
-        self._dither = np.random.default_rng(0)  # the same file twice is the same bytes
+        # the same file twice is the same bytes; separated tracks each their own noise (the same
+        # in all had added up coherently in their sum)
+        self._dither = np.random.default_rng(dither_seed)
         self.clipped, self.peak = 0, 0.0  # integer samples: how many were over full scale
         try:  # libsndfile and pedalboard refuse a layout their format cannot hold
             self._open(suffix, sample_rate, channels)
@@ -451,7 +453,7 @@ class AudioWriter:
         which (``atomic.replacing`` turns it into one line naming the target)."""
         if isinstance(exc, OSError):
             return exc
-        full = shutil.disk_usage(self.path.parent).free < FULL_DISK_BYTES
+        full = disk_full(self.path.parent, exc)
         code = errno.ENOSPC if full else errno.EIO
         reason = os.strerror(code) if full else f"{exc}".strip() or os.strerror(code)
         return OSError(code, reason)

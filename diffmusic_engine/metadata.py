@@ -59,7 +59,8 @@ def carried_note(source: Path | None, output: Path) -> str:
     left = uncarried(source)
     if not left:
         return ""
+    verb = "is" if len(left) == 1 else "are"
     return (
-        f"{output}: {' and '.join(left)} of {source.name} are not written (its text tags "
+        f"{output}: {' and '.join(left)} of {source.name} {verb} not written (its text tags "
         "are); copy them with a BWF or metadata editor if the output needs them"
     )

@@ -38,6 +38,7 @@ from bridge.batch.tail import TAIL_MAX_SECONDS, InputSpan, TailEnd
 from diffmusic_engine.atomic import replacing, temporaries
 from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout
 from diffmusic_engine.errors import InputError
+from diffmusic_engine.metadata import carried_note, read_tags
 
 BLOCK_FRAMES = 65536
 # in a render's temporary name: never taken for an output, removed by --resume (partial_files)
@@ -195,7 +196,7 @@ def render_file(
             written = 0
             longest = expected if tail is not None else total + int(TAIL_MAX_SECONDS * rate)
             with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype,
-                             frames=longest) as out:  # fmt: skip
+                             frames=longest, tags=read_tags(source)) as out:  # fmt: skip
                 for block in _blocks(reader, block_frames, rate, total):
                     written += _write(out, pipeline.push(block), written, source)
                     report(written, expected)
@@ -213,7 +214,8 @@ def render_file(
             if written != expected:
                 raise InputError(f"{source}: wrote {written} samples of {expected}")
             report(written, expected)
-    notes = (*pipeline.notes(), *tail_notes)
+    carried = carried_note(source, target)  # a BWF's time reference, its cue markers
+    notes = (*pipeline.notes(), *tail_notes, *([carried] if carried else []))
     clipped = ()
     if out.clipped:  # said, not refused: the file is rendered; the user lowers a gain and reruns
         clipped = (

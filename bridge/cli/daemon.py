@@ -309,7 +309,7 @@ def run_submit(args: argparse.Namespace) -> int:
         status.update(state="failed", error=" ".join(str(exc).split()))
         raise
     except Terminated as stop:  # the job goes on in the daemon: said, and how to have it
-        job = status.state["job"]
+        job = status.state["job"] or args.job_id  # REAPER's, given: it may be held already
         error = f"stopped by {stop}" + (f"; {_goes_on(job, args)}" if job else "")
         status.update(state=DETACHED if job else "failed", error=error)
         return fail(error, args, code=128 + stop.signum)
@@ -324,8 +324,8 @@ def _goes_on(job_id: str, args: argparse.Namespace, finished: bool = False) -> s
     if finished:
         return f"job {job_id}'s result stays on the daemon: {fetch}"
     return (
-        f"job {job_id} goes on in the daemon: {fetch} once it is done (or submit again with "
-        f"--job-id {job_id} to wait for it)"
+        f"job {job_id} goes on in the daemon if it took it: {fetch} once it is done (or submit "
+        f"again with --job-id {job_id}, which waits for it, or sends it if it had not arrived)"
     )
 
 

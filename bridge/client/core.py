@@ -38,7 +38,7 @@ from bridge.connection import (
     read_connection_file,
 )
 from bridge.defaults import RECONNECT_SECONDS
-from bridge.notes import fetch_command
+from bridge.notes import client_command, fetch_command
 from bridge.protocol import (
     RECONNECTING,
     TERMINAL_STATES,
@@ -410,7 +410,8 @@ class ClientCore:
             pass
         raise DaemonUnavailable(
             f"interrupted while the daemon was away: job {job_id} was not cancelled and "
-            f"resumes at its next start (then: diffmusic cancel {job_id})"
+            f"resumes at its next start (then: "
+            f"{client_command(f'cancel {job_id}', self.connection_file)})"
         ) from None
 
     def _resubscribe_steps(self, job_id: str) -> Steps:

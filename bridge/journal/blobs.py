@@ -12,7 +12,6 @@ fsync) is a dozen lines that no library packages with these durability guarantee
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -27,24 +26,24 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.atomic import disk_full
 from diffmusic_engine.errors import DiffMusicError
-
-FULL_BELOW = 64 * 2**20  # bytes free under which a failed store is said to be a full disk
 
 
 def _remedy(exc: OSError, folder: Path) -> str:
-    """What to do about a store that failed: free space, when space is what it lacked (said by
-    the error, or by the disk: a short write, "882000 requested and 463840 written", has no
-    errno)."""
-    try:
-        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
-    except OSError:
-        free = None
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < FULL_BELOW):
-        left = "" if free is None else f" ({free / 2**20:.0f} MiB left)"
-        return (f"; the disk is full{left}: free space in the daemon's journal folder (serve "
-                "--journal) and submit again")  # fmt: skip
+    """What to do about a store that failed: free space, when space is what it lacked
+    (:func:`~diffmusic_engine.atomic.disk_full`). Asked before the partial files go."""
+    if disk_full(folder, exc):
+        return (f"; the disk is full ({_free_mib(folder)} MiB left): free space in the daemon's "
+                "journal folder (serve --journal) and submit again")  # fmt: skip
     return ""
+
+
+def _free_mib(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder if folder.exists() else folder.parent).free / 2**20:.0f}"
+    except OSError:
+        return "?"
 
 
 class StorageError(DiffMusicError):
@@ -105,13 +104,12 @@ class BlobStore:
                 names.append(name)
             _fsync_dir(folder)
         except OSError as exc:
-            for name in names:
+            said = f"cannot store job data in {folder}: {exc}{_remedy(exc, folder)}"  # first:
+            for name in names:  # removing the partial files frees space again
                 (folder / name).unlink(missing_ok=True)
             for temp in folder.glob(f"*{TEMP_SUFFIX}"):
                 temp.unlink(missing_ok=True)
-            raise StorageError(
-                f"cannot store job data in {folder}: {exc}{_remedy(exc, folder)}"
-            ) from exc
+            raise StorageError(said) from exc
         return names
 
     @staticmethod

@@ -26,3 +26,38 @@ def test_blocks_round_trip_like_whole_files(rng, tmp_path: Path, name: str, dtyp
         blocks = [reader.read(4096) for _ in range(4)]
     assert [b.shape[1] for b in blocks] == [4096, 4096, 1815, 0]
     np.testing.assert_array_equal(np.concatenate(blocks, axis=1), expected)
+
+
+def test_a_render_keeps_the_inputs_tags_and_says_what_it_cannot_keep(tmp_path: Path) -> None:
+    """A batch had dropped a BWF's tags and chunks without a word (restore said them)."""
+    import soundfile as sf
+
+    from bridge.batch import chain_from_dict, render_file
+
+    take = tmp_path / "reel.wav"
+    with sf.SoundFile(take, "w", 16000, 1, subtype="PCM_24") as file:
+        file.write(np.full(16000, 0.1, np.float32))
+        file.title = "Take 3"
+    riff = bytearray(take.read_bytes())
+    riff += b"bext" + (602).to_bytes(4, "little") + bytes(602)
+    riff[4:8] = (len(riff) - 8).to_bytes(4, "little")
+    take.write_bytes(bytes(riff))
+    chain = chain_from_dict({"steps": [{"plugin": "Gain", "gain_db": -1.0}]})
+    rendered = render_file(take, tmp_path / "out.wav", chain)
+    with sf.SoundFile(tmp_path / "out.wav") as written:
+        assert written.title == "Take 3"
+    assert rendered.notes[-1].startswith(
+        f"{tmp_path / 'out.wav'}: its BWF bext chunk (time reference, description, originator) "
+        "of reel.wav is not written (its text tags are)"
+    )
+
+
+def test_separated_tracks_are_dithered_each_with_noise_of_its_own(tmp_path: Path) -> None:
+    """Every writer had seeded the same dither: stems summed back added it coherently."""
+    from diffmusic_engine.audio import write_tracks
+
+    same = (np.linspace(-0.3, 0.3, 4000) + 0.3 / 65536).astype(np.float32)[None]
+    paths = write_tracks([tmp_path / "1.wav", tmp_path / "2.wav"], [same, same], 16000,
+                         source_dtype="int16")  # fmt: skip
+    one, two = (read_audio(path)[0] for path in paths)
+    assert np.count_nonzero(one != two) > 1000

@@ -461,9 +461,10 @@ def test_a_terminated_waiting_submit_leaves_its_job_running_and_says_so(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum
     said = json.loads(status_file.read_text())
-    goes_on = (f"stopped by {signal_name}; job {job} goes on in the daemon: diffmusic fetch {job} "
-               f"-o OUT --connection-file {daemon.connection} once it is done (or submit again "
-               f"with --job-id {job} to wait for it)")  # fmt: skip
+    goes_on = (f"stopped by {signal_name}; job {job} goes on in the daemon if it took it: "
+               f"diffmusic fetch {job} -o OUT --connection-file {daemon.connection} once it is "
+               f"done (or submit again with --job-id {job}, which waits for it, or sends it if "
+               "it had not arrived)")  # fmt: skip
     assert (said["state"], said["error"]) == ("detached", goes_on)
     assert stderr == f"error: {goes_on}\n"
     with daemon.client() as client:
@@ -480,4 +481,46 @@ def test_a_malformed_job_id_is_refused_by_the_client(tmp_path, cli_command, comm
     assert result.returncode == 1
     assert result.stderr == (
         "error: job id 'bad/id': expected 1-64 of A-Z a-z 0-9 _ . - (the first a letter or digit)\n"
+    )
+
+
+def test_a_submit_stopped_before_its_job_is_accepted_is_detached_not_failed(
+    tmp_path, clip, cli_command
+):
+    """A SIGTERM while the audio was still on its way had written "failed" (final): REAPER,
+    which gives every job an id, then never submitted it again, though the daemon may hold it.
+    A daemon that never answers stands in for one still storing a long take."""
+    import signal
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    connection = tmp_path / "connection.json"
+    write_connection_file(
+        connection,
+        ConnectionInfo(
+            "127.0.0.1", listener.getsockname()[1], free_port(), "ab" * 32, pid=os.getpid()
+        ),
+    )
+    source, status_file = write_audio(tmp_path / "take.wav", clip, RATE), tmp_path / "s.json"
+    try:
+        process = subprocess.Popen(
+            [*cli_command, "submit", str(source), "--task", "phase-retrieval", "--job-id",
+             "early", "-o", str(tmp_path / "out.wav"), "--status-file", str(status_file),
+             "--connection-file", str(connection), "--timeout", "30"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not status_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # sending, unanswered
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        listener.close()
+    assert process.returncode == 128 + signal.SIGTERM
+    said = json.loads(status_file.read_text())
+    assert said["state"] == "detached" and said["error"].startswith(
+        "stopped by SIGTERM; job early goes on in the daemon if it took it"
     )

@@ -432,7 +432,7 @@ def test_a_short_write_on_a_full_disk_is_said_to_be_a_full_disk(tmp_path, monkey
     store = blobs.BlobStore(tmp_path)
     folder = store.new_folder("j")
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30, 2**20))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30, 2**18))
 
     def short_write(file, array, **kwargs):  # what ndarray.tofile raises on a full disk
         raise OSError(f"{array.nbytes} requested and 463840 written")
@@ -441,6 +441,6 @@ def test_a_short_write_on_a_full_disk_is_said_to_be_a_full_disk(tmp_path, monkey
     with pytest.raises(blobs.StorageError) as error:
         store.write(folder, "in", [np.zeros(220500, np.float32)])
     assert str(error.value).endswith(
-        "882000 requested and 463840 written; the disk is full (1 MiB left): free space in the "
+        "882000 requested and 463840 written; the disk is full (0 MiB left): free space in the "
         "daemon's journal folder (serve --journal) and submit again"
     )

@@ -161,3 +161,21 @@ def test_a_folder_with_a_part_of_another_model_is_refused_at_load(tiny_folders, 
     with pytest.raises(ModelError, match=r"mixed: its parts do not work together \(") as error:
         load_model(str(mixed))
     assert "\n" not in str(error.value) and "copy or save the folder again" in str(error.value)
+
+
+def test_a_device_that_runs_out_while_the_parts_are_tried_is_not_called_a_mixed_folder():
+    """Out of GPU memory (a RuntimeError in torch) during the fit check had been said as "its
+    parts do not work together ... download it again": a download would not help."""
+    from types import SimpleNamespace
+
+    from diffmusic_engine.models.loading import check_parts_fit
+
+    def out_of_memory(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    adapter = SimpleNamespace(
+        name="big", unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=(1, 2))),
+        samples_for_latent=lambda frames: 160 * frames, encode=out_of_memory,
+    )  # fmt: skip
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        check_parts_fit(adapter)
