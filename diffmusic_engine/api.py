@@ -8,12 +8,14 @@ damage's forward models (torch) load only when ``degrade`` runs.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import check_audio
+from diffmusic_engine.audio import check_audio, given_audio
 from diffmusic_engine.backends import (
     BACKENDS,
     CLIPPED_LOWER,
@@ -34,6 +36,7 @@ from diffmusic_engine.clipping import (
     clipped_mask,
 )
 from diffmusic_engine.damage import (
+    DAMAGE_TYPES,
     Damage,
     Declip,
     Gap,
@@ -45,7 +48,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -125,8 +128,9 @@ def restore(
     :class:`~diffmusic_engine.errors.DiffMusicError` subclasses for bad input, and
     :class:`~diffmusic_engine.errors.Cancelled` if ``callback`` raised it.
     """
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio = given_audio(audio)
     check_audio(audio)
+    _check_call(sample_rate, damage, options)
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
@@ -223,9 +227,11 @@ def degrade(
                 f"got {clean.shape}"
             )
         for source in clean:
-            check_audio(source, "source")
+            check_audio(given_audio(source, "source"), "source")
     else:
+        clean = given_audio(clean, "clean audio")
         check_audio(clean, "clean audio")
+    _check_call(sample_rate, damage, None)
     check_damage(damage, clean.shape[-1] / sample_rate, sample_rate, np.atleast_2d(clean).shape[-2])
     if isinstance(damage, SuperResolution) and damage.cutoff == "auto":
         raise DamageError("super-resolution: degrading needs a cutoff in Hz, not auto")
@@ -245,3 +251,23 @@ def degrade(
 
     operator = make_operator(damage, sample_rate, impulse_response=impulse_response)
     return np.ascontiguousarray(operator.degrade(clean), dtype=np.float32)
+
+
+def _check_call(sample_rate: Any, damage: Any, options: Any) -> None:
+    """The other arguments of :func:`restore` and :func:`degrade`, each refused in one line
+    naming it (a rate given as text, 0 Hz, a task name for the damage, a list of pairs for the
+    options had ended in Python's own TypeError, ZeroDivisionError or AttributeError)."""
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, numbers.Real)
+        or not (math.isfinite(sample_rate) and sample_rate >= 1)
+    ):
+        raise InputError(f"sample_rate {sample_rate!r}: expected a number of Hz")
+    if not isinstance(damage, tuple(DAMAGE_TYPES.values())):
+        kinds = ", ".join(kind.__name__ for kind in DAMAGE_TYPES.values())
+        raise DamageError(
+            f"damage {damage!r}: expected one of {kinds} (diffmusic_engine.damage), e.g. "
+            "Inpaint(gaps=(Gap(1.2, 1.25),))"
+        )
+    if options is not None and not isinstance(options, Mapping):
+        raise DamageError(f"options {options!r}: expected a mapping of names to values")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -62,6 +63,26 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     check_audio(audio, str(reader.path))
     info = reader.info
     return audio, AudioInfo(info.sample_rate, audio.shape[0], audio.shape[1], info.file_dtype)
+
+
+def given_audio(audio: Any, what: str = "audio") -> np.ndarray:
+    """A caller's array as float32 ``(channels, samples)``, or an :class:`InputError` that says
+    how to give it: integer samples (int16 had been read as amplitudes of thousands) and an
+    array with more rows than columns (``soundfile.read``'s ``(samples, channels)``, read as
+    441,000 channels of two samples each: "nothing found") are refused, as is one dimension."""
+    given = np.asarray(audio)
+    if given.dtype.kind not in "f":
+        raise InputError(f"{what}: {given.dtype} samples: give float audio in -1..1 (int16: "
+                         "divide by 32768)")  # fmt: skip
+    if given.ndim == 1:
+        raise InputError(f"{what}: one dimension {given.shape}: give (channels, samples), "
+                         "mono as audio[None]")  # fmt: skip
+    if given.ndim == 2 and given.shape[0] > given.shape[1]:
+        raise InputError(
+            f"{what}: shape {given.shape} has more channels than samples: give "
+            "(channels, samples); soundfile.read's (samples, channels) is audio.T"
+        )
+    return np.ascontiguousarray(given, dtype=np.float32)
 
 
 def check_audio(audio: np.ndarray, what: str = "audio") -> None:

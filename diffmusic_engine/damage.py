@@ -75,6 +75,8 @@ class Inpaint:
             raise DamageError(f"crossfade {self.crossfade:g} s: must be within 0..0.005 s")
         if self.gaps == "auto":
             return
+        # "2.0:2.01" or (2.0, 2.01) as Gaps (a Python caller's, as the Restorer takes them)
+        object.__setattr__(self, "gaps", _spans("gaps", self.gaps))
         if not self.gaps:
             raise DamageError("inpaint: at least one gap is needed (--gap START:END)")
         for gap in self.gaps:
@@ -158,7 +160,9 @@ class Dereverb:
     rir_rate: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.rir, str | Path):
+        if isinstance(self.rir, str) and self.rir == "blind":  # as the CLI and chains say it
+            object.__setattr__(self, "rir", None)
+        elif isinstance(self.rir, str | Path):
             object.__setattr__(self, "rir", Path(self.rir))
         elif self.rir is not None:
             samples = np.array(self.rir, dtype=np.float32)  # a copy nobody else can change
@@ -225,6 +229,7 @@ class Declick:
             raise DamageError(
                 f"declick mode {self.mode!r}: expected one of {', '.join(CLICK_MODES)}"
             )
+        object.__setattr__(self, "clicks", _spans("clicks", self.clicks))
         for gap in self.clicks:
             if not (math.isfinite(gap.start) and math.isfinite(gap.end)) or gap.start < 0:
                 raise DamageError(f"click {gap}: expected finite times >= 0")

@@ -50,7 +50,7 @@ import pedalboard
 
 from bridge.batch.restorer import Restorer
 from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEnd, tail_option
-from diffmusic_engine.audio import resample
+from diffmusic_engine.audio import given_audio, resample
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
 from diffmusic_engine.preset_files import read_table_file, without_comments
@@ -179,6 +179,7 @@ class Chain:
         The result is at the chain's ``sample_rate`` when it sets one (soxr VHQ, as a render),
         with the chain's ``tail`` (restoration steps restore the input's samples only).
         """
+        audio = given_audio(audio, "chain")  # (samples, channels) had padded 44,100 channels
         if self.sample_rate and self.sample_rate != sample_rate:
             audio, sample_rate = resample(audio, sample_rate, self.sample_rate), self.sample_rate
         total = audio.shape[1]

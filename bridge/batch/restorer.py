@@ -69,7 +69,7 @@ import numpy as np
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.notes import in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
-from diffmusic_engine.audio import check_audio, resample
+from diffmusic_engine.audio import check_audio, given_audio, resample
 from diffmusic_engine.backends import REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -160,10 +160,7 @@ class Restorer:
         than columns is read a frame per row. float32, the same shape and layout out."""
         given = np.asarray(audio)
         if given.dtype.kind != "f":  # int16 would be read as amplitudes of thousands
-            raise InputError(
-                f"restorer: {given.dtype} samples: give float audio in -1..1 (int16: divide "
-                "by 32768), as pedalboard takes it"
-            )
+            given_audio(given, "restorer")  # its one rule and words
         if (
             isinstance(sample_rate, bool)
             or not isinstance(sample_rate, numbers.Real)

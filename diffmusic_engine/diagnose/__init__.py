@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import check_audio
+from diffmusic_engine.audio import check_audio, given_audio
 from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.
@@ -29,7 +29,7 @@ def diagnose(
 
     Progress goes to ``callback`` before and after each detector (it may raise ``Cancelled``).
     """
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio = given_audio(audio)
     check_audio(audio)
     findings: dict[str, Any] = {}
     report(callback, 0, len(DETECTORS), "diagnose")

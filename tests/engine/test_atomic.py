@@ -111,7 +111,8 @@ def test_a_full_disk_is_named_with_its_remedy(tmp_path, monkeypatch):
     import numpy as np
     import soundfile as sf
 
-    from diffmusic_engine.audio import FULL_DISK_BYTES, write_audio
+    from diffmusic_engine.atomic import FULL_DISK_BYTES
+    from diffmusic_engine.audio import write_audio
 
     def full(self, data):
         raise sf.LibsndfileError(2, "System error.")
