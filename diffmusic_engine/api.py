@@ -102,7 +102,10 @@ def _resolve_level(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damag
 
 
 def _nothing_to_restore(damage: Damage, audio: np.ndarray) -> str | None:
-    """Why a given damage touches none of ``audio`` (a declip level above its peak), or None."""
+    """Why a given damage touches none of ``audio`` (a declip level above its peak, a file of
+    digital silence, which had been "restored" to silence without a word), or None."""
+    if not isinstance(damage, Separate) and not audio.any():  # separate: its N silent sources
+        return "the audio is digital silence (every sample 0): nothing to restore"
     if isinstance(damage, Declip) and not clipped_mask(audio, damage.levels).any():
         return (
             f"no sample reaches the clipping level {damage.level:g} (the peak is "

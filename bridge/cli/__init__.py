@@ -14,7 +14,9 @@ from bridge.cli.common import fail
 from diffmusic_engine.errors import Cancelled, DiffMusicError
 
 # Each module defines ``register(subparsers)``, which adds its commands with a ``func`` default.
-COMMAND_MODULES = ("restore", "degrade", "evaluate", "diagnose", "daemon", "batch", "corpus")
+COMMAND_MODULES = (
+    "restore", "degrade", "evaluate", "diagnose", "serve", "daemon", "batch", "corpus",
+)  # fmt: skip
 
 
 class Parser(argparse.ArgumentParser):

@@ -524,3 +524,27 @@ def test_a_submit_stopped_before_its_job_is_accepted_is_detached_not_failed(
     assert said["state"] == "detached" and said["error"].startswith(
         "stopped by SIGTERM; job early goes on in the daemon if it took it"
     )
+
+
+def test_ping_waits_for_a_daemon_still_starting(tmp_path, cli_command):
+    """A studio script that starts a daemon and then submits had failed at once ("no
+    connection file"); ``ping --wait S`` is the step between."""
+    import time
+
+    daemon = Daemon(tmp_path)
+    waiting = subprocess.Popen(
+        [*cli_command, "ping", "--wait", "60", "--connection-file", str(daemon.connection)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        assert waiting.poll() is None  # no daemon yet: still waiting
+        daemon.start()
+        out, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, err
+        assert out.startswith(f"daemon pid {daemon.process.pid} up ")
+    finally:
+        waiting.kill()
+        daemon.stop()
+    result = run(cli_command, "ping", "--wait", "0.5", "--connection-file", tmp_path / "none.json")
+    assert result.returncode == 1 and "no connection file" in result.stderr

@@ -61,3 +61,11 @@ def test_spans_and_a_blind_room_are_taken_as_the_cli_and_the_restorer_take_them(
     assert Inpaint(gaps=("0.5:0.51",)).gaps == Inpaint(gaps=((0.5, 0.51),)).gaps == GAP.gaps
     assert Declick(clicks=[[0.1, 0.101]]).clicks == (Gap(0.1, 0.101),)
     assert Dereverb(rir="blind").rir is None
+
+
+@pytest.mark.parametrize("damage", [GAP, Declick(), Dereverb()])
+def test_digital_silence_is_said_to_be_nothing_to_restore(damage):
+    """An all-zero file had been "restored" to silence without a note (trial 9)."""
+    restored = restore(STEREO, RATE, damage)
+    assert restored.unchanged == "the audio is digital silence (every sample 0): nothing to restore"
+    assert not restored.audio.any()
