@@ -38,6 +38,7 @@ from diffmusic_engine.clipping import (
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
     Damage,
+    Declick,
     Declip,
     Gap,
     Inpaint,
@@ -101,11 +102,27 @@ def _resolve_level(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damag
     return damage
 
 
+# Why all-zero audio comes back as it went in (it had been "restored" to silence without a word;
+# asked before any automatic setting, whose advice, "give --cutoff HZ", would lead nowhere)
+SILENT = "the audio is digital silence (every sample 0): nothing to restore"
+
+
+def _unchanged(
+    audio: np.ndarray, sample_rate: int, damage: Damage, details: dict[str, Any]
+) -> Restoration:
+    """The input as its restoration, ``details`` saying why; declick's second track, what was
+    removed, is silence (its two outputs are its contract: a single one had broken the
+    spectrogram and left no ``_removed`` file)."""
+    tracks = (
+        (audio.copy(), np.zeros_like(audio)) if isinstance(damage, Declick) else (audio.copy(),)
+    )
+    return Restoration(
+        tracks=tracks, sample_rate=sample_rate, details={"task": damage.task, **details}
+    )
+
+
 def _nothing_to_restore(damage: Damage, audio: np.ndarray) -> str | None:
-    """Why a given damage touches none of ``audio`` (a declip level above its peak, a file of
-    digital silence, which had been "restored" to silence without a word), or None."""
-    if not isinstance(damage, Separate) and not audio.any():  # separate: its N silent sources
-        return "the audio is digital silence (every sample 0): nothing to restore"
+    """Why a given damage touches none of ``audio`` (a declip level above its peak), or None."""
     if isinstance(damage, Declip) and not clipped_mask(audio, damage.levels).any():
         return (
             f"no sample reaches the clipping level {damage.level:g} (the peak is "
@@ -137,14 +154,16 @@ def restore(
     check_damage(damage, audio.shape[1] / sample_rate, sample_rate, audio.shape[0])
     function = get_backend(backend)
     options = check_options(backend, damage, resolve_options(backend, options))
+    if not isinstance(damage, Separate) and not audio.any():  # separate: its N silent sources
+        return _unchanged(audio, sample_rate, damage, {"backend": backend, UNCHANGED: SILENT})
     resolved, resolving_details = resolve_damage(damage, audio, sample_rate)
     given_details: dict[str, list[str]] = {}
     if isinstance(resolved, Inpaint) and resolved is damage:
         resolved, given_details = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
     if why is not None:  # the input, and why, from every backend
-        details = {"backend": backend, "task": damage.task, UNCHANGED: why, **resolving_details}
-        return Restoration(tracks=(audio.copy(),), sample_rate=sample_rate, details=details)
+        details = {"backend": backend, UNCHANGED: why, **resolving_details}
+        return _unchanged(audio, sample_rate, damage, details)
     restoration = function(audio, sample_rate, resolved, options=options, callback=callback)
     # what clients place results by (a separation's sources, declick's removed clicks), from
     # every backend (the diffusion backend's details had no task)
@@ -222,15 +241,16 @@ def degrade(
 
     For ``separate``, ``clean`` holds the sources: ``(sources, channels, samples)``.
     """
-    clean = np.asarray(clean, dtype=np.float32)
+    clean = np.asarray(clean)  # its own dtype: integer samples are refused, not read as floats
     if isinstance(damage, Separate):
         if clean.ndim != 3 or clean.shape[0] != damage.sources:
             raise DamageError(
                 f"separate: expected {damage.sources} sources shaped (sources, channels, samples), "
                 f"got {clean.shape}"
             )
+        clean = np.stack([given_audio(source, "source") for source in clean])
         for source in clean:
-            check_audio(given_audio(source, "source"), "source")
+            check_audio(source, "source")
     else:
         clean = given_audio(clean, "clean audio")
         check_audio(clean, "clean audio")

@@ -65,6 +65,11 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     return audio, AudioInfo(info.sample_rate, audio.shape[0], audio.shape[1], info.file_dtype)
 
 
+# more rows than this, and than columns, are frames, not channels (a file's 6 channels of 4
+# frames are channels: the CLI reads its layout from the file)
+SURELY_SAMPLES = 64
+
+
 def given_audio(audio: Any, what: str = "audio") -> np.ndarray:
     """A caller's array as float32 ``(channels, samples)``, or an :class:`InputError` that says
     how to give it: integer samples (int16 had been read as amplitudes of thousands) and an
@@ -77,7 +82,7 @@ def given_audio(audio: Any, what: str = "audio") -> np.ndarray:
     if given.ndim == 1:
         raise InputError(f"{what}: one dimension {given.shape}: give (channels, samples), "
                          "mono as audio[None]")  # fmt: skip
-    if given.ndim == 2 and given.shape[0] > given.shape[1]:
+    if given.ndim == 2 and given.shape[0] > max(given.shape[1], SURELY_SAMPLES):
         raise InputError(
             f"{what}: shape {given.shape} has more channels than samples: give "
             "(channels, samples); soundfile.read's (samples, channels) is audio.T"

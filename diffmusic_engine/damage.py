@@ -73,7 +73,7 @@ class Inpaint:
     def __post_init__(self) -> None:
         if not 0 <= self.crossfade <= 0.005:
             raise DamageError(f"crossfade {self.crossfade:g} s: must be within 0..0.005 s")
-        if self.gaps == "auto":
+        if isinstance(self.gaps, str) and self.gaps == "auto":
             return
         # "2.0:2.01" or (2.0, 2.01) as Gaps (a Python caller's, as the Restorer takes them)
         object.__setattr__(self, "gaps", _spans("gaps", self.gaps))
@@ -160,7 +160,7 @@ class Dereverb:
     rir_rate: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.rir, str) and self.rir == "blind":  # as the CLI and chains say it
+        if isinstance(self.rir, str) and self.rir.lower() == "blind":  # as the CLI says it
             object.__setattr__(self, "rir", None)
         elif isinstance(self.rir, str | Path):
             object.__setattr__(self, "rir", Path(self.rir))

@@ -68,7 +68,7 @@ import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.notes import in_chain_words, listed_text, pauses_line
-from diffmusic_engine.api import NOTHING_FOUND, Restoration, restore
+from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio import check_audio, given_audio, resample
 from diffmusic_engine.backends import REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
@@ -310,8 +310,8 @@ class _PieceRestorer:
         restoration = self._run(np.ascontiguousarray(piece), damage)
         if isinstance(damage, SuperResolution) and self.restorer.backend == "dsp":
             self._keep_band_level(restoration)
-        if restoration.unchanged:
-            self.unchanged.append(restoration.unchanged)
+        if restoration.unchanged and restoration.unchanged != SILENT:  # a silent stretch of a
+            self.unchanged.append(restoration.unchanged)  # file (an intro) is no piece left out
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
             self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
         elif isinstance(damage, Inpaint):  # a dropout found on some channels: which

@@ -182,7 +182,7 @@ def run_submit(args: argparse.Namespace) -> int:
     except Terminated as stop:  # the job goes on in the daemon: said, and how to have it
         job = status.state["job"] or args.job_id  # REAPER's, given: it may be held already
         error = f"stopped by {stop}" + (f"; {_goes_on(job, args)}" if job else "")
-        status.update(state=DETACHED if job else "failed", error=error)
+        status.update(job=job, state=DETACHED if job else "failed", error=error)
         return fail(error, args, code=128 + stop.signum)
     except KeyboardInterrupt:  # the client has cancelled the job on the daemon
         status.update(state="cancelled" if status.state["job"] else "failed", error="interrupted")

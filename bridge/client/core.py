@@ -52,7 +52,7 @@ from bridge.protocol import (
     new_id,
     read_buffers,
 )
-from diffmusic_engine.audio import read_audio
+from diffmusic_engine.audio import given_audio, read_audio
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
 from diffmusic_engine.diffusion.options import model_key, with_model_keys
@@ -263,7 +263,7 @@ class ClientCore:
 
     def diagnose_steps(self, audio: np.ndarray, sample_rate: int) -> Steps:
         """The daemon's diagnosis of ``audio`` (docs/protocol.md, ``diagnose``)."""
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        audio = given_audio(audio)  # as in-process: int16 or (samples, channels) refused here
         content = {"buffers": [buffer_spec("audio", audio, sample_rate)]}
         reply = yield from self.request_steps("diagnose", content, [audio])
         return reply.content["diagnosis"]
@@ -445,7 +445,7 @@ def submit_message(
     source: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """The content and buffers of a submit request (the IR file of dereverb travels as a buffer)."""
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio = given_audio(audio) if np.ndim(audio) == 2 else np.ascontiguousarray(audio, np.float32)
     damage_dict = dict(damage) if isinstance(damage, dict) else None
     buffers = [audio]
     specs = [buffer_spec("audio", audio, sample_rate)]

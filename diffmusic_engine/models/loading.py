@@ -93,7 +93,10 @@ def check_parts_fit(adapter: LatentAudioAdapter) -> LatentAudioAdapter:
             adapter.vocode(adapter.decode(z0))
     except (RuntimeError, ValueError, IndexError) as error:
         if isinstance(error, NotImplementedError | torch.cuda.OutOfMemoryError):
-            raise  # the device's limits, not the folder's parts: a download would not help
+            # the device's limits, not the folder's parts: a download would not help
+            raise ModelError(f"{adapter.name}: {adapter.device} could not run its parts "
+                             f"({first_line(error)}): free it, or load the model on another "
+                             "device (--device)") from error  # fmt: skip
         raise ModelError(
             f"{adapter.name}: its parts do not work together ({first_line(error)}): a part "
             f"comes from another model; {_refetch(adapter.name)}"

@@ -61,3 +61,19 @@ def test_separated_tracks_are_dithered_each_with_noise_of_its_own(tmp_path: Path
                          source_dtype="int16")  # fmt: skip
     one, two = (read_audio(path)[0] for path in paths)
     assert np.count_nonzero(one != two) > 1000
+
+
+def test_a_silent_stretch_of_a_file_is_no_piece_left_unchanged(tmp_path: Path) -> None:
+    """A file with 10 s of digital silence before its music had been reported as "2 of 6
+    piece(s) unchanged (the audio is digital silence ...)", as if part were not restored."""
+    from bridge.batch import chain_from_dict, render_file
+
+    rate = 8000
+    audio = np.zeros((1, 20 * rate), np.float32)
+    audio[:, 10 * rate :] = np.random.default_rng(0).standard_normal(10 * rate) * 0.1
+    source = write_audio(tmp_path / "in.wav", audio, rate)
+    step = {"restore": "super-resolution", "cutoff": 2000.0, "chunk_seconds": 4.0,
+            "overlap_seconds": 0.5}  # fmt: skip
+    chain = chain_from_dict({"steps": [step]})
+    rendered = render_file(source, tmp_path / "out.wav", chain)
+    assert not [note for note in rendered.notes if "unchanged" in note]

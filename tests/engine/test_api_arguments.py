@@ -68,4 +68,17 @@ def test_digital_silence_is_said_to_be_nothing_to_restore(damage):
     """An all-zero file had been "restored" to silence without a note (trial 9)."""
     restored = restore(STEREO, RATE, damage)
     assert restored.unchanged == "the audio is digital silence (every sample 0): nothing to restore"
-    assert not restored.audio.any()
+    assert not any(track.any() for track in restored.tracks)
+    # declick's two outputs, the removed clicks silent too (one had broken --spectrogram)
+    assert len(restored.tracks) == (2 if isinstance(damage, Declick) else 1)
+
+
+def test_the_layout_rule_leaves_a_short_many_channel_clip_alone_and_degrade_refuses_int16():
+    """Six channels of four frames are a file's channels (the CLI reads its layout); an int16
+    array had been degraded as amplitudes of thousands."""
+    from diffmusic_engine.audio import given_audio
+
+    assert given_audio(np.zeros((6, 4), np.float32)).shape == (6, 4)
+    with pytest.raises(InputError, match="^clean audio: int16 samples"):
+        degrade((STEREO * 3000).astype(np.int16), RATE, Declick())
+    assert Inpaint(gaps=np.array([[0.5, 0.51]])).gaps == GAP.gaps

@@ -79,7 +79,7 @@ def test_bad_init_options_are_one_line(options, message):
 
 def test_pattern_init_is_for_inpainting_only():
     with pytest.raises(DamageError, match="init=pattern .* for inpainting only"):
-        run(np.zeros((1, RATE), np.float32), SuperResolution(cutoff=4000.0), "no-model",
+        run(np.full((1, RATE), 0.1, np.float32), SuperResolution(cutoff=4000.0), "no-model",
             init="pattern")  # fmt: skip
 
 

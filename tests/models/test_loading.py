@@ -174,8 +174,13 @@ def test_a_device_that_runs_out_while_the_parts_are_tried_is_not_called_a_mixed_
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     adapter = SimpleNamespace(
-        name="big", unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=(1, 2))),
-        samples_for_latent=lambda frames: 160 * frames, encode=out_of_memory,
+        name="big", device="cuda:0", samples_for_latent=lambda frames: 160 * frames,
+        unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=(1, 2))),
+        encode=out_of_memory,
     )  # fmt: skip
-    with pytest.raises(torch.cuda.OutOfMemoryError):
+    with pytest.raises(ModelError) as error:
         check_parts_fit(adapter)
+    assert str(error.value) == (
+        "big: cuda:0 could not run its parts (CUDA out of memory): free it, or load the model "
+        "on another device (--device)"
+    )
