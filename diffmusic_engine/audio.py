@@ -26,6 +26,7 @@ from pedalboard.io import AudioFile
 from diffmusic_engine.atomic import check_target, disk_full, replacing
 from diffmusic_engine.containers import CONTAINERS, FLOAT_CONTAINERS, LOSSY_SUBTYPES, major_format
 from diffmusic_engine.errors import InputError, OutputError, not_a_file
+from diffmusic_engine.metadata import wav_chunks
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
 _SUBTYPE_DTYPES = {
@@ -318,23 +319,17 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 def _wav_frames_promised(path: Path) -> int | None:
     """The frames a WAV's ``data`` chunk header declares, or None (not a RIFF WAV, or a size
     left unknown by a streaming writer: 0 or 0xFFFFFFFF). libsndfile reads a cut file up to
-    where it ends and says nothing; a header that promises more tells the cut. Read by hand:
-    soundfile exposes no chunk sizes, and the stdlib ``wave`` reads PCM only."""
+    where it ends and says nothing; a header that promises more tells the cut."""
     block_align = None
     with open(path, "rb") as file:
-        if file.read(4) != b"RIFF" or (file.read(4), file.read(4))[1] != b"WAVE":
+        if file.read(4) != b"RIFF":  # an RF64's sizes are in its ds64 chunk
             return None
-        while len(header := file.read(8)) == 8:
-            name, size = header[:4], int.from_bytes(header[4:], "little")
+        file.seek(0)
+        for name, size in wav_chunks(file):
             if name == b"fmt ":
                 block_align = int.from_bytes(file.read(16)[12:14], "little")
-                file.seek(size - 16 + size % 2, os.SEEK_CUR)
             elif name == b"data":
-                if not block_align or size in (0, 0xFFFFFFFF):
-                    return None
-                return size // block_align
-            else:
-                file.seek(size + size % 2, os.SEEK_CUR)
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
     return None
 
 

@@ -327,9 +327,6 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         flags = ", ".join(REQUIRED_FLAGS.get(name, name) for name in missing)
         raise DamageError(f"{task} needs {flags} (or the field {missing[0]!r} in a preset)")
     try:
-        for name in ("gaps", "clicks"):
-            if name in data and not (name == "gaps" and data[name] == "auto"):
-                data[name] = _spans(name, data[name])
         if "weights" in data:
             data["weights"] = tuple(_real("weights", w) for w in data["weights"])
         rir = data.pop("rir", None)

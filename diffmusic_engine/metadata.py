@@ -9,7 +9,9 @@ INFO, a FLAC's Vorbis comments) and nothing else; a BWF's ``bext`` chunk (its ti
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import soundfile as sf
 
@@ -32,24 +34,32 @@ def read_tags(path: str | os.PathLike[str]) -> dict[str, str]:
         return {}
 
 
+def wav_chunks(file: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """``(name, size)`` of each chunk of the RIFF/RF64 WAV open as ``file`` (binary, at its
+    start), the file at the chunk's body while the caller holds it; nothing for another file.
+    Stops at a size it cannot read on (RF64's ``data``, whose size is in ``ds64``). Read by
+    hand: soundfile gives no chunks, and the stdlib ``wave`` reads PCM only. The one walk of
+    a WAV's chunks (``audio``'s cut-file check, :func:`uncarried`)."""
+    if file.read(4) not in (b"RIFF", b"RF64") or (file.read(4), file.read(4))[1] != b"WAVE":
+        return
+    while len(header := file.read(8)) == 8:
+        name, size = header[:4], int.from_bytes(header[4:], "little")
+        body = file.tell()
+        yield name, size
+        if size == 0xFFFFFFFF:
+            return
+        file.seek(body + size + size % 2)
+
+
 def uncarried(path: str | os.PathLike[str]) -> list[str]:
     """What of a RIFF/RF64 WAV ``path`` an output leaves out (:data:`UNCARRIED_CHUNKS`), in
-    file order; empty for other files. Read by hand: no library lists a WAV's chunks."""
-    found: list[str] = []
+    file order; empty for other files."""
     try:
         with open(path, "rb") as file:
-            if file.read(4) not in (b"RIFF", b"RF64") or (file.read(4), file.read(4))[1] != b"WAVE":
-                return []
-            while len(header := file.read(8)) == 8:
-                name, size = header[:4], int.from_bytes(header[4:], "little")
-                if name in UNCARRIED_CHUNKS and UNCARRIED_CHUNKS[name] not in found:
-                    found.append(UNCARRIED_CHUNKS[name])
-                if name == b"data" and size == 0xFFFFFFFF:  # RF64: the size is in ds64
-                    break
-                file.seek(size + size % 2, os.SEEK_CUR)
+            names = [name for name, _ in wav_chunks(file) if name in UNCARRIED_CHUNKS]
     except OSError:
         return []
-    return found
+    return list(dict.fromkeys(UNCARRIED_CHUNKS[name] for name in names))
 
 
 def carried_note(source: Path | None, output: Path) -> str:

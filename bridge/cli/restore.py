@@ -119,7 +119,7 @@ def write_restoration(
             print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
                   "it as float (a float .wav keeps them)", file=sys.stderr)  # fmt: skip
     _said_of_format(paths, file_dtype, source)
-    tags = read_tags(source) if source is not None and source.is_file() else {}
+    tags = read_tags(source) if source is not None else {}  # none from a file not here
     return write_tracks(paths, tracks, restoration.sample_rate, source_dtype=file_dtype, tags=tags)
 
 

@@ -72,7 +72,10 @@ class JobQueue:
 
     def _first_for(self, worker: str | None) -> str | None:
         """The first queued job ``worker`` may take, left in the heap (removed from the queue
-        by the caller); a scan in order, as the heap holds jobs for other workers too."""
+        by the caller): the heap's top (stale ids dropped by :meth:`get`) unless a job waits
+        for one worker, then a scan in order."""
+        if not self._for:
+            return self._heap[0][2] if self._heap else None
         for _, _, job_id in sorted(self._heap):
             if job_id in self._queued and self._for.get(job_id, worker) == worker:
                 return job_id
