@@ -67,10 +67,30 @@ RECONNECTING = "reconnecting"
 DETACHED = "detached"
 
 
+class ErrorCode(StrEnum):
+    """An error reply's ``code`` (docs/protocol.md, "Error codes", says when each is sent)."""
+
+    MALFORMED_HEADER = "malformed-header"
+    BAD_REQUEST = "bad-request"
+    STALE = "stale"
+    REPLAYED = "replayed"
+    UNKNOWN_TYPE = "unknown-type"
+    INVALID_AUDIO = "invalid-audio"
+    TOO_LARGE = "too-large"
+    INVALID_DAMAGE = "invalid-damage"
+    INVALID_OPTIONS = "invalid-options"
+    CONFLICT = "conflict"
+    NOT_FOUND = "not-found"
+    NOT_FINISHED = "not-finished"
+    BUSY = "busy"
+    INTERNAL = "internal"
+    UNAUTHENTICATED = "unauthenticated"  # never sent: such a message is dropped without a reply
+
+
 class ProtocolError(DiffMusicError):
     """A message that breaks the protocol; ``code`` is the error code of the reply."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -79,7 +99,7 @@ class Unauthenticated(ProtocolError):  # noqa: N818 - a kind of ProtocolError, n
     """Wrong version tag, missing frames or a bad signature: dropped without a reply."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("unauthenticated", message)
+        super().__init__(ErrorCode.UNAUTHENTICATED, message)
 
 
 def check_job_id(job_id: Any, *, required: bool = True) -> None:
@@ -135,7 +155,7 @@ class Message:
             type_ or f"{self.type}-reply", {"status": "ok", **content}, parent_id=self.msg_id
         )
 
-    def error(self, code: str, message: str) -> Message:
+    def error(self, code: ErrorCode, message: str) -> Message:
         """An ``error`` reply to this message."""
         content = {"status": "error", "code": code, "message": message}
         return Message("error", content, parent_id=self.msg_id)
@@ -255,10 +275,13 @@ def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
         header = json.loads(bytes(parts.header))
         content = json.loads(bytes(parts.content))
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
-        raise ProtocolError("malformed-header", f"header or content is not JSON: {exc}") from None
+        raise ProtocolError(
+            ErrorCode.MALFORMED_HEADER,
+            f"header or content is not JSON: {exc}",
+        ) from None
     _check_header(header)
     if not isinstance(content, dict):
-        raise ProtocolError("bad-request", "content must be a JSON object")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "content must be a JSON object")
     return Message(
         type=header["type"],
         content=content,
@@ -273,21 +296,27 @@ def decode(frames: list[bytes | memoryview | Any], key: bytes) -> Message:
 
 def _check_header(header: Any) -> None:
     if not isinstance(header, dict):
-        raise ProtocolError("malformed-header", "header must be a JSON object")
+        raise ProtocolError(ErrorCode.MALFORMED_HEADER, "header must be a JSON object")
     for name, kind in (("msg_id", str), ("type", str), ("time", (int, float))):
         if not isinstance(header.get(name), kind) or isinstance(header.get(name), bool):
-            raise ProtocolError("malformed-header", f"header field {name!r} missing or mistyped")
+            raise ProtocolError(
+                ErrorCode.MALFORMED_HEADER,
+                f"header field {name!r} missing or mistyped",
+            )
     if not 8 <= len(header["msg_id"]) <= 64:
-        raise ProtocolError("malformed-header", "header msg_id must have 8..64 characters")
+        raise ProtocolError(ErrorCode.MALFORMED_HEADER, "header msg_id must have 8..64 characters")
     try:  # NaN would pass every staleness check; a huge integer overflows float()
         finite = math.isfinite(float(header["time"]))
     except OverflowError:
         finite = False
     if not finite:
-        raise ProtocolError("malformed-header", "header time must be a finite number")
+        raise ProtocolError(ErrorCode.MALFORMED_HEADER, "header time must be a finite number")
     for name in ("parent_id", "session"):
         if header.get(name) is not None and not isinstance(header[name], str):
-            raise ProtocolError("malformed-header", f"header field {name!r} must be a string")
+            raise ProtocolError(
+                ErrorCode.MALFORMED_HEADER,
+                f"header field {name!r} must be a string",
+            )
 
 
 class ReplayGuard:
@@ -309,20 +338,23 @@ class ReplayGuard:
         now = time.time() if now is None else now
         if abs(message.time - now) > self.max_skew:
             raise ProtocolError(
-                "stale",
+                ErrorCode.STALE,
                 f"message time is {message.time - now:+.1f} s from the daemon's clock "
                 f"(limit {self.max_skew:g} s)",
             )
         if message.time < self.not_before:
             raise ProtocolError(
-                "stale",
+                ErrorCode.STALE,
                 f"message time is {self.not_before - message.time:.3f} s before this daemon "
                 "started: a replay, or a request sent before a restart (send it again)",
             )
         while self._seen and next(iter(self._seen.values())) < now - 2 * self.max_skew:
             self._seen.popitem(last=False)
         if message.msg_id in self._seen:
-            raise ProtocolError("replayed", f"message {message.msg_id} was already received")
+            raise ProtocolError(
+                ErrorCode.REPLAYED,
+                f"message {message.msg_id} was already received",
+            )
         self._seen[message.msg_id] = now
 
 
@@ -344,7 +376,7 @@ def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
     specs = message.content.get("buffers", [])
     if not isinstance(specs, list) or len(specs) != len(message.buffers):
         raise ProtocolError(
-            "bad-request",
+            ErrorCode.BAD_REQUEST,
             f"content lists {len(specs) if isinstance(specs, list) else '?'} buffers, "
             f"message has {len(message.buffers)}",
         )
@@ -352,13 +384,14 @@ def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
     for spec, frame in zip(specs, message.buffers, strict=True):
         name, shape, rate = _buffer_fields(spec)
         if spec.get("dtype", "float32") != "float32":
-            raise ProtocolError("invalid-audio", f"buffer {name!r}: dtype must be float32")
+            raise ProtocolError(ErrorCode.INVALID_AUDIO, f"buffer {name!r}: dtype must be float32")
         if name in result:
-            raise ProtocolError("bad-request", f"buffer {name!r} is listed twice")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"buffer {name!r} is listed twice")
         size, needed = memoryview(frame).nbytes, 4 * math.prod(shape)  # exact: no int64 wrap
         if size != needed:
             raise ProtocolError(
-                "bad-request", f"buffer {name!r}: shape {shape} needs {needed} bytes, frame has "
+                ErrorCode.BAD_REQUEST,
+                f"buffer {name!r}: shape {shape} needs {needed} bytes, frame has "
                 f"{size}",
             )  # fmt: skip
         result[name] = (np.frombuffer(frame, dtype="<f4").reshape(shape), rate)
@@ -367,17 +400,26 @@ def read_buffers(message: Message) -> dict[str, tuple[np.ndarray, int]]:
 
 def _buffer_fields(spec: Any) -> tuple[str, list[int], int]:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise ProtocolError("bad-request", "each buffer needs a name, shape and sample_rate")
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            "each buffer needs a name, shape and sample_rate",
+        )
     shape = spec.get("shape")
     if (
         not isinstance(shape, list)
         or not 1 <= len(shape) <= 3
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
-        raise ProtocolError("invalid-audio", f"buffer {spec['name']!r}: bad shape {shape!r}")
+        raise ProtocolError(
+            ErrorCode.INVALID_AUDIO,
+            f"buffer {spec['name']!r}: bad shape {shape!r}",
+        )
     rate = spec.get("sample_rate")
     if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
-        raise ProtocolError("invalid-audio", f"buffer {spec['name']!r}: bad sample_rate {rate!r}")
+        raise ProtocolError(
+            ErrorCode.INVALID_AUDIO,
+            f"buffer {spec['name']!r}: bad sample_rate {rate!r}",
+        )
     return spec["name"], shape, rate
 
 

@@ -49,7 +49,8 @@ class Option:
     ``default`` ``None`` leaves the option out unless given (the method decides); a non-empty
     ``required`` makes it compulsory and says how to give it. ``needs`` ``(other, value)``: the
     option means something only where option ``other`` is ``value``; given otherwise, an error
-    (not silently ignored).
+    (not silently ignored). ``refused_with`` ``(value, other, other_value, why)``: ``value``
+    is refused, saying ``why``, where option ``other`` is ``other_value``.
     """
 
     default: Any = None
@@ -62,6 +63,7 @@ class Option:
     pattern: str = ""
     required: str = ""
     needs: tuple[str, Any] | tuple[()] = ()
+    refused_with: tuple[Any, str, Any, str] | tuple[()] = ()
 
     def check(self, where: str, name: str, value: Any) -> Any:
         """``value`` normalised (ints for whole numbers), or a DamageError naming the option."""
@@ -223,4 +225,8 @@ def check_values(
                     f"{where}: option {name} applies only with {other}={wanted} (it is "
                     f"{checked.get(other)}); set {other}={wanted} or leave {name} out"
                 )
+        if option.refused_with and name in checked:
+            value, other, other_value, why = option.refused_with
+            if checked[name] == value and checked.get(other) == other_value:
+                raise DamageError(f"{where}: {why}")
     return checked

@@ -240,7 +240,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-# The backend options the flags above give (restore's, submit's and serve's), by their names.
+# The backend options the flags above give (restore's, submit's and bench-quality's), by name.
 FLAG_OPTIONS = (
     "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
     "sensitivity", "init", "init_strength",

@@ -85,7 +85,8 @@ def run_bench(args: argparse.Namespace) -> int:
     backend, options = backend_from_args(args, {})
     if not args.json:
         print(f"bench-quality: writing results.json, results.md and PNGs to {args.output}/")
-    bar = None if (args.quiet or args.json) else tqdm(desc="bench-quality", unit="case")
+    quiet = args.quiet or args.json  # and tqdm's rule (disable=None): no bar into a log file
+    bar = None if quiet else tqdm(desc="bench-quality", unit="case", disable=None)
 
     def progress(done: int, total: int, what: str) -> None:
         if bar is not None:

@@ -42,6 +42,7 @@ from bridge.notes import client_command, fetch_command
 from bridge.protocol import (
     RECONNECTING,
     TERMINAL_STATES,
+    ErrorCode,
     Message,
     ProtocolError,
     Unauthenticated,
@@ -196,7 +197,7 @@ class ClientCore:
             return None
         if reply.type == "error":
             code = str(reply.content.get("code", "error"))
-            if code == "stale" and resend:
+            if code == ErrorCode.STALE and resend:
                 raise _SignAgain
             raise RequestRejected(code, f"daemon: {code}: {reply.content.get('message', '')}")
         return reply

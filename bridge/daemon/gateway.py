@@ -33,6 +33,7 @@ from bridge.journal import Journal, StagedBlobs
 from bridge.journal.blobs import StorageError
 from bridge.protocol import (
     VERSION,
+    ErrorCode,
     Frames,
     Message,
     ProtocolError,
@@ -170,11 +171,11 @@ class Gateway:
             return message.error(exc.code, str(exc))
         if isinstance(exc, StorageError):  # the daemon's disk, not the request: the operator's
             log.warning("%s from peer %s failed: %s", message.type, envelope.peer, exc)
-            return message.error("internal", str(exc))
+            return message.error(ErrorCode.INTERNAL, str(exc))
         if isinstance(exc, DiffMusicError):
-            return message.error("bad-request", str(exc))
+            return message.error(ErrorCode.BAD_REQUEST, str(exc))
         log.error("internal error handling %s", message.type, exc_info=exc)  # a bug: answer
-        return message.error("internal", f"{type(exc).__name__}: {exc}")
+        return message.error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _send(self, envelope: Envelope, reply: Message) -> None:
         reply.session = self.session
@@ -182,7 +183,11 @@ class Gateway:
             frames = encode(reply, self.key)
         except (ValueError, TypeError) as exc:  # e.g. NaN in a backend's details: still answer
             log.exception("reply %s cannot be encoded", reply.type)
-            error = _error("internal", f"reply not encodable as JSON: {exc}", reply.parent_id)
+            error = _error(
+                ErrorCode.INTERNAL,
+                f"reply not encodable as JSON: {exc}",
+                reply.parent_id,
+            )
             frames = encode(error, self.key)
         try:
             self.router.send_multipart([*envelope.routing, *frames], copy=False)
@@ -190,7 +195,7 @@ class Gateway:
             log.warning("reply %s not sent: %s", reply.type, exc)
 
 
-def _error(code: str, text: str, parent_id: str | None) -> Message:
+def _error(code: ErrorCode, text: str, parent_id: str | None) -> Message:
     """An error reply to a message that may not have decoded (so no ``Message.error``)."""
     content = {"status": "error", "code": code, "message": text}
     return Message("error", content, parent_id=parent_id)

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from bridge.defaults import Limits
-from bridge.protocol import Message, ProtocolError, check_job_id, check_priority, read_buffers
+from bridge.protocol import (
+    ErrorCode,
+    Message,
+    ProtocolError,
+    check_job_id,
+    check_priority,
+    read_buffers,
+)
 from diffmusic_engine.api import Restoration, restore
 from diffmusic_engine.audio import check_audio
 from diffmusic_engine.damage import (
@@ -49,18 +56,18 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
         check_job_id(job_id, required=False)
         check_priority(content.get("priority", 0))
     except DiffMusicError as exc:
-        raise ProtocolError("bad-request", str(exc)) from None
+        raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
     priority = content.get("priority", 0)
     try:  # the engine's one rule (a list given as the backend had been a TypeError)
         backend = resolve_backend(content.get("backend"))
     except DiffMusicError as exc:
-        raise ProtocolError("invalid-options", str(exc)) from None
+        raise ProtocolError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
     options = content.get("options", {})
     if not isinstance(options, dict):
-        raise ProtocolError("invalid-options", "options must be a JSON object")
+        raise ProtocolError(ErrorCode.INVALID_OPTIONS, "options must be a JSON object")
     buffers = read_buffers(message)
     if "audio" not in buffers:
-        raise ProtocolError("bad-request", "submit needs a buffer named 'audio'")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "submit needs a buffer named 'audio'")
     audio, rate = buffers["audio"]
     check_limits(audio, rate, limits)
     if "rir" in buffers:
@@ -72,13 +79,13 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
         options = resolve_options(backend, options)
         check_options(backend, damage, options)
     except DiffMusicError as exc:
-        raise ProtocolError("invalid-options", str(exc)) from None
+        raise ProtocolError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
     unexpected = set(buffers) - {"audio", "rir"}
     if unexpected:
-        raise ProtocolError("bad-request", f"unexpected buffer(s) {sorted(unexpected)}")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unexpected buffer(s) {sorted(unexpected)}")
     source = content.get("source") or {}
     if not isinstance(source, dict):
-        raise ProtocolError("bad-request", "source must be a JSON object")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "source must be a JSON object")
     specs = content["buffers"]
     digests = dict(zip((s["name"] for s in specs), message.digests, strict=True))
     request = {
@@ -99,7 +106,8 @@ def _check_spans(damage: Any, limits: Limits) -> None:
         spans = damage.get(name) if isinstance(damage, dict) else None
         if isinstance(spans, list) and len(spans) > limits.max_spans:
             raise ProtocolError(
-                "too-large", f"{len(spans)} {name}, at most {limits.max_spans} in one job: send "
+                ErrorCode.TOO_LARGE,
+                f"{len(spans)} {name}, at most {limits.max_spans} in one job: send "
                 "them in several jobs (or fewer, wider spans)"
             )  # fmt: skip
 
@@ -111,42 +119,49 @@ def check_limits(
     try:
         check_audio(audio, what)
     except DiffMusicError as exc:
-        raise ProtocolError("invalid-audio", str(exc)) from None
+        raise ProtocolError(ErrorCode.INVALID_AUDIO, str(exc)) from None
     if not limits.min_rate <= rate <= limits.max_rate:
         raise ProtocolError(
-            "too-large" if rate > limits.max_rate else "invalid-audio",
+            ErrorCode.TOO_LARGE if rate > limits.max_rate else ErrorCode.INVALID_AUDIO,
             f"{what}: sample rate {rate} Hz outside {limits.min_rate}..{limits.max_rate} Hz",
         )
     if audio.shape[0] > limits.max_channels:
         raise ProtocolError(
-            "too-large", f"{what}: {audio.shape[0]} channels, at most {limits.max_channels}"
+            ErrorCode.TOO_LARGE, f"{what}: {audio.shape[0]} channels, at most {limits.max_channels}"
         )
     duration = audio.shape[1] / rate
     if duration > (limit := max_duration or limits.max_duration):
         remedy = "trim it" if max_duration else (
             "send it in parts (split the file or item), or serve with a higher --max-duration S"
         )  # fmt: skip
-        raise ProtocolError("too-large", f"{what}: {duration:.1f} s, at most {limit:g} s: {remedy}")
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"{what}: {duration:.1f} s, at most {limit:g} s: {remedy}",
+        )
 
 
 def _damage(data: Any, audio: np.ndarray, rate: int, buffers: dict) -> Damage:
     """The checked damage; an impulse response comes as the ``rir`` buffer, never as a path."""
     if not isinstance(data, dict):
-        raise ProtocolError("invalid-damage", "damage must be a JSON object with a task")
+        raise ProtocolError(ErrorCode.INVALID_DAMAGE, "damage must be a JSON object with a task")
     data = dict(data)
     if data.get("rir") == RIR_BUFFER:
         if "rir" not in buffers:
-            raise ProtocolError("bad-request", "damage.rir is buffer:rir but no rir buffer sent")
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                "damage.rir is buffer:rir but no rir buffer sent",
+            )
         data["rir"], data["rir_rate"] = buffers["rir"]
     elif data.get("task") == "dereverb" and data.get("rir") not in (None, "blind"):
         raise ProtocolError(
-            "invalid-damage", "dereverb: send the impulse response as the rir buffer, not a path"
+            ErrorCode.INVALID_DAMAGE,
+            "dereverb: send the impulse response as the rir buffer, not a path",
         )
     try:
         damage = damage_from_dict(data)
         check_damage(damage, audio.shape[1] / rate, rate, audio.shape[0])
     except DiffMusicError as exc:
-        raise ProtocolError("invalid-damage", str(exc)) from None
+        raise ProtocolError(ErrorCode.INVALID_DAMAGE, str(exc)) from None
     return damage
 
 

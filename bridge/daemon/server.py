@@ -41,6 +41,7 @@ from bridge.protocol import (
     JOB_ID,
     REQUEST_TYPES,
     VERSION,
+    ErrorCode,
     Message,
     ProtocolError,
     ReplayGuard,
@@ -246,7 +247,7 @@ class Server:
         handler = self._handlers().get(message.type)
         if handler is None:
             raise ProtocolError(
-                "unknown-type",
+                ErrorCode.UNKNOWN_TYPE,
                 f"unknown message type {message.type!r}; known: {', '.join(REQUEST_TYPES)}",
             )
         return handler(message)
@@ -283,16 +284,22 @@ class Server:
         job_id = checked.job_id or new_id()
         existing = self.journal.get(job_id)
         if existing is None and self.executor.capacity().queued >= self.limits.max_queued:
-            raise ProtocolError("busy", f"{self.limits.max_queued} jobs queued: retry later")
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"{self.limits.max_queued} jobs queued: retry later",
+            )
         retry_after = self.executor.retry_after()  # Ray's back-pressure; 0 for the local one
         if existing is None and retry_after > 0:
-            raise ProtocolError("busy", f"the executor is busy: retry after {retry_after:.1f} s")
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"the executor is busy: retry after {retry_after:.1f} s",
+            )
         try:  # the journal owns ``staged`` from here
             record, created = self.journal.submit(
                 job_id, checked.request, checked.inputs, checked.priority, staged=staged
             )
         except JobConflict as exc:
-            raise ProtocolError("conflict", str(exc)) from None
+            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
         took = (1000 * (checked_at - start), 1000 * (time.perf_counter() - checked_at))
         log.debug("submit %s: checked in %.1f ms, journalled in %.1f ms", job_id, *took)
         if created:  # durable now: acknowledge, announce, queue
@@ -303,10 +310,13 @@ class Server:
     def _job(self, message: Message) -> JobRecord:
         job_id = message.content.get("job")
         if not isinstance(job_id, str):
-            raise ProtocolError("bad-request", f"{message.type} needs a job id")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{message.type} needs a job id")
         record = self.journal.get(job_id)
         if record is None:
-            raise ProtocolError("not-found", f"no job {job_id!r} (never submitted, or expired)")
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"no job {job_id!r} (never submitted, or expired)",
+            )
         return record
 
     def _status(self, message: Message) -> Message:
@@ -330,7 +340,7 @@ class Server:
         if record.state is not JobState.FINISHED:
             detail = f": {record.error}" if record.error else ""
             raise ProtocolError(
-                "not-finished", f"job {record.job_id} is {record.state.value}{detail}"
+                ErrorCode.NOT_FINISHED, f"job {record.job_id} is {record.state.value}{detail}"
             )
         outputs, digests = self.host.result(record.job_id)
         details = dict(record.details)
@@ -357,7 +367,7 @@ class Server:
         known = getattr(self.executor, "worker_device", None)
         if device and known is not None and known(device) is None:
             raise ProtocolError(
-                "invalid-options",
+                ErrorCode.INVALID_OPTIONS,
                 f"device {device!r}: this daemon runs jobs on {list(self.executor.devices)} "
                 "(serve --device); submit without --device",
             )
@@ -367,7 +377,10 @@ class Server:
         job: it must not hold the request thread) and sent when done."""
         buffers = read_buffers(message)
         if set(buffers) != {"audio"}:
-            raise ProtocolError("bad-request", "diagnose needs exactly one buffer, named 'audio'")
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                "diagnose needs exactly one buffer, named 'audio'",
+            )
         audio, rate = buffers["audio"]
         check_limits(audio, rate, self.limits)
 
@@ -385,7 +398,7 @@ class Server:
     def _model_id(self, message: Message) -> str:
         model = message.content.get("model")
         if not isinstance(model, str) or not model:
-            raise ProtocolError("bad-request", f"{message.type} needs a model id or path")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{message.type} needs a model id or path")
         return model_key(model)  # a client sends local folders absolute (Client.load_model)
 
     def _load_model(self, message: Message) -> Message:

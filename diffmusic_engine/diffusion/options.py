@@ -22,6 +22,14 @@ INITS = ("noise", "pattern")  # see longform.pipeline._pattern_inits and sampler
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_ROOM_STEPS = 3  # K of operators.blind_dereverb
 DEFAULT_INIT_STRENGTH = 0.5  # with init=pattern and no init_strength given
+# At most one DDIM step per training timestep: every supported model trains on 1000 (the
+# schedule checks the loaded model's own count too, samplers.schedule)
+MAX_STEPS = 1000
+DSG_DEFAULT_ETA = 1.0  # DSG's sphere has radius sqrt(n) sigma_t: 0 without noise (samplers.dsg)
+DSG_NEEDS_NOISE = (
+    "the dsg sampler needs eta > 0 (its sphere has radius sqrt(n) sigma_t, 0 without noise): "
+    f"leave eta out (it runs at {DSG_DEFAULT_ETA:g}) or give 0 < eta <= 1"
+)
 
 OPTIONS = {
     "model": Option(
@@ -31,9 +39,10 @@ OPTIONS = {
     ),
     "sampler": Option("irs", choices=SAMPLERS),
     "vmc": Option(True, kind=bool),  # guide on the vocoder's mel (the paper's VMC)
-    "steps": Option(None, low=1, high=10000, integer=True),  # DDIM steps
+    "steps": Option(None, low=1, high=MAX_STEPS, integer=True),  # DDIM steps
     "gamma": Option(None, low=0.0, above=True),  # guidance step size
-    "eta": Option(None, low=0.0, high=1.0),  # DDIM stochasticity
+    # DDIM stochasticity
+    "eta": Option(None, low=0.0, high=1.0, refused_with=(0, "sampler", "dsg", DSG_NEEDS_NOISE)),
     "prompt": Option(None, kind=str),
     "device": Option(None, kind=str, pattern=r"cpu|cuda(:\d+)?|mps"),
     "stereo": Option("mid-side", choices=STEREO_MODES),

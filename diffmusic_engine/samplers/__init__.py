@@ -6,7 +6,7 @@
 """
 
 from diffmusic_engine.samplers.ddim import ddim_step, guidance_gradient, tweedie
-from diffmusic_engine.samplers.sample import DEFAULT_ETA, SAMPLERS, sample
+from diffmusic_engine.samplers.loop import DEFAULT_ETA, SAMPLERS, sample
 from diffmusic_engine.samplers.schedule import DDIMSchedule
 from diffmusic_engine.samplers.types import GuidanceLoss, NoisePredictor, SampleResult
 

@@ -27,8 +27,6 @@ import torch
 
 from diffmusic_engine.samplers.ddim import ddim_mean, ddim_sigma
 
-DSG_DEFAULT_ETA = 1.0
-
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
     """x divided by its norm over every axis but the batch axis (zero stays zero)."""

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from bridge_helpers import RATE, REAPER_ACTION, Daemon, OscListener, free_port
 
 from diffmusic_engine.synth import music_excerpt
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The daemon runs with OMP_NUM_THREADS=1; in-process baselines use the same thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from bridge.connection import (
 )
 from bridge.protocol import (
     VERSION,
+    ErrorCode,
     Message,
     ProtocolError,
     ReplayGuard,
@@ -161,3 +164,11 @@ def test_connection_file_is_private_and_refuses_an_empty_key(tmp_path, monkeypat
     assert default_connection_path() == path
     monkeypatch.delenv("DIFFMUSIC_CONNECTION")
     assert default_connection_path().parts[-3:] == (".config", "diffmusic", "connection.json")
+
+
+def test_the_error_codes_the_daemon_sends_are_the_ones_the_protocol_documents():
+    text = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+    table = text[text.index("**Error codes.**") : text.index("## Events (PUB)")]
+    documented = set(re.findall(r"`([a-z-]+)`", table))
+    sent = {code.value for code in ErrorCode} - {ErrorCode.UNAUTHENTICATED}
+    assert documented == sent

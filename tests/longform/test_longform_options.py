@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,11 @@ import diffmusic_engine.models as models_module
 from diffmusic_engine import diffusion
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint
+from diffmusic_engine.diffusion.options import OPTIONS, SAMPLERS
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.longform.pipeline import SolverSettings
 from diffmusic_engine.options import check_options, resolve_options
+from diffmusic_engine.samplers.loop import GUIDED_STEPS
 
 AUDIO = np.zeros((1, 16000), np.float32)
 DAMAGE = Inpaint(gaps=(Gap(0.2, 0.3),))
@@ -36,7 +41,9 @@ def no_model_loading(monkeypatch):
         ({"model": "x", "temperature": 1}, "unknown option(s) temperature"),
         ({"model": "x", "sampler": "ddpm"}, "sampler='ddpm': expected one of irs, dps, dsg"),
         ({"model": "x", "sampler": "ddim"}, "sampler='ddim'"),  # unguided: not offered
-        ({"model": "x", "steps": 0}, "steps=0 out of range 1..10000"),
+        ({"model": "x", "steps": 0}, "steps=0 out of range 1..1000"),
+        ({"model": "x", "steps": 1001}, "steps=1001 out of range 1..1000"),  # 1000 timesteps
+        ({"model": "x", "sampler": "dsg", "eta": 0}, "the dsg sampler needs eta > 0"),
         ({"model": "x", "steps": 2.5}, "steps=2.5 must be a whole number"),
         ({"model": "x", "gamma": 0}, "gamma=0 must be > 0"),
         ({"model": "x", "eta": float("nan")}, "eta=nan is not a number"),
@@ -73,6 +80,16 @@ def test_checked_options_make_the_solver_settings():
     settings = diffusion.settings_from_options(check_options("diffusion", DAMAGE, resolved))
     assert (settings.sampler, settings.steps, settings.vmc, settings.seed) == ("dps", 50, True, 0)
     assert (settings.batch_size, settings.gamma, settings.prompt) == (8, None, None)
+
+
+def test_every_option_reaches_the_solver_settings_or_the_model():
+    """An option added to the table and not to SolverSettings would be checked, then dropped."""
+    settings = {f.name for f in fields(SolverSettings)} - {"seed"}  # the seed: the job's own
+    assert set(OPTIONS) == settings | {"model", "device"}  # get_model's two
+
+
+def test_the_users_samplers_are_the_guided_steps():
+    assert SAMPLERS == tuple(GUIDED_STEPS)
 
 
 def test_models_are_loaded_once_per_model_and_device(monkeypatch, tmp_path):

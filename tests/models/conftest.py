@@ -4,19 +4,9 @@ through the real loader."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from diffmusic_engine.models import load_model
 from diffmusic_engine.models.testing import TEST_DEVICE, save_tiny_pipeline
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: thread start-up and contention cost more than the arithmetic
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 BRIDGE_TESTS = Path(__file__).resolve().parents[1] / "bridge"
 sys.path.insert(0, str(BRIDGE_TESTS))  # the daemon's test helpers (and tests reused from there)
@@ -25,15 +24,6 @@ from diffmusic_engine.synth import music_excerpt  # noqa: E402
 
 REPLICAS = 2
 MAX_QUEUED = 6
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Replicas run with one thread (Ray sets OMP_NUM_THREADS=num_cpus); baselines too."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import ITEM_SHAPE, GaussianNoisePredictor, prior_covariance, prior_mean
+from analytic_prior import ITEM_SHAPE, GaussianNoisePredictor, prior_covariance, prior_mean
 
 from diffmusic_engine.operators import ClipOperator
 from diffmusic_engine.samplers import DDIMSchedule, sample

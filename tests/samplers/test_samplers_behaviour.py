@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import ITEM_SHAPE, STEPS, GaussianNoisePredictor, make_problem
+from analytic_prior import ITEM_SHAPE, STEPS, GaussianNoisePredictor, make_problem
 
 from diffmusic_engine.errors import Cancelled, DiffMusicError, ModelError
 from diffmusic_engine.progress import Progress
@@ -19,7 +19,11 @@ GUIDED = ("irs", "dps", "dsg")
 
 
 def run(method: str, predictor: GaussianNoisePredictor, schedule: DDIMSchedule, **options):
-    options = {"gamma": 0.5, "seed": 0} | options
+    options = {
+        "gamma": 0.5,
+        "seed": 0,
+        "eta": DEFAULT_ETA["dsg"] if method == "dsg" else 0.0,
+    } | options
     loss = options.pop("loss", PROBLEM.loss)
     return sample(method, predictor, loss, schedule, options.pop("shape", SHAPE), **options)
 
@@ -30,7 +34,7 @@ def test_gamma_zero_is_unguided_ddim_exactly(method, schedule, predictor) -> Non
     guided = run(method, predictor, schedule, gamma=0.0, eta=eta, seed=11)
     unguided = run("ddim", predictor, schedule, gamma=0.0, eta=eta, seed=11, loss=None)
     assert torch.equal(guided.latents, unguided.latents)
-    if method != "dsg":  # DSG never runs without noise: eta = 0 means its own eta = 1
+    if method != "dsg":  # DSG never runs without noise
         deterministic = run(method, predictor, schedule, gamma=0.0, seed=11)
         plain = run("ddim", predictor, schedule, gamma=0.0, seed=11, loss=None)
         assert torch.equal(deterministic.latents, plain.latents)
@@ -162,12 +166,16 @@ def test_a_non_finite_noise_prediction_is_a_model_error(schedule) -> None:
         sample("ddim", broken, None, schedule, SHAPE, gamma=0.0)
 
 
-def test_dsg_without_eta_runs_at_eta_one(schedule, predictor) -> None:
-    """DSG's sphere has radius sqrt(n) sigma_t = 0 at eta = 0; it then runs at DEFAULT_ETA."""
-    assert DEFAULT_ETA["dsg"] == 1.0
-    at_zero = run("dsg", predictor, schedule, gamma=1.0, eta=0.0, seed=2)
+def test_dsg_without_eta_runs_at_eta_one_and_refuses_eta_zero(schedule, predictor) -> None:
+    """DSG's sphere has radius sqrt(n) sigma_t = 0 at eta = 0: a given 0 is refused, not run
+    at another eta unsaid; left out, eta is DEFAULT_ETA's 1."""
+    by_default = run("dsg", predictor, schedule, gamma=1.0, eta=None, seed=2)
     at_one = run("dsg", predictor, schedule, gamma=1.0, eta=1.0, seed=2)
-    assert torch.equal(at_zero.latents, at_one.latents)
+    at_half = run("dsg", predictor, schedule, gamma=1.0, eta=0.5, seed=2)
+    assert torch.equal(by_default.latents, at_one.latents)
+    assert not torch.allclose(at_half.latents, at_one.latents)
+    with pytest.raises(DiffMusicError, match="dsg sampler needs eta > 0"):
+        run("dsg", predictor, schedule, gamma=1.0, eta=0.0, seed=2)
 
 
 def test_dtype_is_honoured_and_the_seed_gives_the_same_numbers(schedule, predictor) -> None:

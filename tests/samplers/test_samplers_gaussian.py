@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from analytic_prior import (
     ITEM_SHAPE,
     STEPS,
     GaussianNoisePredictor,

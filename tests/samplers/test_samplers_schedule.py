@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import REFERENCE_CONFIG
+from analytic_prior import REFERENCE_CONFIG
 from diffusers import DDIMScheduler
 
 from diffmusic_engine.errors import DiffMusicError

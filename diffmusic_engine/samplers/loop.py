@@ -6,18 +6,20 @@ import math
 
 import torch
 
+from diffmusic_engine.diffusion.options import DSG_DEFAULT_ETA, DSG_NEEDS_NOISE
 from diffmusic_engine.errors import DiffMusicError, ModelError
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.samplers.ddim import ddim_step, guidance_gradient, tweedie
 from diffmusic_engine.samplers.dps import dps_step
-from diffmusic_engine.samplers.dsg import DSG_DEFAULT_ETA, dsg_step
+from diffmusic_engine.samplers.dsg import dsg_step
 from diffmusic_engine.samplers.irs import irs_step
 from diffmusic_engine.samplers.schedule import DDIMSchedule
 from diffmusic_engine.samplers.types import GuidanceLoss, NoisePredictor, SampleResult
 
-SAMPLERS = ("irs", "dps", "dsg", "ddim")
-# z_{t-1} from eps_theta(z_t, t), z0_hat and grad L, for each guided sampler
+# z_{t-1} from eps_theta(z_t, t), z0_hat and grad L, for each guided sampler (the users' choice,
+# diffusion.options.SAMPLERS, is these), and unguided DDIM
 GUIDED_STEPS = {"irs": irs_step, "dps": dps_step, "dsg": dsg_step}
+SAMPLERS = (*GUIDED_STEPS, "ddim")
 
 # The eta each sampler is meant to run at, for callers with no setting of their own: IRS as the
 # paper runs it (deterministic); DPS as an ancestral (DDPM-like) sampler, without which its
@@ -33,7 +35,7 @@ def sample(
     shape: tuple[int, ...],
     *,
     gamma: float,
-    eta: float = 0.0,
+    eta: float | None = None,
     seed: int = 0,
     z_T: torch.Tensor | None = None,  # noqa: N803 - the paper's symbol
     start: int = 0,
@@ -55,11 +57,10 @@ def sample(
     ``skipped_steps``. ``callback`` gets ``Progress(i, len(schedule), method)`` after each step
     and may raise ``Cancelled`` to stop.
     """
+    eta = DEFAULT_ETA.get(method, 0.0) if eta is None else eta
     _check_arguments(method, loss, gamma, eta, dsg_weight, shape, z_T)
     if not 0 <= start < len(schedule) or (start and z_T is None):
         raise DiffMusicError(f"start {start} needs z_T and must lie in 0..{len(schedule) - 1}")
-    if method == "dsg" and eta == 0.0:
-        eta = DSG_DEFAULT_ETA  # DSG's sphere has radius 0 without noise (see dsg.py)
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     # z_T ~ N(0, I)
     z_t = _standard_normal(shape, generator, device, dtype) if z_T is None else z_T
@@ -126,6 +127,8 @@ def _check_arguments(
         raise DiffMusicError(f"gamma must be a finite number >= 0, got {gamma}")
     if not (math.isfinite(eta) and eta >= 0.0):
         raise DiffMusicError(f"eta must be a finite number >= 0, got {eta}")
+    if method == "dsg" and eta == 0.0:
+        raise DiffMusicError(DSG_NEEDS_NOISE)
     if not 0.0 <= dsg_weight <= 1.0:
         raise DiffMusicError(f"dsg_weight must be between 0 and 1, got {dsg_weight}")
     if method != "ddim" and gamma > 0.0 and loss is None:
