@@ -32,7 +32,8 @@ from bench.solver import SHAPES, PeakMemory, now  # noqa: E402
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, SuperResolution  # noqa: E402
 from diffmusic_engine.diffusion.solver import solve  # noqa: E402
 from diffmusic_engine.impulse_response import synthetic_rir  # noqa: E402
-from diffmusic_engine.longform.pipeline import SolverSettings, restore_long  # noqa: E402
+from diffmusic_engine.longform.pipeline import SolverSettings  # noqa: E402
+from diffmusic_engine.longform.restore import restore_long  # noqa: E402
 from diffmusic_engine.metrics import MAX_DB, snr  # noqa: E402
 from diffmusic_engine.models.base import default_dtype  # noqa: E402
 from diffmusic_engine.models.testing import real_size_audioldm2  # noqa: E402

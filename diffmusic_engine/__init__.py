@@ -16,8 +16,8 @@ from typing import Any
 _EXPORTS = {
     "audio": ("AudioInfo", "read_audio", "resample", "write_audio"),
     "damage": (
-        "TASKS", "Damage", "Dereverb", "Gap", "Inpaint", "PhaseRetrieval", "Separate",
-        "SuperResolution", "damage_from_dict", "damage_to_dict",
+        "TASKS", "Damage", "Declick", "Declip", "Dereverb", "Gap", "Inpaint", "PhaseRetrieval",
+        "Separate", "SuperResolution", "damage_from_dict", "damage_to_dict",
     ),
     "preset_files": ("load_preset",),
     "errors": ("Cancelled", "DamageError", "DiffMusicError", "InputError", "ModelError"),

@@ -72,7 +72,8 @@ REPAIRED_CLICKS = "clicks"
 CLICKS_DETECTED = "clicks_detected"
 # Where each backend declares its options: ``function(damage) -> {name: Option}``, found
 # without importing diffusers (see :mod:`diffmusic_engine.options`); its module also has
-# ``task_options(task)``, every option of a task whatever the damage (the task a flag names).
+# ``task_options(task)``, every option of a task whatever the damage (the task a flag names),
+# and may have ``check_supported(damage, options)``, raising for what the backend cannot restore.
 OPTION_SPECS = {
     "dsp": "diffmusic_engine.dsp.options:options_for",
     "diffusion": "diffmusic_engine.diffusion.options:options_for",

@@ -13,7 +13,7 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
@@ -286,10 +286,7 @@ class Declip:
 
 
 Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb | Declick | Declip
-DAMAGE_TYPES: dict[str, type[Damage]] = {
-    cls.task: cls
-    for cls in (Inpaint, SuperResolution, PhaseRetrieval, Separate, Dereverb, Declick, Declip)
-}
+DAMAGE_TYPES: dict[str, type[Damage]] = {cls.task: cls for cls in get_args(Damage)}
 TASKS = tuple(DAMAGE_TYPES)
 # The tasks whose restoration gives a recording's dropouts and pauses back as they were (both
 # backends, and the batch across its chunks' seams: diffmusic_engine.silence), to be filled by

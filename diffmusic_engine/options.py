@@ -181,7 +181,11 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
     if unknown := set(options) - set(spec):  # only then: the other tables load their modules
         for other in set(OPTION_SPECS) - {backend}:
             elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
-    return check_values(f"{backend} {damage.task}", options, spec, elsewhere)
+    checked = check_values(f"{backend} {damage.task}", options, spec, elsewhere)
+    module = importlib.import_module(OPTION_SPECS[backend].split(":")[0])
+    if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
+        module.check_supported(damage, checked)
+    return checked
 
 
 def check_values(

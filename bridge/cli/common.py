@@ -28,6 +28,7 @@ from diffmusic_engine.diffusion.options import (
     GUIDANCE_DTYPES,
     INITS,
     SAMPLERS,
+    STEREO_MODES,
 )
 from diffmusic_engine.diffusion.options import OPTIONS as DIFFUSION_OPTIONS
 from diffmusic_engine.errors import DamageError, InputError
@@ -215,6 +216,24 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--steps", type=int, metavar="N", help="diffusion: DDIM steps")
     group.add_argument("--gamma", type=float, metavar="G", help="diffusion: guidance step size")
+    group.add_argument(
+        "--eta", type=float, metavar="0..1",
+        help="diffusion: DDIM noise (default: the sampler's own, irs 0, dps and dsg 1)",
+    )  # fmt: skip
+    group.add_argument(
+        "--stereo", choices=STEREO_MODES,
+        help=f"diffusion: solve a stereo track as (default {DIFFUSION_OPTIONS['stereo'].default})",
+    )  # fmt: skip
+    group.add_argument(
+        "--batch-size", type=int, metavar="N",
+        help="diffusion: windows per model call "
+        f"(default {DIFFUSION_OPTIONS['batch_size'].default})",
+    )  # fmt: skip
+    group.add_argument(
+        "--room-steps", type=int, metavar="K",
+        help="diffusion blind dereverb: optimiser steps on the room per diffusion step "
+        f"(default {DIFFUSION_OPTIONS['room_steps'].default})",
+    )  # fmt: skip
     group.add_argument("--seed", type=int, metavar="S", help="random seed")
     group.add_argument(
         "--sensitivity", type=float, metavar="0..1", help="dsp declick: 1 finds fainter clicks"
@@ -242,8 +261,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 # The backend options the flags above give (restore's, submit's and bench-quality's), by name.
 FLAG_OPTIONS = (
-    "model", "sampler", "vmc", "steps", "gamma", "seed", "prompt", "device", "guidance_dtype",
-    "sensitivity", "init", "init_strength",
+    "model", "sampler", "vmc", "steps", "gamma", "eta", "stereo", "batch_size", "room_steps",
+    "seed", "prompt", "device", "guidance_dtype", "sensitivity", "init", "init_strength",
 )  # fmt: skip
 
 

@@ -40,11 +40,10 @@ def restore_diffusion(
     ``options`` are resolved (see :mod:`diffmusic_engine.options`); their table, with each
     option's meaning and range, is :data:`diffmusic_engine.diffusion.options.OPTIONS`.
     """
-    from diffmusic_engine.longform.pipeline import check_supported, restore_long
+    from diffmusic_engine.longform.restore import restore_long
 
-    options = check_options("diffusion", damage, options)
+    options = check_options("diffusion", damage, options)  # what it cannot restore too
     settings = settings_from_options(options)
-    check_supported(damage, settings.init)  # before the model is loaded
     report(callback, 0, 1, "loading model")
     adapter = get_model(options["model"], options.get("device"))
     from diffmusic_engine.diffusion.solver import solve

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import Option
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 SAMPLERS = ("irs", "dps", "dsg")
 STEREO_MODES = ("mid-side", "per-channel")  # see longform.stereo
 GUIDANCE_DTYPES = ("float32", "bfloat16")  # see guidance.resolve_guidance_dtype
-INITS = ("noise", "pattern")  # see longform.pipeline._pattern_inits and samplers.sdedit
+INITS = ("noise", "pattern")  # see longform.restore._pattern_inits and samplers.sdedit
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_ROOM_STEPS = 3  # K of operators.blind_dereverb
 DEFAULT_INIT_STRENGTH = 0.5  # with init=pattern and no init_strength given
@@ -69,6 +70,25 @@ def options_for(damage: Damage) -> dict[str, Option]:
 def task_options(task: str) -> dict[str, Option]:
     """Every option ``task`` takes: the same for every task."""
     return OPTIONS
+
+
+def check_supported(damage: Damage, options: Mapping[str, Any]) -> None:
+    """Raise :class:`DamageError` for what the model cannot restore: declicking without the
+    clicks' times, a pattern start for anything but inpainting. ``check_options`` asks it, so
+    it is said before any model loads (a daemon refuses such a submit)."""
+    from diffmusic_engine.damage import Declick, Inpaint
+
+    init = options.get("init", OPTIONS["init"].default)
+    if init != "noise" and not isinstance(damage, Inpaint):
+        raise DamageError(
+            f"diffusion {damage.task}: init={init} starts from the dsp fill of gaps, so it is "
+            "for inpainting only; leave init out (init=noise)"
+        )
+    if isinstance(damage, Declick) and not damage.clicks:
+        raise DamageError(
+            "diffusion declick needs the clicks' times (--click START:END, or a preset from "
+            "diffmusic diagnose --preset-out); finding them is the dsp backend's (--backend dsp)"
+        )
 
 
 def model_key(model: str) -> str:

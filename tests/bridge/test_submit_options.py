@@ -8,7 +8,7 @@ import pytest
 
 from bridge.client import RequestRejected
 from bridge.journal import DATABASE_NAME
-from diffmusic_engine.damage import Gap, Inpaint, PhaseRetrieval
+from diffmusic_engine.damage import Declick, Gap, Inpaint, PhaseRetrieval
 
 RATE = 16000
 
@@ -21,14 +21,17 @@ def journal_rows(daemon, job_id: str) -> int:
 
 
 def test_bug_b_a_diffusion_job_with_an_unknown_option_is_refused_unjournalled(daemon, clip):
-    damage = Inpaint((Gap(0.4, 0.41),))
+    gap = Inpaint((Gap(0.4, 0.41),))
     with daemon.client() as client:
-        for job_id, options, named in [
-            ("bug-b-bogus", {"model": "cvssp/audioldm2-music", "bogus": 1}, "bogus"),
-            ("bug-b-nested", {"model": "m", "diffusion": {"bogus": 1}}, "bogus"),
-            ("bug-b-ddim", {"model": "m", "sampler": "ddim"}, "sampler='ddim'"),
+        for job_id, damage, options, named in [
+            ("bug-b-bogus", gap, {"model": "cvssp/audioldm2-music", "bogus": 1}, "bogus"),
+            ("bug-b-nested", gap, {"model": "m", "diffusion": {"bogus": 1}}, "bogus"),
+            ("bug-b-ddim", gap, {"model": "m", "sampler": "ddim"}, "sampler='ddim'"),
             # a device its workers do not run on (the job had run on the CPU, unsaid)
-            ("bug-b-device", {"model": "m", "device": "cuda:3"}, "this daemon runs jobs on"),
+            ("bug-b-device", gap, {"model": "m", "device": "cuda:3"}, "this daemon runs jobs on"),
+            # what the model cannot restore: said at submit (the worker had loaded it first)
+            ("bug-b-clicks", Declick(), {"model": "m"}, "needs the clicks' times"),
+            ("bug-b-dsg", gap, {"model": "m", "sampler": "dsg", "eta": 0}, "needs eta > 0"),
         ]:
             with pytest.raises(RequestRejected) as error:
                 client.submit(

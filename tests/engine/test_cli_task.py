@@ -153,3 +153,19 @@ def test_an_output_keeps_the_inputs_tags_and_says_what_it_cannot_keep(tmp_path, 
         f"warning: {tmp_path / 'fixed.mp3'}: .mp3 is re-encoded lossily, every sample with it, "
         "not only what was repaired; write a .flac or .wav to keep the rest as it was"
     )
+
+
+def test_every_diffusion_option_has_its_flag_and_every_flag_is_read():
+    import argparse
+
+    from bridge.cli.common import FLAG_OPTIONS, add_backend_arguments, option_flags
+    from diffmusic_engine.diffusion.options import OPTIONS
+
+    parser = argparse.ArgumentParser()
+    add_backend_arguments(parser)
+    flags = {action.dest for action in parser._actions} - {"help", "backend"}
+    assert flags == set(FLAG_OPTIONS) and set(OPTIONS) <= flags
+    args = parser.parse_args(["--eta", "0.5", "--stereo", "per-channel", "--batch-size", "2",
+                              "--room-steps", "0", "--no-vmc"])  # fmt: skip
+    given = {"eta": 0.5, "stereo": "per-channel", "batch_size": 2, "room_steps": 0, "vmc": False}
+    assert option_flags(args) == given

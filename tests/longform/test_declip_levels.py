@@ -13,7 +13,8 @@ import torch
 from diffmusic_engine.api import restore
 from diffmusic_engine.clipping import auto_levels, clipped_mask
 from diffmusic_engine.damage import Declip
-from diffmusic_engine.longform.pipeline import SolverSettings, restore_long, to_model_rate
+from diffmusic_engine.longform.pipeline import SolverSettings, to_model_rate
+from diffmusic_engine.longform.restore import restore_long
 from diffmusic_engine.longform.windows import plan_windows, split
 from diffmusic_engine.models.testing import TEST_DEVICE
 from diffmusic_engine.operators import ClipOperator, make_operator

@@ -11,12 +11,8 @@ from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Gap, Inpaint, Separate
 from diffmusic_engine.longform import bands as bands_module
 from diffmusic_engine.longform.gaps import full_rate_ranges
-from diffmusic_engine.longform.pipeline import (
-    SolverSettings,
-    WindowSolver,
-    restore_long,
-    solve_track,
-)
+from diffmusic_engine.longform.pipeline import SolverSettings, WindowSolver, solve_track
+from diffmusic_engine.longform.restore import restore_long
 from diffmusic_engine.longform.windows import plan_windows, taper
 from diffmusic_engine.operators import LowPassOperator, MaskOperator
 
@@ -143,7 +139,7 @@ def test_a_mono_track_in_stereo_is_solved_once(adapter, stand_in, music_48k):
 
 
 def test_top_band_replication_returns_a_new_fill_and_changes_no_argument(music_48k):
-    from diffmusic_engine.longform.pipeline import REPLICATION_MARGIN, _replicate_top_band
+    from diffmusic_engine.longform.restore import REPLICATION_MARGIN, _replicate_top_band
 
     rate, ranges = 48000, [(96000, 100800)]  # a 100 ms gap at 2 s
     fill = bands_module.lowpass(music_48k, rate, 7200.0)  # what a 16 kHz model gives
