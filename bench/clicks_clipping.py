@@ -31,14 +31,11 @@ from diffmusic_engine.audio import read_audio  # noqa: E402
 from diffmusic_engine.damage import Declick, Declip, spans_to_gaps  # noqa: E402
 from diffmusic_engine.diagnose import clicks  # noqa: E402
 from diffmusic_engine.dsp.declick import detect_clicks  # noqa: E402
+from diffmusic_engine.metrics import snr  # noqa: E402
 from diffmusic_engine.operators.declick import burst_spans  # noqa: E402
 
 SEEDS = (0, 1, 2)
 TOLERANCE_S = 0.003
-
-
-def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
 
 def covered(spans: list[tuple[int, int]], truth: list[tuple[int, int]], tol: int) -> int:
@@ -69,10 +66,10 @@ def declick_row(
         burst = np.zeros(x.shape[1], bool)
         for s, e in truth:
             burst[s:e] = True
-        gains.append((snr_db(x[:, burst], y[:, burst]), snr_db(x[:, burst], out[:, burst])))
+        gains.append((snr(x[:, burst], y[:, burst]), snr(x[:, burst], out[:, burst])))
         identical.append(float(np.mean(np.all(out == y, axis=0))))
         known = restore(y, rate, Declick(mode=mode, clicks=spans_to_gaps(truth, rate))).tracks[0]
-        oracle.append(snr_db(x[:, burst], known[:, burst]) - gains[-1][0])
+        oracle.append(snr(x[:, burst], known[:, burst]) - gains[-1][0])
     before, after = np.mean(gains, axis=0)
     per8 = 8 / duration
     false_alarms = alarms / len(SEEDS) * per8
@@ -118,7 +115,7 @@ def declip_row(x: np.ndarray, rate: int, sdr: float) -> str:
     started = time.perf_counter()
     restoration = restore(y, rate, Declip())
     seconds = time.perf_counter() - started
-    before, after = snr_db(x, y), snr_db(x, restoration.audio)
+    before, after = snr(x, y), snr(x, restoration.audio)
     return (
         f"SDR {before:.2f} -> {after:.2f} dB ({after - before:+.2f}), clipped "
         f"{restoration.details['clipped']:.3f}, RTF {seconds / (x.shape[1] / rate):.2f}"

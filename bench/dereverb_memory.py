@@ -59,15 +59,14 @@ def child_imports() -> None:
 
 def write_room_music(path: Path, minutes: float) -> Path:
     """A synthetic song of ``minutes`` in a 1.5 s room (24-bit WAV)."""
-    from scipy.signal import fftconvolve
-
     from diffmusic_engine.audio import write_audio
+    from diffmusic_engine.evaluation.rooms import reverberate
     from diffmusic_engine.impulse_response import synthetic_rir
     from diffmusic_engine.synth import music_excerpt
 
     dry = music_excerpt(minutes * 60.0, RATE, 2, seed=5)
     rir = synthetic_rir(1.5, RATE, seed=0)
-    wet = np.stack([fftconvolve(ch, rir)[: dry.shape[1]] for ch in dry])
+    wet = reverberate(dry, rir[None])
     wet *= 0.5 / np.max(np.abs(wet))
     return write_audio(path, wet.astype(np.float32), RATE, source_dtype="int24")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.peak_memory import peak_mib  # noqa: E402
 from diffmusic_engine import metrics  # noqa: E402
 from diffmusic_engine.api import degrade, restore  # noqa: E402
 from diffmusic_engine.audio import read_audio  # noqa: E402
@@ -164,7 +164,7 @@ def speed(seconds: float) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     result = restore(damaged, RATE, damage)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     methods = [fill["method"] for fill in result.details["fills"]]
     print(f"{seconds:g} s stereo {RATE} Hz ({source}), {len(gaps)} dropouts of 0.25-2 s "
           f"({methods.count('pattern')} pattern, {methods.count('ar')} AR)")  # fmt: skip

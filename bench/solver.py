@@ -27,8 +27,11 @@ from pathlib import Path
 
 import torch
 
-from diffmusic_engine.damage import Gap
-from diffmusic_engine.diffusion.guidance import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
+from bench.peak_memory import peak_mib  # noqa: E402
+from diffmusic_engine.damage import Gap  # noqa: E402
+from diffmusic_engine.diffusion.guidance import (  # noqa: E402
     GUIDANCE_DTYPES,
     MelDB,
     build_loss,
@@ -37,14 +40,16 @@ from diffmusic_engine.diffusion.guidance import (
     per_item_norm,
     resolve_guidance_dtype,
 )
-from diffmusic_engine.models.base import default_dtype
-from diffmusic_engine.models.testing import real_size_audioldm2
-from diffmusic_engine.operators import InpaintOperator
-from diffmusic_engine.samplers import DDIMSchedule, sample, tweedie
+from diffmusic_engine.diffusion.solver import DEFAULT_GAMMA  # noqa: E402
+from diffmusic_engine.models.base import default_dtype  # noqa: E402
+from diffmusic_engine.models.testing import real_size_audioldm2  # noqa: E402
+from diffmusic_engine.operators import InpaintOperator  # noqa: E402
+from diffmusic_engine.samplers import DDIMSchedule, sample, tweedie  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPES = REPO.parent / "shared" / "model-shapes" / "audioldm2-music.json"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+REFERENCE_GAMMA = 5e-4  # the authors' step size (the timing does not depend on it)
 
 
 def now() -> float:
@@ -176,7 +181,7 @@ def reference_step(adapter, loss, schedule, z_t, damaged, operator):
         noise_input = torch.cat([z_t, z_t]).to(adapter.dtype)  # fp16 on CUDA, as the UNet
         eps_both = adapter.unet(noise_input, t, **inputs, return_dict=False)[0].float()
         uncond, cond = eps_both.chunk(2)
-        eps = uncond + 3.5 * (cond - uncond)
+        eps = uncond + adapter.default_guidance_scale * (cond - uncond)  # 3.5 for AudioLDM2
         sample_ = z_t.clone().detach().requires_grad_(True)
         z0 = (sample_ - (1 - abar_t) ** 0.5 * eps) / abar_t**0.5
         prev = abar_prev**0.5 * z0 + (1 - abar_prev) ** 0.5 * eps
@@ -186,7 +191,7 @@ def reference_step(adapter, loss, schedule, z_t, damaged, operator):
         difference = psi(damaged) - psi(operator(wave))
         norm = torch.linalg.norm(difference.reshape(-1))
         grad = torch.autograd.grad(norm, sample_)[0]
-        return (prev - 5e-4 * grad).detach()
+        return (prev - REFERENCE_GAMMA * grad).detach()
     finally:
         adapter.unet.requires_grad_(False)
         adapter.unet.zero_grad(set_to_none=True)
@@ -240,7 +245,7 @@ def main() -> None:
         step = bench_step(adapter, loss, damaged, operator, args, name)
         if not args.quick and args.batch_k > 1:
             bench_batch(adapter, operator, damaged, step, precision, args)
-    print(f"\nprocess peak RSS {rss_peak_gib():.2f} GiB; total bench time "
+    print(f"\nprocess peak RSS {peak_mib() / 1024:.2f} GiB; total bench time "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
 
 
@@ -253,7 +258,7 @@ def bench_step(adapter, loss, damaged, operator, args, precision_name) -> float:
     t, abar_t, _ = schedule.alpha_bars(0)
 
     def ours():
-        return our_step(adapter, loss.full, schedule, shape, conditioning, 1e-3)
+        return our_step(adapter, loss.full, schedule, shape, conditioning, DEFAULT_GAMMA["irs"])
 
     def theirs():
         return reference_step(adapter, loss, schedule, z_t, damaged, operator)
@@ -298,18 +303,14 @@ def bench_batch(adapter, operator, damaged, step, precision, args) -> None:
     shape_k = (k, *adapter.latent_shape(n))
     with PeakMemory(adapter.device) as batch_memory:
         batched, _ = timed(
-            lambda: our_step(adapter, loss_k, schedule, shape_k, conditioning_k, 1e-3),
+            lambda: our_step(
+                adapter, loss_k, schedule, shape_k, conditioning_k, DEFAULT_GAMMA["irs"]
+            ),
             args.repeats,
         )
     print(f"{k} windows in one batch: {batched:.3f} s per step vs {k} x {step:.3f} s "
           f"one by one: speed-up {k * step / batched:.2f}x; "
           f"peak memory {batch_memory.mib:.0f} MiB")  # fmt: skip
-
-
-def rss_peak_gib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 if __name__ == "__main__":

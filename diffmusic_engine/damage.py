@@ -49,8 +49,10 @@ class Gap:
 
 def gap_samples(gap: Gap, sample_rate: float) -> tuple[int, int]:
     """The span as a half-open sample range ``[first, stop)`` at ``sample_rate`` (seconds rounded
-    to the nearest sample: every operator, check and metric rounds them so)."""
-    return round(gap.start * sample_rate), round(gap.end * sample_rate)
+    to the nearest sample: every operator, check and metric rounds them so); a span shorter than
+    a sample covers the one it starts in (it had been no sample: an inpaint that did nothing)."""
+    first = round(gap.start * sample_rate)
+    return first, max(round(gap.end * sample_rate), first + 1)
 
 
 def spans_to_gaps(spans: list[tuple[int, int]], sample_rate: int) -> tuple[Gap, ...]:

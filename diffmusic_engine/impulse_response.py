@@ -14,6 +14,11 @@ import numpy as np
 from diffmusic_engine.audio import read_audio, resample
 from diffmusic_engine.errors import DamageError
 
+# Where a modelled room's diffuse tail starts after the direct path: the evaluation rooms'
+# (evaluation.rooms) and the blind subband model's (operators.subband_rir); synthetic_rir, the
+# method's simplest room, keeps its own 2 ms (every number measured with it).
+TAIL_ONSET_S = 0.003
+
 
 def check_ir_channels(impulse_response: np.ndarray, channels: int) -> None:
     """An impulse response is one for every channel or one per channel: raise

@@ -3,6 +3,8 @@
 Loading AudioLDM2 takes far longer than a short restoration, so a worker keeps pipelines
 resident. When the budget is exceeded the least recently used models are dropped (never the one
 being returned). Sizes are the bytes of the torch parameters and buffers the adapter holds.
+The adapters themselves live in the diffusion backend's own table (``diffusion.get_model``,
+which a job then finds loaded); this cache decides when they are loaded and forgotten.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ from diffmusic_engine.options import check_options
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.silence import keep_silence, silent_samples
 
+# The process's loaded adapters by (model key, device): what get_model returns. A daemon's
+# workers put a memory budget over it (bridge.daemon.models.ModelCache loads through get_model
+# and unloads through forget_model); in-process use keeps what it loads.
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
 

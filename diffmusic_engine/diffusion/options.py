@@ -91,15 +91,21 @@ def check_supported(damage: Damage, options: Mapping[str, Any]) -> None:
         )
 
 
-def model_key(model: str) -> str:
-    """The one name of ``model``: a local folder as its absolute path (``~`` expanded, relative
-    to the current folder, no trailing slash), anything else (a hub id) as given. Every cache
-    and every request names a model by it: ``./tiny/`` and ``/abs/tiny`` are one model."""
+def local_folder(model: str) -> Path | None:
+    """``model`` as the local folder it names (``~`` expanded), or ``None`` for a hub id."""
     try:
         path = Path(model).expanduser()
-        return str(path.resolve()) if model and path.is_dir() else model
+        return path if model and path.is_dir() else None
     except (OSError, ValueError, RuntimeError):  # a name no folder can have (too long, a NUL)
-        return model
+        return None
+
+
+def model_key(model: str) -> str:
+    """The one name of ``model``: a local folder as its absolute path (relative to the current
+    folder, no trailing slash), anything else (a hub id) as given. Every cache and every
+    request names a model by it: ``./tiny/`` and ``/abs/tiny`` are one model."""
+    folder = local_folder(model)
+    return model if folder is None else str(folder.resolve())
 
 
 def with_model_keys(options: Mapping[str, Any]) -> dict[str, Any]:

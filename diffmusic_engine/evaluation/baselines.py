@@ -7,6 +7,7 @@ Each takes the damaged audio ``(channels, samples)`` and returns an estimate of 
 from __future__ import annotations
 
 import numpy as np
+from librosa.util import fix_length
 
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import Gap, gap_samples
@@ -29,7 +30,7 @@ def plain_resampling(damaged: np.ndarray, cutoff: float, sample_rate: int) -> np
     """Down to twice the cutoff and back up with soxr: what a resampler alone gives."""
     low_rate = int(2 * cutoff)
     back = resample(resample(damaged, sample_rate, low_rate), low_rate, sample_rate)
-    return _fit(back, damaged.shape[1])
+    return fix_length(back, size=damaged.shape[1])
 
 
 def plain_griffin_lim(audio: np.ndarray, n_fft: int, hop: int, iterations: int = 32) -> np.ndarray:
@@ -47,9 +48,3 @@ def plain_griffin_lim(audio: np.ndarray, n_fft: int, hop: int, iterations: int =
 def mixture_as_sources(damaged: np.ndarray, sources: int) -> list[np.ndarray]:
     """Every source estimated as the mix itself (consistent: the weights sum to 1)."""
     return [damaged.copy() for _ in range(sources)]
-
-
-def _fit(audio: np.ndarray, n: int) -> np.ndarray:
-    if audio.shape[1] >= n:
-        return audio[:, :n]
-    return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))

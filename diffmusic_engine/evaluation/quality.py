@@ -251,6 +251,7 @@ class QualityRun:
             self.embeddings[(case.task, case.severity, "reference")] += [
                 self.embedding(r, rate) for r in references
             ]
+        backend_row: dict[str, Any] = {}
         for method, tracks in estimates.items():
             row = {"clip": clip["id"], "material": material_of(clip)}
             row |= {"task": case.task, "severity": case.severity}
@@ -258,13 +259,14 @@ class QualityRun:
             if method == self.backend:
                 row["seconds"] = seconds
                 row["real_time_factor"] = seconds / (mix.shape[1] / rate)
+                backend_row = row
             self.rows.append(row)
             if self.embedding is not None:
                 key = (case.task, case.severity, method)
                 self.embeddings[key] += [self.embedding(t, rate) for t in tracks]
         if restored is not None:
             self.extremes.offer(
-                self.rows[-1]["lsd"],
+                backend_row["lsd"],
                 lambda: {
                     "title": f"{clip['id']}: {case.task}, {case.severity}",
                     "panels": {

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.signal import butter, fftconvolve, sosfilt
 
+from diffmusic_engine.impulse_response import TAIL_ONSET_S
 from diffmusic_engine.room import TOP_BAND_SHARE
 
 # A hall's typical shape: RT60 per octave band as a multiple of its mid-band RT60.
 HALL_SHAPE = {125: 1.25, 250: 1.1, 500: 1.0, 1000: 1.0, 2000: 0.9, 4000: 0.8, 8000: 0.65}
-ONSET_S = 0.003  # the first reflection after the direct path
 
 
 def hall_bands(rt60: float) -> dict[int, float]:
@@ -39,7 +39,7 @@ def band_rir(
     rng = np.random.default_rng(seed)
     length = int(1.3 * max(rt60_bands.values()) * sample_rate)
     t = np.arange(length) / sample_rate
-    onset, ramp = int(ONSET_S * sample_rate), int(0.01 * sample_rate)
+    onset, ramp = int(TAIL_ONSET_S * sample_rate), int(0.01 * sample_rate)
     irs = np.zeros((channels, length))
     for channel in range(channels):
         tail = np.zeros(length)

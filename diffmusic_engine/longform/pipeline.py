@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from librosa.util import fix_length
 
 from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
@@ -170,8 +171,7 @@ def to_model_rate(signals: np.ndarray, sample_rate: int, rate: int) -> np.ndarra
 def from_model_rate(signals: np.ndarray, rate: int, sample_rate: int, length: int) -> np.ndarray:
     """``(..., n)`` at ``rate`` -> ``(..., length)`` at ``sample_rate``, trimmed or padded."""
     flat = resample(np.ascontiguousarray(signals.reshape(-1, signals.shape[-1])), rate, sample_rate)
-    out = np.zeros((flat.shape[0], length), np.float32)
-    out[:, : min(length, flat.shape[1])] = flat[:, :length]
+    out = fix_length(flat, size=length).astype(np.float32, copy=False)
     return out.reshape(*signals.shape[:-1], length)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from diffmusic_engine.diffusion.options import local_folder
 from diffmusic_engine.errors import ModelError, first_line
 from diffmusic_engine.models.base import (
     LatentAudioAdapter,
@@ -166,7 +167,7 @@ def _load_components(
 
 def _refetch(id_or_path: str) -> str:
     """What to do about a model with a part missing or broken (a download cut short)."""
-    if Path(id_or_path).expanduser().is_dir():
+    if local_folder(id_or_path) is not None:
         return "copy or save the folder again"
     return f"download it again: {hf_command()} download {id_or_path} --force-download"
 
@@ -193,9 +194,10 @@ def resolve_model_path(id_or_path: str) -> Path:
     """A local folder as is; a hub id from the cache, else downloaded if the hub is allowed."""
     if not str(id_or_path).strip():  # Path("") is the current folder
         raise ModelError("no model given: pass --model with a hub id or a local folder")
+    folder = local_folder(id_or_path)
+    if folder is not None:
+        return folder
     path = Path(id_or_path).expanduser()
-    if path.is_dir():
-        return path
     id_or_path = str(id_or_path).rstrip("/")  # a hub id copied with its URL's slash
     how = (
         f"download it with `{hf_command()} download {id_or_path}`, or check the path if it is a "

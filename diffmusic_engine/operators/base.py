@@ -41,7 +41,3 @@ class Operator(ABC):
         """Damaged float32 audio ``(channels, samples)`` synthesised from ``clean``."""
         with torch.no_grad():
             return self.forward(torch.from_numpy(np.asarray(clean, np.float32))).numpy()
-
-    def residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``||T(x) - y||_F`` per leading batch element when ``x`` is batched like ``y``."""
-        return torch.linalg.vector_norm(self.forward(x) - y)

@@ -23,7 +23,7 @@ def burst_spans(damage: Declick, n_samples: int, sample_rate: int) -> list[tuple
     else ``round(rate * duration)`` spans at seeded uniform positions, sorted."""
     if damage.clicks:
         spans = (gap_samples(g, sample_rate) for g in damage.clicks)
-        return sorted((first, max(stop, first + 1)) for first, stop in spans)  # 1 sample at least
+        return sorted(spans)
     rng = np.random.default_rng(damage.seed)
     count = int(round(damage.rate * n_samples / sample_rate))
     low, high = BURST_SECONDS[damage.mode]

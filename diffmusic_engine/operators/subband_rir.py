@@ -5,8 +5,8 @@ is a direct path fixed to 1 plus a diffuse tail whose STFT magnitude decays expo
 each frequency band: ``|H(f, tau)| = 10^(A(f) / 20) exp(-6.91 tau / T60(f))``, with the per-band
 level ``A_b`` (dB) and ``T60_b`` interpolated in log frequency. The tail's phase is a fixed random
 draw (seeded), so the model is differentiable in ``(log T60_b, A_b)`` and nothing else; a few
-optimiser steps per diffusion step fit it (:func:`fit_room`). Warm start: the blind room
-estimate (:func:`diffmusic_engine.room.estimate_room`). The sampler integration:
+optimiser steps per diffusion step fit it (``BlindConvolutionOperator.fit``). Warm start: the
+blind room estimate (:func:`diffmusic_engine.room.estimate_room`). The sampler integration:
 :mod:`diffmusic_engine.operators.blind_dereverb`.
 """
 
@@ -17,11 +17,10 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from diffmusic_engine.operators.dereverb import fft_convolve
+from diffmusic_engine.impulse_response import TAIL_ONSET_S
 from diffmusic_engine.operators.stft import istft, stft
 
 N_FFT = 512  # the tail's STFT (hop N_FFT / 4)
-ONSET_S = 0.003  # the tail starts after the direct path
 
 
 class SubbandRIR(torch.nn.Module):
@@ -63,22 +62,7 @@ class SubbandRIR(torch.nn.Module):
         gain = 10 ** (self.per_bin(self.level_db)[:, None] / 20)
         magnitude = gain * torch.exp(-6.91 * self.times[None] / t60)
         tail = istft(self.phase * magnitude, N_FFT, N_FFT // 4, self.length)
-        onset = torch.arange(self.length) >= int(ONSET_S * self.sample_rate)
+        onset = torch.arange(self.length) >= int(TAIL_ONSET_S * self.sample_rate)
         direct = torch.zeros(self.length, dtype=torch.float64)
         direct[0] = 1.0
         return direct + tail * onset
-
-
-def fit_room(
-    room: SubbandRIR, dry: torch.Tensor, wet: torch.Tensor, steps: int, lr: float = 0.05
-) -> list[float]:
-    """``steps`` Adam steps on ``||h * dry - wet||^2 / ||wet||^2``; the residual after each."""
-    optimiser = torch.optim.Adam(room.parameters(), lr=lr)
-    residuals = []
-    for _ in range(steps):
-        optimiser.zero_grad()
-        loss = torch.sum((fft_convolve(dry, room()) - wet) ** 2) / torch.sum(wet**2)
-        loss.backward()
-        optimiser.step()
-        residuals.append(float(loss.detach()))
-    return residuals

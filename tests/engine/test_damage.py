@@ -22,6 +22,7 @@ from diffmusic_engine.damage import (
     check_damage,
     damage_from_dict,
     damage_to_dict,
+    gap_samples,
 )
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import resolve_options
@@ -230,3 +231,17 @@ def test_a_malformed_gap_list_is_one_line_naming_the_span(gaps, said):
 def test_a_preset_may_give_one_gap_as_the_cli_writes_it():
     """``gaps = "1:2"`` had been read a character at a time ("gap '1': expected START:END")."""
     assert damage_from_dict({"task": "inpaint", "gaps": "1:2"}).gaps == (Gap(1.0, 2.0),)
+
+
+def test_a_span_shorter_than_a_sample_covers_the_sample_it_starts_in():
+    from diffmusic_engine.api import restore
+
+    sr = 44100
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 2 * sr))).astype(np.float32)
+    tiny = Gap(1.0, 1.000005)  # 0.2 of a sample
+    assert gap_samples(tiny, sr) == (sr, sr + 1) and gap_samples(Gap(1.0, 1.5), 2) == (2, 3)
+    filled = restore(audio, sr, Inpaint(gaps=(tiny,))).audio  # it had filled no sample, unsaid
+    assert np.flatnonzero(filled[0] != audio[0]).tolist() == [sr]
+    declicked, removed = restore(audio, sr, Declick(clicks=(tiny,))).tracks  # it had refused
+    assert np.flatnonzero(removed[0]).tolist() == [sr]
+    assert np.array_equal(declicked + removed, audio)
