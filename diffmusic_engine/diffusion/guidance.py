@@ -45,6 +45,7 @@ from diffmusic_engine.operators import (
     MaskOperator,
     MixOperator,
     Operator,
+    safe_magnitude,
     stft,
 )
 from diffmusic_engine.samplers import GuidanceLoss
@@ -112,8 +113,7 @@ class MelDB:
         x = waveform.float()
         lead = x.shape[:-1]
         spec = stft(x.reshape(-1, x.shape[-1]), VMC_N_FFT, self.hop)
-        magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-12)
-        return self.from_magnitude(magnitude, VMC_N_FFT).reshape(*lead, VMC_MELS, -1)
+        return self.from_magnitude(safe_magnitude(spec), VMC_N_FFT).reshape(*lead, VMC_MELS, -1)
 
 
 def build_loss(

@@ -15,6 +15,8 @@ import librosa
 import numpy as np
 import torch
 
+from diffmusic_engine.operators.stft import safe_magnitude
+
 LOG_FLOOR = 1e-5  # HiFi-GAN's dynamic range compression: log(clamp(x, min=1e-5))
 
 
@@ -71,6 +73,4 @@ class MelFrontEnd:
         spec = torch.stft(
             x.squeeze(1), self.n_fft, self.hop, window=window, center=False, return_complex=True
         )
-        # sqrt(re^2 + im^2 + eps): |.| has an infinite gradient at 0
-        magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
-        return self.magnitude_to_mel(magnitude[..., :frames]).unsqueeze(1)
+        return self.magnitude_to_mel(safe_magnitude(spec, eps=1e-9)[..., :frames]).unsqueeze(1)

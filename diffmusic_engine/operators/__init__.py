@@ -29,7 +29,7 @@ from diffmusic_engine.operators.dereverb import ConvolutionOperator, fft_convolv
 from diffmusic_engine.operators.inpaint import InpaintOperator, MaskOperator
 from diffmusic_engine.operators.phase_retrieval import MagnitudeOperator
 from diffmusic_engine.operators.separation import MixOperator
-from diffmusic_engine.operators.stft import istft, stft
+from diffmusic_engine.operators.stft import istft, safe_magnitude, stft
 from diffmusic_engine.operators.super_resolution import LowPassOperator
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "fft_convolve",
     "istft",
     "make_operator",
+    "safe_magnitude",
     "stft",
 ]
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from diffmusic_engine.operators.base import Operator
-from diffmusic_engine.operators.stft import istft, stft
+from diffmusic_engine.operators.stft import istft, safe_magnitude, stft
 
 
 class MagnitudeOperator(Operator):
@@ -17,8 +17,7 @@ class MagnitudeOperator(Operator):
         self.n_fft, self.hop, self.seed = n_fft, hop, seed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = stft(x, self.n_fft, self.hop)
-        return torch.sqrt(spec.real**2 + spec.imag**2 + 1e-12)
+        return safe_magnitude(stft(x, self.n_fft, self.hop))
 
     def measure(self, damaged: torch.Tensor) -> torch.Tensor:
         return self.forward(damaged)

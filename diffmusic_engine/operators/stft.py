@@ -13,6 +13,11 @@ def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     return spec.reshape(*lead, *spec.shape[-2:])
 
 
+def safe_magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``sqrt(re^2 + im^2 + eps)``: ``|spec|`` with a finite gradient at 0 (``abs`` has none)."""
+    return torch.sqrt(spec.real**2 + spec.imag**2 + eps)
+
+
 def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
     """Inverse of :func:`stft` (least-squares overlap-add) to ``length`` samples."""
     window = torch.hann_window(n_fft, device=spec.device, dtype=spec.real.dtype)
