@@ -96,15 +96,20 @@ def test_declip_and_declick_change_only_the_damaged_samples(tiny_model, gapped):
     held = ~clipped_mask(clipped, 0.2)
     assert held.mean() < 0.99 and np.array_equal(out[held], clipped[held])
     assert np.all(np.abs(out[~held]) >= 0.2 * (1 - 1e-4))  # beyond the level, as clipping says
+    assert np.abs(out[~held]).max() > 0.2 * 1.1  # and rebuilt there: not all left at the level
     click = Declick(clicks=(Gap(0.25, 0.251),))
     declicked = restore(music, 44100, click, backend="diffusion", options=options)
     restored, removed = declicked.tracks
     # 0.25-0.251 s at whole samples (11025-11069), as dsp's clicks, for --spectrogram to zoom on
     assert declicked.details[REPAIRED_CLICKS] == [[0.25, 11069 / 44100]]
     outside = np.ones(music.shape[-1], bool)
-    outside[round(0.25 * 44100) : round(0.251 * 44100)] = False
+    outside[11025:11069] = False
     assert np.array_equal(restored[:, outside], music[:, outside])
+    assert restored.shape == music.shape and np.isfinite(restored).all()
+    # inside the click every sample is the model's: none left as it was (a no-op passed here)
+    assert np.all(restored[:, ~outside] != music[:, ~outside])
     np.testing.assert_array_equal(removed, music - restored)
+    assert not np.any(removed[:, outside]) and np.all(removed[:, ~outside] != 0)
 
 
 def test_same_seed_same_output(tiny_model):

@@ -42,7 +42,8 @@ def test_prompted_guidance_is_the_cfg_combination(audioldm2):
         both = adapter.unet(z_model, 300, **inputs, return_dict=False)[0]
     uncond, cond = both.chunk(2)
     w = conditioning.guidance_scale
-    assert w == 3.5
+    # guidance that extrapolates: past the prompted prediction, away from the unprompted one
+    assert w > 1 and not torch.allclose(cond, uncond)
     torch.testing.assert_close(guided, (uncond + w * (cond - uncond)).float())
 
 

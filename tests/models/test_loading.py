@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch
 from diffmusic_engine.errors import ModelError
 from diffmusic_engine.models import ModelAdapter, load_model
 from diffmusic_engine.models.audioldm2 import AudioLDM2Adapter
+from diffmusic_engine.models.loading import hf_command
 from diffmusic_engine.models.musicldm import MusicLDMAdapter
 
 
@@ -52,11 +52,27 @@ def test_uncached_hub_id_offline_says_how_to_download(monkeypatch, tmp_path):
     assert "nobody-here/not-a-model" in message
     assert "hf download nobody-here/not-a-model" in message
     assert "\n" not in message
-    # the command named is the one the installed huggingface-hub ships, beside this Python
-    assert shutil.which("hf", path=str(Path(sys.executable).parent)) is not None
+    assert f"`{hf_command()} download nobody-here/not-a-model`" in message
     # copied with a trailing slash it is the same hub id (it had read as no folder, no hub id)
     with pytest.raises(ModelError, match="hf download nobody-here/not-a-model`"):
         load_model("nobody-here/not-a-model/")
+
+
+def test_the_hf_command_named_is_one_that_runs(monkeypatch, tmp_path):
+    """``hf`` by name where it is on PATH; else the one beside this Python (a user who ran
+    ``.venv/bin/diffmusic`` has no ``hf`` on PATH); else ``hf``, the name to install."""
+    on_path, venv = tmp_path / "path", tmp_path / "venv" / "bin"
+    for folder in (on_path, venv):
+        folder.mkdir(parents=True)
+        (folder / "hf").write_text("#!/bin/sh\n")
+        (folder / "hf").chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(venv / "python"))
+    monkeypatch.setenv("PATH", str(on_path))
+    assert hf_command() == "hf"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no hf on PATH: the one beside this Python
+    assert hf_command() == str(venv / "hf")
+    (venv / "hf").unlink()
+    assert hf_command() == "hf"
 
 
 def test_folder_without_model_index(tmp_path):

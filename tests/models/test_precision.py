@@ -164,7 +164,10 @@ def test_a_model_on_cuda_makes_the_process_reproducible(monkeypatch):
     """The flags that make one seed give one output on CUDA (with PyTorch's defaults two runs on
     an H200 differed); the CPU is left alone. That they suffice is checked on a GPU: the same-seed
     tests under ``DIFFMUSIC_TEST_DEVICE=cuda`` (docs/results.md "On a GPU")."""
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    # set first, so that monkeypatch puts back what was there (delenv of an absent variable
+    # records nothing, and the value reproducible() sets had outlived the test)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "as it was")
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
     mode = torch.are_deterministic_algorithms_enabled()
@@ -183,7 +186,8 @@ def test_a_model_on_cuda_makes_the_process_reproducible(monkeypatch):
             assert torch.are_deterministic_algorithms_enabled()
             assert torch.is_deterministic_algorithms_warn_only_enabled()  # no kernel refused
             assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+            # a workspace cuBLAS is deterministic with (PyTorch's reproducibility notes)
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] in (":4096:8", ":16:8")
             assert not torch.utils.deterministic.fill_uninitialized_memory
             for message in (
                 "reflection_pad1d_backward_out_cuda does not have a deterministic implementation",
@@ -191,6 +195,9 @@ def test_a_model_on_cuda_makes_the_process_reproducible(monkeypatch):
                 "any other warning",
             ):
                 warnings.warn(message, UserWarning, stacklevel=1)
+            monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # the user's own is kept
+            reproducible(torch.device("cuda"))
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
         finally:
             torch.use_deterministic_algorithms(mode, warn_only=warn_only)
             torch.utils.deterministic.fill_uninitialized_memory = fill
