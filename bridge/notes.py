@@ -14,6 +14,7 @@ from diffmusic_engine.backends import (
     CLICKS_DETECTED,
     CLIPPED_LOWER,
     EXTENDED_GAPS,
+    FILL_LEVELS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
@@ -24,6 +25,7 @@ from diffmusic_engine.backends import (
     REPAIRED_CLICKS,
     UNCHANGED,
 )
+from diffmusic_engine.diagnose.dropouts import PAUSE_DB
 from diffmusic_engine.diagnose.spans import seconds_text
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
@@ -43,6 +45,7 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
+    notes += [_note(fill_under_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
     if levels := details.get(CHANNEL_LEVELS):  # auto: channels clipped at different levels
         notes.append(
             _note(f"declipped each channel at its own clipping level: {levels_text(levels)}")
@@ -146,8 +149,19 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
     and how to have them filled all the same (``give_as``: the CLI's ``--gap``, a batch's
     ``gaps``)."""
     return (
-        f"{count} silent run(s) at {listed} left alone: the music fades into or out of them "
-        f"(a pause, not a dropout); give them as {give_as} if they are dropouts"
+        f"{count} silent run(s) at {listed} left alone as pauses: the music beside them lies "
+        f"{PAUSE_DB:g} dB or more under its level around (a fade or decay into a pause between "
+        f"songs, or a quiet moment between beats); give them as {give_as} if they are dropouts"
+    )
+
+
+def fill_under_line(start: float, end: float, under_db: float) -> str:
+    """The warning of a dsp fill ``under_db`` under the music on both sides of its gap
+    (``details.fill_levels``; a batch's times are the file's)."""
+    return (
+        f"the fill of the gap {seconds_text(start, end)} is {under_db:.0f} dB under the music on "
+        "both sides of it: the passage copied was quieter than the gap's surroundings; send more "
+        "of the song around the gap (a louder repeat to copy), or use the diffusion backend"
     )
 
 

@@ -67,10 +67,10 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
-from bridge.notes import in_chain_words, listed_text, pauses_line
+from bridge.notes import fill_under_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio import check_audio, given_audio, resample
-from diffmusic_engine.backends import REBUILT_LEVEL_DB
+from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
     KEEPS_SILENCE,
@@ -296,7 +296,8 @@ class _PieceRestorer:
         self.passed_why = NOTHING_FOUND["super-resolution"]  # why a piece passes undamaged
         self.pieces = 0
         self.unchanged: list[str] = []  # why, for each piece that came back as it went in
-        self.gap_lines: list[str] = []  # given gaps over music, or over some channels only
+        # given gaps over music, or over some channels only; fills far under their gap's sides
+        self.gap_lines: list[str] = []
 
     def __call__(
         self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
@@ -312,6 +313,9 @@ class _PieceRestorer:
             self._keep_band_level(restoration)
         if restoration.unchanged and restoration.unchanged != SILENT:  # a silent stretch of a
             self.unchanged.append(restoration.unchanged)  # file (an intro) is no piece left out
+        at = start / self.sample_rate  # a piece's times, the file's in the note
+        self.gap_lines += [f"inpaint: {fill_under_line(a + at, b + at, under)}"
+                           for a, b, under in restoration.details.get(FILL_LEVELS, [])]  # fmt: skip
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
             self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
         elif isinstance(damage, Inpaint):  # a dropout found on some channels: which

@@ -54,7 +54,7 @@ OPTIONS = {
 }
 # per mode: detection AR order and repair AR order (at 44.1 kHz, scaled with the rate), margin
 # and bridge (s), thresholds at sensitivity 0 and 1, and the evidence a detected span needs to
-# be repaired (inpaint._retain; 0: none). Clicks 100: on 9 real recordings of 3 songs (held out
+# be repaired (ar._retain; 0: none). Clicks 100: on 9 real recordings of 3 songs (held out
 # when it was chosen) no repair in clean takes (14 before) and less harm on faint clicks;
 # crackle none: there 100 kept only a third of the gain on dense crackle (log-mel 3.85 -> 2.79
 # without, 3.43 with), and 10-30 still repaired clean takes (docs/results.md "Declick: do no

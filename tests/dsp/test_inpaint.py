@@ -8,7 +8,7 @@ import pytest
 from diffmusic_engine import metrics
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Gap, Inpaint, gap_samples
-from diffmusic_engine.dsp.inpaint import interpolate
+from diffmusic_engine.dsp.ar import interpolate
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.evaluation.baselines import linear_interpolation
 

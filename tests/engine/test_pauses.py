@@ -21,6 +21,11 @@ from diffmusic_engine.synth import music_excerpt
 RATE = 16000
 PAUSE = (32000, 38400)  # 2.0-2.4 s: digital silence between the songs
 CUT = (48000, 49600)  # 3.0-3.1 s: a dropout cut into song B at its level
+# why a run is a pause, as the note says it
+BESIDE = (
+    "the music beside them lies 20 dB or more under its level around (a fade or decay into a "
+    "pause between songs, or a quiet moment between beats)"
+)
 
 
 def album(cut: bool = True, tail: str = "fade") -> np.ndarray:
@@ -68,8 +73,8 @@ def test_restore_and_diagnose_name_the_pause_left_alone(tmp_path, capsys) -> Non
     assert main(["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
                  "--gap", "auto", "--quiet"]) == 0  # fmt: skip
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"note: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone: the music fades into or "
-        "out of them (a pause, not a dropout); give them as --gap if they are dropouts"
+        f"note: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone as pauses: {BESIDE}; give "
+        "them as --gap if they are dropouts"
     )
     assert main(["diagnose", str(source), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -110,8 +115,8 @@ def test_the_batch_fills_the_dropout_leaves_the_pause_and_says_so(marking) -> No
     assert (out[:, CUT[0] : CUT[1]] == 1.0).all()
     np.testing.assert_array_equal(out[:, : CUT[0]], audio[:, : CUT[0]])
     assert Restorer.note_of(stream) == (
-        f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone: the music fades into "
-        "or out of them (a pause, not a dropout); give them as gaps if they are dropouts"
+        f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone as pauses: {BESIDE}; "
+        "give them as gaps if they are dropouts"
     )
 
 
@@ -171,6 +176,6 @@ def test_the_batch_leaves_a_pause_after_a_short_fade_and_says_so(marking) -> Non
     blocks = [stream.push(audio[:, i : i + 4410]) for i in range(0, audio.shape[1], 4410)]
     np.testing.assert_array_equal(np.concatenate([*blocks, stream.finish()], axis=1), audio)
     assert Restorer.note_of(stream) == (
-        f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone: the music fades into "
-        "or out of them (a pause, not a dropout); give them as gaps if they are dropouts"
+        f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone as pauses: {BESIDE}; "
+        "give them as gaps if they are dropouts"
     )
