@@ -159,9 +159,9 @@ def fill_under_line(start: float, end: float, under_db: float) -> str:
     """The warning of a dsp fill ``under_db`` under the music on both sides of its gap
     (``details.fill_levels``; a batch's times are the file's)."""
     return (
-        f"the fill of the gap {seconds_text(start, end)} is {under_db:.0f} dB under the music on "
-        "both sides of it: the passage copied was quieter than the gap's surroundings; send more "
-        "of the song around the gap (a louder repeat to copy), or use the diffusion backend"
+        f"the fill of the gap {seconds_text(start, end)} is {under_db:.0f} dB under the music "
+        "beside it: the passage copied was quieter than the gap's surroundings; send more of the "
+        "song around the gap (a louder repeat to copy), or use the diffusion backend"
     )
 
 

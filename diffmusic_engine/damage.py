@@ -49,10 +49,14 @@ class Gap:
 
 def gap_samples(gap: Gap, sample_rate: float) -> tuple[int, int]:
     """The span as a half-open sample range ``[first, stop)`` at ``sample_rate`` (seconds rounded
-    to the nearest sample: every operator, check and metric rounds them so); a span shorter than
-    a sample covers the one it starts in (it had been no sample: an inpaint that did nothing)."""
-    first = round(gap.start * sample_rate)
-    return first, max(round(gap.end * sample_rate), first + 1)
+    to the nearest sample: every operator, check and metric rounds them so); a span that rounds
+    to none (shorter than a sample) is the sample its middle lies in (it had been no sample: an
+    inpaint that did nothing, unsaid)."""
+    first, stop = round(gap.start * sample_rate), round(gap.end * sample_rate)
+    if stop > first:
+        return first, stop
+    middle = math.floor((gap.start + gap.end) / 2 * sample_rate)
+    return middle, middle + 1
 
 
 def spans_to_gaps(spans: list[tuple[int, int]], sample_rate: int) -> tuple[Gap, ...]:
@@ -439,10 +443,11 @@ def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) 
 
 
 def _ends_after(gap: Gap, sample_rate: int, samples: int) -> bool:
-    """Whether ``gap``'s last sample lies after ``samples`` (as :func:`gap_samples` rounds it;
-    an end of 1e308 s is compared before rounding, which overflows)."""
+    """Whether ``gap``'s last sample lies after ``samples`` (as :func:`gap_samples` rounds it,
+    a span shorter than a sample included; an end of 1e308 s is compared before rounding, which
+    overflows)."""
     end = gap.end * sample_rate
-    return end > samples + 1 or round(end) > samples
+    return end > samples + 1 or gap_samples(gap, sample_rate)[1] > samples
 
 
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:

@@ -21,6 +21,10 @@ class DamageError(DiffMusicError):
     """A damage description that is invalid, or does not fit the audio it is applied to."""
 
 
+class UnsupportedDamage(DamageError):  # noqa: N818 - a kind of DamageError, named for what it is
+    """A valid damage that a backend cannot restore (a daemon answers ``invalid-damage``)."""
+
+
 class ModelError(DiffMusicError):
     """A model that cannot be found, loaded or run."""
 

@@ -60,7 +60,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ from diffmusic_engine.damage import (
     DAMAGE_TYPES,
     KEEPS_SILENCE,
     Damage,
+    Declick,
     Gap,
     Inpaint,
     PhaseRetrieval,
@@ -306,7 +307,8 @@ class _PieceRestorer:
         self.pieces += 1
         damage = self._damage_for(piece, start, spans)
         if damage is None:  # nothing to restore (a full-band file for super-resolution)
-            self.unchanged.append(self.passed_why)
+            if not isinstance(self.damage, Declick):  # none of the clicks given lies here
+                self.unchanged.append(self.passed_why)
             return piece.copy()
         restoration = self._run(np.ascontiguousarray(piece), damage)
         if isinstance(damage, SuperResolution) and self.restorer.backend == "dsp":
@@ -345,6 +347,14 @@ class _PieceRestorer:
             rate = self.sample_rate
             gaps = tuple(Gap((a - start) / rate, (b - start) / rate) for a, b in spans or ())
             return Inpaint(gaps=gaps, crossfade=self.damage.crossfade)
+        if isinstance(self.damage, Declick) and self.damage.clicks:  # file time -> the piece's
+            at, length = start / self.sample_rate, piece.shape[1] / self.sample_rate
+            clicks = tuple(
+                Gap(max(c.start - at, 0.0), min(c.end - at, length))
+                for c in self.damage.clicks
+                if c.end > at and c.start < at + length
+            )
+            return replace(self.damage, clicks=clicks) if clicks else None  # fmt: skip
         if isinstance(self.damage, SuperResolution) and self.damage.cutoff == "auto":
             # Detected once, on the first piece, and kept for the whole file; no band limit
             # (the engine's rule for "auto") means that the file passes through.

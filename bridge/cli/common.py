@@ -25,6 +25,7 @@ from diffmusic_engine.damage import (
 )
 from diffmusic_engine.diffusion.options import (
     DEFAULT_INIT_STRENGTH,
+    DEFAULT_ROOM_STEPS,
     GUIDANCE_DTYPES,
     INITS,
     SAMPLERS,
@@ -232,7 +233,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--room-steps", type=int, metavar="K",
         help="diffusion blind dereverb: optimiser steps on the room per diffusion step "
-        f"(default {DIFFUSION_OPTIONS['room_steps'].default})",
+        f"(default {DEFAULT_ROOM_STEPS})",
     )  # fmt: skip
     group.add_argument("--seed", type=int, metavar="S", help="random seed")
     group.add_argument(

@@ -31,7 +31,7 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     damage_to_dict,
 )
-from diffmusic_engine.errors import DiffMusicError
+from diffmusic_engine.errors import DiffMusicError, UnsupportedDamage
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback
 
@@ -78,6 +78,8 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     try:  # the engine's own resolution and check, before anything is journalled
         options = resolve_options(backend, options)
         check_options(backend, damage, options)
+    except UnsupportedDamage as exc:  # valid options, a damage this backend cannot restore
+        raise ProtocolError(ErrorCode.INVALID_DAMAGE, str(exc)) from None
     except DiffMusicError as exc:
         raise ProtocolError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
     unexpected = set(buffers) - {"audio", "rir"}

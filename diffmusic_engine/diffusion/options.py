@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, UnsupportedDamage
 from diffmusic_engine.options import Option
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ OPTIONS = {
     "init": Option("noise", choices=INITS),
     # SDEdit's t0 in (0, 1]; DEFAULT_INIT_STRENGTH when not given (None: given or not is seen)
     "init_strength": Option(None, low=0.0, above=True, high=1.0, needs=("init", "pattern")),
-    # blind dereverb: optimiser steps on the room per diffusion step (BUDDy; 0 keeps the warm start)
-    "room_steps": Option(DEFAULT_ROOM_STEPS, low=0, high=100, integer=True),
+    # blind dereverb: optimiser steps on the room per diffusion step (BUDDy; 0 keeps the warm
+    # start); DEFAULT_ROOM_STEPS when not given (None: given or not is seen, check_supported)
+    "room_steps": Option(None, low=0, high=100, integer=True),
 }
 
 
@@ -73,19 +74,27 @@ def task_options(task: str) -> dict[str, Option]:
 
 
 def check_supported(damage: Damage, options: Mapping[str, Any]) -> None:
-    """Raise :class:`DamageError` for what the model cannot restore: declicking without the
-    clicks' times, a pattern start for anything but inpainting. ``check_options`` asks it, so
-    it is said before any model loads (a daemon refuses such a submit)."""
-    from diffmusic_engine.damage import Declick, Inpaint
+    """Raise :class:`UnsupportedDamage` for what the model cannot restore: declicking without
+    the clicks' times, a pattern start for anything but inpainting; and :class:`DamageError`
+    for ``room_steps`` given to anything but blind dereverberation. ``check_options`` asks it,
+    so it is said before any model loads (a daemon refuses such a submit)."""
+    from diffmusic_engine.damage import Declick, Dereverb, Inpaint
 
+    if options.get("room_steps") is not None and not (
+        isinstance(damage, Dereverb) and damage.blind
+    ):
+        raise DamageError(
+            f"diffusion {damage.task}: option room_steps applies only to blind dereverb (no "
+            "impulse response given); leave room_steps out"
+        )
     init = options.get("init", OPTIONS["init"].default)
     if init != "noise" and not isinstance(damage, Inpaint):
-        raise DamageError(
+        raise UnsupportedDamage(
             f"diffusion {damage.task}: init={init} starts from the dsp fill of gaps, so it is "
             "for inpainting only; leave init out (init=noise)"
         )
     if isinstance(damage, Declick) and not damage.clicks:
-        raise DamageError(
+        raise UnsupportedDamage(
             "diffusion declick needs the clicks' times (--click START:END, or a preset from "
             "diffmusic diagnose --preset-out); finding them is the dsp backend's (--backend dsp)"
         )

@@ -40,13 +40,12 @@ def side_levels(
 
 def under_db(estimates: list[np.ndarray], inside: slice, sides: np.ndarray) -> float | None:
     """How far (dB) a fill (``estimates``, one per channel, their samples ``inside`` the gap)
-    lies under the quieter of its ``sides`` where that is more than ``HOLE_DB`` in every channel;
-    ``None`` where a channel's fill is not, or its sides are silent or unknown."""
+    lies under the quieter of its ``sides`` where that is more than ``HOLE_DB`` in every channel
+    whose sides play (a silent or unknown one is left out); ``None`` otherwise."""
     under = []
     for estimate, power in zip(estimates, sides, strict=True):
         quieter = np.nanmin(power) if not np.all(np.isnan(power)) else np.nan
-        if not quieter > 0:
-            return None
-        fill = float(np.mean(np.square(estimate[inside], dtype=np.float64)))
-        under.append(10 * np.log10(quieter / max(fill, 1e-30)))
-    return round(min(under), 1) if min(under) > HOLE_DB else None
+        if quieter > 0:
+            fill = float(np.mean(np.square(estimate[inside], dtype=np.float64)))
+            under.append(10 * np.log10(quieter / max(fill, 1e-30)))
+    return round(min(under), 1) if under and min(under) > HOLE_DB else None

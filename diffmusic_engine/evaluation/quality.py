@@ -34,12 +34,13 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
 )
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, UnsupportedDamage
 from diffmusic_engine.evaluation import baselines
 from diffmusic_engine.evaluation.corpus import load_manifest
 from diffmusic_engine.evaluation.fad import fad, frechet_distance, get_embedding
 from diffmusic_engine.evaluation.plots import save_spectrograms
 from diffmusic_engine.metrics import lsd, lsd_audiosr, si_sdr, spectral_convergence
+from diffmusic_engine.options import check_options
 
 GAPS_MS = (10, 50, 200)
 CUTOFFS_HZ = (2000, 4000, 8000)
@@ -176,6 +177,11 @@ def run_quality_bench(
         rooms.append((room["rt60"], corpus_dir / room["path"], ir[0]))
     clips = manifest["clips"][:limit] if limit else manifest["clips"]
     tasks = list(tasks)
+    for case in cases(tasks, 1.0, rooms):  # a bad option is the user's error, not "declined"
+        try:
+            check_options(backend, case.damage, options or {})
+        except UnsupportedDamage:  # the backend cannot do this task: declined, as its run says
+            pass
     run = QualityRun(backend, options, get_embedding(fad_embedding) if fad_embedding else None)
     total, done = len(clips) * len(list(cases(tasks, 1.0, rooms))), 0
     for clip in clips:

@@ -28,7 +28,7 @@ from diffmusic_engine.damage import (
     Dereverb,
     PhaseRetrieval,
 )
-from diffmusic_engine.diffusion.options import DEFAULT_INIT_STRENGTH, OPTIONS
+from diffmusic_engine.diffusion.options import DEFAULT_INIT_STRENGTH, DEFAULT_ROOM_STEPS, OPTIONS
 from diffmusic_engine.impulse_response import load_impulse_response
 from diffmusic_engine.longform import stereo
 from diffmusic_engine.longform.windows import overlap_add, plan_windows, split
@@ -64,7 +64,7 @@ class SolverSettings:
     guidance_dtype: str = OPTIONS["guidance_dtype"].default
     init: str = OPTIONS["init"].default  # inpainting: "pattern" starts from the dsp fill (SDEdit)
     init_strength: float = DEFAULT_INIT_STRENGTH  # the fraction of the steps run from the fill
-    room_steps: int = OPTIONS["room_steps"].default  # blind dereverb only; not for solve()
+    room_steps: int = DEFAULT_ROOM_STEPS  # blind dereverb only; not for solve()
 
     def solve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``solve`` (the defaults left out)."""

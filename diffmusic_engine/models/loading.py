@@ -197,7 +197,7 @@ def resolve_model_path(id_or_path: str) -> Path:
     folder = local_folder(id_or_path)
     if folder is not None:
         return folder
-    path = Path(id_or_path).expanduser()
+    path = Path(id_or_path)  # "~user/..." is no hub id (startswith below); not expanded here
     id_or_path = str(id_or_path).rstrip("/")  # a hub id copied with its URL's slash
     how = (
         f"download it with `{hf_command()} download {id_or_path}`, or check the path if it is a "

@@ -354,3 +354,19 @@ def test_every_flag_the_engine_advises_reads_as_a_chain_field():
         "step's sensitivity"
     )
     assert all("--" not in in_chain_words(flag) for flag in IN_A_CHAIN)
+
+
+def test_clicks_given_in_the_files_time_are_repaired_in_whichever_piece_holds_them():
+    """Each piece had been given the file's click times as its own: a click past the first
+    chunk was "after the audio" and the render failed."""
+    sr, rng = 16000, np.random.default_rng(0)
+    music = (0.05 * rng.standard_normal((1, 6 * sr))).astype(np.float32)
+    first = int(4.5 * sr)
+    music[:, first : first + 20] += 0.8  # a 1.25 ms click in the third chunk
+    stream = Restorer("declick", clicks=[[4.5, 4.50125]], chunk_seconds=2, overlap_seconds=0.5)
+    blocks = stream.stream(sr, 1, music.shape[1])
+    pushed = [blocks.push(music[:, i : i + 4000]) for i in range(0, music.shape[1], 4000)]
+    out = np.concatenate([*pushed, blocks.finish()], axis=1)
+    changed = np.flatnonzero(out[0] != music[0])
+    assert changed.min() == first and changed.max() == first + 19  # the click, and only it
+    assert np.abs(out[0, first : first + 20]).max() < 0.4 and Restorer.note_of(blocks) is None

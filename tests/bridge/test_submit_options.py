@@ -11,6 +11,7 @@ from bridge.journal import DATABASE_NAME
 from diffmusic_engine.damage import Declick, Gap, Inpaint, PhaseRetrieval
 
 RATE = 16000
+OPTS, DAMAGE = "invalid-options", "invalid-damage"
 
 
 def journal_rows(daemon, job_id: str) -> int:
@@ -23,22 +24,22 @@ def journal_rows(daemon, job_id: str) -> int:
 def test_bug_b_a_diffusion_job_with_an_unknown_option_is_refused_unjournalled(daemon, clip):
     gap = Inpaint((Gap(0.4, 0.41),))
     with daemon.client() as client:
-        for job_id, damage, options, named in [
-            ("bug-b-bogus", gap, {"model": "cvssp/audioldm2-music", "bogus": 1}, "bogus"),
-            ("bug-b-nested", gap, {"model": "m", "diffusion": {"bogus": 1}}, "bogus"),
-            ("bug-b-ddim", gap, {"model": "m", "sampler": "ddim"}, "sampler='ddim'"),
+        for job_id, damage, options, named, code in [
+            ("bug-b-bogus", gap, {"model": "cvssp/audioldm2-music", "bogus": 1}, "bogus", OPTS),
+            ("bug-b-nested", gap, {"model": "m", "diffusion": {"bogus": 1}}, "bogus", OPTS),
+            ("bug-b-ddim", gap, {"model": "m", "sampler": "ddim"}, "sampler='ddim'", OPTS),
             # a device its workers do not run on (the job had run on the CPU, unsaid)
-            ("bug-b-device", gap, {"model": "m", "device": "cuda:3"}, "this daemon runs jobs on"),
+            ("bug-b-device", gap, {"model": "m", "device": "cuda:3"}, "this daemon runs", OPTS),
+            ("bug-b-dsg", gap, {"model": "m", "sampler": "dsg", "eta": 0}, "needs eta > 0", OPTS),
             # what the model cannot restore: said at submit (the worker had loaded it first)
-            ("bug-b-clicks", Declick(), {"model": "m"}, "needs the clicks' times"),
-            ("bug-b-dsg", gap, {"model": "m", "sampler": "dsg", "eta": 0}, "needs eta > 0"),
+            ("bug-b-clicks", Declick(), {"model": "m"}, "needs the clicks' times", DAMAGE),
         ]:
             with pytest.raises(RequestRejected) as error:
                 client.submit(
                     clip, RATE, damage, backend="diffusion", options=options, job_id=job_id,
                     watch=False,
                 )  # fmt: skip
-            assert error.value.code == "invalid-options"
+            assert error.value.code == code
             assert named in str(error.value)
             assert journal_rows(daemon, job_id) == 0
         assert journal_rows(daemon, "bug-b-control") == 0  # the query sees real rows:

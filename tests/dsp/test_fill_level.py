@@ -1,4 +1,4 @@
-"""A dropout's fill far under the music on both sides of it is said, never silently."""
+"""A dropout's fill far under the music beside its gap is said, never silently."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_a_fill_far_under_both_sides_is_said_and_one_near_them_is_not():
     silent_side = np.array([[0.0, 0.04]])  # nothing to be under
     assert fill_level.under_db([np.full(30, 1e-6)], slice(0, 30), silent_side) is None
     line = fill_under_line(1.0, 2.0, 20.0)
-    assert line.startswith("the fill of the gap 1.0000-2.0000 s is 20 dB under the music on")
+    assert line.startswith("the fill of the gap 1.0000-2.0000 s is 20 dB under the music beside")
 
 
 def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_said():
@@ -70,3 +70,15 @@ def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
     assert np.concatenate([*blocks, stream.finish()], axis=1).shape == music.shape
     note = Restorer.note_of(stream)
     assert note is not None and "inpaint: the fill of the gap 2.5000-3.5000 s is " in note
+
+
+def test_a_short_ar_fill_at_a_zero_crossing_is_not_said_nor_a_silent_channel_the_others():
+    t = np.arange(2 * SR) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 100 * t))[None].astype(np.float32)
+    damaged = tone.copy()
+    damaged[:, SR - 5 : SR + 6] = 0.0  # 0.5 ms around a zero crossing: AR, exact
+    result = restore(damaged, SR, Inpaint(gaps=(Gap((SR - 5) / SR, (SR + 6) / SR),)))
+    assert np.abs(result.audio - tone).max() < 1e-3 and FILL_LEVELS not in result.details
+    sides = np.array([[0.01, 0.04], [0.0, 0.0]])  # the second channel silent either side
+    quiet = [np.full(30, 0.001), np.zeros(30)]
+    assert fill_level.under_db(quiet, slice(0, 30), sides) == 40.0

@@ -233,13 +233,16 @@ def test_a_preset_may_give_one_gap_as_the_cli_writes_it():
     assert damage_from_dict({"task": "inpaint", "gaps": "1:2"}).gaps == (Gap(1.0, 2.0),)
 
 
-def test_a_span_shorter_than_a_sample_covers_the_sample_it_starts_in():
+def test_a_span_shorter_than_a_sample_is_the_sample_its_middle_lies_in():
     from diffmusic_engine.api import restore
 
     sr = 44100
     audio = (0.1 * np.random.default_rng(0).standard_normal((1, 2 * sr))).astype(np.float32)
     tiny = Gap(1.0, 1.000005)  # 0.2 of a sample
     assert gap_samples(tiny, sr) == (sr, sr + 1) and gap_samples(Gap(1.0, 1.5), 2) == (2, 3)
+    last = Gap((2 * sr - 0.4) / sr, 2.0)  # in the last sample: it rounds to none past the end
+    assert gap_samples(last, sr) == (2 * sr - 1, 2 * sr)
+    assert restore(audio, sr, Inpaint(gaps=(last,))).audio[0, -1] != audio[0, -1]
     filled = restore(audio, sr, Inpaint(gaps=(tiny,))).audio  # it had filled no sample, unsaid
     assert np.flatnonzero(filled[0] != audio[0]).tolist() == [sr]
     declicked, removed = restore(audio, sr, Declick(clicks=(tiny,))).tracks  # it had refused

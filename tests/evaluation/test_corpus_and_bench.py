@@ -83,6 +83,17 @@ def test_bench_quality_writes_table_json_and_pictures(corpus, tmp_path, capsys):
         assert gap_200["damaged"]["lsd_region"] > gap_200["dsp"]["lsd_region"]
 
 
+def test_bench_quality_refuses_a_bad_option_before_any_case(corpus, tmp_path, capsys):
+    """Each case's error had been caught as the backend declining its task: a baseline-only
+    report, for every task, of a run whose option was out of range."""
+    outdir, _ = corpus
+    argv = ["bench-quality", str(outdir), "-o", str(tmp_path / "q"), "--tasks", "inpaint"]
+    assert main([*argv, "--quiet", "--backend", "diffusion", "--model", "m", "--sampler", "dsg",
+                 "--eta", "0"]) != 0  # fmt: skip
+    assert "the dsg sampler needs eta > 0" in capsys.readouterr().err
+    assert not (tmp_path / "q" / "results.json").exists()
+
+
 def test_linear_interpolation_is_exact_on_a_ramp():
     ramp = np.linspace(-1, 1, 1000, dtype=np.float64)[None]
     damaged = ramp.copy()

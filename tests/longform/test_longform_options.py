@@ -54,6 +54,7 @@ def no_model_loading(monkeypatch):
         ({"model": "x", "guidance_dtype": "float16"}, "expected one of float32, bfloat16"),
         ({"model": "x", "room_steps": -1}, "room_steps=-1"),
         ({"model": "x", "room_steps": 1.5}, "room_steps=1.5 must be a whole number"),
+        ({"model": "x", "room_steps": 2}, "room_steps applies only to blind dereverb"),
     ],
 )
 def test_bad_options_fail_with_one_clear_line(options, message):

@@ -43,6 +43,14 @@ def test_missing_folder_names_the_model(tmp_path):
         load_model(str(missing))
 
 
+@pytest.mark.parametrize("name", ["~nosuchuser-xyz/m", "x" * 5000, "a\0b"])
+def test_a_name_no_folder_can_have_is_not_found_in_one_line(name):
+    """A home folder that does not exist had been a RuntimeError's traceback, a name too long
+    for the file system an OSError's."""
+    with pytest.raises(ModelError, match="not found: no such folder, and not a hub id"):
+        load_model(name)
+
+
 def test_uncached_hub_id_offline_says_how_to_download(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
