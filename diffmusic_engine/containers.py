@@ -18,6 +18,10 @@ CONTAINERS = {
 LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
 # containers that hold 32-bit float samples (FLAC holds integers only)
 FLOAT_CONTAINERS = {".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".caf"}
+# the sample formats an output may be asked for (``--bit-depth``), each as the source format it
+# is then written like (``audio.bit_depth_for``: 32-bit float where the container holds it, 24-bit
+# in FLAC); without one an output keeps its input's
+BIT_DEPTHS = {"16": "int16", "24": "int24", "32f": "float32"}
 # a folder search takes these as audio: what libsndfile reads (pedalboard reads more, named)
 AUDIO_SUFFIXES = set(CONTAINERS)
 # a WAV's data size field is 32 bits: past this many bytes of samples it is written as RF64

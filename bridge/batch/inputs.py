@@ -29,12 +29,17 @@ class BatchItem:
     index: int
     source: Path
     output: Path
+    written_dtype: str | None = None  # the sample format written like (None: the input's)
 
 
 def plan_items(
-    inputs: Sequence[str | Path], outdir: Path, output_format: str | None = None
+    inputs: Sequence[str | Path],
+    outdir: Path,
+    output_format: str | None = None,
+    written_dtype: str | None = None,
 ) -> list[BatchItem]:
-    """Each input with its output path; raises :class:`InputError` on clashes."""
+    """Each input with its output path (and the sample format asked for every output, if
+    one is: ``containers.BIT_DEPTHS``' values); raises :class:`InputError` on clashes."""
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir} is a file; -o takes the folder the outputs go to")
     items: list[BatchItem] = []
@@ -52,7 +57,7 @@ def plan_items(
                 "put them in separate folders or batches"
             )
         claimed[output] = source
-        items.append(BatchItem(index, source, output))
+        items.append(BatchItem(index, source, output, written_dtype))
     return items
 
 

@@ -40,6 +40,8 @@ class Manifest:
         entry = self.entries.get(str(item.output))
         if entry is None or entry.get("chain") != chain_digest:
             return False
+        if entry.get("written_dtype") != item.written_dtype:  # another --bit-depth asked for
+            return False
         if entry.get("input") != _signature(item.source):
             return False
         try:
@@ -54,6 +56,7 @@ class Manifest:
             "source": str(item.source),
             "input": _signature(item.source),
             "chain": chain_digest,
+            "written_dtype": item.written_dtype,
             "output_size": item.output.stat().st_size,
             "reported": reported,
         }

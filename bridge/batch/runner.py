@@ -96,7 +96,8 @@ def render_item(
             sink(("progress", item.index, name, done, total))
 
     try:
-        rendered = render_file(item.source, item.output, chain, progress=progress, **overrides)
+        rendered = render_file(item.source, item.output, chain, progress=progress,
+                               written_dtype=item.written_dtype, **overrides)  # fmt: skip
     except DiffMusicError as exc:
         return _failed(item, str(exc), started)
     except Exception as exc:  # a plugin or backend bug must not stop the batch either

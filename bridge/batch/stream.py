@@ -170,6 +170,7 @@ def render_file(
     *,
     block_frames: int = BLOCK_FRAMES,
     progress: FrameProgress | None = None,
+    written_dtype: str | None = None,
     **restorer_overrides: object,
 ) -> Rendered:
     """Stream ``source`` through ``chain`` into ``target`` (atomically; format from its suffix).
@@ -187,7 +188,8 @@ def render_file(
         total = int(round(info.frames * rate / info.sample_rate))
         if total == 0:
             raise InputError(f"{source}: empty audio (no samples)")
-        check_layout(target, rate, info.channels, info.file_dtype)  # named as the target
+        dtype = written_dtype or info.file_dtype  # --bit-depth's, or the input's
+        check_layout(target, rate, info.channels, dtype)  # named as the target
         pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
         tail = chain.tail_frames(rate)
         expected = total + (tail or 0)  # "auto": the input's length until its tail is found
@@ -195,7 +197,7 @@ def render_file(
         with replacing(target, marker=PARTIAL) as temporary:
             written = 0
             longest = expected if tail is not None else total + int(TAIL_MAX_SECONDS * rate)
-            with AudioWriter(temporary, rate, info.channels, source_dtype=info.file_dtype,
+            with AudioWriter(temporary, rate, info.channels, source_dtype=dtype,
                              frames=longest, tags=read_tags(source)) as out:  # fmt: skip
                 for block in _blocks(reader, block_frames, rate, total):
                     written += _write(out, pipeline.push(block), written, source)

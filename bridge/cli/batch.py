@@ -12,7 +12,14 @@ from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
 from bridge.batch.report import FAILED, REPORT_NAME, FileResult, summarize
-from bridge.cli.common import add_output_arguments, emit, terminated_raises, whole_number
+from bridge.cli.common import (
+    add_bit_depth_argument,
+    add_output_arguments,
+    emit,
+    terminated_raises,
+    whole_number,
+    written_dtype,
+)
 from diffmusic_engine.atomic import check_target
 
 EXIT_FILES_FAILED = 3
@@ -20,10 +27,10 @@ EXIT_FILES_FAILED = 3
 EPILOG = """\
 Inputs are files, folders (searched recursively for audio) and glob patterns. Outputs keep each
 file's name (and its path inside a given folder) under OUTDIR, at the source's sample rate and
-bit depth unless --format or the chain's sample_rate says otherwise, and each input's length
-unless the chain's tail (seconds, or "auto") lets effects ring out past it. Chain files: see
-presets/chains/. Exit status: 0 all files done or skipped; 1 nothing started (bad chain, no
-inputs); 3 some files failed (listed in the report, the others finished)."""
+bit depth unless --format, --bit-depth or the chain's sample_rate says otherwise, and each
+input's length unless the chain's tail (seconds, or "auto") lets effects ring out past it.
+Chain files: see presets/chains/. Exit status: 0 all files done or skipped; 1 nothing started
+(bad chain, no inputs); 3 some files failed (listed in the report, the others finished)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="skip outputs a previous run of this chain finished")  # fmt: skip
     parser.add_argument("--format", choices=FORMATS, help="output format (default: the input's)")
+    add_bit_depth_argument(parser)
     parser.add_argument(
         "--report", type=Path, metavar="PATH",
         help="report file: CSV if it ends in .csv, else JSON (default OUTDIR/batch-report.json)",
@@ -55,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from bridge.batch import load_chain, plan_items, run_batch, write_report
 
     chain = load_chain(args.chain)  # validated before any audio is touched
-    items = plan_items(args.inputs, args.outdir, args.format)
+    depth = written_dtype(args, "") or None  # None: each input's own
+    items = plan_items(args.inputs, args.outdir, args.format, depth)
     report = args.report or args.outdir / REPORT_NAME
     check_target(report)  # before the work, not after it (an unwritable one lost the run's)
     overrides = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.notes import notes_of
 from diffmusic_engine.backends import BACKENDS, UNCHANGED, Restoration
+from diffmusic_engine.containers import BIT_DEPTHS
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASK_OF_FIELD,
@@ -105,6 +106,21 @@ def add_output_arguments(
     parser.add_argument(
         "--json", action="store_true", help=f"print JSON lines ({json_lines}) on stdout"
     )
+
+
+def add_bit_depth_argument(parser: argparse.ArgumentParser) -> None:
+    """``--bit-depth``: the outputs' sample format (:func:`written_dtype`)."""
+    parser.add_argument(
+        "--bit-depth", choices=tuple(BIT_DEPTHS), metavar="|".join(BIT_DEPTHS),
+        help="the outputs' samples: 16- or 24-bit integers or 32-bit float (FLAC: 24-bit); "
+        "default: the input's",
+    )  # fmt: skip
+
+
+def written_dtype(args: argparse.Namespace, source_dtype: str) -> str:
+    """The sample format an output is written like: ``--bit-depth``'s, or the input's."""
+    depth = getattr(args, "bit_depth", None)
+    return BIT_DEPTHS[depth] if depth else source_dtype
 
 
 def add_damage_arguments(parser: argparse.ArgumentParser, *, degrade: bool = False) -> None:

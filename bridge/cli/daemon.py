@@ -17,6 +17,7 @@ from bridge.cli.common import (
     MAX_WAIT_SECONDS,
     Terminated,
     add_backend_arguments,
+    add_bit_depth_argument,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
@@ -30,6 +31,7 @@ from bridge.cli.common import (
     tell_outcome,
     terminated_raises,
     told_in_json,
+    written_dtype,
 )
 from bridge.cli.restore import (
     backend_from_args,
@@ -74,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, metavar="OUT",
         help="write the result here (implies --wait; a folder for --task separate)",
     )  # fmt: skip
+    add_bit_depth_argument(parser)  # -o's, and a later fetch's
     parser.add_argument("--status-file", type=Path, metavar="PATH", help="JSON state, atomic")
     parser.add_argument(
         "--reconnect", type=positive_number(0, above=False), default=RECONNECT_SECONDS,
@@ -90,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("fetch", help="write a finished job's result")
     parser.add_argument("job", metavar="JOB")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    add_bit_depth_argument(parser)  # default: the submit's (its --bit-depth, or its input's)
     _client_arguments(parser)
     parser.set_defaults(func=run_fetch)
 
@@ -212,8 +216,8 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     audio, info = read_audio(args.input)
     job_id = args.job_id or new_id()
     # the input's full path: fetch refuses to write over it (restore and submit -o refuse too)
-    source = {"name": args.input.name, "file_dtype": info.file_dtype,
-              "path": str(resolved(args.input))}  # fmt: skip
+    dtype = written_dtype(args, info.file_dtype)  # what -o, and a later fetch, write
+    source = {"name": args.input.name, "file_dtype": dtype, "path": str(resolved(args.input))}
     with Client(args.connection_file, timeout=args.timeout) as client:
         reply = client.submit_reply(
             audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
@@ -248,7 +252,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             args.output, args.input, len(restoration.tracks), restoration.details.get("task", "")
         )
         try:
-            written = write_restoration(restoration, paths, info.file_dtype, args.input)
+            written = write_restoration(restoration, paths, dtype, args.input)
             outputs = [str(p) for p in written]
         except DiffMusicError as exc:  # a full disk: the result is not lost, said how to have it
             raise DiffMusicError(f"{exc}; {_goes_on(job_id, args, finished=True)}") from None
@@ -317,7 +321,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         args.output, name, len(restoration.tracks), restoration.details.get("task", "")
     )
     refuse_overwriting([args.output, *paths], [Path(source["path"])] if "path" in source else [])
-    file_dtype = source.get("file_dtype", "float32")
+    file_dtype = written_dtype(args, source.get("file_dtype", "float32"))
     submitted = Path(source["path"]) if "path" in source else None  # its tags, if it is here
     outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype, submitted)]
     emit(args, "done", job=args.job, outputs=outputs, **told_in_json(restoration.details))

@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from bridge.cli.common import (
+    add_bit_depth_argument,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
     emit,
     refuse_overwriting,
+    written_dtype,
 )
-from diffmusic_engine.audio import check_writable, read_audio, write_audio
+from diffmusic_engine.audio import bit_depth_for, check_writable, read_audio, write_audio
 from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
 
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"if the damaged audio would clip, scale it down to peak {NORMALIZED_PEAK}",
     )  # fmt: skip
     add_damage_arguments(parser, degrade=True)
+    add_bit_depth_argument(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting([args.output], args.clean)
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
-    check_writable(args.output, info.sample_rate, info.channels, info.file_dtype)
+    dtype = written_dtype(args, info.file_dtype)
+    check_writable(args.output, info.sample_rate, info.channels, dtype)
     for path, (audio, other) in zip(args.clean, loaded, strict=True):
         if other.sample_rate != info.sample_rate or audio.shape != loaded[0][0].shape:
             raise InputError(f"{path}: sources must share rate, channels and length")
@@ -71,12 +75,13 @@ def run(args: argparse.Namespace) -> int:
     if peak > 1.0 and args.normalize:
         gain = NORMALIZED_PEAK / peak
         damaged = (damaged * gain).astype(np.float32)
-    elif peak > 1.0 and not info.is_float:
+    elif peak > 1.0 and bit_depth_for(args.output, dtype) != 32:  # integers (FLAC: even float)
         raise InputError(
-            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {info.file_dtype}; "
-            "pass --normalize to scale it down, or give a float input (e.g. a float WAV)"
+            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {args.output.name}'s "
+            f"{bit_depth_for(args.output, dtype)}-bit integers; pass --normalize to scale it down, "
+            "or write float (--bit-depth 32f, a .wav)"
         )
-    write_audio(args.output, damaged, info.sample_rate, source_dtype=info.file_dtype)
+    write_audio(args.output, damaged, info.sample_rate, source_dtype=dtype)
     emit(args, "done", outputs=[str(args.output)], gain=gain)
     if gain != 1.0 and not (args.quiet or args.json):
         print(f"scaled by {gain:.4f} ({20 * np.log10(gain):.1f} dB) to peak {NORMALIZED_PEAK}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from bridge.cli.common import (
     add_backend_arguments,
+    add_bit_depth_argument,
     add_damage_arguments,
     add_output_arguments,
     damage_from_args,
@@ -20,6 +21,7 @@ from bridge.cli.common import (
     refuse_overwriting,
     tell_outcome,
     told_in_json,
+    written_dtype,
 )
 from bridge.cli.picture import check_picture_path, write_picture
 from diffmusic_engine.audio import (
@@ -61,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also draw the input and the result (log-frequency spectrograms, zoomed on the "
         "gaps or clicks restored) to this PNG",
     )  # fmt: skip
+    add_bit_depth_argument(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -165,7 +168,7 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
     with AudioReader(args.input) as reader:
         info = reader.info
     for path in paths:
-        check_writable(path, info.sample_rate, info.channels, info.file_dtype)
+        check_writable(path, info.sample_rate, info.channels, written_dtype(args, info.file_dtype))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         check_options(backend, damage, options)
     check_output(args, damage)
     audio, info = read_audio(args.input)
-    check_headroom(args.output, audio, info.file_dtype)  # an input over full scale: before work
+    dtype = written_dtype(args, info.file_dtype)  # the outputs' (--bit-depth, or the input's)
+    check_headroom(args.output, audio, dtype)  # an input over full scale: before work
     with progress_reporter(args, f"restore {damage.task}") as callback:
         if args.connect:
             from bridge.client import restore_via_daemon
@@ -194,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
                 callback=callback,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
-    outputs = [str(p) for p in write_restoration(restoration, paths, info.file_dtype, args.input)]
+    outputs = [str(p) for p in write_restoration(restoration, paths, dtype, args.input)]
     told = told_in_json(restoration.details)
     if args.spectrogram:  # beside the outputs, which clients read as the audio written
         told["spectrogram"] = str(

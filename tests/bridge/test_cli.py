@@ -315,6 +315,27 @@ def test_submit_and_fetch_say_when_an_integer_output_clips(daemon, tmp_path, cli
     )
 
 
+def test_submit_and_fetch_write_the_bit_depth_asked_for(daemon, tmp_path, cli_command):
+    """--bit-depth at submit is what -o and a later fetch write; fetch's own wins over it."""
+    import soundfile as sf
+
+    t = np.arange(RATE) / RATE
+    source = tmp_path / "tone.wav"
+    sf.write(source, np.stack([0.8 * np.sin(2 * np.pi * 220 * t)] * 2).T, RATE, subtype="PCM_16")
+    separate = ("--task", "separate", "--preset", "harmonic-percussive")
+    result = run(cli_command, "submit", source, *separate, "-o", tmp_path / "a", "--quiet",
+                 "--job-id", "deep-1", "--bit-depth", "32f",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert result.returncode == 0 and "warning" not in result.stderr  # float holds +4 dBFS
+    assert sf.info(tmp_path / "a" / "tone_source1.wav").subtype == "FLOAT"
+    for extra, subtype in (((), "FLOAT"), (("--bit-depth", "24"), "PCM_24")):
+        out = tmp_path / f"b{len(extra)}"
+        result = run(cli_command, "fetch", "deep-1", "-o", out, "--quiet", *extra,
+                     "--connection-file", daemon.connection)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert sf.info(out / "tone_source1.wav").subtype == subtype
+
+
 def test_the_osc_export_of_a_declick_job_is_the_restored_wav(daemon, clip, osc_listener):
     """Declick returns two tracks (the restoration, the removed clicks): its export was a
     folder, which a listener expecting a WAV cannot place."""

@@ -1,0 +1,48 @@
+"""--bit-depth: the outputs' sample format, whatever the input's (restore, degrade, batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+
+from bridge.cli import main
+
+SR = 22050
+
+
+def sixteen_bit_song(path):
+    rng = np.random.default_rng(0)
+    song = (0.2 * rng.standard_normal((SR, 2))).astype(np.float32)
+    sf.write(path, song, SR, subtype="PCM_16")
+    return sf.read(path, dtype="float32")[0]
+
+
+def test_restore_writes_the_depth_asked_for_and_keeps_untouched_samples(tmp_path):
+    song = sixteen_bit_song(tmp_path / "in.wav")
+    cases = [
+        ("24", ".wav", "PCM_24"),
+        ("32f", ".wav", "FLOAT"),
+        ("32f", ".flac", "PCM_24"),
+        ("16", ".wav", "PCM_16"),
+    ]  # FLAC holds no float: 24-bit
+    for depth, suffix, subtype in cases:
+        out = tmp_path / f"out{depth}{suffix}"
+        argv = ["restore", str(tmp_path / "in.wav"), "-o", str(out), "--gap", "0.5:0.52"]
+        assert main([*argv, "--bit-depth", depth, "--quiet"]) == 0
+        assert sf.info(out).subtype == subtype
+        written = sf.read(out, dtype="float32")[0]
+        outside = np.r_[0 : int(0.49 * SR), int(0.53 * SR) : SR]
+        np.testing.assert_array_equal(written[outside], song[outside])  # 16-bit values kept
+
+
+def test_batch_writes_the_depth_asked_for_and_resume_renders_again_for_another(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sixteen_bit_song(folder / "a.wav")
+    chain = tmp_path / "chain.toml"
+    chain.write_text('[[steps]]\nplugin = "Gain"\ngain_db = -1.0\n')
+    argv = ["batch", str(folder), "-o", str(tmp_path / "out"), "--chain", str(chain), "--quiet"]
+    assert main([*argv, "--bit-depth", "24"]) == 0
+    assert sf.info(tmp_path / "out" / "a.wav").subtype == "PCM_24"
+    assert main([*argv, "--resume"]) == 0  # the input's depth now: not the finished output
+    assert sf.info(tmp_path / "out" / "a.wav").subtype == "PCM_16"
