@@ -25,13 +25,14 @@ A pause between two songs is digital silence with audio on both sides too, but t
 into it (or out of it), or a decay is gated to it, while a dropout cuts the music at its level.
 :meth:`DropoutScanner.sift` leaves such a run alone (:attr:`DropoutScanner.pauses`, said to the
 user): where, on one side, the PAUSE_EDGE_SECONDS just beyond the widened run are PAUSE_DB or
-more under the music farther out, and the other side is not that fade going on (it fades too,
-or its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded looking back,
-its far edge as quiet). On the 14 real recordings no dropout cut into the music, at its
-level or 40 dB down, through MP3, dither or resampling, read as a pause, while album sides built
-from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md "Pauses between songs
-are not dropouts"). A fade of 10-50 ms is read over its first 3 or 5 ms instead, against the
-music just past it (:mod:`.short_fades`).
+more under the music farther out, the other side is not that fade going on (it fades too, or
+its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded looking back, its
+far edge as quiet), and it lasts PAUSE_MIN_SECONDS. On 14 real recordings no dropout cut into
+the music, at its level or 40 dB down, through MP3, dither or resampling, read as a pause, while
+album sides built from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md
+"Pauses between songs are not dropouts"); in sparse music one side's edge can be that quiet
+(10 of 110 dropouts in a user trial). A fade of 10-50 ms is read over its first 3 or 5 ms
+instead, against the music just past it (:mod:`.short_fades`).
 
 A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
 the same rule on each channel alone, and keeps a run where that channel plays music on both
@@ -84,10 +85,9 @@ PAUSE_DB = 20.0
 # louder than the fading side's (the next song; a 50 ms fade-in's first 10 ms lie 12 dB over a
 # 0.2 s linear fade-out's last; a dropout inside a fade-out has the fade's level either side)
 PAUSE_STEP_DB = 6.0
-# A channel whose samples in a span are digital silence for at least this share dropped out
-# there (a tape head's dropout on one track; the share leaves room for a given gap a little
-# wider than the dropout): the given gaps' keep (diagnose.selections.live_channels), and which
-# channels a dropout on some channels only names (find_dropouts)
+PAUSE_MIN_SECONDS = 0.05  # ... and it lasts this long (pauses measured: 0.1 s and longer)
+# A channel digital silence for this share of a span dropped out there (a tape head's; room for
+# a gap a little wider): selections.live_channels, and which channels a one-channel dropout names
 SILENT_SHARE = 0.5
 _EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
 _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
@@ -307,7 +307,8 @@ class DropoutScanner:
         dropouts, widened = [], self.widen(audio, runs)
         for index, (first, stop) in enumerate(widened):
             before, after = audio[:, :first][:, ::-1], audio[:, stop:]
-            if self.edge_frame and _pause(self._edge(before), self._edge(after)):
+            long = stop - first >= PAUSE_MIN_SECONDS * 1000 * self.edge_frame
+            if self.edge_frame and long and _pause(self._edge(before), self._edge(after)):
                 self.pauses.append((first + position, stop + position))
             elif not (self.edge_frame and flanks.rest(self, audio, widened, index)):
                 dropouts.append((first, stop))

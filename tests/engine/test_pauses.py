@@ -179,3 +179,19 @@ def test_the_batch_leaves_a_pause_after_a_short_fade_and_says_so(marking) -> Non
         f"inpaint: 1 silent run(s) at {start:.4f}-{end:.4f} s left alone as pauses: {BESIDE}; "
         "give them as gaps if they are dropouts"
     )
+
+
+def test_a_silence_too_short_to_be_a_pause_is_a_dropout_whatever_its_edges() -> None:
+    """Quiet music, then a silence, then a loud onset reads as a fade into a pause and the next
+    song; 20 ms of it had been left alone so (a user trial: dropouts just before an onset)."""
+    rng = np.random.default_rng(0)
+    for seconds, is_pause in ((0.02, False), (0.1, True)):
+        audio = (0.3 * rng.standard_normal((1, 4 * RATE))).astype(np.float32)
+        first, stop = 2 * RATE, 2 * RATE + round(seconds * RATE)
+        audio[:, first - RATE // 2 : first] *= 0.001  # 0.5 s 60 dB down before it
+        audio[:, first:stop] = 0.0
+        found, left = dropouts.find_dropouts(audio, RATE)
+        runs = left if is_pause else [(a, b) for a, b, _ in found]  # the other list empty
+        assert len(runs) == 1 and not (found if is_pause else left)
+        (a, b), widest = runs[0], round(dropouts.EDGE_SECONDS * RATE)
+        assert first - widest <= a <= first and stop <= b <= stop + widest  # widened at most
