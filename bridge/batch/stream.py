@@ -222,7 +222,8 @@ def render_file(
     if out.clipped:  # said, not refused: the file is rendered; the user lowers a gain and reruns
         clipped = (
             f"{out.clipped} sample(s) over full scale (peak {20 * np.log10(out.peak):+.1f} dBFS)"
-            f" clipped in the {out.depth}-bit output; lower the chain's gain or use a limiter",
+            f" clipped in the {out.depth}-bit output (a declip step's rebuilt peaks, a gain):"
+            " write float (--bit-depth 32f), or end the chain with a Limiter",
         )
     return Rendered(target, rate, info.channels, written, (*notes, *clipped), written - total)
 

@@ -45,8 +45,9 @@ EPS = 1e-10
 DECLINED = (
     "dsp separate: spectral masks score below the mixture itself on real music, so the dsp "
     "backend does not separate; use --backend diffusion --model ID (a GPU is advised), or name a "
-    "harmonic/percussive split: --preset harmonic-percussive (in REAPER: the Backend and Model, "
-    "or the Preset, of DiffMusic - Settings)"
+    'split that sums back to the mix: --preset harmonic-percussive, or masks = "nmf" in a '
+    "preset's [options] (in REAPER: the Backend and Model, or the Preset, of DiffMusic - "
+    "Settings)"
 )
 
 

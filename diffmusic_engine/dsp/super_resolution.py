@@ -108,7 +108,8 @@ TOO_DARK = (
     "allowed for: a dark instrument's stem, or dark music), where the dsp extension measured "
     "worse than the input on real music (every guitar stem from 12 kHz; dark piano, strings or "
     "celesta recordings, e.g., from 8 kHz): nothing changed; a stem's mix may be extended "
-    "instead, or give the option rebuilt_level_db (0: the full band) to extend it all the same"
+    "instead, or set rebuilt_level_db = 0 (the full band) in a preset's [options] (restore "
+    "--preset FILE) to extend it all the same"
 )
 
 

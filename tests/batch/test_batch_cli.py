@@ -186,7 +186,10 @@ def test_an_integer_output_the_chain_drives_over_full_scale_is_noted(tmp_path: P
     quantized = read_audio(source)[0]  # what the 16-bit file holds
     over = int(np.count_nonzero(np.abs(quantized * 10 ** (12 / 20)) > 1.0))
     assert entry["note"].startswith(f"{over} sample(s) over full scale (peak +10.1 dBFS) clipped")
-    assert entry["note"].endswith("in the 16-bit output; lower the chain's gain or use a limiter")
+    assert entry["note"].endswith(
+        "in the 16-bit output (a declip step's rebuilt peaks, a gain): "
+        "write float (--bit-depth 32f), or end the chain with a Limiter"
+    )
     assert f"note: {entry['input']}: {entry['note']}" in capsys.readouterr().out
     written = read_audio(entry["output"])[0]  # clipped as 16 bits hold it, at full scale
     assert np.count_nonzero(np.abs(written) >= 32767 / 32768) >= over
