@@ -34,6 +34,8 @@ from diffmusic_engine.clipping import (
     clip_level_for_sdr,
     clipped_lower,
     clipped_mask,
+    each_channel,
+    one_side_under,
 )
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -161,6 +163,8 @@ def restore(
     if isinstance(resolved, Inpaint) and resolved is damage:
         resolved, given_details = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
+    if resolved is None and isinstance(damage, Declip) and (sides := _one_side(audio)):
+        why = f"{why}; but {sides}"
     if why is not None:  # the input, and why, from every backend
         details = {"backend": backend, UNCHANGED: why, **resolving_details}
         return _unchanged(audio, sample_rate, damage, details)
@@ -186,12 +190,31 @@ def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) ->
     level for all had been advised, but rebuilds the reliable samples over it in the channels
     clipped higher: SI-SDR of those 31.4 dB clipped -> 24.7 (auto: 37.1), 14 recordings,
     docs/results.md "Declip: a level per channel"."""
-    return [
+    lines = [
         f"channel {channel + 1} is clipped at {own:.6g}, under the level {given:.6g} "
         "declipped: left as it was; give --level auto to declip each channel at its own level "
         f"(--level {own:.6g} would rebuild every sample over it in the channels clipped higher)"
         for channel, own, given in clipped_lower(audio, level)
     ]
+    told = {line.split(" ")[1] for line in lines}  # a channel left whole is said once
+    given = each_channel(level, audio.shape[0])
+    return lines + [
+        f"channel {channel + 1}'s {side} peaks are clipped at {own:.6g}, under the level "
+        f"{given[channel]:.6g} declipped: left as they were (one level serves both sides); "
+        f"--level {own:.6g} declips them too, and rebuilds the other side's samples over it"
+        for channel, side, own in one_side_under(audio, level)
+        if str(channel + 1) not in told
+    ]
+
+
+def _one_side(audio: np.ndarray) -> str:
+    """What declip's auto level misses: a side clipped under the other side's unclipped peak."""
+    peaks = tuple(float(p) for p in np.max(np.abs(audio), axis=1))
+    return "; ".join(
+        f"channel {channel + 1}'s {side} peaks are clipped at {own:.6g}, under the other side's "
+        f"peak: --level {own:.6g} declips them (and rebuilds the other side's samples over it)"
+        for channel, side, own in one_side_under(audio, peaks)
+    )
 
 
 def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:

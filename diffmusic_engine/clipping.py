@@ -138,6 +138,24 @@ def clipped_lower(audio: np.ndarray, level: Levels) -> list[tuple[int, float, fl
     ]  # fmt: skip
 
 
+def one_side_under(audio: np.ndarray, level: Levels) -> list[tuple[int, str, float]]:
+    """The polarities a declip at ``level`` (one, or one per channel) leaves clipped: a side of
+    a channel whose own peak holds a clipped run (:func:`_clipped_at`) under the level, as a
+    converter or a limiter clipping the two sides apart leaves it. ``[(channel, "positive" or
+    "negative", its level), ...]``: declip takes one level for both sides (a user trial: +0.5
+    and -0.7 of the peak, auto declipped the negative side alone)."""
+    audio = np.atleast_2d(audio)
+    found = []
+    for channel, (samples, given) in enumerate(zip(audio, each_channel(level, len(audio)),
+                                                   strict=True)):  # fmt: skip
+        for sign, side in ((1.0, "positive"), (-1.0, "negative")):
+            one_side = np.maximum(sign * samples, 0.0)
+            own = float(one_side.max())
+            if 0 < own < given * (1 - LEVEL_TOLERANCE) and _clipped_at(one_side, own):
+                found.append((channel, side, own))
+    return found
+
+
 def _clipped_at(channel: np.ndarray, level: float) -> bool:
     """Whether 1-D ``channel`` holds a run of ``MIN_RUN`` samples at ``level`` that is
     clipping rather than its integer grid's rounding of a peak (``GRID_STEPS_BESIDE``)."""

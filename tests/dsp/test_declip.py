@@ -244,3 +244,23 @@ def test_description_round_trip_and_errors():
         Declip(level=-1.0)
     with pytest.raises(DamageError, match="auto"):
         degrade(np.zeros((1, 100), np.float32), SR, Declip())
+
+
+def test_a_side_clipped_under_the_other_is_said_with_its_level(excerpt):
+    """Each channel clipped at 0.5 of its positive peak and 0.7 of its negative one: auto
+    declips at the negative side's level (one level for both sides), and the positive side is
+    said, with the level that takes it in; clipped on one side only, under the other's unclipped
+    peak, "no clipping found" says it too. Clipped alike, nothing is said."""
+    part = excerpt[:, : SR // 2]
+    high, low = part.max(axis=1, keepdims=True), -part.min(axis=1, keepdims=True)
+    top = 0.5 * np.minimum(high, low)  # under both sides' peaks, whichever is the louder
+    apart = restore(np.clip(part, -1.4 * top, top), SR, Declip(level="auto"))
+    lines = apart.details["channels_clipped_lower"]
+    assert len(lines) == 2 and all("'s positive peaks are clipped at " in line for line in lines)
+    for line, level in zip(lines, top[:, 0], strict=True):
+        assert abs(float(line.split("--level ")[1].split(" ")[0]) - level) < 1e-4 * level
+    alone = restore(np.clip(part, -2 * low, top), SR, Declip(level="auto"))
+    assert alone.unchanged.startswith("no clipping found")
+    assert "but channel 1's positive peaks are clipped at" in alone.unchanged
+    alike = restore(np.clip(part, -top, top), SR, Declip(level="auto"))
+    assert "channels_clipped_lower" not in alike.details and not alike.unchanged
