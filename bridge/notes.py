@@ -140,7 +140,7 @@ def _lowered_line(lowered_db: float) -> str:
     return (
         f"declip rebuilt the clipped peaks {peak}, over the full scale of the integer samples "
         f"written: written {lowered} lower so that they are kept (clipped again, the output "
-        "would be the input); a float .wav keeps the level"
+        "would be the input); float samples keep the level (--bit-depth 32f, a .wav)"
     )
 
 

@@ -195,9 +195,15 @@ def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype
     there would lose the work for a restoration's overshoot of a sample or two."""
     over = over_full_scale(path, audio, source_dtype)
     if over:
-        raise OutputError(
-            f"{path}: {over}; write a .wav or .aiff (float), or lower the level first"
-        )
+        raise OutputError(f"{path}: {over}; {float_remedy(path)}, or lower the level first")
+
+
+def float_remedy(path: str | os.PathLike[str]) -> str:
+    """How to keep samples over full scale in ``path``'s stead: float samples, which only some
+    containers hold (FLAC has none)."""
+    if Path(path).suffix.lower() in FLOAT_CONTAINERS:
+        return "write float (--bit-depth 32f)"
+    return "write float (a .wav or .aiff, with --bit-depth 32f)"
 
 
 def over_full_scale(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> str:

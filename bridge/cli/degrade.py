@@ -17,7 +17,13 @@ from bridge.cli.common import (
     refuse_overwriting,
     written_dtype,
 )
-from diffmusic_engine.audio import bit_depth_for, check_writable, read_audio, write_audio
+from diffmusic_engine.audio import (
+    check_writable,
+    float_remedy,
+    over_full_scale,
+    read_audio,
+    write_audio,
+)
 from diffmusic_engine.damage import Declick
 from diffmusic_engine.errors import InputError
 
@@ -75,11 +81,10 @@ def run(args: argparse.Namespace) -> int:
     if peak > 1.0 and args.normalize:
         gain = NORMALIZED_PEAK / peak
         damaged = (damaged * gain).astype(np.float32)
-    elif peak > 1.0 and bit_depth_for(args.output, dtype) != 32:  # integers (FLAC: even float)
+    elif over := over_full_scale(args.output, damaged, dtype):  # integers (FLAC: even float)
         raise InputError(
-            f"degraded audio peaks at {peak:.2f} (> 1): would clip in {args.output.name}'s "
-            f"{bit_depth_for(args.output, dtype)}-bit integers; pass --normalize to scale it down, "
-            "or write float (--bit-depth 32f, a .wav)"
+            f"degraded audio: {over}; pass --normalize to scale it down, or "
+            f"{float_remedy(args.output)}"
         )
     write_audio(args.output, damaged, info.sample_rate, source_dtype=dtype)
     emit(args, "done", outputs=[str(args.output)], gain=gain)

@@ -111,7 +111,10 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
                 f"{value['confidence']:.2f} (per band: {bands})")  # fmt: skip
     if name == "bandwidth":
         cutoff = value["cutoff_hz"]
-        return "no band limit" if cutoff is None else f"band-limited: nothing above {cutoff} Hz"
+        if cutoff is None:
+            return "no band limit"
+        dark = " (too dark below it for the dsp extension)" if value.get("too_dark") else ""
+        return f"band-limited: nothing above {cutoff} Hz{dark}"
     if name == "dropouts":
         if not value:
             return "none"

@@ -29,6 +29,7 @@ from diffmusic_engine.audio import (
     bit_depth_for,
     check_headroom,
     check_writable,
+    float_remedy,
     over_full_scale,
     read_audio,
     write_tracks,
@@ -119,8 +120,8 @@ def write_restoration(
             tracks[index] = _lowered(track, restoration.details)
         elif clipped:
             peak_db = 20 * np.log10(np.max(np.abs(track)))
-            print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or give "
-                  "it as float (a float .wav keeps them)", file=sys.stderr)  # fmt: skip
+            print(f"warning: {path}: {clipped}; lower the input {peak_db:.1f} dB first, or "
+                  f"{float_remedy(path)}", file=sys.stderr)  # fmt: skip
     _said_of_format(paths, file_dtype, source)
     tags = read_tags(source) if source is not None else {}  # none from a file not here
     return write_tracks(paths, tracks, restoration.sample_rate, source_dtype=file_dtype, tags=tags)

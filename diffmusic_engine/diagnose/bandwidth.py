@@ -26,9 +26,16 @@ MIN_SAMPLES = 256  # fewer samples hold too few frequency bins to tell a wall fr
 
 def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """``{"cutoff_hz": Hz}`` where content stops at a wall, or ``{"cutoff_hz": None}`` for full
-    band or a gradual roll-off."""
+    band or a gradual roll-off; ``"too_dark": True`` beside a cutoff whose band below holds too
+    little for the dsp extension to rebuild from (it declines: dsp.super_resolution)."""
     cutoff = band_limit(audio, sample_rate)
-    return {"cutoff_hz": None if cutoff is None else round(cutoff)}
+    if cutoff is None:
+        return {"cutoff_hz": None}
+    from diffmusic_engine.dsp.super_resolution import rebuilt_level_db, top_of_band
+
+    silent = silent_samples(audio, sample_rate).any(axis=0)
+    dark = rebuilt_level_db(top_of_band(audio, sample_rate, cutoff, silent)) is None
+    return {"cutoff_hz": round(cutoff), **({"too_dark": True} if dark else {})}
 
 
 def band_limit(audio: np.ndarray, sample_rate: int) -> float | None:

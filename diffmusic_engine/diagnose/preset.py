@@ -53,8 +53,9 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         inpaint = {"task": "inpaint", "gaps": [[d["start"], d["end"]] for d in dropouts]}
     slight = declick and clipping and clipping["fraction"] < SLIGHT_CLIPPING
     found = [f for f in ((inpaint, declick, declip) if slight else (declip, inpaint, declick)) if f]
-    cutoff = (findings.get("bandwidth") or {}).get("cutoff_hz")
-    if cutoff and cutoff < HIGHEST_CUTOFF_HZ:  # above it, super-resolution changes nothing
+    bandwidth = findings.get("bandwidth") or {}
+    cutoff, dark = bandwidth.get("cutoff_hz"), bandwidth.get("too_dark")
+    if cutoff and cutoff < HIGHEST_CUTOFF_HZ and not dark:  # else the dsp changes nothing
         found.append({"task": "super-resolution", "cutoff": cutoff})
     if _room(findings) == "damage":
         found.append({"task": "dereverb", "rir": "blind"})
@@ -85,6 +86,11 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
             f"no damage found (a room of {findings['reverb']['rt60_s']:.2f} s is no longer than "
             f"a production's own reverberation, under {PRODUCED_RT60_S:g} s; --task dereverb "
             "--rir blind removes it anyway)"
+        )
+    if (bandwidth := findings.get("bandwidth") or {}).get("too_dark"):
+        return (
+            f"no damage the dsp backend repairs found (the band limit at "
+            f"{bandwidth['cutoff_hz']} Hz has too little below it to extend)"
         )
     return "no damage found"
 

@@ -157,6 +157,13 @@ class Extremes:
             self.worst = (value, example())
 
 
+def case_options(damage: Damage, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's ``options`` for one case: ``room_steps`` only for blind dereverb, the one task
+    it applies to (each blind case is paired with an informed one, which refuses it)."""
+    blind = isinstance(damage, Dereverb) and damage.blind
+    return {k: v for k, v in (options or {}).items() if blind or k != "room_steps"}
+
+
 def run_quality_bench(
     corpus_dir: Path,
     outdir: Path,
@@ -179,7 +186,7 @@ def run_quality_bench(
     tasks = list(tasks)
     for case in cases(tasks, 1.0, rooms):  # a bad option is the user's error, not "declined"
         try:
-            check_options(backend, case.damage, options or {})
+            check_options(backend, case.damage, case_options(case.damage, options))
         except UnsupportedDamage:  # the backend cannot do this task: declined, as its run says
             pass
     run = QualityRun(backend, options, get_embedding(fad_embedding) if fad_embedding else None)
@@ -246,7 +253,7 @@ class QualityRun:
         started = time.perf_counter()
         try:
             restored = restore(measured, rate, case.damage, backend=self.backend,
-                               options=self.options)  # fmt: skip
+                               options=case_options(case.damage, self.options))  # fmt: skip
             # declick's second track (what was removed) has no reference: not scored
             estimates[self.backend] = list(restored.tracks[: len(references)])
         except DamageError as exc:  # the backend declines the task: the baselines only

@@ -188,7 +188,7 @@ def test_an_integer_output_the_chain_drives_over_full_scale_is_noted(tmp_path: P
     assert entry["note"].startswith(f"{over} sample(s) over full scale (peak +10.1 dBFS) clipped")
     assert entry["note"].endswith(
         "in the 16-bit output (a declip step's rebuilt peaks, a gain): "
-        "write float (--bit-depth 32f), or end the chain with a Limiter"
+        "write float (--bit-depth 32f), or end the chain with a BrickwallLimiter"
     )
     assert f"note: {entry['input']}: {entry['note']}" in capsys.readouterr().out
     written = read_audio(entry["output"])[0]  # clipped as 16 bits hold it, at full scale

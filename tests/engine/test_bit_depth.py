@@ -46,3 +46,13 @@ def test_batch_writes_the_depth_asked_for_and_resume_renders_again_for_another(t
     assert sf.info(tmp_path / "out" / "a.wav").subtype == "PCM_24"
     assert main([*argv, "--resume"]) == 0  # the input's depth now: not the finished output
     assert sf.info(tmp_path / "out" / "a.wav").subtype == "PCM_16"
+
+
+def test_a_hot_float_input_asked_for_in_integers_is_refused_with_the_float_remedy(tmp_path, capsys):
+    hot = np.full((SR, 1), 1.3, np.float32) * np.sin(np.arange(SR) / 20.0)[:, None]
+    sf.write(tmp_path / "hot.wav", hot, SR, subtype="FLOAT")
+    out = tmp_path / "o.wav"
+    argv = ["restore", str(tmp_path / "hot.wav"), "-o", str(out), "--gap", "0.5:0.51"]
+    assert main([*argv, "--bit-depth", "24", "--quiet"]) != 0
+    assert "write float (--bit-depth 32f), or lower the level first" in capsys.readouterr().err
+    assert main([*argv, "--bit-depth", "32f", "--quiet"]) == 0

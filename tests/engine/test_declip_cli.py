@@ -32,7 +32,8 @@ def test_a_declipped_track_over_full_scale_is_written_lower_not_clipped_again(tm
     said = (
         f"declip rebuilt the clipped peaks up to {-gain:+.1f} dBFS, over the full scale of the "
         f"integer samples written: written {-gain:.1f} dB lower so that they are kept (clipped "
-        "again, the output would be the input); a float .wav keeps the level"
+        "again, the output would be the input); float samples keep the level (--bit-depth 32f, a "
+        ".wav)"
     )
     assert done["notes"] == [{"level": "note", "text": said}]  # the line REAPER shows
     assert main(["restore", str(source), "-o", str(out), "--task", "declip", "--level", "auto",
@@ -57,7 +58,7 @@ def test_the_declip_gain_note_never_reads_zero(gain, peak, lowered):
     assert note["text"] == (
         f"declip rebuilt the clipped peaks {peak}, over the full scale of the integer samples "
         f"written: written {lowered} lower so that they are kept (clipped again, the output "
-        "would be the input); a float .wav keeps the level"
+        "would be the input); float samples keep the level (--bit-depth 32f, a .wav)"
     )
 
 

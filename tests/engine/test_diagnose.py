@@ -397,3 +397,21 @@ def test_dropouts_do_not_hide_a_band_limit():
     for start in (1.5, 3.0, 4.5):
         low_passed[:, round(start * rate) : round((start + 0.3) * rate)] = 0.0
     assert 7500 < band_limit(low_passed, rate) < 8000
+
+
+def test_a_band_limit_too_dark_to_extend_is_said_and_no_preset_proposes_it(tmp_path, capsys):
+    """Dark noise walled at 8 kHz, 58 dB down its slope: the dsp extension declines it (too
+    little below the wall), so the finding says so and --preset-out proposes nothing."""
+    noise = np.random.default_rng(1).standard_normal((1, 4 * SR))
+    freqs = np.fft.rfftfreq(noise.shape[-1], 1 / SR)
+    spectrum = np.fft.rfft(noise) * 10 ** (-24 * np.log2(np.maximum(freqs, 1500) / 1500) / 20)
+    spectrum[:, freqs >= 8000] = 0
+    dark = np.fft.irfft(spectrum, noise.shape[-1])
+    found = bandwidth.detect(0.3 * dark / np.abs(dark).max(), SR)
+    assert found["too_dark"] is True and abs(found["cutoff_hz"] - 8000) < 400
+    path = tmp_path / "dark.wav"
+    sf.write(path, (0.3 * dark / np.abs(dark).max()).T, SR, subtype="FLOAT")
+    assert main(["diagnose", str(path), "--preset-out", str(tmp_path / "p.toml")]) != 0
+    out, err = capsys.readouterr()
+    assert "(too dark below it for the dsp extension)" in out
+    assert "the band limit at" in err and "has too little below it to extend" in err

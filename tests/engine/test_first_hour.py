@@ -91,7 +91,7 @@ def test_degrade_that_would_clip_offers_normalize(clip, tmp_path, capsys):
     argv = ["degrade", str(clip), "-o", str(out), "--task", "dereverb", "--rir", str(room)]
     assert main(argv) == 1
     err, _ = error_lines(capsys)
-    assert len(err) == 1 and "would clip in wet.wav's 16-bit integers; pass --normalize" in err[0]
+    assert len(err) == 1 and "16-bit samples .wav holds (they clip); pass --normalize" in err[0]
     assert not out.exists()
     assert main([*argv, "--bit-depth", "32f"]) == 0  # float keeps the peaks over full scale
     assert sf.info(out).subtype == "FLOAT" and np.abs(sf.read(out)[0]).max() > 1.4

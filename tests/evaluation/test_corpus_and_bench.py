@@ -94,6 +94,20 @@ def test_bench_quality_refuses_a_bad_option_before_any_case(corpus, tmp_path, ca
     assert not (tmp_path / "q" / "results.json").exists()
 
 
+def test_room_steps_go_to_the_blind_dereverb_cases_alone():
+    """Each blind dereverb case is paired with an informed one, which refuses room_steps: the
+    up-front check had refused the whole run of an option only blind cases take."""
+    from diffmusic_engine.damage import Dereverb
+    from diffmusic_engine.evaluation.quality import case_options
+    from diffmusic_engine.options import check_options
+
+    options = {"model": "m", "room_steps": 5}
+    assert case_options(Dereverb(), options) == options
+    informed = Dereverb(rir=np.r_[1.0, np.zeros(99)].astype(np.float32))
+    assert case_options(informed, options) == {"model": "m"}
+    check_options("diffusion", informed, case_options(informed, options))  # no refusal
+
+
 def test_linear_interpolation_is_exact_on_a_ramp():
     ramp = np.linspace(-1, 1, 1000, dtype=np.float64)[None]
     damaged = ramp.copy()
