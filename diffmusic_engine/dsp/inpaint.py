@@ -139,8 +139,10 @@ def restore_inpaint(
         else:
             estimates = _ar_fill(audio, todo, index, order, opts, noisy, evidence)
             details_fills.append({"method": "ar"})
-        # a pattern fill (what was measured; a short AR fill meets its sides by construction)
-        if region in fills and (under := _under_db(audio, todo, index, estimates, sample_rate)):
+        # a dropout's pattern fill (what was measured; an AR fill meets its sides by
+        # construction, and declick judges a click's estimate)
+        pattern_fill = region in fills and not noisy
+        if pattern_fill and (under := _under_db(audio, todo, index, estimates, sample_rate)):
             gap = (todo[index].gap_first / sample_rate, todo[index].gap_stop / sample_rate)
             under_fills.append([round(gap[0], 4), round(gap[1], 4), under])  # not a click's
         for channel in range(channels):
