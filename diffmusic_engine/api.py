@@ -190,20 +190,21 @@ def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) ->
     level for all had been advised, but rebuilds the reliable samples over it in the channels
     clipped higher: SI-SDR of those 31.4 dB clipped -> 24.7 (auto: 37.1), 14 recordings,
     docs/results.md "Declip: a level per channel"."""
+    lower = clipped_lower(audio, level)
     lines = [
         f"channel {channel + 1} is clipped at {own:.6g}, under the level {given:.6g} "
         "declipped: left as it was; give --level auto to declip each channel at its own level "
         f"(--level {own:.6g} would rebuild every sample over it in the channels clipped higher)"
-        for channel, own, given in clipped_lower(audio, level)
+        for channel, own, given in lower
     ]
-    told = {line.split(" ")[1] for line in lines}  # a channel left whole is said once
+    told = {channel for channel, _, _ in lower}  # a channel left whole is said once
     given = each_channel(level, audio.shape[0])
     return lines + [
         f"channel {channel + 1}'s {side} peaks are clipped at {own:.6g}, under the level "
         f"{given[channel]:.6g} declipped: left as they were (one level serves both sides); "
         f"--level {own:.6g} declips them too, and rebuilds the other side's samples over it"
         for channel, side, own in one_side_under(audio, level)
-        if str(channel + 1) not in told
+        if channel not in told
     ]
 
 

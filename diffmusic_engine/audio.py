@@ -198,12 +198,12 @@ def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype
         raise OutputError(f"{path}: {over}; {float_remedy(path)}, or lower the level first")
 
 
-def float_remedy(path: str | os.PathLike[str]) -> str:
+def float_remedy(path: str | os.PathLike[str], other: str = "a .wav or .aiff") -> str:
     """How to keep samples over full scale in ``path``'s stead: float samples, which only some
-    containers hold (FLAC has none)."""
+    containers hold (FLAC has none: then ``other``, how to write one that does)."""
     if Path(path).suffix.lower() in FLOAT_CONTAINERS:
         return "write float (--bit-depth 32f)"
-    return "write float (a .wav or .aiff, with --bit-depth 32f)"
+    return f"write float ({other}, with --bit-depth 32f)"
 
 
 def over_full_scale(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> str:

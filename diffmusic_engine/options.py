@@ -148,8 +148,13 @@ def option_spec(backend: str, damage: Damage) -> dict[str, Option] | None:
         raise DamageError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     if backend not in OPTION_SPECS:
         return None
-    module, function = OPTION_SPECS[backend].split(":")
-    return with_seed(getattr(importlib.import_module(module), function)(damage))
+    function = OPTION_SPECS[backend].split(":")[1]
+    return with_seed(getattr(_tables_module(backend), function)(damage))
+
+
+def _tables_module(backend: str) -> Any:
+    """The module that declares ``backend``'s option tables (``OPTION_SPECS``), imported."""
+    return importlib.import_module(OPTION_SPECS[backend].split(":")[0])
 
 
 def with_seed(spec: Mapping[str, Option]) -> dict[str, Option]:
@@ -166,8 +171,8 @@ def task_of_option(name: str) -> str | None:
     from diffmusic_engine.damage import TASKS  # damage imports this module (SEED)
 
     tasks = set()
-    for spec in OPTION_SPECS.values():
-        module = importlib.import_module(spec.split(":")[0])
+    for backend in OPTION_SPECS:
+        module = _tables_module(backend)
         tasks |= {task for task in TASKS if name in with_seed(module.task_options(task))}
     return tasks.pop() if len(tasks) == 1 else None
 
@@ -182,7 +187,7 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
         for other in set(OPTION_SPECS) - {backend}:
             elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
     checked = check_values(f"{backend} {damage.task}", options, spec, elsewhere)
-    module = importlib.import_module(OPTION_SPECS[backend].split(":")[0])
+    module = _tables_module(backend)
     if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
         module.check_supported(damage, checked)
     return checked

@@ -36,8 +36,7 @@ from bridge.batch.chain import Chain
 from bridge.batch.restorer import Restorer
 from bridge.batch.tail import TAIL_MAX_SECONDS, InputSpan, TailEnd
 from diffmusic_engine.atomic import replacing, temporaries
-from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout
-from diffmusic_engine.containers import FLOAT_CONTAINERS
+from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout, float_remedy
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.metadata import carried_note, read_tags
 
@@ -221,12 +220,11 @@ def render_file(
     notes = (*pipeline.notes(), *tail_notes, *([carried] if carried else []))
     clipped = ()
     if out.clipped:  # said, not refused: the file is rendered; the user lowers a gain and reruns
-        floats = target.suffix.lower() in FLOAT_CONTAINERS  # FLAC holds no float
-        remedy = "--bit-depth 32f" if floats else "--format wav --bit-depth 32f"
+        remedy = float_remedy(target, other="--format wav")  # FLAC holds no float
         clipped = (
             f"{out.clipped} sample(s) over full scale (peak {20 * np.log10(out.peak):+.1f} dBFS)"
             f" clipped in the {out.depth}-bit output (a declip step's rebuilt peaks, a gain):"
-            f" write float ({remedy}), or end the chain with a BrickwallLimiter",
+            f" {remedy}, or end the chain with a BrickwallLimiter",
         )
     return Rendered(target, rate, info.channels, written, (*notes, *clipped), written - total)
 

@@ -28,23 +28,35 @@ def detect(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """``{"cutoff_hz": Hz}`` where content stops at a wall, or ``{"cutoff_hz": None}`` for full
     band or a gradual roll-off; ``"too_dark": True`` beside a cutoff whose band below holds too
     little for the dsp extension to rebuild from (it declines: dsp.super_resolution)."""
-    cutoff = band_limit(audio, sample_rate)
+    spectrum = _spectrum(audio, sample_rate)
+    cutoff = None if spectrum is None else limit_in(*spectrum, sample_rate)
     if cutoff is None:
         return {"cutoff_hz": None}
-    from diffmusic_engine.dsp.super_resolution import rebuilt_level_db, top_of_band
+    from diffmusic_engine.dsp.super_resolution import rebuilt_level_db, top_of_spectrum
 
-    silent = silent_samples(audio, sample_rate).any(axis=0)
-    dark = rebuilt_level_db(top_of_band(audio, sample_rate, cutoff, silent)) is None
+    dark = rebuilt_level_db(top_of_spectrum(*spectrum, cutoff)) is None  # the one spectrum
     return {"cutoff_hz": round(cutoff), **({"too_dark": True} if dark else {})}
 
 
 def band_limit(audio: np.ndarray, sample_rate: int) -> float | None:
     """The frequency (Hz) above which the recording's content was cut off, or ``None`` when it
     uses its whole band or fades out by nature: the one rule for ``cutoff="auto"``."""
+    spectrum = _spectrum(audio, sample_rate)
+    return None if spectrum is None else limit_in(*spectrum, sample_rate)
+
+
+def _spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The long-term spectrum the rule reads, dropouts left out; ``None`` for audio too short
+    to show one (no band limit to find)."""
     if audio.shape[-1] < MIN_SAMPLES:
-        return None  # too short to show a spectrum: no band limit to find
+        return None
     silent = silent_samples(audio, sample_rate).any(axis=0)  # dropouts: left out
-    freqs, level = long_term_level(audio, sample_rate, silent)  # one spectrum for cutoff and wall
+    return long_term_level(audio, sample_rate, silent)
+
+
+def limit_in(freqs: np.ndarray, level: np.ndarray, sample_rate: int) -> float | None:
+    """:func:`band_limit` of a long-term spectrum (``level`` dB at ``freqs``): one spectrum for
+    the cutoff, its wall, and (``detect``) the top below it."""
     cutoff = cutoff_of(freqs, level, sample_rate)
     if cutoff < FULL_BAND * sample_rate / 2 and wall_db(freqs, level, cutoff) < WALL_DB:
         cutoff = wall_above(freqs, level, cutoff, sample_rate)  # dark music, cut higher up

@@ -78,11 +78,9 @@ def check_supported(damage: Damage, options: Mapping[str, Any]) -> None:
     the clicks' times, a pattern start for anything but inpainting; and :class:`DamageError`
     for ``room_steps`` given to anything but blind dereverberation. ``check_options`` asks it,
     so it is said before any model loads (a daemon refuses such a submit)."""
-    from diffmusic_engine.damage import Declick, Dereverb, Inpaint
+    from diffmusic_engine.damage import Declick, Inpaint
 
-    if options.get("room_steps") is not None and not (
-        isinstance(damage, Dereverb) and damage.blind
-    ):
+    if options.get("room_steps") is not None and not takes_room_steps(damage):
         raise DamageError(
             f"diffusion {damage.task}: option room_steps applies only to blind dereverb (no "
             "impulse response given); leave room_steps out"
@@ -98,6 +96,13 @@ def check_supported(damage: Damage, options: Mapping[str, Any]) -> None:
             "diffusion declick needs the clicks' times (--click START:END, or a preset from "
             "diffmusic diagnose --preset-out); finding them is the dsp backend's (--backend dsp)"
         )
+
+
+def takes_room_steps(damage: Damage) -> bool:
+    """Whether option ``room_steps`` applies to ``damage``: blind dereverberation alone."""
+    from diffmusic_engine.damage import Dereverb
+
+    return isinstance(damage, Dereverb) and damage.blind
 
 
 def local_folder(model: str) -> Path | None:

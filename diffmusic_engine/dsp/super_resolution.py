@@ -127,7 +127,11 @@ def top_of_band(
     lower for a guitar stem; ``(0, 1)`` where a band is empty (too short a clip to tell).
     ``leave_out``: the samples of dropouts, whose broadband edges would be read as a top
     (:func:`~diffmusic_engine.band_limit.long_term_level`)."""
-    freqs, level = long_term_level(audio, sample_rate, leave_out)
+    return top_of_spectrum(*long_term_level(audio, sample_rate, leave_out), cutoff)
+
+
+def top_of_spectrum(freqs: np.ndarray, level: np.ndarray, cutoff: float) -> TopOfBand:
+    """:func:`top_of_band` of a long-term spectrum already read (``level`` dB at ``freqs``)."""
     top = cutoff * (1 - TRANSITION)
     in_top = level[(freqs >= top * 2 ** (-1 / 3)) & (freqs < top)]
     in_body = level[(freqs >= BODY_HZ[0]) & (freqs < BODY_HZ[1])]

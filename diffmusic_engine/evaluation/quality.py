@@ -34,6 +34,7 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
 )
+from diffmusic_engine.diffusion.options import takes_room_steps
 from diffmusic_engine.errors import DamageError, UnsupportedDamage
 from diffmusic_engine.evaluation import baselines
 from diffmusic_engine.evaluation.corpus import load_manifest
@@ -158,10 +159,10 @@ class Extremes:
 
 
 def case_options(damage: Damage, options: dict[str, Any] | None) -> dict[str, Any]:
-    """The run's ``options`` for one case: ``room_steps`` only for blind dereverb, the one task
-    it applies to (each blind case is paired with an informed one, which refuses it)."""
-    blind = isinstance(damage, Dereverb) and damage.blind
-    return {k: v for k, v in (options or {}).items() if blind or k != "room_steps"}
+    """The run's ``options`` for one case: ``room_steps`` only where it applies (blind
+    dereverb; each blind case is paired with an informed one, which refuses it)."""
+    takes = takes_room_steps(damage)
+    return {k: v for k, v in (options or {}).items() if takes or k != "room_steps"}
 
 
 def run_quality_bench(
