@@ -19,6 +19,7 @@ from diffmusic_engine.backends import (
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
     LATE_MASK_NOTE,
+    NEGATIVE_LEVELS,
     OUTPUT_GAIN_DB,
     PAUSES,
     REBUILT_LEVEL_DB,
@@ -46,10 +47,12 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(fill_under_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
-    if levels := details.get(CHANNEL_LEVELS):  # auto: channels clipped at different levels
-        notes.append(
-            _note(f"declipped each channel at its own clipping level: {levels_text(levels)}")
-        )
+    if levels := details.get(CHANNEL_LEVELS):  # auto: channels (or sides) clipped apart
+        negative = details.get(NEGATIVE_LEVELS)
+        each = "side" if negative else "channel"
+        notes.append(_note(
+            f"declipped each {each} at its own clipping level: {levels_text(levels, negative)}"
+        ))  # fmt: skip
     notes += [_note(line, WARNING) for line in details.get(GAPS_WITH_AUDIO, [])]  # misplaced?
     notes += [_note(line, WARNING) for line in details.get(CLIPPED_LOWER, [])]  # left clipped
     if (rebuilt := details.get(REBUILT_LEVEL_DB)) is not None and rebuilt < 0:  # a dark stem
@@ -165,10 +168,15 @@ def fill_under_line(start: float, end: float, under_db: float) -> str:
     )
 
 
-def levels_text(levels: Sequence[float]) -> str:
-    """Clipping levels, one per channel, as ``channel 1 at 0.8, channel 2 at 0.6`` (the notes
-    and ``diagnose`` word them so)."""
-    return ", ".join(f"channel {number} at {level:.6g}" for number, level in enumerate(levels, 1))
+def levels_text(levels: Sequence[float], negative: Sequence[float] | None = None) -> str:
+    """Clipping levels, one per channel, as ``channel 1 at 0.8, channel 2 at 0.6``, and with
+    the ``negative`` sides' where they differ, ``channel 1 at +0.5 / -0.7`` (the notes and
+    ``diagnose`` word them so)."""
+    sides = zip(levels, negative or levels, strict=True)
+    return ", ".join(
+        f"channel {number} at " + (f"{high:.6g}" if high == low else f"+{high:.6g} / -{low:.6g}")
+        for number, (high, low) in enumerate(sides, 1)
+    )
 
 
 def listed_text(spans: Sequence[Sequence[float]]) -> str:

@@ -30,12 +30,14 @@ from diffmusic_engine.backends import (
 )
 from diffmusic_engine.clipping import (
     MIN_RUN,
+    Levels,
     auto_levels,
     clip_level_for_sdr,
     clipped_lower,
     clipped_mask,
-    each_channel,
+    levels_found,
     one_side_under,
+    side_levels,
 )
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -67,9 +69,10 @@ NOTHING_FOUND = {
         "give --cutoff HZ to extend it from there"
     ),
     "declip": (
-        f"no clipping found (no channel holds a run of {MIN_RUN} samples at its peak; clipping "
-        "that a codec or a low-pass has rippled does not show so): nothing changed; give "
-        "--level AMPLITUDE to declip at a level (the samples at or beyond it are rebuilt)"
+        f"no clipping found (no channel holds a run of {MIN_RUN} samples at its positive or "
+        "negative peak; clipping that a codec or a low-pass has rippled does not show so): nothing "
+        "changed; give --level AMPLITUDE to declip at a level (the samples at or beyond it are "
+        "rebuilt)"
     ),
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
@@ -99,8 +102,10 @@ def _resolve_level(damage: Damage, audio: np.ndarray, sample_rate: int) -> Damag
         cutoff = band_limit(audio, sample_rate)
         return None if cutoff is None else SuperResolution(cutoff=cutoff)
     if isinstance(damage, Declip) and damage.level == "auto":
-        found = auto_levels(audio)
-        return None if found is None else Declip(level=found[0], channel_levels=found[1])
+        if (found := auto_levels(audio)) is None:
+            return None
+        highest, channel_levels, negative_levels = found
+        return Declip(level=highest, channel_levels=channel_levels, negative_levels=negative_levels)
     return damage
 
 
@@ -163,8 +168,6 @@ def restore(
     if isinstance(resolved, Inpaint) and resolved is damage:
         resolved, given_details = _given_gaps(damage, audio, sample_rate)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
-    if resolved is None and isinstance(damage, Declip) and (sides := _one_side(audio)):
-        why = f"{why}; but {sides}"
     if why is not None:  # the input, and why, from every backend
         details = {"backend": backend, UNCHANGED: why, **resolving_details}
         return _unchanged(audio, sample_rate, damage, details)
@@ -179,12 +182,14 @@ def restore(
     restoration.details.update(given_details)
     if kept := _keep_live_channels(audio, restoration, resolved):
         restoration.details[KEPT_CHANNELS] = kept
+    if isinstance(resolved, Declip):  # the levels auto found per channel (side), any backend
+        restoration.details.update(levels_found(resolved.channel_levels, resolved.negative_levels))
     if isinstance(resolved, Declip) and (lower := _clipped_lower_lines(audio, resolved.levels)):
         restoration.details[CLIPPED_LOWER] = lower
     return restoration
 
 
-def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) -> list[str]:
+def _clipped_lower_lines(audio: np.ndarray, level: Levels) -> list[str]:
     """A line for each channel a declip at a given ``level`` left clipped (at a level of its
     own under it), and what takes it in: ``--level auto``, each channel at its own. Its own
     level for all had been advised, but rebuilds the reliable samples over it in the channels
@@ -198,24 +203,14 @@ def _clipped_lower_lines(audio: np.ndarray, level: float | tuple[float, ...]) ->
         for channel, own, given in lower
     ]
     told = {channel for channel, _, _ in lower}  # a channel left whole is said once
-    given = each_channel(level, audio.shape[0])
+    positive, negative = side_levels(level, audio.shape[0])
     return lines + [
         f"channel {channel + 1}'s {side} peaks are clipped at {own:.6g}, under the level "
-        f"{given[channel]:.6g} declipped: left as they were (one level serves both sides); "
-        f"--level {own:.6g} declips them too, and rebuilds the other side's samples over it"
+        f"{(positive if side == 'positive' else negative)[channel]:.6g} declipped: left as "
+        "they were; give --level auto to declip each side at its own level"
         for channel, side, own in one_side_under(audio, level)
         if channel not in told
     ]
-
-
-def _one_side(audio: np.ndarray) -> str:
-    """What declip's auto level misses: a side clipped under the other side's unclipped peak."""
-    peaks = tuple(float(p) for p in np.max(np.abs(audio), axis=1))
-    return "; ".join(
-        f"channel {channel + 1}'s {side} peaks are clipped at {own:.6g}, under the other side's "
-        f"peak: --level {own:.6g} declips them (and rebuilds the other side's samples over it)"
-        for channel, side, own in one_side_under(audio, peaks)
-    )
 
 
 def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:

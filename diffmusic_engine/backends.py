@@ -58,6 +58,9 @@ CLIPPED_LOWER = "channels_clipped_lower"
 # The details key that gives the level each channel was declipped at, where ``--level auto``
 # found the channels clipped at different levels: [level, ...] per channel (shown to the user).
 CHANNEL_LEVELS = "channel_levels"
+# The details key that gives each channel's negative side's level, where ``--level auto`` found
+# the two sides clipped apart (``channel_levels`` then holds the positive sides').
+NEGATIVE_LEVELS = "negative_levels"
 # The details key that gives the level (dB) a super-resolution's rebuilt band was added at: 0 as
 # measured, under 0 on a dark recording's peaky top (shown to the user then).
 REBUILT_LEVEL_DB = "rebuilt_level_db"

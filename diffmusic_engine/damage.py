@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
+from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError, not_a_file
 from diffmusic_engine.options import SEED
 
@@ -261,15 +262,22 @@ class Declip:
     ``sdr`` (dB) lets ``degrade`` choose the level that gives that input SDR instead.
     ``channel_levels`` (one per channel) is what ``"auto"`` resolves to where the channels
     were clipped at different levels (``level`` is then the highest); a given level is one.
+    ``negative_levels`` (one per channel, with ``channel_levels``), where ``"auto"`` found a
+    channel's sides clipped apart: its negative side's (``channel_levels`` its positive's).
     """
 
     task: ClassVar[str] = "declip"
     level: float | Literal["auto"] = "auto"
     sdr: float | None = None
     channel_levels: tuple[float, ...] | None = None
+    negative_levels: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        for level in (self.level, *(self.channel_levels or ())):
+        if self.negative_levels and len(self.negative_levels) != len(self.channel_levels or ()):
+            raise DamageError("negative_levels: found by --level auto with channel_levels, one "
+                              "a channel; give both, or leave them out")  # fmt: skip
+        found = (*(self.channel_levels or ()), *(self.negative_levels or ()))
+        for level in (self.level, *found):
             if level != "auto" and not (
                 isinstance(level, int | float) and math.isfinite(level) and level > 0
             ):
@@ -279,16 +287,17 @@ class Declip:
                 "channel_levels: amplitudes found by --level auto; give level as the highest of "
                 "them, or leave channel_levels out (auto finds them again)"
             )
-        if self.channel_levels and self.level != max(self.channel_levels):
-            given = f"channel_levels {list(self.channel_levels)}: level {self.level:g}"
+        if self.channel_levels and self.level != max(found):
+            given = f"levels found {list(found)}: level {self.level:g}"
             raise DamageError(f"{given} must be the highest; give it, or leave them out")
         if self.sdr is not None and not (math.isfinite(self.sdr) and 0 < self.sdr <= 60):
             raise DamageError(f"sdr {self.sdr:g}: expected 0 < dB <= 60")
 
     @property
-    def levels(self) -> float | tuple[float, ...]:
-        """The level to declip at: one per channel where ``channel_levels`` holds them."""
-        return self.channel_levels or self.level
+    def levels(self) -> Levels:
+        """The level to declip at: one per channel where ``channel_levels`` holds them, one
+        per side of each where ``negative_levels`` does too."""
+        return levels_to_declip(self.level, self.channel_levels, self.negative_levels)
 
 
 Damage = Inpaint | SuperResolution | PhaseRetrieval | Separate | Dereverb | Declick | Declip
@@ -342,8 +351,9 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         for name in ("n_fft", "hop", "sources", "seed"):
             if name in data:
                 data[name] = _integer(name, data[name])
-        if data.get("channel_levels") is not None:
-            data["channel_levels"] = _channel_levels(data["channel_levels"])
+        for name in ("channel_levels", "negative_levels"):
+            if data.get(name) is not None:
+                data[name] = _channel_levels(name, data[name])
         for name in ("crossfade", "rate", "burst_db", "cutoff", "level", "sdr"):
             if data.get(name) not in (None, "auto"):  # cutoff and level may be "auto"
                 data[name] = _real(name, data[name])
@@ -352,10 +362,10 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         raise DamageError(f"{task}: {exc}") from None
 
 
-def _channel_levels(value: Any) -> tuple[float, ...]:
+def _channel_levels(name: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list | tuple):
-        raise DamageError(f"channel_levels {value!r}: expected a list of amplitudes, one a channel")
-    return tuple(_real("channel_levels", v) for v in value)
+        raise DamageError(f"{name} {value!r}: expected a list of amplitudes, one a channel")
+    return tuple(_real(name, v) for v in value)
 
 
 def _spans(name: str, value: Any) -> tuple[Gap, ...]:

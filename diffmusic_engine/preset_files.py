@@ -85,7 +85,7 @@ def without_comments(value: Any) -> Any:
 
 # Fields that hold what another field resolved to (``--level auto``'s level per channel): a
 # preset's, given that field anew, no longer hold (with_fields).
-RESOLVED_FROM = {"channel_levels": ("level", "sdr")}
+RESOLVED_FROM = {"channel_levels": ("level", "sdr"), "negative_levels": ("level", "sdr")}
 
 
 def with_fields(fields: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

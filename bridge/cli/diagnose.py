@@ -19,7 +19,7 @@ from bridge.cli.picture import check_picture_path, write_findings_picture
 from bridge.notes import levels_text, pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
-from diffmusic_engine.backends import CHANNEL_LEVELS
+from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
 from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.errors import Cancelled, DamageError, OutputError
 from diffmusic_engine.progress import Progress, ProgressCallback
@@ -134,7 +134,8 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
         if value is None:
             return "none"
         levels = value.get(CHANNEL_LEVELS)
-        where = levels_text(levels) if levels else f"{value['level']:.4f}"
+        negative = value.get(NEGATIVE_LEVELS)
+        where = levels_text(levels, negative) if levels else f"{value['level']:.4f}"
         share = value["fraction"] * 100
         share_text = f"{share:.3g}" if share >= 0.001 else "<0.001"
         return (f"clipped at {where} ({share_text} % of the time, in "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from diffmusic_engine.atomic import write_text_atomic
-from diffmusic_engine.backends import CHANNEL_LEVELS
+from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
 from diffmusic_engine.dsp.dereverb import reason_to_skip
 from diffmusic_engine.dsp.super_resolution import HIGHEST_CUTOFF_HZ
@@ -42,8 +42,8 @@ PRODUCED_RT60_S = 0.8
 def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
     """The preset (``task`` and its fields) for the first damage found, or None for none."""
     declip = declick = inpaint = None
-    if clipping := findings.get("clipping"):  # a level per channel where they were clipped apart
-        apart = {CHANNEL_LEVELS: clipping[CHANNEL_LEVELS]} if CHANNEL_LEVELS in clipping else {}
+    if clipping := findings.get("clipping"):  # a level per channel (side) where clipped apart
+        apart = {key: clipping[key] for key in (CHANNEL_LEVELS, NEGATIVE_LEVELS) if key in clipping}
         declip = {"task": "declip", "level": clipping["level"], **apart}
     if findings.get("clicks"):
         # no spans: the diagnosis says whether there are clicks (a strict threshold, see

@@ -5,9 +5,10 @@ declipper" (2018), Algorithm 2.
 Each frame ``y`` (``window`` samples, hop ``window / 4``) with reliable samples ``R``, and
 samples clipped high ``H`` / low ``L``, is restored by ADMM on
 
-    min ||z||_0  s.t.  z = A x,  x in Gamma(y) = {x : x_R = y_R, x_H >= theta, x_L <= -theta}
+    min ||z||_0  s.t.  z = A x,  x in Gamma(y) = {x : x_R = y_R, x_H >= theta+, x_L <= -theta-}
 
-with ``A`` a Parseval DFT frame of ``redundancy`` (the frame zero-padded, FFT, scaled so that
+(``theta+ = theta- = theta`` unless the two sides were clipped apart), with ``A`` a Parseval DFT
+frame of ``redundancy`` (the frame zero-padded, FFT, scaled so that
 ``A^T A = I``):
 
     z_bar = H_k(A x + u)                       (keep the k largest coefficients)
@@ -31,8 +32,7 @@ import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from diffmusic_engine.audio import samples_at
-from diffmusic_engine.backends import CHANNEL_LEVELS
-from diffmusic_engine.clipping import clipped_mask, consistent_with_clipping, each_channel
+from diffmusic_engine.clipping import clipped_mask, consistent_with_clipping, side_levels
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
@@ -62,13 +62,15 @@ def restore_declip(
     opts = parse_options("declip", options, OPTIONS)
     if damage.level == "auto":
         raise DamageError("dsp declip: resolve level 'auto' first (restore does)")
-    level = damage.levels  # one, or one per channel (auto on channels clipped apart)
+    level = damage.levels  # one, one per channel or per side (auto on channels clipped apart)
     window = opts["window"] or samples_at(sample_rate, AUTO_WINDOW_44K1)
     clipped = clipped_mask(audio, level)
     frames, hop = _frames(audio.astype(np.float64), window)
     masks, _ = _frames(clipped, window)
-    # each frame's level: its channel's (frames run channel by channel)
-    thetas = np.repeat(each_channel(level, len(audio)), frames.shape[0] // len(audio))
+    # each frame's levels, positive and negative side: its channel's (frames run channel by
+    # channel), (frames, 2)
+    per_channel_frames = len(frames) // len(audio)
+    thetas = np.repeat(np.stack(side_levels(level, len(audio)), axis=1), per_channel_frames, 0)
     todo = np.flatnonzero(masks.any(axis=-1))
     batches = [todo[i : i + BATCH_FRAMES] for i in range(0, todo.size, BATCH_FRAMES)]
     iterations = 0
@@ -77,13 +79,12 @@ def restore_declip(
         def progress(fraction: float, index: int = index) -> None:
             report(callback, round(1000 * (index + fraction)), 1000 * len(batches), "declip")
 
-        frames[batch], used = aspade(frames[batch], thetas[batch, None], opts, window, progress)
+        frames[batch], used = aspade(frames[batch], thetas[batch], opts, window, progress)
         iterations = max(iterations, used)
     out = consistent_with_clipping(audio, _overlap_add(frames, hop, audio.shape), level)
     report(callback, 1, 1, "declip")
-    per_channel = {CHANNEL_LEVELS: list(damage.channel_levels)} if damage.channel_levels else {}
     details = {
-        "level": float(damage.level), **per_channel, "clipped": float(clipped.mean()),
+        "level": float(damage.level), "clipped": float(clipped.mean()),
         "frames": int(todo.size), **opts,
         "window": window, "max_iterations_used": iterations,  # the window used (option 0: auto)
     }  # fmt: skip
@@ -93,9 +94,9 @@ def restore_declip(
 def aspade(
     y: np.ndarray, theta: np.ndarray, opts: dict[str, Any], window: int, progress: Any
 ) -> tuple[np.ndarray, int]:
-    """A-SPADE on frames ``y`` ``(frames, window)`` clipped at ``theta`` ``(frames, 1)``
-    (each frame's level: its channel's); returns the estimates
-    and the iterations the slowest frame needed."""
+    """A-SPADE on frames ``y`` ``(frames, window)`` clipped at ``theta`` ``(frames, 2)`` (each
+    frame's positive and negative side's level: its channel's); returns the estimates and the
+    iterations the slowest frame needed."""
     n_fft = window * opts["redundancy"]
     # Parseval scaling of the one-sided spectrum (ortho FFT): bins 1 .. n_fft/2 - 1 stand for
     # two, so DC and Nyquist are scaled by 1/sqrt(2) relative to them (in place: it is cheap)
@@ -113,17 +114,18 @@ def aspade(
         z[:, -1] /= edge
         return scipy.fft.irfft(z, n=n_fft, norm="ortho", workers=-1)[:, :window]
 
-    high = y >= theta * (1 - 1e-4)
-    low = y <= -theta * (1 - 1e-4)
+    theta_high, theta_low = theta[:, :1], theta[:, 1:]  # theta+, theta- (a magnitude)
+    high = y >= theta_high * (1 - 1e-4)
+    low = y <= -theta_low * (1 - 1e-4)
     reliable = ~(high | low)
 
     def project(x: np.ndarray, rows: np.ndarray) -> np.ndarray:  # onto Gamma(y)
-        x = np.where(high[rows], np.maximum(x, theta[rows]), x)
-        x = np.where(low[rows], np.minimum(x, -theta[rows]), x)
+        x = np.where(high[rows], np.maximum(x, theta_high[rows]), x)
+        x = np.where(low[rows], np.minimum(x, -theta_low[rows]), x)
         return np.where(reliable[rows], y[rows], x)
 
     y = y.astype(np.float32)  # single precision halves the cost; far below audible error
-    theta = theta.astype(np.float32)
+    theta_high, theta_low = theta_high.astype(np.float32), theta_low.astype(np.float32)
     x = y.copy()
     active = np.arange(y.shape[0])
     ax = analysis(x)  # A x for the active frames

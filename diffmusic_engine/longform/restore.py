@@ -259,8 +259,9 @@ def _declip(
     solver: WindowSolver, audio: np.ndarray, sample_rate: int, damage: Declip
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
     """The model's estimate in the clipped samples only, held beyond the level, as dsp's.
-    Channels clipped apart are solved per channel, each guided at its own level: in mid/side a
-    channel's clipping bounds M + S or M - S, two rows guided apart, which no per-row T says."""
+    Channels (or sides) clipped apart are solved per channel, each guided at its own levels: in
+    mid/side a channel's clipping bounds M + S or M - S, two rows guided apart, which no per-row
+    T says."""
     if damage.channel_levels and stereo.uses_mid_side(solver.settings.stereo, len(audio)):
         settings = replace(solver.settings, stereo="per-channel")
         per_channel = WindowSolver(solver.adapter, solver.solve, settings, solver.callback)

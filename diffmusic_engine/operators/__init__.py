@@ -83,5 +83,5 @@ def make_operator(
     if isinstance(damage, Declip):
         if damage.level == "auto":
             raise DamageError("declip: resolve level 'auto' before building T")
-        return ClipOperator(damage.levels, sample_rate)  # one per channel if clipped apart
+        return ClipOperator(damage.levels, sample_rate)  # per channel, per side if clipped apart
     raise DamageError(f"no operator for {damage!r}")

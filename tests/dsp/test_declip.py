@@ -246,21 +246,46 @@ def test_description_round_trip_and_errors():
         degrade(np.zeros((1, 100), np.float32), SR, Declip())
 
 
-def test_a_side_clipped_under_the_other_is_said_with_its_level(excerpt):
-    """Each channel clipped at 0.5 of its positive peak and 0.7 of its negative one: auto
-    declips at the negative side's level (one level for both sides), and the positive side is
-    said, with the level that takes it in; clipped on one side only, under the other's unclipped
-    peak, "no clipping found" says it too. Clipped alike, nothing is said."""
+def test_each_side_is_declipped_at_its_own_level(excerpt):
+    """Each channel clipped at 0.5 of its positive peak and 0.7 of its negative one: auto finds
+    both levels (it had declipped at the higher, one level for both, and left the positive side
+    clipped), rebuilds every clipped sample beyond its side's level, keeps every other sample,
+    and comes nearer the source than one level at the lower side's, which rebuilds the negative
+    side's reliable samples between the two levels (13 real recordings: 29.6 dB against 32.7)."""
     part = excerpt[:, : SR // 2]
     high, low = part.max(axis=1, keepdims=True), -part.min(axis=1, keepdims=True)
     top = 0.5 * np.minimum(high, low)  # under both sides' peaks, whichever is the louder
-    apart = restore(np.clip(part, -1.4 * top, top), SR, Declip(level="auto"))
-    lines = apart.details["channels_clipped_lower"]
-    assert len(lines) == 2 and all("'s positive peaks are clipped at " in line for line in lines)
-    for line, level in zip(lines, top[:, 0], strict=True):
-        assert abs(float(line.split("--level ")[1].split(" ")[0]) - level) < 1e-4 * level
-    alone = restore(np.clip(part, -2 * low, top), SR, Declip(level="auto"))
-    assert alone.unchanged.startswith("no clipping found")
-    assert "but channel 1's positive peaks are clipped at" in alone.unchanged
-    alike = restore(np.clip(part, -top, top), SR, Declip(level="auto"))
-    assert "channels_clipped_lower" not in alike.details and not alike.unchanged
+    damaged = np.clip(part, -1.4 * top, top)
+    apart = restore(damaged, SR, Declip(level="auto"))
+    assert apart.details["channel_levels"] == pytest.approx(top[:, 0], rel=1e-6)
+    assert apart.details["negative_levels"] == pytest.approx(1.4 * top[:, 0], rel=1e-6)
+    assert "channels_clipped_lower" not in apart.details
+    out, positive, negative = apart.audio, damaged >= top * 0.9999, damaged <= -1.4 * top * 0.9999
+    assert np.array_equal(out[~positive & ~negative], damaged[~positive & ~negative])
+    assert np.all(out[positive] >= damaged[positive]) and np.all(out[negative] <= damaged[negative])
+    assert "declipped each side at its own clipping level: channel 1 at +" in str(
+        notes_of(apart.details)
+    )
+    lower = max(float(top.max()), *top[:, 0])  # one level for both channels: the higher one's
+    one = restore(damaged, SR, Declip(level=lower)).audio
+    assert snr(part, out) > snr(part, one) + 1.0
+
+
+def test_a_side_clipped_under_the_level_given_is_said_and_auto_takes_it(excerpt):
+    """One level given for both sides at the negative side's: the positive side, clipped under
+    it, is left as it was and said, with the remedy, --level auto. Clipped on one side only,
+    under the other's unclipped peaks, auto declips that side and leaves the other bit for bit
+    (no clipping had been found). Clipped alike, nothing is said."""
+    mono = excerpt[:1, : SR // 2]
+    top = 0.5 * min(float(mono.max()), float(-mono.min()))
+    given = restore(np.clip(mono, -1.4 * top, top), SR, Declip(level=float(1.4 * top) * 1.00001))
+    (line,) = given.details["channels_clipped_lower"]
+    assert line.startswith(f"channel 1's positive peaks are clipped at {top:.6g}, under the level")
+    assert line.endswith("give --level auto to declip each side at its own level")
+    damaged = np.minimum(mono, top)  # the negative peaks pass top unclipped
+    alone = restore(damaged, SR, Declip(level="auto"))
+    assert alone.details["level"] == pytest.approx(top, rel=1e-6) and not alone.unchanged
+    assert np.array_equal(alone.audio[damaged < top * 0.9999], damaged[damaged < top * 0.9999])
+    assert np.any(alone.audio > top * 1.001)
+    alike = restore(np.clip(mono, -top, top), SR, Declip(level="auto"))
+    assert "channels_clipped_lower" not in alike.details and "negative_levels" not in alike.details

@@ -105,17 +105,18 @@ def test_a_float_wav_as_reaper_sends_keeps_the_declipped_level(tmp_path, capsys)
 
 
 def test_a_given_level_replaces_the_levels_per_channel_of_a_preset(tmp_path, capsys):
-    """A preset written by diagnose for channels clipped apart carries ``channel_levels``; a
-    ``--level`` given beside it is one level for every channel, as the details say."""
+    """A preset written by diagnose for channels clipped apart carries ``channel_levels``, and
+    ``negative_levels`` for a channel's sides clipped apart; a ``--level`` given beside it is
+    one level for every channel and side, as the details say."""
     t = np.arange(SR // 4) / SR
     clean = np.sin(2 * np.pi * 110 * t) + 0.3 * np.sin(2 * np.pi * 330 * t + 1.0)
     source, preset = tmp_path / "apart.wav", tmp_path / "found.toml"
-    sf.write(source, np.stack([np.clip(clean, -0.6, 0.6), np.clip(clean, -0.4, 0.4)], 1), SR,
+    sf.write(source, np.stack([np.clip(clean, -0.5, 0.6), np.clip(clean, -0.4, 0.4)], 1), SR,
              subtype="FLOAT")  # fmt: skip
     assert main(["diagnose", str(source), "--preset-out", str(preset), "--json"]) == 0
-    assert "channel_levels" in preset.read_text()
+    assert "channel_levels" in preset.read_text() and "negative_levels" in preset.read_text()
     capsys.readouterr()
     argv = ["restore", str(source), "-o", str(tmp_path / "o.wav"), "--preset", str(preset)]
     assert main([*argv, "--level", "0.3", "--json"]) == 0
     details = json.loads(capsys.readouterr().out.splitlines()[-1])["details"]
-    assert details["level"] == 0.3 and "channel_levels" not in details
+    assert details["level"] == 0.3 and not {"channel_levels", "negative_levels"} & set(details)

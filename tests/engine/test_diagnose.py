@@ -234,6 +234,7 @@ def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_pat
     """A tone clipped at 0.3 on the left and at 0.2 on the right: the diagnosis had given 0.3
     alone, so its preset left the right clipped; it gives each channel's level now, and the
     preset declips each at its own, as ``--level auto`` does."""
+    from diffmusic_engine.clipping import SideLevels
     from diffmusic_engine.damage import Declip, damage_from_dict
     from diffmusic_engine.diagnose import clipping
     from diffmusic_engine.diagnose.preset import preset_from_findings, write_preset
@@ -252,6 +253,14 @@ def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_pat
         level=finding["level"], channel_levels=tuple(finding["channel_levels"])
     )
     assert "channel_levels" not in clipping.detect(clipped[:1], rate)  # one level: as before
+    sides = np.stack([np.clip(tone, -0.2, 0.3), np.clip(tone, -0.2, 0.2)])  # left: +0.3 / -0.2
+    finding = clipping.detect(sides, rate)
+    assert finding["channel_levels"] == pytest.approx([0.3, 0.2], rel=1e-6)
+    assert finding["negative_levels"] == pytest.approx([0.2, 0.2], rel=1e-6)
+    write_preset(preset_from_findings({"clipping": finding}), path)
+    assert damage_from_dict(load_preset(path).damage).levels == SideLevels(
+        tuple(finding["channel_levels"]), tuple(finding["negative_levels"])
+    )
 
 
 def test_a_room_blind_dereverb_would_leave_alone_becomes_no_preset():

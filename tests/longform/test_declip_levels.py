@@ -13,6 +13,7 @@ import torch
 from diffmusic_engine.api import restore
 from diffmusic_engine.clipping import auto_levels, clipped_mask
 from diffmusic_engine.damage import Declip
+from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.pipeline import SolverSettings, to_model_rate
 from diffmusic_engine.longform.restore import restore_long
 from diffmusic_engine.longform.windows import plan_windows, split
@@ -44,10 +45,26 @@ def test_the_consistency_takes_each_rows_samples_at_its_own_level_as_clipped():
 def test_a_batch_takes_its_rows_levels_and_one_level_stays_one():
     operator = make_operator(Declip(level=0.6, channel_levels=LEVELS), 16000)
     rows = operator.for_signals(np.array([1, 1, 0]))
-    assert rows.level == (0.4, 0.4, 0.6)
+    assert rows.positive == rows.negative == (0.4, 0.4, 0.6)
     assert torch.equal(rows(torch.full((3, 2), 0.5)), torch.tensor([[0.4] * 2] * 2 + [[0.5] * 2]))
     one = make_operator(Declip(level=0.6), 16000)
-    assert one.for_signals(np.array([0, 1])) is one and one.level == 0.6
+    assert one.for_signals(np.array([0, 1])) is one and one.positive == one.negative == 0.6
+
+
+def test_each_side_is_clamped_and_held_at_its_own_level():
+    damage = Declip(level=0.7, channel_levels=(0.5, 0.6), negative_levels=(0.7, 0.6))
+    rows = make_operator(damage, 16000).for_signals(np.array([0, 1]))
+    assert torch.equal(
+        rows(torch.tensor([[0.9, -0.9]] * 2)), torch.tensor([[0.5, -0.7], [0.6, -0.6]])
+    )
+    y = torch.tensor([[0.5, -0.7, -0.6], [0.6, -0.6, 0.1]])
+    x = torch.tensor([[0.4, -0.5, -0.5], [0.7, -0.5, 0.3]])
+    # row 0 (+0.5 / -0.7): relu(0.5 - 0.4)^2 = 0.01, relu(-0.5 + 0.7)^2 = 0.04, and -0.6 is
+    # reliable: (-0.5 + 0.6)^2 = 0.01. Row 1 (0.6): 0.7 beyond 0.6: 0, relu(-0.5 + 0.6)^2 = 0.01,
+    # 0.1 reliable: (0.3 - 0.1)^2 = 0.04
+    assert float(rows.consistency(x, y)) == pytest.approx(0.11)
+    with pytest.raises(DamageError, match="negative_levels: found by --level auto"):
+        Declip(level=0.7, negative_levels=(0.7,))
 
 
 def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
@@ -60,7 +77,7 @@ def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
     result = restore_long(audio, 48000, damage, adapter, solve=stand_in, settings=settings)
     assert result.details["stereo"] == "per-channel (channels clipped at different levels)"
     # rows signal-major, 2 channels x 5 windows in chunks of 3: each row guided at its level
-    row_levels = [level for call in stand_in.calls for level in call["operator"].level]
+    row_levels = [level for call in stand_in.calls for level in call["operator"].positive]
     assert row_levels == [0.6] * 5 + [0.4] * 5
     # the rows are the channels' windows at the model's rate (not mid and side)
     rows = torch.cat([call["y"] for call in stand_in.calls]).numpy()
@@ -74,12 +91,35 @@ def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
         assert clipped.sum() > 10 and np.all(np.abs(out[channel, clipped]) >= level * (1 - 1e-4))
 
 
+def test_sides_clipped_apart_are_each_guided_and_held_at_their_own_level(
+    adapter, stand_in, music_48k
+):
+    """Both channels clipped at +0.4 / -0.6: solved per channel, each row's operator clamps
+    each side at its own level, and the output holds each side's clipped samples beyond it."""
+    loud = music_48k / np.abs(music_48k).max() * 0.95
+    audio = np.clip(loud, -0.6, 0.4).astype(np.float32)
+    highest, positive, negative = auto_levels(audio)
+    assert highest == pytest.approx(0.6) and negative == (highest, highest)
+    assert positive == pytest.approx((0.4, 0.4))
+    damage = Declip(level=highest, channel_levels=positive, negative_levels=negative)
+    result = restore_long(audio, 48000, damage, adapter, solve=stand_in,
+                          settings=SolverSettings(stereo="mid-side", batch_size=3))  # fmt: skip
+    assert result.details["stereo"] == "per-channel (channels clipped at different levels)"
+    sides = {(call["operator"].positive, call["operator"].negative) for call in stand_in.calls}
+    assert sides == {(positive[:1] * 3, negative[:1] * 3), (positive[:1], negative[:1])}  # 3+3+3+1
+    out = result.tracks[0]
+    high, low = audio >= 0.4 * (1 - 1e-4), audio <= -0.6 * (1 - 1e-4)
+    assert high.sum() > 10 and low.sum() > 10
+    assert np.all(out[high] >= 0.4 * (1 - 1e-4)) and np.all(out[low] <= -0.6 * (1 - 1e-4))
+    assert np.array_equal(out[~high & ~low], audio[~high & ~low])
+
+
 def test_one_level_still_solves_mid_side(adapter, stand_in, music_48k):
     audio = np.clip(music_48k / np.abs(music_48k).max() * 0.95, -0.6, 0.6).astype(np.float32)
     result = restore_long(audio, 48000, Declip(level=0.6), adapter, solve=stand_in,
                           settings=SolverSettings(stereo="mid-side", batch_size=3))  # fmt: skip
     assert result.details["stereo"] == "mid-side"
-    assert {call["operator"].level for call in stand_in.calls} == {0.6}
+    assert {call["operator"].positive for call in stand_in.calls} == {0.6}
 
 
 @pytest.mark.slow
