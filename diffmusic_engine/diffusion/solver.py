@@ -21,7 +21,14 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.models.base import ModelAdapter
 from diffmusic_engine.operators import MixOperator, Operator
 from diffmusic_engine.progress import ProgressCallback
-from diffmusic_engine.samplers import DEFAULT_ETA, DDIMSchedule, sample, sdedit
+from diffmusic_engine.samplers import (
+    DEFAULT_ETA,
+    DDIMSchedule,
+    GuidanceLoss,
+    NoisePredictor,
+    sample,
+    sdedit,
+)
 
 # Step sizes per sampler for the losses of guidance.py (unsquared norms, mel-dB with VMC).
 # irs: the authors' code divides the mel-dB norm by 1000 and steps by 1 -> gamma 1e-3;
@@ -73,54 +80,89 @@ def solve(
     """
     damaged = _check_measurement(adapter, measurement)
     gain = _training_gain(damaged, target_peak)
-    damaged = damaged * gain
-    if isinstance(operator, MixOperator) and sources != len(operator.weights):
-        raise DamageError(f"separation: {len(operator.weights)} weights but sources={sources}")
-    if sources < 1:
-        raise DamageError(f"sources must be >= 1, got {sources}")
+    damaged = damaged * gain  # y at the prior's training level
+    _check_sources(operator, sources)
     batch, n = damaged.shape
     rows = batch * sources  # one latent per (item, source), source-fastest
     shape = (rows, *adapter.latent_shape(n))
     gamma = DEFAULT_GAMMA.get(sampler, 0.0) if gamma is None else float(gamma)
     eta = DEFAULT_ETA.get(sampler, 0.0) if eta is None else float(eta)
 
-    conditioning = adapter.conditioning(prompt, rows)
+    eps_theta = _noise_predictor(adapter, prompt, rows)
     schedule = DDIMSchedule.from_scheduler_config(adapter.scheduler_config, steps)
     guided = sampler != "ddim" and gamma > 0.0
-    precision = resolve_guidance_dtype(guidance_dtype)
-    loss = None
-    if guided:
-        loss = build_loss(adapter, operator, damaged, sources=sources, vmc=vmc, precision=precision)
+    loss = _guidance_loss(adapter, operator, damaged, guided, sources, vmc, guidance_dtype)
+    start = 0
+    if x_init is not None:
+        z0_init = _encode_guess(adapter, x_init, damaged, gain, sources)
+        start, z_T = _sdedit_start(z0_init, z_T, shape, schedule, strength, seed)
+
+    result = sample(
+        sampler, eps_theta, loss, schedule, shape, gamma=gamma, eta=eta, seed=seed, z_T=z_T,
+        start=start, callback=callback, device=adapter.device, dtype=torch.float32,
+    )  # fmt: skip
+    return _decode(adapter, result.latents, gain, sources, n)
+
+
+def _check_sources(operator: Operator, sources: int) -> None:
+    if isinstance(operator, MixOperator) and sources != len(operator.weights):
+        raise DamageError(f"separation: {len(operator.weights)} weights but sources={sources}")
+    if sources < 1:
+        raise DamageError(f"sources must be >= 1, got {sources}")
+
+
+def _noise_predictor(adapter: ModelAdapter, prompt: str | None, rows: int) -> NoisePredictor:
+    """eps_theta(z_t, t): the adapter's noise prediction, conditioned on ``prompt`` for ``rows``
+    latents."""
+    conditioning = adapter.conditioning(prompt, rows)
 
     def eps_theta(z_t: torch.Tensor, t: int) -> torch.Tensor:
         return adapter.predict_noise(z_t, t, conditioning)
 
-    start = 0
-    if x_init is not None:
-        if sources != 1 or tuple(x_init.shape) != (batch, n):
-            got = tuple(x_init.shape)
-            raise InputError(f"x_init {got}: expected one guess per window, ({batch}, {n})")
-        z0_init = adapter.encode(x_init.to(damaged.device, torch.float32) * gain)
-        start, z_T = _sdedit_start(z0_init, z_T, shape, schedule, strength, seed)
+    return eps_theta
 
-    result = sample(
-        sampler,
-        eps_theta,
-        loss,
-        schedule,
-        shape,
-        gamma=gamma,
-        eta=eta,
-        seed=seed,
-        z_T=z_T,
-        start=start,
-        callback=callback,
-        device=adapter.device,
-        dtype=torch.float32,
-    )
+
+def _guidance_loss(
+    adapter: ModelAdapter,
+    operator: Operator,
+    damaged: torch.Tensor,
+    guided: bool,
+    sources: int,
+    vmc: bool,
+    guidance_dtype: str,
+) -> GuidanceLoss | None:
+    """L(z0) of ``guidance.build_loss`` for the scaled ``damaged`` windows, with D and V in
+    ``guidance_dtype`` (checked even when unguided); None when the chain runs unguided."""
+    precision = resolve_guidance_dtype(guidance_dtype)
+    if not guided:
+        return None
+    return build_loss(adapter, operator, damaged, sources=sources, vmc=vmc, precision=precision)
+
+
+def _encode_guess(
+    adapter: ModelAdapter,
+    x_init: torch.Tensor,
+    damaged: torch.Tensor,
+    gain: torch.Tensor,
+    sources: int,
+) -> torch.Tensor:
+    """z0_init = E(x_init): SDEdit's guide, one per window of ``damaged``, scaled with its
+    ``gain``."""
+    batch, n = damaged.shape
+    if sources != 1 or tuple(x_init.shape) != (batch, n):
+        got = tuple(x_init.shape)
+        raise InputError(f"x_init {got}: expected one guess per window, ({batch}, {n})")
+    return adapter.encode(x_init.to(damaged.device, torch.float32) * gain)
+
+
+def _decode(
+    adapter: ModelAdapter, z_0: torch.Tensor, gain: torch.Tensor, sources: int, n: int
+) -> torch.Tensor:
+    """x = V(D(z_0)), without gradients, trimmed to the window's length ``n``, ``(B, sources, n)``
+    when ``sources > 1``, and brought back from the training level by ``gain``."""
     with torch.no_grad():
-        # x = V(D(z_0)), trimmed to the window's length
-        waveform = fit_length(adapter.vocode(adapter.decode(result.latents)), n).float()
+        waveform = fit_length(adapter.vocode(adapter.decode(z_0)), n).float()
+    batch = gain.shape[0]
     waveform = waveform.reshape(batch, sources, n) if sources > 1 else waveform
     return waveform / gain.reshape(batch, *([1] * (waveform.dim() - 1)))
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from diffmusic_engine.atomic import replacing
+
+if TYPE_CHECKING:  # matplotlib is imported when a picture is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.collections import QuadMesh
 
 # Frames a panel shows at most: a whole track at the 2.9 ms hop of a short span would be ~80,000
 # frames a panel (hundreds of MB and minutes to draw), far more than a picture has pixels.
@@ -29,10 +34,8 @@ def save_spectrograms(
     ``span`` (seconds) zooms every panel on the same stretch of time, e.g. around a gap;
     ``marks`` (seconds, in the file's time) draw dashed lines, e.g. at a gap's edges.
     """
-    import librosa
-    import librosa.display
+    import librosa.display  # noqa: F401 - it imports pyplot: before the backend is set, as ever
     import matplotlib
-    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -41,35 +44,11 @@ def save_spectrograms(
         len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True, layout="constrained"
     )
     axes = np.atleast_1d(axes)
-    monos = {name: np.mean(np.atleast_2d(audio), axis=0) for name, audio in panels.items()}
-    if span is not None:
-        first, stop = int(span[0] * sample_rate), int(span[1] * sample_rate)
-        monos = {name: mono[first:stop] for name, mono in monos.items()}
-    longest = max(mono.size for mono in monos.values())
-    hop = picture_hop(longest)
-    # a clip shorter than the window takes the power of two within it (librosa warns otherwise)
-    n_fft = min(max(1024, 2 * hop), 1 << max(4, longest.bit_length() - 1))
-    hop = min(hop, n_fft // 2)
-    spectra = {
-        name: np.abs(librosa.stft(mono, n_fft=n_fft, hop_length=hop))
-        for name, mono in monos.items()
-    }
+    spectra, hop = _panel_spectra(panels, sample_rate, span)
     loudest = max(float(s.max()) for s in spectra.values()) or 1.0  # one scale for every panel
     start = span[0] if span is not None else 0.0
     for ax, (name, spectrum) in zip(axes, spectra.items(), strict=True):
-        # frame centres in the file's own time, so the labels read the time a user would seek to
-        times = start + librosa.times_like(spectrum, sr=sample_rate, hop_length=hop)
-        image = librosa.display.specshow(
-            librosa.amplitude_to_db(spectrum, ref=loudest, top_db=None), sr=sample_rate,
-            hop_length=hop, x_coords=times, x_axis="s", y_axis="log", ax=ax,
-            vmin=-80, vmax=0, cmap="magma",
-        )  # fmt: skip
-        ax.set_title(name)
-        for mark in marks:
-            ax.axvline(mark, color="cyan", lw=0.8, ls="--")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
-        ax.set_xlabel("time (s)")
-        ax.label_outer()  # time labels on the bottom panel only
+        image = _draw_panel(ax, name, spectrum, sample_rate, hop, start, loudest, marks)
     fig.colorbar(image, ax=axes.tolist(), format="%+2.0f dB")
     if title:
         fig.suptitle(title)
@@ -78,6 +57,66 @@ def save_spectrograms(
         fig.savefig(temporary, dpi=90)
     plt.close(fig)
     return path
+
+
+def _panel_spectra(
+    panels: dict[str, np.ndarray], sample_rate: int, span: tuple[float, float] | None
+) -> tuple[dict[str, np.ndarray], int]:
+    """|STFT| of each panel's mono mix (within ``span``, seconds), all at one window and hop, and
+    that hop."""
+    import librosa
+
+    monos = {name: np.mean(np.atleast_2d(audio), axis=0) for name, audio in panels.items()}
+    if span is not None:
+        first, stop = int(span[0] * sample_rate), int(span[1] * sample_rate)
+        monos = {name: mono[first:stop] for name, mono in monos.items()}
+    n_fft, hop = _stft_sizes(max(mono.size for mono in monos.values()))
+    spectra = {
+        name: np.abs(librosa.stft(mono, n_fft=n_fft, hop_length=hop))
+        for name, mono in monos.items()
+    }
+    return spectra, hop
+
+
+def _stft_sizes(longest: int) -> tuple[int, int]:
+    """The STFT window and hop of every panel, for a longest panel of ``longest`` samples."""
+    hop = picture_hop(longest)
+    # a clip shorter than the window takes the power of two within it (librosa warns otherwise)
+    n_fft = min(max(1024, 2 * hop), 1 << max(4, longest.bit_length() - 1))
+    return n_fft, min(hop, n_fft // 2)
+
+
+def _draw_panel(
+    ax: Axes,
+    name: str,
+    spectrum: np.ndarray,
+    sample_rate: int,
+    hop: int,
+    start: float,
+    loudest: float,
+    marks: tuple[float, ...],
+) -> QuadMesh:
+    """One panel titled ``name``: ``spectrum`` in dB of ``loudest`` (-80 to 0), its frames placed
+    from ``start`` (seconds of the file), dashed lines at ``marks``. Returns the image, for the
+    colour bar."""
+    import librosa
+    import librosa.display
+    import matplotlib.ticker
+
+    # frame centres in the file's own time, so the labels read the time a user would seek to
+    times = start + librosa.times_like(spectrum, sr=sample_rate, hop_length=hop)
+    image = librosa.display.specshow(
+        librosa.amplitude_to_db(spectrum, ref=loudest, top_db=None), sr=sample_rate,
+        hop_length=hop, x_coords=times, x_axis="s", y_axis="log", ax=ax,
+        vmin=-80, vmax=0, cmap="magma",
+    )  # fmt: skip
+    ax.set_title(name)
+    for mark in marks:
+        ax.axvline(mark, color="cyan", lw=0.8, ls="--")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
+    ax.set_xlabel("time (s)")
+    ax.label_outer()  # time labels on the bottom panel only
+    return image
 
 
 def picture_hop(samples: int) -> int:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
 from diffmusic_engine.diffusion.options import DSG_DEFAULT_ETA, DSG_NEEDS_NOISE
 from diffmusic_engine.errors import DiffMusicError, ModelError
 from diffmusic_engine.progress import ProgressCallback, report
-from diffmusic_engine.samplers.ddim import ddim_step, guidance_gradient, tweedie
+from diffmusic_engine.samplers.ddim import Guidance, ddim_step, guidance_gradient, tweedie
 from diffmusic_engine.samplers.dps import dps_step
 from diffmusic_engine.samplers.dsg import dsg_step
 from diffmusic_engine.samplers.irs import irs_step
@@ -59,46 +60,78 @@ def sample(
     """
     eta = DEFAULT_ETA.get(method, 0.0) if eta is None else eta
     _check_arguments(method, loss, gamma, eta, dsg_weight, shape, z_T)
-    if not 0 <= start < len(schedule) or (start and z_T is None):
-        raise DiffMusicError(f"start {start} needs z_T and must lie in 0..{len(schedule) - 1}")
+    _check_start(start, len(schedule), z_T)
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     # z_T ~ N(0, I)
     z_t = _standard_normal(shape, generator, device, dtype) if z_T is None else z_T
     z_t = z_t.detach().to(device=device, dtype=dtype)
-    guided = method != "ddim" and gamma > 0.0
-    # the guided update's own setting: DSG's weight, the step size gamma of the others
-    setting = {"weight": dsg_weight} if method == "dsg" else {"gamma": gamma}
-    losses: list[float] = []
-    skipped = 0
+    chain = _Chain(
+        method, noise_predictor, loss, guided=method != "ddim" and gamma > 0.0, eta=eta,
+        # the guided update's own setting: DSG's weight, the step size gamma of the others
+        setting={"weight": dsg_weight} if method == "dsg" else {"gamma": gamma},
+        generator=generator, shape=shape, device=device, dtype=dtype,
+    )  # fmt: skip
     total = len(schedule) - start
-
     for i in range(start, len(schedule)):
         t, abar_t, abar_prev = schedule.alpha_bars(i)
+        z_t = chain.step(z_t, t, abar_t, abar_prev)
+        report(callback, i + 1 - start, total, method)
+    return SampleResult(latents=z_t, losses=chain.losses, skipped_steps=chain.skipped_steps)
+
+
+@dataclass
+class _Chain:
+    """What every step of one chain shares: eps_theta, L and the update's settings, the CPU
+    generator of its noise; and what it gathers: L(z0_hat) at each guided step, and how many of
+    those steps went unguided (loss or gradient not finite)."""
+
+    method: str
+    noise_predictor: NoisePredictor  # eps_theta(z_t, t), called under no_grad
+    loss: GuidanceLoss | None  # L(z0), read only when guided
+    guided: bool  # a guided sampler with gamma > 0
+    eta: float
+    setting: dict[str, float]  # the guided update's: {"weight": ...} for DSG, {"gamma": ...}
+    generator: torch.Generator
+    shape: tuple[int, ...]
+    device: torch.device | str | None
+    dtype: torch.dtype
+    losses: list[float] = field(default_factory=list)
+    skipped_steps: int = 0
+
+    def step(self, z_t: torch.Tensor, t: int, abar_t: float, abar_prev: float) -> torch.Tensor:
+        """z_{t-1} from z_t: eps_theta(z_t, t), Tweedie's z0_hat, then the guided update (DDIM's
+        when unguided or when the guidance is not usable), detached."""
         with torch.no_grad():
-            eps = noise_predictor(z_t, t)  # eps_theta(z_t, t)
+            eps = self.noise_predictor(z_t, t)  # eps_theta(z_t, t)
         _check_noise_prediction(eps, z_t, t)
         z0_hat = tweedie(z_t, eps, abar_t)
-        # fresh noise for eta > 0, drawn at every step, guided or not, so that the draws line up
-        # between samplers (gamma = 0 reproduces "ddim" exactly)
-        noise = _standard_normal(shape, generator, device, dtype) if eta > 0.0 else None
-
-        # L(z0_hat) and grad_{z0_hat} L, through the loss only (z0_hat is detached inside)
-        guidance = guidance_gradient(loss, z0_hat) if guided else None
-        if guidance is not None:
-            losses.append(guidance.value)
-            skipped += 0 if guidance.usable else 1
-
+        noise = self._fresh_noise()
+        guidance = self._guidance(z0_hat)
         if guidance is None or not guidance.usable:  # unguided, or a non-finite loss/gradient
-            z_t = ddim_step(z0_hat, eps, abar_t, abar_prev, eta, noise)
+            z_prev = ddim_step(z0_hat, eps, abar_t, abar_prev, self.eta, noise)
         else:
-            z_t = GUIDED_STEPS[method](
+            z_prev = GUIDED_STEPS[self.method](
                 eps, z0_hat, guidance.gradient, abar_t=abar_t, abar_prev=abar_prev,
-                eta=eta, noise=noise, **setting,
+                eta=self.eta, noise=noise, **self.setting,
             )  # fmt: skip
-        z_t = z_t.detach()
-        report(callback, i + 1 - start, total, method)
+        return z_prev.detach()
 
-    return SampleResult(latents=z_t, losses=losses, skipped_steps=skipped)
+    def _fresh_noise(self) -> torch.Tensor | None:
+        """Fresh noise for eta > 0, drawn at every step, guided or not, so that the draws line up
+        between samplers (gamma = 0 reproduces "ddim" exactly)."""
+        if self.eta > 0.0:
+            return _standard_normal(self.shape, self.generator, self.device, self.dtype)
+        return None
+
+    def _guidance(self, z0_hat: torch.Tensor) -> Guidance | None:
+        """L(z0_hat) and grad_{z0_hat} L, through the loss only (z0_hat is detached inside), kept
+        in ``losses`` and ``skipped_steps``; None when unguided."""
+        if not self.guided:
+            return None
+        guidance = guidance_gradient(self.loss, z0_hat)
+        self.losses.append(guidance.value)
+        self.skipped_steps += 0 if guidance.usable else 1
+        return guidance
 
 
 def _standard_normal(
@@ -137,6 +170,12 @@ def _check_arguments(
         raise DiffMusicError(f"latent shape must be (batch, ...), got {tuple(shape)}")
     if z_T is not None and tuple(z_T.shape) != tuple(shape):
         raise DiffMusicError(f"z_T has shape {tuple(z_T.shape)}, expected {tuple(shape)}")
+
+
+def _check_start(start: int, steps: int, z_T: torch.Tensor | None) -> None:  # noqa: N803
+    """SDEdit's start: one of the ``steps`` inference steps, and only with z_t0 given as z_T."""
+    if not 0 <= start < steps or (start and z_T is None):
+        raise DiffMusicError(f"start {start} needs z_T and must lie in 0..{steps - 1}")
 
 
 def _check_noise_prediction(eps: torch.Tensor, z_t: torch.Tensor, t: int) -> None:
