@@ -11,16 +11,19 @@ local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 
 local s = dm.settings()
 reaper.SetExtState(dm.SECTION, "cancel", tostring(os.time()), false)
-local count = 0
+local sent, watched = 0, 0
 for _, job in ipairs(dm.pending_jobs()) do
-  job.state = "unknown"
-  dm.poll_job(job, s)
-  -- jobs that a running action watches get their cancel from it, once the daemon knows them
   local beat = tonumber(reaper.GetExtState(dm.SECTION, "beat." .. job.id))
-  local watched = beat and os.time() - beat < 5
-  if not watched and (job.state == "queued" or job.state == "running") then
-    dm.cancel_job(job, s)
-    count = count + 1
+  if beat and os.time() - beat < 5 then
+    -- a running action watches this job: it sends the cancel, once the daemon knows the job
+    watched = watched + 1
+  else
+    -- the daemon, not the status file (whose client may be gone), says whether it still runs
+    local status = dm.daemon_status(job, s)
+    if status and (status.state == "queued" or status.state == "running") then
+      dm.cancel_job(job, s)
+      sent = sent + 1
+    end
   end
 end
-dm.log(string.format("cancel sent for %d job(s).", count))
+dm.log(string.format("cancel sent for %d job(s); %d more cancelled by the action watching them.", sent, watched))

@@ -20,6 +20,10 @@ for _, job in ipairs(dm.pending_jobs()) do
     job.state, job.fraction = "unknown", 0
     job.process = { log = dm.join(job.dir, "submit.log"), code = dm.join(job.dir, "submit.exit") }
     dm.poll_job(job, s)
+    local unknown = dm.settle(job, s) -- a client gone without a word: the daemon says
+    if unknown then
+      dm.log(string.format("'%s': the daemon did not say how its job is: %s", job.item_label, unknown))
+    end
     if job.state == "finished" then
       ready[#ready + 1] = job
     elseif job.state == "failed" or job.state == "cancelled" then
@@ -37,6 +41,7 @@ local placed, place_problems, left, told, alerts = dm.place_jobs(ready,
   "DiffMusic: import finished renders")
 for _, p in ipairs(place_problems) do problems[#problems + 1] = p end
 for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, not only logged
+for _, line in ipairs(dm.separate_repairs(ready)) do problems[#problems + 1] = line end
 for _, line in ipairs(left) do dm.log(line) end
 for _, line in ipairs(told) do dm.log(line) end
 if #problems > 0 then

@@ -9,8 +9,9 @@
 --   declick, declip) and one new take, identical to the original outside the repaired stretch.
 --   Dropouts and clicks are repaired where they are marked and nowhere else (a region deleted
 --   as a false find stays as it was); clipping is repaired wherever the stretch sent holds it.
---   A region found in an item repairs only that item (until it is moved); one drawn by hand
---   repairs every selected item it overlaps.
+--   A region found in an item repairs only that item (until it is moved); once that item is
+--   gone or no longer under it (split, glued), the items of its track that it overlaps; one
+--   drawn by hand repairs every selected item it overlaps.
 --   Part of DiffMusic Bridge; see reaper_scripts/README.md.
 
 local script_path = ({ reaper.get_action_context() })[2]
@@ -31,7 +32,8 @@ local function spec_for(info, s)
     local gaps, a0, b1 = {}, math.huge, -1
     for _, m in ipairs(marked) do
       local a, b = dm.frames_of(info, m.start, m.stop)
-      if a and m.damage == damage and (m.item == nil or m.item == info.item_guid) then
+      local mine = m.item == info.item_guid or (m.item == nil and (m.track == nil or m.track == info.track_guid))
+      if a and m.damage == damage and mine then
         gaps[#gaps + 1] = { a, b }
         a0, b1 = math.min(a0, a), math.max(b1, b)
       end
@@ -40,7 +42,7 @@ local function spec_for(info, s)
       local c0, c1 = dm.window(info, a0, b1, damage.context or s.context)
       specs[#specs + 1] = {
         task = damage.task, label = damage.label, kind = "take", first = c0, frames = c1 - c0,
-        splice = c0 > 0 or c1 < info.frames,
+        splice = c0 > 0 or c1 < info.frames, spans = gaps, from_regions = true,
         flags = damage.flag and dm.span_arguments(info, damage.flag, gaps, c0) or {},
       }
     end

@@ -31,7 +31,8 @@ local function spec_for(info, s)
   local c0, c1 = dm.window(info, a, b, s.context)
   return {
     task = "inpaint", label = "dropout restore", kind = "take", first = c0, frames = c1 - c0,
-    splice = c0 > 0 or c1 < info.frames, flags = dm.span_arguments(info, "--gap", { { a, b } }, c0),
+    splice = c0 > 0 or c1 < info.frames, spans = { { a, b } },
+    flags = dm.span_arguments(info, "--gap", { { a, b } }, c0),
   }
 end
 

@@ -47,14 +47,11 @@ for _, key in ipairs(dm.SETTING_ORDER) do reaper.SetExtState(dm.SECTION, key, ne
 
 -- Check the daemon now (a short wait, only in this dialog): `diffmusic ping`, its tries (3) of
 -- PING_TIMEOUT s well within ExecProcess's wait (a stale connection file had taken 30 s).
-local PING_TIMEOUT, EXEC_WAIT_MS = 3, 20000
-local args = dm.client_command(new, "ping", "--timeout", tostring(PING_TIMEOUT))
-for i, arg in ipairs(args) do args[i] = dm.quote(arg) end
-local result = reaper.ExecProcess(table.concat(args, " "), EXEC_WAIT_MS) or ""
-local code, output = result:match("^(%-?%d+)\n(.*)$")
-if code == "0" then
+local PING_TIMEOUT = 3
+local code, output = dm.run_client(new, "ping", "--timeout", tostring(PING_TIMEOUT))
+if code == 0 then
   dm.message("Settings saved. The daemon answers.")
 else
-  dm.message("Settings saved, but the daemon did not answer:\n" .. dm.last_line(output or result)
+  dm.message("Settings saved, but the daemon did not answer:\n" .. dm.last_line(output)
     .. "\n\nStart it with: diffmusic serve")
 end

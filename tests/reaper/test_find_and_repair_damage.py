@@ -73,14 +73,15 @@ def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
     np.testing.assert_allclose([g[:2] for g in got], [w[:2] for w in want], atol=1e-9)
     assert "'kit': 5 damage region(s) marked" in report["console"]
     assert "Find damage: 1 item(s) read." in report["console"]  # no render placed
-    # each region belongs to the item it was found in (the project's ExtState, by region index)
-    item = report["tracks"][0]["items"][0]["guid"]
+    # each region belongs to the item it was found in (the project's ExtState, by region index),
+    # on its track (whose items it belongs to once that item is split or glued)
+    item, track = report["tracks"][0]["items"][0]["guid"], report["tracks"][0]["guid"]
     owners = report["proj_extstate"]["DiffMusic"]
     by_index = {m["index"]: m for m in report["markers"]}
     assert len(owners) == 5
     for key, owner in owners.items():
         region = by_index[int(key.removeprefix("region."))]
-        assert owner == f"{item} {region['pos']:.9f} {region['rgnend']:.9f}"
+        assert owner == f"{item} {region['pos']:.9f} {region['rgnend']:.9f} {track}"
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # no take: only regions
 
 

@@ -10,6 +10,7 @@
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local json = use("json")
 local runner = use("runner")
+local selection = use("items")
 local system = use("system")
 
 local M = {}
@@ -89,14 +90,17 @@ end
 
 -- A region found in an item belongs to it: regions span every track, and a dropout of the bass
 -- must not be "repaired" in the vocal beside it. The project's ExtState "DiffMusic" keeps, under
--- "region.<index>", "<item GUID> <start> <stop>"; a region moved since (or drawn by hand)
--- belongs to every item it overlaps.
+-- "region.<index>", "<item GUID> <start> <stop> <track GUID>" (the track since this version);
+-- a region moved since (or drawn by hand) belongs to every item it overlaps. One whose item is
+-- gone or no longer under it (split: the left part keeps the GUID; glued: a new item) belongs
+-- to the items of that item's track that it overlaps.
 local function owner_key(index) return "region." .. math.floor(index) end
 local function bounds(start, stop) return string.format("%.9f %.9f", start, stop) end
 
 -- Mark found damage on the project as regions "DiffMusic: <name>" (times in the item from
--- `position`, cut to the item's `length`), owned by the item `item_guid`; returns how many.
-function M.mark(found, position, length, item_guid)
+-- `position`, cut to the item's `length`), owned by the item `item_guid` on the track
+-- `track_guid`; returns how many.
+function M.mark(found, position, length, item_guid, track_guid)
   local added = 0
   for _, f in ipairs(found) do
     local start, stop = math.max(0, f.start), math.min(length, f.stop)
@@ -104,15 +108,31 @@ function M.mark(found, position, length, item_guid)
       local index = reaper.AddProjectMarker2(0, true, position + start, position + stop,
         M.REGION_PREFIX .. f.damage.name, -1, 0)
       reaper.SetProjExtState(0, system.TITLE, owner_key(index),
-        item_guid .. " " .. bounds(position + start, position + stop))
+        item_guid .. " " .. bounds(position + start, position + stop) .. " " .. (track_guid or ""))
       added = added + 1
     end
   end
   return added
 end
 
+-- The owner of a region [start, stop) from its ExtState entry: the item's GUID while that item
+-- is under it, else nil and the GUID of the track whose items it belongs to (nil: any track).
+local function owner_of(entry, start, stop)
+  local guid, where, track = entry:match("^(%S+) (%S+ %S+) ?(%S*)$")
+  if not guid or where ~= bounds(start, stop) then return nil, nil end
+  local item = selection.find(guid)
+  if item then
+    local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
+    if start < position + reaper.GetMediaItemInfo_Value(item, "D_LENGTH") and stop > position then
+      return guid, nil
+    end
+    track = select(2, reaper.GetSetMediaTrackInfo_String(reaper.GetMediaItem_Track(item), "GUID", "", false))
+  end
+  return nil, track ~= "" and track or nil
+end
+
 -- The damage regions of the project: { {damage = entry, start = s, stop = s, item = GUID or
--- nil (any item)}, ... } (project time).
+-- nil, track = GUID or nil}, ... } (project time); see owner_of.
 function M.marked()
   local marked = {}
   local by_name = {}
@@ -121,10 +141,9 @@ function M.marked()
   for i = 0, count - 1 do
     local _, isrgn, start, stop, name, index = reaper.EnumProjectMarkers3(0, i)
     if isrgn and by_name[name] then
-      local _, owner = reaper.GetProjExtState(0, system.TITLE, owner_key(index))
-      local guid, where = owner:match("^(%S+) (.+)$")
-      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop,
-        item = where == bounds(start, stop) and guid or nil }
+      local _, entry = reaper.GetProjExtState(0, system.TITLE, owner_key(index))
+      local item, track = owner_of(entry, start, stop)
+      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop, item = item, track = track }
     end
   end
   return marked

@@ -14,10 +14,21 @@ local function item_label(item, take)
   return name
 end
 
+-- Where an item is, for messages: "the item at 12.500 s on track 2 (Vox)".
+function M.where(item)
+  local track = reaper.GetMediaItem_Track(item)
+  local _, name = reaper.GetSetMediaTrackInfo_String(track, "P_NAME", "", false)
+  local text = string.format("the item at %.3f s on track %d", reaper.GetMediaItemInfo_Value(item, "D_POSITION"),
+    math.floor(reaper.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")))
+  return name ~= "" and text .. " (" .. name .. ")" or text
+end
+
 -- What a job needs to know about one selected item; nil and a message for what cannot be used.
 function M.describe(item)
   local take = reaper.GetActiveTake(item)
-  if not take then return nil, "a selected item has no take" end
+  if not take then
+    return nil, "A selected item is empty (no take): " .. M.where(item) .. "; deselect it or delete it."
+  end
   local label = item_label(item, take)
   if reaper.TakeIsMIDI(take) then
     return nil, "'" .. label .. "' is a MIDI take; DiffMusic works on audio takes"
@@ -46,7 +57,54 @@ function M.describe(item)
     pan = reaper.GetMediaItemTakeInfo_Value(take, "D_PAN"),
     startoffs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"),
     playrate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE"),
+    source_file = reaper.GetMediaSourceFileName(source, ""),
   }
+end
+
+-- The item whose GUID is `guid` in the project, or nil.
+function M.find(guid)
+  for i = 0, reaper.CountMediaItems(0) - 1 do
+    local item = reaper.GetMediaItem(0, i)
+    if select(2, reaper.GetSetMediaItemInfo_String(item, "GUID", "", false)) == guid then return item end
+  end
+  return nil
+end
+
+-- The take of `item` whose GUID is `guid`, or nil.
+function M.take_of(item, guid)
+  for i = 0, reaper.CountTakes(item) - 1 do
+    local take = reaper.GetTake(item, i)
+    if select(2, reaper.GetSetMediaItemTakeInfo_String(take, "GUID", "", false)) == guid then return take end
+  end
+  return nil
+end
+
+-- The state a job's audio and its placement depend on, as `describe` records it: what of it an
+-- item no longer has (a list of phrases; empty when nothing changed).
+local STATE = {
+  { key = "position", param = "D_POSITION", name = "position", unit = " s" },
+  { key = "length", param = "D_LENGTH", name = "length", unit = " s" },
+  { key = "startoffs", param = "D_STARTOFFS", name = "take start offset", unit = " s", take = true },
+  { key = "playrate", param = "D_PLAYRATE", name = "playrate", unit = "", take = true },
+}
+function M.edits(job, item)
+  if not reaper.ValidatePtr2(0, item, "MediaItem*") then return { "it was deleted" } end
+  local take = M.take_of(item, job.take_guid)
+  if not take then return { "its take was deleted" } end
+  local changes = {}
+  for _, field in ipairs(STATE) do
+    local now = field.take and reaper.GetMediaItemTakeInfo_Value(take, field.param)
+      or reaper.GetMediaItemInfo_Value(item, field.param)
+    if job[field.key] and math.abs(now - job[field.key]) > 1e-9 then
+      changes[#changes + 1] = string.format("%s %.3f -> %.3f%s", field.name, job[field.key], now, field.unit)
+    end
+  end
+  local source = reaper.GetMediaItemTake_Source(take)
+  local file = source and reaper.GetMediaSourceFileName(source, "") or ""
+  if job.source_file and file ~= job.source_file then
+    changes[#changes + 1] = "its source " .. job.source_file .. " -> " .. file
+  end
+  return changes
 end
 
 -- Every selected item, checked; nil and a message if there is none or one cannot be used.

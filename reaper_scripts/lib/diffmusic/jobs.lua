@@ -27,7 +27,9 @@ end
 --   splice: true when the render covers only [first, first + frames) and goes back into the item;
 --   attachments: other items sent whole with the job, { {flag = "--rir", info = item, name =
 --     "rir.wav"} }: the file is read like the take and given to the command as `flag FILE`;
---   diagnose: true to run `diffmusic diagnose` on the sent audio as well (the room estimate).
+--   diagnose: true to run `diffmusic diagnose` on the sent audio as well (the room estimate);
+--   spans: the item frames repaired, { {a, b}, ... } (nil: all of it), which must still be in
+--     the item when the render is placed; from_regions: true when they are marked regions.
 -- The current project's .rpp file ("" while unsaved): what tells one project from another (two
 -- can share a media folder).
 function M.project_file()
@@ -47,7 +49,8 @@ function M.new_job(info, spec, s)
     track_name = info.track_name, item_label = info.label, position = info.position,
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
-    startoffs = info.startoffs, playrate = info.playrate,
+    startoffs = info.startoffs, playrate = info.playrate, source_file = info.source_file,
+    spans = spec.spans, from_regions = spec.from_regions,
     project = M.project_file(), -- Import in another project leaves the job alone
     created = os.time(), diagnose = spec.diagnose,
   }
@@ -66,7 +69,7 @@ function M.new_job(info, spec, s)
     table.move({ a.flag, path }, 1, 2, #job.flags + 1, job.flags)
   end
   -- kept outside the job record (which is written to job.json)
-  return job, { take = info.take, exports = exports }
+  return job, { item = info.item, take = info.take, exports = exports }
 end
 
 -- Read up to `budget` more frames of a job's audio; true when all of it and job.json are written.
@@ -80,8 +83,13 @@ function M.read_step(job, reading, budget)
     if e.exporter.step(budget) then table.remove(reading.exports, 1) end
     if #reading.exports > 0 then return false end
   end
-  system.write_file(system.join(job.dir, "job.json"), json.encode(job))
+  M.save(job)
   return true
+end
+
+-- Write the job record (job.json), which Import reads back.
+function M.save(job)
+  system.write_file(system.join(job.dir, "job.json"), json.encode(job))
 end
 
 -- The whole item read to splice a render into (`job.full`), spent once the job has ended

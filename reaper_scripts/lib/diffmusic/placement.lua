@@ -4,18 +4,10 @@
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local diagnosis = use("diagnosis")
 local job_store = use("jobs")
+local selection = use("items")
 local wav = use("wav")
 
 local M = {}
-
-local function find_item(guid)
-  for i = 0, reaper.CountMediaItems(0) - 1 do
-    local item = reaper.GetMediaItem(0, i)
-    local _, g = reaper.GetSetMediaItemInfo_String(item, "GUID", "", false)
-    if g == guid then return item end
-  end
-  return nil
-end
 
 local function build_peaks(source)
   if reaper.PCM_Source_BuildPeaks(source, 0) ~= 0 then
@@ -44,23 +36,38 @@ local function take_file(job)
   return wav.splice(job.full, render, job.first, job.placed_file)
 end
 
+-- Where a job's render is (its take's file, spliced into the whole item; or its folder).
+local function render_of(job)
+  if job.kind ~= "take" then return job.dir end
+  local ok, path = pcall(take_file, job)
+  return ok and path or job.outputs[1]
+end
+
 -- How far (s of the render) the item's start moved into its take since the job started: a
--- left trim while the job ran moved it; the render starts where the item started then. Nil
--- and a problem if the take's playrate changed (the render no longer lines up).
+-- move or a trim while the job ran keeps the render in time (it starts where the item started
+-- then). Nil and a problem when a take from it would be out of time (the take or its source or
+-- playrate changed) or would miss what was repaired (trimmed or split off the item).
 local function shift_of(item, job)
   if not job.startoffs then return 0 end -- a job started before this was recorded
-  for i = 0, reaper.CountTakes(item) - 1 do
-    local take = reaper.GetTake(item, i)
-    local _, guid = reaper.GetSetMediaItemTakeInfo_String(take, "GUID", "", false)
-    if guid == job.take_guid then
-      if reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE") ~= job.playrate then
-        return nil, "the playrate of '" .. job.item_label .. "' changed while its job ran; "
-          .. "the render (at the old rate) is in " .. job.dir
-      end
-      return (reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") - job.startoffs) / job.playrate
-    end
+  local edits = selection.edits(job, item)
+  if #edits == 0 then return 0 end
+  local take = selection.take_of(item, job.take_guid)
+  local changed = table.concat(edits, ", ")
+  local out_of_time = not take or edits[#edits]:find("^its source")
+    or reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE") ~= job.playrate
+  local shift = take and (reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") - job.startoffs) / job.playrate
+  local length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
+  local missed
+  for _, span in ipairs(out_of_time and {} or job.spans or {}) do
+    local a, b = span[1] / job.rate - shift, span[2] / job.rate - shift
+    if a < -1e-6 or b > length + 1e-6 then missed = missed or { a, b } end
   end
-  return 0 -- the take is gone: the item's own position is all there is
+  if not out_of_time and not missed then return shift end
+  local why = out_of_time and "a take from its render would be out of time"
+    or string.format("what it repaired (item time %.3f-%.3f s then) is no longer in the item",
+      missed[1] + shift, missed[2] + shift)
+  return nil, string.format("'%s' (DiffMusic %s) was not placed: the item changed since the job was sent (%s); "
+    .. "%s. The render is in %s", job.item_label, job.label, changed, why, render_of(job))
 end
 
 -- A take (new or on a new item) playing `path` from the item start at the project's rate:
@@ -86,22 +93,36 @@ local function warned(job)
   return false
 end
 
--- Place one finished job (inside the caller's undo block); nil or a problem, and true when the
--- job is to be forgotten (its item is gone from the saved project it came from).
-local function place_one(job, created_tracks)
-  local item, here = find_item(job.item_guid), job_store.project_file()
-  if not item then -- told once, then no longer tracked (every Import had said it again);
-    -- in an unsaved project kept: another unsaved one cannot be told from it
-    return "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir,
-      here ~= ""
+-- Whether a finished job can be placed, found before anything changes (an Import with nothing
+-- to place adds no undo point): its item and the shift to place it with (see shift_of); or nil
+-- and { problem = line to show, forget = true to stop tracking it, line = one for the console }.
+local function placeable(job)
+  local item = selection.find(job.item_guid)
+  if not item then
+    local line = "the item of '" .. job.item_label .. "' is gone; the render is in " .. job.dir
+    -- told once, then no longer tracked (every Import had said it again)
+    if job_store.project_file() ~= "" then return nil, { problem = line, forget = true } end
+    -- in an unsaved project kept (another unsaved one, in a tab, may hold the item), told once
+    -- and then said in the console
+    line = line .. " (unless it is in another unsaved project)"
+    if job.told_gone then return nil, { line = line } end
+    job.told_gone = true
+    job_store.save(job)
+    return nil, { problem = line }
   end
+  if job.kind == "markers" then return item, 0 end
+  local shift, problem = shift_of(item, job)
+  if not shift then return nil, { problem = problem, forget = true } end
+  return item, shift
+end
+
+-- Place one finished job (inside the caller's undo block); nil or a problem.
+local function place_one(job, item, shift, created_tracks)
   if job.kind == "markers" then
     job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position,
-      job.length, job.item_guid)
+      job.length, job.item_guid, job.track_guid)
     return nil
   end
-  local shift, moved = shift_of(item, job)
-  if not shift then return moved end
   if job.kind == "tracks" then
     for _, path in ipairs(job.outputs) do
       local problem = check_render(path, job, job.sent_frames)
@@ -134,7 +155,8 @@ local function place_one(job, created_tracks)
   local path, problem = take_file(job)
   if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
-  set_take(take, path, job.item_label .. " (DiffMusic " .. job.label .. ")", job, shift)
+  job.placed_take = job.item_label .. " (DiffMusic " .. job.label .. ")"
+  set_take(take, path, job.placed_take, job, shift)
   if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)
   job_store.spent(job)
@@ -144,7 +166,7 @@ end
 -- The line for a job whose item is not here but in another saved project (left pending for
 -- that project's Import, said in the console: the daemon may trigger Import often); or nil.
 local function elsewhere(job)
-  if job.project and job.project ~= job_store.project_file() and not find_item(job.item_guid) then
+  if job.project and job.project ~= job_store.project_file() and not selection.find(job.item_guid) then
     return "'" .. job.item_label .. "' is in another project (" .. job.project .. "): run "
       .. "'DiffMusic - Import finished renders' there"
   end
@@ -173,11 +195,19 @@ local IN_REAPER = {
   { "--model ID_OR_PATH", "set the model in 'DiffMusic - Settings'" },
 }
 
+-- What the engine's lines advise of a time selection, said of a marked region instead.
+local FOR_REGIONS = {
+  { "select the dropout alone", "resize the 'DiffMusic: dropout' region to the dropout alone (or delete it)" },
+}
+
 -- One of the engine's lines (a note, why a render is unchanged, why a job failed) for the user
 -- of the project `job` came from: its times in the project's time, and where the command-line
 -- advice it gives is found in REAPER.
 function M.for_project(text, job)
   text = in_project_time(text, job)
+  if job.from_regions then -- Repair sent marked regions, not the time selection
+    for _, words in ipairs(FOR_REGIONS) do text = text:gsub(words[1], words[2]) end
+  end
   for _, hint in ipairs(IN_REAPER) do
     if text:find(hint[1], 1, true) then text = text .. " (in REAPER: " .. hint[2] .. ")" end
   end
@@ -222,13 +252,26 @@ function M.place_jobs(jobs, undo_name)
       end
     end
   end
-  if #ready == 0 then return 0, {}, left, told, {} end
-  local placed, problems, created_tracks, alerts = 0, {}, {}, {}
+  local placed, problems, created_tracks, alerts, places = 0, {}, {}, {}, {}
+  for _, job in ipairs(ready) do
+    local item, shift_or_why = placeable(job)
+    if item then
+      places[#places + 1] = { job = job, item = item, shift = shift_or_why }
+    else
+      if shift_or_why.forget then
+        job_store.unregister_job(job.id)
+        job_store.spent(job)
+      end
+      problems[#problems + 1] = shift_or_why.problem
+      left[#left + 1] = shift_or_why.line
+    end
+  end
+  if #places == 0 then return 0, problems, left, told, {} end
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
-  for _, job in ipairs(ready) do
-    local ok, problem, forget = pcall(place_one, job, created_tracks)
-    if ok and forget then job_store.unregister_job(job.id) end
+  for _, place in ipairs(places) do
+    local job = place.job
+    local ok, problem = pcall(place_one, job, place.item, place.shift, created_tracks)
     if not ok or problem then
       problems[#problems + 1] = tostring(problem)
     else
@@ -248,6 +291,39 @@ function M.place_jobs(jobs, undo_name)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(undo_name, -1)
   return placed, problems, left, told, alerts
+end
+
+-- A line for each item that these jobs gave more than one take (Repair: one job per kind of
+-- damage, each on the item as it was): which take holds which repair, that none holds them
+-- all, and how to have them on one take.
+function M.separate_repairs(jobs)
+  local by_item, order, lines = {}, {}, {}
+  for _, job in ipairs(jobs) do
+    if job.placed_take then
+      if not by_item[job.item_guid] then order[#order + 1], by_item[job.item_guid] = job.item_guid, {} end
+      table.insert(by_item[job.item_guid], job)
+    end
+  end
+  for _, guid in ipairs(order) do
+    local list, held, active = by_item[guid], {}, nil
+    for i, job in ipairs(list) do
+      held[i] = string.format("'%s' holds the %s", job.placed_take, job.label)
+      if not warned(job) then active = job end -- the last one made active
+    end
+    if #list > 1 then
+      local line = string.format("'%s': %s; no take holds them all", list[1].item_label, table.concat(held, ", "))
+      local region
+      for _, damage in ipairs(diagnosis.DAMAGE) do
+        if active and damage.label == active.label then region = diagnosis.REGION_PREFIX .. damage.name end
+      end
+      if region then
+        line = line .. string.format(". To have them on one take: with '%s' active, delete the '%s' "
+          .. "regions and run 'DiffMusic - Repair marked damage' again", active.placed_take, region)
+      end
+      lines[#lines + 1] = line
+    end
+  end
+  return lines
 end
 
 return M

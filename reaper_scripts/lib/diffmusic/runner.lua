@@ -48,17 +48,20 @@ function M.launch(dir, name, args)
   return M.start_script(dir, name)
 end
 
--- Start the script M.launch wrote in `dir` as `name` again (in the background).
-function M.start_script(dir, name)
+-- Start the script M.launch wrote in `dir` as `name` again (in the background; or waiting up
+-- to `wait_ms` for it to end).
+function M.start_script(dir, name, wait_ms)
   local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
   os.remove(code)
   if system.is_windows() then
     -- the quotes doubled: cmd /C strips the outer pair from a line with more than two (a
     -- folder with "(" in its name, "Program Files (x86)", lost its only pair)
-    reaper.ExecProcess('cmd.exe /C ""' .. system.join(dir, name .. ".cmd") .. '""', -2)
+    reaper.ExecProcess('cmd.exe /C ""' .. system.join(dir, name .. ".cmd") .. '""', wait_ms or -2)
   else
     local command = "/bin/sh " .. system.quote(system.join(dir, name .. ".sh"))
-    if reaper.ExecProcess(command, -1) == nil then
+    if wait_ms then
+      reaper.ExecProcess(command, wait_ms)
+    elseif reaper.ExecProcess(command, -1) == nil then
       os.execute(command .. " >/dev/null 2>&1 &") -- ExecProcess could not start it
     end
   end
@@ -83,6 +86,28 @@ function M.start_job(job, s)
   job.process = M.launch(job.dir, "submit", M.submit_arguments(job, s))
   job.started = reaper.time_precise()
   job.state, job.fraction = "starting", 0
+end
+
+-- Run a client command and wait for it (at most WAIT_MS; the command's own tries, --timeout S
+-- each, end well within): its exit code (nil if it did not end) and output.
+local WAIT_MS = 20000
+function M.run_client(s, command, ...)
+  local args = M.client_command(s, command, ...)
+  for i, arg in ipairs(args) do args[i] = system.quote(arg) end
+  local result = reaper.ExecProcess(table.concat(args, " "), WAIT_MS) or ""
+  local code, output = result:match("^(%-?%d+)\n(.*)$")
+  return tonumber(code), output or result
+end
+
+-- What the daemon says of a job (`diffmusic status ID --json`): its job object (docs/protocol.md),
+-- or nil and why not (the client's last line: the daemon is down, no such job).
+function M.daemon_status(job, s)
+  local code, output = M.run_client(s, "status", job.id, "--json", "--timeout", "3")
+  local line = system.last_line(output)
+  local ok, value = pcall(json.decode, line)
+  if not ok or type(value) ~= "table" then return nil, line end
+  if code == 0 and value.event == "status" then return value end
+  return nil, type(value.message) == "string" and value.message or line
 end
 
 function M.cancel_job(job, s)
@@ -112,10 +137,44 @@ function M.exit_problem(process, exit, s)
   return line ~= "" and line or ("the diffmusic client exited with code " .. code)
 end
 
--- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
 local FINAL = { finished = true, failed = true, cancelled = true }
-M.FINAL = FINAL
 local START_TIMEOUT = 120 -- seconds without any status file before giving up on the client
+
+-- A job no action watches whose client ended without a word (no exit file, its status file not
+-- final: REAPER and the client were killed together, a crash, a logout): the daemon says what
+-- became of it. Ended there a while ago (SETTLED s: a live client would have said so by then),
+-- finished: its submit is run again, waited for, which attaches to the job by its id and writes
+-- its render and status file (then read); failed or cancelled there: so is the job. Nil, or
+-- why the daemon could not say (the job then counts as running).
+local SETTLED, RERUN_WAIT_MS = 10, 60000
+function M.settle(job, s)
+  if FINAL[job.state] or system.read_file(job.process.code) then return nil end
+  local status, problem = M.daemon_status(job, s)
+  if not status then
+    if problem:find("not-found", 1, true) and os.time() - (job.created or 0) > START_TIMEOUT then
+      job.state = "failed"
+      job.error = "the daemon no longer knows this job (restarted without its journal, or the result "
+        .. "expired); run the action again"
+      return nil
+    end
+    return problem
+  end
+  if not FINAL[status.state] or os.time() - (tonumber(status.updated) or os.time()) < SETTLED then
+    return nil
+  end
+  if status.state == "finished" then
+    system.write_file(system.join(job.dir, "submit.reattached"), "1")
+    M.start_script(job.dir, "submit", RERUN_WAIT_MS)
+    M.poll_job(job, s)
+  else
+    job.state = status.state
+    job.error = type(status.error) == "string" and status.error or nil
+  end
+  return nil
+end
+
+-- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
+M.FINAL = FINAL
 
 function M.poll_job(job, s)
   if FINAL[job.state] then return end

@@ -6,6 +6,7 @@ local diagnosis = use("diagnosis")
 local job_store = use("jobs")
 local placement = use("placement")
 local runner = use("runner")
+local selection = use("items")
 local settings = use("settings")
 local system = use("system")
 
@@ -129,6 +130,8 @@ function M.watch(jobs, s, title, undo_name, readings)
     for _, line in ipairs(left) do system.log(line) end
     for _, line in ipairs(told) do system.log(line) end
     for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, not only logged
+    -- an item given a take per repair still plays its other damage in the active one: shown
+    for _, line in ipairs(placement.separate_repairs(jobs)) do problems[#problems + 1] = line end
     if #problems > 0 then
       system.message(string.format("%s: %d of %d done.\n\n%s", title, placed + #left, #jobs,
         table.concat(problems, "\n")))
@@ -142,6 +145,15 @@ function M.watch(jobs, s, title, undo_name, readings)
     if cancelled then
       job_store.close_reading(reading)
       job.state = "cancelled"
+      return
+    end
+    -- the read spans defer cycles, in which the user may edit the item: its audio would be read
+    -- from two states, or from another than its job was made for (a take out of time)
+    local edits = selection.edits(job, reading.item)
+    if #edits > 0 then
+      job_store.close_reading(reading)
+      job.state = "failed"
+      job.error = "edited while it was read (" .. table.concat(edits, ", ") .. "): run the action again"
       return
     end
     local ok, done = pcall(job_store.read_step, job, reading, READ_BUDGET)
