@@ -9,7 +9,8 @@ negative side one step further than the positive: 16- and 8-bit). Per case the m
 ``--level auto`` (each side at its own, :func:`diffmusic_engine.clipping.auto_levels`), at
 one level for both sides at the higher side's (what auto took before it read the sides) and at
 the lower side's, and how many of the recordings auto leaves under either (by 0.01 dB or
-more), and by how much at most.
+more), and by how much at most. Last, how many of the whole recordings, clean, as they are and
+at -1, -30 and -40 dBFS, float and 16-bit, auto reads as clipped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.recordings import recordings_from_command_line  # noqa: E402
 from diffmusic_engine.api import restore  # noqa: E402
+from diffmusic_engine.clipping import auto_levels  # noqa: E402
 from diffmusic_engine.damage import Declip  # noqa: E402
 from diffmusic_engine.metrics import si_sdr  # noqa: E402
 
@@ -54,6 +56,17 @@ def scores(music: np.ndarray, rate: int, case: tuple | int) -> list[float]:
     return [si_sdr(clean, audio) for audio in (damaged, auto, *ones)]
 
 
+def clean_reads(recordings: list[tuple[str, np.ndarray, int]]) -> tuple[int, int]:
+    """How many clean versions of the recordings auto reads as clipped, of how many."""
+    versions = [
+        music if gain_db is None else music / np.abs(music).max() * 10 ** (gain_db / 20)
+        for _, music, _ in recordings for gain_db in (None, -1, -30, -40)
+    ]  # fmt: skip
+    sixteen = [(np.clip(np.round(v * 32768), -32768, 32767) / 32768) for v in versions]
+    read = [auto_levels(v.astype(np.float32)) is not None for v in versions + sixteen]
+    return sum(read), len(read)
+
+
 def main() -> None:
     recordings = recordings_from_command_line(__doc__)
     head = "| case | n | clipped | auto | one level, higher | one level, lower | auto under (dB) |"
@@ -65,6 +78,7 @@ def main() -> None:
         under = f"{np.sum(short >= 0.01)} ({max(short.max(), 0.0):.2f})"
         means = " | ".join(f"{value:.2f}" for value in rows.mean(axis=0))
         print(f"| {name} | {len(rows)} | {means} | {under} |", flush=True)
+    print("clean recordings read as clipped: {} of {}".format(*clean_reads(recordings)))
 
 
 if __name__ == "__main__":

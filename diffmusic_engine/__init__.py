@@ -3,6 +3,7 @@
 >>> from diffmusic_engine import restore, Inpaint, Gap
 >>> result = restore(audio, 44100, Inpaint(gaps=(Gap(1.20, 1.23),)))
 >>> result.audio  # (channels, samples) float32, same rate and length as the input
+>>> result.tracks  # every output: declick's second is what it removed, separate's N sources
 
 Names are imported on first use (PEP 562), so that ``import diffmusic_engine.damage`` (what a
 CLI client needs to parse flags) does not pull in torch.

@@ -225,6 +225,7 @@ class Declick:
     """
 
     task: ClassVar[str] = "declick"
+    degrade_only: ClassVar[tuple[str, ...]] = ("rate", "burst_db", "seed")  # no restore's
     mode: str = "click"
     clicks: tuple[Gap, ...] = ()
     rate: float = 4.0
@@ -282,7 +283,7 @@ class Declip:
                 isinstance(level, int | float) and math.isfinite(level) and level > 0
             ):
                 raise DamageError(f"level {level!r}: expected a positive amplitude or auto")
-        if self.channel_levels and (self.level == "auto" or "auto" in self.channel_levels):
+        if self.channel_levels and "auto" in (self.level, *found):
             raise DamageError(
                 "channel_levels: amplitudes found by --level auto; give level as the highest of "
                 "them, or leave channel_levels out (auto finds them again)"

@@ -61,7 +61,10 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         found.append({"task": "dereverb", "rir": "blind"})
     if not found:
         return None
-    preset = damage_to_dict(damage_from_dict(found[0]))  # checked, completed with defaults
+    damage = damage_from_dict(found[0])  # checked, completed with defaults
+    preset = damage_to_dict(damage)
+    for name in getattr(damage, "degrade_only", ()):  # what shapes only degrade's damage
+        del preset[name]
     if len(found) > 1:
         preset["_also_found"] = [f["task"] for f in found[1:]]
     return preset

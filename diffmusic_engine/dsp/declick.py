@@ -166,8 +166,9 @@ def _why_unchanged(found: int, crackle: bool, sensitivity: float) -> str:
         return (
             f"no stretch of crackle found (fewer than {MIN_CRACKLE_PER_S:g} click-like spans "
             f"a second in every {CRACKLE_WINDOW_S:g} s: the music's own attacks, where the "
-            "repair does harm): nothing changed; for a few clicks use mode click, raise "
-            "--sensitivity for fainter crackle, or give the clicks with --click START:END"
+            "repair does harm, or crackle under the music's own detail, which is not told from "
+            "it): nothing changed; for a few clicks use mode click, in quiet passages raise "
+            "--sensitivity, or give the clicks with --click START:END"
         )
     if not found:
         return (

@@ -79,7 +79,9 @@ def restore_declip(
         def progress(fraction: float, index: int = index) -> None:
             report(callback, round(1000 * (index + fraction)), 1000 * len(batches), "declip")
 
-        frames[batch], used = aspade(frames[batch], thetas[batch], opts, window, progress)
+        frames[batch], used = aspade(
+            frames[batch], masks[batch], thetas[batch], opts, window, progress
+        )
         iterations = max(iterations, used)
     out = consistent_with_clipping(audio, _overlap_add(frames, hop, audio.shape), level)
     report(callback, 1, 1, "declip")
@@ -92,11 +94,17 @@ def restore_declip(
 
 
 def aspade(
-    y: np.ndarray, theta: np.ndarray, opts: dict[str, Any], window: int, progress: Any
+    y: np.ndarray,
+    clipped: np.ndarray,
+    theta: np.ndarray,
+    opts: dict[str, Any],
+    window: int,
+    progress: Any,
 ) -> tuple[np.ndarray, int]:
-    """A-SPADE on frames ``y`` ``(frames, window)`` clipped at ``theta`` ``(frames, 2)`` (each
-    frame's positive and negative side's level: its channel's); returns the estimates and the
-    iterations the slowest frame needed."""
+    """A-SPADE on frames ``y`` ``(frames, window)`` whose samples ``clipped`` (the same shape,
+    :func:`~diffmusic_engine.clipping.clipped_mask`'s) were clipped at ``theta`` ``(frames,
+    2)`` (each frame's positive and negative side's level: its channel's); returns the
+    estimates and the iterations the slowest frame needed."""
     n_fft = window * opts["redundancy"]
     # Parseval scaling of the one-sided spectrum (ortho FFT): bins 1 .. n_fft/2 - 1 stand for
     # two, so DC and Nyquist are scaled by 1/sqrt(2) relative to them (in place: it is cheap)
@@ -115,9 +123,8 @@ def aspade(
         return scipy.fft.irfft(z, n=n_fft, norm="ortho", workers=-1)[:, :window]
 
     theta_high, theta_low = theta[:, :1], theta[:, 1:]  # theta+, theta- (a magnitude)
-    high = y >= theta_high * (1 - 1e-4)
-    low = y <= -theta_low * (1 - 1e-4)
-    reliable = ~(high | low)
+    high, low = clipped & (y > 0), clipped & (y < 0)  # H and L
+    reliable = ~clipped
 
     def project(x: np.ndarray, rows: np.ndarray) -> np.ndarray:  # onto Gamma(y)
         x = np.where(high[rows], np.maximum(x, theta_high[rows]), x)

@@ -266,7 +266,7 @@ def _declip(
         settings = replace(solver.settings, stereo="per-channel")
         per_channel = WindowSolver(solver.adapter, solver.solve, settings, solver.callback)
         (estimate,), details = _model_band_only(per_channel, audio, sample_rate, damage)
-        details["stereo"] = "per-channel (channels clipped at different levels)"
+        details["stereo"] = "per-channel (channels or sides clipped at different levels)"
     else:
         (estimate,), details = _model_band_only(solver, audio, sample_rate, damage)
     return (consistent_with_clipping(audio, estimate, damage.levels),), details

@@ -99,8 +99,9 @@ def test_one_channel_clipped_under_the_others_louder_peak_is_declipped_there_alo
 def test_a_near_silent_channel_s_dither_is_not_read_as_clipping(excerpt):
     """Music on the left, dither on the right: the dither holds runs at its 2-LSB peak, and that
     level (6e-5 in 16 bits) had been taken as the file's clipping, rewriting 95 % of the left.
-    24-bit dither here: 16-bit dither alone is left alone by its grid too (the next test)."""
-    lsb = 2.0**-23
+    24-bit dither scaled off its grid here (a gain after it): on the grid, 16- or 24-bit, the
+    dither alone is left alone by its grid too (the next test)."""
+    lsb = 1.37 * 2.0**-23
     rng = np.random.default_rng(0)
     audio = np.stack([
         excerpt[0, : SR // 2],
@@ -266,8 +267,9 @@ def test_each_side_is_declipped_at_its_own_level(excerpt):
     assert "declipped each side at its own clipping level: channel 1 at +" in str(
         notes_of(apart.details)
     )
-    lower = max(float(top.max()), *top[:, 0])  # one level for both channels: the higher one's
-    one = restore(damaged, SR, Declip(level=lower)).audio
+    # one level for both sides at the positive side's (the higher channel's: each channel's
+    # positive side is clipped, its negative side's reliable samples over it are rebuilt)
+    one = restore(damaged, SR, Declip(level=float(top.max()))).audio
     assert snr(part, out) > snr(part, one) + 1.0
 
 
@@ -289,3 +291,17 @@ def test_a_side_clipped_under_the_level_given_is_said_and_auto_takes_it(excerpt)
     assert np.any(alone.audio > top * 1.001)
     alike = restore(np.clip(mono, -top, top), SR, Declip(level="auto"))
     assert "channels_clipped_lower" not in alike.details and "negative_levels" not in alike.details
+
+
+def test_a_pulse_wave_and_a_smooth_crest_are_not_read_as_clipping():
+    """A 25 % pulse wave holds every sample of each side at its peak: its plateaus had been
+    declipped whole (every sample rebuilt). A 60 Hz tone's float crest stays within the 1e-4
+    tolerance of its peak for 3 samples (1 - cos(w) = 3.6e-5 of it a sample either side) but is
+    no flat top: it had read as clipped. Clipped at 0.85, the tone's flat tops are found."""
+    t = np.arange(SR // 2) / SR
+    pulse = np.where((t * 220) % 1 < 0.25, 1.0, 0.0)
+    pulse = ((pulse - pulse.mean()) * 0.8)[None].astype(np.float32)
+    assert restore(pulse, SR, Declip()).unchanged.startswith("no clipping found")
+    tone = (0.9 * np.sin(2 * np.pi * 60 * t))[None].astype(np.float32)
+    assert detect_clip_level(tone) is None
+    assert detect_clip_level(np.clip(tone, -0.85, 0.85)) == pytest.approx(0.85)

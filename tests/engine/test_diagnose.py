@@ -424,3 +424,14 @@ def test_a_band_limit_too_dark_to_extend_is_said_and_no_preset_proposes_it(tmp_p
     out, err = capsys.readouterr()
     assert "(too dark below it for the dsp extension)" in out
     assert "the band limit at" in err and "has too little below it to extend" in err
+
+
+def test_a_declick_preset_holds_no_field_only_degrade_reads():
+    """A user trial: diagnose's declick preset carried rate, burst_db and seed, which shape only
+    what degrade injects."""
+    from diffmusic_engine.damage import Declick, damage_from_dict
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+
+    preset = preset_from_findings({"clicks": [{"start": 1.0, "end": 1.001}]})
+    assert preset == {"task": "declick", "mode": "click", "clicks": []}
+    assert damage_from_dict(preset) == Declick()

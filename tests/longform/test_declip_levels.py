@@ -75,7 +75,7 @@ def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
     settings = SolverSettings(stereo="mid-side", batch_size=3)
     damage = Declip(level=0.6, channel_levels=LEVELS)
     result = restore_long(audio, 48000, damage, adapter, solve=stand_in, settings=settings)
-    assert result.details["stereo"] == "per-channel (channels clipped at different levels)"
+    assert result.details["stereo"] == "per-channel (channels or sides clipped at different levels)"
     # rows signal-major, 2 channels x 5 windows in chunks of 3: each row guided at its level
     row_levels = [level for call in stand_in.calls for level in call["operator"].positive]
     assert row_levels == [0.6] * 5 + [0.4] * 5
@@ -94,23 +94,30 @@ def test_channels_clipped_apart_are_solved_per_channel_at_their_levels(
 def test_sides_clipped_apart_are_each_guided_and_held_at_their_own_level(
     adapter, stand_in, music_48k
 ):
-    """Both channels clipped at +0.4 / -0.6: solved per channel, each row's operator clamps
-    each side at its own level, and the output holds each side's clipped samples beyond it."""
+    """Left clipped at +0.4 / -0.6, right at +0.5 / -0.3: solved per channel, each row's
+    operator clamps each side at its channel's level, and the output holds each side's clipped
+    samples beyond it."""
     loud = music_48k / np.abs(music_48k).max() * 0.95
-    audio = np.clip(loud, -0.6, 0.4).astype(np.float32)
+    high_levels, low_levels = np.array([[0.4], [0.5]]), np.array([[0.6], [0.3]])
+    audio = np.clip(loud, -low_levels, high_levels).astype(np.float32)
     highest, positive, negative = auto_levels(audio)
-    assert highest == pytest.approx(0.6) and negative == (highest, highest)
-    assert positive == pytest.approx((0.4, 0.4))
+    assert highest == pytest.approx(0.6) and positive == pytest.approx((0.4, 0.5))
+    assert negative == pytest.approx((0.6, 0.3))
     damage = Declip(level=highest, channel_levels=positive, negative_levels=negative)
     result = restore_long(audio, 48000, damage, adapter, solve=stand_in,
                           settings=SolverSettings(stereo="mid-side", batch_size=3))  # fmt: skip
-    assert result.details["stereo"] == "per-channel (channels clipped at different levels)"
-    sides = {(call["operator"].positive, call["operator"].negative) for call in stand_in.calls}
-    assert sides == {(positive[:1] * 3, negative[:1] * 3), (positive[:1], negative[:1])}  # 3+3+3+1
+    assert result.details["stereo"] == "per-channel (channels or sides clipped at different levels)"
+    # rows signal-major, 2 channels x 5 windows in chunks of 3: each row at its channel's sides
+    rows = [
+        pair for call in stand_in.calls
+        for pair in zip(call["operator"].positive, call["operator"].negative, strict=True)
+    ]  # fmt: skip
+    assert rows == [(positive[0], negative[0])] * 5 + [(positive[1], negative[1])] * 5
     out = result.tracks[0]
-    high, low = audio >= 0.4 * (1 - 1e-4), audio <= -0.6 * (1 - 1e-4)
-    assert high.sum() > 10 and low.sum() > 10
-    assert np.all(out[high] >= 0.4 * (1 - 1e-4)) and np.all(out[low] <= -0.6 * (1 - 1e-4))
+    high, low = audio >= high_levels * (1 - 1e-4), audio <= -low_levels * (1 - 1e-4)
+    assert high.sum(axis=1).min() > 10 and low.sum(axis=1).min() > 10
+    assert np.all((out >= high_levels * (1 - 1e-4))[high])
+    assert np.all((out <= -low_levels * (1 - 1e-4))[low])
     assert np.array_equal(out[~high & ~low], audio[~high & ~low])
 
 
@@ -127,7 +134,7 @@ def test_the_tiny_model_declips_each_channel_at_its_own_level(tiny_model, music_
     audio = clipped_apart(music_48k[:, :24000])
     options = {"model": tiny_model, "steps": 2, "device": TEST_DEVICE, "batch_size": 32}
     result = restore(audio, 48000, Declip(), backend="diffusion", options=options)
-    assert result.details["stereo"] == "per-channel (channels clipped at different levels)"
+    assert result.details["stereo"] == "per-channel (channels or sides clipped at different levels)"
     out, held = result.audio, ~clipped_mask(audio, LEVELS)
     assert np.array_equal(out[held], audio[held])  # every unclipped sample, bit for bit
     for channel, level in enumerate(LEVELS):
