@@ -11,29 +11,30 @@ local script_path = ({ reaper.get_action_context() })[2]
 local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 
 local s = dm.settings()
-local ready, running, problems = {}, 0, {}
+-- what becomes of each job: placed now (ready), fetched by its client started again (watched
+-- below), ended badly (problems), or pending, with why
+local ready, fetching, problems, pending = {}, {}, {}, {}
 for _, job in ipairs(dm.pending_jobs()) do
-  local beat = tonumber(reaper.GetExtState(dm.SECTION, "beat." .. job.id))
-  if beat and os.time() - beat < 5 then
-    running = running + 1 -- a running action is watching this job and will place it
+  local why
+  if dm.watched(job) then
+    why = "a running DiffMusic action watches it and will place it"
   else
-    job.state, job.fraction = "unknown", 0
-    job.process = { log = dm.join(job.dir, "submit.log"), code = dm.join(job.dir, "submit.exit") }
-    dm.poll_job(job, s)
-    local unknown = dm.settle(job, s) -- a client gone without a word: the daemon says
-    if unknown then
-      dm.log(string.format("'%s': the daemon did not say how its job is: %s", job.item_label, unknown))
-    end
-    if job.state == "finished" then
-      ready[#ready + 1] = job
-    elseif job.state == "failed" or job.state == "cancelled" then
-      dm.unregister_job(job.id)
-      dm.spent(job)
-      problems[#problems + 1] = string.format("'%s' (%s): %s", job.item_label, job.label,
-        job.state == "cancelled" and "cancelled" or dm.for_project(job.error or "failed", job))
-    else
-      running = running + 1
-    end
+    job.state, job.fraction, job.process = "unknown", 0, dm.process_of(job.dir, "submit")
+    dm.poll_job(job, s) -- a client that ended without a final state is started again here
+    if job.state ~= "starting" then why = dm.settle(job) end -- and one gone without a word here
+  end
+  if job.state == "starting" then
+    job.diagnose = nil -- the room estimate is the action's
+    fetching[#fetching + 1] = job
+  elseif job.state == "finished" then
+    ready[#ready + 1] = job
+  elseif job.state == "failed" or job.state == "cancelled" then
+    dm.unregister_job(job.id)
+    dm.spent(job)
+    problems[#problems + 1] = string.format("'%s' (%s): %s", job.item_label, job.label,
+      job.state == "cancelled" and "cancelled" or dm.for_project(job.error or "failed", job))
+  else
+    pending[#pending + 1] = string.format("'%s' (%s): %s", job.item_label, job.label, why or job.state)
   end
 end
 
@@ -44,8 +45,16 @@ for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, no
 for _, line in ipairs(dm.separate_repairs(ready)) do problems[#problems + 1] = line end
 for _, line in ipairs(left) do dm.log(line) end
 for _, line in ipairs(told) do dm.log(line) end
+local summary = string.format("imported %d render(s); %d job(s) pending", placed, #pending)
+summary = summary .. (#pending > 0 and ": " .. table.concat(pending, "; ") or "")
+if #fetching > 0 then
+  summary = summary .. string.format("; %d job(s) whose client had ended: started again to fetch their "
+    .. "renders, placed when they are done", #fetching)
+end
 if #problems > 0 then
   dm.message(string.format("Imported %d render(s).\n\n%s", placed, table.concat(problems, "\n")))
-else
-  dm.log(string.format("imported %d render(s); %d job(s) still running.", placed, running))
+end
+dm.log(summary .. ".")
+if #fetching > 0 then
+  dm.watch(fetching, s, "Import finished renders", "DiffMusic: import finished renders")
 end

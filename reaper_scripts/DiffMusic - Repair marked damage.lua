@@ -9,9 +9,8 @@
 --   declick, declip) and one new take, identical to the original outside the repaired stretch.
 --   Dropouts and clicks are repaired where they are marked and nowhere else (a region deleted
 --   as a false find stays as it was); clipping is repaired wherever the stretch sent holds it.
---   A region found in an item repairs only that item (until it is moved); once that item is
---   gone or no longer under it (split, glued), the items of its track that it overlaps; one
---   drawn by hand repairs every selected item it overlaps.
+--   A region found in an item repairs only that item (until it is moved), and a part split off
+--   it or the item it was glued into; one drawn by hand repairs every selected item it overlaps.
 --   Part of DiffMusic Bridge; see reaper_scripts/README.md.
 
 local script_path = ({ reaper.get_action_context() })[2]
@@ -32,8 +31,7 @@ local function spec_for(info, s)
     local gaps, a0, b1 = {}, math.huge, -1
     for _, m in ipairs(marked) do
       local a, b = dm.frames_of(info, m.start, m.stop)
-      local mine = m.item == info.item_guid or (m.item == nil and (m.track == nil or m.track == info.track_guid))
-      if a and m.damage == damage and mine then
+      if a and m.damage == damage and dm.diagnosis.claims(m, info) then
         gaps[#gaps + 1] = { a, b }
         a0, b1 = math.min(a0, a), math.max(b1, b)
       end

@@ -56,8 +56,9 @@ local M = {
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
   client_command = runner.client_command, last_line = system.last_line,
   place_jobs = placement.place_jobs, for_project = placement.for_project,
-  separate_repairs = placement.separate_repairs, daemon_status = runner.daemon_status,
-  settle = runner.settle, run_client = runner.run_client,
+  separate_repairs = placement.separate_repairs, ask_daemon = runner.ask_daemon,
+  daemon_answer = runner.daemon_answer, settle = runner.settle, run_client = runner.run_client,
+  watched = job_store.watched, process_of = runner.process_of,
   watch = ui.watch,
 }
 

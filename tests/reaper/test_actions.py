@@ -305,6 +305,6 @@ def test_import_places_renders_that_finished_while_no_script_ran(e2e: dict) -> N
     # the short item's render is its audio unchanged: no take, and the console says why
     assert len(second["tracks"][1]["items"][0]["takes"]) == 1
     assert "DiffMusic: 'short': left as it is (no room could be measured" in second["console"]
-    assert "DiffMusic: imported 1 render(s); 0 job(s) still running." in second["console"]
+    assert "DiffMusic: imported 1 render(s); 0 job(s) pending." in second["console"]
     assert second["extstate"]["DiffMusic"]["pending"] == ""
     assert not any(f"job.{job_id}" in second["extstate"]["DiffMusic"] for job_id in job_ids)

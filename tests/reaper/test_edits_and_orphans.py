@@ -1,5 +1,5 @@
 """An item edited while its job is read or runs, a job whose client died with REAPER, Repair's
-takes per kind of damage, regions of a split or glued item, and the messages around them."""
+takes per kind of damage, and the messages around them."""
 
 from __future__ import annotations
 
@@ -77,8 +77,10 @@ def test_an_item_trimmed_while_it_is_read_gets_no_job(tmp_path: Path) -> None:
         extstate=stand_in(tmp_path), max_seconds=60,
     )  # fmt: skip
     (message,) = [m["message"] for m in report["messages"]]
-    assert "'take': edited while it was read (position 0.000 -> 0.500 s" in message
-    assert message.endswith("take start offset 0.000 -> 0.500 s): run the action again")
+    assert message.endswith(
+        "'take': edited while it was read (length 40.000 -> 39.500 s, take start offset 0.000 -> "
+        "0.500 s): run the action again"
+    )
     assert not [c for c in report["exec"] if "submit" in c]  # never sent
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1
 
@@ -136,7 +138,8 @@ def test_a_job_whose_client_died_is_fetched_by_import_and_not_cancelled(tmp_path
     assert not (tmp_path / "cancels").exists()
     report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
                          extstate=state, name="import", max_seconds=30)  # fmt: skip
-    assert report["messages"] == [] and "imported 1 render(s)" in report["console"]
+    assert report["messages"] == []
+    assert "Import finished renders: 1 render(s) placed." in report["console"]
     takes = report["tracks"][0]["items"][0]["takes"]
     assert len(takes) == 2 and takes[1]["active"]
     assert report["extstate"]["DiffMusic"]["pending"] == ""
@@ -204,32 +207,6 @@ def test_two_kinds_of_damage_say_which_take_holds_which(tmp_path: Path) -> None:
     assert [t["active"] for t in takes] == [False, False, True]
 
 
-@pytest.mark.parametrize("edit_", ["split", "glue"])
-def test_a_region_of_a_split_or_glued_item_repairs_the_item_under_it(tmp_path: Path, edit_) -> None:
-    """Found in item 2 at 22.0 s; then split at 21 s (item 2 keeps [20, 21), unselected; a new
-    item plays the rest) or glued (a new item: the owner, item 99, is gone)."""
-    wav = source(tmp_path, 9.0)
-    owner = "000000000002" if edit_ == "split" else "000000000099"
-    if edit_ == "split":
-        items = [take_item(wav, 20.0, 1.0, startoffs=1.0, selected=False),
-                 take_item(wav, 21.0, 7.0, startoffs=2.0)]  # fmt: skip
-    else:
-        items = [take_item(wav, 20.0, 8.0, startoffs=1.0)]
-    report = run_scripts(
-        tmp_path, [{"name": "Mix", "items": items}], [{"script": script("Repair marked damage")}],
-        extstate={"cli": str(tmp_path / "no-such-diffmusic"), "context": "0.25"},
-        markers=[{"isrgn": True, "pos": 22.0, "rgnend": 22.05, "name": "DiffMusic: dropout"}],
-        proj_extstate={"DiffMusic": {
-            "region.1": f"{{00000000-0000-0000-0000-{owner}}} 22.000000000 22.050000000"}},
-    )  # fmt: skip
-    (job,) = (tmp_path / "project" / "DiffMusic").iterdir()
-    # the gap 0.25 s into the audio sent (0.25 s of context before it)
-    assert "'--gap' '0.250000:0.300000'" in (job / "submit.sh").read_text()
-    assert report["errors"] == []
-    want = 21.0 if edit_ == "split" else 20.0  # the selected item's
-    assert json.loads((job / "job.json").read_text())["position"] == want
-
-
 def test_an_empty_selected_item_is_named(tmp_path: Path) -> None:
     report = run_scripts(
         tmp_path, [{"name": "A", "items": [take_item(source(tmp_path, 1.0), 0.0, 1.0)]},
@@ -243,3 +220,55 @@ def test_an_empty_selected_item_is_named(tmp_path: Path) -> None:
         "deselect it or delete it."
     )
     assert report["exec"] == []
+
+
+P = 2 ** (1 / 12)  # a semitone up
+# the playrate as a reloaded project has it (the .rpp keeps 14 decimals), then a trim by 0.25 s
+RELOADED_AND_TRIMMED = (
+    "local rate = tonumber(string.format('%.14f', reaper.GetMediaItemTakeInfo_Value(take, "
+    "'D_PLAYRATE')))\nreaper.SetMediaItemTakeInfo_Value(take, 'D_PLAYRATE', rate)\n"
+    "reaper.SetMediaItemInfo_Value(item, 'D_POSITION', 0.25)\n"
+    "reaper.SetMediaItemInfo_Value(item, 'D_LENGTH', reaper.GetMediaItemInfo_Value(item, "
+    "'D_LENGTH') - 0.25)\nreaper.SetMediaItemTakeInfo_Value(take, 'D_STARTOFFS', 0.25 * rate)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "lua, cycle",
+    [(RELOADED_AND_TRIMMED, 10), ("reaper.SetMediaItemInfo_Value(item, 'D_POSITION', 3.0)\n", 3)],
+    ids=["playrate-rounded-then-trimmed-while-it-runs", "moved-while-it-is-read"],
+)
+def test_an_edit_that_keeps_the_render_in_time_places_it(tmp_path: Path, lua, cycle) -> None:
+    """A playrate that differs by its 15th decimal is the same playrate; a move while the item
+    is read does not change what is read (placement follows the item)."""
+    seconds = 40.0 if cycle == 3 else 1.0  # 40 s: read over ten defer cycles
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source(tmp_path, 45.0), 0.0, seconds, playrate=P)]}],
+        [{"script": script("Rebuild phase of selected items")},
+         {"script": edit(tmp_path, lua), "cycle": cycle}],
+        extstate=stand_in(tmp_path, "sleep 2\n" if cycle == 10 else ""), max_seconds=60,
+    )  # fmt: skip
+    assert report["messages"] == []
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert len(takes) == 2 and takes[1]["active"]
+
+
+def test_an_impulse_response_edited_while_it_is_read_gets_no_job(tmp_path: Path) -> None:
+    """The --rir item is read with the item it dereverberates: edited meanwhile, it is named."""
+    response = write_wav(tmp_path / "ir.wav", music_excerpt(1.0, SR, 1, seed=5), SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Room IR", "items": [take_item(response, 50.0, 1.0, name="hall")]},
+         {"name": "Vox", "items": [take_item(source(tmp_path, 40.0), 0.0, 40.0, name="vox")]}],
+        [{"script": script("Dereverberate selected items")},
+         {"script": edit(tmp_path, "reaper.SetMediaItemTakeInfo_Value(take, 'D_STARTOFFS', 0.1)\n"),
+          "cycle": 3}],
+        extstate=stand_in(tmp_path), max_seconds=60,
+    )  # fmt: skip
+    (message,) = [m["message"] for m in report["messages"]]
+    assert message.endswith(
+        "'vox': edited while it was read ('hall': take start offset 0.000 -> 0.100 s): run the "
+        "action again"
+    )
+    assert not [c for c in report["exec"] if "submit" in c]  # never sent

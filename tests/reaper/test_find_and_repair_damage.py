@@ -74,14 +74,16 @@ def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
     assert "'kit': 5 damage region(s) marked" in report["console"]
     assert "Find damage: 1 item(s) read." in report["console"]  # no render placed
     # each region belongs to the item it was found in (the project's ExtState, by region index),
-    # on its track (whose items it belongs to once that item is split or glued)
+    # kept with its track, extent and what of its source it plays there (a part split off it or
+    # the item it is glued into repairs it too: test_region_owners.py)
     item, track = report["tracks"][0]["items"][0]["guid"], report["tracks"][0]["guid"]
     owners = report["proj_extstate"]["DiffMusic"]
     by_index = {m["index"]: m for m in report["markers"]}
     assert len(owners) == 5
     for key, owner in owners.items():
-        region = by_index[int(key.removeprefix("region."))]
-        assert owner == f"{item} {region['pos']:.9f} {region['rgnend']:.9f} {track}"
+        a, b = (by_index[int(key.removeprefix("region."))][k] for k in ("pos", "rgnend"))
+        kept = f"{track} 3.000000000 7.000000000 {a - 3:.9f} {b - 3:.9f} {source}"
+        assert owner == f"{item} {a:.9f} {b:.9f} {kept}"
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # no take: only regions
 
 

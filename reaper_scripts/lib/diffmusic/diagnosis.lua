@@ -90,49 +90,82 @@ end
 
 -- A region found in an item belongs to it: regions span every track, and a dropout of the bass
 -- must not be "repaired" in the vocal beside it. The project's ExtState "DiffMusic" keeps, under
--- "region.<index>", "<item GUID> <start> <stop> <track GUID>" (the track since this version);
--- a region moved since (or drawn by hand) belongs to every item it overlaps. One whose item is
--- gone or no longer under it (split: the left part keeps the GUID; glued: a new item) belongs
--- to the items of that item's track that it overlaps.
+-- "region.<index>", "<item GUID> <start> <stop>", since this version followed by "<track GUID>
+-- <item start> <item end> <source time at start> <source time at end> <source file>": the
+-- owner as it was marked. A region moved since (or drawn by hand) belongs to every item it
+-- overlaps; see M.claims for the rest.
 local function owner_key(index) return "region." .. math.floor(index) end
 local function bounds(start, stop) return string.format("%.9f %.9f", start, stop) end
 
+-- Where in its source file an item's active take plays project time `t` (s of the file).
+local function source_time(info, t)
+  return info.startoffs + (t - info.position) * info.playrate
+end
+
 -- Mark found damage on the project as regions "DiffMusic: <name>" (times in the item from
--- `position`, cut to the item's `length`), owned by the item `item_guid` on the track
--- `track_guid`; returns how many.
-function M.mark(found, position, length, item_guid, track_guid)
+-- `info.position`, cut to `info.length`), owned by the item `info` (selection.describe's
+-- fields, as a job records them: GUIDs, extent, take start offset, playrate, source file);
+-- returns how many.
+function M.mark(found, info)
   local added = 0
   for _, f in ipairs(found) do
-    local start, stop = math.max(0, f.start), math.min(length, f.stop)
+    local start, stop = info.position + math.max(0, f.start), info.position + math.min(info.length, f.stop)
     if stop > start then
-      local index = reaper.AddProjectMarker2(0, true, position + start, position + stop,
-        M.REGION_PREFIX .. f.damage.name, -1, 0)
-      reaper.SetProjExtState(0, system.TITLE, owner_key(index),
-        item_guid .. " " .. bounds(position + start, position + stop) .. " " .. (track_guid or ""))
+      local index = reaper.AddProjectMarker2(0, true, start, stop, M.REGION_PREFIX .. f.damage.name, -1, 0)
+      reaper.SetProjExtState(0, system.TITLE, owner_key(index), string.format("%s %s %s %s %s %s",
+        info.item_guid, bounds(start, stop), info.track_guid, bounds(info.position, info.position + info.length),
+        bounds(source_time(info, start), source_time(info, stop)), info.source_file))
       added = added + 1
     end
   end
   return added
 end
 
--- The owner of a region [start, stop) from its ExtState entry: the item's GUID while that item
--- is under it, else nil and the GUID of the track whose items it belongs to (nil: any track).
+-- The owner of a region [start, stop) from its ExtState entry: nil (any item: moved since or
+-- drawn by hand), or { item = GUID, track = GUID (nil before the track was kept), and since
+-- this version from, to (its extent), at_start, at_stop (source times), file }.
 local function owner_of(entry, start, stop)
-  local guid, where, track = entry:match("^(%S+) (%S+ %S+) ?(%S*)$")
-  if not guid or where ~= bounds(start, stop) then return nil, nil end
-  local item = selection.find(guid)
-  if item then
-    local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
-    if start < position + reaper.GetMediaItemInfo_Value(item, "D_LENGTH") and stop > position then
-      return guid, nil
-    end
-    track = select(2, reaper.GetSetMediaTrackInfo_String(reaper.GetMediaItem_Track(item), "GUID", "", false))
+  local item, where, rest = entry:match("^(%S+) (%S+ %S+) ?(.*)$")
+  if not item or where ~= bounds(start, stop) then return nil end
+  local owner = { item = item, track = rest:match("^(%S+)") } -- the track alone: a version before
+  local from, to, at_start, at_stop, file = rest:match("^%S+ (%S+) (%S+) (%S+) (%S+) (.+)$")
+  if file then
+    owner.file, owner.from, owner.to = file, tonumber(from), tonumber(to)
+    owner.at_start, owner.at_stop = tonumber(at_start), tonumber(at_stop)
   end
-  return nil, track ~= "" and track or nil
+  return owner
 end
 
--- The damage regions of the project: { {damage = entry, start = s, stop = s, item = GUID or
--- nil, track = GUID or nil}, ... } (project time); see owner_of.
+-- What source file the item `info` plays under the region `m`, and where in it.
+local function played(info, m)
+  return { file = info.source_file, at_start = source_time(info, m.start), at_stop = source_time(info, m.stop) }
+end
+
+local NEAR = 1e-6 -- s: the .rpp keeps 14 decimals
+-- Whether the marked region `m` repairs the item `info` (selection.describe): one moved or
+-- drawn by hand, any item; one found in an item, that item; and another item of its track that
+-- plays the same stretch of the same source file under it (a part split off it, which is given
+-- the part of the region beyond the owner's extent) or, the owner gone, one that covers the
+-- owner's extent (glued). An entry from before this version: its item alone.
+function M.claims(m, info)
+  local owner = m.owner
+  if not owner or owner.item == info.item_guid then return true end
+  if owner.track ~= info.track_guid then return false end -- an entry without a track: none
+  local item = selection.find(owner.item)
+  -- what the owner played there, as marked (an entry without it: as the owner plays it now)
+  local now_owner = item and selection.describe(item)
+  local was = owner.file and owner or now_owner and played(now_owner, m)
+  local now = played(info, m)
+  if was and was.file == now.file and math.abs(now.at_start - was.at_start) < NEAR
+      and math.abs(now.at_stop - was.at_stop) < NEAR then
+    return true
+  end
+  return not item and owner.from ~= nil and info.position <= owner.from + NEAR
+    and info.position + info.length >= owner.to - NEAR
+end
+
+-- The damage regions of the project: { {damage = entry, start = s, stop = s, owner = see
+-- owner_of}, ... } (project time).
 function M.marked()
   local marked = {}
   local by_name = {}
@@ -142,8 +175,7 @@ function M.marked()
     local _, isrgn, start, stop, name, index = reaper.EnumProjectMarkers3(0, i)
     if isrgn and by_name[name] then
       local _, entry = reaper.GetProjExtState(0, system.TITLE, owner_key(index))
-      local item, track = owner_of(entry, start, stop)
-      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop, item = item, track = track }
+      marked[#marked + 1] = { damage = by_name[name], start = start, stop = stop, owner = owner_of(entry, start, stop) }
     end
   end
   return marked

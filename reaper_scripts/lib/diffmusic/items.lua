@@ -79,32 +79,42 @@ function M.take_of(item, guid)
   return nil
 end
 
--- The state a job's audio and its placement depend on, as `describe` records it: what of it an
--- item no longer has (a list of phrases; empty when nothing changed).
+-- The state a job's audio and its placement depend on, as `describe` records it (in `job`):
+-- what of it the item no longer has, { {key = "deleted" | "take" | "source" | a field's key,
+-- text = a phrase}, ... } (empty when nothing changed). `reading`: only what an audio accessor
+-- reads the take by (not the item's position).
 local STATE = {
-  { key = "position", param = "D_POSITION", name = "position", unit = " s" },
+  { key = "position", param = "D_POSITION", name = "position", unit = " s", placed = true },
   { key = "length", param = "D_LENGTH", name = "length", unit = " s" },
   { key = "startoffs", param = "D_STARTOFFS", name = "take start offset", unit = " s", take = true },
   { key = "playrate", param = "D_PLAYRATE", name = "playrate", unit = "", take = true },
 }
-function M.edits(job, item)
-  if not reaper.ValidatePtr2(0, item, "MediaItem*") then return { "it was deleted" } end
+function M.edits(job, item, reading)
+  if not reaper.ValidatePtr2(0, item, "MediaItem*") then return { { key = "deleted", text = "it was deleted" } } end
   local take = M.take_of(item, job.take_guid)
-  if not take then return { "its take was deleted" } end
+  if not take then return { { key = "take", text = "its take was deleted" } } end
   local changes = {}
   for _, field in ipairs(STATE) do
     local now = field.take and reaper.GetMediaItemTakeInfo_Value(take, field.param)
       or reaper.GetMediaItemInfo_Value(item, field.param)
-    if job[field.key] and math.abs(now - job[field.key]) > 1e-9 then
-      changes[#changes + 1] = string.format("%s %.3f -> %.3f%s", field.name, job[field.key], now, field.unit)
+    if job[field.key] and not (reading and field.placed) and math.abs(now - job[field.key]) > 1e-9 then
+      changes[#changes + 1] = { key = field.key,
+        text = string.format("%s %.3f -> %.3f%s", field.name, job[field.key], now, field.unit) }
     end
   end
   local source = reaper.GetMediaItemTake_Source(take)
   local file = source and reaper.GetMediaSourceFileName(source, "") or ""
   if job.source_file and file ~= job.source_file then
-    changes[#changes + 1] = "its source " .. job.source_file .. " -> " .. file
+    changes[#changes + 1] = { key = "source", text = "its source " .. job.source_file .. " -> " .. file }
   end
   return changes
+end
+
+-- The phrases of M.edits's changes, joined.
+function M.said(changes)
+  local texts = {}
+  for i, change in ipairs(changes) do texts[i] = change.text end
+  return table.concat(texts, ", ")
 end
 
 -- Every selected item, checked; nil and a message if there is none or one cannot be used.

@@ -62,14 +62,16 @@ function M.new_job(info, spec, s)
     exports[#exports + 1] = { first = 0, frames = info.frames, path = job.full }
   end
   job.flags = table.move(spec.flags or {}, 1, #(spec.flags or {}), 1, {})
+  local attachments = {} -- what the read of each is checked against (see ui.lua)
   for _, a in ipairs(spec.attachments or {}) do
+    attachments[#attachments + 1] = a.info
     local path = system.join(dir, a.name)
     exports[#exports + 1] = { take = a.info.take, rate = a.info.rate, channels = a.info.channels,
       first = 0, frames = a.info.frames, path = path }
     table.move({ a.flag, path }, 1, 2, #job.flags + 1, job.flags)
   end
   -- kept outside the job record (which is written to job.json)
-  return job, { item = info.item, take = info.take, exports = exports }
+  return job, { item = info.item, take = info.take, exports = exports, attachments = attachments }
 end
 
 -- Read up to `budget` more frames of a job's audio; true when all of it and job.json are written.
@@ -142,6 +144,17 @@ function M.unregister_job(id)
   reaper.SetExtState(settings.SECTION, "pending", table.concat(keep, " "), true)
   reaper.DeleteExtState(settings.SECTION, "job." .. id, true)
   reaper.DeleteExtState(settings.SECTION, "beat." .. id, false)
+end
+
+-- The heartbeat of a job a running action watches (written every defer cycle), and whether a
+-- job has one: "Import finished renders" and "Cancel running jobs" leave such a job to it.
+function M.beat(job)
+  reaper.SetExtState(settings.SECTION, "beat." .. job.id, tostring(os.time()), false)
+end
+
+function M.watched(job)
+  local beat = tonumber(reaper.GetExtState(settings.SECTION, "beat." .. job.id))
+  return beat ~= nil and os.time() - beat < 5
 end
 
 function M.pending_jobs()

@@ -52,9 +52,10 @@ local function shift_of(item, job)
   local edits = selection.edits(job, item)
   if #edits == 0 then return 0 end
   local take = selection.take_of(item, job.take_guid)
-  local changed = table.concat(edits, ", ")
-  local out_of_time = not take or edits[#edits]:find("^its source")
-    or reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE") ~= job.playrate
+  local changed, out_of_time = selection.said(edits), false
+  for _, edit in ipairs(edits) do
+    out_of_time = out_of_time or edit.key == "take" or edit.key == "source" or edit.key == "playrate"
+  end
   local shift = take and (reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") - job.startoffs) / job.playrate
   local length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
   local missed
@@ -119,8 +120,7 @@ end
 -- Place one finished job (inside the caller's undo block); nil or a problem.
 local function place_one(job, item, shift, created_tracks)
   if job.kind == "markers" then
-    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job.position,
-      job.length, job.item_guid, job.track_guid)
+    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job)
     return nil
   end
   if job.kind == "tracks" then
@@ -155,8 +155,9 @@ local function place_one(job, item, shift, created_tracks)
   local path, problem = take_file(job)
   if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
-  job.placed_take = job.item_label .. " (DiffMusic " .. job.label .. ")"
-  set_take(take, path, job.placed_take, job, shift)
+  local name = job.item_label .. " (DiffMusic " .. job.label .. ")"
+  set_take(take, path, name, job, shift)
+  job.placed_take = name -- once it is there (see M.separate_repairs)
   if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)
   job_store.spent(job)

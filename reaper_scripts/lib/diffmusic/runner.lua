@@ -32,7 +32,8 @@ end
 
 -- Start a command in the background: a small shell script in the job folder (kept for the
 -- user to read or rerun) that logs the output and records the exit code, started through
--- ExecProcess without waiting.
+-- ExecProcess without waiting. The sh script also records the command's process id (NAME.pid),
+-- which M.client_alive reads.
 function M.launch(dir, name, args)
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = system.quote_for_script(a) end
@@ -42,17 +43,50 @@ function M.launch(dir, name, args)
     system.write_file(system.join(dir, name .. ".cmd"), "@echo off\r\n" .. table.concat(quoted, " ")
       .. " > " .. log .. " 2>&1\r\necho %ERRORLEVEL% > " .. code .. "\r\n")
   else
+    local pid = system.quote_for_script(system.join(dir, name .. ".pid"))
     system.write_file(system.join(dir, name .. ".sh"), "#!/bin/sh\n" .. table.concat(quoted, " ")
-      .. " > " .. log .. " 2>&1\necho $? > " .. code .. "\n")
+      .. " > " .. log .. " 2>&1 &\necho $! > " .. pid .. "\nwait $!\necho $? > " .. code .. "\n")
   end
   return M.start_script(dir, name)
+end
+
+-- Whether the client of a job's submit script still runs: true, false, or nil when it cannot
+-- be told (a job of a version before this one left no process id).
+--   sh (Linux, macOS): the process of the id the script recorded, if its arguments hold the
+--   job's id (an id the system gave to another process since is not the client): `ps -ww -p
+--   PID -o args=` (POSIX ps; -ww: not cut to 80 columns, procps and BSD alike; exit 1: no such
+--   process). Waited for at most 1 s (ExecProcess's timeout).
+--   cmd.exe (Windows): the script's redirection opens submit.log without FILE_SHARE_DELETE and
+--   the client inherits that handle, so the log cannot be renamed while the client runs
+--   (CreateFile's share modes; a rename needs DELETE access).
+function M.client_alive(job)
+  local log = system.join(job.dir, "submit.log")
+  if system.is_windows() then
+    if not reaper.file_exists(log) then return false end
+    if not os.rename(log, log .. ".probe") then return true end
+    os.rename(log .. ".probe", log)
+    return false
+  end
+  local pid = tonumber(system.read_file(system.join(job.dir, "submit.pid")) or "")
+  if not pid then return nil end
+  local code, output = (reaper.ExecProcess("ps -ww -p " .. math.floor(pid) .. " -o args=", 1000) or "")
+    :match("^(%-?%d+)\n(.*)$")
+  if code == "0" and output:find(job.id, 1, true) then return true end
+  if code == "0" or code == "1" then return false end
+  return nil
+end
+
+-- The files of the command M.launch started in `dir` as `name`: its log and its exit code.
+function M.process_of(dir, name)
+  return { log = system.join(dir, name .. ".log"), code = system.join(dir, name .. ".exit") }
 end
 
 -- Start the script M.launch wrote in `dir` as `name` again (in the background; or waiting up
 -- to `wait_ms` for it to end).
 function M.start_script(dir, name, wait_ms)
-  local log, code = system.join(dir, name .. ".log"), system.join(dir, name .. ".exit")
-  os.remove(code)
+  local process = M.process_of(dir, name)
+  os.remove(process.code)
+  os.remove(system.join(dir, name .. ".pid")) -- the last run's: not this one's
   if system.is_windows() then
     -- the quotes doubled: cmd /C strips the outer pair from a line with more than two (a
     -- folder with "(" in its name, "Program Files (x86)", lost its only pair)
@@ -65,7 +99,7 @@ function M.start_script(dir, name, wait_ms)
       os.execute(command .. " >/dev/null 2>&1 &") -- ExecProcess could not start it
     end
   end
-  return { log = log, code = code }
+  return process
 end
 
 -- A client that ended without a final state (killed, REAPER quit under it) left its job on the
@@ -89,7 +123,8 @@ function M.start_job(job, s)
 end
 
 -- Run a client command and wait for it (at most WAIT_MS; the command's own tries, --timeout S
--- each, end well within): its exit code (nil if it did not end) and output.
+-- each, end well within): its exit code (nil if it did not end) and output. For Settings' check
+-- alone: an action does not wait (REAPER's window does not answer meanwhile).
 local WAIT_MS = 20000
 function M.run_client(s, command, ...)
   local args = M.client_command(s, command, ...)
@@ -99,15 +134,10 @@ function M.run_client(s, command, ...)
   return tonumber(code), output or result
 end
 
--- What the daemon says of a job (`diffmusic status ID --json`): its job object (docs/protocol.md),
--- or nil and why not (the client's last line: the daemon is down, no such job).
-function M.daemon_status(job, s)
-  local code, output = M.run_client(s, "status", job.id, "--json", "--timeout", "3")
-  local line = system.last_line(output)
-  local ok, value = pcall(json.decode, line)
-  if not ok or type(value) ~= "table" then return nil, line end
-  if code == 0 and value.event == "status" then return value end
-  return nil, type(value.message) == "string" and value.message or line
+-- Ask the daemon what it has of a job (`diffmusic status ID --json`, docs/protocol.md), in the
+-- background: the process, for M.daemon_answer.
+function M.ask_daemon(job, s)
+  return M.launch(job.dir, "status", M.client_command(s, "status", job.id, "--json", "--timeout", "3"))
 end
 
 function M.cancel_job(job, s)
@@ -140,42 +170,41 @@ end
 local FINAL = { finished = true, failed = true, cancelled = true }
 local START_TIMEOUT = 120 -- seconds without any status file before giving up on the client
 
--- A job no action watches whose client ended without a word (no exit file, its status file not
--- final: REAPER and the client were killed together, a crash, a logout): the daemon says what
--- became of it. Ended there a while ago (SETTLED s: a live client would have said so by then),
--- finished: its submit is run again, waited for, which attaches to the job by its id and writes
--- its render and status file (then read); failed or cancelled there: so is the job. Nil, or
--- why the daemon could not say (the job then counts as running).
-local SETTLED, RERUN_WAIT_MS = 10, 60000
-function M.settle(job, s)
+-- What the daemon answered to M.ask_daemon: nil while the command runs; then its job object
+-- (docs/protocol.md), or false, why not (the client's last line: the daemon is down, no such
+-- job) and the daemon's error code in it ("daemon: CODE: ...", the client's form), if any.
+function M.daemon_answer(process)
+  local exit = system.read_file(process.code)
+  if not exit then return nil end
+  local line = last_line(process.log)
+  local ok, value = pcall(json.decode, line)
+  if ok and type(value) == "table" and exit_code(exit) == 0 and value.event == "status" then return value end
+  local why = ok and type(value) == "table" and type(value.message) == "string" and value.message or line
+  why = why ~= "" and why or "its client exited with code " .. exit_code(exit)
+  return false, why, why:match("^daemon: ([%w-]+):")
+end
+
+-- A job no action watches, whose client has not ended (no exit file; the exit file is read by
+-- M.poll_job): while the client runs, it is at work (waiting for the daemon, fetching or
+-- writing the render); once it is gone without a word (REAPER and it were killed together, a
+-- crash, a logout), its submit is started again in the background, once (M.reattach), and
+-- attaches to the daemon's job by its id; gone again, the job failed. Returns why the job is
+-- still pending, or nil (state "starting": started again; or "failed").
+function M.settle(job)
   if FINAL[job.state] or system.read_file(job.process.code) then return nil end
-  local status, problem = M.daemon_status(job, s)
-  if not status then
-    if problem:find("not-found", 1, true) and os.time() - (job.created or 0) > START_TIMEOUT then
-      job.state = "failed"
-      job.error = "the daemon no longer knows this job (restarted without its journal, or the result "
-        .. "expired); run the action again"
-      return nil
-    end
-    return problem
-  end
-  if not FINAL[status.state] or os.time() - (tonumber(status.updated) or os.time()) < SETTLED then
-    return nil
-  end
-  if status.state == "finished" then
-    system.write_file(system.join(job.dir, "submit.reattached"), "1")
-    M.start_script(job.dir, "submit", RERUN_WAIT_MS)
-    M.poll_job(job, s)
-  else
-    job.state = status.state
-    job.error = type(status.error) == "string" and status.error or nil
+  local alive = M.client_alive(job)
+  if alive then return "its client is still at work" end
+  if alive == nil then return "its client left no process id (started by an earlier version)" end
+  if not M.reattach(job) then
+    job.state = "failed"
+    job.error = "its client ended without a word twice (see " .. job.process.log .. "); run the action again"
   end
   return nil
 end
 
--- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
 M.FINAL = FINAL
 
+-- Read a job's status file (and exit code) into job.state / job.fraction / job.error.
 function M.poll_job(job, s)
   if FINAL[job.state] then return end
   -- the exit file first: a client ending between the two reads leaves its final status read

@@ -147,13 +147,19 @@ function M.watch(jobs, s, title, undo_name, readings)
       job.state = "cancelled"
       return
     end
-    -- the read spans defer cycles, in which the user may edit the item: its audio would be read
-    -- from two states, or from another than its job was made for (a take out of time)
-    local edits = selection.edits(job, reading.item)
+    -- the read spans defer cycles, in which the user may edit the item or an item sent with it
+    -- (--rir): its audio would be read from two states, or from another than its job was made
+    -- for (a take out of time). A move is not (placement follows it).
+    local edits = selection.edits(job, reading.item, true)
+    for _, a in ipairs(reading.attachments) do
+      for _, edit in ipairs(selection.edits(a, a.item, true)) do
+        edits[#edits + 1] = { text = "'" .. a.label .. "': " .. edit.text }
+      end
+    end
     if #edits > 0 then
       job_store.close_reading(reading)
       job.state = "failed"
-      job.error = "edited while it was read (" .. table.concat(edits, ", ") .. "): run the action again"
+      job.error = "edited while it was read (" .. selection.said(edits) .. "): run the action again"
       return
     end
     local ok, done = pcall(job_store.read_step, job, reading, READ_BUDGET)
@@ -192,8 +198,7 @@ function M.watch(jobs, s, title, undo_name, readings)
       local diagnosing = job.diagnosis and not job.diagnosis.state
         and job.state ~= "failed" and job.state ~= "cancelled"
       if not runner.FINAL[job.state] or diagnosing then running = true end
-      -- a heartbeat: "Import finished renders" leaves the jobs of a running script alone
-      reaper.SetExtState(settings.SECTION, "beat." .. job.id, tostring(os.time()), false)
+      job_store.beat(job)
     end
     if reaper.GetExtState(settings.SECTION, "cancel") ~= "" then cancel() end
     if cancelled then send_cancels() end
