@@ -10,7 +10,8 @@ local script_path = ({ reaper.get_action_context() })[2]
 local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 
 local s = dm.settings()
-reaper.SetExtState(dm.SECTION, "cancel", tostring(os.time()), false)
+-- a new value each time: a running action's watch cancels when it changes (ui.lua)
+reaper.SetExtState(dm.SECTION, "cancel", string.format("%d %.6f", os.time(), reaper.time_precise()), false)
 -- The daemon, not the status file (whose client may be gone), says whether a job still runs:
 -- asked in the background for each job no action watches, its answers read on the next defer
 -- cycles (REAPER's window answers meanwhile), for at most ANSWER_WAIT s.
@@ -47,9 +48,10 @@ local function read_answers()
   local line = string.format("cancel sent for %d job(s); %d more cancelled by the action watching them.",
     sent, watched)
   if #unanswered > 0 then
-    line = line .. string.format(" %d job(s) not cancelled: the daemon did not answer for them: %s; run "
-      .. "'DiffMusic - Cancel running jobs' again once it runs (check 'DiffMusic - Settings').", #unanswered,
-      table.concat(unanswered, ", "))
+    -- each with what happened: no daemon, no answer in time, or the daemon's error
+    line = line .. string.format(" %d job(s) not cancelled, the daemon's state of them not had: %s; run "
+      .. "'DiffMusic - Cancel running jobs' again once the daemon answers (check 'DiffMusic - Settings').",
+      #unanswered, table.concat(unanswered, ", "))
   end
   dm.log(line)
 end

@@ -21,7 +21,7 @@ for _, job in ipairs(dm.pending_jobs()) do
   else
     job.state, job.fraction, job.process = "unknown", 0, dm.process_of(job.dir, "submit")
     dm.poll_job(job, s) -- a client that ended without a final state is started again here
-    if job.state ~= "starting" then why = dm.settle(job) end -- and one gone without a word here
+    if job.state ~= "starting" then why = dm.settle(job, s) end -- and one gone without a word here
   end
   if job.state == "starting" then
     job.diagnose = nil -- the room estimate is the action's

@@ -298,3 +298,25 @@ def test_a_cancelled_find_stops_its_diagnosis(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "the diagnosis did not stop"
         time.sleep(0.05)
     assert (job / "diagnose.exit").read_text().strip() == "130"
+
+
+@pytest.mark.parametrize("cycle", [3, 12], ids=["while-read", "while-diagnosed"])
+def test_find_damage_marks_where_a_moved_item_plays_its_damage(tmp_path: Path, cycle) -> None:
+    """A move of the item while it is read (no edit of its audio) or diagnosed takes its
+    regions along: they mark the damage where it plays now, for Repair to find there."""
+    from test_edits_and_orphans import edit
+
+    source = write_wav(tmp_path / "a.wav", music_excerpt(60.0, SR, 1, seed=1), SR)
+    found = {
+        "reverb": None, "bandwidth": {"cutoff_hz": None},
+        "dropouts": [{"start": 30.0, "end": 30.05}], "clicks": [],
+        "clipping": {"level": 0.5, "fraction": 0.0, "regions": []}, "expect_seconds": 60.0,
+    }  # fmt: skip
+    move = "reaper.SetMediaItemInfo_Value(item, 'D_POSITION', 10.0)\n"
+    report = run_scripts(
+        tmp_path, [{"name": "Mix", "items": [take_item(source, 0.0, 60.0)]}],
+        [{"script": script(FIND)}, {"script": edit(tmp_path, move), "cycle": cycle}],
+        extstate={"cli": stand_in_cli(tmp_path, found)}, max_seconds=60,
+    )  # fmt: skip
+    assert report["messages"] == []
+    assert [(round(a, 6), round(b, 6)) for a, b, _ in regions(report)] == [(40.0, 40.05)]

@@ -1,34 +1,33 @@
 """A job no action watches is judged by its client's life, not by a clock: a live client (still
-waiting, fetching or writing a big render) is left to finish, one gone is started again in the
-background, once, and its render placed by the same Import; Cancel asks the daemon in the
-background and says for how many jobs it had no answer."""
+waiting, fetching or writing a big render) is left to finish, also where ps cannot tell; one
+gone (its process gone or its id another process's; for a job of an earlier version, no
+process holding its job id) is started again in the background, once, and its render placed by
+the same Import; where ps cannot tell, the daemon says. Cancel asks the daemon in the
+background and says for how many jobs it had no answer, and a cancel is not wiped by an action
+started after it."""
 
 from __future__ import annotations
 
-import json
+import os
+import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from reaper_helpers import run_scripts, script, take_item
+from reaper_helpers import run_scripts, script, take_item, write_script
 from test_edits_and_orphans import RUNNING, orphan, source, stand_in
 
 pytestmark = pytest.mark.lua
 
-NOT_FOUND = """printf '{"event": "error", "message": "daemon: not-found: no job"}\\n'; exit 1"""
 FINISHED = "status) printf"
 
 
-def stopped_action(tmp_path: Path, status: str | None = None) -> tuple[dict, list, Path]:
-    """A job whose client lives on for 6 s after its action was stopped (REAPER closed), the
-    daemon answering `status` with STATUS (None: finished a minute ago)."""
+def stopped_action(tmp_path: Path) -> tuple[dict, list, Path]:
+    """A job whose client lives on for 6 s after its action was stopped (REAPER closed)."""
     body = RUNNING + 'echo "$$" >> "' + str(tmp_path / "runs") + '"; '
     body += 'if [ ! -f "$status.once" ]; then touch "$status.once"; sleep 6; fi\n'
     settings = stand_in(tmp_path, body)
-    if status:
-        cli = Path(settings["cli"])
-        answer = "status) " + status + " ;;\n  nothing)"
-        cli.write_text(cli.read_text().replace(FINISHED, answer, 1))
     tracks = [{"name": "A", "items": [take_item(source(tmp_path, 1.0), 0.0, 1.0)]}]
     first = run_scripts(
         tmp_path, tracks, [{"script": script("Rebuild phase of selected items"), "kill_cycle": 20}],
@@ -39,14 +38,26 @@ def stopped_action(tmp_path: Path, status: str | None = None) -> tuple[dict, lis
     return state, tracks, job
 
 
-@pytest.mark.parametrize("status", [None, NOT_FOUND], ids=["finished", "not-found"])
-def test_import_leaves_a_live_client_alone(tmp_path: Path, status) -> None:
+def fake_ps(tmp_path: Path, monkeypatch, body: str) -> None:
+    """A `ps` that does BODY, first on the PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    write_script(folder / "ps", "#!/bin/sh\n" + body + "\n")
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+
+# procps exits 1 on an option it lacks as on a pid it has not; busybox ps has no -p nor -ww
+BUSYBOX = "echo 'ps: invalid option -- w' >&2; exit 1"
+
+
+@pytest.mark.parametrize("ps", [None, BUSYBOX], ids=["ps", "busybox-ps"])
+def test_import_leaves_a_live_client_alone(tmp_path: Path, monkeypatch, ps) -> None:
     """Its status file is not final and it has no exit file, as a gone client's: it is not
-    started a second time (two clients had written one render) nor, created long ago and unknown
-    to the daemon (a daemon restarted without its journal, another connection), failed."""
-    state, tracks, job = stopped_action(tmp_path, status)
-    record = json.loads((job / "job.json").read_text())
-    (job / "job.json").write_text(json.dumps({**record, "created": record["created"] - 600}))
+    started a second time (two clients had written one render), whether ps can tell it runs or
+    not (kill -0 says its process is there)."""
+    state, tracks, job = stopped_action(tmp_path)
+    if ps:
+        fake_ps(tmp_path, monkeypatch, ps)
     began = time.monotonic()
     report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
                          extstate=state, name="import", max_seconds=30)  # fmt: skip
@@ -59,6 +70,62 @@ def test_import_leaves_a_live_client_alone(tmp_path: Path, status) -> None:
         in report["console"]
     )
     assert report["extstate"]["DiffMusic"]["pending"] == state["pending"]
+
+
+def legacy(job: Path) -> None:
+    """The job as an earlier version started it: its submit.sh recorded no process id."""
+    text = (job / "submit.sh").read_text()
+    (job / "submit.sh").write_text(re.sub(r" &\necho \$! > .*\nwait \$!\n", "\n", text))
+    (job / "submit.pid").unlink()
+
+
+def test_a_gone_client_of_an_earlier_version_is_started_again(tmp_path: Path) -> None:
+    """No process's arguments hold its job id: its client is gone, and its render fetched."""
+    state, tracks = orphan(tmp_path)
+    (job,) = (tmp_path / "jobs").iterdir()
+    legacy(job)
+    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                         extstate=state, name="import", max_seconds=30)  # fmt: skip
+    assert "Import finished renders: 1 render(s) placed." in report["console"]
+    assert len(report["tracks"][0]["items"][0]["takes"]) == 2
+
+
+def test_without_ps_the_daemon_says_whether_a_job_ended(tmp_path: Path, monkeypatch) -> None:
+    """Its client's life cannot be told: said so, the daemon asked in the background, and the
+    next Import fetches a job the daemon has ended."""
+    state, tracks = orphan(tmp_path)
+    (job,) = (tmp_path / "jobs").iterdir()
+    legacy(job)
+    fake_ps(tmp_path, monkeypatch, "exit 127")
+    first = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                        extstate=state, name="import", max_seconds=30)  # fmt: skip
+    assert (
+        "1 job(s) pending: 'take' (phase): whether its client still runs cannot be told (ps did "
+        "not answer) and the daemon has not said it ended: it is asked now; run 'DiffMusic - "
+        "Import finished renders' again in a moment." in first["console"]
+    )
+    for _ in range(100):
+        if (job / "status.exit").exists():
+            break
+        time.sleep(0.1)
+    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                         extstate=state, name="import2", max_seconds=30)  # fmt: skip
+    assert "Import finished renders: 1 render(s) placed." in report["console"]
+    assert len(report["tracks"][0]["items"][0]["takes"]) == 2
+
+
+def test_a_pid_given_to_another_process_is_no_client(tmp_path: Path) -> None:
+    state, tracks = orphan(tmp_path)
+    (job,) = (tmp_path / "jobs").iterdir()
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (job / "submit.pid").write_text(f"{other.pid}\n")
+        report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                             extstate=state, name="import", max_seconds=30)  # fmt: skip
+    finally:
+        other.kill()
+        other.wait()
+    assert "Import finished renders: 1 render(s) placed." in report["console"]
 
 
 def test_import_fetches_an_orphan_at_once(tmp_path: Path) -> None:
@@ -87,10 +154,27 @@ def test_cancel_says_for_how_many_jobs_the_daemon_did_not_answer(tmp_path: Path)
                          extstate=state, name="cancel", max_seconds=30)  # fmt: skip
     assert (
         "cancel sent for 0 job(s); 0 more cancelled by the action watching them. 1 job(s) not "
-        "cancelled: the daemon did not answer for them: 'take' (no daemon answers at :5555); "
-        "run 'DiffMusic - Cancel running jobs' again once it runs" in report["console"]
+        "cancelled, the daemon's state of them not had: 'take' (no daemon answers at :5555); "
+        "run 'DiffMusic - Cancel running jobs' again once the daemon answers" in report["console"]
     )
     # asked in the background (its script), not waited for
     assert [c for c in report["exec"] if "status" in c] == [
         f"/bin/sh '{tmp_path / 'jobs' / state['pending']}/status.sh'"
     ]
+
+
+def test_an_action_started_after_a_cancel_leaves_it_to_the_others(tmp_path: Path) -> None:
+    """Cancel runs, then another action starts before the running one has read the cancel: the
+    new action's watch does not wipe it (the running one had placed its render) nor takes it."""
+    settings = stand_in(tmp_path, RUNNING + "sleep 2\n")
+    tracks = [{"name": "A", "items": [take_item(source(tmp_path, 1.0), 0.0, 1.0)]}]
+    report = run_scripts(
+        tmp_path, tracks,
+        [{"script": script("Rebuild phase of selected items")},
+         {"script": script("Cancel running jobs"), "cycle": 4},
+         {"script": script("Rebuild phase of selected items"), "cycle": 4}],
+        extstate=settings, name="cancel", max_seconds=30,
+    )  # fmt: skip
+    assert report["console"].count("cancelled; nothing was changed.") == 1
+    assert "Rebuild phase: 1 render(s) placed." in report["console"]
+    assert len(report["tracks"][0]["items"][0]["takes"]) == 2

@@ -113,3 +113,32 @@ def test_windows_starts_the_job_script_through_cmd_in_any_folder(tmp_path) -> No
     line = line[: line.index('"')] + line[line.index('"') + 1 :]  # the first quote
     line = line[: line.rindex('"')] + line[line.rindex('"') + 1 :]  # and the last
     assert windows_split(line) == [folder + "\\submit.cmd"]
+
+
+def test_windows_a_probe_left_over_does_not_keep_a_gone_client_alive(tmp_path) -> None:
+    """A client's life on Windows is whether its open submit.log can be renamed; a rename
+    fails onto a file that exists (MoveFile), as onto the submit.log.probe of a probe cut
+    short: it is removed first."""
+    from lupa import lua54
+
+    lua = lua54.LuaRuntime()
+    lua.execute(
+        "reaper = {GetOS = function() return 'Win64' end, file_exists = function(path) "
+        "local f = io.open(path, 'rb'); if f then f:close() end; return f ~= nil end}; "
+        "local rename = os.rename; os.rename = function(from, to) "
+        "if reaper.file_exists(to) then return nil, to .. ': exists' end; "
+        "return rename(from, to) end"
+    )
+    alive, join = lua.execute(
+        "local system_lua, runner_lua = ...; local modules = {json = {}}; "
+        "modules.system = load(system_lua)(); "
+        "local runner = load(runner_lua)(function(name) return modules[name] end); "
+        "return runner.client_alive, modules.system.join",
+        SYSTEM_LUA.read_text(), (LIB / "runner.lua").read_text(),
+    )  # fmt: skip
+    log = Path(join(str(tmp_path), "submit.log"))
+    log.write_text("")
+    Path(str(log) + ".probe").write_text("")
+    job = lua.table_from({"dir": str(tmp_path), "id": "reaper-1"})
+    assert alive(job) is False
+    assert log.exists()

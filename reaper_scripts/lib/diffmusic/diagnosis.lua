@@ -146,7 +146,9 @@ local NEAR = 1e-6 -- s: the .rpp keeps 14 decimals
 -- drawn by hand, any item; one found in an item, that item; and another item of its track that
 -- plays the same stretch of the same source file under it (a part split off it, which is given
 -- the part of the region beyond the owner's extent) or, the owner gone, one that covers the
--- owner's extent (glued). An entry from before this version: its item alone.
+-- owner's extent (glued). An entry without a track (an earlier version's): its item alone; one
+-- without the owner's extent and source (d22a9ac's): a split part, by what the owner plays now,
+-- and no glued item.
 function M.claims(m, info)
   local owner = m.owner
   if not owner or owner.item == info.item_guid then return true end

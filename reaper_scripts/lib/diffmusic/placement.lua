@@ -43,10 +43,11 @@ local function render_of(job)
   return ok and path or job.outputs[1]
 end
 
--- How far (s of the render) the item's start moved into its take since the job started: a
--- move or a trim while the job ran keeps the render in time (it starts where the item started
--- then). Nil and a problem when a take from it would be out of time (the take or its source or
--- playrate changed) or would miss what was repaired (trimmed or split off the item).
+-- How far (s of the render, or of the audio a markers job read) the item's start moved into its
+-- take since the job started: a move or a trim while the job ran keeps the render (a markers
+-- job's regions) in time. Nil and a problem when a take from it (or a region) would be out of
+-- time (the take or its source or playrate changed) or would miss what was repaired (trimmed or
+-- split off the item).
 local function shift_of(item, job)
   if not job.startoffs then return 0 end -- a job started before this was recorded
   local edits = selection.edits(job, item)
@@ -64,6 +65,11 @@ local function shift_of(item, job)
     if a < -1e-6 or b > length + 1e-6 then missed = missed or { a, b } end
   end
   if not out_of_time and not missed then return shift end
+  if job.kind == "markers" then
+    return nil, string.format("'%s': no damage marked: the item changed since it was read (%s), and the times "
+      .. "found are not those of the audio it plays now; run 'DiffMusic - Find damage in selected items' again",
+      job.item_label, changed)
+  end
   local why = out_of_time and "a take from its render would be out of time"
     or string.format("what it repaired (item time %.3f-%.3f s then) is no longer in the item",
       missed[1] + shift, missed[2] + shift)
@@ -111,7 +117,6 @@ local function placeable(job)
     job_store.save(job)
     return nil, { problem = line }
   end
-  if job.kind == "markers" then return item, 0 end
   local shift, problem = shift_of(item, job)
   if not shift then return nil, { problem = problem, forget = true } end
   return item, shift
@@ -120,7 +125,13 @@ end
 -- Place one finished job (inside the caller's undo block); nil or a problem.
 local function place_one(job, item, shift, created_tracks)
   if job.kind == "markers" then
-    job.marked = diagnosis.mark(diagnosis.damage(job.diagnosis.report), job)
+    -- where the damage plays now: an item moved or trimmed since it was read moves its regions
+    local found = diagnosis.damage(job.diagnosis.report)
+    for _, f in ipairs(found) do f.start, f.stop = f.start - shift, f.stop - shift end
+    local _, track_guid = reaper.GetSetMediaTrackInfo_String(reaper.GetMediaItem_Track(item), "GUID", "", false)
+    job.marked = diagnosis.mark(found, setmetatable({ position = reaper.GetMediaItemInfo_Value(item, "D_POSITION"),
+      length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH"), startoffs = job.startoffs + shift * job.playrate,
+      track_guid = track_guid }, { __index = job }))
     return nil
   end
   if job.kind == "tracks" then

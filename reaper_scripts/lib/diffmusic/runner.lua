@@ -51,28 +51,41 @@ function M.launch(dir, name, args)
 end
 
 -- Whether the client of a job's submit script still runs: true, false, or nil when it cannot
--- be told (a job of a version before this one left no process id).
---   sh (Linux, macOS): the process of the id the script recorded, if its arguments hold the
---   job's id (an id the system gave to another process since is not the client): `ps -ww -p
---   PID -o args=` (POSIX ps; -ww: not cut to 80 columns, procps and BSD alike; exit 1: no such
---   process). Waited for at most 1 s (ExecProcess's timeout).
+-- be told. A client counts as gone only on positive evidence:
+--   sh (Linux, macOS): the process of the id the script recorded (NAME.pid) is gone when
+--   `kill -0 PID` (a POSIX sh builtin) fails, or when ps (`ps -ww -p PID -o args=`, POSIX with
+--   BSD's and procps' -ww: not cut to 80 columns) shows its arguments without the job's id (the
+--   system gave its id to another process); it runs when ps cannot tell (busybox ps has no -p
+--   or -ww). A job of an earlier version left no id: its client runs while a process's arguments
+--   (`ps -A -ww -o args=`) hold the job's id, and is gone when none does; nil when ps cannot
+--   tell. ExecProcess waits for the check at most 1 s (nil when it did not end).
 --   cmd.exe (Windows): the script's redirection opens submit.log without FILE_SHARE_DELETE and
 --   the client inherits that handle, so the log cannot be renamed while the client runs
 --   (CreateFile's share modes; a rename needs DELETE access).
+local CHECK = {
+  pid = "kill -0 %d 2>/dev/null || { echo gone; exit 0; }; if a=$(ps -ww -p %d -o args= 2>/dev/null); "
+    .. "then case $a in *%s*) echo alive ;; *) echo gone ;; esac; elif kill -0 %d 2>/dev/null; "
+    .. "then echo alive; else echo gone; fi",
+  -- the pattern's first letter in brackets: this sh's own arguments do not hold the id
+  args = "if a=$(ps -A -ww -o args= 2>/dev/null); then case $a in *%s*) echo alive ;; *) echo gone ;; esac; "
+    .. "else echo unknown; fi",
+}
 function M.client_alive(job)
   local log = system.join(job.dir, "submit.log")
   if system.is_windows() then
     if not reaper.file_exists(log) then return false end
+    os.remove(log .. ".probe") -- left by a probe cut short: the rename would fail for it
     if not os.rename(log, log .. ".probe") then return true end
     os.rename(log .. ".probe", log)
     return false
   end
-  local pid = tonumber(system.read_file(system.join(job.dir, "submit.pid")) or "")
-  if not pid then return nil end
-  local code, output = (reaper.ExecProcess("ps -ww -p " .. math.floor(pid) .. " -o args=", 1000) or "")
-    :match("^(%-?%d+)\n(.*)$")
-  if code == "0" and output:find(job.id, 1, true) then return true end
-  if code == "0" or code == "1" then return false end
+  if not job.id:match("^[%w._-]+$") then return nil end
+  local pid = math.tointeger(tonumber(system.read_file(system.join(job.dir, "submit.pid")) or ""))
+  local pattern = "[" .. job.id:sub(1, 1) .. "]" .. job.id:sub(2)
+  local check = pid and string.format(CHECK.pid, pid, pid, job.id, pid) or string.format(CHECK.args, pattern)
+  local said = (reaper.ExecProcess("/bin/sh -c " .. system.quote(check), 1000) or ""):match("^0\n(%a+)")
+  if said == "alive" then return true end
+  if said == "gone" then return false end
   return nil
 end
 
@@ -188,13 +201,22 @@ end
 -- M.poll_job): while the client runs, it is at work (waiting for the daemon, fetching or
 -- writing the render); once it is gone without a word (REAPER and it were killed together, a
 -- crash, a logout), its submit is started again in the background, once (M.reattach), and
--- attaches to the daemon's job by its id; gone again, the job failed. Returns why the job is
--- still pending, or nil (state "starting": started again; or "failed").
-function M.settle(job)
+-- attaches to the daemon's job by its id; gone again, the job failed. When its life cannot be
+-- told (see M.client_alive), the daemon is asked in the background (M.ask_daemon) and its
+-- answer read by the next Import: a job it has ended is fetched again (M.reattach). Returns why
+-- the job is still pending, or nil (state "starting": started again; or "failed").
+function M.settle(job, s)
   if FINAL[job.state] or system.read_file(job.process.code) then return nil end
   local alive = M.client_alive(job)
   if alive then return "its client is still at work" end
-  if alive == nil then return "its client left no process id (started by an earlier version)" end
+  if alive == nil then
+    local answer = M.daemon_answer(M.process_of(job.dir, "status"))
+    if not (answer and FINAL[answer.state]) then
+      M.ask_daemon(job, s)
+      return "whether its client still runs cannot be told (ps did not answer) and the daemon has not said "
+        .. "it ended: it is asked now; run 'DiffMusic - Import finished renders' again in a moment"
+    end
+  end
   if not M.reattach(job) then
     job.state = "failed"
     job.error = "its client ended without a word twice (see " .. job.process.log .. "); run the action again"

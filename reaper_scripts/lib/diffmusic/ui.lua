@@ -83,7 +83,9 @@ end
 
 function M.watch(jobs, s, title, undo_name, readings)
   readings = readings or {}
-  reaper.DeleteExtState(settings.SECTION, "cancel", false)
+  -- "Cancel running jobs" sets a new value each time; one set before this watch is not its
+  -- (it is left to the actions that watched then: not wiped)
+  local cancel_seen = reaper.GetExtState(settings.SECTION, "cancel")
   local height = 50 + #jobs * ROW_H
   gfx.init(system.TITLE .. " - " .. title, WINDOW_W, height)
   local window, cancelled = true, false
@@ -200,7 +202,7 @@ function M.watch(jobs, s, title, undo_name, readings)
       if not runner.FINAL[job.state] or diagnosing then running = true end
       job_store.beat(job)
     end
-    if reaper.GetExtState(settings.SECTION, "cancel") ~= "" then cancel() end
+    if reaper.GetExtState(settings.SECTION, "cancel") ~= cancel_seen then cancel() end
     if cancelled then send_cancels() end
     if window then
       local key = gfx.getchar()
