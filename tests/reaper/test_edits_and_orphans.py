@@ -14,13 +14,14 @@ from diffmusic_engine.synth import music_excerpt
 pytestmark = pytest.mark.lua
 
 SR = 8000
-# A `diffmusic` stand-in: `status` says the job finished a minute ago; `cancel` marks the job's
+# A `diffmusic` stand-in: `status` says the job finished STAND_IN_AGE s ago (600 unless the
+# environment says); `cancel` marks the job's
 # status file cancelled; `submit` does BODY, then finishes with the sent audio as the render
 # (and NOTE as the status's notes for an inpaint).
 CLI = """#!/bin/sh
 case "$1" in
   status) printf '{"event": "status", "job": "%s", "state": "finished", "updated": %s}\\n' \
-    "$2" "$(( $(date +%s) - 60 ))"; exit 0 ;;
+    "$2" "$(( $(date +%s) - ${STAND_IN_AGE:-600} ))"; exit 0 ;;
   cancel) echo "$2" >> "CANCELS"; printf '{"state": "cancelled"}' > "JOBS/$2/status.json"; exit 0 ;;
 esac
 input="$2"; status=""; out=""; task=""

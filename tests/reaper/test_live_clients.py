@@ -114,6 +114,28 @@ def test_without_ps_the_daemon_says_whether_a_job_ended(tmp_path: Path, monkeypa
     assert len(report["tracks"][0]["items"][0]["takes"]) == 2
 
 
+def test_a_client_whose_life_cannot_be_told_is_not_doubled_when_its_job_just_ended(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """No process id and no ps: the daemon says the job has just finished, but its client may
+    still be fetching and writing the render (a review: a second client had been started beside
+    the live one). It is left alone, said so, until 120 s after the daemon ended the job."""
+    state, tracks, job = stopped_action(tmp_path)
+    (job / "submit.pid").unlink()
+    fake_ps(tmp_path, monkeypatch, "exit 127")
+    monkeypatch.setenv("STAND_IN_AGE", "1")
+    run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                extstate=state, name="import", max_seconds=30)  # fmt: skip
+    for _ in range(50):
+        if (job / "status.exit").exists():
+            break
+        time.sleep(0.1)
+    second = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                         extstate=state, name="import2", max_seconds=30)  # fmt: skip
+    assert len((tmp_path / "runs").read_text().split()) == 1
+    assert "it may still be writing the render" in second["console"]
+
+
 def test_a_pid_given_to_another_process_is_no_client(tmp_path: Path) -> None:
     state, tracks = orphan(tmp_path)
     (job,) = (tmp_path / "jobs").iterdir()

@@ -84,9 +84,8 @@ function M.client_alive(job)
   local pattern = "[" .. job.id:sub(1, 1) .. "]" .. job.id:sub(2)
   local check = pid and string.format(CHECK.pid, pid, pid, job.id, pid) or string.format(CHECK.args, pattern)
   local said = (reaper.ExecProcess("/bin/sh -c " .. system.quote(check), 1000) or ""):match("^0\n(%a+)")
-  if said == "alive" then return true end
   if said == "gone" then return false end
-  return nil
+  return pid and true or (said == "alive" or nil) -- a recorded client unanswered: still at work
 end
 
 -- The files of the command M.launch started in `dir` as `name`: its log and its exit code.
@@ -181,6 +180,9 @@ function M.exit_problem(process, exit, s)
 end
 
 local FINAL = { finished = true, failed = true, cancelled = true }
+-- s: a client whose life cannot be told is started again only this long after the daemon ended
+-- its job (a client that runs fetches and writes its render well within it)
+local WRITE_S = 120
 local START_TIMEOUT = 120 -- seconds without any status file before giving up on the client
 
 -- What the daemon answered to M.ask_daemon: nil while the command runs; then its job object
@@ -215,6 +217,12 @@ function M.settle(job, s)
       M.ask_daemon(job, s)
       return "whether its client still runs cannot be told (ps did not answer) and the daemon has not said "
         .. "it ended: it is asked now; run 'DiffMusic - Import finished renders' again in a moment"
+    end
+    local ago = os.time() - (tonumber(answer.updated) or 0)
+    if ago < WRITE_S then -- a client that runs fetches and writes its render in this time
+      return string.format("the daemon ended it %d s ago and whether its client still runs cannot be told "
+        .. "(ps did not answer): it may still be writing the render; run 'DiffMusic - Import finished "
+        .. "renders' again in %d s", ago, WRITE_S - ago)
     end
   end
   if not M.reattach(job) then
