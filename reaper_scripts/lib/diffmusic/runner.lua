@@ -58,7 +58,8 @@ end
 --   system gave its id to another process); it runs when ps cannot tell (busybox ps has no -p
 --   or -ww). A job of an earlier version left no id: its client runs while a process's arguments
 --   (`ps -A -ww -o args=`) hold the job's id, and is gone when none does; nil when ps cannot
---   tell. ExecProcess waits for the check at most 1 s (nil when it did not end).
+--   tell. ExecProcess waits for the check at most 1 s; unanswered, a client that recorded its
+--   id counts as running, one that did not cannot be told (nil).
 --   cmd.exe (Windows): the script's redirection opens submit.log without FILE_SHARE_DELETE and
 --   the client inherits that handle, so the log cannot be renamed while the client runs
 --   (CreateFile's share modes; a rename needs DELETE access).
