@@ -184,7 +184,10 @@ def restore(
         restoration.details[KEPT_CHANNELS] = kept
     if isinstance(resolved, Declip):  # the levels auto found per channel (side), any backend
         restoration.details.update(levels_found(resolved.channel_levels, resolved.negative_levels))
-    if isinstance(resolved, Declip) and (lower := _clipped_lower_lines(audio, resolved.levels)):
+    # a given level only: auto declips each channel's side at its own, so none lies under it
+    # (asked anyway, it read every side's clipping twice more over the whole file)
+    given = isinstance(damage, Declip) and damage.level != "auto"
+    if given and (lower := _clipped_lower_lines(audio, resolved.levels)):
         restoration.details[CLIPPED_LOWER] = lower
     return restoration
 

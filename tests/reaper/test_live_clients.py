@@ -46,6 +46,19 @@ def fake_ps(tmp_path: Path, monkeypatch, body: str) -> None:
     monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
 
 
+def imported(tmp_path: Path, tracks: list, state: dict, name: str) -> dict:
+    """The report of one run of 'Import finished renders'."""
+    runs = [{"script": script("Import finished renders")}]
+    return run_scripts(tmp_path, tracks, runs, extstate=state, name=name, max_seconds=30)
+
+
+def wait_for(path: Path, seconds: float = 10.0) -> None:
+    """Until ``path`` exists (a background status query's exit file), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 # procps exits 1 on an option it lacks as on a pid it has not; busybox ps has no -p nor -ww
 BUSYBOX = "echo 'ps: invalid option -- w' >&2; exit 1"
 
@@ -59,8 +72,7 @@ def test_import_leaves_a_live_client_alone(tmp_path: Path, monkeypatch, ps) -> N
     if ps:
         fake_ps(tmp_path, monkeypatch, ps)
     began = time.monotonic()
-    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                         extstate=state, name="import", max_seconds=30)  # fmt: skip
+    report = imported(tmp_path, tracks, state, "import")
     assert time.monotonic() - began < 5  # no wait for the client
     assert len((tmp_path / "runs").read_text().split()) == 1
     assert not [c for c in report["exec"] if "submit" in c or "status" in c]
@@ -84,8 +96,7 @@ def test_a_gone_client_of_an_earlier_version_is_started_again(tmp_path: Path) ->
     state, tracks = orphan(tmp_path)
     (job,) = (tmp_path / "jobs").iterdir()
     legacy(job)
-    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                         extstate=state, name="import", max_seconds=30)  # fmt: skip
+    report = imported(tmp_path, tracks, state, "import")
     assert "Import finished renders: 1 render(s) placed." in report["console"]
     assert len(report["tracks"][0]["items"][0]["takes"]) == 2
 
@@ -97,19 +108,14 @@ def test_without_ps_the_daemon_says_whether_a_job_ended(tmp_path: Path, monkeypa
     (job,) = (tmp_path / "jobs").iterdir()
     legacy(job)
     fake_ps(tmp_path, monkeypatch, "exit 127")
-    first = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                        extstate=state, name="import", max_seconds=30)  # fmt: skip
+    first = imported(tmp_path, tracks, state, "import")
     assert (
         "1 job(s) pending: 'take' (phase): whether its client still runs cannot be told (ps did "
         "not answer) and the daemon has not said it ended: it is asked now; run 'DiffMusic - "
         "Import finished renders' again in a moment." in first["console"]
     )
-    for _ in range(100):
-        if (job / "status.exit").exists():
-            break
-        time.sleep(0.1)
-    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                         extstate=state, name="import2", max_seconds=30)  # fmt: skip
+    wait_for(job / "status.exit")
+    report = imported(tmp_path, tracks, state, "import2")
     assert "Import finished renders: 1 render(s) placed." in report["console"]
     assert len(report["tracks"][0]["items"][0]["takes"]) == 2
 
@@ -124,14 +130,9 @@ def test_a_client_whose_life_cannot_be_told_is_not_doubled_when_its_job_just_end
     (job / "submit.pid").unlink()
     fake_ps(tmp_path, monkeypatch, "exit 127")
     monkeypatch.setenv("STAND_IN_AGE", "1")
-    run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                extstate=state, name="import", max_seconds=30)  # fmt: skip
-    for _ in range(50):
-        if (job / "status.exit").exists():
-            break
-        time.sleep(0.1)
-    second = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                         extstate=state, name="import2", max_seconds=30)  # fmt: skip
+    imported(tmp_path, tracks, state, "import")
+    wait_for(job / "status.exit")
+    second = imported(tmp_path, tracks, state, "import2")
     assert len((tmp_path / "runs").read_text().split()) == 1
     assert "it may still be writing the render" in second["console"]
 
@@ -142,8 +143,7 @@ def test_a_pid_given_to_another_process_is_no_client(tmp_path: Path) -> None:
     other = subprocess.Popen(["sleep", "30"])
     try:
         (job / "submit.pid").write_text(f"{other.pid}\n")
-        report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                             extstate=state, name="import", max_seconds=30)  # fmt: skip
+        report = imported(tmp_path, tracks, state, "import")
     finally:
         other.kill()
         other.wait()
@@ -156,8 +156,7 @@ def test_import_fetches_an_orphan_at_once(tmp_path: Path) -> None:
     state, tracks = orphan(tmp_path)
     cli = Path(stand_in(tmp_path)["cli"])
     cli.write_text(cli.read_text().replace("- 60", "- 0"))  # finished just now
-    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
-                         extstate=state, name="import", max_seconds=30)  # fmt: skip
+    report = imported(tmp_path, tracks, state, "import")
     assert report["messages"] == []
     assert (
         "1 job(s) whose client had ended: started again to fetch their renders, placed when they "
