@@ -27,8 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Test files run on two workers at most (pytest-xdist), each file whole on one worker (its
+# module fixtures, such as a daemon, start once): most of the suite's time is subprocesses
+# starting and waits, which overlap. `pytest -p no:xdist` runs it in one process.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

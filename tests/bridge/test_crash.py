@@ -21,6 +21,15 @@ DAMAGE = PhaseRetrieval(256, 64)
 # A job that runs for minutes: the daemon is killed right after the cancel's reply, before the
 # worker's next poll of the cancel (bridge.daemon.dsp_process.POLL) could end it.
 LONG_JOB = {"iterations": 10000}
+# The jobs stopped under way: 3000 iterations on half a second of the clip, ~1 s unloaded (300
+# on the whole clip had taken 0.5 s, and on a loaded machine the job finished between its third
+# step and the stop, so nothing was interrupted).
+STOPPED = {"iterations": 3000}
+
+
+def half(clip: np.ndarray) -> np.ndarray:
+    """The first channel's first half second."""
+    return np.ascontiguousarray(clip[:1, : RATE // 2])
 
 
 def test_kill_9_while_running_then_restart_completes_every_job_once(tmp_path, clip):
@@ -76,9 +85,7 @@ def test_a_clean_stop_under_a_running_job_is_not_counted_as_one_of_its_attempts(
     try:
         daemon.start()
         with daemon.client() as client:
-            # 3000 iterations: ~5 s unloaded (300 had taken 0.5 s, and on a loaded machine the job
-            # finished between its third step and the stop, so nothing was interrupted)
-            client.submit(clip[:1], RATE, DAMAGE, options={"iterations": 3000}, job_id="j")
+            client.submit(half(clip), RATE, DAMAGE, options=STOPPED, job_id="j")
             deadline = time.monotonic() + 60
             while client.status("j")["step"] < 3:  # running, far from done
                 assert time.monotonic() < deadline
@@ -148,11 +155,12 @@ def test_a_waiting_submit_rides_out_a_daemon_restart(tmp_path, clip, cli_command
     the REAPER action forgot a job the daemon then finished)."""
     daemon = Daemon(tmp_path)
     source, out, state = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "status.json"
-    audio = np.ascontiguousarray(clip[:1])
+    audio = half(clip)
     sf.write(source, audio.T, RATE, subtype="FLOAT")
     preset = tmp_path / "long.toml"
     preset.write_text(
-        'task = "phase-retrieval"\nn_fft = 256\nhop = 64\n[options.dsp]\niterations = 3000\n'
+        'task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
+        f'[options.dsp]\niterations = {STOPPED["iterations"]}\n'
     )
     try:
         daemon.start()
@@ -177,8 +185,7 @@ def test_a_waiting_submit_rides_out_a_daemon_restart(tmp_path, clip, cli_command
         assert submit.returncode == 0, err
         assert "note: the daemon stopped; job j resumes when it starts again" in err
         assert json.loads(state.read_text())["state"] == "finished"
-        options = {"iterations": 3000}
-        uninterrupted = restore(audio, RATE, PhaseRetrieval(256, 64), options=options).audio
+        uninterrupted = restore(audio, RATE, DAMAGE, options=STOPPED).audio
         np.testing.assert_array_equal(sf.read(out, dtype="float32")[0], uninterrupted[0])
     finally:
         daemon.stop()
@@ -235,7 +242,7 @@ def test_a_waiting_client_hears_progress_again_after_a_quick_restart(tmp_path, c
     try:
         daemon.start()
         client = daemon.client(timeout=5.0)
-        client.submit(clip[:1], RATE, DAMAGE, options={"iterations": 3000}, job_id="j")
+        client.submit(half(clip), RATE, DAMAGE, options=STOPPED, job_id="j")
 
         def follow() -> None:
             def heard(kind: str, _: dict) -> None:

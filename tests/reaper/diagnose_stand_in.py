@@ -9,12 +9,17 @@ as the real command takes it and prints the report it was given (docs/protocol.m
 
 Anything else (another command, a missing or unreadable FILE, no --json) is an error line and
 exit 2, so a script that calls it wrongly fails the test.
+
+A report may pin when the user's edit falls: ``"edited": [MARK, "before"]`` (the edit, which
+writes the file MARK, came before the diagnosis started: while the item was read) or ``[MARK,
+"during"]`` (MARK absent at the start; the diagnosis answers once the edit has written it).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import soundfile as sf
@@ -37,8 +42,28 @@ def main(argv: list[str]) -> int:
         message = f"stand-in: {audio} lasts {info.duration} s, expected {expected} s"
         print(json.dumps({"event": "error", "message": message}))
         return 2
+    problem = _edit_out_of_place(*report.pop("edited", (None, None)))
+    if problem:
+        print(json.dumps({"event": "error", "message": f"stand-in: {problem}"}))
+        return 2
     print(json.dumps({"event": "diagnosis", **report}), flush=True)
     return 0
+
+
+def _edit_out_of_place(mark: str | None, when: str | None) -> str | None:
+    """Why the edit that writes ``mark`` did not fall ``when`` it should; None if it did."""
+    if mark is None:
+        return None
+    if when == "before":
+        return None if Path(mark).exists() else "the edit had not come before the diagnosis"
+    if Path(mark).exists():
+        return "the edit came before the diagnosis started"
+    deadline = time.monotonic() + 30
+    while not Path(mark).exists():
+        if time.monotonic() > deadline:
+            return "no edit came during the diagnosis"
+        time.sleep(0.02)
+    return None
 
 
 if __name__ == "__main__":

@@ -300,19 +300,29 @@ def test_a_cancelled_find_stops_its_diagnosis(tmp_path: Path) -> None:
     assert (job / "diagnose.exit").read_text().strip() == "130"
 
 
-@pytest.mark.parametrize("cycle", [3, 12], ids=["while-read", "while-diagnosed"])
-def test_find_damage_marks_where_a_moved_item_plays_its_damage(tmp_path: Path, cycle) -> None:
+@pytest.mark.parametrize(
+    ("cycle", "when"), [(3, "before"), (40, "during")], ids=["while-read", "while-diagnosed"]
+)
+def test_find_damage_marks_where_a_moved_item_plays_its_damage(tmp_path: Path, cycle, when):
     """A move of the item while it is read (no edit of its audio) or diagnosed takes its
-    regions along: they mark the damage where it plays now, for Repair to find there."""
+    regions along: they mark the damage where it plays now, for Repair to find there.
+
+    60 s at 8 kHz is read over 15 defer cycles (32768 frames each): cycle 3 falls in the read,
+    cycle 40 after it; the stand-in checks which, and holds its answer for the edit."""
     from test_edits_and_orphans import edit
 
-    source = write_wav(tmp_path / "a.wav", music_excerpt(60.0, SR, 1, seed=1), SR)
+    rate, mark = 8000, tmp_path / "moved"
+    source = write_wav(tmp_path / "a.wav", music_excerpt(60.0, rate, 1, seed=1), rate)
     found = {
         "reverb": None, "bandwidth": {"cutoff_hz": None},
         "dropouts": [{"start": 30.0, "end": 30.05}], "clicks": [],
         "clipping": {"level": 0.5, "fraction": 0.0, "regions": []}, "expect_seconds": 60.0,
+        "edited": [str(mark), when],
     }  # fmt: skip
-    move = "reaper.SetMediaItemInfo_Value(item, 'D_POSITION', 10.0)\n"
+    move = (
+        "reaper.SetMediaItemInfo_Value(item, 'D_POSITION', 10.0)\n"
+        f"local mark = io.open([[{mark}]], 'w'); mark:write('moved'); mark:close()\n"
+    )
     report = run_scripts(
         tmp_path, [{"name": "Mix", "items": [take_item(source, 0.0, 60.0)]}],
         [{"script": script(FIND)}, {"script": edit(tmp_path, move), "cycle": cycle}],
