@@ -8,6 +8,7 @@ the audio it is applied to with :func:`check_damage` before any work starts.
 
 from __future__ import annotations
 
+import itertools
 import math
 import reprlib
 from collections.abc import Mapping
@@ -31,7 +32,9 @@ class Gap:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)):
-            raise DamageError(f"span {self.start}:{self.end}: expected finite seconds")
+            raise DamageError(
+                f"{self.start}:{self.end}: expected START:END in finite seconds, e.g. 1.20:1.25"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Gap:
@@ -86,13 +89,16 @@ class Inpaint:
         object.__setattr__(self, "gaps", _spans("gaps", self.gaps))
         if not self.gaps:
             raise DamageError("inpaint: at least one gap is needed (--gap START:END)")
-        for gap in self.gaps:
-            if not (math.isfinite(gap.start) and math.isfinite(gap.end)):
-                raise DamageError(f"gap {gap}: not a finite time")
+        for gap in self.gaps:  # finite: a Gap is
             if gap.end <= gap.start:
                 raise DamageError(f"gap {gap}: end must be after start")
             if gap.start < 0:
                 raise DamageError(f"gap {gap}: starts before 0 s; give a START of 0 or later")
+        ordered = sorted(self.gaps, key=lambda gap: (gap.start, gap.end))
+        for before, after in itertools.pairwise(ordered):
+            if after.start < before.end:  # one stretch given twice (filled once, as one)
+                whole = f"{before.start:g}:{max(before.end, after.end):g}"
+                raise DamageError(f"gaps {before} and {after} overlap: give them as one, {whole}")
 
 
 @dataclass(frozen=True)

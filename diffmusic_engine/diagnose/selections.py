@@ -76,8 +76,8 @@ def extension_line(given: Span, filled: Span, sample_rate: int) -> str:
     earlier, later = (1000 * x / sample_rate for x in (given[0] - filled[0], filled[1] - given[1]))
     return (
         f"gap {_seconds(given, sample_rate)} extended to {_seconds(filled, sample_rate)} "
-        f"({earlier:.1f} ms earlier, {later:.1f} ms later) over the dropout found at its edge "
-        "(with its quiet edges, which a codec smears), which it had left partly unfilled"
+        f"({earlier:.1f} ms earlier, {later:.1f} ms later) over the dropout found at its edge, "
+        "which it had left partly unfilled"
     )
 
 

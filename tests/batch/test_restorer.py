@@ -234,7 +234,7 @@ def test_given_gaps_are_taken_over_the_dropout_at_their_edges(recording, music) 
     np.testing.assert_array_equal(out[:, stop:], audio[:, stop:])
     assert Restorer.note_of(stream) == (
         "inpaint: gap 1.0030-1.0170 s extended to 1.0000-1.0200 s (3.0 ms earlier, 3.0 ms "
-        "later) over the dropout found at its edge (with its quiet edges, which a codec smears), "
+        "later) over the dropout found at its edge, "
         "which it had left partly unfilled"
     )
 

@@ -322,7 +322,7 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
     cases = {
         ("restore", str(clip), "-o", ".", "--task", "declick"): ". is a folder",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
-            "span nan:1.0: expected finite seconds",
+            "nan:1.0: expected START:END in finite seconds, e.g. 1.20:1.25",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "-1:0.5"):
             "region -1:0.5: must lie inside the audio",
         ("corpus", "build", str(tmp_path / "c"), "--duration", "0"): "--duration 0: expected",
@@ -333,6 +333,10 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         # an end this far overflowed as it was rounded to samples (an OverflowError traceback)
         ("restore", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "inpaint", "--gap",
          "0.5:1e308"): "gap 0.5:1e+308: ends after the audio",
+        # filled as one stretch, with a warning that the second gap held no dropout
+        ("restore", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "inpaint", "--gap",
+         "0.2:0.4", "--gap", "0.3:0.5"): "gaps 0.2:0.4 and 0.3:0.5 overlap: give them as one, "
+                                         "0.2:0.5",
     }  # fmt: skip
     monkeypatch.chdir(tmp_path)  # "-o ." had been a ValueError from pathlib
     for argv, message in cases.items():

@@ -123,12 +123,16 @@ def test_a_span_ends_after_the_audio_only_when_its_last_sample_does(kind):
 
 def test_gaps_covering_the_whole_audio_are_refused():
     """Only the dropout sent (REAPER's context 0): nothing to fill it from; it came back as
-    silence without a word. Touching or overlapping gaps count as one stretch."""
+    silence without a word. Touching gaps count as one stretch; overlapping ones are refused
+    (the stretch given twice had been filled as one, and the second gap, starting inside the
+    dropout, said to hold no dropout)."""
     rate = 1000
-    whole = (Gap(0.0, 0.5), Gap(0.4, 1.0))
+    whole = (Gap(0.0, 0.5), Gap(0.5, 1.0))
     with pytest.raises(DamageError, match="the gaps cover the whole audio"):
         check_damage(Inpaint(gaps=whole), duration=1.0, sample_rate=rate)
     check_damage(Inpaint(gaps=(Gap(0.0, 0.5), Gap(0.501, 1.0))), duration=1.0, sample_rate=rate)
+    with pytest.raises(DamageError, match=r"^gaps 0:0.5 and 0.4:1 overlap: give them as one, 0:1$"):
+        Inpaint(gaps=(Gap(0.4, 1.0), Gap(0.0, 0.5)))
 
 
 @pytest.mark.parametrize(

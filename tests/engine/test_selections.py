@@ -43,7 +43,7 @@ def test_a_selection_short_of_a_dropout_is_extended_to_its_edges() -> None:
     np.testing.assert_array_equal(out[:, stop + FADE :], audio[:, stop + FADE :])
     assert restoration.details[EXTENDED_GAPS] == [
         "gap 0.5030-0.5170 s extended to 0.5000-0.5200 s (3.0 ms earlier, 3.0 ms later) over "
-        "the dropout found at its edge (with its quiet edges, which a codec smears), which it "
+        "the dropout found at its edge, which it "
         "had left partly unfilled"
     ]
     assert GAPS_WITH_AUDIO not in restoration.details
@@ -122,7 +122,7 @@ def test_cli_notes_the_extension(tmp_path, capsys) -> None:
     assert main([*argv, "--quiet"]) == 0
     assert capsys.readouterr().err.strip().splitlines() == [
         "note: gap 0.5030-0.5170 s extended to 0.5000-0.5200 s (3.0 ms earlier, 3.0 ms later) "
-        "over the dropout found at its edge (with its quiet edges, which a codec smears), which "
+        "over the dropout found at its edge, which "
         "it had left partly unfilled"
     ]
     filled, _ = sf.read(out, dtype="float32", always_2d=True)
