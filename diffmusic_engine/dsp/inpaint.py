@@ -17,7 +17,9 @@ there the least-squares solution is plain AR extrapolation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,8 @@ from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.windows import taper
 from diffmusic_engine.progress import ProgressCallback, report
+
+FillError = Callable[[np.ndarray, int, int], float]  # restore_inpaint's fill_error
 
 OPTIONS = {
     # AR order p; 0 = about 11.6 ms of samples (512 at 44.1 kHz)
@@ -115,12 +119,15 @@ def restore_inpaint(
     *,
     noisy: bool = False,
     evidence: float = 0.0,
+    fill_error: FillError | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fill every gap of every channel of float32 ``(channels, samples)`` ``audio``.
 
     ``noisy``: the gaps hold the signal plus white noise (clicks), not nothing; the AR fill
     retains what the noise allows (:func:`interpolate`'s ``observed``), and leaves a gap as it
-    is unless it departs from the AR estimate by ``evidence`` (see :func:`_retain`)."""
+    is unless it departs from the AR estimate by ``evidence`` (see :func:`_retain`).
+    ``fill_error(x, first, stop)``: the AR estimate's error energy over ``x[first:stop]`` (one
+    channel of ``audio``), measured (:func:`interpolate`'s ``fill_error``; noisy gaps only)."""
     opts = parse_options("inpaint", options, OPTIONS)
     channels, n = audio.shape
     out = audio.copy()
@@ -137,7 +144,7 @@ def restore_inpaint(
             estimates = detail.pop("estimate")
             details_fills.append({"method": "pattern", **detail})
         else:
-            estimates = _ar_fill(audio, todo, index, order, opts, noisy, evidence)
+            estimates = _ar_fill(audio, todo, index, order, opts, noisy, evidence, fill_error)
             details_fills.append({"method": "ar"})
         # a dropout's pattern fill (what was measured; an AR fill meets its sides by
         # construction, and declick judges a click's estimate)
@@ -190,6 +197,7 @@ def _ar_fill(
     opts: dict[str, Any],
     noisy: bool,
     evidence: float,
+    fill_error: FillError | None = None,
 ) -> list[np.ndarray]:
     """The AR estimate of region ``todo[index]``, one array per channel.
 
@@ -201,6 +209,7 @@ def _ar_fill(
     m = region.stop - region.first
     width = int(max(opts["context"] * m, 2 * order))  # as much as interpolate uses
     low, high = max(low, region.first - width), min(high, region.stop + width)
+    measured = noisy and fill_error is not None
     return [
         interpolate(
             x[low : region.first].astype(np.float64),
@@ -211,6 +220,7 @@ def _ar_fill(
             context=opts["context"],
             observed=x[region.first : region.stop] if noisy else None,
             evidence=evidence,
+            fill_error=partial(fill_error, x, region.first, region.stop) if measured else None,
         )
         for x in audio
     ]

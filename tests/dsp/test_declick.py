@@ -230,7 +230,9 @@ def test_transients_of_clean_real_music_are_found_but_not_repaired():
     repaired = [round(a * rate) for a, _ in out.details["clicks"]]
     assert all(any(abs(r - start) < 40 for r in repaired) for start in at), out.details["clicks"]
     error = lambda x: float(np.sum((x.astype(np.float64) - audio) ** 2))  # noqa: E731
-    assert error(out.tracks[0]) < 0.25 * error(clicked)  # 0.18 measured
+    # 0.36 measured (0.18 before the fill's error was measured beside each span: on these drums
+    # the plain fill errs about as much as a 0.2 RMS burst, and the repair keeps more of it)
+    assert error(out.tracks[0]) < 0.5 * error(clicked)
 
     first, stop = detect_clicks(audio, rate)[0]
     span = Gap(first / rate, stop / rate)
@@ -289,3 +291,26 @@ def test_crackle_mode_leaves_music_with_no_crackle_as_it_is():
     long = np.concatenate([damaged[:, : 2 * SR], np.tile(mix, 3)], axis=1)
     burst = restore(long, SR, crackle).details["clicks"]
     assert len(burst) >= MIN_CRACKLE_PER_S * 1.5 and max(end for _, end in burst) < 2.01
+
+
+def test_faint_clicks_on_an_exposed_guitar_are_not_repaired_worse_than_they_were():
+    """A shipped guitar stem with bursts 30 dB under it (4 a second): the spans sit at its pick
+    attacks, where the AR fill errs 2-3x what the model's variance says, and the fill that
+    trusted the model left the stem 13 dB further from the clean one than the bursts had (a user
+    trial: 18 of 96 files worse). The fill's error measured beside each span is subtracted from
+    what the repair removes: better than the input (2.3 dB measured), and bursts as loud as the
+    stem still repaired (SNR up 6.2 dB; 8.4 before: the price of the measured error)."""
+    from diffmusic_engine.audio import read_audio
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    audio, info = read_audio(REAL_DIR / "chaos_god_guitar.flac")
+    rate = info.sample_rate
+
+    def gain_db(damaged: np.ndarray) -> float:
+        out = restore(damaged, rate, Declick())
+        assert out.details["count"] > 0, out.details
+        error = lambda x: float(np.sum((x.astype(np.float64) - audio) ** 2))  # noqa: E731
+        return 10 * np.log10(error(damaged) / error(out.tracks[0]))
+
+    assert gain_db(degrade(audio, rate, Declick(rate=4.0, burst_db=-30.0, seed=3))) > 0.5
+    assert gain_db(degrade(audio, rate, Declick(rate=4.0, burst_db=0.0, seed=3))) > 5
