@@ -157,8 +157,9 @@ def _retain(
     where the music is least predictable too (its attacks: there the plain estimate erred 2.3x
     the variance, median of 859 spans that a user trial's repairs made worse, and 0.9x elsewhere),
     and a faint click then reads as noise the fill removes, with the music. ``fill_error()``, the
-    error energy measured beside the span, is subtracted where it is larger (``sigma_v^2`` then
-    floored at ``MEASURED_FLOOR``): what the departure holds beyond it is the click.
+    error energy measured beside the span, is subtracted where it is larger, ``sigma_v^2``
+    floored at ``MEASURED_FLOOR`` wherever it was measured: what the departure holds beyond it
+    is the click.
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
@@ -180,8 +181,9 @@ def _retain(
     inverse_diagonal = np.diag(cho_solve_banded((factor, True), np.eye(m)))
     prior_var = sigma_e2 * float(np.mean(inverse_diagonal))
     floor = RETAIN_FLOOR * prior_var
-    if fill_error is not None:
-        prior_var, floor = max(prior_var, fill_error() / m), MEASURED_FLOOR * prior_var
+    measured = fill_error() if fill_error is not None else 0.0
+    if measured > 0:  # 0: no known stretch beside the span to measure; the model's alone
+        prior_var, floor = max(prior_var, measured / m), MEASURED_FLOOR * prior_var
     sigma_v2 = max(float(np.mean((y - segment[k : k + m]) ** 2)) - prior_var, floor)
     lam = sigma_e2 / sigma_v2
     return _solve_gap(segment, k, m, a, lam, y)

@@ -314,3 +314,21 @@ def test_faint_clicks_on_an_exposed_guitar_are_not_repaired_worse_than_they_were
 
     assert gain_db(degrade(audio, rate, Declick(rate=4.0, burst_db=-30.0, seed=3))) > 0.5
     assert gain_db(degrade(audio, rate, Declick(rate=4.0, burst_db=0.0, seed=3))) > 5
+
+
+def test_a_span_with_no_stretch_beside_it_to_measure_is_filled_by_the_model_alone():
+    """Too near the audio's ends for any known stretch as long (``_fill_error`` 0): the fill is
+    the one without a measured error (RETAIN_FLOOR), not the measured one's lower floor."""
+    from diffmusic_engine.dsp.ar import interpolate
+    from diffmusic_engine.dsp.declick import _fill_error
+
+    x = 0.3 * np.sin(2 * np.pi * np.arange(700) / 37)
+    x += 0.01 * np.random.default_rng(0).standard_normal(700)
+    first, stop = 330, 374
+    assert _fill_error(x, first, stop, gain=3.0, order=32, iterations=3, context=4.0) == 0.0
+
+    def fill(error):
+        m, observed = stop - first, x[first:stop]
+        return interpolate(x[:first], m, x[stop:], order=32, observed=observed, fill_error=error)
+
+    np.testing.assert_array_equal(fill(lambda: 0.0), fill(None))
