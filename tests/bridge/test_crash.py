@@ -160,7 +160,7 @@ def test_a_waiting_submit_rides_out_a_daemon_restart(tmp_path, clip, cli_command
     preset = tmp_path / "long.toml"
     preset.write_text(
         'task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
-        f'[options.dsp]\niterations = {STOPPED["iterations"]}\n'
+        f"[options.dsp]\niterations = {STOPPED['iterations']}\n"
     )
     try:
         daemon.start()
