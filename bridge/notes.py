@@ -46,7 +46,7 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
-    notes += [_note(fill_under_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
+    notes += [_note(fill_level_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
     if levels := details.get(CHANNEL_LEVELS):  # auto: channels (or sides) clipped apart
         negative = details.get(NEGATIVE_LEVELS)
         each = "side" if negative else "channel"
@@ -158,13 +158,27 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
     )
 
 
-def fill_under_line(start: float, end: float, under_db: float) -> str:
-    """The warning of a dsp fill ``under_db`` under the music on both sides of its gap
-    (``details.fill_levels``; a batch's times are the file's)."""
+def fill_level_line(
+    start: float, end: float, fill: float, before: float | None, after: float | None, written: float
+) -> str:
+    """The warning of a dsp fill far under or over the music on both sides of its gap
+    (``details.fill_levels``, dsp.fill_level: levels in dBFS, a side ``None`` where the gap has
+    none; a batch's times are the file's): one far under was raised, one far over left."""
+    sides = " and ".join(f"{level:.0f} dBFS {where}" for level, where in
+                         ((before, "before"), (after, "after")) if level is not None)  # fmt: skip
+    head = f"the fill of the gap {seconds_text(start, end)} came out at {fill:.0f} dBFS, far"
+    if written > fill:
+        return (
+            f"{head} under the music beside it ({sides}), and was raised to {written:.0f} dBFS: "
+            "the passage copied, or the estimate, was quieter than the gap's surroundings; check "
+            "it by ear, and mark a wider selection, send more of the song around the gap (a "
+            "louder repeat to copy), or use the diffusion backend"
+        )
     return (
-        f"the fill of the gap {seconds_text(start, end)} is {under_db:.0f} dB under the music "
-        "beside it: the passage copied was quieter than the gap's surroundings; send more of the "
-        "song around the gap (a louder repeat to copy), or use the diffusion backend"
+        f"{head} over the music beside it ({sides}), and was left so: right where a beat or a "
+        "chord falls in the gap, too loud in a quiet moment (the level was taken from the louder "
+        "music farther out); check it by ear, and if it is too loud mark a selection that ends "
+        "in the quiet moment, or use the diffusion backend"
     )
 
 

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
-from bridge.notes import fill_under_line, in_chain_words, listed_text, pauses_line
+from bridge.notes import fill_level_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio import check_audio, given_audio, resample
 from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB
@@ -316,8 +316,8 @@ class _PieceRestorer:
         if restoration.unchanged and restoration.unchanged != SILENT:  # a silent stretch of a
             self.unchanged.append(restoration.unchanged)  # file (an intro) is no piece left out
         at = start / self.sample_rate  # a piece's times, the file's in the note
-        self.gap_lines += [f"inpaint: {fill_under_line(a + at, b + at, under)}"
-                           for a, b, under in restoration.details.get(FILL_LEVELS, [])]  # fmt: skip
+        for a, b, *levels in restoration.details.get(FILL_LEVELS, []):
+            self.gap_lines.append(f"inpaint: {fill_level_line(a + at, b + at, *levels)}")
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
             self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
         elif isinstance(damage, Inpaint):  # a dropout found on some channels: which

@@ -137,7 +137,7 @@ def restore_inpaint(
     chunks = pattern.chunk_count(n, sample_rate) if long else 0
     progress = Progress(callback, chunks + len(todo) * channels)
     fills = _pattern_fills(audio, todo, long, sample_rate, opts, progress) if long else {}
-    details_fills, under_fills = [], []
+    details_fills, far_fills = [], []
     for index, region in enumerate(todo):
         if region in fills:
             detail = fills[region]
@@ -146,12 +146,11 @@ def restore_inpaint(
         else:
             estimates = _ar_fill(audio, todo, index, order, opts, noisy, evidence, fill_error)
             details_fills.append({"method": "ar"})
-        # a dropout's pattern fill (what was measured; an AR fill meets its sides by
-        # construction, and declick judges a click's estimate)
-        pattern_fill = region in fills and not noisy
-        if pattern_fill and (under := _under_db(audio, todo, index, estimates, sample_rate)):
-            gap = (todo[index].gap_first / sample_rate, todo[index].gap_stop / sample_rate)
-            under_fills.append([round(gap[0], 4), round(gap[1], 4), under])  # not a click's
+        if not noisy:  # a dropout's fill (declick judges a click's estimate)
+            estimates, far = _level_kept(audio, todo, index, estimates, sample_rate, fills)
+            if far:
+                gap = (region.gap_first / sample_rate, region.gap_stop / sample_rate)
+                far_fills.append([round(gap[0], 4), round(gap[1], 4), *far])
         for channel in range(channels):
             out[channel, region.first : region.stop] = blend(
                 audio[channel, region.first : region.stop], estimates[channel], region
@@ -163,21 +162,33 @@ def restore_inpaint(
         **opts,
         "order": order,
     }
-    return out, details | ({FILL_LEVELS: under_fills} if under_fills else {})
+    return out, details | ({FILL_LEVELS: far_fills} if far_fills else {})
 
 
-def _under_db(
-    audio: np.ndarray, todo: list[Region], index: int, estimates: list, sample_rate: int
-) -> float | None:
-    """How far ``estimates``, region ``todo[index]``'s fill, lie under the music on both sides
-    of its gap where that is far (:func:`.fill_level.under_db`); ``None``: not far."""
+def _level_kept(
+    audio: np.ndarray,
+    todo: list[Region],
+    index: int,
+    estimates: list,
+    sample_rate: int,
+    fills: dict,
+) -> tuple[list, list | None]:
+    """``estimates``, region ``todo[index]``'s fill, brought back where far from the music on
+    both sides of its gap (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill
+    past the audio's peak), with the farthest channel's levels; a gap under
+    ``fill_level.SHORTEST`` as it is."""
     region, n = todo[index], audio.shape[1]
     gap = (region.gap_first, region.gap_stop)
+    if gap[1] - gap[0] < fill_level.SHORTEST * sample_rate:
+        return estimates, None
     bounds = (todo[index - 1].gap_stop if index else 0,
               todo[index + 1].gap_first if index + 1 < len(todo) else n)  # fmt: skip
     sides = fill_level.side_levels(audio, gap, bounds, sample_rate)
     inside = slice(gap[0] - region.first, gap[1] - region.first)
-    return fill_level.under_db(estimates, inside, sides)
+    peaks = np.max(np.abs(audio), axis=1)  # as a pattern fill: never past the audio's peak
+    return fill_level.bring_back(
+        estimates, inside, sides, edges_kept=region not in fills, peaks=peaks
+    )
 
 
 def _ar_regions(damage: Inpaint, long: list[Region], sample_rate: int, n: int) -> list[Region]:

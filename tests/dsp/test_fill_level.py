@@ -1,11 +1,12 @@
-"""A dropout's fill far under the music beside its gap is said, never silently."""
+"""A dropout's fill far under the music on both sides of its gap is raised and said, one far
+over them said, never silently."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bridge.notes import fill_under_line
+from bridge.notes import fill_level_line
 from diffmusic_engine.api import restore
 from diffmusic_engine.backends import FILL_LEVELS
 from diffmusic_engine.damage import Gap, Inpaint
@@ -28,19 +29,32 @@ def test_side_levels_keep_within_the_bounds_and_know_a_missing_side():
     assert np.isnan(alone[:, 0]).all() and np.allclose(alone[:, 1], [9.0, 4.0])
 
 
-def test_a_fill_far_under_both_sides_is_said_and_one_near_them_is_not():
+def test_a_fill_far_under_both_sides_is_raised_and_one_far_over_is_said_only():
     sides = np.array([[0.01, 0.04]])  # the quieter side at -20 dB
-    assert fill_level.under_db([np.full(30, 0.01)], slice(0, 30), sides) == 20.0
-    assert fill_level.under_db([np.full(30, 0.05)], slice(0, 30), sides) is None  # 6 dB under
+    (raised,), far = fill_level.bring_back([np.full(30, 0.01)], slice(0, 30), sides)
+    assert db(raised) == pytest.approx(-20 - fill_level.FAR_DB)  # was -40 dB
+    assert far == [-40.0, -20.0, -14.0, -26.0]  # fill, before, after, written
+    near = [np.full(30, 0.06)]  # 4.4 dB under: as it is
+    (kept,), far = fill_level.bring_back(near, slice(0, 30), sides)
+    assert kept is near[0] and far is None
+    loud = [np.full(30, 0.5)]  # 8 dB over the louder side: said, left
+    (left,), far = fill_level.bring_back(loud, slice(0, 30), sides)
+    assert left is loud[0] and far == [-6.0, -20.0, -14.0, -6.0]
     silent_side = np.array([[0.0, 0.04]])  # nothing to be under
-    assert fill_level.under_db([np.full(30, 1e-6)], slice(0, 30), silent_side) is None
-    line = fill_under_line(1.0, 2.0, 20.0)
-    assert line.startswith("the fill of the gap 1.0000-2.0000 s is 20 dB under the music beside")
+    assert fill_level.bring_back([np.full(30, 1e-6)], slice(0, 30), silent_side)[1] is None
+    line = fill_level_line(1.0, 2.0, -40.0, -20.0, None, -26.0)
+    assert line.startswith(
+        "the fill of the gap 1.0000-2.0000 s came out at -40 dBFS, far under the music beside "
+        "it (-20 dBFS before), and was raised to -26 dBFS"
+    )
+    over = fill_level_line(1.0, 2.0, -6.0, -20.0, -14.0, -6.0)
+    assert "far over the music beside it (-20 dBFS before and -14 dBFS after), and was left" in over
 
 
-def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_said():
+def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_raised_and_said():
     """The only passages of the gap's length are 40 dB quieter than the 50 ms of music either
-    side of it: the level match stops at +12 dB, and the fill lies 22 dB under both sides."""
+    side of it: the level match stops at +12 dB, and the fill lay 22 dB under both sides (raised
+    to 6 dB under, its loud end then clips at the audio's peak)."""
     rng = np.random.default_rng(0)
     music = 0.003 * rng.standard_normal((1, 6 * SR)).astype(np.float32)
     music[:, int(2.45 * SR) : int(3.55 * SR)] *= 100  # loud around (and in) the gap
@@ -50,11 +64,49 @@ def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_said():
     result = restore(damaged, SR, Inpaint(gaps=(Gap(2.5, 3.5),)))
     quieter = min(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
     under = quieter - db(result.audio[:, first:stop])
-    ((start, end, said),) = result.details[FILL_LEVELS]
-    assert (start, end) == (2.5, 3.5) and said == pytest.approx(under, abs=0.05)
-    assert under > fill_level.HOLE_DB
+    ((start, end, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert (start, end) == (2.5, 3.5) and quieter - fill > 20
+    assert fill_level.FAR_DB <= under < 12  # 22 dB before
+    assert written == pytest.approx(db(result.audio[:, first:stop]), abs=0.1)
     loud = restore(music[:, : 5 * SR], SR, Inpaint(gaps=(Gap(1.0, 1.3),)))  # noise: level kept
     assert FILL_LEVELS not in loud.details
+
+
+def test_a_short_ar_fill_that_decays_is_raised_with_its_edges_kept():
+    """AR predicts white noise as nothing: a 20 ms fill of it lay far under its sides."""
+    rng = np.random.default_rng(1)
+    music = 0.1 * rng.standard_normal((2, 2 * SR)).astype(np.float32)
+    first, stop = SR, SR + int(0.02 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    result = restore(damaged, SR, Inpaint(gaps=(Gap(first / SR, stop / SR),)))
+    assert [fill["method"] for fill in result.details["fills"]] == ["ar"]
+    side = SR // 20
+    for channel in range(2):
+        sides = [db(music[channel, first - side : first]), db(music[channel, stop : stop + side])]
+        assert db(result.audio[channel, first:stop]) >= min(sides) - fill_level.FAR_DB - 0.1
+    ((start, end, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert (start, end) == (round(first / SR, 4), round(stop / SR, 4)) and written > fill
+    assert np.array_equal(result.audio[:, :first], damaged[:, :first])  # only the gap
+    step = np.abs(result.audio[:, first] - damaged[:, first - 1]).max()
+    assert step < 4 * np.abs(np.diff(music, axis=1)).mean()  # no step at the edge
+
+
+def test_a_fill_far_over_both_sides_is_said_and_left():
+    """A quiet moment 0.3 s long, 30 dB down, its dropout filled at the level of the music its
+    0.25 s level contexts reach: far over both sides, which only a listener can tell from a
+    drum hit in the gap."""
+    rng = np.random.default_rng(2)
+    music = 0.1 * rng.standard_normal((1, 6 * SR)).astype(np.float32)
+    music[:, int(2.85 * SR) : int(3.15 * SR)] *= 10 ** (-30 / 20)
+    first, stop = int(2.95 * SR), int(3.05 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    result = restore(damaged, SR, Inpaint(gaps=(Gap(2.95, 3.05),)))
+    louder = max(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
+    ((_, _, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert fill == written > louder + fill_level.FAR_DB
+    assert db(result.audio[:, first:stop]) == pytest.approx(fill, abs=0.1)
 
 
 def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
@@ -69,7 +121,8 @@ def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
     blocks = [stream.push(music[:, i : i + 8192]) for i in range(0, music.shape[1], 8192)]
     assert np.concatenate([*blocks, stream.finish()], axis=1).shape == music.shape
     note = Restorer.note_of(stream)
-    assert note is not None and "inpaint: the fill of the gap 2.5000-3.5000 s is " in note
+    assert note is not None and "inpaint: the fill of the gap 2.5000-3.5000 s came out at " in note
+    assert "and was raised to" in note
 
 
 def test_a_short_ar_fill_at_a_zero_crossing_is_not_said_nor_a_silent_channel_the_others():
@@ -81,4 +134,5 @@ def test_a_short_ar_fill_at_a_zero_crossing_is_not_said_nor_a_silent_channel_the
     assert np.abs(result.audio - tone).max() < 1e-3 and FILL_LEVELS not in result.details
     sides = np.array([[0.01, 0.04], [0.0, 0.0]])  # the second channel silent either side
     quiet = [np.full(30, 0.001), np.zeros(30)]
-    assert fill_level.under_db(quiet, slice(0, 30), sides) == 40.0
+    (_, silent), far = fill_level.bring_back(quiet, slice(0, 30), sides)
+    assert far[0] == -60.0 and silent is quiet[1]
