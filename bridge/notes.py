@@ -159,26 +159,31 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
 
 
 def fill_level_line(
-    start: float, end: float, fill: float, before: float | None, after: float | None, written: float
+    start: float,
+    end: float,
+    part: str,
+    fill: float,
+    before: float | None,
+    after: float | None,
+    written: float,
 ) -> str:
-    """The warning of a dsp fill far under or over the music on both sides of its gap
-    (``details.fill_levels``, dsp.fill_level: levels in dBFS, a side ``None`` where the gap has
-    none; a batch's times are the file's): one far under was raised, one far over left."""
+    """The warning of a dsp fill, or one half of it (``part``), far under the music on both
+    sides of its gap (``details.fill_levels``, dsp.fill_level: levels in dBFS, a side ``None``
+    where the gap has none; a batch's times are the file's), raised to ``written`` or left."""
     sides = " and ".join(f"{level:.0f} dBFS {where}" for level, where in
                          ((before, "before"), (after, "after")) if level is not None)  # fmt: skip
-    head = f"the fill of the gap {seconds_text(start, end)} came out at {fill:.0f} dBFS, far"
-    if written > fill:
-        return (
-            f"{head} under the music beside it ({sides}), and was raised to {written:.0f} dBFS: "
-            "the passage copied, or the estimate, was quieter than the gap's surroundings; check "
-            "it by ear, and mark a wider selection, send more of the song around the gap (a "
-            "louder repeat to copy), or use the diffusion backend"
-        )
+    what = "the fill" if part == "whole" else f"the {part} of the fill"
+    done = f"was raised to {written:.0f} dBFS" if written > fill else "was left so"
+    why = (
+        "the passage copied, or the estimate, was quieter than the gap's surroundings"
+        if part == "whole"
+        else "the passage copied, or the estimate, fades or stops where the music goes on"
+    )
     return (
-        f"{head} over the music beside it ({sides}), and was left so: right where a beat or a "
-        "chord falls in the gap, too loud in a quiet moment (the level was taken from the louder "
-        "music farther out); check it by ear, and if it is too loud mark a selection that ends "
-        "in the quiet moment, or use the diffusion backend"
+        f"{what} of the gap {seconds_text(start, end)} came out at {fill:.0f} dBFS, far under "
+        f"the music beside it ({sides}), and {done}: {why}; check it by ear, and mark a wider "
+        "selection, send more of the song around the gap (a louder repeat to copy), or use the "
+        "diffusion backend"
     )
 
 

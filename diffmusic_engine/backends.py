@@ -41,11 +41,11 @@ GAPS_WITH_AUDIO = "gaps_with_audio"
 # The details key that lists given gaps taken over the dropout at their edges (a selection a
 # few ms short of them had left its silence in, and clicks): one line each, shown to the user.
 EXTENDED_GAPS = "gaps_extended"
-# The details key that lists the dsp fills that lie far under or over the music on both sides
-# of their gap (dsp.fill_level; one far under is raised): [[start, end, fill, before, after,
-# written], ...], start and end in seconds, the levels in dBFS of the channel farthest off (a
-# side null where the gap has none), each shown to the user as a warning
-# (bridge.notes.fill_level_line).
+# The details key that lists the dsp fills that lie far under the music on both sides of their
+# gap, or whose half does (dsp.fill_level; raised): [[start, end, part, fill, before, after,
+# written], ...], start and end in seconds, part "whole", "first half" or "second half", the
+# levels in dBFS of that part in the channel farthest under (a side null where the gap has
+# none), each shown to the user as a warning (bridge.notes.fill_level_line).
 FILL_LEVELS = "fill_levels"
 # The details key that lists given gaps where only some channels dropped out, the others kept as
 # they were: one line each, shown to the user.

@@ -1,8 +1,9 @@
-"""The level of a filled dropout against the music on both sides of it: a fill far under both
-is raised to within ``FAR_DB`` of the quieter side and said; one far over both is said only (a
-copy from a song's fading end, its gain at the pattern fill's 12 dB limit, had filled a 2 s
-dropout 34 dB under the music it replaced without a word; a copy into a quiet moment takes the
-level of the louder music its 0.25 s level context reaches, 8-12 dB over both sides).
+"""The level of a filled dropout against the music on both sides of it: a fill far under both,
+or a half of one, is raised to within ``FAR_DB`` of the quieter side and said (a copy from a
+song's fading end, its gain at the pattern fill's 12 dB limit, had filled a 2 s dropout 34 dB
+under the music it replaced without a word; a copy of a trumpet note that dies away had left
+the second half of a 1 s dropout at -60 dBFS between sides at -34 and -44). A fill far over
+both is left, unsaid.
 
 Measured on 476 random dropouts of 0.1-2 s per channel in ten real recordings (the two shared
 mixes and eight other kinds; ``python -m bench.fill_level``, docs/results.md "A fill's level
@@ -11,8 +12,10 @@ beside its gap"), against the ``SIDE_SECONDS`` either side of the gap: no music 
 in 16, by up to 22 dB (a chord or a drum hit inside, quiet on both sides). Raised to ``FAR_DB``
 under the quieter side, the six fills 12-30 dB too quiet came within 5.6-7.3 dB of the music;
 lowered to ``FAR_DB`` over the louder side (tried), 6 of the 10 fills over it were made 2-5 dB
-worse (drum hits), so those are said, with both readings, and left as they are
-(docs/results.md "A fill's level beside its gap: brought back").
+worse (drum hits). Said (tried), a fill over the louder side was too loud (6 dB over the music)
+in 3 of 12 gaps (there and in a user trial's 104 dropouts), and no better told by the passage
+copied standing as far over its own sides (2 of 6): so it is not said
+(docs/results.md "A fill's level beside its gap: halves, and no warning over").
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ from __future__ import annotations
 import numpy as np
 
 SIDE_SECONDS = 0.05  # the music either side of the gap that a fill's level is compared with
-# A fill further than this (dB) under the quieter side in a channel is raised to it, and one
-# further over the louder side said (the random dropouts above: no music 8 dB under the quieter
-# side; a user trial's 104 dropouts in ten real mixes, docs/results.md "A fill's level beside its
-# gap: brought back": the 20 ms AR fills 7-10 dB under both sides were 5.6-8.4 dB under the music,
-# pattern fills 8-12 dB over both 15-18 dB over it, in a quiet moment)
+# A fill further than this (dB) under the quieter side in a channel is raised to it (the random
+# dropouts above: no music 8 dB under the quieter side; a user trial's 104 dropouts in ten real
+# mixes, docs/results.md "A fill's level beside its gap: brought back": the 20 ms AR fills 7-10
+# dB under both sides were 5.6-8.4 dB under the music)
 FAR_DB = 6.0
+# A half of a fill (gaps from two ``SIDE_SECONDS``) further than this (dB) under the quieter side
+# is raised to ``FAR_DB`` under it: the music itself lay so far under in a half of 2 of the 476
+# random channel-gaps and 6 of the trial's 138 from 100 ms (in a 50 ms stretch of 66 and 29: a
+# beat's decay, so halves), fills in 6 and 2 (copies dying away; docs/results.md "A fill's level
+# beside its gap: halves, and no warning over")
+DIP_DB = 10.0
 # Gaps shorter than this (s) are left as filled: an AR fill of a few ms meets the samples beside
 # it, and a part of one period of the music holds none of its level (a 0.5 ms gap at a zero
 # crossing of a 100 Hz tone lies 40 dB under its sides, rightly)
@@ -54,36 +62,90 @@ def bring_back(
     sides: np.ndarray,
     *,
     edges_kept: bool = False,
+    halves: bool = False,
     peaks: np.ndarray | None = None,
-) -> tuple[list[np.ndarray], list[float | None] | None]:
+) -> tuple[list[np.ndarray], list | None]:
     """``estimates`` (one per channel, their samples ``inside`` the gap), each channel whose
     fill lies more than ``FAR_DB`` under the quieter of its ``sides`` (mean squares, NaN: not
-    known) raised to ``FAR_DB`` under it, and one as far over the louder found (left as it
-    is); a silent or unknown side sets no bound. ``edges_kept``: the estimate meets the
-    samples beside the gap (an AR fill), its gain raised in a bump that is 1 at the edges;
-    ``peaks``: per channel, the level a raised fill is clipped at (the audio's peak).
-    With them, the channel that lay farthest off, ``[fill, before, after, written]`` in dB
-    (``None``: a side not known), if any; else ``None``."""
+    known) raised to ``FAR_DB`` under it; then, ``halves`` (a gap of two sides' length or
+    more), each half of it more than ``DIP_DB`` under that side raised so as well
+    (:func:`_halves_raised`). A silent or unknown side sets no bound. ``edges_kept``: the
+    estimate meets the samples beside the gap (an AR fill), its gain raised in a bump that is
+    1 at the edges, its halves said only; ``peaks``: per channel, the level a raised fill is
+    clipped at (the audio's peak). With them, the part of the channel that lay farthest
+    under, ``[part, fill, before, after, written]`` (``part``: ``"whole"``, ``"first half"`` or
+    ``"second half"``; that part's levels in dB, ``None``: a side not known), if any; else
+    ``None``."""
     out, farthest, worst = [], 0.0, None
     for channel, (estimate, power) in enumerate(zip(estimates, sides, strict=True)):
-        fill = float(np.mean(np.square(estimate[inside], dtype=np.float64)))
         known = power[~np.isnan(power)]
-        low = known.min() * 10 ** (-FAR_DB / 10) if known.size and known.min() > 0 else 0.0
-        high = known.max() * 10 ** (FAR_DB / 10) if known.size and known.max() > 0 else np.inf
-        if low <= fill <= high:
+        if not known.size or known.min() <= 0:
             out.append(estimate)
             continue
-        scaled = estimate
+        low = known.min() * 10 ** (-FAR_DB / 10)
+        peak = peaks[channel] if peaks is not None else np.inf
+        fill = _mean_square(estimate[inside])
+        scaled, found = estimate, []
         if 0 < fill < low:
-            scaled = _scaled(estimate, inside, low, edges_kept)
-            if peaks is not None:
-                scaled = np.clip(scaled, -peaks[channel], peaks[channel])
-        written = float(np.mean(np.square(scaled[inside], dtype=np.float64)))
-        far = 10 * np.log10(max(low, fill, 1e-30) / max(min(high, fill), 1e-30))
-        if far > farthest:
-            farthest, worst = far, [_db(v) for v in (fill, *power, written)]
+            scaled = np.clip(_scaled(estimate, inside, low, edges_kept), -peak, peak)
+        if halves:
+            scaled, found = _halves_raised(scaled, inside, known.min(), edges_kept, peak)
+        if fill < low:  # written: the whole fill's level with its halves raised as well
+            found.append(("whole", fill, _mean_square(scaled[inside])))
+        for part, level, written in found:
+            far = 10 * np.log10(known.min() / max(level, 1e-30))
+            if far > farthest:
+                farthest, worst = far, [part, *(_db(v) for v in (level, *power, written))]
         out.append(scaled)
     return out, worst
+
+
+def _halves_raised(
+    estimate: np.ndarray, inside: slice, quieter: float, edges_kept: bool, peak: float
+) -> tuple[np.ndarray, list]:
+    """``estimate`` with each half of it ``inside`` lying more than ``DIP_DB`` under the
+    ``quieter`` side's mean square raised to ``FAR_DB`` under it (``edges_kept``: left), and
+    ``[(part, level, written), ...]`` of those halves (``level``: after the whole fill's
+    raise). The gain rises from 1 at the gap's middle over the half's inner half, so the two
+    halves still meet there as the passage copied did."""
+    x = estimate[inside].astype(np.float64)
+    h = x.size // 2
+    levels = [_mean_square(x[:h]), _mean_square(x[h:])]
+    dip = quieter * 10 ** (-DIP_DB / 10)
+    if min(levels) >= dip:
+        return estimate, []
+    out = estimate
+    if not edges_kept:
+        out = estimate.astype(np.float64)
+        for span, level, inward in (
+            (slice(0, h), levels[0], False),
+            (slice(h, None), levels[1], True),
+        ):
+            if 0 < level < dip:
+                ramp = np.clip((np.arange(x[span].size) + 0.5) / (x[span].size / 2), 0, 1)
+                gain = _rising(
+                    x[span], ramp if inward else ramp[::-1], quieter * 10 ** (-FAR_DB / 10)
+                )
+                out[inside][span] = np.clip(x[span] * gain, -peak, peak)
+    y = out[inside]
+    parts = (("first half", levels[0], _mean_square(y[:h])),
+             ("second half", levels[1], _mean_square(y[h:])))  # fmt: skip
+    return out, [part for part in parts if part[1] < dip]
+
+
+def _rising(x: np.ndarray, ramp: np.ndarray, target: float) -> np.ndarray:
+    """The gain ``g ** ramp`` that brings the mean square of ``x`` times it to ``target``."""
+    power, low, high = x * x, 0.0, 30.0  # log g, bisected
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (
+            (middle, high) if np.mean(power * np.exp(2 * middle * ramp)) < target else (low, middle)
+        )
+    return np.exp(high * ramp)
+
+
+def _mean_square(x: np.ndarray) -> float:
+    return float(np.mean(np.square(x, dtype=np.float64)))
 
 
 def _scaled(estimate: np.ndarray, inside: slice, target: float, edges_kept: bool) -> np.ndarray:

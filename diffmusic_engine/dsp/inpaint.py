@@ -173,10 +173,10 @@ def _level_kept(
     sample_rate: int,
     fills: dict,
 ) -> tuple[list, list | None]:
-    """``estimates``, region ``todo[index]``'s fill, brought back where far from the music on
-    both sides of its gap (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill
-    past the audio's peak), with the farthest channel's levels; a gap under
-    ``fill_level.SHORTEST`` as it is."""
+    """``estimates``, region ``todo[index]``'s fill, brought back where it, or a half of it
+    (from two ``fill_level.SIDE_SECONDS``), lies far under the music on both sides of its gap
+    (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill past the audio's peak),
+    with the farthest channel's levels; a gap under ``fill_level.SHORTEST`` as it is."""
     region, n = todo[index], audio.shape[1]
     gap = (region.gap_first, region.gap_stop)
     if gap[1] - gap[0] < fill_level.SHORTEST * sample_rate:
@@ -186,8 +186,9 @@ def _level_kept(
     sides = fill_level.side_levels(audio, gap, bounds, sample_rate)
     inside = slice(gap[0] - region.first, gap[1] - region.first)
     peaks = np.max(np.abs(audio), axis=1)  # as a pattern fill: never past the audio's peak
+    halves = gap[1] - gap[0] >= 2 * fill_level.SIDE_SECONDS * sample_rate
     return fill_level.bring_back(
-        estimates, inside, sides, edges_kept=region not in fills, peaks=peaks
+        estimates, inside, sides, edges_kept=region not in fills, halves=halves, peaks=peaks
     )
 
 

@@ -1,5 +1,6 @@
-"""A dropout's fill far under the music on both sides of its gap is raised and said, one far
-over them said, never silently."""
+"""A dropout's fill far under the music on both sides of its gap, or one half of it, is raised
+and said, never silently; one far over them is left unsaid (right for a drum hit in the gap as
+often as not)."""
 
 from __future__ import annotations
 
@@ -29,26 +30,67 @@ def test_side_levels_keep_within_the_bounds_and_know_a_missing_side():
     assert np.isnan(alone[:, 0]).all() and np.allclose(alone[:, 1], [9.0, 4.0])
 
 
-def test_a_fill_far_under_both_sides_is_raised_and_one_far_over_is_said_only():
+def test_a_fill_far_under_both_sides_is_raised_and_one_far_over_is_left_unsaid():
     sides = np.array([[0.01, 0.04]])  # the quieter side at -20 dB
     (raised,), far = fill_level.bring_back([np.full(30, 0.01)], slice(0, 30), sides)
     assert db(raised) == pytest.approx(-20 - fill_level.FAR_DB)  # was -40 dB
-    assert far == [-40.0, -20.0, -14.0, -26.0]  # fill, before, after, written
+    assert far == ["whole", -40.0, -20.0, -14.0, -26.0]  # part, fill, before, after, written
     near = [np.full(30, 0.06)]  # 4.4 dB under: as it is
     (kept,), far = fill_level.bring_back(near, slice(0, 30), sides)
     assert kept is near[0] and far is None
-    loud = [np.full(30, 0.5)]  # 8 dB over the louder side: said, left
+    loud = [np.full(30, 0.5)]  # 8 dB over the louder side: left, unsaid
     (left,), far = fill_level.bring_back(loud, slice(0, 30), sides)
-    assert left is loud[0] and far == [-6.0, -20.0, -14.0, -6.0]
+    assert left is loud[0] and far is None
     silent_side = np.array([[0.0, 0.04]])  # nothing to be under
     assert fill_level.bring_back([np.full(30, 1e-6)], slice(0, 30), silent_side)[1] is None
-    line = fill_level_line(1.0, 2.0, -40.0, -20.0, None, -26.0)
+    line = fill_level_line(1.0, 2.0, "whole", -40.0, -20.0, None, -26.0)
     assert line.startswith(
         "the fill of the gap 1.0000-2.0000 s came out at -40 dBFS, far under the music beside "
         "it (-20 dBFS before), and was raised to -26 dBFS"
     )
-    over = fill_level_line(1.0, 2.0, -6.0, -20.0, -14.0, -6.0)
-    assert "far over the music beside it (-20 dBFS before and -14 dBFS after), and was left" in over
+    half = fill_level_line(1.0, 2.0, "second half", -50.0, -20.0, -14.0, -50.0)
+    assert half.startswith(
+        "the second half of the fill of the gap 1.0000-2.0000 s came out at -50 dBFS, far under "
+        "the music beside it (-20 dBFS before and -14 dBFS after), and was left so: the passage "
+        "copied, or the estimate, fades or stops"
+    )
+
+
+def test_a_half_of_a_fill_far_under_both_sides_is_raised_from_the_middle():
+    sides = np.array([[0.01, 0.01]])  # -20 dB; the fill's second half at -60 dB
+    estimate = np.concatenate([np.full(50, 0.1), np.full(50, 0.001)])
+    (raised,), far = fill_level.bring_back([estimate], slice(0, 100), sides, halves=True)
+    assert far == ["second half", -60.0, -20.0, -20.0, -26.0]
+    assert np.array_equal(raised[:50], estimate[:50])  # the first half as it was
+    assert db(raised[50:]) == pytest.approx(-20 - fill_level.FAR_DB, abs=0.01)
+    assert raised[50] < 2 * estimate[50] and np.all(np.diff(raised[50:]) >= 0)  # from 1 up
+    (whole,), far = fill_level.bring_back([estimate], slice(0, 100), sides)  # halves not asked
+    assert whole is estimate and far is None
+    ar = fill_level.bring_back([estimate], slice(0, 100), sides, halves=True, edges_kept=True)
+    assert ar[0][0] is estimate and ar[1] == ["second half", -60.0, -20.0, -20.0, -60.0]
+
+
+def test_a_pattern_fill_copied_from_a_note_that_dies_away_is_raised_in_that_half():
+    """Notes that ring 0.4 s of every second and die away 40 dB, the gap's own surroundings
+    ringing on: the passage copied dies away in the gap's first half, 28 dB under both sides
+    (one gain for the whole fill left it there)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(8 * SR) / SR
+    envelope = np.where(t % 1.0 < 0.4, 1.0, 0.01)
+    envelope[int(3.4 * SR) : int(4.6 * SR)] = 1.0
+    music = (0.1 * rng.standard_normal(t.size) * envelope)[None].astype(np.float32)
+    first, stop = int(3.5 * SR), int(4.5 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    result = restore(damaged, SR, Inpaint(gaps=(Gap(3.5, 4.5),)))
+    assert result.details["fills"][0]["method"] == "pattern"
+    quieter = min(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
+    middle = (first + stop) // 2
+    halves = [db(result.audio[:, first:middle]), db(result.audio[:, middle:stop])]
+    assert min(halves) >= quieter - fill_level.FAR_DB - 0.1
+    ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert (start, end, part) == (3.5, 4.5, "first half") and quieter - fill > 20
+    assert written == pytest.approx(halves[0], abs=0.1)
 
 
 def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_raised_and_said():
@@ -64,8 +106,8 @@ def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_raised_and_said()
     result = restore(damaged, SR, Inpaint(gaps=(Gap(2.5, 3.5),)))
     quieter = min(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
     under = quieter - db(result.audio[:, first:stop])
-    ((start, end, fill, _, _, written),) = result.details[FILL_LEVELS]
-    assert (start, end) == (2.5, 3.5) and quieter - fill > 20
+    ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert (start, end, part) == (2.5, 3.5, "whole") and quieter - fill > 20
     assert fill_level.FAR_DB <= under < 12  # 22 dB before
     assert written == pytest.approx(db(result.audio[:, first:stop]), abs=0.1)
     loud = restore(music[:, : 5 * SR], SR, Inpaint(gaps=(Gap(1.0, 1.3),)))  # noise: level kept
@@ -85,17 +127,17 @@ def test_a_short_ar_fill_that_decays_is_raised_with_its_edges_kept():
     for channel in range(2):
         sides = [db(music[channel, first - side : first]), db(music[channel, stop : stop + side])]
         assert db(result.audio[channel, first:stop]) >= min(sides) - fill_level.FAR_DB - 0.1
-    ((start, end, fill, _, _, written),) = result.details[FILL_LEVELS]
+    ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
     assert (start, end) == (round(first / SR, 4), round(stop / SR, 4)) and written > fill
     assert np.array_equal(result.audio[:, :first], damaged[:, :first])  # only the gap
     step = np.abs(result.audio[:, first] - damaged[:, first - 1]).max()
     assert step < 4 * np.abs(np.diff(music, axis=1)).mean()  # no step at the edge
 
 
-def test_a_fill_far_over_both_sides_is_said_and_left():
+def test_a_fill_far_over_both_sides_is_left_unsaid():
     """A quiet moment 0.3 s long, 30 dB down, its dropout filled at the level of the music its
     0.25 s level contexts reach: far over both sides, which only a listener can tell from a
-    drum hit in the gap."""
+    drum hit in the gap (a warning of it was wrong in 9 of 12 gaps, docs/results.md)."""
     rng = np.random.default_rng(2)
     music = 0.1 * rng.standard_normal((1, 6 * SR)).astype(np.float32)
     music[:, int(2.85 * SR) : int(3.15 * SR)] *= 10 ** (-30 / 20)
@@ -104,9 +146,8 @@ def test_a_fill_far_over_both_sides_is_said_and_left():
     damaged[:, first:stop] = 0.0
     result = restore(damaged, SR, Inpaint(gaps=(Gap(2.95, 3.05),)))
     louder = max(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
-    ((_, _, fill, _, _, written),) = result.details[FILL_LEVELS]
-    assert fill == written > louder + fill_level.FAR_DB
-    assert db(result.audio[:, first:stop]) == pytest.approx(fill, abs=0.1)
+    assert db(result.audio[:, first:stop]) > louder + fill_level.FAR_DB
+    assert FILL_LEVELS not in result.details
 
 
 def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
@@ -135,4 +176,4 @@ def test_a_short_ar_fill_at_a_zero_crossing_is_not_said_nor_a_silent_channel_the
     sides = np.array([[0.01, 0.04], [0.0, 0.0]])  # the second channel silent either side
     quiet = [np.full(30, 0.001), np.zeros(30)]
     (_, silent), far = fill_level.bring_back(quiet, slice(0, 30), sides)
-    assert far[0] == -60.0 and silent is quiet[1]
+    assert far[1] == -60.0 and silent is quiet[1]
