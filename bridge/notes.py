@@ -26,7 +26,13 @@ from diffmusic_engine.backends import (
     REPAIRED_CLICKS,
     UNCHANGED,
 )
-from diffmusic_engine.diagnose.dropouts import PAUSE_DB
+from diffmusic_engine.diagnose.pause_edges import (
+    FADE_END_DB,
+    FADE_FLOOR_DB,
+    GATE_STEP_DB,
+    PAUSE_DB,
+)
+from diffmusic_engine.diagnose.short_fades import SHORT_FADE_DB, SHORT_FADE_SECONDS
 from diffmusic_engine.diagnose.spans import seconds_text
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
@@ -147,14 +153,20 @@ def _lowered_line(lowered_db: float) -> str:
     )
 
 
+SHORT_MS = "-".join(f"{seconds * 1000:g}" for seconds in SHORT_FADE_SECONDS)  # "3-5"
+
+
 def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
     """The line naming ``count`` silent runs left alone as pauses, ``listed`` (``spans_text``),
     and how to have them filled all the same (``give_as``: the CLI's ``--gap``, a batch's
     ``gaps``)."""
     return (
-        f"{count} silent run(s) at {listed} left alone as pauses: the music beside them lies "
-        f"{PAUSE_DB:g} dB or more under its level around (a fade or decay into a pause between "
-        f"songs, or a quiet moment between beats); give them as {give_as} if they are dropouts"
+        f"{count} silent run(s) at {listed} left alone as pauses: on one side the music fades or "
+        f"decays into them down to nothing (its last 10 ms {PAUSE_DB:g} dB or more under its "
+        f"level around, or its last {SHORT_MS} ms {SHORT_FADE_DB:g} dB under the music just "
+        f"before, and its last millisecond at {FADE_FLOOR_DB:g} dBFS or under, {FADE_END_DB:g} "
+        f"dB under that music or {GATE_STEP_DB:g} dB under the other side's edge); give them as "
+        f"{give_as} if they are dropouts"
     )
 
 

@@ -76,8 +76,9 @@ NOTHING_FOUND = {
     ),
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
-        "silence, or of dither with abrupt edges, inside the audio, but for pauses the music fades "
-        "into): nothing filled; give --gap START:END to fill a region"
+        "silence, or of dither or a held value with abrupt edges, inside the audio, other than "
+        "pauses between songs, named in a note if any): nothing filled; give --gap START:END to "
+        "fill a region"
     ),
 }
 

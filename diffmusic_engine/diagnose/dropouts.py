@@ -1,11 +1,13 @@
-"""Dropouts: runs of digital silence, or of dither with abrupt edges, inside the recording.
+"""Dropouts: runs of digital silence, or of dither or a held value with abrupt edges, inside
+the recording.
 
 The one rule for "a dropout", used by ``diffmusic diagnose``, ``restore --gap auto`` and the
 batch's ``gaps="auto"`` (which scans the audio as it streams by): a run of at least
 :data:`MIN_SECONDS` where every channel stays at or below :data:`SILENCE` (digital silence), or
 at or below :data:`QUIET` with abrupt edges (the millisecond of audio on each side
-:data:`JUMP_DB` above the run: a dropout dithered afterwards). Silence at the very start or end
-is a lead-in or a tail, not a dropout, and is not reported.
+:data:`JUMP_DB` above the run: a dropout dithered afterwards), or held within :data:`HELD_STEP`
+from sample to sample above QUIET with such edges (a dropout at a DC offset). Silence at the
+very start or end is a lead-in or a tail, not a dropout, and is not reported.
 
 Why not simply "very quiet" (measured on the 14 real recordings, docs/results.md "Dropouts"):
 played 40-60 dB down, as quiet passages are, real music stays below -90 dBFS on every channel
@@ -22,17 +24,10 @@ A lossy codec or a resampler smears a dropout's edges: after MP3 the digital sil
 docs/results.md "Dropouts"), so that the fill does not leave them as short holes on either side.
 
 A pause between two songs is digital silence with audio on both sides too, but the music fades
-into it (or out of it), or a decay is gated to it, while a dropout cuts the music at its level.
-:meth:`DropoutScanner.sift` leaves such a run alone (:attr:`DropoutScanner.pauses`, said to the
-user): where, on one side, the PAUSE_EDGE_SECONDS just beyond the widened run are PAUSE_DB or
-more under the music farther out, the other side is not that fade going on (it fades too, or
-its edge is PAUSE_STEP_DB louder: a dropout inside a fade-out reads as faded looking back, its
-far edge as quiet), and it lasts PAUSE_MIN_SECONDS. On 14 real recordings no dropout cut into
-the music, at its level or 40 dB down, through MP3, dither or resampling, read as a pause, while
-album sides built from them (fades of 0.2-2 s, decays gated to zero) did (docs/results.md
-"Pauses between songs are not dropouts"); in sparse music one side's edge can be that quiet
-(10 of 110 dropouts in a user trial). A fade of 10-50 ms is read over its first 3 or 5 ms
-instead, against the music just past it (:mod:`.short_fades`).
+or decays into it (or out of it) down to nothing, while a dropout cuts the music off at whatever
+level it plays: :meth:`DropoutScanner.sift` leaves such a run alone (:attr:`DropoutScanner.pauses`,
+said to the user) as :mod:`.pause_edges` reads its sides (docs/results.md "Pauses between songs
+are not dropouts", "Pauses after a short fade", "Pauses: the music ends in nothing").
 
 A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
 the same rule on each channel alone, and keeps a run where that channel plays music on both
@@ -49,7 +44,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose import flanks, short_fades
+from diffmusic_engine.diagnose import flanks, pause_edges
+from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's constants, here too)
+    PAUSE_DB,
+    PAUSE_EDGE_SECONDS,
+    PAUSE_FRAME_SECONDS,
+    PAUSE_MIN_SECONDS,
+    PAUSE_REFERENCE_SECONDS,
+    PAUSE_STEP_DB,
+)
 from diffmusic_engine.diagnose.spans import as_findings, joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
@@ -71,29 +74,20 @@ EDGE_DB = 20.0
 # step) and a second-order noise shaper (5) leave in a dropout.
 QUIET = 2.0**-12
 JUMP_DB = 20.0
-# A pause, not a dropout (DropoutScanner.sift): the PAUSE_EDGE_SECONDS beside the widened run
-# PAUSE_DB or more under the music's level farther out (the median frame of PAUSE_FRAME_SECONDS
-# over the next PAUSE_REFERENCE_SECONDS), on one side. In real music at every 10 ms the edge
-# read at most 18.2 dB under that level; the pauses after a 0.2 s linear fade read 23.4 dB or
-# more, after a 2 s fade linear in dB 25.9 dB. The reference spans 2 s: over 1 s that fade
-# (30 dB/s) read 11.5 dB (docs/results.md "Pauses between songs are not dropouts").
-PAUSE_EDGE_SECONDS = 0.01
-PAUSE_FRAME_SECONDS = 0.01
-PAUSE_REFERENCE_SECONDS = 2.0
-PAUSE_DB = 20.0
-# ... and the other side is not that fade going on: it fades too, or its edge is this much
-# louder than the fading side's (the next song; a 50 ms fade-in's first 10 ms lie 12 dB over a
-# 0.2 s linear fade-out's last; a dropout inside a fade-out has the fade's level either side)
-PAUSE_STEP_DB = 6.0
-PAUSE_MIN_SECONDS = 0.05  # ... and it lasts this long (pauses measured: 0.1 s and longer)
+# A third way, for a dropout held at a DC offset (a converter's or a buffer's last value, as a
+# constant, or a constant under noise): a run of at least MIN_SECONDS above QUIET where no
+# channel moves more than HELD_STEP from one sample to the next, with the same abrupt edges. A
+# constant under -80 dBFS noise (1e-4 RMS) moves up to 4.8 times 1.4e-4 over 0.5 s; HELD_STEP
+# is 7 times that spread. Runs held on the coarse grid of quiet 8 or 16-bit music (a note one
+# step above zero) have music of their level beside them, not JUMP_DB over it. Measured: no run
+# in the 22 clean recordings nor in their quiet passages stored in 8 or 16 bits
+# (docs/results.md "Dropouts held at a DC offset").
+HELD_STEP = 2.0**-10
 # A channel digital silence for this share of a span dropped out there (a tape head's; room for
 # a gap a little wider): selections.live_channels, and which channels a one-channel dropout names
 SILENT_SHARE = 0.5
 _EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
 _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
-_PAUSE_EDGE_FRAMES = round(PAUSE_EDGE_SECONDS / EDGE_FRAME_SECONDS)  # 10
-_PAUSE_FRAME_FRAMES = round(PAUSE_FRAME_SECONDS / EDGE_FRAME_SECONDS)  # 10
-_PAUSE_FRAMES = round(PAUSE_REFERENCE_SECONDS / PAUSE_FRAME_SECONDS)  # 200 frames of reference
 
 
 @dataclass
@@ -131,10 +125,19 @@ class DropoutScanner:
         silence: float = SILENCE,
         quiet: float = QUIET,
         edge_frame: int = 0,
+        held: bool = False,
     ) -> None:
         self.silence = silence
         self.quiet = max(quiet, silence)
         self.edge_frame = edge_frame
+        # ``held``: this scanner reads the third way (runs held above QUIET) alone; otherwise
+        # one that does rides along (:attr:`held_runs`) where edges are read
+        self.held = held
+        self.last: np.ndarray | None = None  # the sample before the block (``held``)
+        self.held_runs = None
+        if edge_frame and not held:
+            self.held_runs = DropoutScanner(min_length, max_length, silence=-1.0, quiet=quiet,
+                                            edge_frame=edge_frame, held=True)  # fmt: skip
         self.min_length = max(1, min_length)
         self.max_length = max_length
         self.run_start: int | None = None  # where the silent run now open began
@@ -173,7 +176,7 @@ class DropoutScanner:
         if not self.edge_frame:
             return self._sized(silences)
         power = np.sum(np.square(block, dtype=np.float64), axis=0)
-        runs = self._quiet_runs(loudest <= self.quiet, power, position)
+        runs = self._quiet_runs(self._quiet_mask(block, loudest), power, position)
         found = []
         for silence in silences:  # each lies in a quiet run: held until that run is decided
             holder = [run for run in runs if run.first <= silence[0]][-1]
@@ -187,7 +190,27 @@ class DropoutScanner:
             found += self._decide(self.pending.pop(0))
         found += self._release(position + block.shape[1])
         self.history = np.concatenate([self.history, power])[-self.edge_frame :]
+        if self.held_runs is not None:
+            found += self._with_held(self.held_runs.scan(block, position))
         return sorted(found)
+
+    def _quiet_mask(self, block: np.ndarray, loudest: np.ndarray) -> np.ndarray:
+        """Per sample of ``block``: whether it may lie in a quiet run: at or below ``quiet`` on
+        every channel; for a ``held`` scanner, above it where no channel moves more than
+        HELD_STEP from the sample before."""
+        if not self.held:
+            return loudest <= self.quiet
+        before = block[:, :1] if self.last is None else self.last
+        self.last = block[:, -1:]
+        moved = np.max(np.abs(np.diff(block, axis=1, prepend=before)), axis=0, initial=0.0)
+        return (moved <= HELD_STEP) & (loudest > self.quiet)
+
+    def _with_held(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The held runs ``runs`` found by :attr:`held_runs`; those too long go to
+        :attr:`longer` with the others."""
+        self.longer += self.held_runs.longer
+        self.held_runs.longer = []
+        return runs
 
     def finish(self) -> list[tuple[int, int]]:
         """The dropouts still undecided when the audio ends: quiet runs whose frame after it
@@ -196,6 +219,8 @@ class DropoutScanner:
         if self.open is not None:
             found += self._sized(self.open.silences)
         self.pending, self.open = [], None
+        if self.held_runs is not None:
+            found += self._with_held(self.held_runs.finish())
         return sorted(found)
 
     def _quiet_runs(self, quiet: np.ndarray, power: np.ndarray, position: int) -> list:
@@ -302,48 +327,36 @@ class DropoutScanner:
 
     def sift(self, audio: np.ndarray, runs: tuple | list, position: int = 0) -> list:
         """The dropouts among ``runs`` (as for :meth:`widen`), widened; the runs that the music
-        fades into or out of go to :attr:`pauses` instead, in recording samples (``audio``
-        starts at sample ``position`` of the recording); a rest between clicks is neither."""
-        dropouts, widened = [], self.widen(audio, runs)
+        fades into or out of (:func:`.pause_edges.is_pause`) go to :attr:`pauses` instead, in
+        recording samples (``audio`` starts at sample ``position`` of the recording); a rest
+        between clicks is neither."""
+        dropouts, widened, frame = [], self.widen(audio, runs), self.edge_frame
         for index, (first, stop) in enumerate(widened):
-            before, after = audio[:, :first][:, ::-1], audio[:, stop:]
-            long = stop - first >= PAUSE_MIN_SECONDS * 1000 * self.edge_frame
-            if self.edge_frame and long and _pause(self._edge(before), self._edge(after)):
+            long = stop - first >= PAUSE_MIN_SECONDS * 1000 * frame
+            if frame and long and self._pause(audio, runs, first, stop):
                 self.pauses.append((first + position, stop + position))
-            elif not (self.edge_frame and flanks.rest(self, audio, widened, index)):
+            elif not (frame and flanks.rest(self, audio, widened, index)):
                 dropouts.append((first, stop))
         return dropouts
 
-    def _edge(self, outward: np.ndarray) -> list[tuple[bool, float]]:
-        """Whether the music of ``outward`` (the audio running away from a run's edge) fades
-        into the run, and the mean power it is read over, per window: its first
-        PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out (:meth:`_level`), then
-        the short fades' (:func:`.short_fades.readings`)."""
-        near, level = self._level(outward)
-        fades = level is not None and level > 0 and near * 10 ** (PAUSE_DB / 10) <= level
-        return [(fades, near), *short_fades.readings(outward, self.edge_frame)]
-
-    def _level(self, outward: np.ndarray) -> tuple[float, float | None]:
-        """The mean power of the first PAUSE_EDGE_SECONDS of ``outward`` (the audio running
-        away from a run's edge), and the music's level beyond it: the median frame of what
-        ``outward`` holds of the PAUSE_REFERENCE_SECONDS there (``None``: it holds none)."""
-        edge, size = self.edge_frame * _PAUSE_EDGE_FRAMES, self.edge_frame * _PAUSE_FRAME_FRAMES
-        beside = outward[:, :edge]  # none where a widened run reaches the audio's end
-        near = float(np.mean(np.square(beside, dtype=np.float64))) if beside.size else 0.0
-        count = min((outward.shape[1] - edge) // size, _PAUSE_FRAMES)
-        if count < 1:
-            return near, None
-        frames = outward[:, edge : edge + count * size].reshape(outward.shape[0], count, size)
-        return near, float(np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))))
+    def _pause(self, audio: np.ndarray, runs: tuple | list, first: int, stop: int) -> bool:
+        """Whether the widened run ``[first, stop)`` of ``audio`` is a pause, read beside it and
+        beside the runs as found (``runs``) that it holds."""
+        held = [(a, b) for a, b in runs if first <= a and b <= stop] or [(first, stop)]
+        found_first, found_stop = min(a for a, _ in held), max(b for _, b in held)
+        frame = self.edge_frame
+        before = pause_edges.edge(audio[:, :first][:, ::-1], audio[:, :found_first][:, ::-1], frame)
+        after = pause_edges.edge(audio[:, stop:], audio[:, found_stop:], frame)
+        return pause_edges.is_pause(before, after)
 
     def plays_beside(self, audio: np.ndarray, first: int, stop: int) -> bool:
         """Whether ``audio`` plays music on both sides of the run ``[first, stop)``: the
-        PAUSE_EDGE_SECONDS beside each edge, and the level beyond (:meth:`_level`: the median
-        10 ms frame of the next 2 s), at or above QUIET (what is quieter reads as a dithered
-        silence). A channel silent most of the time there (a sparse or hard-panned part), or
-        a rest of quiet music rounded to zeros, does not."""
+        PAUSE_EDGE_SECONDS beside each edge, and the level beyond (:func:`.pause_edges.level`:
+        the median 10 ms frame of the next 2 s), at or above QUIET (what is quieter reads as a
+        dithered silence). A channel silent most of the time there (a sparse or hard-panned
+        part), or a rest of quiet music rounded to zeros, does not."""
         sides = (audio[:, :first][:, ::-1], audio[:, stop:])
-        readings = [self._level(side) for side in sides]
+        readings = [pause_edges.level(side, self.edge_frame) for side in sides]
         return all(level is not None and min(near, level) >= QUIET**2
                    for near, level in readings)  # fmt: skip
 
@@ -365,25 +378,9 @@ class DropoutScanner:
         """The earliest sample a dropout not reported yet could start at."""
         held = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
         silent = [] if self.run_start is None else [self.run_start]
+        if self.held_runs is not None:
+            held.append(self.held_runs.open_from(received))
         return min([*held, *silent], default=received)
-
-
-def _pause(before: list, after: list) -> bool:
-    """Whether a run whose edges read ``before`` and ``after`` (:meth:`DropoutScanner._edge`)
-    is a pause: a short fade on either side (read against the music just past it, which a slow
-    fade-out hardly moves), or the music fades into it over PAUSE_EDGE_SECONDS on one side and
-    the other side is not that fade going on (a dropout inside a fade-out reads as faded
-    looking back, but its far edge is as quiet): it fades too (the next song fades in), or its
-    edge is PAUSE_STEP_DB louder (the next song, or its first 10 ms fading in)."""
-    (fades_before, near_before), *short_before = before
-    (fades_after, near_after), *short_after = after
-    if any(fades for fades, _ in short_before + short_after):
-        return True
-    louder = 10 ** (PAUSE_STEP_DB / 10)
-    return (fades_before and fades_after) or (
-        (fades_before and near_after >= louder * near_before)
-        or (fades_after and near_before >= louder * near_after)
-    )
 
 
 def _edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[list, list]:

@@ -248,3 +248,20 @@ def test_a_dropout_through_mp3_is_found_whole(backing) -> None:
     assert a - first > 0.005 * rate and stop - b > 0.005 * rate  # the smear the rule misses
     ((start, end),) = dropouts.find(coded, rate)
     assert abs(start - first / rate) < 0.001 and abs(end - stop / rate) < 0.001
+
+
+@pytest.mark.parametrize("level, noise", [(0.001, 0.0), (0.003, 1e-4)])
+def test_a_dropout_held_at_a_dc_offset_is_found(backing, level, noise) -> None:
+    """A run held at a constant (or a constant under -80 dBFS noise) far under the music, with
+    abrupt edges, is a dropout: the third way (held runs). It read as no dropout at all."""
+    audio, rate = backing
+    held = audio.copy()
+    first, stop = 90000, 90000 + rate // 2  # 0.5 s
+    noise_rng = np.random.default_rng(5)
+    held[:, first:stop] = level + noise * noise_rng.standard_normal((2, stop - first))
+    ((start, end),) = dropouts.find_runs(held, rate)[0]
+    assert abs(start - first / rate) < 0.001 and abs(end - stop / rate) < 0.001
+    # the clean backing, as it is and on an 8-bit grid, holds no held run with abrupt edges
+    scanner = DropoutScanner(88, edge_frame=44, held=True)
+    for clean in (audio, fixed_point(audio, 8)):
+        assert scanner.scan(clean, 0) + scanner.finish() == []

@@ -23,8 +23,10 @@ PAUSE = (32000, 38400)  # 2.0-2.4 s: digital silence between the songs
 CUT = (48000, 49600)  # 3.0-3.1 s: a dropout cut into song B at its level
 # why a run is a pause, as the note says it
 BESIDE = (
-    "the music beside them lies 20 dB or more under its level around (a fade or decay into a "
-    "pause between songs, or a quiet moment between beats)"
+    "on one side the music fades or decays into them down to nothing (its last 10 ms 20 dB or "
+    "more under its level around, or its last 3-5 ms 11 dB under the music just before, and its "
+    "last millisecond at -66 dBFS or under, 18 dB under that music or 38 dB under the other "
+    "side's edge)"
 )
 
 
@@ -195,3 +197,16 @@ def test_a_silence_too_short_to_be_a_pause_is_a_dropout_whatever_its_edges() -> 
         assert len(runs) == 1 and not (found if is_pause else left)
         (a, b), widest = runs[0], round(dropouts.EDGE_SECONDS * RATE)
         assert first - widest <= a <= first and stop <= b <= stop + widest  # widened at most
+
+
+def test_a_dropout_beside_a_rest_is_a_dropout() -> None:
+    """Cut into the shipped backing where it plays quietly (a rest, a note's end): the music
+    beside the cut reads 20 dB under its level, or quiet for 3-5 ms, as a fade does, but it is
+    cut off at that level, not faded to nothing. Both read as pauses, and were left alone."""
+    audio, rate = sf.read(REAL_DIR / "war_of_freedom_backing.flac", dtype="float32",
+                          frames=200000)  # fmt: skip
+    for first, stop in ((121274, 132299), (112454, 114659)):  # 250 ms at 2.75 s, 50 ms at 2.55 s
+        cut = np.ascontiguousarray(audio.T)
+        cut[:, first:stop] = 0.0
+        found, pauses = dropouts.find_runs(cut, rate)
+        assert pauses == [] and found == [(first / rate, stop / rate)]
