@@ -30,6 +30,7 @@ relative error 0.856 against 0.856).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded, solve_toeplitz
@@ -46,6 +47,13 @@ RETAIN_FLOOR = 0.05
 # user trial's made worse, 0.02: 1, 0.01: 1 and 0.05 dB less gain; docs/results.md "Declick: the
 # fill's error measured beside it")
 MEASURED_FLOOR = 0.02
+# ... and, measured, at most the departure's second difference's power / WHITE_DIFF2 (a white
+# burst keeps 1 + 4 + 1 times its power there, an attack's error little: a -30 dB burst on a
+# guitar stem's attack read 5e-5, not 0.0063, and was 1.2e-6), unless the departure exceeds
+# CLICK_BEYOND x the measured error (that much is a click, white or not: asymmetric and ringing
+# clicks lost up to 1.7 dB to the bound alone; 1.5 x: two seeded guitar attacks made worse again;
+# docs/results.md "Declick: the fill's error measured beside it")
+WHITE_DIFF2, CLICK_BEYOND = 6.0, 2.0
 RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
 # A fill louder than FILL_GAIN x its context's peak is solved again with the AR fit's coarse
@@ -107,6 +115,7 @@ def interpolate(
     if not np.any(left) and not np.any(right):
         return np.zeros(m)
     peak = max(np.abs(left).max(), np.abs(right).max())
+    measured = cache(fill_error) if fill_error is not None else None  # once, if solved twice
     for floor_db in (NOISE_FLOOR_DB, COARSE_FLOOR_DB):
         # Iteration 0: a = Burg fit to both contexts (joined; one junction among many rows).
         a = burg(np.concatenate([left, right]), p, floor_db)
@@ -119,7 +128,7 @@ def interpolate(
             segment[k : k + m] = _solve_gap(segment, k, m, a)
         if observed is not None:
             y = np.asarray(observed, np.float64)
-            segment[k : k + m] = _retain(segment, k, m, a, y, evidence, fill_error)
+            segment[k : k + m] = _retain(segment, k, m, a, y, evidence, measured)
         fill = segment[k : k + m].copy()
         if np.all(np.isfinite(fill)) and np.abs(fill).max() <= FILL_GAIN * peak:
             break
@@ -159,7 +168,10 @@ def _retain(
     and a faint click then reads as noise the fill removes, with the music. ``fill_error()``, the
     error energy measured beside the span, is subtracted where it is larger, ``sigma_v^2``
     floored at ``MEASURED_FLOOR`` wherever it was measured: what the departure holds beyond it
-    is the click.
+    is the click. An attack can err more than every stretch beside it: ``sigma_v^2`` is also at
+    most what a white burst leaves in the departure's second difference, which the music's
+    error, low in frequency, barely reaches, unless the departure is well beyond the measured
+    error (:func:`_burst_power`).
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
@@ -180,13 +192,28 @@ def _retain(
     factor = cholesky_banded(band, lower=True)
     inverse_diagonal = np.diag(cho_solve_banded((factor, True), np.eye(m)))
     prior_var = sigma_e2 * float(np.mean(inverse_diagonal))
-    floor = RETAIN_FLOOR * prior_var
-    measured = fill_error() if fill_error is not None else 0.0
+    departure = y - segment[k : k + m]
+    power = float(np.mean(departure**2))
+    sigma_v2, floor = power - prior_var, RETAIN_FLOOR * prior_var
+    measured = fill_error() / m if fill_error is not None else 0.0
     if measured > 0:  # 0: no known stretch beside the span to measure; the model's alone
-        prior_var, floor = max(prior_var, measured / m), MEASURED_FLOOR * prior_var
-    sigma_v2 = max(float(np.mean((y - segment[k : k + m]) ** 2)) - prior_var, floor)
-    lam = sigma_e2 / sigma_v2
+        sigma_v2 = _burst_power(departure, power - max(prior_var, measured), measured)
+        floor = MEASURED_FLOOR * prior_var
+    lam = sigma_e2 / max(sigma_v2, floor)
     return _solve_gap(segment, k, m, a, lam, y)
+
+
+def _burst_power(departure: np.ndarray, beyond_error: float, measured: float) -> float:
+    """The burst's power in ``departure`` (the observations less the plain estimate): the
+    departure's power beyond the fill's error variance (``beyond_error``; that variance measured
+    beside the span, ``measured``, or the model's), but no more than a white burst leaves in the
+    second difference (``WHITE_DIFF2``; all of it on two samples or fewer) unless the power
+    beyond ``CLICK_BEYOND x measured`` is more."""
+    power = float(np.mean(departure**2))
+    white = power
+    if departure.size > 2:
+        white = float(np.mean(np.diff(departure, 2) ** 2)) / WHITE_DIFF2
+    return min(beyond_error, max(white, power - CLICK_BEYOND * measured))
 
 
 def _toeplitz_column(a: np.ndarray, m: int) -> np.ndarray:

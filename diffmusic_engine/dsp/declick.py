@@ -98,14 +98,17 @@ MIN_CRACKLE_PER_S = 50.0
 DETECT_SHARE = 0.5
 CRACKLE_WINDOW_S = 2.0
 # A detected click's fill error is measured on known stretches as long beside it, at these
-# multiples of the fill's context width on each side (clear of the span and of each other's
-# contexts), and read as the mode's ``fill_error`` gain x this percentile of their errors. The
-# repairs sit where the music is least predictable (a faint click adds to an attack's prediction
-# error), the stretches beside them where it is as a rule: 3 x the 75th percentile of 8. On the
-# 96 files of a user trial (6 songs, clicks, crackle and bursts) the AR model's own variance made
-# 18 worse (mean SNR gain 1.72 dB); this: 1 (-0.21 dB; gain 1.87 dB, 51 better). 2 x: 4 worse,
-# 2.00 dB; 4 x: 1, 1.76 dB; the median of 8: 6 worse; of the 4 nearest: 2 (docs/results.md
-# "Declick: the fill's error measured beside it").
+# multiples of the fill's context width on each side (the nearer ones' contexts overlap the
+# span's and each other's; one whose fill, contexts included, touches a detected span is
+# skipped: a click there measures the click, not the music), and read as the mode's
+# ``fill_error`` gain x this percentile of their errors. The repairs sit where the music is
+# least predictable (a faint click adds to an attack's prediction error), the stretches beside
+# them where it is as a rule: 3 x the 75th percentile of 8. On the 96 files of a user trial
+# (6 songs, clicks, crackle and bursts) the AR model's own variance made 18 worse (mean SNR gain
+# 1.72 dB); this, unmasked: 1 (-0.21 dB; gain 1.87 dB, 51 better). 2 x: 4 worse, 2.00 dB; 4 x:
+# 1, 1.76 dB; the median of 8: 6 worse; of the 4 nearest: 2. Masked, with ar.CLICK_BEYOND's
+# bound: 0 (1.85 dB), and 0 of 75 seeded bursts on shipped stems (docs/results.md "Declick: the
+# fill's error measured beside it").
 CONTROL_OFFSETS = (1, 2, 4, 8)
 CONTROL_PERCENTILE = 75.0
 
@@ -146,8 +149,9 @@ def restore_declick(
         }
         gain = 0.0 if damage.clicks else mode["fill_error"]
         measured = partial(
-            _fill_error, gain=gain, order=repair_order,
-            iterations=inpaint_options["iterations"], context=inpaint_options["context"],
+            _fill_error, detected=_detected(spans, audio.shape[1]), gain=gain,
+            order=repair_order, iterations=inpaint_options["iterations"],
+            context=inpaint_options["context"],
         )  # fmt: skip
         out, _ = restore_inpaint(
             audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options,
@@ -177,6 +181,7 @@ def _fill_error(
     first: int,
     stop: int,
     *,
+    detected: np.ndarray,
     gain: float,
     order: int,
     iterations: int,
@@ -184,13 +189,16 @@ def _fill_error(
 ) -> float:
     """``gain`` x the ``CONTROL_PERCENTILE`` of the plain AR fill's error energies on known
     stretches as long as ``x[first:stop]`` at ``CONTROL_OFFSETS`` context widths on each side
-    (fill settings as :func:`.ar.interpolate`'s); 0 where none fits in ``x``."""
+    (fill settings as :func:`.ar.interpolate`'s); 0 where none fits in ``x``. A stretch whose
+    fill (its contexts included) touches a detected span is skipped: ``detected[i]`` is the
+    number of detected samples before sample ``i`` (:func:`_detected`)."""
     m = stop - first
     width = int(max(context * m, 2 * order))
     errors = []
     for offset in CONTROL_OFFSETS:
         for start in (stop + offset * width, first - m - offset * width):
-            if start - width < 0 or start + m + width > x.size:
+            low, high = start - width, start + m + width
+            if low < 0 or high > x.size or detected[high] > detected[low]:
                 continue
             known = x[start - width : start + m + width].astype(np.float64)
             fill = interpolate(
@@ -199,6 +207,14 @@ def _fill_error(
             )  # fmt: skip
             errors.append(float(np.sum((fill - known[width : width + m]) ** 2)))
     return gain * float(np.percentile(errors, CONTROL_PERCENTILE)) if errors else 0.0
+
+
+def _detected(spans: list[tuple[int, int]], n: int) -> np.ndarray:
+    """``n + 1`` counts: of the samples of ``spans`` before each of ``n`` samples, and in all."""
+    inside = np.zeros(n, np.int64)
+    for first, stop in spans:
+        inside[first:stop] = 1
+    return np.concatenate([[0], np.cumsum(inside)])
 
 
 def _in_crackle(spans: list[tuple[int, int]], sample_rate: int, n: int) -> list[tuple[int, int]]:
