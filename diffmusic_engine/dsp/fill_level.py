@@ -107,7 +107,7 @@ def _halves_raised(
     ``quieter`` side's mean square raised to ``FAR_DB`` under it (``edges_kept``: left), and
     ``[(part, level, written), ...]`` of those halves (``level``: after the whole fill's
     raise). The gain rises from 1 at the gap's middle over the half's inner half, so the two
-    halves still meet there as the passage copied did."""
+    halves still meet there as the passage copied did, and holds on past the gap's edge."""
     x = estimate[inside].astype(np.float64)
     h = x.size // 2
     levels = [_mean_square(x[:h]), _mean_square(x[h:])]
@@ -127,6 +127,9 @@ def _halves_raised(
                     x[span], ramp if inward else ramp[::-1], quieter * 10 ** (-FAR_DB / 10)
                 )
                 out[inside][span] = np.clip(x[span] * gain, -peak, peak)
+                # the crossfade beyond the gap's edge goes on at the edge's gain (no step there)
+                beyond = slice(inside.stop, None) if inward else slice(0, inside.start)
+                out[beyond] = np.clip(out[beyond] * gain[-1 if inward else 0], -peak, peak)
     y = out[inside]
     parts = (("first half", levels[0], _mean_square(y[:h])),
              ("second half", levels[1], _mean_square(y[h:])))  # fmt: skip

@@ -70,6 +70,17 @@ def test_a_half_of_a_fill_far_under_both_sides_is_raised_from_the_middle():
     assert ar[0][0] is estimate and ar[1] == ["second half", -60.0, -20.0, -20.0, -60.0]
 
 
+def test_a_raised_half_holds_its_edge_gain_into_the_crossfade_beyond_the_gap():
+    """The estimate's crossfade samples past the gap's edge go on at the gain of the half's
+    edge: left at 1, the fill stepped down at the edge (by all the raise) before the join."""
+    sides = np.array([[0.01, 0.01]])
+    estimate = np.concatenate([np.full(4, 0.001), np.full(50, 0.1), np.full(54, 0.001)])
+    (raised,), far = fill_level.bring_back([estimate], slice(4, 104), sides, halves=True)
+    assert far[0] == "second half"
+    assert raised[104:] == pytest.approx(np.full(4, raised[103]))  # no step at the edge
+    assert np.array_equal(raised[:4], estimate[:4])  # the first half's side as it was
+
+
 def test_a_pattern_fill_copied_from_a_note_that_dies_away_is_raised_in_that_half():
     """Notes that ring 0.4 s of every second and die away 40 dB, the gap's own surroundings
     ringing on: the passage copied dies away in the gap's first half, 28 dB under both sides
