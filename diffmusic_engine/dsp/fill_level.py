@@ -38,6 +38,7 @@ DIP_DB = 10.0
 # it, and a part of one period of the music holds none of its level (a 0.5 ms gap at a zero
 # crossing of a 100 Hz tone lies 40 dB under its sides, rightly)
 SHORTEST = 0.01
+HALVES = ("first half", "second half")  # a half's ``part`` in details.fill_levels
 
 
 def side_levels(
@@ -88,14 +89,16 @@ def bring_back(
         scaled, found = estimate, []
         if 0 < fill < low:
             scaled = np.clip(_scaled(estimate, inside, low, edges_kept), -peak, peak)
-        if halves:
+        if halves:  # a half ranked at its level after the whole's raise, said as it came out
             scaled, found = _halves_raised(scaled, inside, known.min(), edges_kept, peak)
+            came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
+            found = [(part, level, written, came[part]) for part, level, written in found]
         if fill < low:  # written: the whole fill's level with its halves raised as well
-            found.append(("whole", fill, _mean_square(scaled[inside])))
-        for part, level, written in found:
+            found.append(("whole", fill, _mean_square(scaled[inside]), fill))
+        for part, level, written, said in found:
             far = 10 * np.log10(known.min() / max(level, 1e-30))
             if far > farthest:
-                farthest, worst = far, [part, *(_db(v) for v in (level, *power, written))]
+                farthest, worst = far, [part, *(_db(v) for v in (said, *power, written))]
         out.append(scaled)
     return out, worst
 
@@ -105,12 +108,12 @@ def _halves_raised(
 ) -> tuple[np.ndarray, list]:
     """``estimate`` with each half of it ``inside`` lying more than ``DIP_DB`` under the
     ``quieter`` side's mean square raised to ``FAR_DB`` under it (``edges_kept``: left), and
-    ``[(part, level, written), ...]`` of those halves (``level``: after the whole fill's
-    raise). The gain rises from 1 at the gap's middle over the half's inner half, so the two
-    halves still meet there as the passage copied did, and holds on past the gap's edge."""
+    ``[(part, level, written), ...]`` of those halves (``level``: as ``estimate`` holds it).
+    The gain rises from 1 at the gap's middle over the half's inner half, so the two halves
+    still meet there as the passage copied did, and holds on past the gap's edge."""
     x = estimate[inside].astype(np.float64)
     h = x.size // 2
-    levels = [_mean_square(x[:h]), _mean_square(x[h:])]
+    levels = _halves(x)
     dip = quieter * 10 ** (-DIP_DB / 10)
     if min(levels) >= dip:
         return estimate, []
@@ -131,9 +134,14 @@ def _halves_raised(
                 beyond = slice(inside.stop, None) if inward else slice(0, inside.start)
                 out[beyond] = np.clip(out[beyond] * gain[-1 if inward else 0], -peak, peak)
     y = out[inside]
-    parts = (("first half", levels[0], _mean_square(y[:h])),
-             ("second half", levels[1], _mean_square(y[h:])))  # fmt: skip
+    parts = zip(HALVES, levels, _halves(y), strict=True)
     return out, [part for part in parts if part[1] < dip]
+
+
+def _halves(x: np.ndarray) -> list[float]:
+    """The mean squares of the first and the second half of ``x`` (the second the longer)."""
+    h = x.size // 2
+    return [_mean_square(x[:h]), _mean_square(x[h:])]
 
 
 def _rising(x: np.ndarray, ramp: np.ndarray, target: float) -> np.ndarray:

@@ -81,6 +81,21 @@ def test_a_raised_half_holds_its_edge_gain_into_the_crossfade_beyond_the_gap():
     assert np.array_equal(raised[:4], estimate[:4])  # the first half's side as it was
 
 
+@pytest.mark.parametrize("edges_kept", [False, True])
+def test_a_half_is_said_at_its_level_as_the_fill_came_out_before_the_whole_raise(edges_kept):
+    """The whole fill 20 dB under both sides, its second half 40: said at -60 dBFS and raised
+    (by the whole's raise alone where an AR fill's half is not raised), not "came out at -46
+    dBFS ... and was left so" after a 14 dB raise."""
+    sides = np.array([[0.01, 0.01]])
+    estimate = np.concatenate([np.full(50, 10 ** (-37 / 20)), np.full(50, 0.001)])
+    (raised,), far = fill_level.bring_back(
+        [estimate], slice(0, 100), sides, halves=True, edges_kept=edges_kept
+    )
+    part, fill, _, _, written = far
+    assert (part, fill) == ("second half", -60.0) and written > -50 > fill
+    assert "was raised to" in fill_level_line(1.0, 2.0, *far)
+
+
 def test_a_pattern_fill_copied_from_a_note_that_dies_away_is_raised_in_that_half():
     """Notes that ring 0.4 s of every second and die away 40 dB, the gap's own surroundings
     ringing on: the passage copied dies away in the gap's first half, 28 dB under both sides
