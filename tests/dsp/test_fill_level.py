@@ -56,6 +56,25 @@ def test_a_fill_far_under_both_sides_is_raised_and_one_far_over_is_left_unsaid()
     )
 
 
+def test_a_fill_or_half_with_no_music_in_it_is_left_and_said_not_raised_into_noise():
+    """A copy of a loop's stop (dither at -90 dBFS between sides at -20) had been raised 64 dB
+    into a noise burst: past MOST_DB under the quieter side there is no music to raise."""
+    sides = np.array([[0.01, 0.04]])  # the quieter side at -20 dB
+    dither = np.random.default_rng(0).normal(0, 10 ** (-90 / 20), 200)
+    (left,), far = fill_level.bring_back([dither], slice(0, 200), sides, halves=True)
+    np.testing.assert_array_equal(left, dither)
+    assert far[0] in ("whole", *fill_level.HALVES)
+    assert far[1] == far[-1] == pytest.approx(db(dither), abs=0.1)  # said as left
+    assert "and was left so" in fill_level_line(0.5, 0.6, *far)
+    half = np.r_[np.full(100, 0.1), dither[:100]]  # the second half a stop
+    (kept,), far = fill_level.bring_back([half], slice(0, 200), sides, halves=True)
+    np.testing.assert_array_equal(kept[100:], half[100:])
+    assert far[0] == "second half" and far[1] == far[-1]
+    just = np.full(30, 0.1 * 10 ** (-(fill_level.MOST_DB - 1) / 20))  # 1 dB inside the bound
+    (raised,), _ = fill_level.bring_back([just], slice(0, 30), sides)
+    assert db(raised) == pytest.approx(-20 - fill_level.FAR_DB)
+
+
 def test_a_half_of_a_fill_far_under_both_sides_is_raised_from_the_middle():
     sides = np.array([[0.01, 0.01]])  # -20 dB; the fill's second half at -60 dB
     estimate = np.concatenate([np.full(50, 0.1), np.full(50, 0.001)])
