@@ -170,6 +170,9 @@ class DropoutScanner:
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """Dropouts ``(first, stop)`` in samples decided in ``(channels, samples)`` ``block``,
         which starts at sample ``position`` of the recording, in order."""
+        found = []  # the held runs first: their scanner's per-sample arrays go before ours come
+        if self.held_runs is not None:
+            found += self._with_held(self.held_runs.scan(block, position))
         loudest = np.max(np.abs(block), axis=0, initial=0.0)  # per sample, of the channels
         starts, stops = _edges(loudest <= self.silence, position, self.run_start)
         self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
@@ -179,7 +182,6 @@ class DropoutScanner:
             return self._sized(silences)
         power = np.sum(np.square(block, dtype=np.float64), axis=0)
         runs = self._quiet_runs(self._quiet_mask(block, loudest), power, position)
-        found = []
         for silence in silences:  # each lies in a quiet run: held until that run is decided
             holder = [run for run in runs if run.first <= silence[0]][-1]
             if holder.overlong:
@@ -192,8 +194,6 @@ class DropoutScanner:
             found += self._decide(self.pending.pop(0))
         found += self._release(position + block.shape[1])
         self.history = np.concatenate([self.history, power])[-self.edge_frame :]
-        if self.held_runs is not None:
-            found += self._with_held(self.held_runs.scan(block, position))
         return sorted(found)
 
     def _quiet_mask(self, block: np.ndarray, loudest: np.ndarray) -> np.ndarray:
@@ -203,16 +203,18 @@ class DropoutScanner:
         if not self.held:
             return loudest <= self.quiet
         before = block[:, :1] if self.last is None else self.last
-        self.last = block[:, -1:]
+        if block.shape[1]:  # (an empty block keeps the sample before the next one)
+            self.last = block[:, -1:].copy()
         moved = np.max(np.abs(np.diff(block, axis=1, prepend=before)), axis=0, initial=0.0)
         return (moved <= HELD_STEP) & (loudest > self.quiet)
 
     def _with_held(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The held runs ``runs`` found by :attr:`held_runs`; those too long go to
+        """The held runs ``runs`` found by :attr:`held_runs`, from the sample before the first
+        that moved no more than HELD_STEP from it (held too); those too long go to
         :attr:`longer` with the others."""
-        self.longer += self.held_runs.longer
+        self.longer += [(first - 1, stop) for first, stop in self.held_runs.longer]
         self.held_runs.longer = []
-        return runs
+        return [(first - 1, stop) for first, stop in runs]
 
     def finish(self) -> list[tuple[int, int]]:
         """The dropouts still undecided when the audio ends: quiet runs whose frame after it
@@ -381,7 +383,8 @@ class DropoutScanner:
         held = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
         silent = [] if self.run_start is None else [self.run_start]
         if self.held_runs is not None:
-            held.append(self.held_runs.open_from(received))
+            start = self.held_runs.open_from(received)
+            held.append(start - 1 if start < received else start)  # (as :meth:`_with_held`)
         return min([*held, *silent], default=received)
 
 

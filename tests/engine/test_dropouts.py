@@ -265,3 +265,20 @@ def test_a_dropout_held_at_a_dc_offset_is_found(backing, level, noise) -> None:
     scanner = DropoutScanner(88, edge_frame=44, held=True)
     for clean in (audio, fixed_point(audio, 8)):
         assert scanner.scan(clean, 0) + scanner.finish() == []
+
+
+def test_a_held_run_is_found_the_same_in_blocks_of_any_size(backing) -> None:
+    """Fed block by block (odd sizes, empty blocks between), the scanner hands
+    out the held dropout it finds in one block, from its first held sample."""
+    audio, rate = backing
+    held = audio[:, :100000].copy()
+    first, stop = 90000, 90000 + rate // 10
+    held[:, first:stop] = 0.001
+    whole = DropoutScanner.at_rate(rate)
+    assert whole.scan(held, 0) + whole.finish() == [(first, stop)]
+    for size in (7, 89, 4096):
+        scanner, found = DropoutScanner.at_rate(rate), []
+        for at in range(0, held.shape[1], size):
+            found += scanner.scan(held[:, at : at + size], at)
+            found += scanner.scan(held[:, :0], min(at + size, held.shape[1]))
+        assert found + scanner.finish() == [(first, stop)]
