@@ -132,8 +132,7 @@ class DropoutScanner:
         self.silence = silence
         self.quiet = max(quiet, silence)
         self.edge_frame = edge_frame
-        # ``held``: this scanner reads the third way (runs held above QUIET) alone; otherwise
-        # one that does rides along (:attr:`held_runs`) where edges are read
+        # ``held``: reads the third way (held runs) alone; else one that does rides along
         self.held = held
         self.last: np.ndarray | None = None  # the sample before the block (``held``)
         self.held_runs = None
@@ -203,15 +202,13 @@ class DropoutScanner:
         if not self.held:
             return loudest <= self.quiet
         before = block[:, :1] if self.last is None else self.last
-        if block.shape[1]:  # (an empty block keeps the sample before the next one)
-            self.last = block[:, -1:].copy()
+        self.last = block[:, -1:].copy() if block.shape[1] else before  # (empty: kept)
         moved = np.max(np.abs(np.diff(block, axis=1, prepend=before)), axis=0, initial=0.0)
         return (moved <= HELD_STEP) & (loudest > self.quiet)
 
     def _with_held(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The held runs ``runs`` found by :attr:`held_runs`, from the sample before the first
-        that moved no more than HELD_STEP from it (held too); those too long go to
-        :attr:`longer` with the others."""
+        """:attr:`held_runs`' ``runs`` from the sample before the first that moved no more than
+        HELD_STEP from it (held too); those too long go to :attr:`longer` with the others."""
         self.longer += [(first - 1, stop) for first, stop in self.held_runs.longer]
         self.held_runs.longer = []
         return [(first - 1, stop) for first, stop in runs]
