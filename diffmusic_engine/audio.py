@@ -239,9 +239,9 @@ def write_audio(
     return write_tracks([path], [audio], sample_rate, source_dtype=source_dtype)[0]
 
 
-# Frames quantised and written at a time: a whole 5 min stereo track's float64 steps, rounded and
-# clipped copies had been the restore's memory peak (600 MB over the restoration itself)
+# Frames quantised and written at a time (a whole 5 min stereo track at once: 600 MB more peak)
 WRITE_FRAMES = 2**18
+UNREADABLE = "check that it is a whole audio file, or convert it to WAV or FLAC"  # the remedy
 
 
 def write_tracks(
@@ -367,7 +367,8 @@ class AudioReader:
             try:
                 self._pb = AudioFile(str(self.path))
             except Exception as exc:  # pedalboard raises several types for undecodable files
-                raise InputError(f"{self.path}: cannot read audio ({exc})") from None
+                what = "the file is empty" if not self.path.stat().st_size else exc
+                raise InputError(f"{self.path}: cannot read audio ({what}); {UNREADABLE}") from None
             rate, channels = int(round(self._pb.samplerate)), self._pb.num_channels
             frames, dtype = self._pb.frames, self._pb.file_dtype
         self.info = AudioInfo(int(rate), int(channels), int(frames), dtype)
@@ -388,7 +389,7 @@ class AudioReader:
             else:
                 block = self._pb.read(frames)
         except Exception as exc:
-            raise InputError(f"{self.path}: cannot read audio ({exc})") from None
+            raise InputError(f"{self.path}: cannot read audio ({exc}); {UNREADABLE}") from None
         return np.ascontiguousarray(block, dtype=np.float32)
 
     def close(self) -> None:

@@ -20,6 +20,8 @@ def bad_file(tmp_path, kind: str):
     path = tmp_path / f"{kind}.wav"
     if kind == "unreadable":
         path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    elif kind == "zero bytes":
+        path.write_bytes(b"")
     elif kind == "empty":
         sf.write(path, np.zeros((0, 1)), SR, subtype="FLOAT")
     elif kind == "nan":
@@ -84,7 +86,12 @@ def test_bad_damage_is_refused_before_anything_is_written(tmp_path, capsys, clip
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("unreadable", "cannot read audio"),
+        ("unreadable", "; check that it is a whole audio file, or convert it to WAV or FLAC"),
+        (
+            "zero bytes",
+            "cannot read audio (the file is empty); check that it is a whole audio file, "
+            "or convert it to WAV or FLAC",
+        ),
         ("empty", "empty audio"),
         ("nan", "non-finite"),
         ("missing", "no such file"),
