@@ -138,6 +138,7 @@ def restore_inpaint(
     progress = Progress(callback, chunks + len(todo) * channels)
     fills = _pattern_fills(audio, todo, long, sample_rate, opts, progress) if long else {}
     details_fills, far_fills = [], []
+    peaks = None if noisy else np.max(np.abs(audio), axis=1)  # a raised fill's bound, once
     for index, region in enumerate(todo):
         if region in fills:
             detail = fills[region]
@@ -147,7 +148,7 @@ def restore_inpaint(
             estimates = _ar_fill(audio, todo, index, order, opts, noisy, evidence, fill_error)
             details_fills.append({"method": "ar"})
         if not noisy:  # a dropout's fill (declick judges a click's estimate)
-            estimates, far = _level_kept(audio, todo, index, estimates, sample_rate, fills)
+            estimates, far = _level_kept(audio, todo, index, estimates, sample_rate, fills, peaks)
             if far:
                 gap = (region.gap_first / sample_rate, region.gap_stop / sample_rate)
                 far_fills.append([round(gap[0], 4), round(gap[1], 4), *far])
@@ -172,11 +173,13 @@ def _level_kept(
     estimates: list,
     sample_rate: int,
     fills: dict,
+    peaks: np.ndarray,
 ) -> tuple[list, list | None]:
     """``estimates``, region ``todo[index]``'s fill, brought back where it, or a half of it
     (from two ``fill_level.SIDE_SECONDS``), lies far under the music on both sides of its gap
-    (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill past the audio's peak),
-    with the farthest channel's levels; a gap under ``fill_level.SHORTEST`` as it is."""
+    (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill past the audio's
+    ``peaks`` per channel), with the farthest channel's levels; a gap under
+    ``fill_level.SHORTEST`` as it is."""
     region, n = todo[index], audio.shape[1]
     gap = (region.gap_first, region.gap_stop)
     if gap[1] - gap[0] < fill_level.SHORTEST * sample_rate:
@@ -185,7 +188,6 @@ def _level_kept(
               todo[index + 1].gap_first if index + 1 < len(todo) else n)  # fmt: skip
     sides = fill_level.side_levels(audio, gap, bounds, sample_rate)
     inside = slice(gap[0] - region.first, gap[1] - region.first)
-    peaks = np.max(np.abs(audio), axis=1)  # as a pattern fill: never past the audio's peak
     halves = gap[1] - gap[0] >= 2 * fill_level.SIDE_SECONDS * sample_rate
     return fill_level.bring_back(
         estimates, inside, sides, edges_kept=region not in fills, halves=halves, peaks=peaks
