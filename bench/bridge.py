@@ -36,8 +36,9 @@ sys.path.insert(0, str(REPO))
 from bridge_helpers import Daemon  # noqa: E402
 
 from diffmusic_engine.api import restore  # noqa: E402
-from diffmusic_engine.audio import read_audio, resample  # noqa: E402
+from diffmusic_engine.audio import read_audio  # noqa: E402
 from diffmusic_engine.damage import Gap, Inpaint, Separate, SuperResolution  # noqa: E402
+from diffmusic_engine.rates import resample  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "audio" / "armygeddon_mix.flac"
 RATE = 48000

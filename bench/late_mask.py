@@ -77,10 +77,11 @@ from bench.rooms import (
     sources,
 )
 from diffmusic_engine.atomic import replacing, write_text_atomic
-from diffmusic_engine.audio import read_audio, resample, write_audio
+from diffmusic_engine.audio import read_audio, write_audio
 from diffmusic_engine.dsp import late_mask as lm
 from diffmusic_engine.dsp.dereverb import OPTIONS as DEREVERB_OPTIONS
 from diffmusic_engine.evaluation.rooms import image_source_rir, reverberate, two_slope_rir
+from diffmusic_engine.rates import resample
 from diffmusic_engine.room import OCTAVES_HZ
 
 # (kind, probability) of the training rooms

@@ -12,7 +12,9 @@ complete, so an existing file is never left half-written.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -142,21 +144,30 @@ def check_layout(
     """Raise :class:`OutputError` naming ``path`` unless its format holds ``channels`` at
     ``sample_rate`` (MP3: 8-48 kHz, one or two channels; FLAC: up to 8 channels): a writer is
     opened on a scratch file, so the rule is the writing library's own."""
-    import tempfile
+    reason = _layout_refused(Path(path).suffix.lower(), sample_rate, channels, source_dtype)
+    if reason is not None:
+        raise _layout_error(path, sample_rate, channels, reason)
 
+
+@functools.cache  # once a layout in a process: a batch probes once, not once a file
+def _layout_refused(suffix: str, sample_rate: int, channels: int, source_dtype: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
-        probe = Path(folder) / f"probe{Path(path).suffix}"
+        probe = Path(folder) / f"probe{suffix}"
         try:
             AudioWriter(probe, sample_rate, channels, source_dtype=source_dtype).close()
         except OutputError as exc:
-            raise _layout_error(path, sample_rate, channels, exc.__cause__) from None
+            return _refusal(exc.__cause__)
+    return None
+
+
+def _refusal(exc: BaseException | None) -> str:
+    reason = getattr(exc, "error_string", None) or str(exc).rpartition("': ")[2] or "refused"
+    return reason.strip().removeprefix("Error : ")
 
 
 def _layout_error(
-    path: str | os.PathLike[str], sample_rate: int, channels: int, exc: BaseException | None
+    path: str | os.PathLike[str], sample_rate: int, channels: int, reason: str
 ) -> OutputError:
-    reason = getattr(exc, "error_string", None) or str(exc).rpartition("': ")[2] or "refused"
-    reason = reason.strip().removeprefix("Error : ")
     return OutputError(
         f"{path}: {Path(path).suffix} cannot hold {channels} channel(s) at {sample_rate} Hz "
         f"({reason}); write a .wav or .flac, or resample or downmix first"
@@ -170,21 +181,22 @@ def check_format(path: str | os.PathLike[str]) -> None:
     file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
     """
     suffix = Path(path).suffix.lower()
-    if suffix in CONTAINERS:
+    if suffix in CONTAINERS or (suffix and _pedalboard_writes(suffix)):
         return
-    if suffix:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
-            try:
-                with AudioFile(str(Path(folder) / f"probe{suffix}"), "w", 44100, 1):
-                    return
-            except Exception:  # pedalboard raises ValueError for an unknown format
-                pass
     what = f"a {suffix} file" if suffix else "a file without an extension"
     raise InputError(
         f"{path}: cannot write {what}; give the output an audio extension ({', '.join(CONTAINERS)})"
     )
+
+
+@functools.cache  # once an extension in a process
+def _pedalboard_writes(suffix: str) -> bool:
+    with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
+        try:
+            with AudioFile(str(Path(folder) / f"probe{suffix}"), "w", 44100, 1):
+                return True
+        except Exception:  # pedalboard raises ValueError for an unknown format
+            return False
 
 
 def check_headroom(path: str | os.PathLike[str], audio: np.ndarray, source_dtype: str) -> None:
@@ -271,7 +283,9 @@ def write_tracks(
                     for start in range(0, audio.shape[1], WRITE_FRAMES):
                         writer.write(audio[:, start : start + WRITE_FRAMES])
             except OutputError as exc:  # the format refused the layout: name the target
-                raise _layout_error(path, sample_rate, audio.shape[0], exc.__cause__) from None
+                raise _layout_error(
+                    path, sample_rate, audio.shape[0], _refusal(exc.__cause__)
+                ) from None
     return paths
 
 
@@ -292,40 +306,6 @@ def _quantize(audio: np.ndarray, depth: int, rng: np.random.Generator) -> np.nda
     if depth == 16:
         return steps.astype(np.int16)
     return steps.astype(np.int32) << (32 - depth)
-
-
-def samples_at(sample_rate: float, samples_at_44k1: int) -> int:
-    """The power of two nearest (in log) to ``samples_at_44k1`` samples of 44.1 kHz audio, at
-    ``sample_rate``: an FFT size or hop that keeps about its duration at every rate (within
-    a factor of 1.41: 2048 is 46 ms at 44.1 kHz, 43 ms at 48 kHz, 64 ms at 32 kHz)."""
-    return int(2 ** round(np.log2(samples_at_44k1 * sample_rate / 44100)))
-
-
-def order_at(sample_rate: float, order_at_44k1: int) -> int:
-    """An autoregressive model's order (samples it looks back) chosen at 44.1 kHz, at
-    ``sample_rate``: the same time span, and at least 2."""
-    return max(2, round(order_at_44k1 * sample_rate / 44100))
-
-
-def fitted_frames(sample_rate: float, hop_at_44k1: int) -> tuple[int, int]:
-    """The STFT size and hop at ``sample_rate`` of frames fitted at 44.1 kHz (``hop_at_44k1``
-    samples, windows 4 hops long): the same durations at every rate, to the sample. What a
-    model fitted on statistics of frames needs (its frame counts, lags and level changes per
-    frame mean the same time); :func:`samples_at`'s power of two would shift them by up to
-    1.41x (at 32 kHz two of the room estimator's lags fell on one frame)."""
-    hop = max(1, round(hop_at_44k1 * sample_rate / 44100))
-    return 4 * hop, hop
-
-
-def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """High-quality resampling of ``(channels, samples)`` with soxr (VHQ)."""
-    if from_rate == to_rate:
-        return audio
-    import soxr
-
-    return np.ascontiguousarray(
-        soxr.resample(audio.T, from_rate, to_rate, quality="VHQ").T, dtype=np.float32
-    )
 
 
 def _wav_frames_promised(path: Path) -> int | None:
@@ -437,7 +417,7 @@ class AudioWriter:
         try:  # libsndfile and pedalboard refuse a layout their format cannot hold
             self._open(suffix, sample_rate, channels)
         except (RuntimeError, ValueError) as exc:
-            raise _layout_error(self.path, sample_rate, channels, exc) from exc
+            raise _layout_error(self.path, sample_rate, channels, _refusal(exc)) from exc
         for name, text in (tags or {}).items() if self._sf is not None else ():
             try:  # a format without a place for a tag (MP3's) writes the samples alone
                 setattr(self._sf, name, text)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from diffmusic_engine.audio import read_audio, resample
+from diffmusic_engine.audio import read_audio
 from diffmusic_engine.errors import DamageError
+from diffmusic_engine.rates import resample
 
 # Where a modelled room's diffuse tail starts after the direct path: the evaluation rooms'
 # (evaluation.rooms) and the blind subband model's (operators.subband_rir); synthetic_rir, the

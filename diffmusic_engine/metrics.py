@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from diffmusic_engine.audio import samples_at
 from diffmusic_engine.damage import Gap, gap_samples
+from diffmusic_engine.rates import samples_at
 
 MAX_DB = 150.0
 EPS = 1e-12

@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.rates import fitted_frames
 from diffmusic_engine.silence import silent_samples
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres

@@ -69,7 +69,7 @@ import numpy as np
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.notes import fill_level_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
-from diffmusic_engine.audio import check_audio, given_audio, resample
+from diffmusic_engine.audio import check_audio, given_audio
 from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -93,6 +93,7 @@ from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import ProgressCallback
+from diffmusic_engine.rates import resample
 from diffmusic_engine.silence import silent_samples
 
 DEFAULTS = {

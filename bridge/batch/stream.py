@@ -264,7 +264,7 @@ def _auto_tail(
 
 def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator[np.ndarray]:
     """The file's samples in blocks, at ``rate`` (soxr VHQ streaming, as the engine's
-    :func:`~diffmusic_engine.audio.resample`), exactly ``total`` of them; checked finite."""
+    :func:`~diffmusic_engine.rates.resample`), exactly ``total`` of them; checked finite."""
     info = reader.info
     resampler = None
     if rate != info.sample_rate:

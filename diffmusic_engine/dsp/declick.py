@@ -41,7 +41,6 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
-from diffmusic_engine.audio import order_at
 from diffmusic_engine.backends import CLICKS_DETECTED, REPAIRED_CLICKS, UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, spans_to_gaps
 from diffmusic_engine.diagnose.spans import joined
@@ -49,6 +48,7 @@ from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, interpolate, with_nois
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.progress import ProgressCallback, part_of, report
+from diffmusic_engine.rates import order_at
 from diffmusic_engine.silence import runs_of
 
 OPTIONS = {

@@ -31,12 +31,12 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from diffmusic_engine.audio import samples_at
 from diffmusic_engine.clipping import clipped_mask, consistent_with_clipping, side_levels
 from diffmusic_engine.damage import Declip
 from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.rates import samples_at
 
 OPTIONS = {
     # frame length in samples; 0 = about 46 ms (2048 at 44.1 kHz, rounded to a power of two)
@@ -47,7 +47,7 @@ OPTIONS = {
     "epsilon": Option(default=0.1, low=1e-6, high=1.0),  # relative to the frame's norm
     "iterations": Option(default=1000, low=1, high=100000, integer=True),  # at most
 }
-AUTO_WINDOW_44K1 = 2048  # window samples at 44.1 kHz when not given (audio.samples_at)
+AUTO_WINDOW_44K1 = 2048  # window samples at 44.1 kHz when not given (rates.samples_at)
 BATCH_FRAMES = 256  # frames per solver batch: bounds memory on long files
 
 

@@ -84,7 +84,6 @@ from typing import Any
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 
-from diffmusic_engine.audio import fitted_frames, samples_at
 from diffmusic_engine.backends import LATE_MASK_NOTE, UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp import late_mask
@@ -92,6 +91,7 @@ from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.impulse_response import check_ir_channels, load_impulse_response
 from diffmusic_engine.progress import ProgressCallback, part_of, report
+from diffmusic_engine.rates import fitted_frames, samples_at
 from diffmusic_engine.room import RoomEstimate, estimate_room
 from diffmusic_engine.silence import bridge, keep_silence, silent_samples
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import order_at
 from diffmusic_engine.backends import FILL_LEVELS, REGIONS
 from diffmusic_engine.damage import Inpaint, gap_samples
 from diffmusic_engine.diagnose.spans import seconds_text
@@ -34,6 +33,7 @@ from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.windows import taper
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.rates import order_at
 
 FillError = Callable[[np.ndarray, int, int], float]  # restore_inpaint's fill_error
 

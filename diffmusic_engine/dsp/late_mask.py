@@ -50,9 +50,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from diffmusic_engine.audio import fitted_frames
 from diffmusic_engine.errors import ModelError
 from diffmusic_engine.progress import ProgressCallback, report
+from diffmusic_engine.rates import fitted_frames
 from diffmusic_engine.room import RoomEstimate
 
 MODEL_FILE = Path(__file__).with_name("late_mask.npz")

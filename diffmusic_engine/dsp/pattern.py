@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate, fftconvolve
 
-from diffmusic_engine.audio import samples_at
 from diffmusic_engine.dsp.pattern_level import EXCESS_DB, Level, excess_db, level
 from diffmusic_engine.longform.windows import taper
+from diffmusic_engine.rates import samples_at
 
 __all__ = ["Candidate", "Features", "Level", "compose", "features", "find", "level", "refresh"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from librosa.util import fix_length
 
-from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import Gap, gap_samples
+from diffmusic_engine.rates import resample
 
 
 def linear_interpolation(

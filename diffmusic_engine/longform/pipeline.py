@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from librosa.util import fix_length
 
-from diffmusic_engine.audio import resample
 from diffmusic_engine.damage import (
     Damage,
     Dereverb,
@@ -40,6 +39,7 @@ from diffmusic_engine.operators import (
     make_operator,
 )
 from diffmusic_engine.progress import Progress, ProgressCallback, report
+from diffmusic_engine.rates import resample
 
 # solve(adapter, operator, measurement, *, sources, sampler, vmc, seed, prompt, guidance_dtype,
 #       z_T, callback, [steps, gamma, eta]) -> (B, n) or (B, sources, n):

@@ -10,8 +10,9 @@ from batch_helpers import write
 
 from bridge.batch import load_chain, render_file
 from diffmusic_engine.api import degrade
-from diffmusic_engine.audio import read_audio, resample
+from diffmusic_engine.audio import read_audio
 from diffmusic_engine.damage import SuperResolution
+from diffmusic_engine.rates import resample
 from diffmusic_engine.synth import music_excerpt
 
 CHAINS = Path(__file__).resolve().parents[2] / "presets" / "chains"

@@ -7,11 +7,11 @@ import pytest
 
 from bridge.notes import notes_of
 from diffmusic_engine import metrics
-from diffmusic_engine.audio import resample
 from diffmusic_engine.dsp import late_mask
 from diffmusic_engine.dsp.dereverb import BLIND_OPTIONS, dereverb_in_room, suppress_late
 from diffmusic_engine.evaluation.corpus import real_stems
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate
+from diffmusic_engine.rates import resample
 from diffmusic_engine.room import RoomEstimate, estimate_room
 
 SR = 44100

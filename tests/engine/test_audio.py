@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from diffmusic_engine import audio as audio_module
 from diffmusic_engine.audio import (
     bit_depth_for,
     check_writable,
     read_audio,
-    resample,
     write_audio,
 )
 from diffmusic_engine.errors import InputError, OutputError
+from diffmusic_engine.rates import resample
 
 
 def tone(channels: int, rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -147,6 +148,30 @@ def test_a_layout_the_format_cannot_hold_is_one_error_naming_the_target(
         )
     assert list(tmp_path.iterdir()) == []  # nothing left behind
     check_writable(tmp_path / "out.mp3", 48000, 2)  # what MP3 holds passes
+
+
+def test_a_layout_is_probed_once_a_process_and_each_refusal_names_its_own_target(
+    tmp_path, monkeypatch
+):
+    """A batch checked every file's layout on a scratch folder of its own: one killed mid-run
+    left the folder behind (55 had gathered in /tmp). The second check of a layout makes none,
+    and its refusal still names the file asked about."""
+    audio_module._layout_refused.cache_clear()  # what earlier tests in this process probed
+    with pytest.raises(OutputError, match="first.mp3"):
+        check_writable(tmp_path / "first.mp3", 96000, 2)
+    check_writable(tmp_path / "first.mp3", 44100, 2)
+
+    def no_scratch(*args, **kwargs):
+        raise AssertionError("a scratch folder made for a layout already probed")
+
+    monkeypatch.setattr("tempfile.TemporaryDirectory", no_scratch)
+    with pytest.raises(
+        OutputError, match=r"second\.mp3: \.mp3 cannot hold 2 channel\(s\) at 96000"
+    ):
+        check_writable(tmp_path / "second.mp3", 96000, 2)
+    check_writable(tmp_path / "second.mp3", 44100, 2)
+    with pytest.raises(AssertionError, match="scratch folder"):  # a new layout is probed
+        check_writable(tmp_path / "third.mp3", 32000, 2)
 
 
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffmusic_engine.audio import resample
 from diffmusic_engine.errors import Cancelled
 from diffmusic_engine.evaluation.corpus import real_stems
 from diffmusic_engine.evaluation.rooms import (
@@ -18,6 +17,7 @@ from diffmusic_engine.evaluation.rooms import (
     two_slope_rir,
 )
 from diffmusic_engine.progress import Progress
+from diffmusic_engine.rates import resample
 from diffmusic_engine.room import (
     LONG_BLEND,
     LONG_FROM_S,

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from diffmusic_engine.audio import resample
 from diffmusic_engine.backends import REGIONS
 from diffmusic_engine.damage import Gap, Inpaint, Separate
 from diffmusic_engine.longform import bands as bands_module
@@ -15,6 +14,7 @@ from diffmusic_engine.longform.pipeline import SolverSettings, WindowSolver, sol
 from diffmusic_engine.longform.restore import restore_long
 from diffmusic_engine.longform.windows import plan_windows, taper
 from diffmusic_engine.operators import LowPassOperator, MaskOperator
+from diffmusic_engine.rates import resample
 
 
 def round_trip(audio, rate=48000):
