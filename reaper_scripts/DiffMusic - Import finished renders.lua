@@ -6,9 +6,18 @@
 --   Places the renders of DiffMusic jobs that finished while no DiffMusic action was waiting
 --   for them (REAPER was restarted, the action was stopped). The daemon can trigger it through
 --   OSC when a job is done: diffmusic serve --reaper-action <this action's command id>.
+--   Launched again while it waits for renders, it hands its jobs to the new launch (REAPER 7.03
+--   or later; an older one asks whether to end it or start a new instance).
 
 local script_path = ({ reaper.get_action_context() })[2]
 local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
+
+-- The daemon launches this action after every job, also while an earlier Import still watches
+-- the jobs it started again: instead of REAPER's "already running" dialog, REAPER 7.03+ ends
+-- the running Import (flag 1) and starts this one (flag 2), which takes over its jobs (their
+-- heartbeats go with it, see dm.watch; a client started again that still runs is watched here).
+-- An older REAPER lacks the call and asks, as before.
+if reaper.set_action_options then reaper.set_action_options(1 | 2) end
 
 local s = dm.settings()
 -- what becomes of each job: placed now (ready), fetched by its client started again (watched

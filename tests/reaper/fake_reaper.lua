@@ -87,9 +87,11 @@ local function check_project(name, proj)
   if proj ~= 0 and proj ~= nil then fail(name, "only project 0 (the current one) exists here") end
 end
 
-local function strict(table_, what)
+-- `absent`: names this REAPER version lacks (scenario.absent_api): they read as nil, as there
+local function strict(table_, what, absent)
   return setmetatable(table_, {
     __index = function(_, key)
+      if absent[key] then return nil end
       error(what .. "." .. tostring(key) .. ": not defined in the ReaScript stand-in", 2)
     end,
   })
@@ -100,7 +102,8 @@ end
 function M.new(scenario)
   local state = {
     tracks = {}, undo_points = {}, undo_depth = 0, changes = {}, messages = {}, console = {},
-    exec = {}, deferred = {}, atexit = {}, extstate = {}, persisted = {}, peaks = {},
+    exec = {}, deferred = {}, atexit = {}, action_options = {}, relaunch = {}, extstate = {},
+    persisted = {}, peaks = {},
     time_selection = { 0, 0 }, now = 0, guid_counter = 0, current_script = nil,
     inputs = scenario.user_inputs or {}, gfx_keys = scenario.gfx_keys or {}, cycle = 0,
     gfx_open = false, gfx_titles = {}, gfx_text = {},
@@ -373,8 +376,13 @@ function M.new(scenario)
     assert(loadfile(HERE .. "/" .. part))(ctx)
   end
 
-  strict(reaper, "reaper")
-  strict(gfx, "gfx")
+  local absent = {}
+  for _, name in ipairs(scenario.absent_api or {}) do
+    if reaper[name] == nil then error("absent_api: reaper." .. name .. " is not in the stand-in", 0) end
+    reaper[name], absent[name] = nil, true
+  end
+  strict(reaper, "reaper", absent)
+  strict(gfx, "gfx", {})
   return reaper, gfx, state
 end
 

@@ -7,8 +7,11 @@
 -- `runs` ({script = path, cycle = n}: start that script at that defer cycle, like a user
 -- pressing its action), `sleep` (seconds between defer cycles) and `max_seconds`. Each script
 -- gets its own global environment (REAPER gives each its own Lua state); deferred functions are
--- called once per cycle until none remain. The resulting project and everything the scripts
--- showed are written to OUT.json for the Python tests to check.
+-- called once per cycle until none remain. A script started while it runs meets REAPER's
+-- "already running" dialog (recorded as running_dialogs) unless it called set_action_options;
+-- `absent_api` names ReaScript functions the REAPER played lacks (an older version). The
+-- resulting project and everything the scripts showed are written to OUT.json for the Python
+-- tests to check.
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local fake = dofile(here .. "/fake_reaper.lua")
@@ -55,6 +58,46 @@ local function start_script(path)
   run_protected(path, chunk)
 end
 
+-- The atexit functions of the scripts that have ended (no deferred call left), called as REAPER
+-- calls them when a script finishes or is ended.
+local function call_atexit()
+  local running, keep, due = {}, {}, {}
+  for _, entry in ipairs(state.deferred) do running[entry.script] = true end
+  for _, entry in ipairs(state.atexit) do
+    if running[entry.script] then keep[#keep + 1] = entry else due[#due + 1] = entry end
+  end
+  state.atexit = keep
+  for _, entry in ipairs(due) do run_protected(entry.script, entry.fn) end
+end
+
+-- The instance of `path` that runs ends (the user stops it, or a launch of it ends it): REAPER
+-- drops its deferred calls, closes its window and calls its atexit functions.
+local function end_instance(path)
+  local keep = {}
+  for _, entry in ipairs(state.deferred) do
+    if entry.script ~= path then keep[#keep + 1] = entry end
+  end
+  state.deferred, state.gfx_open, state.relaunch[path] = keep, false, nil
+  call_atexit()
+end
+
+-- A launch of `path` (the user's key, the daemon's OSC trigger) while it runs: REAPER asks the
+-- user in its "already running" dialog (recorded here, answered "new instance": both run)
+-- unless the script said otherwise (reaper.set_action_options in fake_system.lua).
+local function launch(path)
+  local running = false
+  for _, entry in ipairs(state.deferred) do running = running or entry.script == path end
+  local options = state.relaunch[path] or 0
+  if running and options & 1 == 0 then
+    table.insert(state.running_dialogs, path)
+  elseif running then
+    end_instance(path)
+    if options & 2 == 0 then return end -- the launch is ignored
+  end
+  start_script(path)
+end
+state.running_dialogs = {}
+
 local runs = scenario.runs or {}
 local sleep = scenario.sleep or 0.05
 local max_seconds = scenario.max_seconds or 60
@@ -63,21 +106,16 @@ local timed_out = false
 local function start_due(cycle)
   local pending = false
   for _, run in ipairs(runs) do
-    -- `kill_cycle`: the user stops the script there (REAPER drops its deferred calls)
+    -- `kill_cycle`: the user stops the script there
     if run.started and run.kill_cycle and run.kill_cycle <= cycle and not run.killed then
       run.killed = true
-      local keep = {}
-      for _, entry in ipairs(state.deferred) do
-        if entry.script ~= run.script then keep[#keep + 1] = entry end
-      end
-      state.deferred = keep
-      state.gfx_open = false
+      end_instance(run.script)
     end
     if run.kill_cycle and not run.killed then pending = true end
     if not run.started then
       if (run.cycle or 0) <= cycle then
         run.started = true
-        start_script(run.script)
+        launch(run.script)
       else
         pending = true
       end
@@ -88,6 +126,7 @@ end
 
 state.cycle = 0
 local pending = start_due(0)
+call_atexit()
 while #state.deferred > 0 or pending do
   if state.now > max_seconds then
     timed_out = true
@@ -100,8 +139,9 @@ while #state.deferred > 0 or pending do
   state.deferred = {}
   for _, entry in ipairs(due) do run_protected(entry.script, entry.fn) end
   pending = start_due(state.cycle)
+  call_atexit()
 end
-for _, entry in ipairs(state.atexit) do run_protected(entry.script, entry.fn) end
+for _, entry in ipairs(state.atexit) do run_protected(entry.script, entry.fn) end -- timed out
 
 local tracks = {}
 for _, track in ipairs(state.tracks) do
@@ -136,7 +176,8 @@ local report = json.encode({
   gfx_titles = state.gfx_titles, gfx_text = state.gfx_text,
   accessors_open = state.accessors_open or 0, cycles = state.cycle, timed_out = timed_out,
   time_selection = state.time_selection, seconds = state.now, markers = state.markers,
-  proj_extstate = state.proj_extstate,
+  proj_extstate = state.proj_extstate, action_options = state.action_options,
+  running_dialogs = state.running_dialogs,
 })
 local f = assert(io.open(out_path, "w"))
 f:write(report)

@@ -143,13 +143,18 @@ function M.unregister_job(id)
   end
   reaper.SetExtState(settings.SECTION, "pending", table.concat(keep, " "), true)
   reaper.DeleteExtState(settings.SECTION, "job." .. id, true)
-  reaper.DeleteExtState(settings.SECTION, "beat." .. id, false)
+  M.unbeat(id)
 end
 
--- The heartbeat of a job a running action watches (written every defer cycle), and whether a
--- job has one: "Import finished renders" and "Cancel running jobs" leave such a job to it.
+-- The heartbeat of a job a running action watches (written every defer cycle, removed when the
+-- action ends), and whether a job has one: "Import finished renders" and "Cancel running jobs"
+-- leave such a job to it.
 function M.beat(job)
   reaper.SetExtState(settings.SECTION, "beat." .. job.id, tostring(os.time()), false)
+end
+
+function M.unbeat(id)
+  reaper.DeleteExtState(settings.SECTION, "beat." .. id, false)
 end
 
 function M.watched(job)

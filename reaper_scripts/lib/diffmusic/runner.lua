@@ -115,12 +115,17 @@ function M.start_script(dir, name, wait_ms)
   return process
 end
 
+-- The file that says a job's submit was started again (once per job: M.reattach).
+local function reattach_marker(job)
+  return system.join(job.dir, "submit.reattached")
+end
+
 -- A client that ended without a final state (killed, REAPER quit under it) left its job on the
 -- daemon, which may have finished it: the same submit, started again, attaches to the job by its
 -- id (a resubmission with the same id and audio) and fetches its render. Once per job (the
 -- marker file); false when it was tried already.
 function M.reattach(job)
-  local marker = system.join(job.dir, "submit.reattached")
+  local marker = reattach_marker(job)
   if reaper.file_exists(marker) then return false end
   system.write_file(marker, "1")
   job.process = M.start_script(job.dir, "submit")
@@ -206,11 +211,17 @@ end
 -- crash, a logout), its submit is started again in the background, once (M.reattach), and
 -- attaches to the daemon's job by its id; gone again, the job failed. When its life cannot be
 -- told (see M.client_alive), the daemon is asked in the background (M.ask_daemon) and its
--- answer read by the next Import: a job it has ended is fetched again (M.reattach). Returns why
--- the job is still pending, or nil (state "starting": started again; or "failed").
+-- answer read by the next Import: a job it has ended is fetched again (M.reattach). A client
+-- started again that still runs fetches its render for an Import that ended before it (launched
+-- again, it ends the running one): state "starting", watched by this one. Returns why the job is
+-- still pending, or nil (state "starting": started again; or "failed").
 function M.settle(job, s)
   if FINAL[job.state] or system.read_file(job.process.code) then return nil end
   local alive = M.client_alive(job)
+  if alive and reaper.file_exists(reattach_marker(job)) then
+    job.state = "starting"
+    return nil
+  end
   if alive then return "its client is still at work" end
   if alive == nil then
     local answer = M.daemon_answer(M.process_of(job.dir, "status"))

@@ -89,6 +89,11 @@ function M.watch(jobs, s, title, undo_name, readings)
   local height = 50 + #jobs * ROW_H
   gfx.init(system.TITLE .. " - " .. title, WINDOW_W, height)
   local window, cancelled = true, false
+  -- ended before its jobs (the user, or Import launched again: see that script), its heartbeats
+  -- go at once: the jobs are no longer watched, and a new Import takes them over
+  reaper.atexit(function()
+    for _, job in ipairs(jobs) do job_store.unbeat(job.id) end
+  end)
   -- A cancel goes to the daemon once it knows the job (queued or running): one sent while the
   -- client is still starting would find no job there and be lost.
   local function send_cancels()
