@@ -16,7 +16,8 @@ local dm = dofile(script_path:match("^(.*)[/\\]") .. "/lib/diffmusic.lua")
 -- the jobs it started again: instead of REAPER's "already running" dialog, REAPER 7.03+ ends
 -- the running Import (flag 1) and starts this one (flag 2), which takes over its jobs (their
 -- heartbeats go with it, see dm.watch; a client started again that still runs is watched here).
--- An older REAPER lacks the call and asks, as before.
+-- An older REAPER lacks the call and asks, as before. Flag 2 alone would ignore the launch: a
+-- render that finished while no action waited would wait for the next launch.
 if reaper.set_action_options then reaper.set_action_options(1 | 2) end
 
 local s = dm.settings()

@@ -205,14 +205,14 @@ function reaper.atexit(fn)
   table.insert(state.atexit, { fn = fn, script = state.current_script })
 end
 -- REAPER 7.03+: what a launch of the script while it runs does (harness.lua's launch() acts it
--- out). The documented flags alone: 1, the running instance ends; 2 (with 1), the new one then
--- starts (without 2 the launch is ignored); 4 / 8, the action's toggle state on / off.
+-- out). The documented flags alone: 1, the running instance ends; 2 with 1, the new one then
+-- starts; 2 alone, the launch is ignored and the running one goes on (public scripts use it so:
+-- "Ignore if run while other instance is running"); 4 / 8, the action's toggle state on / off.
 function reaper.set_action_options(flags)
   check_type("set_action_options", flags, "number", 1)
   if math.type(flags) ~= "integer" or flags < 1 or flags & ~15 ~= 0 then
     fail("set_action_options", "flags " .. tostring(flags) .. " are not a sum of 1, 2, 4 and 8")
   end
-  if flags & 3 == 2 then fail("set_action_options", "flag 2 (start the new instance) needs flag 1") end
   if flags & 12 == 12 then fail("set_action_options", "flags 4 and 8 (toggle on, off) together") end
   table.insert(state.action_options, { script = state.current_script, flags = flags })
   if flags & 3 ~= 0 then state.relaunch[state.current_script] = flags & 3 end

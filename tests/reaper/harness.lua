@@ -88,11 +88,13 @@ local function launch(path)
   local running = false
   for _, entry in ipairs(state.deferred) do running = running or entry.script == path end
   local options = state.relaunch[path] or 0
-  if running and options & 1 == 0 then
+  if running and options == 2 then
+    return -- the launch is ignored: the running instance goes on
+  elseif running and options & 1 == 0 then
     table.insert(state.running_dialogs, path)
   elseif running then
     end_instance(path)
-    if options & 2 == 0 then return end -- the launch is ignored
+    if options & 2 == 0 then return end -- ended, and nothing started: a toggle
   end
   start_script(path)
 end
