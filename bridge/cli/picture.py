@@ -1,6 +1,8 @@
 """``restore --spectrogram PNG``: the input and what the restore made of it, one log-frequency
 spectrogram each (:func:`~diffmusic_engine.evaluation.plots.save_spectrograms`), zoomed on the
-stretches it restored (gaps, clicks) with their edges marked: where a user looks first.
+stretches it restored (gaps, clicks) with their edges marked and a cyan strip over them, and on
+the silences ``--gap auto`` left alone as the music's own pauses, hatched white: where a user
+looks first, and sees why a silence was not filled.
 ``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked."""
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.atomic import check_target
-from diffmusic_engine.backends import OUTPUT_GAIN_DB, REGIONS, REPAIRED_CLICKS, Restoration
-from diffmusic_engine.damage import Damage, Inpaint
+from diffmusic_engine.backends import OUTPUT_GAIN_DB, PAUSES, REGIONS, REPAIRED_CLICKS, Restoration
+from diffmusic_engine.damage import Damage, Declick, Inpaint
 from diffmusic_engine.errors import OutputError
 
 # Around the restored stretches the picture shows this much (or half the longest stretch) of
@@ -24,6 +26,10 @@ PAD_S = 0.3
 MAX_ZOOM_S = 20.0
 MAX_MARKS = 50  # more stretches than this (crackle): no dashed lines, they would hide the music
 SUFFIX = ".png"
+# The shading of the stretches restored (the colour of their dashed edges) and of the pauses
+# left alone (details PAUSES), hatched: silence filled or not, told apart at a glance
+RESTORED_COLOR, PAUSE_COLOR, PAUSE_HATCH = "cyan", "white", "//"
+PAUSE_LABEL = "left: the music's own pause"
 
 
 def check_picture_path(path: Path) -> None:
@@ -46,6 +52,15 @@ def restored_spans(damage: Damage, details: Mapping[str, Any], sample_rate: int)
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         return [(gap.start, gap.end) for gap in damage.gaps]
     return []
+
+
+def restored_label(damage: Damage) -> str:
+    """What the legend calls the stretches ``damage``'s restoration worked on."""
+    if isinstance(damage, Declick):
+        return "repaired: a click"
+    if isinstance(damage, Inpaint) and damage.gaps == "auto":
+        return "filled: a dropout"
+    return "filled: a gap given"
 
 
 def view(spans: list, duration: float) -> tuple[tuple[float, float] | None, tuple[float, ...]]:
@@ -75,15 +90,20 @@ def write_picture(
     path: Path, audio: np.ndarray, restoration: Restoration, damage: Damage, source: Path
 ) -> Path:
     """The picture of ``restoration`` of ``audio`` (read from ``source``) at ``path``."""
-    from diffmusic_engine.evaluation.plots import save_spectrograms
+    from diffmusic_engine.evaluation.plots import Shading, save_spectrograms
 
     rate = restoration.sample_rate
     spans = restored_spans(damage, restoration.details, rate)
-    span, marks = view(spans, audio.shape[-1] / rate)
+    pauses = [(start, end) for start, end in restoration.details.get(PAUSES, [])]
+    span, marks = view(spans + pauses, audio.shape[-1] / rate)  # the pauses in sight too
+    shadings = (
+        Shading(restored_label(damage), spans, RESTORED_COLOR),
+        Shading(PAUSE_LABEL, pauses, PAUSE_COLOR, PAUSE_HATCH),
+    )
     backend = restoration.details.get("backend", "")
     return save_spectrograms(
         path, panels(audio, restoration, damage.task), rate, span=span, marks=marks,
-        title=f"{source.name}: {damage.task} ({backend} backend)",
+        shadings=shadings, title=f"{source.name}: {damage.task} ({backend} backend)",
     )  # fmt: skip
 
 

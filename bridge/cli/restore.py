@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--spectrogram", type=Path, metavar="PNG",
         help="also draw the input and the result (log-frequency spectrograms, zoomed on the "
-        "gaps or clicks restored) to this PNG",
+        "gaps or clicks restored and the pauses left alone, each marked) to this PNG",
     )  # fmt: skip
     add_bit_depth_argument(parser)
     add_output_arguments(parser)

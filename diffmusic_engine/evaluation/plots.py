@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,11 +14,27 @@ from diffmusic_engine.atomic import replacing
 if TYPE_CHECKING:  # matplotlib is imported when a picture is drawn
     from matplotlib.axes import Axes
     from matplotlib.collections import QuadMesh
+    from matplotlib.figure import Figure
 
 # Frames a panel shows at most: a whole track at the 2.9 ms hop of a short span would be ~80,000
 # frames a panel (hundreds of MB and minutes to draw), far more than a picture has pixels.
 MAX_FRAMES = 4000
 SHORT_HOP = 128  # samples: 2.9 ms at 44.1 kHz, fine enough to see a click or a gap's edge
+# The strip along the top of a panel that marks a shaded stretch, as a fraction of the panel's
+# height: over the highest frequencies, where music holds the least to hide
+STRIP = 0.06
+
+
+@dataclass(frozen=True)
+class Shading:
+    """Stretches of time (seconds of the file) a picture marks, one entry of its legend: a
+    strip of ``color`` along the top of every panel over them, and with ``hatch`` that pattern
+    in ``color`` over the rest of the panel's height (a silence left alone: nothing to hide)."""
+
+    label: str
+    spans: Sequence[tuple[float, float]]
+    color: str
+    hatch: str = ""
 
 
 def save_spectrograms(
@@ -27,12 +45,14 @@ def save_spectrograms(
     title: str = "",
     span: tuple[float, float] | None = None,
     marks: tuple[float, ...] = (),
+    shadings: Sequence[Shading] = (),
 ) -> Path:
     """One log-magnitude spectrogram per panel (channels averaged), stacked, as a PNG, on a
     log-frequency axis (the bass visible) with times in seconds of the file.
 
     ``span`` (seconds) zooms every panel on the same stretch of time, e.g. around a gap;
-    ``marks`` (seconds, in the file's time) draw dashed lines, e.g. at a gap's edges.
+    ``marks`` (seconds, in the file's time) draw dashed lines, e.g. at a gap's edges;
+    ``shadings`` mark stretches on every panel (:class:`Shading`), named in a legend below them.
     """
     import librosa.display  # noqa: F401 - it imports pyplot: before the backend is set, as ever
     import matplotlib
@@ -49,7 +69,10 @@ def save_spectrograms(
     start = span[0] if span is not None else 0.0
     for ax, (name, spectrum) in zip(axes, spectra.items(), strict=True):
         image = _draw_panel(ax, name, spectrum, sample_rate, hop, start, loudest, marks)
+        _shade(ax, shadings)
     fig.colorbar(image, ax=axes.tolist(), format="%+2.0f dB")
+    if shown := [shading for shading in shadings if shading.spans]:
+        _legend(fig, shown)
     if title:
         fig.suptitle(title)
     path = Path(path)
@@ -117,6 +140,34 @@ def _draw_panel(
     ax.set_xlabel("time (s)")
     ax.label_outer()  # time labels on the bottom panel only
     return image
+
+
+def _shade(ax: Axes, shadings: Sequence[Shading]) -> None:
+    """Each of ``shadings`` on the panel ``ax``: its strip along the top, and its hatch below
+    it; the time shown is left as it was (a stretch outside a zoomed view stays out of it)."""
+    shown = ax.get_xlim()
+    across = ax.get_xaxis_transform()  # x in seconds, y from 0 (bottom) to 1 (top)
+    for shading in shadings:
+        ranges = [(start, end - start) for start, end in shading.spans]
+        ax.broken_barh(ranges, (1 - STRIP, STRIP), transform=across, color=shading.color, lw=0)
+        if shading.hatch:
+            ax.broken_barh(
+                ranges, (0, 1 - STRIP), transform=across, facecolor="none",
+                edgecolor=shading.color, hatch=shading.hatch, lw=0,
+            )  # fmt: skip
+    ax.set_xlim(shown)
+
+
+def _legend(fig: Figure, shadings: Sequence[Shading]) -> None:
+    """The legend naming ``shadings``, under the panels, so that it hides none of the music."""
+    from matplotlib.patches import Patch
+
+    handles = [  # a hatch drawn over black, as over the silence it marks
+        Patch(facecolor="black" if shading.hatch else shading.color, edgecolor=shading.color,
+              hatch=shading.hatch, label=shading.label)
+        for shading in shadings
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
 
 
 def picture_hop(samples: int) -> int:

@@ -10,10 +10,18 @@ import pytest
 import soundfile as sf
 
 from bridge.cli import main
-from bridge.cli.picture import MAX_MARKS, MAX_ZOOM_S, PAD_S, restored_spans, view
-from diffmusic_engine.backends import REGIONS, REPAIRED_CLICKS
+from bridge.cli.picture import (
+    MAX_MARKS,
+    MAX_ZOOM_S,
+    PAD_S,
+    PAUSE_COLOR,
+    RESTORED_COLOR,
+    restored_spans,
+    view,
+)
+from diffmusic_engine.backends import PAUSES, REGIONS, REPAIRED_CLICKS
 from diffmusic_engine.damage import Declick, Gap, Inpaint, SuperResolution
-from diffmusic_engine.evaluation.plots import MAX_FRAMES, SHORT_HOP, picture_hop
+from diffmusic_engine.evaluation.plots import MAX_FRAMES, SHORT_HOP, STRIP, picture_hop
 from diffmusic_engine.synth import music_excerpt
 
 SR = 22050
@@ -148,3 +156,69 @@ def test_a_declipped_track_written_lower_is_drawn_at_the_level_written(tmp_path,
     written, _ = sf.read(out, dtype="float32")
     # the details' gain is rounded to 0.01 dB (0.06 %); the written samples to 16 bits
     np.testing.assert_allclose(drawn["panels"]["restored"][0], written, 6e-4, 1.5 / 32768)
+
+
+def test_the_pause_left_alone_is_hatched_and_the_dropout_filled_is_not(tmp_path, capsys,
+                                                                       monkeypatch):  # fmt: skip
+    """Song A fading into 0.4 s of digital silence (a pause: left alone), song B with a 100 ms
+    cut (a dropout: filled). The picture's pixels over each, placed from the times the details
+    give, carry its own marking: a white strip and hatch over the pause, a cyan strip over the
+    fill, and neither between them."""
+    import matplotlib.colors
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    rate = 16000
+    song_a, song_b = (music_excerpt(2.0, rate, 2, seed=seed) for seed in (1, 2))
+    song_a[:, -rate // 2 :] *= np.linspace(1, 0, rate // 2, dtype=np.float32)
+    audio = np.concatenate([song_a, np.zeros((2, 4 * rate // 10), np.float32), song_b], axis=1)
+    audio[:, 3 * rate : round(3.1 * rate)] = 0.0
+    source, png = tmp_path / "album.wav", tmp_path / "look.png"
+    sf.write(source, audio.T, rate, subtype="FLOAT")
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (figures.append(fig), close(fig)))
+    argv = ["restore", str(source), "-o", str(tmp_path / "out.wav"), "--task", "inpaint",
+            "--gap", "auto", "--spectrogram", str(png), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    details = json.loads(capsys.readouterr().out.splitlines()[-1])["details"]
+    ((first, stop),) = details[REGIONS]
+    ((pause_start, pause_end),) = details[PAUSES]
+    assert (first / rate, stop / rate) == pytest.approx((2.998, 3.102))  # the gap and crossfades
+    assert pause_end == 2.4 and 1.9 < pause_start <= 2.0
+    pixels = matplotlib.image.imread(png)[..., :3]  # rows from the top, RGB in 0..1
+    (figure,) = figures
+    (legend,) = figure.legends
+    said = [text.get_text() for text in legend.get_texts()]
+    assert said == ["filled: a dropout", "left: the music's own pause"]
+    height, width = pixels.shape[:2]
+
+    def spot(ax, seconds: float, up: float) -> tuple[int, int]:
+        """The pixel (row, column) at ``seconds`` and ``up`` (0 bottom .. 1 top) of ``ax``."""
+        x, _ = figure.transFigure.inverted().transform(ax.transData.transform((seconds, 1.0)))
+        _, y = figure.transFigure.inverted().transform(ax.transAxes.transform((0.0, up)))
+        return int((1 - y) * height), int(x * width)
+
+    def inner(start: float, end: float) -> np.ndarray:  # clear of the dashed edges
+        return np.linspace(start + 0.2 * (end - start), end - 0.2 * (end - start), 9)
+
+    def below_strip(ax, seconds: float) -> np.ndarray:
+        """The pixels of ``ax`` at ``seconds`` under the strip, from top to bottom."""
+        (top, column), (bottom, _) = spot(ax, seconds, 1 - STRIP), spot(ax, seconds, 0.0)
+        return pixels[top + 2 : bottom - 2, column]
+
+    cyan, white = (np.array(matplotlib.colors.to_rgb(c)) for c in (RESTORED_COLOR, PAUSE_COLOR))
+    strip = 1 - STRIP / 2  # the strip's middle, in a panel's height
+    for ax in figure.axes[:2]:  # input and restored (the colour bar's axes after them)
+        assert ax.get_title() in ("input", "restored")
+        for seconds in inner(first / rate, stop / rate):
+            np.testing.assert_array_equal(pixels[spot(ax, seconds, strip)], cyan)
+            assert not (below_strip(ax, seconds) == white).all(axis=1).any()
+        for seconds in inner(pause_start, pause_end):
+            np.testing.assert_array_equal(pixels[spot(ax, seconds, strip)], white)
+            bright = (below_strip(ax, seconds) > 0.9).all(axis=1)
+            crossings = np.count_nonzero(bright[1:] & ~bright[:-1])
+            assert crossings >= 5  # the hatch's lines cross the silence's black
+        for seconds in inner(pause_end, first / rate):  # song B's first half second: no mark
+            assert not any((pixels[spot(ax, seconds, strip)] == colour).all()
+                           for colour in (cyan, white))  # fmt: skip
