@@ -2,10 +2,10 @@
 
 The manifest (``OUTDIR/.diffmusic-batch.json``) records, for each output written, the input's
 size and modification time, the chain's digest and the output's size, and what the file's
-report said (``reported``: duration, rate, channels, note, tail), which a resumed run's report
-gives again for the files it skips (their notes had been lost, an interrupted run writing no
-report). It is rewritten atomically (temporary file, then rename) after every finished file,
-by the main process only.
+report said (``reported``: duration, rate, channels, note, tail, the repairs counted), which a
+resumed run's report gives again for the files it skips (their notes had been lost, an
+interrupted run writing no report). It is rewritten atomically (temporary file, then rename)
+after every finished file, by the main process only.
 An output counts as finished only if its entry matches the input and chain of this run and the
 file on disk still has the recorded size: a half-written temporary file never has an entry, and
 an output written but not yet recorded (a kill between the two) is simply rendered again.

@@ -15,6 +15,10 @@ DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 # the report in its output folder unless --report says otherwise; it marks the folder as a
 # batch's output, which a later batch searching a folder above it leaves out
 REPORT_NAME = "batch-report.json"
+# The field that counts what a restoration step of each task repaired in a file (its pieces'
+# spans, each once: declick's clicks repaired, an inpaint's gaps filled, the dropouts
+# gaps="auto" found or the gaps given); null where the chain has no such step
+REPAIR_COUNTS = {"declick": "clicks_repaired", "inpaint": "gaps_filled"}
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,13 @@ class FileResult:
     # done, but a restoration step left pieces unchanged (and why) or extended a given gap
     note: str | None = None
     tail: float | None = None  # seconds written past the input's end (a chain with a tail)
+    clicks_repaired: int | None = None  # REPAIR_COUNTS: by the chain's declick steps
+    gaps_filled: int | None = None  # by its inpaint steps
 
 
 # What a finished file's report says of its output, kept in the manifest and said again for it
 # when a resumed run skips it
-REPORTED = ("duration", "sample_rate", "channels", "note", "tail")
+REPORTED = ("duration", "sample_rate", "channels", "note", "tail", *REPAIR_COUNTS.values())
 
 
 def summarize(results: list[FileResult]) -> dict[str, Any]:

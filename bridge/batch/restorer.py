@@ -67,10 +67,11 @@ from typing import Any
 import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
+from bridge.batch.report import REPAIR_COUNTS
 from bridge.notes import fill_level_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio import check_audio, given_audio
-from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB
+from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB, REPAIRED_CLICKS
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
     KEEPS_SILENCE,
@@ -88,6 +89,7 @@ from diffmusic_engine.damage import (
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
+from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
@@ -193,6 +195,17 @@ class Restorer:
             return "; ".join(note for note in notes if note) or None
         return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
 
+    @staticmethod
+    def repairs_of(stream: OverlapStream | RegionStream) -> dict[str, int]:
+        """How many clicks a declick, or gaps an inpaint, made by :meth:`stream` repaired in
+        the file, as the report's field (:data:`REPAIR_COUNTS`; ``{}`` for another task): each
+        once, where two overlapping pieces (chunks that share a second) both repaired it."""
+        piece = stream.restore
+        if not isinstance(piece, _PieceRestorer) or piece.repaired is None:
+            return {}
+        count = len(joined(piece.repaired, reach=-1))  # two clicks that meet are two
+        return {REPAIR_COUNTS[piece.restorer.task]: count}
+
     def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
         """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
         piece = _PieceRestorer(self, sample_rate)
@@ -282,6 +295,17 @@ def _left_alone(finder: ChannelScanner, rate: int) -> str:
     return "; ".join(notes)
 
 
+def _repaired(damage: Damage, restoration: Restoration, start: int, rate: int) -> list:
+    """The spans (file samples) the restoration of a piece starting at sample ``start``
+    repaired: the clicks its details list, or the gaps of ``damage`` it filled."""
+    if isinstance(damage, Inpaint):
+        spans = [gap_samples(gap, rate) for gap in damage.gaps]
+    else:  # declick's, in seconds at whole samples of the piece
+        clicks = restoration.details.get(REPAIRED_CLICKS, [])
+        spans = [(round(a * rate), round(b * rate)) for a, b in clicks]
+    return [(first + start, stop + start) for first, stop in spans]
+
+
 def _listed(runs: list[tuple[int, int]], rate: int) -> str:
     """``runs`` (samples) in seconds, the first few (:func:`listed_text`)."""
     return listed_text([(a / rate, b / rate) for a, b in runs])
@@ -300,6 +324,8 @@ class _PieceRestorer:
         self.unchanged: list[str] = []  # why, for each piece that came back as it went in
         # given gaps over music, or over some channels only; fills far under their gap's sides
         self.gap_lines: list[str] = []
+        # the clicks repaired or gaps filled (file samples), for the report; None: not counted
+        self.repaired = [] if isinstance(self.damage, Declick | Inpaint) else None
 
     def __call__(
         self, piece: np.ndarray, start: int, spans: tuple[tuple[int, int], ...] | None
@@ -316,6 +342,8 @@ class _PieceRestorer:
             self._keep_band_level(restoration)
         if restoration.unchanged and restoration.unchanged != SILENT:  # a silent stretch of a
             self.unchanged.append(restoration.unchanged)  # file (an intro) is no piece left out
+        if self.repaired is not None and not restoration.unchanged:
+            self.repaired += _repaired(damage, restoration, start, self.sample_rate)
         at = start / self.sample_rate  # a piece's times, the file's in the note
         for a, b, *levels in restoration.details.get(FILL_LEVELS, []):
             self.gap_lines.append(f"inpaint: {fill_level_line(a + at, b + at, *levels)}")

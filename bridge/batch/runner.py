@@ -107,6 +107,7 @@ def render_item(
         seconds=round(time.perf_counter() - started, 3), sample_rate=rendered.sample_rate,
         channels=rendered.channels, note="; ".join(rendered.notes) or None,
         tail=round(rendered.tail / rendered.sample_rate, 6) if chain.tail else None,
+        **rendered.repairs,
     )  # fmt: skip
 
 

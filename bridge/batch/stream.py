@@ -24,7 +24,7 @@ file as soon as output is final; the temporary file is renamed over the target w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -130,6 +130,16 @@ class Pipeline:
         restorations = (s.stream for s in self.stages if isinstance(s, InputSpan))
         return tuple(note for note in map(Restorer.note_of, restorations) if note)
 
+    def repairs(self) -> dict[str, int]:
+        """What the restoration stages repaired, counted (after ``finish``): the report's
+        fields (:meth:`Restorer.repairs_of`), summed over the steps of one task."""
+        counts: dict[str, int] = {}
+        for stage in self.stages:
+            if isinstance(stage, InputSpan):
+                for name, count in Restorer.repairs_of(stage.stream).items():
+                    counts[name] = counts.get(name, 0) + count
+        return counts
+
 
 def build_pipeline(
     chain: Chain, sample_rate: int, channels: int, total: int, **restorer_overrides: object
@@ -157,6 +167,7 @@ class Rendered:
     frames: int
     notes: tuple[str, ...] = ()
     tail: int = 0
+    repairs: dict[str, int] = field(default_factory=dict)  # Pipeline.repairs
 
     @property
     def duration(self) -> float:
@@ -226,7 +237,8 @@ def render_file(
             f" clipped in the {out.depth}-bit output (a declip step's rebuilt peaks, a gain):"
             f" {remedy}, or end the chain with a BrickwallLimiter",
         )
-    return Rendered(target, rate, info.channels, written, (*notes, *clipped), written - total)
+    return Rendered(target, rate, info.channels, written, (*notes, *clipped), written - total,
+                    pipeline.repairs())  # fmt: skip
 
 
 def _silence(channels: int, frames: int, block_frames: int) -> Iterator[np.ndarray]:
