@@ -189,7 +189,8 @@ def fill_level_line(
     why = (
         "the passage copied, or the estimate, was quieter than the gap's surroundings"
         if part == "whole"
-        else "the passage copied, or the estimate, fades or stops where the music goes on"
+        else "the passage copied, or the estimate, fades, stops or holds no note where the music "
+        "beside it goes on"
     )
     return (
         f"{what} of the gap {seconds_text(start, end)} came out at {fill:.0f} dBFS, far under "

@@ -42,10 +42,10 @@ GAPS_WITH_AUDIO = "gaps_with_audio"
 # few ms short of them had left its silence in, and clicks): one line each, shown to the user.
 EXTENDED_GAPS = "gaps_extended"
 # The details key that lists the dsp fills that lie far under the music on both sides of their
-# gap, or whose half does (dsp.fill_level; raised): [[start, end, part, fill, before, after,
-# written], ...], start and end in seconds, part "whole", "first half" or "second half", the
-# levels in dBFS of that part in the channel farthest under (a side null where the gap has
-# none), each shown to the user as a warning (bridge.notes.fill_level_line).
+# gap, or whose half does under the side beside it (dsp.fill_level; raised): [[start, end, part,
+# fill, before, after, written], ...], start and end in seconds, part "whole", "first half" or
+# "second half", the levels in dBFS of that part in the channel farthest under (a side null where
+# the gap has none), each shown to the user as a warning (bridge.notes.fill_level_line).
 FILL_LEVELS = "fill_levels"
 # The details key that lists given gaps where only some channels dropped out, the others kept as
 # they were: one line each, shown to the user.

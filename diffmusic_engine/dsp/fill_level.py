@@ -1,9 +1,11 @@
-"""The level of a filled dropout against the music on both sides of it: a fill far under both,
-or a half of one, is raised to within ``FAR_DB`` of the quieter side and said (a copy from a
-song's fading end, its gain at the pattern fill's 12 dB limit, had filled a 2 s dropout 34 dB
-under the music it replaced without a word; a copy of a trumpet note that dies away had left
-the second half of a 1 s dropout at -60 dBFS between sides at -34 and -44). A fill far over
-both is left, unsaid.
+"""The level of a filled dropout against the music on both sides of it: a fill far under both
+is raised to within ``FAR_DB`` of the quieter side (an AR fill to ``AR_FAR_DB``), a half of one
+far under the side beside it to within ``FAR_DB`` of that side, and said (a copy from a song's
+fading end, its gain at the pattern fill's 12 dB limit, had filled a 2 s dropout 34 dB under the
+music it replaced without a word; a copy of a trumpet note that dies away had left the second
+half of a 1 s dropout at -60 dBFS between sides at -34 and -44; a copy with no note in it had
+left the second half of a 100 ms dropout at an onset 14 dB under the note after it). A fill far
+over both is left, unsaid.
 
 Measured on 476 random dropouts of 0.1-2 s per channel in ten real recordings (the two shared
 mixes and eight other kinds; ``python -m bench.fill_level``, docs/results.md "A fill's level
@@ -15,7 +17,8 @@ lowered to ``FAR_DB`` over the louder side (tried), 6 of the 10 fills over it we
 worse (drum hits). Said (tried), a fill over the louder side was too loud (6 dB over the music)
 in 3 of 12 gaps (there and in a user trial's 104 dropouts), and no better told by the passage
 copied standing as far over its own sides (2 of 6): so it is not said
-(docs/results.md "A fill's level beside its gap: halves, and no warning over").
+(docs/results.md "A fill's level beside its gap: halves, and no warning over"); nor by the
+level context it copied (docs/results.md "... the side beside a half, and AR fills").
 """
 
 from __future__ import annotations
@@ -28,12 +31,23 @@ SIDE_SECONDS = 0.05  # the music either side of the gap that a fill's level is c
 # mixes, docs/results.md "A fill's level beside its gap: brought back": the 20 ms AR fills 7-10
 # dB under both sides were 5.6-8.4 dB under the music)
 FAR_DB = 6.0
-# A half of a fill (gaps from two ``SIDE_SECONDS``) further than this (dB) under the quieter side
-# is raised to ``FAR_DB`` under it: the music itself lay so far under in a half of 2 of the 476
-# random channel-gaps and 6 of the trial's 138 from 100 ms (in a 50 ms stretch of 66 and 29: a
-# beat's decay, so halves), fills in 6 and 2 (copies dying away; docs/results.md "A fill's level
-# beside its gap: halves, and no warning over")
+# A half of a fill (gaps from two ``SIDE_SECONDS``) further than this (dB) under the side beside
+# it, and ``FAR_DB`` under the line from side to side, is raised to ``FAR_DB`` under that side.
+# Against the quieter side, the music itself lay so far under in a half of 2 of the 476 random
+# channel-gaps and 6 of the trial's 138 from 100 ms (in a 50 ms stretch of 66 and 29: a beat's
+# decay, so halves), fills in 6 and 2 (copies dying away; docs/results.md "A fill's level beside
+# its gap: halves, and no warning over"). Against the side beside it, fills at onsets too (the
+# side before quiet, the note after): 5 random gaps and the trial's trumpet 100 ms; the line
+# spares one of them, a drum hit's decay towards the next note, which the side alone raised 3
+# dB over the music (docs/results.md "... the side beside a half, and AR fills")
 DIP_DB = 10.0
+# An AR fill (edges kept) further than this (dB) under the quieter side is raised to it, said
+# only from ``FAR_DB``: the AR estimate, the music's expected course from both sides, leaves out
+# what they cannot predict, more towards the gap's middle (0.6 dB under the music at 12 ms, 2.0
+# at 24 ms: median of 480 random channel-gaps in ten real mixes). Raised to 3 dB under, 58 of
+# their 240 gaps came closer to the music, none further in log-mel; to 0 dB, 10 went further
+# (by up to 0.32). The music lay at most 4.7 dB under the quieter side (0.5 %: 3.7 dB).
+AR_FAR_DB = 3.0
 # Gaps shorter than this (s) are left as filled: an AR fill of a few ms meets the samples beside
 # it, and a part of one period of the music holds none of its level (a 0.5 ms gap at a zero
 # crossing of a 100 Hz tone lies 40 dB under its sides, rightly)
@@ -74,10 +88,11 @@ def bring_back(
     """``estimates`` (one per channel, their samples ``inside`` the gap), each channel whose
     fill lies more than ``FAR_DB`` under the quieter of its ``sides`` (mean squares, NaN: not
     known) raised to ``FAR_DB`` under it; then, ``halves`` (a gap of two sides' length or
-    more), each half of it more than ``DIP_DB`` under that side raised so as well
+    more), each half of it far under the side beside it raised to ``FAR_DB`` under that side
     (:func:`_halves_raised`). A silent or unknown side sets no bound. ``edges_kept``: the
     estimate meets the samples beside the gap (an AR fill), its gain raised in a bump that is
-    1 at the edges, its halves said only; ``peaks``: per channel, the level a raised fill is
+    1 at the edges, to ``AR_FAR_DB`` under the quieter side (said from ``FAR_DB`` under), its
+    halves said only; ``peaks``: per channel, the level a raised fill is
     clipped at (the audio's peak). With them, the part of the channel that lay farthest
     under, ``[part, fill, before, after, written]`` (``part``: ``"whole"``, ``"first half"`` or
     ``"second half"``; that part's levels in dB, ``None``: a side not known), if any; else
@@ -88,20 +103,26 @@ def bring_back(
         if not known.size or known.min() <= 0:
             out.append(estimate)
             continue
-        low, most = (known.min() * 10 ** (-db / 10) for db in (FAR_DB, MOST_DB))
+        low, most, aim = (
+            known.min() * 10 ** (-db / 10)
+            for db in (FAR_DB, MOST_DB, AR_FAR_DB if edges_kept else FAR_DB)
+        )
         peak = peaks[channel] if peaks is not None else np.inf
         fill = _mean_square(estimate[inside])
         scaled, found = estimate, []
-        if most < fill < low:
-            scaled = np.clip(_scaled(estimate, inside, low, edges_kept), -peak, peak)
+        if most < fill < aim:  # said only from FAR_DB under
+            scaled = np.clip(_scaled(estimate, inside, aim, edges_kept), -peak, peak)
+        # a half is compared with the side beside it (the quieter where that one is not known)
+        nearer = np.where(np.isnan(power) | (power <= 0), known.min(), power)
         if halves:  # a half ranked at its level after the whole's raise, said as it came out
-            scaled, found = _halves_raised(scaled, inside, known.min(), edges_kept, peak)
+            scaled, found = _halves_raised(scaled, inside, nearer, most, edges_kept, peak)
             came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
             found = [(part, level, written, came[part]) for part, level, written in found]
         if fill < low:  # written: the whole fill's level with its halves raised as well
             found.append(("whole", fill, _mean_square(scaled[inside]), fill))
         for part, level, written, said in found:
-            far = 10 * np.log10(known.min() / max(level, 1e-30))
+            beside = known.min() if part == "whole" else nearer[HALVES.index(part)]
+            far = 10 * np.log10(beside / max(level, 1e-30))
             if far > farthest:
                 farthest, worst = far, [part, *(_db(v) for v in (said, *power, written))]
         out.append(scaled)
@@ -109,38 +130,45 @@ def bring_back(
 
 
 def _halves_raised(
-    estimate: np.ndarray, inside: slice, quieter: float, edges_kept: bool, peak: float
+    estimate: np.ndarray,
+    inside: slice,
+    nearer: np.ndarray,
+    most: float,
+    edges_kept: bool,
+    peak: float,
 ) -> tuple[np.ndarray, list]:
-    """``estimate`` with each half of it ``inside`` lying more than ``DIP_DB`` under the
-    ``quieter`` side's mean square raised to ``FAR_DB`` under it (``edges_kept``: left), and
-    ``[(part, level, written), ...]`` of those halves (``level``: as ``estimate`` holds it).
-    The gain rises from 1 at the gap's middle over the half's inner half, so the two halves
-    still meet there as the passage copied did, and holds on past the gap's edge."""
+    """``estimate`` with each half of it ``inside`` that lies more than ``DIP_DB`` under the
+    mean square of its ``nearer`` side (the first half's before the gap, the second's after)
+    and more than ``FAR_DB`` under the line from side to side (in dB, at the half's middle)
+    raised to ``FAR_DB`` under its nearer side (``edges_kept``: left; one under ``most``: no
+    music, left), and ``[(part, level, written), ...]`` of those halves (``level``: as
+    ``estimate`` holds it). The line spares a half beside a loud side that the music fell
+    towards from a silent one (a drum's decay, a loud note starting at the gap's end). The
+    gain rises from 1 at the gap's middle over the half's inner half, so the two halves still
+    meet there as the passage copied did, and holds on past the gap's edge."""
     x = estimate[inside].astype(np.float64)
     h = x.size // 2
     levels = _halves(x)
-    dip, most = (quieter * 10 ** (-db / 10) for db in (DIP_DB, MOST_DB))
-    if min(levels) >= dip:
+    line = np.sqrt(nearer * np.sqrt(nearer * nearer[::-1]))  # at a quarter and three quarters
+    dips = np.minimum(nearer * 10 ** (-DIP_DB / 10), line * 10 ** (-FAR_DB / 10))
+    if all(level >= dip for level, dip in zip(levels, dips, strict=True)):
         return estimate, []
     out = estimate
     if not edges_kept:
         out = estimate.astype(np.float64)
-        for span, level, inward in (
-            (slice(0, h), levels[0], False),
-            (slice(h, None), levels[1], True),
+        for span, level, inward, dip, side in (
+            (slice(0, h), levels[0], False, dips[0], nearer[0]),
+            (slice(h, None), levels[1], True, dips[1], nearer[1]),
         ):
             if most < level < dip:
                 ramp = np.clip((np.arange(x[span].size) + 0.5) / (x[span].size / 2), 0, 1)
-                gain = _rising(
-                    x[span], ramp if inward else ramp[::-1], quieter * 10 ** (-FAR_DB / 10)
-                )
+                gain = _rising(x[span], ramp if inward else ramp[::-1], side * 10 ** (-FAR_DB / 10))
                 out[inside][span] = np.clip(x[span] * gain, -peak, peak)
                 # the crossfade beyond the gap's edge goes on at the edge's gain (no step there)
                 beyond = slice(inside.stop, None) if inward else slice(0, inside.start)
                 out[beyond] = np.clip(out[beyond] * gain[-1 if inward else 0], -peak, peak)
-    y = out[inside]
-    parts = zip(HALVES, levels, _halves(y), strict=True)
-    return out, [part for part in parts if part[1] < dip]
+    parts = zip(HALVES, levels, _halves(out[inside]), dips, strict=True)
+    return out, [(part, level, written) for part, level, written, dip in parts if level < dip]
 
 
 def _halves(x: np.ndarray) -> list[float]:

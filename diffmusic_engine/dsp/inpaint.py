@@ -176,7 +176,7 @@ def _level_kept(
     peaks: np.ndarray,
 ) -> tuple[list, list | None]:
     """``estimates``, region ``todo[index]``'s fill, brought back where it, or a half of it
-    (from two ``fill_level.SIDE_SECONDS``), lies far under the music on both sides of its gap
+    (from two ``fill_level.SIDE_SECONDS``), lies far under the music beside its gap
     (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill past the audio's
     ``peaks`` per channel), with the farthest channel's levels; a gap under
     ``fill_level.SHORTEST`` as it is."""

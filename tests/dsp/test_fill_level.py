@@ -52,7 +52,7 @@ def test_a_fill_far_under_both_sides_is_raised_and_one_far_over_is_left_unsaid()
     assert half.startswith(
         "the second half of the fill of the gap 1.0000-2.0000 s came out at -50 dBFS, far under "
         "the music beside it (-20 dBFS before and -14 dBFS after), and was left so: the passage "
-        "copied, or the estimate, fades or stops"
+        "copied, or the estimate, fades, stops or holds no note where the music beside it goes on"
     )
 
 
@@ -85,8 +85,10 @@ def test_a_half_of_a_fill_far_under_both_sides_is_raised_from_the_middle():
     assert raised[50] < 2 * estimate[50] and np.all(np.diff(raised[50:]) >= 0)  # from 1 up
     (whole,), far = fill_level.bring_back([estimate], slice(0, 100), sides)  # halves not asked
     assert whole is estimate and far is None
-    ar = fill_level.bring_back([estimate], slice(0, 100), sides, halves=True, edges_kept=True)
-    assert ar[0][0] is estimate and ar[1] == ["second half", -60.0, -20.0, -20.0, -60.0]
+    (ar,), far = fill_level.bring_back(
+        [estimate], slice(0, 100), sides, halves=True, edges_kept=True
+    )  # the whole, 3.0 dB under, raised to AR_FAR_DB under by a bump: the half said only
+    assert far == ["second half", -60.0, -20.0, -20.0, round(db(ar[50:]), 1)] and db(ar[50:]) < -59
 
 
 def test_a_raised_half_holds_its_edge_gain_into_the_crossfade_beyond_the_gap():
@@ -138,6 +140,47 @@ def test_a_pattern_fill_copied_from_a_note_that_dies_away_is_raised_in_that_half
     assert written == pytest.approx(halves[0], abs=0.1)
 
 
+def test_an_onset_fills_half_far_under_the_side_beside_it_is_raised_to_that_side():
+    """Notes ring 0.4 s of every second; one more starts at 3.7 s, 10 ms into a 100 ms gap. The
+    passage copied (the same place in another bar) holds no note: its second half lay 19 dB
+    under the note after the gap and was left, being 21 dB over the quieter side (the rest
+    before the gap, at -60 dBFS) that it had been compared with."""
+    rng = np.random.default_rng(3)
+    t = np.arange(8 * SR) / SR
+    envelope = np.where(t % 1.0 < 0.4, 1.0, 0.01)
+    envelope[int(3.7 * SR) : int(3.95 * SR)] = 1.0
+    music = (0.1 * rng.standard_normal(t.size) * envelope)[None].astype(np.float32)
+    first, stop = int(3.69 * SR), int(3.79 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    result = restore(damaged, SR, Inpaint(gaps=(Gap(3.69, 3.79),)))
+    assert result.details["fills"][0]["method"] == "pattern"
+    side = SR // 20
+    before, after = db(music[:, first - side : first]), db(music[:, stop : stop + side])
+    second = db(result.audio[:, (first + stop) // 2 : stop])
+    assert after - before > 30 and after - second < fill_level.FAR_DB + 3  # had been 19 dB
+    ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
+    assert (start, end, part) == (3.69, 3.79, "second half")
+    assert after - fill > fill_level.DIP_DB and written == pytest.approx(second, abs=0.2)
+
+
+def test_a_half_beside_a_loud_side_that_the_music_fell_towards_is_left():
+    """A drum hit at the gap's start, silence before it, its decay under the next note after
+    the gap: a second half 12 dB under the side after it, but only 3 dB under the line from a
+    silent side to that one, is the music's own decay (raised, it lay 3 dB over the music and
+    its log-mel went 9.02 -> 9.48 in a random drums+bass dropout)."""
+    sides = np.array([[10 ** (-6.7), 10 ** (-2.95)]])  # -67 and -29.5 dB
+    estimate = np.concatenate([np.full(50, 10 ** (-48 / 20)), np.full(50, 10 ** (-41.7 / 20))])
+    (kept,), far = fill_level.bring_back([estimate], slice(0, 100), sides, halves=True)
+    assert kept is estimate and far is None
+    onset = np.array([[10 ** (-3.42), 10 ** (-1.75)]])  # -34.2 and -17.5 dB: the trumpet's onset
+    late = np.concatenate([np.full(50, 10 ** (-35 / 20)), np.full(50, 10 ** (-30.6 / 20))])
+    (raised,), far = fill_level.bring_back([late], slice(0, 100), onset, halves=True)
+    assert far == ["second half", -30.6, -34.2, -17.5, -23.5] and db(raised[50:]) == (
+        pytest.approx(-17.5 - fill_level.FAR_DB, abs=0.01)
+    )
+
+
 def test_a_fill_copied_from_a_quiet_passage_into_a_loud_gap_is_raised_and_said():
     """The only passages of the gap's length are 40 dB quieter than the 50 ms of music either
     side of it: the level match stops at +12 dB, and the fill lay 22 dB under both sides (raised
@@ -171,12 +214,26 @@ def test_a_short_ar_fill_that_decays_is_raised_with_its_edges_kept():
     side = SR // 20
     for channel in range(2):
         sides = [db(music[channel, first - side : first]), db(music[channel, stop : stop + side])]
-        assert db(result.audio[channel, first:stop]) >= min(sides) - fill_level.FAR_DB - 0.1
+        assert db(result.audio[channel, first:stop]) == pytest.approx(
+            min(sides) - fill_level.AR_FAR_DB, abs=0.1
+        )
     ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
     assert (start, end) == (round(first / SR, 4), round(stop / SR, 4)) and written > fill
     assert np.array_equal(result.audio[:, :first], damaged[:, :first])  # only the gap
     step = np.abs(result.audio[:, first] - damaged[:, first - 1]).max()
     assert step < 4 * np.abs(np.diff(music, axis=1)).mean()  # no step at the edge
+
+
+def test_an_ar_fill_a_little_under_both_sides_is_raised_unsaid():
+    """The AR estimate leaves out what the sides cannot predict: 4 dB under the quieter side,
+    it is raised to AR_FAR_DB under it and not said (a pattern fill is left)."""
+    sides = np.array([[0.01, 0.04]])  # the quieter side at -20 dB
+    estimate = np.sin(np.linspace(0, 20 * np.pi, 200)) * np.sqrt(2) * 10 ** (-24 / 20)
+    (raised,), far = fill_level.bring_back([estimate], slice(0, 200), sides, edges_kept=True)
+    assert db(raised) == pytest.approx(-20 - fill_level.AR_FAR_DB, abs=0.01) and far is None
+    assert raised[0] == pytest.approx(estimate[0], abs=1e-4)  # the edges kept
+    (kept,), far = fill_level.bring_back([estimate], slice(0, 200), sides)
+    assert kept is estimate and far is None
 
 
 def test_a_fill_far_over_both_sides_is_left_unsaid():
