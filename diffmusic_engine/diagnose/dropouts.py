@@ -5,9 +5,9 @@ The one rule for "a dropout", used by ``diffmusic diagnose``, ``restore --gap au
 batch's ``gaps="auto"`` (which scans the audio as it streams by): a run of at least
 :data:`MIN_SECONDS` where every channel stays at or below :data:`SILENCE` (digital silence), or
 at or below :data:`QUIET` with abrupt edges (the millisecond of audio on each side
-:data:`JUMP_DB` above the run: a dropout dithered afterwards), or held within :data:`HELD_STEP`
-from sample to sample above QUIET with such edges (a dropout at a DC offset). Silence at the
-very start or end is a lead-in or a tail, not a dropout, and is not reported.
+:data:`JUMP_DB` above the run: a dropout dithered afterwards), or held still above QUIET with
+such edges (a dropout at a DC offset: :mod:`.held`). Silence at the very start or end is a
+lead-in or a tail, not a dropout, and is not reported.
 
 Why not simply "very quiet" (measured on the 14 real recordings, docs/results.md "Dropouts"):
 played 40-60 dB down, as quiet passages are, real music stays below -90 dBFS on every channel
@@ -33,8 +33,8 @@ A tape head or a cable drops one channel while the others play on: :func:`find_d
 the same rule on each channel alone, and keeps a run where that channel plays music on both
 sides (not a sparse or hard-panned part; a channel silent from the start or to the end is a
 lead-in or a tail) and :func:`dropped_channels`, the given gaps' keep, names some channels and
-not all; the fill then replaces those alone (docs/results.md "A dropout on one channel, found by
-`--gap auto`").
+not all (digital silence, or a held value); the fill then replaces those alone (docs/results.md
+"A dropout on one channel, found by `--gap auto`").
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose import flanks, pause_edges
+from diffmusic_engine.diagnose import flanks, held, pause_edges
+from diffmusic_engine.diagnose.held import HELD_DEVIATION, HELD_STEP  # noqa: F401 (here too)
 from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's constants, here too)
     PAUSE_DB,
     PAUSE_EDGE_SECONDS,
@@ -74,17 +75,8 @@ EDGE_DB = 20.0
 # step) and a second-order noise shaper (5) leave in a dropout.
 QUIET = 2.0**-12
 JUMP_DB = 20.0
-# A third way, for a dropout held at a DC offset (a converter's or a buffer's last value, as a
-# constant, or a constant under noise): a run of at least MIN_SECONDS above QUIET where no
-# channel moves more than HELD_STEP from one sample to the next, with the same abrupt edges. A
-# constant under -80 dBFS noise (1e-4 RMS) moves up to 4.8 times 1.4e-4 over 0.5 s; HELD_STEP
-# is 7 times that spread. Runs held on the coarse grid of quiet 8 or 16-bit music (a note one
-# step above zero) have music of their level beside them, not JUMP_DB over it. Measured: no run
-# in the 22 clean recordings nor in their quiet passages stored in 8 or 16 bits
-# (docs/results.md "Dropouts held at a DC offset").
-HELD_STEP = 2.0**-10
-# A channel digital silence for this share of a span dropped out there (a tape head's; room for
-# a gap a little wider): selections.live_channels, and which channels a one-channel dropout names
+# A channel digital silence (or held) for this share of a span dropped out there (a tape head's;
+# room for a gap a little wider): selections.live_channels, the channels a dropout names
 SILENT_SHARE = 0.5
 # Frames scanned at a time (it streams): a 5 min stereo file in one had been 500 MB of its peak
 SCAN_FRAMES = 2**18
@@ -104,6 +96,7 @@ class _QuietRun:
     after_count: int = 0  # samples of that frame read so far
     silences: list[tuple[int, int]] = field(default_factory=list)  # dropouts by the first rule
     overlong: bool = False  # longer than the scanner's max_length: its silences go out at once
+    deviation: held.Deviation = field(default_factory=held.Deviation)  # a held run's, so far
 
 
 class DropoutScanner:
@@ -181,6 +174,8 @@ class DropoutScanner:
             return self._sized(silences)
         power = np.sum(np.square(block, dtype=np.float64), axis=0)
         runs = self._quiet_runs(self._quiet_mask(block, loudest), power, position)
+        if self.held:  # a held run holds still as a whole too
+            held.take_in(runs, block, position)
         for silence in silences:  # each lies in a quiet run: held until that run is decided
             holder = [run for run in runs if run.first <= silence[0]][-1]
             if holder.overlong:
@@ -198,13 +193,12 @@ class DropoutScanner:
     def _quiet_mask(self, block: np.ndarray, loudest: np.ndarray) -> np.ndarray:
         """Per sample of ``block``: whether it may lie in a quiet run: at or below ``quiet`` on
         every channel; for a ``held`` scanner, above it where no channel moves more than
-        HELD_STEP from the sample before."""
+        HELD_STEP from the sample before (:func:`.held.steady`)."""
         if not self.held:
             return loudest <= self.quiet
         before = block[:, :1] if self.last is None else self.last
         self.last = block[:, -1:].copy() if block.shape[1] else before  # (empty: kept)
-        moved = np.max(np.abs(np.diff(block, axis=1, prepend=before)), axis=0, initial=0.0)
-        return (moved <= HELD_STEP) & (loudest > self.quiet)
+        return held.steady(block, before, loudest, self.quiet)
 
     def _with_held(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """:attr:`held_runs`' ``runs`` from the sample before the first that moved no more than
@@ -262,15 +256,16 @@ class DropoutScanner:
             run.after_count += len(taken)
 
     def _decide(self, run: _QuietRun) -> list[tuple[int, int]]:
-        """An ended quiet run: one dropout when its edges are abrupt; else the digital
-        silences in it (the first rule). One too long to fill is named with the runs left
-        alone, once, and its silences are found as they would be in a stream."""
-        abrupt = self._abrupt(run)
+        """An ended quiet run: one dropout when its edges are abrupt (and, held, it strays from
+        its mean no more than HELD_DEVIATION); else the digital silences in it (the first
+        rule). One too long to fill is named with the runs left alone, once, and its silences
+        are found as they would be in a stream."""
+        dropout = self._abrupt(run) and run.deviation.largest() <= HELD_DEVIATION
         too_long = self.max_length is not None and run.stop - run.first > self.max_length
-        if abrupt and not too_long:
+        if dropout and not too_long:
             return [(run.first, run.stop)]
         found = self._sized(run.silences)  # (an overlong run's went out as it grew)
-        if abrupt:
+        if dropout:
             self.longer = [span for span in self.longer if not run.first <= span[0] < run.stop]
             self.longer.append((run.first, run.stop))
         return found
@@ -377,12 +372,12 @@ class DropoutScanner:
 
     def open_from(self, received: int) -> int:
         """The earliest sample a dropout not reported yet could start at."""
-        held = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
+        waiting = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
         silent = [] if self.run_start is None else [self.run_start]
         if self.held_runs is not None:
             start = self.held_runs.open_from(received)
-            held.append(start - 1 if start < received else start)  # (as :meth:`_with_held`)
-        return min([*held, *silent], default=received)
+            waiting.append(start - 1 if start < received else start)  # (as :meth:`_with_held`)
+        return min([*waiting, *silent], default=received)
 
 
 def _edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[list, list]:
@@ -434,11 +429,11 @@ def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]
 
 
 def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
-    """The runs found on one channel alone by the whole rule (digital silence or dither with
-    abrupt edges, inside that channel's audio, widened, not a pause on that channel), where
-    that channel plays music on both sides (:meth:`DropoutScanner.plays_beside`: not a sparse or
-    hard-panned part); none for one channel. :func:`some_channels` keeps those half or more
-    digitally silent on some channels (a one-channel dropout dithered after it happened is
+    """The runs found on one channel alone by the whole rule (digital silence, or dither or a
+    held value with abrupt edges, inside that channel's audio, widened, not a pause on that
+    channel), where that channel plays music on both sides (:meth:`DropoutScanner.plays_beside`:
+    not a sparse or hard-panned part); none for one channel. :func:`some_channels` keeps those
+    that :func:`dropped_channels` names on some channels (one dithered after it happened is
     scanned but not kept). A channel silent from the start or to the end is a lead-in or a
     tail."""
     if audio.shape[0] < 2:
@@ -468,10 +463,13 @@ def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
 
 def dropped_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
     """Per channel, whether it dropped out in ``[first, stop)`` of ``audio``: SILENT_SHARE or
-    more of its samples there are digital silence."""
+    more of its samples there are digital silence; where none is, held at a DC offset
+    (:func:`.held.held_channels`: beside one gone silent, a steady channel plays on)."""
     if stop <= first:
         return np.zeros(audio.shape[0], bool)
-    return np.mean(np.abs(audio[:, first:stop]) <= SILENCE, axis=1) >= SILENT_SHARE
+    span = audio[:, first:stop]
+    silent = np.mean(np.abs(span) <= SILENCE, axis=1) >= SILENT_SHARE
+    return silent if silent.any() else held.held_channels(span, SILENT_SHARE, QUIET)
 
 
 def find(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:

@@ -138,11 +138,12 @@ def _beside(gap: np.ndarray, held: list[Span], least: int) -> float:
 
 def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None:
     """Which channels held music in the gap ``[first, stop)`` while another dropped out there
-    (a tape head's dropout on one track: :data:`SILENT_SHARE` of its samples digital silence);
-    ``None`` when every channel is alike (all dropped out, or none). Beside a channel that
-    dropped out, one that stays as quiet as a dithered dropout (``dropouts.QUIET``) dropped out
-    too: 16-bit TPDF dither of one LSB is digital silence about half the time, and one channel
-    of a dithered dropout had read as holding music, left a hole and said so."""
+    (a tape head's dropout on one track: :data:`SILENT_SHARE` of its samples digital silence,
+    or held at a DC offset: :func:`.dropouts.dropped_channels`); ``None`` when every channel is
+    alike (all dropped out, or none). Beside a channel that dropped out, one that stays as quiet
+    as a dithered dropout (``dropouts.QUIET``) dropped out too: 16-bit TPDF dither of one LSB is
+    digital silence about half the time, and one channel of a dithered dropout had read as
+    holding music, left a hole and said so."""
     dropped = dropouts.dropped_channels(audio, first, stop)
     if dropped.any():
         quiet = np.abs(audio[:, first:stop]) <= dropouts.QUIET

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bridge.batch import Restorer
 from bridge.cli import main
 from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
-from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.damage import Gap, Inpaint
 from diffmusic_engine.diagnose import dropouts
 from diffmusic_engine.synth import music_excerpt
 
@@ -108,6 +109,27 @@ def test_the_batch_fills_a_dropout_on_one_channel_there_alone(marking) -> None:
     np.testing.assert_array_equal(out[0], audio[0])
     np.testing.assert_array_equal(out[1, : CUT[0]], audio[1, : CUT[0]])
     assert note.startswith("inpaint: gap 1.5000-1.6000 s: channel(s) 2 of 2 dropped out")
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-4])
+def test_a_dropout_held_at_a_dc_offset_on_one_channel_is_filled_there_alone(noise, marking):
+    """The left channel held at 0.002 (or that under -80 dBFS noise) for 100 ms, the right one
+    playing on: found on the left (it was not: only digital silence named a channel), filled
+    there alone, by ``--gap auto``, the batch and a gap given over it."""
+    audio = stereo()
+    held = 0.002 + noise * np.random.default_rng(2).standard_normal(CUT[1] - CUT[0])
+    audio[0, CUT[0] : CUT[1]] = held
+    assert dropouts.find_dropouts(audio, RATE) == ([(*CUT, (0,))], [])
+    line = "gap 1.5000-1.6000 s: channel(s) 1 of 2 dropped out and were filled"
+    for gaps in ("auto", (Gap(1.5, 1.6),)):
+        result = restore(audio, RATE, Inpaint(gaps=gaps))
+        out = result.tracks[0]
+        np.testing.assert_array_equal(out[1], audio[1])
+        assert np.std(out[0, CUT[0] : CUT[1]]) > 10 * np.std(held) + 0.01  # music, not held
+        assert result.details[KEPT_CHANNELS][0].startswith(line)
+    out, _, _ = streamed(audio)
+    assert (out[0, CUT[0] : CUT[1]] == 1.0).all()
+    np.testing.assert_array_equal(out[1], audio[1])
 
 
 def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(marking) -> None:

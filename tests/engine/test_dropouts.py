@@ -11,7 +11,7 @@ from bridge.cli import main
 from diffmusic_engine.api import NOTHING_FOUND, degrade, restore
 from diffmusic_engine.backends import FOUND_GAPS
 from diffmusic_engine.damage import Gap, Inpaint
-from diffmusic_engine.diagnose import dropouts
+from diffmusic_engine.diagnose import dropouts, held
 from diffmusic_engine.diagnose.dropouts import JUMP_DB, QUIET, SILENCE, DropoutScanner
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation.corpus import REAL_DIR
@@ -265,6 +265,37 @@ def test_a_dropout_held_at_a_dc_offset_is_found(backing, level, noise) -> None:
     scanner = DropoutScanner(88, edge_frame=44, held=True)
     for clean in (audio, fixed_point(audio, 8)):
         assert scanner.scan(clean, 0) + scanner.finish() == []
+
+
+def test_a_slow_tone_under_a_hard_gate_is_no_held_dropout() -> None:
+    """A saw gated hard (52 ms on, 8 ms off) over a 40 Hz bass at 0.02: in each gap the bass
+    moves at most 1.1e-4 a sample, under HELD_STEP, so the step alone read 9 gaps as dropouts
+    held at a DC offset; over a gap it strays 2.9e-3 to 1.0e-2 (RMS) from its mean, 5.9 times
+    HELD_DEVIATION or more. The gaps held at 0.002 under -80 dBFS noise are found, all 49 but
+    the last (the tail)."""
+    rate = 44100
+    t = np.arange(3 * rate) / rate
+    gate = (t * 1000) % 60 < 52
+    saw = 0.3 * (2 * (220 * t % 1) - 1) * gate
+    bass = 0.02 * np.sin(2 * np.pi * 40 * t)
+    audio = np.stack([saw + bass, 0.9 * saw + bass]).astype(np.float32)
+    assert dropouts.find_runs(audio, rate) == ([], [])
+    noise = np.random.default_rng(3).standard_normal((2, np.count_nonzero(~gate)))
+    audio[:, ~gate] = 0.002 + 1e-4 * noise
+    assert len(dropouts.find_runs(audio, rate)[0]) == 49
+
+
+def test_a_held_run_deviates_as_numpy_reads_it_in_blocks_of_any_size() -> None:
+    """A held run's RMS deviation from its mean (:class:`.held.Deviation`), read block by
+    block as the scanner does, is numpy's over the whole run, for the largest channel."""
+    samples = 0.5 + 1e-4 * np.random.default_rng(4).standard_normal((2, 1000))
+    samples[1] *= 2  # the larger deviation
+    for size in (1, 7, 1000):
+        deviation = held.Deviation()
+        for at in range(0, 1000, size):
+            deviation.take(samples[:, at : at + size])
+        assert deviation.largest() == pytest.approx(np.std(samples[1]), rel=1e-6)
+    assert held.Deviation().largest() == 0.0
 
 
 def test_a_held_run_is_found_the_same_in_blocks_of_any_size(backing) -> None:
