@@ -1,8 +1,9 @@
 """``restore --spectrogram PNG``: the input and what the restore made of it, one log-frequency
 spectrogram each (:func:`~diffmusic_engine.evaluation.plots.save_spectrograms`), zoomed on the
 stretches it restored (gaps, clicks) with their edges marked and a cyan strip over them, and on
-the silences ``--gap auto`` left alone as the music's own pauses, hatched white: where a user
-looks first, and sees why a silence was not filled.
+the silences ``--gap auto`` left alone as the music's own pauses, hatched white, where one
+zoom holds both (a pause between songs far off is hatched, the zoom kept on what was restored):
+where a user looks first, and sees why a silence was not filled.
 ``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked."""
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ def write_picture(
     rate = restoration.sample_rate
     spans = restored_spans(damage, restoration.details, rate)
     pauses = [(start, end) for start, end in restoration.details.get(PAUSES, [])]
-    span, marks = view(spans + pauses, audio.shape[-1] / rate)  # the pauses in sight too
+    duration = audio.shape[-1] / rate
+    span, marks = view(spans + pauses, duration)  # the pauses in sight too, where they fit
+    if span is None and spans:  # a pause far off (between songs): zoomed on what was restored
+        span, marks = view(spans, duration)
     shadings = (
         Shading(restored_label(damage), spans, RESTORED_COLOR),
         Shading(PAUSE_LABEL, pauses, PAUSE_COLOR, PAUSE_HATCH),

@@ -18,9 +18,11 @@ from bridge.cli.picture import (
     RESTORED_COLOR,
     restored_spans,
     view,
+    write_picture,
 )
-from diffmusic_engine.backends import PAUSES, REGIONS, REPAIRED_CLICKS
+from diffmusic_engine.backends import PAUSES, REGIONS, REPAIRED_CLICKS, Restoration
 from diffmusic_engine.damage import Declick, Gap, Inpaint, SuperResolution
+from diffmusic_engine.evaluation import plots
 from diffmusic_engine.evaluation.plots import MAX_FRAMES, SHORT_HOP, STRIP, picture_hop
 from diffmusic_engine.synth import music_excerpt
 
@@ -222,3 +224,19 @@ def test_the_pause_left_alone_is_hatched_and_the_dropout_filled_is_not(tmp_path,
         for seconds in inner(pause_end, first / rate):  # song B's first half second: no mark
             assert not any((pixels[spot(ax, seconds, strip)] == colour).all()
                            for colour in (cyan, white))  # fmt: skip
+
+
+def test_a_pause_far_from_the_dropout_leaves_the_zoom_on_the_dropout(tmp_path, monkeypatch):
+    """An album: a 10 ms dropout filled at 3 s, a pause between songs left alone at 30-31 s.
+    One zoom over both would be 28.6 s, past MAX_ZOOM_S: the whole file had been drawn and the
+    dropout was a hairline. The zoom stays on the dropout (PAD_S either side)."""
+    rate = 8000
+    audio = music_excerpt(duration=41.0, sample_rate=rate, channels=1, seed=3)
+    details = {REGIONS: [[3 * rate, round(3.01 * rate)]], PAUSES: [[30.0, 31.0]]}
+    drawn = {}
+    monkeypatch.setattr(plots, "save_spectrograms", lambda *args, **kwargs: drawn.update(kwargs))
+    restoration = Restoration((audio,), rate, details)
+    write_picture(tmp_path / "a.png", audio, restoration, Inpaint(gaps="auto"), tmp_path / "a.wav")
+    assert drawn["span"] == pytest.approx((3.0 - PAD_S, 3.01 + PAD_S))
+    assert drawn["marks"] == (3.0, 3.01)
+    assert [shading.spans for shading in drawn["shadings"]] == [[(3.0, 3.01)], [(30.0, 31.0)]]
