@@ -12,7 +12,6 @@ complete, so an existing file is never left half-written.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import tempfile
 from collections.abc import Sequence
@@ -144,12 +143,21 @@ def check_layout(
     """Raise :class:`OutputError` naming ``path`` unless its format holds ``channels`` at
     ``sample_rate`` (MP3: 8-48 kHz, one or two channels; FLAC: up to 8 channels): a writer is
     opened on a scratch file, so the rule is the writing library's own."""
-    reason = _layout_refused(Path(path).suffix.lower(), sample_rate, channels, source_dtype)
+    layout = (Path(path).suffix.lower(), sample_rate, channels, source_dtype)
+    if layout in _WRITABLE:
+        return
+    reason = _layout_refused(*layout)
     if reason is not None:
         raise _layout_error(path, sample_rate, channels, reason)
+    _WRITABLE.add(layout)
 
 
-@functools.cache  # once a layout in a process: a batch probes once, not once a file
+# The layouts (suffix, rate, channels, source dtype) and pedalboard extensions a probe could
+# write: once a process, a batch probes once, not once a file. A refusal is probed again: one
+# for a passing reason (a full scratch disk: "System error") had refused every later file.
+_WRITABLE: set[tuple[str, int, int, str] | str] = set()
+
+
 def _layout_refused(suffix: str, sample_rate: int, channels: int, source_dtype: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
         probe = Path(folder) / f"probe{suffix}"
@@ -181,7 +189,10 @@ def check_format(path: str | os.PathLike[str]) -> None:
     file (what it writes depends on the platform: m4a on macOS, nothing more on Linux).
     """
     suffix = Path(path).suffix.lower()
-    if suffix in CONTAINERS or (suffix and _pedalboard_writes(suffix)):
+    if suffix in CONTAINERS or suffix in _WRITABLE:
+        return
+    if suffix and _pedalboard_writes(suffix):
+        _WRITABLE.add(suffix)
         return
     what = f"a {suffix} file" if suffix else "a file without an extension"
     raise InputError(
@@ -189,7 +200,6 @@ def check_format(path: str | os.PathLike[str]) -> None:
     )
 
 
-@functools.cache  # once an extension in a process
 def _pedalboard_writes(suffix: str) -> bool:
     with tempfile.TemporaryDirectory(prefix="diffmusic-probe-") as folder:
         try:

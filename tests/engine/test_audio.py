@@ -150,28 +150,36 @@ def test_a_layout_the_format_cannot_hold_is_one_error_naming_the_target(
     check_writable(tmp_path / "out.mp3", 48000, 2)  # what MP3 holds passes
 
 
-def test_a_layout_is_probed_once_a_process_and_each_refusal_names_its_own_target(
-    tmp_path, monkeypatch
-):
+def test_a_layout_written_is_probed_once_a_process_and_a_refusal_again(tmp_path, monkeypatch):
     """A batch checked every file's layout on a scratch folder of its own: one killed mid-run
-    left the folder behind (55 had gathered in /tmp). The second check of a layout makes none,
-    and its refusal still names the file asked about."""
-    audio_module._layout_refused.cache_clear()  # what earlier tests in this process probed
-    with pytest.raises(OutputError, match="first.mp3"):
-        check_writable(tmp_path / "first.mp3", 96000, 2)
-    check_writable(tmp_path / "first.mp3", 44100, 2)
+    left the folder behind (55 had gathered in /tmp). The second check of a layout found
+    writable makes none. A refusal is probed again, naming the file asked about: one for a
+    passing reason (a full scratch disk, libsndfile's "System error") had been kept for every
+    later file of the batch."""
+    audio_module._WRITABLE.clear()  # what earlier tests in this process probed
+    real = sf.SoundFile
+    failures = iter([RuntimeError("Error opening 'probe.mp3': System error.")])
+
+    def full_once(*args, **kwargs):
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "SoundFile", full_once)
+    with pytest.raises(OutputError, match=r"first\.mp3: .*\(System error\.\)"):
+        check_writable(tmp_path / "first.mp3", 44100, 2)
+    check_writable(tmp_path / "first.mp3", 44100, 2)  # the disk has room again
 
     def no_scratch(*args, **kwargs):
         raise AssertionError("a scratch folder made for a layout already probed")
 
     monkeypatch.setattr("tempfile.TemporaryDirectory", no_scratch)
-    with pytest.raises(
-        OutputError, match=r"second\.mp3: \.mp3 cannot hold 2 channel\(s\) at 96000"
-    ):
-        check_writable(tmp_path / "second.mp3", 96000, 2)
     check_writable(tmp_path / "second.mp3", 44100, 2)
     with pytest.raises(AssertionError, match="scratch folder"):  # a new layout is probed
         check_writable(tmp_path / "third.mp3", 32000, 2)
+    monkeypatch.undo()
+    with pytest.raises(OutputError, match=r"third\.mp3: \.mp3 cannot hold 2 channel\(s\) at 96000"):
+        check_writable(tmp_path / "third.mp3", 96000, 2)
 
 
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
