@@ -1,7 +1,7 @@
 """Sample rates: sizes chosen at 44.1 kHz carried to any rate, and resampling (soxr).
 
 A window, hop or model order tuned at 44.1 kHz means a duration; these keep it at the audio's
-own rate, so every rule sized in samples behaves alike at 32, 44.1, 48 or 96 kHz.
+own rate, so a rule sized in samples keeps about its duration at 32, 44.1, 48 or 96 kHz.
 """
 
 from __future__ import annotations

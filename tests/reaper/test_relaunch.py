@@ -89,11 +89,9 @@ step()
 @pytest.mark.parametrize(
     ("flags", "console", "dialogs"),
     [
-        (
-            "",
-            "start\nstart\ndone\ndone\nexit\nexit\n",
-            1,
-        ),  # asked: both run (their atexit once both end)
+        # asked: both run (the stand-in calls a path's atexit functions when its last instance
+        # ends; REAPER, each instance's at its own end: start start done exit done exit)
+        ("", "start\nstart\ndone\ndone\nexit\nexit\n", 1),
         ("reaper.set_action_options(1)", "start\nexit\n", 0),  # the launch ends it: a toggle
         ("reaper.set_action_options(1 | 2)", "start\nexit\nstart\ndone\nexit\n", 0),
         ("reaper.set_action_options(1 | 4)", "start\nexit\n", 0),
