@@ -36,6 +36,7 @@ from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.rates import order_at
 
 FillError = Callable[[np.ndarray, int, int], float]  # restore_inpaint's fill_error
+Evidence = float | FillError  # restore_inpaint's evidence: one for all gaps, or (x, first, stop)
 
 OPTIONS = {
     # AR order p; 0 = about 11.6 ms of samples (512 at 44.1 kHz)
@@ -118,14 +119,15 @@ def restore_inpaint(
     callback: ProgressCallback | None,
     *,
     noisy: bool = False,
-    evidence: float = 0.0,
+    evidence: Evidence = 0.0,
     fill_error: FillError | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fill every gap of every channel of float32 ``(channels, samples)`` ``audio``.
 
     ``noisy``: the gaps hold the signal plus white noise (clicks), not nothing; the AR fill
     retains what the noise allows (:func:`interpolate`'s ``observed``), and leaves a gap as it
-    is unless it departs from the AR estimate by ``evidence`` (see :func:`_retain`).
+    is unless it departs from the AR estimate by ``evidence`` (see :func:`_retain`; or
+    ``evidence(x, first, stop)``, per gap of each channel ``x`` of ``audio``).
     ``fill_error(x, first, stop)``: the AR estimate's error energy over ``x[first:stop]`` (one
     channel of ``audio``), measured (:func:`interpolate`'s ``fill_error``; noisy gaps only)."""
     opts = parse_options("inpaint", options, OPTIONS)
@@ -210,7 +212,7 @@ def _ar_fill(
     order: int,
     opts: dict[str, Any],
     noisy: bool,
-    evidence: float,
+    evidence: Evidence,
     fill_error: FillError | None = None,
 ) -> list[np.ndarray]:
     """The AR estimate of region ``todo[index]``, one array per channel.
@@ -233,7 +235,7 @@ def _ar_fill(
             iterations=opts["iterations"],
             context=opts["context"],
             observed=x[region.first : region.stop] if noisy else None,
-            evidence=evidence,
+            evidence=evidence(x, region.first, region.stop) if callable(evidence) else evidence,
             fill_error=partial(fill_error, x, region.first, region.stop) if measured else None,
         )
         for x in audio
