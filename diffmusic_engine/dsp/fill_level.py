@@ -52,10 +52,11 @@ AR_FAR_DB = 3.0
 # it, and a part of one period of the music holds none of its level (a 0.5 ms gap at a zero
 # crossing of a 100 Hz tone lies 40 dB under its sides, rightly)
 SHORTEST = 0.01
-# ... but a fill, or half, further than this (dB) under it holds no music to raise, and is left
-# (said): a copy of a loop's stop (dither at -90 dBFS, 60 dB under its sides) had been raised 54
-# dB into a noise burst (log-mel 8.6 -> 22.1); the farthest rightly raised of the 476 lay 37.6 dB
-# under (a trumpet note's end, raised 31.6 dB)
+# A fill further than this (dB) under the quieter side, or a half under the side beside it (the
+# side it would be raised to), holds no music to raise, and is left (said): a copy of a loop's
+# stop (dither at -90 dBFS, 60 dB under its sides) had been raised 54 dB into a noise burst
+# (log-mel 8.6 -> 22.1); the farthest rightly raised of the 476 lay 37.6 dB under (a trumpet
+# note's end, raised 31.6 dB)
 MOST_DB = 45.0
 HALVES = ("first half", "second half")  # a half's ``part`` in details.fill_levels
 
@@ -115,7 +116,7 @@ def bring_back(
         # a half is compared with the side beside it (the quieter where that one is not known)
         nearer = np.where(np.isnan(power) | (power <= 0), known.min(), power)
         if halves:  # a half ranked at its level after the whole's raise, said as it came out
-            scaled, found = _halves_raised(scaled, inside, nearer, most, edges_kept, peak)
+            scaled, found = _halves_raised(scaled, inside, nearer, edges_kept, peak)
             came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
             found = [(part, level, written, came[part]) for part, level, written in found]
         if fill < low:  # written: the whole fill's level with its halves raised as well
@@ -133,15 +134,14 @@ def _halves_raised(
     estimate: np.ndarray,
     inside: slice,
     nearer: np.ndarray,
-    most: float,
     edges_kept: bool,
     peak: float,
 ) -> tuple[np.ndarray, list]:
     """``estimate`` with each half of it ``inside`` that lies more than ``DIP_DB`` under the
     mean square of its ``nearer`` side (the first half's before the gap, the second's after)
     and more than ``FAR_DB`` under the line from side to side (in dB, at the half's middle)
-    raised to ``FAR_DB`` under its nearer side (``edges_kept``: left; one under ``most``: no
-    music, left), and ``[(part, level, written), ...]`` of those halves (``level``: as
+    raised to ``FAR_DB`` under its nearer side (``edges_kept``: left; one more than ``MOST_DB``
+    under it: no music, left), and ``[(part, level, written), ...]`` of those halves (``level``: as
     ``estimate`` holds it). The line spares a half beside a loud side that the music fell
     towards from a silent one (a drum's decay, a loud note starting at the gap's end). The
     gain rises from 1 at the gap's middle over the half's inner half, so the two halves still
@@ -151,14 +151,15 @@ def _halves_raised(
     levels = _halves(x)
     line = np.sqrt(nearer * np.sqrt(nearer * nearer[::-1]))  # at a quarter and three quarters
     dips = np.minimum(nearer * 10 ** (-DIP_DB / 10), line * 10 ** (-FAR_DB / 10))
+    mosts = nearer * 10 ** (-MOST_DB / 10)  # (a copied stop's dither beside a loud side)
     if all(level >= dip for level, dip in zip(levels, dips, strict=True)):
         return estimate, []
     out = estimate
     if not edges_kept:
         out = estimate.astype(np.float64)
-        for span, level, inward, dip, side in (
-            (slice(0, h), levels[0], False, dips[0], nearer[0]),
-            (slice(h, None), levels[1], True, dips[1], nearer[1]),
+        for span, level, inward, dip, side, most in (
+            (slice(0, h), levels[0], False, dips[0], nearer[0], mosts[0]),
+            (slice(h, None), levels[1], True, dips[1], nearer[1], mosts[1]),
         ):
             if most < level < dip:
                 ramp = np.clip((np.arange(x[span].size) + 0.5) / (x[span].size / 2), 0, 1)

@@ -75,6 +75,21 @@ def test_a_fill_or_half_with_no_music_in_it_is_left_and_said_not_raised_into_noi
     assert db(raised) == pytest.approx(-20 - fill_level.FAR_DB)
 
 
+def test_a_stop_beside_a_loud_side_is_no_music_to_raise_though_near_the_quiet_one():
+    """A half is raised to the side beside it, so its MOST_DB bound is that side's too: the
+    second half a copied stop (dither at -95 dBFS) at an onset, the side before at -60 dB, the
+    note after at -20, was raised 69 dB to -26 dBFS (no more than 45 dB under the side before)."""
+    sides = np.array([[1e-6, 1e-2]])  # -60 and -20 dB
+    rng = np.random.default_rng(0)
+    fill = np.r_[rng.normal(0, 10 ** (-62 / 20), 2000), rng.normal(0, 10 ** (-95 / 20), 2000)]
+    (kept,), far = fill_level.bring_back([fill], slice(0, 4000), sides, halves=True)
+    np.testing.assert_array_equal(kept, fill)
+    assert far[0] == "second half" and far[1] == far[-1] == pytest.approx(-95, abs=0.2)
+    fill[2000:] *= 10 ** (35 / 20)  # -60 dBFS, 40 dB under the note: raised to 6 dB under it
+    (raised,), _ = fill_level.bring_back([fill], slice(0, 4000), sides, halves=True)
+    assert db(raised[2000:]) == pytest.approx(-20 - fill_level.FAR_DB, abs=0.01)
+
+
 def test_a_half_of_a_fill_far_under_both_sides_is_raised_from_the_middle():
     sides = np.array([[0.01, 0.01]])  # -20 dB; the fill's second half at -60 dB
     estimate = np.concatenate([np.full(50, 0.1), np.full(50, 0.001)])
