@@ -15,6 +15,7 @@ from diffmusic_engine.api import NOTHING_FOUND, restore
 from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
 from diffmusic_engine.damage import Gap, Inpaint
 from diffmusic_engine.diagnose import dropouts, selections
+from diffmusic_engine.evaluation.storage import fixed_point
 from diffmusic_engine.synth import music_excerpt
 
 RATE = 16000
@@ -145,6 +146,27 @@ def test_a_quiet_channel_on_a_dc_offset_is_not_held_beside_a_gap_given_over_the_
     out = result.tracks[0]
     assert KEPT_CHANNELS not in result.details
     assert np.std(out[1, CUT[0] : CUT[1]]) > 5 * np.std(audio[1, CUT[0] : CUT[1]])
+
+
+@pytest.mark.parametrize("steps", [1, 0])
+def test_a_quiet_channel_on_a_coarse_grid_keeps_no_damage_given_in_the_other(steps) -> None:
+    """A gap given over a burst on the right; the left a quiet part stored in 8 bits (its music
+    at 0.02 of the right's, 1.1e-3 RMS, under a step of 7.8e-3) on a DC offset of ``steps``
+    steps: over 95 % of its samples at that step (the held value, or digital silence), in the
+    gap and beside it. The left had read as dropped there, the right as playing on and kept
+    with its burst; a value held beside the gap as in it is no dropout: both are filled."""
+    audio = stereo()
+    step = 2.0**-7
+    audio[0] = fixed_point(audio[:1] * np.float32(0.02) + np.float32(steps * step), 8)[0]
+    assert np.mean(audio[0] == steps * step) > 0.95
+    burst = 0.5 * np.random.default_rng(6).standard_normal(CUT[1] - CUT[0])
+    audio[1, CUT[0] : CUT[1]] += burst.astype(np.float32)
+    assert dropouts.dropped_channels(audio, *CUT).tolist() == [True, False]
+    assert selections.live_channels(audio, *CUT) is None
+    result = restore(audio, RATE, Inpaint(gaps=(Gap(1.5, 1.6),)))
+    assert KEPT_CHANNELS not in result.details
+    filled = result.tracks[0][1, CUT[0] : CUT[1]]
+    assert np.std(filled) < 0.2 * np.std(audio[1, CUT[0] : CUT[1]])  # the burst: 0.5 RMS
 
 
 def test_the_batch_leaves_a_silent_channel_alone_and_holds_it_not_back(marking) -> None:
