@@ -4,7 +4,8 @@ stretches it restored (gaps, clicks) with their edges marked and a cyan strip ov
 the silences ``--gap auto`` left alone as the music's own pauses, hatched white, where one
 zoom holds both (a pause between songs far off is hatched, the zoom kept on what was restored):
 where a user looks first, and sees why a silence was not filled.
-``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked."""
+``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked and each
+kind shaded as the restore's picture shades it (a pause hatched the same in both)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ SUFFIX = ".png"
 # left alone (details PAUSES), hatched: silence filled or not, told apart at a glance
 RESTORED_COLOR, PAUSE_COLOR, PAUSE_HATCH = "cyan", "white", "//"
 PAUSE_LABEL = "left: the music's own pause"
+# diagnose's findings that are stretches of time besides the pauses, with the colour of their
+# strip: a dropout as the restore's picture shades a fill
+FOUND_COLORS = {"dropouts": RESTORED_COLOR, "clicks": "magenta", "clipped regions": "orange"}
 
 
 def check_picture_path(path: Path) -> None:
@@ -115,25 +119,34 @@ def write_picture(
 FOUND_SPANS = ("dropouts", "pauses", "clicks")
 
 
+def found_kinds(findings: Mapping[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """The stretches ``(start, end)`` in seconds diagnose found, by kind: dropouts, pauses,
+    clicks and clipped regions."""
+    kinds = {name: findings.get(name) or [] for name in FOUND_SPANS}
+    kinds["clipped regions"] = (findings.get("clipping") or {}).get("regions", [])
+    return {name: [(item["start"], item["end"]) for item in items] for name, items in kinds.items()}
+
+
 def found_spans(findings: Mapping[str, Any]) -> list[tuple[float, float]]:
-    """The stretches ``(start, end)`` in seconds diagnose found: dropouts, pauses, clicks and
-    clipped regions, in time order."""
-    found = [item for name in FOUND_SPANS for item in findings.get(name) or []]
-    found += (findings.get("clipping") or {}).get("regions", [])
-    return sorted((item["start"], item["end"]) for item in found)
+    """Every stretch diagnose found (:func:`found_kinds`), in time order."""
+    return sorted(span for spans in found_kinds(findings).values() for span in spans)
 
 
 def write_findings_picture(
     path: Path, audio: np.ndarray, sample_rate: int, findings: Mapping[str, Any], source: Path
 ) -> Path:
-    """The whole of ``audio`` (read from ``source``) with the stretches diagnose found dashed."""
-    from diffmusic_engine.evaluation.plots import save_spectrograms
+    """The whole of ``audio`` (read from ``source``) with the stretches diagnose found dashed
+    and shaded, a kind each (the pauses hatched as the restore's picture hatches them)."""
+    from diffmusic_engine.evaluation.plots import Shading, save_spectrograms
 
+    kinds = found_kinds(findings)
     _, marks = view(found_spans(findings), audio.shape[-1] / sample_rate)
-    counts = {name: len(findings.get(name) or []) for name in FOUND_SPANS}
-    counts["clipped regions"] = len((findings.get("clipping") or {}).get("regions", []))
-    found = ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "nothing"
+    shadings = [Shading(PAUSE_LABEL, kinds["pauses"], PAUSE_COLOR, PAUSE_HATCH)]
+    shadings += [
+        Shading(f"found: {kind}", kinds[kind], color) for kind, color in FOUND_COLORS.items()
+    ]
+    found = ", ".join(f"{kind} {len(spans)}" for kind, spans in kinds.items() if spans) or "nothing"
     return save_spectrograms(
-        path, {source.name: audio}, sample_rate, marks=marks,
+        path, {source.name: audio}, sample_rate, marks=marks, shadings=shadings,
         title=f"{source.name}: found {found}" + (" (edges dashed)" if marks else ""),
     )  # fmt: skip

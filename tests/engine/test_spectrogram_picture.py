@@ -124,6 +124,42 @@ def test_diagnose_draws_the_file_with_the_dropout_it_found_dashed(dropout, tmp_p
     assert png.exists()
 
 
+def test_diagnose_shades_each_kind_found_and_hatches_the_pause_as_restore_does(
+    tmp_path, capsys, monkeypatch
+):
+    """diagnose's picture had only dashed edges: a pause and a dropout looked alike. Song A
+    fading into 0.4 s of digital silence, song B with a 100 ms cut: each is shaded as its kind,
+    the pause with restore's hatch and label, the dropout in restore's fill colour."""
+    import diffmusic_engine.evaluation.plots as plots
+
+    rate = 16000
+    song_a, song_b = (music_excerpt(2.0, rate, 2, seed=seed) for seed in (1, 2))
+    song_a[:, -rate // 2 :] *= np.linspace(1, 0, rate // 2, dtype=np.float32)
+    audio = np.concatenate([song_a, np.zeros((2, 4 * rate // 10), np.float32), song_b], axis=1)
+    audio[:, 3 * rate : round(3.1 * rate)] = 0.0
+    source = tmp_path / "album.wav"
+    sf.write(source, audio.T, rate, subtype="FLOAT")
+    drawn = {}
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        drawn.update(view), path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+    argv = ["diagnose", str(source), "--json", "--spectrogram", str(tmp_path / "found.png")]
+    assert main(argv) == 0
+    found = json.loads(capsys.readouterr().out)
+    ((pause_start, pause_end),) = [(p["start"], p["end"]) for p in found["pauses"]]
+    assert pause_end == pytest.approx(2.4) and 1.9 < pause_start <= 2.0
+    ((start, end),) = [(d["start"], d["end"]) for d in found["dropouts"]]
+    assert (start, end) == pytest.approx((3.0, 3.1))
+    shaded = {shading.label: shading for shading in drawn["shadings"]}
+    pause = shaded["left: the music's own pause"]
+    assert list(pause.spans) == [(pause_start, pause_end)]
+    assert (pause.color, pause.hatch) == (PAUSE_COLOR, "//")
+    dropped = shaded["found: dropouts"]
+    assert list(dropped.spans) == [(start, end)] and dropped.color == RESTORED_COLOR
+    assert not dropped.hatch  # a dropout holds music to hide: a strip only
+    clicks = [(c["start"], c["end"]) for c in found["clicks"]]
+    assert list(shaded["found: clicks"].spans) == clicks
+
+
 def test_a_picture_path_that_cannot_be_written_is_refused_before_any_work(dropout, tmp_path,
                                                                           capsys):  # fmt: skip
     out, png = tmp_path / "out.wav", dropout / "look.png"  # a file where a folder should be
