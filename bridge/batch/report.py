@@ -46,11 +46,18 @@ REPORTED = ("duration", "sample_rate", "channels", "note", "tail", *REPAIR_COUNT
 
 
 def summarize(results: list[FileResult]) -> dict[str, Any]:
-    """Counts per status and the total time taken."""
+    """Counts per status, the total time taken, and the repairs the outputs hold
+    (:data:`REPAIR_COUNTS`, summed over the files done or skipped; only where the chain counts
+    them)."""
+    repairs = {
+        name: sum(counts) for name in REPAIR_COUNTS.values()
+        if (counts := [n for r in results if (n := getattr(r, name)) is not None])
+    }  # fmt: skip
     return {
         "files": len(results),
         **{status: sum(r.status == status for r in results) for status in (DONE, SKIPPED, FAILED)},
         "seconds": round(sum(r.seconds for r in results), 3),
+        **repairs,
     }
 
 

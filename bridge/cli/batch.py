@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
-from bridge.batch.report import FAILED, REPORT_NAME, FileResult, summarize
+from bridge.batch.report import FAILED, REPAIR_COUNTS, REPORT_NAME, FileResult, summarize
 from bridge.cli.common import (
     add_bit_depth_argument,
     add_output_arguments,
@@ -93,9 +93,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"failed: {where}{error}")
             elif result.note:
                 print(f"note: {result.input}: {result.note}")
+        repairs = "".join(
+            f"{name.replace('_', ' ')} {summary[name]}; "
+            for name in REPAIR_COUNTS.values()
+            if name in summary
+        )
         print(
             f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed; "
-            f"report: {report}"
+            f"{repairs}report: {report}"
         )
     return EXIT_FILES_FAILED if summary["failed"] else 0
 

@@ -94,7 +94,7 @@ def test_corrupt_file_is_reported_and_the_rest_finish(batch_run: dict) -> None:
         assert (entry["gaps_filled"], entry["clicks_repaired"]) == (2, None)
     assert batch_run["report"]["summary"] == {
         "files": 4, "done": 3, "skipped": 0, "failed": 1,
-        "seconds": batch_run["report"]["summary"]["seconds"],
+        "seconds": batch_run["report"]["summary"]["seconds"], "gaps_filled": 6,
     }  # fmt: skip
     assert not list(batch_run["outdir"].rglob("*.partial*"))
 
@@ -212,7 +212,7 @@ def test_an_unwritable_report_is_refused_before_any_file_is_rendered(
                                        "path\n")  # fmt: skip
 
 
-def test_the_report_counts_the_clicks_repaired_and_the_gaps_filled_per_file(tmp_path):
+def test_the_report_counts_the_clicks_repaired_and_the_gaps_filled_per_file(tmp_path, capsys):
     """Chords (the AR model's error under them is their -60 dB noise floor) with 1 ms bursts
     put in at known times, and in one file a 10 ms dropout, through gaps="auto" then a declick
     in 1 s chunks sharing 0.25 s (0-1, 0.75-1.75, 1.5-3 s): each file's counts are those put
@@ -238,12 +238,17 @@ def test_the_report_counts_the_clicks_repaired_and_the_gaps_filled_per_file(tmp_
         '[[steps]]\nrestore = "declick"\nchunk_seconds = 1.0\noverlap_seconds = 0.25\n'
     )
     argv = ["batch", str(folder), "-o", str(outdir), "--chain", str(chain), "--quiet"]
-    reports = []
+    reports, said = [], []
     for again in ([], ["--resume"]):
         assert main([*argv, *again]) == 0
         reports.append(json.loads((outdir / "batch-report.json").read_text()))
+        said.append(capsys.readouterr().out.splitlines()[-1])
     for report, status in zip(reports, ("done", "skipped"), strict=True):
         for entry in report["files"]:
             clicks, dropouts = put_in[Path(entry["input"]).name]
             assert entry["status"] == status
             assert (entry["clicks_repaired"], entry["gaps_filled"]) == (len(clicks), len(dropouts))
+        # the outputs hold them all, whether made by this run or skipped by it
+        assert (report["summary"]["clicks_repaired"], report["summary"]["gaps_filled"]) == (9, 1)
+    assert said[0].startswith("2 done, 0 skipped, 0 failed; clicks repaired 9; gaps filled 1; ")
+    assert said[1].startswith("0 done, 2 skipped, 0 failed; clicks repaired 9; gaps filled 1; ")
