@@ -114,11 +114,12 @@ def test_a_render_whose_repair_was_split_off_the_item_is_not_placed(tmp_path: Pa
     assert report["undo_points"] == ["edit"]  # none for a placement that did not happen
 
 
-def orphan(tmp_path: Path) -> tuple[dict, list]:
+def orphan(tmp_path: Path, then: str = "") -> tuple[dict, list]:
     """A job whose client dies with its shell (no exit file) after saying "running"; the action
-    watching it is stopped (REAPER closed). Its settings and tracks, for the next runs."""
+    watching it is stopped (REAPER closed). Its settings and tracks, for the next runs. ``then``:
+    shell lines the client started again runs before it fetches (a slow fetch)."""
     dies = 'if [ ! -f "$status.once" ]; then touch "$status.once"; ' + RUNNING.strip()
-    settings = stand_in(tmp_path, dies + "; kill -9 $PPID; kill -9 $$; fi\n")
+    settings = stand_in(tmp_path, dies + "; kill -9 $PPID; kill -9 $$; fi\n" + then)
     tracks = [{"name": "A", "items": [take_item(source(tmp_path, 1.0), 0.0, 1.0)]}]
     first = run_scripts(
         tmp_path, tracks, [{"script": script("Rebuild phase of selected items"), "kill_cycle": 20}],

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reaper_helpers import run_scripts, script, take_item
-from test_edits_and_orphans import RUNNING, source, stand_in
+from reaper_helpers import run_scripts, script
+from test_edits_and_orphans import orphan
 
 pytestmark = pytest.mark.lua
 
@@ -22,16 +22,8 @@ PLACED = "Import finished renders: 1 render(s) placed."
 def orphan_fetched_slowly(tmp_path: Path) -> tuple[dict, list, Path]:
     """A job whose client died with its shell after saying "running" (its action stopped, REAPER
     closed); started again, the client takes 3 s to fetch the render."""
-    dies = 'if [ ! -f "$status.once" ]; then touch "$status.once"; ' + RUNNING.strip()
-    settings = stand_in(tmp_path, dies + "; kill -9 $PPID; kill -9 $$; fi\nsleep 3\n")
-    tracks = [{"name": "A", "items": [take_item(source(tmp_path, 1.0), 0.0, 1.0)]}]
-    first = run_scripts(
-        tmp_path, tracks, [{"script": script("Rebuild phase of selected items"), "kill_cycle": 20}],
-        extstate=settings, name="first", max_seconds=30,
-    )  # fmt: skip
+    state, tracks = orphan(tmp_path, then="sleep 3\n")
     (job,) = (tmp_path / "jobs").iterdir()
-    assert not (job / "submit.exit").exists() and "running" in (job / "status.json").read_text()
-    state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
     return state, tracks, job
 
 
