@@ -132,15 +132,21 @@ def test_a_half_is_said_at_its_level_as_the_fill_came_out_before_the_whole_raise
     assert "was raised to" in fill_level_line(1.0, 2.0, *far)
 
 
+def ringing_notes(start: float, end: float) -> np.ndarray:
+    """8 s of noise notes (mono) that ring 0.4 s of every second and lie 40 dB down between,
+    one more ringing from ``start`` to ``end`` (s)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(8 * SR) / SR
+    envelope = np.where(t % 1.0 < 0.4, 1.0, 0.01)
+    envelope[int(start * SR) : int(end * SR)] = 1.0
+    return (0.1 * rng.standard_normal(t.size) * envelope)[None].astype(np.float32)
+
+
 def test_a_pattern_fill_copied_from_a_note_that_dies_away_is_raised_in_that_half():
     """Notes that ring 0.4 s of every second and die away 40 dB, the gap's own surroundings
     ringing on: the passage copied dies away in the gap's first half, 28 dB under both sides
     (one gain for the whole fill left it there)."""
-    rng = np.random.default_rng(3)
-    t = np.arange(8 * SR) / SR
-    envelope = np.where(t % 1.0 < 0.4, 1.0, 0.01)
-    envelope[int(3.4 * SR) : int(4.6 * SR)] = 1.0
-    music = (0.1 * rng.standard_normal(t.size) * envelope)[None].astype(np.float32)
+    music = ringing_notes(3.4, 4.6)
     first, stop = int(3.5 * SR), int(4.5 * SR)
     damaged = music.copy()
     damaged[:, first:stop] = 0.0
@@ -160,11 +166,7 @@ def test_an_onset_fills_half_far_under_the_side_beside_it_is_raised_to_that_side
     passage copied (the same place in another bar) holds no note: its second half lay 19 dB
     under the note after the gap and was left, being 21 dB over the quieter side (the rest
     before the gap, at -60 dBFS) that it had been compared with."""
-    rng = np.random.default_rng(3)
-    t = np.arange(8 * SR) / SR
-    envelope = np.where(t % 1.0 < 0.4, 1.0, 0.01)
-    envelope[int(3.7 * SR) : int(3.95 * SR)] = 1.0
-    music = (0.1 * rng.standard_normal(t.size) * envelope)[None].astype(np.float32)
+    music = ringing_notes(3.7, 3.95)
     first, stop = int(3.69 * SR), int(3.79 * SR)
     damaged = music.copy()
     damaged[:, first:stop] = 0.0
