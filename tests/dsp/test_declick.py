@@ -366,7 +366,9 @@ def test_struck_notes_are_found_but_not_repaired_and_clicks_beside_them_are():
     marks every attack, and the evidence rule had repaired 2 of them (the vibes' and the waltz's
     attacks in clean real mixes the same way). Louder after than before, each needs the mode's
     ``onset_evidence``: none is repaired and the output is the input. A burst in a note's steady
-    decay is repaired as before, and so is a loud one on an attack."""
+    decay is repaired as before, and so is a loud one on an attack; a faint one in the quiet
+    background, over the plain evidence and under ``onset_evidence``, is repaired too (a bar
+    raised to ``onset_evidence`` everywhere keeps it)."""
     n, rng = 3 * SR, np.random.default_rng(0)
     t = np.arange(n) / SR
     x = 0.01 * (np.sin(2 * np.pi * 110 * t) + 0.5 * np.sin(2 * np.pi * 330 * t))
@@ -399,3 +401,4 @@ def test_struck_notes_are_found_but_not_repaired_and_clicks_beside_them_are():
 
     assert gain_db(0.65, 0.05) > 10  # 26.7 dB measured: in a decay
     assert gain_db(0.9, 0.2) > 3  # 6.7: on the second attack
+    assert gain_db(0.2, 0.01) > 2  # 3.7: no onset after it (none repaired at 400)
