@@ -9,7 +9,7 @@ from scipy.signal import lfilter
 
 from diffmusic_engine.api import degrade, restore
 from diffmusic_engine.damage import Declick, Gap, damage_from_dict, damage_to_dict, spans_to_gaps
-from diffmusic_engine.dsp.declick import detect_clicks
+from diffmusic_engine.dsp.declick import _evidence, detect_clicks
 from diffmusic_engine.errors import Cancelled, DamageError
 from diffmusic_engine.operators.declick import burst_spans
 
@@ -402,3 +402,53 @@ def test_struck_notes_are_found_but_not_repaired_and_clicks_beside_them_are():
     assert gain_db(0.65, 0.05) > 10  # 26.7 dB measured: in a decay
     assert gain_db(0.9, 0.2) > 3  # 6.7: on the second attack
     assert gain_db(0.2, 0.01) > 2  # 3.7: no onset after it (none repaired at 400)
+
+
+def _attack(n: int, at: int, decay: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of a quiet background and, from sample ``at``, an attack of two partials
+    that decays in ``decay`` seconds."""
+    x = 0.0005 * rng.standard_normal(n)
+    after = np.arange(n - at) / SR
+    note = np.sin(2 * np.pi * 440 * after) + 0.5 * np.sin(2 * np.pi * 1320 * after + 1)
+    x[at:] += 0.3 * np.minimum(1.0, after / 0.3e-3) * np.exp(-after / decay) * note
+    return x
+
+
+def test_the_onset_bar_needs_music_before_and_a_note_that_sustains():
+    """The evidence a span needs: ``onset_evidence`` where a note starts after it (its power 2-20
+    ms after is 4 x that before, and 50-100 ms after it is still 0.1 x that), the plain one
+    where the music has no window before the span (the file's start: an empty window had read
+    as silence, so as an onset) and where the hit is gone 50 ms later (a drum's: its power 50-100
+    ms after is exp(-2 x 0.05 / 0.01) of that just after)."""
+    n, rng = SR, np.random.default_rng(0)
+    at = round(0.5 * SR)
+    evidence = {"music": np.ones(n, bool), "sample_rate": SR, "plain": 120.0, "at_onset": 400.0}
+    note, hit = _attack(n, at, 0.3, rng), _attack(n, at, 0.01, rng)
+    for audio, first, expected in (
+        (note, at - 30, 400.0),  # a note's attack
+        (hit, at - 30, 120.0),  # a drum's
+        (_attack(n, 10, 0.3, rng), 0, 120.0),  # the same note at the file's start
+    ):
+        audio = np.stack([audio, audio]).astype(np.float32)
+        assert _evidence(audio[0], first, first + 20, audio=audio, **evidence) == expected
+
+
+def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
+    """A note starts on the left channel while the right holds a steady tone; a burst at the
+    attack on both channels. The channels share one detection and, now, one verdict on the
+    onset (their summed power rises 10 x): a faint burst (0.01) on the attack is repaired on
+    neither channel (it had been on the right only, the left reading an onset, the right not), a
+    louder one (0.03) on both."""
+    n, rng = SR, np.random.default_rng(0)
+    at = round(0.5 * SR)
+    left = _attack(n, at, 0.3, rng)
+    right = 0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / SR) + 0.0005 * rng.standard_normal(n)
+    audio = np.stack([left, right]).astype(np.float32)
+    burst = rng.standard_normal(20)
+    repaired = []
+    for level in (0.01, 0.03):
+        clicked = audio.copy()
+        clicked[:, at - 5 : at + 15] += level * burst
+        removed = restore(clicked, SR, Declick()).tracks[1]
+        repaired.append([bool(np.any(channel)) for channel in removed])
+    assert repaired == [[False, False], [True, True]]
