@@ -23,7 +23,7 @@ fill errs more than the AR model says: in click mode that error is measured besi
 (``_fill_error``: the same fill on known stretches as long), and what the observed samples
 depart by within it is not taken for the burst's power. A struck or plucked note's attack starts
 as abruptly as a click and is as badly predicted: where the music after a span is louder than
-before it (``ONSET_RISE``, all channels read together) and still sounds 50 ms later (a drum hit
+before it (``ONSET_RISE``, on any channel) and still sounds 50 ms later (a drum hit
 is gone: ``ONSET_SUSTAIN``) the span needs more evidence to be repaired (``onset_evidence``).
 ``crackle`` mode looks for many tiny clicks: a lower AR order, a narrower margin and bridge, a
 more sensitive threshold.
@@ -127,7 +127,7 @@ CONTROL_PERCENTILE = 75.0
 # note's attack is no click"). A drum hit rises as much but is gone ONSET_LATE_S later (under
 # ONSET_SUSTAIN x its power just after) where a note sustains: a burst on it needs only the
 # plain evidence (drum-and-bass mix, -20 dB bursts on its onsets: 1.22 -> 1.52 dB, 2.24 before
-# the rule). The verdict reads all channels' power, one for all: the channels share detection.
+# the rule). One verdict for all channels (they share detection), a note on any of them.
 ONSET_RISE, ONSET_GUARD_S, ONSET_WINDOW_S = 4.0, 0.002, 0.02
 ONSET_SUSTAIN, ONSET_LATE_S = 0.1, (0.05, 0.1)
 
@@ -249,15 +249,19 @@ def _evidence(
     music after it is ``ONSET_RISE`` x louder than before it and still ``ONSET_SUSTAIN`` x that
     ``ONSET_LATE_S`` after it (a note's attack; power over ``ONSET_WINDOW_S`` beyond
     ``ONSET_GUARD_S`` on each side, of the samples ``music`` marks: the detected spans left out),
-    else ``plain`` (a drum hit, steady music, a span with no music before it)."""
+    on any channel, else ``plain`` (a drum hit, steady music, a span with no music before it)."""
     guard, window = round(ONSET_GUARD_S * sample_rate), round(ONSET_WINDOW_S * sample_rate)
     late = [stop + round(seconds * sample_rate) for seconds in ONSET_LATE_S]
-    after = _power(audio, stop + guard, stop + window, music)
-    # nan (no sample) fails every comparison: no window before a span, no onset verdict; none
-    # ONSET_LATE_S after it (the file's end), no drum hit
-    onset = after > ONSET_RISE * _power(audio, first - window, first - guard, music)
-    decayed = _power(audio, *late, music) < ONSET_SUSTAIN * after
-    return at_onset if onset and not decayed else plain
+
+    def note_starts(channel: np.ndarray) -> bool:
+        after = _power(channel, stop + guard, stop + window, music)
+        # nan (no sample) fails every comparison: no window before a span, no onset verdict;
+        # none ONSET_LATE_S after it (the file's end), no drum hit
+        onset = after > ONSET_RISE * _power(channel, first - window, first - guard, music)
+        return onset and not _power(channel, *late, music) < ONSET_SUSTAIN * after
+
+    # a note on one channel only: the channels' summed power need not rise beside a louder one
+    return at_onset if any(note_starts(audio[c : c + 1]) for c in range(audio.shape[0])) else plain
 
 
 def _power(audio: np.ndarray, first: int, stop: int, keep: np.ndarray | None = None) -> float:

@@ -436,9 +436,9 @@ def test_the_onset_bar_needs_music_before_and_a_note_that_sustains():
 def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
     """A note starts on the left channel while the right holds a steady tone; a burst at the
     attack on both channels. The channels share one detection and, now, one verdict on the
-    onset (their summed power rises 10 x): a faint burst (0.01) on the attack is repaired on
-    neither channel (it had been on the right only, the left reading an onset, the right not), a
-    louder one (0.03) on both."""
+    onset (the left's note is the verdict for both): a faint burst (0.01) on the attack is
+    repaired on neither channel (it had been on the right only, the left reading an onset, the
+    right not), a louder one (0.03) on both."""
     n, rng = SR, np.random.default_rng(0)
     at = round(0.5 * SR)
     left = _attack(n, at, 0.3, rng)
@@ -452,3 +452,17 @@ def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
         removed = restore(clicked, SR, Declick()).tracks[1]
         repaired.append([bool(np.any(channel)) for channel in removed])
     assert repaired == [[False, False], [True, True]]
+
+
+def test_a_note_on_one_channel_is_an_onset_for_both():
+    """A struck note on the left channel beside a steady tone as loud on the right: the left's
+    power rises (about 1000 x), the channels' summed power about 2 x only. The note on one
+    channel is the verdict for both: ``onset_evidence``, as where both channels hold the note."""
+    n, rng = SR, np.random.default_rng(0)
+    at = round(0.5 * SR)
+    t = np.arange(n) / SR
+    right = 0.3 * (np.sin(2 * np.pi * 196 * t) + 0.5 * np.sin(2 * np.pi * 294 * t))
+    audio = np.stack([_attack(n, at, 0.3, rng), right]).astype(np.float32)
+    evidence = {"music": np.ones(n, bool), "sample_rate": SR, "plain": 120.0, "at_onset": 400.0}
+    for channel in audio:
+        assert _evidence(channel, at - 30, at - 10, audio=audio, **evidence) == 400.0
