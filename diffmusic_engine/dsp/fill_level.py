@@ -114,7 +114,7 @@ def bring_back(
         if most < fill < aim:  # said only from FAR_DB under
             scaled = np.clip(_scaled(estimate, inside, aim, edges_kept), -peak, peak)
         # a half is compared with the side beside it (the quieter where that one is not known)
-        nearer = np.where(np.isnan(power) | (power <= 0), known.min(), power)
+        nearer = np.where(np.isnan(power), known.min(), power)  # known: all above 0
         if halves:  # a half ranked at its level after the whole's raise, said as it came out
             scaled, found = _halves_raised(scaled, inside, nearer, edges_kept, peak)
             came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
