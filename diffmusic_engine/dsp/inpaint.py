@@ -340,6 +340,7 @@ def _pattern_fill(
         forbidden=holes,
         candidates=opts["candidates"],
         edge=max(1, int(round(opts["edge"] * sample_rate))),
+        near=max(1, int(round(fill_level.SIDE_SECONDS * sample_rate))),
     )
     where = region.describe(sample_rate)
     if not found:

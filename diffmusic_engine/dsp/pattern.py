@@ -283,10 +283,11 @@ def find(
     forbidden: list[tuple[int, int]],
     candidates: int,
     edge: int,
+    near: int = 0,
 ) -> list[Candidate]:
     """The source passages for ``[first, stop)``, best first; empty when none lies in the file.
     ``context``: samples compared on each side for the search; ``level_context``: for the
-    level (:func:`level`)."""
+    level (:func:`level`), ``near``: the samples beside the gap that read it in a rest."""
     shifts, scores, correlations = search(feats, first, stop, context, forbidden, mono.size)
     if shifts.size == 0:
         return []
@@ -296,7 +297,7 @@ def find(
         shifts, scores, candidates, spacing=max(feats.hop, (stop - first) // 4)
     ):
         shift, ncc = refine(mono, first, stop, int(shifts[index]), feats.hop, edge)
-        gain = level(audio, first, stop, shift, level_context, forbidden)
+        gain = level(audio, first, stop, shift, level_context, forbidden, near)
         ranked.append(
             Candidate(
                 shift=shift,

@@ -313,6 +313,52 @@ def test_a_level_step_in_a_context_is_read_beside_the_gap(rng):
     np.testing.assert_allclose(gains, 1.0, rtol=1e-9)
 
 
+def test_a_rest_beside_the_gap_is_read_on_the_stretch_beside_it(rng):
+    """The gap's right context is a rest 40 dB down for its first 1000 samples, then the music
+    as loud as the source's, which goes on at full level throughout (a rest before a loud
+    entry): read on the whole context the gain there was 0.95, the copy 40 dB over the rest;
+    read on the ``near`` 1000 samples, 0.01. Not in a gap longer than the context, whose music
+    lies farther from the stretch beside it, nor where the source rests there too."""
+    from diffmusic_engine.dsp.pattern import level
+
+    audio = rng.standard_normal((2, 100_000))
+    first, context, shift, near = 60_000, 10_000, -40_000, 1000
+    for stop in (61_000, 71_000):
+        music = audio.copy()
+        music[:, stop + shift : stop + shift + context] = music[:, stop : stop + context]
+        music[:, first + shift - context : first + shift] = music[:, first - context : first]
+        music[:, stop : stop + near] *= 0.01  # the rest, in the gap's context only
+        gains = level(music, first, stop, shift, context, [(first, stop)], near).gains
+        whole = np.sqrt(np.mean(music[:, stop : stop + context] ** 2, axis=1) / np.mean(
+            music[:, stop + shift : stop + shift + context] ** 2, axis=1))  # fmt: skip
+        expected = [0.01, 0.01] if stop - first <= context else whole
+        np.testing.assert_allclose(gains[:, 0], 1.0, rtol=1e-9)
+        np.testing.assert_allclose(gains[:, 1], expected, rtol=1e-9)
+        assert np.all(whole > 0.9)  # what the whole context reads
+        music[:, stop + shift : stop + shift + near] *= 0.01  # the source rests there as well
+        gains = level(music, first, stop, shift, context, [(first, stop)], near).gains
+        np.testing.assert_allclose(gains, 1.0, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_dropout_in_a_rest_before_a_loud_entry_is_filled_at_the_rests_level(seed):
+    """A 0.1 s dropout ending 60 ms before the end of a 0.5 s rest played 30 dB under the rest
+    of the song (20 ms ramps): the gap's 0.25 s context after it reaches the loud entry, and
+    the copy of loud music levelled to it came out 13-15 dB over the rest's level (a user
+    trial's drums+bass dropout in a rest: 17.9 dB); read on the 50 ms beside the gap, 1.7-3.4
+    dB. 6 dB: ``fill_level.FAR_DB``, the distance from the music it keeps a fill within."""
+    song = music_excerpt(6.0, SR, channels=2, seed=seed)
+    t = np.arange(song.shape[1]) / SR
+    ramps = np.clip(np.minimum(t - 3.0, 3.5 - t) / 0.02, 0.0, 1.0)  # the rest [3, 3.5) s
+    clean = (song * 10 ** (-30 * ramps / 20)).astype(np.float32)
+    gap = Gap(3.34, 3.44)
+    damage = Inpaint((gap,))
+    first, stop = gap_samples(gap, SR)
+    out = restore(degrade(clean, SR, damage), SR, damage).audio
+    fill, truth = (x[:, first:stop].astype(np.float64) for x in (out, clean))
+    assert abs(10 * np.log10(np.mean(fill**2) / np.mean(truth**2))) < 6.0
+
+
 def test_one_passage_far_over_the_others_does_not_set_the_composites_level(rng):
     """Eight passages of independent noise, one of them scaled 17 dB over the rest (a source
     across a level step that the level check let through): the composite takes the passages'
