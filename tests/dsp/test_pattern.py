@@ -340,6 +340,26 @@ def test_a_rest_beside_the_gap_is_read_on_the_stretch_beside_it(rng):
         np.testing.assert_allclose(gains, 1.0, rtol=1e-9)
 
 
+def test_a_loud_stretch_in_the_source_beside_a_steady_gap_is_not_read_as_a_rest(rng):
+    """The source 14 dB louder on its first 1000 samples after the gap (a hit beside it), the
+    gap's context steady: the ratio there lies 9 dB under the context's (past ``NEAR_DB``), but
+    the gap's own samples there are not ``QUIET_DB`` under its context, so the side is read on
+    the whole context, 0.55 (on the ``near`` samples it would be 0.2)."""
+    from diffmusic_engine.dsp.pattern import level
+
+    music = rng.standard_normal((2, 100_000))
+    first, stop, context, shift, near = 60_000, 61_000, 10_000, -40_000, 1000
+    music[:, stop + shift : stop + shift + context] = music[:, stop : stop + context]
+    music[:, first + shift - context : first + shift] = music[:, first - context : first]
+    music[:, stop + shift : stop + shift + near] *= 5.0  # the hit, in the source only
+    gains = level(music, first, stop, shift, context, [(first, stop)], near).gains
+    whole = np.sqrt(np.mean(music[:, stop : stop + context] ** 2, axis=1) / np.mean(
+        music[:, stop + shift : stop + shift + context] ** 2, axis=1))  # fmt: skip
+    np.testing.assert_allclose(gains[:, 0], 1.0, rtol=1e-9)
+    np.testing.assert_allclose(gains[:, 1], whole, rtol=1e-9)
+    assert np.all(whole > 0.5)  # far from the 0.2 the near samples read
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_dropout_in_a_rest_before_a_loud_entry_is_filled_at_the_rests_level(seed):
     """A 0.1 s dropout ending 60 ms before the end of a 0.5 s rest played 30 dB under the rest
