@@ -19,6 +19,7 @@ from diffmusic_engine.backends import (
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
     LATE_MASK_NOTE,
+    LOSSY_GAPS,
     NEGATIVE_LEVELS,
     OUTPUT_GAIN_DB,
     PAUSES,
@@ -37,6 +38,8 @@ from diffmusic_engine.diagnose.spans import seconds_text
 
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
 LISTED = 5  # spans named one by one in a note about many (clicks, a batch's silent runs)
+# A dropout only the rule for lossy coded input found (diagnose.coded), as diagnose names it
+LOSSY_DIP = "a dip through the codec, lossy input's rule"
 
 
 def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict[str, str]]:
@@ -48,6 +51,11 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(f"{result} is the input unchanged: {details[UNCHANGED]}"))
     if found := details.get(FOUND_GAPS):
         notes.append(_note(f"filled {len(found)} dropout(s) found: {spans_text(found)}"))
+    if dips := details.get(LOSSY_GAPS):  # the input was lossy coded: no digital silence left
+        notes.append(_note(
+            f"{len(dips)} of them found as dips through the lossy codec (its ringing 25 dB or "
+            f"more under the music where the dropout was): {spans_text(dips)}"
+        ))  # fmt: skip
     if pauses := details.get(PAUSES):
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short

@@ -358,6 +358,11 @@ class ReplayGuard:
         self._seen[message.msg_id] = now
 
 
+def buffer_bytes(buffer: Any) -> int:
+    """Bytes of an audio buffer: an array, or any object with the buffer protocol."""
+    return buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes
+
+
 def buffer_spec(name: str, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
     """The content entry that describes one audio buffer."""
     return {

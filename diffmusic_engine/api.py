@@ -23,6 +23,7 @@ from diffmusic_engine.backends import (
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     KEPT_CHANNELS,
+    LOSSY_GAPS,
     PAUSES,
     UNCHANGED,
     Restoration,
@@ -84,16 +85,20 @@ NOTHING_FOUND = {
 
 
 def resolve_damage(
-    damage: Damage, audio: np.ndarray, sample_rate: int
+    damage: Damage, audio: np.ndarray, sample_rate: int, lossy: bool = False
 ) -> tuple[Damage | None, dict[str, Any]]:
     """Replace what the audio itself decides (``cutoff``, ``level``, ``gaps`` ``"auto"``) by its
     value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`). With it,
-    details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`)."""
+    details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`),
+    and the gaps found as a lossy codec's dips (``lossy``: :data:`LOSSY_GAPS`)."""
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
-        found, pauses = dropouts.find_runs(audio, sample_rate)
-        gaps = tuple(Gap(start, end) for start, end in found)
+        found, pauses, dips = dropouts.find_all(audio, sample_rate, lossy)
+        spans = dropouts.in_seconds([(a, b) for a, b, _ in found], sample_rate)
+        gaps = tuple(Gap(start, end) for start, end in spans)
         resolved = Inpaint(gaps=gaps, crossfade=damage.crossfade) if gaps else None
-        return resolved, {PAUSES: [list(pause) for pause in pauses]} if pauses else {}
+        told = {PAUSES: [list(pause) for pause in dropouts.in_seconds(pauses, sample_rate)]}
+        told[LOSSY_GAPS] = [list(dip) for dip in dropouts.in_seconds(dips, sample_rate)]
+        return resolved, {key: spans for key, spans in told.items() if spans}
     return _resolve_level(damage, audio, sample_rate), {}
 
 
@@ -148,8 +153,11 @@ def restore(
     backend: str = "dsp",
     options: Mapping[str, Any] | None = None,
     callback: ProgressCallback | None = None,
+    lossy: bool = False,
 ) -> Restoration:
-    """Restore float32 ``(channels, samples)`` ``audio`` whose damage ``damage`` describes.
+    """Restore float32 ``(channels, samples)`` ``audio`` whose damage ``damage`` describes;
+    ``lossy``: it was decoded from a lossy codec (``AudioInfo.lossy``: ``gaps="auto"`` reads
+    dropouts as its dips too, :mod:`diffmusic_engine.diagnose.coded`).
 
     ``options`` may hold per-backend tables (``{"steps": 100, "diffusion": {"steps": 50}}``);
     they are resolved and checked (:mod:`diffmusic_engine.options`) before any work. Raises
@@ -164,7 +172,7 @@ def restore(
     options = check_options(backend, damage, resolve_options(backend, options))
     if not isinstance(damage, Separate) and not audio.any():  # separate: its N silent sources
         return _unchanged(audio, sample_rate, damage, {"backend": backend, UNCHANGED: SILENT})
-    resolved, resolving_details = resolve_damage(damage, audio, sample_rate)
+    resolved, resolving_details = resolve_damage(damage, audio, sample_rate, lossy)
     given_details: dict[str, list[str]] = {}
     if isinstance(resolved, Inpaint) and resolved is damage:
         resolved, given_details = _given_gaps(damage, audio, sample_rate)

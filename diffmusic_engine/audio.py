@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 from pedalboard.io import AudioFile
 
+from diffmusic_engine import containers
 from diffmusic_engine.atomic import check_target, disk_full, replacing
 from diffmusic_engine.containers import CONTAINERS, FLOAT_CONTAINERS, LOSSY_SUBTYPES, major_format
 from diffmusic_engine.errors import InputError, OutputError, not_a_file
@@ -45,6 +46,7 @@ class AudioInfo:
     channels: int
     frames: int
     file_dtype: str  # "int16", "int24", "int32", "float32", "float64" (lossy codecs: "float32")
+    lossy: bool = False  # decoded from a lossy codec (containers.lossy_coded): diagnose.coded
 
     @property
     def is_float(self) -> bool:
@@ -63,8 +65,7 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     with AudioReader(path) as reader:
         audio = reader.read(max(reader.info.frames, 0))
     check_audio(audio, str(reader.path))
-    info = reader.info
-    return audio, AudioInfo(info.sample_rate, audio.shape[0], audio.shape[1], info.file_dtype)
+    return audio, replace(reader.info, channels=audio.shape[0], frames=audio.shape[1])
 
 
 # more rows than this, and than columns, are frames, not channels (a file's 6 channels of 4
@@ -353,6 +354,7 @@ class AudioReader:
             self._sf = sf.SoundFile(str(self.path))
             rate, channels, frames = self._sf.samplerate, self._sf.channels, self._sf.frames
             dtype = _SUBTYPE_DTYPES.get(self._sf.subtype, "float32")
+            subtype = self._sf.subtype
         except (sf.LibsndfileError, RuntimeError, TypeError):
             try:
                 self._pb = AudioFile(str(self.path))
@@ -360,8 +362,9 @@ class AudioReader:
                 what = "the file is empty" if not self.path.stat().st_size else exc
                 raise InputError(f"{self.path}: cannot read audio ({what}); {UNREADABLE}") from None
             rate, channels = int(round(self._pb.samplerate)), self._pb.num_channels
-            frames, dtype = self._pb.frames, self._pb.file_dtype
-        self.info = AudioInfo(int(rate), int(channels), int(frames), dtype)
+            frames, dtype, subtype = self._pb.frames, self._pb.file_dtype, None
+        lossy = containers.lossy_coded(self.path.suffix, subtype, dtype)
+        self.info = AudioInfo(int(rate), int(channels), int(frames), dtype, lossy)
         promised = _wav_frames_promised(self.path) if self._sf is not None else None
         if promised is not None and promised > frames:
             self.close()

@@ -31,6 +31,10 @@ UNCHANGED = "unchanged"
 # The details key that lists the dropouts ``gaps="auto"`` found and filled: [[start, end], ...]
 # in seconds (absent when the gaps were given).
 FOUND_GAPS = "gaps_found"
+# The details key that lists those of ``gaps_found`` that only the rule for lossy coded input
+# found (a dip far under the music, the codec's ringing in place of digital silence:
+# diagnose.coded): [[start, end], ...] in seconds, absent if none.
+LOSSY_GAPS = "gaps_found_lossy"
 # The details key that lists the silent runs ``gaps="auto"`` left alone as pauses between songs
 # (the music fades into them; diagnose.dropouts): [[start, end], ...] in seconds, absent if none.
 PAUSES = "pauses_left_alone"

@@ -16,6 +16,12 @@ CONTAINERS = {
     ".ogg": "OGG", ".mp3": "MP3",
 }  # fmt: skip
 LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
+# An input decoded from these was lossy coded (``AudioInfo.lossy``): a dropout in it is a dip
+# under the codec's ringing, no longer digital silence (diagnose.coded). libsndfile's subtypes
+# for what it reads; by extension for what pedalboard reads (AAC in .m4a on macOS), there
+# where it decodes to float (ALAC, lossless, shares .m4a and decodes to integers).
+LOSSY_CODECS = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS"}
+LOSSY_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma"}
 # containers that hold 32-bit float samples (FLAC holds integers only)
 FLOAT_CONTAINERS = {".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".caf"}
 # the sample formats an output may be asked for (``--bit-depth``), each as the source format it
@@ -46,3 +52,11 @@ def major_format(suffix: str, channels: int, data_bytes: int | None) -> str:
 def is_lossy(suffix: str) -> bool:
     """Whether a file of ``suffix`` is re-encoded lossily when written."""
     return suffix.lower() in LOSSY_SUBTYPES
+
+
+def lossy_coded(suffix: str, subtype: str | None, file_dtype: str) -> bool:
+    """Whether a file of ``suffix`` read as libsndfile's ``subtype`` (``None``: pedalboard read
+    it, as ``file_dtype``) was lossy coded (:data:`LOSSY_CODECS`, :data:`LOSSY_SUFFIXES`)."""
+    if subtype is not None:
+        return subtype in LOSSY_CODECS
+    return suffix.lower() in LOSSY_SUFFIXES and file_dtype.startswith("float")

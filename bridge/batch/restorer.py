@@ -43,7 +43,9 @@ Step settings:
   at the start or end of a file is left alone), and not a pause between songs (the music fades
   into the run: left alone and named in the file's report); and such runs on one channel
   alone, inside music on that channel (a tape head's dropout: that channel is filled, the
-  others kept as they were, and the report's note says which). Runs longer than
+  others kept as they were, and the report's note says which); in a file decoded from a lossy
+  codec (``render_file``: ``AudioInfo.lossy``), the codec's dips too
+  (:class:`diffmusic_engine.diagnose.coded.DipScanner`, named in the note). Runs longer than
   ``dropout_max_seconds`` (0.5) are left alone and named in the file's report (the stream holds
   back five times that much audio, and a long digital silence inside a song may be a
   deliberate stop). Put such a step first in a chain: effects before it (filters, reverb) smear
@@ -86,7 +88,7 @@ from diffmusic_engine.damage import (
     damage_from_dict,
     gap_samples,
 )
-from diffmusic_engine.diagnose import dropouts, selections
+from diffmusic_engine.diagnose import coded, dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.diagnose.spans import joined
@@ -189,8 +191,9 @@ class Restorer:
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
-        if finder is None or finder.longer or finder.pauses or piece.gap_lines:
-            notes = (piece.note(), finder and _left_alone(finder, piece.sample_rate),
+        if finder is None or finder.longer or finder.pauses or finder.dipped or piece.gap_lines:
+            notes = (piece.note(), finder and _dipped(finder, piece.sample_rate),
+                     finder and _left_alone(finder, piece.sample_rate),
                      *_extended(stream, piece.sample_rate), *piece.gap_lines)  # fmt: skip
             return "; ".join(note for note in notes if note) or None
         return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
@@ -206,11 +209,15 @@ class Restorer:
         count = len(joined(piece.repaired, reach=-1))  # two clicks that meet are two
         return {REPAIR_COUNTS[piece.restorer.task]: count}
 
-    def stream(self, sample_rate: int, channels: int, total: int) -> OverlapStream | RegionStream:
-        """A block-by-block processor for ``total`` samples of ``channels``-channel audio."""
+    def stream(
+        self, sample_rate: int, channels: int, total: int, lossy: bool = False
+    ) -> OverlapStream | RegionStream:
+        """A block-by-block processor for ``total`` samples of ``channels``-channel audio
+        (``lossy``: decoded from a lossy codec, ``AudioInfo.lossy``: ``gaps="auto"`` reads
+        dropouts as its dips too, :mod:`diffmusic_engine.diagnose.coded`)."""
         piece = _PieceRestorer(self, sample_rate)
         if isinstance(self.damage, Inpaint):
-            return self._inpaint_stream(piece, sample_rate, channels, total)
+            return self._inpaint_stream(piece, sample_rate, channels, total, lossy)
         check_damage(self.damage, total / sample_rate, sample_rate, channels)
         chunk = int(round(self.settings["chunk_seconds"] * sample_rate))
         overlap = int(round(self.settings["overlap_seconds"] * sample_rate))
@@ -223,7 +230,7 @@ class Restorer:
         )
 
     def _inpaint_stream(
-        self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int
+        self, piece: _PieceRestorer, sample_rate: int, channels: int, total: int, lossy: bool
     ) -> RegionStream:
         seconds = {k: v * sample_rate for k, v in self.settings.items() if k.endswith("seconds")}
         finder, spans, extend = None, [], None
@@ -234,7 +241,10 @@ class Restorer:
                 max_seconds=self.settings["dropout_max_seconds"],
                 silence=10.0 ** (self.settings["dropout_threshold_db"] / 20.0),
             )
-            finder = ChannelScanner(every, channels)  # and the dropouts of some channels
+            longest = every.max_length // every.edge_frame  # frames
+            dips = coded.DipScanner(every.edge_frame, longest) if lossy else None
+            # and the dropouts of some channels; and, lossy coded, the codec's dips
+            finder = ChannelScanner(every, channels, dips)
         else:
             check_damage(self.damage, total / sample_rate, sample_rate, channels)
             spans = [gap_samples(gap, sample_rate) for gap in self.damage.gaps]
@@ -277,6 +287,15 @@ def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> li
         if (live := selections.live_channels(piece, first, stop)) is not None:
             lines.append(selections.kept_line((first + start, stop + start), live, rate))
     return [f"inpaint: {line}" for line in lines]
+
+
+def _dipped(finder: ChannelScanner, rate: int) -> str:
+    """The note naming the dropouts ``finder`` found as dips through a lossy codec (the input
+    was lossy coded: no digital silence left in them), or ``""``."""
+    if not finder.dipped:
+        return ""
+    count, listed = len(finder.dipped), _listed(finder.dipped, rate)
+    return f"inpaint: {count} dropout(s) found as dips through the lossy codec: {listed}"
 
 
 def _left_alone(finder: ChannelScanner, rate: int) -> str:

@@ -142,14 +142,20 @@ class Pipeline:
 
 
 def build_pipeline(
-    chain: Chain, sample_rate: int, channels: int, total: int, **restorer_overrides: object
+    chain: Chain,
+    sample_rate: int,
+    channels: int,
+    total: int,
+    lossy: bool = False,
+    **restorer_overrides: object,
 ) -> Pipeline:
     """One stage per chain segment, fresh state, for ``total`` samples of audio (restoration
-    steps restore those; a tail after them passes them unchanged)."""
+    steps restore those; a tail after them passes them unchanged; ``lossy``: the input file was
+    lossy coded, ``AudioInfo.lossy``)."""
     stages: list[Stage] = []
     for segment in chain.segments(**restorer_overrides):
         if isinstance(segment, Restorer):
-            stream = segment.stream(sample_rate, channels, total)
+            stream = segment.stream(sample_rate, channels, total, lossy)
             stages.append(InputSpan(stream, total, channels))
         else:
             stages.append(PluginStage(segment, sample_rate, channels))
@@ -201,7 +207,8 @@ def render_file(
             raise InputError(f"{source}: empty audio (no samples)")
         dtype = written_dtype or info.file_dtype  # --bit-depth's, or the input's
         check_layout(target, rate, info.channels, dtype)  # named as the target
-        pipeline = build_pipeline(chain, rate, info.channels, total, **restorer_overrides)
+        pipeline = build_pipeline(chain, rate, info.channels, total, info.lossy,
+                                  **restorer_overrides)  # fmt: skip
         tail = chain.tail_frames(rate)
         expected = total + (tail or 0)  # "auto": the input's length until its tail is found
         report = progress or (lambda done, frames: None)

@@ -221,7 +221,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     with Client(args.connection_file, timeout=args.timeout) as client:
         reply = client.submit_reply(
             audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
-            priority=args.priority, source=source,
+            priority=args.priority, source=source, lossy=info.lossy,
         )  # fmt: skip
         if not reply["new"] and reply["state"] in ("cancelled", "failed"):  # an id runs once
             raise DiffMusicError(f"job {job_id} was already {reply['state']}; a job id runs once: "

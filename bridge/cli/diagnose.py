@@ -16,7 +16,7 @@ from bridge.cli.common import (
     resolved,
 )
 from bridge.cli.picture import check_picture_path, write_findings_picture
-from bridge.notes import levels_text, pauses_line, spans_text
+from bridge.notes import LOSSY_DIP, levels_text, pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"{args.preset_out}: given as both --preset-out and --spectrogram")
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
-        findings = diagnose(audio, info.sample_rate, callback=_stoppable(callback, args.stop_file))
+        stoppable = _stoppable(callback, args.stop_file)
+        findings = diagnose(audio, info.sample_rate, callback=stoppable, lossy=info.lossy)
     if args.json:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
@@ -144,8 +145,11 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
 
 
 def _dropout(finding: dict[str, Any], channels: int) -> str:
-    """``1.0000-1.1000 s``, and ``(channel 1 of 2)`` for a dropout on some channels only."""
+    """``1.0000-1.1000 s``, and ``(channel 1 of 2)`` for a dropout on some channels only, or
+    ``(a dip through the codec)`` for one found by the rule for lossy coded input alone."""
     span = seconds_text(finding["start"], finding["end"])
+    if finding.get("lossy"):
+        return f"{span} ({LOSSY_DIP})"
     dropped = finding.get("channels", [])
     if not dropped or len(dropped) >= channels:
         return span

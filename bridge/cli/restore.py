@@ -189,14 +189,14 @@ def run(args: argparse.Namespace) -> int:
 
             restoration = restore_via_daemon(
                 audio, info.sample_rate, damage, backend=backend, options=options,
-                callback=callback, connection_file=args.connection_file,
+                callback=callback, connection_file=args.connection_file, lossy=info.lossy,
             )  # fmt: skip
         else:
             from diffmusic_engine.api import restore
 
             restoration = restore(
                 audio, info.sample_rate, damage, backend=backend, options=options,
-                callback=callback,
+                callback=callback, lossy=info.lossy,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, dtype, args.input)]

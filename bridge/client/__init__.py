@@ -140,9 +140,10 @@ class Client(ClientCore):
     def models(self) -> dict[str, Any]:
         return self.request("list-models").content
 
-    def diagnose(self, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
-        """What damage ``audio`` shows: the engine's ``diagnose`` dict, computed by the daemon."""
-        return self._drive(self.diagnose_steps(audio, sample_rate))
+    def diagnose(self, audio: np.ndarray, sample_rate: int, lossy: bool = False) -> dict[str, Any]:
+        """What damage ``audio`` shows: the engine's ``diagnose`` dict, computed by the daemon
+        (``lossy``: decoded from a lossy codec, ``AudioInfo.lossy``)."""
+        return self._drive(self.diagnose_steps(audio, sample_rate, lossy))
 
     def load_model(
         self, model: str, device: str | None = None, *, wait: float | None = None
@@ -262,8 +263,10 @@ class AsyncClient(ClientCore):
     async def models(self) -> dict[str, Any]:
         return (await self.request("list-models")).content
 
-    async def diagnose(self, audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
-        return await self._drive(self.diagnose_steps(audio, sample_rate))
+    async def diagnose(
+        self, audio: np.ndarray, sample_rate: int, lossy: bool = False
+    ) -> dict[str, Any]:
+        return await self._drive(self.diagnose_steps(audio, sample_rate, lossy))
 
     async def load_model(
         self, model: str, device: str | None = None, *, wait: float | None = None
@@ -303,14 +306,18 @@ def restore_via_daemon(
     options: dict[str, Any] | None = None,
     callback: ProgressCallback | None = None,
     connection_file: Path | str | None = None,
+    lossy: bool = False,
 ) -> Restoration:
-    """``restore()`` through the daemon: submit, follow progress, fetch (``restore --connect``).
+    """``restore()`` through the daemon: submit, follow progress, fetch (``restore --connect``;
+    ``lossy`` as ``restore()``'s).
 
     Raises :class:`JobFailed` with the daemon's message if the job fails, ``Cancelled`` if it
     was cancelled (from here through ``callback``, or by someone else).
     """
     with Client(connection_file) as client:
-        job_id = client.submit(audio, sample_rate, damage, backend=backend, options=options)
+        job_id = client.submit(
+            audio, sample_rate, damage, backend=backend, options=options, lossy=lossy
+        )
         status = client.wait(job_id, callback=callback)
         if status["state"] == "failed":
             raise JobFailed(f"job {job_id} failed: {status['error']}")

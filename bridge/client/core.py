@@ -46,6 +46,7 @@ from bridge.protocol import (
     Message,
     ProtocolError,
     Unauthenticated,
+    buffer_bytes,
     buffer_spec,
     decode,
     encode,
@@ -216,7 +217,7 @@ class ClientCore:
         """Refuse, before sending, audio bigger than the daemon takes in one frame (said in its
         connection file): ZeroMQ drops such a message unanswered."""
         limit = self.info.max_message_bytes
-        size = max((_nbytes(b) for b in buffers), default=0)
+        size = max((buffer_bytes(b) for b in buffers), default=0)
         if limit and size > limit:
             raise DiffMusicError(
                 f"the audio is {size / 2**20:.1f} MiB as float32 samples, over the "
@@ -225,7 +226,7 @@ class ClientCore:
             )
 
     def _timeout_for(self, buffers: list) -> float:
-        size = sum(_nbytes(b) for b in buffers)
+        size = sum(buffer_bytes(b) for b in buffers)
         return self.timeout + size / 50e6  # allow 50 MB/s for big audio (sign, send, fsync)
 
     # -- operations, as step generators ----------------------------------------------------------
@@ -262,10 +263,11 @@ class ClientCore:
         content = (yield from self.request_steps("ping")).content
         return {**content, "rtt_ms": (time.perf_counter() - start) * 1000}
 
-    def diagnose_steps(self, audio: np.ndarray, sample_rate: int) -> Steps:
-        """The daemon's diagnosis of ``audio`` (docs/protocol.md, ``diagnose``)."""
+    def diagnose_steps(self, audio: np.ndarray, sample_rate: int, lossy: bool = False) -> Steps:
+        """The daemon's diagnosis of ``audio`` (docs/protocol.md, ``diagnose``; ``lossy``: its
+        ``AudioInfo.lossy``, decoded from a lossy codec)."""
         audio = given_audio(audio)  # as in-process: int16 or (samples, channels) refused here
-        content = {"buffers": [buffer_spec("audio", audio, sample_rate)]}
+        content = {"buffers": [buffer_spec("audio", audio, sample_rate)], "lossy": lossy}
         reply = yield from self.request_steps("diagnose", content, [audio])
         return reply.content["diagnosis"]
 
@@ -444,8 +446,10 @@ def submit_message(
     job_id: str | None = None,
     priority: int = 0,
     source: dict[str, str] | None = None,
+    lossy: bool = False,
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """The content and buffers of a submit request (the IR file of dereverb travels as a buffer)."""
+    """The content and buffers of a submit request (the IR file of dereverb travels as a buffer;
+    ``lossy``: the audio's ``AudioInfo.lossy``, decoded from a lossy codec)."""
     audio = given_audio(audio) if np.ndim(audio) == 2 else np.ascontiguousarray(audio, np.float32)
     damage_dict = dict(damage) if isinstance(damage, dict) else None
     buffers = [audio]
@@ -468,6 +472,7 @@ def submit_message(
         "backend": backend,
         "options": with_model_keys(options or {}),  # local folders named from here
         "source": dict(source or {}),
+        "lossy": lossy,
         "buffers": specs,
     }
     return content, buffers
@@ -491,8 +496,3 @@ def restoration_from_fetch(reply: Message) -> Restoration:
 def _progress(content: dict[str, Any]) -> Progress:
     return Progress(int(content.get("step", 0)), int(content.get("total", 0)),
                     str(content.get("stage", "")))  # fmt: skip
-
-
-def _nbytes(buffer: Any) -> int:
-    """Bytes of an audio buffer: an array, or any object with the buffer protocol."""
-    return buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes

@@ -85,6 +85,9 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     unexpected = set(buffers) - {"audio", "rir"}
     if unexpected:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"unexpected buffer(s) {sorted(unexpected)}")
+    lossy = content.get("lossy", False)
+    if not isinstance(lossy, bool):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"lossy {lossy!r}: expected true or false")
     source = content.get("source") or {}
     if not isinstance(source, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "source must be a JSON object")
@@ -99,6 +102,8 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
                     for s in specs},
         "sha256": {name: digest.hex() for name, digest in digests.items()},
     }  # fmt: skip
+    if lossy:  # the audio was lossy coded: restore() reads dropouts as its dips (absent: not)
+        request["lossy"] = True
     return SubmitRequest(job_id, priority, request, {k: a for k, (a, _) in buffers.items()})
 
 
@@ -190,5 +195,5 @@ def execute(
     run_options = {**request["options"], **(options or {})}
     return restore(
         audio, rate, damage_from_dict(damage_dict), backend=request["backend"],
-        options=run_options, callback=callback,
+        options=run_options, callback=callback, lossy=bool(request.get("lossy", False)),
     )  # fmt: skip

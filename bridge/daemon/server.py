@@ -9,6 +9,7 @@ See docs/protocol.md and docs/architecture.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -383,11 +384,15 @@ class Server:
             )
         audio, rate = buffers["audio"]
         check_limits(audio, rate, self.limits)
+        lossy = message.content.get("lossy", False)  # decoded from a lossy codec (the client's)
+        if not isinstance(lossy, bool):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"lossy {lossy!r}: expected true or false")
 
         def work() -> Message:
             from diffmusic_engine.diagnose import diagnose
 
-            findings = run_in_child(diagnose, (audio, rate), lambda progress: None)
+            told = functools.partial(diagnose, lossy=lossy)
+            findings = run_in_child(told, (audio, rate), lambda progress: None)
             return message.reply(diagnosis=findings)
 
         return self._diagnoser.submit(work)

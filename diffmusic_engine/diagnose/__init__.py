@@ -4,8 +4,9 @@
 dict, keyed by detector name (the contract in docs/protocol.md, "diffmusic diagnose"). A detector
 is a module of this package with ``detect(audio, sample_rate) -> JSON-ready value``; adding one
 is adding its module and its name here. A module whose one scan answers several names also has
-``detect_all(audio, sample_rate) -> {name: value}``, which :func:`diagnose` calls once for them
-all (dropouts and pauses: one rule, one scan, which had run twice).
+``detect_all(audio, sample_rate, lossy) -> {name: value}``, which :func:`diagnose` calls once for
+them all (dropouts and pauses: one rule, one scan, which had run twice; ``lossy``: the input was
+lossy coded, :mod:`.coded`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ DETECTORS: tuple[str, ...] = ("reverb", "bandwidth", "dropouts", "pauses", "clic
 
 
 def diagnose(
-    audio: np.ndarray, sample_rate: int, *, callback: ProgressCallback | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    callback: ProgressCallback | None = None,
+    lossy: bool = False,
 ) -> dict[str, Any]:
-    """Every detector's finding for float32 ``(channels, samples)`` ``audio``.
+    """Every detector's finding for float32 ``(channels, samples)`` ``audio``; ``lossy``: it was
+    decoded from a lossy codec (``AudioInfo.lossy``: dropouts are read as its dips too).
 
     Progress goes to ``callback`` before and after each detector (it may raise ``Cancelled``).
     """
@@ -38,7 +44,7 @@ def diagnose(
             module = importlib.import_module(f"{__name__}.{name}")
             detect_all = getattr(module, "detect_all", None)
             if detect_all is not None:
-                findings.update(detect_all(audio, sample_rate))
+                findings.update(detect_all(audio, sample_rate, lossy))
             else:
                 findings[name] = module.detect(audio, sample_rate)
         report(callback, i + 1, len(DETECTORS), f"diagnose {name}")

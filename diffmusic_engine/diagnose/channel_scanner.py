@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffmusic_engine.diagnose import coded
 from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels
 from diffmusic_engine.diagnose.spans import taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
+DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner)
 
 
 class ChannelScanner:
     """A :class:`DropoutScanner` (``every``: every channel at once) with one more per channel,
     behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds
     (each remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What
-    is said to the user (``longer``, ``pauses``) is ``every``'s: a part silent on one channel
-    for long is no news."""
+    is said to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s: a part silent on one
+    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a
+    run too, sifted as :func:`.coded.sifted` sifts it."""
 
-    def __init__(self, every: DropoutScanner, channels: int) -> None:
+    def __init__(
+        self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
+    ) -> None:
         self.every = every
+        self.dips = dips
         self.each = [
             DropoutScanner(every.min_length, every.max_length, silence=every.silence,
                            quiet=every.quiet, edge_frame=every.edge_frame)
@@ -39,15 +45,24 @@ class ChannelScanner:
     def pauses(self) -> list[tuple[int, int]]:
         return self.every.pauses
 
+    @property
+    def dipped(self) -> list[tuple[int, int]]:
+        """The dropouts found as dips through a lossy codec (recording samples)."""
+        return self.every.dips
+
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
         found = self._noted(EVERY, self.every.scan(block, position))
+        if self.dips is not None:
+            found += self._noted(DIP, self.dips.scan(block, position))
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.scan(block[channel : channel + 1], position))
         return sorted(set(found))
 
     def finish(self) -> list[tuple[int, int]]:
         found = self._noted(EVERY, self.every.finish())
+        if self.dips is not None:
+            found += self._noted(DIP, self.dips.finish())
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.finish())
         return sorted(set(found))
@@ -62,6 +77,8 @@ class ChannelScanner:
         longer than ``max_length`` can no longer be a dropout (a hard-panned part's silent
         side would hold the stream back)."""
         starts = [self.every.open_from(received)]
+        if self.dips is not None:
+            starts.append(self.dips.open_from(received))
         for scanner in self.each:
             start = scanner.open_from(received)
             starts.append(received if received - start > scanner.max_length else start)
@@ -71,7 +88,12 @@ class ChannelScanner:
         """The dropouts among ``runs`` (samples into ``audio``, which starts at sample
         ``position`` of the recording): those on every channel sifted by ``every``, those of
         single channels by their own scanner and :func:`.dropouts.some_channels`."""
-        dropouts = self.every.sift(audio, self._found_by(EVERY, runs, position), position)
+        mine = self._found_by(EVERY, runs, position)
+        if self.dips is None:
+            dropouts = self.every.sift(audio, mine, position)
+        else:
+            dipped = self._found_by(DIP, runs, position)
+            dropouts = coded.sifted(self.every, audio, mine, dipped, position)
         spans = []
         for channel, scanner in enumerate(self.each):
             track, mine = audio[channel : channel + 1], self._found_by(channel, runs, position)

@@ -22,6 +22,8 @@ A lossy codec or a resampler smears a dropout's edges: after MP3 the digital sil
 10-25 ms late and ends 5-15 ms early, the rest of the dropout ringing 25-90 dB under the music.
 :meth:`DropoutScanner.widen` takes those edges back into the dropout (measured in
 docs/results.md "Dropouts"), so that the fill does not leave them as short holes on either side.
+One of 10-30 ms keeps no digital silence at all: in lossy coded input alone (``lossy``, from the
+file's format) :mod:`.coded` finds it as a dip far under the music.
 
 A pause between two songs is digital silence with audio on both sides too, but the music fades
 or decays into it (or out of it) down to nothing, while a dropout cuts the music off at whatever
@@ -44,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose import flanks, held, pause_edges
+from diffmusic_engine.diagnose import coded, flanks, held, pause_edges
 from diffmusic_engine.diagnose.held import HELD_DEVIATION, HELD_STEP  # noqa: F401 (here too)
 from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's constants, here too)
     PAUSE_DB,
@@ -54,7 +56,7 @@ from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's co
     PAUSE_REFERENCE_SECONDS,
     PAUSE_STEP_DB,
 )
-from diffmusic_engine.diagnose.spans import as_findings, joined, taken_over
+from diffmusic_engine.diagnose.spans import as_findings, edges, joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
 SILENCE = 2.0**-25
@@ -137,6 +139,7 @@ class DropoutScanner:
         self.run_start: int | None = None  # where the silent run now open began
         self.longer: list[tuple[int, int]] = []
         self.pauses: list[tuple[int, int]] = []  # runs the music fades into, left alone (sift)
+        self.dips: list[tuple[int, int]] = []  # dropouts found as a codec's dips (coded.sifted)
         self.open: _QuietRun | None = None  # the quiet run now open
         self.pending: list[_QuietRun] = []  # quiet runs ended, their frame after not read yet
         self.history = np.zeros(0)  # power per sample of the frame before the block
@@ -166,7 +169,7 @@ class DropoutScanner:
         if self.held_runs is not None:
             found += self._with_held(self.held_runs.scan(block, position))
         loudest = np.max(np.abs(block), axis=0, initial=0.0)  # per sample, of the channels
-        starts, stops = _edges(loudest <= self.silence, position, self.run_start)
+        starts, stops = edges(loudest <= self.silence, position, self.run_start)
         self.run_start = int(starts[-1]) if len(starts) > len(stops) else None
         silences = [(int(a), int(b)) for a, b in zip(starts, stops, strict=False)
                     if a > 0 and b - a >= self.min_length]  # fmt: skip
@@ -224,7 +227,7 @@ class DropoutScanner:
         whole that are shorter than ``min_length`` are left out: none is a dropout, or holds
         one (quiet music, read one channel at a time, crosses zero in thousands of them)."""
         carried = self.open.first if self.open is not None else None
-        starts, stops = _edges(quiet, position, carried)
+        starts, stops = edges(quiet, position, carried)
         summed = np.concatenate([[0.0], np.cumsum(power)])
         before = np.concatenate([self.history, power])
         lengths = np.asarray(stops, dtype=np.int64) - np.asarray(starts[: len(stops)], np.int64)
@@ -380,52 +383,47 @@ class DropoutScanner:
         return min([*waiting, *silent], default=received)
 
 
-def _edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[list, list]:
-    """Starts and stops (recording samples) of the runs of ``mask``, a block starting at
-    ``position``; ``open_start``: where a run still open before the block began. A run open
-    after the block has one more start than stops."""
-    was_open = int(open_start is not None)
-    changes = np.diff(np.concatenate([[was_open], mask.astype(np.int8)]))
-    starts = list(position + np.flatnonzero(changes == 1))
-    stops = list(position + np.flatnonzero(changes == -1))
-    if open_start is not None:
-        starts.insert(0, open_start)
-    return starts, stops
-
-
 Dropout = tuple[int, int, tuple[int, ...]]  # first, stop (samples), the channels dropped out
 
 
-def find_runs(audio: np.ndarray, sample_rate: int) -> tuple[list, list]:
+def find_runs(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> tuple[list, list]:
     """``([(start, end), ...], [(start, end), ...])`` in seconds: the dropouts in ``(channels,
     samples)`` ``audio`` (on every channel, or on some: :func:`find_dropouts`), and the silent
     runs left alone as pauses between songs."""
-    found, pauses = find_dropouts(audio, sample_rate)
-    return _seconds([(a, b) for a, b, _ in found], sample_rate), _seconds(pauses, sample_rate)
+    found, pauses = find_dropouts(audio, sample_rate, lossy)
+    return in_seconds([(a, b) for a, b, _ in found], sample_rate), in_seconds(pauses, sample_rate)
 
 
-def find_dropouts(audio: np.ndarray, sample_rate: int) -> tuple[list[Dropout], list]:
+def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> tuple[list, list]:
     """The dropouts in ``(channels, samples)`` ``audio``, ``(first, stop, channels)`` in samples
     (``channels``: those that dropped out, counted from 0), in order; and the pauses between
-    songs left alone, ``(first, stop)``. A dropout on every channel at once is the rule of this
-    module; one on some channels only is the same rule read on each channel alone
-    (:func:`_one_channel_runs`, :func:`some_channels`); a dropout on every channel is taken
-    over the one-channel runs that overlap it (:func:`taken_over`)."""
-    runs, scanner = _scanned(audio, sample_rate)
-    spans = _one_channel_runs(audio, sample_rate)
+    songs left alone, ``(first, stop)``: :func:`find_all`'s first two."""
+    return find_all(audio, sample_rate, lossy)[:2]
+
+
+def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], list, list]:
+    """:func:`find_dropouts`' two, and the dropouts ``(first, stop)`` that only a lossy coded
+    input's rule found (``lossy``: the input was, :func:`.coded.sifted`; else none). A dropout on
+    every channel at once is the rule of this module; one on some channels only is the same
+    rule read on each channel alone (:func:`_one_channel_runs`, :func:`some_channels`); one on
+    every channel is taken over the one-channel runs that overlap it (:func:`taken_over`)."""
+    runs, scanner = _scanned(audio, rate, lossy)
+    spans = _one_channel_runs(audio, rate)
     runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
     found = [(a, b, every) for a, b in runs]
     found += some_channels(audio, spans, runs + scanner.pauses)
-    return sorted(found), scanner.pauses
+    return sorted(found), scanner.pauses, [run for run in runs if run in scanner.dips]
 
 
-def _scanned(audio: np.ndarray, sample_rate: int) -> tuple[list, DropoutScanner]:
-    """The dropouts in ``audio`` (samples), sifted, and the scanner that holds its pauses."""
-    scanner = DropoutScanner.at_rate(sample_rate)
+def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, DropoutScanner]:
+    """The dropouts in ``audio`` (samples), sifted, and the scanner that holds its pauses (and,
+    ``lossy``, the codec's dips it found: :mod:`.coded`)."""
+    scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip
-    return scanner.sift(audio, runs + scanner.finish()), scanner
+    runs += scanner.finish()
+    return coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs), scanner
 
 
 def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
@@ -477,7 +475,7 @@ def find(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
     return find_runs(audio, sample_rate)[0]
 
 
-def _seconds(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[float, float]]:
+def in_seconds(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[float, float]]:
     return [(first / sample_rate, stop / sample_rate) for first, stop in runs]
 
 
@@ -487,11 +485,14 @@ def detect(audio: np.ndarray, sample_rate: int) -> list[dict]:
     return detect_all(audio, sample_rate)["dropouts"]
 
 
-def detect_all(audio: np.ndarray, sample_rate: int) -> dict[str, list[dict]]:
-    """``diagnose``'s ``dropouts`` (:func:`detect`) and ``pauses``
-    (:func:`diffmusic_engine.diagnose.pauses.detect`), both of one scan (:func:`find_dropouts`)."""
-    found, pauses = find_dropouts(audio, sample_rate)
+def detect_all(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> dict[str, list]:
+    """``diagnose``'s ``dropouts`` (:func:`detect`; ``"lossy": true`` on one that only a lossy
+    coded input's rule found, ``lossy``: :mod:`.coded`) and ``pauses``
+    (:func:`diffmusic_engine.diagnose.pauses.detect`), both of one scan (:func:`find_all`)."""
+    found, pauses, dips = find_all(audio, sample_rate, lossy)
     findings = as_findings([(a, b) for a, b, _ in found], sample_rate)
-    for finding, (_, _, channels) in zip(findings, found, strict=True):
+    for finding, (first, stop, channels) in zip(findings, found, strict=True):
         finding["channels"] = [c + 1 for c in channels]
+        if (first, stop) in dips:
+            finding["lossy"] = True
     return {"dropouts": findings, "pauses": as_findings(pauses, sample_rate)}

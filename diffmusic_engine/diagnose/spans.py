@@ -1,8 +1,11 @@
 """Runs of samples, ``(first, stop)``: joining those that overlap or lie close (:func:`joined`,
 which every module that joins spans calls; the dropout rule's runs found on every channel and
-on single channels meet here, :mod:`.dropouts`), and how a span is written for the user."""
+on single channels meet here, :mod:`.dropouts`), how a span is written for the user, and where
+a mask's runs start and stop (:func:`edges`, the scanner's)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def taken_over(runs: list, spans: list) -> list:
@@ -39,3 +42,16 @@ def as_findings(runs: list[tuple[int, int]], sample_rate: int) -> list[dict[str,
     """Runs of samples as ``diagnose`` reports them: ``{"start", "end"}`` in seconds, rounded to
     0.1 ms."""
     return [{"start": round(a / sample_rate, 4), "end": round(b / sample_rate, 4)} for a, b in runs]
+
+
+def edges(mask: np.ndarray, position: int, open_start: int | None) -> tuple[list, list]:
+    """Starts and stops (recording samples) of the runs of ``mask``, a block starting at
+    ``position``; ``open_start``: where a run still open before the block began. A run open
+    after the block has one more start than stops."""
+    was_open = int(open_start is not None)
+    changes = np.diff(np.concatenate([[was_open], mask.astype(np.int8)]))
+    starts = list(position + np.flatnonzero(changes == 1))
+    stops = list(position + np.flatnonzero(changes == -1))
+    if open_start is not None:
+        starts.insert(0, open_start)
+    return starts, stops

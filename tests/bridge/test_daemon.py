@@ -330,9 +330,15 @@ def test_diagnose_through_the_daemon_equals_in_process(daemon, clip):
 
     audio = clip.copy()
     audio[:, int(0.5 * RATE) : int(0.6 * RATE)] = 0.0  # one interior dropout
+    dipped = clip.copy()  # and one as a lossy codec leaves it: 10 ms 40 dB down
+    dipped[:, int(0.5 * RATE) : int(0.51 * RATE)] *= 0.01
     with daemon.client(timeout=60) as client:
         found = client.diagnose(audio, RATE)
+        through = client.diagnose(dipped, RATE, lossy=True)
         with pytest.raises(RequestRejected, match="one buffer, named 'audio'"):
             client.request("diagnose", {"buffers": []})
     assert found == json.loads(json.dumps(diagnose(audio, RATE)))
     assert found["dropouts"] == [{"start": 0.5, "end": 0.6, "channels": [1, 2]}]
+    assert through == json.loads(json.dumps(diagnose(dipped, RATE, lossy=True)))
+    assert [finding.get("lossy") for finding in through["dropouts"]] == [True]
+    assert diagnose(dipped, RATE)["dropouts"] == []  # not lossy coded: a gate's dip

@@ -95,8 +95,8 @@ def test_diagnose_finds_dropouts_and_pauses_in_one_scan(monkeypatch) -> None:
     alone = {"dropouts": dropouts.detect(audio, RATE), "pauses": pauses.detect(audio, RATE)}
     assert diagnose(audio, RATE)["dropouts"] == alone["dropouts"]
     scans = []
-    scan = dropouts.find_dropouts
-    monkeypatch.setattr(dropouts, "find_dropouts", lambda *a: scans.append(1) or scan(*a))
+    scan = dropouts.find_all
+    monkeypatch.setattr(dropouts, "find_all", lambda *a: scans.append(1) or scan(*a))
     monkeypatch.setattr(diagnose_package, "DETECTORS", ("dropouts", "pauses"))
     found = diagnose(audio, RATE)
     assert len(scans) == 1 and list(found) == ["dropouts", "pauses"]

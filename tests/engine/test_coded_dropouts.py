@@ -1,0 +1,162 @@
+"""Dropouts through a lossy codec (:mod:`diffmusic_engine.diagnose.coded`), read for lossy coded
+input alone (``AudioInfo.lossy``, from the file's format), on a built chord written to MP3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pedalboard.io import AudioFile
+
+from bridge.cli import main
+from bridge.notes import LOSSY_DIP
+from diffmusic_engine.audio import read_audio
+from diffmusic_engine.backends import FOUND_GAPS, LOSSY_GAPS
+from diffmusic_engine.containers import lossy_coded
+from diffmusic_engine.diagnose import coded, dropouts
+from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner
+
+RATE = 44100
+CUT = 44100  # the dropouts start 1 s in
+EDGE = 0.0015  # seconds a found edge may lie from the cut's (the codec's ringing, the pad)
+
+
+def chord(seconds: float = 2.0, amplitude: float = 0.1) -> np.ndarray:
+    """A steady A major chord, the same on both channels, ``(2, samples)`` float32."""
+    time = np.arange(round(seconds * RATE)) / RATE
+    tones = sum(np.sin(2 * np.pi * f * time + f) for f in (220.0, 277.18, 329.63, 440.0))
+    return np.tile(amplitude * tones, (2, 1)).astype(np.float32)
+
+
+def mp3_with_dropout(path: Path, milliseconds: float) -> tuple[Path, int]:
+    """The chord with ``milliseconds`` of digital silence cut in at CUT, written to ``path`` as
+    an MP3 at 128 kbps (pedalboard's encoder); and where the cut stops."""
+    audio = chord()
+    stop = CUT + round(milliseconds * RATE / 1000)
+    audio[:, CUT:stop] = 0.0
+    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
+        file.write(audio)
+    return path, stop
+
+
+def test_a_15_ms_dropout_in_an_mp3_is_found_by_diagnose(tmp_path: Path, capsys) -> None:
+    """The codec fills the dropout with its ringing (not silent for 90 % of it: the scanner's
+    three ways miss it, and did: as an array, without the file, it is still not found). Read
+    from the .mp3, ``diagnose`` finds it, its edges within EDGE of the cut's, and says which
+    rule found it."""
+    path, stop = mp3_with_dropout(tmp_path / "cut.mp3", 15)
+    decoded, info = read_audio(path)
+    assert info.lossy
+    assert np.mean(np.max(np.abs(decoded[:, CUT:stop]), axis=0) <= QUIET) < 0.9
+    assert dropouts.find(decoded, RATE) == []
+    assert main(["diagnose", str(path), "--json"]) == 0
+    ((found,),) = [json.loads(capsys.readouterr().out)["dropouts"]]
+    assert found["lossy"] is True and found["channels"] == [1, 2]
+    assert abs(found["start"] - CUT / RATE) < EDGE and abs(found["end"] - stop / RATE) < EDGE
+    assert main(["diagnose", str(path)]) == 0
+    assert f"1 dropout(s): {found['start']:.4f}-{found['end']:.4f} s ({LOSSY_DIP})" in (
+        capsys.readouterr().out
+    )
+
+
+def test_the_same_dip_in_a_wav_is_left_alone(tmp_path: Path, capsys) -> None:
+    """The decoded MP3 stored as a float WAV: the same samples, the same dip, but a WAV is not
+    lossy coded, and a dip as deep is a hard gate over a quiet bed there: not found."""
+    path, _ = mp3_with_dropout(tmp_path / "cut.mp3", 15)
+    decoded, _ = read_audio(path)
+    wav = tmp_path / "cut.wav"
+    sf.write(wav, decoded.T, RATE, subtype="FLOAT")
+    assert not read_audio(wav)[1].lossy
+    assert main(["diagnose", str(wav), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dropouts"] == []
+
+
+def test_restore_gap_auto_fills_the_dip_and_says_so(tmp_path: Path, capsys) -> None:
+    """``restore --gap auto`` on the MP3: the dip is the one gap found, named in the details
+    (``gaps_found_lossy``) and in a note."""
+    path, stop = mp3_with_dropout(tmp_path / "cut.mp3", 15)
+    out = tmp_path / "out.wav"
+    args = ["restore", str(path), "--task", "inpaint", "--gap", "auto", "-o", str(out), "--json"]
+    assert main(args) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    ((start, end),) = done["details"][FOUND_GAPS]
+    assert done["details"][LOSSY_GAPS] == [[start, end]]
+    assert abs(start - CUT / RATE) < EDGE and abs(end - stop / RATE) < EDGE
+    assert any("found as dips through the lossy codec" in note["text"] for note in done["notes"])
+
+
+def test_a_batch_render_of_the_mp3_fills_the_dip(tmp_path: Path) -> None:
+    """The batch reads it as it streams (:class:`.coded.DipScanner`): the same dip filled, in
+    the file's note; the same audio as a WAV: nothing found."""
+    from bridge.batch import chain_from_dict, render_file
+
+    path, stop = mp3_with_dropout(tmp_path / "cut.mp3", 15)
+    chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
+    rendered = render_file(path, tmp_path / "out.wav", chain)
+    assert rendered.repairs == {"gaps_filled": 1}
+    ((note,),) = [[n for n in rendered.notes if "found as dips through the lossy codec" in n]]
+    start, end = (float(t) for t in note.rpartition(": ")[2].removesuffix(" s").split("-"))
+    assert abs(start - CUT / RATE) < EDGE and abs(end - stop / RATE) < EDGE
+    wav = tmp_path / "cut.wav"
+    sf.write(wav, read_audio(path)[0].T, RATE, subtype="FLOAT")
+    assert render_file(wav, tmp_path / "out2.wav", chain).repairs == {"gaps_filled": 0}
+
+
+def test_the_streaming_dips_are_the_whole_files() -> None:
+    """:class:`.coded.DipScanner` fed in blocks of 1001 samples (not whole frames) finds what
+    :func:`.coded.dips` finds in the whole: three dips 40 dB down, one 5 ms from the end (left:
+    no music after it)."""
+    audio = np.tile(chord(seconds=3.0), (1, 1))
+    for first, milliseconds in ((30000, 10), (70000, 25), (audio.shape[1] - 441 - 220, 10)):
+        audio[:, first : first + RATE * milliseconds // 1000] *= 0.01
+    whole = coded.dips(audio, 44)
+    assert len(whole) == 2
+    scanner = coded.DipScanner(44, 500)
+    found = [run for at in range(0, audio.shape[1], 1001)
+             for run in scanner.scan(audio[:, at : at + 1001], at)]  # fmt: skip
+    assert found + scanner.finish() == whole
+
+
+@pytest.mark.parametrize("depth_db, found", [(coded.DIP_DB - 10, 0), (coded.DIP_DB + 15, 1)])
+def test_a_dip_is_a_dropout_only_far_under_the_music_and_in_lossy_input(depth_db, found) -> None:
+    """10 ms of the chord played ``depth_db`` down (above QUIET: the scanner reads nothing): a
+    dropout of lossy input at DIP_DB + 15 dB, music dipping at DIP_DB - 10 dB (real music dips
+    19.6 dB at most); never in input that was not lossy coded (a gate)."""
+    audio = chord()
+    audio[:, CUT : CUT + RATE // 100] *= 10 ** (-depth_db / 20)
+    scanner = DropoutScanner.at_rate(RATE)
+    assert scanner.scan(audio, 0) + scanner.finish() == []  # the scanner's three ways
+    assert len(dropouts.find_runs(audio, RATE, lossy=True)[0]) == found
+    assert dropouts.find_runs(audio, RATE) == ([], [])
+
+
+def test_the_music_beside_must_be_above_the_floor() -> None:
+    """The same 40 dB dip with the chord DIP_FLOOR_DB under its own level 5 dB further down is
+    left alone (quiet music stored in few bits rounds its rests to steps); at the chord's level
+    it is found, within the dip."""
+    power_db = 10 * np.log10(np.mean(np.square(chord(), dtype=np.float64)))
+    gain = 10 ** ((coded.DIP_FLOOR_DB - 5 - power_db) / 20)
+    audio = chord(amplitude=0.1 * gain)
+    stop = CUT + RATE // 100
+    audio[:, CUT:stop] *= 10 ** (-40 / 20)
+    assert coded.dips(audio, RATE // 1000) == []
+    louder = chord()
+    louder[:, CUT:stop] *= 10 ** (-40 / 20)
+    ((first, last),) = coded.dips(louder, 44)
+    assert CUT <= first and last <= stop
+
+
+@pytest.mark.parametrize(
+    "suffix, subtype, dtype, lossy",
+    [(".mp3", "MPEG_LAYER_III", "float32", True), (".ogg", "VORBIS", "float32", True),
+     (".ogg", "OPUS", "float32", True), (".flac", "PCM_16", "int16", False),
+     (".wav", "FLOAT", "float32", False), (".m4a", None, "float32", True),
+     (".m4a", None, "int16", False)],
+)  # fmt: skip
+def test_which_inputs_are_lossy_coded(suffix, subtype, dtype, lossy) -> None:
+    """libsndfile's codec where it read the file; else the extension, where it decoded to
+    float (AAC in .m4a; ALAC, lossless, in .m4a decodes to integers)."""
+    assert lossy_coded(suffix, subtype, dtype) is lossy
