@@ -48,6 +48,15 @@ class SubmitRequest:
     inputs: dict[str, np.ndarray]
 
 
+def check_lossy(content: dict[str, Any]) -> bool:
+    """A request's ``"lossy"`` (submit, diagnose: the audio was decoded from a lossy codec;
+    absent: false, as an older client sends it)."""
+    lossy = content.get("lossy", False)
+    if not isinstance(lossy, bool):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"lossy {lossy!r}: expected true or false")
+    return lossy
+
+
 def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     """Check a submit message completely; raise ProtocolError(code, one line) if anything is off."""
     content = message.content
@@ -85,9 +94,7 @@ def check_submit(message: Message, limits: Limits) -> SubmitRequest:
     unexpected = set(buffers) - {"audio", "rir"}
     if unexpected:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"unexpected buffer(s) {sorted(unexpected)}")
-    lossy = content.get("lossy", False)
-    if not isinstance(lossy, bool):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"lossy {lossy!r}: expected true or false")
+    lossy = check_lossy(content)
     source = content.get("source") or {}
     if not isinstance(source, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "source must be a JSON object")

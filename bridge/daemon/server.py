@@ -35,7 +35,7 @@ from bridge.daemon.events import Announcer, EventBus
 from bridge.daemon.executor import Executor
 from bridge.daemon.gateway import Gateway, bind_sockets
 from bridge.daemon.host import DaemonHost
-from bridge.daemon.jobs import check_limits, check_submit
+from bridge.daemon.jobs import check_limits, check_lossy, check_submit
 from bridge.defaults import LOOPBACK, RESULT_TTL, Limits
 from bridge.journal import JobConflict, JobRecord, JobState, Journal, StagedBlobs
 from bridge.protocol import (
@@ -384,9 +384,7 @@ class Server:
             )
         audio, rate = buffers["audio"]
         check_limits(audio, rate, self.limits)
-        lossy = message.content.get("lossy", False)  # decoded from a lossy codec (the client's)
-        if not isinstance(lossy, bool):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"lossy {lossy!r}: expected true or false")
+        lossy = check_lossy(message.content)  # decoded from a lossy codec (the client's)
 
         def work() -> Message:
             from diffmusic_engine.diagnose import diagnose
