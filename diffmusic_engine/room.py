@@ -31,7 +31,10 @@ decay distribution methods of the ACE challenge do (Eaton et al., 2016; Prego et
 
 Fitted on rock, it reads other kinds of music further off, each in a direction of its own
 (drums and bass long, sustained winds short: median relative error 0.2-0.5 in most rooms), and
-its confidence does not show that (docs/results.md "Other kinds of music").
+its confidence does not show that (docs/results.md "Other kinds of music"). Where notes end and
+the room rings freely (drums and bass, a trumpet), the free decays of
+:mod:`diffmusic_engine.free_decay` read it instead, when there are enough of them
+(``FREE_DECAY_WINDOWS``; rock never holds that many, so its estimate is the regression's).
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
@@ -48,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from diffmusic_engine.free_decay import free_decays, sounding_frames
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.rates import fitted_frames
 from diffmusic_engine.silence import silent_samples
@@ -75,6 +79,12 @@ MODEL_FILE = Path(__file__).with_name("room_model.json")
 # songs' stems and mixes 1.07-1.45 dry and 1.08-1.80 in rooms 0-13 of bench.rooms, but taken to
 # mono (one tail, a mono track) as low as 1.032 in 2-2.5 s halls (docs/results.md, "Steady").
 STEADY_GROWTH = 1.02
+# Where notes end, the room rings freely: with this many free-decay windows (free_decay.py) their
+# T_mid replaces the regression's, moved by at most FREE_DECAY_FACTOR either way (a trumpet's own
+# slow releases read 1 s in a 0.5 s room; the regression, 0.22 s, bounds that). Six rock songs
+# in 16 rooms: never this many; drums and bass, a trumpet: 100-900 (docs/results.md, "Free
+# decays where notes end").
+FREE_DECAY_WINDOWS, FREE_DECAY_FACTOR = 100, 2.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,11 @@ def estimate_room(
     bands = octave_bands(sample_rate)
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))
+    decays = free_decays(audio, sample_rate, silent=silent)
+    if decays is not None and decays.count >= FREE_DECAY_WINDOWS:
+        # the bands keep the regression's shape, scaled to the free decays' T_mid
+        scale = float(np.clip(decays.rt60 / rt60, 1 / FREE_DECAY_FACTOR, FREE_DECAY_FACTOR))
+        rt60, rt60_bands = rt60 * scale, {f: t * scale for f, t in rt60_bands.items()}
     return RoomEstimate(rt60, rt60_bands, drr_db, _confidence(z, log_rt60, duration))
 
 
@@ -158,7 +173,7 @@ def room_features(
     power = (np.abs(spectrum) ** 2).reshape(-1, *spectrum.shape[-2:]).mean(axis=0)
     if silent is None:
         silent = silent_samples(audio, sample_rate).any(axis=0)
-    sounding = _sounding_frames(silent, n_fft, hop, power.shape[-1])
+    sounding = sounding_frames(silent, n_fft, hop, power.shape[-1])
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
     lags = [max(1, round(lag * sample_rate / hop)) for lag in LAGS_S]
     bands = octave_bands(sample_rate)
@@ -177,16 +192,6 @@ def is_steady(features: np.ndarray) -> bool:
     spread = bins[..., -1] - bins[..., 0]
     growth = spread[:, -1] / np.maximum(spread[:, LAGS_S.index(0.0464)], 1e-6)
     return bool(growth.mean() < STEADY_GROWTH)
-
-
-def _sounding_frames(silent: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:
-    """``(frames,)``: True for the STFT frames (centred, ``hop`` apart) whose window touches no
-    silent sample."""
-    count = np.concatenate([[0], np.cumsum(silent)])  # silent samples before each index
-    centres = np.arange(frames) * hop
-    first = np.clip(centres - n_fft // 2, 0, silent.size)
-    stop = np.clip(centres + n_fft // 2, 0, silent.size)
-    return count[stop] == count[first]
 
 
 def _band_features(power: np.ndarray, lags: list[int], sounding: np.ndarray) -> list[float]:
