@@ -33,8 +33,10 @@ Fitted on rock, it reads other kinds of music further off, each in a direction o
 (drums and bass long, sustained winds short: median relative error 0.2-0.5 in most rooms), and
 its confidence does not show that (docs/results.md "Other kinds of music"). Where notes end and
 the room rings freely (drums and bass, a trumpet), the free decays of
-:mod:`diffmusic_engine.free_decay` read it instead, when there are enough of them
-(``FREE_DECAY_WINDOWS``; rock never holds that many, so its estimate is the regression's).
+:mod:`diffmusic_engine.free_decay` lengthen it where they read it longer (a trumpet), when
+there are enough of them for the recording's length (``FREE_DECAY_PER_S``; rock never holds that
+many, so its estimate is the regression's). Where they read it shorter (drums and bass) the
+regression stays: blind dereverb did worse told the shorter, truer room.
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
@@ -51,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.free_decay import free_decays, sounding_frames
+from diffmusic_engine.free_decay import free_decays
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.rates import fitted_frames
-from diffmusic_engine.silence import silent_samples
+from diffmusic_engine.silence import silent_samples, sounding_frames
 
 OCTAVES_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # octave-band centres
 HOP_AT_44K1 = 512  # the fitted frames' hop (11.6 ms; windows 46.4 ms): fitted_frames keeps them
@@ -79,12 +81,17 @@ MODEL_FILE = Path(__file__).with_name("room_model.json")
 # songs' stems and mixes 1.07-1.45 dry and 1.08-1.80 in rooms 0-13 of bench.rooms, but taken to
 # mono (one tail, a mono track) as low as 1.032 in 2-2.5 s halls (docs/results.md, "Steady").
 STEADY_GROWTH = 1.02
-# Where notes end, the room rings freely: with this many free-decay windows (free_decay.py) their
-# T_mid replaces the regression's, moved by at most FREE_DECAY_FACTOR either way (a trumpet's own
-# slow releases read 1 s in a 0.5 s room; the regression, 0.22 s, bounds that). Six rock songs
-# in 16 rooms: never this many; drums and bass, a trumpet: 100-900 (docs/results.md, "Free
-# decays where notes end").
-FREE_DECAY_WINDOWS, FREE_DECAY_FACTOR = 100, 2.0
+# Where notes end, the room rings freely: with this many free-decay windows (free_decay.py) per
+# second of sounding audio their T_mid lengthens the regression's, by at most FREE_DECAY_FACTOR
+# (a trumpet's own slow releases read 1 s in a 0.5 s room; the regression, 0.22 s, bounds that).
+# A rate, not a count: a count grows with the length (a 6 s rock clip held 89 windows, 14.8 a
+# second, whose free decays read a 0.5 s hall +68 %, and so did its 30 s take with 401; a 10 s
+# orchestra excerpt 11-13 a second, +84 % to +179 %); drums and bass, a trumpet: 10-170 a second.
+# Lengthen only: shortening the regression's long drums and bass (0.7-1.0 over) read the rooms
+# right but made blind dereverb's log-mel ratio worse in every room (+0.04 to +0.11: told a
+# room's true T30 it removes less than it would with twice that; docs/results.md, "Free decays
+# where notes end", held out). Where the free decays read shorter, the regression stays.
+FREE_DECAY_PER_S, FREE_DECAY_FACTOR = 20.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -142,10 +149,10 @@ def estimate_room(
     bands = octave_bands(sample_rate)
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))
-    decays = free_decays(audio, sample_rate, silent=silent)
-    if decays is not None and decays.count >= FREE_DECAY_WINDOWS:
+    decays = free_decays(audio, sample_rate, MID_BANDS_HZ, silent=silent)
+    if decays is not None and decays.count >= FREE_DECAY_PER_S * duration:
         # the bands keep the regression's shape, scaled to the free decays' T_mid
-        scale = float(np.clip(decays.rt60 / rt60, 1 / FREE_DECAY_FACTOR, FREE_DECAY_FACTOR))
+        scale = float(np.clip(decays.rt60 / rt60, 1.0, FREE_DECAY_FACTOR))
         rt60, rt60_bands = rt60 * scale, {f: t * scale for f, t in rt60_bands.items()}
     return RoomEstimate(rt60, rt60_bands, drr_db, _confidence(z, log_rt60, duration))
 

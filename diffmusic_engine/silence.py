@@ -47,6 +47,16 @@ def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def sounding_frames(silent: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """``(frames,)``: True for the STFT frames (centred, ``hop`` apart) whose window touches no
+    ``silent`` sample (``(samples,)``)."""
+    count = np.concatenate([[0], np.cumsum(silent)])  # silent samples before each index
+    centres = np.arange(frames) * hop
+    first = np.clip(centres - n_fft // 2, 0, silent.size)
+    stop = np.clip(centres + n_fft // 2, 0, silent.size)
+    return count[stop] == count[first]
+
+
 def keep_silence(audio: np.ndarray, out: np.ndarray, silent: np.ndarray) -> np.ndarray:
     """``out`` (a fresh array of ``audio``'s shape) with ``audio``'s ``silent`` samples."""
     out[silent] = audio[silent]

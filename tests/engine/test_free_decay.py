@@ -1,29 +1,35 @@
 """Free decays (notes that end in a room) read the room where the rock-fitted regression does not:
-staccato notes with second-long gaps in a simulated 1.5 s hall."""
+notes with second-long gaps in a simulated 1.5 s hall. They lengthen the regression's reading
+only, and only where there are many of them for the recording's length."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import diffmusic_engine.room as room_module
 from diffmusic_engine.evaluation.rooms import band_rir, hall_bands, reverberate, t30
 from diffmusic_engine.free_decay import free_decays
-from diffmusic_engine.room import FREE_DECAY_WINDOWS, estimate_room
+from diffmusic_engine.rates import resample
+from diffmusic_engine.room import FREE_DECAY_PER_S, MID_BANDS_HZ, estimate_room
 from diffmusic_engine.synth import music_excerpt
 
 SR = 22050
 
 
-def staccato(seconds: float, seed: int) -> np.ndarray:
-    """Stereo notes of 0.25 s (8 harmonics, 10 ms attack, cut off in 5 ms), one a second."""
+def notes(seconds: float, seed: int, length: float = 0.25, period: float = 1.0, harmonics: int = 8,
+          vibrato: float = 0.0) -> np.ndarray:  # fmt: skip
+    """Stereo notes of ``length`` s (10 ms attack, cut off in 5 ms), one every ``period`` s;
+    ``vibrato``: its depth (a fraction of the pitch, at 5 Hz)."""
     rng = np.random.default_rng(seed)
-    on = np.arange(int(0.25 * SR)) / SR
-    envelope = np.minimum(1, on / 0.01) * np.minimum(1, (0.25 - on) / 0.005)
+    on = np.arange(int(length * SR)) / SR
+    envelope = np.minimum(1, on / 0.01) * np.minimum(1, (length - on) / 0.005)
     audio = np.zeros((2, int(seconds * SR)))
-    for start in np.arange(0.1, seconds - 1.0, 1.0):
+    for start in np.arange(0.1, seconds - period, period):
         f0 = rng.uniform(180, 360)
-        tone = sum(np.sin(2 * np.pi * k * f0 * on + rng.uniform(0, 2 * np.pi)) / k
-                   for k in range(1, 9))  # fmt: skip
+        phase = 2 * np.pi * f0 * (on - vibrato * np.cos(2 * np.pi * 5 * on) / (2 * np.pi * 5))
+        tone = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k
+                   for k in range(1, harmonics + 1))  # fmt: skip
         i = int(start * SR)
         audio[:, i : i + on.size] += 0.2 * envelope * tone * rng.uniform(0.5, 1, (2, 1))
     return audio
@@ -31,26 +37,73 @@ def staccato(seconds: float, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def hall():
-    """The notes in a 1.5 s hall (DRR 0 dB) and the T_mid its impulse response measures."""
+    """The 1.5 s hall's responses (DRR 0 dB) and the T_mid they measure."""
     irs = band_rir(hall_bands(1.5), 0.0, SR, seed=5)
-    truth = float(np.exp(np.mean([np.log(t30(irs, SR, f)) for f in (500, 1000)])))
-    return reverberate(staccato(8.0, seed=0), irs), truth
+    return irs, float(np.exp(np.mean([np.log(t30(irs, SR, f)) for f in MID_BANDS_HZ])))
 
 
-def test_notes_ending_in_a_hall_read_its_t30_within_25_percent(hall):
-    wet, truth = hall
-    decays = free_decays(wet, SR)
-    assert decays is not None and decays.count >= FREE_DECAY_WINDOWS  # hundreds of windows
-    # a low quantile of the decays: it reads a little short (-21 % here), never long
-    assert -0.25 < decays.rt60 / truth - 1 < 0.0, (decays, truth)
+def regression_alone(audio: np.ndarray, monkeypatch: pytest.MonkeyPatch):
+    """What estimate_room reads with the free decays never taking over."""
+    with monkeypatch.context() as patched:
+        patched.setattr(room_module, "FREE_DECAY_PER_S", np.inf)
+        return estimate_room(audio, SR)
+
+
+def test_held_notes_that_end_lengthen_what_the_regression_reads_short(hall, monkeypatch):
+    """Notes held 1.2 s (4 harmonics, vibrato), one every 2 s: the regression reads them as a
+    trumpet's, short (0.72 s in the 1.49 s hall); their free decays read the hall's T30."""
+    irs, truth = hall
+    wet = reverberate(notes(10.0, 0, length=1.2, period=2.0, harmonics=4, vibrato=0.01), irs)
+    decays = free_decays(wet, SR, MID_BANDS_HZ)
+    assert decays is not None and decays.count >= FREE_DECAY_PER_S * 10  # 79 a second
+    # a low quantile of the decays: it reads a little short (-7 % here), never long
+    assert -0.15 < decays.rt60 / truth - 1 < 0.0, (decays, truth)
+    alone = regression_alone(wet, monkeypatch)
+    assert alone.rt60 / truth - 1 < -0.4
     room = estimate_room(wet, SR)
-    # the regression alone reads these notes 50 % long (2.23 s); the free decays take over
-    assert abs(room.rt60 / truth - 1) < 0.25, (room, truth)
-    assert room.rt60_bands[125] > room.rt60_bands[4000]  # the regression's shape kept
+    assert room.rt60 == pytest.approx(decays.rt60), (room, decays)
+    for band, rt60 in room.rt60_bands.items():  # the regression's shape kept, scaled
+        assert rt60 / alone.rt60_bands[band] == pytest.approx(room.rt60 / alone.rt60)
+
+
+def test_free_decays_reading_shorter_leave_the_regression(hall, monkeypatch):
+    """Staccato notes (0.25 s, one a second): the regression reads them long (+50 %), the free
+    decays a little short; blind dereverb did worse told the shorter room (drums and bass,
+    docs/results.md), so the regression's reading stays."""
+    irs, truth = hall
+    wet = reverberate(notes(8.0, 0), irs)
+    decays = free_decays(wet, SR, MID_BANDS_HZ)
+    alone = regression_alone(wet, monkeypatch)
+    assert decays.count >= FREE_DECAY_PER_S * 8 and decays.rt60 < truth < alone.rt60
+    assert estimate_room(wet, SR).rt60 == alone.rt60
+
+
+def test_free_decays_read_the_same_at_48_khz(hall):
+    """The frames are the same durations at every rate (fitted_frames): the same recording
+    resampled holds as many decays, reading the same."""
+    wet = reverberate(notes(8.0, seed=0), hall[0])
+    at_22k = free_decays(wet, SR, MID_BANDS_HZ)
+    at_48k = free_decays(resample(wet, SR, 48000), 48000, MID_BANDS_HZ)
+    assert abs(at_48k.rt60 / at_22k.rt60 - 1) < 0.05, (at_22k, at_48k)
+    assert abs(at_48k.count / at_22k.count - 1) < 0.1, (at_22k, at_48k)
+
+
+def test_the_switch_is_a_rate_not_a_count(hall, monkeypatch):
+    """One note that ends in 30 s of a quiet noise floor: hundreds of windows (a count of 100
+    would take over, as a 30 s take of a rock song whose 6 s clip held 89 would), but under
+    FREE_DECAY_PER_S for 30 s, so the regression's reading stays. (Which reads this one better
+    is not the point: the rate is what real music was measured on, docs/results.md.)"""
+    pad = np.zeros((2, int(14 * SR)))
+    one_note = np.concatenate([pad, notes(2.0, seed=1), pad], axis=1)  # at 14.1 s
+    noise = 1e-4 * np.random.default_rng(0).standard_normal(one_note.shape)
+    wet = reverberate(one_note, hall[0]) + noise
+    decays = free_decays(wet, SR, MID_BANDS_HZ)
+    assert 100 <= decays.count < FREE_DECAY_PER_S * 30, decays
+    assert estimate_room(wet, SR).rt60 == regression_alone(wet, monkeypatch).rt60
 
 
 def test_dense_music_holds_too_few_free_decays_to_move_the_regression():
     music = music_excerpt(6.0, SR, channels=2, seed=9)
-    assert free_decays(music, SR) is None  # dry: nothing falls 12 dB in a line
+    assert free_decays(music, SR, MID_BANDS_HZ) is None  # dry: nothing falls 12 dB in a line
     wet = reverberate(music, band_rir(hall_bands(0.5), -3.0, SR, seed=3))
-    assert free_decays(wet, SR).count < FREE_DECAY_WINDOWS
+    assert free_decays(wet, SR, MID_BANDS_HZ).count < FREE_DECAY_PER_S * 6
