@@ -13,6 +13,8 @@ the channels share one detection (the largest ``d``). Marked samples closer than
 join, each span is widened by ``margin`` on both sides. Confirmation passes keep the spans
 the statistic still marks when each block's model is fitted without them: a loud click pulls
 its block's model towards white noise, which then misses the music's sharp edges around it.
+In click mode a periodic tone's own pitch pulses, which repeat a period away and are marked there
+too, are then dropped (:mod:`.pitch_pulse`).
 
 Repair is :mod:`.inpaint` (Janssen's iterative AR interpolation) on the spans with no crossfade,
 so every sample outside them is bit-identical. A click adds noise to the music rather than
@@ -50,6 +52,7 @@ from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, interpolate, with_noise_floor
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
+from diffmusic_engine.dsp.pitch_pulse import pitch_pulses
 from diffmusic_engine.progress import ProgressCallback, part_of, report
 from diffmusic_engine.rates import order_at
 from diffmusic_engine.silence import runs_of
@@ -68,14 +71,14 @@ OPTIONS = {
 # without, 3.43 with), and 10-30 still repaired clean takes (docs/results.md "Declick: do no
 # harm"); 120 and, at a note's onset, 400: ``onset_evidence`` (ONSET_RISE). ``fill_error``: the
 # gain on the fill's error measured beside a detected span (_fill_error; 0: the AR model's
-# own), measured in click mode only.
+# own), measured in click mode only. ``pitch_pulses``: drop a periodic tone's pulses (.pitch_pulse).
 MODES = {
     "click": {"order": 32, "repair_order": 32, "margin": 0.3e-3, "bridge": 1e-3,
               "k_low": 6.4, "k_high": 2.5, "evidence": 120.0, "onset_evidence": 400.0,
-              "fill_error": 3.0},
+              "fill_error": 3.0, "pitch_pulses": True},
     "crackle": {"order": 16, "repair_order": 16, "margin": 0.05e-3, "bridge": 0.1e-3,
                 "k_low": 5.0, "k_high": 2.0, "evidence": 0.0, "onset_evidence": 0.0,
-                "fill_error": 0.0},
+                "fill_error": 0.0, "pitch_pulses": False},
 }  # fmt: skip
 BLOCK_SECONDS = 0.1  # AR model fitted per block of this length
 SMOOTH_SECONDS = 0.25e-3
@@ -357,6 +360,9 @@ def detect_clicks(
         if kept == spans:
             break
         spans = kept
+    if settings["pitch_pulses"]:  # a periodic tone's own pulses (.pitch_pulse)
+        pulses = pitch_pulses(audio, spans, sample_rate)
+        spans = [span for span, pulse in zip(spans, pulses, strict=True) if not pulse]
     return _off_dropouts(spans, audio, sample_rate)
 
 
