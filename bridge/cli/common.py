@@ -123,6 +123,22 @@ def written_dtype(args: argparse.Namespace, source_dtype: str) -> str:
     return BIT_DEPTHS[depth] if depth else source_dtype
 
 
+def add_lossy_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lossy``: the file was decoded from a lossy codec although its format does not say so
+    (an MP3 exported as WAV by a DAW); :func:`lossy_input` ORs it with the file's own format."""
+    parser.add_argument(
+        "--lossy", action="store_true",
+        help="the audio was decoded from a lossy codec (an MP3 exported as WAV): also find the "
+        "short dropouts the codec filled (the file's own format counts without it)",
+    )  # fmt: skip
+
+
+def lossy_input(args: argparse.Namespace, file_lossy: bool) -> bool:
+    """Whether the dropout rule for lossy coded input reads a file: its format's
+    ``file_lossy`` (``AudioInfo.lossy``) or ``--lossy``."""
+    return file_lossy or bool(getattr(args, "lossy", False))
+
+
 def add_damage_arguments(parser: argparse.ArgumentParser, *, degrade: bool = False) -> None:
     """The task and its flags; each overrides the same field of ``--preset``. ``degrade``: also
     the flags that only say how to make damage (``--rate``, ``--burst-db``, ``--sdr``), which

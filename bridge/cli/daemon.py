@@ -19,10 +19,12 @@ from bridge.cli.common import (
     add_backend_arguments,
     add_bit_depth_argument,
     add_damage_arguments,
+    add_lossy_argument,
     add_output_arguments,
     damage_from_args,
     emit,
     fail,
+    lossy_input,
     positive_number,
     progress_reporter,
     refuse_overwriting,
@@ -66,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("submit", help="submit a job to the daemon")
     parser.add_argument("input", type=Path, metavar="IN")
     add_damage_arguments(parser)
+    add_lossy_argument(parser)
     add_backend_arguments(parser)
     parser.add_argument("--job-id", metavar="ID", help="client-chosen id (idempotent resubmit)")
     parser.add_argument(
@@ -221,7 +224,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     with Client(args.connection_file, timeout=args.timeout) as client:
         reply = client.submit_reply(
             audio, info.sample_rate, damage, backend=backend, options=options, job_id=job_id,
-            priority=args.priority, source=source, lossy=info.lossy,
+            priority=args.priority, source=source, lossy=lossy_input(args, info.lossy),
         )  # fmt: skip
         if not reply["new"] and reply["state"] in ("cancelled", "failed"):  # an id runs once
             raise DiffMusicError(f"job {job_id} was already {reply['state']}; a job id runs once: "

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.common import (
+    add_lossy_argument,
     add_output_arguments,
+    lossy_input,
     progress_reporter,
     refuse_overwriting,
     resolved,
@@ -40,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stop-file", type=Path, metavar="PATH",
         help="stop (exit 130) once PATH exists: a cancel for callers without signals (REAPER)",
     )  # fmt: skip
+    add_lossy_argument(parser)
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     audio, info = read_audio(args.input)
     with progress_reporter(_quiet(args), "diagnose") as callback:
         stoppable = _stoppable(callback, args.stop_file)
-        findings = diagnose(audio, info.sample_rate, callback=stoppable, lossy=info.lossy)
+        lossy = lossy_input(args, info.lossy)
+        findings = diagnose(audio, info.sample_rate, callback=stoppable, lossy=lossy)
     if args.json:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:

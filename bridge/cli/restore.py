@@ -13,9 +13,11 @@ from bridge.cli.common import (
     add_backend_arguments,
     add_bit_depth_argument,
     add_damage_arguments,
+    add_lossy_argument,
     add_output_arguments,
     damage_from_args,
     emit,
+    lossy_input,
     option_flags,
     progress_reporter,
     refuse_overwriting,
@@ -54,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output file (a folder for --task separate: one file per source)",
     )  # fmt: skip
     add_damage_arguments(parser)
+    add_lossy_argument(parser)
     add_backend_arguments(parser)
     parser.add_argument(
         "--connect", action="store_true", help="run through the daemon instead of in-process"
@@ -183,20 +186,21 @@ def run(args: argparse.Namespace) -> int:
     audio, info = read_audio(args.input)
     dtype = written_dtype(args, info.file_dtype)  # the outputs' (--bit-depth, or the input's)
     check_headroom(args.output, audio, dtype)  # an input over full scale: before work
+    lossy = lossy_input(args, info.lossy)  # --gap auto: the codec's dips too
     with progress_reporter(args, f"restore {damage.task}") as callback:
         if args.connect:
             from bridge.client import restore_via_daemon
 
             restoration = restore_via_daemon(
                 audio, info.sample_rate, damage, backend=backend, options=options,
-                callback=callback, connection_file=args.connection_file, lossy=info.lossy,
+                callback=callback, connection_file=args.connection_file, lossy=lossy,
             )  # fmt: skip
         else:
             from diffmusic_engine.api import restore
 
             restoration = restore(
                 audio, info.sample_rate, damage, backend=backend, options=options,
-                callback=callback, lossy=info.lossy,
+                callback=callback, lossy=lossy,
             )  # fmt: skip
     paths = output_paths(args.output, args.input, len(restoration.tracks), damage.task)
     outputs = [str(p) for p in write_restoration(restoration, paths, dtype, args.input)]

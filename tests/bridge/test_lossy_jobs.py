@@ -69,20 +69,25 @@ def test_an_old_client_s_submit_without_the_key_is_not_lossy() -> None:
 def test_restore_connect_sends_the_file_s_lossy(daemon, tmp_path, cli_command) -> None:
     """``restore --connect`` of an MP3 (the dip as the codec leaves a 15 ms dropout): the CLI
     sends the file's ``lossy``, and the daemon's job finds the dip; the same audio as a WAV
-    (not lossy coded) finds nothing."""
+    (not lossy coded) finds nothing, unless given ``--lossy`` (an MP3 a DAW exported as WAV),
+    through ``restore --connect`` and ``submit`` alike."""
     audio = dipped()
     audio[:, RATE : RATE + RATE * 15 // 1000] = 0.0  # a dropout cut in before the codec
-    source = tmp_path / "in.mp3"
-    with AudioFile(str(source), "w", RATE, 2, quality=128) as file:
+    mp3 = tmp_path / "in.mp3"
+    with AudioFile(str(mp3), "w", RATE, 2, quality=128) as file:
         file.write(audio)
-    for suffix, found in ((".mp3", 1), (".wav", 0)):
-        if suffix == ".wav":
-            decoded = read_audio(source)[0]
-            source = write_audio(tmp_path / "in.wav", decoded, RATE)
-        args = [*cli_command, "restore", str(source), "-o", str(tmp_path / f"out{suffix}.wav"),
-                "--task", "inpaint", "--gap", "auto", "--connect", "--json",
+    wav = write_audio(tmp_path / "in.wav", read_audio(mp3)[0], RATE)
+    cases = [("restore", mp3, [], 1), ("restore", wav, [], 0), ("restore", wav, ["--lossy"], 1),
+             ("submit", wav, [], 0), ("submit", wav, ["--lossy"], 1)]  # fmt: skip
+    for i, (command, source, flags, found) in enumerate(cases):
+        args = [*cli_command, command, str(source), "-o", str(tmp_path / f"out{i}.wav"),
+                "--task", "inpaint", "--gap", "auto", "--json", *flags,
                 "--connection-file", str(daemon.connection)]  # fmt: skip
+        args += ["--connect"] if command == "restore" else []
         result = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        details = json.loads(result.stdout.splitlines()[-1])["details"]
-        assert len(details.get(LOSSY_GAPS, [])) == found
+        done = json.loads(result.stdout.splitlines()[-1])  # submit's: the notes, no details
+        said = [n["text"] for n in done.get("notes", []) if "dips through the lossy" in n["text"]]
+        assert len(said) == found, (command, source.name, flags)
+        if command == "restore":
+            assert len(done["details"].get(LOSSY_GAPS, [])) == found

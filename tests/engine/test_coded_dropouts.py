@@ -74,6 +74,27 @@ def test_the_same_dip_in_a_wav_is_left_alone(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["dropouts"] == []
 
 
+def test_lossy_flag_finds_the_dip_in_an_exported_wav(tmp_path: Path, capsys) -> None:
+    """An MP3 a DAW exported as a float WAV (the REAPER actions' jobs): ``--lossy`` says what the
+    format no longer does, and ``diagnose`` and ``restore --gap auto`` find the dip as in the
+    .mp3 (the same edges within EDGE); without it, nothing (the test above)."""
+    path, stop = mp3_with_dropout(tmp_path / "cut.mp3", 15)
+    wav = tmp_path / "cut.wav"
+    sf.write(wav, read_audio(path)[0].T, RATE, subtype="FLOAT")
+    assert main(["diagnose", str(wav), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dropouts"] == []
+    assert main(["diagnose", str(wav), "--json", "--lossy"]) == 0
+    ((found,),) = [json.loads(capsys.readouterr().out)["dropouts"]]
+    assert found["lossy"] is True
+    assert abs(found["start"] - CUT / RATE) < EDGE and abs(found["end"] - stop / RATE) < EDGE
+    out = tmp_path / "out.wav"
+    args = ["restore", str(wav), "--gap", "auto", "--lossy", "-o", str(out), "--json"]
+    assert main(args) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    ((start, end),) = done["details"][LOSSY_GAPS]
+    assert abs(start - CUT / RATE) < EDGE and abs(end - stop / RATE) < EDGE
+
+
 def test_restore_gap_auto_fills_the_dip_and_says_so(tmp_path: Path, capsys) -> None:
     """``restore --gap auto`` on the MP3: the dip is the one gap found, named in the details
     (``gaps_found_lossy``) and in a note."""

@@ -72,6 +72,19 @@ end
 function reaper.GetMediaSourceFileName(source, _)
   return check_kind("GetMediaSourceFileName", source, "PCM_source", 1).file
 end
+-- REAPER's name of the source's kind: "WAVE", "MP3", "VORBIS", "OPUS", "FLAC", "MIDI", or
+-- "SECTION" for a take's section or reversed source (its file is its parent's). The second
+-- argument is the string buffer the C API fills; Lua passes "" and reads the return value.
+function reaper.GetMediaSourceType(source, typebuf)
+  local s = check_kind("GetMediaSourceType", source, "PCM_source", 1)
+  check_type("GetMediaSourceType", typebuf, "string", 2)
+  if s.midi then return "MIDI" end
+  return s.type or "WAVE"
+end
+-- The source a section or reversed source plays from; nil for any other source.
+function reaper.GetMediaSourceParent(source)
+  return check_kind("GetMediaSourceParent", source, "PCM_source", 1).parent
+end
 function reaper.GetMediaSourceSampleRate(source)
   local s = check_kind("GetMediaSourceSampleRate", source, "PCM_source", 1)
   return s.midi and 0 or s.wav.rate

@@ -161,6 +161,10 @@ function M.new(scenario)
         take.D_PLAYRATE = tk.playrate or 1.0
         take.midi = tk.midi or false
         if tk.midi then take.source = { __kind = "PCM_source", file = "", midi = true } end
+        if tk.source_type then take.source.type = tk.source_type end -- the samples: still tk.file's
+        if tk.section then -- a section (or reversed) source over the file's own
+          take.source = setmetatable({ type = "SECTION", parent = take.source }, { __index = take.source })
+        end
         table.insert(item.takes, take)
       end
       item.active = item.takes[it.active_take or 1]

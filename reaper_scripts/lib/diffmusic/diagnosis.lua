@@ -30,9 +30,13 @@ M.REGION_PREFIX = "DiffMusic: "
 
 -- Start diagnosing `path`; the output goes to dir/diagnose.log (see runner.launch). It stops
 -- once dir/diagnose.stop exists (M.stop: a cancel, which a script without signals can send).
-function M.start(dir, path, s)
+-- `lossy`: the take was decoded from a lossy codec (items.lossy_coded), which the exported WAV
+-- no longer says: --lossy has the CLI read the short dropouts the codec filled.
+function M.start(dir, path, s, lossy)
   local stop = system.join(dir, "diagnose.stop")
-  return runner.launch(dir, "diagnose", { s.cli, "diagnose", path, "--json", "--stop-file", stop })
+  local args = { s.cli, "diagnose", path, "--json", "--stop-file", stop }
+  if lossy then args[#args + 1] = "--lossy" end
+  return runner.launch(dir, "diagnose", args)
 end
 
 -- Stop the diagnosis started in `dir` (a cancelled action had left it running on the CPU).

@@ -23,6 +23,19 @@ function M.where(item)
   return name ~= "" and text .. " (" .. name .. ")" or text
 end
 
+-- REAPER's source types (GetMediaSourceType) of lossy codecs: the WAV a job exports from such a
+-- take is told to the CLI as lossy coded (--lossy), whose dropout rule then reads the codec's dips.
+M.LOSSY_SOURCE_TYPES = { MP3 = true, VORBIS = true, OPUS = true }
+
+-- Whether a take's source was decoded from a lossy codec; a section or reversed source plays
+-- its parent's file, so the parent's type is the one read.
+function M.lossy_coded(source)
+  while source and reaper.GetMediaSourceType(source, "") == "SECTION" do
+    source = reaper.GetMediaSourceParent(source)
+  end
+  return source ~= nil and M.LOSSY_SOURCE_TYPES[reaper.GetMediaSourceType(source, "")] == true
+end
+
 -- What a job needs to know about one selected item; nil and a message for what cannot be used.
 function M.describe(item)
   local take = reaper.GetActiveTake(item)
@@ -57,7 +70,7 @@ function M.describe(item)
     pan = reaper.GetMediaItemTakeInfo_Value(take, "D_PAN"),
     startoffs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"),
     playrate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE"),
-    source_file = reaper.GetMediaSourceFileName(source, ""),
+    source_file = reaper.GetMediaSourceFileName(source, ""), lossy = M.lossy_coded(source),
   }
 end
 

@@ -50,6 +50,7 @@ function M.new_job(info, spec, s)
     length = info.length, rate = info.rate, channels = info.channels, frames = info.frames,
     first = spec.first, sent_frames = spec.frames, vol = info.vol, pan = info.pan,
     startoffs = info.startoffs, playrate = info.playrate, source_file = info.source_file,
+    lossy = info.lossy, -- an MP3's take: diagnose and --gap auto read the codec's dips
     spans = spec.spans, from_regions = spec.from_regions,
     project = M.project_file(), -- Import in another project leaves the job alone
     created = os.time(), diagnose = spec.diagnose,

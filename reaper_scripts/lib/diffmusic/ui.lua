@@ -182,7 +182,7 @@ function M.watch(jobs, s, title, undo_name, readings)
         runner.start_job(job, s)
       end
       if job.kind == "markers" then
-        job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+        job.diagnosis = { process = diagnosis.start(job.dir, job.input, s, job.lossy) }
       end
     end
   end
@@ -197,7 +197,7 @@ function M.watch(jobs, s, title, undo_name, readings)
         -- the room estimate starts once the daemon has the job (not for a job that never ran)
         local accepted = job.state == "queued" or job.state == "running" or job.state == "finished"
         if job.diagnose and not job.diagnosis and accepted and not cancelled then
-          job.diagnosis = { process = diagnosis.start(job.dir, job.input, s) }
+          job.diagnosis = { process = diagnosis.start(job.dir, job.input, s, job.lossy) }
         end
         poll_diagnosis(job, s)
       end
