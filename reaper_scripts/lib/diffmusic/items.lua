@@ -25,6 +25,9 @@ end
 
 -- REAPER's source types (GetMediaSourceType) of lossy codecs: the WAV a job exports from such a
 -- take is told to the CLI as lossy coded (--lossy), whose dropout rule then reads the codec's dips.
+-- Public scripts confirm "WAVE", "MIDI", "SECTION" (with GetMediaSourceParent) and "VIDEO" for an
+-- .m4a; these three names are REAPER's file types, not checked in REAPER: an AAC take (.m4a,
+-- "VIDEO") is not told lossy.
 M.LOSSY_SOURCE_TYPES = { MP3 = true, VORBIS = true, OPUS = true }
 
 -- Whether a take's source was decoded from a lossy codec; a section or reversed source plays
