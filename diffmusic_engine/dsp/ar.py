@@ -52,7 +52,10 @@ MEASURED_FLOOR = 0.02
 # guitar stem's attack read 5e-5, not 0.0063, and was 1.2e-6), unless the departure exceeds
 # CLICK_BEYOND x the measured error (that much is a click, white or not: asymmetric and ringing
 # clicks lost up to 1.7 dB to the bound alone; 1.5 x: two seeded guitar attacks made worse again;
-# docs/results.md "Declick: the fill's error measured beside it")
+# docs/results.md "Declick: the fill's error measured beside it"), and the span is at no attack
+# (declick.ATTACK_RISE: there the fill errs more than the stretches beside it measure, and the
+# rule had replaced drum attacks: a drum-and-bass mix, -20 dB bursts on its onset peaks, -3.14 ->
+# +0.01 dB; docs/results.md "Declick: an attack's mismatch is no click")
 WHITE_DIFF2, CLICK_BEYOND = 6.0, 2.0
 RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
@@ -92,15 +95,15 @@ def interpolate(
     context: float = 4.0,
     observed: np.ndarray | None = None,
     evidence: float = 0.0,
-    fill_error: Callable[[], float] | None = None,
+    fill_error: Callable[[], tuple[float, bool]] | None = None,
 ) -> np.ndarray:
     """The ``m`` samples between ``left`` and ``right`` (float64) by iterative AR interpolation.
 
     Only the last/first ``max(context * m, 2 * order)`` samples of each side are used.
     ``observed``: noisy values of the ``m`` samples (clicks: the music plus a burst), retained
     as far as their noise allows (:func:`_retain`; two-sided gaps only). ``fill_error``: the
-    plain estimate's error energy over the gap, measured (called only where ``observed`` is
-    not kept as it is).
+    plain estimate's error energy over the gap, measured, and whether the gap is at an attack
+    (:func:`_burst_power`; called only where ``observed`` is not kept as it is).
     """
     width = int(max(context * m, 2 * order))
     left, right = left[-width:], right[:width]
@@ -142,7 +145,7 @@ def _retain(
     a: np.ndarray,
     y: np.ndarray,
     evidence: float = 0.0,
-    fill_error: Callable[[], float] | None = None,
+    fill_error: Callable[[], tuple[float, bool]] | None = None,
 ) -> np.ndarray:
     """The unknowns given noisy observations ``y = x_u + v`` of them, ``v`` white.
 
@@ -171,7 +174,7 @@ def _retain(
     is the click. An attack can err more than every stretch beside it: ``sigma_v^2`` is also at
     most what a white burst leaves in the departure's second difference, which the music's
     error, low in frequency, barely reaches, unless the departure is well beyond the measured
-    error (:func:`_burst_power`).
+    error away from an attack (:func:`_burst_power`).
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
@@ -195,25 +198,30 @@ def _retain(
     departure = y - segment[k : k + m]
     power = float(np.mean(departure**2))
     sigma_v2, floor = power - prior_var, RETAIN_FLOOR * prior_var
-    measured = fill_error() / m if fill_error is not None else 0.0
+    measured, attack = fill_error() if fill_error is not None else (0.0, False)
+    measured /= m
     if measured > 0:  # 0: no known stretch beside the span to measure; the model's alone
-        sigma_v2 = _burst_power(departure, power - max(prior_var, measured), measured)
+        beyond = power - max(prior_var, measured)
+        sigma_v2 = _burst_power(departure, beyond, measured, attack)
         floor = MEASURED_FLOOR * prior_var
     lam = sigma_e2 / max(sigma_v2, floor)
     return _solve_gap(segment, k, m, a, lam, y)
 
 
-def _burst_power(departure: np.ndarray, beyond_error: float, measured: float) -> float:
+def _burst_power(
+    departure: np.ndarray, beyond_error: float, measured: float, attack: bool = False
+) -> float:
     """The burst's power in ``departure`` (the observations less the plain estimate): the
     departure's power beyond the fill's error variance (``beyond_error``; that variance measured
     beside the span, ``measured``, or the model's), but no more than a white burst leaves in the
     second difference (``WHITE_DIFF2``; all of it on two samples or fewer) unless the power
-    beyond ``CLICK_BEYOND x measured`` is more."""
+    beyond ``CLICK_BEYOND x measured`` is more, and the span is at no ``attack`` (there the fill
+    errs more than the stretches beside it measure, and the mismatch is the attack's)."""
     power = float(np.mean(departure**2))
     white = power
     if departure.size > 2:
         white = float(np.mean(np.diff(departure, 2) ** 2)) / WHITE_DIFF2
-    return min(beyond_error, max(white, power - CLICK_BEYOND * measured))
+    return min(beyond_error, white if attack else max(white, power - CLICK_BEYOND * measured))
 
 
 def _toeplitz_column(a: np.ndarray, m: int) -> np.ndarray:

@@ -133,6 +133,11 @@ CONTROL_PERCENTILE = 75.0
 # the rule). One verdict for all channels (they share detection), a note on any of them.
 ONSET_RISE, ONSET_GUARD_S, ONSET_WINDOW_S = 4.0, 0.002, 0.02
 ONSET_SUSTAIN, ONSET_LATE_S = 0.1, (0.05, 0.1)
+# An attack (a note's or a drum hit's) is ATTACK_RISE x louder after a span than before it: there
+# the fill errs more than the stretches beside it measure, and no mismatch is all click
+# (ar._burst_power; a drum mix's jittered onset rose 3.3 x; at 2 x, ringing clicks that raise the
+# music after them lost 0.6 dB: docs/results.md "Declick: an attack's mismatch is no click").
+ATTACK_RISE = 3.0
 
 
 def restore_declick(
@@ -171,12 +176,13 @@ def restore_declick(
         }
         gain = 0.0 if damage.clicks else mode["fill_error"]
         detected = _detected(spans, audio.shape[1])
-        evidence = 0.0 if damage.clicks or not mode["evidence"] else partial(
-            _evidence, audio=audio, music=np.diff(detected) == 0, sample_rate=sample_rate,
-            plain=mode["evidence"], at_onset=mode["onset_evidence"],
+        onset = partial(_onset, audio=audio, music=np.diff(detected) == 0, rate=sample_rate)
+        plain, at_onset = mode["evidence"], mode["onset_evidence"]
+        evidence = 0.0 if damage.clicks or not plain else (  # a note's attack needs more
+            lambda _channel, first, stop: at_onset if onset(first, stop)[1] else plain
         )  # fmt: skip
         measured = partial(
-            _fill_error, detected=detected, gain=gain,
+            _fill_error, detected=detected, gain=gain, onset=onset,
             order=repair_order, iterations=inpaint_options["iterations"],
             context=inpaint_options["context"],
         )  # fmt: skip
@@ -213,12 +219,14 @@ def _fill_error(
     order: int,
     iterations: int,
     context: float,
-) -> float:
+    onset: Callable[[int, int], tuple[bool, bool]] | None = None,
+) -> tuple[float, bool]:
     """``gain`` x the ``CONTROL_PERCENTILE`` of the plain AR fill's error energies on known
     stretches as long as ``x[first:stop]`` at ``CONTROL_OFFSETS`` context widths on each side
     (fill settings as :func:`.ar.interpolate`'s); 0 where none fits in ``x``. A stretch whose
     fill (its contexts included) touches a detected span is skipped: ``detected[i]`` is the
-    number of detected samples before sample ``i`` (:func:`_detected`)."""
+    number of detected samples before sample ``i`` (:func:`_detected`). With it, whether the span
+    is at an attack (``onset(first, stop)``, :func:`_onset`)."""
     m = stop - first
     width = int(max(context * m, 2 * order))
     errors = []
@@ -233,38 +241,31 @@ def _fill_error(
                 order=order, iterations=iterations, context=context,
             )  # fmt: skip
             errors.append(float(np.sum((fill - known[width : width + m]) ** 2)))
-    return gain * float(np.percentile(errors, CONTROL_PERCENTILE)) if errors else 0.0
+    error = gain * float(np.percentile(errors, CONTROL_PERCENTILE)) if errors else 0.0
+    return error, onset is not None and onset(first, stop)[0]
 
 
-def _evidence(
-    _channel: np.ndarray,
-    first: int,
-    stop: int,
-    *,
-    audio: np.ndarray,
-    music: np.ndarray,
-    sample_rate: int,
-    plain: float,
-    at_onset: float,
-) -> float:
-    """The evidence span ``first:stop`` of every channel of ``audio`` needs to be repaired
-    (:func:`.ar._retain`; inpaint asks per channel, the answer is one): ``at_onset`` where the
-    music after it is ``ONSET_RISE`` x louder than before it and still ``ONSET_SUSTAIN`` x that
-    ``ONSET_LATE_S`` after it (a note's attack; power over ``ONSET_WINDOW_S`` beyond
-    ``ONSET_GUARD_S`` on each side, of the samples ``music`` marks: the detected spans left out),
-    on any channel, else ``plain`` (a drum hit, steady music, a span with no music before it)."""
-    guard, window = round(ONSET_GUARD_S * sample_rate), round(ONSET_WINDOW_S * sample_rate)
-    late = [stop + round(seconds * sample_rate) for seconds in ONSET_LATE_S]
+def _onset(first: int, stop: int, *, audio: np.ndarray, music: np.ndarray, rate: int) -> tuple:
+    """Whether span ``first:stop`` of ``audio`` is an attack: the music after it is
+    ``ATTACK_RISE`` x louder than before it (power over ``ONSET_WINDOW_S`` beyond
+    ``ONSET_GUARD_S`` on each side, of the samples ``music`` marks: the detected spans left
+    out); and a note's (the evidence it needs: ``onset_evidence``): ``ONSET_RISE`` x, and still
+    ``ONSET_SUSTAIN`` x that ``ONSET_LATE_S`` after it (a drum hit is gone); each on any channel
+    (a note on one channel only: the channels' summed power need not rise beside a louder one).
+    """
+    guard, window = round(ONSET_GUARD_S * rate), round(ONSET_WINDOW_S * rate)
+    late = [stop + round(seconds * rate) for seconds in ONSET_LATE_S]
 
-    def note_starts(channel: np.ndarray) -> bool:
+    def verdict(channel: np.ndarray) -> tuple[bool, bool]:
         after = _power(channel, stop + guard, stop + window, music)
         # nan (no sample) fails every comparison: no window before a span, no onset verdict;
         # none ONSET_LATE_S after it (the file's end), no drum hit
-        onset = after > ONSET_RISE * _power(channel, first - window, first - guard, music)
-        return onset and not _power(channel, *late, music) < ONSET_SUSTAIN * after
+        before = _power(channel, first - window, first - guard, music)
+        sustains = not _power(channel, *late, music) < ONSET_SUSTAIN * after
+        return after > ATTACK_RISE * before, after > ONSET_RISE * before and sustains
 
-    # a note on one channel only: the channels' summed power need not rise beside a louder one
-    return at_onset if any(note_starts(audio[c : c + 1]) for c in range(audio.shape[0])) else plain
+    rises, notes = zip(*(verdict(audio[c : c + 1]) for c in range(audio.shape[0])), strict=True)
+    return any(rises), any(notes)
 
 
 def _power(audio: np.ndarray, first: int, stop: int, keep: np.ndarray | None = None) -> float:

@@ -35,8 +35,9 @@ from diffmusic_engine.longform.windows import taper
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.rates import order_at
 
-FillError = Callable[[np.ndarray, int, int], float]  # restore_inpaint's fill_error
-Evidence = float | FillError  # restore_inpaint's evidence: one for all gaps, or (x, first, stop)
+FillError = Callable[[np.ndarray, int, int], tuple[float, bool]]  # restore_inpaint's fill_error
+# restore_inpaint's evidence: one for all gaps, or (x, first, stop)
+Evidence = float | Callable[[np.ndarray, int, int], float]
 
 OPTIONS = {
     # AR order p; 0 = about 11.6 ms of samples (512 at 44.1 kHz)
@@ -129,7 +130,8 @@ def restore_inpaint(
     is unless it departs from the AR estimate by ``evidence`` (see :func:`_retain`; or
     ``evidence(x, first, stop)``, per gap of each channel ``x`` of ``audio``).
     ``fill_error(x, first, stop)``: the AR estimate's error energy over ``x[first:stop]`` (one
-    channel of ``audio``), measured (:func:`interpolate`'s ``fill_error``; noisy gaps only)."""
+    channel of ``audio``), measured, and whether the gap is at an attack
+    (:func:`interpolate`'s ``fill_error``; noisy gaps only)."""
     opts = parse_options("inpaint", options, OPTIONS)
     channels, n = audio.shape
     out = audio.copy()
