@@ -245,7 +245,9 @@ def _fill_error(
     return error, onset is not None and onset(first, stop)[0]
 
 
-def _onset(first: int, stop: int, *, audio: np.ndarray, music: np.ndarray, rate: int) -> tuple:
+def _onset(
+    first: int, stop: int, *, audio: np.ndarray, music: np.ndarray, rate: int
+) -> tuple[bool, bool]:
     """Whether span ``first:stop`` of ``audio`` is an attack: the music after it is
     ``ATTACK_RISE`` x louder than before it (power over ``ONSET_WINDOW_S`` beyond
     ``ONSET_GUARD_S`` on each side, of the samples ``music`` marks: the detected spans left
