@@ -70,14 +70,15 @@ def pitch_pulses(audio: np.ndarray, spans: list[tuple[int, int]], sample_rate: i
         if not pulse and x.shape[0] > 1:
             # a lead panned to one side: the channels where the span stands out are judged each
             # on its own (the other music does not repeat at the lead's period); a click in a
-            # channel beside the pulse stands out there, and that channel has no pulse
-            steps = departures(x, first, stop, music, sample_rate)
-            standing = np.flatnonzero(steps > QUIET_DEPARTURE)
-            judged = standing if standing.size else [int(np.argmax(steps))]
-            pulse = all(
-                _pulse(x[c : c + 1], first, stop, music, starts, sample_rate) for c in judged
+            # channel beside the pulse stands out there, and that channel has no pulse; where no
+            # channel stands out the span stays a click, as judged together
+            standing = np.flatnonzero(
+                departures(x, first, stop, music, sample_rate) > QUIET_DEPARTURE
             )
-        pulses.append(pulse)
+            pulse = standing.size > 0 and all(
+                _pulse(x[c : c + 1], first, stop, music, starts, sample_rate) for c in standing
+            )
+        pulses.append(bool(pulse))
     return pulses
 
 
