@@ -37,7 +37,7 @@ to audition.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -176,8 +176,8 @@ def restore_declick(
         }
         gain = 0.0 if damage.clicks else mode["fill_error"]
         detected = _detected(spans, audio.shape[1])
-        onset = partial(_onset, audio=audio, music=np.diff(detected) == 0, rate=sample_rate)
-        plain, at_onset = mode["evidence"], mode["onset_evidence"]
+        onset = cache(partial(_onset, audio=audio, music=np.diff(detected) == 0, rate=sample_rate))
+        plain, at_onset = mode["evidence"], mode["onset_evidence"]  # onset: asked per channel
         evidence = 0.0 if damage.clicks or not plain else (  # a note's attack needs more
             lambda _channel, first, stop: at_onset if onset(first, stop)[1] else plain
         )  # fmt: skip
