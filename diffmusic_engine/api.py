@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import check_audio, given_audio
+from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.backends import (
     BACKENDS,
     CLIPPED_LOWER,
@@ -49,9 +49,9 @@ from diffmusic_engine.damage import (
     Inpaint,
     Separate,
     SuperResolution,
-    check_damage,
     gap_samples,
 )
+from diffmusic_engine.damage_check import check_damage
 from diffmusic_engine.diagnose import dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError, InputError

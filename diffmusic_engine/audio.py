@@ -6,7 +6,8 @@ bit-identical restoration outside a gap depends on; pedalboard's integer convers
 to one step). pedalboard reads whatever else it can decode and writes the other extensions it
 knows (``check_format``). New samples written as 16-bit integers are dithered (``_quantize``).
 Writes are atomic: the audio goes to a temporary file beside the target, renamed over it only when
-complete, so an existing file is never left half-written.
+complete, so an existing file is never left half-written. The arrays themselves and their checks
+(shape, sample type, finite samples) are :mod:`diffmusic_engine.audio_arrays`'s.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -26,9 +26,10 @@ from pedalboard.io import AudioFile
 
 from diffmusic_engine import containers
 from diffmusic_engine.atomic import check_target, disk_full, replacing
+from diffmusic_engine.audio_arrays import check_audio
 from diffmusic_engine.containers import CONTAINERS, FLOAT_CONTAINERS, LOSSY_SUBTYPES, major_format
 from diffmusic_engine.errors import InputError, OutputError, not_a_file
-from diffmusic_engine.metadata import wav_chunks
+from diffmusic_engine.metadata import wav_frames_promised
 
 # libsndfile subtype -> the sample format name kept in AudioInfo (pedalboard's naming).
 _SUBTYPE_DTYPES = {
@@ -66,46 +67,6 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
         audio = reader.read(max(reader.info.frames, 0))
     check_audio(audio, str(reader.path))
     return audio, replace(reader.info, channels=audio.shape[0], frames=audio.shape[1])
-
-
-# more rows than this, and than columns, are frames, not channels (a file's 6 channels of 4
-# frames are channels: the CLI reads its layout from the file)
-SURELY_SAMPLES = 64
-
-
-def given_audio(audio: Any, what: str = "audio") -> np.ndarray:
-    """A caller's array as float32 ``(channels, samples)``, or an :class:`InputError` that says
-    how to give it: integer samples (int16 had been read as amplitudes of thousands) and an
-    array with more rows than columns (``soundfile.read``'s ``(samples, channels)``, read as
-    441,000 channels of two samples each: "nothing found") are refused, as is one dimension."""
-    given = np.asarray(audio)
-    if given.dtype.kind not in "f":
-        raise InputError(f"{what}: {given.dtype} samples: give float audio in -1..1 (int16: "
-                         "divide by 32768)")  # fmt: skip
-    if given.ndim == 1:
-        raise InputError(f"{what}: one dimension {given.shape}: give (channels, samples), "
-                         "mono as audio[None]")  # fmt: skip
-    if given.ndim == 2 and given.shape[0] > max(given.shape[1], SURELY_SAMPLES):
-        raise InputError(
-            f"{what}: shape {given.shape} has more channels than samples: give "
-            "(channels, samples); soundfile.read's (samples, channels) is audio.T"
-        )
-    return np.ascontiguousarray(given, dtype=np.float32)
-
-
-def check_audio(audio: np.ndarray, what: str = "audio") -> None:
-    """Raise :class:`InputError` unless ``audio`` is a non-empty, finite ``(channels, samples)``."""
-    if audio.ndim != 2:
-        raise InputError(f"{what}: expected (channels, samples), got shape {audio.shape}")
-    if audio.shape[0] == 0 or audio.shape[1] == 0:
-        raise InputError(f"{what}: empty audio (no samples)")
-    if not np.isfinite(audio).all():  # one pass; the details below only for bad audio
-        bad = ~np.isfinite(audio)
-        channel, sample = np.argwhere(bad)[0]
-        raise InputError(
-            f"{what}: {int(bad.sum())} non-finite samples (NaN/Inf), first at channel "
-            f"{int(channel)}, sample {int(sample)}"
-        )
 
 
 def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
@@ -319,23 +280,6 @@ def _quantize(audio: np.ndarray, depth: int, rng: np.random.Generator) -> np.nda
     return steps.astype(np.int32) << (32 - depth)
 
 
-def _wav_frames_promised(path: Path) -> int | None:
-    """The frames a WAV's ``data`` chunk header declares, or None (not a RIFF WAV, or a size
-    left unknown by a streaming writer: 0 or 0xFFFFFFFF). libsndfile reads a cut file up to
-    where it ends and says nothing; a header that promises more tells the cut."""
-    block_align = None
-    with open(path, "rb") as file:
-        if file.read(4) != b"RIFF":  # an RF64's sizes are in its ds64 chunk
-            return None
-        file.seek(0)
-        for name, size in wav_chunks(file):
-            if name == b"fmt ":
-                block_align = int.from_bytes(file.read(16)[12:14], "little")
-            elif name == b"data":
-                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
-    return None
-
-
 class AudioReader:
     """Block-by-block reading, for files too long to hold (the batch renderer streams with it).
 
@@ -365,7 +309,7 @@ class AudioReader:
             frames, dtype, subtype = self._pb.frames, self._pb.file_dtype, None
         lossy = containers.lossy_coded(self.path.suffix, subtype, dtype)
         self.info = AudioInfo(int(rate), int(channels), int(frames), dtype, lossy)
-        promised = _wav_frames_promised(self.path) if self._sf is not None else None
+        promised = wav_frames_promised(self.path) if self._sf is not None else None
         if promised is not None and promised > frames:
             self.close()
             raise InputError(

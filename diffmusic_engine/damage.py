@@ -2,8 +2,8 @@
 
 A description says what happened to the audio, in the user's units (seconds, Hz), independent of
 sample rate and backend. It comes from a preset file (JSON or TOML), from CLI flags, or from a
-protocol message (:func:`damage_from_dict` / :meth:`to_dict` round-trip), and is checked against
-the audio it is applied to with :func:`check_damage` before any work starts.
+protocol message (:func:`damage_from_dict` / :func:`damage_to_dict` round-trip). Each dataclass
+checks its own fields; :mod:`diffmusic_engine.damage_check` checks one against its audio.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, get_args
 import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
-from diffmusic_engine.errors import DamageError, not_a_file
+from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import SEED
 
 
@@ -441,59 +441,3 @@ def damage_to_dict(damage: Damage) -> dict[str, Any]:
             data["rir"] = "blind" if damage.rir is None else str(damage.rir)
             data.pop("rir_rate")
     return data
-
-
-def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) -> None:
-    """Raise :class:`DamageError` if the gaps leave no sample to fill them from (a client that
-    sent only the dropout: the fill came back silent, with no word)."""
-    reached = 0  # the gaps, merged in order of their starts, cover [0, reached)
-    for gap in sorted(gaps, key=lambda g: g.start):
-        first, stop = gap_samples(gap, sample_rate)
-        if first > reached:
-            return
-        reached = max(reached, stop)
-    if reached >= samples:
-        raise DamageError(
-            f"the gaps cover the whole audio ({samples / sample_rate:.3f} s): nothing around "
-            "them to fill them from; send the audio around the gaps too"
-        )
-
-
-def _ends_after(gap: Gap, sample_rate: int, samples: int) -> bool:
-    """Whether ``gap``'s last sample lies after ``samples`` (as :func:`gap_samples` rounds it,
-    a span shorter than a sample included; an end of 1e308 s is compared before rounding, which
-    overflows)."""
-    end = gap.end * sample_rate
-    return end > samples + 1 or gap_samples(gap, sample_rate)[1] > samples
-
-
-def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
-    """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
-    nyquist = sample_rate / 2
-    # a span ends after the audio when its last sample does (gap_samples): an end a client
-    # wrote as 1.234568 for 1.2345678 s is the end
-    samples = round(duration * sample_rate)
-    if isinstance(damage, Inpaint) and damage.gaps != "auto":
-        for gap in damage.gaps:
-            if _ends_after(gap, sample_rate, samples):
-                raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
-        _check_known_samples(damage.gaps, samples, sample_rate)
-    elif isinstance(damage, SuperResolution):
-        if damage.cutoff != "auto" and damage.cutoff >= nyquist:
-            raise DamageError(
-                f"cutoff {damage.cutoff:g} Hz: at or above Nyquist ({nyquist:g} Hz at "
-                f"{sample_rate} Hz)"
-            )
-    elif isinstance(damage, PhaseRetrieval):
-        if damage.n_fft > duration * sample_rate:
-            raise DamageError(f"n_fft {damage.n_fft}: longer than the audio")
-    elif isinstance(damage, Declick):
-        for gap in damage.clicks:
-            if _ends_after(gap, sample_rate, samples):
-                raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
-    elif isinstance(damage, Declip) and damage.channel_levels:
-        if len(damage.channel_levels) != channels:
-            raise DamageError(f"channel_levels: {len(damage.channel_levels)} given for "
-                              f"{channels} channel(s); give one per channel, or level")  # fmt: skip
-    elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
-        raise DamageError(f"impulse response {damage.rir}: {not_a_file(damage.rir)}")

@@ -1,5 +1,6 @@
 """What a file says besides its samples: the text tags an output carries over from its input,
-and the WAV chunks it does not (said to the user, not dropped unsaid).
+the WAV chunks it does not (said to the user, not dropped unsaid), and the frames a WAV's header
+promises (``audio``'s reader refuses a file cut shorter than that).
 
 libsndfile reads and writes the text tags (title, artist, comment, date, ...: a WAV's LIST
 INFO, a FLAC's Vorbis comments) and nothing else; a BWF's ``bext`` chunk (its time reference),
@@ -39,7 +40,7 @@ def wav_chunks(file: BinaryIO) -> Iterator[tuple[bytes, int]]:
     start), the file at the chunk's body while the caller holds it; nothing for another file.
     Stops at a size it cannot read on (RF64's ``data``, whose size is in ``ds64``). Read by
     hand: soundfile gives no chunks, and the stdlib ``wave`` reads PCM only. The one walk of
-    a WAV's chunks (``audio``'s cut-file check, :func:`uncarried`)."""
+    a WAV's chunks (:func:`wav_frames_promised`, :func:`uncarried`)."""
     if file.read(4) not in (b"RIFF", b"RF64") or (file.read(4), file.read(4))[1] != b"WAVE":
         return
     while len(header := file.read(8)) == 8:
@@ -49,6 +50,23 @@ def wav_chunks(file: BinaryIO) -> Iterator[tuple[bytes, int]]:
         if size == 0xFFFFFFFF:
             return
         file.seek(body + size + size % 2)
+
+
+def wav_frames_promised(path: str | os.PathLike[str]) -> int | None:
+    """The frames a WAV's ``data`` chunk header declares, or None (not a RIFF WAV, or a size
+    left unknown by a streaming writer: 0 or 0xFFFFFFFF). libsndfile reads a cut file up to
+    where it ends and says nothing; a header that promises more tells the cut."""
+    block_align = None
+    with open(path, "rb") as file:
+        if file.read(4) != b"RIFF":  # an RF64's sizes are in its ds64 chunk
+            return None
+        file.seek(0)
+        for name, size in wav_chunks(file):
+            if name == b"fmt ":
+                block_align = int.from_bytes(file.read(16)[12:14], "little")
+            elif name == b"data":
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+    return None
 
 
 def uncarried(path: str | os.PathLike[str]) -> list[str]:

@@ -50,7 +50,7 @@ import pedalboard
 
 from bridge.batch.restorer import Restorer
 from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEnd, tail_option
-from diffmusic_engine.audio import given_audio
+from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
 from diffmusic_engine.preset_files import read_table_file, without_comments

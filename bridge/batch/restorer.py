@@ -72,7 +72,7 @@ from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.report import REPAIR_COUNTS
 from bridge.notes import fill_level_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
-from diffmusic_engine.audio import check_audio, given_audio
+from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB, REPAIRED_CLICKS
 from diffmusic_engine.damage import (
     DAMAGE_TYPES,
@@ -84,10 +84,10 @@ from diffmusic_engine.damage import (
     PhaseRetrieval,
     Separate,
     SuperResolution,
-    check_damage,
     damage_from_dict,
     gap_samples,
 )
+from diffmusic_engine.damage_check import check_damage
 from diffmusic_engine.diagnose import coded, dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner

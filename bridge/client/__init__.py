@@ -28,9 +28,8 @@ from bridge.client.core import (
     Send,
     StatusCallback,
     Steps,
-    restoration_from_fetch,
-    submit_message,
 )
+from bridge.client.messages import restoration_from_fetch, submit_message
 from bridge.defaults import RECONNECT_SECONDS, REQUEST_RETRIES, REQUEST_TIMEOUT
 from bridge.protocol import Message
 from diffmusic_engine.backends import Restoration

@@ -23,14 +23,14 @@ from bridge.protocol import (
     read_buffers,
 )
 from diffmusic_engine.api import Restoration, restore
-from diffmusic_engine.audio import check_audio
+from diffmusic_engine.audio_arrays import check_audio
 from diffmusic_engine.damage import (
     Damage,
     Dereverb,
-    check_damage,
     damage_from_dict,
     damage_to_dict,
 )
+from diffmusic_engine.damage_check import check_damage
 from diffmusic_engine.errors import DiffMusicError, UnsupportedDamage
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
 from diffmusic_engine.progress import ProgressCallback

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from diffmusic_engine.audio import check_audio, given_audio
+from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.

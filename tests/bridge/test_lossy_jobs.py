@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
-from bridge.client.core import submit_message
+from bridge.client.messages import submit_message
 from bridge.daemon.jobs import check_submit, execute
 from bridge.defaults import Limits
 from bridge.protocol import Message, ProtocolError, decode, encode

@@ -76,7 +76,7 @@ def test_digital_silence_is_said_to_be_nothing_to_restore(damage):
 def test_the_layout_rule_leaves_a_short_many_channel_clip_alone_and_degrade_refuses_int16():
     """Six channels of four frames are a file's channels (the CLI reads its layout); an int16
     array had been degraded as amplitudes of thousands."""
-    from diffmusic_engine.audio import given_audio
+    from diffmusic_engine.audio_arrays import given_audio
 
     assert given_audio(np.zeros((6, 4), np.float32)).shape == (6, 4)
     with pytest.raises(InputError, match="^clean audio: int16 samples"):

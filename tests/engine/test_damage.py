@@ -19,11 +19,11 @@ from diffmusic_engine.damage import (
     PhaseRetrieval,
     Separate,
     SuperResolution,
-    check_damage,
     damage_from_dict,
     damage_to_dict,
     gap_samples,
 )
+from diffmusic_engine.damage_check import check_damage
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import resolve_options
 from diffmusic_engine.preset_files import load_preset
