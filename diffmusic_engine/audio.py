@@ -58,6 +58,10 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+# what a file's reader says to do about NaN/Inf in it (integer samples cannot hold them)
+NON_FINITE_FILE_REMEDY = "render or export the file again, or as 16- or 24-bit integers"
+
+
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     """Read a file as float32 ``(channels, samples)`` plus its :class:`AudioInfo`.
 
@@ -65,7 +69,7 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     """
     with AudioReader(path) as reader:
         audio = reader.read(max(reader.info.frames, 0))
-    check_audio(audio, str(reader.path))
+    check_audio(audio, str(reader.path), remedy=NON_FINITE_FILE_REMEDY)
     return audio, replace(reader.info, channels=audio.shape[0], frames=audio.shape[1])
 
 

@@ -40,8 +40,9 @@ def given_audio(audio: Any, what: str = "audio") -> np.ndarray:
     return np.ascontiguousarray(given, dtype=np.float32)
 
 
-def check_audio(audio: np.ndarray, what: str = "audio") -> None:
-    """Raise :class:`InputError` unless ``audio`` is a non-empty, finite ``(channels, samples)``."""
+def check_audio(audio: np.ndarray, what: str = "audio", remedy: str = "") -> None:
+    """Raise :class:`InputError` unless ``audio`` is a non-empty, finite ``(channels, samples)``
+    (channels counted from 1 in the message, as in every note; ``remedy`` ends it if given)."""
     if audio.ndim != 2:
         raise InputError(f"{what}: expected (channels, samples), got shape {audio.shape}")
     if audio.shape[0] == 0 or audio.shape[1] == 0:
@@ -50,6 +51,7 @@ def check_audio(audio: np.ndarray, what: str = "audio") -> None:
         bad = ~np.isfinite(audio)
         channel, sample = np.argwhere(bad)[0]
         raise InputError(
-            f"{what}: {int(bad.sum())} non-finite samples (NaN/Inf), first at channel "
-            f"{int(channel)}, sample {int(sample)}"
+            f"{what}: {int(bad.sum())} non-finite samples (NaN/Inf), the first in channel "
+            f"{int(channel) + 1} of {audio.shape[0]} at sample {int(sample)}"
+            + (f"; {remedy}" if remedy else "")
         )

@@ -36,7 +36,13 @@ from bridge.batch.chain import Chain
 from bridge.batch.restorer import Restorer
 from bridge.batch.tail import TAIL_MAX_SECONDS, InputSpan, TailEnd
 from diffmusic_engine.atomic import replacing, temporaries
-from diffmusic_engine.audio import AudioReader, AudioWriter, check_layout, float_remedy
+from diffmusic_engine.audio import (
+    NON_FINITE_FILE_REMEDY,
+    AudioReader,
+    AudioWriter,
+    check_layout,
+    float_remedy,
+)
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.metadata import carried_note, read_tags
 
@@ -297,7 +303,9 @@ def _blocks(reader: AudioReader, frames: int, rate: int, total: int) -> Iterator
             raise InputError(f"{reader.path}: file ended early (truncated?)")
         received += block.shape[1]
         if not np.isfinite(block).all():
-            raise InputError(f"{reader.path}: non-finite samples (NaN/Inf)")
+            raise InputError(
+                f"{reader.path}: non-finite samples (NaN/Inf); {NON_FINITE_FILE_REMEDY}"
+            )
         if resampler is not None:
             last = received >= info.frames
             block = resampler.resample_chunk(np.ascontiguousarray(block.T), last=last).T

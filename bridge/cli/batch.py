@@ -54,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--connect", action="store_true",
                         help="run restoration steps through the daemon")  # fmt: skip
-    parser.add_argument("--connection-file", type=Path, help="daemon connection file")
+    parser.add_argument(
+        "--connection-file", type=Path, metavar="PATH", help="daemon connection file"
+    )
     add_output_arguments(parser, "one per file, then the summary; no bar")
     parser.set_defaults(func=run)
 

@@ -61,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--connect", action="store_true", help="run through the daemon instead of in-process"
     )
-    parser.add_argument("--connection-file", type=Path, help="daemon connection file")
+    parser.add_argument(
+        "--connection-file", type=Path, metavar="PATH", help="daemon connection file"
+    )
     parser.add_argument(
         "--spectrogram", type=Path, metavar="PNG",
         help="also draw the input and the result (log-frequency spectrograms, zoomed on the "
@@ -168,7 +170,10 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
         check_picture_path(picture)
     refuse_overwriting([args.output, *paths, *([picture] if picture else [])], [args.input])
     if separate and args.output.exists() and not args.output.is_dir():
-        raise DamageError(f"{args.output}: separate writes a folder, but this is a file")
+        raise DamageError(
+            f"{args.output}: separate writes a folder (one file per source), but this is a file; "
+            "give a folder, or a name not yet taken (created as one)"
+        )
     with AudioReader(args.input) as reader:
         info = reader.info
     for path in paths:

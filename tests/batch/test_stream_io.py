@@ -77,3 +77,24 @@ def test_a_silent_stretch_of_a_file_is_no_piece_left_unchanged(tmp_path: Path) -
     chain = chain_from_dict({"steps": [step]})
     rendered = render_file(source, tmp_path / "out.wav", chain)
     assert not [note for note in rendered.notes if "unchanged" in note]
+
+
+def test_a_file_with_nan_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """The batch had named the NaN in a float file but not what to do about it."""
+    import soundfile as sf
+
+    from bridge.batch import chain_from_dict, render_file
+    from diffmusic_engine.errors import InputError
+
+    audio = np.full(8000, 0.1, np.float32)
+    audio[100] = np.nan
+    source = tmp_path / "in.wav"
+    sf.write(source, audio, 8000, subtype="FLOAT")
+    chain = chain_from_dict({"steps": [{"plugin": "Gain", "gain_db": -1.0}]})
+    with pytest.raises(InputError) as refused:
+        render_file(source, tmp_path / "out.wav", chain)
+    assert str(refused.value) == (
+        f"{source}: non-finite samples (NaN/Inf); "
+        "render or export the file again, or as 16- or 24-bit integers"
+    )
+    assert not (tmp_path / "out.wav").exists()

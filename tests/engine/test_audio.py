@@ -101,8 +101,14 @@ def test_missing_empty_unreadable_and_nan_files_are_named(tmp_path):
     data = tone(2, 8000)
     data[1, 5] = np.inf
     sf.write(nan, data.T, 8000, subtype="FLOAT")
-    with pytest.raises(InputError, match="channel 1, sample 5"):
+    with pytest.raises(InputError) as refused:
         read_audio(nan)
+    # channels counted from 1 (as in every note; it had said "channel 1" of the second), and
+    # what to do: a float file is the one kind that holds NaN
+    assert str(refused.value) == (
+        f"{nan}: 1 non-finite samples (NaN/Inf), the first in channel 2 of 2 at sample 5; "
+        "render or export the file again, or as 16- or 24-bit integers"
+    )
 
 
 def test_resample_preserves_a_tone_and_the_duration():

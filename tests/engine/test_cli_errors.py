@@ -93,7 +93,11 @@ def test_bad_damage_is_refused_before_anything_is_written(tmp_path, capsys, clip
             "or convert it to WAV or FLAC",
         ),
         ("empty", "empty audio"),
-        ("nan", "non-finite"),
+        (
+            "nan",
+            "1 non-finite samples (NaN/Inf), the first in channel 1 of 1 at sample 10; "
+            "render or export the file again, or as 16- or 24-bit integers",
+        ),
         ("missing", "no such file"),
         ("folder", "a folder, not a file"),
     ],
@@ -182,6 +186,19 @@ def test_an_output_path_that_cannot_be_written_is_one_error_line(tmp_path, capsy
                                  "--task", "phase-retrieval"])  # fmt: skip
     assert code == 1 and len(err) == 1 and err[0].startswith("error: ") and str(target) in err[0]
     assert sorted(p.name for p in clip.parent.iterdir()) == before
+
+
+def test_separate_into_a_file_says_to_give_a_folder(tmp_path, capsys, clip):
+    """It had named the problem and no remedy; the file is left as it was."""
+    taken = tmp_path / "mix.wav"
+    taken.write_bytes(b"kept")
+    code, err = run_cli(capsys, ["restore", str(clip), "-o", str(taken), "--quiet",
+                                 "--preset", "harmonic-percussive"])  # fmt: skip
+    assert code == 1 and err == [
+        f"error: {taken}: separate writes a folder (one file per source), but this is a file; "
+        "give a folder, or a name not yet taken (created as one)"
+    ]
+    assert taken.read_bytes() == b"kept"
 
 
 def test_no_command_writes_over_its_input(tmp_path, capsys, clip):
