@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	# torch first, pinned: resolves to a local CPU wheel here and never pulls CUDA packages.
+	# torch first, pinned (never an unpinned torch). From PyPI on Linux it brings the CUDA
+	# libraries: with PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu pip takes the CPU
+	# build, 2.13.0+cpu (README); where a local CPU wheel is found, that one.
 	$(BIN)/pip install torch==2.13.0
 
 # Everything features and tests need comes from the package index (the corpus renderer, the real
