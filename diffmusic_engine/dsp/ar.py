@@ -58,8 +58,9 @@ MEASURED_FLOOR = 0.02
 # +0.01 dB; docs/results.md "Declick: an attack's mismatch is no click")
 WHITE_DIFF2, CLICK_BEYOND = 6.0, 2.0
 # The music's own roughness: the second difference the music beside a span (the span's length
-# on each side) holds, at its share of power there, is no burst's; where that leaves none, the
-# departure is the music's, whatever its size, and the span is kept as observed. A sharp drum
+# on each side) holds, at its share of power there, is no burst's; where that leaves none and the
+# span is no louder than the music can be (below), the departure is the music's, whatever its
+# size, and the span is kept as observed. A sharp drum
 # hit's attack and noisy body are far from the fill and as rough as the music just after them:
 # the bound and CLICK_BEYOND had taken the hit for the burst (built hits, 0.3-2 ms attacks at 0.5
 # over a 0.1 bass: clean hits changed, faint bursts on them -36 dB; docs/results.md "Declick: a
@@ -67,7 +68,9 @@ WHITE_DIFF2, CLICK_BEYOND = 6.0, 2.0
 # SPAN_RISE x as loud (power) as on its louder side, the rest of the span's power a click's: a
 # smooth click in rough music (an asymmetric pulse on a distorted guitar) had been read as the
 # music's roughness and kept (trial: chaos_god asym 0.55 -> 0.13 dB uncapped); at 2 x the built
-# hits' peaks, louder than the decay beside them, were taken for bursts again.
+# hits' peaks, louder than the decay beside them, were taken for bursts again. A span louder
+# than that is never the music's alone: a smooth pop (1 ms half-sine, peak 10 x the RMS) on a
+# guitar stem had been kept whole (mime_guitar 5.50 -> 0.44 dB; docs/results.md, same section).
 SPAN_RISE = 4.0
 RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
@@ -186,7 +189,9 @@ def _retain(
     is the click. An attack can err more than every stretch beside it: ``sigma_v^2`` is also at
     most what a white burst leaves in the departure's second difference, which the music's
     error, low in frequency, barely reaches, unless the departure is well beyond the measured
-    error away from an attack (:func:`_burst_power`).
+    error away from an attack (:func:`_burst_power`). A departure no rougher than the music
+    beside the span, in a span no louder than that music can be, is the music's: ``y`` is kept
+    as it is.
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
@@ -208,7 +213,7 @@ def _retain(
     inverse_diagonal = np.diag(cho_solve_banded((factor, True), np.eye(m)))
     prior_var = sigma_e2 * float(np.mean(inverse_diagonal))
     departure = y - segment[k : k + m]
-    power = float(np.mean(departure**2))
+    power = _mean_power(departure)
     sigma_v2, floor = power - prior_var, RETAIN_FLOOR * prior_var
     measured, attack = fill_error() if fill_error is not None else (0.0, False)
     measured /= m
@@ -241,8 +246,9 @@ def _burst_power(
     With the ``observed`` span and the music on its ``sides``: the second difference the music
     holds on its louder side, at its share of the span's observed power (at most ``SPAN_RISE`` x
     that side's), is left out of the bound (a quiet side's share is of music far quieter than
-    the span's); where that leaves none, the departure is the music's (0: no burst), whatever
-    its power."""
+    the span's); where that leaves none and the span is no louder than ``SPAN_RISE`` x that
+    side, the departure is the music's (0: no burst), whatever its power; a louder span keeps
+    the ``CLICK_BEYOND`` rule (a smooth pop has little second difference to leave)."""
     power = _mean_power(departure)
     white = power
     if departure.size > 2:
@@ -250,9 +256,9 @@ def _burst_power(
         louder = max(sides, key=_mean_power, default=np.zeros(0))
         if observed is not None and louder.any():  # the rough share of the louder side's power
             share = _diff2_power(louder) / _mean_power(louder)
-            music = min(_mean_power(observed), SPAN_RISE * _mean_power(louder))
-            rough = max(0.0, rough - share * music)
-            if rough == 0.0:
+            ceiling = SPAN_RISE * _mean_power(louder)
+            rough = max(0.0, rough - share * min(_mean_power(observed), ceiling))
+            if rough == 0.0 and _mean_power(observed) <= ceiling:
                 return 0.0
         white = rough / WHITE_DIFF2
     return min(beyond_error, white if attack else max(white, power - CLICK_BEYOND * measured))
