@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffmusic_engine.diagnose import coded
-from diffmusic_engine.diagnose.dropouts import DropoutScanner, some_channels
+from diffmusic_engine.diagnose import coded, pause_edges
+from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_channels
 from diffmusic_engine.diagnose.spans import taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
@@ -97,8 +97,9 @@ class ChannelScanner:
         spans = []
         for channel, scanner in enumerate(self.each):
             track, mine = audio[channel : channel + 1], self._found_by(channel, runs, position)
+            frame = scanner.edge_frame
             spans += [(a, b) for a, b in scanner.sift(track, mine, position)
-                      if scanner.plays_beside(track, a, b)]  # fmt: skip
+                      if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
         pauses = [(a - position, b - position) for a, b in self.every.pauses]
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
         ones = some_channels(audio, spans, dropouts + pauses)

@@ -56,7 +56,7 @@ from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's co
     PAUSE_REFERENCE_SECONDS,
     PAUSE_STEP_DB,
 )
-from diffmusic_engine.diagnose.spans import as_findings, edges, joined, taken_over
+from diffmusic_engine.diagnose.spans import as_findings, edges, holding, joined, taken_over
 
 # At or below this every channel counts as digital silence (below half a 24-bit step).
 SILENCE = 2.0**-25
@@ -348,17 +348,6 @@ class DropoutScanner:
         after = pause_edges.edge(audio[:, stop:], audio[:, found_stop:], frame)
         return pause_edges.is_pause(before, after)
 
-    def plays_beside(self, audio: np.ndarray, first: int, stop: int) -> bool:
-        """Whether ``audio`` plays music on both sides of the run ``[first, stop)``: the
-        PAUSE_EDGE_SECONDS beside each edge, and the level beyond (:func:`.pause_edges.level`:
-        the median 10 ms frame of the next 2 s), at or above QUIET (what is quieter reads as a
-        dithered silence). A channel silent most of the time there (a sparse or hard-panned
-        part), or a rest of quiet music rounded to zeros, does not."""
-        sides = (audio[:, :first][:, ::-1], audio[:, stop:])
-        readings = [pause_edges.level(side, self.edge_frame) for side in sides]
-        return all(level is not None and min(near, level) >= QUIET**2
-                   for near, level in readings)  # fmt: skip
-
     def _smear(self, outward: np.ndarray) -> int:
         """Samples of ``outward`` (the audio running away from a dropout's edge) that belong to
         the dropout: whole frames from the edge on, each EDGE_DB or more under the music's level
@@ -406,14 +395,15 @@ def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dr
     input's rule found (``lossy``: the input was, :func:`.coded.sifted`; else none). A dropout on
     every channel at once is the rule of this module; one on some channels only is the same
     rule read on each channel alone (:func:`_one_channel_runs`, :func:`some_channels`); one on
-    every channel is taken over the one-channel runs that overlap it (:func:`taken_over`)."""
+    every channel is taken over the one-channel runs that overlap it (:func:`taken_over`; a dip
+    so widened is still the lossy rule's)."""
     runs, scanner = _scanned(audio, rate, lossy)
     spans = _one_channel_runs(audio, rate)
     runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
     found = [(a, b, every) for a, b in runs]
     found += some_channels(audio, spans, runs + scanner.pauses)
-    return sorted(found), scanner.pauses, [run for run in runs if run in scanner.dips]
+    return sorted(found), scanner.pauses, holding(runs, scanner.dips)
 
 
 def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, DropoutScanner]:
@@ -429,7 +419,7 @@ def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, D
 def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
     """The runs found on one channel alone by the whole rule (digital silence, or dither or a
     held value with abrupt edges, inside that channel's audio, widened, not a pause on that
-    channel), where that channel plays music on both sides (:meth:`DropoutScanner.plays_beside`:
+    channel), where that channel plays music on both sides (:func:`.pause_edges.plays_beside`:
     not a sparse or hard-panned part); none for one channel. :func:`some_channels` keeps those
     that :func:`dropped_channels` names on some channels (one dithered after it happened is
     scanned but not kept). A channel silent from the start or to the end is a lead-in or a
@@ -440,7 +430,8 @@ def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, in
     for channel in range(audio.shape[0]):
         track = audio[channel : channel + 1]
         runs, scanner = _scanned(track, sample_rate)
-        spans += [(a, b) for a, b in runs if scanner.plays_beside(track, a, b)]
+        spans += [(a, b) for a, b in runs
+                  if pause_edges.plays_beside(track, a, b, scanner.edge_frame, QUIET)]  # fmt: skip
     return spans
 
 

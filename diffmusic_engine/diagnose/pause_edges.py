@@ -71,6 +71,17 @@ def level(outward: np.ndarray, frame: int) -> tuple[float, float | None]:
     return near, float(np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))))
 
 
+def plays_beside(audio: np.ndarray, first: int, stop: int, frame: int, quiet: float) -> bool:
+    """Whether ``audio`` plays music on both sides of the run ``[first, stop)`` (``frame``:
+    samples in a millisecond): the PAUSE_EDGE_SECONDS beside each edge, and the level beyond
+    (:func:`level`: the median 10 ms frame of the next 2 s), at or above ``quiet`` (the
+    dropout rule's QUIET: what is quieter reads as a dithered silence). A channel silent most
+    of the time there (a sparse or hard-panned part), or a rest of quiet music rounded to
+    zeros, does not: what :mod:`.dropouts` asks of a run found on one channel alone."""
+    readings = [level(side, frame) for side in (audio[:, :first][:, ::-1], audio[:, stop:])]
+    return all(far is not None and min(near, far) >= quiet**2 for near, far in readings)
+
+
 def edge(outward: np.ndarray, raw: np.ndarray, frame: int) -> Edge:
     """What a side of a run reads: whether the music of ``outward`` (the audio running away from
     the widened run's edge) fades into the run, and the mean power it is read over, per window

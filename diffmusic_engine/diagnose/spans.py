@@ -21,6 +21,12 @@ def taken_over(runs: list, spans: list) -> list:
     ]  # fmt: skip
 
 
+def holding(runs: list, inner: list) -> list:
+    """Those of ``runs`` that hold one of ``inner`` whole (a run as found, since widened)."""
+    return [(first, stop) for first, stop in runs
+            if any(first <= a and b <= stop for a, b in inner)]  # fmt: skip
+
+
 def joined(spans: list[tuple[int, int]], reach: int = 0) -> list[tuple[int, int]]:
     """``spans`` in order, those that overlap, touch or lie ``reach`` samples apart or closer
     joined into one; ``reach=-1`` keeps touching spans apart (two dropouts that meet are two)."""

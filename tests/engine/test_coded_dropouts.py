@@ -187,7 +187,7 @@ def test_a_hard_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> 
     """A saw gated 1/16 at 120 bpm (125 ms off) over a 40 Hz bass 46 dB down, as an MP3: each
     off dips under the codec as deep as a dropout, but for longer than MAX_DIP_FRAMES (a
     dropout that long keeps digital silence for the scanner): none is found; read up to 2 s,
-    the rule finds the offs."""
+    and with no GATE_FRAMES (the next off lies within them too), the rule finds the offs."""
     time = np.arange(2 * RATE) / RATE
     saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * 8) % 1) < 0.5)
     bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
@@ -198,4 +198,62 @@ def test_a_hard_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> 
     assert info.lossy
     assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
     monkeypatch.setattr(coded, "MAX_DIP_FRAMES", 2000)
+    assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
+    monkeypatch.setattr(coded, "GATE_FRAMES", 0)
     assert len(dropouts.find_runs(decoded, RATE, lossy=True)[0]) >= 10
+
+
+def test_a_stutter_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> None:
+    """A saw gated 31.25 ms off every 62.5 ms over a 40 Hz bass 46 dB down, as an MP3: each off
+    dips as deep and as long as a 30 ms dropout through the codec, but the next lies within
+    GATE_FRAMES: none is found; with no such reach the rule finds the offs."""
+    time = np.arange(2 * RATE) / RATE
+    saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * 16) % 1) < 0.5)
+    bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
+    path = tmp_path / "stutter.mp3"
+    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
+        file.write(np.tile(saw + bass, (2, 1)).astype(np.float32))
+    decoded, info = read_audio(path)
+    assert info.lossy
+    assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
+    monkeypatch.setattr(coded, "GATE_FRAMES", 0)
+    assert len(dropouts.find_runs(decoded, RATE, lossy=True)[0]) >= 20
+
+
+@pytest.mark.parametrize(
+    "count, apart_ms, found",
+    [(coded.GATE_COUNT - 1, coded.GATE_FRAMES - 10, coded.GATE_COUNT - 1),
+     (coded.GATE_COUNT, coded.GATE_FRAMES - 10, 0),
+     (coded.GATE_COUNT, coded.GATE_FRAMES + 10, coded.GATE_COUNT)],
+)  # fmt: skip
+def test_a_train_of_dips_is_a_gates_offs(count, apart_ms, found) -> None:
+    """``count`` 10 ms dips 40 dB down, each ``apart_ms`` from the one before (edge to edge),
+    and one more 1 s on: a train of GATE_COUNT within GATE_FRAMES is a gate's offs, left
+    alone; fewer (a burst), or dips farther apart, are dropouts; the last stands alone. The
+    streaming :class:`.coded.DipScanner` (blocks of 1001 samples) tells the same."""
+    audio = chord(seconds=3.0)
+    starts = [30000 + index * (441 + apart_ms * 441 // 10) for index in range(count)]
+    for first in [*starts, starts[-1] + 441 + RATE]:
+        audio[:, first : first + 441] *= 0.01
+    whole = coded.dips(audio, 44)
+    assert len(whole) == found + 1
+    assert whole[-1][0] >= starts[-1] + RATE  # the lone one
+    scanner = coded.DipScanner(44, 500)
+    streamed = [run for at in range(0, audio.shape[1], 1001)
+                for run in scanner.scan(audio[:, at : at + 1001], at)]  # fmt: skip
+    assert streamed + scanner.finish() == whole
+
+
+def test_a_dip_widened_over_one_channels_silence_keeps_its_label() -> None:
+    """A 10 ms dip 40 dB down on both channels, channel 1 digital silence from 5 ms before it
+    into it (a dropout that hits the channels a few ms apart): one dropout on both channels,
+    taken over that silence, still told as the lossy rule's."""
+    audio = chord()
+    audio[:, CUT : CUT + 441] *= 0.01
+    audio[0, CUT - 220 : CUT + 88] = 0.0
+    found, _, dipped = dropouts.find_all(audio, RATE, lossy=True)
+    ((first, stop, channels),) = found
+    assert first <= CUT - 220 and stop >= CUT + 441 and channels == (0, 1)
+    assert dipped == [(first, stop)]
+    ((finding,),) = [dropouts.detect_all(audio, RATE, lossy=True)["dropouts"]]
+    assert finding["lossy"] is True
