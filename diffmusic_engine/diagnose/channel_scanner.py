@@ -19,7 +19,10 @@ class ChannelScanner:
     (each remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What
     is said to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s: a part silent on one
     channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a
-    run too, sifted as :func:`.coded.sifted` sifts it."""
+    run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one is held
+    while a run not handed out yet could start before it (a dip waits for its train,
+    :class:`.coded.DipScanner`), as the batch's regions are added in order
+    (``bridge.batch.chunking.add_span``)."""
 
     def __init__(
         self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
@@ -32,6 +35,7 @@ class ChannelScanner:
             for _ in range(channels if channels > 1 else 0)
         ]  # fmt: skip
         self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
+        self.held: list[tuple[int, int]] = []  # runs found, a run not decided could lie before
 
     @property
     def max_length(self) -> int | None:
@@ -57,7 +61,9 @@ class ChannelScanner:
             found += self._noted(DIP, self.dips.scan(block, position))
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.scan(block[channel : channel + 1], position))
-        return sorted(set(found))
+        runs, start = sorted({*self.held, *found}), self._undecided(position + block.shape[1])
+        self.held = [run for run in runs if run[0] >= start]
+        return [run for run in runs if run[0] < start]
 
     def finish(self) -> list[tuple[int, int]]:
         found = self._noted(EVERY, self.every.finish())
@@ -65,7 +71,8 @@ class ChannelScanner:
             found += self._noted(DIP, self.dips.finish())
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.finish())
-        return sorted(set(found))
+        runs, self.held = sorted({*self.held, *found}), []
+        return runs
 
     def _noted(self, origin: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         for run in runs:
@@ -76,6 +83,10 @@ class ChannelScanner:
         """The earliest sample a run not handed out yet could start at; a channel's silence
         longer than ``max_length`` can no longer be a dropout (a hard-panned part's silent
         side would hold the stream back)."""
+        return min([self._undecided(received)] + [first for first, _ in self.held[:1]])
+
+    def _undecided(self, received: int) -> int:
+        """The earliest sample a run that no scanner has decided yet could start at."""
         starts = [self.every.open_from(received)]
         if self.dips is not None:
             starts.append(self.dips.open_from(received))

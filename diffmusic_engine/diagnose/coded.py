@@ -67,9 +67,10 @@ MAX_DIP_FRAMES = 40
 # offs, left alone: a stutter gate (31 ms off every 62.5 ms, over a bed 46 dB down) as an MP3
 # dips as deep and as long as a 30 ms dropout, but real music never dips so (19.6 dB at most,
 # above) and the dropouts measured stand alone; 250 ms holds a 1/8 gate at 120 bpm. A burst of
-# three dropouts close together is still found (real mixes, 15 ms 100 ms apart: 18 of 18; with 3
-# here 3); four or more in an MP3 are left alone where the codec kept no digital silence in them
-# (a stutter of half a beat at 1/32, 120 bpm, gates four times).
+# three dropouts close together is still found (real mixes, 15 ms 100 ms apart: 18 of 18; with
+# GATE_COUNT 3, 3 of 18); four or more in an MP3 are left alone where the codec kept no digital
+# silence in them (a stutter of half a beat at 1/32, 120 bpm, gates four times; the cost: four
+# 15 ms every 150 ms in 7 real mixes, 3 of 28 found, 27 before; 300 ms apart 28 of 28 still).
 GATE_FRAMES = 250
 GATE_COUNT = 4
 # The fill of a dip starts PAD_FRAMES past its widened edges, in the music the codec smeared
@@ -186,7 +187,9 @@ class DipScanner:
     """:func:`dips` as the audio streams by (the batch's ``gaps="auto"`` on lossy coded input,
     beside its :class:`.channel_scanner.ChannelScanner`): the same dips of up to ``longest``
     frames (the batch's longest dropout, MAX_DIP_FRAMES at most), each handed out once the
-    frames that decide it are read. ``frame``: samples in a millisecond."""
+    frames that decide it are read and its train is known (:class:`_Trains`: no dip starts
+    within GATE_FRAMES after the train's last, or it is a gate's). ``frame``: samples in a
+    millisecond."""
 
     def __init__(self, frame: int, longest: int) -> None:
         self.frame, self.longest = frame, min(MAX_DIP_FRAMES, longest)

@@ -8,6 +8,9 @@ around, which the fade readings alone (:func:`edge`) take for a fade. So a side 
 only where it also ends in nothing (:func:`ends_in_nothing`): its last millisecond before the
 silence lies FADE_END_DB under the music just before (a fade goes down to zero), or GATE_STEP_DB
 under the other side's edge (a decay gated to zero, the next song starting at its level).
+
+The same readings of the music beside a run tell whether a channel plays on both sides of a run
+found on it alone (:func:`plays_beside`, :mod:`.dropouts`' one-channel rule).
 """
 
 from __future__ import annotations

@@ -257,3 +257,33 @@ def test_a_dip_widened_over_one_channels_silence_keeps_its_label() -> None:
     assert dipped == [(first, stop)]
     ((finding,),) = [dropouts.detect_all(audio, RATE, lossy=True)["dropouts"]]
     assert finding["lossy"] is True
+
+
+def test_a_dip_waiting_for_its_train_is_filled_before_a_later_dropout() -> None:
+    """A 10 ms dip 40 dB down at CUT and 20 ms of digital silence 200 ms on (decided at once,
+    while the dip waits GATE_FRAMES for its train), streamed by the batch with 50 ms of context:
+    the runs are handed out in order, and the dip is filled from the edge the whole file's rule
+    widens it to (added after the later dropout's region, it was cut at that region's start)."""
+    from bridge.batch.restorer import Restorer
+
+    audio = chord(seconds=3.0)
+    audio[:, CUT : CUT + 441] *= 0.01
+    silence = CUT + RATE // 5
+    audio[:, silence : silence + 882] = 0.0
+    (dip, dropout), _, dipped = dropouts.find_all(audio, RATE, lossy=True)
+    assert dipped == [dip[:2]] and dip[0] < CUT and dropout[0] == silence
+    stream = Restorer(task="inpaint", gaps="auto", context_seconds=0.05).stream(
+        RATE, 2, audio.shape[1], lossy=True
+    )
+    told, scan = [], stream.finder.scan
+
+    def telling(block: np.ndarray, position: int) -> list:
+        told.extend(found := scan(block, position))
+        return found
+
+    stream.finder.scan = telling
+    out = [stream.push(audio[:, at : at + 4096]) for at in range(0, audio.shape[1], 4096)]
+    out = np.concatenate([*out, stream.finish()], axis=1)
+    assert told == sorted(told) and len(told) >= 2
+    changed = np.flatnonzero(np.any(out != audio, axis=0))
+    assert dip[0] <= changed[0] < CUT and changed[-1] < dropout[1]
