@@ -17,6 +17,7 @@ from diffmusic_engine.backends import (
     FILL_LEVELS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    GATES,
     KEPT_CHANNELS,
     LATE_MASK_NOTE,
     LOSSY_GAPS,
@@ -27,6 +28,7 @@ from diffmusic_engine.backends import (
     REPAIRED_CLICKS,
     UNCHANGED,
 )
+from diffmusic_engine.diagnose.coded import GATE_COUNT, GATE_FRAMES
 from diffmusic_engine.diagnose.pause_edges import (
     FADE_END_DB,
     FADE_FLOOR_DB,
@@ -58,6 +60,8 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         ))  # fmt: skip
     if pauses := details.get(PAUSES):
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
+    if gates := details.get(GATES):
+        notes.append(_note(gates_line(gates), WARNING))
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(fill_level_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
@@ -174,6 +178,22 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
         f"level around, or its last {SHORT_MS} ms {SHORT_FADE_DB:g} dB under the music just "
         f"before, and its last millisecond at {FADE_FLOOR_DB:g} dBFS or under, {FADE_END_DB:g} "
         f"dB under that music or {GATE_STEP_DB:g} dB under the other side's edge); give them as "
+        f"{give_as} if they are dropouts"
+    )
+
+
+def gates_line(gates: Sequence[Sequence[Sequence[float]]], give_as: str = "--gap") -> str:
+    """The line naming the ``gates`` (each its dips, ``[[start, end], ...]`` in seconds) whose
+    offs, dips through the lossy codec, were left alone, and how to have them filled all the
+    same (``give_as``: the CLI's ``--gap``, a batch's ``gaps``): a burst of as many dropouts so
+    close together reads the same (what the rule cannot tell)."""
+    shown = "; ".join(f"{seconds_text(gate[0][0], gate[-1][1])} ({len(gate)} dips: "
+                      f"{listed_text(gate)})" for gate in gates[:LISTED])  # fmt: skip
+    more = f"; and {len(gates) - LISTED} more" if len(gates) > LISTED else ""
+    return (
+        f"{len(gates)} train(s) of dips through the lossy codec left alone as a stutter gate's "
+        f"offs ({GATE_COUNT} or more, each within {GATE_FRAMES} ms of the one before): {shown}"
+        f"{more}; a burst of as many dropouts reads the same: listen, and give the dips as "
         f"{give_as} if they are dropouts"
     )
 

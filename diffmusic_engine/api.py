@@ -22,6 +22,7 @@ from diffmusic_engine.backends import (
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
+    GATES,
     KEPT_CHANNELS,
     LOSSY_GAPS,
     PAUSES,
@@ -78,8 +79,8 @@ NOTHING_FOUND = {
     "inpaint": (
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
         "silence, or of dither or a held value with abrupt edges, inside the audio, other than "
-        "pauses between songs, named in a note if any): nothing filled; give --gap START:END to "
-        "fill a region"
+        "pauses between songs or, in lossy coded input, a gate's offs, named in a note if any): "
+        "nothing filled; give --gap START:END to fill a region"
     ),
 }
 
@@ -89,15 +90,19 @@ def resolve_damage(
 ) -> tuple[Damage | None, dict[str, Any]]:
     """Replace what the audio itself decides (``cutoff``, ``level``, ``gaps`` ``"auto"``) by its
     value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`). With it,
-    details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`),
-    and the gaps found as a lossy codec's dips (``lossy``: :data:`LOSSY_GAPS`)."""
+    details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`), the
+    gates whose offs it left alone (:data:`GATES`), and the gaps found as a lossy codec's dips
+    (``lossy``: :data:`LOSSY_GAPS`)."""
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
-        found, pauses, dips = dropouts.find_all(audio, sample_rate, lossy)
+        found, pauses, dips, gates = dropouts.find_all(audio, sample_rate, lossy)
         spans = dropouts.in_seconds([(a, b) for a, b, _ in found], sample_rate)
         gaps = tuple(Gap(start, end) for start, end in spans)
         resolved = Inpaint(gaps=gaps, crossfade=damage.crossfade) if gaps else None
         told = {PAUSES: [list(pause) for pause in dropouts.in_seconds(pauses, sample_rate)]}
         told[LOSSY_GAPS] = [list(dip) for dip in dropouts.in_seconds(dips, sample_rate)]
+        told[GATES] = [
+            [list(dip) for dip in dropouts.in_seconds(gate, sample_rate)] for gate in gates
+        ]
         return resolved, {key: spans for key, spans in told.items() if spans}
     return _resolve_level(damage, audio, sample_rate), {}
 

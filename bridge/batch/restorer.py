@@ -70,7 +70,7 @@ import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.report import REPAIR_COUNTS
-from bridge.notes import fill_level_line, in_chain_words, listed_text, pauses_line
+from bridge.notes import fill_level_line, gates_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB, REPAIRED_CLICKS
@@ -191,7 +191,8 @@ class Restorer:
         if not isinstance(piece, _PieceRestorer):
             return None
         finder = stream.finder if isinstance(stream, RegionStream) else None
-        if finder is None or finder.longer or finder.pauses or finder.dipped or piece.gap_lines:
+        said = finder is None or finder.longer or finder.pauses or finder.dipped or finder.gated
+        if said or piece.gap_lines:
             notes = (piece.note(), finder and _dipped(finder, piece.sample_rate),
                      finder and _left_alone(finder, piece.sample_rate),
                      *_extended(stream, piece.sample_rate), *piece.gap_lines)  # fmt: skip
@@ -300,7 +301,8 @@ def _dipped(finder: ChannelScanner, rate: int) -> str:
 
 def _left_alone(finder: ChannelScanner, rate: int) -> str:
     """The note naming the silent runs ``finder`` left alone: too long to fill as dropouts, or
-    pauses between songs (the music fades into them)."""
+    pauses between songs (the music fades into them); and the gates whose offs, a lossy
+    codec's dips, it left alone."""
     notes = []
     if finder.longer:
         notes.append(
@@ -311,6 +313,9 @@ def _left_alone(finder: ChannelScanner, rate: int) -> str:
     if finder.pauses:
         listed = _listed(finder.pauses, rate)
         notes.append(f"inpaint: {pauses_line(len(finder.pauses), listed, give_as='gaps')}")
+    if finder.gated:
+        gates = [[(first / rate, stop / rate) for first, stop in gate] for gate in finder.gated]
+        notes.append(f"inpaint: {gates_line(gates, give_as='gaps')}")
     return "; ".join(notes)
 
 

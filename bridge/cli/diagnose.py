@@ -18,7 +18,7 @@ from bridge.cli.common import (
     resolved,
 )
 from bridge.cli.picture import check_picture_path, write_findings_picture
-from bridge.notes import LOSSY_DIP, levels_text, pauses_line, spans_text
+from bridge.notes import LOSSY_DIP, gates_line, levels_text, pauses_line, spans_text
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
@@ -128,6 +128,9 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
     if name == "pauses":  # silent runs --gap auto leaves alone
         spans = [[p["start"], p["end"]] for p in value]
         return pauses_line(len(spans), spans_text(spans)) if value else "none"
+    if name == "gates":  # trains of a lossy codec's dips --gap auto leaves alone
+        gates = [[[dip["start"], dip["end"]] for dip in gate["dips"]] for gate in value]
+        return gates_line(gates) if value else "none"
     if name == "clicks":
         shown = ", ".join(f"{c['start']:.4f} s" for c in value[:10])
         return (

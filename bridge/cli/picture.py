@@ -1,9 +1,10 @@
 """``restore --spectrogram PNG``: the input and what the restore made of it, one log-frequency
 spectrogram each (:func:`~diffmusic_engine.evaluation.plots.save_spectrograms`), zoomed on the
-stretches it restored (gaps, clicks) with their edges marked and a cyan strip over them, and on
-the silences ``--gap auto`` left alone as the music's own pauses, hatched white, where one
-zoom holds both (a pause between songs far off is hatched, the zoom kept on what was restored):
-where a user looks first, and sees why a silence was not filled.
+stretches it restored (gaps, clicks) with their edges marked and a cyan strip over them, and on the
+silences ``--gap auto`` left alone as the music's own pauses, hatched white (a lossy input's dips
+left alone as a gate's offs, yellow), where one zoom holds both (a pause between songs far off is
+hatched, the zoom kept on what was restored): where a user looks first, and sees why a silence was
+not filled.
 ``diagnose --spectrogram PNG``: the whole file, the edges of what was found marked and each
 kind shaded as the restore's picture shades it (a pause hatched the same in both)."""
 
@@ -16,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.atomic import check_target
-from diffmusic_engine.backends import OUTPUT_GAIN_DB, PAUSES, REGIONS, REPAIRED_CLICKS, Restoration
+from diffmusic_engine.backends import (
+    GATES,
+    OUTPUT_GAIN_DB,
+    PAUSES,
+    REGIONS,
+    REPAIRED_CLICKS,
+    Restoration,
+)
 from diffmusic_engine.damage import Damage, Declick, Inpaint
 from diffmusic_engine.errors import OutputError
 
@@ -32,6 +40,10 @@ SUFFIX = ".png"
 # left alone (details PAUSES), hatched: silence filled or not, told apart at a glance
 RESTORED_COLOR, PAUSE_COLOR, PAUSE_HATCH = "cyan", "white", "//"
 PAUSE_LABEL = "left: the music's own pause"
+# The dips of a lossy input left alone as a gate's offs (details GATES), hatched apart from the
+# pauses: a burst of as many dropouts reads the same, worth a look
+GATE_COLOR, GATE_HATCH = "yellow", "\\\\"
+GATE_LABEL = "left: a gate's offs (or a burst of dropouts)"
 # diagnose's findings that are stretches of time besides the pauses, with the colour of their
 # strip: a dropout as the restore's picture shades a fill
 FOUND_COLORS = {"dropouts": RESTORED_COLOR, "clicks": "magenta", "clipped regions": "orange"}
@@ -100,14 +112,15 @@ def write_picture(
     rate = restoration.sample_rate
     spans = restored_spans(damage, restoration.details, rate)
     pauses = [(start, end) for start, end in restoration.details.get(PAUSES, [])]
+    offs = [(start, end) for gate in restoration.details.get(GATES, []) for start, end in gate]
     duration = audio.shape[-1] / rate
-    span, marks = view(spans + pauses, duration)  # the pauses in sight too, where they fit
+    span, marks = view(spans + pauses + offs, duration)  # the pauses in sight too, where they fit
     if span is None and spans:  # a pause far off (between songs): zoomed on what was restored
         span, marks = view(spans, duration)
     shadings = (
         Shading(restored_label(damage), spans, RESTORED_COLOR),
         Shading(PAUSE_LABEL, pauses, PAUSE_COLOR, PAUSE_HATCH),
-    )
+    ) + ((Shading(GATE_LABEL, offs, GATE_COLOR, GATE_HATCH),) if offs else ())
     backend = restoration.details.get("backend", "")
     return save_spectrograms(
         path, panels(audio, restoration, damage.task), rate, span=span, marks=marks,
@@ -121,9 +134,10 @@ FOUND_SPANS = ("dropouts", "pauses", "clicks")
 
 def found_kinds(findings: Mapping[str, Any]) -> dict[str, list[tuple[float, float]]]:
     """The stretches ``(start, end)`` in seconds diagnose found, by kind: dropouts, pauses,
-    clicks and clipped regions."""
+    clicks, clipped regions and a gate's offs (each dip of the ``gates``)."""
     kinds = {name: findings.get(name) or [] for name in FOUND_SPANS}
     kinds["clipped regions"] = (findings.get("clipping") or {}).get("regions", [])
+    kinds["gate offs"] = [dip for gate in findings.get("gates") or [] for dip in gate["dips"]]
     return {name: [(item["start"], item["end"]) for item in items] for name, items in kinds.items()}
 
 
@@ -141,7 +155,8 @@ def write_findings_picture(
 
     kinds = found_kinds(findings)
     _, marks = view(found_spans(findings), audio.shape[-1] / sample_rate)
-    shadings = [Shading(PAUSE_LABEL, kinds["pauses"], PAUSE_COLOR, PAUSE_HATCH)]
+    shadings = [Shading(PAUSE_LABEL, kinds["pauses"], PAUSE_COLOR, PAUSE_HATCH),
+                Shading(GATE_LABEL, kinds["gate offs"], GATE_COLOR, GATE_HATCH)]  # fmt: skip
     shadings += [
         Shading(f"found: {kind}", kinds[kind], color) for kind, color in FOUND_COLORS.items()
     ]

@@ -5,8 +5,8 @@ dict, keyed by detector name (the contract in docs/protocol.md, "diffmusic diagn
 is a module of this package with ``detect(audio, sample_rate) -> JSON-ready value``; adding one
 is adding its module and its name here. A module whose one scan answers several names also has
 ``detect_all(audio, sample_rate, lossy) -> {name: value}``, which :func:`diagnose` calls once for
-them all (dropouts and pauses: one rule, one scan, which had run twice; ``lossy``: the input was
-lossy coded, :mod:`.coded`).
+them all (dropouts, pauses and gates: one rule, one scan, which had run twice; ``lossy``: the
+input was lossy coded, :mod:`.coded`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.
-DETECTORS: tuple[str, ...] = ("reverb", "bandwidth", "dropouts", "pauses", "clicks", "clipping")
+DETECTORS: tuple[str, ...] = (
+    "reverb", "bandwidth", "dropouts", "pauses", "gates", "clicks", "clipping",
+)  # fmt: skip
 
 
 def diagnose(

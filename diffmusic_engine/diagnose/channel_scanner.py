@@ -15,12 +15,12 @@ DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner)
 
 class ChannelScanner:
     """A :class:`DropoutScanner` (``every``: every channel at once) with one more per channel,
-    behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds
-    (each remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What
-    is said to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s: a part silent on one
-    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a
-    run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one is held
-    while a run not handed out yet could start before it (a dip waits for its train,
+    behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds (each
+    remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What is said
+    to the user (``longer``, ``pauses``, ``dipped``; ``gated``, the dips') is ``every``'s: a part
+    silent on one channel for long is no news. With ``dips`` (lossy coded input) a dip through the
+    codec is a run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one
+    is held while a run not handed out yet could start before it (a dip waits for its train,
     :class:`.coded.DipScanner`), as the batch's regions are added in order
     (``bridge.batch.chunking.add_span``)."""
 
@@ -48,6 +48,12 @@ class ChannelScanner:
     @property
     def pauses(self) -> list[tuple[int, int]]:
         return self.every.pauses
+
+    @property
+    def gated(self) -> list[coded.Gate]:
+        """The gates whose offs, dips through a lossy codec, were left alone (recording
+        samples)."""
+        return [] if self.dips is None else self.dips.trains.gates
 
     @property
     def dipped(self) -> list[tuple[int, int]]:

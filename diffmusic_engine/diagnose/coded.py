@@ -32,8 +32,9 @@ once, not on one channel alone: by :func:`.dropouts.find_all` on the whole audio
 in 8 s). A gate whose off is shorter (a 31 ms stutter) dips like a dropout, over and over: so
 a train of :data:`GATE_COUNT` dips or more, each within :data:`GATE_FRAMES` of the one before,
 is left alone as a gate's offs (:class:`_Trains`; the uncoded path reads a gate to digital
-silence as dropouts, and one over a bed as nothing), while a dropout, or a burst of fewer,
-stands alone.
+silence as dropouts, and one over a bed as nothing), and said, since a burst of as many dropouts
+reads the same (``find_all``'s gates, ``diagnose``'s ``gates``), while a dropout, or a burst of
+fewer, stands alone.
 """
 
 from __future__ import annotations
@@ -70,9 +71,16 @@ MAX_DIP_FRAMES = 40
 # three dropouts close together is still found (real mixes, 15 ms 100 ms apart: 18 of 18; with
 # GATE_COUNT 3, 3 of 18); four or more in an MP3 are left alone where the codec kept no digital
 # silence in them (a stutter of half a beat at 1/32, 120 bpm, gates four times; the cost: four
-# 15 ms every 150 ms in 7 real mixes, 3 of 28 found, 27 before; 300 ms apart 28 of 28 still).
+# 15 ms every 150 ms in 7 real mixes, 3 of 28 found, 27 before; 300 ms apart 28 of 28 still),
+# and said (``gates``; docs/results.md "A gate's offs said"). Measured on 7 real mixes and a bed
+# as MP3 there: with k the count, a burst of k dropouts or more is left alone and a stutter of
+# fewer offs filled; at 6 or 8 the stutters of 4 offs were filled in 42 of 56 mixes and 7 of 8
+# beds (at 4: 7 and 0), for the bursts of 4 to 6 found back: a gate filled is intended audio
+# replaced, a burst left alone is damage left and said.
 GATE_FRAMES = 250
 GATE_COUNT = 4
+# A gate whose offs were left alone: its dips (samples), in order
+Gate = list[tuple[int, int]]
 # The fill of a dip starts PAD_FRAMES past its widened edges, in the music the codec smeared
 # (measured, 29 dropouts through MP3 at 128 kbps: the log-mel distance of the fill to the clean
 # original over 10 ms ones 2.37 dB as widened, 2.02 with 0.5 ms more, 1.60 with 1 ms, 1.63 with
@@ -96,24 +104,25 @@ def frame_power(audio: np.ndarray, frame: int) -> np.ndarray:
     ])  # fmt: skip
 
 
-def dips(audio: np.ndarray, frame: int) -> list[tuple[int, int]]:
+def dips(audio: np.ndarray, frame: int) -> tuple[list[tuple[int, int]], list[Gate]]:
     """The dips in ``(channels, samples)`` ``audio`` (``frame``: samples in a millisecond), as
     runs of samples ``(first, stop)`` in order: runs of windows of DIP_FRAMES frames, each
     DIP_DB or more under the music's level before the first and after the last, up to
-    MAX_DIP_FRAMES long."""
-    power = frame_power(audio, frame)
-    return _Trains(frame).told(_dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0])
+    MAX_DIP_FRAMES long; and the gates whose offs were left alone (:class:`_Trains`)."""
+    power, trains = frame_power(audio, frame), _Trains(frame)
+    return trains.told(_dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0]), trains.gates
 
 
 class _Trains:
     """Dips told as they are found, once the train they lie in is known: a train is a run of
     dips each within GATE_FRAMES of the one before; one of GATE_COUNT or more is a gate's offs
-    (left alone), the dips of a shorter one are dropouts."""
+    (left alone, kept in :attr:`gates` to be said), the dips of a shorter one are dropouts."""
 
     def __init__(self, frame: int) -> None:
         self.reach = GATE_FRAMES * frame
         self.train: list[tuple[int, int]] = []  # the open train's untold dips (a gate's: last)
-        self.gate = False  # the open train is a gate's
+        self.gate: Gate | None = None  # the open train, once it is a gate's
+        self.gates: list[Gate] = []  # the gates' trains ended, in order
 
     def told(self, found: list, horizon: int | None = None) -> list[tuple[int, int]]:
         """The dropouts among the dips before and ``found`` (samples, in order) whose train has
@@ -123,19 +132,25 @@ class _Trains:
             if self.train and first - self.train[-1][1] > self.reach:
                 out += self._ended()
             self.train.append((first, stop))
-            if self.gate or len(self.train) >= GATE_COUNT:
-                self.gate, self.train = True, self.train[-1:]
+            if self.gate is not None:
+                self.gate.append((first, stop))
+            elif len(self.train) >= GATE_COUNT:
+                self.gate = list(self.train)
+            if self.gate is not None:
+                self.train = self.train[-1:]
         if self.train and (horizon is None or horizon - self.train[-1][1] > self.reach):
             out += self._ended()
         return out
 
     def _ended(self) -> list[tuple[int, int]]:
-        ended, self.train, self.gate = [] if self.gate else self.train, [], False
+        ended = self.train if self.gate is None else []
+        self.gates += [] if self.gate is None else [self.gate]
+        self.train, self.gate = [], None
         return ended
 
     def waiting(self) -> list[int]:
         """The first sample of the dips found and not told yet (none, or one)."""
-        return [] if self.gate or not self.train else [self.train[0][0]]
+        return [] if self.gate is not None or not self.train else [self.train[0][0]]
 
 
 def _dips(
@@ -251,9 +266,12 @@ def sifted(
     (:meth:`.dropouts.DropoutScanner.sift`: widened, pauses and rests set apart; ``audio``
     starts at sample ``position`` of the recording); a dip's then PAD_FRAMES wider on each
     side, never past a neighbouring dropout or the audio's ends, and kept in ``scanner.dips``
-    too, in recording samples (what is told as found by this rule)."""
+    too, in recording samples (what is told as found by this rule); the gates whose dips were
+    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (to be told too)."""
     frame = scanner.edge_frame
-    added = dips(audio, frame) if added is None else added
+    if added is None:
+        added, gates = dips(audio, frame)
+        scanner.gated += [[(a + position, b + position) for a, b in gate] for gate in gates]
     added = [(a, b) for a, b in added if not any(f < b and a < s for f, s in runs)]
     found = scanner.sift(audio, sorted(runs + added), position)
     pad, padded = PAD_FRAMES * frame, []

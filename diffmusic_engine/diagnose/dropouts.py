@@ -140,6 +140,7 @@ class DropoutScanner:
         self.longer: list[tuple[int, int]] = []
         self.pauses: list[tuple[int, int]] = []  # runs the music fades into, left alone (sift)
         self.dips: list[tuple[int, int]] = []  # dropouts found as a codec's dips (coded.sifted)
+        self.gated: list[list[tuple[int, int]]] = []  # dips left as a gate's offs (coded.Gate)
         self.open: _QuietRun | None = None  # the quiet run now open
         self.pending: list[_QuietRun] = []  # quiet runs ended, their frame after not read yet
         self.history = np.zeros(0)  # power per sample of the frame before the block
@@ -390,20 +391,21 @@ def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> t
     return find_all(audio, sample_rate, lossy)[:2]
 
 
-def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], list, list]:
-    """:func:`find_dropouts`' two, and the dropouts ``(first, stop)`` that only a lossy coded
-    input's rule found (``lossy``: the input was, :func:`.coded.sifted`; else none). A dropout on
-    every channel at once is the rule of this module; one on some channels only is the same
-    rule read on each channel alone (:func:`_one_channel_runs`, :func:`some_channels`); one on
-    every channel is taken over the one-channel runs that overlap it (:func:`taken_over`; a dip
-    so widened is still the lossy rule's)."""
+def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], ...]:
+    """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` that only a lossy coded input's
+    rule found (``lossy``: the input was, :func:`.coded.sifted`; else none), and the gates whose
+    dips that rule left alone as their offs (:data:`.coded.Gate`; none where not lossy). A dropout
+    on every channel at once is the rule of this module; one on some channels only is the same rule
+    read on each channel alone (:func:`_one_channel_runs`, :func:`some_channels`); one on every
+    channel is taken over the one-channel runs that overlap it (:func:`taken_over`; a dip so widened
+    is still the lossy rule's)."""
     runs, scanner = _scanned(audio, rate, lossy)
     spans = _one_channel_runs(audio, rate)
     runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
     found = [(a, b, every) for a, b in runs]
     found += some_channels(audio, spans, runs + scanner.pauses)
-    return sorted(found), scanner.pauses, holding(runs, scanner.dips)
+    return sorted(found), scanner.pauses, holding(runs, scanner.dips), scanner.gated
 
 
 def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, DropoutScanner]:
@@ -478,12 +480,17 @@ def detect(audio: np.ndarray, sample_rate: int) -> list[dict]:
 
 def detect_all(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> dict[str, list]:
     """``diagnose``'s ``dropouts`` (:func:`detect`; ``"lossy": true`` on one that only a lossy
-    coded input's rule found, ``lossy``: :mod:`.coded`) and ``pauses``
-    (:func:`diffmusic_engine.diagnose.pauses.detect`), both of one scan (:func:`find_all`)."""
-    found, pauses, dips = find_all(audio, sample_rate, lossy)
+    coded input's rule found, ``lossy``: :mod:`.coded`), ``pauses``
+    (:func:`diffmusic_engine.diagnose.pauses.detect`) and ``gates`` (those whose offs that rule
+    left alone, :func:`diffmusic_engine.diagnose.gates.detect`), all of one scan
+    (:func:`find_all`)."""
+    found, pauses, dips, gates = find_all(audio, sample_rate, lossy)
     findings = as_findings([(a, b) for a, b, _ in found], sample_rate)
     for finding, (first, stop, channels) in zip(findings, found, strict=True):
         finding["channels"] = [c + 1 for c in channels]
         if (first, stop) in dips:
             finding["lossy"] = True
-    return {"dropouts": findings, "pauses": as_findings(pauses, sample_rate)}
+    told = as_findings([(gate[0][0], gate[-1][1]) for gate in gates], sample_rate)
+    for finding, gate in zip(told, gates, strict=True):
+        finding["dips"] = as_findings(gate, sample_rate)
+    return {"dropouts": findings, "pauses": as_findings(pauses, sample_rate), "gates": told}

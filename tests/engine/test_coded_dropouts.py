@@ -14,7 +14,7 @@ from pedalboard.io import AudioFile
 from bridge.cli import main
 from bridge.notes import LOSSY_DIP
 from diffmusic_engine.audio import read_audio
-from diffmusic_engine.backends import FOUND_GAPS, LOSSY_GAPS
+from diffmusic_engine.backends import FOUND_GAPS, GATES, LOSSY_GAPS
 from diffmusic_engine.containers import lossy_coded
 from diffmusic_engine.diagnose import coded, dropouts
 from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner
@@ -133,7 +133,7 @@ def test_the_streaming_dips_are_the_whole_files() -> None:
     audio = np.tile(chord(seconds=3.0), (1, 1))
     for first, milliseconds in ((30000, 10), (70000, 25), (audio.shape[1] - 441 - 220, 10)):
         audio[:, first : first + RATE * milliseconds // 1000] *= 0.01
-    whole = coded.dips(audio, 44)
+    whole, _ = coded.dips(audio, 44)
     assert len(whole) == 2
     scanner = coded.DipScanner(44, 500)
     found = [run for at in range(0, audio.shape[1], 1001)
@@ -163,10 +163,10 @@ def test_the_music_beside_must_be_above_the_floor() -> None:
     audio = chord(amplitude=0.1 * gain)
     stop = CUT + RATE // 100
     audio[:, CUT:stop] *= 10 ** (-40 / 20)
-    assert coded.dips(audio, RATE // 1000) == []
+    assert coded.dips(audio, RATE // 1000) == ([], [])
     louder = chord()
     louder[:, CUT:stop] *= 10 ** (-40 / 20)
-    ((first, last),) = coded.dips(louder, 44)
+    ((first, last),), _ = coded.dips(louder, 44)
     assert CUT <= first and last <= stop
 
 
@@ -229,19 +229,80 @@ def test_a_stutter_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) 
 def test_a_train_of_dips_is_a_gates_offs(count, apart_ms, found) -> None:
     """``count`` 10 ms dips 40 dB down, each ``apart_ms`` from the one before (edge to edge),
     and one more 1 s on: a train of GATE_COUNT within GATE_FRAMES is a gate's offs, left
-    alone; fewer (a burst), or dips farther apart, are dropouts; the last stands alone. The
-    streaming :class:`.coded.DipScanner` (blocks of 1001 samples) tells the same."""
+    alone and told as a gate (its first dip's start to its last's stop, its offs); fewer (a
+    burst), or dips farther apart, are dropouts; the last stands alone. The streaming
+    :class:`.coded.DipScanner` (blocks of 1001 samples) tells the same."""
     audio = chord(seconds=3.0)
     starts = [30000 + index * (441 + apart_ms * 441 // 10) for index in range(count)]
     for first in [*starts, starts[-1] + 441 + RATE]:
         audio[:, first : first + 441] *= 0.01
-    whole = coded.dips(audio, 44)
+    whole, gates = coded.dips(audio, 44)
     assert len(whole) == found + 1
     assert whole[-1][0] >= starts[-1] + RATE  # the lone one
     scanner = coded.DipScanner(44, 500)
     streamed = [run for at in range(0, audio.shape[1], 1001)
                 for run in scanner.scan(audio[:, at : at + 1001], at)]  # fmt: skip
     assert streamed + scanner.finish() == whole
+    # the gate's dips told (the lone dip 1 s on is no gate's), to the frame (44 samples) the
+    # dips are read in
+    assert len(gates) == (found == 0) and scanner.trains.gates == gates
+    for gate in gates:
+        assert len(gate) == count
+        for (first, stop), start in zip(gate, starts, strict=True):
+            assert abs(first - start) < 44 and abs(stop - start - 441) < 44
+
+
+def test_a_burst_left_alone_as_a_gates_offs_is_said(tmp_path: Path, capsys, monkeypatch) -> None:
+    """GATE_COUNT dropouts of 15 ms, 150 ms apart, in the chord as an MP3: dips in a gate's
+    rhythm, left alone (no dropout found, nothing filled), and said: ``diagnose`` names the
+    train and each dip (``gates``), ``restore --gap auto`` in its details (``gates_left_alone``)
+    and a warning, a batch render in the file's note, both pictures hatch each dip; each dip
+    within EDGE of its cut."""
+    from bridge.batch import chain_from_dict, render_file
+    from bridge.cli.picture import GATE_LABEL
+    from diffmusic_engine.evaluation import plots
+
+    drawn: list = []  # the offs each picture hatched
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        drawn.extend(s.spans for s in view["shadings"] if s.label == GATE_LABEL),
+        path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+
+    audio = chord(seconds=3.0)
+    starts = [CUT + index * RATE * 150 // 1000 for index in range(coded.GATE_COUNT)]
+    cuts = [(first, first + RATE * 15 // 1000) for first in starts]
+    for first, stop in cuts:
+        audio[:, first:stop] = 0.0
+    path = tmp_path / "burst.mp3"
+    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
+        file.write(audio)
+
+    def near(dips: list) -> bool:  # the dips (seconds) are the cuts
+        return len(dips) == len(cuts) and all(
+            abs(start - first / RATE) < EDGE and abs(end - stop / RATE) < EDGE
+            for (start, end), (first, stop) in zip(dips, cuts, strict=True)
+        )
+
+    assert main(["diagnose", str(path), "--json", "--spectrogram", str(tmp_path / "a.png")]) == 0
+    found = json.loads(capsys.readouterr().out)
+    ((gate,),) = [found["gates"]]
+    assert found["dropouts"] == [] and near([(d["start"], d["end"]) for d in gate["dips"]])
+    assert (gate["start"], gate["end"]) == (gate["dips"][0]["start"], gate["dips"][-1]["end"])
+    assert main(["diagnose", str(path)]) == 0
+    assert f"({len(cuts)} dips: " in capsys.readouterr().out
+    out = tmp_path / "out.wav"
+    args = ["restore", str(path), "--task", "inpaint", "--gap", "auto", "-o", str(out), "--json"]
+    assert main([*args, "--spectrogram", str(tmp_path / "b.png")]) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    ((dips,),) = [done["details"][GATES]]
+    assert len(drawn) == 2 and all(near(spans) for spans in drawn)
+    assert FOUND_GAPS not in done["details"] and near(dips)
+    said = [n for n in done["notes"] if "left alone as a stutter gate's offs" in n["text"]]
+    assert [note["level"] for note in said] == ["warning"]
+    chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
+    rendered = render_file(path, tmp_path / "out2.wav", chain)
+    assert rendered.repairs == {"gaps_filled": 0}
+    ((note,),) = [[n for n in rendered.notes if "left alone as a stutter gate's offs" in n]]
+    assert said[0]["text"].replace("--gap", "gaps") in note
 
 
 def test_a_dip_widened_over_one_channels_silence_keeps_its_label() -> None:
@@ -251,7 +312,7 @@ def test_a_dip_widened_over_one_channels_silence_keeps_its_label() -> None:
     audio = chord()
     audio[:, CUT : CUT + 441] *= 0.01
     audio[0, CUT - 220 : CUT + 88] = 0.0
-    found, _, dipped = dropouts.find_all(audio, RATE, lossy=True)
+    found, _, dipped, _ = dropouts.find_all(audio, RATE, lossy=True)
     ((first, stop, channels),) = found
     assert first <= CUT - 220 and stop >= CUT + 441 and channels == (0, 1)
     assert dipped == [(first, stop)]
@@ -270,7 +331,7 @@ def test_a_dip_waiting_for_its_train_is_filled_before_a_later_dropout() -> None:
     audio[:, CUT : CUT + 441] *= 0.01
     silence = CUT + RATE // 5
     audio[:, silence : silence + 882] = 0.0
-    (dip, dropout), _, dipped = dropouts.find_all(audio, RATE, lossy=True)
+    (dip, dropout), _, dipped, _ = dropouts.find_all(audio, RATE, lossy=True)
     assert dipped == [dip[:2]] and dip[0] < CUT and dropout[0] == silence
     stream = Restorer(task="inpaint", gaps="auto", context_seconds=0.05).stream(
         RATE, 2, audio.shape[1], lossy=True
