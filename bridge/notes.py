@@ -187,7 +187,7 @@ def gates_line(gates: Sequence[Sequence[Sequence[float]]], give_as: str = "--gap
     offs, dips through the lossy codec, were left alone, and how to have them filled all the
     same (``give_as``: the CLI's ``--gap``, a batch's ``gaps``): a burst of as many dropouts so
     close together reads the same (what the rule cannot tell)."""
-    shown = "; ".join(f"{seconds_text(gate[0][0], gate[-1][1])} ({len(gate)} dips: "
+    shown = "; ".join(f"{seconds_text(gate[0][0], gate[-1][1])} ({len(gate)} dip(s): "
                       f"{listed_text(gate)})" for gate in gates[:LISTED])  # fmt: skip
     more = f"; and {len(gates) - LISTED} more" if len(gates) > LISTED else ""
     return (

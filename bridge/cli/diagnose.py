@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
         for name, value in findings.items():
+            if name == "gates" and not lossy:  # read in lossy coded input alone: no line
+                continue
             print(f"{name:10s} {describe(name, value, audio.shape[0])}", flush=True)
     if args.spectrogram is not None:
         write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)

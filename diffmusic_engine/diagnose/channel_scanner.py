@@ -52,8 +52,11 @@ class ChannelScanner:
     @property
     def gated(self) -> list[coded.Gate]:
         """The gates whose offs, dips through a lossy codec, were left alone (recording
-        samples)."""
-        return [] if self.dips is None else self.dips.trains.gates
+        samples; :func:`.coded.left_alone`: not those ``every`` found as runs)."""
+        if self.dips is None:
+            return []
+        runs = [run for run, origins in self.origins.items() if EVERY in origins]
+        return coded.left_alone(self.dips.trains.gates, sorted(runs))
 
     @property
     def dipped(self) -> list[tuple[int, int]]:

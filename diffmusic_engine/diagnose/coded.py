@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from diffmusic_engine.diagnose.spans import apart
+
 if TYPE_CHECKING:  # (dropouts imports this module)
     from diffmusic_engine.diagnose.dropouts import DropoutScanner
 
@@ -111,6 +113,13 @@ def dips(audio: np.ndarray, frame: int) -> tuple[list[tuple[int, int]], list[Gat
     MAX_DIP_FRAMES long; and the gates whose offs were left alone (:class:`_Trains`)."""
     power, trains = frame_power(audio, frame), _Trains(frame)
     return trains.told(_dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0]), trains.gates
+
+
+def left_alone(gates: list[Gate], runs: list[tuple[int, int]]) -> list[Gate]:
+    """The dips of ``gates`` that none of the scanner's ``runs`` overlaps, each gate's in order,
+    and the gates with any: a dip the scanner found too (digital silence the codec kept, a
+    pause) was not left alone as a gate's off, but filled as a dropout or said as a pause."""
+    return [kept for gate in gates if (kept := apart(gate, runs))]
 
 
 class _Trains:
@@ -267,12 +276,13 @@ def sifted(
     starts at sample ``position`` of the recording); a dip's then PAD_FRAMES wider on each
     side, never past a neighbouring dropout or the audio's ends, and kept in ``scanner.dips``
     too, in recording samples (what is told as found by this rule); the gates whose dips were
-    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (to be told too)."""
+    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`)."""
     frame = scanner.edge_frame
     if added is None:
         added, gates = dips(audio, frame)
-        scanner.gated += [[(a + position, b + position) for a, b in gate] for gate in gates]
-    added = [(a, b) for a, b in added if not any(f < b and a < s for f, s in runs)]
+        scanner.gated += [[(a + position, b + position) for a, b in gate]
+                          for gate in left_alone(gates, runs)]  # fmt: skip
+    added = apart(added, runs)
     found = scanner.sift(audio, sorted(runs + added), position)
     pad, padded = PAD_FRAMES * frame, []
     for index, (first, stop) in enumerate(found):

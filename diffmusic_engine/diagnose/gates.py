@@ -12,6 +12,7 @@ from diffmusic_engine.diagnose import dropouts
 
 def detect(audio: np.ndarray, sample_rate: int) -> list[dict[str, float]]:
     """``[{"start": s, "end": s, "dips": [{"start": s, "end": s}, ...]}, ...]``, rounded to
-    0.1 ms: the gates left alone, each from its first dip to its last (none in audio not lossy
-    coded)."""
+    0.1 ms: the gates left alone, each from its first dip to its last; none here, the audio not
+    said to be lossy coded (:func:`diffmusic_engine.diagnose.diagnose` with ``lossy`` reads them,
+    through :func:`.dropouts.detect_all`)."""
     return dropouts.detect_all(audio, sample_rate)["gates"]

@@ -27,6 +27,12 @@ def holding(runs: list, inner: list) -> list:
             if any(first <= a and b <= stop for a, b in inner)]  # fmt: skip
 
 
+def apart(spans: list, runs: list) -> list:
+    """Those of ``spans`` that none of ``runs`` overlaps."""
+    return [(first, stop) for first, stop in spans
+            if not any(a < stop and first < b for a, b in runs)]  # fmt: skip
+
+
 def joined(spans: list[tuple[int, int]], reach: int = 0) -> list[tuple[int, int]]:
     """``spans`` in order, those that overlap, touch or lie ``reach`` samples apart or closer
     joined into one; ``reach=-1`` keeps touching spans apart (two dropouts that meet are two)."""

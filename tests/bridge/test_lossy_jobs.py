@@ -10,29 +10,34 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
+from bridge.cli.common import told_in_json
 from bridge.client.messages import submit_message
 from bridge.daemon.jobs import check_submit, execute
 from bridge.defaults import Limits
 from bridge.protocol import Message, ProtocolError, decode, encode
 from diffmusic_engine.audio import read_audio, write_audio
-from diffmusic_engine.backends import FOUND_GAPS, LOSSY_GAPS
+from diffmusic_engine.backends import FOUND_GAPS, GATES, LOSSY_GAPS
 from diffmusic_engine.damage import Inpaint
+from diffmusic_engine.diagnose.coded import GATE_COUNT
 
 KEY = b"0123456789abcdef" * 4
 RATE = 44100
 
 
-def dipped() -> np.ndarray:
-    """A chord with 10 ms 40 dB down at 1 s: a dropout as a lossy codec leaves it."""
+def dipped(count: int = 1) -> np.ndarray:
+    """A chord with ``count`` dips of 10 ms 40 dB down from 1 s on, 150 ms apart: dropouts as
+    a lossy codec leaves them."""
     time = np.arange(2 * RATE) / RATE
     tones = 0.1 * sum(np.sin(2 * np.pi * f * time) for f in (220.0, 277.18, 329.63))
     audio = np.tile(tones, (2, 1)).astype(np.float32)
-    audio[:, RATE : RATE + RATE // 100] *= 0.01
+    for first in range(RATE, RATE + count * RATE * 150 // 1000, RATE * 150 // 1000):
+        audio[:, first : first + RATE // 100] *= 0.01
     return audio
 
 
-def received(lossy: object) -> Message:
-    content, buffers = submit_message(dipped(), RATE, Inpaint(gaps="auto"), lossy=bool(lossy))
+def received(lossy: object, count: int = 1) -> Message:
+    audio, damage = dipped(count), Inpaint(gaps="auto")
+    content, buffers = submit_message(audio, RATE, damage, lossy=bool(lossy))
     if not isinstance(lossy, bool):
         content["lossy"] = lossy
     return decode(encode(Message("submit", content, buffers), KEY), KEY)
@@ -49,6 +54,20 @@ def test_a_job_reads_dips_only_for_lossy_input(lossy: bool) -> None:
     ((start, end),) = details[FOUND_GAPS]
     assert abs(start - 1.0) < 0.002 and abs(end - 1.01) < 0.002
     assert details[LOSSY_GAPS] == [[start, end]]
+
+
+def test_a_job_says_a_gates_offs_left_alone() -> None:
+    """GATE_COUNT dips 150 ms apart in a lossy job: a gate's offs, nothing filled, the dips in
+    the job's details (what ``submit`` and ``restore --connect`` read) and said in a warning
+    (``submit``'s notes)."""
+    submitted = check_submit(received(True, GATE_COUNT), Limits())
+    details = execute(submitted.request, submitted.inputs, lambda progress: None).details
+    ((dips,),) = [details[GATES]]
+    assert FOUND_GAPS not in details and len(dips) == GATE_COUNT
+    for index, (start, end) in enumerate(dips):
+        assert abs(start - 1.0 - 0.15 * index) < 0.002 and abs(end - start - 0.01) < 0.002
+    said = [note for note in told_in_json(details)["notes"] if note["level"] == "warning"]
+    assert len(said) == 1 and f"({GATE_COUNT} dip(s): " in said[0]["text"]
 
 
 def test_lossy_must_be_true_or_false() -> None:

@@ -288,7 +288,7 @@ def test_a_burst_left_alone_as_a_gates_offs_is_said(tmp_path: Path, capsys, monk
     assert found["dropouts"] == [] and near([(d["start"], d["end"]) for d in gate["dips"]])
     assert (gate["start"], gate["end"]) == (gate["dips"][0]["start"], gate["dips"][-1]["end"])
     assert main(["diagnose", str(path)]) == 0
-    assert f"({len(cuts)} dips: " in capsys.readouterr().out
+    assert f"({len(cuts)} dip(s): " in capsys.readouterr().out
     out = tmp_path / "out.wav"
     args = ["restore", str(path), "--task", "inpaint", "--gap", "auto", "-o", str(out), "--json"]
     assert main([*args, "--spectrogram", str(tmp_path / "b.png")]) == 0
@@ -303,6 +303,34 @@ def test_a_burst_left_alone_as_a_gates_offs_is_said(tmp_path: Path, capsys, monk
     assert rendered.repairs == {"gaps_filled": 0}
     ((note,),) = [[n for n in rendered.notes if "left alone as a stutter gate's offs" in n]]
     assert said[0]["text"].replace("--gap", "gaps") in note
+
+
+@pytest.mark.parametrize("silent", [(0, 1, 2, 3), (0, 2)])
+def test_a_gates_offs_the_scanner_found_are_not_said_left_alone(silent) -> None:
+    """GATE_COUNT cuts of 15 ms, 150 ms apart, in the chord read as lossy: those in ``silent``
+    digital silence (the scanner's runs: found and filled), the others 40 dB down (dips alone).
+    The dips make a train, a gate's; only the dips no run holds are said left alone, whole file
+    and streamed (the batch's note): none when all four are found (all four had been said)."""
+    from bridge.batch.restorer import Restorer
+
+    audio = chord(seconds=3.0)
+    step, length = RATE * 150 // 1000, RATE * 15 // 1000
+    cuts = [(CUT + index * step, CUT + index * step + length) for index in range(coded.GATE_COUNT)]
+    for index, (first, stop) in enumerate(cuts):
+        audio[:, first:stop] *= 0.0 if index in silent else 0.01
+    found, _, _, gates = dropouts.find_all(audio, RATE, lossy=True)
+    assert [run[:2] for run in found] == [cuts[index] for index in silent]
+    left = [cut for index, cut in enumerate(cuts) if index not in silent]
+    assert [len(gate) for gate in gates] == ([len(left)] if left else [])
+    for (first, stop), (start, end) in zip(gates[0] if gates else [], left, strict=True):
+        assert abs(first - start) < 44 and abs(stop - end) < 44  # to the frame dips are read in
+    stream = Restorer(task="inpaint", gaps="auto").stream(RATE, 2, audio.shape[1], lossy=True)
+    for at in range(0, audio.shape[1], 4001):
+        stream.push(audio[:, at : at + 4001])
+    stream.finish()
+    assert stream.finder.gated == gates
+    note = Restorer.note_of(stream) or ""
+    assert ("left alone as a stutter gate's offs" in note) is bool(left)
 
 
 def test_a_dip_widened_over_one_channels_silence_keeps_its_label() -> None:

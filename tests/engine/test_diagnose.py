@@ -147,6 +147,7 @@ def test_cli_table_and_errors(music, tmp_path, capsys):
     assert main(["diagnose", str(path)]) == 0
     out = capsys.readouterr().out
     assert "dropouts   none" in out and "bandwidth" in out and "reverb" in out
+    assert not any(line.startswith("gates") for line in out.splitlines())  # a WAV: never read
     assert main(["diagnose", str(tmp_path / "missing.wav"), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and "Traceback" not in captured.err
