@@ -184,10 +184,11 @@ def test_which_inputs_are_lossy_coded(suffix, subtype, dtype, lossy) -> None:
 
 
 def test_a_hard_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> None:
-    """A saw gated 1/16 at 120 bpm (125 ms off) over a 40 Hz bass 46 dB down, as an MP3: each
-    off dips under the codec as deep as a dropout, but for longer than MAX_DIP_FRAMES (a
-    dropout that long keeps digital silence for the scanner): none is found; read up to 2 s,
-    and with no GATE_FRAMES (the next off lies within them too), the rule finds the offs."""
+    """A saw gated 1/16 at 120 bpm (62.5 ms off every 125 ms) over a 40 Hz bass 46 dB down, as
+    an MP3: each off dips under the codec as deep as a dropout, but for longer than
+    MAX_DIP_FRAMES (a dropout that long keeps digital silence for the scanner): none is found,
+    also with no GATE_FRAMES (the train rule, which leaves these offs alone too, set aside);
+    read up to 2 s, the rule finds the offs."""
     time = np.arange(2 * RATE) / RATE
     saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * 8) % 1) < 0.5)
     bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
@@ -197,9 +198,9 @@ def test_a_hard_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> 
     decoded, info = read_audio(path)
     assert info.lossy
     assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
-    monkeypatch.setattr(coded, "MAX_DIP_FRAMES", 2000)
-    assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
     monkeypatch.setattr(coded, "GATE_FRAMES", 0)
+    assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
+    monkeypatch.setattr(coded, "MAX_DIP_FRAMES", 2000)
     assert len(dropouts.find_runs(decoded, RATE, lossy=True)[0]) >= 10
 
 
