@@ -57,21 +57,21 @@ MEASURED_FLOOR = 0.02
 # rule had replaced drum attacks: a drum-and-bass mix, -20 dB bursts on its onset peaks, -3.14 ->
 # +0.01 dB; docs/results.md "Declick: an attack's mismatch is no click")
 WHITE_DIFF2, CLICK_BEYOND = 6.0, 2.0
-# The music's own roughness: the second difference the music beside a span (the span's length
-# on each side) holds, at its share of power there, is no burst's; where that leaves none and the
-# span is no louder than the music can be (below), the departure is the music's, whatever its
-# size, and the span is kept as observed. A sharp drum hit's attack and noisy body are far from
-# the fill and as rough as the music just after them: the bound and CLICK_BEYOND had taken the
-# hit for the burst (built hits, 0.3-2 ms attacks at 0.5 over a 0.1 bass: clean hits changed,
-# faint bursts on them -36 dB; docs/results.md "Declick: a drum hit's own roughness is no
-# burst"). The music within the span is taken to be at most SPAN_RISE x as loud (power) as on
-# its louder side, the rest of the span's power a click's: a smooth click in rough music (an
-# asymmetric pulse on a distorted guitar) had been read as the music's roughness and kept
-# (trial: chaos_god asym 0.55 -> 0.13 dB uncapped); at 2 x the built hits' peaks, louder than
-# the decay beside them, were taken for bursts again. A span louder than that is never the
-# music's alone: smooth pops (1 ms half-sines, peak 10 x the RMS) on a guitar stem had been
-# kept whole or nearly (mime_guitar, on onset peaks 3.61 -> 0.00 dB, at random places 5.50 ->
-# 0.44 dB; docs/results.md, same section).
+# The music's own roughness: the second difference the music beside a span (the span's length on
+# each side) holds, at its share of power there, is no burst's; where that leaves none and the span
+# is no louder than the music can be (below), the departure is the music's, whatever its size, and
+# the span is kept as observed. A sharp drum hit's attack and noisy body are far from the fill and
+# as rough as the music just after them: the bound and CLICK_BEYOND had taken the hit for the burst
+# (built hits, 0.3-2 ms attacks at 0.5 over a 0.1 bass: clean hits changed, faint bursts on them
+# -36 dB; docs/results.md "Declick: a drum hit's own roughness is no burst"). The music within the
+# span is taken to be at most SPAN_RISE x as loud (power) as on its louder side, the rest of the
+# span's power a click's: a smooth click in rough music (an asymmetric pulse on a distorted guitar)
+# had been read as the music's roughness and kept (trial: chaos_god asym 0.55 -> 0.13 dB uncapped);
+# at 2 x the built hits' peaks, louder than the decay beside them, were taken for bursts again. A
+# span louder than that is never the music's alone (away from an attack: at one the bound alone
+# decides): smooth pops (1 ms half-sines, peak 10 x the RMS) on a guitar stem had been kept whole or
+# nearly (mime_guitar, on onset peaks 3.61 -> 0.00 dB, at random places 5.50 -> 0.44 dB;
+# docs/results.md, same section).
 SPAN_RISE = 4.0
 RETAIN_LONGEST = 2048  # unknowns: longer gaps are not clicks (the variance costs O(m^2 p))
 MIN_CONTEXT = 8  # fewer known samples than this on a side: treat that side as absent
@@ -192,7 +192,9 @@ def _retain(
     error, low in frequency, barely reaches, unless the departure is well beyond the measured
     error away from an attack (:func:`_burst_power`). A departure no rougher than the music
     beside the span, in a span no louder than that music can be, is the music's: ``y`` is kept
-    as it is.
+    as it is; so is a louder one at an attack, where the bound alone reads the burst and the
+    music's roughness took it all (a smooth pop on an onset peak, docs/results.md "Declick: a
+    drum hit's own roughness is no burst").
     """
     p = a.size - 1
     known = np.concatenate([np.convolve(segment[:k], a, "valid"),
