@@ -74,11 +74,11 @@ MAX_DIP_FRAMES = 40
 # GATE_COUNT 3, 3 of 18); four or more in an MP3 are left alone where the codec kept no digital
 # silence in them (a stutter of half a beat at 1/32, 120 bpm, gates four times; the cost: four
 # 15 ms every 150 ms in 7 real mixes, 3 of 28 found, 27 before; 300 ms apart 28 of 28 still),
-# and said (``gates``; docs/results.md "A gate's offs said"). Measured on 7 real mixes and a bed
-# as MP3 there: with k the count, a burst of k dropouts or more is left alone and a stutter of
-# fewer offs filled; at 6 or 8 the stutters of 4 offs were filled in 42 of 56 mixes and 7 of 8
-# beds (at 4: 7 and 0), for the bursts of 4 to 6 found back: a gate filled is intended audio
-# replaced, a burst left alone is damage left and said.
+# and said (``gates``; docs/results.md "Dropouts through MP3: the limits", "A gate's offs said").
+# Measured on 7 real mixes and a bed as MP3 there: with k the count, a burst of k dropouts or more
+# is left alone and a stutter of fewer offs filled; at 6 or 8 the stutters of 4 offs were filled
+# in 42 of 56 mixes and 7 of 8 beds (at 4: 7 and 0), for the bursts of 4 to 6 found back: a gate
+# filled is intended audio replaced, a burst left alone is damage left and said.
 GATE_FRAMES = 250
 GATE_COUNT = 4
 # A gate whose offs were left alone: its dips (samples), in order
