@@ -114,7 +114,7 @@ def write_picture(
     pauses = [(start, end) for start, end in restoration.details.get(PAUSES, [])]
     offs = [(start, end) for gate in restoration.details.get(GATES, []) for start, end in gate]
     duration = audio.shape[-1] / rate
-    span, marks = view(spans + pauses + offs, duration)  # the pauses in sight too, where they fit
+    span, marks = view(spans + pauses + offs, duration)  # pauses, offs in sight too, where they fit
     if span is None and spans:  # a pause far off (between songs): zoomed on what was restored
         span, marks = view(spans, duration)
     shadings = (
