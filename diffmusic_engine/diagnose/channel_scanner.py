@@ -17,9 +17,10 @@ class ChannelScanner:
     """A :class:`DropoutScanner` (``every``: every channel at once) with one more per channel,
     behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds (each
     remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What is said
-    to the user (``longer``, ``pauses``, ``dipped``; ``gated``, the dips') is ``every``'s: a part
-    silent on one channel for long is no news. With ``dips`` (lossy coded input) a dip through the
-    codec is a run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one
+    to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s, as are the runs that keep a
+    gate's dip from being said left alone (``gated``, the gates of ``dips``): a part silent on one
+    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a
+    run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one
     is held while a run not handed out yet could start before it (a dip waits for its train,
     :class:`.coded.DipScanner`), as the batch's regions are added in order
     (``bridge.batch.chunking.add_span``)."""
