@@ -305,6 +305,8 @@ def test_a_clean_recordings_own_reverberation_becomes_no_preset():
     assert f"a room of {room['rt60_s']:.2f} s" in no_preset_reason({"reverb": room})  # says why
     dry = {**room, "rt60_s": 0.12}  # one blind dereverb leaves alone: no advice to run it
     assert no_preset_reason({"reverb": dry}) == "no damage found"
+    gate = {"start": 2.0, "end": 2.5, "dips": [{"start": 2.0, "end": 2.01}]}  # a gate's offs
+    assert "1 train(s) of dips" in no_preset_reason({"reverb": dry, "gates": [gate]})
     longer = {**room, "rt60_s": PRODUCED_RT60_S}
     assert preset_from_findings({"reverb": longer})["task"] == "dereverb"
 
