@@ -258,10 +258,11 @@ def _burst_power(
         rough = _diff2_power(departure)
         louder = max(sides, key=_mean_power, default=np.zeros(0))
         if observed is not None and louder.any():  # the rough share of the louder side's power
-            share = _diff2_power(louder) / _mean_power(louder)
-            ceiling = SPAN_RISE * _mean_power(louder)
-            rough = max(0.0, rough - share * min(_mean_power(observed), ceiling))
-            if rough == 0.0 and _mean_power(observed) <= ceiling:
+            side_power, span_power = _mean_power(louder), _mean_power(observed)
+            share = _diff2_power(louder) / side_power
+            ceiling = SPAN_RISE * side_power  # the most power the music within the span holds
+            rough = max(0.0, rough - share * min(span_power, ceiling))
+            if rough == 0.0 and span_power <= ceiling:
                 return 0.0
         white = rough / WHITE_DIFF2
     return min(beyond_error, white if attack else max(white, power - CLICK_BEYOND * measured))
