@@ -183,20 +183,27 @@ def test_which_inputs_are_lossy_coded(suffix, subtype, dtype, lossy) -> None:
     assert lossy_coded(suffix, subtype, dtype) is lossy
 
 
+def _gated_saw_mp3(tmp_path: Path, offs_per_second: int) -> np.ndarray:
+    """2 s of a 220 Hz saw gated off half of each 1/``offs_per_second`` s, over a 40 Hz bass 46 dB
+    down, through a 128 kbps MP3 and decoded (stereo; read as lossy coded)."""
+    time = np.arange(2 * RATE) / RATE
+    saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * offs_per_second) % 1) < 0.5)
+    bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
+    path = tmp_path / f"gated_{offs_per_second}.mp3"
+    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
+        file.write(np.tile(saw + bass, (2, 1)).astype(np.float32))
+    decoded, info = read_audio(path)
+    assert info.lossy
+    return decoded
+
+
 def test_a_hard_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) -> None:
     """A saw gated 1/16 at 120 bpm (62.5 ms off every 125 ms) over a 40 Hz bass 46 dB down, as
     an MP3: each off dips under the codec as deep as a dropout, but for longer than
     MAX_DIP_FRAMES (a dropout that long keeps digital silence for the scanner): none is found,
     also with no GATE_FRAMES (the train rule, which leaves these offs alone too, set aside);
     read up to 2 s, the rule finds the offs."""
-    time = np.arange(2 * RATE) / RATE
-    saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * 8) % 1) < 0.5)
-    bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
-    path = tmp_path / "gated.mp3"
-    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
-        file.write(np.tile(saw + bass, (2, 1)).astype(np.float32))
-    decoded, info = read_audio(path)
-    assert info.lossy
+    decoded = _gated_saw_mp3(tmp_path, offs_per_second=8)
     assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
     monkeypatch.setattr(coded, "GATE_FRAMES", 0)
     assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
@@ -208,14 +215,7 @@ def test_a_stutter_gate_in_an_mp3_is_not_a_dropout(tmp_path: Path, monkeypatch) 
     """A saw gated 31.25 ms off every 62.5 ms over a 40 Hz bass 46 dB down, as an MP3: each off
     dips as deep and as long as a 30 ms dropout through the codec, but the next lies within
     GATE_FRAMES: none is found; with no such reach the rule finds the offs."""
-    time = np.arange(2 * RATE) / RATE
-    saw = 0.3 * (2 * ((time * 220) % 1) - 1) * (((time * 16) % 1) < 0.5)
-    bass = 0.3 * 10 ** (-46 / 20) * np.sin(2 * np.pi * 40 * time)
-    path = tmp_path / "stutter.mp3"
-    with AudioFile(str(path), "w", RATE, 2, quality=128) as file:
-        file.write(np.tile(saw + bass, (2, 1)).astype(np.float32))
-    decoded, info = read_audio(path)
-    assert info.lossy
+    decoded = _gated_saw_mp3(tmp_path, offs_per_second=16)
     assert dropouts.find_runs(decoded, RATE, lossy=True) == ([], [])
     monkeypatch.setattr(coded, "GATE_FRAMES", 0)
     assert len(dropouts.find_runs(decoded, RATE, lossy=True)[0]) >= 20
