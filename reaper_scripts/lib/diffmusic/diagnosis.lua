@@ -5,7 +5,7 @@
 -- The report is one JSON object (docs/protocol.md, "diagnose --json"): {"event": "diagnosis",
 -- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence"} | null, "bandwidth": {...},
 -- "dropouts": [{"start", "end", "channels"}], "clicks": [{"start", "end"}], "clipping": {"level",
--- "fraction", "regions": [{"start", "end"}]} | null}; times in seconds of the file.
+-- "fraction", "regions": [{"start", "end"}]} | null, "gates": [...]}; times in seconds of the file.
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local json = use("json")
@@ -74,6 +74,22 @@ function M.describe_room(report)
     text = text .. string.format(" (confidence %.2f)", reverb.confidence)
   end
   return text
+end
+
+-- One line on what a report left alone that may yet be damage, or nil: a lossy take's trains of
+-- dips read as a stutter gate's offs ("gates": [{"start", "end", "dips"}], times in the item),
+-- which are not marked; a burst of as many dropouts reads the same (docs/protocol.md).
+function M.describe_left(report)
+  local gates = given(report.gates) and report.gates or {}
+  if #gates == 0 then return nil end
+  local spans = {}
+  for i = 1, math.min(#gates, 3) do
+    spans[i] = string.format("%.3f-%.3f s", tonumber(gates[i].start) or 0, tonumber(gates[i]["end"]) or 0)
+  end
+  if #gates > 3 then spans[#spans + 1] = "..." end
+  return string.format("%d train(s) of dips left alone as a stutter gate's offs, not marked (%s into "
+    .. "the item): listen; if they are dropouts, draw a region named \"%sdropout\" over them",
+    #gates, table.concat(spans, ", "), M.REGION_PREFIX)
 end
 
 -- The stretches of damage in a report: { {damage = M.DAMAGE entry, start = s, stop = s}, ... }.

@@ -72,6 +72,8 @@ local function findings(jobs)
     if job.marked then
       lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
         job.marked, diagnosis.describe_room(d.report))
+      local left = diagnosis.describe_left(d.report)
+      if left then lines[#lines + 1] = string.format("'%s': %s", job.item_label, left) end
     elseif d and d.report then
       lines[#lines + 1] = string.format("'%s': %s", job.item_label, diagnosis.describe_room(d.report))
     elseif d and d.error then
