@@ -50,7 +50,7 @@ def test_find_damage_passes_lossy_for_an_mp3_take_only(tmp_path: Path) -> None:
 
 def test_find_damage_names_a_gates_offs_it_left_alone(tmp_path: Path) -> None:
     """A report whose only finding is a train of dips left alone as a gate's offs marks no
-    region, and the console names the train (item time) and how to have it repaired."""
+    region, and the console names its dips (item time) and how to have them repaired."""
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=1), SR)
     dips = [{"start": 0.2 + 0.15 * i, "end": 0.215 + 0.15 * i} for i in range(4)]
     found = {**NOTHING_FOUND, "gates": [{"start": 0.2, "end": 0.665, "dips": dips}]}
@@ -60,9 +60,10 @@ def test_find_damage_names_a_gates_offs_it_left_alone(tmp_path: Path) -> None:
                          extstate={"cli": cli})  # fmt: skip
     assert report["errors"] == [] and report["messages"] == [], report
     assert "'mp3': 0 damage region(s) marked" in report["console"]
-    assert ("'mp3': 1 train(s) of dips left alone as a stutter gate's offs, not marked (0.200-"
-            '0.665 s into the item): listen; if they are dropouts, draw a region named '
-            '"DiffMusic: dropout" over them') in report["console"]  # fmt: skip
+    assert ("'mp3': 1 train(s) of dips left alone as a stutter gate's offs, not marked (dips "
+            "0.200-0.215 s, 0.350-0.365 s, 0.500-0.515 s, 0.650-0.665 s into the item): listen; "
+            'if they are dropouts, draw a region named "DiffMusic: dropout" over each dip'
+            ) in report["console"]  # fmt: skip
 
 
 LIB = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic"

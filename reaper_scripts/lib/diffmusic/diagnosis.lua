@@ -82,14 +82,18 @@ end
 function M.describe_left(report)
   local gates = given(report.gates) and report.gates or {}
   if #gates == 0 then return nil end
-  local spans = {}
-  for i = 1, math.min(#gates, 3) do
-    spans[i] = string.format("%.3f-%.3f s", tonumber(gates[i].start) or 0, tonumber(gates[i]["end"]) or 0)
+  local shown, dips = {}, 0 -- the first 8 dips named
+  for _, gate in ipairs(gates) do
+    for _, dip in ipairs(given(gate.dips) and gate.dips or {}) do
+      dips = dips + 1
+      if dips <= 8 then
+        shown[dips] = string.format("%.3f-%.3f s", tonumber(dip.start) or 0, tonumber(dip["end"]) or 0)
+      end
+    end
   end
-  if #gates > 3 then spans[#spans + 1] = "..." end
-  return string.format("%d train(s) of dips left alone as a stutter gate's offs, not marked (%s into "
-    .. "the item): listen; if they are dropouts, draw a region named \"%sdropout\" over them",
-    #gates, table.concat(spans, ", "), M.REGION_PREFIX)
+  return string.format("%d train(s) of dips left alone as a stutter gate's offs, not marked (dips %s%s into "
+    .. "the item): listen; if they are dropouts, draw a region named \"%sdropout\" over each dip",
+    #gates, table.concat(shown, ", "), dips > 8 and ", ..." or "", M.REGION_PREFIX)
 end
 
 -- The stretches of damage in a report: { {damage = M.DAMAGE entry, start = s, stop = s}, ... }.
