@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from diffmusic_engine.diagnose.spans import apart
+from diffmusic_engine.diagnose.spans import apart, holding
 
 if TYPE_CHECKING:  # (dropouts imports this module)
     from diffmusic_engine.diagnose.dropouts import DropoutScanner
@@ -284,9 +284,9 @@ def sifted(
                           for gate in left_alone(gates, runs)]  # fmt: skip
     added = apart(added, runs)
     found = scanner.sift(audio, sorted(runs + added), position)
-    pad, padded = PAD_FRAMES * frame, []
+    pad, padded, holds_dip = PAD_FRAMES * frame, [], set(holding(found, added))
     for index, (first, stop) in enumerate(found):
-        if any(first <= a and b <= stop for a, b in added):
+        if (first, stop) in holds_dip:
             before = found[index - 1][1] if index else 0
             after = found[index + 1][0] if index + 1 < len(found) else audio.shape[1]
             first, stop = max(first - pad, before), min(stop + pad, after)
