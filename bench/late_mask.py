@@ -287,6 +287,7 @@ def score(task: tuple) -> tuple[RoomSpec, str, list[float]]:
     irs, _ = room_responses(room_spec, j, rate, audio.shape[0])
     wet = reverberate(audio, irs)
     room = estimate_room(wet, rate)
+    room = room and room.lengthened_only()  # what blind dereverb is told
     # WPE's output depends on the room estimate (its bound): the name holds what it was given
     told = f"{room.rt60:.3f}_{room.drr_db:.2f}" if room else "none"
     where = room_spec.stem if isinstance(room_spec, Path) else room_spec

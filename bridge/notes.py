@@ -98,9 +98,11 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
             "is an attack taken for a click (then lower the sensitivity, or give the clicks)"
         ))  # fmt: skip
     if details.get("method") == "wpe" and (room := details.get("room")):
+        told = details.get("told_rt60_s", room["rt60_s"])  # the free decays' may read shorter
+        shorter = f"; its free decays read {room['rt60_s']:.2f} s" if told != room["rt60_s"] else ""
         notes.append(_note(
             f"removed {details['removed_db']:.1f} dB of the reverberation of a room read as "
-            f"{room['rt60_s']:.2f} s (confidence {room['confidence']:.2f}); a recording's own "
+            f"{told:.2f} s (confidence {room['confidence']:.2f}{shorter}); a recording's own "
             "hall or reverb goes too: option amount (0..1) keeps part of it"
         ))  # fmt: skip
     return notes

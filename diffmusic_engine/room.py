@@ -35,8 +35,11 @@ its confidence does not show that (docs/results.md "Other kinds of music"). Wher
 the room rings freely (drums and bass, a trumpet), the free decays of
 :mod:`diffmusic_engine.free_decay` lengthen it where they read it longer (a trumpet), when
 there are enough of them for the recording's length (``FREE_DECAY_PER_S``; rock never holds that
-many, so its estimate is the regression's). Where they read it shorter (drums and bass) the
-regression stays: blind dereverb did worse told the shorter, truer room.
+many, so its estimate is the regression's), within a factor ``FREE_DECAY_FACTOR`` either way
+(drums and bass, read 1.4-2x long, shortened). Where they shortened it, the estimate keeps the
+regression's reading beside its own (``regression_rt60``): blind dereverberation is told that
+(:meth:`RoomEstimate.lengthened_only`), since told the shorter, truer room it removed less
+from the drums and bass (docs/results.md "Free decays both ways").
 
 The broadband RT60 is the mean over 500 Hz and 1 kHz (ISO 3382's T_mid). The confidence falls
 when the features lie outside what the model was fitted on, when the bands disagree, and for
@@ -82,42 +85,72 @@ MODEL_FILE = Path(__file__).with_name("room_model.json")
 # mono (one tail, a mono track) as low as 1.032 in 2-2.5 s halls (docs/results.md, "Steady").
 STEADY_GROWTH = 1.02
 # Where notes end, the room rings freely: with this many free-decay windows (free_decay.py) per
-# second of sounding audio their T_mid lengthens the regression's, by at most FREE_DECAY_FACTOR
-# (a trumpet's own slow releases read 1 s in a 0.5 s room; the regression, 0.22 s, bounds that).
+# second of sounding audio their T_mid replaces the regression's, moved by at most a factor
+# FREE_DECAY_FACTOR either way (a trumpet's own slow releases read 1 s in a 0.5 s room; the
+# regression, 0.22 s, bounds that).
 # A rate, not a count: a count grows with the length (a 6 s rock clip held 89 windows, 14.8 a
 # second, whose free decays read a 0.5 s hall +68 %, and so did its 30 s take with 401; a 10 s
 # orchestra excerpt 11-13 a second, +84 % to +179 %); drums and bass, a trumpet: 10-170 a second.
-# Lengthen only: shortening the regression's long drums and bass (0.7-1.0 over) read the rooms
-# right but made blind dereverb's log-mel ratio worse in every room (+0.04 to +0.11: told a
-# room's true T30 it removes less than it would with twice that; docs/results.md, "Free decays
-# where notes end", held out). Where the free decays read shorter, the regression stays.
+# Shortening the regression's long drums and bass (0.7-1.0 over) reads the rooms right, but
+# blind dereverb told so did worse in every room (log-mel ratio +0.04 to +0.11: told a room's
+# true T30 it removes less than it would with twice that), so it is told the regression's.
 FREE_DECAY_PER_S, FREE_DECAY_FACTOR = 20.0, 2.0
 
 
 @dataclass(frozen=True)
 class RoomEstimate:
     """``rt60``: broadband RT60 (s); ``rt60_bands``: octave centre (Hz) -> RT60 (s);
-    ``drr_db``: direct-to-reverberant ratio (dB); ``confidence``: 0 (a guess) .. 1 (sure)."""
+    ``drr_db``: direct-to-reverberant ratio (dB); ``confidence``: 0 (a guess) .. 1 (sure).
+    ``regression_rt60`` and ``regression_rt60_bands``: where the free decays read the room
+    shorter than the regression and so shortened ``rt60``, the regression's reading (what blind
+    dereverberation is told: :meth:`lengthened_only`); else ``None``."""
 
     rt60: float
     rt60_bands: dict[int, float]
     drr_db: float
     confidence: float
+    regression_rt60: float | None = None
+    regression_rt60_bands: dict[int, float] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoomEstimate:
         """The estimate back from :meth:`to_dict`'s form (rounded as that is)."""
-        bands = {int(f): float(t) for f, t in data["rt60_bands"].items()}
-        return cls(data["rt60_s"], bands, data["drr_db"], data["confidence"])
+
+        def bands(rt60s: dict[str, float]) -> dict[int, float]:
+            return {int(f): float(t) for f, t in rt60s.items()}
+
+        regression = data.get("regression_rt60_bands")
+        return cls(
+            data["rt60_s"], bands(data["rt60_bands"]), data["drr_db"], data["confidence"],
+            data.get("regression_rt60_s"), None if regression is None else bands(regression),
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of docs/protocol.md ("diffmusic diagnose")."""
-        return {
+        """The JSON form of docs/protocol.md ("diffmusic diagnose"); the regression's reading
+        only where it differs (``regression_rt60_s``, ``regression_rt60_bands``)."""
+
+        def bands(rt60s: dict[int, float]) -> dict[str, float]:
+            return {str(f): round(t, 2) for f, t in rt60s.items()}
+
+        found = {
             "rt60_s": round(self.rt60, 2),
-            "rt60_bands": {str(f): round(t, 2) for f, t in self.rt60_bands.items()},
+            "rt60_bands": bands(self.rt60_bands),
             "drr_db": round(self.drr_db, 1),
             "confidence": round(self.confidence, 2),
         }
+        if self.regression_rt60 is not None:
+            found["regression_rt60_s"] = round(self.regression_rt60, 2)
+            found["regression_rt60_bands"] = bands(self.regression_rt60_bands)
+        return found
+
+    def lengthened_only(self) -> RoomEstimate:
+        """This room as read with the free decays lengthening the regression's reading, never
+        shortening it: what blind dereverberation (dsp, the diffusion warm start) is told."""
+        if self.regression_rt60 is None:
+            return self
+        return RoomEstimate(
+            self.regression_rt60, self.regression_rt60_bands, self.drr_db, self.confidence
+        )
 
 
 def estimate_room(
@@ -129,7 +162,8 @@ def estimate_room(
 ) -> RoomEstimate | None:
     """The room of float ``(channels, samples)`` ``audio``; ``None`` if too short, silent or
     steady (:func:`is_steady`). ``silent``: :func:`~diffmusic_engine.silence.silent_samples` of
-    ``audio`` when the caller has them (else found here).
+    ``audio`` when the caller has them (else found here). Where the free decays shorten the
+    regression's reading, the estimate keeps that too (:meth:`RoomEstimate.lengthened_only`).
 
     Progress goes to ``callback`` once per octave band (it may raise ``Cancelled``).
     """
@@ -150,11 +184,15 @@ def estimate_room(
     rt60_bands = {f: float(np.exp(log_rt60[i])) for i, f in enumerate(bands)}
     rt60 = float(np.exp(np.mean([log_rt60[bands.index(f)] for f in MID_BANDS_HZ])))
     decays = free_decays(audio, sample_rate, MID_BANDS_HZ, silent=silent)
+    regression = None, None
     if decays is not None and decays.count >= FREE_DECAY_PER_S * duration:
         # the bands keep the regression's shape, scaled to the free decays' T_mid
-        scale = float(np.clip(decays.rt60 / rt60, 1.0, FREE_DECAY_FACTOR))
+        scale = float(np.clip(decays.rt60 / rt60, 1 / FREE_DECAY_FACTOR, FREE_DECAY_FACTOR))
+        if scale < 1:
+            regression = rt60, rt60_bands
         rt60, rt60_bands = rt60 * scale, {f: t * scale for f, t in rt60_bands.items()}
-    return RoomEstimate(rt60, rt60_bands, drr_db, _confidence(z, log_rt60, duration))
+    confidence = _confidence(z, log_rt60, duration)
+    return RoomEstimate(rt60, rt60_bands, drr_db, confidence, *regression)
 
 
 def octave_bands(sample_rate: float) -> list[int]:

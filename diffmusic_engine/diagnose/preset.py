@@ -77,7 +77,7 @@ def caution(preset: dict[str, Any], findings: dict[str, Any]) -> str | None:
     if preset["task"] != "dereverb":
         return None
     return (
-        f"the preset removes a room read as {findings['reverb']['rt60_s']:.2f} s: if it is the "
+        f"the preset removes a room read as {_told(findings).rt60:.2f} s: if it is the "
         "recording's own hall (an orchestra, a choir, an organ), it is part of the music"
     )
 
@@ -86,7 +86,7 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
     """Why ``findings`` make no preset (:func:`preset_from_findings` gave None)."""
     if _room(findings) == "produced":
         return (
-            f"no damage found (a room of {findings['reverb']['rt60_s']:.2f} s is no longer than "
+            f"no damage found (a room of {_told(findings).rt60:.2f} s is no longer than "
             f"a production's own reverberation, under {PRODUCED_RT60_S:g} s; --task dereverb "
             "--rir blind removes it anyway)"
         )
@@ -107,11 +107,18 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
 def _room(findings: dict[str, Any]) -> str | None:
     """What the room found is: ``"damage"`` (blind dereverb proposed), ``"produced"`` (one blind
     dereverb would act on, no longer than a production's own reverberation), or None (none
-    read, or read as dry or uncertain: blind dereverb would leave the audio as it is)."""
-    room = findings.get("reverb")
-    if not room or reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is not None:
+    read, or read as dry or uncertain: blind dereverb would leave the audio as it is). Both
+    read the room blind dereverb is told (:func:`_told`)."""
+    if (told := _told(findings)) is None or reason_to_skip(told, amount=1.0) is not None:
         return None
-    return "damage" if room["rt60_s"] >= PRODUCED_RT60_S else "produced"
+    return "damage" if told.rt60 >= PRODUCED_RT60_S else "produced"
+
+
+def _told(findings: dict[str, Any]) -> RoomEstimate | None:
+    """The room blind dereverb would be told (:meth:`RoomEstimate.lengthened_only`: where the
+    free decays read it shorter, the regression's reading); ``None`` where none was read."""
+    found = findings.get("reverb")
+    return RoomEstimate.from_dict(found).lengthened_only() if found else None
 
 
 def write_preset(preset: dict[str, Any], path: Path) -> None:

@@ -194,9 +194,16 @@ def dereverb_in_room(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """WPE bounded by ``room`` (the estimate; ``None``: none could be made), then the late mask
     told ``room`` (``late_mask`` of its dB; at 32 kHz and more), mixed by ``amount``; or the
-    input unchanged with the reason in the details."""
+    input unchanged with the reason in the details. Both are told the room as the free decays
+    lengthening the regression's reading only would read it (:meth:`RoomEstimate.lengthened_only`:
+    told the shorter, truer room of drums and bass, they removed less; docs/results.md "Free
+    decays both ways"); the details' ``"room"`` is the whole estimate, as ``diagnose`` reports
+    it, and ``"told_rt60_s"`` the RT60 acted on."""
     opts = parse_options("dereverb", options, BLIND_OPTIONS)
     details: dict[str, Any] = {"room": None if room is None else room.to_dict(), **opts}
+    if room is not None:
+        room = room.lengthened_only()
+        details["told_rt60_s"] = round(room.rt60, 2)
     reason = reason_to_skip(room, opts["amount"])
     if reason is not None:
         report(callback, 1, 1, "dereverb")

@@ -127,7 +127,8 @@ def blind_operator(
     ``audio`` ``(channels, samples)`` at ``sample_rate`` is the observed, reverberant track; a
     recording too short to estimate gets a plain warm start (RT60 0.5 s, DRR 0 dB).
     """
-    estimate = estimate_room(audio, sample_rate)
+    found = estimate_room(audio, sample_rate)
+    estimate = None if found is None else found.lengthened_only()  # as dsp dereverb is told
     bands = octave_bands(rate)
     if estimate is None:
         rt60_bands, drr_db = dict.fromkeys(bands, FALLBACK_RT60_S), FALLBACK_DRR_DB

@@ -73,6 +73,7 @@ def test_blind_runs_wpe_in_a_long_room(hall, recorder):
     from bridge.notes import notes_of  # what it removed is said (a hall of its own goes too)
 
     room = result.details["room"]
+    assert result.details["told_rt60_s"] == room["rt60_s"]  # dense music: no free decays
     told = f"removed {result.details['removed_db']:.1f} dB of the reverberation of a room read "
     assert [n["text"][: len(told)] for n in notes_of(result.details)][-1] == told  # SR: no mask
     assert f"as {room['rt60_s']:.2f} s (confidence {room['confidence']:.2f})" in str(

@@ -329,6 +329,25 @@ def test_a_band_limit_super_resolution_leaves_alone_is_not_the_preset(tmp_path, 
     assert caution(preset_from_findings(lower), lower) is None
 
 
+def test_the_preset_reads_the_room_blind_dereverb_is_told():
+    """Where the free decays read the room shorter (0.60 s, drums and bass) than the regression
+    (1.20 s), blind dereverb is told the regression's reading: the preset says what dereverb
+    would do, so it proposes dereverb (1.20 s >= PRODUCED_RT60_S) and names that room; without
+    the regression's reading, 0.60 s is a production's own reverberation: no preset."""
+    from diffmusic_engine.diagnose.preset import caution, no_preset_reason, preset_from_findings
+
+    room = {"rt60_s": 0.6, "rt60_bands": {"500": 0.6, "1000": 0.6}, "drr_db": -3.0,
+            "confidence": 0.8, "regression_rt60_s": 1.2,
+            "regression_rt60_bands": {"500": 1.2, "1000": 1.2}}  # fmt: skip
+    found = {"reverb": room}
+    preset = preset_from_findings(found)
+    assert preset["task"] == "dereverb"
+    assert "a room read as 1.20 s" in caution(preset, found)
+    shorter = {"reverb": {k: v for k, v in room.items() if not k.startswith("regression")}}
+    assert preset_from_findings(shorter) is None
+    assert "a room of 0.60 s" in no_preset_reason(shorter)
+
+
 def test_diagnose_reports_no_clicks_in_clean_drums_that_declick_would_mark():
     """1.5 s of a shipped clean backing stem (real drums): declick at its default sensitivity
     marks two drum attacks as clicks, the diagnosis (a stricter threshold) reports none."""

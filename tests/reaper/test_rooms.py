@@ -4,6 +4,7 @@ an impulse-response item selected, it sends that response (--rir FILE)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -34,8 +35,33 @@ def room_line(reverb: dict | None) -> str:
     """What the action prints for a diagnose report's reverb (lib/diffmusic/diagnosis.lua)."""
     if reverb is None:
         return "no room reverberation measured"
+    told = reverb.get("regression_rt60_s")  # where the free decays read the room shorter
     return (f"room RT60 {reverb['rt60_s']:.2f} s, DRR {reverb['drr_db']:+.1f} dB "
-            f"(confidence {reverb['confidence']:.2f})")  # fmt: skip
+            f"(confidence {reverb['confidence']:.2f})"
+            + (f"; dereverb is told {told:.2f} s" if told else ""))  # fmt: skip
+
+
+def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_shorter() -> None:
+    """diagnosis.lua's describe_room, run under Lua: the estimate (the free decays' 0.60 s),
+    then the regression's 1.20 s that blind dereverb is told; without it, the estimate alone."""
+    from lupa import lua54
+
+    lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
+    use = lua.execute(
+        "local folder, loaded = ..., {}\n"
+        "local function use(name)\n"
+        "  local file = folder .. name .. '.lua'\n"
+        "  loaded[name] = loaded[name] or assert(loadfile(file, 't', _ENV))(use)\n"
+        "  return loaded[name]\n"
+        "end\n"
+        "return use",
+        str(Path(__file__).parents[2] / "reaper_scripts" / "lib" / "diffmusic") + "/",
+    )
+    reverb = {"rt60_s": 0.6, "drr_db": -3.0, "confidence": 0.8, "regression_rt60_s": 1.2}
+    alone = {k: v for k, v in reverb.items() if k != "regression_rt60_s"}
+    for room, expected in ((reverb, "; dereverb is told 1.20 s"), (alone, "(confidence 0.80)")):
+        line = use("diagnosis").describe_room(use("json").decode(json.dumps({"reverb": room})))
+        assert line == room_line(room) and line.endswith(expected), line
 
 
 @pytest.mark.slow

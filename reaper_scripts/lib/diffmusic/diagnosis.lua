@@ -3,9 +3,10 @@
 -- SPDX-License-Identifier: GPL-3.0-or-later
 --
 -- The report is one JSON object (docs/protocol.md, "diagnose --json"): {"event": "diagnosis",
--- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence"} | null, "bandwidth": {...},
--- "dropouts": [{"start", "end", "channels"}], "clicks": [{"start", "end"}], "clipping": {"level",
--- "fraction", "regions": [{"start", "end"}]} | null, "gates": [...]}; times in seconds of the file.
+-- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence", "regression_rt60_s" (only where
+-- blind dereverb is told it)} | null, "bandwidth": {...}, "dropouts": [{"start", "end",
+-- "channels"}], "clicks": [{"start", "end"}], "clipping": {"level", "fraction", "regions":
+-- [{"start", "end"}]} | null, "gates": [...]}; times in seconds of the file.
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local json = use("json")
@@ -72,6 +73,10 @@ function M.describe_room(report)
   if tonumber(reverb.drr_db) then text = text .. string.format(", DRR %+.1f dB", reverb.drr_db) end
   if tonumber(reverb.confidence) then
     text = text .. string.format(" (confidence %.2f)", reverb.confidence)
+  end
+  -- where the free decays read the room shorter, blind dereverb is told the regression's reading
+  if tonumber(reverb.regression_rt60_s) then
+    text = text .. string.format("; dereverb is told %.2f s", reverb.regression_rt60_s)
   end
   return text
 end
