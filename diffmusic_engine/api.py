@@ -232,19 +232,17 @@ def _clipped_lower_lines(audio: np.ndarray, level: Levels) -> list[str]:
 
 def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:
     """In each inpaint gap where only some channels dropped out
-    (:func:`selections.live_channels`), the others put back as they were, crossfades included
+    (:func:`selections.kept_channels`), the others put back as they were, crossfades included
     (whichever backend filled them); a line for each such gap."""
     if not isinstance(damage, Inpaint):
         return []
     out, rate, lines = restoration.tracks[0], restoration.sample_rate, []
     fade = int(round(damage.crossfade * rate))
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, rate)
-        live = selections.live_channels(audio, first, stop)
-        if live is not None:
-            span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
-            out[live, span] = audio[live, span]
-            lines.append(selections.kept_line((first, stop), live, rate))
+    spans = [gap_samples(gap, rate) for gap in damage.gaps]
+    for (first, stop), live in selections.kept_channels(audio, spans):
+        span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
+        out[live, span] = audio[live, span]
+        lines.append(selections.kept_line((first, stop), live, rate))
     return lines
 
 

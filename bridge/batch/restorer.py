@@ -282,12 +282,9 @@ def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> li
     """The engine's lines for the gaps of ``damage`` in ``piece`` where only some channels
     dropped out (it keeps the others), told in the file's time (``piece`` starts at sample
     ``start`` of the file)."""
-    lines = []
-    for gap in damage.gaps:
-        first, stop = gap_samples(gap, rate)
-        if (live := selections.live_channels(piece, first, stop)) is not None:
-            lines.append(selections.kept_line((first + start, stop + start), live, rate))
-    return [f"inpaint: {line}" for line in lines]
+    spans = [gap_samples(gap, rate) for gap in damage.gaps]
+    return [f"inpaint: {selections.kept_line((first + start, stop + start), live, rate)}"
+            for (first, stop), live in selections.kept_channels(piece, spans)]  # fmt: skip
 
 
 def _dipped(finder: ChannelScanner, rate: int) -> str:

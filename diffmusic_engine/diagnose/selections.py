@@ -163,6 +163,15 @@ def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None
     return None if dropped.all() or not dropped.any() else ~dropped
 
 
+def kept_channels(audio: np.ndarray, spans: list[Span]) -> list[tuple[Span, np.ndarray]]:
+    """Of the gaps ``spans`` (samples into ``audio``), those where only some channels dropped
+    out, each with the channels kept as they were (:func:`live_channels`): the one choice of
+    which channels a gap is filled on, for the engine's fill and its lines and for the batch's
+    lines (each had read it from the audio itself)."""
+    return [((first, stop), live) for first, stop in spans
+            if (live := live_channels(audio, first, stop)) is not None]  # fmt: skip
+
+
 def _held_in_alone(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
     """Per channel, whether the value it holds in ``[first, stop)`` (its median: digital silence
     within SILENCE of 0, else within HELD_NEAR of it) holds under :data:`EDGE_SHARE` of the
