@@ -180,7 +180,7 @@ def restore(
     resolved, resolving_details = resolve_damage(damage, audio, sample_rate, lossy)
     given_details: dict[str, list[str]] = {}
     if isinstance(resolved, Inpaint) and resolved is damage:
-        resolved, given_details = _given_gaps(damage, audio, sample_rate)
+        resolved, given_details = _given_gaps(damage, audio, sample_rate, lossy)
     why = NOTHING_FOUND[damage.task] if resolved is None else _nothing_to_restore(resolved, audio)
     if why is not None:  # the input, and why, from every backend
         details = {"backend": backend, UNCHANGED: why, **resolving_details}
@@ -194,7 +194,7 @@ def restore(
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         restoration.details[FOUND_GAPS] = [[gap.start, gap.end] for gap in resolved.gaps]
     restoration.details.update(given_details)
-    if kept := _keep_live_channels(audio, restoration, resolved):
+    if kept := _keep_live_channels(audio, restoration, resolved, lossy):
         restoration.details[KEPT_CHANNELS] = kept
     if isinstance(resolved, Declip):  # the levels auto found per channel (side), any backend
         restoration.details.update(levels_found(resolved.channel_levels, resolved.negative_levels))
@@ -230,25 +230,31 @@ def _clipped_lower_lines(audio: np.ndarray, level: Levels) -> list[str]:
     ]
 
 
-def _keep_live_channels(audio: np.ndarray, restoration: Restoration, damage: Damage) -> list:
+def _keep_live_channels(
+    audio: np.ndarray, restoration: Restoration, damage: Damage, lossy: bool
+) -> list:
     """In each inpaint gap where only some channels dropped out
-    (:func:`selections.kept_channels`), the others put back as they were, crossfades included
-    (whichever backend filled them); a line for each such gap."""
+    (:func:`selections.kept_channels`; ``lossy``: or dipped through the codec), the others put
+    back as they were, crossfades included (whichever backend filled them); a line for each."""
     if not isinstance(damage, Inpaint):
         return []
     out, rate, lines = restoration.tracks[0], restoration.sample_rate, []
     fade = int(round(damage.crossfade * rate))
     spans = [gap_samples(gap, rate) for gap in damage.gaps]
-    for (first, stop), live in selections.kept_channels(audio, spans):
+    coded = selections.coded_frame(rate, lossy)
+    for (first, stop), live in selections.kept_channels(audio, spans, coded):
         span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
         out[live, span] = audio[live, span]
         lines.append(selections.kept_line((first, stop), live, rate))
     return lines
 
 
-def _given_gaps(damage: Inpaint, audio: np.ndarray, sample_rate: int) -> tuple[Inpaint, dict]:
+def _given_gaps(
+    damage: Inpaint, audio: np.ndarray, sample_rate: int, lossy: bool
+) -> tuple[Inpaint, dict]:
     """``damage``'s given gaps taken over the dropouts at their edges (:func:`selections.extend`),
-    and the details that say so and name gaps that replaced music."""
+    and the details that say so and name gaps that replaced music (``lossy``: not one where a
+    channel dipped through the codec, whose others are kept)."""
     runs = selections.find(audio, sample_rate)
     given = [gap_samples(gap, sample_rate) for gap in damage.gaps]
     spans = selections.extend(given, runs, sample_rate)
@@ -259,7 +265,8 @@ def _given_gaps(damage: Inpaint, audio: np.ndarray, sample_rate: int) -> tuple[I
                     for old, span in zip(given, spans, strict=True)
                     if selections.told(old, span, sample_rate)]:  # fmt: skip
         details[EXTENDED_GAPS] = extended
-    if loud := selections.audio_lines(audio, sample_rate, gaps, runs):
+    coded = selections.coded_frame(sample_rate, lossy)
+    if loud := selections.audio_lines(audio, sample_rate, gaps, runs, coded_frame=coded):
         details[GAPS_WITH_AUDIO] = loud
     return Inpaint(gaps=gaps, crossfade=damage.crossfade), details
 

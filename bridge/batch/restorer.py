@@ -216,7 +216,7 @@ class Restorer:
         """A block-by-block processor for ``total`` samples of ``channels``-channel audio
         (``lossy``: decoded from a lossy codec, ``AudioInfo.lossy``: ``gaps="auto"`` reads
         dropouts as its dips too, :mod:`diffmusic_engine.diagnose.coded`)."""
-        piece = _PieceRestorer(self, sample_rate)
+        piece = _PieceRestorer(self, sample_rate, lossy)
         if isinstance(self.damage, Inpaint):
             return self._inpaint_stream(piece, sample_rate, channels, total, lossy)
         check_damage(self.damage, total / sample_rate, sample_rate, channels)
@@ -270,21 +270,22 @@ def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
             for given, filled in pairs if selections.told(given, filled, rate)]  # fmt: skip
 
 
-def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> list[str]:
+def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded: int) -> list:
     """The engine's lines for the given gaps of ``damage`` in ``piece`` (which starts at sample
     ``start`` of the file), told in the file's time: gaps over music, and gaps where only some
-    channels dropped out (the engine says the same, in the piece's time)."""
-    lines = selections.audio_lines(piece, rate, damage.gaps, offset=start)
-    return [f"inpaint: {line}" for line in lines] + _kept_lines(piece, start, damage, rate)
+    channels dropped out (the engine says the same, in the piece's time; ``coded``:
+    :func:`selections.coded_frame`)."""
+    lines = selections.audio_lines(piece, rate, damage.gaps, offset=start, coded_frame=coded)
+    return [f"inpaint: {line}" for line in lines] + _kept_lines(piece, start, damage, rate, coded)
 
 
-def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int) -> list[str]:
+def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded: int) -> list:
     """The engine's lines for the gaps of ``damage`` in ``piece`` where only some channels
     dropped out (it keeps the others), told in the file's time (``piece`` starts at sample
-    ``start`` of the file)."""
+    ``start`` of the file; ``coded``: :func:`selections.coded_frame`)."""
     spans = [gap_samples(gap, rate) for gap in damage.gaps]
     return [f"inpaint: {selections.kept_line((first + start, stop + start), live, rate)}"
-            for (first, stop), live in selections.kept_channels(piece, spans)]  # fmt: skip
+            for (first, stop), live in selections.kept_channels(piece, spans, coded)]  # fmt: skip
 
 
 def _dipped(finder: ChannelScanner, rate: int) -> str:
@@ -335,9 +336,10 @@ def _listed(runs: list[tuple[int, int]], rate: int) -> str:
 class _PieceRestorer:
     """Restores one piece of the file: shifts gaps to the piece, fixes ``cutoff="auto"``."""
 
-    def __init__(self, restorer: Restorer, sample_rate: int) -> None:
+    def __init__(self, restorer: Restorer, sample_rate: int, lossy: bool = False) -> None:
         self.restorer = restorer
         self.sample_rate = sample_rate
+        self.lossy = lossy  # the file was lossy coded: a gap's channels may have dipped in it
         self.damage = restorer.damage
         self.options = dict(restorer.options)  # the file's: a dark band's level, once decided
         self.passed_why = NOTHING_FOUND["super-resolution"]  # why a piece passes undamaged
@@ -368,10 +370,11 @@ class _PieceRestorer:
         at = start / self.sample_rate  # a piece's times, the file's in the note
         for a, b, *levels in restoration.details.get(FILL_LEVELS, []):
             self.gap_lines.append(f"inpaint: {fill_level_line(a + at, b + at, *levels)}")
+        coded = selections.coded_frame(self.sample_rate, self.lossy)
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
-            self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate)
+            self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate, coded)
         elif isinstance(damage, Inpaint):  # a dropout found on some channels: which
-            self.gap_lines += _kept_lines(piece, start, damage, self.sample_rate)
+            self.gap_lines += _kept_lines(piece, start, damage, self.sample_rate, coded)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:
             track = resample(track, restoration.sample_rate, self.sample_rate)
@@ -431,11 +434,11 @@ class _PieceRestorer:
 
             return restore_via_daemon(
                 piece, self.sample_rate, damage, backend=r.backend, options=dict(self.options),
-                callback=r.callback, connection_file=r.connection_file,
+                callback=r.callback, connection_file=r.connection_file, lossy=self.lossy,
             )  # fmt: skip
         return restore(
             piece, self.sample_rate, damage, backend=r.backend, options=self.options,
-            callback=r.callback,
+            callback=r.callback, lossy=self.lossy,
         )  # fmt: skip
 
 

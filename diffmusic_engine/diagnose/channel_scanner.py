@@ -10,7 +10,7 @@ from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_chann
 from diffmusic_engine.diagnose.spans import taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
-DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner)
+DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner); DIP - 1 - c: channel c's
 
 
 class ChannelScanner:
@@ -19,11 +19,11 @@ class ChannelScanner:
     remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What is said
     to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s, as are the runs that keep a
     gate's dip from being said left alone (``gated``, the gates of ``dips``): a part silent on one
-    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a
-    run too, sifted as :func:`.coded.sifted` sifts it. Runs are handed out in order: one
-    is held while a run not handed out yet could start before it (a dip waits for its train,
-    :class:`.coded.DipScanner`), as the batch's regions are added in order
-    (``bridge.batch.chunking.add_span``)."""
+    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a run
+    too, sifted as :func:`.coded.sifted` sifts it, and so is each channel's alone (a dropout cut
+    into one channel before encoding). Runs are handed out in order: one is held while a run not
+    handed out yet could start before it (a dip waits for its train, :class:`.coded.DipScanner`), as
+    the batch's regions are added in order (``bridge.batch.chunking.add_span``)."""
 
     def __init__(
         self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
@@ -34,6 +34,9 @@ class ChannelScanner:
             DropoutScanner(every.min_length, every.max_length, silence=every.silence,
                            quiet=every.quiet, edge_frame=every.edge_frame)
             for _ in range(channels if channels > 1 else 0)
+        ]  # fmt: skip
+        self.each_dips = [] if dips is None else [
+            coded.DipScanner(dips.frame, dips.longest) for _ in self.each
         ]  # fmt: skip
         self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
         self.held: list[tuple[int, int]] = []  # runs found, a run not decided could lie before
@@ -54,10 +57,11 @@ class ChannelScanner:
     def gated(self) -> list[coded.Gate]:
         """The gates whose offs, dips through a lossy codec, were left alone (recording
         samples; :func:`.coded.left_alone`: not those ``every`` found as runs)."""
-        if self.dips is None:
-            return []
+        return [] if self.dips is None else self._left_alone(self.dips.trains.gates)
+
+    def _left_alone(self, gates: list[coded.Gate]) -> list[coded.Gate]:
         runs = [run for run, origins in self.origins.items() if EVERY in origins]
-        return coded.left_alone(self.dips.trains.gates, sorted(runs))
+        return coded.left_alone(gates, sorted(runs))
 
     @property
     def dipped(self) -> list[tuple[int, int]]:
@@ -71,6 +75,10 @@ class ChannelScanner:
             found += self._noted(DIP, self.dips.scan(block, position))
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.scan(block[channel : channel + 1], position))
+        for channel, dips in enumerate(self.each_dips):
+            found += self._noted(
+                DIP - 1 - channel, dips.scan(block[channel : channel + 1], position)
+            )
         runs, start = sorted({*self.held, *found}), self._undecided(position + block.shape[1])
         self.held = [run for run in runs if run[0] >= start]
         return [run for run in runs if run[0] < start]
@@ -81,6 +89,8 @@ class ChannelScanner:
             found += self._noted(DIP, self.dips.finish())
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, scanner.finish())
+        for channel, dips in enumerate(self.each_dips):
+            found += self._noted(DIP - 1 - channel, dips.finish())
         runs, self.held = sorted({*self.held, *found}), []
         return runs
 
@@ -103,7 +113,7 @@ class ChannelScanner:
         for scanner in self.each:
             start = scanner.open_from(received)
             starts.append(received if received - start > scanner.max_length else start)
-        return min(starts)
+        return min(starts + [dips.open_from(received) for dips in self.each_dips])
 
     def sift(self, audio: np.ndarray, runs: tuple | list, position: int = 0) -> list:
         """The dropouts among ``runs`` (samples into ``audio``, which starts at sample
@@ -119,12 +129,29 @@ class ChannelScanner:
         for channel, scanner in enumerate(self.each):
             track, mine = audio[channel : channel + 1], self._found_by(channel, runs, position)
             frame = scanner.edge_frame
-            spans += [(a, b) for a, b in scanner.sift(track, mine, position)
+            if self.dips is None:
+                sifted = scanner.sift(track, mine, position)
+            else:  # and the channel's dips, as dropouts.find_all reads them
+                dipped = self._found_by(DIP - 1 - channel, runs, position)
+                sifted = coded.sifted(scanner, track, mine, dipped, position)
+            spans += [(a, b) for a, b in sifted
                       if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
-        pauses = [(a - position, b - position) for a, b in self.every.pauses]
+        pauses = [(a - position, b - position) for a, b in self.every.pauses + self._offs()]
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
-        ones = some_channels(audio, spans, dropouts + pauses)
+        coded_frame = 0 if self.dips is None else self.every.edge_frame
+        ones = some_channels(audio, spans, dropouts + pauses, coded_frame)
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
+
+    def _offs(self) -> list[tuple[int, int]]:
+        """The dips of the gates left alone (:attr:`gated`), of the gate still open, and of each
+        channel's own: a channel's run within one is that gate's too (recording samples)."""
+        if self.dips is None:
+            return []
+        gate = self.dips.trains.gate
+        gates = self.gated + self._left_alone([gate] if gate is not None else [])
+        for trains in [dips.trains for dips in self.each_dips]:  # a channel's own (coded.gate_offs)
+            gates += trains.gates + ([trains.gate] if trains.gate is not None else [])
+        return [dip for gate in gates for dip in gate]
 
     def _found_by(self, origin: int, runs: tuple | list, position: int) -> list[tuple[int, int]]:
         """Those of ``runs`` (samples from ``position``) that ``origin`` found."""

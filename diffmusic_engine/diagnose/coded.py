@@ -25,8 +25,11 @@ Read for lossy coded input alone (``lossy``, from the file's format: ``AudioInfo
 down (``diagnose``, ``restore --gap auto``, the daemon's jobs, the batch): it is a level rule,
 and a hard gate over a quiet bed dips as deep (a saw gated off over a 40 Hz bass, a 46 dB step),
 so that in a WAV or FLAC such a dip is left to the scanner's three ways. Read on every channel at
-once, not on one channel alone: by :func:`.dropouts.find_all` on the whole audio, and by
-:class:`DipScanner` as the batch streams it (the same dips). A dip is read up to
+once and on each channel alone: by :func:`.dropouts.find_all` on the whole audio, and by
+:class:`DipScanner` as the batch streams it (the same dips); a dropout cut into one channel
+before encoding keeps no digital silence, and :func:`dipped_channels` names the channel that dips
+under its own music while another plays on (docs/results.md "A dropout on one channel through
+MP3"). A dip is read up to
 :data:`MAX_DIP_FRAMES` long, and one still as deep past that is left alone: a hard gate's off of
 62 ms in an MP3 dipped as deep (review: read up to 2 s, a 1/16 gate at 120 bpm gave 63 dropouts
 in 8 s). A gate whose off is shorter (a 31 ms stutter) dips like a dropout, over and over: so
@@ -113,6 +116,39 @@ def dips(audio: np.ndarray, frame: int) -> tuple[list[tuple[int, int]], list[Gat
     MAX_DIP_FRAMES long; and the gates whose offs were left alone (:class:`_Trains`)."""
     power, trains = frame_power(audio, frame), _Trains(frame)
     return trains.told(_dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0]), trains.gates
+
+
+def dipped_channels(audio: np.ndarray, first: int, stop: int, frame: int) -> np.ndarray:
+    """Per channel of ``(channels, samples)`` ``audio``, whether it dips in ``[first, stop)``
+    (``frame``: samples in a millisecond) as :func:`dips` reads a dip, on that channel alone:
+    its median frame there DIP_DB or more under its own music's level on each side (the median
+    frame of the LEVEL_FRAMES past SMEAR_FRAMES), that level at or above DIP_FLOOR_DB. A
+    dropout cut into one channel before encoding keeps no digital silence through the codec,
+    so :func:`.dropouts.dropped_channels` names it by this (the other channels play on)."""
+    reach = (SMEAR_FRAMES + LEVEL_FRAMES) * frame
+    if first < reach or stop + reach > audio.shape[1] or stop - first < frame:
+        return np.zeros(audio.shape[0], bool)
+    level = LEVEL_FRAMES * frame
+    before = _channel_frames(audio[:, first - reach : first - reach + level], frame)
+    after = _channel_frames(audio[:, stop + reach - level : stop + reach], frame)
+    inside = _channel_frames(audio[:, first:stop], frame)
+    music = np.minimum(np.median(before, axis=1), np.median(after, axis=1))
+    deep = np.median(inside, axis=1) * 10 ** (DIP_DB / 10) <= music
+    return deep & (music >= 10 ** (DIP_FLOOR_DB / 10))
+
+
+def gate_offs(gates: list[Gate], audio: np.ndarray | None, frame: int) -> list[tuple[int, int]]:
+    """The dips of ``gates`` (left alone on every channel at once) and, lossy coded (``audio``;
+    ``None``: not), of the gates read on each of its channels alone (:func:`dips`): a run found
+    on one channel within one is that gate's off, left alone with it (a stutter on one channel,
+    31 ms offs every 62.5 ms through MP3, had been read as 16 dropouts on that channel)."""
+    alone = [] if audio is None else [g for track in audio for g in dips(track[None], frame)[1]]
+    return [dip for gate in gates + alone for dip in gate]
+
+
+def _channel_frames(audio: np.ndarray, frame: int) -> np.ndarray:
+    """:func:`frame_power` of each channel of ``audio`` alone, ``(channels, frames)``."""
+    return np.stack([frame_power(track[None], frame) for track in audio])
 
 
 def left_alone(gates: list[Gate], runs: list[tuple[int, int]]) -> list[Gate]:

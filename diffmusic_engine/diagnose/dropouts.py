@@ -32,11 +32,11 @@ said to the user) as :mod:`.pause_edges` reads its sides (docs/results.md "Pause
 are not dropouts", "Pauses after a short fade", "Pauses: the music ends in nothing").
 
 A tape head or a cable drops one channel while the others play on: :func:`find_dropouts` reads
-the same rule on each channel alone, and keeps a run where that channel plays music on both
-sides (not a sparse or hard-panned part; a channel silent from the start or to the end is a
-lead-in or a tail) and :func:`dropped_channels`, the given gaps' keep, names some channels and
-not all (digital silence, or a held value); the fill then replaces those alone (docs/results.md
-"A dropout on one channel, found by `--gap auto`").
+the same rule on each channel alone (lossy coded, its dips too), and keeps a run where that
+channel plays music on both sides (not a sparse or hard-panned part, a lead-in or a tail) and
+:func:`dropped_channels`, the given gaps' keep, names some channels and not all (digital
+silence, a held value, or lossy coded a dip under that channel's music); the fill replaces those
+alone (docs/results.md "A dropout on one channel, found by `--gap auto`").
 """
 
 from __future__ import annotations
@@ -392,19 +392,18 @@ def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> t
 
 
 def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], ...]:
-    """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` that only a lossy coded input's
-    rule found (``lossy``: the input was, :func:`.coded.sifted`; else none), and the gates whose
-    dips that rule left alone as their offs (:data:`.coded.Gate`; none where not lossy). A dropout
-    on every channel at once is the rule of this module; one on some channels only is the same rule
-    read on each channel alone (:func:`_one_channel_runs`, :func:`some_channels`); one on every
-    channel is taken over the one-channel runs that overlap it (:func:`taken_over`; a dip so widened
-    is still the lossy rule's)."""
+    """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` that only a ``lossy`` coded
+    input's rule found (:func:`.coded.sifted`), and the gates whose dips it left alone as their
+    offs (:data:`.coded.Gate`). One on some channels only is the same rule read on each channel
+    alone (:func:`some_channels`; lossy, a channel's dips too, not in a gate's offs); one on
+    every channel is taken over the one-channel runs that overlap it."""
     runs, scanner = _scanned(audio, rate, lossy)
-    spans = _one_channel_runs(audio, rate)
+    spans = _one_channel_runs(audio, rate, lossy)
     runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
     found = [(a, b, every) for a, b in runs]
-    found += some_channels(audio, spans, runs + scanner.pauses)
+    offs = coded.gate_offs(scanner.gated, audio if lossy else None, scanner.edge_frame)
+    found += some_channels(audio, spans, runs + scanner.pauses + offs, lossy * scanner.edge_frame)
     return sorted(found), scanner.pauses, holding(runs, scanner.dips), scanner.gated
 
 
@@ -418,33 +417,32 @@ def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, D
     return coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs), scanner
 
 
-def _one_channel_runs(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
-    """The runs found on one channel alone by the whole rule (digital silence, or dither or a
-    held value with abrupt edges, inside that channel's audio, widened, not a pause on that
-    channel), where that channel plays music on both sides (:func:`.pause_edges.plays_beside`:
-    not a sparse or hard-panned part); none for one channel. :func:`some_channels` keeps those
-    that :func:`dropped_channels` names on some channels (one dithered after it happened is
-    scanned but not kept). A channel silent from the start or to the end is a lead-in or a
-    tail."""
+def _one_channel_runs(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> list:
+    """The runs found on one channel alone by the whole rule (digital silence, or dither or a held
+    value with abrupt edges, widened, not a pause there; ``lossy``: its dips through the codec
+    too), where that channel plays music on both sides (:func:`.pause_edges.plays_beside`: not a
+    sparse or hard-panned part, a lead-in or a tail); none for one channel. :func:`some_channels`
+    keeps those that :func:`dropped_channels` names on some channels (one dithered after it
+    happened is scanned but not kept)."""
     if audio.shape[0] < 2:
         return []
     spans: list[tuple[int, int]] = []
     for channel in range(audio.shape[0]):
         track = audio[channel : channel + 1]
-        runs, scanner = _scanned(track, sample_rate)
+        runs, scanner = _scanned(track, sample_rate, lossy)
         spans += [(a, b) for a, b in runs
                   if pause_edges.plays_beside(track, a, b, scanner.edge_frame, QUIET)]  # fmt: skip
     return spans
 
 
-def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
+def some_channels(audio: np.ndarray, spans: list, taken: list, coded_frame: int = 0) -> list:
     """The runs ``spans`` found on single channels of ``audio`` (samples), joined where they
-    overlap across channels, kept where :func:`dropped_channels` (the given gaps' keep) names
-    some channels and not all, and no run on every channel (``taken``: dropouts, pauses)
-    overlaps them; with the channels dropped out."""
+    overlap across channels, kept where :func:`dropped_channels` (the given gaps' keep; lossy
+    coded, ``coded_frame``, a channel's dip too) names some channels and not all, and no run on
+    every channel (``taken``: dropouts, pauses) overlaps them; with the channels dropped out."""
     found = []
     for first, stop in joined(spans, reach=-1):
-        dropped = dropped_channels(audio, first, stop)
+        dropped = dropped_channels(audio, first, stop, coded_frame)
         if dropped.all() or any(a < stop and first < b for a, b in taken):
             continue
         if dropped.any():
@@ -452,15 +450,20 @@ def some_channels(audio: np.ndarray, spans: list, taken: list) -> list[Dropout]:
     return found
 
 
-def dropped_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
+def dropped_channels(audio: np.ndarray, first: int, stop: int, coded_frame: int = 0) -> np.ndarray:
     """Per channel, whether it dropped out in ``[first, stop)`` of ``audio``: SILENT_SHARE or
     more of its samples there are digital silence; where none is, held at a DC offset
-    (:func:`.held.held_channels`: beside one gone silent, a steady channel plays on)."""
+    (:func:`.held.held_channels`: beside one gone silent, a steady channel plays on); where
+    neither is, lossy coded (``coded_frame``: its 1 ms frame, :func:`.selections.coded_frame`;
+    0: not), dipped under its own music (:func:`.coded.dipped_channels`)."""
     if stop <= first:
         return np.zeros(audio.shape[0], bool)
     span = audio[:, first:stop]
     silent = np.mean(np.abs(span) <= SILENCE, axis=1) >= SILENT_SHARE
-    return silent if silent.any() else held.held_channels(span, SILENT_SHARE, QUIET)
+    dropped = silent if silent.any() else held.held_channels(span, SILENT_SHARE, QUIET)
+    if dropped.any() or not coded_frame:
+        return dropped
+    return coded.dipped_channels(audio, first, stop, coded_frame)
 
 
 def find(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:

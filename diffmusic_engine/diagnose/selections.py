@@ -51,6 +51,12 @@ EDGE_SHARE = 0.05
 Span = tuple[int, int]  # [first, stop) in samples
 
 
+def coded_frame(sample_rate: int, lossy: bool) -> int:
+    """:func:`live_channels`' ``coded_frame``: the frame a ``lossy`` coded input's dips are read
+    in, as :func:`.dropouts.find_all` reads them (its scanner's edge frame); 0: not lossy."""
+    return dropouts.DropoutScanner.at_rate(sample_rate).edge_frame if lossy else 0
+
+
 def find(audio: np.ndarray, sample_rate: int) -> list[Span]:
     """The dropouts in ``(channels, samples)`` ``audio`` (:func:`.dropouts.find`), in samples."""
     return [(round(a * sample_rate), round(b * sample_rate))
@@ -96,6 +102,7 @@ def audio_lines(
     gaps: tuple[Gap, ...],
     runs: list[Span] | None = None,
     offset: int = 0,
+    coded_frame: int = 0,
 ) -> list[str]:
     """A line for each of ``gaps`` that replaced music: wider than the dropouts ``runs`` in it,
     with :data:`BESIDE_SECONDS` or more beside them within :data:`AUDIO_IN_GAP_DB` of the level
@@ -103,12 +110,12 @@ def audio_lines(
     it as a whole (a misplaced selection had been replaced in silence). ``runs`` ``None``:
     :func:`find` in ``audio``, only once a gap holds sound that loud (the batch had scanned
     every piece for it, a third time). Times are told ``offset`` samples later (a piece of a
-    longer file)."""
+    longer file); ``coded_frame``: as for :func:`kept_channels`."""
     lines = []
     for gap in gaps:
         first, stop = gap_samples(gap, sample_rate)
         told_span = (first + offset, stop + offset)
-        if live_channels(audio, first, stop) is not None:
+        if live_channels(audio, first, stop, coded_frame) is not None:
             continue  # some channels dropped out: the others are kept (kept_line)
         around = np.concatenate(
             [audio[:, max(0, 2 * first - stop) : first], audio[:, stop : 2 * stop - first]], axis=1
@@ -145,16 +152,19 @@ def _beside(gap: np.ndarray, held: list[Span], least: int) -> float:
     return _rms(gap[:, outside]) if np.count_nonzero(outside) >= least else 0.0
 
 
-def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None:
+def live_channels(
+    audio: np.ndarray, first: int, stop: int, coded_frame: int = 0
+) -> np.ndarray | None:
     """Which channels held music in the gap ``[first, stop)`` while another dropped out there
     (a tape head's dropout on one track: :data:`SILENT_SHARE` of its samples digital silence,
     or held at a DC offset: :func:`.dropouts.dropped_channels`, and that value not held beside
-    the gap: :data:`EDGE_SHARE`); ``None`` when every channel is alike (all dropped out, or
-    none). Beside a channel that dropped out, one that stays as quiet as a dithered dropout
-    (``dropouts.QUIET``) dropped out too: 16-bit TPDF dither of one LSB is digital silence about
-    half the time, and one channel of a dithered dropout had read as holding music, left a hole
-    and said so."""
-    dropped = dropouts.dropped_channels(audio, first, stop)
+    the gap: :data:`EDGE_SHARE`; lossy coded, ``coded_frame``: dipped under its own music, as
+    :func:`.dropouts.find_all` names such a dropout's channel); ``None`` when every channel is
+    alike (all dropped out, or none). Beside a channel that dropped out, one that stays as quiet
+    as a dithered dropout (``dropouts.QUIET``) dropped out too: 16-bit TPDF dither of one LSB is
+    digital silence about half the time, and one channel of a dithered dropout had read as
+    holding music, left a hole and said so."""
+    dropped = dropouts.dropped_channels(audio, first, stop, coded_frame)
     if dropped.any() and not dropped.all():  # the others would be kept: it must end at the gap
         dropped &= _held_in_alone(audio, first, stop)
     if dropped.any():
@@ -163,13 +173,16 @@ def live_channels(audio: np.ndarray, first: int, stop: int) -> np.ndarray | None
     return None if dropped.all() or not dropped.any() else ~dropped
 
 
-def kept_channels(audio: np.ndarray, spans: list[Span]) -> list[tuple[Span, np.ndarray]]:
+def kept_channels(
+    audio: np.ndarray, spans: list[Span], coded_frame: int = 0
+) -> list[tuple[Span, np.ndarray]]:
     """Of the gaps ``spans`` (samples into ``audio``), those where only some channels dropped
-    out, each with the channels kept as they were (:func:`live_channels`): the one choice of
+    out, each with the channels kept as they were (:func:`live_channels`; ``coded_frame``: lossy
+    coded, :func:`coded_frame`): the one choice of
     which channels a gap is filled on, for the engine's fill and its lines and for the batch's
     lines (each had read it from the audio itself)."""
     return [((first, stop), live) for first, stop in spans
-            if (live := live_channels(audio, first, stop)) is not None]  # fmt: skip
+            if (live := live_channels(audio, first, stop, coded_frame)) is not None]  # fmt: skip
 
 
 def _held_in_alone(audio: np.ndarray, first: int, stop: int) -> np.ndarray:
