@@ -129,7 +129,8 @@ def add_lossy_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lossy", action="store_true",
         help="the audio was decoded from a lossy codec (an MP3 exported as WAV): also find the "
-        "short dropouts the codec filled (the file's own format counts without it)",
+        "short dropouts the codec filled, and fill a gap over one channel's dip on that channel "
+        "alone (the file's own format counts without it)",
     )  # fmt: skip
 
 

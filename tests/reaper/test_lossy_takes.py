@@ -1,6 +1,7 @@
 """An MP3's take is exported as a float WAV, which no longer says that it was lossy coded: the
 actions read the take's source type (GetMediaSourceType; a section's parent) and pass
-``--lossy`` to the commands that find dropouts (``diagnose``, and a submit with ``--gap auto``)."""
+``--lossy`` to the commands that find or fill dropouts (``diagnose``, and a submit with ``--gap``:
+``auto`` reads the codec's dips, and a gap over one channel's dip fills that channel alone)."""
 
 from __future__ import annotations
 
@@ -71,10 +72,15 @@ LIB = Path(__file__).parents[2] / "reaper_scripts/lib/diffmusic"
 
 @pytest.mark.parametrize(
     ("lossy", "flags", "passed"),
-    [(True, ["--gap", "auto"], True), (True, ["--gap", "1.0:1.02"], False),
-     (False, ["--gap", "auto"], False)],
+    [(True, ["--gap", "auto"], True), (True, ["--gap", "1.0:1.02"], True),
+     (True, ["--click", "1.0:1.02"], False), (False, ["--gap", "auto"], False),
+     (False, ["--gap", "1.0:1.02"], False)],
 )  # fmt: skip
-def test_a_submit_with_gap_auto_passes_lossy(lossy: bool, flags: list[str], passed: bool) -> None:
+def test_a_submit_with_gaps_passes_lossy(lossy: bool, flags: list[str], passed: bool) -> None:
+    """A region's gap on an MP3's take is sent ``--lossy`` as ``--gap auto`` is: the engine names
+    the channel a one-channel dropout dipped on only where it is told the take was lossy coded
+    (:func:`diffmusic_engine.diagnose.coded.dipped_channels`), and had filled every channel of
+    the regions Find damage marked on one. Not for a click, nor a take that was not lossy coded."""
     from lupa import lua54
 
     lua = lua54.LuaRuntime()

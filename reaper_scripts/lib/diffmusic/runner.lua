@@ -21,8 +21,10 @@ end
 function M.submit_arguments(job, s)
   local args = M.client_command(s, "submit", job.input, "--task", job.task)
   for _, flag in ipairs(job.flags or {}) do args[#args + 1] = flag end
-  for i = 1, job.lossy and #args - 1 or 0 do -- an MP3's take: --gap auto reads the codec's dips too
-    if args[i] == "--gap" and args[i + 1] == "auto" then args[#args + 1] = "--lossy"; break end
+  -- an MP3's take: --gap auto reads the codec's dips too, and a gap (auto, or a region's) over a
+  -- dip on one channel alone is filled there, the others kept (without it, every channel)
+  for i = 1, job.lossy and #args or 0 do
+    if args[i] == "--gap" then args[#args + 1] = "--lossy"; break end
   end
   if s.preset ~= "" then table.move({ "--preset", s.preset }, 1, 2, #args + 1, args) end
   table.move({ "--backend", s.backend }, 1, 2, #args + 1, args)
