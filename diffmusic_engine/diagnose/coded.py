@@ -28,8 +28,8 @@ so that in a WAV or FLAC such a dip is left to the scanner's three ways. Read on
 once and on each channel alone: by :func:`.dropouts.find_all` on the whole audio, and by
 :class:`DipScanner` as the batch streams it (the same dips); a dropout cut into one channel
 before encoding keeps no digital silence, and :func:`dipped_channels` names the channel that dips
-under its own music while another plays on (docs/results.md "A dropout on one channel through
-MP3"). A dip is read up to
+under its own music while every other plays on (docs/results.md "A dropout on one channel
+through MP3"). A dip is read up to
 :data:`MAX_DIP_FRAMES` long, and one still as deep past that is left alone: a hard gate's off of
 62 ms in an MP3 dipped as deep (review: read up to 2 s, a 1/16 gate at 120 bpm gave 63 dropouts
 in 8 s). A gate whose off is shorter (a 31 ms stutter) dips like a dropout, over and over: so
@@ -62,6 +62,13 @@ SMEAR_FRAMES = 5
 LEVEL_FRAMES = 20
 DIP_DB = 25.0
 DIP_FLOOR_DB = -60.0
+# Beside a channel that dips, another plays on where its median frame there is within PLAYS_DB of
+# its own music (or that music is under DIP_FLOOR_DB): only then is the dip that channel's alone
+# (:func:`dipped_channels`). A dropout on every channel comes back shallower on one of them
+# (review, docs/results.md "A dropout on one channel through MP3": every-channel cuts in the 10
+# real mixes as MP3 and Vorbis, the shallower channel 9.9 dB or more under its music; a one-channel
+# cut's other channel 2.1 dB at most), and a given gap over it had kept that channel's dip.
+PLAYS_DB = 6.0
 # The longest dip read; one still as deep past it is left to the scanner's ways. A dropout of
 # 50 ms keeps digital silence through MP3 (the scanner found 29 of 29 at 128 and 320 kbps), while
 # a hard gate over a quiet bed dips as deep for as long as it is off. Read up to 2000 frames, a
@@ -122,19 +129,23 @@ def dipped_channels(audio: np.ndarray, first: int, stop: int, frame: int) -> np.
     """Per channel of ``(channels, samples)`` ``audio``, whether it dips in ``[first, stop)``
     (``frame``: samples in a millisecond) as :func:`dips` reads a dip, on that channel alone:
     its median frame there DIP_DB or more under its own music's level on each side (the median
-    frame of the LEVEL_FRAMES past SMEAR_FRAMES), that level at or above DIP_FLOOR_DB. A
-    dropout cut into one channel before encoding keeps no digital silence through the codec,
-    so :func:`.dropouts.dropped_channels` names it by this (the other channels play on)."""
+    frame of the LEVEL_FRAMES past SMEAR_FRAMES), that level at or above DIP_FLOOR_DB; none
+    unless every other channel plays on (:data:`PLAYS_DB`: a dropout on every channel, one of
+    them shallower, is not one channel's). A dropout cut into one channel before encoding keeps
+    no digital silence through the codec, so :func:`.dropouts.dropped_channels` names it by
+    this."""
     reach = (SMEAR_FRAMES + LEVEL_FRAMES) * frame
     if first < reach or stop + reach > audio.shape[1] or stop - first < frame:
         return np.zeros(audio.shape[0], bool)
     level = LEVEL_FRAMES * frame
     before = _channel_frames(audio[:, first - reach : first - reach + level], frame)
     after = _channel_frames(audio[:, stop + reach - level : stop + reach], frame)
-    inside = _channel_frames(audio[:, first:stop], frame)
+    inside = np.median(_channel_frames(audio[:, first:stop], frame), axis=1)
     music = np.minimum(np.median(before, axis=1), np.median(after, axis=1))
-    deep = np.median(inside, axis=1) * 10 ** (DIP_DB / 10) <= music
-    return deep & (music >= 10 ** (DIP_FLOOR_DB / 10))
+    heard = music >= 10 ** (DIP_FLOOR_DB / 10)
+    deep = heard & (inside * 10 ** (DIP_DB / 10) <= music)
+    plays = ~heard | (inside * 10 ** (PLAYS_DB / 10) >= music)
+    return deep if (deep | plays).all() else np.zeros(audio.shape[0], bool)
 
 
 def gate_offs(gates: list[Gate], audio: np.ndarray | None, frame: int) -> list[tuple[int, int]]:

@@ -124,10 +124,11 @@ def test_a_gate_on_one_channel_is_left_alone(tmp_path: Path) -> None:
 
 def test_which_channels_dipped() -> None:
     """:func:`.coded.dipped_channels` on built audio: a channel cut to nothing for 20 ms dips
-    (its music beside it 0 dB, far over DIP_FLOOR_DB), one playing on does not; both cut, both
-    dip; music under the floor (-70 dB) dips in no channel; a span too near the start to read
-    the music before it, none. It names the channel that :func:`.selections.live_channels`
-    keeps where the input was lossy coded (``coded_frame``), and none where it was not."""
+    (its music beside it -17 dB: 4 tones of amplitude 0.1, far over DIP_FLOOR_DB), one playing on
+    does not; both cut, both dip; music 60 dB down (-77 dB, under the floor) dips in no channel;
+    a span too near the start to read the music before it, none. It names the channel that
+    :func:`.selections.live_channels` keeps where the input was lossy coded (``coded_frame``),
+    and none where it was not."""
     audio = chord()
     cut = audio.copy()
     cut[0, CUT : CUT + 20 * FRAME] = 0.0
@@ -143,3 +144,20 @@ def test_which_channels_dipped() -> None:
     noisy[0, CUT : CUT + 20 * FRAME] = 1e-4 * np.random.default_rng(0).standard_normal(20 * FRAME)
     assert selections.live_channels(noisy, *span, coded_frame=FRAME).tolist() == [False, True]
     assert selections.live_channels(noisy, *span) is None
+
+
+def test_a_dropout_on_every_channel_is_no_one_channels_dip() -> None:
+    """Both channels dip in the span, the right only 15 dB under its music (a dropout on every
+    channel that came back shallower on one: between PLAYS_DB and DIP_DB): no channel is named,
+    and a given gap fills both (it had kept the right's dip); the right 3 dB down (within
+    PLAYS_DB) plays on, and the left's dip is its own."""
+    assert coded.PLAYS_DB < 15 < coded.DIP_DB and 3 < coded.PLAYS_DB
+    span = (CUT, CUT + 20 * FRAME)
+    audio = chord()
+    audio[0, slice(*span)] = 1e-4 * np.random.default_rng(0).standard_normal(20 * FRAME)
+    audio[1, slice(*span)] *= 10 ** (-15 / 20)
+    assert coded.dipped_channels(audio, *span, FRAME).tolist() == [False, False]
+    assert selections.live_channels(audio, *span, coded_frame=FRAME) is None
+    audio[1, slice(*span)] = chord()[1, slice(*span)] * 10 ** (-3 / 20)
+    assert coded.dipped_channels(audio, *span, FRAME).tolist() == [True, False]
+    assert selections.live_channels(audio, *span, coded_frame=FRAME).tolist() == [False, True]
