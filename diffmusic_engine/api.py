@@ -241,8 +241,8 @@ def _keep_live_channels(
     out, rate, lines = restoration.tracks[0], restoration.sample_rate, []
     fade = int(round(damage.crossfade * rate))
     spans = [gap_samples(gap, rate) for gap in damage.gaps]
-    coded = selections.coded_frame(rate, lossy)
-    for (first, stop), live in selections.kept_channels(audio, spans, coded):
+    coded_frame = selections.coded_frame(rate, lossy)
+    for (first, stop), live in selections.kept_channels(audio, spans, coded_frame):
         span = slice(max(0, first - fade), min(audio.shape[1], stop + fade))
         out[live, span] = audio[live, span]
         lines.append(selections.kept_line((first, stop), live, rate))
@@ -265,8 +265,8 @@ def _given_gaps(
                     for old, span in zip(given, spans, strict=True)
                     if selections.told(old, span, sample_rate)]:  # fmt: skip
         details[EXTENDED_GAPS] = extended
-    coded = selections.coded_frame(sample_rate, lossy)
-    if loud := selections.audio_lines(audio, sample_rate, gaps, runs, coded_frame=coded):
+    coded_frame = selections.coded_frame(sample_rate, lossy)
+    if loud := selections.audio_lines(audio, sample_rate, gaps, runs, coded_frame=coded_frame):
         details[GAPS_WITH_AUDIO] = loud
     return Inpaint(gaps=gaps, crossfade=damage.crossfade), details
 

@@ -270,22 +270,28 @@ def _extended(stream: OverlapStream | RegionStream, rate: int) -> list[str]:
             for given, filled in pairs if selections.told(given, filled, rate)]  # fmt: skip
 
 
-def _gap_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded: int) -> list:
+def _gap_lines(
+    piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded_frame: int
+) -> list[str]:
     """The engine's lines for the given gaps of ``damage`` in ``piece`` (which starts at sample
     ``start`` of the file), told in the file's time: gaps over music, and gaps where only some
-    channels dropped out (the engine says the same, in the piece's time; ``coded``:
+    channels dropped out (the engine says the same, in the piece's time; ``coded_frame``:
     :func:`selections.coded_frame`)."""
-    lines = selections.audio_lines(piece, rate, damage.gaps, offset=start, coded_frame=coded)
-    return [f"inpaint: {line}" for line in lines] + _kept_lines(piece, start, damage, rate, coded)
+    lines = selections.audio_lines(piece, rate, damage.gaps, offset=start, coded_frame=coded_frame)
+    kept = _kept_lines(piece, start, damage, rate, coded_frame)
+    return [f"inpaint: {line}" for line in lines] + kept
 
 
-def _kept_lines(piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded: int) -> list:
+def _kept_lines(
+    piece: np.ndarray, start: int, damage: Inpaint, rate: int, coded_frame: int
+) -> list[str]:
     """The engine's lines for the gaps of ``damage`` in ``piece`` where only some channels
     dropped out (it keeps the others), told in the file's time (``piece`` starts at sample
-    ``start`` of the file; ``coded``: :func:`selections.coded_frame`)."""
+    ``start`` of the file; ``coded_frame``: :func:`selections.coded_frame`)."""
     spans = [gap_samples(gap, rate) for gap in damage.gaps]
+    kept = selections.kept_channels(piece, spans, coded_frame)
     return [f"inpaint: {selections.kept_line((first + start, stop + start), live, rate)}"
-            for (first, stop), live in selections.kept_channels(piece, spans, coded)]  # fmt: skip
+            for (first, stop), live in kept]  # fmt: skip
 
 
 def _dipped(finder: ChannelScanner, rate: int) -> str:
@@ -370,11 +376,11 @@ class _PieceRestorer:
         at = start / self.sample_rate  # a piece's times, the file's in the note
         for a, b, *levels in restoration.details.get(FILL_LEVELS, []):
             self.gap_lines.append(f"inpaint: {fill_level_line(a + at, b + at, *levels)}")
-        coded = selections.coded_frame(self.sample_rate, self.lossy)
+        coded_frame = selections.coded_frame(self.sample_rate, self.lossy)
         if isinstance(damage, Inpaint) and not self.restorer.auto_gaps:
-            self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate, coded)
+            self.gap_lines += _gap_lines(piece, start, damage, self.sample_rate, coded_frame)
         elif isinstance(damage, Inpaint):  # a dropout found on some channels: which
-            self.gap_lines += _kept_lines(piece, start, damage, self.sample_rate, coded)
+            self.gap_lines += _kept_lines(piece, start, damage, self.sample_rate, coded_frame)
         track = restoration.tracks[self.restorer.source - 1 if self.restorer.source else 0]
         if restoration.sample_rate != self.sample_rate:
             track = resample(track, restoration.sample_rate, self.sample_rate)

@@ -136,10 +136,10 @@ class ChannelScanner:
                 sifted = coded.sifted(scanner, track, mine, dipped, position)
             spans += [(a, b) for a, b in sifted
                       if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
-        pauses = [(a - position, b - position) for a, b in self.every.pauses + self._offs()]
+        set_apart = [(a - position, b - position) for a, b in self.every.pauses + self._offs()]
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
         coded_frame = 0 if self.dips is None else self.every.edge_frame
-        ones = some_channels(audio, spans, dropouts + pauses, coded_frame)
+        ones = some_channels(audio, spans, dropouts + set_apart, coded_frame)
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
 
     def _offs(self) -> list[tuple[int, int]]:
