@@ -7,7 +7,7 @@ import numpy as np
 
 from diffmusic_engine.diagnose import coded, pause_edges
 from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_channels
-from diffmusic_engine.diagnose.spans import taken_over
+from diffmusic_engine.diagnose.spans import holding, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
 DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner); DIP - 1 - c: channel c's
@@ -17,11 +17,12 @@ class ChannelScanner:
     """A :class:`DropoutScanner` (``every``: every channel at once) with one more per channel,
     behind the same calls: :meth:`scan` and :meth:`finish` hand out the runs any of them finds (each
     remembers which), :meth:`sift` keeps those :func:`.dropouts.find_dropouts` keeps. What is said
-    to the user (``longer``, ``pauses``, ``dipped``) is ``every``'s, as are the runs that keep a
-    gate's dip from being said left alone (``gated``, the gates of ``dips``): a part silent on one
-    channel for long is no news. With ``dips`` (lossy coded input) a dip through the codec is a run
-    too, sifted as :func:`.coded.sifted` sifts it, and so is each channel's alone (a dropout cut
-    into one channel before encoding). Runs are handed out in order: one is held while a run not
+    to the user (``longer``, ``pauses``, ``dipped``: and the dropouts kept on some channels that
+    hold a channel's dip) is ``every``'s, as are the runs that keep a gate's dip from being said
+    left alone (``gated``, the gates of ``dips``): a part silent on one channel for long is no
+    news. With ``dips`` (lossy coded input) a dip through the codec is a run too, sifted as
+    :func:`.coded.sifted` sifts it, and so is each channel's alone (a dropout cut into one
+    channel before encoding). Runs are handed out in order: one is held while a run not
     handed out yet could start before it (a dip waits for its train, :class:`.coded.DipScanner`), as
     the batch's regions are added in order (``bridge.batch.chunking.add_span``)."""
 
@@ -40,6 +41,7 @@ class ChannelScanner:
         ]  # fmt: skip
         self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
         self.held: list[tuple[int, int]] = []  # runs found, a run not decided could lie before
+        self.ones: list[tuple[int, int]] = []  # the dropouts on some channels kept (file samples)
 
     @property
     def max_length(self) -> int | None:
@@ -65,8 +67,10 @@ class ChannelScanner:
 
     @property
     def dipped(self) -> list[tuple[int, int]]:
-        """The dropouts found as dips through a lossy codec (recording samples)."""
-        return self.every.dips
+        """The dropouts found as dips through a lossy codec (recording samples): ``every``'s, and
+        those on some channels that hold a channel's dip (:func:`.dropouts.find_all`'s)."""
+        channel_dips = [dip for scanner in self.each for dip in scanner.dips]
+        return sorted(self.every.dips + holding(self.ones, channel_dips))
 
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
@@ -140,6 +144,7 @@ class ChannelScanner:
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
         coded_frame = 0 if self.dips is None else self.every.edge_frame
         ones = some_channels(audio, spans, dropouts + set_apart, coded_frame)
+        self.ones += [(a + position, b + position) for a, b, _ in ones]
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
 
     def _offs(self) -> list[tuple[int, int]]:

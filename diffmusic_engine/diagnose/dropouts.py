@@ -393,18 +393,19 @@ def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> t
 
 def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], ...]:
     """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` that only a ``lossy`` coded
-    input's rule found (:func:`.coded.sifted`), and the gates whose dips it left alone as their
-    offs (:data:`.coded.Gate`). One on some channels only is the same rule read on each channel
-    alone (:func:`some_channels`; lossy, a channel's dips too, not in a gate's offs); one on
-    every channel is taken over the one-channel runs that overlap it."""
+    input's rule found (:func:`.coded.sifted`; on some channels, a channel's), and the gates whose
+    dips it left alone as their offs (:data:`.coded.Gate`). One on some channels only is the same
+    rule read on each channel alone (:func:`some_channels`; lossy, a channel's dips too, not in a
+    gate's offs); one on every channel is taken over the one-channel runs that overlap it."""
     runs, scanner = _scanned(audio, rate, lossy)
-    spans = _one_channel_runs(audio, rate, lossy)
+    spans, channel_dips = _one_channel_runs(audio, rate, lossy)
     runs = taken_over(runs, spans)
     every = tuple(range(audio.shape[0]))
-    found = [(a, b, every) for a, b in runs]
     offs = coded.gate_offs(scanner.gated, audio if lossy else None, scanner.edge_frame)
-    found += some_channels(audio, spans, runs + scanner.pauses + offs, lossy * scanner.edge_frame)
-    return sorted(found), scanner.pauses, holding(runs, scanner.dips), scanner.gated
+    ones = some_channels(audio, spans, runs + scanner.pauses + offs, lossy * scanner.edge_frame)
+    dips = holding(runs, scanner.dips) + holding([(a, b) for a, b, _ in ones], channel_dips)
+    found = sorted([(a, b, every) for a, b in runs] + ones)
+    return found, scanner.pauses, sorted(dips), scanner.gated
 
 
 def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, DropoutScanner]:
@@ -417,22 +418,21 @@ def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, D
     return coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs), scanner
 
 
-def _one_channel_runs(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> list:
+def _one_channel_runs(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, list]:
     """The runs found on one channel alone by the whole rule (digital silence, or dither or a held
-    value with abrupt edges, widened, not a pause there; ``lossy``: its dips through the codec
-    too), where that channel plays music on both sides (:func:`.pause_edges.plays_beside`: not a
-    sparse or hard-panned part, a lead-in or a tail); none for one channel. :func:`some_channels`
-    keeps those that :func:`dropped_channels` names on some channels (one dithered after it
-    happened is scanned but not kept)."""
-    if audio.shape[0] < 2:
-        return []
+    value with abrupt edges, widened, not a pause there; ``lossy``: its dips too) where it plays
+    music on both sides (:func:`.pause_edges.plays_beside`: not a sparse or hard-panned part, a
+    lead-in or a tail), and those found as its dips (:func:`.coded.sifted`); none for one channel.
+    :func:`some_channels` keeps those :func:`dropped_channels` names on some (one dithered, not)."""
     spans: list[tuple[int, int]] = []
-    for channel in range(audio.shape[0]):
+    dips: list[tuple[int, int]] = []
+    for channel in range(audio.shape[0] if audio.shape[0] > 1 else 0):
         track = audio[channel : channel + 1]
-        runs, scanner = _scanned(track, sample_rate, lossy)
+        runs, scanner = _scanned(track, rate, lossy)
         spans += [(a, b) for a, b in runs
                   if pause_edges.plays_beside(track, a, b, scanner.edge_frame, QUIET)]  # fmt: skip
-    return spans
+        dips += scanner.dips
+    return spans, dips
 
 
 def some_channels(audio: np.ndarray, spans: list, taken: list, coded_frame: int = 0) -> list:

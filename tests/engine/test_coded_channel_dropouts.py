@@ -14,7 +14,7 @@ from pedalboard.io import AudioFile
 from bridge.batch import chain_from_dict, render_file
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio
-from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS
+from diffmusic_engine.backends import FOUND_GAPS, KEPT_CHANNELS, LOSSY_GAPS
 from diffmusic_engine.damage import Gap, Inpaint
 from diffmusic_engine.diagnose import coded, dropouts, selections
 
@@ -65,13 +65,16 @@ def test_a_dropout_on_one_channel_of_an_mp3_is_found_on_that_channel(
 def test_the_fill_replaces_the_dipped_channel_alone(tmp_path: Path) -> None:
     """``restore --gap auto`` of the MP3 fills the left channel's dip (it had been left as it
     was) and keeps the right channel bit-identical (its channel choice, read from the audio,
-    had named none: both would have been filled), and says so."""
+    had named none: both would have been filled), and says so, and that it was found as a dip
+    through the codec (no digital silence left in it; the note had told every channel's dips
+    alone)."""
     decoded, stop = left_cut(tmp_path, 20)
     result = restore(decoded, RATE, Inpaint(gaps="auto"), lossy=True)
     out = result.tracks[0]
     np.testing.assert_array_equal(out[1], decoded[1])
     ((start, end),) = result.details[FOUND_GAPS]
     assert abs(start - CUT / RATE) < EDGE and abs(end - stop / RATE) < EDGE
+    assert result.details[LOSSY_GAPS] == [[start, end]]  # "found as dips through the codec"
     (line,) = result.details[KEPT_CHANNELS]
     assert "channel(s) 1 of 2 dropped out" in line and "channel(s) 2 held music" in line
     # the fill brings the dip up to within 6 dB of the chord's left channel there
@@ -94,13 +97,15 @@ def test_a_given_gap_over_the_dip_keeps_the_other_channel(tmp_path: Path) -> Non
 
 def test_the_batch_finds_and_fills_it_as_the_engine_does(tmp_path: Path) -> None:
     """``render_file`` (the dips read as the audio streams by, on each channel too) fills the
-    same one dropout on the left alone: its output is the engine's, the right channel kept."""
+    same one dropout on the left alone: its output is the engine's, the right channel kept, and
+    its note says it was found as a dip through the codec."""
     audio, stop = chord(), CUT + round(0.015 * RATE)
     audio[0, CUT:stop] = 0.0
     path = mp3(tmp_path / "cut.mp3", audio)
     chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
     report = render_file(path, tmp_path / "out.wav", chain)
     assert report.repairs == {"gaps_filled": 1}
+    assert any("1 dropout(s) found as dips through the lossy codec" in n for n in report.notes)
     out = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)[0].T
     decoded, _ = read_audio(path)
     engine = restore(decoded, RATE, Inpaint(gaps="auto"), lossy=True).tracks[0]
