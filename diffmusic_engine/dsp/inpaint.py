@@ -182,7 +182,8 @@ def _level_kept(
     """``estimates``, region ``todo[index]``'s fill, brought back where it, or a half of it
     (from two ``fill_level.SIDE_SECONDS``), lies far under the music beside its gap
     (:func:`.fill_level.bring_back`, an AR fill's edges kept, no fill past the audio's
-    ``peaks`` per channel), with the farthest channel's levels; a gap under
+    ``peaks`` per channel), a steady pattern fill of a gap up to ``fill_level.HELD_LONGEST``
+    held near the louder side, with the farthest channel's levels; a gap under
     ``fill_level.SHORTEST`` as it is."""
     region, n = todo[index], audio.shape[1]
     gap = (region.gap_first, region.gap_stop)
@@ -193,8 +194,16 @@ def _level_kept(
     sides = fill_level.side_levels(audio, gap, bounds, sample_rate)
     inside = slice(gap[0] - region.first, gap[1] - region.first)
     halves = gap[1] - gap[0] >= 2 * fill_level.SIDE_SECONDS * sample_rate
+    held = region in fills and halves and gap[1] - gap[0] <= fill_level.HELD_LONGEST * sample_rate
+    frame = round(fill_level.HELD_FRAME * sample_rate) if held else 0
     return fill_level.bring_back(
-        estimates, inside, sides, edges_kept=region not in fills, halves=halves, peaks=peaks
+        estimates,
+        inside,
+        sides,
+        edges_kept=region not in fills,
+        halves=halves,
+        peaks=peaks,
+        frame=frame,
     )
 
 

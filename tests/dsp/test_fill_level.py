@@ -1,6 +1,6 @@
 """A dropout's fill far under the music on both sides of its gap, or one half of it, is raised
 and said, never silently; one far over them is left unsaid (right for a drum hit in the gap as
-often as not)."""
+often as not), but for a steady pattern fill of a short gap, held near the louder side."""
 
 from __future__ import annotations
 
@@ -268,6 +268,46 @@ def test_a_fill_far_over_both_sides_is_left_unsaid():
     louder = max(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
     assert db(result.audio[:, first:stop]) > louder + fill_level.FAR_DB
     assert FILL_LEVELS not in result.details
+
+
+def test_a_steady_fill_of_a_short_gap_in_a_quiet_moment_is_held_near_the_louder_side():
+    """A quiet moment 0.3 s long, 9 dB down, its 0.2 s dropout's 50 ms sides 8 dB under the
+    0.25 s level contexts (too little for the level to be read beside the gap): the fill, noise
+    copied at the contexts' level, lay 8 dB over both sides and the music; held, it lies
+    ``HELD_DB`` over the louder side."""
+    rng = np.random.default_rng(4)
+    music = 0.1 * rng.standard_normal((1, 6 * SR)).astype(np.float32)
+    music[:, int(2.65 * SR) : int(2.95 * SR)] *= 10 ** (-9 / 20)
+    first, stop = int(2.7 * SR), int(2.9 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    result = restore(damaged, SR, Inpaint(gaps=(Gap(2.7, 2.9),)))
+    assert result.details["fills"][0]["method"] == "pattern"
+    louder = max(db(music[:, first - SR // 20 : first]), db(music[:, stop : stop + SR // 20]))
+    over = db(result.audio[:, first:stop]) - louder  # the music: 0.2 dB under
+    assert 2.0 < over < 3.3  # HELD_DB (3 dB) over; had been 8.0 (seeds 4-6: 8.0-8.1)
+    assert FILL_LEVELS not in result.details
+
+
+def test_a_fill_held_is_lowered_stretch_by_stretch_and_a_copied_hit_is_left():
+    """Stretches of 25 samples: a steady fill 6-8 dB over the louder side (-26 dB) is held to
+    ``HELD_DB`` over it, its gain holding on past the gap's edges; a hit (one stretch 22 dB over
+    the rest) and a fill not held (``frame`` 0) are left."""
+    sides = np.array([[10 ** (-3.0), 10 ** (-2.6)]])  # -30 and -26 dB
+    steady = np.concatenate([np.full(105, 10 ** (-18 / 20)), np.full(105, 10 ** (-20 / 20))])
+    inside = slice(5, 205)  # 5 samples of crossfade either side
+    (held,), far = fill_level.bring_back([steady], inside, sides, halves=True, frame=25)
+    assert far is None
+    ceiling = -26 + fill_level.HELD_DB
+    assert db(held[30:80]) == pytest.approx(ceiling, abs=0.01)  # whole stretches' middles
+    assert db(held[130:180]) == pytest.approx(ceiling, abs=0.01)
+    assert db(held[:5]) == pytest.approx(ceiling, abs=0.01)  # the crossfade: the edge's gain
+    hit = np.full(210, 10 ** (-32 / 20))
+    hit[5:30] = 10 ** (-10 / 20)
+    (left,), _ = fill_level.bring_back([hit], inside, sides, halves=True, frame=25)
+    assert left is hit
+    (kept,), _ = fill_level.bring_back([steady], inside, sides, halves=True)
+    assert kept is steady
 
 
 def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
