@@ -62,15 +62,18 @@ MOST_DB = 45.0
 HALVES = ("first half", "second half")  # a half's ``part`` in details.fill_levels
 # A pattern fill of a gap from two ``SIDE_SECONDS`` up to ``HELD_LONGEST`` (s: the 0.25 s level
 # contexts, a 250 ms dropout's ends rounded to samples either way) whose ``HELD_FRAME`` stretches
-# (s) all lie within ``STEADY_DB`` of each other is held, stretch by stretch, to ``HELD_DB`` over
-# the louder side: music going on, copied at the level of contexts that reach past a quiet
-# moment the 50 ms beside the gap hold (a user trial's ragtime, vibes and brahms 250 ms
-# dropouts, +15.9 / +14.1 / +9.4 dB over the music). A drum hit or a note's attack copied into
-# the gap is no steady fill and is left (held without that test, a right drums+bass 250 ms fill
-# went 12.8 dB under the music). Nothing beside the gap tells a quiet moment from a note starting
-# in it, filled steady at the louder side's level: held at 0 dB over (tried), such fills went
-# 1-2 dB further under the music; at 3 dB, 0.2-0.4 (docs/results.md "A fill's level in a quiet
-# moment: held at the louder side")
+# (s) all lie within ``STEADY_DB`` of each other, in every channel, is held, stretch by stretch,
+# to ``HELD_DB`` over each channel's louder side: music going on, copied at the level of
+# contexts that reach past a quiet moment the 50 ms beside the gap hold (a user trial's ragtime,
+# vibes and brahms 250 ms dropouts, +15.9 / +14.1 / +9.4 dB over the music). A drum hit or a
+# note's attack copied into the gap is no steady fill and is left (held without that test, a
+# right drums+bass 250 ms fill fell from 2.2 dB over the music to 10.6 under it); so is a copy
+# steady in one channel and not in another (:func:`_steady`). Nothing beside the gap tells a
+# quiet moment from a note starting in it, filled steady at the louder side's level: held at
+# 0 dB over (tried), such fills went 1-2 dB further under the music; at 3 dB, 0.2-0.4, and with
+# a drum hit 30-60 ms into a 250 ms gap (its sides quiet), 8 of 60 fills already under went
+# 0-1.6 further (docs/results.md "A fill's level in a quiet moment: held at the louder side",
+# "... the channels held together")
 HELD_DB = 3.0
 STEADY_DB = 6.0
 HELD_FRAME = 0.025
@@ -111,12 +114,14 @@ def bring_back(
     estimate meets the samples beside the gap (an AR fill), its gain raised in a bump that is
     1 at the edges, to ``AR_FAR_DB`` under the quieter side (said from ``FAR_DB`` under), its
     halves said only; ``peaks``: per channel, the level a raised fill is clipped at (the
-    audio's peak); ``frame``: a steady fill's stretches of this many samples held to ``HELD_DB``
-    over the louder side (:func:`_held`; 0: not held). With them, the part of the channel that
+    audio's peak); ``frame``: a fill's stretches of this many samples held to ``HELD_DB`` over
+    the louder side where every channel's lie within ``STEADY_DB`` of each other (:func:`_held`,
+    :func:`_steady`; 0: not held). With them, the part of the channel that
     lay farthest under, ``[part, fill, before, after, written]`` (``part``: ``"whole"``,
     ``"first half"`` or ``"second half"``; that part's levels in dB, ``None``: a side not
     known), if any; else ``None``."""
     out, farthest, worst = [], 0.0, None
+    held = frame and _steady(estimates, inside, frame)  # one copy: all its channels or none
     for channel, (estimate, power) in enumerate(zip(estimates, sides, strict=True)):
         known = power[~np.isnan(power)]
         if not known.size or known.min() <= 0:
@@ -137,7 +142,7 @@ def bring_back(
             scaled, found = _halves_raised(scaled, inside, nearer, edges_kept, peak)
             came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
             found = [(part, level, written, came[part]) for part, level, written in found]
-        if frame:
+        if held:
             scaled = _held(scaled, inside, known.max() * 10 ** (HELD_DB / 10), frame)
         if fill < low:  # written: the whole fill's level with its halves raised as well
             found.append(("whole", fill, _mean_square(scaled[inside]), fill))
@@ -194,14 +199,11 @@ def _halves_raised(
 
 def _held(estimate: np.ndarray, inside: slice, ceiling: float, frame: int) -> np.ndarray:
     """``estimate`` with each stretch of about ``frame`` samples ``inside`` it whose mean square
-    lies over ``ceiling`` lowered to it, where all the stretches lie within ``STEADY_DB`` of each
-    other (none silent). The gain moves linearly between the stretches' middles and holds on past
-    the gap's edges into the crossfade (no step there)."""
+    lies over ``ceiling`` lowered to it. The gain moves linearly between the stretches' middles
+    and holds on past the gap's edges into the crossfade (no step there)."""
     x = estimate[inside].astype(np.float64)
-    edges = np.linspace(0, x.size, max(1, round(x.size / frame)) + 1).astype(int)
-    levels = np.array([_mean_square(x[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)])
-    steady = levels.min() > 0 and levels.max() <= levels.min() * 10 ** (STEADY_DB / 10)
-    if not steady or levels.max() <= ceiling:
+    edges, levels = _stretches(x, frame)
+    if levels.max() <= ceiling:
         return estimate
     middles = (edges[:-1] + edges[1:]) / 2
     gain = np.interp(np.arange(x.size) + 0.5, middles, np.sqrt(np.minimum(1.0, ceiling / levels)))
@@ -210,6 +212,25 @@ def _held(estimate: np.ndarray, inside: slice, ceiling: float, frame: int) -> np
     out[: inside.start] *= gain[0]
     out[inside.stop :] *= gain[-1]
     return out
+
+
+def _steady(estimates: list[np.ndarray], inside: slice, frame: int) -> bool:
+    """Whether the stretches of about ``frame`` samples ``inside`` each of ``estimates`` (one per
+    channel, a silent one aside) all lie within ``STEADY_DB`` of each other, none silent: the
+    channels of one copy are held together or not at all (one held beside another's copied hit
+    had moved a 48 kHz vibes fill's image 8.3 dB towards that other channel)."""
+    playing = [x for x in estimates if np.any(x[inside])]
+    levels = [_stretches(np.asarray(x[inside], dtype=np.float64), frame)[1] for x in playing]
+    return bool(playing) and all(
+        level.min() > 0 and level.max() <= level.min() * 10 ** (STEADY_DB / 10) for level in levels
+    )
+
+
+def _stretches(x: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """The edges of ``x``'s stretches of about ``frame`` samples and their mean squares."""
+    edges = np.linspace(0, x.size, max(1, round(x.size / frame)) + 1).astype(int)
+    levels = np.array([_mean_square(x[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    return edges, levels
 
 
 def _halves(x: np.ndarray) -> list[float]:

@@ -310,6 +310,36 @@ def test_a_fill_held_is_lowered_stretch_by_stretch_and_a_copied_hit_is_left():
     assert kept is steady
 
 
+def test_the_channels_of_a_copy_are_held_together_and_an_unknown_side_sets_no_ceiling():
+    """A two-channel copy, its first channel steady 6-8 dB over the louder side (-26 dB), its
+    second a copied hit: neither is held (the first alone had been lowered 3-5 dB, the copy's
+    image moved towards the second channel). Both steady, each is held to ``HELD_DB`` over its own
+    louder side, on both crossfades; a side not known (the audio's start) sets no ceiling, the
+    other does; a silent channel holds no one back."""
+    steady = np.concatenate([np.full(105, 10 ** (-18 / 20)), np.full(105, 10 ** (-20 / 20))])
+    hit = np.full(210, 10 ** (-32 / 20))
+    hit[5:30] = 10 ** (-10 / 20)
+    inside = slice(5, 205)
+    sides = np.array([[10 ** (-3.0), 10 ** (-2.6)], [10 ** (-3.0), 10 ** (-2.6)]])
+    (left, right), _ = fill_level.bring_back([steady, hit], inside, sides, halves=True, frame=25)
+    assert left is steady and right is hit
+    quieter = np.array([[10 ** (-3.0), 10 ** (-2.8)]])  # the second channel's louder side -28
+    both, _ = fill_level.bring_back(
+        [steady, steady.copy()], inside, np.vstack([sides[:1], quieter]), halves=True, frame=25
+    )
+    for held, louder in zip(both, (-26, -28), strict=True):
+        for part in (slice(0, 5), slice(30, 80), slice(130, 180), slice(205, 210)):
+            assert db(held[part]) == pytest.approx(louder + fill_level.HELD_DB, abs=0.01)
+    start = np.array([[np.nan, 10 ** (-2.8)]])  # -28 dB after the gap only
+    (held,), _ = fill_level.bring_back([steady], inside, start, halves=True, frame=25)
+    assert db(held[30:80]) == pytest.approx(-28 + fill_level.HELD_DB, abs=0.01)
+    (held, silent), _ = fill_level.bring_back(
+        [steady, np.zeros(210)], inside, sides, halves=True, frame=25
+    )
+    assert db(held[30:80]) == pytest.approx(-26 + fill_level.HELD_DB, abs=0.01)
+    assert not silent.any()
+
+
 def test_a_batch_says_a_quiet_fill_in_the_files_time(tmp_path):
     from bridge.batch.restorer import Restorer
 
