@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.preset_out is not None:  # after the findings: they say why there is no preset
         from diffmusic_engine.diagnose.preset import (
             caution,
+            leaves,
             no_preset_reason,
             preset_from_findings,
             write_preset,
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         write_preset(preset, args.preset_out)
         if line := caution(preset, findings):
             print(f"warning: {line}", file=sys.stderr)
+        if line := leaves(preset):
+            print(f"note: {args.preset_out}: {line}", file=sys.stderr)
     return 0
 
 

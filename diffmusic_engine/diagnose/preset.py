@@ -82,6 +82,19 @@ def caution(preset: dict[str, Any], findings: dict[str, Any]) -> str | None:
     )
 
 
+def leaves(preset: dict[str, Any]) -> str | None:
+    """What ``preset`` leaves unrepaired: the damage listed under ``_also_found``, which restore
+    ignores (a user trial: a file with dropouts, clicks and clipping got a declip preset, and
+    nothing said that its dropouts and clicks were left). The next diagnosis, of the restored
+    file, writes the next preset."""
+    if not (others := preset.get("_also_found")):
+        return None
+    return (
+        f"the preset repairs {preset['task']} alone (a preset holds one task); also found: "
+        f"{', '.join(others)}: run diagnose --preset-out on the restored file for the next"
+    )
+
+
 def no_preset_reason(findings: dict[str, Any]) -> str:
     """Why ``findings`` make no preset (:func:`preset_from_findings` gave None)."""
     if _room(findings) == "produced":

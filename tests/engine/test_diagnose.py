@@ -457,3 +457,22 @@ def test_a_declick_preset_holds_no_field_only_degrade_reads():
     preset = preset_from_findings({"clicks": [{"start": 1.0, "end": 1.001}]})
     assert preset == {"task": "declick", "mode": "click", "clicks": []}
     assert damage_from_dict(preset) == Declick()
+
+
+def test_a_preset_of_one_task_names_the_damage_it_leaves(tmp_path, capsys):
+    """A preset holds one task: a clipped tone with a dropout makes a declip preset, which
+    leaves the dropout, and a note says so and how to go on (a user trial: a preset from a
+    file with dropouts, clicks and clipping declipped it alone, and nothing said so)."""
+    t = np.arange(2 * SR) / SR
+    clipped = np.clip(np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 550 * t), -0.6, 0.6)
+    alone, both = tmp_path / "clipped.wav", tmp_path / "clipped_dropout.wav"
+    sf.write(alone, clipped, SR, subtype="FLOAT")
+    clipped[SR : SR + SR // 20] = 0.0  # 50 ms of digital silence
+    sf.write(both, clipped, SR, subtype="FLOAT")
+    for path, told in ((both, True), (alone, False)):
+        preset = tmp_path / f"{path.stem}.toml"
+        assert main(["diagnose", str(path), "--preset-out", str(preset), "--quiet"]) == 0
+        err = capsys.readouterr().err
+        assert 'task = "declip"' in preset.read_text()
+        note = f"note: {preset}: the preset repairs declip alone (a preset holds one task); "
+        assert (note + "also found: inpaint: run diagnose") in err if told else note not in err
