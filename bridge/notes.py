@@ -94,8 +94,9 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     notes = []
     if (clicks := details.get(REPAIRED_CLICKS)) and details.get(CLICKS_DETECTED):
         notes.append(_note(
-            f"repaired {len(clicks)} click(s): {listed_text(clicks)}; music in what was removed "
-            "is an attack taken for a click (then lower the sensitivity, or give the clicks)"
+            f"repaired {len(clicks)} click(s): {listed_text(clicks)}; where what was removed "
+            "holds music, an attack was taken for a click: lower the sensitivity, or give the "
+            "clicks"
         ))  # fmt: skip
     if details.get("method") == "wpe" and (room := details.get("room")):
         told = details.get("told_rt60_s", room["rt60_s"])  # the free decays' may read shorter

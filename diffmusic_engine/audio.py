@@ -62,6 +62,12 @@ class AudioInfo:
 NON_FINITE_FILE_REMEDY = "render or export the file again, or as 16- or 24-bit integers"
 
 
+def empty_file_error(path: object) -> InputError:
+    """The error for a file that holds no samples, read whole or streamed (a header alone: an
+    export or a copy that was cut short)."""
+    return InputError(f"{path}: empty audio (no samples); render or export the file again")
+
+
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     """Read a file as float32 ``(channels, samples)`` plus its :class:`AudioInfo`.
 
@@ -69,6 +75,8 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, AudioInfo]:
     """
     with AudioReader(path) as reader:
         audio = reader.read(max(reader.info.frames, 0))
+    if audio.size == 0:
+        raise empty_file_error(reader.path)
     check_audio(audio, str(reader.path), remedy=NON_FINITE_FILE_REMEDY)
     return audio, replace(reader.info, channels=audio.shape[0], frames=audio.shape[1])
 

@@ -41,6 +41,7 @@ from diffmusic_engine.audio import (
     AudioReader,
     AudioWriter,
     check_layout,
+    empty_file_error,
     float_remedy,
 )
 from diffmusic_engine.errors import InputError
@@ -210,7 +211,7 @@ def render_file(
         rate = chain.sample_rate or info.sample_rate
         total = int(round(info.frames * rate / info.sample_rate))
         if total == 0:
-            raise InputError(f"{source}: empty audio (no samples)")
+            raise empty_file_error(source)
         dtype = written_dtype or info.file_dtype  # --bit-depth's, or the input's
         check_layout(target, rate, info.channels, dtype)  # named as the target
         pipeline = build_pipeline(chain, rate, info.channels, total, info.lossy,

@@ -98,3 +98,22 @@ def test_a_file_with_nan_is_refused_saying_what_to_do(tmp_path: Path) -> None:
         "render or export the file again, or as 16- or 24-bit integers"
     )
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_an_empty_file_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """A file of a header alone: the batch and restore give the one error, with its remedy."""
+    import soundfile as sf
+
+    from bridge.batch import chain_from_dict, render_file
+    from diffmusic_engine.errors import InputError
+
+    source = tmp_path / "in.wav"
+    sf.write(source, np.zeros(0, np.float32), 8000, subtype="PCM_16")
+    chain = chain_from_dict({"steps": [{"plugin": "Gain", "gain_db": -1.0}]})
+    with pytest.raises(InputError) as refused:
+        render_file(source, tmp_path / "out.wav", chain)
+    with pytest.raises(InputError) as read:
+        read_audio(source)
+    expected = f"{source}: empty audio (no samples); render or export the file again"
+    assert str(refused.value) == str(read.value) == expected
+    assert not (tmp_path / "out.wav").exists()

@@ -92,7 +92,7 @@ def test_bad_damage_is_refused_before_anything_is_written(tmp_path, capsys, clip
             "cannot read audio (the file is empty); check that it is a whole audio file, "
             "or convert it to WAV or FLAC",
         ),
-        ("empty", "empty audio"),
+        ("empty", "empty audio (no samples); render or export the file again"),
         (
             "nan",
             "1 non-finite samples (NaN/Inf), the first in channel 1 of 1 at sample 10; "
