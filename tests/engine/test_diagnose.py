@@ -223,12 +223,34 @@ def test_clipping_as_slight_as_a_few_clicks_tops_comes_after_the_clicks():
     for fraction, first, then in (
         (2e-5, "declick", "declip"),
         (SLIGHT_CLIPPING, "declip", "declick"),
-    ):
-        clipping = {"level": 1.0, "fraction": fraction, "regions": [{"start": 1.0, "end": 1.0}]}
+    ):  # a region away from the click: the fraction decides
+        clipping = {"level": 1.0, "fraction": fraction, "regions": [{"start": 2.0, "end": 2.0}]}
         preset = preset_from_findings({"clipping": clipping, "clicks": clicks})
         assert (preset["task"], preset["_also_found"]) == (first, [then])
     alone = {"level": 1.0, "fraction": 2e-5, "regions": []}  # no clicks: declip it is
     assert preset_from_findings({"clipping": alone, "clicks": []})["task"] == "declip"
+
+
+def test_clipping_on_the_clicks_alone_comes_after_the_clicks(rng):
+    """Hot clicks clipped at full scale in a mix that never reaches it (a user trial: 7.4e-4 of
+    the time) made a declip preset, which rebuilt their tops and wrote the file 10.7 dB lower.
+    Every clipped region begins and ends on a click found: declick first. Built: a tone at 0.5
+    with 12 bursts pushed past full scale; the same tone clipped at 0.45 with them is a clipped
+    master, declipped first."""
+    from diffmusic_engine.diagnose import clicks, clipping
+    from diffmusic_engine.diagnose.preset import SLIGHT_CLIPPING, preset_from_findings
+
+    rate = 16000
+    t = np.arange(4 * rate) / rate
+    tone = np.stack([0.5 * np.sin(2 * np.pi * 220 * t), 0.5 * np.sin(2 * np.pi * 330 * t)])
+    hot = tone.copy()
+    for start in (0.3 + 0.3 * np.arange(12)) * rate:
+        hot[:, int(start) : int(start) + 12] += 1.2 * rng.choice([-1.0, 1.0], (2, 12))
+    for audio, first in ((hot, "declick"), (np.clip(hot, -0.45, 0.45), "declip")):
+        audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        findings = {"clipping": clipping.detect(audio, rate), "clicks": clicks.detect(audio, rate)}
+        assert findings["clicks"] and findings["clipping"]["fraction"] > SLIGHT_CLIPPING
+        assert preset_from_findings(findings)["task"] == first
 
 
 def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_path):
