@@ -498,3 +498,41 @@ def test_a_preset_of_one_task_names_the_damage_it_leaves(tmp_path, capsys):
         assert 'task = "declip"' in preset.read_text()
         note = f"note: {preset}: the preset repairs declip alone (a preset holds one task); "
         assert (note + "also found: inpaint: run diagnose") in err if told else note not in err
+
+
+def _gated_chord(bursts: tuple[int, ...] = ()) -> np.ndarray:
+    """3 s of a chord at 44.1 kHz gated 50 dB down for half of every 62.5 ms from 1 s to 2 s (a
+    1/32 stutter at 120 bpm), with 40 samples of noise 20 dB under the chord before each on (a
+    codec's pre-echo), and a 30-sample burst (0.3 RMS) at each of ``bursts``."""
+    rate, rng = 44100, np.random.default_rng(0)
+    time = np.arange(3 * rate) / rate
+    tones = 0.1 * sum(np.sin(2 * np.pi * f * time + f) for f in (220.0, 277.18, 329.63, 440.0))
+    audio, step = np.tile(tones, (2, 1)), round(0.0625 * rate)
+    for first in range(rate, 2 * rate, step):
+        audio[:, first + step // 2 : first + step] *= 10 ** (-50 / 20)
+        audio[:, first + step - 40 : first + step] += 0.03 * rng.standard_normal((2, 40))
+    for first in bursts:
+        audio[:, first : first + 30] += 0.3 * rng.standard_normal((2, 30))
+    return audio.astype(np.float32)
+
+
+def test_a_gates_edges_in_lossy_input_are_no_clicks():
+    """The gated chord read as lossy coded: the coded scan leaves the offs alone as a gate, and
+    its edges, each a 50 dB step the detector marks (21 finds, a declick preset), are no clicks:
+    none listed, no declick proposed. Bursts in an on (one ending 2 ms before an off, which a
+    3 ms window each side had read as an edge), before and after the gate are listed; as uncoded
+    (no gate read) the edges are listed as before."""
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+
+    rate, step = 44100, round(0.0625 * 44100)
+    near_off = rate + 2 * step + step // 2 - 88 - 30  # its last sample 88 (2 ms) before an off
+    bursts = (rate // 2, rate + step // 4, near_off, 5 * rate // 2)
+    findings = diagnose(_gated_chord(), rate, lossy=True)
+    assert len(findings["gates"]) == 1 and findings["clicks"] == []
+    assert (preset_from_findings(findings) or {}).get("task") != "declick"
+    listed = diagnose(_gated_chord(bursts), rate, lossy=True)["clicks"]
+    middles = [burst + 15 for burst in bursts]  # each listed over the middle of its burst
+    assert [[c["start"] * rate <= m < c["end"] * rate for m in middles] for c in listed] == [
+        [index == row for index in range(len(middles))] for row in range(len(middles))
+    ]
+    assert len(diagnose(_gated_chord(), rate)["clicks"]) >= 20
