@@ -28,7 +28,7 @@ from diffmusic_engine.backends import (
     REPAIRED_CLICKS,
     UNCHANGED,
 )
-from diffmusic_engine.diagnose.coded import GATE_COUNT, GATE_FRAMES
+from diffmusic_engine.diagnose.coded import GATE_COUNT, GATE_FRAMES, GATE_JITTER_FRAMES
 from diffmusic_engine.diagnose.pause_edges import (
     FADE_END_DB,
     FADE_FLOOR_DB,
@@ -187,17 +187,19 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
 
 def gates_line(gates: Sequence[Sequence[Sequence[float]]], give_as: str = "--gap") -> str:
     """The line naming the ``gates`` (each its dips, ``[[start, end], ...]`` in seconds) whose
-    offs, dips through the lossy codec, were left alone, and how to have them filled all the
-    same (``give_as``: the CLI's ``--gap``, a batch's ``gaps``): a burst of as many dropouts so
-    close together reads the same (what the rule cannot tell)."""
+    offs, dips through the lossy codec or even runs of digital silence (:func:`.coded.beaten`),
+    were left alone, and how to have them filled all the same (``give_as``: the CLI's ``--gap``,
+    a batch's ``gaps``): a burst of as many dropouts so close together (and, silent, as even)
+    reads the same (what the rule cannot tell)."""
     shown = "; ".join(f"{seconds_text(gate[0][0], gate[-1][1])} ({len(gate)} dip(s): "
                       f"{listed_text(gate)})" for gate in gates[:LISTED])  # fmt: skip
     more = f"; and {len(gates) - LISTED} more" if len(gates) > LISTED else ""
     return (
-        f"{len(gates)} train(s) of dips through the lossy codec left alone as a stutter gate's "
-        f"offs ({GATE_COUNT} or more, each within {GATE_FRAMES} ms of the one before): {shown}"
-        f"{more}; a burst of as many dropouts reads the same: listen, and give the dips as "
-        f"{give_as} if they are dropouts"
+        f"{len(gates)} train(s) of dips through the lossy codec or runs of digital silence left "
+        f"alone as a stutter gate's offs ({GATE_COUNT} or more, each within {GATE_FRAMES} ms of "
+        f"the one before; the silent runs {GATE_COUNT} in a row evenly spaced and alike in "
+        f"length, within {GATE_JITTER_FRAMES} ms): {shown}{more}; a burst of as many dropouts "
+        f"reads the same: listen, and give the dips as {give_as} if they are dropouts"
     )
 
 

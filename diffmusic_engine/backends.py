@@ -38,10 +38,10 @@ LOSSY_GAPS = "gaps_found_lossy"
 # The details key that lists the silent runs ``gaps="auto"`` left alone as pauses between songs
 # (the music fades into them; diagnose.dropouts): [[start, end], ...] in seconds, absent if none.
 PAUSES = "pauses_left_alone"
-# The details key that lists the trains of a lossy codec's dips ``gaps="auto"`` left alone as a
-# stutter gate's offs (diagnose.coded, GATE_COUNT or more close together; a burst of as many
-# dropouts reads the same): a list per gate of its dips, [[[start, end], ...], ...] in seconds,
-# absent if none.
+# The details key that lists the trains of a lossy codec's dips, or of even runs of digital
+# silence, ``gaps="auto"`` left alone as a stutter gate's offs (diagnose.coded, GATE_COUNT or
+# more close together; a burst of as many dropouts reads the same): a list per gate of its dips,
+# [[[start, end], ...], ...] in seconds, absent if none.
 GATES = "gates_left_alone"
 # The details key that lists given gaps whose input was not a dropout, or wider than the one in
 # them (as loud as the audio around them): one line each, shown to the user, since their music

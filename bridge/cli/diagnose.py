@@ -67,8 +67,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
         for name, value in findings.items():
-            if name == "gates" and not lossy:  # read in lossy coded input alone: no line
-                continue
             print(f"{name:10s} {describe(name, value, audio.shape[0])}", flush=True)
     if args.spectrogram is not None:
         write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)
@@ -135,7 +133,7 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
     if name == "pauses":  # silent runs --gap auto leaves alone
         spans = [[p["start"], p["end"]] for p in value]
         return pauses_line(len(spans), spans_text(spans)) if value else "none"
-    if name == "gates":  # trains of a lossy codec's dips --gap auto leaves alone
+    if name == "gates":  # trains of a codec's dips or silent runs --gap auto leaves alone
         gates = [[[dip["start"], dip["end"]] for dip in gate["dips"]] for gate in value]
         return gates_line(gates) if value else "none"
     if name == "clicks":

@@ -7,7 +7,7 @@ import numpy as np
 
 from diffmusic_engine.diagnose import coded, pause_edges
 from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_channels
-from diffmusic_engine.diagnose.spans import holding, taken_over
+from diffmusic_engine.diagnose.spans import apart, holding, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
 DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner); DIP - 1 - c: channel c's
@@ -24,7 +24,9 @@ class ChannelScanner:
     :func:`.coded.sifted` sifts it, and so is each channel's alone (a dropout cut into one
     channel before encoding). Runs are handed out in order: one is held while a run not
     handed out yet could start before it (a dip waits for its train, :class:`.coded.DipScanner`), as
-    the batch's regions are added in order (``bridge.batch.chunking.add_span``)."""
+    the batch's regions are added in order (``bridge.batch.chunking.add_span``). The runs of
+    ``every`` and of each channel wait for their train too (:func:`.coded.beaten`: a gate's offs
+    of digital silence, left alone and said with ``gated``)."""
 
     def __init__(
         self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
@@ -36,6 +38,8 @@ class ChannelScanner:
                            quiet=every.quiet, edge_frame=every.edge_frame)
             for _ in range(channels if channels > 1 else 0)
         ]  # fmt: skip
+        self.beats = coded.gate_trains(every.edge_frame)  # every's runs, told once their train is
+        self.each_beats = [coded.gate_trains(every.edge_frame) for _ in self.each]  # known
         self.each_dips = [] if dips is None else [
             coded.DipScanner(dips.frame, dips.longest) for _ in self.each
         ]  # fmt: skip
@@ -57,13 +61,15 @@ class ChannelScanner:
 
     @property
     def gated(self) -> list[coded.Gate]:
-        """The gates whose offs, dips through a lossy codec, were left alone (recording
-        samples; :func:`.coded.left_alone`: not those ``every`` found as runs)."""
-        return [] if self.dips is None else self._left_alone(self.dips.trains.gates)
+        """The gates whose offs were left alone (recording samples): runs of ``every``
+        (:func:`.coded.beaten`), and dips through a lossy codec (:func:`.coded.left_alone`: not
+        those ``every`` found as runs or a gate's)."""
+        dipped = [] if self.dips is None else self._left_alone(self.dips.trains.gates)
+        return sorted(self.beats.gates + dipped)
 
     def _left_alone(self, gates: list[coded.Gate]) -> list[coded.Gate]:
         runs = [run for run, origins in self.origins.items() if EVERY in origins]
-        return coded.left_alone(gates, sorted(runs))
+        return coded.left_alone(gates, sorted(runs + self.beats.offs()))
 
     @property
     def dipped(self) -> list[tuple[int, int]]:
@@ -74,25 +80,29 @@ class ChannelScanner:
 
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
-        found = self._noted(EVERY, self.every.scan(block, position))
+        received = position + block.shape[1]
+        runs = self.every.scan(block, position)
+        found = self._noted(EVERY, self.beats.told(runs, self.every.open_from(received)))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.scan(block, position))
         for channel, scanner in enumerate(self.each):
-            found += self._noted(channel, scanner.scan(block[channel : channel + 1], position))
+            runs = scanner.scan(block[channel : channel + 1], position)
+            beats = self.each_beats[channel]
+            found += self._noted(channel, beats.told(runs, scanner.open_from(received)))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(
                 DIP - 1 - channel, dips.scan(block[channel : channel + 1], position)
             )
-        runs, start = sorted({*self.held, *found}), self._undecided(position + block.shape[1])
+        runs, start = sorted({*self.held, *found}), self._undecided(received)
         self.held = [run for run in runs if run[0] >= start]
         return [run for run in runs if run[0] < start]
 
     def finish(self) -> list[tuple[int, int]]:
-        found = self._noted(EVERY, self.every.finish())
+        found = self._noted(EVERY, self.beats.told(self.every.finish()))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.finish())
         for channel, scanner in enumerate(self.each):
-            found += self._noted(channel, scanner.finish())
+            found += self._noted(channel, self.each_beats[channel].told(scanner.finish()))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(DIP - 1 - channel, dips.finish())
         runs, self.held = sorted({*self.held, *found}), []
@@ -111,11 +121,11 @@ class ChannelScanner:
 
     def _undecided(self, received: int) -> int:
         """The earliest sample a run that no scanner has decided yet could start at."""
-        starts = [self.every.open_from(received)]
+        starts = [self.every.open_from(received), *self.beats.waiting()]
         if self.dips is not None:
             starts.append(self.dips.open_from(received))
-        for scanner in self.each:
-            start = scanner.open_from(received)
+        for scanner, beats in zip(self.each, self.each_beats, strict=True):
+            start = min([scanner.open_from(received), *beats.waiting()])
             starts.append(received if received - start > scanner.max_length else start)
         return min(starts + [dips.open_from(received) for dips in self.each_dips])
 
@@ -127,7 +137,8 @@ class ChannelScanner:
         if self.dips is None:
             dropouts = self.every.sift(audio, mine, position)
         else:
-            dipped = self._found_by(DIP, runs, position)
+            beaten = [(a - position, b - position) for a, b in self.beats.offs()]  # (as find_all)
+            dipped = apart(self._found_by(DIP, runs, position), beaten)
             dropouts = coded.sifted(self.every, audio, mine, dipped, position)
         spans = []
         for channel, scanner in enumerate(self.each):
@@ -140,23 +151,23 @@ class ChannelScanner:
                 sifted = coded.sifted(scanner, track, mine, dipped, position)
             spans += [(a, b) for a, b in sifted
                       if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
-        set_apart = [(a - position, b - position) for a, b in self.every.pauses + self._offs()]
+        set_apart = self._offs(position) + [(a - position, b - position) for a, b in self.pauses]
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
         coded_frame = 0 if self.dips is None else self.every.edge_frame
         ones = some_channels(audio, spans, dropouts + set_apart, coded_frame)
         self.ones += [(a + position, b + position) for a, b, _ in ones]
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
 
-    def _offs(self) -> list[tuple[int, int]]:
-        """The dips of the gates left alone (:attr:`gated`), of the gate still open, and of each
-        channel's own: a channel's run within one is that gate's too (recording samples)."""
-        if self.dips is None:
-            return []
-        gate = self.dips.trains.gate
-        gates = self.gated + self._left_alone([gate] if gate is not None else [])
-        for trains in [dips.trains for dips in self.each_dips]:  # a channel's own (coded.gate_offs)
-            gates += trains.gates + ([trains.gate] if trains.gate is not None else [])
-        return [dip for gate in gates for dip in gate]
+    def _offs(self, position: int) -> list[tuple[int, int]]:
+        """The offs of the gates left alone (:attr:`gated`) and still open, of every channel's
+        runs or dips and each channel's own (a channel's run within one is that gate's too),
+        samples from ``position``."""
+        offs = self.beats.offs() + [off for beats in self.each_beats for off in beats.offs()]
+        if self.dips is not None:
+            gates = self.dips.trains.gates + [self.dips.trains.gate or []]  # and the one open
+            offs += [dip for gate in self._left_alone(gates) for dip in gate]
+            offs += [dip for dips in self.each_dips for dip in dips.trains.offs()]
+        return sorted((first - position, stop - position) for first, stop in offs)
 
     def _found_by(self, origin: int, runs: tuple | list, position: int) -> list[tuple[int, int]]:
         """Those of ``runs`` (samples from ``position``) that ``origin`` found."""

@@ -414,7 +414,7 @@ def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, D
     scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip
-    runs += scanner.finish()
+    runs = coded.beaten(scanner, sorted(runs + scanner.finish()))  # a gate's offs left alone
     return coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs), scanner
 
 

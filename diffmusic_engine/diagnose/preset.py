@@ -134,9 +134,9 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
         )
     if gates := findings.get("gates"):  # dips left alone that may yet be dropouts: say so
         return (
-            f"no damage found that a preset repairs ({len(gates)} train(s) of dips in lossy "
-            "coded input left alone as a stutter gate's offs: if they are dropouts, give them "
-            "as --gap; the gates line lists them)"
+            f"no damage found that a preset repairs ({len(gates)} train(s) of dips or silent "
+            "runs left alone as a stutter gate's offs: if they are dropouts, give them as "
+            "--gap; the gates line lists them)"
         )
     return "no damage found"
 

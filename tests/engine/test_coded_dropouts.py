@@ -308,15 +308,16 @@ def test_a_burst_left_alone_as_a_gates_offs_is_said(tmp_path: Path, capsys, monk
 
 @pytest.mark.parametrize("silent", [(0, 1, 2, 3), (0, 2)])
 def test_a_gates_offs_the_scanner_found_are_not_said_left_alone(silent) -> None:
-    """GATE_COUNT cuts of 15 ms, 150 ms apart, in the chord read as lossy: those in ``silent``
-    digital silence (the scanner's runs: found and filled), the others 40 dB down (dips alone).
-    The dips make a train, a gate's; only the dips no run holds are said left alone, whole file
-    and streamed (the batch's note): none when all four are found (all four had been said)."""
+    """GATE_COUNT cuts of 15 ms, 140-170 ms apart, in the chord read as lossy: those in
+    ``silent`` digital silence (the scanner's runs: found and filled; unevenly spaced, no gate's
+    of :func:`.coded.beaten`), the others 40 dB down (dips alone). The dips make a train, a
+    gate's; only the dips no run holds are said left alone, whole file and streamed (the batch's
+    note): none when all four are found (all four had been said)."""
     from bridge.batch.restorer import Restorer
 
     audio = chord(seconds=3.0)
-    step, length = RATE * 150 // 1000, RATE * 15 // 1000
-    cuts = [(CUT + index * step, CUT + index * step + length) for index in range(coded.GATE_COUNT)]
+    starts = [CUT + RATE * ms // 1000 for ms in (0, 150, 320, 460)]
+    cuts = [(first, first + RATE * 15 // 1000) for first in starts]
     for index, (first, stop) in enumerate(cuts):
         audio[:, first:stop] *= 0.0 if index in silent else 0.01
     found, _, _, gates = dropouts.find_all(audio, RATE, lossy=True)

@@ -11,7 +11,7 @@ from bridge.cli import main
 from diffmusic_engine.api import NOTHING_FOUND, degrade, restore
 from diffmusic_engine.backends import FOUND_GAPS
 from diffmusic_engine.damage import Gap, Inpaint
-from diffmusic_engine.diagnose import dropouts, held
+from diffmusic_engine.diagnose import coded, dropouts, held
 from diffmusic_engine.diagnose.dropouts import JUMP_DB, QUIET, SILENCE, DropoutScanner
 from diffmusic_engine.errors import DamageError
 from diffmusic_engine.evaluation.corpus import REAL_DIR
@@ -267,12 +267,13 @@ def test_a_dropout_held_at_a_dc_offset_is_found(backing, level, noise) -> None:
         assert scanner.scan(clean, 0) + scanner.finish() == []
 
 
-def test_a_slow_tone_under_a_hard_gate_is_no_held_dropout() -> None:
+def test_a_slow_tone_under_a_hard_gate_is_no_held_dropout(monkeypatch) -> None:
     """A saw gated hard (52 ms on, 8 ms off) over a 40 Hz bass at 0.02: in each gap the bass
     moves at most 1.1e-4 a sample, under HELD_STEP, so the step alone read 9 gaps as dropouts
     held at a DC offset; over a gap it strays 2.9e-3 to 1.0e-2 (RMS) from its mean, 5.9 times
-    HELD_DEVIATION or more. The gaps held at 0.002 under -80 dBFS noise are found, all 49 but
-    the last (the tail)."""
+    HELD_DEVIATION or more. The gaps held at 0.002 under -80 dBFS noise are read, all 49 but
+    the last (the tail): evenly, a gate's offs left alone as one (:func:`.coded.beaten`), and
+    found as dropouts with the train rule set aside (no GATE_FRAMES)."""
     rate = 44100
     t = np.arange(3 * rate) / rate
     gate = (t * 1000) % 60 < 52
@@ -282,6 +283,9 @@ def test_a_slow_tone_under_a_hard_gate_is_no_held_dropout() -> None:
     assert dropouts.find_runs(audio, rate) == ([], [])
     noise = np.random.default_rng(3).standard_normal((2, np.count_nonzero(~gate)))
     audio[:, ~gate] = 0.002 + 1e-4 * noise
+    found, _, _, gates = dropouts.find_all(audio, rate)
+    assert found == [] and [len(gate) for gate in gates] == [49]
+    monkeypatch.setattr(coded, "GATE_FRAMES", 0)
     assert len(dropouts.find_runs(audio, rate)[0]) == 49
 
 

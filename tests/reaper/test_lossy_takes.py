@@ -49,19 +49,23 @@ def test_find_damage_passes_lossy_for_an_mp3_take_only(tmp_path: Path) -> None:
                       "flac": False}  # fmt: skip
 
 
-def test_find_damage_names_a_gates_offs_it_left_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "source_type"), [("mp3", "MP3"), ("wav", "WAVE")])
+def test_find_damage_names_a_gates_offs_it_left_alone(
+    tmp_path: Path, name: str, source_type: str
+) -> None:
     """A report whose only finding is a train of dips left alone as a gate's offs marks no
-    region, and the console names its dips (item time) and how to have them repaired."""
+    region, and the console names its dips (item time) and how to have them repaired: an MP3
+    take's (a codec's dips) and a WAV take's (even runs of digital silence) alike."""
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=1), SR)
     dips = [{"start": 0.2 + 0.15 * i, "end": 0.215 + 0.15 * i} for i in range(4)]
     found = {**NOTHING_FOUND, "gates": [{"start": 0.2, "end": 0.665, "dips": dips}]}
     cli = write_script(tmp_path / "diffmusic-stand-in", f"#!/bin/sh\necho '{json.dumps(found)}'\n")
-    tracks = [{"name": "mp3", "items": [lossy_item(source, 0.0, "mp3", "MP3", False)]}]
+    tracks = [{"name": name, "items": [lossy_item(source, 0.0, name, source_type, False)]}]
     report = run_scripts(tmp_path, tracks, [{"script": script("Find damage in selected items")}],
                          extstate={"cli": cli})  # fmt: skip
     assert report["errors"] == [] and report["messages"] == [], report
-    assert "'mp3': 0 damage region(s) marked" in report["console"]
-    assert ("'mp3': 1 train(s) of dips left alone as a stutter gate's offs, not marked (dips "
+    assert f"'{name}': 0 damage region(s) marked" in report["console"]
+    assert (f"'{name}': 1 train(s) of dips left alone as a stutter gate's offs, not marked (dips "
             "0.200-0.215 s, 0.350-0.365 s, 0.500-0.515 s, 0.650-0.665 s into the item): listen; "
             'if they are dropouts, draw a region named "DiffMusic: dropout" over each dip'
             ) in report["console"]  # fmt: skip

@@ -1,0 +1,122 @@
+"""A stutter gate cut to digital silence in a WAV (:func:`diffmusic_engine.diagnose.coded.beaten`):
+GATE_COUNT silent runs or more in a row, evenly spaced and alike in length within
+GATE_JITTER_FRAMES, are a gate's offs, left alone and said as a lossy codec's gates are, while a
+burst of dropouts spaced unevenly is filled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bridge.cli import main
+from diffmusic_engine.backends import FOUND_GAPS, GATES
+from diffmusic_engine.diagnose import coded, dropouts
+
+RATE = 44100
+MS = RATE // 1000  # samples in a millisecond (the scanner's frame at 44.1 kHz)
+
+
+def chord(seconds: float = 3.0) -> np.ndarray:
+    """A steady A major chord, 0.1 each tone, the same on both channels, ``(2, samples)``."""
+    time = np.arange(round(seconds * RATE)) / RATE
+    tones = sum(np.sin(2 * np.pi * f * time + f) for f in (220.0, 277.18, 329.63, 440.0))
+    return np.tile(0.1 * tones, (2, 1)).astype(np.float32)
+
+
+def gated(audio: np.ndarray, step: float, off: float, first: float, last: float, ramp: int = 0):
+    """``audio`` cut to exact zeros for the last ``off`` s of each ``step`` s from ``first`` to
+    ``last`` s (``ramp``: samples of a linear fade out and in beside each off); and the offs."""
+    gain, offs = np.ones(audio.shape[1]), []
+    for start in np.arange(first, last - step / 2, step):
+        cut, back = round((start + step - off) * RATE), round((start + step) * RATE)
+        gain[cut:back] = 0.0
+        gain[cut - ramp : cut] = np.linspace(1.0, 0.0, ramp + 1)[:-1]
+        gain[back : back + ramp] = np.linspace(0.0, 1.0, ramp + 1)[1:]
+        offs.append((cut, back))
+    return (audio * gain).astype(np.float32), offs
+
+
+@pytest.mark.parametrize(("step", "off", "ramp"), [(0.125, 0.0625, 0), (0.0625, 0.03125, 44),
+                                                   (0.25, 0.0625, 88)])  # fmt: skip
+def test_a_gate_to_digital_silence_is_left_alone_and_said(step, off, ramp) -> None:
+    """A 1/16 gate at 120 bpm (62.5 ms off every 125 ms), a 1/32 one with 1 ms ramps and a 1/8
+    one with 2 ms, over 1-2.5 s of the chord: no dropout found, one gate of every off (each dip
+    within its ramp of the off, and a sample), whole file and streamed as the batch streams
+    (blocks of 4001: the same gate, nothing filled)."""
+    from bridge.batch.restorer import Restorer
+
+    audio, offs = gated(chord(), step, off, 1.0, 2.5, ramp)
+    found, pauses, _, gates = dropouts.find_all(audio, RATE, lossy=False)
+    assert found == [] and pauses == [] and len(offs) == round(1.5 / step)
+    ((*dips,),) = gates
+    assert len(dips) == len(offs)
+    near = ramp + 1  # a sample more where the chord crosses zero beside the off
+    pairs = zip(dips, offs, strict=True)
+    assert all(abs(a - c) <= near and abs(b - d) <= near for (a, b), (c, d) in pairs)
+    stream = Restorer(task="inpaint", gaps="auto").stream(RATE, 2, audio.shape[1])
+    out = [stream.push(audio[:, at : at + 4001]) for at in range(0, audio.shape[1], 4001)]
+    assert np.array_equal(np.concatenate([*out, stream.finish()], axis=1), audio)  # none filled
+    assert stream.finder.gated == gates
+
+
+@pytest.mark.parametrize(
+    ("apart_ms", "gate"),
+    [((30, 30, 30, 30, 30), True), ((30, 30 + coded.GATE_JITTER_FRAMES, 30, 30, 30), True),
+     ((30, 31 + coded.GATE_JITTER_FRAMES, 30, 31 + coded.GATE_JITTER_FRAMES, 30), False),
+     ((20, 75, 40, 100, 55), False)],
+)  # fmt: skip
+def test_a_burst_of_dropouts_spaced_unevenly_is_found(apart_ms, gate: bool) -> None:
+    """Six dropouts of 10 ms (a buffer underrun's: alike) with ``apart_ms`` between them: evenly
+    spaced (steps spread GATE_JITTER_FRAMES or less in every GATE_COUNT in a row) they read as a
+    gate's offs, left alone; spread one frame more in every GATE_COUNT in a row, or 20-100 ms
+    apart as a failing drive gives, each is a dropout, found on every channel."""
+    audio, cuts, at = chord(), [], CUT
+    for apart in (*apart_ms, 0):
+        cuts.append((at, at + 10 * MS))
+        at += (10 + apart) * MS
+    for first, stop in cuts:
+        audio[:, first:stop] = 0.0
+    found, _, _, gates = dropouts.find_all(audio, RATE, lossy=False)
+    assert [run[:2] for run in found] == ([] if gate else cuts)
+    assert gates == ([cuts] if gate else [])
+
+
+CUT = RATE  # the bursts start 1 s in
+
+
+def test_diagnose_restore_and_the_batch_say_a_gate_in_a_wav(tmp_path: Path, capsys) -> None:
+    """A 1/16 gate to digital silence in a float WAV: ``diagnose`` names it in ``gates`` (the
+    table's line names each off), ``restore --gap auto`` fills nothing and lists the offs in
+    ``gates_left_alone`` with a warning, the batch fills nothing and says so in the note, as for
+    a lossy codec's gate."""
+    from bridge.batch import chain_from_dict, render_file
+
+    audio, offs = gated(chord(), 0.125, 0.0625, 1.0, 2.0)
+    path = tmp_path / "gated.wav"
+    sf.write(path, audio.T, RATE, subtype="FLOAT")
+    assert main(["diagnose", str(path), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    ((gate,),) = [found["gates"]]
+    assert found["dropouts"] == [] and len(gate["dips"]) == len(offs) == 8
+    assert main(["diagnose", str(path)]) == 0
+    assert "8 dip(s): " in capsys.readouterr().out
+    out = tmp_path / "out.wav"
+    args = ["restore", str(path), "--task", "inpaint", "--gap", "auto", "-o", str(out), "--json"]
+    assert main(args) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    ((dips,),) = [done["details"][GATES]]
+    assert FOUND_GAPS not in done["details"] and len(dips) == 8
+    assert (
+        abs(dips[0][0] - offs[0][0] / RATE) < 1e-3 and abs(dips[-1][1] - offs[-1][1] / RATE) < 1e-3
+    )
+    said = [n for n in done["notes"] if "left alone as a stutter gate's offs" in n["text"]]
+    assert [note["level"] for note in said] == ["warning"]
+    chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
+    rendered = render_file(path, tmp_path / "out2.wav", chain)
+    assert rendered.repairs == {"gaps_filled": 0}
+    ((note,),) = [[n for n in rendered.notes if "left alone as a stutter gate's offs" in n]]
+    assert said[0]["text"].replace("--gap", "gaps") in note
