@@ -190,16 +190,19 @@ def gates_line(gates: Sequence[Sequence[Sequence[float]]], give_as: str = "--gap
     offs, dips through the lossy codec or even runs of digital silence (:func:`.coded.beaten`),
     were left alone, and how to have them filled all the same (``give_as``: the CLI's ``--gap``,
     a batch's ``gaps``): a burst of as many dropouts so close together (and, silent, as even)
-    reads the same (what the rule cannot tell)."""
+    reads the same (what the rule cannot tell); where not every dip is named, where to read them
+    all (an underrun every so many buffers reads as a gate of hundreds)."""
     shown = "; ".join(f"{seconds_text(gate[0][0], gate[-1][1])} ({len(gate)} dip(s): "
                       f"{listed_text(gate)})" for gate in gates[:LISTED])  # fmt: skip
     more = f"; and {len(gates) - LISTED} more" if len(gates) > LISTED else ""
+    unlisted = len(gates) > LISTED or any(len(gate) > LISTED for gate in gates)
+    every = " (every dip is in the gates of diffmusic diagnose FILE --json)" if unlisted else ""
     return (
         f"{len(gates)} train(s) of dips through the lossy codec or runs of digital silence left "
         f"alone as a stutter gate's offs ({GATE_COUNT} or more, each within {GATE_FRAMES} ms of "
         f"the one before; the silent runs {GATE_COUNT} in a row evenly spaced and alike in "
         f"length, within {GATE_JITTER_FRAMES} ms): {shown}{more}; a burst of as many dropouts "
-        f"reads the same: listen, and give the dips as {give_as} if they are dropouts"
+        f"reads the same: listen, and give the dips as {give_as} if they are dropouts{every}"
     )
 
 

@@ -65,11 +65,15 @@ class ChannelScanner:
         (:func:`.coded.beaten`), and dips through a lossy codec (:func:`.coded.left_alone`: not
         those ``every`` found as runs or a gate's)."""
         dipped = [] if self.dips is None else self._left_alone(self.dips.trains.gates)
-        return sorted(self.beats.gates + dipped)
+        alone = [gate for beats in self.each_beats for gate in beats.gates]  # a channel's own
+        return coded.said_gates(sorted(self.beats.gates + dipped), alone, self._every_runs())
 
     def _left_alone(self, gates: list[coded.Gate]) -> list[coded.Gate]:
-        runs = [run for run, origins in self.origins.items() if EVERY in origins]
-        return coded.left_alone(gates, sorted(runs + self.beats.offs()))
+        return coded.left_alone(gates, sorted(self._every_runs() + self.beats.offs()))
+
+    def _every_runs(self) -> list[tuple[int, int]]:
+        """The runs ``every`` found (pauses too; recording samples)."""
+        return [run for run, origins in self.origins.items() if EVERY in origins]
 
     @property
     def dipped(self) -> list[tuple[int, int]]:

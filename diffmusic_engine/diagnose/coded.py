@@ -196,6 +196,23 @@ def beaten(scanner: DropoutScanner, runs: list[tuple[int, int]]) -> list[tuple[i
     return told
 
 
+def said_gates(gates: list[Gate], channel_gates: list[Gate], runs: list) -> list[Gate]:
+    """The gates to say, in order: ``gates`` (read on every channel at once), and each of
+    ``channel_gates`` (a channel's runs alone, :func:`beaten`: a gate on one channel, left alone
+    as well; its dips that every channel's ``runs`` overlap are those runs', :func:`left_alone`)
+    no dip of which has its middle in a dip of those or of one taken before (a gate on every
+    channel is each channel's too; a ping-pong gate's offs touch, a sample over at most)."""
+    said = list(gates)
+    for gate in left_alone(sorted(channel_gates), sorted(runs)):
+        taken = sorted(dip for told in said for dip in told) or [(0, 0)]
+        reach = np.maximum.accumulate([stop for _, stop in taken])  # the end of any dip before
+        middles = np.array([(first + stop) // 2 for first, stop in gate])
+        before = np.searchsorted([first for first, _ in taken], middles, side="right") - 1
+        if not np.any((before >= 0) & (reach[np.maximum(before, 0)] > middles)):
+            said.append(gate)
+    return sorted(said)
+
+
 def gate_trains(frame: int) -> _Trains:
     """The trains :func:`beaten` reads, for runs told as they are found (the batch's scanner)."""
     return _Trains(frame, regular=True)

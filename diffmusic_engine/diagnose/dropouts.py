@@ -392,47 +392,47 @@ def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> t
 
 
 def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], ...]:
-    """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` that only a ``lossy`` coded
-    input's rule found (:func:`.coded.sifted`; on some channels, a channel's), and the gates whose
-    dips it left alone as their offs (:data:`.coded.Gate`). One on some channels only is the same
-    rule read on each channel alone (:func:`some_channels`; lossy, a channel's dips too, not in a
-    gate's offs); one on every channel is taken over the one-channel runs that overlap it."""
-    runs, scanner = _scanned(audio, rate, lossy)
-    spans, channel_dips = _one_channel_runs(audio, rate, lossy)
+    """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` only a ``lossy`` input's rule
+    found (:func:`.coded.sifted`; on some channels, a channel's), and the gates said left alone
+    (:func:`.coded.said_gates`). One on some channels only is the rule read on each channel alone
+    (:func:`some_channels`; lossy, its dips too, not a gate's), giving way to one on all of them."""
+    runs, scanner, _ = _scanned(audio, rate, lossy)
+    spans, channel_dips, channel_gates = _one_channel_runs(audio, rate, lossy)
     runs = taken_over(runs, spans)
-    every = tuple(range(audio.shape[0]))
     offs = coded.gate_offs(scanner.gated, audio if lossy else None, scanner.edge_frame)
     ones = some_channels(audio, spans, runs + scanner.pauses + offs, lossy * scanner.edge_frame)
     dips = holding(runs, scanner.dips) + holding([(a, b) for a, b, _ in ones], channel_dips)
-    found = sorted([(a, b, every) for a, b in runs] + ones)
-    return found, scanner.pauses, sorted(dips), scanner.gated
+    found = sorted([(a, b, tuple(range(audio.shape[0]))) for a, b in runs] + ones)
+    gates = coded.said_gates(scanner.gated, channel_gates, runs + scanner.pauses)  # not runs found
+    return found, scanner.pauses, sorted(dips), gates
 
 
-def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, DropoutScanner]:
-    """The dropouts in ``audio`` (samples), sifted, and the scanner that holds its pauses (and,
-    ``lossy``, the codec's dips it found: :mod:`.coded`)."""
+def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple:
+    """The dropouts in ``audio`` (samples), sifted; the scanner that holds its pauses (and,
+    ``lossy``, the codec's dips it found: :mod:`.coded`); the gates of runs :func:`.beaten` read."""
     scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip
-    runs = coded.beaten(scanner, sorted(runs + scanner.finish()))  # a gate's offs left alone
-    return coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs), scanner
+    runs, gates = coded.beaten(scanner, sorted(runs + scanner.finish())), list(scanner.gated)
+    found = coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs)
+    return found, scanner, gates
 
 
-def _one_channel_runs(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, list]:
+def _one_channel_runs(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list, ...]:
     """The runs found on one channel alone by the whole rule (digital silence, or dither or a held
     value with abrupt edges, widened, not a pause there; ``lossy``: its dips too) where it plays
     music on both sides (:func:`.pause_edges.plays_beside`: not a sparse or hard-panned part, a
-    lead-in or a tail), and those found as its dips (:func:`.coded.sifted`); none for one channel.
-    :func:`some_channels` keeps those :func:`dropped_channels` names on some (one dithered, not)."""
-    spans: list[tuple[int, int]] = []
-    dips: list[tuple[int, int]] = []
+    lead-in or a tail), those found as its dips (:func:`.coded.sifted`) and its gates of runs
+    (:func:`.coded.beaten`); none for one channel. :func:`some_channels` keeps those
+    :func:`dropped_channels` names on some (one dithered, not)."""
+    spans, dips, gates = [], [], []
     for channel in range(audio.shape[0] if audio.shape[0] > 1 else 0):
         track = audio[channel : channel + 1]
-        runs, scanner = _scanned(track, rate, lossy)
+        runs, scanner, beaten = _scanned(track, rate, lossy)
         spans += [(a, b) for a, b in runs
                   if pause_edges.plays_beside(track, a, b, scanner.edge_frame, QUIET)]  # fmt: skip
-        dips += scanner.dips
-    return spans, dips
+        dips, gates = dips + scanner.dips, gates + beaten
+    return spans, dips, gates
 
 
 def some_channels(audio: np.ndarray, spans: list, taken: list, coded_frame: int = 0) -> list:

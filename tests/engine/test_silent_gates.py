@@ -115,8 +115,57 @@ def test_diagnose_restore_and_the_batch_say_a_gate_in_a_wav(tmp_path: Path, caps
     )
     said = [n for n in done["notes"] if "left alone as a stutter gate's offs" in n["text"]]
     assert [note["level"] for note in said] == ["warning"]
+    assert said[0]["text"].endswith("(every dip is in the gates of diffmusic diagnose FILE --json)")
     chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
     rendered = render_file(path, tmp_path / "out2.wav", chain)
     assert rendered.repairs == {"gaps_filled": 0}
     ((note,),) = [[n for n in rendered.notes if "left alone as a stutter gate's offs" in n]]
     assert said[0]["text"].replace("--gap", "gaps") in note
+
+
+@pytest.mark.parametrize("ping_pong", [False, True])
+def test_a_gate_on_one_channel_is_said(ping_pong: bool) -> None:
+    """A 1/16 gate (62.5 ms off every 125 ms over 1-2.5 s: 12 offs) on the left channel alone,
+    the right playing on (or, ``ping_pong``, gated in the other half of each step): each
+    channel's offs are left alone and said as a gate of their own (:func:`.coded.said_gates`),
+    whole file and streamed (nothing filled); a gate on both channels is said once (the first
+    test)."""
+    from bridge.batch.restorer import Restorer
+
+    audio, offs = gated(chord(), 0.125, 0.0625, 1.0, 2.5)
+    right, other = gated(chord(), 0.125, 0.0625, 1.0 - 0.0625, 2.5 - 0.0625)
+    audio[1] = right[1] if ping_pong else chord()[1]
+    found, pauses, _, gates = dropouts.find_all(audio, RATE, lossy=False)
+    assert found == [] and pauses == [] and len(offs) == len(other) == 12
+    cut = sorted([offs, other]) if ping_pong else [offs]  # a gate's dips, in order
+    assert [len(gate) for gate in gates] == [len(offs) for offs in cut]
+    dips = [dip for gate in gates for dip in gate]
+    pairs = zip(dips, [off for offs in cut for off in offs], strict=True)
+    assert all(abs(a - c) <= 1 and abs(b - d) <= 1 for (a, b), (c, d) in pairs)  # a zero beside
+    stream = Restorer(task="inpaint", gaps="auto").stream(RATE, 2, audio.shape[1])
+    out = [stream.push(audio[:, at : at + 4001]) for at in range(0, audio.shape[1], 4001)]
+    assert np.array_equal(np.concatenate([*out, stream.finish()], axis=1), audio)
+    assert stream.finder.gated == gates
+
+
+def test_a_channels_gate_whose_offs_are_filled_is_not_said() -> None:
+    """The 1/16 gate on the left channel, the right cut to zeros at the same offs but ending 0,
+    5 or 10 ms early in turn (unevenly: no gate on every channel): where both are silent is a
+    dropout on every channel, filled, so the left channel's gate, whose dips those overlap, is
+    not said left alone (:func:`.coded.left_alone`), whole file and streamed."""
+    from bridge.batch.restorer import Restorer
+
+    audio, offs = gated(chord(), 0.125, 0.0625, 1.0, 2.5)
+    short = [(first, stop - (index % 3) * 5 * MS) for index, (first, stop) in enumerate(offs)]
+    audio[1] = chord()[1]
+    for first, stop in short:
+        audio[1, first:stop] = 0.0
+    found, _, _, gates = dropouts.find_all(audio, RATE, lossy=False)
+    assert gates == [] and len(found) == len(short) == 12
+    pairs = zip(found, short, strict=True)  # a sample over where the chord crosses zero
+    assert all(abs(a - c) <= 1 and abs(b - d) <= 1 and ch == (0, 1) for (a, b, ch), (c, d) in pairs)
+    stream = Restorer(task="inpaint", gaps="auto").stream(RATE, 2, audio.shape[1])
+    for at in range(0, audio.shape[1], 4001):
+        stream.push(audio[:, at : at + 4001])
+    stream.finish()
+    assert stream.finder.gated == []

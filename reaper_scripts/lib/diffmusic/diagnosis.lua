@@ -81,9 +81,10 @@ function M.describe_room(report)
   return text
 end
 
--- One line on what a report left alone that may yet be damage, or nil: a lossy take's trains of
--- dips read as a stutter gate's offs ("gates": [{"start", "end", "dips"}], times in the item),
--- which are not marked; a burst of as many dropouts reads the same (docs/protocol.md).
+-- One line on what a report left alone that may yet be damage, or nil: the trains of dips (a
+-- lossy take's, or any take's even runs of digital silence) read as a stutter gate's offs
+-- ("gates": [{"start", "end", "dips"}], times in the item), which are not marked; a burst of as
+-- many dropouts reads the same (docs/protocol.md).
 function M.describe_left(report)
   local gates = given(report.gates) and report.gates or {}
   if #gates == 0 then return nil end
