@@ -6,8 +6,8 @@ is a module of this package with ``detect(audio, sample_rate) -> JSON-ready valu
 is adding its module and its name here. A module whose one scan answers several names also has
 ``detect_all(audio, sample_rate, lossy) -> {name: value}``, which :func:`diagnose` calls once for
 them all (dropouts, pauses and gates: one rule, one scan, which had run twice; ``lossy``: the
-input was lossy coded, :mod:`.coded`). In lossy input the click finds at the gates' edges are
-then left out (:func:`.clicks.off_gate_edges`: it needs the gates read).
+input was lossy coded, :mod:`.coded`). The click finds at the gates' edges are then left out
+(:func:`.clicks.off_gate_edges`: it needs the gates read; a lossy file's, or digital silence's).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def diagnose(
             else:
                 findings[name] = module.detect(audio, sample_rate)
         report(callback, i + 1, len(DETECTORS), f"diagnose {name}")
-    if lossy and findings["clicks"]:  # a gate's edges through the codec read as clicks
+    if findings.get("clicks") and findings.get("gates"):  # a gate's edges read as clicks
         from diffmusic_engine.diagnose.clicks import off_gate_edges
 
         clicks, gates = findings["clicks"], findings["gates"]

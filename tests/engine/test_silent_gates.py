@@ -169,3 +169,18 @@ def test_a_channels_gate_whose_offs_are_filled_is_not_said() -> None:
         stream.push(audio[:, at : at + 4001])
     stream.finish()
     assert stream.finder.gated == []
+
+
+def test_a_gates_edges_to_digital_silence_are_no_clicks() -> None:
+    """The 1/16 gate (hard edges) over 1-2.5 s of the chord, with a 30-sample burst at +12 dB 30 ms
+    into the on at 1.75 s: ``diagnose`` lists the burst alone as a click, not the gate's edges
+    (:func:`.clicks.off_gate_edges`, as in lossy input; 8 of its 24 edges had been listed)."""
+    from diffmusic_engine.diagnose import diagnose
+
+    audio, offs = gated(chord(), 0.125, 0.0625, 1.0, 2.5)
+    burst = round(1.78 * RATE)
+    audio[:, burst : burst + 30] *= 4.0
+    found = diagnose(audio, RATE)
+    assert len(found["gates"]) == 1 and len(offs) == 12
+    ((click,),) = [found["clicks"]]
+    assert click["start"] - 1e-3 < burst / RATE < (burst + 30) / RATE < click["end"] + 1e-3
