@@ -315,11 +315,19 @@ def find(
     # Rank by feature score in units of the median, minus the phase agreement at the splices;
     # keep those whose score is within CLOSE of the way from the best to the median.
     ranked.sort(key=lambda c: c.score / max(median, 1e-9) - 0.5 * c.ncc)
-    lowest = min(c.score for c in ranked)
-    kept = [c for c in ranked if c.score <= lowest + CLOSE * (median - lowest)]
+    kept = close(ranked, median)
     if kept[0].ncc >= EXACT:  # the song repeats itself here (a loop, a copied bar): only
         return [c for c in kept if c.ncc >= EXACT]  # passages as exact add nothing but blur
     return kept
+
+
+def close(ranked: list[Candidate], median: float) -> list[Candidate]:
+    """Those of ``ranked`` (in order) whose score lies within ``CLOSE`` of the way from the
+    best's to ``median``, the best always: the passages left by the level test may all score
+    over the median of every shift (a dropout in a gated MP3 kept none, and the fill raised
+    IndexError, a user trial)."""
+    lowest = min(c.score for c in ranked)
+    return [c for c in ranked if c.score <= lowest + CLOSE * max(median - lowest, 0.0)]
 
 
 def compose(

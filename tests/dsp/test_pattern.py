@@ -395,3 +395,17 @@ def test_one_passage_far_over_the_others_does_not_set_the_composites_level(rng):
     middle = compose(audio, first, stop, found, ramp)[:, 2 * ramp : -2 * ramp]
     level_db = 20 * np.log10(np.std(middle, axis=1))
     np.testing.assert_allclose(level_db, 0.0, atol=0.5)
+
+
+def test_the_best_passage_is_kept_when_every_one_left_scores_over_the_median():
+    """The level test may leave passages that all score over the median of every shift (a
+    dropout in a gated MP3: one passage left, 6.47 against a median of 6.29); none had been kept
+    and the fill raised IndexError. Scores 1, 2, 3, 4 with median 5: the way to the median from
+    the best is 4, half of it 2, so 1, 2 and 3 are kept."""
+    from diffmusic_engine.dsp.pattern import CLOSE, Candidate, Level, close
+
+    unity = Level(gains=np.ones((1, 2)), centres=np.array([0, 1]))
+    ranked = [Candidate(k, score, 0.0, 0.0, unity) for k, score in enumerate((1.0, 2.0, 3.0, 4.0))]
+    assert CLOSE == 0.5 and [c.score for c in close(ranked, 5.0)] == [1.0, 2.0, 3.0]
+    over = [Candidate(0, 6.47, 0.0, 0.0, unity), Candidate(1, 7.0, 0.0, 0.0, unity)]
+    assert [c.score for c in close(over, 6.29)] == [6.47]
