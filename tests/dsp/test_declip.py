@@ -11,9 +11,15 @@ import torch
 
 from bridge.notes import notes_of
 from diffmusic_engine.api import degrade, resolve_damage, restore
-from diffmusic_engine.clipping import clip_level_for_sdr, detect_clip_level
+from diffmusic_engine.clipping import (
+    auto_levels,
+    clip_level_for_sdr,
+    clipped_mask,
+    detect_clip_level,
+)
 from diffmusic_engine.damage import Declip, damage_from_dict, damage_to_dict
 from diffmusic_engine.errors import Cancelled, DamageError
+from diffmusic_engine.evaluation.storage import fixed_point
 from diffmusic_engine.metrics import snr
 from diffmusic_engine.operators import ClipOperator
 
@@ -305,3 +311,28 @@ def test_a_pulse_wave_and_a_smooth_crest_are_not_read_as_clipping():
     tone = (0.9 * np.sin(2 * np.pi * 60 * t))[None].astype(np.float32)
     assert detect_clip_level(tone) is None
     assert detect_clip_level(np.clip(tone, -0.85, 0.85)) == pytest.approx(0.85)
+
+
+def test_dithered_16_bit_tops_are_clipped_as_the_float_ones_are(excerpt, clipped):
+    """Written as 16 bits with TPDF dither (``degrade`` writes it), the clipped tops spread over
+    the steps either side of the level (+-1.5 steps): only those at the one highest had read as
+    clipped, a third of them, and declip rebuilt little. The level found lies under them all
+    (within 2 steps of the float file's), as many samples are clipped (1 %), and the restore is
+    within a tenth of a dB of the float file's. Clean, the dithered music and a dithered 60 Hz
+    tone's crest (as in the test above) show none; clipped at 900 steps, the tone is found."""
+    damaged, level = clipped
+    step = 2.0**-15
+    dithered = fixed_point(damaged, 16, "tpdf", seed=1)
+    found = auto_levels(dithered)
+    assert level - 2 * step <= found[0] <= level
+    as_float = clipped_mask(damaged, level).mean()
+    assert clipped_mask(dithered, found[0]).mean() == pytest.approx(as_float, rel=0.01)
+    part = excerpt[:, : SR // 2]
+    gains = [snr(part, restore(one, SR, Declip()).audio) for one in (damaged, dithered)]
+    assert gains[0] > snr(part, damaged) + 3
+    assert gains[1] == pytest.approx(gains[0], abs=0.1)
+    assert auto_levels(fixed_point(part, 16, "tpdf", seed=1)) is None
+    tone = 1000 * np.cos(2 * np.pi * 60 * np.arange(SR // 2) / SR) * step
+    assert detect_clip_level(fixed_point(tone[None], 16, "tpdf", seed=1)) is None
+    on_tops = fixed_point(np.clip(tone, -900 * step, 900 * step)[None], 16, "tpdf", seed=1)
+    assert 898 * step <= detect_clip_level(on_tops) <= 900 * step
