@@ -207,6 +207,8 @@ def _dithered_tops(side: np.ndarray, own: float) -> float:
     counts = np.bincount(steps_under[steps_under < 2 * DITHER_STEPS].astype(int))
     counts = np.pad(counts, (0, 2 * DITHER_STEPS - counts.size))
     tops = np.flatnonzero(counts[:DITHER_STEPS] * TOP_STEP_SHARE >= counts.max())
+    if not tops.size:  # fuller steps lie further under the peak (one sample over clipped tops)
+        return own
     lowest = int(tops.max())
     held, under = counts[: lowest + 1].sum(), counts[lowest + 1 : 2 * lowest + 2].sum()
     if lowest == 0 or held < PILE_UP * (under + 1):
@@ -215,7 +217,7 @@ def _dithered_tops(side: np.ndarray, own: float) -> float:
     # for the rounding (a rarer step under the tops, left out, is an unclipped sample inside a
     # clipped run, and held there it had cost 1.3 dB of the restore)
     centre = np.average(np.arange(lowest + 1), weights=counts[: lowest + 1])
-    return own - min(np.floor(2 * centre + 1), 2 * DITHER_STEPS - 1) * step
+    return own - float(min(np.floor(2 * centre + 1), 2 * DITHER_STEPS - 1)) * step
 
 
 def auto_levels(

@@ -336,3 +336,23 @@ def test_dithered_16_bit_tops_are_clipped_as_the_float_ones_are(excerpt, clipped
     assert detect_clip_level(fixed_point(tone[None], 16, "tpdf", seed=1)) is None
     on_tops = fixed_point(np.clip(tone, -900 * step, 900 * step)[None], 16, "tpdf", seed=1)
     assert 898 * step <= detect_clip_level(on_tops) <= 900 * step
+
+
+def test_one_sample_over_clipped_tops_leaves_the_other_side_read():
+    """A click over 16-bit clipped tops (one sample 8 steps over the 900-step level, where the
+    fullest step under the peak is the level's: no step within DITHER_STEPS of the peak holds
+    1/32 of it) leaves that side unread, as a single peak is, and the negative side, clipped at
+    900 steps, gives the level; the dithered tops' rule had raised on it."""
+    step = 2.0**-15
+    tone = 1000 * np.cos(2 * np.pi * 60 * np.arange(SR // 2) / SR) * step
+    clipped = np.clip(tone, -900 * step, 900 * step)[None]
+    clicked = fixed_point(clipped, 16, None, seed=1)
+    clicked[0, np.argmax(clicked[0])] = 908 * step
+    assert detect_clip_level(clicked) == pytest.approx(900 * step)
+    assert auto_levels(clicked)[0] == pytest.approx(900 * step)
+    # a near-silent 16-bit file (noise 2 steps RMS, its peak 10 steps): a side's fullest step,
+    # its zeros (half its samples), lies 10 steps under the peak, over 32 times the samples of
+    # any of the 6 steps under the peak (5-10 steps: 2.5 sigma and up, under 1 %); no clipping
+    noise = fixed_point(2 * step * np.random.default_rng(2).standard_normal((2, SR)), 16, None, 1)
+    assert np.abs(noise).max() == 10 * step
+    assert auto_levels(noise) is None
