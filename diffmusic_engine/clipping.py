@@ -43,6 +43,10 @@ PLATEAU_SHARE = 0.8
 # integer grid the tops are the steps this close under the peak that each hold at least
 # 1 / TOP_STEP_SHARE of the fullest one's samples, where together they hold PILE_UP times the
 # samples of as many steps under them (clean tops, dithered or not, hold a few samples each).
+# TPDF dither (-1..1 step) and the rounding put the tops on up to 4 steps; noise-shaped dither's
+# error feedback spreads them further (6 held it in 9 of 10 mixes). The share and the pile-up
+# are set by measurement, not derived: with them, 10 real mixes clipped at 25-95 % of their peak
+# read as the float files do, and 396 clean cases (16-bit plain and TPDF, 8-bit) as before.
 DITHER_STEPS = 6
 TOP_STEP_SHARE = 32
 PILE_UP = 8
