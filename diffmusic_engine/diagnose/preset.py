@@ -21,7 +21,7 @@ from typing import Any
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
 from diffmusic_engine.damage import damage_from_dict, damage_to_dict
-from diffmusic_engine.dsp.dereverb import reason_to_skip
+from diffmusic_engine.dsp.dereverb import PRODUCED_RT60_S, reason_to_skip
 from diffmusic_engine.dsp.super_resolution import HIGHEST_CUTOFF_HZ
 from diffmusic_engine.room import RoomEstimate
 
@@ -37,14 +37,6 @@ SLIGHT_CLIPPING = 1e-4
 # /tmp/s41/me/tops.py): such clicks' clipping held so in 6 of 6, and masters clipped 1e-4 to
 # 1e-3 of the time (0-10 clicks found on their tops) in none of 21.
 CLICK_TOP_S = 0.002
-# A produced recording holds reverberation of its own, which is no damage: the 26 clean real
-# recordings measured (rock stems and mixes, and eight of other kinds) read 0.06-0.74 s (and a
-# recording whose own reverberation is long, 2.43 s); rock in simulated 0.5 s halls reads 0.52
-# (4 % of them at 0.8 s or more), where blind dereverb comes to 0.98 of the input's distance,
-# and in 1 s halls 1.04 (83-92 % at 0.8 s or more). Applied to a clean mix read at 0.48 s, a
-# dereverb preset took 0.7 dB and the peak from 0.90 to 0.79 (docs/results.md "What diagnose
-# proposes for a clean recording").
-PRODUCED_RT60_S = 0.8
 
 
 def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
@@ -124,8 +116,8 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
     if _room(findings) == "produced":
         return (
             f"no damage found (a room of {_told(findings).rt60:.2f} s is no longer than "
-            f"a production's own reverberation, under {PRODUCED_RT60_S:g} s; --task dereverb "
-            "--rir blind removes it anyway)"
+            f"a production's own reverberation, under {PRODUCED_RT60_S:g} s, which blind "
+            "dereverb leaves too; set min_rt60 = 0 in a dereverb preset's [options] to remove it)"
         )
     if (bandwidth := findings.get("bandwidth") or {}).get("too_dark"):
         return (
@@ -142,13 +134,14 @@ def no_preset_reason(findings: dict[str, Any]) -> str:
 
 
 def _room(findings: dict[str, Any]) -> str | None:
-    """What the room found is: ``"damage"`` (blind dereverb proposed), ``"produced"`` (one blind
-    dereverb would act on, no longer than a production's own reverberation), or None (none
-    read, or read as dry or uncertain: blind dereverb would leave the audio as it is). Both
-    read the room blind dereverb is told (:func:`_told`)."""
-    if (told := _told(findings)) is None or reason_to_skip(told, amount=1.0) is not None:
+    """What the room found is: ``"damage"`` (blind dereverb proposed), ``"produced"`` (no
+    longer than a production's own reverberation: blind dereverb leaves it, and acts on it only
+    with option ``min_rt60`` 0), or None (none read, or read as dry or uncertain: blind dereverb
+    leaves the audio as it is whatever ``min_rt60``). Both read the room blind dereverb is told
+    (:func:`_told`), by its own rule (:func:`reason_to_skip`)."""
+    if (told := _told(findings)) is None or reason_to_skip(told, 1.0, shortest=0) is not None:
         return None
-    return "damage" if told.rt60 >= PRODUCED_RT60_S else "produced"
+    return "damage" if reason_to_skip(told, amount=1.0) is None else "produced"
 
 
 def _told(findings: dict[str, Any]) -> RoomEstimate | None:

@@ -17,7 +17,10 @@ that room; Wiener deconvolution with an IR.
   WPE improved every room, 0.5 s included, so it runs on any room the estimate reads as
   reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or more of the
   energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
-  estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). Otherwise, or
+  estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). But a room
+  told under ``PRODUCED_RT60_S`` (0.8 s) may be a production's own reverberation: clean real
+  recordings are told up to 0.74 s, and WPE moved them up to 1.29 from themselves (log-mel), so
+  it is left alone (option ``min_rt60``). Otherwise, or
   with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
   "none"``, ``"unchanged"``, ``"room"``); with WPE they say how much was removed and allowed
   (``"removed_db"``, from the output waveform, WPE's and the late mask's together;
@@ -96,8 +99,23 @@ from diffmusic_engine.room import RoomEstimate, estimate_room
 from diffmusic_engine.silence import bridge, keep_silence, silent_samples
 
 WPE_HOP_AT_44K1 = 1024  # WPE's hop fitted at 44.1 kHz (23 ms; frames four hops long)
+# A room told shorter than this is left alone (option ``min_rt60``; ``diagnose`` proposes no
+# dereverb for it either): no blind reading tells a production's own reverberation from a short
+# room that spoils a take. The 14 clean real recordings (rock stems and mixes, eight of other
+# kinds) are told 0.13-0.74 s (and 2.43 s: music with a long reverberation of its own), and WPE
+# moved 10 of those under 0.8 s 0.13-1.29 from themselves (log-mel; a rock mix 0.47-0.55); in
+# simulated 0.5 s halls they are told 0.38-0.89 s (and 2.2-2.3 s), in 1 s halls 0.75-2.2 s. Left
+# alone under 0.8 s, the 10 dry takes stay as they are, no recording ends further from the dry
+# source than before, and the 0.5 s halls give up most of their gain (mean 0.936 -> 0.988 and
+# 0.950 -> 1.006 of the input's distance: 10 and 12 of 14 left alone, which had come to
+# 0.857-0.963), the measured 0.8 s room 0.951 -> 0.960, the 1 s halls 0.006; rooms of 2.5 s
+# nothing (docs/results.md "Blind dereverb and a production's own reverberation"; a clean mix
+# told 0.48 s: "What diagnose proposes for a clean recording").
+PRODUCED_RT60_S = 0.8
 BLIND_OPTIONS = {
     "amount": Option(default=1.0, low=0.0, high=1.0),  # share of the whole change kept
+    # a room told shorter (s) is left alone: PRODUCED_RT60_S; 0 acts on any reverberant room
+    "min_rt60": Option(default=PRODUCED_RT60_S, low=0.0, high=10.0),
     # share of the learned late-reverberation mask's dB applied after WPE (0: WPE alone)
     "late_mask": Option(default=0.8, low=0.0, high=1.0),
     "n_fft": Option(default=0, low=0, high=MAX_N_FFT, integer=True),  # 0: auto_n_fft, about 93 ms
@@ -204,7 +222,7 @@ def dereverb_in_room(
     if room is not None:
         room = room.lengthened_only()
         details["told_rt60_s"] = round(room.rt60, 2)
-    reason = reason_to_skip(room, opts["amount"])
+    reason = reason_to_skip(room, opts["amount"], opts["min_rt60"])
     if reason is not None:
         report(callback, 1, 1, "dereverb")
         return audio.copy(), {"method": "none", UNCHANGED: reason, **details}
@@ -305,8 +323,12 @@ def bounded_share(observed: np.ndarray, change: np.ndarray, limit_db: float) -> 
     return np.clip(share, 0.0, 1.0)
 
 
-def reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
-    """Why blind dereverberation should leave the audio alone, or ``None`` to go ahead."""
+def reason_to_skip(
+    room: RoomEstimate | None, amount: float, shortest: float = PRODUCED_RT60_S
+) -> str | None:
+    """Why blind dereverberation should leave the audio alone, or ``None`` to go ahead: also for
+    a room (told) shorter than ``shortest`` s, a production's own reverberation as likely as
+    damage (``PRODUCED_RT60_S``; option ``min_rt60``)."""
     if amount == 0:
         return "amount 0: nothing removed"
     if room is None:
@@ -321,6 +343,13 @@ def reason_to_skip(room: RoomEstimate | None, amount: float) -> str | None:
         return (
             f"the recording sounds dry (estimated RT60 {room.rt60:.2f} s, DRR "
             f"{room.drr_db:+.1f} dB): little reverberation to remove, so nothing removed"
+        )
+    if room.rt60 < shortest:
+        return (
+            f"the room reads {room.rt60:.2f} s, no longer than a production's own reverberation "
+            f"(under {shortest:g} s), which no blind reading tells from damage: nothing removed; "
+            "set min_rt60 = 0 in a preset's [options] (restore --preset FILE) to remove it all "
+            "the same, or give the room's impulse response (--rir FILE)"
         )
     return None
 

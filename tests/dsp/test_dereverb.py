@@ -10,6 +10,7 @@ from diffmusic_engine.api import restore
 from diffmusic_engine.audio import write_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp.dereverb import (
+    PRODUCED_RT60_S,
     ROOM_SHARE,
     bounded_share,
     dereverb_in_room,
@@ -172,11 +173,21 @@ def test_blind_removes_no_more_than_a_drier_room_holds(hall):
     assert wet["removed_db"] > dry["removed_db"] + 0.5
 
 
-def test_blind_processes_a_short_room(hall):
-    """Bounded WPE measured better than the input in 0.5-1.5 s rooms too: no long-room gate."""
+def test_blind_leaves_a_room_a_production_holds_alone_unless_told(hall):
+    """Clean real recordings are told up to 0.74 s and WPE moved them up to 1.29 from themselves
+    (log-mel): a room told 0.6 s comes back unchanged, saying why and what removes it all the
+    same; ``min_rt60`` 0 does (bounded WPE measured better than the input in 0.5 s rooms), and a
+    room told ``PRODUCED_RT60_S`` is acted on."""
     _, reverberant = hall
-    _, details = dereverb_in_room(reverberant, SR, RoomEstimate(0.6, {}, 0.0, 0.6), {})
+    short = RoomEstimate(0.6, {}, 0.0, 0.6)
+    out, details = dereverb_in_room(reverberant, SR, short, {})
+    assert details["method"] == "none" and "min_rt60 = 0" in details["unchanged"], details
+    assert "0.60 s" in details["unchanged"] and "--rir" in details["unchanged"]
+    np.testing.assert_array_equal(out, reverberant)
+    _, details = dereverb_in_room(reverberant, SR, short, {"min_rt60": 0})
     assert details["method"] == "wpe"
+    at_it = RoomEstimate(PRODUCED_RT60_S, {}, 0.0, 0.6)
+    assert dereverb_in_room(reverberant, SR, at_it, {})[1]["method"] == "wpe"
 
 
 @pytest.mark.parametrize(("rt60", "drr_db"), [(0.15, 15.0), (1.0, 12.0), (0.2, 0.0)])

@@ -303,28 +303,27 @@ def test_a_room_blind_dereverb_would_leave_alone_becomes_no_preset():
 
 
 def test_a_clean_recordings_own_reverberation_becomes_no_preset():
-    """A shipped clean mix reads a room blind dereverb would act on (0.5 s, confidence 0.6):
+    """A shipped clean mix reads a room blind dereverb acted on (0.5 s, confidence 0.6):
     its preset was dereverb, which took a production's own reverberation away. A room read
     under PRODUCED_RT60_S is none; at it, it is proposed."""
     import soundfile as sf
 
     from diffmusic_engine.diagnose import reverb
-    from diffmusic_engine.diagnose.preset import (
-        PRODUCED_RT60_S,
-        no_preset_reason,
-        preset_from_findings,
-    )
-    from diffmusic_engine.dsp.dereverb import reason_to_skip
+    from diffmusic_engine.diagnose.preset import no_preset_reason, preset_from_findings
+    from diffmusic_engine.dsp.dereverb import PRODUCED_RT60_S, reason_to_skip
     from diffmusic_engine.evaluation.corpus import REAL_DIR
     from diffmusic_engine.room import RoomEstimate
 
     mix = sum(sf.read(REAL_DIR / f"chaos_god_{s}.flac", dtype="float32")[0].T
               for s in ("backing", "guitar"))  # fmt: skip
     room = reverb.detect(mix, 44100)
-    assert reason_to_skip(RoomEstimate.from_dict(room), amount=1.0) is None  # it would act
+    told = RoomEstimate.from_dict(room)
+    assert reason_to_skip(told, 1.0, shortest=0) is None  # with min_rt60 0 it would act
+    assert "a production's own" in reason_to_skip(told, amount=1.0)  # as it is, it leaves it
     assert 0.25 < room["rt60_s"] < PRODUCED_RT60_S
     assert preset_from_findings({"reverb": room}) is None
-    assert f"a room of {room['rt60_s']:.2f} s" in no_preset_reason({"reverb": room})  # says why
+    said = no_preset_reason({"reverb": room})  # says why, and what removes it all the same
+    assert f"a room of {room['rt60_s']:.2f} s" in said and "min_rt60 = 0" in said
     dry = {**room, "rt60_s": 0.12}  # one blind dereverb leaves alone: no advice to run it
     assert no_preset_reason({"reverb": dry}) == "no damage found"
     gate = {"start": 2.0, "end": 2.5, "dips": [{"start": 2.0, "end": 2.01}]}  # a gate's offs
