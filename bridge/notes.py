@@ -119,6 +119,9 @@ IN_A_CHAIN = {
     "--level auto": 'level = "auto" in the step',
     "--cutoff HZ": "cutoff = HZ in the step",
     "--gap START:END": "gaps = [[START, END]] in the step",
+    "min_rt60 = 0 in a dereverb preset's [options] (restore --preset FILE)": "min_rt60 = 0 in the "
+    "step",
+    "--rir FILE": "rir = FILE in the step",
 }
 
 

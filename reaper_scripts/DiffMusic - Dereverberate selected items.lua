@@ -7,8 +7,8 @@
 --   Blind, it first estimates the room (diffmusic diagnose) and shows it. If one of the selected
 --   items is an impulse response (its take or track name holds "IR" as a word, or "impulse"),
 --   that response is used for the others (--rir) instead. An item the engine leaves as it is
---   (no room it can measure, or too little reverberation to remove without harm) gets no take;
---   the console says why.
+--   (no room it can measure, too little reverberation to remove without harm, or a room under
+--   0.8 s, as likely the production's own reverberation) gets no take; the console says why.
 --   Part of DiffMusic Bridge; needs the diffmusic daemon running (diffmusic serve).
 --   See reaper_scripts/README.md.
 

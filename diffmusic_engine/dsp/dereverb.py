@@ -344,12 +344,12 @@ def reason_to_skip(
             f"the recording sounds dry (estimated RT60 {room.rt60:.2f} s, DRR "
             f"{room.drr_db:+.1f} dB): little reverberation to remove, so nothing removed"
         )
-    if room.rt60 < shortest:
-        return (
+    if room.rt60 < shortest:  # the batch report and the REAPER actions reword its CLI advice
+        return (  # as where their users set it (bridge/notes.py IN_A_CHAIN, placement.lua)
             f"the room reads {room.rt60:.2f} s, no longer than a production's own reverberation "
             f"(under {shortest:g} s), which no blind reading tells from damage: nothing removed; "
-            "set min_rt60 = 0 in a preset's [options] (restore --preset FILE) to remove it all "
-            "the same, or give the room's impulse response (--rir FILE)"
+            "min_rt60 = 0 in a dereverb preset's [options] (restore --preset FILE) removes it "
+            "all the same, as the room's impulse response does (--rir FILE)"
         )
     return None
 

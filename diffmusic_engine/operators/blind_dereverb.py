@@ -21,6 +21,11 @@ structure of its phase. The fixed random phase keeps the per-band decay exact
 The room is one per job: :func:`blind_operator` warm-starts it from
 :func:`diffmusic_engine.room.estimate_room` on the observed audio, and the same operator (and
 optimiser state) serves every window and chunk of the job.
+
+No room is left alone here, dry or short: dsp dereverb's rules (``reason_to_skip``: a dry room,
+and one told under ``PRODUCED_RT60_S``, option ``min_rt60``) rest on what WPE did to dry takes,
+and what the fitted room does to them is unmeasured (no run with real weights); the band above
+the model's comes from dsp dereverb, so that band is left as it is where those rules say.
 """
 
 from __future__ import annotations

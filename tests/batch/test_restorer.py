@@ -356,6 +356,18 @@ def test_every_flag_the_engine_advises_reads_as_a_chain_field():
     assert all("--" not in in_chain_words(flag) for flag in IN_A_CHAIN)
 
 
+def test_a_short_rooms_reason_names_the_steps_fields():
+    """Blind dereverb leaves a room told under 0.8 s alone; its reason's CLI advice (a preset's
+    min_rt60, --rir FILE) reads in a batch report as the step's min_rt60 and rir."""
+    from bridge.notes import in_chain_words
+    from diffmusic_engine.dsp.dereverb import reason_to_skip
+    from diffmusic_engine.room import RoomEstimate
+
+    said = in_chain_words(reason_to_skip(RoomEstimate(0.6, {}, 0.0, 0.6), 1.0))
+    assert "min_rt60 = 0 in the step" in said and "rir = FILE in the step" in said, said
+    assert "--" not in said and "preset" not in said, said
+
+
 def test_clicks_given_in_the_files_time_are_repaired_in_whichever_piece_holds_them():
     """Each piece had been given the file's click times as its own: a click past the first
     chunk was "after the audio" and the render failed."""

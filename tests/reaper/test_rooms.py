@@ -65,6 +65,34 @@ def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_sh
 
 
 @pytest.mark.slow
+def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
+    """Blind dereverb leaves a room told under 0.8 s alone, advising a preset's min_rt60 or
+    --rir FILE; placement.lua's for_project adds where each is done in REAPER."""
+    from lupa import lua54
+
+    from diffmusic_engine.dsp.dereverb import reason_to_skip
+    from diffmusic_engine.room import RoomEstimate
+
+    lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
+    use = lua.execute(
+        "local folder, loaded = ..., {}\n"
+        "local function use(name)\n"
+        "  local file = folder .. name .. '.lua'\n"
+        "  loaded[name] = loaded[name] or assert(loadfile(file, 't', _ENV))(use)\n"
+        "  return loaded[name]\n"
+        "end\n"
+        "return use",
+        str(Path(__file__).parents[2] / "reaper_scripts" / "lib" / "diffmusic") + "/",
+    )
+    why = reason_to_skip(RoomEstimate(0.6, {}, 0.0, 0.6), 1.0)
+    said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
+        use("placement"), why
+    )
+    assert said.startswith(why) and said.count("(in REAPER: ") == 2, said
+    assert "min_rt60 = 0 under [options] in 'DiffMusic - Settings')" in said, said
+    assert "select the room's impulse-response item with the items" in said, said
+
+
 def test_dereverb_uses_the_selected_impulse_response(tmp_path: Path, daemon: dict) -> None:
     dry, rir, wet = room(1.5, 0.4, seed=2)
     source = write_wav(tmp_path / "wet.wav", wet, SR)

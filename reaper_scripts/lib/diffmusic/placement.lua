@@ -205,6 +205,9 @@ local IN_REAPER = {
   { "--click START:END", "mark them as 'DiffMusic: click' regions, then 'DiffMusic - Repair "
     .. "marked damage'" },
   { "--model ID_OR_PATH", "set the model in 'DiffMusic - Settings'" },
+  { "min_rt60 = 0 in a dereverb preset's", "name a preset file with task = \"dereverb\" and "
+    .. "min_rt60 = 0 under [options] in 'DiffMusic - Settings'" },
+  { "--rir FILE", "select the room's impulse-response item with the items (\"IR\" in its name)" },
 }
 
 -- What the engine's lines advise of a time selection, said of a marked region instead.
