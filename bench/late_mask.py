@@ -296,11 +296,13 @@ def score(task: tuple) -> tuple[RoomSpec, str, list[float]]:
     if cached and cached.exists():
         wpe = np.load(cached)
     else:
-        wpe = dereverb_in_room(wet, rate, room, {"late_mask": 0.0})[0]
+        # short rooms too (min_rt60 0, which shipped dereverb leaves alone): the masks are
+        # compared wherever WPE runs, and the outputs cached before that rule stay valid
+        wpe = dereverb_in_room(wet, rate, room, {"late_mask": 0.0, "min_rt60": 0.0})[0]
         if cached:
             with replacing(cached) as temporary:
                 np.save(temporary, wpe)
-    masked = reason_to_skip(room, 1.0) is None  # the mask follows WPE only where WPE ran
+    masked = reason_to_skip(room, 1.0, shortest=0.0) is None  # the mask follows WPE where it ran
     outputs = [wpe] + [suppress_late(wet, wpe, rate, room, share, load_net(n))[0]
                        if masked else wpe for n in nets]  # fmt: skip
     before = log_mel_distance(audio, wet, rate)
