@@ -55,9 +55,9 @@ def off_gate_edges(
     at an edge of the ``gates`` (``diagnose``'s, :mod:`.gates`); see the rule above
     :func:`detect`."""
     from diffmusic_engine.diagnose.coded import DIP_DB, MAX_DIP_FRAMES, frame_power
-    from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS
+    from diffmusic_engine.diagnose.dropouts import DropoutScanner
 
-    frame = max(1, round(EDGE_FRAME_SECONDS * sample_rate))
+    frame = DropoutScanner.at_rate(sample_rate).edge_frame  # the frame the gates were read in
     reach, side = MAX_DIP_FRAMES * frame, STEP_FRAMES * frame
     spans = [(gate["start"] * sample_rate - reach, gate["end"] * sample_rate + reach)
              for gate in gates]  # fmt: skip
