@@ -34,8 +34,8 @@ SLIGHT_CLIPPING = 1e-4
 # tops however much of the time it takes: 20 clicks of +10 dB clipped at full scale in a mix
 # peaking at 0.9 (7.4e-4 of the time) made a declip preset, which rebuilt their tops and wrote
 # the file 10.7 dB lower (a user trial). Measured on 7 real mixes (rock and six other kinds;
-# /tmp/s41/me/tops.py): such clicks' clipping held so in 6 of 6, and masters clipped 1e-4 to
-# 1e-3 of the time (0-10 clicks found on their tops) in none of 21.
+# docs/results.md "Clipped clicks in the preset"): such clicks' clipping held so in 6 of 6, and
+# masters clipped 1e-4 to 1e-3 of the time (0-10 clicks found on their tops) in none of 21.
 CLICK_TOP_S = 0.002
 
 
