@@ -41,9 +41,9 @@ def room_line(reverb: dict | None) -> str:
             + (f"; dereverb is told {told:.2f} s" if told else ""))  # fmt: skip
 
 
-def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_shorter() -> None:
-    """diagnosis.lua's describe_room, run under Lua: the estimate (the free decays' 0.60 s),
-    then the regression's 1.20 s that blind dereverb is told; without it, the estimate alone."""
+def library() -> tuple:
+    """A Lua 5.4 runtime and its ``use(name)``, which loads reaper_scripts/lib/diffmusic/NAME.lua
+    once, as lib/diffmusic.lua's loader does."""
     from lupa import lua54
 
     lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
@@ -57,6 +57,13 @@ def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_sh
         "return use",
         str(Path(__file__).parents[2] / "reaper_scripts" / "lib" / "diffmusic") + "/",
     )
+    return lua, use
+
+
+def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_shorter() -> None:
+    """diagnosis.lua's describe_room, run under Lua: the estimate (the free decays' 0.60 s),
+    then the regression's 1.20 s that blind dereverb is told; without it, the estimate alone."""
+    _, use = library()
     reverb = {"rt60_s": 0.6, "drr_db": -3.0, "confidence": 0.8, "regression_rt60_s": 1.2}
     alone = {k: v for k, v in reverb.items() if k != "regression_rt60_s"}
     for room, expected in ((reverb, "; dereverb is told 1.20 s"), (alone, "(confidence 0.80)")):
@@ -64,26 +71,13 @@ def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_sh
         assert line == room_line(room) and line.endswith(expected), line
 
 
-@pytest.mark.slow
 def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     """Blind dereverb leaves a room told under 0.8 s alone, advising a preset's min_rt60 or
     --rir FILE; placement.lua's for_project adds where each is done in REAPER."""
-    from lupa import lua54
-
     from diffmusic_engine.dsp.dereverb import reason_to_skip
     from diffmusic_engine.room import RoomEstimate
 
-    lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
-    use = lua.execute(
-        "local folder, loaded = ..., {}\n"
-        "local function use(name)\n"
-        "  local file = folder .. name .. '.lua'\n"
-        "  loaded[name] = loaded[name] or assert(loadfile(file, 't', _ENV))(use)\n"
-        "  return loaded[name]\n"
-        "end\n"
-        "return use",
-        str(Path(__file__).parents[2] / "reaper_scripts" / "lib" / "diffmusic") + "/",
-    )
+    lua, use = library()
     why = reason_to_skip(RoomEstimate(0.6, {}, 0.0, 0.6), 1.0)
     said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
         use("placement"), why
@@ -93,6 +87,7 @@ def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     assert "select the room's impulse-response item with the items" in said, said
 
 
+@pytest.mark.slow
 def test_dereverb_uses_the_selected_impulse_response(tmp_path: Path, daemon: dict) -> None:
     dry, rir, wet = room(1.5, 0.4, seed=2)
     source = write_wav(tmp_path / "wet.wav", wet, SR)
