@@ -409,7 +409,7 @@ def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dr
 
 def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple:
     """The dropouts in ``audio`` (samples), sifted; the scanner that holds its pauses (and,
-    ``lossy``, the codec's dips it found: :mod:`.coded`); the gates of runs :func:`.beaten` read."""
+    ``lossy``, the codec's dips found: :mod:`.coded`); the gates :func:`.coded.beaten` read."""
     scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip

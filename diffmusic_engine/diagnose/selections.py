@@ -178,9 +178,9 @@ def kept_channels(
 ) -> list[tuple[Span, np.ndarray]]:
     """Of the gaps ``spans`` (samples into ``audio``), those where only some channels dropped
     out, each with the channels kept as they were (:func:`live_channels`; ``coded_frame``: lossy
-    coded, :func:`coded_frame`): the one choice of
-    which channels a gap is filled on, for the engine's fill and its lines and for the batch's
-    lines (each had read it from the audio itself)."""
+    coded, :func:`coded_frame`): the one choice of which channels a gap is filled on, for the
+    engine's fill and its lines and for the batch's lines (each had read it from the audio
+    itself)."""
     return [((first, stop), live) for first, stop in spans
             if (live := live_channels(audio, first, stop, coded_frame)) is not None]  # fmt: skip
 
