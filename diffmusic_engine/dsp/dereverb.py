@@ -103,14 +103,14 @@ WPE_HOP_AT_44K1 = 1024  # WPE's hop fitted at 44.1 kHz (23 ms; frames four hops 
 # dereverb for it either): no blind reading tells a production's own reverberation from a short
 # room that spoils a take. The 14 clean real recordings (rock stems and mixes, eight of other
 # kinds) are told 0.13-0.74 s (and 2.43 s: music with a long reverberation of its own), and WPE
-# moved 10 of those under 0.8 s 0.13-1.29 from themselves (log-mel; a rock mix 0.47-0.55); in
-# simulated 0.5 s halls they are told 0.38-0.89 s (and 2.2-2.3 s), in 1 s halls 0.75-2.2 s. Left
-# alone under 0.8 s, the 10 dry takes stay as they are, no recording ends further from the dry
-# source than before, and the 0.5 s halls give up most of their gain (mean 0.936 -> 0.988 and
-# 0.950 -> 1.006 of the input's distance: 10 and 12 of 14 left alone, which had come to
-# 0.857-0.963), the measured 0.8 s room 0.951 -> 0.960, the 1 s halls 0.006; rooms of 2.5 s
-# nothing (docs/results.md "Blind dereverb and a production's own reverberation"; a clean mix
-# told 0.48 s: "What diagnose proposes for a clean recording").
+# moved 10 of those under 0.8 s 0.13-1.29 from themselves (log-mel; a rock song's stems and mix
+# 0.47-0.55); in simulated 0.5 s halls they are told 0.38-0.89 s (and 2.2-2.3 s), in 1 s halls
+# 0.75-2.2 s. Left alone under 0.8 s, the 10 dry takes stay as they are, no recording ends further
+# from the dry source than before, and the 0.5 s halls give up most of their gain (mean 0.936 ->
+# 0.988 and 0.950 -> 1.006 of the input's distance: 10 and 12 of 14 left alone, which had come to
+# 0.857-0.963), the measured 0.8 s room 0.951 -> 0.960, the 1 s halls 0.006; rooms of 2.5 s nothing
+# (docs/results.md "Blind dereverb and a production's own reverberation"; a clean mix told 0.48 s:
+# "What diagnose proposes for a clean recording").
 PRODUCED_RT60_S = 0.8
 BLIND_OPTIONS = {
     "amount": Option(default=1.0, low=0.0, high=1.0),  # share of the whole change kept
