@@ -115,8 +115,8 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
         if value is None:
             return "no room to measure (too short, silent, or a steady sound)"
         bands = ", ".join(f"{f} Hz {t:.2f}" for f, t in value["rt60_bands"].items())
-        told = value.get("regression_rt60_s")  # where the free decays read shorter
-        told = f"; dereverb is told {told:.2f} s" if told else ""
+        regression = value.get("regression_rt60_s")  # where the free decays read shorter
+        told = f"; dereverb is told {regression:.2f} s" if regression else ""
         return (f"RT60 {value['rt60_s']:.2f} s, DRR {value['drr_db']:+.1f} dB, confidence "
                 f"{value['confidence']:.2f} (per band: {bands}){told}")  # fmt: skip
     if name == "bandwidth":
