@@ -92,8 +92,9 @@ STEADY_GROWTH = 1.02
 # second, whose free decays read a 0.5 s hall +68 %, and so did its 30 s take with 401; a 10 s
 # orchestra excerpt 11-13 a second, +84 % to +179 %); drums and bass, a trumpet: 10-170 a second.
 # Shortening the regression's long drums and bass (0.7-1.0 over) reads the rooms right, but
-# blind dereverb told so did worse in every room (log-mel ratio +0.04 to +0.11: told a room's
-# true T30 it removes less than it would with twice that), so it is told the regression's.
+# blind dereverb told so did worse in every room (log-mel ratio +0.02 to +0.11, docs/results.md
+# "Free decays where notes end" and "Free decays both ways": told a room's true T30 it removes
+# less than it would with twice that), so it is told the regression's.
 FREE_DECAY_PER_S, FREE_DECAY_FACTOR = 20.0, 2.0
 
 
