@@ -10,7 +10,12 @@ from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_chann
 from diffmusic_engine.diagnose.spans import apart, holding, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
-DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner); DIP - 1 - c: channel c's
+DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner), every channel at once
+
+
+def channel_dip(channel: int) -> int:
+    """The origin of a dip through a lossy codec on ``channel`` alone (under :data:`DIP`)."""
+    return DIP - 1 - channel
 
 
 class ChannelScanner:
@@ -95,7 +100,7 @@ class ChannelScanner:
             found += self._noted(channel, beats.told(runs, scanner.open_from(received)))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(
-                DIP - 1 - channel, dips.scan(block[channel : channel + 1], position)
+                channel_dip(channel), dips.scan(block[channel : channel + 1], position)
             )
         runs, start = sorted({*self.held, *found}), self._undecided(received)
         self.held = [run for run in runs if run[0] >= start]
@@ -108,7 +113,7 @@ class ChannelScanner:
         for channel, scanner in enumerate(self.each):
             found += self._noted(channel, self.each_beats[channel].told(scanner.finish()))
         for channel, dips in enumerate(self.each_dips):
-            found += self._noted(DIP - 1 - channel, dips.finish())
+            found += self._noted(channel_dip(channel), dips.finish())
         runs, self.held = sorted({*self.held, *found}), []
         return runs
 
@@ -151,7 +156,7 @@ class ChannelScanner:
             if self.dips is None:
                 sifted = scanner.sift(track, mine, position)
             else:  # and the channel's dips, as dropouts.find_all reads them
-                dipped = self._found_by(DIP - 1 - channel, runs, position)
+                dipped = self._found_by(channel_dip(channel), runs, position)
                 sifted = coded.sifted(scanner, track, mine, dipped, position)
             spans += [(a, b) for a, b in sifted
                       if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
