@@ -190,7 +190,7 @@ def pauses_line(count: int, listed: str, give_as: str = "--gap") -> str:
 
 def gates_line(gates: Sequence[Sequence[Sequence[float]]], give_as: str = "--gap") -> str:
     """The line naming the ``gates`` (each its dips, ``[[start, end], ...]`` in seconds) whose
-    offs, dips through the lossy codec or even runs of digital silence (``diagnose.coded.beaten``),
+    offs, dips through the lossy codec or even runs of digital silence (``diagnose.coded.ungated``),
     were left alone, and how to have them filled all the same (``give_as``: the CLI's ``--gap``,
     a batch's ``gaps``): a burst of as many dropouts so close together (and, silent, as even)
     reads the same (what the rule cannot tell); where not every dip is named, where to read them

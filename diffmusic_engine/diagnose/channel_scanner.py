@@ -30,7 +30,7 @@ class ChannelScanner:
     channel before encoding). Runs are handed out in order: one is held while a run not
     handed out yet could start before it (a dip waits for its train, :class:`.coded.DipScanner`), as
     the batch's regions are added in order (``bridge.batch.chunking.add_span``). The runs of
-    ``every`` and of each channel wait for their train too (:func:`.coded.beaten`: a gate's offs
+    ``every`` and of each channel wait for their train too (:func:`.coded.ungated`: a gate's offs
     of digital silence, left alone and said with ``gated``)."""
 
     def __init__(
@@ -43,8 +43,8 @@ class ChannelScanner:
                            quiet=every.quiet, edge_frame=every.edge_frame)
             for _ in range(channels if channels > 1 else 0)
         ]  # fmt: skip
-        self.beats = coded.gate_trains(every.edge_frame)  # every's runs, told once their train is
-        self.each_beats = [coded.gate_trains(every.edge_frame) for _ in self.each]  # known
+        self.trains = coded.gate_trains(every.edge_frame)  # every's runs, told once their train is
+        self.each_trains = [coded.gate_trains(every.edge_frame) for _ in self.each]  # known
         self.each_dips = [] if dips is None else [
             coded.DipScanner(dips.frame, dips.longest) for _ in self.each
         ]  # fmt: skip
@@ -67,14 +67,14 @@ class ChannelScanner:
     @property
     def gated(self) -> list[coded.Gate]:
         """The gates whose offs were left alone (recording samples): runs of ``every``
-        (:func:`.coded.beaten`), and dips through a lossy codec (:func:`.coded.left_alone`: not
+        (:func:`.coded.ungated`), and dips through a lossy codec (:func:`.coded.left_alone`: not
         those ``every`` found as runs or a gate's)."""
         dipped = [] if self.dips is None else self._left_alone(self.dips.trains.gates)
-        alone = [gate for beats in self.each_beats for gate in beats.gates]  # a channel's own
-        return coded.said_gates(sorted(self.beats.gates + dipped), alone, self._every_runs())
+        alone = [gate for trains in self.each_trains for gate in trains.gates]  # a channel's own
+        return coded.said_gates(sorted(self.trains.gates + dipped), alone, self._every_runs())
 
     def _left_alone(self, gates: list[coded.Gate]) -> list[coded.Gate]:
-        return coded.left_alone(gates, sorted(self._every_runs() + self.beats.offs()))
+        return coded.left_alone(gates, sorted(self._every_runs() + self.trains.offs()))
 
     def _every_runs(self) -> list[tuple[int, int]]:
         """The runs ``every`` found (pauses too; recording samples)."""
@@ -91,13 +91,13 @@ class ChannelScanner:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
         received = position + block.shape[1]
         runs = self.every.scan(block, position)
-        found = self._noted(EVERY, self.beats.told(runs, self.every.open_from(received)))
+        found = self._noted(EVERY, self.trains.told(runs, self.every.open_from(received)))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.scan(block, position))
         for channel, scanner in enumerate(self.each):
             runs = scanner.scan(block[channel : channel + 1], position)
-            beats = self.each_beats[channel]
-            found += self._noted(channel, beats.told(runs, scanner.open_from(received)))
+            trains = self.each_trains[channel]
+            found += self._noted(channel, trains.told(runs, scanner.open_from(received)))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(
                 channel_dip(channel), dips.scan(block[channel : channel + 1], position)
@@ -107,11 +107,11 @@ class ChannelScanner:
         return [run for run in runs if run[0] < start]
 
     def finish(self) -> list[tuple[int, int]]:
-        found = self._noted(EVERY, self.beats.told(self.every.finish()))
+        found = self._noted(EVERY, self.trains.told(self.every.finish()))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.finish())
         for channel, scanner in enumerate(self.each):
-            found += self._noted(channel, self.each_beats[channel].told(scanner.finish()))
+            found += self._noted(channel, self.each_trains[channel].told(scanner.finish()))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(channel_dip(channel), dips.finish())
         runs, self.held = sorted({*self.held, *found}), []
@@ -130,11 +130,11 @@ class ChannelScanner:
 
     def _undecided(self, received: int) -> int:
         """The earliest sample a run that no scanner has decided yet could start at."""
-        starts = [self.every.open_from(received), *self.beats.waiting()]
+        starts = [self.every.open_from(received), *self.trains.waiting()]
         if self.dips is not None:
             starts.append(self.dips.open_from(received))
-        for scanner, beats in zip(self.each, self.each_beats, strict=True):
-            start = min([scanner.open_from(received), *beats.waiting()])
+        for scanner, trains in zip(self.each, self.each_trains, strict=True):
+            start = min([scanner.open_from(received), *trains.waiting()])
             starts.append(received if received - start > scanner.max_length else start)
         return min(starts + [dips.open_from(received) for dips in self.each_dips])
 
@@ -146,8 +146,9 @@ class ChannelScanner:
         if self.dips is None:
             dropouts = self.every.sift(audio, mine, position)
         else:
-            beaten = [(a - position, b - position) for a, b in self.beats.offs()]  # (as find_all)
-            dipped = apart(self._found_by(DIP, runs, position), beaten)
+            # as find_all: the gates' offs, in the piece's samples
+            gate_offs = [(a - position, b - position) for a, b in self.trains.offs()]
+            dipped = apart(self._found_by(DIP, runs, position), gate_offs)
             dropouts = coded.sifted(self.every, audio, mine, dipped, position)
         spans = []
         for channel, scanner in enumerate(self.each):
@@ -171,7 +172,7 @@ class ChannelScanner:
         """The offs of the gates left alone (:attr:`gated`) and still open, of every channel's
         runs or dips and each channel's own (a channel's run within one is that gate's too),
         samples from ``position``."""
-        offs = self.beats.offs() + [off for beats in self.each_beats for off in beats.offs()]
+        offs = self.trains.offs() + [off for trains in self.each_trains for off in trains.offs()]
         if self.dips is not None:
             gates = self.dips.trains.gates + [self.dips.trains.gate or []]  # and the one open
             offs += [dip for gate in self._left_alone(gates) for dip in gate]

@@ -22,7 +22,7 @@ DIAGNOSE_SENSITIVITY = 0.25
 # A burst beside an off's edge has the off in the window: bursts built 1 and 2 ms into an on
 # (5 files) were found 30 of 31 and 30 of 30 times before, 5 and 30 with 2 frames, 2 and 4 with
 # 3 (docs/results.md "Clicks at a gate's edges in an MP3"). A gate cut to digital silence in a
-# WAV (.coded.beaten) steps as hard: the rule is the same (hard 1/16 gates over 9 real mixes: 27
+# WAV (.coded.ungated) steps as hard: the rule is the same (hard 1/16 gates over 9 real mixes: 27
 # finds at their edges -> 0, bursts found 79 -> 79 of 126; docs/results.md "A gate to digital
 # silence", review).
 STEP_FRAMES = 2

@@ -39,7 +39,7 @@ nothing), and said, since a burst of as many dropouts reads the same (``find_all
 ``diagnose``'s ``gates``), while a dropout, or a burst of fewer, stands alone.
 
 A gate cut to digital silence (a WAV or FLAC, or an MP3 that kept it) the scanner's ways read as
-dropouts, one per off: its runs are read in trains too (:func:`beaten`, lossy or not), and a train
+dropouts, one per off: its runs are read in trains too (:func:`ungated`, lossy or not), and a train
 is a gate's only where :data:`GATE_COUNT` runs in a row start evenly and last alike
 (:data:`GATE_JITTER_FRAMES`), as a gate's offs do and a burst of dropouts (a buffer underrun, a
 failing drive) does not; a codec's dips are not held to that, the codec's ringing moving their
@@ -99,7 +99,7 @@ GATE_FRAMES = 250
 GATE_COUNT = 4
 # A train of the scanner's runs (digital silence, or its other ways) is a gate's offs only where
 # GATE_COUNT in a row also start evenly and last alike: the steps between their starts, and their
-# lengths, each spread GATE_JITTER_FRAMES at most (:func:`beaten`). Measured (docs/results.md "A
+# lengths, each spread GATE_JITTER_FRAMES at most (:func:`ungated`). Measured (docs/results.md "A
 # gate to digital silence"): 100 gates built to exact zeros over 10 real mixes as WAV (1/8 to 1/32,
 # 96-174 bpm, 25-75 % on, hard and 1-2 ms ramped edges) spread 1.7 ms (steps) and 2.6 ms
 # (lengths) at most in any 4 offs in a row; 90 bursts of 2-8 dropouts 20-100 ms apart 5.3 ms or
@@ -185,7 +185,7 @@ def left_alone(gates: list[Gate], runs: list[tuple[int, int]]) -> list[Gate]:
     return [kept for gate in gates if (kept := apart(gate, runs))]
 
 
-def beaten(scanner: DropoutScanner, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def ungated(scanner: DropoutScanner, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The scanner's ``runs`` (samples, in order) that lie in no gate's offs, a gate being a train
     (:class:`_Trains`) whose GATE_COUNT in a row start evenly and last alike (``regular``); the
     gates go to ``scanner.gated``, said as a lossy codec's are (a gate cuts to digital silence
@@ -198,7 +198,7 @@ def beaten(scanner: DropoutScanner, runs: list[tuple[int, int]]) -> list[tuple[i
 
 def said_gates(gates: list[Gate], channel_gates: list[Gate], runs: list) -> list[Gate]:
     """The gates to say, in order: ``gates`` (read on every channel at once), and each of
-    ``channel_gates`` (a channel's runs alone, :func:`beaten`: a gate on one channel, left alone
+    ``channel_gates`` (a channel's runs alone, :func:`ungated`: a gate on one channel, left alone
     as well; its dips that every channel's ``runs`` overlap are those runs', :func:`left_alone`)
     no dip of which has its middle in a dip of those or of one taken before (a gate on every
     channel is each channel's too; a ping-pong gate's offs touch, a sample over at most)."""
@@ -214,7 +214,7 @@ def said_gates(gates: list[Gate], channel_gates: list[Gate], runs: list) -> list
 
 
 def gate_trains(frame: int) -> _Trains:
-    """The trains :func:`beaten` reads, for runs told as they are found (the batch's scanner)."""
+    """The trains :func:`ungated` reads, for runs told as they are found (the batch's scanner)."""
     return _Trains(frame, regular=True)
 
 
@@ -222,7 +222,7 @@ class _Trains:
     """Dips told as they are found, once the train they lie in is known: a train is a run of
     dips each within GATE_FRAMES of the one before; one of GATE_COUNT or more is a gate's offs
     (left alone, kept in :attr:`gates` to be said), the dips of a shorter one are dropouts.
-    ``regular`` (runs of digital silence, :func:`beaten`): it becomes a gate's once GATE_COUNT
+    ``regular`` (runs of digital silence, :func:`ungated`): it becomes a gate's once GATE_COUNT
     in a row start evenly and last alike, within GATE_JITTER_FRAMES (each dip before them is
     told), and the gate then holds every dip within GATE_FRAMES of the one before."""
 
@@ -393,7 +393,7 @@ def sifted(
     left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`)."""
     frame = scanner.edge_frame
     offs = sorted(runs + [(a - position, b - position) for gate in scanner.gated for a, b in gate])
-    if added is None:  # (a gate's offs of digital silence, :func:`beaten`, said once)
+    if added is None:  # (a gate's offs of digital silence, :func:`ungated`, said once)
         added, gates = dips(audio, frame)
         scanner.gated = sorted(scanner.gated + [[(a + position, b + position) for a, b in gate]
                                                 for gate in left_alone(gates, offs)])  # fmt: skip

@@ -409,11 +409,11 @@ def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dr
 
 def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple:
     """The dropouts in ``audio`` (samples), sifted; the scanner that holds its pauses (and,
-    ``lossy``, the codec's dips found: :mod:`.coded`); the gates :func:`.coded.beaten` read."""
+    ``lossy``, the codec's dips found: :mod:`.coded`); the gates :func:`.coded.ungated` read."""
     scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip
-    runs, gates = coded.beaten(scanner, sorted(runs + scanner.finish())), list(scanner.gated)
+    runs, gates = coded.ungated(scanner, sorted(runs + scanner.finish())), list(scanner.gated)
     found = coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs)
     return found, scanner, gates
 
@@ -423,15 +423,15 @@ def _one_channel_runs(audio: np.ndarray, rate: int, lossy: bool = False) -> tupl
     value with abrupt edges, widened, not a pause there; ``lossy``: its dips too) where it plays
     music on both sides (:func:`.pause_edges.plays_beside`: not a sparse or hard-panned part, a
     lead-in or a tail), those found as its dips (:func:`.coded.sifted`) and its gates of runs
-    (:func:`.coded.beaten`); none for one channel. :func:`some_channels` keeps those
+    (:func:`.coded.ungated`); none for one channel. :func:`some_channels` keeps those
     :func:`dropped_channels` names on some (one dithered, not)."""
     spans, dips, gates = [], [], []
     for channel in range(audio.shape[0] if audio.shape[0] > 1 else 0):
         track = audio[channel : channel + 1]
-        runs, scanner, beaten = _scanned(track, rate, lossy)
+        runs, scanner, track_gates = _scanned(track, rate, lossy)
         spans += [(a, b) for a, b in runs
                   if pause_edges.plays_beside(track, a, b, scanner.edge_frame, QUIET)]  # fmt: skip
-        dips, gates = dips + scanner.dips, gates + beaten
+        dips, gates = dips + scanner.dips, gates + track_gates
     return spans, dips, gates
 
 

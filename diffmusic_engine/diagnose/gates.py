@@ -1,6 +1,6 @@
 """Gates: trains of dips through a lossy codec, or of runs of digital silence, read as a stutter
 gate's offs (:mod:`.coded`: GATE_COUNT or more, each within GATE_FRAMES of the one before; the
-silent runs GATE_COUNT in a row evenly spaced and alike, :func:`.coded.beaten`), which
+silent runs GATE_COUNT in a row evenly spaced and alike, :func:`.coded.ungated`), which
 ``restore --gap auto`` and a batch's ``gaps="auto"`` leave alone and say so (a burst of as many
 dropouts reads the same); the one rule is :func:`diffmusic_engine.diagnose.dropouts.find_all`'s."""
 

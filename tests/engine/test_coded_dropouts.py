@@ -310,7 +310,7 @@ def test_a_burst_left_alone_as_a_gates_offs_is_said(tmp_path: Path, capsys, monk
 def test_a_gates_offs_the_scanner_found_are_not_said_left_alone(silent) -> None:
     """GATE_COUNT cuts of 15 ms, 140-170 ms apart, in the chord read as lossy: those in
     ``silent`` digital silence (the scanner's runs: found and filled; unevenly spaced, no gate's
-    of :func:`.coded.beaten`), the others 40 dB down (dips alone). The dips make a train, a
+    of :func:`.coded.ungated`), the others 40 dB down (dips alone). The dips make a train, a
     gate's; only the dips no run holds are said left alone, whole file and streamed (the batch's
     note): none when all four are found (all four had been said)."""
     from bridge.batch.restorer import Restorer

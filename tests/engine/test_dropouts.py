@@ -272,7 +272,7 @@ def test_a_slow_tone_under_a_hard_gate_is_no_held_dropout(monkeypatch) -> None:
     moves at most 1.1e-4 a sample, under HELD_STEP, so the step alone read 9 gaps as dropouts
     held at a DC offset; over a gap it strays 2.9e-3 to 1.0e-2 (RMS) from its mean, 5.9 times
     HELD_DEVIATION or more. The gaps held at 0.002 under -80 dBFS noise are read, all 49 but
-    the last (the tail): evenly, a gate's offs left alone as one (:func:`.coded.beaten`), and
+    the last (the tail): evenly, a gate's offs left alone as one (:func:`.coded.ungated`), and
     found as dropouts with the train rule set aside (no GATE_FRAMES)."""
     rate = 44100
     t = np.arange(3 * rate) / rate

@@ -1,4 +1,4 @@
-"""A stutter gate cut to digital silence in a WAV (:func:`diffmusic_engine.diagnose.coded.beaten`):
+"""A stutter gate cut to digital silence in a WAV (:func:`diffmusic_engine.diagnose.coded.ungated`):
 GATE_COUNT silent runs or more in a row, evenly spaced and alike in length within
 GATE_JITTER_FRAMES, are a gate's offs, left alone and said as a lossy codec's gates are, while a
 burst of dropouts spaced unevenly is filled."""
