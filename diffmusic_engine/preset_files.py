@@ -63,11 +63,15 @@ def read_table_file(path: Path, what: str, error: type[DiffMusicError]) -> dict[
     """The table a preset or chain file holds (TOML if its name ends in ``.toml``, any case;
     JSON otherwise), without its ``_`` keys (:func:`without_comments`); ``error`` names
     ``what`` and ``path`` where it cannot be read or parsed, or holds no table."""
+    toml = path.suffix.lower() == ".toml"
     try:
         text = path.read_text()
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise error(f"{what} {path}: cannot parse ({exc})") from None
+        data = tomllib.loads(text) if toml else json.loads(text)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError (an audio file given) is one
+        raise error(
+            f"{what} {path}: cannot parse as {'TOML' if toml else 'JSON'} ({exc}); a {what} file "
+            "is TOML, named .toml, or JSON"
+        ) from None
     if not isinstance(data, dict):
         raise error(f"{what} {path}: expected a table/object at top level")
     return without_comments(data)

@@ -197,8 +197,14 @@ def test_preset_errors(tmp_path):
         load_preset("no-such-preset")
     broken = tmp_path / "broken.toml"
     broken.write_text("task = ")
-    with pytest.raises(DamageError, match="cannot parse"):
+    with pytest.raises(DamageError, match="cannot parse as TOML"):
         load_preset(broken)
+    audio = tmp_path / "take.wav"  # an audio file given as the preset: the remedy is said
+    audio.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \xff\xfe")
+    with pytest.raises(DamageError) as refused:
+        load_preset(audio)
+    assert str(refused.value).startswith(f"preset {audio}: cannot parse as JSON (")
+    assert str(refused.value).endswith("; a preset file is TOML, named .toml, or JSON")
 
 
 def test_a_preset_is_read_as_a_chain_is_whatever_the_case_of_its_suffix(tmp_path):
