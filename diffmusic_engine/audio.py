@@ -86,7 +86,8 @@ def bit_depth_for(path: str | os.PathLike[str], source_dtype: str) -> int:
 
     Float input stays float (32-bit float in WAV/AIFF, 24-bit in FLAC, which has no float);
     16/24-bit input keeps its depth; 32-bit integer input becomes float; 8-bit becomes 16-bit.
-    Lossy containers (ogg, mp3) ignore the depth.
+    Lossy containers (ogg, mp3) ignore the depth (an asked one is refused:
+    ``containers.no_bit_depth``).
     """
     suffix = Path(path).suffix.lower()
     if source_dtype.startswith("float") or source_dtype == "int32":

@@ -26,7 +26,7 @@ LOSSY_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma
 FLOAT_CONTAINERS = {".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".caf"}
 # the sample formats an output may be asked for (``--bit-depth``), each as the source format it
 # is then written like (``audio.bit_depth_for``: 32-bit float where the container holds it, 24-bit
-# in FLAC); without one an output keeps its input's
+# in FLAC); without one an output keeps its input's. A lossy output has none (:func:`no_bit_depth`)
 BIT_DEPTHS = {"16": "int16", "24": "int24", "32f": "float32"}
 # a folder search takes these as audio: what libsndfile reads (pedalboard reads more, named)
 AUDIO_SUFFIXES = set(CONTAINERS)
@@ -52,6 +52,15 @@ def major_format(suffix: str, channels: int, data_bytes: int | None) -> str:
 def is_lossy(suffix: str) -> bool:
     """Whether a file of ``suffix`` is re-encoded lossily when written."""
     return suffix.lower() in LOSSY_SUBTYPES
+
+
+def no_bit_depth(suffix: str) -> str | None:
+    """Why a file of ``suffix`` cannot be written at an asked bit depth, or ``None`` where it
+    can: a lossy codec keeps no samples, only its coded spectrum (the decoder makes float
+    samples), so a ``--bit-depth`` for it would be dropped unseen."""
+    if not is_lossy(suffix):
+        return None
+    return f"a {suffix.lower()} file has no bit depth (lossy coded: its decoder makes the samples)"
 
 
 def lossy_coded(suffix: str, subtype: str | None, file_dtype: str) -> bool:

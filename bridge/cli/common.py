@@ -15,7 +15,7 @@ from typing import Any
 
 from bridge.notes import notes_of
 from diffmusic_engine.backends import BACKENDS, UNCHANGED, Restoration
-from diffmusic_engine.containers import BIT_DEPTHS
+from diffmusic_engine.containers import BIT_DEPTHS, no_bit_depth
 from diffmusic_engine.damage import (
     CLICK_MODES,
     TASK_OF_FIELD,
@@ -121,6 +121,24 @@ def written_dtype(args: argparse.Namespace, source_dtype: str) -> str:
     """The sample format an output is written like: ``--bit-depth``'s, or the input's."""
     depth = getattr(args, "bit_depth", None)
     return BIT_DEPTHS[depth] if depth else source_dtype
+
+
+def check_bit_depth(args: argparse.Namespace, outputs: Iterable[Path]) -> None:
+    """Raise :class:`InputError` if ``--bit-depth`` was asked for an output whose format has
+    none (:func:`~diffmusic_engine.containers.no_bit_depth`: an MP3 had been written at its
+    codec's own, the 24 bits asked dropped unsaid). Before any work, with the other checks."""
+    depth = getattr(args, "bit_depth", None)
+    for output in outputs if depth else ():
+        if why := no_bit_depth(output.suffix):
+            dtype = BIT_DEPTHS[depth]
+            float_samples = dtype.startswith("float")  # FLAC holds none: a .wav only
+            bits = dtype.removeprefix("float").removeprefix("int")
+            samples = f"{bits}-bit float" if float_samples else f"{bits}-bit"
+            formats = ".wav" if float_samples else ".flac or .wav"
+            raise InputError(
+                f"{output}: --bit-depth {depth}, but {why}; drop --bit-depth, or write a "
+                f"{formats} to have {samples} samples"
+            )
 
 
 def add_lossy_argument(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from bridge.cli.common import (
     add_damage_arguments,
     add_lossy_argument,
     add_output_arguments,
+    check_bit_depth,
     damage_from_args,
     emit,
     fail,
@@ -315,6 +316,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_fetch(args: argparse.Namespace) -> int:
     check_job_id(args.job)  # the id's rule, said here (the daemon had answered "not-found")
     if args.output.suffix:  # a file (a folder for sources has none): refuse its format first
+        check_bit_depth(args, [args.output])
         check_writable(args.output)
     with _client(args) as client:
         restoration = client.fetch(args.job)
@@ -324,6 +326,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         args.output, name, len(restoration.tracks), restoration.details.get("task", "")
     )
     refuse_overwriting([args.output, *paths], [Path(source["path"])] if "path" in source else [])
+    check_bit_depth(args, paths)  # a folder's files (sources) are named after the input
     file_dtype = written_dtype(args, source.get("file_dtype", "float32"))
     submitted = Path(source["path"]) if "path" in source else None  # its tags, if it is here
     outputs = [str(p) for p in write_restoration(restoration, paths, file_dtype, submitted)]

@@ -12,6 +12,7 @@ from bridge.cli.common import (
     add_bit_depth_argument,
     add_damage_arguments,
     add_output_arguments,
+    check_bit_depth,
     damage_from_args,
     emit,
     refuse_overwriting,
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = [read_audio(path) for path in args.clean]
     info = loaded[0][1]
     dtype = written_dtype(args, info.file_dtype)
+    check_bit_depth(args, [args.output])
     check_writable(args.output, info.sample_rate, info.channels, dtype)
     for path, (audio, other) in zip(args.clean, loaded, strict=True):
         if other.sample_rate != info.sample_rate or audio.shape != loaded[0][0].shape:

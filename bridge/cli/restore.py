@@ -15,6 +15,7 @@ from bridge.cli.common import (
     add_damage_arguments,
     add_lossy_argument,
     add_output_arguments,
+    check_bit_depth,
     damage_from_args,
     emit,
     lossy_input,
@@ -176,6 +177,7 @@ def check_output(args: argparse.Namespace, damage: Damage) -> None:
         )
     with AudioReader(args.input) as reader:
         info = reader.info
+    check_bit_depth(args, paths)
     for path in paths:
         check_writable(path, info.sample_rate, info.channels, written_dtype(args, info.file_dtype))
 

@@ -334,6 +334,13 @@ def test_submit_and_fetch_write_the_bit_depth_asked_for(daemon, tmp_path, cli_co
                      "--connection-file", daemon.connection)  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert sf.info(out / "tone_source1.wav").subtype == subtype
+    mp3 = tmp_path / "c.mp3"  # an MP3 has no bit depth: refused, not dropped unsaid
+    result = run(cli_command, "fetch", "deep-1", "-o", mp3, "--bit-depth", "24",
+                 "--connection-file", daemon.connection)  # fmt: skip
+    assert (result.returncode, result.stderr.splitlines()) == (1, [
+        f"error: {mp3}: --bit-depth 24, but a .mp3 file has no bit depth (lossy coded: its decoder"
+        " makes the samples); drop --bit-depth, or write a .flac or .wav to have 24-bit samples"
+    ])  # fmt: skip
 
 
 def test_the_osc_export_of_a_declick_job_is_the_restored_wav(daemon, clip, osc_listener):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bridge.cli import main
@@ -56,3 +57,27 @@ def test_a_hot_float_input_asked_for_in_integers_is_refused_with_the_float_remed
     assert main([*argv, "--bit-depth", "24", "--quiet"]) != 0
     assert "write float (--bit-depth 32f), or lower the level first" in capsys.readouterr().err
     assert main([*argv, "--bit-depth", "32f", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("command", ["restore", "degrade"])
+@pytest.mark.parametrize(
+    ("depth", "remedy"),
+    [("24", "write a .flac or .wav to have 24-bit samples"),
+     ("32f", "write a .wav to have 32-bit float samples")],
+)  # fmt: skip
+def test_a_bit_depth_for_a_lossy_output_is_refused_with_the_remedy(
+    tmp_path, capsys, command, depth, remedy
+):
+    """An MP3 has no bit depth: --bit-depth 24 with -o x.mp3 had been dropped unsaid."""
+    sixteen_bit_song(tmp_path / "in.wav")
+    out = tmp_path / "x.mp3"
+    argv = [command, str(tmp_path / "in.wav"), "-o", str(out), "--task", "inpaint"]
+    argv += ["--gap", "0.5:0.52", "--quiet"]
+    assert main([*argv, "--bit-depth", depth]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {out}: --bit-depth {depth}, but a .mp3 file has no bit depth (lossy coded: its "
+        f"decoder makes the samples); drop --bit-depth, or {remedy}\n"
+    )
+    assert not out.exists()  # refused before any work
+    assert main(argv) == 0  # without it: the MP3, said to be lossy
+    assert out.exists() and "error" not in capsys.readouterr().err
