@@ -123,11 +123,30 @@ def test_output_may_not_overwrite_the_input(tmp_path, capsys, clip):
     assert clip.read_bytes() == before
 
 
-def test_eval_refuses_mismatched_files(tmp_path, capsys, clip):
+@pytest.mark.parametrize(
+    ("frames", "channels", "rate", "said"),
+    [(16000, 2, 16000, "sample rates differ: 22050 Hz (reference) vs 16000 Hz (estimate); "
+      "resample the estimate to 22050 Hz, or score it against a reference at its own rate"),
+     (SR, 1, SR, "channel counts differ: 2 (reference) vs 1 (estimate); score the estimate "
+      "restored from this reference's damaged copy (a restoration keeps its input's channels)"),
+     # 10 ms is 220.5 samples: 221 more is past it; 220 more is scored (below)
+     (SR + 221, 2, SR, "lengths differ by more than 10 ms: 1.000 s (reference) vs 1.010 s "
+      "(estimate); score the estimate restored from this reference's damaged copy (a "
+      "restoration keeps its input's length), or cut both to the same span"),
+     (SR // 2, 2, SR, "lengths differ by more than 10 ms: 1.000 s (reference) vs 0.500 s "
+      "(estimate); score the estimate restored from this reference's damaged copy (a "
+      "restoration keeps its input's length), or cut both to the same span")],
+)  # fmt: skip
+def test_eval_refuses_mismatched_files_with_the_remedy(
+    tmp_path, capsys, clip, frames, channels, rate, said
+):
+    """Each had named the mismatch alone ("lengths differ: 22050 vs 11025 samples (> 10 ms)")."""
     other = tmp_path / "other.wav"
-    sf.write(other, np.zeros((SR, 2)), 16000)
+    sf.write(other, np.zeros((frames, channels)), rate)
     code, err = run_cli(capsys, ["eval", "--reference", str(clip), "--estimate", str(other)])
-    assert code != 0 and "sample rates differ" in err[0]
+    assert (code, err) == (1, [f"error: {said}"])
+    sf.write(other, np.zeros((SR + 220, 2)), SR)  # within the 10 ms a codec may pad
+    assert main(["eval", "--reference", str(clip), "--estimate", str(other), "--quiet"]) == 0
 
 
 def test_eval_scores_known_values(capsys, clip):
@@ -348,7 +367,8 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
             "nan:1.0: expected START:END in finite seconds, e.g. 1.20:1.25",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "-1:0.5"):
-            "region -1:0.5: must lie inside the audio",
+            "region -1:0.5: must lie inside the audio, start < end; give a START:END between 0 "
+            "and 1.000 s",
         ("corpus", "build", str(tmp_path / "c"), "--duration", "0"): "--duration 0: expected",
         ("corpus", "build", str(tmp_path / "c"), "--chorales", "-1"): "--chorales -1: expected",
         ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",
