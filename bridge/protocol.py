@@ -122,6 +122,21 @@ def check_priority(priority: Any) -> None:
         )
 
 
+def no_result(job_id: str, state: str, error: str | None = None) -> str:
+    """Why job ``job_id``, in ``state`` (not finished), has no result, and what to do: the one
+    line a fetch of it is refused with (``not-finished``) and a waiting submit fails with. A
+    cancelled job's had said "is cancelled" and no more."""
+    if state in ACTIVE_STATES:
+        return (f"job {job_id} is {state}: it has no result yet; fetch it once it is finished "
+                "(its status says when)")  # fmt: skip
+    if state == JobState.FAILED and error:  # its own error says what went wrong, and what to do
+        return f"job {job_id} failed, so it has no result: {error}"
+    ended = "failed" if state == JobState.FAILED else f"was {state}"
+    why = f" ({error})" if error else ""  # a cancel's reason: "interrupted"
+    return (f"job {job_id} {ended}{why}, so it has no result; submit it again, under a new job id "
+            "(a job id runs once)")  # fmt: skip
+
+
 def new_id() -> str:
     """A fresh random id (32 hex digits), for messages, sessions and jobs."""
     return uuid.uuid4().hex

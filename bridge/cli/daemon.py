@@ -57,6 +57,7 @@ from bridge.protocol import (
     check_job_id,
     check_priority,
     new_id,
+    no_result,
 )
 from diffmusic_engine.atomic import write_text_atomic
 from diffmusic_engine.audio import check_writable, read_audio
@@ -238,9 +239,10 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             return 0
         final = _follow(args, client, job_id, status)
         if final["state"] != "finished":
-            error = final.get("error") or f"job {job_id} was {final['state']}"
-            status.update(state=final["state"], error=error)
-            return fail(error, args)
+            error = final.get("error")
+            status.update(state=final["state"], error=error or f"job {job_id} was {final['state']}")
+            failed = final["state"] == "failed" and error  # its own error names what to do
+            return fail(error if failed else no_result(job_id, final["state"], error), args)
         if args.output is None:  # the result stays on the daemon: said if it is the input
             details = final.get("details") or {}
             told = told_in_json(details)

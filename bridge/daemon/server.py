@@ -47,6 +47,7 @@ from bridge.protocol import (
     ProtocolError,
     ReplayGuard,
     new_id,
+    no_result,
     read_buffers,
 )
 from diffmusic_engine.api import BACKENDS
@@ -339,9 +340,8 @@ class Server:
     def _fetch(self, message: Message) -> Message:
         record = self._job(message)
         if record.state is not JobState.FINISHED:
-            detail = f": {record.error}" if record.error else ""
             raise ProtocolError(
-                ErrorCode.NOT_FINISHED, f"job {record.job_id} is {record.state.value}{detail}"
+                ErrorCode.NOT_FINISHED, no_result(record.job_id, record.state, record.error)
             )
         outputs, digests = self.host.result(record.job_id)
         details = dict(record.details)

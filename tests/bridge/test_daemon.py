@@ -170,7 +170,7 @@ def test_asyncio_client(daemon, clip):
     assert_same_tracks(result.tracks, expected)
 
 
-def test_cancel_from_the_cli_while_running_and_ping_answers(daemon, clip, cli_command):
+def test_cancel_from_the_cli_while_running_and_ping_answers(daemon, clip, cli_command, tmp_path):
     import json
     import subprocess
 
@@ -192,9 +192,25 @@ def test_cancel_from_the_cli_while_running_and_ping_answers(daemon, clip, cli_co
         with pytest.raises(RequestRejected, match="cancelled") as info:
             client.fetch(job_id)
         assert info.value.code == "not-finished"
+        out = subprocess.run(
+            [*cli_command, "fetch", job_id, "-o", str(tmp_path / "r.wav"),
+             "--connection-file", str(daemon.connection)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (out.returncode, out.stderr.splitlines()) == (1, [
+            f"error: daemon: not-finished: job {job_id} was cancelled, so it has no result; "
+            "submit it again, under a new job id (a job id runs once)"  # had said "is cancelled"
+        ])  # fmt: skip
+        assert not (tmp_path / "r.wav").exists()
         # the readable line: a running job's "running" had read as not cancelled
         second = client.submit(clip, RATE, PhaseRetrieval(256, 64), options=SLOW)
         wait_running(client, second)
+        with pytest.raises(RequestRejected) as info:
+            client.fetch(second)
+        assert str(info.value) == (
+            f"daemon: not-finished: job {second} is running: it has no result yet; fetch it once "
+            "it is finished (its status says when)"
+        )
         out = subprocess.run(
             [*cli_command, "cancel", second, "--connection-file", str(daemon.connection)],
             capture_output=True, text=True, timeout=60,

@@ -30,6 +30,7 @@ from bridge.protocol import (
     decode,
     encode,
     frame_digest,
+    no_result,
     read_buffers,
 )
 
@@ -172,3 +173,19 @@ def test_the_error_codes_the_daemon_sends_are_the_ones_the_protocol_documents():
     documented = set(re.findall(r"`([a-z-]+)`", table))
     sent = {code.value for code in ErrorCode} - {ErrorCode.UNAUTHENTICATED}
     assert documented == sent
+
+
+def test_a_job_without_a_result_says_why_and_what_to_do():
+    """fetch's not-finished line and a waiting submit's: a failed job's own error (it names
+    what went wrong), a cancelled one's reason; never "is cancelled" and no more."""
+    again = "so it has no result; submit it again, under a new job id (a job id runs once)"
+    assert no_result("j", "failed", "model x: not found; give a local folder") == (
+        "job j failed, so it has no result: model x: not found; give a local folder"
+    )
+    assert no_result("j", "failed") == f"job j failed, {again}"
+    assert no_result("j", "cancelled") == f"job j was cancelled, {again}"
+    said = no_result("j", "cancelled", "interrupted")
+    assert said == f"job j was cancelled (interrupted), {again}"
+    assert no_result("j", "queued") == (
+        "job j is queued: it has no result yet; fetch it once it is finished (its status says when)"
+    )
