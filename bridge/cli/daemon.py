@@ -209,6 +209,18 @@ def _goes_on(job_id: str, args: argparse.Namespace, finished: bool = False) -> s
     )
 
 
+def _existing_job(job_id: str, state: str, args: argparse.Namespace) -> str:
+    """What a submit says when its ``--job-id`` names a job of the same request the daemon
+    already has, in ``state``: that job is the one followed or reported, nothing runs twice
+    (the id is the idempotency key: a retry, or a client attaching again after it stopped,
+    must not run it again; a resubmit had said nothing of it)."""
+    line = (f"job {job_id} was already submitted with this request ({state}): this is that job, "
+            "not run again; another --job-id, or none, runs it anew")  # fmt: skip
+    if state == "finished" and not (args.wait or args.output):
+        line += f"; its result: {fetch_command(job_id, args.connection_file)}"
+    return line
+
+
 def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     from bridge.client import Client
 
@@ -232,7 +244,12 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
             raise DiffMusicError(f"job {job_id} was already {reply['state']}; a job id runs once: "
                                  "submit with another --job-id (or none)")  # fmt: skip
         status.update(job=job_id, state="queued")
-        emit(args, "accepted", job=job_id)
+        if reply["new"]:
+            emit(args, "accepted", job=job_id)
+        else:  # said: "new" false and its state in the JSON line, else a note on stderr
+            emit(args, "accepted", job=job_id, new=False, state=reply["state"])
+            if not args.json:
+                print(f"{NOTE}: {_existing_job(job_id, reply['state'], args)}", file=sys.stderr)
         if not (args.wait or args.output):
             if not args.json:  # the one handle on the job (--quiet: no progress bar)
                 print(job_id)

@@ -386,6 +386,35 @@ def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
     assert json.loads(status_file.read_text())["state"] == "failed"
 
 
+def test_resubmitting_an_id_says_it_is_that_job_not_run_again(daemon, clip, tmp_path, cli_command):
+    """The daemon answers a job id it has, of the same request, with that job (the id is the
+    idempotency key): the CLI had printed the id and said nothing, as if it had run again."""
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    preset = tmp_path / "pr.toml"
+    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
+                      "[options.dsp]\niterations = 2\n")  # fmt: skip
+    submit = ("submit", source, "--preset", preset, "--job-id", "twice-1", "--connection-file",
+              daemon.connection)  # fmt: skip
+    first = run(cli_command, *submit, "--wait", "--quiet")
+    assert (first.returncode, first.stdout, first.stderr) == (0, "twice-1\n", "")
+    with daemon.client() as client:
+        job = client.status("twice-1")
+    again = run(cli_command, *submit)
+    assert (again.returncode, again.stdout) == (0, "twice-1\n")
+    assert again.stderr == (
+        "note: job twice-1 was already submitted with this request (finished): this is that job, "
+        "not run again; another --job-id, or none, runs it anew; its result: diffmusic fetch "
+        f"twice-1 -o OUT --connection-file {daemon.connection}\n"
+    )
+    as_json = run(cli_command, *submit, "--json")
+    assert (as_json.returncode, as_json.stderr) == (0, "")
+    assert json.loads(as_json.stdout) == {
+        "event": "accepted", "job": "twice-1", "new": False, "state": "finished"
+    }  # fmt: skip
+    with daemon.client() as client:
+        assert client.status("twice-1") == job  # not run again: its times and all as they were
+
+
 def test_models_lists_failed_loads_as_its_json_does(daemon, tmp_path, cli_command):
     """The table had said only "no models loaded" after a load failed (--json listed it)."""
     missing = tmp_path / "no-such-model"
