@@ -234,8 +234,7 @@ def test_a_short_ar_fill_that_decays_is_raised_with_its_edges_kept():
         assert db(result.audio[channel, first:stop]) == pytest.approx(
             min(sides) - fill_level.AR_FAR_DB, abs=0.1
         )
-    ((start, end, part, fill, _, _, written),) = result.details[FILL_LEVELS]
-    assert (start, end) == (round(first / SR, 4), round(stop / SR, 4)) and written > fill
+    assert FILL_LEVELS not in result.details  # raised back: no warning (it had said one)
     assert np.array_equal(result.audio[:, :first], damaged[:, :first])  # only the gap
     step = np.abs(result.audio[:, first] - damaged[:, first - 1]).max()
     assert step < 4 * np.abs(np.diff(music, axis=1)).mean()  # no step at the edge
@@ -251,6 +250,24 @@ def test_an_ar_fill_a_little_under_both_sides_is_raised_unsaid():
     assert raised[0] == pytest.approx(estimate[0], abs=1e-4)  # the edges kept
     (kept,), far = fill_level.bring_back([estimate], slice(0, 200), sides)
     assert kept is estimate and far is None
+
+
+def test_an_ar_fill_is_said_only_where_it_stays_far_under_after_its_raise():
+    """An AR fill 10 dB under the quieter side is raised to AR_FAR_DB under it and not said (the
+    warning had named a third of the 20 ms dropouts in real mixes, no poorer fills than the rest);
+    one held under FAR_DB by the audio's peak, or left (more than MOST_DB under), is said."""
+    sides = np.array([[0.01, 0.01]])  # -20 dB
+    tone = np.sin(np.linspace(0, 20 * np.pi, 200)) * np.sqrt(2)  # 0 dB
+    raise_ar = dict(inside=slice(0, 200), sides=sides, edges_kept=True)
+    (raised,), far = fill_level.bring_back([tone * 10 ** (-30 / 20)], **raise_ar)
+    assert db(raised) == pytest.approx(-20 - fill_level.AR_FAR_DB, abs=0.01) and far is None
+    peaks = np.array([10 ** (-28 / 20)])  # the raise clipped there: under -28 dB, 8 under
+    (held,), far = fill_level.bring_back([tone * 10 ** (-30 / 20)], **raise_ar, peaks=peaks)
+    assert db(held) < -20 - fill_level.FAR_DB and far == ["whole", -30.0, -20.0, -20.0,
+                                                          round(db(held), 1)]  # fmt: skip
+    silent = tone * 10 ** (-70 / 20)
+    (left,), far = fill_level.bring_back([silent], **raise_ar)
+    assert np.array_equal(left, silent) and far == ["whole", -70.0, -20.0, -20.0, -70.0]
 
 
 def _quiet_moment_filled(
