@@ -70,6 +70,8 @@ OPTIONS = {
     # a poor long-gap fill")
     "min_similarity": Option(default=-1.0, low=-1.0, high=1.0),
 }
+# the gap lengths the AR fills with no option given (:func:`by_pattern`)
+DEFAULT_SWITCH = {name: OPTIONS[name].default for name in ("pattern_from", "pattern_from_edge")}
 AUTO_ORDER = 512  # the AR order at 44.1 kHz when none is given (order_at scales it)
 COMPOSITE_RAMP = 0.02  # s from the best passage's own samples at a splice to the composite
 
@@ -196,6 +198,8 @@ def _level_kept(
     halves = gap[1] - gap[0] >= 2 * fill_level.SIDE_SECONDS * sample_rate
     held = region in fills and halves and gap[1] - gap[0] <= fill_level.HELD_LONGEST * sample_rate
     frame = round(fill_level.HELD_FRAME * sample_rate) if held else 0
+    # the AR's own range, where its raise was measured (an AR fill of a longer gap is said)
+    short = not _by_pattern(region, n, sample_rate, DEFAULT_SWITCH)
     return fill_level.bring_back(
         estimates,
         inside,
@@ -204,6 +208,7 @@ def _level_kept(
         halves=halves,
         peaks=peaks,
         frame=frame,
+        short_ar=short,
     )
 
 

@@ -240,6 +240,23 @@ def test_a_short_ar_fill_that_decays_is_raised_with_its_edges_kept():
     assert step < 4 * np.abs(np.diff(music, axis=1)).mean()  # no step at the edge
 
 
+def test_an_ar_fill_of_a_gap_the_pattern_fill_takes_by_default_is_said_when_raised():
+    """pattern_from raised, the AR fills a 100 ms gap of white noise: it predicts nothing far
+    from the edges, the fill is raised back, and said (a 20 ms one is not: above)."""
+    rng = np.random.default_rng(1)
+    music = 0.1 * rng.standard_normal((1, 2 * SR)).astype(np.float32)
+    first, stop = SR, SR + int(0.1 * SR)
+    damaged = music.copy()
+    damaged[:, first:stop] = 0.0
+    gaps = Inpaint(gaps=(Gap(first / SR, stop / SR),))
+    result = restore(damaged, SR, gaps, options={"pattern_from": 1.0})
+    assert [fill["method"] for fill in result.details["fills"]] == ["ar"]
+    ((start, end, part, fill, before, after, written),) = result.details[FILL_LEVELS]
+    assert (start, end, part) == (first / SR, stop / SR, "whole") and written > fill
+    assert min(before, after) - fill > fill_level.FAR_DB  # raised: to AR_FAR_DB under
+    assert min(before, after) - written == pytest.approx(fill_level.AR_FAR_DB, abs=0.1)
+
+
 def test_an_ar_fill_a_little_under_both_sides_is_raised_unsaid():
     """The AR estimate leaves out what the sides cannot predict: 4 dB under the quieter side,
     it is raised to AR_FAR_DB under it and not said (a pattern fill is left)."""
@@ -255,12 +272,17 @@ def test_an_ar_fill_a_little_under_both_sides_is_raised_unsaid():
 def test_an_ar_fill_is_said_only_where_it_stays_far_under_after_its_raise():
     """An AR fill 10 dB under the quieter side is raised to AR_FAR_DB under it and not said (the
     warning had named a third of the 20 ms dropouts in real mixes, no poorer fills than the rest);
-    one held under FAR_DB by the audio's peak, or left (more than MOST_DB under), is said."""
+    one held under FAR_DB by the audio's peak, or left (more than MOST_DB under), is said; so is
+    one raised back where the gap is not one the AR fills by default (not measured there)."""
     sides = np.array([[0.01, 0.01]])  # -20 dB
     tone = np.sin(np.linspace(0, 20 * np.pi, 200)) * np.sqrt(2)  # 0 dB
-    raise_ar = dict(inside=slice(0, 200), sides=sides, edges_kept=True)
+    raise_ar = dict(inside=slice(0, 200), sides=sides, edges_kept=True, short_ar=True)
     (raised,), far = fill_level.bring_back([tone * 10 ** (-30 / 20)], **raise_ar)
     assert db(raised) == pytest.approx(-20 - fill_level.AR_FAR_DB, abs=0.01) and far is None
+    (long,), far = fill_level.bring_back(
+        [tone * 10 ** (-30 / 20)], **raise_ar | {"short_ar": False}
+    )
+    assert np.array_equal(long, raised) and far == ["whole", -30.0, -20.0, -20.0, -23.0]
     peaks = np.array([10 ** (-28 / 20)])  # the raise clipped there: under -28 dB, 8 under
     (held,), far = fill_level.bring_back([tone * 10 ** (-30 / 20)], **raise_ar, peaks=peaks)
     assert db(held) < -20 - fill_level.FAR_DB and far == ["whole", -30.0, -20.0, -20.0,
