@@ -126,7 +126,9 @@ def written_dtype(args: argparse.Namespace, source_dtype: str) -> str:
 def check_bit_depth(args: argparse.Namespace, outputs: Iterable[Path]) -> None:
     """Raise :class:`InputError` if ``--bit-depth`` was asked for an output whose format has
     none (:func:`~diffmusic_engine.containers.no_bit_depth`: an MP3 had been written at its
-    codec's own, the 24 bits asked dropped unsaid). Before any work, with the other checks."""
+    codec's own, the 24 bits asked dropped unsaid). Before any work, with the other checks. A
+    file in the folder ``-o`` names (separated sources) takes the input's format, not one the
+    user chose: its remedy is another input ("write a .flac" had named no way to)."""
     depth = getattr(args, "bit_depth", None)
     for output in outputs if depth else ():
         if why := no_bit_depth(output.suffix):
@@ -135,9 +137,14 @@ def check_bit_depth(args: argparse.Namespace, outputs: Iterable[Path]) -> None:
             bits = dtype.removeprefix("float").removeprefix("int")
             samples = f"{bits}-bit float" if float_samples else f"{bits}-bit"
             formats = ".wav" if float_samples else ".flac or .wav"
+            remedy = f"write a {formats}"
+            if output.parent == Path(args.output):
+                remedy = (
+                    f"convert the input to a {formats} (the files in {args.output} take its format)"
+                )
             raise InputError(
-                f"{output}: --bit-depth {depth}, but {why}; drop --bit-depth, or write a "
-                f"{formats} to have {samples} samples"
+                f"{output}: --bit-depth {depth}, but {why}; drop --bit-depth, or {remedy} to "
+                f"have {samples} samples"
             )
 
 

@@ -81,3 +81,19 @@ def test_a_bit_depth_for_a_lossy_output_is_refused_with_the_remedy(
     assert not out.exists()  # refused before any work
     assert main(argv) == 0  # without it: the MP3, said to be lossy
     assert out.exists() and "error" not in capsys.readouterr().err
+
+
+def test_a_bit_depth_for_sources_of_a_lossy_input_names_the_input_as_the_remedy(tmp_path, capsys):
+    """Separated sources are written in the input's format, into the folder -o names: "write a
+    .flac or .wav" had named a choice the user does not have there."""
+    song = sixteen_bit_song(tmp_path / "in.wav")
+    sf.write(tmp_path / "take.mp3", song, SR)
+    out = tmp_path / "sources"
+    argv = ["restore", str(tmp_path / "take.mp3"), "-o", str(out), "--task", "separate"]
+    assert main([*argv, "--bit-depth", "24", "--quiet"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {out / 'take_source1.mp3'}: --bit-depth 24, but a .mp3 file has no bit depth "
+        "(lossy coded: its decoder makes the samples); drop --bit-depth, or convert the input to "
+        f"a .flac or .wav (the files in {out} take its format) to have 24-bit samples\n"
+    )
+    assert not out.exists()  # refused before any work
