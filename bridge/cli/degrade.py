@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def phase_round_trip(damaged: Path, clean: Path) -> str:
+    """Why ``restore DAMAGED --task phase-retrieval`` cannot give back CLEAN (a user trial had
+    restored it and found it as far from the clean file as before, unsaid)."""
+    return (
+        f"{damaged} holds the clean STFT magnitude under random phases; read back as audio, "
+        "its magnitude is smeared by them and no longer the clean one, so restoring it cannot "
+        f"bring {clean} back: phase retrieval is scored on the clean file's own magnitude "
+        f"(diffmusic restore {clean} --task phase-retrieval, then eval --reference {clean})"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     damage, _ = damage_from_args(args)
     if damage.task == "dereverb" and damage.rir is None:
@@ -90,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         )
     write_audio(args.output, damaged, info.sample_rate, source_dtype=dtype)
     emit(args, "done", outputs=[str(args.output)], gain=gain)
+    if damage.task == "phase-retrieval":
+        print(f"note: {phase_round_trip(args.output, args.clean[0])}", file=sys.stderr)
     if gain != 1.0 and not (args.quiet or args.json):
         print(f"scaled by {gain:.4f} ({20 * np.log10(gain):.1f} dB) to peak {NORMALIZED_PEAK}")
     return 0

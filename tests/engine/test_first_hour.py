@@ -83,6 +83,21 @@ def test_degrade_dereverb_needs_a_room_file(clip, tmp_path, capsys):
     assert len(err) == 1 and "degrade --task dereverb needs --rir FILE" in err[0]
 
 
+def test_degrade_phase_retrieval_says_its_file_cannot_be_restored(clip, tmp_path, capsys):
+    out = tmp_path / "phaseless.wav"
+    assert main(["degrade", str(clip), "-o", str(out), "--task", "phase-retrieval"]) == 0
+    err, _ = error_lines(capsys)
+    assert err == [f"note: {out} holds the clean STFT magnitude under random phases; read back "
+                   f"as audio, its magnitude is smeared by them and no longer the clean one, so "
+                   f"restoring it cannot bring {clip} back: phase retrieval is scored on the "
+                   f"clean file's own magnitude (diffmusic restore {clip} --task "
+                   f"phase-retrieval, then eval --reference {clip})"]  # fmt: skip
+    # what the note says: read back, the file's STFT magnitude is far from the clean's
+    from diffmusic_engine.metrics import spectral_convergence
+
+    assert spectral_convergence(sf.read(clip)[0].T, sf.read(out)[0].T) > 0.3
+
+
 def test_degrade_that_would_clip_offers_normalize(clip, tmp_path, capsys):
     room = tmp_path / "room.wav"
     # an echo one 330 Hz period later, 4x louder: peaks add to 0.3 * 5 = 1.5
