@@ -43,7 +43,10 @@ dropouts, one per off: its runs are read in trains too (:func:`ungated`, lossy o
 is a gate's only where :data:`GATE_COUNT` runs in a row start evenly and last alike
 (:data:`GATE_JITTER_FRAMES`), as a gate's offs do and a burst of dropouts (a buffer underrun, a
 failing drive) does not; a codec's dips are not held to that, the codec's ringing moving their
-edges by more (docs/results.md "A gate to digital silence").
+edges by more (docs/results.md "A gate to digital silence"). Through a lossy codec the silence
+kept in an off starts and ends in the codec's own frames, its runs uneven: there the evenness is
+read on the runs as widened, and a run in a train of dips that is even itself is that gate's
+(:func:`_even_offs`; docs/results.md "A gate through MP3").
 """
 
 from __future__ import annotations
@@ -103,9 +106,11 @@ GATE_COUNT = 4
 # gate to digital silence"): 100 gates built to exact zeros over 10 real mixes as WAV (1/8 to 1/32,
 # 96-174 bpm, 25-75 % on, hard and 1-2 ms ramped edges) spread 1.7 ms (steps) and 2.6 ms
 # (lengths) at most in any 4 offs in a row; 90 bursts of 2-8 dropouts 20-100 ms apart 5.3 ms or
-# more (steps). Through MP3 the same gates' runs spread up to 100 ms (the codec moves their edges):
-# a codec's dips are not held to it, and where an MP3 kept the offs' silence unevenly they are
-# still filled (1861 of the 6057 offs, 3529 before).
+# more (steps). Through MP3 the same gates' runs spread up to 100 ms (the codec keeps an off's
+# silence in its own frames); read as widened, and in the dips that hold them where those are even,
+# 473 of 6899 offs in 100 such gates are filled (2967 before), the 460 offs of 90 bursts found as
+# before (87), their dips 4.0 ms apart from even at the least (docs/results.md "A gate through
+# MP3"). A codec's dips alone are not held to it: a gate's come and go with the music.
 GATE_JITTER_FRAMES = 3
 # A gate whose offs were left alone: its dips (samples), in order
 Gate = list[tuple[int, int]]
@@ -185,15 +190,29 @@ def left_alone(gates: list[Gate], runs: list[tuple[int, int]]) -> list[Gate]:
     return [kept for gate in gates if (kept := apart(gate, runs))]
 
 
-def ungated(scanner: DropoutScanner, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def ungated(
+    scanner: DropoutScanner, runs: list[tuple[int, int]], audio: np.ndarray | None = None
+) -> tuple[list[tuple[int, int]], list[Gate]]:
     """The scanner's ``runs`` (samples, in order) that lie in no gate's offs, a gate being a train
-    (:class:`_Trains`) whose GATE_COUNT in a row start evenly and last alike (``regular``); the
-    gates go to ``scanner.gated``, said as a lossy codec's are (a gate cuts to digital silence
-    in a WAV or FLAC as in the session, and the scanner's ways read each off as a dropout)."""
+    (:class:`_Trains`) whose GATE_COUNT in a row start evenly and last alike (``regular``), and
+    those gates; they go to ``scanner.gated`` too, said as a lossy codec's are (a gate cuts to
+    digital silence in a WAV or FLAC as in the session, and the scanner's ways read each off as
+    a dropout). Lossy coded (``audio``, the whole recording) the evenness is read on the runs as
+    widened (:meth:`.dropouts.DropoutScanner.widen`): the codec keeps an off's silence in whole
+    frames of its own, starting 10-25 ms late, and the widening takes its edges back to the
+    gate's."""
     trains = gate_trains(scanner.edge_frame)
-    told = trains.told(runs)
+    told = trains.told(runs, edges=None if audio is None else _widened(scanner, audio, runs))
     scanner.gated += trains.gates
-    return told
+    return told, list(trains.gates)
+
+
+def _widened(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> dict:
+    """Each of ``runs`` (samples of ``audio``, in order) -> the widened run that holds it (runs
+    closer than the scanner's shortest are widened as one)."""
+    spans = scanner.widen(audio, runs)
+    holders = np.searchsorted([first for first, _ in spans], [first for first, _ in runs], "right")
+    return {run: spans[at - 1] for run, at in zip(runs, holders, strict=True)}
 
 
 def said_gates(gates: list[Gate], channel_gates: list[Gate], runs: list) -> list[Gate]:
@@ -211,6 +230,16 @@ def said_gates(gates: list[Gate], channel_gates: list[Gate], runs: list) -> list
         if not np.any((before >= 0) & (reach[np.maximum(before, 0)] > middles)):
             said.append(gate)
     return sorted(said)
+
+
+def _even_offs(gates: list[Gate], frame: int) -> list[tuple[int, int]]:
+    """The dips of ``gates`` that lie in a gate read as :func:`ungated` reads one (GATE_COUNT in a
+    row start evenly and last alike): the silence an MP3 kept in such a gate's offs is the gate's,
+    not a dropout (its runs uneven, the codec keeping it in frames of its own), while a burst of
+    dropouts dips unevenly and what silence it kept is found."""
+    trains = gate_trains(frame)
+    trains.told(sorted(dip for gate in gates for dip in gate))
+    return trains.offs()
 
 
 def gate_trains(frame: int) -> _Trains:
@@ -232,10 +261,15 @@ class _Trains:
         self.train: list[tuple[int, int]] = []  # the open train's untold dips (a gate's: last)
         self.gate: Gate | None = None  # the open train, once it is a gate's
         self.gates: list[Gate] = []  # the gates' trains ended, in order
+        self.edges: dict = {}  # a dip -> the edges its evenness is read on, where not its own
 
-    def told(self, found: list, horizon: int | None = None) -> list[tuple[int, int]]:
+    def told(
+        self, found: list, horizon: int | None = None, edges: dict | None = None
+    ) -> list[tuple[int, int]]:
         """The dropouts among the dips before and ``found`` (samples, in order) whose train has
-        ended by ``horizon`` (no later dip starts before that sample; ``None``: the end)."""
+        ended by ``horizon`` (no later dip starts before that sample; ``None``: the end);
+        ``edges``: a dip's edges as :meth:`_even` reads them, where not its own."""
+        self.edges.update(edges or {})
         out = []
         for first, stop in found:
             if self.train and first - self.train[-1][1] > self.reach:
@@ -257,8 +291,9 @@ class _Trains:
         """Whether the open train's dips start evenly and last alike (not ``regular``: any)."""
         if self.jitter is None:
             return True
-        starts = np.array([first for first, _ in self.train])
-        lengths = np.array([stop - first for first, stop in self.train])
+        read = [self.edges.get(dip, dip) for dip in self.train]
+        starts = np.array([first for first, _ in read])
+        lengths = np.array([stop - first for first, stop in read])
         return max(np.ptp(np.diff(starts)), np.ptp(lengths)) <= self.jitter
 
     def _ended(self) -> list[tuple[int, int]]:
@@ -390,11 +425,14 @@ def sifted(
     starts at sample ``position`` of the recording); a dip's then PAD_FRAMES wider on each
     side, never past a neighbouring dropout or the audio's ends, and kept in ``scanner.dips``
     too, in recording samples (what is told as found by this rule); the gates whose dips were
-    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`)."""
-    frame = scanner.edge_frame
-    offs = sorted(runs + [(a - position, b - position) for gate in scanner.gated for a, b in gate])
+    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`),
+    and a run in a dip of one whose dips are even is that gate's too (:func:`_even_offs`)."""
+    frame, gates = scanner.edge_frame, None
     if added is None:  # (a gate's offs of digital silence, :func:`ungated`, said once)
         added, gates = dips(audio, frame)
+        runs = apart(runs, _even_offs(gates, frame))
+    offs = sorted(runs + [(a - position, b - position) for gate in scanner.gated for a, b in gate])
+    if gates is not None:
         scanner.gated = sorted(scanner.gated + [[(a + position, b + position) for a, b in gate]
                                                 for gate in left_alone(gates, offs)])  # fmt: skip
     added = apart(added, offs)

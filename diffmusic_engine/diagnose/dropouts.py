@@ -413,7 +413,7 @@ def _scanned(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple:
     scanner = DropoutScanner.at_rate(rate)
     runs = [run for start in range(0, audio.shape[1], SCAN_FRAMES)
             for run in scanner.scan(audio[:, start : start + SCAN_FRAMES], start)]  # fmt: skip
-    runs, gates = coded.ungated(scanner, sorted(runs + scanner.finish())), list(scanner.gated)
+    runs, gates = coded.ungated(scanner, sorted(runs + scanner.finish()), audio if lossy else None)
     found = coded.sifted(scanner, audio, runs) if lossy else scanner.sift(audio, runs)
     return found, scanner, gates
 
