@@ -7,7 +7,8 @@ is adding its module and its name here. A module whose one scan answers several 
 ``detect_all(audio, sample_rate, lossy) -> {name: value}``, which :func:`diagnose` calls once for
 them all (dropouts, pauses and gates: one rule, one scan, which had run twice; ``lossy``: the
 input was lossy coded, :mod:`.coded`). The click finds at the gates' edges are then left out
-(:func:`.clicks.off_gate_edges`: it needs the gates read; a lossy file's, or digital silence's).
+(:func:`.clicks.off_gate_edges`: it needs the gates read, a lossy file's; declick itself leaves
+out those cut to digital silence, :func:`.clicks.off_edges`).
 """
 
 from __future__ import annotations

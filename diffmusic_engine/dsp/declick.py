@@ -86,14 +86,6 @@ SCALE_SECONDS = 0.02  # robust error scale per block of this length
 MAD_TO_SIGMA = 1 / 0.6745
 CONFIRM_ROUNDS = 3  # confirmation passes at most
 MIN_ROWS_PER_COEFFICIENT = 4  # fewer clean prediction rows per AR coefficient: fit on all
-# A dropout's abrupt edges are badly predicted too: a span within this of a dropout (the one rule,
-# diagnose.dropouts) with music beyond it (its far side's 1 ms JUMP_DB over the dropout) is the
-# dropout's edge, which its fill takes, not a click (0.3 s cut into each of 18 real recordings at
-# 5 places: the diagnosis had listed 13 edges as clicks, and its preset then proposed declick for
-# a file whose one damage was a dropout; docs/results.md "Clicks in other kinds of music"). A
-# click in a passage so quiet that the rule reads the stretches between clicks as dropouts has
-# quiet on both sides: it stays a click.
-DROPOUT_GUARD_S = 0.002
 # Crackle is many ticks a second: crackle mode repairs a span only where it finds at least this
 # many a second within CRACKLE_WINDOW_S around it (elsewhere they are the music's own attacks).
 # Clean real recordings read 0-3 a second (10 rock stems and mixes) and 0-9 (eight of other
@@ -366,30 +358,9 @@ def detect_clicks(
     if settings["pitch_pulses"]:  # a periodic tone's own pulses (.pitch_pulse)
         pulses = pitch_pulses(audio, spans, sample_rate)
         spans = [span for span, pulse in zip(spans, pulses, strict=True) if not pulse]
-    return _off_dropouts(spans, audio, sample_rate)
+    from diffmusic_engine.diagnose.clicks import off_edges  # (clicks imports this module)
 
-
-def _off_dropouts(
-    spans: list[tuple[int, int]], audio: np.ndarray, sample_rate: int
-) -> list[tuple[int, int]]:
-    """The ``spans`` that are no dropout's edge: farther than ``DROPOUT_GUARD_S`` from every
-    dropout of ``audio``, or with no music beyond them."""
-    from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS, JUMP_DB, find_dropouts
-
-    dropouts, _ = find_dropouts(audio, sample_rate)
-    guard, frame = round(DROPOUT_GUARD_S * sample_rate), round(EDGE_FRAME_SECONDS * sample_rate)
-
-    def edge_of(span: tuple[int, int], dropout: tuple[int, int, tuple]) -> bool:
-        (first, stop), (start, end, _) = span, dropout
-        if not (first < end + guard and stop > start - guard):
-            return False
-        if stop <= start + guard:
-            beyond = _power(audio, first - frame, first)
-        else:
-            beyond = _power(audio, stop, stop + frame)
-        return beyond >= _power(audio, start, end) * 10 ** (JUMP_DB / 10)
-
-    return [span for span in spans if not any(edge_of(span, d) for d in dropouts)]
+    return off_edges(spans, audio, sample_rate)
 
 
 def _marked_runs(

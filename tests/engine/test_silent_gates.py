@@ -220,3 +220,22 @@ def test_a_burst_through_mp3_whose_silence_was_kept_is_found(tmp_path: Path) -> 
         at += (length + gap) * MS
     found, _, _, _ = dropouts.find_all(_through_mp3(audio, tmp_path / "burst.mp3"), RATE, True)
     assert sum(any(a < stop and first < b for a, b, _ in found) for first, stop in cuts) >= 4
+
+
+def test_declick_leaves_a_gates_edges_alone_and_repairs_a_click() -> None:
+    """The same gate and burst through declick run by hand (``restore --task declick``): the
+    burst's span alone is repaired, every sample outside it as it was (the gate is the intended
+    audio; its edges had been smoothed as clicks, :func:`.clicks.off_edges`)."""
+    from diffmusic_engine.backends import REPAIRED_CLICKS
+    from diffmusic_engine.damage import Declick
+    from diffmusic_engine.dsp.declick import restore_declick
+
+    audio, offs = gated(chord(), 0.125, 0.0625, 1.0, 2.5)
+    burst = round(1.78 * RATE)
+    audio[:, burst : burst + 30] *= 4.0
+    (out, _), details = restore_declick(audio, RATE, Declick(), {}, None)
+    ((start, end),) = details[REPAIRED_CLICKS]
+    first, stop = round(start * RATE), round(end * RATE)
+    assert first <= burst < burst + 30 <= stop
+    assert np.array_equal(np.delete(out, np.s_[first:stop], axis=1),
+                          np.delete(audio, np.s_[first:stop], axis=1))  # fmt: skip
