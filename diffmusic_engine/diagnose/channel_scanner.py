@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffmusic_engine.diagnose import coded, pause_edges
-from diffmusic_engine.diagnose.dropouts import QUIET, DropoutScanner, some_channels
+from diffmusic_engine.diagnose.dropouts import QUIET, WIDEN_FRAMES, DropoutScanner, some_channels
 from diffmusic_engine.diagnose.spans import apart, holding, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
@@ -31,7 +31,9 @@ class ChannelScanner:
     handed out yet could start before it (a dip waits for its train, :class:`.coded.DipScanner`), as
     the batch's regions are added in order (``bridge.batch.chunking.add_span``). The runs of
     ``every`` and of each channel wait for their train too (:func:`.coded.ungated`: a gate's offs
-    of digital silence, left alone and said with ``gated``)."""
+    of digital silence, left alone and said with ``gated``); lossy coded, each until its widening
+    is known (:class:`_Widened`), and one in a dip of the codec's gate until that gate's evenness
+    is (:class:`_EvenDips`), as the whole file reads them."""
 
     def __init__(
         self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
@@ -45,9 +47,16 @@ class ChannelScanner:
         ]  # fmt: skip
         self.trains = coded.gate_trains(every.edge_frame)  # every's runs, told once their train is
         self.each_trains = [coded.gate_trains(every.edge_frame) for _ in self.each]  # known
+        self.widened = _Widened(every, self.trains, dips is not None)  # lossy: read as widened
+        self.each_widened = [
+            _Widened(scanner, trains, dips is not None)
+            for scanner, trains in zip(self.each, self.each_trains, strict=True)
+        ]
         self.each_dips = [] if dips is None else [
             coded.DipScanner(dips.frame, dips.longest) for _ in self.each
         ]  # fmt: skip
+        self.even = _EvenDips(dips, every.edge_frame)  # the codec's gates whose dips are even
+        self.each_even = [_EvenDips(dips, every.edge_frame) for dips in self.each_dips]
         self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
         self.held: list[tuple[int, int]] = []  # runs found, a run not decided could lie before
         self.ones: list[tuple[int, int]] = []  # the dropouts on some channels kept (file samples)
@@ -77,8 +86,10 @@ class ChannelScanner:
         return coded.left_alone(gates, sorted(self._every_runs() + self.trains.offs()))
 
     def _every_runs(self) -> list[tuple[int, int]]:
-        """The runs ``every`` found (pauses too; recording samples)."""
-        return [run for run, origins in self.origins.items() if EVERY in origins]
+        """The runs ``every`` found (pauses too; recording samples), but those in an even gate's
+        dips through the codec (that gate's: :class:`_EvenDips`)."""
+        runs = [run for run, origins in self.origins.items() if EVERY in origins]
+        return apart(runs, self.even.trains.offs())
 
     @property
     def dipped(self) -> list[tuple[int, int]]:
@@ -91,29 +102,33 @@ class ChannelScanner:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
         received = position + block.shape[1]
         runs = self.every.scan(block, position)
-        found = self._noted(EVERY, self.trains.told(runs, self.every.open_from(received)))
+        found = self._noted(EVERY, self.widened.told(block, position, runs))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.scan(block, position))
+            self.even.read(self.dips.open_from(received))
         for channel, scanner in enumerate(self.each):
-            runs = scanner.scan(block[channel : channel + 1], position)
-            trains = self.each_trains[channel]
-            found += self._noted(channel, trains.told(runs, scanner.open_from(received)))
+            track = block[channel : channel + 1]
+            runs = scanner.scan(track, position)
+            found += self._noted(channel, self.each_widened[channel].told(track, position, runs))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(
                 channel_dip(channel), dips.scan(block[channel : channel + 1], position)
             )
+            self.each_even[channel].read(dips.open_from(received))
         runs, start = sorted({*self.held, *found}), self._undecided(received)
         self.held = [run for run in runs if run[0] >= start]
         return [run for run in runs if run[0] < start]
 
     def finish(self) -> list[tuple[int, int]]:
-        found = self._noted(EVERY, self.trains.told(self.every.finish()))
+        found = self._noted(EVERY, self.widened.finish(self.every.finish()))
         if self.dips is not None:
             found += self._noted(DIP, self.dips.finish())
+            self.even.read(None)
         for channel, scanner in enumerate(self.each):
-            found += self._noted(channel, self.each_trains[channel].told(scanner.finish()))
+            found += self._noted(channel, self.each_widened[channel].finish(scanner.finish()))
         for channel, dips in enumerate(self.each_dips):
             found += self._noted(channel_dip(channel), dips.finish())
+            self.each_even[channel].read(None)
         runs, self.held = sorted({*self.held, *found}), []
         return runs
 
@@ -130,11 +145,14 @@ class ChannelScanner:
 
     def _undecided(self, received: int) -> int:
         """The earliest sample a run that no scanner has decided yet could start at."""
-        starts = [self.every.open_from(received), *self.trains.waiting()]
+        starts = [self.every.open_from(received), *self.trains.waiting(), *self.widened.waiting()]
+        starts += [first for even in [self.even, *self.each_even] for first in even.waiting()]
         if self.dips is not None:
             starts.append(self.dips.open_from(received))
-        for scanner, trains in zip(self.each, self.each_trains, strict=True):
-            start = min([scanner.open_from(received), *trains.waiting()])
+        for scanner, trains, widened in zip(
+            self.each, self.each_trains, self.each_widened, strict=True
+        ):
+            start = min([scanner.open_from(received), *trains.waiting(), *widened.waiting()])
             starts.append(received if received - start > scanner.max_length else start)
         return min(starts + [dips.open_from(received) for dips in self.each_dips])
 
@@ -149,6 +167,7 @@ class ChannelScanner:
             # as find_all: the gates' offs, in the piece's samples
             gate_offs = [(a - position, b - position) for a, b in self.trains.offs()]
             dipped = apart(self._found_by(DIP, runs, position), gate_offs)
+            mine = self.even.apart(mine, position)  # a run in an even gate's dips is its
             dropouts = coded.sifted(self.every, audio, mine, dipped, position)
         spans = []
         for channel, scanner in enumerate(self.each):
@@ -158,6 +177,7 @@ class ChannelScanner:
                 sifted = scanner.sift(track, mine, position)
             else:  # and the channel's dips, as dropouts.find_all reads them
                 dipped = self._found_by(channel_dip(channel), runs, position)
+                mine = self.each_even[channel].apart(mine, position)
                 sifted = coded.sifted(scanner, track, mine, dipped, position)
             spans += [(a, b) for a, b in sifted
                       if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
@@ -183,3 +203,98 @@ class ChannelScanner:
         """Those of ``runs`` (samples from ``position``) that ``origin`` found."""
         return [(a, b) for a, b in runs
                 if origin in self.origins.get((a + position, b + position), ())]  # fmt: skip
+
+
+class _Widened:
+    """A scanner's runs told to its ``trains`` as the whole file's are (:func:`.coded.ungated`):
+    ``lossy``, their evenness read on the runs as widened (:meth:`DropoutScanner.widen`), each
+    told once what decides its widening is here (WIDEN_FRAMES of audio beyond it, or the next
+    run); the audio kept for it, from WIDEN_FRAMES before the earliest run that may come (in
+    the blocks as they came: a long silence holds it back, and it is not copied block by
+    block)."""
+
+    def __init__(self, scanner: DropoutScanner, trains: coded._Trains, lossy: bool) -> None:
+        self.scanner, self.trains, self.lossy = scanner, trains, lossy
+        self.reach = WIDEN_FRAMES * scanner.edge_frame
+        self.blocks: list[tuple[int, np.ndarray]] = []  # the audio kept: (position, block)
+        self.unread: list[tuple[int, int]] = []  # runs found, their widening not decided yet
+        self.before = 0  # the stop of the last run widened: the next widening stops there
+        self.received = 0
+
+    def told(self, block: np.ndarray, position: int, runs: list) -> list[tuple[int, int]]:
+        """The dropouts ``trains`` tells with ``runs``, found in ``block`` (at ``position``)."""
+        self.received = position + block.shape[1]
+        opened = self.scanner.open_from(self.received)
+        if not self.lossy:
+            return self.trains.told(runs, opened)
+        self.blocks.append((position, block.copy()))  # (the caller may reuse its block)
+        self.unread = sorted(self.unread + runs)
+        told = self._read(min(opened, self.received))
+        keep = min([opened, *self.waiting()]) - self.reach  # a later run's widening reads here
+        while self.blocks and self.blocks[0][0] + self.blocks[0][1].shape[1] <= keep:
+            self.blocks.pop(0)
+        return told
+
+    def finish(self, runs: list) -> list[tuple[int, int]]:
+        """The dropouts still to tell, the audio ended: ``runs`` the last found."""
+        if not self.lossy:
+            return self.trains.told(runs)
+        self.unread = sorted(self.unread + runs)
+        return self._read(None)
+
+    def waiting(self) -> list[int]:
+        """The first sample of the runs found and not told yet (none, or one)."""
+        return [first for first, _ in self.unread[:1]]
+
+    def _read(self, decided: int | None) -> list[tuple[int, int]]:
+        """Tell the runs whose widening is decided: no run may start before ``decided`` but those
+        found (``None``: the audio ended)."""
+        edges: dict = {}
+        while self.unread:
+            group = [self.unread[0]]  # runs closer than the shortest are widened as one
+            for run in self.unread[1:]:
+                if run[0] - group[-1][1] >= self.scanner.min_length:
+                    break
+                group.append(run)
+            stop, after = group[-1][1], self.unread[len(group) :][:1]
+            if not after and decided is not None and decided < stop + self.reach:
+                break  # a run may still join it or stop its widening
+            low = max(self.before, group[0][0] - self.reach)
+            high = min(after[0][0] if after else self.received, stop + self.reach)
+            part = self._audio(low, high)
+            ((first, last),) = self.scanner.widen(part, [(a - low, b - low) for a, b in group])
+            edges |= {run: (first + low, last + low) for run in group}
+            self.unread, self.before = self.unread[len(group) :], stop
+        horizon = None if decided is None else min([decided, *self.waiting()])
+        return self.trains.told(list(edges), horizon, edges)
+
+    def _audio(self, low: int, high: int) -> np.ndarray:
+        """The audio kept from sample ``low`` to ``high``."""
+        parts = [block[:, max(0, low - at) : high - at] for at, block in self.blocks
+                 if at < high and low < at + block.shape[1]]  # fmt: skip
+        return np.concatenate(parts, axis=1)
+
+
+class _EvenDips:
+    """The dips of the codec's gates (``dips``' trains of GATE_COUNT or more) read as the silent
+    runs are (:func:`.coded.gate_trains`), told as they come: a run in one of GATE_COUNT in a row
+    that start evenly and last alike is that gate's off, no dropout (:func:`.coded.sifted`)."""
+
+    def __init__(self, dips: coded.DipScanner | None, frame: int) -> None:
+        self.dips, self.trains, self.count = dips, coded.gate_trains(frame), 0
+
+    def read(self, horizon: int | None) -> None:
+        """Tell :attr:`trains` the gates' dips found since (none later starts before
+        ``horizon``; ``None``: the audio ended)."""
+        trains = self.dips.trains
+        gated = [dip for gate in trains.gates + [trains.gate or []] for dip in gate]
+        self.trains.told(gated[self.count :], horizon)
+        self.count = len(gated)
+
+    def waiting(self) -> list[int]:
+        """The first sample of the dips whose evenness is not known yet (none, or one)."""
+        return self.trains.waiting()
+
+    def apart(self, runs: list, position: int) -> list[tuple[int, int]]:
+        """Those of ``runs`` (samples from ``position``) in no even gate's dip."""
+        return apart(runs, [(a - position, b - position) for a, b in self.trains.offs()])

@@ -95,9 +95,9 @@ def off_edges(
             beyond = _power(audio, stop, stop + frame)
         return beyond >= _power(audio, start, end) * 10 ** (JUMP_DB / 10)
 
-    told = [(gate[0][0], gate[-1][1]) for gate in gates]
+    gate_spans = [(gate[0][0], gate[-1][1]) for gate in gates]  # first dip's start to last's end
     return [span for span in spans if not any(edge_of(span, d) for d in dropouts)
-            and not _gate_edge(*span, told, audio, sample_rate)]  # fmt: skip
+            and not _gate_edge(*span, gate_spans, audio, sample_rate)]  # fmt: skip
 
 
 def _gate_edge(first: int, stop: int, gates: list, audio: np.ndarray, sample_rate: int) -> bool:

@@ -84,6 +84,7 @@ SILENT_SHARE = 0.5
 SCAN_FRAMES = 2**18
 _EDGE_FRAMES = math.ceil(EDGE_SECONDS / EDGE_FRAME_SECONDS)  # frames that may join: 30
 _REFERENCE_FRAMES = math.ceil(EDGE_REFERENCE_SECONDS / EDGE_FRAME_SECONDS)  # 20
+WIDEN_FRAMES = _EDGE_FRAMES + _REFERENCE_FRAMES  # the most :meth:`DropoutScanner.widen` reads
 
 
 @dataclass
@@ -354,7 +355,7 @@ class DropoutScanner:
         the dropout: whole frames from the edge on, each EDGE_DB or more under the music's level
         (the median frame beyond the reach)."""
         frame = self.edge_frame
-        count = min(outward.shape[1] // frame, _EDGE_FRAMES + _REFERENCE_FRAMES)
+        count = min(outward.shape[1] // frame, WIDEN_FRAMES)
         if count <= _EDGE_FRAMES:  # no music beyond the reach to compare with
             return 0
         frames = outward[:, : count * frame].reshape(outward.shape[0], count, frame)
@@ -483,9 +484,8 @@ def detect(audio: np.ndarray, sample_rate: int) -> list[dict]:
 
 def detect_all(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> dict[str, list]:
     """``diagnose``'s ``dropouts`` (:func:`detect`; ``"lossy": true`` on one that only a lossy
-    coded input's rule found, ``lossy``: :mod:`.coded`), ``pauses``
-    (:func:`diffmusic_engine.diagnose.pauses.detect`) and ``gates`` (those whose offs that rule
-    left alone, :func:`diffmusic_engine.diagnose.gates.detect`), all of one scan
+    coded input's rule found, ``lossy``: :mod:`.coded`), ``pauses`` (:func:`.pauses.detect`) and
+    ``gates`` (those whose offs that rule left alone, :func:`.gates.detect`), all of one scan
     (:func:`find_all`)."""
     found, pauses, dips, gates = find_all(audio, sample_rate, lossy)
     findings = as_findings([(a, b) for a, b, _ in found], sample_rate)
