@@ -81,6 +81,7 @@ def off_edges(
     a gate left alone (:func:`.coded.ungated`: cut to digital silence), by the rule above
     :func:`detect`: declick run by hand had smoothed a gate's edges."""
     from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS, JUMP_DB, find_all
+    from diffmusic_engine.dsp.declick import mean_power
 
     dropouts, _, _, gates = find_all(audio, sample_rate)
     guard, frame = round(DROPOUT_GUARD_S * sample_rate), round(EDGE_FRAME_SECONDS * sample_rate)
@@ -90,10 +91,10 @@ def off_edges(
         if not (first < end + guard and stop > start - guard):
             return False
         if stop <= start + guard:
-            beyond = _power(audio, first - frame, first)
+            beyond = mean_power(audio, first - frame, first)
         else:
-            beyond = _power(audio, stop, stop + frame)
-        return beyond >= _power(audio, start, end) * 10 ** (JUMP_DB / 10)
+            beyond = mean_power(audio, stop, stop + frame)
+        return beyond >= mean_power(audio, start, end) * 10 ** (JUMP_DB / 10)
 
     gate_spans = [(gate[0][0], gate[-1][1]) for gate in gates]  # first dip's start to last's end
     return [span for span in spans if not any(edge_of(span, d) for d in dropouts)
@@ -118,12 +119,3 @@ def _gate_edge(first: int, stop: int, gates: list, audio: np.ndarray, sample_rat
     tiny = np.finfo(np.float64).tiny  # digital silence on the quiet side: a step all the same
     step = max(before.max() / max(after.min(), tiny), after.max() / max(before.min(), tiny))
     return step >= 10 ** (DIP_DB / 10)
-
-
-def _power(audio: np.ndarray, first: int, stop: int) -> float:
-    """The mean power over all channels of ``audio[:, first:stop]`` (cut at its start); nan
-    where that is empty."""
-    from diffmusic_engine.diagnose.coded import frame_power
-
-    part = audio[:, max(0, first) : max(0, stop)]
-    return float(frame_power(part, part.shape[1])[0]) if part.shape[1] else float("nan")

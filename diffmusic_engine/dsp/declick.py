@@ -251,18 +251,18 @@ def _onset(
     late = [stop + round(seconds * rate) for seconds in ONSET_LATE_S]
 
     def verdict(channel: np.ndarray) -> tuple[bool, bool]:
-        after = _power(channel, stop + guard, stop + window, music)
+        after = mean_power(channel, stop + guard, stop + window, music)
         # nan (no sample) fails every comparison: no window before a span, no onset verdict;
         # none ONSET_LATE_S after it (the file's end), no drum hit
-        before = _power(channel, first - window, first - guard, music)
-        sustains = not _power(channel, *late, music) < ONSET_SUSTAIN * after
+        before = mean_power(channel, first - window, first - guard, music)
+        sustains = not mean_power(channel, *late, music) < ONSET_SUSTAIN * after
         return after > ATTACK_RISE * before, after > ONSET_RISE * before and sustains
 
     rises, notes = zip(*(verdict(audio[c : c + 1]) for c in range(audio.shape[0])), strict=True)
     return any(rises), any(notes)
 
 
-def _power(audio: np.ndarray, first: int, stop: int, keep: np.ndarray | None = None) -> float:
+def mean_power(audio: np.ndarray, first: int, stop: int, keep: np.ndarray | None = None) -> float:
     """The mean power over all channels of ``audio[:, first:stop]`` (cut at its start), of the
     samples ``keep`` marks; nan where none is left."""
     first, stop = max(0, first), max(0, stop)
