@@ -281,15 +281,14 @@ class _EvenDips:
     that start evenly and last alike is that gate's off, no dropout (:func:`.coded.sifted`)."""
 
     def __init__(self, dips: coded.DipScanner | None, frame: int) -> None:
-        self.dips, self.trains, self.count = dips, coded.gate_trains(frame), 0
+        self.dips, self.trains, self.dips_told = dips, coded.gate_trains(frame), 0
 
     def read(self, horizon: int | None) -> None:
         """Tell :attr:`trains` the gates' dips found since (none later starts before
         ``horizon``; ``None``: the audio ended)."""
-        trains = self.dips.trains
-        gated = [dip for gate in trains.gates + [trains.gate or []] for dip in gate]
-        self.trains.told(gated[self.count :], horizon)
-        self.count = len(gated)
+        gated = self.dips.trains.offs()  # only ever grows at its end: those since are new
+        self.trains.told(gated[self.dips_told :], horizon)
+        self.dips_told = len(gated)
 
     def waiting(self) -> list[int]:
         """The first sample of the dips whose evenness is not known yet (none, or one)."""
