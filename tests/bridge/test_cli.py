@@ -36,6 +36,17 @@ def done_jobs(messages):
     return {args[0]: args[1:] for address, args in messages if address == DONE}
 
 
+def phase_submit(daemon, clip, tmp_path, job_id, iterations):
+    """The arguments of a ``submit`` of ``clip`` for phase retrieval (``iterations`` of it) under
+    ``--job-id job_id``."""
+    source = write_audio(tmp_path / "take.wav", clip, RATE)
+    preset = tmp_path / "pr.toml"
+    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
+                      f"[options.dsp]\niterations = {iterations}\n")  # fmt: skip
+    return ("submit", source, "--preset", preset, "--job-id", job_id, "--connection-file",
+            daemon.connection)  # fmt: skip
+
+
 def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, cli_command):
     source = write_audio(tmp_path / "take.wav", clip, RATE)  # float32 WAV: exact round trip
     preset = tmp_path / "pr.toml"
@@ -364,12 +375,7 @@ def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
 ):
     """The daemon answers the same id again with its state (a job id runs once): the CLI had
     printed the id, exit 0, and the status file said "queued" for a job that never runs."""
-    source = write_audio(tmp_path / "take.wav", clip, RATE)
-    preset = tmp_path / "slow.toml"
-    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
-                      "[options.dsp]\niterations = 10000\n")  # fmt: skip
-    submit = ("submit", source, "--preset", preset, "--job-id", "again-1", "--connection-file",
-              daemon.connection)  # fmt: skip
+    submit = phase_submit(daemon, clip, tmp_path, "again-1", iterations=10000)
     assert run(cli_command, *submit).returncode == 0
     # --quiet drops the progress bar, not the job's one handle: a generated id had gone unsaid
     quiet = run(cli_command, *submit[:4], "--quiet", *submit[-2:])
@@ -389,12 +395,7 @@ def test_resubmitting_a_cancelled_job_s_id_says_it_will_not_run(
 def test_resubmitting_an_id_says_it_is_that_job_not_run_again(daemon, clip, tmp_path, cli_command):
     """The daemon answers a job id it has, of the same request, with that job (the id is the
     idempotency key): the CLI had printed the id and said nothing, as if it had run again."""
-    source = write_audio(tmp_path / "take.wav", clip, RATE)
-    preset = tmp_path / "pr.toml"
-    preset.write_text('task = "phase-retrieval"\nn_fft = 256\nhop = 64\n'
-                      "[options.dsp]\niterations = 2\n")  # fmt: skip
-    submit = ("submit", source, "--preset", preset, "--job-id", "twice-1", "--connection-file",
-              daemon.connection)  # fmt: skip
+    submit = phase_submit(daemon, clip, tmp_path, "twice-1", iterations=2)
     first = run(cli_command, *submit, "--wait", "--quiet")
     assert (first.returncode, first.stdout, first.stderr) == (0, "twice-1\n", "")
     with daemon.client() as client:
