@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 SUITE = {
     "dsp": ["--quick"],
     "dropouts": ["--quick"],
+    "diagnose": ["--quick"],
     "solver": ["--quick"],
     "track": ["--seconds", "1", "--steps", "1", "--tasks", "inpaint"],  # a token run on a CPU
     "bridge": ["--quick"],

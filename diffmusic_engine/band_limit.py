@@ -34,20 +34,43 @@ def long_term_level(
     leaves none (a dropout's abrupt edges are broadband: a mix low-passed at 8 kHz with three
     dropouts read no band limit)."""
     from scipy.ndimage import uniform_filter1d
-    from scipy.signal import spectrogram
 
     audio = np.asarray(audio, np.float64)
     segment = min(4096, audio.shape[-1])  # scipy would shorten it too, with a warning on stderr
+    hop = segment - segment // 2
     # Welch's average (scipy.signal.welch's defaults), of the segments kept
-    freqs, _, power = spectrogram(audio, fs=sample_rate, window="hann", nperseg=segment,
-                                  noverlap=segment // 2, axis=-1)  # fmt: skip
+    freqs, power = _segment_power(audio, sample_rate, segment, hop)
     if leave_out is not None and leave_out.any():
-        hop = segment - segment // 2
         kept = [not leave_out[k * hop : k * hop + segment].any() for k in range(power.shape[-1])]
         power = power[..., kept] if any(kept) else power
     power = power.mean(axis=-1)
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
     return freqs, uniform_filter1d(level, size=5)
+
+
+# Segments whose spectra are taken at a time: scipy's spectrogram of a whole 3.7-minute stereo mix
+# made three temporaries of 300 MB (the segments, detrended, windowed), 1.84 s; 64 at a time the
+# same numbers (each segment's are its own) in 0.52 s.
+CHUNK_SEGMENTS = 64
+
+
+def _segment_power(
+    audio: np.ndarray, sample_rate: int, segment: int, hop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (Hz) and ``(..., frequencies, segments)`` the power spectra (Hann, mean
+    removed: ``scipy.signal.spectrogram``'s) of ``audio``'s ``segment``-sample segments ``hop``
+    apart, :data:`CHUNK_SEGMENTS` at a time."""
+    from scipy.signal import spectrogram
+
+    count = (audio.shape[-1] - segment) // hop + 1
+    parts = []
+    for first in range(0, count, CHUNK_SEGMENTS):
+        last = min(count, first + CHUNK_SEGMENTS) - 1
+        freqs, _, power = spectrogram(audio[..., first * hop : last * hop + segment],
+                                      fs=sample_rate, window="hann", nperseg=segment,
+                                      noverlap=segment - hop, axis=-1)  # fmt: skip
+        parts.append(power)
+    return freqs, np.concatenate(parts, axis=-1)
 
 
 def cutoff_of(

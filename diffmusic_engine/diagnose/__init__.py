@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from diffmusic_engine.audio_arrays import check_audio, given_audio
+from diffmusic_engine.diagnose import scans
 from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.
@@ -43,15 +44,16 @@ def diagnose(
     check_audio(audio)
     findings: dict[str, Any] = {}
     report(callback, 0, len(DETECTORS), "diagnose")
-    for i, name in enumerate(DETECTORS):
-        if name not in findings:  # else answered by an earlier detector's scan
-            module = importlib.import_module(f"{__name__}.{name}")
-            detect_all = getattr(module, "detect_all", None)
-            if detect_all is not None:
-                findings.update(detect_all(audio, sample_rate, lossy))
-            else:
-                findings[name] = module.detect(audio, sample_rate)
-        report(callback, i + 1, len(DETECTORS), f"diagnose {name}")
+    with scans.shared():  # the dropout rule read once (.scans)
+        for i, name in enumerate(DETECTORS):
+            if name not in findings:  # else answered by an earlier detector's scan
+                module = importlib.import_module(f"{__name__}.{name}")
+                detect_all = getattr(module, "detect_all", None)
+                if detect_all is not None:
+                    findings.update(detect_all(audio, sample_rate, lossy))
+                else:
+                    findings[name] = module.detect(audio, sample_rate)
+            report(callback, i + 1, len(DETECTORS), f"diagnose {name}")
     if findings.get("clicks") and findings.get("gates"):  # a gate's edges read as clicks
         from diffmusic_engine.diagnose.clicks import off_gate_edges
 

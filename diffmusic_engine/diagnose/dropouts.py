@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffmusic_engine.diagnose import coded, flanks, held, pause_edges
+from diffmusic_engine.diagnose import coded, flanks, held, pause_edges, scans
 from diffmusic_engine.diagnose.held import HELD_DEVIATION, HELD_STEP  # noqa: F401 (here too)
 from diffmusic_engine.diagnose.pause_edges import (  # noqa: F401 (the rule's constants, here too)
     PAUSE_DB,
@@ -378,9 +378,8 @@ Dropout = tuple[int, int, tuple[int, ...]]  # first, stop (samples), the channel
 
 
 def find_runs(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> tuple[list, list]:
-    """``([(start, end), ...], [(start, end), ...])`` in seconds: the dropouts in ``(channels,
-    samples)`` ``audio`` (on every channel, or on some: :func:`find_dropouts`), and the silent
-    runs left alone as pauses between songs."""
+    """The dropouts in ``(channels, samples)`` ``audio`` (:func:`find_dropouts`) and the pauses
+    between songs left alone: ``([(start, end), ...], [(start, end), ...])`` in seconds."""
     found, pauses = find_dropouts(audio, sample_rate, lossy)
     return in_seconds([(a, b) for a, b, _ in found], sample_rate), in_seconds(pauses, sample_rate)
 
@@ -392,6 +391,7 @@ def find_dropouts(audio: np.ndarray, sample_rate: int, lossy: bool = False) -> t
     return find_all(audio, sample_rate, lossy)[:2]
 
 
+@scans.once  # read once per diagnosis (.scans)
 def find_all(audio: np.ndarray, rate: int, lossy: bool = False) -> tuple[list[Dropout], ...]:
     """:func:`find_dropouts`' two, the dropouts ``(first, stop)`` only a ``lossy`` input's rule
     found (:func:`.coded.sifted`; on some channels, a channel's), and the gates said left alone

@@ -41,15 +41,12 @@ from functools import cache, partial
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.linalg import cho_factor, cho_solve
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import lfilter
 
 from diffmusic_engine.backends import CLICKS_DETECTED, REPAIRED_CLICKS, UNCHANGED
 from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, spans_to_gaps
 from diffmusic_engine.diagnose.spans import joined
-from diffmusic_engine.dsp.ar import NOISE_FLOOR_DB, burg, interpolate, with_noise_floor
+from diffmusic_engine.dsp.ar import interpolate
+from diffmusic_engine.dsp.click_statistic import block_models, click_statistic
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.dsp.pitch_pulse import pitch_pulses
@@ -80,12 +77,7 @@ MODES = {
                 "k_low": 5.0, "k_high": 2.0, "evidence": 0.0, "onset_evidence": 0.0,
                 "fill_error": 0.0, "pitch_pulses": False},
 }  # fmt: skip
-BLOCK_SECONDS = 0.1  # AR model fitted per block of this length
-SMOOTH_SECONDS = 0.25e-3
-SCALE_SECONDS = 0.02  # robust error scale per block of this length
-MAD_TO_SIGMA = 1 / 0.6745
 CONFIRM_ROUNDS = 3  # confirmation passes at most
-MIN_ROWS_PER_COEFFICIENT = 4  # fewer clean prediction rows per AR coefficient: fit on all
 # Crackle is many ticks a second: crackle mode repairs a span only where it finds at least this
 # many a second within CRACKLE_WINDOW_S around it (elsewhere they are the music's own attacks).
 # Clean real recordings read 0-3 a second (10 rock stems and mixes) and 0-9 (eight of other
@@ -326,11 +318,14 @@ def detect_clicks(
     order = opts["order"] or order_at(sample_rate, settings["order"])  # p of the AR models
     margin = round(settings["margin"] * sample_rate)
     longest = opts["max_click"] * sample_rate
+    # each channel's block models fitted on all its samples: the confirmation passes refit only
+    # the blocks that hold a hidden sample (the rest are these)
+    samples = audio.astype(np.float64)
+    plain = [block_models(x, sample_rate, order, _progress(callback, len(audio), c, 0))
+             for c, x in enumerate(samples)]  # fmt: skip
     spans = [
         (max(0, first - margin), min(audio.shape[1], stop + margin))
-        for first, stop in _marked_runs(
-            audio, sample_rate, order, settings, opts, None, callback, 0
-        )
+        for first, stop in _marked_runs(samples, plain, sample_rate, order, settings, opts)
         if stop - first <= longest
     ]
     if not spans:
@@ -348,9 +343,12 @@ def detect_clicks(
         excluded = np.zeros(audio.shape[1], bool)
         for first, stop in spans:
             excluded[max(0, first - order) : stop + order] = True
-        confirmed = _marked_runs(
-            audio, sample_rate, order, settings, opts, excluded, callback, done
-        )
+        refitted = [
+            block_models(x, sample_rate, order, _progress(callback, len(audio), c, done),
+                         excluded, models)
+            for c, (x, models) in enumerate(zip(samples, plain, strict=True))
+        ]  # fmt: skip
+        confirmed = _marked_runs(samples, refitted, sample_rate, order, settings, opts)
         kept = [s for s in spans if any(low < s[1] and s[0] < high for low, high in confirmed)]
         if kept == spans:
             break
@@ -363,106 +361,36 @@ def detect_clicks(
     return off_edges(spans, audio, sample_rate)
 
 
+def _progress(
+    callback: ProgressCallback | None, channels: int, channel: int, done: int
+) -> Callable[[float], None]:
+    """The progress of one channel's pass (``fraction`` of its blocks) as the detection's: passes
+    ``done`` before it, of ``1 + CONFIRM_ROUNDS``, each over ``channels`` channels."""
+
+    def progress(fraction: float) -> None:
+        total = 1000 * (1 + CONFIRM_ROUNDS) * channels
+        report(callback, round(1000 * (channel + done * channels + fraction)), total,
+               "detect clicks")  # fmt: skip
+
+    return progress
+
+
 def _marked_runs(
-    audio: np.ndarray,
+    samples: np.ndarray,
+    models: list[list[np.ndarray | None]],
     sample_rate: int,
     order: int,
     settings: dict[str, float],
     opts: dict[str, Any],
-    excluded: np.ndarray | None,
-    callback: ProgressCallback | None,
-    done: int,
 ) -> list[tuple[int, int]]:
-    """The runs of samples whose statistic exceeds the threshold, joined across the mode's
-    bridge; AR models of ``order`` fitted without the ``excluded`` samples. ``done``: passes
-    before this one, of ``1 + CONFIRM_ROUNDS`` (progress)."""
+    """The runs of samples whose statistic (:func:`.click_statistic.click_statistic` of each
+    channel of float64 ``samples`` by its block ``models`` of ``order``, the largest) exceeds
+    the threshold, joined across the mode's bridge."""
     k = settings["k_low"] * (settings["k_high"] / settings["k_low"]) ** opts["sensitivity"]
-    statistic = np.zeros(audio.shape[1])
-    for channel, x in enumerate(audio.astype(np.float64)):
-
-        def progress(fraction: float, step: int = channel + done * len(audio)) -> None:
-            total = 1000 * (1 + CONFIRM_ROUNDS) * len(audio)
-            report(callback, round(1000 * (step + fraction)), total, "detect clicks")
-
-        statistic = np.maximum(
-            statistic, _click_statistic(x, sample_rate, order, progress, excluded)
-        )
+    statistic = np.zeros(samples.shape[1])
+    for x, channel_models in zip(samples, models, strict=True):
+        statistic = np.maximum(statistic, click_statistic(x, sample_rate, order, channel_models))
     return _spans(statistic > k, round(settings["bridge"] * sample_rate))
-
-
-def _click_statistic(
-    x: np.ndarray,
-    sample_rate: int,
-    order: int,
-    progress: Callable[[float], None],
-    excluded: np.ndarray | None = None,
-) -> np.ndarray:
-    """``d[n] / sigma[n]``: the geometric mean of forward and backward AR prediction errors over
-    their robust local scale; each block's model fitted without the ``excluded`` samples.
-    ``progress(fraction)`` after every block (0.1 s of audio)."""
-
-    block = max(4 * order, round(BLOCK_SECONDS * sample_rate))
-    forward = np.zeros_like(x)
-    backward = np.zeros_like(x)
-    for first in range(0, x.size, block):
-        progress(first / x.size)
-        stop = min(x.size, first + block)
-        segment = x[max(0, first - order) : min(x.size, stop + order)]
-        if segment.size <= order + 1 or not np.any(segment):
-            continue
-        lead = first - max(0, first - order)
-        hidden = None if excluded is None else excluded[first - lead : first - lead + segment.size]
-        a = _fit_ar(segment, order, hidden)
-        if not np.all(np.isfinite(a)):
-            continue
-        e_f = lfilter(a, [1.0], segment)  # e_f[n] = sum_k a_k s[n - k]
-        e_b = lfilter(a, [1.0], segment[::-1])[::-1]  # e_b[n] = sum_k a_k s[n + k]
-        forward[first:stop] = e_f[lead : lead + stop - first]
-        backward[first:stop] = e_b[lead : lead + stop - first]
-    # the first / last p samples have no past / future to be predicted from
-    forward[:order] = 0.0
-    backward[x.size - order :] = 0.0
-    width = max(1, round(SMOOTH_SECONDS * sample_rate))
-    d = np.sqrt(np.maximum(uniform_filter1d(np.abs(forward * backward), width), 0.0))
-    return d / _local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
-
-
-def _fit_ar(segment: np.ndarray, order: int, hidden: np.ndarray | None) -> np.ndarray:
-    """AR coefficients ``[1, a_1 .. a_p]`` of ``segment``: Burg (:func:`.ar.burg`), or, where some
-    samples are ``hidden``, least squares over the prediction rows ``e[n]`` that touch none of
-    them (the covariance method; its filter need not be minimum phase, and ``e`` is an FIR
-    filter's output, so it need not be). Burg needs contiguous data, hence the other method.
-    Both fit the segment with :mod:`.ar`'s white-noise floor under it: without it, a few pure
-    digital tones gave prediction errors of 1e37 and no click was found among them.
-    """
-    if hidden is None or not hidden.any():
-        return burg(segment, order)
-    floored = with_noise_floor(segment, NOISE_FLOOR_DB, seed=order)
-    rows = sliding_window_view(floored, order + 1)  # rows[r] = segment[r .. r + p]
-    clean = ~sliding_window_view(hidden, order + 1).any(axis=1)
-    if clean.sum() < MIN_ROWS_PER_COEFFICIENT * order:
-        return burg(segment, order)
-    # e[n] = s[n] + sum_k a_k s[n - k]: target rows[:, p], regressors rows[:, p - k], k = 1 .. p
-    target, regressors = rows[clean, order], rows[clean, order - 1 :: -1]
-    try:  # the normal equations: 10x faster than an SVD on blocks of thousands of rows
-        coefficients = cho_solve(cho_factor(regressors.T @ regressors), -(regressors.T @ target))
-    except np.linalg.LinAlgError:  # singular (digital silence under the hidden spans)
-        return burg(segment, order)
-    return np.concatenate([[1.0], coefficients])
-
-
-def _local_scale(magnitude: np.ndarray, width: int) -> np.ndarray:
-    """Robust standard deviation per block of ``width`` samples, spread back to every sample.
-
-    The larger of each block's and its neighbours' medians, so a click's own block cannot pull
-    the scale down at a block edge; a floor keeps digital silence from dividing by zero.
-    """
-    count = -(-magnitude.size // width)
-    padded = np.pad(magnitude, (0, count * width - magnitude.size), mode="edge")
-    medians = np.median(padded.reshape(count, width), axis=1) * MAD_TO_SIGMA
-    neighbours = np.maximum(medians, np.maximum(np.roll(medians, 1), np.roll(medians, -1)))
-    floor = max(1e-9, 1e-3 * float(np.median(medians)))
-    return np.repeat(np.maximum(neighbours, floor), width)[: magnitude.size]
 
 
 def _spans(marked: np.ndarray, bridge: int) -> list[tuple[int, int]]:

@@ -1,0 +1,77 @@
+"""diagnose's work read once: the dropout rule once per audio (.diagnose.scans), the band limit's
+spectra in chunks, declick's confirmation refitting only the blocks that hold a hidden sample;
+each the same numbers as the work done whole."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import spectrogram
+
+from diffmusic_engine.band_limit import CHUNK_SEGMENTS, _segment_power
+from diffmusic_engine.diagnose import dropouts, scans
+from diffmusic_engine.dsp.click_statistic import BLOCK_SECONDS, block_models, click_statistic
+from diffmusic_engine.synth import music_excerpt
+
+RATE = 44100
+
+
+def test_a_function_marked_once_reads_each_audio_once_within_a_diagnosis() -> None:
+    calls = []
+
+    @scans.once
+    def count(audio: np.ndarray, scale: int) -> list[float]:
+        calls.append(scale)
+        return [float(audio.sum()) * scale]
+
+    audio = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert count(audio, 2) == count(audio, 2) == [30.0]  # outside: read every time
+    assert len(calls) == 2
+    with scans.shared():
+        first = count(audio, 2)
+        first.append(-1.0)  # a caller's own copy: the next gets the answer as it was
+        assert count(audio.copy(), 2) == [30.0]  # the same content, another array
+        assert count(audio, 3) == [45.0]  # other arguments
+        assert count(audio.astype(np.float64), 2) == [30.0]  # another dtype: read again
+        audio[0, 0] = 1.0
+        assert count(audio, 2) == [32.0]  # the content changed: read again
+    assert calls == [2, 2, 2, 3, 2, 2]
+
+
+def test_the_dropout_rule_reads_the_same_within_a_diagnosis() -> None:
+    audio = music_excerpt(2.0, RATE)
+    audio[:, 40000:44410] = 0.0  # a 0.1 s dropout
+    alone = dropouts.find_all(audio, RATE)
+    with scans.shared():
+        assert dropouts.find_all(audio, RATE) == dropouts.find_all(audio, RATE) == alone
+    assert [(a, b) for a, b, _ in alone[0]] == [(40000, 44410)]
+
+
+def test_the_band_limit_spectra_in_chunks_are_scipys_whole() -> None:
+    segment, hop = 4096, 2048
+    audio = music_excerpt(2 * CHUNK_SEGMENTS * hop / RATE + 0.5, RATE).astype(np.float64)
+    freqs, power = _segment_power(audio, RATE, segment, hop)
+    whole_freqs, _, whole = spectrogram(audio, fs=RATE, window="hann", nperseg=segment,
+                                        noverlap=segment - hop, axis=-1)  # fmt: skip
+    assert power.shape[-1] > 2 * CHUNK_SEGMENTS  # three chunks, the last one short
+    assert np.array_equal(freqs, whole_freqs) and np.array_equal(power, whole)
+    short = audio[:, :3001]  # shorter than a segment: one, the whole clip (long_term_level's)
+    _, one = _segment_power(short, RATE, 3001, 1501)
+    alone = spectrogram(short, fs=RATE, window="hann", nperseg=3001, noverlap=1500, axis=-1)[2]
+    assert one.shape[-1] == 1 and np.array_equal(one, alone)
+
+
+def test_declicks_confirmation_refits_only_the_blocks_holding_hidden_samples() -> None:
+    x = music_excerpt(1.0, RATE)[0].astype(np.float64)
+    block, order = round(BLOCK_SECONDS * RATE), 32
+    hidden = np.zeros(x.size, bool)
+    hidden[2 * block + 100 : 2 * block + 140] = True  # in the third block
+    plain = block_models(x, RATE, order, lambda _: None)
+    refitted = block_models(x, RATE, order, lambda _: None, hidden, plain)
+    whole = block_models(x, RATE, order, lambda _: None, hidden)
+    assert len(plain) == len(refitted) == len(whole) == 10
+    assert all(np.array_equal(a, b) for a, b in zip(refitted, whole, strict=True))
+    changed = [i for i, (a, b) in enumerate(zip(refitted, plain, strict=True))
+               if not np.array_equal(a, b)]  # fmt: skip
+    assert changed == [2]
+    same = click_statistic(x, RATE, order, refitted) == click_statistic(x, RATE, order, whole)
+    assert same.all()
