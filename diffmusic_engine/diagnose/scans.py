@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 # answers by (function, audio's key, other arguments) while a diagnosis runs; None: no diagnosis
+# (a ContextVar: each thread, and each diagnosis within one, has its own)
 _ANSWERS: ContextVar[dict | None] = ContextVar("diagnose_answers", default=None)
 
 
@@ -44,7 +45,7 @@ def once(function: Callable[..., Any]) -> Callable[..., Any]:
         answers = _ANSWERS.get()
         if answers is None:
             return function(audio, *args, **kwargs)
-        key = (function.__qualname__, _audio_key(audio), args, tuple(sorted(kwargs.items())))
+        key = (function, _audio_key(audio), args, tuple(sorted(kwargs.items())))
         if key not in answers:
             answers[key] = function(audio, *args, **kwargs)
         return copy.deepcopy(answers[key])

@@ -44,7 +44,7 @@ def block_models(
         progress(first / x.size)
         low, high = _reach(first, x.size, order, sample_rate)
         hidden = None if excluded is None else excluded[low:high]
-        if plain is not None and not hidden.any():
+        if plain is not None and (hidden is None or not hidden.any()):
             models.append(plain[i])  # the plain fit
             continue
         segment = x[low:high]

@@ -4,11 +4,14 @@ each the same numbers as the work done whole."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
+import pytest
 from scipy.signal import spectrogram
 
 from diffmusic_engine.band_limit import CHUNK_SEGMENTS, _segment_power
-from diffmusic_engine.diagnose import dropouts, scans
+from diffmusic_engine.diagnose import diagnose, dropouts, scans
 from diffmusic_engine.dsp.click_statistic import BLOCK_SECONDS, block_models, click_statistic
 from diffmusic_engine.synth import music_excerpt
 
@@ -46,6 +49,41 @@ def test_the_dropout_rule_reads_the_same_within_a_diagnosis() -> None:
     assert [(a, b) for a, b, _ in alone[0]] == [(40000, 44410)]
 
 
+def test_diagnose_reads_the_dropout_rule_once_and_keeps_no_answer(monkeypatch) -> None:
+    asked, computed = [], []
+    rule, key = dropouts.find_all.__wrapped__, scans._audio_key
+
+    def counted(audio: np.ndarray, *args: object) -> tuple:  # the rule, counted
+        computed.append(audio.dtype.str)
+        return rule(audio, *args)
+
+    def keyed(audio: np.ndarray) -> tuple:  # each reader's ask
+        asked.append(audio.dtype.str)
+        return key(audio)
+
+    monkeypatch.setattr(dropouts, "find_all", scans.once(counted))
+    monkeypatch.setattr(scans, "_audio_key", keyed)
+    audio = music_excerpt(3.0, RATE).astype(np.float32)
+    audio[:, 40000:44410] = 0.0  # a 0.1 s dropout: the band limit and the dropouts read it
+    found = diagnose(audio, RATE)
+    assert asked.count("<f4") >= 2 and computed.count("<f4") == 1  # the float32 input: once
+    assert scans._ANSWERS.get() is None  # nothing kept for the next diagnosis
+    readers = asked.count("<f4")
+    with monkeypatch.context() as patched:
+        patched.setattr(scans, "shared", nullcontext)  # every reader reads it again: the same
+        assert diagnose(audio, RATE) == found and computed.count("<f4") == 1 + readers
+    reports = []
+
+    def stop_at_the_third(progress: object) -> None:
+        reports.append(progress)
+        if len(reports) == 3:  # after the band limit, which read the rule
+            raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        diagnose(audio, RATE, callback=stop_at_the_third)
+    assert scans._ANSWERS.get() is None  # nor after one stopped midway
+
+
 def test_the_band_limit_spectra_in_chunks_are_scipys_whole() -> None:
     segment, hop = 4096, 2048
     audio = music_excerpt(2 * CHUNK_SEGMENTS * hop / RATE + 0.5, RATE).astype(np.float64)
@@ -58,6 +96,20 @@ def test_the_band_limit_spectra_in_chunks_are_scipys_whole() -> None:
     _, one = _segment_power(short, RATE, 3001, 1501)
     alone = spectrogram(short, fs=RATE, window="hann", nperseg=3001, noverlap=1500, axis=-1)[2]
     assert one.shape[-1] == 1 and np.array_equal(one, alone)
+
+
+def test_a_hidden_sample_within_order_of_a_block_edge_refits_both_blocks() -> None:
+    x = music_excerpt(1.0, RATE)[1].astype(np.float64)
+    block, order = round(BLOCK_SECONDS * RATE), 32
+    hidden = np.zeros(x.size, bool)
+    hidden[3 * block + 10 : 3 * block + 20] = True  # in the fourth block, in the third's reach
+    plain = block_models(x, RATE, order, lambda _: None)
+    refitted = block_models(x, RATE, order, lambda _: None, hidden, plain)
+    whole = block_models(x, RATE, order, lambda _: None, hidden)
+    assert all(np.array_equal(a, b) for a, b in zip(refitted, whole, strict=True))
+    changed = [i for i, (a, b) in enumerate(zip(refitted, plain, strict=True))
+               if not np.array_equal(a, b)]  # fmt: skip
+    assert changed == [2, 3]
 
 
 def test_declicks_confirmation_refits_only_the_blocks_holding_hidden_samples() -> None:
