@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,12 +41,18 @@ def once(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function(audio, ...)`` run once per audio content and other arguments within
     :func:`shared`."""
 
+    signature = inspect.signature(function)
+
     @functools.wraps(function)
     def read_once(audio: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         answers = _ANSWERS.get()
         if answers is None:
             return function(audio, *args, **kwargs)
-        key = (function, _audio_key(audio), args, tuple(sorted(kwargs.items())))
+        # the arguments as the function sees them: a default left out, or one given by name,
+        # is the same reading (find_all(a, rate) and find_all(a, rate, False))
+        given = signature.bind(audio, *args, **kwargs)
+        given.apply_defaults()
+        key = (function, _audio_key(audio), given.args[1:], tuple(sorted(given.kwargs.items())))
         if key not in answers:
             answers[key] = function(audio, *args, **kwargs)
         return copy.deepcopy(answers[key])

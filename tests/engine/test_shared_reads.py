@@ -4,6 +4,7 @@ each the same numbers as the work done whole."""
 
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_a_function_marked_once_reads_each_audio_once_within_a_diagnosis() -> No
     calls = []
 
     @scans.once
-    def count(audio: np.ndarray, scale: int) -> list[float]:
+    def count(audio: np.ndarray, scale: int = 2) -> list[float]:
         calls.append(scale)
         return [float(audio.sum()) * scale]
 
@@ -33,6 +34,7 @@ def test_a_function_marked_once_reads_each_audio_once_within_a_diagnosis() -> No
         first = count(audio, 2)
         first.append(-1.0)  # a caller's own copy: the next gets the answer as it was
         assert count(audio.copy(), 2) == [30.0]  # the same content, another array
+        assert count(audio) == count(audio, scale=2) == [30.0]  # the same arguments as bound
         assert count(audio, 3) == [45.0]  # other arguments
         assert count(audio.astype(np.float64), 2) == [30.0]  # another dtype: read again
         audio[0, 0] = 1.0
@@ -53,6 +55,7 @@ def test_diagnose_reads_the_dropout_rule_once_and_keeps_no_answer(monkeypatch) -
     asked, computed = [], []
     rule, key = dropouts.find_all.__wrapped__, scans._audio_key
 
+    @functools.wraps(rule)  # its signature: the memo binds the arguments to it
     def counted(audio: np.ndarray, *args: object) -> tuple:  # the rule, counted
         computed.append(audio.dtype.str)
         return rule(audio, *args)
