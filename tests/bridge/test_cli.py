@@ -14,6 +14,7 @@ import pytest
 from bridge_helpers import Daemon, free_port
 
 from bridge.connection import ConnectionInfo, write_connection_file
+from bridge.notes import PHASE_REBUILT
 from bridge.osc import DONE
 from diffmusic_engine.api import restore
 from diffmusic_engine.audio import read_audio, write_audio
@@ -61,13 +62,14 @@ def test_submit_wait_json_lines_status_file_and_output(daemon, clip, tmp_path, c
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0] == {"event": "accepted", "job": "cli-1"}
-    assert lines[-1] == {"event": "done", "job": "cli-1", "outputs": [str(out)]}
+    told = [{"level": "note", "text": PHASE_REBUILT}]  # a rebuilt phase is always said
+    assert lines[-1] == {"event": "done", "job": "cli-1", "outputs": [str(out)], "notes": told}
     progress = [line for line in lines if line["event"] == "progress"]
     assert all(set(p) == {"event", "job", "fraction", "step", "total"} for p in progress)
     assert [p["fraction"] for p in progress] == sorted(p["fraction"] for p in progress)
     assert json.loads(status_file.read_text()) == {
         "job": "cli-1", "state": "finished", "fraction": 1.0, "outputs": [str(out)], "error": None,
-        "unchanged": None, "notes": [],
+        "unchanged": None, "notes": told,
     }  # fmt: skip
     assert [p.name for p in status_file.parent.iterdir()] == ["job.json"]  # no temp files left
     restored, info = read_audio(out)
@@ -397,7 +399,11 @@ def test_resubmitting_an_id_says_it_is_that_job_not_run_again(daemon, clip, tmp_
     idempotency key): the CLI had printed the id and said nothing, as if it had run again."""
     submit = phase_submit(daemon, clip, tmp_path, "twice-1", iterations=2)
     first = run(cli_command, *submit, "--wait", "--quiet")
-    assert (first.returncode, first.stdout, first.stderr) == (0, "twice-1\n", "")
+    assert (first.returncode, first.stdout, first.stderr) == (
+        0,
+        "twice-1\n",
+        f"note: {PHASE_REBUILT}\n",
+    )
     with daemon.client() as client:
         job = client.status("twice-1")
     again = run(cli_command, *submit)
