@@ -28,6 +28,7 @@ from diffmusic_engine.backends import (
     REPAIRED_CLICKS,
     UNCHANGED,
 )
+from diffmusic_engine.damage import PhaseRetrieval
 from diffmusic_engine.diagnose.coded import GATE_COUNT, GATE_FRAMES, GATE_JITTER_FRAMES
 from diffmusic_engine.diagnose.pause_edges import (
     FADE_END_DB,
@@ -102,7 +103,7 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     orchestra's hall the most, and neither said a word); phase retrieval's output is never the
     input repaired (a user trial had restored a file and found it no nearer the clean one)."""
     notes = []
-    if details.get("task") == "phase-retrieval":
+    if details.get("task") == PhaseRetrieval.task:
         notes.append(_note(PHASE_REBUILT))
     if (clicks := details.get(REPAIRED_CLICKS)) and details.get(CLICKS_DETECTED):
         notes.append(_note(

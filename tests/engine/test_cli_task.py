@@ -186,7 +186,7 @@ def test_a_rebuilt_phase_is_said_to_be_another_signal_of_the_inputs_magnitude(tm
     argv = ["restore", str(source), "-o", str(out), "--task", "phase-retrieval", "--quiet"]
     assert main(argv) == 0
     assert f"note: {PHASE_REBUILT}" in capsys.readouterr().err.splitlines()
-    # what the note says: the input fits its own magnitude exactly, the output does not
+    # what the note says: the output is not the input, only of (nearly) its magnitude
     given, rebuilt = sf.read(source)[0].T, sf.read(out)[0].T
-    assert spectral_convergence(given, given) == 0.0
-    assert spectral_convergence(given, rebuilt) > 0.01
+    assert 0.01 < spectral_convergence(given, rebuilt) < 0.5
+    assert np.max(np.abs(rebuilt - given)) > 0.1  # another signal, not the input
