@@ -6,11 +6,13 @@ that room; Wiener deconvolution with an IR.
   far as the energy taken from the bin's reverberant STFT ``Y`` (over frames and channels) stays
   within what the estimated room's late reverberation holds (:func:`removal_limit_db`, from the
   estimate's RT60 and DRR): the share ``a`` kept solves ``|Y + a C|^2 = |Y|^2 10^(-limit/10)``,
-  a quadratic (:func:`bounded_share`). Measured (``python -m bench.rooms eval ... --dereverb``,
-  18 recordings of six songs in 11 simulated rooms, docs/results.md): WPE alone did harm on one
-  song in every room (feelings, 1.13-1.68x the reverberant input's log-mel distance, 7.6-11.5 dB
-  removed: it predicts and removes the song's sustained partials, in a few bins). One share for
-  the whole output kept the other songs' gain less well than one per bin (mean 0.883-0.902
+  a quadratic (:func:`bounded_share`); each bin's limit from the shorter of the estimate's RT60
+  and its octave band's there (lower in the highs where they decay faster: below). Measured
+  (``python -m bench.rooms eval ... --dereverb``, 18 recordings of six songs in 11 simulated
+  rooms, docs/results.md): WPE alone did harm on one song in every room (feelings, 1.13-1.68x the
+  reverberant input's log-mel distance, 7.6-11.5 dB removed: it predicts and removes the song's
+  sustained partials, in a few bins). One share for the whole output kept the other songs' gain less
+  well than one per bin (mean 0.883-0.902
   against 0.865-0.889 over 7 recordings, max 1.008-1.011 against 0.971-0.981). A limit of all the
   reverberation the DRR implies (``q = 1`` below) still did harm where the estimate read the DRR
   too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late part only did not. Bounded so,
@@ -28,6 +30,13 @@ that room; Wiener deconvolution with an IR.
   it, since the inverse STFT of a changed spectrogram does not keep its energy exactly:
   0.01-0.08 dB on the 18 recordings as they are), in what share of the bins the bound held WPE
   back (``"bounded_bins"``), and what the late mask took after it (``"late_removed_db"``).
+  Each bin's limit follows the RT60 the estimate reads in its octave band where that is shorter
+  (``limit_db`` in the details is the broadband one, the most any bin may lose): measured rooms
+  decay faster in the highs (St Margaret's told 1.03 s at 8 kHz, 1.29 s broadband), and above
+  4.8 kHz lay most of internal_degeneration's harm there (0.015 of 0.022). Limited so, on the
+  cached 26 recordings in 13 rooms (docs/results.md "Blind dereverb's harm, what it is made
+  of") the chapel came to 0.936 from 0.944 (2 over 1.00, not 3), each recording over 1.00
+  nearer (St Margaret's 1.077 -> 1.070) or as near, no room's mean up by more than 0.001.
 * WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT of
   about 93 ms (4096 at 44.1 kHz), 20 taps from a delay of 2 frames: the filter reaches about
   0.5 s back. In each frequency bin the late reverberation is predicted from the frames
@@ -227,12 +236,15 @@ def dereverb_in_room(
         report(callback, 1, 1, "dereverb")
         return audio.copy(), {"method": "none", UNCHANGED: reason, **details}
     n_fft = opts["n_fft"] or auto_n_fft(sample_rate)
-    limit_db = removal_limit_db(room, opts["delay"] * (n_fft // 4) / sample_rate)
+    reach_s = opts["delay"] * (n_fft // 4) / sample_rate
+    limit_db = removal_limit_db(room, reach_s)
+    bin_limits_db = removal_limit_db(room, reach_s, np.fft.rfftfreq(n_fft, 1 / sample_rate))
     masking = opts["late_mask"] > 0 and sample_rate >= late_mask.MIN_RATE
     wet, share = wpe_dereverb(
         audio, n_fft=n_fft, taps=opts["taps"], delay=opts["delay"],
         iterations=opts["iterations"], psd_context=opts["psd_context"], chunk=opts["chunk"],
-        limit_db=limit_db, callback=part_of(callback, 0.0, 1 - MASK_SHARE) if masking else callback,
+        limit_db=bin_limits_db,
+        callback=part_of(callback, 0.0, 1 - MASK_SHARE) if masking else callback,
     )  # fmt: skip
     late_db = 0.0
     if masking:
@@ -283,8 +295,13 @@ def removed_db(before: np.ndarray, after: np.ndarray) -> float:
     return 10 * float(np.log10(energy(before) / energy(after)))
 
 
-def removal_limit_db(room: RoomEstimate, reach_s: float) -> float:
-    """The most energy (dB) WPE may take from a frequency bin of a recording in ``room``.
+def removal_limit_db(
+    room: RoomEstimate, reach_s: float, freqs_hz: np.ndarray | None = None
+) -> float | np.ndarray:
+    """The most energy (dB) WPE may take from a frequency bin of a recording in ``room``; with
+    ``freqs_hz``, one per frequency, from the shorter of ``room.rt60`` and the RT60 its octave
+    bands read there (:func:`late_mask.log_rt60_at`; a longer band never raises it): less where
+    the highs decay faster, as in measured rooms (module docstring).
 
     With ``r = 10^(-DRR/10)`` the reverberation's energy relative to the direct sound, a share
     ``q = 10^(-6 reach_s / RT60)`` of it arrives after WPE's delay ``reach_s`` (the energy decays
@@ -294,14 +311,21 @@ def removal_limit_db(room: RoomEstimate, reach_s: float) -> float:
     did harm; the DRR alone (all the reverberation, ``q = 1``) let WPE take 4.2-4.7 dB from a 0.5 s
     room whose DRR the estimate read 5-6 dB too wet, which did harm (1.04-1.10x).
     """
+    rt60 = room.rt60 if freqs_hz is None else np.full(np.shape(freqs_hz), room.rt60)
+    if freqs_hz is not None and room.rt60_bands:
+        rt60 = np.minimum(rt60, np.exp(late_mask.log_rt60_at(room.rt60_bands, freqs_hz)))
     r = 10 ** (-room.drr_db / 10)
-    q = 10 ** (-6 * reach_s / max(room.rt60, 1e-3))
-    return float(min(MAX_REMOVED_DB, 10 * np.log10((1 + r) / (1 + r * (1 - q)))))
+    q = 10 ** (-6 * reach_s / np.maximum(rt60, 1e-3))
+    limit = np.minimum(MAX_REMOVED_DB, 10 * np.log10((1 + r) / (1 + r * (1 - q))))
+    return limit if freqs_hz is not None else float(limit)
 
 
-def bounded_share(observed: np.ndarray, change: np.ndarray, limit_db: float) -> np.ndarray:
+def bounded_share(
+    observed: np.ndarray, change: np.ndarray, limit_db: float | np.ndarray
+) -> np.ndarray:
     """Per frequency bin, the largest share ``a`` in [0, 1] of ``change`` that keeps the bin's
-    energy between ``|Y|^2 10^(-limit_db/10)`` and ``|Y|^2`` (sums over channels and frames).
+    energy between ``|Y|^2 10^(-limit_db/10)`` and ``|Y|^2`` (sums over channels and frames;
+    ``limit_db`` one for every bin or one per bin).
 
     ``observed`` ``Y`` and ``change`` ``C`` are ``(bins, channels, frames)`` STFTs. The energy
     ``e(a) = |Y|^2 + 2a Re<Y, C> + a^2 |C|^2`` is a convex quadratic with ``e(0) = |Y|^2``: where
@@ -374,12 +398,12 @@ def wpe_dereverb(
     iterations: int = BLIND_OPTIONS["iterations"].default,
     psd_context: int = BLIND_OPTIONS["psd_context"].default,
     chunk: int = BLIND_OPTIONS["chunk"].default,
-    limit_db: float | None = None,
+    limit_db: float | np.ndarray | None = None,
     callback: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multichannel WPE of float32 ``(channels, samples)`` audio: the output (same shape) and,
-    per frequency bin, the share of WPE's change kept (:func:`bounded_share` with ``limit_db``;
-    all 1 without)."""
+    per frequency bin, the share of WPE's change kept (:func:`bounded_share` with ``limit_db``,
+    one or one per bin; all 1 without)."""
     import librosa
     from nara_wpe.wpe import wpe
     from threadpoolctl import threadpool_limits
@@ -409,7 +433,8 @@ def wpe_dereverb(
                 psd_context=psd_context, statistics_mode="full",
             ) - observed[block]  # fmt: skip
             if limit_db is not None:
-                share[block] = bounded_share(observed[block], change, limit_db)
+                limits = np.broadcast_to(limit_db, (bins,))[block]
+                share[block] = bounded_share(observed[block], change, limits)
             observed[block] += share[block, None, None] * change  # Y: the estimate, in place
             report(callback, i + 1, total, "dereverb")
     out = np.stack(  # a channel at a time, as the STFT: no second copy of the whole

@@ -116,13 +116,18 @@ def mel_features(level_db: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.maximum(level_db - loudest, FLOOR_DB) / 20 + 2
 
 
-def room_channels(rt60_bands: dict[int, float], drr_db: float, frames: int) -> np.ndarray:
-    """``(ROOM_CHANNELS, frames)``: log RT60 at each band's centre (interpolated in
-    log-frequency from the octave bands, held at the ends), then ``drr_db / 10``."""
+def log_rt60_at(rt60_bands: dict[int, float], freqs_hz: np.ndarray) -> np.ndarray:
+    """log RT60 at ``freqs_hz``: the octave bands' interpolated in log-frequency, held at the
+    ends (0 Hz: the lowest band's)."""
     octaves = sorted(rt60_bands)
-    log_rt60 = np.interp(np.log2(band_centres_hz()), np.log2(octaves),
-                         [np.log(rt60_bands[f]) for f in octaves])  # fmt: skip
-    column = np.append(log_rt60, drr_db / 10)
+    return np.interp(np.log2(np.maximum(freqs_hz, 1.0)), np.log2(octaves),
+                     [np.log(rt60_bands[f]) for f in octaves])  # fmt: skip
+
+
+def room_channels(rt60_bands: dict[int, float], drr_db: float, frames: int) -> np.ndarray:
+    """``(ROOM_CHANNELS, frames)``: log RT60 at each band's centre (:func:`log_rt60_at`), then
+    ``drr_db / 10``."""
+    column = np.append(log_rt60_at(rt60_bands, band_centres_hz()), drr_db / 10)
     return np.repeat(column[:, None], frames, axis=1).astype(np.float32)
 
 

@@ -136,6 +136,23 @@ def test_removal_limit_is_the_late_reverberation_the_room_holds():
     assert limit(10.0, -10.0, 0.0) == 5.0  # holds 10.4 dB
 
 
+def test_removal_limit_per_bin_follows_the_shorter_band_rt60():
+    """Per frequency, the RT60 is the smaller of the broadband one and the octave bands' (log
+    RT60 interpolated in log-frequency, held at the ends): a 2.5 s room whose 4 kHz band reads
+    0.5 s allows 2.07 dB at 1 kHz and under, 1.36 dB at 2 kHz (sqrt(2.5 x 0.5) = 1.12 s) and
+    0.58 dB from 4 kHz up (DRR 0 dB, reach 50 ms: the figures above); a band read longer than
+    the room never raises it."""
+    freqs = np.array([0.0, 500.0, 1000.0, 2000.0, 4000.0, 16000.0])
+    room = RoomEstimate(2.5, {1000: 2.5, 4000: 0.5}, 0.0, 0.9)
+    np.testing.assert_allclose(
+        removal_limit_db(room, 0.05, freqs), [2.0711, 2.0711, 2.0711, 1.3641, 0.5829, 0.5829],
+        atol=1e-4,
+    )  # fmt: skip
+    longer = RoomEstimate(2.5, {1000: 5.0, 4000: 5.0}, 0.0, 0.9)
+    np.testing.assert_allclose(removal_limit_db(longer, 0.05, freqs), 2.0711, atol=1e-4)
+    assert removal_limit_db(RoomEstimate(2.5, {}, 0.0, 0.9), 0.05, freqs).shape == freqs.shape
+
+
 def test_bounded_share_solves_the_energy_bound():
     """A change that scales bin f by g_f: |Y + a C|^2 = |Y|^2 (1 - a (1 - g_f))^2, so a limit of
     6.02 dB (half the amplitude) allows a = 0.5 / (1 - g_f), at most 1; a change that adds
@@ -147,6 +164,12 @@ def test_bounded_share_solves_the_energy_bound():
     share = bounded_share(observed, change, 20 * np.log10(2))
     np.testing.assert_allclose(share, [0.5, 0.625, 1.0, 1.0, 0.0], atol=1e-9)
     np.testing.assert_array_equal(bounded_share(observed, 0 * observed, 3.0), np.ones(5))
+    # one limit per bin: 4.44 dB (an amplitude of 0.6) lets bin 1 keep 1 - 0.8 a = 0.6, a = 0.5
+    per_bin = np.full(5, 20 * np.log10(2))
+    per_bin[1] = 20 * np.log10(1 / 0.6)
+    np.testing.assert_allclose(
+        bounded_share(observed, change, per_bin), [0.5, 0.5, 1.0, 1.0, 0.0], atol=1e-9
+    )
 
 
 def test_wpe_would_remove_a_sustained_chord_the_bound_keeps_it():
