@@ -12,10 +12,10 @@ that room; Wiener deconvolution with an IR.
   rooms, docs/results.md): WPE alone did harm on one song in every room (feelings, 1.13-1.68x the
   reverberant input's log-mel distance, 7.6-11.5 dB removed: it predicts and removes the song's
   sustained partials, in a few bins). One share for the whole output kept the other songs' gain less
-  well than one per bin (mean 0.883-0.902
-  against 0.865-0.889 over 7 recordings, max 1.008-1.011 against 0.971-0.981). A limit of all the
-  reverberation the DRR implies (``q = 1`` below) still did harm where the estimate read the DRR
-  too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late part only did not. Bounded so,
+  well than one per bin (mean 0.883-0.902 against 0.865-0.889 over 7 recordings, max 1.008-1.011
+  against 0.971-0.981). A limit of all the reverberation the DRR implies (``q = 1`` below) still did
+  harm where the estimate read the DRR too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late
+  part only did not. Bounded so,
   WPE improved every room, 0.5 s included, so it runs on any room the estimate reads as
   reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or more of the
   energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
@@ -26,17 +26,20 @@ that room; Wiener deconvolution with an IR.
   with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
   "none"``, ``"unchanged"``, ``"room"``); with WPE they say how much was removed and allowed
   (``"removed_db"``, from the output waveform, WPE's and the late mask's together;
-  ``"limit_db"``, WPE's per STFT bin: WPE's own figure can read a few hundredths of a dB over
-  it, since the inverse STFT of a changed spectrogram does not keep its energy exactly:
-  0.01-0.08 dB on the 18 recordings as they are), in what share of the bins the bound held WPE
-  back (``"bounded_bins"``), and what the late mask took after it (``"late_removed_db"``).
+  ``"limit_db"``, the most WPE may take from any STFT bin: WPE's own figure can read a few
+  hundredths of a dB over it, since the inverse STFT of a changed spectrogram does not keep its
+  energy exactly: 0.01-0.08 dB on the 18 recordings as they are), in what share of the bins the
+  bound held WPE back (``"bounded_bins"``), and what the late mask took after it
+  (``"late_removed_db"``).
   Each bin's limit follows the RT60 the estimate reads in its octave band where that is shorter
-  (``limit_db`` in the details is the broadband one, the most any bin may lose): measured rooms
-  decay faster in the highs (St Margaret's told 1.03 s at 8 kHz, 1.29 s broadband), and above
-  4.8 kHz lay most of internal_degeneration's harm there (0.015 of 0.022). Limited so, on the
-  cached 26 recordings in 13 rooms (docs/results.md "Blind dereverb's harm, what it is made
-  of") the chapel came to 0.936 from 0.944 (2 over 1.00, not 3), each recording over 1.00
-  nearer (St Margaret's 1.077 -> 1.070) or as near, no room's mean up by more than 0.001.
+  (``limit_db`` in the details is the largest bin's: the broadband one wherever a band reads the
+  room as long, as the estimate's do near 707 Hz, its broadband RT60 being the 500 Hz and 1 kHz
+  bands' geometric mean): measured rooms decay faster in the highs (St Margaret's told 1.03 s at 8
+  kHz, 1.29 s broadband), and above 4.8 kHz lay most of internal_degeneration's harm there (0.015 of
+  0.022). Limited so, on the cached 26 recordings in 13 rooms (docs/results.md "Blind dereverb's
+  harm, what it is made of") the chapel came to 0.936 from 0.944 (2 over 1.00, not 3), each
+  recording over 1.00 nearer (St Margaret's 1.077 -> 1.070) or as near, no room's mean up by more
+  than 0.001.
 * WPE: weighted prediction error (Nakatani et al., 2010) via ``nara_wpe.wpe.wpe`` on an STFT of
   about 93 ms (4096 at 44.1 kHz), 20 taps from a delay of 2 frames: the filter reaches about
   0.5 s back. In each frequency bin the late reverberation is predicted from the frames
@@ -237,7 +240,6 @@ def dereverb_in_room(
         return audio.copy(), {"method": "none", UNCHANGED: reason, **details}
     n_fft = opts["n_fft"] or auto_n_fft(sample_rate)
     reach_s = opts["delay"] * (n_fft // 4) / sample_rate
-    limit_db = removal_limit_db(room, reach_s)
     bin_limits_db = removal_limit_db(room, reach_s, np.fft.rfftfreq(n_fft, 1 / sample_rate))
     masking = opts["late_mask"] > 0 and sample_rate >= late_mask.MIN_RATE
     wet, share = wpe_dereverb(
@@ -258,7 +260,7 @@ def dereverb_in_room(
     out = (audio + opts["amount"] * (wet - audio)).astype(np.float32)  # amount: share kept
     details |= {
         "n_fft": n_fft,
-        "limit_db": round(limit_db, 2),
+        "limit_db": round(float(bin_limits_db.max()), 2),  # the most any bin may lose
         "removed_db": round(removed_db(audio, out), 2),  # WPE's and the mask's
         "bounded_bins": round(float(np.mean(share < 1)), 3),  # share of bins WPE was held back in
         "late_removed_db": round(late_db, 2),  # what the mask took from WPE's output
@@ -313,7 +315,10 @@ def removal_limit_db(
     """
     rt60 = room.rt60 if freqs_hz is None else np.full(np.shape(freqs_hz), room.rt60)
     if freqs_hz is not None and room.rt60_bands:
-        rt60 = np.minimum(rt60, np.exp(late_mask.log_rt60_at(room.rt60_bands, freqs_hz)))
+        # fmin: where a band reads NaN (or a negative RT60, whose log is NaN) the broadband
+        # RT60 stands; np.minimum would carry the NaN to the limit, and a NaN floor lets WPE
+        # take all it would (bounded_share's comparisons all false)
+        rt60 = np.fmin(rt60, np.exp(late_mask.log_rt60_at(room.rt60_bands, freqs_hz)))
     r = 10 ** (-room.drr_db / 10)
     q = 10 ** (-6 * reach_s / np.maximum(rt60, 1e-3))
     limit = np.minimum(MAX_REMOVED_DB, 10 * np.log10((1 + r) / (1 + r * (1 - q))))

@@ -151,6 +151,30 @@ def test_removal_limit_per_bin_follows_the_shorter_band_rt60():
     longer = RoomEstimate(2.5, {1000: 5.0, 4000: 5.0}, 0.0, 0.9)
     np.testing.assert_allclose(removal_limit_db(longer, 0.05, freqs), 2.0711, atol=1e-4)
     assert removal_limit_db(RoomEstimate(2.5, {}, 0.0, 0.9), 0.05, freqs).shape == freqs.shape
+    # a band read as NaN leaves the broadband limit there, never none
+    unread = RoomEstimate(2.5, {1000: 2.5, 4000: float("nan")}, 0.0, 0.9)
+    np.testing.assert_allclose(removal_limit_db(unread, 0.05, freqs), 2.0711, atol=1e-4)
+
+
+def test_blind_holds_each_bin_to_its_bands_limit(hall):
+    """Told a 2.5 s room (DRR -3 dB) whose 2 kHz band decays in 0.1 s, WPE takes next to
+    nothing from 2 kHz up: there q = 10^(-6 x 46.4 ms / 0.1 s) = 0.0016 of the reverberation
+    arrives after its delay (2 x 512 samples), a limit of 0.005 dB; lower down the broadband
+    3.15 dB (q = 0.774) holds. The highs measured in bins as WPE's STFT (2048, hop 512)."""
+    import librosa
+
+    _, reverberant = hall
+    room = RoomEstimate(2.5, {1000: 2.5, 2000: 0.1}, -3.0, 0.9)
+    out, details = dereverb_in_room(reverberant, SR, room, {})
+    assert details["n_fft"] == 2048 and details["limit_db"] == 3.15
+    highs = np.fft.rfftfreq(2048, 1 / SR) >= 2000
+
+    def high_energy(audio: np.ndarray) -> float:
+        spectra = librosa.stft(audio.astype(np.float64), n_fft=2048, hop_length=512)
+        return float(np.sum(np.abs(spectra[:, highs]) ** 2))
+
+    assert 10 * np.log10(high_energy(reverberant) / high_energy(out)) < 0.05  # the STFT's slack
+    assert details["removed_db"] > 1.0  # under 1 kHz WPE still takes its 3.15 dB's worth
 
 
 def test_bounded_share_solves_the_energy_bound():
