@@ -15,14 +15,13 @@ that room; Wiener deconvolution with an IR.
   well than one per bin (mean 0.883-0.902 against 0.865-0.889 over 7 recordings, max 1.008-1.011
   against 0.971-0.981). A limit of all the reverberation the DRR implies (``q = 1`` below) still did
   harm where the estimate read the DRR too wet (a 0.5 s +3 dB room read -3 dB: 1.04-1.10x); the late
-  part only did not. Bounded so,
-  WPE improved every room, 0.5 s included, so it runs on any room the estimate reads as
-  reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or more of the
-  energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not work (the
-  estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). But a room
-  told under ``PRODUCED_RT60_S`` (0.8 s) may be a production's own reverberation: clean real
-  recordings are told up to 0.74 s, and WPE moved them up to 1.29 from themselves (log-mel), so
-  it is left alone (option ``min_rt60``). Otherwise, or
+  part only did not. Bounded so, WPE improved every room, 0.5 s included, so it runs on any room the
+  estimate reads as reverberant (RT60 ``MIN_RT60_S`` or more, its reverberation ``MIN_REVERB_DB`` or
+  more of the energy, confidence ``MIN_CONFIDENCE`` or more): no long-room gate, which could not
+  work (the estimate reads a 2.5 s +3 dB hall as 0.96-2.3 s and a 1 s room as up to 1.3 s). But a
+  room told under ``PRODUCED_RT60_S`` (0.8 s) may be a production's own reverberation: clean real
+  recordings are told up to 0.74 s, and WPE moved them up to 1.29 from themselves (log-mel), so it
+  is left alone (option ``min_rt60``). Otherwise, or
   with ``amount`` 0, the input comes back unchanged and the details say why (``"method":
   "none"``, ``"unchanged"``, ``"room"``); with WPE they say how much was removed and allowed
   (``"removed_db"``, from the output waveform, WPE's and the late mask's together;
