@@ -175,8 +175,9 @@ class ChannelScanner:
             frame = scanner.edge_frame
             if self.dips is None:
                 sifted = scanner.sift(track, mine, position)
-            else:  # and the channel's dips, as dropouts.find_all reads them
-                dipped = self._found_by(channel_dip(channel), runs, position)
+            else:  # and the channel's dips, as dropouts.find_all reads them (its gates' offs too)
+                offs = [(a - position, b - position) for a, b in self.each_trains[channel].offs()]
+                dipped = apart(self._found_by(channel_dip(channel), runs, position), offs)
                 mine = self.each_even[channel].apart(mine, position)
                 sifted = coded.sifted(scanner, track, mine, dipped, position)
             spans += [(a, b) for a, b in sifted
@@ -207,7 +208,7 @@ class ChannelScanner:
 
 class _Widened:
     """A scanner's runs told to its ``trains`` as the whole file's are (:func:`.coded.ungated`):
-    ``lossy``, their evenness read on the runs as widened (:meth:`DropoutScanner.widen`), each
+    ``lossy``, their evenness read on the runs as widened (:func:`.coded.off_edges`), each
     told once what decides its widening is here (WIDEN_FRAMES of audio beyond it, or the next
     run); the audio kept for it, from WIDEN_FRAMES before the earliest run that may come (in
     the blocks as they came: a long silence holds it back, and it is not copied block by
@@ -262,7 +263,8 @@ class _Widened:
             low = max(self.before, group[0][0] - self.reach)
             high = min(after[0][0] if after else self.received, stop + self.reach)
             part = self._audio(low, high)
-            ((first, last),) = self.scanner.widen(part, [(a - low, b - low) for a, b in group])
+            group_part = [(a - low, b - low) for a, b in group]
+            ((first, last),) = coded.off_edges(self.scanner, part, group_part)
             edges |= {run: (first + low, last + low) for run in group}
             self.unread, self.before = self.unread[len(group) :], stop
         horizon = None if decided is None else min([decided, *self.waiting()])

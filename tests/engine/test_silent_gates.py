@@ -197,13 +197,20 @@ def _through_mp3(audio: np.ndarray, path: Path) -> np.ndarray:
     return read_audio(path)[0]
 
 
+SHORT_ON = [(60 / bpm / 4, 0.75 * 60 / bpm / 4, 0) for bpm in (140, 174)]  # 1/16, 25 % on
+
+
 @pytest.mark.parametrize(("step", "off", "ramp"), [(0.125, 0.0625, 0), (0.0625, 0.03125, 44),
-                                                   (0.1, 0.07, 0)])  # fmt: skip
+                                                   (0.1, 0.07, 0), *SHORT_ON])  # fmt: skip
 def test_a_gate_through_mp3_is_left_alone(tmp_path: Path, step, off, ramp) -> None:
     """Through MP3 the codec keeps a gate's silence unevenly (in frames of its own, 10-25 ms
     late): read as widened, or in the dips that hold it, the gate is even and left alone, every
     off said (before: 14 of 16, 3 of 32 and 20 of 20 offs found as dropouts); streamed as the
-    batch streams too (blocks of 4001: the same gates, nothing filled; it had filled them)."""
+    batch streams too (blocks of 4001: the same gates, nothing filled; it had filled them). A
+    hard 1/16 gate 25 % on at 140 and 174 bpm (80 and 65 ms offs, 27 and 22 ms of music between)
+    is read on edges widened against the loudest music beside them (:func:`coded.off_edges`):
+    the fill's widening reads the music 30-50 ms out, in the next off (before: 19 of 19 and 20
+    of 23 offs found)."""
     from bridge.batch.restorer import Restorer
 
     audio, offs = gated(chord(3.0), step, off, 0.5, 2.5, ramp)
