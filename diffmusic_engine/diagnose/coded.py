@@ -45,9 +45,9 @@ is a gate's only where :data:`GATE_COUNT` runs in a row start evenly and last al
 failing drive) does not; a codec's dips are not held to that, the codec's ringing moving their
 edges by more (docs/results.md "A gate to digital silence"). Through a lossy codec the silence
 kept in an off starts and ends in the codec's own frames, its runs uneven: there the evenness is
-read on the runs as widened against the loudest music beside them (:func:`off_edges`), and a run
-in a train of dips that is even itself is that gate's (:func:`_even_offs`; docs/results.md "A gate
-through MP3", "A short-on gate through MP3").
+read on the runs as widened against the loudest music beside them (:func:`evenness_edges`), and a
+run in a train of dips that is even itself is that gate's (:func:`_even_offs`; docs/results.md "A
+gate through MP3", "A short-on gate through MP3").
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from diffmusic_engine.diagnose.spans import apart, holding, joined
+from diffmusic_engine.diagnose.spans import apart, holding
 
 if TYPE_CHECKING:  # (dropouts imports this module)
     from diffmusic_engine.diagnose.dropouts import DropoutScanner
@@ -108,12 +108,12 @@ GATE_COUNT = 4
 # 96-174 bpm, 25-75 % on, hard and 1-2 ms ramped edges) spread 1.7 ms (steps) and 2.6 ms
 # (lengths) at most in any 4 offs in a row; 90 bursts of 2-8 dropouts 20-100 ms apart 5.3 ms or
 # more (steps). Through MP3 the same gates' runs spread up to 100 ms (the codec keeps an off's
-# silence in its own frames); read as widened against the loudest music beside them (off_edges),
-# and in the dips that hold them where those are even, 43 of 6899 offs in 100 such gates are filled
-# (2967, then 473 as the fill widens them), the 460 offs of 90 bursts found as before (87), their
-# dips 4.0 ms and their widened runs 47.1 ms apart from even at the least (docs/results.md "A gate
-# through MP3", "A short-on gate through MP3"). A codec's dips alone are not held to it: a gate's
-# come and go with the music.
+# silence in its own frames); read as widened against the loudest music beside them
+# (evenness_edges), and in the dips that hold them where those are even, 43 of 6899 offs in 100
+# such gates are filled (2967, then 473 as the fill widens them), the 460 offs of 90 bursts found
+# as before (87), their dips 4.0 ms and their widened runs 47.1 ms apart from even at the least
+# (docs/results.md "A gate through MP3", "A short-on gate through MP3"). A codec's dips alone are
+# not held to it: a gate's come and go with the music.
 GATE_JITTER_FRAMES = 3
 # A gate whose offs were left alone: its dips (samples), in order
 Gate = list[tuple[int, int]]
@@ -201,7 +201,7 @@ def ungated(
     those gates; they go to ``scanner.gated`` too, said as a lossy codec's are (a gate cuts to
     digital silence in a WAV or FLAC as in the session, and the scanner's ways read each off as
     a dropout). Lossy coded (``audio``, the whole recording) the evenness is read on the runs as
-    widened (:func:`off_edges`): the codec keeps an off's silence in whole frames of its own,
+    widened (:func:`evenness_edges`): the codec keeps an off's silence in whole frames of its own,
     starting 10-25 ms late, and the widening takes its edges back to the gate's."""
     trains = gate_trains(scanner.edge_frame)
     told = trains.told(runs, edges=None if audio is None else _widened(scanner, audio, runs))
@@ -210,34 +210,33 @@ def ungated(
 
 
 def _widened(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> dict:
-    """Each of ``runs`` (samples of ``audio``, in order) -> the run as :func:`off_edges` widens
+    """Each of ``runs`` (samples of ``audio``, in order) -> the run as :func:`evenness_edges` widens
     it that holds it (runs closer than the scanner's shortest are widened as one)."""
-    spans = off_edges(scanner, audio, runs)
+    spans = evenness_edges(scanner, audio, runs)
     holders = np.searchsorted([first for first, _ in spans], [first for first, _ in runs], "right")
     return {run: spans[at - 1] for run, at in zip(runs, holders, strict=True)}
 
 
-def off_edges(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> list[tuple[int, int]]:
-    """The ``runs`` (samples of ``(channels, samples)`` ``audio``, in order; those closer than the
-    scanner's shortest joined, as :meth:`.dropouts.DropoutScanner.widen` joins them) with the
-    codec's smear beside them taken in, read against the loudest 1 ms frame of the music beyond:
-    on each side, the frames from the edge on while each is EDGE_DB or more under the loudest
-    of the WIDEN_FRAMES beyond the edge (never past a neighbouring run or the audio's ends),
-    none where that frame is under DIP_FLOOR_DB. The edges a gate's evenness is read on,
-    lossy coded (:func:`ungated`, the batch's ``channel_scanner._Widened``): the fill's widening
-    reads the music's level 30-50 ms from the edge, which a gate 25 % on at 140-174 bpm (21-27
-    ms of music between 64-80 ms offs) holds in its next off, and its widened offs had started
-    up to 16 ms late (docs/results.md "A short-on gate through MP3")."""
+def evenness_edges(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> list[tuple[int, int]]:
+    """The ``runs`` (samples of ``(channels, samples)`` ``audio``, in order) widened as
+    :meth:`.dropouts.DropoutScanner.widen` widens them (those closer than the scanner's shortest
+    joined, never past a neighbouring run or the audio's ends), the codec's smear beside them
+    read against the loudest 1 ms frame of the music beyond: on each side, the frames from the
+    edge on while each is EDGE_DB or more under the loudest of the WIDEN_FRAMES beyond the edge,
+    none where that frame is under DIP_FLOOR_DB. The edges a gate's evenness is read on, lossy
+    coded (:func:`ungated`, the batch's ``channel_scanner._Widened``): the fill's widening reads
+    the music's level 30-50 ms from the edge, which a gate 25 % on at 140-174 bpm (21-27 ms of
+    music between 64-80 ms offs) holds in its next off, and its widened offs had started up to
+    16 ms late (docs/results.md "A short-on gate through MP3")."""
     from diffmusic_engine.diagnose.dropouts import EDGE_DB, WIDEN_FRAMES  # (it imports this)
 
-    frame, reach, spans = scanner.edge_frame, WIDEN_FRAMES * scanner.edge_frame, []
-    runs = joined(runs, scanner.min_length - 1)
-    for index, (first, stop) in enumerate(runs):
-        before = max(runs[index - 1][1] if index else 0, first - reach)
-        after = min(runs[index + 1][0] if index + 1 < len(runs) else audio.shape[1], stop + reach)
-        widened_first = first - _loud_from(audio[:, before:first][:, ::-1], frame, EDGE_DB)
-        spans.append((widened_first, stop + _loud_from(audio[:, stop:after], frame, EDGE_DB)))
-    return spans
+    frame = scanner.edge_frame
+    reach = WIDEN_FRAMES * frame
+
+    def smear(outward: np.ndarray) -> int:
+        return _loud_from(outward[:, :reach], frame, EDGE_DB)
+
+    return scanner.widen(audio, runs, smear)
 
 
 def _loud_from(outward: np.ndarray, frame: int, under_db: float) -> int:

@@ -42,6 +42,7 @@ alone (docs/results.md "A dropout on one channel, found by `--gap auto`").
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -304,25 +305,22 @@ class DropoutScanner:
                 found.append((first, stop))
         return found
 
-    def widen(self, audio: np.ndarray, runs: tuple | list) -> list[tuple[int, int]]:
+    def widen(self, audio: np.ndarray, runs: tuple | list, smear: Callable | None = None) -> list:
         """The dropouts ``runs`` (``(first, stop)`` samples into ``(channels, samples)``
-        ``audio``, in order) with the smeared edges beside them taken in; never past a
-        neighbouring run or the audio's ends. Runs fewer than ``min_length`` samples apart are
-        one dropout (MP3 leaves single samples inside one)."""
+        ``audio``, in order) with the smeared edges beside them (``smear`` of the audio running
+        out from each, :meth:`_smear` unless given: :func:`.coded.evenness_edges`) taken in;
+        never past a neighbouring run or the audio's ends. Runs fewer than ``min_length``
+        samples apart are one dropout (MP3 leaves single samples inside one)."""
         if not self.edge_frame:
             return list(runs)
-        joined: list[tuple[int, int]] = []
-        for first, stop in runs:
-            if joined and first - joined[-1][1] < self.min_length:
-                first = joined.pop()[0]
-            joined.append((first, stop))
-        runs, widened = joined, []
+        smear = smear or self._smear
+        runs, widened = joined(runs, self.min_length - 1), []
         for i, (first, stop) in enumerate(runs):
             before = runs[i - 1][1] if i else 0
             after = runs[i + 1][0] if i + 1 < len(runs) else audio.shape[1]
             widened.append((
-                first - self._smear(audio[:, before:first][:, ::-1]),
-                stop + self._smear(audio[:, stop:after]),
+                first - smear(audio[:, before:first][:, ::-1]),
+                stop + smear(audio[:, stop:after]),
             ))  # fmt: skip
         return widened
 

@@ -208,7 +208,7 @@ def test_a_gate_through_mp3_is_left_alone(tmp_path: Path, step, off, ramp) -> No
     off said (before: 14 of 16, 3 of 32 and 20 of 20 offs found as dropouts); streamed as the
     batch streams too (blocks of 4001: the same gates, nothing filled; it had filled them). A
     hard 1/16 gate 25 % on at 140 and 174 bpm (80 and 65 ms offs, 27 and 22 ms of music between)
-    is read on edges widened against the loudest music beside them (:func:`coded.off_edges`):
+    is read on edges widened against the loudest music beside them (:func:`coded.evenness_edges`):
     the fill's widening reads the music 30-50 ms out, in the next off (before: 19 of 19 and 20
     of 23 offs found)."""
     from bridge.batch.restorer import Restorer
@@ -255,3 +255,34 @@ def test_declick_leaves_a_gates_edges_alone_and_repairs_a_click() -> None:
     assert first <= burst < burst + 30 <= stop
     assert np.array_equal(np.delete(out, np.s_[first:stop], axis=1),
                           np.delete(audio, np.s_[first:stop], axis=1))  # fmt: skip
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_gates_edges_are_read_against_the_loudest_music_beside(rate: int, channels: int) -> None:
+    """:func:`coded.evenness_edges` on built runs (``f``: the scanner's 1 ms frame): the frames
+    from each edge on that are EDGE_DB or more under the loudest within WIDEN_FRAMES are taken
+    in, whole, and no more: 8 frames 40 dB down then 10 of music then the next run take in 8
+    (the fill's widening, reading the music's median 30-50 frames out, takes none there); 30
+    frames 40 dB down then music take in 30; 10 dB down, none; never past a neighbouring run
+    (the quiet between two runs 4 frames apart is under nothing louder on its side: none), nor
+    the audio's ends; none where the loudest beside is under DIP_FLOOR_DB (nothing to read an
+    edge on, though 10 frames 100 dB down lie 27 dB under it); runs a sample apart are one, as
+    the fill widens them."""
+    scanner = dropouts.DropoutScanner.at_rate(rate)
+    f = scanner.edge_frame
+    time = np.arange(520 * f) / rate
+    audio = np.tile(0.3 * np.sin(2 * np.pi * 1000.0 * time), (channels, 1)).astype(np.float32)
+    runs = [(0, 20), (60, 80), (98, 120), (130, 140), (140, 150), (170, 190), (194, 210),
+            (300, 320), (420, 440), (500, 520)]  # fmt: skip
+    runs = [(first * f + (first == 140), stop * f) for first, stop in runs]  # 1 sample of music
+    for first, stop in runs:
+        audio[:, first:stop] = 0.0
+    for first, stop, gain in [(80, 88, 0.01), (50, 60, 0.3), (190, 194, 0.01), (240, 290, 1e-3),
+                              (290, 300, 1e-5), (320, 330, 1e-5), (330, 380, 1e-3),
+                              (390, 420, 0.01)]:  # fmt: skip
+        audio[:, first * f : stop * f] *= gain
+    widened = [(0, 20), (60, 88), (98, 120), (130, 150), (170, 190), (194, 210), (300, 320),
+               (390, 440), (500, 520)]  # fmt: skip
+    assert coded.evenness_edges(scanner, audio, runs) == [(a * f, b * f) for a, b in widened]
+    assert scanner.widen(audio, runs)[1] == (60 * f, 80 * f)  # the fill's own, unchanged
