@@ -208,11 +208,11 @@ class ChannelScanner:
 
 class _Widened:
     """A scanner's runs told to its ``trains`` as the whole file's are (:func:`.coded.ungated`):
-    ``lossy``, their evenness read on the runs as widened (:func:`.coded.evenness_edges`), each
-    told once what decides its widening is here (WIDEN_FRAMES of audio beyond it, or the next
-    run); the audio kept for it, from WIDEN_FRAMES before the earliest run that may come (in
-    the blocks as they came: a long silence holds it back, and it is not copied block by
-    block)."""
+    ``lossy``, their evenness read on the runs as widened, either way (the fill's widening and
+    :func:`.coded.evenness_edges`), each told once what decides its widening is here
+    (WIDEN_FRAMES of audio beyond it, or the next run); the audio kept for it, from WIDEN_FRAMES
+    before the earliest run that may come (in the blocks as they came: a long silence holds it
+    back, and it is not copied block by block)."""
 
     def __init__(self, scanner: DropoutScanner, trains: coded._Trains, lossy: bool) -> None:
         self.scanner, self.trains, self.lossy = scanner, trains, lossy
@@ -264,8 +264,9 @@ class _Widened:
             high = min(after[0][0] if after else self.received, stop + self.reach)
             part = self._audio(low, high)
             group_part = [(a - low, b - low) for a, b in group]
-            ((first, last),) = coded.evenness_edges(self.scanner, part, group_part)
-            edges |= {run: (first + low, last + low) for run in group}
+            readings = [self.scanner.widen(part, group_part)[0],
+                        coded.evenness_edges(self.scanner, part, group_part)[0]]  # fmt: skip
+            edges |= {run: tuple((a + low, b + low) for a, b in readings) for run in group}
             self.unread, self.before = self.unread[len(group) :], stop
         horizon = None if decided is None else min([decided, *self.waiting()])
         return self.trains.told(list(edges), horizon, edges)

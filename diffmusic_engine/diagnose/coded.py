@@ -45,9 +45,10 @@ is a gate's only where :data:`GATE_COUNT` runs in a row start evenly and last al
 failing drive) does not; a codec's dips are not held to that, the codec's ringing moving their
 edges by more (docs/results.md "A gate to digital silence"). Through a lossy codec the silence
 kept in an off starts and ends in the codec's own frames, its runs uneven: there the evenness is
-read on the runs as widened against the loudest music beside them (:func:`evenness_edges`), and a
-run in a train of dips that is even itself is that gate's (:func:`_even_offs`; docs/results.md "A
-gate through MP3", "A short-on gate through MP3").
+read on the runs as the fill widens them or as widened against the loudest music beside them
+(:func:`evenness_edges`), a train even either way, and a run in a train of dips that is even
+itself is that gate's (:func:`_even_offs`; docs/results.md "A gate through MP3", "A short-on gate
+through MP3").
 """
 
 from __future__ import annotations
@@ -108,12 +109,13 @@ GATE_COUNT = 4
 # 96-174 bpm, 25-75 % on, hard and 1-2 ms ramped edges) spread 1.7 ms (steps) and 2.6 ms
 # (lengths) at most in any 4 offs in a row; 90 bursts of 2-8 dropouts 20-100 ms apart 5.3 ms or
 # more (steps). Through MP3 the same gates' runs spread up to 100 ms (the codec keeps an off's
-# silence in its own frames); read as widened against the loudest music beside them
-# (evenness_edges), and in the dips that hold them where those are even, 43 of 6899 offs in 100
-# such gates are filled (2967, then 473 as the fill widens them), the 460 offs of 90 bursts found
-# as before (87), their dips 4.0 ms and their widened runs 47.1 ms apart from even at the least
-# (docs/results.md "A gate through MP3", "A short-on gate through MP3"). A codec's dips alone are
-# not held to it: a gate's come and go with the music.
+# silence in its own frames); read as the fill widens them or as widened against the loudest
+# music beside them (evenness_edges: even either way), and in the dips that hold them where those
+# are even, 34 of 6899 offs in 100 such gates are filled (2967; 473 read as the fill widens them,
+# 43 against the loudest music alone), the 460 offs of 90 bursts found as before (87), their dips
+# 4.0 ms and their widened runs 45.6 ms apart from even at the least (docs/results.md "A gate
+# through MP3", "A short-on gate through MP3"). A codec's dips alone are not held to it: a gate's
+# come and go with the music.
 GATE_JITTER_FRAMES = 3
 # A gate whose offs were left alone: its dips (samples), in order
 Gate = list[tuple[int, int]]
@@ -201,8 +203,8 @@ def ungated(
     those gates; they go to ``scanner.gated`` too, said as a lossy codec's are (a gate cuts to
     digital silence in a WAV or FLAC as in the session, and the scanner's ways read each off as
     a dropout). Lossy coded (``audio``, the whole recording) the evenness is read on the runs as
-    widened (:func:`evenness_edges`): the codec keeps an off's silence in whole frames of its own,
-    starting 10-25 ms late, and the widening takes its edges back to the gate's."""
+    widened, either way (:func:`_widened`): the codec keeps an off's silence in whole frames of its
+    own, starting 10-25 ms late, and the widening takes its edges back to the gate's."""
     trains = gate_trains(scanner.edge_frame)
     told = trains.told(runs, edges=None if audio is None else _widened(scanner, audio, runs))
     scanner.gated += trains.gates
@@ -210,11 +212,13 @@ def ungated(
 
 
 def _widened(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> dict:
-    """Each of ``runs`` (samples of ``audio``, in order) -> the run as :func:`evenness_edges` widens
-    it that holds it (runs closer than the scanner's shortest are widened as one)."""
-    spans = evenness_edges(scanner, audio, runs)
-    holders = np.searchsorted([first for first, _ in spans], [first for first, _ in runs], "right")
-    return {run: spans[at - 1] for run, at in zip(runs, holders, strict=True)}
+    """Each of ``runs`` (samples of ``audio``, in order) -> the run that holds it as the fill
+    widens it and as :func:`evenness_edges` does (runs closer than the scanner's shortest are
+    widened as one): a train is even read either way (:meth:`_Trains._even`)."""
+    fills, evens = scanner.widen(audio, runs), evenness_edges(scanner, audio, runs)
+    readings, firsts = list(zip(fills, evens, strict=True)), [first for first, _ in fills]
+    holders = np.searchsorted(firsts, [first for first, _ in runs], "right")
+    return {run: readings[at - 1] for run, at in zip(runs, holders, strict=True)}
 
 
 def evenness_edges(scanner: DropoutScanner, audio: np.ndarray, runs: list) -> list[tuple[int, int]]:
@@ -295,7 +299,7 @@ class _Trains:
         self.train: list[tuple[int, int]] = []  # the open train's untold dips (a gate's: last)
         self.gate: Gate | None = None  # the open train, once it is a gate's
         self.gates: list[Gate] = []  # the gates' trains ended, in order
-        self.edges: dict = {}  # a dip -> the edges its evenness is read on, where not its own
+        self.edges: dict = {}  # a dip -> the edges its evenness may be read on, if not its own
 
     def told(
         self, found: list, horizon: int | None = None, edges: dict | None = None
@@ -325,7 +329,12 @@ class _Trains:
         """Whether the open train's dips start evenly and last alike (not ``regular``: any)."""
         if self.jitter is None:
             return True
-        read = [self.edges.get(dip, dip) for dip in self.train]
+        readings = [self.edges.get(dip, (dip,)) for dip in self.train]
+        return any(self._alike([edges[way] for edges in readings])
+                   for way in range(min(map(len, readings))))  # fmt: skip
+
+    def _alike(self, read: list[tuple[int, int]]) -> bool:
+        """Whether the dips ``read`` start evenly and last alike."""
         starts = np.array([first for first, _ in read])
         lengths = np.array([stop - first for first, stop in read])
         return max(np.ptp(np.diff(starts)), np.ptp(lengths)) <= self.jitter
