@@ -18,20 +18,30 @@ from diffmusic_engine.silence import runs_of
 LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
 MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
 CLIP_SPREAD_DB = 20.0  # channels whose peak is this far under the loudest's are not read for it
-# A quiet 16-bit recording's own peak can sit on one step of the grid for three samples (a
-# -30 dBFS peak is some 1000 steps high, its top within 0.1 step of it for a sample either
-# side): read as clipping, 3 of 112 clean excerpts at -30 and -40 dBFS. Clipping cuts into a
-# slope, so on such a grid a run is clipping where a sample beside it lies more than this many
-# steps under its level (clean tops: 1-2 steps; clipped real music: none of its runs).
-GRID_STEPS_BESIDE = 2
 GRID_BITS = (8, 16, 24)  # the integer formats whose grid is coarse against a quiet peak
-# On a grid finer than the tolerance (24-bit, float, a loud 16-bit file) a clipped run lies within
-# this many steps of its grid (dither moves it a step or two), a float's within FLOAT_FLAT of the
-# level: a smooth crest, a bass note's, stays within the tolerance for three samples but falls
-# further (a 20 Hz crest 4e-6 of its level a sample; real mixes low-passed at 150 Hz had read as
-# clipped at their peak, a review found).
-FLAT_STEPS = 2
+# A float's clipped run lies within FLOAT_FLAT of the level: a smooth crest, a bass note's, stays
+# within the tolerance for three samples but falls further (a 20 Hz crest 4e-6 of its level a
+# sample; real mixes low-passed at 150 Hz had read as clipped at their peak, a review found).
 FLOAT_FLAT = 2.0**-20
+# On an integer grid a clipped run lies within FLAT_STEPS of its level where the grid is finer
+# than the tolerance (dither moves it a step or two), on one step where it is coarser; but so does
+# a slow crest (a bass note's: a 55 Hz crest at 0.97 falls one step of 16 bits a sample either
+# side; a quiet peak held on one step). Clipping cuts into a slope, a crest bends over: three
+# samples of a crest within a band fall, two places from its apex, at most four times as far
+# (CREST_FALL), with STORED_STEPS more for the stored samples' rounding and TPDF dither. So a run
+# is clipping where a sample beside it lies deeper than that zone under the band, or where the
+# samples in the band pile up (PILE_UP) over those in the zone: a slow slope cut flat (a quiet
+# clipped bass). Low-passed at 150 Hz and 1 kHz, 22 real recordings had read as clipped at their
+# peak (36 of 880 such clean cases, none now); their crests fell 2-10 steps beside a run, clipped
+# runs 16 to thousands (docs/results.md "a bass crest on a grid"). On the 8-bit grid the zone
+# (8 steps) is as deep as many clipped runs' cut (lp1k mixes clipped at 25-80 %: 62 of 66 found,
+# 7 with it): there a sample beside a run more than GRID_STEPS_BESIDE steps under the level makes
+# it clipping, as before.
+FLAT_STEPS = 2
+STORED_STEPS = 2
+CREST_FALL = 4
+CREST_BITS = 16  # the coarsest grid a crest's fall is read on
+GRID_STEPS_BESIDE = 2
 # A side with more of its samples than this at its peak is a pulse or square wave's plateau, not
 # clipping (clipped at a tenth of its peak, a side of real music holds at most 71 % there, 14
 # recordings; a square wave's sides 100 %, and declipping them had rebuilt every sample).
@@ -322,23 +332,29 @@ def one_side_under(audio: np.ndarray, level: Levels) -> list[tuple[int, str, flo
 
 def _clipped_at(channel: np.ndarray, level: float, top: float) -> bool:
     """Whether 1-D ``channel`` holds a run of ``MIN_RUN`` samples at ``level`` (up to ``top``,
-    its dithered tops' highest step) that is clipping rather than its integer grid's rounding
-    of a peak (``GRID_STEPS_BESIDE``) or a smooth crest (``FLAT_STEPS``)."""
+    its dithered tops' highest step) that is clipping rather than a smooth crest: flat within
+    ``FLOAT_FLAT`` (float); on a grid, a run with a sample beside it under a crest's fall
+    (``CREST_FALL``), or one of the samples piled up at the level (``PILE_UP``)."""
     middle, spread = (level + top) / 2, (top - level) / 2
     if not _runs_at(channel[None], middle, spread + level * LEVEL_TOLERANCE)[0]:
         return False
     step = _grid_step(channel)
-    if step <= level * LEVEL_TOLERANCE:  # the grid is finer than the tolerance: runs are flat
-        flat = spread + (FLAT_STEPS * step or level * FLOAT_FLAT)
-        return bool(_runs_at(channel[None], middle, flat)[0])
-    magnitude = np.abs(channel)
-    at = np.abs(magnitude - middle) <= spread + level * LEVEL_TOLERANCE
-    last = channel.size - 1
-    return any(
-        level - min(magnitude[max(first - 1, 0)], magnitude[min(stop, last)])
-        > GRID_STEPS_BESIDE * step
-        for first, stop in runs_of(at) if stop - first >= MIN_RUN
-    )  # fmt: skip
+    if not step:
+        return bool(_runs_at(channel[None], middle, spread + level * FLOAT_FLAT)[0])
+    band = FLAT_STEPS * step if step <= level * LEVEL_TOLERANCE else level * LEVEL_TOLERANCE
+    magnitude, last = np.abs(channel), channel.size - 1
+    at = np.abs(magnitude - middle) <= spread + band
+    edges = np.array(runs_of(at)).reshape(-1, 2)
+    first, stop = edges[edges[:, 1] - edges[:, 0] >= MIN_RUN].T
+    beside = np.minimum(magnitude[np.maximum(first - 1, 0)], magnitude[np.minimum(stop, last)])
+    if step > 2.0 ** (1 - CREST_BITS):
+        return bool(np.any(level - beside > GRID_STEPS_BESIDE * step))
+    bottom = middle - spread - band
+    crest = bottom - CREST_FALL * (band + STORED_STEPS * step)  # a crest's samples beside: over
+    if np.any(beside < crest):
+        return True
+    under = np.count_nonzero((magnitude < bottom) & (magnitude >= crest))
+    return bool(first.size) and crest > 0 and np.count_nonzero(at) >= PILE_UP * (under + 1)
 
 
 def _grid_step(channel: np.ndarray) -> float:

@@ -130,6 +130,35 @@ def test_a_quiet_16_bit_peak_held_by_its_grid_is_not_clipping_but_a_clipped_one_
     assert detect_clip_level(clipped) == pytest.approx(900 * step)
 
 
+def test_a_bass_crest_on_a_grid_is_not_clipping_but_clipped_after_it_is():
+    """A 55 Hz tone (a bass stem's note) at 0.97 falls 1 - cos(w) = 3.1e-5 of its peak a sample
+    either side of its crest, one step of 16 bits: three samples within the 2-step band, read as
+    clipped (0.93 % of the tone declipped); but the samples beside them fall 4 steps, a crest's
+    fall, not the 16 (CREST_FALL bands) a clip cuts into its slope. So at 0.01 in 24 bits.
+    Clipped at 0.8 of the peak after, the runs are found and hold the float clip's samples."""
+    wave = np.cos(2 * np.pi * 55 * np.arange(SR) / SR)[None]
+    for peak, bits, dither in ((0.97, 16, None), (0.97, 16, "tpdf"), (0.01, 24, None)):
+        assert auto_levels(fixed_point(peak * wave, bits, dither, seed=1)) is None
+        clipped = np.clip(peak * wave, -0.8 * peak, 0.8 * peak)
+        stored = fixed_point(clipped, bits, dither, seed=1)
+        level = detect_clip_level(stored)
+        assert 0.8 * peak - 2 * 2.0 ** (1 - bits) <= level <= 0.8 * peak + 2.0 ** (1 - bits)
+        assert clipped_mask(stored, level).mean() == clipped_mask(clipped, 0.8 * peak).mean()
+
+
+def test_slow_clipped_tops_on_a_coarse_grid_pile_up():
+    """Quiet, the same tone (327 steps of 16 bits) clipped at 262 steps: its slope there, 1.4
+    steps a sample, leaves the samples beside each run within a crest's fall (8 steps), where
+    the run ends; but 41 % of the samples sit on the level's step against some 12 a run over
+    those 8 steps under it: more than PILE_UP times, clipping (it had read as none)."""
+    wave = 0.01 * np.cos(2 * np.pi * 55 * np.arange(SR) / SR)[None]
+    stored = fixed_point(np.clip(wave, -0.008, 0.008), 16, None, seed=1)
+    level = detect_clip_level(stored)
+    assert level == np.round(0.008 * 2**15) * 2.0**-15
+    assert clipped_mask(stored, level).mean() == pytest.approx(0.41, abs=0.01)
+    assert detect_clip_level(fixed_point(wave, 16, None, seed=1)) is None
+
+
 def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):
     """The left clipped at a level, the right at a higher one; the left's level given: the
     right's flat tops, beyond it, are rebuilt too (they had been left clipped)."""
