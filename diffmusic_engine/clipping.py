@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
-from diffmusic_engine.silence import runs_of
+from diffmusic_engine.silence import run_edges
 
 LEVEL_TOLERANCE = 1e-4  # a sample within this fraction of the level counts as clipped
 MIN_RUN = 3  # clipping shows as at least this many consecutive samples at the level
@@ -26,19 +26,19 @@ FLOAT_FLAT = 2.0**-20
 # On an integer grid a clipped run lies within FLAT_STEPS of its level where the grid is finer
 # than the tolerance (dither moves it a step or two), on one step where it is coarser; but so does
 # a slow crest (a bass note's: a 55 Hz crest at 0.97 falls one step of 16 bits a sample either
-# side; a quiet peak held on one step). Clipping cuts into a slope, a crest bends over: three
-# samples of a crest within a band fall, two places from its apex, at most four times as far
-# (CREST_FALL), with STORED_STEPS more for the stored samples' rounding and TPDF dither. So a run
-# is clipping where a sample beside it lies deeper than that zone under the band, or where the
-# samples in the band pile up (PILE_UP) over those in the zone: a slow slope cut flat (a quiet
-# clipped bass). Low-passed at 150 Hz and 1 kHz, 22 real recordings had read as clipped at their
+# side; a quiet peak held on one step). Clipping cuts into a slope, a crest bends over: a
+# sinusoid's top falls 1 - cos 2w = 4 cos^2(w / 2) times as far two samples from its apex as one,
+# at most CREST_FALL times (3.5 at 5 kHz: a faster crest falls less), its run within a band plus
+# FLAT_STEPS for the stored samples' rounding and TPDF dither. So a run is clipping where a
+# sample beside it lies deeper than that zone under the band, or where the samples in the band
+# pile up (PILE_UP) over those in the zone: a slow slope cut flat (a quiet clipped bass).
+# Low-passed at 150 Hz and 1 kHz, 22 real recordings had read as clipped at their
 # peak (36 of 880 such clean cases, none now); their crests fell 2-10 steps beside a run, clipped
 # runs 16 to thousands (docs/results.md "a bass crest on a grid"). On the 8-bit grid the zone
 # (8 steps) is as deep as many clipped runs' cut (lp1k mixes clipped at 25-80 %: 62 of 66 found,
 # 7 with it): there a sample beside a run more than GRID_STEPS_BESIDE steps under the level makes
 # it clipping, as before.
 FLAT_STEPS = 2
-STORED_STEPS = 2
 CREST_FALL = 4
 CREST_BITS = 16  # the coarsest grid a crest's fall is read on
 GRID_STEPS_BESIDE = 2
@@ -344,13 +344,13 @@ def _clipped_at(channel: np.ndarray, level: float, top: float) -> bool:
     band = FLAT_STEPS * step if step <= level * LEVEL_TOLERANCE else level * LEVEL_TOLERANCE
     magnitude, last = np.abs(channel), channel.size - 1
     at = np.abs(magnitude - middle) <= spread + band
-    edges = np.array(runs_of(at)).reshape(-1, 2)
-    first, stop = edges[edges[:, 1] - edges[:, 0] >= MIN_RUN].T
+    first, stop = run_edges(at)
+    first, stop = first[stop - first >= MIN_RUN], stop[stop - first >= MIN_RUN]
     beside = np.minimum(magnitude[np.maximum(first - 1, 0)], magnitude[np.minimum(stop, last)])
     if step > 2.0 ** (1 - CREST_BITS):
         return bool(np.any(level - beside > GRID_STEPS_BESIDE * step))
     bottom = middle - spread - band
-    crest = bottom - CREST_FALL * (band + STORED_STEPS * step)  # a crest's samples beside: over
+    crest = bottom - CREST_FALL * (band + FLAT_STEPS * step)  # a crest's samples beside: over
     if np.any(beside < crest):
         return True
     under = np.count_nonzero((magnitude < bottom) & (magnitude >= crest))

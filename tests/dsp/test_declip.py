@@ -146,6 +146,27 @@ def test_a_bass_crest_on_a_grid_is_not_clipping_but_clipped_after_it_is():
         assert clipped_mask(stored, level).mean() == clipped_mask(clipped, 0.8 * peak).mean()
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize(
+    ("falls", "clipping"), [((30, 13, 2, 0, 2, 13, 30), False), ((40, 24, 0, 0, 0, 24, 40), True)]
+)
+def test_a_run_is_clipping_where_a_sample_beside_it_falls_deeper_than_a_crest_can(
+    falls, clipping, sign
+):
+    """A sinusoid falls 1 - cos 2w = 4 cos^2(w / 2), at most 4 times as far two samples from
+    its apex as one. A crest whose run lies within the 2-step band of a 16-bit top at 0.9
+    falls up to 3 steps a sample unrounded (the band and the rounding's step), so the sample
+    beside its run up to 4 x 3 + 1 = 13 steps under the top: not clipping. Clipping cuts into
+    a slope: a flat run with the samples beside it 24 steps under, no pile-up, is clipping.
+    The bound read, 4 x (2 + 2) = 16 steps under the band (18 under the top), lies between;
+    half as deep had read the crest as clipped, twice as deep or none had missed the clip."""
+    top = 29491  # steps: 0.9 of 16-bit full scale
+    steps = np.round(9830 * np.sin(2 * np.pi * 1000 * np.arange(SR // 4) / SR))
+    steps[5000 : 5000 + len(falls)] = top - np.array(falls)
+    audio = (sign * steps * 2.0**-15).astype(np.float32)[None]
+    assert detect_clip_level(audio) == (top * 2.0**-15 if clipping else None)
+
+
 def test_slow_clipped_tops_on_a_coarse_grid_pile_up():
     """Quiet, the same tone (327 steps of 16 bits) clipped at 262 steps: its slope there, 1.4
     steps a sample, leaves the samples beside each run within a crest's fall (8 steps), where
