@@ -64,7 +64,12 @@ def click_statistic(
     scale."""
     forward, backward = _prediction_errors(x, sample_rate, order, models)
     width = max(1, round(SMOOTH_SECONDS * sample_rate))
-    d = np.sqrt(np.maximum(uniform_filter1d(np.abs(forward * backward), width), 0.0))
+    product = np.abs(forward * backward)
+    # within ``order`` samples of an end one error has no samples to read: the other alone (a
+    # click there had read 0 and was never found; :mod:`.declick_edges` repairs it)
+    edge = min(order, x.size)
+    product[:edge], product[x.size - edge :] = backward[:edge] ** 2, forward[x.size - edge :] ** 2
+    d = np.sqrt(np.maximum(uniform_filter1d(product, width), 0.0))
     return d / local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
 
 

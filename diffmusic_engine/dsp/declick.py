@@ -17,7 +17,8 @@ In click mode a periodic tone's own pitch pulses, which repeat a period away and
 too, are then dropped (:mod:`.pitch_pulse`).
 
 Repair is :mod:`.inpaint` (Janssen's iterative AR interpolation) on the spans with no crossfade,
-so every sample outside them is bit-identical. A click adds noise to the music rather than
+so every sample outside them is bit-identical; a span within the repair order of a file's end
+from the one side it has (:mod:`.declick_edges`). A click adds noise to the music rather than
 replacing it, so the fill is the noisy-data interpolator (the AR prior combined with the
 observed samples, weighted by the burst's estimated power): it keeps what the burst leaves.
 A faint click is found where it adds to the music's own prediction error (an attack), where the
@@ -47,6 +48,7 @@ from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, 
 from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.ar import interpolate
 from diffmusic_engine.dsp.click_statistic import block_models, click_statistic
+from diffmusic_engine.dsp.declick_edges import at_ends, repair_ends
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.dsp.pitch_pulse import pitch_pulses
@@ -148,8 +150,9 @@ def restore_declick(
     mode = MODES[damage.mode]
     repair_order = opts["repair_order"] or order_at(sample_rate, mode["repair_order"])
     out = audio.copy()
+    ends, inner = at_ends(spans, audio.shape[1], repair_order)
     if spans:
-        gaps = spans_to_gaps(spans, sample_rate)
+        gaps = spans_to_gaps(inner, sample_rate)
         # Clicks are short: every span is bridged by the AR model, never by a pattern copy.
         inpaint_options = {
             "order": repair_order,
@@ -170,12 +173,20 @@ def restore_declick(
             order=repair_order, iterations=inpaint_options["iterations"],
             context=inpaint_options["context"],
         )  # fmt: skip
-        out, _ = restore_inpaint(
-            audio, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options,
-            part_of(callback, share, 1.0), noisy=True,
-            evidence=evidence,
-            fill_error=measured if gain else None,
-        )  # fmt: skip
+        if ends:  # from the one side each has (.declick_edges); at the start no music before
+            # a span tells a note's attack from a click (_onset): the attack's evidence
+            told = 0.0 if damage.clicks or not plain else (
+                lambda _channel, first, stop: at_onset if first < repair_order else plain
+            )  # fmt: skip
+            out = repair_ends(audio, ends, repair_order, told, gain, CONTROL_OFFSETS,
+                              CONTROL_PERCENTILE)  # fmt: skip
+        if inner:
+            out, _ = restore_inpaint(
+                out, sample_rate, Inpaint(gaps, crossfade=0.0), inpaint_options,
+                part_of(callback, share, 1.0), noisy=True,
+                evidence=evidence,
+                fill_error=measured if gain else None,
+            )  # fmt: skip
     report(callback, 1, 1, "declick")
     removed = audio - out
     spans = [(first, stop) for first, stop in spans if np.any(removed[:, first:stop])]

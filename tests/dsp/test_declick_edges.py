@@ -1,0 +1,63 @@
+"""Declick at a file's ends (dsp/declick_edges.py): a click within the repair order of the first
+or last sample is found and repaired from the one side there is; music there is left alone."""
+
+import numpy as np
+import pytest
+
+from diffmusic_engine.damage import Declick
+from diffmusic_engine.dsp.declick import restore_declick
+
+RATE = 44100
+
+
+def _chord(seconds: float = 0.5) -> np.ndarray:
+    """A stereo chord with a slow swell and faint noise under it: music the AR model predicts,
+    playing through both ends (an excerpt cut from a song)."""
+    rng = np.random.default_rng(3)
+    time = np.arange(round(seconds * RATE)) / RATE
+    swell = 1 + 0.3 * np.sin(2 * np.pi * 3 * time)
+    tones = sum(np.sin(2 * np.pi * f * time + f) for f in (196.0, 246.9, 293.7, 392.0, 587.3))
+    audio = 0.06 * swell * tones + 1e-4 * rng.standard_normal((2, time.size))
+    return audio.astype(np.float32)
+
+
+def _error_db(out: np.ndarray, clean: np.ndarray, where: slice) -> float:
+    return float(10 * np.log10(np.sum(np.square(out[:, where] - clean[:, where], dtype=float))))
+
+
+@pytest.mark.parametrize("offset", [0, 5, 14, 27])
+def test_a_click_at_either_end_is_repaired_from_the_inside(offset: int) -> None:
+    """A 4-sample click 12 dB over the music, ``offset`` samples from the first sample and from
+    the last: each found and its error to the clean chord at least 15 dB under the click's (the
+    parent read 0 there, found neither: 0 dB); every sample outside the spans as it was."""
+    clean = _chord()
+    n, level = clean.shape[1], float(np.sqrt(np.mean(clean[:, :441] ** 2)))
+    click = (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype(np.float32)
+    clicked = clean.copy()
+    clicked[:, offset : offset + 4] += click
+    clicked[:, n - offset - 4 : n - offset] -= click
+    (out, removed), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    spans = [(round(a * RATE), round(b * RATE)) for a, b in details["clicks"]]
+    assert len(spans) == 2 and spans[0][0] <= offset and spans[1][1] >= n - offset
+    for where in (slice(0, offset + 60), slice(n - offset - 60, n)):
+        assert _error_db(out, clean, where) < _error_db(clicked, clean, where) - 15
+    outside = np.ones(n, bool)
+    for first, stop in spans:
+        outside[first:stop] = False
+    np.testing.assert_array_equal(out[:, outside], clicked[:, outside])
+    np.testing.assert_array_equal(removed, clicked - out)
+
+
+def test_music_at_the_ends_is_left_as_it_was() -> None:
+    """The clean chord, and a plucked note that starts at the first sample (an attack the
+    file's start cuts into, no music before it to tell it from a click), come back bit-identical:
+    the one-sided statistic near the ends reads no click in them."""
+    clean = _chord()
+    (out, _), details = restore_declick(clean, RATE, Declick(), {}, None)
+    np.testing.assert_array_equal(out, clean)
+    time = np.arange(RATE // 2) / RATE
+    pluck = 0.5 * np.exp(-time / 0.08) * np.sin(2 * np.pi * 330 * time + 1.0) + clean[0]
+    note = np.tile(pluck.astype(np.float32), (2, 1))
+    (out, _), details = restore_declick(note, RATE, Declick(), {}, None)
+    np.testing.assert_array_equal(out, note)
+    assert details["clicks"] == []
