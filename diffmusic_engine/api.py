@@ -8,6 +8,7 @@ damage's forward models (torch) load only when ``degrade`` runs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
@@ -104,6 +105,8 @@ def resolve_damage(
             [list(dip) for dip in dropouts.in_seconds(gate, sample_rate)] for gate in gates
         ]
         return resolved, {key: spans for key, spans in told.items() if spans}
+    if isinstance(damage, Declick) and lossy and not damage.lossy:  # its gates through the codec
+        return dataclasses.replace(damage, lossy=True), {}
     return _resolve_level(damage, audio, sample_rate), {}
 
 

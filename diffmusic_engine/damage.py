@@ -227,16 +227,21 @@ class Declick:
 
     ``clicks`` lists known spans (e.g. from ``diffmusic diagnose``); empty means detect them.
     ``rate`` (per second) and ``burst_db`` (the bursts' RMS relative to the audio's, dB) only
-    shape what ``degrade`` injects; ``seed`` makes that repeatable.
+    shape what ``degrade`` injects; ``seed`` makes that repeatable. ``lossy``: the audio was
+    decoded from a lossy codec (the input's, which ``restore(..., lossy=True)`` sets): the finds
+    at the edges of a gate read through the codec's dips are left alone, as ``diagnose`` leaves
+    them (:func:`diffmusic_engine.diagnose.clicks.off_edges`).
     """
 
     task: ClassVar[str] = "declick"
     degrade_only: ClassVar[tuple[str, ...]] = ("rate", "burst_db", "seed")  # no restore's
+    from_input: ClassVar[tuple[str, ...]] = ("lossy",)  # the file's, no preset's
     mode: str = "click"
     clicks: tuple[Gap, ...] = ()
     rate: float = 4.0
     burst_db: float = 0.0
     seed: int = 0
+    lossy: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in CLICK_MODES:
@@ -260,6 +265,8 @@ class Declick:
         if not (math.isfinite(self.burst_db) and -60 <= self.burst_db <= 40):
             raise DamageError(f"burst_db {self.burst_db:g}: expected -60..40 dB")
         SEED.check("declick", "seed", self.seed)  # the rule every backend's seed follows
+        if not isinstance(self.lossy, bool):
+            raise DamageError(f"lossy {self.lossy!r}: expected true or false")
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def restore_declick(
         spans = [gap_samples(gap, sample_rate) for gap in damage.clicks]
     else:
         detecting = part_of(callback, 0.0, share)
-        spans = detect_clicks(audio, sample_rate, damage.mode, opts, detecting)
+        spans = detect_clicks(audio, sample_rate, damage.mode, opts, detecting, damage.lossy)
     found = len(spans)
     if damage.mode == "crackle" and not damage.clicks:
         spans = _in_crackle(spans, sample_rate, audio.shape[1])
@@ -321,8 +321,10 @@ def detect_clicks(
     mode: str = "click",
     options: dict[str, Any] | None = None,
     callback: ProgressCallback | None = None,
+    lossy: bool = False,
 ) -> list[tuple[int, int]]:
-    """The click spans ``[first, stop)`` (samples) of ``(channels, samples)`` audio, sorted."""
+    """The click spans ``[first, stop)`` (samples) of ``(channels, samples)`` audio, sorted;
+    ``lossy``: it was decoded from a lossy codec (a gate's edges read through its dips)."""
     opts = parse_options("declick", options or {}, OPTIONS)
     settings = MODES[mode]
     audio = np.atleast_2d(audio)
@@ -369,7 +371,7 @@ def detect_clicks(
         spans = [span for span, pulse in zip(spans, pulses, strict=True) if not pulse]
     from diffmusic_engine.diagnose.clicks import off_edges  # (clicks imports this module)
 
-    return off_edges(spans, audio, sample_rate)
+    return off_edges(spans, audio, sample_rate, lossy)
 
 
 def _progress(

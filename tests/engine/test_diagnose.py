@@ -290,3 +290,26 @@ def test_a_gates_edges_in_lossy_input_are_no_clicks():
         [index == row for index in range(len(middles))] for row in range(len(middles))
     ]
     assert len(diagnose(_gated_chord(), rate)["clicks"]) >= 20
+
+
+def test_declick_told_the_input_was_lossy_leaves_a_gates_edges_alone():
+    """``restore --task declick`` on a lossy file (restore's ``lossy``): the gated chord's
+    edges, which diagnose leaves out as a gate read through the codec, are left alone by the
+    repair too (it had smoothed them: not told the input was lossy, declick read the gates of
+    digital silence alone); the bursts in and around the gate are repaired as before."""
+    from diffmusic_engine.api import restore
+    from diffmusic_engine.backends import REPAIRED_CLICKS
+    from diffmusic_engine.damage import Declick
+
+    rate, step = 44100, round(0.0625 * 44100)
+    bursts = (rate // 2, rate + step // 4, rate + 5 * step + step // 4, 5 * rate // 2)
+    audio = _gated_chord(bursts)
+    told = restore(audio, rate, Declick(), lossy=True)
+    spans = [(round(a * rate), round(z * rate)) for a, z in told.details[REPAIRED_CLICKS]]
+    assert [[a <= b + 15 < z for b in bursts] for a, z in spans] == [
+        [index == row for index in range(len(bursts))] for row in range(len(bursts))
+    ]
+    changed = np.flatnonzero(np.any(told.tracks[0] != audio, axis=0))
+    assert all(any(a <= i < z for a, z in spans) for i in changed)
+    untold = restore(audio, rate, Declick())  # uncoded: no gate read, its edges repaired
+    assert len(untold.details[REPAIRED_CLICKS]) >= 20
