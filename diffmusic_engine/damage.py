@@ -235,7 +235,8 @@ class Declick:
 
     task: ClassVar[str] = "declick"
     degrade_only: ClassVar[tuple[str, ...]] = ("rate", "burst_db", "seed")  # no restore's
-    from_input: ClassVar[tuple[str, ...]] = ("lossy",)  # the file's, no preset's
+    # the input's, set by restore() alone: no field of a preset, a message or damage_to_dict
+    from_input: ClassVar[tuple[str, ...]] = ("lossy",)
     mode: str = "click"
     clicks: tuple[Gap, ...] = ()
     rate: float = 4.0
@@ -342,6 +343,11 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
         raise DamageError(f"task {task!r}: expected one of {', '.join(TASKS)}")
     cls = DAMAGE_TYPES[task]
     known = {f.name for f in fields(cls)}
+    if told := [name for name in getattr(cls, "from_input", ()) if name in data]:
+        raise DamageError(
+            f"{task}: {told[0]} is the input's, not a field to give; say it with --lossy "
+            '(restore, submit) or the request\'s "lossy": true'
+        )
     unknown = sorted(set(data) - known)
     if unknown:
         raise DamageError(f"{task}: unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
@@ -433,6 +439,8 @@ def _integer(name: str, value: Any) -> int:
 def damage_to_dict(damage: Damage) -> dict[str, Any]:
     """The JSON-ready form of ``damage``; :func:`damage_from_dict` reads it back."""
     data: dict[str, Any] = {"task": damage.task, **asdict(damage)}
+    for name in getattr(damage, "from_input", ()):  # the input's (restore() sets it): no field
+        data.pop(name)
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         data["gaps"] = [[g.start, g.end] for g in damage.gaps]
     if isinstance(damage, Declick):

@@ -67,8 +67,7 @@ def preset_from_findings(findings: dict[str, Any]) -> dict[str, Any] | None:
         return None
     damage = damage_from_dict(found[0])  # checked, completed with defaults
     preset = damage_to_dict(damage)
-    # what shapes only degrade's damage, and what restore reads from the file itself
-    for name in (*getattr(damage, "degrade_only", ()), *getattr(damage, "from_input", ())):
+    for name in getattr(damage, "degrade_only", ()):  # what shapes only degrade's damage
         del preset[name]
     if len(found) > 1:
         preset["_also_found"] = [f["task"] for f in found[1:]]

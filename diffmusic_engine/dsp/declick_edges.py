@@ -58,11 +58,14 @@ def repair_ends(
     gain: float,
     offsets: tuple[int, ...],
     percentile: float,
+    clicked: np.ndarray | None = None,
 ) -> np.ndarray:
     """``audio`` with each span of ``spans`` (all near an end, :func:`at_ends`) repaired on each
     channel from its inside (:func:`continued`), or kept where that would do no good.
     ``evidence(channel, first, stop)`` (or one number) as the inpainting's; ``gain`` 0: no
-    harm test (clicks given by the user)."""
+    harm test (clicks given by the user). ``clicked`` marks the samples of every detected span:
+    a known stretch that touches one is not measured (it measures the click, not the music; as
+    :func:`.declick._fill_error` skips it)."""
     out = audio.copy()
     n = audio.shape[1]
     for first, stop in spans:
@@ -74,7 +77,10 @@ def repair_ends(
             read = x[::-1] if at_start else x
             start = n - stop if at_start else first
             context, held = read[:start].astype(np.float64), read[start:].astype(np.float64)
-            fixed = continued(context, held, stop - first, order, asked, gain, offsets, percentile)
+            marked = None if clicked is None else (clicked[::-1] if at_start else clicked)[:start]
+            fixed = continued(
+                context, held, stop - first, order, asked, gain, offsets, percentile, marked
+            )
             out[channel, first:stop] = fixed[::-1] if at_start else fixed
     return out
 
@@ -88,11 +94,12 @@ def continued(
     gain: float,
     offsets: tuple[int, ...],
     percentile: float,
+    clicked: np.ndarray | None = None,
 ) -> np.ndarray:
     """The first ``m`` of the ``observed`` samples that follow ``context`` (float64, in time
     order; the rest run to the file's end and are held), repaired: the posterior mean under the
     AR prior of ``context``'s continuation, or ``observed[:m]`` as it is (no harm; see the
-    module's docstring)."""
+    module's docstring). ``clicked``: ``context``'s samples in a detected span."""
     y = observed[:m].copy()
     width = int(max(CONTEXT * observed.size, 2 * order))
     near = context[-width:]
@@ -110,7 +117,7 @@ def continued(
         return y  # no more than the music's own prediction error: no click
     expected = sigma_e2 * variance
     if gain > 0:
-        measured = _measured(context, observed.size, m, order, width, offsets)
+        measured = _measured(context, observed.size, m, order, width, offsets, clicked)
         expected = max(expected, gain * float(np.percentile(measured, percentile)) if measured
                        else expected)  # fmt: skip
     if not expected > 0:  # music predicted exactly (no error to weigh a burst against): kept
@@ -157,16 +164,22 @@ def _plain(
 
 
 def _measured(
-    context: np.ndarray, count: int, m: int, order: int, width: int, offsets: tuple[int, ...]
+    context: np.ndarray,
+    count: int,
+    m: int,
+    order: int,
+    width: int,
+    offsets: tuple[int, ...],
+    clicked: np.ndarray | None = None,
 ) -> list[float]:
     """The plain estimate's error energies (:func:`_plain`) on known stretches of ``context``
     as long as the span and its held tail (``count``), ``offsets`` x ``width`` in from its end,
-    each continued from the ``width`` samples before it."""
+    each continued from the ``width`` samples before it; none whose samples ``clicked`` marks."""
     errors = []
     for offset in offsets:
         stop = context.size - offset * width
         start = stop - count
-        if start - width < 0:
+        if start - width < 0 or (clicked is not None and clicked[start - width : stop].any()):
             continue
         near = context[start - width : start]
         if not np.any(near):

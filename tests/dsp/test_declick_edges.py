@@ -48,6 +48,23 @@ def test_a_click_at_either_end_is_repaired_from_the_inside(offset: int) -> None:
     np.testing.assert_array_equal(removed, clicked - out)
 
 
+def test_a_click_at_an_end_with_another_just_inside_is_repaired_as_alone() -> None:
+    """The 4-sample click 10 samples from each end and another 140 samples farther in: all
+    four repaired, each end's error 15 dB under the click's as alone (an end repaired before
+    the clicks inside, in whose context one was left, the start had been kept whole: 0 dB)."""
+    clean = _chord()
+    n, level = clean.shape[1], float(np.sqrt(np.mean(clean[:, :441] ** 2)))
+    click = (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype(np.float32)
+    clicked = clean.copy()
+    for first in (10, 154):
+        clicked[:, first : first + 4] += click
+        clicked[:, n - first - 4 : n - first] -= click
+    (out, _), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    assert details["count"] == 4
+    for where in (slice(0, 70), slice(n - 70, n)):
+        assert _error_db(out, clean, where) < _error_db(clicked, clean, where) - 15
+
+
 def test_music_at_the_ends_is_left_as_it_was() -> None:
     """The clean chord, and a plucked note that starts at the first sample (an attack the
     file's start cuts into, no music before it to tell it from a click), come back bit-identical:
@@ -61,3 +78,36 @@ def test_music_at_the_ends_is_left_as_it_was() -> None:
     (out, _), details = restore_declick(note, RATE, Declick(), {}, None)
     np.testing.assert_array_equal(out, note)
     assert details["clicks"] == []
+
+
+def test_the_plain_estimate_is_the_music_given_both_its_sides() -> None:
+    """A span near an end with samples held after it: the plain estimate is the conditional
+    mean of the AR process the context's model describes (Burg's, as the repair fits it) given
+    the context before the span and the samples held after it, derived independently from that
+    model's autocovariance (its impulse response's); it had passed with the held samples
+    ignored (the extrapolation alone)."""
+    from scipy.signal import lfilter
+
+    from diffmusic_engine.dsp.ar import burg
+    from diffmusic_engine.dsp.declick_edges import _plain
+
+    resonance = np.array([1.0, -2 * 0.97 * np.cos(0.3), 0.97**2])  # music: a decaying tone
+    m, p, held = 6, 2, 4
+    lags = np.abs(np.subtract.outer(np.arange(p + m + held), np.arange(p + m + held)))
+    for seed in range(3):
+        x = lfilter([1.0], resonance, np.random.default_rng(seed).standard_normal(800))[400:]
+        near, observed = x[:300], x[300 : 300 + m + held]  # m unknowns, then held to the end
+        a = burg(near, p)
+        plain = _plain(near, observed, m, a)[0]
+        response = lfilter([1.0], a, np.r_[1.0, np.zeros(4000)])
+        autocovariance = [
+            response[: response.size - k] @ response[k:] for k in range(lags.max() + 1)
+        ]
+        covariance = np.array(autocovariance)[lags]
+        window = np.r_[near[-p:], observed]  # an AR(2) is Markov of order 2: these suffice
+        unknown = np.arange(p, p + m)
+        known = np.setdiff1d(np.arange(window.size), unknown)
+        weights = covariance[np.ix_(unknown, known)] @ np.linalg.inv(
+            covariance[np.ix_(known, known)]
+        )
+        np.testing.assert_allclose(plain, weights @ window[known], atol=1e-6 * np.abs(x).max())

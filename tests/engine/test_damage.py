@@ -75,6 +75,15 @@ def test_invalid_descriptions_name_the_problem(data, message):
         damage_from_dict(data)
 
 
+def test_the_inputs_lossy_is_no_field_of_a_description():
+    """declick's ``lossy`` is the input's (restore() sets it from the file or ``--lossy``): it
+    is in no dict (a preset, a message, diagnose's preset) and one that gives it is refused with
+    the flag that says it; it had been taken from a preset or a batch keyword as a field."""
+    assert "lossy" not in damage_to_dict(Declick(lossy=True))
+    with pytest.raises(DamageError, match=r"^declick: lossy is the input's.*--lossy"):
+        damage_from_dict({"task": "declick", "lossy": True})
+
+
 def test_impulse_response_as_samples():
     samples = np.array([1.0, 0.5, 0.25])
     damage = Dereverb(rir=samples)
