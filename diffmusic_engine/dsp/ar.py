@@ -316,7 +316,12 @@ def extrapolate(context: np.ndarray, m: int, order: int) -> np.ndarray:
     The all-pole filter ``1/A(z)`` runs on from the context's last ``p`` samples with zero
     excitation: the least-squares solution when no known samples follow the gap.
     """
-    a = burg(context, order)
+    return continue_by(context, m, burg(context, order))
+
+
+def continue_by(context: np.ndarray, m: int, a: np.ndarray) -> np.ndarray:
+    """``m`` samples continuing ``context`` by the AR model ``a`` (prediction-error filter,
+    ``a[0] = 1``), zero excitation: :func:`extrapolate` with the model already fitted."""
     p = a.size - 1
     if p == 0:
         return np.zeros(m)

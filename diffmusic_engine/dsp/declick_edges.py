@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import solve, toeplitz
 
-from diffmusic_engine.dsp.ar import MIN_CONTEXT, RETAIN_FLOOR, burg, extrapolate
+from diffmusic_engine.dsp.ar import MIN_CONTEXT, RETAIN_FLOOR, burg, continue_by
 
 CONTEXT = 4.0  # context samples: max(CONTEXT x the unknowns, 2 x order), as the inpainting's
 # The burst's power is read per sample (a click fills a few of its span's samples, the margin and
@@ -139,11 +139,6 @@ def continued(
     return plain + u
 
 
-def _continuation(near: np.ndarray, count: int, a: np.ndarray) -> np.ndarray:
-    """``count`` samples continuing ``near`` by the AR model ``a`` (zero excitation)."""
-    return extrapolate(near, count, a.size - 1)
-
-
 def _plain(
     near: np.ndarray, observed: np.ndarray, m: int, a: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
@@ -155,7 +150,7 @@ def _plain(
     column = np.zeros(count)
     column[: min(count, a.size)] = a[: min(count, a.size)]
     filt = toeplitz(column, np.zeros(count))  # rows: e[n] = sum_k a_k x[n - k] in the span on
-    base = _continuation(near, count, a)
+    base = continue_by(near, count, a)
     span, tail = filt[:, :m], filt[:, m:]
     normal = span.T @ span
     u = solve(normal, -span.T @ (tail @ (observed[m:] - base[m:])), assume_a="pos")
