@@ -111,3 +111,35 @@ def test_the_plain_estimate_is_the_music_given_both_its_sides() -> None:
             covariance[np.ix_(known, known)]
         )
         np.testing.assert_allclose(plain, weights @ window[known], atol=1e-6 * np.abs(x).max())
+
+
+def test_the_repair_leaves_music_alone_and_removes_a_click() -> None:
+    """:func:`continued` on a decaying tone's AR process (unit innovations) with 6 unknowns and
+    4 samples held: clean, its whitened departure holds about the innovations' 6 (x 10: the
+    evidence asked) and the repair would remove no more than its own expected error (the
+    fill-error bar, gain 3): the samples come back as they were on each ground alone (the
+    plain posterior mean, neither asked, moves them); a click 20 x the tone's deviation on one
+    sample is taken out to within a tenth of that deviation."""
+    from scipy.signal import lfilter
+
+    from diffmusic_engine.dsp.declick import CONTROL_OFFSETS, CONTROL_PERCENTILE
+    from diffmusic_engine.dsp.declick_edges import continued
+
+    resonance = np.array([1.0, -2 * 0.97 * np.cos(0.3), 0.97**2])
+    m, order = 6, 2
+    for seed in range(3):
+        x = lfilter([1.0], resonance, np.random.default_rng(seed).standard_normal(1400))[400:]
+        context, observed = x[:900], x[900 : 900 + m + 4]
+
+        def repaired(held: np.ndarray, evidence: float, gain: float, before=context) -> np.ndarray:
+            return continued(
+                before, held, m, order, evidence, gain, CONTROL_OFFSETS, CONTROL_PERCENTILE
+            )
+
+        assert not np.array_equal(repaired(observed, 0.0, 0.0), observed[:m])
+        np.testing.assert_array_equal(repaired(observed, 10.0, 0.0), observed[:m])
+        np.testing.assert_array_equal(repaired(observed, 0.0, 3.0), observed[:m])
+        clicked = observed.copy()
+        clicked[2] += 20 * np.std(x)
+        fixed = repaired(clicked, 10.0, 3.0)
+        assert np.abs(fixed - observed[:m]).max() < 0.1 * np.std(x)
