@@ -180,6 +180,19 @@ def test_slow_clipped_tops_on_a_coarse_grid_pile_up():
     assert detect_clip_level(fixed_point(wave, 16, None, seed=1)) is None
 
 
+def test_on_an_8_bit_grid_a_sample_beside_a_run_2_steps_under_makes_it_clipping():
+    """On 8 bits a crest's fall (8 steps beside a run) is as deep as a clip's cut: a 1 kHz tone
+    at 0.5 (64 steps) clipped at 0.9 and 0.75 of its peak falls 4.0 and 6.0 steps a sample
+    where it is cut (64 x 0.1425 rad x sin(acos c)), within that fall, so the crest's rule
+    reads none; a sample beside a run more than GRID_STEPS_BESIDE (2) steps under its level
+    makes it clipping there, found at the clip's step. Unclipped, none."""
+    wave = 0.5 * np.cos(2 * np.pi * 1000 * np.arange(SR) / SR)[None]
+    assert auto_levels(fixed_point(wave, 8, None, seed=1)) is None
+    for share in (0.9, 0.75):
+        stored = fixed_point(np.clip(wave, -0.5 * share, 0.5 * share), 8, None, seed=1)
+        assert detect_clip_level(stored) == np.round(0.5 * share * 2**7) * 2.0**-7
+
+
 def test_a_given_level_declips_a_channel_clipped_higher_too(excerpt):
     """The left clipped at a level, the right at a higher one; the left's level given: the
     right's flat tops, beyond it, are rebuilt too (they had been left clipped)."""
