@@ -299,14 +299,15 @@ class _Trains:
         self.train: list[tuple[int, int]] = []  # the open train's untold dips (a gate's: last)
         self.gate: Gate | None = None  # the open train, once it is a gate's
         self.gates: list[Gate] = []  # the gates' trains ended, in order
-        self.edges: dict = {}  # a dip -> the edges its evenness may be read on, if not its own
+        self.edges: dict = {}  # a dip -> its edges read each way, ((first, stop), ...): not its own
 
     def told(
         self, found: list, horizon: int | None = None, edges: dict | None = None
     ) -> list[tuple[int, int]]:
         """The dropouts among the dips before and ``found`` (samples, in order) whose train has
         ended by ``horizon`` (no later dip starts before that sample; ``None``: the end);
-        ``edges``: a dip's edges as :meth:`_even` reads them, where not its own."""
+        ``edges``: a dip -> its edges read each way, a tuple of ``(first, stop)``
+        (:func:`_widened`), which :meth:`_even` reads where not the dip's own."""
         self.edges.update(edges or {})
         out = []
         for first, stop in found:
