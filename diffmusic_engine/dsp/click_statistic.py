@@ -60,8 +60,8 @@ def click_statistic(
     x: np.ndarray, sample_rate: int, order: int, models: list[np.ndarray | None]
 ) -> np.ndarray:
     """``d[n] / sigma[n]``: the geometric mean of the forward and backward prediction errors of
-    ``x`` by each block's AR model (``models``, :func:`block_models`) over their robust local
-    scale."""
+    ``x`` by each block's AR model (``models``, :func:`block_models`; within ``order`` samples
+    of an end, the one error there is) over their robust local scale."""
     forward, backward = _prediction_errors(x, sample_rate, order, models)
     width = max(1, round(SMOOTH_SECONDS * sample_rate))
     product = np.abs(forward * backward)

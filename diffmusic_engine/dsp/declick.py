@@ -48,7 +48,7 @@ from diffmusic_engine.damage import MAX_CLICK_S, Declick, Inpaint, gap_samples, 
 from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.ar import interpolate
 from diffmusic_engine.dsp.click_statistic import block_models, click_statistic
-from diffmusic_engine.dsp.declick_edges import at_ends, repair_ends
+from diffmusic_engine.dsp.declick_edges import CONTEXT, at_ends, repair_ends
 from diffmusic_engine.dsp.inpaint import restore_inpaint
 from diffmusic_engine.dsp.options import Option, parse_options
 from diffmusic_engine.dsp.pitch_pulse import pitch_pulses
@@ -157,7 +157,7 @@ def restore_declick(
         inpaint_options = {
             "order": repair_order,
             "iterations": 3,
-            "context": 4.0,
+            "context": CONTEXT,  # the ends' repair reads as much (.declick_edges)
             "pattern_from": 3600.0,
             "pattern_from_edge": 3600.0,
         }

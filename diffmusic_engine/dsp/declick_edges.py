@@ -27,7 +27,8 @@ from scipy.linalg import solve, toeplitz
 
 from diffmusic_engine.dsp.ar import MIN_CONTEXT, RETAIN_FLOOR, burg, continue_by
 
-CONTEXT = 4.0  # context samples: max(CONTEXT x the unknowns, 2 x order), as the inpainting's
+# context samples: max(CONTEXT x the unknowns, 2 x order); declick's inpainting reads as much
+CONTEXT = 4.0
 # The burst's power is read per sample (a click fills a few of its span's samples, the margin and
 # the detection's smear the rest) from the departure beyond the music's prior, then from the
 # posterior again, BURST_ROUNDS times (EM). One power for the span, as the two-sided fill reads
