@@ -345,7 +345,8 @@ def _clipped_at(channel: np.ndarray, level: float, top: float) -> bool:
     magnitude, last = np.abs(channel), channel.size - 1
     at = np.abs(magnitude - middle) <= spread + band
     first, stop = run_edges(at)
-    first, stop = first[stop - first >= MIN_RUN], stop[stop - first >= MIN_RUN]
+    long_enough = stop - first >= MIN_RUN
+    first, stop = first[long_enough], stop[long_enough]
     beside = np.minimum(magnitude[np.maximum(first - 1, 0)], magnitude[np.minimum(stop, last)])
     if step > 2.0 ** (1 - CREST_BITS):
         return bool(np.any(level - beside > GRID_STEPS_BESIDE * step))
