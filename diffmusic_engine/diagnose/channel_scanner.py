@@ -7,7 +7,7 @@ import numpy as np
 
 from diffmusic_engine.diagnose import coded, pause_edges
 from diffmusic_engine.diagnose.dropouts import QUIET, WIDEN_FRAMES, DropoutScanner, some_channels
-from diffmusic_engine.diagnose.spans import apart, holding, taken_over
+from diffmusic_engine.diagnose.spans import apart, holding, joined, taken_over
 
 EVERY = -1  # the origin of a run found on every channel at once
 DIP = -2  # the origin of a dip through a lossy codec (coded.DipScanner), every channel at once
@@ -252,11 +252,9 @@ class _Widened:
         found (``None``: the audio ended)."""
         edges: dict = {}
         while self.unread:
-            group = [self.unread[0]]  # runs closer than the shortest are widened as one
-            for run in self.unread[1:]:
-                if run[0] - group[-1][1] >= self.scanner.min_length:
-                    break
-                group.append(run)
+            # runs closer than the shortest are widened as one, as DropoutScanner.widen joins them
+            extent = joined(self.unread, self.scanner.min_length - 1)[0]
+            group = [run for run in self.unread if run[0] < extent[1]]
             stop, after = group[-1][1], self.unread[len(group) :][:1]
             if not after and decided is not None and decided < stop + self.reach:
                 break  # a run may still join it or stop its widening
