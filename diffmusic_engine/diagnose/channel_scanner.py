@@ -33,102 +33,93 @@ class ChannelScanner:
     ``every`` and of each channel wait for their train too (:func:`.coded.ungated`: a gate's offs
     of digital silence, left alone and said with ``gated``); lossy coded, each until its widening
     is known (:class:`_Widened`), and one in a dip of the codec's gate until that gate's evenness
-    is (:class:`_EvenDips`), as the whole file reads them."""
+    is (:class:`_EvenDips`), as the whole file reads them. What is read of every channel at once
+    and of each channel is one :class:`_Track` each (:attr:`every`, :attr:`each`)."""
 
     def __init__(
         self, every: DropoutScanner, channels: int, dips: coded.DipScanner | None = None
     ) -> None:
-        self.every = every
-        self.dips = dips
+        self.every = _Track(every, dips, EVERY, DIP)
         self.each = [
-            DropoutScanner(every.min_length, every.max_length, silence=every.silence,
-                           quiet=every.quiet, edge_frame=every.edge_frame)
-            for _ in range(channels if channels > 1 else 0)
+            _Track(
+                DropoutScanner(every.min_length, every.max_length, silence=every.silence,
+                               quiet=every.quiet, edge_frame=every.edge_frame),
+                None if dips is None else coded.DipScanner(dips.frame, dips.longest),
+                channel, channel_dip(channel),
+            )
+            for channel in range(channels if channels > 1 else 0)
         ]  # fmt: skip
-        self.trains = coded.gate_trains(every.edge_frame)  # every's runs, told once their train is
-        self.each_trains = [coded.gate_trains(every.edge_frame) for _ in self.each]  # known
-        self.widened = _Widened(every, self.trains, dips is not None)  # lossy: read as widened
-        self.each_widened = [
-            _Widened(scanner, trains, dips is not None)
-            for scanner, trains in zip(self.each, self.each_trains, strict=True)
-        ]
-        self.each_dips = [] if dips is None else [
-            coded.DipScanner(dips.frame, dips.longest) for _ in self.each
-        ]  # fmt: skip
-        self.even = _EvenDips(dips, every.edge_frame)  # the codec's gates whose dips are even
-        self.each_even = [_EvenDips(dips, every.edge_frame) for dips in self.each_dips]
         self.origins: dict[tuple[int, int], set[int]] = {}  # run (file samples) -> who found it
         self.held: list[tuple[int, int]] = []  # runs found, a run not decided could lie before
         self.ones: list[tuple[int, int]] = []  # the dropouts on some channels kept (file samples)
 
     @property
+    def lossy(self) -> bool:
+        """Whether the input was lossy coded: its dips through the codec are read too."""
+        return self.every.dips is not None
+
+    @property
+    def tracks(self) -> list[_Track]:
+        """:attr:`every`, then each channel's."""
+        return [self.every, *self.each]
+
+    @property
     def max_length(self) -> int | None:
-        return self.every.max_length
+        return self.every.scanner.max_length
 
     @property
     def longer(self) -> list[tuple[int, int]]:
-        return self.every.longer
+        return self.every.scanner.longer
 
     @property
     def pauses(self) -> list[tuple[int, int]]:
-        return self.every.pauses
+        return self.every.scanner.pauses
 
     @property
     def gated(self) -> list[coded.Gate]:
         """The gates whose offs were left alone (recording samples): runs of ``every``
         (:func:`.coded.ungated`), and dips through a lossy codec (:func:`.coded.left_alone`: not
         those ``every`` found as runs or a gate's)."""
-        dipped = [] if self.dips is None else self._left_alone(self.dips.trains.gates)
-        alone = [gate for trains in self.each_trains for gate in trains.gates]  # a channel's own
-        return coded.said_gates(sorted(self.trains.gates + dipped), alone, self._every_runs())
+        dipped = self._left_alone(self.every.dips.trains.gates) if self.lossy else []
+        alone = [gate for track in self.each for gate in track.trains.gates]  # a channel's own
+        return coded.said_gates(sorted(self.every.trains.gates + dipped), alone, self._every_runs())
 
     def _left_alone(self, gates: list[coded.Gate]) -> list[coded.Gate]:
-        return coded.left_alone(gates, sorted(self._every_runs() + self.trains.offs()))
+        return coded.left_alone(gates, sorted(self._every_runs() + self.every.trains.offs()))
 
     def _every_runs(self) -> list[tuple[int, int]]:
         """The runs ``every`` found (pauses too; recording samples), but those in an even gate's
         dips through the codec (that gate's: :class:`_EvenDips`)."""
         runs = [run for run, origins in self.origins.items() if EVERY in origins]
-        return apart(runs, self.even.trains.offs())
+        return apart(runs, self.every.even.trains.offs())
 
     @property
     def dipped(self) -> list[tuple[int, int]]:
         """The dropouts found as dips through a lossy codec (recording samples): ``every``'s, and
         those on some channels that hold a channel's dip (:func:`.dropouts.find_all`'s)."""
-        channel_dips = [dip for scanner in self.each for dip in scanner.dips]
-        return sorted(self.every.dips + holding(self.ones, channel_dips))
+        channel_dips = [dip for track in self.each for dip in track.scanner.dips]
+        return sorted(self.every.scanner.dips + holding(self.ones, channel_dips))
 
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """The runs decided in ``block`` (as :meth:`DropoutScanner.scan`) on any channel."""
-        received = position + block.shape[1]
-        runs = self.every.scan(block, position)
-        found = self._noted(EVERY, self.widened.told(block, position, runs))
-        if self.dips is not None:
-            found += self._noted(DIP, self.dips.scan(block, position))
-            self.even.read(self.dips.open_from(received))
-        for channel, scanner in enumerate(self.each):
-            track = block[channel : channel + 1]
-            runs = scanner.scan(track, position)
-            found += self._noted(channel, self.each_widened[channel].told(track, position, runs))
-        for channel, dips in enumerate(self.each_dips):
-            found += self._noted(
-                channel_dip(channel), dips.scan(block[channel : channel + 1], position)
-            )
-            self.each_even[channel].read(dips.open_from(received))
-        runs, start = sorted({*self.held, *found}), self._undecided(received)
+        parts = [(self.every, block)] + [
+            (track, block[channel : channel + 1]) for channel, track in enumerate(self.each)
+        ]
+        found = []  # each track's runs, then (lossy) its dips, noted for who found them
+        for track, part in parts:
+            found += self._noted(track.origin, track.runs(part, position))
+        for track, part in parts if self.lossy else []:
+            found += self._noted(track.dip_origin, track.dips_in(part, position))
+        runs, start = sorted({*self.held, *found}), self._undecided(position + block.shape[1])
         self.held = [run for run in runs if run[0] >= start]
         return [run for run in runs if run[0] < start]
 
     def finish(self) -> list[tuple[int, int]]:
-        found = self._noted(EVERY, self.widened.finish(self.every.finish()))
-        if self.dips is not None:
-            found += self._noted(DIP, self.dips.finish())
-            self.even.read(None)
-        for channel, scanner in enumerate(self.each):
-            found += self._noted(channel, self.each_widened[channel].finish(scanner.finish()))
-        for channel, dips in enumerate(self.each_dips):
-            found += self._noted(channel_dip(channel), dips.finish())
-            self.each_even[channel].read(None)
+        found = []
+        for track in self.tracks:
+            found += self._noted(track.origin, track.last_runs())
+        for track in self.tracks if self.lossy else []:
+            found += self._noted(track.dip_origin, track.last_dips())
         runs, self.held = sorted({*self.held, *found}), []
         return runs
 
@@ -145,65 +136,108 @@ class ChannelScanner:
 
     def _undecided(self, received: int) -> int:
         """The earliest sample a run that no scanner has decided yet could start at."""
-        starts = [self.every.open_from(received), *self.trains.waiting(), *self.widened.waiting()]
-        starts += [first for even in [self.even, *self.each_even] for first in even.waiting()]
-        if self.dips is not None:
-            starts.append(self.dips.open_from(received))
-        for scanner, trains, widened in zip(
-            self.each, self.each_trains, self.each_widened, strict=True
-        ):
-            start = min([scanner.open_from(received), *trains.waiting(), *widened.waiting()])
-            starts.append(received if received - start > scanner.max_length else start)
-        return min(starts + [dips.open_from(received) for dips in self.each_dips])
+        starts = [self.every.open_from(received)]
+        for track in self.each:
+            start = track.open_from(received)
+            starts.append(received if received - start > track.scanner.max_length else start)
+        dips = [first for track in self.tracks for first in track.dips_from(received)]
+        return min(starts + dips)
 
     def sift(self, audio: np.ndarray, runs: tuple | list, position: int = 0) -> list:
         """The dropouts among ``runs`` (samples into ``audio``, which starts at sample
         ``position`` of the recording): those on every channel sifted by ``every``, those of
         single channels by their own scanner and :func:`.dropouts.some_channels`."""
-        mine = self._found_by(EVERY, runs, position)
-        if self.dips is None:
-            dropouts = self.every.sift(audio, mine, position)
-        else:
-            # as find_all: the gates' offs, in the piece's samples
-            gate_offs = [(a - position, b - position) for a, b in self.trains.offs()]
-            dipped = apart(self._found_by(DIP, runs, position), gate_offs)
-            mine = self.even.apart(mine, position)  # a run in an even gate's dips is its
-            dropouts = coded.sifted(self.every, audio, mine, dipped, position)
+        dropouts = self._sifted(self.every, audio, runs, position)
         spans = []
-        for channel, scanner in enumerate(self.each):
-            track, mine = audio[channel : channel + 1], self._found_by(channel, runs, position)
-            frame = scanner.edge_frame
-            if self.dips is None:
-                sifted = scanner.sift(track, mine, position)
-            else:  # and the channel's dips, as dropouts.find_all reads them (its gates' offs too)
-                offs = [(a - position, b - position) for a, b in self.each_trains[channel].offs()]
-                dipped = apart(self._found_by(channel_dip(channel), runs, position), offs)
-                mine = self.each_even[channel].apart(mine, position)
-                sifted = coded.sifted(scanner, track, mine, dipped, position)
-            spans += [(a, b) for a, b in sifted
-                      if pause_edges.plays_beside(track, a, b, frame, QUIET)]  # fmt: skip
+        for channel, track in enumerate(self.each):
+            part = audio[channel : channel + 1]
+            frame = track.scanner.edge_frame
+            spans += [(a, b) for a, b in self._sifted(track, part, runs, position)
+                      if pause_edges.plays_beside(part, a, b, frame, QUIET)]  # fmt: skip
         set_apart = self._offs(position) + [(a - position, b - position) for a, b in self.pauses]
         dropouts = taken_over(dropouts, spans)  # over a channel's few ms apart
-        coded_frame = 0 if self.dips is None else self.every.edge_frame
+        coded_frame = self.every.scanner.edge_frame if self.lossy else 0
         ones = some_channels(audio, spans, dropouts + set_apart, coded_frame)
         self.ones += [(a + position, b + position) for a, b, _ in ones]
         return sorted(dropouts + [(a, b) for a, b, _ in ones])
+
+    def _sifted(self, track: _Track, audio: np.ndarray, runs: tuple | list, position: int) -> list:
+        """The dropouts among those of ``runs`` that ``track`` found (``audio``, samples from
+        ``position``, its channels): lossy coded, with its dips, as :func:`.dropouts.find_all`
+        reads them (its gates' offs too)."""
+        mine = self._found_by(track.origin, runs, position)
+        if track.dips is None:
+            return track.scanner.sift(audio, mine, position)
+        gate_offs = [(a - position, b - position) for a, b in track.trains.offs()]
+        dipped = apart(self._found_by(track.dip_origin, runs, position), gate_offs)
+        mine = track.even.apart(mine, position)  # a run in an even gate's dips is its
+        return coded.sifted(track.scanner, audio, mine, dipped, position)
 
     def _offs(self, position: int) -> list[tuple[int, int]]:
         """The offs of the gates left alone (:attr:`gated`) and still open, of every channel's
         runs or dips and each channel's own (a channel's run within one is that gate's too),
         samples from ``position``."""
-        offs = self.trains.offs() + [off for trains in self.each_trains for off in trains.offs()]
-        if self.dips is not None:
-            gates = self.dips.trains.gates + [self.dips.trains.gate or []]  # and the one open
+        offs = [off for track in self.tracks for off in track.trains.offs()]
+        if self.lossy:
+            trains = self.every.dips.trains
+            gates = trains.gates + [trains.gate or []]  # and the one open
             offs += [dip for gate in self._left_alone(gates) for dip in gate]
-            offs += [dip for dips in self.each_dips for dip in dips.trains.offs()]
+            offs += [dip for track in self.each for dip in track.dips.trains.offs()]
         return sorted((first - position, stop - position) for first, stop in offs)
 
     def _found_by(self, origin: int, runs: tuple | list, position: int) -> list[tuple[int, int]]:
         """Those of ``runs`` (samples from ``position``) that ``origin`` found."""
         return [(a, b) for a, b in runs
                 if origin in self.origins.get((a + position, b + position), ())]  # fmt: skip
+
+
+class _Track:
+    """What is read of one track, every channel at once or one alone: its silent runs
+    (``scanner``), each told once its train is known (``trains``, through ``widened``), and,
+    lossy coded, its dips through the codec (``dips``), told once their gate's evenness is known
+    (``even``); ``origin`` and ``dip_origin`` name who found a run (:data:`EVERY`, a channel)."""
+
+    def __init__(
+        self,
+        scanner: DropoutScanner,
+        dips: coded.DipScanner | None,
+        origin: int,
+        dip_origin: int,
+    ) -> None:
+        self.scanner, self.dips, self.origin, self.dip_origin = scanner, dips, origin, dip_origin
+        self.trains = coded.gate_trains(scanner.edge_frame)  # told once their train is known
+        self.widened = _Widened(scanner, self.trains, dips is not None)  # lossy: read as widened
+        self.even = _EvenDips(dips, scanner.edge_frame)  # the codec's gates whose dips are even
+
+    def runs(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
+        """The runs told in ``block`` (at ``position``): found, their train known."""
+        return self.widened.told(block, position, self.scanner.scan(block, position))
+
+    def last_runs(self) -> list[tuple[int, int]]:
+        """The runs still to tell, the audio ended."""
+        return self.widened.finish(self.scanner.finish())
+
+    def dips_in(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
+        """The dips through the codec decided in ``block`` (at ``position``)."""
+        dips = self.dips.scan(block, position)
+        self.even.read(self.dips.open_from(position + block.shape[1]))
+        return dips
+
+    def last_dips(self) -> list[tuple[int, int]]:
+        """The dips still to tell, the audio ended."""
+        dips = self.dips.finish()
+        self.even.read(None)
+        return dips
+
+    def open_from(self, received: int) -> int:
+        """The earliest sample a run not told yet could start at, ``received`` samples in."""
+        return min([self.scanner.open_from(received), *self.trains.waiting(),
+                    *self.widened.waiting()])  # fmt: skip
+
+    def dips_from(self, received: int) -> list[int]:
+        """Where a dip not told yet could start (none, or the earliest of each reading)."""
+        waiting = self.even.waiting()
+        return waiting if self.dips is None else [*waiting, self.dips.open_from(received)]
 
 
 class _Widened:
