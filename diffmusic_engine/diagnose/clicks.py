@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffmusic_engine.diagnose import coded, dropouts  # (their names read when called)
+
 # A diagnosis must not report clicks a clean recording does not have; the repair may look harder.
 # On 140 s of clean real stems and mixes declick's default (0.5) marked 30 attacks as clicks, 0.25
 # one, while still finding most bursts (docs/results.md, "Clicks in clean music").
@@ -65,10 +67,10 @@ def off_gate_edges(
     at an edge of the ``gates`` (``diagnose``'s, :mod:`.gates`); see the rule above
     :func:`detect`."""
     spans = [(gate["start"] * sample_rate, gate["end"] * sample_rate) for gate in gates]
+    gate_edge = _GateEdges(spans, audio, sample_rate)
 
     def edge(click: dict[str, float]) -> bool:
-        first, stop = round(click["start"] * sample_rate), round(click["end"] * sample_rate)
-        return _gate_edge(first, stop, spans, audio, sample_rate)
+        return gate_edge(round(click["start"] * sample_rate), round(click["end"] * sample_rate))
 
     return [click for click in found if not edge(click)]
 
@@ -83,11 +85,11 @@ def off_edges(
     run by hand had smoothed a gate's edges (and through MP3, not told the input was lossy, 81
     spans at them on 30 gated real mixes; docs/results.md "Declick through MP3: a gate's
     edges")."""
-    from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS, JUMP_DB, find_all
-    from diffmusic_engine.dsp.declick import mean_power
+    from diffmusic_engine.dsp.declick import mean_power  # (it imports this module)
 
-    dropouts, _, _, gates = find_all(audio, sample_rate, lossy)
-    guard, frame = round(DROPOUT_GUARD_S * sample_rate), round(EDGE_FRAME_SECONDS * sample_rate)
+    dropout_runs, _, _, gates = dropouts.find_all(audio, sample_rate, lossy)
+    guard = round(DROPOUT_GUARD_S * sample_rate)
+    frame = round(dropouts.EDGE_FRAME_SECONDS * sample_rate)
 
     def edge_of(span: tuple[int, int], dropout: tuple[int, int, tuple]) -> bool:
         (first, stop), (start, end, _) = span, dropout
@@ -97,28 +99,33 @@ def off_edges(
             beyond = mean_power(audio, first - frame, first)
         else:
             beyond = mean_power(audio, stop, stop + frame)
-        return beyond >= mean_power(audio, start, end) * 10 ** (JUMP_DB / 10)
+        return beyond >= mean_power(audio, start, end) * 10 ** (dropouts.JUMP_DB / 10)
 
     gate_spans = [(gate[0][0], gate[-1][1]) for gate in gates]  # first dip's start to last's end
-    return [span for span in spans if not any(edge_of(span, d) for d in dropouts)
-            and not _gate_edge(*span, gate_spans, audio, sample_rate)]  # fmt: skip
+    gate_edge = _GateEdges(gate_spans, audio, sample_rate)
+    return [span for span in spans if not any(edge_of(span, d) for d in dropout_runs)
+            and not gate_edge(*span)]  # fmt: skip
 
 
-def _gate_edge(first: int, stop: int, gates: list, audio: np.ndarray, sample_rate: int) -> bool:
-    """Whether the find ``[first, stop)`` (samples of ``audio``) is an edge of one of ``gates``
+class _GateEdges:
+    """Whether a find ``[first, stop)`` (samples of ``audio``) is an edge of one of ``gates``
     (their spans, samples): within one (widened by the longest dip) with a DIP_DB step across it,
-    the louder side's loudest frame over the quieter side's quietest, STEP_FRAMES each side."""
-    from diffmusic_engine.diagnose.coded import DIP_DB, MAX_DIP_FRAMES, frame_power
-    from diffmusic_engine.diagnose.dropouts import DropoutScanner
+    the louder side's loudest frame over the quieter side's quietest, STEP_FRAMES each side; the
+    frame the gates were read in, at ``sample_rate``, set up once for all finds."""
 
-    frame = DropoutScanner.at_rate(sample_rate).edge_frame  # the frame the gates were read in
-    reach, side = MAX_DIP_FRAMES * frame, STEP_FRAMES * frame
-    if not any(low - reach < stop and first < high + reach for low, high in gates):
-        return False
-    before = frame_power(audio[:, max(0, first - side) : first], frame)
-    after = frame_power(audio[:, stop : stop + side], frame)
-    if not before.size or not after.size:
-        return False
-    tiny = np.finfo(np.float64).tiny  # digital silence on the quiet side: a step all the same
-    step = max(before.max() / max(after.min(), tiny), after.max() / max(before.min(), tiny))
-    return step >= 10 ** (DIP_DB / 10)
+    def __init__(self, gates: list, audio: np.ndarray, sample_rate: int) -> None:
+        self.gates, self.audio = gates, audio
+        self.frame = dropouts.DropoutScanner.at_rate(sample_rate).edge_frame  # the gates' frame
+        self.reach, self.side = coded.MAX_DIP_FRAMES * self.frame, STEP_FRAMES * self.frame
+
+    def __call__(self, first: int, stop: int) -> bool:
+        reach, side = self.reach, self.side
+        if not any(low - reach < stop and first < high + reach for low, high in self.gates):
+            return False
+        before = coded.frame_power(self.audio[:, max(0, first - side) : first], self.frame)
+        after = coded.frame_power(self.audio[:, stop : stop + side], self.frame)
+        if not before.size or not after.size:
+            return False
+        tiny = np.finfo(np.float64).tiny  # digital silence on the quiet side: a step all the same
+        step = max(before.max() / max(after.min(), tiny), after.max() / max(before.min(), tiny))
+        return step >= 10 ** (coded.DIP_DB / 10)
