@@ -105,64 +105,83 @@ def aspade(
     :func:`~diffmusic_engine.clipping.clipped_mask`'s) were clipped at ``theta`` ``(frames,
     2)`` (each frame's positive and negative side's level: its channel's); returns the
     estimates and the iterations the slowest frame needed."""
-    n_fft = window * opts["redundancy"]
-    # Parseval scaling of the one-sided spectrum (ortho FFT): bins 1 .. n_fft/2 - 1 stand for
-    # two, so DC and Nyquist are scaled by 1/sqrt(2) relative to them (in place: it is cheap)
-    edge = np.float32(np.sqrt(0.5))
-
-    def analysis(x: np.ndarray) -> np.ndarray:  # A, up to the common factor sqrt(2)
-        z = scipy.fft.rfft(x, n=n_fft, norm="ortho", workers=-1)
-        z[:, 0] *= edge
-        z[:, -1] *= edge
-        return z
-
-    def synthesis(z: np.ndarray) -> np.ndarray:  # A^T, its inverse on the range
-        z = z.copy()
-        z[:, 0] /= edge
-        z[:, -1] /= edge
-        return scipy.fft.irfft(z, n=n_fft, norm="ortho", workers=-1)[:, :window]
-
-    theta_high, theta_low = theta[:, :1], theta[:, 1:]  # theta+, theta- (a magnitude)
-    high, low = clipped & (y > 0), clipped & (y < 0)  # H and L
-    reliable = ~clipped
-
-    def project(x: np.ndarray, rows: np.ndarray) -> np.ndarray:  # onto Gamma(y)
-        x = np.where(high[rows], np.maximum(x, theta_high[rows]), x)
-        x = np.where(low[rows], np.minimum(x, -theta_low[rows]), x)
-        return np.where(reliable[rows], y[rows], x)
-
-    y = y.astype(np.float32)  # single precision halves the cost; far below audible error
-    theta_high, theta_low = theta_high.astype(np.float32), theta_low.astype(np.float32)
+    frame = _DftFrame(window, opts["redundancy"])
+    consistent = _Consistent(y, clipped, theta)
+    y = consistent.y
     x = y.copy()
     active = np.arange(y.shape[0])
-    ax = analysis(x)  # A x for the active frames
+    ax = frame.analysis(x)  # A x for the active frames
     u = np.zeros_like(ax)
     k = opts["step"]  # the same for every frame: they all start together
-    # ||A x|| = ||x|| / sqrt(2) with the one-sided scaling above
+    # ||A x|| = ||x|| / sqrt(2) with the one-sided scaling of _DftFrame
     tolerance = opts["epsilon"] * np.linalg.norm(y, axis=1) / np.sqrt(2)
     iteration = 0
     for iteration in range(1, opts["iterations"] + 1):
-        v = ax + u
-        z_bar = _hard_threshold(v, k)
-        x_new = project(synthesis(z_bar - u), active)
-        ax = analysis(x_new)
+        z_bar = _hard_threshold(ax + u, k)
+        x_new = consistent.project(frame.synthesis(z_bar - u), active)
+        ax = frame.analysis(x_new)
         u += ax
         u -= z_bar
         x[active] = x_new
         if iteration % opts["every"] == 0:
             k += opts["step"]
-        error = ax - z_bar
-        going = (
-            np.einsum("fk,fk->f", error.real, error.real)
-            + np.einsum("fk,fk->f", error.imag, error.imag)
-            > tolerance[active] ** 2
-        )
+        going = _energy(ax - z_bar) > tolerance[active] ** 2
         if not going.all():
             active, ax, u = active[going], ax[going], u[going]
         progress(1 - active.size / y.shape[0])  # each iteration: well under a second
         if not active.size:
             break
     return x, iteration
+
+
+class _DftFrame:
+    """``A``, the Parseval DFT frame: a frame of ``window`` samples zero-padded to ``redundancy``
+    times that, its one-sided ortho spectrum (up to the common factor sqrt(2)); ``A^T`` its
+    inverse on the range."""
+
+    def __init__(self, window: int, redundancy: int) -> None:
+        self.window, self.n_fft = window, window * redundancy
+        # Parseval scaling of the one-sided spectrum (ortho FFT): bins 1 .. n_fft/2 - 1 stand for
+        # two, so DC and Nyquist are scaled by 1/sqrt(2) relative to them (in place: it is cheap)
+        self.edge = np.float32(np.sqrt(0.5))
+
+    def analysis(self, x: np.ndarray) -> np.ndarray:
+        """``A x`` for frames ``x`` ``(frames, window)``."""
+        z = scipy.fft.rfft(x, n=self.n_fft, norm="ortho", workers=-1)
+        z[:, 0] *= self.edge
+        z[:, -1] *= self.edge
+        return z
+
+    def synthesis(self, z: np.ndarray) -> np.ndarray:
+        """``A^T z``: frames ``(frames, window)``."""
+        z = z.copy()
+        z[:, 0] /= self.edge
+        z[:, -1] /= self.edge
+        return scipy.fft.irfft(z, n=self.n_fft, norm="ortho", workers=-1)[:, : self.window]
+
+
+class _Consistent:
+    """``Gamma(y)``: the frames equal to ``y`` where it was not ``clipped`` and beyond its level
+    where it was (``theta``: each frame's positive and negative side's), in single precision (it
+    halves the cost; far below audible error): :attr:`y`, the frames as given."""
+
+    def __init__(self, y: np.ndarray, clipped: np.ndarray, theta: np.ndarray) -> None:
+        self.high, self.low = clipped & (y > 0), clipped & (y < 0)  # H and L
+        self.reliable = ~clipped
+        self.y = y.astype(np.float32)
+        self.theta_high = theta[:, :1].astype(np.float32)  # theta+ (a magnitude)
+        self.theta_low = theta[:, 1:].astype(np.float32)  # theta-
+
+    def project(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``x``, frames ``rows`` of those given, projected onto ``Gamma(y)``."""
+        x = np.where(self.high[rows], np.maximum(x, self.theta_high[rows]), x)
+        x = np.where(self.low[rows], np.minimum(x, -self.theta_low[rows]), x)
+        return np.where(self.reliable[rows], self.y[rows], x)
+
+
+def _energy(z: np.ndarray) -> np.ndarray:
+    """Each row's ``||z||^2`` (complex ``z``)."""
+    return np.einsum("fk,fk->f", z.real, z.real) + np.einsum("fk,fk->f", z.imag, z.imag)
 
 
 def _hard_threshold(v: np.ndarray, k: int) -> np.ndarray:
