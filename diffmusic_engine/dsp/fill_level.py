@@ -133,39 +133,63 @@ def bring_back(
     out, farthest, worst = [], 0.0, None
     held = frame and _steady(estimates, inside, frame)  # one copy: all its channels or none
     for channel, (estimate, power) in enumerate(zip(estimates, sides, strict=True)):
-        known = power[~np.isnan(power)]
-        if not known.size or known.min() <= 0:
-            out.append(estimate)
-            continue
-        low, most, aim = (
-            known.min() * 10 ** (-db / 10)
-            for db in (FAR_DB, MOST_DB, AR_FAR_DB if edges_kept else FAR_DB)
-        )
         peak = peaks[channel] if peaks is not None else np.inf
-        fill = _mean_square(estimate[inside])
-        scaled, found = estimate, []
-        if most < fill < aim:  # said only from FAR_DB under
-            scaled = np.clip(_scaled(estimate, inside, aim, edges_kept), -peak, peak)
-        # a half is compared with the side beside it (the quieter where that one is not known)
-        nearer = np.where(np.isnan(power), known.min(), power)  # known: all above 0
-        if halves:  # a half ranked at its level after the whole's raise, said as it came out
-            scaled, found = _halves_raised(scaled, inside, nearer, edges_kept, peak)
-            came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
-            found = [(part, level, written, came[part]) for part, level, written in found]
-        if held:
-            scaled = _held(scaled, inside, known.max() * 10 ** (HELD_DB / 10), frame)
-        written = _mean_square(scaled[inside])  # the whole, its halves raised as well
-        # a short AR fill raised back to within FAR_DB is the AR's own shortfall made good
-        # (unsaid: no poorer than the fills not raised, AR_FAR_DB); said where it stays under
-        if fill < low and not (edges_kept and short_ar and written >= low):
-            found.append(("whole", fill, written, fill))
-        for part, level, written, said in found:
-            beside = known.min() if part == "whole" else nearer[HALVES.index(part)]
-            far = 10 * np.log10(beside / max(level, 1e-30))
-            if far > farthest:
-                farthest, worst = far, [part, *(_db(v) for v in (said, *power, written))]
+        scaled, told = _channel_brought_back(
+            estimate, inside, power, peak, edges_kept=edges_kept, halves=halves,
+            frame=frame if held else 0, short_ar=short_ar,
+        )  # fmt: skip
         out.append(scaled)
+        for far, part in told:
+            if far > farthest:
+                farthest, worst = far, part
     return out, worst
+
+
+def _channel_brought_back(
+    estimate: np.ndarray,
+    inside: slice,
+    power: np.ndarray,
+    peak: float,
+    *,
+    edges_kept: bool,
+    halves: bool,
+    frame: int,
+    short_ar: bool,
+) -> tuple[np.ndarray, list[tuple[float, list]]]:
+    """One channel's ``estimate`` brought back as :func:`bring_back` brings each back
+    (``power``: its sides' mean squares; ``peak``: the level a raised fill is clipped at;
+    ``frame``: 0, not held), and the parts of it said: ``(far, [part, fill, before, after,
+    written])``, ``far`` dB under the side it was compared with."""
+    known = power[~np.isnan(power)]
+    if not known.size or known.min() <= 0:
+        return estimate, []
+    low, most, aim = (
+        known.min() * 10 ** (-db / 10)
+        for db in (FAR_DB, MOST_DB, AR_FAR_DB if edges_kept else FAR_DB)
+    )
+    fill = _mean_square(estimate[inside])
+    scaled, found = estimate, []
+    if most < fill < aim:  # said only from FAR_DB under
+        scaled = np.clip(_scaled(estimate, inside, aim, edges_kept), -peak, peak)
+    # a half is compared with the side beside it (the quieter where that one is not known)
+    nearer = np.where(np.isnan(power), known.min(), power)  # known: all above 0
+    if halves:  # a half ranked at its level after the whole's raise, said as it came out
+        scaled, found = _halves_raised(scaled, inside, nearer, edges_kept, peak)
+        came = dict(zip(HALVES, _halves(estimate[inside]), strict=True))
+        found = [(part, level, written, came[part]) for part, level, written in found]
+    if frame:
+        scaled = _held(scaled, inside, known.max() * 10 ** (HELD_DB / 10), frame)
+    written = _mean_square(scaled[inside])  # the whole, its halves raised as well
+    # a short AR fill raised back to within FAR_DB is the AR's own shortfall made good
+    # (unsaid: no poorer than the fills not raised, AR_FAR_DB); said where it stays under
+    if fill < low and not (edges_kept and short_ar and written >= low):
+        found.append(("whole", fill, written, fill))
+    told = []
+    for part, level, written, said in found:
+        beside = known.min() if part == "whole" else nearer[HALVES.index(part)]
+        far = 10 * np.log10(beside / max(level, 1e-30))
+        told.append((far, [part, *(_db(v) for v in (said, *power, written))]))
+    return scaled, told
 
 
 def _halves_raised(
