@@ -206,15 +206,7 @@ def _retain(
         whitened = np.convolve(y - segment[k : k + m], a)
         if float(whitened @ whitened) <= evidence * m * sigma_e2:
             return y.copy()
-    # A_u^T A_u is banded (p diagonals each side): its Cholesky factor gives the diagonal of
-    # the inverse at O(m^2 p) (np.linalg.inv costs m^3, 10x more on click lengths)
-    column = _toeplitz_column(a, m)
-    band = np.array(
-        [np.r_[np.full(m - lag, column[lag]), np.zeros(lag)] for lag in range(min(p, m - 1) + 1)]
-    )
-    factor = cholesky_banded(band, lower=True)
-    inverse_diagonal = np.diag(cho_solve_banded((factor, True), np.eye(m)))
-    prior_var = sigma_e2 * float(np.mean(inverse_diagonal))
+    prior_var = sigma_e2 * _plain_error_share(a, m)
     departure = y - segment[k : k + m]
     power = _mean_power(departure)
     sigma_v2, floor = power - prior_var, RETAIN_FLOOR * prior_var
@@ -229,6 +221,20 @@ def _retain(
             return y.copy()
     lam = sigma_e2 / max(sigma_v2, floor)
     return _solve_gap(segment, k, m, a, lam, y)
+
+
+def _plain_error_share(a: np.ndarray, m: int) -> float:
+    """``mean diag((A_u^T A_u)^-1)``: the plain estimate's error variance over ``m`` unknowns
+    under the AR model ``a``, per unit of excitation variance."""
+    # A_u^T A_u is banded (p diagonals each side): its Cholesky factor gives the diagonal of
+    # the inverse at O(m^2 p) (np.linalg.inv costs m^3, 10x more on click lengths)
+    p = a.size - 1
+    column = _toeplitz_column(a, m)
+    band = np.array(
+        [np.r_[np.full(m - lag, column[lag]), np.zeros(lag)] for lag in range(min(p, m - 1) + 1)]
+    )
+    factor = cholesky_banded(band, lower=True)
+    return float(np.mean(np.diag(cho_solve_banded((factor, True), np.eye(m)))))
 
 
 def _burst_power(
