@@ -233,15 +233,25 @@ def replicate(
     # a clip shorter than one frame is zero-padded to it (librosa would warn on the terminal)
     padded = np.pad(x, (0, max(0, n_fft - n)))
     spec = librosa.stft(padded, n_fft=n_fft, hop_length=hop, center=True)  # X[k, t]
-    bins, frames = spec.shape
+    bins = spec.shape[0]
     df = sample_rate / n_fft
     k_e = int(np.floor(cutoff * (1 - TRANSITION) / df))  # first bin of the roll-off
     k_lo = max(1, k_e // 2)
     width = k_e - k_lo  # W
     if width < 2 or k_e >= bins:
         return np.zeros(n), 0.0
+    patch = _patches(spec, k_e, width, hop, n_fft)
+    power, freqs = np.abs(spec) ** 2, np.arange(bins) * df
+    tilt = _source_tilt(power, freqs, k_lo, k_e, min_tilt, max_tilt)
+    _envelope(patch, power, freqs, k_e, tilt, max_gain_db)
+    return librosa.istft(patch, hop_length=hop, n_fft=n_fft, length=n), tilt
 
-    # 2. Patches: bin k takes source bin k - jW, phase-advanced for the shift of jW bins.
+
+def _patches(spec: np.ndarray, k_e: int, width: int, hop: int, n_fft: int) -> np.ndarray:
+    """Step 2: the STFT ``spec`` of the patches: bin ``k >= k_e`` takes source bin ``k - jW``
+    (``W``: ``width``), phase-advanced for the shift of ``jW`` bins (frames ``hop`` apart, of
+    ``n_fft``); nothing below ``k_e``."""
+    bins, frames = spec.shape
     k = np.arange(k_e, bins)
     j = (k - k_e) // width + 1
     shift = j * width
@@ -249,24 +259,40 @@ def replicate(
     rotation = np.exp(2j * np.pi * np.outer(shift, t) * hop / n_fft)
     patch = np.zeros_like(spec)
     patch[k_e:] = spec[k - shift] * rotation
+    return patch
 
-    # 3. Envelope: per-frame level below f_e, long-term tilt of the source octave.
-    power = np.abs(spec) ** 2
-    freqs = np.arange(bins) * df
+
+def _source_tilt(
+    power: np.ndarray, freqs: np.ndarray, k_lo: int, k_e: int, min_tilt: float, max_tilt: float
+) -> float:
+    """The long-term tilt (dB per octave) of the source octave ``[k_lo, k_e)`` of ``power``
+    ``(bins, frames)``, clamped to ``[min_tilt, max_tilt]``."""
+    long_term = 10 * np.log10(power[k_lo:k_e].mean(axis=1) + EPS)
+    tilt = float(np.polyfit(np.log2(freqs[k_lo:k_e]), long_term, 1)[0])
+    return float(np.clip(tilt, min_tilt, max_tilt))
+
+
+def _envelope(
+    patch: np.ndarray,
+    power: np.ndarray,
+    freqs: np.ndarray,
+    k_e: int,
+    tilt: float,
+    max_gain_db: float,
+) -> None:
+    """Step 3, in place: each third-octave band of ``patch`` from ``k_e`` scaled, frame by frame,
+    to the mean power per bin of the top half-octave below ``k_e`` (of the input's ``power``)
+    extended upwards with ``tilt`` (dB per octave), by at most ``max_gain_db``."""
     ref = slice(int(k_e / np.sqrt(2)), k_e)
     level = power[ref].mean(axis=0)  # mean power per bin, per frame
     f_ref = np.sqrt(freqs[ref.start] * freqs[k_e - 1])
-    long_term = 10 * np.log10(power[k_lo:k_e].mean(axis=1) + EPS)
-    tilt = float(np.polyfit(np.log2(freqs[k_lo:k_e]), long_term, 1)[0])
-    tilt = float(np.clip(tilt, min_tilt, max_tilt))
     max_gain = 10 ** (max_gain_db / 10)
-    for first, stop in _third_octaves(k_e, bins):
+    for first, stop in _third_octaves(k_e, patch.shape[0]):
         f_band = np.sqrt(freqs[first] * freqs[stop - 1])
         target = level * 10 ** (tilt * np.log2(f_band / f_ref) / 10)
         current = (np.abs(patch[first:stop]) ** 2).mean(axis=0)
         gain = np.minimum(target / (current + EPS), max_gain)
         patch[first:stop] *= np.sqrt(gain)
-    return librosa.istft(patch, hop_length=hop, n_fft=n_fft, length=n), tilt
 
 
 def _third_octaves(first: int, stop: int) -> list[tuple[int, int]]:
