@@ -105,7 +105,7 @@ class ChannelScanner:
         parts = [(self.every, block)] + [
             (track, block[channel : channel + 1]) for channel, track in enumerate(self.each)
         ]
-        found = []  # each track's runs, then (lossy) its dips, noted for who found them
+        found = []  # every track's runs, then (lossy) every track's dips; who found each noted
         for track, part in parts:
             found += self._noted(track.origin, track.runs(part, position))
         for track, part in parts if self.lossy else []:

@@ -162,8 +162,9 @@ class _DftFrame:
 
 class _Consistent:
     """``Gamma(y)``: the frames equal to ``y`` where it was not ``clipped`` and beyond its level
-    where it was (``theta``: each frame's positive and negative side's), in single precision (it
-    halves the cost; far below audible error): :attr:`y`, the frames as given."""
+    where it was (``theta``: each frame's positive and negative side's); :attr:`y` the frames as
+    given, in single precision (it halves the cost; far below audible error), as are the levels
+    (``H`` and ``L``, the clipped samples' sides, are read on the frames as given)."""
 
     def __init__(self, y: np.ndarray, clipped: np.ndarray, theta: np.ndarray) -> None:
         self.high, self.low = clipped & (y > 0), clipped & (y < 0)  # H and L

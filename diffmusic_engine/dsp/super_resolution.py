@@ -243,7 +243,7 @@ def replicate(
     patch = _patches(spec, k_e, width, hop, n_fft)
     power, freqs = np.abs(spec) ** 2, np.arange(bins) * df
     tilt = _source_tilt(power, freqs, k_lo, k_e, min_tilt, max_tilt)
-    _envelope(patch, power, freqs, k_e, tilt, max_gain_db)
+    _shape_envelope(patch, power, freqs, k_e, tilt, max_gain_db)
     return librosa.istft(patch, hop_length=hop, n_fft=n_fft, length=n), tilt
 
 
@@ -272,7 +272,7 @@ def _source_tilt(
     return float(np.clip(tilt, min_tilt, max_tilt))
 
 
-def _envelope(
+def _shape_envelope(
     patch: np.ndarray,
     power: np.ndarray,
     freqs: np.ndarray,
