@@ -11,16 +11,18 @@ continuation with the held tail fitted; ``P`` the music's precision there, from 
 filter's rows over the span and the tail, scaled so that its error is the one expected, below;
 ``B`` the burst's power per sample, read by EM: a click fills a few of its span's samples). Do no
 harm: a span is left as it is unless its departure stands out from the music's prediction error
-(the mode's evidence, as elsewhere) and what the repair removes holds more energy than the
-repair's own expected error (the posterior's variance). The error expected of the music's
-estimate is the larger of the AR model's and the one measured on known stretches as long inside
-the file (the same estimate from the same side, at ``declick.CONTROL_OFFSETS`` widths in, x the
-mode's ``fill_error`` gain at ``declick.CONTROL_PERCENTILE``).
+(the mode's evidence, as elsewhere; on one channel at least: a click is on every channel, which
+share its detection) and what the repair removes holds more energy than the repair's own expected
+error (the posterior's variance). The error expected of the music's estimate is the larger of the
+AR model's and the one measured on known stretches as long inside the file (the same estimate
+from the same side, at ``declick.CONTROL_OFFSETS`` widths in, x the mode's ``fill_error`` gain at
+``declick.CONTROL_PERCENTILE``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import solve, toeplitz
@@ -71,19 +73,38 @@ def repair_ends(
     n = audio.shape[1]
     for first, stop in spans:
         at_start = first < n - stop  # the nearer end
-        for channel, x in enumerate(audio):
-            asked = evidence(channel, first, stop) if callable(evidence) else evidence
-            # backward at the start: the inside read in reverse leads up to the span, then the
-            # file's first samples (held)
-            read = x[::-1] if at_start else x
-            start = n - stop if at_start else first
-            context, held = read[:start].astype(np.float64), read[start:].astype(np.float64)
-            marked = None if clicked is None else (clicked[::-1] if at_start else clicked)[:start]
+        # backward at the start: the inside read in reverse leads up to the span, then the
+        # file's first samples (held)
+        start = n - stop if at_start else first
+        reads = [(x[::-1] if at_start else x).astype(np.float64) for x in audio]
+        marked = None if clicked is None else (clicked[::-1] if at_start else clicked)[:start]
+        asked = [
+            evidence(c, first, stop) if callable(evidence) else evidence for c in range(len(audio))
+        ]
+        if any(departure(read[:start], read[start:], stop - first, order) > evidence_c
+               for read, evidence_c in zip(reads, asked, strict=True)):  # fmt: skip
+            # one click on every channel (they share its detection): where it stands out on one,
+            # none asks more (a channel's louder music had kept it whole there; the no-harm
+            # test is still each channel's)
+            asked = [0.0] * len(audio)
+        for channel, (read, asked_c) in enumerate(zip(reads, asked, strict=True)):
             fixed = continued(
-                context, held, stop - first, order, asked, gain, offsets, percentile, marked
-            )
+                read[:start], read[start:], stop - first, order, asked_c, gain, offsets,
+                percentile, marked,
+            )  # fmt: skip
             out[channel, first:stop] = fixed[::-1] if at_start else fixed
     return out
+
+
+def departure(context: np.ndarray, observed: np.ndarray, m: int, order: int) -> float:
+    """How far the first ``m`` of the ``observed`` samples after ``context`` (as
+    :func:`continued`'s) depart from the music's continuation there: the departure from the plain
+    estimate, whitened by the AR model, in energy over ``m`` x its prediction-error power (what
+    the mode's evidence asks of it); 0 where no model is fitted."""
+    fit = _fitted(context, observed, m, order)
+    if fit is None:
+        return 0.0
+    return fit.whitened / (m * fit.sigma_e2) if fit.sigma_e2 > 0 else np.inf
 
 
 def continued(
@@ -102,23 +123,15 @@ def continued(
     AR prior of ``context``'s continuation, or ``observed[:m]`` as it is (no harm; see the
     module's docstring). ``clicked``: ``context``'s samples in a detected span."""
     y = observed[:m].copy()
-    width = int(max(CONTEXT * observed.size, 2 * order))
-    near = context[-width:]
-    if near.size < MIN_CONTEXT or not np.any(near):
+    fit = _fitted(context, observed, m, order)
+    if fit is None:
         return y
-    a = burg(near, order)
-    p = a.size - 1
-    if p == 0:
-        return y
-    sigma_e2 = float(np.mean(np.convolve(near, a, "valid") ** 2))
-    plain, variance, filt, normal = _plain(near, observed, m, a)
-    departure = y - plain
-    whitened = filt @ np.concatenate([departure, np.zeros(observed.size - m)])
-    if evidence > 0 and float(whitened @ whitened) <= evidence * m * sigma_e2:
+    if evidence > 0 and fit.whitened <= evidence * m * fit.sigma_e2:
         return y  # no more than the music's own prediction error: no click
-    expected = sigma_e2 * variance
+    departure, variance, normal = fit.departure, fit.variance, fit.normal
+    expected = fit.sigma_e2 * variance
     if gain > 0:
-        measured = _measured(context, observed.size, m, order, width, offsets, clicked)
+        measured = _measured(context, observed.size, m, order, fit.width, offsets, clicked)
         expected = max(expected, gain * float(np.percentile(measured, percentile)) if measured
                        else expected)  # fmt: skip
     if not expected > 0:  # music predicted exactly (no error to weigh a burst against): kept
@@ -137,7 +150,37 @@ def continued(
     removed = departure - u
     if gain > 0 and float(removed @ removed) <= SURE * float(np.trace(covariance)):
         return y
-    return plain + u
+    return fit.plain + u
+
+
+class _Fit(NamedTuple):
+    """The music's continuation over a span (:func:`_fitted`)."""
+
+    width: int  # context samples read
+    sigma_e2: float  # the AR model's prediction-error power
+    plain: np.ndarray  # the plain estimate of the span
+    variance: float  # its error variance's trace over sigma_e2
+    normal: np.ndarray  # the normal equations' matrix over the span
+    departure: np.ndarray  # the observed span less the plain estimate
+    whitened: float  # its energy whitened by the AR model (the prediction error it adds)
+
+
+def _fitted(context: np.ndarray, observed: np.ndarray, m: int, order: int) -> _Fit | None:
+    """The AR model of ``context``'s last samples (``CONTEXT`` x the observed, at least twice the
+    order) continued over the first ``m`` ``observed`` samples, the rest held (:func:`_plain`);
+    ``None`` where there is none (too little context, silent, or no model)."""
+    width = int(max(CONTEXT * observed.size, 2 * order))
+    near = context[-width:]
+    if near.size < MIN_CONTEXT or not np.any(near):
+        return None
+    a = burg(near, order)
+    if a.size == 1:
+        return None
+    sigma_e2 = float(np.mean(np.convolve(near, a, "valid") ** 2))
+    plain, variance, filt, normal = _plain(near, observed, m, a)
+    departure = observed[:m] - plain
+    whitened = filt @ np.concatenate([departure, np.zeros(observed.size - m)])
+    return _Fit(width, sigma_e2, plain, variance, normal, departure, float(whitened @ whitened))
 
 
 def _plain(

@@ -65,6 +65,30 @@ def test_a_click_at_an_end_with_another_just_inside_is_repaired_as_alone() -> No
         assert _error_db(out, clean, where) < _error_db(clicked, clean, where) - 15
 
 
+def test_a_click_at_the_start_is_repaired_on_the_channel_where_it_stands_out_less() -> None:
+    """One 4-sample click 10 samples in, 12 dB over the chord on the left channel, half that on
+    the right, whose music has hiss under it (white, 0.01): the right's departure reads under the
+    attack's evidence there, the left's far over it. Both repaired: each channel's error 10 dB or
+    more under the click's (the parent asked each channel alone and kept the right whole: 0 dB);
+    the other samples as they were."""
+    clean = _chord()
+    clean[1] += (0.01 * np.random.default_rng(5).standard_normal(clean.shape[1])).astype("f4")
+    level = float(np.sqrt(np.mean(clean[0, :441] ** 2)))
+    click = level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])
+    clicked = clean.copy()
+    clicked[:, 10:14] += (np.array([[1.0], [0.5]]) * click).astype(np.float32)
+    (out, _), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    (first, stop), *_ = [(round(a * RATE), round(b * RATE)) for a, b in details["clicks"]]
+    assert first <= 10 and stop >= 14
+    for channel in (slice(0, 1), slice(1, 2)):
+        where = (channel, slice(0, 70))
+        error, clicks = (
+            np.sum(np.square(x[where] - clean[where], dtype=float)) for x in (out, clicked)
+        )
+        assert 10 * np.log10(error / clicks) < -10
+    np.testing.assert_array_equal(out[:, stop:441], clicked[:, stop:441])
+
+
 def test_music_at_the_ends_is_left_as_it_was() -> None:
     """The clean chord, and a plucked note that starts at the first sample (an attack the
     file's start cuts into, no music before it to tell it from a click), come back bit-identical:
