@@ -1,7 +1,9 @@
 """Whether a damage description fits the audio it is applied to, checked before any work starts
 (``restore``, ``degrade``, the daemon's submit, the batch restorer): its spans end inside the
 audio and leave samples to fill them from, a cutoff lies under Nyquist, an FFT is no longer than
-the audio, declip's levels are one a channel, an impulse-response file exists.
+the audio, declip's levels are one a channel, an impulse-response file exists and an impulse
+response given as samples has one channel or one per channel (a daemon had journalled such a job
+and failed it only once it ran).
 
 The fields' own rules (a gap's end after its start, a level above 0) are the dataclasses' in
 :mod:`diffmusic_engine.damage`; these need the audio's length, rate and channels.
@@ -10,6 +12,8 @@ The fields' own rules (a gap's end after its start, a level above 0) are the dat
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from diffmusic_engine.damage import (
     Damage,
@@ -23,6 +27,7 @@ from diffmusic_engine.damage import (
     gap_samples,
 )
 from diffmusic_engine.errors import DamageError, not_a_file
+from diffmusic_engine.impulse_response import check_ir_channels
 
 
 def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) -> None:
@@ -77,5 +82,17 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
         if len(damage.channel_levels) != channels:
             raise DamageError(f"channel_levels: {len(damage.channel_levels)} given for "
                               f"{channels} channel(s); give one per channel, or level")  # fmt: skip
-    elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path) and not damage.rir.is_file():
-        raise DamageError(f"impulse response {damage.rir}: {not_a_file(damage.rir)}")
+    elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path):
+        check_rir_file(damage.rir)
+    elif isinstance(damage, Dereverb) and isinstance(damage.rir, np.ndarray):
+        check_ir_channels(damage.rir, channels)
+
+
+def check_rir_file(path: Path) -> None:
+    """Raise :class:`DamageError` unless ``path`` is a file: the line names it as the impulse
+    response and says what to give (a client reading it to send had said only "no such file")."""
+    if not path.is_file():
+        raise DamageError(
+            f"impulse response {path}: {not_a_file(path)}; give the room's impulse-response "
+            'file, or "blind" to estimate the room'
+        )

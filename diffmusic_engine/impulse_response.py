@@ -26,8 +26,10 @@ def check_ir_channels(impulse_response: np.ndarray, channels: int) -> None:
     :class:`DamageError` otherwise (a stereo one had made ``degrade`` turn mono into stereo)."""
     rows = np.atleast_2d(np.asarray(impulse_response)).shape[0]
     if rows not in (1, channels):
+        remedy = "one of its channels, or their mix" if channels == 1 else "or one per channel"
         raise DamageError(
-            f"dereverb: the impulse response has {rows} channels, the audio {channels}"
+            f"dereverb: the impulse response has {rows} channels, the audio {channels}; give "
+            f"a mono impulse response ({remedy})"
         )
 
 

@@ -8,6 +8,7 @@ send them are :mod:`bridge.client.core`'s.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from diffmusic_engine.audio import read_audio
 from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
+from diffmusic_engine.damage_check import check_rir_file
 from diffmusic_engine.diffusion.options import with_model_keys
 
 
@@ -42,6 +44,7 @@ def submit_message(
         if isinstance(damage.rir, np.ndarray):  # samples: sent as they are, at their own rate
             rir, rir_rate = np.atleast_2d(damage.rir), damage.rir_rate or sample_rate
         else:
+            check_rir_file(Path(damage.rir))  # named as the impulse response, as restore names it
             rir, info = read_audio(damage.rir)
             rir_rate = info.sample_rate
         buffers.append(rir)

@@ -474,7 +474,9 @@ def wiener_deconvolve(
     channels, n = audio.shape
     check_ir_channels(h, channels)
     if not np.any(h):
-        raise DamageError("dereverb: the impulse response is silent (all zeros)")
+        raise DamageError(
+            "dereverb: the impulse response is silent (all zeros); give the room's measured one"
+        )
     size = next_fast_len(n + h.shape[-1] - 1, real=True)
     y_f = rfft(audio.astype(np.float64), size, axis=-1)  # Y
     h_f = rfft(h, size, axis=-1)  # H

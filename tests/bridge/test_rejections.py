@@ -18,7 +18,8 @@ from bridge.connection import DaemonUnavailable, read_connection_file, write_con
 from bridge.defaults import DEFAULT_LIMITS
 from bridge.protocol import VERSION, Message, buffer_spec, decode, encode, sign
 from diffmusic_engine.api import restore
-from diffmusic_engine.damage import Gap, Inpaint, PhaseRetrieval
+from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval
+from diffmusic_engine.errors import DamageError
 
 RATE = 16000
 
@@ -186,6 +187,13 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         assert code == "invalid-damage" and "'denoise'" in text
         code, text = submit_error(client, clip, Inpaint((Gap(0.5, 1.5),)))
         assert code == "invalid-damage" and "ends after the audio" in text
+        # an impulse response neither mono nor one per channel: refused, not journalled and
+        # failed once it ran (the daemon had accepted it)
+        three = Dereverb(rir=np.tile(np.r_[1.0, np.zeros(99)], (3, 1)), rir_rate=RATE)
+        code, text = submit_error(client, clip, three)
+        assert code == "invalid-damage"
+        assert text.endswith("has 3 channels, the audio 2; give a mono impulse response (or one "
+                             "per channel)")  # fmt: skip
         code, text = submit_error(client, clip, pr, options={"iterations": -3})
         assert code == "invalid-options" and "iterations" in text
         code, text = submit_error(client, clip, pr, options={"wobble": 1})
@@ -210,6 +218,16 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         with pytest.raises(RequestRejected, match="bytes"):
             client.request("submit", content, buffers)
         assert len(client.jobs()) == known  # nothing rejected was journalled
+
+
+def test_a_missing_impulse_response_file_is_named_as_one_before_sending(clip, tmp_path):
+    """submit reads the response to send it: a mistyped --rir (blnd) had said "blnd: no such
+    file", where restore names the impulse response and what to give."""
+    missing = tmp_path / "blnd"
+    with pytest.raises(DamageError) as info:
+        submit_message(clip, RATE, Dereverb(rir=missing))
+    remedy = 'give the room\'s impulse-response file, or "blind" to estimate the room'
+    assert str(info.value) == f"impulse response {missing}: no such file; {remedy}"
 
 
 def signed_raw(key, header: bytes, content: bytes = b"{}") -> list[bytes]:

@@ -362,6 +362,8 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
     sf.write(mono, np.zeros(SR) + 0.1, SR)
     room = tmp_path / "room.wav"
     sf.write(room, np.stack([np.r_[1.0, np.zeros(99)]] * 2, 1), SR)
+    silent_room = tmp_path / "silent_room.wav"
+    sf.write(silent_room, np.zeros(100), SR)
     cases = {
         ("restore", str(clip), "-o", ".", "--task", "declick"): ". is a folder",
         ("eval", "--reference", str(clip), "--estimate", str(clip), "--region", "nan:1"):
@@ -373,7 +375,11 @@ def test_less_used_commands_refuse_bad_values_in_one_line(tmp_path, capsys, clip
         ("corpus", "build", str(tmp_path / "c"), "--chorales", "-1"): "--chorales -1: expected",
         ("bench-quality", str(tmp_path), "--limit", "0"): "--limit 0: expected 1 or more",
         ("degrade", str(mono), "-o", str(tmp_path / "d.wav"), "--task", "dereverb", "--rir",
-         str(room)): "the impulse response has 2 channels, the audio 1",
+         str(room)): "the impulse response has 2 channels, the audio 1; give a mono impulse "
+        "response (one of its channels, or their mix)",
+        ("restore", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "dereverb", "--rir",
+         str(silent_room)): "the impulse response is silent (all zeros); give the room's "
+        "measured one",
         # an end this far overflowed as it was rounded to samples (an OverflowError traceback)
         ("restore", str(clip), "-o", str(tmp_path / "d.wav"), "--task", "inpaint", "--gap",
          "0.5:1e308"): "gap 0.5:1e+308: ends after the audio",
