@@ -117,10 +117,16 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
         notes.append(_note(
             f"removed {details['removed_db']:.1f} dB of the reverberation of a room read as "
             f"{told:.2f} s (confidence {room['confidence']:.2f}{shorter}); a recording's own "
-            "hall or reverb goes too: option amount (0..1) keeps part of it"
+            f"hall or reverb goes too: {KEEP_PART}"
         ))  # fmt: skip
     return notes
 
+
+# How a user keeps part of what blind dereverb removes: there is no flag (a user trial had
+# tried --amount, which the note's "option amount" seemed to name).
+KEEP_PART = (
+    "amount = 0.5 (0..1) in a dereverb preset's [options] (restore --preset FILE) keeps half of it"
+)
 
 # The command-line advice in the engine's reasons, and the field of a batch chain's step that
 # does the same (a user trial: a batch report advised --sensitivity and --click, which

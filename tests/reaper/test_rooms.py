@@ -87,6 +87,26 @@ def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     assert "select the room's impulse-response item with the items" in said, said
 
 
+def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None:
+    """The note had advised "option amount", which no flag sets (a user trial typed
+    --amount): it names the preset field, and in REAPER where that preset is named."""
+    from bridge.notes import notes_of
+
+    room = {"rt60_s": 1.86, "rt60_bands": {}, "drr_db": -1.9, "confidence": 0.8}
+    (note,) = notes_of({"task": "dereverb", "method": "wpe", "room": room, "removed_db": 4.45})
+    assert note["text"].endswith("(confidence 0.80); a recording's own hall or reverb goes too: "
+                                 "amount = 0.5 (0..1) in a dereverb preset's [options] (restore "
+                                 "--preset FILE) keeps half of it")  # fmt: skip
+    lua, use = library()
+    said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
+        use("placement"), note["text"]
+    )
+    assert said == note["text"] + (
+        ' (in REAPER: name a preset file with task = "dereverb" and '
+        "amount = 0.5 under [options] in 'DiffMusic - Settings')"
+    )
+
+
 @pytest.mark.slow
 def test_dereverb_uses_the_selected_impulse_response(tmp_path: Path, daemon: dict) -> None:
     dry, rir, wet = room(1.5, 0.4, seed=2)

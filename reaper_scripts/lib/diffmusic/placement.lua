@@ -208,6 +208,8 @@ local IN_REAPER = {
   { "min_rt60 = 0 in a dereverb preset's", "name a preset file with task = \"dereverb\" and "
     .. "min_rt60 = 0 under [options] in 'DiffMusic - Settings'" },
   { "--rir FILE", "select the room's impulse-response item with the items (\"IR\" in its name)" },
+  { "amount = 0.5 (0..1) in a dereverb preset's", "name a preset file with task = \"dereverb\" "
+    .. "and amount = 0.5 under [options] in 'DiffMusic - Settings'" },
 }
 
 -- What the engine's lines advise of a time selection, said of a marked region instead.
