@@ -114,10 +114,12 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     if details.get("method") == "wpe" and (room := details.get("room")):
         told = details.get("told_rt60_s", room["rt60_s"])  # the free decays' may read shorter
         shorter = f"; its free decays read {room['rt60_s']:.2f} s" if told != room["rt60_s"] else ""
+        amount = details.get("amount", 1.0)  # given under 1, it is not advised again
+        keep = KEEP_PART if amount >= 1 else f"amount {amount:g} made {amount:.0%} of the change"
         notes.append(_note(
             f"removed {details['removed_db']:.1f} dB of the reverberation of a room read as "
             f"{told:.2f} s (confidence {room['confidence']:.2f}{shorter}); a recording's own "
-            f"hall or reverb goes too: {KEEP_PART}"
+            f"hall or reverb goes too: {keep}"
         ))  # fmt: skip
     return notes
 

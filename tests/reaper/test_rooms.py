@@ -97,6 +97,10 @@ def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None
     assert note["text"].endswith("(confidence 0.80); a recording's own hall or reverb goes too: "
                                  "amount = 0.5 (0..1) in a dereverb preset's [options] (restore "
                                  "--preset FILE) keeps half of it")  # fmt: skip
+    # given under 1, amount is said, not advised again (half.toml's 0.5 had been)
+    details = {"task": "dereverb", "method": "wpe", "room": room, "removed_db": 2.12}
+    (half,) = notes_of({**details, "amount": 0.5})
+    assert half["text"].endswith("goes too: amount 0.5 made 50% of the change"), half
     lua, use = library()
     said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
         use("placement"), note["text"]
