@@ -20,6 +20,7 @@ from diffmusic_engine.backends import (
     GATES,
     KEPT_CHANNELS,
     LATE_MASK_NOTE,
+    LEFT_OUT,
     LOSSY_GAPS,
     NEGATIVE_LEVELS,
     OUTPUT_GAIN_DB,
@@ -114,14 +115,28 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
     if details.get("method") == "wpe" and (room := details.get("room")):
         told = details.get("told_rt60_s", room["rt60_s"])  # the free decays' may read shorter
         shorter = f"; its free decays read {room['rt60_s']:.2f} s" if told != room["rt60_s"] else ""
-        amount = details.get("amount", 1.0)  # given under 1, it is not advised again
-        keep = KEEP_PART if amount >= 1 else f"amount {amount:g} made {amount:.0%} of the change"
         notes.append(_note(
             f"removed {details['removed_db']:.1f} dB of the reverberation of a room read as "
             f"{told:.2f} s (confidence {room['confidence']:.2f}{shorter}); a recording's own "
-            f"hall or reverb goes too: {keep}"
+            f"hall or reverb goes too: {_kept_part(details)}"
+        ))  # fmt: skip
+    if details.get("method") == "wiener":  # a user trial: the impulse response's said nothing
+        left_out = details.get(LEFT_OUT)
+        notes.append(_note(
+            f"deconvolved by the given impulse response ({details['ir_seconds']:.2f} s; Wiener, "
+            f"regularization {details['regularization']:g}): where it rings or sounds thin, "
+            "regularization = 0.1 in a dereverb preset's [options] (restore --preset FILE) "
+            f"inverts the response less; {_kept_part(details)}"
+            + (f"; left out blind dereverb's {', '.join(left_out)}" if left_out else "")
         ))  # fmt: skip
     return notes
+
+
+def _kept_part(details: Mapping[str, Any]) -> str:
+    """How to keep part of what dereverb removed, or the share that was (given under 1, it is
+    not advised again)."""
+    amount = details.get("amount", 1.0)
+    return KEEP_PART if amount >= 1 else f"amount {amount:g} made {amount:.0%} of the change"
 
 
 # How a user keeps part of what blind dereverb removes: there is no flag (a user trial had

@@ -78,6 +78,9 @@ REBUILT_LEVEL_DB = "rebuilt_level_db"
 # The details key that says a blind dereverb ran WPE without its late-reverberation mask (a
 # sample rate under the mask's 32 kHz): one line, shown to the user.
 LATE_MASK_NOTE = "late_mask_note"
+# The details key listing blind dereverb's options given to a dereverb with an impulse response,
+# which leaves them out (a note names them).
+LEFT_OUT = "left_out"
 # The details key that lists the stretches an inpaint re-estimated, merged where they overlap:
 # [[first, stop), ...] in samples of the audio's rate. The dsp backend's are the gaps widened by
 # their crossfades; the diffusion backend's the gaps alone (its crossfades lie inside them).

@@ -1,6 +1,7 @@
-"""Room impulse responses: loaded at the audio's rate, checked against its channels, or made.
+"""Room impulse responses: loaded at the audio's rate, checked against its channels, made, and
+undone (the dsp backend's Wiener deconvolution, :func:`wiener_deconvolve`).
 
-No torch: the dsp backend's Wiener deconvolution, the operators (``make_operator``), the
+No torch: the dsp backend, the operators (``make_operator``), the
 diffusion pipeline (its ``--rir`` file) and the tests take them from here; the diffusion
 backend's forward model is :class:`~diffmusic_engine.operators.dereverb.ConvolutionOperator`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
 
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.errors import DamageError
@@ -65,3 +67,26 @@ def synthetic_rir(rt60: float, sample_rate: int, seed: int = 0) -> np.ndarray:
     ir = tail
     ir[0] = 1.0
     return ir.astype(np.float32)
+
+
+def wiener_deconvolve(
+    audio: np.ndarray, impulse_response: np.ndarray, regularization: float = 1e-3
+) -> np.ndarray:
+    """Undo ``y = h * x`` (causal, truncated to ``len(y)``) for ``(channels, samples)`` audio.
+
+    ``impulse_response`` is ``(L,)`` for every channel, or ``(channels, L)`` one per channel.
+    """
+    h = np.atleast_2d(np.asarray(impulse_response, np.float64))
+    channels, n = audio.shape
+    check_ir_channels(h, channels)
+    if not np.any(h):
+        raise DamageError(
+            "dereverb: the impulse response is silent (all zeros); give the room's measured one"
+        )
+    size = next_fast_len(n + h.shape[-1] - 1, real=True)
+    y_f = rfft(audio.astype(np.float64), size, axis=-1)  # Y
+    h_f = rfft(h, size, axis=-1)  # H
+    power = np.abs(h_f) ** 2
+    lam = regularization * power.mean(axis=-1, keepdims=True)  # lambda
+    x_f = y_f * np.conj(h_f) / (power + lam)
+    return irfft(x_f, size, axis=-1)[:, :n].astype(np.float32)

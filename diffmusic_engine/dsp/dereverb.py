@@ -93,17 +93,17 @@ that room; Wiener deconvolution with an IR.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.fft import irfft, next_fast_len, rfft
+from scipy.fft import next_fast_len
 
-from diffmusic_engine.backends import LATE_MASK_NOTE, UNCHANGED
+from diffmusic_engine.backends import LATE_MASK_NOTE, LEFT_OUT, UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp import late_mask
 from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
-from diffmusic_engine.errors import DamageError
-from diffmusic_engine.impulse_response import check_ir_channels, load_impulse_response
+from diffmusic_engine.impulse_response import load_impulse_response, wiener_deconvolve
 from diffmusic_engine.progress import ProgressCallback, part_of, report
 from diffmusic_engine.rates import fitted_frames, samples_at
 from diffmusic_engine.room import RoomEstimate, estimate_room
@@ -159,7 +159,18 @@ WPE_BLAS_THREADS = 1
 # the room estimate's share of a blind dereverb's progress (2 s of about 13 for 10 s of stereo)
 ROOM_SHARE = 0.15
 MASK_SHARE = 0.1  # the late mask's share of what follows (about 1 s after WPE's 8 s, 6 s stereo)
-KNOWN_OPTIONS = {"regularization": Option(default=1e-2, low=0.0, high=10.0)}
+KNOWN_OPTIONS = {
+    "amount": BLIND_OPTIONS["amount"],  # the same share kept of Wiener deconvolution's change
+    "regularization": Option(default=1e-2, low=0.0, high=10.0),
+}
+# Blind dereverb's own options, taken (checked) with an impulse response too but left out there,
+# the details naming them (LEFT_OUT): one dereverb preset serves both (a user trial: the preset
+# with amount that blind's note advises had made the impulse-response path an error)
+BLIND_ONLY = {
+    name: replace(option, default=None)  # None: in the options only where given
+    for name, option in BLIND_OPTIONS.items()
+    if name not in KNOWN_OPTIONS
+}
 OPTIONS = {**BLIND_OPTIONS, **KNOWN_OPTIONS}  # every dereverb's (options_for picks the damage's)
 NO_ROOM = (
     "no room could be measured (too short, silent, or a steady sound with no rise and fall to "
@@ -177,7 +188,7 @@ MAX_REMOVED_DB = 5.0  # WPE never takes away more than this in a frequency bin
 def options_for(damage: Dereverb) -> dict[str, Option]:
     """Bounded WPE's and the late mask's options when blind, Wiener deconvolution's with a known
     impulse response."""
-    return BLIND_OPTIONS if damage.blind else KNOWN_OPTIONS
+    return BLIND_OPTIONS if damage.blind else {**BLIND_ONLY, **KNOWN_OPTIONS}
 
 
 def restore_dereverb(
@@ -201,13 +212,17 @@ def restore_dereverb(
             bridged, sample_rate, room, options, part_of(callback, ROOM_SHARE, 1.0)
         )
     else:
-        opts = parse_options("dereverb", options, KNOWN_OPTIONS)
+        opts = parse_options("dereverb", options, {**BLIND_ONLY, **KNOWN_OPTIONS})
         if impulse_response is None:
             impulse_response = load_impulse_response(damage.rir, sample_rate, damage.rir_rate)
         report(callback, 0, 1, "dereverb")
-        out = wiener_deconvolve(bridged, impulse_response, opts["regularization"])
+        wiener = wiener_deconvolve(bridged, impulse_response, opts["regularization"])
+        out = kept(bridged, wiener, opts["amount"])
         report(callback, 1, 1, "dereverb")
-        details = {"method": "wiener", **opts}
+        details = {k: v for k, v in opts.items() if k not in BLIND_ONLY}
+        details |= {"method": "wiener", "ir_seconds": impulse_response.shape[-1] / sample_rate}
+        if left_out := sorted(set(opts) & set(BLIND_ONLY)):
+            details[LEFT_OUT] = left_out
     out = keep_silence(audio, out, silent)
     if "removed_db" in details:  # of what came back, the bridges not counted
         details["removed_db"] = round(removed_db(audio, out), 2)
@@ -256,7 +271,7 @@ def dereverb_in_room(
             f"the late-reverberation mask needs {late_mask.MIN_RATE / 1000:.0f} kHz or more: "
             "WPE alone"
         )
-    out = (audio + opts["amount"] * (wet - audio)).astype(np.float32)  # amount: share kept
+    out = kept(audio, wet, opts["amount"])
     details |= {
         "n_fft": n_fft,
         "limit_db": round(float(bin_limits_db.max()), 2),  # the most any bin may lose
@@ -265,6 +280,14 @@ def dereverb_in_room(
         "late_removed_db": round(late_db, 2),  # what the mask took from WPE's output
     }
     return out, {"method": "wpe", **details}
+
+
+def kept(before: np.ndarray, after: np.ndarray, amount: float) -> np.ndarray:
+    """``amount`` (option ``amount``, 0..1) of the change from ``before`` to ``after``: 1 is
+    ``after`` itself, as it was before the option applied to the impulse-response path too."""
+    if amount == 1:
+        return after.astype(np.float32, copy=False)
+    return (before + amount * (after - before)).astype(np.float32)
 
 
 def suppress_late(
@@ -461,26 +484,3 @@ def _independent_channels(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.eye(audio.shape[0]), np.zeros((audio.shape[0], 1))
     basis = vectors[:, keep]
     return basis, audio - basis @ (basis.T @ audio)
-
-
-def wiener_deconvolve(
-    audio: np.ndarray, impulse_response: np.ndarray, regularization: float = 1e-3
-) -> np.ndarray:
-    """Undo ``y = h * x`` (causal, truncated to ``len(y)``) for ``(channels, samples)`` audio.
-
-    ``impulse_response`` is ``(L,)`` for every channel, or ``(channels, L)`` one per channel.
-    """
-    h = np.atleast_2d(np.asarray(impulse_response, np.float64))
-    channels, n = audio.shape
-    check_ir_channels(h, channels)
-    if not np.any(h):
-        raise DamageError(
-            "dereverb: the impulse response is silent (all zeros); give the room's measured one"
-        )
-    size = next_fast_len(n + h.shape[-1] - 1, real=True)
-    y_f = rfft(audio.astype(np.float64), size, axis=-1)  # Y
-    h_f = rfft(h, size, axis=-1)  # H
-    power = np.abs(h_f) ** 2
-    lam = regularization * power.mean(axis=-1, keepdims=True)  # lambda
-    x_f = y_f * np.conj(h_f) / (power + lam)
-    return irfft(x_f, size, axis=-1)[:, :n].astype(np.float32)

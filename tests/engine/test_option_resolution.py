@@ -87,7 +87,10 @@ def test_checks_name_the_option_and_fill_in_defaults():
 
 def test_dereverb_options_depend_on_a_known_room():
     assert "taps" in option_spec("dsp", Dereverb())
-    assert set(option_spec("dsp", Dereverb(rir=[1.0, 0.5]))) == {"seed", "regularization"}
+    known = Dereverb(rir=[1.0, 0.5])  # blind's options taken, left out: filled in only where given
+    blind = set(option_spec("dsp", Dereverb()))
+    assert set(option_spec("dsp", known)) == blind | {"regularization"}
+    assert check_options("dsp", known, {}) == {"seed": 0, "amount": 1.0, "regularization": 0.01}
 
 
 def test_an_option_accepts_only_its_kind():
