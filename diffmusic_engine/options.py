@@ -20,6 +20,7 @@ next to each task's method (``dsp/<task>.py`` ``OPTIONS``), the diffusion backen
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import math
 import numbers
@@ -211,8 +212,11 @@ def check_values(
             f" ({name} is an option of the {backend} backend)"
             for name, backend in sorted((elsewhere or {}).items())
         )
+        near = [match for name in unknown for match in difflib.get_close_matches(name, spec, 1)]
+        meant = f" (did you mean {', '.join(near)}?)" if near else ""
         raise DamageError(
-            f"{where}: unknown option(s) {', '.join(unknown)}{hints}; known: {sorted(spec)}"
+            f"{where}: unknown option(s) {', '.join(unknown)}{hints}{meant}; known: "
+            f"{', '.join(sorted(spec))}"
         )
     checked: dict[str, Any] = {}
     for name, option in spec.items():

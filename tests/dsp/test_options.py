@@ -29,7 +29,7 @@ DAMAGES = [
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.task)
 def test_unknown_option_is_named(damage):
-    with pytest.raises(DamageError, match=r"dsp .*unknown option\(s\) wobble; known: \["):
+    with pytest.raises(DamageError, match=r"dsp .*unknown option\(s\) wobble; known: \w+, "):
         restore(AUDIO, SR, damage, options={"wobble": 1})
 
 

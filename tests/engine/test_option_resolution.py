@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from bridge.batch import Restorer
 from bridge.cli.restore import backend_from_args
@@ -70,10 +72,11 @@ def test_checks_name_the_option_and_fill_in_defaults():
     assert checked == {"seed": 0, "iterations": 2, "momentum": 0.99}
     assert type(checked["iterations"]) is int
     cases = [
-        ("dsp", {"bogus": 1}, "dsp phase-retrieval: unknown option(s) bogus; known: ["),
+        ("dsp", {"bogus": 1}, "phase-retrieval: unknown option(s) bogus; known: iterations, mom"),
+        ("dsp", {"momentun": 1}, "unknown option(s) momentun (did you mean momentum?); known: "),
         # another backend's option for the task says which backend takes it
-        ("dsp", {"steps": 5}, f"unknown option(s) steps (steps {taken_by('diffusion')}; known: ["),
-        ("diffusion", {"model": "m", "momentum": 0.9}, f"momentum {taken_by('dsp')}; known: ["),
+        ("dsp", {"steps": 5}, f"unknown option(s) steps (steps {taken_by('diffusion')}; known: i"),
+        ("diffusion", {"model": "m", "momentum": 0.9}, f"momentum {taken_by('dsp')}; known: b"),
         ("diffusion", {"model": "m", "bogus": 1}, "phase-retrieval: unknown option(s) bogus; kn"),
         ("diffusion", {"model": "m", "sampler": "ddim"}, "expected one of irs, dps, dsg"),
         ("diffusion", {"model": "m", "seed": 2**32}, "seed=4294967296 out of range"),
@@ -131,3 +134,28 @@ def test_a_local_model_folder_has_one_name_wherever_it_is_named_from(tmp_path, m
         np.zeros((1, 1600), np.float32), 16000, Inpaint((Gap(0.02, 0.03),)), options=options
     )
     assert content["options"] == {"model": absolute, "diffusion": {"model": absolute}, "steps": 3}
+
+
+KNOWN = "amount, chunk, delay, iterations, late_mask, min_rt60, n_fft, psd_context, seed, taps"
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        ("amonut = 0.5", f"unknown option(s) amonut (did you mean amount?); known: {KNOWN}"),
+        ("amount = 1.5", "option amount=1.5 out of range 0..1"),
+    ],
+)
+def test_an_option_error_the_preset_makes_names_it(tmp_path, capsys, given, error):
+    from bridge.cli import main
+
+    preset = tmp_path / "half.toml"
+    preset.write_text(f'task = "dereverb"\nrir = "blind"\n[options]\n{given}\n')
+    audio = tmp_path / "in.wav"
+    sf.write(audio, np.zeros((4410, 2), np.float32), 44100)
+    restore = ["restore", str(audio), "-o", str(tmp_path / "out.wav"), "--preset", str(preset)]
+    # submit's check is the daemon's but for a preset's options, checked before connecting
+    submit = ["submit", str(audio), "--preset", str(preset), "--connection-file", str(tmp_path)]
+    for argv in (restore, submit):
+        assert main(argv) == 1
+        assert capsys.readouterr().err == f"error: dsp dereverb: {error} (in the preset {preset})\n"
