@@ -71,6 +71,12 @@ def test_the_room_line_names_what_dereverb_is_told_where_the_free_decays_read_sh
         assert line == room_line(room) and line.endswith(expected), line
 
 
+# Where a REAPER user gives a dereverb option (placement.lua's words for the command line's).
+IN_SETTINGS = (
+    "under [options] in a preset file with task = \"dereverb\" named in 'DiffMusic - Settings'"
+)
+
+
 def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     """Blind dereverb leaves a room told under 0.8 s alone, advising a preset's min_rt60 or
     --rir FILE; placement.lua's for_project adds where each is done in REAPER."""
@@ -82,9 +88,12 @@ def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
         use("placement"), why
     )
-    assert said.startswith(why) and said.count("(in REAPER: ") == 2, said
-    assert "min_rt60 = 0 under [options] in 'DiffMusic - Settings')" in said, said
-    assert "select the room's impulse-response item with the items" in said, said
+    # said in the command line's place: appended, the hints had nested in its parentheses
+    assert said == why.replace(
+        "in a dereverb preset's [options] (restore --preset FILE)", IN_SETTINGS
+    ).replace("(--rir FILE)", '(select the room\'s impulse-response item with the items: "IR" in '
+              "its name)"), said  # fmt: skip
+    assert "--" not in said and "(in REAPER" not in said, said
 
 
 def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None:
@@ -105,10 +114,29 @@ def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None
     said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
         use("placement"), note["text"]
     )
-    assert said == note["text"] + (
-        ' (in REAPER: name a preset file with task = "dereverb" and '
-        "amount = 0.5 under [options] in 'DiffMusic - Settings')"
+    assert said == note["text"].replace(
+        "in a dereverb preset's [options] (restore --preset FILE)", IN_SETTINGS
     )
+    assert said.endswith(f"amount = 0.5 (0..1) {IN_SETTINGS} keeps half of it"), said
+
+
+def test_dereverb_with_an_impulse_response_says_what_it_did_there() -> None:
+    """The impulse-response path had said nothing of what it did (a user trial): its note, and
+    in REAPER where its options are given."""
+    from bridge.notes import notes_of
+
+    details = {"task": "dereverb", "method": "wiener", "ir_seconds": 6.0, "regularization": 0.01}
+    (note,) = notes_of({**details, "amount": 1.0, "left_out": ["late_mask", "min_rt60"]})
+    lua, use = library()
+    said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
+        use("placement"), note["text"]
+    )
+    assert said == (
+        "deconvolved by the given impulse response (6.00 s; Wiener, regularization 0.01): where "
+        f"it rings or sounds thin, regularization = 0.1 {IN_SETTINGS} inverts the response less; "
+        f"amount = 0.5 (0..1) {IN_SETTINGS} keeps half of it; left out blind dereverb's "
+        "late_mask, min_rt60"
+    ), said
 
 
 @pytest.mark.slow

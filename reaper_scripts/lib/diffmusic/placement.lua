@@ -205,12 +205,26 @@ local IN_REAPER = {
   { "--click START:END", "mark them as 'DiffMusic: click' regions, then 'DiffMusic - Repair "
     .. "marked damage'" },
   { "--model ID_OR_PATH", "set the model in 'DiffMusic - Settings'" },
-  { "min_rt60 = 0 in a dereverb preset's", "name a preset file with task = \"dereverb\" and "
-    .. "min_rt60 = 0 under [options] in 'DiffMusic - Settings'" },
-  { "--rir FILE", "select the room's impulse-response item with the items (\"IR\" in its name)" },
-  { "amount = 0.5 (0..1) in a dereverb preset's", "name a preset file with task = \"dereverb\" "
-    .. "and amount = 0.5 under [options] in 'DiffMusic - Settings'" },
 }
+
+-- The engine's command-line words said as a REAPER user acts, in their place: appended, a short
+-- room's reason had read "... (--rir FILE) (in REAPER: ...) (in REAPER: ...)" (a user trial).
+local IN_REAPER_WORDS = {
+  { "in a dereverb preset's [options] (restore --preset FILE)",
+    "under [options] in a preset file with task = \"dereverb\" named in 'DiffMusic - Settings'" },
+  { "(--rir FILE)",
+    "(select the room's impulse-response item with the items: \"IR\" in its name)" },
+}
+
+-- `text` with every `old` (plain text, no pattern) as `new`.
+local function replaced(text, old, new)
+  local from, to = text:find(old, 1, true)
+  while from do
+    text = text:sub(1, from - 1) .. new .. text:sub(to + 1)
+    from, to = text:find(old, from + #new, true)
+  end
+  return text
+end
 
 -- What the engine's lines advise of a time selection, said of a marked region instead.
 local FOR_REGIONS = {
@@ -225,6 +239,7 @@ function M.for_project(text, job)
   if job.from_regions then -- Repair sent marked regions, not the time selection
     for _, words in ipairs(FOR_REGIONS) do text = text:gsub(words[1], words[2]) end
   end
+  for _, words in ipairs(IN_REAPER_WORDS) do text = replaced(text, words[1], words[2]) end
   for _, hint in ipairs(IN_REAPER) do
     if text:find(hint[1], 1, true) then text = text .. " (in REAPER: " .. hint[2] .. ")" end
   end
