@@ -18,6 +18,7 @@ from diffmusic_engine.backends import (
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
     GATES,
+    IN_A_DEREVERB_PRESET,
     KEPT_CHANNELS,
     LATE_MASK_NOTE,
     LEFT_OUT,
@@ -125,8 +126,8 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
         notes.append(_note(
             f"deconvolved by the given impulse response ({details['ir_seconds']:.2f} s; Wiener, "
             f"regularization {details['regularization']:g}): where it rings or sounds thin, "
-            "regularization = 0.1 in a dereverb preset's [options] (restore --preset FILE) "
-            f"inverts the response less; {_kept_part(details)}"
+            f"regularization = 0.1 {IN_A_DEREVERB_PRESET} inverts the response less; "
+            f"{_kept_part(details)}"
             + (f"; left out blind dereverb's {', '.join(left_out)}" if left_out else "")
         ))  # fmt: skip
     return notes
@@ -141,9 +142,7 @@ def _kept_part(details: Mapping[str, Any]) -> str:
 
 # How a user keeps part of what blind dereverb removes: there is no flag (a user trial had
 # tried --amount, which the note's "option amount" seemed to name).
-KEEP_PART = (
-    "amount = 0.5 (0..1) in a dereverb preset's [options] (restore --preset FILE) keeps half of it"
-)
+KEEP_PART = f"amount = 0.5 (0..1) {IN_A_DEREVERB_PRESET} keeps half of it"
 
 # The command-line advice in the engine's reasons, and the field of a batch chain's step that
 # does the same (a user trial: a batch report advised --sensitivity and --click, which
@@ -155,8 +154,7 @@ IN_A_CHAIN = {
     "--level auto": 'level = "auto" in the step',
     "--cutoff HZ": "cutoff = HZ in the step",
     "--gap START:END": "gaps = [[START, END]] in the step",
-    "min_rt60 = 0 in a dereverb preset's [options] (restore --preset FILE)": "min_rt60 = 0 in the "
-    "step",
+    f"min_rt60 = 0 {IN_A_DEREVERB_PRESET}": "min_rt60 = 0 in the step",
     "--rir FILE": "rir = FILE in the step",
 }
 

@@ -78,6 +78,9 @@ REBUILT_LEVEL_DB = "rebuilt_level_db"
 # The details key that says a blind dereverb ran WPE without its late-reverberation mask (a
 # sample rate under the mask's 32 kHz): one line, shown to the user.
 LATE_MASK_NOTE = "late_mask_note"
+# Where a dereverb option is set (no flag sets one), as the engine's reasons and bridge's notes
+# advise it: the batch report and placement.lua replace these words with their users' own.
+IN_A_DEREVERB_PRESET = "in a dereverb preset's [options] (restore --preset FILE)"
 # The details key listing blind dereverb's options given to a dereverb with an impulse response,
 # which leaves them out (a note names them).
 LEFT_OUT = "left_out"

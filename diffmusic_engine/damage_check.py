@@ -2,8 +2,8 @@
 (``restore``, ``degrade``, the daemon's submit, the batch restorer): its spans end inside the
 audio and leave samples to fill them from, a cutoff lies under Nyquist, an FFT is no longer than
 the audio, declip's levels are one a channel, an impulse-response file exists and an impulse
-response given as samples has one channel or one per channel (a daemon had journalled such a job
-and failed it only once it ran).
+response given as samples has one channel or one per channel and is not silent (a daemon had
+journalled such jobs and failed them only once they ran).
 
 The fields' own rules (a gap's end after its start, a level above 0) are the dataclasses' in
 :mod:`diffmusic_engine.damage`; these need the audio's length, rate and channels.
@@ -27,7 +27,7 @@ from diffmusic_engine.damage import (
     gap_samples,
 )
 from diffmusic_engine.errors import DamageError, not_a_file
-from diffmusic_engine.impulse_response import check_ir_channels
+from diffmusic_engine.impulse_response import check_impulse_response
 
 
 def _check_known_samples(gaps: tuple[Gap, ...], samples: int, sample_rate: int) -> None:
@@ -85,7 +85,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, Path):
         check_rir_file(damage.rir)
     elif isinstance(damage, Dereverb) and isinstance(damage.rir, np.ndarray):
-        check_ir_channels(damage.rir, channels)
+        check_impulse_response(damage.rir, channels)
 
 
 def check_rir_file(path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Room impulse responses: loaded at the audio's rate, checked against its channels, made, and
-undone (the dsp backend's Wiener deconvolution, :func:`wiener_deconvolve`).
+"""Room impulse responses: loaded at the audio's rate, checked (its channels, not silent), made,
+and undone (the dsp backend's Wiener deconvolution, :func:`wiener_deconvolve`).
 
 No torch: the dsp backend, the operators (``make_operator``), the
 diffusion pipeline (its ``--rir`` file) and the tests take them from here; the diffusion
@@ -23,15 +23,20 @@ from diffmusic_engine.rates import resample
 TAIL_ONSET_S = 0.003
 
 
-def check_ir_channels(impulse_response: np.ndarray, channels: int) -> None:
-    """An impulse response is one for every channel or one per channel: raise
-    :class:`DamageError` otherwise (a stereo one had made ``degrade`` turn mono into stereo)."""
+def check_impulse_response(impulse_response: np.ndarray, channels: int) -> None:
+    """An impulse response is one for every channel or one per channel, and not silent: raise
+    :class:`DamageError` otherwise (a stereo one had made ``degrade`` turn mono into stereo; a
+    daemon had journalled a silent one and failed the job only once it ran)."""
     rows = np.atleast_2d(np.asarray(impulse_response)).shape[0]
     if rows not in (1, channels):
         remedy = "one of its channels, or their mix" if channels == 1 else "or one per channel"
         raise DamageError(
             f"dereverb: the impulse response has {rows} channels, the audio {channels}; give "
             f"a mono impulse response ({remedy})"
+        )
+    if not np.any(impulse_response):
+        raise DamageError(
+            "dereverb: the impulse response is silent (all zeros); give the room's measured one"
         )
 
 
@@ -78,11 +83,7 @@ def wiener_deconvolve(
     """
     h = np.atleast_2d(np.asarray(impulse_response, np.float64))
     channels, n = audio.shape
-    check_ir_channels(h, channels)
-    if not np.any(h):
-        raise DamageError(
-            "dereverb: the impulse response is silent (all zeros); give the room's measured one"
-        )
+    check_impulse_response(h, channels)
     size = next_fast_len(n + h.shape[-1] - 1, real=True)
     y_f = rfft(audio.astype(np.float64), size, axis=-1)  # Y
     h_f = rfft(h, size, axis=-1)  # H

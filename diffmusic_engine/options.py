@@ -37,6 +37,8 @@ from diffmusic_engine.backends import BACKENDS, DEFAULT_BACKEND, OPTION_SPECS
 from diffmusic_engine.errors import DamageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from diffmusic_engine.damage import Damage
 
 
@@ -178,8 +180,33 @@ def task_of_option(name: str) -> str | None:
     return tasks.pop() if len(tasks) == 1 else None
 
 
-def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in."""
+def check_options(
+    backend: str,
+    damage: Damage,
+    options: Mapping[str, Any],
+    preset: str | Path | None = None,
+    preset_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in.
+
+    The error that the options of ``preset`` (``preset_options``, as given) make alone ends
+    ``(in the preset PRESET)`` (a user trial: "unknown option(s) amonut" had named no file); one
+    that given options make is not said to be the preset's.
+    """
+    try:
+        return _checked_options(backend, damage, options)
+    except DamageError as exc:
+        if preset_options:
+            try:
+                _checked_options(backend, damage, resolve_options(backend, preset_options))
+            except DamageError as alone:
+                if str(alone) == str(exc):
+                    raise DamageError(f"{exc} (in the preset {preset})") from None
+        raise
+
+
+def _checked_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``check_options`` without naming a preset."""
     spec = option_spec(backend, damage)
     if spec is None:
         return dict(options)
@@ -192,6 +219,12 @@ def check_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> d
     if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
         module.check_supported(damage, checked)
     return checked
+
+
+def _meant(spec: Mapping[str, Option], name: str) -> str:
+    """``name``, with the known option nearest it where one is near (a typo: ``amonut``)."""
+    near = difflib.get_close_matches(name, spec, 1)
+    return f"{name} (did you mean {near[0]}?)" if near else name
 
 
 def check_values(
@@ -208,15 +241,15 @@ def check_values(
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
+        taken = elsewhere or {}
         hints = "".join(
             f" ({name} is an option of the {backend} backend)"
-            for name, backend in sorted((elsewhere or {}).items())
+            for name, backend in sorted(taken.items())
         )
-        near = [match for name in unknown for match in difflib.get_close_matches(name, spec, 1)]
-        meant = f" (did you mean {', '.join(near)}?)" if near else ""
+        # each its own nearest name, but not one another backend takes (steps is no typo of taps)
+        named = ", ".join(name if name in taken else _meant(spec, name) for name in unknown)
         raise DamageError(
-            f"{where}: unknown option(s) {', '.join(unknown)}{hints}{meant}; known: "
-            f"{', '.join(sorted(spec))}"
+            f"{where}: unknown option(s) {named}{hints}; known: {', '.join(sorted(spec))}"
         )
     checked: dict[str, Any] = {}
     for name, option in spec.items():

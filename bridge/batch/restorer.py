@@ -132,7 +132,8 @@ class Restorer:
         self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
         self.damage: Damage = damage_from_dict(damage_fields)
         self.auto_gaps = isinstance(self.damage, Inpaint) and self.damage.gaps == "auto"
-        check_options(self.backend, self.damage, backend_options)  # now, not at the first piece
+        # now, not at the first piece; an error the preset's options make names it
+        check_options(self.backend, self.damage, backend_options, preset, preset_options)
         self.options = backend_options
         self.source = _check_source(self.damage, source)
         if not isinstance(connect, bool):  # "false" in a chain file would have been true

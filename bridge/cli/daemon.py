@@ -38,7 +38,6 @@ from bridge.cli.common import (
 )
 from bridge.cli.restore import (
     backend_from_args,
-    check_given_options,
     check_output,
     output_paths,
     removed_path,
@@ -228,7 +227,9 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     damage, preset_options = damage_from_args(args)
     backend, options = backend_from_args(args, preset_options)
     if preset_options:  # its errors name the file; the daemon's submit check does the rest
-        check_given_options(args, backend, damage, options, preset_options)
+        from diffmusic_engine.options import check_options
+
+        check_options(backend, damage, options, args.preset, preset_options)
     check_job_id(args.job_id, required=False)
     check_priority(args.priority)
     if args.output is not None:

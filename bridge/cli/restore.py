@@ -82,24 +82,6 @@ def backend_from_args(args: argparse.Namespace, preset_options: dict[str, Any]) 
     return backend, with_model_keys(options)  # a local folder named from here
 
 
-def check_given_options(
-    args: argparse.Namespace, backend: str, damage: Damage, options: dict, preset_options: dict
-) -> None:
-    """``options`` checked (``check_options``); an error the preset's options make without the
-    flags names its file (a user trial: "unknown option(s) amonut" had named none)."""
-    from diffmusic_engine.options import check_options
-
-    try:
-        check_options(backend, damage, options)
-    except DamageError as exc:
-        if preset_options:
-            try:
-                check_options(backend, damage, resolve_options(backend, preset_options))
-            except DamageError:
-                raise DamageError(f"{exc} (in the preset {args.preset})") from None
-        raise
-
-
 def _is_folder(path: Path) -> bool:
     """``path.is_dir()``, false for a name the system refuses (the write check names it)."""
     try:
@@ -204,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
     damage, preset_options = damage_from_args(args)
     backend, options = backend_from_args(args, preset_options)
     if not args.connect or preset_options:  # else the daemon's submit check does (the same)
-        check_given_options(args, backend, damage, options, preset_options)
+        from diffmusic_engine.options import check_options
+
+        check_options(backend, damage, options, args.preset, preset_options)
     check_output(args, damage)
     audio, info = read_audio(args.input)
     dtype = written_dtype(args, info.file_dtype)  # the outputs' (--bit-depth, or the input's)

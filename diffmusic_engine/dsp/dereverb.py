@@ -99,7 +99,7 @@ from typing import Any
 import numpy as np
 from scipy.fft import next_fast_len
 
-from diffmusic_engine.backends import LATE_MASK_NOTE, LEFT_OUT, UNCHANGED
+from diffmusic_engine.backends import IN_A_DEREVERB_PRESET, LATE_MASK_NOTE, LEFT_OUT, UNCHANGED
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.dsp import late_mask
 from diffmusic_engine.dsp.options import MAX_N_FFT, Option, parse_options
@@ -399,8 +399,8 @@ def reason_to_skip(
         return (  # as where their users set it (bridge/notes.py IN_A_CHAIN, placement.lua)
             f"the room reads {room.rt60:.2f} s, no longer than a production's own reverberation "
             f"(under {shortest:g} s), which no blind reading tells from damage: nothing removed; "
-            "min_rt60 = 0 in a dereverb preset's [options] (restore --preset FILE) removes it "
-            "all the same, as the room's impulse response does (--rir FILE)"
+            f"min_rt60 = 0 {IN_A_DEREVERB_PRESET} removes it all the same, as the room's "
+            "impulse response does (--rir FILE)"
         )
     return None
 

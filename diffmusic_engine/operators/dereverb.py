@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from diffmusic_engine.impulse_response import check_ir_channels
+from diffmusic_engine.impulse_response import check_impulse_response
 from diffmusic_engine.operators.base import Operator
 
 
@@ -29,7 +29,7 @@ class ConvolutionOperator(Operator):
         self.impulse_response = torch.from_numpy(np.asarray(impulse_response, np.float32))
 
     def degrade(self, clean: np.ndarray) -> np.ndarray:
-        check_ir_channels(self.impulse_response.numpy(), np.atleast_2d(clean).shape[0])
+        check_impulse_response(self.impulse_response.numpy(), np.atleast_2d(clean).shape[0])
         return super().degrade(clean)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

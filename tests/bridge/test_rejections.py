@@ -194,6 +194,9 @@ def test_bad_jobs_get_clear_error_replies(daemon, clip):
         assert code == "invalid-damage"
         assert text.endswith("has 3 channels, the audio 2; give a mono impulse response (or one "
                              "per channel)")  # fmt: skip
+        code, text = submit_error(client, clip, Dereverb(rir=np.zeros(100), rir_rate=RATE))
+        assert code == "invalid-damage"  # a silent one too (it had been journalled, then failed)
+        assert text.endswith("is silent (all zeros); give the room's measured one")
         code, text = submit_error(client, clip, pr, options={"iterations": -3})
         assert code == "invalid-options" and "iterations" in text
         code, text = submit_error(client, clip, pr, options={"wobble": 1})

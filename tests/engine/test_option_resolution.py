@@ -74,6 +74,8 @@ def test_checks_name_the_option_and_fill_in_defaults():
     cases = [
         ("dsp", {"bogus": 1}, "phase-retrieval: unknown option(s) bogus; known: iterations, mom"),
         ("dsp", {"momentun": 1}, "unknown option(s) momentun (did you mean momentum?); known: "),
+        # each its own nearest name: "momentun, zzz (did you mean momentum?)" had read as zzz's
+        ("dsp", {"zzz": 1, "momentun": 1}, "s) momentun (did you mean momentum?), zzz; known: "),
         # another backend's option for the task says which backend takes it
         ("dsp", {"steps": 5}, f"unknown option(s) steps (steps {taken_by('diffusion')}; known: i"),
         ("diffusion", {"model": "m", "momentum": 0.9}, f"momentum {taken_by('dsp')}; known: b"),
@@ -94,6 +96,12 @@ def test_dereverb_options_depend_on_a_known_room():
     blind = set(option_spec("dsp", Dereverb()))
     assert set(option_spec("dsp", known)) == blind | {"regularization"}
     assert check_options("dsp", known, {}) == {"seed": 0, "amount": 1.0, "regularization": 0.01}
+    # the diffusion backend's steps is no typo of taps (it had been asked "did you mean taps?")
+    with pytest.raises(DamageError) as error:
+        check_options("dsp", Dereverb(), {"steps": 5})
+    assert str(error.value).startswith(
+        f"dsp dereverb: unknown option(s) steps (steps {taken_by('diffusion')}; known: a"
+    )
 
 
 def test_an_option_accepts_only_its_kind():
@@ -159,3 +167,22 @@ def test_an_option_error_the_preset_makes_names_it(tmp_path, capsys, given, erro
     for argv in (restore, submit):
         assert main(argv) == 1
         assert capsys.readouterr().err == f"error: dsp dereverb: {error} (in the preset {preset})\n"
+    with pytest.raises(DamageError) as error_of_step:  # a batch chain's step names it too
+        Restorer(preset=preset)
+    assert str(error_of_step.value) == f"dsp dereverb: {error} (in the preset {preset})"
+
+
+def test_an_option_error_the_flags_make_is_not_said_to_be_the_presets(tmp_path, capsys):
+    """The preset's own error (amount 1.5) is not the one said: --seed -1's is, without the
+    preset (it had been said to be "in the preset")."""
+    from bridge.cli import main
+
+    preset = tmp_path / "half.toml"
+    preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\namount = 1.5\n')
+    audio = tmp_path / "in.wav"
+    sf.write(audio, np.zeros((4410, 2), np.float32), 44100)
+    argv = ["restore", str(audio), "-o", str(tmp_path / "out.wav"), "--preset", str(preset)]
+    assert main([*argv, "--seed", "-1"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: dsp dereverb: option seed=-1 out of range 0..{2**32 - 1}\n"
+    )
