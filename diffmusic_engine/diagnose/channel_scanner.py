@@ -44,7 +44,7 @@ class ChannelScanner:
             _Track(
                 DropoutScanner(every.min_length, every.max_length, silence=every.silence,
                                quiet=every.quiet, edge_frame=every.edge_frame),
-                None if dips is None else coded.DipScanner(dips.frame, dips.longest),
+                None if dips is None else coded.DipScanner(dips.frame, dips.decays.longest),
                 channel, channel_dip(channel),
             )
             for channel in range(channels if channels > 1 else 0)

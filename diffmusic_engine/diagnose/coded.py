@@ -29,14 +29,15 @@ once and on each channel alone: by :func:`.dropouts.find_all` on the whole audio
 :class:`DipScanner` as the batch streams it (the same dips); a dropout cut into one channel
 before encoding keeps no digital silence, and :func:`dipped_channels` names the channel that dips
 under its own music while every other plays on (docs/results.md "A dropout on one channel
-through MP3"). A dip is read up to
-:data:`MAX_DIP_FRAMES` long, and one still as deep past that is left alone: a hard gate's off of
-62 ms in an MP3 dipped as deep (review: read up to 2 s, a 1/16 gate at 120 bpm gave 63 dropouts
-in 8 s). A gate whose off is shorter (a 31 ms stutter) dips like a dropout, over and over: so
-a train of :data:`GATE_COUNT` dips or more, each within :data:`GATE_FRAMES` of the one before,
-is left alone as a gate's offs (:class:`_Trains`; a gate over a bed the scanner reads as
-nothing), and said, since a burst of as many dropouts reads the same (``find_all``'s gates,
-``diagnose``'s ``gates``), while a dropout, or a burst of fewer, stands alone.
+through MP3"). A dip is read up to :data:`MAX_DIP_FRAMES` long, and one still as deep past that
+is left alone: a hard gate's off of 62 ms in an MP3 dipped as deep (review: read up to 2 s, a
+1/16 gate at 120 bpm gave 63 dropouts in 8 s); a longer dropout through Opus, a decaying offset
+near silence once that is taken out, is :mod:`.decays`' run, told with the dips. A gate whose off
+is shorter (a 31 ms stutter) dips like a dropout, over and over: so a train of
+:data:`GATE_COUNT` dips or more, each within :data:`GATE_FRAMES` of the one before, is left alone
+as a gate's offs (:class:`_Trains`; a gate over a bed the scanner reads as nothing), and said,
+since a burst of as many dropouts reads the same (``find_all``'s gates, ``diagnose``'s
+``gates``), while a dropout, or a burst of fewer, stands alone.
 
 A gate cut to digital silence (a WAV or FLAC, or an MP3 that kept it) the scanner's ways read as
 dropouts, one per off: its runs are read in trains too (:func:`ungated`, lossy or not), and a train
@@ -58,6 +59,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from diffmusic_engine.diagnose import decays
 from diffmusic_engine.diagnose.spans import apart, holding
 
 if TYPE_CHECKING:  # (dropouts imports this module)
@@ -144,11 +146,12 @@ def frame_power(audio: np.ndarray, frame: int) -> np.ndarray:
 
 def dips(audio: np.ndarray, frame: int) -> tuple[list[tuple[int, int]], list[Gate]]:
     """The dips in ``(channels, samples)`` ``audio`` (``frame``: samples in a millisecond), as
-    runs of samples ``(first, stop)`` in order: runs of windows of DIP_FRAMES frames, each
-    DIP_DB or more under the music's level before the first and after the last, up to
-    MAX_DIP_FRAMES long; and the gates whose offs were left alone (:class:`_Trains`)."""
+    runs of samples ``(first, stop)`` in order: runs of windows of DIP_FRAMES frames, each DIP_DB
+    or more under the music's level before the first and after the last, up to MAX_DIP_FRAMES
+    long, and :mod:`.decays`' runs; and the gates whose offs were left alone (:class:`_Trains`)."""
     power, trains = frame_power(audio, frame), _Trains(frame)
-    return trains.told(_dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0]), trains.gates
+    found = _dips(power, 0, frame, MAX_DIP_FRAMES, 0, len(power))[0]
+    return trains.told(decays.with_decays(found, audio, frame)), trains.gates
 
 
 def dipped_channels(audio: np.ndarray, first: int, stop: int, frame: int) -> np.ndarray:
@@ -158,8 +161,7 @@ def dipped_channels(audio: np.ndarray, first: int, stop: int, frame: int) -> np.
     frame of the LEVEL_FRAMES past SMEAR_FRAMES), that level at or above DIP_FLOOR_DB; none
     unless every other channel plays on (:data:`PLAYS_DB`: a dropout on every channel, one of
     them shallower, is not one channel's). A dropout cut into one channel before encoding keeps
-    no digital silence through the codec, so :func:`.dropouts.dropped_channels` names it by
-    this."""
+    no digital silence through the codec, so :func:`.dropouts.dropped_channels` names it so."""
     reach = (SMEAR_FRAMES + LEVEL_FRAMES) * frame
     if first < reach or stop + reach > audio.shape[1] or stop - first < frame:
         return np.zeros(audio.shape[0], bool)
@@ -403,13 +405,14 @@ def _rise(
 class DipScanner:
     """:func:`dips` as the audio streams by (the batch's ``gaps="auto"`` on lossy coded input,
     beside its :class:`.channel_scanner.ChannelScanner`): the same dips of up to ``longest``
-    frames (the batch's longest dropout, MAX_DIP_FRAMES at most), each handed out once the
-    frames that decide it are read and its train is known (:class:`_Trains`: no dip starts
-    within GATE_FRAMES after the train's last, or it is a gate's). ``frame``: samples in a
-    millisecond."""
+    frames (the batch's longest dropout, MAX_DIP_FRAMES at most) and decaying runs
+    (:class:`.decays.DecayScanner`), each handed out once the frames that decide it are read and
+    its train is known (:class:`_Trains`: no dip starts within GATE_FRAMES after the train's
+    last, or it is a gate's). ``frame``: samples in a millisecond."""
 
     def __init__(self, frame: int, longest: int) -> None:
         self.frame, self.longest = frame, min(MAX_DIP_FRAMES, longest)
+        self.decays = decays.DecayScanner(frame, longest)  # its runs join the dips
         self.power = np.zeros(0)  # the frames still read, from frame ``first`` of the recording
         self.first = 0
         self.since = 0  # the first frame where a dip not handed out may start
@@ -418,6 +421,7 @@ class DipScanner:
 
     def scan(self, block: np.ndarray, position: int) -> list[tuple[int, int]]:
         """The dips (recording samples) decided with ``block`` (at sample ``position``)."""
+        self.decays.scan(block, position)
         if self.rest is not None:
             block = np.concatenate([self.rest, block], axis=1)
         whole = block.shape[1] // self.frame * self.frame
@@ -429,6 +433,7 @@ class DipScanner:
 
     def finish(self) -> list[tuple[int, int]]:
         """The dips still undecided when the audio ends."""
+        self.decays.finish()
         return self._decided(self.first + len(self.power), final=True)
 
     def _decided(self, until: int, final: bool = False) -> list[tuple[int, int]]:
@@ -436,11 +441,12 @@ class DipScanner:
         found, self.since = _dips(*args)
         drop = max(0, self.since - SMEAR_FRAMES - LEVEL_FRAMES - self.first)  # read no more
         self.power, self.first = self.power[drop:], self.first + drop
-        return self.trains.told(found, None if final else self.since * self.frame)
+        horizon = None if final else self.decays.open_from(self.since * self.frame)
+        return self.trains.told(self.decays.release(found, horizon), horizon)
 
     def open_from(self, received: int) -> int:
         """The earliest sample a dip not handed out yet could start at."""
-        return min([received, self.since * self.frame, *self.trains.waiting()])
+        return self.decays.open_from(received, self.since * self.frame, *self.trains.waiting())
 
 
 def _medians(power: np.ndarray) -> np.ndarray:
@@ -464,13 +470,14 @@ def sifted(
     position: int = 0,
 ) -> list[tuple[int, int]]:
     """The dropouts in ``audio``: the scanner's ``runs`` (samples, in order) and the dips
-    (``added``, or :func:`dips`) that none of them overlaps, sifted by ``scanner``
-    (:meth:`.dropouts.DropoutScanner.sift`: widened, pauses and rests set apart; ``audio``
-    starts at sample ``position`` of the recording); a dip's then PAD_FRAMES wider on each
-    side, never past a neighbouring dropout or the audio's ends, and kept in ``scanner.dips``
-    too, in recording samples (what is told as found by this rule); the gates whose dips were
-    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`),
-    and a run in a dip of one whose dips are even is that gate's too (:func:`_even_offs`)."""
+    (``added``, or :func:`dips`) that none of them overlaps (a decaying run may:
+    :func:`.decays.apart_from`), sifted by ``scanner`` (:meth:`.dropouts.DropoutScanner.sift`:
+    widened, pauses and rests set apart; ``audio`` starts at sample ``position`` of the
+    recording); a dip's then PAD_FRAMES wider on each side, never past a neighbouring dropout or
+    the audio's ends, and kept in ``scanner.dips`` too, in recording samples (what is told as
+    found by this rule); the gates whose dips were left alone, read here (``added`` ``None``), go
+    to ``scanner.gated`` (:func:`left_alone`), and a run in a dip of one whose dips are even is
+    that gate's too (:func:`_even_offs`)."""
     frame, gates = scanner.edge_frame, None
     if added is None:  # (a gate's offs of digital silence, :func:`ungated`, said once)
         added, gates = dips(audio, frame)
@@ -479,7 +486,7 @@ def sifted(
     if gates is not None:
         scanner.gated = sorted(scanner.gated + [[(a + position, b + position) for a, b in gate]
                                                 for gate in left_alone(gates, offs)])  # fmt: skip
-    added = apart(added, offs)
+    added = decays.apart_from(added, offs, scanner.gated, position, frame)
     found = scanner.sift(audio, sorted(runs + added), position)
     pad, padded, holds_dip = PAD_FRAMES * frame, [], set(holding(found, added))
     for index, (first, stop) in enumerate(found):

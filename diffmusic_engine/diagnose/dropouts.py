@@ -23,7 +23,8 @@ A lossy codec or a resampler smears a dropout's edges: after MP3 the digital sil
 :meth:`DropoutScanner.widen` takes those edges back into the dropout (measured in
 docs/results.md "Dropouts"), so that the fill does not leave them as short holes on either side.
 One of 10-30 ms keeps no digital silence at all: in lossy coded input alone (``lossy``, from the
-file's format) :mod:`.coded` finds it as a dip far under the music.
+file's format) :mod:`.coded` finds it as a dip far under the music (through Opus, one of 70 ms and
+more as a decaying offset: :mod:`.decays`).
 
 A pause between two songs is digital silence with audio on both sides too, but the music fades
 or decays into it (or out of it) down to nothing, while a dropout cuts the music off at whatever
