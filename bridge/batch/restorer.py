@@ -88,7 +88,7 @@ from diffmusic_engine.damage import (
     gap_samples,
 )
 from diffmusic_engine.damage_check import check_damage
-from diffmusic_engine.diagnose import coded, dropouts, selections
+from diffmusic_engine.diagnose import coded, decays, dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
 from diffmusic_engine.diagnose.spans import joined
@@ -107,7 +107,7 @@ DEFAULTS = {
     # gaps="auto": the engine's rule for a dropout, and the longest a streaming batch fills
     "dropout_threshold_db": dropouts.SILENCE_DB,
     "dropout_min_seconds": dropouts.MIN_SECONDS,
-    "dropout_max_seconds": 0.5,
+    "dropout_max_seconds": decays.DECAY_MAX_SECONDS,  # the longest a decay is read too
 }
 
 

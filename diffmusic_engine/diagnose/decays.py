@@ -42,10 +42,12 @@ from diffmusic_engine.diagnose import coded
 from diffmusic_engine.diagnose.held import HELD_DEVIATION
 from diffmusic_engine.diagnose.spans import apart, edges
 
-# Runs longer than the batch's longest dropout (dropout_max_seconds, 0.5 s) are left alone;
-# shorter runs than coded.MAX_DIP_FRAMES are the codec's dips' (and a low note of 25 Hz or more
-# turns a whole period in one, which no decay fits)
-DECAY_MAX_FRAMES = 500
+# The longest decaying run read, and the batch's longest dropout (its dropout_max_seconds reads
+# this): longer runs are left alone, as the batch leaves longer silent runs; shorter runs than
+# coded.MAX_DIP_FRAMES are the codec's dips' (and a low note of 25 Hz or more turns a whole period
+# in one, which no decay fits)
+DECAY_MAX_SECONDS = 0.5
+DECAY_MAX_FRAMES = round(DECAY_MAX_SECONDS * 1000)  # frames of a millisecond
 # Beside the run, the codec's smear: up to an Opus frame (20 ms) between the cut and the run
 DECAY_EDGE_FRAMES = 20
 # The time constants a run's offset is fitted with (ms): libopus's is 53 ms
