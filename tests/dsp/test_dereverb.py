@@ -14,6 +14,7 @@ from diffmusic_engine.dsp.dereverb import (
     ROOM_SHARE,
     bounded_share,
     dereverb_in_room,
+    held_to_the_mids,
     removal_limit_db,
     removed_db,
     wpe_dereverb,
@@ -313,6 +314,29 @@ def test_wpe_weights_frames_by_a_power_smoothed_over_neighbouring_frames(hall):
     assert np.max(np.abs(out - nara(0))) > 1e-3
 
 
+def test_the_highs_lose_no_more_than_wpe_took_from_the_mids():
+    """Unit STFT bins at 100 Hz (below the mids), 1 and 2 kHz (the mids: the change takes a
+    quarter of the energy, 10 log10 4 dB), 5 and 8 kHz, every limit 10 dB: the 5 kHz bin, whose
+    change would take 20 dB, keeps a = 0.5 / 0.9 of it (|1 - 0.9 a|^2 = 1/4); the 8 kHz bin
+    (1.9 dB) and the 100 Hz one (held at 10 dB by its limit alone) stay; two blocks, low first,
+    give the same."""
+    freqs = np.array([100.0, 1000.0, 2000.0, 5000.0, 8000.0])
+    observed = np.ones((5, 2, 3), dtype=complex)
+    change = -np.array([0.9, 0.5, 0.5, 0.9, 0.2])[:, None, None] * observed
+    limits = np.full(5, 10.0)
+    at_limit = (1 - np.sqrt(0.1)) / 0.9
+    share = bounded_share(observed, change, limits)
+    np.testing.assert_allclose(share, [at_limit, 1, 1, at_limit, 1], atol=1e-12)
+    held_to_the_mids(observed, change, limits, share, freqs, np.zeros(2))
+    np.testing.assert_allclose(share, [at_limit, 1, 1, 0.5 / 0.9, 1], atol=1e-12)
+    blocks, mids = bounded_share(observed, change, limits), np.zeros(2)
+    for part in (slice(0, 2), slice(2, 5)):
+        view = blocks[part]
+        held_to_the_mids(observed[part], change[part], limits[part], view, freqs[part], mids)
+    np.testing.assert_allclose(blocks, share, atol=1e-12)
+    np.testing.assert_allclose(mids, [12, 3])  # 2 bins x 6 cells, a quarter of it taken
+
+
 def test_long_tracks_go_through_wpe_in_smaller_chunks(hall, recorder, monkeypatch):
     """WPE_BLOCK_BYTES caps a chunk's working set: with room for 16 bins of this clip, WPE runs
     in ceil(513 / 16) chunks and gives the one-chunk output (to float rounding: bins are
@@ -322,12 +346,14 @@ def test_long_tracks_go_through_wpe_in_smaller_chunks(hall, recorder, monkeypatc
 
     floor = np.random.default_rng(0).standard_normal((2, SR)).astype(np.float32) * 10 ** (-50 / 20)
     excerpt = hall[1][:, :SR] + floor
-    whole, share = wpe_dereverb(excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0)
+    whole, share = wpe_dereverb(
+        excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0, sample_rate=SR
+    )
     per_bin = 2 * 2 * 10 * (1 + SR // 256) * 16  # channels, taps, frames, complex128
     monkeypatch.setattr(dereverb, "WPE_BLOCK_BYTES", 16 * per_bin)
     callback = recorder()
     chunked, chunked_share = wpe_dereverb(
-        excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0, callback=callback
+        excerpt, n_fft=1024, taps=10, chunk=513, limit_db=2.0, sample_rate=SR, callback=callback
     )
     assert callback.reports[-1].total == -(-513 // 16)
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
