@@ -337,6 +337,51 @@ def test_the_highs_lose_no_more_than_wpe_took_from_the_mids():
     np.testing.assert_allclose(mids, [12, 3])  # 2 bins x 6 cells, a quarter of it taken
 
 
+def test_the_mids_take_is_energy_weighted_after_their_limits_and_edges_belong_up():
+    """One cell per bin, at 100 Hz, 250 Hz and 2 kHz (the mids: 250 Hz is in), 4 kHz (a high: 4 kHz
+    is one) and 8 kHz. The 250 Hz bin (|Y|^2 = 1) keeps 0.25 (limit 10 dB); the 2 kHz bin (|Y|^2 =
+    4) would keep 0.04, its 3.01 dB limit keeps 2. So WPE took 10 log10(5 / 2.25) = 3.47 dB from
+    the mids (unbounded 12.4 dB, per-bin dB mean 4.5 dB, magnitude-weighted 1.95 dB): the 4 kHz bin
+    keeps 0.45 of its energy, a = (1 - 0.45^0.5) / 0.9; the 8 kHz bin's own limit, 2 dB, stays the
+    tighter (a = (1 - 10^-0.1) / 0.9). Silent mids hold nothing."""
+    freqs = np.array([100.0, 250.0, 2000.0, 4000.0, 8000.0])
+    observed = np.array([1.0, 1.0, 2.0, 1.0, 1.0], dtype=complex)[:, None, None]
+    change = -np.array([0.9, 0.5, 0.9, 0.9, 0.9])[:, None, None] * observed
+    limits = np.array([10.0, 10.0, 10 * np.log10(2), 10.0, 2.0])
+    share = bounded_share(observed, change, limits)
+    own = [(1 - np.sqrt(0.1)) / 0.9, 1, (2 - np.sqrt(2)) / 1.8, (1 - np.sqrt(0.1)) / 0.9]
+    own.append((1 - 10**-0.1) / 0.9)
+    np.testing.assert_allclose(share, own, atol=1e-12)
+    mids = np.zeros(2)
+    held_to_the_mids(observed, change, limits, share, freqs, mids)
+    np.testing.assert_allclose(mids, [5, 2.25], atol=1e-12)
+    own[3] = (1 - np.sqrt(0.45)) / 0.9
+    np.testing.assert_allclose(share, own, atol=1e-12)
+    silent = observed.copy()
+    silent[1:3] = 0
+    share = bounded_share(silent, change, limits)
+    held_to_the_mids(silent, change, limits, share, freqs, np.zeros(2))
+    np.testing.assert_allclose(share, bounded_share(silent, change, limits), atol=0)
+
+
+def test_blind_holds_the_highs_to_the_mids_over_every_bin_low_first(hall, monkeypatch):
+    """The room's path applies the rule: held_to_the_mids sees each of WPE's bins once, at the
+    frequencies of its STFT at the audio's rate (2048 at 22.05 kHz), low to high, which the mids'
+    running sum needs."""
+    from diffmusic_engine.dsp import dereverb
+
+    seen: list[np.ndarray] = []
+
+    def recording(observed, change, limits_db, share, freqs_hz, mids):
+        seen.append(freqs_hz.copy())
+        held_to_the_mids(observed, change, limits_db, share, freqs_hz, mids)
+
+    monkeypatch.setattr(dereverb, "held_to_the_mids", recording)
+    _, details = dereverb_in_room(hall[1][:, :SR], SR, RoomEstimate(2.5, {}, -3.0, 0.9), {})
+    assert details["method"] == "wpe" and details["n_fft"] == 2048
+    np.testing.assert_array_equal(np.concatenate(seen), np.fft.rfftfreq(2048, 1 / SR))
+
+
 def test_long_tracks_go_through_wpe_in_smaller_chunks(hall, recorder, monkeypatch):
     """WPE_BLOCK_BYTES caps a chunk's working set: with room for 16 bins of this clip, WPE runs
     in ceil(513 / 16) chunks and gives the one-chunk output (to float rounding: bins are
