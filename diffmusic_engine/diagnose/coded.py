@@ -441,7 +441,7 @@ class DipScanner:
         found, self.since = _dips(*args)
         drop = max(0, self.since - SMEAR_FRAMES - LEVEL_FRAMES - self.first)  # read no more
         self.power, self.first = self.power[drop:], self.first + drop
-        horizon = None if final else self.decays.open_from(self.since * self.frame)
+        horizon = None if final else self.decays.undecided_from(self.since * self.frame)
         return self.trains.told(self.decays.release(found, horizon), horizon)
 
     def open_from(self, received: int) -> int:

@@ -187,11 +187,19 @@ class DecayScanner:
         self.held, self.dips = apart(self.held, out), apart(self.dips, out)
         return out
 
+    def undecided_from(self, *bounds: int) -> int:
+        """The earliest sample a run not decided yet could start at, or ``bounds`` (where the
+        codec's dips not handed in yet may start), the earliest: :meth:`release`'s horizon
+        (the runs held are decided: counted, they had held themselves, and every dip after
+        them, until the audio ended)."""
+        undecided = [] if self.audio is None else [self.since * self.frame]
+        return min([*bounds, *undecided])
+
     def open_from(self, *bounds: int) -> int:
         """The earliest sample a run not released yet could start at, or ``bounds`` (the samples
         received, where the codec's dips not handed in yet may start), the earliest."""
-        undecided = [] if self.audio is None else [self.since * self.frame]
-        return min([*bounds, *undecided, *[first for first, _ in self.held[:1] + self.dips[:1]]])
+        firsts = [first for first, _ in self.held[:1] + self.dips[:1]]
+        return min([self.undecided_from(*bounds), *firsts])
 
 
 def with_decays(dips: list, audio: np.ndarray, frame: int) -> list[tuple[int, int]]:

@@ -185,3 +185,16 @@ def test_the_stream_reads_what_the_whole_file_does() -> None:
         stream.push(audio[:, at : at + 4096])
     stream.finish()
     assert sorted(filled) == [(first, last) for first, last, _ in found]
+
+
+def test_the_stream_hands_a_decay_out_before_the_audio_ends() -> None:
+    """:class:`.coded.DipScanner` hands a decaying run out once the music after it is read, and
+    then needs no audio before it (the batch keeps what ``open_from`` asks: the run held until the
+    end had kept every sample after it): the 150 ms run at 1 s is out by 2 s of 12."""
+    audio, stop = opus_like(150)
+    audio = np.concatenate([audio, *[chord()] * 5], axis=1)
+    scanner, out = coded.DipScanner(FRAME, decays.DECAY_MAX_FRAMES), []
+    for at in range(0, 2 * RATE, 4096):
+        out += scanner.scan(audio[:, at : at + 4096], at)
+    assert len(out) == 1 and abs(out[0][0] - CUT) <= EDGE * RATE and out[0][1] >= stop
+    assert scanner.open_from(2 * RATE) > stop
