@@ -315,7 +315,7 @@ def test_wpe_weights_frames_by_a_power_smoothed_over_neighbouring_frames(hall):
 
 
 def test_the_highs_lose_no_more_than_wpe_took_from_the_mids():
-    """Unit STFT bins at 100 Hz (below the mids), 1 and 2 kHz (the mids: the change takes a
+    """Unit STFT bins at 100 Hz (below the mids), 1 and 2 kHz (the mids: the change leaves a
     quarter of the energy, 10 log10 4 dB), 5 and 8 kHz, every limit 10 dB: the 5 kHz bin, whose
     change would take 20 dB, keeps a = 0.5 / 0.9 of it (|1 - 0.9 a|^2 = 1/4); the 8 kHz bin
     (1.9 dB) and the 100 Hz one (held at 10 dB by its limit alone) stay; two blocks, low first,
@@ -334,7 +334,7 @@ def test_the_highs_lose_no_more_than_wpe_took_from_the_mids():
         view = blocks[part]
         held_to_the_mids(observed[part], change[part], limits[part], view, freqs[part], mids)
     np.testing.assert_allclose(blocks, share, atol=1e-12)
-    np.testing.assert_allclose(mids, [12, 3])  # 2 bins x 6 cells, a quarter of it taken
+    np.testing.assert_allclose(mids, [12, 3])  # 2 bins x 6 cells, a quarter of it kept
 
 
 def test_the_mids_take_is_energy_weighted_after_their_limits_and_edges_belong_up():
