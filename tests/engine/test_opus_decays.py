@@ -79,7 +79,7 @@ def test_a_decaying_offset_is_found_in_lossy_input_alone(milliseconds: int) -> N
 
 def test_the_largest_offset_measured_is_a_decay_not_a_line() -> None:
     """OFFSET at 7e-3, the largest fitted in the real mixes, over 300 ms: past the smear it falls
-    from 5.3e-3 to 2.9e-5, and the best straight line misses it by 1.4 HELD_DEVIATION RMS (what
+    from 5.3e-3 to 2.5e-5, and the best straight line misses it by 1.4 HELD_DEVIATION RMS (what
     a time constant of 1-2 s could fit, nearly); with the 53 ms of DECAY_TAUS_MS it is found
     whole on both channels."""
     audio, stop = opus_like(300, offset=7e-3)
@@ -127,7 +127,7 @@ def test_the_smear_is_the_dropouts(channels: tuple[int, ...]) -> None:
 
 
 def test_a_silent_run_in_the_decays_tail_joins_it() -> None:
-    """The last 20 ms of a 300 ms dropout digital silence (the decay is 2e-5 there, under NOISE):
+    """The last 20 ms of a 300 ms dropout digital silence (the decay is 1e-5 there, under NOISE):
     the scanner finds that run itself, and the dropout is still found whole, the run inside it
     (not the run alone, widened)."""
     audio, stop = opus_like(300)
