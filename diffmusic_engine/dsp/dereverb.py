@@ -217,7 +217,7 @@ def restore_dereverb(
             bridged, sample_rate, room, options, part_of(callback, ROOM_SHARE, 1.0)
         )
     else:
-        opts = parse_options("dereverb", options, {**BLIND_ONLY, **KNOWN_OPTIONS})
+        opts = parse_options("dereverb", options, options_for(damage))
         if impulse_response is None:
             impulse_response = load_impulse_response(damage.rir, sample_rate, damage.rir_rate)
         report(callback, 0, 1, "dereverb")
