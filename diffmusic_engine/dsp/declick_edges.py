@@ -96,9 +96,9 @@ def repair_ends(
             asked = [0.0 if fit is not None and _along(fit, shape) > asked_c else asked_c
                      for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         for channel, (read, asked_c) in enumerate(zip(reads, asked, strict=True)):
-            fixed = continued(
-                read[:start], read[start:], stop - first, order, asked_c, gain, offsets,
-                percentile, marked,
+            fixed = _repaired(  # the fit above: not fitted twice
+                fits[channel], read[:start], read[start:], stop - first, order, asked_c, gain,
+                offsets, percentile, marked,
             )  # fmt: skip
             out[channel, first:stop] = fixed[::-1] if at_start else fixed
     return out
@@ -144,8 +144,24 @@ def continued(
     order; the rest run to the file's end and are held), repaired: the posterior mean under the
     AR prior of ``context``'s continuation, or ``observed[:m]`` as it is (no harm; see the
     module's docstring). ``clicked``: ``context``'s samples in a detected span."""
-    y = observed[:m].copy()
     fit = _fitted(context, observed, m, order)
+    return _repaired(fit, context, observed, m, order, evidence, gain, offsets, percentile, clicked)
+
+
+def _repaired(
+    fit: _Fit | None,
+    context: np.ndarray,
+    observed: np.ndarray,
+    m: int,
+    order: int,
+    evidence: float,
+    gain: float,
+    offsets: tuple[int, ...],
+    percentile: float,
+    clicked: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`continued` given ``fit``, the continuation :func:`_fitted` reads there."""
+    y = observed[:m].copy()
     if fit is None:
         return y
     if evidence > 0 and fit.whitened <= evidence * m * fit.sigma_e2:
