@@ -89,10 +89,12 @@ def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
         use("placement"), why
     )
     # said in the command line's place: appended, the hints had nested in its parentheses
-    assert said == why.replace(
-        "in a dereverb preset's [options] (restore --preset FILE)", IN_SETTINGS
-    ).replace("(--rir FILE)", '(select the room\'s impulse-response item with the items: "IR" in '
-              "its name)"), said  # fmt: skip
+    from diffmusic_engine.backends import IN_A_DEREVERB_PRESET
+
+    assert IN_A_DEREVERB_PRESET in why, why  # else the replace below proves nothing
+    in_items = '(select the room\'s impulse-response item with the items: "IR" in its name)'
+    wanted = why.replace(IN_A_DEREVERB_PRESET, IN_SETTINGS).replace("(--rir FILE)", in_items)
+    assert said == wanted, said
     assert "--" not in said and "(in REAPER" not in said, said
 
 
@@ -114,9 +116,9 @@ def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None
     said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
         use("placement"), note["text"]
     )
-    assert said == note["text"].replace(
-        "in a dereverb preset's [options] (restore --preset FILE)", IN_SETTINGS
-    )
+    from diffmusic_engine.backends import IN_A_DEREVERB_PRESET
+
+    assert said == note["text"].replace(IN_A_DEREVERB_PRESET, IN_SETTINGS)
     assert said.endswith(f"amount = 0.5 (0..1) {IN_SETTINGS} keeps half of it"), said
 
 
