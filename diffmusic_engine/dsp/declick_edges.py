@@ -96,9 +96,9 @@ def repair_ends(
             asked = [0.0 if fit is not None and _along(fit, shape) > asked_c else asked_c
                      for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         for channel, (read, asked_c) in enumerate(zip(reads, asked, strict=True)):
-            fixed = _repaired(  # the fit above: not fitted twice
-                fits[channel], read[:start], read[start:], stop - first, order, asked_c, gain,
-                offsets, percentile, marked,
+            fixed = continued(
+                read[:start], read[start:], stop - first, order, asked_c, gain, offsets,
+                percentile, marked, fits[channel],
             )  # fmt: skip
             out[channel, first:stop] = fixed[::-1] if at_start else fixed
     return out
@@ -139,28 +139,15 @@ def continued(
     offsets: tuple[int, ...],
     percentile: float,
     clicked: np.ndarray | None = None,
+    fit: _Fit | None = None,
 ) -> np.ndarray:
     """The first ``m`` of the ``observed`` samples that follow ``context`` (float64, in time
     order; the rest run to the file's end and are held), repaired: the posterior mean under the
     AR prior of ``context``'s continuation, or ``observed[:m]`` as it is (no harm; see the
-    module's docstring). ``clicked``: ``context``'s samples in a detected span."""
-    fit = _fitted(context, observed, m, order)
-    return _repaired(fit, context, observed, m, order, evidence, gain, offsets, percentile, clicked)
-
-
-def _repaired(
-    fit: _Fit | None,
-    context: np.ndarray,
-    observed: np.ndarray,
-    m: int,
-    order: int,
-    evidence: float,
-    gain: float,
-    offsets: tuple[int, ...],
-    percentile: float,
-    clicked: np.ndarray | None,
-) -> np.ndarray:
-    """:func:`continued` given ``fit``, the continuation :func:`_fitted` reads there."""
+    module's docstring). ``clicked``: ``context``'s samples in a detected span; ``fit``: that
+    continuation (:func:`_fitted`), where the caller has read it already."""
+    if fit is None:  # (None given where no model was read: it reads None again)
+        fit = _fitted(context, observed, m, order)
     y = observed[:m].copy()
     if fit is None:
         return y
