@@ -66,7 +66,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout's buffer would raise again when Python flushes it at exit: point it at devnull
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a command killed by the closed pipe
-
-
-if __name__ == "__main__":
-    sys.exit(main())

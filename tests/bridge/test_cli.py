@@ -213,6 +213,16 @@ def test_restore_connect_equals_in_process(daemon, clip, tmp_path, cli_command):
     np.testing.assert_array_equal(read_audio(out)[0], expected)
 
 
+def test_python_m_bridge_cli_runs_the_diffmusic_command(tmp_path):
+    """``python -m bridge.cli`` had said "'bridge.cli' is a package and cannot be directly
+    executed" (a user trial): it runs the command, as the console script and ``-m bridge`` do."""
+    missing = tmp_path / "missing.wav"
+    command = [sys.executable, "-m", "bridge.cli", "diagnose", str(missing)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"error: {missing}: no such file\n"
+
+
 def test_daemon_not_running_fails_clearly(clip, tmp_path, cli_command):
     connection = tmp_path / "connection.json"
     gone = subprocess.Popen(["true"])
