@@ -14,7 +14,7 @@ import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 
 from diffmusic_engine.audio import read_audio
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.rates import resample
 
 # Where a modelled room's diffuse tail starts after the direct path: the evaluation rooms'
@@ -51,10 +51,20 @@ def load_impulse_response(
     if isinstance(rir, np.ndarray):
         ir, rate = np.atleast_2d(rir).astype(np.float32), rir_rate or sample_rate
     else:
-        ir, info = read_audio(rir)
-        rate = info.sample_rate
+        ir, rate = read_impulse_response(rir)
     ir = resample(ir, rate, sample_rate)
     return ir[0] if ir.shape[0] == 1 else ir
+
+
+def read_impulse_response(path: str | Path) -> tuple[np.ndarray, int]:
+    """An impulse-response file's ``(channels, L)`` samples and rate; its reading errors (NaN,
+    empty, unreadable) name it as the impulse response, as :func:`damage_check.check_rir_file`
+    does a missing one (a user trial: a NaN one's error had named only the file)."""
+    try:
+        ir, info = read_audio(path)
+    except InputError as exc:  # every reading error starts with the file's name
+        raise InputError(f"impulse response {exc}") from None
+    return ir, info.sample_rate
 
 
 def synthetic_rir(rt60: float, sample_rate: int, seed: int = 0) -> np.ndarray:

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from bridge.protocol import Message, buffer_spec, new_id, read_buffers
-from diffmusic_engine.audio import read_audio
 from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.backends import Restoration
 from diffmusic_engine.damage import Damage, Dereverb, damage_to_dict
 from diffmusic_engine.damage_check import check_rir_file
 from diffmusic_engine.diffusion.options import with_model_keys
+from diffmusic_engine.impulse_response import read_impulse_response
 
 
 def submit_message(
@@ -45,8 +45,7 @@ def submit_message(
             rir, rir_rate = np.atleast_2d(damage.rir), damage.rir_rate or sample_rate
         else:
             check_rir_file(Path(damage.rir))  # named as the impulse response, as restore names it
-            rir, info = read_audio(damage.rir)
-            rir_rate = info.sample_rate
+            rir, rir_rate = read_impulse_response(damage.rir)
         buffers.append(rir)
         specs.append(buffer_spec("rir", rir, rir_rate))
         damage_dict = {**damage_to_dict(Dereverb()), "rir": "buffer:rir"}

@@ -19,7 +19,7 @@ from bridge.defaults import DEFAULT_LIMITS
 from bridge.protocol import VERSION, Message, buffer_spec, decode, encode, sign
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Dereverb, Gap, Inpaint, PhaseRetrieval
-from diffmusic_engine.errors import DamageError
+from diffmusic_engine.errors import DamageError, InputError
 
 RATE = 16000
 
@@ -231,6 +231,26 @@ def test_a_missing_impulse_response_file_is_named_as_one_before_sending(clip, tm
         submit_message(clip, RATE, Dereverb(rir=missing))
     remedy = 'give the room\'s impulse-response file, or "blind" to estimate the room'
     assert str(info.value) == f"impulse response {missing}: no such file; {remedy}"
+
+
+def test_a_non_finite_impulse_response_file_is_named_as_one(clip, tmp_path):
+    """A NaN in the response's file had been said of the file alone ("ir.wav: 1 non-finite
+    samples"): submit, which reads it to send it, and restore name the impulse response."""
+    import soundfile as sf
+
+    from diffmusic_engine.audio import NON_FINITE_FILE_REMEDY
+
+    path = tmp_path / "ir.wav"
+    samples = np.zeros(64, np.float32)
+    samples[[0, 3]] = 1.0, np.nan
+    sf.write(path, samples, RATE, subtype="FLOAT")
+    said = (f"impulse response {path}: 1 non-finite samples (NaN/Inf), the first in channel 1 "
+            f"of 1 at sample 3; {NON_FINITE_FILE_REMEDY}")  # fmt: skip
+    with pytest.raises(InputError) as sent:
+        submit_message(clip, RATE, Dereverb(rir=path))
+    with pytest.raises(InputError) as restored:
+        restore(clip, RATE, Dereverb(rir=path))
+    assert str(sent.value) == str(restored.value) == said
 
 
 def signed_raw(key, header: bytes, content: bytes = b"{}") -> list[bytes]:
