@@ -27,7 +27,7 @@ import numbers
 import os
 import re
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -221,10 +221,12 @@ def _checked_options(backend: str, damage: Damage, options: Mapping[str, Any]) -
     return checked
 
 
-def _meant(spec: Mapping[str, Option], name: str) -> str:
-    """``name``, with the known option nearest it where one is near (a typo: ``amonut``)."""
-    near = difflib.get_close_matches(name, spec, 1)
-    return f"{name} (did you mean {near[0]}?)" if near else name
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean NEAREST?)`` where a known name is near ``name`` (a typo: ``amonut``),
+    else nothing: said after an unknown option, and after a batch chain's unknown key, parameter
+    or plugin (which had none)."""
+    near = difflib.get_close_matches(name, list(known), 1)
+    return f" (did you mean {near[0]}?)" if near else ""
 
 
 def check_values(
@@ -247,7 +249,8 @@ def check_values(
             for name, backend in sorted(taken.items())
         )
         # each its own nearest name, but not one another backend takes (steps is no typo of taps)
-        named = ", ".join(name if name in taken else _meant(spec, name) for name in unknown)
+        named = ", ".join(name + ("" if name in taken else did_you_mean(name, spec))
+                          for name in unknown)  # fmt: skip
         raise DamageError(
             f"{where}: unknown option(s) {named}{hints}; known: {', '.join(sorted(spec))}"
         )

@@ -30,7 +30,8 @@ past the input). Restoration steps restore the input only; the tail passes them 
 
 :func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name
 the plugin does not have, a value it refuses, a missing file or an invalid restoration field
-raises :class:`ChainError` naming the file, the step and the problem.
+raises :class:`ChainError` naming the file, the step and the problem (a mistyped key, parameter
+or plugin with the nearest known name, as an unknown option has it: ``options.did_you_mean``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import binascii
 import hashlib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEn
 from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
+from diffmusic_engine.options import did_you_mean
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
 
@@ -67,6 +69,7 @@ _NOT_STREAMABLE = {
     "(pedalboard.PitchShift on the whole file, or your DAW)",
 }
 _FLAGS = {"is_effect", "is_instrument"}
+_STEP_KINDS = ("plugin", "vst3", "restore", "preset")  # the key that says what a step is
 _FILE_PARAMETERS = {"impulse_response_filename"}  # Convolution: paths relative to the chain
 
 
@@ -102,10 +105,9 @@ class VST3Step:
         plugin = pedalboard.load_plugin(str(self.path), plugin_name=self.plugin_name)
         if self.raw_state is not None:
             plugin.raw_state = self.raw_state
-        unknown = sorted(set(self.parameters) - set(plugin.parameters))
+        unknown = set(self.parameters) - set(plugin.parameters)
         if unknown:
-            known = ", ".join(sorted(plugin.parameters))
-            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {known}")
+            raise ValueError(unknown_names("parameter", unknown, sorted(plugin.parameters)))
         for name, value in self.parameters.items():
             setattr(plugin, name, value)
         return plugin
@@ -217,10 +219,10 @@ def chain_from_dict(data: Any, *, base: Path = Path("."), path: Path | None = No
     if not isinstance(data, Mapping):
         raise ChainError(f"{where}: expected a table/object at top level")
     data = without_comments(data)
-    unknown = sorted(set(data) - {"steps", "sample_rate", "tail"})
+    unknown = set(data) - {"steps", "sample_rate", "tail"}
     if unknown:
-        known = "sample_rate, steps, tail"
-        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {known}")
+        known = ["sample_rate", "steps", "tail"]
+        raise ChainError(f"{where}: {unknown_names('key', unknown, known)}")
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ChainError(f"{where}: needs a non-empty list of steps ([[steps]] in TOML)")
@@ -280,10 +282,13 @@ def _parse_step(step: Any, base: Path) -> Step:
     if not isinstance(step, Mapping):
         raise ChainError(f"expected a table/object, got {step!r}")
     step = dict(step)
-    kinds = [k for k in ("plugin", "vst3", "restore", "preset") if k in step]
+    kinds = [k for k in _STEP_KINDS if k in step]
     if not kinds:
+        meant = "".join(
+            f"; {key}{hint}" for key in step if (hint := did_you_mean(key, _STEP_KINDS))
+        )
         raise ChainError(
-            "says neither plugin = NAME, vst3 = PATH, restore = TASK nor preset = NAME"
+            f"says neither plugin = NAME, vst3 = PATH, restore = TASK nor preset = NAME{meant}"
         )
     if kinds[0] == "plugin":
         return _plugin_step(step, base)
@@ -296,18 +301,16 @@ def _plugin_step(step: dict[str, Any], base: Path) -> PluginStep:
     name = step.pop("plugin")
     cls = getattr(pedalboard, str(name), None)
     if not inspect.isclass(cls) or not issubclass(cls, pedalboard.Plugin) or name in _NOT_EFFECTS:
-        raise ChainError(
-            f"unknown plugin {name!r}; built-in plugins: {', '.join(builtin_plugins())}"
-        )
+        plugins = builtin_plugins()
+        raise ChainError(f"unknown plugin {name!r}{did_you_mean(str(name), plugins)}; built-in "
+                         f"plugins: {', '.join(plugins)}")  # fmt: skip
     if name in _NOT_STREAMABLE:
         raise ChainError(f"{name}: {_NOT_STREAMABLE[name]}")
     known = sorted(n for n, v in inspect.getmembers(cls) if isinstance(v, property))
     known = [n for n in known if n not in _FLAGS]
-    unknown = sorted(set(step) - set(known))
+    unknown = set(step) - set(known)
     if unknown:
-        raise ChainError(
-            f"{name}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}"
-        )
+        raise ChainError(f"{name}: {unknown_names('parameter', unknown, known)}")
     for key in _FILE_PARAMETERS & set(step):
         step[key] = str(_existing_file(step[key], base, f"{name}: {key}"))
     result = PluginStep(str(name), step)
@@ -324,10 +327,8 @@ def _vst3_step(step: dict[str, Any], base: Path) -> VST3Step:
     parameters = step.pop("parameters", {})
     raw = step.pop("raw_state", None)
     if step:
-        known = "vst3, plugin_name, parameters, raw_state"
-        raise ChainError(
-            f"VST3 {path.name}: unknown key(s) {', '.join(sorted(step))}; known: {known}"
-        )
+        known = ["vst3", "plugin_name", "parameters", "raw_state"]
+        raise ChainError(f"VST3 {path.name}: {unknown_names('key', step, known)}")
     if not isinstance(parameters, Mapping):
         raise ChainError(f"VST3 {path.name}: parameters must be a table/object")
     raw_state = None
@@ -363,6 +364,13 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
     return RestoreStep(options, files)
+
+
+def unknown_names(what: str, unknown: Iterable[str], known: list[str]) -> str:
+    """``unknown WHAT(s) NAME (did you mean KNOWN?), ...; known: ...``: a chain's key or a
+    plugin's parameter mistyped gets the nearest name, as an unknown option does."""
+    named = ", ".join(name + did_you_mean(name, known) for name in sorted(unknown))
+    return f"unknown {what}(s) {named}; known: {', '.join(known)}"
 
 
 def builtin_plugins() -> list[str]:

@@ -52,6 +52,7 @@ def test_unknown_plugin() -> None:
     assert "Compressor" in message  # the list of built-in plugins
     assert "unknown plugin 'Pedalboard'" in error({"steps": [{"plugin": "Pedalboard"}]})
     assert "_klass" not in message and "PitchShift" not in message  # not offered
+    assert "unknown plugin 'Compresor' (did you mean Compressor?); built-in" in message
 
 
 def test_a_plugin_that_streams_silence_is_refused_when_the_chain_is_read() -> None:
@@ -107,7 +108,10 @@ def test_vst3_keys_and_raw_state(tmp_path: Path) -> None:
     assert "raw_state is not valid base64" in error(
         {"steps": [{"vst3": "Plug.vst3", "raw_state": "not base64!"}]}, tmp_path
     )
-    assert "unknown key(s) gain" in error({"steps": [{"vst3": "Plug.vst3", "gain": 1}]}, tmp_path)
+    assert error({"steps": [{"vst3": "Plug.vst3", "gain": 1, "rawstate": ""}]}, tmp_path) == (
+        "chain: step 1: VST3 Plug.vst3: unknown key(s) gain, rawstate (did you mean raw_state?); "
+        "known: vst3, plugin_name, parameters, raw_state"
+    )
     # a valid state reaches the loader, whose refusal is reported for the step
     state = base64.b64encode(b"state").decode()
     message = error({"steps": [{"vst3": "Plug.vst3", "raw_state": state}]}, tmp_path)
@@ -128,8 +132,10 @@ def test_vst3_step_applies_state_then_parameters(monkeypatch: pytest.MonkeyPatch
     step = VST3Step(Path("x.vst3"), "X", {"mix": 0.5}, b"state")
     step.build()
     assert calls == [("raw_state", b"state"), ("mix", 0.5)]
-    with pytest.raises(ValueError, match="unknown parameter"):
-        VST3Step(Path("x.vst3"), None, {"wet": 1}).build()
+    with pytest.raises(ValueError) as unknown:
+        VST3Step(Path("x.vst3"), None, {"wet": 1, "drve": 1}).build()
+    said = "unknown parameter(s) drve (did you mean drive?), wet; known: drive, mix"
+    assert str(unknown.value) == said
 
 
 def test_restoration_fields_are_checked() -> None:
@@ -145,8 +151,15 @@ def test_restoration_fields_are_checked() -> None:
 
 def test_chain_shape_errors() -> None:
     assert "non-empty list of steps" in error({"steps": []})
-    assert "unknown key(s) step" in error({"step": [{"plugin": "Gain"}]})
-    assert "neither plugin" in error({"steps": [{"gain_db": 3}]})
+    # each mistyped key with its nearest name, as an unknown option has it (a user trial)
+    assert error({"step": [{"plugin": "Gain"}], "tail": 0}) == (
+        "chain: unknown key(s) step (did you mean steps?); known: sample_rate, steps, tail"
+    )
+    assert error({"steps": [{"plugin": "Gain", "gain_bd": 3}]}) == (
+        "chain: step 1: Gain: unknown parameter(s) gain_bd (did you mean gain_db?); known: gain_db"
+    )
+    assert error({"steps": [{"gain_db": 3}]}).endswith("nor preset = NAME")
+    assert error({"steps": [{"plugn": "Gain"}]}).endswith("NAME; plugn (did you mean plugin?)")
     assert "sample_rate" in error({"sample_rate": "fast", "steps": [{"plugin": "Gain"}]})
 
 
