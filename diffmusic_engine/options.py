@@ -186,15 +186,23 @@ def check_options(
     options: Mapping[str, Any],
     preset: str | Path | None = None,
     preset_options: Mapping[str, Any] | None = None,
+    given_from: str = "",
 ) -> dict[str, Any]:
     """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in.
 
     The error that the options of ``preset`` (``preset_options``, as given) make alone ends
     ``(in the preset PRESET)`` (a user trial: "unknown option(s) amonut" had named no file); one
-    that given options make is not said to be the preset's.
+    that given options make is not said to be the preset's. Unknown names, some the preset's and
+    some given, each say where they came from: ``in the preset PRESET``, or ``given_from`` (the
+    CLI's ``on the command line``) for the others.
     """
+    sources: dict[str, str] = {}
+    if preset_options:
+        from_preset = set(resolve_options(backend, preset_options))
+        sources = {name: f"in the preset {preset}" if name in from_preset else given_from
+                   for name in options}  # fmt: skip
     try:
-        return _checked_options(backend, damage, options)
+        return _checked_options(backend, damage, options, sources)
     except DamageError as exc:
         if preset_options:
             try:
@@ -205,8 +213,13 @@ def check_options(
         raise
 
 
-def _checked_options(backend: str, damage: Damage, options: Mapping[str, Any]) -> dict[str, Any]:
-    """``check_options`` without naming a preset."""
+def _checked_options(
+    backend: str,
+    damage: Damage,
+    options: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``check_options`` without naming a preset (``sources``: see :func:`check_values`)."""
     spec = option_spec(backend, damage)
     if spec is None:
         return dict(options)
@@ -214,7 +227,7 @@ def _checked_options(backend: str, damage: Damage, options: Mapping[str, Any]) -
     if unknown := set(options) - set(spec):  # only then: the other tables load their modules
         for other in set(OPTION_SPECS) - {backend}:
             elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
-    checked = check_values(f"{backend} {damage.task}", options, spec, elsewhere)
+    checked = check_values(f"{backend} {damage.task}", options, spec, elsewhere, sources)
     module = _tables_module(backend)
     if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
         module.check_supported(damage, checked)
@@ -234,23 +247,31 @@ def check_values(
     options: Mapping[str, Any],
     spec: Mapping[str, Option],
     elsewhere: Mapping[str, str] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> dict:
     """``options`` checked against ``spec`` and completed with its defaults.
 
     An option given as ``None`` (a required one as blank text too) counts as not given. Errors
     start with ``where``; an unknown option that ``elsewhere`` names (option -> the backend that
-    takes it) says which backend it belongs to.
+    takes it) says which backend it belongs to. Unknown options that ``sources`` (option -> where
+    it was given) says came from more than one place each say theirs.
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
         taken = elsewhere or {}
+        # a preset's and a flag's together had named neither source (a user trial)
+        origins = {(sources or {}).get(name, "") for name in unknown}
+        told = sources if sources and len(origins) > 1 else {}
         hints = "".join(
             f" ({name} is an option of the {backend} backend)"
             for name, backend in sorted(taken.items())
         )
         # each its own nearest name, but not one another backend takes (steps is no typo of taps)
-        named = ", ".join(name + ("" if name in taken else did_you_mean(name, spec))
-                          for name in unknown)  # fmt: skip
+        named = ", ".join(
+            name + ("" if name in taken else did_you_mean(name, spec))
+            + (f" {told[name]}" if told.get(name) else "")
+            for name in unknown
+        )  # fmt: skip
         raise DamageError(
             f"{where}: unknown option(s) {named}{hints}; known: {', '.join(sorted(spec))}"
         )

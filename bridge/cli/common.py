@@ -324,6 +324,10 @@ FLAG_OPTIONS = (
     "seed", "prompt", "device", "guidance_dtype", "sensitivity", "init", "init_strength",
 )  # fmt: skip
 
+# Where an option error says a flag's unknown option came from, beside a preset's
+# (options.check_options' given_from).
+ON_THE_COMMAND_LINE = "on the command line"
+
 
 def option_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The backend option flags given, by option name (a command without them: none)."""

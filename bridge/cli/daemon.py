@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.cli.common import (
     MAX_WAIT_SECONDS,
+    ON_THE_COMMAND_LINE,
     Terminated,
     add_backend_arguments,
     add_bit_depth_argument,
@@ -229,7 +230,7 @@ def _submit(args: argparse.Namespace, status: StatusFile) -> int:
     if preset_options:  # its errors name the file; the daemon's submit check does the rest
         from diffmusic_engine.options import check_options
 
-        check_options(backend, damage, options, args.preset, preset_options)
+        check_options(backend, damage, options, args.preset, preset_options, ON_THE_COMMAND_LINE)
     check_job_id(args.job_id, required=False)
     check_priority(args.priority)
     if args.output is not None:

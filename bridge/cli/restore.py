@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bridge.cli.common import (
+    ON_THE_COMMAND_LINE,
     add_backend_arguments,
     add_bit_depth_argument,
     add_damage_arguments,
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.connect or preset_options:  # else the daemon's submit check does (the same)
         from diffmusic_engine.options import check_options
 
-        check_options(backend, damage, options, args.preset, preset_options)
+        check_options(backend, damage, options, args.preset, preset_options, ON_THE_COMMAND_LINE)
     check_output(args, damage)
     audio, info = read_audio(args.input)
     dtype = written_dtype(args, info.file_dtype)  # the outputs' (--bit-depth, or the input's)

@@ -186,3 +186,25 @@ def test_an_option_error_the_flags_make_is_not_said_to_be_the_presets(tmp_path, 
     assert capsys.readouterr().err == (
         f"error: dsp dereverb: option seed=-1 out of range 0..{2**32 - 1}\n"
     )
+
+
+def test_unknown_options_of_a_preset_and_a_flag_each_say_where_they_came_from(tmp_path, capsys):
+    """``amonut`` in the preset and ``--sensitivity`` (declick's) on the command line had been
+    listed together, naming neither source (a user trial)."""
+    from bridge.cli import main
+
+    preset = tmp_path / "typo.toml"
+    preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\namonut = 0.5\n')
+    audio = tmp_path / "in.wav"
+    sf.write(audio, np.zeros((4410, 2), np.float32), 44100)
+    restore = ["restore", str(audio), "-o", str(tmp_path / "out.wav"), "--preset", str(preset)]
+    submit = ["submit", str(audio), "--preset", str(preset), "--connection-file", str(tmp_path)]
+    named = f"amonut (did you mean amount?) in the preset {preset}, sensitivity"
+    for argv in (restore, submit):
+        assert main([*argv, "--sensitivity", "0.5"]) == 1
+        assert capsys.readouterr().err == (
+            f"error: dsp dereverb: unknown option(s) {named} on the command line; known: {KNOWN}\n"
+        )
+    with pytest.raises(DamageError) as error_of_step:  # a chain step's own keys: not a flag
+        Restorer(preset=preset, sensitivity=0.5)
+    assert str(error_of_step.value) == f"dsp dereverb: unknown option(s) {named}; known: {KNOWN}"
