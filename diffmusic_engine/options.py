@@ -234,6 +234,16 @@ def _checked_options(
     return checked
 
 
+def _taken_hint(name: str, other: str) -> str:
+    """What an option of ``other`` backend given to this one says: whose it is and what to do (a
+    user trial: a dereverb preset's ``amount``, dsp's, had stopped the diffusion backend with no
+    remedy; one preset serves every backend, each reading its own ``[options.BACKEND]``)."""
+    return (
+        f" ({name} is an option of the {other} backend: leave it out, run that backend, or "
+        f"keep it in a preset under [options.{other}], which only that backend reads)"
+    )
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` (did you mean NEAREST?)`` where a known name is near ``name`` (a typo: ``amonut``),
     else nothing: said after an unknown option, and after a batch chain's unknown key, parameter
@@ -262,10 +272,7 @@ def check_values(
         # a preset's and a flag's together had named neither source (a user trial)
         origins = {(sources or {}).get(name, "") for name in unknown}
         told = sources if sources and len(origins) > 1 else {}
-        hints = "".join(
-            f" ({name} is an option of the {backend} backend)"
-            for name, backend in sorted(taken.items())
-        )
+        hints = "".join(_taken_hint(name, other) for name, other in sorted(taken.items()))
         # each its own nearest name, but not one another backend takes (steps is no typo of taps)
         named = ", ".join(
             name + ("" if name in taken else did_you_mean(name, spec))

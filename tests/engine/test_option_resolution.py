@@ -63,8 +63,12 @@ def test_same_precedence_in_the_cli_and_the_restorer(tmp_path):
 
 
 def taken_by(backend: str) -> str:
-    """The words an unknown option taken by ``backend`` gets: which backend it belongs to."""
-    return f"is an option of the {backend} backend)"
+    """The words an unknown option taken by ``backend`` gets: which backend it belongs to, and
+    what to do (one preset serves every backend: each reads its own [options.BACKEND])."""
+    return (
+        f"is an option of the {backend} backend: leave it out, run that backend, or keep it in "
+        f"a preset under [options.{backend}], which only that backend reads)"
+    )
 
 
 def test_checks_name_the_option_and_fill_in_defaults():
@@ -102,6 +106,22 @@ def test_dereverb_options_depend_on_a_known_room():
     assert str(error.value).startswith(
         f"dsp dereverb: unknown option(s) steps (steps {taken_by('diffusion')}; known: a"
     )
+
+
+def test_a_dereverb_presets_amount_says_what_to_do_on_the_diffusion_backend(tmp_path):
+    """dsp's amount (a share of a linear filter's change: the diffusion backend's output is
+    regenerated, not the input filtered) had stopped a diffusion run without a remedy (a user
+    trial); the remedy given, [options.dsp], serves both backends."""
+    plain, table = tmp_path / "half.toml", tmp_path / "half_dsp.toml"
+    plain.write_text('task = "dereverb"\nrir = "blind"\n[options]\namount = 0.5\n')
+    table.write_text('task = "dereverb"\nrir = "blind"\n[options.dsp]\namount = 0.5\n')
+    with pytest.raises(DamageError) as error:
+        Restorer(preset=plain, backend="diffusion", model="m")
+    assert str(error.value).startswith(f"diffusion dereverb: unknown option(s) amount (amount "
+                                       f"{taken_by('dsp')}; known: batch_size")  # fmt: skip
+    assert str(error.value).endswith(f"(in the preset {plain})")
+    assert "amount" not in Restorer(preset=table, backend="diffusion", model="m").options
+    assert Restorer(preset=table).options["amount"] == 0.5
 
 
 def test_an_option_accepts_only_its_kind():
