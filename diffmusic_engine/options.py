@@ -192,25 +192,35 @@ def check_options(
 
     The error that the options of ``preset`` (``preset_options``, as given) make alone ends
     ``(in the preset PRESET)`` (a user trial: "unknown option(s) amonut" had named no file); one
-    that given options make is not said to be the preset's. Unknown names, some the preset's and
-    some given, each say where they came from: ``in the preset PRESET``, or ``given_from`` (the
-    CLI's ``on the command line``) for the others.
+    that given options make, or that they make without the preset too (no model given), is not
+    said to be the preset's. Unknown names, some the preset's and some given, each say where they
+    came from: ``in the preset PRESET``, or ``given_from`` (the CLI's ``on the command line``).
     """
     sources: dict[str, str] = {}
     if preset_options:
-        from_preset = set(resolve_options(backend, preset_options))
+        from_preset = resolve_options(backend, preset_options)
         sources = {name: f"in the preset {preset}" if name in from_preset else given_from
                    for name in options}  # fmt: skip
     try:
         return _checked_options(backend, damage, options, sources)
     except DamageError as exc:
         if preset_options:
-            try:
-                _checked_options(backend, damage, resolve_options(backend, preset_options))
-            except DamageError as alone:
-                if str(alone) == str(exc):
-                    raise DamageError(f"{exc} (in the preset {preset})") from None
+            given_alone = {k: v for k, v in options.items() if k not in from_preset}
+            if _makes(exc, backend, damage, from_preset) and not _makes(
+                exc, backend, damage, given_alone
+            ):
+                raise DamageError(f"{exc} (in the preset {preset})") from None
         raise
+
+
+def _makes(error: DamageError, backend: str, damage: Damage, options: Mapping[str, Any]) -> bool:
+    """Whether checking ``options`` raises ``error`` (its words), as :func:`check_options` asks
+    of a preset's options alone and of the given ones alone."""
+    try:
+        _checked_options(backend, damage, options)
+    except DamageError as made:
+        return str(made) == str(error)
+    return False
 
 
 def _checked_options(

@@ -122,6 +122,11 @@ def test_a_dereverb_presets_amount_says_what_to_do_on_the_diffusion_backend(tmp_
     assert str(error.value).endswith(f"(in the preset {plain})")
     assert "amount" not in Restorer(preset=table, backend="diffusion", model="m").options
     assert Restorer(preset=table).options["amount"] == 0.5
+    # a model not given is no error of the preset's, though the preset alone makes it too
+    with pytest.raises(DamageError) as no_model:
+        Restorer(preset=table, backend="diffusion")
+    assert str(no_model.value).startswith("diffusion dereverb: no model given; pass --model ")
+    assert str(no_model.value).endswith("or a local diffusers folder)"), str(no_model.value)
 
 
 def test_an_option_accepts_only_its_kind():
