@@ -123,11 +123,13 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
         ))  # fmt: skip
     if details.get("method") == "wiener":  # a user trial: the impulse response's said nothing
         left_out = details.get(LEFT_OUT)
+        # amount under 1 is said as the share made; else advised, the preset named once for both
+        advised = details.get("amount", 1.0) >= 1
+        advice = _in_a_preset([REGULARIZE_LESS, KEEP_HALF] if advised else [REGULARIZE_LESS])
         notes.append(_note(
             f"deconvolved by the given impulse response ({details['ir_seconds']:.2f} s; Wiener, "
             f"regularization {details['regularization']:g}): where it rings or sounds thin, "
-            f"regularization = 0.1 {IN_A_DEREVERB_PRESET} inverts the response less; "
-            f"{_kept_part(details)}"
+            + advice + ("" if advised else f"; {_kept_part(details)}")
             + (f"; left out blind dereverb's {', '.join(left_out)}" if left_out else "")
         ))  # fmt: skip
     return notes
@@ -137,12 +139,27 @@ def _kept_part(details: Mapping[str, Any]) -> str:
     """How to keep part of what dereverb removed, or the share that was (given under 1, it is
     not advised again)."""
     amount = details.get("amount", 1.0)
-    return KEEP_PART if amount >= 1 else f"amount {amount:g} made {amount:.0%} of the change"
+    return _in_a_preset([KEEP_HALF]) if amount >= 1 else (
+        f"amount {amount:g} made {amount:.0%} of the change"
+    )  # fmt: skip
 
 
-# How a user keeps part of what blind dereverb removes: there is no flag (a user trial had
-# tried --amount, which the note's "option amount" seemed to name).
-KEEP_PART = f"amount = 0.5 (0..1) {IN_A_DEREVERB_PRESET} keeps half of it"
+def _in_a_preset(advice: Sequence[tuple[str, str]]) -> str:
+    """One or two dereverb preset settings and what each does, the preset named once: REAPER
+    says it as its long Settings phrase (placement.lua), which the impulse-response note had
+    said twice (372 characters; a user trial)."""
+    if len(advice) == 1:
+        ((setting, effect),) = advice
+        return f"{setting} {IN_A_DEREVERB_PRESET} {effect}"
+    settings = " and ".join(f"{setting} {effect}" for setting, effect in advice)
+    return f"{settings}, both {IN_A_DEREVERB_PRESET}"
+
+
+# How a user keeps part of what dereverb removes: there is no flag (a user trial had tried
+# --amount, which the note's "option amount" seemed to name); and how the impulse response is
+# inverted less. Each a dereverb preset's setting and what it does.
+KEEP_HALF = ("amount = 0.5 (0..1)", "keeps half of it")
+REGULARIZE_LESS = ("regularization = 0.1", "inverts the response less")
 
 # The command-line advice in the engine's reasons, and the field of a batch chain's step that
 # does the same (a user trial: a batch report advised --sensitivity and --click, which

@@ -124,7 +124,8 @@ def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None
 
 def test_dereverb_with_an_impulse_response_says_what_it_did_there() -> None:
     """The impulse-response path had said nothing of what it did (a user trial): its note, and
-    in REAPER where its options are given."""
+    in REAPER where its options are given, once for both (the long Settings phrase had been said
+    twice: 372 characters)."""
     from bridge.notes import notes_of
 
     details = {"task": "dereverb", "method": "wiener", "ir_seconds": 6.0, "regularization": 0.01}
@@ -135,9 +136,9 @@ def test_dereverb_with_an_impulse_response_says_what_it_did_there() -> None:
     )
     assert said == (
         "deconvolved by the given impulse response (6.00 s; Wiener, regularization 0.01): where "
-        f"it rings or sounds thin, regularization = 0.1 {IN_SETTINGS} inverts the response less; "
-        f"amount = 0.5 (0..1) {IN_SETTINGS} keeps half of it; left out blind dereverb's "
-        "late_mask, min_rt60"
+        "it rings or sounds thin, regularization = 0.1 inverts the response less and amount = 0.5 "
+        f"(0..1) keeps half of it, both {IN_SETTINGS}; left out blind dereverb's late_mask, "
+        "min_rt60"
     ), said
 
 
