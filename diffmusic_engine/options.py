@@ -187,6 +187,7 @@ def check_options(
     preset: str | Path | None = None,
     preset_options: Mapping[str, Any] | None = None,
     given_from: str = "",
+    also_known: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Resolved ``options`` checked for ``backend`` and ``damage``'s task, defaults filled in.
 
@@ -195,6 +196,8 @@ def check_options(
     that given options make, or that they make without the preset too (no model given), is not
     said to be the preset's. Unknown names, some the preset's and some given, each say where they
     came from: ``in the preset PRESET``, or ``given_from`` (the CLI's ``on the command line``).
+    ``also_known``: the names the caller takes besides options (a batch step's ``backend``, its
+    damage's fields), offered as an unknown one's nearest name too.
     """
     sources: dict[str, str] = {}
     if preset_options:
@@ -202,7 +205,7 @@ def check_options(
         sources = {name: f"in the preset {preset}" if name in from_preset else given_from
                    for name in options}  # fmt: skip
     try:
-        return _checked_options(backend, damage, options, sources)
+        return _checked_options(backend, damage, options, sources, also_known)
     except DamageError as exc:
         if preset_options:
             given_alone = {k: v for k, v in options.items() if k not in from_preset}
@@ -228,8 +231,10 @@ def _checked_options(
     damage: Damage,
     options: Mapping[str, Any],
     sources: Mapping[str, str] | None = None,
+    also_known: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """``check_options`` without naming a preset (``sources``: see :func:`check_values`)."""
+    """``check_options`` without naming a preset (``sources``, ``also_known``: see
+    :func:`check_values`)."""
     spec = option_spec(backend, damage)
     if spec is None:
         return dict(options)
@@ -237,7 +242,9 @@ def _checked_options(
     if unknown := set(options) - set(spec):  # only then: the other tables load their modules
         for other in set(OPTION_SPECS) - {backend}:
             elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
-    checked = check_values(f"{backend} {damage.task}", options, spec, elsewhere, sources)
+    checked = check_values(
+        f"{backend} {damage.task}", options, spec, elsewhere, sources, also_known
+    )
     module = _tables_module(backend)
     if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
         module.check_supported(damage, checked)
@@ -268,13 +275,15 @@ def check_values(
     spec: Mapping[str, Option],
     elsewhere: Mapping[str, str] | None = None,
     sources: Mapping[str, str] | None = None,
+    also_known: Iterable[str] = (),
 ) -> dict:
     """``options`` checked against ``spec`` and completed with its defaults.
 
     An option given as ``None`` (a required one as blank text too) counts as not given. Errors
     start with ``where``; an unknown option that ``elsewhere`` names (option -> the backend that
     takes it) says which backend it belongs to. Unknown options that ``sources`` (option -> where
-    it was given) says came from more than one place each say theirs.
+    it was given) says came from more than one place each say theirs; the nearest name offered
+    is one of ``spec`` or ``also_known`` (a batch step's ``backnd``: backend).
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
@@ -285,7 +294,7 @@ def check_values(
         hints = "".join(_taken_hint(name, other) for name, other in sorted(taken.items()))
         # each its own nearest name, but not one another backend takes (steps is no typo of taps)
         named = ", ".join(
-            name + ("" if name in taken else did_you_mean(name, spec))
+            name + ("" if name in taken else did_you_mean(name, [*spec, *also_known]))
             + (f" {told[name]}" if told.get(name) else "")
             for name in unknown
         )  # fmt: skip

@@ -63,6 +63,7 @@ import functools
 import math
 import numbers
 from dataclasses import fields, replace
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +133,10 @@ class Restorer:
         self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
         self.damage: Damage = damage_from_dict(damage_fields)
         self.auto_gaps = isinstance(self.damage, Inpaint) and self.damage.gaps == "auto"
-        # now, not at the first piece; an error the preset's options make names it
-        check_options(self.backend, self.damage, backend_options, preset, preset_options)
+        # now, not at the first piece; a preset's error names it, a mistyped key its nearest
+        keys = {*signature(Restorer).parameters, *DEFAULTS, *(f.name for f in fields(self.damage))}
+        check_options(self.backend, self.damage, backend_options, preset, preset_options,
+                      also_known=keys - {"options"})  # fmt: skip
         self.options = backend_options
         self.source = _check_source(self.damage, source)
         if not isinstance(connect, bool):  # "false" in a chain file would have been true

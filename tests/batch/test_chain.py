@@ -147,6 +147,10 @@ def test_restoration_fields_are_checked() -> None:
     )
     assert "task 'denoise'" in error({"steps": [{"restore": "denoise"}]})
     assert "backend 'gpu'" in error({"steps": [{"restore": "dereverb", "backend": "gpu"}]})
+    # a mistyped key of the step, not only of an option, gets its nearest name (a user trial)
+    assert error({"steps": [{"restore": "dereverb", "backnd": "dsp"}]}).startswith(
+        "chain: step 1: dsp dereverb: unknown option(s) backnd (did you mean backend?); known: am"
+    )
 
 
 def test_chain_shape_errors() -> None:
