@@ -251,13 +251,15 @@ def _checked_options(
     return checked
 
 
-def _taken_hint(name: str, other: str) -> str:
-    """What an option of ``other`` backend given to this one says: whose it is and what to do (a
+def _taken_hint(names: list[str], other: str) -> str:
+    """What options of ``other`` backend given to this one say: whose they are and what to do (a
     user trial: a dereverb preset's ``amount``, dsp's, had stopped the diffusion backend with no
-    remedy; one preset serves every backend, each reading its own ``[options.BACKEND]``)."""
+    remedy; one preset serves every backend, each reading its own ``[options.BACKEND]``). Said
+    once for all of one backend's (a preset's amount and min_rt60 had each said it all)."""
+    are, them = ("is an option", "it") if len(names) == 1 else ("are options", "them")
     return (
-        f" ({name} is an option of the {other} backend: leave it out, run that backend, or "
-        f"keep it in a preset under [options.{other}], which only that backend reads)"
+        f" ({', '.join(names)} {are} of the {other} backend: leave {them} out, run that backend, "
+        f"or keep {them} in a preset under [options.{other}], which only that backend reads)"
     )
 
 
@@ -291,7 +293,10 @@ def check_values(
         # a preset's and a flag's together had named neither source (a user trial)
         origins = {(sources or {}).get(name, "") for name in unknown}
         told = sources if sources and len(origins) > 1 else {}
-        hints = "".join(_taken_hint(name, other) for name, other in sorted(taken.items()))
+        by_backend: dict[str, list[str]] = {}
+        for name, other in sorted(taken.items()):
+            by_backend.setdefault(other, []).append(name)
+        hints = "".join(_taken_hint(names, other) for other, names in sorted(by_backend.items()))
         # each its own nearest name, but not one another backend takes (steps is no typo of taps)
         named = ", ".join(
             name + ("" if name in taken else did_you_mean(name, [*spec, *also_known]))

@@ -75,6 +75,10 @@ def test_checks_name_the_option_and_fill_in_defaults():
     checked = check_options("dsp", PhaseRetrieval(), {"iterations": 2.0})
     assert checked == {"seed": 0, "iterations": 2, "momentum": 0.99}
     assert type(checked["iterations"]) is int
+    both = (
+        "are options of the diffusion backend: leave them out, run that backend, or keep them in "
+        "a preset under [options.diffusion], which only that backend reads)"
+    )
     cases = [
         ("dsp", {"bogus": 1}, "phase-retrieval: unknown option(s) bogus; known: iterations, mom"),
         ("dsp", {"momentun": 1}, "unknown option(s) momentun (did you mean momentum?); known: "),
@@ -82,6 +86,8 @@ def test_checks_name_the_option_and_fill_in_defaults():
         ("dsp", {"zzz": 1, "momentun": 1}, "s) momentun (did you mean momentum?), zzz; known: "),
         # another backend's option for the task says which backend takes it
         ("dsp", {"steps": 5}, f"unknown option(s) steps (steps {taken_by('diffusion')}; known: i"),
+        # two of one backend: its remedy said once (each had said it all: 137 characters more)
+        ("dsp", {"steps": 5, "eta": 0}, f"s) eta, steps (eta, steps {both}; known: i"),
         ("diffusion", {"model": "m", "momentum": 0.9}, f"momentum {taken_by('dsp')}; known: b"),
         ("diffusion", {"model": "m", "bogus": 1}, "phase-retrieval: unknown option(s) bogus; kn"),
         ("diffusion", {"model": "m", "sampler": "ddim"}, "expected one of irs, dps, dsg"),
