@@ -98,6 +98,27 @@ def test_a_short_rooms_reason_says_where_a_reaper_user_acts_on_it() -> None:
     assert "--" not in said and "(in REAPER" not in said, said
 
 
+def test_an_unknown_options_source_is_said_where_a_reaper_user_gave_it(tmp_path, capsys) -> None:
+    """REAPER's job ran submit with --steps from its Settings: a preset's typo and that flag
+    had been said "amonut ... in the preset FILE, steps on the command line", which a REAPER user
+    never typed; placement.lua's for_project says where it was given there."""
+    from bridge.cli import main
+    from bridge.cli.common import ON_THE_COMMAND_LINE
+
+    preset, audio = tmp_path / "typo.toml", tmp_path / "in.wav"
+    preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\namonut = 0.5\n')
+    write_wav(audio, np.zeros((1, 4410), np.float32), SR)
+    argv = ["submit", str(audio), "--task", "dereverb", "--preset", str(preset), "--backend"]
+    assert main([*argv, "dsp", "--steps", "10", "--connection-file", str(tmp_path)]) == 1
+    line = capsys.readouterr().err.removeprefix("error: ").rstrip("\n")
+    assert f"in the preset {preset}, steps {ON_THE_COMMAND_LINE} (steps is an" in line, line
+    lua, use = library()
+    said = lua.eval("function(placement, text) return placement.for_project(text, {}) end")(
+        use("placement"), line
+    )
+    assert said == line.replace(ON_THE_COMMAND_LINE, "in 'DiffMusic - Settings'"), said
+
+
 def test_what_blind_dereverb_removed_says_how_to_keep_part_of_it_there() -> None:
     """The note had advised "option amount", which no flag sets (a user trial typed
     --amount): it names the preset field, and in REAPER where that preset is named."""

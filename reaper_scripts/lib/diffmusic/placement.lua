@@ -214,6 +214,8 @@ local IN_REAPER_WORDS = {
     "under [options] in a preset file with task = \"dereverb\" named in 'DiffMusic - Settings'" },
   { "(--rir FILE)",
     "(select the room's impulse-response item with the items: \"IR\" in its name)" },
+  -- an unknown option's source beside a preset's: REAPER's option flags are its Settings' model, steps
+  { " on the command line", " in 'DiffMusic - Settings'" },
 }
 
 -- `text` with every `old` (plain text, no pattern) as `new`.
