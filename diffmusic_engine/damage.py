@@ -20,7 +20,7 @@ import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.options import SEED
+from diffmusic_engine.options import SEED, unknown_names
 
 
 @dataclass(frozen=True)
@@ -348,9 +348,8 @@ def damage_from_dict(data: Mapping[str, Any]) -> Damage:
             f"{task}: {told[0]} is the input's, not a field to give; say it with --lossy "
             '(restore, submit) or the request\'s "lossy": true'
         )
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise DamageError(f"{task}: unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
+    if unknown := set(data) - known:  # a preset's or a message's typo: its nearest field
+        raise DamageError(f"{task}: {unknown_names('field', unknown, sorted(known))}")
     required = [
         f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
     ]

@@ -271,6 +271,14 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {near[0]}?)" if near else ""
 
 
+def unknown_names(what: str, unknown: Iterable[str], known: list[str]) -> str:
+    """``unknown WHAT(s) NAME (did you mean KNOWN?), ...; known: ...``: a batch chain's key or
+    plugin parameter, or a damage's field (a preset's ``rirr``), mistyped gets the nearest name,
+    as an unknown option does."""
+    named = ", ".join(name + did_you_mean(name, known) for name in sorted(unknown))
+    return f"unknown {what}(s) {named}; known: {', '.join(known)}"
+
+
 def check_values(
     where: str,
     options: Mapping[str, Any],

@@ -41,7 +41,7 @@ import binascii
 import hashlib
 import inspect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEn
 from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
-from diffmusic_engine.options import did_you_mean
+from diffmusic_engine.options import did_you_mean, unknown_names
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
 
@@ -364,13 +364,6 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
     return RestoreStep(options, files)
-
-
-def unknown_names(what: str, unknown: Iterable[str], known: list[str]) -> str:
-    """``unknown WHAT(s) NAME (did you mean KNOWN?), ...; known: ...``: a chain's key or a
-    plugin's parameter mistyped gets the nearest name, as an unknown option does."""
-    named = ", ".join(name + did_you_mean(name, known) for name in sorted(unknown))
-    return f"unknown {what}(s) {named}; known: {', '.join(known)}"
 
 
 def builtin_plugins() -> list[str]:

@@ -75,6 +75,15 @@ def test_invalid_descriptions_name_the_problem(data, message):
         damage_from_dict(data)
 
 
+def test_a_mistyped_field_gets_its_nearest_name():
+    """A preset's ``rirr`` had been "unknown field(s) rirr; known: ['rir', 'rir_rate']": no
+    nearest name (options and batch chain keys had one) and the known ones as a Python list."""
+    with pytest.raises(DamageError) as error:
+        damage_from_dict({"task": "dereverb", "rirr": "blind", "colour": "red"})
+    said = "dereverb: unknown field(s) colour, rirr (did you mean rir?); known: rir, rir_rate"
+    assert str(error.value) == said
+
+
 def test_the_inputs_lossy_is_no_field_of_a_description():
     """declick's ``lossy`` is the input's (restore() sets it from the file or ``--lossy``): it
     is in no dict (a preset, a message, diagnose's preset) and one that gives it is refused with
