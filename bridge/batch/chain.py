@@ -359,8 +359,10 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
         options["rir"] = str(_existing_file(rir, base, "restore: rir"))
     restorer = Restorer(**options)  # raises DamageError naming the field
     room = getattr(restorer.damage, "rir", None)  # the chain's, or its preset's
-    if isinstance(restorer.damage, Dereverb) and isinstance(room, Path):
-        room = _existing_file(room, base, "restore: rir")  # not samples given inline
+    if isinstance(restorer.damage, Dereverb) and isinstance(room, Path):  # not samples inline
+        # already resolved, from the chain's folder or the preset's: base again had made
+        # --chain chains/c.toml's rir "ir.wav" chains/chains/ir.wav, no such file
+        room = _existing_file(room, Path(), "restore: rir")
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
     return RestoreStep(options, files)

@@ -190,6 +190,25 @@ def test_there_are_five_example_chains() -> None:
     ]  # fmt: skip
 
 
+def test_a_chain_in_a_folder_named_relatively_finds_its_impulse_response(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--chain chains/c.toml`` whose step (or the step's preset) gives ``rir = "room.wav"``,
+    beside it: "restore: rir: chains/chains/room.wav: no such file" (resolved twice)."""
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "chains"
+    folder.mkdir()
+    sf.write(folder / "room.wav", np.r_[1.0, 0.5, np.zeros(98)], 44100)
+    (folder / "p.toml").write_text('task = "dereverb"\nrir = "room.wav"\n')
+    (folder / "c.toml").write_text('[[steps]]\nrestore = "dereverb"\nrir = "room.wav"\n')
+    (folder / "cp.toml").write_text('[[steps]]\npreset = "p.toml"\n')
+    for chain in ("c.toml", "cp.toml"):
+        (step,) = load_chain(Path("chains", chain)).steps
+        assert Path("chains", "room.wav") in step.files, step.files
+
+
 def test_the_digest_follows_the_files_a_chain_reads(tmp_path: Path) -> None:
     """--resume skips files rendered with the same chain digest: one of the chain's text only
     kept outputs made with an impulse response since replaced."""
