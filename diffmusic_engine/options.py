@@ -199,6 +199,7 @@ def check_options(
     ``also_known``: the names the caller takes besides options (a batch step's ``backend``, its
     damage's fields), offered as an unknown one's nearest name too.
     """
+    also_known = tuple(also_known)  # each check below offers them (a preset's typo: named once)
     sources: dict[str, str] = {}
     if preset_options:
         from_preset = resolve_options(backend, preset_options)
@@ -209,18 +210,26 @@ def check_options(
     except DamageError as exc:
         if preset_options:
             given_alone = {k: v for k, v in options.items() if k not in from_preset}
-            if _makes(exc, backend, damage, from_preset) and not _makes(
-                exc, backend, damage, given_alone
+            if _makes(exc, backend, damage, from_preset, also_known) and not _makes(
+                exc, backend, damage, given_alone, also_known
             ):
                 raise DamageError(f"{exc} (in the preset {preset})") from None
         raise
 
 
-def _makes(error: DamageError, backend: str, damage: Damage, options: Mapping[str, Any]) -> bool:
+def _makes(
+    error: DamageError,
+    backend: str,
+    damage: Damage,
+    options: Mapping[str, Any],
+    also_known: Iterable[str],
+) -> bool:
     """Whether checking ``options`` raises ``error`` (its words), as :func:`check_options` asks
-    of a preset's options alone and of the given ones alone."""
+    of a preset's options alone and of the given ones alone (``also_known`` as the first check
+    had them: without, a preset's chunk_second had lost its "did you mean chunk_seconds?" and so
+    its "(in the preset FILE)")."""
     try:
-        _checked_options(backend, damage, options)
+        _checked_options(backend, damage, options, also_known=also_known)
     except DamageError as made:
         return str(made) == str(error)
     return False

@@ -239,3 +239,17 @@ def test_unknown_options_of_a_preset_and_a_flag_each_say_where_they_came_from(tm
     with pytest.raises(DamageError) as error_of_step:  # a chain step's own keys: not a flag
         Restorer(preset=preset, sensitivity=0.5)
     assert str(error_of_step.value) == f"dsp dereverb: unknown option(s) {named}; known: {KNOWN}"
+
+
+def test_a_presets_typo_nearest_a_step_key_still_names_the_preset(tmp_path):
+    """``chunk_second`` in a chain step's preset: its nearest name is the step's chunk_seconds
+    (``also_known``), and the preset alone had been checked without it, so the two lines differed
+    and the preset went unnamed (the parent named it, with no nearest name)."""
+    preset = tmp_path / "p.toml"
+    preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\nchunk_second = 10\n')
+    with pytest.raises(DamageError) as error:
+        Restorer(preset=preset)
+    assert str(error.value) == (
+        "dsp dereverb: unknown option(s) chunk_second (did you mean chunk_seconds?); known: "
+        f"{KNOWN} (in the preset {preset})"
+    )
