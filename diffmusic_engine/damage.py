@@ -20,7 +20,7 @@ import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.options import SEED, unknown_names
+from diffmusic_engine.options import SEED, did_you_mean, unknown_names
 
 
 @dataclass(frozen=True)
@@ -335,13 +335,20 @@ REQUIRED_FLAGS = {
 }
 
 
+def damage_type(task: Any) -> type[Damage]:
+    """The description class of ``task``; else :class:`DamageError` naming the tasks (a list, as
+    a chain's ``restore = ["dereverb"]``, had raised TypeError: unhashable, a traceback)."""
+    if not isinstance(task, str) or task not in DAMAGE_TYPES:
+        hint = did_you_mean(task, TASKS) if isinstance(task, str) else ""
+        raise DamageError(f"task {task!r}{hint}: expected one of {', '.join(TASKS)}")
+    return DAMAGE_TYPES[task]
+
+
 def damage_from_dict(data: Mapping[str, Any]) -> Damage:
     """Build a description from ``{"task": ..., field: value, ...}`` (a preset or a message)."""
     data = dict(data)
     task = data.pop("task", None)
-    if task not in DAMAGE_TYPES:
-        raise DamageError(f"task {task!r}: expected one of {', '.join(TASKS)}")
-    cls = DAMAGE_TYPES[task]
+    cls = damage_type(task)
     known = {f.name for f in fields(cls)}
     if told := [name for name in getattr(cls, "from_input", ()) if name in data]:
         raise DamageError(

@@ -76,7 +76,6 @@ from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.backends import FILL_LEVELS, REBUILT_LEVEL_DB, REPAIRED_CLICKS
 from diffmusic_engine.damage import (
-    DAMAGE_TYPES,
     KEEPS_SILENCE,
     Damage,
     Declick,
@@ -86,6 +85,7 @@ from diffmusic_engine.damage import (
     Separate,
     SuperResolution,
     damage_from_dict,
+    damage_type,
     gap_samples,
 )
 from diffmusic_engine.damage_check import check_damage
@@ -468,10 +468,7 @@ def _split_options(
         damage_fields["task"] = task
     if "task" not in damage_fields:
         raise DamageError("restorer: no task (give task=... or a preset)")
-    if damage_fields["task"] not in DAMAGE_TYPES:
-        known = ", ".join(DAMAGE_TYPES)
-        raise DamageError(f"task {damage_fields['task']!r}: expected one of {known}")
-    known_fields = {f.name for f in fields(DAMAGE_TYPES[damage_fields["task"]])}
+    known_fields = {f.name for f in fields(damage_type(damage_fields["task"]))}
     given = {k: v for k, v in options.items() if k not in known_fields}
     fields_given = {k: v for k, v in options.items() if k in known_fields}
     return with_fields(damage_fields, fields_given), preset_options, given

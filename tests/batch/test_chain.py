@@ -146,6 +146,8 @@ def test_restoration_fields_are_checked() -> None:
         {"steps": [{"restore": "separate", "sources": 2, "source": 3}]}
     )
     assert "task 'denoise'" in error({"steps": [{"restore": "denoise"}]})
+    listed = error({"steps": [{"restore": ["dereverb"]}]})  # TypeError: unhashable, had been
+    assert listed.startswith("chain: step 1: task ['dereverb']: expected one of inpaint, "), listed
     assert "backend 'gpu'" in error({"steps": [{"restore": "dereverb", "backend": "gpu"}]})
     # a mistyped key of the step, not only of an option, gets its nearest name (a user trial)
     assert error({"steps": [{"restore": "dereverb", "backnd": "dsp"}]}).startswith(

@@ -63,6 +63,9 @@ def test_dict_round_trip_through_json(damage):
         ),
         ({"task": "separate", "sources": 2, "weights": [1.5, -0.5]}, "> 0"),
         ({"task": "denoise"}, "task 'denoise'"),
+        # a list had raised TypeError (unhashable), a traceback; a typo gets its nearest task
+        ({"task": ["dereverb"]}, r"^task \['dereverb'\]: expected one of inpaint, super-res"),
+        ({"task": "dereverbb"}, r"^task 'dereverbb' \(did you mean dereverb\?\): expected one of"),
         ({"task": "inpaint", "gaps": ["1:2"], "colour": "red"}, "unknown field"),
         (  # a given click longer than 50 ms came back as near-silence
             {"task": "declick", "clicks": ["1.0:1.3"]},
