@@ -123,25 +123,24 @@ def _changes(details: Mapping[str, Any]) -> list[dict[str, str]]:
         ))  # fmt: skip
     if details.get("method") == "wiener":  # a user trial: the impulse response's said nothing
         left_out = details.get(LEFT_OUT)
-        # amount under 1 is said as the share made; else advised, the preset named once for both
-        advised = details.get("amount", 1.0) >= 1
-        advice = _in_a_preset([REGULARIZE_LESS, KEEP_HALF] if advised else [REGULARIZE_LESS])
         notes.append(_note(
             f"deconvolved by the given impulse response ({details['ir_seconds']:.2f} s; Wiener, "
             f"regularization {details['regularization']:g}): where it rings or sounds thin, "
-            + advice + ("" if advised else f"; {_kept_part(details)}")
+            + _kept_part(details, [REGULARIZE_LESS])
             + (f"; left out blind dereverb's {', '.join(left_out)}" if left_out else "")
         ))  # fmt: skip
     return notes
 
 
-def _kept_part(details: Mapping[str, Any]) -> str:
+def _kept_part(details: Mapping[str, Any], beside: Sequence[tuple[str, str]] = ()) -> str:
     """How to keep part of what dereverb removed, or the share that was (given under 1, it is
-    not advised again)."""
+    not advised again); ``beside``: other settings of the same preset advised first, the preset
+    named once for all."""
     amount = details.get("amount", 1.0)
-    return _in_a_preset([KEEP_HALF]) if amount >= 1 else (
-        f"amount {amount:g} made {amount:.0%} of the change"
-    )  # fmt: skip
+    if amount >= 1:
+        return _in_a_preset([*beside, KEEP_HALF])
+    made = f"amount {amount:g} made {amount:.0%} of the change"
+    return f"{_in_a_preset(beside)}; {made}" if beside else made
 
 
 def _in_a_preset(advice: Sequence[tuple[str, str]]) -> str:
