@@ -9,11 +9,11 @@ dropouts through Opus at 119 kbps, 10 of 48 cut on every channel and 6 of 96 cut
 found (docs/results.md "Dropouts of 70-300 ms through Opus").
 
 So a run is a dropout too where, the slow offset taken out, what is left is near silence and the
-music either side is cut off (:class:`DecayScanner`): a run of more than MAX_DIP_FRAMES and up to
-:data:`DECAY_MAX_FRAMES` 1 ms frames where every channel, each frame's straight line taken out
-(a 53 ms decay is straight over a millisecond), keeps a residual power at or under QUIET's
-(:func:`residual_power`); over the whole run each channel is an offset decaying with a time
-constant fitted to it (:data:`DECAY_TAUS_MS`, plus a constant) within
+music either side is cut off (:class:`DecayScanner`): a run of more than
+:data:`DECAY_MIN_FRAMES` and up to :data:`DECAY_MAX_FRAMES` 1 ms frames where every channel, each
+frame's straight line taken out (a 53 ms decay is straight over a millisecond), keeps a residual
+power at or under QUIET's (:func:`residual_power`); over the whole run each channel is an offset
+decaying with a time constant fitted to it (:data:`DECAY_TAUS_MS`, plus a constant) within
 :data:`.held.HELD_DEVIATION` RMS, as a held value is held (:func:`fits_decay`: a low note,
 straight over a millisecond too, turns a whole period in such a run); and within
 :data:`DECAY_EDGE_FRAMES` on each side (an Opus frame: its smear) lies a frame
@@ -43,11 +43,16 @@ from diffmusic_engine.diagnose.held import HELD_DEVIATION
 from diffmusic_engine.diagnose.spans import apart, edges
 
 # The longest decaying run read, and the batch's longest dropout (its dropout_max_seconds reads
-# this): longer runs are left alone, as the batch leaves longer silent runs; shorter runs than
-# coded.MAX_DIP_FRAMES are the codec's dips' (and a low note of 25 Hz or more turns a whole period
-# in one, which no decay fits)
+# this): longer runs are left alone, as the batch leaves longer silent runs
 DECAY_MAX_SECONDS = 0.5
 DECAY_MAX_FRAMES = round(DECAY_MAX_SECONDS * 1000)  # frames of a millisecond
+# The shortest decaying run read is longer than this: the codec smears 15-16 ms into each end of
+# a 70 ms cut, leaving a run of 37-39 frames, and the dips, which read that cut's whole 70 ms
+# under the music, read none past coded.MAX_DIP_FRAMES (at 40, 11 of 20 such cuts on one channel
+# at 119 kbps were missed, at 30 5; docs/results.md "... the shortest run"). A low note of 33 Hz
+# or more still turns a whole period in a run this long, which no decay fits. A gate's offs of
+# 59 ms come back as runs of 36-54 frames: read, more of them join their gate's train
+DECAY_MIN_FRAMES = 30
 # Beside the run, the codec's smear: up to an Opus frame (20 ms) between the cut and the run
 DECAY_EDGE_FRAMES = 20
 # The time constants a run's offset is fitted with (ms): libopus's is 53 ms
@@ -163,7 +168,7 @@ class DecayScanner:
         ``[start, stop)`` to the music after it, where that run holds a decaying offset; the
         codec's smear between them is the dropout's (read as a fade, it had been a pause)."""
         edge = DECAY_EDGE_FRAMES
-        if stop - start <= coded.MAX_DIP_FRAMES or start < edge or stop + edge > len(power):
+        if stop - start <= DECAY_MIN_FRAMES or start < edge or stop + edge > len(power):
             return None  # too short, a lead-in or a tail
         level = np.mean(power[start:stop]) * 10 ** (coded.DIP_DB / 10)
         music = np.maximum(level, 10 ** (coded.DIP_FLOOR_DB / 10))
