@@ -442,7 +442,7 @@ class DipScanner:
         drop = max(0, self.since - SMEAR_FRAMES - LEVEL_FRAMES - self.first)  # read no more
         self.power, self.first = self.power[drop:], self.first + drop
         horizon = None if final else self.decays.undecided_from(self.since * self.frame)
-        return self.trains.told(self.decays.release(found, horizon), horizon)
+        return self.trains.told(*self.decays.told_from(found, horizon))
 
     def open_from(self, received: int) -> int:
         """The earliest sample a dip not handed out yet could start at."""

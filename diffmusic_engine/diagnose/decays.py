@@ -192,6 +192,15 @@ class DecayScanner:
         self.held, self.dips = apart(self.held, out), apart(self.dips, out)
         return out
 
+    def told_from(self, found: list, horizon: int | None) -> tuple[list, int | None]:
+        """:meth:`release`'s runs, and the horizon of the trains they go to (no run or dip not
+        released starts before it; ``None`` with ``horizon``): a run decided but held, ending past
+        ``horizon``, may start before it (given ``horizon``, a gate's train had ended before
+        that run, its offs filled: 5 of 110 gates through Opus in the batch's stream, not in the
+        whole file)."""
+        out = self.release(found, horizon)
+        return out, None if horizon is None else self.open_from(horizon)
+
     def undecided_from(self, *bounds: int) -> int:
         """The earliest sample a run not decided yet could start at, or ``bounds`` (where the
         codec's dips not handed in yet may start), the earliest: :meth:`release`'s horizon

@@ -238,3 +238,23 @@ def test_the_stream_hands_a_decay_out_before_the_audio_ends() -> None:
         out += scanner.scan(audio[:, at : at + 4096], at)
     assert len(out) == 1 and abs(out[0][0] - CUT) <= EDGE * RATE and out[0][1] >= stop
     assert scanner.open_from(2 * RATE) > stop
+
+
+def test_a_gate_of_long_decaying_offs_is_left_alone_in_the_stream_too() -> None:
+    """A gate through Opus: 8 offs of 300 ms every 400 ms (100 ms between them, within
+    GATE_FRAMES), each a decaying run: the whole file reads them as one gate's offs, left alone.
+    Streamed 4096 samples at a time, each run is decided once the 20 ms after it are read, the
+    dips then decided up to 70 ms before what is read: the run, held, starts before their
+    horizon, and the train must wait for it (told at that horizon, 250 ms past the off before,
+    the train had ended at each off, and all 8 had been handed out as dropouts)."""
+    audio = chord(seconds=6.0)
+    off, _ = opus_like(300)
+    for index in range(8):
+        at = CUT + index * 400 * FRAME
+        audio[:, at : at + 300 * FRAME] = off[:, CUT : CUT + 300 * FRAME]
+    whole, gates = coded.dips(audio, FRAME)
+    assert whole == [] and [len(gate) for gate in gates] == [8]
+    scanner, out = coded.DipScanner(FRAME, decays.DECAY_MAX_FRAMES), []
+    for at in range(0, audio.shape[1], 4096):
+        out += scanner.scan(audio[:, at : at + 4096], at)
+    assert out + scanner.finish() == [] and scanner.trains.gates == gates
