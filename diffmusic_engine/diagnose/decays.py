@@ -205,8 +205,10 @@ class DecayScanner:
         """The earliest sample a run not decided yet could start at, or ``bounds`` (where the
         codec's dips not handed in yet may start), the earliest: :meth:`release`'s horizon
         (the runs held are decided: counted, they had held themselves, and every dip after
-        them, until the audio ended)."""
-        undecided = [] if self.audio is None else [self.since * self.frame]
+        them, until the audio ended). A run's dropout reaches back up to DECAY_EDGE_FRAMES
+        before its quiet frames, to the music before the codec's smear (:meth:`_dropout`)."""
+        earliest = max(0, self.since - DECAY_EDGE_FRAMES)  # (a quiet run not decided: since on)
+        undecided = [] if self.audio is None else [earliest * self.frame]
         return min([*bounds, *undecided])
 
     def open_from(self, *bounds: int) -> int:

@@ -258,3 +258,18 @@ def test_a_gate_of_long_decaying_offs_is_left_alone_in_the_stream_too() -> None:
     for at in range(0, audio.shape[1], 4096):
         out += scanner.scan(audio[:, at : at + 4096], at)
     assert out + scanner.finish() == [] and scanner.trains.gates == gates
+
+
+def test_a_run_not_decided_yet_is_waited_for_from_its_music_before() -> None:
+    """A decaying run reaches back over the codec's smear to the music before its quiet frames
+    (up to DECAY_EDGE_FRAMES): read up to 10 ms past the 150 ms run (decided once the 20 ms after
+    it are read), the earliest sample a run not decided could start at lies at or before the
+    cut, not at the quiet frames SMEAR_MS later (there, a codec's dip in the smear went out before
+    the run that overlaps it, and both were told: a gate of armygeddon through Opus, left channel,
+    said with one off more in the stream than in the whole file)."""
+    audio, stop = opus_like(150)
+    ((first, _),) = decays.with_decays([], audio, FRAME)
+    assert first == CUT
+    scanner = decays.DecayScanner(FRAME)
+    scanner.scan(audio[:, : stop + 10 * FRAME], 0)
+    assert scanner.held == [] and scanner.undecided_from() <= first
