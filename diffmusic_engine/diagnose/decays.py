@@ -28,7 +28,7 @@ Read for lossy coded input alone, as the codec's dips are: these runs join them
 read in trains as those are (a gate's offs left alone), sifted, widened and padded as they are,
 on every channel at once and on each channel alone, the whole file and the batch's stream read
 by the same scanner. Measured (docs/results.md): found at 119 kbps 46 of 48 cut on every
-channel and 72 of 96 on one, at 498 kbps 48 of 48 and 88 of 96; nothing found in the clean
+channel and 78 of 96 on one, at 498 kbps 48 of 48 and 88 of 96; nothing found in the clean
 excerpts as Opus or MP3; the MP3 gates, bursts and WAV files as before.
 """
 
