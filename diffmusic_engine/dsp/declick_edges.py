@@ -15,6 +15,9 @@ harm: a span is left as it is unless its departure stands out from the music's p
 stands out by the evidence along that one's: the channels share a click's detection, but a click
 need not be on every channel, and a channel's music departs as much in any direction) and what the
 repair removes holds more energy than the repair's own expected error (the posterior's variance).
+Digital silence (exact zeros: a click added to it leaves it non-zero) is no click's: where it
+runs from the span to the file's end on a channel, that channel's music ends there (the span's
+samples in it kept); other exact zeros in a span are held as they are.
 The error expected of the music's estimate is the larger of the AR model's and the one measured on
 known stretches as long inside the file (the same estimate from the same side, at
 ``declick.CONTROL_OFFSETS`` widths in, x the mode's ``fill_error`` gain at
@@ -83,7 +86,13 @@ def repair_ends(
         asked = [
             evidence(c, first, stop) if callable(evidence) else evidence for c in range(len(audio))
         ]
-        fits = [_fitted(read[:start], read[start:], stop - first, order) for read in reads]
+        # a channel's digital silence that runs to the file's end is its music's end (a click
+        # on it leaves it non-zero): the span's samples in it kept (the music continued into
+        # it had put music in the silence of a channel silent before its music starts, 14 of
+        # 126 such channels at each end, with the click on the other channel)
+        heard = [_sounding(read[start:]) for read in reads]
+        fits = [_fitted(read[:start], tail, min(stop - first, tail.size), order)
+                for read, tail in zip(reads, heard, strict=True)]  # fmt: skip
         margins = [_departure(fit) / asked_c if asked_c > 0 else np.inf
                    for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         clearest = int(np.argmax(margins))
@@ -93,15 +102,30 @@ def repair_ends(
             # departure (not where it departs at all: a click on one channel only had then let
             # the other's music be repaired, 8-13 dB SNR; the no-harm test is still each one's)
             shape = fits[clearest].departure
-            asked = [0.0 if fit is not None and _along(fit, shape) > asked_c else asked_c
+            asked = [0.0 if fit is not None and _along(fit, shape[: fit.departure.size]) > asked_c
+                     else asked_c
                      for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         for channel, (read, asked_c) in enumerate(zip(reads, asked, strict=True)):
+            tail = heard[channel]
+            m = min(stop - first, tail.size)
+            if m == 0:
+                continue
             fixed = continued(
-                read[:start], read[start:], stop - first, order, asked_c, gain, offsets,
-                percentile, marked, fits[channel],
+                read[:start], tail, m, order, asked_c, gain, offsets, percentile, marked,
+                fits[channel],
             )  # fmt: skip
-            out[channel, first:stop] = fixed[::-1] if at_start else fixed
+            if at_start:
+                out[channel, stop - m : stop] = fixed[::-1]
+            else:
+                out[channel, first : first + m] = fixed
     return out
+
+
+def _sounding(observed: np.ndarray) -> np.ndarray:
+    """``observed`` (in time order towards the file's end) up to the digital silence (exact
+    zeros) that runs from it to the file's end: the music's end there, as the file's is."""
+    sounding = np.flatnonzero(observed)
+    return observed[: sounding[-1] + 1 if sounding.size else 0]
 
 
 def _departure(fit: _Fit | None) -> float:
@@ -161,21 +185,42 @@ def continued(
                        else expected)  # fmt: skip
     if not expected > 0:  # music predicted exactly (no error to weigh a burst against): kept
         return y
-    # the prior of the music: the continuation's error, as large as expected; the burst's power
-    # per sample (it lies on a few of the span's samples): the departure beyond the prior's,
-    # read again from the posterior (EM)
+    # the prior of the music: the continuation's error, as large as expected
     precision = normal * (variance / expected)
+    free = y != 0
+    if not free.any():
+        return y
+    # an exact zero is held as it is (digital silence: a click added to it leaves it non-zero);
+    # the music at the other samples is then its estimate given the held
+    u = departure.copy()  # held: as observed
+    given = np.zeros(int(free.sum()))
+    if not free.all():
+        held = normal[np.ix_(free, ~free)] @ departure[~free]
+        given = -solve(normal[np.ix_(free, free)], held, assume_a="pos")
+    shift, covariance = _posterior(
+        departure[free] - given, precision[np.ix_(free, free)], RETAIN_FLOOR * expected / m
+    )
+    u[free] = given + shift
+    removed = departure - u
+    if gain > 0 and float(removed @ removed) <= SURE * float(np.trace(covariance)):
+        return y
+    return fit.plain + u
+
+
+def _posterior(
+    departure: np.ndarray, precision: np.ndarray, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior mean of the music's ``departure`` from its estimate (prior ``precision``)
+    under a burst of its own power per sample (a click lies on a few of its span's samples): the
+    departure beyond the prior's, read again from the posterior ``BURST_ROUNDS`` times (EM),
+    each at least ``floor``; and the posterior's covariance."""
     prior = np.diag(np.linalg.inv(precision))
-    floor = RETAIN_FLOOR * expected / m
     burst = np.maximum(departure**2 - prior, floor)
     for _ in range(BURST_ROUNDS):
         covariance = np.linalg.inv(precision + np.diag(1 / burst))
         u = covariance @ (departure / burst)
         burst = np.maximum((departure - u) ** 2 + np.diag(covariance), floor)
-    removed = departure - u
-    if gain > 0 and float(removed @ removed) <= SURE * float(np.trace(covariance)):
-        return y
-    return fit.plain + u
+    return u, covariance
 
 
 class _Fit(NamedTuple):
@@ -196,7 +241,7 @@ def _fitted(context: np.ndarray, observed: np.ndarray, m: int, order: int) -> _F
     ``None`` where there is none (too little context, silent, or no model)."""
     width = int(max(CONTEXT * observed.size, 2 * order))
     near = context[-width:]
-    if near.size < MIN_CONTEXT or not np.any(near):
+    if m < 1 or near.size < MIN_CONTEXT or not np.any(near):
         return None
     a = burg(near, order)
     if a.size == 1:

@@ -213,3 +213,40 @@ def test_a_departure_stands_out_along_a_click_by_its_share_not_its_loudness() ->
         for d in (shape, rest)
     )
     assert alone > 1e9 and across == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("silent", [20, 30, 45])
+def test_a_channel_silent_before_its_music_keeps_its_silence_and_its_music(silent: int) -> None:
+    """The right channel digitally silent for its first and last ``silent`` samples (a gated
+    track), the 4-sample click 10 samples from each end on the left only: the left repaired
+    (15 dB under the click's error), the right bit-identical (the parent continued the right's
+    music into its silence and repaired it there, the click standing out on the left)."""
+    clean = _chord()
+    n, level = clean.shape[1], float(np.sqrt(np.mean(clean[0, :441] ** 2)))
+    clean[1, :silent] = 0
+    clean[1, n - silent :] = 0
+    click = (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype(np.float32)
+    clicked = clean.copy()
+    clicked[0, 10:14] += click
+    clicked[0, n - 14 : n - 10] -= click
+    (out, _), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    assert len(details["clicks"]) == 2
+    for where in (slice(0, 70), slice(n - 70, n)):
+        assert _error_db(out[:1], clean[:1], where) < _error_db(clicked[:1], clean[:1], where) - 15
+    np.testing.assert_array_equal(out[1], clicked[1])
+
+
+def test_a_click_in_the_silence_before_the_music_is_taken_out_to_silence() -> None:
+    """Both channels digitally silent for their first 40 samples, then the chord; the 4-sample
+    click 10 samples in: the error 20 dB or more under the click's (22.6) and the silence around
+    the click exactly silent (the parent continued the music into the silence: 18.3 dB, all 80
+    samples of the silence changed)."""
+    clean = _chord()
+    level = float(np.sqrt(np.mean(clean[:, :441] ** 2)))
+    clean[:, :40] = 0
+    clicked = clean.copy()
+    clicked[:, 10:14] += (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype("f4")
+    (out, _), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    assert _error_db(out, clean, slice(0, 100)) < _error_db(clicked, clean, slice(0, 100)) - 20
+    np.testing.assert_array_equal(out[:, :10], 0)
+    np.testing.assert_array_equal(out[:, 14:40], 0)
