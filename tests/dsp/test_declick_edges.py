@@ -4,7 +4,8 @@ or last sample is found and repaired from the one side there is; music there is 
 import numpy as np
 import pytest
 
-from diffmusic_engine.damage import Declick
+from diffmusic_engine.damage import Declick, Gap
+from diffmusic_engine.diagnose.dropouts import SILENCE
 from diffmusic_engine.dsp.declick import restore_declick
 
 RATE = 44100
@@ -250,3 +251,44 @@ def test_a_click_in_the_silence_before_the_music_is_taken_out_to_silence() -> No
     assert _error_db(out, clean, slice(0, 100)) < _error_db(clicked, clean, slice(0, 100)) - 20
     np.testing.assert_array_equal(out[:, :10], 0)
     np.testing.assert_array_equal(out[:, 14:40], 0)
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_silent_samples_within_music_are_repaired_not_held(marked: bool) -> None:
+    """Near the start, within the music: the 4-sample click 10 samples in with its 2nd sample
+    reading exactly 0 (the music under it its opposite), and 4 samples muted (exactly 0) 20
+    samples in: each 20 dB (found) or 30 dB (marked) under the damage's error (47 and 25 found,
+    64 and 49 marked; holding every exact zero had left them 11, -16, 28 and 0 dB: the mute
+    found made worse than left as it was)."""
+    clean = _chord()
+    level = float(np.sqrt(np.mean(clean[:, :441] ** 2)))
+    clicked = clean.copy()
+    clicked[:, 10:14] += (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype("f4")
+    clicked[:, 11] = 0
+    muted = clean.copy()
+    muted[:, 20:24] = 0
+    bar = 30 if marked else 20
+    for damaged, first in ((clicked, 10), (muted, 20)):
+        clicks = (Gap(first / RATE, (first + 4) / RATE),) if marked else ()
+        (out, _), _ = restore_declick(damaged, RATE, Declick(clicks=clicks), {}, None)
+        where = slice(0, 100)
+        assert _error_db(out, clean, where) < _error_db(damaged, clean, where) - bar
+
+
+def test_a_silence_of_float_residue_is_kept_as_digital_silence() -> None:
+    """The right channel's first 30 samples float residue at or under ``dropouts.SILENCE`` (the
+    project's digital silence), the click on the left: the right bit-identical (the exact-zero
+    rule had continued the right's music into it: 30 of 30 changed, up to 0.034)."""
+    clean = _chord()
+    level = float(np.sqrt(np.mean(clean[0, :441] ** 2)))
+    residue = np.random.default_rng(1).uniform(-SILENCE, SILENCE, 30)
+    clean[1, :30] = residue.astype(np.float32)
+    clicked = clean.copy()
+    clicked[0, 10:14] += (level * 10 ** (12 / 20) * np.array([1.0, -0.8, 0.9, -0.6])).astype("f4")
+    (out, _), details = restore_declick(clicked, RATE, Declick(), {}, None)
+    assert len(details["clicks"]) == 1
+    assert (
+        _error_db(out[:1], clean[:1], slice(0, 70))
+        < _error_db(clicked[:1], clean[:1], slice(0, 70)) - 15
+    )
+    np.testing.assert_array_equal(out[1], clicked[1])
