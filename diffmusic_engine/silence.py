@@ -32,13 +32,20 @@ def silent_samples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     ``SILENCE_S`` where every channel is digital silence."""
     audio = np.atleast_2d(audio)
     every = tuple(range(audio.shape[0]))
-    zero = np.all(np.abs(audio) <= SILENCE, axis=0)
-    runs = [(a, b, every) for a, b in runs_of(zero) if b - a >= SILENCE_S * sample_rate]
+    runs = [(a, b, every) for a, b in digital_silence(audio, sample_rate)]
     dropouts, pauses = find_dropouts(audio, sample_rate)
     silent = np.zeros(audio.shape, bool)
     for first, stop, channels in runs + dropouts + [(a, b, every) for a, b in pauses]:
         silent[list(channels), first:stop] = True
     return silent
+
+
+def digital_silence(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """The runs ``(first, stop)`` (samples) of at least ``SILENCE_S`` where every channel of
+    ``(channels, samples)`` ``audio`` is digital silence: no music there, whatever the dropout
+    rule makes of them (a dropout, a pause, pre-roll). Cheap: no scan of the music around."""
+    zero = np.all(np.abs(np.atleast_2d(audio)) <= SILENCE, axis=0)
+    return [(a, b) for a, b in runs_of(zero) if b - a >= SILENCE_S * sample_rate]
 
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -34,6 +34,7 @@ from diffmusic_engine.errors import DamageError
 from diffmusic_engine.longform.windows import taper
 from diffmusic_engine.progress import ProgressCallback, report
 from diffmusic_engine.rates import order_at
+from diffmusic_engine.silence import digital_silence
 
 FillError = Callable[[np.ndarray, int, int], tuple[float, bool]]  # restore_inpaint's fill_error
 # restore_inpaint's evidence: one for all gaps, or (x, first, stop)
@@ -299,7 +300,13 @@ def _pattern_fills(
     work = audio.copy()
     mono = work.mean(axis=0)  # float32: the search's features and NCC
     unfilled = [(r.first, r.stop) for r in todo]
-    feats = pattern.features(mono, sample_rate, unfilled, tick=progress.tick)
+    # Digital silence outside the regions (a dropout not given, a pause) is no passage to copy
+    # nor context to match: a given gap's fill had copied another dropout, holes and all
+    silent = [
+        (a, b) for a, b in digital_silence(audio, sample_rate)
+        if not any(a < r.stop and b > r.first for r in todo)
+    ]  # fmt: skip
+    feats = pattern.features(mono, sample_rate, unfilled + silent, tick=progress.tick)
     reach = int(round(opts["match_context"] * sample_rate))
     fills: dict[Region, dict[str, Any]] = {}
     # No fill goes past the audio's own peak (a clipped master's fill had peaks 4 dB over its
@@ -309,7 +316,7 @@ def _pattern_fills(
     while pending:  # ties: the leftmost
         region = max(pending, key=lambda r: _known(r, unfilled, reach, audio.shape[1]))
         pending.remove(region)
-        fill = _pattern_fill(work, mono, feats, region, unfilled, sample_rate, opts)
+        fill = _pattern_fill(work, mono, feats, region, unfilled + silent, sample_rate, opts)
         fill["estimate"] = np.clip(fill["estimate"], -peaks, peaks)
         fills[region] = fill
         span = slice(region.first, region.stop)
@@ -318,7 +325,8 @@ def _pattern_fills(
         unfilled.remove((region.first, region.stop))
         if pending:
             mono[span] = work[:, span].mean(axis=0)
-            feats = pattern.refresh(feats, mono, sample_rate, region.first, region.stop, unfilled)
+            holes = unfilled + silent
+            feats = pattern.refresh(feats, mono, sample_rate, region.first, region.stop, holes)
     return fills
 
 
