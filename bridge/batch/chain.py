@@ -53,7 +53,8 @@ from bridge.batch.restorer import Restorer
 from bridge.batch.tail import AUTO, TAIL_MAX_SECONDS, TAIL_QUIET_SECONDS, TailEnd, tail_option
 from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
-from diffmusic_engine.errors import DiffMusicError, InputError, not_a_file
+from diffmusic_engine.damage_check import check_rir_file
+from diffmusic_engine.errors import DamageError, DiffMusicError, InputError, not_a_file
 from diffmusic_engine.options import did_you_mean, unknown_names
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
@@ -356,13 +357,13 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
         options["preset"] = str(base / preset)
     rir = options.get("rir")
     if isinstance(rir, str) and rir != "blind":
-        options["rir"] = str(_existing_file(rir, base, "restore: rir"))
+        options["rir"] = str(_room_file(rir, base))
     restorer = Restorer(**options)  # raises DamageError naming the field
     room = getattr(restorer.damage, "rir", None)  # the chain's, or its preset's
     if isinstance(restorer.damage, Dereverb) and isinstance(room, Path):  # not samples inline
         # already resolved, from the chain's folder or the preset's: base again had made
         # --chain chains/c.toml's rir "ir.wav" chains/chains/ir.wav, no such file
-        room = _existing_file(room, Path(), "restore: rir")
+        room = _room_file(room, Path())
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
     return RestoreStep(options, files)
@@ -378,12 +379,27 @@ def builtin_plugins() -> list[str]:
 
 
 def _existing_file(value: Any, base: Path, what: str, folder_ok: bool = False) -> Path:
-    path = Path(str(value)).expanduser()
-    if not path.is_absolute():
-        path = base / path
+    path = _resolved(value, base)
     if not (path.is_file() or (folder_ok and path.is_dir())):
         raise ChainError(f"{what}: {path}: {not_a_file(path)}")
     return path
+
+
+def _room_file(value: Any, base: Path) -> Path:
+    """A dereverb step's impulse-response file, checked by restore's rule for ``--rir`` (its
+    line says what to give: a chain's had said only "no such file")."""
+    path = _resolved(value, base)
+    try:
+        check_rir_file(path)
+    except DamageError as exc:
+        raise ChainError(f"restore: rir: {exc}") from None
+    return path
+
+
+def _resolved(value: Any, base: Path) -> Path:
+    """A path a chain gives: relative ones are to the chain file's folder ``base``."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _enum_value(cls: type, value: Any) -> Any:

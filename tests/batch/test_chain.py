@@ -91,7 +91,13 @@ def test_missing_files(tmp_path: Path) -> None:
                     tmp_path)  # fmt: skip
     assert "impulse_response_filename" in message and str(tmp_path / "ir.wav") in message
     message = error({"steps": [{"restore": "dereverb", "rir": "room.wav"}]}, tmp_path)
-    assert "rir" in message and "room.wav: no such file" in message
+    room = tmp_path / "room.wav"  # the line restore gives for --rir, after the key
+    assert message.endswith(
+        f"step 1: restore: rir: impulse response {room}: no such file; give the room's "
+        'impulse-response file, or "blind" to estimate the room'
+    )
+    message = error({"steps": [{"restore": "dereverb", "rir": "."}]}, tmp_path)
+    assert f"impulse response {tmp_path / '.'}: a folder, not a file; give" in message
     message = error({"steps": [{"preset": "no-such-preset"}]}, tmp_path)
     assert "preset no-such-preset" in message
     message = error({"steps": [{"preset": 5}]}, tmp_path)  # a TypeError traceback before
