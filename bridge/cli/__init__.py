@@ -60,8 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("cancelled", args, code=130)
     except DiffMusicError as exc:
         return fail(str(exc), args)
-    except KeyboardInterrupt:
-        return fail("interrupted", args, code=130)
+    except KeyboardInterrupt as exc:  # a command may say what the interrupt left (batch)
+        return fail(str(exc) or "interrupted", args, code=130)
     except BrokenPipeError:  # the reader left (``diffmusic eval ... | head -1``): stop quietly
         # stdout's buffer would raise again when Python flushes it at exit: point it at devnull
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -11,7 +11,15 @@ import argparse
 from pathlib import Path
 
 from bridge.batch.inputs import FORMATS
-from bridge.batch.report import FAILED, REPAIR_COUNTS, REPORT_NAME, FileResult, summarize
+from bridge.batch.report import (
+    DONE,
+    FAILED,
+    REPAIR_COUNTS,
+    REPORT_NAME,
+    SKIPPED,
+    FileResult,
+    summarize,
+)
 from bridge.cli.common import (
     add_bit_depth_argument,
     add_output_arguments,
@@ -75,15 +83,25 @@ def run(args: argparse.Namespace) -> int:
         overrides = {"connect": True, "connection_file": args.connection_file}
     quiet = args.quiet or args.json
 
+    kept = []  # outputs written (or already there, --resume) when an interrupt comes
+
     def on_result(result: FileResult) -> None:
+        if result.status in (DONE, SKIPPED):
+            kept.append(result.output)
         emit(args, "file", **vars(result))
 
     # SIGTERM and SIGHUP stop the workers as Ctrl-C does (no partial output, exit 130)
-    with terminated_raises(lambda signum: KeyboardInterrupt()):
-        results = run_batch(
-            items, chain, args.outdir, jobs=args.jobs, resume=args.resume, on_result=on_result,
-            show_progress=False if quiet else None, restorer_overrides=overrides,
-        )  # fmt: skip
+    try:
+        with terminated_raises(lambda signum: KeyboardInterrupt()):
+            results = run_batch(
+                items, chain, args.outdir, jobs=args.jobs, resume=args.resume, on_result=on_result,
+                show_progress=False if quiet else None, restorer_overrides=overrides,
+            )  # fmt: skip
+    except KeyboardInterrupt:  # the line had said "interrupted" alone: what is kept, what next
+        raise KeyboardInterrupt(
+            f"interrupted: {len(kept)} of {len(items)} file(s) written to {args.outdir} and kept, "
+            "none half-written; the same command with --resume renders the rest"
+        ) from None
     write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
     summary = summarize(results)
     emit(args, "done", report=str(report), **summary)

@@ -159,6 +159,13 @@ def test_sigterm_stops_the_workers_and_leaves_no_partial_file(folder: Path, cli_
     finally:
         process.kill()
         process.wait()
-    assert process.stderr.read().strip().endswith("error: interrupted")
+    assert (
+        process.stderr.read()
+        .strip()
+        .endswith(
+            f"error: interrupted: 0 of 2 file(s) written to {outdir} and kept, none half-written; "
+            "the same command with --resume renders the rest"
+        )
+    )
     assert not [pid for pid in workers if _alive(pid)]
     assert not list(outdir.glob(".*.partial*")) and not (outdir / "b.wav").exists()
