@@ -54,6 +54,15 @@ def _ends_after(gap: Gap, sample_rate: int, samples: int) -> bool:
     return end > samples + 1 or gap_samples(gap, sample_rate)[1] > samples
 
 
+def _after_the_audio(duration: float) -> str:
+    """Why a span given is refused, and what to give: a span had been refused with no remedy,
+    and a time read off a DAW's timeline is the project's, not the file's."""
+    return (
+        f"ends after the audio ({duration:.3f} s); give times within it, in seconds from the "
+        "start of the file"
+    )
+
+
 def check_damage(damage: Damage, duration: float, sample_rate: int, channels: int = 1) -> None:
     """Raise :class:`DamageError` if ``damage`` does not fit audio of this length and rate."""
     nyquist = sample_rate / 2
@@ -63,7 +72,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     if isinstance(damage, Inpaint) and damage.gaps != "auto":
         for gap in damage.gaps:
             if _ends_after(gap, sample_rate, samples):
-                raise DamageError(f"gap {gap}: ends after the audio ({duration:.3f} s)")
+                raise DamageError(f"gap {gap}: {_after_the_audio(duration)}")
         _check_known_samples(damage.gaps, samples, sample_rate)
     elif isinstance(damage, SuperResolution):
         if damage.cutoff != "auto" and damage.cutoff >= nyquist:
@@ -77,7 +86,7 @@ def check_damage(damage: Damage, duration: float, sample_rate: int, channels: in
     elif isinstance(damage, Declick):
         for gap in damage.clicks:
             if _ends_after(gap, sample_rate, samples):
-                raise DamageError(f"click {gap}: ends after the audio ({duration:.3f} s)")
+                raise DamageError(f"click {gap}: {_after_the_audio(duration)}")
     elif isinstance(damage, Declip) and damage.channel_levels:
         if len(damage.channel_levels) != channels:
             raise DamageError(f"channel_levels: {len(damage.channel_levels)} given for "

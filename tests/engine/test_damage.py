@@ -114,8 +114,16 @@ def test_equal_weights_by_default():
 
 
 def test_checks_against_the_audio(tmp_path):
-    with pytest.raises(DamageError, match="ends after the audio"):
+    with pytest.raises(DamageError) as info:
         check_damage(Inpaint(gaps=(Gap(1.0, 3.0),)), duration=2.0, sample_rate=44100)
+    assert str(info.value) == (
+        "gap 1:3: ends after the audio (2.000 s); give times within it, in seconds from the "
+        "start of the file"
+    )
+    with pytest.raises(
+        DamageError, match=r"click 1.99:2.01: ends after the audio \(2.000 s\); give"
+    ):
+        check_damage(Declick(clicks=(Gap(1.99, 2.01),)), duration=2.0, sample_rate=44100)
     with pytest.raises(DamageError, match="Nyquist"):
         check_damage(SuperResolution(cutoff=22050.0), duration=2.0, sample_rate=44100)
     with pytest.raises(DamageError, match="no such file"):
