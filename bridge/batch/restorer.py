@@ -487,10 +487,12 @@ def _check_source(damage: Damage, source: int | None) -> int | None:
         if source is not None:
             raise DamageError(f"source: only for task separate, not {damage.task}")
         return None
+    # the line had read "source=None; give which source to keep" for a step without one
+    keep = f"give which source to keep, source = 1..{damage.sources}"
+    if source is None:
+        raise DamageError(f"separate: no source given; {keep}")
     if isinstance(source, bool) or not isinstance(source, int):
-        raise DamageError(
-            f"separate: source={source!r}; give which source to keep, 1..{damage.sources}"
-        )
+        raise DamageError(f"separate: source {source!r} is no whole number; {keep}")
     if not 1 <= source <= damage.sources:
-        raise DamageError(f"separate: source {source} out of range 1..{damage.sources}")
+        raise DamageError(f"separate: source {source} out of range; {keep}")
     return source

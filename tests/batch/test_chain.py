@@ -146,11 +146,13 @@ def test_vst3_step_applies_state_then_parameters(monkeypatch: pytest.MonkeyPatch
 
 def test_restoration_fields_are_checked() -> None:
     assert "gap 'a:b'" in error({"steps": [{"restore": "inpaint", "gaps": ["a:b"]}]})
+    keep = "give which source to keep, source = 1..2"
     message = error({"steps": [{"restore": "separate", "sources": 2}]})
-    assert "source" in message and "1..2" in message
-    assert "source 3 out of range" in error(
-        {"steps": [{"restore": "separate", "sources": 2, "source": 3}]}
-    )
+    assert message.endswith(f"step 1: separate: no source given; {keep}")
+    message = error({"steps": [{"restore": "separate", "sources": 2, "source": 3}]})
+    assert message.endswith(f"step 1: separate: source 3 out of range; {keep}")
+    message = error({"steps": [{"restore": "separate", "sources": 2, "source": "a"}]})
+    assert message.endswith(f"step 1: separate: source 'a' is no whole number; {keep}")
     assert "task 'denoise'" in error({"steps": [{"restore": "denoise"}]})
     listed = error({"steps": [{"restore": ["dereverb"]}]})  # TypeError: unhashable, had been
     assert listed.startswith("chain: step 1: task ['dereverb']: expected one of inpaint, "), listed
