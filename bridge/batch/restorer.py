@@ -201,7 +201,8 @@ class Restorer:
                      finder and _left_alone(finder, piece.sample_rate),
                      *_extended(stream, piece.sample_rate), *piece.gap_lines)  # fmt: skip
             return "; ".join(note for note in notes if note) or None
-        return piece.note() if piece.pieces else f"inpaint: {NOTHING_FOUND['inpaint']}"
+        nothing = f"inpaint: {in_chain_words(NOTHING_FOUND['inpaint'])}"  # batch has no --gap
+        return piece.note() if piece.pieces else nothing
 
     @staticmethod
     def repairs_of(stream: OverlapStream | RegionStream) -> dict[str, int]:
