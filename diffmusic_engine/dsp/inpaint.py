@@ -316,7 +316,7 @@ def _pattern_fills(
     while pending:  # ties: the leftmost
         region = max(pending, key=lambda r: _known(r, unfilled, reach, audio.shape[1]))
         pending.remove(region)
-        fill = _pattern_fill(work, mono, feats, region, unfilled + silent, sample_rate, opts)
+        fill = _avoiding_silence(work, mono, feats, region, unfilled, silent, sample_rate, opts)
         fill["estimate"] = np.clip(fill["estimate"], -peaks, peaks)
         fills[region] = fill
         span = slice(region.first, region.stop)
@@ -328,6 +328,29 @@ def _pattern_fills(
             holes = unfilled + silent
             feats = pattern.refresh(feats, mono, sample_rate, region.first, region.stop, holes)
     return fills
+
+
+def _avoiding_silence(
+    audio: np.ndarray,
+    mono: np.ndarray,
+    feats: pattern.Features,
+    region: Region,
+    unfilled: list[tuple[int, int]],
+    silent: list[tuple[int, int]],
+    sample_rate: int,
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """:func:`_pattern_fill` with the ``silent`` runs as holes too; where that finds no passage
+    (a gated track's rests left none of the gap's length), with the unfilled regions as the only
+    holes, as before they were kept out: a gated drum-and-bass excerpt's 1 s gap had been
+    refused where it had been filled."""
+    try:
+        return _pattern_fill(audio, mono, feats, region, unfilled + silent, sample_rate, opts)
+    except DamageError:
+        if not silent:
+            raise
+    plain = pattern.features(mono, sample_rate, unfilled)
+    return _pattern_fill(audio, mono, plain, region, unfilled, sample_rate, opts)
 
 
 def _known(region: Region, unfilled: list[tuple[int, int]], reach: int, n: int) -> int:

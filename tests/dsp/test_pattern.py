@@ -439,3 +439,27 @@ def test_a_dropout_not_given_as_a_gap_is_no_source_for_one_that_is(song):
     assert quietest_db(out) > quietest_db(mix) - 10.0
     first, stop = gap_samples(other, SR)
     assert np.array_equal(out[:, first:stop], damaged[:, first:stop])  # not given: left alone
+
+
+def test_a_gated_track_whose_every_passage_touches_a_rest_is_still_filled():
+    """Digital silence is no source while another passage is left: a real mix with a 5 ms
+    rest of digital silence every 0.4 s (a gated track, staccato) has no 0.5 s passage that
+    misses one, and its 0.5 s gap had been refused ("no other passage of its length") once
+    rests were kept out. It is filled as before they were: from the song, at its level (a copy
+    from the same mix, 0.1 dB off the lost music's)."""
+    import soundfile as sf
+
+    from diffmusic_engine.evaluation.corpus import REAL_DIR
+
+    parts = [REAL_DIR / f"chaos_god_{part}.flac" for part in ("backing", "guitar")]
+    mix = sum(sf.read(path, dtype="float32", always_2d=True)[0] for path in parts).T
+    for start in np.arange(0.1, 5.9, 0.4):  # rests 0.4 s apart: every 0.5 s passage has one
+        mix[:, int(start * SR) : int((start + 0.005) * SR)] = 0.0
+    gap = Gap(2.22, 2.72)
+    out = restore(degrade(mix, SR, Inpaint((gap,))), SR, Inpaint((gap,))).audio
+    first, stop = gap_samples(gap, SR)
+
+    def level_db(audio: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(audio[:, first:stop].astype(np.float64) ** 2)))
+
+    assert abs(level_db(out) - level_db(mix)) < 1.0
