@@ -54,12 +54,29 @@ GATE_STEP_DB = 38.0
 # before it is FADE_END_DB over it (a 0.5 s fade of the brahms mix: -69.5 dBFS against -52.6);
 # the quietest edge of the sweep's dropouts read -64.2 dBFS (drumbass at 7.12 s).
 FADE_FLOOR_DB = -66.0
+# An entry after a rest, not a song's start (is_pause): the side after rises from the level the
+# side before plays on at, its first millisecond within REST_RISE_DB of the side before's 10 ms
+# edge. 297 dropouts cut into 20 real mixes read as pauses by the side after's short fade alone:
+# 4.6-36.4 dB (10 of 12 within 18); a song cut off at its level, resuming over a 30-50 ms fade:
+# 33 dB or more (docs/results.md "Dropouts in held-out real music"). Not FADE_END_DB, though 18
+# too: that is a fade's last millisecond under the music just before it, on one side.
+REST_RISE_DB = 18.0
+# ... where the side before plays on: not falling, the median PAUSE_FRAME_SECONDS frame of its
+# first FALL_SECONDS (of the reference level() reads) less than FALL_DB under the median frame of
+# the rest of the reference. A fade-out too slow for the 10 ms reading (30 dB over 3 s, 20 dB
+# over 0.5 s, then cut to silence) falls 7.4-21.0 dB so (album sides of 32 real recordings);
+# the 9 dropouts before an entry the rest rule finds, -4.2 to 2.1 dB (docs/results.md "Pauses
+# after a slow fade-out cut short are not entries after a rest").
+FALL_SECONDS = 0.5
+FALL_DB = 6.0
 _EDGE_FRAMES = round(PAUSE_EDGE_SECONDS * 1000)  # in the scanner's 1 ms frames: 10
 _FRAME_FRAMES = round(PAUSE_FRAME_SECONDS * 1000)  # 10
 _FRAMES = round(PAUSE_REFERENCE_SECONDS / PAUSE_FRAME_SECONDS)  # 200 frames of reference
+_FALL_FRAMES = round(FALL_SECONDS / PAUSE_FRAME_SECONDS)  # 50 of them
 
-# (fade readings, ends in nothing locally, the mean power of its first millisecond as found)
-Edge = tuple[list[tuple[bool, float]], bool, float]
+# (fade readings, ends in nothing locally, the mean power of its first millisecond as found,
+# falls: its level FALL_DB lower over the first FALL_SECONDS of the reference than past them)
+Edge = tuple[list[tuple[bool, float]], bool, float, bool]
 
 
 def level(outward: np.ndarray, frame: int) -> tuple[float, float | None]:
@@ -67,14 +84,32 @@ def level(outward: np.ndarray, frame: int) -> tuple[float, float | None]:
     from a run's edge, ``(channels, samples)``; ``frame``: samples in a millisecond), and the
     music's level beyond it: the median PAUSE_FRAME_SECONDS frame of what ``outward`` holds of
     the PAUSE_REFERENCE_SECONDS there (``None``: it holds none)."""
-    edge, size = frame * _EDGE_FRAMES, frame * _FRAME_FRAMES
-    beside = outward[:, :edge]  # none where a widened run reaches the audio's end
+    beside = outward[:, : frame * _EDGE_FRAMES]  # none where a widened run reaches the end
     near = float(np.mean(np.square(beside, dtype=np.float64))) if beside.size else 0.0
-    count = min((outward.shape[1] - edge) // size, _FRAMES)
-    if count < 1:
-        return near, None
+    frames = _frames(outward, frame)
+    return near, float(np.median(frames)) if frames.size else None
+
+
+def _frames(outward: np.ndarray, frame: int) -> np.ndarray:
+    """The mean power of each PAUSE_FRAME_SECONDS frame that ``outward`` holds of the
+    PAUSE_REFERENCE_SECONDS past its first PAUSE_EDGE_SECONDS (the reference :func:`level`
+    reads)."""
+    edge, size = frame * _EDGE_FRAMES, frame * _FRAME_FRAMES
+    count = max(0, min((outward.shape[1] - edge) // size, _FRAMES))
     frames = outward[:, edge : edge + count * size].reshape(outward.shape[0], count, size)
-    return near, float(np.median(np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))))
+    return np.mean(np.square(frames, dtype=np.float64), axis=(0, 2))
+
+
+def falls(outward: np.ndarray, frame: int) -> bool:
+    """Whether the music of ``outward`` (running away from a run's edge) falls into the run:
+    the median frame of the reference's first FALL_SECONDS FALL_DB or more under the median of
+    the rest (a fade-out too slow for the 10 ms reading). False where it holds too little."""
+    frames = _frames(outward, frame)
+    if frames.size <= _FALL_FRAMES:
+        return False
+    return float(np.median(frames[:_FALL_FRAMES])) * 10 ** (FALL_DB / 10) <= float(
+        np.median(frames[_FALL_FRAMES:])
+    )
 
 
 def plays_beside(audio: np.ndarray, first: int, stop: int, frame: int, quiet: float) -> bool:
@@ -101,6 +136,7 @@ def edge(outward: np.ndarray, raw: np.ndarray, frame: int) -> Edge:
         [(fades, near), *short_fades.readings(outward, frame)],
         ends_in_nothing(raw, frame),
         first,
+        falls(outward, frame),
     )
 
 
@@ -127,19 +163,17 @@ def is_pause(before: Edge, after: Edge) -> bool:
     looking back, but its far edge is as quiet): it fades too (the next song fades in; one of
     the two ends in nothing), or its edge is PAUSE_STEP_DB louder (the next song, or its first
     10 ms fading in). The short fade of the side after does not count where the side before
-    plays on at the level it rises from (an entry after a rest, cut off before it)."""
-    ((fades_before, near_before), *short_before), gone_before, _ = before
-    ((fades_after, near_after), *short_after), gone_after, first_after = after
-    gated, fade_end = 10 ** (GATE_STEP_DB / 10), 10 ** (FADE_END_DB / 10)
-    # the side after rising from the level the side before plays on at (neither fading nor
-    # ending in nothing there; its edge within FADE_END_DB of that first millisecond) is an
-    # entry after a rest cut off, not a song's start: of 297 dropouts cut into 20 real mixes, 12
-    # read so as pauses, 4.6-36.4 dB under (9 of the 10 within 18 dB found now, one a pause by
-    # its 10 ms readings); a song cut off at its level, resuming over a 30-50 ms fade: 33 dB or
-    # more. Not the side before: a song ending in a 20 ms fade, the next starting quieter, read
-    # within 18 dB (tried: album sides found as dropouts; docs/results.md "Dropouts in held-out
-    # real music")
-    rest_after = not (fades_before or gone_before) and first_after * fade_end > near_before
+    plays on (neither fading, falling nor ending in nothing) at the level it rises from (an entry
+    after a rest, cut off before it)."""
+    ((fades_before, near_before), *short_before), gone_before, _, falls_before = before
+    ((fades_after, near_after), *short_after), gone_after, first_after, _ = after
+    gated, rest_rise = 10 ** (GATE_STEP_DB / 10), 10 ** (REST_RISE_DB / 10)
+    # the side after rising from the level the side before plays on at (REST_RISE_DB, FALL_DB)
+    # is an entry after a rest cut off, not a song's start. Not the side before: a song ending
+    # in a 20 ms fade, the next starting quieter, read within 18 dB (tried: album sides found as
+    # dropouts; docs/results.md "Dropouts in held-out real music")
+    plays_on = not (fades_before or gone_before or falls_before)
+    rest_after = plays_on and first_after * rest_rise > near_before
     gone_before = gone_before or near_after >= gated * near_before
     gone_after = gone_after or near_before >= gated * near_after
     short = [gone_before and fades for fades, _ in short_before]

@@ -7,6 +7,7 @@ import itertools
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from bridge.batch import Restorer
@@ -212,15 +213,19 @@ def test_a_dropout_beside_a_rest_is_a_dropout() -> None:
         assert pauses == [] and found == [(first / rate, stop / rate)]
 
 
-def test_a_dropout_before_an_entry_after_a_rest_is_a_dropout() -> None:
+@pytest.mark.parametrize("decay", [0.0, 4.0])
+def test_a_dropout_before_an_entry_after_a_rest_is_a_dropout(decay: float) -> None:
     """A quiet chord playing on (-42 dBFS) up to a 100 ms dropout, a loud entry 5 ms after it
     (a 3 ms rise to -23 dBFS): the side after rises from the chord's level, as a song's start
     rises from nothing, but the side before plays on at that level (its edge within
     FADE_END_DB, 18 dB, of the first millisecond after): a rest cut off, found as a dropout (it
-    read as a pause: 9 of 297 dropouts cut into 20 real mixes were lost so)."""
+    read as a pause: 9 of 297 dropouts cut into 20 real mixes were lost so). The chord may decay
+    ``decay`` dB a second: its last 0.5 s then lie that much under the 1.5 s before (the rest of
+    real music read -4.2 to 2.1 dB), under FALL_DB (6 dB): it plays on, it does not fade out."""
     music = music_excerpt(4.0, RATE, 2, seed=4)
     seconds = np.arange(music.shape[1]) / RATE
     chord = 0.02 * sum(np.sin(2 * np.pi * f * seconds) for f in (220.0, 277.2, 329.6)) / 3
+    chord *= 10 ** (-decay * (seconds - 2.0) / 20)  # -42 dBFS at the entry (2 s)
     entry, rise = 2 * RATE, RATE * 3 // 1000
     gain = np.ones(music.shape[1])
     gain[:entry] = 0.0
@@ -231,3 +236,24 @@ def test_a_dropout_before_an_entry_after_a_rest_is_a_dropout() -> None:
     found, left = dropouts.find_runs(audio, RATE)
     ((start, end),) = found
     assert left == [] and start == first / RATE and stop / RATE <= end <= entry / RATE
+
+
+@pytest.mark.parametrize(("fall", "fade_seconds"), [(30.0, 3.0), (25.0, 3.0)])
+def test_a_pause_after_a_slow_fade_out_cut_short_is_left_alone(
+    fall: float, fade_seconds: float
+) -> None:
+    """Song A fading out ``fall`` dB over ``fade_seconds`` (linear in dB, too slow for the 10 ms
+    reading, ending above the quiet level) cut to 0.4 s of digital silence, song B fading in
+    over 50 ms: B's first millisecond lies within 18 dB of A's faded edge, as an entry after a
+    cut-off rest's does, but A falls over its last 0.5 s (its median 10 ms frame 11.7 and 9.9 dB
+    under the 1.5 s before it, FALL_DB 6 or more): a pause, left alone by the rule and
+    ``restore --gap auto`` (the rest rule alone filled them)."""
+    a, b = music_excerpt(4.0, RATE, 2, seed=1), music_excerpt(2.0, RATE, 2, seed=2)
+    fade = round(fade_seconds * RATE)
+    a[:, -fade:] *= (10 ** (np.linspace(0, -fall, fade) / 20)).astype(np.float32)
+    b[:, : RATE // 20] *= np.linspace(0, 1, RATE // 20, dtype=np.float32)
+    audio = np.concatenate([a, np.zeros((2, RATE * 2 // 5), np.float32), b], axis=1)
+    found, left = dropouts.find_runs(audio, RATE)
+    ((start, end),) = left
+    assert found == [] and 3.95 <= start <= 4.0 and 4.4 <= end <= 4.45  # (B's fade widened in)
+    assert np.array_equal(restore(audio, RATE, Inpaint(gaps="auto")).audio, audio)
