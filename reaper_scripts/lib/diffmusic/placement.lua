@@ -214,7 +214,8 @@ local IN_REAPER_WORDS = {
     "under [options] in a preset file with task = \"dereverb\" named in 'DiffMusic - Settings'" },
   { "(--rir FILE)",
     "(select the room's impulse-response item with the items: \"IR\" in its name)" },
-  -- an unknown option's source beside a preset's: REAPER's option flags are its Settings' model, steps
+  -- an unknown option's source beside a preset's: REAPER's option flags are its Settings'
+  -- model and steps (cli/common.py's ON_THE_COMMAND_LINE)
   { " on the command line", " in 'DiffMusic - Settings'" },
 }
 
