@@ -127,15 +127,17 @@ def edge(outward: np.ndarray, raw: np.ndarray, frame: int) -> Edge:
     """What a side of a run reads: whether the music of ``outward`` (the audio running away from
     the widened run's edge) fades into the run, and the mean power it is read over, per window
     (its first PAUSE_EDGE_SECONDS PAUSE_DB or more under its level farther out, then the short
-    fades' :func:`.short_fades.readings`); and whether ``raw`` (the audio running away from the
-    run as found, before widening) ends in nothing (:func:`ends_in_nothing`)."""
+    fades' :func:`.short_fades.readings`); whether ``raw`` (the audio running away from the
+    run as found, before widening) ends in nothing (:func:`ends_in_nothing`); the mean power of
+    ``raw``'s first millisecond (what an entry after a rest rises from, :func:`is_pause`); and
+    whether ``outward`` falls into the run (:func:`falls`)."""
     near, far = level(outward, frame)
     fades = far is not None and far > 0 and near * 10 ** (PAUSE_DB / 10) <= far
-    first = float(np.mean(np.square(raw[:, :frame], dtype=np.float64))) if raw.size else 0.0
+    first_power = float(np.mean(np.square(raw[:, :frame], dtype=np.float64))) if raw.size else 0.0
     return (
         [(fades, near), *short_fades.readings(outward, frame)],
         ends_in_nothing(raw, frame),
-        first,
+        first_power,
         falls(outward, frame),
     )
 
