@@ -94,8 +94,9 @@ def repair_ends(
         # it had put music in the silence of a channel silent before its music starts, 14 of
         # 126 such channels at each end, with the click on the other channel)
         heard = [_sounding(read[start:]) for read in reads]
-        fits = [_fitted(read[:start], tail, min(stop - first, tail.size), order)
-                for read, tail in zip(reads, heard, strict=True)]  # fmt: skip
+        lengths = [min(stop - first, tail.size) for tail in heard]  # the span's samples repaired
+        fits = [_fitted(read[:start], tail, m, order)
+                for read, tail, m in zip(reads, heard, lengths, strict=True)]  # fmt: skip
         margins = [_departure(fit) / asked_c if asked_c > 0 else np.inf
                    for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         clearest = int(np.argmax(margins))
@@ -109,8 +110,7 @@ def repair_ends(
                      else asked_c
                      for fit, asked_c in zip(fits, asked, strict=True)]  # fmt: skip
         for channel, (read, asked_c) in enumerate(zip(reads, asked, strict=True)):
-            tail = heard[channel]
-            m = min(stop - first, tail.size)
+            tail, m = heard[channel], lengths[channel]
             if m == 0:
                 continue
             fixed = continued(
