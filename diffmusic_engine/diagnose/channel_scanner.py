@@ -129,17 +129,15 @@ class ChannelScanner:
         return runs
 
     def open_from(self, received: int) -> int:
-        """The earliest sample a run not handed out yet could start at; a channel's silence
-        longer than ``max_length`` can no longer be a dropout (a hard-panned part's silent
-        side would hold the stream back)."""
+        """The earliest sample a run not handed out yet could start at: every track's found
+        runs hold it, however late they are told (a channel's silence longer than
+        ``max_length``, a hard-panned part's silent side, holds nothing:
+        :meth:`.DropoutScanner.open_from`)."""
         return min([self._undecided(received)] + [first for first, _ in self.held[:1]])
 
     def _undecided(self, received: int) -> int:
         """The earliest sample a run that no scanner has decided yet could start at."""
-        starts = [self.every.open_from(received)]
-        for track in self.each:
-            start = track.open_from(received)
-            starts.append(received if received - start > track.scanner.max_length else start)
+        starts = [track.open_from(received) for track in self.tracks]
         dips = [first for track in self.tracks for first in track.dips_from(received)]
         return min(starts + dips)
 

@@ -367,6 +367,7 @@ class DropoutScanner:
         """The earliest sample a dropout not reported yet could start at."""
         waiting = [run.first for run in [*self.pending, self.open] if run and not run.overlong]
         silent = [] if self.run_start is None else [self.run_start]
+        silent = [s for s in silent if received - s <= (self.max_length or np.inf)]  # or longer
         if self.held_runs is not None:
             start = self.held_runs.open_from(received)
             waiting.append(start - 1 if start < received else start)  # (as :meth:`_with_held`)

@@ -219,3 +219,44 @@ def test_a_dropout_hitting_the_channels_a_few_ms_apart_is_filled_whole_in_a_batc
     audio[1, CUT[0] + shift : CUT[1] + shift] = 0.0
     out, _, _ = streamed(audio)
     assert (out[:, CUT[0] : CUT[1] + shift] == 1.0).all()
+
+
+@pytest.mark.parametrize("fade_in", [0, 800])
+def test_a_channel_s_run_told_late_is_streamed_as_the_whole_file_reads_it(fade_in, marking):
+    """Song A fading 30 dB over 3 s into 0.4 s of digital silence, song B after it (at once, or
+    over a 50 ms fade-in): the right channel's run starts a sample before the left's, and is
+    told only once its train is known, more than dropout_max_seconds after its start. Streamed
+    in 999-sample blocks with 3 s of context, the output is the whole file's reading (the pause
+    left as it came, or the dropout marked on every channel); the stream had let go of that
+    sample already and stopped with "ends after the audio"."""
+    a, b = music_excerpt(4.0, RATE, 2, seed=1), music_excerpt(2.0, RATE, 2, seed=2)
+    a[:, -3 * RATE :] *= (10 ** (np.linspace(0, -30, 3 * RATE) / 20)).astype(np.float32)
+    b[:, :fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)
+    audio = np.concatenate([a, np.zeros((2, 2 * RATE // 5), np.float32), b], axis=1)
+    found, pauses = dropouts.find_dropouts(audio, RATE)
+    assert len(found) + len(pauses) == 1  # the one run, read as a pause or as a dropout
+    expected = audio.copy()
+    for first, stop, channels in found:
+        expected[list(channels), first:stop] = 1.0
+    restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=3.0)
+    stream = restorer.stream(RATE, 2, audio.shape[1])
+    blocks = [stream.push(audio[:, i : i + 999]) for i in range(0, audio.shape[1], 999)]
+    np.testing.assert_array_equal(np.concatenate([*blocks, stream.finish()], axis=1), expected)
+
+
+@pytest.mark.parametrize("past", [11, 30])
+def test_a_channel_s_dropout_decided_past_the_longest_is_streamed_as_found(past, marking):
+    """The right channel silent for 7990 samples (just under dropout_max_seconds, 8000), a
+    999-sample block ending ``past`` samples after its start plus 7990 (11: past the longest
+    while the run waits for the frame after it, 16 samples): streamed, it is filled as the
+    whole file finds it (the wait was let go as a silence past the longest, and the run was
+    dropped without a word)."""
+    audio = stereo(8.0)
+    first = 999 * 60 - past - 7990
+    audio[1, first : first + 7990] = 0.0
+    assert dropouts.find_dropouts(audio, RATE) == ([(first, first + 7990, (1,))], [])
+    restorer = Restorer(task="inpaint", gaps="auto", backend="marking", context_seconds=3.0)
+    stream = restorer.stream(RATE, 2, audio.shape[1])
+    blocks = [stream.push(audio[:, i : i + 999]) for i in range(0, audio.shape[1], 999)]
+    audio[1, first : first + 7990] = 1.0
+    np.testing.assert_array_equal(np.concatenate([*blocks, stream.finish()], axis=1), audio)
