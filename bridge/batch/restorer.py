@@ -71,6 +71,7 @@ import numpy as np
 
 from bridge.batch.chunking import OverlapStream, RegionStream
 from bridge.batch.report import REPAIR_COUNTS
+from bridge.batch.step_keywords import checked_source, setting_number, split_options
 from bridge.notes import fill_level_line, gates_line, in_chain_words, listed_text, pauses_line
 from diffmusic_engine.api import NOTHING_FOUND, SILENT, Restoration, restore
 from diffmusic_engine.audio_arrays import check_audio, given_audio
@@ -82,10 +83,8 @@ from diffmusic_engine.damage import (
     Gap,
     Inpaint,
     PhaseRetrieval,
-    Separate,
     SuperResolution,
     damage_from_dict,
-    damage_type,
     gap_samples,
 )
 from diffmusic_engine.damage_check import check_damage
@@ -96,7 +95,6 @@ from diffmusic_engine.diagnose.spans import joined
 from diffmusic_engine.dsp.pattern import SEARCH_CONTEXT_S
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_backend, resolve_options
-from diffmusic_engine.preset_files import load_preset, with_fields
 from diffmusic_engine.progress import ProgressCallback
 from diffmusic_engine.rates import resample
 from diffmusic_engine.silence import silent_samples
@@ -127,10 +125,12 @@ class Restorer:
         callback: ProgressCallback | None = None,
         **options: Any,
     ) -> None:
-        damage_fields, preset_options, given = _split_options(task, preset, options)
+        damage_fields, preset_options, given = split_options(task, preset, options)
         self.backend = resolve_backend(backend, preset_options, given)
         backend_options = resolve_options(self.backend, preset_options, given)
-        self.settings = {k: _number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()}
+        self.settings = {
+            k: setting_number(k, backend_options.pop(k, v)) for k, v in DEFAULTS.items()
+        }
         self.damage: Damage = damage_from_dict(damage_fields)
         self.auto_gaps = isinstance(self.damage, Inpaint) and self.damage.gaps == "auto"
         # now, not at the first piece; a preset's error names it, a mistyped key its nearest
@@ -138,7 +138,7 @@ class Restorer:
         check_options(self.backend, self.damage, backend_options, preset, preset_options,
                       also_known=keys - {"options"})  # fmt: skip
         self.options = backend_options
-        self.source = _check_source(self.damage, source)
+        self.source = checked_source(self.damage, source)
         if not isinstance(connect, bool):  # "false" in a chain file would have been true
             raise DamageError(f"connect {connect!r}: expected true or false")
         self.connect = connect
@@ -451,49 +451,3 @@ class _PieceRestorer:
             piece, self.sample_rate, damage, backend=r.backend, options=self.options,
             callback=r.callback, lossy=self.lossy,
         )  # fmt: skip
-
-
-def _split_options(
-    task: str | None, preset: str | Path | None, options: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Damage fields (a preset's, then keyword ones), the preset's options, the keyword options."""
-    damage_fields: dict[str, Any] = {}
-    preset_options: dict[str, Any] = {}
-    if preset is not None:
-        loaded = load_preset(preset)
-        damage_fields.update(loaded.damage)
-        preset_options = loaded.options
-    if task is not None:
-        if damage_fields.get("task") not in (None, task):
-            damage_fields = {}  # a preset for another task contributes no fields
-        damage_fields["task"] = task
-    if "task" not in damage_fields:
-        raise DamageError("restorer: no task (give task=... or a preset)")
-    known_fields = {f.name for f in fields(damage_type(damage_fields["task"]))}
-    given = {k: v for k, v in options.items() if k not in known_fields}
-    fields_given = {k: v for k, v in options.items() if k in known_fields}
-    return with_fields(damage_fields, fields_given), preset_options, given
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise DamageError(f"restorer: {name}={value!r} must be a number")
-    if name.endswith("seconds") and value < 0:
-        raise DamageError(f"restorer: {name}={value!r} must be >= 0 seconds")
-    return float(value)
-
-
-def _check_source(damage: Damage, source: int | None) -> int | None:
-    if not isinstance(damage, Separate):
-        if source is not None:
-            raise DamageError(f"source: only for task separate, not {damage.task}")
-        return None
-    # the line had read "source=None; give which source to keep" for a step without one
-    keep = f"give which source to keep, source = 1..{damage.sources}"
-    if source is None:
-        raise DamageError(f"separate: no source given; {keep}")
-    if isinstance(source, bool) or not isinstance(source, int):
-        raise DamageError(f"separate: source {source!r} is no whole number; {keep}")
-    if not 1 <= source <= damage.sources:
-        raise DamageError(f"separate: source {source} out of range; {keep}")
-    return source
