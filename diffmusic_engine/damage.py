@@ -20,7 +20,7 @@ import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.options import SEED, did_you_mean, unknown_names
+from diffmusic_engine.options import SEED, check_one_of, unknown_names
 
 
 @dataclass(frozen=True)
@@ -338,9 +338,7 @@ REQUIRED_FLAGS = {
 def damage_type(task: Any) -> type[Damage]:
     """The description class of ``task``; else :class:`DamageError` naming the tasks (a list, as
     a chain's ``restore = ["dereverb"]``, had raised TypeError: unhashable, a traceback)."""
-    if not isinstance(task, str) or task not in DAMAGE_TYPES:
-        hint = did_you_mean(task, TASKS) if isinstance(task, str) else ""
-        raise DamageError(f"task {task!r}{hint}: expected one of {', '.join(TASKS)}")
+    check_one_of("task", task, TASKS)
     return DAMAGE_TYPES[task]
 
 

@@ -55,7 +55,7 @@ from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.damage_check import check_rir_file
 from diffmusic_engine.errors import DamageError, DiffMusicError, InputError, not_a_file
-from diffmusic_engine.options import did_you_mean, unknown_names
+from diffmusic_engine.options import did_you_mean, nearest, unknown_names
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
 
@@ -303,6 +303,10 @@ def _plugin_step(step: dict[str, Any], base: Path) -> PluginStep:
     cls = getattr(pedalboard, str(name), None)
     if not inspect.isclass(cls) or not issubclass(cls, pedalboard.Plugin) or name in _NOT_EFFECTS:
         plugins = builtin_plugins()
+        meant = nearest(str(name), [*plugins, *_NOT_STREAMABLE])
+        if meant in _NOT_STREAMABLE:  # "Pitchshift" had had no hint, its remedy unsaid
+            raise ChainError(f"unknown plugin {name!r} (did you mean {meant}?); {meant}: "
+                             f"{_NOT_STREAMABLE[meant]}")  # fmt: skip
         raise ChainError(f"unknown plugin {name!r}{did_you_mean(str(name), plugins)}; built-in "
                          f"plugins: {', '.join(plugins)}")  # fmt: skip
     if name in _NOT_STREAMABLE:

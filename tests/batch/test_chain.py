@@ -232,3 +232,19 @@ def test_the_digest_follows_the_files_a_chain_reads(tmp_path: Path) -> None:
     assert load_chain(chain).digest == before  # the same files: the same digest
     sf.write(ir, np.r_[1.0, 0.5, np.zeros(98)], 44100)  # the same name, another room
     assert load_chain(chain).digest != before
+
+
+def test_a_near_plugin_name_that_is_refused_says_why_and_a_far_one_gets_no_hint() -> None:
+    """``Pitchshift`` had had no hint that PitchShift exists and is refused; ``Chain`` (a
+    container) had been offered Gain: difflib's ratio 2 x 3 / 9 = 0.67 is under 0.7."""
+    assert error({"steps": [{"plugin": "Pitchshift", "semitones": 2}]}).startswith(
+        "chain: step 1: unknown plugin 'Pitchshift' (did you mean PitchShift?); PitchShift: "
+        "pedalboard's PitchShift returns silence when fed block by block"
+    )
+    assert error({"steps": [{"plugin": "Chain"}]}).startswith(
+        "chain: step 1: unknown plugin 'Chain'; built-in plugins: Bitcrush, "
+    )
+    assert error({"steps": [{"restore": "dereverb", "backend": "difusion"}]}) == (
+        "chain: step 1: backend 'difusion' (did you mean diffusion?): expected one of dsp, "
+        "diffusion"
+    )

@@ -15,6 +15,7 @@ from diffmusic_engine.errors import DamageError
 from diffmusic_engine.options import (
     Option,
     check_options,
+    did_you_mean,
     option_spec,
     resolve_backend,
     resolve_options,
@@ -253,3 +254,18 @@ def test_a_presets_typo_nearest_a_step_key_still_names_the_preset(tmp_path):
         "dsp dereverb: unknown option(s) chunk_second (did you mean chunk_seconds?); known: "
         f"{KNOWN} (in the preset {preset})"
     )
+
+
+def test_a_near_name_is_offered_by_case_then_word_then_a_ratio_of_0_7():
+    """difflib's default 0.6 had offered Gain for a chain's plugin "Chain" (ratio 2 x 3 / 9 =
+    0.67) and nothing for "DSP" (no letter in common with dsp but for case)."""
+    plugins = ["Chorus", "Gain", "PitchShift", "Reverb"]
+    assert did_you_mean("Chain", plugins) == ""
+    assert did_you_mean("Pitchshift", plugins) == " (did you mean PitchShift?)"
+    assert did_you_mean("DSP", ["dsp", "diffusion"]) == " (did you mean dsp?)"
+    # a word the name begins (ratio 2 x 6 / 25), unless it begins two
+    assert did_you_mean("cutoff", ["cutoff_frequency_hz"]) == " (did you mean cutoff_frequency_hz?)"
+    assert did_you_mean("dropout", ["dropout_max_seconds", "dropout_min_seconds"]) == ""
+    # 7 of 10 letters in common: 2 x 7 / 20 = 0.7 is near, 2 x 6 / 20 = 0.6 is not
+    assert did_you_mean("abcdefghij", ["abcdefgxyz"]) == " (did you mean abcdefgxyz?)"
+    assert did_you_mean("abcdefghij", ["abcdefwxyz"]) == ""
