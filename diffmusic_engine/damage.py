@@ -342,19 +342,28 @@ def damage_type(task: Any) -> type[Damage]:
     return DAMAGE_TYPES[task]
 
 
-def damage_from_dict(data: Mapping[str, Any]) -> Damage:
-    """Build a description from ``{"task": ..., field: value, ...}`` (a preset or a message)."""
-    data = dict(data)
-    task = data.pop("task", None)
+def field_names_checked(data: Mapping[str, Any]) -> type[Damage]:
+    """The description class of ``data``'s task, its other keys checked to be the class's
+    fields (and none the input's own); a :class:`DamageError` names the first problem. A
+    preset's are checked when it is read (:func:`~diffmusic_engine.preset_files.load_preset`)."""
+    task = data.get("task")
     cls = damage_type(task)
-    known = {f.name for f in fields(cls)}
     if told := [name for name in getattr(cls, "from_input", ()) if name in data]:
         raise DamageError(
             f"{task}: {told[0]} is the input's, not a field to give; say it with --lossy "
             '(restore, submit) or the request\'s "lossy": true'
         )
-    if unknown := set(data) - known:  # a preset's or a message's typo: its nearest field
+    known = {f.name for f in fields(cls)}
+    if unknown := set(data) - known - {"task"}:  # a preset's or a message's typo: its nearest
         raise DamageError(f"{task}: {unknown_names('field', unknown, sorted(known))}")
+    return cls
+
+
+def damage_from_dict(data: Mapping[str, Any]) -> Damage:
+    """Build a description from ``{"task": ..., field: value, ...}`` (a preset or a message)."""
+    cls = field_names_checked(data)
+    data = dict(data)
+    task = data.pop("task")
     required = [
         f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
     ]

@@ -12,6 +12,7 @@ import pytest
 from bridge.cli import build_parser
 from bridge.cli.common import damage_from_args
 from diffmusic_engine.damage import (
+    TASKS,
     Declick,
     Dereverb,
     Gap,
@@ -85,6 +86,23 @@ def test_a_mistyped_field_gets_its_nearest_name():
         damage_from_dict({"task": "dereverb", "rirr": "blind", "colour": "red"})
     said = "dereverb: unknown field(s) colour, rirr (did you mean rir?); known: rir, rir_rate"
     assert str(error.value) == said
+
+
+def test_a_presets_task_and_field_names_are_said_to_be_its(tmp_path):
+    """A preset's mistyped field or task had named no file (its options' errors did)."""
+    fields, task = tmp_path / "fields.toml", tmp_path / "task.toml"
+    fields.write_text('task = "dereverb"\nrirr = "blind"\n')
+    task.write_text('task = "dereverbb"\n')
+    with pytest.raises(DamageError) as error:
+        load_preset(fields)
+    said = "dereverb: unknown field(s) rirr (did you mean rir?); known: rir, rir_rate"
+    assert str(error.value) == f"{said} (in the preset {fields})"
+    with pytest.raises(DamageError) as error:
+        load_preset(task)
+    assert str(error.value) == (
+        f"task 'dereverbb' (did you mean dereverb?): expected one of {', '.join(TASKS)} "
+        f"(in the preset {task})"
+    )
 
 
 def test_the_inputs_lossy_is_no_field_of_a_description():
