@@ -44,7 +44,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pedalboard
@@ -117,6 +117,16 @@ class VST3Step:
         return f"VST3 {self.path.name}"
 
 
+class StepRestorer(Restorer):
+    """A chain's restoration step: an unknown key's line names the keys as a chain file has
+    them (the Restorer's had offered task, which a chain names restore, and callback, which a
+    chain refuses) and says which are the step's beside its preset's (they had read as the
+    preset's)."""
+
+    given_from = "in the step"
+    spelled: ClassVar[dict[str, str]] = {"task": "restore", "callback": ""}
+
+
 @dataclass(frozen=True)
 class RestoreStep:
     """A restoration step: the keyword arguments of :class:`~bridge.batch.Restorer`, and the
@@ -126,7 +136,7 @@ class RestoreStep:
     files: tuple[Path, ...] = field(default=(), compare=False)
 
     def build(self, **overrides: Any) -> Restorer:
-        return Restorer(**{**self.options, **overrides})
+        return StepRestorer(**{**self.options, **overrides})
 
     def describe(self) -> str:
         return f"restore {self.options.get('task') or self.options.get('preset')}"
@@ -362,7 +372,7 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     rir = options.get("rir")
     if isinstance(rir, str) and rir != "blind":
         options["rir"] = str(_room_file(rir, base))
-    restorer = Restorer(**options)  # raises DamageError naming the field
+    restorer = StepRestorer(**options)  # raises DamageError naming the field
     room = getattr(restorer.damage, "rir", None)  # the chain's, or its preset's
     if isinstance(restorer.damage, Dereverb) and isinstance(room, Path):  # not samples inline
         # already resolved, from the chain's folder or the preset's: base again had made

@@ -65,7 +65,7 @@ import numbers
 from dataclasses import fields, replace
 from inspect import signature
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -113,6 +113,12 @@ DEFAULTS = {
 class Restorer:
     """Restore ``(audio, sample_rate) -> audio`` with one damage description (see module doc)."""
 
+    # How an unknown option's line says the keywords: where they were given, beside a preset's
+    # (check_options' given_from), and each as its maker writes it ("" : not to be given); a
+    # chain's step names its own (chain.StepRestorer: restore for task, no callback).
+    given_from = "given to the Restorer"
+    spelled: ClassVar[dict[str, str]] = {}
+
     def __init__(
         self,
         task: str | None = None,
@@ -135,8 +141,9 @@ class Restorer:
         self.auto_gaps = isinstance(self.damage, Inpaint) and self.damage.gaps == "auto"
         # now, not at the first piece; a preset's error names it, a mistyped key its nearest
         keys = {*signature(Restorer).parameters, *DEFAULTS, *(f.name for f in fields(self.damage))}
+        offered = {self.spelled.get(key, key) for key in keys - {"options"}} - {""}
         check_options(self.backend, self.damage, backend_options, preset, preset_options,
-                      also_known=keys - {"options"})  # fmt: skip
+                      self.given_from, offered)  # fmt: skip
         self.options = backend_options
         self.source = checked_source(self.damage, source)
         if not isinstance(connect, bool):  # "false" in a chain file would have been true

@@ -11,7 +11,8 @@ import pedalboard
 import pytest
 
 from bridge.batch import ChainError, Restorer, chain_from_dict, load_chain
-from bridge.batch.chain import PluginStep, RestoreStep, VST3Step
+from bridge.batch.chain import PluginStep, RestoreStep, StepRestorer, VST3Step
+from diffmusic_engine.errors import DamageError
 
 CHAINS = Path(__file__).resolve().parents[2] / "presets" / "chains"
 
@@ -41,7 +42,8 @@ def test_toml_and_json_give_the_same_chain(tmp_path: Path) -> None:
     assert a.steps == b.steps and a.digest == b.digest and a.sample_rate == 44100
     assert isinstance(a.steps[0], PluginStep) and isinstance(a.steps[1], RestoreStep)
     segments = a.segments()  # plugins / restorer / plugins
-    assert [type(s) for s in segments] == [pedalboard.Pedalboard, Restorer, pedalboard.Pedalboard]
+    kinds = [pedalboard.Pedalboard, StepRestorer, pedalboard.Pedalboard]
+    assert [type(s) for s in segments] == kinds
     assert segments[0][0].threshold_db == -18 and segments[0][0].ratio == 3
     assert segments[2][0].mode == pedalboard.LadderFilter.Mode.HPF12
 
@@ -247,4 +249,30 @@ def test_a_near_plugin_name_that_is_refused_says_why_and_a_far_one_gets_no_hint(
     assert error({"steps": [{"restore": "dereverb", "backend": "difusion"}]}) == (
         "chain: step 1: backend 'difusion' (did you mean diffusion?): expected one of dsp, "
         "diffusion"
+    )
+
+
+def test_a_steps_unknown_key_is_offered_and_labelled_as_a_chain_writes_it(tmp_path: Path) -> None:
+    """The Restorer had offered ``callback`` (a chain refuses it) and ``task`` (a chain says
+    ``restore``), and left a step's own key unlabelled beside its preset's, as if the preset's."""
+    known = "known: amount, chunk, delay, iterations, late_mask, min_rt60, n_fft, psd_context, seed"
+    step = {"restore": "dereverb", "rir": "blind"}
+    assert error({"steps": [{**step, "callbak": 1}]}).startswith(
+        f"chain: step 1: dsp dereverb: unknown option(s) callbak; {known}"
+    )
+    assert error({"steps": [{"preset": "dereverb", "restor": "dereverb"}]}).startswith(
+        "chain: step 1: dsp dereverb: unknown option(s) restor (did you mean restore?); known: "
+    )
+    preset = tmp_path / "p.toml"
+    preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\namonut = 0.5\n')
+    both = "amonut (did you mean amount?) in the preset {}, taps2 (did you mean taps?) {}"
+    assert error({"steps": [{"preset": str(preset), "taps2": 3}]}).startswith(
+        f"chain: step 1: dsp dereverb: unknown option(s) {both.format(preset, 'in the step')}; "
+    )
+    with pytest.raises(DamageError) as made:  # the Restorer's keywords, made in Python
+        Restorer(preset=preset, taps2=3, callbak=1)
+    given = "given to the Restorer"
+    assert str(made.value).startswith(
+        f"dsp dereverb: unknown option(s) amonut (did you mean amount?) in the preset {preset}, "
+        f"callbak (did you mean callback?) {given}, taps2 (did you mean taps?) {given}; {known}"
     )

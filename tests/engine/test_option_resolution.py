@@ -237,9 +237,10 @@ def test_unknown_options_of_a_preset_and_a_flag_each_say_where_they_came_from(tm
         assert capsys.readouterr().err == (
             f"error: dsp dereverb: unknown option(s) {named} on the command line; known: {KNOWN}\n"
         )
-    with pytest.raises(DamageError) as error_of_step:  # a chain step's own keys: not a flag
+    with pytest.raises(DamageError) as error_of_step:  # the Restorer's keywords: not a flag
         Restorer(preset=preset, sensitivity=0.5)
-    assert str(error_of_step.value) == f"dsp dereverb: unknown option(s) {named}; known: {KNOWN}"
+    given = f"{named} given to the Restorer"
+    assert str(error_of_step.value) == f"dsp dereverb: unknown option(s) {given}; known: {KNOWN}"
 
 
 def test_a_presets_typo_nearest_a_step_key_still_names_the_preset(tmp_path):
