@@ -28,10 +28,11 @@ the input; ``"auto"`` renders until the output stays below -90.3 dBFS (one 16-bi
 1 s plus the chain's longest ``Delay``, and ends it after its last louder sample (at most 60 s
 past the input). Restoration steps restore the input only; the tail passes them unchanged.
 
-:func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name
-the plugin does not have, a value it refuses, a missing file or an invalid restoration field
-raises :class:`ChainError` naming the file, the step and the problem (a mistyped key, parameter
-or plugin with the nearest known name, as an unknown option has it: ``options.did_you_mean``).
+:func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name the
+plugin does not have, a value it refuses, a missing file, an impulse response that cannot be read (a
+NaN sample) or an invalid restoration field raises :class:`ChainError` naming the file, the step and
+the problem (a mistyped key, parameter or plugin with the nearest known name, as an unknown option
+has it: ``options.did_you_mean``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.damage_check import check_rir_file
 from diffmusic_engine.errors import DamageError, DiffMusicError, InputError, not_a_file
+from diffmusic_engine.impulse_response import read_impulse_response
 from diffmusic_engine.options import did_you_mean, nearest, unknown_names
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
@@ -378,6 +380,10 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
         # already resolved, from the chain's folder or the preset's: base again had made
         # --chain chains/c.toml's rir "ir.wav" chains/chains/ir.wav, no such file
         room = _room_file(room, Path())
+        try:  # read now: a NaN one had been found only as the first file ran (failed, each file)
+            read_impulse_response(room)
+        except InputError as exc:
+            raise ChainError(f"restore: rir: {exc}") from None
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())
     return RestoreStep(options, files)

@@ -276,3 +276,21 @@ def test_a_steps_unknown_key_is_offered_and_labelled_as_a_chain_writes_it(tmp_pa
         f"dsp dereverb: unknown option(s) amonut (did you mean amount?) in the preset {preset}, "
         f"callbak (did you mean callback?) {given}, taps2 (did you mean taps?) {given}; {known}"
     )
+
+
+def test_an_impulse_response_that_cannot_be_read_is_said_when_the_chain_is_read(
+    tmp_path: Path,
+) -> None:
+    """A NaN impulse response, the step's or its preset's, had been found only as the first
+    file ran (that file failed, and the next, each with the same line)."""
+    import soundfile as sf
+
+    room = np.r_[1.0, 0.5, np.nan, np.zeros(97)]
+    sf.write(tmp_path / "room.wav", room, 44100, subtype="FLOAT")
+    (tmp_path / "p.toml").write_text('task = "dereverb"\nrir = "room.wav"\n')
+    said = (
+        f"step 1: restore: rir: impulse response {tmp_path / 'room.wav'}: 1 non-finite samples "
+        "(NaN/Inf), the first in channel 1 of 1 at sample 2; render or export the file again"
+    )
+    for step in ({"restore": "dereverb", "rir": "room.wav"}, {"preset": "p.toml"}):
+        assert said in error({"steps": [step]}, base=tmp_path), step
