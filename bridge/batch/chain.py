@@ -365,6 +365,8 @@ def _vst3_step(step: dict[str, Any], base: Path) -> VST3Step:
 def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
     options = dict(step)
     if "restore" in options:
+        if "task" in options:  # restore had won, the step's task left out unsaid
+            raise ChainError("restore and task both name the step's task: keep restore = TASK")
         options["task"] = options.pop("restore")
     if "callback" in options:
         raise ChainError("restore: callback cannot be set in a chain file")

@@ -263,6 +263,9 @@ def test_a_steps_unknown_key_is_offered_and_labelled_as_a_chain_writes_it(tmp_pa
     assert error({"steps": [{"preset": "dereverb", "restor": "dereverb"}]}).startswith(
         "chain: step 1: dsp dereverb: unknown option(s) restor (did you mean restore?); known: "
     )
+    assert error({"steps": [{**step, "task": "declick"}]}) == (  # the task had been dropped
+        "chain: step 1: restore and task both name the step's task: keep restore = TASK"
+    )
     preset = tmp_path / "p.toml"
     preset.write_text('task = "dereverb"\nrir = "blind"\n[options]\namonut = 0.5\n')
     both = "amonut (did you mean amount?) in the preset {}, taps2 (did you mean taps?) {}"
