@@ -56,7 +56,7 @@ from diffmusic_engine.audio_arrays import given_audio
 from diffmusic_engine.damage import Dereverb
 from diffmusic_engine.damage_check import check_rir_file
 from diffmusic_engine.errors import DamageError, DiffMusicError, InputError, not_a_file
-from diffmusic_engine.impulse_response import read_impulse_response
+from diffmusic_engine.impulse_response import check_impulse_response, read_impulse_response
 from diffmusic_engine.options import did_you_mean, nearest, unknown_names
 from diffmusic_engine.preset_files import read_table_file, without_comments
 from diffmusic_engine.rates import resample
@@ -382,9 +382,13 @@ def _restore_step(step: dict[str, Any], base: Path) -> RestoreStep:
         # already resolved, from the chain's folder or the preset's: base again had made
         # --chain chains/c.toml's rir "ir.wav" chains/chains/ir.wav, no such file
         room = _room_file(room, Path())
-        try:  # read now: a NaN one had been found only as the first file ran (failed, each file)
-            read_impulse_response(room)
-        except InputError as exc:
+    if isinstance(restorer.damage, Dereverb) and room is not None:  # a file, or samples inline
+        # read and checked now: a NaN or silent one had been found only as each file ran (each
+        # failed with the same line); its channels are checked against each file's as it runs
+        try:
+            samples = read_impulse_response(room)[0] if isinstance(room, Path) else room
+            check_impulse_response(samples, len(np.atleast_2d(samples)))
+        except (InputError, DamageError) as exc:
             raise ChainError(f"restore: rir: {exc}") from None
     named = [options.get("preset"), room if isinstance(room, Path) else None]
     files = tuple(Path(v) for v in named if v is not None and Path(v).is_file())

@@ -297,3 +297,19 @@ def test_an_impulse_response_that_cannot_be_read_is_said_when_the_chain_is_read(
     )
     for step in ({"restore": "dereverb", "rir": "room.wav"}, {"preset": "p.toml"}):
         assert said in error({"steps": [step]}, base=tmp_path), step
+
+
+def test_a_silent_impulse_response_is_said_when_the_chain_is_read(tmp_path: Path) -> None:
+    """A silent impulse response, a file (the step's or its preset's) or samples in the step,
+    had passed the chain's reading and failed each file as it ran, each with the same line."""
+    import soundfile as sf
+
+    sf.write(tmp_path / "room.wav", np.zeros((100, 2)), 44100, subtype="FLOAT")
+    (tmp_path / "p.toml").write_text('task = "dereverb"\nrir = "room.wav"\n')
+    said = "step 1: restore: rir: dereverb: the impulse response is silent (all zeros)"
+    inline = {"restore": "dereverb", "rir": [0.0, 0.0, 0.0], "rir_rate": 44100}
+    for step in ({"restore": "dereverb", "rir": "room.wav"}, {"preset": "p.toml"}, inline):
+        assert said in error({"steps": [step]}, base=tmp_path), step
+    sf.write(tmp_path / "room.wav", np.r_[np.zeros(99), 0.5], 44100, subtype="FLOAT")
+    assert len(chain_from_dict({"steps": [inline | {"rir": [0.0, 0.5]}]}).steps) == 1
+    assert len(chain_from_dict({"steps": [{"preset": "p.toml"}]}, base=tmp_path).steps) == 1
