@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from diffmusic_engine.errors import DamageError
-
 if TYPE_CHECKING:
     from diffmusic_engine.damage import Damage
     from diffmusic_engine.progress import ProgressCallback
@@ -143,8 +141,10 @@ class Backend(Protocol):
 
 
 def get_backend(name: str) -> Backend:
-    """The backend function registered as ``name``."""
-    if name not in BACKENDS:
-        raise DamageError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    """The backend function registered as ``name``; else the error ``options.check_one_of``
+    says (its nearest name: the Python API's ``backend="difusion"`` had had none)."""
+    from diffmusic_engine.options import check_one_of  # options imports this module
+
+    check_one_of("backend", name, BACKENDS)
     module, function = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), function)

@@ -41,6 +41,9 @@ SAMPLES_FIRST = (
         (lambda: restore(STEREO, 0, GAP), "sample_rate 0: expected a number of Hz"),
         (lambda: restore(STEREO, RATE, GAP, options=[("seed", 1)]),
          "options [('seed', 1)]: expected a mapping of names to values"),
+        # a backend's typo had had no nearest name here (the CLI's, a chain's, a message's had)
+        (lambda: restore(STEREO, RATE, GAP, backend="difusion"),
+         "backend 'difusion' (did you mean diffusion?): expected one of dsp, diffusion"),
     ],
 )  # fmt: skip
 def test_an_array_or_argument_given_the_wrong_way_is_one_line_saying_how(call, said):
