@@ -368,8 +368,9 @@ class ClientCore:
                 except DaemonUnavailable as gone:
                     lost_at = lost_at or asked  # the wait counts from the first unanswered try
                     if time.monotonic() - lost_at > reconnect:
+                        why = self._stopped_reason(gone)
                         raise DaemonUnavailable(
-                            _away(job_id, gone, reconnect, self.connection_file)
+                            _away(job_id, why, reconnect, self.connection_file)
                         ) from None
                     if on_status is not None:
                         on_status({"job": job_id, "state": RECONNECTING, "fraction": fraction})
@@ -399,6 +400,16 @@ class ClientCore:
             )
         if info != self.info:  # a daemon started again: a fresh socket reaches it, and the
             self._drop()  # connection file is read anew (its event address: resubscribed)
+
+    def _stopped_reason(self, gone: DaemonUnavailable) -> DaemonUnavailable:
+        """The reason a wait gives up with: a daemon killed while a try was on its way leaves
+        that try unanswered ("no reply to status"), where a look at its pid says what happened
+        (a test saw the one or the other by when the kill fell)."""
+        try:
+            self._check_started()
+        except DaemonUnavailable as stopped:
+            return stopped
+        return gone
 
     def _cancel_steps(self, job_id: str, away: bool) -> Steps:
         """Cancel ``job_id`` on the daemon; one that is ``away`` (or goes unanswered) cannot

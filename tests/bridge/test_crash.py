@@ -12,7 +12,7 @@ import soundfile as sf
 from bridge_helpers import Daemon
 
 from bridge.client.core import RequestRejected
-from bridge.connection import read_connection_file
+from bridge.connection import DaemonUnavailable, read_connection_file
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import PhaseRetrieval
 
@@ -265,5 +265,21 @@ def test_a_waiting_client_hears_progress_again_after_a_quick_restart(tmp_path, c
         client.close()
         assert final["state"] == "finished"
         assert sum(kind == "progress" for at, kind in events if at > restarted) >= 3
+    finally:
+        daemon.stop()
+
+
+def test_a_try_unanswered_as_the_daemon_died_gives_up_naming_its_pid(tmp_path):
+    """The wait above had given up with "no reply to status" where the kill fell after its look
+    at the pid and before the reply: its reason is now the dead pid, as a later look says."""
+    daemon = Daemon(tmp_path)
+    unanswered = DaemonUnavailable("no reply to status from the daemon")
+    try:
+        daemon.start()
+        with daemon.client() as client:
+            assert client._stopped_reason(unanswered) is unanswered  # alive: the try's own
+            daemon.kill()
+            reason = str(client._stopped_reason(unanswered))
+        assert reason == f"daemon pid {daemon.process.pid} from {daemon.connection} is not running"
     finally:
         daemon.stop()
