@@ -59,8 +59,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from diffmusic_engine.diagnose import decays
-from diffmusic_engine.diagnose.spans import apart, holding
+from diffmusic_engine.diagnose import decays, dip_pads
+from diffmusic_engine.diagnose.spans import apart
 
 if TYPE_CHECKING:  # (dropouts imports this module)
     from diffmusic_engine.diagnose.dropouts import DropoutScanner
@@ -474,10 +474,10 @@ def sifted(
     :func:`.decays.apart_from`), sifted by ``scanner`` (:meth:`.dropouts.DropoutScanner.sift`:
     widened, pauses and rests set apart; ``audio`` starts at sample ``position`` of the
     recording); a dip's then PAD_FRAMES wider on each side, never past a neighbouring dropout or
-    the audio's ends, and kept in ``scanner.dips`` too, in recording samples (what is told as
-    found by this rule); the gates whose dips were left alone, read here (``added`` ``None``), go
-    to ``scanner.gated`` (:func:`left_alone`), and a run in a dip of one whose dips are even is
-    that gate's too (:func:`_even_offs`)."""
+    the audio's ends, and kept in ``scanner.dips`` too where no run of the scanner's own finds
+    it (what is told as found by this rule: :func:`.dip_pads.padded`); the gates whose dips were
+    left alone, read here (``added`` ``None``), go to ``scanner.gated`` (:func:`left_alone`), and
+    a run in a dip of one whose dips are even is that gate's too (:func:`_even_offs`)."""
     frame, gates = scanner.edge_frame, None
     if added is None:  # (a gate's offs of digital silence, :func:`ungated`, said once)
         added, gates = dips(audio, frame)
@@ -488,12 +488,4 @@ def sifted(
                                                 for gate in left_alone(gates, offs)])  # fmt: skip
     added = decays.apart_from(added, offs, scanner.gated, position, frame)
     found = scanner.sift(audio, sorted(runs + added), position)
-    pad, padded, holds_dip = PAD_FRAMES * frame, [], set(holding(found, added))
-    for index, (first, stop) in enumerate(found):
-        if (first, stop) in holds_dip:
-            before = found[index - 1][1] if index else 0
-            after = found[index + 1][0] if index + 1 < len(found) else audio.shape[1]
-            first, stop = max(first - pad, before), min(stop + pad, after)
-            scanner.dips.append((first + position, stop + position))
-        padded.append((first, stop))
-    return padded
+    return dip_pads.padded(scanner, found, runs, added, audio.shape[1], position)

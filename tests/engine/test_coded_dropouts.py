@@ -126,6 +126,33 @@ def test_a_batch_render_of_the_mp3_fills_the_dip(tmp_path: Path) -> None:
     assert render_file(wav, tmp_path / "out2.wav", chain).repairs == {"gaps_filled": 0}
 
 
+def test_a_long_dropout_through_mp3_is_not_named_a_dip(tmp_path: Path, capsys) -> None:
+    """400 ms cut in, through MP3: the codec keeps most of it digital silence, found by the
+    scanner's own way; the dip at its smeared edge had named it "a dip through the codec" (the
+    rule for short dropouts the codec fills: a user trial). Found the same, named a dip by
+    none: diagnose, ``restore --gap auto`` (no ``gaps_found_lossy``), the batch's note."""
+    from bridge.batch import chain_from_dict, render_file
+
+    path, stop = mp3_with_dropout(tmp_path / "cut.mp3", 400)
+    decoded, _ = read_audio(path)
+    assert np.mean(np.max(np.abs(decoded[:, CUT:stop]), axis=0) == 0.0) > 0.8
+    assert main(["diagnose", str(path), "--json"]) == 0
+    ((found,),) = [json.loads(capsys.readouterr().out)["dropouts"]]
+    assert "lossy" not in found
+    assert abs(found["start"] - CUT / RATE) < EDGE and abs(found["end"] - stop / RATE) < EDGE
+    out = tmp_path / "out.wav"
+    args = ["restore", str(path), "--task", "inpaint", "--gap", "auto", "-o", str(out), "--json"]
+    assert main(args) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    ((start, end),) = done["details"][FOUND_GAPS]
+    assert (round(start, 4), round(end, 4)) == (found["start"], found["end"])
+    assert LOSSY_GAPS not in done["details"]
+    chain = chain_from_dict({"steps": [{"restore": "inpaint", "gaps": "auto"}]})
+    rendered = render_file(path, tmp_path / "out2.wav", chain)
+    assert rendered.repairs == {"gaps_filled": 1}
+    assert not [note for note in rendered.notes if "found as dips" in note]
+
+
 def test_the_streaming_dips_are_the_whole_files() -> None:
     """:class:`.coded.DipScanner` fed in blocks of 1001 samples (not whole frames) finds what
     :func:`.coded.dips` finds in the whole: three dips 40 dB down, one 5 ms from the end (left:
