@@ -18,7 +18,14 @@ from bridge.cli.common import (
     resolved,
 )
 from bridge.cli.picture import check_picture_path, write_findings_picture
-from bridge.notes import LOSSY_DIP, gates_line, levels_text, pauses_line, spans_text
+from bridge.notes import (
+    LOSSY_DIP,
+    cut_ends_line,
+    gates_line,
+    levels_text,
+    pauses_line,
+    spans_text,
+)
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
@@ -133,6 +140,8 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
     if name == "pauses":  # silent runs --gap auto leaves alone
         spans = [[p["start"], p["end"]] for p in value]
         return pauses_line(len(spans), spans_text(spans)) if value else "none"
+    if name == "cut_ends":  # digital silence at the file's ends, the music cut off
+        return cut_ends_line(value, channels) if value else "none"
     if name == "gates":  # trains of a codec's dips or silent runs --gap auto leaves alone
         gates = [[[dip["start"], dip["end"]] for dip in gate["dips"]] for gate in value]
         return gates_line(gates) if value else "none"
