@@ -4,7 +4,6 @@ show), and the batch report's pause line. docs/protocol.md ("The CLI") documents
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from diffmusic_engine.backends import (
 )
 from diffmusic_engine.damage import PhaseRetrieval
 from diffmusic_engine.diagnose.coded import GATE_COUNT, GATE_FRAMES, GATE_JITTER_FRAMES
-from diffmusic_engine.diagnose.dropouts import QUIET
 from diffmusic_engine.diagnose.pause_edges import (
     FADE_END_DB,
     FADE_FLOOR_DB,
@@ -53,7 +51,6 @@ PHASE_REBUILT = (
     "the input is the audio you want, keep it"
 )
 NOTE, WARNING = "note", "warning"  # a note's level: told, or worth a second look
-QUIET_DBFS = 20 * math.log10(QUIET)  # about -72.2: the dropout rule's quiet level
 LISTED = 5  # spans named one by one in a note about many (clicks, a batch's silent runs)
 # A dropout only the rule for lossy coded input found (diagnose.coded), as diagnose names it
 LOSSY_DIP = "a dip through the codec, lossy input's rule"
@@ -321,18 +318,22 @@ def _note(text: str, level: str = NOTE) -> dict[str, str]:
 
 def cut_ends_line(cut_ends: Sequence[Mapping[str, Any]], channels: int) -> str:
     """The line naming diagnose's ``cut_ends`` (digital silence at the file's start or end, the
-    music beside it cut off rather than fading to nothing: ``diagnose.cut_ends``) in audio of
-    ``channels`` channels, with the gap that fills each if it is a dropout."""
+    music beside it neither fading to nothing nor in a rest: ``diagnose.cut_ends``) in audio of
+    ``channels`` channels, with the gap that fills each if the music was cut there. Not said to
+    be a dropout: a file that starts (or stops) on a hit out of digital silence reads the same
+    (a loop, a stem, a render from its first note: docs/results.md "Digital silence at a file's
+    ends")."""
     said = []
     for cut in cut_ends:
         start, end, dropped = cut["start"], cut["end"], cut.get("channels", [])
         some = f" on channel {', '.join(map(str, dropped))} of {channels}" if (
             dropped and len(dropped) < channels) else ""  # fmt: skip
-        where = (f"from the start to {end:.4f} s, before the music" if cut["at"] == "start"
-                 else f"from {start:.4f} s to the end ({end:.4f} s), after the music")  # fmt: skip
-        said.append(f"digital silence{some} {where} (give it as --gap {start:.4f}:{end:.4f})")
+        where = (f"from the start to {end:.4f} s, the music after it not fading in"
+                 if cut["at"] == "start" else f"from {start:.4f} s to the end ({end:.4f} s), "
+                 "the music before it not fading out")  # fmt: skip
+        said.append(f"digital silence{some} {where} (--gap {start:.4f}:{end:.4f})")
     return (
-        f"{'; '.join(said)}: the music there neither fades to nothing nor lies under "
-        f"{QUIET_DBFS:.1f} dBFS, cut off as by a dropout; give it as a gap if it is one (--gap "
-        "auto leaves a file's ends alone)"
+        f"{'; '.join(said)}: if the music was cut off there (a transfer that cut out or came in "
+        "late), give that --gap (--gap auto leaves a file's ends alone); a file that starts or "
+        "stops on a hit (a loop, a stem, a render) reads the same: leave it"
     )

@@ -113,6 +113,12 @@ def leaves(preset: dict[str, Any]) -> str | None:
 
 def no_preset_reason(findings: dict[str, Any]) -> str:
     """Why ``findings`` make no preset (:func:`preset_from_findings` gave None)."""
+    if cuts := findings.get("cut_ends"):  # first: what the table names that may be damage
+        return (
+            f"no damage found that a preset repairs ({len(cuts)} run(s) of digital silence at "
+            "the file's start or end, the music beside not fading: if it was cut off there, "
+            "give them as --gap; the cut_ends line lists them)"
+        )
     if _room(findings) == "produced":
         return (
             f"no damage found (a room of {_told(findings).rt60:.2f} s is no longer than "

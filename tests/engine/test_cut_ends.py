@@ -111,14 +111,30 @@ def test_diagnose_says_where_and_the_gap_to_give(song, tmp_path, capsys) -> None
     assert main(["diagnose", str(path), "-q"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cut_ends"))
     assert line == (
-        "cut_ends   digital silence on channel 2 of 2 from the start to 0.5000 s, before the "
-        "music (give it as --gap 0.0000:0.5000); digital silence from 4.0000 s to the end "
-        "(6.0000 s), after the music (give it as --gap 4.0000:6.0000): the music there neither "
-        "fades to nothing nor lies under -72.2 dBFS, cut off as by a dropout; give it as a gap "
-        "if it is one (--gap auto leaves a file's ends alone)"
+        "cut_ends   digital silence on channel 2 of 2 from the start to 0.5000 s, the music "
+        "after it not fading in (--gap 0.0000:0.5000); digital silence from 4.0000 s to the end "
+        "(6.0000 s), the music before it not fading out (--gap 4.0000:6.0000): if the music was "
+        "cut off there (a transfer that cut out or came in late), give that --gap (--gap auto "
+        "leaves a file's ends alone); a file that starts or stops on a hit (a loop, a stem, a "
+        "render) reads the same: leave it"
     )
     assert main(["diagnose", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cut_ends"] == [
         {"start": 0.0, "end": 0.5, "channels": [2], "at": "start"},
         {"start": 4.0, "end": 6.0, "channels": [1, 2], "at": "end"},
     ]
+
+
+def test_preset_out_with_only_a_cut_end_says_why_no_preset(song, tmp_path, capsys) -> None:
+    """diagnose --preset-out on a file whose one finding is a cut end writes no preset (nothing
+    acts on a file's ends: a start on a hit reads the same) and says why, not "no damage
+    found" under a table that names one."""
+    audio, rate = song
+    cut = audio.copy()
+    cut[:, 4 * rate :] = 0.0
+    path, preset = tmp_path / "cut.wav", tmp_path / "cut.toml"
+    sf.write(path, cut.T, rate, subtype="PCM_24")
+    assert main(["diagnose", str(path), "-q", "--preset-out", str(preset)]) != 0
+    error = capsys.readouterr().err
+    assert "1 run(s) of digital silence at the file's start or end" in error
+    assert "the cut_ends line lists them" in error and not preset.exists()
