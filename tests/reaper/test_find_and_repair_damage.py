@@ -117,6 +117,32 @@ def test_find_damage_with_the_real_diagnose(tmp_path: Path, diffmusic_cli: str) 
         assert n == wn and abs(a - wa) < 1e-9 and abs(b - wb) < 1e-9
 
 
+def test_find_damage_names_silence_cutting_off_the_item_s_end(
+    tmp_path: Path, diffmusic_cli: str
+) -> None:
+    """The real diagnose reads the take's last 0.4 s of digital silence after its music as a cut
+    end: no dropout region is marked (nothing fills a file's ends on its own), and the console
+    names it
+    in item time with how to have it repaired."""
+    audio = music_excerpt(2.0, SR, 2, seed=2)
+    audio[:, int(1.6 * SR) :] = 0
+    source = write_wav(tmp_path / "a.wav", audio, SR)
+    report = run_scripts(
+        tmp_path,
+        [{"name": "Mix", "items": [take_item(source, 1.0, 2.0)]}],
+        [{"script": script(FIND)}],
+        extstate={"cli": diffmusic_cli},
+        max_seconds=120,
+    )
+    assert report["errors"] == [] and report["messages"] == [], report
+    assert not [r for r in regions(report) if r[2] == "DiffMusic: dropout"]
+    assert (
+        "digital silence at the item's ends cuts its music off, not marked (1.600-2.000 s (end) "
+        'into the item): if the take was cut off there, draw a region named "DiffMusic: dropout" '
+        "over it" in report["console"]
+    ), report["console"]
+
+
 def test_repair_without_marked_damage_says_so(tmp_path: Path) -> None:
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=3), SR)
     report = run_scripts(

@@ -6,7 +6,7 @@
 -- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence", "regression_rt60_s" (only where
 -- blind dereverb is told it)} | null, "bandwidth": {...}, "dropouts": [{"start", "end",
 -- "channels"}], "clicks": [{"start", "end"}], "clipping": {"level", "fraction", "regions":
--- [{"start", "end"}]} | null, "gates": [...]}; times in seconds of the file.
+-- [{"start", "end"}]} | null, "gates": [...], "cut_ends": [...]}; times in seconds of the file.
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local json = use("json")
@@ -100,6 +100,24 @@ function M.describe_left(report)
   return string.format("%d train(s) of dips left alone as a stutter gate's offs, not marked (dips %s%s into "
     .. "the item): listen; if they are dropouts, draw a region named \"%sdropout\" over each dip",
     #gates, table.concat(shown, ", "), dips > 8 and ", ..." or "", M.REGION_PREFIX)
+end
+
+-- One line on digital silence at the item's start or end that cuts its music off, or nil
+-- ("cut_ends": [{"start", "end", "channels", "at"}], times in the item): not marked, as
+-- `diagnose` fills nothing there on its own; a take that starts or stops on a hit out of digital
+-- silence reads the same (docs/protocol.md, "cut_ends").
+function M.describe_cut_ends(report)
+  local cuts = given(report.cut_ends) and report.cut_ends or {}
+  if #cuts == 0 then return nil end
+  local shown = {}
+  for i, cut in ipairs(cuts) do
+    shown[i] = string.format("%.3f-%.3f s (%s)", tonumber(cut.start) or 0,
+      tonumber(cut["end"]) or 0, cut.at == "start" and "start" or "end")
+  end
+  return string.format("digital silence at the item's ends cuts its music off, not marked (%s "
+    .. "into the item): if the take was cut off there, draw a region named \"%sdropout\" over "
+    .. "it; a take that starts or stops on a hit reads the same: leave it",
+    table.concat(shown, ", "), M.REGION_PREFIX)
 end
 
 -- The stretches of damage in a report: { {damage = M.DAMAGE entry, start = s, stop = s}, ... }.

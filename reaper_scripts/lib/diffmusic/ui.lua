@@ -72,8 +72,11 @@ local function findings(jobs)
     if job.marked then
       lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
         job.marked, diagnosis.describe_room(d.report))
-      local left = diagnosis.describe_left(d.report)
-      if left then lines[#lines + 1] = string.format("'%s': %s", job.item_label, left) end
+      -- what it left alone that may yet be damage (either may be nil)
+      local left = { diagnosis.describe_left(d.report), diagnosis.describe_cut_ends(d.report) }
+      for i = 1, 2 do
+        if left[i] then lines[#lines + 1] = string.format("'%s': %s", job.item_label, left[i]) end
+      end
     elseif d and d.report then
       lines[#lines + 1] = string.format("'%s': %s", job.item_label, diagnosis.describe_room(d.report))
     elseif d and d.error then
