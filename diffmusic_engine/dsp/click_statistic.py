@@ -73,6 +73,15 @@ def click_statistic(
     return d / local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
 
 
+def forward_scaled(
+    x: np.ndarray, sample_rate: int, order: int, models: list[np.ndarray | None]
+) -> np.ndarray:
+    """``|e_f|`` of ``x`` (each block's model, ``models``) over its robust local scale: how far
+    each sample departs from what the samples before it predict, in the music's own error."""
+    forward = np.abs(_prediction_errors(x, sample_rate, order, models)[0])
+    return forward / local_scale(forward, round(SCALE_SECONDS * sample_rate))
+
+
 def _prediction_errors(
     x: np.ndarray, sample_rate: int, order: int, models: list[np.ndarray | None]
 ) -> tuple[np.ndarray, np.ndarray]:

