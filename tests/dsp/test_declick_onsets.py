@@ -94,20 +94,25 @@ def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
     verdict, its departure passes from 0.006 and it was repaired on the right only), a louder one
     (0.03) on both. Each channel still keeps or repairs by its own departure: since a span starts
     where its click does (``lead_edge``), a 0.01 burst passes the onset's evidence on the right
-    (its error 0.0030 -> 0.000014) and not on the left's attack, which keeps it as it was."""
+    (its error 0.0030 -> 0.000014) and not on the left's attack, which keeps it as it was.
+    The faint level must be one the verdict decides: the same burst on the right's tone on both
+    channels (no note: the plain evidence) is repaired; else [False, False] tests nothing."""
     n, rng = SR, np.random.default_rng(0)
     at = round(0.5 * SR)
     left = _attack(n, at, 0.3, rng)
     right = 0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / SR) + 0.0005 * rng.standard_normal(n)
     audio = np.stack([left, right]).astype(np.float32)
     burst = rng.standard_normal(20)
-    repaired = []
-    for level in (0.007, 0.03):
+    repaired, faint = [], 0.007
+    for level in (faint, 0.03):
         clicked = audio.copy()
         clicked[:, at - 5 : at + 15] += level * burst
         removed = restore(clicked, SR, Declick()).tracks[1]
         repaired.append([bool(np.any(channel)) for channel in removed])
     assert repaired == [[False, False], [True, True]]
+    tone = np.stack([right, right]).astype(np.float32)
+    tone[:, at - 5 : at + 15] += faint * burst
+    assert all(np.any(channel) for channel in restore(tone, SR, Declick()).tracks[1])
 
 
 def test_a_note_on_one_channel_is_an_onset_for_both():
