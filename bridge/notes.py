@@ -13,6 +13,7 @@ from diffmusic_engine.backends import (
     CHANNEL_LEVELS,
     CLICKS_DETECTED,
     CLIPPED_LOWER,
+    CUT_ENDS,
     EXTENDED_GAPS,
     FILL_LEVELS,
     FOUND_GAPS,
@@ -74,6 +75,7 @@ def notes_of(details: Mapping[str, Any], result: str | None = None) -> list[dict
         notes.append(_note(pauses_line(len(pauses), spans_text(pauses))))
     if gates := details.get(GATES):
         notes.append(_note(gates_line(gates), WARNING))
+    notes += [_note(line) for line in details.get(CUT_ENDS, [])]  # the file's ends, left alone
     notes += [_note(line) for line in details.get(EXTENDED_GAPS, [])]  # a selection too short
     notes += [_note(line) for line in details.get(KEPT_CHANNELS, [])]  # a one-channel dropout
     notes += [_note(fill_level_line(*fill), WARNING) for fill in details.get(FILL_LEVELS, [])]
@@ -314,26 +316,3 @@ def spans_text(spans: Sequence[Sequence[float]]) -> str:
 
 def _note(text: str, level: str = NOTE) -> dict[str, str]:
     return {"level": level, "text": text}
-
-
-def cut_ends_line(cut_ends: Sequence[Mapping[str, Any]], channels: int) -> str:
-    """The line naming diagnose's ``cut_ends`` (digital silence at the file's start or end, the
-    music beside it neither fading to nothing nor in a rest: ``diagnose.cut_ends``) in audio of
-    ``channels`` channels, with the gap that fills each if the music was cut there. Not said to
-    be a dropout: a file that starts (or stops) on a hit out of digital silence reads the same
-    (a loop, a stem, a render from its first note: docs/results.md "Digital silence at a file's
-    ends")."""
-    said = []
-    for cut in cut_ends:
-        start, end, dropped = cut["start"], cut["end"], cut.get("channels", [])
-        some = f" on channel {', '.join(map(str, dropped))} of {channels}" if (
-            dropped and len(dropped) < channels) else ""  # fmt: skip
-        where = (f"from the start to {end:.4f} s, the music after it not fading in"
-                 if cut["at"] == "start" else f"from {start:.4f} s to the end ({end:.4f} s), "
-                 "the music before it not fading out")  # fmt: skip
-        said.append(f"digital silence{some} {where} (--gap {start:.4f}:{end:.4f})")
-    return (
-        f"{'; '.join(said)}: if the music was cut off there (a transfer that cut out or came in "
-        "late), give that --gap (--gap auto leaves a file's ends alone); a file that starts or "
-        "stops on a hit (a loop, a stem, a render) reads the same: leave it"
-    )

@@ -20,6 +20,7 @@ from diffmusic_engine.audio_arrays import check_audio, given_audio
 from diffmusic_engine.backends import (
     BACKENDS,
     CLIPPED_LOWER,
+    CUT_ENDS,
     EXTENDED_GAPS,
     FOUND_GAPS,
     GAPS_WITH_AUDIO,
@@ -54,7 +55,7 @@ from diffmusic_engine.damage import (
     gap_samples,
 )
 from diffmusic_engine.damage_check import check_damage
-from diffmusic_engine.diagnose import dropouts, selections
+from diffmusic_engine.diagnose import cut_ends, dropouts, selections
 from diffmusic_engine.diagnose.bandwidth import band_limit
 from diffmusic_engine.errors import DamageError, InputError
 from diffmusic_engine.options import check_options, resolve_options
@@ -81,8 +82,8 @@ NOTHING_FOUND = {
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
         "silence, or of dither or a held value with abrupt edges, inside the audio, other than "
         "pauses between songs or a stutter gate's offs, named in a note if any; digital silence "
-        "at the file's start or end is left alone, and diagnose names it where the music beside "
-        "it does not fade): nothing filled; give --gap START:END to fill a region"
+        "at the file's start or end is left alone, named in a note where the music beside it "
+        "does not fade): nothing filled; give --gap START:END to fill a region"
     ),
 }
 
@@ -93,8 +94,9 @@ def resolve_damage(
     """Replace what the audio itself decides (``cutoff``, ``level``, ``gaps`` ``"auto"``) by its
     value; ``None`` where the audio shows no such damage (see :data:`NOTHING_FOUND`). With it,
     details for the restoration: the pauses ``gaps`` ``"auto"`` left alone (:data:`PAUSES`), the
-    gates whose offs it left alone (:data:`GATES`), and the gaps found as a lossy codec's dips
-    (``lossy``: :data:`LOSSY_GAPS`)."""
+    gates whose offs it left alone (:data:`GATES`), the silence at the file's ends it left alone
+    (:data:`CUT_ENDS`), and the gaps found as a lossy codec's dips (``lossy``:
+    :data:`LOSSY_GAPS`)."""
     if isinstance(damage, Inpaint) and damage.gaps == "auto":
         found, pauses, dips, gates = dropouts.find_all(audio, sample_rate, lossy)
         spans = dropouts.in_seconds([(a, b) for a, b, _ in found], sample_rate)
@@ -105,6 +107,8 @@ def resolve_damage(
         told[GATES] = [
             [list(dip) for dip in dropouts.in_seconds(gate, sample_rate)] for gate in gates
         ]
+        if ends := cut_ends.detect(audio, sample_rate):  # the file's ends: no gap found there
+            told[CUT_ENDS] = [cut_ends.line(ends, audio.shape[0])]
         return resolved, {key: spans for key, spans in told.items() if spans}
     if isinstance(damage, Declick) and lossy and not damage.lossy:  # its gates through the codec
         return dataclasses.replace(damage, lossy=True), {}

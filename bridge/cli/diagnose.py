@@ -20,7 +20,6 @@ from bridge.cli.common import (
 from bridge.cli.picture import check_picture_path, write_findings_picture
 from bridge.notes import (
     LOSSY_DIP,
-    cut_ends_line,
     gates_line,
     levels_text,
     pauses_line,
@@ -29,6 +28,7 @@ from bridge.notes import (
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
+from diffmusic_engine.diagnose import cut_ends
 from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.errors import Cancelled, DamageError, OutputError
 from diffmusic_engine.progress import Progress, ProgressCallback
@@ -141,7 +141,7 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
         spans = [[p["start"], p["end"]] for p in value]
         return pauses_line(len(spans), spans_text(spans)) if value else "none"
     if name == "cut_ends":  # digital silence at the file's ends, the music cut off
-        return cut_ends_line(value, channels) if value else "none"
+        return cut_ends.line(value, channels) if value else "none"
     if name == "gates":  # trains of a codec's dips or silent runs --gap auto leaves alone
         gates = [[[dip["start"], dip["end"]] for dip in gate["dips"]] for gate in value]
         return gates_line(gates) if value else "none"

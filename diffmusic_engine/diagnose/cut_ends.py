@@ -30,6 +30,8 @@ cable's dropout at an end; :mod:`.dropouts` finds one inside the recording).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -131,3 +133,25 @@ def _cut(audio: np.ndarray, first: int, stop: int, channels: tuple, frame: int) 
     if others and pause_edges.level(within, frame)[0] < QUIET**2:
         return None
     return wide_first, wide_stop
+
+
+def line(cut_ends: Sequence[Mapping[str, Any]], channels: int) -> str:
+    """The line naming :func:`detect`'s ``cut_ends`` in audio of ``channels`` channels
+    (diagnose's table; restore's ``--gap auto`` note, ``backends.CUT_ENDS``), with the gap that
+    fills each if the music was cut there. Not said to be a dropout: a file that starts (or
+    stops) on a hit out of digital silence reads the same (a loop, a stem, a render from its
+    first note: docs/results.md "Digital silence at a file's ends")."""
+    said = []
+    for cut in cut_ends:
+        start, end, dropped = cut["start"], cut["end"], cut.get("channels", [])
+        some = f" on channel {', '.join(map(str, dropped))} of {channels}" if (
+            dropped and len(dropped) < channels) else ""  # fmt: skip
+        where = (f"from the start to {end:.4f} s, the music after it not fading in"
+                 if cut["at"] == "start" else f"from {start:.4f} s to the end ({end:.4f} s), "
+                 "the music before it not fading out")  # fmt: skip
+        said.append(f"digital silence{some} {where} (--gap {start:.4f}:{end:.4f})")
+    return (
+        f"{'; '.join(said)}: if the music was cut off there (a transfer that cut out or came in "
+        "late), give that --gap (--gap auto leaves a file's ends alone); a file that starts or "
+        "stops on a hit (a loop, a stem, a render) reads the same: leave it"
+    )

@@ -10,6 +10,10 @@ import pytest
 import soundfile as sf
 
 from bridge.cli import main
+from bridge.notes import notes_of
+from diffmusic_engine.api import restore
+from diffmusic_engine.backends import CUT_ENDS, FOUND_GAPS
+from diffmusic_engine.damage import Inpaint
 from diffmusic_engine.diagnose import cut_ends, diagnose, pause_edges
 from diffmusic_engine.diagnose.dropouts import QUIET
 from diffmusic_engine.evaluation.corpus import REAL_DIR
@@ -138,3 +142,21 @@ def test_preset_out_with_only_a_cut_end_says_why_no_preset(song, tmp_path, capsy
     error = capsys.readouterr().err
     assert "1 run(s) of digital silence at the file's start or end" in error
     assert "the cut_ends line lists them" in error and not preset.exists()
+
+
+def test_restore_gap_auto_names_a_cut_end_it_leaves_alone(song) -> None:
+    """``--gap auto`` fills no file's end: with a dropout inside (0.2 s at 2.0 s) and the music
+    cut off at 4.0 s to the end, it fills the dropout and its note names the end with its gap,
+    diagnose's line; the end's samples stay digital silence."""
+    audio, rate = song
+    length = audio.shape[1]
+    cut = audio.astype(np.float32)
+    cut[:, 2 * rate : round(2.2 * rate)] = 0.0
+    cut[:, 4 * rate :] = 0.0
+    restoration = restore(cut, rate, Inpaint(gaps="auto"))
+    assert restoration.details[FOUND_GAPS] == [[2.0, 2.2]]
+    line = cut_ends.line([{"start": 4.0, "end": length / rate, "channels": [1, 2], "at": "end"}], 2)
+    assert restoration.details[CUT_ENDS] == [line]
+    assert f"(--gap 4.0000:{length / rate:.4f})" in line
+    assert {"level": "note", "text": line} in notes_of(restoration.details)
+    assert not restoration.audio[:, 4 * rate :].any()
