@@ -83,7 +83,15 @@ def _click_tops(clipping: dict[str, Any], clicks: list[dict[str, float]]) -> boo
         return any(c["start"] - CLICK_TOP_S <= time <= c["end"] + CLICK_TOP_S for c in clicks)
 
     regions = clipping["regions"]
-    return bool(regions) and all(on_a_click(r["start"]) and on_a_click(r["end"]) for r in regions)
+    if not regions:
+        return False
+    # a click's clipped top lies within its span: clipping that lasts longer than the clicks
+    # found (at least its fraction of the time up to the last region's end) is a clipped master
+    # whose regions begin and end on clicks found at its corners (a two-tone chord clipped 77 %
+    # of the time, its one region from a click at the file's start to one at its end)
+    if clipping["fraction"] * regions[-1]["end"] > sum(c["end"] - c["start"] for c in clicks):
+        return False
+    return all(on_a_click(r["start"]) and on_a_click(r["end"]) for r in regions)
 
 
 def caution(preset: dict[str, Any], findings: dict[str, Any]) -> str | None:

@@ -110,6 +110,20 @@ def test_clipping_on_the_clicks_alone_comes_after_the_clicks(rng):
         assert preset_from_findings(findings)["task"] == first
 
 
+def test_clipping_longer_than_the_clicks_on_its_ends_is_a_masters():
+    """A chord clipped 77 % of the time in one region, from a click found at the file's start to
+    one at its end (0.7 ms of clicks in 0.25 s): its regions begin and end on clicks, but a
+    click's clipped top lies within it, and clipping that lasts longer than the clicks (0.77 x
+    0.25 s against 0.0013 s) is a master's: declip first. Clipped 0.4 % of the time (1 ms), it
+    may be their tops: declick first."""
+    from diffmusic_engine.diagnose.preset import preset_from_findings
+
+    clicks = [{"start": 0.0, "end": 0.0006}, {"start": 0.2492, "end": 0.2499}]
+    for fraction, first in ((0.77, "declip"), (0.004, "declick")):
+        clipping = {"level": 0.4, "fraction": fraction, "regions": [{"start": 0.0, "end": 0.25}]}
+        assert preset_from_findings({"clipping": clipping, "clicks": clicks})["task"] == first
+
+
 def test_channels_clipped_apart_give_a_level_each_and_a_preset_with_them(tmp_path):
     """A tone clipped at 0.3 on the left and at 0.2 on the right: the diagnosis had given 0.3
     alone, so its preset left the right clipped; it gives each channel's level now, and the
