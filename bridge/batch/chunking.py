@@ -9,8 +9,8 @@ that a file streamed block by block gives exactly what the same file gives in on
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
   Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
-  however many dropouts a long file has, unless they follow each other closer than a quarter
-  context all along (they are then restored as one region). Gaps are given, or found as the
+  however many dropouts a long file has, however close (down to two crossfade margins apart:
+  closer ones are restored as one region). Gaps are given, or found as the
   audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``sift`` takes a found dropout's
   smeared edges in when its region is restored, and leaves pauses between songs alone: the
   region holds the context_seconds of music either side that its pause test reads); given gaps
@@ -216,6 +216,11 @@ class Region:
 # held a tape with a dropout every 40 s whole (one region of the file: 1.2 GB at 6 minutes).
 LONGEST_REGION_CONTEXTS = 4
 SPLIT_APART = 0.25
+# Past this many contexts any span two margins from the last one starts a region of its own:
+# damage denser than SPLIT_APART all along (a noise-gated channel, a dropout every 0.4 s) had
+# held the whole file (3 min: lag 180 s, 183 MB; an hour: over a gigabyte). One context more
+# than LONGEST_REGION_CONTEXTS: a burst of damage that ends within it is still split after it.
+DENSE_REGION_CONTEXTS = LONGEST_REGION_CONTEXTS + 1
 
 
 def region_reach(span: tuple[int, int], context: int) -> int:
@@ -229,7 +234,7 @@ def add_span(
     """Append the region around ``span`` (later than the others), merged with the last one
     when they touch, unless that would make it longer than ``LONGEST_REGION_CONTEXTS`` contexts
     and ``span`` is ``SPLIT_APART`` contexts (and two margins) or more from the last one's
-    spans: then the last
+    spans, or longer than ``DENSE_REGION_CONTEXTS`` and two margins or more: then the last
     region ends ``margin`` before ``span`` (its context keeps clear of this damage) and the new
     one starts where it would (its context takes in the last region's restored samples)."""
     reach = region_reach(span, context)
@@ -237,8 +242,10 @@ def add_span(
     if regions and start <= regions[-1].end:
         last = regions[-1]
         too_long = end - last.start > LONGEST_REGION_CONTEXTS * context
+        dense = end - last.start > DENSE_REGION_CONTEXTS * context  # no clear gap came
         apart = span[0] - max(b for _, b in last.spans)
-        if context > 0 and too_long and apart >= max(SPLIT_APART * context, 2 * margin + 1):
+        least = 0 if dense else SPLIT_APART * context
+        if context > 0 and too_long and apart >= max(least, 2 * margin + 1):
             regions[-1] = Region(last.start, min(last.end, span[0] - margin), last.spans)
             start = max(start, last.start)
             regions.append(Region(start, end, (span,)))

@@ -115,9 +115,13 @@ def test_region_plan_splits_regions_longer_than_four_contexts() -> None:
     # margins, spans 50 apart, context 1 (a quarter context is no bound there)
     regions = region_plan([(1000, 1010), (1060, 1070)], 5000, context=1, margin=98)
     assert [(r.start, r.end) for r in regions] == [(950, 1120)]
-    # spans closer than a quarter context are never split: one long region
+    # spans closer than a quarter context (15 apart) split only past five contexts (500): at
+    # the first span whose region would end past 900 + 500 (1300 + 105 = 1405), then 1200 + 500
     dense = [(1000 + 20 * k, 1005 + 20 * k) for k in range(40)]
-    assert [(r.start, r.end) for r in region_plan(dense, 5000, context=100)] == [(900, 1885)]
+    assert [(r.start, r.end, len(r.spans)) for r in region_plan(dense, 5000, context=100)] == [
+        (900, 1300, 15), (1200, 1600, 15), (1500, 1885, 10)]  # fmt: skip
+    # ... and, closer than two margins (8: 15 < 17), never
+    assert [(r.start, r.end) for r in region_plan(dense, 5000, 100, margin=8)] == [(900, 1885)]
 
 
 def test_region_stream_holds_dropouts_every_few_contexts_a_region_at_a_time(rng) -> None:
