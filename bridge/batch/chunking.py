@@ -9,8 +9,9 @@ that a file streamed block by block gives exactly what the same file gives in on
 * :class:`RegionStream`: inpainting's natural chunking. Only a region around each gap (``context``
   samples or five gap lengths either side) is restored; the rest passes through untouched.
   Regions that touch merge, up to a length (:func:`add_span`), so that memory stays bounded
-  however many dropouts a long file has, however close (down to two crossfade margins apart:
-  closer ones are restored as one region). Gaps are given, or found as the
+  however many dropouts a long file has, however close (down to two crossfade margins apart, and
+  found ones a crossfade margin and the 70 ms their sift reads after one: closer ones are restored
+  as one region). Gaps are given, or found as the
   audio goes by (``diagnose.dropouts.DropoutScanner``, whose ``sift`` takes a found dropout's
   smeared edges in when its region is restored, and leaves pauses between songs alone: the
   region holds the context_seconds of music either side that its pause test reads); given gaps
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffmusic_engine.diagnose.channel_scanner import ChannelScanner
-from diffmusic_engine.diagnose.dropouts import DropoutScanner
+from diffmusic_engine.diagnose.dropouts import EDGE_FRAME_SECONDS, WIDEN_FRAMES, DropoutScanner
+from diffmusic_engine.diagnose.pause_edges import PAUSE_EDGE_SECONDS, PAUSE_FRAME_SECONDS
 from diffmusic_engine.errors import InputError
 from diffmusic_engine.longform.windows import taper
 
@@ -221,6 +223,13 @@ SPLIT_APART = 0.25
 # held the whole file (3 min: lag 180 s, 183 MB; an hour: over a gigabyte). One context more
 # than LONGEST_REGION_CONTEXTS: a burst of damage that ends within it is still split after it.
 DENSE_REGION_CONTEXTS = LONGEST_REGION_CONTEXTS + 1
+# ... and leaves the last region's last span this much music after it, past its margin, in the
+# finder's edge frames (1 ms): what its sift reads there to keep the span a dropout (the smeared
+# edge it widens into, then the edge and a frame of the level beside). With two margins alone, a
+# one-channel dropout 6 ms before the split read no level after it and was left unfilled.
+SIFT_READS_FRAMES = WIDEN_FRAMES + round(
+    (PAUSE_EDGE_SECONDS + PAUSE_FRAME_SECONDS) / EDGE_FRAME_SECONDS
+)
 
 
 def region_reach(span: tuple[int, int], context: int) -> int:
@@ -229,12 +238,19 @@ def region_reach(span: tuple[int, int], context: int) -> int:
 
 
 def add_span(
-    regions: list[Region], span: tuple[int, int], total: int, context: int, margin: int = 0
+    regions: list[Region],
+    span: tuple[int, int],
+    total: int,
+    context: int,
+    margin: int = 0,
+    sift_reads: int = 0,
 ) -> None:
     """Append the region around ``span`` (later than the others), merged with the last one
     when they touch, unless that would make it longer than ``LONGEST_REGION_CONTEXTS`` contexts
     and ``span`` is ``SPLIT_APART`` contexts (and two margins) or more from the last one's
-    spans, or longer than ``DENSE_REGION_CONTEXTS`` and two margins or more: then the last
+    spans, or longer than ``DENSE_REGION_CONTEXTS`` contexts and ``span`` is two margins, and
+    a margin and ``sift_reads`` (the samples a finder's sift reads after a run), or more from
+    them: then the last
     region ends ``margin`` before ``span`` (its context keeps clear of this damage) and the new
     one starts where it would (its context takes in the last region's restored samples)."""
     reach = region_reach(span, context)
@@ -244,7 +260,7 @@ def add_span(
         too_long = end - last.start > LONGEST_REGION_CONTEXTS * context
         dense = end - last.start > DENSE_REGION_CONTEXTS * context  # no clear gap came
         apart = span[0] - max(b for _, b in last.spans)
-        least = 0 if dense else SPLIT_APART * context
+        least = margin + sift_reads if dense else SPLIT_APART * context
         if context > 0 and too_long and apart >= max(least, 2 * margin + 1):
             regions[-1] = Region(last.start, min(last.end, span[0] - margin), last.spans)
             start = max(start, last.start)
@@ -299,6 +315,7 @@ class RegionStream:
         if finder is not None and finder.max_length is None:
             raise ValueError("a stream can hold back only so much: give the finder a max_length")
         self.reach = context if finder is None else region_reach((0, finder.max_length), context)
+        self.sift_reads = 0 if finder is None else SIFT_READS_FRAMES * finder.edge_frame
         self.regions = region_plan(spans, total, context, margin)  # not restored yet, in order
         self.buffer = _Buffer(channels)
         self.received = 0
@@ -314,7 +331,7 @@ class RegionStream:
             if self.received == self.total:  # the audio's end decides what is still open
                 found = sorted(found + self.finder.finish())
             for span in found:
-                add_span(self.regions, span, self.total, self.context, self.margin)
+                add_span(self.regions, span, self.total, self.context, self.margin, self.sift_reads)
         outputs = []
         while True:
             horizon = self._horizon()

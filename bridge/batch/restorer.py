@@ -32,7 +32,7 @@ Step settings:
   restores only a region around each gap, this long or five gap lengths (whichever is more) on
   either side, and passes the rest through untouched; a long dropout is filled from a repeat
   found in that region. Regions that touch are restored as one, up to four contexts long; past
-  that, dropouts a quarter context apart or more (past five, any) start regions of their own (each
+  that, dropouts a quarter context apart or more (past five, 70 ms) start regions of their own (each
   from the previous one's output; its context then reaches back into the previous region, and
   that one's forward only to just before the next dropout), so memory stays bounded.
 * ``gaps="auto"`` (inpainting): find dropouts as the audio streams by, by the rule that

@@ -68,6 +68,10 @@ class ChannelScanner:
         return self.every.scanner.max_length
 
     @property
+    def edge_frame(self) -> int:
+        return self.every.scanner.edge_frame
+
+    @property
     def longer(self) -> list[tuple[int, int]]:
         return self.every.scanner.longer
 
