@@ -86,23 +86,30 @@ def test_the_onset_bar_needs_music_before_and_a_note_that_sustains():
         assert _onset(first, first + 20, audio=audio, music=music, rate=SR) == expected
 
 
+def _stereo_attack() -> tuple[np.ndarray, int, np.ndarray]:
+    """1 s of stereo float32: a note starting on the left at 0.5 s (sample ``at``), a steady
+    220 Hz tone on the right; and a white burst's 20 samples (unit variance) to add there."""
+    n, rng = SR, np.random.default_rng(0)
+    at = round(0.5 * SR)
+    left = _attack(n, at, 0.3, rng)
+    right = 0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / SR) + 0.0005 * rng.standard_normal(n)
+    return np.stack([left, right]).astype(np.float32), at, rng.standard_normal(20)
+
+
 def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
     """A note starts on the left channel while the right holds a steady tone; a burst at the
     attack on both channels. The channels share one detection and, now, one verdict on the
     onset (the left's note is the verdict for both): a faint burst (0.007) on the attack is
     repaired on neither channel (with the right judged by the plain evidence, as before that
     verdict, its departure passes from 0.006 and it was repaired on the right only), a louder one
-    (0.03) on both (the left then worse than its input: the strict xfail below). Each channel still keeps or repairs by its own departure: since a span starts
-    where its click does (``lead_edge``), a 0.01 burst passes the onset's evidence on the right
-    (its error 0.0030 -> 0.000014) and not on the left's attack, which keeps it as it was.
-    The faint level must be one the verdict decides: the same burst on the right's tone on both
-    channels (no note: the plain evidence) is repaired; else [False, False] tests nothing."""
-    n, rng = SR, np.random.default_rng(0)
-    at = round(0.5 * SR)
-    left = _attack(n, at, 0.3, rng)
-    right = 0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / SR) + 0.0005 * rng.standard_normal(n)
-    audio = np.stack([left, right]).astype(np.float32)
-    burst = rng.standard_normal(20)
+    (0.03) on both (the left then worse than its input: the strict xfail below). Each channel
+    still keeps or repairs by its own departure: since a span starts where its click does
+    (``lead_edge``), a 0.01 burst passes the onset's evidence on the right (its error 0.0030 ->
+    0.000014) and not on the left's attack, which keeps it as it was. The faint level must be
+    one the verdict decides: the same burst on the right's tone on both channels (no note: the
+    plain evidence) is repaired; else [False, False] tests nothing."""
+    audio, at, burst = _stereo_attack()
+    right = audio[1]
     repaired, faint = [], 0.007
     for level in (faint, 0.03):
         clicked = audio.copy()
@@ -125,12 +132,7 @@ def test_a_burst_on_a_one_channel_attack_leaves_no_channel_worse():
     """The stereo attack above with bursts of 0.015 and 0.03: the left channel (the attack)
     comes out further from the clean audio than its input (0.0067 -> 0.0199, 0.0269 -> 0.0340).
     Do no harm says neither channel may; strict, so a fix shows here."""
-    n, rng = SR, np.random.default_rng(0)
-    at = round(0.5 * SR)
-    left = _attack(n, at, 0.3, rng)
-    right = 0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / SR) + 0.0005 * rng.standard_normal(n)
-    audio = np.stack([left, right]).astype(np.float32)
-    burst = rng.standard_normal(20)
+    audio, at, burst = _stereo_attack()
     for level in (0.015, 0.03):
         clicked = audio.copy()
         clicked[:, at - 5 : at + 15] += level * burst

@@ -87,18 +87,25 @@ def test_find_damage_marks_a_region_per_damage(tmp_path: Path) -> None:
     assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # no take: only regions
 
 
-def test_find_damage_with_the_real_diagnose(tmp_path: Path, diffmusic_cli: str) -> None:
-    audio = music_excerpt(2.0, SR, 2, seed=2)
-    audio[:, int(0.8 * SR) : int(0.85 * SR)] = 0  # a 50 ms digital-silence dropout
+def find_with_the_real_diagnose(tmp_path: Path, cli: str, audio: np.ndarray) -> dict:
+    """Find damage run on one 2 s take of ``audio`` at 1.0 s, the real ``diffmusic`` ``cli``
+    diagnosing it: the run's report, checked free of errors and messages."""
     source = write_wav(tmp_path / "a.wav", audio, SR)
     report = run_scripts(
         tmp_path,
         [{"name": "Mix", "items": [take_item(source, 1.0, 2.0)]}],
         [{"script": script(FIND)}],
-        extstate={"cli": diffmusic_cli},
+        extstate={"cli": cli},
         max_seconds=120,
     )
     assert report["errors"] == [] and report["messages"] == [], report
+    return report
+
+
+def test_find_damage_with_the_real_diagnose(tmp_path: Path, diffmusic_cli: str) -> None:
+    audio = music_excerpt(2.0, SR, 2, seed=2)
+    audio[:, int(0.8 * SR) : int(0.85 * SR)] = 0  # a 50 ms digital-silence dropout
+    report = find_with_the_real_diagnose(tmp_path, diffmusic_cli, audio)
     got = regions(report)
     ((start, end, _),) = [r for r in got if r[2] == "DiffMusic: dropout"]
     assert abs(start - 1.8) < 2e-3 and abs(end - 1.85) < 2e-3
@@ -126,15 +133,7 @@ def test_find_damage_names_silence_cutting_off_the_item_s_end(
     in item time with how to have it repaired."""
     audio = music_excerpt(2.0, SR, 2, seed=2)
     audio[:, int(1.6 * SR) :] = 0
-    source = write_wav(tmp_path / "a.wav", audio, SR)
-    report = run_scripts(
-        tmp_path,
-        [{"name": "Mix", "items": [take_item(source, 1.0, 2.0)]}],
-        [{"script": script(FIND)}],
-        extstate={"cli": diffmusic_cli},
-        max_seconds=120,
-    )
-    assert report["errors"] == [] and report["messages"] == [], report
+    report = find_with_the_real_diagnose(tmp_path, diffmusic_cli, audio)
     assert not [r for r in regions(report) if r[2] == "DiffMusic: dropout"]
     assert (
         "digital silence at the item's ends cuts its music off, not marked (1.600-2.000 s (end) "
