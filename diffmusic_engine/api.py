@@ -82,8 +82,8 @@ NOTHING_FOUND = {
         f"no dropout found (no run of {dropouts.MIN_SECONDS * 1000:g} ms or more of digital "
         "silence, or of dither or a held value with abrupt edges, inside the audio, other than "
         "pauses between songs or a stutter gate's offs, named in a note if any; digital silence "
-        "at the file's start or end is left alone, named in a note where the music beside it "
-        "does not fade): nothing filled; give --gap START:END to fill a region"
+        "at the file's start or end is left alone, named by diagnose's cut_ends where the music "
+        "beside it does not fade): nothing filled; give --gap START:END to fill a region"
     ),
 }
 

@@ -158,8 +158,8 @@ def ends_in_nothing(raw: np.ndarray, frame: int) -> bool:
 
 def fades_to_nothing(side: Edge) -> bool:
     """Whether a side that reads ``side`` (:func:`edge`) fades into the silence beside it with
-    no other side to read (a file's start or end, :mod:`.ends`): it ends in nothing, and its
-    10 ms fade, a short fade or its fall (a fade too slow for the 10 ms) says it fades there;
+    no other side to read (a file's start or end, :mod:`.cut_ends`): it ends in nothing, and
+    its 10 ms fade, a short fade or its fall (a fade too slow for the 10 ms) says it fades there;
     what :func:`is_pause` asks of a fading side, less what it reads of the other side."""
     ((fades, _), *short), gone, _, falling = side
     return gone and (fades or falling or any(fading for fading, _ in short))

@@ -9,7 +9,7 @@ from scipy.signal import lfilter
 
 from diffmusic_engine.api import restore
 from diffmusic_engine.damage import Declick
-from diffmusic_engine.dsp.declick import _onset, detect_clicks
+from diffmusic_engine.dsp.declick import ONSET_GUARD_S, _onset, detect_clicks
 
 SR = 44100
 
@@ -281,6 +281,6 @@ def test_a_span_with_few_music_samples_before_it_reads_no_onset():
     audio = np.stack([np.where(np.arange(n) < at, 0.01, 0.3) * tone] * 2).astype(np.float32)
     music = np.ones(n - 1, bool)
     assert _onset(at, at + 20, audio=audio, music=music, rate=SR) == (True, True)
-    guard = round(0.002 * SR)  # ONSET_GUARD_S
+    guard = round(ONSET_GUARD_S * SR)
     music[: at - guard - 6] = False
     assert _onset(at, at + 20, audio=audio, music=music, rate=SR) == (False, False)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bridge.batch import Restorer
 from bridge.cli import main
 from bridge.notes import notes_of
 from diffmusic_engine.api import restore
@@ -160,3 +161,19 @@ def test_restore_gap_auto_names_a_cut_end_it_leaves_alone(song) -> None:
     assert f"(--gap 4.0000:{length / rate:.4f})" in line
     assert {"level": "note", "text": line} in notes_of(restoration.details)
     assert not restoration.audio[:, 4 * rate :].any()
+
+
+def test_the_batch_s_nothing_found_note_names_where_a_cut_end_is_told(song) -> None:
+    """A batch step with ``gaps="auto"`` streams the file and reads no cut end
+    (docs/protocol.md): its note, the engine's nothing-found reason, points to diagnose's
+    ``cut_ends`` for the music cut off at 4.0 s (it had said the end was named in a note, and
+    the batch's note named none)."""
+    audio, rate = song
+    cut = audio.astype(np.float32)
+    cut[:, 4 * rate :] = 0.0
+    stream = Restorer(task="inpaint", gaps="auto").stream(rate, *cut.shape)
+    out = np.concatenate([stream.push(cut), stream.finish()], axis=1)
+    note = Restorer.note_of(stream)
+    np.testing.assert_array_equal(out, cut)
+    assert note is not None and note.startswith("inpaint: no dropout found")
+    assert "named by diagnose's cut_ends" in note and "named in a note where" not in note
