@@ -70,7 +70,7 @@ def click_statistic(
     edge = min(order, x.size)
     product[:edge], product[x.size - edge :] = backward[:edge] ** 2, forward[x.size - edge :] ** 2
     d = np.sqrt(np.maximum(uniform_filter1d(product, width), 0.0))
-    return d / local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
+    return d / _error_scale(forward, sample_rate)
 
 
 def forward_scaled(
@@ -78,8 +78,14 @@ def forward_scaled(
 ) -> np.ndarray:
     """``|e_f|`` of ``x`` (each block's model, ``models``) over its robust local scale: how far
     each sample departs from what the samples before it predict, in the music's own error."""
-    forward = np.abs(_prediction_errors(x, sample_rate, order, models)[0])
-    return forward / local_scale(forward, round(SCALE_SECONDS * sample_rate))
+    forward = _prediction_errors(x, sample_rate, order, models)[0]
+    return np.abs(forward) / _error_scale(forward, sample_rate)
+
+
+def _error_scale(forward: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The music's own prediction error around each sample: the robust local scale of the
+    forward error ``forward`` over SCALE_SECONDS, what both readings above are measured in."""
+    return local_scale(np.abs(forward), round(SCALE_SECONDS * sample_rate))
 
 
 def _prediction_errors(
