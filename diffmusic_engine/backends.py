@@ -43,8 +43,8 @@ PAUSES = "pauses_left_alone"
 GATES = "gates_left_alone"
 # The details key that holds the line naming digital silence at the file's start or end that
 # ``gaps="auto"`` left alone, the music beside it not fading (diagnose.cut_ends: a transfer cut
-# there, or a file that starts or stops on a hit, which reads the same): one line, shown to the
-# user, absent if none.
+# there, or a file that starts or stops on a hit, which reads the same): a list of
+# that one line, shown to the user; absent if none.
 CUT_ENDS = "cut_ends_left_alone"
 # The details key that lists given gaps whose input was not a dropout, or wider than the one in
 # them (as loud as the audio around them): one line each, shown to the user, since their music
