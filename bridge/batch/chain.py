@@ -30,9 +30,9 @@ past the input). Restoration steps restore the input only; the tail passes them 
 
 :func:`load_chain` validates every step by constructing it: an unknown plugin, a parameter name the
 plugin does not have, a value it refuses, a missing file, an impulse response that cannot be read (a
-NaN sample) or an invalid restoration field raises :class:`ChainError` naming the file, the step and
-the problem (a mistyped key, parameter or plugin with the nearest known name, as an unknown option
-has it: ``options.did_you_mean``).
+NaN sample) or is silent, or an invalid restoration field raises :class:`ChainError` naming the
+file, the step and the problem (a mistyped key, parameter or plugin with the nearest known name, as
+an unknown option has it: ``options.did_you_mean``).
 """
 
 from __future__ import annotations
