@@ -152,6 +152,6 @@ def line(cut_ends: Sequence[Mapping[str, Any]], channels: int) -> str:
         said.append(f"digital silence{some} {where} (--gap {start:.4f}:{end:.4f})")
     return (
         f"{'; '.join(said)}: if the music was cut off there (a transfer that cut out or came in "
-        "late), give that --gap (--gap auto leaves a file's ends alone); a file that starts or "
+        "late), give the --gap (--gap auto leaves a file's ends alone); a file that starts or "
         "stops on a hit (a loop, a stem, a render) reads the same: leave it"
     )

@@ -129,8 +129,7 @@ def test_find_damage_names_silence_cutting_off_the_item_s_end(
 ) -> None:
     """The real diagnose reads the take's last 0.4 s of digital silence after its music as a cut
     end: no dropout region is marked (nothing fills a file's ends on its own), and the console
-    names it
-    in item time with how to have it repaired."""
+    names it in item time with how to have it repaired."""
     audio = music_excerpt(2.0, SR, 2, seed=2)
     audio[:, int(1.6 * SR) :] = 0
     report = find_with_the_real_diagnose(tmp_path, diffmusic_cli, audio)
