@@ -131,6 +131,28 @@ function reaper.Main_OnCommand(command, flag)
   fail("Main_OnCommand", "command " .. command .. " not supported")
 end
 
+-- ------------------------------------------------------------------------------- take FX
+-- A take's FX chain, as the names of its FX in order (what a copy must keep).
+function reaper.TakeFX_GetCount(take)
+  return #check_kind("TakeFX_GetCount", take, "MediaItem_Take", 1).fx
+end
+-- Copy (is_move false) or move FX `src_fx` of `src` to index `dest_fx` of `dest` (0 to its count:
+-- inserted there). REAPER's C function returns nothing.
+function reaper.TakeFX_CopyToTake(src, src_fx, dest, dest_fx, is_move)
+  local name = "TakeFX_CopyToTake"
+  check_kind(name, src, "MediaItem_Take", 1)
+  check_type(name, src_fx, "number", 2)
+  check_kind(name, dest, "MediaItem_Take", 3)
+  check_type(name, dest_fx, "number", 4)
+  check_type(name, is_move, "boolean", 5)
+  if src_fx % 1 ~= 0 or src_fx < 0 or src_fx >= #src.fx then fail(name, "no FX " .. src_fx) end
+  if dest_fx % 1 ~= 0 or dest_fx < 0 or dest_fx > #dest.fx then fail(name, "index " .. dest_fx) end
+  local fx = src.fx[src_fx + 1]
+  if is_move then table.remove(src.fx, src_fx + 1) end
+  table.insert(dest.fx, dest_fx + 1, fx)
+  changed(name)
+end
+
 -- ------------------------------------------------------------------------------- accessors
 function reaper.CreateTakeAudioAccessor(take)
   check_kind("CreateTakeAudioAccessor", take, "MediaItem_Take", 1)

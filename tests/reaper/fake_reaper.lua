@@ -131,7 +131,7 @@ function M.new(scenario)
     return {
       __kind = "MediaItem_Take", item = item, source = source, name = "", guid = guid(),
       D_STARTOFFS = 0.0, D_PLAYRATE = 1.0, D_VOL = 1.0, D_PAN = 0.0, D_PITCH = 0.0,
-      B_PPITCH = 0, I_CHANMODE = 0, midi = false,
+      B_PPITCH = 0, I_CHANMODE = 0, midi = false, fx = {},
     }
   end
 
@@ -160,6 +160,7 @@ function M.new(scenario)
         take.D_STARTOFFS = tk.startoffs or 0.0
         take.D_PLAYRATE = tk.playrate or 1.0
         take.midi = tk.midi or false
+        take.fx = table.move(tk.fx or {}, 1, #(tk.fx or {}), 1, {}) -- its take FX's names
         if tk.midi then take.source = { __kind = "PCM_source", file = "", midi = true } end
         if tk.source_type then take.source.type = tk.source_type end -- the samples: still tk.file's
         if tk.section then -- a section (or reversed) source over the file's own

@@ -155,6 +155,7 @@ for _, track in ipairs(state.tracks) do
         name = take.name, guid = take.guid, midi = take.midi, active = item.active == take,
         file = take.source and take.source.file or nil, startoffs = take.D_STARTOFFS,
         playrate = take.D_PLAYRATE, vol = take.D_VOL, pan = take.D_PAN,
+        fx = take.fx,
         source_rate = take.source and take.source.wav and take.source.wav.rate or nil,
         source_frames = take.source and take.source.wav and take.source.wav.frames or nil,
       }

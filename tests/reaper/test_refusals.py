@@ -113,3 +113,48 @@ def test_a_job_folder_that_is_no_full_path_is_refused(tmp_path: Path, folder: st
     assert_unchanged(report)
     (message,) = report["messages"]
     assert f"job folder '{folder}': give a full path" in message["message"]
+
+
+HOME = Path.home()  # what the harness's scripts read as $HOME (it inherits the environment)
+
+
+@pytest.mark.parametrize(
+    ("field", "index", "value", "said"),
+    [
+        # this README's own default, typed: saved, then every action said "no connection file
+        # ~/.config/diffmusic/connection.json: is the daemon running?" while it ran
+        ("connection file", 1, "~/.config/diffmusic/connection.json",
+         f" ({HOME}/.config/diffmusic/connection.json)"),
+        ("connection file", 1, "connection.json", ""),
+        ("diffmusic command", 0, "~/venv/bin/diffmusic", f" ({HOME}/venv/bin/diffmusic)"),
+        ("diffmusic command", 0, "venv/bin/diffmusic", ""),
+    ],
+)  # fmt: skip
+def test_a_path_that_is_not_full_is_refused_by_settings_and_actions(
+    tmp_path: Path, field: str, index: int, value: str, said: str
+) -> None:
+    """No shell expands ~ here and a relative path is read from REAPER's working folder: a
+    connection file or a command given so is not found while the daemon runs."""
+    fields = [str(tmp_path / "no-such-diffmusic"), "", "dsp", "", "", "", "30", "2", ""]
+    fields[index] = value
+    settings = script("Settings")
+    report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[",".join(fields)])
+    expected = f"{field} '{value}': give a full path{said}"
+    assert report["messages"] == [{"title": "DiffMusic", "message": (
+        f"Settings not saved: {expected}" + (" (empty: the default, the file diffmusic serve "
+        "writes)." if index == 1 else ", or a command on REAPER's PATH."))}]  # fmt: skip
+    assert not report["extstate"]["DiffMusic"] and report["exec"] == []  # nothing saved, no ping
+    # saved by an earlier version: an action refuses it before anything changes
+    source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=5), SR)
+    key = "connection_file" if index == 1 else "cli"
+    report = run_scripts(
+        tmp_path,
+        [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
+        [{"script": script("Rebuild phase of selected items")}],
+        extstate={"cli": fields[0], key: value},
+        name="action",
+    )
+    assert_unchanged(report)
+    (message,) = report["messages"]
+    assert message["message"].startswith(f"Settings: {expected}")
+    assert report["exec"] == []

@@ -79,7 +79,11 @@ end
 
 -- A take (new or on a new item) playing `path` from the item start at the project's rate:
 -- sample k of the file sounds at item time k / rate - `shift`, where the sent audio came from.
-local function set_take(take, path, name, job, shift)
+-- An audio accessor reads a take "immediately pre-FX" (the API's words), so the render holds
+-- none of the take's FX: a new take on the item read (`item`, given) gets a copy of its chain, or
+-- switching to it would drop them (a user trial: a take EQ'd or compressed sounded dry). A source
+-- on a new track (`item` nil) gets none: the user treats each source on its own.
+local function set_take(take, path, name, job, shift, item)
   local source = reaper.PCM_Source_CreateFromFile(path)
   reaper.SetMediaItemTake_Source(take, source)
   reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", shift)
@@ -87,6 +91,10 @@ local function set_take(take, path, name, job, shift)
   reaper.SetMediaItemTakeInfo_Value(take, "D_VOL", job.vol or 1)
   reaper.SetMediaItemTakeInfo_Value(take, "D_PAN", job.pan or 0)
   reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", name, true)
+  local read = item and selection.take_of(item, job.take_guid)
+  for fx = 0, read and reaper.TakeFX_GetCount(read) - 1 or -1 do
+    reaper.TakeFX_CopyToTake(read, fx, take, fx, false)
+  end
   build_peaks(source)
 end
 
@@ -167,7 +175,7 @@ local function place_one(job, item, shift, created_tracks)
   if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
   local name = job.item_label .. " (DiffMusic " .. job.label .. ")"
-  set_take(take, path, name, job, shift)
+  set_take(take, path, name, job, shift, item)
   job.placed_take = name -- once it is there (see M.separate_repairs)
   if not warned(job) then reaper.SetActiveTake(take) end
   reaper.UpdateItemInProject(item)

@@ -41,6 +41,19 @@ function M.read()
   return s
 end
 
+-- Whether `path` is a full path: POSIX, a drive letter or a UNC share.
+local function full_path(path)
+  return path:match("^/") or path:match("^%a:[/\\]") or path:match("^\\\\")
+end
+
+-- For a path under ~, what it reads as in full (the remedy to give); "" otherwise.
+local function expanded(path)
+  local home = os.getenv("HOME")
+  local rest = path:match("^~([/\\].*)$")
+  if not home or home == "" or not rest then return "" end
+  return " (" .. home .. rest .. ")"
+end
+
 -- Check settings; returns nil or a one-line problem.
 function M.check(s)
   if s.cli == "" then return "the diffmusic command is empty" end
@@ -60,12 +73,22 @@ function M.check(s)
     return string.format("sources '%s': expected a whole number from %d to %d", s.sources,
       M.SOURCES_MIN, M.SOURCES_MAX)
   end
-  -- a relative folder (or ~, which no shell expands here) lands in REAPER's working folder, and
-  -- the takes made from it would be lost when the project opens from elsewhere
-  local folder = s.job_folder
-  local full = folder:match("^/") or folder:match("^%a:[/\\]") or folder:match("^\\\\")
-  if folder ~= "" and not full then
-    return "job folder '" .. folder .. "': give a full path (empty: the project's media folder)"
+  -- a relative path (or ~, which no shell expands here) is read from REAPER's working folder:
+  -- a job folder there loses its takes once the project opens from elsewhere; a connection file
+  -- or a command there is not found while the daemon runs (a user trial: the connection file
+  -- typed as this README's default, ~/.config/diffmusic/connection.json, saved, and every action
+  -- then said "no connection file ...: is the daemon running?")
+  if s.job_folder ~= "" and not full_path(s.job_folder) then
+    return "job folder '" .. s.job_folder .. "': give a full path" .. expanded(s.job_folder)
+      .. " (empty: the project's media folder)"
+  end
+  if s.connection_file ~= "" and not full_path(s.connection_file) then
+    return "connection file '" .. s.connection_file .. "': give a full path"
+      .. expanded(s.connection_file) .. " (empty: the default, the file diffmusic serve writes)"
+  end
+  if (s.cli:find("[/\\]") or s.cli:match("^~")) and not full_path(s.cli) then
+    return "diffmusic command '" .. s.cli .. "': give a full path" .. expanded(s.cli)
+      .. ", or a command on REAPER's PATH"
   end
   return nil
 end
