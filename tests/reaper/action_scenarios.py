@@ -160,9 +160,11 @@ def separate_scenario(tmp: Path, settings: dict) -> tuple[dict, dict]:
     mix = (0.5 * stems["drums"] + 0.5 * stems["keys"]).astype(np.float32)
     source = write_wav(tmp / "mix.wav", mix, SR)
     position, length = 1.0, 1.0
+    mix_item = take_item(source, position, length)
+    mix_item["takes"][0]["fx"] = ["VST: ReaEQ (Cockos)"]  # kept on the mix, not copied to sources
     run = {
         "tracks": [
-            {"name": "Mix", "items": [take_item(source, position, length)]},
+            {"name": "Mix", "items": [mix_item]},
             {"name": "Other", "items": []},
         ],
         "runs": [{"script": script("Separate selected items")}],

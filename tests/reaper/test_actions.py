@@ -230,7 +230,8 @@ def test_separate_puts_each_source_on_a_new_track(e2e: dict) -> None:
     assert_one_undo_point(report, "DiffMusic: separate items")
     names = [t["name"] for t in report["tracks"]]
     assert names == ["Mix", "Mix - source 1", "Mix - source 2", "Other"]
-    assert len(report["tracks"][0]["items"][0]["takes"]) == 1  # the original is untouched
+    (original,) = report["tracks"][0]["items"][0]["takes"]  # the original is untouched
+    assert list(original["fx"]) == ["VST: ReaEQ (Cockos)"]
     frames = math.ceil(c["length"] * SR)
     separated = []
     for track in report["tracks"][1:3]:
@@ -238,6 +239,7 @@ def test_separate_puts_each_source_on_a_new_track(e2e: dict) -> None:
         assert (item["position"], item["length"]) == (c["position"], c["length"])
         (take,) = item["takes"]
         assert (take["startoffs"], take["playrate"]) == (0, 1)
+        assert not take["fx"]  # the audio before the take's FX, left so (the README says why)
         assert take["file"] in report["peaks"]
         audio, rate = read_wav(take["file"])
         assert rate == SR and audio.shape == (2, frames)

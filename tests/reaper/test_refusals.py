@@ -115,38 +115,56 @@ def test_a_job_folder_that_is_no_full_path_is_refused(tmp_path: Path, folder: st
     assert f"job folder '{folder}': give a full path" in message["message"]
 
 
-HOME = Path.home()  # what the harness's scripts read as $HOME (it inherits the environment)
+HOME = "/home/reaper user"  # $HOME of the scripts' process (each test sets it)
+# each setting that names a file: its ExtState key, its place in the Settings dialog, and what
+# it says to give
+PATH_SETTINGS = {
+    "diffmusic command": ("cli", 0, ", or a command on REAPER's PATH"),
+    "connection file": (
+        "connection_file",
+        1,
+        " (empty: the default, the file diffmusic serve writes)",
+    ),
+    "preset": ("preset", 4, ", or a shipped preset's name"),
+}
 
 
 @pytest.mark.parametrize(
-    ("field", "index", "value", "said"),
+    ("field", "value", "said"),
     [
         # this README's own default, typed: saved, then every action said "no connection file
         # ~/.config/diffmusic/connection.json: is the daemon running?" while it ran
-        ("connection file", 1, "~/.config/diffmusic/connection.json",
+        ("connection file", "~/.config/diffmusic/connection.json",
          f" ({HOME}/.config/diffmusic/connection.json)"),
-        ("connection file", 1, "connection.json", ""),
-        ("diffmusic command", 0, "~/venv/bin/diffmusic", f" ({HOME}/venv/bin/diffmusic)"),
-        ("diffmusic command", 0, "venv/bin/diffmusic", ""),
+        ("connection file", "connection.json", ""),
+        ("diffmusic command", "~/venv/bin/diffmusic", f" ({HOME}/venv/bin/diffmusic)"),
+        ("diffmusic command", "venv/bin/diffmusic", ""),
+        # the client reads a preset file from its working folder (REAPER's), ~ unexpanded: it
+        # failed every job with "no such file or preset"
+        ("preset", "~/presets/mine.toml", f" ({HOME}/presets/mine.toml)"),
+        ("preset", "presets\\mine.toml", ""),
+        ("preset", "mine.TOML", ""),
+        ("preset", "mine.json", ""),
     ],
 )  # fmt: skip
 def test_a_path_that_is_not_full_is_refused_by_settings_and_actions(
-    tmp_path: Path, field: str, index: int, value: str, said: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str, said: str
 ) -> None:
     """No shell expands ~ here and a relative path is read from REAPER's working folder: a
-    connection file or a command given so is not found while the daemon runs."""
+    connection file, a command or a preset file given so is not found where it is."""
+    monkeypatch.setenv("HOME", HOME)
+    key, index, otherwise = PATH_SETTINGS[field]
     fields = [str(tmp_path / "no-such-diffmusic"), "", "dsp", "", "", "", "30", "2", ""]
     fields[index] = value
     settings = script("Settings")
     report = run_scripts(tmp_path, [], [{"script": settings}], user_inputs=[",".join(fields)])
-    expected = f"{field} '{value}': give a full path{said}"
-    assert report["messages"] == [{"title": "DiffMusic", "message": (
-        f"Settings not saved: {expected}" + (" (empty: the default, the file diffmusic serve "
-        "writes)." if index == 1 else ", or a command on REAPER's PATH."))}]  # fmt: skip
+    expected = f"{field} '{value}': give a full path{said}{otherwise}"
+    assert report["messages"] == [
+        {"title": "DiffMusic", "message": f"Settings not saved: {expected}."}
+    ]
     assert not report["extstate"]["DiffMusic"] and report["exec"] == []  # nothing saved, no ping
     # saved by an earlier version: an action refuses it before anything changes
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=5), SR)
-    key = "connection_file" if index == 1 else "cli"
     report = run_scripts(
         tmp_path,
         [{"name": "A", "items": [take_item(source, 0.0, 1.0)]}],
@@ -156,5 +174,32 @@ def test_a_path_that_is_not_full_is_refused_by_settings_and_actions(
     )
     assert_unchanged(report)
     (message,) = report["messages"]
-    assert message["message"].startswith(f"Settings: {expected}")
+    assert message["message"] == f"Settings: {expected}.\nFix it in 'DiffMusic - Settings'."
     assert report["exec"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("diffmusic command", "diffmusic"),  # a command on REAPER's PATH
+        ("preset", "harmonic-percussive"),  # a shipped preset's name
+        ("preset", "/home/me/presets/mine.toml"),
+        ("preset", "C:\\presets\\mine.json"),
+        ("connection file", "\\\\server\\share\\connection.json"),
+    ],
+)
+def test_a_name_or_a_full_path_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
+    """The rule refuses paths that are not full, not a bare command or a shipped preset's name:
+    Settings saves them and goes on to ping the daemon (none answers here, or one does)."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no connection file in the default place
+    key, index, _ = PATH_SETTINGS[field]
+    fields = [str(tmp_path / "no-such-diffmusic"), "", "dsp", "", "", "", "30", "2", ""]
+    fields[index] = value
+    report = run_scripts(
+        tmp_path, [], [{"script": script("Settings")}], user_inputs=[",".join(fields)]
+    )
+    (message,) = report["messages"]
+    assert message["message"].startswith("Settings saved")
+    assert report["extstate"]["DiffMusic"][key] == value

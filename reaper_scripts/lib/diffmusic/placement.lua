@@ -81,8 +81,9 @@ end
 -- sample k of the file sounds at item time k / rate - `shift`, where the sent audio came from.
 -- An audio accessor reads a take "immediately pre-FX" (the API's words), so the render holds
 -- none of the take's FX: a new take on the item read (`item`, given) gets a copy of its chain, or
--- switching to it would drop them (a user trial: a take EQ'd or compressed sounded dry). A source
--- on a new track (`item` nil) gets none: the user treats each source on its own.
+-- switching to it would drop them (a user trial: the new take of a take with an EQ and a
+-- compressor had an empty chain). A source on a new track (`item` nil) gets none: a compressor
+-- on each source would not sound as it did on their sum (the README says so).
 local function set_take(take, path, name, job, shift, item)
   local source = reaper.PCM_Source_CreateFromFile(path)
   reaper.SetMediaItemTake_Source(take, source)

@@ -54,6 +54,20 @@ local function expanded(path)
   return " (" .. home .. rest .. ")"
 end
 
+-- The settings that name a file or folder, in the order they are checked: what each is called,
+-- whether a bare name (no folder, no ~) is something else (a command on REAPER's PATH, a shipped
+-- preset's name), the endings that make a bare name a file all the same (a preset file: the
+-- engine reads one from the working folder before the shipped presets) and what to give instead.
+local PATH_SETTINGS = {
+  { key = "job_folder", what = "job folder", otherwise = " (empty: the project's media folder)" },
+  { key = "connection_file", what = "connection file",
+    otherwise = " (empty: the default, the file diffmusic serve writes)" },
+  { key = "cli", what = "diffmusic command", name_too = true,
+    otherwise = ", or a command on REAPER's PATH" },
+  { key = "preset", what = "preset", name_too = true, file_ends = { "%.toml$", "%.json$" },
+    otherwise = ", or a shipped preset's name" },
+}
+
 -- Check settings; returns nil or a one-line problem.
 function M.check(s)
   if s.cli == "" then return "the diffmusic command is empty" end
@@ -74,21 +88,20 @@ function M.check(s)
       M.SOURCES_MIN, M.SOURCES_MAX)
   end
   -- a relative path (or ~, which no shell expands here) is read from REAPER's working folder:
-  -- a job folder there loses its takes once the project opens from elsewhere; a connection file
-  -- or a command there is not found while the daemon runs (a user trial: the connection file
-  -- typed as this README's default, ~/.config/diffmusic/connection.json, saved, and every action
-  -- then said "no connection file ...: is the daemon running?")
-  if s.job_folder ~= "" and not full_path(s.job_folder) then
-    return "job folder '" .. s.job_folder .. "': give a full path" .. expanded(s.job_folder)
-      .. " (empty: the project's media folder)"
-  end
-  if s.connection_file ~= "" and not full_path(s.connection_file) then
-    return "connection file '" .. s.connection_file .. "': give a full path"
-      .. expanded(s.connection_file) .. " (empty: the default, the file diffmusic serve writes)"
-  end
-  if (s.cli:find("[/\\]") or s.cli:match("^~")) and not full_path(s.cli) then
-    return "diffmusic command '" .. s.cli .. "': give a full path" .. expanded(s.cli)
-      .. ", or a command on REAPER's PATH"
+  -- a job folder there loses its takes once the project opens from elsewhere; a connection file,
+  -- a command or a preset file given so is looked for there, not where it is (a user trial: the
+  -- connection file typed as this README's default, ~/.config/diffmusic/connection.json, saved,
+  -- and every action then said "no connection file ...: is the daemon running?")
+  for _, setting in ipairs(PATH_SETTINGS) do
+    local value = s[setting.key]
+    local a_path = not setting.name_too or value:find("[/\\]") or value:match("^~")
+    for _, ending in ipairs(setting.file_ends or {}) do
+      a_path = a_path or value:lower():match(ending)
+    end
+    if value ~= "" and a_path and not full_path(value) then
+      return setting.what .. " '" .. value .. "': give a full path" .. expanded(value)
+        .. setting.otherwise
+    end
   end
   return nil
 end
