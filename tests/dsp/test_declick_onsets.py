@@ -125,13 +125,16 @@ def test_a_click_on_a_stereo_attack_is_repaired_on_both_channels_or_neither():
 @pytest.mark.xfail(
     raises=AssertionError,
     strict=True,
-    reason="known harm: docs/results.md 'Declick: a burst on a "
-    "one-channel attack' (the repair removes 3 x the burst it estimates)",
+    reason="known harm on built audio: docs/results.md 'Declick: a burst on a "
+    "one-channel attack' (the repair removes 3 x the burst it estimates); none found on real "
+    "music ('Declick: the fill's error measured at attacks')",
 )
 def test_a_burst_on_a_one_channel_attack_leaves_no_channel_worse():
     """The stereo attack above with bursts of 0.015 and 0.03: the left channel (the attack)
     comes out further from the clean audio than its input (0.0067 -> 0.0199, 0.0269 -> 0.0340).
-    Do no harm says neither channel may; strict, so a fix shows here."""
+    Do no harm says neither channel may; strict, so a fix shows here. The harm needs a near-pure
+    two-partial note rising about 53 dB inside the span: 28 real onsets rising over 1000 x, with
+    bursts at -24 to -12 dB re the note, left none of 51 channel-onsets worse."""
     audio, at, burst = _stereo_attack()
     for level in (0.015, 0.03):
         clicked = audio.copy()
