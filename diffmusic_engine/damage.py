@@ -20,7 +20,14 @@ import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.options import SEED, check_one_of, unknown_names
+from diffmusic_engine.options import (
+    SEED,
+    check_one_of,
+    did_you_mean,
+    other_tasks_name,
+    tasks_taking,
+    unknown_names,
+)
 
 
 @dataclass(frozen=True)
@@ -355,7 +362,15 @@ def field_names_checked(data: Mapping[str, Any]) -> type[Damage]:
         )
     known = {f.name for f in fields(cls)}
     if unknown := set(data) - known - {"task"}:  # a preset's or a message's typo: its nearest
-        raise DamageError(f"{task}: {unknown_names('field', unknown, sorted(known))}")
+
+        def said(name: str) -> str:  # an option's or another task's name is no typo of a field
+            if owners := other_tasks_name(name, task):  # taps: dereverb's, not gaps
+                return f"{name} ({owners})"
+            if task in tasks_taking(name, fields_too=False):  # model had been offered mode
+                return f"{name} ({task}'s option, not a field: give it under options)"
+            return name + did_you_mean(name, known)
+
+        raise DamageError(f"{task}: {unknown_names('field', unknown, sorted(known), said)}")
     return cls
 
 

@@ -169,13 +169,32 @@ def task_of_option(name: str) -> str | None:
     option flag given without ``--task``, ``--preset`` or a damage flag names that task:
     ``--sensitivity`` alone is declick's, ``--seed`` and the diffusion options are every
     task's. It imports every backend's option tables (dsp's task modules, without torch)."""
-    from diffmusic_engine.damage import TASKS  # damage imports this module (SEED)
+    tasks = tasks_taking(name, fields_too=False)
+    return tasks[0] if len(tasks) == 1 else None
 
-    tasks = set()
+
+def tasks_taking(name: str, fields_too: bool = True) -> list[str]:
+    """The tasks that take ``name``: as an option, in any backend's table and for any damage,
+    and (``fields_too``) as a damage field. It imports every backend's option tables."""
+    from diffmusic_engine.damage import TASK_OF_FIELD, TASKS  # damage imports this module
+
+    tasks = {TASK_OF_FIELD[name]} if fields_too and name in TASK_OF_FIELD else set()
     for backend in OPTION_SPECS:
         module = _tables_module(backend)
         tasks |= {task for task in TASKS if name in with_seed(module.task_options(task))}
-    return tasks.pop() if len(tasks) == 1 else None
+    return [task for task in TASKS if task in tasks]
+
+
+def other_tasks_name(name: str, task: str) -> str:
+    """``declip's, not inpaint's``: the tasks ``name`` is a field or option of where ``task``
+    takes it as neither, else nothing. Such a name is no typo: it is said so, and offered no
+    near name (an inpaint step's ``level``, declip's, had been offered level_context, an option
+    in seconds that would take 0.5; an inpaint preset's field ``taps``, dereverb's, gaps)."""
+    tasks = tasks_taking(name)
+    if not tasks or task in tasks:
+        return ""
+    owners = ", ".join(f"{other}'s" for other in tasks)
+    return f"{owners}, not {task}'s"
 
 
 def check_options(
@@ -246,11 +265,15 @@ def _checked_options(
     if spec is None:
         return dict(options)
     elsewhere = {}  # an unknown option another backend takes for this task: say which
+    whose = {}  # one only other tasks take: said so (other_tasks_name), offered no near name
     if unknown := set(options) - set(spec):  # only then: the other tables load their modules
         for other in set(OPTION_SPECS) - {backend}:
             elsewhere |= dict.fromkeys(unknown & set(option_spec(other, damage) or {}), other)
+        for name in unknown - set(elsewhere):
+            if owners := other_tasks_name(name, damage.task):
+                whose[name] = owners
     checked = check_values(
-        f"{backend} {damage.task}", options, spec, elsewhere, sources, also_known
+        f"{backend} {damage.task}", options, spec, elsewhere, sources, also_known, whose
     )
     module = _tables_module(backend)
     if hasattr(module, "check_supported"):  # what the backend cannot restore, said at once
@@ -334,6 +357,7 @@ def check_values(
     elsewhere: Mapping[str, str] | None = None,
     sources: Mapping[str, str] | None = None,
     also_known: Iterable[str] = (),
+    whose: Mapping[str, str] | None = None,
 ) -> dict:
     """``options`` checked against ``spec`` and completed with its defaults.
 
@@ -341,7 +365,9 @@ def check_values(
     start with ``where``; an unknown option that ``elsewhere`` names (option -> the backend that
     takes it) says which backend it belongs to. Unknown options that ``sources`` (option -> where
     it was given) says came from more than one place each say theirs; the nearest name offered
-    is one of ``spec`` or ``also_known`` (a batch step's ``backnd``: backend).
+    is one of ``spec`` or ``also_known`` (a batch step's ``backnd``: backend). An unknown option
+    that ``whose`` names (option -> whose it is: another task's) is said so, with no nearest
+    name: it is no typo (an inpaint step's ``level``, declip's, had been offered level_context).
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
@@ -356,8 +382,10 @@ def check_values(
         offered = [*spec, *also_known]
 
         def said(name: str) -> str:
-            # its own nearest name, but not one another backend takes (steps is no typo of taps)
-            hint = "" if name in taken else did_you_mean(name, offered)
+            # its own nearest name, but not one another backend or task takes (steps is no typo
+            # of taps, nor level of level_context): a real name offered another had misled
+            owner = (whose or {}).get(name)
+            hint = f" ({owner})" if owner else "" if name in taken else did_you_mean(name, offered)
             return name + hint + (f" {told[name]}" if told.get(name) else "")
 
         line = unknown_names("option", unknown, sorted(spec), said, after=hints)

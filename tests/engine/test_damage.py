@@ -305,3 +305,15 @@ def test_a_span_shorter_than_a_sample_is_the_sample_its_middle_lies_in():
     declicked, removed = restore(audio, sr, Declick(clicks=(tiny,))).tracks  # it had refused
     assert np.flatnonzero(removed[0]).tolist() == [sr]
     assert np.array_equal(declicked + removed, audio)
+
+
+def test_a_field_that_is_an_option_or_another_tasks_is_said_so_not_offered_a_near_field():
+    """An inpaint preset's ``taps`` (dereverb's option) had been offered gaps, a declick
+    preset's ``model`` (an option) mode."""
+    for data, said in [
+        ({"task": "inpaint", "taps": 3}, "taps (dereverb's, not inpaint's); known: crossfade"),
+        ({"task": "declick", "model": "m"}, "model (declick's option, not a field: give it "),
+    ]:
+        with pytest.raises(DamageError) as error:
+            damage_from_dict(data)
+        assert f"unknown field(s) {said}" in str(error.value)

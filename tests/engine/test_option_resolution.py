@@ -231,7 +231,8 @@ def test_unknown_options_of_a_preset_and_a_flag_each_say_where_they_came_from(tm
     sf.write(audio, np.zeros((4410, 2), np.float32), 44100)
     restore = ["restore", str(audio), "-o", str(tmp_path / "out.wav"), "--preset", str(preset)]
     submit = ["submit", str(audio), "--preset", str(preset), "--connection-file", str(tmp_path)]
-    named = f"amonut (did you mean amount?) in the preset {preset}, sensitivity"
+    whose = "(declick's, not dereverb's)"  # another task's: said so, no near name offered
+    named = f"amonut (did you mean amount?) in the preset {preset}, sensitivity {whose}"
     for argv in (restore, submit):
         assert main([*argv, "--sensitivity", "0.5"]) == 1
         assert capsys.readouterr().err == (
@@ -270,3 +271,18 @@ def test_a_near_name_is_offered_by_case_then_word_then_a_ratio_of_0_7():
     # 7 of 10 letters in common: 2 x 7 / 20 = 0.7 is near, 2 x 6 / 20 = 0.6 is not
     assert did_you_mean("abcdefghij", ["abcdefgxyz"]) == " (did you mean abcdefgxyz?)"
     assert did_you_mean("abcdefghij", ["abcdefwxyz"]) == ""
+
+
+def test_another_tasks_name_is_said_to_be_its_and_offered_no_near_name():
+    """An inpaint step's ``level`` (declip's field) had been offered level_context, an option
+    in seconds that would take 0.5; a name valid elsewhere is no typo."""
+    with pytest.raises(DamageError) as error:
+        Restorer(task="inpaint", gaps=[[1.0, 1.05]], level=0.5)
+    assert "unknown option(s) level (declip's, not inpaint's); known: " in str(error.value)
+    with pytest.raises(DamageError) as error:
+        Restorer(task="declick", iterations=3)
+    takers = "inpaint's, phase-retrieval's, separate's, dereverb's, declip's"
+    assert f"unknown option(s) iterations ({takers}, not declick's); known: " in str(error.value)
+    with pytest.raises(DamageError) as error:  # another backend's: its own line, as before
+        Restorer(task="dereverb", rir="blind", steps=3)
+    assert "steps is an option of the diffusion backend" in str(error.value)
