@@ -296,15 +296,16 @@ def _taken_hint(names: list[str], other: str) -> str:
 # How near a mistyped name must be to a known one to be offered (difflib's ratio, on names
 # compared without case): 0.6, difflib's default, had offered Gain for a chain's plugin "Chain";
 # after the case and whole-word steps, 0.7 offers the meant name for 103 of 105 written-down
-# typos, a wrong one for none, and 3 hints where none was meant, 6 at 0.6 (docs/results.md,
-# "Error messages: the did-you-mean rule").
+# typos (105 with the abbreviation step after it), a wrong one for none, and 3 hints where none
+# was meant, 6 at 0.6 (docs/results.md, "Error messages: the did-you-mean rule").
 NEAR_RATIO = 0.7
 
 
 def nearest(name: str, known: Iterable[str]) -> str | None:
     """The known name ``name`` is a typo of, or ``None``: the one equal to it but for case
     (``Pitchshift``: PitchShift, ``DSP``: dsp), else the one it begins as a whole word of
-    (``overlap``: overlap_seconds), else the nearest at :data:`NEAR_RATIO` or more."""
+    (``overlap``: overlap_seconds), else the nearest at :data:`NEAR_RATIO` or more, else the one
+    it abbreviates (``iters``: iterations)."""
     folded = {str(k).casefold(): str(k) for k in known}
     typed = name.casefold()
     if typed in folded:
@@ -313,7 +314,17 @@ def nearest(name: str, known: Iterable[str]) -> str | None:
     if len(words) == 1:
         return words[0]
     near = difflib.get_close_matches(typed, list(folded), 1, NEAR_RATIO)
-    return folded[near[0]] if near else None
+    if near:
+        return folded[near[0]]
+    shortened = [k for f, k in folded.items() if len(typed) > 3 and _abbreviates(typed, f)]
+    return shortened[0] if len(shortened) == 1 else None
+
+
+def _abbreviates(typed: str, known: str) -> bool:
+    """Whether ``typed`` is ``known`` shortened: its first three letters, then the rest of its
+    letters in order (``iters``: iterations, ratio 0.67; ``cutoff_hz``: cutoff_frequency_hz)."""
+    rest = iter(known[3:])
+    return typed[:3] == known[:3] and all(letter in rest for letter in typed[3:])
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

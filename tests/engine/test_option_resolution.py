@@ -273,6 +273,18 @@ def test_a_near_name_is_offered_by_case_then_word_then_a_ratio_of_0_7():
     assert did_you_mean("abcdefghij", ["abcdefwxyz"]) == ""
 
 
+def test_a_name_it_abbreviates_is_offered_where_only_one_fits():
+    """``iters`` had lost iterations when the ratio went to 0.7 (2 x 5 / 15 = 0.67)."""
+    dereverb = ["amount", "chunk", "delay", "iterations", "late_mask", "min_rt60", "taps"]
+    assert did_you_mean("iters", dereverb) == " (did you mean iterations?)"
+    assert did_you_mean("cutoff_hz", ["cutoff_frequency_hz"]) == (
+        " (did you mean cutoff_frequency_hz?)"
+    )
+    assert did_you_mean("mint", ["min_similarity", "min_tilt"]) == ""  # both fit: none
+    assert did_you_mean("itres", dereverb) == ""  # its first three letters are not iterations'
+    assert did_you_mean("its", dereverb) == ""  # three letters: too short to say
+
+
 def test_another_tasks_name_is_said_to_be_its_and_offered_no_near_name():
     """An inpaint step's ``level`` (declip's field) had been offered level_context, an option
     in seconds that would take 0.5; a name valid elsewhere is no typo."""
