@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.damage import field_names_checked
+from diffmusic_engine.damage import TASK_OF_FIELD, field_names_checked
 from diffmusic_engine.errors import DamageError, DiffMusicError, not_a_file
+from diffmusic_engine.options import unknown_names
 
 # The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
 # checkout has them at its top level.
@@ -54,11 +55,13 @@ def load_preset(name_or_path: str | Path) -> Preset:
     options = data.pop("options", {})
     if not isinstance(options, dict):
         raise DamageError(f"preset {path}: options must be a table of NAME = value")
-    if "task" in data:  # its task and field names, said to be the preset's (they had not been)
-        try:
+    try:  # its task and field names, said to be the preset's (they had not been)
+        if "task" in data:
             field_names_checked(data)
-        except DamageError as exc:
-            raise DamageError(f"{exc} (in the preset {name_or_path})") from None
+        elif unknown := set(data) - set(TASK_OF_FIELD):  # each must be some task's field
+            raise DamageError(unknown_names("field", unknown, sorted(TASK_OF_FIELD)))
+    except DamageError as exc:
+        raise DamageError(f"{exc} (in the preset {name_or_path})") from None
     rir = data.get("rir")  # a file beside the preset, "blind", or samples (a list)
     if isinstance(rir, str) and rir != "blind" and not Path(rir).is_absolute():
         data["rir"] = str(path.parent / rir)

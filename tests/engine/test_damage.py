@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from bridge.cli import build_parser
 from bridge.cli.common import damage_from_args
 from diffmusic_engine.damage import (
+    DAMAGE_TYPES,
     TASKS,
     Declick,
     Dereverb,
@@ -305,6 +307,21 @@ def test_a_span_shorter_than_a_sample_is_the_sample_its_middle_lies_in():
     declicked, removed = restore(audio, sr, Declick(clicks=(tiny,))).tracks  # it had refused
     assert np.flatnonzero(removed[0]).tolist() == [sr]
     assert np.array_equal(declicked + removed, audio)
+
+
+def test_a_preset_without_a_task_has_its_field_names_checked_when_read(tmp_path):
+    """Its mistyped field had been found only once a task was given, naming no file."""
+    typo, fine = tmp_path / "typo.toml", tmp_path / "fine.toml"
+    typo.write_text('rirr = "blind"\n')
+    fine.write_text('rir = "blind"\ncrossfade = 0.01\n[options]\namount = 0.5\n')
+    with pytest.raises(DamageError) as error:
+        load_preset(typo)
+    every_field = sorted({f.name for t in TASKS for f in dataclasses.fields(DAMAGE_TYPES[t])})
+    assert str(error.value) == (
+        f"unknown field(s) rirr (did you mean rir?); known: {', '.join(every_field)} "
+        f"(in the preset {typo})"
+    )
+    assert load_preset(fine).damage == {"rir": "blind", "crossfade": 0.01}
 
 
 def test_a_field_that_is_an_option_or_another_tasks_is_said_so_not_offered_a_near_field():
