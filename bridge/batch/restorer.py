@@ -131,7 +131,8 @@ class Restorer:
         callback: ProgressCallback | None = None,
         **options: Any,
     ) -> None:
-        damage_fields, preset_options, given = split_options(task, preset, options)
+        task_key = self.spelled.get("task", "task")
+        damage_fields, preset_options, given = split_options(task, preset, options, task_key)
         self.backend = resolve_backend(backend, preset_options, given)
         backend_options = resolve_options(self.backend, preset_options, given)
         self.settings = {

@@ -15,9 +15,10 @@ from diffmusic_engine.preset_files import load_preset, with_fields
 
 
 def split_options(
-    task: str | None, preset: str | Path | None, options: dict[str, Any]
+    task: str | None, preset: str | Path | None, options: dict[str, Any], task_key: str = "task"
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Damage fields (a preset's, then keyword ones), the preset's options, the keyword options."""
+    """Damage fields (a preset's, then keyword ones), the preset's options, the keyword options;
+    ``task_key``: how the caller names the task (a chain step's ``restore``), said if none."""
     damage_fields: dict[str, Any] = {}
     preset_options: dict[str, Any] = {}
     if preset is not None:
@@ -28,8 +29,13 @@ def split_options(
         if damage_fields.get("task") not in (None, task):
             damage_fields = {}  # a preset for another task contributes no fields
         damage_fields["task"] = task
-    if "task" not in damage_fields:
-        raise DamageError("restorer: no task (give task=... or a preset)")
+    if "task" not in damage_fields:  # a chain step's preset without one had been told "task="
+        if preset is not None:
+            raise DamageError(
+                f"restorer: no task: the preset {preset} names none; give "
+                f'{task_key} = "TASK", or set task = "..." in the preset'
+            )
+        raise DamageError(f'restorer: no task; give {task_key} = "TASK" or a preset')
     known_fields = {f.name for f in fields(damage_type(damage_fields["task"]))}
     given = {k: v for k, v in options.items() if k not in known_fields}
     fields_given = {k: v for k, v in options.items() if k in known_fields}

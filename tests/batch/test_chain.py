@@ -281,6 +281,20 @@ def test_a_steps_unknown_key_is_offered_and_labelled_as_a_chain_writes_it(tmp_pa
     )
 
 
+def test_a_steps_preset_without_a_task_is_told_as_a_chain_gives_one(tmp_path: Path) -> None:
+    """A step's preset naming no task had been told "give task=... or a preset": a chain says
+    restore, and the preset was given."""
+    preset = tmp_path / "notask.toml"
+    preset.write_text('rir = "blind"\n[options]\namount = 0.5\n')
+    remedy = 'names none; give {} = "TASK", or set task = "..." in the preset'
+    assert error({"steps": [{"preset": str(preset)}]}) == (
+        f"chain: step 1: restorer: no task: the preset {preset} {remedy.format('restore')}"
+    )
+    with pytest.raises(DamageError) as made:
+        Restorer(preset=preset)
+    assert str(made.value) == f"restorer: no task: the preset {preset} {remedy.format('task')}"
+
+
 def test_an_impulse_response_that_cannot_be_read_is_said_when_the_chain_is_read(
     tmp_path: Path,
 ) -> None:
