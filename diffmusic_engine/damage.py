@@ -8,10 +8,11 @@ checks its own fields; :mod:`diffmusic_engine.damage_check` checks one against i
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
@@ -20,14 +21,7 @@ import numpy as np
 
 from diffmusic_engine.clipping import Levels, levels_to_declip
 from diffmusic_engine.errors import DamageError
-from diffmusic_engine.options import (
-    SEED,
-    check_one_of,
-    did_you_mean,
-    other_tasks_name,
-    tasks_taking,
-    unknown_names,
-)
+from diffmusic_engine.options import SEED, check_one_of, field_said, unknown_names
 
 
 @dataclass(frozen=True)
@@ -350,28 +344,28 @@ def damage_type(task: Any) -> type[Damage]:
 
 
 def field_names_checked(data: Mapping[str, Any]) -> type[Damage]:
-    """The description class of ``data``'s task, its other keys checked to be the class's
-    fields (and none the input's own); a :class:`DamageError` names the first problem. A
-    preset's are checked when it is read (:func:`~diffmusic_engine.preset_files.load_preset`)."""
-    task = data.get("task")
-    cls = damage_type(task)
-    if told := [name for name in getattr(cls, "from_input", ()) if name in data]:
+    """The description class of ``data``'s task, its other keys checked (:func:`names_checked`);
+    a :class:`DamageError` names the first problem. A preset's are checked when it is read
+    (:func:`~diffmusic_engine.preset_files.load_preset`)."""
+    cls = damage_type(data.get("task"))
+    names_checked(data, [cls])
+    return cls
+
+
+def names_checked(data: Mapping[str, Any], classes: Iterable[type[Damage]]) -> None:
+    """``data``'s keys but its task checked to be fields of ``classes`` (a preset without a task:
+    every task's), none the input's own; an unknown one said by :func:`options.field_said`."""
+    task, classes = data.get("task"), list(classes)
+    where = f"{task}: " if task is not None else ""
+    if told := [name for cls in classes for name in getattr(cls, "from_input", ()) if name in data]:
         raise DamageError(
-            f"{task}: {told[0]} is the input's, not a field to give; say it with --lossy "
+            f"{where}{told[0]} is the input's, not a field to give; say it with --lossy "
             '(restore, submit) or the request\'s "lossy": true'
         )
-    known = {f.name for f in fields(cls)}
+    known = {f.name for cls in classes for f in fields(cls)}
     if unknown := set(data) - known - {"task"}:  # a preset's or a message's typo: its nearest
-
-        def said(name: str) -> str:  # an option's or another task's name is no typo of a field
-            if owners := other_tasks_name(name, task):  # taps: dereverb's, not gaps
-                return f"{name} ({owners})"
-            if task in tasks_taking(name, fields_too=False):  # model had been offered mode
-                return f"{name} ({task}'s option, not a field: give it under options)"
-            return name + did_you_mean(name, known)
-
-        raise DamageError(f"{task}: {unknown_names('field', unknown, sorted(known), said)}")
-    return cls
+        said = functools.partial(field_said, task=task, known=known)
+        raise DamageError(f"{where}{unknown_names('field', unknown, sorted(known), said)}")
 
 
 def damage_from_dict(data: Mapping[str, Any]) -> Damage:

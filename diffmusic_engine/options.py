@@ -197,6 +197,19 @@ def other_tasks_name(name: str, task: str) -> str:
     return f"{owners}, not {task}'s"
 
 
+def field_said(name: str, task: str | None, known: Iterable[str]) -> str:
+    """An unknown damage field ``name`` as its line says it: another task's is said to be
+    theirs (an inpaint preset's ``taps``: dereverb's, not gaps), an option given as a field
+    is said to be one (``model`` had been offered mode), else its nearest ``known`` field.
+    ``task`` None: a preset without one (its ``model``, ``taps`` had kept those near names)."""
+    if task is not None and (owners := other_tasks_name(name, task)):
+        return f"{name} ({owners})"
+    if takers := tasks_taking(name, fields_too=False):
+        whose = f"{task}'s" if task in takers else "an"
+        return f"{name} ({whose} option, not a field: give it under options)"
+    return name + did_you_mean(name, known)
+
+
 def check_options(
     backend: str,
     damage: Damage,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffmusic_engine.damage import TASK_OF_FIELD, field_names_checked
+from diffmusic_engine.damage import DAMAGE_TYPES, field_names_checked, names_checked
 from diffmusic_engine.errors import DamageError, DiffMusicError, not_a_file
-from diffmusic_engine.options import unknown_names
 
 # The presets: a wheel installs them inside the engine (pyproject maps presets/ there), a source
 # checkout has them at its top level.
@@ -58,8 +57,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
     try:  # its task and field names, said to be the preset's (they had not been)
         if "task" in data:
             field_names_checked(data)
-        elif unknown := set(data) - set(TASK_OF_FIELD):  # each must be some task's field
-            raise DamageError(unknown_names("field", unknown, sorted(TASK_OF_FIELD)))
+        else:  # each some task's field, said by the rule a task's preset has (model: an option)
+            names_checked(data, DAMAGE_TYPES.values())
     except DamageError as exc:
         raise DamageError(f"{exc} (in the preset {name_or_path})") from None
     rir = data.get("rir")  # a file beside the preset, "blind", or samples (a list)

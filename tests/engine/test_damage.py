@@ -334,3 +334,21 @@ def test_a_field_that_is_an_option_or_another_tasks_is_said_so_not_offered_a_nea
         with pytest.raises(DamageError) as error:
             damage_from_dict(data)
         assert f"unknown field(s) {said}" in str(error.value)
+
+
+def test_a_preset_without_a_task_says_its_names_by_the_rule_a_tasks_preset_has(tmp_path):
+    """A task-less preset's ``model`` had been offered mode, its ``taps`` gaps (the near names
+    a task's preset no longer offers), and its ``lossy`` (the input's) had loaded."""
+    under = "(an option, not a field: give it under options)"
+    for text, said in [
+        ('model = "m"\n', f"unknown field(s) model {under}; known: burst_db"),
+        ('taps = 3\nrir = "blind"\n', f"unknown field(s) taps {under}; known: burst_db"),
+        ("sensitivity = 0.5\n", f"unknown field(s) sensitivity {under}; known: burst_db"),
+        ("lossy = true\n", "lossy is the input's, not a field to give; say it with --lossy"),
+    ]:
+        preset = tmp_path / "notask.toml"
+        preset.write_text(text)
+        with pytest.raises(DamageError) as error:
+            load_preset(preset)
+        assert str(error.value).startswith(said), str(error.value)
+        assert str(error.value).endswith(f"(in the preset {preset})")
