@@ -391,7 +391,8 @@ def check_values(
     it was given) says came from more than one place each say theirs; the nearest name offered
     is one of ``spec`` or ``also_known`` (a batch step's ``backnd``: backend). An unknown option
     that ``whose`` names (option -> whose it is: another task's) is said so, with no nearest
-    name: it is no typo (an inpaint step's ``level``, declip's, had been offered level_context).
+    option: it is no typo (an inpaint step's ``level``, declip's, had been offered level_context);
+    the caller's own names are still offered (a batch step's ``chunk``: chunk_seconds).
     """
     unknown = sorted(set(options) - set(spec))
     if unknown:
@@ -409,6 +410,8 @@ def check_values(
             # its own nearest name, but not one another backend or task takes (steps is no typo
             # of taps, nor level of level_context): a real name offered another had misled
             owner = (whose or {}).get(name)
+            own = nearest(name, also_known) if owner else None  # a step's chunk: chunk_seconds
+            owner = f"{owner}; did you mean {own}?" if own else owner
             hint = f" ({owner})" if owner else "" if name in taken else did_you_mean(name, offered)
             return name + hint + (f" {told[name]}" if told.get(name) else "")
 

@@ -295,6 +295,10 @@ def test_another_tasks_name_is_said_to_be_its_and_offered_no_near_name():
         Restorer(task="declick", iterations=3)
     takers = "inpaint's, phase-retrieval's, separate's, dereverb's, declip's"
     assert f"unknown option(s) iterations ({takers}, not declick's); known: " in str(error.value)
+    with pytest.raises(DamageError) as error:  # the step's own setting is still offered
+        Restorer(task="declick", chunk=10)
+    said = "chunk (dereverb's, not declick's; did you mean chunk_seconds?); known: "
+    assert f"unknown option(s) {said}" in str(error.value)
     with pytest.raises(DamageError) as error:  # another backend's: its own line, as before
         Restorer(task="dereverb", rir="blind", steps=3)
     assert "steps is an option of the diffusion backend" in str(error.value)
