@@ -151,8 +151,10 @@ def _run_parallel(
                         result = _failed(item, f"worker process died ({exc})", time.perf_counter())
                     finish(item, result)
             except BaseException:  # Ctrl-C, SIGTERM (the CLI raises KeyboardInterrupt for it)
-                for future in futures:
-                    future.cancel()
+                # No future is cancelled here: the killed workers break the pool, whose thread
+                # then fails every file not finished, and in Python 3.11 it raised
+                # InvalidStateError on a future cancelled first (a traceback above the
+                # interrupt's one line). pool.shutdown would drop the workers' list unkilled.
                 _kill_workers(pool)
                 for item in futures.values():  # what the killed workers were writing
                     for leftover in partial_files(item.output):
