@@ -83,13 +83,13 @@ def run(args: argparse.Namespace) -> int:
         overrides = {"connect": True, "connection_file": args.connection_file}
     quiet = args.quiet or args.json
 
-    kept = []  # outputs written (or already there, --resume) when an interrupt comes
+    ended: list[FileResult] = []  # the files done, skipped or failed when an interrupt comes
 
     def on_result(result: FileResult) -> None:
-        if result.status in (DONE, SKIPPED):
-            kept.append(result.output)
+        ended.append(result)
         emit(args, "file", **vars(result))
 
+    described = {"chain": str(args.chain), "outdir": str(args.outdir)}
     # SIGTERM and SIGHUP stop the workers as Ctrl-C does (no partial output, exit 130)
     try:
         with terminated_raises(lambda signum: KeyboardInterrupt()):
@@ -98,11 +98,22 @@ def run(args: argparse.Namespace) -> int:
                 show_progress=False if quiet else None, restorer_overrides=overrides,
             )  # fmt: skip
     except KeyboardInterrupt:  # the line had said "interrupted" alone: what is kept, what next
+        # The report says what this run did: an earlier run's (another chain's, the outputs
+        # it names since rendered anew) had stayed, and a first run left none, so its folder
+        # was no batch's output to a later batch searching the folder above it.
+        order = {str(item.source): item.index for item in items}
+        ended.sort(key=lambda result: order[result.input])
+        listed = ""
+        if report.parent.is_dir():  # not there: interrupted before the batch made its folder
+            write_report(report, ended, {**described, "interrupted": True,
+                                         "not_rendered": len(items) - len(ended)})  # fmt: skip
+            listed = f" (report: {report})"
+        kept = sum(result.status in (DONE, SKIPPED) for result in ended)
         raise KeyboardInterrupt(
-            f"interrupted: {len(kept)} of {len(items)} file(s) written to {args.outdir} and kept, "
-            "none half-written; the same command with --resume renders the rest"
+            f"interrupted: {kept} of {len(items)} file(s) written to {args.outdir} and kept, "
+            f"none half-written{listed}; the same command with --resume renders the rest"
         ) from None
-    write_report(report, results, {"chain": str(args.chain), "outdir": str(args.outdir)})
+    write_report(report, results, described)
     summary = summarize(results)
     emit(args, "done", report=str(report), **summary)
     if not args.json:

@@ -164,12 +164,15 @@ def test_sigterm_stops_the_workers_and_leaves_no_partial_file(folder: Path, cli_
     finally:
         process.kill()
         process.wait()
+    report = outdir / "batch-report.json"
     assert process.stderr.read() == (  # the one line, nothing above it
-        f"error: interrupted: 0 of 4 file(s) written to {outdir} and kept, none half-written; "
-        "the same command with --resume renders the rest\n"
+        f"error: interrupted: 0 of 4 file(s) written to {outdir} and kept, none half-written "
+        f"(report: {report}); the same command with --resume renders the rest\n"
     )
     assert not [pid for pid in workers if _alive(pid)]
     assert not list(outdir.glob(".*.partial*")) and not list(outdir.glob("*.wav"))
+    written = json.loads(report.read_text())  # the folder is a batch's output, said so
+    assert (written["interrupted"], written["not_rendered"], written["files"]) == (True, 4, [])
 
 
 def test_an_interrupt_says_how_many_outputs_it_kept(folder: Path, monkeypatch, capsys) -> None:
@@ -191,4 +194,29 @@ def test_an_interrupt_says_how_many_outputs_it_kept(folder: Path, monkeypatch, c
     assert capsys.readouterr().err.strip() == (
         f"error: interrupted: 2 of 3 file(s) written to {outdir} and kept, none half-written; "
         "the same command with --resume renders the rest"
-    )
+    )  # no folder made (the real batch makes it first): no report said
+
+
+def test_an_interrupted_run_replaces_the_earlier_runs_report(folder: Path, monkeypatch) -> None:
+    """An interrupt had left the earlier run's report in place: another chain's, its files'
+    lengths those of outputs since rendered anew. Now the report is this run's: the files
+    that ended, in the inputs' order, and how many were not rendered."""
+    import bridge.batch
+    from bridge.batch.report import DONE, FAILED, FileResult
+
+    def interrupted(items, chain, outdir, *, on_result, **_) -> None:
+        on_result(FileResult(str(items[2].source), str(outdir / "c.wav"), FAILED, error="bad"))
+        on_result(FileResult(str(items[0].source), str(outdir / "a.wav"), DONE, duration=0.5))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bridge.batch, "run_batch", interrupted)
+    outdir, chain = folder.parent / "out", folder.parent / "chain.toml"
+    outdir.mkdir()
+    (outdir / "batch-report.json").write_text('{"chain": "earlier.toml", "files": []}')
+    assert main(["batch", str(folder), "-o", str(outdir), "--chain", str(chain), "-q"]) == 130
+    report = json.loads((outdir / "batch-report.json").read_text())
+    assert (report["chain"], report["interrupted"], report["not_rendered"]) == (str(chain), True, 1)
+    assert [(f["input"], f["status"]) for f in report["files"]] == [
+        (str(folder / "a.wav"), DONE), (str(folder / "c.wav"), FAILED)
+    ]  # fmt: skip
+    assert report["summary"]["done"] == 1 and report["summary"]["failed"] == 1
