@@ -101,6 +101,8 @@ def render_item(
     except DiffMusicError as exc:
         return _failed(item, str(exc), started)
     except Exception as exc:  # a plugin or backend bug must not stop the batch either
+        if _interrupt_behind(exc):
+            raise KeyboardInterrupt from exc
         return _failed(item, f"{type(exc).__name__}: {exc}", started)
     return FileResult(
         str(item.source), str(item.output), DONE, duration=round(rendered.duration, 6),
@@ -109,6 +111,21 @@ def render_item(
         tail=round(rendered.tail / rendered.sample_rate, 6) if chain.tail else None,
         **rendered.repairs,
     )  # fmt: skip
+
+
+def _interrupt_behind(exc: BaseException) -> bool:
+    """Whether Ctrl-C or SIGTERM (a KeyboardInterrupt, as the CLI raises for both) caused
+    ``exc``: an interrupt that lands while a numba kernel calls back into Python comes out as
+    a SystemError ("CPUDispatcher(...) returned a result with an exception set") caused by it,
+    which had failed the file with that line and gone on to the next file."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _failed(item: BatchItem, message: str, started: float) -> FileResult:
