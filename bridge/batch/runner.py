@@ -87,7 +87,8 @@ def run_batch(
 def render_item(
     item: BatchItem, chain: Chain, overrides: dict[str, Any], sink: EventSink | None
 ) -> FileResult:
-    """Render one file; every error becomes a failed :class:`FileResult` (never raised)."""
+    """Render one file; every error becomes a failed :class:`FileResult` (never raised), but
+    an error an interrupt caused (:func:`_interrupt_behind`) is raised as KeyboardInterrupt."""
     started = time.perf_counter()
     name = item.source.name
 
@@ -98,12 +99,11 @@ def render_item(
     try:
         rendered = render_file(item.source, item.output, chain, progress=progress,
                                written_dtype=item.written_dtype, **overrides)  # fmt: skip
-    except DiffMusicError as exc:
-        return _failed(item, str(exc), started)
     except Exception as exc:  # a plugin or backend bug must not stop the batch either
-        if _interrupt_behind(exc):
+        if _interrupt_behind(exc):  # a reader's "cannot read audio" too: not the file's fault
             raise KeyboardInterrupt from exc
-        return _failed(item, f"{type(exc).__name__}: {exc}", started)
+        said = str(exc) if isinstance(exc, DiffMusicError) else f"{type(exc).__name__}: {exc}"
+        return _failed(item, said, started)
     return FileResult(
         str(item.source), str(item.output), DONE, duration=round(rendered.duration, 6),
         seconds=round(time.perf_counter() - started, 3), sample_rate=rendered.sample_rate,
