@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         order = {str(item.source): item.index for item in items}
         ended.sort(key=lambda result: order[result.input])
         listed = ""
-        if report.parent.is_dir():  # not there: interrupted before the batch made its folder
+        # Not written where nothing was (no output folder, no report's folder): interrupted
+        # before the first output; a --report in a folder of its own is made, as at the end.
+        if report.parent.is_dir() or args.outdir.is_dir():
             write_report(report, ended, {**described, "interrupted": True,
                                          "not_rendered": len(items) - len(ended)})  # fmt: skip
             listed = f" (report: {report})"

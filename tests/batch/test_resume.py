@@ -288,3 +288,28 @@ def test_an_error_with_no_interrupt_behind_it_fails_that_file_alone(folder: Path
     assert [(Path(r.input).name, r.status, r.error) for r in results] == [
         (name, FAILED, f"SystemError: {name}: bad kernel") for name in ("a.wav", "b.wav", "c.wav")
     ]
+
+
+def test_an_interrupted_run_writes_a_report_given_in_a_folder_of_its_own(
+    folder: Path, monkeypatch, capsys
+) -> None:
+    """--report in a folder not made yet: the finished run makes it; the interrupted one had
+    written no report there (it asked whether the report's folder was there), and said none."""
+    import bridge.batch
+    from bridge.batch.report import DONE, FileResult
+
+    def interrupted(items, chain, outdir, *, on_result, **_) -> None:
+        outdir.mkdir()  # the first output's write makes the folder
+        on_result(FileResult(str(items[0].source), str(outdir / "a.wav"), DONE, duration=0.5))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bridge.batch, "run_batch", interrupted)
+    outdir, report = folder.parent / "out", folder.parent / "reports" / "run.csv"
+    argv = ["batch", str(folder), "-o", str(outdir), "--chain", str(folder.parent / "chain.toml")]
+    assert main([*argv, "--report", str(report), "-q"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"error: interrupted: 1 of 3 file(s) written to {outdir} and kept, none half-written "
+        f"(report: {report}); the same command with --resume renders the rest"
+    )
+    rows = report.read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(f"{folder / 'a.wav'},{outdir / 'a.wav'},done,0.5")
