@@ -24,10 +24,10 @@ from bridge.cli.common import (
     add_bit_depth_argument,
     add_output_arguments,
     emit,
-    terminated_raises,
     whole_number,
     written_dtype,
 )
+from bridge.cli.signals import TERMINATING, signals_raise
 from diffmusic_engine.atomic import check_target
 
 EXIT_FILES_FAILED = 3
@@ -84,15 +84,26 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
 
     ended: list[FileResult] = []  # the files done, skipped or failed when an interrupt comes
+    signalled: list[int] = []  # each interrupt, one a callback in C code dropped too
 
     def on_result(result: FileResult) -> None:
         ended.append(result)
         emit(args, "file", **vars(result))
+        if signalled:  # an interrupt came and was dropped (interrupt): stop here, not at the end
+            raise KeyboardInterrupt
+
+    def interrupt(signum: int) -> KeyboardInterrupt:
+        """Noted as well as raised: one that lands in a callback C code makes (llvmlite's
+        object-cache notice while numba compiles librosa's kernels, early in the first file)
+        is dropped there ("Exception ignored on calling ctypes callback function"), and the
+        batch had rendered every file and exited 0."""
+        signalled.append(signum)
+        return KeyboardInterrupt()
 
     described = {"chain": str(args.chain), "outdir": str(args.outdir)}
-    # SIGTERM and SIGHUP stop the workers as Ctrl-C does (no partial output, exit 130)
+    # Ctrl-C, SIGTERM and SIGHUP stop the batch and its workers alike (no partial output, 130)
     try:
-        with terminated_raises(lambda signum: KeyboardInterrupt()):
+        with signals_raise(interrupt, ("SIGINT", *TERMINATING)):
             results = run_batch(
                 items, chain, args.outdir, jobs=args.jobs, resume=args.resume, on_result=on_result,
                 show_progress=False if quiet else None, restorer_overrides=overrides,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -448,33 +446,3 @@ def fail(message: str, args: argparse.Namespace | None = None, code: int = 1) ->
     if args is not None:
         emit(args, "error", message=message)
     return code
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived (:func:`terminated_raises`); ``signum`` says which. A
-    BaseException, as KeyboardInterrupt: no ``except Exception`` on the way swallows it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextmanager
-def terminated_raises(exception: Callable[[int], BaseException]) -> Iterator[None]:
-    """SIGTERM and SIGHUP (a closed terminal, a host quitting) raise ``exception(signum)`` in
-    the main thread while the block runs: by default they ended the process with no last word
-    (a batch's workers rendered on; a waiting submit's status file said "running" for ever)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise exception(signum)
-
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no SIGHUP: Windows
-    previous = {name: signal.signal(getattr(signal, name), handler) for name in names}
-    try:
-        yield
-    finally:
-        for name, before in previous.items():
-            signal.signal(getattr(signal, name), before)

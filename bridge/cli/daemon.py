@@ -16,7 +16,6 @@ from typing import Any
 from bridge.cli.common import (
     MAX_WAIT_SECONDS,
     ON_THE_COMMAND_LINE,
-    Terminated,
     add_backend_arguments,
     add_bit_depth_argument,
     add_damage_arguments,
@@ -33,7 +32,6 @@ from bridge.cli.common import (
     resolved,
     tell_details,
     tell_outcome,
-    terminated_raises,
     told_in_json,
     written_dtype,
 )
@@ -44,6 +42,7 @@ from bridge.cli.restore import (
     removed_path,
     write_restoration,
 )
+from bridge.cli.signals import Terminated, signals_raise
 from bridge.connection import DaemonUnavailable, default_connection_path
 from bridge.defaults import (
     RECONNECT_SECONDS,
@@ -184,7 +183,7 @@ def run_submit(args: argparse.Namespace) -> int:
     check_status_file(args)  # before the status file is first written
     status = StatusFile(args.status_file)
     try:
-        with terminated_raises(Terminated):  # a status file REAPER reads must not stay "running"
+        with signals_raise(Terminated):  # a status file REAPER reads must not stay "running"
             return _submit(args, status)
     except DiffMusicError as exc:
         status.update(state="failed", error=" ".join(str(exc).split()))

@@ -313,3 +313,42 @@ def test_an_interrupted_run_writes_a_report_given_in_a_folder_of_its_own(
     )
     rows = report.read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith(f"{folder / 'a.wav'},{outdir / 'a.wav'},done,0.5")
+
+
+def test_an_interrupt_a_callback_dropped_stops_the_batch_at_that_files_end(
+    folder: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C landing in a callback that C code makes (llvmlite's object-cache notice while
+    numba compiles: "Exception ignored on calling ctypes callback function") is dropped there:
+    the batch rendered every file and exited 0. Now the interrupt is noted when it comes and
+    the batch stops when that file ends."""
+    import bridge.batch.runner as runner
+
+    rendered = []
+
+    def render(source, *args, **kwargs):
+        rendered.append(source.name)
+        try:
+            signal.raise_signal(signal.SIGINT)  # the batch's handler runs here...
+        except KeyboardInterrupt:
+            pass  # ...and the callback drops what it raised
+        raise InputError(f"{source}: the render went on")
+
+    monkeypatch.setattr(runner, "render_file", render)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's batch
+    try:
+        outdir = folder.parent / "out"
+        argv = [
+            "batch",
+            str(folder),
+            "-o",
+            str(outdir),
+            "--chain",
+            str(folder.parent / "chain.toml"),
+        ]
+        assert main([*argv, "-q"]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert rendered == ["a.wav"]
+    assert capsys.readouterr().err.startswith("error: interrupted: 0 of 3 file(s) written")
