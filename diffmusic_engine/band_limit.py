@@ -35,42 +35,55 @@ def long_term_level(
     dropouts read no band limit)."""
     from scipy.ndimage import uniform_filter1d
 
-    audio = np.asarray(audio, np.float64)
+    audio = np.asarray(audio)
     segment = min(4096, audio.shape[-1])  # scipy would shorten it too, with a warning on stderr
     hop = segment - segment // 2
     # Welch's average (scipy.signal.welch's defaults), of the segments kept
-    freqs, power = _segment_power(audio, sample_rate, segment, hop)
-    if leave_out is not None and leave_out.any():
-        kept = [not leave_out[k * hop : k * hop + segment].any() for k in range(power.shape[-1])]
-        power = power[..., kept] if any(kept) else power
-    power = power.mean(axis=-1)
+    freqs, kept_sum, kept, every_sum, count = _segment_power_sums(
+        audio, sample_rate, segment, hop, leave_out
+    )
+    power = kept_sum / kept if kept else every_sum / count
     level = 10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0) + 1e-20)
     return freqs, uniform_filter1d(level, size=5)
 
 
 # Segments whose spectra are taken at a time: scipy's spectrogram of a whole 3.7-minute stereo mix
 # made three temporaries of 300 MB (the segments, detrended, windowed), 1.84 s; 64 at a time the
-# same numbers (each segment's are its own) in 0.52 s.
+# same numbers (each segment's are its own) in 0.52 s. Only their sums are kept: every segment's
+# power, and a float64 copy of the audio, had held 850 MB of a 10-minute stereo file's diagnosis.
 CHUNK_SEGMENTS = 64
 
 
-def _segment_power(
-    audio: np.ndarray, sample_rate: int, segment: int, hop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frequencies (Hz) and ``(..., frequencies, segments)`` the power spectra (Hann, mean
+def _segment_power_sums(
+    audio: np.ndarray,
+    sample_rate: int,
+    segment: int,
+    hop: int,
+    leave_out: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
+    """Frequencies (Hz), then the ``(..., frequencies)`` sums of the power spectra (Hann, mean
     removed: ``scipy.signal.spectrogram``'s) of ``audio``'s ``segment``-sample segments ``hop``
-    apart, :data:`CHUNK_SEGMENTS` at a time."""
+    apart that touch no ``leave_out`` sample and their count, then the sums and count of every
+    segment; :data:`CHUNK_SEGMENTS` segments at a time."""
     from scipy.signal import spectrogram
 
     count = (audio.shape[-1] - segment) // hop + 1
-    parts = []
+    kept_sum = every_sum = 0.0
+    kept = 0
+    leave_out = leave_out if leave_out is not None and leave_out.any() else None
     for first in range(0, count, CHUNK_SEGMENTS):
         last = min(count, first + CHUNK_SEGMENTS) - 1
-        freqs, _, power = spectrogram(audio[..., first * hop : last * hop + segment],
-                                      fs=sample_rate, window="hann", nperseg=segment,
+        chunk = np.asarray(audio[..., first * hop : last * hop + segment], np.float64)
+        freqs, _, power = spectrogram(chunk, fs=sample_rate, window="hann", nperseg=segment,
                                       noverlap=segment - hop, axis=-1)  # fmt: skip
-        parts.append(power)
-    return freqs, np.concatenate(parts, axis=-1)
+        every_sum = every_sum + power.sum(axis=-1)
+        if leave_out is not None:
+            clear = [
+                not leave_out[k * hop : k * hop + segment].any() for k in range(first, last + 1)
+            ]
+            power = power[..., clear]
+        kept_sum, kept = kept_sum + power.sum(axis=-1), kept + power.shape[-1]
+    return freqs, kept_sum, kept, every_sum, count
 
 
 def cutoff_of(

@@ -64,13 +64,20 @@ def click_statistic(
     of an end, the one error there is) over their robust local scale."""
     forward, backward = _prediction_errors(x, sample_rate, order, models)
     width = max(1, round(SMOOTH_SECONDS * sample_rate))
-    product = np.abs(forward * backward)
+    product = np.multiply(forward, backward)
+    np.abs(product, out=product)
     # within ``order`` samples of an end one error has no samples to read: the other alone (a
     # click there had read 0 and was never found; :mod:`.declick_edges` repairs it)
     edge = min(order, x.size)
     product[:edge], product[x.size - edge :] = backward[:edge] ** 2, forward[x.size - edge :] ** 2
-    d = np.sqrt(np.maximum(uniform_filter1d(product, width), 0.0))
-    return d / _error_scale(forward, sample_rate)
+    del backward
+    # in place from here: each whole-signal temporary is 8 bytes a sample (200 MB a channel of a
+    # 10-minute file), and declick's detection held diagnose's peak memory
+    d = uniform_filter1d(product, width)
+    del product
+    np.sqrt(np.maximum(d, 0.0, out=d), out=d)
+    d /= _error_scale(forward, sample_rate)
+    return d
 
 
 def forward_scaled(
@@ -150,8 +157,8 @@ def local_scale(magnitude: np.ndarray, width: int) -> np.ndarray:
     the scale down at a block edge; a floor keeps digital silence from dividing by zero.
     """
     count = -(-magnitude.size // width)
-    padded = np.pad(magnitude, (0, count * width - magnitude.size), mode="edge")
-    medians = np.median(padded.reshape(count, width), axis=1) * MAD_TO_SIGMA
+    padded = np.pad(magnitude, (0, count * width - magnitude.size), mode="edge")  # a copy: ours
+    medians = np.median(padded.reshape(count, width), axis=1, overwrite_input=True) * MAD_TO_SIGMA
     neighbours = np.maximum(medians, np.maximum(np.roll(medians, 1), np.roll(medians, -1)))
     floor = max(1e-9, 1e-3 * float(np.median(medians)))
     return np.repeat(np.maximum(neighbours, floor), width)[: magnitude.size]

@@ -453,7 +453,7 @@ def _marked_runs(
     k = settings["k_low"] * (settings["k_high"] / settings["k_low"]) ** opts["sensitivity"]
     statistic = np.zeros(samples.shape[1])
     for x, channel_models in zip(samples, models, strict=True):
-        statistic = np.maximum(statistic, click_statistic(x, sample_rate, order, channel_models))
+        np.maximum(statistic, click_statistic(x, sample_rate, order, channel_models), out=statistic)
     return _spans(statistic > k, round(settings["bridge"] * sample_rate))
 
 

@@ -5,13 +5,14 @@ each the same numbers as the work done whole."""
 from __future__ import annotations
 
 import functools
+import tracemalloc
 from contextlib import nullcontext
 
 import numpy as np
 import pytest
 from scipy.signal import spectrogram
 
-from diffmusic_engine.band_limit import CHUNK_SEGMENTS, _segment_power
+from diffmusic_engine.band_limit import CHUNK_SEGMENTS, _segment_power_sums, long_term_level
 from diffmusic_engine.diagnose import diagnose, dropouts, scans
 from diffmusic_engine.dsp.click_statistic import BLOCK_SECONDS, block_models, click_statistic
 from diffmusic_engine.synth import music_excerpt
@@ -87,18 +88,43 @@ def test_diagnose_reads_the_dropout_rule_once_and_keeps_no_answer(monkeypatch) -
     assert scans._ANSWERS.get() is None  # nor after one stopped midway
 
 
-def test_the_band_limit_spectra_in_chunks_are_scipys_whole() -> None:
+def test_the_band_limit_spectra_in_chunks_sum_to_scipys_whole() -> None:
     segment, hop = 4096, 2048
     audio = music_excerpt(2 * CHUNK_SEGMENTS * hop / RATE + 0.5, RATE).astype(np.float64)
-    freqs, power = _segment_power(audio, RATE, segment, hop)
+    leave_out = np.zeros(audio.shape[-1], bool)
+    leave_out[[3 * hop + 5, (CHUNK_SEGMENTS + 7) * hop + 100]] = True  # in 2 segments each
+    freqs, kept_sum, kept, every_sum, count = _segment_power_sums(
+        audio, RATE, segment, hop, leave_out
+    )
     whole_freqs, _, whole = spectrogram(audio, fs=RATE, window="hann", nperseg=segment,
                                         noverlap=segment - hop, axis=-1)  # fmt: skip
-    assert power.shape[-1] > 2 * CHUNK_SEGMENTS  # three chunks, the last one short
-    assert np.array_equal(freqs, whole_freqs) and np.array_equal(power, whole)
+    assert count == whole.shape[-1] > 2 * CHUNK_SEGMENTS  # three chunks, the last one short
+    clear = np.ones(count, bool)
+    clear[[2, 3, CHUNK_SEGMENTS + 6, CHUNK_SEGMENTS + 7]] = False
+    assert np.array_equal(freqs, whole_freqs) and kept == count - 4
+    assert np.allclose(kept_sum, whole[..., clear].sum(axis=-1), rtol=1e-12, atol=0)
+    assert np.allclose(every_sum, whole.sum(axis=-1), rtol=1e-12, atol=0)
     short = audio[:, :3001]  # shorter than a segment: one, the whole clip (long_term_level's)
-    _, one = _segment_power(short, RATE, 3001, 1501)
+    _, one, kept, _, count = _segment_power_sums(short, RATE, 3001, 1501, None)
     alone = spectrogram(short, fs=RATE, window="hann", nperseg=3001, noverlap=1500, axis=-1)[2]
-    assert one.shape[-1] == 1 and np.array_equal(one, alone)
+    assert kept == count == 1 and np.array_equal(one, alone[..., 0])
+
+
+def test_the_long_term_spectrum_holds_no_copy_of_the_audio() -> None:
+    # Welch's mean needs only a running sum: every segment's power (float64, as many values as
+    # the samples) and a float64 copy of the audio had each held twice the float32 audio's bytes
+    # (850 MB of a 10-minute stereo file's diagnosis); a chunk's work, about 12 MB for 64
+    # segments of two channels, is the same at any length: under the 20 MB of this minute
+    audio = np.random.default_rng(1).standard_normal((2, 60 * RATE)).astype(np.float32)
+    leave_out = np.zeros(audio.shape[-1], bool)
+    leave_out[RATE : 2 * RATE] = True
+    tracemalloc.start()
+    try:
+        long_term_level(audio, RATE, leave_out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < audio.nbytes
 
 
 def test_a_hidden_sample_within_order_of_a_block_edge_refits_both_blocks() -> None:
