@@ -1,11 +1,13 @@
 """diagnose's work read once: the dropout rule once per audio (.diagnose.scans), the band limit's
 spectra in chunks, declick's confirmation refitting only the blocks that hold a hidden sample;
-each the same numbers as the work done whole."""
+each the same numbers as the work done whole (the band limit's sums to rounding), and what the
+band limit and declick's statistic hold while they work."""
 
 from __future__ import annotations
 
 import functools
 import tracemalloc
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import numpy as np
@@ -110,21 +112,74 @@ def test_the_band_limit_spectra_in_chunks_sum_to_scipys_whole() -> None:
     assert kept == count == 1 and np.array_equal(one, alone[..., 0])
 
 
-def test_the_long_term_spectrum_holds_no_copy_of_the_audio() -> None:
-    # Welch's mean needs only a running sum: every segment's power (float64, as many values as
-    # the samples) and a float64 copy of the audio had each held twice the float32 audio's bytes
-    # (850 MB of a 10-minute stereo file's diagnosis); a chunk's work, about 12 MB for 64
-    # segments of two channels, is the same at any length: under the 20 MB of this minute
-    audio = np.random.default_rng(1).standard_normal((2, 60 * RATE)).astype(np.float32)
-    leave_out = np.zeros(audio.shape[-1], bool)
-    leave_out[RATE : 2 * RATE] = True
+def _traced_peak(work: Callable[[], object]) -> int:
+    """The most bytes ``work`` held at once beyond what was there before (tracemalloc's peak)."""
     tracemalloc.start()
     try:
-        long_term_level(audio, RATE, leave_out)
-        peak = tracemalloc.get_traced_memory()[1]
+        work()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < audio.nbytes
+
+
+def test_the_long_term_spectrum_holds_nothing_that_grows_with_the_file() -> None:
+    # Welch's mean needs only a running sum: beyond the audio, one chunk's work, the same at any
+    # length. Every segment's power (float64: as many values as samples) and a float64 copy of
+    # the audio had each added twice the float32 audio's bytes (850 MB of a 10-minute stereo
+    # file's diagnosis); a minute more here adds 21 MB of audio, and the peak may not follow it
+    peaks = []
+    for seconds in (30, 90):
+        audio = np.random.default_rng(1).standard_normal((2, seconds * RATE)).astype(np.float32)
+        leave_out = np.zeros(audio.shape[-1], bool)
+        leave_out[RATE : 2 * RATE] = True
+        peaks.append(_traced_peak(functools.partial(long_term_level, audio, RATE, leave_out)))
+    added_audio = 2 * 60 * RATE * np.dtype(np.float32).itemsize
+    assert peaks[1] - peaks[0] < added_audio / 8
+
+
+def _welch_level(parts: list[np.ndarray], segment: int) -> np.ndarray:
+    """long_term_level's rule written with scipy.signal.welch: the mean power of the segments of
+    ``parts`` (each starting at a segment), channels averaged, in dB, smoothed over 5 bins."""
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import welch
+
+    counts = [(part.shape[-1] - segment) // (segment - segment // 2) + 1 for part in parts]
+    powers = [
+        welch(part.astype(np.float64), fs=RATE, nperseg=segment)[1] * n
+        for part, n in zip(parts, counts, strict=True)
+    ]
+    power = sum(powers) / sum(counts)
+    return uniform_filter1d(10 * np.log10(power.reshape(-1, power.shape[-1]).mean(axis=0)), 5)
+
+
+@pytest.mark.parametrize("case", ["stereo", "mono", "short", "all left out", "a gap left out"])
+def test_the_long_term_level_is_welchs_mean_of_the_segments_kept(case: str) -> None:
+    audio = music_excerpt(3.0, RATE)
+    segment, hop = 4096, 2048
+    leave_out, parts = None, [audio]
+    if case == "mono":
+        audio = parts[0] = audio[0]
+    elif case == "short":  # one segment, the whole clip, shorter than 4096
+        audio = parts[0] = audio[:, :3001]
+        segment = 3001
+    elif case == "all left out":  # none kept: every segment, not none
+        leave_out = np.ones(audio.shape[-1], bool)
+    elif case == "a gap left out":  # segments 0-18 end by sample 20 * hop, 30 on start after it
+        leave_out = np.zeros(audio.shape[-1], bool)
+        leave_out[20 * hop : 30 * hop] = True
+        parts = [audio[:, : 20 * hop], audio[:, 30 * hop :]]
+    freqs, level = long_term_level(audio, RATE, leave_out)
+    assert freqs.size == segment // 2 + 1
+    assert np.allclose(level, _welch_level(parts, segment), rtol=0, atol=1e-6)  # dB
+
+
+def test_the_click_statistic_holds_five_signals_at_most() -> None:
+    # the forward error, the smoothed product, and local_scale's magnitude, padded copy and scale
+    # spread back (212 MB each for a 10-minute channel); the backward error, the product and
+    # the median's own copy of the blocks had made it seven
+    x = music_excerpt(10.0, RATE)[0].astype(np.float64)
+    models = block_models(x, RATE, 32, lambda _: None)
+    assert _traced_peak(lambda: click_statistic(x, RATE, 32, models)) < 6 * x.nbytes
 
 
 def test_a_hidden_sample_within_order_of_a_block_edge_refits_both_blocks() -> None:
