@@ -48,6 +48,9 @@ for _, job in ipairs(dm.pending_jobs()) do
   end
 end
 
+-- a render waits for those of its item's other repairs that are fetched, to make one take with them
+local started = #fetching
+ready = dm.hold_with(ready, fetching)
 local placed, place_problems, left, told, alerts = dm.place_jobs(ready,
   "DiffMusic: import finished renders")
 for _, p in ipairs(place_problems) do problems[#problems + 1] = p end
@@ -57,9 +60,9 @@ for _, line in ipairs(left) do dm.log(line) end
 for _, line in ipairs(told) do dm.log(line) end
 local summary = string.format("imported %d render(s); %d job(s) pending", placed, #pending)
 summary = summary .. (#pending > 0 and ": " .. table.concat(pending, "; ") or "")
-if #fetching > 0 then
+if started > 0 then
   summary = summary .. string.format("; %d job(s) whose client had ended: started again to fetch their "
-    .. "renders, placed when they are done", #fetching)
+    .. "renders, placed when they are done", started)
 end
 if #problems > 0 then
   dm.message(string.format("Imported %d render(s).\n\n%s", placed, table.concat(problems, "\n")))

@@ -6,7 +6,9 @@
 --   Repairs the damage regions ("DiffMusic: dropout", "DiffMusic: click", "DiffMusic: clipping",
 --   as "DiffMusic - Find damage in selected items" adds them, or drawn by hand) that overlap the
 --   selected items: each kind of damage on an item becomes one job with its task (inpaint,
---   declick, declip) and one new take, identical to the original outside the repaired stretch.
+--   declick, declip), and the item gets one new take holding every repair, identical to the
+--   original outside the repaired stretches (where two repairs change the same audio, one take
+--   each, said in a message).
 --   Dropouts and clicks are repaired where they are marked and nowhere else (a region deleted
 --   as a false find stays as it was); clipping is repaired wherever the stretch sent holds it.
 --   A region found in an item repairs only that item (until it is moved), and a part split off
@@ -24,7 +26,8 @@ if #marked == 0 then
 end
 
 -- One spec per kind of damage marked on the item: its stretches (item frames), sent with the
--- kind's context (dropouts: the dropout context setting) and spliced back into the item.
+-- kind's context (dropouts: the dropout context setting); the renders' repairs are placed on
+-- one take (one_take: lib/diffmusic/repairs.lua).
 local function spec_for(info, s)
   local specs = {}
   for _, damage in ipairs(dm.diagnosis.DAMAGE) do
@@ -40,7 +43,7 @@ local function spec_for(info, s)
       local c0, c1 = dm.window(info, a0, b1, damage.context or s.context)
       specs[#specs + 1] = {
         task = damage.task, label = damage.label, kind = "take", first = c0, frames = c1 - c0,
-        splice = c0 > 0 or c1 < info.frames, spans = gaps, from_regions = true,
+        splice = c0 > 0 or c1 < info.frames, spans = gaps, from_regions = true, one_take = true,
         flags = damage.flag and dm.span_arguments(info, damage.flag, gaps, c0) or {},
       }
     end

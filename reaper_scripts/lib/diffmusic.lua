@@ -34,7 +34,7 @@ end
 local system, settings, json = use("system"), use("settings"), use("json")
 local wav, selection, job_store = use("wav"), use("items"), use("jobs")
 local runner, placement, ui = use("runner"), use("placement"), use("ui")
-local diagnosis = use("diagnosis")
+local diagnosis, repairs = use("diagnosis"), use("repairs")
 
 local M = {
   use = use,
@@ -56,7 +56,7 @@ local M = {
   poll_job = runner.poll_job, cancel_job = runner.cancel_job, FINAL = runner.FINAL,
   client_command = runner.client_command, last_line = system.last_line,
   place_jobs = placement.place_jobs, for_project = placement.for_project,
-  separate_repairs = placement.separate_repairs, ask_daemon = runner.ask_daemon,
+  separate_repairs = placement.separate_repairs, hold_with = repairs.hold_with, ask_daemon = runner.ask_daemon,
   daemon_answer = runner.daemon_answer, settle = runner.settle, run_client = runner.run_client,
   watched = job_store.watched, process_of = runner.process_of,
   watch = ui.watch,
@@ -103,6 +103,7 @@ function M.run_action(title, undo_name, spec_for, nothing_message)
     job.state, job.fraction = "reading", 0
     jobs[#jobs + 1], readings[job.id] = job, reading
   end
+  repairs.link(jobs)
   ui.watch(jobs, s, title, undo_name, readings)
 end
 

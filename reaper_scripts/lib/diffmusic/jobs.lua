@@ -29,7 +29,8 @@ end
 --     "rir.wav"} }: the file is read like the take and given to the command as `flag FILE`;
 --   diagnose: true to run `diffmusic diagnose` on the sent audio as well (the room estimate);
 --   spans: the item frames repaired, { {a, b}, ... } (nil: all of it), which must still be in
---     the item when the render is placed; from_regions: true when they are marked regions.
+--     the item when the render is placed; from_regions: true when they are marked regions;
+--   one_take: true when the item's jobs with it are placed as one take (repairs.lua).
 -- The current project's .rpp file ("" while unsaved): what tells one project from another (two
 -- can share a media folder).
 function M.project_file()
@@ -54,6 +55,7 @@ function M.new_job(info, spec, s)
     spans = spec.spans, from_regions = spec.from_regions,
     project = M.project_file(), -- Import in another project leaves the job alone
     created = os.time(), diagnose = spec.diagnose,
+    one_take = spec.one_take, -- Repair: the item's jobs placed as one take (repairs.lua)
   }
   local exports = { { first = spec.first, frames = spec.frames, path = input } }
   if spec.splice then

@@ -4,6 +4,7 @@
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local diagnosis = use("diagnosis")
 local job_store = use("jobs")
+local repairs = use("repairs")
 local selection = use("items")
 local wav = use("wav")
 
@@ -99,15 +100,7 @@ local function set_take(take, path, name, job, shift, item)
   build_peaks(source)
 end
 
--- Whether the engine warned of a job's render (music replaced where a dropout was expected):
--- its take is added but not made active, and the warning is shown (a user trial: a clean item
--- selected beside a dropped one had its music replaced by another passage, said in the console).
-local function warned(job)
-  for _, note in ipairs(type(job.notes) == "table" and job.notes or {}) do
-    if type(note) == "table" and note.level == "warning" then return true end
-  end
-  return false
-end
+local warned = repairs.warned
 
 -- Whether a finished job can be placed, found before anything changes (an Import with nothing
 -- to place adds no undo point): its item and the shift to place it with (see shift_of); or nil
@@ -131,8 +124,36 @@ local function placeable(job)
   return item, shift
 end
 
--- Place one finished job (inside the caller's undo block); nil or a problem.
-local function place_one(job, item, shift, created_tracks)
+-- The one new take of a job, or of the linked jobs of an item (repairs.lua): every repair in it,
+-- made active unless the engine warned of one; one take each where their repairs change the same
+-- audio (job.apart: why). Nil or a problem.
+local function place_take(jobs, item, shift)
+  local path, problem, apart
+  if #jobs > 1 then path, problem, apart = repairs.file(jobs, check_render) else path, problem = take_file(jobs[1]) end
+  for _, job in ipairs(apart and jobs or {}) do
+    job.apart = problem
+    local why = place_take({ job }, item, shift)
+    if why then return why end
+  end
+  if apart or not path then return not apart and problem or nil end
+  local take = reaper.AddTakeToMediaItem(item)
+  local name = jobs[1].item_label .. " (DiffMusic " .. repairs.label(jobs) .. ")"
+  set_take(take, path, name, jobs[1], shift, item)
+  local active = true
+  for _, job in ipairs(jobs) do
+    job.placed_take = name -- once it is there (see repairs.separate_repairs)
+    active = active and not warned(job)
+  end
+  if active then reaper.SetActiveTake(take) end
+  reaper.UpdateItemInProject(item)
+  for _, job in ipairs(jobs) do job_store.spent(job) end
+  return nil
+end
+
+-- Place one finished job, or the linked jobs of an item (inside the caller's undo block); nil
+-- or a problem.
+local function place_one(jobs, item, shift, created_tracks)
+  local job = jobs[1]
   if job.kind == "markers" then
     -- where the damage plays now: an item moved or trimmed since it was read moves its regions
     local found = diagnosis.damage(job.diagnosis.report)
@@ -172,16 +193,7 @@ local function place_one(job, item, shift, created_tracks)
     end
     return nil
   end
-  local path, problem = take_file(job)
-  if not path then return problem end
-  local take = reaper.AddTakeToMediaItem(item)
-  local name = job.item_label .. " (DiffMusic " .. job.label .. ")"
-  set_take(take, path, name, job, shift, item)
-  job.placed_take = name -- once it is there (see M.separate_repairs)
-  if not warned(job) then reaper.SetActiveTake(take) end
-  reaper.UpdateItemInProject(item)
-  job_store.spent(job)
-  return nil
+  return place_take(jobs, item, shift)
 end
 
 -- The line for a job whose item is not here but in another saved project (left pending for
@@ -291,6 +303,9 @@ function M.place_jobs(jobs, undo_name)
           M.for_project(job.unchanged, job)), job)
         job_store.unregister_job(job.id)
         job_store.spent(job)
+      elseif repairs.waits(job, jobs) then
+        left[#left + 1] = string.format("'%s' (%s): waits for the item's other repairs, to be placed "
+          .. "with them as one take", job.item_label, job.label)
       else
         ready[#ready + 1] = job
       end
@@ -313,20 +328,28 @@ function M.place_jobs(jobs, undo_name)
   if #places == 0 then return 0, problems, left, told, {} end
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
-  for _, place in ipairs(places) do
-    local job = place.job
-    local ok, problem = pcall(place_one, job, place.item, place.shift, created_tracks)
+  for _, group in ipairs(repairs.gather(places)) do
+    local ok, problem = pcall(place_one, group.jobs, group.item, group.shift, created_tracks)
     if not ok or problem then
       problems[#problems + 1] = tostring(problem)
     else
-      placed = placed + 1
-      job_store.unregister_job(job.id)
-      if warned(job) and job.kind == "take" then
-        alerts[#alerts + 1] = with_notes(string.format("'%s' (DiffMusic %s): added as a take "
-          .. "that is not active; listen before switching to it:", job.item_label, job.label), job)
-      elseif type(job.notes) == "table" and #job.notes > 0 then
-        told[#told + 1] = with_notes(string.format("'%s' (DiffMusic %s):", job.item_label,
-          job.label), job)
+      -- what is said of each take: of the linked jobs placed as one, or of each job
+      local takes = group.jobs[1].apart and {} or { group.jobs }
+      for _, job in ipairs(group.jobs) do
+        placed = placed + 1
+        job_store.unregister_job(job.id)
+        if job.apart then takes[#takes + 1] = { job } end
+      end
+      for _, jobs in ipairs(takes) do
+        local warning, noted = false, false
+        for _, job in ipairs(jobs) do
+          warning = warning or (warned(job) and job.kind == "take")
+          noted = noted or (type(job.notes) == "table" and #job.notes > 0)
+        end
+        local head = string.format("'%s' (DiffMusic %s):%s", jobs[1].item_label, repairs.label(jobs),
+          warning and " added as a take that is not active; listen before switching to it:" or "")
+        for _, job in ipairs(jobs) do head = with_notes(head, job) end
+        if warning then alerts[#alerts + 1] = head elseif noted then told[#told + 1] = head end
       end
     end
   end
@@ -337,37 +360,6 @@ function M.place_jobs(jobs, undo_name)
   return placed, problems, left, told, alerts
 end
 
--- A line for each item that these jobs gave more than one take (Repair: one job per kind of
--- damage, each on the item as it was): which take holds which repair, that none holds them
--- all, and how to have them on one take.
-function M.separate_repairs(jobs)
-  local by_item, order, lines = {}, {}, {}
-  for _, job in ipairs(jobs) do
-    if job.placed_take then
-      if not by_item[job.item_guid] then order[#order + 1], by_item[job.item_guid] = job.item_guid, {} end
-      table.insert(by_item[job.item_guid], job)
-    end
-  end
-  for _, guid in ipairs(order) do
-    local list, held, active = by_item[guid], {}, nil
-    for i, job in ipairs(list) do
-      held[i] = string.format("'%s' holds the %s", job.placed_take, job.label)
-      if not warned(job) then active = job end -- the last one made active
-    end
-    if #list > 1 then
-      local line = string.format("'%s': %s; no take holds them all", list[1].item_label, table.concat(held, ", "))
-      local region
-      for _, damage in ipairs(diagnosis.DAMAGE) do
-        if active and damage.label == active.label then region = diagnosis.REGION_PREFIX .. damage.name end
-      end
-      if region then
-        line = line .. string.format(". To have them on one take: with '%s' active, delete the '%s' "
-          .. "regions and run 'DiffMusic - Repair marked damage' again", active.placed_take, region)
-      end
-      lines[#lines + 1] = line
-    end
-  end
-  return lines
-end
+M.separate_repairs = repairs.separate_repairs
 
 return M

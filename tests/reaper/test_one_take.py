@@ -1,0 +1,235 @@
+"""Repair marked damage gives an item with several kinds of damage ONE new take holding every
+repair (lib/diffmusic/repairs.lua): a user trial's items each held a dropout and clicks, and the
+take made active (the declick) still played the dropout.
+
+A stand-in ``diffmusic`` renders exactly derivable repairs (every frame of a ``--gap`` set to
+0.25, of a ``--click`` to -0.25, the rest as sent); the real daemon repairs a dropout and clicks
+in the slow test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reaper_helpers import read_wav, run_scripts, script, take_item, write_script, write_wav
+
+from diffmusic_engine.synth import music_excerpt
+
+pytestmark = pytest.mark.lua
+
+SR = 8000
+REPAIR = script("Repair marked damage")
+GAP, CLICK = 0.25, -0.25  # what the stand-in writes over a --gap, a --click
+
+RENDER = """import json, sys
+import numpy as np, soundfile as sf
+args = sys.argv[1:]
+def values(flag):
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+audio, rate = sf.read(args[1], dtype="float32", always_2d=True)
+if MODE == "scale":
+    audio = audio * np.float32(0.5)  # every frame sent changed
+else:
+    for flag, value in (("--gap", GAP), ("--click", CLICK)):
+        for span in values(flag):
+            a, b = (round(float(x) * rate) for x in span.split(":"))
+            audio[a:b] = value
+out, status = values("-o")[0], values("--status-file")[0]
+sf.write(out, audio, rate, subtype="FLOAT")
+with open(status, "w") as f:
+    json.dump({"state": "finished", "fraction": 1, "outputs": [out], "notes": []}, f)
+"""
+CLI = """#!/bin/sh
+status=""; task=""; prev=""
+for a in "$@"; do
+  [ "$prev" = --status-file ] && status="$a"; [ "$prev" = --task ] && task="$a"; prev="$a"
+done
+DIES
+exec "PYTHON" "RENDER" "$@"
+"""
+# the declick's client dies with its shell after saying "running", once (REAPER closed mid-job)
+DIES = """if [ "$task" = declick ] && [ ! -f "$status.once" ]; then touch "$status.once"
+  printf '{"state": "running", "fraction": 0.5}' > "$status"; kill -9 $PPID; kill -9 $$; fi"""
+
+
+def stand_in(tmp: Path, mode: str = "marks", dies: str = "") -> dict:
+    render = tmp / "render.py"
+    render.write_text(RENDER.replace("MODE", repr(mode)).replace("GAP", repr(GAP))
+                      .replace("CLICK", repr(CLICK)))  # fmt: skip
+    text = CLI.replace("DIES", dies).replace("PYTHON", sys.executable)
+    cli = write_script(tmp / "diffmusic-stand-in", text.replace("RENDER", str(render)))
+    return {"cli": cli, "job_folder": str(tmp / "jobs"), "context": "0.1"}
+
+
+# item time (s) of the damage on a 2 s item at 1.0 s: the declick's window (0.5 s around its
+# clicks, 0.3-1.9 s) holds the dropout's (0.4-0.62 s): the windows overlap, the repairs do not
+DROPOUT, CLICKS = (0.5, 0.52), [(0.8, 0.801), (1.4, 1.401)]
+POSITION = 1.0
+
+
+def repair(tmp: Path, settings: dict, **kwargs) -> tuple[dict, np.ndarray]:
+    audio = np.stack([music_excerpt(2.0, SR, 1, seed=s)[0] for s in (4, 5)])
+    marks = [(DROPOUT, "dropout")] + [(c, "click") for c in CLICKS]
+    item = take_item(write_wav(tmp / "a.wav", audio, SR), POSITION, 2.0)
+    report = run_scripts(
+        tmp, [{"name": "A", "items": [item]}],
+        [{"script": REPAIR, **kwargs}], extstate=settings, max_seconds=60,
+        markers=[{"isrgn": True, "pos": POSITION + a, "rgnend": POSITION + b,
+                  "name": f"DiffMusic: {name}"} for (a, b), name in marks],
+    )  # fmt: skip
+    return report, audio
+
+
+def frames(span: tuple[float, float]) -> slice:
+    return slice(round(span[0] * SR), round(span[1] * SR))
+
+
+def test_a_dropout_and_clicks_make_one_take_with_every_repair(tmp_path: Path) -> None:
+    report, audio = repair(tmp_path, stand_in(tmp_path))
+    assert report["errors"] == [] and report["messages"] == [], report
+    assert report["undo_points"] == ["DiffMusic: repair marked damage"]
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [(t["name"], t["active"]) for t in takes] == [
+        ("take", False),
+        ("take (DiffMusic dropout restore + declick)", True),
+    ]
+    assert takes[0]["file"].endswith("a.wav")  # the original take untouched
+    repaired, rate = read_wav(takes[1]["file"])
+    want = audio.copy()
+    want[:, frames(DROPOUT)] = GAP
+    for click in CLICKS:
+        want[:, frames(click)] = CLICK
+    assert rate == SR and np.array_equal(repaired, want)
+    assert "Repair damage: 2 render(s) placed." in report["console"]
+    assert "no take holds them all" not in report["console"]
+
+
+def test_repairs_that_change_the_same_audio_stay_one_take_each(tmp_path: Path) -> None:
+    """Renders that change every frame they were sent (the windows overlap): no take can hold
+    both, so each repair is its own take, as before, and the message says why."""
+    report, audio = repair(tmp_path, stand_in(tmp_path, mode="scale"))
+    (message,) = [m["message"] for m in report["messages"]]
+    assert message.endswith(
+        "'take': 'take (DiffMusic dropout restore)' holds the dropout restore, 'take (DiffMusic "
+        "declick)' holds the declick; no take holds them all (the dropout restore and the declick "
+        "change the same audio (item time 0.400 s)). To have them on one take: with 'take "
+        "(DiffMusic declick)' active, delete the 'DiffMusic: click' regions and run 'DiffMusic - "
+        "Repair marked damage' again"
+    ), message
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [t["active"] for t in takes] == [False, False, True]
+    # each take as placed alone: its render's window spliced into the item, the rest as it was
+    for take, (a, b) in zip(takes[1:], [(0.4, 0.62), (0.3, 1.901)], strict=True):
+        placed, _ = read_wav(take["file"])
+        want = audio.copy()
+        want[:, frames((a, b))] *= np.float32(0.5)
+        assert np.array_equal(placed, want), take["name"]
+
+
+def test_import_after_reaper_closed_places_the_item_s_repairs_as_one_take(tmp_path: Path) -> None:
+    """REAPER closed while the declick ran (its client died; the dropout's render had come back):
+    Import starts the declick's client again and places both renders as one take once it is
+    fetched (the finished one waits for it: placed alone it would be a take of its own again)."""
+    settings = stand_in(tmp_path, dies=DIES)
+    first, audio = repair(tmp_path, settings, kill_cycle=40)
+    jobs = sorted((tmp_path / "jobs").iterdir())
+    assert len(jobs) == 2 and first["tracks"][0]["items"][0]["takes"][1:] == []
+    state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
+    tracks = [{"name": "A", "items": [take_item(tmp_path / "a.wav", POSITION, 2.0)]}]
+    report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
+                         extstate=state, name="import", max_seconds=60)  # fmt: skip
+    assert report["messages"] == [], report
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [(t["name"], t["active"]) for t in takes] == [
+        ("take", False),
+        ("take (DiffMusic dropout restore + declick)", True),
+    ]
+    repaired, _ = read_wav(takes[1]["file"])
+    want = audio.copy()
+    want[:, frames(DROPOUT)] = GAP
+    for click in CLICKS:
+        want[:, frames(click)] = CLICK
+    assert np.array_equal(repaired, want)
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
+
+
+def test_a_render_waits_for_its_item_s_other_repair_still_at_work(tmp_path: Path) -> None:
+    """REAPER closed while the declick's client still runs (it goes on): an Import then leaves
+    the dropout's finished render pending, said in the console; the next Import, once the
+    declick is back, places both as one take."""
+    busy = tmp_path / "busy"
+    slow = (f'if [ "$task" = declick ]; then printf \'{{"state": "running"}}\' > "$status"; '
+            f'while [ -f "{busy}" ]; do sleep 0.05; done; fi')  # fmt: skip
+    busy.write_text("1")
+    first, audio = repair(tmp_path, stand_in(tmp_path, dies=slow), kill_cycle=40)
+    state = {k: v for k, v in first["extstate"]["DiffMusic"].items() if not k.startswith("beat.")}
+    tracks = [{"name": "A", "items": [take_item(tmp_path / "a.wav", POSITION, 2.0)]}]
+    import_ = [{"script": script("Import finished renders")}]
+    report = run_scripts(tmp_path, tracks, import_, extstate=state, name="import1")
+    assert report["messages"] == [] and report["changes"] == [], report
+    assert (
+        "'take' (dropout restore): waits for the item's other repairs, to be placed with them as "
+        "one take" in report["console"]
+    ), report["console"]
+    assert "'take' (declick): its client is still at work" in report["console"]
+    busy.unlink()  # the declick comes back
+    for _ in range(200):
+        if all((job / "submit.exit").exists() for job in (tmp_path / "jobs").iterdir()):
+            break
+        time.sleep(0.05)
+    report = run_scripts(tmp_path, tracks, import_, extstate=report["extstate"]["DiffMusic"],
+                         name="import2")  # fmt: skip
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [(t["name"], t["active"]) for t in takes] == [
+        ("take", False),
+        ("take (DiffMusic dropout restore + declick)", True),
+    ]
+    assert report["extstate"]["DiffMusic"]["pending"] == ""
+
+
+@pytest.mark.slow
+def test_the_real_daemon_s_repairs_of_a_dropout_and_clicks_share_one_take(
+    tmp_path: Path, daemon: dict
+) -> None:
+    rate = 44100
+    t = np.arange(2 * rate) / rate
+    tones = [
+        0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t + c) for c in (0, 1)
+    ]
+    # over a -60 dB noise floor: on noiseless tones the click detector's scale is float32 rounding
+    clean = np.stack(tones) + 1e-3 * np.random.default_rng(1).standard_normal((2, t.size))
+    damaged = clean.astype(np.float32)
+    gap = (int(0.7 * rate), int(0.72 * rate))
+    damaged[:, gap[0] : gap[1]] = 0
+    clicks = [(int(s * rate), int(s * rate) + 44) for s in (1.0, 1.3)]  # 1 ms bursts
+    for seed, (a, b) in enumerate(clicks):
+        damaged[:, a:b] += np.random.default_rng(seed).uniform(-0.6, 0.6, b - a).astype(np.float32)
+    marks = [(gap, "dropout")] + [(c, "click") for c in clicks]
+    item = take_item(write_wav(tmp_path / "a.wav", damaged, rate), 0.0, 2.0)
+    report = run_scripts(
+        tmp_path, [{"name": "A", "items": [item]}],
+        [{"script": REPAIR}], extstate={**daemon, "context": "0.3"}, max_seconds=120,
+        markers=[{"isrgn": True, "pos": a / rate, "rgnend": b / rate, "name": f"DiffMusic: {name}"}
+                 for (a, b), name in marks],
+    )  # fmt: skip
+    assert report["errors"] == [] and report["messages"] == [], report
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [(t["name"], t["active"]) for t in takes] == [
+        ("take", False),
+        ("take (DiffMusic dropout restore + declick)", True),
+    ]
+    repaired, _ = read_wav(takes[1]["file"])
+    keep = np.ones(repaired.shape[1], dtype=bool)
+    keep[gap[0] - 250 : gap[1] + 250] = False  # the engine's crossfade is at most 5 ms
+    for a, b in clicks:
+        keep[a:b] = False
+    assert np.array_equal(repaired[:, keep], damaged[:, keep])  # the original elsewhere
+    a, b = gap  # the dropout filled: the zeros had relative error 1
+    assert np.sum((repaired - clean)[:, a:b] ** 2) / np.sum(clean[:, a:b] ** 2) < 0.1
+    for a, b in clicks:  # and the clicks gone: their error falls 20 dB or more
+        before = np.sum((damaged - clean)[:, a:b] ** 2)
+        assert np.sum((repaired - clean)[:, a:b] ** 2) < 0.01 * before
