@@ -33,6 +33,8 @@ def values(flag):
 audio, rate = sf.read(args[1], dtype="float32", always_2d=True)
 if MODE == "scale":
     audio = audio * np.float32(0.5)  # every frame sent changed
+elif MODE == "broken" and values("--task") == ["declick"]:
+    audio = audio[:-1]  # a render one frame short
 else:
     for flag, value in (("--gap", GAP), ("--click", CLICK)):
         for span in values(flag):
@@ -71,9 +73,9 @@ DROPOUT, CLICKS = (0.5, 0.52), [(0.8, 0.801), (1.4, 1.401)]
 POSITION = 1.0
 
 
-def repair(tmp: Path, settings: dict, **kwargs) -> tuple[dict, np.ndarray]:
+def repair(tmp: Path, settings: dict, clicks=CLICKS, **kwargs) -> tuple[dict, np.ndarray]:
     audio = np.stack([music_excerpt(2.0, SR, 1, seed=s)[0] for s in (4, 5)])
-    marks = [(DROPOUT, "dropout")] + [(c, "click") for c in CLICKS]
+    marks = [(DROPOUT, "dropout")] + [(c, "click") for c in clicks]
     item = take_item(write_wav(tmp / "a.wav", audio, SR), POSITION, 2.0)
     report = run_scripts(
         tmp, [{"name": "A", "items": [item]}],
@@ -128,6 +130,45 @@ def test_repairs_that_change_the_same_audio_stay_one_take_each(tmp_path: Path) -
         want = audio.copy()
         want[:, frames((a, b))] *= np.float32(0.5)
         assert np.array_equal(placed, want), take["name"]
+
+
+def test_a_click_just_after_the_dropout_shares_its_take(tmp_path: Path) -> None:
+    """A click 10 frames after the dropout's end: what each render changed is found to the
+    frame (wav.differing), so the two stretches do not meet; found to 64 frames, they had, and
+    the item got a take per repair."""
+    clicks = [(0.52125, 0.52225)]  # frames 4170-4178; the dropout's end at 4160
+    report, audio = repair(tmp_path, stand_in(tmp_path), clicks=clicks)
+    assert report["errors"] == [] and report["messages"] == [], report
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [t["name"] for t in takes] == ["take", "take (DiffMusic dropout restore + declick)"]
+    repaired, _ = read_wav(takes[1]["file"])
+    want = audio.copy()
+    want[:, frames(DROPOUT)] = GAP
+    want[:, frames(clicks[0])] = CLICK
+    assert np.array_equal(repaired, want)
+
+
+def test_a_broken_render_keeps_no_other_repair_from_its_take(tmp_path: Path) -> None:
+    """The declick's render is a frame short: the dropout restore is still placed (its own take,
+    active, exact), and the declick's problem shown; that job stays pending, as it did before
+    the repairs shared a take (the broken render had kept both from being placed)."""
+    report, audio = repair(tmp_path, stand_in(tmp_path, mode="broken"))
+    (message,) = [m["message"] for m in report["messages"]]
+    # the declick's window: 0.3-1.901 s of the item (its clicks +-0.5 s), 12808 frames
+    assert message.startswith("Repair damage: 1 of 2 done.\n\n" + str(tmp_path / "jobs")), message
+    assert message.endswith(
+        "/restored.wav: 8000 Hz, 2 channels, 12807 frames; expected 8000 Hz, 2, 12808"
+    )
+    takes = report["tracks"][0]["items"][0]["takes"]
+    assert [(t["name"], t["active"]) for t in takes] == [
+        ("take", False),
+        ("take (DiffMusic dropout restore)", True),
+    ]
+    repaired, _ = read_wav(takes[1]["file"])
+    want = audio.copy()
+    want[:, frames(DROPOUT)] = GAP
+    assert np.array_equal(repaired, want)
+    assert len(report["extstate"]["DiffMusic"]["pending"].split()) == 1
 
 
 def test_import_after_reaper_closed_places_the_item_s_repairs_as_one_take(tmp_path: Path) -> None:

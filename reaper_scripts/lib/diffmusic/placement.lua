@@ -125,17 +125,22 @@ local function placeable(job)
 end
 
 -- The one new take of a job, or of the linked jobs of an item (repairs.lua): every repair in it,
--- made active unless the engine warned of one; one take each where their repairs change the same
--- audio (job.apart: why). Nil or a problem.
+-- made active unless the engine warned of one. Where no one take can be made (their repairs
+-- change the same audio, or a render is broken), each job is placed as alone, its take set
+-- apart (job.apart: why), and the problems of those that cannot be are returned: a broken render
+-- had kept the item's other repairs from being placed. Nil or a problem.
 local function place_take(jobs, item, shift)
-  local path, problem, apart
-  if #jobs > 1 then path, problem, apart = repairs.file(jobs, check_render) else path, problem = take_file(jobs[1]) end
-  for _, job in ipairs(apart and jobs or {}) do
-    job.apart = problem
-    local why = place_take({ job }, item, shift)
-    if why then return why end
+  local path, problem
+  if #jobs > 1 then path, problem = repairs.file(jobs, check_render) else path, problem = take_file(jobs[1]) end
+  if not path and #jobs > 1 then
+    local problems = {}
+    for _, job in ipairs(jobs) do
+      job.apart = problem
+      problems[#problems + 1] = place_take({ job }, item, shift)
+    end
+    return #problems > 0 and table.concat(problems, "\n") or nil
   end
-  if apart or not path then return not apart and problem or nil end
+  if not path then return problem end
   local take = reaper.AddTakeToMediaItem(item)
   local name = jobs[1].item_label .. " (DiffMusic " .. repairs.label(jobs) .. ")"
   set_take(take, path, name, jobs[1], shift, item)
@@ -330,27 +335,27 @@ function M.place_jobs(jobs, undo_name)
   reaper.PreventUIRefresh(1)
   for _, group in ipairs(repairs.gather(places)) do
     local ok, problem = pcall(place_one, group.jobs, group.item, group.shift, created_tracks)
-    if not ok or problem then
-      problems[#problems + 1] = tostring(problem)
-    else
-      -- what is said of each take: of the linked jobs placed as one, or of each job
-      local takes = group.jobs[1].apart and {} or { group.jobs }
-      for _, job in ipairs(group.jobs) do
+    if not ok or problem then problems[#problems + 1] = tostring(problem) end
+    -- the jobs placed (all, or those of linked jobs placed one take each whose take is there)
+    -- and what is said of each take: of the linked jobs placed as one, or of each job
+    local takes = {}
+    for _, job in ipairs(group.jobs) do
+      if (ok and not problem) or job.placed_take then
         placed = placed + 1
         job_store.unregister_job(job.id)
-        if job.apart then takes[#takes + 1] = { job } end
+        if job.apart or not takes[1] then takes[#takes + 1] = { job } else table.insert(takes[1], job) end
       end
-      for _, jobs in ipairs(takes) do
-        local warning, noted = false, false
-        for _, job in ipairs(jobs) do
-          warning = warning or (warned(job) and job.kind == "take")
-          noted = noted or (type(job.notes) == "table" and #job.notes > 0)
-        end
-        local head = string.format("'%s' (DiffMusic %s):%s", jobs[1].item_label, repairs.label(jobs),
-          warning and " added as a take that is not active; listen before switching to it:" or "")
-        for _, job in ipairs(jobs) do head = with_notes(head, job) end
-        if warning then alerts[#alerts + 1] = head elseif noted then told[#told + 1] = head end
+    end
+    for _, jobs in ipairs(takes) do
+      local warning, noted = false, false
+      for _, job in ipairs(jobs) do
+        warning = warning or (warned(job) and job.kind == "take")
+        noted = noted or (type(job.notes) == "table" and #job.notes > 0)
       end
+      local head = string.format("'%s' (DiffMusic %s):%s", jobs[1].item_label, repairs.label(jobs),
+        warning and " added as a take that is not active; listen before switching to it:" or "")
+      for _, job in ipairs(jobs) do head = with_notes(head, job) end
+      if warning then alerts[#alerts + 1] = head elseif noted then told[#told + 1] = head end
     end
   end
   reaper.PreventUIRefresh(-1)

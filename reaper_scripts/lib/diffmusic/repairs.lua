@@ -104,8 +104,8 @@ function M.label(jobs)
   return table.concat(labels, " + ")
 end
 
--- The item with every job's repair, written to the first job's folder: its path; or nil and a
--- problem; or nil, why the repairs cannot share a take, and true (they change the same frames).
+-- The item with every job's repair, written to the first job's folder: its path; or nil and why
+-- it cannot be made (a render that is broken, or repairs that change the same frames).
 -- `check_render(path, job, frames)` checks a render (nil or a problem).
 function M.file(jobs, check_render)
   local pieces, reach, base = {}, {}, nil
@@ -128,7 +128,7 @@ function M.file(jobs, check_render)
     for i, stop in pairs(reach) do
       if i ~= piece.job and stop > piece.from then
         return nil, string.format("the %s and the %s change the same audio (item time %.3f s)",
-          jobs[math.min(i, piece.job)].label, jobs[math.max(i, piece.job)].label, piece.from / jobs[1].rate), true
+          jobs[math.min(i, piece.job)].label, jobs[math.max(i, piece.job)].label, piece.from / jobs[1].rate)
       end
     end
     reach[piece.job] = math.max(reach[piece.job] or 0, piece.to)
