@@ -73,10 +73,11 @@ DROPOUT, CLICKS = (0.5, 0.52), [(0.8, 0.801), (1.4, 1.401)]
 POSITION = 1.0
 
 
-def repair(tmp: Path, settings: dict, clicks=CLICKS, **kwargs) -> tuple[dict, np.ndarray]:
+def repair(tmp: Path, settings: dict, clicks=CLICKS, fx=(), **kwargs) -> tuple[dict, np.ndarray]:
     audio = np.stack([music_excerpt(2.0, SR, 1, seed=s)[0] for s in (4, 5)])
     marks = [(DROPOUT, "dropout")] + [(c, "click") for c in clicks]
     item = take_item(write_wav(tmp / "a.wav", audio, SR), POSITION, 2.0)
+    item["takes"][0]["fx"] = list(fx)
     report = run_scripts(
         tmp, [{"name": "A", "items": [item]}],
         [{"script": REPAIR, **kwargs}], extstate=settings, max_seconds=60,
@@ -91,7 +92,8 @@ def frames(span: tuple[float, float]) -> slice:
 
 
 def test_a_dropout_and_clicks_make_one_take_with_every_repair(tmp_path: Path) -> None:
-    report, audio = repair(tmp_path, stand_in(tmp_path))
+    chain = ["VST: ReaEQ (Cockos)", "VST: ReaComp (Cockos)"]  # the read take's: the new one's too
+    report, audio = repair(tmp_path, stand_in(tmp_path), fx=chain)
     assert report["errors"] == [] and report["messages"] == [], report
     assert report["undo_points"] == ["DiffMusic: repair marked damage"]
     takes = report["tracks"][0]["items"][0]["takes"]
@@ -100,6 +102,7 @@ def test_a_dropout_and_clicks_make_one_take_with_every_repair(tmp_path: Path) ->
         ("take (DiffMusic dropout restore + declick)", True),
     ]
     assert takes[0]["file"].endswith("a.wav")  # the original take untouched
+    assert list(takes[1]["fx"] or []) == chain and list(takes[0]["fx"] or []) == chain
     repaired, rate = read_wav(takes[1]["file"])
     want = audio.copy()
     want[:, frames(DROPOUT)] = GAP
