@@ -64,6 +64,10 @@ if started > 0 then
   summary = summary .. string.format("; %d job(s) whose client had ended: started again to fetch their "
     .. "renders, placed when they are done", started)
 end
+if #fetching > started then -- held by hold_with: neither placed nor pending, said here
+  summary = summary .. string.format("; %d finished render(s) wait for their item's other repairs "
+    .. "fetched, to be placed with them as one take", #fetching - started)
+end
 if #problems > 0 then
   dm.message(string.format("Imported %d render(s).\n\n%s", placed, table.concat(problems, "\n")))
 end

@@ -187,6 +187,8 @@ def test_import_after_reaper_closed_places_the_item_s_repairs_as_one_take(tmp_pa
     report = run_scripts(tmp_path, tracks, [{"script": script("Import finished renders")}],
                          extstate=state, name="import", max_seconds=60)  # fmt: skip
     assert report["messages"] == [], report
+    held = "1 finished render(s) wait for their item's other repairs fetched, to be placed with"
+    assert held in report["console"], report["console"]  # neither imported nor pending: said
     takes = report["tracks"][0]["items"][0]["takes"]
     assert [(t["name"], t["active"]) for t in takes] == [
         ("take", False),
