@@ -131,7 +131,11 @@ end
 -- had kept the item's other repairs from being placed. Nil or a problem.
 local function place_take(jobs, item, shift)
   local path, problem
-  if #jobs > 1 then path, problem = repairs.file(jobs, check_render) else path, problem = take_file(jobs[1]) end
+  if #jobs > 1 then
+    path, problem = repairs.file(jobs, check_render)
+  else
+    path, problem = take_file(jobs[1])
+  end
   if not path and #jobs > 1 then
     local problems = {}
     for _, job in ipairs(jobs) do

@@ -125,8 +125,8 @@ function M.file(jobs, check_render)
   end
   table.sort(pieces, function(p, q) return p.from < q.from end)
   for _, piece in ipairs(pieces) do
-    for i, stop in pairs(reach) do
-      if i ~= piece.job and stop > piece.from then
+    for i = 1, #jobs do -- in the jobs' order: with three kinds, the same pair said each time
+      if i ~= piece.job and (reach[i] or 0) > piece.from then
         return nil, string.format("the %s and the %s change the same audio (item time %.3f s)",
           jobs[math.min(i, piece.job)].label, jobs[math.max(i, piece.job)].label, piece.from / jobs[1].rate)
       end
