@@ -144,9 +144,9 @@ def test_sigterm_stops_the_workers_and_leaves_no_partial_file(folder: Path, cli_
     """SIGTERM to the batch alone (a scheduler stopping it) had ended the main process only:
     its workers, reparented, rendered on and renamed outputs in after the batch had ended.
     Four files for two workers: two rendering, one handed on to a worker (running, to the
-    pool) and one still waiting, whose future the interrupt cancels; the killed workers then
-    broke the pool, and Python 3.11's pool thread printed a traceback (InvalidStateError on
-    that cancelled future) above the one error line."""
+    pool) and one still waiting, whose future the interrupt had cancelled; the killed workers
+    then broke the pool, and Python 3.11's pool thread printed a traceback (InvalidStateError
+    on that cancelled future) above the one error line. No future is cancelled now."""
     outdir, chain = folder.parent / "out", folder.parent / "chain.toml"
     names = ("b.wav", "d.wav", "e.wav", "f.wav")
     for name in names:  # long files: none ends before the signal
