@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bridge.batch.inputs import FORMATS
+from bridge.batch.inputs import FORMATS, BatchItem
 from bridge.batch.report import (
     DONE,
     FAILED,
@@ -109,23 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 show_progress=False if quiet else None, restorer_overrides=overrides,
             )  # fmt: skip
     except KeyboardInterrupt:  # the line had said "interrupted" alone: what is kept, what next
-        # The report says what this run did: an earlier run's (another chain's, the outputs
-        # it names since rendered anew) had stayed, and a first run left none, so its folder
-        # was no batch's output to a later batch searching the folder above it.
-        order = {str(item.source): item.index for item in items}
-        ended.sort(key=lambda result: order[result.input])
-        listed = ""
-        # Not written where nothing was (no output folder, no report's folder): interrupted
-        # before the first output; a --report in a folder of its own is made, as at the end.
-        if report.parent.is_dir() or args.outdir.is_dir():
-            write_report(report, ended, {**described, "interrupted": True,
-                                         "not_rendered": len(items) - len(ended)})  # fmt: skip
-            listed = f" (report: {report})"
-        kept = sum(result.status in (DONE, SKIPPED) for result in ended)
-        raise KeyboardInterrupt(
-            f"interrupted: {kept} of {len(items)} file(s) written to {args.outdir} and kept, "
-            f"none half-written{listed}; the same command with --resume renders the rest"
-        ) from None
+        raise _interrupted(args.outdir, report, items, ended, described) from None
     write_report(report, results, described)
     summary = summarize(results)
     emit(args, "done", report=str(report), **summary)
@@ -147,6 +131,35 @@ def run(args: argparse.Namespace) -> int:
             f"{repairs}report: {report}"
         )
     return EXIT_FILES_FAILED if summary["failed"] else 0
+
+
+def _interrupted(
+    outdir: Path,
+    report: Path,
+    items: list[BatchItem],
+    ended: list[FileResult],
+    described: dict[str, str],
+) -> KeyboardInterrupt:
+    """The interrupt to raise, its one line saying what is kept and what next, after writing
+    this run's report of the files ``ended``: an earlier run's (another chain's, the outputs it
+    names since rendered anew) had stayed, and a first run left none, so its folder was no
+    batch's output to a later batch searching the folder above it."""
+    from bridge.batch import write_report
+
+    order = {str(item.source): item.index for item in items}
+    ended = sorted(ended, key=lambda result: order[result.input])
+    listed = ""
+    # Not written where nothing was (no output folder, no report's folder): interrupted
+    # before the first output; a --report in a folder of its own is made, as at the end.
+    if report.parent.is_dir() or outdir.is_dir():
+        write_report(report, ended, {**described, "interrupted": True,
+                                     "not_rendered": len(items) - len(ended)})  # fmt: skip
+        listed = f" (report: {report})"
+    kept = sum(result.status in (DONE, SKIPPED) for result in ended)
+    return KeyboardInterrupt(
+        f"interrupted: {kept} of {len(items)} file(s) written to {outdir} and kept, "
+        f"none half-written{listed}; the same command with --resume renders the rest"
+    )
 
 
 def _check_daemon(connection_file: Path | None) -> None:
