@@ -369,6 +369,4 @@ function M.place_jobs(jobs, undo_name)
   return placed, problems, left, told, alerts
 end
 
-M.separate_repairs = repairs.separate_repairs
-
 return M

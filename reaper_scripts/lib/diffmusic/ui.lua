@@ -5,6 +5,7 @@ local use = ... -- the library's module loader (lib/diffmusic.lua)
 local diagnosis = use("diagnosis")
 local job_store = use("jobs")
 local placement = use("placement")
+local repairs = use("repairs")
 local runner = use("runner")
 local selection = use("items")
 local settings = use("settings")
@@ -143,7 +144,7 @@ function M.watch(jobs, s, title, undo_name, readings)
     for _, line in ipairs(told) do system.log(line) end
     for _, line in ipairs(alerts) do problems[#problems + 1] = line end -- shown, not only logged
     -- an item given a take per repair still plays its other damage in the active one: shown
-    for _, line in ipairs(placement.separate_repairs(jobs)) do problems[#problems + 1] = line end
+    for _, line in ipairs(repairs.separate_repairs(jobs)) do problems[#problems + 1] = line end
     if #problems > 0 then
       system.message(string.format("%s: %d of %d done.\n\n%s", title, placed + #left, #jobs,
         table.concat(problems, "\n")))
