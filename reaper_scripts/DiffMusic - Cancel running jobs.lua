@@ -1,6 +1,6 @@
 -- @description DiffMusic - Cancel running jobs
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Cancels every DiffMusic job this REAPER started that has not ended (`diffmusic cancel`);

@@ -1,6 +1,6 @@
 -- @description DiffMusic - Dereverberate selected items
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Removes room reverberation from the selected items; the result is a new take on each item.

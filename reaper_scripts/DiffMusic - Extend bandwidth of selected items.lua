@@ -1,6 +1,6 @@
 -- @description DiffMusic - Extend bandwidth of selected items
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Rebuilds the missing top band of band-limited items (old MP3s, tape); the result is a new take on each item.

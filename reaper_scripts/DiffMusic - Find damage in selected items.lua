@@ -1,6 +1,6 @@
 -- @description DiffMusic - Find damage in selected items
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Runs `diffmusic diagnose` on each selected item and marks what it finds as project regions

@@ -1,6 +1,6 @@
 -- @description DiffMusic - Import finished renders
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Places the renders of DiffMusic jobs that finished while no DiffMusic action was waiting

@@ -1,6 +1,6 @@
 -- @description DiffMusic - Rebuild phase of selected items
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Rebuilds a plausible phase for items whose phase was lost (only the STFT magnitude is

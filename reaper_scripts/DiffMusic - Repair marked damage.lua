@@ -1,6 +1,6 @@
 -- @description DiffMusic - Repair marked damage
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Repairs the damage regions ("DiffMusic: dropout", "DiffMusic: click", "DiffMusic: clipping",

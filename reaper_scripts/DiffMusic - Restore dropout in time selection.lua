@@ -1,6 +1,6 @@
 -- @description DiffMusic - Restore dropout in time selection
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Fills the dropout under the time selection on every selected item; the result is a new

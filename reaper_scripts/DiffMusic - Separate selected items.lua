@@ -1,6 +1,6 @@
 -- @description DiffMusic - Separate selected items
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Splits each selected item into sources (the number is set in DiffMusic - Settings), one

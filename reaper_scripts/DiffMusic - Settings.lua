@@ -1,6 +1,6 @@
 -- @description DiffMusic - Settings
 -- @author DiffMusic Bridge developers
--- @version 0.2.0
+-- @version 0.3.0
 -- @license GPL-3.0-or-later
 -- @about
 --   Sets how the DiffMusic actions reach the daemon (command, connection file) and what they
