@@ -28,10 +28,12 @@ from bridge.notes import (
 from diffmusic_engine.atomic import check_target
 from diffmusic_engine.audio import read_audio
 from diffmusic_engine.backends import CHANNEL_LEVELS, NEGATIVE_LEVELS
-from diffmusic_engine.diagnose import cut_ends
+from diffmusic_engine.diagnose import DETECTORS, cut_ends, dead_channels
 from diffmusic_engine.diagnose.spans import seconds_text
 from diffmusic_engine.errors import Cancelled, DamageError, OutputError
 from diffmusic_engine.progress import Progress, ProgressCallback
+
+NAME_WIDTH = max(map(len, DETECTORS))  # the readable table's first column
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "diagnosis", **findings}), flush=True)
     else:
         for name, value in findings.items():
-            print(f"{name:10s} {describe(name, value, audio.shape[0])}", flush=True)
+            print(f"{name:{NAME_WIDTH}s} {describe(name, value, audio.shape[0])}", flush=True)
     if args.spectrogram is not None:
         write_findings_picture(args.spectrogram, audio, info.sample_rate, findings, args.input)
     if args.preset_out is not None:  # after the findings: they say why there is no preset
@@ -132,6 +134,8 @@ def describe(name: str, value: Any, channels: int = 0) -> str:
             return "no band limit"
         dark = " (too dark below it for the dsp extension)" if value.get("too_dark") else ""
         return f"band-limited: nothing above {cutoff} Hz{dark}"
+    if name == "dead_channels":  # a channel lost whole: no detector below reads it
+        return dead_channels.line(value) if value else "none"
     if name == "dropouts":
         if not value:
             return "none"

@@ -24,7 +24,8 @@ from diffmusic_engine.progress import ProgressCallback, report
 
 # name -> the module ``diffmusic_engine.diagnose.<name>`` that detects it, in report order.
 DETECTORS: tuple[str, ...] = (
-    "reverb", "bandwidth", "dropouts", "pauses", "cut_ends", "gates", "clicks", "clipping",
+    "reverb", "bandwidth", "dead_channels", "dropouts", "pauses", "cut_ends", "gates", "clicks",
+    "clipping",
 )  # fmt: skip
 
 

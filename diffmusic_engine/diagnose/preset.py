@@ -121,7 +121,13 @@ def leaves(preset: dict[str, Any]) -> str | None:
 
 def no_preset_reason(findings: dict[str, Any]) -> str:
     """Why ``findings`` make no preset (:func:`preset_from_findings` gave None)."""
-    if cuts := findings.get("cut_ends"):  # first: what the table names that may be damage
+    if dead := findings.get("dead_channels"):  # first: damage no preset can repair
+        return (
+            f"no damage found that a preset repairs (channel(s) {', '.join(map(str, dead))} "
+            "digital silence throughout: no restoration rebuilds a lost channel; the "
+            "dead_channels line says what to do)"
+        )
+    if cuts := findings.get("cut_ends"):  # what the table names that may be damage
         return (
             f"no damage found that a preset repairs ({len(cuts)} run(s) of digital silence at "
             "the file's start or end, the music beside not fading: if it was cut off there, "

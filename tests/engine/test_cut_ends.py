@@ -116,7 +116,7 @@ def test_diagnose_says_where_and_the_gap_to_give(song, tmp_path, capsys) -> None
     assert main(["diagnose", str(path), "-q"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cut_ends"))
     assert line == (
-        "cut_ends   digital silence on channel 2 of 2 from the start to 0.5000 s, the music "
+        "cut_ends      digital silence on channel 2 of 2 from the start to 0.5000 s, the music "
         "after it not fading in (--gap 0.0000:0.5000); digital silence from 4.0000 s to the end "
         "(6.0000 s), the music before it not fading out (--gap 4.0000:6.0000): if the music was "
         "cut off there (a transfer that cut out or came in late), give the --gap (--gap auto "

@@ -37,6 +37,32 @@ def test_dropouts_are_interior_digital_silence_runs(music):
     assert dropouts.detect(music, SR) == []
 
 
+def test_a_channel_silent_throughout_is_dead_where_another_plays(music, tmp_path, capsys):
+    """A stereo take whose right channel is digital silence from first sample to last had
+    read "none" on every line (the dropout rule reads runs inside the music, cut_ends silence
+    beside music on its own channel). A sample just over the rule's SILENCE is no dead
+    channel; neither is a mono file nor one silent on every channel."""
+    from diffmusic_engine.diagnose import dead_channels
+
+    lost = music.copy()
+    lost[1] = 0.0
+    assert dead_channels.detect(lost, SR) == [2] and dead_channels.detect(music, SR) == []
+    lost[1, SR] = 2 * dropouts.SILENCE  # one sample over digital silence: it holds something
+    assert dead_channels.detect(lost, SR) == []
+    lost[1, SR] = dropouts.SILENCE  # at the rule's level: still silence
+    assert dead_channels.detect(lost, SR) == [2]
+    assert dead_channels.detect(lost[:1], SR) == [] and dead_channels.detect(0 * lost, SR) == []
+    path = tmp_path / "lost.wav"
+    sf.write(path, lost.T, SR, subtype="PCM_16")
+    assert main(["diagnose", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dead_channels"] == [2]
+    preset = tmp_path / "lost.toml"
+    assert main(["diagnose", str(path), "--preset-out", str(preset)]) == 1
+    captured = capsys.readouterr()
+    assert "dead_channels channel 2: digital silence throughout (lost in" in captured.out
+    assert "channel(s) 2 digital silence throughout" in captured.err and not preset.exists()
+
+
 @pytest.mark.parametrize("cutoff", [4000, 8000])
 def test_bandwidth_finds_a_low_pass(cutoff):
     noise = np.random.default_rng(0).standard_normal((1, 2 * SR))
@@ -146,8 +172,10 @@ def test_cli_table_and_errors(music, tmp_path, capsys):
     sf.write(path, music.T, SR, subtype="PCM_16")
     assert main(["diagnose", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "dropouts   none" in out and "bandwidth" in out and "reverb" in out
-    assert "gates      none" in out  # a WAV's even runs of digital silence are read too
+    width = max(map(len, DETECTORS)) + 1  # the table's first column: the longest name's
+    assert "dropouts".ljust(width) + "none" in out and "bandwidth" in out and "reverb" in out
+    assert "gates".ljust(width) + "none" in out  # a WAV's even runs of digital silence too
+    assert "dead_channels none" in out
     assert main(["diagnose", str(tmp_path / "missing.wav"), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and "Traceback" not in captured.err

@@ -141,6 +141,19 @@ def test_find_damage_names_silence_cutting_off_the_item_s_end(
     ), report["console"]
 
 
+def test_find_damage_names_a_channel_lost_whole(tmp_path: Path, diffmusic_cli: str) -> None:
+    """The real diagnose reads a take whose second channel is digital silence throughout as a
+    dead channel: nothing is marked for it, and the console names it and what to do."""
+    audio = music_excerpt(2.0, SR, 2, seed=2)
+    audio[1] = 0
+    report = find_with_the_real_diagnose(tmp_path, diffmusic_cli, audio)
+    assert not [r for r in regions(report) if r[2] == "DiffMusic: dropout"]
+    assert (
+        "'take': channel(s) 2 digital silence throughout, not marked: lost in the recording or "
+        "the transfer, and nothing restores it" in report["console"]
+    ), report["console"]
+
+
 def test_repair_without_marked_damage_says_so(tmp_path: Path) -> None:
     source = write_wav(tmp_path / "a.wav", music_excerpt(1.0, SR, 1, seed=3), SR)
     report = run_scripts(

@@ -120,6 +120,20 @@ function M.describe_cut_ends(report)
     table.concat(shown, ", "), M.REGION_PREFIX)
 end
 
+-- One line on the take's channels that are digital silence throughout, or nil
+-- ("dead_channels": [2]): lost in the recording or the transfer; nothing marks or restores them
+-- (docs/protocol.md, "dead_channels").
+function M.describe_dead_channels(report)
+  local dead = given(report.dead_channels) and report.dead_channels or {}
+  if #dead == 0 then return nil end
+  local shown = {}
+  for i, channel in ipairs(dead) do shown[i] = string.format("%d", channel) end
+  return string.format("channel(s) %s digital silence throughout, not marked: lost in the "
+    .. "recording or the transfer, and nothing restores it; take it from its source again, or, "
+    .. "if the source was mono, set the take's channel mode to a playing channel",
+    table.concat(shown, ", "))
+end
+
 -- The stretches of damage in a report: { {damage = M.DAMAGE entry, start = s, stop = s}, ... }.
 function M.damage(report)
   local found = {}

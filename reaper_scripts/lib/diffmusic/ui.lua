@@ -74,8 +74,9 @@ local function findings(jobs)
       lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
         job.marked, diagnosis.describe_room(d.report))
       -- what it left alone that may yet be damage (either may be nil)
-      local left = { diagnosis.describe_left(d.report), diagnosis.describe_cut_ends(d.report) }
-      for i = 1, 2 do
+      local left = { diagnosis.describe_left(d.report), diagnosis.describe_cut_ends(d.report),
+        diagnosis.describe_dead_channels(d.report) }
+      for i = 1, 3 do
         if left[i] then lines[#lines + 1] = string.format("'%s': %s", job.item_label, left[i]) end
       end
     elseif d and d.report then
