@@ -150,7 +150,8 @@ def write_findings_picture(
     path: Path, audio: np.ndarray, sample_rate: int, findings: Mapping[str, Any], source: Path
 ) -> Path:
     """The whole of ``audio`` (read from ``source``) with the stretches diagnose found dashed
-    and shaded, a kind each (the pauses hatched as the restore's picture hatches them)."""
+    and shaded, a kind each (the pauses hatched as the restore's picture hatches them); a dead
+    channel, no stretch of time, is named in the title."""
     from diffmusic_engine.evaluation.plots import Shading, save_spectrograms
 
     kinds = found_kinds(findings)
@@ -160,7 +161,10 @@ def write_findings_picture(
     shadings += [
         Shading(f"found: {kind}", kinds[kind], color) for kind, color in FOUND_COLORS.items()
     ]
-    found = ", ".join(f"{kind} {len(spans)}" for kind, spans in kinds.items() if spans) or "nothing"
+    found = [f"{kind} {len(spans)}" for kind, spans in kinds.items() if spans]
+    if dead := findings.get("dead_channels"):  # no stretch of time: the whole file, on a channel
+        found.append(f"channel(s) {', '.join(map(str, dead))} digital silence throughout")
+    found = ", ".join(found) or "nothing"
     return save_spectrograms(
         path, {source.name: audio}, sample_rate, marks=marks, shadings=shadings,
         title=f"{source.name}: found {found}" + (" (edges dashed)" if marks else ""),

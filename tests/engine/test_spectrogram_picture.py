@@ -124,6 +124,23 @@ def test_diagnose_draws_the_file_with_the_dropout_it_found_dashed(dropout, tmp_p
     assert png.exists()
 
 
+def test_the_picture_s_title_names_a_dead_channel(dropout, tmp_path, capsys, monkeypatch):
+    """A channel digital silence throughout is no stretch of time to shade: the title names it
+    (it had read "found nothing" where the table named a channel lost)."""
+    drawn = {}
+    monkeypatch.setattr(plots, "save_spectrograms", lambda path, panels, rate, **view: (
+        drawn.update(**view), path.write_bytes(b"\x89PNG"))[1])  # fmt: skip
+    audio = music_excerpt(duration=3.0, sample_rate=SR, channels=2, seed=1)
+    audio[1] = 0.0
+    lost = tmp_path / "lost.wav"
+    sf.write(lost, audio.T, SR, subtype="PCM_16")
+    assert main(["diagnose", str(lost), "--json", "--spectrogram", str(tmp_path / "a.png")]) == 0
+    clicks = len(json.loads(capsys.readouterr().out)["clicks"])
+    found = [f"clicks {clicks}"] * bool(clicks) + ["channel(s) 2 digital silence throughout"]
+    dashed = " (edges dashed)" if clicks else ""  # the synthetic attacks may read as clicks
+    assert drawn["title"] == f"lost.wav: found {', '.join(found)}{dashed}"
+
+
 def test_diagnose_shades_each_kind_found_and_hatches_the_pause_as_restore_does(
     tmp_path, capsys, monkeypatch
 ):

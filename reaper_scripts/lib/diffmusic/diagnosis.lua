@@ -6,7 +6,8 @@
 -- "reverb": {"rt60_s", "rt60_bands", "drr_db", "confidence", "regression_rt60_s" (only where
 -- blind dereverb is told it)} | null, "bandwidth": {...}, "dropouts": [{"start", "end",
 -- "channels"}], "clicks": [{"start", "end"}], "clipping": {"level", "fraction", "regions":
--- [{"start", "end"}]} | null, "gates": [...], "cut_ends": [...]}; times in seconds of the file.
+-- [{"start", "end"}]} | null, "gates": [...], "cut_ends": [...],
+-- "dead_channels": [channel, ...]}; times in seconds of the file.
 
 local use = ... -- the library's module loader (lib/diffmusic.lua)
 local json = use("json")

@@ -73,7 +73,7 @@ local function findings(jobs)
     if job.marked then
       lines[#lines + 1] = string.format("'%s': %d damage region(s) marked; %s", job.item_label,
         job.marked, diagnosis.describe_room(d.report))
-      -- what it left alone that may yet be damage (either may be nil)
+      -- what it left alone that may yet be damage (any may be nil)
       local left = { diagnosis.describe_left(d.report), diagnosis.describe_cut_ends(d.report),
         diagnosis.describe_dead_channels(d.report) }
       for i = 1, 3 do
