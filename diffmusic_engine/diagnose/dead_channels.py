@@ -24,12 +24,14 @@ def detect(audio: np.ndarray, sample_rate: int) -> list[int]:
 
 
 def line(channels: list[int]) -> str:
-    """``diagnose``'s readable line for the dead ``channels``: which are lost, and what to do
-    instead (nothing restores them)."""
+    """``diagnose``'s readable line for the dead ``channels``: which they are, what they may
+    be (lost, or empty on purpose: the data cannot tell), and what to do if lost (nothing
+    restores them)."""
     which = ", ".join(map(str, channels))
     plural = "s" if len(channels) > 1 else ""
     return (
         f"channel{plural} {which}: digital silence throughout (lost in the recording or the "
-        "transfer; no restoration rebuilds it: take the channel from its source again, or, if "
-        "the source was mono, copy a playing channel into it)"
+        "transfer, or empty on purpose: a one-sided mix, an unused LFE; if lost, no "
+        "restoration rebuilds it: take the channel from its source again, or, if the source "
+        "was mono, copy a playing channel into it)"
     )

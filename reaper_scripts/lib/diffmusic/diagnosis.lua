@@ -122,7 +122,8 @@ function M.describe_cut_ends(report)
 end
 
 -- One line on the take's channels that are digital silence throughout, or nil
--- ("dead_channels": [2]): lost in the recording or the transfer; nothing marks or restores them
+-- ("dead_channels": [2]): lost in the recording or the transfer, or empty on purpose (a
+-- one-sided mix); nothing marks or restores them
 -- (docs/protocol.md, "dead_channels").
 function M.describe_dead_channels(report)
   local dead = given(report.dead_channels) and report.dead_channels or {}
@@ -130,8 +131,9 @@ function M.describe_dead_channels(report)
   local shown = {}
   for i, channel in ipairs(dead) do shown[i] = string.format("%d", channel) end
   return string.format("channel(s) %s digital silence throughout, not marked: lost in the "
-    .. "recording or the transfer, and nothing restores it; take it from its source again, or, "
-    .. "if the source was mono, set the take's channel mode to a playing channel",
+    .. "recording or the transfer, or empty on purpose; if lost, nothing restores it: take it "
+    .. "from its source again, or, if the source was mono, set the take's channel mode to a "
+    .. "playing channel",
     table.concat(shown, ", "))
 end
 
